@@ -1,0 +1,163 @@
+/**
+ * Identities and end-to-end sessions between peers.
+ *
+ * Each `p2p join` process makes a fresh X25519 key pair. The server passes public keys along
+ * in introductions; two peers derive a pair of directional keys with X25519 + HKDF-SHA256 and
+ * seal every peer frame with ChaCha20-Poly1305. The server relays sealed frames and cannot
+ * read them. (It could still substitute keys in an introduction; verifying key fingerprints
+ * out of band is future work and documented in README.)
+ *
+ * Synchronous and free of I/O, so the pure state machines can use it directly.
+ *
+ * @module
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+} from "node:crypto";
+import { KEY_LEN } from "./wire.ts";
+
+const TAG_LEN = 16;
+const CIPHER = "chacha20-poly1305";
+
+function b64url(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function unb64url(s: string): Uint8Array {
+  const bin = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+/** Returns `n` cryptographically random bytes. */
+export function randomId(n: number): Uint8Array {
+  return new Uint8Array(randomBytes(n));
+}
+
+/** A peer's X25519 key pair. */
+export class Identity {
+  #private: KeyObject;
+  /** The raw 32-byte public key, as sent in HELLO and INTRO. */
+  readonly publicKey: Uint8Array;
+
+  private constructor(priv: KeyObject, pub: Uint8Array) {
+    this.#private = priv;
+    this.publicKey = pub;
+  }
+
+  /** Makes a fresh random identity. */
+  static generate(): Identity {
+    const { privateKey, publicKey } = generateKeyPairSync("x25519");
+    const jwk = publicKey.export({ format: "jwk" });
+    return new Identity(privateKey, unb64url(jwk.x ?? ""));
+  }
+
+  /** Rebuilds an identity from a 32-byte private scalar (tests use fixed keys). */
+  static fromPrivate(d: Uint8Array): Identity {
+    const priv = createPrivateKey({
+      key: { kty: "OKP", crv: "X25519", d: b64url(d), x: "" },
+      format: "jwk",
+    });
+    const jwk = createPublicKey(priv).export({ format: "jwk" });
+    return new Identity(priv, unb64url(jwk.x ?? ""));
+  }
+
+  /**
+   * Derives the session with the peer whose public key is `theirs`. Returns null when the key
+   * is not a valid X25519 point (a hostile or broken introduction).
+   */
+  sessionWith(theirs: Uint8Array): PairSession | null {
+    if (theirs.length !== KEY_LEN) return null;
+    try {
+      const pub = createPublicKey({
+        key: { kty: "OKP", crv: "X25519", x: b64url(theirs) },
+        format: "jwk",
+      });
+      const shared = new Uint8Array(diffieHellman({ privateKey: this.#private, publicKey: pub }));
+      if (shared.every((b) => b === 0)) return null;
+      const mineFirst = compareBytes(this.publicKey, theirs) < 0;
+      const salt = mineFirst ? concat(this.publicKey, theirs) : concat(theirs, this.publicKey);
+      const okm = new Uint8Array(hkdfSync("sha256", shared, salt, "p2p v1 pair keys", 64));
+      const lowToHigh = okm.slice(0, 32), highToLow = okm.slice(32, 64);
+      return new PairSession(mineFirst ? lowToHigh : highToLow, mineFirst ? highToLow : lowToHigh);
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** Lexicographic byte comparison. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function nonce(counter: bigint): Uint8Array {
+  const n = new Uint8Array(12);
+  new DataView(n.buffer).setBigUint64(4, counter);
+  return n;
+}
+
+/** Directional AEAD keys shared by two peers; counters never repeat within a process. */
+export class PairSession {
+  #send: Uint8Array;
+  #recv: Uint8Array;
+  #counter = 0n;
+
+  /** Use {@link Identity.sessionWith}. */
+  constructor(sendKey: Uint8Array, recvKey: Uint8Array) {
+    this.#send = sendKey;
+    this.#recv = recvKey;
+  }
+
+  /** Takes the next nonce counter for an outgoing frame. */
+  nextCounter(): bigint {
+    return ++this.#counter;
+  }
+
+  /** Encrypts `plaintext` with `aad` bound in; returns ciphertext followed by the tag. */
+  seal(counter: bigint, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const c = createCipheriv(CIPHER, this.#send, nonce(counter), { authTagLength: TAG_LEN });
+    c.setAAD(aad, { plaintextLength: plaintext.length });
+    const a = c.update(plaintext);
+    c.final();
+    const tag = c.getAuthTag();
+    const out = new Uint8Array(a.length + TAG_LEN);
+    out.set(a);
+    out.set(tag, a.length);
+    return out;
+  }
+
+  /** Decrypts and authenticates; returns null on any failure. */
+  open(counter: bigint, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
+    if (sealed.length < TAG_LEN) return null;
+    try {
+      const d = createDecipheriv(CIPHER, this.#recv, nonce(counter), { authTagLength: TAG_LEN });
+      const ctLen = sealed.length - TAG_LEN;
+      d.setAAD(aad, { plaintextLength: ctLen });
+      d.setAuthTag(sealed.subarray(ctLen));
+      const a = d.update(sealed.subarray(0, ctLen));
+      d.final();
+      return new Uint8Array(a);
+    } catch {
+      return null;
+    }
+  }
+}

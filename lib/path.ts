@@ -1,0 +1,356 @@
+/**
+ * Per-peer path selection in sans-IO style: candidates, probes, selection, keepalive,
+ * liveness, relay fallback and upgrade back to direct.
+ *
+ * The machine is told about candidate endpoints (from the server's introduction), about
+ * authenticated probes and probe replies, and about time. It answers with actions (send a
+ * probe to an endpoint; ask the server to re-introduce both sides) and path events. Data
+ * goes wherever {@link PathMachine.route} says: a direct endpoint, or `null` for the relay.
+ *
+ * Lifecycle:
+ * - `punching`: probes go to every candidate every `probeInterval`; data already flows via
+ *   the relay. The first probe reply selects a direct path. After `punchTimeout` without one
+ *   the machine settles on `relay`.
+ * - `relay`: background punch rounds retry the direct path with growing spacing
+ *   (`retryMin` … `retryMax`); a reply switches to `direct` (make-before-break: the relay
+ *   keeps working until then).
+ * - `direct`: a keepalive probe goes out after `keepalive` ms without sending on the path.
+ *   When a probe or suspected data loss goes unanswered for `deadAfter` ms the path is dead:
+ *   back to `relay` at once, and a new punch round starts, coordinated through the server.
+ *
+ * A probe from an endpoint that is not a candidate adds it as a peer-reflexive candidate
+ * and, when no round is running, starts one (a triggered check, as in ICE), so both sides
+ * punch at the same time even when only one of them was told to.
+ *
+ * @module
+ */
+import { type Endpoint, sameEndpoint } from "./wire.ts";
+
+/** Where a candidate came from; higher ranks win when several work. */
+export type CandidateKind = "private" | "public" | "reflexive";
+
+const RANK: Record<CandidateKind, number> = { private: 3, public: 2, reflexive: 1 };
+
+/** A remote endpoint worth probing. */
+export interface Candidate {
+  /** The endpoint. */
+  addr: Endpoint;
+  /** How it was learned. */
+  kind: CandidateKind;
+}
+
+/** Timing of the path machine, all in ms. */
+export interface PathOptions {
+  /** How long the first punch round runs before settling on the relay. */
+  punchTimeout: number;
+  /** Spacing of probes within a round. */
+  probeInterval: number;
+  /** Length of a background punch round. */
+  roundLength: number;
+  /** First spacing between background rounds while on the relay. */
+  retryMin: number;
+  /** Largest spacing between background rounds. */
+  retryMax: number;
+  /** Send a keepalive probe after this long without sending on the direct path. */
+  keepalive: number;
+  /** Spacing of liveness probes while a reply is awaited. */
+  livenessInterval: number;
+  /** Declare the direct path dead after this long without any reply. */
+  deadAfter: number;
+}
+
+/** Defaults modelled on what works for Tailscale and WebRTC across home NATs. */
+export const DEFAULT_PATH: PathOptions = {
+  punchTimeout: 3_000,
+  probeInterval: 200,
+  roundLength: 3_000,
+  retryMin: 2_000,
+  retryMax: 30_000,
+  keepalive: 25_000,
+  livenessInterval: 500,
+  deadAfter: 3_000,
+};
+
+/** What the machine wants done. */
+export type PathAction =
+  | { type: "probe"; to: Endpoint; txid: number }
+  | { type: "repunch" };
+
+/** A change of the path (also the first decision). */
+export interface PathEvent {
+  /** `direct` or `relay`. */
+  path: "direct" | "relay";
+  /** The direct endpoint, or null on the relay. */
+  addr: Endpoint | null;
+  /** Kind of the direct candidate, or null. */
+  kind: CandidateKind | null;
+  /** Round-trip time of the direct path in ms, or null. */
+  rtt: number | null;
+}
+
+/** Lifecycle state. */
+export type PathState = "punching" | "direct" | "relay";
+
+interface Selected {
+  addr: Endpoint;
+  kind: CandidateKind;
+  rtt: number;
+}
+
+/** The per-peer path state machine. */
+export class PathMachine {
+  #o: PathOptions;
+  #relayOnly: boolean;
+  #initiator: boolean;
+  #state: PathState = "punching";
+  #candidates: Candidate[] = [];
+  #selected: Selected | undefined;
+  #round: { end: number; nextProbe: number } | undefined;
+  #nextRound: number | undefined;
+  #backoff: number;
+  #txid = 0;
+  #probes = new Map<number, { to: Endpoint; sentAt: number }>();
+  #lastSent = 0;
+  #awaitingSince: number | undefined;
+  #nextLiveness = 0;
+  #actions: PathAction[] = [];
+  #events: PathEvent[] = [];
+
+  /**
+   * Makes a machine. `relayOnly`: never punch (either side asked for it). `initiator`: this
+   * side asks the server for coordinated re-introductions (one side per pair is enough).
+   */
+  constructor(
+    now: number,
+    candidates: Candidate[],
+    opts: { relayOnly: boolean; initiator: boolean; options?: Partial<PathOptions> },
+  ) {
+    this.#o = { ...DEFAULT_PATH, ...opts.options };
+    this.#relayOnly = opts.relayOnly;
+    this.#initiator = opts.initiator;
+    this.#backoff = this.#o.retryMin;
+    this.#candidates = opts.relayOnly ? [] : dedupe(candidates);
+    if (this.#candidates.length === 0) {
+      this.#toRelay(now, false);
+    } else {
+      this.#startRound(now, this.#o.punchTimeout);
+    }
+  }
+
+  /** Current lifecycle state. */
+  get state(): PathState {
+    return this.#state;
+  }
+
+  /** The selected direct endpoint, or null when data should go through the relay. */
+  route(): Endpoint | null {
+    return this.#state === "direct" ? this.#selected!.addr : null;
+  }
+
+  /** The current direct path's RTT in ms, if direct. */
+  get rtt(): number | null {
+    return this.#state === "direct" ? this.#selected!.rtt : null;
+  }
+
+  /** Known candidates (for diagnostics). */
+  get candidates(): readonly Candidate[] {
+    return this.#candidates;
+  }
+
+  /** Takes the next action, if any. */
+  pollAction(): PathAction | undefined {
+    return this.#actions.shift();
+  }
+
+  /** Takes the next path event, if any. */
+  pollEvent(): PathEvent | undefined {
+    return this.#events.shift();
+  }
+
+  /** Earliest time {@link handleTimeout} has work. */
+  nextTimeout(): number | undefined {
+    const ts: number[] = [];
+    if (this.#round) ts.push(Math.min(this.#round.nextProbe, this.#round.end));
+    if (this.#nextRound !== undefined) ts.push(this.#nextRound);
+    if (this.#state === "direct") {
+      ts.push(
+        this.#awaitingSince === undefined
+          ? this.#lastSent + this.#o.keepalive
+          : Math.min(this.#nextLiveness, this.#awaitingSince + this.#o.deadAfter),
+      );
+    }
+    return ts.length ? Math.min(...ts) : undefined;
+  }
+
+  /**
+   * New candidates from a (re-)introduction. Peer-reflexive ones are kept. Unless the current
+   * direct path is still among them, a punch round starts, so both sides punch together.
+   */
+  updateCandidates(now: number, candidates: Candidate[]): void {
+    if (this.#relayOnly) return;
+    const reflexive = this.#candidates.filter((c) => c.kind === "reflexive");
+    this.#candidates = dedupe([...candidates, ...reflexive]);
+    if (this.#state === "direct") {
+      if (this.#candidates.some((c) => sameEndpoint(c.addr, this.#selected!.addr))) return;
+      this.suspect(now);
+    }
+    if (!this.#round && this.#candidates.length > 0) this.#startRound(now, this.#o.roundLength);
+  }
+
+  /** An authenticated probe arrived from `from`; the caller answers it with a probe reply. */
+  onProbe(now: number, from: Endpoint): void {
+    if (this.#relayOnly) return;
+    this.onDirectTraffic(now, from);
+    if (!this.#candidates.some((c) => sameEndpoint(c.addr, from))) {
+      this.#candidates.push({ addr: from, kind: "reflexive" });
+      if (this.#round) this.#probe(now, from);
+    }
+    if (this.#state !== "direct" && !this.#round) this.#startRound(now, this.#o.roundLength);
+  }
+
+  /** An authenticated reply to probe `txid` arrived from `from`. */
+  onProbeAck(now: number, from: Endpoint, txid: number): void {
+    if (this.#relayOnly) return;
+    const probe = this.#probes.get(txid);
+    if (!probe) return;
+    this.#probes.delete(txid);
+    const rtt = Math.round((now - probe.sentAt) * 10) / 10;
+    const kind = this.#candidates.find((c) => sameEndpoint(c.addr, from))?.kind ?? "reflexive";
+    const cur = this.#selected;
+    if (this.#state === "direct" && cur && sameEndpoint(cur.addr, from)) {
+      cur.rtt = Math.round((0.75 * cur.rtt + 0.25 * rtt) * 10) / 10;
+      this.#awaitingSince = undefined;
+      return;
+    }
+    const better = this.#state !== "direct" || this.#awaitingSince !== undefined ||
+      RANK[kind] > RANK[cur!.kind];
+    if (!better) return;
+    this.#selected = { addr: from, kind, rtt };
+    this.#state = "direct";
+    this.#awaitingSince = undefined;
+    this.#lastSent = now;
+    this.#nextRound = undefined;
+    this.#backoff = this.#o.retryMin;
+    // Stop probing what cannot beat the selection; keep trying better ones this round.
+    if (this.#round && !this.#candidates.some((c) => RANK[c.kind] > RANK[kind])) {
+      this.#round = undefined;
+    }
+    this.#emit();
+  }
+
+  /** Any authenticated frame arrived directly from `from`: the path there is alive. */
+  onDirectTraffic(_now: number, from: Endpoint): void {
+    if (this.#state === "direct" && sameEndpoint(this.#selected!.addr, from)) {
+      this.#awaitingSince = undefined;
+    }
+  }
+
+  /** Something was just sent on the direct path (refreshes the keepalive timer). */
+  onSentDirect(now: number): void {
+    this.#lastSent = now;
+  }
+
+  /** Data on the direct path seems lost: check liveness now. */
+  suspect(now: number): void {
+    if (this.#state !== "direct" || this.#awaitingSince !== undefined) return;
+    this.#awaitingSince = now;
+    this.#liveness(now);
+  }
+
+  /** Advances timers. */
+  handleTimeout(now: number): void {
+    if (this.#round) {
+      if (now >= this.#round.end) {
+        this.#round = undefined;
+        if (this.#state === "punching") this.#toRelay(now, false);
+        else if (this.#state === "relay") this.#scheduleRetry(now);
+      } else if (now >= this.#round.nextProbe) {
+        this.#probeAll(now);
+      }
+    }
+    if (this.#nextRound !== undefined && now >= this.#nextRound) {
+      this.#nextRound = undefined;
+      if (this.#initiator) this.#actions.push({ type: "repunch" });
+      this.#startRound(now, this.#o.roundLength);
+    }
+    if (this.#state === "direct") {
+      if (this.#awaitingSince === undefined) {
+        if (now - this.#lastSent >= this.#o.keepalive) {
+          this.#awaitingSince = now;
+          this.#liveness(now);
+        }
+      } else if (now - this.#awaitingSince >= this.#o.deadAfter) {
+        this.#toRelay(now, true);
+      } else if (now >= this.#nextLiveness) {
+        this.#liveness(now);
+      }
+    }
+    for (const [txid, p] of this.#probes) {
+      if (now - p.sentAt > 10_000) this.#probes.delete(txid);
+    }
+  }
+
+  #liveness(now: number): void {
+    this.#probe(now, this.#selected!.addr);
+    this.#nextLiveness = now + this.#o.livenessInterval;
+  }
+
+  #toRelay(now: number, dead: boolean): void {
+    this.#state = "relay";
+    this.#selected = undefined;
+    this.#awaitingSince = undefined;
+    this.#emit();
+    if (this.#relayOnly || this.#candidates.length === 0) return;
+    if (dead) {
+      // Re-punch at once, through the server so the other side punches too.
+      this.#backoff = this.#o.retryMin;
+      this.#actions.push({ type: "repunch" });
+      this.#startRound(now, this.#o.roundLength);
+    } else {
+      this.#scheduleRetry(now);
+    }
+  }
+
+  #scheduleRetry(now: number): void {
+    this.#nextRound = now + this.#backoff;
+    this.#backoff = Math.min(this.#backoff * 2, this.#o.retryMax);
+  }
+
+  #startRound(now: number, length: number): void {
+    this.#nextRound = undefined;
+    this.#round = { end: now + length, nextProbe: now };
+    this.#probeAll(now);
+  }
+
+  #probeAll(now: number): void {
+    const floor = this.#state === "direct" ? RANK[this.#selected!.kind] : 0;
+    for (const c of this.#candidates) if (RANK[c.kind] > floor) this.#probe(now, c.addr);
+    if (this.#round) this.#round.nextProbe = now + this.#o.probeInterval;
+  }
+
+  #probe(now: number, to: Endpoint): void {
+    const txid = this.#txid = (this.#txid + 1) >>> 0;
+    this.#probes.set(txid, { to, sentAt: now });
+    if (this.#selected && sameEndpoint(this.#selected.addr, to)) this.#lastSent = now;
+    this.#actions.push({ type: "probe", to, txid });
+  }
+
+  #emit(): void {
+    const s = this.#selected;
+    this.#events.push(
+      this.#state === "direct" && s
+        ? { path: "direct", addr: s.addr, kind: s.kind, rtt: s.rtt }
+        : { path: "relay", addr: null, kind: null, rtt: null },
+    );
+  }
+}
+
+function dedupe(list: Candidate[]): Candidate[] {
+  const out: Candidate[] = [];
+  for (const c of list) {
+    const i = out.findIndex((o) => sameEndpoint(o.addr, c.addr));
+    if (i < 0) out.push(c);
+    else if (RANK[c.kind] > RANK[out[i]!.kind]) out[i] = c;
+  }
+  return out;
+}

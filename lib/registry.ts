@@ -1,0 +1,344 @@
+/**
+ * The rendezvous server's state machine: registrations, rooms, introductions, relay and
+ * expiry. Pure and sans-IO: feed it `(now, from, datagram)` and timer ticks, drain the
+ * datagrams it wants sent and the events it wants logged.
+ *
+ * @module
+ */
+import {
+  decodeServerMsg,
+  encodeServerMsg,
+  type Endpoint,
+  FLAG_RELAY_ONLY,
+  idHex,
+  LeftReason,
+  MsgType,
+  RefuseCode,
+  rosterDigest,
+  sameEndpoint,
+  type ServerMsg,
+  type Transmit,
+} from "./wire.ts";
+
+/** Tunables of the registry. */
+export interface RegistryOptions {
+  /** Forget a peer after this long without hearing from it, in ms. */
+  expireAfter: number;
+  /** Most peers in one room. */
+  maxRoomSize: number;
+  /** Most peers on the whole server. */
+  maxPeers: number;
+  /** Least time between two forced re-introductions of the same pair, in ms. */
+  repunchInterval: number;
+}
+
+/** Defaults: expire after 75 s (three missed 25 s keepalives). */
+export const DEFAULT_REGISTRY: RegistryOptions = {
+  expireAfter: 75_000,
+  maxRoomSize: 128,
+  maxPeers: 10_000,
+  repunchInterval: 1_000,
+};
+
+/** Something worth a log line. */
+export type RegistryEvent =
+  | { type: "registered"; room: string; name: string; addr: Endpoint; relayOnly: boolean }
+  | { type: "moved"; room: string; name: string; addr: Endpoint }
+  | { type: "introduced"; room: string; a: string; b: string }
+  | { type: "left"; room: string; name: string; reason: "bye" | "expired" }
+  | { type: "refused"; addr: Endpoint; why: string };
+
+/** Server-wide counters. */
+export interface RegistryStats {
+  /** Datagrams relayed between peers. */
+  relayedPackets: number;
+  /** Payload bytes relayed between peers. */
+  relayedBytes: number;
+  /** Dropped datagrams by reason. */
+  drops: Record<string, number>;
+}
+
+interface Member {
+  id: Uint8Array;
+  key: string;
+  pubkey: Uint8Array;
+  flags: number;
+  room: string;
+  name: string;
+  addr: Endpoint;
+  privateEndpoints: Endpoint[];
+  lastSeen: number;
+}
+
+/** The rendezvous server's pure core. */
+export class Registry {
+  #o: RegistryOptions;
+  #peers = new Map<string, Member>();
+  #rooms = new Map<string, Map<string, Member>>();
+  #repunched = new Map<string, number>();
+  #out: Transmit[] = [];
+  #events: RegistryEvent[] = [];
+  /** Counters. */
+  readonly stats: RegistryStats = { relayedPackets: 0, relayedBytes: 0, drops: {} };
+
+  /** Makes a registry; `options` override {@link DEFAULT_REGISTRY}. */
+  constructor(options: Partial<RegistryOptions> = {}) {
+    this.#o = { ...DEFAULT_REGISTRY, ...options };
+  }
+
+  /** Number of registered peers. */
+  get peerCount(): number {
+    return this.#peers.size;
+  }
+
+  /** Number of non-empty rooms. */
+  get roomCount(): number {
+    return this.#rooms.size;
+  }
+
+  /** Takes the next datagram to send, if any. */
+  pollTransmit(): Transmit | undefined {
+    return this.#out.shift();
+  }
+
+  /** Takes the next event to log, if any. */
+  pollEvent(): RegistryEvent | undefined {
+    return this.#events.shift();
+  }
+
+  /** When {@link handleTimeout} next has work (the earliest expiry), if ever. */
+  nextTimeout(): number | undefined {
+    let t: number | undefined;
+    for (const m of this.#peers.values()) {
+      const due = m.lastSeen + this.#o.expireAfter;
+      if (t === undefined || due < t) t = due;
+    }
+    return t;
+  }
+
+  #drop(reason: string): void {
+    this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
+  }
+
+  #send(to: Endpoint, m: ServerMsg): void {
+    this.#out.push({ to, data: encodeServerMsg(m) });
+  }
+
+  /** Handles one datagram received from `from`. Never throws on bad input. */
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    const d = decodeServerMsg(data);
+    if (!d.ok) return this.#drop(d.reason);
+    const m = d.value;
+    switch (m.type) {
+      case MsgType.Hello:
+        return this.#hello(now, from, m);
+      case MsgType.Ping:
+        return this.#ping(now, from, m);
+      case MsgType.Bye: {
+        const p = this.#peers.get(idHex(m.id));
+        if (!p || !sameEndpoint(p.addr, from)) return this.#drop("bye-unknown");
+        return this.#remove(p, "bye");
+      }
+      case MsgType.Relay:
+        return this.#relay(now, from, m);
+      case MsgType.Repunch:
+        return this.#repunch(now, from, m);
+      default:
+        return this.#drop("unexpected-type");
+    }
+  }
+
+  /** Expires peers that went silent. */
+  handleTimeout(now: number): void {
+    for (const p of [...this.#peers.values()]) {
+      if (now - p.lastSeen >= this.#o.expireAfter) this.#remove(p, "expired");
+    }
+    for (const [k, t] of this.#repunched) {
+      if (now - t > this.#o.repunchInterval) this.#repunched.delete(k);
+    }
+  }
+
+  #refuse(to: Endpoint, code: number, message: string): void {
+    this.#events.push({ type: "refused", addr: to, why: message });
+    this.#send(to, { type: MsgType.Refused, code, message });
+  }
+
+  #hello(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x01 }>): void {
+    if (m.room === "") return this.#refuse(from, RefuseCode.Invalid, "Room name is empty");
+    if (m.name === "") return this.#refuse(from, RefuseCode.Invalid, "Peer name is empty");
+    const key = idHex(m.id);
+    const known = this.#peers.get(key);
+    if (known) {
+      if (known.room !== m.room || !bytesEqual(known.pubkey, m.pubkey)) {
+        return this.#refuse(from, RefuseCode.Invalid, "Peer id is already in use; restart join");
+      }
+      known.lastSeen = now;
+      known.privateEndpoints = m.privateEndpoints;
+      const moved = !sameEndpoint(known.addr, from);
+      known.addr = from;
+      this.#welcome(known);
+      if (moved) {
+        this.#events.push({ type: "moved", room: known.room, name: known.name, addr: from });
+      }
+      // A repeated HELLO means our WELCOME or introductions may have been lost: introduce
+      // again. If the peer's address moved, the others must learn it too.
+      this.#introduceAll(known, moved);
+      return;
+    }
+    if (this.#peers.size >= this.#o.maxPeers) {
+      return this.#refuse(from, RefuseCode.RoomFull, "Server is full; try again later");
+    }
+    const room = this.#rooms.get(m.room) ?? new Map<string, Member>();
+    if (room.size >= this.#o.maxRoomSize) {
+      return this.#refuse(
+        from,
+        RefuseCode.RoomFull,
+        `Room is full (${this.#o.maxRoomSize} peers); try another room`,
+      );
+    }
+    const member: Member = {
+      id: m.id,
+      key,
+      pubkey: m.pubkey,
+      flags: m.flags,
+      room: m.room,
+      name: uniqueName(m.name, room),
+      addr: from,
+      privateEndpoints: m.privateEndpoints,
+      lastSeen: now,
+    };
+    room.set(key, member);
+    this.#rooms.set(m.room, room);
+    this.#peers.set(key, member);
+    this.#events.push({
+      type: "registered",
+      room: m.room,
+      name: member.name,
+      addr: from,
+      relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
+    });
+    this.#welcome(member);
+    this.#introduceAll(member, true);
+  }
+
+  #welcome(p: Member): void {
+    this.#send(p.addr, { type: MsgType.Welcome, id: p.id, name: p.name, observed: p.addr });
+  }
+
+  /** Introduces `p` to every other member of its room (and, if `both`, them to `p`). */
+  #introduceAll(p: Member, both: boolean): void {
+    for (const other of this.#rooms.get(p.room)?.values() ?? []) {
+      if (other === p) continue;
+      this.#introduce(p, other, both);
+    }
+  }
+
+  /** Sends `b` an introduction of `a`, and (if `both`) `a` one of `b`, back to back. */
+  #introduce(a: Member, b: Member, both: boolean): void {
+    this.#send(a.addr, this.#intro(b, a));
+    if (both) {
+      this.#send(b.addr, this.#intro(a, b));
+      this.#events.push({ type: "introduced", room: a.room, a: a.name, b: b.name });
+    }
+  }
+
+  /** The INTRO that tells `to` about `about`, hiding addresses when either is relay-only. */
+  #intro(about: Member, to: Member): ServerMsg {
+    const hide = ((about.flags | to.flags) & FLAG_RELAY_ONLY) !== 0;
+    return {
+      type: MsgType.Intro,
+      id: about.id,
+      pubkey: about.pubkey,
+      flags: about.flags,
+      name: about.name,
+      publicEndpoint: hide ? null : about.addr,
+      privateEndpoints: hide ? [] : about.privateEndpoints,
+    };
+  }
+
+  #ping(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x06 }>): void {
+    const p = this.#peers.get(idHex(m.id));
+    if (!p) {
+      return this.#send(from, {
+        type: MsgType.Refused,
+        code: RefuseCode.Unknown,
+        message: "Unknown peer; register again",
+      });
+    }
+    p.lastSeen = now;
+    const moved = !sameEndpoint(p.addr, from);
+    if (moved) {
+      // The peer's NAT gave it a new public mapping: everyone must re-punch to it.
+      p.addr = from;
+      this.#events.push({ type: "moved", room: p.room, name: p.name, addr: from });
+    }
+    const room = this.#rooms.get(p.room)!;
+    const others = [...room.values()].filter((o) => o !== p);
+    const digest = rosterDigest(others.map((o) => o.id));
+    this.#send(from, { type: MsgType.Pong, observed: from, digest });
+    if (moved) this.#introduceAll(p, true);
+    else if (digest !== m.digest) {
+      this.#send(from, { type: MsgType.Roster, ids: others.map((o) => o.id) });
+      this.#introduceAll(p, false);
+    }
+  }
+
+  #sender(from: Endpoint, id: Uint8Array): Member | undefined {
+    const p = this.#peers.get(idHex(id));
+    return p && sameEndpoint(p.addr, from) ? p : undefined;
+  }
+
+  #relay(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x0a }>): void {
+    const src = this.#sender(from, m.from);
+    if (!src) return this.#drop("relay-unknown-sender");
+    src.lastSeen = now;
+    const dst = this.#peers.get(idHex(m.to));
+    if (!dst || dst.room !== src.room || dst === src) return this.#drop("relay-unknown-target");
+    this.stats.relayedPackets++;
+    this.stats.relayedBytes += m.payload.length;
+    this.#send(dst.addr, { type: MsgType.Relayed, from: src.id, payload: m.payload });
+  }
+
+  #repunch(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x0c }>): void {
+    const src = this.#sender(from, m.id);
+    if (!src) return this.#drop("repunch-unknown-sender");
+    src.lastSeen = now;
+    const dst = this.#peers.get(idHex(m.target));
+    if (!dst || dst.room !== src.room || dst === src) return this.#drop("repunch-unknown-target");
+    const pair = src.key < dst.key ? src.key + dst.key : dst.key + src.key;
+    const last = this.#repunched.get(pair);
+    if (last !== undefined && now - last < this.#o.repunchInterval) {
+      return this.#drop("repunch-rate");
+    }
+    this.#repunched.set(pair, now);
+    this.#introduce(src, dst, true);
+  }
+
+  #remove(p: Member, reason: "bye" | "expired"): void {
+    this.#peers.delete(p.key);
+    const room = this.#rooms.get(p.room);
+    room?.delete(p.key);
+    if (room && room.size === 0) this.#rooms.delete(p.room);
+    this.#events.push({ type: "left", room: p.room, name: p.name, reason });
+    for (const other of room?.values() ?? []) {
+      this.#send(other.addr, {
+        type: MsgType.Left,
+        id: p.id,
+        reason: reason === "bye" ? LeftReason.Bye : LeftReason.Expired,
+      });
+    }
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function uniqueName(wanted: string, room: Map<string, Member>): string {
+  const taken = new Set([...room.values()].map((m) => m.name));
+  if (!taken.has(wanted)) return wanted;
+  for (let i = 2;; i++) {
+    const candidate = `${wanted}-${i}`;
+    if (!taken.has(candidate)) return candidate;
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * The `p2p` command line: parses arguments, picks the role and maps errors to exit codes
+ * (0 success, 1 runtime failure, 2 bad arguments).
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import denoJson from "./deno.json" with { type: "json" };
+import { setupLogging } from "./lib/log.ts";
+
+/** The program's version, from deno.json. */
+export const VERSION: string = denoJson.version;
+
+class UsageError extends Error {
+  constructor(message: string, readonly command: string) {
+    super(message);
+  }
+}
+
+const MAIN_HELP = `p2p ${VERSION}: connect machines behind NATs directly over UDP; group chat.
+
+Usage:
+  p2p serve [options]     run the rendezvous and relay server (on a public box)
+  p2p join --server HOST:PORT --room NAME [options]
+                          join a room and chat with its other peers
+
+Options:
+  -h, --help              show help (also "p2p serve --help", "p2p join --help")
+  -V, --version           show the version
+`;
+
+const SERVE_HELP = `Usage: p2p serve [options]
+
+Runs the rendezvous server: peers register, learn about each other, punch holes
+through their NATs; when that fails, the server relays their (end-to-end encrypted)
+traffic.
+
+Options:
+  --host IP               address to bind (default 0.0.0.0)
+  --port PORT             UDP port (default 7777)
+  --expire SECONDS        forget peers silent this long (default 75)
+  --summary SECONDS       interval of the summary log line, 0 for none (default 60)
+  --json                  print {"event":"listening","addr":...} on stdout when ready
+  -v, --verbose           debug logging on stderr
+  -q, --quiet             only warnings and errors on stderr
+  -h, --help              show this help
+`;
+
+const JOIN_HELP = `Usage: p2p join --server HOST:PORT --room NAME [options]
+
+Joins a room. Lines typed on stdin go to every other peer in the room; received
+lines print as "[name] text". Commands: /peers, /quit, /help. End of input
+delivers what is queued, then leaves.
+
+Options:
+  --server HOST:PORT      the rendezvous server (required)
+  --room NAME             room to join (required)
+  --name NAME             your name in the room (default: this host's name)
+  --relay-only            never punch, never reveal your addresses; relay everything
+  --json                  one JSON object per line on stdout (events: ready, peer,
+                          message, left); logs go to stderr
+  --bind IP               local address to bind (default 0.0.0.0)
+  --port PORT             local UDP port (default: any free port)
+  --keepalive SECONDS     keepalive interval (default 25)
+  --timeout SECONDS       give up registering after this long (default 10)
+  -v, --verbose           debug logging on stderr
+  -q, --quiet             only warnings and errors on stderr
+  -h, --help              show this help
+`;
+
+function num(
+  v: string | undefined,
+  flag: string,
+  dflt: number,
+  min: number,
+  max: number,
+  cmd: string,
+): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`--${flag} must be a number from ${min} to ${max}, got "${v}"`, cmd);
+  }
+  return n;
+}
+
+function port(v: string | undefined, flag: string, dflt: number, cmd: string): number {
+  const n = num(v, flag, dflt, 0, 65535, cmd);
+  if (!Number.isInteger(n)) throw new UsageError(`--${flag} must be a whole number`, cmd);
+  return n;
+}
+
+function ip(v: string | undefined, flag: string, dflt: string, cmd: string): string {
+  if (v === undefined) return dflt;
+  if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(v) || v.split(".").some((p) => Number(p) > 255)) {
+    throw new UsageError(`--${flag} must be a literal IPv4 address, got "${v}"`, cmd);
+  }
+  return v;
+}
+
+function parse(cmd: string, args: string[], options: ParseArgsOptionsConfig) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false });
+  } catch (e) {
+    // node:util messages are fine but long; keep the first sentence.
+    const msg = (e as Error).message.split(". ")[0]!.replace(/\.$/, "");
+    throw new UsageError(msg, cmd);
+  }
+}
+
+const COMMON = {
+  help: { type: "boolean", short: "h" },
+  verbose: { type: "boolean", short: "v" },
+  quiet: { type: "boolean", short: "q" },
+  json: { type: "boolean" },
+} as const;
+
+function level(v: { verbose?: unknown; quiet?: unknown }) {
+  return v.verbose ? "debug" as const : v.quiet ? "warning" as const : "info" as const;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help") {
+    console.log(MAIN_HELP);
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === "-V" || cmd === "--version" || cmd === "version") {
+    console.log(`p2p ${VERSION}`);
+    return 0;
+  }
+  if (cmd === "serve") {
+    const { values: v } = parse("serve", rest, {
+      ...COMMON,
+      host: { type: "string" },
+      port: { type: "string" },
+      expire: { type: "string" },
+      summary: { type: "string" },
+    });
+    if (v.help) {
+      console.log(SERVE_HELP);
+      return 0;
+    }
+    const opts = {
+      host: ip(v.host as string | undefined, "host", "0.0.0.0", "serve"),
+      port: port(v.port as string | undefined, "port", 7777, "serve"),
+      expireAfter: num(v.expire as string | undefined, "expire", 75, 1, 86_400, "serve") * 1000,
+      summaryInterval: num(v.summary as string | undefined, "summary", 60, 0, 86_400, "serve") *
+        1000,
+      json: Boolean(v.json),
+    };
+    await setupLogging(level(v));
+    const { serve } = await import("./server.ts");
+    await serve(opts);
+    return 0;
+  }
+  if (cmd === "join") {
+    const { values: v } = parse("join", rest, {
+      ...COMMON,
+      server: { type: "string" },
+      room: { type: "string" },
+      name: { type: "string" },
+      "relay-only": { type: "boolean" },
+      bind: { type: "string" },
+      port: { type: "string" },
+      keepalive: { type: "string" },
+      timeout: { type: "string" },
+    });
+    if (v.help) {
+      console.log(JOIN_HELP);
+      return 0;
+    }
+    const server = v.server as string | undefined;
+    const room = v.room as string | undefined;
+    if (!server) throw new UsageError("--server HOST:PORT is required", "join");
+    if (!room) throw new UsageError("--room NAME is required", "join");
+    const name = (v.name as string | undefined) ?? defaultName();
+    for (const [flag, value] of [["room", room], ["name", name]] as const) {
+      const bytes = new TextEncoder().encode(value).length;
+      if (bytes === 0 || bytes > 64 || [...value].some((c) => c.charCodeAt(0) < 0x20)) {
+        throw new UsageError(`--${flag} must be 1 to 64 bytes without control characters`, "join");
+      }
+    }
+    const { join, splitHostPort } = await import("./peer.ts");
+    if (!splitHostPort(server)) {
+      throw new UsageError(
+        `--server must be HOST:PORT with a port from 1 to 65535, got "${server}"`,
+        "join",
+      );
+    }
+    const opts = {
+      server,
+      room,
+      name,
+      relayOnly: Boolean(v["relay-only"]),
+      json: Boolean(v.json),
+      bind: ip(v.bind as string | undefined, "bind", "0.0.0.0", "join"),
+      port: port(v.port as string | undefined, "port", 0, "join"),
+      keepalive: num(v.keepalive as string | undefined, "keepalive", 25, 0.1, 3_600, "join") * 1000,
+      registerTimeout: num(v.timeout as string | undefined, "timeout", 10, 0.1, 3_600, "join") *
+        1000,
+      drainTimeout: 30_000,
+    };
+    await setupLogging(level(v));
+    return await join(opts);
+  }
+  throw new UsageError(`Unknown command "${cmd}"; use "serve" or "join"`, "");
+}
+
+function defaultName(): string {
+  try {
+    const h = Deno.hostname().split(".")[0] ?? "";
+    return h.length > 0 && h.length <= 64 ? h : "peer";
+  } catch {
+    return "peer";
+  }
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await run(Deno.args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`p2p: ${e.message}`);
+      console.error(`Try "p2p ${e.command ? e.command + " " : ""}--help".`);
+      code = 2;
+    } else if (e instanceof Error && e.name === "JoinError") {
+      console.error(`p2p: ${e.message}`);
+      code = 1;
+    } else {
+      console.error(`p2p: ${e instanceof Error ? e.message : String(e)}`);
+      code = 1;
+    }
+  }
+  Deno.exit(code);
+}
