@@ -249,6 +249,9 @@ export class Client {
   nextTimeout(): number | undefined {
     if (this.#closed) return undefined;
     const ts: number[] = [this.#phase === "registering" ? this.#nextHello : this.#nextPing];
+    if (!this.#everRegistered && this.#startedAt !== undefined) {
+      ts.push(this.#startedAt + this.#o.registerTimeout);
+    }
     for (const r of this.#remotes.values()) {
       if (r.goneAt !== undefined) continue;
       const a = r.path.nextTimeout(), b = r.channel.nextTimeout();

@@ -1,0 +1,168 @@
+/**
+ * End-to-end on 127.0.0.1: a real `p2p serve` and real `p2p join --json` processes.
+ */
+import assert from "node:assert/strict";
+import {
+  type P2pEvent,
+  type P2pProcess,
+  prepareProduct,
+  startPeer,
+  startServer,
+} from "./support/proc.ts";
+
+const LO = "127.0.0.1";
+const WAIT = 15_000;
+
+function isPeer(name: string, path?: string) {
+  return (e: P2pEvent) => e.event === "peer" && e.name === name && (!path || e.path === path);
+}
+
+function messagesFrom(p: P2pProcess, from: string): string[] {
+  return p.eventsOf("message").filter((e) => e.from === from).map((e) => String(e.text));
+}
+
+async function waitMessages(p: P2pProcess, from: string, expected: string[]): Promise<void> {
+  const last = expected.at(-1)!;
+  await p.waitFor((e) => e.event === "message" && e.from === from && e.text === last, WAIT);
+  assert.deepEqual(messagesFrom(p, from), expected, p.describe());
+}
+
+async function sendAll(p: P2pProcess, lines: string[]): Promise<void> {
+  for (const l of lines) await p.send(l);
+}
+
+const numbered = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag} ${i + 1}`);
+
+Deno.test({
+  name: "three peers on loopback go direct and deliver every message once, in order",
+  sanitizeResources: false,
+  async fn() {
+    await prepareProduct();
+    const srv = await startServer({ host: LO, port: 0 });
+    const names = ["ann", "ben", "cat"];
+    const peers = names.map((name) => startPeer({ server: srv.addr, room: "e2e", name, bind: LO }));
+    try {
+      for (const [i, p] of peers.entries()) {
+        const ready = await p.waitFor((e) => e.event === "ready", WAIT);
+        assert.equal(ready.name, names[i]);
+        assert.match(String(ready.public), /^127\.0\.0\.1:\d+$/);
+      }
+      for (const [i, p] of peers.entries()) {
+        for (const other of names.filter((n) => n !== names[i])) {
+          const ev = await p.waitFor(isPeer(other), WAIT);
+          assert.equal(ev.path, "direct", p.describe());
+          assert.match(String(ev.addr), /^127\.0\.0\.1:\d+$/);
+          assert.equal(typeof ev.rtt_ms, "number");
+        }
+      }
+      const lines = names.map((n) => numbered(`${n} says`, 20));
+      await Promise.all(peers.map((p, i) => sendAll(p, lines[i]!)));
+      for (const [i, p] of peers.entries()) {
+        for (const [j, from] of names.entries()) {
+          if (i !== j) await waitMessages(p, from, lines[j]!);
+        }
+      }
+      // End of input: each delivers what is queued, leaves and exits 0.
+      await peers[0]!.closeStdin();
+      assert.equal(await peers[0]!.wait(WAIT), 0);
+      await peers[1]!.waitFor((e) => e.event === "left" && e.name === "ann", WAIT);
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+      await srv.proc.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "relay-only peers talk through the server and never learn or reveal addresses",
+  sanitizeResources: false,
+  async fn() {
+    await prepareProduct();
+    const srv = await startServer({ host: LO, port: 0 });
+    const open = startPeer({ server: srv.addr, room: "ro", name: "open", bind: LO });
+    const hidden = startPeer({
+      server: srv.addr,
+      room: "ro",
+      name: "hidden",
+      bind: LO,
+      relayOnly: true,
+    });
+    const third = startPeer({ server: srv.addr, room: "ro", name: "third", bind: LO });
+    try {
+      const h = await open.waitFor(isPeer("hidden"), WAIT);
+      assert.equal(h.path, "relay");
+      assert.equal(h.addr, null);
+      assert.equal(h.rtt_ms, null);
+      assert.equal((await hidden.waitFor(isPeer("open"), WAIT)).path, "relay");
+      assert.equal((await hidden.waitFor(isPeer("third"), WAIT)).path, "relay");
+      assert.equal((await open.waitFor(isPeer("third"), WAIT)).path, "direct");
+      const fromHidden = numbered("psst", 10), fromOpen = numbered("hello", 10);
+      await sendAll(hidden, fromHidden);
+      await sendAll(open, fromOpen);
+      await waitMessages(open, "hidden", fromHidden);
+      await waitMessages(third, "hidden", fromHidden);
+      await waitMessages(hidden, "open", fromOpen);
+      await waitMessages(third, "open", fromOpen);
+    } finally {
+      await Promise.all([open.close(), hidden.close(), third.close()]);
+      await srv.proc.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a blocked direct path relays first, then upgrades to direct losing no message",
+  sanitizeResources: false,
+  async fn() {
+    await prepareProduct();
+    const srv = await startServer({ host: LO, port: 0 });
+    const env = { P2P_TEST_BLOCK_DIRECT: "1" };
+    const a = startPeer({ server: srv.addr, room: "up", name: "a", bind: LO, env });
+    const b = startPeer({ server: srv.addr, room: "up", name: "b", bind: LO, env });
+    try {
+      assert.equal((await a.waitFor(isPeer("b"), WAIT)).path, "relay");
+      assert.equal((await b.waitFor(isPeer("a"), WAIT)).path, "relay");
+      const before = numbered("before", 10);
+      await sendAll(a, before);
+      await waitMessages(b, "a", before);
+      const during = numbered("during", 10);
+      await sendAll(a, during.slice(0, 5));
+      a.kill("SIGUSR1");
+      b.kill("SIGUSR1");
+      await sendAll(a, during.slice(5));
+      const up = await a.waitFor(isPeer("b", "direct"), 40_000);
+      assert.match(String(up.addr), /^127\.0\.0\.1:\d+$/);
+      await b.waitFor(isPeer("a", "direct"), 40_000);
+      const after = numbered("after", 10);
+      await sendAll(a, after);
+      await waitMessages(b, "a", [...before, ...during, ...after]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await srv.proc.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "end of input delivers queued messages before the peer exits 0",
+  sanitizeResources: false,
+  async fn() {
+    await prepareProduct();
+    const srv = await startServer({ host: LO, port: 0 });
+    const a = startPeer({ server: srv.addr, room: "eof", name: "a", bind: LO });
+    const b = startPeer({ server: srv.addr, room: "eof", name: "b", bind: LO });
+    try {
+      await a.waitFor(isPeer("b"), WAIT);
+      await b.waitFor(isPeer("a"), WAIT);
+      const lines = numbered("burst", 200);
+      await sendAll(a, lines);
+      await a.closeStdin();
+      assert.equal(await a.wait(WAIT), 0, a.describe());
+      await waitMessages(b, "a", lines);
+      await b.waitFor((e) => e.event === "left" && e.name === "a", WAIT);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await srv.proc.close();
+    }
+  },
+});

@@ -1,0 +1,294 @@
+/**
+ * Whole-system tests of the pure cores (Registry + Clients) over a simulated network with
+ * virtual time: NAT types, loss, duplication, reordering, blocked and dying paths, relay-only
+ * peers, server restarts and expiry. No sockets, no sleeps.
+ */
+import assert from "node:assert/strict";
+import { Registry } from "../lib/registry.ts";
+import { decodeServerMsg, formatEndpoint, MsgType } from "../lib/wire.ts";
+import { addPeer, addServer, SERVER, SimNat, SimNet, type SimPeer } from "./support/sim.ts";
+
+const A_LAN = { hostname: "10.1.0.2", port: 5000 };
+const B_LAN = { hostname: "10.2.0.2", port: 5000 };
+
+function connected(p: SimPeer, name: string): boolean {
+  return p.lastPath(name) !== undefined;
+}
+
+/** Sends `n` numbered lines from `from`, spread over virtual time. */
+function chat(net: SimNet, from: SimPeer, tag: string, n: number, spacing = 50): string[] {
+  const sent: string[] = [];
+  for (let i = 1; i <= n; i++) {
+    const text = `${tag} ${i}`;
+    from.client.send(net.now, text);
+    sent.push(`${from.client.name}: ${text}`);
+    net.run(spacing);
+  }
+  return sent;
+}
+
+Deno.test("two public peers go direct and exchange messages in order", () => {
+  const net = new SimNet(1);
+  addServer(net);
+  const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
+  const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  assert.equal(a.lastPath("bob")?.path, "direct");
+  assert.equal(formatEndpoint(a.lastPath("bob")!.addr!), "192.0.2.20:2000");
+  assert.equal(b.lastPath("alice")?.path, "direct");
+  const sentA = chat(net, a, "a", 20), sentB = chat(net, b, "b", 20);
+  net.run(2_000);
+  assert.deepEqual(b.messages(), sentA);
+  assert.deepEqual(a.messages(), sentB);
+  assert.equal(a.client.outstanding, 0);
+});
+
+Deno.test("peers behind port-restricted NATs punch through and report the public mapping", () => {
+  const net = new SimNet(2);
+  addServer(net);
+  const natA = new SimNat("203.0.113.1", "port-restricted");
+  const natB = new SimNat("203.0.113.2", "port-restricted");
+  const a = addPeer(net, "alice", A_LAN, natA);
+  const b = addPeer(net, "bob", B_LAN, natB);
+  const took = net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  assert.ok(took < 1_000, `connecting took ${took} ms`);
+  const ab = a.lastPath("bob")!, ba = b.lastPath("alice")!;
+  assert.equal(ab.path, "direct");
+  assert.equal(ab.addr!.hostname, "203.0.113.2");
+  assert.equal(ba.path, "direct");
+  assert.equal(ba.addr!.hostname, "203.0.113.1");
+  const sent = chat(net, a, "x", 20);
+  net.run(2_000);
+  assert.deepEqual(b.messages(), sent);
+});
+
+Deno.test("symmetric NATs on both sides fall back to the relay after about 3 s", () => {
+  const net = new SimNet(3);
+  addServer(net);
+  const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "symmetric"));
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "symmetric"));
+  const took = net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  assert.ok(took >= 3_000 && took < 4_000, `relay decided after ${took} ms`);
+  assert.equal(a.lastPath("bob")?.path, "relay");
+  assert.equal(a.lastPath("bob")?.addr, null);
+  const sent = chat(net, a, "via relay", 20);
+  const back = chat(net, b, "reply", 5);
+  net.run(2_000);
+  assert.deepEqual(b.messages(), sent);
+  assert.deepEqual(a.messages(), back);
+});
+
+Deno.test("symmetric NAT to full cone goes direct via a peer-reflexive candidate", () => {
+  const net = new SimNet(4);
+  addServer(net);
+  const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "symmetric"));
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "full-cone"));
+  net.runUntilTrue(() =>
+    a.lastPath("bob")?.path === "direct" && b.lastPath("alice")?.path === "direct"
+  );
+  const sent = chat(net, b, "hi", 10);
+  net.run(1_000);
+  assert.deepEqual(a.messages(), sent);
+});
+
+Deno.test("two peers behind the same NAT use their private addresses", () => {
+  const net = new SimNet(5);
+  addServer(net);
+  const nat = new SimNat("203.0.113.1", "port-restricted");
+  const a = addPeer(net, "alice", { hostname: "10.1.0.2", port: 5000 }, nat);
+  const b = addPeer(net, "bob", { hostname: "10.1.0.3", port: 5000 }, nat);
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  net.run(1_000);
+  assert.equal(formatEndpoint(a.lastPath("bob")!.addr!), "10.1.0.3:5000");
+  assert.equal(formatEndpoint(b.lastPath("alice")!.addr!), "10.1.0.2:5000");
+});
+
+for (const seed of [11, 12, 13]) {
+  Deno.test(`messages arrive exactly once and in order under 20% loss, duplication and reordering (seed ${seed})`, () => {
+    const net = new SimNet(seed, { latency: 30, loss: 0.2, dup: 0.1, jitter: 80 });
+    addServer(net);
+    const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "port-restricted"));
+    const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "port-restricted"));
+    const c = addPeer(net, "carol", { hostname: "192.0.2.30", port: 3000 });
+    net.runUntilTrue(() =>
+      connected(a, "bob") && connected(a, "carol") && connected(b, "alice") &&
+      connected(b, "carol") && connected(c, "alice") && connected(c, "bob")
+    );
+    const sentA = chat(net, a, "a", 40, 20);
+    const sentB = chat(net, b, "b", 40, 20);
+    net.runUntilTrue(() =>
+      a.client.outstanding === 0 && b.client.outstanding === 0 && c.client.outstanding === 0
+    );
+    assert.deepEqual(b.messages().filter((m) => m.startsWith("alice")), sentA);
+    assert.deepEqual(c.messages().filter((m) => m.startsWith("alice")), sentA);
+    assert.deepEqual(a.messages().filter((m) => m.startsWith("bob")), sentB);
+    assert.deepEqual(c.messages().filter((m) => m.startsWith("bob")), sentB);
+  });
+}
+
+Deno.test("a blocked direct path relays at first, then upgrades without losing or duplicating", () => {
+  const net = new SimNet(6);
+  addServer(net);
+  const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "port-restricted"));
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "port-restricted"));
+  let blocked = true;
+  net.block = (from, to) =>
+    blocked && from.hostname !== SERVER.hostname && to.hostname !== SERVER.hostname;
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  assert.equal(a.lastPath("bob")?.path, "relay");
+  const sent = chat(net, a, "m", 30, 100); // Spans the moment the block lifts.
+  blocked = false;
+  sent.push(...chat(net, a, "n", 30, 200));
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct");
+  net.runUntilTrue(() => a.client.outstanding === 0);
+  assert.deepEqual(b.messages(), sent);
+  assert.equal(b.lastPath("alice")?.path, "direct");
+});
+
+Deno.test("a path that dies is detected within seconds, relayed, and restored later", () => {
+  const net = new SimNet(7);
+  addServer(net);
+  const natA = new SimNat("203.0.113.1", "port-restricted");
+  const a = addPeer(net, "alice", A_LAN, natA);
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "port-restricted"));
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct");
+  let dead = true;
+  net.block = (from, to) =>
+    dead && from.hostname !== SERVER.hostname && to.hostname !== SERVER.hostname;
+  const t0 = net.now;
+  const sent = chat(net, a, "during", 10, 100);
+  const detect = net.runUntilTrue(() => a.lastPath("bob")?.path === "relay");
+  assert.ok(net.now - t0 < 6_000, `detected after ${net.now - t0} ms (${detect})`);
+  net.runUntilTrue(() => a.client.outstanding === 0, 10_000);
+  assert.deepEqual(b.messages(), sent);
+  dead = false;
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct", 60_000);
+  const more = chat(net, a, "after", 5);
+  net.run(1_000);
+  assert.deepEqual(b.messages(), [...sent, ...more]);
+});
+
+Deno.test("keepalives hold an idle direct path open", () => {
+  const net = new SimNet(8);
+  addServer(net);
+  const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "port-restricted"));
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "port-restricted"));
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  const before = net.log.length;
+  net.run(5 * 60_000);
+  const events = a.drain().filter((e) => e.type === "peer");
+  assert.equal(events.length, 1, "no path changes while idle");
+  // Keepalives and server pings flowed: roughly one of each per 25 s per peer.
+  const perPeerPerMinute = (net.log.length - before) / 2 / 5;
+  assert.ok(perPeerPerMinute >= 4 && perPeerPerMinute < 40, `rate ${perPeerPerMinute}/min`);
+  assert.equal(b.lastPath("alice")?.path, "direct");
+});
+
+Deno.test("a relay-only peer never reveals or uses its address", () => {
+  const net = new SimNet(9);
+  addServer(net);
+  const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "full-cone"), {
+    relayOnly: true,
+  });
+  const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  assert.equal(a.lastPath("bob")?.path, "relay");
+  assert.equal(b.lastPath("alice")?.path, "relay");
+  const sent = chat(net, a, "secret", 5);
+  const back = chat(net, b, "ok", 5);
+  net.run(1_000);
+  assert.deepEqual(b.messages(), sent);
+  assert.deepEqual(a.messages(), back);
+  for (const d of net.log) {
+    // Nothing ever went between the two peers directly.
+    assert.ok(d.from.hostname === SERVER.hostname || d.to.hostname === SERVER.hostname);
+    if (d.to.hostname === "192.0.2.20") {
+      const m = decodeServerMsg(d.data);
+      if (m.ok && m.value.type === MsgType.Intro) {
+        assert.equal(m.value.publicEndpoint, null);
+        assert.deepEqual(m.value.privateEndpoints, []);
+      }
+    }
+  }
+});
+
+Deno.test("the server relays only ciphertext", () => {
+  const net = new SimNet(10);
+  addServer(net);
+  const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "symmetric"));
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "symmetric"));
+  net.runUntilTrue(() => connected(a, "bob"));
+  const secret = "the eagle lands at midnight";
+  a.client.send(net.now, secret);
+  net.run(1_000);
+  assert.deepEqual(b.messages(), [`alice: ${secret}`]);
+  const needle = new TextEncoder().encode("eagle");
+  for (const d of net.log) {
+    const hay = d.data;
+    for (let i = 0; i + needle.length <= hay.length; i++) {
+      assert.ok(!needle.every((v, j) => hay[i + j] === v), "plaintext seen on the wire");
+    }
+  }
+});
+
+Deno.test("a restarted server re-forms the room and messages keep flowing", () => {
+  const net = new SimNet(11);
+  const server = addServer(net);
+  const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "symmetric"));
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "symmetric"));
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  const fresh = new Registry();
+  net.replace(server, fresh);
+  net.runUntilTrue(() => fresh.peerCount === 2, 60_000);
+  const sent = chat(net, a, "after restart", 5);
+  net.runUntilTrue(() => a.client.outstanding === 0, 30_000);
+  assert.deepEqual(b.messages(), sent);
+});
+
+Deno.test("a crashed peer expires and the room is told", () => {
+  const net = new SimNet(12);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
+  const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+  net.runUntilTrue(() => connected(a, "bob"));
+  net.detach(b.client);
+  const t0 = net.now;
+  net.runUntilTrue(() => a.drain().some((e) => e.type === "left" && e.name === "bob"), 120_000);
+  const after = net.now - t0;
+  assert.ok(after >= 50_000 && after <= 80_000, `expired after ${after} ms`);
+  assert.deepEqual(a.client.peers(), []);
+});
+
+Deno.test("a duplicate name is suffixed and the user is told", () => {
+  const net = new SimNet(13);
+  addServer(net);
+  addPeer(net, "sam", { hostname: "192.0.2.10", port: 1000 });
+  net.run(500);
+  const b = addPeer(net, "sam", { hostname: "192.0.2.20", port: 2000 });
+  net.run(500);
+  const ready = b.drain().find((e) => e.type === "ready");
+  assert.equal(ready?.type === "ready" && ready.name, "sam-2");
+  assert.ok(b.events.some((e) => e.type === "notice" && e.message.includes("sam-2")));
+});
+
+Deno.test("an unreachable server ends registration with a fatal event", () => {
+  const net = new SimNet(14);
+  const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
+  net.run(9_990);
+  assert.ok(!a.drain().some((e) => e.type === "fatal"), "not before the deadline");
+  net.run(10);
+  const fatal = a.drain().find((e) => e.type === "fatal");
+  assert.ok(fatal && fatal.type === "fatal" && fatal.message.includes("198.51.100.1:7777"));
+});
+
+Deno.test("a long line is fragmented and reassembled intact", () => {
+  const net = new SimNet(15, { loss: 0.1, jitter: 40 });
+  addServer(net);
+  const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
+  const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  const long = "héllo wörld 🌍 ".repeat(500);
+  a.client.send(net.now, long);
+  net.runUntilTrue(() => a.client.outstanding === 0);
+  assert.deepEqual(b.messages(), [`alice: ${long}`]);
+});

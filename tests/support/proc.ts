@@ -1,0 +1,570 @@
+/**
+ * Spawn and drive processes that speak JSON lines on stdout: the `p2p` CLI (`serve`, `join`)
+ * and small helper tools. Works on loopback and, with {@link ProcessOptions.netns}, inside a
+ * Linux network namespace (`ip netns exec NS ...`).
+ *
+ * Every {@link P2pProcess} is registered for emergency cleanup: if the test process gets
+ * SIGINT/SIGTERM or unloads, live children are killed (see {@link registerEmergencyCleanup}).
+ *
+ * @module
+ */
+
+/** One JSON object read from a child's stdout. `event` names its kind. */
+export type P2pEvent = { event: string } & Record<string, unknown>;
+
+/** Predicate used by {@link P2pProcess.waitFor}. */
+export type EventPredicate = (event: P2pEvent) => boolean;
+
+/** Options for spawning any JSON-lines process. */
+export interface ProcessOptions {
+  /** Run inside this network namespace (via `ip netns exec`). */
+  netns?: string;
+  /** Name used in diagnostics (defaults to the command). */
+  label?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Working directory. */
+  cwd?: string | URL;
+}
+
+/** Options for spawning the p2p CLI. */
+export interface P2pOptions extends ProcessOptions {
+  /** Path or URL of `main.ts` (default: the checkout's `main.ts`). */
+  main?: string | URL;
+}
+
+/** URL of the product's entry point, relative to this file. */
+export const MAIN_URL: URL = new URL("../../main.ts", import.meta.url);
+
+const MAX_STDERR = 256 * 1024;
+const encoder = new TextEncoder();
+
+// ---------------------------------------------------------------------------------------------
+// Emergency cleanup (signals and unload)
+
+type CleanupFn = () => void;
+const cleanups = new Set<CleanupFn>();
+let signalsInstalled = false;
+
+function runCleanups(): void {
+  for (const fn of [...cleanups]) {
+    cleanups.delete(fn);
+    try {
+      fn();
+    } catch {
+      // Best effort: keep going with the others.
+    }
+  }
+}
+
+function onSignal(): void {
+  runCleanups();
+  uninstallSignals();
+  Deno.exit(130);
+}
+
+function installSignals(): void {
+  if (signalsInstalled || Deno.build.os === "windows") return;
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  signalsInstalled = true;
+}
+
+function uninstallSignals(): void {
+  if (!signalsInstalled) return;
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  signalsInstalled = false;
+}
+
+globalThis.addEventListener("unload", runCleanups);
+
+/**
+ * Register a synchronous cleanup that runs if the test process is interrupted
+ * (SIGINT/SIGTERM) or unloads before it was unregistered. Signal listeners are installed only
+ * while at least one cleanup is registered, so they do not trip the test sanitizers.
+ *
+ * @returns a function that unregisters the cleanup without running it.
+ */
+export function registerEmergencyCleanup(fn: CleanupFn): () => void {
+  cleanups.add(fn);
+  installSignals();
+  return () => {
+    cleanups.delete(fn);
+    if (cleanups.size === 0) uninstallSignals();
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Waiter {
+  predicate: EventPredicate;
+  description: string;
+  timeoutMs: number;
+  resolve: (event: P2pEvent) => void;
+  reject: (error: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Format events compactly for error messages (the last `max` of them). */
+export function formatEvents(events: readonly P2pEvent[], max = 60): string {
+  const shown = events.slice(-max);
+  const skipped = events.length - shown.length;
+  const lines = shown.map((e) => "  " + JSON.stringify(e));
+  if (skipped > 0) lines.unshift(`  ... (${skipped} earlier events)`);
+  return lines.length ? lines.join("\n") : "  (none)";
+}
+
+/** Last `maxChars` characters of a text, marked if cut. */
+export function tail(text: string, maxChars = 4000): string {
+  if (text.length <= maxChars) return text;
+  return "...[cut]..." + text.slice(-maxChars);
+}
+
+/**
+ * A child process whose stdout is JSON lines. Stdout is parsed into {@link events}; non-JSON
+ * lines are kept in {@link nonJsonLines}; stderr is collected as text.
+ */
+export class P2pProcess implements AsyncDisposable {
+  #label: string;
+  #child: Deno.ChildProcess;
+  #events: P2pEvent[] = [];
+  #nonJson: string[] = [];
+  #stderr = "";
+  #stderrCut = 0;
+  #waiters = new Set<Waiter>();
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #stdinClosed = false;
+  #stdoutDone: Promise<void>;
+  #stderrDone: Promise<void>;
+  #stdoutEnded = false;
+  #code: number | null = null;
+  #status: Promise<Deno.CommandStatus>;
+  #unregister: () => void;
+
+  /**
+   * Spawn `cmd[0]` with arguments `cmd[1..]` (inside `opts.netns` if given). Stdin, stdout and
+   * stderr are piped.
+   */
+  constructor(cmd: readonly string[], opts: ProcessOptions = {}) {
+    if (cmd.length === 0) throw new Error("P2pProcess: empty command");
+    const full = opts.netns ? ["ip", "netns", "exec", opts.netns, ...cmd] : [...cmd];
+    const [program, ...args] = full as [string, ...string[]];
+    this.#label = opts.label ?? cmd.join(" ");
+    const options: Deno.CommandOptions = {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    };
+    if (opts.env) options.env = opts.env;
+    if (opts.cwd) options.cwd = opts.cwd;
+    this.#child = new Deno.Command(program, options).spawn();
+    const child = this.#child;
+    this.#unregister = registerEmergencyCleanup(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    });
+    this.#writer = this.#child.stdin.getWriter();
+    this.#status = this.#child.status.then((s) => {
+      this.#code = s.code;
+      this.#unregister();
+      return s;
+    });
+    this.#stdoutDone = this.#readStdout().catch((e) => {
+      this.#nonJson.push(`[stdout read error: ${e}]`);
+    });
+    this.#stderrDone = this.#readStderr().catch((e) => {
+      this.#stderr += `\n[stderr read error: ${e}]`;
+    });
+    // When stdout ends, fail pending waiters once the exit status is known.
+    this.#stdoutDone.then(() => this.#status).then(() => this.#failWaiters());
+  }
+
+  /**
+   * Spawn the p2p CLI: `deno run -A main.ts ...args`, with the checkout as working directory
+   * (so its `deno.json` applies).
+   */
+  static p2p(args: readonly string[], opts: P2pOptions = {}): P2pProcess {
+    const main = opts.main ?? MAIN_URL;
+    const mainPath = main instanceof URL ? fromFileUrl(main) : main;
+    const cwd = opts.cwd ?? dirname(mainPath);
+    const label = opts.label ?? `p2p ${args[0] ?? ""}`;
+    return new P2pProcess([Deno.execPath(), "run", "-A", mainPath, ...args], {
+      ...opts,
+      cwd,
+      label,
+    });
+  }
+
+  /** Name used in diagnostics. */
+  get label(): string {
+    return this.#label;
+  }
+
+  /** OS process id (inside a netns this is the command itself: `ip netns exec` execs it). */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** All events parsed so far, in arrival order. */
+  get events(): readonly P2pEvent[] {
+    return this.#events;
+  }
+
+  /** Stdout lines that were not JSON objects with a string `event`. */
+  get nonJsonLines(): readonly string[] {
+    return this.#nonJson;
+  }
+
+  /** Stderr text collected so far (the first bytes are dropped beyond 256 KiB). */
+  get stderr(): string {
+    return this.#stderrCut ? `...[${this.#stderrCut} chars cut]...` + this.#stderr : this.#stderr;
+  }
+
+  /** Exit code once the process has exited, else `null`. */
+  get exitCode(): number | null {
+    return this.#code;
+  }
+
+  /** Events whose `event` field equals `kind`. */
+  eventsOf(kind: string): P2pEvent[] {
+    return this.#events.filter((e) => e.event === kind);
+  }
+
+  /** Human-readable summary: label, pid, exit code, events, non-JSON lines, stderr tail. */
+  describe(stderrChars = 4000): string {
+    const parts = [
+      `--- ${this.#label} (pid ${this.pid}, exit ${this.#code ?? "running"}) ---`,
+      `events (${this.#events.length}):`,
+      formatEvents(this.#events),
+    ];
+    if (this.#nonJson.length) {
+      parts.push(`non-JSON stdout lines (${this.#nonJson.length}):`);
+      parts.push(...this.#nonJson.slice(-20).map((l) => "  " + l));
+    }
+    parts.push("stderr tail:", tail(this.stderr, stderrChars) || "  (empty)");
+    return parts.join("\n");
+  }
+
+  /**
+   * Resolve with the first event (already seen or future) matching `predicate`. Rejects after
+   * `timeoutMs`, or as soon as the process has exited without a match; the error includes the
+   * events seen and the stderr tail.
+   */
+  waitFor(
+    predicate: EventPredicate,
+    timeoutMs: number,
+    description = predicate.toString(),
+  ): Promise<P2pEvent> {
+    const found = this.#events.find(predicate);
+    if (found) return Promise.resolve(found);
+    if (this.#stdoutEnded && this.#code !== null) {
+      return Promise.reject(this.#waitError(description, "process exited", timeoutMs));
+    }
+    return new Promise<P2pEvent>((resolve, reject) => {
+      const waiter: Waiter = {
+        predicate,
+        description,
+        timeoutMs,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter);
+          reject(this.#waitError(description, `timed out after ${timeoutMs} ms`, timeoutMs));
+        }, Math.max(0, timeoutMs)),
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /** Like {@link waitFor} but matches `event === kind` plus optional field equality. */
+  waitForEvent(
+    kind: string,
+    fields: Record<string, unknown> = {},
+    timeoutMs = 10_000,
+  ): Promise<P2pEvent> {
+    return this.waitFor(
+      (e) => e.event === kind && Object.entries(fields).every(([k, v]) => e[k] === v),
+      timeoutMs,
+      JSON.stringify({ event: kind, ...fields }),
+    );
+  }
+
+  /** Write `line` plus a newline to stdin. */
+  async send(line: string): Promise<void> {
+    if (this.#stdinClosed) throw new Error(`${this.#label}: send after closeStdin`);
+    if (line.includes("\n")) throw new Error(`${this.#label}: line contains a newline`);
+    await this.#writer.write(encoder.encode(line + "\n"));
+  }
+
+  /** Close stdin (idempotent). Errors (process already gone) are ignored. */
+  async closeStdin(): Promise<void> {
+    if (this.#stdinClosed) return;
+    this.#stdinClosed = true;
+    try {
+      await this.#writer.close();
+    } catch {
+      try {
+        await this.#writer.abort();
+      } catch {
+        // nothing left to release
+      }
+    }
+  }
+
+  /**
+   * Wait for exit and return the exit code. With `timeoutMs`, rejects (without killing) if the
+   * process is still running then.
+   */
+  async wait(timeoutMs?: number): Promise<number> {
+    if (timeoutMs === undefined) return (await this.#status).code;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `${this.#label}: still running after ${timeoutMs} ms\n${this.describe()}`,
+              ),
+            ),
+          timeoutMs,
+        );
+      });
+      return (await Promise.race([this.#status, timeout])).code;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Send a signal (default SIGTERM). No-op if the process has already exited. */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    if (this.#code !== null) return;
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // exited meanwhile
+    }
+  }
+
+  /**
+   * Kill if still running (SIGTERM, then SIGKILL after `graceMs`), then await the exit status
+   * and every reader loop. Idempotent.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    await this.closeStdin();
+    if (this.#code === null) {
+      this.kill("SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const killed = await Promise.race([
+        this.#status.then(() => true),
+        new Promise<false>((r) => timer = setTimeout(() => r(false), graceMs)),
+      ]);
+      clearTimeout(timer);
+      if (!killed) this.kill("SIGKILL");
+    }
+    await this.#status;
+    await Promise.allSettled([this.#stdoutDone, this.#stderrDone]);
+    this.#failWaiters();
+    this.#unregister();
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #waitError(description: string, why: string, timeoutMs: number): Error {
+    return new Error(
+      `${this.#label}: ${why} while waiting for ${description} (limit ${timeoutMs} ms)\n` +
+        this.describe(),
+    );
+  }
+
+  #failWaiters(): void {
+    for (const w of [...this.#waiters]) {
+      this.#waiters.delete(w);
+      clearTimeout(w.timer);
+      w.reject(this.#waitError(w.description, "process exited", w.timeoutMs));
+    }
+  }
+
+  #push(event: P2pEvent): void {
+    this.#events.push(event);
+    for (const w of [...this.#waiters]) {
+      if (w.predicate(event)) {
+        this.#waiters.delete(w);
+        clearTimeout(w.timer);
+        w.resolve(event);
+      }
+    }
+  }
+
+  #line(line: string): void {
+    if (line.trim() === "") return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      this.#nonJson.push(line);
+      return;
+    }
+    if (
+      typeof value === "object" && value !== null && !Array.isArray(value) &&
+      typeof (value as Record<string, unknown>).event === "string"
+    ) {
+      this.#push(value as P2pEvent);
+    } else {
+      this.#nonJson.push(line);
+    }
+  }
+
+  async #readStdout(): Promise<void> {
+    let buf = "";
+    try {
+      for await (const chunk of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          this.#line(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+        }
+      }
+    } finally {
+      if (buf) this.#line(buf);
+      this.#stdoutEnded = true;
+    }
+  }
+
+  async #readStderr(): Promise<void> {
+    for await (const chunk of this.#child.stderr.pipeThrough(new TextDecoderStream())) {
+      this.#stderr += chunk;
+      if (this.#stderr.length > MAX_STDERR) {
+        const cut = this.#stderr.length - MAX_STDERR;
+        this.#stderrCut += cut;
+        this.#stderr = this.#stderr.slice(cut);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// p2p helpers
+
+/** Options for {@link startServer}. */
+export interface ServerOptions extends P2pOptions {
+  /** Address to bind (`--host`). */
+  host: string;
+  /** Port to bind (`--port`). */
+  port: number;
+  /** How long to wait for the `listening` event (default 15 s). */
+  timeoutMs?: number;
+  /** Extra CLI arguments appended after the standard ones. */
+  extraArgs?: readonly string[];
+}
+
+/** A running rendezvous server. */
+export interface RunningServer {
+  /** The server process. */
+  proc: P2pProcess;
+  /** `IP:PORT` from the `listening` event. */
+  addr: string;
+}
+
+/**
+ * Spawn `p2p serve --host H --port N --json` and wait for its `listening` event. Closes the
+ * process if it does not come up in time.
+ */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const args = ["serve", "--host", opts.host, "--port", String(opts.port), "--json"];
+  const proc = P2pProcess.p2p([...args, ...(opts.extraArgs ?? [])], {
+    label: "server",
+    ...opts,
+  });
+  try {
+    const ev = await proc.waitFor(
+      (e) => e.event === "listening",
+      opts.timeoutMs ?? 15_000,
+      '{"event":"listening"}',
+    );
+    if (typeof ev.addr !== "string") {
+      throw new Error(`server: listening event without addr: ${JSON.stringify(ev)}`);
+    }
+    return { proc, addr: ev.addr };
+  } catch (e) {
+    await proc.close();
+    throw e;
+  }
+}
+
+/** Options for {@link startPeer}. */
+export interface PeerOptions extends P2pOptions {
+  /** Server `IP:PORT`. */
+  server: string;
+  /** Room name. */
+  room: string;
+  /** Peer name (also the default label). */
+  name: string;
+  /** `--bind IP`. */
+  bind?: string;
+  /** `--relay-only`. */
+  relayOnly?: boolean;
+  /** `--keepalive SECONDS`. */
+  keepaliveSec?: number;
+  /** Extra CLI arguments appended after the standard ones. */
+  extraArgs?: readonly string[];
+}
+
+/** Build the argument list for `p2p join ... --json`. */
+export function joinArgs(opts: PeerOptions): string[] {
+  const args = ["join", "--server", opts.server, "--room", opts.room, "--name", opts.name];
+  args.push("--json");
+  if (opts.bind !== undefined) args.push("--bind", opts.bind);
+  if (opts.relayOnly) args.push("--relay-only");
+  if (opts.keepaliveSec !== undefined) args.push("--keepalive", String(opts.keepaliveSec));
+  args.push(...(opts.extraArgs ?? []));
+  return args;
+}
+
+/** Spawn `p2p join ... --json` (does not wait for `ready`). */
+export function startPeer(opts: PeerOptions): P2pProcess {
+  return P2pProcess.p2p(joinArgs(opts), { label: opts.name, ...opts });
+}
+
+let prepared: Promise<void> | undefined;
+
+/**
+ * Make sure the product's dependencies are in Deno's cache (`deno cache main.ts`, once per
+ * process), so that later runs inside network namespaces need no network and start quickly.
+ * Throws with the output if main.ts is missing or does not resolve.
+ */
+export function prepareProduct(main: string | URL = MAIN_URL): Promise<void> {
+  prepared ??= (async () => {
+    const mainPath = main instanceof URL ? fromFileUrl(main) : main;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["cache", "--quiet", mainPath],
+      cwd: dirname(mainPath),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+      throw new Error(`deno cache ${mainPath} failed (exit ${out.code}):\n${tail(text)}`);
+    }
+  })();
+  return prepared;
+}
+
+function fromFileUrl(url: URL): string {
+  if (url.protocol !== "file:") throw new Error(`not a file URL: ${url}`);
+  return decodeURIComponent(url.pathname);
+}
+
+function dirname(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? "/" : path.slice(0, i);
+}

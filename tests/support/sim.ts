@@ -1,0 +1,302 @@
+/**
+ * A deterministic network simulator for the sans-IO state machines: virtual time, per-link
+ * latency, seeded loss, duplication and reordering, and simple NAT models (RFC 4787 mapping
+ * and filtering behaviours). Lets whole-system tests run the real {@link Registry} and
+ * {@link Client} in milliseconds of real time.
+ *
+ * @module
+ */
+import { Client, type ClientEvent, type ClientOptions } from "../../lib/client.ts";
+import { Registry, type RegistryOptions } from "../../lib/registry.ts";
+import type { SansIo } from "../../lib/udp.ts";
+import { type Endpoint, formatEndpoint } from "../../lib/wire.ts";
+
+/** Mulberry32: a small seeded PRNG so every run is the same. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** NAT behaviours: mapping (endpoint-independent or -dependent) and filtering. */
+export type NatType = "full-cone" | "port-restricted" | "symmetric";
+
+/** A simulated NAT router with one public IP. */
+export class SimNat {
+  #nextPort = 40_000;
+  #mappings = new Map<string, number>();
+  #reverse = new Map<number, { local: Endpoint; allowed: Set<string> }>();
+  /** Test hook: drop every datagram crossing this NAT while true. */
+  down = false;
+
+  /** Makes a NAT of `type` with public address `ip`. */
+  constructor(readonly ip: string, readonly type: NatType) {}
+
+  /** Translates an outbound datagram's source; returns the public source endpoint. */
+  outbound(local: Endpoint, dst: Endpoint): Endpoint {
+    const key = this.type === "symmetric"
+      ? `${formatEndpoint(local)}>${formatEndpoint(dst)}`
+      : formatEndpoint(local);
+    let port = this.#mappings.get(key);
+    if (port === undefined) {
+      port = this.#nextPort++;
+      this.#mappings.set(key, port);
+      this.#reverse.set(port, { local, allowed: new Set() });
+    }
+    const allowedKey = this.type === "port-restricted" || this.type === "symmetric"
+      ? formatEndpoint(dst)
+      : "*";
+    this.#reverse.get(port)!.allowed.add(allowedKey);
+    return { hostname: this.ip, port };
+  }
+
+  /** Translates an inbound datagram's destination; undefined when filtered. */
+  inbound(src: Endpoint, port: number): Endpoint | undefined {
+    const m = this.#reverse.get(port);
+    if (!m) return undefined;
+    if (this.type === "full-cone" || m.allowed.has(formatEndpoint(src))) return m.local;
+    return undefined;
+  }
+
+  /** Forgets every mapping (like `conntrack -F`). */
+  flush(): void {
+    this.#mappings.clear();
+    this.#reverse.clear();
+  }
+}
+
+interface Host {
+  name: string;
+  local: Endpoint;
+  nat: SimNat | undefined;
+  machine: SansIo;
+  alive: boolean;
+}
+
+interface InFlight {
+  at: number;
+  order: number;
+  to: Endpoint;
+  from: Endpoint;
+  data: Uint8Array;
+}
+
+/** Network conditions. */
+export interface SimConditions {
+  /** One-way latency in ms. */
+  latency: number;
+  /** Probability a datagram is lost. */
+  loss: number;
+  /** Probability a datagram is duplicated. */
+  dup: number;
+  /** Extra random delay up to this many ms (reorders datagrams). */
+  jitter: number;
+}
+
+/** A simulated Internet with virtual time. */
+export class SimNet {
+  now = 0;
+  #rng: () => number;
+  #order = 0;
+  #queue: InFlight[] = [];
+  #hosts: Host[] = [];
+  /** Current conditions; tests may change them mid-run. */
+  conditions: SimConditions;
+  /** Test hook: return true to drop a datagram (after NAT translation of the source). */
+  block: (from: Endpoint, to: Endpoint) => boolean = () => false;
+  /** Every datagram delivered, for assertions about what crossed the wire. */
+  readonly log: { from: Endpoint; to: Endpoint; data: Uint8Array }[] = [];
+
+  /** Makes a network with `seed` and conditions (defaults: 10 ms, no loss). */
+  constructor(seed = 1, conditions: Partial<SimConditions> = {}) {
+    this.#rng = prng(seed);
+    this.conditions = { latency: 10, loss: 0, dup: 0, jitter: 0, ...conditions };
+  }
+
+  /** Attaches a state machine at `local` (behind `nat` if given). */
+  attach(name: string, local: Endpoint, machine: SansIo, nat?: SimNat): void {
+    this.#hosts.push({ name, local, nat, machine, alive: true });
+  }
+
+  /** Removes a host (a crash: it sends and receives nothing more). */
+  detach(machine: SansIo): void {
+    for (const h of this.#hosts) if (h.machine === machine) h.alive = false;
+  }
+
+  /** Replaces a host's machine (e.g. a restarted server). */
+  replace(old: SansIo, next: SansIo): void {
+    for (const h of this.#hosts) if (h.machine === old) h.machine = next;
+  }
+
+  /** Sends everything the machines want sent, now. */
+  flush(): void {
+    for (const h of this.#hosts) {
+      if (!h.alive) {
+        while (h.machine.pollTransmit()) { /* discard */ }
+        continue;
+      }
+      for (let t = h.machine.pollTransmit(); t; t = h.machine.pollTransmit()) {
+        this.#send(h, t.to, t.data);
+      }
+    }
+  }
+
+  #send(h: Host, to: Endpoint, data: Uint8Array): void {
+    // Same LAN (same NAT, or both public): deliver on local addresses, no translation.
+    const dstHost = this.#hosts.find((o) => o.alive && sameEp(o.local, to));
+    let from = h.local;
+    if (h.nat && !(dstHost && dstHost.nat === h.nat)) {
+      if (h.nat.down) return;
+      from = h.nat.outbound(h.local, to);
+    }
+    if (this.block(from, to)) return;
+    const c = this.conditions;
+    if (this.#rng() < c.loss) return;
+    const copies = this.#rng() < c.dup ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const at = this.now + c.latency + this.#rng() * c.jitter;
+      this.#queue.push({ at, order: this.#order++, to, from, data });
+    }
+  }
+
+  #deliver(p: InFlight): void {
+    // Directly addressed host (public, or on the same LAN)?
+    for (const h of this.#hosts) {
+      if (!h.alive) continue;
+      if (sameEp(h.local, p.to)) {
+        const sender = this.#hosts.find((s) => s.alive && sameEp(s.local, p.from));
+        // A private address is reachable only from its own LAN.
+        if (h.nat && !(sender && sender.nat === h.nat)) continue;
+        return this.#hand(h, p.from, p.data);
+      }
+    }
+    for (const h of this.#hosts) {
+      if (!h.alive || !h.nat || h.nat.ip !== p.to.hostname || h.nat.down) continue;
+      const local = h.nat.inbound(p.from, p.to.port);
+      if (local && sameEp(local, h.local)) return this.#hand(h, p.from, p.data);
+    }
+  }
+
+  #hand(h: Host, from: Endpoint, data: Uint8Array): void {
+    this.log.push({ from, to: h.local, data });
+    h.machine.handleDatagram(this.now, from, data);
+  }
+
+  /** Runs until virtual time `until` (absolute ms). */
+  runUntil(until: number): void {
+    this.flush();
+    for (;;) {
+      let next = Infinity;
+      for (const p of this.#queue) next = Math.min(next, p.at);
+      for (const h of this.#hosts) {
+        if (!h.alive) continue;
+        const t = h.machine.nextTimeout();
+        if (t !== undefined) next = Math.min(next, Math.max(t, this.now));
+      }
+      if (next > until) break;
+      this.now = next;
+      const due = this.#queue.filter((p) => p.at <= this.now).sort((a, b) =>
+        a.at - b.at || a.order - b.order
+      );
+      this.#queue = this.#queue.filter((p) => p.at > this.now);
+      for (const p of due) {
+        this.#deliver(p);
+        this.flush();
+      }
+      for (const h of this.#hosts) {
+        const t = h.machine.nextTimeout();
+        if (h.alive && t !== undefined && t <= this.now) h.machine.handleTimeout(this.now);
+      }
+      this.flush();
+    }
+    this.now = until;
+  }
+
+  /** Runs for `ms` more virtual milliseconds. */
+  run(ms: number): void {
+    this.runUntil(this.now + ms);
+  }
+
+  /** Runs until `cond()` holds, checking after every step; throws after `limit` ms. */
+  runUntilTrue(cond: () => boolean, limit = 120_000, step = 10): number {
+    const start = this.now;
+    while (!cond()) {
+      if (this.now - start > limit) throw new Error(`Condition not met within ${limit} ms`);
+      this.run(step);
+    }
+    return this.now - start;
+  }
+}
+
+function sameEp(a: Endpoint, b: Endpoint): boolean {
+  return a.hostname === b.hostname && a.port === b.port;
+}
+
+/** A client plus the events it produced. */
+export interface SimPeer {
+  /** The client. */
+  client: Client;
+  /** Events drained so far. */
+  events: ClientEvent[];
+  /** Drains new events into {@link events} and returns them all. */
+  drain(): ClientEvent[];
+  /** Texts of messages received, as `from: text`. */
+  messages(): string[];
+  /** The last `peer` event about `name`. */
+  lastPath(name: string): Extract<ClientEvent, { type: "peer" }> | undefined;
+}
+
+/** The server endpoint used by {@link world}. */
+export const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
+
+/** Builds a server on {@link SERVER} in `net`. */
+export function addServer(net: SimNet, options: Partial<RegistryOptions> = {}): Registry {
+  const r = new Registry(options);
+  net.attach("server", SERVER, r);
+  return r;
+}
+
+/** Adds a client host at `local` (behind `nat` if given) and starts it. */
+export function addPeer(
+  net: SimNet,
+  name: string,
+  local: Endpoint,
+  nat?: SimNat,
+  opts: Partial<ClientOptions> = {},
+): SimPeer {
+  const client = new Client({
+    server: SERVER,
+    room: "room",
+    name,
+    relayOnly: false,
+    privateEndpoints: [local],
+    keepalive: 25_000,
+    registerTimeout: 10_000,
+    ...opts,
+  });
+  net.attach(name, local, client, nat);
+  client.start(net.now);
+  const events: ClientEvent[] = [];
+  const peer: SimPeer = {
+    client,
+    events,
+    drain() {
+      for (let e = client.pollEvent(); e; e = client.pollEvent()) events.push(e);
+      return events;
+    },
+    messages() {
+      return this.drain().flatMap((e) => e.type === "message" ? [`${e.from}: ${e.text}`] : []);
+    },
+    lastPath(n: string) {
+      return this.drain().filter((e): e is Extract<ClientEvent, { type: "peer" }> =>
+        e.type === "peer" && e.name === n
+      ).at(-1);
+    },
+  };
+  return peer;
+}
