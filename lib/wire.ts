@@ -73,7 +73,7 @@ export const ID_LEN = 8;
 export const KEY_LEN = 32;
 
 /** Size of a SEALED frame's header, which is also its associated data. */
-export const SEALED_HEADER_LEN = 4 + ID_LEN + ID_LEN + 8;
+export const SEALED_HEADER_LEN: number = 4 + ID_LEN + ID_LEN + 8;
 
 /** Message type codes (byte 3 of the header). */
 export const MsgType = {
