@@ -37,6 +37,8 @@ function describe(e: RegistryEvent): string {
       return `Peer "${e.name}" in room "${e.room}" moved to ${formatEndpoint(e.addr)}`;
     case "introduced":
       return `Introduced "${e.a}" and "${e.b}" in room "${e.room}"`;
+    case "relaying":
+      return `Relaying from "${e.from}" to "${e.to}" in room "${e.room}"`;
     case "left":
       return `Peer "${e.name}" left room "${e.room}" (${e.reason})`;
     case "refused":
@@ -47,14 +49,9 @@ function describe(e: RegistryEvent): string {
 /** Runs the server until the signal aborts or SIGINT/SIGTERM arrives. */
 export async function serve(o: ServeOptions): Promise<void> {
   const registry = new Registry({ expireAfter: o.expireAfter });
-  let relayedSeen = 0;
   const driver = UdpDriver.bind(o.host, o.port, registry, {
     onStep: () => {
       for (let e = registry.pollEvent(); e; e = registry.pollEvent()) log.info(describe(e));
-      if (relayedSeen === 0 && registry.stats.relayedPackets > 0) {
-        log.info("Relaying traffic between peers");
-      }
-      relayedSeen = registry.stats.relayedPackets;
     },
   });
   const addr = formatEndpoint(driver.localAddr);

@@ -45,6 +45,7 @@ export type RegistryEvent =
   | { type: "registered"; room: string; name: string; addr: Endpoint; relayOnly: boolean }
   | { type: "moved"; room: string; name: string; addr: Endpoint }
   | { type: "introduced"; room: string; a: string; b: string }
+  | { type: "relaying"; room: string; from: string; to: string }
   | { type: "left"; room: string; name: string; reason: "bye" | "expired" }
   | { type: "refused"; addr: Endpoint; why: string };
 
@@ -76,6 +77,7 @@ export class Registry {
   #peers = new Map<string, Member>();
   #rooms = new Map<string, Map<string, Member>>();
   #repunched = new Map<string, number>();
+  #relaying = new Set<string>();
   #out: Transmit[] = [];
   #events: RegistryEvent[] = [];
   /** Counters. */
@@ -294,6 +296,11 @@ export class Registry {
     src.lastSeen = now;
     const dst = this.#peers.get(idHex(m.to));
     if (!dst || dst.room !== src.room || dst === src) return this.#drop("relay-unknown-target");
+    const pair = src.key + dst.key;
+    if (!this.#relaying.has(pair)) {
+      this.#relaying.add(pair);
+      this.#events.push({ type: "relaying", room: src.room, from: src.name, to: dst.name });
+    }
     this.stats.relayedPackets++;
     this.stats.relayedBytes += m.payload.length;
     this.#send(dst.addr, { type: MsgType.Relayed, from: src.id, payload: m.payload });
@@ -316,6 +323,9 @@ export class Registry {
 
   #remove(p: Member, reason: "bye" | "expired"): void {
     this.#peers.delete(p.key);
+    for (const pair of this.#relaying) {
+      if (pair.startsWith(p.key) || pair.endsWith(p.key)) this.#relaying.delete(pair);
+    }
     const room = this.#rooms.get(p.room);
     room?.delete(p.key);
     if (room && room.size === 0) this.#rooms.delete(p.room);

@@ -1,0 +1,165 @@
+/**
+ * Benchmarks with a baseline measured in the same run (`deno bench` prints the ratios).
+ *
+ * - `udp round trip`: 200 ping-pongs on loopback. Baseline: a raw Deno socket echo with one
+ *   reused buffer (the floor). Compared: the same through the p2p server's relay (Registry on
+ *   UdpDriver), and through a UdpDriver echo (driver overhead alone).
+ * - `seal+open`: sealing and opening one 100-byte chat frame, against encoding it in plain.
+ */
+import { Identity } from "../lib/crypto.ts";
+import { Registry } from "../lib/registry.ts";
+import { type SansIo, UdpDriver } from "../lib/udp.ts";
+import {
+  decodeInner,
+  decodeSealed,
+  decodeServerMsg,
+  encodeInner,
+  encodeSealedHeader,
+  encodeServerMsg,
+  type Endpoint,
+  InnerKind,
+  MsgType,
+  type Transmit,
+} from "../lib/wire.ts";
+
+const LO = "127.0.0.1";
+const ROUNDS = 200;
+
+function sock(): Deno.DatagramConn {
+  return Deno.listenDatagram({ hostname: LO, port: 0, transport: "udp" });
+}
+
+function port(c: Deno.DatagramConn): number {
+  return (c.addr as Deno.NetAddr).port;
+}
+
+/** Sends `payload` from `a` to `to` and awaits one reply per round. */
+async function pingPong(a: Deno.DatagramConn, to: Endpoint, payload: Uint8Array) {
+  const buf = new Uint8Array(2048);
+  for (let i = 0; i < ROUNDS; i++) {
+    await a.send(payload, { transport: "udp", ...to });
+    await a.receive(buf);
+  }
+}
+
+// --- Baseline: raw echo -----------------------------------------------------------------
+const rawA = sock(), rawB = sock();
+const rawEcho = (async () => {
+  const buf = new Uint8Array(2048);
+  for (;;) {
+    try {
+      const [d, from] = await rawB.receive(buf);
+      await rawB.send(d, from);
+    } catch {
+      return;
+    }
+  }
+})();
+
+// --- Driver echo ---------------------------------------------------------------------------
+class Echo implements SansIo {
+  #out: Transmit[] = [];
+  handleDatagram(_now: number, from: Endpoint, data: Uint8Array): void {
+    this.#out.push({ to: from, data: data.slice() });
+  }
+  handleTimeout(): void {}
+  pollTransmit(): Transmit | undefined {
+    return this.#out.shift();
+  }
+  nextTimeout(): number | undefined {
+    return undefined;
+  }
+}
+const echoDriver = UdpDriver.bind(LO, 0, new Echo());
+echoDriver.start();
+const drvA = sock();
+
+// --- Relay: two registered peers, B echoes what the server relays to it back via the relay.
+const registry = new Registry();
+const server = UdpDriver.bind(LO, 0, registry);
+server.start();
+const serverEp = server.localAddr;
+const relA = sock(), relB = sock();
+const idA = new Uint8Array(8).fill(1), idB = new Uint8Array(8).fill(2);
+const key = new Uint8Array(32).fill(9);
+const buf = new Uint8Array(2048);
+for (const [c, id, name] of [[relA, idA, "a"], [relB, idB, "b"]] as const) {
+  const hello = encodeServerMsg({
+    type: MsgType.Hello,
+    id,
+    pubkey: key,
+    flags: 0,
+    room: "bench",
+    name,
+    privateEndpoints: [],
+  });
+  await c.send(hello, { transport: "udp", ...serverEp });
+  await c.receive(buf); // WELCOME
+}
+await relA.receive(buf); // INTRO of b
+await relB.receive(buf); // INTRO of a
+const relayEcho = (async () => {
+  const b = new Uint8Array(2048);
+  for (;;) {
+    try {
+      const [d] = await relB.receive(b);
+      const m = decodeServerMsg(d);
+      if (!m.ok || m.value.type !== MsgType.Relayed) continue;
+      const back = encodeServerMsg({
+        type: MsgType.Relay,
+        from: idB,
+        to: idA,
+        payload: m.value.payload,
+      });
+      await relB.send(back, { transport: "udp", ...serverEp });
+    } catch {
+      return;
+    }
+  }
+})();
+
+const chat = new Uint8Array(100).fill(0x61);
+const relayMsg = encodeServerMsg({ type: MsgType.Relay, from: idA, to: idB, payload: chat });
+
+Deno.bench(
+  { name: "raw socket echo", group: "udp round trip", baseline: true, n: 20 },
+  async () => {
+    await pingPong(rawA, { hostname: LO, port: port(rawB) }, chat);
+  },
+);
+Deno.bench({ name: "UdpDriver echo", group: "udp round trip", n: 20 }, async () => {
+  await pingPong(drvA, echoDriver.localAddr, chat);
+});
+Deno.bench({ name: "through the server relay", group: "udp round trip", n: 20 }, async () => {
+  await pingPong(relA, serverEp, relayMsg);
+});
+
+// --- Per-frame CPU cost of end-to-end sealing ---------------------------------------------
+const alice = Identity.generate(), bob = Identity.generate();
+const ab = alice.sessionWith(bob.publicKey)!, ba = bob.sessionWith(alice.publicKey)!;
+const inner = { kind: InnerKind.Data, seq: 1, more: false, text: chat } as const;
+
+Deno.bench({ name: "plain encode+decode", group: "frame", baseline: true }, () => {
+  decodeInner(encodeInner(inner));
+});
+Deno.bench({ name: "sealed encode+decode", group: "frame" }, () => {
+  const c = ab.nextCounter();
+  const h = encodeSealedHeader(idA, idB, c);
+  const body = ab.seal(c, h, encodeInner(inner));
+  const frame = new Uint8Array(h.length + body.length);
+  frame.set(h);
+  frame.set(body, h.length);
+  const s = decodeSealed(frame);
+  if (!s.ok) throw new Error("decode failed");
+  const plain = ba.open(s.value.counter, s.value.header, s.value.body);
+  if (!plain) throw new Error("open failed");
+  decodeInner(plain);
+});
+
+globalThis.addEventListener("unload", () => {
+  for (const c of [rawA, rawB, drvA, relA, relB]) c.close();
+  void echoDriver.close();
+  void server.close();
+  void rawEcho;
+  void relayEcho;
+});
