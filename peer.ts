@@ -10,7 +10,14 @@ import { styleText } from "node:util";
 import { getLogger } from "@logtape/logtape";
 import { Client, type ClientEvent } from "./lib/client.ts";
 import { monotonicNow, UdpDriver } from "./lib/udp.ts";
-import { type Endpoint, formatEndpoint, parseIPv4, parseIPv6, sameEndpoint } from "./lib/wire.ts";
+import {
+  type Endpoint,
+  formatEndpoint,
+  MAX_PRIVATE_ENDPOINTS,
+  parseIPv4,
+  parseIPv6,
+  sameEndpoint,
+} from "./lib/wire.ts";
 
 /** Options of {@link join}. */
 export interface JoinOptions {
@@ -80,7 +87,7 @@ function privateEndpoints(bind: string, port: number): Endpoint[] {
       )
       .map((i) => ({ hostname: i.address, port }))
       .filter((e, i, all) => all.findIndex((o) => o.hostname === e.hostname) === i)
-      .slice(0, 8);
+      .slice(0, MAX_PRIVATE_ENDPOINTS);
   } catch {
     return [];
   }

@@ -596,6 +596,8 @@ export function fragment(bytes: Uint8Array): Uint8Array[] {
     let end = Math.min(start + MAX_FRAGMENT, bytes.length);
     // Back off continuation bytes (10xxxxxx) so no code point is split.
     while (end < bytes.length && end > start && (bytes[end]! & 0xc0) === 0x80) end--;
+    if (end === start) end = Math.min(start + MAX_FRAGMENT, bytes.length); // Not UTF-8.
+
     out.push(bytes.subarray(start, end));
     start = end;
   }

@@ -12,6 +12,8 @@ import {
   FLAG_RELAY_ONLY,
   idHex,
   LeftReason,
+  MAX_NAME,
+  MAX_PRIVATE_ENDPOINTS,
   MsgType,
   RefuseCode,
   rosterDigest,
@@ -175,7 +177,7 @@ export class Registry {
         return this.#refuse(from, RefuseCode.Invalid, "Peer id is already in use; restart join");
       }
       known.lastSeen = now;
-      known.privateEndpoints = m.privateEndpoints;
+      known.privateEndpoints = m.privateEndpoints.slice(0, MAX_PRIVATE_ENDPOINTS);
       const moved = !sameEndpoint(known.addr, from);
       known.addr = from;
       this.#welcome(known);
@@ -206,7 +208,7 @@ export class Registry {
       room: m.room,
       name: uniqueName(m.name, room),
       addr: from,
-      privateEndpoints: m.privateEndpoints,
+      privateEndpoints: m.privateEndpoints.slice(0, MAX_PRIVATE_ENDPOINTS),
       lastSeen: now,
     };
     room.set(key, member);
@@ -344,11 +346,17 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
+const utf8 = new TextEncoder();
+
+/** `wanted`, or `wanted-N` with the base trimmed so the result still fits in MAX_NAME bytes. */
 function uniqueName(wanted: string, room: Map<string, Member>): string {
   const taken = new Set([...room.values()].map((m) => m.name));
   if (!taken.has(wanted)) return wanted;
   for (let i = 2;; i++) {
-    const candidate = `${wanted}-${i}`;
+    const suffix = `-${i}`;
+    let base = wanted;
+    while (utf8.encode(base + suffix).length > MAX_NAME) base = [...base].slice(0, -1).join("");
+    const candidate = base + suffix;
     if (!taken.has(candidate)) return candidate;
   }
 }

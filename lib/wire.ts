@@ -66,6 +66,9 @@ export const MAX_FRAGMENT = 1000;
 /** Longest room or peer name in bytes of UTF-8. */
 export const MAX_NAME = 64;
 
+/** Most private endpoints the server passes on for one peer (keeps INTRO under MAX_DATAGRAM). */
+export const MAX_PRIVATE_ENDPOINTS = 8;
+
 /** Size of a peer identifier in bytes. */
 export const ID_LEN = 8;
 
@@ -257,6 +260,10 @@ export function parseIPv6(s: string): Uint8Array | null {
 }
 
 function formatIPv6(b: Uint8Array): string {
+  // IPv4-mapped (::ffff:a.b.c.d) in the dotted form sockets report.
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
   // Compress the longest run of zero groups.
