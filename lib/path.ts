@@ -323,7 +323,11 @@ export class PathMachine {
   }
 
   #probeAll(now: number): void {
-    const floor = this.#state === "direct" ? RANK[this.#selected!.kind] : 0;
+    // While the direct path is healthy only better candidates are worth probing; while its
+    // liveness is in doubt, every candidate is.
+    const floor = this.#state === "direct" && this.#awaitingSince === undefined
+      ? RANK[this.#selected!.kind]
+      : 0;
     for (const c of this.#candidates) if (RANK[c.kind] > floor) this.#probe(now, c.addr);
     if (this.#round) this.#round.nextProbe = now + this.#o.probeInterval;
   }

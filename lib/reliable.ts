@@ -23,7 +23,7 @@ export interface ReliableOptions {
   maxRto: number;
   /** Most payloads in flight (sent, not yet acknowledged). */
   window: number;
-  /** Most out-of-order payloads the receiver buffers. */
+  /** How far ahead of the last in-order delivery the receiver accepts a payload, in sequence numbers. */
   receiveBuffer: number;
 }
 
