@@ -40,11 +40,73 @@ const MAX_STDERR = 256 * 1024;
 const encoder = new TextEncoder();
 
 // ---------------------------------------------------------------------------------------------
-// Emergency cleanup (signals and unload)
+// Emergency cleanup (signals, unload, and a reaper for abrupt deaths)
+//
+// Three layers: (1) SIGINT/SIGTERM listeners and (2) an `unload` listener run the registered
+// synchronous cleanups; (3) a tiny `sh` "reaper" child, which ignores signals and blocks reading
+// its stdin, learns which pids and namespace prefixes are live. If this process dies without
+// cleaning up (SIGKILL, or `deno test`'s own SIGINT handling, which exits without running JS
+// listeners), the reaper sees EOF on stdin and kills those pids and deletes those namespaces.
 
-type CleanupFn = () => void;
+/** A synchronous emergency cleanup. */
+export type CleanupFn = () => void;
+
+/** What the reaper should clean up if this process dies abruptly. */
+export interface ReapTarget {
+  /** Kill this process id. */
+  pid?: number;
+  /** Delete every namespace named `<nsPrefix>-*` (after killing the processes inside). */
+  nsPrefix?: string;
+}
+
 const cleanups = new Set<CleanupFn>();
 let signalsInstalled = false;
+
+const REAPER_SCRIPT = `
+trap '' INT TERM HUP PIPE
+pids=" "; prefixes=" "
+while IFS=' ' read -r cmd arg; do
+  case "$cmd" in
+    pid) pids="$pids$arg ";;
+    ns) prefixes="$prefixes$arg ";;
+    unpid) n=" "; for p in $pids; do [ "$p" = "$arg" ] || n="$n$p "; done; pids=$n;;
+    unns) n=" "; for p in $prefixes; do [ "$p" = "$arg" ] || n="$n$p "; done; prefixes=$n;;
+  esac
+done
+for p in $pids; do kill -9 "$p" 2>/dev/null; done
+for pre in $prefixes; do
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+    case "$ns" in
+      "$pre"-*)
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null;;
+    esac
+  done
+done
+`;
+
+interface Reaper {
+  child: Deno.ChildProcess;
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  queue: Promise<void>;
+}
+
+let reaper: Reaper | null = null;
+let reapTargets = 0;
+
+function reaperLine(line: string): void {
+  if (!reaper) {
+    const child = new Deno.Command("sh", {
+      args: ["-c", REAPER_SCRIPT],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    reaper = { child, writer: child.stdin.getWriter(), queue: Promise.resolve() };
+  }
+  const r = reaper;
+  r.queue = r.queue.then(() => r.writer.write(encoder.encode(line + "\n"))).catch(() => {});
+}
 
 function runCleanups(): void {
   for (const fn of [...cleanups]) {
@@ -80,19 +142,48 @@ function uninstallSignals(): void {
 globalThis.addEventListener("unload", runCleanups);
 
 /**
- * Register a synchronous cleanup that runs if the test process is interrupted
- * (SIGINT/SIGTERM) or unloads before it was unregistered. Signal listeners are installed only
- * while at least one cleanup is registered, so they do not trip the test sanitizers.
+ * Register a synchronous cleanup that runs if the test process gets SIGINT/SIGTERM or unloads
+ * before it is unregistered. With `reap`, the reaper child also kills that pid / deletes those
+ * namespaces if this process dies without running any JS. Signal listeners and the reaper exist
+ * only while something is registered; call {@link settleEmergencyCleanup} after unregistering
+ * so that the reaper is awaited (test sanitizers).
  *
- * @returns a function that unregisters the cleanup without running it.
+ * @returns a function that unregisters the cleanup without running it (idempotent).
  */
-export function registerEmergencyCleanup(fn: CleanupFn): () => void {
+export function registerEmergencyCleanup(fn: CleanupFn, reap?: ReapTarget): () => void {
   cleanups.add(fn);
   installSignals();
+  const lines: Array<[string, string]> = [];
+  if (reap?.pid !== undefined) lines.push(["pid", String(reap.pid)]);
+  if (reap?.nsPrefix !== undefined) lines.push(["ns", reap.nsPrefix]);
+  for (const [cmd, arg] of lines) reaperLine(`${cmd} ${arg}`);
+  reapTargets += lines.length ? 1 : 0;
+  let done = false;
   return () => {
+    if (done) return;
+    done = true;
     cleanups.delete(fn);
     if (cleanups.size === 0) uninstallSignals();
+    for (const [cmd, arg] of lines) reaperLine(`un${cmd} ${arg}`);
+    reapTargets -= lines.length ? 1 : 0;
   };
+}
+
+/**
+ * If nothing is registered any more, stop the reaper and wait for it to exit. Called by
+ * {@link P2pProcess.close} and the lab's `destroy`; harmless at any time.
+ */
+export async function settleEmergencyCleanup(): Promise<void> {
+  const r = reaper;
+  if (!r || reapTargets > 0) return;
+  reaper = null;
+  await r.queue;
+  try {
+    await r.writer.close();
+  } catch {
+    // reaper already gone
+  }
+  await r.child.status;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,6 +226,8 @@ export class P2pProcess implements AsyncDisposable {
   #waiters = new Set<Waiter>();
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #stdinClosed = false;
+  #stdoutReader: ReadableStreamDefaultReader<Uint8Array>;
+  #stderrReader: ReadableStreamDefaultReader<Uint8Array>;
   #stdoutDone: Promise<void>;
   #stderrDone: Promise<void>;
   #stdoutEnded = false;
@@ -167,13 +260,15 @@ export class P2pProcess implements AsyncDisposable {
       } catch {
         // already gone
       }
-    });
+    }, { pid: child.pid });
     this.#writer = this.#child.stdin.getWriter();
     this.#status = this.#child.status.then((s) => {
       this.#code = s.code;
       this.#unregister();
       return s;
     });
+    this.#stdoutReader = this.#child.stdout.getReader();
+    this.#stderrReader = this.#child.stderr.getReader();
     this.#stdoutDone = this.#readStdout().catch((e) => {
       this.#nonJson.push(`[stdout read error: ${e}]`);
     });
@@ -368,9 +463,21 @@ export class P2pProcess implements AsyncDisposable {
       if (!killed) this.kill("SIGKILL");
     }
     await this.#status;
-    await Promise.allSettled([this.#stdoutDone, this.#stderrDone]);
+    // A grandchild may still hold the pipes open: give the readers a moment, then cancel them.
+    const readers = Promise.allSettled([this.#stdoutDone, this.#stderrDone]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([
+      readers.then(() => true),
+      new Promise<false>((r) => timer = setTimeout(() => r(false), 1000)),
+    ]);
+    clearTimeout(timer);
+    if (!drained) {
+      await Promise.allSettled([this.#stdoutReader.cancel(), this.#stderrReader.cancel()]);
+      await readers;
+    }
     this.#failWaiters();
     this.#unregister();
+    await settleEmergencyCleanup();
   }
 
   /** Same as {@link close}. */
@@ -424,16 +531,20 @@ export class P2pProcess implements AsyncDisposable {
   }
 
   async #readStdout(): Promise<void> {
+    const dec = new TextDecoder();
     let buf = "";
     try {
-      for await (const chunk of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
-        buf += chunk;
+      for (;;) {
+        const { value, done } = await this.#stdoutReader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
         let nl: number;
         while ((nl = buf.indexOf("\n")) >= 0) {
           this.#line(buf.slice(0, nl));
           buf = buf.slice(nl + 1);
         }
       }
+      buf += dec.decode();
     } finally {
       if (buf) this.#line(buf);
       this.#stdoutEnded = true;
@@ -441,14 +552,18 @@ export class P2pProcess implements AsyncDisposable {
   }
 
   async #readStderr(): Promise<void> {
-    for await (const chunk of this.#child.stderr.pipeThrough(new TextDecoderStream())) {
-      this.#stderr += chunk;
+    const dec = new TextDecoder();
+    for (;;) {
+      const { value, done } = await this.#stderrReader.read();
+      if (done) break;
+      this.#stderr += dec.decode(value, { stream: true });
       if (this.#stderr.length > MAX_STDERR) {
         const cut = this.#stderr.length - MAX_STDERR;
         this.#stderrCut += cut;
         this.#stderr = this.#stderr.slice(cut);
       }
     }
+    this.#stderr += dec.decode();
   }
 }
 
