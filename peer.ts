@@ -126,17 +126,25 @@ function pathText(path: string, addr: Endpoint | null, rtt: number | null): stri
   return "connecting";
 }
 
-function humanLine(e: ClientEvent, color: boolean): string | undefined {
+function humanLine(e: ClientEvent, color: boolean, seen: Set<string>): string | undefined {
   const dim = (s: string) => color ? styleText("dim", s) : s;
   const bold = (s: string) => color ? styleText("bold", s) : s;
   switch (e.type) {
     case "ready":
       return dim(`* Joined as "${e.name}"; the server sees us at ${formatEndpoint(e.public)}`);
-    case "peer":
-      return dim(`* ${e.name}: ${pathText(e.path, e.addr, e.rtt)}`);
+    case "peer": {
+      const first = !seen.has(e.name);
+      seen.add(e.name);
+      return dim(
+        first
+          ? `* ${e.name} is here: ${pathText(e.path, e.addr, e.rtt)}`
+          : `* ${e.name} is now ${pathText(e.path, e.addr, e.rtt)}`,
+      );
+    }
     case "message":
       return `${bold(`[${e.from}]`)} ${e.text}`;
     case "left":
+      seen.delete(e.name);
       return dim(`* ${e.name} left${e.reason === "expired" ? " (timed out)" : ""}`);
     case "server-lost":
       return dim("* Lost contact with the server; peers stay connected, retrying");
@@ -165,6 +173,7 @@ export async function join(o: JoinOptions): Promise<number> {
   let fatal: string | undefined;
   let ready = false;
   const pending: string[] = [];
+  const seen = new Set<string>();
   const wake = { fn: () => {} };
 
   // Test-only hook: with P2P_TEST_BLOCK_DIRECT=1 every datagram to or from anyone but the
@@ -183,7 +192,7 @@ export async function join(o: JoinOptions): Promise<number> {
         continue;
       }
       if (e.type === "ready") ready = true;
-      const line = o.json ? jsonLine(e) : humanLine(e, color);
+      const line = o.json ? jsonLine(e) : humanLine(e, color, seen);
       if (line !== undefined) print(line);
       if (e.type === "peer" || e.type === "left") {
         log.info(
@@ -265,7 +274,10 @@ export async function join(o: JoinOptions): Promise<number> {
             })),
           }));
         } else if (peers.length === 0) print("* Nobody else is in the room");
-        else for (const p of peers) print(`* ${p.name}: ${pathText(p.path, p.addr, p.rtt)}`);
+        else {
+          print(`* ${peers.length} ${peers.length === 1 ? "peer" : "peers"} in the room:`);
+          for (const p of peers) print(`    ${p.name}  ${pathText(p.path, p.addr, p.rtt)}`);
+        }
         continue;
       }
       if (line === "/help") {

@@ -36,7 +36,7 @@ function describe(e: RegistryEvent): string {
     case "moved":
       return `Peer "${e.name}" in room "${e.room}" moved to ${formatEndpoint(e.addr)}`;
     case "introduced":
-      return `Introduced "${e.a}" and "${e.b}" in room "${e.room}"`;
+      return `Introduced "${e.a}" and "${e.b}" in room "${e.room}"${e.repunch ? " again" : ""}`;
     case "relaying":
       return `Relaying from "${e.from}" to "${e.to}" in room "${e.room}"`;
     case "left":
@@ -51,7 +51,11 @@ export async function serve(o: ServeOptions): Promise<void> {
   const registry = new Registry({ expireAfter: o.expireAfter });
   const driver = UdpDriver.bind(o.host, o.port, registry, {
     onStep: () => {
-      for (let e = registry.pollEvent(); e; e = registry.pollEvent()) log.info(describe(e));
+      for (let e = registry.pollEvent(); e; e = registry.pollEvent()) {
+        // Re-introductions for background punch retries are routine: debug level.
+        if (e.type === "introduced" && e.repunch) log.debug(describe(e));
+        else log.info(describe(e));
+      }
     },
   });
   const addr = formatEndpoint(driver.localAddr);

@@ -46,7 +46,7 @@ export const DEFAULT_REGISTRY: RegistryOptions = {
 export type RegistryEvent =
   | { type: "registered"; room: string; name: string; addr: Endpoint; relayOnly: boolean }
   | { type: "moved"; room: string; name: string; addr: Endpoint }
-  | { type: "introduced"; room: string; a: string; b: string }
+  | { type: "introduced"; room: string; a: string; b: string; repunch: boolean }
   | { type: "relaying"; room: string; from: string; to: string }
   | { type: "left"; room: string; name: string; reason: "bye" | "expired" }
   | { type: "refused"; addr: Endpoint; why: string };
@@ -238,11 +238,11 @@ export class Registry {
   }
 
   /** Sends `b` an introduction of `a`, and (if `both`) `a` one of `b`, back to back. */
-  #introduce(a: Member, b: Member, both: boolean): void {
+  #introduce(a: Member, b: Member, both: boolean, repunch = false): void {
     this.#send(a.addr, this.#intro(b, a));
     if (both) {
       this.#send(b.addr, this.#intro(a, b));
-      this.#events.push({ type: "introduced", room: a.room, a: a.name, b: b.name });
+      this.#events.push({ type: "introduced", room: a.room, a: a.name, b: b.name, repunch });
     }
   }
 
@@ -320,7 +320,7 @@ export class Registry {
       return this.#drop("repunch-rate");
     }
     this.#repunched.set(pair, now);
-    this.#introduce(src, dst, true);
+    this.#introduce(src, dst, true, true);
   }
 
   #remove(p: Member, reason: "bye" | "expired"): void {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import {
   type P2pEvent,
-  type P2pProcess,
+  P2pProcess,
   prepareProduct,
   startPeer,
   startServer,
@@ -162,6 +162,48 @@ Deno.test({
       await b.waitFor((e) => e.event === "left" && e.name === "a", WAIT);
     } finally {
       await Promise.all([a.close(), b.close()]);
+      await srv.proc.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "human mode prints status lines and [name] text",
+  sanitizeResources: false,
+  async fn() {
+    await prepareProduct();
+    const srv = await startServer({ host: LO, port: 0 });
+    const human = P2pProcess.p2p([
+      "join",
+      "--server",
+      srv.addr,
+      "--room",
+      "hm",
+      "--name",
+      "hum",
+      "--bind",
+      LO,
+    ], { label: "hum" });
+    const a = startPeer({ server: srv.addr, room: "hm", name: "a", bind: LO });
+    try {
+      await a.waitFor(isPeer("hum"), WAIT);
+      await a.send("hello human");
+      await a.closeStdin();
+      // a exits 0 only after hum acknowledged the message.
+      assert.equal(await a.wait(WAIT), 0, a.describe());
+      await human.closeStdin();
+      assert.equal(await human.wait(WAIT), 0, human.describe());
+      const lines = human.nonJsonLines;
+      assert.match(lines[0] ?? "", /^\* Joined as "hum"; the server sees us at 127\.0\.0\.1:\d+$/);
+      assert.ok(
+        lines.some((l) =>
+          /^\* a is here: (direct 127\.0\.0\.1:\d+, [\d.]+ ms|relayed via server)$/.test(l)
+        ),
+        lines.join("\n"),
+      );
+      assert.ok(lines.includes("[a] hello human"), lines.join("\n"));
+    } finally {
+      await Promise.all([a.close(), human.close()]);
       await srv.proc.close();
     }
   },
