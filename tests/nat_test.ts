@@ -3,9 +3,9 @@
  *
  * 1. `natlab self-check`: validates the lab itself with a tiny UDP tool (no p2p): mapping and
  *    filtering behaviour of every NAT type, and hole punching between two port-restricted NATs.
- * 2. Two p2p peers behind port-restricted NATs connect directly; messages arrive exactly once
- *    and in order.
- * 3. Two p2p peers behind symmetric NATs fall back to the relay; same message guarantees.
+ *
+ * The p2p cases (port-restricted pair goes direct, symmetric pair relays, and the rest of the
+ * matrix) are in `nat_matrix_test.ts`.
  *
  * Needs root, `ip`, `nft` and `conntrack`; otherwise skipped (or failed when `CI=true`).
  *
@@ -21,31 +21,6 @@ import {
   type Router,
   UdpTool,
 } from "./support/natlab.ts";
-import {
-  type P2pEvent,
-  type P2pProcess,
-  prepareProduct,
-  startPeer,
-  startServer,
-} from "./support/proc.ts";
-
-const SERVER_PORT = 7000;
-const CASE_TIMEOUT_MS = 30_000;
-const MESSAGES_EACH_WAY = 20;
-
-/** A wall-clock budget shared by all waits of one test case. */
-class Deadline {
-  #end: number;
-
-  constructor(ms: number) {
-    this.#end = Date.now() + ms;
-  }
-
-  /** Remaining milliseconds, capped at `cap` (never below 1). */
-  left(cap = Infinity): number {
-    return Math.max(1, Math.min(cap, this.#end - Date.now()));
-  }
-}
 
 function hostOf(addr: unknown): string {
   assert.equal(typeof addr, "string", `expected "IP:PORT", got ${JSON.stringify(addr)}`);
@@ -165,121 +140,3 @@ Deno.test(
     }
   }),
 );
-
-// -------------------------------------------------------------------------------------------
-// p2p end to end
-
-/**
- * Server on the public segment, alice and bob each behind its own `nat` router. Waits for both
- * to see the other on `path`, exchanges messages both ways, closes stdin and checks delivery.
- */
-async function runPair(nat: NatType, path: "direct" | "relay"): Promise<void> {
-  await prepareProduct(); // outside the budget: may compile or fetch dependencies once
-  const deadline = new Deadline(CASE_TIMEOUT_MS);
-  await using lab = await NatLab.create();
-  const srvHost = await lab.addPublicHost("srv");
-  const ra = await lab.addRouter({ nat, name: "ra" });
-  const rb = await lab.addRouter({ nat, name: "rb" });
-  const ha = await lab.addHost(ra, "alice");
-  const hb = await lab.addHost(rb, "bob");
-
-  const procs: P2pProcess[] = [];
-  try {
-    const server = await startServer({
-      host: srvHost.ip,
-      port: SERVER_PORT,
-      netns: srvHost.ns,
-      timeoutMs: deadline.left(15_000),
-    });
-    procs.push(server.proc);
-    const room = `room-${nat}`;
-    const alice = startPeer({ server: server.addr, room, name: "alice", netns: ha.ns });
-    const bob = startPeer({ server: server.addr, room, name: "bob", netns: hb.ns });
-    procs.push(alice, bob);
-    const sides = [
-      { me: alice, name: "alice", router: ra, other: "bob", otherRouter: rb },
-      { me: bob, name: "bob", router: rb, other: "alice", otherRouter: ra },
-    ] as const;
-
-    try {
-      // Registered, and the server saw each peer at its router's WAN address.
-      const readies = await Promise.all(
-        sides.map((s) => s.me.waitForEvent("ready", {}, deadline.left(15_000))),
-      );
-      sides.forEach((s, i) => {
-        assert.equal(readies[i]?.name, s.name, `${s.name}: ready name`);
-        assert.equal(hostOf(readies[i]?.public), s.router.wanIp, `${s.name}: ready.public`);
-      });
-
-      // Each side reaches the other on the expected path.
-      const peerEvents = await Promise.all(sides.map((s) =>
-        s.me.waitFor(
-          (e) => e.event === "peer" && e.name === s.other && e.path === path,
-          deadline.left(15_000),
-          `peer ${s.other} on path ${path}`,
-        )
-      ));
-      sides.forEach((s, i) => {
-        const ev = peerEvents[i]!;
-        if (path === "direct") {
-          assert.equal(
-            hostOf(ev.addr),
-            s.otherRouter.wanIp,
-            `${s.name}: direct addr of ${s.other}`,
-          );
-        }
-      });
-
-      // Messages both ways, interleaved.
-      const texts = (from: string) =>
-        Array.from({ length: MESSAGES_EACH_WAY }, (_, i) => `${from} says #${i + 1}`);
-      for (let i = 0; i < MESSAGES_EACH_WAY; i++) {
-        for (const s of sides) await s.me.send(texts(s.name)[i]!);
-      }
-      await Promise.all(sides.map((s) => {
-        const last = texts(s.other).at(-1)!;
-        return s.me.waitFor(
-          (e) => e.event === "message" && e.from === s.other && e.text === last,
-          deadline.left(),
-          `last message from ${s.other}`,
-        );
-      }));
-
-      // Leave: deliver what is queued, exit 0.
-      await Promise.all(sides.map((s) => s.me.closeStdin()));
-      const codes = await Promise.all(sides.map((s) => s.me.wait(deadline.left(10_000))));
-      assert.deepEqual(codes, [0, 0], "both peers exit 0 after stdin is closed");
-
-      for (const s of sides) {
-        const paths = s.me.eventsOf("peer").filter((e) => e.name === s.other).map((e) => e.path);
-        assert.equal(paths.at(-1), path, `${s.name}: final path to ${s.other} (all: ${paths})`);
-        if (path === "relay") {
-          assert.ok(!paths.includes("direct"), `${s.name}: no direct path through symmetric NATs`);
-        }
-        const got = s.me.eventsOf("message").map((e: P2pEvent) => ({ from: e.from, text: e.text }));
-        const want = texts(s.other).map((text) => ({ from: s.other, text }));
-        assert.deepEqual(got, want, `${s.name}: messages exactly once, in order`);
-      }
-    } catch (e) {
-      const diag = [
-        `*** ${nat} case failed: ${firstLine(e)} (details below and in the cause)`,
-        await lab.conntrackDump(ra),
-        await lab.conntrackDump(rb),
-        alice.describe(8000),
-        bob.describe(8000),
-        server.proc.describe(4000),
-      ].join("\n\n");
-      throw new Error(diag, { cause: e });
-    }
-  } finally {
-    for (const p of procs) await p.close();
-  }
-}
-
-Deno.test(labTest("p2p: two peers behind port-restricted NATs connect directly", async () => {
-  await runPair("port-restricted", "direct");
-}));
-
-Deno.test(labTest("p2p: two peers behind symmetric NATs fall back to the relay", async () => {
-  await runPair("symmetric", "relay");
-}));

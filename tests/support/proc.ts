@@ -220,6 +220,7 @@ export class P2pProcess implements AsyncDisposable {
   #label: string;
   #child: Deno.ChildProcess;
   #events: P2pEvent[] = [];
+  #times = new WeakMap<P2pEvent, number>();
   #nonJson: string[] = [];
   #stderr = "";
   #stderrCut = 0;
@@ -323,6 +324,11 @@ export class P2pProcess implements AsyncDisposable {
   /** Exit code once the process has exited, else `null`. */
   get exitCode(): number | null {
     return this.#code;
+  }
+
+  /** When `event` arrived, on the `performance.now()` clock of this test process. */
+  receivedAt(event: P2pEvent): number | undefined {
+    return this.#times.get(event);
   }
 
   /** Events whose `event` field equals `kind`. */
@@ -501,6 +507,7 @@ export class P2pProcess implements AsyncDisposable {
   }
 
   #push(event: P2pEvent): void {
+    this.#times.set(event, performance.now());
     this.#events.push(event);
     for (const w of [...this.#waiters]) {
       if (w.predicate(event)) {
