@@ -8,7 +8,8 @@
  * goes wherever {@link PathMachine.route} says: a direct endpoint, or `null` for the relay.
  *
  * Lifecycle:
- * - `punching`: probes go to every candidate every `probeInterval`; data already flows via
+ * - `punching`: probes go to every candidate, 25 ms apart at first and then every
+ *   `probeInterval` (the spacing doubles per probe); data already flows via
  *   the relay. The first probe reply selects a direct path. After `punchTimeout` without one
  *   the machine settles on `relay`.
  * - `relay`: background punch rounds retry the direct path with growing spacing
@@ -43,7 +44,9 @@ export interface Candidate {
 export interface PathOptions {
   /** How long the first punch round runs before settling on the relay. */
   punchTimeout: number;
-  /** Spacing of probes within a round. */
+  /** First spacing of probes within a round; it doubles per probe up to `probeInterval`. */
+  firstProbeInterval: number;
+  /** Largest spacing of probes within a round. */
   probeInterval: number;
   /** Length of a background punch round. */
   roundLength: number;
@@ -62,6 +65,7 @@ export interface PathOptions {
 /** Defaults modelled on what works for Tailscale and WebRTC across home NATs. */
 export const DEFAULT_PATH: PathOptions = {
   punchTimeout: 3_000,
+  firstProbeInterval: 25,
   probeInterval: 200,
   roundLength: 3_000,
   retryMin: 2_000,
@@ -105,7 +109,7 @@ export class PathMachine {
   #state: PathState = "punching";
   #candidates: Candidate[] = [];
   #selected: Selected | undefined;
-  #round: { end: number; nextProbe: number } | undefined;
+  #round: { end: number; nextProbe: number; sent: number } | undefined;
   #nextRound: number | undefined;
   #backoff: number;
   #txid = 0;
@@ -318,7 +322,7 @@ export class PathMachine {
 
   #startRound(now: number, length: number): void {
     this.#nextRound = undefined;
-    this.#round = { end: now + length, nextProbe: now };
+    this.#round = { end: now + length, nextProbe: now, sent: 0 };
     this.#probeAll(now);
   }
 
@@ -329,7 +333,12 @@ export class PathMachine {
       ? RANK[this.#selected!.kind]
       : 0;
     for (const c of this.#candidates) if (RANK[c.kind] > floor) this.#probe(now, c.addr);
-    if (this.#round) this.#round.nextProbe = now + this.#o.probeInterval;
+    // Tight spacing first (the other side's first probes often arrive just after ours opened
+    // the way), then every probeInterval.
+    if (this.#round) {
+      const gap = this.#o.firstProbeInterval * 2 ** this.#round.sent++;
+      this.#round.nextProbe = now + Math.min(gap, this.#o.probeInterval);
+    }
   }
 
   #probe(now: number, to: Endpoint): void {

@@ -30,7 +30,11 @@ const PUB2 = ep("203.0.113.7", 51999);
 const REFL = ep("198.51.100.9", 62000);
 const OTHER = ep("198.51.100.77", 1234);
 
-const O = DEFAULT_PATH;
+/**
+ * Most tests use a flat probe schedule (every probeInterval) so that one probe per round is
+ * outstanding when a 40 ms reply arrives; the default doubling schedule has its own test.
+ */
+const O: PathOptions = { ...DEFAULT_PATH, firstProbeInterval: DEFAULT_PATH.probeInterval };
 
 interface Probe {
   at: number;
@@ -74,7 +78,7 @@ class Driver {
     this.m = new PathMachine(now, candidates, {
       relayOnly: opts.relayOnly ?? false,
       initiator: opts.initiator ?? true,
-      ...(opts.options ? { options: opts.options } : {}),
+      options: { firstProbeInterval: O.firstProbeInterval, ...opts.options },
     });
     this.drain();
   }
@@ -160,6 +164,23 @@ class Driver {
   }
 }
 
+/** Probe times of one round from `start` until `end`: gaps double from firstProbeInterval. */
+function probeTimes(
+  start: number,
+  end: number,
+  o: { firstProbeInterval: number; probeInterval: number },
+): number[] {
+  const out: number[] = [];
+  for (
+    let t = start, k = 0;
+    t < end;
+    t += Math.min(o.firstProbeInterval * 2 ** k++, o.probeInterval)
+  ) {
+    out.push(t);
+  }
+  return out;
+}
+
 Deno.test("path: punch success — the first event is `direct` with the answering endpoint and its RTT", () => {
   // Both answer; the slower reply of an equally ranked candidate must not move the path.
   const d = new Driver(1_000, [cand(PUB, "public"), cand(OTHER, "public")], {}, [
@@ -193,7 +214,7 @@ Deno.test("path: punch success — the first event is `direct` with the answerin
   assert.deepEqual(d.repunches, []);
 });
 
-Deno.test("path: no answers — `relay` at punchTimeout, probes every probeInterval, route() null meanwhile", () => {
+Deno.test("path: no answers — `relay` at punchTimeout, probes on a doubling schedule, route() null meanwhile", () => {
   for (const options of [{}, { punchTimeout: 2_000, probeInterval: 250 }]) {
     const o = { ...O, ...options };
     const d = new Driver(0, [cand(PRIV, "private"), cand(PUB, "public")], { options });
@@ -211,9 +232,8 @@ Deno.test("path: no answers — `relay` at punchTimeout, probes every probeInter
     }]);
     assert.equal(d.m.state, "relay");
     assert.equal(d.m.route(), null);
-    // Probes to every candidate at 0, interval, 2 * interval, … before the timeout.
-    const expected: number[] = [];
-    for (let t = 0; t < o.punchTimeout; t += o.probeInterval) expected.push(t);
+    // Probes to every candidate at 0, then with doubling gaps capped at probeInterval.
+    const expected = probeTimes(0, o.punchTimeout, o);
     assert.deepEqual(d.probesTo(PRIV).map((p) => p.at), expected);
     assert.deepEqual(d.probesTo(PUB).map((p) => p.at), expected);
     // No repunch for the first round: the introduction already coordinated it.
@@ -276,12 +296,10 @@ Deno.test("path: background rounds on the relay back off from retryMin, doubling
     assert.ok(starts.length >= 6, `too few background rounds: ${starts}`);
     // The initiator asks the server to re-introduce both sides at every background round.
     assert.deepEqual(d.repunches, starts);
-    // Each round lasts roundLength with a probe every probeInterval.
+    // Each round lasts roundLength, probes spaced as in the first round.
     for (const s of starts) {
       const inRound = d.probesBetween(s, s + o.roundLength).map((p) => p.at);
-      const expected: number[] = [];
-      for (let t = s; t < s + o.roundLength; t += o.probeInterval) expected.push(t);
-      assert.deepEqual(inRound, expected, `round at ${s}`);
+      assert.deepEqual(inRound, probeTimes(s, s + o.roundLength, o), `round at ${s}`);
     }
     // Spacing between the end of one round and the start of the next.
     const gaps = [starts[0]! - relayAt];
@@ -695,4 +713,20 @@ Deno.test("path: extra handleTimeout calls at arbitrary times change nothing", (
     assert.deepEqual(d.probes, base.probes, `probes with tick ${tick}`);
     assert.deepEqual(d.repunches, base.repunches, `repunches with tick ${tick}`);
   }
+});
+
+Deno.test("path: default schedule probes at 0, 25, 75, 175, 375 ms, then every 200 ms", () => {
+  const d = new Driver(0, [cand(PUB, "public")], {
+    options: { firstProbeInterval: DEFAULT_PATH.firstProbeInterval },
+  });
+  d.runUntil(1_000);
+  assert.deepEqual(d.probesTo(PUB).map((p) => p.at), [0, 25, 75, 175, 375, 575, 775, 975]);
+  // With a 10 ms RTT the first probe's reply selects the path before a second probe is due.
+  const e = new Driver(0, [cand(PUB, "public")], {
+    options: { firstProbeInterval: DEFAULT_PATH.firstProbeInterval },
+  }, [[PUB, 10]]);
+  e.runUntil(100);
+  assert.equal(e.events[0]?.path, "direct");
+  assert.equal(e.events[0]?.at, 10);
+  assert.deepEqual(e.probesTo(PUB).map((p) => p.at), [0]);
 });
