@@ -287,20 +287,34 @@ export class Registry {
     }
   }
 
-  #sender(from: Endpoint, id: Uint8Array): Member | undefined {
-    const p = this.#peers.get(idHex(id));
-    return p && sameEndpoint(p.addr, from) ? p : undefined;
+  /**
+   * The registered sender (at the address it registered from) and a target in its room, or
+   * undefined after counting a drop as `<what>-unknown-sender` or `<what>-unknown-target`.
+   */
+  #pair(
+    now: number,
+    from: Endpoint,
+    id: Uint8Array,
+    target: Uint8Array,
+    what: string,
+  ): [Member, Member] | undefined {
+    const src = this.#peers.get(idHex(id));
+    if (!src || !sameEndpoint(src.addr, from)) return void this.#drop(`${what}-unknown-sender`);
+    src.lastSeen = now;
+    const dst = this.#peers.get(idHex(target));
+    if (!dst || dst.room !== src.room || dst === src) {
+      return void this.#drop(`${what}-unknown-target`);
+    }
+    return [src, dst];
   }
 
   #relay(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x0a }>): void {
-    const src = this.#sender(from, m.from);
-    if (!src) return this.#drop("relay-unknown-sender");
-    src.lastSeen = now;
-    const dst = this.#peers.get(idHex(m.to));
-    if (!dst || dst.room !== src.room || dst === src) return this.#drop("relay-unknown-target");
-    const pair = src.key + dst.key;
-    if (!this.#relaying.has(pair)) {
-      this.#relaying.add(pair);
+    const pair = this.#pair(now, from, m.from, m.to, "relay");
+    if (!pair) return;
+    const [src, dst] = pair;
+    const key = src.key + dst.key;
+    if (!this.#relaying.has(key)) {
+      this.#relaying.add(key);
       this.#events.push({ type: "relaying", room: src.room, from: src.name, to: dst.name });
     }
     this.stats.relayedPackets++;
@@ -309,11 +323,9 @@ export class Registry {
   }
 
   #repunch(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x0c }>): void {
-    const src = this.#sender(from, m.id);
-    if (!src) return this.#drop("repunch-unknown-sender");
-    src.lastSeen = now;
-    const dst = this.#peers.get(idHex(m.target));
-    if (!dst || dst.room !== src.room || dst === src) return this.#drop("repunch-unknown-target");
+    const found = this.#pair(now, from, m.id, m.target, "repunch");
+    if (!found) return;
+    const [src, dst] = found;
     const pair = src.key < dst.key ? src.key + dst.key : dst.key + src.key;
     const last = this.#repunched.get(pair);
     if (last !== undefined && now - last < this.#o.repunchInterval) {

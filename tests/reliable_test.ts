@@ -18,21 +18,10 @@ import {
   ReliableChannel,
   type ReliableOptions,
 } from "../lib/reliable.ts";
+import { prng } from "./support/prng.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** mulberry32: a small, seeded, deterministic PRNG returning floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Side = "A" | "B";
 type Frame =

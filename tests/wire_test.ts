@@ -38,24 +38,13 @@ import {
   VERSION,
 } from "../lib/wire.ts";
 import { fragment } from "../lib/client.ts";
+import { prng } from "./support/prng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** Deterministic 32-bit PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function bytesOf(n: number, seed: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (seed * 37 + i * 11 + 1) & 0xff);

@@ -78,6 +78,22 @@ function publicIp(h: Host): string {
   return r.wanIp!;
 }
 
+/** Two peers, each behind its own router of type `x` / `y` with the given options. */
+async function twoHomes(
+  lab: NatLab,
+  x: NatType,
+  y: NatType,
+  opts: { udpTimeoutSec?: number; lossPercent?: number; upstreamA?: Router } = {},
+): Promise<Topology> {
+  const extra = { udpTimeoutSec: opts.udpTimeoutSec, lossPercent: opts.lossPercent };
+  const ra = await lab.addRouter({ nat: x, name: "ra", upstream: opts.upstreamA, ...extra });
+  const rb = await lab.addRouter({ nat: y, name: "rb", ...extra });
+  const a = await lab.addHost(ra, "alice");
+  const b = await lab.addHost(rb, "bob");
+  const routers = opts.upstreamA ? [opts.upstreamA, ra, rb] : [ra, rb];
+  return { a, b, routers, aSeesB: publicIp(b), bSeesA: publicIp(a) };
+}
+
 function pairCell(x: NatType, y: NatType): Cell {
   // Theory (RFC 4787 / 5128): punching fails only when one side maps per destination
   // (symmetric) and the other filters on address and port, or both map per destination.
@@ -89,13 +105,7 @@ function pairCell(x: NatType, y: NatType): Cell {
     title: `${x} ↔ ${y}`,
     sides: [x, y],
     expect,
-    async build(lab) {
-      const ra = await lab.addRouter({ nat: x, name: "ra" });
-      const rb = await lab.addRouter({ nat: y, name: "rb" });
-      const a = await lab.addHost(ra, "alice");
-      const b = await lab.addHost(rb, "bob");
-      return { a, b, routers: [ra, rb], aSeesB: publicIp(b), bSeesA: publicIp(a) };
-    },
+    build: (lab) => twoHomes(lab, x, y),
   };
 }
 
@@ -146,11 +156,7 @@ export const CELLS: Cell[] = [
         name: "cgnat",
         lanPrefix: "100.64.0",
       });
-      const ra = await lab.addRouter({ nat: "port-restricted", name: "ra", upstream: cg });
-      const rb = await lab.addRouter({ nat: "port-restricted", name: "rb" });
-      const a = await lab.addHost(ra, "alice");
-      const b = await lab.addHost(rb, "bob");
-      return { a, b, routers: [cg, ra, rb], aSeesB: publicIp(b), bSeesA: publicIp(a) };
+      return twoHomes(lab, "port-restricted", "port-restricted", { upstreamA: cg });
     },
   },
   {
@@ -160,26 +166,14 @@ export const CELLS: Cell[] = [
     expect: "direct",
     keepaliveSec: 2,
     idleMs: 12_000,
-    async build(lab) {
-      const ra = await lab.addRouter({ nat: "port-restricted", name: "ra", udpTimeoutSec: 5 });
-      const rb = await lab.addRouter({ nat: "port-restricted", name: "rb", udpTimeoutSec: 5 });
-      const a = await lab.addHost(ra, "alice");
-      const b = await lab.addHost(rb, "bob");
-      return { a, b, routers: [ra, rb], aSeesB: publicIp(b), bSeesA: publicIp(a) };
-    },
+    build: (lab) => twoHomes(lab, "port-restricted", "port-restricted", { udpTimeoutSec: 5 }),
   },
   {
     id: "conntrack-flush",
     title: "conntrack -F on both routers mid-conversation",
     sides: ["port-restricted", "port-restricted"],
     expect: "direct",
-    async build(lab) {
-      const ra = await lab.addRouter({ nat: "port-restricted", name: "ra" });
-      const rb = await lab.addRouter({ nat: "port-restricted", name: "rb" });
-      const a = await lab.addHost(ra, "alice");
-      const b = await lab.addHost(rb, "bob");
-      return { a, b, routers: [ra, rb], aSeesB: publicIp(b), bSeesA: publicIp(a) };
-    },
+    build: (lab) => twoHomes(lab, "port-restricted", "port-restricted"),
     async midway(lab, topo) {
       for (const r of topo.routers) await lab.flushConntrack(r);
     },
@@ -189,13 +183,7 @@ export const CELLS: Cell[] = [
     title: "5 % random loss on both routers",
     sides: ["port-restricted", "port-restricted"],
     expect: "direct",
-    async build(lab) {
-      const ra = await lab.addRouter({ nat: "port-restricted", name: "ra", lossPercent: 5 });
-      const rb = await lab.addRouter({ nat: "port-restricted", name: "rb", lossPercent: 5 });
-      const a = await lab.addHost(ra, "alice");
-      const b = await lab.addHost(rb, "bob");
-      return { a, b, routers: [ra, rb], aSeesB: publicIp(b), bSeesA: publicIp(a) };
-    },
+    build: (lab) => twoHomes(lab, "port-restricted", "port-restricted", { lossPercent: 5 }),
   },
 ];
 

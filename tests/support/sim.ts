@@ -10,18 +10,7 @@ import { Client, type ClientEvent, type ClientOptions } from "../../lib/client.t
 import { Registry, type RegistryOptions } from "../../lib/registry.ts";
 import type { SansIo } from "../../lib/udp.ts";
 import { type Endpoint, formatEndpoint } from "../../lib/wire.ts";
-
-/** Mulberry32: a small seeded PRNG so every run is the same. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "./prng.ts";
 
 /** NAT behaviours: mapping (endpoint-independent or -dependent) and filtering. */
 export type NatType = "full-cone" | "port-restricted" | "symmetric";
