@@ -104,6 +104,7 @@ interface Remote {
   channel: ReliableChannel;
   fragments: Uint8Array[];
   fragmentBytes: number;
+  discarding: boolean;
   announced: boolean;
   goneAt: number | undefined;
 }
@@ -112,7 +113,6 @@ type Phase = "registering" | "registered";
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
-const GONE_RETENTION = 10 * 60_000;
 const SERVER_LOST_AFTER = 10_000;
 
 /** The peer's pure core. */
@@ -284,10 +284,11 @@ export class Client {
       this.#ping(now);
     }
     for (const r of this.#remotes.values()) {
-      if (r.goneAt !== undefined) {
-        if (now - r.goneAt > GONE_RETENTION) this.#remotes.delete(r.key);
-        continue;
-      }
+      // A departed peer's session and channel are kept for the life of the process: if the
+      // same peer (id and key) comes back, sequence numbers and nonce counters must go on
+      // where they stopped, or messages would be lost and nonces reused. The cost is small
+      // and bounded by the peers ever met; nothing is queued for a departed peer.
+      if (r.goneAt !== undefined) continue;
       r.path.handleTimeout(now);
       this.#drivePath(now, r);
     }
@@ -426,6 +427,11 @@ export class Client {
     ];
     const known = this.#remotes.get(key);
     if (known && compareBytes(known.pubkey, m.pubkey) !== 0) return this.#drop("intro-key-changed");
+    if (known && known.name !== m.name) {
+      // Names are unique per room at any moment; a returning peer may carry a new suffix.
+      this.#events.push({ type: "notice", message: `"${known.name}" is now called "${m.name}"` });
+      known.name = m.name;
+    }
     if (known && known.goneAt === undefined) {
       known.path.updateCandidates(now, candidates);
       this.#drivePath(now, known);
@@ -458,6 +464,7 @@ export class Client {
       channel: new ReliableChannel(this.#o.reliable),
       fragments: [],
       fragmentBytes: 0,
+      discarding: false,
       announced: false,
       goneAt: undefined,
     };
@@ -560,6 +567,18 @@ export class Client {
   }
 
   #reassemble(r: Remote, more: boolean, text: Uint8Array): void {
+    if (r.fragmentBytes + text.length > MAX_MESSAGE) {
+      // Longer than any honest sender sends: drop the whole message, keep the stream going.
+      this.#drop("message-too-long");
+      r.discarding = more;
+      r.fragments = [];
+      r.fragmentBytes = 0;
+      return;
+    }
+    if (r.discarding) {
+      r.discarding = more;
+      return;
+    }
     r.fragments.push(text);
     r.fragmentBytes += text.length;
     if (more) return;

@@ -292,3 +292,25 @@ Deno.test("a long line is fragmented and reassembled intact", () => {
   net.runUntilTrue(() => a.client.outstanding === 0);
   assert.deepEqual(b.messages(), [`alice: ${long}`]);
 });
+
+Deno.test("a peer back from a 12-minute sleep resumes both message streams without loss", () => {
+  const net = new SimNet(16);
+  addServer(net);
+  const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
+  const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  const before = chat(net, a, "before", 3);
+  const beforeB = chat(net, b, "early", 3);
+  net.run(1_000);
+  net.detach(b.client);
+  net.run(12 * 60_000);
+  assert.ok(a.drain().some((e) => e.type === "left" && e.name === "bob"));
+  net.revive(b.client);
+  // bob's next ping is refused (the server forgot it), it registers again, alice gets an INTRO.
+  net.runUntilTrue(() => a.client.peers().some((p) => p.name === "bob" && p.path !== "pending"));
+  const after = chat(net, a, "after", 3);
+  const afterB = chat(net, b, "late", 3);
+  net.runUntilTrue(() => a.client.outstanding === 0 && b.client.outstanding === 0, 30_000);
+  assert.deepEqual(b.messages(), [...before, ...after]);
+  assert.deepEqual(a.messages(), [...beforeB, ...afterB]);
+});

@@ -117,6 +117,11 @@ export class SimNet {
     for (const h of this.#hosts) if (h.machine === machine) h.alive = false;
   }
 
+  /** Brings a detached host back (a laptop waking from sleep). */
+  revive(machine: SansIo): void {
+    for (const h of this.#hosts) if (h.machine === machine) h.alive = true;
+  }
+
   /** Replaces a host's machine (e.g. a restarted server). */
   replace(old: SansIo, next: SansIo): void {
     for (const h of this.#hosts) if (h.machine === old) h.machine = next;
