@@ -7,6 +7,7 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { setupLogging } from "./lib/log.ts";
+import { hasControlChars } from "./lib/wire.ts";
 
 /** The program's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -57,11 +58,12 @@ Options:
   --room NAME             room to join (required)
   --name NAME             your name in the room (default: this host's name)
   --relay-only            never punch, never reveal your addresses; relay everything
-  --json                  one JSON object per line on stdout (events: ready, peer,
-                          message, left); logs go to stderr
+  --json                  one JSON object per line on stdout (events: registering,
+                          ready, peer, message, left, server, notice, peers);
+                          logs go to stderr
   --bind IP               local address to bind (default 0.0.0.0)
   --port PORT             local UDP port (default: any free port)
-  --keepalive SECONDS     keepalive interval (default 25)
+  --keepalive SECONDS     keepalive interval, at most 60 (default 25)
   --timeout SECONDS       give up registering after this long (default 10)
   -v, --verbose           debug logging on stderr
   -q, --quiet             only warnings and errors on stderr
@@ -177,7 +179,7 @@ async function run(argv: string[]): Promise<number> {
     const name = (v.name as string | undefined) ?? defaultName();
     for (const [flag, value] of [["room", room], ["name", name]] as const) {
       const bytes = new TextEncoder().encode(value).length;
-      if (bytes === 0 || bytes > 64 || [...value].some((c) => c.charCodeAt(0) < 0x20)) {
+      if (bytes === 0 || bytes > 64 || hasControlChars(value)) {
         throw new UsageError(`--${flag} must be 1 to 64 bytes without control characters`, "join");
       }
     }
@@ -196,7 +198,8 @@ async function run(argv: string[]): Promise<number> {
       json: Boolean(v.json),
       bind: ip(v.bind as string | undefined, "bind", "0.0.0.0", "join"),
       port: port(v.port as string | undefined, "port", 0, "join"),
-      keepalive: num(v.keepalive as string | undefined, "keepalive", 25, 0.1, 3_600, "join") * 1000,
+      // The server forgets peers after 75 s of silence: keepalives must come well before that.
+      keepalive: num(v.keepalive as string | undefined, "keepalive", 25, 0.1, 60, "join") * 1000,
       registerTimeout: num(v.timeout as string | undefined, "timeout", 10, 0.1, 3_600, "join") *
         1000,
       drainTimeout: 30_000,
@@ -222,8 +225,7 @@ if (import.meta.main) {
     code = await run(Deno.args);
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`p2p: ${e.message}`);
-      console.error(`Try "p2p ${e.command ? e.command + " " : ""}--help".`);
+      console.error(`p2p: ${e.message} (see "p2p ${e.command ? e.command + " " : ""}--help")`);
       code = 2;
     } else if (e instanceof Error && e.name === "JoinError") {
       console.error(`p2p: ${e.message}`);

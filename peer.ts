@@ -120,6 +120,16 @@ function jsonLine(e: ClientEvent): string | undefined {
   }
 }
 
+/** Shows control characters as escapes so received text cannot fake lines or move the cursor. */
+export function printable(s: string): string {
+  let out = "";
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    out += c < 0x20 || (c >= 0x7f && c <= 0x9f) ? `\\x${c.toString(16).padStart(2, "0")}` : ch;
+  }
+  return out;
+}
+
 function pathText(path: string, addr: Endpoint | null, rtt: number | null): string {
   if (path === "direct" && addr) return `direct ${formatEndpoint(addr)}, ${rtt ?? "?"} ms`;
   if (path === "relay") return "relayed via server";
@@ -142,7 +152,7 @@ function humanLine(e: ClientEvent, color: boolean, seen: Set<string>): string | 
       );
     }
     case "message":
-      return `${bold(`[${e.from}]`)} ${e.text}`;
+      return `${bold(`[${printable(e.from)}]`)} ${printable(e.text)}`;
     case "left":
       seen.delete(e.name);
       return dim(`* ${e.name} left${e.reason === "expired" ? " (timed out)" : ""}`);
@@ -172,6 +182,7 @@ export async function join(o: JoinOptions): Promise<number> {
   const box = {} as { client: Client };
   let fatal: string | undefined;
   let ready = false;
+  let sendable = false;
   const pending: string[] = [];
   const seen = new Set<string>();
   const wake = { fn: () => {} };
@@ -230,6 +241,13 @@ export async function join(o: JoinOptions): Promise<number> {
     registerTimeout: o.registerTimeout,
   });
   log.info(`Bound UDP ${formatEndpoint(local)}; registering with ${formatEndpoint(server)}`);
+  if (o.json) {
+    print(JSON.stringify({
+      event: "registering",
+      server: formatEndpoint(server),
+      local: formatEndpoint(local),
+    }));
+  }
   driver.step((now) => client.start(now));
   driver.start();
 
@@ -249,10 +267,28 @@ export async function join(o: JoinOptions): Promise<number> {
       check();
     });
 
+  const notice = (message: string) =>
+    print(
+      o.json
+        ? JSON.stringify({ event: "notice", message })
+        : humanLine({ type: "notice", message }, color, seen)!,
+    );
   const sendLine = (line: string) => {
-    if (!ready) return pending.push(line);
-    driver.step((now) => client.send(now, line));
+    if (!sendable) return pending.push(line);
+    let n = 0;
+    driver.step((now) => n = client.send(now, line));
+    if (n === 0 && client.peers().length === 0) notice("Nobody else is in the room; not sent");
   };
+
+  const signalled = Promise.withResolvers<"signal">();
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    signalled.resolve("signal");
+    wake.fn();
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
 
   const stdinDone = (async () => {
     const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).pipeThrough(
@@ -281,11 +317,12 @@ export async function join(o: JoinOptions): Promise<number> {
         continue;
       }
       if (line === "/help") {
-        if (!o.json) print(HELP);
+        if (o.json) notice(HELP.replaceAll("\n", "; "));
+        else print(HELP);
         continue;
       }
       if (line.startsWith("/") && !line.startsWith("//")) {
-        if (!o.json) print(`* Unknown command ${line.split(" ")[0]}; try /help`);
+        notice(`Unknown command ${line.split(" ")[0]}; try /help`);
         continue;
       }
       if (line === "") continue;
@@ -294,23 +331,26 @@ export async function join(o: JoinOptions): Promise<number> {
     return "eof";
   })();
 
-  const signalled = Promise.withResolvers<"signal">();
-  const onSignal = () => signalled.resolve("signal");
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
-
   let code = 0;
   try {
-    // Registration first: fatal (unreachable, refused) ends the run.
-    await until(() => ready || fatal !== undefined, o.registerTimeout + 1_000);
+    // Registration first: fatal (unreachable, refused) ends the run, and so does Ctrl-C.
+    await until(() => ready || fatal !== undefined || interrupted, o.registerTimeout + 1_000);
+    if (interrupted && !ready) return 130;
     if (fatal !== undefined || !ready) {
       throw new JoinError(fatal ?? "Registration did not complete");
     }
-    for (const line of pending.splice(0)) driver.step((now) => client.send(now, line));
+    // Lines typed (or piped) before registration go out once the server's roster says who is
+    // in the room, so they reach everyone already there.
+    await until(() => client.synced || interrupted, 1_000);
+    sendable = true;
+    for (const line of pending.splice(0)) sendLine(line);
     const how = await Promise.race([stdinDone, signalled.promise]);
     if (how !== "signal") {
-      // Deliver what is queued before leaving.
-      const delivered = await until(() => client.outstanding === 0, o.drainTimeout);
+      // Deliver what is queued before leaving (Ctrl-C stops waiting).
+      const delivered = await until(
+        () => client.outstanding === 0 || interrupted,
+        o.drainTimeout,
+      ) && client.outstanding === 0;
       if (!delivered) {
         log.warning(
           `${client.outstanding} messages were not acknowledged within ${o.drainTimeout / 1000} s`,

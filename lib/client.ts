@@ -135,6 +135,7 @@ export class Client {
   #out: Transmit[] = [];
   #events: ClientEvent[] = [];
   #closed = false;
+  #synced = false;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
 
@@ -154,6 +155,14 @@ export class Client {
   /** The name the server assigned (the wanted one until registered). */
   get name(): string {
     return this.#name;
+  }
+
+  /**
+   * True once the server's roster has arrived after registering: the peers present then are
+   * known, so a message sent now reaches all of them.
+   */
+  get synced(): boolean {
+    return this.#synced;
   }
 
   /** True once the server has acknowledged us. */
@@ -394,6 +403,7 @@ export class Client {
         return;
       }
       case MsgType.Roster: {
+        if (this.#phase === "registered") this.#synced = true;
         const present = new Set(m.ids.map(idHex));
         for (const r of this.#remotes.values()) {
           if (r.goneAt === undefined && !present.has(r.key)) this.#gone(now, r, "gone");

@@ -10,6 +10,7 @@ import {
   encodeServerMsg,
   type Endpoint,
   FLAG_RELAY_ONLY,
+  hasControlChars,
   idHex,
   LeftReason,
   MAX_NAME,
@@ -170,6 +171,9 @@ export class Registry {
   #hello(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x01 }>): void {
     if (m.room === "") return this.#refuse(from, RefuseCode.Invalid, "Room name is empty");
     if (m.name === "") return this.#refuse(from, RefuseCode.Invalid, "Peer name is empty");
+    if (hasControlChars(m.name) || hasControlChars(m.room)) {
+      return this.#refuse(from, RefuseCode.Invalid, "Names must not contain control characters");
+    }
     const key = idHex(m.id);
     const known = this.#peers.get(key);
     if (known) {
@@ -187,6 +191,7 @@ export class Registry {
       // A repeated HELLO means our WELCOME or introductions may have been lost: introduce
       // again. If the peer's address moved, the others must learn it too.
       this.#introduceAll(known, moved);
+      this.#roster(known);
       return;
     }
     if (this.#peers.size >= this.#o.maxPeers) {
@@ -223,6 +228,13 @@ export class Registry {
     });
     this.#welcome(member);
     this.#introduceAll(member, true);
+    this.#roster(member);
+  }
+
+  /** Tells `p` who else is in its room (after its introductions, so it can tell when it has them all). */
+  #roster(p: Member): void {
+    const ids = [...this.#rooms.get(p.room)!.values()].filter((o) => o !== p).map((o) => o.id);
+    this.#send(p.addr, { type: MsgType.Roster, ids });
   }
 
   #welcome(p: Member): void {
@@ -282,7 +294,7 @@ export class Registry {
     this.#send(from, { type: MsgType.Pong, observed: from, digest });
     if (moved) this.#introduceAll(p, true);
     else if (digest !== m.digest) {
-      this.#send(from, { type: MsgType.Roster, ids: others.map((o) => o.id) });
+      this.#roster(p);
       this.#introduceAll(p, false);
     }
   }

@@ -187,6 +187,15 @@ const MAGIC1 = 0x32;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** True when `s` has C0 or C1 control characters or DEL (not allowed in names). */
+export function hasControlChars(s: string): boolean {
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
+}
+
 /** Formats an endpoint as `IP:PORT` (IPv6 in brackets). */
 export function formatEndpoint(ep: Endpoint): string {
   return ep.hostname.includes(":") ? `[${ep.hostname}]:${ep.port}` : `${ep.hostname}:${ep.port}`;

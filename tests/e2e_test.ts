@@ -208,3 +208,80 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "lines piped in before registration reach the peers already in the room",
+  sanitizeResources: false,
+  async fn() {
+    await prepareProduct();
+    const srv = await startServer({ host: LO, port: 0 });
+    const bob = startPeer({ server: srv.addr, room: "pipe", name: "bob", bind: LO });
+    let alice: P2pProcess | undefined;
+    try {
+      await bob.waitFor((e) => e.event === "ready", WAIT);
+      alice = startPeer({ server: srv.addr, room: "pipe", name: "alice", bind: LO });
+      const lines = numbered("piped", 3);
+      await sendAll(alice, lines); // Before alice has even registered.
+      await alice.closeStdin();
+      assert.equal(await alice.wait(WAIT), 0, alice.describe());
+      await waitMessages(bob, "alice", lines);
+    } finally {
+      await Promise.all([bob.close(), alice?.close()]);
+      await srv.proc.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "Ctrl-C while the server does not answer ends the peer at once with code 130",
+  sanitizeResources: false,
+  async fn() {
+    await prepareProduct();
+    const sock = Deno.listenDatagram({ hostname: LO, port: 0, transport: "udp" });
+    const deadPort = (sock.addr as Deno.NetAddr).port;
+    sock.close();
+    const p = startPeer({
+      server: `${LO}:${deadPort}`,
+      room: "x",
+      name: "a",
+      bind: LO,
+      extraArgs: ["--timeout", "60"],
+    });
+    try {
+      await p.waitFor((e) => e.event === "registering", WAIT);
+      const t0 = performance.now();
+      p.kill("SIGINT");
+      assert.equal(await p.wait(5_000), 130, p.describe());
+      assert.ok(performance.now() - t0 < 3_000);
+    } finally {
+      await p.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "human mode shows control characters in received text as escapes",
+  sanitizeResources: false,
+  async fn() {
+    await prepareProduct();
+    const srv = await startServer({ host: LO, port: 0 });
+    const human = P2pProcess.p2p(
+      ["join", "--server", srv.addr, "--room", "esc", "--name", "hum", "--bind", LO],
+      { label: "hum" },
+    );
+    const a = startPeer({ server: srv.addr, room: "esc", name: "a", bind: LO });
+    try {
+      await a.waitFor(isPeer("hum"), WAIT);
+      await a.send("\x1b[2Jgotcha\rfake");
+      await a.closeStdin();
+      assert.equal(await a.wait(WAIT), 0, a.describe());
+      await human.closeStdin();
+      assert.equal(await human.wait(WAIT), 0, human.describe());
+      const line = human.nonJsonLines.find((l) => l.startsWith("[a] "));
+      assert.equal(line, "[a] \\x1b[2Jgotcha\\x0dfake");
+    } finally {
+      await Promise.all([a.close(), human.close()]);
+      await srv.proc.close();
+    }
+  },
+});

@@ -130,9 +130,17 @@ function totalDrops(r: Registry): number {
 }
 
 /** Registers `p` at time `now`; returns what was sent. */
+/**
+ * Sends `p`'s HELLO and returns what the server sent, less the ROSTER that ends every accepted
+ * registration (checked here: last, addressed to `p`).
+ */
 function join(r: Registry, p: PeerSpec, now = 0): Sent[] {
   r.handleDatagram(now, p.addr, helloBytes(p));
-  return drain(r);
+  const sent = drain(r);
+  const last = sent.at(-1);
+  if (last?.msg.type !== MsgType.Roster) return sent;
+  assert.deepEqual(last.to, p.addr, "ROSTER goes to the registering peer");
+  return sent.slice(0, -1);
 }
 
 function ping(r: Registry, p: PeerSpec, now: number, digest: number, from = p.addr): Sent[] {
@@ -938,4 +946,33 @@ Deno.test("registry: the server-wide peer limit refuses newcomers", () => {
   assert.equal(refused.code, RefuseCode.RoomFull);
   assert.equal(r.peerCount, 2);
   assert.equal(r.roomCount, 2);
+});
+
+Deno.test("registry: an accepted HELLO ends with a ROSTER of the others in the room", () => {
+  const r = registry();
+  const alice = peer("alice", ALICE_ADDR);
+  const bob = peer("bob", BOB_ADDR);
+  const carol = peer("carol", CAROL_ADDR, { room: "other" });
+  r.handleDatagram(0, alice.addr, helloBytes(alice));
+  assert.deepEqual(drain(r).at(-1)?.msg, { type: MsgType.Roster, ids: [] });
+  r.handleDatagram(0, bob.addr, helloBytes(bob));
+  const sent = drain(r);
+  assert.deepEqual(sent.at(-1), { to: BOB_ADDR, msg: { type: MsgType.Roster, ids: [alice.id] } });
+  // The INTRO of alice comes before it, so bob knows everyone once the ROSTER arrives.
+  const types = sent.filter((x) => x.to === BOB_ADDR || x.to.port === BOB_ADDR.port).map((x) =>
+    x.msg.type
+  );
+  assert.ok(types.indexOf(MsgType.Intro) < types.indexOf(MsgType.Roster));
+  r.handleDatagram(0, carol.addr, helloBytes(carol));
+  assert.deepEqual(drain(r).at(-1)?.msg, { type: MsgType.Roster, ids: [] });
+});
+
+Deno.test("registry: names or rooms with control characters are refused", () => {
+  const r = registry();
+  for (const spec of [peer("ev\u001bil", ALICE_ADDR), peer("bob", BOB_ADDR, { room: "r\noom" })]) {
+    r.handleDatagram(0, spec.addr, helloBytes(spec));
+    const refused = only(drain(r), MsgType.Refused);
+    assert.equal(refused.code, RefuseCode.Invalid);
+  }
+  assert.equal(r.peerCount, 0);
 });
