@@ -115,11 +115,20 @@ function nonce(counter: bigint): Uint8Array {
   return n;
 }
 
-/** Directional AEAD keys shared by two peers; counters never repeat within a process. */
+/** How far behind the highest counter seen a frame may arrive and still be accepted. */
+export const REPLAY_WINDOW = 1024n;
+
+/**
+ * Directional AEAD keys shared by two peers. Outgoing counters never repeat within a process;
+ * incoming ones are checked against a sliding replay window, so a captured frame cannot be
+ * played back.
+ */
 export class PairSession {
   #send: Uint8Array;
   #recv: Uint8Array;
   #counter = 0n;
+  #highest = 0n;
+  #seen = new Set<bigint>();
 
   /** Use {@link Identity.sessionWith}. */
   constructor(sendKey: Uint8Array, recvKey: Uint8Array) {
@@ -145,9 +154,12 @@ export class PairSession {
     return out;
   }
 
-  /** Decrypts and authenticates; returns null on any failure. */
+  /** Decrypts and authenticates; returns null on any failure, including a replayed counter. */
   open(counter: bigint, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
     if (sealed.length < TAG_LEN) return null;
+    if (counter === 0n || counter + REPLAY_WINDOW <= this.#highest || this.#seen.has(counter)) {
+      return null;
+    }
     try {
       const d = createDecipheriv(CIPHER, this.#recv, nonce(counter), { authTagLength: TAG_LEN });
       const ctLen = sealed.length - TAG_LEN;
@@ -155,6 +167,12 @@ export class PairSession {
       d.setAuthTag(sealed.subarray(ctLen));
       const a = d.update(sealed.subarray(0, ctLen));
       d.final();
+      // Only authenticated frames move the window.
+      this.#seen.add(counter);
+      if (counter > this.#highest) this.#highest = counter;
+      if (this.#seen.size > 2 * Number(REPLAY_WINDOW)) {
+        for (const c of this.#seen) if (c + REPLAY_WINDOW <= this.#highest) this.#seen.delete(c);
+      }
       return new Uint8Array(a);
     } catch {
       return null;

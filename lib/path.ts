@@ -31,6 +31,7 @@ import { type Endpoint, sameEndpoint } from "./wire.ts";
 export type CandidateKind = "private" | "public" | "reflexive";
 
 const RANK: Record<CandidateKind, number> = { private: 3, public: 2, reflexive: 1 };
+const MAX_REFLEXIVE = 4;
 
 /** A remote endpoint worth probing. */
 export interface Candidate {
@@ -206,6 +207,13 @@ export class PathMachine {
     if (this.#relayOnly) return;
     this.onDirectTraffic(now, from);
     if (!this.#candidates.some((c) => sameEndpoint(c.addr, from))) {
+      // Keep only the newest few peer-reflexive candidates (never the selected one).
+      const reflexive = this.#candidates.filter((c) =>
+        c.kind === "reflexive" && !(this.#selected && sameEndpoint(c.addr, this.#selected.addr))
+      );
+      if (reflexive.length >= MAX_REFLEXIVE) {
+        this.#candidates = this.#candidates.filter((c) => c !== reflexive[0]);
+      }
       this.#candidates.push({ addr: from, kind: "reflexive" });
       if (this.#round) this.#probe(now, from);
     }

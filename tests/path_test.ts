@@ -730,3 +730,11 @@ Deno.test("path: default schedule probes at 0, 25, 75, 175, 375 ms, then every 2
   assert.equal(e.events[0]?.at, 10);
   assert.deepEqual(e.probesTo(PUB).map((p) => p.at), [0]);
 });
+
+Deno.test("path: peer-reflexive candidates are capped at the newest four", () => {
+  const d = new Driver(0, [cand(PUB, "public")]);
+  for (let i = 0; i < 10; i++) d.act((m, now) => m.onProbe(now, ep("198.51.100.9", 2000 + i)));
+  const reflexive = d.m.candidates.filter((c) => c.kind === "reflexive").map((c) => c.addr.port);
+  assert.deepEqual(reflexive, [2006, 2007, 2008, 2009]);
+  assert.ok(d.m.candidates.some((c) => c.kind === "public"), "introduced candidates stay");
+});
