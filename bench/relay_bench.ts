@@ -84,9 +84,11 @@ const idA = new Uint8Array(8).fill(1), idB = new Uint8Array(8).fill(2);
 const key = new Uint8Array(32).fill(9);
 const buf = new Uint8Array(2048);
 for (const [c, id, name] of [[relA, idA, "a"], [relB, idB, "b"]] as const) {
+  const local = { hostname: LO, port: port(c) };
   const hello = encodeServerMsg({
     type: MsgType.Hello,
     id,
+    cookie: registry.cookieFor(id, local),
     pubkey: key,
     flags: 0,
     room: "bench",

@@ -10,6 +10,7 @@ import { compareBytes, Identity, type PairSession, randomId } from "./crypto.ts"
 import { type Candidate, type PathEvent, PathMachine, type PathOptions } from "./path.ts";
 import { ReliableChannel, type ReliableOptions } from "./reliable.ts";
 import {
+  COOKIE_LEN,
   decodeInner,
   decodeSealed,
   decodeServerMsg,
@@ -21,6 +22,7 @@ import {
   idHex,
   type InnerFrame,
   InnerKind,
+  isUsableCandidate,
   MAX_FRAGMENT,
   MsgType,
   peekType,
@@ -136,6 +138,7 @@ export class Client {
   #events: ClientEvent[] = [];
   #closed = false;
   #synced = false;
+  #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
 
@@ -216,6 +219,7 @@ export class Client {
     this.#toServer({
       type: MsgType.Hello,
       id: this.#id,
+      cookie: this.#cookie,
       pubkey: this.#identity.publicKey,
       flags: this.#o.relayOnly ? FLAG_RELAY_ONLY : 0,
       room: this.#o.room,
@@ -311,7 +315,12 @@ export class Client {
       this.#serverLost = true;
       this.#events.push({ type: "server-lost" });
     }
-    this.#toServer({ type: MsgType.Ping, id: this.#id, digest: this.#digest() });
+    this.#toServer({
+      type: MsgType.Ping,
+      id: this.#id,
+      cookie: this.#cookie,
+      digest: this.#digest(),
+    });
     // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
     this.#nextPing = now +
       (waited === 0
@@ -395,6 +404,19 @@ export class Client {
       case MsgType.Pong:
         this.#serverAlive(now);
         return;
+      case MsgType.Cookie:
+        // The server wants proof that we receive at our address: repeat the request with it.
+        this.#cookie = m.cookie;
+        if (this.#phase === "registering") this.#sendHello(now);
+        else {
+          this.#toServer({
+            type: MsgType.Ping,
+            id: this.#id,
+            cookie: this.#cookie,
+            digest: this.#digest(),
+          });
+        }
+        return;
       case MsgType.Intro:
         return this.#intro(now, m);
       case MsgType.Left: {
@@ -431,9 +453,13 @@ export class Client {
   #intro(now: number, m: Extract<ServerMsg, { type: 0x04 }>): void {
     if (compareBytes(m.id, this.#id) === 0) return this.#drop("intro-self");
     const key = idHex(m.id);
+    // Defence in depth against a hostile server or peer: probe only unicast endpoints.
     const candidates: Candidate[] = [
-      ...m.privateEndpoints.map((addr) => ({ addr, kind: "private" as const })),
-      ...(m.publicEndpoint ? [{ addr: m.publicEndpoint, kind: "public" as const }] : []),
+      ...m.privateEndpoints.filter((e) => isUsableCandidate(e))
+        .map((addr) => ({ addr, kind: "private" as const })),
+      ...(m.publicEndpoint && isUsableCandidate(m.publicEndpoint, true)
+        ? [{ addr: m.publicEndpoint, kind: "public" as const }]
+        : []),
     ];
     const known = this.#remotes.get(key);
     if (known && compareBytes(known.pubkey, m.pubkey) !== 0) return this.#drop("intro-key-changed");
@@ -542,7 +568,12 @@ export class Client {
       // Our view of the room may be stale (a lost INTRO): ask the server to resync.
       if (this.#phase === "registered" && now - this.#lastSync >= 1_000) {
         this.#lastSync = now;
-        this.#toServer({ type: MsgType.Ping, id: this.#id, digest: this.#digest() });
+        this.#toServer({
+          type: MsgType.Ping,
+          id: this.#id,
+          cookie: this.#cookie,
+          digest: this.#digest(),
+        });
       }
       return;
     }

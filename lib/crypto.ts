@@ -14,6 +14,7 @@
 import {
   createCipheriv,
   createDecipheriv,
+  createHmac,
   createPrivateKey,
   createPublicKey,
   diffieHellman,
@@ -22,7 +23,7 @@ import {
   type KeyObject,
   randomBytes,
 } from "node:crypto";
-import { KEY_LEN } from "./wire.ts";
+import { COOKIE_LEN, type Endpoint, formatEndpoint, KEY_LEN } from "./wire.ts";
 
 const TAG_LEN = 16;
 const CIPHER = "chacha20-poly1305";
@@ -178,4 +179,13 @@ export class PairSession {
       return null;
     }
   }
+}
+
+/**
+ * The return-routability cookie for peer `id` at `addr`: the first bytes of
+ * HMAC-SHA256(secret, id ‖ "IP:PORT"). Only whoever receives at `addr` can learn it.
+ */
+export function addressCookie(secret: Uint8Array, id: Uint8Array, addr: Endpoint): Uint8Array {
+  const mac = createHmac("sha256", secret).update(id).update(formatEndpoint(addr)).digest();
+  return new Uint8Array(mac.subarray(0, COOKIE_LEN));
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { addressCookie, randomId } from "./crypto.ts";
 import {
   decodeServerMsg,
   encodeServerMsg,
@@ -12,6 +13,7 @@ import {
   FLAG_RELAY_ONLY,
   hasControlChars,
   idHex,
+  isUsableCandidate,
   LeftReason,
   MAX_NAME,
   MAX_PRIVATE_ENDPOINTS,
@@ -33,6 +35,8 @@ export interface RegistryOptions {
   maxPeers: number;
   /** Least time between two forced re-introductions of the same pair, in ms. */
   repunchInterval: number;
+  /** Least time between two roster resyncs for one peer, in ms. */
+  resyncInterval: number;
 }
 
 /** Defaults: expire after 75 s (three missed 25 s keepalives). */
@@ -41,6 +45,7 @@ export const DEFAULT_REGISTRY: RegistryOptions = {
   maxRoomSize: 128,
   maxPeers: 10_000,
   repunchInterval: 1_000,
+  resyncInterval: 2_000,
 };
 
 /** Something worth a log line. */
@@ -60,6 +65,8 @@ export interface RegistryStats {
   relayedBytes: number;
   /** Dropped datagrams by reason. */
   drops: Record<string, number>;
+  /** COOKIE replies sent (first contact, server restarts, address changes, spoofing). */
+  cookies: number;
 }
 
 interface Member {
@@ -72,6 +79,7 @@ interface Member {
   addr: Endpoint;
   privateEndpoints: Endpoint[];
   lastSeen: number;
+  lastResync: number;
 }
 
 /** The rendezvous server's pure core. */
@@ -84,11 +92,30 @@ export class Registry {
   #out: Transmit[] = [];
   #events: RegistryEvent[] = [];
   /** Counters. */
-  readonly stats: RegistryStats = { relayedPackets: 0, relayedBytes: 0, drops: {} };
+  readonly stats: RegistryStats = { relayedPackets: 0, relayedBytes: 0, drops: {}, cookies: 0 };
+  #secret: Uint8Array;
 
-  /** Makes a registry; `options` override {@link DEFAULT_REGISTRY}. */
-  constructor(options: Partial<RegistryOptions> = {}) {
+  /**
+   * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `secret` keys the
+   * return-routability cookies (random by default; tests pass a fixed one).
+   */
+  constructor(options: Partial<RegistryOptions> = {}, secret: Uint8Array = randomId(32)) {
     this.#o = { ...DEFAULT_REGISTRY, ...options };
+    this.#secret = secret;
+  }
+
+  /** The cookie a peer with `id` must echo from `addr` (exposed for tests and tools). */
+  cookieFor(id: Uint8Array, addr: Endpoint): Uint8Array {
+    return addressCookie(this.#secret, id, addr);
+  }
+
+  /** True when `cookie` is the one for `id` at `from`; otherwise answers with the right one. */
+  #routable(from: Endpoint, id: Uint8Array, cookie: Uint8Array): boolean {
+    const want = this.cookieFor(id, from);
+    if (bytesEqual(cookie, want)) return true;
+    this.stats.cookies++;
+    this.#send(from, { type: MsgType.Cookie, cookie: want });
+    return false;
   }
 
   /** Number of registered peers. */
@@ -171,6 +198,7 @@ export class Registry {
   #hello(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x01 }>): void {
     if (m.room === "") return this.#refuse(from, RefuseCode.Invalid, "Room name is empty");
     if (m.name === "") return this.#refuse(from, RefuseCode.Invalid, "Peer name is empty");
+    if (!this.#routable(from, m.id, m.cookie)) return;
     if (hasControlChars(m.name) || hasControlChars(m.room)) {
       return this.#refuse(from, RefuseCode.Invalid, "Names must not contain control characters");
     }
@@ -181,7 +209,7 @@ export class Registry {
         return this.#refuse(from, RefuseCode.Invalid, "Peer id is already in use; restart join");
       }
       known.lastSeen = now;
-      known.privateEndpoints = m.privateEndpoints.slice(0, MAX_PRIVATE_ENDPOINTS);
+      known.privateEndpoints = usable(m.privateEndpoints);
       const moved = !sameEndpoint(known.addr, from);
       known.addr = from;
       this.#welcome(known);
@@ -213,8 +241,9 @@ export class Registry {
       room: m.room,
       name: uniqueName(m.name, room),
       addr: from,
-      privateEndpoints: m.privateEndpoints.slice(0, MAX_PRIVATE_ENDPOINTS),
+      privateEndpoints: usable(m.privateEndpoints),
       lastSeen: now,
+      lastResync: now,
     };
     room.set(key, member);
     this.#rooms.set(m.room, room);
@@ -278,11 +307,13 @@ export class Registry {
       return this.#send(from, {
         type: MsgType.Refused,
         code: RefuseCode.Unknown,
-        message: "Unknown peer; register again",
+        message: "Register again",
       });
     }
-    p.lastSeen = now;
     const moved = !sameEndpoint(p.addr, from);
+    // A new address must prove it receives there before anything moves.
+    if (moved && !this.#routable(from, m.id, m.cookie)) return;
+    p.lastSeen = now;
     if (moved) {
       // The peer's NAT gave it a new public mapping: everyone must re-punch to it.
       p.addr = from;
@@ -293,7 +324,8 @@ export class Registry {
     const digest = rosterDigest(others.map((o) => o.id));
     this.#send(from, { type: MsgType.Pong, observed: from, digest });
     if (moved) this.#introduceAll(p, true);
-    else if (digest !== m.digest) {
+    else if (digest !== m.digest && now - p.lastResync >= this.#o.resyncInterval) {
+      p.lastResync = now;
       this.#roster(p);
       this.#introduceAll(p, false);
     }
@@ -364,6 +396,11 @@ export class Registry {
       });
     }
   }
+}
+
+/** The private endpoints worth passing on: unicast, not loopback, at most a few. */
+function usable(list: Endpoint[]): Endpoint[] {
+  return list.filter((ep) => isUsableCandidate(ep)).slice(0, MAX_PRIVATE_ENDPOINTS);
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -20,18 +20,25 @@
  *
  * | type | name     | body                                                              |
  * | ---- | -------- | ----------------------------------------------------------------- |
- * | 0x01 | HELLO    | id, pubkey[32], flags u8, room str8, name str8, private endpoints |
+ * | 0x01 | HELLO    | id, cookie[8], pubkey[32], flags u8, room str8, name str8, private endpoints |
  * | 0x02 | WELCOME  | id, name str8 (as assigned), observed endpoint                    |
  * | 0x03 | REFUSED  | code u8 ({@link RefuseCode}), message str8                        |
  * | 0x04 | INTRO    | id, pubkey[32], flags u8, name str8, public list (0 or 1), private list |
  * | 0x05 | LEFT     | id, reason u8 ({@link LeftReason})                                |
- * | 0x06 | PING     | id, digest u32 (of the peer ids it knows in its room)             |
+ * | 0x06 | PING     | id, cookie[8], digest u32 (of the peer ids it knows in its room)  |
  * | 0x07 | PONG     | observed endpoint, digest u32 (of the room as the server sees it) |
  * | 0x08 | ROSTER   | count u16, ids                                                    |
  * | 0x09 | BYE      | id                                                                |
  * | 0x0a | RELAY    | from id, to id, payload (rest of datagram: a sealed peer frame)   |
  * | 0x0b | RELAYED  | from id, payload (rest)                                           |
  * | 0x0c | REPUNCH  | id, target id                                                     |
+ * | 0x0d | COOKIE   | cookie[8]                                                         |
+ *
+ * Return routability: the server acts on a HELLO, or on a PING from an address other than the
+ * one the peer registered from, only when it carries the cookie the server issues for that
+ * peer id and source address (an HMAC under a secret of the server process). Otherwise it
+ * answers with a COOKIE, no larger than the request, and the peer repeats the request with
+ * it. A spoofed source address therefore gets nothing moved and nothing amplified.
  *
  * HELLO flag bit 0 is "relay only": the server then never reveals this peer's endpoints and
  * never gives it anybody else's. INTRO carries the same flag.
@@ -72,6 +79,9 @@ export const MAX_PRIVATE_ENDPOINTS = 8;
 /** Size of a peer identifier in bytes. */
 export const ID_LEN = 8;
 
+/** Size of a return-routability cookie in bytes. */
+export const COOKIE_LEN = 8;
+
 /** Size of an X25519 public key in bytes. */
 export const KEY_LEN = 32;
 
@@ -92,6 +102,7 @@ export const MsgType = {
   Relay: 0x0a,
   Relayed: 0x0b,
   Repunch: 0x0c,
+  Cookie: 0x0d,
   Sealed: 0x20,
 } as const;
 
@@ -129,6 +140,7 @@ export type ServerMsg =
   | {
     type: typeof MsgType.Hello;
     id: Uint8Array;
+    cookie: Uint8Array;
     pubkey: Uint8Array;
     flags: number;
     room: string;
@@ -147,13 +159,14 @@ export type ServerMsg =
     privateEndpoints: Endpoint[];
   }
   | { type: typeof MsgType.Left; id: Uint8Array; reason: number }
-  | { type: typeof MsgType.Ping; id: Uint8Array; digest: number }
+  | { type: typeof MsgType.Ping; id: Uint8Array; cookie: Uint8Array; digest: number }
   | { type: typeof MsgType.Pong; observed: Endpoint; digest: number }
   | { type: typeof MsgType.Roster; ids: Uint8Array[] }
   | { type: typeof MsgType.Bye; id: Uint8Array }
   | { type: typeof MsgType.Relay; from: Uint8Array; to: Uint8Array; payload: Uint8Array }
   | { type: typeof MsgType.Relayed; from: Uint8Array; payload: Uint8Array }
-  | { type: typeof MsgType.Repunch; id: Uint8Array; target: Uint8Array };
+  | { type: typeof MsgType.Repunch; id: Uint8Array; target: Uint8Array }
+  | { type: typeof MsgType.Cookie; cookie: Uint8Array };
 
 /** The header of a SEALED peer frame; `body` is ciphertext plus tag. */
 export interface SealedFrame {
@@ -194,6 +207,28 @@ export function hasControlChars(s: string): boolean {
     if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
   }
   return false;
+}
+
+/**
+ * True when `ep` is worth probing as a peer's candidate: a unicast address with a port.
+ * Unspecified, multicast, broadcast and reserved addresses never are; loopback only when
+ * `loopback` is set (the server observed a peer on loopback, so both run on one host).
+ */
+export function isUsableCandidate(ep: Endpoint, loopback = false): boolean {
+  if (ep.port === 0) return false;
+  const v4 = parseIPv4(ep.hostname);
+  if (v4) {
+    const a = v4[0]!;
+    if (a === 0 || a >= 224) return false; // 0/8, multicast 224/4, reserved 240/4, broadcast
+    return loopback || a !== 127;
+  }
+  const v6 = parseIPv6(ep.hostname);
+  if (!v6) return false;
+  if (v6[0] === 0xff) return false; // multicast
+  const zeroUntil15 = v6.subarray(0, 15).every((b) => b === 0);
+  if (zeroUntil15 && v6[15] === 0) return false; // ::
+  if (zeroUntil15 && v6[15] === 1) return loopback; // ::1
+  return true;
 }
 
 /** Formats an endpoint as `IP:PORT` (IPv6 in brackets). */
@@ -464,7 +499,8 @@ export function encodeServerMsg(m: ServerMsg): Uint8Array {
   const w = header(m.type);
   switch (m.type) {
     case MsgType.Hello:
-      return w.fixed(m.id, ID_LEN).fixed(m.pubkey, KEY_LEN).u8(m.flags).str8(m.room).str8(m.name)
+      return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).fixed(m.pubkey, KEY_LEN).u8(m.flags)
+        .str8(m.room).str8(m.name)
         .endpoints(m.privateEndpoints).finish();
     case MsgType.Welcome:
       return w.fixed(m.id, ID_LEN).str8(m.name).endpoint(m.observed).finish();
@@ -477,7 +513,7 @@ export function encodeServerMsg(m: ServerMsg): Uint8Array {
     case MsgType.Left:
       return w.fixed(m.id, ID_LEN).u8(m.reason).finish();
     case MsgType.Ping:
-      return w.fixed(m.id, ID_LEN).u32(m.digest).finish();
+      return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).u32(m.digest).finish();
     case MsgType.Pong:
       return w.endpoint(m.observed).u32(m.digest).finish();
     case MsgType.Roster: {
@@ -493,6 +529,8 @@ export function encodeServerMsg(m: ServerMsg): Uint8Array {
       return w.fixed(m.from, ID_LEN).bytes(m.payload).finish();
     case MsgType.Repunch:
       return w.fixed(m.id, ID_LEN).fixed(m.target, ID_LEN).finish();
+    case MsgType.Cookie:
+      return w.fixed(m.cookie, COOKIE_LEN).finish();
   }
 }
 
@@ -509,11 +547,12 @@ export function decodeServerMsg(b: Uint8Array): Decoded<ServerMsg> {
     let m: ServerMsg;
     switch (t.value) {
       case MsgType.Hello: {
-        const id = r.bytes(ID_LEN), pubkey = r.bytes(KEY_LEN), flags = r.u8();
-        const room = r.str8(), name = r.str8();
+        const id = r.bytes(ID_LEN), cookie = r.bytes(COOKIE_LEN), pubkey = r.bytes(KEY_LEN);
+        const flags = r.u8(), room = r.str8(), name = r.str8();
         checkName(room, "Room name");
         checkName(name, "Peer name");
-        m = { type: MsgType.Hello, id, pubkey, flags, room, name, privateEndpoints: r.endpoints() };
+        const privateEndpoints = r.endpoints();
+        m = { type: MsgType.Hello, id, cookie, pubkey, flags, room, name, privateEndpoints };
         break;
       }
       case MsgType.Welcome:
@@ -541,7 +580,12 @@ export function decodeServerMsg(b: Uint8Array): Decoded<ServerMsg> {
         m = { type: MsgType.Left, id: r.bytes(ID_LEN), reason: r.u8() };
         break;
       case MsgType.Ping:
-        m = { type: MsgType.Ping, id: r.bytes(ID_LEN), digest: r.u32() };
+        m = {
+          type: MsgType.Ping,
+          id: r.bytes(ID_LEN),
+          cookie: r.bytes(COOKIE_LEN),
+          digest: r.u32(),
+        };
         break;
       case MsgType.Pong:
         m = { type: MsgType.Pong, observed: r.endpoint(), digest: r.u32() };
@@ -564,6 +608,9 @@ export function decodeServerMsg(b: Uint8Array): Decoded<ServerMsg> {
         break;
       case MsgType.Repunch:
         m = { type: MsgType.Repunch, id: r.bytes(ID_LEN), target: r.bytes(ID_LEN) };
+        break;
+      case MsgType.Cookie:
+        m = { type: MsgType.Cookie, cookie: r.bytes(COOKIE_LEN) };
         break;
       default:
         return { ok: false, reason: "unknown-type" };

@@ -6,8 +6,10 @@
  */
 
 import assert from "node:assert/strict";
+import { addressCookie } from "../lib/crypto.ts";
 import { Registry, type RegistryEvent, type RegistryOptions } from "../lib/registry.ts";
 import {
+  COOKIE_LEN,
   decodeServerMsg,
   encodeSealedHeader,
   encodeServerMsg,
@@ -70,10 +72,20 @@ const BOB_ADDR: Endpoint = { hostname: "203.0.113.2", port: 50000 };
 const CAROL_ADDR: Endpoint = { hostname: "192.0.2.3", port: 6000 };
 const MALLORY_ADDR: Endpoint = { hostname: "192.0.2.66", port: 6666 };
 
-function helloBytes(p: PeerSpec): Uint8Array {
+/** The registries under test use this secret, so tests can make valid cookies. */
+const SECRET = new Uint8Array(32).fill(7);
+
+/** The cookie a peer at `from` echoes after the server's COOKIE (the return-routability check). */
+function cookie(p: PeerSpec, from = p.addr): Uint8Array {
+  return addressCookie(SECRET, p.id, from);
+}
+
+/** A HELLO as a client sends it once it holds the cookie for `from` (`valid: false`: none yet). */
+function helloBytes(p: PeerSpec, from = p.addr, valid = true): Uint8Array {
   return encodeServerMsg({
     type: MsgType.Hello,
     id: p.id,
+    cookie: valid ? cookie(p, from) : new Uint8Array(COOKIE_LEN),
     pubkey: p.pubkey,
     flags: p.flags,
     room: p.room,
@@ -143,8 +155,19 @@ function join(r: Registry, p: PeerSpec, now = 0): Sent[] {
   return sent.slice(0, -1);
 }
 
-function ping(r: Registry, p: PeerSpec, now: number, digest: number, from = p.addr): Sent[] {
-  r.handleDatagram(now, from, encodeServerMsg({ type: MsgType.Ping, id: p.id, digest }));
+function ping(
+  r: Registry,
+  p: PeerSpec,
+  now: number,
+  digest: number,
+  from = p.addr,
+  withCookie = cookie(p, from),
+): Sent[] {
+  r.handleDatagram(
+    now,
+    from,
+    encodeServerMsg({ type: MsgType.Ping, id: p.id, cookie: withCookie, digest }),
+  );
   return drain(r);
 }
 
@@ -167,7 +190,7 @@ function repunch(r: Registry, src: PeerSpec, dst: PeerSpec, now: number, from = 
 }
 
 function registry(o: Partial<RegistryOptions> = {}): Registry {
-  return new Registry(o);
+  return new Registry(o, SECRET);
 }
 
 /** Asserts `intro` describes `about` (id, key, name, flags). */
@@ -353,7 +376,14 @@ Deno.test("registry: a repeated HELLO from a new address re-introduces the peer 
   join(r, alice);
   join(r, bob);
   const moved: Endpoint = { hostname: "203.0.113.2", port: 50001 };
+  // With the cookie of the old address, the new one only gets its own cookie.
   r.handleDatagram(1, moved, helloBytes(bob));
+  assert.deepEqual(drain(r), [{
+    to: moved,
+    msg: { type: MsgType.Cookie, cookie: cookie(bob, moved) },
+  }]);
+  assert.ok(!events(r).some((e) => e.type === "moved"));
+  r.handleDatagram(1, moved, helloBytes(bob, moved));
   const sent = drain(r);
   const toBob = to(sent, moved);
   assert.deepEqual(only(toBob.filter((m) => m.type === MsgType.Welcome), MsgType.Welcome), {
@@ -559,7 +589,7 @@ Deno.test("registry: PING with a stale digest gets PONG, ROSTER and the missing 
   join(r, bob);
   join(r, carol);
   // Alice only knows bob: carol's introduction was lost.
-  const sent = ping(r, alice, 1000, rosterDigest([bob.id]));
+  const sent = ping(r, alice, 2_000, rosterDigest([bob.id]));
   const toAlice = to(sent, ALICE_ADDR);
   assert.equal(toAlice[0]!.type, MsgType.Pong, "PONG first");
   const pong = ofType(toAlice, MsgType.Pong)[0]!;
@@ -582,7 +612,7 @@ Deno.test("registry: PING with a stale digest after a departure sends the smalle
   join(r, bob);
   r.handleDatagram(1, BOB_ADDR, encodeServerMsg({ type: MsgType.Bye, id: bob.id }));
   drain(r); // alice's LEFT was lost
-  const sent = ping(r, alice, 2, rosterDigest([bob.id]));
+  const sent = ping(r, alice, 2_002, rosterDigest([bob.id]));
   assert.equal(
     only(sent.map((s) => s.msg).filter((m) => m.type === MsgType.Pong), MsgType.Pong)
       .digest,
@@ -863,7 +893,7 @@ Deno.test("registry: seeded junk and mutated datagrams never throw", () => {
   const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296;
   const seeds = [
     helloBytes(peer("carol", CAROL_ADDR)),
-    encodeServerMsg({ type: MsgType.Ping, id: alice.id, digest: 0 }),
+    encodeServerMsg({ type: MsgType.Ping, id: alice.id, cookie: cookie(alice), digest: 0 }),
     encodeServerMsg({ type: MsgType.Relay, from: alice.id, to: bob.id, payload: fill(30, 1) }),
     encodeServerMsg({ type: MsgType.Repunch, id: alice.id, target: bob.id }),
     encodeServerMsg({ type: MsgType.Bye, id: bob.id }),
@@ -896,11 +926,15 @@ Deno.test("registry: never sends a datagram larger than MAX_DATAGRAM, even for a
   };
   assert.ok(helloBytes(big).length <= MAX_DATAGRAM);
   assert.ok(decodeServerMsg(helloBytes(big)).ok, "the HELLO itself is valid");
-  r.handleDatagram(0, observed, helloBytes(big));
+  r.handleDatagram(0, observed, helloBytes(big, observed));
   const other = peer("b", BOB_ADDR, { room: "r" });
   r.handleDatagram(0, other.addr, helloBytes(other));
-  // A stale digest: another INTRO of the big peer.
-  r.handleDatagram(1, other.addr, encodeServerMsg({ type: MsgType.Ping, id: other.id, digest: 0 }));
+  // A stale digest (after the resync interval): another INTRO of the big peer.
+  r.handleDatagram(
+    2_001,
+    other.addr,
+    encodeServerMsg({ type: MsgType.Ping, id: other.id, cookie: cookie(other), digest: 0 }),
+  );
   const sizes: string[] = [];
   for (let t = r.pollTransmit(); t; t = r.pollTransmit()) {
     const d = decodeServerMsg(t.data);
@@ -975,4 +1009,78 @@ Deno.test("registry: names or rooms with control characters are refused", () => 
     assert.equal(refused.code, RefuseCode.Invalid);
   }
   assert.equal(r.peerCount, 0);
+});
+
+Deno.test("registry: a HELLO without the cookie for its address gets only a COOKIE, never larger", () => {
+  const r = registry();
+  const alice = peer("alice", ALICE_ADDR);
+  join(r, alice);
+  const bob = peer("bob", BOB_ADDR);
+  const hello = helloBytes(bob, BOB_ADDR, false);
+  r.handleDatagram(0, BOB_ADDR, hello);
+  const out: Uint8Array[] = [];
+  for (let t = r.pollTransmit(); t; t = r.pollTransmit()) {
+    assert.deepEqual(t.to, BOB_ADDR, "nothing reaches the room");
+    out.push(t.data);
+  }
+  assert.equal(out.length, 1);
+  assert.ok(out[0]!.length <= hello.length, "no amplification");
+  assert.deepEqual(decodeServerMsg(out[0]!), {
+    ok: true,
+    value: { type: MsgType.Cookie, cookie: cookie(bob) },
+  });
+  assert.equal(r.peerCount, 1);
+  assert.equal(r.stats.cookies, 1);
+});
+
+Deno.test("registry: a PING from a new address moves the peer only with that address's cookie", () => {
+  const r = registry();
+  const alice = peer("alice", ALICE_ADDR);
+  const bob = peer("bob", BOB_ADDR);
+  join(r, alice);
+  join(r, bob);
+  events(r);
+  const spoofed: Endpoint = { hostname: "192.0.2.99", port: 9999 };
+  // Someone who knows bob's id (and even his old cookie) pings from elsewhere.
+  const sent = ping(r, bob, 10, 0, spoofed, cookie(bob));
+  assert.deepEqual(sent, [{
+    to: spoofed,
+    msg: { type: MsgType.Cookie, cookie: cookie(bob, spoofed) },
+  }]);
+  assert.ok(!events(r).some((e) => e.type === "moved"));
+  // Relayed traffic still goes to bob's real address.
+  const relayed = relay(r, alice, bob, fill(5, 3));
+  assert.deepEqual(relayed.map((x) => x.to), [BOB_ADDR]);
+});
+
+Deno.test("registry: roster resyncs for one peer are rate-limited", () => {
+  const r = registry({ resyncInterval: 2_000 });
+  const alice = peer("alice", ALICE_ADDR);
+  const bob = peer("bob", BOB_ADDR);
+  join(r, alice);
+  join(r, bob);
+  const resyncs = (sent: Sent[]) => ofType(sent.map((x) => x.msg), MsgType.Roster).length;
+  assert.equal(resyncs(ping(r, alice, 2_000, 0)), 1);
+  assert.equal(resyncs(ping(r, alice, 2_500, 0)), 0, "too soon: PONG only");
+  assert.equal(resyncs(ping(r, alice, 4_000, 0)), 1);
+});
+
+Deno.test("registry: broadcast, multicast, loopback and port-0 private endpoints are not passed on", () => {
+  const r = registry();
+  const alice = peer("alice", ALICE_ADDR, {
+    privateEndpoints: [
+      { hostname: "255.255.255.255", port: 9 },
+      { hostname: "224.0.0.251", port: 5353 },
+      { hostname: "127.0.0.1", port: 4000 },
+      { hostname: "10.9.9.9", port: 0 },
+      { hostname: "10.0.0.7", port: 4000 },
+    ],
+  });
+  join(r, alice);
+  const bob = peer("bob", BOB_ADDR);
+  const intro = only(
+    to(join(r, bob), BOB_ADDR).filter((m) => m.type === MsgType.Intro),
+    MsgType.Intro,
+  );
+  assert.deepEqual(intro.privateEndpoints, [{ hostname: "10.0.0.7", port: 4000 }]);
 });

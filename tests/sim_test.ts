@@ -314,3 +314,23 @@ Deno.test("a peer back from a 12-minute sleep resumes both message streams witho
   assert.deepEqual(b.messages(), [...before, ...after]);
   assert.deepEqual(a.messages(), [...beforeB, ...afterB]);
 });
+
+Deno.test("NAT rebinding: the peer proves its new address, is re-introduced, and nothing is lost", () => {
+  const net = new SimNet(17);
+  const server = addServer(net);
+  const natA = new SimNat("203.0.113.1", "port-restricted");
+  const a = addPeer(net, "alice", A_LAN, natA, { keepalive: 5_000 });
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "port-restricted"));
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  const oldAddr = formatEndpoint(b.lastPath("alice")!.addr!);
+  const sent = chat(net, a, "before", 5);
+  natA.flush(); // Every mapping forgotten: alice's next datagrams leave from new ports.
+  sent.push(...chat(net, a, "after", 5));
+  net.runUntilTrue(() => {
+    const p = b.lastPath("alice");
+    return p?.path === "direct" && formatEndpoint(p.addr!) !== oldAddr;
+  }, 60_000);
+  net.runUntilTrue(() => a.client.outstanding === 0, 30_000);
+  assert.deepEqual(b.messages(), sent);
+  assert.ok(server.stats.cookies >= 3, "registration twice plus the move each needed a cookie");
+});

@@ -11,6 +11,7 @@
 
 import assert from "node:assert/strict";
 import {
+  COOKIE_LEN,
   type Decoded,
   decodeInner,
   decodeSealed,
@@ -23,6 +24,7 @@ import {
   ID_LEN,
   type InnerFrame,
   InnerKind,
+  isUsableCandidate,
   KEY_LEN,
   LeftReason,
   MAX_DATAGRAM,
@@ -55,6 +57,7 @@ const idB = bytesOf(ID_LEN, 2);
 const idC = bytesOf(ID_LEN, 3);
 const keyA = bytesOf(KEY_LEN, 4);
 const keyB = bytesOf(KEY_LEN, 5);
+const cookieA = bytesOf(COOKIE_LEN, 6);
 
 function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
   const total = parts.reduce((n, p) => n + p.length, 0);
@@ -112,6 +115,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
   {
     type: MsgType.Hello,
     id: idA,
+    cookie: cookieA,
     pubkey: keyA,
     flags: 0,
     room: "lobby",
@@ -121,6 +125,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
   {
     type: MsgType.Hello,
     id: idB,
+    cookie: cookieA,
     pubkey: keyB,
     flags: FLAG_RELAY_ONLY,
     room: "café ☕",
@@ -161,8 +166,9 @@ const SERVER_SAMPLES: ServerMsg[] = [
   },
   { type: MsgType.Left, id: idA, reason: LeftReason.Bye },
   { type: MsgType.Left, id: idB, reason: LeftReason.Expired },
-  { type: MsgType.Ping, id: idA, digest: 0 },
-  { type: MsgType.Ping, id: idB, digest: 0xffffffff },
+  { type: MsgType.Ping, id: idA, cookie: cookieA, digest: 0 },
+  { type: MsgType.Ping, id: idB, cookie: cookieA, digest: 0xffffffff },
+  { type: MsgType.Cookie, cookie: cookieA },
   { type: MsgType.Pong, observed: epV4, digest: 0x12345678 },
   { type: MsgType.Pong, observed: epV6b, digest: 0 },
   { type: MsgType.Roster, ids: [] },
@@ -226,12 +232,18 @@ Deno.test("wire: header is magic 'p2', version, type; peekType reads it", () => 
 });
 
 Deno.test("wire: hand-assembled datagrams per the protocol table decode as documented", () => {
-  // PING: id, digest u32 big-endian.
-  const ping = concat(hdr(MsgType.Ping), idA, [0x01, 0x02, 0x03, 0x04]);
+  // PING: id, cookie, digest u32 big-endian.
+  const ping = concat(hdr(MsgType.Ping), idA, cookieA, [0x01, 0x02, 0x03, 0x04]);
   assert.deepEqual(assertOk(decodeServerMsg(ping)), {
     type: MsgType.Ping,
     id: idA,
+    cookie: cookieA,
     digest: 0x01020304,
+  });
+  // COOKIE: the cookie alone.
+  assert.deepEqual(assertOk(decodeServerMsg(concat(hdr(MsgType.Cookie), cookieA))), {
+    type: MsgType.Cookie,
+    cookie: cookieA,
   });
   // PONG: observed endpoint (family 4, address, port u16) then digest.
   const pong = concat(hdr(MsgType.Pong), v4(192, 0, 2, 33, 0x1f90), [0, 0, 0, 9]);
@@ -240,10 +252,11 @@ Deno.test("wire: hand-assembled datagrams per the protocol table decode as docum
     observed: { hostname: "192.0.2.33", port: 8080 },
     digest: 9,
   });
-  // HELLO: id, pubkey, flags, room str8, name str8, private endpoint list.
+  // HELLO: id, cookie, pubkey, flags, room str8, name str8, private endpoint list.
   const hello = concat(
     hdr(MsgType.Hello),
     idA,
+    cookieA,
     keyA,
     [FLAG_RELAY_ONLY],
     str8("r"),
@@ -254,6 +267,7 @@ Deno.test("wire: hand-assembled datagrams per the protocol table decode as docum
   assert.deepEqual(assertOk(decodeServerMsg(hello)), {
     type: MsgType.Hello,
     id: idA,
+    cookie: cookieA,
     pubkey: keyA,
     flags: FLAG_RELAY_ONLY,
     room: "r",
@@ -265,7 +279,7 @@ Deno.test("wire: hand-assembled datagrams per the protocol table decode as docum
   assert.deepEqual(assertOk(decodeServerMsg(roster)), { type: MsgType.Roster, ids: [idB, idC] });
   // And the encoder produces exactly these bytes.
   assert.deepEqual(
-    encodeServerMsg({ type: MsgType.Ping, id: idA, digest: 0x01020304 }),
+    encodeServerMsg({ type: MsgType.Ping, id: idA, cookie: cookieA, digest: 0x01020304 }),
     ping,
   );
 });
@@ -474,7 +488,7 @@ Deno.test("wire: inner frames reject unknown kinds, truncation and trailing byte
 // Rejection
 
 Deno.test("wire: wrong magic, wrong version and unknown types are rejected", () => {
-  const good = encodeServerMsg({ type: MsgType.Ping, id: idA, digest: 1 });
+  const good = encodeServerMsg({ type: MsgType.Ping, id: idA, cookie: cookieA, digest: 1 });
   for (const [i, v] of [[0, 0x71], [0, 0x00], [1, 0x33], [1, 0x70]] as const) {
     const b = good.slice();
     b[i] = v;
@@ -561,7 +575,7 @@ Deno.test("wire: invalid UTF-8 in names and messages is rejected", () => {
   for (const bad of invalid) {
     const what = `bytes ${bad.map((x) => x.toString(16)).join(" ")}`;
     const hello = (room: Uint8Array, name: Uint8Array) =>
-      concat(hdr(MsgType.Hello), idA, keyA, [0], room, name, [0]);
+      concat(hdr(MsgType.Hello), idA, cookieA, keyA, [0], room, name, [0]);
     assertOk(decodeServerMsg(hello(str8("room"), str8("name"))), "control HELLO");
     assertRejected(decodeServerMsg(hello(rawStr8(bad), str8("name"))), `HELLO room ${what}`);
     assertRejected(decodeServerMsg(hello(str8("room"), rawStr8(bad))), `HELLO name ${what}`);
@@ -585,6 +599,7 @@ Deno.test("wire: HELLO room and name are limited to MAX_NAME bytes of UTF-8", ()
     encodeServerMsg({
       type: MsgType.Hello,
       id: idA,
+      cookie: cookieA,
       pubkey: keyA,
       flags: 0,
       room,
@@ -629,6 +644,7 @@ Deno.test("wire: unknown address families are rejected", () => {
   const hello = encodeServerMsg({
     type: MsgType.Hello,
     id: idA,
+    cookie: cookieA,
     pubkey: keyA,
     flags: 0,
     room: "r",
@@ -880,4 +896,29 @@ Deno.test("IPv4-mapped IPv6 endpoints decode in the dotted form sockets report",
   const d = decodeServerMsg(bytes);
   assert.ok(d.ok && d.value.type === MsgType.Pong);
   assert.equal(d.value.observed.hostname, "::ffff:192.0.2.1");
+});
+
+Deno.test("isUsableCandidate: unicast only; loopback only when allowed", () => {
+  const ok = (hostname: string, port = 9, loopback = false) =>
+    isUsableCandidate({ hostname, port }, loopback);
+  for (const h of ["10.0.0.1", "192.168.1.2", "203.0.113.9", "2001:db8::1", "fe80::1"]) {
+    assert.ok(ok(h), h);
+  }
+  for (
+    const h of [
+      "0.0.0.0",
+      "255.255.255.255",
+      "224.0.0.1",
+      "239.1.2.3",
+      "240.0.0.1",
+      "::",
+      "ff02::1",
+      "not-an-ip",
+    ]
+  ) {
+    assert.ok(!ok(h), h);
+  }
+  assert.ok(!ok("127.0.0.1") && ok("127.0.0.1", 9, true));
+  assert.ok(!ok("::1") && ok("::1", 9, true));
+  assert.ok(!ok("10.0.0.1", 0), "port 0");
 });
