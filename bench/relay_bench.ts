@@ -165,3 +165,48 @@ globalThis.addEventListener("unload", () => {
   void rawEcho;
   void relayEcho;
 });
+
+// --- One relay step in the pure registry: 2 registered peers vs 10,000 -------------------------
+function loadedRegistry(n: number) {
+  const r = new Registry();
+  const ids: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = new Uint8Array(8);
+    new DataView(id.buffer).setUint32(0, i + 1);
+    const addr = { hostname: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 4000 };
+    const hello = (cookie: Uint8Array) =>
+      encodeServerMsg({
+        type: MsgType.Hello,
+        id,
+        cookie,
+        pubkey: key,
+        flags: 0,
+        room: `room${i % 500}`,
+        name: `p${i}`,
+        privateEndpoints: [],
+      });
+    r.handleDatagram(0, addr, hello(r.cookieFor(id, addr)));
+    while (r.pollTransmit()) { /* drain */ }
+    ids.push(id);
+  }
+  const src = { hostname: "10.0.0.0", port: 4000 };
+  // Peers 0 and 500 share room0.
+  const relay = encodeServerMsg({
+    type: MsgType.Relay,
+    from: ids[0]!,
+    to: ids[n > 500 ? 500 : 1]!,
+    payload: chat,
+  });
+  return { r, src, relay };
+}
+const small = loadedRegistry(2), large = loadedRegistry(10_000);
+const step = (x: ReturnType<typeof loadedRegistry>) => {
+  x.r.handleDatagram(1, x.src, x.relay);
+  while (x.r.pollTransmit()) { /* drain */ }
+  x.r.nextTimeout();
+};
+Deno.bench(
+  { name: "2 peers registered", group: "registry relay step", baseline: true },
+  () => step(small),
+);
+Deno.bench({ name: "10,000 peers registered", group: "registry relay step" }, () => step(large));

@@ -80,12 +80,18 @@ interface Member {
   privateEndpoints: Endpoint[];
   lastSeen: number;
   lastResync: number;
+  /** Neighbours in the least-recently-heard list. */
+  older: Member | undefined;
+  newer: Member | undefined;
 }
 
 /** The rendezvous server's pure core. */
 export class Registry {
   #o: RegistryOptions;
   #peers = new Map<string, Member>();
+  /** Members as a doubly-linked list, least recently heard first (kept so by #touch). */
+  #oldest: Member | undefined;
+  #newest: Member | undefined;
   #rooms = new Map<string, Map<string, Member>>();
   #repunched = new Map<string, number>();
   #relaying = new Set<string>();
@@ -138,14 +144,33 @@ export class Registry {
     return this.#events.shift();
   }
 
-  /** When {@link handleTimeout} next has work (the earliest expiry), if ever. */
+  /** When {@link handleTimeout} next has work (the earliest expiry), if ever. O(1). */
   nextTimeout(): number | undefined {
-    let t: number | undefined;
-    for (const m of this.#peers.values()) {
-      const due = m.lastSeen + this.#o.expireAfter;
-      if (t === undefined || due < t) t = due;
-    }
-    return t;
+    return this.#oldest && this.#oldest.lastSeen + this.#o.expireAfter;
+  }
+
+  /** Records contact with `p`; time only moves forward, so `p` becomes the newest. */
+  #touch(p: Member, now: number): void {
+    p.lastSeen = now;
+    if (this.#newest === p) return;
+    this.#unlink(p);
+    this.#append(p);
+  }
+
+  #append(p: Member): void {
+    p.older = this.#newest;
+    p.newer = undefined;
+    if (this.#newest) this.#newest.newer = p;
+    else this.#oldest = p;
+    this.#newest = p;
+  }
+
+  #unlink(p: Member): void {
+    if (p.older) p.older.newer = p.newer;
+    else this.#oldest = p.newer;
+    if (p.newer) p.newer.older = p.older;
+    else this.#newest = p.older;
+    p.older = p.newer = undefined;
   }
 
   #drop(reason: string): void {
@@ -182,8 +207,8 @@ export class Registry {
 
   /** Expires peers that went silent. */
   handleTimeout(now: number): void {
-    for (const p of [...this.#peers.values()]) {
-      if (now - p.lastSeen >= this.#o.expireAfter) this.#remove(p, "expired");
+    while (this.#oldest && now - this.#oldest.lastSeen >= this.#o.expireAfter) {
+      this.#remove(this.#oldest, "expired");
     }
     for (const [k, t] of this.#repunched) {
       if (now - t > this.#o.repunchInterval) this.#repunched.delete(k);
@@ -208,7 +233,7 @@ export class Registry {
       if (known.room !== m.room || !bytesEqual(known.pubkey, m.pubkey)) {
         return this.#refuse(from, RefuseCode.Invalid, "Peer id is already in use; restart join");
       }
-      known.lastSeen = now;
+      this.#touch(known, now);
       known.privateEndpoints = usable(m.privateEndpoints);
       const moved = !sameEndpoint(known.addr, from);
       known.addr = from;
@@ -244,10 +269,13 @@ export class Registry {
       privateEndpoints: usable(m.privateEndpoints),
       lastSeen: now,
       lastResync: now,
+      older: undefined,
+      newer: undefined,
     };
     room.set(key, member);
     this.#rooms.set(m.room, room);
     this.#peers.set(key, member);
+    this.#append(member);
     this.#events.push({
       type: "registered",
       room: m.room,
@@ -313,7 +341,7 @@ export class Registry {
     const moved = !sameEndpoint(p.addr, from);
     // A new address must prove it receives there before anything moves.
     if (moved && !this.#routable(from, m.id, m.cookie)) return;
-    p.lastSeen = now;
+    this.#touch(p, now);
     if (moved) {
       // The peer's NAT gave it a new public mapping: everyone must re-punch to it.
       p.addr = from;
@@ -344,7 +372,7 @@ export class Registry {
   ): [Member, Member] | undefined {
     const src = this.#peers.get(idHex(id));
     if (!src || !sameEndpoint(src.addr, from)) return void this.#drop(`${what}-unknown-sender`);
-    src.lastSeen = now;
+    this.#touch(src, now);
     const dst = this.#peers.get(idHex(target));
     if (!dst || dst.room !== src.room || dst === src) {
       return void this.#drop(`${what}-unknown-target`);
@@ -381,6 +409,7 @@ export class Registry {
 
   #remove(p: Member, reason: "bye" | "expired"): void {
     this.#peers.delete(p.key);
+    this.#unlink(p);
     for (const pair of this.#relaying) {
       if (pair.startsWith(p.key) || pair.endsWith(p.key)) this.#relaying.delete(pair);
     }

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { addressCookie } from "../lib/crypto.ts";
 import { Registry, type RegistryEvent, type RegistryOptions } from "../lib/registry.ts";
+import { prng } from "./support/prng.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
@@ -1083,4 +1084,28 @@ Deno.test("registry: broadcast, multicast, loopback and port-0 private endpoints
     MsgType.Intro,
   );
   assert.deepEqual(intro.privateEndpoints, [{ hostname: "10.0.0.7", port: 4000 }]);
+});
+
+Deno.test("registry: nextTimeout always equals the oldest contact plus expireAfter (seeded)", () => {
+  const r = registry({ expireAfter: 10_000 });
+  const rand = prng(99);
+  const peers = Array.from(
+    { length: 30 },
+    (_, i) => peer(`p${i}`, { hostname: "198.51.100." + (i + 1), port: 7000 + i }),
+  );
+  const lastSeen = new Map<string, number>();
+  let now = 0;
+  for (let step = 0; step < 2_000; step++) {
+    now += Math.floor(rand() * 200);
+    const p = peers[Math.floor(rand() * peers.length)]!;
+    r.handleTimeout(now);
+    for (const [k, t] of lastSeen) if (now - t >= 10_000) lastSeen.delete(k);
+    if (lastSeen.has(idHex(p.id))) ping(r, p, now, 0);
+    else join(r, p, now);
+    lastSeen.set(idHex(p.id), now);
+    drain(r);
+    const oldest = Math.min(...lastSeen.values());
+    assert.equal(r.nextTimeout(), oldest + 10_000, `step ${step}`);
+    assert.equal(r.peerCount, lastSeen.size);
+  }
 });
