@@ -231,19 +231,22 @@ export async function runCell(cell: Cell): Promise<CellResult> {
     procs.push(server.proc);
     const extra = cell.keepaliveSec ? ["--keepalive", String(cell.keepaliveSec)] : [];
     const room = `m-${cell.id}`;
+    // Fresh namespaces hand out the same ephemeral port; two peers behind one CGNAT would then
+    // collide there, and the lab's nftables cone map (keyed by the pre-SNAT port) cannot follow
+    // the remap. Distinct local ports keep the emulation faithful.
     const a = startPeer({
       server: server.addr,
       room,
       name: "alice",
       netns: topo.a.ns,
-      extraArgs: extra,
+      extraArgs: [...extra, "--port", "41001"],
     });
     const b = startPeer({
       server: server.addr,
       room,
       name: "bob",
       netns: topo.b.ns,
-      extraArgs: extra,
+      extraArgs: [...extra, "--port", "41002"],
     });
     procs.push(a, b);
     const sides = [
