@@ -210,6 +210,10 @@ export class Registry {
     while (this.#oldest && now - this.#oldest.lastSeen >= this.#o.expireAfter) {
       this.#remove(this.#oldest, "expired");
     }
+    this.#pruneRepunched(now);
+  }
+
+  #pruneRepunched(now: number): void {
     for (const [k, t] of this.#repunched) {
       if (now - t > this.#o.repunchInterval) this.#repunched.delete(k);
     }
@@ -403,6 +407,8 @@ export class Registry {
     if (last !== undefined && now - last < this.#o.repunchInterval) {
       return this.#drop("repunch-rate");
     }
+    // Entries only matter for repunchInterval; prune when many have piled up.
+    if (this.#repunched.size >= 1024) this.#pruneRepunched(now);
     this.#repunched.set(pair, now);
     this.#introduce(src, dst, true, true);
   }
