@@ -315,17 +315,22 @@ export class Client {
       this.#serverLost = true;
       this.#events.push({ type: "server-lost" });
     }
+    this.#sendPing();
+    // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
+    this.#nextPing = now +
+      (waited === 0
+        ? Math.min(1_000, this.#o.keepalive)
+        : Math.min(Math.max(waited, 1_000), this.#o.keepalive));
+  }
+
+  /** A PING with our cookie and the digest of the peers we know (the server resyncs us). */
+  #sendPing(): void {
     this.#toServer({
       type: MsgType.Ping,
       id: this.#id,
       cookie: this.#cookie,
       digest: this.#digest(),
     });
-    // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
-    this.#nextPing = now +
-      (waited === 0
-        ? Math.min(1_000, this.#o.keepalive)
-        : Math.min(Math.max(waited, 1_000), this.#o.keepalive));
   }
 
   #digest(): number {
@@ -408,14 +413,7 @@ export class Client {
         // The server wants proof that we receive at our address: repeat the request with it.
         this.#cookie = m.cookie;
         if (this.#phase === "registering") this.#sendHello(now);
-        else {
-          this.#toServer({
-            type: MsgType.Ping,
-            id: this.#id,
-            cookie: this.#cookie,
-            digest: this.#digest(),
-          });
-        }
+        else this.#sendPing();
         return;
       case MsgType.Intro:
         return this.#intro(now, m);
@@ -568,12 +566,7 @@ export class Client {
       // Our view of the room may be stale (a lost INTRO): ask the server to resync.
       if (this.#phase === "registered" && now - this.#lastSync >= 1_000) {
         this.#lastSync = now;
-        this.#toServer({
-          type: MsgType.Ping,
-          id: this.#id,
-          cookie: this.#cookie,
-          digest: this.#digest(),
-        });
+        this.#sendPing();
       }
       return;
     }

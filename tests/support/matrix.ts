@@ -234,20 +234,15 @@ export async function runCell(cell: Cell): Promise<CellResult> {
     // Fresh namespaces hand out the same ephemeral port; two peers behind one CGNAT would then
     // collide there, and the lab's nftables cone map (keyed by the pre-SNAT port) cannot follow
     // the remap. Distinct local ports keep the emulation faithful.
-    const a = startPeer({
-      server: server.addr,
-      room,
-      name: "alice",
-      netns: topo.a.ns,
-      extraArgs: [...extra, "--port", "41001"],
-    });
-    const b = startPeer({
-      server: server.addr,
-      room,
-      name: "bob",
-      netns: topo.b.ns,
-      extraArgs: [...extra, "--port", "41002"],
-    });
+    const start = (name: string, host: Host, port: number) =>
+      startPeer({
+        server: server.addr,
+        room,
+        name,
+        netns: host.ns,
+        extraArgs: [...extra, "--port", String(port)],
+      });
+    const a = start("alice", topo.a, 41001), b = start("bob", topo.b, 41002);
     procs.push(a, b);
     const sides = [
       { me: a, name: "alice", other: "bob", sees: topo.aSeesB },
