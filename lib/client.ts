@@ -108,6 +108,10 @@ interface Remote {
   fragmentBytes: number;
   discarding: boolean;
   announced: boolean;
+  /** True once any authenticated frame came from this peer (so it knows us). */
+  heard: boolean;
+  /** When we last sent an ANNOUNCE (repeated until we hear from the peer). */
+  lastAnnounce: number;
   goneAt: number | undefined;
 }
 
@@ -116,6 +120,8 @@ type Phase = "registering" | "registered";
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 const SERVER_LOST_AFTER = 10_000;
+/** Until a peer has sent us anything, remind it of us via the relay this often (ms). */
+const ANNOUNCE_INTERVAL = 500;
 
 /** The peer's pure core. */
 export class Client {
@@ -270,6 +276,7 @@ export class Client {
       const a = r.path.nextTimeout(), b = r.channel.nextTimeout();
       if (a !== undefined) ts.push(a);
       if (b !== undefined) ts.push(b);
+      if (!r.heard) ts.push(r.lastAnnounce + ANNOUNCE_INTERVAL);
     }
     return Math.min(...ts);
   }
@@ -304,6 +311,7 @@ export class Client {
       if (r.goneAt !== undefined) continue;
       r.path.handleTimeout(now);
       this.#drivePath(now, r);
+      if (!r.heard && now - r.lastAnnounce >= ANNOUNCE_INTERVAL) this.#announce(now, r);
     }
     this.#pump(now);
   }
@@ -483,6 +491,8 @@ export class Client {
       known.goneAt = undefined;
       known.path = path;
       known.announced = false;
+      known.heard = false;
+      this.#announce(now, known);
       this.#drivePath(now, known);
       return;
     }
@@ -500,10 +510,18 @@ export class Client {
       fragmentBytes: 0,
       discarding: false,
       announced: false,
+      heard: false,
+      lastAnnounce: -Infinity,
       goneAt: undefined,
     };
     this.#remotes.set(key, r);
+    this.#announce(now, r);
     this.#drivePath(now, r);
+  }
+
+  #announce(now: number, r: Remote): void {
+    r.lastAnnounce = now;
+    this.#sendFrame(now, r, { kind: InnerKind.Announce }, null);
   }
 
   #gone(now: number, r: Remote, reason: "bye" | "expired" | "gone"): void {
@@ -524,6 +542,9 @@ export class Client {
     let changed: PathEvent | undefined;
     for (let e = r.path.pollEvent(); e; e = r.path.pollEvent()) changed = e;
     if (!changed) return;
+    // If our introduction to this peer was lost, it cannot answer probes or know our frames:
+    // a relayed ANNOUNCE makes it resync with the server. Sent again on every fall back.
+    if (changed.path === "relay") this.#announce(now, r);
     r.announced = true;
     if (changed.rtt !== null) r.channel.seedRtt(changed.rtt);
     // Resend whatever is in flight over the new path right away.
@@ -572,6 +593,7 @@ export class Client {
     }
     const plain = r.session.open(s.counter, s.header, s.body);
     if (!plain) return this.#drop("auth-failed");
+    r.heard = true;
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#drop(inner.reason);
     const f = inner.value;
@@ -596,6 +618,8 @@ export class Client {
       case InnerKind.Ack:
         r.channel.onAck(now, f);
         break;
+      case InnerKind.Announce:
+        break; // We know the sender (or we would have resynced above): nothing to do.
     }
     this.#drivePath(now, r);
   }

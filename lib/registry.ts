@@ -45,7 +45,7 @@ export const DEFAULT_REGISTRY: RegistryOptions = {
   maxRoomSize: 128,
   maxPeers: 10_000,
   repunchInterval: 1_000,
-  resyncInterval: 2_000,
+  resyncInterval: 1_000,
 };
 
 /** Something worth a log line. */
@@ -272,7 +272,7 @@ export class Registry {
       addr: from,
       privateEndpoints: usable(m.privateEndpoints),
       lastSeen: now,
-      lastResync: now,
+      lastResync: -Infinity,
       older: undefined,
       newer: undefined,
     };

@@ -57,6 +57,7 @@
  * | 2    | PROBE_ACK | txid u32, observed endpoint (where the probe came from) |
  * | 3    | DATA      | seq u32, flags u8 (bit 0: more fragments follow), text |
  * | 4    | ACK       | cumulative seq u32, selective bitmap u32 (bit i: cum+2+i) |
+ * | 5    | ANNOUNCE  | (empty) "I know you": a receiver that does not know the sender asks the server to resync |
  *
  * @module
  */
@@ -183,14 +184,15 @@ export interface SealedFrame {
 }
 
 /** Inner frame kinds carried inside SEALED. */
-export const InnerKind = { Probe: 1, ProbeAck: 2, Data: 3, Ack: 4 } as const;
+export const InnerKind = { Probe: 1, ProbeAck: 2, Data: 3, Ack: 4, Announce: 5 } as const;
 
 /** The plaintext inside a SEALED frame. */
 export type InnerFrame =
   | { kind: typeof InnerKind.Probe; txid: number }
   | { kind: typeof InnerKind.ProbeAck; txid: number; observed: Endpoint }
   | { kind: typeof InnerKind.Data; seq: number; more: boolean; text: Uint8Array }
-  | { kind: typeof InnerKind.Ack; cumulative: number; selective: number };
+  | { kind: typeof InnerKind.Ack; cumulative: number; selective: number }
+  | { kind: typeof InnerKind.Announce };
 
 /** Result of decoding: the value, or a short reason that callers count as a drop. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -661,6 +663,8 @@ export function encodeInner(f: InnerFrame): Uint8Array {
       return w.u32(f.seq).u8(f.more ? 1 : 0).bytes(f.text).finish();
     case InnerKind.Ack:
       return w.u32(f.cumulative).u32(f.selective).finish();
+    case InnerKind.Announce:
+      return w.finish();
   }
 }
 
@@ -685,6 +689,9 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
       }
       case InnerKind.Ack:
         f = { kind, cumulative: r.u32(), selective: r.u32() };
+        break;
+      case InnerKind.Announce:
+        f = { kind };
         break;
       default:
         return { ok: false, reason: "unknown-inner" };

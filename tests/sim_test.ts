@@ -334,3 +334,29 @@ Deno.test("NAT rebinding: the peer proves its new address, is re-introduced, and
   assert.deepEqual(b.messages(), sent);
   assert.ok(server.stats.cookies >= 3, "registration twice plus the move each needed a cookie");
 });
+
+Deno.test("lost introductions to the peer already in the room are repaired inside the punch window", () => {
+  const net = new SimNet(18);
+  addServer(net);
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "port-restricted"));
+  net.run(500);
+  // Drop the server's first two INTROs to bob about alice (the original and the first resync).
+  let dropped = 0;
+  net.block = (from, _to, data) => {
+    if (dropped >= 2 || from.hostname !== SERVER.hostname) return false;
+    const m = decodeServerMsg(data);
+    if (!m.ok || m.value.type !== MsgType.Intro || m.value.name !== "alice") return false;
+    dropped++;
+    return true;
+  };
+  const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "port-restricted"));
+  const took = net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"), 20_000);
+  assert.equal(dropped, 2);
+  assert.ok(took < 3_000, `connected after ${took} ms`);
+  // Repaired inside the first punch window: the first path is already direct on both sides.
+  assert.equal(a.lastPath("bob")?.path, "direct");
+  assert.equal(b.lastPath("alice")?.path, "direct");
+  const sent = chat(net, a, "hi", 5);
+  net.run(1_000);
+  assert.deepEqual(b.messages(), sent);
+});

@@ -191,6 +191,7 @@ function fixedLen(type: number): number {
 
 const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.Probe, txid: 0 },
+  { kind: InnerKind.Announce },
   { kind: InnerKind.Probe, txid: 0xffffffff },
   { kind: InnerKind.ProbeAck, txid: 7, observed: epV4 },
   { kind: InnerKind.ProbeAck, txid: 0xdeadbeef, observed: epV6 },

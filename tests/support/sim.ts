@@ -97,7 +97,7 @@ export class SimNet {
   /** Current conditions; tests may change them mid-run. */
   conditions: SimConditions;
   /** Test hook: return true to drop a datagram (after NAT translation of the source). */
-  block: (from: Endpoint, to: Endpoint) => boolean = () => false;
+  block: (from: Endpoint, to: Endpoint, data: Uint8Array) => boolean = () => false;
   /** Every datagram delivered, for assertions about what crossed the wire. */
   readonly log: { from: Endpoint; to: Endpoint; data: Uint8Array }[] = [];
 
@@ -148,7 +148,7 @@ export class SimNet {
       if (h.nat.down) return;
       from = h.nat.outbound(h.local, to);
     }
-    if (this.block(from, to)) return;
+    if (this.block(from, to, data)) return;
     const c = this.conditions;
     if (this.#rng() < c.loss) return;
     const copies = this.#rng() < c.dup ? 2 : 1;
