@@ -521,7 +521,8 @@ Deno.test("registry: RELAY of the largest payload fits in the RELAYED datagram",
   assert.deepEqual(only(to(sent, BOB_ADDR), MsgType.Relayed).payload, payload);
 });
 
-Deno.test("registry: RELAY from a wrong address, unknown sender or bad target is dropped", () => {
+/** Alice and bob in one room, carol in another, ghost never registered. */
+function dropScenario() {
   const r = registry();
   const alice = peer("alice", ALICE_ADDR);
   const bob = peer("bob", BOB_ADDR);
@@ -530,6 +531,11 @@ Deno.test("registry: RELAY from a wrong address, unknown sender or bad target is
   join(r, alice);
   join(r, bob);
   join(r, carol);
+  return { r, alice, bob, carol, ghost };
+}
+
+Deno.test("registry: RELAY from a wrong address, unknown sender or bad target is dropped", () => {
+  const { r, alice, bob, carol, ghost } = dropScenario();
   const cases: [string, () => Sent[]][] = [
     ["spoofed sender address", () => relay(r, alice, bob, fill(20, 1), MALLORY_ADDR)],
     [
@@ -814,14 +820,7 @@ Deno.test("registry: REPUNCH rate limit survives handleTimeout within the interv
 });
 
 Deno.test("registry: REPUNCH from a wrong address or to a bad target is dropped", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  const carol = peer("carol", CAROL_ADDR, { room: "elsewhere" });
-  const ghost = peer("ghost", MALLORY_ADDR);
-  join(r, alice);
-  join(r, bob);
-  join(r, carol);
+  const { r, alice, bob, carol, ghost } = dropScenario();
   const cases: [string, () => Sent[]][] = [
     ["spoofed address", () => repunch(r, alice, bob, 1, MALLORY_ADDR)],
     ["unknown sender", () => repunch(r, ghost, bob, 2)],
