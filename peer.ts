@@ -189,12 +189,13 @@ export async function join(o: JoinOptions): Promise<number> {
 
   // Test-only hook: with P2P_TEST_BLOCK_DIRECT=1 every datagram to or from anyone but the
   // server is dropped until the process receives SIGUSR1.
-  let blockDirect = Deno.env.get("P2P_TEST_BLOCK_DIRECT") === "1";
+  const testHook = Deno.env.get("P2P_TEST_BLOCK_DIRECT") === "1";
+  let blockDirect = testHook;
   const unblock = () => {
     blockDirect = false;
     log.info("Test hook: direct paths unblocked");
   };
-  if (blockDirect) Deno.addSignalListener("SIGUSR1", unblock);
+  if (testHook) Deno.addSignalListener("SIGUSR1", unblock);
 
   const onStep = () => {
     for (let e = box.client.pollEvent(); e; e = box.client.pollEvent()) {
@@ -360,7 +361,7 @@ export async function join(o: JoinOptions): Promise<number> {
     }
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
-    if (blockDirect) Deno.removeSignalListener("SIGUSR1", unblock);
+    if (testHook) Deno.removeSignalListener("SIGUSR1", unblock);
     driver.step(() => client.leave());
     await driver.close();
     log.debug(`Stopped at ${Math.round(monotonicNow())} ms; drops ${JSON.stringify(client.drops)}`);

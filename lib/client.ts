@@ -110,8 +110,10 @@ interface Remote {
   announced: boolean;
   /** True once any authenticated frame came from this peer (so it knows us). */
   heard: boolean;
-  /** When we last sent an ANNOUNCE (repeated until we hear from the peer). */
-  lastAnnounce: number;
+  /** When the next ANNOUNCE is due (they repeat, backing off, until we hear from the peer). */
+  nextAnnounce: number;
+  /** ANNOUNCEs sent since the peer was (re-)introduced. */
+  announces: number;
   goneAt: number | undefined;
 }
 
@@ -120,7 +122,7 @@ type Phase = "registering" | "registered";
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 const SERVER_LOST_AFTER = 10_000;
-/** Until a peer has sent us anything, remind it of us via the relay this often (ms). */
+/** First gap between ANNOUNCEs to a peer we have not heard from yet (ms); it doubles. */
 const ANNOUNCE_INTERVAL = 500;
 
 /** The peer's pure core. */
@@ -276,7 +278,7 @@ export class Client {
       const a = r.path.nextTimeout(), b = r.channel.nextTimeout();
       if (a !== undefined) ts.push(a);
       if (b !== undefined) ts.push(b);
-      if (!r.heard) ts.push(r.lastAnnounce + ANNOUNCE_INTERVAL);
+      if (!r.heard) ts.push(r.nextAnnounce);
     }
     return Math.min(...ts);
   }
@@ -307,11 +309,12 @@ export class Client {
       // A departed peer's session and channel are kept for the life of the process: if the
       // same peer (id and key) comes back, sequence numbers and nonce counters must go on
       // where they stopped, or messages would be lost and nonces reused. The cost is small
-      // and bounded by the peers ever met; nothing is queued for a departed peer.
+      // and bounded by the peers ever met; no new message is queued for a departed peer, and
+      // what was in flight is resent if it returns.
       if (r.goneAt !== undefined) continue;
       r.path.handleTimeout(now);
       this.#drivePath(now, r);
-      if (!r.heard && now - r.lastAnnounce >= ANNOUNCE_INTERVAL) this.#announce(now, r);
+      this.#maybeAnnounce(now, r);
     }
     this.#pump(now);
   }
@@ -492,7 +495,9 @@ export class Client {
       known.path = path;
       known.announced = false;
       known.heard = false;
-      this.#announce(now, known);
+      known.nextAnnounce = now;
+      known.announces = 0;
+      this.#maybeAnnounce(now, known);
       this.#drivePath(now, known);
       return;
     }
@@ -511,17 +516,24 @@ export class Client {
       discarding: false,
       announced: false,
       heard: false,
-      lastAnnounce: -Infinity,
+      nextAnnounce: now,
+      announces: 0,
       goneAt: undefined,
     };
     this.#remotes.set(key, r);
-    this.#announce(now, r);
+    this.#maybeAnnounce(now, r);
     this.#drivePath(now, r);
   }
 
-  #announce(now: number, r: Remote): void {
-    r.lastAnnounce = now;
+  /**
+   * If our introduction to `r` was lost, it can neither answer our probes nor read our
+   * frames. Until we hear from it, a relayed ANNOUNCE (at 0, 0.5, 1.5, 3.5 s …, gaps capped
+   * at 8 s) makes it ask the server to resync.
+   */
+  #maybeAnnounce(now: number, r: Remote): void {
+    if (r.heard || now < r.nextAnnounce) return;
     this.#sendFrame(now, r, { kind: InnerKind.Announce }, null);
+    r.nextAnnounce = now + Math.min(ANNOUNCE_INTERVAL * 2 ** r.announces++, 8_000);
   }
 
   #gone(now: number, r: Remote, reason: "bye" | "expired" | "gone"): void {
@@ -542,9 +554,6 @@ export class Client {
     let changed: PathEvent | undefined;
     for (let e = r.path.pollEvent(); e; e = r.path.pollEvent()) changed = e;
     if (!changed) return;
-    // If our introduction to this peer was lost, it cannot answer probes or know our frames:
-    // a relayed ANNOUNCE makes it resync with the server. Sent again on every fall back.
-    if (changed.path === "relay") this.#announce(now, r);
     r.announced = true;
     if (changed.rtt !== null) r.channel.seedRtt(changed.rtt);
     // Resend whatever is in flight over the new path right away.

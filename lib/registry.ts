@@ -17,6 +17,7 @@ import {
   LeftReason,
   MAX_NAME,
   MAX_PRIVATE_ENDPOINTS,
+  MAX_ROOM_SIZE,
   MsgType,
   RefuseCode,
   rosterDigest,
@@ -29,7 +30,7 @@ import {
 export interface RegistryOptions {
   /** Forget a peer after this long without hearing from it, in ms. */
   expireAfter: number;
-  /** Most peers in one room. */
+  /** Most peers in one room (at most {@link MAX_ROOM_SIZE}, so a ROSTER fits a datagram). */
   maxRoomSize: number;
   /** Most peers on the whole server. */
   maxPeers: number;
@@ -107,6 +108,7 @@ export class Registry {
    */
   constructor(options: Partial<RegistryOptions> = {}, secret: Uint8Array = randomId(32)) {
     this.#o = { ...DEFAULT_REGISTRY, ...options };
+    this.#o.maxRoomSize = Math.min(this.#o.maxRoomSize, MAX_ROOM_SIZE);
     this.#secret = secret;
   }
 
@@ -302,7 +304,7 @@ export class Registry {
     this.#send(p.addr, { type: MsgType.Welcome, id: p.id, name: p.name, observed: p.addr });
   }
 
-  /** Introduces `p` to every other member of its room (and, if `both`, them to `p`). */
+  /** Introduces every other member of its room to `p` (and, if `both`, `p` to them). */
   #introduceAll(p: Member, both: boolean): void {
     for (const other of this.#rooms.get(p.room)?.values() ?? []) {
       if (other === p) continue;
@@ -310,7 +312,7 @@ export class Registry {
     }
   }
 
-  /** Sends `b` an introduction of `a`, and (if `both`) `a` one of `b`, back to back. */
+  /** Sends `a` an introduction of `b`, and (if `both`) `b` one of `a`, back to back. */
   #introduce(a: Member, b: Member, both: boolean, repunch = false): void {
     this.#send(a.addr, this.#intro(b, a));
     if (both) {

@@ -80,6 +80,9 @@ export const MAX_PRIVATE_ENDPOINTS = 8;
 /** Size of a peer identifier in bytes. */
 export const ID_LEN = 8;
 
+/** Most peers in one room: a ROSTER of everyone else must fit in one datagram. */
+export const MAX_ROOM_SIZE: number = Math.floor((MAX_DATAGRAM - 6) / ID_LEN) + 1;
+
 /** Size of a return-routability cookie in bytes. */
 export const COOKIE_LEN = 8;
 

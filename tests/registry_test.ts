@@ -22,6 +22,7 @@ import {
   LeftReason,
   MAX_DATAGRAM,
   MAX_NAME,
+  MAX_ROOM_SIZE,
   MsgType,
   RefuseCode,
   rosterDigest,
@@ -1107,4 +1108,19 @@ Deno.test("registry: nextTimeout always equals the oldest contact plus expireAft
     assert.equal(r.nextTimeout(), oldest + 10_000, `step ${step}`);
     assert.equal(r.peerCount, lastSeen.size);
   }
+});
+
+Deno.test("registry: rooms are capped at MAX_ROOM_SIZE so every ROSTER fits one datagram", () => {
+  const r = registry({ maxRoomSize: 10_000 });
+  for (let i = 0; i < MAX_ROOM_SIZE; i++) {
+    const p = peer(`p${i}`, { hostname: `198.51.${i >> 8}.${i & 255}`, port: 5000 });
+    r.handleDatagram(0, p.addr, helloBytes(p));
+    for (let t = r.pollTransmit(); t; t = r.pollTransmit()) {
+      assert.ok(t.data.length <= MAX_DATAGRAM, `datagram of ${t.data.length} bytes`);
+    }
+  }
+  assert.equal(r.peerCount, MAX_ROOM_SIZE);
+  const late = peer("late", MALLORY_ADDR);
+  r.handleDatagram(0, late.addr, helloBytes(late));
+  assert.equal(only(drain(r), MsgType.Refused).code, RefuseCode.RoomFull);
 });

@@ -360,3 +360,19 @@ Deno.test("lost introductions to the peer already in the room are repaired insid
   net.run(1_000);
   assert.deepEqual(b.messages(), sent);
 });
+
+Deno.test("announces to a peer that never answers back off instead of flooding the relay", () => {
+  const net = new SimNet(19);
+  addServer(net);
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "port-restricted"));
+  net.run(500);
+  net.detach(b.client); // Crashed, but the server still lists bob for a while.
+  addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "port-restricted"));
+  net.run(60_000);
+  const relays = net.log.filter((d) => {
+    const m = decodeServerMsg(d.data);
+    return d.to.hostname === SERVER.hostname && m.ok && m.value.type === MsgType.Relay;
+  });
+  // 0, 0.5, 1.5, 3.5, 7.5, then every 8 s: about 11 in the minute; every 500 ms would be 120.
+  assert.ok(relays.length >= 8 && relays.length <= 14, `${relays.length} relayed announces`);
+});
