@@ -1,7 +1,7 @@
 /**
  * p2p as a library: the pure protocol cores (codec, registry, path machine, reliable
- * channel, peer client), the crypto sessions, and the UDP driver that runs a core on a
- * socket. `main.ts` is the command line built from these.
+ * channel, fragmentation, the peer's server link and remote peers, the peer client), the crypto
+ * sessions, and the UDP driver that runs a core on a socket. `main.ts` is the command line built from these.
  *
  * @example Run a rendezvous server on a socket
  * ```ts
@@ -15,7 +15,7 @@
  * @module
  */
 export * from "./lib/wire.ts";
-export { Identity, PairSession } from "./lib/crypto.ts";
+export { Identity, PairSession, type SessionBinding } from "./lib/crypto.ts";
 export {
   DEFAULT_REGISTRY,
   Registry,
@@ -34,19 +34,38 @@ export {
   type PathState,
 } from "./lib/path.ts";
 export {
+  type DataFrame,
   DEFAULT_RELIABLE,
+  type Delivery,
   type OutAck,
   type OutData,
   ReliableChannel,
   type ReliableOptions,
   type ReliableStats,
+  type SendReason,
 } from "./lib/reliable.ts";
+export { fragment, MAX_MESSAGE, type Reassembled, Reassembler } from "./lib/fragment.ts";
+export { DeadlineQueue } from "./lib/deadlines.ts";
+export {
+  type LinkEvent,
+  type LinkOptions,
+  type LinkSink,
+  type LinkState,
+  SERVER_LOST_AFTER,
+  ServerLink,
+} from "./lib/server_link.ts";
+export {
+  type Introduction,
+  type PeerInfo,
+  type RemoteContext,
+  type RemoteEvent,
+  RemotePeer,
+} from "./lib/remote.ts";
 export {
   Client,
   type ClientEvent,
   type ClientOptions,
-  DEFAULT_CLIENT,
-  MAX_MESSAGE,
-  type PeerInfo,
+  DEPARTED_KEEP,
+  MAX_DEPARTED,
 } from "./lib/client.ts";
 export { type DriverOptions, type DriverStats, type SansIo, UdpDriver } from "./lib/udp.ts";

@@ -17,6 +17,7 @@ import {
   encodeSealedHeader,
   encodeServerMsg,
   type Endpoint,
+  EPOCH_LEN,
   InnerKind,
   MsgType,
   type Transmit,
@@ -138,8 +139,18 @@ Deno.bench({ name: "through the server relay", group: "udp round trip", n: 20 },
 
 // --- Per-frame CPU cost of end-to-end sealing ---------------------------------------------
 const alice = Identity.generate(), bob = Identity.generate();
-const ab = alice.sessionWith(bob.publicKey)!, ba = bob.sessionWith(alice.publicKey)!;
-const inner = { kind: InnerKind.Data, seq: 1, more: false, text: chat } as const;
+const epoch = new Uint8Array(EPOCH_LEN).fill(3);
+const ab = alice.sessionWith(bob.publicKey, { myId: idA, theirId: idB, epoch })!;
+const ba = bob.sessionWith(alice.publicKey, { myId: idB, theirId: idA, epoch })!;
+const inner = {
+  kind: InnerKind.Data,
+  seq: 1,
+  stream: 0x1234_5678,
+  base: 1,
+  first: true,
+  more: false,
+  text: chat,
+} as const;
 
 Deno.bench({ name: "plain encode+decode", group: "frame", baseline: true }, () => {
   decodeInner(encodeInner(inner));

@@ -2,8 +2,9 @@
  * Identities and end-to-end sessions between peers.
  *
  * Each `p2p join` process makes a fresh X25519 key pair. The server passes public keys along
- * in introductions; two peers derive a pair of directional keys with X25519 + HKDF-SHA256 and
- * seal every peer frame with ChaCha20-Poly1305. The server relays sealed frames and cannot
+ * in introductions; two peers derive a pair of directional keys with X25519 + HKDF-SHA256
+ * (bound to both ids, both keys and the pair's introduction epoch) and seal every peer frame
+ * with ChaCha20-Poly1305. The server relays sealed frames and cannot
  * read them. (It could still substitute keys in an introduction; verifying key fingerprints
  * out of band is future work and documented in README.)
  *
@@ -22,8 +23,9 @@ import {
   hkdfSync,
   type KeyObject,
   randomBytes,
+  timingSafeEqual,
 } from "node:crypto";
-import { COOKIE_LEN, type Endpoint, formatEndpoint, KEY_LEN } from "./wire.ts";
+import { COOKIE_LEN, type Endpoint, EPOCH_LEN, formatEndpoint, ID_LEN, KEY_LEN } from "./wire.ts";
 
 const TAG_LEN = 16;
 const CIPHER = "chacha20-poly1305";
@@ -73,11 +75,17 @@ export class Identity {
   }
 
   /**
-   * Derives the session with the peer whose public key is `theirs`. Returns null when the key
-   * is not a valid X25519 point (a hostile or broken introduction).
+   * Derives the session with the peer whose public key is `theirs`, bound to both peer ids and
+   * the pair's introduction epoch: the same key pair under other ids, or after a new
+   * introduction, gives unrelated keys, so restarting nonce counters never reuses a nonce.
+   * Returns null when the key is not a valid X25519 point (a hostile or broken introduction).
    */
-  sessionWith(theirs: Uint8Array): PairSession | null {
+  sessionWith(theirs: Uint8Array, bind: SessionBinding): PairSession | null {
     if (theirs.length !== KEY_LEN) return null;
+    if (bind.myId.length !== ID_LEN || bind.theirId.length !== ID_LEN) return null;
+    if (bind.epoch.length !== EPOCH_LEN) return null;
+    const order = compareBytes(bind.myId, bind.theirId);
+    if (order === 0) return null;
     try {
       const pub = createPublicKey({
         key: { kty: "OKP", crv: "X25519", x: b64url(theirs) },
@@ -85,15 +93,31 @@ export class Identity {
       });
       const shared = new Uint8Array(diffieHellman({ privateKey: this.#private, publicKey: pub }));
       if (shared.every((b) => b === 0)) return null;
-      const mineFirst = compareBytes(this.publicKey, theirs) < 0;
-      const salt = mineFirst ? concat(this.publicKey, theirs) : concat(theirs, this.publicKey);
-      const okm = new Uint8Array(hkdfSync("sha256", shared, salt, "p2p v1 pair keys", 64));
+      const mineFirst = order < 0;
+      const me = concat(bind.myId, this.publicKey), them = concat(bind.theirId, theirs);
+      const salt = concat(mineFirst ? concat(me, them) : concat(them, me), bind.epoch);
+      const okm = new Uint8Array(hkdfSync("sha256", shared, salt, "p2p v2 pair keys", 64));
       const lowToHigh = okm.slice(0, 32), highToLow = okm.slice(32, 64);
       return new PairSession(mineFirst ? lowToHigh : highToLow, mineFirst ? highToLow : lowToHigh);
     } catch {
       return null;
     }
   }
+}
+
+/** What a pair session is bound to besides the two keys. */
+export interface SessionBinding {
+  /** This peer's id. */
+  myId: Uint8Array;
+  /** The other peer's id. */
+  theirId: Uint8Array;
+  /** The pair's introduction epoch (from the server's INTRO). */
+  epoch: Uint8Array;
+}
+
+/** Byte equality in time independent of where the inputs differ (for secrets such as cookies). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** Lexicographic byte comparison. */

@@ -5,11 +5,12 @@
  *
  * @module
  */
-import { addressCookie, randomId } from "./crypto.ts";
+import { addressCookie, bytesEqual, randomId } from "./crypto.ts";
 import {
   decodeServerMsg,
   encodeServerMsg,
   type Endpoint,
+  EPOCH_LEN,
   FLAG_RELAY_ONLY,
   hasControlChars,
   idHex,
@@ -18,6 +19,7 @@ import {
   MAX_NAME,
   MAX_PRIVATE_ENDPOINTS,
   MAX_ROOM_SIZE,
+  type MsgOf,
   MsgType,
   RefuseCode,
   rosterDigest,
@@ -74,6 +76,8 @@ interface Member {
   id: Uint8Array;
   key: string;
   pubkey: Uint8Array;
+  /** Random per registration: a pair's epoch changes whenever either side registers anew. */
+  incarnation: Uint8Array;
   flags: number;
   room: string;
   name: string;
@@ -81,6 +85,9 @@ interface Member {
   privateEndpoints: Endpoint[];
   lastSeen: number;
   lastResync: number;
+  /** Members this one has relayed to, and members that relayed to it (for one log line a pair). */
+  relayingTo: Set<Member>;
+  relayedBy: Set<Member>;
   /** Neighbours in the least-recently-heard list. */
   older: Member | undefined;
   newer: Member | undefined;
@@ -95,21 +102,27 @@ export class Registry {
   #newest: Member | undefined;
   #rooms = new Map<string, Map<string, Member>>();
   #repunched = new Map<string, number>();
-  #relaying = new Set<string>();
   #out: Transmit[] = [];
   #events: RegistryEvent[] = [];
   /** Counters. */
   readonly stats: RegistryStats = { relayedPackets: 0, relayedBytes: 0, drops: {}, cookies: 0 };
   #secret: Uint8Array;
+  #random: (n: number) => Uint8Array;
 
   /**
    * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `secret` keys the
-   * return-routability cookies (random by default; tests pass a fixed one).
+   * return-routability cookies and `random` draws registration incarnations (both
+   * cryptographically random by default; tests pass seeded ones for reproducible runs).
    */
-  constructor(options: Partial<RegistryOptions> = {}, secret: Uint8Array = randomId(32)) {
+  constructor(
+    options: Partial<RegistryOptions> = {},
+    secret?: Uint8Array,
+    random: (n: number) => Uint8Array = randomId,
+  ) {
     this.#o = { ...DEFAULT_REGISTRY, ...options };
     this.#o.maxRoomSize = Math.min(this.#o.maxRoomSize, MAX_ROOM_SIZE);
-    this.#secret = secret;
+    this.#random = random;
+    this.#secret = secret ?? random(32);
   }
 
   /** The cookie a peer with `id` must echo from `addr` (exposed for tests and tools). */
@@ -226,7 +239,7 @@ export class Registry {
     this.#send(to, { type: MsgType.Refused, code, message });
   }
 
-  #hello(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x01 }>): void {
+  #hello(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Hello>): void {
     if (m.room === "") return this.#refuse(from, RefuseCode.Invalid, "Room name is empty");
     if (m.name === "") return this.#refuse(from, RefuseCode.Invalid, "Peer name is empty");
     if (!this.#routable(from, m.id, m.cookie)) return;
@@ -268,6 +281,7 @@ export class Registry {
       id: m.id,
       key,
       pubkey: m.pubkey,
+      incarnation: this.#random(EPOCH_LEN),
       flags: m.flags,
       room: m.room,
       name: uniqueName(m.name, room),
@@ -275,6 +289,8 @@ export class Registry {
       privateEndpoints: usable(m.privateEndpoints),
       lastSeen: now,
       lastResync: -Infinity,
+      relayingTo: new Set(),
+      relayedBy: new Set(),
       older: undefined,
       newer: undefined,
     };
@@ -328,6 +344,7 @@ export class Registry {
       type: MsgType.Intro,
       id: about.id,
       pubkey: about.pubkey,
+      epoch: pairEpoch(about, to),
       flags: about.flags,
       name: about.name,
       publicEndpoint: hide ? null : about.addr,
@@ -335,7 +352,7 @@ export class Registry {
     };
   }
 
-  #ping(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x06 }>): void {
+  #ping(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Ping>): void {
     const p = this.#peers.get(idHex(m.id));
     if (!p) {
       return this.#send(from, {
@@ -386,13 +403,13 @@ export class Registry {
     return [src, dst];
   }
 
-  #relay(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x0a }>): void {
+  #relay(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Relay>): void {
     const pair = this.#pair(now, from, m.from, m.to, "relay");
     if (!pair) return;
     const [src, dst] = pair;
-    const key = src.key + dst.key;
-    if (!this.#relaying.has(key)) {
-      this.#relaying.add(key);
+    if (!src.relayingTo.has(dst)) {
+      src.relayingTo.add(dst);
+      dst.relayedBy.add(src);
       this.#events.push({ type: "relaying", room: src.room, from: src.name, to: dst.name });
     }
     this.stats.relayedPackets++;
@@ -400,7 +417,7 @@ export class Registry {
     this.#send(dst.addr, { type: MsgType.Relayed, from: src.id, payload: m.payload });
   }
 
-  #repunch(now: number, from: Endpoint, m: Extract<ServerMsg, { type: 0x0c }>): void {
+  #repunch(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Repunch>): void {
     const found = this.#pair(now, from, m.id, m.target, "repunch");
     if (!found) return;
     const [src, dst] = found;
@@ -418,9 +435,11 @@ export class Registry {
   #remove(p: Member, reason: "bye" | "expired"): void {
     this.#peers.delete(p.key);
     this.#unlink(p);
-    for (const pair of this.#relaying) {
-      if (pair.startsWith(p.key) || pair.endsWith(p.key)) this.#relaying.delete(pair);
-    }
+    // O(partners), not O(all relayed pairs): each member knows its own.
+    for (const q of p.relayingTo) q.relayedBy.delete(p);
+    for (const q of p.relayedBy) q.relayingTo.delete(p);
+    p.relayingTo.clear();
+    p.relayedBy.clear();
     const room = this.#rooms.get(p.room);
     room?.delete(p.key);
     if (room && room.size === 0) this.#rooms.delete(p.room);
@@ -440,8 +459,11 @@ function usable(list: Endpoint[]): Endpoint[] {
   return list.filter((ep) => isUsableCandidate(ep)).slice(0, MAX_PRIVATE_ENDPOINTS);
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+/** The pair's epoch: the same for both INTROs of a pair, new when either registers anew. */
+function pairEpoch(a: Member, b: Member): Uint8Array {
+  const e = new Uint8Array(EPOCH_LEN);
+  for (let i = 0; i < EPOCH_LEN; i++) e[i] = a.incarnation[i]! ^ b.incarnation[i]!;
+  return e;
 }
 
 const utf8 = new TextEncoder();

@@ -8,7 +8,7 @@
  * | offset | size | field                                 |
  * | ------ | ---- | ------------------------------------- |
  * | 0      | 2    | magic `0x70 0x32` (ASCII `p2`)        |
- * | 2      | 1    | protocol version (currently {@link VERSION}) |
+ * | 2      | 1    | protocol version ({@link PROTOCOL_VERSION}) |
  * | 3      | 1    | message type ({@link MsgType})        |
  *
  * All integers are big-endian. `id` fields are 8-byte random peer identifiers. Strings are
@@ -23,7 +23,7 @@
  * | 0x01 | HELLO    | id, cookie[8], pubkey[32], flags u8, room str8, name str8, private endpoints |
  * | 0x02 | WELCOME  | id, name str8 (as assigned), observed endpoint                    |
  * | 0x03 | REFUSED  | code u8 ({@link RefuseCode}), message str8                        |
- * | 0x04 | INTRO    | id, pubkey[32], flags u8, name str8, public list (0 or 1), private list |
+ * | 0x04 | INTRO    | id, pubkey[32], epoch[8], flags u8, name str8, public list (0 or 1), private list |
  * | 0x05 | LEFT     | id, reason u8 ({@link LeftReason})                                |
  * | 0x06 | PING     | id, cookie[8], digest u32 (of the peer ids it knows in its room)  |
  * | 0x07 | PONG     | observed endpoint, digest u32 (of the room as the server sees it) |
@@ -55,15 +55,15 @@
  * | ---- | --------- | ----------------------------------------------------- |
  * | 1    | PROBE     | txid u32                                              |
  * | 2    | PROBE_ACK | txid u32, observed endpoint (where the probe came from) |
- * | 3    | DATA      | seq u32, flags u8 (bit 0: more fragments follow), text |
- * | 4    | ACK       | cumulative seq u32, selective bitmap u32 (bit i: cum+2+i) |
+ * | 3    | DATA      | seq u32, stream u32, base u32, flags u8 (bit 0: more fragments follow; bit 1: first fragment), text |
+ * | 4    | ACK       | stream u32, cumulative seq u32, selective bitmap u32 (bit i: cum+2+i) |
  * | 5    | ANNOUNCE  | (empty) "I know you": a receiver that does not know the sender asks the server to resync |
  *
  * @module
  */
 
-/** Protocol version carried in byte 2 of every datagram. */
-export const VERSION = 1;
+/** Protocol version carried in byte 2 of every datagram (not the program's version). */
+export const PROTOCOL_VERSION = 2;
 
 /** Largest datagram p2p sends or accepts; stays under common path MTUs. */
 export const MAX_DATAGRAM = 1200;
@@ -88,6 +88,9 @@ export const COOKIE_LEN = 8;
 
 /** Size of an X25519 public key in bytes. */
 export const KEY_LEN = 32;
+
+/** Size of a pair's introduction epoch in bytes. */
+export const EPOCH_LEN = 8;
 
 /** Size of a SEALED frame's header, which is also its associated data. */
 export const SEALED_HEADER_LEN: number = 4 + ID_LEN + ID_LEN + 8;
@@ -157,6 +160,8 @@ export type ServerMsg =
     type: typeof MsgType.Intro;
     id: Uint8Array;
     pubkey: Uint8Array;
+    /** Same value in both INTROs of a pair; changes when either side registers anew. */
+    epoch: Uint8Array;
     flags: number;
     name: string;
     publicEndpoint: Endpoint | null;
@@ -171,6 +176,9 @@ export type ServerMsg =
   | { type: typeof MsgType.Relayed; from: Uint8Array; payload: Uint8Array }
   | { type: typeof MsgType.Repunch; id: Uint8Array; target: Uint8Array }
   | { type: typeof MsgType.Cookie; cookie: Uint8Array };
+
+/** The server-facing message of type `T`, e.g. `MsgOf<typeof MsgType.Intro>`. */
+export type MsgOf<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>;
 
 /** The header of a SEALED peer frame; `body` is ciphertext plus tag. */
 export interface SealedFrame {
@@ -193,8 +201,16 @@ export const InnerKind = { Probe: 1, ProbeAck: 2, Data: 3, Ack: 4, Announce: 5 }
 export type InnerFrame =
   | { kind: typeof InnerKind.Probe; txid: number }
   | { kind: typeof InnerKind.ProbeAck; txid: number; observed: Endpoint }
-  | { kind: typeof InnerKind.Data; seq: number; more: boolean; text: Uint8Array }
-  | { kind: typeof InnerKind.Ack; cumulative: number; selective: number }
+  | {
+    kind: typeof InnerKind.Data;
+    seq: number;
+    stream: number;
+    base: number;
+    first: boolean;
+    more: boolean;
+    text: Uint8Array;
+  }
+  | { kind: typeof InnerKind.Ack; stream: number; cumulative: number; selective: number }
   | { kind: typeof InnerKind.Announce };
 
 /** Result of decoding: the value, or a short reason that callers count as a drop. */
@@ -205,12 +221,14 @@ const MAGIC1 = 0x32;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** True for a C0 or C1 control character or DEL, given its code point. */
+export function isControlChar(c: number): boolean {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f);
+}
+
 /** True when `s` has C0 or C1 control characters or DEL (not allowed in names). */
 export function hasControlChars(s: string): boolean {
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
-  }
+  for (const ch of s) if (isControlChar(ch.codePointAt(0)!)) return true;
   return false;
 }
 
@@ -347,19 +365,22 @@ class Writer {
     this.#view = new DataView(next.buffer);
   }
   u8(v: number): this {
+    checkUint(v, 0xff, "u8");
     this.#ensure(1);
     this.#view.setUint8(this.#len++, v);
     return this;
   }
   u16(v: number): this {
+    checkUint(v, 0xffff, "u16");
     this.#ensure(2);
     this.#view.setUint16(this.#len, v);
     this.#len += 2;
     return this;
   }
   u32(v: number): this {
+    checkUint(v, 0xffff_ffff, "u32");
     this.#ensure(4);
-    this.#view.setUint32(this.#len, v >>> 0);
+    this.#view.setUint32(this.#len, v);
     this.#len += 4;
     return this;
   }
@@ -487,7 +508,7 @@ class Reader {
 }
 
 function header(type: number): Writer {
-  return new Writer().u8(MAGIC0).u8(MAGIC1).u8(VERSION).u8(type);
+  return new Writer().u8(MAGIC0).u8(MAGIC1).u8(PROTOCOL_VERSION).u8(type);
 }
 
 /** Reads the header; returns the message type or a drop reason. */
@@ -495,8 +516,13 @@ export function peekType(b: Uint8Array): Decoded<number> {
   if (b.length < 4) return { ok: false, reason: "short" };
   if (b.length > MAX_DATAGRAM) return { ok: false, reason: "oversize" };
   if (b[0] !== MAGIC0 || b[1] !== MAGIC1) return { ok: false, reason: "bad-magic" };
-  if (b[2] !== VERSION) return { ok: false, reason: "bad-version" };
+  if (b[2] !== PROTOCOL_VERSION) return { ok: false, reason: "bad-version" };
   return { ok: true, value: b[3]! };
+}
+
+/** Throws when `v` is not a whole number from 0 to `max` (a value the caller built wrong). */
+function checkUint(v: number, max: number, what: string): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${what} out of range: ${v}`);
 }
 
 /** Encodes a server-facing message. Throws RangeError only on values the caller built wrong. */
@@ -512,7 +538,8 @@ export function encodeServerMsg(m: ServerMsg): Uint8Array {
     case MsgType.Refused:
       return w.u8(m.code).str8(m.message).finish();
     case MsgType.Intro:
-      return w.fixed(m.id, ID_LEN).fixed(m.pubkey, KEY_LEN).u8(m.flags).str8(m.name)
+      return w.fixed(m.id, ID_LEN).fixed(m.pubkey, KEY_LEN).fixed(m.epoch, EPOCH_LEN).u8(m.flags)
+        .str8(m.name)
         .endpoints(m.publicEndpoint ? [m.publicEndpoint] : []).endpoints(m.privateEndpoints)
         .finish();
     case MsgType.Left:
@@ -567,13 +594,15 @@ export function decodeServerMsg(b: Uint8Array): Decoded<ServerMsg> {
         m = { type: MsgType.Refused, code: r.u8(), message: r.str8() };
         break;
       case MsgType.Intro: {
-        const id = r.bytes(ID_LEN), pubkey = r.bytes(KEY_LEN), flags = r.u8(), name = r.str8();
+        const id = r.bytes(ID_LEN), pubkey = r.bytes(KEY_LEN), epoch = r.bytes(EPOCH_LEN);
+        const flags = r.u8(), name = r.str8();
         const pub = r.endpoints();
         if (pub.length > 1) throw new ShortRead("More than one public endpoint");
         m = {
           type: MsgType.Intro,
           id,
           pubkey,
+          epoch,
           flags,
           name,
           publicEndpoint: pub[0] ?? null,
@@ -663,9 +692,10 @@ export function encodeInner(f: InnerFrame): Uint8Array {
       return w.u32(f.txid).endpoint(f.observed).finish();
     case InnerKind.Data:
       if (f.text.length > MAX_FRAGMENT) throw new RangeError("Fragment is too large");
-      return w.u32(f.seq).u8(f.more ? 1 : 0).bytes(f.text).finish();
+      return w.u32(f.seq).u32(f.stream).u32(f.base).u8((f.more ? 1 : 0) | (f.first ? 2 : 0))
+        .bytes(f.text).finish();
     case InnerKind.Ack:
-      return w.u32(f.cumulative).u32(f.selective).finish();
+      return w.u32(f.stream).u32(f.cumulative).u32(f.selective).finish();
     case InnerKind.Announce:
       return w.finish();
   }
@@ -685,13 +715,21 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
         f = { kind, txid: r.u32(), observed: r.endpoint() };
         break;
       case InnerKind.Data: {
-        const seq = r.u32(), flags = r.u8();
+        const seq = r.u32(), stream = r.u32(), base = r.u32(), flags = r.u8();
         if (r.remaining > MAX_FRAGMENT) return { ok: false, reason: "oversize" };
-        f = { kind, seq, more: (flags & 1) === 1, text: r.rest() };
+        f = {
+          kind,
+          seq,
+          stream,
+          base,
+          first: (flags & 2) !== 0,
+          more: (flags & 1) !== 0,
+          text: r.rest(),
+        };
         break;
       }
       case InnerKind.Ack:
-        f = { kind, cumulative: r.u32(), selective: r.u32() };
+        f = { kind, stream: r.u32(), cumulative: r.u32(), selective: r.u32() };
         break;
       case InnerKind.Announce:
         f = { kind };
@@ -715,17 +753,21 @@ export interface Transmit {
   data: Uint8Array;
 }
 
+/** The 32-bit FNV-1a hash of one peer id; {@link rosterDigest} XORs these. */
+export function idDigest(id: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (const b of id) h = Math.imul(h ^ b, 0x01000193);
+  return h >>> 0;
+}
+
 /**
  * Order-independent 32-bit digest of a set of peer ids (FNV-1a per id, XOR-combined). A peer
  * sends the digest of the peers it knows; the server compares it with its own view of the
- * room and sends a ROSTER plus introductions when they differ.
+ * room and sends a ROSTER plus introductions when they differ. Being an XOR, it can be kept
+ * up to date in O(1) per change.
  */
 export function rosterDigest(ids: Iterable<Uint8Array>): number {
   let acc = 0;
-  for (const id of ids) {
-    let h = 0x811c9dc5;
-    for (const b of id) h = Math.imul(h ^ b, 0x01000193);
-    acc ^= h >>> 0;
-  }
+  for (const id of ids) acc ^= idDigest(id);
   return acc >>> 0;
 }

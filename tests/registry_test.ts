@@ -15,6 +15,7 @@ import {
   encodeSealedHeader,
   encodeServerMsg,
   type Endpoint,
+  EPOCH_LEN,
   FLAG_RELAY_ONLY,
   ID_LEN,
   idHex,
@@ -143,7 +144,6 @@ function totalDrops(r: Registry): number {
   return Object.values(r.stats.drops).reduce((a, b) => a + b, 0);
 }
 
-/** Registers `p` at time `now`; returns what was sent. */
 /**
  * Sends `p`'s HELLO and returns what the server sent, less the ROSTER that ends every accepted
  * registration (checked here: last, addressed to `p`).
@@ -195,6 +195,46 @@ function registry(o: Partial<RegistryOptions> = {}): Registry {
   return new Registry(o, SECRET);
 }
 
+/** Options of {@link threePeers}. */
+interface ThreePeersOptions {
+  /** Options of the registry. */
+  registry?: Partial<RegistryOptions>;
+  /** How many of alice, bob and carol, in that order, register at time 0 (default: all three). */
+  joined?: 0 | 1 | 2 | 3;
+  /** Overrides of alice's spec. */
+  alice?: Partial<PeerSpec>;
+  /** Overrides of bob's spec. */
+  bob?: Partial<PeerSpec>;
+  /** Overrides of carol's spec. */
+  carol?: Partial<PeerSpec>;
+}
+
+/**
+ * The common set-up: a registry and alice, bob and carol in room "lobby" at `ALICE_ADDR`,
+ * `BOB_ADDR` and `CAROL_ADDR`, the first `joined` of them registered (what the server sent them
+ * is drained; its events are kept). Carol is only created when the test reads her (or joins
+ * her), so a test without her gives later peers the same seeds.
+ */
+function threePeers(o: ThreePeersOptions = {}) {
+  const r = registry(o.registry);
+  const alice = peer("alice", ALICE_ADDR, o.alice);
+  const bob = peer("bob", BOB_ADDR, o.bob);
+  let carol: PeerSpec | undefined;
+  const fixture = {
+    r,
+    alice,
+    bob,
+    get carol(): PeerSpec {
+      return carol ??= peer("carol", CAROL_ADDR, o.carol);
+    },
+  };
+  const joined = o.joined ?? 3;
+  if (joined >= 1) join(r, alice);
+  if (joined >= 2) join(r, bob);
+  if (joined >= 3) join(r, fixture.carol);
+  return fixture;
+}
+
 /** Asserts `intro` describes `about` (id, key, name, flags). */
 function assertIntroOf(intro: Msg<typeof MsgType.Intro>, about: PeerSpec, name = about.name) {
   assert.deepEqual(intro.id, about.id);
@@ -232,17 +272,16 @@ Deno.test("registry: HELLO is answered with WELCOME carrying the observed endpoi
 });
 
 Deno.test("registry: second peer in a room: both get an INTRO of the other", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR, {
-    privateEndpoints: [{ hostname: "10.0.0.5", port: 40000 }, {
-      hostname: "fd00::5",
-      port: 40001,
-    }],
+  const { r, alice, bob } = threePeers({
+    alice: {
+      privateEndpoints: [{ hostname: "10.0.0.5", port: 40000 }, {
+        hostname: "fd00::5",
+        port: 40001,
+      }],
+    },
+    bob: { privateEndpoints: [{ hostname: "192.168.1.7", port: 50000 }] },
+    joined: 1,
   });
-  const bob = peer("bob", BOB_ADDR, {
-    privateEndpoints: [{ hostname: "192.168.1.7", port: 50000 }],
-  });
-  join(r, alice);
   const sent = join(r, bob, 10);
 
   const toBob = to(sent, BOB_ADDR);
@@ -266,12 +305,7 @@ Deno.test("registry: second peer in a room: both get an INTRO of the other", () 
 });
 
 Deno.test("registry: third peer is introduced to both earlier peers and vice versa", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  const carol = peer("carol", CAROL_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, carol } = threePeers({ joined: 2 });
   const sent = join(r, carol);
   const toCarol = to(sent, CAROL_ADDR);
   assert.equal(toCarol[0]!.type, MsgType.Welcome);
@@ -340,10 +374,7 @@ Deno.test("registry: a peer can register again with the name the server assigned
 });
 
 Deno.test("registry: peers in different rooms don't see each other", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR, { room: "r1" });
-  const bob = peer("bob", BOB_ADDR, { room: "r2" });
-  join(r, alice);
+  const { r, alice, bob } = threePeers({ alice: { room: "r1" }, bob: { room: "r2" }, joined: 1 });
   const sent = join(r, bob);
   assert.deepEqual(sent.map((s) => [s.to, s.msg.type]), [[BOB_ADDR, MsgType.Welcome]]);
   assert.equal(r.roomCount, 2);
@@ -353,11 +384,7 @@ Deno.test("registry: peers in different rooms don't see each other", () => {
 });
 
 Deno.test("registry: a repeated HELLO re-sends WELCOME and introductions", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, alice, bob } = threePeers({ joined: 2 });
   events(r);
   // Bob's WELCOME and INTRO were lost: he says HELLO again from the same address.
   const sent = join(r, bob, 100);
@@ -372,11 +399,7 @@ Deno.test("registry: a repeated HELLO re-sends WELCOME and introductions", () =>
 });
 
 Deno.test("registry: a repeated HELLO from a new address re-introduces the peer to others", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, bob } = threePeers({ joined: 2 });
   const moved: Endpoint = { hostname: "203.0.113.2", port: 50001 };
   // With the cookie of the old address, the new one only gets its own cookie.
   r.handleDatagram(1, moved, helloBytes(bob));
@@ -429,11 +452,7 @@ Deno.test("registry: empty room or peer name is refused as invalid", () => {
 // Relay-only peers
 
 Deno.test("registry: relay-only peer: intros in both directions carry no endpoints", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR, { flags: FLAG_RELAY_ONLY });
-  const carol = peer("carol", CAROL_ADDR);
-  join(r, alice);
+  const { r, alice, bob, carol } = threePeers({ bob: { flags: FLAG_RELAY_ONLY }, joined: 1 });
   const sent = join(r, bob);
   assert.ok(events(r).some((e) => e.type === "registered" && e.name === "bob" && e.relayOnly));
 
@@ -467,11 +486,7 @@ Deno.test("registry: relay-only peer: intros in both directions carry no endpoin
 });
 
 Deno.test("registry: relay-only peer's endpoints stay hidden on re-introductions", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR, { flags: FLAG_RELAY_ONLY });
-  join(r, alice);
-  join(r, bob);
+  const { r, alice, bob } = threePeers({ bob: { flags: FLAG_RELAY_ONLY }, joined: 2 });
   const movedBob: Endpoint = { hostname: "203.0.113.9", port: 1234 };
   const sent = [
     ...ping(r, bob, 1, 0, movedBob), // NAT rebinding
@@ -490,11 +505,7 @@ Deno.test("registry: relay-only peer's endpoints stay hidden on re-introductions
 // Relay
 
 Deno.test("registry: RELAY from a registered sender is forwarded as RELAYED, payload intact", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, alice, bob } = threePeers({ joined: 2 });
   const sealed = new Uint8Array([...encodeSealedHeader(alice.id, bob.id, 7n), ...fill(60, 3)]);
   const sent = relay(r, alice, bob, sealed);
   assert.equal(sent.length, 1);
@@ -512,11 +523,7 @@ Deno.test("registry: RELAY from a registered sender is forwarded as RELAYED, pay
 });
 
 Deno.test("registry: RELAY of the largest payload fits in the RELAYED datagram", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, alice, bob } = threePeers({ joined: 2 });
   const payload = fill(1200 - 4 - 2 * ID_LEN, 5); // a full-size RELAY datagram
   const sent = relay(r, alice, bob, payload);
   assert.deepEqual(only(to(sent, BOB_ADDR), MsgType.Relayed).payload, payload);
@@ -524,15 +531,8 @@ Deno.test("registry: RELAY of the largest payload fits in the RELAYED datagram",
 
 /** Alice and bob in one room, carol in another, ghost never registered. */
 function dropScenario() {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  const carol = peer("carol", CAROL_ADDR, { room: "elsewhere" });
-  const ghost = peer("ghost", MALLORY_ADDR);
-  join(r, alice);
-  join(r, bob);
-  join(r, carol);
-  return { r, alice, bob, carol, ghost };
+  const { r, alice, bob, carol } = threePeers({ carol: { room: "elsewhere" } });
+  return { r, alice, bob, carol, ghost: peer("ghost", MALLORY_ADDR) };
 }
 
 Deno.test("registry: RELAY from a wrong address, unknown sender or bad target is dropped", () => {
@@ -573,11 +573,7 @@ Deno.test("registry: PING from an unknown id is REFUSED with code Unknown", () =
 });
 
 Deno.test("registry: PING with the current digest gets only a PONG", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, alice, bob } = threePeers({ joined: 2 });
   const sent = ping(r, alice, 1000, rosterDigest([bob.id]));
   assert.equal(sent.length, 1);
   assert.deepEqual(sent[0]!.to, ALICE_ADDR);
@@ -589,13 +585,7 @@ Deno.test("registry: PING with the current digest gets only a PONG", () => {
 });
 
 Deno.test("registry: PING with a stale digest gets PONG, ROSTER and the missing INTROs", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  const carol = peer("carol", CAROL_ADDR);
-  join(r, alice);
-  join(r, bob);
-  join(r, carol);
+  const { r, alice, bob, carol } = threePeers();
   // Alice only knows bob: carol's introduction was lost.
   const sent = ping(r, alice, 2_000, rosterDigest([bob.id]));
   const toAlice = to(sent, ALICE_ADDR);
@@ -613,11 +603,7 @@ Deno.test("registry: PING with a stale digest gets PONG, ROSTER and the missing 
 });
 
 Deno.test("registry: PING with a stale digest after a departure sends the smaller ROSTER", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, alice, bob } = threePeers({ joined: 2 });
   r.handleDatagram(1, BOB_ADDR, encodeServerMsg({ type: MsgType.Bye, id: bob.id }));
   drain(r); // alice's LEFT was lost
   const sent = ping(r, alice, 2_002, rosterDigest([bob.id]));
@@ -630,13 +616,7 @@ Deno.test("registry: PING with a stale digest after a departure sends the smalle
 });
 
 Deno.test("registry: PING from a new address (NAT rebinding) re-introduces with the new address", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  const carol = peer("carol", CAROL_ADDR);
-  join(r, alice);
-  join(r, bob);
-  join(r, carol);
+  const { r, alice, bob, carol } = threePeers();
   events(r);
   const rebound: Endpoint = { hostname: "198.51.100.1", port: 40999 };
   const sent = ping(r, alice, 500, rosterDigest([bob.id, carol.id]), rebound);
@@ -670,13 +650,7 @@ Deno.test("registry: PING from a new address (NAT rebinding) re-introduces with 
 // BYE and expiry
 
 Deno.test("registry: BYE removes the peer and sends LEFT(bye) to the others", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  const carol = peer("carol", CAROL_ADDR);
-  join(r, alice);
-  join(r, bob);
-  join(r, carol);
+  const { r, bob } = threePeers();
   events(r);
   r.handleDatagram(10, BOB_ADDR, encodeServerMsg({ type: MsgType.Bye, id: bob.id }));
   const sent = drain(r);
@@ -697,11 +671,7 @@ Deno.test("registry: BYE removes the peer and sends LEFT(bye) to the others", ()
 });
 
 Deno.test("registry: BYE from a wrong address or unknown id is dropped", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, bob } = threePeers({ joined: 2 });
   const before = totalDrops(r);
   r.handleDatagram(1, MALLORY_ADDR, encodeServerMsg({ type: MsgType.Bye, id: bob.id }));
   r.handleDatagram(1, MALLORY_ADDR, encodeServerMsg({ type: MsgType.Bye, id: fill(8, 77) }));
@@ -722,11 +692,7 @@ Deno.test("registry: the last peer leaving removes the room", () => {
 });
 
 Deno.test("registry: a silent peer expires (LEFT expired to others); a pinging peer stays", () => {
-  const r = registry({ expireAfter: 10_000 });
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice, 0);
-  join(r, bob, 0);
+  const { r, alice, bob } = threePeers({ registry: { expireAfter: 10_000 }, joined: 2 });
   events(r);
   assert.equal(r.nextTimeout(), 10_000);
   ping(r, alice, 6_000, rosterDigest([bob.id]));
@@ -759,11 +725,10 @@ Deno.test("registry: a silent peer expires (LEFT expired to others); a pinging p
 });
 
 Deno.test("registry: RELAY and REPUNCH also count as signs of life", () => {
-  const r = registry({ expireAfter: 10_000, repunchInterval: 0 });
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice, 0);
-  join(r, bob, 0);
+  const { r, alice, bob } = threePeers({
+    registry: { expireAfter: 10_000, repunchInterval: 0 },
+    joined: 2,
+  });
   r.handleDatagram(
     8_000,
     ALICE_ADDR,
@@ -780,13 +745,7 @@ Deno.test("registry: RELAY and REPUNCH also count as signs of life", () => {
 // REPUNCH
 
 Deno.test("registry: REPUNCH sends INTROs to both peers, rate-limited per pair", () => {
-  const r = registry({ repunchInterval: 1_000 });
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  const carol = peer("carol", CAROL_ADDR);
-  join(r, alice);
-  join(r, bob);
-  join(r, carol);
+  const { r, alice, bob, carol } = threePeers({ registry: { repunchInterval: 1_000 } });
 
   const sent = repunch(r, alice, bob, 100);
   assert.equal(sent.length, 2);
@@ -808,11 +767,7 @@ Deno.test("registry: REPUNCH sends INTROs to both peers, rate-limited per pair",
 });
 
 Deno.test("registry: REPUNCH rate limit survives handleTimeout within the interval", () => {
-  const r = registry({ repunchInterval: 1_000 });
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, alice, bob } = threePeers({ registry: { repunchInterval: 1_000 }, joined: 2 });
   assert.equal(repunch(r, alice, bob, 100).length, 2);
   r.handleTimeout(500);
   assert.deepEqual(repunch(r, alice, bob, 600), []);
@@ -842,10 +797,8 @@ Deno.test("registry: REPUNCH from a wrong address or to a bad target is dropped"
 // Malformed input and limits
 
 Deno.test("registry: malformed and unexpected datagrams are counted, never thrown", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  join(r, alice);
-  const hello = helloBytes(peer("bob", BOB_ADDR));
+  const { r, alice, bob } = threePeers({ joined: 1 });
+  const hello = helloBytes(bob);
   const junk: Uint8Array[] = [
     new Uint8Array(0),
     new Uint8Array([0x70]),
@@ -864,6 +817,7 @@ Deno.test("registry: malformed and unexpected datagrams are counted, never throw
       type: MsgType.Intro,
       id: alice.id,
       pubkey: alice.pubkey,
+      epoch: fill(EPOCH_LEN, 1),
       flags: 0,
       name: "x",
       publicEndpoint: null,
@@ -885,15 +839,10 @@ Deno.test("registry: malformed and unexpected datagrams are counted, never throw
 });
 
 Deno.test("registry: seeded junk and mutated datagrams never throw", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice);
-  join(r, bob);
-  let s = 12345;
-  const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296;
+  const { r, alice, bob, carol } = threePeers({ joined: 2 });
+  const rand = prng(12345);
   const seeds = [
-    helloBytes(peer("carol", CAROL_ADDR)),
+    helloBytes(carol),
     encodeServerMsg({ type: MsgType.Ping, id: alice.id, cookie: cookie(alice), digest: 0 }),
     encodeServerMsg({ type: MsgType.Relay, from: alice.id, to: bob.id, payload: fill(30, 1) }),
     encodeServerMsg({ type: MsgType.Repunch, id: alice.id, target: bob.id }),
@@ -947,12 +896,7 @@ Deno.test("registry: never sends a datagram larger than MAX_DATAGRAM, even for a
 });
 
 Deno.test("registry: a full room refuses newcomers with RoomFull; other rooms are unaffected", () => {
-  const r = registry({ maxRoomSize: 2 });
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  const carol = peer("carol", CAROL_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, alice, bob, carol } = threePeers({ registry: { maxRoomSize: 2 }, joined: 2 });
   events(r);
   const sent = join(r, carol);
   assert.equal(sent.length, 1, "only the refusal; no intros");
@@ -974,20 +918,20 @@ Deno.test("registry: a full room refuses newcomers with RoomFull; other rooms ar
 });
 
 Deno.test("registry: the server-wide peer limit refuses newcomers", () => {
-  const r = registry({ maxPeers: 2 });
-  join(r, peer("alice", ALICE_ADDR));
-  join(r, peer("bob", BOB_ADDR, { room: "r2" }));
-  const refused = only(join(r, peer("carol", CAROL_ADDR, { room: "r3" })), MsgType.Refused);
+  const { r, carol } = threePeers({
+    registry: { maxPeers: 2 },
+    bob: { room: "r2" },
+    carol: { room: "r3" },
+    joined: 2,
+  });
+  const refused = only(join(r, carol), MsgType.Refused);
   assert.equal(refused.code, RefuseCode.RoomFull);
   assert.equal(r.peerCount, 2);
   assert.equal(r.roomCount, 2);
 });
 
 Deno.test("registry: an accepted HELLO ends with a ROSTER of the others in the room", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  const carol = peer("carol", CAROL_ADDR, { room: "other" });
+  const { r, alice, bob, carol } = threePeers({ carol: { room: "other" }, joined: 0 });
   r.handleDatagram(0, alice.addr, helloBytes(alice));
   assert.deepEqual(drain(r).at(-1)?.msg, { type: MsgType.Roster, ids: [] });
   r.handleDatagram(0, bob.addr, helloBytes(bob));
@@ -1013,10 +957,7 @@ Deno.test("registry: names or rooms with control characters are refused", () => 
 });
 
 Deno.test("registry: a HELLO without the cookie for its address gets only a COOKIE, never larger", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  join(r, alice);
-  const bob = peer("bob", BOB_ADDR);
+  const { r, bob } = threePeers({ joined: 1 });
   const hello = helloBytes(bob, BOB_ADDR, false);
   r.handleDatagram(0, BOB_ADDR, hello);
   const out: Uint8Array[] = [];
@@ -1035,11 +976,7 @@ Deno.test("registry: a HELLO without the cookie for its address gets only a COOK
 });
 
 Deno.test("registry: a PING from a new address moves the peer only with that address's cookie", () => {
-  const r = registry();
-  const alice = peer("alice", ALICE_ADDR);
-  const bob = peer("bob", BOB_ADDR);
-  join(r, alice);
-  join(r, bob);
+  const { r, alice, bob } = threePeers({ joined: 2 });
   events(r);
   const spoofed: Endpoint = { hostname: "192.0.2.99", port: 9999 };
   // Someone who knows bob's id (and even his old cookie) pings from elsewhere.

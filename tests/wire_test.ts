@@ -1,10 +1,11 @@
 /**
- * Unit tests of the wire codec (`lib/wire.ts`) and of the chat-line fragmenter
- * (`fragment` in `lib/client.ts`).
+ * Unit tests of the wire codec (`lib/wire.ts`).
  *
- * Covers round trips of every message, IPv4/IPv6 endpoints, SEALED headers and inner frames;
- * rejection (never a throw) of every kind of malformed datagram; a deterministic fuzz; the
- * roster digest; and UTF-8-safe fragmentation.
+ * Covers round trips of every message, IPv4/IPv6 endpoints, SEALED headers and inner frames
+ * (DATA with stream and base, ACK with stream); the INTRO epoch; rejection (never a throw) of
+ * every kind of malformed datagram; refusal to encode out-of-range u32 fields; a deterministic
+ * fuzz; and the per-id and roster digests. The chat-line fragmenter is tested in
+ * `fragment_test.ts`.
  *
  * @module
  */
@@ -20,8 +21,10 @@ import {
   encodeSealedHeader,
   encodeServerMsg,
   type Endpoint,
+  EPOCH_LEN,
   FLAG_RELAY_ONLY,
   ID_LEN,
+  idDigest,
   type InnerFrame,
   InnerKind,
   isUsableCandidate,
@@ -30,23 +33,22 @@ import {
   MAX_DATAGRAM,
   MAX_FRAGMENT,
   MAX_NAME,
+  type MsgOf,
   MsgType,
   parseIPv6,
   peekType,
+  PROTOCOL_VERSION,
   RefuseCode,
   rosterDigest,
   SEALED_HEADER_LEN,
   type ServerMsg,
-  VERSION,
 } from "../lib/wire.ts";
-import { fragment } from "../lib/client.ts";
 import { prng } from "./support/prng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 function bytesOf(n: number, seed: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (seed * 37 + i * 11 + 1) & 0xff);
@@ -58,6 +60,8 @@ const idC = bytesOf(ID_LEN, 3);
 const keyA = bytesOf(KEY_LEN, 4);
 const keyB = bytesOf(KEY_LEN, 5);
 const cookieA = bytesOf(COOKIE_LEN, 6);
+const epoch1 = bytesOf(EPOCH_LEN, 7);
+const epoch2 = bytesOf(EPOCH_LEN, 8);
 
 function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
   const total = parts.reduce((n, p) => n + p.length, 0);
@@ -71,7 +75,7 @@ function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
 }
 
 /** A header per the protocol table: magic `p2`, version, type. */
-function hdr(type: number, version = VERSION): number[] {
+function hdr(type: number, version = PROTOCOL_VERSION): number[] {
   return [0x70, 0x32, version, type];
 }
 
@@ -141,6 +145,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
     type: MsgType.Intro,
     id: idB,
     pubkey: keyB,
+    epoch: epoch1,
     flags: 0,
     name: "bob",
     publicEndpoint: epV4,
@@ -150,6 +155,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
     type: MsgType.Intro,
     id: idC,
     pubkey: keyA,
+    epoch: epoch2,
     flags: FLAG_RELAY_ONLY,
     name: "carol",
     publicEndpoint: null,
@@ -159,6 +165,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
     type: MsgType.Intro,
     id: idA,
     pubkey: keyA,
+    epoch: new Uint8Array(EPOCH_LEN),
     flags: 0,
     name: "x",
     publicEndpoint: epV6,
@@ -195,12 +202,45 @@ const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.Probe, txid: 0xffffffff },
   { kind: InnerKind.ProbeAck, txid: 7, observed: epV4 },
   { kind: InnerKind.ProbeAck, txid: 0xdeadbeef, observed: epV6 },
-  { kind: InnerKind.Data, seq: 0, more: false, text: utf8.encode("hello") },
-  { kind: InnerKind.Data, seq: 0xffffffff, more: true, text: utf8.encode("中文 😀") },
-  { kind: InnerKind.Data, seq: 3, more: false, text: new Uint8Array(0) },
-  { kind: InnerKind.Data, seq: 4, more: true, text: bytesOf(MAX_FRAGMENT, 3) },
-  { kind: InnerKind.Ack, cumulative: 0, selective: 0 },
-  { kind: InnerKind.Ack, cumulative: 0xfffffffe, selective: 0x80000001 },
+  {
+    kind: InnerKind.Data,
+    seq: 0,
+    stream: 0,
+    base: 0,
+    first: true,
+    more: false,
+    text: utf8.encode("hello"),
+  },
+  {
+    kind: InnerKind.Data,
+    seq: 0xffffffff,
+    stream: 0xffffffff,
+    base: 0xfffffff0,
+    first: false,
+    more: true,
+    text: utf8.encode("中文 😀"),
+  },
+  {
+    kind: InnerKind.Data,
+    seq: 3,
+    stream: 0x01020304,
+    base: 1,
+    first: true,
+    more: false,
+    text: new Uint8Array(0),
+  },
+  {
+    kind: InnerKind.Data,
+    seq: 4,
+    stream: 7,
+    base: 2,
+    first: true,
+    more: true,
+    text: bytesOf(MAX_FRAGMENT, 3),
+  },
+  { kind: InnerKind.Ack, stream: 0, cumulative: 0, selective: 0 },
+  { kind: InnerKind.Ack, stream: 0xffffffff, cumulative: 0xfffffffe, selective: 0x80000001 },
+  { kind: InnerKind.Ack, stream: 0x0a0b0c0d, cumulative: 5, selective: 0xffffffff },
 ];
 
 function typeName(type: number): string {
@@ -225,11 +265,69 @@ Deno.test("wire: every server message type round-trips through encode/decode", (
 });
 
 Deno.test("wire: header is magic 'p2', version, type; peekType reads it", () => {
+  assert.equal(PROTOCOL_VERSION, 2);
   for (const m of SERVER_SAMPLES) {
     const b = encodeServerMsg(m);
-    assert.deepEqual([...b.subarray(0, 4)], hdr(m.type));
+    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 2, m.type]);
     assert.deepEqual(peekType(b), { ok: true, value: m.type });
+    // A datagram of protocol version 1 (no epoch, no streams) is refused as such.
+    const v1 = b.slice();
+    v1[2] = 1;
+    assert.deepEqual(peekType(v1), { ok: false, reason: "bad-version" });
+    assertRejected(decodeServerMsg(v1), `${typeName(m.type)} as version 1`);
   }
+});
+
+Deno.test("wire: INTRO carries an EPOCH_LEN-byte epoch after the public key", () => {
+  assert.equal(EPOCH_LEN, 8);
+  const base: MsgOf<typeof MsgType.Intro> = {
+    type: MsgType.Intro,
+    id: idA,
+    pubkey: keyA,
+    epoch: epoch1,
+    flags: 0,
+    name: "a",
+    publicEndpoint: null,
+    privateEndpoints: [],
+  };
+  const b1 = encodeServerMsg(base);
+  const b2 = encodeServerMsg({ ...base, epoch: epoch2 });
+  const at = 4 + ID_LEN + KEY_LEN;
+  assert.deepEqual(b1.subarray(at, at + EPOCH_LEN), epoch1);
+  assert.deepEqual(b2.subarray(at, at + EPOCH_LEN), epoch2);
+  assert.deepEqual(b1.subarray(at + EPOCH_LEN), b2.subarray(at + EPOCH_LEN), "the rest is equal");
+  const d = assertOk(decodeServerMsg(b2));
+  assert.ok(d.type === MsgType.Intro);
+  assert.deepEqual(d.epoch, epoch2);
+  // An epoch of the wrong length cannot be encoded.
+  for (const len of [0, EPOCH_LEN - 1, EPOCH_LEN + 1]) {
+    assert.throws(() => encodeServerMsg({ ...base, epoch: new Uint8Array(len) }), RangeError);
+  }
+});
+
+Deno.test("wire: MsgOf<T> is the server message of type T", () => {
+  const ping: MsgOf<typeof MsgType.Ping> = {
+    type: MsgType.Ping,
+    id: idA,
+    cookie: cookieA,
+    digest: 1,
+  };
+  const asServerMsg: ServerMsg = ping;
+  assert.deepEqual(assertOk(decodeServerMsg(encodeServerMsg(asServerMsg))), ping);
+  // @ts-expect-error: a PONG is not a PING.
+  const wrong: MsgOf<typeof MsgType.Ping> = { type: MsgType.Pong, observed: epV4, digest: 1 };
+  assert.equal(wrong.type, MsgType.Pong);
+  // @ts-expect-error: an INTRO without its epoch is incomplete.
+  const noEpoch: MsgOf<typeof MsgType.Intro> = {
+    type: MsgType.Intro,
+    id: idA,
+    pubkey: keyA,
+    flags: 0,
+    name: "a",
+    publicEndpoint: null,
+    privateEndpoints: [],
+  };
+  assert.throws(() => encodeServerMsg(noEpoch), "an INTRO without an epoch cannot be encoded");
 });
 
 Deno.test("wire: hand-assembled datagrams per the protocol table decode as documented", () => {
@@ -275,6 +373,30 @@ Deno.test("wire: hand-assembled datagrams per the protocol table decode as docum
     name: "n",
     privateEndpoints: [{ hostname: "10.1.2.3", port: 5 }],
   });
+  // INTRO: id, pubkey, epoch[8], flags, name str8, public list (0 or 1), private list.
+  const intro = concat(
+    hdr(MsgType.Intro),
+    idB,
+    keyB,
+    epoch1,
+    [0],
+    str8("bob"),
+    [1],
+    v4(198, 51, 100, 7, 40000),
+    [0],
+  );
+  const introMsg: MsgOf<typeof MsgType.Intro> = {
+    type: MsgType.Intro,
+    id: idB,
+    pubkey: keyB,
+    epoch: epoch1,
+    flags: 0,
+    name: "bob",
+    publicEndpoint: epV4,
+    privateEndpoints: [],
+  };
+  assert.deepEqual(assertOk(decodeServerMsg(intro)), introMsg);
+  assert.deepEqual(encodeServerMsg(introMsg), intro);
   // ROSTER: count u16 then ids.
   const roster = concat(hdr(MsgType.Roster), [0, 2], idB, idC);
   assert.deepEqual(assertOk(decodeServerMsg(roster)), { type: MsgType.Roster, ids: [idB, idC] });
@@ -409,7 +531,7 @@ Deno.test("wire: decodeSealed rejects short, oversize and non-SEALED datagrams",
   badMagic[1] = 0x33;
   assertRejected(decodeSealed(badMagic), "bad magic");
   const badVersion = full.slice();
-  badVersion[2] = VERSION + 1;
+  badVersion[2] = PROTOCOL_VERSION + 1;
   assertRejected(decodeSealed(badVersion), "bad version");
 });
 
@@ -425,31 +547,116 @@ Deno.test("wire: every inner frame kind round-trips", () => {
   assert.deepEqual([...kinds].sort(), Object.values(InnerKind).sort());
 });
 
-Deno.test("wire: DATA 'more' flag is bit 0 of the flags byte", () => {
-  for (const [flags, more] of [[0, false], [1, true], [0xfe, false], [0x03, true]] as const) {
-    const b = concat([InnerKind.Data, 0, 0, 0, 9, flags], utf8.encode("hi"));
+/** Fixed part of a DATA inner frame: kind, seq, stream, base, flags. */
+const DATA_FIXED = 1 + 4 + 4 + 4 + 1;
+
+Deno.test("wire: DATA is kind, seq, stream, base (u32 big-endian), flags, text; ACK is kind, stream, cumulative, selective", () => {
+  const data = concat(
+    [InnerKind.Data],
+    [0x00, 0x00, 0x01, 0x02], // seq
+    [0xde, 0xad, 0xbe, 0xef], // stream
+    [0x00, 0x00, 0x00, 0xfa], // base
+    [3], // flags: more, first
+    utf8.encode("hi"),
+  );
+  const d = assertOk(decodeInner(data));
+  assert.deepEqual(d, {
+    kind: InnerKind.Data,
+    seq: 0x0102,
+    stream: 0xdeadbeef,
+    base: 0xfa,
+    first: true,
+    more: true,
+    text: utf8.encode("hi"),
+  });
+  assert.deepEqual(encodeInner(d), data, "the encoder produces exactly these bytes");
+  const ack = concat(
+    [InnerKind.Ack],
+    [0x80, 0x00, 0x00, 0x01], // stream
+    [0x00, 0x00, 0x00, 0x09], // cumulative
+    [0x00, 0x00, 0x00, 0x05], // selective
+  );
+  const a = assertOk(decodeInner(ack));
+  assert.deepEqual(a, { kind: InnerKind.Ack, stream: 0x80000001, cumulative: 9, selective: 5 });
+  assert.deepEqual(encodeInner(a), ack);
+});
+
+Deno.test("wire: DATA 'more' is bit 0 and 'first' bit 1 of the flags byte", () => {
+  const cases = [[0, false, false], [1, true, false], [2, false, true], [3, true, true], [
+    0xfc,
+    false,
+    false,
+  ], [0xff, true, true]] as const;
+  for (const [flags, more, first] of cases) {
+    const b = concat(
+      [InnerKind.Data, 0, 0, 0, 9, 0, 0, 0, 3, 0, 0, 0, 8, flags],
+      utf8.encode("hi"),
+    );
     const f = assertOk(decodeInner(b));
     assert.ok(f.kind === InnerKind.Data);
     assert.equal(f.more, more, `flags 0x${flags.toString(16)}`);
+    assert.equal(f.first, first, `flags 0x${flags.toString(16)}`);
     assert.equal(f.seq, 9);
+    assert.equal(f.stream, 3);
+    assert.equal(f.base, 8);
   }
 });
 
 Deno.test("wire: DATA text is limited to MAX_FRAGMENT bytes in both directions", () => {
-  const ok = concat([InnerKind.Data, 0, 0, 0, 1, 0], bytesOf(MAX_FRAGMENT, 1));
+  const fixed = [InnerKind.Data, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+  assert.equal(fixed.length, DATA_FIXED);
+  const ok = concat(fixed, bytesOf(MAX_FRAGMENT, 1));
   assertOk(decodeInner(ok), "exactly MAX_FRAGMENT");
-  const big = concat([InnerKind.Data, 0, 0, 0, 1, 0], bytesOf(MAX_FRAGMENT + 1, 1));
+  const big = concat(fixed, bytesOf(MAX_FRAGMENT + 1, 1));
   assertRejected(decodeInner(big), "MAX_FRAGMENT + 1");
   assert.throws(
     () =>
       encodeInner({
         kind: InnerKind.Data,
         seq: 1,
+        stream: 0,
+        base: 1,
+        first: true,
         more: false,
         text: bytesOf(MAX_FRAGMENT + 1, 2),
       }),
     RangeError,
   );
+});
+
+Deno.test("wire: u32 fields outside 0..2^32-1 or not integers are refused, never wrapped", () => {
+  const data = (over: Partial<{ seq: number; stream: number; base: number }>): InnerFrame => ({
+    kind: InnerKind.Data,
+    seq: 1,
+    stream: 0,
+    base: 1,
+    first: true,
+    more: false,
+    text: utf8.encode("x"),
+    ...over,
+  });
+  const bad = [2 ** 32, 2 ** 32 + 1, -1, 1.5, NaN, Infinity, -0.5, 2 ** 53];
+  for (const v of bad) {
+    // DATA seq 2**32 used to be encoded as seq 0 (silently wrapped).
+    assert.throws(() => encodeInner(data({ seq: v })), RangeError, `DATA seq ${v}`);
+    assert.throws(() => encodeInner(data({ stream: v })), RangeError, `DATA stream ${v}`);
+    assert.throws(() => encodeInner(data({ base: v })), RangeError, `DATA base ${v}`);
+    const ack = { kind: InnerKind.Ack, stream: 0, cumulative: 0, selective: 0 } as const;
+    assert.throws(() => encodeInner({ ...ack, stream: v }), RangeError, `ACK stream ${v}`);
+    assert.throws(() => encodeInner({ ...ack, cumulative: v }), RangeError, `ACK cum ${v}`);
+    assert.throws(() => encodeInner({ ...ack, selective: v }), RangeError, `ACK sel ${v}`);
+    assert.throws(() => encodeInner({ kind: InnerKind.Probe, txid: v }), RangeError);
+    assert.throws(
+      () => encodeServerMsg({ type: MsgType.Ping, id: idA, cookie: cookieA, digest: v }),
+      RangeError,
+      `PING digest ${v}`,
+    );
+  }
+  // The edges themselves are fine.
+  for (const v of [0, 1, 2 ** 31, 2 ** 32 - 1]) {
+    const f = data({ seq: v, stream: v, base: v });
+    assert.deepEqual(assertOk(decodeInner(encodeInner(f))), f);
+  }
 });
 
 Deno.test("wire: inner frames reject unknown kinds, truncation and trailing bytes", () => {
@@ -459,7 +666,7 @@ Deno.test("wire: inner frames reject unknown kinds, truncation and trailing byte
   assertRejected(decodeInner(new Uint8Array(0)), "empty");
   for (const f of INNER_SAMPLES) {
     const b = encodeInner(f);
-    const fixed = f.kind === InnerKind.Data ? 6 : b.length;
+    const fixed = f.kind === InnerKind.Data ? DATA_FIXED : b.length;
     for (let len = 0; len < b.length; len++) {
       const d = decodeInner(b.subarray(0, len));
       if (len < fixed) {
@@ -496,7 +703,7 @@ Deno.test("wire: wrong magic, wrong version and unknown types are rejected", () 
     assertRejected(decodeServerMsg(b), `magic byte ${i} = ${v}`);
     assertRejected(peekType(b), `peekType magic byte ${i} = ${v}`);
   }
-  for (const version of [0, VERSION + 1, 0xff]) {
+  for (const version of [0, PROTOCOL_VERSION + 1, 0xff]) {
     const b = good.slice();
     b[2] = version;
     assertRejected(decodeServerMsg(b), `version ${version}`);
@@ -585,7 +792,9 @@ Deno.test("wire: invalid UTF-8 in names and messages is rejected", () => {
       `WELCOME name ${what}`,
     );
     assertRejected(
-      decodeServerMsg(concat(hdr(MsgType.Intro), idA, keyA, [0], rawStr8(bad), [0, 0])),
+      decodeServerMsg(
+        concat(hdr(MsgType.Intro), idA, keyA, epoch1, [0], rawStr8(bad), [0, 0]),
+      ),
       `INTRO name ${what}`,
     );
     assertRejected(
@@ -625,6 +834,7 @@ Deno.test("wire: INTRO with more than one public endpoint is rejected", () => {
       hdr(MsgType.Intro),
       idA,
       keyA,
+      epoch1,
       [0],
       str8("bob"),
       [pub.length],
@@ -741,7 +951,7 @@ Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes
     concat(encodeSealedHeader(idA, idB, 42n), bytesOf(40, 1)),
   ];
   const innerSeeds = INNER_SAMPLES.map(encodeInner);
-  let accepted = 0, rejected = 0;
+  let accepted = 0, rejected = 0, innerAccepted = 0;
   const N = 6000;
   for (let i = 0; i < N; i++) {
     let input: Uint8Array;
@@ -758,13 +968,22 @@ Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes
     if (rand() < 0.2) input = atOffset(input, 1 + int(9));
     const where = `fuzz case ${i}: [${[...input].join(",")}]`;
     let s: Decoded<ServerMsg>;
+    let inner: Decoded<InnerFrame>;
     try {
       s = decodeServerMsg(input);
       peekType(input);
       decodeSealed(input);
-      decodeInner(input);
+      inner = decodeInner(input);
     } catch (e) {
       assert.fail(`decoder threw ${e} on ${where}`);
+    }
+    if (inner.ok) {
+      innerAccepted++;
+      // Accepted inner frames re-encode (only DATA's unused flag bits may differ) and decode
+      // to the same frame.
+      const again = encodeInner(inner.value);
+      assert.deepEqual(assertOk(decodeInner(again), where), inner.value, where);
+      if (inner.value.kind !== InnerKind.Data) assert.deepEqual(again, input, where);
     }
     assert.equal(typeof s.ok, "boolean");
     if (s.ok) {
@@ -778,6 +997,7 @@ Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes
   }
   assert.ok(accepted > 50, `fuzz exercised the accept path (${accepted})`);
   assert.ok(rejected > 1000, `fuzz exercised the reject path (${rejected})`);
+  assert.ok(innerAccepted > 100, `fuzz accepted inner frames (${innerAccepted})`);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -794,6 +1014,36 @@ Deno.test("wire: rosterDigest is order-independent and content-based", () => {
   }
   assert.equal(rosterDigest(new Set(ids)), d, "any iterable");
   assert.equal(rosterDigest(ids.map((id) => atOffset(id))), d, "views at offsets");
+});
+
+Deno.test("wire: idDigest is 32-bit FNV-1a; rosterDigest is the XOR of the ids' digests", () => {
+  // FNV-1a test vectors.
+  assert.equal(idDigest(new Uint8Array(0)), 0x811c9dc5);
+  assert.equal(idDigest(utf8.encode("a")), 0xe40c292c);
+  assert.equal(idDigest(utf8.encode("foobar")), 0xbf9cf968);
+  assert.equal(idDigest(atOffset(utf8.encode("foobar"))), 0xbf9cf968, "a view at an offset");
+  const ids = [idA, idB, idC, bytesOf(8, 40)];
+  let acc = 0;
+  for (const id of ids) {
+    const h = idDigest(id);
+    assert.ok(Number.isInteger(h) && h >= 0 && h <= 0xffffffff, "unsigned 32-bit");
+    acc = (acc ^ h) >>> 0;
+  }
+  assert.equal(rosterDigest(ids), acc);
+  assert.equal(rosterDigest([]), 0);
+  assert.equal(rosterDigest([idA]), idDigest(idA));
+  // Kept up to date in O(1): adding or removing one id is one XOR.
+  assert.equal(rosterDigest([...ids, bytesOf(8, 41)]), (acc ^ idDigest(bytesOf(8, 41))) >>> 0);
+  assert.equal(rosterDigest(ids.slice(1)), (acc ^ idDigest(idA)) >>> 0);
+  // Every digest fits a u32 field (a PING carries one).
+  const rand = prng(3);
+  for (let i = 0; i < 200; i++) {
+    const id = Uint8Array.from({ length: ID_LEN }, () => Math.floor(rand() * 256));
+    const digest = rosterDigest([id, idA]);
+    const ping = encodeServerMsg({ type: MsgType.Ping, id, cookie: cookieA, digest });
+    const d = assertOk(decodeServerMsg(ping));
+    assert.ok(d.type === MsgType.Ping && d.digest === digest);
+  }
 });
 
 Deno.test("wire: rosterDigest changes when the set changes", () => {
@@ -819,73 +1069,6 @@ Deno.test("wire: rosterDigest changes when the set changes", () => {
     seen.add(rosterDigest([id]));
   }
   assert.equal(seen.size, 1000);
-});
-
-// ---------------------------------------------------------------------------------------------
-// Fragmentation
-
-function checkFragments(text: string): Uint8Array[] {
-  const bytes = utf8.encode(text);
-  const parts = fragment(bytes);
-  assert.ok(parts.length >= 1);
-  assert.deepEqual(concat(...parts), bytes, "concatenation equals input");
-  for (const [i, p] of parts.entries()) {
-    assert.ok(p.length <= MAX_FRAGMENT, `fragment ${i} is ${p.length} bytes`);
-    if (bytes.length > 0) assert.ok(p.length > 0, `fragment ${i} is empty`);
-    // Each fragment is valid UTF-8 by itself: no code point is split.
-    assert.doesNotThrow(() => strictUtf8.decode(p), `fragment ${i} splits a code point`);
-    // Only the last fragment may be short by more than one code point.
-    if (i < parts.length - 1) assert.ok(p.length > MAX_FRAGMENT - 4, `fragment ${i} too short`);
-  }
-  return parts;
-}
-
-Deno.test("fragment: short and exactly-MAX_FRAGMENT text stays in one piece", () => {
-  assert.equal(checkFragments("").length, 1);
-  assert.equal(checkFragments("hello").length, 1);
-  assert.equal(checkFragments("a".repeat(MAX_FRAGMENT)).length, 1);
-  assert.equal(checkFragments("😀".repeat(MAX_FRAGMENT / 4)).length, 1);
-});
-
-Deno.test("fragment: long ASCII splits at MAX_FRAGMENT", () => {
-  const parts = checkFragments("a".repeat(MAX_FRAGMENT + 1));
-  assert.deepEqual(parts.map((p) => p.length), [MAX_FRAGMENT, 1]);
-  const parts3 = checkFragments("b".repeat(MAX_FRAGMENT * 2 + 10));
-  assert.deepEqual(parts3.map((p) => p.length), [MAX_FRAGMENT, MAX_FRAGMENT, 10]);
-});
-
-Deno.test("fragment: never splits a multi-byte code point at the boundary", () => {
-  // 2-, 3- and 4-byte code points, and a ZWJ sequence, straddling every boundary offset.
-  for (const ch of ["é", "中", "😀", "👩‍💻", "𝄞"]) {
-    for (let pad = MAX_FRAGMENT - 8; pad <= MAX_FRAGMENT + 1; pad++) {
-      checkFragments("a".repeat(pad) + ch.repeat(6) + "z");
-      checkFragments("a".repeat(pad) + ch + "a".repeat(MAX_FRAGMENT) + ch);
-    }
-  }
-  // A boundary falling exactly inside an emoji: 998 ASCII + 😀 (4 bytes) at 998..1001.
-  const parts = checkFragments("a".repeat(MAX_FRAGMENT - 2) + "😀");
-  assert.deepEqual(parts.map((p) => p.length), [MAX_FRAGMENT - 2, 4]);
-});
-
-Deno.test("fragment: long CJK / emoji / mixed text (seeded) round-trips", () => {
-  const alphabet = ["a", " ", "é", "ß", "中", "文", "字", "😀", "🎉", "𝄞", "👩‍💻", "\n"];
-  const rand = prng(99);
-  for (let k = 0; k < 40; k++) {
-    const len = 200 + Math.floor(rand() * 3000);
-    let s = "";
-    for (let i = 0; i < len; i++) s += alphabet[Math.floor(rand() * alphabet.length)];
-    checkFragments(s);
-  }
-  const cjk = "中".repeat(1000); // 3000 bytes; 1000 is not a multiple of 3
-  const parts = checkFragments(cjk);
-  assert.deepEqual(parts.map((p) => p.length), [999, 999, 999, 3]);
-});
-
-Deno.test("fragment() still splits bytes that are not UTF-8 (no endless loop)", () => {
-  const junk = new Uint8Array(MAX_FRAGMENT * 2 + 5).fill(0x80);
-  const parts = fragment(junk);
-  assert.equal(parts.reduce((n, p) => n + p.length, 0), junk.length);
-  assert.ok(parts.every((p) => p.length > 0 && p.length <= MAX_FRAGMENT));
 });
 
 Deno.test("IPv4-mapped IPv6 endpoints decode in the dotted form sockets report", () => {

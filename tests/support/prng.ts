@@ -15,3 +15,10 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** `n` bytes drawn from `rng` (seeded ids and keys for reproducible simulations). */
+export function randomBytesFrom(rng: () => number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(rng() * 256);
+  return out;
+}

@@ -7,55 +7,88 @@
  * @module
  */
 import { Client, type ClientEvent, type ClientOptions } from "../../lib/client.ts";
+import { Identity } from "../../lib/crypto.ts";
 import { Registry, type RegistryOptions } from "../../lib/registry.ts";
 import type { SansIo } from "../../lib/udp.ts";
-import { type Endpoint, formatEndpoint } from "../../lib/wire.ts";
-import { prng } from "./prng.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire.ts";
+import { prng, randomBytesFrom } from "./prng.ts";
 
 /** NAT behaviours: mapping (endpoint-independent or -dependent) and filtering. */
 export type NatType = "full-cone" | "port-restricted" | "symmetric";
 
-/** A simulated NAT router with one public IP. */
+/** Default idle timeout of a simulated NAT's mappings and filter entries (Linux's UDP default). */
+export const NAT_TIMEOUT = 30_000;
+
+interface Mapping {
+  port: number;
+  local: Endpoint;
+  /** Last outbound or accepted inbound datagram. */
+  used: number;
+  /** Remote endpoints (or `*`) allowed in, with when each was last used. */
+  allowed: Map<string, number>;
+}
+
+/**
+ * A simulated NAT router with one public IP. Mappings and filter entries expire after `timeout`
+ * ms without traffic (refreshed by outbound datagrams and accepted inbound ones), as conntrack
+ * entries do, so only keepalives hold an idle path open.
+ */
 export class SimNat {
   #nextPort = 40_000;
-  #mappings = new Map<string, number>();
-  #reverse = new Map<number, { local: Endpoint; allowed: Set<string> }>();
+  #mappings = new Map<string, Mapping>();
+  #byPort = new Map<number, Mapping>();
   /** Test hook: drop every datagram crossing this NAT while true. */
   down = false;
 
   /** Makes a NAT of `type` with public address `ip`. */
-  constructor(readonly ip: string, readonly type: NatType) {}
+  constructor(
+    readonly ip: string,
+    readonly type: NatType,
+    readonly timeout: number = NAT_TIMEOUT,
+  ) {}
 
-  /** Translates an outbound datagram's source; returns the public source endpoint. */
-  outbound(local: Endpoint, dst: Endpoint): Endpoint {
+  #expired(m: Mapping, now: number): boolean {
+    return now - m.used >= this.timeout;
+  }
+
+  /** Translates an outbound datagram's source at `now`; returns the public source endpoint. */
+  outbound(now: number, local: Endpoint, dst: Endpoint): Endpoint {
     const key = this.type === "symmetric"
       ? `${formatEndpoint(local)}>${formatEndpoint(dst)}`
       : formatEndpoint(local);
-    let port = this.#mappings.get(key);
-    if (port === undefined) {
-      port = this.#nextPort++;
-      this.#mappings.set(key, port);
-      this.#reverse.set(port, { local, allowed: new Set() });
+    let m = this.#mappings.get(key);
+    if (m && this.#expired(m, now)) {
+      this.#mappings.delete(key);
+      this.#byPort.delete(m.port);
+      m = undefined;
     }
-    const allowedKey = this.type === "port-restricted" || this.type === "symmetric"
-      ? formatEndpoint(dst)
-      : "*";
-    this.#reverse.get(port)!.allowed.add(allowedKey);
-    return { hostname: this.ip, port };
+    if (!m) {
+      m = { port: this.#nextPort++, local, used: now, allowed: new Map() };
+      this.#mappings.set(key, m);
+      this.#byPort.set(m.port, m);
+    }
+    m.used = now;
+    const allowedKey = this.type === "full-cone" ? "*" : formatEndpoint(dst);
+    m.allowed.set(allowedKey, now);
+    return { hostname: this.ip, port: m.port };
   }
 
-  /** Translates an inbound datagram's destination; undefined when filtered. */
-  inbound(src: Endpoint, port: number): Endpoint | undefined {
-    const m = this.#reverse.get(port);
-    if (!m) return undefined;
-    if (this.type === "full-cone" || m.allowed.has(formatEndpoint(src))) return m.local;
-    return undefined;
+  /** Translates an inbound datagram's destination at `now`; undefined when filtered. */
+  inbound(now: number, src: Endpoint, port: number): Endpoint | undefined {
+    const m = this.#byPort.get(port);
+    if (!m || this.#expired(m, now)) return undefined;
+    const k = this.type === "full-cone" ? "*" : formatEndpoint(src);
+    const seen = m.allowed.get(k);
+    if (seen === undefined || now - seen >= this.timeout) return undefined;
+    m.used = now;
+    m.allowed.set(k, now);
+    return m.local;
   }
 
   /** Forgets every mapping (like `conntrack -F`). */
   flush(): void {
     this.#mappings.clear();
-    this.#reverse.clear();
+    this.#byPort.clear();
   }
 }
 
@@ -91,6 +124,8 @@ export interface SimConditions {
 export class SimNet {
   now = 0;
   #rng: () => number;
+  /** A separate stream for ids, keys and secrets, so they do not shift loss decisions. */
+  #keys: () => number;
   #order = 0;
   #queue: InFlight[] = [];
   #hosts: Host[] = [];
@@ -99,12 +134,18 @@ export class SimNet {
   /** Test hook: return true to drop a datagram (after NAT translation of the source). */
   block: (from: Endpoint, to: Endpoint, data: Uint8Array) => boolean = () => false;
   /** Every datagram delivered, for assertions about what crossed the wire. */
-  readonly log: { from: Endpoint; to: Endpoint; data: Uint8Array }[] = [];
+  readonly log: { at: number; from: Endpoint; to: Endpoint; data: Uint8Array }[] = [];
 
   /** Makes a network with `seed` and conditions (defaults: 10 ms, no loss). */
   constructor(seed = 1, conditions: Partial<SimConditions> = {}) {
     this.#rng = prng(seed);
+    this.#keys = prng(seed ^ 0x5eed_5eed);
     this.conditions = { latency: 10, loss: 0, dup: 0, jitter: 0, ...conditions };
+  }
+
+  /** `n` bytes from the seed: peer ids, identities and server secrets are reproducible. */
+  bytes(n: number): Uint8Array {
+    return randomBytesFrom(this.#keys, n);
   }
 
   /** Attaches a state machine at `local` (behind `nat` if given). */
@@ -142,11 +183,11 @@ export class SimNet {
 
   #send(h: Host, to: Endpoint, data: Uint8Array): void {
     // Same LAN (same NAT, or both public): deliver on local addresses, no translation.
-    const dstHost = this.#hosts.find((o) => o.alive && sameEp(o.local, to));
+    const dstHost = this.#hosts.find((o) => o.alive && sameEndpoint(o.local, to));
     let from = h.local;
     if (h.nat && !(dstHost && dstHost.nat === h.nat)) {
       if (h.nat.down) return;
-      from = h.nat.outbound(h.local, to);
+      from = h.nat.outbound(this.now, h.local, to);
     }
     if (this.block(from, to, data)) return;
     const c = this.conditions;
@@ -162,8 +203,8 @@ export class SimNet {
     // Directly addressed host (public, or on the same LAN)?
     for (const h of this.#hosts) {
       if (!h.alive) continue;
-      if (sameEp(h.local, p.to)) {
-        const sender = this.#hosts.find((s) => s.alive && sameEp(s.local, p.from));
+      if (sameEndpoint(h.local, p.to)) {
+        const sender = this.#hosts.find((s) => s.alive && sameEndpoint(s.local, p.from));
         // A private address is reachable only from its own LAN.
         if (h.nat && !(sender && sender.nat === h.nat)) continue;
         return this.#hand(h, p.from, p.data);
@@ -171,13 +212,13 @@ export class SimNet {
     }
     for (const h of this.#hosts) {
       if (!h.alive || !h.nat || h.nat.ip !== p.to.hostname || h.nat.down) continue;
-      const local = h.nat.inbound(p.from, p.to.port);
-      if (local && sameEp(local, h.local)) return this.#hand(h, p.from, p.data);
+      const local = h.nat.inbound(this.now, p.from, p.to.port);
+      if (local && sameEndpoint(local, h.local)) return this.#hand(h, p.from, p.data);
     }
   }
 
   #hand(h: Host, from: Endpoint, data: Uint8Array): void {
-    this.log.push({ from, to: h.local, data });
+    this.log.push({ at: this.now, from, to: h.local, data });
     h.machine.handleDatagram(this.now, from, data);
   }
 
@@ -227,10 +268,6 @@ export class SimNet {
   }
 }
 
-function sameEp(a: Endpoint, b: Endpoint): boolean {
-  return a.hostname === b.hostname && a.port === b.port;
-}
-
 /** A client plus the events it produced. */
 export interface SimPeer {
   /** The client. */
@@ -250,7 +287,7 @@ export const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
 
 /** Builds a server on {@link SERVER} in `net`. */
 export function addServer(net: SimNet, options: Partial<RegistryOptions> = {}): Registry {
-  const r = new Registry(options);
+  const r = new Registry(options, net.bytes(32), (n) => net.bytes(n));
   net.attach("server", SERVER, r);
   return r;
 }
@@ -271,6 +308,8 @@ export function addPeer(
     privateEndpoints: [local],
     keepalive: 25_000,
     registerTimeout: 10_000,
+    id: net.bytes(8),
+    identity: Identity.fromPrivate(net.bytes(32)),
     ...opts,
   });
   net.attach(name, local, client, nat);

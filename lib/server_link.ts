@@ -1,0 +1,317 @@
+/**
+ * A peer's link to the rendezvous server: registration (HELLO until WELCOME, with the server's
+ * return-routability cookie), PING keepalives with backoff while a PONG is missing, and the
+ * server's loss and return. The whole lifecycle is one {@link LinkState} value, so every fact
+ * is reported exactly once ("lost", then "back"). Sans-IO: messages go out through a
+ * {@link LinkSink}.
+ *
+ * @module
+ */
+import {
+  COOKIE_LEN,
+  type Endpoint,
+  FLAG_RELAY_ONLY,
+  formatEndpoint,
+  MsgType,
+  RefuseCode,
+  type ServerMsg,
+} from "./wire.ts";
+import { bytesEqual } from "./crypto.ts";
+
+/** How long PONGs may be missing before the server counts as lost, in ms. */
+export const SERVER_LOST_AFTER = 10_000;
+
+/** Where the link is in its lifecycle. */
+export type LinkState =
+  | {
+    kind: "registering";
+    /** HELLOs sent in this attempt. */
+    tries: number;
+    /** When this attempt started. */
+    since: number;
+    nextHello: number;
+    /** Registered before (the server forgot us); the first registration has a deadline. */
+    again: boolean;
+    /** "Lost" was reported and "back" is still owed. */
+    lost: boolean;
+  }
+  | {
+    kind: "registered";
+    nextPing: number;
+    /** When the oldest unanswered PING went out. */
+    awaitingSince: number | undefined;
+    lost: boolean;
+  }
+  | { kind: "closed" };
+
+/** What the link reports. */
+export type LinkEvent =
+  | { type: "ready"; name: string; public: Endpoint }
+  | { type: "renamed"; wanted: string; name: string }
+  | { type: "server-lost" }
+  | { type: "server-back"; public: Endpoint }
+  | { type: "refused"; message: string }
+  | { type: "fatal"; message: string };
+
+/** Where the link's output goes. */
+export interface LinkSink {
+  /** Sends a message to the server. */
+  send(m: ServerMsg): void;
+  /** Reports an event. */
+  event(e: LinkEvent): void;
+}
+
+/** What the link registers with. */
+export interface LinkOptions {
+  /** The rendezvous server. */
+  server: Endpoint;
+  /** Our peer id. */
+  id: Uint8Array;
+  /** Our public key, sent in HELLO. */
+  pubkey: Uint8Array;
+  /** Room to join. */
+  room: string;
+  /** Wanted name. */
+  name: string;
+  /** Never reveal our endpoints. */
+  relayOnly: boolean;
+  /** Our private endpoints (sent unless relay-only). */
+  privateEndpoints: Endpoint[];
+  /** PING interval while the server answers, in ms. */
+  keepalive: number;
+  /** The first registration fails after this long without a WELCOME, in ms. */
+  registerTimeout: number;
+}
+
+/** The peer's side of the server relationship. */
+export class ServerLink {
+  #o: LinkOptions;
+  #sink: LinkSink;
+  #digest: () => number;
+  #state: LinkState = { kind: "closed" };
+  #startedAt = 0;
+  #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
+  #name: string;
+  #public: Endpoint | undefined;
+  #lastResync = -Infinity;
+
+  /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
+  constructor(options: LinkOptions, sink: LinkSink, digest: () => number) {
+    this.#o = options;
+    this.#sink = sink;
+    this.#digest = digest;
+    this.#name = options.name;
+  }
+
+  /** The lifecycle state (read-only view). */
+  get state(): Readonly<LinkState> {
+    return this.#state;
+  }
+
+  /** True while the server has us registered. */
+  get registered(): boolean {
+    return this.#state.kind === "registered";
+  }
+
+  /** The name the server assigned (the wanted one until then). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Our public endpoint as the server last saw it. */
+  get public(): Endpoint | undefined {
+    return this.#public;
+  }
+
+  /** Starts the first registration. */
+  start(now: number): void {
+    this.#startedAt = now;
+    this.#state = {
+      kind: "registering",
+      tries: 0,
+      since: now,
+      nextHello: now,
+      again: false,
+      lost: false,
+    };
+    this.#hello(now);
+  }
+
+  /** Says goodbye (if registered) and stops. */
+  close(): void {
+    if (this.#state.kind === "registered") this.#sink.send({ type: MsgType.Bye, id: this.#o.id });
+    this.#state = { kind: "closed" };
+  }
+
+  /** True once closed (by {@link close}, a fatal refusal or the registration deadline). */
+  get closed(): boolean {
+    return this.#state.kind === "closed";
+  }
+
+  /** When {@link handleTimeout} next has work. */
+  nextTimeout(): number | undefined {
+    const s = this.#state;
+    if (s.kind === "closed") return undefined;
+    if (s.kind === "registered") return s.nextPing;
+    return s.again ? s.nextHello : Math.min(s.nextHello, this.#startedAt + this.#o.registerTimeout);
+  }
+
+  /** Advances timers. */
+  handleTimeout(now: number): void {
+    const s = this.#state;
+    if (s.kind === "registering") {
+      if (!s.again && now - this.#startedAt >= this.#o.registerTimeout) {
+        this.#state = { kind: "closed" };
+        const secs = Math.round(this.#o.registerTimeout / 1000);
+        this.#sink.event({
+          type: "fatal",
+          message: `No answer from the server at ${
+            formatEndpoint(this.#o.server)
+          } after ${secs} s; check the address and that "p2p serve" runs there`,
+        });
+        return;
+      }
+      if (s.again && !s.lost && now - s.since >= SERVER_LOST_AFTER) {
+        s.lost = true;
+        this.#sink.event({ type: "server-lost" });
+      }
+      if (now >= s.nextHello) this.#hello(now);
+    } else if (s.kind === "registered" && now >= s.nextPing) {
+      this.#ping(now, s);
+    }
+  }
+
+  /**
+   * Asks the server to resync our view of the room (a PING with our digest), at most once a
+   * second: a frame from a peer we do not know suggests a lost introduction.
+   */
+  resync(now: number): void {
+    if (this.#state.kind !== "registered" || now - this.#lastResync < 1_000) return;
+    this.#lastResync = now;
+    this.#sendPing();
+  }
+
+  /**
+   * Handles the server messages about the link itself (WELCOME, REFUSED, PONG, COOKIE).
+   * Returns false for anything else, which the caller routes to the peers it concerns.
+   */
+  handle(now: number, m: ServerMsg): boolean {
+    if (this.#state.kind === "closed") return true;
+    switch (m.type) {
+      case MsgType.Welcome:
+        if (bytesEqual(m.id, this.#o.id)) this.#welcome(now, m.name, m.observed);
+        return true;
+      case MsgType.Refused:
+        this.#refused(now, m.code, m.message);
+        return true;
+      case MsgType.Pong:
+        this.#alive(now);
+        return true;
+      case MsgType.Cookie:
+        // The server wants proof that we receive at our address: repeat the request with it.
+        this.#cookie = m.cookie;
+        if (this.#state.kind === "registering") this.#hello(now);
+        else this.#sendPing();
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  #welcome(now: number, name: string, observed: Endpoint): void {
+    const s = this.#state;
+    if (s.kind === "registered") return this.#alive(now);
+    if (s.kind !== "registering") return;
+    this.#public = observed;
+    this.#state = {
+      kind: "registered",
+      nextPing: now + this.#o.keepalive,
+      awaitingSince: undefined,
+      lost: false,
+    };
+    if (!s.again) {
+      if (name !== this.#name) this.#sink.event({ type: "renamed", wanted: this.#name, name });
+      this.#name = name;
+      this.#sink.event({ type: "ready", name, public: observed });
+      return;
+    }
+    this.#name = name;
+    if (s.lost) this.#sink.event({ type: "server-back", public: observed });
+  }
+
+  #refused(now: number, code: number, message: string): void {
+    const s = this.#state;
+    if (code === RefuseCode.Unknown) {
+      // The server forgot us (restart or expiry): register again with the same id.
+      if (s.kind === "registered") {
+        this.#state = {
+          kind: "registering",
+          tries: 0,
+          since: now,
+          nextHello: now,
+          again: true,
+          lost: s.lost,
+        };
+        this.#hello(now);
+      }
+      return;
+    }
+    if (s.kind === "registering" && !s.again) {
+      this.#state = { kind: "closed" };
+      this.#sink.event({ type: "fatal", message: `The server refused to register us: ${message}` });
+      return;
+    }
+    this.#sink.event({ type: "refused", message });
+  }
+
+  #alive(now: number): void {
+    const s = this.#state;
+    if (s.kind !== "registered") return;
+    if (s.awaitingSince !== undefined) s.nextPing = now + this.#o.keepalive;
+    s.awaitingSince = undefined;
+    if (s.lost) {
+      s.lost = false;
+      this.#sink.event({ type: "server-back", public: this.#public! });
+    }
+  }
+
+  #hello(now: number): void {
+    const s = this.#state;
+    if (s.kind !== "registering") return;
+    const o = this.#o;
+    this.#sink.send({
+      type: MsgType.Hello,
+      id: o.id,
+      cookie: this.#cookie,
+      pubkey: o.pubkey,
+      flags: o.relayOnly ? FLAG_RELAY_ONLY : 0,
+      room: o.room,
+      name: this.#name,
+      privateEndpoints: o.relayOnly ? [] : o.privateEndpoints,
+    });
+    s.tries++;
+    s.nextHello = now + Math.min(250 * 2 ** (s.tries - 1), 2_000);
+  }
+
+  #ping(now: number, s: Extract<LinkState, { kind: "registered" }>): void {
+    if (s.awaitingSince === undefined) s.awaitingSince = now;
+    const waited = now - s.awaitingSince;
+    if (waited >= SERVER_LOST_AFTER && !s.lost) {
+      s.lost = true;
+      this.#sink.event({ type: "server-lost" });
+    }
+    this.#sendPing();
+    // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
+    const k = this.#o.keepalive;
+    s.nextPing = now + (waited === 0 ? Math.min(1_000, k) : Math.min(Math.max(waited, 1_000), k));
+  }
+
+  #sendPing(): void {
+    this.#sink.send({
+      type: MsgType.Ping,
+      id: this.#o.id,
+      cookie: this.#cookie,
+      digest: this.#digest(),
+    });
+  }
+}
