@@ -7,18 +7,48 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { setupLogging } from "./lib/log.ts";
+import { splitHostPort } from "./lib/peer_view.ts";
 import { hasControlChars } from "./lib/wire.ts";
+import type { JoinOptions } from "./peer.ts";
+import type { ServeOptions } from "./server.ts";
 
-/** The program's version, from deno.json. */
-export const VERSION: string = denoJson.version;
+/** The program's version, from deno.json (the wire protocol has its own `PROTOCOL_VERSION`). */
+export const PROGRAM_VERSION: string = denoJson.version;
 
-class UsageError extends Error {
-  constructor(message: string, readonly command: string) {
+/** Bad command-line arguments: `p2p` prints {@link formatUsageError} and exits 2. */
+export class UsageError extends Error {
+  /** The subcommand whose help to point at (`""` for the main help). */
+  readonly command: string;
+
+  /** Makes an error for `command` (`"serve"`, `"join"` or `""`). */
+  constructor(message: string, command: string) {
     super(message);
+    this.name = "UsageError";
+    this.command = command;
   }
 }
 
-const MAIN_HELP = `p2p ${VERSION}: connect machines behind NATs directly over UDP; group chat.
+/** The one line `p2p` prints on stderr for a usage error. */
+export function formatUsageError(e: UsageError): string {
+  return `p2p: ${e.message} (see "p2p ${e.command ? e.command + " " : ""}--help")`;
+}
+
+/** Log levels the command line can pick. */
+export type LogLevel = "debug" | "info" | "warning";
+
+/** What the arguments ask for, as returned by {@link parseCommand}. */
+export type Command =
+  /** Print `text` on stdout and exit with `code` (2 when no command was given). */
+  | { kind: "help"; text: string; code: 0 | 2 }
+  /** Print the version. */
+  | { kind: "version"; text: string }
+  /** Run the server. */
+  | { kind: "serve"; options: ServeOptions; logLevel: LogLevel }
+  /** Join a room. */
+  | { kind: "join"; options: JoinOptions; logLevel: LogLevel };
+
+const MAIN_HELP =
+  `p2p ${PROGRAM_VERSION}: connect machines behind NATs directly over UDP; group chat.
 
 Usage:
   p2p serve [options]     run the rendezvous and relay server (on a public box)
@@ -104,8 +134,8 @@ function parse(cmd: string, args: string[], options: ParseArgsOptionsConfig) {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false });
   } catch (e) {
-    // node:util messages are fine but long; keep the first sentence.
-    const msg = (e as Error).message.split(". ")[0]!.replace(/\.$/, "");
+    // node:util messages are fine but long, some several lines; keep the first sentence.
+    const msg = (e as Error).message.split("\n")[0]!.split(". ")[0]!.replace(/\.$/, "");
     throw new UsageError(msg, cmd);
   }
 }
@@ -117,97 +147,96 @@ const COMMON = {
   json: { type: "boolean" },
 } as const;
 
-function level(v: { verbose?: unknown; quiet?: unknown }) {
-  return v.verbose ? "debug" as const : v.quiet ? "warning" as const : "info" as const;
+function level(v: { verbose?: unknown; quiet?: unknown }): LogLevel {
+  return v.verbose ? "debug" : v.quiet ? "warning" : "info";
 }
 
-async function run(argv: string[]): Promise<number> {
+/**
+ * Parses the command line (without the program name) into what to run. Only reads the host
+ * name, for the default `--name`, through `hostName`. Throws {@link UsageError} for bad
+ * arguments.
+ */
+export function parseCommand(
+  argv: readonly string[],
+  hostName: () => string = defaultName,
+): Command {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help") {
-    console.log(MAIN_HELP);
-    return cmd === undefined ? 2 : 0;
+    return { kind: "help", text: MAIN_HELP, code: cmd === undefined ? 2 : 0 };
   }
   if (cmd === "-V" || cmd === "--version" || cmd === "version") {
-    console.log(`p2p ${VERSION}`);
-    return 0;
+    return { kind: "version", text: `p2p ${PROGRAM_VERSION}` };
   }
-  if (cmd === "serve") {
-    const { values: v } = parse("serve", rest, {
-      ...COMMON,
-      host: { type: "string" },
-      port: { type: "string" },
-      expire: { type: "string" },
-      summary: { type: "string" },
-    });
-    if (v.help) {
-      console.log(SERVE_HELP);
-      return 0;
-    }
-    const opts = {
-      host: ip(v.host as string | undefined, "host", "0.0.0.0", "serve"),
-      port: port(v.port as string | undefined, "port", 7777, "serve"),
-      expireAfter: num(v.expire as string | undefined, "expire", 75, 1, 86_400, "serve") * 1000,
-      summaryInterval: num(v.summary as string | undefined, "summary", 60, 0, 86_400, "serve") *
-        1000,
-      json: Boolean(v.json),
-    };
-    await setupLogging(level(v));
-    const { serve } = await import("./server.ts");
-    await serve(opts);
-    return 0;
-  }
-  if (cmd === "join") {
-    const { values: v } = parse("join", rest, {
-      ...COMMON,
-      server: { type: "string" },
-      room: { type: "string" },
-      name: { type: "string" },
-      "relay-only": { type: "boolean" },
-      bind: { type: "string" },
-      port: { type: "string" },
-      keepalive: { type: "string" },
-      timeout: { type: "string" },
-    });
-    if (v.help) {
-      console.log(JOIN_HELP);
-      return 0;
-    }
-    const server = v.server as string | undefined;
-    const room = v.room as string | undefined;
-    if (!server) throw new UsageError("--server HOST:PORT is required", "join");
-    if (!room) throw new UsageError("--room NAME is required", "join");
-    const name = (v.name as string | undefined) ?? defaultName();
-    for (const [flag, value] of [["room", room], ["name", name]] as const) {
-      const bytes = new TextEncoder().encode(value).length;
-      if (bytes === 0 || bytes > 64 || hasControlChars(value)) {
-        throw new UsageError(`--${flag} must be 1 to 64 bytes without control characters`, "join");
-      }
-    }
-    const { join, splitHostPort } = await import("./peer.ts");
-    if (!splitHostPort(server)) {
-      throw new UsageError(
-        `--server must be HOST:PORT with a port from 1 to 65535, got "${server}"`,
-        "join",
-      );
-    }
-    const opts = {
-      server,
-      room,
-      name,
-      relayOnly: Boolean(v["relay-only"]),
-      json: Boolean(v.json),
-      bind: ip(v.bind as string | undefined, "bind", "0.0.0.0", "join"),
-      port: port(v.port as string | undefined, "port", 0, "join"),
-      // The server forgets peers after 75 s of silence: keepalives must come well before that.
-      keepalive: num(v.keepalive as string | undefined, "keepalive", 25, 0.1, 60, "join") * 1000,
-      registerTimeout: num(v.timeout as string | undefined, "timeout", 10, 0.1, 3_600, "join") *
-        1000,
-      drainTimeout: 30_000,
-    };
-    await setupLogging(level(v));
-    return await join(opts);
-  }
+  if (cmd === "serve") return parseServe(rest);
+  if (cmd === "join") return parseJoin(rest, hostName);
   throw new UsageError(`Unknown command "${cmd}"; use "serve" or "join"`, "");
+}
+
+function parseServe(args: string[]): Command {
+  const { values: v } = parse("serve", args, {
+    ...COMMON,
+    host: { type: "string" },
+    port: { type: "string" },
+    expire: { type: "string" },
+    summary: { type: "string" },
+  });
+  if (v.help) return { kind: "help", text: SERVE_HELP, code: 0 };
+  const options: ServeOptions = {
+    host: ip(v.host as string | undefined, "host", "0.0.0.0", "serve"),
+    port: port(v.port as string | undefined, "port", 7777, "serve"),
+    expireAfter: num(v.expire as string | undefined, "expire", 75, 1, 86_400, "serve") * 1000,
+    summaryInterval: num(v.summary as string | undefined, "summary", 60, 0, 86_400, "serve") *
+      1000,
+    json: Boolean(v.json),
+  };
+  return { kind: "serve", options, logLevel: level(v) };
+}
+
+function parseJoin(args: string[], hostName: () => string): Command {
+  const { values: v } = parse("join", args, {
+    ...COMMON,
+    server: { type: "string" },
+    room: { type: "string" },
+    name: { type: "string" },
+    "relay-only": { type: "boolean" },
+    bind: { type: "string" },
+    port: { type: "string" },
+    keepalive: { type: "string" },
+    timeout: { type: "string" },
+  });
+  if (v.help) return { kind: "help", text: JOIN_HELP, code: 0 };
+  const server = v.server as string | undefined;
+  const room = v.room as string | undefined;
+  if (!server) throw new UsageError("--server HOST:PORT is required", "join");
+  if (!room) throw new UsageError("--room NAME is required", "join");
+  const name = (v.name as string | undefined) ?? hostName();
+  for (const [flag, value] of [["room", room], ["name", name]] as const) {
+    const bytes = new TextEncoder().encode(value).length;
+    if (bytes === 0 || bytes > 64 || hasControlChars(value)) {
+      throw new UsageError(`--${flag} must be 1 to 64 bytes without control characters`, "join");
+    }
+  }
+  if (!splitHostPort(server)) {
+    throw new UsageError(
+      `--server must be HOST:PORT with a port from 1 to 65535, got "${server}"`,
+      "join",
+    );
+  }
+  const options: JoinOptions = {
+    server,
+    room,
+    name,
+    relayOnly: Boolean(v["relay-only"]),
+    json: Boolean(v.json),
+    bind: ip(v.bind as string | undefined, "bind", "0.0.0.0", "join"),
+    port: port(v.port as string | undefined, "port", 0, "join"),
+    // The server forgets peers after 75 s of silence: keepalives must come well before that.
+    keepalive: num(v.keepalive as string | undefined, "keepalive", 25, 0.1, 60, "join") * 1000,
+    registerTimeout: num(v.timeout as string | undefined, "timeout", 10, 0.1, 3_600, "join") *
+      1000,
+    drainTimeout: 30_000,
+  };
+  return { kind: "join", options, logLevel: level(v) };
 }
 
 function defaultName(): string {
@@ -219,18 +248,40 @@ function defaultName(): string {
   }
 }
 
+/** Runs the command line `argv` and returns the exit code; throws {@link UsageError}. */
+async function run(argv: readonly string[]): Promise<number> {
+  const cmd = parseCommand(argv);
+  switch (cmd.kind) {
+    case "help":
+      console.log(cmd.text);
+      return cmd.code;
+    case "version":
+      console.log(cmd.text);
+      return 0;
+    case "serve": {
+      await setupLogging(cmd.logLevel);
+      const { serve } = await import("./server.ts");
+      await serve(cmd.options);
+      return 0;
+    }
+    case "join": {
+      await setupLogging(cmd.logLevel);
+      const { join } = await import("./peer.ts");
+      return await join(cmd.options);
+    }
+  }
+}
+
 if (import.meta.main) {
   let code: number;
   try {
     code = await run(Deno.args);
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`p2p: ${e.message} (see "p2p ${e.command ? e.command + " " : ""}--help")`);
+      console.error(formatUsageError(e));
       code = 2;
-    } else if (e instanceof Error && e.name === "JoinError") {
-      console.error(`p2p: ${e.message}`);
-      code = 1;
     } else {
+      // JoinError and anything else: one line, no stack trace.
       console.error(`p2p: ${e instanceof Error ? e.message : String(e)}`);
       code = 1;
     }

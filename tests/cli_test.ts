@@ -1,64 +1,299 @@
 /**
- * Tests of the `p2p` command line (`main.ts`) as a user sees it: exit codes, usage text and
- * error messages. Each case spawns `deno run -A main.ts ...`.
+ * Tests of the `p2p` command line (`main.ts`). Argument cases run in-process against
+ * {@link parseCommand}; a few spawned `deno run -A main.ts ...` runs check what only a process
+ * shows: exit codes, clean stdout and stderr, the one-line usage error.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
+import {
+  type Command,
+  formatUsageError,
+  parseCommand,
+  PROGRAM_VERSION,
+  UsageError,
+} from "../main.ts";
+import { type P2pResult, runP2p, stripDenoProgress } from "./support/proc.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url);
-const ROOT = new URL("../", import.meta.url);
-/** Guard against a hung child: it is killed after this long (the tests expect far less). */
-const KILL_AFTER_MS = 30_000;
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
+/** Parses with a fixed host name, so the default `--name` is known. */
+function parse(...argv: string[]): Command {
+  return parseCommand(argv, () => "myhost");
 }
 
-async function p2p(...args: string[]): Promise<Result> {
-  const started = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN.href, ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(KILL_AFTER_MS),
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-    ms: performance.now() - started,
+/** Asserts that `argv` is a usage error whose one-line message names every `mentions`. */
+function assertUsageError(argv: string[], ...mentions: string[]): UsageError {
+  let error: unknown;
+  try {
+    parse(...argv);
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof UsageError, `usage error for ${JSON.stringify(argv)}: ${error}`);
+  const line = formatUsageError(error);
+  assert.match(line, /^p2p: \S/, line);
+  assert.doesNotMatch(line, /\n/, `one line: ${line}`);
+  assert.match(line, /--help/, `points at the help: ${line}`);
+  for (const m of mentions) assert.ok(line.includes(m), `"${line}" names "${m}"`);
+  return error;
+}
+
+function joinOptions(cmd: Command) {
+  assert.equal(cmd.kind, "join");
+  return (cmd as Extract<Command, { kind: "join" }>).options;
+}
+
+function serveOptions(cmd: Command) {
+  assert.equal(cmd.kind, "serve");
+  return (cmd as Extract<Command, { kind: "serve" }>).options;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help and version
+
+Deno.test("cli: --help, -h and help give the main usage naming both subcommands", () => {
+  for (const flag of ["--help", "-h", "help"]) {
+    const cmd = parse(flag);
+    assert.equal(cmd.kind, "help");
+    if (cmd.kind !== "help") return;
+    assert.equal(cmd.code, 0);
+    assert.match(cmd.text, /Usage:/);
+    assert.match(cmd.text, /p2p serve/);
+    assert.match(cmd.text, /p2p join/);
+  }
+});
+
+Deno.test("cli: serve --help documents the serve options", () => {
+  const cmd = parse("serve", "--help");
+  assert.ok(cmd.kind === "help" && cmd.code === 0);
+  assert.match(cmd.text, /Usage: p2p serve/);
+  for (const opt of ["--host", "--port", "--expire", "--summary", "--json", "-v", "-q"]) {
+    assert.ok(cmd.text.includes(opt), `serve help mentions ${opt}`);
+  }
+});
+
+Deno.test("cli: join --help documents the join options", () => {
+  const cmd = parse("join", "-h");
+  assert.ok(cmd.kind === "help" && cmd.code === 0);
+  assert.match(cmd.text, /Usage: p2p join/);
+  const opts = ["--server", "--room", "--name", "--relay-only", "--keepalive", "--timeout"];
+  for (const opt of [...opts, "--json", "--bind", "--port"]) {
+    assert.ok(cmd.text.includes(opt), `join help mentions ${opt}`);
+  }
+  // Help wins over missing required options.
+  assert.equal(parse("join", "--help", "--room", "r").kind, "help");
+});
+
+Deno.test("cli: --version, -V and version give 'p2p <version from deno.json>'", () => {
+  assert.match(denoJson.version, /^\d+\.\d+\.\d+/);
+  assert.equal(PROGRAM_VERSION, denoJson.version);
+  for (const flag of ["--version", "-V", "version"]) {
+    assert.deepEqual(parse(flag), { kind: "version", text: `p2p ${denoJson.version}` });
+  }
+});
+
+Deno.test("cli: no arguments is the usage with exit code 2", () => {
+  const cmd = parse();
+  assert.ok(cmd.kind === "help");
+  assert.equal(cmd.code, 2);
+  assert.match(cmd.text, /Usage:/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Parsed options
+
+Deno.test("cli: serve defaults and values (seconds become ms)", () => {
+  const cmd = parse("serve");
+  assert.deepEqual(cmd, {
+    kind: "serve",
+    options: {
+      host: "0.0.0.0",
+      port: 7777,
+      expireAfter: 75_000,
+      summaryInterval: 60_000,
+      json: false,
+    },
+    logLevel: "info",
+  });
+  assert.deepEqual(
+    serveOptions(parse(
+      "serve",
+      "--host",
+      "127.0.0.1",
+      "--port=0",
+      "--expire",
+      "1.5",
+      "--summary",
+      "0",
+      "--json",
+    )),
+    { host: "127.0.0.1", port: 0, expireAfter: 1_500, summaryInterval: 0, json: true },
+  );
+});
+
+Deno.test("cli: join defaults: the host name, any port, keepalive 25 s, timeout 10 s", () => {
+  assert.deepEqual(joinOptions(parse("join", "--server", "example.com:7777", "--room", "r")), {
+    server: "example.com:7777",
+    room: "r",
+    name: "myhost",
+    relayOnly: false,
+    json: false,
+    bind: "0.0.0.0",
+    port: 0,
+    keepalive: 25_000,
+    registerTimeout: 10_000,
+    drainTimeout: 30_000,
+  });
+});
+
+Deno.test("cli: join values", () => {
+  const o = joinOptions(parse(
+    "join",
+    "--server=[::1]:9",
+    "--room",
+    "lobby",
+    "--name",
+    "é".repeat(32),
+    "--relay-only",
+    "--json",
+    "--bind",
+    "10.0.0.2",
+    "--port",
+    "40000",
+    "--keepalive",
+    "0.5",
+    "--timeout",
+    "2",
+  ));
+  assert.equal(o.server, "[::1]:9");
+  assert.equal(o.room, "lobby");
+  assert.equal(o.name, "é".repeat(32)); // 64 bytes: the limit.
+  assert.equal(o.relayOnly, true);
+  assert.equal(o.json, true);
+  assert.equal(o.bind, "10.0.0.2");
+  assert.equal(o.port, 40_000);
+  assert.equal(o.keepalive, 500);
+  assert.equal(o.registerTimeout, 2_000);
+});
+
+Deno.test("cli: the host name is asked for only when --name is missing", () => {
+  let asked = 0;
+  const hostName = () => {
+    asked++;
+    return "h";
   };
-}
+  parseCommand(["join", "--server", "h:1", "--room", "r", "--name", "n"], hostName);
+  assert.equal(asked, 0);
+  parseCommand(["join", "--server", "h:1", "--room", "r"], hostName);
+  assert.equal(asked, 1);
+});
 
-function show(r: Result): string {
+Deno.test("cli: -v and -q pick the log level", () => {
+  const base = ["join", "--server", "h:1", "--room", "r"];
+  for (const [flags, level] of [[[], "info"], [["-v"], "debug"], [["-q"], "warning"]] as const) {
+    for (const cmd of [parse(...base, ...flags), parse("serve", ...flags)]) {
+      assert.ok(cmd.kind === "join" || cmd.kind === "serve");
+      assert.equal(cmd.logLevel, level, `${cmd.kind} ${flags.join(" ")}`);
+    }
+  }
+  const v = parse("serve", "--verbose");
+  assert.ok(v.kind === "serve" && v.logLevel === "debug");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Bad arguments: a one-line usage error
+
+Deno.test("cli: unknown option is a usage error naming the option", () => {
+  assert.equal(assertUsageError(["serve", "--bogus"], "--bogus").command, "serve");
+  const e = assertUsageError(["join", "--server", "127.0.0.1:7777", "--room", "r", "--frob"]);
+  assert.ok(formatUsageError(e).includes("--frob"));
+  assert.ok(formatUsageError(e).endsWith(`(see "p2p join --help")`), formatUsageError(e));
+});
+
+Deno.test("cli: unexpected positional argument is a usage error", () => {
+  assertUsageError(["serve", "extra"], "extra");
+  assertUsageError(["join", "--server", "h:1", "--room", "r", "extra"], "extra");
+});
+
+Deno.test("cli: join without --server or --room is a usage error naming it", () => {
+  assertUsageError(["join", "--room", "lobby"], "--server");
+  assertUsageError(["join", "--server", "127.0.0.1:7777"], "--room");
+  assertUsageError(["join"], "--server");
+});
+
+Deno.test("cli: bad ports are usage errors naming --port", () => {
+  assertUsageError(["serve", "--port", "70000"], "--port", "70000");
+  assertUsageError(["serve", "--port", "abc"], "--port");
+  assertUsageError(["serve", "--port=-1"], "--port");
+  assertUsageError(["serve", "--port", "1.5"], "--port");
+  assertUsageError(["serve", "--port", ""], "--port");
+  assertUsageError(
+    ["join", "--server", "127.0.0.1:7777", "--room", "r", "--port", "99999"],
+    "--port",
+  );
+});
+
+Deno.test("cli: malformed --server values are usage errors naming --server", () => {
+  for (const server of ["nocolon", "127.0.0.1:0", "127.0.0.1:65536", "host:", ":7777"]) {
+    assertUsageError(["join", "--server", server, "--room", "r"], "--server", server);
+  }
+});
+
+Deno.test("cli: non-numeric or out-of-range durations are usage errors", () => {
+  const base = ["join", "--server", "127.0.0.1:7777", "--room", "r"];
+  assertUsageError([...base, "--keepalive", "abc"], "--keepalive", "abc");
+  assertUsageError([...base, "--keepalive", "0"], "--keepalive");
+  // Above the server's 75 s expiry a peer would keep expiring: refused.
+  assertUsageError([...base, "--keepalive", "61"], "--keepalive", "60");
+  assertUsageError([...base, "--timeout", "soon"], "--timeout");
+  assertUsageError([...base, "--timeout", "Infinity"], "--timeout");
+  assertUsageError(["serve", "--expire", "0"], "--expire");
+  assertUsageError(["serve", "--summary", "-1"], "--summary");
+});
+
+Deno.test("cli: bad addresses and names are usage errors", () => {
+  assertUsageError(["serve", "--host", "999.0.0.1"], "--host");
+  assertUsageError(["serve", "--host", "example.com"], "--host");
+  const base = ["join", "--server", "127.0.0.1:7777"];
+  assertUsageError([...base, "--room", "x".repeat(65)], "--room");
+  assertUsageError([...base, "--room", "a\nb"], "--room");
+  assertUsageError([...base, "--room", "r", "--name", "é".repeat(33)], "--name");
+  assertUsageError([...base, "--room", "r", "--name", "tab\there"], "--name");
+  assertUsageError([...base, "--room", "r", "--name", ""], "--name");
+  assertUsageError([...base, "--room", "r", "--bind", "nowhere"], "--bind");
+});
+
+Deno.test("cli: a host name unfit as a name is a usage error too", () => {
+  assert.throws(
+    () => parseCommand(["join", "--server", "h:1", "--room", "r"], () => "x".repeat(65)),
+    UsageError,
+  );
+});
+
+Deno.test("cli: unknown subcommand is a usage error naming it and the main help", () => {
+  const e = assertUsageError(["frobnicate"], "frobnicate");
+  assert.equal(e.command, "");
+  assert.ok(formatUsageError(e).endsWith(`(see "p2p --help")`), formatUsageError(e));
+});
+
+// ---------------------------------------------------------------------------------------------
+// As a process: exit codes and what lands on stdout and stderr
+
+function show(r: P2pResult): string {
   return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
 
-/** Asserts a usage error: exit 2, nothing on stdout, a one-line message naming `mentions`. */
-function assertUsageError(r: Result, ...mentions: string[]): void {
-  assert.equal(r.code, 2, show(r));
-  assert.equal(r.stdout, "", `stdout must stay clean\n${show(r)}`);
-  const lines = r.stderr.trimEnd().split("\n");
-  const first = lines[0]!;
-  assert.match(first, /^p2p: \S/, `error line starts with "p2p: "\n${show(r)}`);
-  for (const m of mentions) {
-    assert.ok(first.includes(m), `error line names "${m}"\n${show(r)}`);
-  }
-  // At most the error line and one hint line pointing at --help; no stack traces.
-  assert.equal(lines.length, 1, `a one-line error\n${show(r)}`);
-  assert.match(lines[0]!, /--help/, `points at the help\n${show(r)}`);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, `no stack trace\n${show(r)}`);
-}
+Deno.test("cli: Deno's own download lines are not taken for the program's stderr", () => {
+  const first = "Download https://registry.npmjs.org/@logtape%2flogtape\n" +
+    "Download https://registry.npmjs.org/@logtape/logtape/-/logtape-2.4.2.tgz\n" +
+    "Initialize @logtape/logtape@2.4.2\n";
+  assert.equal(stripDenoProgress(first), "");
+  assert.equal(stripDenoProgress(first + "p2p: boom\n"), "p2p: boom\n");
+  // Only whole lines of that shape go; the program's own lines stay.
+  const own = "p2p: Download https://x failed\nDownload of the roster\n";
+  assert.equal(stripDenoProgress(own), own);
+});
 
 /** A UDP port on 127.0.0.1 where nothing listens (bound, then released). */
 function freeUdpPort(): number {
@@ -68,125 +303,44 @@ function freeUdpPort(): number {
   return port;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Help and version
-
-Deno.test("cli: --help and -h exit 0 and print usage naming both subcommands", async () => {
-  for (const flag of ["--help", "-h"]) {
-    const r = await p2p(flag);
-    assert.equal(r.code, 0, show(r));
-    assert.match(r.stdout, /Usage:/, show(r));
-    assert.match(r.stdout, /p2p serve/, show(r));
-    assert.match(r.stdout, /p2p join/, show(r));
-    assert.equal(r.stderr, "", show(r));
-  }
+Deno.test("cli process: --help and --version exit 0 with stdout only; no arguments exits 2", async () => {
+  const [help, version, none] = await Promise.all([
+    runP2p(["--help"]),
+    runP2p(["--version"]),
+    runP2p([]),
+  ]);
+  assert.equal(help.code, 0, show(help));
+  assert.match(help.stdout, /^p2p .*\n\nUsage:/, show(help));
+  assert.equal(help.stderr, "", show(help));
+  assert.equal(version.code, 0, show(version));
+  assert.equal(version.stdout, `p2p ${denoJson.version}\n`, show(version));
+  assert.equal(version.stderr, "", show(version));
+  assert.equal(none.code, 2, show(none));
+  assert.match(none.stdout, /Usage:/, show(none));
 });
 
-Deno.test("cli: serve --help exits 0 and documents the serve options", async () => {
-  const r = await p2p("serve", "--help");
-  assert.equal(r.code, 0, show(r));
-  assert.match(r.stdout, /Usage: p2p serve/, show(r));
-  for (const opt of ["--host", "--port", "--expire", "--json"]) {
-    assert.ok(r.stdout.includes(opt), `serve help mentions ${opt}\n${show(r)}`);
-  }
-  assert.equal(r.stderr, "", show(r));
-});
-
-Deno.test("cli: join --help exits 0 and documents the join options", async () => {
-  const r = await p2p("join", "--help");
-  assert.equal(r.code, 0, show(r));
-  assert.match(r.stdout, /Usage: p2p join/, show(r));
-  for (const opt of ["--server", "--room", "--name", "--relay-only", "--keepalive", "--timeout"]) {
-    assert.ok(r.stdout.includes(opt), `join help mentions ${opt}\n${show(r)}`);
-  }
-  assert.equal(r.stderr, "", show(r));
-});
-
-Deno.test("cli: --version and -V print 'p2p <version from deno.json>'", async () => {
-  assert.match(denoJson.version, /^\d+\.\d+\.\d+/);
-  for (const flag of ["--version", "-V"]) {
-    const r = await p2p(flag);
-    assert.equal(r.code, 0, show(r));
-    assert.equal(r.stdout.trim(), `p2p ${denoJson.version}`, show(r));
-    assert.equal(r.stderr, "", show(r));
-  }
-});
-
-Deno.test("cli: no arguments prints usage and exits 2", async () => {
-  const r = await p2p();
+Deno.test("cli process: a usage error exits 2 with one line on stderr and nothing on stdout", async () => {
+  const r = await runP2p(["serve", "--port", "70000"]);
   assert.equal(r.code, 2, show(r));
-  assert.match(r.stdout + r.stderr, /Usage:/, show(r));
-});
-
-// ---------------------------------------------------------------------------------------------
-// Bad arguments: exit 2 with a one-line error
-
-Deno.test("cli: unknown option is a usage error naming the option", async () => {
-  assertUsageError(await p2p("serve", "--bogus"), "--bogus");
-  assertUsageError(
-    await p2p("join", "--server", "127.0.0.1:7777", "--room", "r", "--frob"),
-    "--frob",
+  assert.equal(r.stdout, "", `stdout must stay clean\n${show(r)}`);
+  assert.equal(
+    r.stderr,
+    `p2p: --port must be a number from 0 to 65535, got "70000" (see "p2p serve --help")\n`,
+    show(r),
   );
 });
 
-Deno.test("cli: unexpected positional argument is a usage error", async () => {
-  assertUsageError(await p2p("serve", "extra"), "extra");
-});
-
-Deno.test("cli: join without --server is a usage error naming --server", async () => {
-  assertUsageError(await p2p("join", "--room", "lobby"), "--server");
-});
-
-Deno.test("cli: join without --room is a usage error naming --room", async () => {
-  assertUsageError(await p2p("join", "--server", "127.0.0.1:7777"), "--room");
-});
-
-Deno.test("cli: bad ports are usage errors naming --port", async () => {
-  assertUsageError(await p2p("serve", "--port", "70000"), "--port", "70000");
-  assertUsageError(await p2p("serve", "--port", "abc"), "--port");
-  assertUsageError(await p2p("serve", "--port=-1"), "--port");
-  assertUsageError(await p2p("serve", "--port", "1.5"), "--port");
-  assertUsageError(
-    await p2p("join", "--server", "127.0.0.1:7777", "--room", "r", "--port", "99999"),
-    "--port",
-  );
-});
-
-Deno.test("cli: malformed --server values are usage errors naming --server", async () => {
-  for (const server of ["nocolon", "127.0.0.1:0", "127.0.0.1:65536", "host:", ":7777"]) {
-    assertUsageError(await p2p("join", "--server", server, "--room", "r"), "--server", server);
-  }
-});
-
-Deno.test("cli: non-numeric or out-of-range durations are usage errors", async () => {
-  const base = ["join", "--server", "127.0.0.1:7777", "--room", "r"];
-  assertUsageError(await p2p(...base, "--keepalive", "abc"), "--keepalive", "abc");
-  assertUsageError(await p2p(...base, "--keepalive", "0"), "--keepalive");
-  // Above the server's 75 s expiry a peer would keep expiring: refused.
-  assertUsageError(await p2p(...base, "--keepalive", "61"), "--keepalive", "60");
-  assertUsageError(await p2p(...base, "--timeout", "soon"), "--timeout");
-  assertUsageError(await p2p("serve", "--expire", "0"), "--expire");
-});
-
-Deno.test("cli: bad addresses and names are usage errors", async () => {
-  assertUsageError(await p2p("serve", "--host", "999.0.0.1"), "--host");
-  assertUsageError(await p2p("serve", "--host", "example.com"), "--host");
-  const base = ["join", "--server", "127.0.0.1:7777"];
-  assertUsageError(await p2p(...base, "--room", "x".repeat(65)), "--room");
-  assertUsageError(await p2p(...base, "--room", "r", "--name", "é".repeat(33)), "--name");
-  assertUsageError(await p2p(...base, "--room", "r", "--bind", "nowhere"), "--bind");
-});
-
-Deno.test("cli: unknown subcommand is a usage error naming it", async () => {
-  assertUsageError(await p2p("frobnicate"), "frobnicate");
-});
-
-// ---------------------------------------------------------------------------------------------
-// Runtime failure
-
-Deno.test("cli: join with no server listening exits 1 promptly with a clear message", async () => {
+Deno.test("cli process: join with no server listening exits 1 promptly with a clear message", async () => {
   const port = freeUdpPort();
-  const r = await p2p("join", "--server", `127.0.0.1:${port}`, "--room", "r", "--timeout", "1");
+  const r = await runP2p([
+    "join",
+    "--server",
+    `127.0.0.1:${port}`,
+    "--room",
+    "r",
+    "--timeout",
+    "1",
+  ]);
   assert.equal(r.code, 1, show(r));
   assert.ok(r.ms < 10_000, `gave up after ${Math.round(r.ms)} ms\n${show(r)}`);
   const errors = r.stderr.split("\n").filter((l) => l.startsWith("p2p: "));

@@ -1,16 +1,11 @@
 /**
- * End-to-end on 127.0.0.1: a real `p2p serve` and real `p2p join --json` processes.
+ * End-to-end on 127.0.0.1: a real `p2p serve` and real `p2p join` processes (`--json` unless a
+ * test checks human mode). {@link withRoom} starts them and always cleans them up.
  */
 import assert from "node:assert/strict";
-import {
-  type P2pEvent,
-  P2pProcess,
-  prepareProduct,
-  startPeer,
-  startServer,
-} from "./support/proc.ts";
+import type { P2pEvent, P2pProcess } from "./support/proc.ts";
+import { LO, withRoom } from "./support/room.ts";
 
-const LO = "127.0.0.1";
 const WAIT = 15_000;
 
 function isPeer(name: string, path?: string) {
@@ -37,11 +32,8 @@ Deno.test({
   name: "three peers on loopback go direct and deliver every message once, in order",
   sanitizeResources: false,
   async fn() {
-    await prepareProduct();
-    const srv = await startServer({ host: LO, port: 0 });
-    const names = ["ann", "ben", "cat"];
-    const peers = names.map((name) => startPeer({ server: srv.addr, room: "e2e", name, bind: LO }));
-    try {
+    const names = ["ann", "ben", "cat"] as const;
+    await withRoom({ room: "e2e", peers: names }, async ({ peers }) => {
       for (const [i, p] of peers.entries()) {
         const ready = await p.waitFor((e) => e.event === "ready", WAIT);
         assert.equal(ready.name, names[i]);
@@ -63,13 +55,10 @@ Deno.test({
         }
       }
       // End of input: each delivers what is queued, leaves and exits 0.
-      await peers[0]!.closeStdin();
-      assert.equal(await peers[0]!.wait(WAIT), 0);
-      await peers[1]!.waitFor((e) => e.event === "left" && e.name === "ann", WAIT);
-    } finally {
-      await Promise.all(peers.map((p) => p.close()));
-      await srv.proc.close();
-    }
+      await peers[0].closeStdin();
+      assert.equal(await peers[0].wait(WAIT), 0);
+      await peers[1].waitFor((e) => e.event === "left" && e.name === "ann", WAIT);
+    });
   },
 });
 
@@ -77,36 +66,25 @@ Deno.test({
   name: "relay-only peers talk through the server and never learn or reveal addresses",
   sanitizeResources: false,
   async fn() {
-    await prepareProduct();
-    const srv = await startServer({ host: LO, port: 0 });
-    const open = startPeer({ server: srv.addr, room: "ro", name: "open", bind: LO });
-    const hidden = startPeer({
-      server: srv.addr,
-      room: "ro",
-      name: "hidden",
-      bind: LO,
-      relayOnly: true,
-    });
-    const third = startPeer({ server: srv.addr, room: "ro", name: "third", bind: LO });
-    try {
-      const h = await open.waitFor(isPeer("hidden"), WAIT);
-      assert.equal(h.path, "relay");
-      assert.equal(h.addr, null);
-      assert.equal(h.rtt_ms, null);
-      assert.equal((await hidden.waitFor(isPeer("open"), WAIT)).path, "relay");
-      assert.equal((await hidden.waitFor(isPeer("third"), WAIT)).path, "relay");
-      assert.equal((await open.waitFor(isPeer("third"), WAIT)).path, "direct");
-      const fromHidden = numbered("psst", 10), fromOpen = numbered("hello", 10);
-      await sendAll(hidden, fromHidden);
-      await sendAll(open, fromOpen);
-      await waitMessages(open, "hidden", fromHidden);
-      await waitMessages(third, "hidden", fromHidden);
-      await waitMessages(hidden, "open", fromOpen);
-      await waitMessages(third, "open", fromOpen);
-    } finally {
-      await Promise.all([open.close(), hidden.close(), third.close()]);
-      await srv.proc.close();
-    }
+    await withRoom(
+      { room: "ro", peers: ["open", { name: "hidden", relayOnly: true }, "third"] },
+      async ({ peers: [open, hidden, third] }) => {
+        const h = await open.waitFor(isPeer("hidden"), WAIT);
+        assert.equal(h.path, "relay");
+        assert.equal(h.addr, null);
+        assert.equal(h.rtt_ms, null);
+        assert.equal((await hidden.waitFor(isPeer("open"), WAIT)).path, "relay");
+        assert.equal((await hidden.waitFor(isPeer("third"), WAIT)).path, "relay");
+        assert.equal((await open.waitFor(isPeer("third"), WAIT)).path, "direct");
+        const fromHidden = numbered("psst", 10), fromOpen = numbered("hello", 10);
+        await sendAll(hidden, fromHidden);
+        await sendAll(open, fromOpen);
+        await waitMessages(open, "hidden", fromHidden);
+        await waitMessages(third, "hidden", fromHidden);
+        await waitMessages(hidden, "open", fromOpen);
+        await waitMessages(third, "open", fromOpen);
+      },
+    );
   },
 });
 
@@ -114,12 +92,11 @@ Deno.test({
   name: "a blocked direct path relays first, then upgrades to direct losing no message",
   sanitizeResources: false,
   async fn() {
-    await prepareProduct();
-    const srv = await startServer({ host: LO, port: 0 });
-    const env = { P2P_TEST_BLOCK_DIRECT: "1" };
-    const a = startPeer({ server: srv.addr, room: "up", name: "a", bind: LO, env });
-    const b = startPeer({ server: srv.addr, room: "up", name: "b", bind: LO, env });
-    try {
+    // tests/support/blocking_join.ts drops direct traffic until SIGUSR1.
+    await withRoom({
+      room: "up",
+      peers: [{ name: "a", blockDirect: true }, { name: "b", blockDirect: true }],
+    }, async ({ peers: [a, b] }) => {
       assert.equal((await a.waitFor(isPeer("b"), WAIT)).path, "relay");
       assert.equal((await b.waitFor(isPeer("a"), WAIT)).path, "relay");
       const before = numbered("before", 10);
@@ -136,10 +113,7 @@ Deno.test({
       const after = numbered("after", 10);
       await sendAll(a, after);
       await waitMessages(b, "a", [...before, ...during, ...after]);
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-      await srv.proc.close();
-    }
+    });
   },
 });
 
@@ -147,11 +121,7 @@ Deno.test({
   name: "end of input delivers queued messages before the peer exits 0",
   sanitizeResources: false,
   async fn() {
-    await prepareProduct();
-    const srv = await startServer({ host: LO, port: 0 });
-    const a = startPeer({ server: srv.addr, room: "eof", name: "a", bind: LO });
-    const b = startPeer({ server: srv.addr, room: "eof", name: "b", bind: LO });
-    try {
+    await withRoom({ room: "eof", peers: ["a", "b"] }, async ({ peers: [a, b] }) => {
       await a.waitFor(isPeer("b"), WAIT);
       await b.waitFor(isPeer("a"), WAIT);
       const lines = numbered("burst", 200);
@@ -160,10 +130,7 @@ Deno.test({
       assert.equal(await a.wait(WAIT), 0, a.describe());
       await waitMessages(b, "a", lines);
       await b.waitFor((e) => e.event === "left" && e.name === "a", WAIT);
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-      await srv.proc.close();
-    }
+    });
   },
 });
 
@@ -171,41 +138,32 @@ Deno.test({
   name: "human mode prints status lines and [name] text",
   sanitizeResources: false,
   async fn() {
-    await prepareProduct();
-    const srv = await startServer({ host: LO, port: 0 });
-    const human = P2pProcess.p2p([
-      "join",
-      "--server",
-      srv.addr,
-      "--room",
-      "hm",
-      "--name",
-      "hum",
-      "--bind",
-      LO,
-    ], { label: "hum" });
-    const a = startPeer({ server: srv.addr, room: "hm", name: "a", bind: LO });
-    try {
-      await a.waitFor(isPeer("hum"), WAIT);
-      await a.send("hello human");
-      await a.closeStdin();
-      // a exits 0 only after hum acknowledged the message.
-      assert.equal(await a.wait(WAIT), 0, a.describe());
-      await human.closeStdin();
-      assert.equal(await human.wait(WAIT), 0, human.describe());
-      const lines = human.nonJsonLines;
-      assert.match(lines[0] ?? "", /^\* Joined as "hum"; the server sees us at 127\.0\.0\.1:\d+$/);
-      assert.ok(
-        lines.some((l) =>
-          /^\* a is here: (direct 127\.0\.0\.1:\d+, [\d.]+ ms|relayed via server)$/.test(l)
-        ),
-        lines.join("\n"),
-      );
-      assert.ok(lines.includes("[a] hello human"), lines.join("\n"));
-    } finally {
-      await Promise.all([a.close(), human.close()]);
-      await srv.proc.close();
-    }
+    await withRoom(
+      { room: "hm", peers: [{ name: "hum", human: true }, "a"] },
+      async ({ peers: [human, a] }) => {
+        await a.waitFor(isPeer("hum"), WAIT);
+        await a.send("hello human");
+        await a.closeStdin();
+        // a exits 0 only after hum acknowledged the message.
+        assert.equal(await a.wait(WAIT), 0, a.describe());
+        await human.closeStdin();
+        assert.equal(await human.wait(WAIT), 0, human.describe());
+        const lines = human.nonJsonLines;
+        assert.match(
+          lines[0] ?? "",
+          /^\* Joined as "hum"; the server sees us at 127\.0\.0\.1:\d+$/,
+        );
+        assert.ok(
+          lines.some((l) =>
+            /^\* a is here: (direct 127\.0\.0\.1:\d+, [\d.]+ ms|relayed via server)$/.test(l)
+          ),
+          lines.join("\n"),
+        );
+        assert.ok(lines.includes("[a] hello human"), lines.join("\n"));
+        // Shown once: peer facts are on stdout; the log has them only with -v.
+        assert.doesNotMatch(human.stderr, /\bPeer\b/, human.describe());
+      },
+    );
   },
 });
 
@@ -213,22 +171,15 @@ Deno.test({
   name: "lines piped in before registration reach the peers already in the room",
   sanitizeResources: false,
   async fn() {
-    await prepareProduct();
-    const srv = await startServer({ host: LO, port: 0 });
-    const bob = startPeer({ server: srv.addr, room: "pipe", name: "bob", bind: LO });
-    let alice: P2pProcess | undefined;
-    try {
+    await withRoom({ room: "pipe", peers: ["bob"] }, async ({ peers: [bob], join }) => {
       await bob.waitFor((e) => e.event === "ready", WAIT);
-      alice = startPeer({ server: srv.addr, room: "pipe", name: "alice", bind: LO });
+      const alice = join("alice");
       const lines = numbered("piped", 3);
       await sendAll(alice, lines); // Before alice has even registered.
       await alice.closeStdin();
       assert.equal(await alice.wait(WAIT), 0, alice.describe());
       await waitMessages(bob, "alice", lines);
-    } finally {
-      await Promise.all([bob.close(), alice?.close()]);
-      await srv.proc.close();
-    }
+    });
   },
 });
 
@@ -236,26 +187,20 @@ Deno.test({
   name: "Ctrl-C while the server does not answer ends the peer at once with code 130",
   sanitizeResources: false,
   async fn() {
-    await prepareProduct();
     const sock = Deno.listenDatagram({ hostname: LO, port: 0, transport: "udp" });
     const deadPort = (sock.addr as Deno.NetAddr).port;
     sock.close();
-    const p = startPeer({
-      server: `${LO}:${deadPort}`,
+    await withRoom({
       room: "x",
-      name: "a",
-      bind: LO,
-      extraArgs: ["--timeout", "60"],
-    });
-    try {
+      server: `${LO}:${deadPort}`,
+      peers: [{ name: "a", extraArgs: ["--timeout", "60"] }],
+    }, async ({ peers: [p] }) => {
       await p.waitFor((e) => e.event === "registering", WAIT);
       const t0 = performance.now();
       p.kill("SIGINT");
       assert.equal(await p.wait(5_000), 130, p.describe());
       assert.ok(performance.now() - t0 < 3_000);
-    } finally {
-      await p.close();
-    }
+    });
   },
 });
 
@@ -263,25 +208,18 @@ Deno.test({
   name: "human mode shows control characters in received text as escapes",
   sanitizeResources: false,
   async fn() {
-    await prepareProduct();
-    const srv = await startServer({ host: LO, port: 0 });
-    const human = P2pProcess.p2p(
-      ["join", "--server", srv.addr, "--room", "esc", "--name", "hum", "--bind", LO],
-      { label: "hum" },
+    await withRoom(
+      { room: "esc", peers: [{ name: "hum", human: true }, "a"] },
+      async ({ peers: [human, a] }) => {
+        await a.waitFor(isPeer("hum"), WAIT);
+        await a.send("\x1b[2Jgotcha\rfake");
+        await a.closeStdin();
+        assert.equal(await a.wait(WAIT), 0, a.describe());
+        await human.closeStdin();
+        assert.equal(await human.wait(WAIT), 0, human.describe());
+        const line = human.nonJsonLines.find((l) => l.startsWith("[a] "));
+        assert.equal(line, "[a] \\x1b[2Jgotcha\\x0dfake");
+      },
     );
-    const a = startPeer({ server: srv.addr, room: "esc", name: "a", bind: LO });
-    try {
-      await a.waitFor(isPeer("hum"), WAIT);
-      await a.send("\x1b[2Jgotcha\rfake");
-      await a.closeStdin();
-      assert.equal(await a.wait(WAIT), 0, a.describe());
-      await human.closeStdin();
-      assert.equal(await human.wait(WAIT), 0, human.describe());
-      const line = human.nonJsonLines.find((l) => l.startsWith("[a] "));
-      assert.equal(line, "[a] \\x1b[2Jgotcha\\x0dfake");
-    } finally {
-      await Promise.all([a.close(), human.close()]);
-      await srv.proc.close();
-    }
   },
 });

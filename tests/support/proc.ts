@@ -39,6 +39,21 @@ export const MAIN_URL: URL = new URL("../../main.ts", import.meta.url);
 const MAX_STDERR = 256 * 1024;
 const encoder = new TextEncoder();
 
+/**
+ * Deno's own progress lines (`Download https://...`, `Initialize npm:...`), written to a child's
+ * stderr when its dependencies are not cached yet (a fresh `DENO_DIR`). Uncoloured: stderr is a
+ * pipe.
+ */
+const DENO_PROGRESS = /^(?:Download|Initialize) \S+\r?(?:\n|$)/gm;
+
+/**
+ * Removes Deno's own `Download ...` / `Initialize ...` lines from a child's stderr, so that
+ * assertions about what the program writes hold on the first run with an empty Deno cache too.
+ */
+export function stripDenoProgress(stderr: string): string {
+  return stderr.replace(DENO_PROGRESS, "");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Emergency cleanup (signals, unload, and a reaper for abrupt deaths)
 //
@@ -316,9 +331,13 @@ export class P2pProcess implements AsyncDisposable {
     return this.#nonJson;
   }
 
-  /** Stderr text collected so far (the first bytes are dropped beyond 256 KiB). */
+  /**
+   * Stderr text collected so far, without Deno's download progress lines (the first bytes are
+   * dropped beyond 256 KiB).
+   */
   get stderr(): string {
-    return this.#stderrCut ? `...[${this.#stderrCut} chars cut]...` + this.#stderr : this.#stderr;
+    const text = stripDenoProgress(this.#stderr);
+    return this.#stderrCut ? `...[${this.#stderrCut} chars cut]...` + text : text;
   }
 
   /** Exit code once the process has exited, else `null`. */
@@ -655,6 +674,54 @@ export function joinArgs(opts: PeerOptions): string[] {
 /** Spawn `p2p join ... --json` (does not wait for `ready`). */
 export function startPeer(opts: PeerOptions): P2pProcess {
   return P2pProcess.p2p(joinArgs(opts), { label: opts.name, ...opts });
+}
+
+/** Outcome of {@link runP2p}. */
+export interface P2pResult {
+  /** Exit code. */
+  code: number;
+  /** Everything written to stdout. */
+  stdout: string;
+  /** Everything written to stderr, without Deno's download progress lines. */
+  stderr: string;
+  /** Wall time from spawn to exit, in ms. */
+  ms: number;
+}
+
+/** Options of {@link runP2p}. */
+export interface RunOptions {
+  /** Kill the child after this long (default 30 s: a guard against hangs). */
+  killAfterMs?: number;
+  /** Path or URL of `main.ts` (default: the checkout's `main.ts`). */
+  main?: string | URL;
+}
+
+/**
+ * Run `deno run -A main.ts ...args` to completion with stdin closed and `NO_COLOR=1`, from the
+ * checkout (so its `deno.json` and `deno.lock` apply), after {@link prepareProduct}. Its stderr
+ * comes without Deno's own download lines.
+ */
+export async function runP2p(args: readonly string[], opts: RunOptions = {}): Promise<P2pResult> {
+  const main = opts.main ?? MAIN_URL;
+  await prepareProduct(main);
+  const mainPath = main instanceof URL ? fromFileUrl(main) : main;
+  const started = performance.now();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", mainPath, ...args],
+    cwd: dirname(mainPath),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(opts.killAfterMs ?? 30_000),
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: stripDenoProgress(dec.decode(out.stderr)),
+    ms: performance.now() - started,
+  };
 }
 
 let prepared: Promise<void> | undefined;
