@@ -112,11 +112,6 @@ export class UdpDriver {
     this.#after();
   }
 
-  /** Resolves when the receive loop has ended (after {@link close}). */
-  get done(): Promise<void> {
-    return this.#loop ?? Promise.resolve();
-  }
-
   /** Flushes pending sends, stops the timer, closes the socket and awaits the loop. */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -3,8 +3,9 @@
  * `nft`, `conntrack`), prints it as a table and writes `docs/nat-matrix.md`.
  *
  * Arguments filter cells by id substring (e.g. `deno task natlab symmetric`); a filtered run
- * prints but does not rewrite the document. Exit code 1 if any cell failed or the lab is
- * unavailable.
+ * prints but does not rewrite the document. The document is passed through `deno fmt`, so
+ * `deno task check` accepts it as written. Exit code 1 if any cell failed, the lab is
+ * unavailable or the document could not be formatted.
  *
  * @module
  */
@@ -38,10 +39,20 @@ if (cells === CELLS) {
   const context = `Last run: ${
     new Date().toISOString().slice(0, 10)
   } on ${uname}, Deno ${Deno.version.deno}.`;
-  await Deno.writeTextFile(
-    new URL("../docs/nat-matrix.md", import.meta.url),
-    markdown(results, context),
-  );
-  console.log("Wrote docs/nat-matrix.md");
+  const doc = "docs/nat-matrix.md";
+  const root = new URL("..", import.meta.url);
+  await Deno.writeTextFile(new URL(doc, root), markdown(results, context));
+  // deno fmt pads the table and wraps the prose; run from the root so deno.json's options apply.
+  const fmt = await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--quiet", doc],
+    cwd: root,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!fmt.success) {
+    console.error(`deno fmt ${doc} failed (exit code ${fmt.code})`);
+    Deno.exit(1);
+  }
+  console.log(`Wrote ${doc}`);
 }
 Deno.exit(results.some((r) => r.error) ? 1 : 0);
