@@ -17,8 +17,14 @@ import { DeadlineQueue } from "./deadlines.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import type { Candidate, PathOptions } from "./path.ts";
 import type { ReliableOptions } from "./reliable.ts";
-import { type Introduction, type PeerInfo, type RemoteContext, RemotePeer } from "./remote.ts";
-import { type LinkEvent, ServerLink } from "./server_link.ts";
+import {
+  type Introduction,
+  type PeerInfo,
+  type RemoteContext,
+  type RemoteEvent,
+  RemotePeer,
+} from "./remote.ts";
+import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
 import {
   decodeSealed,
   decodeServerMsg,
@@ -48,22 +54,8 @@ export const MAX_DEPARTED = 64;
 /** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
 const MAX_RETIRED = 1024;
 
-/** Options of a joining peer. */
-export interface ClientOptions {
-  /** The rendezvous server (literal IP). */
-  server: Endpoint;
-  /** Room to join. */
-  room: string;
-  /** Wanted name (the server may suffix it to keep names unique). */
-  name: string;
-  /** Never punch, never reveal addresses: everything goes through the relay. */
-  relayOnly: boolean;
-  /** This host's private endpoints (interface addresses with the bound port). */
-  privateEndpoints: Endpoint[];
-  /** Keepalive interval towards the server and on direct paths, in ms. */
-  keepalive: number;
-  /** Give up the first registration after this long without an answer, in ms. */
-  registerTimeout: number;
+/** Options of a joining peer: what it registers with, plus its machines' tunables. */
+export interface ClientOptions extends Omit<LinkOptions, "id" | "pubkey"> {
   /** Timing of path machines (keepalive is taken from `keepalive`). */
   path?: Partial<PathOptions>;
   /** Tunables of reliable channels. */
@@ -77,14 +69,7 @@ export interface ClientOptions {
 /** What a peer reports to its user. */
 export type ClientEvent =
   | { type: "ready"; name: string; public: Endpoint }
-  | {
-    type: "peer";
-    name: string;
-    path: "direct" | "relay";
-    addr: Endpoint | null;
-    rtt: number | null;
-  }
-  | { type: "message"; from: string; text: string }
+  | RemoteEvent
   | { type: "left"; name: string; reason: "bye" | "expired" | "gone" }
   | { type: "server-lost" }
   | { type: "server-back"; public: Endpoint }

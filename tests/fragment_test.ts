@@ -6,6 +6,7 @@
  * @module
  */
 
+import { concat } from "./support/bytes.ts";
 import assert from "node:assert/strict";
 import { fragment, MAX_MESSAGE, type Reassembled, Reassembler } from "../lib/fragment.ts";
 import { MAX_FRAGMENT } from "../lib/wire.ts";
@@ -13,17 +14,6 @@ import { prng } from "./support/prng.ts";
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 function checkFragments(text: string): Uint8Array[] {
   const bytes = utf8.encode(text);

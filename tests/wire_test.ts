@@ -10,6 +10,7 @@
  * @module
  */
 
+import { concat } from "./support/bytes.ts";
 import assert from "node:assert/strict";
 import {
   COOKIE_LEN,
@@ -62,17 +63,6 @@ const keyB = bytesOf(KEY_LEN, 5);
 const cookieA = bytesOf(COOKIE_LEN, 6);
 const epoch1 = bytesOf(EPOCH_LEN, 7);
 const epoch2 = bytesOf(EPOCH_LEN, 8);
-
-function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** A header per the protocol table: magic `p2`, version, type. */
 function hdr(type: number, version = PROTOCOL_VERSION): number[] {
