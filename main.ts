@@ -7,8 +7,11 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { setupLogging } from "./lib/log.ts";
+import { PassphraseError } from "./lib/passphrase.ts";
 import { splitHostPort } from "./lib/peer_view.ts";
-import { hasControlChars } from "./lib/wire.ts";
+import { normalizeName } from "./lib/names.ts";
+import { DEFAULT_REGISTRY } from "./lib/registry.ts";
+import { hasControlChars, MAX_ROOM_SIZE } from "./lib/wire.ts";
 import type { JoinOptions } from "./peer.ts";
 import type { ServeOptions } from "./server.ts";
 
@@ -72,6 +75,15 @@ Options:
   --expire SECONDS        forget peers silent this long (default 75)
   --summary SECONDS       interval of the summary log line, 0 for none (default 60)
   --json                  print {"event":"listening","addr":...} on stdout when ready
+
+Limits (what one source may cost the server; hitting one is logged, counted and
+answered with an error the peer shows):
+  --max-peers N           peers on the whole server (default 10000)
+  --max-room-size N       peers in one room, at most 150 (default 128)
+  --max-per-source N      registrations from one IP address (default 64)
+  --max-rooms-per-source N  rooms one IP address may be in (default 16)
+  --relay-rate KIB        relayed KiB/s one peer may send (default 256, burst 1024)
+  --pair-rate KIB         relayed KiB/s one peer may send to one other (default 128)
   -v, --verbose           debug logging on stderr
   -q, --quiet             only warnings and errors on stderr
   -h, --help              show this help
@@ -83,10 +95,19 @@ Joins a room. Lines typed on stdin go to every other peer in the room; received
 lines print as "[name] text". Commands: /peers, /quit, /help. End of input
 delivers what is queued, then leaves.
 
+A room is entered with the passphrase its members share: from the environment
+variable P2P_PASSPHRASE, else --passphrase-file, else typed at a prompt (stdin
+must be a terminal then). --new-room makes up a new one and prints it.
+
 Options:
   --server HOST:PORT      the rendezvous server (required)
   --room NAME             room to join (required)
   --name NAME             your name in the room (default: this host's name)
+  --passphrase-file FILE  read the room passphrase from the first line of FILE
+  --new-room              make up a strong passphrase for a new room, print it
+                          and the command line to share, and join with it
+  --identity FILE         your long-term key, made on first use (default:
+                          $XDG_CONFIG_HOME/p2p/identity or ~/.config/p2p/identity)
   --relay-only            never punch, never reveal your addresses; relay everything
   --json                  one JSON object per line on stdout (events: registering,
                           ready, peer, message, left, server, notice, peers);
@@ -153,8 +174,8 @@ function level(v: { verbose?: unknown; quiet?: unknown }): LogLevel {
 
 /**
  * Parses the command line (without the program name) into what to run. Only reads the host
- * name, for the default `--name`, through `hostName`. Throws {@link UsageError} for bad
- * arguments.
+ * name, for the default `--name`, through `hostName`; files named by options (passphrase,
+ * identity) are only recorded, never read here. Throws {@link UsageError} for bad arguments.
  */
 export function parseCommand(
   argv: readonly string[],
@@ -179,8 +200,20 @@ function parseServe(args: string[]): Command {
     port: { type: "string" },
     expire: { type: "string" },
     summary: { type: "string" },
+    "max-peers": { type: "string" },
+    "max-room-size": { type: "string" },
+    "max-per-source": { type: "string" },
+    "max-rooms-per-source": { type: "string" },
+    "relay-rate": { type: "string" },
+    "pair-rate": { type: "string" },
   });
   if (v.help) return { kind: "help", text: SERVE_HELP, code: 0 };
+  const int = (flag: string, dflt: number, min: number, max: number) => {
+    const n = num(v[flag] as string | undefined, flag, dflt, min, max, "serve");
+    if (!Number.isInteger(n)) throw new UsageError(`--${flag} must be a whole number`, "serve");
+    return n;
+  };
+  const d = DEFAULT_REGISTRY;
   const options: ServeOptions = {
     host: ip(v.host as string | undefined, "host", "0.0.0.0", "serve"),
     port: port(v.port as string | undefined, "port", 7777, "serve"),
@@ -188,6 +221,15 @@ function parseServe(args: string[]): Command {
     summaryInterval: num(v.summary as string | undefined, "summary", 60, 0, 86_400, "serve") *
       1000,
     json: Boolean(v.json),
+    limits: {
+      maxPeers: int("max-peers", d.maxPeers, 1, 10_000_000),
+      maxRoomSize: int("max-room-size", d.maxRoomSize, 2, MAX_ROOM_SIZE),
+      maxPerSource: int("max-per-source", d.maxPerSource, 1, 10_000_000),
+      maxRoomsPerSource: int("max-rooms-per-source", d.maxRoomsPerSource, 1, 10_000_000),
+      relayRate: int("relay-rate", d.relayRate / 1024, 1, 10_000_000) * 1024,
+      relayBurst: Math.max(d.relayBurst, 4 * 1024 * int("relay-rate", d.relayRate / 1024, 1, 1e7)),
+      pairRate: int("pair-rate", d.pairRate / 1024, 1, 10_000_000) * 1024,
+    },
   };
   return { kind: "serve", options, logLevel: level(v) };
 }
@@ -203,24 +245,44 @@ function parseJoin(args: string[], hostName: () => string): Command {
     port: { type: "string" },
     keepalive: { type: "string" },
     timeout: { type: "string" },
+    "passphrase-file": { type: "string" },
+    "new-room": { type: "boolean" },
+    identity: { type: "string" },
   });
   if (v.help) return { kind: "help", text: JOIN_HELP, code: 0 };
   const server = v.server as string | undefined;
   const room = v.room as string | undefined;
   if (!server) throw new UsageError("--server HOST:PORT is required", "join");
   if (!room) throw new UsageError("--room NAME is required", "join");
-  const name = (v.name as string | undefined) ?? hostName();
-  for (const [flag, value] of [["room", room], ["name", name]] as const) {
-    const bytes = new TextEncoder().encode(value).length;
-    if (bytes === 0 || bytes > 64 || hasControlChars(value)) {
-      throw new UsageError(`--${flag} must be 1 to 64 bytes without control characters`, "join");
-    }
+  const bytes = new TextEncoder().encode(room).length;
+  if (bytes === 0 || bytes > 64 || hasControlChars(room)) {
+    throw new UsageError("--room must be 1 to 64 bytes without control characters", "join");
   }
+  // Names are shown to others: normalised (NFKC) and limited to a documented set (lib/names.ts).
+  const given = v.name as string | undefined;
+  const checked = normalizeName(given ?? hostName());
+  if (!checked.ok) {
+    throw new UsageError(
+      given === undefined
+        ? `this host's name is no valid chat name (${checked.reason}); pick one with --name NAME`
+        : `--name: ${checked.reason}`,
+      "join",
+    );
+  }
+  const name = checked.name;
   if (!splitHostPort(server)) {
     throw new UsageError(
       `--server must be HOST:PORT with a port from 1 to 65535, got "${server}"`,
       "join",
     );
+  }
+  const passphraseFile = v["passphrase-file"] as string | undefined;
+  const identityFile = v.identity as string | undefined;
+  const newRoom = Boolean(v["new-room"]);
+  if (passphraseFile === "") throw new UsageError("--passphrase-file needs a file name", "join");
+  if (identityFile === "") throw new UsageError("--identity needs a file name", "join");
+  if (newRoom && passphraseFile !== undefined) {
+    throw new UsageError("--new-room makes its own passphrase: drop --passphrase-file", "join");
   }
   const options: JoinOptions = {
     server,
@@ -235,6 +297,9 @@ function parseJoin(args: string[], hostName: () => string): Command {
     registerTimeout: num(v.timeout as string | undefined, "timeout", 10, 0.1, 3_600, "join") *
       1000,
     drainTimeout: 30_000,
+    passphraseFile,
+    newRoom,
+    identityFile,
   };
   return { kind: "join", options, logLevel: level(v) };
 }
@@ -279,6 +344,9 @@ if (import.meta.main) {
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(formatUsageError(e));
+      code = 2;
+    } else if (e instanceof PassphraseError && e.kind === "usage") {
+      console.error(formatUsageError(new UsageError(e.message, "join")));
       code = 2;
     } else {
       // JoinError and anything else: one line, no stack trace.

@@ -15,7 +15,13 @@
  * @module
  */
 export * from "./lib/wire.ts";
-export { Identity, PairSession, type SessionBinding } from "./lib/crypto.ts";
+export {
+  Identity,
+  keyCipher,
+  PairSession,
+  type SessionBinding,
+  type TransportCipher,
+} from "./lib/crypto.ts";
 export {
   DEFAULT_REGISTRY,
   Registry,
@@ -55,12 +61,29 @@ export {
   ServerLink,
 } from "./lib/server_link.ts";
 export {
+  GIVE_UP_AFTER,
   type Introduction,
   type PeerInfo,
+  type PeerRequest,
   type RemoteContext,
   type RemoteEvent,
   RemotePeer,
 } from "./lib/remote.ts";
+export {
+  type Established,
+  type HandshakeOut,
+  type HandshakeResult,
+  NOISE_PROTOCOL,
+  type NoiseFactory,
+  noiseFactory,
+  type NoiseSession,
+  PairHandshake,
+} from "./lib/handshake.ts";
+export { pairPrologue, SecureLink } from "./lib/secure_link.ts";
+export { deriveRoomKeys, nameTag, newRoomSecret, ROOM_KDF, type RoomKeys } from "./lib/room_key.ts";
+export { fingerprint } from "./lib/fingerprint.ts";
+export { displayName, normalizeName } from "./lib/names.ts";
+export { SourceCounts, TokenBucket } from "./lib/limits.ts";
 export {
   Client,
   type ClientEvent,

@@ -1,6 +1,8 @@
 /**
- * `p2p join`: a chat peer. Wires the pure {@link Client} to a UDP driver, stdin and stdout;
- * what is shown comes from `lib/peer_view.ts`.
+ * `p2p join`: a chat peer. Gets the room passphrase (or makes one up for `--new-room`),
+ * derives the room keys, loads the user's identity and the peers met before, then wires the
+ * pure {@link Client} to a UDP driver, stdin and stdout; what is shown comes from
+ * `lib/peer_view.ts`.
  *
  * Human mode prints `[name] text` for messages and `*` status lines; `--json` mode prints one
  * JSON object per line on stdout and nothing else there (logs go to stderr).
@@ -9,7 +11,13 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { Client } from "./lib/client.ts";
+import { Identity } from "./lib/crypto.ts";
+import { fingerprint } from "./lib/fingerprint.ts";
+import { identityPath, loadOrCreateIdentity } from "./lib/identity_store.ts";
+import { KnownPeers, knownPeersPath } from "./lib/known_peers.ts";
+import { PASSPHRASE_ENV, PassphraseError, readPassphrase, shareLine } from "./lib/passphrase.ts";
 import { parseInput, pathText, type PeerView, peerView, splitHostPort } from "./lib/peer_view.ts";
+import { deriveRoomKeys, newRoomSecret, type RoomKeys } from "./lib/room_key.ts";
 import { monotonicNow, UdpDriver } from "./lib/udp.ts";
 import {
   type Endpoint,
@@ -41,6 +49,12 @@ export interface JoinOptions {
   registerTimeout: number;
   /** After stdin ends, wait at most this long for messages to be acknowledged, in ms. */
   drainTimeout: number;
+  /** `--passphrase-file`: read the room passphrase from this file's first line. */
+  passphraseFile?: string | undefined;
+  /** `--new-room`: make up a passphrase, print it with the line to share, join with it. */
+  newRoom?: boolean;
+  /** `--identity`: the identity file (default: in the configuration directory). */
+  identityFile?: string | undefined;
   /**
    * Return false to drop a datagram to or from `peer` (passed to the UDP driver). Tests use it
    * to block direct paths; the command line never sets it.
@@ -63,7 +77,13 @@ const log = getLogger(["p2p", "join"]);
 export async function resolveServer(spec: string): Promise<Endpoint> {
   const hp = splitHostPort(spec);
   if (!hp) throw new JoinError(`Server "${spec}" is not HOST:PORT; for example 203.0.113.7:7777`);
-  if (parseIPv4(hp.host) || parseIPv6(hp.host)) return { hostname: hp.host, port: hp.port };
+  if (parseIPv6(hp.host)) {
+    // The peer's socket is IPv4 only: an IPv6 server would just time out, misleadingly.
+    throw new JoinError(
+      `Server "${spec}" is an IPv6 address; p2p peers speak IPv4 only for now: use the server's IPv4 address or a host name with an A record`,
+    );
+  }
+  if (parseIPv4(hp.host)) return { hostname: hp.host, port: hp.port };
   if (hp.host === "localhost") return { hostname: "127.0.0.1", port: hp.port };
   try {
     const ips = await Deno.resolveDns(hp.host, "A");
@@ -90,11 +110,70 @@ function privateEndpoints(bind: string, port: number): Endpoint[] {
   }
 }
 
+/** What a peer is before it has a socket: room keys, identity, the peers it has met. */
+interface Credentials {
+  /** Keys of the room, from its name and passphrase. */
+  room: RoomKeys;
+  /** The user's long-term identity. */
+  identity: Identity;
+  /** Fingerprints remembered for this room. */
+  known: KnownPeers;
+}
+
+/**
+ * Gets the passphrase (or makes one up for `--new-room`, printing it), derives the room keys,
+ * loads or creates the identity (printing its fingerprint in human mode) and loads the known
+ * peers. Returns null when Ctrl-C ended the passphrase prompt.
+ */
+async function credentials(o: JoinOptions): Promise<Credentials | null> {
+  let passphrase: string;
+  if (o.newRoom) {
+    passphrase = newRoomSecret();
+    const share = shareLine(o.server, o.room, passphrase);
+    if (o.json) {
+      console.log(JSON.stringify({ event: "room", passphrase, join: share }));
+    } else {
+      console.log(`* New room secret: ${passphrase}`);
+      console.log(share);
+    }
+  } else {
+    try {
+      passphrase = await readPassphrase({
+        env: { [PASSPHRASE_ENV]: Deno.env.get(PASSPHRASE_ENV) },
+        file: o.passphraseFile,
+        stdin: Deno.stdin,
+      });
+    } catch (e) {
+      if (e instanceof PassphraseError && e.kind === "interrupted") return null;
+      throw e;
+    }
+  }
+  const t0 = performance.now();
+  const room = deriveRoomKeys(o.room, passphrase);
+  log.debug("Derived the room keys in {ms} ms", { ms: Math.round(performance.now() - t0) });
+  const path = identityPath({
+    XDG_CONFIG_HOME: Deno.env.get("XDG_CONFIG_HOME"),
+    HOME: Deno.env.get("HOME"),
+    APPDATA: Deno.env.get("APPDATA"),
+  }, o.identityFile);
+  const { privateKey, created } = await loadOrCreateIdentity(path);
+  const identity = Identity.fromPrivate(privateKey);
+  privateKey.fill(0);
+  const fp = fingerprint(identity.publicKey);
+  if (created) log.info("Made a new identity in {path}", { path });
+  log.debug("Identity {path}, fingerprint {fp}", { path, fp });
+  // The fingerprint is shown with the ready event (human and --json).
+  const known = await KnownPeers.load(knownPeersPath(path), room.id);
+  return { room, identity, known };
+}
+
 /** Runs a peer until stdin ends, /quit, or a signal. Returns the process exit code. */
 export async function join(o: JoinOptions): Promise<number> {
+  const creds = await credentials(o);
+  if (!creds) return 130;
   const server = await resolveServer(o.server);
   const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;
-  const peer = new PeerProcess(o, server, peerView({ json: o.json, color }));
+  const peer = new PeerProcess(o, server, peerView({ json: o.json, color }), creds);
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   const onSignal = () => peer.interrupt();
   for (const s of signals) Deno.addSignalListener(s, onSignal);
@@ -110,6 +189,11 @@ export async function join(o: JoinOptions): Promise<number> {
 class PeerProcess {
   #o: JoinOptions;
   #view: PeerView;
+  #known: KnownPeers;
+  /** Writes of the known-peers file under way. */
+  #saving = new Set<Promise<void>>();
+  /** Names whose changed fingerprint we have explained how to accept. */
+  #hinted = new Set<string>();
   #client: Client;
   #driver: UdpDriver;
   #fatal: string | undefined;
@@ -122,9 +206,10 @@ class PeerProcess {
   /** Called after every driver step (and on a signal) by whoever waits in {@link #until}. */
   #wake = () => {};
 
-  constructor(o: JoinOptions, server: Endpoint, view: PeerView) {
+  constructor(o: JoinOptions, server: Endpoint, view: PeerView, creds: Credentials) {
     this.#o = o;
     this.#view = view;
+    this.#known = creds.known;
     // The client needs the bound port, the driver needs the client: bind first, fill in after.
     const machine = {
       handleDatagram: (n: number, f: Endpoint, d: Uint8Array) =>
@@ -144,8 +229,10 @@ class PeerProcess {
     const local = this.#driver.localAddr;
     this.#client = new Client({
       server,
-      room: o.room,
+      room: creds.room,
       name: o.name,
+      identity: creds.identity,
+      knownPeers: creds.known.entries(),
       relayOnly: o.relayOnly,
       privateEndpoints: privateEndpoints(o.bind, local.port),
       keepalive: o.keepalive,
@@ -187,7 +274,13 @@ class PeerProcess {
     // Deliver what is queued before leaving (Ctrl-C stops waiting).
     const drained = () => client.outstanding === 0 || this.#interrupted;
     await this.#until(drained, this.#o.drainTimeout);
-    if (client.outstanding === 0) return 0;
+    if (client.outstanding === 0) {
+      if (client.undelivered === 0) return 0;
+      log.warning("{count} message parts were never acknowledged and were dropped", {
+        count: client.undelivered,
+      });
+      return 1;
+    }
     log.warning("{count} messages were not acknowledged within {seconds} s", {
       count: client.outstanding,
       seconds: this.#o.drainTimeout / 1000,
@@ -195,10 +288,11 @@ class PeerProcess {
     return 1;
   }
 
-  /** Leaves the room and closes the socket. */
+  /** Leaves the room, closes the socket and finishes writing the known peers. */
   async close(): Promise<void> {
     this.#driver.step(() => this.#client.leave());
     await this.#driver.close();
+    await Promise.all(this.#saving);
     log.debug("Stopped at {at} ms; drops {drops}", {
       at: Math.round(monotonicNow()),
       drops: this.#client.drops,
@@ -251,11 +345,39 @@ class PeerProcess {
       // Shown on stdout already; the log repeats it only with -v (and for --json runs).
       if (e.type === "peer") {
         log.debug("Peer {name} is {path}", { name: e.name, path: pathText(e.path, e.addr, e.rtt) });
+        this.#remember(e.name, e.fingerprint);
       } else if (e.type === "left") {
         log.debug("Peer {name} left ({reason})", { name: e.name, reason: e.reason });
       }
     }
     this.#wake();
+  }
+
+  /**
+   * Remembers the fingerprint of a peer met for the first time in this room. A name known with
+   * another fingerprint keeps the old one (the client warns about the change each time): like
+   * SSH, only the user replaces a known key, by removing its entry from the file.
+   */
+  #remember(name: string, fp: string): void {
+    const known = this.#known.get(name);
+    if (known === fp) return;
+    if (known !== undefined) {
+      if (this.#hinted.has(name)) return;
+      this.#hinted.add(name);
+      log.info("To accept {fp} as the identity of {name}, remove {name}'s entry from {file}", {
+        name,
+        fp,
+        file: this.#known.path,
+      });
+      return;
+    }
+    const saving = this.#known.remember(name, fp).catch((e) => {
+      log.warning("Cannot remember the fingerprint of {name}: {error}", {
+        name,
+        error: (e as Error).message,
+      });
+    }).finally(() => this.#saving.delete(saving));
+    this.#saving.add(saving);
   }
 
   #print(lines: readonly string[]): void {

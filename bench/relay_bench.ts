@@ -5,6 +5,9 @@
  *   reused buffer (the floor). Compared: the same through the p2p server's relay (Registry on
  *   UdpDriver), and through a UdpDriver echo (driver overhead alone).
  * - `seal+open`: sealing and opening one 100-byte chat frame, against encoding it in plain.
+ * - `registry relay step`: one relayed datagram with 2 vs 10,000 peers registered.
+ * - `registry leave + join`: a peer of a 20-peer room leaves and a new one joins, with 20 vs
+ *   10,000 peers (and relaying pairs) on the server: O(room), not O(server).
  */
 import { Identity } from "../lib/crypto.ts";
 import { Registry } from "../lib/registry.ts";
@@ -32,6 +35,13 @@ function sock(): Deno.DatagramConn {
 
 function port(c: Deno.DatagramConn): number {
   return (c.addr as Deno.NetAddr).port;
+}
+
+/** The registration token in a WELCOME datagram. */
+function welcomeToken(d: Uint8Array): Uint8Array {
+  const m = decodeServerMsg(d);
+  if (!m.ok || m.value.type !== MsgType.Welcome) throw new Error("expected a WELCOME");
+  return m.value.token;
 }
 
 /** Sends `payload` from `a` to `to` and awaits one reply per round. */
@@ -82,23 +92,24 @@ server.start();
 const serverEp = server.localAddr;
 const relA = sock(), relB = sock();
 const idA = new Uint8Array(8).fill(1), idB = new Uint8Array(8).fill(2);
-const key = new Uint8Array(32).fill(9);
+const benchRoom = new Uint8Array(16).fill(9);
 const buf = new Uint8Array(2048);
-for (const [c, id, name] of [[relA, idA, "a"], [relB, idB, "b"]] as const) {
+const tokens: Uint8Array[] = [];
+for (const [c, id] of [[relA, idA], [relB, idB]] as const) {
   const local = { hostname: LO, port: port(c) };
   const hello = encodeServerMsg({
     type: MsgType.Hello,
     id,
     cookie: registry.cookieFor(id, local),
-    pubkey: key,
     flags: 0,
-    room: "bench",
-    name,
+    room: benchRoom,
+    nameTag: id,
     privateEndpoints: [],
   });
   await c.send(hello, { transport: "udp", ...serverEp });
-  await c.receive(buf); // WELCOME
+  tokens.push(welcomeToken((await c.receive(buf))[0]));
 }
+const [tokenA, tokenB] = tokens as [Uint8Array, Uint8Array];
 await relA.receive(buf); // INTRO of b
 await relB.receive(buf); // INTRO of a
 const relayEcho = (async () => {
@@ -111,6 +122,7 @@ const relayEcho = (async () => {
       const back = encodeServerMsg({
         type: MsgType.Relay,
         from: idB,
+        token: tokenB,
         to: idA,
         payload: m.value.payload,
       });
@@ -122,7 +134,13 @@ const relayEcho = (async () => {
 })();
 
 const chat = new Uint8Array(100).fill(0x61);
-const relayMsg = encodeServerMsg({ type: MsgType.Relay, from: idA, to: idB, payload: chat });
+const relayMsg = encodeServerMsg({
+  type: MsgType.Relay,
+  from: idA,
+  token: tokenA,
+  to: idB,
+  payload: chat,
+});
 
 Deno.bench(
   { name: "raw socket echo", group: "udp round trip", baseline: true, n: 20 },
@@ -181,6 +199,7 @@ globalThis.addEventListener("unload", () => {
 function loadedRegistry(n: number) {
   const r = new Registry();
   const ids: Uint8Array[] = [];
+  let firstToken: Uint8Array = new Uint8Array(8);
   for (let i = 0; i < n; i++) {
     const id = new Uint8Array(8);
     new DataView(id.buffer).setUint32(0, i + 1);
@@ -190,13 +209,14 @@ function loadedRegistry(n: number) {
         type: MsgType.Hello,
         id,
         cookie,
-        pubkey: key,
         flags: 0,
-        room: `room${i % 500}`,
-        name: `p${i}`,
+        room: new Uint8Array(16).fill(i % 500 + 1),
+        nameTag: id,
         privateEndpoints: [],
       });
     r.handleDatagram(0, addr, hello(r.cookieFor(id, addr)));
+    const welcome = r.pollTransmit();
+    if (i === 0) firstToken = welcomeToken(welcome!.data);
     while (r.pollTransmit()) { /* drain */ }
     ids.push(id);
   }
@@ -205,6 +225,7 @@ function loadedRegistry(n: number) {
   const relay = encodeServerMsg({
     type: MsgType.Relay,
     from: ids[0]!,
+    token: firstToken,
     to: ids[n > 500 ? 500 : 1]!,
     payload: chat,
   });
@@ -221,3 +242,66 @@ Deno.bench(
   () => step(small),
 );
 Deno.bench({ name: "10,000 peers registered", group: "registry relay step" }, () => step(large));
+
+// --- Leaving and joining at scale: a peer of a 20-peer room leaves (BYE) and a new one joins -----
+// Removal and registration cost O(room), not O(all peers) or O(relayed pairs): the same room size
+// among 20 peers (baseline) and among 10,000 (with relaying pairs all over the server).
+function churnRegistry(total: number) {
+  const r = new Registry({ maxPeers: 2 * total });
+  let serial = 0;
+  const join = (room: number) => {
+    const id = new Uint8Array(8);
+    new DataView(id.buffer).setUint32(0, ++serial);
+    const addr = {
+      hostname: `10.${(serial >> 16) & 255}.${(serial >> 8) & 255}.${serial & 255}`,
+      port: 4000,
+    };
+    r.handleDatagram(
+      0,
+      addr,
+      encodeServerMsg({
+        type: MsgType.Hello,
+        id,
+        cookie: r.cookieFor(id, addr, 0),
+        flags: 0,
+        room: new Uint8Array(16).fill(room),
+        nameTag: id,
+        privateEndpoints: [],
+      }),
+    );
+    const token = welcomeToken(r.pollTransmit()!.data);
+    while (r.pollTransmit()) { /* drain */ }
+    return { id, addr, token };
+  };
+  const peers = Array.from({ length: total }, (_, i) => join(1 + (i % (total / 20))));
+  // Every pair of neighbours relays once, so removal has relay state to clean up.
+  for (let i = 0; i + 1 < total; i++) {
+    const a = peers[i]!, b = peers[i + (total / 20) < total ? i + total / 20 : i]!;
+    if (a === b) continue;
+    r.handleDatagram(
+      0,
+      a.addr,
+      encodeServerMsg({ type: MsgType.Relay, from: a.id, token: a.token, to: b.id, payload: chat }),
+    );
+    while (r.pollTransmit()) { /* drain */ }
+  }
+  let victim = peers[0]!;
+  return () => {
+    r.handleDatagram(
+      0,
+      victim.addr,
+      encodeServerMsg({ type: MsgType.Bye, id: victim.id, token: victim.token }),
+    );
+    while (r.pollTransmit()) { /* drain */ }
+    victim = join(1);
+  };
+}
+const churnSmall = churnRegistry(20), churnLarge = churnRegistry(10_000);
+Deno.bench(
+  { name: "20 peers on the server", group: "registry leave + join (room of 20)", baseline: true },
+  churnSmall,
+);
+Deno.bench(
+  { name: "10,000 peers on the server", group: "registry leave + join (room of 20)" },
+  churnLarge,
+);

@@ -14,7 +14,8 @@ import { Client, type ClientOptions } from "../lib/client.ts";
 import { Identity } from "../lib/crypto.ts";
 import type { SansIo } from "../lib/udp.ts";
 import type { Endpoint, Transmit } from "../lib/wire.ts";
-import { addPeer, addServer, SERVER, SimNet, type SimPeer } from "../tests/support/sim.ts";
+import { prng, randomBytesFrom } from "../tests/support/prng.ts";
+import { addPeer, addServer, SERVER, SimNet, type SimPeer, simRoom } from "../tests/support/sim.ts";
 
 const LINE = "x".repeat(64 * 1024 - 16);
 
@@ -43,11 +44,17 @@ class Recorder implements SansIo {
   }
 }
 
+/** A fresh seeded byte source: each replay draws the same ephemeral keys as the recording. */
+function seededBytes(n: number): (k: number) => Uint8Array {
+  const rng = prng(1000 + n);
+  return (k) => randomBytesFrom(rng, k);
+}
+
 function senderOptions(n: number): ClientOptions {
   const seed = new Uint8Array(32).fill(n);
   return {
     server: SERVER,
-    room: "room",
+    room: simRoom(),
     name: "sender",
     relayOnly: false,
     privateEndpoints: [],
@@ -55,6 +62,7 @@ function senderOptions(n: number): ClientOptions {
     registerTimeout: 10_000,
     id: new Uint8Array(8).fill(n),
     identity: Identity.fromPrivate(seed),
+    random: seededBytes(n),
   };
 }
 

@@ -14,7 +14,10 @@
  */
 import { compareBytes, Identity, randomId } from "./crypto.ts";
 import { DeadlineQueue } from "./deadlines.ts";
+import { fingerprint } from "./fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
+import { noiseFactory } from "./handshake.ts";
+import { nameTag, type RoomKeys } from "./room_key.ts";
 import type { Candidate, PathOptions } from "./path.ts";
 import type { ReliableOptions } from "./reliable.ts";
 import {
@@ -26,6 +29,7 @@ import {
 } from "./remote.ts";
 import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
 import {
+  decodeHandshake,
   decodeSealed,
   decodeServerMsg,
   encodeServerMsg,
@@ -55,12 +59,18 @@ export const MAX_DEPARTED = 64;
 const MAX_RETIRED = 1024;
 
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
-export interface ClientOptions extends Omit<LinkOptions, "id" | "pubkey"> {
+export interface ClientOptions extends Omit<LinkOptions, "id" | "roomId" | "nameTag"> {
+  /** The room's keys, derived from its name and passphrase (see `lib/room_key.ts`). */
+  room: RoomKeys;
+  /** Names and fingerprints seen before in this room (known_peers); a change is flagged. */
+  knownPeers?: ReadonlyMap<string, string>;
+  /** Randomness for handshake ephemerals (seeded in simulations); node:crypto by default. */
+  random?: (n: number) => Uint8Array;
   /** Timing of path machines (keepalive is taken from `keepalive`). */
   path?: Partial<PathOptions>;
   /** Tunables of reliable channels. */
   reliable?: Partial<ReliableOptions>;
-  /** Fixed identity (tests); a fresh one by default. */
+  /** The long-term identity (from the config directory); a fresh one by default (tests). */
   identity?: Identity;
   /** Fixed peer id (tests); random by default. */
   id?: Uint8Array;
@@ -68,7 +78,7 @@ export interface ClientOptions extends Omit<LinkOptions, "id" | "pubkey"> {
 
 /** What a peer reports to its user. */
 export type ClientEvent =
-  | { type: "ready"; name: string; public: Endpoint }
+  | { type: "ready"; name: string; public: Endpoint; fingerprint: string }
   | RemoteEvent
   | { type: "left"; name: string; reason: "bye" | "expired" | "gone" }
   | { type: "server-lost" }
@@ -90,9 +100,11 @@ export class Client {
   #deadlines = new DeadlineQueue<RemotePeer>();
   /** XOR of the id digests of present remotes (the roster digest, kept in O(1)). */
   #digest = 0;
+  #forgottenUndelivered = 0;
   #out: Transmit[] = [];
   #events: ClientEvent[] = [];
   #synced = false;
+  #fingerprint: string;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -103,19 +115,29 @@ export class Client {
     this.#o = options;
     this.#id = options.id ?? randomId(8);
     const identity = options.identity ?? Identity.generate();
+    this.#fingerprint = fingerprint(identity.publicKey);
+    const room = options.room;
     this.#link = new ServerLink(
-      { ...options, id: this.#id, pubkey: identity.publicKey },
+      { ...options, id: this.#id, roomId: room.id, nameTag: (n) => nameTag(room, n) },
       { send: (m) => this.#toServer(m), event: (e) => this.#linkEvent(e) },
       () => this.#digest >>> 0,
     );
     this.#ctx = {
       id: this.#id,
-      identity,
+      roomId: room.id,
+      identityKey: identity.publicKey,
+      name: () => this.#link.name,
+      noise: noiseFactory({
+        staticKey: identity.privateKey,
+        psk: room.psk,
+        ...(options.random ? { random: options.random } : {}),
+      }),
+      knownPeers: options.knownPeers ?? new Map(),
       relayOnly: options.relayOnly,
       path: { keepalive: options.keepalive, ...options.path },
       reliable: options.reliable,
       direct: (to, data) => this.#out.push({ to, data }),
-      server: (m) => this.#toServer(m),
+      server: (m) => this.#toServer({ ...m, token: this.#link.token }),
       event: (e) => this.#events.push(e),
       drop: (reason) => this.#drop(reason),
     };
@@ -124,6 +146,11 @@ export class Client {
   /** This peer's id. */
   get id(): Uint8Array {
     return this.#id;
+  }
+
+  /** This peer's identity fingerprint (read it aloud to check who is who). */
+  get fingerprint(): string {
+    return this.#fingerprint;
   }
 
   /** The name the server assigned (the wanted one until registered). */
@@ -151,6 +178,13 @@ export class Client {
     return n;
   }
 
+  /** Message parts given up on because their peer stopped acknowledging (or was forgotten). */
+  get undelivered(): number {
+    let n = this.#forgottenUndelivered;
+    for (const r of this.#remotes.values()) n += r.undelivered;
+    return n;
+  }
+
   /** How many departed peers' state is kept (bounded by {@link MAX_DEPARTED}). */
   get departedKept(): number {
     return this.#departed.size;
@@ -159,7 +193,10 @@ export class Client {
   /** The peers present in the room. */
   peers(): PeerInfo[] {
     const out: PeerInfo[] = [];
-    for (const r of this.#remotes.values()) if (r.present) out.push(r.info());
+    for (const r of this.#remotes.values()) {
+      const info = r.present ? r.info() : undefined;
+      if (info) out.push(info);
+    }
     return out;
   }
 
@@ -196,7 +233,7 @@ export class Client {
     for (const r of this.#remotes.values()) {
       if (!r.present) continue;
       if (r.send(now, parts)) n++;
-      else behind.push(r.name);
+      else behind.push(r.name || "a peer still connecting");
       this.#track(r);
     }
     if (behind.length > 0) {
@@ -242,7 +279,13 @@ export class Client {
     if (!sameEndpoint(from, this.#o.server)) return this.#drop("unexpected-source");
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
-    if (!this.#link.handle(now, d.value)) this.#serverMsg(now, d.value);
+    if (this.#link.handle(now, d.value)) return;
+    // Everything else the server says carries our registration's token: forgeries stop here.
+    if (!("token" in d.value) || !this.#link.authentic(d.value.token)) {
+      return this.#drop("server-bad-token");
+    }
+    if ("seq" in d.value && !this.#link.fresh(d.value.seq)) return this.#drop("server-replay");
+    this.#serverMsg(now, d.value);
   }
 
   #serverMsg(now: number, m: ServerMsg): void {
@@ -262,15 +305,37 @@ export class Client {
         }
         return;
       }
-      case MsgType.Relayed: {
-        const s = decodeSealed(m.payload);
-        if (!s.ok) return this.#drop(s.reason);
-        if (compareBytes(m.from, s.value.from) !== 0) return this.#drop("relay-mismatch");
-        return this.#sealed(now, s.value, null);
-      }
+      case MsgType.Relayed:
+        return this.#relayed(now, m.from, m.payload);
       default:
         return this.#drop("unexpected-type");
     }
+  }
+
+  /** A peer frame the server relayed: a HANDSHAKE or a SEALED frame. */
+  #relayed(now: number, from: Uint8Array, payload: Uint8Array): void {
+    const t = peekType(payload);
+    if (!t.ok) return this.#drop(t.reason);
+    if (t.value === MsgType.Sealed) {
+      const s = decodeSealed(payload);
+      if (!s.ok) return this.#drop(s.reason);
+      if (compareBytes(from, s.value.from) !== 0) return this.#drop("relay-mismatch");
+      return this.#sealed(now, s.value, null);
+    }
+    const h = decodeHandshake(payload);
+    if (!h.ok) return this.#drop(h.reason);
+    const f = h.value;
+    if (compareBytes(from, f.from) !== 0) return this.#drop("relay-mismatch");
+    if (compareBytes(f.to, this.#id) !== 0) return this.#drop("not-for-us");
+    const r = this.#remotes.get(idHex(f.from));
+    if (!r || !r.present) {
+      this.#drop("unknown-peer");
+      // A handshake from someone we were never introduced to: our INTRO may have been lost.
+      this.#link.resync(now);
+      return;
+    }
+    r.handleHandshake(now, f);
+    this.#track(r);
   }
 
   /** Routes a sealed frame to the remote it comes from (`via` null: relayed). */
@@ -292,28 +357,20 @@ export class Client {
     const key = idHex(m.id);
     const intro: Introduction = {
       id: m.id,
-      pubkey: m.pubkey,
       epoch: m.epoch,
-      name: m.name,
       relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
       candidates: candidatesOf(m),
     };
     const known = this.#remotes.get(key);
     if (!known) {
       if (this.#retired.has(`${key}:${idHex(m.epoch)}`)) return this.#drop("intro-retired-epoch");
-      const r = RemotePeer.create(this.#ctx, now, intro);
-      if (!r) return this.#drop("intro-bad-key");
+      const r = new RemotePeer(this.#ctx, now, intro);
       this.#remotes.set(key, r);
       this.#arrive(r);
       return this.#track(r);
     }
-    if (compareBytes(known.pubkey, m.pubkey) !== 0) return this.#drop("intro-key-changed");
-    if (known.name !== m.name) {
-      // Names are unique per room at any moment; a returning peer may carry a new suffix.
-      this.#notice(`"${known.name}" is now called "${m.name}"`);
-    }
     const returning = !known.present;
-    if (!known.reintroduce(now, intro)) return this.#drop("intro-bad-key");
+    known.reintroduce(now, intro);
     if (returning) {
       this.#departed.delete(key);
       this.#arrive(known);
@@ -330,7 +387,8 @@ export class Client {
     this.#digest ^= idDigest(r.id);
     this.#deadlines.set(r, undefined);
     this.#departed.set(r.key, r);
-    this.#events.push({ type: "left", name: r.name, reason });
+    // Only a peer that proved itself was ever shown; the others leave silently.
+    if (r.established) this.#events.push({ type: "left", name: r.name, reason });
     this.#forget(now);
   }
 
@@ -344,7 +402,8 @@ export class Client {
       if (this.#retired.size > MAX_RETIRED) {
         this.#retired.delete(this.#retired.values().next().value!);
       }
-      if (r.outstanding > 0) {
+      this.#forgottenUndelivered += r.undelivered + r.outstanding;
+      if (r.outstanding > 0 && r.established) {
         this.#notice(`${r.outstanding} message parts to "${r.name}" were never delivered`);
       }
     }
@@ -361,6 +420,8 @@ export class Client {
         return this.#notice(`The name "${e.wanted}" is taken in this room; you are "${e.name}"`);
       case "refused":
         return this.#notice(`The server refused a request: ${e.message}`);
+      case "ready":
+        return void this.#events.push({ ...e, fingerprint: this.#fingerprint });
       default:
         this.#events.push(e);
     }

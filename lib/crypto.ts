@@ -49,29 +49,35 @@ export function randomId(n: number): Uint8Array {
 /** A peer's X25519 key pair. */
 export class Identity {
   #private: KeyObject;
-  /** The raw 32-byte public key, as sent in HELLO and INTRO. */
+  #raw: Uint8Array;
+  /** The raw 32-byte public key. */
   readonly publicKey: Uint8Array;
 
-  private constructor(priv: KeyObject, pub: Uint8Array) {
+  private constructor(priv: KeyObject, raw: Uint8Array, pub: Uint8Array) {
     this.#private = priv;
+    this.#raw = raw;
     this.publicKey = pub;
   }
 
   /** Makes a fresh random identity. */
   static generate(): Identity {
-    const { privateKey, publicKey } = generateKeyPairSync("x25519");
-    const jwk = publicKey.export({ format: "jwk" });
-    return new Identity(privateKey, unb64url(jwk.x ?? ""));
+    const { privateKey } = generateKeyPairSync("x25519");
+    return Identity.fromPrivate(unb64url(privateKey.export({ format: "jwk" }).d ?? ""));
   }
 
-  /** Rebuilds an identity from a 32-byte private scalar (tests use fixed keys). */
+  /** Rebuilds an identity from a 32-byte private scalar (a stored identity, or tests). */
   static fromPrivate(d: Uint8Array): Identity {
     const priv = createPrivateKey({
       key: { kty: "OKP", crv: "X25519", d: b64url(d), x: "" },
       format: "jwk",
     });
     const jwk = createPublicKey(priv).export({ format: "jwk" });
-    return new Identity(priv, unb64url(jwk.x ?? ""));
+    return new Identity(priv, d.slice(), unb64url(jwk.x ?? ""));
+  }
+
+  /** The raw private scalar, for the Noise handshake (never leaves the process). */
+  get privateKey(): Uint8Array {
+    return this.#raw;
   }
 
   /**
@@ -98,7 +104,10 @@ export class Identity {
       const salt = concat(mineFirst ? concat(me, them) : concat(them, me), bind.epoch);
       const okm = new Uint8Array(hkdfSync("sha256", shared, salt, "p2p v2 pair keys", 64));
       const lowToHigh = okm.slice(0, 32), highToLow = okm.slice(32, 64);
-      return new PairSession(mineFirst ? lowToHigh : highToLow, mineFirst ? highToLow : lowToHigh);
+      return new PairSession(
+        keyCipher(mineFirst ? lowToHigh : highToLow),
+        keyCipher(mineFirst ? highToLow : lowToHigh),
+      );
     } catch {
       return null;
     }
@@ -143,22 +152,61 @@ function nonce(counter: bigint): Uint8Array {
 /** How far behind the highest counter seen a frame may arrive and still be accepted. */
 export const REPLAY_WINDOW = 1024n;
 
+/** One direction's AEAD with explicit 64-bit nonces (the sealed frame carries the counter). */
+export interface TransportCipher {
+  /** Encrypts `plaintext` under nonce `counter` with `aad` bound in: ciphertext then tag. */
+  seal(counter: bigint, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /** Decrypts and authenticates; null on any failure. */
+  open(counter: bigint, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null;
+}
+
+/** ChaCha20-Poly1305 under a raw 32-byte key, nonce = 4 zero bytes ‖ big-endian counter. */
+export function keyCipher(key: Uint8Array): TransportCipher {
+  return {
+    seal(counter, aad, plaintext) {
+      const c = createCipheriv(CIPHER, key, nonce(counter), { authTagLength: TAG_LEN });
+      c.setAAD(aad, { plaintextLength: plaintext.length });
+      const a = c.update(plaintext);
+      c.final();
+      const tag = c.getAuthTag();
+      const out = new Uint8Array(a.length + TAG_LEN);
+      out.set(a);
+      out.set(tag, a.length);
+      return out;
+    },
+    open(counter, aad, sealed) {
+      if (sealed.length < TAG_LEN) return null;
+      try {
+        const d = createDecipheriv(CIPHER, key, nonce(counter), { authTagLength: TAG_LEN });
+        const ctLen = sealed.length - TAG_LEN;
+        d.setAAD(aad, { plaintextLength: ctLen });
+        d.setAuthTag(sealed.subarray(ctLen));
+        const a = d.update(sealed.subarray(0, ctLen));
+        d.final();
+        return new Uint8Array(a);
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
 /**
- * Directional AEAD keys shared by two peers. Outgoing counters never repeat within a process;
- * incoming ones are checked against a sliding replay window, so a captured frame cannot be
- * played back.
+ * Directional transport ciphers shared by two peers. Outgoing counters never repeat within a
+ * session; incoming ones are checked against a sliding replay window, so a captured frame
+ * cannot be played back.
  */
 export class PairSession {
-  #send: Uint8Array;
-  #recv: Uint8Array;
+  #send: TransportCipher;
+  #recv: TransportCipher;
   #counter = 0n;
   #highest = 0n;
   #seen = new Set<bigint>();
 
-  /** Use {@link Identity.sessionWith}. */
-  constructor(sendKey: Uint8Array, recvKey: Uint8Array) {
-    this.#send = sendKey;
-    this.#recv = recvKey;
+  /** A session from the two directions' ciphers (from a handshake, or {@link keyCipher}). */
+  constructor(send: TransportCipher, recv: TransportCipher) {
+    this.#send = send;
+    this.#recv = recv;
   }
 
   /** Takes the next nonce counter for an outgoing frame. */
@@ -168,40 +216,26 @@ export class PairSession {
 
   /** Encrypts `plaintext` with `aad` bound in; returns ciphertext followed by the tag. */
   seal(counter: bigint, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    const c = createCipheriv(CIPHER, this.#send, nonce(counter), { authTagLength: TAG_LEN });
-    c.setAAD(aad, { plaintextLength: plaintext.length });
-    const a = c.update(plaintext);
-    c.final();
-    const tag = c.getAuthTag();
-    const out = new Uint8Array(a.length + TAG_LEN);
-    out.set(a);
-    out.set(tag, a.length);
-    return out;
+    return this.#send.seal(counter, aad, plaintext);
+  }
+
+  /** False when `counter` was already accepted or is too old for the window (a replay). */
+  fresh(counter: bigint): boolean {
+    return counter !== 0n && counter + REPLAY_WINDOW > this.#highest && !this.#seen.has(counter);
   }
 
   /** Decrypts and authenticates; returns null on any failure, including a replayed counter. */
   open(counter: bigint, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
-    if (sealed.length < TAG_LEN) return null;
-    if (counter === 0n || counter + REPLAY_WINDOW <= this.#highest || this.#seen.has(counter)) {
-      return null;
+    if (!this.fresh(counter)) return null;
+    const plain = this.#recv.open(counter, aad, sealed);
+    if (!plain) return null;
+    // Only authenticated frames move the window.
+    this.#seen.add(counter);
+    if (counter > this.#highest) this.#highest = counter;
+    if (this.#seen.size > 2 * Number(REPLAY_WINDOW)) {
+      for (const c of this.#seen) if (c + REPLAY_WINDOW <= this.#highest) this.#seen.delete(c);
     }
-    try {
-      const d = createDecipheriv(CIPHER, this.#recv, nonce(counter), { authTagLength: TAG_LEN });
-      const ctLen = sealed.length - TAG_LEN;
-      d.setAAD(aad, { plaintextLength: ctLen });
-      d.setAuthTag(sealed.subarray(ctLen));
-      const a = d.update(sealed.subarray(0, ctLen));
-      d.final();
-      // Only authenticated frames move the window.
-      this.#seen.add(counter);
-      if (counter > this.#highest) this.#highest = counter;
-      if (this.#seen.size > 2 * Number(REPLAY_WINDOW)) {
-        for (const c of this.#seen) if (c + REPLAY_WINDOW <= this.#highest) this.#seen.delete(c);
-      }
-      return new Uint8Array(a);
-    } catch {
-      return null;
-    }
+    return plain;
   }
 }
 

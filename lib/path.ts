@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { type Endpoint, sameEndpoint } from "./wire.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "./wire.ts";
 
 /** Where a candidate came from; higher ranks win when several work. */
 export type CandidateKind = "private" | "public" | "reflexive";
@@ -61,6 +61,10 @@ export interface PathOptions {
   livenessInterval: number;
   /** Declare the direct path dead after this long without any reply. */
   deadAfter: number;
+  /** Most probes a minute to one endpoint the peer never answered from. */
+  unprovenPerMinute: number;
+  /** Most probes in a burst to never-answering endpoints; refilled at one a second. */
+  unprovenBurst: number;
 }
 
 /** Defaults modelled on what works for Tailscale and WebRTC across home NATs. */
@@ -74,6 +78,8 @@ export const DEFAULT_PATH: PathOptions = {
   keepalive: 25_000,
   livenessInterval: 500,
   deadAfter: 3_000,
+  unprovenPerMinute: 20,
+  unprovenBurst: 60,
 };
 
 /** What the machine wants done. */
@@ -119,6 +125,13 @@ export class PathMachine {
   #awaitingSince: number | undefined;
   #nextLiveness = 0;
   #actions: PathAction[] = [];
+  /** Endpoints the peer proved it answers from (authenticated traffic came from them). */
+  #proven = new Set<string>();
+  #unproven = new Map<string, { since: number; n: number }>();
+  #budget = Infinity;
+  #budgetAt = 0;
+  /** Probes not sent because of the budget for unproven endpoints. */
+  throttled = 0;
   #events: PathEvent[] = [];
 
   /**
@@ -205,6 +218,7 @@ export class PathMachine {
   /** An authenticated probe arrived from `from`; the caller answers it with a probe reply. */
   onProbe(now: number, from: Endpoint): void {
     if (this.#relayOnly) return;
+    this.#prove(from);
     this.onDirectTraffic(now, from);
     if (!this.#candidates.some((c) => sameEndpoint(c.addr, from))) {
       // Keep only the newest few peer-reflexive candidates (never the selected one).
@@ -226,6 +240,7 @@ export class PathMachine {
     const probe = this.#probes.get(txid);
     if (!probe) return;
     this.#probes.delete(txid);
+    this.#prove(from);
     const rtt = Math.round((now - probe.sentAt) * 10) / 10;
     const kind = this.#candidates.find((c) => sameEndpoint(c.addr, from))?.kind ?? "reflexive";
     const cur = this.#selected;
@@ -350,10 +365,44 @@ export class PathMachine {
   }
 
   #probe(now: number, to: Endpoint): void {
+    if (!this.#mayProbe(now, to)) return;
     const txid = this.#txid = (this.#txid + 1) >>> 0;
     this.#probes.set(txid, { to, sentAt: now });
     if (this.#selected && sameEndpoint(this.#selected.addr, to)) this.#lastSent = now;
     this.#actions.push({ type: "probe", to, txid });
+  }
+
+  /**
+   * Probes to an endpoint that never answered are budgeted (a member could advertise third
+   * parties' addresses to make us probe them): at most `unprovenPerMinute` a minute to each,
+   * and `unprovenBurst` in a burst refilled at one a second across all of them.
+   */
+  #mayProbe(now: number, to: Endpoint): boolean {
+    const key = formatEndpoint(to);
+    if (this.#proven.has(key)) return true;
+    this.#budget = Math.min(this.#o.unprovenBurst, this.#budget + (now - this.#budgetAt) / 1_000);
+    this.#budgetAt = now;
+    let c = this.#unproven.get(key);
+    if (!c || now - c.since >= 60_000) {
+      if (!c && this.#unproven.size >= 4 * MAX_REFLEXIVE + 16) this.#unproven.clear();
+      c = { since: now, n: 0 };
+      this.#unproven.set(key, c);
+    }
+    if (this.#budget < 1 || c.n >= this.#o.unprovenPerMinute) {
+      this.throttled++;
+      return false;
+    }
+    this.#budget--;
+    c.n++;
+    return true;
+  }
+
+  /** Marks `from` as an endpoint the peer answers from (no probe budget for it). */
+  #prove(from: Endpoint): void {
+    const key = formatEndpoint(from);
+    if (this.#proven.has(key)) return;
+    if (this.#proven.size >= 16) this.#proven.clear();
+    this.#proven.add(key);
   }
 
   #emit(): void {

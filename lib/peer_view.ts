@@ -7,7 +7,8 @@
  * @module
  */
 import type { ClientEvent, PeerInfo } from "./client.ts";
-import { type Endpoint, formatEndpoint, isControlChar } from "./wire.ts";
+import { confusableWith, displayName, escapeCodePoint } from "./names.ts";
+import { type Endpoint, formatEndpoint } from "./wire.ts";
 
 /** A line typed by the user, parsed. */
 export type InputCommand =
@@ -46,12 +47,32 @@ export const HELP_LINES: readonly string[] = [
   "//text   send a line that starts with /",
 ];
 
-/** Shows control characters as escapes so received text cannot fake lines or move the cursor. */
+/**
+ * True for the characters {@link printable} escapes: C0 controls, DEL, C1 controls (including
+ * NEL U+0085), the bidirectional-text controls that reorder what follows (ALM U+061C, LRM/RLM
+ * U+200E/U+200F, embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069), the line and
+ * paragraph separators U+2028/U+2029, and lone surrogates.
+ */
+export function isUnsafeTextChar(c: number): boolean {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x061c || c === 0x200e ||
+    c === 0x200f || c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2066 && c <= 0x2069) || (c >= 0xd800 && c <= 0xdfff);
+}
+
+/**
+ * Makes received text safe to print: every character {@link isUnsafeTextChar} accepts is shown
+ * as a visible escape (`\xNN` below U+0100, else `\u{XXXX}`), so text can neither fake lines,
+ * move the cursor, nor reorder itself or what follows on the line. Everything else is kept as
+ * sent: accents, combining marks, CJK, right-to-left letters, emoji. The zero-width joiner
+ * U+200D and non-joiner U+200C are kept too, wherever they are: they build emoji sequences
+ * (👨‍👩‍👧, 🏳️‍🌈, 👩🏽‍💻) and are required by Indic scripts and Persian, and they can neither move
+ * the cursor nor reorder text. (Names are stricter: see {@link displayName}.)
+ */
 export function printable(s: string): string {
   let out = "";
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
-    out += isControlChar(c) ? `\\x${c.toString(16).padStart(2, "0")}` : ch;
+    out += isUnsafeTextChar(c) ? escapeCodePoint(c) : ch;
   }
   return out;
 }
@@ -78,7 +99,10 @@ export interface PeerView {
   event(e: ClientEvent): string[];
   /** Lines for the start: bound to `local`, registering with `server`. */
   registering(server: Endpoint, local: Endpoint): string[];
-  /** Lines for a notice to the user (unknown command, empty room, ...). */
+  /**
+   * Lines for a notice to the user (unknown command, empty room, ...). Notices may quote names
+   * and typed text; a human view escapes the whole message as strictly as a name.
+   */
   notice(message: string): string[];
   /** Lines answering `/peers`. */
   peers(list: readonly PeerInfo[]): string[];
@@ -88,18 +112,25 @@ export interface PeerView {
 
 /** Options of {@link HumanView}. */
 export interface HumanViewOptions {
-  /** Style status lines dim and sender names bold with ANSI escapes. */
+  /** Style status lines dim, sender names bold and warnings bold red with ANSI escapes. */
   color?: boolean;
 }
 
 /**
- * The view for people: messages as `[name] text`, status lines starting with `*`. Everything
- * received (names, text, notices) has its control characters escaped by {@link printable}.
+ * The view for people: messages as `[name] text`, status lines starting with `*`, warnings
+ * (a changed or shared identity, failed authentication) starting with `!`. Every name shown
+ * goes through {@link displayName}, and so do whole notices and warning messages, which quote
+ * names inside their text; message text goes through {@link printable}. Our fingerprint is
+ * shown on joining, a peer's when it first appears and in `/peers`. When a peer appears whose
+ * name differs from ours or a present peer's only by case or look-alike characters, a
+ * `Careful` line follows.
  */
 export class HumanView implements PeerView {
   #color: boolean;
   /** Peers announced so far, to tell "is here" from "is now". */
   #seen = new Set<string>();
+  /** Our own name, once registered. */
+  #self: string | null = null;
 
   /** Makes a view; without `color` the lines are plain text. */
   constructor(o: HumanViewOptions = {}) {
@@ -110,27 +141,50 @@ export class HumanView implements PeerView {
   event(e: ClientEvent): string[] {
     switch (e.type) {
       case "ready":
+        this.#self = e.name;
         return [
           this.#dim(
-            `* Joined as "${printable(e.name)}"; the server sees us at ${formatEndpoint(e.public)}`,
+            `* Joined as "${displayName(e.name)}" (fingerprint ${
+              printable(e.fingerprint)
+            }); the server sees us at ${formatEndpoint(e.public)}`,
           ),
         ];
       case "peer": {
-        const verb = this.#seen.has(e.name) ? "is now" : "is here:";
-        this.#seen.add(e.name);
-        return [this.#dim(`* ${printable(e.name)} ${verb} ${pathText(e.path, e.addr, e.rtt)}`)];
+        const fresh = !this.#seen.has(e.name);
+        const lines = [
+          this.#dim(
+            `* ${displayName(e.name)} ${
+              fresh ? `is here (fingerprint ${printable(e.fingerprint)}):` : "is now"
+            } ${pathText(e.path, e.addr, e.rtt)}`,
+          ),
+        ];
+        if (fresh) {
+          const others = this.#self === null ? [...this.#seen] : [this.#self, ...this.#seen];
+          const like = confusableWith(e.name, others);
+          if (like !== null) {
+            lines.push(this.#dim(
+              `* Careful: "${displayName(e.name)}" looks like "${
+                displayName(like)
+              }" but is a different name (look-alike characters or case)`,
+            ));
+          }
+          this.#seen.add(e.name);
+        }
+        return lines;
       }
       case "message":
-        return [`${this.#bold(`[${printable(e.from)}]`)} ${printable(e.text)}`];
+        return [`${this.#bold(`[${displayName(e.from)}]`)} ${printable(e.text)}`];
       case "left":
         this.#seen.delete(e.name);
         return [
-          this.#dim(`* ${printable(e.name)} left${e.reason === "expired" ? " (timed out)" : ""}`),
+          this.#dim(`* ${displayName(e.name)} left${e.reason === "expired" ? " (timed out)" : ""}`),
         ];
       case "server-lost":
         return [this.#dim("* Lost contact with the server; peers stay connected, retrying")];
       case "server-back":
         return [this.#dim("* Server is back")];
+      case "warning":
+        return [this.#alert(`! ${displayName(e.message)}`)];
       case "notice":
         return this.notice(e.message);
       case "fatal":
@@ -143,9 +197,9 @@ export class HumanView implements PeerView {
     return [];
   }
 
-  /** Lines for a notice. */
+  /** Lines for a notice, escaped whole as strictly as a name (it may quote names). */
   notice(message: string): string[] {
-    return [this.#dim(`* ${printable(message)}`)];
+    return [this.#dim(`* ${displayName(message)}`)];
   }
 
   /** Lines answering `/peers`. */
@@ -153,7 +207,11 @@ export class HumanView implements PeerView {
     if (list.length === 0) return ["* Nobody else is in the room"];
     return [
       `* ${list.length} ${list.length === 1 ? "peer" : "peers"} in the room:`,
-      ...list.map((p) => `    ${printable(p.name)}  ${pathText(p.path, p.addr, p.rtt)}`),
+      ...list.map((p) =>
+        `    ${displayName(p.name)}  ${printable(p.fingerprint)}  ${
+          pathText(p.path, p.addr, p.rtt)
+        }`
+      ),
     ];
   }
 
@@ -169,18 +227,32 @@ export class HumanView implements PeerView {
   #bold(s: string): string {
     return this.#color ? `\x1b[1m${s}\x1b[22m` : s;
   }
+
+  /** Bold red, for warnings. */
+  #alert(s: string): string {
+    return this.#color ? `\x1b[1;31m${s}\x1b[39;22m` : s;
+  }
 }
 
 /**
  * The `--json` view: one JSON object per line with an `event` field (`registering`, `ready`,
- * `peer`, `message`, `left`, `server`, `notice`, `peers`); the README documents the fields.
+ * `peer`, `message`, `left`, `server`, `warning`, `notice`, `peers`); the README documents
+ * the fields. `ready`, `peer` and each row of `peers` carry the identity's `fingerprint`.
+ * Strings are kept exactly (JSON.parse gives back what was received), but every character
+ * {@link printable} would escape appears as a `\uXXXX` escape, never raw: in particular
+ * U+2028, U+2029 and U+0085, which line-splitting readers treat as line ends.
  */
 export class JsonView implements PeerView {
   /** Lines for a client event; none for `fatal`. */
   event(e: ClientEvent): string[] {
     switch (e.type) {
       case "ready":
-        return [line({ event: "ready", name: e.name, public: formatEndpoint(e.public) })];
+        return [line({
+          event: "ready",
+          name: e.name,
+          fingerprint: e.fingerprint,
+          public: formatEndpoint(e.public),
+        })];
       case "peer":
         return [line({ event: "peer", ...peerFields(e) })];
       case "message":
@@ -191,6 +263,8 @@ export class JsonView implements PeerView {
         return [line({ event: "server", state: "lost" })];
       case "server-back":
         return [line({ event: "server", state: "back", public: formatEndpoint(e.public) })];
+      case "warning":
+        return [line({ event: "warning", kind: e.kind, name: e.name, message: e.message })];
       case "notice":
         return this.notice(e.message);
       case "fatal":
@@ -236,18 +310,34 @@ export function peerView(o: PeerViewOptions): PeerView {
   return o.json ? new JsonView() : new HumanView({ color: o.color ?? false });
 }
 
+/**
+ * JSON.stringify leaves DEL, C1 (NEL U+0085), U+2028/U+2029 and bidi controls raw; they can
+ * only occur inside JSON strings, where `\uXXXX` means the same character.
+ */
+const JSON_UNSAFE = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** One JSON line for `value`, with no raw line separators or terminal controls. */
+export function jsonLine(value: unknown): string {
+  return JSON.stringify(value).replace(
+    JSON_UNSAFE,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 function line(value: Record<string, unknown>): string {
-  return JSON.stringify(value);
+  return jsonLine(value);
 }
 
 function peerFields(p: {
   name: string;
+  fingerprint: string;
   path: string;
   addr: Endpoint | null;
   rtt: number | null;
 }) {
   return {
     name: p.name,
+    fingerprint: p.fingerprint,
     path: p.path,
     addr: p.addr ? formatEndpoint(p.addr) : null,
     rtt_ms: p.rtt,

@@ -5,26 +5,27 @@
  *
  * @module
  */
+import { createHmac } from "node:crypto";
 import { addressCookie, bytesEqual, randomId } from "./crypto.ts";
+import { SourceCounts, TokenBucket } from "./limits.ts";
 import {
   decodeServerMsg,
   encodeServerMsg,
   type Endpoint,
   EPOCH_LEN,
   FLAG_RELAY_ONLY,
-  hasControlChars,
+  idDigest,
   idHex,
   isUsableCandidate,
   LeftReason,
-  MAX_NAME,
   MAX_PRIVATE_ENDPOINTS,
   MAX_ROOM_SIZE,
   type MsgOf,
   MsgType,
   RefuseCode,
-  rosterDigest,
   sameEndpoint,
   type ServerMsg,
+  TOKEN_LEN,
   type Transmit,
 } from "./wire.ts";
 
@@ -40,7 +41,20 @@ export interface RegistryOptions {
   repunchInterval: number;
   /** Least time between two roster resyncs for one peer, in ms. */
   resyncInterval: number;
+  /** Most registrations from one source IP address (CGNAT users share addresses). */
+  maxPerSource: number;
+  /** Most distinct rooms one source IP address may have registrations in. */
+  maxRoomsPerSource: number;
+  /** Relayed payload bytes a second one peer may send (token bucket rate). */
+  relayRate: number;
+  /** Relayed payload bytes one peer may send in a burst. */
+  relayBurst: number;
+  /** Relayed payload bytes a second one peer may send to one other peer. */
+  pairRate: number;
 }
+
+/** How often the cookie secret changes, in ms (a cookie stays valid one to two periods). */
+export const COOKIE_ROTATION = 60_000;
 
 /** Defaults: expire after 75 s (three missed 25 s keepalives). */
 export const DEFAULT_REGISTRY: RegistryOptions = {
@@ -49,6 +63,11 @@ export const DEFAULT_REGISTRY: RegistryOptions = {
   maxPeers: 10_000,
   repunchInterval: 1_000,
   resyncInterval: 1_000,
+  maxPerSource: 64,
+  maxRoomsPerSource: 16,
+  relayRate: 256 * 1024,
+  relayBurst: 1024 * 1024,
+  pairRate: 128 * 1024,
 };
 
 /** Something worth a log line. */
@@ -58,7 +77,8 @@ export type RegistryEvent =
   | { type: "introduced"; room: string; a: string; b: string; repunch: boolean }
   | { type: "relaying"; room: string; from: string; to: string }
   | { type: "left"; room: string; name: string; reason: "bye" | "expired" }
-  | { type: "refused"; addr: Endpoint; why: string };
+  | { type: "refused"; addr: Endpoint; why: string }
+  | { type: "limited"; room: string; name: string; what: "relay" };
 
 /** Server-wide counters. */
 export interface RegistryStats {
@@ -75,11 +95,18 @@ export interface RegistryStats {
 interface Member {
   id: Uint8Array;
   key: string;
-  pubkey: Uint8Array;
+  /** Random per registration: proves later messages come from whoever got the WELCOME. */
+  token: Uint8Array;
+  /** Sequence number of the last INTRO, LEFT or ROSTER sent to it. */
+  seq: number;
+  /** Hex of the opaque name tag (unique per room). */
+  nameTag: string;
   /** Random per registration: a pair's epoch changes whenever either side registers anew. */
   incarnation: Uint8Array;
   flags: number;
+  /** Hex of the opaque room id. */
   room: string;
+  /** Short hex of the name tag, for logs (the server never learns names). */
   name: string;
   addr: Endpoint;
   privateEndpoints: Endpoint[];
@@ -88,6 +115,10 @@ interface Member {
   /** Members this one has relayed to, and members that relayed to it (for one log line a pair). */
   relayingTo: Set<Member>;
   relayedBy: Set<Member>;
+  /** Relay budgets: all its relayed bytes, and per destination. */
+  relayBudget: TokenBucket;
+  pairBudgets: Map<Member, TokenBucket>;
+  lastLimitNotice: number;
   /** Neighbours in the least-recently-heard list. */
   older: Member | undefined;
   newer: Member | undefined;
@@ -102,11 +133,16 @@ export class Registry {
   #newest: Member | undefined;
   #rooms = new Map<string, Map<string, Member>>();
   #repunched = new Map<string, number>();
+  #sources = new SourceCounts();
   #out: Transmit[] = [];
   #events: RegistryEvent[] = [];
   /** Counters. */
   readonly stats: RegistryStats = { relayedPackets: 0, relayedBytes: 0, drops: {}, cookies: 0 };
-  #secret: Uint8Array;
+  /** Keys the per-period cookie secrets: HMAC(master, period number). */
+  #master: Uint8Array;
+  #period = -1;
+  /** The secrets of the current period and the one before (cookies live one to two periods). */
+  #secrets: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
   #random: (n: number) => Uint8Array;
 
   /**
@@ -122,18 +158,39 @@ export class Registry {
     this.#o = { ...DEFAULT_REGISTRY, ...options };
     this.#o.maxRoomSize = Math.min(this.#o.maxRoomSize, MAX_ROOM_SIZE);
     this.#random = random;
-    this.#secret = secret ?? random(32);
+    this.#master = secret ?? random(32);
+    this.#rotate(0);
   }
 
-  /** The cookie a peer with `id` must echo from `addr` (exposed for tests and tools). */
-  cookieFor(id: Uint8Array, addr: Endpoint): Uint8Array {
-    return addressCookie(this.#secret, id, addr);
+  /** The cookie a peer with `id` must echo from `addr` at `now` (exposed for tests and tools). */
+  cookieFor(id: Uint8Array, addr: Endpoint, now?: number): Uint8Array {
+    if (now !== undefined) this.#rotate(now);
+    return addressCookie(this.#secrets[0], id, addr);
   }
 
-  /** True when `cookie` is the one for `id` at `from`; otherwise answers with the right one. */
+  /**
+   * The cookie secret belongs to the period `floor(now / COOKIE_ROTATION)`: a cookie is valid in
+   * the period it was made and the next, whatever traffic there was in between.
+   */
+  #rotate(now: number): void {
+    const period = Math.floor(now / COOKIE_ROTATION);
+    if (period === this.#period) return;
+    const secret = (k: number) => periodSecret(this.#master, k);
+    this.#secrets = [
+      secret(period),
+      period === this.#period + 1 ? this.#secrets[0] : secret(period - 1),
+    ];
+    this.#period = period;
+  }
+
+  /**
+   * True when `cookie` is the current or previous one for `id` at `from`; otherwise answers
+   * with the current one (a COOKIE is never larger than the request that asked for it).
+   */
   #routable(from: Endpoint, id: Uint8Array, cookie: Uint8Array): boolean {
     const want = this.cookieFor(id, from);
     if (bytesEqual(cookie, want)) return true;
+    if (bytesEqual(cookie, addressCookie(this.#secrets[1], id, from))) return true;
     this.stats.cookies++;
     this.#send(from, { type: MsgType.Cookie, cookie: want });
     return false;
@@ -198,6 +255,7 @@ export class Registry {
 
   /** Handles one datagram received from `from`. Never throws on bad input. */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    this.#rotate(now);
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
     const m = d.value;
@@ -209,6 +267,7 @@ export class Registry {
       case MsgType.Bye: {
         const p = this.#peers.get(idHex(m.id));
         if (!p || !sameEndpoint(p.addr, from)) return this.#drop("bye-unknown");
+        if (!bytesEqual(p.token, m.token)) return this.#drop("bye-bad-token");
         return this.#remove(p, "bye");
       }
       case MsgType.Relay:
@@ -234,90 +293,139 @@ export class Registry {
     }
   }
 
-  #refuse(to: Endpoint, code: number, message: string): void {
+  /** Refuses a request; `echo` is its token or cookie, so the peer knows the answer is real. */
+  #refuse(to: Endpoint, echo: Uint8Array, code: number, message: string): void {
     this.#events.push({ type: "refused", addr: to, why: message });
-    this.#send(to, { type: MsgType.Refused, code, message });
+    this.#send(to, { type: MsgType.Refused, echo, code, message });
   }
 
   #hello(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Hello>): void {
-    if (m.room === "") return this.#refuse(from, RefuseCode.Invalid, "Room name is empty");
-    if (m.name === "") return this.#refuse(from, RefuseCode.Invalid, "Peer name is empty");
     if (!this.#routable(from, m.id, m.cookie)) return;
-    if (hasControlChars(m.name) || hasControlChars(m.room)) {
-      return this.#refuse(from, RefuseCode.Invalid, "Names must not contain control characters");
-    }
-    const key = idHex(m.id);
+    const key = idHex(m.id), room = idHex(m.room), nameTag = idHex(m.nameTag);
     const known = this.#peers.get(key);
     if (known) {
-      if (known.room !== m.room || !bytesEqual(known.pubkey, m.pubkey)) {
-        return this.#refuse(from, RefuseCode.Invalid, "Peer id is already in use; restart join");
+      // Only the address it registered from may repeat a HELLO (a move needs the token).
+      if (known.room !== room || known.nameTag !== nameTag || !sameEndpoint(known.addr, from)) {
+        return this.#refuse(from, m.cookie, RefuseCode.Invalid, "Peer id in use; restart join");
       }
+      // A repeated HELLO (our WELCOME was lost): answer with the WELCOME only, never more than
+      // was asked; the peer's next PING resyncs what else it missed.
       this.#touch(known, now);
       known.privateEndpoints = usable(m.privateEndpoints);
-      const moved = !sameEndpoint(known.addr, from);
-      known.addr = from;
-      this.#welcome(known);
-      if (moved) {
-        this.#events.push({ type: "moved", room: known.room, name: known.name, addr: from });
+      return this.#welcome(known, m.cookie);
+    }
+    const members = this.#rooms.get(room);
+    const refusal = this.#admit(from, room, members);
+    if (refusal) return this.#refuse(from, m.cookie, refusal.code, refusal.message);
+    for (const other of members?.values() ?? []) {
+      if (other.nameTag === nameTag) {
+        return this.#refuse(from, m.cookie, RefuseCode.NameTaken, "Name taken in this room");
       }
-      // A repeated HELLO means our WELCOME or introductions may have been lost: introduce
-      // again. If the peer's address moved, the others must learn it too.
-      this.#introduceAll(known, moved);
-      this.#roster(known);
-      return;
     }
+    const member = this.#newMember(now, from, m, key, room, nameTag);
+    const list = members ?? new Map<string, Member>();
+    list.set(key, member);
+    this.#rooms.set(room, list);
+    this.#peers.set(key, member);
+    this.#sources.add(from.hostname, room);
+    this.#append(member);
+    this.#events.push({
+      type: "registered",
+      room: room.slice(0, 8),
+      name: member.name,
+      addr: from,
+      relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
+    });
+    this.#welcome(member, m.cookie);
+    this.#introduceAll(member, true);
+    this.#roster(member);
+  }
+
+  /** Why a new member cannot join `room` now, if it cannot. */
+  #admit(
+    from: Endpoint,
+    roomKey: string,
+    room: Map<string, Member> | undefined,
+  ): { code: number; message: string } | undefined {
     if (this.#peers.size >= this.#o.maxPeers) {
-      return this.#refuse(from, RefuseCode.RoomFull, "Server is full; try again later");
+      return { code: RefuseCode.Limit, message: "Server is full; try again later" };
     }
-    const room = this.#rooms.get(m.room) ?? new Map<string, Member>();
-    if (room.size >= this.#o.maxRoomSize) {
-      return this.#refuse(
-        from,
-        RefuseCode.RoomFull,
-        `Room is full (${this.#o.maxRoomSize} peers); try another room`,
-      );
+    const ip = from.hostname;
+    if (this.#sources.peers(ip) >= this.#o.maxPerSource) {
+      return {
+        code: RefuseCode.Limit,
+        message: `Too many peers from your address (${this.#o.maxPerSource})`,
+      };
     }
-    const member: Member = {
+    if (
+      !this.#sources.inRoom(ip, roomKey) && this.#sources.rooms(ip) >= this.#o.maxRoomsPerSource
+    ) {
+      return {
+        code: RefuseCode.Limit,
+        message: `Too many rooms from your address (${this.#o.maxRoomsPerSource})`,
+      };
+    }
+    if ((room?.size ?? 0) >= this.#o.maxRoomSize) {
+      return { code: RefuseCode.RoomFull, message: `Room is full (${this.#o.maxRoomSize} peers)` };
+    }
+    return undefined;
+  }
+
+  #newMember(
+    now: number,
+    from: Endpoint,
+    m: MsgOf<typeof MsgType.Hello>,
+    key: string,
+    room: string,
+    nameTag: string,
+  ): Member {
+    return {
       id: m.id,
       key,
-      pubkey: m.pubkey,
+      token: this.#random(TOKEN_LEN),
+      seq: 0,
+      nameTag,
       incarnation: this.#random(EPOCH_LEN),
       flags: m.flags,
-      room: m.room,
-      name: uniqueName(m.name, room),
+      room,
+      name: nameTag.slice(0, 8),
       addr: from,
       privateEndpoints: usable(m.privateEndpoints),
       lastSeen: now,
       lastResync: -Infinity,
       relayingTo: new Set(),
       relayedBy: new Set(),
+      relayBudget: new TokenBucket(this.#o.relayRate, this.#o.relayBurst, now),
+      pairBudgets: new Map(),
+      lastLimitNotice: -Infinity,
       older: undefined,
       newer: undefined,
     };
-    room.set(key, member);
-    this.#rooms.set(m.room, room);
-    this.#peers.set(key, member);
-    this.#append(member);
-    this.#events.push({
-      type: "registered",
-      room: m.room,
-      name: member.name,
-      addr: from,
-      relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
-    });
-    this.#welcome(member);
-    this.#introduceAll(member, true);
-    this.#roster(member);
+  }
+
+  /** The peer's NAT gave it a new public mapping (proven by a cookie): everyone re-punches. */
+  #move(p: Member, to: Endpoint): void {
+    this.#sources.remove(p.addr.hostname, p.room);
+    this.#sources.add(to.hostname, p.room);
+    p.addr = to;
+    this.#events.push({ type: "moved", room: p.room.slice(0, 8), name: p.name, addr: to });
+    this.#introduceAll(p, true);
   }
 
   /** Tells `p` who else is in its room (after its introductions, so it can tell when it has them all). */
   #roster(p: Member): void {
     const ids = [...this.#rooms.get(p.room)!.values()].filter((o) => o !== p).map((o) => o.id);
-    this.#send(p.addr, { type: MsgType.Roster, ids });
+    this.#send(p.addr, { type: MsgType.Roster, token: p.token, seq: ++p.seq, ids });
   }
 
-  #welcome(p: Member): void {
-    this.#send(p.addr, { type: MsgType.Welcome, id: p.id, name: p.name, observed: p.addr });
+  #welcome(p: Member, cookie: Uint8Array): void {
+    this.#send(p.addr, {
+      type: MsgType.Welcome,
+      id: p.id,
+      cookie,
+      token: p.token,
+      observed: p.addr,
+    });
   }
 
   /** Introduces every other member of its room to `p` (and, if `both`, `p` to them). */
@@ -333,7 +441,13 @@ export class Registry {
     this.#send(a.addr, this.#intro(b, a));
     if (both) {
       this.#send(b.addr, this.#intro(a, b));
-      this.#events.push({ type: "introduced", room: a.room, a: a.name, b: b.name, repunch });
+      this.#events.push({
+        type: "introduced",
+        room: a.room.slice(0, 8),
+        a: a.name,
+        b: b.name,
+        repunch,
+      });
     }
   }
 
@@ -342,11 +456,11 @@ export class Registry {
     const hide = ((about.flags | to.flags) & FLAG_RELAY_ONLY) !== 0;
     return {
       type: MsgType.Intro,
+      token: to.token,
+      seq: ++to.seq,
       id: about.id,
-      pubkey: about.pubkey,
       epoch: pairEpoch(about, to),
       flags: about.flags,
-      name: about.name,
       publicEndpoint: hide ? null : about.addr,
       privateEndpoints: hide ? [] : about.privateEndpoints,
     };
@@ -355,27 +469,21 @@ export class Registry {
   #ping(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Ping>): void {
     const p = this.#peers.get(idHex(m.id));
     if (!p) {
-      return this.#send(from, {
-        type: MsgType.Refused,
-        code: RefuseCode.Unknown,
-        message: "Register again",
-      });
+      // Echo the token, so only the peer that sent it can believe it was forgotten.
+      return this.#refuse(from, m.token, RefuseCode.Unknown, "Register again");
     }
+    // Only the holder of the registration's token may keep it alive, move it or resync it.
+    if (!bytesEqual(p.token, m.token)) return this.#drop("ping-bad-token");
     const moved = !sameEndpoint(p.addr, from);
     // A new address must prove it receives there before anything moves.
     if (moved && !this.#routable(from, m.id, m.cookie)) return;
     this.#touch(p, now);
-    if (moved) {
-      // The peer's NAT gave it a new public mapping: everyone must re-punch to it.
-      p.addr = from;
-      this.#events.push({ type: "moved", room: p.room, name: p.name, addr: from });
-    }
-    const room = this.#rooms.get(p.room)!;
-    const others = [...room.values()].filter((o) => o !== p);
-    const digest = rosterDigest(others.map((o) => o.id));
-    this.#send(from, { type: MsgType.Pong, observed: from, digest });
-    if (moved) this.#introduceAll(p, true);
-    else if (digest !== m.digest && now - p.lastResync >= this.#o.resyncInterval) {
+    if (moved) this.#move(p, from);
+    let digest = 0;
+    for (const o of this.#rooms.get(p.room)!.values()) if (o !== p) digest ^= idDigest(o.id);
+    digest >>>= 0;
+    this.#send(from, { type: MsgType.Pong, token: p.token, observed: from, digest });
+    if (!moved && digest !== m.digest && now - p.lastResync >= this.#o.resyncInterval) {
       p.lastResync = now;
       this.#roster(p);
       this.#introduceAll(p, false);
@@ -390,11 +498,13 @@ export class Registry {
     now: number,
     from: Endpoint,
     id: Uint8Array,
+    token: Uint8Array,
     target: Uint8Array,
     what: string,
   ): [Member, Member] | undefined {
     const src = this.#peers.get(idHex(id));
     if (!src || !sameEndpoint(src.addr, from)) return void this.#drop(`${what}-unknown-sender`);
+    if (!bytesEqual(src.token, token)) return void this.#drop(`${what}-bad-token`);
     this.#touch(src, now);
     const dst = this.#peers.get(idHex(target));
     if (!dst || dst.room !== src.room || dst === src) {
@@ -404,21 +514,60 @@ export class Registry {
   }
 
   #relay(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Relay>): void {
-    const pair = this.#pair(now, from, m.from, m.to, "relay");
+    const pair = this.#pair(now, from, m.from, m.token, m.to, "relay");
     if (!pair) return;
     const [src, dst] = pair;
     if (!src.relayingTo.has(dst)) {
       src.relayingTo.add(dst);
       dst.relayedBy.add(src);
-      this.#events.push({ type: "relaying", room: src.room, from: src.name, to: dst.name });
+      this.#events.push({
+        type: "relaying",
+        room: src.room.slice(0, 8),
+        from: src.name,
+        to: dst.name,
+      });
     }
+    if (!this.#withinBudget(now, src, dst, m.payload.length)) return;
     this.stats.relayedPackets++;
     this.stats.relayedBytes += m.payload.length;
-    this.#send(dst.addr, { type: MsgType.Relayed, from: src.id, payload: m.payload });
+    this.#send(dst.addr, {
+      type: MsgType.Relayed,
+      token: dst.token,
+      from: src.id,
+      payload: m.payload,
+    });
+  }
+
+  /** Charges a relayed payload to the sender's budgets; over budget it is dropped, visibly. */
+  #withinBudget(now: number, src: Member, dst: Member, bytes: number): boolean {
+    let pair = src.pairBudgets.get(dst);
+    if (!pair) {
+      pair = new TokenBucket(this.#o.pairRate, this.#o.relayBurst, now);
+      src.pairBudgets.set(dst, pair);
+    }
+    if (pair.take(now, bytes) && src.relayBudget.take(now, bytes)) return true;
+    this.#drop("relay-limit");
+    // Tell the sender (it proved its address and token), at most every 5 s.
+    if (now - src.lastLimitNotice >= 5_000) {
+      src.lastLimitNotice = now;
+      this.#events.push({
+        type: "limited",
+        room: src.room.slice(0, 8),
+        name: src.name,
+        what: "relay",
+      });
+      this.#send(src.addr, {
+        type: MsgType.Refused,
+        echo: src.token,
+        code: RefuseCode.Limit,
+        message: `Relay limit reached (${Math.round(this.#o.relayRate / 1024)} KiB/s)`,
+      });
+    }
+    return false;
   }
 
   #repunch(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Repunch>): void {
-    const found = this.#pair(now, from, m.id, m.target, "repunch");
+    const found = this.#pair(now, from, m.id, m.token, m.target, "repunch");
     if (!found) return;
     const [src, dst] = found;
     const pair = src.key < dst.key ? src.key + dst.key : dst.key + src.key;
@@ -434,6 +583,8 @@ export class Registry {
 
   #remove(p: Member, reason: "bye" | "expired"): void {
     this.#peers.delete(p.key);
+    this.#sources.remove(p.addr.hostname, p.room);
+    for (const q of p.relayedBy) q.pairBudgets.delete(p);
     this.#unlink(p);
     // O(partners), not O(all relayed pairs): each member knows its own.
     for (const q of p.relayingTo) q.relayedBy.delete(p);
@@ -443,10 +594,12 @@ export class Registry {
     const room = this.#rooms.get(p.room);
     room?.delete(p.key);
     if (room && room.size === 0) this.#rooms.delete(p.room);
-    this.#events.push({ type: "left", room: p.room, name: p.name, reason });
+    this.#events.push({ type: "left", room: p.room.slice(0, 8), name: p.name, reason });
     for (const other of room?.values() ?? []) {
       this.#send(other.addr, {
         type: MsgType.Left,
+        token: other.token,
+        seq: ++other.seq,
         id: p.id,
         reason: reason === "bye" ? LeftReason.Bye : LeftReason.Expired,
       });
@@ -459,24 +612,14 @@ function usable(list: Endpoint[]): Endpoint[] {
   return list.filter((ep) => isUsableCandidate(ep)).slice(0, MAX_PRIVATE_ENDPOINTS);
 }
 
+/** The cookie secret of one rotation period. */
+function periodSecret(master: Uint8Array, period: number): Uint8Array {
+  return new Uint8Array(createHmac("sha256", master).update(String(period)).digest());
+}
+
 /** The pair's epoch: the same for both INTROs of a pair, new when either registers anew. */
 function pairEpoch(a: Member, b: Member): Uint8Array {
   const e = new Uint8Array(EPOCH_LEN);
   for (let i = 0; i < EPOCH_LEN; i++) e[i] = a.incarnation[i]! ^ b.incarnation[i]!;
   return e;
-}
-
-const utf8 = new TextEncoder();
-
-/** `wanted`, or `wanted-N` with the base trimmed so the result still fits in MAX_NAME bytes. */
-function uniqueName(wanted: string, room: Map<string, Member>): string {
-  const taken = new Set([...room.values()].map((m) => m.name));
-  if (!taken.has(wanted)) return wanted;
-  for (let i = 2;; i++) {
-    const suffix = `-${i}`;
-    let base = wanted;
-    while (utf8.encode(base + suffix).length > MAX_NAME) base = [...base].slice(0, -1).join("");
-    const candidate = base + suffix;
-    if (!taken.has(candidate)) return candidate;
-  }
 }

@@ -86,6 +86,8 @@ export interface OutAck {
 
 interface Pending {
   seq: number;
+  /** When it was first sent. */
+  firstSent: number;
   first: boolean;
   more: boolean;
   text: Uint8Array;
@@ -274,6 +276,7 @@ export class ReliableChannel {
       this.#queue[this.#queueHead++] = undefined!;
       const p: Pending = {
         seq: this.#nextSeq++,
+        firstSent: now,
         first: q.first,
         more: q.more,
         text: q.text,
@@ -301,6 +304,29 @@ export class ReliableChannel {
    */
   nextTimeout(): number | undefined {
     return this.#inflight.size === 0 ? undefined : this.#earliest;
+  }
+
+  /** When the oldest unacknowledged payload was first sent, if any is in flight. */
+  oldestSentAt(): number | undefined {
+    for (const p of this.#inflight.values()) return p.firstSent;
+    return undefined;
+  }
+
+  /**
+   * Gives up on everything queued or in flight (the peer stopped acknowledging): drops it and
+   * continues on a new stream, so the peer, if it comes back, resynchronises instead of waiting
+   * for what will never come. Returns how many payloads were dropped.
+   */
+  abandon(): number {
+    const n = this.outstanding;
+    this.#inflight.clear();
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#continuing = false;
+    this.#earliest = Infinity;
+    this.#stream = (this.#stream + 1) >>> 0;
+    this.#nextSeq = 1;
+    return n;
   }
 
   /** True when some payload has been retransmitted after a timeout and is still unacknowledged. */

@@ -1,51 +1,71 @@
 /**
- * One remote peer as a joining peer sees it: the end-to-end session, the path machine, the
- * reliable channel, the reassembly of its messages, and the repair of a lost introduction
- * (relayed ANNOUNCEs until it is heard from). Sans-IO: it sends through a
- * {@link RemoteContext} and answers {@link RemotePeer.nextTimeout} from its own state only, so
- * a datagram or timer for one peer costs nothing for the others.
+ * One remote peer as a joining peer sees it: the encrypted link ({@link SecureLink}: room-secret
+ * handshake and sessions), the path machine, the reliable channel and the reassembly of its
+ * messages. Nothing but handshake messages is sent before the handshake completes; the path
+ * machine starts once it has. Sans-IO: it sends through a {@link RemoteContext} and answers
+ * {@link RemotePeer.nextTimeout} from its own state only, so a datagram or timer for one peer
+ * costs nothing for the others.
  *
  * @module
  */
-import { compareBytes, type Identity, type PairSession } from "./crypto.ts";
+import { bytesEqual } from "./crypto.ts";
+import { fingerprint } from "./fingerprint.ts";
+import { normalizeName } from "./names.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
+import type { Established, NoiseFactory } from "./handshake.ts";
 import { type Candidate, PathMachine, type PathOptions } from "./path.ts";
 import { ReliableChannel, type ReliableOptions } from "./reliable.ts";
+import { SecureLink } from "./secure_link.ts";
 import {
   decodeInner,
+  encodeHandshake,
   encodeInner,
-  encodeSealedHeader,
   type Endpoint,
+  type HandshakeFrame,
   idHex,
   type InnerFrame,
   InnerKind,
+  type MsgOf,
   MsgType,
   type SealedFrame,
-  type ServerMsg,
 } from "./wire.ts";
 
-/** First gap between ANNOUNCEs to a peer we have not heard from yet (ms); it doubles. */
-export const ANNOUNCE_INTERVAL = 500;
-/** Longest gap between ANNOUNCEs (ms). */
-export const ANNOUNCE_MAX_INTERVAL = 8_000;
-/** Least time between two re-introductions asked for because frames failed to open (ms). */
-const REKEY_INTERVAL = 2_000;
+/** What a remote peer asks the server for; the client adds its registration token. */
+export type PeerRequest =
+  | Omit<MsgOf<typeof MsgType.Relay>, "token">
+  | Omit<MsgOf<typeof MsgType.Repunch>, "token">;
+
+/** Failed frames in a row (since the last good one) that make us warn about tampering. */
+const TAMPER_THRESHOLD = 5;
+/** Least time between two warnings about one peer (ms). */
+const WARN_INTERVAL = 60_000;
+/** Give up on messages the peer has not acknowledged for this long (ms). */
+export const GIVE_UP_AFTER = 60_000;
 
 /** What a remote peer reports to the user. */
 export type RemoteEvent =
   | {
     type: "peer";
     name: string;
+    fingerprint: string;
     path: "direct" | "relay";
     addr: Endpoint | null;
     rtt: number | null;
   }
-  | { type: "message"; from: string; text: string };
+  | { type: "message"; from: string; text: string }
+  | {
+    type: "warning";
+    kind: "identity-changed" | "identity-shared" | "auth-failed" | "undelivered";
+    name: string | null;
+    message: string;
+  };
 
 /** One row of the peer listing. */
 export interface PeerInfo {
   /** Peer's name. */
   name: string;
+  /** Its identity's fingerprint. */
+  fingerprint: string;
   /** Current path, or `pending` while the first punch round runs. */
   path: "direct" | "relay" | "pending";
   /** Direct endpoint, if direct. */
@@ -60,12 +80,8 @@ export interface PeerInfo {
 export interface Introduction {
   /** Its peer id. */
   id: Uint8Array;
-  /** Its public key. */
-  pubkey: Uint8Array;
-  /** The pair's introduction epoch. */
+  /** The pair's introduction epoch (new when either side registers anew). */
   epoch: Uint8Array;
-  /** Its name in the room. */
-  name: string;
   /** Either side asked never to punch. */
   relayOnly: boolean;
   /** Endpoints to punch to. */
@@ -76,8 +92,16 @@ export interface Introduction {
 export interface RemoteContext {
   /** Our peer id. */
   readonly id: Uint8Array;
-  /** Our identity (for sessions). */
-  readonly identity: Identity;
+  /** The opaque room id (bound into every handshake). */
+  readonly roomId: Uint8Array;
+  /** Our identity's public key (to notice a second process using it). */
+  readonly identityKey: Uint8Array;
+  /** Our name, sent inside handshakes. */
+  name(): string;
+  /** Makes Noise handshakes with our identity and the room's secret. */
+  readonly noise: NoiseFactory;
+  /** Names and fingerprints seen before in this room. */
+  readonly knownPeers: ReadonlyMap<string, string>;
   /** We never send directly. */
   readonly relayOnly: boolean;
   /** Path machine options. */
@@ -86,8 +110,8 @@ export interface RemoteContext {
   readonly reliable: Partial<ReliableOptions> | undefined;
   /** Sends a datagram straight to a peer endpoint. */
   direct(to: Endpoint, data: Uint8Array): void;
-  /** Sends a message to the server. */
-  server(m: ServerMsg): void;
+  /** Sends a request to the server. */
+  server(m: PeerRequest): void;
   /** Reports an event to the user. */
   event(e: RemoteEvent): void;
   /** Counts a dropped datagram. */
@@ -107,53 +131,54 @@ export class RemotePeer {
   readonly id: Uint8Array;
   /** Hex of the id (map key). */
   readonly key: string;
-  /** Its public key. */
-  readonly pubkey: Uint8Array;
-  /** Its name in the room. */
-  name: string;
+  /** Its name in the room, as it told us in the handshake ("" until then). */
+  name = "";
+  /** Its identity's fingerprint, once the handshake completed. */
+  fingerprint: string | undefined;
   #ctx: RemoteContext;
-  #epoch: Uint8Array;
-  #session: PairSession;
-  #path: PathMachine | null;
+  #intro: Introduction;
+  #link: SecureLink;
+  #path: PathMachine | null = null;
   #channel: ReliableChannel;
   #inbox = new Reassembler(MAX_MESSAGE);
-  /** True once any authenticated frame came from this peer (so it knows us). */
-  #heard = false;
-  #nextAnnounce: number;
-  #announces = 0;
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
-  #lastRekey = -Infinity;
+  #failures = 0;
+  #lastWarn = -Infinity;
+  /** Refused for good (it turned out to use our own identity). */
+  #blocked = false;
   /** When it left the room, if it has. */
   goneAt: number | undefined;
+  /** Message parts given up on (never acknowledged). */
+  undelivered = 0;
 
-  private constructor(ctx: RemoteContext, now: number, intro: Introduction, s: PairSession) {
+  /** Makes the remote for a first introduction and starts (or awaits) the handshake. */
+  constructor(ctx: RemoteContext, now: number, intro: Introduction) {
     this.#ctx = ctx;
     this.id = intro.id;
     this.key = idHex(intro.id);
-    this.pubkey = intro.pubkey;
-    this.name = intro.name;
-    this.#epoch = intro.epoch;
-    this.#session = s;
+    this.#intro = intro;
     this.#channel = new ReliableChannel(ctx.reliable, streamOf(intro.epoch));
-    this.#path = this.#newPath(now, intro);
-    this.#nextAnnounce = now;
+    this.#link = this.#newLink(now);
+    this.#link.rekey(now);
     this.#settle(now);
   }
 
-  /** Makes the remote for a first introduction; null when its key is unusable. */
-  static create(ctx: RemoteContext, now: number, intro: Introduction): RemotePeer | null {
-    const s = ctx.identity.sessionWith(intro.pubkey, {
-      myId: ctx.id,
-      theirId: intro.id,
-      epoch: intro.epoch,
+  #newLink(now: number): SecureLink {
+    const c = this.#ctx;
+    return new SecureLink({
+      now,
+      myId: c.id,
+      theirId: this.id,
+      roomId: c.roomId,
+      myName: c.name(),
+      noise: c.noise,
     });
-    return s ? new RemotePeer(ctx, now, intro, s) : null;
   }
 
   /** The pair's current introduction epoch. */
   get epoch(): Uint8Array {
-    return this.#epoch;
+    return this.#intro.epoch;
   }
 
   /** True while the peer is in the room. */
@@ -161,49 +186,32 @@ export class RemotePeer {
     return this.goneAt === undefined;
   }
 
+  /** True once the handshake completed (it is a proven member of the room). */
+  get established(): boolean {
+    return this.#link.established && this.fingerprint !== undefined && !this.#blocked;
+  }
+
   /** Messages queued or in flight to it. */
   get outstanding(): number {
     return this.#channel.outstanding;
   }
 
-  /** Room left in its send queue, in fragments. */
-  get queueRoom(): number {
-    return this.#channel.queueRoom;
-  }
-
   /**
-   * A repeated or new introduction. A new epoch (either side registered anew) means new
-   * session keys; the reliable channel carries on (its streams resynchronise by themselves).
-   * Returns false when the new key material is unusable.
+   * A repeated or new introduction. A new epoch (either side registered anew) means a new
+   * handshake; the reliable channel carries on (its streams resynchronise by themselves).
    */
-  reintroduce(now: number, intro: Introduction): boolean {
-    if (compareBytes(intro.epoch, this.#epoch) !== 0) {
-      const s = this.#ctx.identity.sessionWith(intro.pubkey, {
-        myId: this.#ctx.id,
-        theirId: intro.id,
-        epoch: intro.epoch,
-      });
-      if (!s) return false;
-      this.#session = s;
-      this.#epoch = intro.epoch;
-      this.#heard = false;
-      this.#announces = 0;
-      this.#nextAnnounce = now;
-    }
-    this.name = intro.name;
-    if (this.#path && this.present) {
-      this.#path.updateCandidates(now, intro.candidates);
-    } else {
-      // Back after leaving: a fresh path; sequence numbers continue on the kept channel.
+  reintroduce(now: number, intro: Introduction): void {
+    const rekey = !bytesEqual(intro.epoch, this.#intro.epoch);
+    this.#intro = intro;
+    if (rekey) this.#link.rekey(now);
+    if (!this.present) {
+      // Back after leaving: a fresh path once the link is up; sequence numbers continue.
       this.goneAt = undefined;
-      this.#path = this.#newPath(now, intro);
       this.#announced = false;
-      this.#heard = false;
-      this.#announces = 0;
-      this.#nextAnnounce = now;
+    } else if (this.#path) {
+      this.#path.updateCandidates(now, intro.candidates);
     }
     this.#settle(now);
-    return true;
   }
 
   /** Marks it gone from the room: no timers, no sends until it is introduced again. */
@@ -222,11 +230,13 @@ export class RemotePeer {
     return true;
   }
 
-  /** The row for `/peers`. */
-  info(): PeerInfo {
+  /** The row for `/peers`, once established. */
+  info(): PeerInfo | undefined {
+    if (!this.established) return undefined;
     const route = this.#path?.route() ?? null;
     return {
       name: this.name,
+      fingerprint: this.fingerprint!,
       path: this.#announced ? (route ? "direct" : "relay") : "pending",
       addr: route,
       rtt: this.#path?.rtt ?? null,
@@ -236,36 +246,92 @@ export class RemotePeer {
 
   /** Earliest time {@link handleTimeout} has work (none while departed). */
   nextTimeout(): number | undefined {
-    if (!this.#path) return undefined;
-    let t = this.#path.nextTimeout() ?? Infinity;
-    const c = this.#channel.nextTimeout();
-    if (c !== undefined && c < t) t = c;
-    if (!this.#heard && this.#nextAnnounce < t) t = this.#nextAnnounce;
+    if (!this.present) return undefined;
+    let t = this.#link.nextTimeout() ?? Infinity;
+    if (this.#path) {
+      t = Math.min(t, this.#path.nextTimeout() ?? Infinity);
+      t = Math.min(t, this.#channel.nextTimeout() ?? Infinity);
+    }
+    const oldest = this.#channel.oldestSentAt();
+    if (oldest !== undefined) t = Math.min(t, oldest + GIVE_UP_AFTER);
     return t === Infinity ? undefined : t;
   }
 
   /** Advances its timers. */
   handleTimeout(now: number): void {
-    if (!this.#path) return;
-    this.#path.handleTimeout(now);
+    if (!this.present) return;
+    const oldest = this.#channel.oldestSentAt();
+    if (oldest !== undefined && now - oldest >= GIVE_UP_AFTER) this.#giveUp(now);
+    this.#link.handleTimeout(now);
+    this.#path?.handleTimeout(now);
     this.#settle(now);
+  }
+
+  /** Handles a HANDSHAKE frame from this peer. */
+  handleHandshake(now: number, f: HandshakeFrame): void {
+    if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
+    const r = this.#link.handle(now, f.stage, f.attempt, f.message);
+    if (r.kind === "failed") this.#failed(now, "handshake");
+    else if (r.kind === "established") this.#established(now, r.session);
+    else if (r.kind === "reconfirm") this.#sendFrame(now, { kind: InnerKind.Announce }, null);
+    this.#settle(now);
+  }
+
+  #established(now: number, e: Established): void {
+    const fp = fingerprint(e.remoteStatic);
+    const checked = normalizeName(e.name);
+    if (!checked.ok || checked.name !== e.name) {
+      // Honest clients only send normalised names from the allowed set.
+      this.#warn(
+        now,
+        "auth-failed",
+        null,
+        `Refused peer ${fp}: its name is not allowed (${
+          checked.ok ? "not normalised" : checked.reason
+        })`,
+      );
+      this.#blocked = true;
+      this.#path = null;
+      return;
+    }
+    if (bytesEqual(e.remoteStatic, this.#ctx.identityKey)) {
+      this.#warn(
+        now,
+        "identity-shared",
+        null,
+        `Another p2p process uses your identity (${fp}) in this room; give each its own with --identity FILE`,
+      );
+      this.#blocked = true;
+      this.#path = null;
+      return;
+    }
+    const known = this.#ctx.knownPeers.get(e.name);
+    if ((known !== undefined && known !== fp) || (this.fingerprint && this.fingerprint !== fp)) {
+      this.#warn(
+        now,
+        "identity-changed",
+        e.name,
+        `${e.name} has a new identity (${fp}, was ${
+          known ?? this.fingerprint
+        }); check the fingerprint with them before trusting it`,
+      );
+    }
+    this.name = e.name;
+    this.fingerprint = fp;
+    this.#failures = 0;
+    // The responder confirms at once, so the initiator stops repeating its last message.
+    if (!this.#link.initiator) this.#sendFrame(now, { kind: InnerKind.Announce }, null);
   }
 
   /** Handles a sealed frame addressed to us from this peer (`via` null: it came relayed). */
   handleSealed(now: number, s: SealedFrame, via: Endpoint | null): void {
-    const path = this.#path;
-    if (!path) return this.#ctx.drop("departed-peer");
-    const plain = this.#session.open(s.counter, s.header, s.body);
-    if (!plain) {
-      // Forged, replayed, or sealed under an epoch we missed: ask for a fresh introduction.
-      this.#ctx.drop("auth-failed");
-      if (now - this.#lastRekey >= REKEY_INTERVAL) {
-        this.#lastRekey = now;
-        this.#ctx.server({ type: MsgType.Repunch, id: this.#ctx.id, target: this.id });
-      }
-      return;
-    }
-    this.#heard = true;
+    if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
+    const plain = this.#link.open(s);
+    if (plain === "replay") return this.#ctx.drop("replayed");
+    if (plain === "failed") return this.#failed(now, "frame");
+    this.#failures = 0;
+    // The first frame under a new session confirms it (to the initiator): the path can start.
+    const path = this.#path ??= this.#newPath(now);
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#ctx.drop(inner.reason);
     const f = inner.value;
@@ -287,9 +353,48 @@ export class RemotePeer {
         this.#channel.onAck(now, f);
         break;
       case InnerKind.Announce:
-        break; // It knows us, and we know it: nothing to do.
+        break; // A confirmation: opening it was the point.
     }
     this.#settle(now);
+  }
+
+  /** The peer acknowledged nothing for GIVE_UP_AFTER: drop what waits for it and say so. */
+  #giveUp(now: number): void {
+    const n = this.#channel.abandon();
+    this.undelivered += n;
+    const who = this.name || `peer ${this.key.slice(0, 8)}`;
+    this.#warn(
+      now,
+      "undelivered",
+      this.name || null,
+      `${who} acknowledged nothing for ${
+        GIVE_UP_AFTER / 1000
+      } s; ${n} message parts to it were dropped`,
+    );
+  }
+
+  /** Counts a frame that did not authenticate; many in a row are worth telling the user. */
+  #failed(now: number, what: "handshake" | "frame"): void {
+    this.#ctx.drop(what === "handshake" ? "handshake-failed" : "auth-failed");
+    if (what === "frame" && ++this.#failures < TAMPER_THRESHOLD) return;
+    const who = this.name || `peer ${this.key.slice(0, 8)}`;
+    this.#warn(
+      now,
+      "auth-failed",
+      this.name || null,
+      `Could not authenticate ${who}: tampered introduction or wrong room secret`,
+    );
+  }
+
+  #warn(
+    now: number,
+    kind: "identity-changed" | "identity-shared" | "auth-failed" | "undelivered",
+    name: string | null,
+    message: string,
+  ): void {
+    if (now - this.#lastWarn < WARN_INTERVAL && kind === "auth-failed") return;
+    this.#lastWarn = now;
+    this.#ctx.event({ type: "warning", kind, name, message });
   }
 
   #data(
@@ -299,6 +404,9 @@ export class RemotePeer {
   ): void {
     // A stream that restarts mid-message needs no special care: fragments carry `first`.
     const { deliver, ack } = this.#channel.onData(f);
+    // Data proves the peer reachable: say so before its first message, even if the path
+    // machine has not decided yet (it reports again when it does).
+    if (!this.#announced && deliver.length > 0) this.#announce(via ? "direct" : "relay", via);
     // Answer the way the data came, so acks flow even while paths disagree.
     this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, via);
     for (const part of deliver) {
@@ -310,25 +418,23 @@ export class RemotePeer {
     }
   }
 
-  #newPath(now: number, intro: Introduction): PathMachine {
-    return new PathMachine(now, intro.candidates, {
-      relayOnly: this.#ctx.relayOnly || intro.relayOnly,
-      initiator: compareBytes(this.#ctx.id, intro.id) < 0,
+  #newPath(now: number): PathMachine {
+    return new PathMachine(now, this.#intro.candidates, {
+      relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
+      initiator: this.#link.initiator,
       options: this.#ctx.path,
     });
   }
 
-  /** Sends what is due: announces, channel data, path actions; reports path changes. */
+  /** Sends what is due: handshake messages, channel data, path actions; reports path changes. */
   #settle(now: number): void {
-    const path = this.#path;
-    if (!path) return;
-    if (!this.#heard && now >= this.#nextAnnounce) {
-      // Until we hear from it, a relayed ANNOUNCE (at 0, 0.5, 1.5, 3.5 s …, gaps capped at
-      // 8 s) makes a peer whose introduction of us was lost ask the server to resync.
-      this.#sendFrame(now, { kind: InnerKind.Announce }, null);
-      this.#nextAnnounce = now +
-        Math.min(ANNOUNCE_INTERVAL * 2 ** this.#announces++, ANNOUNCE_MAX_INTERVAL);
+    for (let h = this.#link.poll(); h; h = this.#link.poll()) {
+      const frame = encodeHandshake({ from: this.#ctx.id, to: this.id, ...h });
+      this.#ctx.server({ type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload: frame });
     }
+    if (!this.present || this.#blocked || !this.#link.established) return;
+    this.#path ??= this.#newPath(now);
+    const path = this.#path;
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
       // Only a timed-out resend says something about the path; a path change's resends don't.
@@ -351,18 +457,24 @@ export class RemotePeer {
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
     }
-    const { path: p, addr, rtt } = changed;
-    this.#ctx.event({ type: "peer", name: this.name, path: p, addr, rtt });
+    this.#announce(changed.path, changed.addr, changed.rtt);
   }
 
+  #announce(path: "direct" | "relay", addr: Endpoint | null, rtt: number | null = null): void {
+    this.#announced = true;
+    this.#ctx.event({
+      type: "peer",
+      name: this.name,
+      fingerprint: this.fingerprint!,
+      path,
+      addr,
+      rtt,
+    });
+  }
   /** Seals `f` and sends it to `to`, or along the path (direct or relay) when `to` is absent. */
   #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null): void {
-    const counter = this.#session.nextCounter();
-    const header = encodeSealedHeader(this.#ctx.id, this.id, counter);
-    const body = this.#session.seal(counter, header, encodeInner(f));
-    const frame = new Uint8Array(header.length + body.length);
-    frame.set(header);
-    frame.set(body, header.length);
+    const frame = this.#link.seal(encodeInner(f));
+    if (!frame) return;
     const dest = to === undefined ? this.#path?.route() ?? null : to;
     if (dest && !this.#ctx.relayOnly) {
       if (to === undefined) this.#path?.onSentDirect(now);

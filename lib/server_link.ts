@@ -12,11 +12,16 @@ import {
   type Endpoint,
   FLAG_RELAY_ONLY,
   formatEndpoint,
+  MAX_NAME,
   MsgType,
   RefuseCode,
   type ServerMsg,
+  TOKEN_LEN,
 } from "./wire.ts";
 import { bytesEqual } from "./crypto.ts";
+
+/** How far behind the newest server sequence number a message may be and still count. */
+const SEQ_WINDOW = 1024;
 
 /** How long PONGs may be missing before the server counts as lost, in ms. */
 export const SERVER_LOST_AFTER = 10_000;
@@ -67,10 +72,10 @@ export interface LinkOptions {
   server: Endpoint;
   /** Our peer id. */
   id: Uint8Array;
-  /** Our public key, sent in HELLO. */
-  pubkey: Uint8Array;
-  /** Room to join. */
-  room: string;
+  /** The opaque room id (from the room name and passphrase). */
+  roomId: Uint8Array;
+  /** The opaque tag of a name (the server checks uniqueness on tags, never sees names). */
+  nameTag: (name: string) => Uint8Array;
   /** Wanted name. */
   name: string;
   /** Never reveal our endpoints. */
@@ -91,7 +96,13 @@ export class ServerLink {
   #state: LinkState = { kind: "closed" };
   #startedAt = 0;
   #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
+  #lastCookieHello = -Infinity;
+  /** The registration's secret from WELCOME; zero until registered. */
+  #token: Uint8Array = new Uint8Array(TOKEN_LEN);
   #name: string;
+  #suffix = 1;
+  #seenSeq = new Set<number>();
+  #highestSeq = 0;
   #public: Endpoint | undefined;
   #lastResync = -Infinity;
 
@@ -118,6 +129,32 @@ export class ServerLink {
     return this.#name;
   }
 
+  /** The registration's token (carried by every message after WELCOME, both ways). */
+  get token(): Uint8Array {
+    return this.#token;
+  }
+
+  /**
+   * True the first time sequence number `seq` of this registration is seen and it is not far
+   * behind the newest (a replayed or duplicated old INTRO, LEFT or ROSTER is not acted on).
+   */
+  fresh(seq: number): boolean {
+    if (seq + SEQ_WINDOW <= this.#highestSeq || this.#seenSeq.has(seq)) return false;
+    this.#seenSeq.add(seq);
+    if (seq > this.#highestSeq) this.#highestSeq = seq;
+    if (this.#seenSeq.size > 2 * SEQ_WINDOW) {
+      for (const n of this.#seenSeq) {
+        if (n + SEQ_WINDOW <= this.#highestSeq) this.#seenSeq.delete(n);
+      }
+    }
+    return true;
+  }
+
+  /** True when `token` is this registration's (a server message we can believe). */
+  authentic(token: Uint8Array): boolean {
+    return this.#state.kind === "registered" && bytesEqual(token, this.#token);
+  }
+
   /** Our public endpoint as the server last saw it. */
   get public(): Endpoint | undefined {
     return this.#public;
@@ -139,7 +176,9 @@ export class ServerLink {
 
   /** Says goodbye (if registered) and stops. */
   close(): void {
-    if (this.#state.kind === "registered") this.#sink.send({ type: MsgType.Bye, id: this.#o.id });
+    if (this.#state.kind === "registered") {
+      this.#sink.send({ type: MsgType.Bye, id: this.#o.id, token: this.#token });
+    }
     this.#state = { kind: "closed" };
   }
 
@@ -199,17 +238,25 @@ export class ServerLink {
     if (this.#state.kind === "closed") return true;
     switch (m.type) {
       case MsgType.Welcome:
-        if (bytesEqual(m.id, this.#o.id)) this.#welcome(now, m.name, m.observed);
+        // Only an answer to our own HELLO (it echoes the cookie we sent) is believed.
+        if (bytesEqual(m.id, this.#o.id) && bytesEqual(m.cookie, this.#cookie)) {
+          this.#welcome(now, m.token, m.observed);
+        }
         return true;
       case MsgType.Refused:
-        this.#refused(now, m.code, m.message);
+        if (bytesEqual(m.echo, this.registered ? this.#token : this.#cookie)) {
+          this.#refused(now, m.code, m.message);
+        }
         return true;
       case MsgType.Pong:
-        this.#alive(now);
+        if (this.authentic(m.token)) this.#alive(now);
         return true;
       case MsgType.Cookie:
-        // The server wants proof that we receive at our address: repeat the request with it.
+        // The server wants proof that we receive at our address: repeat the request with it
+        // (at most every 250 ms, so forged COOKIEs cannot make us flood the server).
         this.#cookie = m.cookie;
+        if (now - this.#lastCookieHello < 250) return true;
+        this.#lastCookieHello = now;
         if (this.#state.kind === "registering") this.#hello(now);
         else this.#sendPing();
         return true;
@@ -218,29 +265,55 @@ export class ServerLink {
     }
   }
 
-  #welcome(now: number, name: string, observed: Endpoint): void {
+  #welcome(now: number, token: Uint8Array, observed: Endpoint): void {
     const s = this.#state;
     if (s.kind === "registered") return this.#alive(now);
     if (s.kind !== "registering") return;
     this.#public = observed;
+    if (!bytesEqual(token, this.#token)) {
+      // A new registration: the server numbers its messages from 1 again.
+      this.#seenSeq.clear();
+      this.#highestSeq = 0;
+    }
+    this.#token = token;
+    // A first PING soon after registering checks that no introduction was lost on the way.
     this.#state = {
       kind: "registered",
-      nextPing: now + this.#o.keepalive,
+      nextPing: now + Math.min(1_000, this.#o.keepalive),
       awaitingSince: undefined,
       lost: false,
     };
     if (!s.again) {
-      if (name !== this.#name) this.#sink.event({ type: "renamed", wanted: this.#name, name });
-      this.#name = name;
-      this.#sink.event({ type: "ready", name, public: observed });
+      if (this.#name !== this.#o.name) {
+        this.#sink.event({ type: "renamed", wanted: this.#o.name, name: this.#name });
+      }
+      this.#sink.event({ type: "ready", name: this.#name, public: observed });
       return;
     }
-    this.#name = name;
     if (s.lost) this.#sink.event({ type: "server-back", public: observed });
+  }
+
+  /** The wanted name with the next suffix (`-2`, `-3` …), trimmed to fit MAX_NAME bytes. */
+  #nextName(): string {
+    const suffix = `-${++this.#suffix}`;
+    let base = this.#o.name;
+    while (new TextEncoder().encode(base + suffix).length > MAX_NAME) {
+      base = [...base].slice(0, -1).join("");
+    }
+    return base + suffix;
   }
 
   #refused(now: number, code: number, message: string): void {
     const s = this.#state;
+    if (code === RefuseCode.NameTaken && s.kind === "registering") {
+      // Another member has this name: try the next suffix (names are unique per room).
+      if (this.#suffix < 100) {
+        this.#name = this.#nextName();
+        s.tries = 0;
+        this.#hello(now);
+        return;
+      }
+    }
     if (code === RefuseCode.Unknown) {
       // The server forgot us (restart or expiry): register again with the same id.
       if (s.kind === "registered") {
@@ -283,10 +356,9 @@ export class ServerLink {
       type: MsgType.Hello,
       id: o.id,
       cookie: this.#cookie,
-      pubkey: o.pubkey,
       flags: o.relayOnly ? FLAG_RELAY_ONLY : 0,
-      room: o.room,
-      name: this.#name,
+      room: o.roomId,
+      nameTag: o.nameTag(this.#name),
       privateEndpoints: o.relayOnly ? [] : o.privateEndpoints,
     });
     s.tries++;
@@ -310,6 +382,7 @@ export class ServerLink {
     this.#sink.send({
       type: MsgType.Ping,
       id: this.#o.id,
+      token: this.#token,
       cookie: this.#cookie,
       digest: this.#digest(),
     });

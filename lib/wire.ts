@@ -18,38 +18,51 @@
  *
  * ## Peer ↔ server (plain text on the wire; the server must read them)
  *
- * | type | name     | body                                                              |
- * | ---- | -------- | ----------------------------------------------------------------- |
- * | 0x01 | HELLO    | id, cookie[8], pubkey[32], flags u8, room str8, name str8, private endpoints |
- * | 0x02 | WELCOME  | id, name str8 (as assigned), observed endpoint                    |
- * | 0x03 | REFUSED  | code u8 ({@link RefuseCode}), message str8                        |
- * | 0x04 | INTRO    | id, pubkey[32], epoch[8], flags u8, name str8, public list (0 or 1), private list |
- * | 0x05 | LEFT     | id, reason u8 ({@link LeftReason})                                |
- * | 0x06 | PING     | id, cookie[8], digest u32 (of the peer ids it knows in its room)  |
- * | 0x07 | PONG     | observed endpoint, digest u32 (of the room as the server sees it) |
- * | 0x08 | ROSTER   | count u16, ids                                                    |
- * | 0x09 | BYE      | id                                                                |
- * | 0x0a | RELAY    | from id, to id, payload (rest of datagram: a sealed peer frame)   |
- * | 0x0b | RELAYED  | from id, payload (rest)                                           |
- * | 0x0c | REPUNCH  | id, target id                                                     |
- * | 0x0d | COOKIE   | cookie[8]                                                         |
+ * | type | name     | body                                                                  |
+ * | ---- | -------- | --------------------------------------------------------------------- |
+ * | 0x01 | HELLO    | id, cookie[8], flags u8, room id[16], name tag[8], private endpoints   |
+ * | 0x02 | WELCOME  | id, cookie[8] (echoed), token[8], observed endpoint                   |
+ * | 0x03 | REFUSED  | echo[8], code u8 ({@link RefuseCode}), message str8                   |
+ * | 0x04 | INTRO    | token[8], seq u32, id, epoch[8], flags u8, public list (0 or 1), private list |
+ * | 0x05 | LEFT     | token[8], seq u32, id, reason u8 ({@link LeftReason})                 |
+ * | 0x06 | PING     | id, token[8], cookie[8], digest u32 (of the peer ids it knows)        |
+ * | 0x07 | PONG     | token[8], observed endpoint, digest u32 (of the room as the server sees it) |
+ * | 0x08 | ROSTER   | token[8], seq u32, count u16, ids                                     |
+ * | 0x09 | BYE      | id, token[8]                                                          |
+ * | 0x0a | RELAY    | from id, token[8], to id, payload (rest: a peer frame)                |
+ * | 0x0b | RELAYED  | token[8], from id, payload (rest)                                     |
+ * | 0x0c | REPUNCH  | id, token[8], target id                                               |
+ * | 0x0d | COOKIE   | cookie[8]                                                             |
+ *
+ * The server never learns room names, peer names or keys: a room is an opaque 16-byte id and a
+ * name an opaque 8-byte tag, both derived from the room passphrase on the peers.
  *
  * Return routability: the server acts on a HELLO, or on a PING from an address other than the
  * one the peer registered from, only when it carries the cookie the server issues for that
- * peer id and source address (an HMAC under a secret of the server process). Otherwise it
- * answers with a COOKIE, no larger than the request, and the peer repeats the request with
- * it. A spoofed source address therefore gets nothing moved and nothing amplified.
+ * peer id and source address (an HMAC under a secret the server rotates every minute).
+ * Otherwise it answers with a COOKIE, no larger than the request.
+ *
+ * Registration secret: WELCOME hands the peer a random token (and echoes the HELLO's cookie, so
+ * an off-path attacker cannot forge it). Every later message in either direction carries the
+ * token, so nobody who has not seen the WELCOME can forge the server's word (INTRO, LEFT,
+ * ROSTER, PONG, RELAYED) or the peer's (PING, BYE, RELAY, REPUNCH). REFUSED echoes the token or
+ * cookie of the request it answers. INTRO, LEFT and ROSTER also carry a per-registration sequence
+ * number, so a duplicated or replayed old one (an empty ROSTER from long ago) changes nothing.
  *
  * HELLO flag bit 0 is "relay only": the server then never reveals this peer's endpoints and
  * never gives it anybody else's. INTRO carries the same flag.
  *
  * ## Peer ↔ peer (end-to-end sealed; the server relays them without being able to read them)
  *
- * | type | name   | body                                                                |
- * | ---- | ------ | ------------------------------------------------------------------- |
- * | 0x20 | SEALED | from id, to id, counter u64, AEAD ciphertext of an inner frame + tag |
+ * | type | name      | body                                                                  |
+ * | ---- | --------- | --------------------------------------------------------------------- |
+ * | 0x20 | SEALED    | from id, to id, counter u64, AEAD ciphertext of an inner frame + tag  |
+ * | 0x21 | HANDSHAKE | from id, to id, stage u8 (0..3), attempt u32, Noise handshake message |
  *
- * The 28 bytes before the ciphertext are the AEAD's associated data. Inner frames:
+ * HANDSHAKE carries the three messages of Noise_XXpsk0_25519_ChaChaPoly_SHA256 (see
+ * `lib/handshake.ts`); a peer without the room secret cannot produce a first message that a
+ * member accepts. The 28 bytes before a SEALED ciphertext are the AEAD's associated data. Inner
+ * frames:
  *
  * | kind | name      | body                                                  |
  * | ---- | --------- | ----------------------------------------------------- |
@@ -63,7 +76,7 @@
  */
 
 /** Protocol version carried in byte 2 of every datagram (not the program's version). */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Largest datagram p2p sends or accepts; stays under common path MTUs. */
 export const MAX_DATAGRAM = 1200;
@@ -81,7 +94,7 @@ export const MAX_PRIVATE_ENDPOINTS = 8;
 export const ID_LEN = 8;
 
 /** Most peers in one room: a ROSTER of everyone else must fit in one datagram. */
-export const MAX_ROOM_SIZE: number = Math.floor((MAX_DATAGRAM - 6) / ID_LEN) + 1;
+export const MAX_ROOM_SIZE: number = Math.floor((MAX_DATAGRAM - 4 - 8 - 4 - 2) / ID_LEN) + 1;
 
 /** Size of a return-routability cookie in bytes. */
 export const COOKIE_LEN = 8;
@@ -91,6 +104,15 @@ export const KEY_LEN = 32;
 
 /** Size of a pair's introduction epoch in bytes. */
 export const EPOCH_LEN = 8;
+
+/** Size of a registration token in bytes. */
+export const TOKEN_LEN = 8;
+
+/** Size of an opaque room id in bytes. */
+export const ROOM_ID_LEN = 16;
+
+/** Size of an opaque name tag in bytes. */
+export const NAME_TAG_LEN = 8;
 
 /** Size of a SEALED frame's header, which is also its associated data. */
 export const SEALED_HEADER_LEN: number = 4 + ID_LEN + ID_LEN + 8;
@@ -111,6 +133,7 @@ export const MsgType = {
   Repunch: 0x0c,
   Cookie: 0x0d,
   Sealed: 0x20,
+  Handshake: 0x21,
 } as const;
 
 /** Why the server refused a request. */
@@ -121,6 +144,10 @@ export const RefuseCode = {
   Invalid: 2,
   /** The room has reached its size limit. */
   RoomFull: 3,
+  /** Another member of the room has this name tag: pick another name. */
+  NameTaken: 4,
+  /** A server limit was reached (peers, registrations per address, rooms per address). */
+  Limit: 5,
 } as const;
 
 /** Why a peer left a room. */
@@ -148,33 +175,52 @@ export type ServerMsg =
     type: typeof MsgType.Hello;
     id: Uint8Array;
     cookie: Uint8Array;
-    pubkey: Uint8Array;
     flags: number;
-    room: string;
-    name: string;
+    /** Opaque room id (from the room name and passphrase). */
+    room: Uint8Array;
+    /** Opaque name tag (unique per room). */
+    nameTag: Uint8Array;
     privateEndpoints: Endpoint[];
   }
-  | { type: typeof MsgType.Welcome; id: Uint8Array; name: string; observed: Endpoint }
-  | { type: typeof MsgType.Refused; code: number; message: string }
+  | {
+    type: typeof MsgType.Welcome;
+    id: Uint8Array;
+    cookie: Uint8Array;
+    token: Uint8Array;
+    observed: Endpoint;
+  }
+  | { type: typeof MsgType.Refused; echo: Uint8Array; code: number; message: string }
   | {
     type: typeof MsgType.Intro;
+    token: Uint8Array;
+    seq: number;
     id: Uint8Array;
-    pubkey: Uint8Array;
     /** Same value in both INTROs of a pair; changes when either side registers anew. */
     epoch: Uint8Array;
     flags: number;
-    name: string;
     publicEndpoint: Endpoint | null;
     privateEndpoints: Endpoint[];
   }
-  | { type: typeof MsgType.Left; id: Uint8Array; reason: number }
-  | { type: typeof MsgType.Ping; id: Uint8Array; cookie: Uint8Array; digest: number }
-  | { type: typeof MsgType.Pong; observed: Endpoint; digest: number }
-  | { type: typeof MsgType.Roster; ids: Uint8Array[] }
-  | { type: typeof MsgType.Bye; id: Uint8Array }
-  | { type: typeof MsgType.Relay; from: Uint8Array; to: Uint8Array; payload: Uint8Array }
-  | { type: typeof MsgType.Relayed; from: Uint8Array; payload: Uint8Array }
-  | { type: typeof MsgType.Repunch; id: Uint8Array; target: Uint8Array }
+  | { type: typeof MsgType.Left; token: Uint8Array; seq: number; id: Uint8Array; reason: number }
+  | {
+    type: typeof MsgType.Ping;
+    id: Uint8Array;
+    token: Uint8Array;
+    cookie: Uint8Array;
+    digest: number;
+  }
+  | { type: typeof MsgType.Pong; token: Uint8Array; observed: Endpoint; digest: number }
+  | { type: typeof MsgType.Roster; token: Uint8Array; seq: number; ids: Uint8Array[] }
+  | { type: typeof MsgType.Bye; id: Uint8Array; token: Uint8Array }
+  | {
+    type: typeof MsgType.Relay;
+    from: Uint8Array;
+    token: Uint8Array;
+    to: Uint8Array;
+    payload: Uint8Array;
+  }
+  | { type: typeof MsgType.Relayed; token: Uint8Array; from: Uint8Array; payload: Uint8Array }
+  | { type: typeof MsgType.Repunch; id: Uint8Array; token: Uint8Array; target: Uint8Array }
   | { type: typeof MsgType.Cookie; cookie: Uint8Array };
 
 /** The server-facing message of type `T`, e.g. `MsgOf<typeof MsgType.Intro>`. */
@@ -530,44 +576,43 @@ export function encodeServerMsg(m: ServerMsg): Uint8Array {
   const w = header(m.type);
   switch (m.type) {
     case MsgType.Hello:
-      return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).fixed(m.pubkey, KEY_LEN).u8(m.flags)
-        .str8(m.room).str8(m.name)
-        .endpoints(m.privateEndpoints).finish();
+      return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).u8(m.flags)
+        .fixed(m.room, ROOM_ID_LEN).fixed(m.nameTag, NAME_TAG_LEN).endpoints(m.privateEndpoints)
+        .finish();
     case MsgType.Welcome:
-      return w.fixed(m.id, ID_LEN).str8(m.name).endpoint(m.observed).finish();
+      return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).fixed(m.token, TOKEN_LEN)
+        .endpoint(m.observed).finish();
     case MsgType.Refused:
-      return w.u8(m.code).str8(m.message).finish();
+      return w.fixed(m.echo, TOKEN_LEN).u8(m.code).str8(m.message).finish();
     case MsgType.Intro:
-      return w.fixed(m.id, ID_LEN).fixed(m.pubkey, KEY_LEN).fixed(m.epoch, EPOCH_LEN).u8(m.flags)
-        .str8(m.name)
+      return w.fixed(m.token, TOKEN_LEN).u32(m.seq).fixed(m.id, ID_LEN).fixed(m.epoch, EPOCH_LEN)
+        .u8(m.flags)
         .endpoints(m.publicEndpoint ? [m.publicEndpoint] : []).endpoints(m.privateEndpoints)
         .finish();
     case MsgType.Left:
-      return w.fixed(m.id, ID_LEN).u8(m.reason).finish();
+      return w.fixed(m.token, TOKEN_LEN).u32(m.seq).fixed(m.id, ID_LEN).u8(m.reason).finish();
     case MsgType.Ping:
-      return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).u32(m.digest).finish();
+      return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.cookie, COOKIE_LEN)
+        .u32(m.digest).finish();
     case MsgType.Pong:
-      return w.endpoint(m.observed).u32(m.digest).finish();
+      return w.fixed(m.token, TOKEN_LEN).endpoint(m.observed).u32(m.digest).finish();
     case MsgType.Roster: {
-      w.u16(m.ids.length);
+      w.fixed(m.token, TOKEN_LEN).u32(m.seq).u16(m.ids.length);
       for (const id of m.ids) w.fixed(id, ID_LEN);
       return w.finish();
     }
     case MsgType.Bye:
-      return w.fixed(m.id, ID_LEN).finish();
+      return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).finish();
     case MsgType.Relay:
-      return w.fixed(m.from, ID_LEN).fixed(m.to, ID_LEN).bytes(m.payload).finish();
+      return w.fixed(m.from, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.to, ID_LEN)
+        .bytes(m.payload).finish();
     case MsgType.Relayed:
-      return w.fixed(m.from, ID_LEN).bytes(m.payload).finish();
+      return w.fixed(m.token, TOKEN_LEN).fixed(m.from, ID_LEN).bytes(m.payload).finish();
     case MsgType.Repunch:
-      return w.fixed(m.id, ID_LEN).fixed(m.target, ID_LEN).finish();
+      return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.target, ID_LEN).finish();
     case MsgType.Cookie:
       return w.fixed(m.cookie, COOKIE_LEN).finish();
   }
-}
-
-function checkName(s: string, what: string): void {
-  if (encoder.encode(s).length > MAX_NAME) throw new ShortRead(`${what} is too long`);
 }
 
 /** Decodes a server-facing message; malformed input yields `{ ok: false }`, never a throw. */
@@ -576,84 +621,76 @@ export function decodeServerMsg(b: Uint8Array): Decoded<ServerMsg> {
   if (!t.ok) return t;
   const r = new Reader(b, 4);
   try {
-    let m: ServerMsg;
-    switch (t.value) {
-      case MsgType.Hello: {
-        const id = r.bytes(ID_LEN), cookie = r.bytes(COOKIE_LEN), pubkey = r.bytes(KEY_LEN);
-        const flags = r.u8(), room = r.str8(), name = r.str8();
-        checkName(room, "Room name");
-        checkName(name, "Peer name");
-        const privateEndpoints = r.endpoints();
-        m = { type: MsgType.Hello, id, cookie, pubkey, flags, room, name, privateEndpoints };
-        break;
-      }
-      case MsgType.Welcome:
-        m = { type: MsgType.Welcome, id: r.bytes(ID_LEN), name: r.str8(), observed: r.endpoint() };
-        break;
-      case MsgType.Refused:
-        m = { type: MsgType.Refused, code: r.u8(), message: r.str8() };
-        break;
-      case MsgType.Intro: {
-        const id = r.bytes(ID_LEN), pubkey = r.bytes(KEY_LEN), epoch = r.bytes(EPOCH_LEN);
-        const flags = r.u8(), name = r.str8();
-        const pub = r.endpoints();
-        if (pub.length > 1) throw new ShortRead("More than one public endpoint");
-        m = {
-          type: MsgType.Intro,
-          id,
-          pubkey,
-          epoch,
-          flags,
-          name,
-          publicEndpoint: pub[0] ?? null,
-          privateEndpoints: r.endpoints(),
-        };
-        break;
-      }
-      case MsgType.Left:
-        m = { type: MsgType.Left, id: r.bytes(ID_LEN), reason: r.u8() };
-        break;
-      case MsgType.Ping:
-        m = {
-          type: MsgType.Ping,
-          id: r.bytes(ID_LEN),
-          cookie: r.bytes(COOKIE_LEN),
-          digest: r.u32(),
-        };
-        break;
-      case MsgType.Pong:
-        m = { type: MsgType.Pong, observed: r.endpoint(), digest: r.u32() };
-        break;
-      case MsgType.Roster: {
-        const n = r.u16();
-        const ids: Uint8Array[] = [];
-        for (let i = 0; i < n; i++) ids.push(r.bytes(ID_LEN));
-        m = { type: MsgType.Roster, ids };
-        break;
-      }
-      case MsgType.Bye:
-        m = { type: MsgType.Bye, id: r.bytes(ID_LEN) };
-        break;
-      case MsgType.Relay:
-        m = { type: MsgType.Relay, from: r.bytes(ID_LEN), to: r.bytes(ID_LEN), payload: r.rest() };
-        break;
-      case MsgType.Relayed:
-        m = { type: MsgType.Relayed, from: r.bytes(ID_LEN), payload: r.rest() };
-        break;
-      case MsgType.Repunch:
-        m = { type: MsgType.Repunch, id: r.bytes(ID_LEN), target: r.bytes(ID_LEN) };
-        break;
-      case MsgType.Cookie:
-        m = { type: MsgType.Cookie, cookie: r.bytes(COOKIE_LEN) };
-        break;
-      default:
-        return { ok: false, reason: "unknown-type" };
-    }
+    const m = readServerMsg(t.value, r);
+    if (!m) return { ok: false, reason: "unknown-type" };
     r.end();
     return { ok: true, value: m };
   } catch (e) {
     if (e instanceof ShortRead) return { ok: false, reason: "malformed" };
     throw e;
+  }
+}
+
+function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
+  const id = () => r.bytes(ID_LEN), token = () => r.bytes(TOKEN_LEN);
+  switch (type) {
+    case MsgType.Hello: {
+      const m = { type: MsgType.Hello, id: id(), cookie: r.bytes(COOKIE_LEN), flags: r.u8() };
+      const room = r.bytes(ROOM_ID_LEN), nameTag = r.bytes(NAME_TAG_LEN);
+      return { ...m, room, nameTag, privateEndpoints: r.endpoints() };
+    }
+    case MsgType.Welcome:
+      return {
+        type: MsgType.Welcome,
+        id: id(),
+        cookie: r.bytes(COOKIE_LEN),
+        token: token(),
+        observed: r.endpoint(),
+      };
+    case MsgType.Refused:
+      return { type: MsgType.Refused, echo: token(), code: r.u8(), message: r.str8() };
+    case MsgType.Intro: {
+      const head = {
+        type: MsgType.Intro,
+        token: token(),
+        seq: r.u32(),
+        id: id(),
+        epoch: r.bytes(EPOCH_LEN),
+      };
+      const flags = r.u8(), pub = r.endpoints();
+      if (pub.length > 1) throw new ShortRead("More than one public endpoint");
+      return { ...head, flags, publicEndpoint: pub[0] ?? null, privateEndpoints: r.endpoints() };
+    }
+    case MsgType.Left:
+      return { type: MsgType.Left, token: token(), seq: r.u32(), id: id(), reason: r.u8() };
+    case MsgType.Ping:
+      return {
+        type: MsgType.Ping,
+        id: id(),
+        token: token(),
+        cookie: r.bytes(COOKIE_LEN),
+        digest: r.u32(),
+      };
+    case MsgType.Pong:
+      return { type: MsgType.Pong, token: token(), observed: r.endpoint(), digest: r.u32() };
+    case MsgType.Roster: {
+      const tk = token(), seq = r.u32(), n = r.u16();
+      const ids: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) ids.push(id());
+      return { type: MsgType.Roster, token: tk, seq, ids };
+    }
+    case MsgType.Bye:
+      return { type: MsgType.Bye, id: id(), token: token() };
+    case MsgType.Relay:
+      return { type: MsgType.Relay, from: id(), token: token(), to: id(), payload: r.rest() };
+    case MsgType.Relayed:
+      return { type: MsgType.Relayed, token: token(), from: id(), payload: r.rest() };
+    case MsgType.Repunch:
+      return { type: MsgType.Repunch, id: id(), token: token(), target: id() };
+    case MsgType.Cookie:
+      return { type: MsgType.Cookie, cookie: r.bytes(COOKIE_LEN) };
+    default:
+      return undefined;
   }
 }
 
@@ -679,6 +716,56 @@ export function decodeSealed(b: Uint8Array): Decoded<SealedFrame> {
       header: b.slice(0, SEALED_HEADER_LEN),
       body: b.slice(SEALED_HEADER_LEN),
     },
+  };
+}
+
+/** A HANDSHAKE frame: one Noise handshake message between two peers. */
+export interface HandshakeFrame {
+  /** Sender's peer id. */
+  from: Uint8Array;
+  /** Recipient's peer id. */
+  to: Uint8Array;
+  /** Which message of the handshake: 1, 2 or 3; 0 asks the initiator to start one. */
+  stage: number;
+  /** The initiator's attempt number, so answers are matched to the attempt they answer. */
+  attempt: number;
+  /** The Noise message. */
+  message: Uint8Array;
+}
+
+/** Size of a HANDSHAKE frame's header. */
+export const HANDSHAKE_HEADER_LEN: number = 4 + ID_LEN + ID_LEN + 1 + 4;
+
+/** Encodes a HANDSHAKE frame. */
+export function encodeHandshake(f: HandshakeFrame): Uint8Array {
+  checkUint(f.stage, 3, "handshake stage");
+  return header(MsgType.Handshake).fixed(f.from, ID_LEN).fixed(f.to, ID_LEN).u8(f.stage)
+    .u32(f.attempt).bytes(f.message).finish();
+}
+
+/** Decodes a HANDSHAKE frame; malformed input yields `{ ok: false }`, never a throw. */
+export function decodeHandshake(b: Uint8Array): Decoded<HandshakeFrame> {
+  const t = peekType(b);
+  if (!t.ok) return t;
+  if (t.value !== MsgType.Handshake) return { ok: false, reason: "unknown-type" };
+  if (b.length < HANDSHAKE_HEADER_LEN) return { ok: false, reason: "malformed" };
+  const r = new Reader(b, 4);
+  const from = r.bytes(ID_LEN), to = r.bytes(ID_LEN), stage = r.u8(), attempt = r.u32();
+  if (stage > 3) return { ok: false, reason: "bad-stage" };
+  return { ok: true, value: { from, to, stage, attempt, message: r.rest() } };
+}
+
+/** The sender and recipient ids of a peer frame (SEALED or HANDSHAKE), without decoding it all. */
+export function peerFrameIds(b: Uint8Array): Decoded<{ from: Uint8Array; to: Uint8Array }> {
+  const t = peekType(b);
+  if (!t.ok) return t;
+  if (t.value !== MsgType.Sealed && t.value !== MsgType.Handshake) {
+    return { ok: false, reason: "unknown-type" };
+  }
+  if (b.length < 4 + 2 * ID_LEN) return { ok: false, reason: "malformed" };
+  return {
+    ok: true,
+    value: { from: b.slice(4, 4 + ID_LEN), to: b.slice(4 + ID_LEN, 4 + 2 * ID_LEN) },
   };
 }
 

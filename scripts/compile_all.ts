@@ -17,8 +17,24 @@ export const TARGETS = [
   "x86_64-pc-windows-msvc",
 ] as const;
 
-/** Flags every binary is built with: the permissions p2p needs, nothing more. */
-export const COMPILE_FLAGS = ["--allow-net", "--allow-sys", "--allow-env", "--unstable-net"];
+/**
+ * The permissions `p2p` needs, nothing more: the network, host name and interfaces (`sys`),
+ * environment variables (`P2P_PASSPHRASE`, `XDG_CONFIG_HOME`, `HOME`), and files. Reads and
+ * writes are not scoped: the identity and known-peers files live under a directory chosen at
+ * run time (`$XDG_CONFIG_HOME`, `$HOME`, `--identity FILE`) and `--passphrase-file` names any
+ * file, while a binary's permissions are fixed when it is built. The same flags are in
+ * deno.json's `join` and `compile` tasks (tests/build_test.ts checks).
+ */
+export const PERMISSION_FLAGS = [
+  "--allow-net",
+  "--allow-sys",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+];
+
+/** Flags every binary is built with: {@link PERMISSION_FLAGS} and UDP support. */
+export const COMPILE_FLAGS = [...PERMISSION_FLAGS, "--unstable-net"];
 
 /** Compiles `main.ts` for `target` into `dist/`; returns the output path or throws. */
 export async function compile(target: string): Promise<string> {

@@ -1,10 +1,14 @@
 /**
  * The single-file builds work as a product: `deno bundle` output (everywhere) and a
  * `deno compile` binary (where a `denort` runtime is available: DENORT_BIN or Deno's cache).
+ * Both run with exactly the permissions users give them (`PERMISSION_FLAGS`, the same as in
+ * deno.json), and each peer like a user would: the room passphrase in `P2P_PASSPHRASE`, its own
+ * configuration directory (`XDG_CONFIG_HOME`) where it makes its identity.
  */
 import assert from "node:assert/strict";
-import { P2pProcess } from "./support/proc.ts";
+import { childEnv, P2pProcess, PEER_ENV } from "./support/proc.ts";
 import denoJson from "../deno.json" with { type: "json" };
+import { COMPILE_FLAGS, PERMISSION_FLAGS } from "../scripts/compile_all.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const WAIT = 15_000;
@@ -15,6 +19,8 @@ async function run(cmd: string[], cwd = ROOT): Promise<{ code: number; out: stri
     cwd,
     stdout: "piped",
     stderr: "piped",
+    clearEnv: true,
+    env: childEnv(PEER_ENV),
   })
     .output();
   const dec = new TextDecoder();
@@ -40,7 +46,12 @@ async function chatWith(prefix: string[]): Promise<void> {
       "--bind",
       "127.0.0.1",
       "--json",
-    ], { label: name });
+    ], {
+      label: name,
+      env: { P2P_PASSPHRASE: "built from one checkout" },
+      configHome: true,
+      unsetEnv: PEER_ENV,
+    });
   const a = join("a"), b = join("b");
   try {
     await a.waitFor((e) => e.event === "peer" && e.name === "b", WAIT);
@@ -49,6 +60,11 @@ async function chatWith(prefix: string[]): Promise<void> {
     const m = await b.waitFor((e) => e.event === "message", WAIT);
     assert.equal(m.from, "a");
     assert.equal(m.text, "built and working");
+    // Each made its own identity in its own configuration directory.
+    for (const p of [a, b]) {
+      const text = await Deno.readTextFile(`${p.configHome}/p2p/identity`);
+      assert.match(text, /^p2p-identity-v1 \S+\n$/);
+    }
   } finally {
     await Promise.all([a.close(), b.close(), srv.close()]);
   }
@@ -63,7 +79,7 @@ Deno.test({
       const file = `${dir}/p2p.js`;
       const b = await run([Deno.execPath(), "bundle", "--quiet", "--output", file, "main.ts"]);
       assert.equal(b.code, 0, b.out);
-      const prefix = [Deno.execPath(), "run", "-A", "--unstable-net", "--no-config", file];
+      const prefix = [Deno.execPath(), "run", ...COMPILE_FLAGS, "--no-config", file];
       const v = await run([...prefix, "--version"], dir);
       assert.equal(v.out.trim(), `p2p ${denoJson.version}`);
       await chatWith(prefix);
@@ -104,10 +120,7 @@ Deno.test({
       const c = await run([
         Deno.execPath(),
         "compile",
-        "--allow-net",
-        "--allow-sys",
-        "--allow-env",
-        "--unstable-net",
+        ...COMPILE_FLAGS,
         "--output",
         bin,
         "main.ts",
@@ -120,4 +133,12 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("the permissions are the same in deno.json's join and compile tasks and compile_all", () => {
+  const flags = (task: string) => task.split(/\s+/).filter((w) => w.startsWith("--"));
+  const join = flags(denoJson.tasks.join), compile = flags(denoJson.tasks.compile);
+  assert.deepEqual(join, PERMISSION_FLAGS, denoJson.tasks.join);
+  assert.deepEqual(compile.filter((f) => f !== "--output"), COMPILE_FLAGS, denoJson.tasks.compile);
+  assert.ok(!join.includes("--allow-all") && !join.includes("-A"));
 });

@@ -78,7 +78,8 @@ Deno.test("cli: join --help documents the join options", () => {
   assert.ok(cmd.kind === "help" && cmd.code === 0);
   assert.match(cmd.text, /Usage: p2p join/);
   const opts = ["--server", "--room", "--name", "--relay-only", "--keepalive", "--timeout"];
-  for (const opt of [...opts, "--json", "--bind", "--port"]) {
+  const secrets = ["--passphrase-file", "--new-room", "--identity", "P2P_PASSPHRASE"];
+  for (const opt of [...opts, ...secrets, "--json", "--bind", "--port"]) {
     assert.ok(cmd.text.includes(opt), `join help mentions ${opt}`);
   }
   // Help wins over missing required options.
@@ -113,9 +114,39 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
       expireAfter: 75_000,
       summaryInterval: 60_000,
       json: false,
+      limits: {
+        maxPeers: 10_000,
+        maxRoomSize: 128,
+        maxPerSource: 64,
+        maxRoomsPerSource: 16,
+        relayRate: 256 * 1024,
+        relayBurst: 1024 * 1024,
+        pairRate: 128 * 1024,
+      },
     },
     logLevel: "info",
   });
+  const limits = serveOptions(parse(
+    "serve",
+    "--max-peers=5",
+    "--max-room-size=10",
+    "--max-per-source=2",
+    "--max-rooms-per-source=1",
+    "--relay-rate=1024",
+    "--pair-rate=8",
+  )).limits;
+  assert.deepEqual(limits, {
+    maxPeers: 5,
+    maxRoomSize: 10,
+    maxPerSource: 2,
+    maxRoomsPerSource: 1,
+    relayRate: 1024 * 1024,
+    relayBurst: 4 * 1024 * 1024,
+    pairRate: 8 * 1024,
+  });
+  for (const bad of ["--max-room-size=151", "--max-peers=0", "--relay-rate=1.5"]) {
+    assert.throws(() => parse("serve", bad), UsageError, bad);
+  }
   assert.deepEqual(
     serveOptions(parse(
       "serve",
@@ -128,7 +159,14 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
       "0",
       "--json",
     )),
-    { host: "127.0.0.1", port: 0, expireAfter: 1_500, summaryInterval: 0, json: true },
+    {
+      host: "127.0.0.1",
+      port: 0,
+      expireAfter: 1_500,
+      summaryInterval: 0,
+      json: true,
+      limits: serveOptions(parse("serve")).limits,
+    },
   );
 });
 
@@ -144,7 +182,26 @@ Deno.test("cli: join defaults: the host name, any port, keepalive 25 s, timeout 
     keepalive: 25_000,
     registerTimeout: 10_000,
     drainTimeout: 30_000,
+    passphraseFile: undefined,
+    newRoom: false,
+    identityFile: undefined,
   });
+});
+
+Deno.test("cli: join records --passphrase-file, --new-room and --identity without reading them", () => {
+  const base = ["join", "--server", "h:1", "--room", "r"];
+  const o = joinOptions(parse(...base, "--passphrase-file", "/no/such/file", "--identity", "id"));
+  assert.equal(o.passphraseFile, "/no/such/file");
+  assert.equal(o.identityFile, "id");
+  assert.equal(o.newRoom, false);
+  const n = joinOptions(parse(...base, "--new-room", "--identity=/x/identity"));
+  assert.equal(n.newRoom, true);
+  assert.equal(n.passphraseFile, undefined);
+  assert.equal(n.identityFile, "/x/identity");
+  assertUsageError([...base, "--new-room", "--passphrase-file", "f"], "--new-room");
+  assertUsageError([...base, "--passphrase-file", ""], "--passphrase-file");
+  assertUsageError([...base, "--identity="], "--identity");
+  assertUsageError([...base, "--passphrase-file"], "--passphrase-file");
 });
 
 Deno.test("cli: join values", () => {
@@ -340,7 +397,7 @@ Deno.test("cli process: join with no server listening exits 1 promptly with a cl
     "r",
     "--timeout",
     "1",
-  ]);
+  ], { env: { P2P_PASSPHRASE: "pass" } });
   assert.equal(r.code, 1, show(r));
   assert.ok(r.ms < 10_000, `gave up after ${Math.round(r.ms)} ms\n${show(r)}`);
   const errors = r.stderr.split("\n").filter((l) => l.startsWith("p2p: "));
@@ -348,4 +405,80 @@ Deno.test("cli process: join with no server listening exits 1 promptly with a cl
   assert.ok(errors[0]!.includes(`127.0.0.1:${port}`), `names the server address\n${show(r)}`);
   assert.match(errors[0]!, /server/i, show(r));
   assert.doesNotMatch(r.stderr, /^\s+at /m, `no stack trace\n${show(r)}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The room passphrase
+
+Deno.test("cli process: join without a passphrase, stdin no terminal, exits 2 with one line", async () => {
+  const r = await runP2p(["join", "--server", `127.0.0.1:${freeUdpPort()}`, "--room", "r"]);
+  assert.equal(r.code, 2, show(r));
+  assert.equal(r.stdout, "", show(r));
+  assert.equal(
+    r.stderr,
+    "p2p: no room passphrase: set P2P_PASSPHRASE, use --passphrase-file FILE, or run in a " +
+      `terminal (see "p2p join --help")\n`,
+    show(r),
+  );
+});
+
+Deno.test("cli process: an unreadable --passphrase-file exits 1 naming the file", async () => {
+  // Exit 1, not 2: the arguments are well-formed; the file is a runtime matter, like a server
+  // that does not answer or an identity file that cannot be read.
+  const dir = await Deno.makeTempDir({ prefix: "p2p-cli-" });
+  try {
+    const file = `${dir}/missing-passphrase`;
+    const args = ["join", "--server", `127.0.0.1:${freeUdpPort()}`, "--room", "r"];
+    const r = await runP2p([...args, "--passphrase-file", file]);
+    assert.equal(r.code, 1, show(r));
+    assert.equal(r.stdout, "", show(r));
+    const lines = r.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 1, `one line\n${show(r)}`);
+    assert.ok(lines[0]!.startsWith(`p2p: Cannot read passphrase file ${file}: `), show(r));
+    await Deno.writeTextFile(file, "\n");
+    const empty = await runP2p([...args, "--passphrase-file", file]);
+    assert.equal(empty.code, 1, show(empty));
+    assert.equal(empty.stderr, `p2p: Passphrase file ${file} starts with an empty line\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli process: --new-room --json prints the room event with the line to share", async () => {
+  const port = freeUdpPort();
+  const r = await runP2p([
+    "join",
+    "--server",
+    `127.0.0.1:${port}`,
+    "--room",
+    "our room",
+    "--new-room",
+    "--json",
+    "--timeout",
+    "1",
+  ]);
+  // Nobody answers at that port: it then gives up like any join.
+  assert.equal(r.code, 1, show(r));
+  const events = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+  const room = events[0];
+  assert.equal(room.event, "room", show(r));
+  assert.match(room.passphrase, /^[a-z2-7]{4}(-[a-z2-7]{4}){5}$/);
+  assert.equal(
+    room.join,
+    `P2P_PASSPHRASE='${room.passphrase}' p2p join --server 127.0.0.1:${port} --room 'our room'`,
+  );
+  assert.deepEqual(Object.keys(room).sort(), ["event", "join", "passphrase"]);
+  assert.equal(events[1]?.event, "registering", show(r));
+});
+
+Deno.test("cli: an IPv6 --server is refused at once with a clear message, not a timeout", async () => {
+  const { resolveServer, JoinError } = await import("../peer.ts");
+  for (const spec of ["[::1]:7777", "[2001:db8::1]:7777"]) {
+    await assert.rejects(() => resolveServer(spec), (e: unknown) => {
+      assert.ok(e instanceof JoinError);
+      assert.match(e.message, /IPv6 .*IPv4 only.*IPv4 address/);
+      return true;
+    });
+  }
+  assert.deepEqual(await resolveServer("127.0.0.1:7777"), { hostname: "127.0.0.1", port: 7777 });
 });

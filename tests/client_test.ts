@@ -6,29 +6,54 @@
 import assert from "node:assert/strict";
 import { Client, DEPARTED_KEEP, MAX_DEPARTED } from "../lib/client.ts";
 import { Identity } from "../lib/crypto.ts";
+import { bytesEqual } from "../lib/crypto.ts";
+import { noiseFactory } from "../lib/handshake.ts";
+import { pairPrologue } from "../lib/secure_link.ts";
 import {
+  COOKIE_LEN,
+  decodeHandshake,
   decodeSealed,
   decodeServerMsg,
+  encodeHandshake,
   encodeServerMsg,
   type Endpoint,
   EPOCH_LEN,
   LeftReason,
+  type MsgOf,
   MsgType,
+  type ServerMsg,
+  TOKEN_LEN,
   type Transmit,
 } from "../lib/wire.ts";
+import { simRoom } from "./support/sim.ts";
 import { prng, randomBytesFrom } from "./support/prng.ts";
 
 const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
-const TAG_LEN = 16;
+
+/** A sequenced server message without its sequence number (the harness numbers them). */
+type Unsequenced =
+  | Omit<MsgOf<typeof MsgType.Intro>, "seq">
+  | Omit<MsgOf<typeof MsgType.Left>, "seq">
+  | Omit<MsgOf<typeof MsgType.Roster>, "seq">;
 
 interface Harness {
   c: Client;
   now: number;
   bytes(n: number): Uint8Array;
-  /** Feeds a server message to the client. */
-  fromServer(m: Parameters<typeof encodeServerMsg>[0]): void;
-  /** Introduces a peer; returns its id. */
-  intro(o: { id?: Uint8Array; pubkey?: Uint8Array; epoch?: Uint8Array; name: string }): {
+  /** Feeds a server message to the client (INTRO, LEFT and ROSTER get the next sequence number). */
+  fromServer(m: ServerMsg | Unsequenced): void;
+  /** The registration token the scripted server handed out. */
+  token: Uint8Array;
+  /** Feeds a peer frame relayed by the server from `from`. */
+  relayed(from: Uint8Array, payload: Uint8Array): void;
+  /** Introduces a peer (with an id below or above ours if asked); returns its id and epoch. */
+  intro(o: {
+    id?: Uint8Array;
+    epoch?: Uint8Array;
+    name: string;
+    below?: boolean;
+    above?: boolean;
+  }): {
     id: Uint8Array;
     epoch: Uint8Array;
   };
@@ -44,7 +69,7 @@ function harness(seed = 1): Harness {
   const id = bytes(8);
   const c = new Client({
     server: SERVER,
-    room: "room",
+    room: simRoom(),
     name: "me",
     relayOnly: false,
     privateEndpoints: [],
@@ -52,24 +77,33 @@ function harness(seed = 1): Harness {
     registerTimeout: 10_000,
     id,
     identity: Identity.fromPrivate(bytes(32)),
+    random: bytes,
   });
+  const token = bytes(TOKEN_LEN);
   const held: Transmit[] = [];
+  let seq = 0;
   const h: Harness = {
     c,
     now: 0,
+    token,
     bytes,
+    relayed(from, payload) {
+      h.fromServer({ type: MsgType.Relayed, token, from, payload });
+    },
     fromServer(m) {
-      c.handleDatagram(h.now, SERVER, encodeServerMsg(m));
+      const full = ("seq" in m ? m : { ...m, seq: ++seq }) as ServerMsg;
+      c.handleDatagram(h.now, SERVER, encodeServerMsg(full));
     },
     intro(o) {
       const pid = o.id ?? bytes(8), epoch = o.epoch ?? bytes(EPOCH_LEN);
+      if (o.below) pid[0] = Math.min(pid[0]!, id[0]! - 1);
+      if (o.above) pid[0] = Math.max(pid[0]!, id[0]! + 1);
       h.fromServer({
         type: MsgType.Intro,
+        token,
         id: pid,
-        pubkey: o.pubkey ?? Identity.fromPrivate(bytes(32)).publicKey,
         epoch,
         flags: 0,
-        name: o.name,
         publicEndpoint: { hostname: "203.0.113.9", port: 4000 + (pid[0]! << 4) + pid[1]! },
         privateEndpoints: [],
       });
@@ -95,61 +129,95 @@ function harness(seed = 1): Harness {
     },
   };
   c.start(0);
-  h.fromServer({ type: MsgType.Welcome, id, name: "me", observed: SERVER });
+  h.fromServer({
+    type: MsgType.Welcome,
+    id,
+    cookie: new Uint8Array(COOKIE_LEN),
+    token,
+    observed: SERVER,
+  });
   h.drain();
   return h;
 }
 
-/** The sealed frames the client relayed via the server to `to`, in order. */
-function relayedTo(out: Transmit[], to: Uint8Array) {
-  return out.flatMap((t) => {
+/** A peer frame the client relayed via the server. */
+interface Relayed {
+  kind: "handshake" | "sealed";
+  stage: number;
+  attempt: number;
+}
+
+/** The peer frames the client relayed via the server to `to`, in order. */
+function relayedTo(out: Transmit[], to: Uint8Array): Relayed[] {
+  return out.flatMap((t): Relayed[] => {
     const m = decodeServerMsg(t.data);
-    if (!m.ok || m.value.type !== MsgType.Relay) return [];
-    const s = decodeSealed(m.value.payload);
-    return s.ok && s.value.to.every((b, i) => b === to[i]) ? [s.value] : [];
+    if (!m.ok || m.value.type !== MsgType.Relay || !bytesEqual(m.value.to, to)) return [];
+    const hs = decodeHandshake(m.value.payload);
+    if (hs.ok) return [{ kind: "handshake", stage: hs.value.stage, attempt: hs.value.attempt }];
+    return decodeSealed(m.value.payload).ok ? [{ kind: "sealed", stage: 0, attempt: 0 }] : [];
   });
 }
 
-Deno.test("client: one key introduced under two ids never gives the same keystream", () => {
-  const h = harness();
-  const shared = Identity.fromPrivate(h.bytes(32)).publicKey;
-  const epoch = h.bytes(EPOCH_LEN);
-  const x = h.intro({ pubkey: shared, epoch, name: "x" });
-  const y = h.intro({ pubkey: shared, epoch, name: "y" });
-  const out = h.drain();
-  // Both first frames are ANNOUNCEs (same plaintext) under nonce counter 1.
-  const fx = relayedTo(out, x.id)[0]!, fy = relayedTo(out, y.id)[0]!;
-  assert.equal(fx.counter, 1n);
-  assert.equal(fy.counter, 1n);
-  const ct = (b: Uint8Array) => [...b.subarray(0, b.length - TAG_LEN)];
-  assert.notDeepEqual(ct(fx.body), ct(fy.body), "same key and nonce: keystream reused");
+Deno.test("client: only a handshake made with the room secret is answered", () => {
+  for (const psk of [simRoom().psk, simRoom("room", "wrong guess").psk]) {
+    const h = harness(1);
+    const x = h.intro({ name: "x", below: true }); // x has the lower id: it initiates
+    h.drain();
+    const noise = noiseFactory({ staticKey: h.bytes(32), psk });
+    const hs = noise(true, pairPrologue(simRoom().id, x.id, h.c.id));
+    const msg1 = hs.writeMessage(new Uint8Array(0));
+    h.relayed(
+      x.id,
+      encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 1, message: msg1 }),
+    );
+    const answers = relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake");
+    if (psk === simRoom().psk) {
+      assert.deepEqual(answers.map((f) => f.stage), [2], "a member gets message 2");
+    } else {
+      assert.deepEqual(answers, [], "a non-member gets nothing, not even our identity");
+      assert.equal(h.c.drops["handshake-failed"], 1);
+    }
+  }
 });
 
-Deno.test("client: a new introduction epoch re-keys the session; the same epoch does not", () => {
+Deno.test("client: server messages without the registration token are ignored", () => {
   const h = harness(2);
-  const pubkey = Identity.fromPrivate(h.bytes(32)).publicKey;
-  const first = h.intro({ pubkey, name: "x" });
-  const a = relayedTo(h.drain(), first.id)[0]!;
-  h.intro({ id: first.id, pubkey, epoch: first.epoch, name: "x" }); // a repeated INTRO
-  h.runUntil(h.now + 500); // the next ANNOUNCE
-  const b = relayedTo(h.drain(), first.id)[0]!;
-  assert.ok(b.counter > a.counter, "same epoch: the counter goes on");
-  h.intro({ id: first.id, pubkey, epoch: h.bytes(EPOCH_LEN), name: "x" });
-  const c = relayedTo(h.drain(), first.id)[0]!;
-  assert.equal(c.counter, 1n, "new epoch: new keys, counters start again");
-  const ct = (f: typeof a) => [...f.body.subarray(0, f.body.length - TAG_LEN)];
-  assert.notDeepEqual(
-    ct(c),
-    ct(a),
-    "counter 1 under the new epoch must not reuse the old keystream",
-  );
+  const x = h.intro({ name: "x" });
+  const forged = new Uint8Array(TOKEN_LEN).fill(0xee);
+  h.fromServer({ type: MsgType.Left, token: forged, id: x.id, reason: LeftReason.Bye });
+  h.fromServer({ type: MsgType.Roster, token: forged, ids: [] });
+  h.fromServer({
+    type: MsgType.Intro,
+    token: forged,
+    id: h.bytes(8),
+    epoch: h.bytes(EPOCH_LEN),
+    flags: 0,
+    publicEndpoint: null,
+    privateEndpoints: [],
+  });
+  assert.equal(h.c.drops["server-bad-token"], 3);
+  assert.equal(h.c.departedKept, 0, "a forged LEFT or ROSTER removes nobody");
+  h.fromServer({ type: MsgType.Left, token: h.token, id: x.id, reason: LeftReason.Bye });
+  assert.equal(h.c.departedKept, 1, "the real LEFT does");
+});
+
+Deno.test("client: a new introduction epoch starts a new handshake; the same epoch does not", () => {
+  const h = harness(3);
+  const x = h.intro({ name: "x", above: true }); // we have the lower id: we initiate
+  const first = relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake");
+  assert.deepEqual(first.map((f) => [f.stage, f.attempt]), [[1, 1]]);
+  h.intro({ id: x.id, epoch: x.epoch, name: "x" }); // a repeated INTRO
+  assert.deepEqual(relayedTo(h.drain(), x.id), [], "no new handshake for the same epoch");
+  h.intro({ id: x.id, name: "x" }); // x registered anew
+  const again = relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake");
+  assert.deepEqual(again.map((f) => [f.stage, f.attempt]), [[1, 2]]);
 });
 
 Deno.test("client: a timer wakes only the peers that are due, not the whole room", () => {
   const h = harness(3);
   const n = 100;
   for (let i = 0; i < n; i++) {
-    h.now = i * 37; // Introduced at different moments, so their timers differ.
+    h.runUntil(i * 37); // Introduced at different moments, so their timers differ.
     h.intro({ name: `p${i}` });
   }
   h.drain();
@@ -170,7 +238,9 @@ Deno.test("client: departed peers are kept for a while, then forgotten (bounded)
   const h = harness(4);
   const ids: Uint8Array[] = [];
   for (let i = 0; i < MAX_DEPARTED + 16; i++) ids.push(h.intro({ name: `p${i}` }).id);
-  for (const id of ids) h.fromServer({ type: MsgType.Left, id, reason: LeftReason.Bye });
+  for (const id of ids) {
+    h.fromServer({ type: MsgType.Left, token: h.token, id, reason: LeftReason.Bye });
+  }
   assert.equal(h.c.peers().length, 0);
   assert.equal(h.c.departedKept, MAX_DEPARTED, "never more than MAX_DEPARTED kept");
   h.runUntil(DEPARTED_KEEP - 1);
@@ -181,16 +251,16 @@ Deno.test("client: departed peers are kept for a while, then forgotten (bounded)
 
 Deno.test("client: a forgotten peer is never keyed again under its old epoch", () => {
   const h = harness(5);
-  const pubkey = Identity.fromPrivate(h.bytes(32)).publicKey;
-  const x = h.intro({ pubkey, name: "x" });
-  h.fromServer({ type: MsgType.Left, id: x.id, reason: LeftReason.Expired });
+  const x = h.intro({ name: "x" });
+  h.fromServer({ type: MsgType.Left, token: h.token, id: x.id, reason: LeftReason.Expired });
   h.runUntil(DEPARTED_KEEP + 1);
   assert.equal(h.c.departedKept, 0);
-  h.intro({ id: x.id, pubkey, epoch: x.epoch, name: "x" });
+  h.intro({ id: x.id, epoch: x.epoch, name: "x" });
   assert.equal(h.c.drops["intro-retired-epoch"], 1);
-  assert.equal(h.c.peers().length, 0);
-  h.intro({ id: x.id, pubkey, name: "x" }); // registered anew: a fresh epoch
-  assert.deepEqual(h.c.peers().map((p) => p.name), ["x"]);
+  assert.equal(h.c.departedKept, 0);
+  h.intro({ id: x.id, name: "x" }); // registered anew: a fresh epoch
+  h.fromServer({ type: MsgType.Left, token: h.token, id: x.id, reason: LeftReason.Bye });
+  assert.equal(h.c.departedKept, 1, "introduced again under the new epoch");
 });
 
 Deno.test("client: a message for a peer whose queue is full is refused with a notice", () => {
@@ -206,5 +276,8 @@ Deno.test("client: a message for a peer whose queue is full is refused with a no
   for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) {
     if (e.type === "notice") notices.push(e.message);
   }
-  assert.ok(notices.some((m) => m.includes("slow")), notices.join("\n"));
+  assert.ok(
+    notices.some((m) => m.startsWith("Not sent to a peer still connecting")),
+    notices.join("\n"),
+  );
 });

@@ -1,10 +1,13 @@
 /**
  * End-to-end on 127.0.0.1: a real `p2p serve` and real `p2p join` processes (`--json` unless a
- * test checks human mode). {@link withRoom} starts them and always cleans them up.
+ * test checks human mode). {@link withRoom} starts them and always cleans them up; each peer
+ * has its own temporary configuration directory and the room's passphrase.
  */
 import assert from "node:assert/strict";
 import type { P2pEvent, P2pProcess } from "./support/proc.ts";
 import { LO, withRoom } from "./support/room.ts";
+
+const FINGERPRINT = /^[a-z2-7]{4}(-[a-z2-7]{4}){3}$/;
 
 const WAIT = 15_000;
 
@@ -151,11 +154,13 @@ Deno.test({
         const lines = human.nonJsonLines;
         assert.match(
           lines[0] ?? "",
-          /^\* Joined as "hum"; the server sees us at 127\.0\.0\.1:\d+$/,
+          /^\* Joined as "hum" \(fingerprint [a-z2-7]{4}(-[a-z2-7]{4}){3}\); the server sees us at 127\.0\.0\.1:\d+$/,
+          lines.join("\n"),
         );
         assert.ok(
           lines.some((l) =>
-            /^\* a is here: (direct 127\.0\.0\.1:\d+, [\d.]+ ms|relayed via server)$/.test(l)
+            /^\* a is here \(fingerprint [a-z2-7-]+\): (direct 127\.0\.0\.1:\d+, [\d.]+ ms|relayed via server)$/
+              .test(l)
           ),
           lines.join("\n"),
         );
@@ -221,5 +226,96 @@ Deno.test({
         assert.equal(line, "[a] \\x1b[2Jgotcha\\x0dfake");
       },
     );
+  },
+});
+
+/** Reads `path` as JSON once `ok` holds for it (the peer writes it in the background). */
+async function waitForJson(
+  path: string,
+  ok: (doc: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  const end = performance.now() + WAIT;
+  let last: unknown;
+  for (;;) {
+    try {
+      const doc = JSON.parse(await Deno.readTextFile(path));
+      if (ok(doc)) return doc;
+      last = doc;
+    } catch (e) {
+      last = e;
+    }
+    if (performance.now() > end) {
+      throw new Error(`${path} never became as expected; last: ${JSON.stringify(last)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test({
+  name: "a peer with another passphrase for the same room name is in another room",
+  sanitizeResources: false,
+  async fn() {
+    await withRoom({
+      room: "secret",
+      peers: ["ann", { name: "ann", passphrase: "a wrong guess" }, "cat"],
+    }, async ({ peers: [ann, stranger, cat] }) => {
+      await ann.waitFor(isPeer("cat"), WAIT);
+      await cat.waitFor(isPeer("ann"), WAIT);
+      // Another room id entirely: the name is free there, and nobody is in it.
+      const ready = await stranger.waitFor((e) => e.event === "ready", WAIT);
+      assert.equal(ready.name, "ann", stranger.describe());
+      await cat.send("members only");
+      await ann.waitFor((e) => e.event === "message" && e.text === "members only", WAIT);
+      await stranger.send("/peers");
+      const listing = await stranger.waitFor((e) => e.event === "peers", WAIT);
+      assert.deepEqual(listing.peers, [], stranger.describe());
+      // Path changes may repeat a peer event, but only for the one member each has met.
+      assert.ok(ann.eventsOf("peer").every((e) => e.name === "cat"), ann.describe());
+      assert.ok(cat.eventsOf("peer").every((e) => e.name === "ann"), cat.describe());
+      assert.deepEqual(stranger.eventsOf("peer"), []);
+      assert.deepEqual(stranger.eventsOf("message"), []);
+    });
+  },
+});
+
+Deno.test({
+  name: "identities persist in the configuration directory; peers met are remembered",
+  sanitizeResources: false,
+  async fn() {
+    const home = await Deno.makeTempDir({ prefix: "p2p-e2e-home-" });
+    const env = { XDG_CONFIG_HOME: home };
+    try {
+      await withRoom({ room: "tofu", peers: [{ name: "ann", env }, "ben"] }, async (room) => {
+        const [ann, ben] = room.peers;
+        const annReady = await ann.waitFor((e) => e.event === "ready", WAIT);
+        const benReady = await ben.waitFor((e) => e.event === "ready", WAIT);
+        assert.match(String(annReady.fingerprint), FINGERPRINT, ann.describe());
+        // Each side sees the other's fingerprint, as the other announced it.
+        const annSeen = await ben.waitFor(isPeer("ann"), WAIT);
+        const benSeen = await ann.waitFor(isPeer("ben"), WAIT);
+        assert.equal(annSeen.fingerprint, annReady.fingerprint, ben.describe());
+        assert.equal(benSeen.fingerprint, benReady.fingerprint, ann.describe());
+        if (Deno.build.os !== "windows") {
+          assert.equal((await Deno.stat(`${home}/p2p/identity`)).mode! & 0o777, 0o600);
+          assert.equal((await Deno.stat(`${home}/p2p`)).mode! & 0o777, 0o700);
+        }
+        const known = await waitForJson(
+          `${home}/p2p/known_peers.json`,
+          (d) => JSON.stringify(d).includes(String(benReady.fingerprint)),
+        );
+        const rooms = Object.values(known.rooms as Record<string, Record<string, string>>);
+        assert.deepEqual(rooms, [{ ben: benReady.fingerprint }]);
+        await ann.closeStdin();
+        assert.equal(await ann.wait(WAIT), 0, ann.describe());
+
+        // The same configuration directory: the same identity, and ben is still known.
+        const again = room.join({ name: "ann", env });
+        const readyAgain = await again.waitFor((e) => e.event === "ready", WAIT);
+        assert.equal(readyAgain.fingerprint, annReady.fingerprint);
+        assert.equal((await again.waitFor(isPeer("ben"), WAIT)).fingerprint, benReady.fingerprint);
+      });
+    } finally {
+      await Deno.remove(home, { recursive: true });
+    }
   },
 });

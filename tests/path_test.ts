@@ -34,7 +34,13 @@ const OTHER = ep("198.51.100.77", 1234);
  * Most tests use a flat probe schedule (every probeInterval) so that one probe per round is
  * outstanding when a 40 ms reply arrives; the default doubling schedule has its own test.
  */
-const O: PathOptions = { ...DEFAULT_PATH, firstProbeInterval: DEFAULT_PATH.probeInterval };
+const O: PathOptions = {
+  ...DEFAULT_PATH,
+  firstProbeInterval: DEFAULT_PATH.probeInterval,
+  // Timing tests probe endpoints that never answer for minutes; the budget has its own test.
+  unprovenPerMinute: Infinity,
+  unprovenBurst: Infinity,
+};
 
 interface Probe {
   at: number;
@@ -78,7 +84,12 @@ class Driver {
     this.m = new PathMachine(now, candidates, {
       relayOnly: opts.relayOnly ?? false,
       initiator: opts.initiator ?? true,
-      options: { firstProbeInterval: O.firstProbeInterval, ...opts.options },
+      options: {
+        firstProbeInterval: O.firstProbeInterval,
+        unprovenPerMinute: O.unprovenPerMinute,
+        unprovenBurst: O.unprovenBurst,
+        ...opts.options,
+      },
     });
     this.drain();
   }
@@ -737,4 +748,41 @@ Deno.test("path: peer-reflexive candidates are capped at the newest four", () =>
   const reflexive = d.m.candidates.filter((c) => c.kind === "reflexive").map((c) => c.addr.port);
   assert.deepEqual(reflexive, [2006, 2007, 2008, 2009]);
   assert.ok(d.m.candidates.some((c) => c.kind === "public"), "introduced candidates stay");
+});
+
+Deno.test("path: probes to endpoints that never answer are budgeted in rate and total", () => {
+  // A member advertises many third-party addresses; we keep re-punching (upgrade rounds,
+  // repunches) for ten minutes. Without the budget that is hundreds of probes each.
+  const victims = Array.from({ length: 8 }, (_, i) => ep(`198.51.100.${i + 1}`, 9000 + i));
+  const d = new Driver(0, victims.map((addr) => ({ addr, kind: "private" as const })), {
+    initiator: true,
+    options: {
+      retryMax: 2_000,
+      unprovenPerMinute: DEFAULT_PATH.unprovenPerMinute,
+      unprovenBurst: DEFAULT_PATH.unprovenBurst,
+    },
+  });
+  for (let t = 0; t < 600_000; t += 1_000) {
+    d.runUntil(t);
+    d.m.updateCandidates(t, victims.map((addr) => ({ addr, kind: "private" as const })));
+  }
+  d.runUntil(600_000);
+  const total = d.probes.length;
+  // Per endpoint at most unprovenPerMinute a minute; overall the burst plus one a second.
+  for (const v of victims) {
+    const n = d.probesTo(v).length;
+    assert.ok(n <= DEFAULT_PATH.unprovenPerMinute * 11, `${key(v)} got ${n} probes`);
+  }
+  assert.ok(total <= DEFAULT_PATH.unprovenBurst + 600 + 1, `${total} probes in 10 minutes`);
+  assert.ok(d.m.throttled > 0, "the budget held probes back");
+  // An endpoint that answers is not budgeted: a live path's keepalives never stop.
+  const ok = new Driver(0, [{ addr: PUB, kind: "public" }], {
+    options: {
+      unprovenPerMinute: DEFAULT_PATH.unprovenPerMinute,
+      unprovenBurst: DEFAULT_PATH.unprovenBurst,
+    },
+  }, [[PUB, 20]]);
+  ok.runUntil(600_000);
+  assert.equal(ok.m.throttled, 0);
+  assert.equal(ok.m.route() && key(ok.m.route()!), key(PUB));
 });

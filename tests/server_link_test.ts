@@ -10,6 +10,7 @@ import { type Endpoint, MsgType, RefuseCode, type ServerMsg } from "../lib/wire.
 const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
 const ME: Endpoint = { hostname: "203.0.113.5", port: 40000 };
 const ID = new Uint8Array(8).fill(1);
+const TOKEN = new Uint8Array(8).fill(7);
 
 function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
   const sent: ServerMsg[] = [];
@@ -18,8 +19,8 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
     {
       server: SERVER,
       id: ID,
-      pubkey: new Uint8Array(32).fill(2),
-      room: "room",
+      roomId: new Uint8Array(16).fill(2),
+      nameTag: (name) => new TextEncoder().encode(name.padEnd(8, ".").slice(0, 8)),
       name: "sam",
       relayOnly: false,
       privateEndpoints: [],
@@ -30,6 +31,13 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
     () => 42,
   );
   let now = 0;
+  const cookieSent = () => {
+    for (let i = sent.length - 1; i >= 0; i--) {
+      const m = sent[i]!;
+      if (m.type === MsgType.Hello) return m.cookie;
+    }
+    return new Uint8Array(8);
+  };
   return {
     l,
     sent,
@@ -45,8 +53,26 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
       }
       now = until;
     },
-    welcome(name = "sam") {
-      l.handle(now, { type: MsgType.Welcome, id: ID, name, observed: ME });
+    /** The WELCOME the real server would send: it echoes the cookie of our last HELLO. */
+    welcome() {
+      l.handle(now, {
+        type: MsgType.Welcome,
+        id: ID,
+        cookie: cookieSent(),
+        token: TOKEN,
+        observed: ME,
+      });
+    },
+    pong() {
+      l.handle(now, { type: MsgType.Pong, token: TOKEN, observed: ME, digest: 42 });
+    },
+    refuse(code: number, message: string, echo?: Uint8Array) {
+      l.handle(now, {
+        type: MsgType.Refused,
+        echo: echo ?? (l.registered ? TOKEN : cookieSent()),
+        code,
+        message,
+      });
     },
     kinds: () => events.map((e) => e.type),
     types: () => sent.map((m) => m.type),
@@ -63,15 +89,11 @@ Deno.test("link: HELLO backs off until WELCOME; a COOKIE makes it repeat at once
   t.l.handle(t.now, { type: MsgType.Cookie, cookie });
   const last = t.sent.at(-1)!;
   assert.ok(last.type === MsgType.Hello && last.cookie.every((b) => b === 9));
-  t.welcome("sam-2");
-  assert.deepEqual(t.events, [
-    { type: "renamed", wanted: "sam", name: "sam-2" },
-    { type: "ready", name: "sam-2", public: ME },
-  ]);
+  t.welcome();
+  assert.deepEqual(t.events, [{ type: "ready", name: "sam", public: ME }]);
   assert.equal(t.l.registered, true);
-  assert.equal(t.l.name, "sam-2");
   t.welcome(); // A duplicate WELCOME changes nothing.
-  assert.equal(t.events.length, 2);
+  assert.equal(t.events.length, 1);
 });
 
 Deno.test("link: the first registration fails once at its deadline and stops sending", () => {
@@ -93,17 +115,17 @@ Deno.test("link: after an outage the server is reported lost once and back once"
   t.welcome();
   t.events.length = 0;
   // No PONGs for a minute: PINGs retry, "lost" comes once after SERVER_LOST_AFTER.
-  t.run(25_000 + SERVER_LOST_AFTER - 1);
+  t.run(1_000 + SERVER_LOST_AFTER - 1); // The first PING goes out 1 s after the WELCOME.
   assert.deepEqual(t.kinds(), []);
   t.run(90_000);
   assert.deepEqual(t.kinds(), ["server-lost"]);
   // The server restarted and forgot us: we register again; it is back exactly once.
-  t.l.handle(t.now, { type: MsgType.Refused, code: RefuseCode.Unknown, message: "Register again" });
+  t.refuse(RefuseCode.Unknown, "Register again");
   assert.equal(t.sent.at(-1)!.type, MsgType.Hello);
   t.welcome();
-  t.l.handle(t.now, { type: MsgType.Pong, observed: ME, digest: 42 });
-  t.run(t.now + 20_000); // Before the next PING is due.
-  t.l.handle(t.now, { type: MsgType.Pong, observed: ME, digest: 42 });
+  t.pong();
+  t.run(t.now + 500); // Before the first PING after registering is due.
+  t.pong();
   assert.deepEqual(t.kinds(), ["server-lost", "server-back"]);
 });
 
@@ -112,14 +134,14 @@ Deno.test("link: a quick server restart is repaired silently; a PONG after a los
   t.l.start(0);
   t.welcome();
   t.events.length = 0;
-  t.l.handle(10, { type: MsgType.Refused, code: RefuseCode.Unknown, message: "Register again" });
+  t.refuse(RefuseCode.Unknown, "Register again");
   t.welcome();
   assert.deepEqual(t.kinds(), [], "nothing was lost, nothing to report");
   assert.equal(t.l.registered, true);
   // Lost without being forgotten: the next PONG brings it back.
   t.run(60_000);
-  t.l.handle(t.now, { type: MsgType.Pong, observed: ME, digest: 42 });
-  t.l.handle(t.now, { type: MsgType.Pong, observed: ME, digest: 42 });
+  t.pong();
+  t.pong();
   assert.deepEqual(t.kinds(), ["server-lost", "server-back"]);
 });
 
@@ -128,7 +150,7 @@ Deno.test("link: still unregistered after a restart, the server is reported lost
   t.l.start(0);
   t.welcome();
   t.events.length = 0;
-  t.l.handle(100, { type: MsgType.Refused, code: RefuseCode.Unknown, message: "Register again" });
+  t.refuse(RefuseCode.Unknown, "Register again");
   t.run(100 + SERVER_LOST_AFTER + 2_000);
   assert.deepEqual(t.kinds(), ["server-lost"]);
   t.welcome();
@@ -138,7 +160,7 @@ Deno.test("link: still unregistered after a restart, the server is reported lost
 Deno.test("link: a refusal is fatal before registering, a notice after", () => {
   const t = link();
   t.l.start(0);
-  t.l.handle(1, { type: MsgType.Refused, code: RefuseCode.RoomFull, message: "Room is full" });
+  t.refuse(RefuseCode.RoomFull, "Room is full");
   assert.deepEqual(t.events, [{
     type: "fatal",
     message: "The server refused to register us: Room is full",
@@ -147,7 +169,7 @@ Deno.test("link: a refusal is fatal before registering, a notice after", () => {
   const u = link();
   u.l.start(0);
   u.welcome();
-  u.l.handle(1, { type: MsgType.Refused, code: RefuseCode.Invalid, message: "No" });
+  u.refuse(RefuseCode.Invalid, "No");
   assert.deepEqual(u.events.at(-1), { type: "refused", message: "No" });
   assert.equal(u.l.registered, true);
 });
@@ -164,4 +186,50 @@ Deno.test("link: PINGs carry the digest and a resync is sent at most once a seco
   t.l.close();
   assert.equal(t.sent.at(-1)!.type, MsgType.Bye);
   assert.equal(t.l.nextTimeout(), undefined);
+});
+
+Deno.test("link: forged WELCOME, PONG and REFUSED (without our cookie or token) are ignored", () => {
+  const t = link();
+  t.l.start(0);
+  const wrong = new Uint8Array(8).fill(0x55);
+  t.l.handle(1, { type: MsgType.Welcome, id: ID, cookie: wrong, token: wrong, observed: ME });
+  assert.equal(t.l.registered, false, "a WELCOME not echoing our cookie is not ours");
+  t.refuse(RefuseCode.RoomFull, "forged", wrong);
+  assert.equal(t.l.closed, false, "a refusal not echoing our cookie is not believed");
+  t.welcome();
+  assert.equal(t.l.registered, true);
+  t.run(25_000 + SERVER_LOST_AFTER + 5_000);
+  assert.deepEqual(t.kinds(), ["ready", "server-lost"]);
+  t.l.handle(t.now, { type: MsgType.Pong, token: wrong, observed: ME, digest: 42 });
+  t.refuse(RefuseCode.Unknown, "forged", wrong);
+  assert.deepEqual(t.kinds(), ["ready", "server-lost"], "forged PONG or REFUSED change nothing");
+  assert.equal(t.l.registered, true);
+  t.pong();
+  assert.deepEqual(t.kinds(), ["ready", "server-lost", "server-back"]);
+});
+
+Deno.test("link: a taken name is retried with a suffix; the room never sees the name itself", () => {
+  const t = link();
+  t.l.start(0);
+  t.refuse(RefuseCode.NameTaken, "Name taken in this room");
+  t.refuse(RefuseCode.NameTaken, "Name taken in this room");
+  const tags = t.sent.flatMap((m) =>
+    m.type === MsgType.Hello ? [new TextDecoder().decode(m.nameTag)] : []
+  );
+  assert.deepEqual(tags, ["sam.....", "sam-2...", "sam-3..."]);
+  t.welcome();
+  assert.deepEqual(t.events, [
+    { type: "renamed", wanted: "sam", name: "sam-3" },
+    { type: "ready", name: "sam-3", public: ME },
+  ]);
+});
+
+Deno.test("link: the first PING follows the WELCOME within a second, with the token", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  t.sent.length = 0;
+  t.run(1_000);
+  const ping = t.sent.find((m) => m.type === MsgType.Ping);
+  assert.ok(ping && ping.type === MsgType.Ping && ping.token.every((b) => b === 7));
 });

@@ -5,8 +5,27 @@
  */
 import assert from "node:assert/strict";
 import { Registry } from "../lib/registry.ts";
-import { decodeServerMsg, formatEndpoint, MsgType } from "../lib/wire.ts";
-import { addPeer, addServer, SERVER, SimNat, SimNet, type SimPeer } from "./support/sim.ts";
+import {
+  decodeHandshake,
+  decodeServerMsg,
+  encodeHandshake,
+  encodeServerMsg,
+  formatEndpoint,
+  MsgType,
+} from "../lib/wire.ts";
+import { compareBytes, Identity } from "../lib/crypto.ts";
+import { fingerprint } from "../lib/fingerprint.ts";
+import { noiseFactory } from "../lib/handshake.ts";
+import { prng } from "./support/prng.ts";
+import {
+  addPeer,
+  addServer,
+  SERVER,
+  SimNat,
+  SimNet,
+  type SimPeer,
+  simRoom,
+} from "./support/sim.ts";
 
 const A_LAN = { hostname: "10.1.0.2", port: 5000 };
 const B_LAN = { hostname: "10.2.0.2", port: 5000 };
@@ -387,10 +406,12 @@ Deno.test("lost introductions to the peer already in the room are repaired insid
   net.run(500);
   // Drop the server's first two INTROs to bob about alice (the original and the first resync).
   let dropped = 0;
-  net.block = (from, _to, data) => {
-    if (dropped >= 2 || from.hostname !== SERVER.hostname) return false;
+  net.block = (from, to, data) => {
+    if (dropped >= 2 || from.hostname !== SERVER.hostname || to.hostname !== "203.0.113.2") {
+      return false;
+    }
     const m = decodeServerMsg(data);
-    if (!m.ok || m.value.type !== MsgType.Intro || m.value.name !== "alice") return false;
+    if (!m.ok || m.value.type !== MsgType.Intro) return false;
     dropped++;
     return true;
   };
@@ -420,4 +441,206 @@ Deno.test("announces to a peer that never answers back off instead of flooding t
   });
   // 0, 0.5, 1.5, 3.5, 7.5, then every 8 s: about 11 in the minute; every 500 ms would be 120.
   assert.ok(relays.length >= 8 && relays.length <= 14, `${relays.length} relayed announces`);
+});
+
+Deno.test("a peer with the wrong passphrase for the same room name sees nobody and nobody sees it", () => {
+  const net = new SimNet(31);
+  const server = addServer(net);
+  const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
+  const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+  const m = addPeer(net, "mallory", { hostname: "192.0.2.66", port: 6666 }, undefined, {
+    room: simRoom("room", "a wrong guess"),
+  });
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  chat(net, a, "private", 3);
+  net.run(5_000);
+  assert.equal(server.roomCount, 2, "the server keeps them apart by opaque room id");
+  assert.deepEqual(m.drain().filter((e) => e.type !== "ready"), [], "mallory learns nothing");
+  assert.deepEqual(m.client.peers(), []);
+  for (const p of [a, b]) {
+    assert.ok(!p.drain().some((e) => JSON.stringify(e).includes("mallory")));
+    assert.deepEqual(p.client.peers().map((x) => x.name).sort(), p === a ? ["bob"] : ["alice"]);
+  }
+  // Not a single datagram went between mallory and the room's members, directly or relayed.
+  const mallory = "192.0.2.66";
+  assert.ok(
+    !net.log.some((d) =>
+      (d.from.hostname === mallory || d.to.hostname === mallory) &&
+      d.from.hostname !== SERVER.hostname && d.to.hostname !== SERVER.hostname
+    ),
+  );
+  assert.ok(!net.log.some((d) => d.to.hostname === mallory && isRelayed(d.data)));
+});
+
+for (const stage of [1, 2, 3]) {
+  Deno.test(`a server that substitutes its own keys in handshake message ${stage} is refused visibly and learns no plaintext`, () => {
+    const net = new SimNet(32 + stage);
+    addServer(net);
+    const evil = noiseFactory({ staticKey: net.bytes(32), psk: net.bytes(32) });
+    let substituted = 0;
+    // The server answers for the other side with its own keys: each relayed handshake message
+    // of this stage is replaced by one it made (its own ephemeral and static keys, a guessed
+    // room secret).
+    net.tamper = (from, _to, data) => {
+      if (from.hostname !== SERVER.hostname) return data;
+      const m = decodeServerMsg(data);
+      if (!m.ok || m.value.type !== MsgType.Relayed) return data;
+      const h = decodeHandshake(m.value.payload);
+      if (!h.ok || h.value.stage !== stage) return data;
+      substituted++;
+      const own = stage === 1
+        ? evil(true, new Uint8Array(0)).writeMessage(new Uint8Array(0))
+        : concatBytes(net.bytes(32), net.bytes(h.value.message.length - 32));
+      const payload = encodeHandshake({ ...h.value, message: own });
+      return encodeServerMsg({ ...m.value, payload });
+    };
+    const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
+    const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+    net.run(20_000);
+    a.client.send(net.now, "the eagle lands");
+    b.client.send(net.now, "the eagle lands");
+    net.run(5_000);
+    assert.ok(substituted > 0, "the attack happened");
+    // The initiator (lower id) receives message 2; the responder messages 1 and 3.
+    const aInitiates = compareBytes(a.client.id, b.client.id) < 0;
+    const victim = (stage === 2) === aInitiates ? a : b;
+    for (const p of [a, b]) {
+      const events = p.drain();
+      assert.ok(
+        !events.some((e) => e.type === "peer" || e.type === "message"),
+        "no man in the middle",
+      );
+      if (p !== victim) continue;
+      const w = events.find((e) => e.type === "warning" && e.kind === "auth-failed");
+      assert.ok(w && w.type === "warning", `a visible refusal: ${JSON.stringify(events)}`);
+      assert.match(
+        w.message,
+        /Could not authenticate .*tampered introduction or wrong room secret/,
+      );
+    }
+    const needle = new TextEncoder().encode("eagle");
+    for (const d of net.log) assert.ok(!includesBytes(d.data, needle), "plaintext on the wire");
+  });
+}
+
+Deno.test("replayed, reordered and duplicated old datagrams change nothing", () => {
+  const net = new SimNet(33);
+  addServer(net);
+  const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "full-cone"));
+  const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "full-cone"));
+  net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
+  const sent = chat(net, a, "once", 10);
+  net.run(2_000);
+  const events = { a: a.drain().length, b: b.drain().length };
+  // An attacker replays everything it captured so far, three times over, shuffled.
+  const captured = net.log.slice();
+  const rng = prng(7);
+  const replay = [...captured, ...captured, ...captured].sort(() => rng() - 0.5);
+  for (const d of replay) {
+    const to = d.to.hostname === A_LAN.hostname
+      ? { hostname: "203.0.113.1", port: 40_000 }
+      : d.to.hostname === B_LAN.hostname
+      ? { hostname: "203.0.113.2", port: 40_000 }
+      : d.to;
+    net.inject(d.from, to, d.data);
+  }
+  net.run(5_000);
+  assert.deepEqual(b.messages(), sent, "every message exactly once");
+  assert.deepEqual(a.drain().slice(events.a), [], "no new events for alice");
+  assert.deepEqual(b.drain().slice(events.b), [], "no new events for bob");
+  assert.equal(a.lastPath("bob")?.path, "direct");
+  const more = chat(net, a, "after", 3);
+  net.run(1_000);
+  assert.deepEqual(b.messages(), [...sent, ...more], "the session goes on undisturbed");
+});
+
+function isRelayed(data: Uint8Array): boolean {
+  const m = decodeServerMsg(data);
+  return m.ok && m.value.type === MsgType.Relayed;
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function includesBytes(hay: Uint8Array, needle: Uint8Array): boolean {
+  for (let i = 0; i + needle.length <= hay.length; i++) {
+    if (needle.every((v, j) => hay[i + j] === v)) return true;
+  }
+  return false;
+}
+
+Deno.test("a member that stops acknowledging is given up on after a minute, visibly", () => {
+  const net = new SimNet(34);
+  addServer(net, { expireAfter: 10 * 60_000 });
+  const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
+  const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+  const c = addPeer(net, "carol", { hostname: "192.0.2.30", port: 3000 });
+  net.runUntilTrue(() => connected(a, "bob") && connected(a, "carol"));
+  net.detach(b.client); // bob hangs: the server still lists him, he never answers
+  const t0 = net.now;
+  chat(net, a, "hello?", 3);
+  net.run(59_000);
+  assert.ok(!a.drain().some((e) => e.type === "warning"), "not before a minute");
+  assert.ok(a.client.outstanding > 0);
+  net.run(2_000);
+  const w = a.drain().find((e) => e.type === "warning" && e.kind === "undelivered");
+  assert.ok(
+    w && w.type === "warning" &&
+      /bob acknowledged nothing for 60 s; 3 message parts/.test(w.message),
+    JSON.stringify(w),
+  );
+  assert.ok(net.now - t0 < 62_000);
+  assert.equal(a.client.outstanding, 0, "nothing retransmitted forever");
+  assert.equal(a.client.undelivered, 3);
+  assert.deepEqual(c.messages(), ["alice: hello? 1", "alice: hello? 2", "alice: hello? 3"]);
+});
+
+Deno.test("two processes sharing one identity in a room are told so, never paired up", () => {
+  const net = new SimNet(35);
+  addServer(net);
+  const shared = Identity.fromPrivate(net.bytes(32));
+  const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 }, undefined, {
+    identity: shared,
+  });
+  const a2 = addPeer(net, "alice2", { hostname: "192.0.2.11", port: 1001 }, undefined, {
+    identity: shared,
+  });
+  const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+  net.runUntilTrue(() => connected(b, "alice") && connected(b, "alice2"), 20_000);
+  net.run(5_000);
+  const warned = [a, a2].filter((p) =>
+    p.drain().some((e) => e.type === "warning" && e.kind === "identity-shared")
+  );
+  assert.ok(warned.length >= 1, "a clear message about the shared identity");
+  assert.match(
+    JSON.stringify(warned[0]!.events),
+    /Another p2p process uses your identity .* give each its own with --identity FILE/,
+  );
+  assert.ok(!a.events.some((e) => e.type === "peer" && e.name === "alice2"), "no confused session");
+  assert.ok(!a2.events.some((e) => e.type === "peer" && e.name === "alice"));
+  // Both still talk to everyone else.
+  assert.ok(connected(a, "bob") && connected(a2, "bob"));
+});
+
+Deno.test("a known name with a new identity is flagged; a known one with the same key is not", () => {
+  const net = new SimNet(36);
+  addServer(net);
+  const bobKey = Identity.fromPrivate(net.bytes(32));
+  const bobFp = fingerprint(bobKey.publicKey);
+  const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 }, undefined, {
+    knownPeers: new Map([["bob", bobFp], ["carol", "aaaa-aaaa-aaaa-aaaa"]]),
+  });
+  addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 }, undefined, { identity: bobKey });
+  addPeer(net, "carol", { hostname: "192.0.2.30", port: 3000 });
+  net.runUntilTrue(() => connected(a, "bob") && connected(a, "carol"));
+  const warnings = a.drain().filter((e) => e.type === "warning");
+  assert.deepEqual(warnings.map((w) => w.type === "warning" && [w.kind, w.name]), [[
+    "identity-changed",
+    "carol",
+  ]]);
+  assert.equal(a.lastPath("bob")?.fingerprint, bobFp);
 });

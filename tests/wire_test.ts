@@ -1,11 +1,12 @@
 /**
- * Unit tests of the wire codec (`lib/wire.ts`).
+ * Unit tests of the wire codec (`lib/wire.ts`), protocol version 3.
  *
- * Covers round trips of every message, IPv4/IPv6 endpoints, SEALED headers and inner frames
- * (DATA with stream and base, ACK with stream); the INTRO epoch; rejection (never a throw) of
- * every kind of malformed datagram; refusal to encode out-of-range u32 fields; a deterministic
- * fuzz; and the per-id and roster digests. The chat-line fragmenter is tested in
- * `fragment_test.ts`.
+ * Covers round trips and exact bytes of every message, IPv4/IPv6 endpoints, SEALED and
+ * HANDSHAKE peer frames and inner frames (DATA with stream and base, ACK with stream); the
+ * registration token, the INTRO/LEFT/ROSTER sequence number and the INTRO epoch; rejection (never a throw) of every kind of malformed
+ * datagram, every truncation and older protocol versions; refusal to encode out-of-range
+ * fields; a deterministic fuzz; and the per-id and roster digests. The chat-line fragmenter is
+ * tested in `fragment_test.ts`.
  *
  * @module
  */
@@ -15,34 +16,41 @@ import assert from "node:assert/strict";
 import {
   COOKIE_LEN,
   type Decoded,
+  decodeHandshake,
   decodeInner,
   decodeSealed,
   decodeServerMsg,
+  encodeHandshake,
   encodeInner,
   encodeSealedHeader,
   encodeServerMsg,
   type Endpoint,
   EPOCH_LEN,
   FLAG_RELAY_ONLY,
+  HANDSHAKE_HEADER_LEN,
+  type HandshakeFrame,
   ID_LEN,
   idDigest,
   type InnerFrame,
   InnerKind,
   isUsableCandidate,
-  KEY_LEN,
   LeftReason,
   MAX_DATAGRAM,
   MAX_FRAGMENT,
-  MAX_NAME,
+  MAX_ROOM_SIZE,
   type MsgOf,
   MsgType,
+  NAME_TAG_LEN,
   parseIPv6,
   peekType,
+  peerFrameIds,
   PROTOCOL_VERSION,
   RefuseCode,
+  ROOM_ID_LEN,
   rosterDigest,
   SEALED_HEADER_LEN,
   type ServerMsg,
+  TOKEN_LEN,
 } from "../lib/wire.ts";
 import { prng } from "./support/prng.ts";
 
@@ -58,11 +66,15 @@ function bytesOf(n: number, seed: number): Uint8Array {
 const idA = bytesOf(ID_LEN, 1);
 const idB = bytesOf(ID_LEN, 2);
 const idC = bytesOf(ID_LEN, 3);
-const keyA = bytesOf(KEY_LEN, 4);
-const keyB = bytesOf(KEY_LEN, 5);
 const cookieA = bytesOf(COOKIE_LEN, 6);
 const epoch1 = bytesOf(EPOCH_LEN, 7);
 const epoch2 = bytesOf(EPOCH_LEN, 8);
+const tokenA = bytesOf(TOKEN_LEN, 11);
+const tokenB = bytesOf(TOKEN_LEN, 12);
+const room1 = bytesOf(ROOM_ID_LEN, 13);
+const room2 = bytesOf(ROOM_ID_LEN, 14);
+const tag1 = bytesOf(NAME_TAG_LEN, 15);
+const tag2 = bytesOf(NAME_TAG_LEN, 16);
 
 /** A header per the protocol table: magic `p2`, version, type. */
 function hdr(type: number, version = PROTOCOL_VERSION): number[] {
@@ -110,81 +122,109 @@ const SERVER_SAMPLES: ServerMsg[] = [
     type: MsgType.Hello,
     id: idA,
     cookie: cookieA,
-    pubkey: keyA,
     flags: 0,
-    room: "lobby",
-    name: "alice",
+    room: room1,
+    nameTag: tag1,
     privateEndpoints: [epV4b, epV6],
   },
   {
     type: MsgType.Hello,
     id: idB,
-    cookie: cookieA,
-    pubkey: keyB,
+    cookie: new Uint8Array(COOKIE_LEN),
     flags: FLAG_RELAY_ONLY,
-    room: "café ☕",
-    name: "ボブ",
+    room: room2,
+    nameTag: tag2,
     privateEndpoints: [],
   },
-  { type: MsgType.Welcome, id: idA, name: "alice-2", observed: epV4 },
-  { type: MsgType.Welcome, id: idB, name: "b", observed: epV6 },
-  { type: MsgType.Refused, code: RefuseCode.Unknown, message: "Unknown peer; register again" },
-  { type: MsgType.Refused, code: RefuseCode.Invalid, message: "" },
-  { type: MsgType.Refused, code: RefuseCode.RoomFull, message: "Room is full 🚪" },
+  { type: MsgType.Welcome, id: idA, cookie: cookieA, token: tokenA, observed: epV4 },
+  { type: MsgType.Welcome, id: idB, cookie: cookieA, token: tokenB, observed: epV6 },
+  {
+    type: MsgType.Refused,
+    echo: tokenA,
+    code: RefuseCode.Unknown,
+    message: "Unknown peer; register again",
+  },
+  { type: MsgType.Refused, echo: cookieA, code: RefuseCode.Invalid, message: "" },
+  { type: MsgType.Refused, echo: cookieA, code: RefuseCode.RoomFull, message: "Room is full 🚪" },
+  { type: MsgType.Refused, echo: cookieA, code: RefuseCode.NameTaken, message: "Name taken" },
+  { type: MsgType.Refused, echo: cookieA, code: RefuseCode.Limit, message: "x".repeat(255) },
   {
     type: MsgType.Intro,
+    token: tokenA,
+    seq: 1,
     id: idB,
-    pubkey: keyB,
     epoch: epoch1,
     flags: 0,
-    name: "bob",
     publicEndpoint: epV4,
     privateEndpoints: [epV4b, epV6b],
   },
   {
     type: MsgType.Intro,
+    token: tokenB,
+    seq: 0xffffffff,
     id: idC,
-    pubkey: keyA,
     epoch: epoch2,
     flags: FLAG_RELAY_ONLY,
-    name: "carol",
     publicEndpoint: null,
     privateEndpoints: [],
   },
   {
     type: MsgType.Intro,
+    token: tokenA,
+    seq: 0,
     id: idA,
-    pubkey: keyA,
     epoch: new Uint8Array(EPOCH_LEN),
     flags: 0,
-    name: "x",
     publicEndpoint: epV6,
     privateEndpoints: [],
   },
-  { type: MsgType.Left, id: idA, reason: LeftReason.Bye },
-  { type: MsgType.Left, id: idB, reason: LeftReason.Expired },
-  { type: MsgType.Ping, id: idA, cookie: cookieA, digest: 0 },
-  { type: MsgType.Ping, id: idB, cookie: cookieA, digest: 0xffffffff },
+  { type: MsgType.Left, token: tokenA, seq: 2, id: idA, reason: LeftReason.Bye },
+  { type: MsgType.Left, token: tokenB, seq: 0x01020304, id: idB, reason: LeftReason.Expired },
+  { type: MsgType.Ping, id: idA, token: tokenA, cookie: cookieA, digest: 0 },
+  { type: MsgType.Ping, id: idB, token: tokenB, cookie: cookieA, digest: 0xffffffff },
   { type: MsgType.Cookie, cookie: cookieA },
-  { type: MsgType.Pong, observed: epV4, digest: 0x12345678 },
-  { type: MsgType.Pong, observed: epV6b, digest: 0 },
-  { type: MsgType.Roster, ids: [] },
-  { type: MsgType.Roster, ids: [idA, idB, idC] },
-  { type: MsgType.Bye, id: idC },
-  { type: MsgType.Relay, from: idA, to: idB, payload: bytesOf(100, 9) },
-  { type: MsgType.Relay, from: idA, to: idB, payload: new Uint8Array(0) },
-  { type: MsgType.Relayed, from: idB, payload: bytesOf(57, 10) },
-  { type: MsgType.Relayed, from: idB, payload: new Uint8Array(0) },
-  { type: MsgType.Repunch, id: idA, target: idB },
+  { type: MsgType.Pong, token: tokenA, observed: epV4, digest: 0x12345678 },
+  { type: MsgType.Pong, token: tokenB, observed: epV6b, digest: 0 },
+  { type: MsgType.Roster, token: tokenA, seq: 1, ids: [] },
+  { type: MsgType.Roster, token: tokenB, seq: 0x80000000, ids: [idA, idB, idC] },
+  { type: MsgType.Bye, id: idC, token: tokenA },
+  { type: MsgType.Relay, from: idA, token: tokenA, to: idB, payload: bytesOf(100, 9) },
+  { type: MsgType.Relay, from: idA, token: tokenA, to: idB, payload: new Uint8Array(0) },
+  { type: MsgType.Relayed, token: tokenB, from: idB, payload: bytesOf(57, 10) },
+  { type: MsgType.Relayed, token: tokenB, from: idB, payload: new Uint8Array(0) },
+  { type: MsgType.Repunch, id: idA, token: tokenA, target: idB },
 ];
+
+/** The first sample of `type` in {@link SERVER_SAMPLES}. */
+function sample<T extends ServerMsg["type"]>(type: T): MsgOf<T> {
+  return SERVER_SAMPLES.find((m): m is MsgOf<T> => m.type === type)!;
+}
 
 /** Message types whose last field is "rest of datagram" (so prefixes may still be valid). */
 const REST_TYPES = new Set<number>([MsgType.Relay, MsgType.Relayed]);
 
 /** Length of the fixed part before the payload of RELAY / RELAYED. */
 function fixedLen(type: number): number {
-  return type === MsgType.Relay ? 4 + 2 * ID_LEN : 4 + ID_LEN;
+  return type === MsgType.Relay ? 4 + ID_LEN + TOKEN_LEN + ID_LEN : 4 + TOKEN_LEN + ID_LEN;
 }
+
+/** The peer frame types (not server messages). */
+const PEER_TYPES = new Set<number>([MsgType.Sealed, MsgType.Handshake]);
+
+/** Valid HANDSHAKE frames: every stage, edge attempts, empty and large messages. */
+const HANDSHAKE_SAMPLES: HandshakeFrame[] = [
+  { from: idA, to: idB, stage: 0, attempt: 0, message: new Uint8Array(0) },
+  { from: idA, to: idB, stage: 1, attempt: 1, message: bytesOf(48, 20) },
+  { from: idB, to: idA, stage: 2, attempt: 0x7fffffff, message: bytesOf(96, 21) },
+  { from: idA, to: idB, stage: 3, attempt: 0xffffffff, message: bytesOf(64, 22) },
+  {
+    from: idC,
+    to: idA,
+    stage: 1,
+    attempt: 9,
+    message: bytesOf(MAX_DATAGRAM - HANDSHAKE_HEADER_LEN, 23),
+  },
+];
 
 const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.Probe, txid: 0 },
@@ -250,169 +290,372 @@ Deno.test("wire: every server message type round-trips through encode/decode", (
     assert.deepEqual(assertOk(decodeServerMsg(atOffset(bytes)), typeName(m.type)), m);
     seen.add(m.type);
   }
-  const serverTypes = Object.values(MsgType).filter((t) => t !== MsgType.Sealed);
+  const serverTypes = Object.values(MsgType).filter((t) => !PEER_TYPES.has(t));
   assert.deepEqual([...seen].sort(), [...serverTypes].sort(), "a sample of every type");
+  // Every refusal code has a sample, including NameTaken and Limit (new in version 3).
+  const codes = new Set(SERVER_SAMPLES.flatMap((m) => m.type === MsgType.Refused ? [m.code] : []));
+  assert.deepEqual([...codes].sort(), Object.values(RefuseCode).sort());
+  assert.equal(RefuseCode.NameTaken, 4);
+  assert.equal(RefuseCode.Limit, 5);
 });
 
-Deno.test("wire: header is magic 'p2', version, type; peekType reads it", () => {
-  assert.equal(PROTOCOL_VERSION, 2);
-  for (const m of SERVER_SAMPLES) {
-    const b = encodeServerMsg(m);
-    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 2, m.type]);
-    assert.deepEqual(peekType(b), { ok: true, value: m.type });
-    // A datagram of protocol version 1 (no epoch, no streams) is refused as such.
-    const v1 = b.slice();
-    v1[2] = 1;
-    assert.deepEqual(peekType(v1), { ok: false, reason: "bad-version" });
-    assertRejected(decodeServerMsg(v1), `${typeName(m.type)} as version 1`);
+Deno.test("wire: header is magic 'p2', version 3, type; version 1 and 2 datagrams are refused", () => {
+  assert.equal(PROTOCOL_VERSION, 3);
+  const all = [
+    ...SERVER_SAMPLES.map(encodeServerMsg),
+    ...HANDSHAKE_SAMPLES.map(encodeHandshake),
+    concat(encodeSealedHeader(idA, idB, 1n), bytesOf(16, 1)),
+  ];
+  for (const b of all) {
+    const type = b[3]!;
+    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 3, type]);
+    assert.deepEqual(peekType(b), { ok: true, value: type });
+    for (const old of [1, 2]) {
+      const o = b.slice();
+      o[2] = old;
+      const what = `${typeName(type)} as version ${old}`;
+      assert.deepEqual(peekType(o), { ok: false, reason: "bad-version" }, what);
+      assert.deepEqual(decodeServerMsg(o), { ok: false, reason: "bad-version" }, what);
+      assertRejected(decodeSealed(o), what);
+      assertRejected(decodeHandshake(o), what);
+      assertRejected(peerFrameIds(o), what);
+    }
+  }
+  // Genuine version-2 datagrams (HELLO with a public key and names, PING without a token) are
+  // refused by their version byte, not misread as version 3.
+  const v2Hello = concat(
+    hdr(MsgType.Hello, 2),
+    idA,
+    cookieA,
+    bytesOf(32, 4),
+    [0],
+    str8("lobby"),
+    str8("alice"),
+    [0],
+  );
+  const v2Ping = concat(hdr(MsgType.Ping, 2), idA, cookieA, [0, 0, 0, 1]);
+  for (const b of [v2Hello, v2Ping]) {
+    assert.deepEqual(decodeServerMsg(b), { ok: false, reason: "bad-version" });
   }
 });
 
-Deno.test("wire: INTRO carries an EPOCH_LEN-byte epoch after the public key", () => {
-  assert.equal(EPOCH_LEN, 8);
-  const base: MsgOf<typeof MsgType.Intro> = {
-    type: MsgType.Intro,
-    id: idA,
-    pubkey: keyA,
-    epoch: epoch1,
-    flags: 0,
-    name: "a",
-    publicEndpoint: null,
-    privateEndpoints: [],
+Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", () => {
+  assert.equal(TOKEN_LEN, 8);
+  assert.equal(ROOM_ID_LEN, 16);
+  assert.equal(NAME_TAG_LEN, 8);
+  // Where the token sits in each message, after the 4-byte header.
+  const at: Record<number, number> = {
+    [MsgType.Welcome]: 4 + ID_LEN + COOKIE_LEN,
+    [MsgType.Intro]: 4,
+    [MsgType.Left]: 4,
+    [MsgType.Ping]: 4 + ID_LEN,
+    [MsgType.Pong]: 4,
+    [MsgType.Roster]: 4,
+    [MsgType.Bye]: 4 + ID_LEN,
+    [MsgType.Relay]: 4 + ID_LEN,
+    [MsgType.Relayed]: 4,
+    [MsgType.Repunch]: 4 + ID_LEN,
   };
-  const b1 = encodeServerMsg(base);
-  const b2 = encodeServerMsg({ ...base, epoch: epoch2 });
-  const at = 4 + ID_LEN + KEY_LEN;
-  assert.deepEqual(b1.subarray(at, at + EPOCH_LEN), epoch1);
-  assert.deepEqual(b2.subarray(at, at + EPOCH_LEN), epoch2);
-  assert.deepEqual(b1.subarray(at + EPOCH_LEN), b2.subarray(at + EPOCH_LEN), "the rest is equal");
-  const d = assertOk(decodeServerMsg(b2));
-  assert.ok(d.type === MsgType.Intro);
-  assert.deepEqual(d.epoch, epoch2);
-  // An epoch of the wrong length cannot be encoded.
-  for (const len of [0, EPOCH_LEN - 1, EPOCH_LEN + 1]) {
-    assert.throws(() => encodeServerMsg({ ...base, epoch: new Uint8Array(len) }), RangeError);
+  const fresh = bytesOf(TOKEN_LEN, 99);
+  let checked = 0;
+  for (const m of SERVER_SAMPLES) {
+    if (!("token" in m)) continue;
+    const b1 = encodeServerMsg(m);
+    const b2 = encodeServerMsg({ ...m, token: fresh } as ServerMsg);
+    const o = at[m.type]!;
+    assert.deepEqual(b1.subarray(o, o + TOKEN_LEN), m.token, typeName(m.type));
+    assert.deepEqual(b2.subarray(o, o + TOKEN_LEN), fresh, typeName(m.type));
+    assert.deepEqual(b1.subarray(0, o), b2.subarray(0, o), `${typeName(m.type)}: before`);
+    assert.deepEqual(b1.subarray(o + 8), b2.subarray(o + 8), `${typeName(m.type)}: after`);
+    const d = assertOk(decodeServerMsg(b2));
+    assert.ok("token" in d);
+    assert.deepEqual(d.token, fresh);
+    // A token of the wrong length cannot be encoded.
+    for (const len of [0, TOKEN_LEN - 1, TOKEN_LEN + 1]) {
+      assert.throws(
+        () => encodeServerMsg({ ...m, token: new Uint8Array(len) } as ServerMsg),
+        RangeError,
+        `${typeName(m.type)} token of ${len}`,
+      );
+    }
+    checked++;
   }
+  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 10);
+  assert.ok(checked >= 10);
+  // HELLO and COOKIE have none (the server hands the token out in WELCOME); REFUSED echoes it.
+  for (const m of SERVER_SAMPLES) {
+    if (m.type === MsgType.Hello || m.type === MsgType.Cookie || m.type === MsgType.Refused) {
+      assert.ok(!("token" in m), typeName(m.type));
+    }
+  }
+});
+
+Deno.test("wire: INTRO, LEFT and ROSTER carry a seq u32 right after the token", () => {
+  const at = 4 + TOKEN_LEN;
+  const types = new Set<number>();
+  for (const m of SERVER_SAMPLES) {
+    if (!("seq" in m)) continue;
+    const what = typeName(m.type);
+    const b = encodeServerMsg(m);
+    assert.equal(new DataView(b.buffer, b.byteOffset).getUint32(at), m.seq, what);
+    for (const seq of [0, 1, 0x01020304, 0xffffffff]) {
+      const b2 = encodeServerMsg({ ...m, seq } as ServerMsg);
+      const be = [seq >>> 24, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff];
+      assert.deepEqual([...b2.subarray(at, at + 4)], be, `${what} seq ${seq}, big-endian`);
+      assert.deepEqual(b2.subarray(0, at), b.subarray(0, at), `${what}: before`);
+      assert.deepEqual(b2.subarray(at + 4), b.subarray(at + 4), `${what}: after`);
+      const d = assertOk(decodeServerMsg(b2), what);
+      assert.ok("seq" in d);
+      assert.equal(d.seq, seq, what);
+    }
+    // A seq outside u32 is refused, never wrapped.
+    for (const seq of [-1, 2 ** 32, 1.5, NaN]) {
+      assert.throws(
+        () => encodeServerMsg({ ...m, seq } as ServerMsg),
+        RangeError,
+        `${what} ${seq}`,
+      );
+    }
+    types.add(m.type);
+  }
+  assert.deepEqual([...types].sort(), [MsgType.Intro, MsgType.Left, MsgType.Roster].sort());
+  // No other message has one.
+  for (const m of SERVER_SAMPLES) {
+    if (!types.has(m.type)) assert.ok(!("seq" in m), typeName(m.type));
+  }
+});
+
+Deno.test("wire: a ROSTER of everyone else in a full room (token and seq included) fits MAX_DATAGRAM", () => {
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => bytesOf(ID_LEN, 50 + i));
+  const full: ServerMsg = {
+    type: MsgType.Roster,
+    token: tokenA,
+    seq: 0xffffffff,
+    ids: ids(MAX_ROOM_SIZE - 1),
+  };
+  const b = encodeServerMsg(full);
+  assert.equal(b.length, 4 + TOKEN_LEN + 4 + 2 + (MAX_ROOM_SIZE - 1) * ID_LEN);
+  assert.ok(b.length <= MAX_DATAGRAM, `${b.length} bytes`);
+  assert.deepEqual(assertOk(decodeServerMsg(b)), full);
+  // MAX_ROOM_SIZE is the largest such size: one more member and the ROSTER is dropped.
+  const over = encodeServerMsg({ ...full, ids: ids(MAX_ROOM_SIZE) });
+  assert.deepEqual(decodeServerMsg(over), { ok: false, reason: "oversize" });
+});
+
+Deno.test("wire: fixed-size fields of the wrong length are refused by the encoder", () => {
+  const hello = sample(MsgType.Hello), welcome = sample(MsgType.Welcome);
+  const refused = sample(MsgType.Refused), intro = sample(MsgType.Intro);
+  const ping = sample(MsgType.Ping);
+  const cases: [string, ServerMsg][] = [];
+  for (const d of [-1, 1]) {
+    cases.push(
+      ["HELLO id", { ...hello, id: new Uint8Array(ID_LEN + d) }],
+      ["HELLO cookie", { ...hello, cookie: new Uint8Array(COOKIE_LEN + d) }],
+      ["HELLO room", { ...hello, room: new Uint8Array(ROOM_ID_LEN + d) }],
+      ["HELLO name tag", { ...hello, nameTag: new Uint8Array(NAME_TAG_LEN + d) }],
+      ["WELCOME cookie", { ...welcome, cookie: new Uint8Array(COOKIE_LEN + d) }],
+      ["REFUSED echo", { ...refused, echo: new Uint8Array(TOKEN_LEN + d) }],
+      ["INTRO epoch", { ...intro, epoch: new Uint8Array(EPOCH_LEN + d) }],
+      ["PING cookie", { ...ping, cookie: new Uint8Array(COOKIE_LEN + d) }],
+      ["COOKIE", { type: MsgType.Cookie, cookie: new Uint8Array(COOKIE_LEN + d) }],
+    );
+  }
+  cases.push(["REFUSED message of 256 bytes", { ...refused, message: "x".repeat(256) }]);
+  for (const [what, m] of cases) assert.throws(() => encodeServerMsg(m), RangeError, what);
 });
 
 Deno.test("wire: MsgOf<T> is the server message of type T", () => {
   const ping: MsgOf<typeof MsgType.Ping> = {
     type: MsgType.Ping,
     id: idA,
+    token: tokenA,
     cookie: cookieA,
     digest: 1,
   };
   const asServerMsg: ServerMsg = ping;
   assert.deepEqual(assertOk(decodeServerMsg(encodeServerMsg(asServerMsg))), ping);
+  const pong = { type: MsgType.Pong, token: tokenA, observed: epV4, digest: 1 } as const;
   // @ts-expect-error: a PONG is not a PING.
-  const wrong: MsgOf<typeof MsgType.Ping> = { type: MsgType.Pong, observed: epV4, digest: 1 };
+  const wrong: MsgOf<typeof MsgType.Ping> = pong;
   assert.equal(wrong.type, MsgType.Pong);
-  // @ts-expect-error: an INTRO without its epoch is incomplete.
-  const noEpoch: MsgOf<typeof MsgType.Intro> = {
+  // @ts-expect-error: an INTRO without its token is incomplete.
+  const noToken: MsgOf<typeof MsgType.Intro> = {
     type: MsgType.Intro,
+    seq: 1,
     id: idA,
-    pubkey: keyA,
+    epoch: epoch1,
     flags: 0,
-    name: "a",
     publicEndpoint: null,
     privateEndpoints: [],
   };
-  assert.throws(() => encodeServerMsg(noEpoch), "an INTRO without an epoch cannot be encoded");
+  assert.throws(() => encodeServerMsg(noToken), "an INTRO without a token cannot be encoded");
+  // @ts-expect-error: a ROSTER without its seq is incomplete.
+  const noSeq: MsgOf<typeof MsgType.Roster> = { type: MsgType.Roster, token: tokenA, ids: [] };
+  assert.throws(() => encodeServerMsg(noSeq), RangeError, "a ROSTER without a seq");
 });
 
-Deno.test("wire: hand-assembled datagrams per the protocol table decode as documented", () => {
-  // PING: id, cookie, digest u32 big-endian.
-  const ping = concat(hdr(MsgType.Ping), idA, cookieA, [0x01, 0x02, 0x03, 0x04]);
-  assert.deepEqual(assertOk(decodeServerMsg(ping)), {
-    type: MsgType.Ping,
-    id: idA,
-    cookie: cookieA,
-    digest: 0x01020304,
-  });
-  // COOKIE: the cookie alone.
-  assert.deepEqual(assertOk(decodeServerMsg(concat(hdr(MsgType.Cookie), cookieA))), {
-    type: MsgType.Cookie,
-    cookie: cookieA,
-  });
-  // PONG: observed endpoint (family 4, address, port u16) then digest.
-  const pong = concat(hdr(MsgType.Pong), v4(192, 0, 2, 33, 0x1f90), [0, 0, 0, 9]);
-  assert.deepEqual(assertOk(decodeServerMsg(pong)), {
-    type: MsgType.Pong,
-    observed: { hostname: "192.0.2.33", port: 8080 },
-    digest: 9,
-  });
-  // HELLO: id, cookie, pubkey, flags, room str8, name str8, private endpoint list.
-  const hello = concat(
-    hdr(MsgType.Hello),
-    idA,
-    cookieA,
-    keyA,
-    [FLAG_RELAY_ONLY],
-    str8("r"),
-    str8("n"),
-    [1],
-    v4(10, 1, 2, 3, 5),
-  );
-  assert.deepEqual(assertOk(decodeServerMsg(hello)), {
-    type: MsgType.Hello,
-    id: idA,
-    cookie: cookieA,
-    pubkey: keyA,
-    flags: FLAG_RELAY_ONLY,
-    room: "r",
-    name: "n",
-    privateEndpoints: [{ hostname: "10.1.2.3", port: 5 }],
-  });
-  // INTRO: id, pubkey, epoch[8], flags, name str8, public list (0 or 1), private list.
-  const intro = concat(
-    hdr(MsgType.Intro),
-    idB,
-    keyB,
-    epoch1,
-    [0],
-    str8("bob"),
-    [1],
-    v4(198, 51, 100, 7, 40000),
-    [0],
-  );
-  const introMsg: MsgOf<typeof MsgType.Intro> = {
-    type: MsgType.Intro,
-    id: idB,
-    pubkey: keyB,
-    epoch: epoch1,
-    flags: 0,
-    name: "bob",
-    publicEndpoint: epV4,
-    privateEndpoints: [],
+Deno.test("wire: every message type has exactly the bytes of the protocol table", () => {
+  const table: [ServerMsg, Uint8Array][] = [
+    [
+      {
+        type: MsgType.Hello,
+        id: idA,
+        cookie: cookieA,
+        flags: FLAG_RELAY_ONLY,
+        room: room1,
+        nameTag: tag1,
+        privateEndpoints: [{ hostname: "10.1.2.3", port: 5 }],
+      },
+      // id, cookie[8], flags u8, room id[16], name tag[8], private endpoints.
+      concat(hdr(MsgType.Hello), idA, cookieA, [1], room1, tag1, [1], v4(10, 1, 2, 3, 5)),
+    ],
+    [
+      {
+        type: MsgType.Welcome,
+        id: idA,
+        cookie: cookieA,
+        token: tokenA,
+        observed: { hostname: "192.0.2.33", port: 0x1f90 },
+      },
+      // id, cookie[8] (echoed), token[8], observed endpoint.
+      concat(hdr(MsgType.Welcome), idA, cookieA, tokenA, v4(192, 0, 2, 33, 0x1f90)),
+    ],
+    [
+      { type: MsgType.Refused, echo: tokenB, code: RefuseCode.NameTaken, message: "é" },
+      // echo[8], code u8, message str8.
+      concat(hdr(MsgType.Refused), tokenB, [4], [2, 0xc3, 0xa9]),
+    ],
+    [
+      {
+        type: MsgType.Intro,
+        token: tokenA,
+        seq: 0x01020304,
+        id: idB,
+        epoch: epoch1,
+        flags: 0,
+        publicEndpoint: epV4,
+        privateEndpoints: [],
+      },
+      // token[8], seq u32 big-endian, id, epoch[8], flags u8, public list (0 or 1), private list.
+      concat(
+        hdr(MsgType.Intro),
+        tokenA,
+        [1, 2, 3, 4],
+        idB,
+        epoch1,
+        [0],
+        [1],
+        v4(198, 51, 100, 7, 40000),
+        [0],
+      ),
+    ],
+    [
+      { type: MsgType.Left, token: tokenA, seq: 0xfffffffe, id: idC, reason: LeftReason.Expired },
+      // token[8], seq u32, id, reason u8.
+      concat(hdr(MsgType.Left), tokenA, [0xff, 0xff, 0xff, 0xfe], idC, [2]),
+    ],
+    [
+      { type: MsgType.Ping, id: idA, token: tokenA, cookie: cookieA, digest: 0x01020304 },
+      // id, token[8], cookie[8], digest u32 big-endian.
+      concat(hdr(MsgType.Ping), idA, tokenA, cookieA, [1, 2, 3, 4]),
+    ],
+    [
+      {
+        type: MsgType.Pong,
+        token: tokenB,
+        observed: { hostname: "::1", port: 0x0102 },
+        digest: 9,
+      },
+      // token[8], observed endpoint (family 6, 16 bytes, port), digest.
+      concat(
+        hdr(MsgType.Pong),
+        tokenB,
+        [6, ...new Uint8Array(15), 1, 0x01, 0x02],
+        [0, 0, 0, 9],
+      ),
+    ],
+    [
+      { type: MsgType.Roster, token: tokenA, seq: 7, ids: [idB, idC] },
+      // token[8], seq u32, count u16, ids.
+      concat(hdr(MsgType.Roster), tokenA, [0, 0, 0, 7], [0, 2], idB, idC),
+    ],
+    [
+      { type: MsgType.Bye, id: idA, token: tokenA },
+      concat(hdr(MsgType.Bye), idA, tokenA),
+    ],
+    [
+      { type: MsgType.Relay, from: idA, token: tokenA, to: idB, payload: bytesOf(3, 1) },
+      // from id, token[8], to id, payload.
+      concat(hdr(MsgType.Relay), idA, tokenA, idB, bytesOf(3, 1)),
+    ],
+    [
+      { type: MsgType.Relayed, token: tokenB, from: idA, payload: bytesOf(2, 2) },
+      // token[8], from id, payload.
+      concat(hdr(MsgType.Relayed), tokenB, idA, bytesOf(2, 2)),
+    ],
+    [
+      { type: MsgType.Repunch, id: idA, token: tokenA, target: idC },
+      // id, token[8], target id.
+      concat(hdr(MsgType.Repunch), idA, tokenA, idC),
+    ],
+    [{ type: MsgType.Cookie, cookie: cookieA }, concat(hdr(MsgType.Cookie), cookieA)],
+  ];
+  const types = new Set<number>();
+  for (const [m, bytes] of table) {
+    const what = typeName(m.type);
+    assert.deepEqual(encodeServerMsg(m), bytes, `${what}: the encoder produces these bytes`);
+    assert.deepEqual(assertOk(decodeServerMsg(bytes), what), m, `${what}: decodes as documented`);
+    types.add(m.type);
+  }
+  assert.equal(types.size, Object.values(MsgType).length - PEER_TYPES.size, "every type");
+  // HANDSHAKE: from id, to id, stage u8, attempt u32, message.
+  const hs = concat(hdr(MsgType.Handshake), idA, idB, [2], [0xde, 0xad, 0xbe, 0xef], [7, 8, 9]);
+  const frame = {
+    from: idA,
+    to: idB,
+    stage: 2,
+    attempt: 0xdeadbeef,
+    message: Uint8Array.of(7, 8, 9),
   };
-  assert.deepEqual(assertOk(decodeServerMsg(intro)), introMsg);
-  assert.deepEqual(encodeServerMsg(introMsg), intro);
-  // ROSTER: count u16 then ids.
-  const roster = concat(hdr(MsgType.Roster), [0, 2], idB, idC);
-  assert.deepEqual(assertOk(decodeServerMsg(roster)), { type: MsgType.Roster, ids: [idB, idC] });
-  // And the encoder produces exactly these bytes.
-  assert.deepEqual(
-    encodeServerMsg({ type: MsgType.Ping, id: idA, cookie: cookieA, digest: 0x01020304 }),
-    ping,
-  );
+  assert.deepEqual(encodeHandshake(frame), hs);
+  assert.deepEqual(assertOk(decodeHandshake(hs)), frame);
+  assert.equal(MsgType.Handshake, 0x21);
+  assert.equal(HANDSHAKE_HEADER_LEN, 25);
 });
 
 Deno.test("wire: decoded byte fields are copies, independent of the receive buffer", () => {
-  const m: ServerMsg = { type: MsgType.Relay, from: idA, to: idB, payload: bytesOf(20, 1) };
-  const buf = encodeServerMsg(m);
-  const d = assertOk(decodeServerMsg(buf));
-  buf.fill(0);
-  assert.deepEqual(d, m);
+  const samples: ServerMsg[] = [
+    { type: MsgType.Relay, from: idA, token: tokenA, to: idB, payload: bytesOf(20, 1) },
+    sample(MsgType.Hello),
+    sample(MsgType.Welcome),
+  ];
+  for (const m of samples) {
+    const buf = encodeServerMsg(m);
+    const d = assertOk(decodeServerMsg(buf));
+    buf.fill(0);
+    assert.deepEqual(d, m);
+  }
+  const hs = encodeHandshake(HANDSHAKE_SAMPLES[1]!);
+  const f = assertOk(decodeHandshake(hs));
+  const ids = assertOk(peerFrameIds(hs));
+  hs.fill(0);
+  assert.deepEqual(f, HANDSHAKE_SAMPLES[1]);
+  assert.deepEqual(ids, { from: idA, to: idB });
 });
 
 Deno.test("wire: IPv4 endpoints round-trip, including extreme addresses and ports", () => {
   for (const hostname of ["0.0.0.0", "127.0.0.1", "255.255.255.255", "203.0.113.254"]) {
     for (const port of [0, 1, 7777, 65535]) {
       const observed = { hostname, port };
-      const b = encodeServerMsg({ type: MsgType.Pong, observed, digest: 1 });
-      assert.equal(b[4], 4, "family byte is 4");
-      assert.equal(b.length, 4 + 1 + 4 + 2 + 4);
-      assert.deepEqual(assertOk(decodeServerMsg(b)), { type: MsgType.Pong, observed, digest: 1 });
+      const b = encodeServerMsg({ type: MsgType.Pong, token: tokenA, observed, digest: 1 });
+      assert.equal(b[4 + TOKEN_LEN], 4, "family byte is 4");
+      assert.equal(b.length, 4 + TOKEN_LEN + 1 + 4 + 2 + 4);
+      assert.deepEqual(assertOk(decodeServerMsg(b)), {
+        type: MsgType.Pong,
+        token: tokenA,
+        observed,
+        digest: 1,
+      });
     }
   }
 });
@@ -432,13 +675,18 @@ Deno.test("wire: IPv6 endpoints round-trip in canonical form (::, ::1, fe80::1, 
   ];
   for (const hostname of canonical) {
     for (const port of [0, 443, 65535]) {
-      const observed = { hostname, port };
-      const b = encodeServerMsg({ type: MsgType.Welcome, id: idA, name: "a", observed });
-      const famAt = 4 + ID_LEN + 2;
+      const m: ServerMsg = {
+        type: MsgType.Welcome,
+        id: idA,
+        cookie: cookieA,
+        token: tokenA,
+        observed: { hostname, port },
+      };
+      const b = encodeServerMsg(m);
+      const famAt = 4 + ID_LEN + COOKIE_LEN + TOKEN_LEN;
       assert.equal(b[famAt], 6, `${hostname}: family byte is 6`);
       assert.equal(b.length, famAt + 1 + 16 + 2);
-      const d = assertOk(decodeServerMsg(b), hostname);
-      assert.deepEqual(d, { type: MsgType.Welcome, id: idA, name: "a", observed }, hostname);
+      assert.deepEqual(assertOk(decodeServerMsg(b), hostname), m, hostname);
     }
   }
 });
@@ -453,6 +701,7 @@ Deno.test("wire: non-canonical IPv6 text decodes to the canonical lower-case for
   for (const [input, expected] of cases) {
     const b = encodeServerMsg({
       type: MsgType.Pong,
+      token: tokenA,
       observed: { hostname: input, port: 9 },
       digest: 0,
     });
@@ -466,22 +715,28 @@ Deno.test("wire: IPv4-mapped IPv6 endpoints round-trip to the same address bytes
   const mapped = "::ffff:192.0.2.1";
   const b = encodeServerMsg({
     type: MsgType.Pong,
+    token: tokenA,
     observed: { hostname: mapped, port: 5000 },
     digest: 0,
   });
-  assert.equal(b[4], 6, "encoded as an IPv6 endpoint");
+  const fam = 4 + TOKEN_LEN;
+  assert.equal(b[fam], 6, "encoded as an IPv6 endpoint");
   assert.deepEqual(
-    [...b.subarray(5, 21)],
+    [...b.subarray(fam + 1, fam + 17)],
     [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1],
   );
   const d = assertOk(decodeServerMsg(b));
   assert.ok(d.type === MsgType.Pong);
   assert.equal(d.observed.port, 5000);
-  // Whatever text form the decoder picks, it is the same 16-byte address ...
+  // The decoder reports it in the dotted form sockets report, the same 16-byte address ...
+  assert.equal(d.observed.hostname, mapped);
   assert.deepEqual(parseIPv6(d.observed.hostname), parseIPv6(mapped));
-  // ... and re-encodes to identical bytes.
+  // ... and it re-encodes to identical bytes.
   assert.deepEqual(encodeServerMsg(d), b);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Peer frames: SEALED and HANDSHAKE
 
 Deno.test("wire: SEALED header round-trips; header is the associated data", () => {
   for (const counter of [0n, 1n, 0x0102030405060708n, 0xffffffffffffffffn]) {
@@ -499,6 +754,7 @@ Deno.test("wire: SEALED header round-trips; header is the associated data", () =
         assert.equal(f.counter, counter);
         assert.deepEqual(f.header, h);
         assert.deepEqual(f.body, body);
+        assert.deepEqual(assertOk(peerFrameIds(view)), { from: idA, to: idB });
       }
     }
   }
@@ -515,8 +771,12 @@ Deno.test("wire: decodeSealed rejects short, oversize and non-SEALED datagrams",
   for (const m of SERVER_SAMPLES) {
     assertRejected(decodeSealed(encodeServerMsg(m)), `${typeName(m.type)} as SEALED`);
   }
-  // And a SEALED datagram is not a server message.
+  for (const f of HANDSHAKE_SAMPLES) {
+    assertRejected(decodeSealed(encodeHandshake(f)), `HANDSHAKE stage ${f.stage} as SEALED`);
+  }
+  // And a SEALED datagram is neither a server message nor a HANDSHAKE.
   assertRejected(decodeServerMsg(full), "SEALED as server message");
+  assertRejected(decodeHandshake(full), "SEALED as HANDSHAKE");
   const badMagic = full.slice();
   badMagic[1] = 0x33;
   assertRejected(decodeSealed(badMagic), "bad magic");
@@ -524,6 +784,99 @@ Deno.test("wire: decodeSealed rejects short, oversize and non-SEALED datagrams",
   badVersion[2] = PROTOCOL_VERSION + 1;
   assertRejected(decodeSealed(badVersion), "bad version");
 });
+
+Deno.test("wire: HANDSHAKE frames round-trip at every stage; peerFrameIds reads their ids", () => {
+  const stages = new Set<number>();
+  for (const f of HANDSHAKE_SAMPLES) {
+    const b = encodeHandshake(f);
+    assert.equal(b.length, HANDSHAKE_HEADER_LEN + f.message.length);
+    assert.ok(b.length <= MAX_DATAGRAM);
+    assert.deepEqual([...b.subarray(0, 4)], hdr(MsgType.Handshake));
+    for (const view of [b, atOffset(b)]) {
+      assert.deepEqual(assertOk(decodeHandshake(view), `stage ${f.stage}`), f);
+      assert.deepEqual(assertOk(peerFrameIds(view)), { from: f.from, to: f.to });
+    }
+    // A HANDSHAKE is not a server message (the server only relays it inside RELAY).
+    assertRejected(decodeServerMsg(b), `HANDSHAKE stage ${f.stage} as server message`);
+    stages.add(f.stage);
+  }
+  assert.deepEqual([...stages].sort(), [0, 1, 2, 3]);
+  // peerFrameIds refuses server messages and reads nothing past the two ids.
+  for (const m of SERVER_SAMPLES) {
+    assertRejected(peerFrameIds(encodeServerMsg(m)), `${typeName(m.type)} as a peer frame`);
+  }
+  const idsOnly = concat(hdr(MsgType.Handshake), idB, idC);
+  assert.deepEqual(assertOk(peerFrameIds(idsOnly)), { from: idB, to: idC });
+  for (let len = 0; len < idsOnly.length; len++) {
+    assertRejected(peerFrameIds(idsOnly.subarray(0, len)), `peer frame ids truncated to ${len}`);
+  }
+});
+
+Deno.test("wire: HANDSHAKE with a stage above 3 is rejected as bad-stage, never thrown", () => {
+  const good = encodeHandshake(HANDSHAKE_SAMPLES[1]!);
+  const at = 4 + 2 * ID_LEN;
+  assert.equal(good[at], 1);
+  for (let stage = 0; stage < 256; stage++) {
+    const b = good.slice();
+    b[at] = stage;
+    const d = decodeHandshake(b);
+    if (stage <= 3) assert.equal(assertOk(d, `stage ${stage}`).stage, stage);
+    else assert.deepEqual(d, { ok: false, reason: "bad-stage" }, `stage ${stage}`);
+  }
+  // Also with an empty message and the largest attempt.
+  const bare = concat(hdr(MsgType.Handshake), idA, idB, [4], [0xff, 0xff, 0xff, 0xff]);
+  assert.deepEqual(decodeHandshake(bare), { ok: false, reason: "bad-stage" });
+});
+
+Deno.test("wire: every truncation of a HANDSHAKE header is rejected; the message is the rest", () => {
+  for (const f of HANDSHAKE_SAMPLES) {
+    const b = encodeHandshake(f);
+    for (let len = 0; len < b.length; len++) {
+      const d = decodeHandshake(b.subarray(0, len));
+      if (len < HANDSHAKE_HEADER_LEN) {
+        assertRejected(d, `HANDSHAKE truncated to ${len}`);
+      } else {
+        const v = assertOk(d, `HANDSHAKE truncated to ${len}`);
+        assert.deepEqual(v, { ...f, message: f.message.subarray(0, len - HANDSHAKE_HEADER_LEN) });
+      }
+    }
+  }
+  const over = concat(
+    encodeHandshake(HANDSHAKE_SAMPLES[0]!),
+    bytesOf(MAX_DATAGRAM - HANDSHAKE_HEADER_LEN + 1, 3),
+  );
+  assert.deepEqual(decodeHandshake(over), { ok: false, reason: "oversize" });
+  assert.deepEqual(peerFrameIds(over), { ok: false, reason: "oversize" });
+  const relabelled = encodeHandshake(HANDSHAKE_SAMPLES[1]!);
+  relabelled[3] = MsgType.Sealed;
+  assertRejected(decodeHandshake(relabelled), "SEALED type byte");
+  relabelled[0] = 0x71;
+  assertRejected(decodeHandshake(relabelled), "bad magic");
+});
+
+Deno.test("wire: encodeHandshake refuses attempts outside u32 and ids of the wrong length", () => {
+  const f = HANDSHAKE_SAMPLES[1]!;
+  for (const attempt of [-1, 2 ** 32, 1.5, NaN]) {
+    assert.throws(() => encodeHandshake({ ...f, attempt }), RangeError, `attempt ${attempt}`);
+  }
+  for (const stage of [-1, 256, 0.5]) {
+    assert.throws(() => encodeHandshake({ ...f, stage }), RangeError, `stage ${stage}`);
+  }
+  for (const len of [0, ID_LEN - 1, ID_LEN + 1]) {
+    assert.throws(() => encodeHandshake({ ...f, from: new Uint8Array(len) }), RangeError);
+    assert.throws(() => encodeHandshake({ ...f, to: new Uint8Array(len) }), RangeError);
+  }
+});
+
+Deno.test("wire: encodeHandshake refuses a stage its decoder rejects (4..255)", () => {
+  const f = HANDSHAKE_SAMPLES[1]!;
+  for (const stage of [4, 5, 128, 255]) {
+    assert.throws(() => encodeHandshake({ ...f, stage }), RangeError, `stage ${stage}`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Inner frames
 
 Deno.test("wire: every inner frame kind round-trips", () => {
   const kinds = new Set<number>();
@@ -626,6 +979,7 @@ Deno.test("wire: u32 fields outside 0..2^32-1 or not integers are refused, never
     ...over,
   });
   const bad = [2 ** 32, 2 ** 32 + 1, -1, 1.5, NaN, Infinity, -0.5, 2 ** 53];
+  const ping = { type: MsgType.Ping, id: idA, token: tokenA, cookie: cookieA, digest: 0 } as const;
   for (const v of bad) {
     // DATA seq 2**32 used to be encoded as seq 0 (silently wrapped).
     assert.throws(() => encodeInner(data({ seq: v })), RangeError, `DATA seq ${v}`);
@@ -637,7 +991,7 @@ Deno.test("wire: u32 fields outside 0..2^32-1 or not integers are refused, never
     assert.throws(() => encodeInner({ ...ack, selective: v }), RangeError, `ACK sel ${v}`);
     assert.throws(() => encodeInner({ kind: InnerKind.Probe, txid: v }), RangeError);
     assert.throws(
-      () => encodeServerMsg({ type: MsgType.Ping, id: idA, cookie: cookieA, digest: v }),
+      () => encodeServerMsg({ ...ping, digest: v }),
       RangeError,
       `PING digest ${v}`,
     );
@@ -650,7 +1004,7 @@ Deno.test("wire: u32 fields outside 0..2^32-1 or not integers are refused, never
 });
 
 Deno.test("wire: inner frames reject unknown kinds, truncation and trailing bytes", () => {
-  for (const kind of [0, 5, 0x20, 0xff]) {
+  for (const kind of [0, 6, 0x20, 0xff]) {
     assertRejected(decodeInner(new Uint8Array([kind, 0, 0, 0, 0, 0, 0, 0, 0])), `kind ${kind}`);
   }
   assertRejected(decodeInner(new Uint8Array(0)), "empty");
@@ -686,7 +1040,7 @@ Deno.test("wire: inner frames reject unknown kinds, truncation and trailing byte
 // Rejection
 
 Deno.test("wire: wrong magic, wrong version and unknown types are rejected", () => {
-  const good = encodeServerMsg({ type: MsgType.Ping, id: idA, cookie: cookieA, digest: 1 });
+  const good = encodeServerMsg(sample(MsgType.Ping));
   for (const [i, v] of [[0, 0x71], [0, 0x00], [1, 0x33], [1, 0x70]] as const) {
     const b = good.slice();
     b[i] = v;
@@ -701,7 +1055,7 @@ Deno.test("wire: wrong magic, wrong version and unknown types are rejected", () 
   }
   const known = new Set<number>(Object.values(MsgType));
   for (let type = 0; type < 256; type++) {
-    if (known.has(type) && type !== MsgType.Sealed) continue;
+    if (known.has(type) && !PEER_TYPES.has(type)) continue;
     // A body long enough for any message: must still be refused by its type.
     const b = concat(hdr(type), new Uint8Array(60));
     assertRejected(decodeServerMsg(b), `type 0x${type.toString(16)}`);
@@ -742,6 +1096,7 @@ Deno.test("wire: datagrams larger than MAX_DATAGRAM are rejected, MAX_DATAGRAM i
   const max = encodeServerMsg({
     type: MsgType.Relay,
     from: idA,
+    token: tokenA,
     to: idB,
     payload: bytesOf(MAX_DATAGRAM - fixed, 1),
   });
@@ -750,6 +1105,7 @@ Deno.test("wire: datagrams larger than MAX_DATAGRAM are rejected, MAX_DATAGRAM i
   const over = encodeServerMsg({
     type: MsgType.Relay,
     from: idA,
+    token: tokenA,
     to: idB,
     payload: bytesOf(MAX_DATAGRAM - fixed + 1, 1),
   });
@@ -760,7 +1116,7 @@ Deno.test("wire: datagrams larger than MAX_DATAGRAM are rejected, MAX_DATAGRAM i
   assertRejected(peekType(over), "peekType oversize");
 });
 
-Deno.test("wire: invalid UTF-8 in names and messages is rejected", () => {
+Deno.test("wire: invalid UTF-8 in a REFUSED message is rejected", () => {
   const invalid: number[][] = [
     [0xff],
     [0xc3], // truncated 2-byte sequence
@@ -770,51 +1126,41 @@ Deno.test("wire: invalid UTF-8 in names and messages is rejected", () => {
     [0xf4, 0x90, 0x80, 0x80], // beyond U+10FFFF
     [0xe4, 0xb8], // truncated CJK
   ];
+  const refused = (message: Uint8Array) => concat(hdr(MsgType.Refused), tokenA, [1], message);
+  assertOk(decodeServerMsg(refused(str8("Register again"))), "control REFUSED");
   for (const bad of invalid) {
     const what = `bytes ${bad.map((x) => x.toString(16)).join(" ")}`;
-    const hello = (room: Uint8Array, name: Uint8Array) =>
-      concat(hdr(MsgType.Hello), idA, cookieA, keyA, [0], room, name, [0]);
-    assertOk(decodeServerMsg(hello(str8("room"), str8("name"))), "control HELLO");
-    assertRejected(decodeServerMsg(hello(rawStr8(bad), str8("name"))), `HELLO room ${what}`);
-    assertRejected(decodeServerMsg(hello(str8("room"), rawStr8(bad))), `HELLO name ${what}`);
-    assertRejected(
-      decodeServerMsg(concat(hdr(MsgType.Welcome), idA, rawStr8(bad), v4(1, 2, 3, 4, 5))),
-      `WELCOME name ${what}`,
-    );
-    assertRejected(
-      decodeServerMsg(
-        concat(hdr(MsgType.Intro), idA, keyA, epoch1, [0], rawStr8(bad), [0, 0]),
-      ),
-      `INTRO name ${what}`,
-    );
-    assertRejected(
-      decodeServerMsg(concat(hdr(MsgType.Refused), [1], rawStr8(bad))),
-      `REFUSED message ${what}`,
-    );
+    assertRejected(decodeServerMsg(refused(rawStr8(bad))), `REFUSED message ${what}`);
   }
+  // A str8 whose length runs past the end of the datagram.
+  assertRejected(decodeServerMsg(concat(hdr(MsgType.Refused), tokenA, [1], [5], [0x61])), "short");
 });
 
-Deno.test("wire: HELLO room and name are limited to MAX_NAME bytes of UTF-8", () => {
-  const hello = (room: string, name: string) =>
-    encodeServerMsg({
-      type: MsgType.Hello,
-      id: idA,
-      cookie: cookieA,
-      pubkey: keyA,
-      flags: 0,
-      room,
-      name,
-      privateEndpoints: [],
-    });
-  const exact = "x".repeat(MAX_NAME);
-  const emoji64 = "😀".repeat(MAX_NAME / 4); // 64 bytes, 16 code points
-  assertOk(decodeServerMsg(hello(exact, exact)), "MAX_NAME ASCII");
-  assertOk(decodeServerMsg(hello(emoji64, emoji64)), "MAX_NAME emoji");
-  const tooLong = ["x".repeat(MAX_NAME + 1), "é".repeat(33), "€".repeat(22), "y".repeat(255)];
-  for (const s of tooLong) {
-    assert.ok(utf8.encode(s).length > MAX_NAME && s.length <= MAX_NAME * 4);
-    assertRejected(decodeServerMsg(hello("room", s)), `name of ${utf8.encode(s).length} bytes`);
-    assertRejected(decodeServerMsg(hello(s, "name")), `room of ${utf8.encode(s).length} bytes`);
+Deno.test("wire: HELLO room id and name tag are opaque bytes, any value round-trips", () => {
+  // The server never learns names: any 16 and 8 bytes are fine, including ones that would be
+  // control characters or invalid UTF-8 as text.
+  const rooms = [new Uint8Array(ROOM_ID_LEN), new Uint8Array(ROOM_ID_LEN).fill(0xff), room1];
+  const tags = [
+    new Uint8Array(NAME_TAG_LEN),
+    Uint8Array.of(0x1b, 0x0a, 0xc3, 0, 0xed, 0xa0, 0x80, 0x7f),
+  ];
+  for (const room of rooms) {
+    for (const nameTag of tags) {
+      const m: ServerMsg = {
+        type: MsgType.Hello,
+        id: idA,
+        cookie: cookieA,
+        flags: 0,
+        room,
+        nameTag,
+        privateEndpoints: [],
+      };
+      const b = encodeServerMsg(m);
+      assert.equal(b.length, 4 + ID_LEN + COOKIE_LEN + 1 + ROOM_ID_LEN + NAME_TAG_LEN + 1);
+      assert.deepEqual(b.subarray(21, 37), room);
+      assert.deepEqual(b.subarray(37, 45), nameTag);
+      assert.deepEqual(assertOk(decodeServerMsg(b)), m);
+    }
   }
 });
 
@@ -822,11 +1168,11 @@ Deno.test("wire: INTRO with more than one public endpoint is rejected", () => {
   const intro = (pub: number[][], priv: number[][]) =>
     concat(
       hdr(MsgType.Intro),
+      tokenA,
+      [0, 0, 0, 1],
       idA,
-      keyA,
       epoch1,
       [0],
-      str8("bob"),
       [pub.length],
       ...pub,
       [priv.length],
@@ -840,25 +1186,23 @@ Deno.test("wire: INTRO with more than one public endpoint is rejected", () => {
 });
 
 Deno.test("wire: unknown address families are rejected", () => {
-  const welcome = encodeServerMsg({ type: MsgType.Welcome, id: idA, name: "a", observed: epV4 });
-  const pong = encodeServerMsg({ type: MsgType.Pong, observed: epV6, digest: 0 });
-  const hello = encodeServerMsg({
-    type: MsgType.Hello,
-    id: idA,
-    cookie: cookieA,
-    pubkey: keyA,
-    flags: 0,
-    room: "r",
-    name: "n",
-    privateEndpoints: [epV4],
-  });
+  const welcome = encodeServerMsg(sample(MsgType.Welcome));
+  const pong = encodeServerMsg({ type: MsgType.Pong, token: tokenA, observed: epV6, digest: 0 });
+  const hello = encodeServerMsg({ ...sample(MsgType.Hello), privateEndpoints: [epV4] });
+  const intro = encodeServerMsg({ ...sample(MsgType.Intro), publicEndpoint: epV4 });
   const helloFam = hello.length - 7;
+  const introFam = 4 + TOKEN_LEN + 4 + ID_LEN + EPOCH_LEN + 1 + 1;
+  const welcomeFam = 4 + ID_LEN + COOKIE_LEN + TOKEN_LEN;
   assert.equal(hello[helloFam], 4);
+  assert.equal(intro[introFam], 4);
+  assert.equal(welcome[welcomeFam], 4);
+  assert.equal(pong[4 + TOKEN_LEN], 6);
   for (const fam of [0, 1, 5, 41, 46, 0xff]) {
     const cases: [Uint8Array, number, string][] = [
-      [welcome, 4 + ID_LEN + 2, "WELCOME"],
-      [pong, 4, "PONG"],
+      [welcome, welcomeFam, "WELCOME"],
+      [pong, 4 + TOKEN_LEN, "PONG"],
       [hello, helloFam, "HELLO private endpoint"],
+      [intro, introFam, "INTRO public endpoint"],
     ];
     for (const [orig, at, what] of cases) {
       const b = orig.slice();
@@ -869,9 +1213,9 @@ Deno.test("wire: unknown address families are rejected", () => {
 });
 
 Deno.test("wire: relabelled message types are rejected or decode canonically", () => {
-  // Re-label each message with every other server type: any success must be consistent.
-  for (const m of SERVER_SAMPLES) {
-    const b = encodeServerMsg(m);
+  // Re-label each message with every other type: any success must be consistent.
+  const all = [...SERVER_SAMPLES.map(encodeServerMsg), ...HANDSHAKE_SAMPLES.map(encodeHandshake)];
+  for (const b of all) {
     for (const t of Object.values(MsgType)) {
       const relabelled = b.slice();
       relabelled[3] = t;
@@ -879,6 +1223,11 @@ Deno.test("wire: relabelled message types are rejected or decode canonically", (
       if (d.ok) {
         assert.equal(d.value.type, t);
         assert.deepEqual(encodeServerMsg(d.value), relabelled, "canonical re-encoding");
+      }
+      const h = decodeHandshake(relabelled);
+      if (h.ok) {
+        assert.equal(t, MsgType.Handshake);
+        assert.deepEqual(encodeHandshake(h.value), relabelled, "canonical re-encoding");
       }
     }
   }
@@ -938,56 +1287,76 @@ Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes
   const int = (n: number) => Math.floor(rand() * n);
   const seeds = [
     ...SERVER_SAMPLES.map(encodeServerMsg),
+    ...HANDSHAKE_SAMPLES.map(encodeHandshake),
     concat(encodeSealedHeader(idA, idB, 42n), bytesOf(40, 1)),
   ];
   const innerSeeds = INNER_SAMPLES.map(encodeInner);
-  let accepted = 0, rejected = 0, innerAccepted = 0;
-  const N = 6000;
+  let accepted = 0, rejected = 0, innerAccepted = 0, handshakes = 0, badStages = 0;
+  const N = 100_000; // The issue asks for at least 100k seeded cases per run.
   for (let i = 0; i < N; i++) {
     let input: Uint8Array;
     const mode = i % 4;
     if (mode === 0) {
       // Random bytes, sometimes behind a valid header.
       const body = Uint8Array.from({ length: int(120) }, () => int(256));
-      input = rand() < 0.5 ? body : concat(hdr([...Object.values(MsgType)][int(13)]!), body);
+      const types = Object.values(MsgType);
+      input = rand() < 0.5 ? body : concat(hdr(types[int(types.length)]!), body);
     } else if (mode === 3) {
       input = mutate(rand, innerSeeds[int(innerSeeds.length)]!);
     } else {
       input = mutate(rand, seeds[int(seeds.length)]!);
     }
     if (rand() < 0.2) input = atOffset(input, 1 + int(9));
-    const where = `fuzz case ${i}: [${[...input].join(",")}]`;
+    const where = () => `fuzz case ${i}: [${[...input].join(",")}]`;
     let s: Decoded<ServerMsg>;
     let inner: Decoded<InnerFrame>;
+    let hs: Decoded<HandshakeFrame>;
+    let ids: Decoded<{ from: Uint8Array; to: Uint8Array }>;
     try {
       s = decodeServerMsg(input);
       peekType(input);
       decodeSealed(input);
+      hs = decodeHandshake(input);
+      ids = peerFrameIds(input);
       inner = decodeInner(input);
     } catch (e) {
-      assert.fail(`decoder threw ${e} on ${where}`);
+      assert.fail(`decoder threw ${e} on ${where()}`);
     }
-    if (inner.ok) {
-      innerAccepted++;
-      // Accepted inner frames re-encode (only DATA's unused flag bits may differ) and decode
-      // to the same frame.
-      const again = encodeInner(inner.value);
-      assert.deepEqual(assertOk(decodeInner(again), where), inner.value, where);
-      if (inner.value.kind !== InnerKind.Data) assert.deepEqual(again, input, where);
-    }
-    assert.equal(typeof s.ok, "boolean");
-    if (s.ok) {
-      accepted++;
-      // Decoding is the inverse of encoding on everything it accepts.
-      assert.deepEqual(encodeServerMsg(s.value), input, where);
-    } else {
-      rejected++;
-      assert.equal(typeof s.reason, "string");
+    try {
+      if (hs.ok) {
+        handshakes++;
+        assert.ok(hs.value.stage <= 3);
+        assert.deepEqual(encodeHandshake(hs.value), input);
+        assert.deepEqual(assertOk(ids), { from: hs.value.from, to: hs.value.to });
+      } else if (hs.reason === "bad-stage") {
+        badStages++;
+      }
+      if (inner.ok) {
+        innerAccepted++;
+        // Accepted inner frames re-encode (only DATA's unused flag bits may differ) and decode
+        // to the same frame.
+        const again = encodeInner(inner.value);
+        assert.deepEqual(assertOk(decodeInner(again)), inner.value);
+        if (inner.value.kind !== InnerKind.Data) assert.deepEqual(again, input);
+      }
+      assert.equal(typeof s.ok, "boolean");
+      if (s.ok) {
+        accepted++;
+        // Decoding is the inverse of encoding on everything it accepts.
+        assert.deepEqual(encodeServerMsg(s.value), input);
+      } else {
+        rejected++;
+        assert.equal(typeof s.reason, "string");
+      }
+    } catch (e) {
+      throw new Error(`${where()}: ${(e as Error).message}`);
     }
   }
   assert.ok(accepted > 50, `fuzz exercised the accept path (${accepted})`);
   assert.ok(rejected > 1000, `fuzz exercised the reject path (${rejected})`);
   assert.ok(innerAccepted > 100, `fuzz accepted inner frames (${innerAccepted})`);
+  assert.ok(handshakes > 50, `fuzz accepted HANDSHAKE frames (${handshakes})`);
+  assert.ok(badStages > 5, `fuzz exercised the bad-stage path (${badStages})`);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -1030,7 +1399,13 @@ Deno.test("wire: idDigest is 32-bit FNV-1a; rosterDigest is the XOR of the ids' 
   for (let i = 0; i < 200; i++) {
     const id = Uint8Array.from({ length: ID_LEN }, () => Math.floor(rand() * 256));
     const digest = rosterDigest([id, idA]);
-    const ping = encodeServerMsg({ type: MsgType.Ping, id, cookie: cookieA, digest });
+    const ping = encodeServerMsg({
+      type: MsgType.Ping,
+      id,
+      token: tokenA,
+      cookie: cookieA,
+      digest,
+    });
     const d = assertOk(decodeServerMsg(ping));
     assert.ok(d.type === MsgType.Ping && d.digest === digest);
   }
@@ -1059,17 +1434,6 @@ Deno.test("wire: rosterDigest changes when the set changes", () => {
     seen.add(rosterDigest([id]));
   }
   assert.equal(seen.size, 1000);
-});
-
-Deno.test("IPv4-mapped IPv6 endpoints decode in the dotted form sockets report", () => {
-  const bytes = encodeServerMsg({
-    type: MsgType.Pong,
-    observed: { hostname: "::ffff:192.0.2.1", port: 9 },
-    digest: 0,
-  });
-  const d = decodeServerMsg(bytes);
-  assert.ok(d.ok && d.value.type === MsgType.Pong);
-  assert.equal(d.value.observed.hostname, "::ffff:192.0.2.1");
 });
 
 Deno.test("isUsableCandidate: unicast only; loopback only when allowed", () => {

@@ -1,16 +1,19 @@
 /**
  * `p2p join` with its direct paths blocked, for tests: every datagram to or from anyone but
- * the server is dropped until the process receives SIGUSR1. Takes the same arguments as
- * `main.ts` (starting with `join`) and exits like it.
+ * the server is dropped until the process receives SIGUSR1. Takes the same arguments and the
+ * same environment as `main.ts` (starting with `join`; the room passphrase in `P2P_PASSPHRASE`,
+ * the identity under `XDG_CONFIG_HOME`, both set by `tests/support/proc.ts`) and exits like it.
  *
  * ```sh
- * deno run -A tests/support/blocking_join.ts join --server 127.0.0.1:7777 --room r --json
+ * P2P_PASSPHRASE=pass deno run -A tests/support/blocking_join.ts \
+ *   join --server 127.0.0.1:7777 --room r --json
  * ```
  *
  * @module
  */
 import { getLogger } from "@logtape/logtape";
 import { setupLogging } from "../../lib/log.ts";
+import { PassphraseError } from "../../lib/passphrase.ts";
 import { type Endpoint, sameEndpoint } from "../../lib/wire.ts";
 import { parseCommand } from "../../main.ts";
 import { join, resolveServer } from "../../peer.ts";
@@ -42,7 +45,7 @@ if (import.meta.main) {
     code = await blockingJoin(Deno.args);
   } catch (e) {
     console.error(`blocking_join: ${e instanceof Error ? e.message : String(e)}`);
-    code = 1;
+    code = e instanceof PassphraseError && e.kind === "usage" ? 2 : 1;
   }
   Deno.exit(code);
 }

@@ -234,10 +234,14 @@ export async function runCell(cell: Cell): Promise<CellResult> {
     // Fresh namespaces hand out the same ephemeral port; two peers behind one CGNAT would then
     // collide there, and the lab's nftables cone map (keyed by the pre-SNAT port) cannot follow
     // the remap. Distinct local ports keep the emulation faithful.
+    // Each peer gets its own temporary configuration directory (identity, known peers) from
+    // startPeer; both get the room's passphrase.
+    const passphrase = `matrix passphrase ${cell.id}`;
     const start = (name: string, host: Host, port: number) =>
       startPeer({
         server: server.addr,
         room,
+        passphrase,
         name,
         netns: host.ns,
         extraArgs: [...extra, "--port", String(port)],

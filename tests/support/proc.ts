@@ -6,6 +6,11 @@
  * Every {@link P2pProcess} is registered for emergency cleanup: if the test process gets
  * SIGINT/SIGTERM or unloads, live children are killed (see {@link registerEmergencyCleanup}).
  *
+ * Every `p2p join` runs like a fresh user: with its own temporary `XDG_CONFIG_HOME` (so its own
+ * identity and known peers, removed when the process is closed) and the room passphrase in
+ * `P2P_PASSPHRASE` (the same for every peer of a room, see {@link testPassphrase}); neither is
+ * inherited from the environment of the tests.
+ *
  * @module
  */
 
@@ -25,6 +30,31 @@ export interface ProcessOptions {
   env?: Record<string, string>;
   /** Working directory. */
   cwd?: string | URL;
+  /**
+   * Give the process its own new temporary directory as `XDG_CONFIG_HOME` (unless `env` sets
+   * one); {@link P2pProcess.close} removes it. {@link P2pProcess.p2p} does this for `join`.
+   */
+  configHome?: boolean;
+  /** Variables of this process's environment the child must not inherit. */
+  unsetEnv?: readonly string[];
+}
+
+/** The environment of the tests without `names`, with `extra` on top. */
+export function childEnv(
+  names: readonly string[],
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const env = Deno.env.toObject();
+  for (const n of names) delete env[n];
+  return { ...env, ...extra };
+}
+
+/** Variables a spawned `p2p join` must not inherit: it gets its own. */
+export const PEER_ENV = ["P2P_PASSPHRASE", "XDG_CONFIG_HOME"] as const;
+
+/** The room passphrase test peers use unless told otherwise: the same for one room name. */
+export function testPassphrase(room: string): string {
+  return `test passphrase of room ${room}`;
 }
 
 /** Options for spawning the p2p CLI. */
@@ -250,6 +280,7 @@ export class P2pProcess implements AsyncDisposable {
   #code: number | null = null;
   #status: Promise<Deno.CommandStatus>;
   #unregister: () => void;
+  #configHome: string | undefined;
 
   /**
    * Spawn `cmd[0]` with arguments `cmd[1..]` (inside `opts.netns` if given). Stdin, stdout and
@@ -266,9 +297,24 @@ export class P2pProcess implements AsyncDisposable {
       stdout: "piped",
       stderr: "piped",
     };
-    if (opts.env) options.env = opts.env;
+    const env = { ...opts.env };
+    if (opts.configHome && env.XDG_CONFIG_HOME === undefined) {
+      this.#configHome = Deno.makeTempDirSync({ prefix: "p2p-config-" });
+      env.XDG_CONFIG_HOME = this.#configHome;
+    }
+    if (opts.unsetEnv?.length) {
+      options.clearEnv = true;
+      options.env = childEnv(opts.unsetEnv, env);
+    } else if (Object.keys(env).length > 0) {
+      options.env = env;
+    }
     if (opts.cwd) options.cwd = opts.cwd;
-    this.#child = new Deno.Command(program, options).spawn();
+    try {
+      this.#child = new Deno.Command(program, options).spawn();
+    } catch (e) {
+      this.#removeConfigHome();
+      throw e;
+    }
     const child = this.#child;
     this.#unregister = registerEmergencyCleanup(() => {
       try {
@@ -276,6 +322,7 @@ export class P2pProcess implements AsyncDisposable {
       } catch {
         // already gone
       }
+      this.#removeConfigHome();
     }, { pid: child.pid });
     this.#writer = this.#child.stdin.getWriter();
     this.#status = this.#child.status.then((s) => {
@@ -297,18 +344,27 @@ export class P2pProcess implements AsyncDisposable {
 
   /**
    * Spawn the p2p CLI: `deno run -A main.ts ...args`, with the checkout as working directory
-   * (so its `deno.json` applies).
+   * (so its `deno.json` applies). A `join` gets its own temporary `XDG_CONFIG_HOME` and inherits
+   * neither `P2P_PASSPHRASE` nor `XDG_CONFIG_HOME` (pass the passphrase in `opts.env`).
    */
   static p2p(args: readonly string[], opts: P2pOptions = {}): P2pProcess {
     const main = opts.main ?? MAIN_URL;
     const mainPath = main instanceof URL ? fromFileUrl(main) : main;
     const cwd = opts.cwd ?? dirname(mainPath);
     const label = opts.label ?? `p2p ${args[0] ?? ""}`;
+    const peer = args[0] === "join";
     return new P2pProcess([Deno.execPath(), "run", "-A", mainPath, ...args], {
+      configHome: peer,
+      unsetEnv: peer ? PEER_ENV : [],
       ...opts,
       cwd,
       label,
     });
+  }
+
+  /** The temporary `XDG_CONFIG_HOME` of this process (see {@link ProcessOptions.configHome}). */
+  get configHome(): string | undefined {
+    return this.#configHome;
   }
 
   /** Name used in diagnostics. */
@@ -502,7 +558,18 @@ export class P2pProcess implements AsyncDisposable {
     }
     this.#failWaiters();
     this.#unregister();
+    this.#removeConfigHome();
     await settleEmergencyCleanup();
+  }
+
+  #removeConfigHome(): void {
+    if (this.#configHome === undefined) return;
+    try {
+      Deno.removeSync(this.#configHome, { recursive: true });
+    } catch {
+      // Best effort: a temporary directory.
+    }
+    this.#configHome = undefined;
   }
 
   /** Same as {@link close}. */
@@ -658,6 +725,8 @@ export interface PeerOptions extends P2pOptions {
   keepaliveSec?: number;
   /** Extra CLI arguments appended after the standard ones. */
   extraArgs?: readonly string[];
+  /** Room passphrase, in `P2P_PASSPHRASE` (default {@link testPassphrase} of the room). */
+  passphrase?: string;
 }
 
 /** Build the argument list for `p2p join ... --json`. */
@@ -671,9 +740,13 @@ export function joinArgs(opts: PeerOptions): string[] {
   return args;
 }
 
-/** Spawn `p2p join ... --json` (does not wait for `ready`). */
+/**
+ * Spawn `p2p join ... --json` (does not wait for `ready`), with the room passphrase in
+ * `P2P_PASSPHRASE` and its own temporary `XDG_CONFIG_HOME`.
+ */
 export function startPeer(opts: PeerOptions): P2pProcess {
-  return P2pProcess.p2p(joinArgs(opts), { label: opts.name, ...opts });
+  const env = { P2P_PASSPHRASE: opts.passphrase ?? testPassphrase(opts.room), ...opts.env };
+  return P2pProcess.p2p(joinArgs(opts), { label: opts.name, ...opts, env });
 }
 
 /** Outcome of {@link runP2p}. */
@@ -694,34 +767,43 @@ export interface RunOptions {
   killAfterMs?: number;
   /** Path or URL of `main.ts` (default: the checkout's `main.ts`). */
   main?: string | URL;
+  /** Extra environment variables (such as `P2P_PASSPHRASE`). */
+  env?: Record<string, string>;
 }
 
 /**
  * Run `deno run -A main.ts ...args` to completion with stdin closed and `NO_COLOR=1`, from the
- * checkout (so its `deno.json` and `deno.lock` apply), after {@link prepareProduct}. Its stderr
- * comes without Deno's own download lines.
+ * checkout (so its `deno.json` and `deno.lock` apply), after {@link prepareProduct}. Like a
+ * fresh user: a new temporary `XDG_CONFIG_HOME` (removed afterwards) and no `P2P_PASSPHRASE`
+ * unless `opts.env` sets them. Its stderr comes without Deno's own download lines.
  */
 export async function runP2p(args: readonly string[], opts: RunOptions = {}): Promise<P2pResult> {
   const main = opts.main ?? MAIN_URL;
   await prepareProduct(main);
   const mainPath = main instanceof URL ? fromFileUrl(main) : main;
-  const started = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", mainPath, ...args],
-    cwd: dirname(mainPath),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(opts.killAfterMs ?? 30_000),
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: stripDenoProgress(dec.decode(out.stderr)),
-    ms: performance.now() - started,
-  };
+  const configHome = await Deno.makeTempDir({ prefix: "p2p-config-" });
+  try {
+    const started = performance.now();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", mainPath, ...args],
+      cwd: dirname(mainPath),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      clearEnv: true,
+      env: childEnv(PEER_ENV, { NO_COLOR: "1", XDG_CONFIG_HOME: configHome, ...opts.env }),
+      signal: AbortSignal.timeout(opts.killAfterMs ?? 30_000),
+    }).output();
+    const dec = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: dec.decode(out.stdout),
+      stderr: stripDenoProgress(dec.decode(out.stderr)),
+      ms: performance.now() - started,
+    };
+  } finally {
+    await Deno.remove(configHome, { recursive: true }).catch(() => {});
+  }
 }
 
 let prepared: Promise<void> | undefined;

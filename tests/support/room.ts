@@ -1,6 +1,7 @@
 /**
  * One room on loopback for end-to-end tests: a real `p2p serve` and `p2p join` processes,
- * always cleaned up, whatever the test does. See {@link withRoom}.
+ * always cleaned up, whatever the test does. See {@link withRoom}. Every peer has its own
+ * temporary configuration directory (identity, known peers) and the room's passphrase.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import {
   type RunningServer,
   startPeer,
   startServer,
+  testPassphrase,
 } from "./proc.ts";
 
 /** Loopback: servers and peers bind here. */
@@ -34,6 +36,10 @@ export type PeerSpec = string | {
   blockDirect?: boolean;
   /** Extra CLI arguments. */
   extraArgs?: readonly string[];
+  /** This peer's passphrase, instead of the room's (a stranger, or a wrong guess). */
+  passphrase?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
 };
 
 /** Options of {@link withRoom}. */
@@ -44,6 +50,8 @@ export interface RoomOptions<P extends readonly PeerSpec[] = readonly PeerSpec[]
   peers?: P;
   /** Use this `IP:PORT` as the server instead of starting one (e.g. where nobody listens). */
   server?: string;
+  /** The room passphrase every peer gets (default {@link testPassphrase} of the room). */
+  passphrase?: string;
 }
 
 /** One process per spec: a tuple when the specs are one. */
@@ -55,6 +63,8 @@ export interface Room<P extends readonly PeerSpec[] = readonly PeerSpec[]> {
   server: RunningServer | undefined;
   /** Server address the peers use. */
   addr: string;
+  /** The room passphrase the peers use. */
+  passphrase: string;
   /** The peers of {@link RoomOptions.peers}, in order. */
   peers: Processes<P>;
   /** Starts another peer in the room (also cleaned up at the end). */
@@ -74,28 +84,37 @@ export async function withRoom<const P extends readonly PeerSpec[] = []>(
     ? await startServer({ host: LO, port: 0 })
     : undefined;
   const addr = options.server ?? server!.addr;
+  const passphrase = options.passphrase ?? testPassphrase(options.room);
   const started: P2pProcess[] = [];
   const join = (spec: PeerSpec) => {
-    const p = startRoomPeer(addr, options.room, spec);
+    const p = startRoomPeer(addr, options.room, passphrase, spec);
     started.push(p);
     return p;
   };
   try {
     const peers = (options.peers ?? []).map(join) as Processes<P>;
-    await fn({ server, addr, peers, join });
+    await fn({ server, addr, passphrase, peers, join });
   } finally {
     await Promise.all(started.map((p) => p.close()));
     await server?.proc.close();
   }
 }
 
-function startRoomPeer(server: string, room: string, spec: PeerSpec): P2pProcess {
-  const s = typeof spec === "string" ? { name: spec } : spec;
+function startRoomPeer(
+  server: string,
+  room: string,
+  passphrase: string,
+  spec: PeerSpec,
+): P2pProcess {
+  const s: Exclude<PeerSpec, string> = typeof spec === "string" ? { name: spec } : spec;
   if (s.human) {
     const args = ["join", "--server", server, "--room", room, "--name", s.name, "--bind", LO];
-    return P2pProcess.p2p([...args, ...(s.extraArgs ?? [])], { label: s.name });
+    const env = { P2P_PASSPHRASE: s.passphrase ?? passphrase, ...s.env };
+    return P2pProcess.p2p([...args, ...(s.extraArgs ?? [])], { label: s.name, env });
   }
   const opts: PeerOptions = { server, room, name: s.name, bind: LO };
+  opts.passphrase = s.passphrase ?? passphrase;
+  if (s.env) opts.env = s.env;
   if (s.relayOnly) opts.relayOnly = true;
   if (s.extraArgs) opts.extraArgs = s.extraArgs;
   if (s.blockDirect) {

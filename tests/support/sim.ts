@@ -8,6 +8,7 @@
  */
 import { Client, type ClientEvent, type ClientOptions } from "../../lib/client.ts";
 import { Identity } from "../../lib/crypto.ts";
+import { deriveRoomKeys, type RoomKeys } from "../../lib/room_key.ts";
 import { Registry, type RegistryOptions } from "../../lib/registry.ts";
 import type { SansIo } from "../../lib/udp.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire.ts";
@@ -133,6 +134,8 @@ export class SimNet {
   conditions: SimConditions;
   /** Test hook: return true to drop a datagram (after NAT translation of the source). */
   block: (from: Endpoint, to: Endpoint, data: Uint8Array) => boolean = () => false;
+  /** Test hook: an on-path attacker rewriting datagrams (after NAT translation of the source). */
+  tamper: (from: Endpoint, to: Endpoint, data: Uint8Array) => Uint8Array = (_f, _t, d) => d;
   /** Every datagram delivered, for assertions about what crossed the wire. */
   readonly log: { at: number; from: Endpoint; to: Endpoint; data: Uint8Array }[] = [];
 
@@ -168,6 +171,17 @@ export class SimNet {
     for (const h of this.#hosts) if (h.machine === old) h.machine = next;
   }
 
+  /** Delivers `data` to `to` as if sent from `from` now (an attacker's forgery or replay). */
+  inject(from: Endpoint, to: Endpoint, data: Uint8Array): void {
+    this.#queue.push({
+      at: this.now + this.conditions.latency,
+      order: this.#order++,
+      to,
+      from,
+      data,
+    });
+  }
+
   /** Sends everything the machines want sent, now. */
   flush(): void {
     for (const h of this.#hosts) {
@@ -190,6 +204,7 @@ export class SimNet {
       from = h.nat.outbound(this.now, h.local, to);
     }
     if (this.block(from, to, data)) return;
+    data = this.tamper(from, to, data);
     const c = this.conditions;
     if (this.#rng() < c.loss) return;
     const copies = this.#rng() < c.dup ? 2 : 1;
@@ -282,6 +297,16 @@ export interface SimPeer {
   lastPath(name: string): Extract<ClientEvent, { type: "peer" }> | undefined;
 }
 
+const rooms = new Map<string, RoomKeys>();
+
+/** The keys of room `name` with passphrase `passphrase`, derived once per test process. */
+export function simRoom(name = "room", passphrase = "correct horse battery staple"): RoomKeys {
+  const key = `${name}\n${passphrase}`;
+  let keys = rooms.get(key);
+  if (!keys) rooms.set(key, keys = deriveRoomKeys(name, passphrase));
+  return keys;
+}
+
 /** The server endpoint used by {@link world}. */
 export const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
 
@@ -302,7 +327,7 @@ export function addPeer(
 ): SimPeer {
   const client = new Client({
     server: SERVER,
-    room: "room",
+    room: simRoom(),
     name,
     relayOnly: false,
     privateEndpoints: [local],
@@ -310,6 +335,7 @@ export function addPeer(
     registerTimeout: 10_000,
     id: net.bytes(8),
     identity: Identity.fromPrivate(net.bytes(32)),
+    random: (n) => net.bytes(n),
     ...opts,
   });
   net.attach(name, local, client, nat);

@@ -1,0 +1,292 @@
+/**
+ * Peer names: which names are allowed ({@link normalizeName}), which look alike
+ * ({@link skeleton}, {@link isConfusableWithAny}) and how to show any string that claims to be a
+ * name on a terminal ({@link displayName}). Pure: no I/O.
+ *
+ * ## The allowed set
+ *
+ * A name is first normalized with Unicode NFKC (so full-width `ａ` becomes `a`, `ﬁ` becomes `fi`,
+ * and the many Unicode spaces become U+0020), then trimmed of white space at both ends. What is
+ * left must be 1 to {@link MAX_NAME_BYTES} (64) bytes in UTF-8 and consist only of:
+ *
+ * - letters of any script (`\p{L}`: `alice`, `Zoë`, `Борис`, `李雷`, `محمد`);
+ * - digits of any script (`\p{N}`: `0`–`9`, `٣`, `²` after NFKC is `2`);
+ * - combining marks (`\p{M}`) directly after a letter (or after such a mark), at most
+ *   {@link MAX_MARKS} in a row, so Indic and Thai vowel signs work and "Zalgo" stacks do not;
+ * - the space U+0020, but not at either end and never two in a row;
+ * - the six punctuation characters `-` `_` `.` `'` `@` `+`.
+ *
+ * Everything else is refused, in particular: control characters (C0, DEL, C1 such as U+0085),
+ * format characters (`\p{Cf}`: bidi embeddings, overrides, isolates and marks such as U+202E and
+ * U+200F, zero-width space, non-joiner and joiner, word joiner, BOM, soft hyphen, tags), private
+ * use, unassigned code points, lone surrogates, line and paragraph separators (U+2028, U+2029),
+ * spaces other than U+0020 that survive NFKC, emoji and any other symbol or punctuation.
+ *
+ * Look-alikes within the allowed set (Latin `a` and Cyrillic `а`) are not refused, since both
+ * are letters people legitimately use; {@link isConfusableWithAny} detects them so callers can
+ * warn.
+ *
+ * @module
+ */
+
+/** The largest name, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 64;
+
+/** The most combining marks allowed in a row after one letter. */
+export const MAX_MARKS = 4;
+
+/** The punctuation allowed in names besides letters, digits and single spaces. */
+export const NAME_PUNCTUATION = "-_.'@+";
+
+const SET_HELP = `names may use letters and digits of any script, single spaces inside the name ` +
+  `and the characters ${NAME_PUNCTUATION.split("").join(" ")}`;
+
+const encoder = new TextEncoder();
+
+const LETTER = /^\p{L}$/u;
+const DIGIT = /^\p{N}$/u;
+const MARK = /^\p{M}$/u;
+
+/** `U+XXXX` for a code point. */
+function codePointName(c: number): string {
+  return `U+${c.toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/** Why `ch` (not in the allowed set) is refused, naming the kind of character. */
+function refusedChar(ch: string): string {
+  const c = ch.codePointAt(0)!;
+  const u = codePointName(c);
+  if (/^\p{Cc}$/u.test(ch)) return `control character ${u}`;
+  if (
+    c === 0x061c || c === 0x200e || c === 0x200f || (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2066 && c <= 0x2069)
+  ) {
+    return `invisible bidirectional-text control ${u} (it can reorder how text is shown)`;
+  }
+  if (/^\p{Cf}$/u.test(ch)) return `invisible format character ${u} (zero-width or similar)`;
+  if (/^\p{Co}$/u.test(ch)) return `private-use character ${u}`;
+  if (/^\p{Cs}$/u.test(ch)) return `lone surrogate ${u} (malformed text)`;
+  if (/^\p{Cn}$/u.test(ch)) return `unassigned code point ${u}`;
+  if (/^[\p{Zl}\p{Zp}]$/u.test(ch)) return `line or paragraph separator ${u}`;
+  if (/^\p{Z}$/u.test(ch)) return `space character ${u} other than the ordinary space`;
+  return `the character ${ch} (${u}), which is not allowed`;
+}
+
+/**
+ * Normalizes a wanted name and checks it against the allowed set (see the module
+ * documentation): NFKC, trim, 1 to 64 UTF-8 bytes, letters, digits, marks after letters,
+ * single inner spaces and `-_.'@+`. On failure `reason` says what is wrong and what to do; it
+ * never contains the offending character itself unless that is a visible symbol.
+ */
+export function normalizeName(
+  raw: string,
+): { ok: true; name: string } | { ok: false; reason: string } {
+  const name = raw.normalize("NFKC").trim();
+  if (name === "") {
+    return {
+      ok: false,
+      reason: `The name is empty; choose a name of 1 to ${MAX_NAME_BYTES} bytes`,
+    };
+  }
+  let marks = 0;
+  let afterLetter = false;
+  let prev = "";
+  for (const ch of name) {
+    if (LETTER.test(ch)) {
+      afterLetter = true;
+      marks = 0;
+    } else if (MARK.test(ch)) {
+      if (!afterLetter) {
+        return {
+          ok: false,
+          reason: `The name has a combining mark ${
+            codePointName(ch.codePointAt(0)!)
+          } that does not follow a letter; remove it or put it after a letter`,
+        };
+      }
+      if (++marks > MAX_MARKS) {
+        return {
+          ok: false,
+          reason: `The name has more than ${MAX_MARKS} combining marks on one letter; remove some`,
+        };
+      }
+    } else if (ch === " ") {
+      if (prev === " ") {
+        return { ok: false, reason: "The name has two spaces in a row; use single spaces" };
+      }
+      afterLetter = false;
+    } else if (DIGIT.test(ch) || NAME_PUNCTUATION.includes(ch)) {
+      afterLetter = false;
+    } else {
+      return { ok: false, reason: `The name contains ${refusedChar(ch)}; ${SET_HELP}` };
+    }
+    prev = ch;
+  }
+  const bytes = encoder.encode(name).length;
+  if (bytes > MAX_NAME_BYTES) {
+    return {
+      ok: false,
+      reason:
+        `The name is ${bytes} bytes in UTF-8, more than ${MAX_NAME_BYTES}; choose a shorter name`,
+    };
+  }
+  return { ok: true, name };
+}
+
+/**
+ * Capital letters of other scripts that look like Latin capitals, mapped before lowercasing
+ * (their lowercase forms may look different: Greek `Ν` is like `N`, but `ν` is like `v`).
+ */
+const UPPER_LOOKALIKES: Record<string, string> = {
+  // Cyrillic
+  "А": "A",
+  "В": "B",
+  "Е": "E",
+  "К": "K",
+  "М": "M",
+  "Н": "H",
+  "О": "O",
+  "Р": "P",
+  "С": "C",
+  "Т": "T",
+  "Х": "X",
+  "У": "Y",
+  "Ѕ": "S",
+  "І": "I",
+  "Ј": "J",
+  // Greek
+  "Α": "A",
+  "Β": "B",
+  "Ε": "E",
+  "Ζ": "Z",
+  "Η": "H",
+  "Ι": "I",
+  "Κ": "K",
+  "Μ": "M",
+  "Ν": "N",
+  "Ο": "O",
+  "Ρ": "P",
+  "Τ": "T",
+  "Υ": "Y",
+  "Χ": "X",
+};
+
+/** Lowercase letters (and digits) that look like Latin lowercase letters. */
+const LOWER_LOOKALIKES: Record<string, string> = {
+  // Cyrillic
+  "а": "a",
+  "е": "e",
+  "ё": "ë",
+  "о": "o",
+  "р": "p",
+  "с": "c",
+  "х": "x",
+  "у": "y",
+  "і": "i",
+  "ї": "ï",
+  "ј": "j",
+  "ѕ": "s",
+  "ԁ": "d",
+  "ԛ": "q",
+  "ԝ": "w",
+  "һ": "h",
+  "ӏ": "l",
+  "к": "k",
+  // Greek
+  "α": "a",
+  "ο": "o",
+  "ρ": "p",
+  "ϲ": "c",
+  "χ": "x",
+  "ι": "i",
+  "κ": "k",
+  "ν": "v",
+  "υ": "u",
+  "ϳ": "j",
+  // Latin look-alikes of Latin letters
+  "ı": "i",
+  "ɡ": "g",
+  "ɑ": "a",
+  // Digits that look like letters
+  "0": "o",
+  "1": "l",
+};
+
+/**
+ * The look-alike skeleton of a name: NFKC, Cyrillic and Greek capitals that look like Latin
+ * ones mapped to those, lowercased, then a small table of lowercase look-alikes (Cyrillic `а е о р
+ * с х у і ј ѕ`, Greek `α ο ρ ι κ ν χ`, dotless `ı`, digits `0` and `1`) mapped to the Latin letter
+ * they resemble. Two names with the same skeleton may be mistaken for each other. The table is
+ * deliberately small (common Latin/Cyrillic/Greek cases), not the full Unicode confusables list.
+ */
+export function skeleton(name: string): string {
+  let out = "";
+  for (const ch of name.normalize("NFKC")) {
+    for (const low of (UPPER_LOOKALIKES[ch] ?? ch).toLowerCase()) {
+      out += LOWER_LOOKALIKES[low] ?? low;
+    }
+  }
+  return out;
+}
+
+/**
+ * The first of `others` that differs from `name` (after NFKC) but has the same
+ * {@link skeleton}: a name that differs only by case or look-alike characters. Null when none.
+ */
+export function confusableWith(name: string, others: Iterable<string>): string | null {
+  const n = name.normalize("NFKC");
+  const s = skeleton(name);
+  for (const o of others) {
+    if (o.normalize("NFKC") !== n && skeleton(o) === s) return o;
+  }
+  return null;
+}
+
+/**
+ * True when some of `others` differs from `name` only by case or look-alike characters (see
+ * {@link skeleton}); an identical name does not count. Meant for warnings, not for refusing.
+ */
+export function isConfusableWithAny(name: string, others: Iterable<string>): boolean {
+  return confusableWith(name, others) !== null;
+}
+
+/** `\xNN` below U+0100, else `\u{XXXX}`: a visible escape for one code point. */
+export function escapeCodePoint(c: number): string {
+  return c < 0x100
+    ? `\\x${c.toString(16).padStart(2, "0")}`
+    : `\\u{${c.toString(16).toUpperCase().padStart(4, "0")}}`;
+}
+
+const HIDDEN_IN_NAMES = /^[\p{C}\p{Zl}\p{Zp}]$/u;
+
+/**
+ * A name (or anything claiming to be one) made safe and unambiguous to print on a terminal:
+ * characters outside the allowed set that are invisible or act on the terminal are shown as
+ * escapes: control characters (C0, DEL, C1 including U+0085) as `\xNN`; format characters
+ * (bidi controls, zero-width space/non-joiner/joiner, BOM, ...), private-use, unassigned and
+ * lone surrogates, line and paragraph separators, spaces other than U+0020, and combining
+ * marks that do not follow a letter (or beyond {@link MAX_MARKS} in a row) as `\u{XXXX}`. A
+ * backslash becomes `\\`, so an escape can never be faked. Visible characters (letters, digits,
+ * punctuation, symbols, emoji) are kept, so every name {@link normalizeName} accepts is
+ * returned unchanged.
+ */
+export function displayName(s: string): string {
+  let out = "";
+  let afterLetter = false;
+  let marks = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (MARK.test(ch)) {
+      if (afterLetter && ++marks <= MAX_MARKS) out += ch;
+      else out += escapeCodePoint(c);
+      continue;
+    }
+    afterLetter = LETTER.test(ch);
+    marks = 0;
+    if (ch === "\\") out += "\\\\";
+    else if (HIDDEN_IN_NAMES.test(ch) || (c !== 0x20 && /^\p{Zs}$/u.test(ch))) {
+      out += escapeCodePoint(c);
+    } else out += ch;
+  }
+  return out;
+}

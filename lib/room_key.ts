@@ -1,0 +1,152 @@
+/**
+ * Room keys from a room name and the passphrase its members share.
+ *
+ * A room is entered with a passphrase: {@link deriveRoomKeys} stretches it with scrypt (so a
+ * captured room id or name tag cannot be brute-forced cheaply) and expands the result with
+ * HKDF-SHA256 into three independent keys:
+ *
+ * - `id` (16 bytes): the opaque room id the server sees instead of the room name;
+ * - `psk` (32 bytes): the pre-shared key mixed into the peers' Noise handshakes, so only
+ *   members who know the passphrase can complete one;
+ * - `nameKey` (32 bytes): keys {@link nameTag}, the opaque tag under which the server checks
+ *   that names in a room are unique without learning them.
+ *
+ * Parameters ({@link ROOM_KDF}): scrypt N = 2^15, r = 8, p = 1 (32 MiB of memory, about 0.1 s
+ * on one core of a 2020s laptop), 32 bytes out, over the NFKC-normalised passphrase, with the
+ * salt `"p2p room v1" ‖ 0x00 ‖ NFKC(room)` (UTF-8). HKDF-SHA256 then uses that output as input
+ * key material, an empty salt and the infos `"p2p room v1 id"`, `"p2p room v1 psk"` and
+ * `"p2p room v1 name key"`. The same room name and passphrase give the same keys on every
+ * machine; another room name with the same passphrase gives unrelated keys.
+ *
+ * Synchronous and free of I/O (node:crypto only).
+ *
+ * @module
+ */
+import { createHmac, hkdfSync, randomBytes, scryptSync } from "node:crypto";
+
+/** The keys of one room, all derived from its name and passphrase by {@link deriveRoomKeys}. */
+export interface RoomKeys {
+  /** 16 bytes: the opaque room id sent to the server. */
+  id: Uint8Array;
+  /** 32 bytes: the Noise pre-shared key of every handshake in the room. */
+  psk: Uint8Array;
+  /** 32 bytes: the key of {@link nameTag}. */
+  nameKey: Uint8Array;
+}
+
+/** The fixed parameters of {@link deriveRoomKeys}; changing any of them changes every room. */
+export const ROOM_KDF = {
+  /** Bound into the scrypt salt and every HKDF info. */
+  label: "p2p room v1",
+  /** scrypt CPU/memory cost (2^15). */
+  N: 1 << 15,
+  /** scrypt block size. */
+  r: 8,
+  /** scrypt parallelisation. */
+  p: 1,
+  /** Bytes of scrypt output (the HKDF input key material). */
+  keyLength: 32,
+  /** Memory limit passed to scrypt: twice the 128·N·r·p bytes (32 MiB) it needs. */
+  maxmem: 2 * 128 * (1 << 15) * 8,
+  /** HKDF info of the room id. */
+  idInfo: "p2p room v1 id",
+  /** HKDF info of the Noise PSK. */
+  pskInfo: "p2p room v1 psk",
+  /** HKDF info of the name-tag key. */
+  nameKeyInfo: "p2p room v1 name key",
+  /** Bytes of the room id. */
+  idLength: 16,
+  /** Bytes of the PSK and of the name-tag key. */
+  keyBytes: 32,
+  /** Bytes of a name tag. */
+  tagLength: 8,
+} as const;
+
+const utf8 = new TextEncoder();
+
+/** The scrypt salt for `room`: `"p2p room v1" ‖ 0x00 ‖ NFKC(room)`, UTF-8. */
+export function roomSalt(room: string): Uint8Array {
+  const label = utf8.encode(ROOM_KDF.label);
+  const name = utf8.encode(room.normalize("NFKC"));
+  const salt = new Uint8Array(label.length + 1 + name.length);
+  salt.set(label);
+  salt.set(name, label.length + 1);
+  return salt;
+}
+
+function expand(ikm: Uint8Array, info: string, length: number): Uint8Array {
+  return new Uint8Array(hkdfSync("sha256", ikm, new Uint8Array(0), info, length));
+}
+
+/**
+ * Derives the keys of `room` from its `passphrase` (see the module documentation for the
+ * exact construction). Deliberately slow: about 0.1 s and 32 MiB per call. Throws if the
+ * passphrase is empty.
+ */
+export function deriveRoomKeys(room: string, passphrase: string): RoomKeys {
+  const secret = passphrase.normalize("NFKC");
+  if (secret.length === 0) throw new Error("The room passphrase is empty");
+  const { N, r, p, maxmem, keyLength } = ROOM_KDF;
+  const ikm = new Uint8Array(scryptSync(utf8.encode(secret), roomSalt(room), keyLength, {
+    N,
+    r,
+    p,
+    maxmem,
+  }));
+  try {
+    return {
+      id: expand(ikm, ROOM_KDF.idInfo, ROOM_KDF.idLength),
+      psk: expand(ikm, ROOM_KDF.pskInfo, ROOM_KDF.keyBytes),
+      nameKey: expand(ikm, ROOM_KDF.nameKeyInfo, ROOM_KDF.keyBytes),
+    };
+  } finally {
+    ikm.fill(0);
+  }
+}
+
+/**
+ * The opaque 8-byte tag of `name` in a room: the first bytes of
+ * HMAC-SHA256(nameKey, UTF-8 of `name`, not normalised). The server keeps names unique by
+ * these tags; without the passphrase it cannot tell which name a tag stands for.
+ */
+export function nameTag(keys: RoomKeys, name: string): Uint8Array {
+  const mac = createHmac("sha256", keys.nameKey).update(utf8.encode(name)).digest();
+  return new Uint8Array(mac.subarray(0, ROOM_KDF.tagLength));
+}
+
+/** RFC 4648 base32 alphabet, lowercase: its digits are 2 to 7, so no `0` or `1` to misread. */
+export const BASE32_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
+
+/** Lowercase RFC 4648 base32 of `bytes` without padding (the last character may be partial). */
+export function base32(bytes: Uint8Array): string {
+  let out = "", acc = 0, bits = 0;
+  for (const b of bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += BASE32_ALPHABET[(acc >>> bits) & 31];
+    }
+    acc &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += BASE32_ALPHABET[(acc << (5 - bits)) & 31];
+  return out;
+}
+
+/** Bytes of randomness in a {@link newRoomSecret}: 120 bits. */
+export const ROOM_SECRET_BYTES = 15;
+
+/**
+ * A fresh passphrase for a new room: 120 random bits as 24 lowercase base32 characters in six
+ * groups of four, such as `"k3xq-7hmd-p2ra-wt5n-b6fz-c4ej"`: easy to read out, type and paste
+ * into a shell (no quoting needed). `random(n)` returns `n` random bytes (injectable for tests).
+ */
+export function newRoomSecret(
+  random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n)),
+): string {
+  const bytes = random(ROOM_SECRET_BYTES);
+  if (bytes.length !== ROOM_SECRET_BYTES) {
+    throw new Error(`newRoomSecret: needs ${ROOM_SECRET_BYTES} random bytes`);
+  }
+  return base32(bytes).match(/.{4}/g)!.join("-");
+}
