@@ -6,7 +6,7 @@
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
-import { setupLogging } from "./lib/log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, setupLogging } from "./lib/log.ts";
 import { PassphraseError } from "./lib/passphrase.ts";
 import { splitHostPort } from "./lib/peer_view.ts";
 import { normalizeName } from "./lib/names.ts";
@@ -37,7 +37,7 @@ export function formatUsageError(e: UsageError): string {
 }
 
 /** Log levels the command line can pick. */
-export type LogLevel = "debug" | "info" | "warning";
+export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
 
 /** What the arguments ask for, as returned by {@link parseCommand}. */
 export type Command =
@@ -46,9 +46,9 @@ export type Command =
   /** Print the version. */
   | { kind: "version"; text: string }
   /** Run the server. */
-  | { kind: "serve"; options: ServeOptions; logLevel: LogLevel }
+  | { kind: "serve"; options: ServeOptions; logLevel: LogLevel; logFormat: LogFormat }
   /** Join a room. */
-  | { kind: "join"; options: JoinOptions; logLevel: LogLevel };
+  | { kind: "join"; options: JoinOptions; logLevel: LogLevel; logFormat: LogFormat };
 
 const MAIN_HELP =
   `p2p ${PROGRAM_VERSION}: connect machines behind NATs directly over UDP; group chat.
@@ -76,6 +76,13 @@ Options:
   --summary SECONDS       interval of the summary log line, 0 for none (default 60)
   --json                  print {"event":"listening","addr":...} on stdout when ready
 
+STUN (RFC 8489) Binding requests are answered on the same port. For RFC 5780 NAT
+behaviour discovery (CHANGE-REQUEST, OTHER-ADDRESS) give a second port and a second
+local address of this box; --host must then be a concrete address:
+  --alt-port PORT         also answer STUN on this port ("change port")
+  --alt-host IP           and on this second local address ("change IP"; needs
+                          --alt-port)
+
 Limits (what one source may cost the server; hitting one is logged, counted and
 answered with an error the peer shows):
   --max-peers N           peers on the whole server (default 10000)
@@ -84,6 +91,12 @@ answered with an error the peer shows):
   --max-rooms-per-source N  rooms one IP address may be in (default 16)
   --relay-rate KIB        relayed KiB/s one peer may send (default 256, burst 1024)
   --pair-rate KIB         relayed KiB/s one peer may send to one other (default 128)
+
+Operations:
+  --metrics HOST:PORT     serve Prometheus metrics at http://HOST:PORT/metrics
+                          (off by default; keep it on loopback, e.g. 127.0.0.1:9477)
+  --log-format text|json  log lines for people (default) or JSON lines for collectors
+  --log-level LEVEL       trace, debug, info (default), warning, error or fatal
   -v, --verbose           debug logging on stderr
   -q, --quiet             only warnings and errors on stderr
   -h, --help              show this help
@@ -110,12 +123,14 @@ Options:
                           $XDG_CONFIG_HOME/p2p/identity or ~/.config/p2p/identity)
   --relay-only            never punch, never reveal your addresses; relay everything
   --json                  one JSON object per line on stdout (events: registering,
-                          ready, peer, message, left, server, notice, peers);
-                          logs go to stderr
+                          ready, peer, message, left, server, notice, warning,
+                          peers, room); logs go to stderr
   --bind IP               local address to bind (default 0.0.0.0)
   --port PORT             local UDP port (default: any free port)
   --keepalive SECONDS     keepalive interval, at most 60 (default 25)
   --timeout SECONDS       give up registering after this long (default 10)
+  --log-format text|json  log lines on stderr for people (default) or as JSON
+  --log-level LEVEL       trace, debug, info (default), warning, error or fatal
   -v, --verbose           debug logging on stderr
   -q, --quiet             only warnings and errors on stderr
   -h, --help              show this help
@@ -166,10 +181,28 @@ const COMMON = {
   verbose: { type: "boolean", short: "v" },
   quiet: { type: "boolean", short: "q" },
   json: { type: "boolean" },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
 } as const;
 
-function level(v: { verbose?: unknown; quiet?: unknown }): LogLevel {
+/** `--log-level` wins over `-v` / `-q`. */
+function level(v: Record<string, unknown>, cmd: string): LogLevel {
+  const given = v["log-level"] as string | undefined;
+  if (given !== undefined) {
+    if (!(LOG_LEVELS as readonly string[]).includes(given)) {
+      throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`, cmd);
+    }
+    return given as LogLevel;
+  }
   return v.verbose ? "debug" : v.quiet ? "warning" : "info";
+}
+
+function format(v: Record<string, unknown>, cmd: string): LogFormat {
+  const given = (v["log-format"] as string | undefined) ?? "text";
+  if (!(LOG_FORMATS as readonly string[]).includes(given)) {
+    throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(", ")}`, cmd);
+  }
+  return given as LogFormat;
 }
 
 /**
@@ -206,6 +239,9 @@ function parseServe(args: string[]): Command {
     "max-rooms-per-source": { type: "string" },
     "relay-rate": { type: "string" },
     "pair-rate": { type: "string" },
+    "alt-port": { type: "string" },
+    "alt-host": { type: "string" },
+    metrics: { type: "string" },
   });
   if (v.help) return { kind: "help", text: SERVE_HELP, code: 0 };
   const int = (flag: string, dflt: number, min: number, max: number) => {
@@ -231,7 +267,41 @@ function parseServe(args: string[]): Command {
       pairRate: int("pair-rate", d.pairRate / 1024, 1, 10_000_000) * 1024,
     },
   };
-  return { kind: "serve", options, logLevel: level(v) };
+  const metrics = v.metrics as string | undefined;
+  if (metrics !== undefined) {
+    // Port 0 (any free port) is allowed: the listening line says which one.
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(metrics);
+    const hp = m && { host: m[1]!, port: Number(m[2]) };
+    if (!hp || hp.port > 65535 || hp.host.split(".").some((x) => Number(x) > 255)) {
+      throw new UsageError(
+        `--metrics must be IP:PORT (for example 127.0.0.1:9477), got "${metrics}"`,
+        "serve",
+      );
+    }
+    options.metrics = { host: hp.host, port: hp.port };
+  }
+  const altPort = v["alt-port"] as string | undefined;
+  const altHost = v["alt-host"] as string | undefined;
+  if (altPort !== undefined) {
+    options.altPort = port(altPort, "alt-port", 0, "serve");
+    if (options.altPort === 0 || options.altPort === options.port) {
+      throw new UsageError("--alt-port must be a port from 1 to 65535 other than --port", "serve");
+    }
+  }
+  if (altHost !== undefined) {
+    options.altHost = ip(altHost, "alt-host", "", "serve");
+    if (altPort === undefined) throw new UsageError("--alt-host needs --alt-port", "serve");
+    if (options.host === "0.0.0.0" || options.altHost === "0.0.0.0") {
+      throw new UsageError(
+        "--alt-host needs --host and --alt-host to be concrete addresses",
+        "serve",
+      );
+    }
+    if (options.altHost === options.host) {
+      throw new UsageError("--alt-host must be another address than --host", "serve");
+    }
+  }
+  return { kind: "serve", options, logLevel: level(v, "serve"), logFormat: format(v, "serve") };
 }
 
 function parseJoin(args: string[], hostName: () => string): Command {
@@ -301,7 +371,7 @@ function parseJoin(args: string[], hostName: () => string): Command {
     newRoom,
     identityFile,
   };
-  return { kind: "join", options, logLevel: level(v) };
+  return { kind: "join", options, logLevel: level(v, "join"), logFormat: format(v, "join") };
 }
 
 function defaultName(): string {
@@ -324,13 +394,13 @@ async function run(argv: readonly string[]): Promise<number> {
       console.log(cmd.text);
       return 0;
     case "serve": {
-      await setupLogging(cmd.logLevel);
+      await setupLogging({ level: cmd.logLevel, format: cmd.logFormat });
       const { serve } = await import("./server.ts");
       await serve(cmd.options);
       return 0;
     }
     case "join": {
-      await setupLogging(cmd.logLevel);
+      await setupLogging({ level: cmd.logLevel, format: cmd.logFormat });
       const { join } = await import("./peer.ts");
       return await join(cmd.options);
     }

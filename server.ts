@@ -9,8 +9,11 @@
 import { getLogger } from "@logtape/logtape";
 import { Registry, type RegistryEvent, type RegistryOptions } from "./lib/registry.ts";
 import { RateLimitedLog } from "./lib/log.ts";
-import { UdpDriver } from "./lib/udp.ts";
-import { formatEndpoint } from "./lib/wire.ts";
+import { EventCounts } from "./lib/metrics.ts";
+import { serveMetrics } from "./lib/metrics_http.ts";
+import { type SansIo, UdpDriver } from "./lib/udp.ts";
+import { looksLikeStun, StunResponder } from "./lib/stun.ts";
+import { type Endpoint, formatEndpoint, type Transmit } from "./lib/wire.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -22,6 +25,8 @@ export interface ServeOptions {
   json: boolean;
   /** Forget peers silent for this long, in ms. */
   expireAfter: number;
+  /** Serve Prometheus metrics at http://host:port/metrics (off when absent). */
+  metrics?: { host: string; port: number };
   /** Capacity and abuse limits (defaults in `DEFAULT_REGISTRY`). */
   limits?: Partial<RegistryOptions>;
   /** Interval of the summary log line, in ms (0 disables it). */
@@ -30,6 +35,13 @@ export interface ServeOptions {
   signal?: AbortSignal;
   /** At most this many log lines per second for each kind of registry event (default 10). */
   logPerSecond?: number;
+  /**
+   * A second UDP port for STUN (RFC 5780 CHANGE-REQUEST "change port"): the server also binds
+   * `host:altPort` and, with {@link altHost}, `altHost:port` and `altHost:altPort`.
+   */
+  altPort?: number;
+  /** A second local address for STUN behaviour discovery ("change IP"); needs {@link altPort}. */
+  altHost?: string;
 }
 
 const log = getLogger(["p2p", "serve"]);
@@ -122,20 +134,189 @@ export function logEvent(out: RateLimitedLog, e: RegistryEvent): boolean {
   return out.log(l.level, l.kind, l.template, l.props);
 }
 
+/**
+ * STUN on the server's sockets: one {@link StunResponder} for all of them and, per socket, the
+ * answers waiting to leave from it. An answer to a CHANGE-REQUEST leaves from another socket
+ * than the request came in on; that socket's driver is stepped so it sends at once.
+ */
+export class StunHub {
+  #responder: StunResponder | undefined;
+  #queues: Transmit[][] = [[], [], [], []];
+  #drivers: (UdpDriver | undefined)[] = [];
+
+  /** Registers the bound socket of role `role` (see `StunSockets` in `lib/stun.ts`). */
+  attach(role: number, driver: UdpDriver): void {
+    this.#drivers[role] = driver;
+  }
+
+  /** Makes the responder once every socket is attached; datagrams before that are ignored. */
+  ready(): StunResponder {
+    const addrs = [0, 1, 2, 3].map((r) => this.#drivers[r]?.localAddr ?? null);
+    return this.#responder = new StunResponder({ sockets: addrs });
+  }
+
+  /** The responder (after {@link ready}). */
+  get responder(): StunResponder | undefined {
+    return this.#responder;
+  }
+
+  /** Handles a STUN datagram that arrived on the socket of role `role`. */
+  handle(role: number, now: number, from: Endpoint, data: Uint8Array): void {
+    const r = this.#responder?.handle(now, role, from, data);
+    if (!r) return;
+    this.#queues[r.via]!.push({ to: r.to, data: r.data });
+    // The receiving driver flushes its own socket after this step; another one needs a step.
+    if (r.via !== role) this.#drivers[r.via]?.step(() => {});
+  }
+
+  /** The next STUN answer to send from the socket of role `role`. */
+  poll(role: number): Transmit | undefined {
+    return this.#queues[role]!.shift();
+  }
+}
+
+/**
+ * The primary socket's machine: STUN (first two bits zero) goes to the STUN responder, every
+ * other datagram (p2p's start with `0x70 0x32`) to the registry.
+ */
+export class PrimaryMachine implements SansIo {
+  #registry: Registry;
+  #stun: StunHub;
+
+  /** Demultiplexes between `registry` and `stun` (role 0). */
+  constructor(registry: Registry, stun: StunHub) {
+    this.#registry = registry;
+    this.#stun = stun;
+  }
+
+  /** Routes one datagram by its first bytes. */
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    if (looksLikeStun(data)) this.#stun.handle(0, now, from, data);
+    else this.#registry.handleDatagram(now, from, data);
+  }
+
+  /** The registry's timers. */
+  handleTimeout(now: number): void {
+    this.#registry.handleTimeout(now);
+  }
+
+  /** Registry datagrams first, then STUN answers. */
+  pollTransmit(): Transmit | undefined {
+    return this.#registry.pollTransmit() ?? this.#stun.poll(0);
+  }
+
+  /** The registry's next deadline. */
+  nextTimeout(): number | undefined {
+    return this.#registry.nextTimeout();
+  }
+}
+
+/** An alternate socket's machine: STUN only; anything else is ignored. */
+class AltMachine implements SansIo {
+  #role: number;
+  #stun: StunHub;
+
+  constructor(role: number, stun: StunHub) {
+    this.#role = role;
+    this.#stun = stun;
+  }
+
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    if (looksLikeStun(data)) this.#stun.handle(this.#role, now, from, data);
+  }
+
+  handleTimeout(): void {}
+
+  pollTransmit(): Transmit | undefined {
+    return this.#stun.poll(this.#role);
+  }
+
+  nextTimeout(): number | undefined {
+    return undefined;
+  }
+}
+
+/**
+ * Binds the primary socket and the alternate ones `o.altPort` and `o.altHost` ask for (roles
+ * 1: host + alt port, 2: alt host + port, 3: alt host + alt port); on a failure closes what
+ * was bound and throws the bind error.
+ */
+async function bindSockets(
+  o: ServeOptions,
+  registry: Registry,
+  onStep: () => void,
+): Promise<{ drivers: UdpDriver[]; stun: StunHub }> {
+  const stun = new StunHub();
+  const drivers: UdpDriver[] = [];
+  try {
+    const main = UdpDriver.bind(o.host, o.port, new PrimaryMachine(registry, stun), { onStep });
+    drivers.push(main);
+    stun.attach(0, main);
+    // With --port 0 the alternate address reuses the port the primary socket got.
+    const port = main.localAddr.port;
+    const alts: [number, string, number][] = [];
+    if (o.altPort !== undefined) alts.push([1, o.host, o.altPort]);
+    if (o.altPort !== undefined && o.altHost !== undefined) {
+      alts.push([2, o.altHost, port], [3, o.altHost, o.altPort]);
+    }
+    for (const [role, host, p] of alts) {
+      const d = UdpDriver.bind(host, p, new AltMachine(role, stun));
+      drivers.push(d);
+      stun.attach(role, d);
+    }
+    stun.ready();
+    return { drivers, stun };
+  } catch (e) {
+    await Promise.all(drivers.map((d) => d.close()));
+    throw e;
+  }
+}
+
 /** Runs the server until the signal aborts or SIGINT/SIGTERM arrives. */
 export async function serve(o: ServeOptions): Promise<void> {
   const registry = new Registry({ ...o.limits, expireAfter: o.expireAfter });
   const events = new RateLimitedLog(log, { perSecond: o.logPerSecond ?? 10 });
-  const driver = UdpDriver.bind(o.host, o.port, registry, {
-    onStep: () => {
-      for (let e = registry.pollEvent(); e; e = registry.pollEvent()) logEvent(events, e);
-      events.flush();
-    },
+  const counts = new EventCounts();
+  const { drivers, stun } = await bindSockets(o, registry, () => {
+    for (let e = registry.pollEvent(); e; e = registry.pollEvent()) {
+      counts.count(e);
+      logEvent(events, e);
+    }
+    events.flush();
   });
+  const driver = drivers[0]!;
   const addr = formatEndpoint(driver.localAddr);
-  if (o.json) console.log(JSON.stringify({ event: "listening", addr }));
+  const alt = drivers.slice(1).map((d) => formatEndpoint(d.localAddr));
+  if (o.json) {
+    console.log(JSON.stringify({ event: "listening", addr, ...(alt.length ? { alt } : {}) }));
+  }
   log.info("Listening on UDP {addr}", { addr });
-  driver.start();
+  if (alt.length) {
+    log.info("STUN also on UDP {alt} ({discovery})", {
+      alt: alt.join(", "),
+      discovery: stun.responder?.behaviourDiscovery
+        ? "RFC 5780 behaviour discovery"
+        : "change port only; --alt-host enables RFC 5780 behaviour discovery",
+    });
+  }
+  for (const d of drivers) d.start();
+  const metrics = o.metrics
+    ? serveMetrics(o.metrics.host, o.metrics.port, () => ({
+      peers: registry.peerCount,
+      rooms: registry.roomCount,
+      registrations: counts.registrations,
+      introductions: counts.introductions,
+      registry: registry.stats,
+      driver: driver.stats,
+      stunRequests: stun.responder?.stats.answered ?? 0,
+      memory: Deno.memoryUsage(),
+    }))
+    : undefined;
+  if (metrics) {
+    const at = `http://${formatEndpoint(metrics.addr)}/metrics`;
+    log.info("Metrics at {at}", { at });
+    if (o.json) console.log(JSON.stringify({ event: "metrics", url: at }));
+  }
 
   const summary = o.summaryInterval > 0
     ? setInterval(() => {
@@ -155,6 +336,14 @@ export async function serve(o: ServeOptions): Promise<void> {
           drops,
         },
       );
+      const st = stun.responder?.stats;
+      const stunDrops = Object.entries(st?.drops ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
+      if (st && (st.answered || st.errors || stunDrops)) {
+        log.info(
+          "STUN: answered {answered} Binding requests ({classic} RFC 3489, {changed} from another socket), {errors} errors; drops: {drops}",
+          { ...st, drops: stunDrops || "none" },
+        );
+      }
     }, o.summaryInterval)
     : undefined;
 
@@ -170,7 +359,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     for (const s of signals) Deno.removeSignalListener(s, stop);
     o.signal?.removeEventListener("abort", stop);
     if (summary !== undefined) clearInterval(summary);
-    await driver.close();
+    await Promise.all(drivers.map((d) => d.close()));
+    await metrics?.close();
     events.flush(true);
     log.info("Server stopped");
   }

@@ -125,6 +125,7 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
       },
     },
     logLevel: "info",
+    logFormat: "text",
   });
   const limits = serveOptions(parse(
     "serve",
@@ -481,4 +482,39 @@ Deno.test("cli: an IPv6 --server is refused at once with a clear message, not a 
     });
   }
   assert.deepEqual(await resolveServer("127.0.0.1:7777"), { hostname: "127.0.0.1", port: 7777 });
+});
+
+Deno.test("cli: --log-format, --log-level and --metrics", () => {
+  const s = parse(
+    "serve",
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+    "--metrics",
+    "127.0.0.1:9477",
+  );
+  assert.ok(s.kind === "serve");
+  assert.equal(s.logFormat, "json");
+  assert.equal(s.logLevel, "debug");
+  assert.deepEqual(s.options.metrics, { host: "127.0.0.1", port: 9477 });
+  const j = parse(
+    "join",
+    "--server",
+    "h:1",
+    "--room",
+    "r",
+    "--name",
+    "n",
+    "-v",
+    "--log-level=error",
+  );
+  assert.ok(j.kind === "join");
+  assert.equal(j.logLevel, "error", "--log-level wins over -v");
+  assert.equal(j.logFormat, "text");
+  for (
+    const bad of [["--log-format", "xml"], ["--log-level", "loud"], ["--metrics", "localhost:1"]]
+  ) {
+    assert.throws(() => parse("serve", ...bad), UsageError, bad.join(" "));
+  }
 });

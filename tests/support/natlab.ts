@@ -300,6 +300,59 @@ export function labTest(
 }
 
 /**
+ * Like {@link labTest}, for a test that also runs external `tools` (Debian package `pkg`) in
+ * the lab: when one is missing it is skipped with a visible reason, or fails under `CI=true`.
+ */
+export function labToolTest(
+  name: string,
+  tools: readonly string[],
+  pkg: string,
+  fn: (t: Deno.TestContext) => Promise<void>,
+  options: Omit<Deno.TestDefinition, "name" | "fn"> = {},
+): Deno.TestDefinition {
+  const missing = tools.filter((t) => !onPath(t));
+  if (missing.length === 0 || !labAvailable().ok) return labTest(name, fn, options);
+  const reason = `${missing.join(", ")} not found (apt-get install ${pkg})`;
+  let ci = false;
+  try {
+    ci = Deno.env.get("CI") === "true";
+  } catch {
+    // no env permission: not CI as far as we can tell
+  }
+  if (ci) {
+    return {
+      ...options,
+      name,
+      fn: () => {
+        throw new Error(`${reason}; CI=true, so this fails`);
+      },
+    };
+  }
+  console.log(`SKIP: ${name}: ${reason}`);
+  return { ...options, name, ignore: true, fn };
+}
+
+/** Whether `tool` is an executable file in a directory of `PATH`. */
+function onPath(tool: string): boolean {
+  let path = "";
+  try {
+    path = Deno.env.get("PATH") ?? "";
+  } catch {
+    return false;
+  }
+  for (const dir of path.split(":")) {
+    if (!dir) continue;
+    try {
+      const st = Deno.statSync(`${dir}/${tool}`);
+      if (st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0) return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
+}
+
+/**
  * A lab instance. Build with {@link NatLab.create}, add routers and hosts, run processes in
  * hosts with `ip netns exec` (the `netns` option of `P2pProcess`), and {@link destroy} it (or use
  * `await using`). Namespaces are also removed on SIGINT/SIGTERM and on unload.
@@ -458,6 +511,19 @@ export class NatLab implements AsyncDisposable {
   addHost(router: Router | null, name: string): Promise<Host> {
     if (router === null) return this.addPublicHost(name);
     return this.#addHostOn(this.#lanOf(router), name, router);
+  }
+
+  /**
+   * Give `host` one more address on its segment (e.g. a public server's second address for
+   * RFC 5780 STUN behaviour discovery); returns it.
+   */
+  async addAddress(host: Host): Promise<string> {
+    this.#assertLive();
+    const seg = host.router === null ? this.#public : this.#lanOf(host.router);
+    if (seg.next > 254) throw new Error(`natlab: segment ${seg.prefix}.0/24 is full`);
+    const ip = `${seg.prefix}.${seg.next++}`;
+    await this.#ipBatch(host.ns, [`addr add ${ip}/24 dev eth0`]);
+    return ip;
   }
 
   /** Run `cmd` inside namespace `ns`; never throws for a non-zero exit. */
