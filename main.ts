@@ -12,6 +12,7 @@ import { splitHostPort } from "./lib/peer_view.ts";
 import { normalizeName } from "./lib/names.ts";
 import { DEFAULT_REGISTRY } from "./lib/registry.ts";
 import { hasControlChars, MAX_ROOM_SIZE } from "./lib/wire.ts";
+import type { DoctorCliOptions } from "./doctor.ts";
 import type { JoinOptions } from "./peer.ts";
 import type { ServeOptions } from "./server.ts";
 
@@ -23,7 +24,7 @@ export class UsageError extends Error {
   /** The subcommand whose help to point at (`""` for the main help). */
   readonly command: string;
 
-  /** Makes an error for `command` (`"serve"`, `"join"` or `""`). */
+  /** Makes an error for `command` (`"serve"`, `"join"`, `"doctor"` or `""`). */
   constructor(message: string, command: string) {
     super(message);
     this.name = "UsageError";
@@ -48,7 +49,9 @@ export type Command =
   /** Run the server. */
   | { kind: "serve"; options: ServeOptions; logLevel: LogLevel; logFormat: LogFormat }
   /** Join a room. */
-  | { kind: "join"; options: JoinOptions; logLevel: LogLevel; logFormat: LogFormat };
+  | { kind: "join"; options: JoinOptions; logLevel: LogLevel; logFormat: LogFormat }
+  /** Diagnose the network between this machine and a server. */
+  | { kind: "doctor"; options: DoctorCliOptions };
 
 const MAIN_HELP =
   `p2p ${PROGRAM_VERSION}: connect machines behind NATs directly over UDP; group chat.
@@ -57,9 +60,12 @@ Usage:
   p2p serve [options]     run the rendezvous and relay server (on a public box)
   p2p join --server HOST:PORT --room NAME [options]
                           join a room and chat with its other peers
+  p2p doctor --server HOST:PORT [options]
+                          say what your NAT does and why peers may be relayed
 
 Options:
-  -h, --help              show help (also "p2p serve --help", "p2p join --help")
+  -h, --help              show help (also "p2p serve --help", "p2p join --help",
+                          "p2p doctor --help")
   -V, --version           show the version
 `;
 
@@ -135,6 +141,27 @@ Options:
   -q, --quiet             only warnings and errors on stderr
   -h, --help              show this help
 `;
+
+const DOCTOR_HELP = `Usage: p2p doctor --server HOST:PORT [options]
+
+Asks a p2p server (STUN on its port) what your network does to UDP and says, in
+plain words, whether peers can reach you directly: whether UDP reaches the server,
+your public address, your NAT's mapping and filtering behaviour (RFC 4787/5780;
+needs a server started with --alt-host and --alt-port), whether it keeps your
+port, hairpinning, and what to do. Exit code 0 when UDP reaches the server, 1
+when it does not.
+
+Options:
+  --server HOST:PORT      the server to ask (required)
+  --json                  print one JSON object on stdout (the last line)
+  --timeout SECONDS       wait this long for each answer (default 3)
+  --lifetime[=SECONDS]    also measure how long your NAT keeps an idle UDP
+                          mapping; takes up to SECONDS (default 300)
+  -h, --help              show this help
+`;
+
+/** Default time budget of `p2p doctor --lifetime`, s. */
+const DOCTOR_LIFETIME_DEFAULT = 300;
 
 function num(
   v: string | undefined,
@@ -223,7 +250,8 @@ export function parseCommand(
   }
   if (cmd === "serve") return parseServe(rest);
   if (cmd === "join") return parseJoin(rest, hostName);
-  throw new UsageError(`Unknown command "${cmd}"; use "serve" or "join"`, "");
+  if (cmd === "doctor") return parseDoctor(rest);
+  throw new UsageError(`Unknown command "${cmd}"; use "serve", "join" or "doctor"`, "");
 }
 
 function parseServe(args: string[]): Command {
@@ -374,6 +402,43 @@ function parseJoin(args: string[], hostName: () => string): Command {
   return { kind: "join", options, logLevel: level(v, "join"), logFormat: format(v, "join") };
 }
 
+function parseDoctor(args: string[]): Command {
+  // A bare --lifetime (no value, or an option next) takes the default budget.
+  const a = args.map((x, i) =>
+    x === "--lifetime" && (i + 1 >= args.length || args[i + 1]!.startsWith("-"))
+      ? `--lifetime=${DOCTOR_LIFETIME_DEFAULT}`
+      : x
+  );
+  const { values: v } = parse("doctor", a, {
+    help: { type: "boolean", short: "h" },
+    json: { type: "boolean" },
+    server: { type: "string" },
+    timeout: { type: "string" },
+    lifetime: { type: "string" },
+  });
+  if (v.help) return { kind: "help", text: DOCTOR_HELP, code: 0 };
+  const server = v.server as string | undefined;
+  if (!server) throw new UsageError("--server HOST:PORT is required", "doctor");
+  if (!splitHostPort(server)) {
+    throw new UsageError(
+      `--server must be HOST:PORT with a port from 1 to 65535, got "${server}"`,
+      "doctor",
+    );
+  }
+  const lifetime = v.lifetime as string | undefined;
+  return {
+    kind: "doctor",
+    options: {
+      server,
+      json: Boolean(v.json),
+      timeout: num(v.timeout as string | undefined, "timeout", 3, 0.1, 60, "doctor") * 1000,
+      lifetime: lifetime === undefined
+        ? null
+        : num(lifetime, "lifetime", DOCTOR_LIFETIME_DEFAULT, 10, 3600, "doctor") * 1000,
+    },
+  };
+}
+
 function defaultName(): string {
   try {
     const h = Deno.hostname().split(".")[0] ?? "";
@@ -403,6 +468,10 @@ async function run(argv: readonly string[]): Promise<number> {
       await setupLogging({ level: cmd.logLevel, format: cmd.logFormat });
       const { join } = await import("./peer.ts");
       return await join(cmd.options);
+    }
+    case "doctor": {
+      const { doctor } = await import("./doctor.ts");
+      return await doctor(cmd.options);
     }
   }
 }
