@@ -38,6 +38,7 @@ export {
   PathMachine,
   type PathOptions,
   type PathState,
+  ProbeBudget,
 } from "./lib/path.ts";
 export {
   type DataFrame,

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import { getLogger } from "@logtape/logtape";
 import { Client } from "./lib/client.ts";
 import { Identity } from "./lib/crypto.ts";
@@ -72,6 +73,14 @@ export class JoinError extends Error {
 }
 
 const log = getLogger(["p2p", "join"]);
+
+/**
+ * Input waits while a peer that is taking messages has this many payloads queued behind its
+ * window (the queue itself holds 4096; a peer that stopped acknowledging does not hold input).
+ */
+const INPUT_BACKLOG = 256;
+/** Most output lines written at once (see {@link StdoutBatcher}). */
+const OUTPUT_BATCH = 256;
 
 /** Resolves `HOST:PORT` to an IPv4 or IPv6 endpoint; throws {@link JoinError} if it cannot. */
 export async function resolveServer(spec: string): Promise<Endpoint> {
@@ -178,7 +187,7 @@ export async function join(o: JoinOptions): Promise<number> {
   const onSignal = () => peer.interrupt();
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   try {
-    return await peer.run(readLines(Deno.stdin.readable));
+    return await peer.run(readLineBatches(Deno.stdin.readable));
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
     await peer.close();
@@ -205,6 +214,9 @@ class PeerProcess {
   #signalled = Promise.withResolvers<"signal">();
   /** Called after every driver step (and on a signal) by whoever waits in {@link #until}. */
   #wake = () => {};
+  /** Input waiting for the send queues to drain: resolved after the next step. */
+  #room: (() => void) | undefined;
+  #out = new StdoutBatcher();
 
   constructor(o: JoinOptions, server: Endpoint, view: PeerView, creds: Credentials) {
     this.#o = o;
@@ -252,10 +264,14 @@ class PeerProcess {
     this.#interrupted = true;
     this.#signalled.resolve("signal");
     this.#wake();
+    this.#room?.();
   }
 
-  /** Registers, then sends the input lines until they end, `/quit` or a signal; an exit code. */
-  async run(input: AsyncIterable<string>): Promise<number> {
+  /**
+   * Registers, then sends the input lines (in batches, as they arrive) until they end, `/quit`
+   * or a signal; returns an exit code.
+   */
+  async run(input: AsyncIterable<readonly string[]>): Promise<number> {
     const client = this.#client;
     const stdinDone = this.#readInput(input);
     // Registration first: fatal (unreachable, refused) ends the run, and so does Ctrl-C.
@@ -269,7 +285,7 @@ class PeerProcess {
     // in the room, so they reach everyone already there.
     await this.#until(() => client.synced || this.#interrupted, 1_000);
     this.#sendable = true;
-    for (const line of this.#pending.splice(0)) this.#send(line);
+    this.#sendAll(this.#pending.splice(0));
     if (await Promise.race([stdinDone, this.#signalled.promise]) === "signal") return 0;
     // Deliver what is queued before leaving (Ctrl-C stops waiting).
     const drained = () => client.outstanding === 0 || this.#interrupted;
@@ -290,50 +306,91 @@ class PeerProcess {
 
   /** Leaves the room, closes the socket and finishes writing the known peers. */
   async close(): Promise<void> {
-    this.#driver.step(() => this.#client.leave());
-    await this.#driver.close();
+    try {
+      this.#driver.step((now) => this.#client.leave(now));
+      await this.#driver.close();
+    } finally {
+      this.#out.flush();
+    }
     await Promise.all(this.#saving);
-    log.debug("Stopped at {at} ms; drops {drops}", {
+    log.debug("Stopped at {at} ms; drops {drops}; channels {channels}; socket {socket}", {
       at: Math.round(monotonicNow()),
       drops: this.#client.drops,
+      channels: this.#client.channelStats(),
+      socket: this.#driver.stats,
     });
   }
 
-  /** Acts on input lines until `/quit` or their end. */
-  async #readInput(input: AsyncIterable<string>): Promise<"quit" | "eof"> {
-    for await (const raw of input) {
-      const cmd = parseInput(raw);
-      switch (cmd.kind) {
-        case "quit":
-          return "quit";
-        case "peers":
-          this.#print(this.#view.peers(this.#client.peers()));
-          break;
-        case "help":
-          this.#print(this.#view.help());
-          break;
-        case "unknown":
-          this.#print(this.#view.notice(`Unknown command ${cmd.command}; try /help`));
-          break;
-        case "send":
-          this.#send(cmd.text);
-          break;
-        case "empty":
-          break;
+  /**
+   * Acts on input lines until `/quit` or their end. Lines to send go out in one driver step per
+   * batch; while a peer that is taking messages has {@link INPUT_BACKLOG} of them queued, input
+   * waits (piped input is delivered, not refused for a full queue).
+   */
+  async #readInput(input: AsyncIterable<readonly string[]>): Promise<"quit" | "eof"> {
+    for await (const batch of input) {
+      let texts: string[] = [];
+      for (const raw of batch) {
+        const cmd = parseInput(raw);
+        if (cmd.kind === "send") {
+          if (this.#sendable && this.#client.backlog(monotonicNow()) >= INPUT_BACKLOG) {
+            this.#sendAll(texts);
+            texts = [];
+            await this.#roomToSend();
+          }
+          texts.push(cmd.text);
+          continue;
+        }
+        if (cmd.kind === "empty") continue;
+        // Anything else is shown in order with the sends around it.
+        this.#sendAll(texts);
+        texts = [];
+        switch (cmd.kind) {
+          case "quit":
+            return "quit";
+          case "peers":
+            this.#print(this.#view.peers(this.#client.peers()));
+            break;
+          case "help":
+            this.#print(this.#view.help());
+            break;
+          case "unknown":
+            this.#print(this.#view.notice(`Unknown command ${cmd.command}; try /help`));
+            break;
+        }
       }
+      this.#sendAll(texts);
     }
     return "eof";
   }
 
-  #send(text: string): void {
+  /** Resolves after a step that leaves room to send (or on a signal, or after a while). */
+  #roomToSend(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, 250);
+    this.#room = () => {
+      if (this.#interrupted || this.#client.backlog(monotonicNow()) < INPUT_BACKLOG) resolve();
+    };
+    return promise.finally(() => {
+      clearTimeout(timer);
+      this.#room = undefined;
+    });
+  }
+
+  /** Sends chat lines in one driver step (before registering, they wait in #pending). */
+  #sendAll(texts: readonly string[]): void {
+    if (texts.length === 0) return;
     if (!this.#sendable) {
-      this.#pending.push(text);
+      this.#pending.push(...texts);
       return;
     }
-    let n = 0;
-    this.#driver.step((now) => n = this.#client.send(now, text));
-    if (n === 0 && this.#client.peers().length === 0) {
-      this.#print(this.#view.notice("Nobody else is in the room; not sent"));
+    const sent: number[] = [];
+    this.#driver.step((now) => {
+      for (const text of texts) sent.push(this.#client.send(now, text));
+    });
+    if (sent.includes(0) && this.#client.peers().length === 0) {
+      for (const n of sent) {
+        if (n === 0) this.#print(this.#view.notice("Nobody else is in the room; not sent"));
+      }
     }
   }
 
@@ -351,6 +408,7 @@ class PeerProcess {
       }
     }
     this.#wake();
+    this.#room?.();
   }
 
   /**
@@ -381,7 +439,7 @@ class PeerProcess {
   }
 
   #print(lines: readonly string[]): void {
-    for (const l of lines) console.log(l);
+    for (const l of lines) this.#out.line(l);
   }
 
   /** Resolves when `cond` holds after some step, or after `ms`. */
@@ -401,24 +459,65 @@ class PeerProcess {
   }
 }
 
-/** The lines of a byte stream (without `\n`); a final partial line is included. */
-function readLines(stream: ReadableStream<Uint8Array>): AsyncIterable<string> {
-  return stream.pipeThrough(new TextDecoderStream()).pipeThrough(new LineSplitter());
+/**
+ * The lines of a byte stream (without `\n`), in batches: each chunk read gives the lines it
+ * completes. A final partial line is included.
+ */
+function readLineBatches(stream: ReadableStream<Uint8Array>): AsyncIterable<string[]> {
+  return stream.pipeThrough(new TextDecoderStream()).pipeThrough(new LineBatcher());
 }
 
-/** Splits a text stream into lines (without the newline); a final partial line is emitted. */
-class LineSplitter extends TransformStream<string, string> {
+/** Splits a text stream into batches of lines (without the newline). */
+class LineBatcher extends TransformStream<string, string[]> {
   constructor() {
     let rest = "";
     super({
       transform(chunk, controller) {
         const parts = (rest + chunk).split("\n");
         rest = parts.pop() ?? "";
-        for (const p of parts) controller.enqueue(p);
+        if (parts.length > 0) controller.enqueue(parts);
       },
       flush(controller) {
-        if (rest !== "") controller.enqueue(rest);
+        if (rest !== "") controller.enqueue([rest]);
       },
     });
+  }
+}
+
+/**
+ * Lines for stdout, written in batches: a line is written once the event loop has handled what
+ * is ready now (`setImmediate`), so one write carries every message that arrived meanwhile
+ * (a flood costs a write per batch, not per line) while a lone line waits microseconds, not
+ * the millisecond or two a timer would take.
+ */
+class StdoutBatcher {
+  #lines: string[] = [];
+  #scheduled = false;
+  #encoder = new TextEncoder();
+  #soon = () => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
+  /** Queues one line (without its newline). */
+  line(text: string): void {
+    this.#lines.push(text);
+    if (this.#lines.length >= OUTPUT_BATCH) this.flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#soon);
+    }
+  }
+
+  /** Writes everything queued. */
+  flush(): void {
+    if (this.#lines.length === 0) return;
+    const bytes = this.#encoder.encode(this.#lines.join("\n") + "\n");
+    this.#lines = [];
+    try {
+      for (let o = 0; o < bytes.length;) o += Deno.stdout.writeSync(bytes.subarray(o));
+    } catch {
+      // Nobody reads stdout any more (a closed pipe): nothing to show it to.
+    }
   }
 }

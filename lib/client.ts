@@ -18,7 +18,7 @@ import { fingerprint } from "./fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import { noiseFactory } from "./handshake.ts";
 import { nameTag, type RoomKeys } from "./room_key.ts";
-import type { Candidate, PathOptions } from "./path.ts";
+import { type Candidate, DEFAULT_PATH, type PathOptions, ProbeBudget } from "./path.ts";
 import type { ReliableOptions } from "./reliable.ts";
 import {
   type Introduction,
@@ -39,6 +39,7 @@ import {
   idHex,
   isUsableCandidate,
   LeftReason,
+  MAX_ROOM_SIZE,
   type MsgOf,
   MsgType,
   peekType,
@@ -50,6 +51,8 @@ import {
 
 export { MAX_MESSAGE } from "./fragment.ts";
 export type { PeerInfo } from "./remote.ts";
+
+const textEncoder = new TextEncoder();
 
 /** How long a departed peer's state is kept for its return, in ms. */
 export const DEPARTED_KEEP = 10 * 60_000;
@@ -98,6 +101,8 @@ export class Client {
   /** `id:epoch` of forgotten remotes, oldest first. */
   #retired = new Set<string>();
   #deadlines = new DeadlineQueue<RemotePeer>();
+  /** The remote the last sealed frame came from (a present one; see #sealed). */
+  #lastSealed: RemotePeer | undefined;
   /** XOR of the id digests of present remotes (the roster digest, kept in O(1)). */
   #digest = 0;
   #forgottenUndelivered = 0;
@@ -133,6 +138,13 @@ export class Client {
         ...(options.random ? { random: options.random } : {}),
       }),
       knownPeers: options.knownPeers ?? new Map(),
+      probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
+      nameHolder: (name, except) => {
+        for (const r of this.#remotes.values()) {
+          if (r !== except && r.present && r.established && r.name === name) return r.fingerprint;
+        }
+        return undefined;
+      },
       relayOnly: options.relayOnly,
       path: { keepalive: options.keepalive, ...options.path },
       reliable: options.reliable,
@@ -178,6 +190,25 @@ export class Client {
     return n;
   }
 
+  /**
+   * The longest backlog of payloads queued behind a window, among the peers taking messages
+   * (see {@link RemotePeer.backlog}): a sender of many lines waits while it is high.
+   */
+  backlog(now: number): number {
+    let n = 0;
+    for (const r of this.#remotes.values()) n = Math.max(n, r.backlog(now));
+    return n;
+  }
+
+  /** The reliable channels' counters summed over the peers known (for diagnostics). */
+  channelStats(): Record<string, number> {
+    const sum: Record<string, number> = {};
+    for (const r of this.#remotes.values()) {
+      for (const [k, v] of Object.entries(r.channelStats)) sum[k] = (sum[k] ?? 0) + v;
+    }
+    return sum;
+  }
+
   /** Message parts given up on because their peer stopped acknowledging (or was forgotten). */
   get undelivered(): number {
     let n = this.#forgottenUndelivered;
@@ -215,14 +246,18 @@ export class Client {
     this.#link.start(now);
   }
 
-  /** Says goodbye to the server (the caller flushes and exits afterwards). */
-  leave(): void {
+  /**
+   * Says goodbye to the server (the caller flushes and exits afterwards), after sending the
+   * ACKs still delayed, so the peers do not resend what was delivered.
+   */
+  leave(now: number): void {
+    for (const r of this.#remotes.values()) r.flushAck(now);
     this.#link.close();
   }
 
   /** Sends a chat line to every peer present. Returns how many peers it was queued for. */
   send(now: number, text: string): number {
-    const bytes = new TextEncoder().encode(text);
+    const bytes = textEncoder.encode(text);
     if (bytes.length > MAX_MESSAGE) {
       this.#notice(`Message is ${bytes.length} bytes; the limit is ${MAX_MESSAGE}. Not sent.`);
       return 0;
@@ -341,13 +376,16 @@ export class Client {
   /** Routes a sealed frame to the remote it comes from (`via` null: relayed). */
   #sealed(now: number, s: SealedFrame, via: Endpoint | null): void {
     if (compareBytes(s.to, this.#id) !== 0) return this.#drop("not-for-us");
-    const r = this.#remotes.get(idHex(s.from));
+    // Frames come in runs from one peer: the last one routed is checked first.
+    const last = this.#lastSealed;
+    const r = last && compareBytes(last.id, s.from) === 0 ? last : this.#remotes.get(idHex(s.from));
     if (!r || !r.present) {
       this.#drop("unknown-peer");
       // Our view of the room may be stale (a lost INTRO): ask the server to resync.
       this.#link.resync(now);
       return;
     }
+    this.#lastSealed = r;
     r.handleSealed(now, s, via);
     this.#track(r);
   }
@@ -364,6 +402,10 @@ export class Client {
     const known = this.#remotes.get(key);
     if (!known) {
       if (this.#retired.has(`${key}:${idHex(m.epoch)}`)) return this.#drop("intro-retired-epoch");
+      // No honest room is larger than a ROSTER can list: a flood of INTROs stops here.
+      if (this.#remotes.size - this.#departed.size >= MAX_ROOM_SIZE) {
+        return this.#drop("intro-room-too-large");
+      }
       const r = new RemotePeer(this.#ctx, now, intro);
       this.#remotes.set(key, r);
       this.#arrive(r);
@@ -384,6 +426,7 @@ export class Client {
 
   #depart(now: number, r: RemotePeer, reason: "bye" | "expired" | "gone"): void {
     if (!r.depart(now)) return;
+    if (this.#lastSealed === r) this.#lastSealed = undefined;
     this.#digest ^= idDigest(r.id);
     this.#deadlines.set(r, undefined);
     this.#departed.set(r.key, r);

@@ -191,17 +191,25 @@ export function keyCipher(key: Uint8Array): TransportCipher {
   };
 }
 
+/** {@link REPLAY_WINDOW} as a number of bits. */
+const WINDOW_BITS = Number(REPLAY_WINDOW);
+/** Counters up to here are exact as numbers. */
+const MAX_SAFE_COUNTER = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * Directional transport ciphers shared by two peers. Outgoing counters never repeat within a
- * session; incoming ones are checked against a sliding replay window, so a captured frame
- * cannot be played back.
+ * session; incoming ones are checked against a sliding replay window (a ring of
+ * {@link REPLAY_WINDOW} bits below the highest counter accepted, as RFC 6479 describes), so a
+ * captured frame cannot be played back.
  */
 export class PairSession {
   #send: TransportCipher;
   #recv: TransportCipher;
   #counter = 0n;
-  #highest = 0n;
-  #seen = new Set<bigint>();
+  /** Highest counter accepted (counters stay far below 2^53: numbers are exact). */
+  #highest = 0;
+  /** Bit `c % WINDOW_BITS` set: counter `c` (within the window below #highest) was accepted. */
+  #seen = new Uint32Array(WINDOW_BITS / 32);
 
   /** A session from the two directions' ciphers (from a handshake, or {@link keyCipher}). */
   constructor(send: TransportCipher, recv: TransportCipher) {
@@ -221,7 +229,13 @@ export class PairSession {
 
   /** False when `counter` was already accepted or is too old for the window (a replay). */
   fresh(counter: bigint): boolean {
-    return counter !== 0n && counter + REPLAY_WINDOW > this.#highest && !this.#seen.has(counter);
+    // 2^53 frames would take centuries at any rate; beyond, a counter is never fresh.
+    if (counter <= 0n || counter > MAX_SAFE_COUNTER) return false;
+    const c = Number(counter);
+    if (c > this.#highest) return true;
+    if (c + WINDOW_BITS <= this.#highest) return false;
+    const bit = c % WINDOW_BITS;
+    return (this.#seen[bit >>> 5]! & (1 << (bit & 31))) === 0;
   }
 
   /** Decrypts and authenticates; returns null on any failure, including a replayed counter. */
@@ -230,11 +244,20 @@ export class PairSession {
     const plain = this.#recv.open(counter, aad, sealed);
     if (!plain) return null;
     // Only authenticated frames move the window.
-    this.#seen.add(counter);
-    if (counter > this.#highest) this.#highest = counter;
-    if (this.#seen.size > 2 * Number(REPLAY_WINDOW)) {
-      for (const c of this.#seen) if (c + REPLAY_WINDOW <= this.#highest) this.#seen.delete(c);
+    const c = Number(counter);
+    if (c > this.#highest) {
+      // Forget the counters the window slides past (they are now too old anyway).
+      if (c - this.#highest >= WINDOW_BITS) this.#seen.fill(0);
+      else {
+        for (let x = this.#highest + 1; x <= c; x++) {
+          const bit = x % WINDOW_BITS;
+          this.#seen[bit >>> 5]! &= ~(1 << (bit & 31));
+        }
+      }
+      this.#highest = c;
     }
+    const bit = c % WINDOW_BITS;
+    this.#seen[bit >>> 5]! |= 1 << (bit & 31);
     return plain;
   }
 }

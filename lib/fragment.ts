@@ -65,6 +65,12 @@ export class Reassembler {
    * follows. Returns a whole message when one is complete.
    */
   push(first: boolean, more: boolean, text: Uint8Array): Reassembled {
+    if (first && !more) {
+      // A whole message in one fragment (the common case): nothing to gather or copy.
+      this.reset();
+      if (text.length > this.#limit) return { kind: "too-long" };
+      return { kind: "message", bytes: text };
+    }
     if (first) {
       // A message in progress that never got its last fragment is void (its stream restarted).
       this.#parts = [];

@@ -144,7 +144,7 @@ export class PairHandshake {
     // starts over, its new attempts are still newer than any the peer has answered.
     const attempt = this.#attempts = Math.max(this.#attempts + 1, Math.floor(now / 100) + 1);
     const noise = this.#factory(true, this.#prologue);
-    const msg1 = noise.writeMessage(new Uint8Array(0));
+    const msg1 = noise.writeMessage(payloadOf(attempt));
     this.#state = { kind: "initiating", attempt, noise, msg1 };
     this.#send(now, 1, attempt, msg1, true);
   }
@@ -207,10 +207,14 @@ export class PairHandshake {
     if (attempt <= this.#answered) return { kind: "ignored" };
     if (now - this.#lastRespond < RESPOND_INTERVAL) return { kind: "ignored" };
     const noise = this.#factory(false, this.#prologue);
-    if (!noise.readMessage(msg1)) return { kind: "failed" };
+    // The attempt number travels in clear in the frame header, and authenticated inside the
+    // payload: a forged one (to pin us to a huge attempt) does not match.
+    const p1 = noise.readMessage(msg1);
+    if (!p1) return { kind: "failed" };
+    if (readPayload(p1, attempt)?.length !== 0) return { kind: "failed" };
     this.#lastRespond = now;
     this.#answered = attempt;
-    const msg2 = noise.writeMessage(this.#myName);
+    const msg2 = noise.writeMessage(payloadOf(attempt, this.#myName));
     this.#state = { kind: "responding", attempt, noise, msg1, msg2 };
     this.#send(now, 2, attempt, msg2, false);
     this.#nextRepeat = Infinity; // The initiator repeats message 1; we answer each.
@@ -225,10 +229,10 @@ export class PairHandshake {
     }
     if (s.kind !== "initiating" || s.attempt !== attempt) return { kind: "ignored" };
     const payload = s.noise.readMessage(msg2);
-    const name = payload && decodeName(payload);
+    const name = payload && decodeName(readPayload(payload, attempt));
     const rs = s.noise.remoteStatic;
     if (name === null || !rs) return { kind: "failed" };
-    const msg3 = s.noise.writeMessage(this.#myName);
+    const msg3 = s.noise.writeMessage(payloadOf(attempt, this.#myName));
     const k = s.noise.split();
     this.#state = { kind: "confirming", attempt, msg3 };
     this.#repeats = 0;
@@ -255,7 +259,7 @@ export class PairHandshake {
     }
     if (s.kind !== "responding" || s.attempt !== attempt) return { kind: "ignored" };
     const payload = s.noise.readMessage(msg3);
-    const name = payload && decodeName(payload);
+    const name = payload && decodeName(readPayload(payload, attempt));
     const rs = s.noise.remoteStatic;
     if (name === null || !rs) return { kind: "failed" };
     const k = s.noise.split();
@@ -281,9 +285,24 @@ export class PairHandshake {
   }
 }
 
+/** A handshake payload: the attempt number (u32, big-endian), then the sender's name if any. */
+function payloadOf(attempt: number, name?: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + (name?.length ?? 0));
+  new DataView(out.buffer).setUint32(0, attempt);
+  if (name) out.set(name, 4);
+  return out;
+}
+
+/** The name part of a payload whose attempt number must be `attempt`; null if it is not. */
+function readPayload(payload: Uint8Array, attempt: number): Uint8Array | null {
+  if (payload.length < 4) return null;
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  return view.getUint32(0) === attempt ? payload.subarray(4) : null;
+}
+
 /** A peer name from a handshake payload: 1 to MAX_NAME bytes of UTF-8, else null. */
-function decodeName(payload: Uint8Array): string | null {
-  if (payload.length === 0 || payload.length > MAX_NAME) return null;
+function decodeName(payload: Uint8Array | null): string | null {
+  if (payload === null || payload.length === 0 || payload.length > MAX_NAME) return null;
   try {
     return utf8Decoder.decode(payload);
   } catch {

@@ -127,11 +127,7 @@ export class PathMachine {
   #actions: PathAction[] = [];
   /** Endpoints the peer proved it answers from (authenticated traffic came from them). */
   #proven = new Set<string>();
-  #unproven = new Map<string, { since: number; n: number }>();
-  #budget = Infinity;
-  #budgetAt = 0;
-  /** Probes not sent because of the budget for unproven endpoints. */
-  throttled = 0;
+  #budget: ProbeBudget;
   #events: PathEvent[] = [];
 
   /**
@@ -141,9 +137,16 @@ export class PathMachine {
   constructor(
     now: number,
     candidates: Candidate[],
-    opts: { relayOnly: boolean; initiator: boolean; options?: Partial<PathOptions> },
+    opts: {
+      relayOnly: boolean;
+      initiator: boolean;
+      options?: Partial<PathOptions>;
+      /** Shared by all of a client's path machines (a fresh one per machine by default). */
+      budget?: ProbeBudget;
+    },
   ) {
     this.#o = { ...DEFAULT_PATH, ...opts.options };
+    this.#budget = opts.budget ?? new ProbeBudget(this.#o);
     this.#relayOnly = opts.relayOnly;
     this.#initiator = opts.initiator;
     this.#backoff = this.#o.retryMin;
@@ -372,29 +375,15 @@ export class PathMachine {
     this.#actions.push({ type: "probe", to, txid });
   }
 
-  /**
-   * Probes to an endpoint that never answered are budgeted (a member could advertise third
-   * parties' addresses to make us probe them): at most `unprovenPerMinute` a minute to each,
-   * and `unprovenBurst` in a burst refilled at one a second across all of them.
-   */
+  /** Probes to endpoints this peer never answered from go through the (shared) budget. */
   #mayProbe(now: number, to: Endpoint): boolean {
     const key = formatEndpoint(to);
-    if (this.#proven.has(key)) return true;
-    this.#budget = Math.min(this.#o.unprovenBurst, this.#budget + (now - this.#budgetAt) / 1_000);
-    this.#budgetAt = now;
-    let c = this.#unproven.get(key);
-    if (!c || now - c.since >= 60_000) {
-      if (!c && this.#unproven.size >= 4 * MAX_REFLEXIVE + 16) this.#unproven.clear();
-      c = { since: now, n: 0 };
-      this.#unproven.set(key, c);
-    }
-    if (this.#budget < 1 || c.n >= this.#o.unprovenPerMinute) {
-      this.throttled++;
-      return false;
-    }
-    this.#budget--;
-    c.n++;
-    return true;
+    return this.#proven.has(key) || this.#budget.take(now, key);
+  }
+
+  /** Probes the budget held back (for this machine's budget; shared budgets count for all). */
+  get throttled(): number {
+    return this.#budget.throttled;
   }
 
   /** Marks `from` as an endpoint the peer answers from (no probe budget for it). */
@@ -423,4 +412,49 @@ function dedupe(list: Candidate[]): Candidate[] {
     else if (RANK[c.kind] > RANK[out[i]!.kind]) out[i] = c;
   }
   return out;
+}
+
+/**
+ * The budget for probes to endpoints that never answered (a member could advertise third
+ * parties' addresses, and re-join under fresh ids, to make us probe them): at most
+ * `unprovenPerMinute` a minute to each address, and `unprovenBurst` in a burst refilled at one
+ * a second across all of them. A client shares one among all its path machines, so the bound
+ * holds per client, whatever the number of peers. Memory: at most 1024 addresses tracked.
+ */
+export class ProbeBudget {
+  #perMinute: number;
+  #burst: number;
+  #tokens: number;
+  #at = 0;
+  #targets = new Map<string, { since: number; n: number }>();
+  /** Probes held back. */
+  throttled = 0;
+
+  /** A full budget with the given limits. */
+  constructor(o: Pick<PathOptions, "unprovenPerMinute" | "unprovenBurst"> = DEFAULT_PATH) {
+    this.#perMinute = o.unprovenPerMinute;
+    this.#burst = o.unprovenBurst;
+    this.#tokens = o.unprovenBurst;
+  }
+
+  /** Takes one probe to `target` at `now`; false when over budget. */
+  take(now: number, target: string): boolean {
+    if (now > this.#at) {
+      this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) / 1_000);
+      this.#at = now;
+    }
+    let c = this.#targets.get(target);
+    if (!c || now - c.since >= 60_000) {
+      if (!c && this.#targets.size >= 1024) this.#targets.clear();
+      c = { since: now, n: 0 };
+      this.#targets.set(target, c);
+    }
+    if (this.#tokens < 1 || c.n >= this.#perMinute) {
+      this.throttled++;
+      return false;
+    }
+    this.#tokens--;
+    c.n++;
+    return true;
+  }
 }

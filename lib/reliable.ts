@@ -5,9 +5,21 @@
  * numbers payloads from 1 within a *stream* (a 32-bit id fixed when the channel is made), keeps
  * each until acknowledged, and retransmits with exponential backoff (RTO from RFC 6298's
  * smoothed RTT). The receiver delivers payloads strictly in sequence, buffers out-of-order ones,
- * drops duplicates and answers every DATA with an ACK (the stream, a cumulative sequence and a
- * 32-bit selective bitmap). The channel never learns which path a frame took, so switching
- * between relay and direct cannot lose or duplicate a payload.
+ * drops duplicates and acknowledges (the stream, a cumulative sequence and a 32-bit selective
+ * bitmap). The channel never learns which path a frame took, so switching between relay and
+ * direct cannot lose or duplicate a payload.
+ *
+ * ACKs are delayed a little, as TCP's are: in-order DATA is acknowledged every
+ * {@link ReliableOptions.ackEvery}th frame or {@link ReliableOptions.ackDelay} ms after the
+ * first one left unacknowledged, whichever comes first; a duplicate, a frame out of order, one
+ * that fills a gap, or one of a new stream is acknowledged at once (so lost ACKs and losses are
+ * repaired quickly). An RTT sample may thus include up to `ackDelay`.
+ *
+ * Loss is detected two ways: by the retransmission timer, and by fast retransmit (RFC 9002's
+ * rule, with both thresholds): a payload still in flight when one sent
+ * {@link ReliableOptions.fastThreshold} or more transmissions after it has been acknowledged is
+ * resent, without backoff, once it is older than the RTT estimate plus four deviations (the
+ * RTO before its floor). Reordering within that time causes no spurious resend.
  *
  * Every DATA also carries the sender's *base*, its lowest unacknowledged sequence. When one side
  * has forgotten the other (a departed peer's state is dropped after a while) and makes a fresh
@@ -33,10 +45,26 @@ export interface ReliableOptions {
    * the lowest unacknowledged one plus `window`. The receiver buffers the same span.
    */
   window: number;
+  /**
+   * Most payload bytes in flight (a payload is sent when nothing is in flight, whatever its
+   * size). With {@link window} it keeps what a flood can pile up in the peer's socket receive
+   * buffer (about 208 KiB on Linux, counting ~0.8 KiB per small datagram and ~2.3 KiB per
+   * full one) below its size, so a fast sender does not overflow a slower receiver.
+   */
+  windowBytes: number;
   /** Most payloads queued behind the window; {@link ReliableChannel.push} refuses more. */
   maxQueue: number;
   /** Highest sequence number of a stream; after it the sender starts a new stream. */
   maxSeq: number;
+  /** In-order DATA frames acknowledged by one ACK (1: every frame at once). */
+  ackEvery: number;
+  /** Longest an ACK of in-order DATA waits for more frames to acknowledge, in ms. */
+  ackDelay: number;
+  /**
+   * Fast retransmit: a payload may be deemed lost once one sent this many transmissions after
+   * it has been acknowledged (Infinity: only the timer detects loss).
+   */
+  fastThreshold: number;
 }
 
 /** Defaults suited to chat over the Internet. */
@@ -44,13 +72,20 @@ export const DEFAULT_RELIABLE: ReliableOptions = {
   initialRto: 500,
   minRto: 150,
   maxRto: 8000,
-  window: 256,
+  window: 128,
+  windowBytes: 64 * 1024,
   maxQueue: 4096,
   maxSeq: 0xffff_ffff,
+  ackEvery: 4,
+  ackDelay: 5,
+  fastThreshold: 3,
 };
 
-/** Why a DATA frame goes out. */
-export type SendReason = "new" | "timeout" | "resend";
+/**
+ * Why a DATA frame goes out: `new`, `timeout` (its timer expired), `fast` (later payloads were
+ * acknowledged: fast retransmit) or `resend` (the path changed).
+ */
+export type SendReason = "new" | "timeout" | "fast" | "resend";
 
 /** A DATA frame as it travels: what the caller puts on the wire and hands to the peer. */
 export interface DataFrame {
@@ -98,6 +133,10 @@ interface Pending {
   ambiguous: boolean;
   /** Made due by a path change rather than by its timer. */
   resend: boolean;
+  /** Made due by fast retransmit (later payloads were acknowledged). */
+  fast: boolean;
+  /** Transmission number of its latest sending (counts every DATA sent, new or again). */
+  sendIndex: number;
 }
 
 /** A payload handed to the application, in order. */
@@ -116,6 +155,8 @@ export interface ReliableStats {
   sent: number;
   /** DATA frames sent again because their timer expired. */
   retransmits: number;
+  /** DATA frames sent again at once because later ones were acknowledged (fast retransmit). */
+  fastRetransmits: number;
   /** DATA frames sent again at once because the path changed. */
   resends: number;
   /** Payloads handed to the application. */
@@ -124,6 +165,8 @@ export interface ReliableStats {
   duplicates: number;
   /** Times the peer's stream changed (it forgot us, or wrapped its sequence numbers). */
   streamResets: number;
+  /** ACKs handed out (at once from {@link ReliableChannel.onData}, or delayed). */
+  acks: number;
 }
 
 /** Both halves of a reliable stream with one peer. */
@@ -138,25 +181,43 @@ export class ReliableChannel {
   #queueHead = 0;
   /** In flight, in sequence order (Map keeps insertion order, and sequences only grow). */
   #inflight = new Map<number, Pending>();
+  /** Payload bytes in flight. */
+  #inflightBytes = 0;
   /** A lower bound of the earliest `due` in flight (exact after a scan); Infinity when none. */
   #earliest = Infinity;
   #srtt: number | undefined;
   #rttvar = 0;
   #rto: number;
+  /** Transmissions so far (the next one gets this number plus one). */
+  #sendIndex = 0;
+  /** Highest transmission number acknowledged unambiguously (a first transmission). */
+  #largestAcked = 0;
   // Receiver half.
   #recvStream: number | undefined;
   /** Streams the peer left behind; a late frame of one is never followed again. */
   #oldStreams: number[] = [];
   #delivered = 0;
   #buffer = new Map<number, Delivery>();
+  /** In-order DATA frames received since the last ACK handed out. */
+  #unacked = 0;
+  /** When the delayed ACK is due (Infinity: none pending). */
+  #ackDue = Infinity;
+  /**
+   * When {@link nextTimeout} says to look for a delayed ACK: a lower bound of `#ackDue`, left
+   * in place when an ACK goes out early, so a flood of DATA does not move the caller's timer
+   * on every frame (a spurious wake-up costs one look).
+   */
+  #ackWake = Infinity;
   /** Counters. */
   readonly stats: ReliableStats = {
     sent: 0,
     retransmits: 0,
+    fastRetransmits: 0,
     resends: 0,
     delivered: 0,
     duplicates: 0,
     streamResets: 0,
+    acks: 0,
   };
 
   /** Makes a channel sending on `stream`; `options` override {@link DEFAULT_RELIABLE}. */
@@ -229,8 +290,8 @@ export class ReliableChannel {
 
   /**
    * Returns the DATA frames to send now: retransmissions whose timer expired (each backs off
-   * exponentially), payloads made due by {@link expedite}, and new payloads while the window
-   * allows. Costs O(1) when nothing is due and nothing is queued.
+   * exponentially), payloads made due by fast retransmit or {@link expedite}, and new payloads
+   * while the window allows. Costs O(1) when nothing is due and nothing is queued.
    */
   pollData(now: number): OutData[] {
     const out: OutData[] = [];
@@ -244,14 +305,16 @@ export class ReliableChannel {
     let earliest = Infinity;
     for (const p of this.#inflight.values()) {
       if (p.due <= now) {
-        const reason: SendReason = p.resend ? "resend" : "timeout";
-        p.resend = false;
+        const reason: SendReason = p.resend ? "resend" : p.fast ? "fast" : "timeout";
+        p.resend = p.fast = false;
         if (reason === "timeout") {
           p.tries++;
           this.stats.retransmits++;
-        } else this.stats.resends++;
+        } else if (reason === "fast") this.stats.fastRetransmits++;
+        else this.stats.resends++;
         p.ambiguous = true;
         p.sentAt = now;
+        p.sendIndex = ++this.#sendIndex;
         p.due = now + Math.min(this.#rto * 2 ** (p.tries - 1), this.#o.maxRto);
         const { seq, first, more, text } = p;
         out.push({ stream: this.#stream, base, seq, first, more, text, reason });
@@ -273,6 +336,9 @@ export class ReliableChannel {
       this.queued > 0 && this.#nextSeq - base < this.#o.window && this.#nextSeq <= this.#o.maxSeq
     ) {
       const q = this.#queue[this.#queueHead]!;
+      if (this.#inflight.size > 0 && this.#inflightBytes + q.text.length > this.#o.windowBytes) {
+        break;
+      }
       this.#queue[this.#queueHead++] = undefined!;
       const p: Pending = {
         seq: this.#nextSeq++,
@@ -285,8 +351,11 @@ export class ReliableChannel {
         tries: 1,
         ambiguous: false,
         resend: false,
+        fast: false,
+        sendIndex: ++this.#sendIndex,
       };
       this.#inflight.set(p.seq, p);
+      this.#inflightBytes += p.text.length;
       this.#earliest = Math.min(this.#earliest, p.due);
       this.stats.sent++;
       const { seq, first, more, text } = p;
@@ -299,11 +368,44 @@ export class ReliableChannel {
   }
 
   /**
-   * When {@link pollData} may next have a retransmission, if anything is in flight. It may be
-   * early (a spurious wake-up costs one scan), never late.
+   * When {@link pollData} may next have a retransmission (if anything is in flight) or
+   * {@link pollAck} a delayed ACK. It may be early (a spurious wake-up costs one scan), never
+   * late; undefined when there is neither.
    */
   nextTimeout(): number | undefined {
-    return this.#inflight.size === 0 ? undefined : this.#earliest;
+    const t = this.#inflight.size === 0 ? this.#ackWake : Math.min(this.#earliest, this.#ackWake);
+    return t === Infinity ? undefined : t;
+  }
+
+  /** True while a delayed ACK waits to be handed out by {@link pollAck}. */
+  get ackPending(): boolean {
+    return this.#ackDue !== Infinity;
+  }
+
+  /** The delayed ACK, once it is due (at {@link nextTimeout}); otherwise undefined. */
+  pollAck(now: number): OutAck | undefined {
+    if (this.#ackWake > now) return undefined;
+    if (this.#ackDue > now) {
+      this.#ackWake = this.#ackDue;
+      return undefined;
+    }
+    this.#ackWake = Infinity;
+    return this.#ackSent();
+  }
+
+  /** The delayed ACK at once, if one is pending (e.g. before leaving). */
+  takeAck(): OutAck | undefined {
+    if (this.#ackDue === Infinity) return undefined;
+    this.#ackWake = Infinity;
+    return this.#ackSent();
+  }
+
+  /** Hands out the ACK as of now and clears what was pending. */
+  #ackSent(): OutAck {
+    this.#unacked = 0;
+    this.#ackDue = Infinity;
+    this.stats.acks++;
+    return this.#ack();
   }
 
   /** When the oldest unacknowledged payload was first sent, if any is in flight. */
@@ -320,12 +422,14 @@ export class ReliableChannel {
   abandon(): number {
     const n = this.outstanding;
     this.#inflight.clear();
+    this.#inflightBytes = 0;
     this.#queue = [];
     this.#queueHead = 0;
     this.#continuing = false;
     this.#earliest = Infinity;
     this.#stream = (this.#stream + 1) >>> 0;
     this.#nextSeq = 1;
+    this.#largestAcked = 0;
     return n;
   }
 
@@ -350,39 +454,89 @@ export class ReliableChannel {
     this.#earliest = Math.min(this.#earliest, now);
   }
 
-  /** Applies an ACK from the peer; ACKs of another stream are ignored. */
+  /**
+   * Applies an ACK from the peer; ACKs of another stream are ignored. Payloads still in flight
+   * that were sent {@link ReliableOptions.fastThreshold} transmissions before one now
+   * acknowledged are made due once older than the loss delay (fast retransmit).
+   */
   onAck(now: number, ack: OutAck): void {
-    if ((ack.stream >>> 0) !== this.#stream) return;
+    if ((ack.stream >>> 0) !== this.#stream || this.#inflight.size === 0) return;
+    // Karn's rule: only unambiguous first transmissions give RTT samples; of those this ACK
+    // acknowledges, the one sent last gives the sample (it waited least for a delayed ACK). An
+    // ACK that also acknowledges a payload sent more than once gives none: what it acknowledges
+    // cumulatively may have waited behind that payload's loss.
+    let newest: Pending | undefined;
+    let repaired = false;
     const acked = (p: Pending) => {
-      // Karn's rule: only unambiguous first transmissions give RTT samples.
-      if (!p.ambiguous) this.#sample(now - p.sentAt);
+      if (p.ambiguous) repaired = true;
+      else if (!newest || p.sendIndex > newest.sendIndex) newest = p;
       this.#inflight.delete(p.seq);
+      this.#inflightBytes -= p.text.length;
     };
     for (const p of this.#inflight.values()) {
       if (p.seq > ack.cumulative) break;
       acked(p);
     }
-    for (let i = 0; i < 32 && this.#inflight.size > 0; i++) {
-      if ((ack.selective >>> i) & 1) {
-        const p = this.#inflight.get(ack.cumulative + 2 + i);
-        if (p) acked(p);
-      }
+    for (let bits = ack.selective >>> 0, i = 0; bits !== 0; bits >>>= 1, i++) {
+      if ((bits & 1) === 0) continue;
+      const p = this.#inflight.get(ack.cumulative + 2 + i);
+      if (p) acked(p);
     }
-    if (this.#inflight.size === 0) this.#earliest = Infinity;
+    if (!newest) {
+      if (this.#inflight.size === 0) this.#earliest = Infinity;
+      return;
+    }
+    if (!repaired) this.#sample(now - newest.sentAt);
+    const largest = this.#largestAcked = Math.max(this.#largestAcked, newest.sendIndex);
+    if (this.#inflight.size === 0) {
+      this.#earliest = Infinity;
+      return;
+    }
+    // Fast retransmit. In sequence order, first transmissions have growing numbers and every
+    // transmission of a later sequence came after them: the scan stops at the first first
+    // transmission too recent to be deemed lost, so it costs O(losses + 1).
+    const limit = largest - this.#o.fastThreshold;
+    if (limit < 1) return;
+    const delay = (this.#srtt ?? this.#rto) + 4 * this.#rttvar;
+    for (const p of this.#inflight.values()) {
+      if (p.sendIndex > limit) {
+        if (!p.ambiguous) break;
+        continue;
+      }
+      const at = Math.max(now, p.sentAt + delay);
+      if (p.resend || at >= p.due) continue; // Going out by then anyway.
+      p.fast = true;
+      p.due = at;
+      if (at < this.#earliest) this.#earliest = at;
+    }
   }
 
   /**
-   * Takes a DATA frame from the peer. Returns the payloads now deliverable in order (possibly
-   * none), the ACK to send back (always, so lost ACKs are repaired by retransmissions), and
-   * `reset` when the peer's stream changed. A late frame of a stream the peer left behind is
-   * only acknowledged, never followed back.
+   * Takes a DATA frame from the peer received at `now`. Returns the payloads now deliverable in
+   * order (possibly none), the ACK as of this frame and whether to send it now (`ackNow`; a
+   * delayed one comes from {@link pollAck}), and `reset` when the peer's stream changed. A late
+   * frame of a stream the peer left behind is only acknowledged (at once), never followed back.
    */
-  onData(d: DataFrame): { deliver: Delivery[]; ack: OutAck; reset: boolean } {
+  onData(d: DataFrame, now: number): {
+    /** Payloads now deliverable, in order (possibly none). */
+    deliver: Delivery[];
+    /** The ACK as of this frame: what this side has received of the peer's stream. */
+    ack: OutAck;
+    /**
+     * Send `ack` now. When false it is delayed: {@link pollAck} hands it out at
+     * {@link nextTimeout} (or sooner, with a later frame's `ackNow`).
+     */
+    ackNow: boolean;
+    /** The peer's stream changed. */
+    reset: boolean;
+  } {
     const deliver: Delivery[] = [];
     const stream = d.stream >>> 0;
     if (stream !== this.#recvStream && this.#oldStreams.includes(stream)) {
       this.stats.duplicates++;
-      return { deliver, ack: { stream, cumulative: d.base - 1, selective: 0 }, reset: false };
+      this.stats.acks++;
+      const ack = { stream, cumulative: d.base - 1, selective: 0 };
+      return { deliver, ack, ackNow: true, reset: false };
     }
     let reset = false;
     if (stream !== this.#recvStream) {
@@ -397,8 +551,18 @@ export class ReliableChannel {
       this.#buffer.clear();
     }
     const seq = d.seq;
+    // Anything but the next frame in order is acknowledged at once: a duplicate (our ACK was
+    // lost), a frame beyond the window, one out of order (a loss to repair) or one that fills
+    // a gap (the repair worked).
+    let immediate = reset || this.#buffer.size > 0;
     if (seq <= this.#delivered || this.#buffer.has(seq)) {
       this.stats.duplicates++;
+      immediate = true;
+    } else if (seq === this.#delivered + 1 && this.#buffer.size === 0) {
+      // The common case: the next one, nothing buffered.
+      this.#delivered = seq;
+      this.stats.delivered++;
+      deliver.push({ first: d.first, more: d.more, text: d.text });
     } else if (seq - this.#delivered <= this.#o.window) {
       this.#buffer.set(seq, { first: d.first, more: d.more, text: d.text });
       for (;;) {
@@ -408,8 +572,16 @@ export class ReliableChannel {
         this.stats.delivered++;
         deliver.push(next);
       }
+      immediate = true;
+    } else immediate = true;
+    if (immediate || ++this.#unacked >= this.#o.ackEvery || this.#o.ackDelay <= 0) {
+      return { deliver, ack: this.#ackSent(), ackNow: true, reset };
     }
-    return { deliver, ack: this.#ack(), reset };
+    if (this.#ackDue === Infinity) {
+      this.#ackDue = now + this.#o.ackDelay;
+      if (this.#ackWake === Infinity) this.#ackWake = this.#ackDue;
+    }
+    return { deliver, ack: this.#ack(), ackNow: false, reset };
   }
 
   #ack(): OutAck {

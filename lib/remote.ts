@@ -13,8 +13,8 @@ import { fingerprint } from "./fingerprint.ts";
 import { normalizeName } from "./names.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
 import type { Established, NoiseFactory } from "./handshake.ts";
-import { type Candidate, PathMachine, type PathOptions } from "./path.ts";
-import { ReliableChannel, type ReliableOptions } from "./reliable.ts";
+import { type Candidate, PathMachine, type PathOptions, type ProbeBudget } from "./path.ts";
+import { ReliableChannel, type ReliableOptions, type ReliableStats } from "./reliable.ts";
 import { SecureLink } from "./secure_link.ts";
 import {
   decodeInner,
@@ -41,6 +41,8 @@ const TAMPER_THRESHOLD = 5;
 const WARN_INTERVAL = 60_000;
 /** Give up on messages the peer has not acknowledged for this long (ms). */
 export const GIVE_UP_AFTER = 60_000;
+/** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
+export const STALLED_AFTER = 3_000;
 
 /** What a remote peer reports to the user. */
 export type RemoteEvent =
@@ -55,7 +57,7 @@ export type RemoteEvent =
   | { type: "message"; from: string; text: string }
   | {
     type: "warning";
-    kind: "identity-changed" | "identity-shared" | "auth-failed" | "undelivered";
+    kind: "identity-changed" | "identity-shared" | "auth-failed" | "undelivered" | "name-clash";
     name: string | null;
     message: string;
   };
@@ -106,6 +108,10 @@ export interface RemoteContext {
   readonly relayOnly: boolean;
   /** Path machine options. */
   readonly path: Partial<PathOptions>;
+  /** The client-wide budget for probes to endpoints that never answered. */
+  readonly probeBudget: ProbeBudget;
+  /** The fingerprint of another present peer already called `name`, if there is one. */
+  nameHolder(name: string, except: RemotePeer): string | undefined;
   /** Reliable channel options. */
   readonly reliable: Partial<ReliableOptions> | undefined;
   /** Sends a datagram straight to a peer endpoint. */
@@ -141,6 +147,8 @@ export class RemotePeer {
   #path: PathMachine | null = null;
   #channel: ReliableChannel;
   #inbox = new Reassembler(MAX_MESSAGE);
+  /** Where the latest DATA came from (null: relayed): a delayed ACK goes back that way. */
+  #ackVia: Endpoint | null = null;
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
   #failures = 0;
@@ -191,9 +199,25 @@ export class RemotePeer {
     return this.#link.established && this.fingerprint !== undefined && !this.#blocked;
   }
 
+  /** Counters of the reliable channel with it. */
+  get channelStats(): Readonly<ReliableStats> {
+    return this.#channel.stats;
+  }
+
   /** Messages queued or in flight to it. */
   get outstanding(): number {
     return this.#channel.outstanding;
+  }
+
+  /**
+   * Payloads queued behind the window while it is taking messages (present, established, and
+   * acknowledging: nothing in flight is older than {@link STALLED_AFTER}); else 0. Input can
+   * wait on this without a silent peer holding it up.
+   */
+  backlog(now: number): number {
+    const oldest = this.#channel.oldestSentAt();
+    if (oldest === undefined || now - oldest > STALLED_AFTER || !this.present) return 0;
+    return this.established ? this.#channel.queued : 0;
   }
 
   /**
@@ -212,6 +236,13 @@ export class RemotePeer {
       this.#path.updateCandidates(now, intro.candidates);
     }
     this.#settle(now);
+  }
+
+  /** Sends a delayed ACK now, if one is pending (before leaving: it would never go out). */
+  flushAck(now: number): void {
+    if (!this.present || !this.established) return;
+    const ack = this.#channel.takeAck();
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia);
   }
 
   /** Marks it gone from the room: no timers, no sends until it is introduced again. */
@@ -316,6 +347,17 @@ export class RemotePeer {
         }); check the fingerprint with them before trusting it`,
       );
     }
+    const holder = this.#ctx.nameHolder(e.name, this);
+    if (holder !== undefined && holder !== fp) {
+      // Names are unique by tag at the server, but a member could claim another's name in its
+      // handshake: both show their fingerprints, so the user can tell who is who.
+      this.#warn(
+        now,
+        "name-clash",
+        e.name,
+        `Two peers call themselves ${e.name}: fingerprints ${holder} and ${fp}; ask them which is real`,
+      );
+    }
     this.name = e.name;
     this.fingerprint = fp;
     this.#failures = 0;
@@ -388,7 +430,7 @@ export class RemotePeer {
 
   #warn(
     now: number,
-    kind: "identity-changed" | "identity-shared" | "auth-failed" | "undelivered",
+    kind: "identity-changed" | "identity-shared" | "auth-failed" | "undelivered" | "name-clash",
     name: string | null,
     message: string,
   ): void {
@@ -403,12 +445,14 @@ export class RemotePeer {
     via: Endpoint | null,
   ): void {
     // A stream that restarts mid-message needs no special care: fragments carry `first`.
-    const { deliver, ack } = this.#channel.onData(f);
+    const { deliver, ack, ackNow } = this.#channel.onData(f, now);
     // Data proves the peer reachable: say so before its first message, even if the path
     // machine has not decided yet (it reports again when it does).
     if (!this.#announced && deliver.length > 0) this.#announce(via ? "direct" : "relay", via);
-    // Answer the way the data came, so acks flow even while paths disagree.
-    this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, via);
+    // Answer the way the data came, so acks flow even while paths disagree (a delayed ACK
+    // goes out from #settle when due).
+    this.#ackVia = via;
+    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, via);
     for (const part of deliver) {
       const r = this.#inbox.push(part.first, part.more, part.text);
       if (r.kind === "too-long" || r.kind === "orphan") this.#ctx.drop(`fragment-${r.kind}`);
@@ -423,6 +467,7 @@ export class RemotePeer {
       relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
       initiator: this.#link.initiator,
       options: this.#ctx.path,
+      budget: this.#ctx.probeBudget,
     });
   }
 
@@ -440,6 +485,8 @@ export class RemotePeer {
       // Only a timed-out resend says something about the path; a path change's resends don't.
       if (d.reason === "timeout" && path.route()) path.suspect(now);
     }
+    const ack = this.#channel.pollAck(now);
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia);
     for (let a = path.pollAction(); a; a = path.pollAction()) {
       if (a.type === "probe") {
         this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to);

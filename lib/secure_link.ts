@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { bytesEqual, compareBytes, PairSession } from "./crypto.ts";
+import { compareBytes, PairSession } from "./crypto.ts";
 import {
   type Established,
   HANDSHAKE_RETRY,
@@ -20,7 +20,7 @@ import {
   type NoiseFactory,
   PairHandshake,
 } from "./handshake.ts";
-import { encodeSealedHeader, type SealedFrame } from "./wire.ts";
+import { encodeSealedHeader, SEALED_HEADER_LEN, type SealedFrame } from "./wire.ts";
 
 /** Least time between two handshakes started because the peer poked us (ms). */
 const POKE_INTERVAL = 2_000;
@@ -39,10 +39,38 @@ export function pairPrologue(roomId: Uint8Array, a: Uint8Array, b: Uint8Array): 
   return out;
 }
 
+/** Counters up to here are exact as numbers. */
+const MAX_SAFE_COUNTER = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A copy of the SEALED header `template` with `counter` in its last 8 bytes (big-endian, as
+ * `encodeSealedHeader` writes it): the ids and type are the same for every frame to a peer.
+ */
+export function withCounter(template: Uint8Array, counter: bigint): Uint8Array {
+  const h = template.slice(0, SEALED_HEADER_LEN);
+  const at = SEALED_HEADER_LEN - 8;
+  let hi: number, lo: number;
+  if (counter <= MAX_SAFE_COUNTER) {
+    const c = Number(counter);
+    hi = Math.floor(c / 0x1_0000_0000);
+    lo = c >>> 0;
+  } else {
+    hi = Number((counter >> 32n) & 0xffff_ffffn);
+    lo = Number(counter & 0xffff_ffffn);
+  }
+  for (let i = 3; i >= 0; i--, hi >>>= 8, lo >>>= 8) {
+    h[at + i] = hi & 0xff;
+    h[at + 4 + i] = lo & 0xff;
+  }
+  return h;
+}
+
 /** The encrypted link to one peer. */
 export class SecureLink {
   #myId: Uint8Array;
   #theirId: Uint8Array;
+  /** The SEALED header to the peer with counter 0 (the counter is its last 8 bytes). */
+  #header: Uint8Array;
   #hs: PairHandshake;
   #session: PairSession | null = null;
   /** The session before the last re-key, kept until the new one is confirmed. */
@@ -69,6 +97,7 @@ export class SecureLink {
   }) {
     this.#myId = o.myId;
     this.#theirId = o.theirId;
+    this.#header = encodeSealedHeader(o.myId, o.theirId, 0n);
     this.#hs = new PairHandshake({
       initiator: compareBytes(o.myId, o.theirId) < 0,
       factory: o.noise,
@@ -152,12 +181,17 @@ export class SecureLink {
     const s = this.#confirmed ? this.#session : this.#previous;
     if (!s) return undefined;
     const counter = s.nextCounter();
-    const header = encodeSealedHeader(this.#myId, this.#theirId, counter);
+    const header = this.#sealedHeader(counter);
     const body = s.seal(counter, header, inner);
     const frame = new Uint8Array(header.length + body.length);
     frame.set(header);
     frame.set(body, header.length);
     return frame;
+  }
+
+  /** The SEALED header for `counter` (the codec's, without re-encoding the ids each time). */
+  #sealedHeader(counter: bigint): Uint8Array {
+    return withCounter(this.#header, counter);
   }
 
   /**
@@ -167,14 +201,17 @@ export class SecureLink {
    * authenticate.
    */
   open(s: SealedFrame): Uint8Array | "replay" | "failed" {
-    if (!bytesEqual(s.from, this.#theirId)) return "failed";
+    // Peer ids are public: a plain comparison will do.
+    if (compareBytes(s.from, this.#theirId) !== 0) return "failed";
     const cur = this.#session, prev = this.#previous;
     if (cur && !cur.fresh(s.counter) && (!prev || !prev.fresh(s.counter))) return "replay";
     const plain = cur?.open(s.counter, s.header, s.body) ?? null;
     if (plain) {
-      this.#hs.confirm();
-      this.#confirmed = this.#everConfirmed = true;
-      this.#previous = null;
+      if (!this.#confirmed || prev) {
+        this.#hs.confirm();
+        this.#confirmed = this.#everConfirmed = true;
+        this.#previous = null;
+      }
       return plain;
     }
     return prev?.open(s.counter, s.header, s.body) ?? "failed";

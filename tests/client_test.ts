@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Client, DEPARTED_KEEP, MAX_DEPARTED } from "../lib/client.ts";
+import { MAX_ROOM_SIZE } from "../lib/wire.ts";
 import { Identity } from "../lib/crypto.ts";
 import { bytesEqual } from "../lib/crypto.ts";
 import { noiseFactory } from "../lib/handshake.ts";
@@ -165,7 +166,7 @@ Deno.test("client: only a handshake made with the room secret is answered", () =
     h.drain();
     const noise = noiseFactory({ staticKey: h.bytes(32), psk });
     const hs = noise(true, pairPrologue(simRoom().id, x.id, h.c.id));
-    const msg1 = hs.writeMessage(new Uint8Array(0));
+    const msg1 = hs.writeMessage(new Uint8Array([0, 0, 0, 1])); // payload: the attempt
     h.relayed(
       x.id,
       encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 1, message: msg1 }),
@@ -280,4 +281,96 @@ Deno.test("client: a message for a peer whose queue is full is refused with a no
     notices.some((m) => m.startsWith("Not sent to a peer still connecting")),
     notices.join("\n"),
   );
+});
+
+Deno.test("client: a forged attempt number cannot pin a pair (it is authenticated)", () => {
+  const h = harness(7);
+  const x = h.intro({ name: "x", below: true }); // x initiates
+  h.drain();
+  const noise = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+  const msg1 = (attempt: number) =>
+    noise(true, pairPrologue(simRoom().id, x.id, h.c.id)).writeMessage(
+      new Uint8Array([0, 0, 0, attempt]),
+    );
+  // An on-path attacker rewrites the clear attempt number of a genuine message 1.
+  h.relayed(
+    x.id,
+    encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 0xffffffff, message: msg1(1) }),
+  );
+  assert.deepEqual(relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake"), []);
+  assert.equal(h.c.drops["handshake-failed"], 1);
+  // The genuine attempt still gets its answer.
+  h.runUntil(h.now + 300);
+  h.relayed(
+    x.id,
+    encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 2, message: msg1(2) }),
+  );
+  const answers = relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake" && f.stage > 0);
+  assert.deepEqual(answers.map((f) => [f.stage, f.attempt]), [[2, 2]]);
+});
+
+Deno.test("client: a flood of INTROs from a hostile server is capped at the largest room", () => {
+  const h = harness(8);
+  for (let i = 0; i < MAX_ROOM_SIZE + 50; i++) h.intro({ name: `p${i}` });
+  h.drain();
+  assert.equal(h.c.drops["intro-room-too-large"], 50);
+});
+
+Deno.test("client: two members claiming one name are both shown with fingerprints", () => {
+  const h = harness(9);
+  const psk = simRoom().psk;
+  /** Completes a handshake as the initiator `x` telling the client its name is `name`. */
+  const member = (name: string) => {
+    const x = h.intro({ name, below: true });
+    h.drain();
+    const hs = noiseFactory({ staticKey: h.bytes(32), psk })(
+      true,
+      pairPrologue(simRoom().id, x.id, h.c.id),
+    );
+    const payload = (attempt: number, text = "") => {
+      const t = new TextEncoder().encode(text);
+      const out = new Uint8Array(4 + t.length);
+      new DataView(out.buffer).setUint32(0, attempt);
+      out.set(t, 4);
+      return out;
+    };
+    const attempt = 1;
+    h.relayed(
+      x.id,
+      encodeHandshake({
+        from: x.id,
+        to: h.c.id,
+        stage: 1,
+        attempt,
+        message: hs.writeMessage(payload(attempt)),
+      }),
+    );
+    const msg2 = h.drain().flatMap((t) => {
+      const m = decodeServerMsg(t.data);
+      if (!m.ok || m.value.type !== MsgType.Relay) return [];
+      const f = decodeHandshake(m.value.payload);
+      return f.ok && f.value.stage === 2 ? [f.value.message] : [];
+    })[0]!;
+    assert.ok(hs.readMessage(msg2), "message 2 opens");
+    h.relayed(
+      x.id,
+      encodeHandshake({
+        from: x.id,
+        to: h.c.id,
+        stage: 3,
+        attempt,
+        message: hs.writeMessage(payload(attempt, name)),
+      }),
+    );
+    h.drain();
+  };
+  member("alice");
+  h.runUntil(h.now + 300);
+  member("alice");
+  const warnings: string[] = [];
+  for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) {
+    if (e.type === "warning" && e.kind === "name-clash") warnings.push(e.message);
+  }
+  assert.equal(warnings.length, 1, "the second alice is flagged");
+  assert.match(warnings[0]!, /Two peers call themselves alice: fingerprints \S+ and \S+/);
 });

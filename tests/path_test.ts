@@ -17,6 +17,7 @@ import {
   DEFAULT_PATH,
   PathMachine,
   type PathOptions,
+  ProbeBudget,
 } from "../lib/path.ts";
 import type { Endpoint } from "../lib/wire.ts";
 
@@ -785,4 +786,30 @@ Deno.test("path: probes to endpoints that never answer are budgeted in rate and 
   ok.runUntil(600_000);
   assert.equal(ok.m.throttled, 0);
   assert.equal(ok.m.route() && key(ok.m.route()!), key(PUB));
+});
+
+Deno.test("path: one probe budget shared by many machines bounds the whole client", () => {
+  // A member re-joining under fresh ids gets a fresh path machine each time; with a shared
+  // budget the victims still see no more than one budget's worth.
+  const victims = Array.from({ length: 4 }, (_, i) => ep(`198.51.100.${i + 1}`, 9000 + i));
+  const budget = new ProbeBudget(DEFAULT_PATH);
+  let sent = 0;
+  for (let k = 0; k < 20; k++) {
+    const m = new PathMachine(
+      k * 3_000,
+      victims.map((addr) => ({ addr, kind: "private" as const })),
+      {
+        relayOnly: false,
+        initiator: true,
+        options: { unprovenPerMinute: 20, unprovenBurst: 60 },
+        budget,
+      },
+    );
+    for (let t = k * 3_000; t <= k * 3_000 + 3_000; t += 25) {
+      m.handleTimeout(t);
+      for (let a = m.pollAction(); a; a = m.pollAction()) if (a.type === "probe") sent++;
+    }
+  }
+  assert.ok(sent <= 60 + 60 + 1, `${sent} probes in a minute from 20 fresh machines`);
+  assert.ok(budget.throttled > 0);
 });

@@ -4,10 +4,13 @@
  * A tiny simulator connects two channels through a link that loses, duplicates and delays
  * (hence reorders) DATA and ACK frames in both directions, using a seeded PRNG. Time jumps
  * to the earliest of the channels' `nextTimeout()`s, scheduled deliveries, scheduled pushes
- * and scheduled path changes (`expedite`). Focused tests then pin down retransmission backoff,
- * Karn's rule, the window as a span of sequence numbers, `expedite` (resends that are not
- * timeouts), duplicates, selective acknowledgement, the receive buffer limit, the send queue
- * limit, stream resynchronisation after either side is recreated, and sequence-number wrap.
+ * and scheduled path changes (`expedite`); ACKs go out when `onData` says so or, delayed,
+ * from `pollAck`. Focused tests then pin down retransmission backoff, Karn's rule, the window as
+ * a span of sequence numbers, `expedite` (resends that are not timeouts), duplicates, selective
+ * acknowledgement, the receive buffer limit, the send queue limit, stream resynchronisation
+ * after either side is recreated, sequence-number wrap, delayed ACK timing (and which frames
+ * are acknowledged at once), RTT samples under delayed ACKs, fast retransmit and the byte
+ * window.
  *
  * @module
  */
@@ -203,6 +206,8 @@ function simulate(o: SimOptions): SimResult {
       assert.ok(d.seq < d.base + opts.window, `${side} sent ${k} beyond base ${d.base}`);
       send(side, { kind: "data", ...d });
     }
+    const ack = c.pollAck(now);
+    if (ack) send(side, { kind: "ack", ack });
     const inflight = unacked[side].size;
     assert.ok(inflight <= opts.window, `${side} has ${inflight} in flight > ${opts.window}`);
     const streams = new Set([...unacked[side].values()].map((u) => u.stream));
@@ -214,7 +219,8 @@ function simulate(o: SimOptions): SimResult {
     maxInflight[side] = Math.max(maxInflight[side], inflight);
     const t = c.nextTimeout();
     if (t !== undefined) assert.ok(t > now, `${side}.nextTimeout() ${t} not after ${now}`);
-    assert.equal(t === undefined, inflight === 0, "a timer runs exactly while in flight");
+    // A timer runs while in flight or an ACK is delayed (it may outlive the ACK sent early).
+    if (inflight > 0 || c.ackPending) assert.ok(t !== undefined, `${side} has no timer`);
   };
 
   let steps = 0;
@@ -232,7 +238,7 @@ function simulate(o: SimOptions): SimResult {
       const c = ch[w.to];
       if (w.frame.kind === "data") {
         const { stream, base, seq, first, more, text } = w.frame;
-        const r = c.onData({ stream, base, seq, first, more, text });
+        const r = c.onData({ stream, base, seq, first, more, text }, now);
         // A late frame of a stream the peer left behind is acknowledged, never followed back.
         const stale = left[w.to].has(stream);
         const changed = !stale && following[w.to] !== undefined && following[w.to] !== stream;
@@ -249,7 +255,8 @@ function simulate(o: SimOptions): SimResult {
             assert.ok(i <= opts.window - 2, `${w.to} buffered beyond its window (bit ${i})`);
           }
         }
-        send(w.to, { kind: "ack", ack: r.ack });
+        // Sent now, or later by pollAck (a delayed ACK).
+        if (r.ackNow) send(w.to, { kind: "ack", ack: r.ack });
       } else {
         const { stream, cumulative, selective } = w.frame.ack;
         for (const [k, u] of unacked[w.to]) {
@@ -312,6 +319,9 @@ function assertExactlyOnceInOrder(r: SimResult, label: string): void {
 
 const SEEDS = [1, 2, 3, 7, 42, 1234];
 
+/** When focused tests hand DATA to a receiver (they read its ACKs from `onData`, untimed). */
+const NOW = 0;
+
 /** A DATA frame as the peer would receive it (stream 0 and base 1 unless given). */
 function data(seq: number, more: boolean, text: string, base = 1, stream = 0): DataFrame {
   return { stream, base, seq, first: true, more, text: enc.encode(text) };
@@ -350,8 +360,49 @@ Deno.test("reliable sim: lossless link with reordering delivers everything once,
     assert.equal(r.lost, 0);
     assert.equal(r.a.stats.retransmits, 0, `seed ${seed}: spurious retransmission by A`);
     assert.equal(r.b.stats.retransmits, 0, `seed ${seed}: spurious retransmission by B`);
+    // Reordering within the RTT estimate is not taken for loss.
+    assert.equal(r.a.stats.fastRetransmits + r.b.stats.fastRetransmits, 0, `seed ${seed}: fast`);
     assert.equal(r.a.stats.duplicates + r.b.stats.duplicates, 0);
     assert.equal(r.a.struggling, false);
+    // Delayed ACKs: fewer ACKs than DATA frames.
+    assert.ok(r.b.stats.acks < r.a.stats.sent, `seed ${seed}: ${r.b.stats.acks} ACKs`);
+  }
+});
+
+Deno.test("reliable sim: ACK every frame, or every 16th, under loss: exactly once, in order", () => {
+  for (const reliable of [{ ackEvery: 1, ackDelay: 0 }, { ackEvery: 16, ackDelay: 40 }]) {
+    for (const seed of SEEDS) {
+      const r = simulate({
+        seed: seed + 70,
+        messages: 200,
+        pushSpread: 2_000,
+        reliable,
+        link: { loss: 0.15, dup: 0.05, minDelay: 5, maxDelay: 80 },
+      });
+      assertExactlyOnceInOrder(r, `ackEvery ${reliable.ackEvery}, seed ${seed}`);
+    }
+  }
+});
+
+Deno.test("reliable sim: a burst through a lossy link is repaired by fast retransmits", () => {
+  // A window the selective bitmap covers (cumulative + 1 + 32): every loss in flight can be
+  // seen with three later payloads acknowledged.
+  for (const seed of SEEDS) {
+    const r = simulate({
+      seed: seed + 80,
+      messages: 400,
+      pushSpread: 100,
+      reliable: { window: 32 },
+      link: { loss: 0.05, dup: 0, minDelay: 10, maxDelay: 12 },
+    });
+    assertExactlyOnceInOrder(r, `seed ${seed}`);
+    for (const c of [r.a, r.b]) {
+      const { fastRetransmits: fast, retransmits: timeouts } = c.stats;
+      assert.ok(
+        fast > 2 * timeouts,
+        `seed ${seed}: ${fast} fast retransmits, ${timeouts} timeouts`,
+      );
+    }
   }
 });
 
@@ -544,7 +595,8 @@ Deno.test("reliable: RTT sampling from selective ACKs and smoothing of later sam
 });
 
 Deno.test("reliable: the window is a span: seq < lowest unacknowledged + window; acks of the base open it", () => {
-  const a = new ReliableChannel({ window: 4 });
+  // Only the timer resends here (fast retransmit has its own tests).
+  const a = new ReliableChannel({ window: 4, fastThreshold: Infinity });
   for (let i = 0; i < 12; i++) a.push(enc.encode(`m${i}`));
   assert.equal(a.outstanding, 12);
   assert.equal(a.base, 1);
@@ -660,24 +712,24 @@ Deno.test("reliable: path-change resends are not timeouts: not counted, no backo
 
 Deno.test("reliable: a duplicate DATA frame delivers nothing and is still acknowledged", () => {
   const b = new ReliableChannel();
-  const one = b.onData(data(1, false, "one"));
+  const one = b.onData(data(1, false, "one"), NOW);
   assert.deepEqual(one.deliver.map((d) => dec.decode(d.text)), ["one"]);
   assert.deepEqual(one.ack, { stream: 0, cumulative: 1, selective: 0 });
   assert.equal(one.reset, false, "the first stream seen is not a reset");
-  const again = b.onData(data(1, false, "one"));
+  const again = b.onData(data(1, false, "one"), NOW);
   assert.deepEqual(again.deliver, []);
   assert.deepEqual(again.ack, { stream: 0, cumulative: 1, selective: 0 });
   assert.equal(b.stats.duplicates, 1);
   // A duplicate of a buffered, out-of-order frame: no delivery, same ACK.
-  const three = b.onData(data(3, true, "three", 2));
+  const three = b.onData(data(3, true, "three", 2), NOW);
   assert.deepEqual(three.deliver, []);
   assert.deepEqual(three.ack, { stream: 0, cumulative: 1, selective: 0b1 });
-  const threeAgain = b.onData(data(3, true, "three", 2));
+  const threeAgain = b.onData(data(3, true, "three", 2), NOW);
   assert.deepEqual(threeAgain.deliver, []);
   assert.deepEqual(threeAgain.ack, three.ack);
   assert.equal(b.stats.duplicates, 2);
   // The gap fills: 2 and 3 come out in order, `more` flags unchanged.
-  const two = b.onData(data(2, false, "two", 2));
+  const two = b.onData(data(2, false, "two", 2), NOW);
   assert.deepEqual(two.deliver.map((d) => [dec.decode(d.text), d.more]), [
     ["two", false],
     ["three", true],
@@ -696,7 +748,7 @@ Deno.test("reliable: selective ACK bits acknowledge out-of-order frames so they 
   // Seq 1 is lost; 2..34 arrive (33 = cumulative + 2 + 31 is the bitmap's top bit).
   let ack: OutAck | undefined;
   for (const d of out.slice(1)) {
-    const r = b.onData(travel(d));
+    const r = b.onData(travel(d), NOW);
     assert.deepEqual(r.deliver, []);
     ack = r.ack;
   }
@@ -707,14 +759,14 @@ Deno.test("reliable: selective ACK bits acknowledge out-of-order frames so they 
   assert.equal(a.outstanding, 2);
   const re = a.pollData(DEFAULT_RELIABLE.initialRto);
   assert.deepEqual(re.map((d) => d.seq), [1, 34], "only unacknowledged frames are resent");
-  const r1 = b.onData(travel(re[0]!));
+  const r1 = b.onData(travel(re[0]!), NOW);
   assert.deepEqual(r1.deliver.map((d) => dec.decode(d.text)), out.map((d) => dec.decode(d.text)));
   assert.deepEqual(
     r1.deliver.map((d) => d.more),
     out.map((d) => d.more),
     "`more` flags pass through unchanged",
   );
-  const r34 = b.onData(travel(re[1]!));
+  const r34 = b.onData(travel(re[1]!), NOW);
   assert.deepEqual(r34.deliver, []);
   assert.equal(b.stats.duplicates, 1);
   a.onAck(600, r34.ack);
@@ -726,7 +778,7 @@ Deno.test("reliable: selective ACK bits acknowledge out-of-order frames so they 
   for (let i = 1; i <= 5; i++) c.push(enc.encode(`${i}`));
   const cs = c.pollData(0);
   let last: OutAck | undefined;
-  for (const f of cs) if (f.seq === 3 || f.seq === 5) last = d.onData(travel(f)).ack;
+  for (const f of cs) if (f.seq === 3 || f.seq === 5) last = d.onData(travel(f), NOW).ack;
   assert.deepEqual(last, { stream: 0, cumulative: 0, selective: 0b1010 });
   c.onAck(50, last!);
   assert.deepEqual(c.pollData(DEFAULT_RELIABLE.initialRto).map((f) => f.seq), [1, 2, 4]);
@@ -742,7 +794,7 @@ Deno.test("reliable: the receive buffer holds at most `window` sequences; frames
   assert.equal(out.length, 10);
   // Seq 1 is lost; the rest arrive. Only 2..4 (within 1..window) are kept.
   let ack: OutAck | undefined;
-  for (const d of out.slice(1)) ack = b.onData(travel(d)).ack;
+  for (const d of out.slice(1)) ack = b.onData(travel(d), NOW).ack;
   assert.equal(ack!.cumulative, 0);
   assert.deepEqual(sacked(ack!), [2, 3, 4], "frames beyond the span are not acknowledged");
   assert.equal(b.stats.duplicates, 0, "a dropped frame is not a duplicate");
@@ -754,7 +806,7 @@ Deno.test("reliable: the receive buffer holds at most `window` sequences; frames
   const mores: boolean[] = [];
   let last: OutAck | undefined;
   for (const d of re) {
-    const r = b.onData(travel(d));
+    const r = b.onData(travel(d), NOW);
     for (const x of r.deliver) {
       got.push(dec.decode(x.text));
       mores.push(x.more);
@@ -770,13 +822,13 @@ Deno.test("reliable: the receive buffer holds at most `window` sequences; frames
 
   // A frame dropped for being beyond the span is not delivered when the gap below it fills.
   const c = new ReliableChannel({ window });
-  assert.deepEqual(sacked(c.onData(data(5, false, "five")).ack), []);
+  assert.deepEqual(sacked(c.onData(data(5, false, "five"), NOW).ack), []);
   const filled: string[] = [];
   for (let s = 1; s <= 4; s++) {
-    for (const x of c.onData(data(s, false, `${s}`)).deliver) filled.push(dec.decode(x.text));
+    for (const x of c.onData(data(s, false, `${s}`), NOW).deliver) filled.push(dec.decode(x.text));
   }
   assert.deepEqual(filled, ["1", "2", "3", "4"], "5 was dropped, so it is not delivered yet");
-  assert.deepEqual(c.onData(data(5, false, "five")).deliver.map((x) => dec.decode(x.text)), [
+  assert.deepEqual(c.onData(data(5, false, "five"), NOW).deliver.map((x) => dec.decode(x.text)), [
     "five",
   ]);
 
@@ -788,7 +840,7 @@ Deno.test("reliable: the receive buffer holds at most `window` sequences; frames
     const arrivals = [...seqs, ...seqs, ...seqs].sort(() => rand() - 0.5);
     const deliveredSeqs: number[] = [];
     for (const s of arrivals) {
-      const { deliver, ack } = r.onData(data(s, false, `${s}`));
+      const { deliver, ack } = r.onData(data(s, false, `${s}`), NOW);
       for (const x of deliver) deliveredSeqs.push(Number(dec.decode(x.text)));
       const held = sacked(ack);
       assert.ok(held.length <= w - 1, `window ${w}: ${held.length} buffered`);
@@ -811,7 +863,7 @@ Deno.test("reliable: `more` flags pass through unchanged from push to delivery",
   const got: boolean[] = [];
   // Deliver in reverse order: delivery is still in order with the right flags.
   for (const d of [...out].reverse()) {
-    for (const x of b.onData(travel(d)).deliver) got.push(x.more);
+    for (const x of b.onData(travel(d), NOW).deliver) got.push(x.more);
   }
   assert.deepEqual(got, [...flags, false]);
 });
@@ -888,7 +940,7 @@ Deno.test("reliable: maxQueue bounds the send queue; push refuses when full", ()
   let now = 0;
   const deliver = (frames: OutData[]) => {
     for (const d of frames) {
-      const r = b.onData(travel(d));
+      const r = b.onData(travel(d), NOW);
       for (const x of r.deliver) got.push(dec.decode(x.text));
       a.onAck(now, r.ack);
     }
@@ -904,14 +956,14 @@ Deno.test("reliable: maxQueue bounds the send queue; push refuses when full", ()
 });
 
 Deno.test("reliable: a recreated receiver resynchronises to the sender's stream via base", () => {
-  const a = new ReliableChannel({}, 5);
+  const a = new ReliableChannel({ fastThreshold: Infinity }, 5);
   let b = new ReliableChannel();
   for (let i = 1; i <= 5; i++) a.push(enc.encode(`m${i}`));
   const out = a.pollData(0);
   // 1..3 arrive and are acknowledged; 4 and 5 are lost.
   const before: string[] = [];
   for (const d of out.slice(0, 3)) {
-    const r = b.onData(travel(d));
+    const r = b.onData(travel(d), NOW);
     for (const x of r.deliver) before.push(dec.decode(x.text));
     a.onAck(30, r.ack);
   }
@@ -924,7 +976,7 @@ Deno.test("reliable: a recreated receiver resynchronises to the sender's stream 
   assert.deepEqual(fresh.map((d) => [d.stream, d.seq, d.base]), [[5, 6, 4], [5, 7, 4]]);
   const after: string[] = [];
   const take = (d: OutData) => {
-    const r = b.onData(travel(d));
+    const r = b.onData(travel(d), NOW);
     assert.equal(r.reset, false, "the first stream a channel sees is not a reset");
     for (const x of r.deliver) after.push(dec.decode(x.text));
     return r.ack;
@@ -959,7 +1011,7 @@ Deno.test("reliable: a receiver follows a recreated sender's new stream (not mis
   for (let i = 1; i <= 3; i++) a.push(enc.encode(`old${i}`));
   const got: string[] = [];
   for (const d of a.pollData(0)) {
-    const r = b.onData(travel(d));
+    const r = b.onData(travel(d), NOW);
     for (const x of r.deliver) got.push(dec.decode(x.text));
     a.onAck(20, r.ack);
   }
@@ -975,12 +1027,12 @@ Deno.test("reliable: a receiver follows a recreated sender's new stream (not mis
     [200, 4, 1],
   ]);
   // Out of order: 2 first. The stream change resets the receiver (a partial message is void).
-  const r2 = b.onData(travel(fresh[1]!));
+  const r2 = b.onData(travel(fresh[1]!), NOW);
   assert.equal(r2.reset, true);
   assert.deepEqual(r2.deliver, []);
   assert.deepEqual(r2.ack, { stream: 200, cumulative: 0, selective: 0b1 });
   for (const d of [fresh[0]!, fresh[2]!, fresh[3]!]) {
-    const r = b.onData(travel(d));
+    const r = b.onData(travel(d), NOW);
     assert.equal(r.reset, false, "only the change of stream is a reset");
     for (const x of r.deliver) got.push(dec.decode(x.text));
     a.onAck(150, r.ack);
@@ -999,7 +1051,7 @@ Deno.test("reliable: maxSeq: the sender waits for every ACK, then continues on s
   const take = (frames: OutData[], now: number, ackIt = true) => {
     const resets: boolean[] = [];
     for (const d of frames) {
-      const r = b.onData(travel(d));
+      const r = b.onData(travel(d), NOW);
       resets.push(r.reset);
       for (const x of r.deliver) got.push(`${dec.decode(x.text)}${x.more ? "+" : ""}`);
       if (ackIt) a.onAck(now, r.ack);
@@ -1068,16 +1120,184 @@ Deno.test({
     a.push(enc.encode("m1"));
     a.push(enc.encode("m2"));
     const f1 = a.pollData(0)[0]!;
-    const r1 = b.onData(travel(f1));
+    const r1 = b.onData(travel(f1), NOW);
     a.onAck(10, r1.ack);
     const f2 = a.pollData(10)[0]!;
     assert.deepEqual([f2.stream, f2.seq], [1, 1]);
-    const r2 = b.onData(travel(f2));
+    const r2 = b.onData(travel(f2), NOW);
     a.onAck(20, r2.ack);
     const got = [...r1.deliver, ...r2.deliver].map((x) => dec.decode(x.text));
     assert.deepEqual(got, ["m1", "m2"]);
     // The network delivers a second copy of f1 late.
-    const late = b.onData(travel(f1));
+    const late = b.onData(travel(f1), NOW);
     assert.deepEqual(late.deliver.map((x) => dec.decode(x.text)), [], "m1 delivered twice");
   },
+});
+
+Deno.test("reliable: delayed ACK: every ackEvery-th in-order frame, else after ackDelay", () => {
+  const { ackEvery, ackDelay } = DEFAULT_RELIABLE;
+  assert.ok(ackEvery > 1 && ackDelay > 0, "ACKs are delayed by default");
+  const b = new ReliableChannel();
+  assert.equal(b.nextTimeout(), undefined);
+  // In-order frames: the ackEvery-th is acknowledged at once, the others wait.
+  for (let s = 1; s <= ackEvery; s++) {
+    const r = b.onData(data(s, false, `${s}`, 1), 100 + s);
+    assert.equal(r.ackNow, s === ackEvery, `frame ${s}`);
+    assert.deepEqual(r.ack, { stream: 0, cumulative: s, selective: 0 });
+    if (s < ackEvery) {
+      assert.equal(b.ackPending, true);
+      assert.equal(b.nextTimeout(), 101 + ackDelay, "timed from the first frame waiting");
+    }
+  }
+  assert.equal(b.ackPending, false);
+  // The timer may outlive the ACK sent early: a wake-up then finds nothing and it stops.
+  const wake = b.nextTimeout();
+  if (wake !== undefined) {
+    assert.equal(b.pollAck(wake), undefined);
+    assert.equal(b.nextTimeout(), undefined);
+  }
+  // A lone frame is acknowledged ackDelay after it arrived, not before.
+  const lone = b.onData(data(ackEvery + 1, false, "lone", 1), 200);
+  assert.equal(lone.ackNow, false);
+  assert.equal(b.nextTimeout(), 200 + ackDelay);
+  assert.equal(b.pollAck(200 + ackDelay - 0.5), undefined);
+  assert.deepEqual(b.pollAck(200 + ackDelay), {
+    stream: 0,
+    cumulative: ackEvery + 1,
+    selective: 0,
+  });
+  assert.equal(b.pollAck(200 + ackDelay), undefined, "handed out once");
+  assert.equal(b.nextTimeout(), undefined);
+  assert.equal(b.stats.acks, 2);
+});
+
+Deno.test("reliable: out-of-order, gap-filling, duplicate and new-stream frames are acknowledged at once", () => {
+  const b = new ReliableChannel();
+  assert.equal(b.onData(data(1, false, "1"), 0).ackNow, false, "in order: may wait");
+  const gap = b.onData(data(3, false, "3"), 1);
+  assert.equal(gap.ackNow, true, "out of order: a loss to repair");
+  assert.deepEqual(gap.ack, { stream: 0, cumulative: 1, selective: 0b1 });
+  assert.equal(b.ackPending, false, "the immediate ACK covers the waiting one");
+  const fill = b.onData(data(2, false, "2"), 2);
+  assert.equal(fill.ackNow, true, "fills the gap");
+  assert.deepEqual(fill.ack, { stream: 0, cumulative: 3, selective: 0 });
+  assert.equal(b.onData(data(2, false, "2"), 3).ackNow, true, "a duplicate: our ACK was lost");
+  assert.equal(b.onData(data(4, false, "4"), 4).ackNow, false);
+  const reset = b.onData(data(1, false, "new stream", 1, 9), 5);
+  assert.equal(reset.reset, true);
+  assert.equal(reset.ackNow, true, "a new stream");
+  assert.deepEqual(reset.ack, { stream: 9, cumulative: 1, selective: 0 });
+  // ackEvery 1 (or ackDelay 0) acknowledges every frame at once, as before.
+  for (const o of [{ ackEvery: 1 }, { ackDelay: 0 }]) {
+    const c = new ReliableChannel(o);
+    for (let s = 1; s <= 5; s++) assert.equal(c.onData(data(s, false, `${s}`), s).ackNow, true);
+    assert.equal(c.nextTimeout(), undefined);
+  }
+});
+
+Deno.test("reliable: with delayed ACKs the RTT sample is the newest payload's, none after a repair", () => {
+  const a = new ReliableChannel();
+  for (let i = 0; i < 3; i++) {
+    a.push(enc.encode(`${i}`));
+    a.pollData(i * 10); // Sent at 0, 10, 20.
+  }
+  // One ACK for all three at 25: the sample is 25 - 20, not 25 - 0.
+  a.onAck(25, { stream: 0, cumulative: 3, selective: 0 });
+  assert.equal(a.srtt, 5);
+  // 4 is lost and resent after its timeout; 5 and 6 arrive. The ACK that acknowledges the
+  // resent 4 with them gives no sample (5 and 6 waited behind the loss).
+  for (const t of ["4", "5", "6"]) a.push(enc.encode(t));
+  a.pollData(100);
+  const re = a.pollData(a.nextTimeout()!);
+  assert.deepEqual(re.map((d) => [d.seq, d.reason]), [[4, "timeout"], [5, "timeout"], [
+    6,
+    "timeout",
+  ]]);
+  a.onAck(400, { stream: 0, cumulative: 6, selective: 0 });
+  assert.equal(a.srtt, 5, "no sample from an ACK of retransmitted payloads");
+  assert.equal(a.outstanding, 0);
+});
+
+Deno.test("reliable: fast retransmit: a payload with three later ones acknowledged is resent once the loss delay passed", () => {
+  const a = new ReliableChannel();
+  a.seedRtt(20); // srtt 20, rttvar 10: loss delay 20 + 4 * 10 = 60; RTO 150 (the floor).
+  assert.equal(a.rto, DEFAULT_RELIABLE.minRto);
+  for (let i = 1; i <= 8; i++) a.push(enc.encode(`${i}`));
+  assert.equal(a.pollData(0).length, 8);
+  // 2 is lost: 3 and 4 acknowledged are not enough (reordering)...
+  a.onAck(22, { stream: 0, cumulative: 1, selective: 0b11 });
+  assert.equal(a.nextTimeout(), 150, "nothing but the timer so far");
+  // ...5 makes three later payloads: 2 is due at 0 + loss delay (60), not at the RTO (150).
+  a.onAck(23, { stream: 0, cumulative: 1, selective: 0b111 });
+  const due = a.nextTimeout()!;
+  assert.ok(due > 23 && due < DEFAULT_RELIABLE.minRto, `fast retransmit at ${due}`);
+  assert.deepEqual(a.pollData(due - 0.1), []);
+  const fast = a.pollData(due);
+  assert.deepEqual(fast.map((d) => [d.seq, d.reason]), [[2, "fast"]]);
+  assert.equal(a.stats.fastRetransmits, 1);
+  assert.equal(a.stats.retransmits, 0, "not a timeout");
+  assert.equal(a.struggling, false, "no backoff, nothing said about the path");
+  // More ACKs of later payloads do not resend it again before its own timer...
+  a.onAck(due + 1, { stream: 0, cumulative: 1, selective: 0b1111 });
+  assert.deepEqual(a.pollData(due + 1), []);
+  // ...and its ACK gives no RTT sample (Karn).
+  const srtt = a.srtt;
+  a.onAck(due + 30, { stream: 0, cumulative: 8, selective: 0 });
+  assert.equal(a.srtt, srtt);
+  assert.equal(a.outstanding, 0);
+  assert.equal(a.nextTimeout(), undefined);
+});
+
+Deno.test("reliable: fast retransmit: an ACK arriving within the loss delay prevents the resend (reordering)", () => {
+  const a = new ReliableChannel();
+  a.seedRtt(20);
+  for (let i = 1; i <= 6; i++) a.push(enc.encode(`${i}`));
+  a.pollData(0);
+  a.onAck(22, { stream: 0, cumulative: 1, selective: 0b1111 }); // 3..6: 2 is late.
+  const due = a.nextTimeout()!;
+  assert.ok(due < DEFAULT_RELIABLE.minRto);
+  a.onAck(30, { stream: 0, cumulative: 6, selective: 0 }); // 2 arrives after all.
+  assert.deepEqual(a.pollData(due), []);
+  assert.equal(a.stats.fastRetransmits, 0);
+  // fastThreshold Infinity: only the timer resends.
+  const b = new ReliableChannel({ fastThreshold: Infinity });
+  b.seedRtt(20);
+  for (let i = 1; i <= 6; i++) b.push(enc.encode(`${i}`));
+  b.pollData(0);
+  b.onAck(22, { stream: 0, cumulative: 1, selective: 0b1111 });
+  assert.equal(b.nextTimeout(), DEFAULT_RELIABLE.minRto);
+});
+
+Deno.test("reliable: windowBytes bounds the payload bytes in flight (one payload always goes)", () => {
+  const a = new ReliableChannel({ window: 100, windowBytes: 1000 });
+  for (let i = 0; i < 6; i++) a.push(new Uint8Array(400).fill(i));
+  assert.deepEqual(a.pollData(0).map((d) => d.seq), [1, 2], "800 bytes; a third makes 1200");
+  assert.deepEqual(a.pollData(1), []);
+  a.onAck(10, { stream: 0, cumulative: 1, selective: 0 });
+  assert.deepEqual(a.pollData(10).map((d) => d.seq), [3]);
+  a.onAck(20, { stream: 0, cumulative: 3, selective: 0 });
+  assert.deepEqual(a.pollData(20).map((d) => d.seq), [4, 5]);
+  a.onAck(30, { stream: 0, cumulative: 5, selective: 0 });
+  assert.deepEqual(a.pollData(30).map((d) => d.seq), [6]);
+  // A payload larger than windowBytes still goes out, alone.
+  const b = new ReliableChannel({ windowBytes: 100 });
+  b.push(new Uint8Array(500));
+  b.push(new Uint8Array(10));
+  assert.deepEqual(b.pollData(0).map((d) => d.seq), [1]);
+  b.onAck(5, { stream: 0, cumulative: 1, selective: 0 });
+  assert.deepEqual(b.pollData(5).map((d) => d.seq), [2]);
+  // Timeouts resend what is in flight whatever the byte count.
+  assert.deepEqual(b.pollData(b.nextTimeout()!).map((d) => [d.seq, d.reason]), [[2, "timeout"]]);
+});
+
+Deno.test("reliable: takeAck hands out a delayed ACK at once (before leaving), else nothing", () => {
+  const b = new ReliableChannel();
+  assert.equal(b.takeAck(), undefined);
+  b.onData(data(1, false, "1"), 0);
+  assert.equal(b.ackPending, true);
+  assert.deepEqual(b.takeAck(), { stream: 0, cumulative: 1, selective: 0 });
+  assert.equal(b.ackPending, false);
+  assert.equal(b.takeAck(), undefined);
+  assert.equal(b.pollAck(1_000), undefined);
+  assert.equal(b.nextTimeout(), undefined);
 });
