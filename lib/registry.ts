@@ -14,15 +14,21 @@ import {
   type Endpoint,
   EPOCH_LEN,
   FLAG_RELAY_ONLY,
+  hasHeader,
+  ID_LEN,
   idDigest,
   idHex,
   isUsableCandidate,
   LeftReason,
+  MAX_DATAGRAM,
   MAX_PRIVATE_ENDPOINTS,
+  MAX_RELAY_PAYLOAD,
   MAX_ROOM_SIZE,
   type MsgOf,
   MsgType,
   RefuseCode,
+  RELAY_HEADER_LEN,
+  RELAYED_HEADER_LEN,
   sameEndpoint,
   type ServerMsg,
   TOKEN_LEN,
@@ -53,6 +59,9 @@ export interface RegistryOptions {
   pairRate: number;
 }
 
+/** Size of the slabs RELAYED datagrams are cut from (54 of the largest fit in one). */
+const SLAB_SIZE = 65_536;
+
 /** How often the cookie secret changes, in ms (a cookie stays valid one to two periods). */
 export const COOKIE_ROTATION = 60_000;
 
@@ -78,7 +87,7 @@ export type RegistryEvent =
   | { type: "relaying"; room: string; from: string; to: string }
   | { type: "left"; room: string; name: string; reason: "bye" | "expired" }
   | { type: "refused"; addr: Endpoint; why: string }
-  | { type: "limited"; room: string; name: string; what: "relay" };
+  | { type: "limited"; room: string; name: string; what: "relay" | "relay-size" };
 
 /** Server-wide counters. */
 export interface RegistryStats {
@@ -94,6 +103,9 @@ export interface RegistryStats {
 
 interface Member {
   id: Uint8Array;
+  /** The id as a number: the key of `Registry.#peers` (cheap to read from a datagram). */
+  num: bigint;
+  /** Hex of the id: the key in its room. */
   key: string;
   /** Random per registration: proves later messages come from whoever got the WELCOME. */
   token: Uint8Array;
@@ -119,6 +131,8 @@ interface Member {
   relayBudget: TokenBucket;
   pairBudgets: Map<Member, TokenBucket>;
   lastLimitNotice: number;
+  /** When it was last told that a RELAY was too large. */
+  lastSizeNotice: number;
   /** Neighbours in the least-recently-heard list. */
   older: Member | undefined;
   newer: Member | undefined;
@@ -127,7 +141,8 @@ interface Member {
 /** The rendezvous server's pure core. */
 export class Registry {
   #o: RegistryOptions;
-  #peers = new Map<string, Member>();
+  /** Members by id (read as a big-endian 64-bit number: no string built per lookup). */
+  #peers = new Map<bigint, Member>();
   /** Members as a doubly-linked list, least recently heard first (kept so by #touch). */
   #oldest: Member | undefined;
   #newest: Member | undefined;
@@ -144,6 +159,11 @@ export class Registry {
   /** The secrets of the current period and the one before (cookies live one to two periods). */
   #secrets: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
   #random: (n: number) => Uint8Array;
+  /** A view of the last receive buffer seen, for reading ids out of RELAYs without copies. */
+  #view: DataView = new DataView(new ArrayBuffer(0));
+  /** RELAYED datagrams are cut from this slab, front to back, never reused (see `#carve`). */
+  #slab = new Uint8Array(0);
+  #slabUsed = 0;
 
   /**
    * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `secret` keys the
@@ -256,6 +276,8 @@ export class Registry {
   /** Handles one datagram received from `from`. Never throws on bad input. */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
     this.#rotate(now);
+    // RELAY is most of the traffic: forwarded without decoding it into a message.
+    if (hasHeader(data, MsgType.Relay)) return this.#relay(now, from, data);
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
     const m = d.value;
@@ -265,13 +287,11 @@ export class Registry {
       case MsgType.Ping:
         return this.#ping(now, from, m);
       case MsgType.Bye: {
-        const p = this.#peers.get(idHex(m.id));
+        const p = this.#peers.get(idNum(m.id));
         if (!p || !sameEndpoint(p.addr, from)) return this.#drop("bye-unknown");
         if (!bytesEqual(p.token, m.token)) return this.#drop("bye-bad-token");
         return this.#remove(p, "bye");
       }
-      case MsgType.Relay:
-        return this.#relay(now, from, m);
       case MsgType.Repunch:
         return this.#repunch(now, from, m);
       default:
@@ -287,9 +307,11 @@ export class Registry {
     this.#pruneRepunched(now);
   }
 
+  /** Drops expired re-punch entries: they sit in insertion (= time) order, so O(expired). */
   #pruneRepunched(now: number): void {
     for (const [k, t] of this.#repunched) {
-      if (now - t > this.#o.repunchInterval) this.#repunched.delete(k);
+      if (now - t <= this.#o.repunchInterval) break;
+      this.#repunched.delete(k);
     }
   }
 
@@ -302,7 +324,7 @@ export class Registry {
   #hello(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Hello>): void {
     if (!this.#routable(from, m.id, m.cookie)) return;
     const key = idHex(m.id), room = idHex(m.room), nameTag = idHex(m.nameTag);
-    const known = this.#peers.get(key);
+    const known = this.#peers.get(idNum(m.id));
     if (known) {
       // Only the address it registered from may repeat a HELLO (a move needs the token).
       if (known.room !== room || known.nameTag !== nameTag || !sameEndpoint(known.addr, from)) {
@@ -326,7 +348,7 @@ export class Registry {
     const list = members ?? new Map<string, Member>();
     list.set(key, member);
     this.#rooms.set(room, list);
-    this.#peers.set(key, member);
+    this.#peers.set(member.num, member);
     this.#sources.add(from.hostname, room);
     this.#append(member);
     this.#events.push({
@@ -350,6 +372,11 @@ export class Registry {
     if (this.#peers.size >= this.#o.maxPeers) {
       return { code: RefuseCode.Limit, message: "Server is full; try again later" };
     }
+    return this.#admitSource(from, roomKey) ?? this.#admitRoom(room);
+  }
+
+  /** Why one more registration in `roomKey` from `from`'s IP address is refused, if it is. */
+  #admitSource(from: Endpoint, roomKey: string): { code: number; message: string } | undefined {
     const ip = from.hostname;
     if (this.#sources.peers(ip) >= this.#o.maxPerSource) {
       return {
@@ -365,6 +392,10 @@ export class Registry {
         message: `Too many rooms from your address (${this.#o.maxRoomsPerSource})`,
       };
     }
+    return undefined;
+  }
+
+  #admitRoom(room: Map<string, Member> | undefined): { code: number; message: string } | undefined {
     if ((room?.size ?? 0) >= this.#o.maxRoomSize) {
       return { code: RefuseCode.RoomFull, message: `Room is full (${this.#o.maxRoomSize} peers)` };
     }
@@ -381,6 +412,7 @@ export class Registry {
   ): Member {
     return {
       id: m.id,
+      num: idNum(m.id),
       key,
       token: this.#random(TOKEN_LEN),
       seq: 0,
@@ -398,6 +430,7 @@ export class Registry {
       relayBudget: new TokenBucket(this.#o.relayRate, this.#o.relayBurst, now),
       pairBudgets: new Map(),
       lastLimitNotice: -Infinity,
+      lastSizeNotice: -Infinity,
       older: undefined,
       newer: undefined,
     };
@@ -467,7 +500,7 @@ export class Registry {
   }
 
   #ping(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Ping>): void {
-    const p = this.#peers.get(idHex(m.id));
+    const p = this.#peers.get(idNum(m.id));
     if (!p) {
       // Echo the token, so only the peer that sent it can believe it was forgotten.
       return this.#refuse(from, m.token, RefuseCode.Unknown, "Register again");
@@ -475,8 +508,13 @@ export class Registry {
     // Only the holder of the registration's token may keep it alive, move it or resync it.
     if (!bytesEqual(p.token, m.token)) return this.#drop("ping-bad-token");
     const moved = !sameEndpoint(p.addr, from);
-    // A new address must prove it receives there before anything moves.
+    // A new address must prove it receives there before anything moves, and the move must
+    // respect the new address's limits (else moving would launder registrations).
     if (moved && !this.#routable(from, m.id, m.cookie)) return;
+    if (moved && from.hostname !== p.addr.hostname) {
+      const refusal = this.#admitSource(from, p.room);
+      if (refusal) return this.#refuse(from, m.token, refusal.code, refusal.message);
+    }
     this.#touch(p, now);
     if (moved) this.#move(p, from);
     let digest = 0;
@@ -502,21 +540,42 @@ export class Registry {
     target: Uint8Array,
     what: string,
   ): [Member, Member] | undefined {
-    const src = this.#peers.get(idHex(id));
+    const src = this.#peers.get(idNum(id));
     if (!src || !sameEndpoint(src.addr, from)) return void this.#drop(`${what}-unknown-sender`);
     if (!bytesEqual(src.token, token)) return void this.#drop(`${what}-bad-token`);
     this.#touch(src, now);
-    const dst = this.#peers.get(idHex(target));
+    const dst = this.#peers.get(idNum(target));
     if (!dst || dst.room !== src.room || dst === src) {
       return void this.#drop(`${what}-unknown-target`);
     }
     return [src, dst];
   }
 
-  #relay(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Relay>): void {
-    const pair = this.#pair(now, from, m.from, m.token, m.to, "relay");
-    if (!pair) return;
-    const [src, dst] = pair;
+  /**
+   * Forwards a RELAY (`data`, whose header says RELAY) as a RELAYED, with the checks and effects
+   * of `#pair` (the same drop reasons) but without decoding it: ids are read in place, the token
+   * compared in place, and the RELAYED is built with one allocation and one copy of the payload.
+   */
+  #relay(now: number, from: Endpoint, data: Uint8Array): void {
+    const len = data.length;
+    if (len < RELAY_HEADER_LEN) return this.#drop("malformed");
+    const oversize = len > MAX_DATAGRAM;
+    if (oversize) this.#drop("relay-oversize");
+    if (this.#view.buffer !== data.buffer) this.#view = new DataView(data.buffer);
+    const at = data.byteOffset;
+    const src = this.#peers.get(this.#view.getBigUint64(at + 4));
+    if (!src || src.addr.port !== from.port || src.addr.hostname !== from.hostname) {
+      return oversize ? undefined : this.#drop("relay-unknown-sender");
+    }
+    // The token (bytes 12..20) in constant time.
+    const token = src.token;
+    let diff = 0;
+    for (let i = 0; i < TOKEN_LEN; i++) diff |= token[i]! ^ data[12 + i]!;
+    if (diff !== 0) return oversize ? undefined : this.#drop("relay-bad-token");
+    if (oversize) return this.#relayTooLarge(now, src);
+    this.#touch(src, now);
+    const dst = this.#peers.get(this.#view.getBigUint64(at + 20));
+    if (!dst || dst.room !== src.room || dst === src) return this.#drop("relay-unknown-target");
     if (!src.relayingTo.has(dst)) {
       src.relayingTo.add(dst);
       dst.relayedBy.add(src);
@@ -527,14 +586,50 @@ export class Registry {
         to: dst.name,
       });
     }
-    if (!this.#withinBudget(now, src, dst, m.payload.length)) return;
+    const bytes = len - RELAY_HEADER_LEN;
+    if (!this.#withinBudget(now, src, dst, bytes)) return;
     this.stats.relayedPackets++;
-    this.stats.relayedBytes += m.payload.length;
-    this.#send(dst.addr, {
-      type: MsgType.Relayed,
-      token: dst.token,
-      from: src.id,
-      payload: m.payload,
+    this.stats.relayedBytes += bytes;
+    // RELAYED: the same header but the type, the recipient's token, the sender's id, the payload.
+    const out = this.#carve(RELAYED_HEADER_LEN + bytes);
+    out[0] = data[0]!;
+    out[1] = data[1]!;
+    out[2] = data[2]!;
+    out[3] = MsgType.Relayed;
+    out.set(dst.token, 4);
+    out.set(src.id, 4 + TOKEN_LEN);
+    out.set(data.subarray(RELAY_HEADER_LEN), RELAYED_HEADER_LEN);
+    this.#out.push({ to: dst.addr, data: out });
+  }
+
+  /**
+   * `n` fresh bytes for an outgoing datagram, cut from a shared slab: a typed array of its own
+   * costs a backing-store allocation each, several times the copy into it. A slab's bytes are
+   * handed out once, so no two datagrams share any; it is freed when none of them is referenced.
+   */
+  #carve(n: number): Uint8Array {
+    if (this.#slabUsed + n > this.#slab.length) {
+      this.#slab = new Uint8Array(SLAB_SIZE);
+      this.#slabUsed = 0;
+    }
+    return this.#slab.subarray(this.#slabUsed, this.#slabUsed += n);
+  }
+
+  /** A verified sender's RELAY was larger than {@link MAX_DATAGRAM}: tell it, at most every 5 s. */
+  #relayTooLarge(now: number, src: Member): void {
+    if (now - src.lastSizeNotice < 5_000) return;
+    src.lastSizeNotice = now;
+    this.#events.push({
+      type: "limited",
+      room: src.room.slice(0, 8),
+      name: src.name,
+      what: "relay-size",
+    });
+    this.#send(src.addr, {
+      type: MsgType.Refused,
+      echo: src.token,
+      code: RefuseCode.Limit,
+      message: `Relay payload too large (at most ${MAX_RELAY_PAYLOAD} bytes)`,
     });
   }
 
@@ -575,14 +670,15 @@ export class Registry {
     if (last !== undefined && now - last < this.#o.repunchInterval) {
       return this.#drop("repunch-rate");
     }
-    // Entries only matter for repunchInterval; prune when many have piled up.
-    if (this.#repunched.size >= 1024) this.#pruneRepunched(now);
+    // Entries only matter for repunchInterval; keep them in time order (delete, then set).
+    this.#pruneRepunched(now);
+    this.#repunched.delete(pair);
     this.#repunched.set(pair, now);
     this.#introduce(src, dst, true, true);
   }
 
   #remove(p: Member, reason: "bye" | "expired"): void {
-    this.#peers.delete(p.key);
+    this.#peers.delete(p.num);
     this.#sources.remove(p.addr.hostname, p.room);
     for (const q of p.relayedBy) q.pairBudgets.delete(p);
     this.#unlink(p);
@@ -605,6 +701,11 @@ export class Registry {
       });
     }
   }
+}
+
+/** A peer id as a big-endian 64-bit number (the key of the registry's member map). */
+function idNum(id: Uint8Array): bigint {
+  return new DataView(id.buffer, id.byteOffset, ID_LEN).getBigUint64(0);
 }
 
 /** The private endpoints worth passing on: unicast, not loopback, at most a few. */

@@ -6,6 +6,11 @@
  * One receive buffer is reused for every datagram (the machine must copy what it keeps;
  * the codec does). A failed receive or send is counted, never fatal.
  *
+ * Per datagram the driver does as little as it can (a relay server runs this loop once per
+ * relayed packet): a send costs one promise reaction and a counter, and the timer is only
+ * re-armed when the machine's deadline moves earlier. A timer that fires before the machine's
+ * (later) deadline just re-arms, so `handleTimeout` still only runs when something is due.
+ *
  * @module
  */
 import type { Endpoint, Transmit } from "./wire.ts";
@@ -60,7 +65,17 @@ export class UdpDriver {
   #timerAt: number | undefined;
   #closed = false;
   #loop: Promise<void> | undefined;
-  #sends = new Set<Promise<void>>();
+  /** Sends not settled yet, and who waits for them all to settle ({@link close}). */
+  #pending = 0;
+  #drained: PromiseWithResolvers<void> | undefined;
+  #sent = (): void => {
+    this.stats.sent++;
+    this.#settled();
+  };
+  #sendFailed = (): void => {
+    this.stats.sendErrors++;
+    this.#settled();
+  };
   /** Counters. */
   readonly stats: DriverStats = {
     received: 0,
@@ -116,7 +131,10 @@ export class UdpDriver {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#flush();
-    await Promise.allSettled([...this.#sends]);
+    if (this.#pending > 0) {
+      this.#drained ??= Promise.withResolvers();
+      await this.#drained.promise;
+    }
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -165,33 +183,37 @@ export class UdpDriver {
         this.stats.filtered++;
         continue;
       }
-      const p = this.#conn.send(t.data, {
-        transport: "udp",
-        hostname: t.to.hostname,
-        port: t.to.port,
-      })
-        .then(() => {
-          this.stats.sent++;
-        }, () => {
-          this.stats.sendErrors++;
-        }).finally(() => this.#sends.delete(p));
-      this.#sends.add(p);
+      this.#pending++;
+      this.#conn.send(t.data, { transport: "udp", hostname: t.to.hostname, port: t.to.port })
+        .then(this.#sent, this.#sendFailed);
     }
   }
 
+  #settled(): void {
+    if (--this.#pending === 0 && this.#drained) {
+      this.#drained.resolve();
+      this.#drained = undefined;
+    }
+  }
+
+  /**
+   * Makes sure a timer fires by the machine's deadline. A timer already due at or before it is
+   * kept (it fires early and re-arms): moving a deadline later, as a relay server does with
+   * every datagram when its least recently heard peer changes, costs nothing.
+   */
   #arm(): void {
     if (this.#closed) return;
     const at = this.#machine.nextTimeout();
-    if (at === this.#timerAt) return;
+    if (at === undefined || (this.#timerAt !== undefined && this.#timerAt <= at)) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
     this.#timerAt = at;
-    if (at === undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerAt = undefined;
       if (this.#closed) return;
-      this.#machine.handleTimeout(monotonicNow());
+      const now = monotonicNow();
+      const due = this.#machine.nextTimeout();
+      if (due !== undefined && due <= now) this.#machine.handleTimeout(now);
       this.#after();
     }, Math.max(0, Math.ceil(at - monotonicNow())));
   }

@@ -52,6 +52,13 @@
  * HELLO flag bit 0 is "relay only": the server then never reveals this peer's endpoints and
  * never gives it anybody else's. INTRO carries the same flag.
  *
+ * Relay size limit: a RELAY, like every datagram, is at most {@link MAX_DATAGRAM} bytes, so its
+ * payload is at most {@link MAX_RELAY_PAYLOAD} (1172) bytes, and the RELAYED carrying it is 8
+ * bytes shorter still. The largest frame a peer ever sends, a SEALED DATA frame of
+ * {@link MAX_FRAGMENT} bytes of text, is 1058 bytes; HANDSHAKE frames are under 200. The server
+ * refuses a larger RELAY visibly: it counts the drop (`relay-oversize`) and answers a sender whose
+ * id, address and token check out with REFUSED Limit, at most every 5 s.
+ *
  * ## Peer ↔ peer (end-to-end sealed; the server relays them without being able to read them)
  *
  * | type | name      | body                                                                  |
@@ -116,6 +123,15 @@ export const NAME_TAG_LEN = 8;
 
 /** Size of a SEALED frame's header, which is also its associated data. */
 export const SEALED_HEADER_LEN: number = 4 + ID_LEN + ID_LEN + 8;
+
+/** Size of a RELAY datagram before its payload: header, from id, token, to id. */
+export const RELAY_HEADER_LEN: number = 4 + ID_LEN + TOKEN_LEN + ID_LEN;
+
+/** Size of a RELAYED datagram before its payload: header, token, from id. */
+export const RELAYED_HEADER_LEN: number = 4 + TOKEN_LEN + ID_LEN;
+
+/** Largest payload one RELAY carries (1172 bytes: the RELAY is then {@link MAX_DATAGRAM}). */
+export const MAX_RELAY_PAYLOAD: number = MAX_DATAGRAM - RELAY_HEADER_LEN;
 
 /** Message type codes (byte 3 of the header). */
 export const MsgType = {
@@ -564,6 +580,12 @@ export function peekType(b: Uint8Array): Decoded<number> {
   if (b[0] !== MAGIC0 || b[1] !== MAGIC1) return { ok: false, reason: "bad-magic" };
   if (b[2] !== PROTOCOL_VERSION) return { ok: false, reason: "bad-version" };
   return { ok: true, value: b[3]! };
+}
+
+/** True when `b` starts with a valid header of message type `type`; allocates nothing. */
+export function hasHeader(b: Uint8Array, type: number): boolean {
+  return b.length >= 4 && b[3] === type && b[0] === MAGIC0 && b[1] === MAGIC1 &&
+    b[2] === PROTOCOL_VERSION;
 }
 
 /** Throws when `v` is not a whole number from 0 to `max` (a value the caller built wrong). */
