@@ -25,6 +25,7 @@ import {
   MsgType,
   type Transmit,
 } from "../lib/wire.ts";
+import { signedHello } from "../tests/support/hello.ts";
 
 const LO = "127.0.0.1";
 const ROUNDS = 200;
@@ -92,20 +93,13 @@ server.start();
 const serverEp = server.localAddr;
 const relA = sock(), relB = sock();
 const idA = new Uint8Array(8).fill(1), idB = new Uint8Array(8).fill(2);
-const benchRoom = new Uint8Array(16).fill(9);
 const buf = new Uint8Array(2048);
 const tokens: Uint8Array[] = [];
 for (const [c, id] of [[relA, idA], [relB, idB]] as const) {
   const local = { hostname: LO, port: port(c) };
-  const hello = encodeServerMsg({
-    type: MsgType.Hello,
-    id,
-    cookie: registry.cookieFor(id, local),
-    flags: 0,
-    room: benchRoom,
-    nameTag: id,
-    privateEndpoints: [],
-  });
+  const hello = encodeServerMsg(
+    signedHello("bench", { id, cookie: registry.cookieFor(id, local), nameTag: id }),
+  );
   await c.send(hello, { transport: "udp", ...serverEp });
   tokens.push(welcomeToken((await c.receive(buf))[0]));
 }
@@ -205,15 +199,7 @@ function loadedRegistry(n: number) {
     new DataView(id.buffer).setUint32(0, i + 1);
     const addr = { hostname: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 4000 };
     const hello = (cookie: Uint8Array) =>
-      encodeServerMsg({
-        type: MsgType.Hello,
-        id,
-        cookie,
-        flags: 0,
-        room: new Uint8Array(16).fill(i % 500 + 1),
-        nameTag: id,
-        privateEndpoints: [],
-      });
+      encodeServerMsg(signedHello(`room ${i % 500 + 1}`, { id, cookie, nameTag: id }));
     r.handleDatagram(0, addr, hello(r.cookieFor(id, addr)));
     const welcome = r.pollTransmit();
     if (i === 0) firstToken = welcomeToken(welcome!.data);
@@ -259,15 +245,9 @@ function churnRegistry(total: number) {
     r.handleDatagram(
       0,
       addr,
-      encodeServerMsg({
-        type: MsgType.Hello,
-        id,
-        cookie: r.cookieFor(id, addr, 0),
-        flags: 0,
-        room: new Uint8Array(16).fill(room),
-        nameTag: id,
-        privateEndpoints: [],
-      }),
+      encodeServerMsg(
+        signedHello(`room ${room}`, { id, cookie: r.cookieFor(id, addr, 0), nameTag: id }),
+      ),
     );
     const token = welcomeToken(r.pollTransmit()!.data);
     while (r.pollTransmit()) { /* drain */ }

@@ -33,6 +33,7 @@
 import { parseArgs } from "node:util";
 import { decodeServerMsg, encodeServerMsg, MAX_DATAGRAM, MsgType } from "../lib/wire.ts";
 import { allocateChannel, channelData, FIRST_CHANNEL } from "./turn_client.ts";
+import { signedHello } from "../tests/support/hello.ts";
 
 /** A relay implementation under test. */
 export type RelayKind = "p2p" | "raw" | "coturn";
@@ -266,21 +267,13 @@ async function register(
   conn: Deno.DatagramConn,
   server: Deno.NetAddr,
   id: Uint8Array,
-  room: Uint8Array,
+  room: string,
 ): Promise<Uint8Array> {
   const buf = new Uint8Array(2048);
   let cookie: Uint8Array = new Uint8Array(8);
   let pending: Promise<[Uint8Array, Deno.Addr]> | undefined;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const hello = encodeServerMsg({
-      type: MsgType.Hello,
-      id,
-      cookie,
-      flags: 0,
-      room,
-      nameTag: id,
-      privateEndpoints: [],
-    });
+    const hello = encodeServerMsg(signedHello(room, { id, cookie, nameTag: id }));
     await conn.send(hello, server);
     pending ??= conn.receive(buf);
     const got = await Promise.race([pending, sleep(200).then(() => undefined)]);
@@ -405,7 +398,7 @@ async function rig(relay: RelayKind, o: LoadOptions): Promise<Rig> {
   }
   try {
     const idA = new Uint8Array(8).fill(0xa1), idB = new Uint8Array(8).fill(0xb2);
-    const room = crypto.getRandomValues(new Uint8Array(16));
+    const room = `load ${crypto.randomUUID()}`;
     let frame: Rig["frame"], expect: Rig["expect"];
     if (relay === "coturn") {
       const relayed = await allocateChannel(a, server.addr, bAddr);

@@ -17,7 +17,7 @@ import { DeadlineQueue } from "./deadlines.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import { noiseFactory } from "./handshake.ts";
-import { nameTag, type RoomKeys } from "./room_key.ts";
+import { nameTag, type RoomKeys, roomSign } from "./room_key.ts";
 import { type Candidate, DEFAULT_PATH, type PathOptions, ProbeBudget } from "./path.ts";
 import type { ReliableOptions } from "./reliable.ts";
 import {
@@ -62,12 +62,16 @@ export const MAX_DEPARTED = 64;
 const MAX_RETIRED = 1024;
 
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
-export interface ClientOptions extends Omit<LinkOptions, "id" | "roomId" | "nameTag"> {
+export interface ClientOptions
+  extends Omit<LinkOptions, "id" | "roomId" | "nameTag" | "sign" | "random"> {
   /** The room's keys, derived from its name and passphrase (see `lib/room_key.ts`). */
   room: RoomKeys;
   /** Names and fingerprints seen before in this room (known_peers); a change is flagged. */
   knownPeers?: ReadonlyMap<string, string>;
-  /** Randomness for handshake ephemerals (seeded in simulations); node:crypto by default. */
+  /**
+   * Randomness for handshake ephemerals and registration nonces (seeded in simulations);
+   * node:crypto by default.
+   */
   random?: (n: number) => Uint8Array;
   /** Timing of path machines (keepalive is taken from `keepalive`). */
   path?: Partial<PathOptions>;
@@ -123,7 +127,13 @@ export class Client {
     this.#fingerprint = fingerprint(identity.publicKey);
     const room = options.room;
     this.#link = new ServerLink(
-      { ...options, id: this.#id, roomId: room.id, nameTag: (n) => nameTag(room, n) },
+      {
+        ...options,
+        id: this.#id,
+        roomId: room.id,
+        nameTag: (n) => nameTag(room, n),
+        sign: (data) => roomSign(room, data),
+      },
       { send: (m) => this.#toServer(m), event: (e) => this.#linkEvent(e) },
       () => this.#digest >>> 0,
     );

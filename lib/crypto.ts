@@ -23,7 +23,9 @@ import {
   hkdfSync,
   type KeyObject,
   randomBytes,
+  sign,
   timingSafeEqual,
+  verify,
 } from "node:crypto";
 import { COOKIE_LEN, type Endpoint, EPOCH_LEN, formatEndpoint, ID_LEN, KEY_LEN } from "./wire.ts";
 
@@ -269,4 +271,48 @@ export class PairSession {
 export function addressCookie(secret: Uint8Array, id: Uint8Array, addr: Endpoint): Uint8Array {
   const mac = createHmac("sha256", secret).update(id).update(formatEndpoint(addr)).digest();
   return new Uint8Array(mac.subarray(0, COOKIE_LEN));
+}
+
+/** An Ed25519 key pair made from a 32-byte seed (RFC 8032 private key). */
+export interface SigningKey {
+  /** The 32-byte public key. */
+  publicKey: Uint8Array;
+  /** The private key. */
+  privateKey: KeyObject;
+}
+
+/** The Ed25519 key pair whose RFC 8032 private key is the 32-byte `seed`. */
+export function ed25519FromSeed(seed: Uint8Array): SigningKey {
+  if (seed.length !== 32) throw new RangeError("An Ed25519 seed is 32 bytes");
+  const privateKey = createPrivateKey({
+    key: { kty: "OKP", crv: "Ed25519", d: b64url(seed), x: "" },
+    format: "jwk",
+  });
+  const jwk = createPublicKey(privateKey).export({ format: "jwk" });
+  return { publicKey: unb64url(jwk.x!), privateKey };
+}
+
+/** The 64-byte Ed25519 signature of `data` under `key`. */
+export function ed25519Sign(key: KeyObject, data: Uint8Array): Uint8Array {
+  return new Uint8Array(sign(null, data, key));
+}
+
+/** The Ed25519 public key object of the 32 bytes `raw`, or undefined (never throws). */
+export function ed25519PublicKey(raw: Uint8Array): KeyObject | undefined {
+  if (raw.length !== 32) return undefined;
+  try {
+    return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b64url(raw) }, format: "jwk" });
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `signature` is `key`'s Ed25519 signature of `data`. Never throws. */
+export function ed25519Verify(key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  try {
+    return verify(null, data, key, signature);
+  } catch {
+    return false;
+  }
 }

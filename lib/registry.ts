@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { createHmac } from "node:crypto";
-import { addressCookie, bytesEqual, randomId } from "./crypto.ts";
+import { createHmac, type KeyObject } from "node:crypto";
+import { addressCookie, bytesEqual, ed25519PublicKey, ed25519Verify, randomId } from "./crypto.ts";
 import { SourceCounts, TokenBucket } from "./limits.ts";
 import {
   decodeServerMsg,
@@ -15,6 +15,7 @@ import {
   EPOCH_LEN,
   FLAG_RELAY_ONLY,
   hasHeader,
+  helloSigningInput,
   ID_LEN,
   idDigest,
   idHex,
@@ -147,6 +148,8 @@ export class Registry {
   #oldest: Member | undefined;
   #newest: Member | undefined;
   #rooms = new Map<string, Map<string, Member>>();
+  /** The verifying key of every non-empty room (its id is the room's Ed25519 public key). */
+  #roomKeys = new Map<string, KeyObject>();
   #repunched = new Map<string, number>();
   #sources = new SourceCounts();
   #out: Transmit[] = [];
@@ -315,39 +318,47 @@ export class Registry {
     }
   }
 
-  /** Refuses a request; `echo` is its token or cookie, so the peer knows the answer is real. */
+  /** Refuses a request; `echo` is its token or nonce, so the peer knows the answer is real. */
   #refuse(to: Endpoint, echo: Uint8Array, code: number, message: string): void {
     this.#events.push({ type: "refused", addr: to, why: message });
     this.#send(to, { type: MsgType.Refused, echo, code, message });
   }
 
   #hello(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Hello>): void {
+    // The cookie first: a HELLO from a spoofed address costs no signature check.
     if (!this.#routable(from, m.id, m.cookie)) return;
     const key = idHex(m.id), room = idHex(m.room), nameTag = idHex(m.nameTag);
+    // Only a holder of the room key may register into the room (the id is its public key).
+    const roomKey = this.#roomKeys.get(room) ?? ed25519PublicKey(m.room);
+    if (!roomKey || !ed25519Verify(roomKey, helloSigningInput(m), m.signature)) {
+      this.#drop("hello-bad-signature");
+      return this.#refuse(from, m.nonce, RefuseCode.Invalid, "Bad room signature");
+    }
     const known = this.#peers.get(idNum(m.id));
     if (known) {
       // Only the address it registered from may repeat a HELLO (a move needs the token).
       if (known.room !== room || known.nameTag !== nameTag || !sameEndpoint(known.addr, from)) {
-        return this.#refuse(from, m.cookie, RefuseCode.Invalid, "Peer id in use; restart join");
+        return this.#refuse(from, m.nonce, RefuseCode.Invalid, "Peer id in use; restart join");
       }
       // A repeated HELLO (our WELCOME was lost): answer with the WELCOME only, never more than
       // was asked; the peer's next PING resyncs what else it missed.
       this.#touch(known, now);
       known.privateEndpoints = usable(m.privateEndpoints);
-      return this.#welcome(known, m.cookie);
+      return this.#welcome(known, m.nonce);
     }
     const members = this.#rooms.get(room);
     const refusal = this.#admit(from, room, members);
-    if (refusal) return this.#refuse(from, m.cookie, refusal.code, refusal.message);
+    if (refusal) return this.#refuse(from, m.nonce, refusal.code, refusal.message);
     for (const other of members?.values() ?? []) {
       if (other.nameTag === nameTag) {
-        return this.#refuse(from, m.cookie, RefuseCode.NameTaken, "Name taken in this room");
+        return this.#refuse(from, m.nonce, RefuseCode.NameTaken, "Name taken in this room");
       }
     }
     const member = this.#newMember(now, from, m, key, room, nameTag);
     const list = members ?? new Map<string, Member>();
     list.set(key, member);
     this.#rooms.set(room, list);
+    this.#roomKeys.set(room, roomKey);
     this.#peers.set(member.num, member);
     this.#sources.add(from.hostname, room);
     this.#append(member);
@@ -358,7 +369,7 @@ export class Registry {
       addr: from,
       relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
     });
-    this.#welcome(member, m.cookie);
+    this.#welcome(member, m.nonce);
     this.#introduceAll(member, true);
     this.#roster(member);
   }
@@ -451,11 +462,11 @@ export class Registry {
     this.#send(p.addr, { type: MsgType.Roster, token: p.token, seq: ++p.seq, ids });
   }
 
-  #welcome(p: Member, cookie: Uint8Array): void {
+  #welcome(p: Member, nonce: Uint8Array): void {
     this.#send(p.addr, {
       type: MsgType.Welcome,
       id: p.id,
-      cookie,
+      nonce,
       token: p.token,
       observed: p.addr,
     });
@@ -689,7 +700,10 @@ export class Registry {
     p.relayedBy.clear();
     const room = this.#rooms.get(p.room);
     room?.delete(p.key);
-    if (room && room.size === 0) this.#rooms.delete(p.room);
+    if (room && room.size === 0) {
+      this.#rooms.delete(p.room);
+      this.#roomKeys.delete(p.room);
+    }
     this.#events.push({ type: "left", room: p.room.slice(0, 8), name: p.name, reason });
     for (const other of room?.values() ?? []) {
       this.#send(other.addr, {

@@ -3,9 +3,13 @@
  *
  * A room is entered with a passphrase: {@link deriveRoomKeys} stretches it with scrypt (so a
  * captured room id or name tag cannot be brute-forced cheaply) and expands the result with
- * HKDF-SHA256 into three independent keys:
+ * HKDF-SHA256 into independent keys:
  *
- * - `id` (16 bytes): the opaque room id the server sees instead of the room name;
+ * - `signKey`: an Ed25519 private key whose RFC 8032 seed is the 32-byte HKDF output under
+ *   `"p2p room v1 sign"`; every HELLO is signed with it ({@link roomSign}), so the server
+ *   registers only peers who know the passphrase;
+ * - `id` (32 bytes): the room id the server sees instead of the room name: `signKey`'s public
+ *   key, with which the server checks those signatures;
  * - `psk` (32 bytes): the pre-shared key mixed into the peers' Noise handshakes, so only
  *   members who know the passphrase can complete one;
  * - `nameKey` (32 bytes): keys {@link nameTag}, the opaque tag under which the server checks
@@ -14,7 +18,7 @@
  * Parameters ({@link ROOM_KDF}): scrypt N = 2^15, r = 8, p = 1 (32 MiB of memory, about 0.1 s
  * on one core of a 2020s laptop), 32 bytes out, over the NFKC-normalised passphrase, with the
  * salt `"p2p room v1" ‖ 0x00 ‖ NFKC(room)` (UTF-8). HKDF-SHA256 then uses that output as input
- * key material, an empty salt and the infos `"p2p room v1 id"`, `"p2p room v1 psk"` and
+ * key material, an empty salt and the infos `"p2p room v1 sign"`, `"p2p room v1 psk"` and
  * `"p2p room v1 name key"`. The same room name and passphrase give the same keys on every
  * machine; another room name with the same passphrase gives unrelated keys.
  *
@@ -22,12 +26,15 @@
  *
  * @module
  */
-import { createHmac, hkdfSync, randomBytes, scryptSync } from "node:crypto";
+import { createHmac, hkdfSync, type KeyObject, randomBytes, scryptSync } from "node:crypto";
+import { ed25519FromSeed, ed25519Sign } from "./crypto.ts";
 
 /** The keys of one room, all derived from its name and passphrase by {@link deriveRoomKeys}. */
 export interface RoomKeys {
-  /** 16 bytes: the opaque room id sent to the server. */
+  /** 32 bytes: the room id sent to the server, the Ed25519 public key of `signKey`. */
   id: Uint8Array;
+  /** The room's Ed25519 private key: signs every HELLO ({@link roomSign}). */
+  signKey: KeyObject;
   /** 32 bytes: the Noise pre-shared key of every handshake in the room. */
   psk: Uint8Array;
   /** 32 bytes: the key of {@link nameTag}. */
@@ -48,15 +55,15 @@ export const ROOM_KDF = {
   keyLength: 32,
   /** Memory limit passed to scrypt: twice the 128·N·r·p bytes (32 MiB) it needs. */
   maxmem: 2 * 128 * (1 << 15) * 8,
-  /** HKDF info of the room id. */
-  idInfo: "p2p room v1 id",
+  /** HKDF info of the Ed25519 seed of the room's signing key (whose public key is the id). */
+  signInfo: "p2p room v1 sign",
   /** HKDF info of the Noise PSK. */
   pskInfo: "p2p room v1 psk",
   /** HKDF info of the name-tag key. */
   nameKeyInfo: "p2p room v1 name key",
-  /** Bytes of the room id. */
-  idLength: 16,
-  /** Bytes of the PSK and of the name-tag key. */
+  /** Bytes of the room id (an Ed25519 public key). */
+  idLength: 32,
+  /** Bytes of the signing seed, the PSK and the name-tag key. */
   keyBytes: 32,
   /** Bytes of a name tag. */
   tagLength: 8,
@@ -93,15 +100,24 @@ export function deriveRoomKeys(room: string, passphrase: string): RoomKeys {
     p,
     maxmem,
   }));
+  const seed = expand(ikm, ROOM_KDF.signInfo, ROOM_KDF.keyBytes);
   try {
+    const signer = ed25519FromSeed(seed);
     return {
-      id: expand(ikm, ROOM_KDF.idInfo, ROOM_KDF.idLength),
+      id: signer.publicKey,
+      signKey: signer.privateKey,
       psk: expand(ikm, ROOM_KDF.pskInfo, ROOM_KDF.keyBytes),
       nameKey: expand(ikm, ROOM_KDF.nameKeyInfo, ROOM_KDF.keyBytes),
     };
   } finally {
     ikm.fill(0);
+    seed.fill(0);
   }
+}
+
+/** The room key's 64-byte Ed25519 signature of `data` (a HELLO's signing input). */
+export function roomSign(keys: RoomKeys, data: Uint8Array): Uint8Array {
+  return ed25519Sign(keys.signKey, data);
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * A peer's link to the rendezvous server: registration (HELLO until WELCOME, with the server's
- * return-routability cookie), PING keepalives with backoff while a PONG is missing, and the
+ * return-routability cookie, a fresh nonce that WELCOME and REFUSED must echo, and the room
+ * key's signature), PING keepalives with backoff while a PONG is missing, and the
  * server's loss and return. The whole lifecycle is one {@link LinkState} value, so every fact
  * is reported exactly once ("lost", then "back"). Sans-IO: messages go out through a
  * {@link LinkSink}.
@@ -12,13 +13,15 @@ import {
   type Endpoint,
   FLAG_RELAY_ONLY,
   formatEndpoint,
+  helloSigningInput,
   MAX_NAME,
   MsgType,
+  NONCE_LEN,
   RefuseCode,
   type ServerMsg,
   TOKEN_LEN,
 } from "./wire.ts";
-import { bytesEqual } from "./crypto.ts";
+import { bytesEqual, randomId } from "./crypto.ts";
 
 /** How far behind the newest server sequence number a message may be and still count. */
 const SEQ_WINDOW = 1024;
@@ -72,8 +75,12 @@ export interface LinkOptions {
   server: Endpoint;
   /** Our peer id. */
   id: Uint8Array;
-  /** The opaque room id (from the room name and passphrase). */
+  /** The room id: the room's Ed25519 public key (from the room name and passphrase). */
   roomId: Uint8Array;
+  /** Signs a HELLO's signing input with the room key (64 bytes; see `roomSign`). */
+  sign: (data: Uint8Array) => Uint8Array;
+  /** `n` random bytes, for registration nonces (seeded in simulations); node:crypto by default. */
+  random?: (n: number) => Uint8Array;
   /** The opaque tag of a name (the server checks uniqueness on tags, never sees names). */
   nameTag: (name: string) => Uint8Array;
   /** Wanted name. */
@@ -96,7 +103,10 @@ export class ServerLink {
   #state: LinkState = { kind: "closed" };
   #startedAt = 0;
   #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
+  /** This registration attempt's nonce: WELCOME and HELLO refusals must echo it. */
+  #nonce: Uint8Array = new Uint8Array(NONCE_LEN);
   #lastCookieHello = -Infinity;
+  #lastCookiePing = -Infinity;
   /** The registration's secret from WELCOME; zero until registered. */
   #token: Uint8Array = new Uint8Array(TOKEN_LEN);
   #name: string;
@@ -160,9 +170,17 @@ export class ServerLink {
     return this.#public;
   }
 
+  /** A fresh nonce for a new registration attempt (an old attempt's answers no longer count). */
+  #newNonce(): void {
+    const nonce = (this.#o.random ?? randomId)(NONCE_LEN);
+    if (nonce.length !== NONCE_LEN) throw new Error(`ServerLink: needs ${NONCE_LEN} random bytes`);
+    this.#nonce = nonce;
+  }
+
   /** Starts the first registration. */
   start(now: number): void {
     this.#startedAt = now;
+    this.#newNonce();
     this.#state = {
       kind: "registering",
       tries: 0,
@@ -238,13 +256,15 @@ export class ServerLink {
     if (this.#state.kind === "closed") return true;
     switch (m.type) {
       case MsgType.Welcome:
-        // Only an answer to our own HELLO (it echoes the cookie we sent) is believed.
-        if (bytesEqual(m.id, this.#o.id) && bytesEqual(m.cookie, this.#cookie)) {
+        // Only an answer to our own HELLO (it echoes this attempt's nonce) is believed: the
+        // nonce never leaves us in anything but HELLOs to the server, and a COOKIE (which
+        // anybody can forge) only changes which cookie the next HELLO carries.
+        if (bytesEqual(m.id, this.#o.id) && bytesEqual(m.nonce, this.#nonce)) {
           this.#welcome(now, m.token, m.observed);
         }
         return true;
       case MsgType.Refused:
-        if (bytesEqual(m.echo, this.registered ? this.#token : this.#cookie)) {
+        if (bytesEqual(m.echo, this.registered ? this.#token : this.#nonce)) {
           this.#refused(now, m.code, m.message);
         }
         return true;
@@ -253,12 +273,18 @@ export class ServerLink {
         return true;
       case MsgType.Cookie:
         // The server wants proof that we receive at our address: repeat the request with it
-        // (at most every 250 ms, so forged COOKIEs cannot make us flood the server).
+        // (a HELLO at most every 250 ms, a PING at most once a second, so forged COOKIEs cannot
+        // make us flood the server). Unauthenticated: it only sets the cookie we send next.
         this.#cookie = m.cookie;
-        if (now - this.#lastCookieHello < 250) return true;
-        this.#lastCookieHello = now;
-        if (this.#state.kind === "registering") this.#hello(now);
-        else this.#sendPing();
+        if (this.#state.kind === "registering") {
+          if (now - this.#lastCookieHello < 250) return true;
+          this.#lastCookieHello = now;
+          this.#hello(now);
+        } else {
+          if (now - this.#lastCookiePing < 1_000) return true;
+          this.#lastCookiePing = now;
+          this.#sendPing();
+        }
         return true;
       default:
         return false;
@@ -309,6 +335,7 @@ export class ServerLink {
       // Another member has this name: try the next suffix (names are unique per room).
       if (this.#suffix < 100) {
         this.#name = this.#nextName();
+        this.#newNonce();
         s.tries = 0;
         this.#hello(now);
         return;
@@ -325,6 +352,7 @@ export class ServerLink {
           again: true,
           lost: s.lost,
         };
+        this.#newNonce();
         this.#hello(now);
       }
       return;
@@ -352,13 +380,18 @@ export class ServerLink {
     const s = this.#state;
     if (s.kind !== "registering") return;
     const o = this.#o;
-    this.#sink.send({
-      type: MsgType.Hello,
+    const signed = {
       id: o.id,
       cookie: this.#cookie,
+      nonce: this.#nonce,
       flags: o.relayOnly ? FLAG_RELAY_ONLY : 0,
-      room: o.roomId,
       nameTag: o.nameTag(this.#name),
+    };
+    this.#sink.send({
+      type: MsgType.Hello,
+      ...signed,
+      room: o.roomId,
+      signature: o.sign(helloSigningInput(signed)),
       privateEndpoints: o.relayOnly ? [] : o.privateEndpoints,
     });
     s.tries++;

@@ -20,9 +20,9 @@
  *
  * | type | name     | body                                                                  |
  * | ---- | -------- | --------------------------------------------------------------------- |
- * | 0x01 | HELLO    | id, cookie[8], flags u8, room id[16], name tag[8], private endpoints   |
- * | 0x02 | WELCOME  | id, cookie[8] (echoed), token[8], observed endpoint                   |
- * | 0x03 | REFUSED  | echo[8], code u8 ({@link RefuseCode}), message str8                   |
+ * | 0x01 | HELLO    | id, cookie[8], nonce[8], flags u8, room id[32], name tag[8], signature[64], private endpoints |
+ * | 0x02 | WELCOME  | id, nonce[8] (the HELLO's, echoed), token[8], observed endpoint       |
+ * | 0x03 | REFUSED  | echo[8] (the request's nonce or token), code u8 ({@link RefuseCode}), message str8 |
  * | 0x04 | INTRO    | token[8], seq u32, id, epoch[8], flags u8, public list (0 or 1), private list |
  * | 0x05 | LEFT     | token[8], seq u32, id, reason u8 ({@link LeftReason})                 |
  * | 0x06 | PING     | id, token[8], cookie[8], digest u32 (of the peer ids it knows)        |
@@ -34,19 +34,27 @@
  * | 0x0c | REPUNCH  | id, token[8], target id                                               |
  * | 0x0d | COOKIE   | cookie[8]                                                             |
  *
- * The server never learns room names, peer names or keys: a room is an opaque 16-byte id and a
- * name an opaque 8-byte tag, both derived from the room passphrase on the peers.
+ * The server never learns room names, peer names or keys: a room id is the 32-byte Ed25519
+ * public key the peers derive from the room passphrase, and a name an opaque 8-byte tag.
+ *
+ * Room membership: every HELLO carries an Ed25519 signature, by the room's key (which only
+ * holders of the passphrase can derive), over {@link helloSigningInput}: a fixed label, the id,
+ * the cookie, the nonce, the flags and the name tag. The server verifies it (only after the
+ * cookie check, so spoofed HELLOs cost it no signature check) and refuses a bad one with
+ * REFUSED Invalid. A captured HELLO is useless from another address (the cookie binds the
+ * address) and after two cookie periods (the cookie expires), so the room id is no credential.
  *
  * Return routability: the server acts on a HELLO, or on a PING from an address other than the
  * one the peer registered from, only when it carries the cookie the server issues for that
  * peer id and source address (an HMAC under a secret the server rotates every minute).
  * Otherwise it answers with a COOKIE, no larger than the request.
  *
- * Registration secret: WELCOME hands the peer a random token (and echoes the HELLO's cookie, so
- * an off-path attacker cannot forge it). Every later message in either direction carries the
+ * Registration secret: WELCOME hands the peer a random token and echoes the HELLO's nonce (8
+ * random bytes, new for every registration attempt), so an off-path attacker cannot forge it;
+ * a forged COOKIE can only change which cookie the peer's next HELLO carries. Every later message in either direction carries the
  * token, so nobody who has not seen the WELCOME can forge the server's word (INTRO, LEFT,
  * ROSTER, PONG, RELAYED) or the peer's (PING, BYE, RELAY, REPUNCH). REFUSED echoes the token or
- * cookie of the request it answers. INTRO, LEFT and ROSTER also carry a per-registration sequence
+ * nonce of the request it answers. INTRO, LEFT and ROSTER also carry a per-registration sequence
  * number, so a duplicated or replayed old one (an empty ROSTER from long ago) changes nothing.
  *
  * HELLO flag bit 0 is "relay only": the server then never reveals this peer's endpoints and
@@ -83,7 +91,7 @@
  */
 
 /** Protocol version carried in byte 2 of every datagram (not the program's version). */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Largest datagram p2p sends or accepts; stays under common path MTUs. */
 export const MAX_DATAGRAM = 1200;
@@ -115,8 +123,14 @@ export const EPOCH_LEN = 8;
 /** Size of a registration token in bytes. */
 export const TOKEN_LEN = 8;
 
-/** Size of an opaque room id in bytes. */
-export const ROOM_ID_LEN = 16;
+/** Size of a room id (the room's Ed25519 public key) in bytes. */
+export const ROOM_ID_LEN = 32;
+
+/** Size of a HELLO's nonce (echoed by WELCOME and REFUSED) in bytes. */
+export const NONCE_LEN = 8;
+
+/** Size of a HELLO's Ed25519 signature in bytes. */
+export const SIGNATURE_LEN = 64;
 
 /** Size of an opaque name tag in bytes. */
 export const NAME_TAG_LEN = 8;
@@ -191,17 +205,22 @@ export type ServerMsg =
     type: typeof MsgType.Hello;
     id: Uint8Array;
     cookie: Uint8Array;
+    /** Fresh random bytes per registration attempt, echoed by WELCOME and REFUSED. */
+    nonce: Uint8Array;
     flags: number;
-    /** Opaque room id (from the room name and passphrase). */
+    /** Room id: the room's Ed25519 public key (from the room name and passphrase). */
     room: Uint8Array;
     /** Opaque name tag (unique per room). */
     nameTag: Uint8Array;
+    /** The room key's signature over {@link helloSigningInput}. */
+    signature: Uint8Array;
     privateEndpoints: Endpoint[];
   }
   | {
     type: typeof MsgType.Welcome;
     id: Uint8Array;
-    cookie: Uint8Array;
+    /** The HELLO's nonce, echoed. */
+    nonce: Uint8Array;
     token: Uint8Array;
     observed: Endpoint;
   }
@@ -593,16 +612,34 @@ function checkUint(v: number, max: number, what: string): void {
   if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${what} out of range: ${v}`);
 }
 
+/** The label that starts every {@link helloSigningInput} (ASCII, then a zero byte). */
+export const HELLO_SIGNING_LABEL = "p2p hello v1";
+
+/**
+ * What a HELLO's signature covers: `"p2p hello v1" ‖ 0x00 ‖ id ‖ cookie ‖ nonce ‖ flags u8 ‖
+ * name tag` (the room id is the verifying key itself). Throws RangeError on wrong sizes.
+ */
+export function helloSigningInput(
+  m: Pick<MsgOf<typeof MsgType.Hello>, "id" | "cookie" | "nonce" | "flags" | "nameTag">,
+): Uint8Array {
+  const w = new Writer();
+  return w.bytes(encoder.encode(HELLO_SIGNING_LABEL)).u8(0).fixed(m.id, ID_LEN).fixed(
+    m.cookie,
+    COOKIE_LEN,
+  ).fixed(m.nonce, NONCE_LEN)
+    .u8(m.flags).fixed(m.nameTag, NAME_TAG_LEN).finish();
+}
+
 /** Encodes a server-facing message. Throws RangeError only on values the caller built wrong. */
 export function encodeServerMsg(m: ServerMsg): Uint8Array {
   const w = header(m.type);
   switch (m.type) {
     case MsgType.Hello:
-      return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).u8(m.flags)
-        .fixed(m.room, ROOM_ID_LEN).fixed(m.nameTag, NAME_TAG_LEN).endpoints(m.privateEndpoints)
-        .finish();
+      return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).fixed(m.nonce, NONCE_LEN)
+        .u8(m.flags).fixed(m.room, ROOM_ID_LEN).fixed(m.nameTag, NAME_TAG_LEN)
+        .fixed(m.signature, SIGNATURE_LEN).endpoints(m.privateEndpoints).finish();
     case MsgType.Welcome:
-      return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).fixed(m.token, TOKEN_LEN)
+      return w.fixed(m.id, ID_LEN).fixed(m.nonce, NONCE_LEN).fixed(m.token, TOKEN_LEN)
         .endpoint(m.observed).finish();
     case MsgType.Refused:
       return w.fixed(m.echo, TOKEN_LEN).u8(m.code).str8(m.message).finish();
@@ -657,15 +694,17 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
   const id = () => r.bytes(ID_LEN), token = () => r.bytes(TOKEN_LEN);
   switch (type) {
     case MsgType.Hello: {
-      const m = { type: MsgType.Hello, id: id(), cookie: r.bytes(COOKIE_LEN), flags: r.u8() };
+      const m = { type: MsgType.Hello, id: id(), cookie: r.bytes(COOKIE_LEN) };
+      const nonce = r.bytes(NONCE_LEN), flags = r.u8();
       const room = r.bytes(ROOM_ID_LEN), nameTag = r.bytes(NAME_TAG_LEN);
-      return { ...m, room, nameTag, privateEndpoints: r.endpoints() };
+      const signature = r.bytes(SIGNATURE_LEN);
+      return { ...m, nonce, flags, room, nameTag, signature, privateEndpoints: r.endpoints() };
     }
     case MsgType.Welcome:
       return {
         type: MsgType.Welcome,
         id: id(),
-        cookie: r.bytes(COOKIE_LEN),
+        nonce: r.bytes(NONCE_LEN),
         token: token(),
         observed: r.endpoint(),
       };

@@ -22,6 +22,7 @@ import {
   LeftReason,
   type MsgOf,
   MsgType,
+  RefuseCode,
   type ServerMsg,
   TOKEN_LEN,
   type Transmit,
@@ -133,12 +134,21 @@ function harness(seed = 1): Harness {
   h.fromServer({
     type: MsgType.Welcome,
     id,
-    cookie: new Uint8Array(COOKIE_LEN),
+    nonce: helloOf(h.drain()).nonce,
     token,
     observed: SERVER,
   });
   h.drain();
   return h;
+}
+
+/** The last HELLO among `sent`. */
+function helloOf(sent: Transmit[]): MsgOf<typeof MsgType.Hello> {
+  const hellos = sent.map((t) => decodeServerMsg(t.data)).flatMap((d) =>
+    d.ok && d.value.type === MsgType.Hello ? [d.value] : []
+  );
+  assert.ok(hellos.length > 0, "a HELLO was sent");
+  return hellos.at(-1)!;
 }
 
 /** A peer frame the client relayed via the server. */
@@ -179,6 +189,65 @@ Deno.test("client: only a handshake made with the room secret is answered", () =
       assert.equal(h.c.drops["handshake-failed"], 1);
     }
   }
+});
+
+Deno.test("client: a spoofed COOKIE then REFUSED or WELCOME neither ends nor hijacks registration", () => {
+  const rng = prng(9);
+  const bytes = (n: number) => randomBytesFrom(rng, n);
+  const id = bytes(8);
+  const c = new Client({
+    server: SERVER,
+    room: simRoom(),
+    name: "me",
+    relayOnly: false,
+    privateEndpoints: [],
+    keepalive: 25_000,
+    registerTimeout: 10_000,
+    id,
+    identity: Identity.fromPrivate(bytes(32)),
+    random: bytes,
+  });
+  const sent = () => {
+    const out: Transmit[] = [];
+    for (let t = c.pollTransmit(); t; t = c.pollTransmit()) out.push(t);
+    return out;
+  };
+  const events = () => {
+    const out: string[] = [];
+    for (let e = c.pollEvent(); e; e = c.pollEvent()) out.push(e.type);
+    return out;
+  };
+  c.start(0);
+  const nonce = helloOf(sent()).nonce;
+  // The attacker (spoofing the server's address) picks the cookie our next HELLO carries …
+  const chosen = new Uint8Array(COOKIE_LEN).fill(0xa5);
+  c.handleDatagram(300, SERVER, encodeServerMsg({ type: MsgType.Cookie, cookie: chosen }));
+  assert.deepEqual(helloOf(sent()).cookie, chosen, "a COOKIE only sets the next HELLO's cookie");
+  // … and echoes it in a REFUSED and a WELCOME: neither is believed.
+  const refused = {
+    type: MsgType.Refused,
+    echo: chosen,
+    code: RefuseCode.RoomFull,
+    message: "go away",
+  } as const;
+  c.handleDatagram(301, SERVER, encodeServerMsg(refused));
+  const planted = new Uint8Array(TOKEN_LEN).fill(0x5a);
+  c.handleDatagram(
+    302,
+    SERVER,
+    encodeServerMsg({ type: MsgType.Welcome, id, nonce: chosen, token: planted, observed: SERVER }),
+  );
+  assert.deepEqual(events(), [], "no fatal, no ready");
+  assert.equal(c.registered, false);
+  // The real server's WELCOME echoes the HELLO's nonce.
+  const token = bytes(TOKEN_LEN);
+  c.handleDatagram(
+    303,
+    SERVER,
+    encodeServerMsg({ type: MsgType.Welcome, id, nonce, token, observed: SERVER }),
+  );
+  assert.equal(c.registered, true);
+  assert.deepEqual(events(), ["ready"]);
 });
 
 Deno.test("client: server messages without the registration token are ignored", () => {

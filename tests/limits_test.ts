@@ -14,6 +14,7 @@ import {
   RefuseCode,
   type ServerMsg,
 } from "../lib/wire.ts";
+import { signedHello } from "./support/hello.ts";
 
 const SECRET = new Uint8Array(32).fill(3);
 
@@ -35,15 +36,9 @@ function register(r: Registry, now: number, addr: Endpoint, room: number) {
   r.handleDatagram(
     now,
     addr,
-    encodeServerMsg({
-      type: MsgType.Hello,
-      id,
-      cookie: r.cookieFor(id, addr, now),
-      flags: 0,
-      room: new Uint8Array(16).fill(room),
-      nameTag: id,
-      privateEndpoints: [],
-    }),
+    encodeServerMsg(
+      signedHello(`room ${room}`, { id, cookie: r.cookieFor(id, addr, now), nameTag: id }),
+    ),
   );
   const out = drain(r);
   const welcome = out.find((o) => o.m.type === MsgType.Welcome)?.m;

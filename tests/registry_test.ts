@@ -1,7 +1,8 @@
 /**
  * Unit tests of the rendezvous server's sans-IO state machine (`lib/registry.ts`), protocol
- * version 3: feed it datagrams and clock ticks, decode what it wants sent. Peers register with
- * an opaque room id and name tag, learn their registration token from WELCOME and put it in
+ * version 4: feed it datagrams and clock ticks, decode what it wants sent. Peers register with
+ * a room id (the room's Ed25519 public key), a HELLO signed by the room key and an opaque name
+ * tag, learn their registration token from WELCOME and put it in
  * every later message; the server puts the recipient's token in everything it sends, and in
  * INTRO, LEFT and ROSTER the next number of that registration's sequence (1, 2, 3 …).
  *
@@ -18,6 +19,8 @@ import {
   type RegistryOptions,
 } from "../lib/registry.ts";
 import { prng, randomBytesFrom } from "./support/prng.ts";
+import { signedHello, testRoom } from "./support/hello.ts";
+import type { SigningKey } from "../lib/crypto.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
@@ -57,8 +60,10 @@ interface PeerSpec {
   label: string;
   id: Uint8Array;
   addr: Endpoint;
-  /** Opaque room id (peers derive it from the room name and passphrase). */
+  /** Room id: the room key's public key (peers derive it from the room name and passphrase). */
   room: Uint8Array;
+  /** This registration attempt's nonce (WELCOME and HELLO refusals echo it). */
+  nonce: Uint8Array;
   /** Opaque name tag (peers derive it from the name). */
   nameTag: Uint8Array;
   flags: number;
@@ -89,10 +94,18 @@ function padded(s: string, len: number): Uint8Array {
   return out;
 }
 
-/** The opaque room id the test uses for a room called `name`. */
+/** The room keys of the rooms made by {@link roomId}, by hex of their id. */
+const roomKeys = new Map<string, SigningKey>();
+
+/** The room id (public key) the test uses for a room called `name`. */
 function roomId(name: string): Uint8Array {
-  return padded(name, ROOM_ID_LEN);
+  const k = testRoom(name);
+  roomKeys.set(idHex(k.publicKey), k);
+  return k.publicKey.slice();
 }
+
+/** The key of a room nobody in these tests has (signs HELLOs the registry must refuse). */
+const OUTSIDER = testRoom("an outsider's room");
 
 /** The opaque name tag the test uses for a peer called `name`. */
 function tagOf(name: string): Uint8Array {
@@ -106,6 +119,7 @@ function peer(label: string, addr: Endpoint, o: PeerOptions = {}): PeerSpec {
     id: fill(ID_LEN, seed),
     addr,
     room: roomId(o.room ?? "lobby"),
+    nonce: fill(8, seed + 100),
     nameTag: tagOf(o.name ?? label),
     flags: o.flags ?? 0,
     privateEndpoints: o.privateEndpoints ??
@@ -151,7 +165,10 @@ function periodSecret(master: Uint8Array, period: number): Uint8Array {
   return new Uint8Array(createHmac("sha256", master).update(String(period)).digest());
 }
 
-/** A HELLO as a client sends it once it holds the cookie for `from` (`valid: false`: none yet). */
+/**
+ * A HELLO as a client sends it once it holds the cookie for `from` (`valid: false`: none yet),
+ * signed by the key of `p.room` (or, for a room id no test room has, by an outsider's key).
+ */
 function helloBytes(
   r: Registry,
   p: PeerSpec,
@@ -159,15 +176,17 @@ function helloBytes(
   valid = true,
   now?: number,
 ): Uint8Array {
-  return encodeServerMsg({
-    type: MsgType.Hello,
-    id: p.id,
-    cookie: valid ? cookie(r, p, from, now) : new Uint8Array(COOKIE_LEN),
-    flags: p.flags,
-    room: p.room,
-    nameTag: p.nameTag,
-    privateEndpoints: p.privateEndpoints,
-  });
+  return encodeServerMsg(helloMsg(p, valid ? cookie(r, p, from, now) : new Uint8Array(COOKIE_LEN)));
+}
+
+/** `p`'s HELLO with `cookie`, signed by `key` (by default its room's). */
+function helloMsg(
+  p: PeerSpec,
+  cookie: Uint8Array,
+  key = roomKeys.get(idHex(p.room)) ?? OUTSIDER,
+): Msg<typeof MsgType.Hello> {
+  const m = signedHello(key, { ...p, cookie });
+  return { ...m, room: p.room };
 }
 
 /** Drains every transmit, decoding each; a transmit the codec rejects fails the test. */
@@ -375,7 +394,7 @@ function introduced(list: (ServerMsg | Sent)[]): string[] {
 // ---------------------------------------------------------------------------------------------
 // Registration
 
-Deno.test("registry: HELLO is answered with WELCOME echoing the cookie, with a token and the observed endpoint", () => {
+Deno.test("registry: HELLO is answered with WELCOME echoing the nonce, with a token and the observed endpoint", () => {
   const r = registry();
   const alice = peer("alice", ALICE_ADDR);
   const hello = helloBytes(r, alice);
@@ -385,7 +404,7 @@ Deno.test("registry: HELLO is answered with WELCOME echoing the cookie, with a t
   assert.deepEqual(sent[0]!.to, ALICE_ADDR);
   const welcome = only([sent[0]!], MsgType.Welcome);
   assert.deepEqual(welcome.id, alice.id);
-  assert.deepEqual(welcome.cookie, cookie(r, alice), "the HELLO's cookie, echoed");
+  assert.deepEqual(welcome.nonce, alice.nonce, "the HELLO's nonce, echoed");
   assert.deepEqual(welcome.observed, ALICE_ADDR);
   assert.equal(welcome.token.length, TOKEN_LEN);
   assert.notDeepEqual(welcome.token, new Uint8Array(TOKEN_LEN), "a random token");
@@ -478,7 +497,7 @@ Deno.test("registry: a name tag already used in the room is refused with NameTak
   assert.deepEqual(sent[0]!.to, BOB_ADDR);
   const refused = only([sent[0]!], MsgType.Refused);
   assert.equal(refused.code, RefuseCode.NameTaken);
-  assert.deepEqual(refused.echo, cookie(r, a2), "echoes the HELLO's cookie");
+  assert.deepEqual(refused.echo, a2.nonce, "echoes the HELLO's nonce");
   assert.ok(refused.message.length > 0);
   assert.equal(r.peerCount, 1);
   assert.ok(events(r).some((e) => e.type === "refused"));
@@ -533,15 +552,82 @@ Deno.test("registry: peers in different rooms don't see each other", () => {
   assert.equal(pong.digest, rosterDigest([]));
 });
 
-Deno.test("registry: rooms are keyed by all 16 bytes of the room id", () => {
+Deno.test("registry: rooms are keyed by all 32 bytes of the room id (a key one bit off is another room)", () => {
   const r = registry();
   const alice = peer("alice", ALICE_ADDR);
+  join(r, alice);
+  // Bob's room id is lobby's with one bit flipped, signed with lobby's key: another key, so
+  // the signature does not verify, and he is not let into either room.
   const near = roomId("lobby");
   near[ROOM_ID_LEN - 1]! ^= 1;
   const bob = { ...peer("bob", BOB_ADDR), room: near };
-  join(r, alice);
-  assert.deepEqual(join(r, bob).map((s) => s.msg.type), [MsgType.Welcome], "no INTROs");
+  r.handleDatagram(0, BOB_ADDR, encodeServerMsg(helloMsg(bob, cookie(r, bob), testRoom("lobby"))));
+  assert.equal(only(drain(r), MsgType.Refused).code, RefuseCode.Invalid);
+  // Carol, in a room of her own, is in another room: no INTROs.
+  const carol = peer("carol", CAROL_ADDR, { room: "lobby 2" });
+  assert.deepEqual(join(r, carol).map((s) => s.msg.type), [MsgType.Welcome], "no INTROs");
   assert.equal(r.roomCount, 2);
+});
+
+Deno.test("registry: a HELLO signed by another room's key is refused Invalid and registers nothing", () => {
+  // Mallory saw a cleartext HELLO of lobby (room id and name tag) and proves her own address
+  // with its cookie, but she does not know the passphrase: she cannot sign for the room.
+  const { r, alice } = threePeers({ joined: 1 });
+  events(r);
+  const mallory = { ...peer("mallory", MALLORY_ADDR), room: alice.room };
+  for (const key of [OUTSIDER, testRoom("other")]) {
+    r.handleDatagram(1, MALLORY_ADDR, encodeServerMsg(helloMsg(mallory, cookie(r, mallory), key)));
+    const sent = drain(r);
+    assert.deepEqual(sent.map((s) => s.to), [MALLORY_ADDR], "one answer, to mallory only");
+    const refused = only(sent, MsgType.Refused);
+    assert.equal(refused.code, RefuseCode.Invalid);
+    assert.deepEqual(refused.echo, mallory.nonce, "echoes her nonce");
+  }
+  assert.equal(r.stats.drops["hello-bad-signature"], 2);
+  assert.equal(r.peerCount, 1, "nobody registered");
+  assert.deepEqual(events(r).map((e) => e.type), ["refused", "refused"]);
+  // Garbage as a signature, or a room id that is no valid key, is refused the same way.
+  const junk = { ...helloMsg(mallory, cookie(r, mallory)), signature: fill(64, 3) };
+  r.handleDatagram(2, MALLORY_ADDR, encodeServerMsg(junk));
+  r.handleDatagram(
+    3,
+    MALLORY_ADDR,
+    encodeServerMsg({ ...junk, room: new Uint8Array(ROOM_ID_LEN).fill(0xff) }),
+  );
+  assert.deepEqual(drain(r).map((s) => s.msg.type), [MsgType.Refused, MsgType.Refused]);
+  assert.equal(r.stats.drops["hello-bad-signature"], 4);
+  assert.equal(r.peerCount, 1);
+});
+
+Deno.test("registry: a member's captured HELLO signature is useless with another cookie or id", () => {
+  const r = registry();
+  const alice = peer("alice", ALICE_ADDR);
+  const captured = helloMsg(alice, cookie(r, alice));
+  // From mallory's address, with mallory's cookie (the signature covers alice's cookie).
+  const mallory = { ...alice, addr: MALLORY_ADDR };
+  r.handleDatagram(0, MALLORY_ADDR, encodeServerMsg({ ...captured, cookie: cookie(r, mallory) }));
+  assert.equal(only(drain(r), MsgType.Refused).code, RefuseCode.Invalid);
+  // With another id and that id's cookie (the signature covers alice's id).
+  const other = peer("other", MALLORY_ADDR);
+  r.handleDatagram(
+    1,
+    MALLORY_ADDR,
+    encodeServerMsg({ ...captured, id: other.id, cookie: cookie(r, other) }),
+  );
+  assert.equal(only(drain(r), MsgType.Refused).code, RefuseCode.Invalid);
+  // With alice's cookie from mallory's address: only a COOKIE (the cookie binds the address).
+  r.handleDatagram(2, MALLORY_ADDR, encodeServerMsg(captured));
+  assert.deepEqual(drain(r).map((s) => s.msg.type), [MsgType.Cookie]);
+  // Another flag or name tag under the same signature: refused too.
+  r.handleDatagram(3, ALICE_ADDR, encodeServerMsg({ ...captured, flags: FLAG_RELAY_ONLY }));
+  r.handleDatagram(4, ALICE_ADDR, encodeServerMsg({ ...captured, nameTag: tagOf("eve") }));
+  assert.deepEqual(drain(r).map((s) => s.msg.type), [MsgType.Refused, MsgType.Refused]);
+  assert.equal(r.stats.drops["hello-bad-signature"], 4);
+  assert.equal(r.peerCount, 0, "nobody registered");
+  // The genuine HELLO still registers alice.
+  r.handleDatagram(5, ALICE_ADDR, encodeServerMsg(captured));
+  assert.equal(ofType(drain(r), MsgType.Welcome).length, 1);
+  assert.equal(r.peerCount, 1);
 });
 
 Deno.test("registry: a repeated HELLO gets only its WELCOME, with the same token", () => {
@@ -557,7 +643,7 @@ Deno.test("registry: a repeated HELLO gets only its WELCOME, with the same token
     msg: {
       type: MsgType.Welcome,
       id: bob.id,
-      cookie: cookie(r, bob),
+      nonce: bob.nonce,
       token,
       observed: BOB_ADDR,
     },
@@ -582,14 +668,14 @@ Deno.test("registry: a repeated HELLO from a new address is refused; only a PING
     to: moved,
     msg: { type: MsgType.Cookie, cookie: cookie(r, bob, moved) },
   }]);
-  // With the new address's cookie it is refused as Invalid, echoing that cookie: the id is
+  // With the new address's cookie it is refused as Invalid, echoing its nonce: the id is
   // registered elsewhere, and a HELLO carries no token.
   r.handleDatagram(2, moved, helloBytes(r, bob, moved));
   const sent = drain(r);
   assert.deepEqual(sent.map((s) => s.to), [moved], "only the refusal, to the new address");
   const refused = only(sent, MsgType.Refused);
   assert.equal(refused.code, RefuseCode.Invalid);
-  assert.deepEqual(refused.echo, cookie(r, bob, moved));
+  assert.deepEqual(refused.echo, bob.nonce);
   assert.deepEqual(
     events(r).map((e) => e.type),
     ["refused"],
@@ -622,7 +708,7 @@ Deno.test("registry: HELLO reusing a known id with another room or name tag is r
     r.handleDatagram(1, MALLORY_ADDR, helloBytes(r, impostor));
     const refused = only(to(drain(r), MALLORY_ADDR), MsgType.Refused);
     assert.equal(refused.code, RefuseCode.Invalid);
-    assert.deepEqual(refused.echo, cookie(r, impostor), "echoes the HELLO's cookie");
+    assert.deepEqual(refused.echo, impostor.nonce, "echoes the HELLO's nonce");
   }
   // The real alice is untouched: still at her address, with her token.
   assert.equal(only(ping(r, alice, 2, 0), MsgType.Pong).observed.port, ALICE_ADDR.port);
@@ -1101,7 +1187,7 @@ Deno.test("registry: malformed and unexpected datagrams are counted, never throw
     new Uint8Array([0x00, 0x00, 3, 1, 0, 0, 0, 0]), // bad magic
     new Uint8Array([0x70, 0x32, 9, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), // bad version
     v2, // a version-2 HELLO
-    new Uint8Array([0x70, 0x32, 3, 0x7f]), // unknown type
+    new Uint8Array([0x70, 0x32, 4, 0x7f]), // unknown type
     hello.subarray(0, hello.length - 3), // truncated HELLO
     new Uint8Array([...hello, 0]), // trailing byte
     new Uint8Array(1500).fill(0x70), // oversize
@@ -1112,7 +1198,7 @@ Deno.test("registry: malformed and unexpected datagrams are counted, never throw
     encodeServerMsg({
       type: MsgType.Welcome,
       id: alice.id,
-      cookie: cookie(r, alice),
+      nonce: alice.nonce,
       token: tk,
       observed: ALICE_ADDR,
     }),
@@ -1213,7 +1299,7 @@ Deno.test("registry: a full room refuses newcomers with RoomFull; other rooms ar
   assert.deepEqual(sent[0]!.to, CAROL_ADDR);
   const refused = only([sent[0]!.msg], MsgType.Refused);
   assert.equal(refused.code, RefuseCode.RoomFull);
-  assert.deepEqual(refused.echo, cookie(r, carol));
+  assert.deepEqual(refused.echo, carol.nonce);
   assert.ok(refused.message.length > 0);
   assert.ok(events(r).some((e) => e.type === "refused"));
   assert.equal(r.peerCount, 2);
@@ -1239,7 +1325,7 @@ Deno.test("registry: the server-wide peer limit refuses newcomers with Limit", (
   });
   const refused = only(join(r, carol), MsgType.Refused);
   assert.equal(refused.code, RefuseCode.Limit);
-  assert.deepEqual(refused.echo, cookie(r, carol));
+  assert.deepEqual(refused.echo, carol.nonce);
   assert.equal(r.peerCount, 2);
   assert.equal(r.roomCount, 2);
 });
@@ -1311,7 +1397,7 @@ Deno.test("registry: cookies are HMACs of the id and address under the secret of
   const c0 = r.cookieFor(alice.id, ALICE_ADDR, 0);
   assert.notDeepEqual(c0, addressCookie(SECRET, alice.id, ALICE_ADDR), "never the master itself");
   assert.notDeepEqual(c0, r.cookieFor(alice.id, BOB_ADDR, 0));
-  assert.notDeepEqual(c0, r.cookieFor(fill(8, 99), ALICE_ADDR, 0));
+  assert.notDeepEqual(c0, r.cookieFor(alice.id.map((b) => b ^ 1), ALICE_ADDR, 0));
   assert.notDeepEqual(
     c0,
     new Registry({}, new Uint8Array(32).fill(8)).cookieFor(alice.id, ALICE_ADDR, 0),
@@ -1513,11 +1599,9 @@ Deno.test("registry: a captured HELLO stops working 2 × COOKIE_ROTATION after i
 });
 
 Deno.test({
-  name:
-    "registry: ACCEPTED: a replayed IPv6 HELLO without private endpoints gets a WELCOME one byte larger (the cookie proves the address)",
-  // HELLO: 4 + 8 + 8 + 1 + 16 + 8 + 1 = 46 bytes; WELCOME to an IPv6 address: 4 + 24 + 19 = 47.
-  // Not amplification: the HELLO's valid cookie proves it came from that address.
-  ignore: true,
+  name: "registry: a replayed IPv6 HELLO without private endpoints gets a smaller WELCOME",
+  // HELLO: 4 + 8 + 8 + 8 + 1 + 32 + 8 + 64 + 1 = 134 bytes; WELCOME to an IPv6 address:
+  // 4 + 24 + 19 = 47. (Before HELLOs were signed, the WELCOME was one byte larger.)
   fn() {
     const r = registry();
     const victim = peer("v6", { hostname: "2001:db8::1", port: 1000 }, { privateEndpoints: [] });
@@ -1533,7 +1617,7 @@ Deno.test({
 Deno.test("registry: a HELLO with a member's id, room and tag from another address is refused, never a takeover", () => {
   // Room members learn each other's ids from INTROs, and the HELLO is plain text: anybody who
   // knows them can prove *her own* address with its cookie. She gets REFUSED Invalid (echoing
-  // her cookie), not bob's registration, token or RELAYED traffic.
+  // her nonce), not bob's registration, token or RELAYED traffic.
   const { r, alice, bob } = threePeers({ joined: 2 });
   events(r);
   const mallory = { ...bob, addr: MALLORY_ADDR };
@@ -1542,7 +1626,7 @@ Deno.test("registry: a HELLO with a member's id, room and tag from another addre
   assert.deepEqual(sent.map((s) => s.to), [MALLORY_ADDR], "one answer, to mallory only");
   const refused = only(sent, MsgType.Refused);
   assert.equal(refused.code, RefuseCode.Invalid);
-  assert.deepEqual(refused.echo, cookie(r, mallory), "echoes her HELLO's cookie");
+  assert.deepEqual(refused.echo, mallory.nonce, "echoes her HELLO's nonce");
   assert.ok(!events(r).some((e) => e.type === "moved" || e.type === "registered"));
   assert.equal(r.peerCount, 2);
   assert.deepEqual(relay(r, alice, bob, fill(5, 1)).map((s) => s.to), [BOB_ADDR]);
@@ -1645,15 +1729,13 @@ Deno.test("registry: seeded property: no answer to an unproven datagram is large
       ]);
     switch (kind) {
       case "hello":
-        return encodeServerMsg({
-          type: MsgType.Hello,
-          id: p.id,
-          cookie: cookieNow(),
+        return encodeServerMsg(helloMsg({
+          ...p,
           flags: int(4) === 0 ? FLAG_RELAY_ONLY : 0,
           room: rand() < 0.9 ? p.room : other.room,
           nameTag: rand() < 0.9 ? p.nameTag : other.nameTag,
           privateEndpoints: rand() < 0.8 ? p.privateEndpoints : [],
-        });
+        }, cookieNow()));
       case "ping":
         return encodeServerMsg({
           type: MsgType.Ping,

@@ -30,6 +30,7 @@ import {
   RELAY_HEADER_LEN,
   type Transmit,
 } from "../lib/wire.ts";
+import { signedHello, testRoom } from "./support/hello.ts";
 
 const A_ADDR: Endpoint = { hostname: "198.51.100.1", port: 40000 };
 const B_ADDR: Endpoint = { hostname: "203.0.113.2", port: 50000 };
@@ -68,15 +69,9 @@ function setup() {
     r.handleDatagram(
       0,
       addr,
-      encodeServerMsg({
-        type: MsgType.Hello,
-        id,
-        cookie: r.cookieFor(id, addr, 0),
-        flags: 0,
-        room: new Uint8Array(16).fill(room),
-        nameTag: id,
-        privateEndpoints: [],
-      }),
+      encodeServerMsg(
+        signedHello(`room ${room}`, { id, cookie: r.cookieFor(id, addr, 0), nameTag: id }),
+      ),
     );
     const w = decodeServerMsg(drain(r)[0]!.data);
     assert.ok(w.ok && w.value.type === MsgType.Welcome);
@@ -215,7 +210,11 @@ Deno.test("relay fast path: MAX_RELAY_PAYLOAD is relayed, one byte more is refus
   assert.equal(refusals(drain(r)).length, 1);
   assert.deepEqual(events(r), [{
     type: "limited",
-    room: "01010101",
+    room: Array.from(
+      testRoom("room 1").publicKey.subarray(0, 4),
+      (x) => x.toString(16).padStart(2, "0"),
+    )
+      .join(""),
     name: Array.from(a.id.subarray(0, 4), (x) => x.toString(16).padStart(2, "0")).join(""),
     what: "relay-size",
   }]);

@@ -5,21 +5,34 @@
  */
 import assert from "node:assert/strict";
 import { type LinkEvent, SERVER_LOST_AFTER, ServerLink } from "../lib/server_link.ts";
-import { type Endpoint, MsgType, RefuseCode, type ServerMsg } from "../lib/wire.ts";
+import {
+  type Endpoint,
+  helloSigningInput,
+  MsgType,
+  RefuseCode,
+  type ServerMsg,
+} from "../lib/wire.ts";
+import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "../lib/crypto.ts";
+import { prng, randomBytesFrom } from "./support/prng.ts";
+import { testRoom } from "./support/hello.ts";
 
 const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
 const ME: Endpoint = { hostname: "203.0.113.5", port: 40000 };
 const ID = new Uint8Array(8).fill(1);
 const TOKEN = new Uint8Array(8).fill(7);
+const ROOM = testRoom("link");
 
 function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
   const sent: ServerMsg[] = [];
   const events: LinkEvent[] = [];
+  const rng = prng(7);
   const l = new ServerLink(
     {
       server: SERVER,
       id: ID,
-      roomId: new Uint8Array(16).fill(2),
+      roomId: ROOM.publicKey,
+      sign: (data) => ed25519Sign(ROOM.privateKey, data),
+      random: (n) => randomBytesFrom(rng, n),
       nameTag: (name) => new TextEncoder().encode(name.padEnd(8, ".").slice(0, 8)),
       name: "sam",
       relayOnly: false,
@@ -31,10 +44,10 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
     () => 42,
   );
   let now = 0;
-  const cookieSent = () => {
+  const nonceSent = () => {
     for (let i = sent.length - 1; i >= 0; i--) {
       const m = sent[i]!;
-      if (m.type === MsgType.Hello) return m.cookie;
+      if (m.type === MsgType.Hello) return m.nonce;
     }
     return new Uint8Array(8);
   };
@@ -53,12 +66,12 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
       }
       now = until;
     },
-    /** The WELCOME the real server would send: it echoes the cookie of our last HELLO. */
+    /** The WELCOME the real server would send: it echoes the nonce of our last HELLO. */
     welcome() {
       l.handle(now, {
         type: MsgType.Welcome,
         id: ID,
-        cookie: cookieSent(),
+        nonce: nonceSent(),
         token: TOKEN,
         observed: ME,
       });
@@ -69,7 +82,7 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
     refuse(code: number, message: string, echo?: Uint8Array) {
       l.handle(now, {
         type: MsgType.Refused,
-        echo: echo ?? (l.registered ? TOKEN : cookieSent()),
+        echo: echo ?? (l.registered ? TOKEN : nonceSent()),
         code,
         message,
       });
@@ -188,14 +201,14 @@ Deno.test("link: PINGs carry the digest and a resync is sent at most once a seco
   assert.equal(t.l.nextTimeout(), undefined);
 });
 
-Deno.test("link: forged WELCOME, PONG and REFUSED (without our cookie or token) are ignored", () => {
+Deno.test("link: forged WELCOME, PONG and REFUSED (without our nonce or token) are ignored", () => {
   const t = link();
   t.l.start(0);
   const wrong = new Uint8Array(8).fill(0x55);
-  t.l.handle(1, { type: MsgType.Welcome, id: ID, cookie: wrong, token: wrong, observed: ME });
-  assert.equal(t.l.registered, false, "a WELCOME not echoing our cookie is not ours");
+  t.l.handle(1, { type: MsgType.Welcome, id: ID, nonce: wrong, token: wrong, observed: ME });
+  assert.equal(t.l.registered, false, "a WELCOME not echoing our nonce is not ours");
   t.refuse(RefuseCode.RoomFull, "forged", wrong);
-  assert.equal(t.l.closed, false, "a refusal not echoing our cookie is not believed");
+  assert.equal(t.l.closed, false, "a refusal not echoing our nonce is not believed");
   t.welcome();
   assert.equal(t.l.registered, true);
   t.run(25_000 + SERVER_LOST_AFTER + 5_000);
@@ -232,4 +245,74 @@ Deno.test("link: the first PING follows the WELCOME within a second, with the to
   t.run(1_000);
   const ping = t.sent.find((m) => m.type === MsgType.Ping);
   assert.ok(ping && ping.type === MsgType.Ping && ping.token.every((b) => b === 7));
+});
+
+Deno.test("link: a forged COOKIE then a REFUSED echoing it does not end the registration", () => {
+  // The attacker spoofs the server's address: a COOKIE sets what our next HELLO carries, and a
+  // REFUSED echoing that value used to be believed (and killed "p2p join" with its text).
+  const t = link();
+  t.l.start(0);
+  const chosen = new Uint8Array(8).fill(0x66);
+  t.l.handle(10, { type: MsgType.Cookie, cookie: chosen });
+  const hello = t.sent.at(-1)!;
+  assert.ok(hello.type === MsgType.Hello && hello.cookie.every((b) => b === 0x66));
+  for (const code of [RefuseCode.RoomFull, RefuseCode.Limit, RefuseCode.Invalid]) {
+    t.refuse(code, "forged: run evil.sh", chosen);
+  }
+  assert.equal(t.l.closed, false, "still registering");
+  assert.deepEqual(t.kinds(), [], "no fatal, no refusal reported");
+  t.welcome();
+  assert.deepEqual(t.kinds(), ["ready"]);
+});
+
+Deno.test("link: a forged COOKIE then a WELCOME echoing it plants no token", () => {
+  const t = link();
+  t.l.start(0);
+  const chosen = new Uint8Array(8).fill(0x66), planted = new Uint8Array(8).fill(0x99);
+  t.l.handle(10, { type: MsgType.Cookie, cookie: chosen });
+  t.l.handle(11, { type: MsgType.Welcome, id: ID, nonce: chosen, token: planted, observed: ME });
+  assert.equal(t.l.registered, false, "a WELCOME echoing the cookie is not an answer");
+  assert.deepEqual(t.l.token, new Uint8Array(8));
+  t.welcome();
+  assert.deepEqual(t.l.token, TOKEN);
+  assert.deepEqual(t.kinds(), ["ready"]);
+});
+
+Deno.test("link: every HELLO is signed by the room key; the nonce is fresh per attempt", () => {
+  const t = link();
+  t.l.start(0);
+  t.run(1_000);
+  t.l.handle(t.now, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(9) });
+  const hellos = t.sent.filter((m) => m.type === MsgType.Hello);
+  const key = ed25519PublicKey(ROOM.publicKey)!;
+  for (const h of hellos) {
+    assert.deepEqual(h.room, ROOM.publicKey, "the room id is the public key");
+    assert.ok(ed25519Verify(key, helloSigningInput(h), h.signature), "a valid signature");
+  }
+  const first = hellos[0]!.nonce;
+  assert.equal(first.length, 8);
+  assert.ok(hellos.every((h) => h.nonce.join() === first.join()), "retries keep the nonce");
+  // The server forgot us: the new attempt has a new nonce; the old one no longer counts.
+  t.welcome();
+  t.refuse(RefuseCode.Unknown, "Register again");
+  const again = t.sent.at(-1)!;
+  assert.ok(again.type === MsgType.Hello);
+  assert.notDeepEqual(again.nonce, first);
+  t.l.handle(t.now, { type: MsgType.Welcome, id: ID, nonce: first, token: TOKEN, observed: ME });
+  assert.equal(t.l.registered, false, "a WELCOME for the old attempt is not believed");
+  t.welcome();
+  assert.equal(t.l.registered, true);
+});
+
+Deno.test("link: while registered, COOKIEs make at most one PING a second", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  t.sent.length = 0;
+  for (let ms = 0; ms < 3_000; ms += 50) {
+    t.l.handle(100 + ms, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(ms & 0xff) });
+  }
+  const pings = t.sent.filter((m) => m.type === MsgType.Ping);
+  assert.equal(pings.length, 3, "at 100, 1100 and 2100 ms");
+  assert.equal(t.sent.length, 3, "nothing else");
 });

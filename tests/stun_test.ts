@@ -47,6 +47,7 @@ import { PrimaryMachine, StunHub } from "../server.ts";
 import { concat } from "./support/bytes.ts";
 import { prng, randomBytesFrom } from "./support/prng.ts";
 import { P2pProcess } from "./support/proc.ts";
+import { signedHello } from "./support/hello.ts";
 
 // ---------------------------------------------------------------------------------------------
 // RFC 5769 test vectors
@@ -504,15 +505,9 @@ Deno.test("stun codec: addresses with a bad family or length decode to null", ()
 });
 
 Deno.test("stun codec: demultiplexing by the first bytes", () => {
-  const hello = encodeServerMsg({
-    type: MsgType.Hello,
-    id: new Uint8Array(8).fill(1),
-    cookie: new Uint8Array(8),
-    flags: 0,
-    room: new Uint8Array(16),
-    nameTag: new Uint8Array(8),
-    privateEndpoints: [],
-  });
+  const hello = encodeServerMsg(
+    signedHello("stun", { id: new Uint8Array(8).fill(1), nameTag: new Uint8Array(8) }),
+  );
   assert.deepEqual([...hello.subarray(0, 2)], [0x70, 0x32]);
   assert.ok(!looksLikeStun(hello));
   for (const v of VECTORS) assert.ok(looksLikeStun(v));
@@ -830,15 +825,9 @@ Deno.test("stun demux: STUN to the responder, p2p datagrams to the registry", ()
   assert.equal(m.pollTransmit(), undefined);
   assert.deepEqual(registry.stats.drops, {});
   // A HELLO reaches the registry (a COOKIE comes back); garbage that is not STUN is its drop.
-  const hello = encodeServerMsg({
-    type: MsgType.Hello,
-    id: new Uint8Array(8).fill(1),
-    cookie: new Uint8Array(8),
-    flags: 0,
-    room: new Uint8Array(16),
-    nameTag: new Uint8Array(8),
-    privateEndpoints: [],
-  });
+  const hello = encodeServerMsg(
+    signedHello("stun", { id: new Uint8Array(8).fill(1), nameTag: new Uint8Array(8) }),
+  );
   m.handleDatagram(0, CLIENT, hello);
   const t = m.pollTransmit();
   assert.ok(t);
@@ -920,15 +909,9 @@ Deno.test({
         }
       });
       await t.step("a p2p HELLO on the same port gets the registry's COOKIE", async () => {
-        const hello = encodeServerMsg({
-          type: MsgType.Hello,
-          id: new Uint8Array(8).fill(3),
-          cookie: new Uint8Array(8),
-          flags: 0,
-          room: new Uint8Array(16),
-          nameTag: new Uint8Array(8),
-          privateEndpoints: [],
-        });
+        const hello = encodeServerMsg(
+          signedHello("stun", { id: new Uint8Array(8).fill(3), nameTag: new Uint8Array(8) }),
+        );
         const { reply, from } = await ask(hello);
         assert.equal(from.port, port);
         const d = decodeServerMsg(reply);

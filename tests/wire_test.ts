@@ -41,6 +41,7 @@ import {
   type MsgOf,
   MsgType,
   NAME_TAG_LEN,
+  NONCE_LEN,
   parseIPv6,
   peekType,
   peerFrameIds,
@@ -50,6 +51,7 @@ import {
   rosterDigest,
   SEALED_HEADER_LEN,
   type ServerMsg,
+  SIGNATURE_LEN,
   TOKEN_LEN,
 } from "../lib/wire.ts";
 import { prng } from "./support/prng.ts";
@@ -75,6 +77,8 @@ const room1 = bytesOf(ROOM_ID_LEN, 13);
 const room2 = bytesOf(ROOM_ID_LEN, 14);
 const tag1 = bytesOf(NAME_TAG_LEN, 15);
 const tag2 = bytesOf(NAME_TAG_LEN, 16);
+const nonceA = bytesOf(NONCE_LEN, 17);
+const sigA = bytesOf(SIGNATURE_LEN, 18);
 
 /** A header per the protocol table: magic `p2`, version, type. */
 function hdr(type: number, version = PROTOCOL_VERSION): number[] {
@@ -122,22 +126,26 @@ const SERVER_SAMPLES: ServerMsg[] = [
     type: MsgType.Hello,
     id: idA,
     cookie: cookieA,
+    nonce: nonceA,
     flags: 0,
     room: room1,
     nameTag: tag1,
+    signature: sigA,
     privateEndpoints: [epV4b, epV6],
   },
   {
     type: MsgType.Hello,
     id: idB,
     cookie: new Uint8Array(COOKIE_LEN),
+    nonce: nonceA,
     flags: FLAG_RELAY_ONLY,
     room: room2,
     nameTag: tag2,
+    signature: sigA,
     privateEndpoints: [],
   },
-  { type: MsgType.Welcome, id: idA, cookie: cookieA, token: tokenA, observed: epV4 },
-  { type: MsgType.Welcome, id: idB, cookie: cookieA, token: tokenB, observed: epV6 },
+  { type: MsgType.Welcome, id: idA, nonce: nonceA, token: tokenA, observed: epV4 },
+  { type: MsgType.Welcome, id: idB, nonce: nonceA, token: tokenB, observed: epV6 },
   {
     type: MsgType.Refused,
     echo: tokenA,
@@ -299,8 +307,8 @@ Deno.test("wire: every server message type round-trips through encode/decode", (
   assert.equal(RefuseCode.Limit, 5);
 });
 
-Deno.test("wire: header is magic 'p2', version 3, type; version 1 and 2 datagrams are refused", () => {
-  assert.equal(PROTOCOL_VERSION, 3);
+Deno.test("wire: header is magic 'p2', version 4, type; version 1 to 3 datagrams are refused", () => {
+  assert.equal(PROTOCOL_VERSION, 4);
   const all = [
     ...SERVER_SAMPLES.map(encodeServerMsg),
     ...HANDSHAKE_SAMPLES.map(encodeHandshake),
@@ -308,9 +316,9 @@ Deno.test("wire: header is magic 'p2', version 3, type; version 1 and 2 datagram
   ];
   for (const b of all) {
     const type = b[3]!;
-    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 3, type]);
+    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 4, type]);
     assert.deepEqual(peekType(b), { ok: true, value: type });
-    for (const old of [1, 2]) {
+    for (const old of [1, 2, 3]) {
       const o = b.slice();
       o[2] = old;
       const what = `${typeName(type)} as version ${old}`;
@@ -322,7 +330,8 @@ Deno.test("wire: header is magic 'p2', version 3, type; version 1 and 2 datagram
     }
   }
   // Genuine version-2 datagrams (HELLO with a public key and names, PING without a token) are
-  // refused by their version byte, not misread as version 3.
+  // refused by their version byte, not misread as version 4; so are version-3 HELLOs (an
+  // unsigned 16-byte room id) and WELCOMEs (echoing the cookie).
   const v2Hello = concat(
     hdr(MsgType.Hello, 2),
     idA,
@@ -334,18 +343,20 @@ Deno.test("wire: header is magic 'p2', version 3, type; version 1 and 2 datagram
     [0],
   );
   const v2Ping = concat(hdr(MsgType.Ping, 2), idA, cookieA, [0, 0, 0, 1]);
-  for (const b of [v2Hello, v2Ping]) {
+  const v3Hello = concat(hdr(MsgType.Hello, 3), idA, cookieA, [0], bytesOf(16, 5), tag1, [0]);
+  const v3Welcome = concat(hdr(MsgType.Welcome, 3), idA, cookieA, tokenA, v4(192, 0, 2, 1, 9));
+  for (const b of [v2Hello, v2Ping, v3Hello, v3Welcome]) {
     assert.deepEqual(decodeServerMsg(b), { ok: false, reason: "bad-version" });
   }
 });
 
 Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", () => {
   assert.equal(TOKEN_LEN, 8);
-  assert.equal(ROOM_ID_LEN, 16);
+  assert.equal(ROOM_ID_LEN, 32);
   assert.equal(NAME_TAG_LEN, 8);
   // Where the token sits in each message, after the 4-byte header.
   const at: Record<number, number> = {
-    [MsgType.Welcome]: 4 + ID_LEN + COOKIE_LEN,
+    [MsgType.Welcome]: 4 + ID_LEN + NONCE_LEN,
     [MsgType.Intro]: 4,
     [MsgType.Left]: 4,
     [MsgType.Ping]: 4 + ID_LEN,
@@ -451,9 +462,11 @@ Deno.test("wire: fixed-size fields of the wrong length are refused by the encode
     cases.push(
       ["HELLO id", { ...hello, id: new Uint8Array(ID_LEN + d) }],
       ["HELLO cookie", { ...hello, cookie: new Uint8Array(COOKIE_LEN + d) }],
+      ["HELLO nonce", { ...hello, nonce: new Uint8Array(NONCE_LEN + d) }],
       ["HELLO room", { ...hello, room: new Uint8Array(ROOM_ID_LEN + d) }],
       ["HELLO name tag", { ...hello, nameTag: new Uint8Array(NAME_TAG_LEN + d) }],
-      ["WELCOME cookie", { ...welcome, cookie: new Uint8Array(COOKIE_LEN + d) }],
+      ["HELLO signature", { ...hello, signature: new Uint8Array(SIGNATURE_LEN + d) }],
+      ["WELCOME nonce", { ...welcome, nonce: new Uint8Array(NONCE_LEN + d) }],
       ["REFUSED echo", { ...refused, echo: new Uint8Array(TOKEN_LEN + d) }],
       ["INTRO epoch", { ...intro, epoch: new Uint8Array(EPOCH_LEN + d) }],
       ["PING cookie", { ...ping, cookie: new Uint8Array(COOKIE_LEN + d) }],
@@ -501,24 +514,38 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         type: MsgType.Hello,
         id: idA,
         cookie: cookieA,
+        nonce: nonceA,
         flags: FLAG_RELAY_ONLY,
         room: room1,
         nameTag: tag1,
+        signature: sigA,
         privateEndpoints: [{ hostname: "10.1.2.3", port: 5 }],
       },
-      // id, cookie[8], flags u8, room id[16], name tag[8], private endpoints.
-      concat(hdr(MsgType.Hello), idA, cookieA, [1], room1, tag1, [1], v4(10, 1, 2, 3, 5)),
+      // id, cookie[8], nonce[8], flags u8, room id[32], name tag[8], signature[64], private
+      // endpoints.
+      concat(
+        hdr(MsgType.Hello),
+        idA,
+        cookieA,
+        nonceA,
+        [1],
+        room1,
+        tag1,
+        sigA,
+        [1],
+        v4(10, 1, 2, 3, 5),
+      ),
     ],
     [
       {
         type: MsgType.Welcome,
         id: idA,
-        cookie: cookieA,
+        nonce: nonceA,
         token: tokenA,
         observed: { hostname: "192.0.2.33", port: 0x1f90 },
       },
-      // id, cookie[8] (echoed), token[8], observed endpoint.
-      concat(hdr(MsgType.Welcome), idA, cookieA, tokenA, v4(192, 0, 2, 33, 0x1f90)),
+      // id, nonce[8] (echoed), token[8], observed endpoint.
+      concat(hdr(MsgType.Welcome), idA, nonceA, tokenA, v4(192, 0, 2, 33, 0x1f90)),
     ],
     [
       { type: MsgType.Refused, echo: tokenB, code: RefuseCode.NameTaken, message: "é" },
@@ -678,12 +705,12 @@ Deno.test("wire: IPv6 endpoints round-trip in canonical form (::, ::1, fe80::1, 
       const m: ServerMsg = {
         type: MsgType.Welcome,
         id: idA,
-        cookie: cookieA,
+        nonce: nonceA,
         token: tokenA,
         observed: { hostname, port },
       };
       const b = encodeServerMsg(m);
-      const famAt = 4 + ID_LEN + COOKIE_LEN + TOKEN_LEN;
+      const famAt = 4 + ID_LEN + NONCE_LEN + TOKEN_LEN;
       assert.equal(b[famAt], 6, `${hostname}: family byte is 6`);
       assert.equal(b.length, famAt + 1 + 16 + 2);
       assert.deepEqual(assertOk(decodeServerMsg(b), hostname), m, hostname);
@@ -1137,7 +1164,7 @@ Deno.test("wire: invalid UTF-8 in a REFUSED message is rejected", () => {
 });
 
 Deno.test("wire: HELLO room id and name tag are opaque bytes, any value round-trips", () => {
-  // The server never learns names: any 16 and 8 bytes are fine, including ones that would be
+  // The server never learns names: any 32 and 8 bytes are fine, including ones that would be
   // control characters or invalid UTF-8 as text.
   const rooms = [new Uint8Array(ROOM_ID_LEN), new Uint8Array(ROOM_ID_LEN).fill(0xff), room1];
   const tags = [
@@ -1150,15 +1177,18 @@ Deno.test("wire: HELLO room id and name tag are opaque bytes, any value round-tr
         type: MsgType.Hello,
         id: idA,
         cookie: cookieA,
+        nonce: nonceA,
         flags: 0,
         room,
         nameTag,
+        signature: sigA,
         privateEndpoints: [],
       };
       const b = encodeServerMsg(m);
-      assert.equal(b.length, 4 + ID_LEN + COOKIE_LEN + 1 + ROOM_ID_LEN + NAME_TAG_LEN + 1);
-      assert.deepEqual(b.subarray(21, 37), room);
-      assert.deepEqual(b.subarray(37, 45), nameTag);
+      const roomAt = 4 + ID_LEN + COOKIE_LEN + NONCE_LEN + 1;
+      assert.equal(b.length, roomAt + ROOM_ID_LEN + NAME_TAG_LEN + SIGNATURE_LEN + 1);
+      assert.deepEqual(b.subarray(roomAt, roomAt + ROOM_ID_LEN), room);
+      assert.deepEqual(b.subarray(roomAt + ROOM_ID_LEN, roomAt + ROOM_ID_LEN + 8), nameTag);
       assert.deepEqual(assertOk(decodeServerMsg(b)), m);
     }
   }

@@ -1,0 +1,58 @@
+/**
+ * Signed HELLOs for tests that talk to the registry directly: a room key per label (seeded from
+ * its SHA-256, no scrypt), and a HELLO signed by it.
+ */
+import { createHash } from "node:crypto";
+import { ed25519FromSeed, ed25519Sign, type SigningKey } from "../../lib/crypto.ts";
+import {
+  COOKIE_LEN,
+  type Endpoint,
+  helloSigningInput,
+  type MsgOf,
+  MsgType,
+  NONCE_LEN,
+} from "../../lib/wire.ts";
+
+const rooms = new Map<string, SigningKey>();
+
+/** The room key of the test room `label` (its `publicKey` is the room id). */
+export function testRoom(label: string): SigningKey {
+  let k = rooms.get(label);
+  if (!k) {
+    k = ed25519FromSeed(new Uint8Array(createHash("sha256").update(label).digest()));
+    rooms.set(label, k);
+  }
+  return k;
+}
+
+/** What a HELLO carries besides its room id and signature. */
+export interface HelloFields {
+  id: Uint8Array;
+  cookie?: Uint8Array;
+  nonce?: Uint8Array;
+  flags?: number;
+  nameTag: Uint8Array;
+  privateEndpoints?: Endpoint[];
+}
+
+/** A HELLO into `room` (a label or a key), signed by that room's key. */
+export function signedHello(
+  room: string | SigningKey,
+  f: HelloFields,
+): MsgOf<typeof MsgType.Hello> {
+  const key = typeof room === "string" ? testRoom(room) : room;
+  const signed = {
+    id: f.id,
+    cookie: f.cookie ?? new Uint8Array(COOKIE_LEN),
+    nonce: f.nonce ?? new Uint8Array(NONCE_LEN).fill(0x4e),
+    flags: f.flags ?? 0,
+    nameTag: f.nameTag,
+  };
+  return {
+    type: MsgType.Hello,
+    ...signed,
+    room: key.publicKey,
+    signature: ed25519Sign(key.privateKey, helloSigningInput(signed)),
+    privateEndpoints: f.privateEndpoints ?? [],
+  };
+}
