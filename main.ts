@@ -128,6 +128,8 @@ Options:
   --identity FILE         your long-term key, made on first use (default:
                           $XDG_CONFIG_HOME/p2p/identity or ~/.config/p2p/identity)
   --relay-only            never punch, never reveal your addresses; relay everything
+  --stun HOST:PORT        also ask this STUN server how your NAT maps you (repeatable);
+                          a NAT that will force the relay is reported as a notice
   --json                  one JSON object per line on stdout (events: registering,
                           ready, peer, message, left, server, notice, warning,
                           peers, room); logs go to stderr
@@ -339,6 +341,7 @@ function parseJoin(args: string[], hostName: () => string): Command {
     room: { type: "string" },
     name: { type: "string" },
     "relay-only": { type: "boolean" },
+    stun: { type: "string", multiple: true },
     bind: { type: "string" },
     port: { type: "string" },
     keepalive: { type: "string" },
@@ -398,7 +401,13 @@ function parseJoin(args: string[], hostName: () => string): Command {
     passphraseFile,
     newRoom,
     identityFile,
+    stun: (v.stun as string[] | undefined) ?? [],
   };
+  for (const spec of options.stun ?? []) {
+    if (!splitHostPort(spec)) {
+      throw new UsageError(`--stun must be HOST:PORT, got "${spec}"`, "join");
+    }
+  }
   return { kind: "join", options, logLevel: level(v, "join"), logFormat: format(v, "join") };
 }
 

@@ -56,6 +56,8 @@ export interface JoinOptions {
   newRoom?: boolean;
   /** `--identity`: the identity file (default: in the configuration directory). */
   identityFile?: string | undefined;
+  /** STUN servers (`HOST:PORT`) asked besides the p2p server how the NAT maps us. */
+  stun?: string[] | undefined;
   /**
    * Return false to drop a datagram to or from `peer` (passed to the UDP driver). Tests use it
    * to block direct paths; the command line never sets it.
@@ -83,13 +85,13 @@ const INPUT_BACKLOG = 256;
 const OUTPUT_BATCH = 256;
 
 /** Resolves `HOST:PORT` to an IPv4 or IPv6 endpoint; throws {@link JoinError} if it cannot. */
-export async function resolveServer(spec: string): Promise<Endpoint> {
+export async function resolveServer(spec: string, what = "Server"): Promise<Endpoint> {
   const hp = splitHostPort(spec);
-  if (!hp) throw new JoinError(`Server "${spec}" is not HOST:PORT; for example 203.0.113.7:7777`);
+  if (!hp) throw new JoinError(`${what} "${spec}" is not HOST:PORT; for example 203.0.113.7:7777`);
   if (parseIPv6(hp.host)) {
     // The peer's socket is IPv4 only: an IPv6 server would just time out, misleadingly.
     throw new JoinError(
-      `Server "${spec}" is an IPv6 address; p2p peers speak IPv4 only for now: use the server's IPv4 address or a host name with an A record`,
+      `${what} "${spec}" is an IPv6 address; p2p peers speak IPv4 only for now: use the server's IPv4 address or a host name with an A record`,
     );
   }
   if (parseIPv4(hp.host)) return { hostname: hp.host, port: hp.port };
@@ -100,7 +102,9 @@ export async function resolveServer(spec: string): Promise<Endpoint> {
   } catch {
     // Reported below.
   }
-  throw new JoinError(`Cannot resolve server host "${hp.host}"; check the name or use its IP`);
+  throw new JoinError(
+    `Cannot resolve ${what.toLowerCase()} host "${hp.host}"; check the name or use its IP`,
+  );
 }
 
 function privateEndpoints(bind: string, port: number): Endpoint[] {
@@ -181,8 +185,10 @@ export async function join(o: JoinOptions): Promise<number> {
   const creds = await credentials(o);
   if (!creds) return 130;
   const server = await resolveServer(o.server);
+  const stun: Endpoint[] = [];
+  for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
   const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;
-  const peer = new PeerProcess(o, server, peerView({ json: o.json, color }), creds);
+  const peer = new PeerProcess(o, server, peerView({ json: o.json, color }), creds, stun);
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   const onSignal = () => peer.interrupt();
   for (const s of signals) Deno.addSignalListener(s, onSignal);
@@ -218,7 +224,13 @@ class PeerProcess {
   #room: (() => void) | undefined;
   #out = new StdoutBatcher();
 
-  constructor(o: JoinOptions, server: Endpoint, view: PeerView, creds: Credentials) {
+  constructor(
+    o: JoinOptions,
+    server: Endpoint,
+    view: PeerView,
+    creds: Credentials,
+    stun: Endpoint[] = [],
+  ) {
     this.#o = o;
     this.#view = view;
     this.#known = creds.known;
@@ -249,6 +261,7 @@ class PeerProcess {
       privateEndpoints: privateEndpoints(o.bind, local.port),
       keepalive: o.keepalive,
       registerTimeout: o.registerTimeout,
+      stun,
     });
     log.info("Bound UDP {local}; registering with {server}", {
       local: formatEndpoint(local),

@@ -16,6 +16,8 @@ import { compareBytes, Identity, randomId } from "./crypto.ts";
 import { DeadlineQueue } from "./deadlines.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
+import { looksLikeStun } from "./stun.ts";
+import { StunProbe } from "./stun_probe.ts";
 import { noiseFactory } from "./handshake.ts";
 import { nameTag, type RoomKeys, roomSign } from "./room_key.ts";
 import { type Candidate, DEFAULT_PATH, type PathOptions, ProbeBudget } from "./path.ts";
@@ -73,6 +75,11 @@ export interface ClientOptions
    * node:crypto by default.
    */
   random?: (n: number) => Uint8Array;
+  /**
+   * STUN servers (`--stun`) asked, together with the p2p server (which answers STUN on its
+   * port), how our NAT maps us: a symmetric NAT is told to the user once, early, as a notice.
+   */
+  stun?: Endpoint[];
   /** Timing of path machines (keepalive is taken from `keepalive`). */
   path?: Partial<PathOptions>;
   /** Tunables of reliable channels. */
@@ -113,6 +120,7 @@ export class Client {
   #out: Transmit[] = [];
   #events: ClientEvent[] = [];
   #synced = false;
+  #probe: StunProbe | undefined;
   #fingerprint: string;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
@@ -125,6 +133,12 @@ export class Client {
     this.#id = options.id ?? randomId(8);
     const identity = options.identity ?? Identity.generate();
     this.#fingerprint = fingerprint(identity.publicKey);
+    if (options.stun && options.stun.length > 0) {
+      this.#probe = new StunProbe({
+        servers: [options.server, ...options.stun],
+        random: options.random ?? randomId,
+      });
+    }
     const room = options.room;
     this.#link = new ServerLink(
       {
@@ -254,6 +268,18 @@ export class Client {
   /** Starts registering. */
   start(now: number): void {
     this.#link.start(now);
+    this.#probe?.start(now);
+    this.#probeOut();
+  }
+
+  /** Moves the STUN probe's requests and its verdict out. */
+  #probeOut(): void {
+    const p = this.#probe;
+    if (!p) return;
+    for (let t = p.pollTransmit(); t; t = p.pollTransmit()) this.#out.push(t);
+    for (let e = p.pollEvent(); e; e = p.pollEvent()) {
+      if (e.notice) this.#notice(e.notice);
+    }
   }
 
   /**
@@ -291,6 +317,7 @@ export class Client {
   nextTimeout(): number | undefined {
     if (this.#link.closed) return undefined;
     let t = this.#link.nextTimeout() ?? Infinity;
+    t = Math.min(t, this.#probe?.nextTimeout() ?? Infinity);
     const r = this.#deadlines.peek();
     if (r !== undefined && r < t) t = r;
     const oldest = this.#departed.values().next().value;
@@ -302,6 +329,10 @@ export class Client {
   handleTimeout(now: number): void {
     if (this.#link.closed) return;
     this.#link.handleTimeout(now);
+    if (this.#probe) {
+      this.#probe.handleTimeout(now);
+      this.#probeOut();
+    }
     for (const r of this.#deadlines.popDue(now)) {
       this.stats.remoteWakeups++;
       r.handleTimeout(now);
@@ -313,6 +344,10 @@ export class Client {
   /** Handles one datagram received from `from`. Never throws on bad input. */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
     if (this.#link.closed) return;
+    if (this.#probe && looksLikeStun(data)) {
+      if (!this.#probe.handleDatagram(now, from, data)) this.#drop("stun-unsolicited");
+      return this.#probeOut();
+    }
     const t = peekType(data);
     if (!t.ok) return this.#drop(t.reason);
     if (t.value === MsgType.Sealed) {

@@ -186,6 +186,7 @@ Deno.test("cli: join defaults: the host name, any port, keepalive 25 s, timeout 
     passphraseFile: undefined,
     newRoom: false,
     identityFile: undefined,
+    stun: [],
   });
 });
 
@@ -517,4 +518,25 @@ Deno.test("cli: --log-format, --log-level and --metrics", () => {
   ) {
     assert.throws(() => parse("serve", ...bad), UsageError, bad.join(" "));
   }
+});
+
+Deno.test("cli: --stun is repeatable and must be HOST:PORT", () => {
+  const j = parse(
+    "join",
+    "--server",
+    "h:1",
+    "--room",
+    "r",
+    "--name",
+    "n",
+    "--stun",
+    "a:3478",
+    "--stun=b:19302",
+  );
+  assert.ok(j.kind === "join");
+  assert.deepEqual(j.options.stun, ["a:3478", "b:19302"]);
+  assert.throws(
+    () => parse("join", "--server", "h:1", "--room", "r", "--stun", "nope"),
+    UsageError,
+  );
 });

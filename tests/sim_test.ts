@@ -10,11 +10,13 @@ import {
   decodeServerMsg,
   encodeHandshake,
   encodeServerMsg,
+  type Endpoint,
   formatEndpoint,
   MsgType,
 } from "../lib/wire.ts";
 import { compareBytes, Identity } from "../lib/crypto.ts";
 import { fingerprint } from "../lib/fingerprint.ts";
+import { StunResponder } from "../lib/stun.ts";
 import { noiseFactory } from "../lib/handshake.ts";
 import { prng } from "./support/prng.ts";
 import {
@@ -643,4 +645,43 @@ Deno.test("a known name with a new identity is flagged; a known one with the sam
     "carol",
   ]]);
   assert.equal(a.lastPath("bob")?.fingerprint, bobFp);
+});
+
+/** A public STUN server for the simulator (lib/stun.ts's responder on one socket). */
+class SimStun {
+  #r: StunResponder;
+  #out: { to: Endpoint; data: Uint8Array }[] = [];
+  constructor(at: Endpoint) {
+    this.#r = new StunResponder({ sockets: [at] });
+  }
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    const r = this.#r.handle(now, 0, from, data);
+    if (r) this.#out.push({ to: r.to, data: r.data });
+  }
+  handleTimeout(): void {}
+  pollTransmit() {
+    return this.#out.shift();
+  }
+  nextTimeout(): number | undefined {
+    return undefined;
+  }
+}
+
+Deno.test("join --stun: a symmetric NAT is reported once, early; a cone NAT is not", () => {
+  for (const type of ["symmetric", "port-restricted"] as const) {
+    const net = new SimNet(37);
+    addServer(net);
+    const stun = [{ hostname: "192.0.2.201", port: 3478 }, { hostname: "192.0.2.202", port: 3478 }];
+    for (const s of stun) net.attach(`stun ${s.hostname}`, s, new SimStun(s));
+    const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", type), { stun });
+    net.run(5_000);
+    const notices = a.drain().filter((e) => e.type === "notice" && /symmetric/.test(e.message));
+    assert.equal(
+      notices.length,
+      type === "symmetric" ? 1 : 0,
+      `${type}: ${JSON.stringify(notices)}`,
+    );
+    const asked = net.log.filter((d) => d.to.hostname.startsWith("192.0.2.20")).length;
+    assert.ok(asked >= 2 && asked <= 6, `${asked} STUN requests (at most 3 per server)`);
+  }
 });
