@@ -7,9 +7,9 @@
  * @module
  */
 import { DEFAULT_TIMEOUT, describeReport, Doctor, type DoctorEvent } from "./lib/doctor.ts";
-import { splitHostPort } from "./lib/peer_view.ts";
+import { resolveHostPort } from "./lib/resolve.ts";
 import { UdpDriver } from "./lib/udp.ts";
-import { type Endpoint, parseIPv4, parseIPv6 } from "./lib/wire.ts";
+import type { Endpoint } from "./lib/wire.ts";
 
 /** Options of {@link doctor} (what `p2p doctor`'s arguments ask for). */
 export interface DoctorCliOptions {
@@ -36,22 +36,9 @@ const CONSOLE: DoctorOutput = {
   err: (l) => console.error(l),
 };
 
-/** Resolves `HOST:PORT` to an IPv4 endpoint; throws an Error with a plain message if it cannot. */
-export async function resolveServer(spec: string): Promise<Endpoint> {
-  const hp = splitHostPort(spec);
-  if (!hp) throw new Error(`Server "${spec}" is not HOST:PORT; for example 203.0.113.7:7777`);
-  if (parseIPv6(hp.host)) {
-    throw new Error(`Server "${spec}" is an IPv6 address; p2p speaks IPv4 only for now`);
-  }
-  if (parseIPv4(hp.host)) return { hostname: hp.host, port: hp.port };
-  if (hp.host === "localhost") return { hostname: "127.0.0.1", port: hp.port };
-  try {
-    const ips = await Deno.resolveDns(hp.host, "A");
-    if (ips[0]) return { hostname: ips[0], port: hp.port };
-  } catch {
-    // Reported below.
-  }
-  throw new Error(`Cannot resolve server host "${hp.host}"; check the name or use its IP`);
+/** Resolves the server's `HOST:PORT` to an IPv4 endpoint. */
+export function resolveServer(spec: string): Promise<Endpoint> {
+  return resolveHostPort(spec);
 }
 
 function progress(e: DoctorEvent): string | null {

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { ResolveError, resolveHostPort } from "./lib/resolve.ts";
 import { setImmediate } from "node:timers";
 import { getLogger } from "@logtape/logtape";
 import { Client } from "./lib/client.ts";
@@ -17,16 +18,10 @@ import { fingerprint } from "./lib/fingerprint.ts";
 import { identityPath, loadOrCreateIdentity } from "./lib/identity_store.ts";
 import { KnownPeers, knownPeersPath } from "./lib/known_peers.ts";
 import { PASSPHRASE_ENV, PassphraseError, readPassphrase, shareLine } from "./lib/passphrase.ts";
-import { parseInput, pathText, type PeerView, peerView, splitHostPort } from "./lib/peer_view.ts";
+import { parseInput, pathText, type PeerView, peerView } from "./lib/peer_view.ts";
 import { deriveRoomKeys, newRoomSecret, type RoomKeys } from "./lib/room_key.ts";
 import { monotonicNow, UdpDriver } from "./lib/udp.ts";
-import {
-  type Endpoint,
-  formatEndpoint,
-  MAX_PRIVATE_ENDPOINTS,
-  parseIPv4,
-  parseIPv6,
-} from "./lib/wire.ts";
+import { type Endpoint, formatEndpoint, MAX_PRIVATE_ENDPOINTS } from "./lib/wire.ts";
 
 /** Options of {@link join}. */
 export interface JoinOptions {
@@ -84,27 +79,13 @@ const INPUT_BACKLOG = 256;
 /** Most output lines written at once (see {@link StdoutBatcher}). */
 const OUTPUT_BATCH = 256;
 
-/** Resolves `HOST:PORT` to an IPv4 or IPv6 endpoint; throws {@link JoinError} if it cannot. */
+/** Resolves `spec` (`HOST:PORT`) to an IPv4 endpoint; a {@link JoinError} says why not. */
 export async function resolveServer(spec: string, what = "Server"): Promise<Endpoint> {
-  const hp = splitHostPort(spec);
-  if (!hp) throw new JoinError(`${what} "${spec}" is not HOST:PORT; for example 203.0.113.7:7777`);
-  if (parseIPv6(hp.host)) {
-    // The peer's socket is IPv4 only: an IPv6 server would just time out, misleadingly.
-    throw new JoinError(
-      `${what} "${spec}" is an IPv6 address; p2p peers speak IPv4 only for now: use the server's IPv4 address or a host name with an A record`,
-    );
-  }
-  if (parseIPv4(hp.host)) return { hostname: hp.host, port: hp.port };
-  if (hp.host === "localhost") return { hostname: "127.0.0.1", port: hp.port };
   try {
-    const ips = await Deno.resolveDns(hp.host, "A");
-    if (ips[0]) return { hostname: ips[0], port: hp.port };
-  } catch {
-    // Reported below.
+    return await resolveHostPort(spec, what);
+  } catch (e) {
+    throw e instanceof ResolveError ? new JoinError(e.message) : e;
   }
-  throw new JoinError(
-    `Cannot resolve ${what.toLowerCase()} host "${hp.host}"; check the name or use its IP`,
-  );
 }
 
 function privateEndpoints(bind: string, port: number): Endpoint[] {

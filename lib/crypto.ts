@@ -32,13 +32,15 @@ import { COOKIE_LEN, type Endpoint, EPOCH_LEN, formatEndpoint, ID_LEN, KEY_LEN }
 const TAG_LEN = 16;
 const CIPHER = "chacha20-poly1305";
 
-function b64url(bytes: Uint8Array): string {
+/** Base64url without padding (JWK key fields). */
+export function b64url(bytes: Uint8Array): string {
   let s = "";
   for (const b of bytes) s += String.fromCharCode(b);
   return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-function unb64url(s: string): Uint8Array {
+/** Decodes base64url (JWK key fields). */
+export function unb64url(s: string): Uint8Array {
   const bin = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { b64url, unb64url } from "./crypto.ts";
 import {
   createCipheriv,
   createDecipheriv,
@@ -45,17 +46,6 @@ const EMPTY = new Uint8Array(0);
 
 // ---------------------------------------------------------------------------------------------
 // Primitives
-
-function b64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
-function unb64url(s: string): Uint8Array {
-  const bin = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-}
 
 function concat(parts: Uint8Array[]): Uint8Array {
   let n = 0;
