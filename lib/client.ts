@@ -121,6 +121,8 @@ export class Client {
   #events: ClientEvent[] = [];
   #synced = false;
   #probe: StunProbe | undefined;
+  /** Addresses STUN servers saw for us that the server's introductions do not carry. */
+  #extra: Endpoint[] = [];
   #fingerprint: string;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
@@ -163,6 +165,7 @@ export class Client {
       }),
       knownPeers: options.knownPeers ?? new Map(),
       probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
+      extraCandidates: () => this.#extra,
       nameHolder: (name, except) => {
         for (const r of this.#remotes.values()) {
           if (r !== except && r.present && r.established && r.name === name) return r.fingerprint;
@@ -269,16 +272,30 @@ export class Client {
   start(now: number): void {
     this.#link.start(now);
     this.#probe?.start(now);
-    this.#probeOut();
+    this.#probeOut(now);
   }
 
   /** Moves the STUN probe's requests and its verdict out. */
-  #probeOut(): void {
+  #probeOut(now: number): void {
     const p = this.#probe;
     if (!p) return;
     for (let t = p.pollTransmit(); t; t = p.pollTransmit()) this.#out.push(t);
     for (let e = p.pollEvent(); e; e = p.pollEvent()) {
       if (e.notice) this.#notice(e.notice);
+      this.#offerExtra(now, e.reflexive);
+    }
+  }
+
+  /** Tells established peers about reflexive addresses the server's view lacks. */
+  #offerExtra(now: number, reflexive: Endpoint[]): void {
+    if (this.#o.relayOnly) return;
+    const seen = this.#link.public;
+    const extra = reflexive.filter((r) => !seen || !sameEndpoint(r, seen)).slice(0, 4);
+    if (extra.length === 0) return;
+    this.#extra = extra;
+    for (const r of this.#remotes.values()) {
+      r.offerCandidates(now);
+      this.#track(r);
     }
   }
 
@@ -331,7 +348,7 @@ export class Client {
     this.#link.handleTimeout(now);
     if (this.#probe) {
       this.#probe.handleTimeout(now);
-      this.#probeOut();
+      this.#probeOut(now);
     }
     for (const r of this.#deadlines.popDue(now)) {
       this.stats.remoteWakeups++;
@@ -346,7 +363,7 @@ export class Client {
     if (this.#link.closed) return;
     if (this.#probe && looksLikeStun(data)) {
       if (!this.#probe.handleDatagram(now, from, data)) this.#drop("stun-unsolicited");
-      return this.#probeOut();
+      return this.#probeOut(now);
     }
     const t = peekType(data);
     if (!t.ok) return this.#drop(t.reason);

@@ -32,6 +32,8 @@ export type CandidateKind = "private" | "public" | "reflexive";
 
 const RANK: Record<CandidateKind, number> = { private: 3, public: 2, reflexive: 1 };
 const MAX_REFLEXIVE = 4;
+/** Most extra candidates a peer may tell us about. */
+const MAX_EXTRA = 4;
 
 /** A remote endpoint worth probing. */
 export interface Candidate {
@@ -127,6 +129,8 @@ export class PathMachine {
   #actions: PathAction[] = [];
   /** Endpoints the peer proved it answers from (authenticated traffic came from them). */
   #proven = new Set<string>();
+  /** Candidates the peer told us about itself (kept across re-introductions). */
+  #extra: Candidate[] = [];
   #budget: ProbeBudget;
   #events: PathEvent[] = [];
 
@@ -210,12 +214,32 @@ export class PathMachine {
   updateCandidates(now: number, candidates: Candidate[]): void {
     if (this.#relayOnly) return;
     const reflexive = this.#candidates.filter((c) => c.kind === "reflexive");
-    this.#candidates = dedupe([...candidates, ...reflexive]);
+    this.#candidates = dedupe([...candidates, ...this.#extra, ...reflexive]);
     if (this.#state === "direct") {
       if (this.#candidates.some((c) => sameEndpoint(c.addr, this.#selected!.addr))) return;
       this.suspect(now);
     }
     if (!this.#round && this.#candidates.length > 0) this.#startRound(now, this.#o.roundLength);
+  }
+
+  /**
+   * More candidates the peer told us about (addresses STUN servers saw for it): kept besides
+   * the server's, at most MAX_EXTRA of them; a punch round starts unless the path is direct.
+   */
+  addCandidates(now: number, list: Endpoint[]): void {
+    if (this.#relayOnly) return;
+    let added = 0;
+    for (const addr of list) {
+      if (this.#extra.length >= MAX_EXTRA) break;
+      if (this.#candidates.some((c) => sameEndpoint(c.addr, addr))) continue;
+      const c: Candidate = { addr, kind: "public" };
+      this.#extra.push(c);
+      this.#candidates.push(c);
+      added++;
+    }
+    if (added > 0 && this.#state !== "direct" && !this.#round) {
+      this.#startRound(now, this.#o.roundLength);
+    }
   }
 
   /** An authenticated probe arrived from `from`; the caller answers it with a probe reply. */

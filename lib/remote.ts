@@ -25,6 +25,7 @@ import {
   idHex,
   type InnerFrame,
   InnerKind,
+  isUsableCandidate,
   type MsgOf,
   MsgType,
   type SealedFrame,
@@ -110,6 +111,8 @@ export interface RemoteContext {
   readonly path: Partial<PathOptions>;
   /** The client-wide budget for probes to endpoints that never answered. */
   readonly probeBudget: ProbeBudget;
+  /** Addresses STUN servers saw for us beyond the server's view, to tell peers about. */
+  extraCandidates(): Endpoint[];
   /** The fingerprint of another present peer already called `name`, if there is one. */
   nameHolder(name: string, except: RemotePeer): string | undefined;
   /** Reliable channel options. */
@@ -153,6 +156,8 @@ export class RemotePeer {
   #announced = false;
   #failures = 0;
   #lastWarn = -Infinity;
+  /** Our extra candidates still have to be told to this peer (a new path started). */
+  #offerPending = false;
   /** Refused for good (it turned out to use our own identity). */
   #blocked = false;
   /** When it left the room, if it has. */
@@ -259,6 +264,14 @@ export class RemotePeer {
     parts.forEach((p, i) => this.#channel.push(p, i < parts.length - 1));
     this.#settle(now);
     return true;
+  }
+
+  /** Tells the peer our extra candidates (sealed; repeated whenever a new path starts). */
+  offerCandidates(now: number): void {
+    this.#offerPending = false;
+    const endpoints = this.#ctx.extraCandidates();
+    if (!this.established || !this.present || endpoints.length === 0) return;
+    this.#sendFrame(now, { kind: InnerKind.Candidates, endpoints });
   }
 
   /** The row for `/peers`, once established. */
@@ -396,6 +409,9 @@ export class RemotePeer {
         break;
       case InnerKind.Announce:
         break; // A confirmation: opening it was the point.
+      case InnerKind.Candidates:
+        path.addCandidates(now, f.endpoints.filter((e) => isUsableCandidate(e)));
+        break;
     }
     this.#settle(now);
   }
@@ -463,6 +479,7 @@ export class RemotePeer {
   }
 
   #newPath(now: number): PathMachine {
+    this.#offerPending = this.#ctx.extraCandidates().length > 0;
     return new PathMachine(now, this.#intro.candidates, {
       relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
       initiator: this.#link.initiator,
@@ -480,6 +497,7 @@ export class RemotePeer {
     if (!this.present || this.#blocked || !this.#link.established) return;
     this.#path ??= this.#newPath(now);
     const path = this.#path;
+    if (this.#offerPending) this.offerCandidates(now);
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
       // Only a timed-out resend says something about the path; a path change's resends don't.

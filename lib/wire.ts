@@ -85,7 +85,8 @@
  * | 2    | PROBE_ACK | txid u32, observed endpoint (where the probe came from) |
  * | 3    | DATA      | seq u32, stream u32, base u32, flags u8 (bit 0: more fragments follow; bit 1: first fragment), text |
  * | 4    | ACK       | stream u32, cumulative seq u32, selective bitmap u32 (bit i: cum+2+i) |
- * | 5    | ANNOUNCE  | (empty) "I know you": a receiver that does not know the sender asks the server to resync |
+ * | 5    | ANNOUNCE  | (empty) the responder's confirmation of a completed handshake |
+ * | 6    | CANDIDATES | endpoint list: more addresses to punch to (from `join --stun`) |
  *
  * @module
  */
@@ -276,7 +277,14 @@ export interface SealedFrame {
 }
 
 /** Inner frame kinds carried inside SEALED. */
-export const InnerKind = { Probe: 1, ProbeAck: 2, Data: 3, Ack: 4, Announce: 5 } as const;
+export const InnerKind = {
+  Probe: 1,
+  ProbeAck: 2,
+  Data: 3,
+  Ack: 4,
+  Announce: 5,
+  Candidates: 6,
+} as const;
 
 /** The plaintext inside a SEALED frame. */
 export type InnerFrame =
@@ -292,7 +300,8 @@ export type InnerFrame =
     text: Uint8Array;
   }
   | { kind: typeof InnerKind.Ack; stream: number; cumulative: number; selective: number }
-  | { kind: typeof InnerKind.Announce };
+  | { kind: typeof InnerKind.Announce }
+  | { kind: typeof InnerKind.Candidates; endpoints: Endpoint[] };
 
 /** Result of decoding: the value, or a short reason that callers count as a drop. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -846,6 +855,9 @@ export function encodeInner(f: InnerFrame): Uint8Array {
       return w.u32(f.stream).u32(f.cumulative).u32(f.selective).finish();
     case InnerKind.Announce:
       return w.finish();
+    case InnerKind.Candidates:
+      if (f.endpoints.length > MAX_PRIVATE_ENDPOINTS) throw new RangeError("Too many candidates");
+      return w.endpoints(f.endpoints).finish();
   }
 }
 
@@ -882,6 +894,12 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
       case InnerKind.Announce:
         f = { kind };
         break;
+      case InnerKind.Candidates: {
+        const endpoints = r.endpoints();
+        if (endpoints.length > MAX_PRIVATE_ENDPOINTS) return { ok: false, reason: "oversize" };
+        f = { kind, endpoints };
+        break;
+      }
       default:
         return { ok: false, reason: "unknown-inner" };
     }

@@ -4,7 +4,8 @@
  * is kept of departed peers. Virtual time, no sockets.
  */
 import assert from "node:assert/strict";
-import { Client, DEPARTED_KEEP, MAX_DEPARTED } from "../lib/client.ts";
+import { Client, type ClientOptions, DEPARTED_KEEP, MAX_DEPARTED } from "../lib/client.ts";
+import { looksLikeStun, StunResponder } from "../lib/stun.ts";
 import { MAX_ROOM_SIZE } from "../lib/wire.ts";
 import { Identity } from "../lib/crypto.ts";
 import { bytesEqual } from "../lib/crypto.ts";
@@ -13,12 +14,14 @@ import { pairPrologue } from "../lib/secure_link.ts";
 import {
   COOKIE_LEN,
   decodeHandshake,
+  decodeInner,
   decodeSealed,
   decodeServerMsg,
   encodeHandshake,
   encodeServerMsg,
   type Endpoint,
   EPOCH_LEN,
+  InnerKind,
   LeftReason,
   type MsgOf,
   MsgType,
@@ -65,7 +68,7 @@ interface Harness {
   runUntil(until: number): number;
 }
 
-function harness(seed = 1): Harness {
+function harness(seed = 1, extra: Partial<ClientOptions> = {}): Harness {
   const rng = prng(seed);
   const bytes = (n: number) => randomBytesFrom(rng, n);
   const id = bytes(8);
@@ -80,6 +83,7 @@ function harness(seed = 1): Harness {
     id,
     identity: Identity.fromPrivate(bytes(32)),
     random: bytes,
+    ...extra,
   });
   const token = bytes(TOKEN_LEN);
   const held: Transmit[] = [];
@@ -385,61 +389,97 @@ Deno.test("client: a flood of INTROs from a hostile server is capped at the larg
   assert.equal(h.c.drops["intro-room-too-large"], 50);
 });
 
+/** Completes a handshake as a member `x` (lower id, so it initiates) whose name is `name`. */
+function member(h: Harness, name: string) {
+  const x = h.intro({ name, below: true });
+  h.drain();
+  const hs = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk })(
+    true,
+    pairPrologue(simRoom().id, x.id, h.c.id),
+  );
+  const payload = (attempt: number, text = "") => {
+    const t = new TextEncoder().encode(text);
+    const out = new Uint8Array(4 + t.length);
+    new DataView(out.buffer).setUint32(0, attempt);
+    out.set(t, 4);
+    return out;
+  };
+  const attempt = 1;
+  h.relayed(
+    x.id,
+    encodeHandshake({
+      from: x.id,
+      to: h.c.id,
+      stage: 1,
+      attempt,
+      message: hs.writeMessage(payload(attempt)),
+    }),
+  );
+  const msg2 = h.drain().flatMap((t) => {
+    const m = decodeServerMsg(t.data);
+    if (!m.ok || m.value.type !== MsgType.Relay) return [];
+    const f = decodeHandshake(m.value.payload);
+    return f.ok && f.value.stage === 2 ? [f.value.message] : [];
+  })[0]!;
+  assert.ok(hs.readMessage(msg2), "message 2 opens");
+  h.relayed(
+    x.id,
+    encodeHandshake({
+      from: x.id,
+      to: h.c.id,
+      stage: 3,
+      attempt,
+      message: hs.writeMessage(payload(attempt, name)),
+    }),
+  );
+  return { x, keys: hs.split() };
+}
+
 Deno.test("client: two members claiming one name are both shown with fingerprints", () => {
   const h = harness(9);
-  const psk = simRoom().psk;
-  /** Completes a handshake as the initiator `x` telling the client its name is `name`. */
-  const member = (name: string) => {
-    const x = h.intro({ name, below: true });
-    h.drain();
-    const hs = noiseFactory({ staticKey: h.bytes(32), psk })(
-      true,
-      pairPrologue(simRoom().id, x.id, h.c.id),
-    );
-    const payload = (attempt: number, text = "") => {
-      const t = new TextEncoder().encode(text);
-      const out = new Uint8Array(4 + t.length);
-      new DataView(out.buffer).setUint32(0, attempt);
-      out.set(t, 4);
-      return out;
-    };
-    const attempt = 1;
-    h.relayed(
-      x.id,
-      encodeHandshake({
-        from: x.id,
-        to: h.c.id,
-        stage: 1,
-        attempt,
-        message: hs.writeMessage(payload(attempt)),
-      }),
-    );
-    const msg2 = h.drain().flatMap((t) => {
-      const m = decodeServerMsg(t.data);
-      if (!m.ok || m.value.type !== MsgType.Relay) return [];
-      const f = decodeHandshake(m.value.payload);
-      return f.ok && f.value.stage === 2 ? [f.value.message] : [];
-    })[0]!;
-    assert.ok(hs.readMessage(msg2), "message 2 opens");
-    h.relayed(
-      x.id,
-      encodeHandshake({
-        from: x.id,
-        to: h.c.id,
-        stage: 3,
-        attempt,
-        message: hs.writeMessage(payload(attempt, name)),
-      }),
-    );
-    h.drain();
-  };
-  member("alice");
+  member(h, "alice");
+  h.drain();
   h.runUntil(h.now + 300);
-  member("alice");
+  member(h, "alice");
+  h.drain();
   const warnings: string[] = [];
   for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) {
     if (e.type === "warning" && e.kind === "name-clash") warnings.push(e.message);
   }
   assert.equal(warnings.length, 1, "the second alice is flagged");
   assert.match(warnings[0]!, /Two peers call themselves alice: fingerprints \S+ and \S+/);
+});
+
+Deno.test("client: with --stun, addresses STUN servers see are told to peers, sealed", () => {
+  const stun = { hostname: "192.0.2.201", port: 3478 };
+  const h = harness(10, { stun: [stun] });
+  const { x, keys } = member(h, "xena");
+  // The p2p server and the STUN server both see us at an address the server's view lacks
+  // (a different route): it becomes a candidate the peer learns about.
+  const seen = { hostname: "203.0.113.99", port: 5555 };
+  const answered = new Set<string>();
+  for (let round = 0; round < 5 && answered.size < 2; round++) {
+    h.runUntil(h.now + 500);
+    for (const t of h.drain()) {
+      if (!looksLikeStun(t.data)) continue;
+      const r = new StunResponder({ sockets: [t.to] }).handle(h.now, 0, seen, t.data);
+      if (r) {
+        h.c.handleDatagram(h.now, t.to, r.data);
+        answered.add(`${t.to.hostname}:${t.to.port}`);
+      }
+    }
+  }
+  assert.equal(answered.size, 2, "both servers were asked");
+  const frames = h.drain().flatMap((t) => {
+    const m = decodeServerMsg(t.data);
+    const payload = m.ok && m.value.type === MsgType.Relay ? m.value.payload : t.data;
+    const s = decodeSealed(payload);
+    if (!s.ok || !bytesEqual(s.value.to, x.id)) return [];
+    const plain = keys.responderToInitiator.open(s.value.counter, s.value.header, s.value.body);
+    const inner = plain && decodeInner(plain);
+    return inner && inner.ok ? [inner.value] : [];
+  });
+  const offered = frames.find((f) => f.kind === InnerKind.Candidates);
+  assert.ok(offered && offered.kind === InnerKind.Candidates, JSON.stringify(frames));
+  assert.deepEqual(offered.endpoints, [seen]);
 });

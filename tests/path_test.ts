@@ -813,3 +813,17 @@ Deno.test("path: one probe budget shared by many machines bounds the whole clien
   assert.ok(sent <= 60 + 60 + 1, `${sent} probes in a minute from 20 fresh machines`);
   assert.ok(budget.throttled > 0);
 });
+
+Deno.test("path: candidates the peer tells us start a round, survive re-introductions, are capped", () => {
+  const d = new Driver(0, [cand(PRIV, "private")], {}, [[PUB2, 30]]);
+  d.runUntil(5_000);
+  assert.equal(d.m.state, "relay", "the private address does not answer");
+  d.m.addCandidates(d.now, [PUB2, PUB2]);
+  d.runUntil(5_500);
+  assert.equal(d.m.route() && key(d.m.route()!), key(PUB2), "the told address answers: direct");
+  d.m.updateCandidates(d.now, [cand(PRIV, "private")]);
+  assert.ok(d.m.candidates.some((c) => key(c.addr) === key(PUB2)), "kept on re-introduction");
+  const many = Array.from({ length: 10 }, (_, i) => ep(`198.51.100.${i + 1}`, 4000));
+  d.m.addCandidates(d.now, many);
+  assert.ok(d.m.candidates.length <= 1 + 4 + 4, `${d.m.candidates.length} candidates`);
+});

@@ -37,6 +37,7 @@ import {
   LeftReason,
   MAX_DATAGRAM,
   MAX_FRAGMENT,
+  MAX_PRIVATE_ENDPOINTS,
   MAX_ROOM_SIZE,
   type MsgOf,
   MsgType,
@@ -235,6 +236,8 @@ const HANDSHAKE_SAMPLES: HandshakeFrame[] = [
 ];
 
 const INNER_SAMPLES: InnerFrame[] = [
+  { kind: InnerKind.Candidates, endpoints: [] },
+  { kind: InnerKind.Candidates, endpoints: [epV4, epV6] },
   { kind: InnerKind.Probe, txid: 0 },
   { kind: InnerKind.Announce },
   { kind: InnerKind.Probe, txid: 0xffffffff },
@@ -1489,4 +1492,19 @@ Deno.test("isUsableCandidate: unicast only; loopback only when allowed", () => {
   assert.ok(!ok("127.0.0.1") && ok("127.0.0.1", 9, true));
   assert.ok(!ok("::1") && ok("::1", 9, true));
   assert.ok(!ok("10.0.0.1", 0), "port 0");
+});
+
+Deno.test("wire: CANDIDATES carries at most MAX_PRIVATE_ENDPOINTS endpoints both ways", () => {
+  const many = Array.from({ length: MAX_PRIVATE_ENDPOINTS + 1 }, () => epV4);
+  assert.throws(
+    () => encodeInner({ kind: InnerKind.Candidates, endpoints: many }),
+    RangeError,
+  );
+  const ok = encodeInner({
+    kind: InnerKind.Candidates,
+    endpoints: many.slice(0, MAX_PRIVATE_ENDPOINTS),
+  });
+  assertOk(decodeInner(ok));
+  const tooMany = concat([InnerKind.Candidates, many.length], ok.subarray(2), ok.subarray(2, 9));
+  assertRejected(decodeInner(tooMany), "one endpoint too many");
 });
