@@ -135,12 +135,12 @@ export class Client {
     this.#id = options.id ?? randomId(8);
     const identity = options.identity ?? Identity.generate();
     this.#fingerprint = fingerprint(identity.publicKey);
-    if (options.stun && options.stun.length > 0) {
-      this.#probe = new StunProbe({
-        servers: [options.server, ...options.stun],
-        random: options.random ?? randomId,
-      });
-    }
+    // Always ask the p2p server (it answers STUN on its port, and with --alt-host names a
+    // second address to ask), plus any --stun servers: two answers give the mapping verdict.
+    this.#probe = new StunProbe({
+      servers: [options.server, ...(options.stun ?? [])],
+      random: options.random ?? randomId,
+    });
     const room = options.room;
     this.#link = new ServerLink(
       {

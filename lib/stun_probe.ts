@@ -40,12 +40,16 @@
  */
 
 import {
+  Attr,
   BINDING,
   bindingRequest,
+  decodeAddress,
   decodeStun,
+  findAttribute,
   looksLikeStun,
   mappedAddress,
   StunClass,
+  type StunMessage,
 } from "./stun.ts";
 import type { Endpoint, Transmit } from "./wire.ts";
 
@@ -138,6 +142,7 @@ export class StunProbe {
   #retries: number;
   #started = false;
   #emitted = false;
+  #followed = 0;
 
   /** A probe of `o.servers`; nothing is sent before {@link start}. */
   constructor(o: StunProbeOptions) {
@@ -146,28 +151,31 @@ export class StunProbe {
     this.#timeout = Number.isFinite(t) && t > 0 ? t : DEFAULT_PROBE_TIMEOUT;
     const r = Math.floor(o.retries ?? MAX_PROBE_RETRIES);
     this.#retries = Number.isFinite(r) ? Math.max(0, Math.min(MAX_PROBE_RETRIES, r)) : 0;
-    const seen = new Set<string>();
-    for (const to of o.servers) {
-      const key = keyOf(to);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const ip = normalHost(to.hostname);
-      this.#servers.push({
-        to: { hostname: to.hostname, port: to.port },
-        key,
-        family: ip.includes(":") ? 6 : 4,
-        ip,
-        tid: new Uint8Array(0),
-        tidKey: "",
-        data: new Uint8Array(0),
-        state: "idle",
-        sent: 0,
-        nextSend: 0,
-        gap: 0,
-        deadline: 0,
-        mapped: null,
-      });
-    }
+    for (const to of o.servers) this.#add(to);
+  }
+
+  /** Adds a server to ask (once per address). False when it was there already. */
+  #add(to: Endpoint): Server | undefined {
+    const key = keyOf(to);
+    if (this.#servers.some((s) => s.key === key)) return undefined;
+    const ip = normalHost(to.hostname);
+    const server: Server = {
+      to: { hostname: to.hostname, port: to.port },
+      key,
+      family: ip.includes(":") ? 6 : 4,
+      ip,
+      tid: new Uint8Array(0),
+      tidKey: "",
+      data: new Uint8Array(0),
+      state: "idle",
+      sent: 0,
+      nextSend: 0,
+      gap: 0,
+      deadline: 0,
+      mapped: null,
+    };
+    this.#servers.push(server);
+    return server;
   }
 
   /** True once started and every server has answered or been given up. */
@@ -180,8 +188,14 @@ export class StunProbe {
     if (this.#started) return;
     this.#started = true;
     // Sends at 0, rto, 3·rto, ...; the last wait is as long again as the one before, doubled.
+    for (const s of this.#servers) this.#begin(now, s);
+    this.#maybeFinish();
+  }
+
+  /** Sends the first request to `s`. */
+  #begin(now: number, s: Server): void {
     const rto = this.#timeout / (2 ** (this.#retries + 1) - 1);
-    for (const s of this.#servers) {
+    {
       // A broken generator repeating itself must not make two servers share an id.
       let tid: Uint8Array | null = null;
       for (let i = 0; i < 8 && !tid; i++) {
@@ -191,7 +205,7 @@ export class StunProbe {
       }
       if (!tid) {
         s.state = "failed";
-        continue;
+        return;
       }
       s.tid = tid;
       s.tidKey = hex(tid);
@@ -202,7 +216,6 @@ export class StunProbe {
       s.deadline = now + this.#timeout;
       this.#send(now, s);
     }
-    this.#maybeFinish();
   }
 
   #send(now: number, s: Server): void {
@@ -259,12 +272,28 @@ export class StunProbe {
     if (mapped) {
       s.state = "answered";
       s.mapped = mapped;
+      this.#followOther(_now, m);
     } else {
       s.state = "failed";
     }
     this.#verdictEarly();
     this.#maybeFinish();
     return true;
+  }
+
+  /**
+   * A server with RFC 5780 support names its other address (OTHER-ADDRESS): asking it too
+   * gives a second server at another IP address, so the p2p server alone (with `--alt-host`)
+   * is enough for a verdict. At most two such addresses are followed.
+   */
+  #followOther(now: number, m: StunMessage): void {
+    const a = findAttribute(m, Attr.OtherAddress);
+    const other = a && decodeAddress(a.value);
+    if (!other || this.#followed >= 2) return;
+    const s = this.#add(other);
+    if (!s) return;
+    this.#followed++;
+    this.#begin(now, s);
   }
 
   /** The next event ({@link StunProbeEvent}). */

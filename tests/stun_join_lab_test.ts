@@ -15,7 +15,7 @@ import { labToolTest, NatLab, type NatType } from "./support/natlab.ts";
 import { type P2pProcess, prepareProduct, startPeer, startServer } from "./support/proc.ts";
 
 Deno.test(labToolTest(
-  "stun join lab: --stun against coturn reports a symmetric NAT once, and a cone NAT not at all",
+  "stun join lab: a symmetric NAT is reported (with --stun against coturn, or by a server with --alt-host), a cone NAT not",
   ["turnserver"],
   "coturn",
   async () => {
@@ -44,6 +44,7 @@ Deno.test(labToolTest(
     }).spawn();
     const peers: P2pProcess[] = [];
     const server = await startServer({ host: srv.ip, port: 7777, netns: srv.ns });
+    const servers = [server];
     try {
       await new Promise((r) => setTimeout(r, 500)); // coturn binds its socket
       const cases: { nat: NatType; notice: boolean }[] = [
@@ -81,6 +82,27 @@ Deno.test(labToolTest(
       }
       const sym = peers[0]!.eventsOf("notice").filter((e) => /symmetric/.test(String(e.message)));
       assert.equal(sym.length, 1, "told once");
+
+      // Without --stun: a server with --alt-host names its other address (OTHER-ADDRESS) and
+      // that second answer is enough for the same verdict.
+      const altIp = await lab.addAddress(srv);
+      const alt = await startServer({
+        host: srv.ip,
+        port: 7778,
+        netns: srv.ns,
+        label: "server (alt)",
+        extraArgs: ["--alt-host", altIp, "--alt-port", "7779"],
+      });
+      servers.push(alt);
+      const router = await lab.addRouter({ nat: "symmetric", name: "rs2" });
+      const host = await lab.addHost(router, "hs2");
+      const p = startPeer({ server: alt.addr, room: "stunlab2", name: "sym2", netns: host.ns });
+      peers.push(p);
+      await p.waitFor(
+        (e) => e.event === "notice" && /symmetric/.test(String(e.message)),
+        10_000,
+        "the symmetric-NAT notice from the server's own STUN answers",
+      );
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       throw new Error(
@@ -89,7 +111,7 @@ Deno.test(labToolTest(
       );
     } finally {
       for (const p of peers) await p.close();
-      await server.proc.close();
+      for (const s of servers) await s.proc.close();
       try {
         coturn.kill("SIGKILL");
       } catch {

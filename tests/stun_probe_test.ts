@@ -415,3 +415,31 @@ Deno.test("stun probe: 10k seeded fuzz inputs never throw and forge nothing", ()
   }
   assert.deepEqual(probe.mapping(), null);
 });
+
+Deno.test("stun probe: a server's OTHER-ADDRESS is asked too, so one RFC 5780 server gives a verdict", () => {
+  const primary = { hostname: "192.0.2.1", port: 3478 };
+  const sockets = [
+    primary,
+    { hostname: "192.0.2.1", port: 3479 },
+    { hostname: "192.0.2.2", port: 3478 },
+    { hostname: "192.0.2.2", port: 3479 },
+  ];
+  const responder = new StunResponder({ sockets });
+  for (const symmetric of [false, true]) {
+    const rng = prng(symmetric ? 2 : 1);
+    const probe = new StunProbe({ servers: [primary], random: (n) => randomBytesFrom(rng, n) });
+    probe.start(0);
+    let port = 40_000;
+    for (let round = 0; round < 3; round++) {
+      for (let t = probe.pollTransmit(); t; t = probe.pollTransmit()) {
+        const role = sockets.findIndex((s) => s.hostname === t.to.hostname && s.port === t.to.port);
+        assert.ok(role >= 0, `asked ${t.to.hostname}:${t.to.port}`);
+        // A symmetric NAT gives each destination its own public port.
+        const from = { hostname: "203.0.113.5", port: symmetric ? port++ : 40_000 };
+        const r = responder.handle(0, role, from, t.data)!;
+        assert.ok(probe.handleDatagram(0, sockets[r.via]!, r.data));
+      }
+    }
+    assert.equal(probe.mapping(), symmetric ? "address-dependent" : "endpoint-independent");
+  }
+});
