@@ -32,8 +32,8 @@ export const HANDSHAKE_RETRY = 500;
 export const HANDSHAKE_RETRY_MAX = 8_000;
 /** Least time between two new responder handshakes for one peer (ms): bounds the DH work. */
 const RESPOND_INTERVAL = 250;
-/** Least time between a message 1 and its repeat on request (ms). */
-const NUDGE_INTERVAL = 250;
+/** Least time between a message 1 and its repeat on request (ms): a poke from a peer introduced late gets an answer at once. */
+const NUDGE_INTERVAL = 50;
 
 /** The parts of a Noise handshake this machine needs (see `lib/noise.ts`). */
 export interface NoiseSession {
