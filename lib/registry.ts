@@ -9,6 +9,7 @@ import { createHmac, type KeyObject } from "node:crypto";
 import { addressCookie, bytesEqual, ed25519PublicKey, ed25519Verify, randomId } from "./crypto.ts";
 import { SourceCounts, TokenBucket } from "./limits.ts";
 import {
+  COOKIE_LEN,
   decodeServerMsg,
   encodeServerMsg,
   type Endpoint,
@@ -27,6 +28,7 @@ import {
   MAX_ROOM_SIZE,
   type MsgOf,
   MsgType,
+  NAME_TAG_LEN,
   RefuseCode,
   RELAY_HEADER_LEN,
   RELAYED_HEADER_LEN,
@@ -102,42 +104,79 @@ export interface RegistryStats {
   cookies: number;
 }
 
+/**
+ * A non-empty room. Members point at it, so the room id (64 hex digits) is held once per room,
+ * not once per member.
+ */
+interface Room {
+  /** Hex of the opaque room id. */
+  hex: string;
+  /** Its first 8 hex digits, for logs. */
+  short: string;
+  /** Members by id number. */
+  members: Map<bigint, Member>;
+  /** The verifying key (the room id is the room's Ed25519 public key). */
+  key: KeyObject;
+  /** XOR of the members' id digests, kept as members come and go (a PONG's digest is O(1)). */
+  digest: number;
+}
+
+/**
+ * What only a member that relays needs: made on its first RELAY (most members never relay, and
+ * each of these costs a few hundred bytes).
+ */
+interface RelayState {
+  /** Members this one has relayed to, and members that relayed to it (for one log line a pair). */
+  to: Set<Member>;
+  by: Set<Member>;
+  /** Relay budgets: all its relayed bytes, and per destination. */
+  budget: TokenBucket;
+  pairs: Map<Member, TokenBucket>;
+  lastLimitNotice: number;
+  /** When it was last told that a RELAY was too large. */
+  lastSizeNotice: number;
+}
+
+/**
+ * A registered peer, kept small (100k of them should fit in about 1 KiB each): the id, token
+ * and incarnation share one 24-byte buffer, the name tag is a number, the room is shared and the
+ * relay state is made on demand.
+ */
 interface Member {
   id: Uint8Array;
-  /** The id as a number: the key of `Registry.#peers` (cheap to read from a datagram). */
+  /** The id as a number: the key of `Registry.#peers` and of its room (cheap to read). */
   num: bigint;
-  /** Hex of the id: the key in its room. */
-  key: string;
   /** Random per registration: proves later messages come from whoever got the WELCOME. */
   token: Uint8Array;
   /** Sequence number of the last INTRO, LEFT or ROSTER sent to it. */
   seq: number;
-  /** Hex of the opaque name tag (unique per room). */
-  nameTag: string;
+  /** The opaque name tag as a number (unique per room). */
+  nameTag: bigint;
   /** Random per registration: a pair's epoch changes whenever either side registers anew. */
   incarnation: Uint8Array;
   flags: number;
-  /** Hex of the opaque room id. */
-  room: string;
-  /** Short hex of the name tag, for logs (the server never learns names). */
-  name: string;
+  room: Room;
   addr: Endpoint;
   privateEndpoints: Endpoint[];
   lastSeen: number;
   lastResync: number;
-  /** Members this one has relayed to, and members that relayed to it (for one log line a pair). */
-  relayingTo: Set<Member>;
-  relayedBy: Set<Member>;
-  /** Relay budgets: all its relayed bytes, and per destination. */
-  relayBudget: TokenBucket;
-  pairBudgets: Map<Member, TokenBucket>;
-  lastLimitNotice: number;
-  /** When it was last told that a RELAY was too large. */
-  lastSizeNotice: number;
+  /** Made on its first RELAY (or oversize RELAY). */
+  relay: RelayState | undefined;
   /** Neighbours in the least-recently-heard list. */
   older: Member | undefined;
   newer: Member | undefined;
 }
+
+/** Short hex of a member's name tag, for logs (the server never learns names). */
+function nameOf(p: Member): string {
+  return p.nameTag.toString(16).padStart(2 * NAME_TAG_LEN, "0").slice(0, 8);
+}
+
+/** The private endpoints of the many members that have none (never mutated). */
+const NO_ENDPOINTS: Endpoint[] = [];
+
+/** A PING's length: header, id, token, cookie, digest. */
+const PING_LEN = 4 + ID_LEN + TOKEN_LEN + COOKIE_LEN + 4;
 
 /** The rendezvous server's pure core. */
 export class Registry {
@@ -147,9 +186,7 @@ export class Registry {
   /** Members as a doubly-linked list, least recently heard first (kept so by #touch). */
   #oldest: Member | undefined;
   #newest: Member | undefined;
-  #rooms = new Map<string, Map<string, Member>>();
-  /** The verifying key of every non-empty room (its id is the room's Ed25519 public key). */
-  #roomKeys = new Map<string, KeyObject>();
+  #rooms = new Map<string, Room>();
   #repunched = new Map<string, number>();
   #sources = new SourceCounts();
   #out: Transmit[] = [];
@@ -281,6 +318,12 @@ export class Registry {
     this.#rotate(now);
     // RELAY is most of the traffic: forwarded without decoding it into a message.
     if (hasHeader(data, MsgType.Relay)) return this.#relay(now, from, data);
+    // PING is the rest of it (100k peers every 25 s): checked in place, decoded only if it moved.
+    if (
+      data.length === PING_LEN && hasHeader(data, MsgType.Ping) && this.#fastPing(now, from, data)
+    ) {
+      return;
+    }
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
     const m = d.value;
@@ -327,9 +370,10 @@ export class Registry {
   #hello(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Hello>): void {
     // The cookie first: a HELLO from a spoofed address costs no signature check.
     if (!this.#routable(from, m.id, m.cookie)) return;
-    const key = idHex(m.id), room = idHex(m.room), nameTag = idHex(m.nameTag);
+    const room = idHex(m.room), nameTag = tagNum(m.nameTag);
+    const existing = this.#rooms.get(room);
     // Only a holder of the room key may register into the room (the id is its public key).
-    const roomKey = this.#roomKeys.get(room) ?? ed25519PublicKey(m.room);
+    const roomKey = existing?.key ?? ed25519PublicKey(m.room);
     if (!roomKey || !ed25519Verify(roomKey, helloSigningInput(m), m.signature)) {
       this.#drop("hello-bad-signature");
       return this.#refuse(from, m.nonce, RefuseCode.Invalid, "Bad room signature");
@@ -337,7 +381,9 @@ export class Registry {
     const known = this.#peers.get(idNum(m.id));
     if (known) {
       // Only the address it registered from may repeat a HELLO (a move needs the token).
-      if (known.room !== room || known.nameTag !== nameTag || !sameEndpoint(known.addr, from)) {
+      if (
+        known.room.hex !== room || known.nameTag !== nameTag || !sameEndpoint(known.addr, from)
+      ) {
         return this.#refuse(from, m.nonce, RefuseCode.Invalid, "Peer id in use; restart join");
       }
       // A repeated HELLO (our WELCOME was lost): answer with the WELCOME only, never more than
@@ -346,7 +392,7 @@ export class Registry {
       known.privateEndpoints = usable(m.privateEndpoints);
       return this.#welcome(known, m.nonce);
     }
-    const members = this.#rooms.get(room);
+    const members = existing?.members;
     const refusal = this.#admit(from, room, members);
     if (refusal) return this.#refuse(from, m.nonce, refusal.code, refusal.message);
     for (const other of members?.values() ?? []) {
@@ -354,18 +400,21 @@ export class Registry {
         return this.#refuse(from, m.nonce, RefuseCode.NameTaken, "Name taken in this room");
       }
     }
-    const member = this.#newMember(now, from, m, key, room, nameTag);
-    const list = members ?? new Map<string, Member>();
-    list.set(key, member);
-    this.#rooms.set(room, list);
-    this.#roomKeys.set(room, roomKey);
+    let r = existing;
+    if (!r) {
+      r = { hex: room, short: room.slice(0, 8), members: new Map(), key: roomKey, digest: 0 };
+      this.#rooms.set(room, r);
+    }
+    const member = this.#newMember(now, from, m, r, nameTag);
+    r.members.set(member.num, member);
+    r.digest = (r.digest ^ idDigest(member.id)) >>> 0;
     this.#peers.set(member.num, member);
-    this.#sources.add(from.hostname, room);
+    this.#sources.add(from.hostname, r.hex);
     this.#append(member);
     this.#events.push({
       type: "registered",
-      room: room.slice(0, 8),
-      name: member.name,
+      room: r.short,
+      name: nameOf(member),
       addr: from,
       relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
     });
@@ -378,7 +427,7 @@ export class Registry {
   #admit(
     from: Endpoint,
     roomKey: string,
-    room: Map<string, Member> | undefined,
+    room: Map<bigint, Member> | undefined,
   ): { code: number; message: string } | undefined {
     if (this.#peers.size >= this.#o.maxPeers) {
       return { code: RefuseCode.Limit, message: "Server is full; try again later" };
@@ -406,7 +455,7 @@ export class Registry {
     return undefined;
   }
 
-  #admitRoom(room: Map<string, Member> | undefined): { code: number; message: string } | undefined {
+  #admitRoom(room: Map<bigint, Member> | undefined): { code: number; message: string } | undefined {
     if ((room?.size ?? 0) >= this.#o.maxRoomSize) {
       return { code: RefuseCode.RoomFull, message: `Room is full (${this.#o.maxRoomSize} peers)` };
     }
@@ -417,48 +466,58 @@ export class Registry {
     now: number,
     from: Endpoint,
     m: MsgOf<typeof MsgType.Hello>,
-    key: string,
-    room: string,
-    nameTag: string,
+    room: Room,
+    nameTag: bigint,
   ): Member {
+    // One buffer for the id, token and incarnation (each a typed array of its own would cost a
+    // backing store apiece).
+    const bytes = new Uint8Array(ID_LEN + TOKEN_LEN + EPOCH_LEN);
+    bytes.set(m.id, 0);
+    bytes.set(this.#random(TOKEN_LEN), ID_LEN);
+    bytes.set(this.#random(EPOCH_LEN), ID_LEN + TOKEN_LEN);
     return {
-      id: m.id,
+      id: bytes.subarray(0, ID_LEN),
       num: idNum(m.id),
-      key,
-      token: this.#random(TOKEN_LEN),
+      token: bytes.subarray(ID_LEN, ID_LEN + TOKEN_LEN),
       seq: 0,
       nameTag,
-      incarnation: this.#random(EPOCH_LEN),
+      incarnation: bytes.subarray(ID_LEN + TOKEN_LEN),
       flags: m.flags,
       room,
-      name: nameTag.slice(0, 8),
       addr: from,
       privateEndpoints: usable(m.privateEndpoints),
       lastSeen: now,
       lastResync: -Infinity,
-      relayingTo: new Set(),
-      relayedBy: new Set(),
-      relayBudget: new TokenBucket(this.#o.relayRate, this.#o.relayBurst, now),
-      pairBudgets: new Map(),
-      lastLimitNotice: -Infinity,
-      lastSizeNotice: -Infinity,
+      relay: undefined,
       older: undefined,
       newer: undefined,
     };
   }
 
+  /** The relay state of `p`, made on first use. */
+  #relayState(p: Member, now: number): RelayState {
+    return p.relay ??= {
+      to: new Set(),
+      by: new Set(),
+      budget: new TokenBucket(this.#o.relayRate, this.#o.relayBurst, now),
+      pairs: new Map(),
+      lastLimitNotice: -Infinity,
+      lastSizeNotice: -Infinity,
+    };
+  }
+
   /** The peer's NAT gave it a new public mapping (proven by a cookie): everyone re-punches. */
   #move(p: Member, to: Endpoint): void {
-    this.#sources.remove(p.addr.hostname, p.room);
-    this.#sources.add(to.hostname, p.room);
+    this.#sources.remove(p.addr.hostname, p.room.hex);
+    this.#sources.add(to.hostname, p.room.hex);
     p.addr = to;
-    this.#events.push({ type: "moved", room: p.room.slice(0, 8), name: p.name, addr: to });
+    this.#events.push({ type: "moved", room: p.room.short, name: nameOf(p), addr: to });
     this.#introduceAll(p, true);
   }
 
   /** Tells `p` who else is in its room (after its introductions, so it can tell when it has them all). */
   #roster(p: Member): void {
-    const ids = [...this.#rooms.get(p.room)!.values()].filter((o) => o !== p).map((o) => o.id);
+    const ids = [...p.room.members.values()].filter((o) => o !== p).map((o) => o.id);
     this.#send(p.addr, { type: MsgType.Roster, token: p.token, seq: ++p.seq, ids });
   }
 
@@ -474,7 +533,7 @@ export class Registry {
 
   /** Introduces every other member of its room to `p` (and, if `both`, `p` to them). */
   #introduceAll(p: Member, both: boolean): void {
-    for (const other of this.#rooms.get(p.room)?.values() ?? []) {
+    for (const other of p.room.members.values()) {
       if (other === p) continue;
       this.#introduce(p, other, both);
     }
@@ -487,9 +546,9 @@ export class Registry {
       this.#send(b.addr, this.#intro(a, b));
       this.#events.push({
         type: "introduced",
-        room: a.room.slice(0, 8),
-        a: a.name,
-        b: b.name,
+        room: a.room.short,
+        a: nameOf(a),
+        b: nameOf(b),
         repunch,
       });
     }
@@ -523,20 +582,46 @@ export class Registry {
     // respect the new address's limits (else moving would launder registrations).
     if (moved && !this.#routable(from, m.id, m.cookie)) return;
     if (moved && from.hostname !== p.addr.hostname) {
-      const refusal = this.#admitSource(from, p.room);
+      const refusal = this.#admitSource(from, p.room.hex);
       if (refusal) return this.#refuse(from, m.token, refusal.code, refusal.message);
     }
     this.#touch(p, now);
     if (moved) this.#move(p, from);
-    let digest = 0;
-    for (const o of this.#rooms.get(p.room)!.values()) if (o !== p) digest ^= idDigest(o.id);
-    digest >>>= 0;
+    this.#pong(now, from, p, moved, m.digest);
+  }
+
+  /** Answers a PING of `p` (checked, touched, moved if it had to be). */
+  #pong(now: number, from: Endpoint, p: Member, moved: boolean, theirs: number): void {
+    // The digest of the room without `p`: its own digest XORed out of the room's.
+    const digest = (p.room.digest ^ idDigest(p.id)) >>> 0;
     this.#send(from, { type: MsgType.Pong, token: p.token, observed: from, digest });
-    if (!moved && digest !== m.digest && now - p.lastResync >= this.#o.resyncInterval) {
+    if (!moved && digest !== theirs && now - p.lastResync >= this.#o.resyncInterval) {
       p.lastResync = now;
       this.#roster(p);
       this.#introduceAll(p, false);
     }
+  }
+
+  /**
+   * A well-formed PING from a registered peer at its registered address, handled without
+   * decoding it (ids read and the token compared in place), as `#ping` would. False when it
+   * needs `#ping` (unknown peer, or one that moved).
+   */
+  #fastPing(now: number, from: Endpoint, data: Uint8Array): boolean {
+    if (this.#view.buffer !== data.buffer) this.#view = new DataView(data.buffer);
+    const at = data.byteOffset;
+    const p = this.#peers.get(this.#view.getBigUint64(at + 4));
+    if (!p || p.addr.port !== from.port || p.addr.hostname !== from.hostname) return false;
+    const token = p.token;
+    let diff = 0;
+    for (let i = 0; i < TOKEN_LEN; i++) diff |= token[i]! ^ data[4 + ID_LEN + i]!;
+    if (diff !== 0) {
+      this.#drop("ping-bad-token");
+      return true;
+    }
+    this.#touch(p, now);
+    this.#pong(now, from, p, false, this.#view.getUint32(at + PING_LEN - 4));
+    return true;
   }
 
   /**
@@ -587,18 +672,19 @@ export class Registry {
     this.#touch(src, now);
     const dst = this.#peers.get(this.#view.getBigUint64(at + 20));
     if (!dst || dst.room !== src.room || dst === src) return this.#drop("relay-unknown-target");
-    if (!src.relayingTo.has(dst)) {
-      src.relayingTo.add(dst);
-      dst.relayedBy.add(src);
+    const rs = this.#relayState(src, now);
+    if (!rs.to.has(dst)) {
+      rs.to.add(dst);
+      this.#relayState(dst, now).by.add(src);
       this.#events.push({
         type: "relaying",
-        room: src.room.slice(0, 8),
-        from: src.name,
-        to: dst.name,
+        room: src.room.short,
+        from: nameOf(src),
+        to: nameOf(dst),
       });
     }
     const bytes = len - RELAY_HEADER_LEN;
-    if (!this.#withinBudget(now, src, dst, bytes)) return;
+    if (!this.#withinBudget(now, src, rs, dst, bytes)) return;
     this.stats.relayedPackets++;
     this.stats.relayedBytes += bytes;
     // RELAYED: the same header but the type, the recipient's token, the sender's id, the payload.
@@ -628,12 +714,13 @@ export class Registry {
 
   /** A verified sender's RELAY was larger than {@link MAX_DATAGRAM}: tell it, at most every 5 s. */
   #relayTooLarge(now: number, src: Member): void {
-    if (now - src.lastSizeNotice < 5_000) return;
-    src.lastSizeNotice = now;
+    const rs = this.#relayState(src, now);
+    if (now - rs.lastSizeNotice < 5_000) return;
+    rs.lastSizeNotice = now;
     this.#events.push({
       type: "limited",
-      room: src.room.slice(0, 8),
-      name: src.name,
+      room: src.room.short,
+      name: nameOf(src),
       what: "relay-size",
     });
     this.#send(src.addr, {
@@ -645,21 +732,21 @@ export class Registry {
   }
 
   /** Charges a relayed payload to the sender's budgets; over budget it is dropped, visibly. */
-  #withinBudget(now: number, src: Member, dst: Member, bytes: number): boolean {
-    let pair = src.pairBudgets.get(dst);
+  #withinBudget(now: number, src: Member, rs: RelayState, dst: Member, bytes: number): boolean {
+    let pair = rs.pairs.get(dst);
     if (!pair) {
       pair = new TokenBucket(this.#o.pairRate, this.#o.relayBurst, now);
-      src.pairBudgets.set(dst, pair);
+      rs.pairs.set(dst, pair);
     }
-    if (pair.take(now, bytes) && src.relayBudget.take(now, bytes)) return true;
+    if (pair.take(now, bytes) && rs.budget.take(now, bytes)) return true;
     this.#drop("relay-limit");
     // Tell the sender (it proved its address and token), at most every 5 s.
-    if (now - src.lastLimitNotice >= 5_000) {
-      src.lastLimitNotice = now;
+    if (now - rs.lastLimitNotice >= 5_000) {
+      rs.lastLimitNotice = now;
       this.#events.push({
         type: "limited",
-        room: src.room.slice(0, 8),
-        name: src.name,
+        room: src.room.short,
+        name: nameOf(src),
         what: "relay",
       });
       this.#send(src.addr, {
@@ -676,7 +763,8 @@ export class Registry {
     const found = this.#pair(now, from, m.id, m.token, m.target, "repunch");
     if (!found) return;
     const [src, dst] = found;
-    const pair = src.key < dst.key ? src.key + dst.key : dst.key + src.key;
+    const a = idHex(src.id), b = idHex(dst.id);
+    const pair = a < b ? a + b : b + a;
     const last = this.#repunched.get(pair);
     if (last !== undefined && now - last < this.#o.repunchInterval) {
       return this.#drop("repunch-rate");
@@ -690,22 +778,23 @@ export class Registry {
 
   #remove(p: Member, reason: "bye" | "expired"): void {
     this.#peers.delete(p.num);
-    this.#sources.remove(p.addr.hostname, p.room);
-    for (const q of p.relayedBy) q.pairBudgets.delete(p);
+    this.#sources.remove(p.addr.hostname, p.room.hex);
     this.#unlink(p);
-    // O(partners), not O(all relayed pairs): each member knows its own.
-    for (const q of p.relayingTo) q.relayedBy.delete(p);
-    for (const q of p.relayedBy) q.relayingTo.delete(p);
-    p.relayingTo.clear();
-    p.relayedBy.clear();
-    const room = this.#rooms.get(p.room);
-    room?.delete(p.key);
-    if (room && room.size === 0) {
-      this.#rooms.delete(p.room);
-      this.#roomKeys.delete(p.room);
+    const rs = p.relay;
+    if (rs) {
+      // O(partners), not O(all relayed pairs): each member knows its own.
+      for (const q of rs.by) q.relay?.pairs.delete(p);
+      for (const q of rs.to) q.relay?.by.delete(p);
+      for (const q of rs.by) q.relay?.to.delete(p);
+      rs.to.clear();
+      rs.by.clear();
     }
-    this.#events.push({ type: "left", room: p.room.slice(0, 8), name: p.name, reason });
-    for (const other of room?.values() ?? []) {
+    const room = p.room;
+    room.members.delete(p.num);
+    room.digest = (room.digest ^ idDigest(p.id)) >>> 0;
+    if (room.members.size === 0) this.#rooms.delete(room.hex);
+    this.#events.push({ type: "left", room: room.short, name: nameOf(p), reason });
+    for (const other of room.members.values()) {
       this.#send(other.addr, {
         type: MsgType.Left,
         token: other.token,
@@ -722,9 +811,16 @@ function idNum(id: Uint8Array): bigint {
   return new DataView(id.buffer, id.byteOffset, ID_LEN).getBigUint64(0);
 }
 
+/** A name tag as a big-endian 64-bit number. */
+function tagNum(tag: Uint8Array): bigint {
+  return new DataView(tag.buffer, tag.byteOffset, NAME_TAG_LEN).getBigUint64(0);
+}
+
 /** The private endpoints worth passing on: unicast, not loopback, at most a few. */
 function usable(list: Endpoint[]): Endpoint[] {
-  return list.filter((ep) => isUsableCandidate(ep)).slice(0, MAX_PRIVATE_ENDPOINTS);
+  if (list.length === 0) return NO_ENDPOINTS;
+  const out = list.filter((ep) => isUsableCandidate(ep)).slice(0, MAX_PRIVATE_ENDPOINTS);
+  return out.length === 0 ? NO_ENDPOINTS : out;
 }
 
 /** The cookie secret of one rotation period. */

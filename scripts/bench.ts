@@ -12,6 +12,8 @@
  *
  * - `deno bench` over `bench/` (the `Deno.bench` files), `--runs` times; each figure is the
  *   median of the runs' averages, with its group's baseline.
+ * - Server capacity (`bench/capacity.ts`, one run): RSS per peer, keepalive CPU against a
+ *   plain UDP echo server and registration CPU against the pure Registry, 100k peers.
  * - Relay load (`bench/relay_load.ts`, one generator process per run): the p2p relay against a
  *   raw Deno UDP forwarder, coturn beside them when `turnserver` is installed. Within a run the
  *   relays take turns in slices of each case; each figure is the median of `--runs` runs.
@@ -23,6 +25,7 @@
  */
 import { parseArgs } from "node:util";
 import { LARGEST_PAYLOAD, type LoadResult, type RelayKind } from "../bench/relay_load.ts";
+import type { CapacityResult } from "../bench/capacity.ts";
 
 /** One benchmark figure against its baseline. */
 export interface Figure {
@@ -255,6 +258,81 @@ function relayMarkdown(
   return lines.join("\n");
 }
 
+// --- Server capacity ----------------------------------------------------------------------
+
+/** Capacity goals: 1.5 KiB RSS a peer; keepalive and registration CPU ≤ 1.5x their baselines. */
+const RSS_BUDGET_B = 1536;
+const CAPACITY_GOAL = 1 / 1.5;
+
+/** One `bench/capacity.ts` run (100k peers take about a minute to register, so one run). */
+async function capacity(): Promise<{ figures: Figure[]; result: CapacityResult }> {
+  progress("capacity: 100k peers (about a minute)");
+  const out = await run(Deno.execPath(), ["run", "--allow-all", "bench/capacity.ts"]);
+  const r = JSON.parse(out.trim().split("\n").pop()!) as CapacityResult;
+  const figures: Figure[] = [
+    {
+      name: "capacity_rss_per_peer",
+      value: r.rssPerPeerB,
+      baseline: RSS_BUDGET_B,
+      ratio: RSS_BUDGET_B / r.rssPerPeerB,
+      goal: 1,
+    },
+    {
+      name: "capacity_keepalive_cpu",
+      value: r.keepaliveUs,
+      baseline: r.echoUs,
+      ratio: r.echoUs / r.keepaliveUs,
+      goal: CAPACITY_GOAL,
+    },
+    {
+      name: "capacity_pong_delivered",
+      value: 1 - r.pongLoss,
+      baseline: 1 - r.echoLoss,
+      ratio: (1 - r.pongLoss) / (1 - r.echoLoss),
+      goal: 1,
+    },
+    {
+      name: "capacity_register_cpu",
+      value: r.registerUs,
+      baseline: r.registerPureUs,
+      ratio: r.registerPureUs / r.registerUs,
+      goal: CAPACITY_GOAL,
+    },
+  ];
+  return { figures, result: r };
+}
+
+function capacityMarkdown(r: CapacityResult): string {
+  const f = (x: number, d = 1) => x.toFixed(d);
+  return [
+    "## Server capacity",
+    "",
+    "`bench/capacity.ts` (one run) starts `p2p serve` with its per-source limits, `--max-peers` " +
+    "and `--expire` raised out of the way, registers " + r.peers + " peers in rooms of " + r.room +
+    " with the real protocol (HELLO, COOKIE, HELLO signed by the room key, WELCOME) from 250 " +
+    "loopback addresses, then sends PINGs at " + r.pingRate + "/s (what 100k peers send at the " +
+    "default 25 s interval; each PING from the next peer in turn, no time compression). RSS per " +
+    "peer is (RSS with the peers − RSS idle) / peers, against the 1.5 KiB budget. Keepalive " +
+    "CPU is the server's CPU per PING against a plain Deno UDP echo server (the socket loop of " +
+    "`lib/udp.ts`) sent the same PINGs at the same rate, the two taking turns. Registration " +
+    "CPU is the server's CPU per registered peer against a pure `Registry` in process doing the " +
+    "same two HELLOs per peer (20k peers, signatures made beforehand).",
+    "",
+    "| figure | p2p | baseline | ratio (goal) |",
+    "| ------ | --: | -------: | -----------: |",
+    `| RSS per peer | ${f(r.rssPerPeerB, 0)} B (idle ${f(r.rssIdleKiB / 1024)} MiB, ` +
+    `loaded ${f(r.rssKiB / 1024)} MiB) | budget ${RSS_BUDGET_B} B | ` +
+    `${f(RSS_BUDGET_B / r.rssPerPeerB, 2)} (≥ 1) |`,
+    `| keepalive CPU per PING | ${f(r.keepaliveUs)} µs (${f(100 * r.keepaliveCore)} % of a ` +
+    `core) | echo ${f(r.echoUs)} µs (${f(100 * r.echoCore)} %) | ` +
+    `${f(r.echoUs / r.keepaliveUs, 2)} (≥ 0.67) |`,
+    `| PONGs lost | ${f(100 * r.pongLoss, 2)} % of ${r.pings} | echo ${f(100 * r.echoLoss, 2)} % ` +
+    `| ${f((1 - r.pongLoss) / (1 - r.echoLoss), 3)} (≥ 1) |`,
+    `| registration CPU per peer | ${f(r.registerUs)} µs | pure Registry ` +
+    `${f(r.registerPureUs)} µs | ${f(r.registerPureUs / r.registerUs, 2)} (≥ 0.67) |`,
+  ].join("\n");
+}
+
 // --- deno bench ---------------------------------------------------------------------------
 
 interface BenchRow {
@@ -375,7 +453,8 @@ const coturnVersion = (await tryRun("turnserver", ["--version"]))?.trim().split(
 const coturn = coturnVersion !== undefined && /^\d/.test(coturnVersion);
 const bench = args.ratios ? [] : await denoBench();
 const relay = await relayLoad(coturn);
-const figures = [...relay.figures];
+const cap = await capacity();
+const figures = [...relay.figures, ...cap.figures];
 for (const x of figures) console.log(JSON.stringify(x));
 
 if (!args.ratios && !args["no-write"]) {
@@ -390,6 +469,8 @@ if (!args.ratios && !args["no-write"]) {
     ratiosMarkdown(figures),
     "",
     relayMarkdown(relay.table, coturn ? coturnVersion : undefined),
+    "",
+    capacityMarkdown(cap.result),
     "",
     benchMarkdown(bench),
     "",
