@@ -68,11 +68,9 @@ interface Harness {
   runUntil(until: number): number;
 }
 
-function harness(seed = 1, extra: Partial<ClientOptions> = {}): Harness {
-  const rng = prng(seed);
-  const bytes = (n: number) => randomBytesFrom(rng, n);
-  const id = bytes(8);
-  const c = new Client({
+/** The options of the client under test: id `id`, identity and randomness from `bytes`. */
+function clientOptions(id: Uint8Array, bytes: (n: number) => Uint8Array): ClientOptions {
+  return {
     server: SERVER,
     room: simRoom(),
     name: "me",
@@ -83,8 +81,14 @@ function harness(seed = 1, extra: Partial<ClientOptions> = {}): Harness {
     id,
     identity: Identity.fromPrivate(bytes(32)),
     random: bytes,
-    ...extra,
-  });
+  };
+}
+
+function harness(seed = 1, extra: Partial<ClientOptions> = {}): Harness {
+  const rng = prng(seed);
+  const bytes = (n: number) => randomBytesFrom(rng, n);
+  const id = bytes(8);
+  const c = new Client({ ...clientOptions(id, bytes), ...extra });
   const token = bytes(TOKEN_LEN);
   const held: Transmit[] = [];
   let seq = 0;
@@ -199,18 +203,7 @@ Deno.test("client: a spoofed COOKIE then REFUSED or WELCOME neither ends nor hij
   const rng = prng(9);
   const bytes = (n: number) => randomBytesFrom(rng, n);
   const id = bytes(8);
-  const c = new Client({
-    server: SERVER,
-    room: simRoom(),
-    name: "me",
-    relayOnly: false,
-    privateEndpoints: [],
-    keepalive: 25_000,
-    registerTimeout: 10_000,
-    id,
-    identity: Identity.fromPrivate(bytes(32)),
-    random: bytes,
-  });
+  const c = new Client(clientOptions(id, bytes));
   const sent = () => {
     const out: Transmit[] = [];
     for (let t = c.pollTransmit(); t; t = c.pollTransmit()) out.push(t);
