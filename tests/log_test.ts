@@ -18,6 +18,7 @@ import {
   RateLimitedLog,
 } from "../lib/log.ts";
 import { logEvent } from "../server.ts";
+import { captureRecords } from "./support/log_capture.ts";
 import { run, toolTest } from "./support/tools.ts";
 
 const ESC = "\x1b";
@@ -25,23 +26,7 @@ const EVIL = 'a{x}b"c\\d\n\x1b[2J\u202Ee\u2028f\u0085g';
 const ADDR = { hostname: "198.51.100.23", port: 40112 };
 
 /** Records `f` logs under `p2p`. */
-async function records(f: () => void): Promise<LogRecord[]> {
-  const out: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { test: (r: LogRecord) => out.push(r) },
-    loggers: [
-      { category: ["p2p"], lowestLevel: "debug", sinks: ["test"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
-    ],
-  });
-  try {
-    f();
-  } finally {
-    await reset();
-  }
-  return out;
-}
+const records = captureRecords;
 
 Deno.test("json log: one line per record with time, level, category, message, properties", async () => {
   const [r] = await records(() => {

@@ -11,25 +11,13 @@ import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
 import { type LimitedLevel, logFormatter, RateLimitedLog, renderValue } from "../lib/log.ts";
 import type { RegistryEvent } from "../lib/registry.ts";
 import { describeEvent, logEvent } from "../server.ts";
+import { captureRecords } from "./support/log_capture.ts";
 
 const ADDR = { hostname: "198.51.100.23", port: 40112 };
 
 /** Runs `f` with LogTape writing every `p2p` record to a list; returns the rendered lines. */
 async function captured(f: () => void): Promise<{ lines: string[]; records: LogRecord[] }> {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { test: (r: LogRecord) => records.push(r) },
-    loggers: [
-      { category: ["p2p"], lowestLevel: "debug", sinks: ["test"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
-    ],
-  });
-  try {
-    f();
-  } finally {
-    await reset();
-  }
+  const records = await captureRecords(f);
   const format = logFormatter({ timestamp: false });
   return { lines: records.map((r) => format(r)), records };
 }

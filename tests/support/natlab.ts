@@ -280,6 +280,26 @@ export function labTest(
 ): Deno.TestDefinition {
   const cap = labAvailable();
   if (cap.ok) return { ...options, name, fn };
+  return unavailableTest(
+    name,
+    fn,
+    options,
+    cap.reason,
+    `NAT lab unavailable (CI=true, so this fails): ${cap.reason}`,
+  );
+}
+
+/**
+ * Definition of a test whose prerequisites are missing: under `CI=true` it fails with
+ * `ciMessage`; otherwise it is ignored and `SKIP: <name>: <reason>` is printed.
+ */
+function unavailableTest(
+  name: string,
+  fn: (t: Deno.TestContext) => Promise<void>,
+  options: Omit<Deno.TestDefinition, "name" | "fn">,
+  reason: string,
+  ciMessage: string,
+): Deno.TestDefinition {
   let ci = false;
   try {
     ci = Deno.env.get("CI") === "true";
@@ -291,11 +311,11 @@ export function labTest(
       ...options,
       name,
       fn: () => {
-        throw new Error(`NAT lab unavailable (CI=true, so this fails): ${cap.reason}`);
+        throw new Error(ciMessage);
       },
     };
   }
-  console.log(`SKIP: ${name}: ${cap.reason}`);
+  console.log(`SKIP: ${name}: ${reason}`);
   return { ...options, name, ignore: true, fn };
 }
 
@@ -313,23 +333,7 @@ export function labToolTest(
   const missing = tools.filter((t) => !onPath(t));
   if (missing.length === 0 || !labAvailable().ok) return labTest(name, fn, options);
   const reason = `${missing.join(", ")} not found (apt-get install ${pkg})`;
-  let ci = false;
-  try {
-    ci = Deno.env.get("CI") === "true";
-  } catch {
-    // no env permission: not CI as far as we can tell
-  }
-  if (ci) {
-    return {
-      ...options,
-      name,
-      fn: () => {
-        throw new Error(`${reason}; CI=true, so this fails`);
-      },
-    };
-  }
-  console.log(`SKIP: ${name}: ${reason}`);
-  return { ...options, name, ignore: true, fn };
+  return unavailableTest(name, fn, options, reason, `${reason}; CI=true, so this fails`);
 }
 
 /** Whether `tool` is an executable file in a directory of `PATH`. */
