@@ -42,7 +42,15 @@ import {
   SIGNATURE_LEN,
 } from "../lib/wire.ts";
 import { testRoom } from "../tests/support/hello.ts";
-import { processCpuMs } from "./relay_load.ts";
+import {
+  bindUdp,
+  LO,
+  processCpuMs,
+  receiveEach,
+  sleep,
+  startListening,
+  stopChild,
+} from "./support.ts";
 
 /** What one capacity run measured. */
 export interface CapacityResult {
@@ -81,13 +89,11 @@ export interface CapacityResult {
   echoLoss: number;
 }
 
-const LO = "127.0.0.1";
 const ROOT = new URL("../", import.meta.url);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The echo baseline: the receive loop of `lib/udp.ts`, every datagram sent back. */
 async function echoServer(): Promise<void> {
-  const conn = Deno.listenDatagram({ hostname: LO, port: 0, transport: "udp" });
+  const conn = bindUdp();
   const a = conn.addr as Deno.NetAddr;
   console.log(JSON.stringify({ event: "listening", addr: `${a.hostname}:${a.port}` }));
   const buf = new Uint8Array(65_536);
@@ -108,49 +114,12 @@ interface Proc {
   addr: Deno.NetAddr;
 }
 
-async function start(args: string[], cwd: string | URL): Promise<Proc> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("Server ended before it was ready");
-    text += value;
-    const nl = text.indexOf("\n");
-    if (nl < 0) continue;
-    (async () => {
-      while (!(await reader.read()).done) { /* discard */ }
-    })().catch(() => {});
-    const s = String(JSON.parse(text.slice(0, nl)).addr);
-    const i = s.lastIndexOf(":");
-    return {
-      child,
-      addr: { transport: "udp", hostname: s.slice(0, i), port: Number(s.slice(i + 1)) },
-    };
-  }
+function start(args: string[], cwd: string | URL): Promise<Proc> {
+  return startListening(args, cwd, "Server");
 }
 
 async function stop(p: Proc): Promise<void> {
-  try {
-    p.child.kill("SIGTERM");
-  } catch {
-    // Gone.
-  }
-  const t = setTimeout(() => {
-    try {
-      p.child.kill("SIGKILL");
-    } catch {
-      // Gone.
-    }
-  }, 5_000);
-  await p.child.status;
-  clearTimeout(t);
+  await stopChild(p.child);
 }
 
 function rssKiB(pid: number): number {
@@ -215,24 +184,15 @@ class Source {
   #wake: (() => void) | undefined;
   done: Promise<void>;
   constructor(host: string) {
-    const conn = Deno.listenDatagram({ hostname: host, port: 0, transport: "udp" });
+    const conn = bindUdp(host);
     this.conn = conn;
-    this.done = (async () => {
-      const buf = new Uint8Array(65_536);
-      for (;;) {
-        let d: Uint8Array;
-        try {
-          [d] = await conn.receive(buf);
-        } catch {
-          return;
-        }
-        if (d[3] === MsgType.Pong || d[3] === MsgType.Ping) this.pongs++;
-        else if (this.#waiter?.(d)) {
-          this.#waiter = undefined;
-          this.#wake?.();
-        } else this.other++;
-      }
-    })();
+    this.done = receiveEach(conn, (d) => {
+      if (d[3] === MsgType.Pong || d[3] === MsgType.Ping) this.pongs++;
+      else if (this.#waiter?.(d)) {
+        this.#waiter = undefined;
+        this.#wake?.();
+      } else this.other++;
+    });
   }
 
   /** Sends `dgram` until `accept` takes a reply (retries every 250 ms, at most 40 times). */

@@ -35,7 +35,8 @@
  * @module
  */
 
-const LO = "127.0.0.1";
+import { bindUdp, LO, receiveEach } from "./support.ts";
+
 const ROOT = new URL("../", import.meta.url);
 const SELF = new URL(import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -107,10 +108,6 @@ const ARGS = parseArgs(Deno.args);
 // ---------------------------------------------------------------------------------------------
 // Raw roles (child processes of this file)
 
-function bindLo(): Deno.DatagramConn {
-  return Deno.listenDatagram({ hostname: LO, port: 0, transport: "udp" });
-}
-
 /** Milliseconds on a clock every process on the machine shares (for one-way latencies). */
 function wallNow(): number {
   return performance.timeOrigin + performance.now();
@@ -125,7 +122,7 @@ function percentile(sorted: readonly number[], p: number): number {
  * the first to the last and, for paced senders (which stamp each datagram), latencies.
  */
 async function rawReceiver(count: number, stamped: boolean): Promise<void> {
-  const conn = bindLo();
+  const conn = bindUdp();
   console.log(JSON.stringify({ port: (conn.addr as Deno.NetAddr).port }));
   const buf = new Uint8Array(65_536);
   const view = new DataView(buf.buffer);
@@ -144,15 +141,8 @@ async function rawReceiver(count: number, stamped: boolean): Promise<void> {
     idle = setTimeout(done, 1000);
   };
   rearm();
-  for (;;) {
-    let data: Uint8Array, addr: Deno.Addr;
-    try {
-      [data, addr] = await conn.receive(buf);
-    } catch {
-      break;
-    }
+  await receiveEach(conn, (data, a) => {
     // The per-datagram work of lib/udp.ts's loop: an endpoint object and a clock read.
-    const a = addr as Deno.NetAddr;
     const from = { hostname: a.hostname, port: a.port };
     const now = performance.now();
     if (stamped && data.length >= 8 && from.port > 0) {
@@ -162,29 +152,22 @@ async function rawReceiver(count: number, stamped: boolean): Promise<void> {
     last = now;
     if (++n >= count) {
       done();
-      break;
+      return "stop";
     }
     if ((n & 1023) === 0) rearm();
-  }
+  }, buf);
 }
 
 /** Forwards every datagram to `to` (a raw relay), in lib/udp.ts's send style. */
 async function rawForwarder(to: number): Promise<void> {
-  const conn = bindLo();
+  const conn = bindUdp();
   console.log(JSON.stringify({ port: (conn.addr as Deno.NetAddr).port }));
-  const buf = new Uint8Array(65_536);
   const sends = new Set<Promise<void>>();
-  for (;;) {
-    let data: Uint8Array;
-    try {
-      [data] = await conn.receive(buf);
-    } catch {
-      break;
-    }
+  await receiveEach(conn, (data) => {
     const p: Promise<void> = conn.send(data.slice(), { transport: "udp", hostname: LO, port: to })
       .then(() => {}, () => {}).finally(() => sends.delete(p));
     sends.add(p);
-  }
+  });
 }
 
 /**
@@ -192,7 +175,7 @@ async function rawForwarder(to: number): Promise<void> {
  * socket takes them (batches of 64), or at `rate` a second, each stamped with the time sent.
  */
 async function rawSender(to: number, count: number, size: number, rate: number): Promise<void> {
-  const conn = bindLo();
+  const conn = bindUdp();
   const sends = new Set<Promise<void>>();
   const send = (d: Uint8Array) => {
     const p: Promise<void> = conn.send(d, { transport: "udp", hostname: LO, port: to })

@@ -12,10 +12,10 @@
  * @module
  */
 
-const LO = "127.0.0.1";
+import { bindUdp, LO, receiveEach } from "./support.ts";
 
 async function forward(aPort: number, bPort: number): Promise<void> {
-  const conn = Deno.listenDatagram({ hostname: LO, port: 0, transport: "udp" });
+  const conn = bindUdp();
   const a: Deno.NetAddr = { transport: "udp", hostname: LO, port: aPort };
   const b: Deno.NetAddr = { transport: "udp", hostname: LO, port: bPort };
   let sendErrors = 0;
@@ -28,22 +28,14 @@ async function forward(aPort: number, bPort: number): Promise<void> {
   console.log(
     JSON.stringify({ event: "listening", addr: `${LO}:${(conn.addr as Deno.NetAddr).port}` }),
   );
-  const buf = new Uint8Array(65_536);
   let slab = new Uint8Array(0), used = 0;
-  for (;;) {
-    let data: Uint8Array, addr: Deno.Addr;
-    try {
-      [data, addr] = await conn.receive(buf);
-    } catch {
-      break;
-    }
-    const from = addr as Deno.NetAddr;
+  await receiveEach(conn, (data, from) => {
     const to = from.port === a.port && from.hostname === LO
       ? b
       : from.port === b.port && from.hostname === LO
       ? a
       : undefined;
-    if (!to) continue;
+    if (!to) return;
     const n = data.length;
     if (used + n > slab.length) {
       slab = new Uint8Array(Math.max(65_536, n));
@@ -52,7 +44,7 @@ async function forward(aPort: number, bPort: number): Promise<void> {
     const copy = slab.subarray(used, used += n);
     copy.set(data);
     conn.send(copy, to).catch(failed);
-  }
+  });
   if (sendErrors > 0) console.error(`${sendErrors} sends failed`);
   Deno.removeSignalListener("SIGTERM", stop);
   Deno.removeSignalListener("SIGINT", stop);

@@ -34,6 +34,17 @@ import { parseArgs } from "node:util";
 import { decodeServerMsg, encodeServerMsg, MAX_DATAGRAM, MsgType } from "../lib/wire.ts";
 import { allocateChannel, channelData, FIRST_CHANNEL } from "./turn_client.ts";
 import { signedHello } from "../tests/support/hello.ts";
+import {
+  addrOf,
+  bindUdp,
+  LO,
+  processCpuMs,
+  receiveEach,
+  sleep,
+  startListening,
+  stopChild,
+  threadCpuMs,
+} from "./support.ts";
 
 /** A relay implementation under test. */
 export type RelayKind = "p2p" | "raw" | "coturn";
@@ -93,7 +104,6 @@ export interface LoadOptions {
   pin?: boolean;
 }
 
-const LO = "127.0.0.1";
 const ROOT = new URL("../", import.meta.url);
 /** Relay budgets high enough never to bind (KiB/s, the largest `p2p serve` accepts). */
 const UNLIMITED_KIB = "10000000";
@@ -102,85 +112,11 @@ const RELAY_OVERHEAD = 4 + 8 + 8 + 8;
 /** The largest payload a RELAY may carry. */
 export const LARGEST_PAYLOAD: number = MAX_DATAGRAM - RELAY_OVERHEAD;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function sock(): Deno.DatagramConn {
-  return Deno.listenDatagram({ hostname: LO, port: 0, transport: "udp" });
-}
-
-function addrOf(c: Deno.DatagramConn): Deno.NetAddr {
-  return c.addr as Deno.NetAddr;
-}
-
-/** CPU time of each thread of process `pid` so far, in ms, by `name/tid` (Linux schedstat). */
-export function threadCpuMs(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-    try {
-      const ns = Number(
-        Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0],
-      );
-      const name = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).trim();
-      out.set(`${name}/${t.name}`, ns / 1e6);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return out;
-}
-
-/** CPU time of every thread of process `pid` so far, in ms. */
-export function processCpuMs(pid: number): number {
-  let ms = 0;
-  for (const v of threadCpuMs(pid).values()) ms += v;
-  return ms;
-}
-
 /** A started relay process. */
 interface Server {
   child: Deno.ChildProcess;
   addr: Deno.NetAddr;
   stop(): Promise<void>;
-}
-
-async function firstJsonLine(child: Deno.ChildProcess): Promise<Record<string, unknown>> {
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("Relay process ended before it was ready");
-    text += value;
-    const nl = text.indexOf("\n");
-    if (nl >= 0) {
-      // Keep draining stdout so the child never blocks on a full pipe.
-      (async () => {
-        while (!(await reader.read()).done) { /* discard */ }
-      })().catch(() => {});
-      return JSON.parse(text.slice(0, nl));
-    }
-  }
-}
-
-function parseAddr(s: string): Deno.NetAddr {
-  const i = s.lastIndexOf(":");
-  return { transport: "udp", hostname: s.slice(0, i), port: Number(s.slice(i + 1)) };
-}
-
-async function stopper(child: Deno.ChildProcess): Promise<void> {
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    // Already gone.
-  }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }, 5_000);
-  await child.status;
-  clearTimeout(timer);
 }
 
 /** The CPU to pin the relay to, when pinning is possible. */
@@ -206,19 +142,12 @@ function pin(pid: number, cpu: number): void {
 }
 
 async function startDeno(args: string[], cwd: string | URL = ROOT): Promise<Server> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const ready = await firstJsonLine(child);
-  return { child, addr: parseAddr(String(ready.addr)), stop: () => stopper(child) };
+  const { child, addr } = await startListening(args, cwd, "Relay process");
+  return { child, addr, stop: () => stopChild(child) };
 }
 
 function freePort(): number {
-  const s = sock();
+  const s = bindUdp();
   const port = addrOf(s).port;
   s.close();
   return port;
@@ -258,7 +187,7 @@ function startCoturn(): Server {
   return {
     child,
     addr: { transport: "udp", hostname: LO, port },
-    stop: () => stopper(child),
+    stop: () => stopChild(child),
   };
 }
 
@@ -294,18 +223,9 @@ class Counter {
   accept: (d: Uint8Array, from: Deno.NetAddr) => boolean = () => false;
   readonly done: Promise<void>;
   constructor(conn: Deno.DatagramConn) {
-    this.done = (async () => {
-      const buf = new Uint8Array(65_536);
-      for (;;) {
-        let d: Uint8Array, from: Deno.Addr;
-        try {
-          [d, from] = await conn.receive(buf);
-        } catch {
-          return;
-        }
-        if (this.accept(d, from as Deno.NetAddr)) this.count++;
-      }
-    })();
+    this.done = receiveEach(conn, (d, from) => {
+      if (this.accept(d, from)) this.count++;
+    });
   }
 }
 
@@ -360,7 +280,7 @@ interface Rig {
 
 /** Starts `relay` and connects two peers through it. */
 async function rig(relay: RelayKind, o: LoadOptions): Promise<Rig> {
-  const a = sock(), b = sock();
+  const a = bindUdp(), b = bindUdp();
   const bAddr = addrOf(b);
   const prof = o.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] : [];
   let server: Server;

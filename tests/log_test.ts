@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
+import { getLogger } from "@logtape/logtape";
 import {
   colorWanted,
   formatterFor,
@@ -25,11 +25,8 @@ const ESC = "\x1b";
 const EVIL = 'a{x}b"c\\d\n\x1b[2J\u202Ee\u2028f\u0085g';
 const ADDR = { hostname: "198.51.100.23", port: 40112 };
 
-/** Records `f` logs under `p2p`. */
-const records = captureRecords;
-
 Deno.test("json log: one line per record with time, level, category, message, properties", async () => {
-  const [r] = await records(() => {
+  const [r] = await captureRecords(() => {
     getLogger(["p2p", "serve"]).info("Listening on UDP {addr}", { addr: "0.0.0.0:7777" });
   });
   const line = jsonLogFormatter(r!);
@@ -46,7 +43,7 @@ Deno.test("json log: one line per record with time, level, category, message, pr
 });
 
 Deno.test("json log: received strings stay in properties, exact, and never act on a terminal", async () => {
-  const rs = await records(() => {
+  const rs = await captureRecords(() => {
     logEvent(new RateLimitedLog(getLogger(["p2p", "serve"])), {
       type: "registered",
       room: EVIL,
@@ -87,7 +84,7 @@ Deno.test("json log: received strings stay in properties, exact, and never act o
 Deno.test("json log: a property that cannot be JSON does not lose the line", async () => {
   const cyclic: Record<string, unknown> = { a: 1 };
   cyclic.self = cyclic;
-  const [r] = await records(() => {
+  const [r] = await captureRecords(() => {
     getLogger(["p2p"]).info("Cycle {c}", { c: cyclic, n: 1 });
   });
   const o = JSON.parse(jsonLogFormatter(r!));
@@ -96,7 +93,7 @@ Deno.test("json log: a property that cannot be JSON does not lose the line", asy
 });
 
 Deno.test("text log: colour only when asked; escaping the same either way", async () => {
-  const [r] = await records(() => {
+  const [r] = await captureRecords(() => {
     getLogger(["p2p", "serve"]).info("Peer {name}", { name: EVIL });
   });
   const plain = logFormatter({ timestamp: false })(r!);

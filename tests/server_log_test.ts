@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
+import { getLogger, type LogRecord } from "@logtape/logtape";
 import { type LimitedLevel, logFormatter, RateLimitedLog, renderValue } from "../lib/log.ts";
 import type { RegistryEvent } from "../lib/registry.ts";
 import { describeEvent, logEvent } from "../server.ts";
