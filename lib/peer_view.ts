@@ -79,7 +79,10 @@ export function printable(s: string): string {
 
 /** Describes a path: `direct IP:PORT, RTT ms`, `relayed via server` or `connecting`. */
 export function pathText(path: string, addr: Endpoint | null, rtt: number | null): string {
-  if (path === "direct" && addr) return `direct ${formatEndpoint(addr)}, ${rtt ?? "?"} ms`;
+  if (path === "direct" && addr) {
+    // No RTT yet when data arrived before the first probe answer: say nothing rather than "?".
+    return `direct ${formatEndpoint(addr)}${rtt === null ? "" : `, ${rtt} ms`}`;
+  }
   if (path === "relay") return "relayed via server";
   return "connecting";
 }

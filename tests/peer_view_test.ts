@@ -109,7 +109,7 @@ Deno.test("printable: emoji, CJK, RTL letters, combining marks and ZWJ sequences
 
 Deno.test("pathText: direct with address and RTT, relayed, connecting", () => {
   assert.equal(pathText("direct", BOB, 23.4), "direct 203.0.113.9:51820, 23.4 ms");
-  assert.equal(pathText("direct", BOB, null), "direct 203.0.113.9:51820, ? ms");
+  assert.equal(pathText("direct", BOB, null), "direct 203.0.113.9:51820");
   assert.equal(pathText("relay", null, null), "relayed via server");
   assert.equal(pathText("pending", null, null), "connecting");
 });
