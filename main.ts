@@ -97,6 +97,8 @@ answered with an error the peer shows):
   --max-rooms-per-source N  rooms one IP address may be in (default 16)
   --relay-rate KIB        relayed KiB/s one peer may send (default 256, burst 1024)
   --pair-rate KIB         relayed KiB/s one peer may send to one other (default 128)
+  --hello-rate N          registrations (signature checks) one IP address may cause a
+                          second, burst 4x (default 50)
 
 Operations:
   --metrics HOST:PORT     serve Prometheus metrics at http://HOST:PORT/metrics
@@ -269,6 +271,7 @@ function parseServe(args: string[]): Command {
     "max-rooms-per-source": { type: "string" },
     "relay-rate": { type: "string" },
     "pair-rate": { type: "string" },
+    "hello-rate": { type: "string" },
     "alt-port": { type: "string" },
     "alt-host": { type: "string" },
     metrics: { type: "string" },
@@ -295,6 +298,7 @@ function parseServe(args: string[]): Command {
       relayRate: int("relay-rate", d.relayRate / 1024, 1, 10_000_000) * 1024,
       relayBurst: Math.max(d.relayBurst, 4 * 1024 * int("relay-rate", d.relayRate / 1024, 1, 1e7)),
       pairRate: int("pair-rate", d.pairRate / 1024, 1, 10_000_000) * 1024,
+      helloRate: int("hello-rate", d.helloRate, 1, 10_000_000),
     },
   };
   const metrics = v.metrics as string | undefined;

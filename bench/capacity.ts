@@ -347,6 +347,8 @@ export async function runCapacity(o: {
     String(n + 1000),
     "--max-rooms-per-source",
     String(n + 1000),
+    "--hello-rate",
+    String(n + 1000),
   ];
   const server = await start(serverArgs, o.root ?? ROOT);
   const echo = await start(

@@ -60,6 +60,8 @@ export interface RegistryOptions {
   relayBurst: number;
   /** Relayed payload bytes a second one peer may send to one other peer. */
   pairRate: number;
+  /** HELLO signature checks one source address may cause per second (burst 4x). */
+  helloRate: number;
 }
 
 /** Size of the slabs RELAYED datagrams are cut from (54 of the largest fit in one). */
@@ -80,6 +82,7 @@ export const DEFAULT_REGISTRY: RegistryOptions = {
   relayRate: 256 * 1024,
   relayBurst: 1024 * 1024,
   pairRate: 128 * 1024,
+  helloRate: 50,
 };
 
 /** Something worth a log line. */
@@ -188,6 +191,8 @@ export class Registry {
   #newest: Member | undefined;
   #rooms = new Map<string, Room>();
   #repunched = new Map<string, number>();
+  /** Signature-check budgets per source address. */
+  #helloBuckets = new Map<string, TokenBucket>();
   #sources = new SourceCounts();
   #out: Transmit[] = [];
   #events: RegistryEvent[] = [];
@@ -361,6 +366,18 @@ export class Registry {
     }
   }
 
+  /** One signature check for a HELLO from `ip`: at most `helloRate` a second (burst 4x). */
+  #helloBudget(now: number, ip: string): boolean {
+    let b = this.#helloBuckets.get(ip);
+    if (!b) {
+      // Bounded memory: forgetting every address at worst grants each a fresh burst.
+      if (this.#helloBuckets.size >= 10_000) this.#helloBuckets.clear();
+      b = new TokenBucket(this.#o.helloRate, 4 * this.#o.helloRate, now);
+      this.#helloBuckets.set(ip, b);
+    }
+    return b.take(now, 1);
+  }
+
   /** Refuses a request; `echo` is its token or nonce, so the peer knows the answer is real. */
   #refuse(to: Endpoint, echo: Uint8Array, code: number, message: string): void {
     this.#events.push({ type: "refused", addr: to, why: message });
@@ -368,8 +385,10 @@ export class Registry {
   }
 
   #hello(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Hello>): void {
-    // The cookie first: a HELLO from a spoofed address costs no signature check.
+    // The cookie first: a HELLO from a spoofed address costs no signature check; and one
+    // address gets a bounded number of checks a second (they are the costly part).
     if (!this.#routable(from, m.id, m.cookie)) return;
+    if (!this.#helloBudget(now, from.hostname)) return this.#drop("hello-rate");
     const room = idHex(m.room), nameTag = tagNum(m.nameTag);
     const existing = this.#rooms.get(room);
     // Only a holder of the room key may register into the room (the id is its public key).

@@ -122,6 +122,7 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
         relayRate: 256 * 1024,
         relayBurst: 1024 * 1024,
         pairRate: 128 * 1024,
+        helloRate: 50,
       },
     },
     logLevel: "info",
@@ -144,6 +145,7 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
     relayRate: 1024 * 1024,
     relayBurst: 4 * 1024 * 1024,
     pairRate: 8 * 1024,
+    helloRate: 50,
   });
   for (const bad of ["--max-room-size=151", "--max-peers=0", "--relay-rate=1.5"]) {
     assert.throws(() => parse("serve", bad), UsageError, bad);

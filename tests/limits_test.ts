@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { SourceCounts, TokenBucket } from "../lib/limits.ts";
 import { DEFAULT_REGISTRY, Registry } from "../lib/registry.ts";
+
+const HELLO_RATE = DEFAULT_REGISTRY.helloRate;
 import {
   decodeServerMsg,
   encodeServerMsg,
@@ -128,4 +130,18 @@ Deno.test("limits: relayed bytes are capped per peer and per pair, and the sende
   assert.ok(relayed >= 10 * 10_000, `the rate is honoured: ${relayed}`);
   assert.ok(notices >= 1 && notices <= 3, `${notices} notices in 10 s (at most one per 5 s)`);
   assert.ok((r.stats.drops["relay-limit"] ?? 0) > 8_000);
+});
+
+Deno.test("limits: one address gets a bounded number of HELLO signature checks a second", () => {
+  const r = new Registry({ maxPerSource: 1_000, maxRoomsPerSource: 1_000 }, SECRET);
+  const ip = (port: number) => ({ hostname: "192.0.2.77", port });
+  let ok = 0;
+  for (let i = 0; i < 4 * HELLO_RATE + 50; i++) {
+    if (register(r, 0, ip(1000 + i), i % 10).token) ok++; // Rooms stay below their size limit.
+  }
+  assert.equal(ok, 4 * HELLO_RATE, "the burst, then nothing within the same moment");
+  assert.equal(r.stats.drops["hello-rate"], 50);
+  // A second later there is room again, and other addresses were never affected.
+  assert.ok(register(r, 1_000, ip(5000), 1).token);
+  assert.ok(register(r, 0, { hostname: "198.51.100.9", port: 1 }, 1).token);
 });
