@@ -15,13 +15,7 @@
  * @module
  */
 export * from "./lib/wire.ts";
-export {
-  Identity,
-  keyCipher,
-  PairSession,
-  type SessionBinding,
-  type TransportCipher,
-} from "./lib/crypto.ts";
+export { Identity, PairSession, type TransportCipher } from "./lib/crypto.ts";
 export {
   DEFAULT_REGISTRY,
   Registry,

@@ -9,7 +9,7 @@
  * - `registry leave + join`: a peer of a 20-peer room leaves and a new one joins, with 20 vs
  *   10,000 peers (and relaying pairs) on the server: O(room), not O(server).
  */
-import { Identity } from "../lib/crypto.ts";
+import { handshakeSessions } from "../tests/support/sessions.ts";
 import { Registry } from "../lib/registry.ts";
 import { type SansIo, UdpDriver } from "../lib/udp.ts";
 import {
@@ -20,7 +20,6 @@ import {
   encodeSealedHeader,
   encodeServerMsg,
   type Endpoint,
-  EPOCH_LEN,
   InnerKind,
   MsgType,
   type Transmit,
@@ -150,10 +149,8 @@ Deno.bench({ name: "through the server relay", group: "udp round trip", n: 20 },
 });
 
 // --- Per-frame CPU cost of end-to-end sealing ---------------------------------------------
-const alice = Identity.generate(), bob = Identity.generate();
-const epoch = new Uint8Array(EPOCH_LEN).fill(3);
-const ab = alice.sessionWith(bob.publicKey, { myId: idA, theirId: idB, epoch })!;
-const ba = bob.sessionWith(alice.publicKey, { myId: idB, theirId: idA, epoch })!;
+// The sessions a real handshake gives (Noise transport ciphers with explicit nonces).
+const { ab, ba } = handshakeSessions();
 const inner = {
   kind: InnerKind.Data,
   seq: 1,

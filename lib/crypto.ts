@@ -1,36 +1,27 @@
 /**
- * Identities and end-to-end sessions between peers.
+ * Identities, transport sessions and the byte helpers shared by the protocol cores.
  *
- * Each `p2p join` process makes a fresh X25519 key pair. The server passes public keys along
- * in introductions; two peers derive a pair of directional keys with X25519 + HKDF-SHA256
- * (bound to both ids, both keys and the pair's introduction epoch) and seal every peer frame
- * with ChaCha20-Poly1305. The server relays sealed frames and cannot
- * read them. (It could still substitute keys in an introduction; verifying key fingerprints
- * out of band is future work and documented in README.)
+ * An {@link Identity} is a user's long-term X25519 key pair (its private half feeds the Noise
+ * handshake of `lib/handshake.ts`). A {@link PairSession} carries the two transport ciphers a
+ * completed handshake gives, numbers outgoing frames and keeps the replay window for incoming
+ * ones. Also: address cookies, Ed25519 room signatures, constant-time comparison.
  *
  * Synchronous and free of I/O, so the pure state machines can use it directly.
  *
  * @module
  */
 import {
-  createCipheriv,
-  createDecipheriv,
   createHmac,
   createPrivateKey,
   createPublicKey,
-  diffieHellman,
   generateKeyPairSync,
-  hkdfSync,
   type KeyObject,
   randomBytes,
   sign,
   timingSafeEqual,
   verify,
 } from "node:crypto";
-import { COOKIE_LEN, type Endpoint, EPOCH_LEN, formatEndpoint, ID_LEN, KEY_LEN } from "./wire.ts";
-
-const TAG_LEN = 16;
-const CIPHER = "chacha20-poly1305";
+import { COOKIE_LEN, type Endpoint, formatEndpoint } from "./wire.ts";
 
 /** Base64url without padding (JWK key fields). */
 export function b64url(bytes: Uint8Array): string {
@@ -52,13 +43,11 @@ export function randomId(n: number): Uint8Array {
 
 /** A peer's X25519 key pair. */
 export class Identity {
-  #private: KeyObject;
   #raw: Uint8Array;
   /** The raw 32-byte public key. */
   readonly publicKey: Uint8Array;
 
-  private constructor(priv: KeyObject, raw: Uint8Array, pub: Uint8Array) {
-    this.#private = priv;
+  private constructor(raw: Uint8Array, pub: Uint8Array) {
     this.#raw = raw;
     this.publicKey = pub;
   }
@@ -76,56 +65,13 @@ export class Identity {
       format: "jwk",
     });
     const jwk = createPublicKey(priv).export({ format: "jwk" });
-    return new Identity(priv, d.slice(), unb64url(jwk.x ?? ""));
+    return new Identity(d.slice(), unb64url(jwk.x ?? ""));
   }
 
   /** The raw private scalar, for the Noise handshake (never leaves the process). */
   get privateKey(): Uint8Array {
     return this.#raw;
   }
-
-  /**
-   * Derives the session with the peer whose public key is `theirs`, bound to both peer ids and
-   * the pair's introduction epoch: the same key pair under other ids, or after a new
-   * introduction, gives unrelated keys, so restarting nonce counters never reuses a nonce.
-   * Returns null when the key is not a valid X25519 point (a hostile or broken introduction).
-   */
-  sessionWith(theirs: Uint8Array, bind: SessionBinding): PairSession | null {
-    if (theirs.length !== KEY_LEN) return null;
-    if (bind.myId.length !== ID_LEN || bind.theirId.length !== ID_LEN) return null;
-    if (bind.epoch.length !== EPOCH_LEN) return null;
-    const order = compareBytes(bind.myId, bind.theirId);
-    if (order === 0) return null;
-    try {
-      const pub = createPublicKey({
-        key: { kty: "OKP", crv: "X25519", x: b64url(theirs) },
-        format: "jwk",
-      });
-      const shared = new Uint8Array(diffieHellman({ privateKey: this.#private, publicKey: pub }));
-      if (shared.every((b) => b === 0)) return null;
-      const mineFirst = order < 0;
-      const me = concat(bind.myId, this.publicKey), them = concat(bind.theirId, theirs);
-      const salt = concat(mineFirst ? concat(me, them) : concat(them, me), bind.epoch);
-      const okm = new Uint8Array(hkdfSync("sha256", shared, salt, "p2p v2 pair keys", 64));
-      const lowToHigh = okm.slice(0, 32), highToLow = okm.slice(32, 64);
-      return new PairSession(
-        keyCipher(mineFirst ? lowToHigh : highToLow),
-        keyCipher(mineFirst ? highToLow : lowToHigh),
-      );
-    } catch {
-      return null;
-    }
-  }
-}
-
-/** What a pair session is bound to besides the two keys. */
-export interface SessionBinding {
-  /** This peer's id. */
-  myId: Uint8Array;
-  /** The other peer's id. */
-  theirId: Uint8Array;
-  /** The pair's introduction epoch (from the server's INTRO). */
-  epoch: Uint8Array;
 }
 
 /** Byte equality in time independent of where the inputs differ (for secrets such as cookies). */
@@ -140,19 +86,6 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function nonce(counter: bigint): Uint8Array {
-  const n = new Uint8Array(12);
-  new DataView(n.buffer).setBigUint64(4, counter);
-  return n;
-}
-
 /** How far behind the highest counter seen a frame may arrive and still be accepted. */
 export const REPLAY_WINDOW = 1024n;
 
@@ -162,37 +95,6 @@ export interface TransportCipher {
   seal(counter: bigint, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
   /** Decrypts and authenticates; null on any failure. */
   open(counter: bigint, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null;
-}
-
-/** ChaCha20-Poly1305 under a raw 32-byte key, nonce = 4 zero bytes ‖ big-endian counter. */
-export function keyCipher(key: Uint8Array): TransportCipher {
-  return {
-    seal(counter, aad, plaintext) {
-      const c = createCipheriv(CIPHER, key, nonce(counter), { authTagLength: TAG_LEN });
-      c.setAAD(aad, { plaintextLength: plaintext.length });
-      const a = c.update(plaintext);
-      c.final();
-      const tag = c.getAuthTag();
-      const out = new Uint8Array(a.length + TAG_LEN);
-      out.set(a);
-      out.set(tag, a.length);
-      return out;
-    },
-    open(counter, aad, sealed) {
-      if (sealed.length < TAG_LEN) return null;
-      try {
-        const d = createDecipheriv(CIPHER, key, nonce(counter), { authTagLength: TAG_LEN });
-        const ctLen = sealed.length - TAG_LEN;
-        d.setAAD(aad, { plaintextLength: ctLen });
-        d.setAuthTag(sealed.subarray(ctLen));
-        const a = d.update(sealed.subarray(0, ctLen));
-        d.final();
-        return new Uint8Array(a);
-      } catch {
-        return null;
-      }
-    },
-  };
 }
 
 /** {@link REPLAY_WINDOW} as a number of bits. */
@@ -215,7 +117,7 @@ export class PairSession {
   /** Bit `c % WINDOW_BITS` set: counter `c` (within the window below #highest) was accepted. */
   #seen = new Uint32Array(WINDOW_BITS / 32);
 
-  /** A session from the two directions' ciphers (from a handshake, or {@link keyCipher}). */
+  /** A session from the two directions' ciphers (from a completed handshake). */
   constructor(send: TransportCipher, recv: TransportCipher) {
     this.#send = send;
     this.#recv = recv;

@@ -58,7 +58,7 @@ import {
   StunClass,
   type StunMessage,
 } from "./stun.ts";
-import { type Endpoint, formatEndpoint, sameEndpoint, type Transmit } from "./wire.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint, toHex, type Transmit } from "./wire.ts";
 
 /** RFC 4787 mapping or filtering behaviour. */
 export type Behaviour =
@@ -180,12 +180,6 @@ interface Lifetime {
   wakeAt: number | undefined;
   mapped: Endpoint | null;
   tx: Tx | null;
-}
-
-function hex(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
 }
 
 function defaultRandom(n: number): Uint8Array {
@@ -367,7 +361,7 @@ export class Doctor {
     }
     const tx: Tx = {
       id,
-      key: hex(id),
+      key: toHex(id),
       socket,
       to,
       data,
@@ -388,7 +382,7 @@ export class Doctor {
     const d = decodeStun(data);
     if (!d.ok || !d.value.cookie) return;
     const m = d.value;
-    const tx = this.#txs.get(hex(m.transactionId));
+    const tx = this.#txs.get(toHex(m.transactionId));
     if (!tx || tx.state !== "pending") return;
     if (tx.hairpin) {
       // Socket 1's request, looped back by the NAT (or, without a NAT, by our own host).

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { toHex } from "./wire.ts";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 
@@ -112,8 +113,7 @@ export async function loadOrCreateIdentity(
   } catch (e) {
     throw new IdentityError(`Cannot create directory ${dir} for the identity: ${describe(e)}`);
   }
-  const hex = Array.from(random(6), (b) => b.toString(16).padStart(2, "0")).join("");
-  const temp = `${path}.${hex}.tmp`;
+  const temp = `${path}.${toHex(random(6))}.tmp`;
   try {
     await Deno.writeTextFile(temp, text, { createNew: true, mode: 0o600 });
     await Deno.link(temp, path);

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { toHex } from "./wire.ts";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 
@@ -37,10 +38,6 @@ export class KnownPeersError extends Error {
 }
 
 type Rooms = Map<string, Map<string, string>>;
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -114,7 +111,7 @@ export class KnownPeers {
    * file does not exist). Throws {@link KnownPeersError} for an unreadable or malformed file.
    */
   static async load(path: string, roomId: Uint8Array): Promise<KnownPeers> {
-    const room = hex(roomId);
+    const room = toHex(roomId);
     const rooms = await readRooms(path);
     return new KnownPeers(path, room, rooms.get(room) ?? new Map());
   }
@@ -166,7 +163,7 @@ export class KnownPeers {
       if (mine.get(name) === fp) return;
       mine.set(name, fp);
       rooms.set(this.#room, mine);
-      const temp = `${this.#path}.${hex(new Uint8Array(randomBytes(6)))}.tmp`;
+      const temp = `${this.#path}.${toHex(new Uint8Array(randomBytes(6)))}.tmp`;
       try {
         await Deno.writeTextFile(temp, serialize(rooms), { createNew: true, mode: 0o600 });
         await Deno.rename(temp, this.#path);

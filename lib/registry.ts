@@ -736,17 +736,21 @@ export class Registry {
     const rs = this.#relayState(src, now);
     if (now - rs.lastSizeNotice < 5_000) return;
     rs.lastSizeNotice = now;
-    this.#events.push({
-      type: "limited",
-      room: src.room.short,
-      name: nameOf(src),
-      what: "relay-size",
-    });
+    this.#tellLimited(
+      src,
+      "relay-size",
+      `Relay payload too large (at most ${MAX_RELAY_PAYLOAD} bytes)`,
+    );
+  }
+
+  /** Logs that verified sender `src` hit a limit and tells it why (REFUSED Limit, its token). */
+  #tellLimited(src: Member, what: "relay" | "relay-size", message: string): void {
+    this.#events.push({ type: "limited", room: src.room.short, name: nameOf(src), what });
     this.#send(src.addr, {
       type: MsgType.Refused,
       echo: src.token,
       code: RefuseCode.Limit,
-      message: `Relay payload too large (at most ${MAX_RELAY_PAYLOAD} bytes)`,
+      message,
     });
   }
 
@@ -762,18 +766,8 @@ export class Registry {
     // Tell the sender (it proved its address and token), at most every 5 s.
     if (now - rs.lastLimitNotice >= 5_000) {
       rs.lastLimitNotice = now;
-      this.#events.push({
-        type: "limited",
-        room: src.room.short,
-        name: nameOf(src),
-        what: "relay",
-      });
-      this.#send(src.addr, {
-        type: MsgType.Refused,
-        echo: src.token,
-        code: RefuseCode.Limit,
-        message: `Relay limit reached (${Math.round(this.#o.relayRate / 1024)} KiB/s)`,
-      });
+      const kib = Math.round(this.#o.relayRate / 1024);
+      this.#tellLimited(src, "relay", `Relay limit reached (${kib} KiB/s)`);
     }
     return false;
   }

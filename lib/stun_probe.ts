@@ -51,7 +51,7 @@ import {
   StunClass,
   type StunMessage,
 } from "./stun.ts";
-import type { Endpoint, Transmit } from "./wire.ts";
+import { type Endpoint, toHex, type Transmit } from "./wire.ts";
 
 /** NAT mapping behaviour as far as a STUN probe can tell (RFC 4787 §4.1). */
 export type ProbeMapping = "endpoint-independent" | "address-dependent";
@@ -107,12 +107,6 @@ interface Server {
   gap: number;
   deadline: number;
   mapped: Endpoint | null;
-}
-
-function hex(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
 }
 
 /** The address as compared: lower case, IPv4-mapped IPv6 (`::ffff:a.b.c.d`) as plain IPv4. */
@@ -201,14 +195,14 @@ export class StunProbe {
       for (let i = 0; i < 8 && !tid; i++) {
         const t = new Uint8Array(12);
         t.set(this.#random(12).subarray(0, 12));
-        if (!this.#byTid.has(hex(t))) tid = t;
+        if (!this.#byTid.has(toHex(t))) tid = t;
       }
       if (!tid) {
         s.state = "failed";
         return;
       }
       s.tid = tid;
-      s.tidKey = hex(tid);
+      s.tidKey = toHex(tid);
       s.data = bindingRequest(tid, { fingerprint: true });
       this.#byTid.set(s.tidKey, s);
       s.state = "pending";
@@ -265,7 +259,7 @@ export class StunProbe {
     const m = d.value;
     if (!m.cookie || m.method !== BINDING) return false;
     if (m.cls !== StunClass.Success && m.cls !== StunClass.Error) return false;
-    const s = this.#byTid.get(hex(m.transactionId));
+    const s = this.#byTid.get(toHex(m.transactionId));
     if (!s || typeof from?.hostname !== "string" || keyOf(from) !== s.key) return false;
     if (s.state !== "pending") return true; // A late duplicate, or after giving up.
     const mapped = m.cls === StunClass.Success ? mappedAddress(m) : null;

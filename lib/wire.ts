@@ -354,12 +354,15 @@ export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
   return a.port === b.port && a.hostname === b.hostname;
 }
 
-/** Hex form of a peer id, for map keys and logs. */
-export function idHex(id: Uint8Array): string {
+/** Lowercase hex of `bytes` (peer ids, transaction ids, file-name nonces). */
+export function toHex(bytes: Uint8Array): string {
   let s = "";
-  for (const b of id) s += b.toString(16).padStart(2, "0");
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
   return s;
 }
+
+/** Hex form of a peer id, for map keys and logs. */
+export const idHex: (id: Uint8Array) => string = toHex;
 
 /** Parses a literal IPv4 address into 4 bytes, or returns null. */
 export function parseIPv4(s: string): Uint8Array | null {

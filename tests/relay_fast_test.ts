@@ -8,8 +8,9 @@
  * @module
  */
 
-import assert from "node:assert/strict";
 import { Identity } from "../lib/crypto.ts";
+import { handshakeSessions } from "./support/sessions.ts";
+import assert from "node:assert/strict";
 import { noiseFactory } from "../lib/handshake.ts";
 import { Registry, type RegistryEvent } from "../lib/registry.ts";
 import {
@@ -19,7 +20,6 @@ import {
   encodeSealedHeader,
   encodeServerMsg,
   type Endpoint,
-  EPOCH_LEN,
   InnerKind,
   MAX_DATAGRAM,
   MAX_FRAGMENT,
@@ -140,12 +140,7 @@ Deno.test("relay fast path: reads a RELAY anywhere in a reused buffer; sends sha
 Deno.test("relay fast path: the largest SEALED and HANDSHAKE frames a peer sends are relayed", () => {
   const { r, a, b } = setup();
   // A SEALED DATA frame carrying MAX_FRAGMENT bytes of text, sealed for real.
-  const alice = Identity.generate(), bob = Identity.generate();
-  const session = alice.sessionWith(bob.publicKey, {
-    myId: a.id,
-    theirId: b.id,
-    epoch: new Uint8Array(EPOCH_LEN),
-  })!;
+  const session = handshakeSessions().ab;
   const counter = session.nextCounter();
   const header = encodeSealedHeader(a.id, b.id, counter);
   const inner = encodeInner({
@@ -160,8 +155,8 @@ Deno.test("relay fast path: the largest SEALED and HANDSHAKE frames a peer sends
   const sealed = new Uint8Array([...header, ...session.seal(counter, header, inner)]);
   // The longest HANDSHAKE: message 2 (e, s, and the responder's longest name) of a real Noise run.
   const psk = new Uint8Array(32).fill(3), prologue = new Uint8Array(8);
-  const init = noiseFactory({ staticKey: alice.privateKey, psk })(true, prologue);
-  const resp = noiseFactory({ staticKey: bob.privateKey, psk })(false, prologue);
+  const init = noiseFactory({ staticKey: Identity.generate().privateKey, psk })(true, prologue);
+  const resp = noiseFactory({ staticKey: Identity.generate().privateKey, psk })(false, prologue);
   const name = new Uint8Array(MAX_NAME).fill(0x61);
   assert.ok(resp.readMessage(init.writeMessage(new Uint8Array(4))));
   const msg2 = resp.writeMessage(new Uint8Array([0xff, 0xff, 0xff, 0xff, ...name]));
