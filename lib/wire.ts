@@ -920,7 +920,15 @@ export interface Transmit {
   to: Endpoint;
   /** The encoded datagram. */
   data: Uint8Array;
+  /**
+   * Which local socket sends it: undefined or 0 = the main socket of `to`'s address family;
+   * 1..{@link MAX_AUX_SOCKETS} = auxiliary IPv4 socket n (opened by the driver on first use).
+   */
+  via?: number;
 }
+
+/** Most auxiliary sockets a machine may use at once (birthday probing needs ~256). */
+export const MAX_AUX_SOCKETS = 512;
 
 /** The 32-bit FNV-1a hash of one peer id; {@link rosterDigest} XORs these. */
 export function idDigest(id: Uint8Array): number {
