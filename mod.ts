@@ -86,4 +86,10 @@ export {
   DEPARTED_KEEP,
   MAX_DEPARTED,
 } from "./lib/client.ts";
-export { type DriverOptions, type DriverStats, type SansIo, UdpDriver } from "./lib/udp.ts";
+export {
+  type AuxStats,
+  type DriverOptions,
+  type DriverStats,
+  type SansIo,
+  UdpDriver,
+} from "./lib/udp.ts";
