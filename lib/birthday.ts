@@ -203,6 +203,8 @@ export interface BirthdayView {
   peerPublic: Endpoint | null;
   /** The path is direct. */
   direct: boolean;
+  /** Our socket of the direct path (0: the main one). */
+  via: number;
   /** When the path machine started. */
   pathStart: number;
 }
@@ -335,7 +337,7 @@ export class BirthdaySearch {
   /** Advances the search: starts one when it is worth it, paces probes, ends at deadlines. */
   tick(now: number, view: BirthdayView): void {
     const st = this.#state;
-    if (view.direct && st.s !== "idle") return this.onDirect(now, 0);
+    if (view.direct && st.s !== "idle") return this.onDirect(now, view.via);
     switch (st.s) {
       case "idle":
         return this.#maybePropose(now, view);

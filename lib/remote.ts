@@ -594,6 +594,7 @@ export class RemotePeer {
       peer: this.#peerNat,
       peerPublic: this.#intro.candidates.find((c) => c.kind === "public")?.addr ?? null,
       direct: path.state === "direct",
+      via: path.routeVia(),
       pathStart: path.startedAt,
     };
   }
