@@ -48,6 +48,20 @@ export {
 export { fragment, MAX_MESSAGE, type Reassembled, Reassembler } from "./lib/fragment.ts";
 export { DeadlineQueue } from "./lib/deadlines.ts";
 export {
+  type BirthdayFrame,
+  type BirthdayOptions,
+  BirthdayPool,
+  type BirthdayProbe,
+  BirthdaySearch,
+  type BirthdayState,
+  type BirthdayStats,
+  type BirthdayView,
+  DEFAULT_BIRTHDAY,
+  missProbability,
+  type NatInfo,
+  predictPorts,
+} from "./lib/birthday.ts";
+export {
   type LinkEvent,
   type LinkOptions,
   type LinkSink,

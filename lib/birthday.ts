@@ -227,6 +227,9 @@ export interface BirthdayProbe {
   via: number;
 }
 
+/** Where a search stands. */
+export type BirthdayState = State["s"];
+
 type State =
   | { s: "idle" }
   | { s: "proposed"; round: number; slots: number[]; resendAt: number; tries: number }
@@ -292,7 +295,7 @@ export class BirthdaySearch {
   }
 
   /** The state's name (diagnostics and tests). */
-  get state(): State["s"] {
+  get state(): BirthdayState {
     return this.#state.s;
   }
 

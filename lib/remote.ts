@@ -8,7 +8,13 @@
  *
  * @module
  */
-import { type BirthdayPool, BirthdaySearch, type BirthdayView, type NatInfo } from "./birthday.ts";
+import {
+  type BirthdayPool,
+  BirthdaySearch,
+  type BirthdayStats,
+  type BirthdayView,
+  type NatInfo,
+} from "./birthday.ts";
 import { bytesEqual } from "./crypto.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { normalizeName } from "./names.ts";
@@ -300,7 +306,7 @@ export class RemotePeer {
   }
 
   /** Birthday search counters with this peer. */
-  get birthday(): Readonly<BirthdaySearch["stats"]> {
+  get birthday(): Readonly<BirthdayStats> {
     return this.#search.stats;
   }
 
