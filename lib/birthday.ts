@@ -228,7 +228,7 @@ export interface BirthdayProbe {
 }
 
 /** Where a search stands. */
-export type BirthdayState = State["s"];
+export type BirthdayState = "idle" | "proposed" | "opening" | "waiting" | "accepted" | "scanning";
 
 type State =
   | { s: "idle" }
