@@ -21,6 +21,11 @@ export interface ServeOptions {
   host: string;
   /** UDP port to bind. */
   port: number;
+  /**
+   * Also serve IPv6 on this address, same port (`--host6`; `::` by default when `host` is
+   * 0.0.0.0). Not `required`: a host without IPv6 serves IPv4 alone, with a warning.
+   */
+  ipv6?: { host: string; required: boolean };
   /** Print `{"event":"listening",...}` on stdout once bound. */
   json: boolean;
   /** Forget peers silent for this long, in ms. */
@@ -249,7 +254,10 @@ async function bindSockets(
   const stun = new StunHub();
   const drivers: UdpDriver[] = [];
   try {
-    const main = UdpDriver.bind(o.host, o.port, new PrimaryMachine(registry, stun), { onStep });
+    const main = UdpDriver.bind(o.host, o.port, new PrimaryMachine(registry, stun), {
+      onStep,
+      ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
+    });
     drivers.push(main);
     stun.attach(0, main);
     // With --port 0 the alternate address reuses the port the primary socket got.
@@ -286,11 +294,24 @@ export async function serve(o: ServeOptions): Promise<void> {
   });
   const driver = drivers[0]!;
   const addr = formatEndpoint(driver.localAddr);
+  const local6 = driver.localAddr6;
+  const addr6 = local6 ? formatEndpoint(local6) : undefined;
   const alt = drivers.slice(1).map((d) => formatEndpoint(d.localAddr));
   if (o.json) {
-    console.log(JSON.stringify({ event: "listening", addr, ...(alt.length ? { alt } : {}) }));
+    console.log(JSON.stringify({
+      event: "listening",
+      addr,
+      ...(addr6 ? { addr6 } : {}),
+      ...(alt.length ? { alt } : {}),
+    }));
   }
-  log.info("Listening on UDP {addr}", { addr });
+  if (addr6) log.info("Listening on UDP {addr} and {addr6}", { addr, addr6 });
+  else log.info("Listening on UDP {addr}", { addr });
+  if (driver.ipv6Error) {
+    log.warning("Not serving IPv6: {why}; give --host6 an address of this box or --no-ipv6", {
+      why: driver.ipv6Error,
+    });
+  }
   if (alt.length) {
     log.info("STUN also on UDP {alt} ({discovery})", {
       alt: alt.join(", "),

@@ -680,10 +680,12 @@ export function verdictOf(
         "those too";
     }
   } else {
-    // p2p asks routers for no port mappings and speaks no IPv6 yet: advice that works today.
+    // p2p asks routers for no port mappings: advice that works today. (This checks IPv4 only;
+    // peers that both have global IPv6 addresses connect over IPv6 whatever the IPv4 NAT does.)
     verdict = "relayed with peers behind symmetric or port-restricted NATs: your NAT gives " +
       'each destination another port; switch your router to endpoint-independent ("full ' +
-      'cone") NAT if it can, or use another network';
+      'cone") NAT if it can, or use another network (or one with IPv6: peers with IPv6 ' +
+      "connect directly over it)";
   }
   return { relayedWith: relayed, verdict: verdict + keepalive };
 }
