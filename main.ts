@@ -96,7 +96,8 @@ Limits (what one source may cost the server; hitting one is logged, counted and
 answered with an error the peer shows):
   --max-peers N           peers on the whole server (default 10000)
   --max-room-size N       peers in one room, at most 150 (default 128)
-  --max-per-source N      registrations from one IP address (default 64)
+  --max-per-source N      registrations from one IP address (an IPv6 source is its
+                          /64) (default 64)
   --max-rooms-per-source N  rooms one IP address may be in (default 16)
   --relay-rate KIB        relayed KiB/s one peer may send (default 256, burst 1024)
   --pair-rate KIB         relayed KiB/s one peer may send to one other (default 128)
