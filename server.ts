@@ -12,7 +12,7 @@ import { RateLimitedLog } from "./lib/log.ts";
 import { EventCounts } from "./lib/metrics.ts";
 import { serveMetrics } from "./lib/metrics_http.ts";
 import { type SansIo, UdpDriver } from "./lib/udp.ts";
-import { looksLikeStun, StunResponder } from "./lib/stun.ts";
+import { looksLikeStun, StunResponder, type StunStats } from "./lib/stun.ts";
 import { type Endpoint, formatEndpoint, type Transmit } from "./lib/wire.ts";
 
 /** Options of {@link serve}. */
@@ -142,10 +142,13 @@ export function logEvent(out: RateLimitedLog, e: RegistryEvent): boolean {
 /**
  * STUN on the server's sockets: one {@link StunResponder} for all of them and, per socket, the
  * answers waiting to leave from it. An answer to a CHANGE-REQUEST leaves from another socket
- * than the request came in on; that socket's driver is stepped so it sends at once.
+ * than the request came in on; that socket's driver is stepped so it sends at once. Requests
+ * over IPv6 (on the primary socket's IPv6 side) get a responder of their own that knows only
+ * that socket: the alternate sockets are IPv4, so it offers no behaviour discovery.
  */
 export class StunHub {
   #responder: StunResponder | undefined;
+  #responder6: StunResponder | undefined;
   #queues: Transmit[][] = [[], [], [], []];
   #drivers: (UdpDriver | undefined)[] = [];
 
@@ -157,7 +160,24 @@ export class StunHub {
   /** Makes the responder once every socket is attached; datagrams before that are ignored. */
   ready(): StunResponder {
     const addrs = [0, 1, 2, 3].map((r) => this.#drivers[r]?.localAddr ?? null);
+    const v6 = this.#drivers[0]?.localAddr6;
+    if (v6) this.#responder6 = new StunResponder({ sockets: [v6] });
     return this.#responder = new StunResponder({ sockets: addrs });
+  }
+
+  /** Counters of both responders together (after {@link ready}). */
+  get stats(): StunStats | undefined {
+    const a = this.#responder?.stats, b = this.#responder6?.stats;
+    if (!a || !b) return a;
+    const drops = { ...a.drops };
+    for (const [k, v] of Object.entries(b.drops)) drops[k] = (drops[k] ?? 0) + v;
+    return {
+      answered: a.answered + b.answered,
+      errors: a.errors + b.errors,
+      changed: a.changed + b.changed,
+      classic: a.classic + b.classic,
+      drops,
+    };
   }
 
   /** The responder (after {@link ready}). */
@@ -167,7 +187,8 @@ export class StunHub {
 
   /** Handles a STUN datagram that arrived on the socket of role `role`. */
   handle(role: number, now: number, from: Endpoint, data: Uint8Array): void {
-    const r = this.#responder?.handle(now, role, from, data);
+    const responder = from.hostname.includes(":") ? this.#responder6 : this.#responder;
+    const r = responder?.handle(now, role, from, data);
     if (!r) return;
     this.#queues[r.via]!.push({ to: r.to, data: r.data });
     // The receiving driver flushes its own socket after this step; another one needs a step.
@@ -329,7 +350,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       introductions: counts.introductions,
       registry: registry.stats,
       driver: driver.stats,
-      stunRequests: stun.responder?.stats.answered ?? 0,
+      stunRequests: stun.stats?.answered ?? 0,
       memory: Deno.memoryUsage(),
     }))
     : undefined;
@@ -357,7 +378,7 @@ export async function serve(o: ServeOptions): Promise<void> {
           drops,
         },
       );
-      const st = stun.responder?.stats;
+      const st = stun.stats;
       const stunDrops = Object.entries(st?.drops ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
       if (st && (st.answered || st.errors || stunDrops)) {
         log.info(

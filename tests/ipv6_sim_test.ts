@@ -133,3 +133,22 @@ Deno.test("sim v6: a peer without IPv6 never sends to IPv6 and talks to a dual-s
   assert.deepEqual(a.messages(), sent);
   assert.deepEqual(c.messages(), back);
 });
+
+Deno.test("sim v6: a link-local address in a peer's list is never probed", () => {
+  const net = new SimNet(65);
+  addServer(net);
+  const linkLocal = { hostname: "fe80::2", port: 6000 };
+  let toLinkLocal = 0;
+  net.block = (_from, to) => {
+    if (to.hostname.startsWith("fe80:")) toLinkLocal++;
+    return false;
+  };
+  const a = addDualPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "symmetric"), A_V6, {
+    privateEndpoints: [A_LAN, linkLocal, A_V6],
+  });
+  const b = addDualPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "symmetric"), B_V6);
+  net.runUntilTrue(() => bothDirect(a, b), 10_000);
+  net.run(5_000);
+  assert.equal(addr(b, "alice"), "[2001:db8:a::2]:6000");
+  assert.equal(toLinkLocal, 0);
+});
