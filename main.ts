@@ -198,7 +198,14 @@ function port(v: string | undefined, flag: string, dflt: number, cmd: string): n
 function ip(v: string | undefined, flag: string, dflt: string, cmd: string): string {
   if (v === undefined) return dflt;
   if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(v) || v.split(".").some((p) => Number(p) > 255)) {
-    throw new UsageError(`--${flag} must be a literal IPv4 address, got "${v}"`, cmd);
+    const hint = !v.includes(":")
+      ? ""
+      : flag === "host"
+      ? " (for IPv6 use --host6)"
+      : flag === "bind"
+      ? " (IPv6 is used by itself when this host has it; see --no-ipv6)"
+      : "";
+    throw new UsageError(`--${flag} must be a literal IPv4 address, got "${v}"${hint}`, cmd);
   }
   return v;
 }

@@ -490,7 +490,12 @@ Deno.test("cli: IPv6 serving: :: by default with 0.0.0.0, --host6, --no-ipv6, an
   assertUsageError(["serve", "--host6", "::", "--no-ipv6"], "--host6", "--no-ipv6");
   assertUsageError(["serve", "--host6", "192.0.2.1"], "--host6", "literal IPv6", "192.0.2.1");
   assertUsageError(["serve", "--host6", "fe80::1"], "link-local");
-  assertUsageError(["serve", "--host", "::"], "--host", "IPv4");
+  assertUsageError(["serve", "--host", "::"], "--host", "IPv4", "for IPv6 use --host6");
+  assertUsageError(
+    ["join", "--server", "h:1", "--room", "r", "--bind", "::"],
+    "--bind",
+    "--no-ipv6",
+  );
   assert.equal(joinOptions(parse("join", "--server", "[::1]:7", "--room", "r")).ipv6, undefined);
   assert.equal(
     joinOptions(parse("join", "--server", "[::1]:7", "--room", "r", "--no-ipv6")).ipv6,
