@@ -21,7 +21,13 @@ import { PASSPHRASE_ENV, PassphraseError, readPassphrase, shareLine } from "./li
 import { parseInput, pathText, type PeerView, peerView } from "./lib/peer_view.ts";
 import { deriveRoomKeys, newRoomSecret, type RoomKeys } from "./lib/room_key.ts";
 import { monotonicNow, UdpDriver } from "./lib/udp.ts";
-import { type Endpoint, formatEndpoint, MAX_PRIVATE_ENDPOINTS } from "./lib/wire.ts";
+import {
+  type Endpoint,
+  formatEndpoint,
+  formatIPv6,
+  MAX_PRIVATE_ENDPOINTS,
+  parseIPv6,
+} from "./lib/wire.ts";
 
 /** Options of {@link join}. */
 export interface JoinOptions {
@@ -39,6 +45,12 @@ export interface JoinOptions {
   bind: string;
   /** Local port to bind (0: any). */
   port: number;
+  /**
+   * `--no-ipv6` sets false: no IPv6 socket and no IPv6 addresses offered (an IPv6 server still
+   * gets one). Default: with `bind` 0.0.0.0, an IPv6 socket when this host has a global or ULA
+   * IPv6 address.
+   */
+  ipv6?: boolean;
   /** Keepalive interval in ms. */
   keepalive: number;
   /** Give up registering after this long, in ms. */
@@ -79,7 +91,7 @@ const INPUT_BACKLOG = 256;
 /** Most output lines written at once (see {@link StdoutBatcher}). */
 const OUTPUT_BATCH = 256;
 
-/** Resolves `spec` (`HOST:PORT`) to an IPv4 endpoint; a {@link JoinError} says why not. */
+/** Resolves `spec` (`HOST:PORT`) to an IPv4 or IPv6 endpoint; a {@link JoinError} says why not. */
 export async function resolveServer(spec: string, what = "Server"): Promise<Endpoint> {
   try {
     return await resolveHostPort(spec, what);
@@ -102,6 +114,42 @@ function privateEndpoints(bind: string, port: number): Endpoint[] {
   } catch {
     return [];
   }
+}
+
+/** Most IPv6 addresses offered to peers (the IPv4 LAN ones get the rest of the list). */
+const MAX_IPV6_ENDPOINTS = 3;
+
+/**
+ * This host's IPv6 addresses worth offering to peers, global ones first, then ULAs (fc00::/7,
+ * LAN only); never loopback, link-local (fe80::/10: useless without an interface), multicast
+ * or IPv4-mapped ones. At most {@link MAX_IPV6_ENDPOINTS}.
+ */
+export function ipv6Addresses(
+  interfaces: () => Deno.NetworkInterfaceInfo[] = Deno.networkInterfaces,
+): string[] {
+  let list: Deno.NetworkInterfaceInfo[];
+  try {
+    list = interfaces();
+  } catch {
+    return [];
+  }
+  const global: string[] = [], ula: string[] = [];
+  for (const i of list) {
+    if (i.family !== "IPv6") continue;
+    const b = parseIPv6(i.address.split("%")[0]!);
+    if (!b || b[0] === 0xff || (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80)) continue;
+    if (b.subarray(0, 10).every((x) => x === 0)) continue; // ::, ::1, IPv4-mapped/compatible
+    const a = formatIPv6(b);
+    const into = (b[0]! & 0xfe) === 0xfc ? ula : global;
+    if (!global.includes(a) && !ula.includes(a)) into.push(a);
+  }
+  return [...global, ...ula].slice(0, MAX_IPV6_ENDPOINTS);
+}
+
+/** The HELLO's private list: LAN IPv4 endpoints first, then the IPv6 ones, within the limit. */
+function withIPv6(v4: Endpoint[], v6: string[], port6: number | undefined): Endpoint[] {
+  const six = port6 === undefined ? [] : v6.map((hostname) => ({ hostname, port: port6 }));
+  return [...v4.slice(0, MAX_PRIVATE_ENDPOINTS - six.length), ...six];
 }
 
 /** What a peer is before it has a socket: room keys, identity, the peers it has met. */
@@ -224,15 +272,30 @@ class PeerProcess {
       pollRelease: () => this.#client.pollRelease(),
       nextTimeout: () => this.#client.nextTimeout(),
     };
+    // An IPv6 socket when this host has an IPv6 address to offer (only with the default
+    // --bind: a concrete one asks for that address alone) or the server is IPv6 (then it is
+    // required); on the IPv4 socket's port when that is free (one dual-stack socket).
+    const serverV6 = server.hostname.includes(":");
+    const v6 = o.ipv6 === false || o.bind !== "0.0.0.0" ? [] : ipv6Addresses();
+    const ipv6 = serverV6 || v6.length > 0
+      ? { hostname: "::", port: o.port, optional: !serverV6 }
+      : undefined;
     try {
       this.#driver = UdpDriver.bind(o.bind, o.port, machine, {
         onStep: () => this.#onStep(),
         filter: o.filter,
+        ipv6,
       });
     } catch (e) {
       throw new JoinError((e as Error).message);
     }
     const local = this.#driver.localAddr;
+    const local6 = this.#driver.localAddr6;
+    if (this.#driver.ipv6Error) {
+      log.warning("No IPv6 socket, IPv6 peers will be relayed: {why}", {
+        why: this.#driver.ipv6Error,
+      });
+    }
     this.#client = new Client({
       server,
       room: creds.room,
@@ -240,13 +303,15 @@ class PeerProcess {
       identity: creds.identity,
       knownPeers: creds.known.entries(),
       relayOnly: o.relayOnly,
-      privateEndpoints: privateEndpoints(o.bind, local.port),
+      privateEndpoints: withIPv6(privateEndpoints(o.bind, local.port), v6, local6?.port),
       keepalive: o.keepalive,
       registerTimeout: o.registerTimeout,
       stun,
+      ipv6: local6 !== undefined,
     });
-    log.info("Bound UDP {local}; registering with {server}", {
+    log.info("Bound UDP {local}{local6}; registering with {server}", {
       local: formatEndpoint(local),
+      local6: local6 ? ` and ${formatEndpoint(local6)}` : "",
       server: formatEndpoint(server),
     });
     this.#print(view.registering(server, local));

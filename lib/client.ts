@@ -21,7 +21,13 @@ import { looksLikeStun } from "./stun.ts";
 import { StunProbe } from "./stun_probe.ts";
 import { noiseFactory } from "./handshake.ts";
 import { nameTag, type RoomKeys, roomSign } from "./room_key.ts";
-import { type Candidate, DEFAULT_PATH, type PathOptions, ProbeBudget } from "./path.ts";
+import {
+  type Candidate,
+  type CandidateKind,
+  DEFAULT_PATH,
+  type PathOptions,
+  ProbeBudget,
+} from "./path.ts";
 import type { ReliableOptions } from "./reliable.ts";
 import {
   type Introduction,
@@ -48,6 +54,7 @@ import {
   type MsgOf,
   MsgType,
   NatMapping,
+  parseIPv6,
   peekType,
   sameEndpoint,
   type SealedFrame,
@@ -92,6 +99,12 @@ export interface ClientOptions
   identity?: Identity;
   /** Fixed peer id (tests); random by default. */
   id?: Uint8Array;
+  /**
+   * This machine has an IPv6 socket: peers' IPv6 candidates are probed. Without one they are
+   * skipped and nothing is sent to an IPv6 address. Default: true when the server or one of
+   * {@link LinkOptions.privateEndpoints} is IPv6.
+   */
+  ipv6?: boolean;
 }
 
 /** What a peer reports to its user. */
@@ -131,6 +144,8 @@ export class Client {
   #nat: NatInfo = { mapping: NatMapping.Unknown, ports: [] };
   #pool = new BirthdayPool();
   #fingerprint: string;
+  /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
+  #ipv6: boolean;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -139,6 +154,8 @@ export class Client {
   /** Makes a client; call {@link start} to begin registering. */
   constructor(options: ClientOptions) {
     this.#o = options;
+    this.#ipv6 = options.ipv6 ??
+      [options.server, ...options.privateEndpoints].some((e) => isIPv6(e));
     this.#id = options.id ?? randomId(8);
     const identity = options.identity ?? Identity.generate();
     this.#fingerprint = fingerprint(identity.publicKey);
@@ -182,7 +199,11 @@ export class Client {
       relayOnly: options.relayOnly,
       path: { keepalive: options.keepalive, ...options.path },
       reliable: options.reliable,
-      direct: (to, data, via) => this.#out.push(via ? { to, data, via } : { to, data }),
+      direct: (to, data, via) => {
+        // No IPv6 socket: never offered as a candidate, and a peer-reflexive one is refused.
+        if (!this.#ipv6 && isIPv6(to)) return this.#drop("no-ipv6");
+        this.#out.push(via ? { to, data, via } : { to, data });
+      },
       nat: () => this.#nat,
       birthday: this.#pool,
       random: options.random ?? randomId,
@@ -507,7 +528,7 @@ export class Client {
       id: m.id,
       epoch: m.epoch,
       relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
-      candidates: candidatesOf(m),
+      candidates: candidatesOf(m, this.#ipv6),
     };
     const known = this.#remotes.get(key);
     if (!known) {
@@ -594,13 +615,33 @@ export class Client {
 }
 
 /** The candidates an INTRO offers; only unicast endpoints (defence against a hostile server). */
-function candidatesOf(m: MsgOf<typeof MsgType.Intro>): Candidate[] {
+/**
+ * The candidates an INTRO names. Private-list addresses are `private` (IPv4, IPv6 ULA
+ * fc00::/7) or `ipv6` (global IPv6); link-local IPv6 (fe80::/10, unusable without an
+ * interface) is skipped. Without an IPv6 socket (`ipv6` false) IPv6 candidates are skipped.
+ */
+function candidatesOf(m: MsgOf<typeof MsgType.Intro>, ipv6: boolean): Candidate[] {
   const out: Candidate[] = [];
   for (const addr of m.privateEndpoints) {
-    if (isUsableCandidate(addr)) out.push({ addr, kind: "private" });
+    const kind = isUsableCandidate(addr) ? privateKind(addr.hostname) : undefined;
+    if (kind && (ipv6 || !isIPv6(addr))) out.push({ addr, kind });
   }
-  if (m.publicEndpoint && isUsableCandidate(m.publicEndpoint, true)) {
-    out.push({ addr: m.publicEndpoint, kind: "public" });
+  const pub = m.publicEndpoint;
+  if (pub && isUsableCandidate(pub, true) && (ipv6 || !isIPv6(pub))) {
+    out.push({ addr: pub, kind: "public" });
   }
   return out;
+}
+
+function isIPv6(ep: Endpoint): boolean {
+  return ep.hostname.includes(":");
+}
+
+/** The kind of an address from a peer's private list; undefined when it is of no use. */
+function privateKind(hostname: string): CandidateKind | undefined {
+  const b = hostname.includes(":") ? parseIPv6(hostname) : null;
+  if (!b) return "private";
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return undefined; // link-local fe80::/10
+  if ((b[0]! & 0xfe) === 0xfc) return "private"; // ULA fc00::/7: a LAN
+  return "ipv6";
 }
