@@ -1,0 +1,202 @@
+/**
+ * Port mapping against a real router daemon: Debian's `miniupnpd-nftables` 2.3.1 on a
+ * symmetric NAT router in the NAT lab. The {@link PortMapper} runs on a real UDP socket in a
+ * LAN host (`tests/support/portmap_child.ts`) with one protocol at a time (PCP, NAT-PMP, UPnP
+ * IGD), then all three at once. Each must get a mapping on the router's WAN address, a
+ * datagram from the Internet to that address must then reach the host (and its answer come
+ * back from the mapped endpoint), and stopping must delete the mapping from the router.
+ *
+ * The router's WAN side uses 100.200.0.0/24 rather than the lab's usual 203.0.113.0/24:
+ * miniupnpd 2.3.1 treats documentation ranges as reserved and then refuses every mapping.
+ * There is no route out of the lab, so the addresses never meet the real network.
+ *
+ * Needs the lab (root, `ip`, `nft`, `conntrack`) and `miniupnpd` (Debian package
+ * `miniupnpd-nftables`); otherwise skipped with the reason, or failed under `CI=true`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { type Host, labToolTest, NatLab, type Router, UdpTool } from "./support/natlab.ts";
+import { P2pProcess } from "./support/proc.ts";
+
+const CHILD = fileURLToPath(new URL("./support/portmap_child.ts", import.meta.url));
+const LAN = "192.168.77";
+
+/** The router's ruleset: symmetric NAT for the LAN plus miniupnpd's (empty) chains. */
+function ruleset(): string {
+  return `flush ruleset
+table inet filter {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    ct state established,related accept
+    jump miniupnpd
+    iifname "wan0" ct state new drop
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ct state established,related accept
+    jump miniupnpd
+    iifname "wan0" ct state new drop
+  }
+  chain miniupnpd { }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    jump postrouting_miniupnpd
+    oifname "wan0" ip saddr ${LAN}.0/24 masquerade random
+  }
+  chain prerouting_miniupnpd { }
+  chain postrouting_miniupnpd { }
+}
+`;
+}
+
+function config(): string {
+  return [
+    "ext_ifname=wan0",
+    "listening_ip=lan0",
+    "http_port=5000",
+    "enable_natpmp=yes", // NAT-PMP and PCP on port 5351 in 2.3.1
+    "enable_upnp=yes",
+    "ipv6_disable=yes",
+    "secure_mode=yes",
+    "system_uptime=no",
+    "min_lifetime=120",
+    "max_lifetime=86400",
+    "uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b",
+    `allow 1024-65535 ${LAN}.0/24 1024-65535`,
+    "deny 0-65535 0.0.0.0/0 0-65535",
+    "",
+  ].join("\n");
+}
+
+async function startMiniupnpd(lab: NatLab, router: Router, dir: string): Promise<P2pProcess> {
+  await lab.execCheck(router.ns!, "nft", "-f", `${dir}/rules.nft`);
+  const d = new P2pProcess(
+    ["miniupnpd", "-d", "-f", `${dir}/miniupnpd.conf`, "-P", `${dir}/miniupnpd.pid`],
+    { netns: router.ns!, label: "miniupnpd" },
+  );
+  const deadline = Date.now() + 10_000;
+  while (!/Listening for NAT-PMP\/PCP/.test(d.stderr)) {
+    if (Date.now() > deadline || d.exitCode !== null) {
+      throw new Error(`miniupnpd did not start:\n${d.describe()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return d;
+}
+
+/** The mappings miniupnpd has in the router's DNAT chain. */
+async function dnatRules(lab: NatLab, router: Router): Promise<string[]> {
+  const out = await lab.execCheck(
+    router.ns!,
+    "nft",
+    "list",
+    "chain",
+    "inet",
+    "filter",
+    "prerouting_miniupnpd",
+  );
+  return out.split("\n").filter((l) => /dnat/.test(l)).map((l) => l.trim());
+}
+
+interface Outcome {
+  protocol: string;
+  external: string;
+  ms: number;
+}
+
+/** Runs the mapper with `protocols` in `host`; checks mapping, traffic, deletion. */
+async function mapAndReach(
+  lab: NatLab,
+  router: Router,
+  host: Host,
+  outside: UdpTool,
+  protocols: string,
+): Promise<Outcome> {
+  const t0 = performance.now();
+  const child = new P2pProcess([
+    Deno.execPath(),
+    "run",
+    "-A",
+    CHILD,
+    "--gateway",
+    `${LAN}.1`,
+    "--local",
+    host.ip,
+    "--protocols",
+    protocols,
+  ], { netns: host.ns, label: `mapper ${protocols}` });
+  try {
+    const bound = await child.waitFor((e) => e.event === "bound", 15_000, "bound");
+    const m = await child.waitFor(
+      (e) => e.event === "mapped" || e.event === "none",
+      15_000,
+      "a mapping",
+    );
+    const ms = performance.now() - t0;
+    assert.equal(m.event, "mapped", `${protocols}: ${child.describe()}`);
+    const external = String(m.external);
+    assert.equal(external.split(":")[0], router.wanIp, `${protocols}: on the WAN address`);
+    if (!protocols.includes(",")) assert.equal(m.protocol, protocols);
+    assert.equal((await dnatRules(lab, router)).length >= 1, true, "miniupnpd added a rule");
+    // The Internet reaches the host through the mapping, and the answer comes back from it.
+    const text = `hello-${protocols}`;
+    await outside.send(external, text);
+    const got = await child.waitFor((e) => e.event === "recv" && e.text === text, 5000, text);
+    assert.equal(String(got.from).split(":")[0], outside.addrs[0]!.split(":")[0]);
+    await outside.recv(`reply:${text}`, 5000, external);
+    // Stopping deletes the mapping on the router.
+    await child.send("stop");
+    const stopped = await child.waitFor((e) => e.event === "stopped", 10_000, "stopped");
+    assert.equal(stopped.idle, true, "every deletion was answered");
+    assert.deepEqual(await dnatRules(lab, router), [], `${protocols}: mapping deleted`);
+    assert.ok(Number(bound.port) > 0);
+    return { protocol: String(m.protocol), external, ms };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${child.describe()}`);
+  } finally {
+    await child.close();
+  }
+}
+
+Deno.test(labToolTest(
+  "portmap lab: PCP, NAT-PMP and UPnP each get a mapping from miniupnpd; the Internet then reaches the host; stop deletes it",
+  ["miniupnpd"],
+  "miniupnpd-nftables",
+  async () => {
+    await using lab = await NatLab.create({ publicPrefix: "100.200.0" });
+    const router = await lab.addRouter({ nat: "symmetric", name: "gw", lanPrefix: LAN });
+    const host = await lab.addHost(router, "h");
+    const net = await lab.addPublicHost("net");
+    const dir = await Deno.makeTempDir({ prefix: "p2p-portmap-lab-" });
+    let daemon: P2pProcess | undefined;
+    const outside = await UdpTool.start(net, [`${net.ip}:0`], { label: "internet" });
+    try {
+      await Deno.writeTextFile(`${dir}/rules.nft`, ruleset());
+      await Deno.writeTextFile(`${dir}/miniupnpd.conf`, config());
+      daemon = await startMiniupnpd(lab, router, dir);
+      const results: Outcome[] = [];
+      for (const p of ["pcp", "natpmp", "upnp", "pcp,natpmp,upnp"]) {
+        results.push(await mapAndReach(lab, router, host, outside, p));
+      }
+      assert.equal(results[3]!.protocol, "pcp", "PCP is preferred when all answer");
+      console.log(
+        "portmap lab:",
+        results.map((r) => `${r.protocol} ${r.external} in ${Math.round(r.ms)} ms`).join("; "),
+      );
+    } catch (e) {
+      const log = daemon ? daemon.describe() : "(miniupnpd not started)";
+      throw new Error(`${(e as Error).message}\n--- miniupnpd ---\n${log}`);
+    } finally {
+      await outside.close();
+      await daemon?.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+));
