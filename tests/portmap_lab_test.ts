@@ -10,6 +10,10 @@
  * miniupnpd 2.3.1 treats documentation ranges as reserved and then refuses every mapping.
  * There is no route out of the lab, so the addresses never meet the real network.
  *
+ * A second test runs the product: `p2p join` behind that router gets a mapping (and says so),
+ * and a peer behind another symmetric NAT then reaches it directly; with `--no-portmap` the
+ * pair stays relayed.
+ *
  * Needs the lab (root, `ip`, `nft`, `conntrack`) and `miniupnpd` (Debian package
  * `miniupnpd-nftables`); otherwise skipped with the reason, or failed under `CI=true`.
  *
@@ -19,7 +23,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type Host, labToolTest, NatLab, type Router, UdpTool } from "./support/natlab.ts";
-import { P2pProcess } from "./support/proc.ts";
+import { P2pProcess, prepareProduct, startPeer, startServer } from "./support/proc.ts";
 
 const CHILD = fileURLToPath(new URL("./support/portmap_child.ts", import.meta.url));
 const LAN = "192.168.77";
@@ -195,6 +199,92 @@ Deno.test(labToolTest(
       throw new Error(`${(e as Error).message}\n--- miniupnpd ---\n${log}`);
     } finally {
       await outside.close();
+      await daemon?.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+));
+
+Deno.test(labToolTest(
+  "portmap lab: symmetric NAT with port mapping ↔ symmetric NAT goes direct; with --no-portmap it stays relayed",
+  ["miniupnpd"],
+  "miniupnpd-nftables",
+  async () => {
+    await prepareProduct();
+    await using lab = await NatLab.create({ publicPrefix: "100.200.0" });
+    const router = await lab.addRouter({ nat: "symmetric", name: "gw", lanPrefix: LAN });
+    const host = await lab.addHost(router, "a");
+    const other = await lab.addRouter({ nat: "symmetric", name: "sym" });
+    const hostB = await lab.addHost(other, "b");
+    const srvHost = await lab.addPublicHost("srv");
+    const dir = await Deno.makeTempDir({ prefix: "p2p-portmap-lab-" });
+    let daemon: P2pProcess | undefined;
+    const server = await startServer({ host: srvHost.ip, port: 7777, netns: srvHost.ns });
+    const procs: P2pProcess[] = [];
+    try {
+      await Deno.writeTextFile(`${dir}/rules.nft`, ruleset());
+      await Deno.writeTextFile(`${dir}/miniupnpd.conf`, config());
+      daemon = await startMiniupnpd(lab, router, dir);
+      for (const portmap of [true, false]) {
+        const room = portmap ? "mapped" : "unmapped";
+        const extra = portmap ? [] : ["--no-portmap"];
+        const a = startPeer({
+          server: server.addr,
+          room,
+          name: "a",
+          netns: host.ns,
+          extraArgs: extra,
+        });
+        const b = startPeer({ server: server.addr, room, name: "b", netns: hostB.ns });
+        procs.push(a, b);
+        const t0 = performance.now();
+        if (portmap) {
+          const n = await a.waitFor(
+            (e) => e.event === "notice" && /Router port mapping/.test(String(e.message)),
+            10_000,
+            "the port mapping notice",
+          );
+          assert.match(String(n.message), new RegExp(`\\(PCP\\): ${router.wanIp}:\\d+ → you`));
+          const direct = await b.waitFor(
+            (e) => e.event === "peer" && e.name === "a" && e.path === "direct",
+            20_000,
+            "b reaches a directly",
+          );
+          assert.match(String(direct.addr), new RegExp(`^${router.wanIp}:`));
+          await a.waitFor(
+            (e) => e.event === "peer" && e.name === "b" && e.path === "direct",
+            10_000,
+            "a direct",
+          );
+          console.log(`portmap lab: direct after ${Math.round(performance.now() - t0)} ms`);
+          await a.closeStdin();
+          assert.equal(await a.wait(10_000), 0);
+          assert.deepEqual(await dnatRules(lab, router), [], "the mapping was deleted on exit");
+        } else {
+          await b.waitFor(
+            (e) => e.event === "peer" && e.name === "a" && e.path === "relay",
+            20_000,
+            "relayed",
+          );
+          await new Promise((r) => setTimeout(r, 3000));
+          assert.equal(
+            b.eventsOf("peer").filter((e) => e.name === "a" && e.path === "direct").length,
+            0,
+            "symmetric ↔ symmetric without a mapping stays relayed",
+          );
+          assert.equal(
+            a.eventsOf("notice").filter((e) => /Router/.test(String(e.message))).length,
+            0,
+          );
+          assert.deepEqual(await dnatRules(lab, router), [], "--no-portmap asked for nothing");
+        }
+      }
+    } catch (e) {
+      const log = [daemon?.describe(), ...procs.map((p) => p.describe())].join("\n");
+      throw new Error(`${(e as Error).message}\n${log}`);
+    } finally {
+      await Promise.all(procs.map((p) => p.close()));
+      await server.proc.close();
       await daemon?.close();
       await Deno.remove(dir, { recursive: true });
     }
