@@ -86,4 +86,17 @@ export {
   DEPARTED_KEEP,
   MAX_DEPARTED,
 } from "./lib/client.ts";
+export {
+  DEFAULT_LEASE,
+  DEFAULT_LIFETIME,
+  DEFAULT_TIMEOUT,
+  type HttpRequest,
+  type HttpResult,
+  type PortMapEvent,
+  type PortMapHttp,
+  PortMapper,
+  type PortMapperOptions,
+  type PortMapProtocol,
+  SETTLE,
+} from "./lib/portmap/mapper.ts";
 export { type DriverOptions, type DriverStats, type SansIo, UdpDriver } from "./lib/udp.ts";

@@ -57,9 +57,13 @@ const RENEW_RETRY = 10_000;
 
 /** An HTTP request the machine wants made. */
 export interface HttpRequest {
+  /** GET (the device description) or POST (a SOAP action). */
   method: "GET" | "POST";
+  /** Always an `http://` URL on the gateway's LAN address. */
   url: string;
+  /** Headers to send (SOAPAction, Content-Type). */
   headers: Record<string, string>;
+  /** The SOAP body, for POST. */
   body?: string;
 }
 
