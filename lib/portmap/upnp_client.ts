@@ -201,9 +201,10 @@ export class UpnpClient {
 
   /** An SSDP answer (the mapper saw `HTTP/1.` at its start). */
   handleSsdp(now: number, from: Endpoint, data: Uint8Array): void {
+    // Answers from elsewhere cost a comparison; only the gateway's use up the budget.
+    if (!this.#acceptableSource(from.hostname)) return this.#drop("ssdp-wrong-source");
     if (this.#replies >= MAX_SSDP_REPLIES) return this.#drop("ssdp-too-many");
     this.#replies++;
-    if (!this.#acceptableSource(from.hostname)) return this.#drop("ssdp-wrong-source");
     const location = parseSsdpReply(data);
     const url = location === null ? null : gatewayUrl(location, from.hostname);
     if (url === null) return this.#drop("ssdp-bad-location");
