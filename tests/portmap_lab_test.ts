@@ -24,90 +24,10 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type Host, labToolTest, NatLab, type Router, UdpTool } from "./support/natlab.ts";
 import { P2pProcess, prepareProduct, startPeer, startServer } from "./support/proc.ts";
+import { dnatRules, startMiniupnpd } from "./support/miniupnpd.ts";
 
 const CHILD = fileURLToPath(new URL("./support/portmap_child.ts", import.meta.url));
 const LAN = "192.168.77";
-
-/** The router's ruleset: symmetric NAT for the LAN plus miniupnpd's (empty) chains. */
-function ruleset(): string {
-  return `flush ruleset
-table inet filter {
-  chain input {
-    type filter hook input priority filter; policy accept;
-    ct state established,related accept
-    jump miniupnpd
-    iifname "wan0" ct state new drop
-  }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    ct state established,related accept
-    jump miniupnpd
-    iifname "wan0" ct state new drop
-  }
-  chain miniupnpd { }
-  chain prerouting {
-    type nat hook prerouting priority dstnat; policy accept;
-    jump prerouting_miniupnpd
-  }
-  chain postrouting {
-    type nat hook postrouting priority srcnat; policy accept;
-    jump postrouting_miniupnpd
-    oifname "wan0" ip saddr ${LAN}.0/24 masquerade random
-  }
-  chain prerouting_miniupnpd { }
-  chain postrouting_miniupnpd { }
-}
-`;
-}
-
-function config(): string {
-  return [
-    "ext_ifname=wan0",
-    "listening_ip=lan0",
-    "http_port=5000",
-    "enable_natpmp=yes", // NAT-PMP and PCP on port 5351 in 2.3.1
-    "enable_upnp=yes",
-    "ipv6_disable=yes",
-    "secure_mode=yes",
-    "system_uptime=no",
-    "min_lifetime=120",
-    "max_lifetime=86400",
-    "uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b",
-    `allow 1024-65535 ${LAN}.0/24 1024-65535`,
-    "deny 0-65535 0.0.0.0/0 0-65535",
-    "",
-  ].join("\n");
-}
-
-async function startMiniupnpd(lab: NatLab, router: Router, dir: string): Promise<P2pProcess> {
-  await lab.execCheck(router.ns!, "nft", "-f", `${dir}/rules.nft`);
-  const d = new P2pProcess(
-    ["miniupnpd", "-d", "-f", `${dir}/miniupnpd.conf`, "-P", `${dir}/miniupnpd.pid`],
-    { netns: router.ns!, label: "miniupnpd" },
-  );
-  const deadline = Date.now() + 10_000;
-  while (!/Listening for NAT-PMP\/PCP/.test(d.stderr)) {
-    if (Date.now() > deadline || d.exitCode !== null) {
-      throw new Error(`miniupnpd did not start:\n${d.describe()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return d;
-}
-
-/** The mappings miniupnpd has in the router's DNAT chain. */
-async function dnatRules(lab: NatLab, router: Router): Promise<string[]> {
-  const out = await lab.execCheck(
-    router.ns!,
-    "nft",
-    "list",
-    "chain",
-    "inet",
-    "filter",
-    "prerouting_miniupnpd",
-  );
-  return out.split("\n").filter((l) => /dnat/.test(l)).map((l) => l.trim());
-}
 
 interface Outcome {
   protocol: string;
@@ -182,8 +102,6 @@ Deno.test(labToolTest(
     let daemon: P2pProcess | undefined;
     const outside = await UdpTool.start(net, [`${net.ip}:0`], { label: "internet" });
     try {
-      await Deno.writeTextFile(`${dir}/rules.nft`, ruleset());
-      await Deno.writeTextFile(`${dir}/miniupnpd.conf`, config());
       daemon = await startMiniupnpd(lab, router, dir);
       const results: Outcome[] = [];
       for (const p of ["pcp", "natpmp", "upnp", "pcp,natpmp,upnp"]) {
@@ -222,8 +140,6 @@ Deno.test(labToolTest(
     const server = await startServer({ host: srvHost.ip, port: 7777, netns: srvHost.ns });
     const procs: P2pProcess[] = [];
     try {
-      await Deno.writeTextFile(`${dir}/rules.nft`, ruleset());
-      await Deno.writeTextFile(`${dir}/miniupnpd.conf`, config());
       daemon = await startMiniupnpd(lab, router, dir);
       for (const portmap of [true, false]) {
         const room = portmap ? "mapped" : "unmapped";

@@ -29,6 +29,7 @@ import {
 } from "../lib/portmap/upnp.ts";
 import { type PortMapEvent, PortMapper, type PortMapperOptions } from "../lib/portmap/mapper.ts";
 import { EpochCheck } from "../lib/portmap/common.ts";
+import { findGateway, parseDefaultRoute } from "../lib/portmap/gateway.ts";
 import { FakeGateway, Harness } from "./support/portmap_gateway.ts";
 import { prng, randomBytesFrom } from "./support/prng.ts";
 
@@ -674,4 +675,23 @@ Deno.test("portmap: a lost mapping is reported and another protocol's mapping st
   const kinds = h.events.map((e) => e.type === "mapped" ? `mapped ${e.protocol}` : e.type);
   assert.deepEqual(kinds, ["mapped pcp", "lost", "mapped upnp"]);
   assert.equal(h.events[1]!.at, 120_000, "lost when the PCP mapping expired");
+});
+
+Deno.test("portmap: the default gateway is read from /proc/net/route's little-endian hex", () => {
+  const table =
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+    "eth0\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n" +
+    "wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n";
+  assert.deepEqual(parseDefaultRoute(table), { iface: "wlan0", gateway: "192.168.1.1" });
+  // No gateway flag, a host route, garbage: no default gateway.
+  assert.equal(parseDefaultRoute(table.replace("0003", "0001")), null);
+  assert.equal(
+    parseDefaultRoute(table.replace("\t00000000\t0101A8C0", "\t0000000A\t0101A8C0")),
+    null,
+  );
+  assert.equal(parseDefaultRoute("garbage"), null);
+  assert.equal(parseDefaultRoute(""), null);
+  // On this machine it does not throw, whatever it finds.
+  const gw = findGateway("127.0.0.1");
+  assert.equal(gw, null, "a loopback binding has nothing to map");
 });
