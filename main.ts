@@ -136,6 +136,8 @@ Options:
   --relay-only            never punch, never reveal your addresses; relay everything
   --stun HOST:PORT        also ask this STUN server how your NAT maps you (repeatable);
                           a NAT that will force the relay is reported as a notice
+  --no-portmap            do not ask the router for a port mapping (NAT-PMP, PCP,
+                          UPnP IGD; by default asked at start, deleted on exit)
   --json                  one JSON object per line on stdout (events: registering,
                           ready, peer, message, left, server, notice, warning,
                           peers, room); logs go to stderr
@@ -380,6 +382,7 @@ function parseJoin(args: string[], hostName: () => string): Command {
     name: { type: "string" },
     "relay-only": { type: "boolean" },
     stun: { type: "string", multiple: true },
+    "no-portmap": { type: "boolean" },
     bind: { type: "string" },
     port: { type: "string" },
     "no-ipv6": { type: "boolean" },
@@ -442,6 +445,7 @@ function parseJoin(args: string[], hostName: () => string): Command {
     newRoom,
     identityFile,
     stun: (v.stun as string[] | undefined) ?? [],
+    portmap: !v["no-portmap"],
   };
   for (const spec of options.stun ?? []) {
     if (!splitHostPort(spec)) {

@@ -21,6 +21,10 @@ import { PASSPHRASE_ENV, PassphraseError, readPassphrase, shareLine } from "./li
 import { parseInput, pathText, type PeerView, peerView } from "./lib/peer_view.ts";
 import { deriveRoomKeys, newRoomSecret, type RoomKeys } from "./lib/room_key.ts";
 import { monotonicNow, UdpDriver } from "./lib/udp.ts";
+import { findGateway } from "./lib/portmap/gateway.ts";
+import { runHttp } from "./lib/portmap/http.ts";
+import { type PortMapHttp, PortMapper } from "./lib/portmap/mapper.ts";
+import { randomId } from "./lib/crypto.ts";
 import {
   type Endpoint,
   formatEndpoint,
@@ -66,6 +70,11 @@ export interface JoinOptions {
   /** STUN servers (`HOST:PORT`) asked besides the p2p server how the NAT maps us. */
   stun?: string[] | undefined;
   /**
+   * Ask the router for a port mapping (NAT-PMP, PCP, UPnP IGD; default true; `--no-portmap`
+   * sets false). Never with `relayOnly`, nor on a loopback-only binding.
+   */
+  portmap?: boolean;
+  /**
    * Return false to drop a datagram to or from `peer` (passed to the UDP driver). Tests use it
    * to block direct paths; the command line never sets it.
    */
@@ -82,6 +91,9 @@ export class JoinError extends Error {
 }
 
 const log = getLogger(["p2p", "join"]);
+
+/** After leaving, how long to wait for the router to confirm deleting our port mapping, ms. */
+const PORTMAP_STOP_WAIT = 1500;
 
 /**
  * Input waits while a peer that is taking messages has this many payloads queued behind its
@@ -296,6 +308,7 @@ class PeerProcess {
         why: this.#driver.ipv6Error,
       });
     }
+    const portmap = portMapper(o, local.port, server);
     this.#client = new Client({
       server,
       room: creds.room,
@@ -308,6 +321,7 @@ class PeerProcess {
       registerTimeout: o.registerTimeout,
       stun,
       ipv6: local6 !== undefined,
+      ...(portmap ? { portmap } : {}),
     });
     log.info("Bound UDP {local}{local6}; registering with {server}", {
       local: formatEndpoint(local),
@@ -368,6 +382,9 @@ class PeerProcess {
   async close(): Promise<void> {
     try {
       this.#driver.step((now) => this.#client.leave(now));
+      // The router deletes our port mapping (bounded wait; nothing to wait for without one).
+      const deleted = () => this.#client.portmapIdle;
+      if (!deleted()) await this.#until(deleted, PORTMAP_STOP_WAIT);
       await this.#driver.close();
     } finally {
       this.#out.flush();
@@ -455,6 +472,7 @@ class PeerProcess {
   }
 
   #onStep(): void {
+    for (let h = this.#client.pollHttp(); h; h = this.#client.pollHttp()) this.#fetch(h);
     for (let e = this.#client.pollEvent(); e; e = this.#client.pollEvent()) {
       if (e.type === "fatal") this.#fatal = e.message;
       if (e.type === "ready") this.#ready = true;
@@ -469,6 +487,13 @@ class PeerProcess {
     }
     this.#wake();
     this.#room?.();
+  }
+
+  /** Makes a port mapper's HTTP request and hands the answer back in a driver step. */
+  #fetch(h: PortMapHttp): void {
+    void runHttp(h).then((res) => {
+      this.#driver.step((now) => this.#client.handleHttp(now, h.id, res));
+    });
   }
 
   /**
@@ -517,6 +542,29 @@ class PeerProcess {
       this.#wake();
     });
   }
+}
+
+/**
+ * A port mapper for the socket bound on `port`, unless port mapping is off (`--no-portmap`,
+ * `--relay-only`), the server is on this machine (loopback: every peer is here too, no router
+ * between them), or there is no non-loopback IPv4 address to map.
+ */
+function portMapper(o: JoinOptions, port: number, server: Endpoint): PortMapper | undefined {
+  if (o.portmap === false || o.relayOnly) return undefined;
+  if (server.hostname.startsWith("127.") || server.hostname === "::1") return undefined;
+  const gw = findGateway(o.bind);
+  if (!gw) return undefined;
+  log.debug("Port mapping: gateway {gateway}, local address {local}", {
+    gateway: gw.gateway ?? "unknown (UPnP only)",
+    local: gw.localAddress,
+  });
+  return new PortMapper({
+    gateway: gw.gateway,
+    localAddress: gw.localAddress,
+    prefixLength: gw.prefixLength,
+    localPort: port,
+    random: randomId,
+  });
 }
 
 /**

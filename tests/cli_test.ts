@@ -190,7 +190,14 @@ Deno.test("cli: join defaults: the host name, any port, keepalive 25 s, timeout 
     newRoom: false,
     identityFile: undefined,
     stun: [],
+    portmap: true,
   });
+});
+
+Deno.test("cli: join --no-portmap turns router port mapping off", () => {
+  const base = ["join", "--server", "h:1", "--room", "r"];
+  assert.equal(joinOptions(parse(...base, "--no-portmap")).portmap, false);
+  assert.match((parse("join", "--help") as { text: string }).text, /--no-portmap/);
 });
 
 Deno.test("cli: join records --passphrase-file, --new-room and --identity without reading them", () => {
