@@ -38,6 +38,7 @@ import {
   encodeServerMsg,
   type Endpoint,
   FLAG_RELAY_ONLY,
+  type HandshakeFrame,
   hasHeader,
   idDigest,
   idHex,
@@ -64,6 +65,12 @@ const textEncoder = new TextEncoder();
 export const DEPARTED_KEEP = 10 * 60_000;
 /** Most departed peers whose state is kept. */
 export const MAX_DEPARTED = 64;
+/**
+ * Direct handshake copies to endpoints that never answered: a few dense rounds an introduction
+ * per endpoint (see lib/handshake.ts), at most 24 a minute to one address, 120 in a burst
+ * refilled at one a second across all.
+ */
+const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
 /** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
 const MAX_RETIRED = 1024;
 
@@ -172,6 +179,7 @@ export class Client {
       }),
       knownPeers: options.knownPeers ?? new Map(),
       probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
+      handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
       extraCandidates: () => this.#extra,
       nameHolder: (name, except) => {
         for (const r of this.#remotes.values()) {
@@ -421,6 +429,13 @@ export class Client {
       if (!s.ok) return this.#drop(s.reason);
       return this.#sealed(now, s.value, from);
     }
+    if (t.value === MsgType.Handshake && !sameEndpoint(from, this.#o.server)) {
+      // A handshake message sent directly (its answer proves the path; see lib/handshake.ts).
+      if (this.#o.relayOnly) return this.#drop("direct-while-relay-only");
+      const h = decodeHandshake(data);
+      if (!h.ok) return this.#drop(h.reason);
+      return this.#handshake(now, h.value, from);
+    }
     if (!sameEndpoint(from, this.#o.server)) return this.#drop("unexpected-source");
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
@@ -469,17 +484,22 @@ export class Client {
     }
     const h = decodeHandshake(payload);
     if (!h.ok) return this.#drop(h.reason);
-    const f = h.value;
-    if (compareBytes(from, f.from) !== 0) return this.#drop("relay-mismatch");
+    if (compareBytes(from, h.value.from) !== 0) return this.#drop("relay-mismatch");
+    this.#handshake(now, h.value, null);
+  }
+
+  /** Routes a HANDSHAKE frame, relayed (`via` null) or direct, to the remote it comes from. */
+  #handshake(now: number, f: HandshakeFrame, via: Endpoint | null): void {
     if (compareBytes(f.to, this.#id) !== 0) return this.#drop("not-for-us");
     const r = this.#remotes.get(idHex(f.from));
     if (!r || !r.present) {
       this.#drop("unknown-peer");
-      // A handshake from someone we were never introduced to: our INTRO may have been lost.
-      this.#link.resync(now);
+      // A relayed handshake from someone we were never introduced to: our INTRO may have been
+      // lost (a direct one may come from anyone, so it asks nothing of the server).
+      if (!via) this.#link.resync(now);
       return;
     }
-    r.handleHandshake(now, f);
+    r.handleHandshake(now, f, via);
     this.#track(r);
   }
 

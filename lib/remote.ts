@@ -19,7 +19,7 @@ import { bytesEqual } from "./crypto.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { normalizeName } from "./names.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
-import type { Established, NoiseFactory } from "./handshake.ts";
+import { DirectCopies, type Half, type HandshakeOut, type NoiseFactory } from "./handshake.ts";
 import { type Candidate, PathMachine, type PathOptions, type ProbeBudget } from "./path.ts";
 import { ReliableChannel, type ReliableOptions, type ReliableStats } from "./reliable.ts";
 import { SecureLink } from "./secure_link.ts";
@@ -28,6 +28,7 @@ import {
   encodeHandshake,
   encodeInner,
   type Endpoint,
+  formatEndpoint,
   type HandshakeFrame,
   idHex,
   type InnerFrame,
@@ -119,6 +120,11 @@ export interface RemoteContext {
   readonly path: Partial<PathOptions>;
   /** The client-wide budget for probes to endpoints that never answered. */
   readonly probeBudget: ProbeBudget;
+  /**
+   * The client-wide budget for direct handshake copies (and direct answers) to endpoints that
+   * never answered: separate, so opening NATs does not eat the probes that upgrade later.
+   */
+  readonly handshakeBudget: ProbeBudget;
   /** Addresses STUN servers saw for us beyond the server's view, to tell peers about. */
   extraCandidates(): Endpoint[];
   /** The fingerprint of another present peer already called `name`, if there is one. */
@@ -181,6 +187,12 @@ export class RemotePeer {
   #offerPending = false;
   /** Refused for good (it turned out to use our own identity). */
   #blocked = false;
+  /** The direct copies of our handshake's message 1 (their cookies prove direct paths). */
+  #copies = new DirectCopies();
+  /** Where the peer's handshake messages last came from directly, before a path existed. */
+  #seenAt: { addr: Endpoint; via: number } | null = null;
+  /** The peer's handshake attempt we completed and still have to confirm (0: none). */
+  #confirmPending = 0;
   /** When it left the room, if it has. */
   goneAt: number | undefined;
   /** Message parts given up on (never acknowledged). */
@@ -349,17 +361,123 @@ export class RemotePeer {
     this.#settle(now);
   }
 
-  /** Handles a HANDSHAKE frame from this peer. */
-  handleHandshake(now: number, f: HandshakeFrame): void {
+  /**
+   * Handles a HANDSHAKE frame from this peer, relayed (`from` null) or sent directly from
+   * `from` to our socket `slot`.
+   */
+  handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, slot = 0): void {
     if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
     const r = this.#link.handle(now, f.stage, f.attempt, f.message);
-    if (r.kind === "failed") this.#failed(now, "handshake");
-    else if (r.kind === "established") this.#established(now, r.session);
-    else if (r.kind === "reconfirm") this.#sendFrame(now, { kind: InnerKind.Announce }, null);
+    if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
+      // The peer's messages come from its NAT's mapping towards us: worth probing.
+      if (this.#path) this.#path.onPeerSeen(now, from, slot);
+      else this.#seenAt = { addr: from, via: slot };
+    }
+    switch (r.kind) {
+      case "failed":
+        this.#failed(now, "handshake");
+        break;
+      case "mismatch":
+        this.#warn(
+          now,
+          "auth-failed",
+          this.name || null,
+          `Refused peer ${fingerprint(r.second)}: its two handshakes showed different identities (${
+            fingerprint(r.first)
+          } and ${fingerprint(r.second)}); tampered introduction?`,
+        );
+        this.#blocked = true;
+        this.#path = null;
+        break;
+      case "answer":
+        this.#answer(now, r.attempt, r.message, f.cookie ?? 0, from, slot);
+        break;
+      case "sending":
+        this.#established(now, r.half, this.#provenBy(now, f, from, slot));
+        break;
+      case "again": {
+        const proven = this.#provenBy(now, f, from, slot);
+        if (proven) this.#path?.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
+        break;
+      }
+      case "receiving":
+      case "reconfirm":
+        this.#confirmPending = r.kind === "receiving" ? r.half.attempt : r.attempt;
+        break;
+    }
     this.#settle(now);
   }
 
-  #established(now: number, e: Established): void {
+  /** The direct path a message 2 proves: it came directly, echoing a direct copy's cookie. */
+  #provenBy(
+    now: number,
+    f: HandshakeFrame,
+    from: Endpoint | null,
+    slot: number,
+  ): { addr: Endpoint; via: number; rtt: number } | null {
+    if (!from || !f.cookie) return null;
+    const rtt = this.#copies.answered(now, f.attempt, f.cookie, from, slot);
+    return rtt === null ? null : { addr: from, via: slot, rtt };
+  }
+
+  /**
+   * Answers a copy of the peer's message 1 with our message 2 the way the copy came: relayed,
+   * or directly to where it came from with its cookie (one datagram for one; within the probe
+   * budget unless the peer proved that endpoint).
+   */
+  #answer(
+    now: number,
+    attempt: number,
+    message: Uint8Array,
+    cookie: number,
+    from: Endpoint | null,
+    slot: number,
+  ): void {
+    const frame = { from: this.#ctx.id, to: this.id, stage: 2, attempt, message };
+    if (!from) {
+      const payload = encodeHandshake({ ...frame, cookie: 0 });
+      this.#ctx.server({ type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload });
+    } else if (this.#mayReach(now, from)) {
+      this.#ctx.direct(from, encodeHandshake({ ...frame, cookie }), slot);
+    }
+  }
+
+  /** May a handshake copy go to `to` now: a proven endpoint, or within the budget? */
+  #mayReach(now: number, to: Endpoint): boolean {
+    return this.#path?.proven(to) || this.#ctx.handshakeBudget.take(now, formatEndpoint(to));
+  }
+
+  /** Sends one of our handshake messages the way it asks (see `HandshakeRoute`). */
+  #sendHandshake(now: number, h: HandshakeOut): void {
+    const frame = { from: this.#ctx.id, to: this.id, stage: h.stage, attempt: h.attempt };
+    if (h.route !== "direct") {
+      const payload = encodeHandshake({ ...frame, cookie: 0, message: h.message });
+      this.#ctx.server({ type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload });
+    }
+    if (this.#ctx.relayOnly || this.#intro.relayOnly) return;
+    if (h.route === "path") {
+      const to = this.#path?.route();
+      if (to) {
+        const data = encodeHandshake({ ...frame, cookie: 0, message: h.message });
+        this.#ctx.direct(to, data, this.#path!.routeVia());
+      }
+      return;
+    }
+    // Handshakes go from the main socket only (auxiliary sockets take sealed frames only).
+    for (const c of this.#path?.candidates ?? this.#intro.candidates) {
+      if ((c.via ?? 0) !== 0 || !this.#mayReach(now, c.addr)) continue;
+      const r = this.#ctx.random(4);
+      const cookie = (((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0) || 1;
+      this.#copies.sent(now, h.attempt, cookie, c.addr, 0);
+      this.#ctx.direct(c.addr, encodeHandshake({ ...frame, cookie, message: h.message }));
+    }
+  }
+
+  #established(
+    now: number,
+    e: Half,
+    proven: { addr: Endpoint; via: number; rtt: number } | null,
+  ): void {
     const fp = fingerprint(e.remoteStatic);
     const checked = normalizeName(e.name);
     if (!checked.ok || checked.name !== e.name) {
@@ -412,8 +530,10 @@ export class RemotePeer {
     this.name = e.name;
     this.fingerprint = fp;
     this.#failures = 0;
-    // The responder confirms at once, so the initiator stops repeating its last message.
-    if (!this.#link.initiator) this.#sendFrame(now, { kind: InnerKind.Announce }, null);
+    if (!this.present) return;
+    // The path starts now, on the proven direct path if the handshake found one.
+    if (!this.#path) this.#path = this.#newPath(now, proven);
+    else if (proven) this.#path.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
   }
 
   /**
@@ -424,10 +544,12 @@ export class RemotePeer {
     if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
     const plain = this.#link.open(s);
     if (plain === "replay") return this.#ctx.drop("replayed");
+    if (plain === "unkeyed") return this.#ctx.drop("unkeyed");
     if (plain === "failed") return this.#failed(now, "frame");
     this.#failures = 0;
-    // The first frame under a new session confirms it (to the initiator): the path can start.
-    const path = this.#path ??= this.#newPath(now);
+    // Its frames can overtake the message 2 of our handshake: nothing to do with them yet.
+    const path = this.#path;
+    if (!path || !this.established) return this.#ctx.drop("not-established");
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#ctx.drop(inner.reason);
     const f = inner.value;
@@ -449,7 +571,8 @@ export class RemotePeer {
         this.#channel.onAck(now, f);
         break;
       case InnerKind.Announce:
-        break; // A confirmation: opening it was the point.
+        this.#link.confirm(f.attempt);
+        break;
       case InnerKind.Candidates:
         path.addCandidates(now, f.endpoints.filter((e) => isUsableCandidate(e)));
         break;
@@ -529,26 +652,37 @@ export class RemotePeer {
     }
   }
 
-  #newPath(now: number): PathMachine {
+  #newPath(
+    now: number,
+    proven: { addr: Endpoint; via: number; rtt: number } | null = null,
+  ): PathMachine {
     this.#offerPending = this.#ctx.extraCandidates().length > 0;
     this.#natPending = true;
-    return new PathMachine(now, this.#intro.candidates, {
+    const path = new PathMachine(now, this.#intro.candidates, {
       relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
-      initiator: this.#link.initiator,
+      initiator: this.#link.leader,
       options: this.#ctx.path,
       budget: this.#ctx.probeBudget,
+      ...(proven ? { proven } : {}),
     });
+    const seen = this.#seenAt;
+    this.#seenAt = null;
+    if (seen) path.onPeerSeen(now, seen.addr, seen.via);
+    return path;
   }
 
   /** Sends what is due: handshake messages, channel data, path actions; reports path changes. */
   #settle(now: number): void {
-    for (let h = this.#link.poll(); h; h = this.#link.poll()) {
-      const frame = encodeHandshake({ from: this.#ctx.id, to: this.id, ...h });
-      this.#ctx.server({ type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload: frame });
-    }
-    if (!this.present || this.#blocked || !this.#link.established) return;
+    for (let h = this.#link.poll(); h; h = this.#link.poll()) this.#sendHandshake(now, h);
+    if (!this.present || this.#blocked || !this.established) return;
     this.#path ??= this.#newPath(now);
     const path = this.#path;
+    if (this.#confirmPending) {
+      // We completed the peer's handshake: tell it, so it stops repeating message 3 and
+      // seals with its new key.
+      this.#sendFrame(now, { kind: InnerKind.Announce, attempt: this.#confirmPending });
+      this.#confirmPending = 0;
+    }
     if (this.#offerPending) this.offerCandidates(now);
     if (this.#natPending) this.offerNat(now);
     for (const d of this.#channel.pollData(now)) {

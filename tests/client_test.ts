@@ -187,7 +187,7 @@ Deno.test("client: only a handshake made with the room secret is answered", () =
     const msg1 = hs.writeMessage(new Uint8Array([0, 0, 0, 1])); // payload: the attempt
     h.relayed(
       x.id,
-      encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 1, message: msg1 }),
+      encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 1, cookie: 0, message: msg1 }),
     );
     const answers = relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake");
     if (psk === simRoom().psk) {
@@ -361,7 +361,14 @@ Deno.test("client: a forged attempt number cannot pin a pair (it is authenticate
   // An on-path attacker rewrites the clear attempt number of a genuine message 1.
   h.relayed(
     x.id,
-    encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 0xffffffff, message: msg1(1) }),
+    encodeHandshake({
+      from: x.id,
+      to: h.c.id,
+      stage: 1,
+      attempt: 0xffffffff,
+      cookie: 0,
+      message: msg1(1),
+    }),
   );
   assert.deepEqual(relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake"), []);
   assert.equal(h.c.drops["handshake-failed"], 1);
@@ -369,7 +376,7 @@ Deno.test("client: a forged attempt number cannot pin a pair (it is authenticate
   h.runUntil(h.now + 300);
   h.relayed(
     x.id,
-    encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 2, message: msg1(2) }),
+    encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 2, cookie: 0, message: msg1(2) }),
   );
   const answers = relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake" && f.stage > 0);
   assert.deepEqual(answers.map((f) => [f.stage, f.attempt]), [[2, 2]]);
@@ -382,14 +389,16 @@ Deno.test("client: a flood of INTROs from a hostile server is capped at the larg
   assert.equal(h.c.drops["intro-room-too-large"], 50);
 });
 
-/** Completes a handshake as a member `x` (lower id, so it initiates) whose name is `name`. */
+/**
+ * Completes both handshakes with a member `x` whose name is `name`: x's own (x initiates, the
+ * client answers) and the client's (the client initiated it at the introduction; x answers).
+ * Returns the key the client seals with.
+ */
 function member(h: Harness, name: string) {
   const x = h.intro({ name, below: true });
-  h.drain();
-  const hs = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk })(
-    true,
-    pairPrologue(simRoom().id, x.id, h.c.id),
-  );
+  const sent = h.drain();
+  const staticKey = h.bytes(32);
+  const noise = noiseFactory({ staticKey, psk: simRoom().psk });
   const payload = (attempt: number, text = "") => {
     const t = new TextEncoder().encode(text);
     const out = new Uint8Array(4 + t.length);
@@ -397,35 +406,30 @@ function member(h: Harness, name: string) {
     out.set(t, 4);
     return out;
   };
-  const attempt = 1;
-  h.relayed(
-    x.id,
-    encodeHandshake({
-      from: x.id,
-      to: h.c.id,
-      stage: 1,
-      attempt,
-      message: hs.writeMessage(payload(attempt)),
-    }),
-  );
-  const msg2 = h.drain().flatMap((t) => {
-    const m = decodeServerMsg(t.data);
-    if (!m.ok || m.value.type !== MsgType.Relay) return [];
-    const f = decodeHandshake(m.value.payload);
-    return f.ok && f.value.stage === 2 ? [f.value.message] : [];
-  })[0]!;
-  assert.ok(hs.readMessage(msg2), "message 2 opens");
-  h.relayed(
-    x.id,
-    encodeHandshake({
-      from: x.id,
-      to: h.c.id,
-      stage: 3,
-      attempt,
-      message: hs.writeMessage(payload(attempt, name)),
-    }),
-  );
-  return { x, keys: hs.split() };
+  const relay = (stage: number, attempt: number, message: Uint8Array) =>
+    h.relayed(
+      x.id,
+      encodeHandshake({ from: x.id, to: h.c.id, stage, attempt, cookie: 0, message }),
+    );
+  const fromClient = (out: Transmit[], stage: number) =>
+    out.flatMap((t) => {
+      const m = decodeServerMsg(t.data);
+      if (!m.ok || m.value.type !== MsgType.Relay) return [];
+      const f = decodeHandshake(m.value.payload);
+      return f.ok && f.value.stage === stage ? [f.value] : [];
+    })[0]!;
+  // x's handshake: 1 ->, <- 2, 3 ->.
+  const mine = noise(true, pairPrologue(simRoom().id, x.id, h.c.id));
+  relay(1, 1, mine.writeMessage(payload(1)));
+  assert.ok(mine.readMessage(fromClient(h.drain(), 2).message), "message 2 opens");
+  relay(3, 1, mine.writeMessage(payload(1, name)));
+  // The client's handshake: its message 1 went out at the introduction.
+  const first = fromClient(sent, 1);
+  const theirs = noise(false, pairPrologue(simRoom().id, h.c.id, x.id));
+  assert.ok(theirs.readMessage(first.message), "message 1 opens");
+  relay(2, first.attempt, theirs.writeMessage(payload(first.attempt, name)));
+  assert.ok(theirs.readMessage(fromClient(h.drain(), 3).message), "message 3 opens");
+  return { x, keys: theirs.split() };
 }
 
 Deno.test("client: two members claiming one name are both shown with fingerprints", () => {
@@ -468,7 +472,7 @@ Deno.test("client: with --stun, addresses STUN servers see are told to peers, se
     const payload = m.ok && m.value.type === MsgType.Relay ? m.value.payload : t.data;
     const s = decodeSealed(payload);
     if (!s.ok || !bytesEqual(s.value.to, x.id)) return [];
-    const plain = keys.responderToInitiator.open(s.value.counter, s.value.header, s.value.body);
+    const plain = keys.initiatorToResponder.open(s.value.counter, s.value.header, s.value.body);
     const inner = plain && decodeInner(plain);
     return inner && inner.ok ? [inner.value] : [];
   });

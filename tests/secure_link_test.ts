@@ -35,32 +35,54 @@ Deno.test("secure link: the header template with a counter equals the codec's he
   assert.deepEqual(template, encodeSealedHeader(A_ID, B_ID, 0n));
 });
 
-/** Two links that completed the handshake (the responder B confirmed, A not yet). */
-function linkedPair(): { a: SecureLink; b: SecureLink } {
-  const rng = prng(5);
+/** Makes the links of peers A and B (same room secret, seeded keys). */
+function pair(seed = 5, psk?: Uint8Array) {
+  const rng = prng(seed);
   const random = (n: number) => randomBytesFrom(rng, n);
-  const psk = random(32);
-  const make = (myId: Uint8Array, theirId: Uint8Array, name: string) =>
+  const secret = psk ?? random(32);
+  const make = (myId: Uint8Array, theirId: Uint8Array, name: string, key = random(32)) =>
     new SecureLink({
       now: 0,
       myId,
       theirId,
       roomId: ROOM,
       myName: name,
-      noise: noiseFactory({ staticKey: random(32), psk, random }),
+      noise: noiseFactory({ staticKey: key, psk: secret, random }),
     });
-  const a = make(A_ID, B_ID, "a"), b = make(B_ID, A_ID, "b");
-  assert.equal(a.initiator, true);
-  a.rekey(0);
-  b.rekey(0);
-  for (let round = 0; round < 4; round++) {
+  return { make, random, a: make(A_ID, B_ID, "a"), b: make(B_ID, A_ID, "b") };
+}
+
+type Sent = { from: SecureLink; stage: number; attempt: number; message: Uint8Array };
+
+/** Delivers every queued handshake message between the two links, `rounds` times over. */
+function exchange(a: SecureLink, b: SecureLink, rounds = 4, drop = (_m: Sent) => false): Sent[] {
+  const seen: Sent[] = [];
+  for (let round = 0; round < rounds; round++) {
     for (const [from, to] of [[a, b], [b, a]] as const) {
       for (let h = from.poll(); h; h = from.poll()) {
-        if (h.stage !== 0) to.handle(0, h.stage, h.attempt, h.message);
+        const m = { from, stage: h.stage, attempt: h.attempt, message: h.message };
+        seen.push(m);
+        if (drop(m)) continue;
+        const r = to.handle(0, h.stage, h.attempt, h.message);
+        // Message 2 answers message 1 directly (the caller routes it): deliver it back.
+        if (r.kind === "answer") {
+          const back = { from: to, stage: 2, attempt: r.attempt, message: r.message };
+          seen.push(back);
+          if (!drop(back)) from.handle(0, 2, r.attempt, r.message);
+        }
       }
     }
   }
-  assert.equal(b.established, true, "the responder confirmed");
+  return seen;
+}
+
+/** Two links whose handshakes (one each way) both completed. */
+function linkedPair(): { a: SecureLink; b: SecureLink } {
+  const { a, b } = pair();
+  a.rekey(0);
+  b.rekey(0);
+  exchange(a, b);
+  assert.ok(a.established && b.established, "both sides established");
   return { a, b };
 }
 
@@ -83,7 +105,7 @@ Deno.test("secure link: sealed frames carry the codec's header, open once, in an
     assert.equal(new TextDecoder().decode(plain), `frame ${i + 1}`);
     assert.equal(a.open(s.value), "replay");
   }
-  // The initiator is confirmed by the responder's frames and can seal in turn.
+  // The other direction uses the other handshake's key.
   const back = a.seal(enc.encode("back"))!;
   const s = decodeSealed(back);
   assert.ok(s.ok);

@@ -13,7 +13,7 @@ import {
   formatEndpoint,
   MsgType,
 } from "../lib/wire.ts";
-import { compareBytes, Identity } from "../lib/crypto.ts";
+import { Identity } from "../lib/crypto.ts";
 import { fingerprint } from "../lib/fingerprint.ts";
 import { noiseFactory } from "../lib/handshake.ts";
 import { prng } from "./support/prng.ts";
@@ -473,45 +473,55 @@ Deno.test("a peer with the wrong passphrase for the same room name sees nobody a
   assert.ok(!net.log.some((d) => d.to.hostname === mallory && isRelayed(d.data)));
 });
 
+/**
+ * A server that answers for the other side with its own keys: each relayed handshake message of
+ * `stage` is replaced by one it made (its own ephemeral and static keys, a guessed room secret).
+ */
+function substitute(net: SimNet, stage: number): () => number {
+  const evil = noiseFactory({ staticKey: net.bytes(32), psk: net.bytes(32) });
+  let substituted = 0;
+  net.tamper = (from, _to, data) => {
+    if (from.hostname !== SERVER.hostname) return data;
+    const m = decodeServerMsg(data);
+    if (!m.ok || m.value.type !== MsgType.Relayed) return data;
+    const h = decodeHandshake(m.value.payload);
+    if (!h.ok || h.value.stage !== stage) return data;
+    substituted++;
+    const own = stage === 1
+      ? evil(true, new Uint8Array(0)).writeMessage(new Uint8Array(0))
+      : concatBytes(net.bytes(32), net.bytes(h.value.message.length - 32));
+    const payload = encodeHandshake({ ...h.value, message: own });
+    return encodeServerMsg({ ...m.value, payload });
+  };
+  return () => substituted;
+}
+
 for (const stage of [1, 2, 3]) {
   Deno.test(`a server that substitutes its own keys in handshake message ${stage} is refused visibly and learns no plaintext`, () => {
     const net = new SimNet(32 + stage);
     addServer(net);
-    const evil = noiseFactory({ staticKey: net.bytes(32), psk: net.bytes(32) });
-    let substituted = 0;
-    // The server answers for the other side with its own keys: each relayed handshake message
-    // of this stage is replaced by one it made (its own ephemeral and static keys, a guessed
-    // room secret).
-    net.tamper = (from, _to, data) => {
-      if (from.hostname !== SERVER.hostname) return data;
-      const m = decodeServerMsg(data);
-      if (!m.ok || m.value.type !== MsgType.Relayed) return data;
-      const h = decodeHandshake(m.value.payload);
-      if (!h.ok || h.value.stage !== stage) return data;
-      substituted++;
-      const own = stage === 1
-        ? evil(true, new Uint8Array(0)).writeMessage(new Uint8Array(0))
-        : concatBytes(net.bytes(32), net.bytes(h.value.message.length - 32));
-      const payload = encodeHandshake({ ...h.value, message: own });
-      return encodeServerMsg({ ...m.value, payload });
-    };
+    const substituted = substitute(net, stage);
+    // The relay is the only way between the peers: nothing goes directly.
+    const peers = new Set(["192.0.2.10", "192.0.2.20"]);
+    net.block = (from, to) => peers.has(from.hostname) && peers.has(to.hostname);
     const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
     const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
     net.run(20_000);
     a.client.send(net.now, "the eagle lands");
     b.client.send(net.now, "the eagle lands");
     net.run(5_000);
-    assert.ok(substituted > 0, "the attack happened");
-    // The initiator (lower id) receives message 2; the responder messages 1 and 3.
-    const aInitiates = compareBytes(a.client.id, b.client.id) < 0;
-    const victim = (stage === 2) === aInitiates ? a : b;
-    for (const p of [a, b]) {
+    assert.ok(substituted() > 0, "the attack happened");
+    // Each side initiates a handshake, so each receives messages of every stage.
+    for (const [p, other] of [[a, b], [b, a]] as const) {
       const events = p.drain();
-      assert.ok(
-        !events.some((e) => e.type === "peer" || e.type === "message"),
-        "no man in the middle",
-      );
-      if (p !== victim) continue;
+      assert.ok(!events.some((e) => e.type === "message"), "no message got through");
+      // Message 3 is the last: each side's own handshake completed genuinely before it, so
+      // it may show its peer, but only with the peer's real fingerprint (no man in the middle).
+      for (const e of events) {
+        if (e.type !== "peer") continue;
+        assert.equal(stage, 3, `no peer shown: ${JSON.stringify(e)}`);
+        assert.equal(e.fingerprint, other.client.fingerprint, "the genuine peer");
+      }
       const w = events.find((e) => e.type === "warning" && e.kind === "auth-failed");
       assert.ok(w && w.type === "warning", `a visible refusal: ${JSON.stringify(events)}`);
       assert.match(
@@ -519,6 +529,23 @@ for (const stage of [1, 2, 3]) {
         /Could not authenticate .*tampered introduction or wrong room secret/,
       );
     }
+    const needle = new TextEncoder().encode("eagle");
+    for (const d of net.log) assert.ok(!includesBytes(d.data, needle), "plaintext on the wire");
+  });
+
+  Deno.test(`a server that substitutes handshake message ${stage} cannot stop a direct handshake`, () => {
+    const net = new SimNet(42 + stage);
+    addServer(net);
+    const substituted = substitute(net, stage);
+    const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
+    const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+    net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"), 10_000);
+    assert.equal(a.lastPath("bob")?.fingerprint, b.client.fingerprint);
+    assert.equal(b.lastPath("alice")?.fingerprint, a.client.fingerprint);
+    const sent = chat(net, a, "the eagle lands", 3);
+    net.run(5_000);
+    assert.deepEqual(b.messages(), sent);
+    assert.ok(substituted() > 0, "the attack happened");
     const needle = new TextEncoder().encode("eagle");
     for (const d of net.log) assert.ok(!includesBytes(d.data, needle), "plaintext on the wire");
   });

@@ -222,15 +222,23 @@ const PEER_TYPES = new Set<number>([MsgType.Sealed, MsgType.Handshake]);
 
 /** Valid HANDSHAKE frames: every stage, edge attempts, empty and large messages. */
 const HANDSHAKE_SAMPLES: HandshakeFrame[] = [
-  { from: idA, to: idB, stage: 0, attempt: 0, message: new Uint8Array(0) },
-  { from: idA, to: idB, stage: 1, attempt: 1, message: bytesOf(48, 20) },
-  { from: idB, to: idA, stage: 2, attempt: 0x7fffffff, message: bytesOf(96, 21) },
-  { from: idA, to: idB, stage: 3, attempt: 0xffffffff, message: bytesOf(64, 22) },
+  { from: idA, to: idB, stage: 0, attempt: 0, cookie: 0, message: new Uint8Array(0) },
+  { from: idA, to: idB, stage: 1, attempt: 1, cookie: 1, message: bytesOf(48, 20) },
+  {
+    from: idB,
+    to: idA,
+    stage: 2,
+    attempt: 0x7fffffff,
+    cookie: 0xffffffff,
+    message: bytesOf(96, 21),
+  },
+  { from: idA, to: idB, stage: 3, attempt: 0xffffffff, cookie: 0, message: bytesOf(64, 22) },
   {
     from: idC,
     to: idA,
     stage: 1,
     attempt: 9,
+    cookie: 0x01020304,
     message: bytesOf(MAX_DATAGRAM - HANDSHAKE_HEADER_LEN, 23),
   },
 ];
@@ -243,7 +251,8 @@ const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.Birthday, stage: 1, round: 1, sockets: 256 },
   { kind: InnerKind.Birthday, stage: 3, round: 0xffffffff, sockets: 0 },
   { kind: InnerKind.Probe, txid: 0 },
-  { kind: InnerKind.Announce },
+  { kind: InnerKind.Announce, attempt: 0 },
+  { kind: InnerKind.Announce, attempt: 0xffffffff },
   { kind: InnerKind.Probe, txid: 0xffffffff },
   { kind: InnerKind.ProbeAck, txid: 7, observed: epV4 },
   { kind: InnerKind.ProbeAck, txid: 0xdeadbeef, observed: epV6 },
@@ -642,19 +651,28 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
     types.add(m.type);
   }
   assert.equal(types.size, Object.values(MsgType).length - PEER_TYPES.size, "every type");
-  // HANDSHAKE: from id, to id, stage u8, attempt u32, message.
-  const hs = concat(hdr(MsgType.Handshake), idA, idB, [2], [0xde, 0xad, 0xbe, 0xef], [7, 8, 9]);
+  // HANDSHAKE: from id, to id, stage u8, attempt u32, cookie u32, message.
+  const hs = concat(
+    hdr(MsgType.Handshake),
+    idA,
+    idB,
+    [2],
+    [0xde, 0xad, 0xbe, 0xef],
+    [0x0b, 0xad, 0xf0, 0x0d],
+    [7, 8, 9],
+  );
   const frame = {
     from: idA,
     to: idB,
     stage: 2,
     attempt: 0xdeadbeef,
+    cookie: 0x0badf00d,
     message: Uint8Array.of(7, 8, 9),
   };
   assert.deepEqual(encodeHandshake(frame), hs);
   assert.deepEqual(assertOk(decodeHandshake(hs)), frame);
   assert.equal(MsgType.Handshake, 0x21);
-  assert.equal(HANDSHAKE_HEADER_LEN, 25);
+  assert.equal(HANDSHAKE_HEADER_LEN, 29);
 });
 
 Deno.test("wire: decoded byte fields are copies, independent of the receive buffer", () => {
@@ -858,7 +876,12 @@ Deno.test("wire: HANDSHAKE with a stage above 3 is rejected as bad-stage, never 
     else assert.deepEqual(d, { ok: false, reason: "bad-stage" }, `stage ${stage}`);
   }
   // Also with an empty message and the largest attempt.
-  const bare = concat(hdr(MsgType.Handshake), idA, idB, [4], [0xff, 0xff, 0xff, 0xff]);
+  const bare = concat(hdr(MsgType.Handshake), idA, idB, [4], [0xff, 0xff, 0xff, 0xff], [
+    0,
+    0,
+    0,
+    0,
+  ]);
   assert.deepEqual(decodeHandshake(bare), { ok: false, reason: "bad-stage" });
 });
 
