@@ -170,8 +170,13 @@ export class SecureLink {
     }
     this.#peerKey = key;
     if (r.kind === "sending") {
-      // Until the peer confirms the new key, the previous one (if confirmed) keeps sealing.
-      if (this.#send && this.#sendConfirmed) this.#sendPrevious = this.#send.session;
+      // Until the peer confirms the new key, the previous one keeps sealing (the last one the
+      // peer confirmed, or else the last one we used).
+      if (this.#send) {
+        this.#sendPrevious = this.#sendConfirmed
+          ? this.#send.session
+          : this.#sendPrevious ?? this.#send.session;
+      }
       this.#send = { session: new PairSession(r.half.cipher, NONE), attempt: r.half.attempt };
       this.#sendConfirmed = false;
     } else {

@@ -857,7 +857,7 @@ export function encodeHandshake(f: HandshakeFrame): Uint8Array {
 }
 
 /** Decodes a HANDSHAKE frame; malformed input yields `{ ok: false }`, never a throw. */
-export function decodeHandshake(b: Uint8Array): Decoded<HandshakeFrame> {
+export function decodeHandshake(b: Uint8Array): Decoded<HandshakeFrame & { cookie: number }> {
   const t = peekType(b);
   if (!t.ok) return t;
   if (t.value !== MsgType.Handshake) return { ok: false, reason: "unknown-type" };

@@ -9,7 +9,7 @@ import { looksLikeStun, StunResponder } from "../lib/stun.ts";
 import { MAX_ROOM_SIZE } from "../lib/wire.ts";
 import { Identity } from "../lib/crypto.ts";
 import { bytesEqual } from "../lib/crypto.ts";
-import { noiseFactory } from "../lib/handshake.ts";
+import { MAX_ANSWERS, noiseFactory } from "../lib/handshake.ts";
 import { pairPrologue } from "../lib/secure_link.ts";
 import {
   COOKIE_LEN,
@@ -21,11 +21,13 @@ import {
   encodeServerMsg,
   type Endpoint,
   EPOCH_LEN,
+  type HandshakeFrame,
   InnerKind,
   LeftReason,
   type MsgOf,
   MsgType,
   RefuseCode,
+  sameEndpoint,
   type ServerMsg,
   TOKEN_LEN,
   type Transmit,
@@ -479,4 +481,131 @@ Deno.test("client: with --stun, addresses STUN servers see are told to peers, se
   const offered = frames.find((f) => f.kind === InnerKind.Candidates);
   assert.ok(offered && offered.kind === InnerKind.Candidates, JSON.stringify(frames));
   assert.deepEqual(offered.endpoints, [seen]);
+});
+
+/** The client's handshake frames sent directly (not through the server), with where they went. */
+function directHandshakes(
+  out: Transmit[],
+): (HandshakeFrame & { cookie: number; dest: Endpoint })[] {
+  return out.flatMap((t) => {
+    if (sameEndpoint(t.to, SERVER)) return [];
+    const f = decodeHandshake(t.data);
+    return f.ok ? [{ ...f.value, dest: t.to }] : [];
+  });
+}
+
+/** The handshake payload: attempt u32, then a name. */
+function hsPayload(attempt: number, text = ""): Uint8Array {
+  const t = new TextEncoder().encode(text);
+  const out = new Uint8Array(4 + t.length);
+  new DataView(out.buffer).setUint32(0, attempt);
+  out.set(t, 4);
+  return out;
+}
+
+for (const variant of ["its cookie", "a wrong cookie", "another address"] as const) {
+  Deno.test(`client: a message 2 that comes back directly with ${variant} ${variant === "its cookie" ? "selects the direct path at once" : "proves no path"}`, () => {
+    const h = harness(11);
+    const x = h.intro({ name: "x" });
+    const copies = directHandshakes(h.drain()).filter((f) => f.stage === 1);
+    assert.equal(copies.length, 1, "message 1 went directly to the candidate");
+    const copy = copies[0]!;
+    assert.notEqual(copy.cookie, 0);
+    // x answers that copy: its message 2, directly, echoing the cookie.
+    const noise = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+    const theirs = noise(false, pairPrologue(simRoom().id, h.c.id, x.id));
+    assert.ok(theirs.readMessage(copy.message));
+    const msg2 = theirs.writeMessage(hsPayload(copy.attempt, "x"));
+    h.runUntil(h.now + 50);
+    const from = variant === "another address"
+      ? { hostname: "203.0.113.77", port: copy.dest.port }
+      : copy.dest;
+    const cookie = variant === "a wrong cookie" ? (copy.cookie ^ 1) >>> 0 : copy.cookie;
+    h.c.handleDatagram(
+      h.now,
+      from,
+      encodeHandshake({
+        from: x.id,
+        to: h.c.id,
+        stage: 2,
+        attempt: copy.attempt,
+        cookie,
+        message: msg2,
+      }),
+    );
+    const events = [];
+    for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) events.push(e);
+    const peer = events.find((e) => e.type === "peer");
+    if (variant === "its cookie") {
+      assert.ok(peer && peer.type === "peer", JSON.stringify(events));
+      assert.equal(peer.path, "direct");
+      assert.deepEqual(peer.addr, copy.dest);
+      assert.equal(peer.rtt, 50, "the time since that copy went");
+      // Message 3 goes along the proven path (and relayed).
+      const m3 = directHandshakes(h.drain()).filter((f) => f.stage === 3);
+      assert.deepEqual(m3.map((f) => f.dest), [copy.dest]);
+    } else {
+      // The handshake completed (message 2 is authentic), but the path is still to be found.
+      assert.equal(peer, undefined, JSON.stringify(events));
+      assert.equal(h.c.peers()[0]?.path, "pending");
+    }
+  });
+}
+
+Deno.test("client: a direct message 1 from a non-member gets nothing back", () => {
+  const h = harness(12);
+  const x = h.intro({ name: "x" });
+  h.drain();
+  const from = { hostname: "203.0.113.9", port: 4444 };
+  const wrong = noiseFactory({ staticKey: h.bytes(32), psk: simRoom("room", "wrong").psk });
+  const msg1 = wrong(true, pairPrologue(simRoom().id, x.id, h.c.id)).writeMessage(hsPayload(1));
+  h.c.handleDatagram(
+    h.now,
+    from,
+    encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 1, cookie: 7, message: msg1 }),
+  );
+  assert.deepEqual(h.drain(), [], "not a datagram, not even our identity");
+  assert.equal(h.c.drops["handshake-failed"], 1);
+});
+
+Deno.test("client: a replayed message 1 from many spoofed sources gets a bounded number of answers", () => {
+  const h = harness(13);
+  const x = h.intro({ name: "x" });
+  h.drain();
+  const noise = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+  const msg1 = noise(true, pairPrologue(simRoom().id, x.id, h.c.id)).writeMessage(hsPayload(1));
+  const frame = encodeHandshake({
+    from: x.id,
+    to: h.c.id,
+    stage: 1,
+    attempt: 1,
+    cookie: 9,
+    message: msg1,
+  });
+  // An attacker who captured it replays it 1,000 times from addresses of its choosing.
+  let answers = 0;
+  const perVictim = new Map<string, number>();
+  for (let i = 0; i < 1000; i++) {
+    const victim = { hostname: `192.0.2.${1 + (i % 3)}`, port: 9000 };
+    h.c.handleDatagram(h.now + i, victim, frame);
+    for (const f of directHandshakes(h.drain())) {
+      if (f.stage !== 2) continue;
+      answers++;
+      const k = `${f.dest.hostname}`;
+      perVictim.set(k, (perVictim.get(k) ?? 0) + 1);
+    }
+  }
+  // One datagram answers one, and only a few times an attempt in all: no reflector.
+  assert.ok(answers > 0 && answers <= MAX_ANSWERS, `${answers} answers`);
+  for (const [v, n] of perVictim) assert.ok(n <= 24, `${n} answers to ${v}`);
+});
+
+Deno.test("client: direct copies of message 1 to a silent candidate stay within the budget", () => {
+  const h = harness(14);
+  h.intro({ name: "x" });
+  h.runUntil(60_000);
+  const copies = directHandshakes(h.drain()).filter((f) => f.stage === 1);
+  assert.ok(copies.length >= 8, `${copies.length} copies`);
+  assert.ok(copies.length <= 24, `${copies.length} copies in a minute to one address`);
+  assert.equal(new Set(copies.map((f) => f.cookie)).size, copies.length, "a fresh cookie each");
 });

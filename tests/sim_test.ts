@@ -87,6 +87,52 @@ Deno.test("peers behind port-restricted NATs punch through and report the public
   assert.deepEqual(b.messages(), sent);
 });
 
+for (const skew of [0, 30, 100]) {
+  Deno.test(`port-restricted peers are direct on both sides one round trip after the later introduction (skew ${skew} ms)`, () => {
+    // Every link 25 ms one way: a 50 ms round trip between the peers, and to the server.
+    const net = new SimNet(3, { latency: 25 });
+    addServer(net);
+    // The server's INTRO to bob arrives `skew` ms late.
+    let held = false;
+    const late: (() => boolean)[] = [];
+    net.block = (from, to, data) => {
+      const m = decodeServerMsg(data);
+      if (held || !skew || from.hostname !== SERVER.hostname || to.hostname !== "203.0.113.2") {
+        return false;
+      }
+      if (!m.ok || m.value.type !== MsgType.Intro) return false;
+      held = true;
+      const at = net.now + skew, copy = data.slice();
+      late.push(() => {
+        if (net.now < at) return false;
+        net.inject(from, to, copy);
+        return true;
+      });
+      return true;
+    };
+    const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "port-restricted"));
+    const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "port-restricted"));
+    const intros = () =>
+      net.log.filter((d) => {
+        const m = decodeServerMsg(d.data);
+        return m.ok && m.value.type === MsgType.Intro;
+      });
+    while (!(a.lastPath("bob")?.path === "direct" && b.lastPath("alice")?.path === "direct")) {
+      net.run(1);
+      if (late[0]?.()) late.pop();
+      assert.ok(net.now < 5_000, "direct within 5 s");
+    }
+    // The first INTRO each side got (a relayed handshake from a peer not yet introduced makes
+    // it ask the server again, so a late one may come twice).
+    const first = new Map<string, number>();
+    for (const d of intros()) if (!first.has(d.to.hostname)) first.set(d.to.hostname, d.at);
+    assert.equal(first.size, 2);
+    const later = Math.max(...first.values());
+    // The floor is one round trip (50 ms): each side's message 1 out, the answer back.
+    assert.ok(net.now - later <= 60, `direct on both sides ${net.now - later} ms after`);
+  });
+}
+
 Deno.test("symmetric NATs on both sides fall back to the relay after about 3 s", () => {
   const net = new SimNet(3);
   addServer(net);
