@@ -3,9 +3,11 @@
  *
  * Two peers behind port-restricted NATs, every link 25 ms one way (a 50 ms peer RTT, the server
  * as far away as the peers are from each other), the second INTRO skewed by 0 to 100 ms. The
- * figure is the time from the later INTRO's arrival until both peers report a direct path,
- * divided by the peer RTT; the physical floor is one RTT. Over many seeds, at 0 % and 5 % loss;
- * prints the median and worst and one JSON line per figure.
+ * figure is the time from the later INTRO a peer accepted until both peers report a direct path,
+ * divided by the peer RTT; the physical floor is one RTT. (An INTRO a peer refuses, when a lost
+ * WELCOME left it without its registration token, introduces nobody: the clock starts at the
+ * one that does.) Over many seeds, at 0 % and 5 % loss; prints the median and worst and one JSON
+ * line per figure.
  *
  * ```sh
  * deno run -A bench/direct_time.ts [runs]

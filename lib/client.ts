@@ -2,7 +2,9 @@
  * The joining peer's pure core: a {@link ServerLink} for registration and keepalives, and one
  * {@link RemotePeer} per peer in the room. It routes each datagram to the one machine it
  * concerns and keeps every remote's next deadline in a heap, so a datagram or timer costs
- * O(log peers), not O(peers × data in flight). Sans-IO: feed it `(now, from, datagram)`, typed
+ * O(log peers), not O(peers × data in flight). HANDSHAKE frames come relayed or directly from a
+ * peer (see `lib/handshake.ts`); only a relayed one from an unknown peer asks the server to
+ * resync. Sans-IO: feed it `(now, from, datagram)`, typed
  * lines and timer ticks; drain datagrams and events.
  *
  * Departed peers are kept for a while (a peer that comes back resumes its message streams),

@@ -19,9 +19,12 @@
  *   When a probe or suspected data loss goes unanswered for `deadAfter` ms the path is dead:
  *   back to `relay` at once, and a new punch round starts, coordinated through the server.
  *
- * A probe from an endpoint that is not a candidate adds it as a peer-reflexive candidate
- * and, when no round is running, starts one (a triggered check, as in ICE), so both sides
- * punch at the same time even when only one of them was told to.
+ * A probe (or a handshake message) from an endpoint that is not a candidate adds it as a
+ * peer-reflexive candidate and, when no round is running, starts one (a triggered check, as in
+ * ICE), so both sides punch at the same time even when only one of them was told to. The
+ * handshake is the first check: a message 2 answering a direct copy of message 1 selects its
+ * endpoint like a probe reply ({@link PathMachine.onHandshakeDirect}, or `proven` at
+ * construction).
  *
  * @module
  */

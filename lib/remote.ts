@@ -1,8 +1,12 @@
 /**
- * One remote peer as a joining peer sees it: the encrypted link ({@link SecureLink}: room-secret
- * handshake and sessions), the path machine, the reliable channel and the reassembly of its
- * messages. Nothing but handshake messages is sent before the handshake completes; the path
- * machine starts once it has. Sans-IO: it sends through a {@link RemoteContext} and answers
+ * One remote peer as a joining peer sees it: the encrypted link ({@link SecureLink}: the two
+ * room-secret handshakes and their keys), the path machine, the reliable channel and the
+ * reassembly of its messages. Nothing but handshake messages is sent before our handshake
+ * completes; the path machine starts once it has. Handshake messages go through the relay and
+ * directly to the peer's candidates (each direct copy of message 1 with a fresh cookie, within
+ * the client's handshake budget); a message 2 that comes back directly with a copy's cookie
+ * starts the path machine on that endpoint, already direct. Sans-IO: it sends through a
+ * {@link RemoteContext} and answers
  * {@link RemotePeer.nextTimeout} from its own state only, so a datagram or timer for one peer
  * costs nothing for the others.
  *
