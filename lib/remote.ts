@@ -441,7 +441,7 @@ export class RemotePeer {
     if (!from) {
       const payload = encodeHandshake({ ...frame, cookie: 0 });
       this.#ctx.server({ type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload });
-    } else if (this.#mayReach(now, from)) {
+    } else if (!this.#ctx.relayOnly && !this.#intro.relayOnly && this.#mayReach(now, from)) {
       this.#ctx.direct(from, encodeHandshake({ ...frame, cookie }), slot);
     }
   }
