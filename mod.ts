@@ -79,7 +79,6 @@ export {
   RemotePeer,
 } from "./lib/remote.ts";
 export {
-  DirectCopies,
   type Half,
   type HandshakeOut,
   type HandshakeResult,
@@ -91,6 +90,13 @@ export {
   PairHandshake,
 } from "./lib/handshake.ts";
 export { type LinkResult, pairPrologue, SecureLink } from "./lib/secure_link.ts";
+export {
+  DirectCopies,
+  HandshakeTransport,
+  type Proof,
+  type RouteIO,
+  type RouteView,
+} from "./lib/handshake_transport.ts";
 export { deriveRoomKeys, nameTag, newRoomSecret, ROOM_KDF, type RoomKeys } from "./lib/room_key.ts";
 export { fingerprint } from "./lib/fingerprint.ts";
 export { displayName, normalizeName } from "./lib/names.ts";

@@ -35,14 +35,14 @@
  * and direct); the dense phase starts again (at most {@link MAX_DENSE} times an attempt) when the
  * peer's own message 1 arrives, which means its NAT is now open towards us. Message 2 answers each
  * copy of message 1 the way that copy came (one datagram for one), echoing the copy's cookie, so
- * a message 2 arriving directly proves the path both ways ({@link DirectCopies}). Message 3 is
- * repeated until the ANNOUNCE confirms it.
+ * a message 2 arriving directly proves the path both ways (`lib/handshake_transport.ts`
+ * carries them). Message 3 is repeated until the ANNOUNCE confirms it.
  *
  * @module
  */
 import { bytesEqual, type TransportCipher } from "./crypto.ts";
 import { type CipherState, HandshakeState } from "./noise.ts";
-import { type Endpoint, MAX_NAME, sameEndpoint } from "./wire.ts";
+import { MAX_NAME } from "./wire.ts";
 
 /** The Noise protocol name used between peers. */
 export const NOISE_PROTOCOL = "Noise_XXpsk0_25519_ChaChaPoly_SHA256";
@@ -414,51 +414,6 @@ export class PairHandshake {
     if (stage === 2) return this.#mine.onSecond(now, attempt, message);
     if (stage === 3) return this.#theirs.onThird(now, attempt, message);
     return { kind: "ignored" };
-  }
-}
-
-/** A copy of message 1 sent directly. */
-interface Copy {
-  to: Endpoint;
-  via: number;
-  sentAt: number;
-  attempt: number;
-}
-
-/** Most direct copies remembered (the oldest are forgotten first). */
-const MAX_COPIES = 256;
-
-/**
- * The direct copies of our message 1, each with its own random cookie: a message 2 that comes
- * back directly from the endpoint a copy went to, echoing that copy's cookie, proves the path
- * both ways (as a probe's reply does) and gives its round-trip time. Message 2 is the same for
- * every copy (the relay sees it too), so the cookie, which only the copy's path carried, is what
- * ties the answer to the path. Each cookie answers once.
- */
-export class DirectCopies {
-  #copies = new Map<number, Copy>();
-
-  /** Records a copy of `attempt` sent to `to` from our socket `via` with `cookie`. */
-  sent(now: number, attempt: number, cookie: number, to: Endpoint, via: number): void {
-    if (this.#copies.size >= MAX_COPIES) this.#copies.delete(this.#copies.keys().next().value!);
-    this.#copies.set(cookie, { to, via, sentAt: now, attempt });
-  }
-
-  /**
-   * A message 2 of `attempt` echoing `cookie` arrived directly from `from` on socket `via`: the
-   * round-trip time if it answers a copy sent there, else null.
-   */
-  answered(
-    now: number,
-    attempt: number,
-    cookie: number,
-    from: Endpoint,
-    via: number,
-  ): number | null {
-    const c = this.#copies.get(cookie);
-    if (!c || c.attempt !== attempt || c.via !== via || !sameEndpoint(c.to, from)) return null;
-    this.#copies.delete(cookie);
-    return Math.round((now - c.sentAt) * 10) / 10;
   }
 }
 

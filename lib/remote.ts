@@ -23,16 +23,15 @@ import { bytesEqual } from "./crypto.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { normalizeName } from "./names.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
-import { DirectCopies, type Half, type HandshakeOut, type NoiseFactory } from "./handshake.ts";
+import type { Half, NoiseFactory } from "./handshake.ts";
+import { HandshakeTransport, type Proof, type RouteView } from "./handshake_transport.ts";
 import { type Candidate, PathMachine, type PathOptions, type ProbeBudget } from "./path.ts";
 import { ReliableChannel, type ReliableOptions, type ReliableStats } from "./reliable.ts";
 import { SecureLink } from "./secure_link.ts";
 import {
   decodeInner,
-  encodeHandshake,
   encodeInner,
   type Endpoint,
-  formatEndpoint,
   type HandshakeFrame,
   idHex,
   type InnerFrame,
@@ -191,8 +190,8 @@ export class RemotePeer {
   #offerPending = false;
   /** Refused for good (it turned out to use our own identity). */
   #blocked = false;
-  /** The direct copies of our handshake's message 1 (their cookies prove direct paths). */
-  #copies = new DirectCopies();
+  /** How handshake messages travel: relayed, and directly with cookies that prove paths. */
+  #route: HandshakeTransport;
   /** Where the peer's handshake messages last came from directly, before a path existed. */
   #seenAt: { addr: Endpoint; via: number } | null = null;
   /** The peer's handshake attempt we completed and still have to confirm (0: none). */
@@ -210,6 +209,13 @@ export class RemotePeer {
     this.#intro = intro;
     this.#channel = new ReliableChannel(ctx.reliable, streamOf(intro.epoch));
     this.#search = new BirthdaySearch(ctx.birthday, ctx.random);
+    this.#route = new HandshakeTransport({
+      id: ctx.id,
+      relay: (payload) => ctx.server({ type: MsgType.Relay, from: ctx.id, to: this.id, payload }),
+      direct: (to, data, via) => ctx.direct(to, data, via),
+      random: ctx.random,
+      budget: ctx.handshakeBudget,
+    }, this.id);
     this.#link = this.#newLink(now);
     this.#link.rekey(now);
     this.#settle(now);
@@ -394,13 +400,17 @@ export class RemotePeer {
         this.#path = null;
         break;
       case "answer":
-        this.#answer(now, r.attempt, r.message, f.cookie ?? 0, from, slot);
+        this.#route.answer(now, { ...r, cookie: f.cookie ?? 0 }, from, slot, this.#routeView());
         break;
       case "sending":
-        this.#established(now, r.half, this.#provenBy(now, f, from, slot));
+        this.#established(
+          now,
+          r.half,
+          this.#route.proof(now, f.attempt, f.cookie ?? 0, from, slot),
+        );
         break;
       case "again": {
-        const proven = this.#provenBy(now, f, from, slot);
+        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, slot);
         if (proven) this.#path?.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
         break;
       }
@@ -412,75 +422,19 @@ export class RemotePeer {
     this.#settle(now);
   }
 
-  /** The direct path a message 2 proves: it came directly, echoing a direct copy's cookie. */
-  #provenBy(
-    now: number,
-    f: HandshakeFrame,
-    from: Endpoint | null,
-    slot: number,
-  ): { addr: Endpoint; via: number; rtt: number } | null {
-    if (!from || !f.cookie) return null;
-    const rtt = this.#copies.answered(now, f.attempt, f.cookie, from, slot);
-    return rtt === null ? null : { addr: from, via: slot, rtt };
-  }
-
-  /**
-   * Answers a copy of the peer's message 1 with our message 2 the way the copy came: relayed,
-   * or directly to where it came from with its cookie (one datagram for one; within the probe
-   * budget unless the peer proved that endpoint).
-   */
-  #answer(
-    now: number,
-    attempt: number,
-    message: Uint8Array,
-    cookie: number,
-    from: Endpoint | null,
-    slot: number,
-  ): void {
-    const frame = { from: this.#ctx.id, to: this.id, stage: 2, attempt, message };
-    if (!from) {
-      const payload = encodeHandshake({ ...frame, cookie: 0 });
-      this.#ctx.server({ type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload });
-    } else if (!this.#ctx.relayOnly && !this.#intro.relayOnly && this.#mayReach(now, from)) {
-      this.#ctx.direct(from, encodeHandshake({ ...frame, cookie }), slot);
-    }
-  }
-
-  /** May a handshake copy go to `to` now: a proven endpoint, or within the budget? */
-  #mayReach(now: number, to: Endpoint): boolean {
-    return this.#path?.proven(to) || this.#ctx.handshakeBudget.take(now, formatEndpoint(to));
-  }
-
-  /** Sends one of our handshake messages the way it asks (see `HandshakeRoute`). */
-  #sendHandshake(now: number, h: HandshakeOut): void {
-    const frame = { from: this.#ctx.id, to: this.id, stage: h.stage, attempt: h.attempt };
-    if (h.route !== "direct") {
-      const payload = encodeHandshake({ ...frame, cookie: 0, message: h.message });
-      this.#ctx.server({ type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload });
-    }
-    if (this.#ctx.relayOnly || this.#intro.relayOnly) return;
-    if (h.route === "path") {
-      const to = this.#path?.route();
-      if (to) {
-        const data = encodeHandshake({ ...frame, cookie: 0, message: h.message });
-        this.#ctx.direct(to, data, this.#path!.routeVia());
-      }
-      return;
-    }
-    // Handshakes go from the main socket only (auxiliary sockets take sealed frames only).
-    for (const c of this.#path?.candidates ?? this.#intro.candidates) {
-      if ((c.via ?? 0) !== 0 || !this.#mayReach(now, c.addr)) continue;
-      const r = this.#ctx.random(4);
-      const cookie = (((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0) || 1;
-      this.#copies.sent(now, h.attempt, cookie, c.addr, 0);
-      this.#ctx.direct(c.addr, encodeHandshake({ ...frame, cookie, message: h.message }));
-    }
+  /** What the handshake route needs to know of this peer now. */
+  #routeView(): RouteView {
+    return {
+      relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
+      candidates: this.#path?.candidates ?? this.#intro.candidates,
+      path: this.#path,
+    };
   }
 
   #established(
     now: number,
     e: Half,
-    proven: { addr: Endpoint; via: number; rtt: number } | null,
+    proven: Proof | null,
   ): void {
     const fp = fingerprint(e.remoteStatic);
     const checked = normalizeName(e.name);
@@ -658,7 +612,7 @@ export class RemotePeer {
 
   #newPath(
     now: number,
-    proven: { addr: Endpoint; via: number; rtt: number } | null = null,
+    proven: Proof | null = null,
   ): PathMachine {
     this.#offerPending = this.#ctx.extraCandidates().length > 0;
     this.#natPending = true;
@@ -677,7 +631,9 @@ export class RemotePeer {
 
   /** Sends what is due: handshake messages, channel data, path actions; reports path changes. */
   #settle(now: number): void {
-    for (let h = this.#link.poll(); h; h = this.#link.poll()) this.#sendHandshake(now, h);
+    for (let h = this.#link.poll(); h; h = this.#link.poll()) {
+      this.#route.send(now, h, this.#routeView());
+    }
     if (!this.present || this.#blocked || !this.established) return;
     this.#path ??= this.#newPath(now);
     const path = this.#path;
