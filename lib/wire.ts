@@ -97,7 +97,7 @@
  */
 
 /** Protocol version carried in byte 2 of every datagram (not the program's version). */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Largest datagram p2p sends or accepts; stays under common path MTUs. */
 export const MAX_DATAGRAM = 1200;

@@ -323,8 +323,8 @@ Deno.test("wire: every server message type round-trips through encode/decode", (
   assert.equal(RefuseCode.Limit, 5);
 });
 
-Deno.test("wire: header is magic 'p2', version 4, type; version 1 to 3 datagrams are refused", () => {
-  assert.equal(PROTOCOL_VERSION, 4);
+Deno.test("wire: header is magic 'p2', version 5, type; version 1 to 4 datagrams are refused", () => {
+  assert.equal(PROTOCOL_VERSION, 5);
   const all = [
     ...SERVER_SAMPLES.map(encodeServerMsg),
     ...HANDSHAKE_SAMPLES.map(encodeHandshake),
@@ -332,9 +332,10 @@ Deno.test("wire: header is magic 'p2', version 4, type; version 1 to 3 datagrams
   ];
   for (const b of all) {
     const type = b[3]!;
-    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 4, type]);
+    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 5, type]);
     assert.deepEqual(peekType(b), { ok: true, value: type });
-    for (const old of [1, 2, 3]) {
+    // Version 4 had one initiator per pair and no cookie in HANDSHAKE (lib/handshake.ts).
+    for (const old of [1, 2, 3, 4]) {
       const o = b.slice();
       o[2] = old;
       const what = `${typeName(type)} as version ${old}`;
@@ -346,7 +347,7 @@ Deno.test("wire: header is magic 'p2', version 4, type; version 1 to 3 datagrams
     }
   }
   // Genuine version-2 datagrams (HELLO with a public key and names, PING without a token) are
-  // refused by their version byte, not misread as version 4; so are version-3 HELLOs (an
+  // refused by their version byte, not misread as version 5; so are version-3 HELLOs (an
   // unsigned 16-byte room id) and WELCOMEs (echoing the cookie).
   const v2Hello = concat(
     hdr(MsgType.Hello, 2),
