@@ -392,15 +392,23 @@ export class RemotePeer {
           now,
           "auth-failed",
           this.name || null,
-          `Refused peer ${fingerprint(r.second)}: its two handshakes showed different identities (${
+          `Refused a peer whose two handshakes showed different identities (${
             fingerprint(r.first)
-          } and ${fingerprint(r.second)}); tampered introduction?`,
+          } and ${
+            fingerprint(r.second)
+          }): someone with the room secret is interfering; check fingerprints with your peers`,
         );
         this.#blocked = true;
         this.#path = null;
         break;
       case "answer":
-        this.#route.answer(now, { ...r, cookie: f.cookie ?? 0 }, from, slot, this.#routeView());
+        this.#route.answer(
+          now,
+          { attempt: r.attempt, message: r.message, cookie: f.cookie ?? 0 },
+          from,
+          slot,
+          this.#routeView(),
+        );
         break;
       case "sending":
         this.#established(

@@ -609,3 +609,43 @@ Deno.test("client: direct copies of message 1 to a silent candidate stay within 
   assert.ok(copies.length <= 24, `${copies.length} copies in a minute to one address`);
   assert.equal(new Set(copies.map((f) => f.cookie)).size, copies.length, "a fresh cookie each");
 });
+
+Deno.test("client: a peer whose two handshakes show different identities is refused visibly", () => {
+  const h = harness(15);
+  const x = h.intro({ name: "x" });
+  const sent = h.drain();
+  // An insider with the room secret: one identity answers our handshake, another runs x's.
+  const k1 = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+  const k2 = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+  const relayed = (out: Transmit[], stage: number) =>
+    out.flatMap((t) => {
+      const m = decodeServerMsg(t.data);
+      if (!m.ok || m.value.type !== MsgType.Relay) return [];
+      const f = decodeHandshake(m.value.payload);
+      return f.ok && f.value.stage === stage ? [f.value] : [];
+    })[0]!;
+  const relay = (stage: number, attempt: number, message: Uint8Array) =>
+    h.relayed(x.id, encodeHandshake({ from: x.id, to: h.c.id, stage, attempt, message }));
+  const first = relayed(sent, 1);
+  const answering = k1(false, pairPrologue(simRoom().id, h.c.id, x.id));
+  answering.readMessage(first.message);
+  relay(2, first.attempt, answering.writeMessage(hsPayload(first.attempt, "x")));
+  h.drain();
+  const events = () => {
+    const out = [];
+    for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) out.push(e);
+    return out;
+  };
+  events();
+  assert.equal(h.c.peers().length, 1, "our handshake completed: x is known");
+  h.runUntil(h.now + 300);
+  const own = k2(true, pairPrologue(simRoom().id, x.id, h.c.id));
+  relay(1, 9, own.writeMessage(hsPayload(9)));
+  assert.ok(own.readMessage(relayed(h.drain(), 2).message));
+  relay(3, 9, own.writeMessage(hsPayload(9, "x")));
+  const after = events();
+  const w = after.find((e) => e.type === "warning" && e.kind === "auth-failed");
+  assert.ok(w && w.type === "warning", JSON.stringify(after));
+  assert.match(w.message, /two handshakes showed different identities/);
+  assert.deepEqual(h.c.peers(), [], "refused for good");
+});
