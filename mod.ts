@@ -79,16 +79,24 @@ export {
   RemotePeer,
 } from "./lib/remote.ts";
 export {
-  type Established,
+  type Half,
   type HandshakeOut,
   type HandshakeResult,
+  type HandshakeRoute,
   NOISE_PROTOCOL,
   type NoiseFactory,
   noiseFactory,
   type NoiseSession,
   PairHandshake,
 } from "./lib/handshake.ts";
-export { pairPrologue, SecureLink } from "./lib/secure_link.ts";
+export { type LinkResult, pairPrologue, SecureLink } from "./lib/secure_link.ts";
+export {
+  DirectCopies,
+  HandshakeTransport,
+  type Proof,
+  type RouteIO,
+  type RouteView,
+} from "./lib/handshake_transport.ts";
 export { deriveRoomKeys, nameTag, newRoomSecret, ROOM_KDF, type RoomKeys } from "./lib/room_key.ts";
 export { fingerprint } from "./lib/fingerprint.ts";
 export { displayName, normalizeName } from "./lib/names.ts";

@@ -2,7 +2,9 @@
  * The joining peer's pure core: a {@link ServerLink} for registration and keepalives, and one
  * {@link RemotePeer} per peer in the room. It routes each datagram to the one machine it
  * concerns and keeps every remote's next deadline in a heap, so a datagram or timer costs
- * O(log peers), not O(peers × data in flight). Sans-IO: feed it `(now, from, datagram)`, typed
+ * O(log peers), not O(peers × data in flight). HANDSHAKE frames come relayed or directly from a
+ * peer (see `lib/handshake.ts`); only a relayed one from an unknown peer asks the server to
+ * resync. Sans-IO: feed it `(now, from, datagram)`, typed
  * lines and timer ticks; drain datagrams and events.
  *
  * Departed peers are kept for a while (a peer that comes back resumes its message streams),
@@ -46,6 +48,7 @@ import {
   type Endpoint,
   FLAG_RELAY_ONLY,
   formatEndpoint,
+  type HandshakeFrame,
   hasHeader,
   idDigest,
   idHex,
@@ -73,6 +76,12 @@ const textEncoder = new TextEncoder();
 export const DEPARTED_KEEP = 10 * 60_000;
 /** Most departed peers whose state is kept. */
 export const MAX_DEPARTED = 64;
+/**
+ * Direct handshake copies to endpoints that never answered: a few dense rounds an introduction
+ * per endpoint (see lib/handshake.ts), at most 24 a minute to one address, 120 in a burst
+ * refilled at one a second across all.
+ */
+const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
 /** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
 const MAX_RETIRED = 1024;
 
@@ -199,6 +208,7 @@ export class Client {
       }),
       knownPeers: options.knownPeers ?? new Map(),
       probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
+      handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
       extraCandidates: () => this.#extra,
       nameHolder: (name, except) => {
         for (const r of this.#remotes.values()) {
@@ -508,6 +518,13 @@ export class Client {
       if (!s.ok) return this.#drop(s.reason);
       return this.#sealed(now, s.value, from);
     }
+    if (t.value === MsgType.Handshake && !sameEndpoint(from, this.#o.server)) {
+      // A handshake message sent directly (its answer proves the path; see lib/handshake.ts).
+      if (this.#o.relayOnly) return this.#drop("direct-while-relay-only");
+      const h = decodeHandshake(data);
+      if (!h.ok) return this.#drop(h.reason);
+      return this.#handshake(now, h.value, from);
+    }
     if (!sameEndpoint(from, this.#o.server)) return this.#drop("unexpected-source");
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
@@ -556,17 +573,22 @@ export class Client {
     }
     const h = decodeHandshake(payload);
     if (!h.ok) return this.#drop(h.reason);
-    const f = h.value;
-    if (compareBytes(from, f.from) !== 0) return this.#drop("relay-mismatch");
+    if (compareBytes(from, h.value.from) !== 0) return this.#drop("relay-mismatch");
+    this.#handshake(now, h.value, null);
+  }
+
+  /** Routes a HANDSHAKE frame, relayed (`via` null) or direct, to the remote it comes from. */
+  #handshake(now: number, f: HandshakeFrame, via: Endpoint | null): void {
     if (compareBytes(f.to, this.#id) !== 0) return this.#drop("not-for-us");
     const r = this.#remotes.get(idHex(f.from));
     if (!r || !r.present) {
       this.#drop("unknown-peer");
-      // A handshake from someone we were never introduced to: our INTRO may have been lost.
-      this.#link.resync(now);
+      // A relayed handshake from someone we were never introduced to: our INTRO may have been
+      // lost (a direct one may come from anyone, so it asks nothing of the server).
+      if (!via) this.#link.resync(now);
       return;
     }
-    r.handleHandshake(now, f);
+    r.handleHandshake(now, f, via);
     this.#track(r);
   }
 

@@ -19,9 +19,12 @@
  *   When a probe or suspected data loss goes unanswered for `deadAfter` ms the path is dead:
  *   back to `relay` at once, and a new punch round starts, coordinated through the server.
  *
- * A probe from an endpoint that is not a candidate adds it as a peer-reflexive candidate
- * and, when no round is running, starts one (a triggered check, as in ICE), so both sides
- * punch at the same time even when only one of them was told to.
+ * A probe (or a handshake message) from an endpoint that is not a candidate adds it as a
+ * peer-reflexive candidate and, when no round is running, starts one (a triggered check, as in
+ * ICE), so both sides punch at the same time even when only one of them was told to. The
+ * handshake is the first check: a message 2 answering a direct copy of message 1 selects its
+ * endpoint like a probe reply ({@link PathMachine.onHandshakeDirect}, or `proven` at
+ * construction).
  *
  * @module
  */
@@ -165,6 +168,11 @@ export class PathMachine {
       options?: Partial<PathOptions>;
       /** Shared by all of a client's path machines (a fresh one per machine by default). */
       budget?: ProbeBudget;
+      /**
+       * A direct path the handshake already proved (its message 2 came back directly from
+       * where a direct copy of message 1 went): selected at once, as if a probe were answered.
+       */
+      proven?: { addr: Endpoint; via: number; rtt: number };
     },
   ) {
     this.#o = { ...DEFAULT_PATH, ...opts.options };
@@ -174,7 +182,15 @@ export class PathMachine {
     this.#backoff = this.#o.retryMin;
     this.startedAt = now;
     this.#candidates = opts.relayOnly ? [] : dedupe(candidates);
-    if (this.#candidates.length === 0) {
+    const p = opts.proven;
+    if (p && !opts.relayOnly) {
+      this.onHandshakeDirect(now, p.addr, p.via, p.rtt);
+      // Probe only what could beat it (#probeAll's floor), for the first punch window.
+      const kind = this.#selected!.kind;
+      if (this.#candidates.some((c) => RANK[c.kind] > RANK[kind])) {
+        this.#startRound(now, this.#o.punchTimeout);
+      }
+    } else if (this.#candidates.length === 0) {
       this.#toRelay(now, false);
     } else {
       this.#startRound(now, this.#o.punchTimeout);
@@ -278,6 +294,16 @@ export class PathMachine {
     if (this.#relayOnly) return;
     this.#prove(from);
     this.onDirectTraffic(now, from, via);
+    this.onPeerSeen(now, from, via);
+  }
+
+  /**
+   * A handshake message of the peer's came directly from `from` to our socket `via`: a
+   * peer-reflexive candidate if it is new (probed within the budget: a handshake message can be
+   * replayed from anywhere, so this proves nothing), and a punch round unless direct.
+   */
+  onPeerSeen(now: number, from: Endpoint, via = 0): void {
+    if (this.#relayOnly) return;
     if (!this.#candidates.some((c) => isPair(c, from, via))) {
       // Keep only the newest few peer-reflexive candidates (never the selected one).
       const sel = this.#selected;
@@ -301,8 +327,21 @@ export class PathMachine {
     const probe = this.#probes.get(txid);
     if (!probe || probe.via !== via) return;
     this.#probes.delete(txid);
+    this.#answered(now, from, via, Math.round((now - probe.sentAt) * 10) / 10);
+  }
+
+  /**
+   * The handshake proved the pair (`from`, our socket `via`) both ways: a message 2 came back
+   * directly from where a direct copy of our message 1 went, `rtt` ms before. Selects it like
+   * a probe reply would.
+   */
+  onHandshakeDirect(now: number, from: Endpoint, via: number, rtt: number): void {
+    if (this.#relayOnly) return;
+    this.#answered(now, from, via, rtt);
+  }
+
+  #answered(now: number, from: Endpoint, via: number, rtt: number): void {
     this.#prove(from);
-    const rtt = Math.round((now - probe.sentAt) * 10) / 10;
     const kind = this.#candidates.find((c) => isPair(c, from, via))?.kind ?? "reflexive";
     const cur = this.#selected;
     if (this.#state === "direct" && cur && isPair(cur, from, via)) {
@@ -449,6 +488,11 @@ export class PathMachine {
   searchProbe(now: number, to: Endpoint, via: number): void {
     if (this.#relayOnly || this.#state === "direct") return;
     this.#probe(now, to, via, false);
+  }
+
+  /** True when the peer proved it answers from `to` (authenticated traffic came from it). */
+  proven(to: Endpoint): boolean {
+    return this.#proven.has(formatEndpoint(to));
   }
 
   /** Probes to endpoints this peer never answered from go through the (shared) budget. */

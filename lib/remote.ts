@@ -1,8 +1,12 @@
 /**
- * One remote peer as a joining peer sees it: the encrypted link ({@link SecureLink}: room-secret
- * handshake and sessions), the path machine, the reliable channel and the reassembly of its
- * messages. Nothing but handshake messages is sent before the handshake completes; the path
- * machine starts once it has. Sans-IO: it sends through a {@link RemoteContext} and answers
+ * One remote peer as a joining peer sees it: the encrypted link ({@link SecureLink}: the two
+ * room-secret handshakes and their keys), the path machine, the reliable channel and the
+ * reassembly of its messages. Nothing but handshake messages is sent before our handshake
+ * completes; the path machine starts once it has. Handshake messages go through the relay and
+ * directly to the peer's candidates (each direct copy of message 1 with a fresh cookie, within
+ * the client's handshake budget); a message 2 that comes back directly with a copy's cookie
+ * starts the path machine on that endpoint, already direct. Sans-IO: it sends through a
+ * {@link RemoteContext} and answers
  * {@link RemotePeer.nextTimeout} from its own state only, so a datagram or timer for one peer
  * costs nothing for the others.
  *
@@ -19,13 +23,13 @@ import { bytesEqual } from "./crypto.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { normalizeName } from "./names.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
-import type { Established, NoiseFactory } from "./handshake.ts";
+import type { Half, NoiseFactory } from "./handshake.ts";
+import { HandshakeTransport, type Proof, type RouteView } from "./handshake_transport.ts";
 import { type Candidate, PathMachine, type PathOptions, type ProbeBudget } from "./path.ts";
 import { ReliableChannel, type ReliableOptions, type ReliableStats } from "./reliable.ts";
 import { SecureLink } from "./secure_link.ts";
 import {
   decodeInner,
-  encodeHandshake,
   encodeInner,
   type Endpoint,
   type HandshakeFrame,
@@ -119,6 +123,11 @@ export interface RemoteContext {
   readonly path: Partial<PathOptions>;
   /** The client-wide budget for probes to endpoints that never answered. */
   readonly probeBudget: ProbeBudget;
+  /**
+   * The client-wide budget for direct handshake copies (and direct answers) to endpoints that
+   * never answered: separate, so opening NATs does not eat the probes that upgrade later.
+   */
+  readonly handshakeBudget: ProbeBudget;
   /** Addresses STUN servers saw for us beyond the server's view, to tell peers about. */
   extraCandidates(): Endpoint[];
   /** The fingerprint of another present peer already called `name`, if there is one. */
@@ -181,6 +190,12 @@ export class RemotePeer {
   #offerPending = false;
   /** Refused for good (it turned out to use our own identity). */
   #blocked = false;
+  /** How handshake messages travel: relayed, and directly with cookies that prove paths. */
+  #route: HandshakeTransport;
+  /** Where the peer's handshake messages last came from directly, before a path existed. */
+  #seenAt: { addr: Endpoint; via: number } | null = null;
+  /** The peer's handshake attempt we completed and still have to confirm (0: none). */
+  #confirmPending = 0;
   /** When it left the room, if it has. */
   goneAt: number | undefined;
   /** Message parts given up on (never acknowledged). */
@@ -194,6 +209,13 @@ export class RemotePeer {
     this.#intro = intro;
     this.#channel = new ReliableChannel(ctx.reliable, streamOf(intro.epoch));
     this.#search = new BirthdaySearch(ctx.birthday, ctx.random);
+    this.#route = new HandshakeTransport({
+      id: ctx.id,
+      relay: (payload) => ctx.server({ type: MsgType.Relay, from: ctx.id, to: this.id, payload }),
+      direct: (to, data, via) => ctx.direct(to, data, via),
+      random: ctx.random,
+      budget: ctx.handshakeBudget,
+    }, this.id);
     this.#link = this.#newLink(now);
     this.#link.rekey(now);
     this.#settle(now);
@@ -349,17 +371,79 @@ export class RemotePeer {
     this.#settle(now);
   }
 
-  /** Handles a HANDSHAKE frame from this peer. */
-  handleHandshake(now: number, f: HandshakeFrame): void {
+  /**
+   * Handles a HANDSHAKE frame from this peer, relayed (`from` null) or sent directly from
+   * `from` to our socket `slot`.
+   */
+  handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, slot = 0): void {
     if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
     const r = this.#link.handle(now, f.stage, f.attempt, f.message);
-    if (r.kind === "failed") this.#failed(now, "handshake");
-    else if (r.kind === "established") this.#established(now, r.session);
-    else if (r.kind === "reconfirm") this.#sendFrame(now, { kind: InnerKind.Announce }, null);
+    if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
+      // The peer's messages come from its NAT's mapping towards us: worth probing.
+      if (this.#path) this.#path.onPeerSeen(now, from, slot);
+      else this.#seenAt = { addr: from, via: slot };
+    }
+    switch (r.kind) {
+      case "failed":
+        this.#failed(now, "handshake");
+        break;
+      case "mismatch":
+        this.#warn(
+          now,
+          "auth-failed",
+          this.name || null,
+          `Refused a peer whose two handshakes showed different identities (${
+            fingerprint(r.first)
+          } and ${
+            fingerprint(r.second)
+          }): someone with the room secret is interfering; check fingerprints with your peers`,
+        );
+        this.#blocked = true;
+        this.#path = null;
+        break;
+      case "answer":
+        this.#route.answer(
+          now,
+          { attempt: r.attempt, message: r.message, cookie: f.cookie ?? 0 },
+          from,
+          slot,
+          this.#routeView(),
+        );
+        break;
+      case "sending":
+        this.#established(
+          now,
+          r.half,
+          this.#route.proof(now, f.attempt, f.cookie ?? 0, from, slot),
+        );
+        break;
+      case "again": {
+        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, slot);
+        if (proven) this.#path?.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
+        break;
+      }
+      case "receiving":
+      case "reconfirm":
+        this.#confirmPending = r.kind === "receiving" ? r.half.attempt : r.attempt;
+        break;
+    }
     this.#settle(now);
   }
 
-  #established(now: number, e: Established): void {
+  /** What the handshake route needs to know of this peer now. */
+  #routeView(): RouteView {
+    return {
+      relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
+      candidates: this.#path?.candidates ?? this.#intro.candidates,
+      path: this.#path,
+    };
+  }
+
+  #established(
+    now: number,
+    e: Half,
+    proven: Proof | null,
+  ): void {
     const fp = fingerprint(e.remoteStatic);
     const checked = normalizeName(e.name);
     if (!checked.ok || checked.name !== e.name) {
@@ -412,8 +496,10 @@ export class RemotePeer {
     this.name = e.name;
     this.fingerprint = fp;
     this.#failures = 0;
-    // The responder confirms at once, so the initiator stops repeating its last message.
-    if (!this.#link.initiator) this.#sendFrame(now, { kind: InnerKind.Announce }, null);
+    if (!this.present) return;
+    // The path starts now, on the proven direct path if the handshake found one.
+    if (!this.#path) this.#path = this.#newPath(now, proven);
+    else if (proven) this.#path.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
   }
 
   /**
@@ -424,10 +510,12 @@ export class RemotePeer {
     if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
     const plain = this.#link.open(s);
     if (plain === "replay") return this.#ctx.drop("replayed");
+    if (plain === "unkeyed") return this.#ctx.drop("unkeyed");
     if (plain === "failed") return this.#failed(now, "frame");
     this.#failures = 0;
-    // The first frame under a new session confirms it (to the initiator): the path can start.
-    const path = this.#path ??= this.#newPath(now);
+    // Its frames can overtake the message 2 of our handshake: nothing to do with them yet.
+    const path = this.#path;
+    if (!path || !this.established) return this.#ctx.drop("not-established");
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#ctx.drop(inner.reason);
     const f = inner.value;
@@ -449,7 +537,8 @@ export class RemotePeer {
         this.#channel.onAck(now, f);
         break;
       case InnerKind.Announce:
-        break; // A confirmation: opening it was the point.
+        this.#link.confirm(f.attempt);
+        break;
       case InnerKind.Candidates:
         path.addCandidates(now, f.endpoints.filter((e) => isUsableCandidate(e)));
         break;
@@ -529,26 +618,39 @@ export class RemotePeer {
     }
   }
 
-  #newPath(now: number): PathMachine {
+  #newPath(
+    now: number,
+    proven: Proof | null = null,
+  ): PathMachine {
     this.#offerPending = this.#ctx.extraCandidates().length > 0;
     this.#natPending = true;
-    return new PathMachine(now, this.#intro.candidates, {
+    const path = new PathMachine(now, this.#intro.candidates, {
       relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
-      initiator: this.#link.initiator,
+      initiator: this.#link.leader,
       options: this.#ctx.path,
       budget: this.#ctx.probeBudget,
+      ...(proven ? { proven } : {}),
     });
+    const seen = this.#seenAt;
+    this.#seenAt = null;
+    if (seen) path.onPeerSeen(now, seen.addr, seen.via);
+    return path;
   }
 
   /** Sends what is due: handshake messages, channel data, path actions; reports path changes. */
   #settle(now: number): void {
     for (let h = this.#link.poll(); h; h = this.#link.poll()) {
-      const frame = encodeHandshake({ from: this.#ctx.id, to: this.id, ...h });
-      this.#ctx.server({ type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload: frame });
+      this.#route.send(now, h, this.#routeView());
     }
-    if (!this.present || this.#blocked || !this.#link.established) return;
+    if (!this.present || this.#blocked || !this.established) return;
     this.#path ??= this.#newPath(now);
     const path = this.#path;
+    if (this.#confirmPending) {
+      // We completed the peer's handshake: tell it, so it stops repeating message 3 and
+      // seals with its new key.
+      this.#sendFrame(now, { kind: InnerKind.Announce, attempt: this.#confirmPending });
+      this.#confirmPending = 0;
+    }
     if (this.#offerPending) this.offerCandidates(now);
     if (this.#natPending) this.offerNat(now);
     for (const d of this.#channel.pollData(now)) {

@@ -1,20 +1,19 @@
 /**
- * The encrypted link to one remote peer: the room-secret handshake ({@link PairHandshake}),
- * the current session, the previous one while a re-key is being confirmed, and sealing and
- * opening of SEALED frames. Until a handshake completes nothing can be sealed; frames that do
- * not open under either session are refused. Pure and synchronous.
+ * The encrypted link to one remote peer: the two room-secret handshakes ({@link PairHandshake}:
+ * ours, whose key we seal with, and the peer's, whose key we open with), the current key of
+ * each direction, the previous one while a re-key is being confirmed, and sealing and opening
+ * of SEALED frames. Nothing can be sealed before our handshake reached message 2, nothing
+ * opened before the peer's reached message 3; frames that do not open under either key of the
+ * receiving direction are refused. Both handshakes must reveal the same static key, else the
+ * pair is refused (`mismatch`). Pure and synchronous.
  *
- * Who starts: the peer with the lower id initiates; the other one, if it hears nothing, sends a
- * small unauthenticated "poke" (stage 0) asking it to start, repeated with backoff, so a lost
- * introduction on either side is repaired.
+ * Each side starts its own handshake at every introduction epoch (so a lost introduction on
+ * one side delays only that side's direction, and the server's resync repairs it).
  *
  * @module
  */
-import { compareBytes, PairSession } from "./crypto.ts";
+import { bytesEqual, compareBytes, PairSession, type TransportCipher } from "./crypto.ts";
 import {
-  type Established,
-  HANDSHAKE_RETRY,
-  HANDSHAKE_RETRY_MAX,
   type HandshakeOut,
   type HandshakeResult,
   type NoiseFactory,
@@ -22,17 +21,23 @@ import {
 } from "./handshake.ts";
 import { encodeSealedHeader, SEALED_HEADER_LEN, type SealedFrame } from "./wire.ts";
 
-/** Least time between two handshakes started because the peer poked us (ms). */
-const POKE_INTERVAL = 2_000;
+const PROLOGUE = new TextEncoder().encode("p2p v5 pair");
 
-const PROLOGUE = new TextEncoder().encode("p2p v3 pair");
-
-/** The Noise prologue: a label, the room id and both peer ids (lower first). */
-export function pairPrologue(roomId: Uint8Array, a: Uint8Array, b: Uint8Array): Uint8Array {
-  const [lo, hi] = compareBytes(a, b) < 0 ? [a, b] : [b, a];
-  const out = new Uint8Array(PROLOGUE.length + roomId.length + lo.length + hi.length);
+/**
+ * The Noise prologue of the handshake `initiator` starts with `responder`: a label, the room id
+ * and both peer ids, initiator first. The order binds the role: a pair's two handshakes have
+ * different prologues, so a message of one never passes as the other's (nor reflected back).
+ */
+export function pairPrologue(
+  roomId: Uint8Array,
+  initiator: Uint8Array,
+  responder: Uint8Array,
+): Uint8Array {
+  const out = new Uint8Array(
+    PROLOGUE.length + roomId.length + initiator.length + responder.length,
+  );
   let o = 0;
-  for (const part of [PROLOGUE, roomId, lo, hi]) {
+  for (const part of [PROLOGUE, roomId, initiator, responder]) {
     out.set(part, o);
     o += part.length;
   }
@@ -65,28 +70,42 @@ export function withCounter(template: Uint8Array, counter: bigint): Uint8Array {
   return h;
 }
 
+/** A cipher for the direction a one-way session does not use. */
+const NONE: TransportCipher = {
+  seal() {
+    throw new Error("This session only opens");
+  },
+  open: () => null,
+};
+
+/** What {@link SecureLink.handle} made of a handshake message. */
+export type LinkResult = HandshakeResult | {
+  kind: "mismatch";
+  first: Uint8Array;
+  second: Uint8Array;
+};
+
 /** The encrypted link to one peer. */
 export class SecureLink {
-  #myId: Uint8Array;
   #theirId: Uint8Array;
+  #leader: boolean;
   /** The SEALED header to the peer with counter 0 (the counter is its last 8 bytes). */
   #header: Uint8Array;
   #hs: PairHandshake;
-  #session: PairSession | null = null;
-  /** The session before the last re-key, kept until the new one is confirmed. */
-  #previous: PairSession | null = null;
-  /**
-   * The current session is confirmed: always for the responder (message 3 proved the
-   * initiator), for the initiator once a frame from the responder opened under it.
-   */
-  #confirmed = false;
-  #everConfirmed = false;
-  #pokes = 0;
-  #nextPoke: number;
-  #lastPoked = -Infinity;
-  #pokeOut = false;
+  /** Our direction: the key of our newest completed handshake, and which attempt it was. */
+  #send: { session: PairSession; attempt: number } | null = null;
+  /** The sending key before the last re-key, used until the peer confirms the new one. */
+  #sendPrevious: PairSession | null = null;
+  /** The peer confirmed the current sending key (it completed our handshake). */
+  #sendConfirmed = false;
+  /** The peer's direction: the key of its newest completed handshake. */
+  #recv: PairSession | null = null;
+  /** The receiving key before, kept until a frame opens under the new one. */
+  #recvPrevious: PairSession | null = null;
+  /** The peer's static key, as the first completed handshake revealed it. */
+  #peerKey: Uint8Array | null = null;
 
-  /** Makes the link; nothing is sent until {@link start} (initiator) or a poke is due. */
+  /** Makes the link; nothing is sent until {@link rekey}. */
   constructor(o: {
     now: number;
     myId: Uint8Array;
@@ -95,90 +114,92 @@ export class SecureLink {
     myName: string;
     noise: NoiseFactory;
   }) {
-    this.#myId = o.myId;
     this.#theirId = o.theirId;
+    this.#leader = compareBytes(o.myId, o.theirId) < 0;
     this.#header = encodeSealedHeader(o.myId, o.theirId, 0n);
     this.#hs = new PairHandshake({
-      initiator: compareBytes(o.myId, o.theirId) < 0,
       factory: o.noise,
-      prologue: pairPrologue(o.roomId, o.myId, o.theirId),
+      mine: pairPrologue(o.roomId, o.myId, o.theirId),
+      theirs: pairPrologue(o.roomId, o.theirId, o.myId),
       myName: o.myName,
     });
-    this.#nextPoke = Infinity;
   }
 
-  /** True once a session has been confirmed by both sides (frames can be sealed). */
+  /** True once our handshake completed: we know who the peer is and frames can be sealed. */
   get established(): boolean {
-    return this.#everConfirmed;
+    return this.#send !== null;
   }
 
-  /** True when this side starts handshakes. */
-  get initiator(): boolean {
-    return this.#hs.initiator;
+  /** True when we have the lower id (this side asks the server for coordinated re-punches). */
+  get leader(): boolean {
+    return this.#leader;
   }
 
-  /** (Re-)keys: the initiator starts a handshake; the responder asks for one by poking. */
+  /** The attempt of our handshake under way or last completed. */
+  get attempt(): number {
+    return this.#hs.attempt;
+  }
+
+  /** (Re-)keys: starts a new attempt of our handshake. */
   rekey(now: number): void {
-    if (this.#hs.initiator) this.#hs.start(now);
-    else {
-      // At once: the initiator may have been introduced earlier and be waiting for us.
-      this.#pokes = 0;
-      this.#nextPoke = now;
-    }
+    this.#hs.start(now);
   }
 
-  /** Takes the next handshake frame to send (stage 0 is a poke). */
+  /** Takes the next handshake message to send. */
   poll(): HandshakeOut | undefined {
-    if (this.#pokeOut) {
-      this.#pokeOut = false;
-      return { stage: 0, attempt: 0, message: new Uint8Array(0) };
-    }
     return this.#hs.poll();
   }
 
-  /** When a handshake repeat or poke is due. */
+  /** When a handshake repeat is due. */
   nextTimeout(): number | undefined {
-    const h = this.#hs.nextTimeout();
-    if (this.#nextPoke === Infinity) return h;
-    return h === undefined ? this.#nextPoke : Math.min(h, this.#nextPoke);
+    return this.#hs.nextTimeout();
   }
 
-  /** Sends due repeats and pokes. */
+  /** Sends due repeats. */
   handleTimeout(now: number): void {
     this.#hs.handleTimeout(now);
-    if (now >= this.#nextPoke) {
-      this.#pokeOut = true;
-      this.#nextPoke = now + Math.min(HANDSHAKE_RETRY * 2 ** this.#pokes++, HANDSHAKE_RETRY_MAX);
-    }
   }
 
-  /** Handles a HANDSHAKE frame; a completed handshake replaces the session. */
-  handle(now: number, stage: number, attempt: number, message: Uint8Array): HandshakeResult {
-    if (stage === 0) {
-      // A poke (unauthenticated, so rate-limited): start a handshake or repeat message 1.
-      if (now - this.#lastPoked >= POKE_INTERVAL && this.#hs.nudge(now)) this.#lastPoked = now;
-      return { kind: "ignored" };
-    }
+  /** Handles a HANDSHAKE frame; a completed handshake replaces its direction's key. */
+  handle(now: number, stage: number, attempt: number, message: Uint8Array): LinkResult {
     const r = this.#hs.handle(now, stage, attempt, message);
-    if (r.kind === "established") this.#install(r.session);
+    if (r.kind !== "sending" && r.kind !== "receiving") return r;
+    const key = r.half.remoteStatic;
+    if (this.#peerKey && !bytesEqual(this.#peerKey, key)) {
+      return { kind: "mismatch", first: this.#peerKey, second: key };
+    }
+    this.#peerKey = key;
+    if (r.kind === "sending") {
+      // Until the peer confirms the new key, the previous one keeps sealing (the last one the
+      // peer confirmed, or else the last one we used).
+      if (this.#send) {
+        this.#sendPrevious = this.#sendConfirmed
+          ? this.#send.session
+          : this.#sendPrevious ?? this.#send.session;
+      }
+      this.#send = { session: new PairSession(r.half.cipher, NONE), attempt: r.half.attempt };
+      this.#sendConfirmed = false;
+    } else {
+      if (this.#recv) this.#recvPrevious = this.#recv;
+      this.#recv = new PairSession(NONE, r.half.cipher);
+    }
     return r;
   }
 
-  #install(e: Established): void {
-    // Until the new session is confirmed the previous one (if confirmed) keeps sealing.
-    if (this.#confirmed) this.#previous = this.#session;
-    this.#session = new PairSession(e.send, e.recv);
-    this.#confirmed = !this.#hs.initiator;
-    if (this.#confirmed) this.#everConfirmed = true;
-    this.#nextPoke = Infinity;
+  /** The peer confirmed (sealed, so authentic) that it completed our attempt `attempt`. */
+  confirm(attempt: number): void {
+    if (this.#send?.attempt !== attempt) return;
+    this.#hs.confirm(attempt);
+    this.#sendConfirmed = true;
+    this.#sendPrevious = null;
   }
 
   /**
-   * Seals `inner` for the peer under the confirmed session (the previous one while a re-key
-   * awaits confirmation); undefined before any session was confirmed.
+   * Seals `inner` for the peer under the current sending key (the previous one while a re-key
+   * awaits confirmation); undefined before our handshake completed.
    */
   seal(inner: Uint8Array): Uint8Array | undefined {
-    const s = this.#confirmed ? this.#session : this.#previous;
+    const s = this.#sendConfirmed || !this.#sendPrevious ? this.#send?.session : this.#sendPrevious;
     if (!s) return undefined;
     const counter = s.nextCounter();
     const header = this.#sealedHeader(counter);
@@ -195,23 +216,21 @@ export class SecureLink {
   }
 
   /**
-   * Opens a sealed frame from the peer: under the current session (which confirms a re-key to
-   * the initiator) or, until then, the previous one. `replay` when its counter was already
-   * seen (a duplicate or a replay: harmless, dropped quietly), `failed` when it does not
+   * Opens a sealed frame from the peer: under the current receiving key or, until a frame
+   * opened under that one, the previous one. `replay` when its counter was already seen (a
+   * duplicate or a replay: harmless, dropped quietly), `unkeyed` before the peer's handshake
+   * completed (its first frames can overtake its message 3), `failed` when it does not
    * authenticate.
    */
-  open(s: SealedFrame): Uint8Array | "replay" | "failed" {
+  open(s: SealedFrame): Uint8Array | "replay" | "unkeyed" | "failed" {
     // Peer ids are public: a plain comparison will do.
     if (compareBytes(s.from, this.#theirId) !== 0) return "failed";
-    const cur = this.#session, prev = this.#previous;
-    if (cur && !cur.fresh(s.counter) && (!prev || !prev.fresh(s.counter))) return "replay";
-    const plain = cur?.open(s.counter, s.header, s.body) ?? null;
+    const cur = this.#recv, prev = this.#recvPrevious;
+    if (!cur) return "unkeyed";
+    if (!cur.fresh(s.counter) && (!prev || !prev.fresh(s.counter))) return "replay";
+    const plain = cur.open(s.counter, s.header, s.body);
     if (plain) {
-      if (!this.#confirmed || prev) {
-        this.#hs.confirm();
-        this.#confirmed = this.#everConfirmed = true;
-        this.#previous = null;
-      }
+      this.#recvPrevious = null;
       return plain;
     }
     return prev?.open(s.counter, s.header, s.body) ?? "failed";

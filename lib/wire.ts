@@ -72,11 +72,14 @@
  * | type | name      | body                                                                  |
  * | ---- | --------- | --------------------------------------------------------------------- |
  * | 0x20 | SEALED    | from id, to id, counter u64, AEAD ciphertext of an inner frame + tag  |
- * | 0x21 | HANDSHAKE | from id, to id, stage u8 (0..3), attempt u32, Noise handshake message |
+ * | 0x21 | HANDSHAKE | from id, to id, stage u8 (0..3), attempt u32, cookie u32, Noise handshake message |
  *
  * HANDSHAKE carries the three messages of Noise_XXpsk0_25519_ChaChaPoly_SHA256 (see
- * `lib/handshake.ts`); a peer without the room secret cannot produce a first message that a
- * member accepts. The 28 bytes before a SEALED ciphertext are the AEAD's associated data. Inner
+ * `lib/handshake.ts`; each peer initiates one handshake, so messages 1 and 3 from a peer belong
+ * to its handshake and message 2 to ours; stage 0 is ignored); a peer without the room secret
+ * cannot produce a first message that a member accepts. HANDSHAKE frames travel relayed and
+ * directly: a message 1 sent directly carries a random cookie, which the message 2 answering it
+ * directly echoes (0 otherwise). The 28 bytes before a SEALED ciphertext are the AEAD's associated data. Inner
  * frames:
  *
  * | kind | name      | body                                                  |
@@ -85,7 +88,7 @@
  * | 2    | PROBE_ACK | txid u32, observed endpoint (where the probe came from) |
  * | 3    | DATA      | seq u32, stream u32, base u32, flags u8 (bit 0: more fragments follow; bit 1: first fragment), text |
  * | 4    | ACK       | stream u32, cumulative seq u32, selective bitmap u32 (bit i: cum+2+i) |
- * | 5    | ANNOUNCE  | (empty) the responder's confirmation of a completed handshake |
+ * | 5    | ANNOUNCE  | attempt u32: the responder's confirmation that it completed the recipient's handshake attempt |
  * | 6    | CANDIDATES | endpoint list: more addresses to punch to (from `join --stun`) |
  * | 7    | NAT       | mapping u8 (0 unknown, 1 endpoint-independent, 2 address-dependent), ports list (count u8, u16 each: the public ports STUN servers saw, in order) |
  * | 8    | BIRTHDAY  | stage u8 (1 propose, 2 accept, 3 go), round u32, sockets u16 (see `lib/birthday.ts`) |
@@ -94,7 +97,7 @@
  */
 
 /** Protocol version carried in byte 2 of every datagram (not the program's version). */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Largest datagram p2p sends or accepts; stays under common path MTUs. */
 export const MAX_DATAGRAM = 1200;
@@ -321,7 +324,7 @@ export type InnerFrame =
     text: Uint8Array;
   }
   | { kind: typeof InnerKind.Ack; stream: number; cumulative: number; selective: number }
-  | { kind: typeof InnerKind.Announce }
+  | { kind: typeof InnerKind.Announce; attempt: number }
   | { kind: typeof InnerKind.Candidates; endpoints: Endpoint[] }
   | {
     kind: typeof InnerKind.Nat;
@@ -831,34 +834,40 @@ export interface HandshakeFrame {
   from: Uint8Array;
   /** Recipient's peer id. */
   to: Uint8Array;
-  /** Which message of the handshake: 1, 2 or 3; 0 asks the initiator to start one. */
+  /** Which message of the handshake: 1, 2 or 3 (0 is ignored). */
   stage: number;
   /** The initiator's attempt number, so answers are matched to the attempt they answer. */
   attempt: number;
+  /**
+   * A direct copy of message 1: its random cookie; a message 2 answering it directly: the same
+   * cookie. 0 (or absent, when encoding) otherwise.
+   */
+  cookie?: number;
   /** The Noise message. */
   message: Uint8Array;
 }
 
 /** Size of a HANDSHAKE frame's header. */
-export const HANDSHAKE_HEADER_LEN: number = 4 + ID_LEN + ID_LEN + 1 + 4;
+export const HANDSHAKE_HEADER_LEN: number = 4 + ID_LEN + ID_LEN + 1 + 4 + 4;
 
 /** Encodes a HANDSHAKE frame. */
 export function encodeHandshake(f: HandshakeFrame): Uint8Array {
   checkUint(f.stage, 3, "handshake stage");
   return header(MsgType.Handshake).fixed(f.from, ID_LEN).fixed(f.to, ID_LEN).u8(f.stage)
-    .u32(f.attempt).bytes(f.message).finish();
+    .u32(f.attempt).u32(f.cookie ?? 0).bytes(f.message).finish();
 }
 
 /** Decodes a HANDSHAKE frame; malformed input yields `{ ok: false }`, never a throw. */
-export function decodeHandshake(b: Uint8Array): Decoded<HandshakeFrame> {
+export function decodeHandshake(b: Uint8Array): Decoded<HandshakeFrame & { cookie: number }> {
   const t = peekType(b);
   if (!t.ok) return t;
   if (t.value !== MsgType.Handshake) return { ok: false, reason: "unknown-type" };
   if (b.length < HANDSHAKE_HEADER_LEN) return { ok: false, reason: "malformed" };
   const r = new Reader(b, 4);
   const from = r.bytes(ID_LEN), to = r.bytes(ID_LEN), stage = r.u8(), attempt = r.u32();
+  const cookie = r.u32();
   if (stage > 3) return { ok: false, reason: "bad-stage" };
-  return { ok: true, value: { from, to, stage, attempt, message: r.rest() } };
+  return { ok: true, value: { from, to, stage, attempt, cookie, message: r.rest() } };
 }
 
 /** The sender and recipient ids of a peer frame (SEALED or HANDSHAKE), without decoding it all. */
@@ -890,7 +899,7 @@ export function encodeInner(f: InnerFrame): Uint8Array {
     case InnerKind.Ack:
       return w.u32(f.stream).u32(f.cumulative).u32(f.selective).finish();
     case InnerKind.Announce:
-      return w.finish();
+      return w.u32(f.attempt).finish();
     case InnerKind.Candidates:
       if (f.endpoints.length > MAX_PRIVATE_ENDPOINTS) throw new RangeError("Too many candidates");
       return w.endpoints(f.endpoints).finish();
@@ -936,7 +945,7 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
         f = { kind, stream: r.u32(), cumulative: r.u32(), selective: r.u32() };
         break;
       case InnerKind.Announce:
-        f = { kind };
+        f = { kind, attempt: r.u32() };
         break;
       case InnerKind.Candidates: {
         const endpoints = r.endpoints();

@@ -11,7 +11,7 @@ import { FakeGateway } from "./support/portmap_gateway.ts";
 import { MAX_ROOM_SIZE } from "../lib/wire.ts";
 import { Identity } from "../lib/crypto.ts";
 import { bytesEqual } from "../lib/crypto.ts";
-import { noiseFactory } from "../lib/handshake.ts";
+import { MAX_ANSWERS, noiseFactory } from "../lib/handshake.ts";
 import { pairPrologue } from "../lib/secure_link.ts";
 import {
   COOKIE_LEN,
@@ -23,11 +23,13 @@ import {
   encodeServerMsg,
   type Endpoint,
   EPOCH_LEN,
+  type HandshakeFrame,
   InnerKind,
   LeftReason,
   type MsgOf,
   MsgType,
   RefuseCode,
+  sameEndpoint,
   type ServerMsg,
   TOKEN_LEN,
   type Transmit,
@@ -189,7 +191,7 @@ Deno.test("client: only a handshake made with the room secret is answered", () =
     const msg1 = hs.writeMessage(new Uint8Array([0, 0, 0, 1])); // payload: the attempt
     h.relayed(
       x.id,
-      encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 1, message: msg1 }),
+      encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 1, cookie: 0, message: msg1 }),
     );
     const answers = relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake");
     if (psk === simRoom().psk) {
@@ -363,7 +365,14 @@ Deno.test("client: a forged attempt number cannot pin a pair (it is authenticate
   // An on-path attacker rewrites the clear attempt number of a genuine message 1.
   h.relayed(
     x.id,
-    encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 0xffffffff, message: msg1(1) }),
+    encodeHandshake({
+      from: x.id,
+      to: h.c.id,
+      stage: 1,
+      attempt: 0xffffffff,
+      cookie: 0,
+      message: msg1(1),
+    }),
   );
   assert.deepEqual(relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake"), []);
   assert.equal(h.c.drops["handshake-failed"], 1);
@@ -371,7 +380,7 @@ Deno.test("client: a forged attempt number cannot pin a pair (it is authenticate
   h.runUntil(h.now + 300);
   h.relayed(
     x.id,
-    encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 2, message: msg1(2) }),
+    encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 2, cookie: 0, message: msg1(2) }),
   );
   const answers = relayedTo(h.drain(), x.id).filter((f) => f.kind === "handshake" && f.stage > 0);
   assert.deepEqual(answers.map((f) => [f.stage, f.attempt]), [[2, 2]]);
@@ -384,14 +393,16 @@ Deno.test("client: a flood of INTROs from a hostile server is capped at the larg
   assert.equal(h.c.drops["intro-room-too-large"], 50);
 });
 
-/** Completes a handshake as a member `x` (lower id, so it initiates) whose name is `name`. */
+/**
+ * Completes both handshakes with a member `x` whose name is `name`: x's own (x initiates, the
+ * client answers) and the client's (the client initiated it at the introduction; x answers).
+ * Returns the key the client seals with.
+ */
 function member(h: Harness, name: string) {
   const x = h.intro({ name, below: true });
-  h.drain();
-  const hs = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk })(
-    true,
-    pairPrologue(simRoom().id, x.id, h.c.id),
-  );
+  const sent = h.drain();
+  const staticKey = h.bytes(32);
+  const noise = noiseFactory({ staticKey, psk: simRoom().psk });
   const payload = (attempt: number, text = "") => {
     const t = new TextEncoder().encode(text);
     const out = new Uint8Array(4 + t.length);
@@ -399,35 +410,32 @@ function member(h: Harness, name: string) {
     out.set(t, 4);
     return out;
   };
-  const attempt = 1;
-  h.relayed(
-    x.id,
-    encodeHandshake({
-      from: x.id,
-      to: h.c.id,
-      stage: 1,
-      attempt,
-      message: hs.writeMessage(payload(attempt)),
-    }),
-  );
-  const msg2 = h.drain().flatMap((t) => {
-    const m = decodeServerMsg(t.data);
-    if (!m.ok || m.value.type !== MsgType.Relay) return [];
-    const f = decodeHandshake(m.value.payload);
-    return f.ok && f.value.stage === 2 ? [f.value.message] : [];
-  })[0]!;
-  assert.ok(hs.readMessage(msg2), "message 2 opens");
-  h.relayed(
-    x.id,
-    encodeHandshake({
-      from: x.id,
-      to: h.c.id,
-      stage: 3,
-      attempt,
-      message: hs.writeMessage(payload(attempt, name)),
-    }),
-  );
-  return { x, keys: hs.split() };
+  const relay = (stage: number, attempt: number, message: Uint8Array) =>
+    h.relayed(
+      x.id,
+      encodeHandshake({ from: x.id, to: h.c.id, stage, attempt, cookie: 0, message }),
+    );
+  const fromClient = (out: Transmit[], stage: number) =>
+    out.flatMap((t) => {
+      const m = decodeServerMsg(t.data);
+      if (!m.ok || m.value.type !== MsgType.Relay) return [];
+      const f = decodeHandshake(m.value.payload);
+      return f.ok && f.value.stage === stage ? [f.value] : [];
+    })[0]!;
+  // x's handshake: 1 ->, <- 2, 3 ->.
+  const mine = noise(true, pairPrologue(simRoom().id, x.id, h.c.id));
+  relay(1, 1, mine.writeMessage(payload(1)));
+  assert.ok(mine.readMessage(fromClient(h.drain(), 2).message), "message 2 opens");
+  relay(3, 1, mine.writeMessage(payload(1, name)));
+  // The client's handshake: its message 1 went out at the introduction.
+  const first = fromClient(sent, 1);
+  const theirs = noise(false, pairPrologue(simRoom().id, h.c.id, x.id));
+  assert.ok(theirs.readMessage(first.message), "message 1 opens");
+  relay(2, first.attempt, theirs.writeMessage(payload(first.attempt, name)));
+  const last = h.drain();
+  assert.ok(theirs.readMessage(fromClient(last, 3).message), "message 3 opens");
+  // What the client sent with its message 3 (its first sealed frames) is kept for the caller.
+  return { x, keys: theirs.split(), sent: last };
 }
 
 Deno.test("client: two members claiming one name are both shown with fingerprints", () => {
@@ -470,7 +478,7 @@ Deno.test("client: with --stun, addresses STUN servers see are told to peers, se
     const payload = m.ok && m.value.type === MsgType.Relay ? m.value.payload : t.data;
     const s = decodeSealed(payload);
     if (!s.ok || !bytesEqual(s.value.to, x.id)) return [];
-    const plain = keys.responderToInitiator.open(s.value.counter, s.value.header, s.value.body);
+    const plain = keys.initiatorToResponder.open(s.value.counter, s.value.header, s.value.body);
     const inner = plain && decodeInner(plain);
     return inner && inner.ok ? [inner.value] : [];
   });
@@ -504,7 +512,8 @@ Deno.test("client: a router port mapping is told to the user and to peers, seale
     };
     // The mapping comes after the peer was established, or before it arrives.
     if (!peerFirst) answer();
-    const { x, keys } = member(h, "xena");
+    const { x, keys, sent } = member(h, "xena");
+    out.push(...sent);
     answer();
     out.push(...h.drain());
     const notices: string[] = [];
@@ -516,7 +525,7 @@ Deno.test("client: a router port mapping is told to the user and to peers, seale
       const payload = m.ok && m.value.type === MsgType.Relay ? m.value.payload : t.data;
       const s = decodeSealed(payload);
       if (!s.ok || !bytesEqual(s.value.to, x.id)) return [];
-      const plain = keys.responderToInitiator.open(s.value.counter, s.value.header, s.value.body);
+      const plain = keys.initiatorToResponder.open(s.value.counter, s.value.header, s.value.body);
       const inner = plain && decodeInner(plain);
       return inner && inner.ok ? [inner.value] : [];
     });
@@ -541,4 +550,171 @@ Deno.test("client: a router port mapping is told to the user and to peers, seale
     assert.equal(gw.mappings.size, 0);
     assert.equal(h.c.portmapIdle, true);
   }
+});
+
+/** The client's handshake frames sent directly (not through the server), with where they went. */
+function directHandshakes(
+  out: Transmit[],
+): (HandshakeFrame & { cookie: number; dest: Endpoint })[] {
+  return out.flatMap((t) => {
+    if (sameEndpoint(t.to, SERVER)) return [];
+    const f = decodeHandshake(t.data);
+    return f.ok ? [{ ...f.value, dest: t.to }] : [];
+  });
+}
+
+/** The handshake payload: attempt u32, then a name. */
+function hsPayload(attempt: number, text = ""): Uint8Array {
+  const t = new TextEncoder().encode(text);
+  const out = new Uint8Array(4 + t.length);
+  new DataView(out.buffer).setUint32(0, attempt);
+  out.set(t, 4);
+  return out;
+}
+
+for (const variant of ["its cookie", "a wrong cookie", "another address"] as const) {
+  Deno.test(`client: a message 2 that comes back directly with ${variant} ${variant === "its cookie" ? "selects the direct path at once" : "proves no path"}`, () => {
+    const h = harness(11);
+    const x = h.intro({ name: "x" });
+    const copies = directHandshakes(h.drain()).filter((f) => f.stage === 1);
+    assert.equal(copies.length, 1, "message 1 went directly to the candidate");
+    const copy = copies[0]!;
+    assert.notEqual(copy.cookie, 0);
+    // x answers that copy: its message 2, directly, echoing the cookie.
+    const noise = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+    const theirs = noise(false, pairPrologue(simRoom().id, h.c.id, x.id));
+    assert.ok(theirs.readMessage(copy.message));
+    const msg2 = theirs.writeMessage(hsPayload(copy.attempt, "x"));
+    h.runUntil(h.now + 50);
+    const from = variant === "another address"
+      ? { hostname: "203.0.113.77", port: copy.dest.port }
+      : copy.dest;
+    const cookie = variant === "a wrong cookie" ? (copy.cookie ^ 1) >>> 0 : copy.cookie;
+    h.c.handleDatagram(
+      h.now,
+      from,
+      encodeHandshake({
+        from: x.id,
+        to: h.c.id,
+        stage: 2,
+        attempt: copy.attempt,
+        cookie,
+        message: msg2,
+      }),
+    );
+    const events = [];
+    for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) events.push(e);
+    const peer = events.find((e) => e.type === "peer");
+    if (variant === "its cookie") {
+      assert.ok(peer && peer.type === "peer", JSON.stringify(events));
+      assert.equal(peer.path, "direct");
+      assert.deepEqual(peer.addr, copy.dest);
+      assert.equal(peer.rtt, 50, "the time since that copy went");
+      // Message 3 goes along the proven path (and relayed).
+      const m3 = directHandshakes(h.drain()).filter((f) => f.stage === 3);
+      assert.deepEqual(m3.map((f) => f.dest), [copy.dest]);
+    } else {
+      // The handshake completed (message 2 is authentic), but the path is still to be found.
+      assert.equal(peer, undefined, JSON.stringify(events));
+      assert.equal(h.c.peers()[0]?.path, "pending");
+    }
+  });
+}
+
+Deno.test("client: a direct message 1 from a non-member gets nothing back", () => {
+  const h = harness(12);
+  const x = h.intro({ name: "x" });
+  h.drain();
+  const from = { hostname: "203.0.113.9", port: 4444 };
+  const wrong = noiseFactory({ staticKey: h.bytes(32), psk: simRoom("room", "wrong").psk });
+  const msg1 = wrong(true, pairPrologue(simRoom().id, x.id, h.c.id)).writeMessage(hsPayload(1));
+  h.c.handleDatagram(
+    h.now,
+    from,
+    encodeHandshake({ from: x.id, to: h.c.id, stage: 1, attempt: 1, cookie: 7, message: msg1 }),
+  );
+  assert.deepEqual(h.drain(), [], "not a datagram, not even our identity");
+  assert.equal(h.c.drops["handshake-failed"], 1);
+});
+
+Deno.test("client: a replayed message 1 from many spoofed sources gets a bounded number of answers", () => {
+  const h = harness(13);
+  const x = h.intro({ name: "x" });
+  h.drain();
+  const noise = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+  const msg1 = noise(true, pairPrologue(simRoom().id, x.id, h.c.id)).writeMessage(hsPayload(1));
+  const frame = encodeHandshake({
+    from: x.id,
+    to: h.c.id,
+    stage: 1,
+    attempt: 1,
+    cookie: 9,
+    message: msg1,
+  });
+  // An attacker who captured it replays it 1,000 times from addresses of its choosing.
+  let answers = 0;
+  const perVictim = new Map<string, number>();
+  for (let i = 0; i < 1000; i++) {
+    const victim = { hostname: `192.0.2.${1 + (i % 3)}`, port: 9000 };
+    h.c.handleDatagram(h.now + i, victim, frame);
+    for (const f of directHandshakes(h.drain())) {
+      if (f.stage !== 2) continue;
+      answers++;
+      const k = `${f.dest.hostname}`;
+      perVictim.set(k, (perVictim.get(k) ?? 0) + 1);
+    }
+  }
+  // One datagram answers one, and only a few times an attempt in all: no reflector.
+  assert.ok(answers > 0 && answers <= MAX_ANSWERS, `${answers} answers`);
+  for (const [v, n] of perVictim) assert.ok(n <= 24, `${n} answers to ${v}`);
+});
+
+Deno.test("client: direct copies of message 1 to a silent candidate stay within the budget", () => {
+  const h = harness(14);
+  h.intro({ name: "x" });
+  h.runUntil(60_000);
+  const copies = directHandshakes(h.drain()).filter((f) => f.stage === 1);
+  assert.ok(copies.length >= 8, `${copies.length} copies`);
+  assert.ok(copies.length <= 24, `${copies.length} copies in a minute to one address`);
+  assert.equal(new Set(copies.map((f) => f.cookie)).size, copies.length, "a fresh cookie each");
+});
+
+Deno.test("client: a peer whose two handshakes show different identities is refused visibly", () => {
+  const h = harness(15);
+  const x = h.intro({ name: "x" });
+  const sent = h.drain();
+  // An insider with the room secret: one identity answers our handshake, another runs x's.
+  const k1 = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+  const k2 = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+  const relayed = (out: Transmit[], stage: number) =>
+    out.flatMap((t) => {
+      const m = decodeServerMsg(t.data);
+      if (!m.ok || m.value.type !== MsgType.Relay) return [];
+      const f = decodeHandshake(m.value.payload);
+      return f.ok && f.value.stage === stage ? [f.value] : [];
+    })[0]!;
+  const relay = (stage: number, attempt: number, message: Uint8Array) =>
+    h.relayed(x.id, encodeHandshake({ from: x.id, to: h.c.id, stage, attempt, message }));
+  const first = relayed(sent, 1);
+  const answering = k1(false, pairPrologue(simRoom().id, h.c.id, x.id));
+  answering.readMessage(first.message);
+  relay(2, first.attempt, answering.writeMessage(hsPayload(first.attempt, "x")));
+  h.drain();
+  const events = () => {
+    const out = [];
+    for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) out.push(e);
+    return out;
+  };
+  events();
+  assert.equal(h.c.peers().length, 1, "our handshake completed: x is known");
+  h.runUntil(h.now + 300);
+  const own = k2(true, pairPrologue(simRoom().id, x.id, h.c.id));
+  relay(1, 9, own.writeMessage(hsPayload(9)));
+  assert.ok(own.readMessage(relayed(h.drain(), 2).message));
+  relay(3, 9, own.writeMessage(hsPayload(9, "x")));
+  const after = events();
+  const w = after.find((e) => e.type === "warning" && e.kind === "auth-failed");
+  assert.ok(w && w.type === "warning", JSON.stringify(after));
+  assert.match(w.message, /two handshakes showed different identities/);
+  assert.deepEqual(h.c.peers(), [], "refused for good");
 });

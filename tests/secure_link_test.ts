@@ -1,10 +1,11 @@
 /**
- * Tests of {@link SecureLink}'s sealing: the SEALED header it writes (from a per-peer template)
- * is exactly the codec's for every counter, frames open on the other side once, and a replay
- * is refused.
+ * Tests of {@link SecureLink}: the SEALED header it writes (from a per-peer template) is exactly
+ * the codec's for every counter, frames open on the other side once, and a replay is refused;
+ * each side's own handshake gives its sending key, reflected or spliced handshakes are refused,
+ * a re-key keeps the previous key until confirmed, and handshake repeats are bounded.
  */
 import assert from "node:assert/strict";
-import { noiseFactory } from "../lib/handshake.ts";
+import { DENSE_GAP, DENSE_SPAN, MAX_ANSWERS, noiseFactory } from "../lib/handshake.ts";
 import { SecureLink, withCounter } from "../lib/secure_link.ts";
 import { decodeSealed, encodeSealedHeader, SEALED_HEADER_LEN } from "../lib/wire.ts";
 import { prng, randomBytesFrom } from "./support/prng.ts";
@@ -35,32 +36,54 @@ Deno.test("secure link: the header template with a counter equals the codec's he
   assert.deepEqual(template, encodeSealedHeader(A_ID, B_ID, 0n));
 });
 
-/** Two links that completed the handshake (the responder B confirmed, A not yet). */
-function linkedPair(): { a: SecureLink; b: SecureLink } {
-  const rng = prng(5);
+/** Makes the links of peers A and B (same room secret, seeded keys). */
+function pair(seed = 5, psk?: Uint8Array) {
+  const rng = prng(seed);
   const random = (n: number) => randomBytesFrom(rng, n);
-  const psk = random(32);
-  const make = (myId: Uint8Array, theirId: Uint8Array, name: string) =>
+  const secret = psk ?? random(32);
+  const make = (myId: Uint8Array, theirId: Uint8Array, name: string, key = random(32)) =>
     new SecureLink({
       now: 0,
       myId,
       theirId,
       roomId: ROOM,
       myName: name,
-      noise: noiseFactory({ staticKey: random(32), psk, random }),
+      noise: noiseFactory({ staticKey: key, psk: secret, random }),
     });
-  const a = make(A_ID, B_ID, "a"), b = make(B_ID, A_ID, "b");
-  assert.equal(a.initiator, true);
-  a.rekey(0);
-  b.rekey(0);
-  for (let round = 0; round < 4; round++) {
+  return { make, random, a: make(A_ID, B_ID, "a"), b: make(B_ID, A_ID, "b") };
+}
+
+type Sent = { from: SecureLink; stage: number; attempt: number; message: Uint8Array };
+
+/** Delivers every queued handshake message between the two links, `rounds` times over. */
+function exchange(a: SecureLink, b: SecureLink, rounds = 4, drop = (_m: Sent) => false): Sent[] {
+  const seen: Sent[] = [];
+  for (let round = 0; round < rounds; round++) {
     for (const [from, to] of [[a, b], [b, a]] as const) {
       for (let h = from.poll(); h; h = from.poll()) {
-        if (h.stage !== 0) to.handle(0, h.stage, h.attempt, h.message);
+        const m = { from, stage: h.stage, attempt: h.attempt, message: h.message };
+        seen.push(m);
+        if (drop(m)) continue;
+        const r = to.handle(0, h.stage, h.attempt, h.message);
+        // Message 2 answers message 1 directly (the caller routes it): deliver it back.
+        if (r.kind === "answer") {
+          const back = { from: to, stage: 2, attempt: r.attempt, message: r.message };
+          seen.push(back);
+          if (!drop(back)) from.handle(0, 2, r.attempt, r.message);
+        }
       }
     }
   }
-  assert.equal(b.established, true, "the responder confirmed");
+  return seen;
+}
+
+/** Two links whose handshakes (one each way) both completed. */
+function linkedPair(): { a: SecureLink; b: SecureLink } {
+  const { a, b } = pair();
+  a.rekey(0);
+  b.rekey(0);
+  exchange(a, b);
+  assert.ok(a.established && b.established, "both sides established");
   return { a, b };
 }
 
@@ -83,7 +106,7 @@ Deno.test("secure link: sealed frames carry the codec's header, open once, in an
     assert.equal(new TextDecoder().decode(plain), `frame ${i + 1}`);
     assert.equal(a.open(s.value), "replay");
   }
-  // The initiator is confirmed by the responder's frames and can seal in turn.
+  // The other direction uses the other handshake's key.
   const back = a.seal(enc.encode("back"))!;
   const s = decodeSealed(back);
   assert.ok(s.ok);
@@ -91,4 +114,113 @@ Deno.test("secure link: sealed frames carry the codec's header, open once, in an
   assert.equal(new TextDecoder().decode(b.open(s.value) as Uint8Array), "back");
   // A frame claiming another sender does not open.
   assert.equal(b.open({ ...s.value, from: B_ID }), "failed");
+});
+
+Deno.test("secure link: each side's own handshake gives its sending key; both need both", () => {
+  const { a, b } = pair(6);
+  a.rekey(0);
+  b.rekey(0);
+  // Only A's handshake runs (B's message 1 is lost): A can seal, B cannot yet.
+  exchange(a, b, 4, (m) => m.from === b && m.stage === 1);
+  assert.equal(a.established, true);
+  assert.equal(b.established, false);
+  const f = decodeSealed(a.seal(new TextEncoder().encode("early"))!);
+  assert.ok(f.ok);
+  assert.equal(new TextDecoder().decode(b.open(f.value) as Uint8Array), "early");
+  // B has no sending key, and A cannot open anything yet: nothing B could send opens.
+  assert.equal(b.seal(new Uint8Array(1)), undefined);
+  assert.equal(a.open({ ...f.value, from: B_ID }), "unkeyed");
+});
+
+Deno.test("secure link: a message 1 reflected back to its sender is refused (roles are in the prologue)", () => {
+  const { a, b } = pair(7);
+  a.rekey(0);
+  const msg1 = a.poll()!;
+  assert.equal(msg1.stage, 1);
+  // Reflected: A takes its own message 1 for B's. The prologue names A as the initiator of
+  // its own handshake and B as the initiator of the one A answers, so it does not read.
+  assert.equal(a.handle(0, 1, msg1.attempt, msg1.message).kind, "failed");
+  // B answers it.
+  assert.equal(b.handle(0, 1, msg1.attempt, msg1.message).kind, "answer");
+});
+
+Deno.test("secure link: two handshakes revealing different identities are refused", () => {
+  const { make, a } = pair(8);
+  // B answers A's handshake with one identity and initiates its own with another; both with
+  // the room secret (an insider splicing two sessions).
+  const b1 = make(B_ID, A_ID, "b"), b2 = make(B_ID, A_ID, "b");
+  a.rekey(0);
+  b2.rekey(0);
+  const m1 = a.poll()!;
+  const r = b1.handle(0, 1, m1.attempt, m1.message);
+  assert.equal(r.kind, "answer");
+  if (r.kind !== "answer") return;
+  assert.equal(a.handle(0, 2, r.attempt, r.message).kind, "sending");
+  const n1 = b2.poll()!;
+  const back = a.handle(0, 1, n1.attempt, n1.message);
+  assert.equal(back.kind, "answer");
+  if (back.kind !== "answer") return;
+  assert.equal(b2.handle(0, 2, back.attempt, back.message).kind, "sending");
+  let n3 = b2.poll();
+  while (n3 && n3.stage !== 3) n3 = b2.poll();
+  const last = a.handle(0, 3, n3!.attempt, n3!.message);
+  assert.equal(last.kind, "mismatch");
+  // Nothing from the second session opens.
+  const f = decodeSealed(b2.seal(new Uint8Array(4))!);
+  assert.ok(f.ok);
+  assert.equal(a.open(f.value), "unkeyed");
+});
+
+Deno.test("secure link: a re-key seals with the previous key until the peer confirms the new one", () => {
+  const { a, b } = linkedPair();
+  const enc = new TextEncoder(), dec = new TextDecoder();
+  const opens = (from: SecureLink, to: SecureLink, text: string) => {
+    const s = decodeSealed(from.seal(enc.encode(text))!);
+    assert.ok(s.ok);
+    const plain = to.open(s.value);
+    return plain instanceof Uint8Array ? dec.decode(plain) : plain;
+  };
+  const first = a.attempt;
+  a.confirm(first); // B's confirmation of A's first handshake.
+  a.rekey(200);
+  // Messages 1 and 2 go through; message 3 is lost: B does not have A's new key.
+  exchange(a, b, 2, (m) => m.stage === 3);
+  assert.notEqual(a.attempt, first);
+  assert.equal(opens(a, b, "still old"), "still old", "sealed under the previous key");
+  // Message 3 arrives, and B's confirmation.
+  exchange(a, b, 1);
+  a.handleTimeout(10_000); // The repeat of message 3.
+  exchange(a, b, 1);
+  a.confirm(a.attempt);
+  assert.equal(opens(a, b, "new"), "new", "sealed under the new key, which B now has");
+  assert.equal(opens(b, a, "back"), "back");
+});
+
+Deno.test("handshake: message 1 goes densely and directly first, then backs off; bounded", () => {
+  const { a } = pair(9);
+  a.rekey(0);
+  const sent: { at: number; route: string }[] = [];
+  for (let now = 0; now <= 60_000; now++) {
+    if ((a.nextTimeout() ?? Infinity) <= now) a.handleTimeout(now);
+    for (let h = a.poll(); h; h = a.poll()) sent.push({ at: now, route: h.route });
+  }
+  const dense = sent.filter((s) => s.at < DENSE_SPAN);
+  assert.equal(dense[0]!.route, "all", "the first goes relayed and direct");
+  assert.ok(dense.slice(1).every((s) => s.route === "direct"), "dense repeats are direct only");
+  assert.equal(dense.length, DENSE_SPAN / DENSE_GAP, JSON.stringify(dense));
+  // Then 0.5, 1, 2, 4, 8, 8, ... s: about a dozen more in the minute, never faster.
+  const later = sent.filter((s) => s.at >= DENSE_SPAN);
+  assert.ok(later.every((s) => s.route === "all"));
+  assert.ok(later.length >= 8 && later.length <= 14, `${later.length} repeats`);
+});
+
+Deno.test("handshake: copies of one message 1 are answered a bounded number of times", () => {
+  const { a, b } = pair(10);
+  a.rekey(0);
+  const m1 = a.poll()!;
+  let answers = 0;
+  for (let i = 0; i < 200; i++) {
+    if (b.handle(i, 1, m1.attempt, m1.message).kind === "answer") answers++;
+  }
+  assert.equal(answers, MAX_ANSWERS);
 });

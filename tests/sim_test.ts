@@ -13,7 +13,7 @@ import {
   formatEndpoint,
   MsgType,
 } from "../lib/wire.ts";
-import { compareBytes, Identity } from "../lib/crypto.ts";
+import { Identity } from "../lib/crypto.ts";
 import { fingerprint } from "../lib/fingerprint.ts";
 import { noiseFactory } from "../lib/handshake.ts";
 import { prng } from "./support/prng.ts";
@@ -86,6 +86,52 @@ Deno.test("peers behind port-restricted NATs punch through and report the public
   net.run(2_000);
   assert.deepEqual(b.messages(), sent);
 });
+
+for (const skew of [0, 30, 100]) {
+  Deno.test(`port-restricted peers are direct on both sides one round trip after the later introduction (skew ${skew} ms)`, () => {
+    // Every link 25 ms one way: a 50 ms round trip between the peers, and to the server.
+    const net = new SimNet(3, { latency: 25 });
+    addServer(net);
+    // The server's INTRO to bob arrives `skew` ms late.
+    let held = false;
+    const late: (() => boolean)[] = [];
+    net.block = (from, to, data) => {
+      const m = decodeServerMsg(data);
+      if (held || !skew || from.hostname !== SERVER.hostname || to.hostname !== "203.0.113.2") {
+        return false;
+      }
+      if (!m.ok || m.value.type !== MsgType.Intro) return false;
+      held = true;
+      const at = net.now + skew, copy = data.slice();
+      late.push(() => {
+        if (net.now < at) return false;
+        net.inject(from, to, copy);
+        return true;
+      });
+      return true;
+    };
+    const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "port-restricted"));
+    const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "port-restricted"));
+    const intros = () =>
+      net.log.filter((d) => {
+        const m = decodeServerMsg(d.data);
+        return m.ok && m.value.type === MsgType.Intro;
+      });
+    while (!(a.lastPath("bob")?.path === "direct" && b.lastPath("alice")?.path === "direct")) {
+      net.run(1);
+      if (late[0]?.()) late.pop();
+      assert.ok(net.now < 5_000, "direct within 5 s");
+    }
+    // The first INTRO each side got (a relayed handshake from a peer not yet introduced makes
+    // it ask the server again, so a late one may come twice).
+    const first = new Map<string, number>();
+    for (const d of intros()) if (!first.has(d.to.hostname)) first.set(d.to.hostname, d.at);
+    assert.equal(first.size, 2);
+    const later = Math.max(...first.values());
+    // The floor is one round trip (50 ms): each side's message 1 out, the answer back.
+    assert.ok(net.now - later <= 60, `direct on both sides ${net.now - later} ms after`);
+  });
+}
 
 Deno.test("symmetric NATs on both sides fall back to the relay after about 3 s", () => {
   const net = new SimNet(3);
@@ -473,45 +519,55 @@ Deno.test("a peer with the wrong passphrase for the same room name sees nobody a
   assert.ok(!net.log.some((d) => d.to.hostname === mallory && isRelayed(d.data)));
 });
 
+/**
+ * A server that answers for the other side with its own keys: each relayed handshake message of
+ * `stage` is replaced by one it made (its own ephemeral and static keys, a guessed room secret).
+ */
+function substitute(net: SimNet, stage: number): () => number {
+  const evil = noiseFactory({ staticKey: net.bytes(32), psk: net.bytes(32) });
+  let substituted = 0;
+  net.tamper = (from, _to, data) => {
+    if (from.hostname !== SERVER.hostname) return data;
+    const m = decodeServerMsg(data);
+    if (!m.ok || m.value.type !== MsgType.Relayed) return data;
+    const h = decodeHandshake(m.value.payload);
+    if (!h.ok || h.value.stage !== stage) return data;
+    substituted++;
+    const own = stage === 1
+      ? evil(true, new Uint8Array(0)).writeMessage(new Uint8Array(0))
+      : concatBytes(net.bytes(32), net.bytes(h.value.message.length - 32));
+    const payload = encodeHandshake({ ...h.value, message: own });
+    return encodeServerMsg({ ...m.value, payload });
+  };
+  return () => substituted;
+}
+
 for (const stage of [1, 2, 3]) {
   Deno.test(`a server that substitutes its own keys in handshake message ${stage} is refused visibly and learns no plaintext`, () => {
     const net = new SimNet(32 + stage);
     addServer(net);
-    const evil = noiseFactory({ staticKey: net.bytes(32), psk: net.bytes(32) });
-    let substituted = 0;
-    // The server answers for the other side with its own keys: each relayed handshake message
-    // of this stage is replaced by one it made (its own ephemeral and static keys, a guessed
-    // room secret).
-    net.tamper = (from, _to, data) => {
-      if (from.hostname !== SERVER.hostname) return data;
-      const m = decodeServerMsg(data);
-      if (!m.ok || m.value.type !== MsgType.Relayed) return data;
-      const h = decodeHandshake(m.value.payload);
-      if (!h.ok || h.value.stage !== stage) return data;
-      substituted++;
-      const own = stage === 1
-        ? evil(true, new Uint8Array(0)).writeMessage(new Uint8Array(0))
-        : concatBytes(net.bytes(32), net.bytes(h.value.message.length - 32));
-      const payload = encodeHandshake({ ...h.value, message: own });
-      return encodeServerMsg({ ...m.value, payload });
-    };
+    const substituted = substitute(net, stage);
+    // The relay is the only way between the peers: nothing goes directly.
+    const peers = new Set(["192.0.2.10", "192.0.2.20"]);
+    net.block = (from, to) => peers.has(from.hostname) && peers.has(to.hostname);
     const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
     const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
     net.run(20_000);
     a.client.send(net.now, "the eagle lands");
     b.client.send(net.now, "the eagle lands");
     net.run(5_000);
-    assert.ok(substituted > 0, "the attack happened");
-    // The initiator (lower id) receives message 2; the responder messages 1 and 3.
-    const aInitiates = compareBytes(a.client.id, b.client.id) < 0;
-    const victim = (stage === 2) === aInitiates ? a : b;
-    for (const p of [a, b]) {
+    assert.ok(substituted() > 0, "the attack happened");
+    // Each side initiates a handshake, so each receives messages of every stage.
+    for (const [p, other] of [[a, b], [b, a]] as const) {
       const events = p.drain();
-      assert.ok(
-        !events.some((e) => e.type === "peer" || e.type === "message"),
-        "no man in the middle",
-      );
-      if (p !== victim) continue;
+      assert.ok(!events.some((e) => e.type === "message"), "no message got through");
+      // Message 3 is the last: each side's own handshake completed genuinely before it, so
+      // it may show its peer, but only with the peer's real fingerprint (no man in the middle).
+      for (const e of events) {
+        if (e.type !== "peer") continue;
+        assert.equal(stage, 3, `no peer shown: ${JSON.stringify(e)}`);
+        assert.equal(e.fingerprint, other.client.fingerprint, "the genuine peer");
+      }
       const w = events.find((e) => e.type === "warning" && e.kind === "auth-failed");
       assert.ok(w && w.type === "warning", `a visible refusal: ${JSON.stringify(events)}`);
       assert.match(
@@ -519,6 +575,23 @@ for (const stage of [1, 2, 3]) {
         /Could not authenticate .*tampered introduction or wrong room secret/,
       );
     }
+    const needle = new TextEncoder().encode("eagle");
+    for (const d of net.log) assert.ok(!includesBytes(d.data, needle), "plaintext on the wire");
+  });
+
+  Deno.test(`a server that substitutes handshake message ${stage} cannot stop a direct handshake`, () => {
+    const net = new SimNet(42 + stage);
+    addServer(net);
+    const substituted = substitute(net, stage);
+    const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1000 });
+    const b = addPeer(net, "bob", { hostname: "192.0.2.20", port: 2000 });
+    net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"), 10_000);
+    assert.equal(a.lastPath("bob")?.fingerprint, b.client.fingerprint);
+    assert.equal(b.lastPath("alice")?.fingerprint, a.client.fingerprint);
+    const sent = chat(net, a, "the eagle lands", 3);
+    net.run(5_000);
+    assert.deepEqual(b.messages(), sent);
+    assert.ok(substituted() > 0, "the attack happened");
     const needle = new TextEncoder().encode("eagle");
     for (const d of net.log) assert.ok(!includesBytes(d.data, needle), "plaintext on the wire");
   });

@@ -222,15 +222,23 @@ const PEER_TYPES = new Set<number>([MsgType.Sealed, MsgType.Handshake]);
 
 /** Valid HANDSHAKE frames: every stage, edge attempts, empty and large messages. */
 const HANDSHAKE_SAMPLES: HandshakeFrame[] = [
-  { from: idA, to: idB, stage: 0, attempt: 0, message: new Uint8Array(0) },
-  { from: idA, to: idB, stage: 1, attempt: 1, message: bytesOf(48, 20) },
-  { from: idB, to: idA, stage: 2, attempt: 0x7fffffff, message: bytesOf(96, 21) },
-  { from: idA, to: idB, stage: 3, attempt: 0xffffffff, message: bytesOf(64, 22) },
+  { from: idA, to: idB, stage: 0, attempt: 0, cookie: 0, message: new Uint8Array(0) },
+  { from: idA, to: idB, stage: 1, attempt: 1, cookie: 1, message: bytesOf(48, 20) },
+  {
+    from: idB,
+    to: idA,
+    stage: 2,
+    attempt: 0x7fffffff,
+    cookie: 0xffffffff,
+    message: bytesOf(96, 21),
+  },
+  { from: idA, to: idB, stage: 3, attempt: 0xffffffff, cookie: 0, message: bytesOf(64, 22) },
   {
     from: idC,
     to: idA,
     stage: 1,
     attempt: 9,
+    cookie: 0x01020304,
     message: bytesOf(MAX_DATAGRAM - HANDSHAKE_HEADER_LEN, 23),
   },
 ];
@@ -243,7 +251,8 @@ const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.Birthday, stage: 1, round: 1, sockets: 256 },
   { kind: InnerKind.Birthday, stage: 3, round: 0xffffffff, sockets: 0 },
   { kind: InnerKind.Probe, txid: 0 },
-  { kind: InnerKind.Announce },
+  { kind: InnerKind.Announce, attempt: 0 },
+  { kind: InnerKind.Announce, attempt: 0xffffffff },
   { kind: InnerKind.Probe, txid: 0xffffffff },
   { kind: InnerKind.ProbeAck, txid: 7, observed: epV4 },
   { kind: InnerKind.ProbeAck, txid: 0xdeadbeef, observed: epV6 },
@@ -314,8 +323,8 @@ Deno.test("wire: every server message type round-trips through encode/decode", (
   assert.equal(RefuseCode.Limit, 5);
 });
 
-Deno.test("wire: header is magic 'p2', version 4, type; version 1 to 3 datagrams are refused", () => {
-  assert.equal(PROTOCOL_VERSION, 4);
+Deno.test("wire: header is magic 'p2', version 5, type; version 1 to 4 datagrams are refused", () => {
+  assert.equal(PROTOCOL_VERSION, 5);
   const all = [
     ...SERVER_SAMPLES.map(encodeServerMsg),
     ...HANDSHAKE_SAMPLES.map(encodeHandshake),
@@ -323,9 +332,10 @@ Deno.test("wire: header is magic 'p2', version 4, type; version 1 to 3 datagrams
   ];
   for (const b of all) {
     const type = b[3]!;
-    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 4, type]);
+    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 5, type]);
     assert.deepEqual(peekType(b), { ok: true, value: type });
-    for (const old of [1, 2, 3]) {
+    // Version 4 had one initiator per pair and no cookie in HANDSHAKE (lib/handshake.ts).
+    for (const old of [1, 2, 3, 4]) {
       const o = b.slice();
       o[2] = old;
       const what = `${typeName(type)} as version ${old}`;
@@ -337,7 +347,7 @@ Deno.test("wire: header is magic 'p2', version 4, type; version 1 to 3 datagrams
     }
   }
   // Genuine version-2 datagrams (HELLO with a public key and names, PING without a token) are
-  // refused by their version byte, not misread as version 4; so are version-3 HELLOs (an
+  // refused by their version byte, not misread as version 5; so are version-3 HELLOs (an
   // unsigned 16-byte room id) and WELCOMEs (echoing the cookie).
   const v2Hello = concat(
     hdr(MsgType.Hello, 2),
@@ -642,19 +652,28 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
     types.add(m.type);
   }
   assert.equal(types.size, Object.values(MsgType).length - PEER_TYPES.size, "every type");
-  // HANDSHAKE: from id, to id, stage u8, attempt u32, message.
-  const hs = concat(hdr(MsgType.Handshake), idA, idB, [2], [0xde, 0xad, 0xbe, 0xef], [7, 8, 9]);
+  // HANDSHAKE: from id, to id, stage u8, attempt u32, cookie u32, message.
+  const hs = concat(
+    hdr(MsgType.Handshake),
+    idA,
+    idB,
+    [2],
+    [0xde, 0xad, 0xbe, 0xef],
+    [0x0b, 0xad, 0xf0, 0x0d],
+    [7, 8, 9],
+  );
   const frame = {
     from: idA,
     to: idB,
     stage: 2,
     attempt: 0xdeadbeef,
+    cookie: 0x0badf00d,
     message: Uint8Array.of(7, 8, 9),
   };
   assert.deepEqual(encodeHandshake(frame), hs);
   assert.deepEqual(assertOk(decodeHandshake(hs)), frame);
   assert.equal(MsgType.Handshake, 0x21);
-  assert.equal(HANDSHAKE_HEADER_LEN, 25);
+  assert.equal(HANDSHAKE_HEADER_LEN, 29);
 });
 
 Deno.test("wire: decoded byte fields are copies, independent of the receive buffer", () => {
@@ -858,7 +877,12 @@ Deno.test("wire: HANDSHAKE with a stage above 3 is rejected as bad-stage, never 
     else assert.deepEqual(d, { ok: false, reason: "bad-stage" }, `stage ${stage}`);
   }
   // Also with an empty message and the largest attempt.
-  const bare = concat(hdr(MsgType.Handshake), idA, idB, [4], [0xff, 0xff, 0xff, 0xff]);
+  const bare = concat(hdr(MsgType.Handshake), idA, idB, [4], [0xff, 0xff, 0xff, 0xff], [
+    0,
+    0,
+    0,
+    0,
+  ]);
   assert.deepEqual(decodeHandshake(bare), { ok: false, reason: "bad-stage" });
 });
 
