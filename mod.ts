@@ -48,6 +48,20 @@ export {
 export { fragment, MAX_MESSAGE, type Reassembled, Reassembler } from "./lib/fragment.ts";
 export { DeadlineQueue } from "./lib/deadlines.ts";
 export {
+  type BirthdayFrame,
+  type BirthdayOptions,
+  BirthdayPool,
+  type BirthdayProbe,
+  BirthdaySearch,
+  type BirthdayState,
+  type BirthdayStats,
+  type BirthdayView,
+  DEFAULT_BIRTHDAY,
+  missProbability,
+  type NatInfo,
+  predictPorts,
+} from "./lib/birthday.ts";
+export {
   type LinkEvent,
   type LinkOptions,
   type LinkSink,
@@ -86,4 +100,10 @@ export {
   DEPARTED_KEEP,
   MAX_DEPARTED,
 } from "./lib/client.ts";
-export { type DriverOptions, type DriverStats, type SansIo, UdpDriver } from "./lib/udp.ts";
+export {
+  type AuxStats,
+  type DriverOptions,
+  type DriverStats,
+  type SansIo,
+  UdpDriver,
+} from "./lib/udp.ts";

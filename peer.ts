@@ -217,10 +217,11 @@ class PeerProcess {
     this.#known = creds.known;
     // The client needs the bound port, the driver needs the client: bind first, fill in after.
     const machine = {
-      handleDatagram: (n: number, f: Endpoint, d: Uint8Array) =>
-        this.#client.handleDatagram(n, f, d),
+      handleDatagram: (n: number, f: Endpoint, d: Uint8Array, via?: number) =>
+        this.#client.handleDatagram(n, f, d, via),
       handleTimeout: (n: number) => this.#client.handleTimeout(n),
       pollTransmit: () => this.#client.pollTransmit(),
+      pollRelease: () => this.#client.pollRelease(),
       nextTimeout: () => this.#client.nextTimeout(),
     };
     try {

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { BirthdayPool, type NatInfo } from "./birthday.ts";
 import { compareBytes, Identity, randomId } from "./crypto.ts";
 import { DeadlineQueue } from "./deadlines.ts";
 import { fingerprint } from "./fingerprint.ts";
@@ -37,13 +38,16 @@ import {
   encodeServerMsg,
   type Endpoint,
   FLAG_RELAY_ONLY,
+  hasHeader,
   idDigest,
   idHex,
   isUsableCandidate,
   LeftReason,
+  MAX_NAT_PORTS,
   MAX_ROOM_SIZE,
   type MsgOf,
   MsgType,
+  NatMapping,
   peekType,
   sameEndpoint,
   type SealedFrame,
@@ -123,6 +127,9 @@ export class Client {
   #probe: StunProbe | undefined;
   /** Addresses STUN servers saw for us that the server's introductions do not carry. */
   #extra: Endpoint[] = [];
+  /** Our NAT's mapping as STUN told it (for birthday searches). */
+  #nat: NatInfo = { mapping: NatMapping.Unknown, ports: [] };
+  #pool = new BirthdayPool();
   #fingerprint: string;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
@@ -175,7 +182,10 @@ export class Client {
       relayOnly: options.relayOnly,
       path: { keepalive: options.keepalive, ...options.path },
       reliable: options.reliable,
-      direct: (to, data) => this.#out.push({ to, data }),
+      direct: (to, data, via) => this.#out.push(via ? { to, data, via } : { to, data }),
+      nat: () => this.#nat,
+      birthday: this.#pool,
+      random: options.random ?? randomId,
       server: (m) => this.#toServer({ ...m, token: this.#link.token }),
       event: (e) => this.#events.push(e),
       drop: (reason) => this.#drop(reason),
@@ -263,6 +273,22 @@ export class Client {
     return this.#out.shift();
   }
 
+  /** The next auxiliary socket (of a birthday search) the driver should close. */
+  pollRelease(): number | undefined {
+    return this.#pool.pollRelease();
+  }
+
+  /** Birthday search counters summed over the peers known (for diagnostics and tests). */
+  birthdayStats(): { searches: number; hits: number; probes: number; kept: number } {
+    const sum = { searches: 0, hits: 0, probes: 0, kept: this.#pool.kept };
+    for (const r of this.#remotes.values()) {
+      sum.searches += r.birthday.searches;
+      sum.hits += r.birthday.hits;
+      sum.probes += r.birthday.probes;
+    }
+    return sum;
+  }
+
   /** Takes the next event for the user, if any. */
   pollEvent(): ClientEvent | undefined {
     return this.#events.shift();
@@ -282,6 +308,16 @@ export class Client {
     for (let t = p.pollTransmit(); t; t = p.pollTransmit()) this.#out.push(t);
     for (let e = p.pollEvent(); e; e = p.pollEvent()) {
       if (e.notice) this.#notice(e.notice);
+      this.#nat = {
+        mapping: e.mapping === "address-dependent"
+          ? NatMapping.AddressDependent
+          : NatMapping.EndpointIndependent,
+        ports: p.mappedPorts().slice(0, MAX_NAT_PORTS),
+      };
+      for (const r of this.#remotes.values()) {
+        r.offerNat(now);
+        this.#track(r);
+      }
       this.#offerExtra(now, e.reflexive);
     }
   }
@@ -358,9 +394,21 @@ export class Client {
     this.#forget(now);
   }
 
-  /** Handles one datagram received from `from`. Never throws on bad input. */
-  handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+  /**
+   * Handles one datagram received from `from` on our socket `via` (0: the main one; n:
+   * auxiliary socket n of a birthday search, where only sealed peer frames are expected).
+   * Never throws on bad input.
+   */
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
     if (this.#link.closed) return;
+    if (via) {
+      if (this.#o.relayOnly || !hasHeader(data, MsgType.Sealed)) {
+        return this.#drop("aux-unexpected");
+      }
+      const s = decodeSealed(data);
+      if (!s.ok) return this.#drop(s.reason);
+      return this.#sealed(now, s.value, from, via);
+    }
     if (this.#probe && looksLikeStun(data)) {
       if (!this.#probe.handleDatagram(now, from, data)) this.#drop("stun-unsolicited");
       return this.#probeOut(now);
@@ -435,8 +483,8 @@ export class Client {
     this.#track(r);
   }
 
-  /** Routes a sealed frame to the remote it comes from (`via` null: relayed). */
-  #sealed(now: number, s: SealedFrame, via: Endpoint | null): void {
+  /** Routes a sealed frame to the remote it comes from (`via` null: relayed) on socket `slot`. */
+  #sealed(now: number, s: SealedFrame, via: Endpoint | null, slot = 0): void {
     if (compareBytes(s.to, this.#id) !== 0) return this.#drop("not-for-us");
     // Frames come in runs from one peer: the last one routed is checked first.
     const last = this.#lastSealed;
@@ -448,7 +496,7 @@ export class Client {
       return;
     }
     this.#lastSealed = r;
-    r.handleSealed(now, s, via);
+    r.handleSealed(now, s, via, slot);
     this.#track(r);
   }
 

@@ -32,6 +32,8 @@ export type CandidateKind = "private" | "public" | "reflexive";
 
 const RANK: Record<CandidateKind, number> = { private: 3, public: 2, reflexive: 1 };
 const MAX_REFLEXIVE = 4;
+/** Most probes awaiting a reply (a birthday search sends up to a few thousand). */
+const MAX_PROBES_PENDING = 4096;
 /** Most extra candidates a peer may tell us about. */
 const MAX_EXTRA = 4;
 
@@ -41,6 +43,16 @@ export interface Candidate {
   addr: Endpoint;
   /** How it was learned. */
   kind: CandidateKind;
+  /**
+   * Our local socket for it: 0 or absent for the main one, n for auxiliary socket n (a pair
+   * found by birthday probing, `lib/birthday.ts`).
+   */
+  via?: number;
+}
+
+/** True when `c` is the pair (remote `addr`, local socket `via`). */
+function isPair(c: { addr: Endpoint; via?: number }, addr: Endpoint, via: number): boolean {
+  return (c.via ?? 0) === via && sameEndpoint(c.addr, addr);
 }
 
 /** Timing of the path machine, all in ms. */
@@ -86,7 +98,7 @@ export const DEFAULT_PATH: PathOptions = {
 
 /** What the machine wants done. */
 export type PathAction =
-  | { type: "probe"; to: Endpoint; txid: number }
+  | { type: "probe"; to: Endpoint; txid: number; via: number }
   | { type: "repunch" };
 
 /** A change of the path (also the first decision). */
@@ -108,6 +120,7 @@ interface Selected {
   addr: Endpoint;
   kind: CandidateKind;
   rtt: number;
+  via: number;
 }
 
 /** The per-peer path state machine. */
@@ -122,7 +135,7 @@ export class PathMachine {
   #nextRound: number | undefined;
   #backoff: number;
   #txid = 0;
-  #probes = new Map<number, { to: Endpoint; sentAt: number }>();
+  #probes = new Map<number, { to: Endpoint; sentAt: number; via: number }>();
   #lastSent = 0;
   #awaitingSince: number | undefined;
   #nextLiveness = 0;
@@ -154,6 +167,7 @@ export class PathMachine {
     this.#relayOnly = opts.relayOnly;
     this.#initiator = opts.initiator;
     this.#backoff = this.#o.retryMin;
+    this.startedAt = now;
     this.#candidates = opts.relayOnly ? [] : dedupe(candidates);
     if (this.#candidates.length === 0) {
       this.#toRelay(now, false);
@@ -171,6 +185,14 @@ export class PathMachine {
   route(): Endpoint | null {
     return this.#state === "direct" ? this.#selected!.addr : null;
   }
+
+  /** Our local socket of the direct path (0: the main one; n: auxiliary socket n). */
+  routeVia(): number {
+    return this.#state === "direct" ? this.#selected!.via : 0;
+  }
+
+  /** When this machine started (a birthday search waits a while after it). */
+  readonly startedAt: number;
 
   /** The current direct path's RTT in ms, if direct. */
   get rtt(): number | null {
@@ -216,7 +238,8 @@ export class PathMachine {
     const reflexive = this.#candidates.filter((c) => c.kind === "reflexive");
     this.#candidates = dedupe([...candidates, ...this.#extra, ...reflexive]);
     if (this.#state === "direct") {
-      if (this.#candidates.some((c) => sameEndpoint(c.addr, this.#selected!.addr))) return;
+      const sel = this.#selected!;
+      if (this.#candidates.some((c) => isPair(c, sel.addr, sel.via))) return;
       this.suspect(now);
     }
     if (!this.#round && this.#candidates.length > 0) this.#startRound(now, this.#o.roundLength);
@@ -231,7 +254,7 @@ export class PathMachine {
     let added = 0;
     for (const addr of list) {
       if (this.#extra.length >= MAX_EXTRA) break;
-      if (this.#candidates.some((c) => sameEndpoint(c.addr, addr))) continue;
+      if (this.#candidates.some((c) => isPair(c, addr, 0))) continue;
       const c: Candidate = { addr, kind: "public" };
       this.#extra.push(c);
       this.#candidates.push(c);
@@ -242,36 +265,42 @@ export class PathMachine {
     }
   }
 
-  /** An authenticated probe arrived from `from`; the caller answers it with a probe reply. */
-  onProbe(now: number, from: Endpoint): void {
+  /**
+   * An authenticated probe arrived from `from` on our socket `via`; the caller answers it with
+   * a probe reply (through the same socket).
+   */
+  onProbe(now: number, from: Endpoint, via = 0): void {
     if (this.#relayOnly) return;
     this.#prove(from);
-    this.onDirectTraffic(now, from);
-    if (!this.#candidates.some((c) => sameEndpoint(c.addr, from))) {
+    this.onDirectTraffic(now, from, via);
+    if (!this.#candidates.some((c) => isPair(c, from, via))) {
       // Keep only the newest few peer-reflexive candidates (never the selected one).
+      const sel = this.#selected;
       const reflexive = this.#candidates.filter((c) =>
-        c.kind === "reflexive" && !(this.#selected && sameEndpoint(c.addr, this.#selected.addr))
+        c.kind === "reflexive" && !(sel && isPair(c, sel.addr, sel.via))
       );
       if (reflexive.length >= MAX_REFLEXIVE) {
         this.#candidates = this.#candidates.filter((c) => c !== reflexive[0]);
       }
-      this.#candidates.push({ addr: from, kind: "reflexive" });
-      if (this.#round) this.#probe(now, from);
+      this.#candidates.push(
+        via ? { addr: from, kind: "reflexive", via } : { addr: from, kind: "reflexive" },
+      );
+      if (this.#round) this.#probe(now, from, via);
     }
     if (this.#state !== "direct" && !this.#round) this.#startRound(now, this.#o.roundLength);
   }
 
-  /** An authenticated reply to probe `txid` arrived from `from`. */
-  onProbeAck(now: number, from: Endpoint, txid: number): void {
+  /** An authenticated reply to probe `txid` arrived from `from` on our socket `via`. */
+  onProbeAck(now: number, from: Endpoint, txid: number, via = 0): void {
     if (this.#relayOnly) return;
     const probe = this.#probes.get(txid);
-    if (!probe) return;
+    if (!probe || probe.via !== via) return;
     this.#probes.delete(txid);
     this.#prove(from);
     const rtt = Math.round((now - probe.sentAt) * 10) / 10;
-    const kind = this.#candidates.find((c) => sameEndpoint(c.addr, from))?.kind ?? "reflexive";
+    const kind = this.#candidates.find((c) => isPair(c, from, via))?.kind ?? "reflexive";
     const cur = this.#selected;
-    if (this.#state === "direct" && cur && sameEndpoint(cur.addr, from)) {
+    if (this.#state === "direct" && cur && isPair(cur, from, via)) {
       cur.rtt = Math.round((0.75 * cur.rtt + 0.25 * rtt) * 10) / 10;
       this.#awaitingSince = undefined;
       return;
@@ -279,7 +308,7 @@ export class PathMachine {
     const better = this.#state !== "direct" || this.#awaitingSince !== undefined ||
       RANK[kind] > RANK[cur!.kind];
     if (!better) return;
-    this.#selected = { addr: from, kind, rtt };
+    this.#selected = { addr: from, kind, rtt, via };
     this.#state = "direct";
     this.#awaitingSince = undefined;
     this.#lastSent = now;
@@ -292,9 +321,9 @@ export class PathMachine {
     this.#emit();
   }
 
-  /** Any authenticated frame arrived directly from `from`: the path there is alive. */
-  onDirectTraffic(_now: number, from: Endpoint): void {
-    if (this.#state === "direct" && sameEndpoint(this.#selected!.addr, from)) {
+  /** Any authenticated frame arrived directly from `from` on socket `via`: the path is alive. */
+  onDirectTraffic(_now: number, from: Endpoint, via = 0): void {
+    if (this.#state === "direct" && isPair(this.#selected!, from, via)) {
       this.#awaitingSince = undefined;
     }
   }
@@ -339,13 +368,15 @@ export class PathMachine {
         this.#liveness(now);
       }
     }
+    // Probes sit in the order they were sent: only the oldest can have expired.
     for (const [txid, p] of this.#probes) {
-      if (now - p.sentAt > 10_000) this.#probes.delete(txid);
+      if (now - p.sentAt <= 10_000) break;
+      this.#probes.delete(txid);
     }
   }
 
   #liveness(now: number): void {
-    this.#probe(now, this.#selected!.addr);
+    this.#probe(now, this.#selected!.addr, this.#selected!.via);
     this.#nextLiveness = now + this.#o.livenessInterval;
   }
 
@@ -382,7 +413,9 @@ export class PathMachine {
     const floor = this.#state === "direct" && this.#awaitingSince === undefined
       ? RANK[this.#selected!.kind]
       : 0;
-    for (const c of this.#candidates) if (RANK[c.kind] > floor) this.#probe(now, c.addr);
+    for (const c of this.#candidates) {
+      if (RANK[c.kind] > floor) this.#probe(now, c.addr, c.via ?? 0);
+    }
     // Tight spacing first (the other side's first probes often arrive just after ours opened
     // the way), then every probeInterval.
     if (this.#round) {
@@ -391,12 +424,26 @@ export class PathMachine {
     }
   }
 
-  #probe(now: number, to: Endpoint): void {
-    if (!this.#mayProbe(now, to)) return;
+  #probe(now: number, to: Endpoint, via: number, budgeted = true): void {
+    if (budgeted && !this.#mayProbe(now, to)) return;
     const txid = this.#txid = (this.#txid + 1) >>> 0;
-    this.#probes.set(txid, { to, sentAt: now });
-    if (this.#selected && sameEndpoint(this.#selected.addr, to)) this.#lastSent = now;
-    this.#actions.push({ type: "probe", to, txid });
+    if (this.#probes.size >= MAX_PROBES_PENDING) {
+      // Oldest first (insertion order): a birthday search can have thousands out at once.
+      this.#probes.delete(this.#probes.keys().next().value!);
+    }
+    this.#probes.set(txid, { to, sentAt: now, via });
+    if (this.#selected && isPair(this.#selected, to, via)) this.#lastSent = now;
+    this.#actions.push({ type: "probe", to, txid, via });
+  }
+
+  /**
+   * A probe for a birthday search (`lib/birthday.ts`), which the peer agreed to and which
+   * bounds and paces them itself: outside the unproven-endpoint budget. Its reply selects the
+   * pair like any other.
+   */
+  searchProbe(now: number, to: Endpoint, via: number): void {
+    if (this.#relayOnly || this.#state === "direct") return;
+    this.#probe(now, to, via, false);
   }
 
   /** Probes to endpoints this peer never answered from go through the (shared) budget. */
@@ -431,7 +478,7 @@ export class PathMachine {
 function dedupe(list: Candidate[]): Candidate[] {
   const out: Candidate[] = [];
   for (const c of list) {
-    const i = out.findIndex((o) => sameEndpoint(o.addr, c.addr));
+    const i = out.findIndex((o) => isPair(o, c.addr, c.via ?? 0));
     if (i < 0) out.push(c);
     else if (RANK[c.kind] > RANK[out[i]!.kind]) out[i] = c;
   }

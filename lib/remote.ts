@@ -8,6 +8,13 @@
  *
  * @module
  */
+import {
+  type BirthdayPool,
+  BirthdaySearch,
+  type BirthdayStats,
+  type BirthdayView,
+  type NatInfo,
+} from "./birthday.ts";
 import { bytesEqual } from "./crypto.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { normalizeName } from "./names.ts";
@@ -28,6 +35,7 @@ import {
   isUsableCandidate,
   type MsgOf,
   MsgType,
+  NatMapping,
   type SealedFrame,
 } from "./wire.ts";
 
@@ -117,8 +125,14 @@ export interface RemoteContext {
   nameHolder(name: string, except: RemotePeer): string | undefined;
   /** Reliable channel options. */
   readonly reliable: Partial<ReliableOptions> | undefined;
-  /** Sends a datagram straight to a peer endpoint. */
-  direct(to: Endpoint, data: Uint8Array): void;
+  /** Sends a datagram straight to a peer endpoint, from our socket `via` (0: the main one). */
+  direct(to: Endpoint, data: Uint8Array, via?: number): void;
+  /** What we know of our own NAT's mapping (from STUN). */
+  nat(): NatInfo;
+  /** The client-wide owner of auxiliary sockets for birthday searches. */
+  readonly birthday: BirthdayPool;
+  /** Randomness (birthday probe ports). */
+  readonly random: (n: number) => Uint8Array;
   /** Sends a request to the server. */
   server(m: PeerRequest): void;
   /** Reports an event to the user. */
@@ -152,6 +166,13 @@ export class RemotePeer {
   #inbox = new Reassembler(MAX_MESSAGE);
   /** Where the latest DATA came from (null: relayed): a delayed ACK goes back that way. */
   #ackVia: Endpoint | null = null;
+  /** Our socket the latest DATA arrived on. */
+  #ackSlot = 0;
+  /** The peer's NAT mapping, as it told us (NAT frame). */
+  #peerNat: NatInfo | null = null;
+  /** Our NAT's mapping has to be told to this peer. */
+  #natPending = true;
+  #search: BirthdaySearch;
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
   #failures = 0;
@@ -172,6 +193,7 @@ export class RemotePeer {
     this.key = idHex(intro.id);
     this.#intro = intro;
     this.#channel = new ReliableChannel(ctx.reliable, streamOf(intro.epoch));
+    this.#search = new BirthdaySearch(ctx.birthday, ctx.random);
     this.#link = this.#newLink(now);
     this.#link.rekey(now);
     this.#settle(now);
@@ -247,7 +269,7 @@ export class RemotePeer {
   flushAck(now: number): void {
     if (!this.present || !this.established) return;
     const ack = this.#channel.takeAck();
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia);
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia, this.#ackSlot);
   }
 
   /** Marks it gone from the room: no timers, no sends until it is introduced again. */
@@ -255,6 +277,7 @@ export class RemotePeer {
     if (!this.present) return false;
     this.goneAt = now;
     this.#path = null;
+    this.#search.close();
     return true;
   }
 
@@ -272,6 +295,19 @@ export class RemotePeer {
     const endpoints = this.#ctx.extraCandidates();
     if (!this.established || !this.present || endpoints.length === 0) return;
     this.#sendFrame(now, { kind: InnerKind.Candidates, endpoints });
+  }
+
+  /** Tells the peer what we know of our NAT's mapping (sealed; for birthday searches). */
+  offerNat(now: number): void {
+    this.#natPending = false;
+    const nat = this.#ctx.nat();
+    if (!this.established || !this.present || nat.mapping === NatMapping.Unknown) return;
+    this.#sendFrame(now, { kind: InnerKind.Nat, ...nat }, null);
+  }
+
+  /** Birthday search counters with this peer. */
+  get birthday(): Readonly<BirthdayStats> {
+    return this.#search.stats;
   }
 
   /** The row for `/peers`, once established. */
@@ -295,6 +331,8 @@ export class RemotePeer {
     if (this.#path) {
       t = Math.min(t, this.#path.nextTimeout() ?? Infinity);
       t = Math.min(t, this.#channel.nextTimeout() ?? Infinity);
+      const view = this.#searchView();
+      if (view) t = Math.min(t, this.#search.nextTimeout(view) ?? Infinity);
     }
     const oldest = this.#channel.oldestSentAt();
     if (oldest !== undefined) t = Math.min(t, oldest + GIVE_UP_AFTER);
@@ -378,8 +416,11 @@ export class RemotePeer {
     if (!this.#link.initiator) this.#sendFrame(now, { kind: InnerKind.Announce }, null);
   }
 
-  /** Handles a sealed frame addressed to us from this peer (`via` null: it came relayed). */
-  handleSealed(now: number, s: SealedFrame, via: Endpoint | null): void {
+  /**
+   * Handles a sealed frame addressed to us from this peer (`via` null: it came relayed), that
+   * arrived on our socket `slot` (0: the main one).
+   */
+  handleSealed(now: number, s: SealedFrame, via: Endpoint | null, slot = 0): void {
     if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
     const plain = this.#link.open(s);
     if (plain === "replay") return this.#ctx.drop("replayed");
@@ -390,19 +431,19 @@ export class RemotePeer {
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#ctx.drop(inner.reason);
     const f = inner.value;
-    if (via) path.onDirectTraffic(now, via);
+    if (via) path.onDirectTraffic(now, via, slot);
     switch (f.kind) {
       case InnerKind.Probe:
         if (!via) return this.#ctx.drop("probe-via-relay");
-        path.onProbe(now, via);
-        this.#sendFrame(now, { kind: InnerKind.ProbeAck, txid: f.txid, observed: via }, via);
+        path.onProbe(now, via, slot);
+        this.#sendFrame(now, { kind: InnerKind.ProbeAck, txid: f.txid, observed: via }, via, slot);
         break;
       case InnerKind.ProbeAck:
         if (!via) return this.#ctx.drop("probe-via-relay");
-        path.onProbeAck(now, via, f.txid);
+        path.onProbeAck(now, via, f.txid, slot);
         break;
       case InnerKind.Data:
-        this.#data(now, f, via);
+        this.#data(now, f, via, slot);
         break;
       case InnerKind.Ack:
         this.#channel.onAck(now, f);
@@ -412,6 +453,14 @@ export class RemotePeer {
       case InnerKind.Candidates:
         path.addCandidates(now, f.endpoints.filter((e) => isUsableCandidate(e)));
         break;
+      case InnerKind.Nat:
+        this.#peerNat = { mapping: f.mapping, ports: f.ports };
+        break;
+      case InnerKind.Birthday: {
+        const view = this.#searchView();
+        if (view) this.#search.onFrame(now, f, view);
+        break;
+      }
     }
     this.#settle(now);
   }
@@ -459,6 +508,7 @@ export class RemotePeer {
     now: number,
     f: Extract<InnerFrame, { kind: typeof InnerKind.Data }>,
     via: Endpoint | null,
+    slot: number,
   ): void {
     // A stream that restarts mid-message needs no special care: fragments carry `first`.
     const { deliver, ack, ackNow } = this.#channel.onData(f, now);
@@ -468,7 +518,8 @@ export class RemotePeer {
     // Answer the way the data came, so acks flow even while paths disagree (a delayed ACK
     // goes out from #settle when due).
     this.#ackVia = via;
-    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, via);
+    this.#ackSlot = slot;
+    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, via, slot);
     for (const part of deliver) {
       const r = this.#inbox.push(part.first, part.more, part.text);
       if (r.kind === "too-long" || r.kind === "orphan") this.#ctx.drop(`fragment-${r.kind}`);
@@ -480,6 +531,7 @@ export class RemotePeer {
 
   #newPath(now: number): PathMachine {
     this.#offerPending = this.#ctx.extraCandidates().length > 0;
+    this.#natPending = true;
     return new PathMachine(now, this.#intro.candidates, {
       relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
       initiator: this.#link.initiator,
@@ -498,16 +550,18 @@ export class RemotePeer {
     this.#path ??= this.#newPath(now);
     const path = this.#path;
     if (this.#offerPending) this.offerCandidates(now);
+    if (this.#natPending) this.offerNat(now);
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
       // Only a timed-out resend says something about the path; a path change's resends don't.
       if (d.reason === "timeout" && path.route()) path.suspect(now);
     }
     const ack = this.#channel.pollAck(now);
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia);
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia, this.#ackSlot);
+    this.#drive(now, path);
     for (let a = path.pollAction(); a; a = path.pollAction()) {
       if (a.type === "probe") {
-        this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to);
+        this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to, a.via);
       } else {
         this.#ctx.server({ type: MsgType.Repunch, id: this.#ctx.id, target: this.id });
       }
@@ -515,6 +569,7 @@ export class RemotePeer {
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
     if (!changed) return;
+    if (changed.path === "direct") this.#search.onDirect(now, path.routeVia());
     this.#announced = true;
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
     // Resend whatever is in flight over the new path right away.
@@ -536,14 +591,47 @@ export class RemotePeer {
       rtt,
     });
   }
-  /** Seals `f` and sends it to `to`, or along the path (direct or relay) when `to` is absent. */
-  #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null): void {
+  /** What a birthday search looks at (none without a path or when punching is off). */
+  #searchView(): BirthdayView | null {
+    const path = this.#path;
+    if (!path || this.#ctx.relayOnly || this.#intro.relayOnly) return null;
+    return {
+      self: this.#ctx.nat(),
+      peer: this.#peerNat,
+      peerPublic: this.#intro.candidates.find((c) => c.kind === "public")?.addr ?? null,
+      direct: path.state === "direct",
+      via: path.routeVia(),
+      pathStart: path.startedAt,
+    };
+  }
+
+  /** Runs the birthday search: its agreement frames go relayed, its probes through the path. */
+  #drive(now: number, path: PathMachine): void {
+    const view = this.#searchView();
+    if (!view) return;
+    this.#search.tick(now, view);
+    for (let b = this.#search.pollFrame(); b; b = this.#search.pollFrame()) {
+      this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);
+    }
+    for (let p = this.#search.pollProbe(); p; p = this.#search.pollProbe()) {
+      path.searchProbe(now, p.to, p.via);
+    }
+  }
+
+  /**
+   * Seals `f` and sends it to `to` from our socket `slot`, or along the path (direct or relay)
+   * when `to` is absent.
+   */
+  #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null, slot = 0): void {
     const frame = this.#link.seal(encodeInner(f));
     if (!frame) return;
     const dest = to === undefined ? this.#path?.route() ?? null : to;
     if (dest && !this.#ctx.relayOnly) {
-      if (to === undefined) this.#path?.onSentDirect(now);
-      this.#ctx.direct(dest, frame);
+      if (to === undefined) {
+        this.#path?.onSentDirect(now);
+        slot = this.#path?.routeVia() ?? 0;
+      }
+      this.#ctx.direct(dest, frame, slot);
     } else {
       this.#ctx.server({ type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload: frame });
     }

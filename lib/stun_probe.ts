@@ -310,6 +310,16 @@ export class StunProbe {
   }
 
   /**
+   * Public ports IPv4 servers reported, in the order the servers were first asked (duplicates
+   * kept): a NAT that hands out ports sequentially shows as a constant step.
+   */
+  mappedPorts(): number[] {
+    const out: number[] = [];
+    for (const s of this.#servers) if (s.family === 4 && s.mapped) out.push(s.mapped.port);
+    return out;
+  }
+
+  /**
    * The mapping behaviour as known so far: "address-dependent" as soon as two servers of one
    * family disagree, "endpoint-independent" once servers at two different IP addresses of one
    * family agree (it may still turn address-dependent until {@link done}), else null.

@@ -87,6 +87,8 @@
  * | 4    | ACK       | stream u32, cumulative seq u32, selective bitmap u32 (bit i: cum+2+i) |
  * | 5    | ANNOUNCE  | (empty) the responder's confirmation of a completed handshake |
  * | 6    | CANDIDATES | endpoint list: more addresses to punch to (from `join --stun`) |
+ * | 7    | NAT       | mapping u8 (0 unknown, 1 endpoint-independent, 2 address-dependent), ports list (count u8, u16 each: the public ports STUN servers saw, in order) |
+ * | 8    | BIRTHDAY  | stage u8 (1 propose, 2 accept, 3 go), round u32, sockets u16 (see `lib/birthday.ts`) |
  *
  * @module
  */
@@ -284,7 +286,26 @@ export const InnerKind = {
   Ack: 4,
   Announce: 5,
   Candidates: 6,
+  Nat: 7,
+  Birthday: 8,
 } as const;
+
+/** NAT mapping behaviour as told to a peer in a NAT frame (RFC 4787 §4.1). */
+export const NatMapping = {
+  Unknown: 0,
+  EndpointIndependent: 1,
+  AddressDependent: 2,
+} as const;
+
+/** Stages of a birthday search's agreement (BIRTHDAY frames). */
+export const BirthdayStage = {
+  Propose: 1,
+  Accept: 2,
+  Go: 3,
+} as const;
+
+/** Most ports a NAT frame lists. */
+export const MAX_NAT_PORTS = 8;
 
 /** The plaintext inside a SEALED frame. */
 export type InnerFrame =
@@ -301,7 +322,18 @@ export type InnerFrame =
   }
   | { kind: typeof InnerKind.Ack; stream: number; cumulative: number; selective: number }
   | { kind: typeof InnerKind.Announce }
-  | { kind: typeof InnerKind.Candidates; endpoints: Endpoint[] };
+  | { kind: typeof InnerKind.Candidates; endpoints: Endpoint[] }
+  | {
+    kind: typeof InnerKind.Nat;
+    mapping: (typeof NatMapping)[keyof typeof NatMapping];
+    ports: number[];
+  }
+  | {
+    kind: typeof InnerKind.Birthday;
+    stage: (typeof BirthdayStage)[keyof typeof BirthdayStage];
+    round: number;
+    sockets: number;
+  };
 
 /** Result of decoding: the value, or a short reason that callers count as a drop. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -861,6 +893,14 @@ export function encodeInner(f: InnerFrame): Uint8Array {
     case InnerKind.Candidates:
       if (f.endpoints.length > MAX_PRIVATE_ENDPOINTS) throw new RangeError("Too many candidates");
       return w.endpoints(f.endpoints).finish();
+    case InnerKind.Nat: {
+      if (f.ports.length > MAX_NAT_PORTS) throw new RangeError("Too many ports");
+      w.u8(f.mapping).u8(f.ports.length);
+      for (const p of f.ports) w.u16(p);
+      return w.finish();
+    }
+    case InnerKind.Birthday:
+      return w.u8(f.stage).u32(f.round).u16(f.sockets).finish();
   }
 }
 
@@ -903,6 +943,24 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
         f = { kind, endpoints };
         break;
       }
+      case InnerKind.Nat: {
+        const mapping = r.u8();
+        if (mapping > NatMapping.AddressDependent) return { ok: false, reason: "bad-nat" };
+        const n = r.u8();
+        if (n > MAX_NAT_PORTS) return { ok: false, reason: "oversize" };
+        const ports: number[] = [];
+        for (let i = 0; i < n; i++) ports.push(r.u16());
+        f = { kind, mapping: mapping as 0 | 1 | 2, ports };
+        break;
+      }
+      case InnerKind.Birthday: {
+        const stage = r.u8();
+        if (stage < BirthdayStage.Propose || stage > BirthdayStage.Go) {
+          return { ok: false, reason: "bad-birthday" };
+        }
+        f = { kind, stage: stage as 1 | 2 | 3, round: r.u32(), sockets: r.u16() };
+        break;
+      }
       default:
         return { ok: false, reason: "unknown-inner" };
     }
@@ -920,7 +978,15 @@ export interface Transmit {
   to: Endpoint;
   /** The encoded datagram. */
   data: Uint8Array;
+  /**
+   * Which local socket sends it: undefined or 0 = the main socket of `to`'s address family;
+   * 1..{@link MAX_AUX_SOCKETS} = auxiliary IPv4 socket n (opened by the driver on first use).
+   */
+  via?: number;
 }
+
+/** Most auxiliary sockets a machine may use at once (birthday probing needs ~256). */
+export const MAX_AUX_SOCKETS = 512;
 
 /** The 32-bit FNV-1a hash of one peer id; {@link rosterDigest} XORs these. */
 export function idDigest(id: Uint8Array): number {

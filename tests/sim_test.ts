@@ -10,13 +10,11 @@ import {
   decodeServerMsg,
   encodeHandshake,
   encodeServerMsg,
-  type Endpoint,
   formatEndpoint,
   MsgType,
 } from "../lib/wire.ts";
 import { compareBytes, Identity } from "../lib/crypto.ts";
 import { fingerprint } from "../lib/fingerprint.ts";
-import { StunResponder } from "../lib/stun.ts";
 import { noiseFactory } from "../lib/handshake.ts";
 import { prng } from "./support/prng.ts";
 import {
@@ -27,6 +25,7 @@ import {
   SimNet,
   type SimPeer,
   simRoom,
+  SimStun,
 } from "./support/sim.ts";
 
 const A_LAN = { hostname: "10.1.0.2", port: 5000 };
@@ -646,26 +645,6 @@ Deno.test("a known name with a new identity is flagged; a known one with the sam
   ]]);
   assert.equal(a.lastPath("bob")?.fingerprint, bobFp);
 });
-
-/** A public STUN server for the simulator (lib/stun.ts's responder on one socket). */
-class SimStun {
-  #r: StunResponder;
-  #out: { to: Endpoint; data: Uint8Array }[] = [];
-  constructor(at: Endpoint) {
-    this.#r = new StunResponder({ sockets: [at] });
-  }
-  handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
-    const r = this.#r.handle(now, 0, from, data);
-    if (r) this.#out.push({ to: r.to, data: r.data });
-  }
-  handleTimeout(): void {}
-  pollTransmit() {
-    return this.#out.shift();
-  }
-  nextTimeout(): number | undefined {
-    return undefined;
-  }
-}
 
 Deno.test("join --stun: a symmetric NAT is reported once, early; a cone NAT is not", () => {
   for (const type of ["symmetric", "port-restricted"] as const) {

@@ -238,6 +238,10 @@ const HANDSHAKE_SAMPLES: HandshakeFrame[] = [
 const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.Candidates, endpoints: [] },
   { kind: InnerKind.Candidates, endpoints: [epV4, epV6] },
+  { kind: InnerKind.Nat, mapping: 0, ports: [] },
+  { kind: InnerKind.Nat, mapping: 2, ports: [40000, 40001, 65535] },
+  { kind: InnerKind.Birthday, stage: 1, round: 1, sockets: 256 },
+  { kind: InnerKind.Birthday, stage: 3, round: 0xffffffff, sockets: 0 },
   { kind: InnerKind.Probe, txid: 0 },
   { kind: InnerKind.Announce },
   { kind: InnerKind.Probe, txid: 0xffffffff },
@@ -907,6 +911,29 @@ Deno.test("wire: encodeHandshake refuses a stage its decoder rejects (4..255)", 
 
 // ---------------------------------------------------------------------------------------------
 // Inner frames
+
+Deno.test("wire: NAT and BIRTHDAY frames refuse values their decoders reject", () => {
+  assertRejected(decodeInner(new Uint8Array([InnerKind.Nat, 3, 0])), "mapping 3");
+  assertRejected(
+    decodeInner(new Uint8Array([InnerKind.Nat, 1, 9, ...new Array(18).fill(1)])),
+    "9 ports",
+  );
+  assertRejected(decodeInner(new Uint8Array([InnerKind.Nat, 1, 2, 0, 1])), "short port list");
+  for (const stage of [0, 4, 255]) {
+    assertRejected(
+      decodeInner(new Uint8Array([InnerKind.Birthday, stage, 0, 0, 0, 1, 1, 0])),
+      `stage ${stage}`,
+    );
+  }
+  assert.throws(
+    () => encodeInner({ kind: InnerKind.Nat, mapping: 1, ports: new Array(9).fill(1) }),
+    RangeError,
+  );
+  assert.throws(
+    () => encodeInner({ kind: InnerKind.Birthday, stage: 1, round: 1, sockets: 70000 }),
+    RangeError,
+  );
+});
 
 Deno.test("wire: every inner frame kind round-trips", () => {
   const kinds = new Set<number>();

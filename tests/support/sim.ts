@@ -13,9 +13,14 @@ import { Registry, type RegistryOptions } from "../../lib/registry.ts";
 import type { SansIo } from "../../lib/udp.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire.ts";
 import { prng, randomBytesFrom } from "./prng.ts";
+import { StunResponder } from "../../lib/stun.ts";
 
-/** NAT behaviours: mapping (endpoint-independent or -dependent) and filtering. */
-export type NatType = "full-cone" | "port-restricted" | "symmetric";
+/**
+ * NAT behaviours: mapping (endpoint-independent or -dependent) and filtering. `symmetric`
+ * hands out ports sequentially (predictable); `symmetric-random` picks them at random from
+ * 1024–65535, as Linux's `masquerade random` does.
+ */
+export type NatType = "full-cone" | "port-restricted" | "symmetric" | "symmetric-random";
 
 /** Default idle timeout of a simulated NAT's mappings and filter entries (Linux's UDP default). */
 export const NAT_TIMEOUT = 30_000;
@@ -41,12 +46,30 @@ export class SimNat {
   /** Test hook: drop every datagram crossing this NAT while true. */
   down = false;
 
-  /** Makes a NAT of `type` with public address `ip`. */
+  #rng: () => number;
+
+  /** Makes a NAT of `type` with public address `ip` (random ports drawn from `seed`). */
   constructor(
     readonly ip: string,
     readonly type: NatType,
     readonly timeout: number = NAT_TIMEOUT,
-  ) {}
+    seed = 7,
+  ) {
+    this.#rng = prng(seed);
+  }
+
+  /** Mappings currently held (for tests of how many a search opens). */
+  get mappings(): number {
+    return this.#byPort.size;
+  }
+
+  #newPort(): number {
+    if (this.type !== "symmetric-random") return this.#nextPort++;
+    for (;;) {
+      const p = 1024 + Math.floor(this.#rng() * 64512);
+      if (!this.#byPort.has(p)) return p;
+    }
+  }
 
   #expired(m: Mapping, now: number): boolean {
     return now - m.used >= this.timeout;
@@ -54,7 +77,7 @@ export class SimNat {
 
   /** Translates an outbound datagram's source at `now`; returns the public source endpoint. */
   outbound(now: number, local: Endpoint, dst: Endpoint): Endpoint {
-    const key = this.type === "symmetric"
+    const key = this.type === "symmetric" || this.type === "symmetric-random"
       ? `${formatEndpoint(local)}>${formatEndpoint(dst)}`
       : formatEndpoint(local);
     let m = this.#mappings.get(key);
@@ -64,7 +87,7 @@ export class SimNat {
       m = undefined;
     }
     if (!m) {
-      m = { port: this.#nextPort++, local, used: now, allowed: new Map() };
+      m = { port: this.#newPort(), local, used: now, allowed: new Map() };
       this.#mappings.set(key, m);
       this.#byPort.set(m.port, m);
     }
@@ -99,7 +122,12 @@ interface Host {
   nat: SimNat | undefined;
   machine: SansIo;
   alive: boolean;
+  /** Open auxiliary sockets: slot → local endpoint. */
+  aux: Map<number, Endpoint>;
 }
+
+/** Local port of a host's auxiliary socket `slot` (its main socket's port is elsewhere). */
+const AUX_PORT_BASE = 20_000;
 
 interface InFlight {
   at: number;
@@ -153,7 +181,7 @@ export class SimNet {
 
   /** Attaches a state machine at `local` (behind `nat` if given). */
   attach(name: string, local: Endpoint, machine: SansIo, nat?: SimNat): void {
-    this.#hosts.push({ name, local, nat, machine, alive: true });
+    this.#hosts.push({ name, local, nat, machine, alive: true, aux: new Map() });
   }
 
   /** Removes a host (a crash: it sends and receives nothing more). */
@@ -190,18 +218,32 @@ export class SimNet {
         continue;
       }
       for (let t = h.machine.pollTransmit(); t; t = h.machine.pollTransmit()) {
-        this.#send(h, t.to, t.data);
+        this.#send(h, t.to, t.data, t.via ?? 0);
+      }
+      for (let n = h.machine.pollRelease?.(); n !== undefined; n = h.machine.pollRelease?.()) {
+        h.aux.delete(n);
       }
     }
   }
 
-  #send(h: Host, to: Endpoint, data: Uint8Array): void {
+  /** Auxiliary sockets a machine has open (birthday searches). */
+  auxSockets(machine: SansIo): number {
+    return this.#hosts.find((h) => h.machine === machine)?.aux.size ?? 0;
+  }
+
+  #send(h: Host, to: Endpoint, data: Uint8Array, via: number): void {
     // Same LAN (same NAT, or both public): deliver on local addresses, no translation.
     const dstHost = this.#hosts.find((o) => o.alive && sameEndpoint(o.local, to));
     let from = h.local;
+    if (via) {
+      let aux = h.aux.get(via);
+      if (!aux) h.aux.set(via, aux = { hostname: h.local.hostname, port: AUX_PORT_BASE + via });
+      from = aux;
+    }
+    const local = from;
     if (h.nat && !(dstHost && dstHost.nat === h.nat)) {
       if (h.nat.down) return;
-      from = h.nat.outbound(this.now, h.local, to);
+      from = h.nat.outbound(this.now, local, to);
     }
     if (this.block(from, to, data)) return;
     data = this.tamper(from, to, data);
@@ -228,13 +270,18 @@ export class SimNet {
     for (const h of this.#hosts) {
       if (!h.alive || !h.nat || h.nat.ip !== p.to.hostname || h.nat.down) continue;
       const local = h.nat.inbound(this.now, p.from, p.to.port);
-      if (local && sameEndpoint(local, h.local)) return this.#hand(h, p.from, p.data);
+      if (!local || local.hostname !== h.local.hostname) continue;
+      if (local.port === h.local.port) return this.#hand(h, p.from, p.data);
+      for (const [slot, aux] of h.aux) {
+        if (aux.port === local.port) return this.#hand(h, p.from, p.data, slot);
+      }
     }
   }
 
-  #hand(h: Host, from: Endpoint, data: Uint8Array): void {
-    this.log.push({ at: this.now, from, to: h.local, data });
-    h.machine.handleDatagram(this.now, from, data);
+  #hand(h: Host, from: Endpoint, data: Uint8Array, via = 0): void {
+    this.log.push({ at: this.now, from, to: via ? h.aux.get(via)! : h.local, data });
+    if (via) h.machine.handleDatagram(this.now, from, data, via);
+    else h.machine.handleDatagram(this.now, from, data);
   }
 
   /** Runs until virtual time `until` (absolute ms). */
@@ -358,4 +405,29 @@ export function addPeer(
     },
   };
   return peer;
+}
+
+/** A public STUN server for the simulator (lib/stun.ts's responder on one socket). */
+export class SimStun {
+  #r: StunResponder;
+  #out: { to: Endpoint; data: Uint8Array }[] = [];
+  /** A responder on `at`. */
+  constructor(at: Endpoint) {
+    this.#r = new StunResponder({ sockets: [at] });
+  }
+  /** Answers a Binding request. */
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    const r = this.#r.handle(now, 0, from, data);
+    if (r) this.#out.push({ to: r.to, data: r.data });
+  }
+  /** Nothing is timed. */
+  handleTimeout(): void {}
+  /** The next answer. */
+  pollTransmit(): { to: Endpoint; data: Uint8Array } | undefined {
+    return this.#out.shift();
+  }
+  /** Never. */
+  nextTimeout(): number | undefined {
+    return undefined;
+  }
 }
