@@ -19,7 +19,7 @@
  */
 import { parseArgs } from "node:util";
 import { type CellResult, CELLS, markdown, runCell, textTable } from "../tests/support/matrix.ts";
-import { labAvailable } from "../tests/support/natlab.ts";
+import { labAvailable, missingTools } from "../tests/support/natlab.ts";
 
 function usage(message: string): never {
   console.error(`${message}\nusage: deno task natlab [-- [--trials N] [--jobs K] [--only ID]...]`);
@@ -55,10 +55,22 @@ if (!cap.ok) {
   console.error(`NAT lab unavailable: ${cap.reason}`);
   Deno.exit(1);
 }
-const cells = only.length === 0 ? CELLS : CELLS.filter((c) => only.some((a) => c.id.includes(a)));
-if (cells.length === 0) {
+const selected = only.length === 0
+  ? CELLS
+  : CELLS.filter((c) => only.some((a) => c.id.includes(a)));
+if (selected.length === 0) {
   usage(`No cell matches ${only.join(" ")}; ids: ${CELLS.map((c) => c.id).join(" ")}`);
 }
+// Cells whose tools are missing are skipped, visibly (and the document is then not written).
+const cells = selected.filter((c) => {
+  const missing = missingTools(c.needs?.tools ?? []);
+  if (missing.length > 0) {
+    console.error(
+      `SKIP ${c.id}: ${missing.join(", ")} not found (apt-get install ${c.needs!.pkg})`,
+    );
+  }
+  return missing.length === 0;
+});
 
 // Runs in table order (each cell's trials together), up to `jobs` at a time.
 const queue = cells.flatMap((cell) => Array.from({ length: trials }, (_, i) => ({ cell, i })));
@@ -81,7 +93,7 @@ await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, worker));
 const done = results.filter((r): r is CellResult => r !== undefined);
 console.log(textTable(done));
 
-if (cells === CELLS) {
+if (cells.length === CELLS.length) {
   const uname = new TextDecoder().decode(
     (await new Deno.Command("uname", { args: ["-sr"], stdout: "piped" }).output()).stdout,
   ).trim();

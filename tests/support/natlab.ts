@@ -336,10 +336,15 @@ export function labToolTest(
   fn: (t: Deno.TestContext) => Promise<void>,
   options: Omit<Deno.TestDefinition, "name" | "fn"> = {},
 ): Deno.TestDefinition {
-  const missing = tools.filter((t) => !onPath(t));
+  const missing = missingTools(tools);
   if (missing.length === 0 || !labAvailable().ok) return labTest(name, fn, options);
   const reason = `${missing.join(", ")} not found (apt-get install ${pkg})`;
   return unavailableTest(name, fn, options, reason, `${reason}; CI=true, so this fails`);
+}
+
+/** Those of `tools` that are not executables on `PATH`. */
+export function missingTools(tools: readonly string[]): string[] {
+  return tools.filter((t) => !onPath(t));
 }
 
 /** Whether `tool` is an executable file in a directory of `PATH`. */
