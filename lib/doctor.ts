@@ -34,12 +34,11 @@
  *
  * ## What the verdict says
  *
- * From the traversal matrix (`docs/nat-matrix.md`): p2p punches directly unless one side maps
- * per destination ("symmetric") and the other filters by address and port, or both map per
- * destination. So endpoint-independent mapping with endpoint- or address-dependent filtering
- * goes direct with everyone; with address-and-port-dependent filtering everyone but symmetric
- * NATs; endpoint-dependent mapping (unless filtering is open) is relayed with port-restricted
- * and symmetric NATs.
+ * From the traversal matrix (`docs/nat-matrix.md`): p2p punches directly unless both sides map
+ * per destination ("symmetric"); against an endpoint-independent NAT a symmetric one is found
+ * by a birthday search (`lib/birthday.ts`) in a few seconds. So endpoint-independent mapping
+ * goes direct with everyone; endpoint-dependent mapping (unless filtering is open) is relayed
+ * with other symmetric NATs, unless the router grants a port mapping (UPnP IGD, NAT-PMP, PCP).
  *
  * @module
  */
@@ -634,10 +633,8 @@ export class Doctor {
 
 /** The peers' NAT kinds a NAT with `mapping` and `filtering` is relayed with (matrix rules). */
 export function relayedWith(mapping: Behaviour, filtering: Behaviour): PeerNat[] {
-  if (mapping === "endpoint-independent") {
-    return filtering === "address-and-port-dependent" ? ["symmetric"] : [];
-  }
-  return filtering === "endpoint-independent" ? [] : ["port-restricted", "symmetric"];
+  if (mapping === "endpoint-independent" || filtering === "endpoint-independent") return [];
+  return ["symmetric"];
 }
 
 /** The verdict of a report (see the module documentation); `why` explains an unknown NAT. */
@@ -669,21 +666,15 @@ export function verdictOf(
   const relayed = relayedWith(r.mapping, r.filtering);
   let verdict: string;
   if (relayed.length === 0) {
-    verdict = "direct with peers behind any common NAT, symmetric ones included";
-  } else if (relayed.length === 1) {
-    verdict = "direct with peers behind most NATs; relayed with peers behind symmetric NATs";
-    if (r.port_preserved) {
-      verdict += ": forward a UDP port of your router to this machine and join with " +
-        "--port PORT to reach those too";
-    } else {
-      verdict += ': set your router to endpoint-independent ("open") NAT filtering to reach ' +
-        "those too";
-    }
+    verdict = r.mapping === "endpoint-independent"
+      ? "direct with peers behind any common NAT, symmetric ones included"
+      : "direct with peers behind any common NAT, symmetric ones included (your NAT maps " +
+        "each destination to another port but lets anyone in)";
   } else {
-    // p2p asks routers for no port mappings and speaks no IPv6 yet: advice that works today.
-    verdict = "relayed with peers behind symmetric or port-restricted NATs: your NAT gives " +
-      'each destination another port; switch your router to endpoint-independent ("full ' +
-      'cone") NAT if it can, or use another network';
+    verdict = "direct with peers behind most NATs (with port-restricted ones after a birthday " +
+      "search of a few seconds); relayed with peers behind symmetric NATs: your NAT gives each " +
+      "destination another port; let p2p map a port (enable UPnP or NAT-PMP/PCP on the router), " +
+      "forward a UDP port to this machine and join with --port PORT, or use IPv6";
   }
   return { relayedWith: relayed, verdict: verdict + keepalive };
 }

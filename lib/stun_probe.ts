@@ -88,7 +88,8 @@ export const MAX_PROBE_RETRIES = 2;
 /** The notice of an address-dependent verdict. */
 export const SYMMETRIC_NOTICE: string =
   "Your NAT gives each destination its own port (symmetric): " +
-  "peers behind symmetric or port-restricted NATs will be relayed; see p2p doctor";
+  "peers behind port-restricted NATs take a few seconds longer (a birthday search), " +
+  "peers behind symmetric NATs are relayed unless a router grants a port mapping; see p2p doctor";
 
 type State = "idle" | "pending" | "answered" | "failed";
 

@@ -36,17 +36,13 @@ const stricter = (a: Behaviour, b: Behaviour) => ORDER.indexOf(a) >= ORDER.index
 
 /** What the traversal matrix (docs/nat-matrix.md) says a NAT is relayed with. */
 function relayedWith(mapping: Behaviour, filtering: Behaviour): string[] {
-  if (mapping !== EI) return ["port-restricted", "symmetric"];
-  return filtering === APD ? ["symmetric"] : [];
+  return mapping === EI || filtering === EI ? [] : ["symmetric"];
 }
 
 /** The start of the verdict for a NAT relayed with `relayed`. */
 function verdictStart(relayed: string[]): RegExp {
   if (relayed.length === 0) return /^direct with peers behind any common NAT/;
-  if (relayed.length === 1) {
-    return /^direct with peers behind most NATs; relayed with peers behind symmetric NATs/;
-  }
-  return /^relayed with peers behind symmetric or port-restricted NATs: /;
+  return /^direct with peers behind most NATs .*; relayed with peers behind symmetric NATs/;
 }
 
 interface Cell {
