@@ -9,7 +9,8 @@
  * - `--only SUBSTRING` (repeatable; bare arguments too) selects cells whose id contains it, e.g.
  *   `deno task natlab -- --only symmetric --trials 10`;
  * - `--jobs K` runs up to K runs at once (default 1; more is faster but loads the machine, which
- *   the timing columns then show).
+ *   the timing columns then show);
+ * - `--note TEXT` adds TEXT to the document's "Last run" line (e.g. which branches were merged).
  *
  * A filtered run prints but does not rewrite the document. The document is passed through
  * `deno fmt`, so `deno task check` accepts it as written. Exit code 1 if any run failed a check,
@@ -22,7 +23,9 @@ import { type CellResult, CELLS, markdown, runCell, textTable } from "../tests/s
 import { labAvailable, missingTools } from "../tests/support/natlab.ts";
 
 function usage(message: string): never {
-  console.error(`${message}\nusage: deno task natlab [-- [--trials N] [--jobs K] [--only ID]...]`);
+  console.error(
+    `${message}\nusage: deno task natlab [-- [--trials N] [--jobs K] [--only ID]... [--note TEXT]]`,
+  );
   Deno.exit(2);
 }
 
@@ -35,6 +38,7 @@ try {
       trials: { type: "string", default: "1" },
       jobs: { type: "string", default: "1" },
       only: { type: "string", multiple: true, default: [] },
+      note: { type: "string", default: "" },
     },
     allowPositionals: true,
   });
