@@ -105,7 +105,7 @@ if (cells.length === CELLS.length) {
     new Date().toISOString().slice(0, 10)
   } on ${uname}, Deno ${Deno.version.deno}, ${trials} trial${
     trials === 1 ? "" : "s"
-  } per cell, ${jobs} at a time.`;
+  } per cell, ${jobs} at a time.${parsed.values.note ? ` ${parsed.values.note}` : ""}`;
   const doc = "docs/nat-matrix.md";
   const root = new URL("..", import.meta.url);
   await Deno.writeTextFile(new URL(doc, root), markdown(done, context));
