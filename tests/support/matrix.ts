@@ -139,9 +139,9 @@ async function twoHomes(
   return { a, b, routers, aSeesB: publicIp(b), bSeesA: publicIp(a) };
 }
 
-/** A carrier-grade NAT of type `nat` on the public segment, with `100.64.<n>.0/24` inside. */
-function cgnat(lab: NatLab, nat: NatType, name = "cgnat", n = 0): Promise<Router> {
-  return lab.addRouter({ nat, name, lanPrefix: `100.64.${n}` });
+/** A carrier-grade NAT of type `nat` on the public segment, with `100.64.0.0/24` inside. */
+function cgnat(lab: NatLab, nat: NatType): Promise<Router> {
+  return lab.addRouter({ nat, name: "cgnat", lanPrefix: "100.64.0" });
 }
 
 function pairCell(x: NatType, y: NatType): Cell {

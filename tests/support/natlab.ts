@@ -12,7 +12,8 @@
  * Every namespace is named `p2pt-<pid>-<lab>-<random>-<role>`; nothing is ever configured in
  * the root namespace (veth pairs are created directly inside lab namespaces) and there is no
  * route out of the lab. A router may also sit behind another router (`upstream`), which is how a
- * carrier-grade NAT layer is built.
+ * carrier-grade NAT layer is built. A router built with `portmap: true` runs Debian's
+ * `miniupnpd-nftables` ({@link NatLab.startPortmap}): NAT-PMP, PCP and UPnP IGD for its LAN.
  *
  * NAT recipes follow `/work/shared/natlab-recipes.md` (verified with RFC 5780 tools).
  *
