@@ -36,9 +36,12 @@ const CONSOLE: DoctorOutput = {
   err: (l) => console.error(l),
 };
 
-/** Resolves the server's `HOST:PORT` to an IPv4 endpoint. */
+/**
+ * Resolves the server's `HOST:PORT` to an IPv4 endpoint (the doctor examines IPv4 NAT
+ * behaviour; an IPv6 address is refused with a message saying so).
+ */
 export function resolveServer(spec: string): Promise<Endpoint> {
-  return resolveHostPort(spec);
+  return resolveHostPort(spec, "Server", "ipv4");
 }
 
 function progress(e: DoctorEvent): string | null {

@@ -11,7 +11,7 @@ import { PassphraseError } from "./lib/passphrase.ts";
 import { splitHostPort } from "./lib/peer_view.ts";
 import { normalizeName } from "./lib/names.ts";
 import { DEFAULT_REGISTRY } from "./lib/registry.ts";
-import { hasControlChars, MAX_ROOM_SIZE } from "./lib/wire.ts";
+import { formatIPv6, hasControlChars, MAX_ROOM_SIZE, parseIPv6 } from "./lib/wire.ts";
 import type { DoctorCliOptions } from "./doctor.ts";
 import type { JoinOptions } from "./peer.ts";
 import type { ServeOptions } from "./server.ts";
@@ -76,7 +76,10 @@ through their NATs; when that fails, the server relays their (end-to-end encrypt
 traffic.
 
 Options:
-  --host IP               address to bind (default 0.0.0.0)
+  --host IP               IPv4 address to bind (default 0.0.0.0)
+  --host6 IP              IPv6 address to bind, same port (default :: when --host
+                          is 0.0.0.0; with a concrete --host, only if given)
+  --no-ipv6               serve IPv4 only
   --port PORT             UDP port (default 7777)
   --expire SECONDS        forget peers silent this long (default 75)
   --summary SECONDS       interval of the summary log line, 0 for none (default 60)
@@ -93,7 +96,8 @@ Limits (what one source may cost the server; hitting one is logged, counted and
 answered with an error the peer shows):
   --max-peers N           peers on the whole server (default 10000)
   --max-room-size N       peers in one room, at most 150 (default 128)
-  --max-per-source N      registrations from one IP address (default 64)
+  --max-per-source N      registrations from one IP address (an IPv6 source is its
+                          /64) (default 64)
   --max-rooms-per-source N  rooms one IP address may be in (default 16)
   --relay-rate KIB        relayed KiB/s one peer may send (default 256, burst 1024)
   --pair-rate KIB         relayed KiB/s one peer may send to one other (default 128)
@@ -132,11 +136,15 @@ Options:
   --relay-only            never punch, never reveal your addresses; relay everything
   --stun HOST:PORT        also ask this STUN server how your NAT maps you (repeatable);
                           a NAT that will force the relay is reported as a notice
+  --no-portmap            do not ask the router for a port mapping (NAT-PMP, PCP,
+                          UPnP IGD; by default asked at start, deleted on exit)
   --json                  one JSON object per line on stdout (events: registering,
                           ready, peer, message, left, server, notice, warning,
                           peers, room); logs go to stderr
-  --bind IP               local address to bind (default 0.0.0.0)
+  --bind IP               local IPv4 address to bind (default 0.0.0.0)
   --port PORT             local UDP port (default: any free port)
+  --no-ipv6               do not offer this host's IPv6 addresses to peers (by
+                          default, without --bind, global and ULA ones are)
   --keepalive SECONDS     keepalive interval, at most 60 (default 25)
   --timeout SECONDS       give up registering after this long (default 10)
   --log-format text|json  log lines on stderr for people (default) or as JSON
@@ -192,9 +200,27 @@ function port(v: string | undefined, flag: string, dflt: number, cmd: string): n
 function ip(v: string | undefined, flag: string, dflt: string, cmd: string): string {
   if (v === undefined) return dflt;
   if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(v) || v.split(".").some((p) => Number(p) > 255)) {
-    throw new UsageError(`--${flag} must be a literal IPv4 address, got "${v}"`, cmd);
+    const hint = !v.includes(":")
+      ? ""
+      : flag === "host"
+      ? " (for IPv6 use --host6)"
+      : flag === "bind"
+      ? " (IPv6 is used by itself when this host has it; see --no-ipv6)"
+      : "";
+    throw new UsageError(`--${flag} must be a literal IPv4 address, got "${v}"${hint}`, cmd);
   }
   return v;
+}
+
+function ip6(v: string, flag: string, cmd: string): string {
+  const b = parseIPv6(v);
+  if (!b || b[0] === 0xff || (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80)) {
+    throw new UsageError(
+      `--${flag} must be a literal IPv6 address (not link-local or multicast), got "${v}"`,
+      cmd,
+    );
+  }
+  return formatIPv6(b);
 }
 
 function parse(cmd: string, args: string[], options: ParseArgsOptionsConfig) {
@@ -262,6 +288,8 @@ function parseServe(args: string[]): Command {
   const { values: v } = parse("serve", args, {
     ...COMMON,
     host: { type: "string" },
+    host6: { type: "string" },
+    "no-ipv6": { type: "boolean" },
     port: { type: "string" },
     expire: { type: "string" },
     summary: { type: "string" },
@@ -335,6 +363,14 @@ function parseServe(args: string[]): Command {
       throw new UsageError("--alt-host must be another address than --host", "serve");
     }
   }
+  const host6 = v.host6 as string | undefined;
+  if (host6 !== undefined && v["no-ipv6"]) {
+    throw new UsageError("--host6 and --no-ipv6 contradict each other; drop one", "serve");
+  }
+  if (host6 !== undefined) options.ipv6 = { host: ip6(host6, "host6", "serve"), required: true };
+  else if (!v["no-ipv6"] && options.host === "0.0.0.0") {
+    options.ipv6 = { host: "::", required: false };
+  }
   return { kind: "serve", options, logLevel: level(v, "serve"), logFormat: format(v, "serve") };
 }
 
@@ -346,8 +382,10 @@ function parseJoin(args: string[], hostName: () => string): Command {
     name: { type: "string" },
     "relay-only": { type: "boolean" },
     stun: { type: "string", multiple: true },
+    "no-portmap": { type: "boolean" },
     bind: { type: "string" },
     port: { type: "string" },
+    "no-ipv6": { type: "boolean" },
     keepalive: { type: "string" },
     timeout: { type: "string" },
     "passphrase-file": { type: "string" },
@@ -397,6 +435,7 @@ function parseJoin(args: string[], hostName: () => string): Command {
     json: Boolean(v.json),
     bind: ip(v.bind as string | undefined, "bind", "0.0.0.0", "join"),
     port: port(v.port as string | undefined, "port", 0, "join"),
+    ...(v["no-ipv6"] ? { ipv6: false } : {}),
     // The server forgets peers after 75 s of silence: keepalives must come well before that.
     keepalive: num(v.keepalive as string | undefined, "keepalive", 25, 0.1, 60, "join") * 1000,
     registerTimeout: num(v.timeout as string | undefined, "timeout", 10, 0.1, 3_600, "join") *
@@ -406,6 +445,7 @@ function parseJoin(args: string[], hostName: () => string): Command {
     newRoom,
     identityFile,
     stun: (v.stun as string[] | undefined) ?? [],
+    portmap: !v["no-portmap"],
   };
   for (const spec of options.stun ?? []) {
     if (!splitHostPort(spec)) {

@@ -107,3 +107,16 @@ export {
   type SansIo,
   UdpDriver,
 } from "./lib/udp.ts";
+export {
+  DEFAULT_LEASE,
+  DEFAULT_LIFETIME,
+  DEFAULT_TIMEOUT,
+  type HttpRequest,
+  type HttpResult,
+  type PortMapEvent,
+  type PortMapHttp,
+  PortMapper,
+  type PortMapperOptions,
+  type PortMapProtocol,
+  SETTLE,
+} from "./lib/portmap/mapper.ts";

@@ -21,7 +21,17 @@ import { PASSPHRASE_ENV, PassphraseError, readPassphrase, shareLine } from "./li
 import { parseInput, pathText, type PeerView, peerView } from "./lib/peer_view.ts";
 import { deriveRoomKeys, newRoomSecret, type RoomKeys } from "./lib/room_key.ts";
 import { monotonicNow, UdpDriver } from "./lib/udp.ts";
-import { type Endpoint, formatEndpoint, MAX_PRIVATE_ENDPOINTS } from "./lib/wire.ts";
+import { findGateway } from "./lib/portmap/gateway.ts";
+import { runHttp } from "./lib/portmap/http.ts";
+import { type PortMapHttp, PortMapper } from "./lib/portmap/mapper.ts";
+import { randomId } from "./lib/crypto.ts";
+import {
+  type Endpoint,
+  formatEndpoint,
+  formatIPv6,
+  MAX_PRIVATE_ENDPOINTS,
+  parseIPv6,
+} from "./lib/wire.ts";
 
 /** Options of {@link join}. */
 export interface JoinOptions {
@@ -39,6 +49,12 @@ export interface JoinOptions {
   bind: string;
   /** Local port to bind (0: any). */
   port: number;
+  /**
+   * `--no-ipv6` sets false: no IPv6 socket and no IPv6 addresses offered (an IPv6 server still
+   * gets one). Default: with `bind` 0.0.0.0, an IPv6 socket when this host has a global or ULA
+   * IPv6 address.
+   */
+  ipv6?: boolean;
   /** Keepalive interval in ms. */
   keepalive: number;
   /** Give up registering after this long, in ms. */
@@ -53,6 +69,11 @@ export interface JoinOptions {
   identityFile?: string | undefined;
   /** STUN servers (`HOST:PORT`) asked besides the p2p server how the NAT maps us. */
   stun?: string[] | undefined;
+  /**
+   * Ask the router for a port mapping (NAT-PMP, PCP, UPnP IGD; default true; `--no-portmap`
+   * sets false). Never with `relayOnly`, nor on a loopback-only binding.
+   */
+  portmap?: boolean;
   /**
    * Return false to drop a datagram to or from `peer` (passed to the UDP driver). Tests use it
    * to block direct paths; the command line never sets it.
@@ -71,6 +92,9 @@ export class JoinError extends Error {
 
 const log = getLogger(["p2p", "join"]);
 
+/** After leaving, how long to wait for the router to confirm deleting our port mapping, ms. */
+const PORTMAP_STOP_WAIT = 1500;
+
 /**
  * Input waits while a peer that is taking messages has this many payloads queued behind its
  * window (the queue itself holds 4096; a peer that stopped acknowledging does not hold input).
@@ -79,7 +103,7 @@ const INPUT_BACKLOG = 256;
 /** Most output lines written at once (see {@link StdoutBatcher}). */
 const OUTPUT_BATCH = 256;
 
-/** Resolves `spec` (`HOST:PORT`) to an IPv4 endpoint; a {@link JoinError} says why not. */
+/** Resolves `spec` (`HOST:PORT`) to an IPv4 or IPv6 endpoint; a {@link JoinError} says why not. */
 export async function resolveServer(spec: string, what = "Server"): Promise<Endpoint> {
   try {
     return await resolveHostPort(spec, what);
@@ -102,6 +126,42 @@ function privateEndpoints(bind: string, port: number): Endpoint[] {
   } catch {
     return [];
   }
+}
+
+/** Most IPv6 addresses offered to peers (the IPv4 LAN ones get the rest of the list). */
+const MAX_IPV6_ENDPOINTS = 3;
+
+/**
+ * This host's IPv6 addresses worth offering to peers, global ones first, then ULAs (fc00::/7,
+ * LAN only); never loopback, link-local (fe80::/10: useless without an interface), multicast
+ * or IPv4-mapped ones. At most {@link MAX_IPV6_ENDPOINTS}.
+ */
+export function ipv6Addresses(
+  interfaces: () => Deno.NetworkInterfaceInfo[] = Deno.networkInterfaces,
+): string[] {
+  let list: Deno.NetworkInterfaceInfo[];
+  try {
+    list = interfaces();
+  } catch {
+    return [];
+  }
+  const global: string[] = [], ula: string[] = [];
+  for (const i of list) {
+    if (i.family !== "IPv6") continue;
+    const b = parseIPv6(i.address.split("%")[0]!);
+    if (!b || b[0] === 0xff || (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80)) continue;
+    if (b.subarray(0, 10).every((x) => x === 0)) continue; // ::, ::1, IPv4-mapped/compatible
+    const a = formatIPv6(b);
+    const into = (b[0]! & 0xfe) === 0xfc ? ula : global;
+    if (!global.includes(a) && !ula.includes(a)) into.push(a);
+  }
+  return [...global, ...ula].slice(0, MAX_IPV6_ENDPOINTS);
+}
+
+/** The HELLO's private list: LAN IPv4 endpoints first, then the IPv6 ones, within the limit. */
+function withIPv6(v4: Endpoint[], v6: string[], port6: number | undefined): Endpoint[] {
+  const six = port6 === undefined ? [] : v6.map((hostname) => ({ hostname, port: port6 }));
+  return [...v4.slice(0, MAX_PRIVATE_ENDPOINTS - six.length), ...six];
 }
 
 /** What a peer is before it has a socket: room keys, identity, the peers it has met. */
@@ -224,15 +284,31 @@ class PeerProcess {
       pollRelease: () => this.#client.pollRelease(),
       nextTimeout: () => this.#client.nextTimeout(),
     };
+    // An IPv6 socket when this host has an IPv6 address to offer (only with the default
+    // --bind: a concrete one asks for that address alone) or the server is IPv6 (then it is
+    // required); on the IPv4 socket's port when that is free (one dual-stack socket).
+    const serverV6 = server.hostname.includes(":");
+    const v6 = o.ipv6 === false || o.bind !== "0.0.0.0" ? [] : ipv6Addresses();
+    const ipv6 = serverV6 || v6.length > 0
+      ? { hostname: "::", port: o.port, optional: !serverV6 }
+      : undefined;
     try {
       this.#driver = UdpDriver.bind(o.bind, o.port, machine, {
         onStep: () => this.#onStep(),
         filter: o.filter,
+        ipv6,
       });
     } catch (e) {
       throw new JoinError((e as Error).message);
     }
     const local = this.#driver.localAddr;
+    const local6 = this.#driver.localAddr6;
+    if (this.#driver.ipv6Error) {
+      log.warning("No IPv6 socket, IPv6 peers will be relayed: {why}", {
+        why: this.#driver.ipv6Error,
+      });
+    }
+    const portmap = portMapper(o, local.port, server);
     this.#client = new Client({
       server,
       room: creds.room,
@@ -240,13 +316,16 @@ class PeerProcess {
       identity: creds.identity,
       knownPeers: creds.known.entries(),
       relayOnly: o.relayOnly,
-      privateEndpoints: privateEndpoints(o.bind, local.port),
+      privateEndpoints: withIPv6(privateEndpoints(o.bind, local.port), v6, local6?.port),
       keepalive: o.keepalive,
       registerTimeout: o.registerTimeout,
       stun,
+      ipv6: local6 !== undefined,
+      ...(portmap ? { portmap } : {}),
     });
-    log.info("Bound UDP {local}; registering with {server}", {
+    log.info("Bound UDP {local}{local6}; registering with {server}", {
       local: formatEndpoint(local),
+      local6: local6 ? ` and ${formatEndpoint(local6)}` : "",
       server: formatEndpoint(server),
     });
     this.#print(view.registering(server, local));
@@ -303,6 +382,9 @@ class PeerProcess {
   async close(): Promise<void> {
     try {
       this.#driver.step((now) => this.#client.leave(now));
+      // The router deletes our port mapping (bounded wait; nothing to wait for without one).
+      const deleted = () => this.#client.portmapIdle;
+      if (!deleted()) await this.#until(deleted, PORTMAP_STOP_WAIT);
       await this.#driver.close();
     } finally {
       this.#out.flush();
@@ -390,6 +472,7 @@ class PeerProcess {
   }
 
   #onStep(): void {
+    for (let h = this.#client.pollHttp(); h; h = this.#client.pollHttp()) this.#fetch(h);
     for (let e = this.#client.pollEvent(); e; e = this.#client.pollEvent()) {
       if (e.type === "fatal") this.#fatal = e.message;
       if (e.type === "ready") this.#ready = true;
@@ -404,6 +487,13 @@ class PeerProcess {
     }
     this.#wake();
     this.#room?.();
+  }
+
+  /** Makes a port mapper's HTTP request and hands the answer back in a driver step. */
+  #fetch(h: PortMapHttp): void {
+    void runHttp(h).then((res) => {
+      this.#driver.step((now) => this.#client.handleHttp(now, h.id, res));
+    });
   }
 
   /**
@@ -452,6 +542,29 @@ class PeerProcess {
       this.#wake();
     });
   }
+}
+
+/**
+ * A port mapper for the socket bound on `port`, unless port mapping is off (`--no-portmap`,
+ * `--relay-only`), the server is on this machine (loopback: every peer is here too, no router
+ * between them), or there is no non-loopback IPv4 address to map.
+ */
+function portMapper(o: JoinOptions, port: number, server: Endpoint): PortMapper | undefined {
+  if (o.portmap === false || o.relayOnly) return undefined;
+  if (server.hostname.startsWith("127.") || server.hostname === "::1") return undefined;
+  const gw = findGateway(o.bind);
+  if (!gw) return undefined;
+  log.debug("Port mapping: gateway {gateway}, local address {local}", {
+    gateway: gw.gateway ?? "unknown (UPnP only)",
+    local: gw.localAddress,
+  });
+  return new PortMapper({
+    gateway: gw.gateway,
+    localAddress: gw.localAddress,
+    prefixLength: gw.prefixLength,
+    localPort: port,
+    random: randomId,
+  });
 }
 
 /**

@@ -12,7 +12,7 @@ import { RateLimitedLog } from "./lib/log.ts";
 import { EventCounts } from "./lib/metrics.ts";
 import { serveMetrics } from "./lib/metrics_http.ts";
 import { type SansIo, UdpDriver } from "./lib/udp.ts";
-import { looksLikeStun, StunResponder } from "./lib/stun.ts";
+import { looksLikeStun, StunResponder, type StunStats } from "./lib/stun.ts";
 import { type Endpoint, formatEndpoint, type Transmit } from "./lib/wire.ts";
 
 /** Options of {@link serve}. */
@@ -21,6 +21,11 @@ export interface ServeOptions {
   host: string;
   /** UDP port to bind. */
   port: number;
+  /**
+   * Also serve IPv6 on this address, same port (`--host6`; `::` by default when `host` is
+   * 0.0.0.0). Not `required`: a host without IPv6 serves IPv4 alone, with a warning.
+   */
+  ipv6?: { host: string; required: boolean };
   /** Print `{"event":"listening",...}` on stdout once bound. */
   json: boolean;
   /** Forget peers silent for this long, in ms. */
@@ -137,10 +142,13 @@ export function logEvent(out: RateLimitedLog, e: RegistryEvent): boolean {
 /**
  * STUN on the server's sockets: one {@link StunResponder} for all of them and, per socket, the
  * answers waiting to leave from it. An answer to a CHANGE-REQUEST leaves from another socket
- * than the request came in on; that socket's driver is stepped so it sends at once.
+ * than the request came in on; that socket's driver is stepped so it sends at once. Requests
+ * over IPv6 (on the primary socket's IPv6 side) get a responder of their own that knows only
+ * that socket: the alternate sockets are IPv4, so it offers no behaviour discovery.
  */
 export class StunHub {
   #responder: StunResponder | undefined;
+  #responder6: StunResponder | undefined;
   #queues: Transmit[][] = [[], [], [], []];
   #drivers: (UdpDriver | undefined)[] = [];
 
@@ -152,7 +160,24 @@ export class StunHub {
   /** Makes the responder once every socket is attached; datagrams before that are ignored. */
   ready(): StunResponder {
     const addrs = [0, 1, 2, 3].map((r) => this.#drivers[r]?.localAddr ?? null);
+    const v6 = this.#drivers[0]?.localAddr6;
+    if (v6) this.#responder6 = new StunResponder({ sockets: [v6] });
     return this.#responder = new StunResponder({ sockets: addrs });
+  }
+
+  /** Counters of both responders together (after {@link ready}). */
+  get stats(): StunStats | undefined {
+    const a = this.#responder?.stats, b = this.#responder6?.stats;
+    if (!a || !b) return a;
+    const drops = { ...a.drops };
+    for (const [k, v] of Object.entries(b.drops)) drops[k] = (drops[k] ?? 0) + v;
+    return {
+      answered: a.answered + b.answered,
+      errors: a.errors + b.errors,
+      changed: a.changed + b.changed,
+      classic: a.classic + b.classic,
+      drops,
+    };
   }
 
   /** The responder (after {@link ready}). */
@@ -162,7 +187,8 @@ export class StunHub {
 
   /** Handles a STUN datagram that arrived on the socket of role `role`. */
   handle(role: number, now: number, from: Endpoint, data: Uint8Array): void {
-    const r = this.#responder?.handle(now, role, from, data);
+    const responder = from.hostname.includes(":") ? this.#responder6 : this.#responder;
+    const r = responder?.handle(now, role, from, data);
     if (!r) return;
     this.#queues[r.via]!.push({ to: r.to, data: r.data });
     // The receiving driver flushes its own socket after this step; another one needs a step.
@@ -249,7 +275,10 @@ async function bindSockets(
   const stun = new StunHub();
   const drivers: UdpDriver[] = [];
   try {
-    const main = UdpDriver.bind(o.host, o.port, new PrimaryMachine(registry, stun), { onStep });
+    const main = UdpDriver.bind(o.host, o.port, new PrimaryMachine(registry, stun), {
+      onStep,
+      ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
+    });
     drivers.push(main);
     stun.attach(0, main);
     // With --port 0 the alternate address reuses the port the primary socket got.
@@ -286,11 +315,24 @@ export async function serve(o: ServeOptions): Promise<void> {
   });
   const driver = drivers[0]!;
   const addr = formatEndpoint(driver.localAddr);
+  const local6 = driver.localAddr6;
+  const addr6 = local6 ? formatEndpoint(local6) : undefined;
   const alt = drivers.slice(1).map((d) => formatEndpoint(d.localAddr));
   if (o.json) {
-    console.log(JSON.stringify({ event: "listening", addr, ...(alt.length ? { alt } : {}) }));
+    console.log(JSON.stringify({
+      event: "listening",
+      addr,
+      ...(addr6 ? { addr6 } : {}),
+      ...(alt.length ? { alt } : {}),
+    }));
   }
-  log.info("Listening on UDP {addr}", { addr });
+  if (addr6) log.info("Listening on UDP {addr} and {addr6}", { addr, addr6 });
+  else log.info("Listening on UDP {addr}", { addr });
+  if (driver.ipv6Error) {
+    log.warning("Not serving IPv6: {why}; give --host6 an address of this box or --no-ipv6", {
+      why: driver.ipv6Error,
+    });
+  }
   if (alt.length) {
     log.info("STUN also on UDP {alt} ({discovery})", {
       alt: alt.join(", "),
@@ -308,7 +350,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       introductions: counts.introductions,
       registry: registry.stats,
       driver: driver.stats,
-      stunRequests: stun.responder?.stats.answered ?? 0,
+      stunRequests: stun.stats?.answered ?? 0,
       memory: Deno.memoryUsage(),
     }))
     : undefined;
@@ -336,7 +378,7 @@ export async function serve(o: ServeOptions): Promise<void> {
           drops,
         },
       );
-      const st = stun.responder?.stats;
+      const st = stun.stats;
       const stunDrops = Object.entries(st?.drops ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
       if (st && (st.answered || st.errors || stunDrops)) {
         log.info(

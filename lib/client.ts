@@ -19,9 +19,16 @@ import { fingerprint } from "./fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import { looksLikeStun } from "./stun.ts";
 import { StunProbe } from "./stun_probe.ts";
+import type { HttpResult, PortMapHttp, PortMapper, PortMapProtocol } from "./portmap/mapper.ts";
 import { noiseFactory } from "./handshake.ts";
 import { nameTag, type RoomKeys, roomSign } from "./room_key.ts";
-import { type Candidate, DEFAULT_PATH, type PathOptions, ProbeBudget } from "./path.ts";
+import {
+  type Candidate,
+  type CandidateKind,
+  DEFAULT_PATH,
+  type PathOptions,
+  ProbeBudget,
+} from "./path.ts";
 import type { ReliableOptions } from "./reliable.ts";
 import {
   type Introduction,
@@ -38,6 +45,7 @@ import {
   encodeServerMsg,
   type Endpoint,
   FLAG_RELAY_ONLY,
+  formatEndpoint,
   hasHeader,
   idDigest,
   idHex,
@@ -48,6 +56,7 @@ import {
   type MsgOf,
   MsgType,
   NatMapping,
+  parseIPv6,
   peekType,
   sameEndpoint,
   type SealedFrame,
@@ -84,6 +93,11 @@ export interface ClientOptions
    * port), how our NAT maps us: a symmetric NAT is told to the user once, early, as a notice.
    */
   stun?: Endpoint[];
+  /**
+   * Router port mapping (NAT-PMP, PCP, UPnP IGD) for the main socket: started with the
+   * client, its granted mapping offered to peers as a candidate, deleted on {@link Client.leave}.
+   */
+  portmap?: PortMapper;
   /** Timing of path machines (keepalive is taken from `keepalive`). */
   path?: Partial<PathOptions>;
   /** Tunables of reliable channels. */
@@ -92,6 +106,12 @@ export interface ClientOptions
   identity?: Identity;
   /** Fixed peer id (tests); random by default. */
   id?: Uint8Array;
+  /**
+   * This machine has an IPv6 socket: peers' IPv6 candidates are probed. Without one they are
+   * skipped and nothing is sent to an IPv6 address. Default: true when the server or one of
+   * {@link LinkOptions.privateEndpoints} is IPv6.
+   */
+  ipv6?: boolean;
 }
 
 /** What a peer reports to its user. */
@@ -130,7 +150,12 @@ export class Client {
   /** Our NAT's mapping as STUN told it (for birthday searches). */
   #nat: NatInfo = { mapping: NatMapping.Unknown, ports: [] };
   #pool = new BirthdayPool();
+  /** What STUN servers reported, and the router's port mapping: the sources of #extra. */
+  #reflexive: Endpoint[] = [];
+  #mapped: Endpoint | undefined;
   #fingerprint: string;
+  /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
+  #ipv6: boolean;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -139,6 +164,8 @@ export class Client {
   /** Makes a client; call {@link start} to begin registering. */
   constructor(options: ClientOptions) {
     this.#o = options;
+    this.#ipv6 = options.ipv6 ??
+      [options.server, ...options.privateEndpoints].some((e) => isIPv6(e));
     this.#id = options.id ?? randomId(8);
     const identity = options.identity ?? Identity.generate();
     this.#fingerprint = fingerprint(identity.publicKey);
@@ -182,7 +209,11 @@ export class Client {
       relayOnly: options.relayOnly,
       path: { keepalive: options.keepalive, ...options.path },
       reliable: options.reliable,
-      direct: (to, data, via) => this.#out.push(via ? { to, data, via } : { to, data }),
+      direct: (to, data, via) => {
+        // No IPv6 socket: never offered as a candidate, and a peer-reflexive one is refused.
+        if (!this.#ipv6 && isIPv6(to)) return this.#drop("no-ipv6");
+        this.#out.push(via ? { to, data, via } : { to, data });
+      },
       nat: () => this.#nat,
       birthday: this.#pool,
       random: options.random ?? randomId,
@@ -299,6 +330,39 @@ export class Client {
     this.#link.start(now);
     this.#probe?.start(now);
     this.#probeOut(now);
+    this.#o.portmap?.start(now);
+    this.#portmapOut(now);
+  }
+
+  /** The port mapper's next HTTP request (UPnP), to be made and answered via {@link handleHttp}. */
+  pollHttp(): PortMapHttp | undefined {
+    return this.#o.portmap?.pollHttp();
+  }
+
+  /** The answer to the port mapper's HTTP request `id`. */
+  handleHttp(now: number, id: number, res: HttpResult): void {
+    this.#o.portmap?.handleHttp(now, id, res);
+    this.#portmapOut(now);
+  }
+
+  /** True when the port mapper has nothing pending (after leave: its deletions are done). */
+  get portmapIdle(): boolean {
+    return this.#o.portmap?.idle ?? true;
+  }
+
+  /** Moves the port mapper's datagrams out and acts on its events. */
+  #portmapOut(now: number): void {
+    const m = this.#o.portmap;
+    if (!m) return;
+    for (let t = m.pollTransmit(); t; t = m.pollTransmit()) this.#out.push(t);
+    for (let e = m.pollEvent(); e; e = m.pollEvent()) {
+      if (e.type === "mapped") {
+        this.#mapped = e.external;
+        const name = PORTMAP_NAMES[e.protocol];
+        this.#notice(`Router port mapping (${name}): ${formatEndpoint(e.external)} → you`);
+      } else if (e.type === "lost") this.#mapped = undefined;
+      if (e.type !== "none") this.#offerExtra(now, this.#reflexive);
+    }
   }
 
   /** Moves the STUN probe's requests and its verdict out. */
@@ -322,13 +386,20 @@ export class Client {
     }
   }
 
-  /** Tells established peers about reflexive addresses the server's view lacks. */
+  /**
+   * Tells established peers about reflexive addresses the server's view lacks, and the
+   * router's port mapping.
+   */
   #offerExtra(now: number, reflexive: Endpoint[]): void {
     if (this.#o.relayOnly) return;
+    this.#reflexive = reflexive;
     const seen = this.#link.public;
-    const extra = reflexive.filter((r) => !seen || !sameEndpoint(r, seen)).slice(0, 4);
-    if (extra.length === 0) return;
+    const all = this.#mapped ? [this.#mapped, ...reflexive] : reflexive;
+    const extra = all.filter((r, i) =>
+      (!seen || !sameEndpoint(r, seen)) && all.findIndex((o) => sameEndpoint(o, r)) === i
+    ).slice(0, 4);
     this.#extra = extra;
+    if (extra.length === 0) return;
     for (const r of this.#remotes.values()) {
       r.offerCandidates(now);
       this.#track(r);
@@ -342,6 +413,8 @@ export class Client {
   leave(now: number): void {
     for (const r of this.#remotes.values()) r.flushAck(now);
     this.#link.close();
+    this.#o.portmap?.stop(now);
+    this.#portmapOut(now);
   }
 
   /** Sends a chat line to every peer present. Returns how many peers it was queued for. */
@@ -368,8 +441,10 @@ export class Client {
 
   /** Earliest time {@link handleTimeout} has work. */
   nextTimeout(): number | undefined {
-    if (this.#link.closed) return undefined;
+    // After leaving, only the port mapper's deletions go on.
+    if (this.#link.closed) return this.#o.portmap?.nextTimeout();
     let t = this.#link.nextTimeout() ?? Infinity;
+    t = Math.min(t, this.#o.portmap?.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#probe?.nextTimeout() ?? Infinity);
     const r = this.#deadlines.peek();
     if (r !== undefined && r < t) t = r;
@@ -380,6 +455,10 @@ export class Client {
 
   /** Advances timers: the server link, the remotes that are due, and forgetting old departures. */
   handleTimeout(now: number): void {
+    if (this.#o.portmap) {
+      this.#o.portmap.handleTimeout(now);
+      this.#portmapOut(now);
+    }
     if (this.#link.closed) return;
     this.#link.handleTimeout(now);
     if (this.#probe) {
@@ -400,6 +479,14 @@ export class Client {
    * Never throws on bad input.
    */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
+    // NAT-PMP, PCP and SSDP answers (never starting with p2p's magic "p2") go to the mapper.
+    const m = this.#o.portmap;
+    if (
+      m && via === 0 && !(data[0] === 0x70 && data[1] === 0x32) &&
+      m.handleDatagram(now, from, data)
+    ) {
+      return this.#portmapOut(now);
+    }
     if (this.#link.closed) return;
     if (via) {
       if (this.#o.relayOnly || !hasHeader(data, MsgType.Sealed)) {
@@ -507,7 +594,7 @@ export class Client {
       id: m.id,
       epoch: m.epoch,
       relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
-      candidates: candidatesOf(m),
+      candidates: candidatesOf(m, this.#ipv6),
     };
     const known = this.#remotes.get(key);
     if (!known) {
@@ -593,14 +680,41 @@ export class Client {
   }
 }
 
+/** How the protocols are named to the user. */
+const PORTMAP_NAMES: Record<PortMapProtocol, string> = {
+  pcp: "PCP",
+  natpmp: "NAT-PMP",
+  upnp: "UPnP",
+};
+
 /** The candidates an INTRO offers; only unicast endpoints (defence against a hostile server). */
-function candidatesOf(m: MsgOf<typeof MsgType.Intro>): Candidate[] {
+/**
+ * The candidates an INTRO names. Private-list addresses are `private` (IPv4, IPv6 ULA
+ * fc00::/7) or `ipv6` (global IPv6); link-local IPv6 (fe80::/10, unusable without an
+ * interface) is skipped. Without an IPv6 socket (`ipv6` false) IPv6 candidates are skipped.
+ */
+function candidatesOf(m: MsgOf<typeof MsgType.Intro>, ipv6: boolean): Candidate[] {
   const out: Candidate[] = [];
   for (const addr of m.privateEndpoints) {
-    if (isUsableCandidate(addr)) out.push({ addr, kind: "private" });
+    const kind = isUsableCandidate(addr) ? privateKind(addr.hostname) : undefined;
+    if (kind && (ipv6 || !isIPv6(addr))) out.push({ addr, kind });
   }
-  if (m.publicEndpoint && isUsableCandidate(m.publicEndpoint, true)) {
-    out.push({ addr: m.publicEndpoint, kind: "public" });
+  const pub = m.publicEndpoint;
+  if (pub && isUsableCandidate(pub, true) && (ipv6 || !isIPv6(pub))) {
+    out.push({ addr: pub, kind: "public" });
   }
   return out;
+}
+
+function isIPv6(ep: Endpoint): boolean {
+  return ep.hostname.includes(":");
+}
+
+/** The kind of an address from a peer's private list; undefined when it is of no use. */
+function privateKind(hostname: string): CandidateKind | undefined {
+  const b = hostname.includes(":") ? parseIPv6(hostname) : null;
+  if (!b) return "private";
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return undefined; // link-local fe80::/10
+  if ((b[0]! & 0xfe) === 0xfc) return "private"; // ULA fc00::/7: a LAN
+  return "ipv6";
 }

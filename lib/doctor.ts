@@ -674,7 +674,8 @@ export function verdictOf(
     verdict = "direct with peers behind most NATs (with port-restricted ones after a birthday " +
       "search of a few seconds); relayed with peers behind symmetric NATs: your NAT gives each " +
       "destination another port; let p2p map a port (enable UPnP or NAT-PMP/PCP on the router), " +
-      "forward a UDP port to this machine and join with --port PORT, or use IPv6";
+      "forward a UDP port to this machine and join with --port PORT, or use IPv6 (peers that " +
+      "both have global IPv6 addresses connect directly over it)";
   }
   return { relayedWith: relayed, verdict: verdict + keepalive };
 }

@@ -3,8 +3,27 @@
  * bytes per peer and per pair) and counts of registrations and rooms per source address. Pure;
  * time is supplied by the caller in ms.
  *
+ * A "source address" is what one customer holds: an IPv4 address, or an IPv6 /64 (one host or
+ * one home network gets a whole /64 and picks addresses from it at will, so a limit per /128
+ * would be no limit). {@link sourceKey} maps an address to its source.
+ *
  * @module
  */
+import { parseIPv6 } from "./wire.ts";
+
+/**
+ * The key limits are counted under for `hostname`: an IPv4 address as it is, an IPv6 address
+ * as its /64 prefix (`2001:db8:1:2::/64`), an IPv4-mapped IPv6 address as the IPv4 address.
+ */
+export function sourceKey(hostname: string): string {
+  if (!hostname.includes(":")) return hostname;
+  const b = parseIPv6(hostname);
+  if (!b) return hostname;
+  if (hostname.startsWith("::ffff:") && hostname.includes(".")) return hostname.slice(7);
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  return `${groups.join(":")}::/64`;
+}
 
 /** A token bucket: `rate` units a second, at most `burst` saved up. */
 export class TokenBucket {

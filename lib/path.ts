@@ -27,10 +27,15 @@
  */
 import { type Endpoint, formatEndpoint, sameEndpoint } from "./wire.ts";
 
-/** Where a candidate came from; higher ranks win when several work. */
-export type CandidateKind = "private" | "public" | "reflexive";
+/**
+ * Where a candidate came from; higher ranks win when several work: a LAN address (`private`:
+ * IPv4 private or IPv6 ULA) over a global IPv6 address (`ipv6`: no NAT in the way, only
+ * stateful firewalls that both sides' probes open) over what the server saw (`public`) over an
+ * address a probe came from (`reflexive`).
+ */
+export type CandidateKind = "private" | "ipv6" | "public" | "reflexive";
 
-const RANK: Record<CandidateKind, number> = { private: 3, public: 2, reflexive: 1 };
+const RANK: Record<CandidateKind, number> = { private: 4, ipv6: 3, public: 2, reflexive: 1 };
 const MAX_REFLEXIVE = 4;
 /** Most probes awaiting a reply (a birthday search sends up to a few thousand). */
 const MAX_PROBES_PENDING = 4096;

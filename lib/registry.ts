@@ -7,7 +7,7 @@
  */
 import { createHmac, type KeyObject } from "node:crypto";
 import { addressCookie, bytesEqual, ed25519PublicKey, ed25519Verify, randomId } from "./crypto.ts";
-import { SourceCounts, TokenBucket } from "./limits.ts";
+import { SourceCounts, sourceKey, TokenBucket } from "./limits.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
@@ -388,7 +388,7 @@ export class Registry {
     // The cookie first: a HELLO from a spoofed address costs no signature check; and one
     // address gets a bounded number of checks a second (they are the costly part).
     if (!this.#routable(from, m.id, m.cookie)) return;
-    if (!this.#helloBudget(now, from.hostname)) return this.#drop("hello-rate");
+    if (!this.#helloBudget(now, sourceKey(from.hostname))) return this.#drop("hello-rate");
     const room = idHex(m.room), nameTag = tagNum(m.nameTag);
     const existing = this.#rooms.get(room);
     // Only a holder of the room key may register into the room (the id is its public key).
@@ -428,7 +428,7 @@ export class Registry {
     r.members.set(member.num, member);
     r.digest = (r.digest ^ idDigest(member.id)) >>> 0;
     this.#peers.set(member.num, member);
-    this.#sources.add(from.hostname, r.hex);
+    this.#sources.add(sourceKey(from.hostname), r.hex);
     this.#append(member);
     this.#events.push({
       type: "registered",
@@ -456,7 +456,7 @@ export class Registry {
 
   /** Why one more registration in `roomKey` from `from`'s IP address is refused, if it is. */
   #admitSource(from: Endpoint, roomKey: string): { code: number; message: string } | undefined {
-    const ip = from.hostname;
+    const ip = sourceKey(from.hostname);
     if (this.#sources.peers(ip) >= this.#o.maxPerSource) {
       return {
         code: RefuseCode.Limit,
@@ -527,8 +527,8 @@ export class Registry {
 
   /** The peer's NAT gave it a new public mapping (proven by a cookie): everyone re-punches. */
   #move(p: Member, to: Endpoint): void {
-    this.#sources.remove(p.addr.hostname, p.room.hex);
-    this.#sources.add(to.hostname, p.room.hex);
+    this.#sources.remove(sourceKey(p.addr.hostname), p.room.hex);
+    this.#sources.add(sourceKey(to.hostname), p.room.hex);
     p.addr = to;
     this.#events.push({ type: "moved", room: p.room.short, name: nameOf(p), addr: to });
     this.#introduceAll(p, true);
@@ -600,7 +600,7 @@ export class Registry {
     // A new address must prove it receives there before anything moves, and the move must
     // respect the new address's limits (else moving would launder registrations).
     if (moved && !this.#routable(from, m.id, m.cookie)) return;
-    if (moved && from.hostname !== p.addr.hostname) {
+    if (moved && sourceKey(from.hostname) !== sourceKey(p.addr.hostname)) {
       const refusal = this.#admitSource(from, p.room.hex);
       if (refusal) return this.#refuse(from, m.token, refusal.code, refusal.message);
     }
@@ -791,7 +791,7 @@ export class Registry {
 
   #remove(p: Member, reason: "bye" | "expired"): void {
     this.#peers.delete(p.num);
-    this.#sources.remove(p.addr.hostname, p.room.hex);
+    this.#sources.remove(sourceKey(p.addr.hostname), p.room.hex);
     this.#unlink(p);
     const rs = p.relay;
     if (rs) {

@@ -1,12 +1,14 @@
 /**
- * Turns a `HOST:PORT` the user typed into an IPv4 endpoint: literal addresses as they are,
- * `localhost` as 127.0.0.1, other names through DNS (A records). Used by the roles (`peer.ts`,
- * `doctor.ts`); this is I/O (a DNS lookup), so pure modules do not import it.
+ * Turns a `HOST:PORT` the user typed into an endpoint: literal addresses as they are (IPv6 as
+ * `[addr]:port`), `localhost` as 127.0.0.1, other names through DNS: A records first, then AAAA
+ * (a dual-stack server is reached over IPv4, which works from every network; an IPv6-only name
+ * over IPv6). Used by the roles (`peer.ts`, `doctor.ts`); this is I/O (a DNS lookup), so pure
+ * modules do not import it.
  *
  * @module
  */
 import { splitHostPort } from "./peer_view.ts";
-import { type Endpoint, parseIPv4, parseIPv6 } from "./wire.ts";
+import { type Endpoint, formatIPv6, parseIPv4, parseIPv6 } from "./wire.ts";
 
 /** A `HOST:PORT` that cannot be used; the message says why and what to do. */
 export class ResolveError extends Error {
@@ -17,30 +19,63 @@ export class ResolveError extends Error {
   }
 }
 
+/** Which address families a lookup may return. */
+export type Families = "any" | "ipv4";
+
+/** Why an IPv6 literal cannot be a server, if it cannot. */
+function badIPv6(b: Uint8Array): string | undefined {
+  if (b.every((x) => x === 0)) return "the unspecified address";
+  if (b[0] === 0xff) return "a multicast address";
+  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) {
+    return "link-local (it needs an interface; use a global or ULA address)";
+  }
+  return undefined;
+}
+
 /**
- * Resolves `spec` (`HOST:PORT`, IPv6 as `[addr]:port`) to an IPv4 endpoint; `what` names it in
- * errors ("Server", "STUN server"). Throws {@link ResolveError}.
+ * Resolves `spec` (`HOST:PORT`, IPv6 as `[addr]:port`) to an endpoint; `what` names it in
+ * errors ("Server", "STUN server"). With `families: "ipv4"` (for tools that only speak IPv4)
+ * an IPv6 address is refused and names are looked up as A records only. Throws
+ * {@link ResolveError}.
  */
-export async function resolveHostPort(spec: string, what = "Server"): Promise<Endpoint> {
+export async function resolveHostPort(
+  spec: string,
+  what = "Server",
+  families: Families = "any",
+): Promise<Endpoint> {
   const hp = splitHostPort(spec);
   if (!hp) {
-    throw new ResolveError(`${what} "${spec}" is not HOST:PORT; for example 203.0.113.7:7777`);
+    const hint = (spec.match(/:/g)?.length ?? 0) > 1
+      ? `; an IPv6 address goes in brackets, for example [2001:db8::7]:7777`
+      : `; for example 203.0.113.7:7777 or [2001:db8::7]:7777`;
+    throw new ResolveError(`${what} "${spec}" is not HOST:PORT${hint}`);
   }
-  if (parseIPv6(hp.host)) {
-    // The sockets are IPv4 only: an IPv6 address would just time out, misleadingly.
-    throw new ResolveError(
-      `${what} "${spec}" is an IPv6 address; p2p speaks IPv4 only for now: use its IPv4 address or a host name with an A record`,
-    );
+  const v6 = parseIPv6(hp.host);
+  if (v6) {
+    if (families === "ipv4") {
+      throw new ResolveError(
+        `${what} "${spec}" is an IPv6 address; this command speaks IPv4 only: use its IPv4 address or a host name with an A record`,
+      );
+    }
+    const bad = badIPv6(v6);
+    if (bad) throw new ResolveError(`${what} "${spec}" is ${bad}`);
+    // The form sockets report replies from, so `sameEndpoint` matches them.
+    return { hostname: formatIPv6(v6), port: hp.port };
   }
   if (parseIPv4(hp.host)) return { hostname: hp.host, port: hp.port };
   if (hp.host === "localhost") return { hostname: "127.0.0.1", port: hp.port };
-  try {
-    const ips = await Deno.resolveDns(hp.host, "A");
-    if (ips[0]) return { hostname: ips[0], port: hp.port };
-  } catch {
-    // Reported below.
+  const types: ("A" | "AAAA")[] = families === "ipv4" ? ["A"] : ["A", "AAAA"];
+  for (const type of types) {
+    try {
+      const ips = await Deno.resolveDns(hp.host, type);
+      if (ips[0]) return { hostname: ips[0], port: hp.port };
+    } catch {
+      // No such record: try the next type; reported below.
+    }
   }
   throw new ResolveError(
-    `Cannot resolve ${what.toLowerCase()} host "${hp.host}"; check the name or use its IP`,
+    `Cannot resolve ${what.toLowerCase()} host "${hp.host}" (${
+      types.join(" or ")
+    } records); check the name or use its IP`,
   );
 }

@@ -34,15 +34,15 @@
  * 20-byte header), an IPv4 answer is 52 bytes without alternate sockets (2.6×) and 76 bytes with
  * them (3.8×; classic requests 32 and 56 bytes); IPv6 addresses make it at most 124 bytes
  * (6.2×). SOFTWARE is off unless configured. PADDING (RFC 5780) is honoured only as far as the
- * response stays no larger than the request. Every source IP address has a token bucket
- * ({@link StunLimits}, default 10 answers a second, burst 20) and all answers together another
- * (default 2000 a second), so a reflection attack gets at most a few hundred KB/s out of the
- * server, whatever it spoofs.
+ * response stays no larger than the request. Every source IP address (IPv6: every /64, see
+ * `sourceKey` in `lib/limits.ts`) has a token bucket ({@link StunLimits}, default 10 answers a
+ * second, burst 20) and all answers together another (default 2000 a second), so a reflection
+ * attack gets at most a few hundred KB/s out of the server, whatever it spoofs.
  *
  * @module
  */
 
-import { TokenBucket } from "./limits.ts";
+import { sourceKey, TokenBucket } from "./limits.ts";
 import { type Decoded, type Endpoint, parseIPv4, parseIPv6 } from "./wire.ts";
 
 /** The magic cookie of RFC 5389/8489 messages (bytes 4..7). */
@@ -562,7 +562,7 @@ export class StunResponder {
     if (m.cls !== StunClass.Request) return this.#drop("stun-not-request");
     if (m.method !== BINDING) return this.#drop("stun-unsupported-method");
     if (!this.#sockets[via]) return this.#drop("stun-unknown-socket");
-    if (!this.#allow(now, from.hostname)) return this.#drop("stun-rate-limited");
+    if (!this.#allow(now, sourceKey(from.hostname))) return this.#drop("stun-rate-limited");
     if (!m.cookie) this.stats.classic++;
 
     const unknown: number[] = [];

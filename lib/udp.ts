@@ -167,7 +167,7 @@ function bindMains(hostname: string, port: number, o: DriverOptions["ipv6"]): Ma
       throw bindError(hostname, port, e);
     }
   }
-  if (o && hostname === "0.0.0.0" && o.hostname === "::" && o.port === port && port !== 0) {
+  if (o && hostname === "0.0.0.0" && o.hostname === "::" && o.port === port) {
     try {
       return bindDualStack(port);
     } catch (e) {

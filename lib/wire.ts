@@ -451,7 +451,8 @@ export function parseIPv6(s: string): Uint8Array | null {
   return bytes;
 }
 
-function formatIPv6(b: Uint8Array): string {
+/** Formats 16 bytes as an IPv6 address the way sockets report it (RFC 5952 compression). */
+export function formatIPv6(b: Uint8Array): string {
   // IPv4-mapped (::ffff:a.b.c.d) in the dotted form sockets report.
   if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
     return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;

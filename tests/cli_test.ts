@@ -111,6 +111,7 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
     options: {
       host: "0.0.0.0",
       port: 7777,
+      ipv6: { host: "::", required: false },
       expireAfter: 75_000,
       summaryInterval: 60_000,
       json: false,
@@ -189,7 +190,14 @@ Deno.test("cli: join defaults: the host name, any port, keepalive 25 s, timeout 
     newRoom: false,
     identityFile: undefined,
     stun: [],
+    portmap: true,
   });
+});
+
+Deno.test("cli: join --no-portmap turns router port mapping off", () => {
+  const base = ["join", "--server", "h:1", "--room", "r"];
+  assert.equal(joinOptions(parse(...base, "--no-portmap")).portmap, false);
+  assert.match((parse("join", "--help") as { text: string }).text, /--no-portmap/);
 });
 
 Deno.test("cli: join records --passphrase-file, --new-room and --identity without reading them", () => {
@@ -475,16 +483,72 @@ Deno.test("cli process: --new-room --json prints the room event with the line to
   assert.equal(events[1]?.event, "registering", show(r));
 });
 
-Deno.test("cli: an IPv6 --server is refused at once with a clear message, not a timeout", async () => {
+Deno.test("cli: IPv6 serving: :: by default with 0.0.0.0, --host6, --no-ipv6, and their errors", () => {
+  assert.equal(serveOptions(parse("serve", "--host", "192.0.2.1")).ipv6, undefined);
+  assert.equal(serveOptions(parse("serve", "--no-ipv6")).ipv6, undefined);
+  assert.deepEqual(serveOptions(parse("serve", "--host6", "2001:DB8:0::7")).ipv6, {
+    host: "2001:db8::7",
+    required: true,
+  });
+  assert.deepEqual(
+    serveOptions(parse("serve", "--host", "192.0.2.1", "--host6", "::")).ipv6,
+    { host: "::", required: true },
+  );
+  assertUsageError(["serve", "--host6", "::", "--no-ipv6"], "--host6", "--no-ipv6");
+  assertUsageError(["serve", "--host6", "192.0.2.1"], "--host6", "literal IPv6", "192.0.2.1");
+  assertUsageError(["serve", "--host6", "fe80::1"], "link-local");
+  assertUsageError(["serve", "--host", "::"], "--host", "IPv4", "for IPv6 use --host6");
+  assertUsageError(
+    ["join", "--server", "h:1", "--room", "r", "--bind", "::"],
+    "--bind",
+    "--no-ipv6",
+  );
+  assert.equal(joinOptions(parse("join", "--server", "[::1]:7", "--room", "r")).ipv6, undefined);
+  assert.equal(
+    joinOptions(parse("join", "--server", "[::1]:7", "--room", "r", "--no-ipv6")).ipv6,
+    false,
+  );
+  assertUsageError(
+    ["join", "--server", "2001:db8::1:7777", "--room", "r"],
+    "--server",
+    "HOST:PORT",
+  );
+});
+
+Deno.test("cli: an IPv6 --server resolves to its canonical address; bad ones are refused clearly", async () => {
   const { resolveServer, JoinError } = await import("../peer.ts");
-  for (const spec of ["[::1]:7777", "[2001:db8::1]:7777"]) {
+  assert.deepEqual(await resolveServer("[::1]:7777"), { hostname: "::1", port: 7777 });
+  assert.deepEqual(await resolveServer("[2001:DB8:0:0::1]:7000"), {
+    hostname: "2001:db8::1",
+    port: 7000,
+  });
+  assert.deepEqual(await resolveServer("127.0.0.1:7777"), { hostname: "127.0.0.1", port: 7777 });
+  const refused: [string, RegExp][] = [
+    ["[fe80::1]:7777", /"\[fe80::1\]:7777" is link-local/],
+    ["[ff02::1]:7777", /is a multicast address/],
+    ["[::]:7777", /is the unspecified address/],
+    [
+      "2001:db8::1:7777",
+      /is not HOST:PORT; an IPv6 address goes in brackets, for example \[2001:db8::7\]:7777/,
+    ],
+    [
+      "host-without-port",
+      /is not HOST:PORT; for example 203\.0\.113\.7:7777 or \[2001:db8::7\]:7777/,
+    ],
+  ];
+  for (const [spec, message] of refused) {
     await assert.rejects(() => resolveServer(spec), (e: unknown) => {
-      assert.ok(e instanceof JoinError);
-      assert.match(e.message, /IPv6 .*IPv4 only.*IPv4 address/);
+      assert.ok(e instanceof JoinError, spec);
+      assert.match(e.message, message);
       return true;
     });
   }
-  assert.deepEqual(await resolveServer("127.0.0.1:7777"), { hostname: "127.0.0.1", port: 7777 });
+  // The doctor examines IPv4 NAT behaviour: it refuses IPv6 with a reason.
+  const doctor = await import("../doctor.ts");
+  await assert.rejects(
+    () => doctor.resolveServer("[2001:db8::1]:7777"),
+    /is an IPv6 address; this command speaks IPv4 only: use its IPv4 address/,
+  );
 });
 
 Deno.test("cli: --log-format, --log-level and --metrics", () => {

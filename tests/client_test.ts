@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { Client, type ClientOptions, DEPARTED_KEEP, MAX_DEPARTED } from "../lib/client.ts";
 import { looksLikeStun, StunResponder } from "../lib/stun.ts";
+import { PortMapper } from "../lib/portmap/mapper.ts";
+import { FakeGateway } from "./support/portmap_gateway.ts";
 import { MAX_ROOM_SIZE } from "../lib/wire.ts";
 import { Identity } from "../lib/crypto.ts";
 import { bytesEqual } from "../lib/crypto.ts";
@@ -475,4 +477,68 @@ Deno.test("client: with --stun, addresses STUN servers see are told to peers, se
   const offered = frames.find((f) => f.kind === InnerKind.Candidates);
   assert.ok(offered && offered.kind === InnerKind.Candidates, JSON.stringify(frames));
   assert.deepEqual(offered.endpoints, [seen]);
+});
+
+Deno.test("client: a router port mapping is told to the user and to peers, sealed; no router says nothing", () => {
+  for (const [router, peerFirst] of [[true, true], [true, false], [false, true]]) {
+    const rng = prng(77);
+    const portmap = new PortMapper({
+      gateway: "192.168.1.1",
+      localAddress: "192.168.1.10",
+      localPort: 40000,
+      random: (n) => randomBytesFrom(rng, n),
+      protocols: ["pcp", "natpmp"],
+    });
+    const h = harness(11, { portmap });
+    const gw = new FakeGateway();
+    const out: ReturnType<typeof h.drain> = [];
+    const answer = () => {
+      for (let round = 0; round < 10; round++) {
+        h.runUntil(h.now + 250);
+        for (const t of h.drain()) {
+          if (router && t.to.hostname === gw.lan && t.to.port === 5351) {
+            for (const r of gw.answer(h.now, t.data)) h.c.handleDatagram(h.now, t.to, r);
+          } else out.push(t);
+        }
+      }
+    };
+    // The mapping comes after the peer was established, or before it arrives.
+    if (!peerFirst) answer();
+    const { x, keys } = member(h, "xena");
+    answer();
+    out.push(...h.drain());
+    const notices: string[] = [];
+    for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) {
+      if (e.type === "notice") notices.push(e.message);
+    }
+    const frames = out.flatMap((t) => {
+      const m = decodeServerMsg(t.data);
+      const payload = m.ok && m.value.type === MsgType.Relay ? m.value.payload : t.data;
+      const s = decodeSealed(payload);
+      if (!s.ok || !bytesEqual(s.value.to, x.id)) return [];
+      const plain = keys.responderToInitiator.open(s.value.counter, s.value.header, s.value.body);
+      const inner = plain && decodeInner(plain);
+      return inner && inner.ok ? [inner.value] : [];
+    });
+    const offered = frames.filter((f) => f.kind === InnerKind.Candidates);
+    if (!router) {
+      assert.deepEqual(notices, [], "no router: nothing to say");
+      assert.deepEqual(offered, []);
+      continue;
+    }
+    assert.deepEqual(notices, ["Router port mapping (PCP): 203.0.113.11:41001 → you"]);
+    assert.ok(offered.length >= 1, JSON.stringify(frames));
+    const last = offered.at(-1)!;
+    assert.ok(last.kind === InnerKind.Candidates);
+    assert.deepEqual(last.endpoints, [{ hostname: "203.0.113.11", port: 41001 }]);
+    // Leaving deletes the mapping.
+    h.c.leave(h.now);
+    for (const t of h.drain()) {
+      if (t.to.port === 5351) {
+        for (const r of gw.answer(h.now, t.data)) h.c.handleDatagram(h.now, t.to, r);
+      }
+    }
+    assert.equal(gw.mappings.size, 0);
+    assert.equal(h.c.portmapIdle, true);
+  }
 });

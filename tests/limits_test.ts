@@ -4,7 +4,7 @@
  * sender), all in virtual time.
  */
 import assert from "node:assert/strict";
-import { SourceCounts, TokenBucket } from "../lib/limits.ts";
+import { SourceCounts, sourceKey, TokenBucket } from "../lib/limits.ts";
 import { DEFAULT_REGISTRY, Registry } from "../lib/registry.ts";
 
 const HELLO_RATE = DEFAULT_REGISTRY.helloRate;
@@ -144,4 +144,43 @@ Deno.test("limits: one address gets a bounded number of HELLO signature checks a
   // A second later there is room again, and other addresses were never affected.
   assert.ok(register(r, 1_000, ip(5000), 1).token);
   assert.ok(register(r, 0, { hostname: "198.51.100.9", port: 1 }, 1).token);
+});
+
+Deno.test("limits: an IPv6 source is its /64; IPv4 and IPv4-mapped addresses are themselves", () => {
+  assert.equal(sourceKey("192.0.2.7"), "192.0.2.7");
+  assert.equal(sourceKey("::ffff:192.0.2.7"), "192.0.2.7");
+  assert.equal(sourceKey("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+  assert.equal(sourceKey("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+  assert.equal(sourceKey("2001:0db8:0001:0002:0:0:0:9"), "2001:db8:1:2::/64");
+  assert.notEqual(sourceKey("2001:db8:1:3::1"), sourceKey("2001:db8:1:2::1"));
+});
+
+Deno.test("limits: one IPv6 /64 cannot fill the server by hopping addresses; another /64 gets in", () => {
+  const r = new Registry({ maxPerSource: 8, maxRoomsPerSource: 3 }, SECRET);
+  // Every registration from another address of the same /64, as a host picking fresh ones.
+  const in64 = (i: number) => ({
+    hostname: `2001:db8:66:1:${(i + 1).toString(16)}::1`,
+    port: 4000,
+  });
+  for (let i = 0; i < 8; i++) assert.ok(register(r, 0, in64(i), i % 3).token, `peer ${i}`);
+  const ninth = register(r, 0, in64(100), 0);
+  assert.equal(ninth.refused?.code, RefuseCode.Limit);
+  assert.match(ninth.refused!.message, /Too many peers from your address \(8\)/);
+  const rooms = new Registry({ maxPerSource: 100, maxRoomsPerSource: 3 }, SECRET);
+  for (let i = 0; i < 3; i++) assert.ok(register(rooms, 0, in64(i), i).token);
+  assert.match(register(rooms, 0, in64(50), 9).refused!.message, /Too many rooms/);
+  assert.ok(register(r, 0, { hostname: "2001:db8:66:2::1", port: 4000 }, 0).token);
+});
+
+Deno.test("limits: HELLO signature checks are budgeted per IPv6 /64, not per address", () => {
+  const r = new Registry({ helloRate: 1, maxPerSource: 1000, maxRoomsPerSource: 1000 }, SECRET);
+  let ok = 0;
+  // Burst 4x the rate: 4 checks, whatever address of the /64 each comes from.
+  for (let i = 0; i < 10; i++) {
+    if (register(r, 0, { hostname: `2001:db8:77:1::${(i + 1).toString(16)}`, port: 1 }, 0).token) {
+      ok++;
+    }
+  }
+  assert.equal(ok, 4);
+  assert.equal(r.stats.drops["hello-rate"], 6);
 });
