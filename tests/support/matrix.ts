@@ -105,6 +105,12 @@ function publicIp(h: Host): string {
   return r.wanIp!;
 }
 
+/** Whether some router between `h` and the Internet maps per destination (symmetric). */
+function behindSymmetric(h: Host): boolean {
+  for (let r = h.router; r; r = r.upstream) if (r.nat === "symmetric") return true;
+  return false;
+}
+
 /** Options of {@link twoHomes}. */
 interface HomeOptions {
   udpTimeoutSec?: number;
@@ -293,7 +299,13 @@ interface Side {
   other: string;
   /** IP at which it must see the other on a direct path. */
   sees: string;
+  /** Whether its NAT maps per destination, so its STUN probe must say so. */
+  hard: boolean;
 }
+
+/** The STUN probe's notice of a NAT that maps per destination. */
+const isSymmetricNotice = (e: P2pEvent) =>
+  e.event === "notice" && /symmetric/i.test(String(e.message));
 
 /** The messages `from` sends in every cell. */
 function texts(from: string): string[] {
@@ -345,13 +357,25 @@ function startPeers(cell: Cell, topo: Topology, server: string): [Side, Side] {
       extraArgs: [...extra, "--port", String(port)],
     });
   return [
-    { me: start("alice", topo.a, 41001), name: "alice", other: "bob", sees: topo.aSeesB },
-    { me: start("bob", topo.b, 41002), name: "bob", other: "alice", sees: topo.bSeesA },
+    {
+      me: start("alice", topo.a, 41001),
+      name: "alice",
+      other: "bob",
+      sees: topo.aSeesB,
+      hard: behindSymmetric(topo.a),
+    },
+    {
+      me: start("bob", topo.b, 41002),
+      name: "bob",
+      other: "alice",
+      sees: topo.bSeesA,
+      hard: behindSymmetric(topo.b),
+    },
   ];
 }
 
 /**
- * Waits for both peers to register and meet (returns the time both were registered), then
+ * Waits for both peers to register and meet, then
  * sends the messages, half before and half after `midway` (and, for an upgrade, after the path
  * has become the expected one), and waits until both are on the expected path.
  */
@@ -362,7 +386,7 @@ async function converse(
   sides: Side[],
   result: CellResult,
   left: (cap?: number) => number,
-): Promise<number> {
+): Promise<void> {
   const readies = await Promise.all(
     sides.map((s) => s.me.waitForEvent("ready", {}, left(15_000))),
   );
@@ -405,11 +429,21 @@ async function converse(
   await sendRange(half, MESSAGES_EACH_WAY);
   // The path must be (back to) the expected one.
   await onExpected();
-  return registered;
+  // The server's two addresses gave each peer a mapping verdict: a NAT that maps per
+  // destination is reported (the others are checked for no such report in verify()).
+  await Promise.all(
+    sides.filter((s) => s.hard).map((s) =>
+      s.me.waitFor(isSymmetricNotice, left(5000), "the notice of a symmetric NAT")
+    ),
+  );
 }
 
 /** Fills in what both peers reported: final paths, addresses, deliveries, time to final path. */
-function record(result: CellResult, sides: Side[], registered: number | null): void {
+function record(result: CellResult, sides: Side[]): void {
+  const readies = sides.map((s) => s.me.eventsOf("ready")[0]);
+  const registered = readies.every((e) => e)
+    ? Math.max(...readies.map((e, i) => sides[i]!.me.receivedAt(e!)!))
+    : null;
   const reachedFinal: number[] = [];
   sides.forEach((s, i) => {
     const peers = s.me.eventsOf("peer").filter((e) => e.name === s.other);
@@ -439,6 +473,9 @@ function verify(cell: Cell, result: CellResult, sides: Side[], codes: number[]):
       (cell.upgrade !== undefined && result.firstPath[i] === "relay");
     if (!firstOk) {
       problems.push(`${s.name}: first path ${result.firstPath[i]}, expected ${cell.expect}`);
+    }
+    if (!s.hard && s.me.events.some(isSymmetricNotice)) {
+      problems.push(`${s.name}: told its NAT is symmetric, but it is not`);
     }
     const addr = result.addr[i];
     if (cell.expect === "direct" && hostOf(addr) !== s.sees) {
@@ -490,7 +527,6 @@ export async function runCell(cell: Cell): Promise<CellResult> {
   let lab: NatLab | undefined;
   let topo: Topology | undefined;
   let sides: Side[] = [];
-  let registered: number | null = null;
   try {
     await prepareProduct(); // Namespaces have no route to a registry: cache dependencies first.
     lab = await NatLab.create();
@@ -500,15 +536,15 @@ export async function runCell(cell: Cell): Promise<CellResult> {
     procs.push(server.proc);
     sides = startPeers(cell, topo, server.addr);
     procs.push(...sides.map((s) => s.me));
-    registered = await converse(cell, lab, topo, sides, result, left);
+    await converse(cell, lab, topo, sides, result, left);
     await Promise.all(sides.map((s) => s.me.closeStdin()));
     const codes = await Promise.all(sides.map((s) => s.me.wait(left(15_000))));
-    record(result, sides, registered);
+    record(result, sides);
     problems.push(...verify(cell, result, sides, codes));
   } catch (e) {
     problems.push(e instanceof Error ? e.message.split("\n")[0]! : String(e));
     // What the peers got to before it went wrong, for the tables.
-    record(result, sides, registered);
+    record(result, sides);
   }
   if (problems.length > 0 && lab) {
     const head = `*** cell ${cell.id} failed: ${problems.join("; ")}`;
