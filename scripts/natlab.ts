@@ -1,47 +1,114 @@
 /**
  * `deno task natlab`: runs the NAT traversal matrix in network namespaces (needs root, `ip`,
- * `nft`, `conntrack`), prints it as a table and writes `docs/nat-matrix.md`.
+ * `nft`, `conntrack`; the port-mapping cell also `miniupnpd`), prints it as a table and writes
+ * `docs/nat-matrix.md`.
  *
- * Arguments filter cells by id substring (e.g. `deno task natlab symmetric`); a filtered run
- * prints but does not rewrite the document. The document is passed through `deno fmt`, so
- * `deno task check` accepts it as written. Exit code 1 if any cell failed, the lab is
- * unavailable or the document could not be formatted.
+ * Options (after `--` or directly):
+ * - `--trials N` runs each selected cell N times (default 1) and reports per cell the success
+ *   rate and the time to the final path (median, worst);
+ * - `--only SUBSTRING` (repeatable; bare arguments too) selects cells whose id contains it, e.g.
+ *   `deno task natlab -- --only symmetric --trials 10`;
+ * - `--jobs K` runs up to K runs at once (default 1; more is faster but loads the machine, which
+ *   the timing columns then show);
+ * - `--note TEXT` adds TEXT to the document's "Last run" line (e.g. which branches were merged).
+ *
+ * A filtered run prints but does not rewrite the document. The document is passed through
+ * `deno fmt`, so `deno task check` accepts it as written. Exit code 1 if any run failed a check,
+ * the lab is unavailable or the document could not be formatted; 2 for bad arguments.
  *
  * @module
  */
-import { CELLS, markdown, runCell, textTable } from "../tests/support/matrix.ts";
-import { labAvailable } from "../tests/support/natlab.ts";
+import { parseArgs } from "node:util";
+import { type CellResult, CELLS, markdown, runCell, textTable } from "../tests/support/matrix.ts";
+import { labAvailable, missingTools } from "../tests/support/natlab.ts";
+
+function usage(message: string): never {
+  console.error(
+    `${message}\nusage: deno task natlab [-- [--trials N] [--jobs K] [--only ID]... [--note TEXT]]`,
+  );
+  Deno.exit(2);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    // `deno task natlab -- --trials 3` passes the `--` on.
+    args: Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args,
+    options: {
+      trials: { type: "string", default: "1" },
+      jobs: { type: "string", default: "1" },
+      only: { type: "string", multiple: true, default: [] },
+      note: { type: "string", default: "" },
+    },
+    allowPositionals: true,
+  });
+} catch (e) {
+  usage(e instanceof Error ? e.message : String(e));
+}
+const count = (name: string, v: string, max: number) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > max) usage(`--${name} must be 1 to ${max}, not ${v}`);
+  return n;
+};
+const trials = count("trials", parsed.values.trials, 1000);
+const jobs = count("jobs", parsed.values.jobs, 16);
+const only = [...parsed.values.only, ...parsed.positionals];
 
 const cap = labAvailable();
 if (!cap.ok) {
   console.error(`NAT lab unavailable: ${cap.reason}`);
   Deno.exit(1);
 }
-const cells = Deno.args.length === 0
+const selected = only.length === 0
   ? CELLS
-  : CELLS.filter((c) => Deno.args.some((a) => c.id.includes(a)));
-if (cells.length === 0) {
-  console.error(`No cell matches ${Deno.args.join(" ")}; ids: ${CELLS.map((c) => c.id).join(" ")}`);
-  Deno.exit(2);
+  : CELLS.filter((c) => only.some((a) => c.id.includes(a)));
+if (selected.length === 0) {
+  usage(`No cell matches ${only.join(" ")}; ids: ${CELLS.map((c) => c.id).join(" ")}`);
 }
-const results = [];
-for (const cell of cells) {
-  const r = await runCell(cell);
-  console.error(`${r.error ? "FAIL" : "ok  "} ${cell.id}`);
-  if (r.error) console.error(r.error);
-  results.push(r);
+// Cells whose tools are missing are skipped, visibly (and the document is then not written).
+const cells = selected.filter((c) => {
+  const missing = missingTools(c.needs?.tools ?? []);
+  if (missing.length > 0) {
+    console.error(
+      `SKIP ${c.id}: ${missing.join(", ")} not found (apt-get install ${c.needs!.pkg})`,
+    );
+  }
+  return missing.length === 0;
+});
+
+// Runs in table order (each cell's trials together), up to `jobs` at a time.
+const queue = cells.flatMap((cell) => Array.from({ length: trials }, (_, i) => ({ cell, i })));
+const results: (CellResult | undefined)[] = new Array(queue.length);
+let next = 0;
+async function worker(): Promise<void> {
+  while (next < queue.length) {
+    const k = next++;
+    const { cell, i } = queue[k]!;
+    const r = await runCell(cell);
+    const time = r.finalMs === null
+      ? ""
+      : ` (final path ${r.finalPath.join("/")} after ${r.finalMs} ms)`;
+    console.error(`${r.error ? "FAIL" : "ok  "} ${cell.id} #${i + 1}/${trials}${time}`);
+    if (r.error) console.error(r.error);
+    results[k] = r;
+  }
 }
-console.log(textTable(results));
-if (cells === CELLS) {
+await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, worker));
+const done = results.filter((r): r is CellResult => r !== undefined);
+console.log(textTable(done));
+
+if (cells.length === CELLS.length) {
   const uname = new TextDecoder().decode(
     (await new Deno.Command("uname", { args: ["-sr"], stdout: "piped" }).output()).stdout,
   ).trim();
   const context = `Last run: ${
     new Date().toISOString().slice(0, 10)
-  } on ${uname}, Deno ${Deno.version.deno}.`;
+  } on ${uname}, Deno ${Deno.version.deno}, ${trials} trial${
+    trials === 1 ? "" : "s"
+  } per cell, ${jobs} at a time.${parsed.values.note ? ` ${parsed.values.note}` : ""}`;
   const doc = "docs/nat-matrix.md";
   const root = new URL("..", import.meta.url);
-  await Deno.writeTextFile(new URL(doc, root), markdown(results, context));
+  await Deno.writeTextFile(new URL(doc, root), markdown(done, context));
   // deno fmt pads the table and wraps the prose; run from the root so deno.json's options apply.
   const fmt = await new Deno.Command(Deno.execPath(), {
     args: ["fmt", "--quiet", doc],
@@ -55,4 +122,4 @@ if (cells === CELLS) {
   }
   console.log(`Wrote ${doc}`);
 }
-Deno.exit(results.some((r) => r.error) ? 1 : 0);
+Deno.exit(done.some((r) => r.error) ? 1 : 0);

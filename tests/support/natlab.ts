@@ -12,7 +12,8 @@
  * Every namespace is named `p2pt-<pid>-<lab>-<random>-<role>`; nothing is ever configured in
  * the root namespace (veth pairs are created directly inside lab namespaces) and there is no
  * route out of the lab. A router may also sit behind another router (`upstream`), which is how a
- * carrier-grade NAT layer is built.
+ * carrier-grade NAT layer is built. A router built with `portmap: true` runs Debian's
+ * `miniupnpd-nftables` ({@link NatLab.startPortmap}): NAT-PMP, PCP and UPnP IGD for its LAN.
  *
  * NAT recipes follow `/work/shared/natlab-recipes.md` (verified with RFC 5780 tools).
  *
@@ -54,6 +55,12 @@ export interface RouterOptions {
   udpTimeoutSec?: number;
   /** Random loss of forwarded UDP packets, in percent (both directions). */
   lossPercent?: number;
+  /**
+   * Router port mapping: the router's rules live in `table inet filter` with the chains Debian's
+   * `miniupnpd-nftables` fills, and {@link NatLab.startPortmap} runs miniupnpd (NAT-PMP, PCP and
+   * UPnP IGD) on it. Only for `port-restricted` and `symmetric` routers.
+   */
+  portmap?: boolean;
 }
 
 /** A router (or, for `nat: "public"`, a placeholder whose hosts sit on the upstream segment). */
@@ -330,10 +337,15 @@ export function labToolTest(
   fn: (t: Deno.TestContext) => Promise<void>,
   options: Omit<Deno.TestDefinition, "name" | "fn"> = {},
 ): Deno.TestDefinition {
-  const missing = tools.filter((t) => !onPath(t));
+  const missing = missingTools(tools);
   if (missing.length === 0 || !labAvailable().ok) return labTest(name, fn, options);
   const reason = `${missing.join(", ")} not found (apt-get install ${pkg})`;
   return unavailableTest(name, fn, options, reason, `${reason}; CI=true, so this fails`);
+}
+
+/** Those of `tools` that are not executables on `PATH`. */
+export function missingTools(tools: readonly string[]): string[] {
+  return tools.filter((t) => !onPath(t));
 }
 
 /** Whether `tool` is an executable file in a directory of `PATH`. */
@@ -373,6 +385,9 @@ export class NatLab implements AsyncDisposable {
   #routerCount = 0;
   #destroyed = false;
   #unregister: () => void;
+  /** Daemons the lab started itself (miniupnpd), stopped first by {@link destroy}. */
+  #daemons: P2pProcess[] = [];
+  #tempDirs: string[] = [];
 
   private constructor(id: string, publicPrefix: string) {
     this.#id = id;
@@ -427,6 +442,11 @@ export class NatLab implements AsyncDisposable {
     return this.#hosts;
   }
 
+  /** Daemons the lab started (miniupnpd), for diagnostics. */
+  get daemons(): readonly P2pProcess[] {
+    return this.#daemons;
+  }
+
   /** Add a host directly on the public segment (e.g. the rendezvous server). */
   addPublicHost(name: string): Promise<Host> {
     return this.#addHostOn(this.#public, name, null);
@@ -462,6 +482,12 @@ export class NatLab implements AsyncDisposable {
     if (opts.lossPercent !== undefined && !(opts.lossPercent >= 0 && opts.lossPercent <= 100)) {
       throw new Error(`natlab: lossPercent out of range: ${opts.lossPercent}`);
     }
+    if (opts.portmap && !(opts.nat === "symmetric" || opts.nat === "port-restricted")) {
+      throw new Error(
+        `natlab: portmap needs a symmetric or port-restricted router, not ${opts.nat}`,
+      );
+    }
+    if (opts.portmap && opts.hairpin) throw new Error("natlab: portmap routers have no hairpin");
     this.#claimRole(name);
     const ns = `${this.#id}-${name}`;
     const lanPrefix = opts.lanPrefix ?? `10.0.${n}`;
@@ -492,7 +518,8 @@ export class NatLab implements AsyncDisposable {
       options: { ...opts },
     };
     await check(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    await check(["ip", "netns", "exec", ns, "nft", "-f", "-"], natRuleset(router));
+    const rules = opts.portmap ? portmapRuleset(router) : natRuleset(router);
+    await check(["ip", "netns", "exec", ns, "nft", "-f", "-"], rules);
     if (opts.udpTimeoutSec !== undefined) {
       const t = Math.max(1, Math.round(opts.udpTimeoutSec));
       await check([
@@ -530,6 +557,48 @@ export class NatLab implements AsyncDisposable {
     return ip;
   }
 
+  /**
+   * Start miniupnpd on a `portmap` router and wait until it serves NAT-PMP and PCP (UDP 5351)
+   * and UPnP IGD (`http://<lan>.1:5000/rootDesc.xml`) with port forwarding enabled. It learns its
+   * public address from `stun` (`IP:PORT` of a STUN server that honours CHANGE-REQUEST from a
+   * second address, such as `p2p serve --alt-host --alt-port`), which must already be running.
+   * {@link destroy} stops it.
+   */
+  async startPortmap(router: Router, stun: string, timeoutMs = 15_000): Promise<P2pProcess> {
+    this.#assertLive();
+    if (!router.options.portmap || router.ns === null) {
+      throw new Error(`natlab: router ${router.name} was not built with portmap: true`);
+    }
+    const dir = await Deno.makeTempDir({ prefix: "p2p-miniupnpd-" });
+    this.#tempDirs.push(dir);
+    const conf = `${dir}/miniupnpd.conf`;
+    await Deno.writeTextFile(conf, miniupnpdConfig(router, stun));
+    // miniupnpd neither creates nor flushes its chains: start from empty ones.
+    for (const c of MINIUPNPD_CHAINS) {
+      await this.execCheck(router.ns, "nft", "flush", "chain", "inet", "filter", c);
+    }
+    const proc = new P2pProcess(["miniupnpd", "-d", "-f", conf, "-P", `${dir}/miniupnpd.pid`], {
+      netns: router.ns,
+      label: `miniupnpd@${router.name}`,
+    });
+    this.#daemons.push(proc);
+    const ready = () => /Listening for NAT-PMP\/PCP/.test(proc.stderr);
+    try {
+      await waitUntil(() => ready() || proc.exitCode !== null, timeoutMs, "miniupnpd to listen");
+    } catch {
+      // reported below with its log
+    }
+    const refused = /reserved|restrictive|STUN: .*fail/i.exec(proc.stderr);
+    if (!ready() || refused) {
+      throw new Error(
+        `natlab: miniupnpd on ${router.name} ${
+          refused ? `refuses port forwarding ("${refused[0]}")` : "did not come up"
+        }:\n${proc.stderr.slice(-3000)}`,
+      );
+    }
+    return proc;
+  }
+
   /** Run `cmd` inside namespace `ns`; never throws for a non-zero exit. */
   exec(ns: string, ...cmd: string[]): Promise<ExecResult> {
     return run(["ip", "netns", "exec", ns, ...cmd]);
@@ -562,13 +631,14 @@ export class NatLab implements AsyncDisposable {
   async drops(router: Router, which: "wan" | "loss" = "wan"): Promise<number> {
     if (router.ns === null) return 0;
     const name = which === "wan" ? "wan_drop" : "loss_drop";
+    const family = router.options.portmap ? "inet" : "ip";
     const out = await this.execCheck(
       router.ns,
       "nft",
       "-j",
       "list",
       "counter",
-      "ip",
+      family,
       "filter",
       name,
     );
@@ -595,6 +665,7 @@ export class NatLab implements AsyncDisposable {
    * (idempotent).
    */
   async destroy(): Promise<void> {
+    for (const p of this.#daemons) await p.close();
     this.destroySync();
     await settleEmergencyCleanup();
   }
@@ -615,6 +686,13 @@ export class NatLab implements AsyncDisposable {
     }
     for (const ns of all) runSync(["ip", "netns", "del", ns]);
     this.#namespaces = [];
+    for (const dir of this.#tempDirs) {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // already gone
+      }
+    }
     this.#unregister();
   }
 
@@ -786,6 +864,86 @@ export function natRuleset(router: Router): string {
     "}",
   ];
   return [...natTable, ...filterTable].filter((l) => l !== "").join("\n") + "\n";
+}
+
+/** Chains Debian's `miniupnpd-nftables` adds its rules to (it never creates them). */
+export const MINIUPNPD_CHAINS = ["miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"];
+
+/**
+ * The nftables ruleset of a router with `portmap` (see `../shared/natlab-recipes.md`, "Port
+ * mapping"): everything in `table inet filter`, miniupnpd's own chains jumped to before the WAN
+ * drop, and the NAT applied to LAN sources only (`masquerade random` would otherwise also move
+ * the router's own STUN source ports, and miniupnpd would conclude it sits behind a strict NAT).
+ */
+export function portmapRuleset(router: Router): string {
+  const { nat, wanIp, lanPrefix, options } = router;
+  if (wanIp === null || lanPrefix === null || !options.portmap) {
+    throw new Error("natlab: not a portmap router");
+  }
+  const loss = Math.round(options.lossPercent ?? 0);
+  const snat = nat === "symmetric" ? "masquerade random" : `snat ip to ${wanIp}`;
+  return [
+    "table inet filter {",
+    "  counter wan_drop { }",
+    "  counter loss_drop { }",
+    "  chain input {",
+    "    type filter hook input priority filter; policy accept;",
+    "    ct state established,related accept",
+    "    jump miniupnpd",
+    `    iifname "wan0" ct state new counter name "wan_drop" drop`,
+    "  }",
+    "  chain forward {",
+    "    type filter hook forward priority filter; policy accept;",
+    loss > 0
+      ? `    meta l4proto udp numgen random mod 100 < ${loss} counter name "loss_drop" drop`
+      : "",
+    `    iifname "wan0" ct state established,related accept`,
+    "    jump miniupnpd",
+    `    iifname "wan0" counter name "wan_drop" drop`,
+    "  }",
+    "  chain prerouting {",
+    "    type nat hook prerouting priority dstnat; policy accept;",
+    "    jump prerouting_miniupnpd",
+    "  }",
+    "  chain postrouting {",
+    "    type nat hook postrouting priority srcnat; policy accept;",
+    "    jump postrouting_miniupnpd",
+    `    oifname "wan0" ip saddr ${lanPrefix}.0/24 ${snat}`,
+    "  }",
+    ...MINIUPNPD_CHAINS.map((c) => `  chain ${c} {\n  }`),
+    "}",
+  ].filter((l) => l !== "").join("\n") + "\n";
+}
+
+/** miniupnpd's configuration for a portmap router (NAT-PMP and PCP on 5351, UPnP on 5000). */
+export function miniupnpdConfig(router: Router, stun: string): string {
+  const i = stun.lastIndexOf(":");
+  return [
+    "ext_ifname=wan0",
+    "listening_ip=lan0",
+    // Fixed, so that UPnP clients can be pointed at http://GATEWAY:5000/rootDesc.xml.
+    "http_port=5000",
+    // In 2.3.1 this turns on NAT-PMP and PCP (enable_pcp_pmp does not exist and is fatal).
+    "enable_natpmp=yes",
+    "enable_upnp=yes",
+    "ipv6_disable=yes",
+    "secure_mode=yes",
+    "system_uptime=no",
+    "notify_interval=60",
+    "min_lifetime=120",
+    "max_lifetime=86400",
+    "uuid=3d3cec3a-8cf0-11e0-98ee-001a6bd2d07b",
+    `friendly_name=${router.name} lab router`,
+    // miniupnpd counts the lab's 203.0.113.0/24 as reserved and would refuse every mapping;
+    // a STUN server that honours CHANGE-REQUEST (p2p serve --alt-host --alt-port) tells it the
+    // address is public and unfiltered for it.
+    "ext_perform_stun=yes",
+    `ext_stun_host=${stun.slice(0, i)}`,
+    `ext_stun_port=${stun.slice(i + 1)}`,
+    `allow 1024-65535 ${router.lanPrefix}.0/24 1024-65535`,
+    "deny 0-65535 0.0.0.0/0 0-65535",
+    "",
+  ].join("\n");
 }
 
 // ---------------------------------------------------------------------------------------------
