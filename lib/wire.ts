@@ -87,6 +87,14 @@
  * | 4    | ACK       | stream u32, cumulative seq u32, selective bitmap u32 (bit i: cum+2+i) |
  * | 5    | ANNOUNCE  | (empty) the responder's confirmation of a completed handshake |
  * | 6    | CANDIDATES | endpoint list: more addresses to punch to (from `join --stun`) |
+ * | 7    | DATA_BATCH | seq u32, stream u32, base u32, then 2 or more parts to the end, each flags u8 (as DATA's), length u16, text |
+ *
+ * DATA_BATCH is a DATA frame that carries several payloads under one sequence number (a sender
+ * packs payloads queued behind its window): the receiver delivers its parts in order, as if each
+ * had come in a DATA of its own. Its parts take at most {@link MAX_BATCH} bytes, counting
+ * {@link BATCH_PART_OVERHEAD} per part, so it is never larger than a DATA of
+ * {@link MAX_FRAGMENT} bytes of text. Both decode to the same {@link InnerFrame} (kind DATA); a
+ * batch has its first part in `first`/`more`/`text` and the rest in `packed`.
  *
  * @module
  */
@@ -276,6 +284,23 @@ export interface SealedFrame {
   body: Uint8Array;
 }
 
+/** The inner kind byte of DATA_BATCH (decoded as an {@link InnerKind} DATA frame). */
+export const DATA_BATCH_KIND = 7;
+/** Bytes a part of a DATA_BATCH takes besides its text: flags u8 and length u16. */
+export const BATCH_PART_OVERHEAD = 3;
+/** Most bytes the parts of a DATA_BATCH take (text plus {@link BATCH_PART_OVERHEAD} each). */
+export const MAX_BATCH: number = MAX_FRAGMENT;
+
+/** One payload of a DATA frame: a chat message fragment and where it sits in its message. */
+export interface DataPart {
+  /** Whether this is the first fragment of a message. */
+  first: boolean;
+  /** Whether more fragments of the same message follow. */
+  more: boolean;
+  /** Payload bytes. */
+  text: Uint8Array;
+}
+
 /** Inner frame kinds carried inside SEALED. */
 export const InnerKind = {
   Probe: 1,
@@ -298,6 +323,8 @@ export type InnerFrame =
     first: boolean;
     more: boolean;
     text: Uint8Array;
+    /** Further payloads after `text` under the same sequence number (a DATA_BATCH). */
+    packed?: DataPart[];
   }
   | { kind: typeof InnerKind.Ack; stream: number; cumulative: number; selective: number }
   | { kind: typeof InnerKind.Announce }
@@ -842,18 +869,79 @@ export function peerFrameIds(b: Uint8Array): Decoded<{ from: Uint8Array; to: Uin
   };
 }
 
+/** Size of DATA's fixed part: kind, seq, stream, base, flags. */
+const DATA_FIXED = 14;
+/** Size of DATA_BATCH's fixed part: kind, seq, stream, base. */
+const BATCH_FIXED = 13;
+
+function dataFlags(p: DataPart): number {
+  return (p.more ? 1 : 0) | (p.first ? 2 : 0);
+}
+
+/** DATA, or DATA_BATCH when it has packed parts, written straight into a buffer of its size. */
+function encodeData(f: Extract<InnerFrame, { kind: typeof InnerKind.Data }>): Uint8Array {
+  checkUint(f.seq, 0xffff_ffff, "u32");
+  checkUint(f.stream, 0xffff_ffff, "u32");
+  checkUint(f.base, 0xffff_ffff, "u32");
+  const packed = f.packed ?? [];
+  let size: number;
+  if (packed.length === 0) {
+    if (f.text.length > MAX_FRAGMENT) throw new RangeError("Fragment is too large");
+    size = DATA_FIXED + f.text.length;
+  } else {
+    let parts = BATCH_PART_OVERHEAD + f.text.length;
+    for (const p of packed) parts += BATCH_PART_OVERHEAD + p.text.length;
+    if (parts > MAX_BATCH) throw new RangeError("Batch is too large");
+    size = BATCH_FIXED + parts;
+  }
+  const out = new Uint8Array(size);
+  const v = new DataView(out.buffer);
+  out[0] = packed.length === 0 ? InnerKind.Data : DATA_BATCH_KIND;
+  v.setUint32(1, f.seq);
+  v.setUint32(5, f.stream);
+  v.setUint32(9, f.base);
+  if (packed.length === 0) {
+    out[13] = dataFlags(f);
+    out.set(f.text, DATA_FIXED);
+    return out;
+  }
+  let o = BATCH_FIXED;
+  for (const p of [f, ...packed]) {
+    out[o] = dataFlags(p);
+    v.setUint16(o + 1, p.text.length);
+    out.set(p.text, o + BATCH_PART_OVERHEAD);
+    o += BATCH_PART_OVERHEAD + p.text.length;
+  }
+  return out;
+}
+
+/** Decodes DATA_BATCH (the kind byte is read): at least two parts filling it exactly. */
+function decodeBatch(r: Reader): Decoded<InnerFrame> {
+  const seq = r.u32(), stream = r.u32(), base = r.u32();
+  if (r.remaining > MAX_BATCH) return { ok: false, reason: "oversize" };
+  const parts: DataPart[] = [];
+  while (r.remaining > 0) {
+    const flags = r.u8(), len = r.u16();
+    parts.push({ first: (flags & 2) !== 0, more: (flags & 1) !== 0, text: r.bytes(len) });
+  }
+  const [head, ...packed] = parts;
+  if (!head || packed.length === 0) return { ok: false, reason: "malformed" };
+  const { first, more, text } = head;
+  return {
+    ok: true,
+    value: { kind: InnerKind.Data, seq, stream, base, first, more, text, packed },
+  };
+}
+
 /** Encodes an inner (plaintext) peer frame. */
 export function encodeInner(f: InnerFrame): Uint8Array {
+  if (f.kind === InnerKind.Data) return encodeData(f);
   const w = new Writer().u8(f.kind);
   switch (f.kind) {
     case InnerKind.Probe:
       return w.u32(f.txid).finish();
     case InnerKind.ProbeAck:
       return w.u32(f.txid).endpoint(f.observed).finish();
-    case InnerKind.Data:
-      if (f.text.length > MAX_FRAGMENT) throw new RangeError("Fragment is too large");
-      return w.u32(f.seq).u32(f.stream).u32(f.base).u8((f.more ? 1 : 0) | (f.first ? 2 : 0))
-        .bytes(f.text).finish();
     case InnerKind.Ack:
       return w.u32(f.stream).u32(f.cumulative).u32(f.selective).finish();
     case InnerKind.Announce:
@@ -903,6 +991,8 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
         f = { kind, endpoints };
         break;
       }
+      case DATA_BATCH_KIND:
+        return decodeBatch(r);
       default:
         return { ok: false, reason: "unknown-inner" };
     }

@@ -14,7 +14,9 @@
 import { concat } from "./support/bytes.ts";
 import assert from "node:assert/strict";
 import {
+  BATCH_PART_OVERHEAD,
   COOKIE_LEN,
+  DATA_BATCH_KIND,
   type Decoded,
   decodeHandshake,
   decodeInner,
@@ -35,6 +37,7 @@ import {
   InnerKind,
   isUsableCandidate,
   LeftReason,
+  MAX_BATCH,
   MAX_DATAGRAM,
   MAX_FRAGMENT,
   MAX_PRIVATE_ENDPOINTS,
@@ -282,6 +285,34 @@ const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.Ack, stream: 0, cumulative: 0, selective: 0 },
   { kind: InnerKind.Ack, stream: 0xffffffff, cumulative: 0xfffffffe, selective: 0x80000001 },
   { kind: InnerKind.Ack, stream: 0x0a0b0c0d, cumulative: 5, selective: 0xffffffff },
+];
+
+/** DATA frames carrying several payloads (encoded as DATA_BATCH). */
+const BATCH_SAMPLES: InnerFrame[] = [
+  {
+    kind: InnerKind.Data,
+    seq: 9,
+    stream: 0x01020304,
+    base: 7,
+    first: true,
+    more: false,
+    text: utf8.encode("one"),
+    packed: [{ first: true, more: true, text: utf8.encode("two") }, {
+      first: false,
+      more: false,
+      text: new Uint8Array(0),
+    }],
+  },
+  {
+    kind: InnerKind.Data,
+    seq: 0xffffffff,
+    stream: 0,
+    base: 0xffffffff,
+    first: false,
+    more: false,
+    text: bytesOf(MAX_BATCH - 2 * BATCH_PART_OVERHEAD - 1, 4),
+    packed: [{ first: true, more: false, text: bytesOf(1, 5) }],
+  },
 ];
 
 function typeName(type: number): string {
@@ -918,6 +949,64 @@ Deno.test("wire: every inner frame kind round-trips", () => {
     kinds.add(f.kind);
   }
   assert.deepEqual([...kinds].sort(), Object.values(InnerKind).sort());
+  for (const f of BATCH_SAMPLES) {
+    const b = encodeInner(f);
+    assert.equal(b[0], DATA_BATCH_KIND);
+    assert.deepEqual(assertOk(decodeInner(b)), f);
+    assert.deepEqual(assertOk(decodeInner(atOffset(b))), f);
+  }
+});
+
+Deno.test("wire: DATA_BATCH is kind 7, seq, stream, base, then parts (flags, u16 length, text) to the end; never larger than a full DATA", () => {
+  const batch = concat(
+    [DATA_BATCH_KIND],
+    [0x00, 0x00, 0x01, 0x02], // seq
+    [0xde, 0xad, 0xbe, 0xef], // stream
+    [0x00, 0x00, 0x00, 0xfa], // base
+    [2, 0x00, 0x02],
+    utf8.encode("hi"),
+    [1, 0x00, 0x00],
+    [0, 0x00, 0x03],
+    utf8.encode("you"),
+  );
+  const d = assertOk(decodeInner(batch));
+  assert.deepEqual(d, {
+    kind: InnerKind.Data,
+    seq: 0x0102,
+    stream: 0xdeadbeef,
+    base: 0xfa,
+    first: true,
+    more: false,
+    text: utf8.encode("hi"),
+    packed: [
+      { first: false, more: true, text: new Uint8Array(0) },
+      { first: false, more: false, text: utf8.encode("you") },
+    ],
+  });
+  assert.deepEqual(encodeInner(d), batch, "the encoder produces exactly these bytes");
+  // An empty packed list is a plain DATA.
+  assert.equal(encodeInner({ ...(d as InnerFrame & { kind: 3 }), packed: [] })[0], InnerKind.Data);
+  // Refused: one part only, no parts, a length past the end, trailing bytes, oversize.
+  const head = batch.subarray(0, 13);
+  for (
+    const [bad, why] of [
+      [concat(head, [2, 0, 2], utf8.encode("hi")), "one part"],
+      [head, "no parts"],
+      [concat(head, [2, 0, 2], utf8.encode("hi"), [0, 0, 9], utf8.encode("you")), "length"],
+      [concat(batch, [0]), "trailing byte"],
+      [concat(batch, [0, 0]), "trailing bytes"],
+      [
+        concat(head, [0, 0, 0], [0, (MAX_BATCH - 5) >> 8, (MAX_BATCH - 5) & 0xff]),
+        "short",
+      ],
+    ] as const
+  ) assertRejected(decodeInner(bad), why);
+  const full = (n: number) => concat(head, [0, 0, 0], [0, n >> 8, n & 0xff], bytesOf(n, 9));
+  assertOk(decodeInner(full(MAX_BATCH - 2 * BATCH_PART_OVERHEAD)), "exactly MAX_BATCH");
+  assertRejected(decodeInner(full(MAX_BATCH - 2 * BATCH_PART_OVERHEAD + 1)), "MAX_BATCH + 1");
+  assert.ok(13 + MAX_BATCH <= DATA_FIXED + MAX_FRAGMENT);
+  const f = BATCH_SAMPLES[1]! as InnerFrame & { kind: 3 };
+  assert.throws(() => encodeInner({ ...f, text: concat(f.text, [1]) }), RangeError);
 });
 
 /** Fixed part of a DATA inner frame: kind, seq, stream, base, flags. */
@@ -1323,7 +1412,7 @@ Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes
     ...HANDSHAKE_SAMPLES.map(encodeHandshake),
     concat(encodeSealedHeader(idA, idB, 42n), bytesOf(40, 1)),
   ];
-  const innerSeeds = INNER_SAMPLES.map(encodeInner);
+  const innerSeeds = [...INNER_SAMPLES, ...BATCH_SAMPLES].map(encodeInner);
   let accepted = 0, rejected = 0, innerAccepted = 0, handshakes = 0, badStages = 0;
   const N = 100_000; // The issue asks for at least 100k seeded cases per run.
   for (let i = 0; i < N; i++) {
