@@ -29,9 +29,10 @@
  *   one-way).
  *
  * Bounded: at most `--count` messages (default 50,000) and `--seconds` (default 30) per run.
- * Prints a table, then one JSON line per figure: `{"name":"peer ...","value":...,
- * "baseline":...,"ratio":...,"goal":...}` (ratio: higher is better; latency figures have no
- * goal). `--runs 3` reports the median of three runs.
+ * Prints a table, then one JSON line per figure: `{"name":"peer_direct_rate","value":...,
+ * "baseline":...,"ratio":...,"goal":...}` for `peer_<path>_rate` (msgs/s), `_cpu` (µs per
+ * message), `_latency_p50` and `_latency_p99` (ms); ratio: higher is better; only the rate has
+ * a goal. `scripts/bench.ts` runs it as part of `deno task bench`. `--runs 3` reports the median of three runs.
  *
  * Usage: `deno run -A bench/peer_throughput.ts [--count N] [--seconds S] [--size BYTES]
  * [--runs R] [--only direct|relayed] [--latency-rate MSGS] [--verbose] [--prof DIR]` (`--prof`:
@@ -618,6 +619,8 @@ interface Figures {
   rawCpu: number;
   /** The run with the median p2p/raw ratio (its latencies are reported). */
   median: Run;
+  /** Every run. */
+  runs: Run[];
 }
 
 async function measure(relayed: boolean): Promise<Figures> {
@@ -630,6 +633,7 @@ async function measure(relayed: boolean): Promise<Figures> {
     p2pCpu: median(runs.map((r) => r.p2pCpu)),
     rawCpu: median(runs.map((r) => r.rawCpu)),
     median: byRatio[byRatio.length >> 1]!,
+    runs,
   };
 }
 
@@ -657,23 +661,26 @@ async function main(): Promise<void> {
         f.rawCpu.toFixed(1)
       }: ratio ${(f.rawCpu / f.p2pCpu).toFixed(3)}`,
     );
+    // Every run's figures ride along (`runs`: [p2p, raw] each) for the document.
     json.push({
-      name: `peer ${p} msgs/s`,
+      name: `peer_${p}_rate`,
       value: Math.round(f.p2p),
       baseline: Math.round(f.raw),
       ratio: round(ratio, 4),
       goal: GOAL,
+      runs: f.runs.map((r) => [Math.round(r.p2p), Math.round(r.raw)]),
     });
     json.push({
-      name: `peer ${p} cpu us/msg`,
+      name: `peer_${p}_cpu`,
       value: round(f.p2pCpu, 2),
       baseline: round(f.rawCpu, 2),
       ratio: round(f.rawCpu / f.p2pCpu, 4),
       goal: null,
+      runs: f.runs.map((r) => [round(r.p2pCpu, 1), round(r.rawCpu, 1)]),
     });
     for (const [q, v, b] of [["p50", l.p50, rl.p50], ["p99", l.p99, rl.p99]] as const) {
       json.push({
-        name: `peer ${p} latency ${q} ms`,
+        name: `peer_${p}_latency_${q}`,
         value: round(v),
         baseline: round(b),
         ratio: round(b / v, 4),
