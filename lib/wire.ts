@@ -393,17 +393,23 @@ export const idHex: (id: Uint8Array) => string = toHex;
 
 /** Parses a literal IPv4 address into 4 bytes, or returns null. */
 export function parseIPv4(s: string): Uint8Array | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
+  // Four groups of 1 to 3 ASCII digits, each at most 255, joined by dots (a character loop:
+  // every PONG and WELCOME the server sends carries an address).
+  if (s.length < 7 || s.length > 15) return null;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    out[i] = n;
+  let part = 0, digits = 0, n = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 0x2e;
+    if (c >= 0x30 && c <= 0x39) {
+      if (++digits > 3) return null;
+      n = n * 10 + (c - 0x30);
+    } else if (c === 0x2e) {
+      if (digits === 0 || n > 255 || part > 3) return null;
+      out[part++] = n;
+      digits = n = 0;
+    } else return null;
   }
-  return out;
+  return part === 4 ? out : null;
 }
 
 /** Parses a literal IPv6 address (no zone) into 16 bytes, or returns null. */
@@ -471,11 +477,32 @@ function formatIPv6(b: Uint8Array): string {
   return `${left}::${right}`;
 }
 
+/**
+ * The scratch buffer Writers fill (encoding is synchronous): each encoding then allocates
+ * only its result. A Writer made while another holds it (never, today: no encoder nests) gets
+ * a buffer of its own. A Writer gives it back when it finishes or refuses a value; encoders
+ * check their own limits before they make one, so no other throw can keep it.
+ */
+let scratch: Uint8Array = new Uint8Array(2048);
+let scratchView: DataView = new DataView(scratch.buffer);
+let scratchOwner: Writer | null = null;
+
 /** Growable big-endian writer. */
 class Writer {
-  #buf = new Uint8Array(256);
-  #view = new DataView(this.#buf.buffer);
+  #buf: Uint8Array;
+  #view: DataView;
   #len = 0;
+
+  constructor() {
+    if (scratchOwner === null) {
+      scratchOwner = this;
+      this.#buf = scratch;
+      this.#view = scratchView;
+    } else {
+      this.#buf = new Uint8Array(256);
+      this.#view = new DataView(this.#buf.buffer);
+    }
+  }
 
   #ensure(n: number): void {
     if (this.#len + n <= this.#buf.length) return;
@@ -483,22 +510,23 @@ class Writer {
     next.set(this.#buf.subarray(0, this.#len));
     this.#buf = next;
     this.#view = new DataView(next.buffer);
+    if (scratchOwner === this) (scratch = next, scratchView = this.#view);
   }
   u8(v: number): this {
-    checkUint(v, 0xff, "u8");
+    this.#check(v, 0xff, "u8");
     this.#ensure(1);
     this.#view.setUint8(this.#len++, v);
     return this;
   }
   u16(v: number): this {
-    checkUint(v, 0xffff, "u16");
+    this.#check(v, 0xffff, "u16");
     this.#ensure(2);
     this.#view.setUint16(this.#len, v);
     this.#len += 2;
     return this;
   }
   u32(v: number): this {
-    checkUint(v, 0xffff_ffff, "u32");
+    this.#check(v, 0xffff_ffff, "u32");
     this.#ensure(4);
     this.#view.setUint32(this.#len, v);
     this.#len += 4;
@@ -517,12 +545,12 @@ class Writer {
     return this;
   }
   fixed(b: Uint8Array, len: number): this {
-    if (b.length !== len) throw new RangeError(`Expected ${len} bytes, got ${b.length}`);
+    if (b.length !== len) this.#refuse(`Expected ${len} bytes, got ${b.length}`);
     return this.bytes(b);
   }
   str8(s: string): this {
     const b = encoder.encode(s);
-    if (b.length > 255) throw new RangeError("String is longer than 255 bytes of UTF-8");
+    if (b.length > 255) this.#refuse("String is longer than 255 bytes of UTF-8");
     return this.u8(b.length).bytes(b);
   }
   endpoint(ep: Endpoint): this {
@@ -530,16 +558,25 @@ class Writer {
     if (v4) return this.u8(4).bytes(v4).u16(ep.port);
     const v6 = parseIPv6(ep.hostname);
     if (v6) return this.u8(6).bytes(v6).u16(ep.port);
-    throw new RangeError(`Endpoint address is not a literal IP: ${ep.hostname}`);
+    return this.#refuse(`Endpoint address is not a literal IP: ${ep.hostname}`);
   }
   endpoints(list: readonly Endpoint[]): this {
-    if (list.length > 255) throw new RangeError("Too many endpoints");
+    if (list.length > 255) this.#refuse("Too many endpoints");
     this.u8(list.length);
     for (const ep of list) this.endpoint(ep);
     return this;
   }
   finish(): Uint8Array {
+    if (scratchOwner === this) scratchOwner = null;
     return this.#buf.slice(0, this.#len);
+  }
+  #check(v: number, max: number, what: string): void {
+    if (!Number.isInteger(v) || v < 0 || v > max) this.#refuse(`${what} out of range: ${v}`);
+  }
+  /** Gives the scratch buffer back and throws RangeError (a value the caller built wrong). */
+  #refuse(message: string): never {
+    if (scratchOwner === this) scratchOwner = null;
+    throw new RangeError(message);
   }
 }
 
@@ -936,6 +973,9 @@ function decodeBatch(r: Reader): Decoded<InnerFrame> {
 /** Encodes an inner (plaintext) peer frame. */
 export function encodeInner(f: InnerFrame): Uint8Array {
   if (f.kind === InnerKind.Data) return encodeData(f);
+  if (f.kind === InnerKind.Candidates && f.endpoints.length > MAX_PRIVATE_ENDPOINTS) {
+    throw new RangeError("Too many candidates");
+  }
   const w = new Writer().u8(f.kind);
   switch (f.kind) {
     case InnerKind.Probe:
@@ -947,7 +987,6 @@ export function encodeInner(f: InnerFrame): Uint8Array {
     case InnerKind.Announce:
       return w.finish();
     case InnerKind.Candidates:
-      if (f.endpoints.length > MAX_PRIVATE_ENDPOINTS) throw new RangeError("Too many candidates");
       return w.endpoints(f.endpoints).finish();
   }
 }

@@ -46,6 +46,7 @@ import {
   MsgType,
   NAME_TAG_LEN,
   NONCE_LEN,
+  parseIPv4,
   parseIPv6,
   peekType,
   peerFrameIds,
@@ -1596,4 +1597,84 @@ Deno.test("wire: CANDIDATES carries at most MAX_PRIVATE_ENDPOINTS endpoints both
   assertOk(decodeInner(ok));
   const tooMany = concat([InnerKind.Candidates, many.length], ok.subarray(2), ok.subarray(2, 9));
   assertRejected(decodeInner(tooMany), "one endpoint too many");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Encoding helpers
+
+Deno.test("wire: parseIPv4 takes four dotted groups of 1-3 ASCII digits up to 255, nothing else", () => {
+  const ok: [string, number[]][] = [
+    ["0.0.0.0", [0, 0, 0, 0]],
+    ["127.0.0.1", [127, 0, 0, 1]],
+    ["255.255.255.255", [255, 255, 255, 255]],
+    ["010.001.1.00", [10, 1, 1, 0]],
+    ["198.51.100.7", [198, 51, 100, 7]],
+  ];
+  for (const [s, bytes] of ok) assert.deepEqual(parseIPv4(s), Uint8Array.from(bytes), s);
+  const bad = [
+    "",
+    "1.2.3",
+    "1.2.3.4.5",
+    "1.2.3.4.",
+    ".1.2.3.4",
+    "1..2.3",
+    "256.1.1.1",
+    "1.2.3.999",
+    "1.2.3.0004",
+    "1.2.3.-4",
+    "1.2.3.4 ",
+    " 1.2.3.4",
+    "1.2.3.a",
+    "１.2.3.4", // A fullwidth digit is not ASCII.
+    "::1",
+    "1.2.3.4:80",
+  ];
+  for (const s of bad) assert.equal(parseIPv4(s), null, JSON.stringify(s));
+});
+
+Deno.test("wire: encodings never share bytes, and an encoder that threw leaves later ones intact", () => {
+  const pong = (digest: number): ServerMsg => ({
+    type: MsgType.Pong,
+    token: idA,
+    observed: epV4,
+    digest,
+  });
+  const a = encodeServerMsg(pong(1));
+  const b = encodeServerMsg(pong(2));
+  assert.notEqual(a.buffer, b.buffer);
+  assert.equal(assertOk(decodeServerMsg(a)).type, MsgType.Pong);
+  assert.deepEqual(assertOk(decodeServerMsg(a)), pong(1), "the first result kept its bytes");
+  // A RangeError half-way through one encoding (a programming error) ...
+  assert.throws(
+    () =>
+      encodeServerMsg({
+        type: MsgType.Pong,
+        token: idA,
+        observed: { hostname: "x", port: 1 },
+        digest: 3,
+      }),
+    RangeError,
+  );
+  // ... and the next encodings, small and large, are still exact.
+  assert.deepEqual(assertOk(decodeServerMsg(encodeServerMsg(pong(4)))), pong(4));
+  for (const f of SERVER_SAMPLES) {
+    assert.deepEqual(assertOk(decodeServerMsg(encodeServerMsg(f))), f);
+  }
+  // One larger than the scratch buffer (it grows) and a datagram-sized one.
+  const hs = { ...HANDSHAKE_SAMPLES[1]!, message: bytesOf(5000, 7) };
+  const long = encodeHandshake(hs); // Too long for a datagram, but encodable.
+  assert.deepEqual(long.subarray(HANDSHAKE_HEADER_LEN), hs.message);
+  assert.deepEqual(
+    long.subarray(0, HANDSHAKE_HEADER_LEN),
+    encodeHandshake({ ...hs, message: new Uint8Array(0) }),
+  );
+  const relay: ServerMsg = {
+    type: MsgType.Relay,
+    from: idA,
+    token: idB,
+    to: idC,
+    payload: bytesOf(1100, 8),
+  };
+  assert.deepEqual(assertOk(decodeServerMsg(encodeServerMsg(relay))), relay);
+  assert.deepEqual(assertOk(decodeServerMsg(encodeServerMsg(pong(5)))), pong(5));
 });
