@@ -205,6 +205,8 @@ export class ReliableChannel {
   #inflight = new Map<number, Pending>();
   /** Payload bytes in flight. */
   #inflightBytes = 0;
+  /** Payloads in flight (a batch is several). */
+  #inflightPayloads = 0;
   /** A lower bound of the earliest `due` in flight (exact after a scan); Infinity when none. */
   #earliest = Infinity;
   #srtt: number | undefined;
@@ -270,7 +272,7 @@ export class ReliableChannel {
 
   /** Payloads queued or in flight: zero means everything pushed was acknowledged. */
   get outstanding(): number {
-    return this.queued + this.#inflight.size;
+    return this.queued + this.#inflightPayloads;
   }
 
   /** The stream this side sends on. */
@@ -381,6 +383,7 @@ export class ReliableChannel {
       };
       this.#inflight.set(p.seq, p);
       this.#inflightBytes += bytes;
+      this.#inflightPayloads += 1 + (packed?.length ?? 0);
       this.#earliest = Math.min(this.#earliest, p.due);
       this.stats.sent++;
       out.push(outData(this.#stream, base, p, "new"));
@@ -469,6 +472,7 @@ export class ReliableChannel {
     const n = this.outstanding;
     this.#inflight.clear();
     this.#inflightBytes = 0;
+    this.#inflightPayloads = 0;
     this.#queue = [];
     this.#queueHead = 0;
     this.#continuing = false;
@@ -518,6 +522,7 @@ export class ReliableChannel {
       else if (!newest || p.sendIndex > newest.sendIndex) newest = p;
       this.#inflight.delete(p.seq);
       this.#inflightBytes -= p.bytes;
+      this.#inflightPayloads -= 1 + (p.packed?.length ?? 0);
     };
     for (const p of this.#inflight.values()) {
       if (p.seq > ack.cumulative) break;

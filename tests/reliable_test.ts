@@ -229,7 +229,9 @@ function simulate(o: SimOptions): SimResult {
     assert.equal(c.base, mirrorBase(side), `${side}.base`);
     assert.equal(c.stream, lastNew[side].stream, `${side}.stream`);
     // The channel's own count agrees with the mirror: queued + in flight.
-    assert.equal(c.outstanding, pushedCount[side] - sentPayloads[side] + inflight);
+    let inflightPayloads = 0;
+    for (const k of unacked[side].keys()) inflightPayloads += framePayloads[side].get(k)!.length;
+    assert.equal(c.outstanding, pushedCount[side] - sentPayloads[side] + inflightPayloads);
     maxInflight[side] = Math.max(maxInflight[side], inflight);
     const t = c.nextTimeout();
     if (t !== undefined) assert.ok(t > now, `${side}.nextTimeout() ${t} not after ${now}`);
