@@ -27,11 +27,12 @@
  * (everything below was acknowledged, so delivered, before), and the sender ignores ACKs of any
  * stream but its own. Both halves therefore resynchronise without a handshake.
  *
- * Batching: payloads queued behind the window are packed, several to a DATA frame (up to
- * {@link ReliableOptions.batchBytes}), when a sequence number frees up; the frame travels,
- * is retransmitted and acknowledged as one, and the receiver delivers its payloads in order. A
- * payload pushed while the window is open goes out at once, alone (no delay is added to wait
- * for company), so batching only happens when the sender is ahead of the path.
+ * Batching: whatever is queued when {@link ReliableChannel.pollData} sends a new frame is
+ * packed, several payloads to a DATA frame (up to {@link ReliableOptions.batchBytes}): the
+ * payloads pushed since the last poll (a caller polls once per step, so one step's lines share
+ * frames) and those that waited behind a full window. The frame travels, is retransmitted and
+ * acknowledged as one, and the receiver delivers its payloads in order. Nothing is held back to
+ * wait for company: a payload pushed alone into an open window goes out alone at the next poll.
  *
  * Time is a number in milliseconds supplied by the caller.
  *

@@ -525,7 +525,7 @@ function ratiosMarkdown(figures: Figure[]): string {
     "| ---- | ----: | -------: | ----: | ---: | --- |",
     ...figures.map((x) =>
       `| ${x.name} | ${num(x.value)} | ${num(x.baseline)} | ${x.ratio.toFixed(2)} | ${
-        x.goal ?? "—"
+        x.goal === null ? "—" : Number(x.goal.toFixed(2))
       } | ${x.goal === null ? "—" : x.ratio >= x.goal ? "yes" : "**no**"} |`
     ),
   ].join("\n");
