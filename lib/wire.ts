@@ -630,6 +630,13 @@ class Reader {
   rest(): Uint8Array {
     return this.bytes(this.remaining);
   }
+  /** The next `n` bytes as a view of the input (no copy). */
+  view(n: number): Uint8Array {
+    this.#need(n);
+    const out = this.#b.subarray(this.#o, this.#o + n);
+    this.#o += n;
+    return out;
+  }
   str8(): string {
     const n = this.u8();
     this.#need(n);
@@ -959,7 +966,7 @@ function decodeBatch(r: Reader): Decoded<InnerFrame> {
   const parts: DataPart[] = [];
   while (r.remaining > 0) {
     const flags = r.u8(), len = r.u16();
-    parts.push({ first: (flags & 2) !== 0, more: (flags & 1) !== 0, text: r.bytes(len) });
+    parts.push({ first: (flags & 2) !== 0, more: (flags & 1) !== 0, text: r.view(len) });
   }
   const [head, ...packed] = parts;
   if (!head || packed.length === 0) return { ok: false, reason: "malformed" };
@@ -991,7 +998,10 @@ export function encodeInner(f: InnerFrame): Uint8Array {
   }
 }
 
-/** Decodes an inner peer frame (after the AEAD has authenticated it). */
+/**
+ * Decodes an inner peer frame (after the AEAD has authenticated it). The text of DATA views
+ * `b` (the decrypted frame, which the caller owns) rather than copying it.
+ */
 export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
   const r = new Reader(b, 0);
   try {
@@ -1014,7 +1024,7 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
           base,
           first: (flags & 2) !== 0,
           more: (flags & 1) !== 0,
-          text: r.rest(),
+          text: r.view(r.remaining),
         };
         break;
       }
