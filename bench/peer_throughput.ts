@@ -17,6 +17,11 @@
  *   `--relay-only`). N lines are piped into the sender's stdin as fast as it takes them; the
  *   rate is measured on the receiver's stdout the same way (first to last message). Every
  *   message must arrive exactly once and in order (checked).
+ * - CPU per message: the CPU time (all threads, Linux schedstat) the p2p sender and receiver
+ *   processes spent from the first line written to the last message read, over the messages;
+ *   its baseline is the raw sender's and receiver's CPU per datagram (each measures its own,
+ *   from its first send or receive to its last). On a machine shared with other work this
+ *   varies far less than the rates, which follow whatever else runs.
  * - Latency under load: a second, paced run at half the rate p2p carried (or at
  *   `--latency-rate`, to compare versions at one load). Each line carries
  *   the time the bench wrote it to the sender's stdin; the latency runs to when the bench read
@@ -24,9 +29,10 @@
  *   one-way).
  *
  * Bounded: at most `--count` messages (default 50,000) and `--seconds` (default 30) per run.
- * Prints a table, then one JSON line per figure: `{"name":"peer ...","value":...,
- * "baseline":...,"ratio":...,"goal":...}` (ratio: higher is better; latency figures have no
- * goal). `--runs 3` reports the median of three runs.
+ * Prints a table, then one JSON line per figure: `{"name":"peer_direct_rate","value":...,
+ * "baseline":...,"ratio":...,"goal":...}` for `peer_<path>_rate` (msgs/s), `_cpu` (µs per
+ * message), `_latency_p50` and `_latency_p99` (ms); ratio: higher is better; only the rate has
+ * a goal. `scripts/bench.ts` runs it as part of `deno task bench`. `--runs 3` reports the median of three runs.
  *
  * Usage: `deno run -A bench/peer_throughput.ts [--count N] [--seconds S] [--size BYTES]
  * [--runs R] [--only direct|relayed] [--latency-rate MSGS] [--verbose] [--prof DIR]` (`--prof`:
@@ -35,7 +41,7 @@
  * @module
  */
 
-import { bindUdp, LO, receiveEach } from "./support.ts";
+import { bindUdp, LO, processCpuMs, receiveEach } from "./support.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const SELF = new URL(import.meta.url).pathname;
@@ -127,13 +133,14 @@ async function rawReceiver(count: number, stamped: boolean): Promise<void> {
   const buf = new Uint8Array(65_536);
   const view = new DataView(buf.buffer);
   const latencies: number[] = [];
-  let n = 0, first = 0, last = 0;
+  let n = 0, first = 0, last = 0, cpuFirst = 0, cpuLast = 0;
   let idle: ReturnType<typeof setTimeout> | undefined;
   const done = () => {
     clearTimeout(idle);
     latencies.sort((x, y) => x - y);
     const p50 = percentile(latencies, 0.5), p99 = percentile(latencies, 0.99);
-    console.log(JSON.stringify({ received: n, first, last, p50, p99 }));
+    const cpuMs = cpuLast - cpuFirst;
+    console.log(JSON.stringify({ received: n, first, last, p50, p99, cpuMs }));
     conn.close();
   };
   const rearm = () => {
@@ -148,14 +155,20 @@ async function rawReceiver(count: number, stamped: boolean): Promise<void> {
     if (stamped && data.length >= 8 && from.port > 0) {
       latencies.push(wallNow() - view.getFloat64(0));
     }
-    if (n === 0) first = now;
+    if (n === 0) (first = now, cpuFirst = selfCpuMs());
     last = now;
     if (++n >= count) {
+      cpuLast = selfCpuMs();
       done();
       return "stop";
     }
-    if ((n & 1023) === 0) rearm();
+    if ((n & 1023) === 0) (rearm(), cpuLast = selfCpuMs());
   }, buf);
+}
+
+/** This process's CPU time so far (all threads), ms. */
+function selfCpuMs(): number {
+  return processCpuMs(Deno.pid);
 }
 
 /** Forwards every datagram to `to` (a raw relay), in lib/udp.ts's send style. */
@@ -194,10 +207,13 @@ async function rawSender(to: number, count: number, size: number, rate: number):
       await new Promise((r) => setTimeout(r, PACE_MS));
     }
   } else {
+    const cpu0 = selfCpuMs();
     for (let i = 0; i < count; i += 64) {
       for (let j = i; j < Math.min(count, i + 64); j++) send(new Uint8Array(size));
       await Promise.all([...sends]);
     }
+    await Promise.all([...sends]);
+    console.log(JSON.stringify({ sent: count, cpuMs: selfCpuMs() - cpu0 }));
   }
   await Promise.all([...sends]);
   conn.close();
@@ -274,6 +290,11 @@ class Child {
     return JSON.parse(await this.waitLine((l) => l.includes(`"${key}"`), ms, key));
   }
 
+  /** The process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   write(bytes: Uint8Array): Promise<void> {
     return this.#stdin!.write(bytes);
   }
@@ -330,6 +351,8 @@ interface RawResult {
   /** One-way latency percentiles (paced runs), ms. */
   p50: number;
   p99: number;
+  /** CPU µs per datagram, sender and receiver together (unpaced runs). */
+  cpuUs: number;
 }
 
 /** Raw UDP from a sender to a receiver process (through a forwarder when `relayed`). */
@@ -346,10 +369,16 @@ async function rawRun(relayed: boolean, count: number, rate = 0): Promise<RawRes
     }
     const report = recv.waitJson("received", (ARGS.seconds + 15) * 1000);
     const args = ["--to", target, "--count", count, "--size", size];
-    children.push(role("raw-send", ...args, ...(rate > 0 ? ["--rate", rate] : [])));
-    const r = (await report) as unknown as { first: number; last: number } & RawResult;
+    const sender = role("raw-send", ...args, ...(rate > 0 ? ["--rate", rate] : []));
+    children.push(sender);
+    const sent = rate > 0 ? undefined : sender.waitJson("sent", (ARGS.seconds + 15) * 1000);
+    const r = (await report) as unknown as
+      & { first: number; last: number; cpuMs: number }
+      & RawResult;
+    const senderCpu = sent ? Number((await sent).cpuMs) : NaN;
     const perSecond = r.received > 1 ? (r.received - 1) / ((r.last - r.first) / 1000) : 0;
-    return { rate: perSecond, received: r.received, p50: r.p50, p99: r.p99 };
+    const cpuUs = (senderCpu * 1000) / count + (r.cpuMs * 1000) / Math.max(1, r.received);
+    return { rate: perSecond, received: r.received, p50: r.p50, p99: r.p99, cpuUs };
   } finally {
     await Promise.all(children.map((c) => c.close()));
   }
@@ -462,12 +491,18 @@ interface FloodResult {
   rate: number;
   received: number;
   disorder: number;
+  /** CPU µs per message of the sender and receiver processes together. */
+  cpuUs: number;
 }
 
 /** Pipes `count` lines into the sender as fast as its stdin takes them. */
 async function flood(room: Room): Promise<FloodResult> {
   const n = ARGS.count;
   const got = expect(room.receiver, n, ARGS.seconds);
+  const cpu = () => processCpuMs(room.sender.pid) + processCpuMs(room.receiver.pid);
+  const cpu0 = cpu();
+  let cpu1 = cpu0;
+  void got.done.then(() => cpu1 = cpu());
   const writing = (async () => {
     for (let i = 0; i < n; i += 1000) {
       let s = "";
@@ -479,7 +514,8 @@ async function flood(room: Room): Promise<FloodResult> {
   await got.done;
   await writing;
   const rate = got.count > 1 ? (got.count - 1) / ((got.last - got.first) / 1000) : 0;
-  return { rate, received: got.count, disorder: got.disorder };
+  const cpuUs = ((cpu1 - cpu0) * 1000) / Math.max(1, got.count);
+  return { rate, received: got.count, disorder: got.disorder, cpuUs };
 }
 
 interface Latency {
@@ -530,6 +566,9 @@ function median(xs: number[]): number {
 interface Run {
   raw: number;
   p2p: number;
+  /** CPU µs per message (p2p) and per datagram (raw), sender and receiver together. */
+  p2pCpu: number;
+  rawCpu: number;
   latency: Latency;
   rawLatency: RawResult;
 }
@@ -561,7 +600,14 @@ async function measureOnce(relayed: boolean): Promise<Run> {
     await closeRoom(room);
   }
   const rawLatency = await rawRun(relayed, latency.sent, latency.offered);
-  const run = { raw: raw.rate, p2p: f.rate, latency, rawLatency };
+  const run = {
+    raw: raw.rate,
+    p2p: f.rate,
+    p2pCpu: f.cpuUs,
+    rawCpu: raw.cpuUs,
+    latency,
+    rawLatency,
+  };
   if (ARGS.verbose) console.error(`  ${label}: ${JSON.stringify(run)}`);
   return run;
 }
@@ -569,8 +615,12 @@ async function measureOnce(relayed: boolean): Promise<Run> {
 interface Figures {
   raw: number;
   p2p: number;
+  p2pCpu: number;
+  rawCpu: number;
   /** The run with the median p2p/raw ratio (its latencies are reported). */
   median: Run;
+  /** Every run. */
+  runs: Run[];
 }
 
 async function measure(relayed: boolean): Promise<Figures> {
@@ -580,7 +630,10 @@ async function measure(relayed: boolean): Promise<Figures> {
   return {
     raw: median(runs.map((r) => r.raw)),
     p2p: median(runs.map((r) => r.p2p)),
+    p2pCpu: median(runs.map((r) => r.p2pCpu)),
+    rawCpu: median(runs.map((r) => r.rawCpu)),
     median: byRatio[byRatio.length >> 1]!,
+    runs,
   };
 }
 
@@ -603,16 +656,31 @@ async function main(): Promise<void> {
         l.p50.toFixed(2)
       } ms, p99 ${l.p99.toFixed(2)} ms (raw ${rl.p50.toFixed(2)} / ${rl.p99.toFixed(2)} ms)`,
     );
+    console.log(
+      `${"".padEnd(8)} CPU µs per message (sender + receiver): p2p ${f.p2pCpu.toFixed(1)}, raw ${
+        f.rawCpu.toFixed(1)
+      }: ratio ${(f.rawCpu / f.p2pCpu).toFixed(3)}`,
+    );
+    // Every run's figures ride along (`runs`: [p2p, raw] each) for the document.
     json.push({
-      name: `peer ${p} msgs/s`,
+      name: `peer_${p}_rate`,
       value: Math.round(f.p2p),
       baseline: Math.round(f.raw),
       ratio: round(ratio, 4),
       goal: GOAL,
+      runs: f.runs.map((r) => [Math.round(r.p2p), Math.round(r.raw)]),
+    });
+    json.push({
+      name: `peer_${p}_cpu`,
+      value: round(f.p2pCpu, 2),
+      baseline: round(f.rawCpu, 2),
+      ratio: round(f.rawCpu / f.p2pCpu, 4),
+      goal: null,
+      runs: f.runs.map((r) => [round(r.p2pCpu, 1), round(r.rawCpu, 1)]),
     });
     for (const [q, v, b] of [["p50", l.p50, rl.p50], ["p99", l.p99, rl.p99]] as const) {
       json.push({
-        name: `peer ${p} latency ${q} ms`,
+        name: `peer_${p}_latency_${q}`,
         value: round(v),
         baseline: round(b),
         ratio: round(b / v, 4),

@@ -151,6 +151,9 @@ export class Client {
   #digest = 0;
   #forgottenUndelivered = 0;
   #out: Transmit[] = [];
+  /** Remotes with chat lines queued but not yet sent (see {@link pollTransmit}), and when. */
+  #unsent = new Set<RemotePeer>();
+  #unsentAt = 0;
   #events: ClientEvent[] = [];
   #synced = false;
   #probe: StunProbe | undefined;
@@ -311,6 +314,7 @@ export class Client {
 
   /** Takes the next datagram to send, if any. */
   pollTransmit(): Transmit | undefined {
+    if (this.#unsent.size > 0) this.#flushSends();
     return this.#out.shift();
   }
 
@@ -328,6 +332,15 @@ export class Client {
       sum.probes += r.birthday.probes;
     }
     return sum;
+  }
+
+  /** Sends the chat lines queued since the last poll: one step's lines share DATA frames. */
+  #flushSends(): void {
+    for (const r of this.#unsent) {
+      r.flush(this.#unsentAt);
+      this.#track(r);
+    }
+    this.#unsent.clear();
   }
 
   /** Takes the next event for the user, if any. */
@@ -439,7 +452,7 @@ export class Client {
     const behind: string[] = [];
     for (const r of this.#remotes.values()) {
       if (!r.present) continue;
-      if (r.send(now, parts)) n++;
+      if (r.send(now, parts, false)) (n++, this.#unsent.add(r), this.#unsentAt = now);
       else behind.push(r.name || "a peer still connecting");
       this.#track(r);
     }

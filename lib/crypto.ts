@@ -21,6 +21,7 @@ import {
   timingSafeEqual,
   verify,
 } from "node:crypto";
+import { HmacSha256 } from "./sha256.ts";
 import { COOKIE_LEN, type Endpoint, formatEndpoint } from "./wire.ts";
 
 /** Base64url without padding (JWK key fields). */
@@ -173,8 +174,46 @@ export class PairSession {
  * HMAC-SHA256(secret, id ‖ "IP:PORT"). Only whoever receives at `addr` can learn it.
  */
 export function addressCookie(secret: Uint8Array, id: Uint8Array, addr: Endpoint): Uint8Array {
-  const mac = createHmac("sha256", secret).update(id).update(formatEndpoint(addr)).digest();
-  return new Uint8Array(mac.subarray(0, COOKIE_LEN));
+  const where = ascii(formatEndpoint(addr));
+  if (id.length + where.length > MAX_COOKIE_INPUT) {
+    // Never for an id and an address; kept exact for any input.
+    const mac = createHmac("sha256", secret).update(id).update(where).digest();
+    return new Uint8Array(mac.subarray(0, COOKIE_LEN));
+  }
+  return cookieMac(secret).mac(id, where).slice(0, COOKIE_LEN);
+}
+
+/** Most bytes {@link HmacSha256.mac} takes (an id and "[IPv6]:port" are far below). */
+const MAX_COOKIE_INPUT = 183;
+
+/** The last secrets' prepared MACs (a server has two at a time), by the secret's bytes. */
+const cookieMacs: { secret: Uint8Array; mac: HmacSha256 }[] = [];
+
+function cookieMac(secret: Uint8Array): HmacSha256 {
+  for (const c of cookieMacs) if (sameBytes(c.secret, secret)) return c.mac;
+  const mac = new HmacSha256(secret);
+  cookieMacs.unshift({ secret: secret.slice(), mac });
+  if (cookieMacs.length > 4) cookieMacs.pop();
+  return mac;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+const asciiScratch = new Uint8Array(MAX_COOKIE_INPUT);
+
+/** The bytes of an ASCII string (an endpoint's text) in a scratch buffer, or UTF-8 otherwise. */
+function ascii(s: string): Uint8Array {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f || i >= asciiScratch.length) return new TextEncoder().encode(s);
+    asciiScratch[i] = c;
+  }
+  return asciiScratch.subarray(0, s.length);
 }
 
 /** An Ed25519 key pair made from a 32-byte seed (RFC 8032 private key). */

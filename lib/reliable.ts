@@ -27,10 +27,18 @@
  * (everything below was acknowledged, so delivered, before), and the sender ignores ACKs of any
  * stream but its own. Both halves therefore resynchronise without a handshake.
  *
+ * Batching: whatever is queued when {@link ReliableChannel.pollData} sends a new frame is
+ * packed, several payloads to a DATA frame (up to {@link ReliableOptions.batchBytes}): the
+ * payloads pushed since the last poll (a caller polls once per step, so one step's lines share
+ * frames) and those that waited behind a full window. The frame travels, is retransmitted and
+ * acknowledged as one, and the receiver delivers its payloads in order. Nothing is held back to
+ * wait for company: a payload pushed alone into an open window goes out alone at the next poll.
+ *
  * Time is a number in milliseconds supplied by the caller.
  *
  * @module
  */
+import { BATCH_PART_OVERHEAD, type DataPart, MAX_BATCH } from "./wire.ts";
 
 /** Tunables of a channel. */
 export interface ReliableOptions {
@@ -65,6 +73,12 @@ export interface ReliableOptions {
    * it has been acknowledged (Infinity: only the timer detects loss).
    */
   fastThreshold: number;
+  /**
+   * Most bytes of payloads packed into one DATA frame, counting
+   * {@link BATCH_PART_OVERHEAD} per payload (at most {@link MAX_BATCH}); 0 sends one payload
+   * per frame.
+   */
+  batchBytes: number;
 }
 
 /** Defaults suited to chat over the Internet. */
@@ -79,6 +93,7 @@ export const DEFAULT_RELIABLE: ReliableOptions = {
   ackEvery: 4,
   ackDelay: 5,
   fastThreshold: 3,
+  batchBytes: MAX_BATCH,
 };
 
 /**
@@ -101,6 +116,8 @@ export interface DataFrame {
   more: boolean;
   /** Payload bytes. */
   text: Uint8Array;
+  /** Further payloads after `text`, under the same sequence number (a batch). */
+  packed?: DataPart[];
 }
 
 /** A DATA frame the caller should put on the wire. */
@@ -126,6 +143,10 @@ interface Pending {
   first: boolean;
   more: boolean;
   text: Uint8Array;
+  /** Payloads packed after `text` (a batch), if any. */
+  packed: DataPart[] | undefined;
+  /** Payload bytes of the frame (all its parts). */
+  bytes: number;
   sentAt: number;
   due: number;
   tries: number;
@@ -153,6 +174,8 @@ export interface Delivery {
 export interface ReliableStats {
   /** DATA frames sent for the first time. */
   sent: number;
+  /** Payloads sent packed behind another one in a DATA frame (see `batchBytes`). */
+  batched: number;
   /** DATA frames sent again because their timer expired. */
   retransmits: number;
   /** DATA frames sent again at once because later ones were acknowledged (fast retransmit). */
@@ -183,6 +206,8 @@ export class ReliableChannel {
   #inflight = new Map<number, Pending>();
   /** Payload bytes in flight. */
   #inflightBytes = 0;
+  /** Payloads in flight (a batch is several). */
+  #inflightPayloads = 0;
   /** A lower bound of the earliest `due` in flight (exact after a scan); Infinity when none. */
   #earliest = Infinity;
   #srtt: number | undefined;
@@ -197,7 +222,7 @@ export class ReliableChannel {
   /** Streams the peer left behind; a late frame of one is never followed again. */
   #oldStreams: number[] = [];
   #delivered = 0;
-  #buffer = new Map<number, Delivery>();
+  #buffer = new Map<number, DataPart & { packed?: DataPart[] }>();
   /** In-order DATA frames received since the last ACK handed out. */
   #unacked = 0;
   /** When the delayed ACK is due (Infinity: none pending). */
@@ -211,6 +236,7 @@ export class ReliableChannel {
   /** Counters. */
   readonly stats: ReliableStats = {
     sent: 0,
+    batched: 0,
     retransmits: 0,
     fastRetransmits: 0,
     resends: 0,
@@ -247,7 +273,7 @@ export class ReliableChannel {
 
   /** Payloads queued or in flight: zero means everything pushed was acknowledged. */
   get outstanding(): number {
-    return this.queued + this.#inflight.size;
+    return this.queued + this.#inflightPayloads;
   }
 
   /** The stream this side sends on. */
@@ -316,8 +342,7 @@ export class ReliableChannel {
         p.sentAt = now;
         p.sendIndex = ++this.#sendIndex;
         p.due = now + Math.min(this.#rto * 2 ** (p.tries - 1), this.#o.maxRto);
-        const { seq, first, more, text } = p;
-        out.push({ stream: this.#stream, base, seq, first, more, text, reason });
+        out.push(outData(this.#stream, base, p, reason));
       }
       earliest = Math.min(earliest, p.due);
     }
@@ -340,12 +365,15 @@ export class ReliableChannel {
         break;
       }
       this.#queue[this.#queueHead++] = undefined!;
+      const { packed, bytes } = this.#pack(q.text.length, this.#inflightBytes + q.text.length);
       const p: Pending = {
         seq: this.#nextSeq++,
         firstSent: now,
         first: q.first,
         more: q.more,
         text: q.text,
+        packed,
+        bytes,
         sentAt: now,
         due: now + this.#rto,
         tries: 1,
@@ -355,16 +383,38 @@ export class ReliableChannel {
         sendIndex: ++this.#sendIndex,
       };
       this.#inflight.set(p.seq, p);
-      this.#inflightBytes += p.text.length;
+      this.#inflightBytes += bytes;
+      this.#inflightPayloads += 1 + (packed?.length ?? 0);
       this.#earliest = Math.min(this.#earliest, p.due);
       this.stats.sent++;
-      const { seq, first, more, text } = p;
-      out.push({ stream: this.#stream, base, seq, first, more, text, reason: "new" });
+      out.push(outData(this.#stream, base, p, "new"));
     }
     if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#queueHead);
       this.#queueHead = 0;
     }
+  }
+
+  /**
+   * Takes the queued payloads that fit in a batch behind one of `first` bytes (just taken off
+   * the queue), within the byte window (`inflight` counts what would be in flight with it).
+   */
+  #pack(first: number, inflight: number): { packed: DataPart[] | undefined; bytes: number } {
+    const limit = Math.min(this.#o.batchBytes, MAX_BATCH);
+    let room = limit - BATCH_PART_OVERHEAD - first, bytes = first;
+    let packed: DataPart[] | undefined;
+    while (this.queued > 0) {
+      const q = this.#queue[this.#queueHead]!;
+      const n = q.text.length;
+      if (n + BATCH_PART_OVERHEAD > room || inflight + n > this.#o.windowBytes) break;
+      this.#queue[this.#queueHead++] = undefined!;
+      (packed ??= []).push(q);
+      this.stats.batched++;
+      room -= n + BATCH_PART_OVERHEAD;
+      bytes += n;
+      inflight += n;
+    }
+    return { packed, bytes };
   }
 
   /**
@@ -423,6 +473,7 @@ export class ReliableChannel {
     const n = this.outstanding;
     this.#inflight.clear();
     this.#inflightBytes = 0;
+    this.#inflightPayloads = 0;
     this.#queue = [];
     this.#queueHead = 0;
     this.#continuing = false;
@@ -471,7 +522,8 @@ export class ReliableChannel {
       if (p.ambiguous) repaired = true;
       else if (!newest || p.sendIndex > newest.sendIndex) newest = p;
       this.#inflight.delete(p.seq);
-      this.#inflightBytes -= p.text.length;
+      this.#inflightBytes -= p.bytes;
+      this.#inflightPayloads -= 1 + (p.packed?.length ?? 0);
     };
     for (const p of this.#inflight.values()) {
       if (p.seq > ack.cumulative) break;
@@ -561,16 +613,15 @@ export class ReliableChannel {
     } else if (seq === this.#delivered + 1 && this.#buffer.size === 0) {
       // The common case: the next one, nothing buffered.
       this.#delivered = seq;
-      this.stats.delivered++;
-      deliver.push({ first: d.first, more: d.more, text: d.text });
+      this.#deliver(d, deliver);
     } else if (seq - this.#delivered <= this.#o.window) {
-      this.#buffer.set(seq, { first: d.first, more: d.more, text: d.text });
+      const { first, more, text, packed } = d;
+      this.#buffer.set(seq, packed ? { first, more, text, packed } : { first, more, text });
       for (;;) {
         const next = this.#buffer.get(this.#delivered + 1);
         if (!next) break;
         this.#buffer.delete(++this.#delivered);
-        this.stats.delivered++;
-        deliver.push(next);
+        this.#deliver(next, deliver);
       }
       immediate = true;
     } else immediate = true;
@@ -582,6 +633,13 @@ export class ReliableChannel {
       if (this.#ackWake === Infinity) this.#ackWake = this.#ackDue;
     }
     return { deliver, ack: this.#ack(), ackNow: false, reset };
+  }
+
+  /** Hands out the payloads of one frame (the first, then any packed after it). */
+  #deliver(d: DataPart & { packed?: DataPart[] }, out: Delivery[]): void {
+    out.push({ first: d.first, more: d.more, text: d.text });
+    for (const p of d.packed ?? []) out.push({ first: p.first, more: p.more, text: p.text });
+    this.stats.delivered += 1 + (d.packed?.length ?? 0);
   }
 
   #ack(): OutAck {
@@ -597,6 +655,14 @@ export class ReliableChannel {
       selective: selective >>> 0,
     };
   }
+}
+
+/** The DATA frame that (re)sends `p`. */
+function outData(stream: number, base: number, p: Pending, reason: SendReason): OutData {
+  const { seq, first, more, text, packed } = p;
+  return packed
+    ? { stream, base, seq, first, more, text, packed, reason }
+    : { stream, base, seq, first, more, text, reason };
 }
 
 function clamp(v: number, lo: number, hi: number): number {

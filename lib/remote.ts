@@ -303,12 +303,21 @@ export class RemotePeer {
     return true;
   }
 
-  /** Queues the fragments of one message. False (nothing queued) when its queue is full. */
-  send(now: number, parts: Uint8Array[]): boolean {
+  /**
+   * Queues the fragments of one message. False (nothing queued) when its queue is full. With
+   * `settle` false nothing goes out until {@link flush}, so the messages of one step can share
+   * DATA frames.
+   */
+  send(now: number, parts: Uint8Array[], settle = true): boolean {
     if (!this.present || this.#channel.queueRoom < parts.length) return false;
     parts.forEach((p, i) => this.#channel.push(p, i < parts.length - 1));
-    this.#settle(now);
+    if (settle) this.#settle(now);
     return true;
+  }
+
+  /** Sends what is due, such as messages queued by {@link send} without settling. */
+  flush(now: number): void {
+    this.#settle(now);
   }
 
   /** Tells the peer our extra candidates (sealed; repeated whenever a new path starts). */

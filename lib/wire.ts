@@ -92,6 +92,14 @@
  * | 6    | CANDIDATES | endpoint list: more addresses to punch to (from `join --stun`) |
  * | 7    | NAT       | mapping u8 (0 unknown, 1 endpoint-independent, 2 address-dependent), ports list (count u8, u16 each: the public ports STUN servers saw, in order) |
  * | 8    | BIRTHDAY  | stage u8 (1 propose, 2 accept, 3 go), round u32, sockets u16 (see `lib/birthday.ts`) |
+ * | 9    | DATA_BATCH | seq u32, stream u32, base u32, then 2 or more parts to the end, each flags u8 (as DATA's), length u16, text |
+ *
+ * DATA_BATCH is a DATA frame that carries several payloads under one sequence number (a sender
+ * packs payloads queued behind its window): the receiver delivers its parts in order, as if each
+ * had come in a DATA of its own. Its parts take at most {@link MAX_BATCH} bytes, counting
+ * {@link BATCH_PART_OVERHEAD} per part, so it is never larger than a DATA of
+ * {@link MAX_FRAGMENT} bytes of text. Both decode to the same {@link InnerFrame} (kind DATA); a
+ * batch has its first part in `first`/`more`/`text` and the rest in `packed`.
  *
  * @module
  */
@@ -281,6 +289,23 @@ export interface SealedFrame {
   body: Uint8Array;
 }
 
+/** The inner kind byte of DATA_BATCH (decoded as an {@link InnerKind} DATA frame). */
+export const DATA_BATCH_KIND = 9;
+/** Bytes a part of a DATA_BATCH takes besides its text: flags u8 and length u16. */
+export const BATCH_PART_OVERHEAD = 3;
+/** Most bytes the parts of a DATA_BATCH take (text plus {@link BATCH_PART_OVERHEAD} each). */
+export const MAX_BATCH: number = MAX_FRAGMENT;
+
+/** One payload of a DATA frame: a chat message fragment and where it sits in its message. */
+export interface DataPart {
+  /** Whether this is the first fragment of a message. */
+  first: boolean;
+  /** Whether more fragments of the same message follow. */
+  more: boolean;
+  /** Payload bytes. */
+  text: Uint8Array;
+}
+
 /** Inner frame kinds carried inside SEALED. */
 export const InnerKind = {
   Probe: 1,
@@ -322,6 +347,8 @@ export type InnerFrame =
     first: boolean;
     more: boolean;
     text: Uint8Array;
+    /** Further payloads after `text` under the same sequence number (a DATA_BATCH). */
+    packed?: DataPart[];
   }
   | { kind: typeof InnerKind.Ack; stream: number; cumulative: number; selective: number }
   | { kind: typeof InnerKind.Announce; attempt: number }
@@ -401,17 +428,23 @@ export const idHex: (id: Uint8Array) => string = toHex;
 
 /** Parses a literal IPv4 address into 4 bytes, or returns null. */
 export function parseIPv4(s: string): Uint8Array | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
+  // Four groups of 1 to 3 ASCII digits, each at most 255, joined by dots (a character loop:
+  // every PONG and WELCOME the server sends carries an address).
+  if (s.length < 7 || s.length > 15) return null;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    out[i] = n;
+  let part = 0, digits = 0, n = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 0x2e;
+    if (c >= 0x30 && c <= 0x39) {
+      if (++digits > 3) return null;
+      n = n * 10 + (c - 0x30);
+    } else if (c === 0x2e) {
+      if (digits === 0 || n > 255 || part > 3) return null;
+      out[part++] = n;
+      digits = n = 0;
+    } else return null;
   }
-  return out;
+  return part === 4 ? out : null;
 }
 
 /** Parses a literal IPv6 address (no zone) into 16 bytes, or returns null. */
@@ -480,11 +513,32 @@ export function formatIPv6(b: Uint8Array): string {
   return `${left}::${right}`;
 }
 
+/**
+ * The scratch buffer Writers fill (encoding is synchronous): each encoding then allocates
+ * only its result. A Writer made while another holds it (never, today: no encoder nests) gets
+ * a buffer of its own. A Writer gives it back when it finishes or refuses a value; encoders
+ * check their own limits before they make one, so no other throw can keep it.
+ */
+let scratch: Uint8Array = new Uint8Array(2048);
+let scratchView: DataView = new DataView(scratch.buffer);
+let scratchOwner: Writer | null = null;
+
 /** Growable big-endian writer. */
 class Writer {
-  #buf = new Uint8Array(256);
-  #view = new DataView(this.#buf.buffer);
+  #buf: Uint8Array;
+  #view: DataView;
   #len = 0;
+
+  constructor() {
+    if (scratchOwner === null) {
+      scratchOwner = this;
+      this.#buf = scratch;
+      this.#view = scratchView;
+    } else {
+      this.#buf = new Uint8Array(256);
+      this.#view = new DataView(this.#buf.buffer);
+    }
+  }
 
   #ensure(n: number): void {
     if (this.#len + n <= this.#buf.length) return;
@@ -492,22 +546,23 @@ class Writer {
     next.set(this.#buf.subarray(0, this.#len));
     this.#buf = next;
     this.#view = new DataView(next.buffer);
+    if (scratchOwner === this) (scratch = next, scratchView = this.#view);
   }
   u8(v: number): this {
-    checkUint(v, 0xff, "u8");
+    this.#check(v, 0xff, "u8");
     this.#ensure(1);
     this.#view.setUint8(this.#len++, v);
     return this;
   }
   u16(v: number): this {
-    checkUint(v, 0xffff, "u16");
+    this.#check(v, 0xffff, "u16");
     this.#ensure(2);
     this.#view.setUint16(this.#len, v);
     this.#len += 2;
     return this;
   }
   u32(v: number): this {
-    checkUint(v, 0xffff_ffff, "u32");
+    this.#check(v, 0xffff_ffff, "u32");
     this.#ensure(4);
     this.#view.setUint32(this.#len, v);
     this.#len += 4;
@@ -526,12 +581,12 @@ class Writer {
     return this;
   }
   fixed(b: Uint8Array, len: number): this {
-    if (b.length !== len) throw new RangeError(`Expected ${len} bytes, got ${b.length}`);
+    if (b.length !== len) this.#refuse(`Expected ${len} bytes, got ${b.length}`);
     return this.bytes(b);
   }
   str8(s: string): this {
     const b = encoder.encode(s);
-    if (b.length > 255) throw new RangeError("String is longer than 255 bytes of UTF-8");
+    if (b.length > 255) this.#refuse("String is longer than 255 bytes of UTF-8");
     return this.u8(b.length).bytes(b);
   }
   endpoint(ep: Endpoint): this {
@@ -539,16 +594,25 @@ class Writer {
     if (v4) return this.u8(4).bytes(v4).u16(ep.port);
     const v6 = parseIPv6(ep.hostname);
     if (v6) return this.u8(6).bytes(v6).u16(ep.port);
-    throw new RangeError(`Endpoint address is not a literal IP: ${ep.hostname}`);
+    return this.#refuse(`Endpoint address is not a literal IP: ${ep.hostname}`);
   }
   endpoints(list: readonly Endpoint[]): this {
-    if (list.length > 255) throw new RangeError("Too many endpoints");
+    if (list.length > 255) this.#refuse("Too many endpoints");
     this.u8(list.length);
     for (const ep of list) this.endpoint(ep);
     return this;
   }
   finish(): Uint8Array {
+    if (scratchOwner === this) scratchOwner = null;
     return this.#buf.slice(0, this.#len);
+  }
+  #check(v: number, max: number, what: string): void {
+    if (!Number.isInteger(v) || v < 0 || v > max) this.#refuse(`${what} out of range: ${v}`);
+  }
+  /** Gives the scratch buffer back and throws RangeError (a value the caller built wrong). */
+  #refuse(message: string): never {
+    if (scratchOwner === this) scratchOwner = null;
+    throw new RangeError(message);
   }
 }
 
@@ -601,6 +665,13 @@ class Reader {
   }
   rest(): Uint8Array {
     return this.bytes(this.remaining);
+  }
+  /** The next `n` bytes as a view of the input (no copy). */
+  view(n: number): Uint8Array {
+    this.#need(n);
+    const out = this.#b.subarray(this.#o, this.#o + n);
+    this.#o += n;
+    return out;
   }
   str8(): string {
     const n = this.u8();
@@ -884,24 +955,87 @@ export function peerFrameIds(b: Uint8Array): Decoded<{ from: Uint8Array; to: Uin
   };
 }
 
+/** Size of DATA's fixed part: kind, seq, stream, base, flags. */
+const DATA_FIXED = 14;
+/** Size of DATA_BATCH's fixed part: kind, seq, stream, base. */
+const BATCH_FIXED = 13;
+
+function dataFlags(p: DataPart): number {
+  return (p.more ? 1 : 0) | (p.first ? 2 : 0);
+}
+
+/** DATA, or DATA_BATCH when it has packed parts, written straight into a buffer of its size. */
+function encodeData(f: Extract<InnerFrame, { kind: typeof InnerKind.Data }>): Uint8Array {
+  checkUint(f.seq, 0xffff_ffff, "u32");
+  checkUint(f.stream, 0xffff_ffff, "u32");
+  checkUint(f.base, 0xffff_ffff, "u32");
+  const packed = f.packed ?? [];
+  let size: number;
+  if (packed.length === 0) {
+    if (f.text.length > MAX_FRAGMENT) throw new RangeError("Fragment is too large");
+    size = DATA_FIXED + f.text.length;
+  } else {
+    let parts = BATCH_PART_OVERHEAD + f.text.length;
+    for (const p of packed) parts += BATCH_PART_OVERHEAD + p.text.length;
+    if (parts > MAX_BATCH) throw new RangeError("Batch is too large");
+    size = BATCH_FIXED + parts;
+  }
+  const out = new Uint8Array(size);
+  const v = new DataView(out.buffer);
+  out[0] = packed.length === 0 ? InnerKind.Data : DATA_BATCH_KIND;
+  v.setUint32(1, f.seq);
+  v.setUint32(5, f.stream);
+  v.setUint32(9, f.base);
+  if (packed.length === 0) {
+    out[13] = dataFlags(f);
+    out.set(f.text, DATA_FIXED);
+    return out;
+  }
+  let o = BATCH_FIXED;
+  for (const p of [f, ...packed]) {
+    out[o] = dataFlags(p);
+    v.setUint16(o + 1, p.text.length);
+    out.set(p.text, o + BATCH_PART_OVERHEAD);
+    o += BATCH_PART_OVERHEAD + p.text.length;
+  }
+  return out;
+}
+
+/** Decodes DATA_BATCH (the kind byte is read): at least two parts filling it exactly. */
+function decodeBatch(r: Reader): Decoded<InnerFrame> {
+  const seq = r.u32(), stream = r.u32(), base = r.u32();
+  if (r.remaining > MAX_BATCH) return { ok: false, reason: "oversize" };
+  const parts: DataPart[] = [];
+  while (r.remaining > 0) {
+    const flags = r.u8(), len = r.u16();
+    parts.push({ first: (flags & 2) !== 0, more: (flags & 1) !== 0, text: r.view(len) });
+  }
+  const [head, ...packed] = parts;
+  if (!head || packed.length === 0) return { ok: false, reason: "malformed" };
+  const { first, more, text } = head;
+  return {
+    ok: true,
+    value: { kind: InnerKind.Data, seq, stream, base, first, more, text, packed },
+  };
+}
+
 /** Encodes an inner (plaintext) peer frame. */
 export function encodeInner(f: InnerFrame): Uint8Array {
+  if (f.kind === InnerKind.Data) return encodeData(f);
+  if (f.kind === InnerKind.Candidates && f.endpoints.length > MAX_PRIVATE_ENDPOINTS) {
+    throw new RangeError("Too many candidates");
+  }
   const w = new Writer().u8(f.kind);
   switch (f.kind) {
     case InnerKind.Probe:
       return w.u32(f.txid).finish();
     case InnerKind.ProbeAck:
       return w.u32(f.txid).endpoint(f.observed).finish();
-    case InnerKind.Data:
-      if (f.text.length > MAX_FRAGMENT) throw new RangeError("Fragment is too large");
-      return w.u32(f.seq).u32(f.stream).u32(f.base).u8((f.more ? 1 : 0) | (f.first ? 2 : 0))
-        .bytes(f.text).finish();
     case InnerKind.Ack:
       return w.u32(f.stream).u32(f.cumulative).u32(f.selective).finish();
     case InnerKind.Announce:
       return w.u32(f.attempt).finish();
     case InnerKind.Candidates:
-      if (f.endpoints.length > MAX_PRIVATE_ENDPOINTS) throw new RangeError("Too many candidates");
       return w.endpoints(f.endpoints).finish();
     case InnerKind.Nat: {
       if (f.ports.length > MAX_NAT_PORTS) throw new RangeError("Too many ports");
@@ -914,7 +1048,10 @@ export function encodeInner(f: InnerFrame): Uint8Array {
   }
 }
 
-/** Decodes an inner peer frame (after the AEAD has authenticated it). */
+/**
+ * Decodes an inner peer frame (after the AEAD has authenticated it). The text of DATA views
+ * `b` (the decrypted frame, which the caller owns) rather than copying it.
+ */
 export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
   const r = new Reader(b, 0);
   try {
@@ -937,7 +1074,7 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
           base,
           first: (flags & 2) !== 0,
           more: (flags & 1) !== 0,
-          text: r.rest(),
+          text: r.view(r.remaining),
         };
         break;
       }
@@ -971,6 +1108,8 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
         f = { kind, stage: stage as 1 | 2 | 3, round: r.u32(), sockets: r.u16() };
         break;
       }
+      case DATA_BATCH_KIND:
+        return decodeBatch(r);
       default:
         return { ok: false, reason: "unknown-inner" };
     }

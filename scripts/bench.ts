@@ -18,8 +18,14 @@
  *   raw Deno UDP forwarder, coturn beside them when `turnserver` is installed. Within a run the
  *   relays take turns in slices of each case; each figure is the median of `--runs` runs.
  *
+ * - Peer data plane (`bench/peer_throughput.ts --runs N`): chat messages per second from one
+ *   `p2p join` to another, direct and relayed, against raw UDP between two processes (and
+ *   through a raw forwarder); CPU per message; p50/p99 latency under load.
+ *
  * Options: `--runs N` (default 3), `--seconds S` measured per relay load case (default 1.5),
- * `--ratios`, `--no-write` (print, but leave the document alone).
+ * `--ratios`, `--no-write` (print, but leave the document alone), `--only SUITE` (one of
+ * `relay`, `capacity`, `peer`, `deno-bench`: runs that suite alone and prints its figures; the
+ * document is only written by a full run).
  *
  * @module
  */
@@ -51,8 +57,15 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "1.5" },
     ratios: { type: "boolean", default: false },
     "no-write": { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
+const SUITES = ["relay", "capacity", "peer", "deno-bench"];
+if (args.only !== undefined && !SUITES.includes(args.only)) {
+  throw new Error(`--only takes one of ${SUITES.join(", ")}, not ${args.only}`);
+}
+/** Whether to run `suite` (every one, unless `--only` names another). */
+const runs = (suite: string) => args.only === undefined || args.only === suite;
 const RUNS = Math.max(1, Number(args.runs));
 const SECONDS = Number(args.seconds);
 
@@ -333,6 +346,77 @@ function capacityMarkdown(r: CapacityResult): string {
   ].join("\n");
 }
 
+// --- Peer data plane ------------------------------------------------------------------------
+
+/** A figure of `bench/peer_throughput.ts`, with every run's [p2p, raw] pair when it has them. */
+type PeerFigure = Figure & { runs?: [number, number][]; offered_msgs_s?: number };
+
+/** `bench/peer_throughput.ts --runs RUNS`: its figures (medians) and its summary lines. */
+async function peerThroughput(): Promise<{ figures: PeerFigure[]; summary: string[] }> {
+  progress(`peer data plane: ${RUNS} run(s) of each path`);
+  const out = await run(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    "bench/peer_throughput.ts",
+    "--runs",
+    String(RUNS),
+  ]);
+  const lines = out.split("\n").filter((l) => l.trim());
+  return {
+    figures: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
+    summary: lines.filter((l) => !l.startsWith("{")),
+  };
+}
+
+function peerMarkdown(p: { figures: PeerFigure[]; summary: string[] }): string {
+  const get = (name: string) => p.figures.find((x) => x.name === name);
+  const lines = [
+    "## Peer data plane: chat messages between two peers",
+    "",
+    "`bench/peer_throughput.ts` runs a `p2p serve` and two `p2p join --json` processes on " +
+    "127.0.0.1 (relayed: both `--relay-only`; the server's per-peer relay rate limits lifted) " +
+    "and pipes 50,000 lines of 100 bytes into the sender's stdin as fast as it takes them; the " +
+    "rate is what the receiver prints on stdout, first message to last, every message checked " +
+    "once and in order. The baseline is raw UDP between two Deno processes in the socket style " +
+    "of `lib/udp.ts` (relayed: through a raw Deno forwarder), datagrams of the size of a sealed " +
+    "one-message DATA frame, sent as fast as the socket takes them, the rate measured at the " +
+    "receiver. CPU per message is the CPU time (all threads) of the sending and the receiving " +
+    "process over the flood, divided by the messages; the raw baseline's is its sender's and " +
+    "receiver's per datagram. Latency: a second run paced at half the rate p2p carried, each " +
+    "line stamped when written to the sender's stdin and timed when read from the receiver's " +
+    "stdout, against raw UDP at the same rate (one-way). On a machine shared with other work " +
+    "the rates swing from run to run (the raw baseline's most: it loses datagrams it cannot " +
+    "take); CPU per message varies far less.",
+    "",
+    "| path | p2p msgs/s | raw msgs/s | ratio (goal) | p2p CPU µs/msg | raw CPU µs/datagram | " +
+    "latency p50 / p99 (offered rate) | raw p50 / p99 |",
+    "| ---- | ---------: | ---------: | -----------: | -------------: | ------------------: | " +
+    "-------------------------------- | ------------- |",
+  ];
+  for (const path of ["direct", "relayed"]) {
+    const rate = get(`peer_${path}_rate`), cpu = get(`peer_${path}_cpu`);
+    const p50 = get(`peer_${path}_latency_p50`), p99 = get(`peer_${path}_latency_p99`);
+    if (!rate || !cpu || !p50 || !p99) continue;
+    lines.push(
+      `| ${path} | ${rate.value.toFixed(0)} | ${rate.baseline.toFixed(0)} | ` +
+        `${rate.ratio.toFixed(2)} (≥ ${rate.goal}) | ${cpu.value.toFixed(1)} | ` +
+        `${cpu.baseline.toFixed(1)} | ${p50.value.toFixed(2)} / ${p99.value.toFixed(2)} ms ` +
+        `(${p50.offered_msgs_s} msgs/s) | ${p50.baseline.toFixed(2)} / ${
+          p99.baseline.toFixed(2)
+        } ms |`,
+    );
+  }
+  lines.push("", "Every run (p2p / raw):", "");
+  for (const path of ["direct", "relayed"]) {
+    for (const [kind, unit] of [["rate", "msgs/s"], ["cpu", "CPU µs per message"]]) {
+      const r = get(`peer_${path}_${kind}`)?.runs;
+      if (!r) continue;
+      lines.push(`- ${path}, ${unit}: ${r.map(([a, b]) => `${a} / ${b}`).join(", ")}`);
+    }
+  }
+  return lines.join("\n");
+}
+
 // --- deno bench ---------------------------------------------------------------------------
 
 interface BenchRow {
@@ -431,6 +515,8 @@ function ratiosMarkdown(figures: Figure[]): string {
     "",
     "What `deno task bench:ratios` prints (higher is better; the goal is the lowest acceptable " +
     "ratio). `relay_cpu_*`: relayed packets per CPU-second, p2p against the raw forwarder; " +
+    "`peer_*_rate`: chat messages per second between two peers against raw UDP on the same " +
+    "path (goal 0.5); `peer_*_cpu` and `peer_*_latency_*`: the raw baseline's cost over p2p's; " +
     "`relay_delivered_*`: the fraction of datagrams delivered, against the forwarder's (goal " +
     `${DELIVERY_GOAL} paced; ${DELIVERY_GOAL_UNPACED} unpaced, where bursts overflow the default ` +
     "socket buffers of either now and then).",
@@ -439,7 +525,7 @@ function ratiosMarkdown(figures: Figure[]): string {
     "| ---- | ----: | -------: | ----: | ---: | --- |",
     ...figures.map((x) =>
       `| ${x.name} | ${num(x.value)} | ${num(x.baseline)} | ${x.ratio.toFixed(2)} | ${
-        x.goal ?? "—"
+        x.goal === null ? "—" : Number(x.goal.toFixed(2))
       } | ${x.goal === null ? "—" : x.ratio >= x.goal ? "yes" : "**no**"} |`
     ),
   ].join("\n");
@@ -451,13 +537,18 @@ function num(x: number): string {
 
 const coturnVersion = (await tryRun("turnserver", ["--version"]))?.trim().split("\n")[0];
 const coturn = coturnVersion !== undefined && /^\d/.test(coturnVersion);
-const bench = args.ratios ? [] : await denoBench();
-const relay = await relayLoad(coturn);
-const cap = await capacity();
-const figures = [...relay.figures, ...cap.figures];
+const bench = args.ratios || !runs("deno-bench") ? [] : await denoBench();
+const relay = runs("relay") ? await relayLoad(coturn) : undefined;
+const cap = runs("capacity") ? await capacity() : undefined;
+const peer = runs("peer") ? await peerThroughput() : undefined;
+const peerFigures: Figure[] = (peer?.figures ?? [])
+  .filter((x) => !args.ratios || x.goal !== null)
+  .map(({ name, value, baseline, ratio, goal }) => ({ name, value, baseline, ratio, goal }));
+const figures = [...relay?.figures ?? [], ...cap?.figures ?? [], ...peerFigures];
 for (const x of figures) console.log(JSON.stringify(x));
+if (args.only === "deno-bench") console.log(benchMarkdown(bench));
 
-if (!args.ratios && !args["no-write"]) {
+if (!args.ratios && !args["no-write"] && relay && cap && peer) {
   const doc = [
     "# Benchmarks",
     "",
@@ -471,6 +562,8 @@ if (!args.ratios && !args["no-write"]) {
     relayMarkdown(relay.table, coturn ? coturnVersion : undefined),
     "",
     capacityMarkdown(cap.result),
+    "",
+    peerMarkdown(peer),
     "",
     benchMarkdown(bench),
     "",

@@ -4,7 +4,11 @@
  * two handshakes between the same identities never share keys (fresh ephemerals).
  */
 import assert from "node:assert/strict";
-import { bytesEqual, type PairSession, REPLAY_WINDOW } from "../lib/crypto.ts";
+import { createHmac } from "node:crypto";
+import { addressCookie, bytesEqual, type PairSession, REPLAY_WINDOW } from "../lib/crypto.ts";
+import { HmacSha256 } from "../lib/sha256.ts";
+import { type Endpoint, formatEndpoint } from "../lib/wire.ts";
+import { prng } from "./support/prng.ts";
 import { handshakeSessions as pair } from "./support/sessions.ts";
 
 const enc = new TextEncoder();
@@ -102,4 +106,58 @@ Deno.test("crypto: bytesEqual compares contents, of any length, without throwing
   big.set(ID_A, 5);
   assert.equal(bytesEqual(big.subarray(5, 5 + ID_LEN), ID_A), true);
   assert.equal(bytesEqual(big.subarray(4, 4 + ID_LEN), ID_A), false);
+});
+
+// ---------------------------------------------------------------------------------------------
+// HMAC-SHA256 and address cookies
+
+Deno.test("crypto: HmacSha256 agrees with node:crypto for keys of 0 to 200 bytes and inputs of 0 to 183", () => {
+  const rand = prng(0x5a256);
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
+  for (let i = 0; i < 600; i++) {
+    const key = bytes(i < 200 ? i : Math.floor(rand() * 200));
+    const a = bytes(Math.floor(rand() * 90)), b = bytes(Math.floor(rand() * (184 - a.length)));
+    const want = createHmac("sha256", key).update(a).update(b).digest();
+    assert.deepEqual(new HmacSha256(key).mac(a, b), new Uint8Array(want), `case ${i}`);
+  }
+  // Every length across the padding boundaries, under one prepared key.
+  const key = bytes(32), mac = new HmacSha256(key);
+  for (let n = 0; n <= 183; n++) {
+    const m = bytes(n);
+    const want = new Uint8Array(createHmac("sha256", key).update(m).digest());
+    assert.deepEqual(mac.mac(m), want, `length ${n}`);
+  }
+  assert.throws(() => mac.mac(new Uint8Array(184)), RangeError);
+});
+
+Deno.test("crypto: addressCookie is the first 8 bytes of HMAC-SHA256(secret, id ‖ 'IP:PORT'), for any secret, also one changed in place", () => {
+  const rand = prng(77);
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
+  const want = (secret: Uint8Array, id: Uint8Array, addr: Endpoint) =>
+    new Uint8Array(
+      createHmac("sha256", secret).update(id).update(formatEndpoint(addr)).digest().subarray(0, 8),
+    );
+  const addrs: Endpoint[] = [
+    { hostname: "127.0.0.1", port: 1 },
+    { hostname: "203.0.113.250", port: 65535 },
+    { hostname: "2001:db8::1", port: 443 },
+    { hostname: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", port: 65535 },
+  ];
+  const secrets = Array.from({ length: 7 }, () => bytes(32));
+  for (let round = 0; round < 3; round++) {
+    for (const secret of secrets) {
+      for (const addr of addrs) {
+        const id = bytes(8);
+        const c = addressCookie(secret, id, addr);
+        assert.equal(c.length, 8);
+        assert.equal(c.buffer.byteLength, 8, "a cookie holds no more than its bytes");
+        assert.deepEqual(c, want(secret, id, addr));
+      }
+    }
+  }
+  const secret = bytes(32), id = bytes(8), addr = addrs[0]!;
+  const before = addressCookie(secret, id, addr);
+  secret[5]! ^= 1;
+  assert.notDeepEqual(addressCookie(secret, id, addr), before);
+  assert.deepEqual(addressCookie(secret, id, addr), want(secret, id, addr));
 });

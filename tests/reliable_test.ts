@@ -160,6 +160,9 @@ function simulate(o: SimOptions): SimResult {
   const maxInflight: Record<Side, number> = { A: 0, B: 0 };
   const delivered: Record<Side, Delivered[]> = { A: [], B: [] };
   const pushedCount: Record<Side, number> = { A: 0, B: 0 };
+  // Payloads sent as new (a batch carries several), and each frame's payloads by stream:seq.
+  const sentPayloads: Record<Side, number> = { A: 0, B: 0 };
+  const framePayloads: Record<Side, Map<string, string[]>> = { A: new Map(), B: new Map() };
   // Mirror of each receiver: the stream it follows.
   const following: Record<Side, number | undefined> = { A: undefined, B: undefined };
   const left: Record<Side, Set<number>> = { A: new Set(), B: new Set() };
@@ -181,7 +184,16 @@ function simulate(o: SimOptions): SimResult {
       assert.ok(Number.isInteger(d.seq) && d.seq >= 1, `bad seq ${d.seq}`);
       assert.ok(d.seq <= opts.maxSeq, `seq ${d.seq} beyond maxSeq ${opts.maxSeq}`);
       const k = keyOf(d.stream, d.seq);
+      const parts = [d, ...(d.packed ?? [])];
+      const texts = parts.map((p) => dec.decode(p.text));
+      if (d.packed) {
+        // A batch: at least two payloads, within batchBytes (counting 3 bytes per payload).
+        assert.ok(d.packed.length > 0, `${side} sent an empty batch ${k}`);
+        const bytes = parts.reduce((n, p) => n + 3 + p.text.length, 0);
+        assert.ok(bytes <= opts.batchBytes, `${side}'s batch ${k} has ${bytes} bytes`);
+      }
       if (d.reason !== "new") {
+        assert.deepEqual(texts, framePayloads[side].get(k), `${side} resent ${k} changed`);
         assert.ok(everSent[side].has(k), `${d.reason} of never-sent ${k}`);
         assert.ok(unacked[side].has(k), `${side} resent acknowledged ${k} (${d.reason})`);
         assert.equal(d.base, expectBase, `${side} resent ${k} with a wrong base`);
@@ -199,6 +211,8 @@ function simulate(o: SimOptions): SimResult {
         }
         if (streamsUsed[side].at(-1) !== d.stream) streamsUsed[side].push(d.stream);
         everSent[side].add(k);
+        sentPayloads[side] += parts.length;
+        framePayloads[side].set(k, texts);
         unacked[side].set(k, { stream: d.stream, seq: d.seq });
         lastNew[side] = { stream: d.stream, seq: d.seq };
       }
@@ -215,7 +229,9 @@ function simulate(o: SimOptions): SimResult {
     assert.equal(c.base, mirrorBase(side), `${side}.base`);
     assert.equal(c.stream, lastNew[side].stream, `${side}.stream`);
     // The channel's own count agrees with the mirror: queued + in flight.
-    assert.equal(c.outstanding, pushedCount[side] - everSent[side].size + inflight);
+    let inflightPayloads = 0;
+    for (const k of unacked[side].keys()) inflightPayloads += framePayloads[side].get(k)!.length;
+    assert.equal(c.outstanding, pushedCount[side] - sentPayloads[side] + inflightPayloads);
     maxInflight[side] = Math.max(maxInflight[side], inflight);
     const t = c.nextTimeout();
     if (t !== undefined) assert.ok(t > now, `${side}.nextTimeout() ${t} not after ${now}`);
@@ -237,8 +253,8 @@ function simulate(o: SimOptions): SimResult {
       assert.equal(w.at, now, "a delivery was skipped");
       const c = ch[w.to];
       if (w.frame.kind === "data") {
-        const { stream, base, seq, first, more, text } = w.frame;
-        const r = c.onData({ stream, base, seq, first, more, text }, now);
+        const { stream, base, seq, first, more, text, packed } = w.frame;
+        const r = c.onData({ stream, base, seq, first, more, text, packed }, now);
         // A late frame of a stream the peer left behind is acknowledged, never followed back.
         const stale = left[w.to].has(stream);
         const changed = !stale && following[w.to] !== undefined && following[w.to] !== stream;
@@ -311,13 +327,24 @@ function assertExactlyOnceInOrder(r: SimResult, label: string): void {
   assert.equal(r.b.outstanding, 0, `${label}: B still has outstanding payloads`);
   assert.equal(r.a.nextTimeout(), undefined, `${label}: A keeps a timer with nothing in flight`);
   assert.equal(r.b.nextTimeout(), undefined, `${label}: B keeps a timer with nothing in flight`);
-  assert.equal(r.a.stats.sent, r.pushed.A.length, `${label}: A first-sent count`);
+  const sentA = r.a.stats.sent + r.a.stats.batched, sentB = r.b.stats.sent + r.b.stats.batched;
+  assert.equal(sentA, r.pushed.A.length, `${label}: A first-sent count`);
   assert.equal(r.b.stats.delivered, r.pushed.A.length, `${label}: B delivered count`);
-  assert.equal(r.b.stats.sent, r.pushed.B.length, `${label}: B first-sent count`);
+  assert.equal(sentB, r.pushed.B.length, `${label}: B first-sent count`);
   assert.equal(r.a.stats.delivered, r.pushed.B.length, `${label}: A delivered count`);
 }
 
 const SEEDS = [1, 2, 3, 7, 42, 1234];
+
+/**
+ * A channel for the focused tests: one payload per DATA frame (`batchBytes` 0) unless a test
+ * asks for batching, so they can follow payloads by sequence number.
+ */
+class Channel extends ReliableChannel {
+  constructor(options: Partial<ReliableOptions> = {}, stream = 0) {
+    super({ batchBytes: 0, ...options }, stream);
+  }
+}
 
 /** When focused tests hand DATA to a receiver (they read its ACKs from `onData`, untimed). */
 const NOW = 0;
@@ -336,6 +363,7 @@ function travel(d: OutData): DataFrame {
     first: d.first,
     more: d.more,
     text: d.text,
+    ...(d.packed ? { packed: d.packed } : {}),
   };
 }
 
@@ -353,6 +381,7 @@ Deno.test("reliable sim: lossless link with reordering delivers everything once,
       seed,
       messages: 120,
       pushSpread: 3_000,
+      reliable: { batchBytes: 0 }, // Frames are payloads: ACKs are counted against them.
       link: { loss: 0, dup: 0, minDelay: 10, maxDelay: 60 },
     });
     assertExactlyOnceInOrder(r, `seed ${seed}`);
@@ -392,7 +421,7 @@ Deno.test("reliable sim: a burst through a lossy link is repaired by fast retran
       seed: seed + 80,
       messages: 400,
       pushSpread: 100,
-      reliable: { window: 32 },
+      reliable: { window: 32, batchBytes: 0 },
       link: { loss: 0.05, dup: 0, minDelay: 10, maxDelay: 12 },
     });
     assertExactlyOnceInOrder(r, `seed ${seed}`);
@@ -430,9 +459,90 @@ for (const loss of [0, 0.1, 0.3, 0.5]) {
   });
 }
 
+Deno.test("reliable sim: batches (payloads packed behind a full window) under loss, duplication and reordering: exactly once, in order", () => {
+  // A burst against a small window makes the queue build, so new frames carry batches; the
+  // simulator checks each batch's size, that a resend carries the same payloads, and the
+  // channel's outstanding count against payloads sent.
+  for (const batchBytes of [40, 200, 1_000]) {
+    for (const loss of [0, 0.1, 0.3]) {
+      for (const seed of SEEDS) {
+        const label = `batchBytes ${batchBytes}, loss ${loss}, seed ${seed}`;
+        const r = simulate({
+          seed: seed * 7 + batchBytes + Math.round(loss * 100),
+          messages: 300,
+          pushSpread: 200,
+          reliable: { window: 8, batchBytes, minRto: 100, maxRto: 2_000 },
+          link: { loss, dup: 0.1, minDelay: 5, maxDelay: 60 },
+        });
+        assertExactlyOnceInOrder(r, label);
+        for (const c of [r.a, r.b]) {
+          assert.ok(c.stats.batched > 0, `${label}: nothing was batched`);
+          assert.ok(c.stats.sent < 300, `${label}: ${c.stats.sent} frames for 300 payloads`);
+        }
+        if (loss > 0) {
+          const resent = [r.a, r.b].reduce(
+            (n, c) => n + c.stats.retransmits + c.stats.fastRetransmits,
+            0,
+          );
+          assert.ok(resent > 0, `${label}: nothing was resent`);
+        }
+      }
+    }
+  }
+});
+
+Deno.test("reliable: a batch takes queued payloads up to batchBytes (3 bytes each besides the text) and the byte window; one pushed into an open window goes alone", () => {
+  const a = new Channel({ window: 1, batchBytes: 30, windowBytes: 1_000 });
+  const b = new Channel();
+  a.push(enc.encode("alone"));
+  const first = a.pollData(0);
+  assert.deepEqual(first.map((d) => [dec.decode(d.text), d.packed]), [["alone", undefined]]);
+  for (const t of ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]) a.push(enc.encode(t), t === "p2");
+  assert.deepEqual(a.pollData(1), [], "the window is full: the payloads wait");
+  a.onAck(10, b.onData(travel(first[0]!), NOW).ack);
+  // 30 bytes: six parts of 2 + 3 bytes fit exactly; a seventh would make 35.
+  const batch = a.pollData(10);
+  assert.equal(batch.length, 1);
+  const parts = [batch[0]!, ...batch[0]!.packed!];
+  assert.deepEqual(parts.map((p) => dec.decode(p.text)), ["p1", "p2", "p3", "p4", "p5", "p6"]);
+  assert.deepEqual(parts.map((p) => [p.first, p.more]).slice(0, 3), [
+    [true, false],
+    [true, true],
+    [false, false],
+  ]);
+  assert.equal(a.stats.batched, 5);
+  // The receiver delivers every part, in order, with its flags.
+  const r = b.onData(travel(batch[0]!), NOW);
+  assert.deepEqual(r.deliver.map((d) => dec.decode(d.text)), ["p1", "p2", "p3", "p4", "p5", "p6"]);
+  assert.deepEqual(r.deliver[2], { first: false, more: false, text: enc.encode("p3") });
+  assert.equal(b.stats.delivered, 7);
+  // A duplicate of the batch delivers nothing again.
+  assert.deepEqual(b.onData(travel(batch[0]!), NOW).deliver, []);
+  // Lost: it is resent whole, then acknowledged as one frame.
+  const re = a.pollData(10 + DEFAULT_RELIABLE.initialRto);
+  assert.deepEqual(re.map((d) => [d.seq, d.reason, d.packed?.length]), [[2, "timeout", 5]]);
+  a.onAck(600, r.ack);
+  assert.deepEqual(a.pollData(600).map((d) => [dec.decode(d.text), d.packed]), [["p7", undefined]]);
+  // The byte window bounds a batch too.
+  const c = new Channel({ window: 1, windowBytes: 6 });
+  c.push(enc.encode("x"));
+  const x = c.pollData(0);
+  for (const t of ["aa", "bb", "cc", "dd"]) c.push(enc.encode(t));
+  c.onAck(1, { stream: 0, cumulative: x[0]!.seq, selective: 0 });
+  const bounded = c.pollData(1);
+  assert.deepEqual(bounded.map((d) => [dec.decode(d.text), d.packed?.length ?? 0]), [["aa", 0]]);
+  const d2 = new Channel({ window: 1, windowBytes: 6, batchBytes: 1_000 });
+  d2.push(enc.encode("x"));
+  const y = d2.pollData(0);
+  for (const t of ["aa", "bb", "cc", "dd"]) d2.push(enc.encode(t));
+  d2.onAck(1, { stream: 0, cumulative: y[0]!.seq, selective: 0 });
+  const three = d2.pollData(1);
+  assert.deepEqual(three.map((d) => [dec.decode(d.text), d.packed?.length]), [["aa", 2]]);
+});
+
 Deno.test("reliable sim: small window under 30% loss still delivers exactly once", () => {
   for (const seed of SEEDS) {
-    const reliable = { window: 16, minRto: 100, maxRto: 2_000 };
+    const reliable = { window: 16, minRto: 100, maxRto: 2_000, batchBytes: 0 };
     const r = simulate({
       seed: seed + 1000,
       messages: 200,
@@ -496,7 +606,7 @@ Deno.test("reliable sim: frequent path changes (expedite) under loss: exactly on
 Deno.test("reliable: retransmissions of one seq back off exponentially under 100% loss, capped at maxRto", () => {
   for (const options of [{}, { initialRto: 300, maxRto: 5_000 }, { initialRto: 1_000 }]) {
     const o = { ...DEFAULT_RELIABLE, ...options };
-    const a = new ReliableChannel(options);
+    const a = new Channel(options);
     a.push(enc.encode("lost forever"), true);
     const first = a.pollData(0);
     assert.equal(first.length, 1);
@@ -534,7 +644,7 @@ Deno.test("reliable: retransmissions of one seq back off exponentially under 100
 });
 
 Deno.test("reliable: Karn's rule — no RTT sample from a retransmitted or expedited payload", () => {
-  const a = new ReliableChannel();
+  const a = new Channel();
   assert.equal(a.srtt, undefined);
   a.push(enc.encode("x"));
   assert.equal(a.pollData(0).length, 1);
@@ -573,7 +683,7 @@ Deno.test("reliable: Karn's rule — no RTT sample from a retransmitted or exped
 });
 
 Deno.test("reliable: RTT sampling from selective ACKs and smoothing of later samples", () => {
-  const a = new ReliableChannel();
+  const a = new Channel();
   a.push(enc.encode("1"));
   a.push(enc.encode("2"));
   a.pollData(0);
@@ -586,7 +696,7 @@ Deno.test("reliable: RTT sampling from selective ACKs and smoothing of later sam
   assert.equal(a.srtt, 112.5);
   assert.equal(a.outstanding, 0);
   // seedRtt only seeds a fresh channel.
-  const b = new ReliableChannel();
+  const b = new Channel();
   b.seedRtt(40);
   assert.equal(b.srtt, 40);
   assert.equal(b.rto, DEFAULT_RELIABLE.minRto);
@@ -596,7 +706,7 @@ Deno.test("reliable: RTT sampling from selective ACKs and smoothing of later sam
 
 Deno.test("reliable: the window is a span: seq < lowest unacknowledged + window; acks of the base open it", () => {
   // Only the timer resends here (fast retransmit has its own tests).
-  const a = new ReliableChannel({ window: 4, fastThreshold: Infinity });
+  const a = new Channel({ window: 4, fastThreshold: Infinity });
   for (let i = 0; i < 12; i++) a.push(enc.encode(`m${i}`));
   assert.equal(a.outstanding, 12);
   assert.equal(a.base, 1);
@@ -644,7 +754,7 @@ Deno.test("reliable: the window is a span: seq < lowest unacknowledged + window;
 });
 
 Deno.test("reliable: expedite makes every in-flight payload due now, and only those", () => {
-  const a = new ReliableChannel();
+  const a = new Channel();
   for (let i = 1; i <= 4; i++) a.push(enc.encode(`p${i}`), i % 2 === 1);
   assert.equal(a.pollData(0).length, 4);
   // Seq 2 is acknowledged; seq 5 is still queued.
@@ -662,7 +772,7 @@ Deno.test("reliable: expedite makes every in-flight payload due now, and only th
   assert.equal(out.length, 4, "nothing goes out as a timeout");
   assert.ok(a.nextTimeout()! > 100);
   // Expedite never delays a payload that is already due, and that one is a timeout.
-  const b = new ReliableChannel();
+  const b = new Channel();
   b.push(enc.encode("q"));
   b.pollData(0);
   b.expedite(10_000);
@@ -671,14 +781,14 @@ Deno.test("reliable: expedite makes every in-flight payload due now, and only th
   assert.equal(b.stats.retransmits, 1);
   assert.equal(b.stats.resends, 0);
   // Nothing in flight: expedite is a no-op.
-  const c = new ReliableChannel();
+  const c = new Channel();
   c.expedite(5);
   assert.equal(c.nextTimeout(), undefined);
 });
 
 Deno.test("reliable: path-change resends are not timeouts: not counted, no backoff, not struggling", () => {
   const rto = DEFAULT_RELIABLE.initialRto;
-  const a = new ReliableChannel();
+  const a = new Channel();
   for (let i = 1; i <= 3; i++) a.push(enc.encode(`r${i}`));
   assert.equal(a.pollData(0).length, 3);
   // Three path changes in a row: each resends everything at once.
@@ -711,7 +821,7 @@ Deno.test("reliable: path-change resends are not timeouts: not counted, no backo
 });
 
 Deno.test("reliable: a duplicate DATA frame delivers nothing and is still acknowledged", () => {
-  const b = new ReliableChannel();
+  const b = new Channel();
   const one = b.onData(data(1, false, "one"), NOW);
   assert.deepEqual(one.deliver.map((d) => dec.decode(d.text)), ["one"]);
   assert.deepEqual(one.ack, { stream: 0, cumulative: 1, selective: 0 });
@@ -740,8 +850,8 @@ Deno.test("reliable: a duplicate DATA frame delivers nothing and is still acknow
 });
 
 Deno.test("reliable: selective ACK bits acknowledge out-of-order frames so they are not retransmitted", () => {
-  const a = new ReliableChannel({ window: 64 });
-  const b = new ReliableChannel({ window: 64 });
+  const a = new Channel({ window: 64 });
+  const b = new Channel({ window: 64 });
   for (let i = 1; i <= 34; i++) a.push(enc.encode(`s${i}`), i % 3 === 0);
   const out = a.pollData(0);
   assert.equal(out.length, 34);
@@ -773,8 +883,8 @@ Deno.test("reliable: selective ACK bits acknowledge out-of-order frames so they 
   assert.equal(a.outstanding, 0);
 
   // A sparse bitmap: bits for seqs 3 and 5 only.
-  const c = new ReliableChannel();
-  const d = new ReliableChannel();
+  const c = new Channel();
+  const d = new Channel();
   for (let i = 1; i <= 5; i++) c.push(enc.encode(`${i}`));
   const cs = c.pollData(0);
   let last: OutAck | undefined;
@@ -787,8 +897,8 @@ Deno.test("reliable: selective ACK bits acknowledge out-of-order frames so they 
 Deno.test("reliable: the receive buffer holds at most `window` sequences; frames beyond are dropped, not acknowledged", () => {
   const window = 4;
   // The sender's window is larger than the receiver's, so it can overrun it.
-  const a = new ReliableChannel({ window: 16 });
-  const b = new ReliableChannel({ window });
+  const a = new Channel({ window: 16 });
+  const b = new Channel({ window });
   for (let i = 1; i <= 10; i++) a.push(enc.encode(`r${i}`), i === 4);
   const out = a.pollData(0);
   assert.equal(out.length, 10);
@@ -821,7 +931,7 @@ Deno.test("reliable: the receive buffer holds at most `window` sequences; frames
   assert.equal(b.stats.delivered, 10);
 
   // A frame dropped for being beyond the span is not delivered when the gap below it fills.
-  const c = new ReliableChannel({ window });
+  const c = new Channel({ window });
   assert.deepEqual(sacked(c.onData(data(5, false, "five"), NOW).ack), []);
   const filled: string[] = [];
   for (let s = 1; s <= 4; s++) {
@@ -835,7 +945,7 @@ Deno.test("reliable: the receive buffer holds at most `window` sequences; frames
   // Random arrival orders: the buffer never exceeds the span below cumulative + window.
   const rand = prng(77);
   for (const w of [2, 5, 16, 32]) {
-    const r = new ReliableChannel({ window: w });
+    const r = new Channel({ window: w });
     const seqs = Array.from({ length: 60 }, (_, i) => i + 1);
     const arrivals = [...seqs, ...seqs, ...seqs].sort(() => rand() - 0.5);
     const deliveredSeqs: number[] = [];
@@ -853,8 +963,8 @@ Deno.test("reliable: the receive buffer holds at most `window` sequences; frames
 });
 
 Deno.test("reliable: `more` flags pass through unchanged from push to delivery", () => {
-  const a = new ReliableChannel();
-  const b = new ReliableChannel();
+  const a = new Channel();
+  const b = new Channel();
   const flags = [true, true, false, false, true, false, true, true, true, false];
   flags.forEach((m, i) => a.push(enc.encode(`f${i}`), m));
   a.push(enc.encode("default")); // `more` defaults to false
@@ -869,7 +979,7 @@ Deno.test("reliable: `more` flags pass through unchanged from push to delivery",
 });
 
 Deno.test("reliable: outstanding returns to 0 after all acks and stale acks are harmless", () => {
-  const a = new ReliableChannel();
+  const a = new Channel();
   assert.equal(a.outstanding, 0);
   assert.equal(a.nextTimeout(), undefined);
   a.push(enc.encode("a"));
@@ -894,7 +1004,7 @@ Deno.test("reliable: outstanding returns to 0 after all acks and stale acks are 
 });
 
 Deno.test("reliable: ACKs of another stream are ignored", () => {
-  const a = new ReliableChannel({}, 7);
+  const a = new Channel({}, 7);
   assert.equal(a.stream, 7);
   for (let i = 1; i <= 3; i++) a.push(enc.encode(`x${i}`));
   const out = a.pollData(0);
@@ -911,7 +1021,7 @@ Deno.test("reliable: ACKs of another stream are ignored", () => {
   // The right stream acknowledges; a 32-bit stream id compares as unsigned.
   a.onAck(600, { stream: 7, cumulative: 3, selective: 0 });
   assert.equal(a.outstanding, 0);
-  const big = new ReliableChannel({}, 0xffff_fff0);
+  const big = new Channel({}, 0xffff_fff0);
   big.push(enc.encode("y"));
   big.pollData(0);
   big.onAck(10, { stream: 0xffff_fff0 | 0, cumulative: 1, selective: 0 }); // signed form
@@ -919,7 +1029,7 @@ Deno.test("reliable: ACKs of another stream are ignored", () => {
 });
 
 Deno.test("reliable: maxQueue bounds the send queue; push refuses when full", () => {
-  const a = new ReliableChannel({ maxQueue: 3, window: 2 });
+  const a = new Channel({ maxQueue: 3, window: 2 });
   assert.equal(a.queueRoom, 3);
   for (let i = 1; i <= 3; i++) assert.equal(a.push(enc.encode(`q${i}`)), true);
   assert.equal(a.queueRoom, 0);
@@ -935,7 +1045,7 @@ Deno.test("reliable: maxQueue bounds the send queue; push refuses when full", ()
   assert.equal(a.push(enc.encode("refused too")), false);
   assert.equal(a.outstanding, 5);
   // Everything accepted, and nothing refused, reaches the peer.
-  const b = new ReliableChannel({ window: 2 });
+  const b = new Channel({ window: 2 });
   const got: string[] = [];
   let now = 0;
   const deliver = (frames: OutData[]) => {
@@ -956,8 +1066,8 @@ Deno.test("reliable: maxQueue bounds the send queue; push refuses when full", ()
 });
 
 Deno.test("reliable: a recreated receiver resynchronises to the sender's stream via base", () => {
-  const a = new ReliableChannel({ fastThreshold: Infinity }, 5);
-  let b = new ReliableChannel();
+  const a = new Channel({ fastThreshold: Infinity }, 5);
+  let b = new Channel();
   for (let i = 1; i <= 5; i++) a.push(enc.encode(`m${i}`));
   const out = a.pollData(0);
   // 1..3 arrive and are acknowledged; 4 and 5 are lost.
@@ -970,7 +1080,7 @@ Deno.test("reliable: a recreated receiver resynchronises to the sender's stream 
   assert.deepEqual(before, ["m1", "m2", "m3"]);
   assert.equal(a.base, 4);
   // B forgets A (its state was dropped) and makes a fresh channel; A keeps its stream.
-  b = new ReliableChannel();
+  b = new Channel();
   for (let i = 6; i <= 7; i++) a.push(enc.encode(`m${i}`));
   const fresh = a.pollData(40);
   assert.deepEqual(fresh.map((d) => [d.stream, d.seq, d.base]), [[5, 6, 4], [5, 7, 4]]);
@@ -1006,8 +1116,8 @@ Deno.test("reliable: a recreated receiver resynchronises to the sender's stream 
 });
 
 Deno.test("reliable: a receiver follows a recreated sender's new stream (not mistaken for duplicates)", () => {
-  const b = new ReliableChannel();
-  let a = new ReliableChannel({}, 100);
+  const b = new Channel();
+  let a = new Channel({}, 100);
   for (let i = 1; i <= 3; i++) a.push(enc.encode(`old${i}`));
   const got: string[] = [];
   for (const d of a.pollData(0)) {
@@ -1017,7 +1127,7 @@ Deno.test("reliable: a receiver follows a recreated sender's new stream (not mis
   }
   assert.deepEqual(got, ["old1", "old2", "old3"]);
   // A forgets B and makes a fresh channel with another stream id: it starts again at seq 1.
-  a = new ReliableChannel({}, 200);
+  a = new Channel({}, 200);
   for (let i = 1; i <= 4; i++) a.push(enc.encode(`new${i}`), i === 2);
   const fresh = a.pollData(100);
   assert.deepEqual(fresh.map((d) => [d.stream, d.seq, d.base]), [
@@ -1044,8 +1154,8 @@ Deno.test("reliable: a receiver follows a recreated sender's new stream (not mis
 });
 
 Deno.test("reliable: maxSeq: the sender waits for every ACK, then continues on stream + 1", () => {
-  const a = new ReliableChannel({ maxSeq: 3 }, 10);
-  const b = new ReliableChannel();
+  const a = new Channel({ maxSeq: 3 }, 10);
+  const b = new Channel();
   for (let i = 1; i <= 7; i++) a.push(enc.encode(`w${i}`), i === 3);
   const got: string[] = [];
   const take = (frames: OutData[], now: number, ackIt = true) => {
@@ -1089,7 +1199,7 @@ Deno.test("reliable sim: maxSeq wrap on a reordering, lossy link: every payload 
       seed: seed + 2000,
       messages: 100,
       pushSpread: 2_000,
-      reliable: { maxSeq, window: 4, minRto: 100, maxRto: 1_000 },
+      reliable: { maxSeq, window: 4, minRto: 100, maxRto: 1_000, batchBytes: 0 },
       streams: { A: 0xffff_fffe, B: 40 },
       link: { loss: 0.2, dup: 0.1, minDelay: 5, maxDelay: 150 },
     });
@@ -1115,8 +1225,8 @@ Deno.test("reliable sim: maxSeq wrap on a reordering, lossy link: every payload 
 Deno.test({
   name: "reliable: a late copy of the previous stream's frame after a wrap is not delivered again",
   fn() {
-    const a = new ReliableChannel({ maxSeq: 1 });
-    const b = new ReliableChannel();
+    const a = new Channel({ maxSeq: 1 });
+    const b = new Channel();
     a.push(enc.encode("m1"));
     a.push(enc.encode("m2"));
     const f1 = a.pollData(0)[0]!;
@@ -1137,7 +1247,7 @@ Deno.test({
 Deno.test("reliable: delayed ACK: every ackEvery-th in-order frame, else after ackDelay", () => {
   const { ackEvery, ackDelay } = DEFAULT_RELIABLE;
   assert.ok(ackEvery > 1 && ackDelay > 0, "ACKs are delayed by default");
-  const b = new ReliableChannel();
+  const b = new Channel();
   assert.equal(b.nextTimeout(), undefined);
   // In-order frames: the ackEvery-th is acknowledged at once, the others wait.
   for (let s = 1; s <= ackEvery; s++) {
@@ -1172,7 +1282,7 @@ Deno.test("reliable: delayed ACK: every ackEvery-th in-order frame, else after a
 });
 
 Deno.test("reliable: out-of-order, gap-filling, duplicate and new-stream frames are acknowledged at once", () => {
-  const b = new ReliableChannel();
+  const b = new Channel();
   assert.equal(b.onData(data(1, false, "1"), 0).ackNow, false, "in order: may wait");
   const gap = b.onData(data(3, false, "3"), 1);
   assert.equal(gap.ackNow, true, "out of order: a loss to repair");
@@ -1189,14 +1299,14 @@ Deno.test("reliable: out-of-order, gap-filling, duplicate and new-stream frames 
   assert.deepEqual(reset.ack, { stream: 9, cumulative: 1, selective: 0 });
   // ackEvery 1 (or ackDelay 0) acknowledges every frame at once, as before.
   for (const o of [{ ackEvery: 1 }, { ackDelay: 0 }]) {
-    const c = new ReliableChannel(o);
+    const c = new Channel(o);
     for (let s = 1; s <= 5; s++) assert.equal(c.onData(data(s, false, `${s}`), s).ackNow, true);
     assert.equal(c.nextTimeout(), undefined);
   }
 });
 
 Deno.test("reliable: with delayed ACKs the RTT sample is the newest payload's, none after a repair", () => {
-  const a = new ReliableChannel();
+  const a = new Channel();
   for (let i = 0; i < 3; i++) {
     a.push(enc.encode(`${i}`));
     a.pollData(i * 10); // Sent at 0, 10, 20.
@@ -1219,7 +1329,7 @@ Deno.test("reliable: with delayed ACKs the RTT sample is the newest payload's, n
 });
 
 Deno.test("reliable: fast retransmit: a payload with three later ones acknowledged is resent once the loss delay passed", () => {
-  const a = new ReliableChannel();
+  const a = new Channel();
   a.seedRtt(20); // srtt 20, rttvar 10: loss delay 20 + 4 * 10 = 60; RTO 150 (the floor).
   assert.equal(a.rto, DEFAULT_RELIABLE.minRto);
   for (let i = 1; i <= 8; i++) a.push(enc.encode(`${i}`));
@@ -1249,7 +1359,7 @@ Deno.test("reliable: fast retransmit: a payload with three later ones acknowledg
 });
 
 Deno.test("reliable: fast retransmit: an ACK arriving within the loss delay prevents the resend (reordering)", () => {
-  const a = new ReliableChannel();
+  const a = new Channel();
   a.seedRtt(20);
   for (let i = 1; i <= 6; i++) a.push(enc.encode(`${i}`));
   a.pollData(0);
@@ -1260,7 +1370,7 @@ Deno.test("reliable: fast retransmit: an ACK arriving within the loss delay prev
   assert.deepEqual(a.pollData(due), []);
   assert.equal(a.stats.fastRetransmits, 0);
   // fastThreshold Infinity: only the timer resends.
-  const b = new ReliableChannel({ fastThreshold: Infinity });
+  const b = new Channel({ fastThreshold: Infinity });
   b.seedRtt(20);
   for (let i = 1; i <= 6; i++) b.push(enc.encode(`${i}`));
   b.pollData(0);
@@ -1269,7 +1379,7 @@ Deno.test("reliable: fast retransmit: an ACK arriving within the loss delay prev
 });
 
 Deno.test("reliable: windowBytes bounds the payload bytes in flight (one payload always goes)", () => {
-  const a = new ReliableChannel({ window: 100, windowBytes: 1000 });
+  const a = new Channel({ window: 100, windowBytes: 1000 });
   for (let i = 0; i < 6; i++) a.push(new Uint8Array(400).fill(i));
   assert.deepEqual(a.pollData(0).map((d) => d.seq), [1, 2], "800 bytes; a third makes 1200");
   assert.deepEqual(a.pollData(1), []);
@@ -1280,7 +1390,7 @@ Deno.test("reliable: windowBytes bounds the payload bytes in flight (one payload
   a.onAck(30, { stream: 0, cumulative: 5, selective: 0 });
   assert.deepEqual(a.pollData(30).map((d) => d.seq), [6]);
   // A payload larger than windowBytes still goes out, alone.
-  const b = new ReliableChannel({ windowBytes: 100 });
+  const b = new Channel({ windowBytes: 100 });
   b.push(new Uint8Array(500));
   b.push(new Uint8Array(10));
   assert.deepEqual(b.pollData(0).map((d) => d.seq), [1]);
@@ -1291,7 +1401,7 @@ Deno.test("reliable: windowBytes bounds the payload bytes in flight (one payload
 });
 
 Deno.test("reliable: takeAck hands out a delayed ACK at once (before leaving), else nothing", () => {
-  const b = new ReliableChannel();
+  const b = new Channel();
   assert.equal(b.takeAck(), undefined);
   b.onData(data(1, false, "1"), 0);
   assert.equal(b.ackPending, true);

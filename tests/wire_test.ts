@@ -14,7 +14,9 @@
 import { concat } from "./support/bytes.ts";
 import assert from "node:assert/strict";
 import {
+  BATCH_PART_OVERHEAD,
   COOKIE_LEN,
+  DATA_BATCH_KIND,
   type Decoded,
   decodeHandshake,
   decodeInner,
@@ -35,6 +37,7 @@ import {
   InnerKind,
   isUsableCandidate,
   LeftReason,
+  MAX_BATCH,
   MAX_DATAGRAM,
   MAX_FRAGMENT,
   MAX_PRIVATE_ENDPOINTS,
@@ -43,6 +46,7 @@ import {
   MsgType,
   NAME_TAG_LEN,
   NONCE_LEN,
+  parseIPv4,
   parseIPv6,
   peekType,
   peerFrameIds,
@@ -295,6 +299,34 @@ const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.Ack, stream: 0, cumulative: 0, selective: 0 },
   { kind: InnerKind.Ack, stream: 0xffffffff, cumulative: 0xfffffffe, selective: 0x80000001 },
   { kind: InnerKind.Ack, stream: 0x0a0b0c0d, cumulative: 5, selective: 0xffffffff },
+];
+
+/** DATA frames carrying several payloads (encoded as DATA_BATCH). */
+const BATCH_SAMPLES: InnerFrame[] = [
+  {
+    kind: InnerKind.Data,
+    seq: 9,
+    stream: 0x01020304,
+    base: 7,
+    first: true,
+    more: false,
+    text: utf8.encode("one"),
+    packed: [{ first: true, more: true, text: utf8.encode("two") }, {
+      first: false,
+      more: false,
+      text: new Uint8Array(0),
+    }],
+  },
+  {
+    kind: InnerKind.Data,
+    seq: 0xffffffff,
+    stream: 0,
+    base: 0xffffffff,
+    first: false,
+    more: false,
+    text: bytesOf(MAX_BATCH - 2 * BATCH_PART_OVERHEAD - 1, 4),
+    packed: [{ first: true, more: false, text: bytesOf(1, 5) }],
+  },
 ];
 
 function typeName(type: number): string {
@@ -969,6 +1001,64 @@ Deno.test("wire: every inner frame kind round-trips", () => {
     kinds.add(f.kind);
   }
   assert.deepEqual([...kinds].sort(), Object.values(InnerKind).sort());
+  for (const f of BATCH_SAMPLES) {
+    const b = encodeInner(f);
+    assert.equal(b[0], DATA_BATCH_KIND);
+    assert.deepEqual(assertOk(decodeInner(b)), f);
+    assert.deepEqual(assertOk(decodeInner(atOffset(b))), f);
+  }
+});
+
+Deno.test("wire: DATA_BATCH is kind 9, seq, stream, base, then parts (flags, u16 length, text) to the end; never larger than a full DATA", () => {
+  const batch = concat(
+    [DATA_BATCH_KIND],
+    [0x00, 0x00, 0x01, 0x02], // seq
+    [0xde, 0xad, 0xbe, 0xef], // stream
+    [0x00, 0x00, 0x00, 0xfa], // base
+    [2, 0x00, 0x02],
+    utf8.encode("hi"),
+    [1, 0x00, 0x00],
+    [0, 0x00, 0x03],
+    utf8.encode("you"),
+  );
+  const d = assertOk(decodeInner(batch));
+  assert.deepEqual(d, {
+    kind: InnerKind.Data,
+    seq: 0x0102,
+    stream: 0xdeadbeef,
+    base: 0xfa,
+    first: true,
+    more: false,
+    text: utf8.encode("hi"),
+    packed: [
+      { first: false, more: true, text: new Uint8Array(0) },
+      { first: false, more: false, text: utf8.encode("you") },
+    ],
+  });
+  assert.deepEqual(encodeInner(d), batch, "the encoder produces exactly these bytes");
+  // An empty packed list is a plain DATA.
+  assert.equal(encodeInner({ ...(d as InnerFrame & { kind: 3 }), packed: [] })[0], InnerKind.Data);
+  // Refused: one part only, no parts, a length past the end, trailing bytes, oversize.
+  const head = batch.subarray(0, 13);
+  for (
+    const [bad, why] of [
+      [concat(head, [2, 0, 2], utf8.encode("hi")), "one part"],
+      [head, "no parts"],
+      [concat(head, [2, 0, 2], utf8.encode("hi"), [0, 0, 9], utf8.encode("you")), "length"],
+      [concat(batch, [0]), "trailing byte"],
+      [concat(batch, [0, 0]), "trailing bytes"],
+      [
+        concat(head, [0, 0, 0], [0, (MAX_BATCH - 5) >> 8, (MAX_BATCH - 5) & 0xff]),
+        "short",
+      ],
+    ] as const
+  ) assertRejected(decodeInner(bad), why);
+  const full = (n: number) => concat(head, [0, 0, 0], [0, n >> 8, n & 0xff], bytesOf(n, 9));
+  assertOk(decodeInner(full(MAX_BATCH - 2 * BATCH_PART_OVERHEAD)), "exactly MAX_BATCH");
+  assertRejected(decodeInner(full(MAX_BATCH - 2 * BATCH_PART_OVERHEAD + 1)), "MAX_BATCH + 1");
+  assert.ok(13 + MAX_BATCH <= DATA_FIXED + MAX_FRAGMENT);
+  const f = BATCH_SAMPLES[1]! as InnerFrame & { kind: 3 };
+  assert.throws(() => encodeInner({ ...f, text: concat(f.text, [1]) }), RangeError);
 });
 
 /** Fixed part of a DATA inner frame: kind, seq, stream, base, flags. */
@@ -1374,7 +1464,7 @@ Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes
     ...HANDSHAKE_SAMPLES.map(encodeHandshake),
     concat(encodeSealedHeader(idA, idB, 42n), bytesOf(40, 1)),
   ];
-  const innerSeeds = INNER_SAMPLES.map(encodeInner);
+  const innerSeeds = [...INNER_SAMPLES, ...BATCH_SAMPLES].map(encodeInner);
   let accepted = 0, rejected = 0, innerAccepted = 0, handshakes = 0, badStages = 0;
   const N = 100_000; // The issue asks for at least 100k seeded cases per run.
   for (let i = 0; i < N; i++) {
@@ -1558,4 +1648,84 @@ Deno.test("wire: CANDIDATES carries at most MAX_PRIVATE_ENDPOINTS endpoints both
   assertOk(decodeInner(ok));
   const tooMany = concat([InnerKind.Candidates, many.length], ok.subarray(2), ok.subarray(2, 9));
   assertRejected(decodeInner(tooMany), "one endpoint too many");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Encoding helpers
+
+Deno.test("wire: parseIPv4 takes four dotted groups of 1-3 ASCII digits up to 255, nothing else", () => {
+  const ok: [string, number[]][] = [
+    ["0.0.0.0", [0, 0, 0, 0]],
+    ["127.0.0.1", [127, 0, 0, 1]],
+    ["255.255.255.255", [255, 255, 255, 255]],
+    ["010.001.1.00", [10, 1, 1, 0]],
+    ["198.51.100.7", [198, 51, 100, 7]],
+  ];
+  for (const [s, bytes] of ok) assert.deepEqual(parseIPv4(s), Uint8Array.from(bytes), s);
+  const bad = [
+    "",
+    "1.2.3",
+    "1.2.3.4.5",
+    "1.2.3.4.",
+    ".1.2.3.4",
+    "1..2.3",
+    "256.1.1.1",
+    "1.2.3.999",
+    "1.2.3.0004",
+    "1.2.3.-4",
+    "1.2.3.4 ",
+    " 1.2.3.4",
+    "1.2.3.a",
+    "１.2.3.4", // A fullwidth digit is not ASCII.
+    "::1",
+    "1.2.3.4:80",
+  ];
+  for (const s of bad) assert.equal(parseIPv4(s), null, JSON.stringify(s));
+});
+
+Deno.test("wire: encodings never share bytes, and an encoder that threw leaves later ones intact", () => {
+  const pong = (digest: number): ServerMsg => ({
+    type: MsgType.Pong,
+    token: idA,
+    observed: epV4,
+    digest,
+  });
+  const a = encodeServerMsg(pong(1));
+  const b = encodeServerMsg(pong(2));
+  assert.notEqual(a.buffer, b.buffer);
+  assert.equal(assertOk(decodeServerMsg(a)).type, MsgType.Pong);
+  assert.deepEqual(assertOk(decodeServerMsg(a)), pong(1), "the first result kept its bytes");
+  // A RangeError half-way through one encoding (a programming error) ...
+  assert.throws(
+    () =>
+      encodeServerMsg({
+        type: MsgType.Pong,
+        token: idA,
+        observed: { hostname: "x", port: 1 },
+        digest: 3,
+      }),
+    RangeError,
+  );
+  // ... and the next encodings, small and large, are still exact.
+  assert.deepEqual(assertOk(decodeServerMsg(encodeServerMsg(pong(4)))), pong(4));
+  for (const f of SERVER_SAMPLES) {
+    assert.deepEqual(assertOk(decodeServerMsg(encodeServerMsg(f))), f);
+  }
+  // One larger than the scratch buffer (it grows) and a datagram-sized one.
+  const hs = { ...HANDSHAKE_SAMPLES[1]!, message: bytesOf(5000, 7) };
+  const long = encodeHandshake(hs); // Too long for a datagram, but encodable.
+  assert.deepEqual(long.subarray(HANDSHAKE_HEADER_LEN), hs.message);
+  assert.deepEqual(
+    long.subarray(0, HANDSHAKE_HEADER_LEN),
+    encodeHandshake({ ...hs, message: new Uint8Array(0) }),
+  );
+  const relay: ServerMsg = {
+    type: MsgType.Relay,
+    from: idA,
+    token: idB,
+    to: idC,
+    payload: bytesOf(1100, 8),
+  };
+  assert.deepEqual(assertOk(decodeServerMsg(encodeServerMsg(relay))), relay);
+  assert.deepEqual(assertOk(decodeServerMsg(encodeServerMsg(pong(5)))), pong(5));
 });
