@@ -708,6 +708,14 @@ export function markdown(results: readonly CellResult[], context: string): strin
     "  (NAT-PMP and PCP on UDP 5351, UPnP IGD on port 5000), which learns its public address from",
     "  the server's RFC 5780 STUN (CHANGE-REQUEST), since miniupnpd treats the lab's",
     "  `203.0.113.0/24` as a reserved range.",
+    "- Birthday probing: the symmetric side opens 256 sockets, the other side probes random ports",
+    "  of its address at 250 a second, at most 2048 (`lib/birthday.ts`). `deno task bench:birthday`",
+    "  runs 1,000 seeded searches in the simulator: 1024 probes hit 97–98 % of the time (analytic",
+    "  98.3 %), 2048 probes 99.9–100 % (analytic 99.97 %), about 250 probes to the first hit.",
+    "- IPv6 (`tests/ipv6_lab_test.ts`, its own lab, run in CI): two dual-stack hosts behind",
+    "  symmetric IPv4 NATs (`masquerade random`) and stateful IPv6 firewalls that drop new inbound",
+    "  go direct over IPv6 in 0.5–1.1 s from process start, with the server reached over IPv4 or",
+    "  over IPv6; without IPv6 the same pair is relayed.",
     "",
   );
   return lines.join("\n");
