@@ -13,7 +13,7 @@
  * @module
  */
 import { BirthdayPool, type NatInfo } from "./birthday.ts";
-import { compareBytes, Identity, randomId } from "./crypto.ts";
+import { bytesEqual, compareBytes, Identity, randomId, reachMac } from "./crypto.ts";
 import { DeadlineQueue } from "./deadlines.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
@@ -33,11 +33,14 @@ import type { ReliableOptions } from "./reliable.ts";
 import {
   type Introduction,
   type PeerInfo,
+  type PeerRequest,
   type RemoteContext,
   type RemoteEvent,
   RemotePeer,
 } from "./remote.ts";
 import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
+import type { RegistryOptions } from "./registry.ts";
+import { SupernodeHost, SupernodeLink } from "./supernode.ts";
 import {
   decodeHandshake,
   decodeSealed,
@@ -45,6 +48,7 @@ import {
   encodeServerMsg,
   type Endpoint,
   FLAG_RELAY_ONLY,
+  FLAG_SUPERNODE,
   formatEndpoint,
   hasHeader,
   idDigest,
@@ -75,6 +79,8 @@ export const DEPARTED_KEEP = 10 * 60_000;
 export const MAX_DEPARTED = 64;
 /** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
 const MAX_RETIRED = 1024;
+/** A supernode that has not welcomed us after this long is given up on, in ms. */
+const SUPERNODE_REGISTER_TIMEOUT = 5_000;
 
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
 export interface ClientOptions
@@ -106,6 +112,14 @@ export interface ClientOptions
   identity?: Identity;
   /** Fixed peer id (tests); random by default. */
   id?: Uint8Array;
+  /**
+   * The supernode role: `auto` (default) offers it (the server checks reachability), `ask`
+   * offers it and says whether the check passed, `off` (`--no-supernode`) never serves.
+   * Supernodes of the room are used for relay either way (unless relay-only).
+   */
+  supernode?: "auto" | "ask" | "off";
+  /** Limits of the supernode role (over `DEFAULT_SUPERNODE` in `lib/supernode.ts`). */
+  supernodeLimits?: Partial<RegistryOptions>;
   /**
    * This machine has an IPv6 socket: peers' IPv6 candidates are probed. Without one they are
    * skipped and nothing is sent to an IPv6 address. Default: true when the server or one of
@@ -156,6 +170,15 @@ export class Client {
   #fingerprint: string;
   /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
   #ipv6: boolean;
+  /** The supernode role, once the server found us reachable. */
+  #host: SupernodeHost | undefined;
+  /** Our registration with a supernode of the room, if any. */
+  #super: SupernodeLink | undefined;
+  /** Supernodes whose registration failed (not tried again; bounded). */
+  #superFailed = new Set<string>();
+  /** Our supernode link failed or went silent: dropped at the end of the current step. */
+  #pendingDrop = false;
+  #linkOptions: LinkOptions;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -176,14 +199,16 @@ export class Client {
       random: options.random ?? randomId,
     });
     const room = options.room;
+    this.#linkOptions = {
+      ...options,
+      id: this.#id,
+      roomId: room.id,
+      nameTag: (n) => nameTag(room, n),
+      sign: (data) => roomSign(room, data),
+      offerSupernode: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
+    };
     this.#link = new ServerLink(
-      {
-        ...options,
-        id: this.#id,
-        roomId: room.id,
-        nameTag: (n) => nameTag(room, n),
-        sign: (data) => roomSign(room, data),
-      },
+      this.#linkOptions,
       { send: (m) => this.#toServer(m), event: (e) => this.#linkEvent(e) },
       () => this.#digest >>> 0,
     );
@@ -217,7 +242,8 @@ export class Client {
       nat: () => this.#nat,
       birthday: this.#pool,
       random: options.random ?? randomId,
-      server: (m) => this.#toServer({ ...m, token: this.#link.token }),
+      server: (m) => this.#request(m),
+      relayVia: (id) => this.#relayVia(idHex(id)),
       event: (e) => this.#events.push(e),
       drop: (reason) => this.#drop(reason),
     };
@@ -412,6 +438,7 @@ export class Client {
    */
   leave(now: number): void {
     for (const r of this.#remotes.values()) r.flushAck(now);
+    this.#super?.link.close();
     this.#link.close();
     this.#o.portmap?.stop(now);
     this.#portmapOut(now);
@@ -446,6 +473,8 @@ export class Client {
     let t = this.#link.nextTimeout() ?? Infinity;
     t = Math.min(t, this.#o.portmap?.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#probe?.nextTimeout() ?? Infinity);
+    t = Math.min(t, this.#super?.link.nextTimeout() ?? Infinity);
+    t = Math.min(t, this.#host?.nextTimeout() ?? Infinity);
     const r = this.#deadlines.peek();
     if (r !== undefined && r < t) t = r;
     const oldest = this.#departed.values().next().value;
@@ -461,6 +490,12 @@ export class Client {
     }
     if (this.#link.closed) return;
     this.#link.handleTimeout(now);
+    this.#super?.link.handleTimeout(now);
+    this.#superCheck(now);
+    if (this.#host) {
+      this.#host.handleTimeout(now);
+      this.#hostOut();
+    }
     if (this.#probe) {
       this.#probe.handleTimeout(now);
       this.#probeOut(now);
@@ -508,28 +543,61 @@ export class Client {
       if (!s.ok) return this.#drop(s.reason);
       return this.#sealed(now, s.value, from);
     }
-    if (!sameEndpoint(from, this.#o.server)) return this.#drop("unexpected-source");
+    if (t.value === MsgType.Reach) return this.#reach(now, data);
+    const sup = this.#super;
+    const link = sameEndpoint(from, this.#o.server)
+      ? this.#link
+      : sup && sameEndpoint(from, sup.host)
+      ? sup.link
+      : undefined;
+    if (!link) {
+      // Members of our room talking to us as their supernode.
+      if (this.#host && SupernodeHost.takes(t.value)) {
+        this.#host.handleDatagram(now, from, data);
+        return this.#hostOut();
+      }
+      return this.#drop("unexpected-source");
+    }
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
-    if (this.#link.handle(now, d.value)) return;
+    if (link.handle(now, d.value)) return this.#superCheck(now);
     // Everything else the server says carries our registration's token: forgeries stop here.
-    if (!("token" in d.value) || !this.#link.authentic(d.value.token)) {
+    if (!("token" in d.value) || !link.authentic(d.value.token)) {
       return this.#drop("server-bad-token");
     }
-    if ("seq" in d.value && !this.#link.fresh(d.value.seq)) return this.#drop("server-replay");
-    this.#serverMsg(now, d.value);
+    if ("seq" in d.value && !link.fresh(d.value.seq)) return this.#drop("server-replay");
+    this.#serverMsg(now, d.value, link === this.#link ? undefined : sup);
+    this.#superCheck(now);
   }
 
-  #serverMsg(now: number, m: ServerMsg): void {
+  /** Drops our supernode if its link failed or went silent in this step. */
+  #superCheck(now: number): void {
+    if (!this.#pendingDrop) return;
+    this.#pendingDrop = false;
+    this.#dropSuper(now, false);
+  }
+
+  /**
+   * A message from the server, or from the supernode we registered with (`sup`): the
+   * supernode's word on who left or is present counts only while the server is not answering.
+   */
+  #serverMsg(now: number, m: ServerMsg, sup?: SupernodeLink): void {
+    const inCharge = !sup || !this.#link.healthy;
     switch (m.type) {
       case MsgType.Intro:
-        return this.#intro(now, m);
+        return this.#intro(now, m, sup);
       case MsgType.Left: {
-        const r = this.#remotes.get(idHex(m.id));
+        const key = idHex(m.id);
+        sup?.introduced.delete(key);
+        const r = this.#remotes.get(key);
+        if (sup) this.#refresh(now, r);
+        if (!inCharge) return;
         if (r) this.#depart(now, r, m.reason === LeftReason.Expired ? "expired" : "bye");
+        if (!sup && this.#super?.key === key) this.#dropSuper(now, false);
         return;
       }
       case MsgType.Roster: {
+        if (!inCharge) return;
         if (this.#link.registered) this.#synced = true;
         const listed = new Set(m.ids.map(idHex));
         for (const r of this.#remotes.values()) {
@@ -587,7 +655,7 @@ export class Client {
     this.#track(r);
   }
 
-  #intro(now: number, m: MsgOf<typeof MsgType.Intro>): void {
+  #intro(now: number, m: MsgOf<typeof MsgType.Intro>, sup?: SupernodeLink): void {
     if (compareBytes(m.id, this.#id) === 0) return this.#drop("intro-self");
     const key = idHex(m.id);
     const intro: Introduction = {
@@ -595,7 +663,13 @@ export class Client {
       epoch: m.epoch,
       relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
       candidates: candidatesOf(m, this.#ipv6),
+      source: sup ? `supernode:${sup.key}` : "server",
     };
+    if (sup) sup.introduced.add(key);
+    // Only the server's check makes a supernode (a supernode's own INTROs never do).
+    else if ((m.flags & FLAG_SUPERNODE) !== 0 && m.publicEndpoint) {
+      this.#useSupernode(now, key, m.publicEndpoint);
+    }
     const known = this.#remotes.get(key);
     if (!known) {
       if (this.#retired.has(`${key}:${idHex(m.epoch)}`)) return this.#drop("intro-retired-epoch");
@@ -614,7 +688,128 @@ export class Client {
       this.#departed.delete(key);
       this.#arrive(known);
     }
+    if (sup) known.refreshRoute(now);
     this.#track(known);
+  }
+
+  /**
+   * A REACH: the server probing, from an address we never contacted, whether we are reachable.
+   * Believed only with the MAC of our registration's token; answered to the server's main
+   * address; then we serve our room as its supernode.
+   */
+  #reach(now: number, data: Uint8Array): void {
+    if (!this.#linkOptions.offerSupernode) return this.#drop("reach-unwanted");
+    const d = decodeServerMsg(data);
+    if (!d.ok || d.value.type !== MsgType.Reach) return this.#drop("malformed");
+    const { nonce, mac } = d.value;
+    if (!this.#link.registered || !bytesEqual(mac, reachMac(this.#link.token, nonce))) {
+      return this.#drop("reach-forged");
+    }
+    this.#toServer({ type: MsgType.Reached, id: this.#id, token: this.#link.token, nonce });
+    if (this.#host) return;
+    this.#host = new SupernodeHost(
+      this.#o.room.id,
+      this.#o.supernodeLimits ?? {},
+      this.#o.random ?? randomId,
+    );
+    // A supernode relays for others; it needs no other supernode.
+    this.#dropSuper(now, true);
+    if (this.#o.supernode === "ask") {
+      this.#notice("Reachable from the Internet: serving as a supernode of this room");
+    }
+  }
+
+  /** True while we serve as our room's supernode. */
+  get supernode(): boolean {
+    return this.#host !== undefined;
+  }
+
+  /** The supernode role's counters (relayed bytes, members), while we serve. */
+  supernodeStats():
+    | {
+      members: number;
+      relayedBytes: number;
+      relayedPackets: number;
+      drops: Record<string, number>;
+    }
+    | undefined {
+    const h = this.#host;
+    if (!h) return undefined;
+    const { relayedBytes, relayedPackets, drops } = h.stats;
+    return { members: h.members, relayedBytes, relayedPackets, drops: { ...drops } };
+  }
+
+  /** The supernode we are registered with (its peer id in hex), if any. */
+  get supernodeKey(): string | undefined {
+    return this.#super?.key;
+  }
+
+  /** Moves the supernode role's datagrams out. */
+  #hostOut(): void {
+    const h = this.#host;
+    if (!h) return;
+    for (let t = h.pollTransmit(); t; t = h.pollTransmit()) this.#out.push(t);
+  }
+
+  /** The server says `key` (at `at`) is a supernode of our room: register with it too. */
+  #useSupernode(now: number, key: string, at: Endpoint): void {
+    if (this.#super || this.#host || this.#o.relayOnly || this.#superFailed.has(key)) return;
+    if (!this.#ipv6 && isIPv6(at)) return;
+    const sup: SupernodeLink = new SupernodeLink(
+      key,
+      at,
+      { ...this.#linkOptions, registerTimeout: SUPERNODE_REGISTER_TIMEOUT },
+      {
+        send: (to, m) => this.#out.push({ to, data: encodeServerMsg(m) }),
+        event: (e) => this.#superEvent(sup, e),
+      },
+      () => this.#digest >>> 0,
+    );
+    this.#super = sup;
+    sup.link.start(now);
+  }
+
+  #superEvent(sup: SupernodeLink, e: LinkEvent): void {
+    if (this.#super !== sup) return;
+    if (e.type === "fatal" || e.type === "server-lost") this.#pendingDrop = true;
+  }
+
+  /**
+   * Stops using our supernode (it left, failed or went silent): BYE when `bye`, then every
+   * peer relayed through it moves to the server's relay (the reliable channels resend).
+   */
+  #dropSuper(now: number, bye: boolean): void {
+    const sup = this.#super;
+    if (!sup) return;
+    this.#super = undefined;
+    if (bye) sup.link.close();
+    if (this.#superFailed.size >= 16) this.#superFailed.clear();
+    this.#superFailed.add(sup.key);
+    for (const r of this.#remotes.values()) this.#refresh(now, r);
+  }
+
+  /** Re-settles `r` after the relay that reaches it may have changed. */
+  #refresh(now: number, r: RemotePeer | undefined): void {
+    if (!r || !r.present) return;
+    r.refreshRoute(now);
+    this.#track(r);
+  }
+
+  /** The name of the supernode relaying to peer `key`, or null for the server's relay. */
+  #relayVia(key: string): string | null {
+    const sup = this.#super;
+    if (!sup || !sup.relays(key)) return null;
+    return this.#remotes.get(sup.key)?.name || "supernode";
+  }
+
+  /** A remote's request: relayed through our supernode when it reaches the target, else the server. */
+  #request(m: PeerRequest): void {
+    const sup = this.#super;
+    if (m.type === MsgType.Relay && sup && sup.relays(idHex(m.to))) {
+      this.#out.push({ to: sup.host, data: encodeServerMsg({ ...m, token: sup.link.token }) });
+      return;
+    }
+    this.#toServer({ ...m, token: this.#link.token });
   }
 
   #arrive(r: RemotePeer): void {

@@ -62,6 +62,8 @@ export type RemoteEvent =
     path: "direct" | "relay";
     addr: Endpoint | null;
     rtt: number | null;
+    /** On the relay: the supernode's name, or null for the server's relay. */
+    via?: string | null;
   }
   | { type: "message"; from: string; text: string }
   | {
@@ -83,6 +85,8 @@ export interface PeerInfo {
   addr: Endpoint | null;
   /** Direct path RTT in ms, if direct. */
   rtt: number | null;
+  /** On the relay: the supernode relaying, or null (or absent) for the server. */
+  via?: string | null;
   /** Messages queued or in flight to this peer. */
   outstanding: number;
 }
@@ -97,6 +101,12 @@ export interface Introduction {
   relayOnly: boolean;
   /** Endpoints to punch to. */
   candidates: Candidate[];
+  /**
+   * Who introduced it: `server` (default) or `supernode:<id>`. Epochs are compared per
+   * source, so a second rendezvous point introducing the same pair never forces a new
+   * handshake; a new epoch from the same source (either side registered there anew) does.
+   */
+  source?: string;
 }
 
 /** What a remote peer needs from the client that owns it. */
@@ -133,8 +143,10 @@ export interface RemoteContext {
   readonly birthday: BirthdayPool;
   /** Randomness (birthday probe ports). */
   readonly random: (n: number) => Uint8Array;
-  /** Sends a request to the server. */
+  /** Sends a request to the server (a RELAY may go through a supernode instead). */
   server(m: PeerRequest): void;
+  /** The supernode that relays to peer `id`, by name, or null for the server's relay. */
+  relayVia(id: Uint8Array): string | null;
   /** Reports an event to the user. */
   event(e: RemoteEvent): void;
   /** Counts a dropped datagram. */
@@ -175,6 +187,10 @@ export class RemotePeer {
   #search: BirthdaySearch;
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
+  /** The relay last reported (a supernode's name, or null for the server). */
+  #via: string | null = null;
+  /** The last epoch from each source of introductions (at most a few sources). */
+  #epochs = new Map<string, string>();
   #failures = 0;
   #lastWarn = -Infinity;
   /** Our extra candidates still have to be told to this peer (a new path started). */
@@ -192,6 +208,7 @@ export class RemotePeer {
     this.id = intro.id;
     this.key = idHex(intro.id);
     this.#intro = intro;
+    this.#epochs.set(intro.source ?? "server", idHex(intro.epoch));
     this.#channel = new ReliableChannel(ctx.reliable, streamOf(intro.epoch));
     this.#search = new BirthdaySearch(ctx.birthday, ctx.random);
     this.#link = this.#newLink(now);
@@ -252,8 +269,16 @@ export class RemotePeer {
    * handshake; the reliable channel carries on (its streams resynchronise by themselves).
    */
   reintroduce(now: number, intro: Introduction): void {
-    const rekey = !bytesEqual(intro.epoch, this.#intro.epoch);
-    this.#intro = intro;
+    const source = intro.source ?? "server";
+    const last = this.#epochs.get(source);
+    const epoch = idHex(intro.epoch);
+    const rekey = last !== undefined && last !== epoch;
+    if (!this.#epochs.has(source) && this.#epochs.size >= 4) this.#epochs.clear();
+    this.#epochs.set(source, epoch);
+    // Another rendezvous point's view of a present peer adds nothing to the server's.
+    const sameSource = source === (this.#intro.source ?? "server");
+    if (!sameSource && this.present && !rekey) return this.#settle(now);
+    if (sameSource || !this.present || rekey) this.#intro = intro;
     if (rekey) this.#link.rekey(now);
     if (!this.present) {
       // Back after leaving: a fresh path once the link is up; sequence numbers continue.
@@ -320,8 +345,17 @@ export class RemotePeer {
       path: this.#announced ? (route ? "direct" : "relay") : "pending",
       addr: route,
       rtt: this.#path?.rtt ?? null,
+      via: route ? null : this.#ctx.relayVia(this.id),
       outstanding: this.#channel.outstanding,
     };
+  }
+
+  /**
+   * The relay that reaches this peer may have changed (a supernode came or went): a relayed
+   * path is reported again with its new relay, and what is in flight is resent through it.
+   */
+  refreshRoute(now: number): void {
+    if (this.present) this.#settle(now);
   }
 
   /** Earliest time {@link handleTimeout} has work (none while departed). */
@@ -568,7 +602,15 @@ export class RemotePeer {
     }
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
-    if (!changed) return;
+    if (!changed) {
+      // Same path, but another relay: report it, and resend what is in flight through it.
+      if (!this.#announced || path.route() || this.#ctx.relayVia(this.id) === this.#via) return;
+      this.#channel.expedite(now);
+      for (const d of this.#channel.pollData(now)) {
+        this.#sendFrame(now, { kind: InnerKind.Data, ...d });
+      }
+      return this.#announce("relay", null);
+    }
     if (changed.path === "direct") this.#search.onDirect(now, path.routeVia());
     this.#announced = true;
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
@@ -582,6 +624,8 @@ export class RemotePeer {
 
   #announce(path: "direct" | "relay", addr: Endpoint | null, rtt: number | null = null): void {
     this.#announced = true;
+    const via = path === "relay" ? this.#ctx.relayVia(this.id) : null;
+    this.#via = via;
     this.#ctx.event({
       type: "peer",
       name: this.name,
@@ -589,6 +633,7 @@ export class RemotePeer {
       path,
       addr,
       rtt,
+      ...(path === "relay" ? { via } : {}),
     });
   }
   /** What a birthday search looks at (none without a path or when punching is off). */

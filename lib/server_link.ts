@@ -12,6 +12,7 @@ import {
   COOKIE_LEN,
   type Endpoint,
   FLAG_RELAY_ONLY,
+  FLAG_SUPERNODE,
   formatEndpoint,
   helloSigningInput,
   MAX_NAME,
@@ -87,6 +88,8 @@ export interface LinkOptions {
   name: string;
   /** Never reveal our endpoints. */
   relayOnly: boolean;
+  /** Offer to be the room's supernode (HELLO flag; the server checks reachability). */
+  offerSupernode?: boolean;
   /** Our private endpoints (sent unless relay-only). */
   privateEndpoints: Endpoint[];
   /** PING interval while the server answers, in ms. */
@@ -132,6 +135,16 @@ export class ServerLink {
   /** True while the server has us registered. */
   get registered(): boolean {
     return this.#state.kind === "registered";
+  }
+
+  /** True while registered and answering (no PONG has been missing for long). */
+  get healthy(): boolean {
+    return this.#state.kind === "registered" && !this.#state.lost;
+  }
+
+  /** The server this link registers with. */
+  get server(): Endpoint {
+    return this.#o.server;
   }
 
   /** The name the server assigned (the wanted one until then). */
@@ -384,7 +397,7 @@ export class ServerLink {
       id: o.id,
       cookie: this.#cookie,
       nonce: this.#nonce,
-      flags: o.relayOnly ? FLAG_RELAY_ONLY : 0,
+      flags: o.relayOnly ? FLAG_RELAY_ONLY : o.offerSupernode ? FLAG_SUPERNODE : 0,
       nameTag: o.nameTag(this.#name),
     };
     this.#sink.send({

@@ -33,6 +33,8 @@
  * | 0x0b | RELAYED  | token[8], from id, payload (rest)                                     |
  * | 0x0c | REPUNCH  | id, token[8], target id                                               |
  * | 0x0d | COOKIE   | cookie[8]                                                             |
+ * | 0x0e | REACH    | nonce[8], mac[16] (server → peer, from its alternate address)         |
+ * | 0x0f | REACHED  | id, token[8], nonce[8] (peer → server's main address: the REACH got in) |
  *
  * The server never learns room names, peer names or keys: a room id is the 32-byte Ed25519
  * public key the peers derive from the room passphrase, and a name an opaque 8-byte tag.
@@ -59,6 +61,19 @@
  *
  * HELLO flag bit 0 is "relay only": the server then never reveals this peer's endpoints and
  * never gives it anybody else's. INTRO carries the same flag.
+ *
+ * Supernodes ({@link FLAG_SUPERNODE}, HELLO and INTRO bit 1): a peer that may serve its room as
+ * rendezvous and relay sets the bit in its HELLO. A server with a second address (`--alt-host`)
+ * then checks, once per registration and rate-limited, that the peer is reachable without a
+ * prior outbound packet: it sends a REACH (nonce, `HMAC-SHA256(token, "p2p reach v1" ‖ nonce)`
+ * truncated to 16 bytes; 28 bytes, smaller than the HELLO) from the alternate address, which the
+ * peer never contacted, to the peer's observed endpoint. Only a public address or a NAT that
+ * filters endpoint-independently lets it in. The peer checks the MAC (a forged REACH is
+ * ignored) and answers the server's main address with REACHED (its id, token and the nonce).
+ * Only then is the member a supernode: INTROs about it, which only authenticated members of its
+ * room receive, carry bit 1. A supernode runs the same registry (`lib/registry.ts`) restricted
+ * to its own room inside the join process, on the same socket; members register with it too
+ * (same HELLO, cookie and token rules) and relay through it, end-to-end sealed.
  *
  * Relay size limit: a RELAY, like every datagram, is at most {@link MAX_DATAGRAM} bytes, so its
  * payload is at most {@link MAX_RELAY_PAYLOAD} (1172) bytes, and the RELAYED carrying it is 8
@@ -165,6 +180,8 @@ export const MsgType = {
   Relayed: 0x0b,
   Repunch: 0x0c,
   Cookie: 0x0d,
+  Reach: 0x0e,
+  Reached: 0x0f,
   Sealed: 0x20,
   Handshake: 0x21,
 } as const;
@@ -193,6 +210,18 @@ export const LeftReason = {
 
 /** HELLO/INTRO flag: this peer only talks through the relay and hides its addresses. */
 export const FLAG_RELAY_ONLY = 1;
+
+/**
+ * HELLO flag: this peer offers to be its room's supernode (the server checks its reachability
+ * with REACH). INTRO flag: this member passed that check and serves as a supernode. The server
+ * never passes a HELLO's bit on as it is: only its own check sets the INTRO bit.
+ */
+export const FLAG_SUPERNODE = 2;
+
+/** Size of a REACH's nonce and of its MAC, in bytes. */
+export const REACH_NONCE_LEN = 8;
+/** Size of a REACH's MAC (truncated HMAC-SHA256 keyed by the registration token), in bytes. */
+export const REACH_MAC_LEN = 16;
 
 /** A UDP endpoint with a literal IP address. */
 export interface Endpoint {
@@ -259,7 +288,9 @@ export type ServerMsg =
   }
   | { type: typeof MsgType.Relayed; token: Uint8Array; from: Uint8Array; payload: Uint8Array }
   | { type: typeof MsgType.Repunch; id: Uint8Array; token: Uint8Array; target: Uint8Array }
-  | { type: typeof MsgType.Cookie; cookie: Uint8Array };
+  | { type: typeof MsgType.Cookie; cookie: Uint8Array }
+  | { type: typeof MsgType.Reach; nonce: Uint8Array; mac: Uint8Array }
+  | { type: typeof MsgType.Reached; id: Uint8Array; token: Uint8Array; nonce: Uint8Array };
 
 /** The server-facing message of type `T`, e.g. `MsgOf<typeof MsgType.Intro>`. */
 export type MsgOf<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>;
@@ -716,6 +747,11 @@ export function encodeServerMsg(m: ServerMsg): Uint8Array {
       return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.target, ID_LEN).finish();
     case MsgType.Cookie:
       return w.fixed(m.cookie, COOKIE_LEN).finish();
+    case MsgType.Reach:
+      return w.fixed(m.nonce, REACH_NONCE_LEN).fixed(m.mac, REACH_MAC_LEN).finish();
+    case MsgType.Reached:
+      return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.nonce, REACH_NONCE_LEN)
+        .finish();
   }
 }
 
@@ -795,6 +831,10 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
       return { type: MsgType.Repunch, id: id(), token: token(), target: id() };
     case MsgType.Cookie:
       return { type: MsgType.Cookie, cookie: r.bytes(COOKIE_LEN) };
+    case MsgType.Reach:
+      return { type: MsgType.Reach, nonce: r.bytes(REACH_NONCE_LEN), mac: r.bytes(REACH_MAC_LEN) };
+    case MsgType.Reached:
+      return { type: MsgType.Reached, id: id(), token: token(), nonce: r.bytes(REACH_NONCE_LEN) };
     default:
       return undefined;
   }

@@ -192,6 +192,8 @@ const SERVER_SAMPLES: ServerMsg[] = [
   { type: MsgType.Ping, id: idA, token: tokenA, cookie: cookieA, digest: 0 },
   { type: MsgType.Ping, id: idB, token: tokenB, cookie: cookieA, digest: 0xffffffff },
   { type: MsgType.Cookie, cookie: cookieA },
+  { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
+  { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
   { type: MsgType.Pong, token: tokenA, observed: epV4, digest: 0x12345678 },
   { type: MsgType.Pong, token: tokenB, observed: epV6b, digest: 0 },
   { type: MsgType.Roster, token: tokenA, seq: 1, ids: [] },
@@ -373,6 +375,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     [MsgType.Relay]: 4 + ID_LEN,
     [MsgType.Relayed]: 4,
     [MsgType.Repunch]: 4 + ID_LEN,
+    [MsgType.Reached]: 4 + ID_LEN,
   };
   const fresh = bytesOf(TOKEN_LEN, 99);
   let checked = 0;
@@ -398,11 +401,14 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     }
     checked++;
   }
-  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 10);
+  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 11);
   assert.ok(checked >= 10);
   // HELLO and COOKIE have none (the server hands the token out in WELCOME); REFUSED echoes it.
   for (const m of SERVER_SAMPLES) {
-    if (m.type === MsgType.Hello || m.type === MsgType.Cookie || m.type === MsgType.Refused) {
+    if (
+      m.type === MsgType.Hello || m.type === MsgType.Cookie || m.type === MsgType.Refused ||
+      m.type === MsgType.Reach
+    ) {
       assert.ok(!("token" in m), typeName(m.type));
     }
   }
@@ -633,6 +639,16 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
       concat(hdr(MsgType.Repunch), idA, tokenA, idC),
     ],
     [{ type: MsgType.Cookie, cookie: cookieA }, concat(hdr(MsgType.Cookie), cookieA)],
+    [
+      { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
+      // nonce[8], mac[16].
+      concat(hdr(MsgType.Reach), cookieA, bytesOf(16, 3)),
+    ],
+    [
+      { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
+      // id, token[8], nonce[8].
+      concat(hdr(MsgType.Reached), idA, tokenA, cookieA),
+    ],
   ];
   const types = new Set<number>();
   for (const [m, bytes] of table) {

@@ -1,0 +1,167 @@
+/**
+ * Supernodes in virtual time: the server's reachability check (REACH from its second address),
+ * relay through a supernode of the room, a supernode's room and membership checks, forged
+ * probes, and what happens when the server or the supernode goes away.
+ */
+import assert from "node:assert/strict";
+import { reachMac } from "../lib/crypto.ts";
+import { encodeServerMsg, MsgType } from "../lib/wire.ts";
+import { SimNet, type SimPeer, simRoom } from "./support/sim.ts";
+import { addCheckingServer, addressOf, addRoomPeer, SERVER_ALT } from "./support/supernode_sim.ts";
+
+/** `n` numbered lines from `from`, sent one a step. */
+function talk(net: SimNet, from: SimPeer, tag: string, n: number): string[] {
+  const sent: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const text = `${tag} ${i}`;
+    from.client.send(net.now, text);
+    sent.push(text);
+    net.run(50);
+  }
+  return sent;
+}
+
+/** The texts `peer` received from `name`, in order. */
+function from(peer: SimPeer, name: string): string[] {
+  return peer.messages().filter((m) => m.startsWith(`${name}: `)).map((m) =>
+    m.slice(name.length + 2)
+  );
+}
+
+Deno.test("reachability: public and full-cone peers pass, port-restricted and symmetric fail", () => {
+  const net = new SimNet(21);
+  const { registry } = addCheckingServer(net);
+  const alice = addRoomPeer(net, "alice", "public");
+  const bob = addRoomPeer(net, "bob", "full-cone");
+  const carol = addRoomPeer(net, "carol", "port-restricted");
+  const dave = addRoomPeer(net, "dave", "symmetric");
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 4);
+  assert.equal(registry.stats.reachPassed, 2);
+  assert.equal(alice.client.supernode, true);
+  assert.equal(bob.client.supernode, true);
+  assert.equal(carol.client.supernode, false);
+  assert.equal(dave.client.supernode, false);
+});
+
+Deno.test("reachability: claiming is not enough (no second address, or --no-supernode)", () => {
+  const net = new SimNet(22);
+  const { registry } = addCheckingServer(net, false);
+  const alice = addRoomPeer(net, "alice", "public", { supernode: "ask" });
+  const bob = addRoomPeer(net, "bob", "symmetric");
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 0);
+  assert.equal(alice.client.supernode, false);
+  assert.equal(bob.client.supernodeKey, undefined);
+
+  const net2 = new SimNet(23);
+  const checking = addCheckingServer(net2);
+  const carol = addRoomPeer(net2, "carol", "public", { supernode: "off" });
+  net2.run(5_000);
+  assert.equal(checking.registry.stats.reachSent, 0);
+  assert.equal(carol.client.supernode, false);
+});
+
+Deno.test("reachability: a forged REACH is ignored", () => {
+  const net = new SimNet(24);
+  addCheckingServer(net, false);
+  const alice = addRoomPeer(net, "alice", "public");
+  net.run(3_000);
+  const nonce = new Uint8Array(8).fill(7);
+  // An attacker who does not know alice's registration token.
+  const forged = encodeServerMsg({
+    type: MsgType.Reach,
+    nonce,
+    mac: reachMac(new Uint8Array(8).fill(1), nonce),
+  });
+  net.inject(SERVER_ALT, addressOf.get(alice)!, forged);
+  net.run(1_000);
+  assert.equal(alice.client.supernode, false);
+  assert.equal(alice.client.drops["reach-forged"], 1);
+});
+
+/** Alice public (the supernode), bob and carol behind random-port symmetric NATs. */
+function supernodeRoom(seed: number) {
+  const net = new SimNet(seed);
+  const server = addCheckingServer(net);
+  const alice = addRoomPeer(net, "alice", "public");
+  const bob = addRoomPeer(net, "bob", "symmetric-random", { supernode: "off" });
+  const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
+  net.runUntilTrue(
+    () => bob.lastPath("carol")?.via === "alice" && carol.lastPath("bob")?.via === "alice",
+    30_000,
+  );
+  return { net, server, alice, bob, carol };
+}
+
+Deno.test("relay through the supernode: no server relay bytes, exactly once, in order", () => {
+  const { net, server, alice, bob, carol } = supernodeRoom(25);
+  assert.equal(alice.client.supernode, true);
+  assert.equal(bob.client.supernodeKey, idHexOf(alice));
+  const before = server.registry.stats.relayedBytes;
+  const hostBefore = alice.client.supernodeStats()!.relayedBytes;
+  const b = talk(net, bob, "b", 20);
+  const c = talk(net, carol, "c", 20);
+  net.run(3_000);
+  assert.deepEqual(from(carol, "bob"), b);
+  assert.deepEqual(from(bob, "carol"), c);
+  assert.equal(server.registry.stats.relayedBytes, before, "the server relayed none of it");
+  assert.ok(alice.client.supernodeStats()!.relayedBytes > hostBefore + 40 * 20);
+  const row = bob.client.peers().find((p) => p.name === "carol")!;
+  assert.equal(row.path, "relay");
+  assert.equal(row.via, "alice");
+});
+
+function idHexOf(p: SimPeer): string {
+  return [...p.client.id].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("server gone: the pair keeps talking through the supernode", () => {
+  const { net, server, bob, carol } = supernodeRoom(26);
+  net.detach(server.machine);
+  const b = talk(net, bob, "b", 20);
+  const c = talk(net, carol, "c", 20);
+  net.run(5_000);
+  assert.deepEqual(from(carol, "bob"), b);
+  assert.deepEqual(from(bob, "carol"), c);
+});
+
+Deno.test("supernode gone: the pair moves to the server's relay, nothing lost or duplicated", () => {
+  const { net, server, alice, bob, carol } = supernodeRoom(27);
+  const first = talk(net, bob, "b", 10);
+  alice.client.leave(net.now);
+  net.detach(alice.client);
+  const rest = talk(net, bob, "b-late", 10);
+  const back = talk(net, carol, "c", 10);
+  net.runUntilTrue(() => from(carol, "bob").length >= 20 && from(bob, "carol").length >= 10);
+  net.run(3_000);
+  assert.deepEqual(from(carol, "bob"), [...first, ...rest]);
+  assert.deepEqual(from(bob, "carol"), back);
+  assert.equal(bob.lastPath("carol")?.via, null);
+  assert.ok(server.registry.stats.relayedBytes > 0);
+});
+
+Deno.test("a supernode serves only its room, and only members", () => {
+  const { net, alice } = supernodeRoom(28);
+  const members = alice.client.supernodeStats()!.members;
+  const at = addressOf.get(alice)!;
+  // A member of another room, pointed at alice as its server.
+  const mallory = addRoomPeer(net, "mallory", "public", {
+    server: at,
+    room: simRoom("other room"),
+  });
+  // Someone with the room's name but not its passphrase.
+  const eve = addRoomPeer(net, "eve", "public", {
+    server: at,
+    room: simRoom("room", "wrong passphrase"),
+  });
+  net.run(12_000);
+  assert.equal(mallory.client.registered, false);
+  assert.equal(eve.client.registered, false);
+  assert.equal(alice.client.supernodeStats()!.members, members);
+  const refusal = mallory.drain().find((e) => e.type === "fatal");
+  assert.match(refusal?.type === "fatal" ? refusal.message : "", /serves only its room/);
+  // A wrong passphrase derives another room id: refused like another room.
+  assert.ok(eve.drain().some((e) => e.type === "fatal"));
+  assert.ok((alice.client.supernodeStats()!.drops["hello-other-room"] ?? 0) >= 2);
+});
