@@ -178,6 +178,8 @@ export class Client {
   #superFailed = new Set<string>();
   /** Our supernode link failed or went silent: dropped at the end of the current step. */
   #pendingDrop = false;
+  /** Our own registration's datagrams to our supernode role (delivered in-process). */
+  #selfQueue: Uint8Array[] = [];
   #linkOptions: LinkOptions;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
@@ -439,6 +441,7 @@ export class Client {
   leave(now: number): void {
     for (const r of this.#remotes.values()) r.flushAck(now);
     this.#super?.link.close();
+    this.#pump(now);
     this.#link.close();
     this.#o.portmap?.stop(now);
     this.#portmapOut(now);
@@ -463,6 +466,7 @@ export class Client {
     if (behind.length > 0) {
       this.#notice(`Not sent to ${behind.join(", ")}: too much is waiting to be delivered there`);
     }
+    this.#pump(now);
     return n;
   }
 
@@ -492,10 +496,8 @@ export class Client {
     this.#link.handleTimeout(now);
     this.#super?.link.handleTimeout(now);
     this.#superCheck(now);
-    if (this.#host) {
-      this.#host.handleTimeout(now);
-      this.#hostOut();
-    }
+    this.#host?.handleTimeout(now);
+    this.#pump(now);
     if (this.#probe) {
       this.#probe.handleTimeout(now);
       this.#probeOut(now);
@@ -506,6 +508,7 @@ export class Client {
       this.#track(r);
     }
     this.#forget(now);
+    this.#pump(now);
   }
 
   /**
@@ -545,19 +548,19 @@ export class Client {
     }
     if (t.value === MsgType.Reach) return this.#reach(now, data);
     const sup = this.#super;
-    const link = sameEndpoint(from, this.#o.server)
-      ? this.#link
-      : sup && sameEndpoint(from, sup.host)
-      ? sup.link
-      : undefined;
-    if (!link) {
+    if (sameEndpoint(from, this.#link.server)) this.#fromLink(now, data);
+    else if (sup && !this.#isSelf(sup) && sameEndpoint(from, sup.host)) {
+      this.#fromLink(now, data, sup);
+    } else if (this.#host && SupernodeHost.takes(t.value)) {
       // Members of our room talking to us as their supernode.
-      if (this.#host && SupernodeHost.takes(t.value)) {
-        this.#host.handleDatagram(now, from, data);
-        return this.#hostOut();
-      }
-      return this.#drop("unexpected-source");
-    }
+      this.#host.handleDatagram(now, from, data);
+    } else return this.#drop("unexpected-source");
+    this.#pump(now);
+  }
+
+  /** A datagram from the server (`sup` absent) or from our supernode `sup`. */
+  #fromLink(now: number, data: Uint8Array, sup?: SupernodeLink): void {
+    const link = sup ? sup.link : this.#link;
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
     if (link.handle(now, d.value)) return this.#superCheck(now);
@@ -566,8 +569,34 @@ export class Client {
       return this.#drop("server-bad-token");
     }
     if ("seq" in d.value && !link.fresh(d.value.seq)) return this.#drop("server-replay");
-    this.#serverMsg(now, d.value, link === this.#link ? undefined : sup);
+    this.#serverMsg(now, d.value, sup);
     this.#superCheck(now);
+  }
+
+  /** True when `sup` is our own registration with our own supernode role. */
+  #isSelf(sup: SupernodeLink): boolean {
+    return this.#host !== undefined && sup.key === idHex(this.#id);
+  }
+
+  /**
+   * Runs the supernode role's in-process traffic: our own registration's messages go to it,
+   * its answers to us come back to us, the rest goes out. Bounded rounds (each is a reply).
+   */
+  #pump(now: number): void {
+    const h = this.#host;
+    if (!h) return;
+    const self = this.#super && this.#isSelf(this.#super) ? this.#super : undefined;
+    for (let round = 0; round < 16; round++) {
+      const mine = this.#selfQueue.splice(0);
+      for (const d of mine) if (self) h.handleDatagram(now, self.host, d);
+      let any = mine.length > 0;
+      for (let t = h.pollTransmit(); t; t = h.pollTransmit()) {
+        any = true;
+        if (self && sameEndpoint(t.to, self.host)) this.#fromLink(now, t.data, self);
+        else this.#out.push(t);
+      }
+      if (!any) return;
+    }
   }
 
   /** Drops our supernode if its link failed or went silent in this step. */
@@ -712,8 +741,12 @@ export class Client {
       this.#o.supernodeLimits ?? {},
       this.#o.random ?? randomId,
     );
-    // A supernode relays for others; it needs no other supernode.
+    // A supernode relays for others; it needs no other supernode. It registers with its own
+    // role, in-process, so peers that come through it are introduced to it too.
     this.#dropSuper(now, true);
+    this.#superFailed.delete(idHex(this.#id));
+    const at = this.#link.public;
+    if (at) this.#useSupernode(now, idHex(this.#id), at, true);
     if (this.#o.supernode === "ask") {
       this.#notice("Reachable from the Internet: serving as a supernode of this room");
     }
@@ -744,29 +777,27 @@ export class Client {
     return this.#super?.key;
   }
 
-  /** Moves the supernode role's datagrams out. */
-  #hostOut(): void {
-    const h = this.#host;
-    if (!h) return;
-    for (let t = h.pollTransmit(); t; t = h.pollTransmit()) this.#out.push(t);
-  }
-
   /** The server says `key` (at `at`) is a supernode of our room: register with it too. */
-  #useSupernode(now: number, key: string, at: Endpoint): void {
-    if (this.#super || this.#host || this.#o.relayOnly || this.#superFailed.has(key)) return;
+  #useSupernode(now: number, key: string, at: Endpoint, self = false): void {
+    if (this.#super || (this.#host && !self) || this.#o.relayOnly) return;
+    if (this.#superFailed.has(key)) return;
     if (!this.#ipv6 && isIPv6(at)) return;
     const sup: SupernodeLink = new SupernodeLink(
       key,
       at,
-      { ...this.#linkOptions, registerTimeout: SUPERNODE_REGISTER_TIMEOUT },
-      {
-        send: (to, m) => this.#out.push({ to, data: encodeServerMsg(m) }),
-        event: (e) => this.#superEvent(sup, e),
-      },
+      { ...this.#linkOptions, fallbacks: [], registerTimeout: SUPERNODE_REGISTER_TIMEOUT },
+      { send: (_to, m) => this.#toSuper(sup, m), event: (e) => this.#superEvent(sup, e) },
       () => this.#digest >>> 0,
     );
     this.#super = sup;
     sup.link.start(now);
+  }
+
+  /** Sends `m` to supernode `sup` (to our own role, in-process, when it is us). */
+  #toSuper(sup: SupernodeLink, m: ServerMsg): void {
+    const data = encodeServerMsg(m);
+    if (this.#isSelf(sup)) this.#selfQueue.push(data);
+    else this.#out.push({ to: sup.host, data });
   }
 
   #superEvent(sup: SupernodeLink, e: LinkEvent): void {
@@ -799,6 +830,7 @@ export class Client {
   #relayVia(key: string): string | null {
     const sup = this.#super;
     if (!sup || !sup.relays(key)) return null;
+    if (this.#isSelf(sup)) return this.name;
     return this.#remotes.get(sup.key)?.name || "supernode";
   }
 
@@ -806,8 +838,7 @@ export class Client {
   #request(m: PeerRequest): void {
     const sup = this.#super;
     if (m.type === MsgType.Relay && sup && sup.relays(idHex(m.to))) {
-      this.#out.push({ to: sup.host, data: encodeServerMsg({ ...m, token: sup.link.token }) });
-      return;
+      return this.#toSuper(sup, { ...m, token: sup.link.token });
     }
     this.#toServer({ ...m, token: this.#link.token });
   }
@@ -871,7 +902,7 @@ export class Client {
   }
 
   #toServer(m: ServerMsg): void {
-    this.#out.push({ to: this.#o.server, data: encodeServerMsg(m) });
+    this.#out.push({ to: this.#link.server, data: encodeServerMsg(m) });
   }
 }
 

@@ -30,6 +30,9 @@ const SEQ_WINDOW = 1024;
 /** How long PONGs may be missing before the server counts as lost, in ms. */
 export const SERVER_LOST_AFTER = 10_000;
 
+/** With fallback servers: how long one is tried (HELLOs unanswered) before the next, in ms. */
+export const FAILOVER_AFTER = 2_000;
+
 /** Where the link is in its lifecycle. */
 export type LinkState =
   | {
@@ -74,6 +77,11 @@ export interface LinkSink {
 export interface LinkOptions {
   /** The rendezvous server. */
   server: Endpoint;
+  /**
+   * More servers (or supernodes of the room) to fail over to, in order: tried in turn while
+   * registering, and when the current one is lost.
+   */
+  fallbacks?: Endpoint[];
   /** Our peer id. */
   id: Uint8Array;
   /** The room id: the room's Ed25519 public key (from the room name and passphrase). */
@@ -118,6 +126,11 @@ export class ServerLink {
   #highestSeq = 0;
   #public: Endpoint | undefined;
   #lastResync = -Infinity;
+  /** The server first, then the fallbacks; {@link #current} indexes the one in use. */
+  #servers: Endpoint[];
+  #current = 0;
+  /** When the server in use was picked. */
+  #pickedAt = 0;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: LinkOptions, sink: LinkSink, digest: () => number) {
@@ -125,6 +138,7 @@ export class ServerLink {
     this.#sink = sink;
     this.#digest = digest;
     this.#name = options.name;
+    this.#servers = [options.server, ...(options.fallbacks ?? [])];
   }
 
   /** The lifecycle state (read-only view). */
@@ -142,9 +156,17 @@ export class ServerLink {
     return this.#state.kind === "registered" && !this.#state.lost;
   }
 
-  /** The server this link registers with. */
+  /** The server this link registers (or tries to register) with now. */
   get server(): Endpoint {
-    return this.#o.server;
+    return this.#servers[this.#current]!;
+  }
+
+  /** Moves on to the next server (a fallback), with a fresh cookie and nonce. */
+  #next(now: number): void {
+    this.#current = (this.#current + 1) % this.#servers.length;
+    this.#pickedAt = now;
+    this.#cookie = new Uint8Array(COOKIE_LEN);
+    this.#newNonce();
   }
 
   /** The name the server assigned (the wanted one until then). */
@@ -193,6 +215,7 @@ export class ServerLink {
   /** Starts the first registration. */
   start(now: number): void {
     this.#startedAt = now;
+    this.#pickedAt = now;
     this.#newNonce();
     this.#state = {
       kind: "registering",
@@ -233,13 +256,18 @@ export class ServerLink {
       if (!s.again && now - this.#startedAt >= this.#o.registerTimeout) {
         this.#state = { kind: "closed" };
         const secs = Math.round(this.#o.registerTimeout / 1000);
+        const at = this.#servers.map(formatEndpoint).join(", ");
         this.#sink.event({
           type: "fatal",
-          message: `No answer from the server at ${
-            formatEndpoint(this.#o.server)
-          } after ${secs} s; check the address and that "p2p serve" runs there`,
+          message:
+            `No answer from the server at ${at} after ${secs} s; check the address and that "p2p serve" runs there`,
         });
         return;
+      }
+      if (this.#servers.length > 1 && now - this.#pickedAt >= FAILOVER_AFTER) {
+        this.#next(now);
+        s.tries = 0;
+        s.nextHello = now;
       }
       if (s.again && !s.lost && now - s.since >= SERVER_LOST_AFTER) {
         s.lost = true;
@@ -417,6 +445,19 @@ export class ServerLink {
     if (waited >= SERVER_LOST_AFTER && !s.lost) {
       s.lost = true;
       this.#sink.event({ type: "server-lost" });
+      if (this.#servers.length > 1) {
+        // Register with the next server (or supernode), the same id; "back" once one answers.
+        this.#next(now);
+        this.#state = {
+          kind: "registering",
+          tries: 0,
+          since: now,
+          nextHello: now,
+          again: true,
+          lost: true,
+        };
+        return this.#hello(now);
+      }
     }
     this.#sendPing();
     // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.

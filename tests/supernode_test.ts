@@ -126,6 +126,33 @@ Deno.test("server gone: the pair keeps talking through the supernode", () => {
   assert.deepEqual(from(bob, "carol"), c);
 });
 
+Deno.test("server gone: a new peer given the supernode as a second --server joins through it", () => {
+  const { net, server, alice, bob, carol } = supernodeRoom(29);
+  net.detach(server.machine);
+  net.run(1_000);
+  const dave = addRoomPeer(net, "dave", "symmetric-random", {
+    supernode: "off",
+    fallbacks: [addressOf.get(alice)!],
+  });
+  net.runUntilTrue(() => dave.client.registered, 15_000);
+  net.runUntilTrue(
+    () => ["alice", "bob", "carol"].every((n) => dave.lastPath(n) !== undefined),
+    20_000,
+  );
+  dave.client.send(net.now, "hello from dave");
+  net.run(3_000);
+  for (const p of [alice, bob, carol]) {
+    assert.deepEqual(from(p, "dave"), ["hello from dave"], "everyone hears dave");
+  }
+  for (const [p, n] of [[alice, "alice"], [bob, "bob"], [carol, "carol"]] as const) {
+    p.client.send(net.now, `hi dave from ${n}`);
+  }
+  net.run(3_000);
+  assert.deepEqual(from(dave, "alice"), ["hi dave from alice"]);
+  assert.deepEqual(from(dave, "bob"), ["hi dave from bob"]);
+  assert.deepEqual(from(dave, "carol"), ["hi dave from carol"]);
+});
+
 Deno.test("supernode gone: the pair moves to the server's relay, nothing lost or duplicated", () => {
   const { net, server, alice, bob, carol } = supernodeRoom(27);
   const first = talk(net, bob, "b", 10);
