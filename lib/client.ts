@@ -81,6 +81,8 @@ export const MAX_DEPARTED = 64;
 const MAX_RETIRED = 1024;
 /** A supernode that has not welcomed us after this long is given up on, in ms. */
 const SUPERNODE_REGISTER_TIMEOUT = 5_000;
+/** How long a peer offering to be a supernode waits for the reachability probe before STUN. */
+const PROBE_DELAY = 1_500;
 
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
 export interface ClientOptions
@@ -159,6 +161,12 @@ export class Client {
   #events: ClientEvent[] = [];
   #synced = false;
   #probe: StunProbe | undefined;
+  /**
+   * When the STUN probe starts, if it has not: a peer offering to be a supernode waits for the
+   * server's reachability probe first, since asking the server's other address (OTHER-ADDRESS)
+   * would open an address-restricted NAT to it and let the probe in.
+   */
+  #probeAt: number | undefined;
   /** Addresses STUN servers saw for us that the server's introductions do not carry. */
   #extra: Endpoint[] = [];
   /** Our NAT's mapping as STUN told it (for birthday searches). */
@@ -356,8 +364,8 @@ export class Client {
   /** Starts registering. */
   start(now: number): void {
     this.#link.start(now);
-    this.#probe?.start(now);
-    this.#probeOut(now);
+    if (this.#linkOptions.offerSupernode) this.#probeAt = now + PROBE_DELAY;
+    else this.#startProbe(now);
     this.#o.portmap?.start(now);
     this.#portmapOut(now);
   }
@@ -394,6 +402,13 @@ export class Client {
   }
 
   /** Moves the STUN probe's requests and its verdict out. */
+  /** Starts the STUN probe (once). */
+  #startProbe(now: number): void {
+    this.#probeAt = undefined;
+    this.#probe?.start(now);
+    this.#probeOut(now);
+  }
+
   #probeOut(now: number): void {
     const p = this.#probe;
     if (!p) return;
@@ -476,7 +491,7 @@ export class Client {
     if (this.#link.closed) return this.#o.portmap?.nextTimeout();
     let t = this.#link.nextTimeout() ?? Infinity;
     t = Math.min(t, this.#o.portmap?.nextTimeout() ?? Infinity);
-    t = Math.min(t, this.#probe?.nextTimeout() ?? Infinity);
+    t = Math.min(t, this.#probeAt ?? this.#probe?.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#super?.link.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#host?.nextTimeout() ?? Infinity);
     const r = this.#deadlines.peek();
@@ -498,7 +513,8 @@ export class Client {
     this.#superCheck(now);
     this.#host?.handleTimeout(now);
     this.#pump(now);
-    if (this.#probe) {
+    if (this.#probeAt !== undefined && now >= this.#probeAt) this.#startProbe(now);
+    if (this.#probe && this.#probeAt === undefined) {
       this.#probe.handleTimeout(now);
       this.#probeOut(now);
     }
@@ -735,6 +751,7 @@ export class Client {
       return this.#drop("reach-forged");
     }
     this.#toServer({ type: MsgType.Reached, id: this.#id, token: this.#link.token, nonce });
+    if (this.#probeAt !== undefined) this.#startProbe(now);
     if (this.#host) return;
     this.#host = new SupernodeHost(
       this.#o.room.id,
