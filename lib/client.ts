@@ -81,8 +81,14 @@ export const MAX_DEPARTED = 64;
 const MAX_RETIRED = 1024;
 /** A supernode that has not welcomed us after this long is given up on, in ms. */
 const SUPERNODE_REGISTER_TIMEOUT = 5_000;
+/** A supernode we stopped using is not tried again for this long, in ms. */
+const SUPERNODE_RETRY = 60_000;
+/** Keepalive to our supernode, at most (its loss shows sooner than the server's), in ms. */
+const SUPERNODE_KEEPALIVE = 5_000;
 /** How long a peer offering to be a supernode waits for the reachability probe before STUN. */
 const PROBE_DELAY = 1_500;
+/** `--supernode`: how long after starting to say the reachability check did not pass. */
+const ASK_WAIT = 6_000;
 
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
 export interface ClientOptions
@@ -167,6 +173,8 @@ export class Client {
    * would open an address-restricted NAT to it and let the probe in.
    */
   #probeAt: number | undefined;
+  /** `--supernode`: when to say that the reachability check did not pass, if it did not. */
+  #askAt: number | undefined;
   /** Addresses STUN servers saw for us that the server's introductions do not carry. */
   #extra: Endpoint[] = [];
   /** Our NAT's mapping as STUN told it (for birthday searches). */
@@ -183,7 +191,7 @@ export class Client {
   /** Our registration with a supernode of the room, if any. */
   #super: SupernodeLink | undefined;
   /** Supernodes whose registration failed (not tried again; bounded). */
-  #superFailed = new Set<string>();
+  #superFailed = new Map<string, number>();
   /** Our supernode link failed or went silent: dropped at the end of the current step. */
   #pendingDrop = false;
   /** Our own registration's datagrams to our supernode role (delivered in-process). */
@@ -254,7 +262,15 @@ export class Client {
       random: options.random ?? randomId,
       server: (m) => this.#request(m),
       relayVia: (id) => this.#relayVia(idHex(id)),
-      event: (e) => this.#events.push(e),
+      event: (e) => {
+        // The path to our supernode failed: it is reachable by definition, so it is gone.
+        const sup = this.#super;
+        if (
+          e.type === "peer" && e.path === "relay" && sup && !this.#isSelf(sup) &&
+          this.#remotes.get(sup.key)?.name === e.name && this.#remotes.get(sup.key)?.wasDirect
+        ) this.#pendingDrop = true;
+        this.#events.push(e);
+      },
       drop: (reason) => this.#drop(reason),
     };
   }
@@ -365,6 +381,7 @@ export class Client {
   start(now: number): void {
     this.#link.start(now);
     if (this.#linkOptions.offerSupernode) this.#probeAt = now + PROBE_DELAY;
+    if (this.#o.supernode === "ask") this.#askAt = now + ASK_WAIT;
     else this.#startProbe(now);
     this.#o.portmap?.start(now);
     this.#portmapOut(now);
@@ -492,6 +509,7 @@ export class Client {
     let t = this.#link.nextTimeout() ?? Infinity;
     t = Math.min(t, this.#o.portmap?.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#probeAt ?? this.#probe?.nextTimeout() ?? Infinity);
+    t = Math.min(t, this.#askAt ?? Infinity);
     t = Math.min(t, this.#super?.link.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#host?.nextTimeout() ?? Infinity);
     const r = this.#deadlines.peek();
@@ -514,6 +532,14 @@ export class Client {
     this.#host?.handleTimeout(now);
     this.#pump(now);
     if (this.#probeAt !== undefined && now >= this.#probeAt) this.#startProbe(now);
+    if (this.#askAt !== undefined && now >= this.#askAt) {
+      this.#askAt = undefined;
+      if (!this.#host) {
+        this.#notice(
+          "Not serving as a supernode: the server did not find this address reachable from the Internet (or cannot check: it needs --alt-host)",
+        );
+      }
+    }
     if (this.#probe && this.#probeAt === undefined) {
       this.#probe.handleTimeout(now);
       this.#probeOut(now);
@@ -599,6 +625,7 @@ export class Client {
    * its answers to us come back to us, the rest goes out. Bounded rounds (each is a reply).
    */
   #pump(now: number): void {
+    this.#superCheck(now);
     const h = this.#host;
     if (!h) return;
     const self = this.#super && this.#isSelf(this.#super) ? this.#super : undefined;
@@ -765,6 +792,7 @@ export class Client {
     const at = this.#link.public;
     if (at) this.#useSupernode(now, idHex(this.#id), at, true);
     if (this.#o.supernode === "ask") {
+      this.#askAt = undefined;
       this.#notice("Reachable from the Internet: serving as a supernode of this room");
     }
   }
@@ -797,12 +825,18 @@ export class Client {
   /** The server says `key` (at `at`) is a supernode of our room: register with it too. */
   #useSupernode(now: number, key: string, at: Endpoint, self = false): void {
     if (this.#super || (this.#host && !self) || this.#o.relayOnly) return;
-    if (this.#superFailed.has(key)) return;
+    const failed = this.#superFailed.get(key);
+    if (failed !== undefined && now - failed < SUPERNODE_RETRY) return;
     if (!this.#ipv6 && isIPv6(at)) return;
     const sup: SupernodeLink = new SupernodeLink(
       key,
       at,
-      { ...this.#linkOptions, fallbacks: [], registerTimeout: SUPERNODE_REGISTER_TIMEOUT },
+      {
+        ...this.#linkOptions,
+        fallbacks: [],
+        registerTimeout: SUPERNODE_REGISTER_TIMEOUT,
+        keepalive: Math.min(this.#linkOptions.keepalive, SUPERNODE_KEEPALIVE),
+      },
       { send: (_to, m) => this.#toSuper(sup, m), event: (e) => this.#superEvent(sup, e) },
       () => this.#digest >>> 0,
     );
@@ -832,7 +866,7 @@ export class Client {
     this.#super = undefined;
     if (bye) sup.link.close();
     if (this.#superFailed.size >= 16) this.#superFailed.clear();
-    this.#superFailed.add(sup.key);
+    this.#superFailed.set(sup.key, now);
     for (const r of this.#remotes.values()) this.#refresh(now, r);
   }
 

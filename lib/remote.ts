@@ -197,6 +197,8 @@ export class RemotePeer {
   #offerPending = false;
   /** Refused for good (it turned out to use our own identity). */
   #blocked = false;
+  /** A direct path to it has worked (since it was last introduced). */
+  wasDirect = false;
   /** When it left the room, if it has. */
   goneAt: number | undefined;
   /** Message parts given up on (never acknowledged). */
@@ -611,7 +613,10 @@ export class RemotePeer {
       }
       return this.#announce("relay", null);
     }
-    if (changed.path === "direct") this.#search.onDirect(now, path.routeVia());
+    if (changed.path === "direct") {
+      this.wasDirect = true;
+      this.#search.onDirect(now, path.routeVia());
+    }
     this.#announced = true;
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
     // Resend whatever is in flight over the new path right away.

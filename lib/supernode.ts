@@ -139,6 +139,6 @@ export class SupernodeLink {
 
   /** True when frames to peer `key` can be relayed through this supernode now. */
   relays(key: string): boolean {
-    return this.link.healthy && this.introduced.has(key);
+    return key !== this.key && this.link.healthy && this.introduced.has(key);
   }
 }
