@@ -83,6 +83,8 @@ const MAX_RETIRED = 1024;
 const SUPERNODE_REGISTER_TIMEOUT = 5_000;
 /** A supernode we stopped using is not tried again for this long, in ms. */
 const SUPERNODE_RETRY = 60_000;
+/** Most supernodes of the room remembered. */
+const MAX_SUPERNODES_KNOWN = 8;
 /** Keepalive to our supernode, at most (its loss shows sooner than the server's), in ms. */
 const SUPERNODE_KEEPALIVE = 5_000;
 /** How long a peer offering to be a supernode waits for the reachability probe before STUN. */
@@ -192,6 +194,8 @@ export class Client {
   #super: SupernodeLink | undefined;
   /** Supernodes whose registration failed (not tried again; bounded). */
   #superFailed = new Map<string, number>();
+  /** Supernodes of the room the server told us about: id hex → public endpoint. */
+  #supernodes = new Map<string, Endpoint>();
   /** Our supernode link failed or went silent: dropped at the end of the current step. */
   #pendingDrop = false;
   /** Our own registration's datagrams to our supernode role (delivered in-process). */
@@ -665,7 +669,7 @@ export class Client {
         if (sup) this.#refresh(now, r);
         if (!inCharge) return;
         if (r) this.#depart(now, r, m.reason === LeftReason.Expired ? "expired" : "bye");
-        if (!sup && this.#super?.key === key) this.#dropSuper(now, false);
+        if (!sup) this.#supernodeIntro(now, key, null);
         return;
       }
       case MsgType.Roster: {
@@ -739,9 +743,7 @@ export class Client {
     };
     if (sup) sup.introduced.add(key);
     // Only the server's check makes a supernode (a supernode's own INTROs never do).
-    else if ((m.flags & FLAG_SUPERNODE) !== 0 && m.publicEndpoint) {
-      this.#useSupernode(now, key, m.publicEndpoint);
-    }
+    else this.#supernodeIntro(now, key, (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null);
     const known = this.#remotes.get(key);
     if (!known) {
       if (this.#retired.has(`${key}:${idHex(m.epoch)}`)) return this.#drop("intro-retired-epoch");
@@ -823,6 +825,42 @@ export class Client {
   }
 
   /** The server says `key` (at `at`) is a supernode of our room: register with it too. */
+  /**
+   * The server's word on member `key`: a supernode at `at`, or (null) not, or no longer, one.
+   * Members use the known supernode with the lowest id, so a room converges on one.
+   */
+  #supernodeIntro(now: number, key: string, at: Endpoint | null): void {
+    const known = this.#supernodes;
+    if (at) {
+      if (known.size >= MAX_SUPERNODES_KNOWN && !known.has(key)) return;
+      known.set(key, at);
+    } else {
+      if (!known.delete(key)) return;
+      if (this.#super?.key === key && !this.#isSelf(this.#super)) this.#dropSuper(now, true);
+    }
+    this.#pickSupernode(now);
+  }
+
+  /** Registers with the best known supernode (lowest id, not failed lately), if it is new. */
+  #pickSupernode(now: number): void {
+    if (this.#host || this.#o.relayOnly) return;
+    let best: string | undefined;
+    for (const key of this.#supernodes.keys()) {
+      const failed = this.#superFailed.get(key);
+      if (failed !== undefined && now - failed < SUPERNODE_RETRY) continue;
+      if (best === undefined || key < best) best = key;
+    }
+    const cur = this.#super;
+    if (best === undefined || (cur && cur.key <= best)) return;
+    if (cur) {
+      // A better one: move (relayed pairs use the server meanwhile).
+      this.#super = undefined;
+      cur.link.close();
+      for (const r of this.#remotes.values()) this.#refresh(now, r);
+    }
+    this.#useSupernode(now, best, this.#supernodes.get(best)!);
+  }
+
   #useSupernode(now: number, key: string, at: Endpoint, self = false): void {
     if (this.#super || (this.#host && !self) || this.#o.relayOnly) return;
     const failed = this.#superFailed.get(key);
@@ -868,6 +906,7 @@ export class Client {
     if (this.#superFailed.size >= 16) this.#superFailed.clear();
     this.#superFailed.set(sup.key, now);
     for (const r of this.#remotes.values()) this.#refresh(now, r);
+    this.#pickSupernode(now);
   }
 
   /** Re-settles `r` after the relay that reaches it may have changed. */

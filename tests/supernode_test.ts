@@ -168,6 +168,22 @@ Deno.test("supernode gone: the pair moves to the server's relay, nothing lost or
   assert.ok(server.registry.stats.relayedBytes > 0);
 });
 
+Deno.test("two supernodes: members converge on the one with the lowest id", () => {
+  const net = new SimNet(30);
+  addCheckingServer(net);
+  const s1 = addRoomPeer(net, "s1", "public");
+  const s2 = addRoomPeer(net, "s2", "full-cone");
+  const members = ["m1", "m2", "m3"].map((n) =>
+    addRoomPeer(net, n, "symmetric-random", { supernode: "off" })
+  );
+  net.run(10_000);
+  assert.ok(s1.client.supernode && s2.client.supernode);
+  const lowest = [idHexOf(s1), idHexOf(s2)].sort()[0];
+  for (const m of members) assert.equal(m.client.supernodeKey, lowest);
+  const via = idHexOf(s1) === lowest ? "s1" : "s2";
+  assert.equal(members[0]!.lastPath("m2")?.via, via);
+});
+
 Deno.test("a supernode serves only its room, and only members", () => {
   const { net, alice } = supernodeRoom(28);
   const members = alice.client.supernodeStats()!.members;
