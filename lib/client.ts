@@ -53,6 +53,8 @@ import {
   hasHeader,
   idDigest,
   idHex,
+  type InnerFrame,
+  InnerKind,
   isUsableCandidate,
   LeftReason,
   MAX_NAT_PORTS,
@@ -62,6 +64,7 @@ import {
   NatMapping,
   parseIPv6,
   peekType,
+  RTT_UNKNOWN,
   sameEndpoint,
   type SealedFrame,
   type ServerMsg,
@@ -198,6 +201,8 @@ export class Client {
   #supernodes = new Map<string, Endpoint>();
   /** Our supernode link failed or went silent: dropped at the end of the current step. */
   #pendingDrop = false;
+  /** The relay RTTs last told to peers. */
+  #relaysSent: Extract<InnerFrame, { kind: typeof InnerKind.Relays }> | undefined;
   /** Our own registration's datagrams to our supernode role (delivered in-process). */
   #selfQueue: Uint8Array[] = [];
   #linkOptions: LinkOptions;
@@ -266,6 +271,7 @@ export class Client {
       random: options.random ?? randomId,
       server: (m) => this.#request(m),
       relayVia: (id) => this.#relayVia(idHex(id)),
+      relays: () => this.#relaysFrame(),
       event: (e) => {
         // The path to our supernode failed: it is reachable by definition, so it is gone.
         const sup = this.#super;
@@ -555,6 +561,7 @@ export class Client {
     }
     this.#forget(now);
     this.#pump(now);
+    this.#relaysCheck(now);
   }
 
   /**
@@ -609,7 +616,11 @@ export class Client {
     const link = sup ? sup.link : this.#link;
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
-    if (link.handle(now, d.value)) return this.#superCheck(now);
+    if (link.handle(now, d.value)) {
+      // A PONG may have changed an RTT, a REFUSED or WELCOME our supernode.
+      this.#superCheck(now);
+      return this.#relaysCheck(now);
+    }
     // Everything else the server says carries our registration's token: forgeries stop here.
     if (!("token" in d.value) || !link.authentic(d.value.token)) {
       return this.#drop("server-bad-token");
@@ -916,10 +927,65 @@ export class Client {
     this.#track(r);
   }
 
+  /**
+   * True when frames to peer `key` go through our supernode: it introduced them (both are
+   * registered there) and, once both sides' RTTs are known (RELAYS frames), the sum of their
+   * RTTs to it is no larger than the sum to the server.
+   */
+  #viaSuper(key: string): boolean {
+    const sup = this.#super;
+    if (!sup || !sup.relays(key)) return false;
+    const theirs = this.#remotes.get(key)?.peerRelays;
+    const mine = this.#relaysFrame();
+    if (!theirs || !mine || theirs.supernode !== sup.key) return true;
+    const known = [mine.serverRtt, mine.supernodeRtt, theirs.serverRtt, theirs.supernodeRtt];
+    if (known.includes(RTT_UNKNOWN)) return true;
+    return mine.supernodeRtt + theirs.supernodeRtt <= mine.serverRtt + theirs.serverRtt;
+  }
+
+  /** Our RTTs to the server and our supernode, as a RELAYS frame (null: none measured). */
+  #relaysFrame(): Extract<InnerFrame, { kind: typeof InnerKind.Relays }> | null {
+    const sup = this.#super;
+    const server = this.#link.rtt, mine = sup && sup.link.rtt;
+    if (server === null && (mine === null || mine === undefined)) return null;
+    const ms = (r: number | null | undefined) =>
+      r === null || r === undefined ? RTT_UNKNOWN : Math.min(Math.round(r), RTT_UNKNOWN - 1);
+    return {
+      kind: InnerKind.Relays,
+      serverRtt: ms(server),
+      supernode: sup ? sup.id : new Uint8Array(8),
+      supernodeRtt: sup && !this.#isSelf(sup) ? ms(mine) : sup ? 0 : RTT_UNKNOWN,
+    };
+  }
+
+  /**
+   * Tells established peers our relay RTTs when they changed enough to matter (the first
+   * measurements, another supernode, or a change of more than a fifth and 5 ms).
+   */
+  #relaysCheck(now: number): void {
+    const f = this.#relaysFrame();
+    if (!f) return;
+    const last = this.#relaysSent;
+    const moved = (a: number, b: number) =>
+      (a === RTT_UNKNOWN) !== (b === RTT_UNKNOWN) ||
+      (Math.abs(a - b) > 5 && Math.abs(a - b) > 0.2 * Math.min(a, b));
+    if (
+      last && bytesEqual(last.supernode, f.supernode) && !moved(last.serverRtt, f.serverRtt) &&
+      !moved(last.supernodeRtt, f.supernodeRtt)
+    ) return;
+    this.#relaysSent = f;
+    for (const r of this.#remotes.values()) {
+      if (!r.present) continue;
+      r.offerRelays(now);
+      r.refreshRoute(now);
+      this.#track(r);
+    }
+  }
+
   /** The name of the supernode relaying to peer `key`, or null for the server's relay. */
   #relayVia(key: string): string | null {
     const sup = this.#super;
-    if (!sup || !sup.relays(key)) return null;
+    if (!sup || !this.#viaSuper(key)) return null;
     if (this.#isSelf(sup)) return this.name;
     return this.#remotes.get(sup.key)?.name || "supernode";
   }
@@ -927,7 +993,7 @@ export class Client {
   /** A remote's request: relayed through our supernode when it reaches the target, else the server. */
   #request(m: PeerRequest): void {
     const sup = this.#super;
-    if (m.type === MsgType.Relay && sup && sup.relays(idHex(m.to))) {
+    if (m.type === MsgType.Relay && sup && this.#viaSuper(idHex(m.to))) {
       return this.#toSuper(sup, { ...m, token: sup.link.token });
     }
     this.#toServer({ ...m, token: this.#link.token });

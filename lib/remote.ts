@@ -147,6 +147,8 @@ export interface RemoteContext {
   server(m: PeerRequest): void;
   /** The supernode that relays to peer `id`, by name, or null for the server's relay. */
   relayVia(id: Uint8Array): string | null;
+  /** Our RTTs to the server and our supernode, to tell peers (null: nothing measured yet). */
+  relays(): Extract<InnerFrame, { kind: typeof InnerKind.Relays }> | null;
   /** Reports an event to the user. */
   event(e: RemoteEvent): void;
   /** Counts a dropped datagram. */
@@ -184,6 +186,10 @@ export class RemotePeer {
   #peerNat: NatInfo | null = null;
   /** Our NAT's mapping has to be told to this peer. */
   #natPending = true;
+  /** Our relay RTTs have to be told to this peer. */
+  #relaysPending = true;
+  /** The peer's RTTs to the server and to its supernode (RELAYS frame), once told. */
+  peerRelays: { serverRtt: number; supernode: string; supernodeRtt: number } | null = null;
   #search: BirthdaySearch;
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
@@ -330,6 +336,14 @@ export class RemotePeer {
     const nat = this.#ctx.nat();
     if (!this.established || !this.present || nat.mapping === NatMapping.Unknown) return;
     this.#sendFrame(now, { kind: InnerKind.Nat, ...nat }, null);
+  }
+
+  /** Tells the peer our RTTs to the server and our supernode (sealed; for the relay choice). */
+  offerRelays(now: number): void {
+    this.#relaysPending = false;
+    const f = this.#ctx.relays();
+    if (!this.established || !this.present || !f) return;
+    this.#sendFrame(now, f, null);
   }
 
   /** Birthday search counters with this peer. */
@@ -492,6 +506,13 @@ export class RemotePeer {
       case InnerKind.Nat:
         this.#peerNat = { mapping: f.mapping, ports: f.ports };
         break;
+      case InnerKind.Relays:
+        this.peerRelays = {
+          serverRtt: f.serverRtt,
+          supernode: idHex(f.supernode),
+          supernodeRtt: f.supernodeRtt,
+        };
+        break;
       case InnerKind.Birthday: {
         const view = this.#searchView();
         if (view) this.#search.onFrame(now, f, view);
@@ -568,6 +589,7 @@ export class RemotePeer {
   #newPath(now: number): PathMachine {
     this.#offerPending = this.#ctx.extraCandidates().length > 0;
     this.#natPending = true;
+    this.#relaysPending = true;
     return new PathMachine(now, this.#intro.candidates, {
       relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
       initiator: this.#link.initiator,
@@ -587,6 +609,7 @@ export class RemotePeer {
     const path = this.#path;
     if (this.#offerPending) this.offerCandidates(now);
     if (this.#natPending) this.offerNat(now);
+    if (this.#relaysPending) this.offerRelays(now);
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
       // Only a timed-out resend says something about the path; a path change's resends don't.

@@ -131,6 +131,10 @@ export class ServerLink {
   #current = 0;
   /** When the server in use was picked. */
   #pickedAt = 0;
+  /** When the last PING went out (for the RTT), until its PONG. */
+  #pingAt: number | undefined;
+  /** Smoothed PING→PONG round-trip time in ms, once measured. */
+  #rtt: number | null = null;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: LinkOptions, sink: LinkSink, digest: () => number) {
@@ -156,6 +160,11 @@ export class ServerLink {
     return this.#state.kind === "registered" && !this.#state.lost;
   }
 
+  /** Smoothed round-trip time to the server (PING to PONG) in ms, or null before the first. */
+  get rtt(): number | null {
+    return this.#rtt;
+  }
+
   /** The server this link registers (or tries to register) with now. */
   get server(): Endpoint {
     return this.#servers[this.#current]!;
@@ -164,6 +173,8 @@ export class ServerLink {
   /** Moves on to the next server (a fallback), with a fresh cookie and nonce. */
   #next(now: number): void {
     this.#current = (this.#current + 1) % this.#servers.length;
+    this.#rtt = null;
+    this.#pingAt = undefined;
     this.#pickedAt = now;
     this.#cookie = new Uint8Array(COOKIE_LEN);
     this.#newNonce();
@@ -286,7 +297,7 @@ export class ServerLink {
   resync(now: number): void {
     if (this.#state.kind !== "registered" || now - this.#lastResync < 1_000) return;
     this.#lastResync = now;
-    this.#sendPing();
+    this.#sendPing(now);
   }
 
   /**
@@ -310,7 +321,14 @@ export class ServerLink {
         }
         return true;
       case MsgType.Pong:
-        if (this.authentic(m.token)) this.#alive(now);
+        if (this.authentic(m.token)) {
+          if (this.#pingAt !== undefined) {
+            const sample = now - this.#pingAt;
+            this.#rtt = this.#rtt === null ? sample : 0.75 * this.#rtt + 0.25 * sample;
+            this.#pingAt = undefined;
+          }
+          this.#alive(now);
+        }
         return true;
       case MsgType.Cookie:
         // The server wants proof that we receive at our address: repeat the request with it
@@ -324,7 +342,7 @@ export class ServerLink {
         } else {
           if (now - this.#lastCookiePing < 1_000) return true;
           this.#lastCookiePing = now;
-          this.#sendPing();
+          this.#sendPing(now);
         }
         return true;
       default:
@@ -459,13 +477,14 @@ export class ServerLink {
         return this.#hello(now);
       }
     }
-    this.#sendPing();
+    this.#sendPing(now);
     // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
     const k = this.#o.keepalive;
     s.nextPing = now + (waited === 0 ? Math.min(1_000, k) : Math.min(Math.max(waited, 1_000), k));
   }
 
-  #sendPing(): void {
+  #sendPing(now: number): void {
+    this.#pingAt = now;
     this.#sink.send({
       type: MsgType.Ping,
       id: this.#o.id,

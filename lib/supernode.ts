@@ -113,6 +113,8 @@ export interface SupernodeSink {
 export class SupernodeLink {
   /** Hex id of the supernode (a member of the room). */
   readonly key: string;
+  /** Its peer id. */
+  readonly id: Uint8Array;
   /** Its public endpoint (as the server introduced it). */
   readonly host: Endpoint;
   /** The registration. */
@@ -129,6 +131,7 @@ export class SupernodeLink {
     digest: () => number,
   ) {
     this.key = key;
+    this.id = new Uint8Array(key.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
     this.host = host;
     this.link = new ServerLink(
       { ...options, server: host, offerSupernode: false },

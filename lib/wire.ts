@@ -104,6 +104,7 @@
  * | 6    | CANDIDATES | endpoint list: more addresses to punch to (from `join --stun`) |
  * | 7    | NAT       | mapping u8 (0 unknown, 1 endpoint-independent, 2 address-dependent), ports list (count u8, u16 each: the public ports STUN servers saw, in order) |
  * | 8    | BIRTHDAY  | stage u8 (1 propose, 2 accept, 3 go), round u32, sockets u16 (see `lib/birthday.ts`) |
+ * | 9    | RELAYS    | server RTT u16 (ms; 0xffff unknown), supernode id (zeros: none), supernode RTT u16: for choosing the relay with the lowest RTT sum |
  *
  * @module
  */
@@ -319,7 +320,11 @@ export const InnerKind = {
   Candidates: 6,
   Nat: 7,
   Birthday: 8,
+  Relays: 9,
 } as const;
+
+/** A RELAYS frame's round-trip time for "not measured". */
+export const RTT_UNKNOWN = 0xffff;
 
 /** NAT mapping behaviour as told to a peer in a NAT frame (RFC 4787 §4.1). */
 export const NatMapping = {
@@ -364,6 +369,15 @@ export type InnerFrame =
     stage: (typeof BirthdayStage)[keyof typeof BirthdayStage];
     round: number;
     sockets: number;
+  }
+  | {
+    kind: typeof InnerKind.Relays;
+    /** Our RTT to the server in ms ({@link RTT_UNKNOWN}: not measured). */
+    serverRtt: number;
+    /** The supernode we are registered with (zeros: none). */
+    supernode: Uint8Array;
+    /** Our RTT to it in ms ({@link RTT_UNKNOWN}: not measured). */
+    supernodeRtt: number;
   };
 
 /** Result of decoding: the value, or a short reason that callers count as a drop. */
@@ -942,6 +956,8 @@ export function encodeInner(f: InnerFrame): Uint8Array {
     }
     case InnerKind.Birthday:
       return w.u8(f.stage).u32(f.round).u16(f.sockets).finish();
+    case InnerKind.Relays:
+      return w.u16(f.serverRtt).fixed(f.supernode, ID_LEN).u16(f.supernodeRtt).finish();
   }
 }
 
@@ -1002,6 +1018,9 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
         f = { kind, stage: stage as 1 | 2 | 3, round: r.u32(), sockets: r.u16() };
         break;
       }
+      case InnerKind.Relays:
+        f = { kind, serverRtt: r.u16(), supernode: r.bytes(ID_LEN), supernodeRtt: r.u16() };
+        break;
       default:
         return { ok: false, reason: "unknown-inner" };
     }

@@ -168,6 +168,27 @@ Deno.test("supernode gone: the pair moves to the server's relay, nothing lost or
   assert.ok(server.registry.stats.relayedBytes > 0);
 });
 
+Deno.test("relay choice: a far supernode loses to the server by RTT sum (told sealed)", () => {
+  const net = new SimNet(31);
+  const server = addCheckingServer(net);
+  const alice = addRoomPeer(net, "alice", "public");
+  const far = addressOf.get(alice)!.hostname;
+  // 150 ms more each way to and from alice: RTT sums 2 × 320 ms via her, 2 × 20 ms via the server.
+  net.delay = (from, to) => (from.hostname === far || to.hostname === far ? 150 : 0);
+  const bob = addRoomPeer(net, "bob", "symmetric-random", { supernode: "off" });
+  const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
+  net.run(15_000);
+  assert.equal(bob.client.supernodeKey, idHexOf(alice), "registered with the supernode");
+  assert.equal(bob.lastPath("carol")?.via, null, "but relayed by the server");
+  assert.equal(carol.lastPath("bob")?.via, null);
+  const before = alice.client.supernodeStats()!.relayedBytes;
+  talk(net, bob, "b", 5);
+  net.run(2_000);
+  assert.equal(from(carol, "bob").length, 5);
+  assert.equal(alice.client.supernodeStats()!.relayedBytes, before, "nothing through alice");
+  assert.ok(server.registry.stats.relayedBytes > 0);
+});
+
 Deno.test("two supernodes: members converge on the one with the lowest id", () => {
   const net = new SimNet(30);
   addCheckingServer(net);

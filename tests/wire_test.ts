@@ -244,6 +244,8 @@ const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.Nat, mapping: 2, ports: [40000, 40001, 65535] },
   { kind: InnerKind.Birthday, stage: 1, round: 1, sockets: 256 },
   { kind: InnerKind.Birthday, stage: 3, round: 0xffffffff, sockets: 0 },
+  { kind: InnerKind.Relays, serverRtt: 20, supernode: idA, supernodeRtt: 0xffff },
+  { kind: InnerKind.Relays, serverRtt: 0, supernode: new Uint8Array(ID_LEN), supernodeRtt: 3 },
   { kind: InnerKind.Probe, txid: 0 },
   { kind: InnerKind.Announce },
   { kind: InnerKind.Probe, txid: 0xffffffff },
