@@ -752,9 +752,13 @@ export class Client {
       candidates: candidatesOf(m, this.#ipv6),
       source: sup ? `supernode:${sup.key}` : "server",
     };
-    if (sup) sup.introduced.add(key);
+    if (sup && (sup.introduced.size < MAX_ROOM_SIZE || sup.introduced.has(key))) {
+      sup.introduced.add(key);
+    }
     // Only the server's check makes a supernode (a supernode's own INTROs never do).
-    else this.#supernodeIntro(now, key, (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null);
+    if (!sup) {
+      this.#supernodeIntro(now, key, (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null);
+    }
     const known = this.#remotes.get(key);
     if (!known) {
       if (this.#retired.has(`${key}:${idHex(m.epoch)}`)) return this.#drop("intro-retired-epoch");
