@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { reachMac } from "../lib/crypto.ts";
 import { encodeServerMsg, MsgType } from "../lib/wire.ts";
-import { SimNet, type SimPeer, simRoom } from "./support/sim.ts";
+import { JsonView, pathText } from "../lib/peer_view.ts";
+import { SERVER, SimNet, type SimPeer, simRoom } from "./support/sim.ts";
 import { addCheckingServer, addressOf, addRoomPeer, SERVER_ALT } from "./support/supernode_sim.ts";
 
 /** `n` numbered lines from `from`, sent one a step. */
@@ -42,6 +43,41 @@ Deno.test("reachability: public and full-cone peers pass, port-restricted and sy
   assert.equal(bob.client.supernode, true);
   assert.equal(carol.client.supernode, false);
   assert.equal(dave.client.supernode, false);
+  // Members learn only the two that passed (and pick the lower id); carol's claim went nowhere.
+  const passed = [idHexOf(alice), idHexOf(bob)].sort();
+  assert.equal(carol.client.supernodeKey, passed[0]);
+  assert.equal(dave.client.supernodeKey, passed[0]);
+});
+
+Deno.test("reachability: a REACHED without the registration's token or nonce changes nothing", () => {
+  const net = new SimNet(32);
+  const { registry } = addCheckingServer(net);
+  const carol = addRoomPeer(net, "carol", "port-restricted");
+  net.run(3_000);
+  assert.equal(registry.stats.reachSent, 1);
+  // An off-path attacker guessing: carol's id is known to members, her token is not.
+  const forged = encodeServerMsg({
+    type: MsgType.Reached,
+    id: carol.client.id,
+    token: new Uint8Array(8),
+    nonce: new Uint8Array(8),
+  });
+  net.inject({ hostname: "192.0.2.200", port: 1 }, SERVER, forged);
+  net.run(1_000);
+  assert.equal(registry.stats.reachPassed, 0);
+  assert.equal(registry.stats.drops["reached-unknown"], 1);
+});
+
+Deno.test("the view says which relay: relayed via carol, via in --json", () => {
+  assert.equal(pathText("relay", null, null, "carol"), "relayed via carol");
+  assert.equal(pathText("relay", null, null), "relayed via server");
+  const json = new JsonView();
+  const ev = { type: "peer", name: "bob", fingerprint: "f", addr: null, rtt: null } as const;
+  const line = (via: string | null) =>
+    JSON.parse(json.event({ ...ev, path: "relay", via })[0]!) as Record<string, unknown>;
+  assert.equal(line("carol").via, "carol");
+  assert.equal(line(null).via, "server");
+  assert.equal(JSON.parse(json.event({ ...ev, path: "direct" })[0]!).via, undefined);
 });
 
 Deno.test("reachability: claiming is not enough (no second address, or --no-supernode)", () => {
@@ -203,6 +239,20 @@ Deno.test("two supernodes: members converge on the one with the lowest id", () =
   for (const m of members) assert.equal(m.client.supernodeKey, lowest);
   const via = idHexOf(s1) === lowest ? "s1" : "s2";
   assert.equal(members[0]!.lastPath("m2")?.via, via);
+});
+
+Deno.test("supernode crashes (no goodbye): its pairs move to the server's relay within seconds", () => {
+  const { net, alice, bob, carol } = supernodeRoom(33);
+  const first = talk(net, bob, "b", 5);
+  net.detach(alice.client);
+  const crashedAt = net.now;
+  const rest = talk(net, bob, "b-late", 5);
+  net.runUntilTrue(() => bob.lastPath("carol")?.via === null, 20_000);
+  const moved = net.now - crashedAt;
+  net.runUntilTrue(() => from(carol, "bob").length >= 10, 30_000);
+  net.run(2_000);
+  assert.deepEqual(from(carol, "bob"), [...first, ...rest]);
+  assert.ok(moved < 6_000, `moved after ${moved} ms`);
 });
 
 Deno.test("a supernode serves only its room, and only members", () => {
