@@ -40,7 +40,7 @@ import {
 } from "./remote.ts";
 import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
 import type { RegistryOptions } from "./registry.ts";
-import { SupernodeHost, SupernodeLink } from "./supernode.ts";
+import { type SupernodeLink, Supernodes } from "./supernode.ts";
 import {
   decodeHandshake,
   decodeSealed,
@@ -53,8 +53,6 @@ import {
   hasHeader,
   idDigest,
   idHex,
-  type InnerFrame,
-  InnerKind,
   isUsableCandidate,
   LeftReason,
   MAX_NAT_PORTS,
@@ -64,7 +62,6 @@ import {
   NatMapping,
   parseIPv6,
   peekType,
-  RTT_UNKNOWN,
   sameEndpoint,
   type SealedFrame,
   type ServerMsg,
@@ -82,14 +79,6 @@ export const DEPARTED_KEEP = 10 * 60_000;
 export const MAX_DEPARTED = 64;
 /** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
 const MAX_RETIRED = 1024;
-/** A supernode that has not welcomed us after this long is given up on, in ms. */
-const SUPERNODE_REGISTER_TIMEOUT = 5_000;
-/** A supernode we stopped using is not tried again for this long, in ms. */
-const SUPERNODE_RETRY = 60_000;
-/** Most supernodes of the room remembered. */
-const MAX_SUPERNODES_KNOWN = 8;
-/** Keepalive to our supernode, at most (its loss shows sooner than the server's), in ms. */
-const SUPERNODE_KEEPALIVE = 5_000;
 /** How long a peer offering to be a supernode waits for the reachability probe before STUN. */
 const PROBE_DELAY = 1_500;
 /** `--supernode`: how long after starting to say the reachability check did not pass. */
@@ -191,20 +180,8 @@ export class Client {
   #fingerprint: string;
   /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
   #ipv6: boolean;
-  /** The supernode role, once the server found us reachable. */
-  #host: SupernodeHost | undefined;
-  /** Our registration with a supernode of the room, if any. */
-  #super: SupernodeLink | undefined;
-  /** Supernodes whose registration failed (not tried again; bounded). */
-  #superFailed = new Map<string, number>();
-  /** Supernodes of the room the server told us about: id hex → public endpoint. */
-  #supernodes = new Map<string, Endpoint>();
-  /** Our supernode link failed or went silent: dropped at the end of the current step. */
-  #pendingDrop = false;
-  /** The relay RTTs last told to peers. */
-  #relaysSent: Extract<InnerFrame, { kind: typeof InnerKind.Relays }> | undefined;
-  /** Our own registration's datagrams to our supernode role (delivered in-process). */
-  #selfQueue: Uint8Array[] = [];
+  /** The supernode role and our registration with the room's supernode. */
+  #sn: Supernodes;
   #linkOptions: LinkOptions;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
@@ -239,6 +216,29 @@ export class Client {
       { send: (m) => this.#toServer(m), event: (e) => this.#linkEvent(e) },
       () => this.#digest >>> 0,
     );
+    this.#sn = new Supernodes({
+      id: this.#id,
+      linkOptions: this.#linkOptions,
+      server: this.#link,
+      relayOnly: options.relayOnly,
+      ipv6: this.#ipv6,
+      digest: () => this.#digest >>> 0,
+      send: (t) => this.#out.push(t),
+      deliver: (now, data, sup) => this.#fromLink(now, data, sup),
+      routesChanged: (now) => {
+        for (const r of this.#remotes.values()) this.#refresh(now, r);
+      },
+      offerRelays: (now) => {
+        for (const r of this.#remotes.values()) {
+          if (!r.present) continue;
+          r.offerRelays(now);
+          this.#refresh(now, r);
+        }
+      },
+      peerName: (key) => this.#remotes.get(key)?.name,
+      peerRelays: (key) => this.#remotes.get(key)?.peerRelays,
+      name: () => this.#link.name,
+    });
     this.#ctx = {
       id: this.#id,
       roomId: room.id,
@@ -270,15 +270,15 @@ export class Client {
       birthday: this.#pool,
       random: options.random ?? randomId,
       server: (m) => this.#request(m),
-      relayVia: (id) => this.#relayVia(idHex(id)),
-      relays: () => this.#relaysFrame(),
+      relayVia: (id) => this.#sn.relayVia(idHex(id)),
+      relays: () => this.#sn.relaysFrame(),
       event: (e) => {
         // The path to our supernode failed: it is reachable by definition, so it is gone.
-        const sup = this.#super;
-        if (
-          e.type === "peer" && e.path === "relay" && sup && !this.#isSelf(sup) &&
-          this.#remotes.get(sup.key)?.name === e.name && this.#remotes.get(sup.key)?.wasDirect
-        ) this.#pendingDrop = true;
+        const key = this.#sn.link?.key;
+        const r = key === undefined ? undefined : this.#remotes.get(key);
+        if (e.type === "peer" && e.path === "relay" && r?.wasDirect && r.name === e.name) {
+          this.#sn.pathFailed(r.key);
+        }
         this.#events.push(e);
       },
       drop: (reason) => this.#drop(reason),
@@ -482,8 +482,7 @@ export class Client {
    */
   leave(now: number): void {
     for (const r of this.#remotes.values()) r.flushAck(now);
-    this.#super?.link.close();
-    this.#pump(now);
+    this.#sn.close(now);
     this.#link.close();
     this.#o.portmap?.stop(now);
     this.#portmapOut(now);
@@ -508,7 +507,7 @@ export class Client {
     if (behind.length > 0) {
       this.#notice(`Not sent to ${behind.join(", ")}: too much is waiting to be delivered there`);
     }
-    this.#pump(now);
+    this.#sn.pump(now);
     return n;
   }
 
@@ -520,8 +519,7 @@ export class Client {
     t = Math.min(t, this.#o.portmap?.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#probeAt ?? this.#probe?.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#askAt ?? Infinity);
-    t = Math.min(t, this.#super?.link.nextTimeout() ?? Infinity);
-    t = Math.min(t, this.#host?.nextTimeout() ?? Infinity);
+    t = Math.min(t, this.#sn.nextTimeout() ?? Infinity);
     const r = this.#deadlines.peek();
     if (r !== undefined && r < t) t = r;
     const oldest = this.#departed.values().next().value;
@@ -537,14 +535,12 @@ export class Client {
     }
     if (this.#link.closed) return;
     this.#link.handleTimeout(now);
-    this.#super?.link.handleTimeout(now);
-    this.#superCheck(now);
-    this.#host?.handleTimeout(now);
-    this.#pump(now);
+    this.#sn.handleTimeout(now);
+    this.#sn.pump(now);
     if (this.#probeAt !== undefined && now >= this.#probeAt) this.#startProbe(now);
     if (this.#askAt !== undefined && now >= this.#askAt) {
       this.#askAt = undefined;
-      if (!this.#host) {
+      if (!this.#sn.host) {
         this.#notice(
           "Not serving as a supernode: the server did not find this address reachable from the Internet (or cannot check: it needs --alt-host)",
         );
@@ -560,8 +556,8 @@ export class Client {
       this.#track(r);
     }
     this.#forget(now);
-    this.#pump(now);
-    this.#relaysCheck(now);
+    this.#sn.pump(now);
+    this.#sn.relaysCheck(now);
   }
 
   /**
@@ -600,15 +596,14 @@ export class Client {
       return this.#sealed(now, s.value, from);
     }
     if (t.value === MsgType.Reach) return this.#reach(now, data);
-    const sup = this.#super;
+    const sup = this.#sn.linkFrom(from);
     if (sameEndpoint(from, this.#link.server)) this.#fromLink(now, data);
-    else if (sup && !this.#isSelf(sup) && sameEndpoint(from, sup.host)) {
-      this.#fromLink(now, data, sup);
-    } else if (this.#host && SupernodeHost.takes(t.value)) {
-      // Members of our room talking to us as their supernode.
-      this.#host.handleDatagram(now, from, data);
-    } else return this.#drop("unexpected-source");
-    this.#pump(now);
+    else if (sup) this.#fromLink(now, data, sup);
+    // Members of our room talking to us as their supernode.
+    else if (!this.#sn.handleMember(now, from, t.value, data)) {
+      return this.#drop("unexpected-source");
+    }
+    this.#sn.pump(now);
   }
 
   /** A datagram from the server (`sup` absent) or from our supernode `sup`. */
@@ -616,52 +611,14 @@ export class Client {
     const link = sup ? sup.link : this.#link;
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
-    if (link.handle(now, d.value)) {
-      // A PONG may have changed an RTT, a REFUSED or WELCOME our supernode.
-      this.#superCheck(now);
-      return this.#relaysCheck(now);
-    }
+    // A PONG may have changed an RTT.
+    if (link.handle(now, d.value)) return this.#sn.relaysCheck(now);
     // Everything else the server says carries our registration's token: forgeries stop here.
     if (!("token" in d.value) || !link.authentic(d.value.token)) {
       return this.#drop("server-bad-token");
     }
     if ("seq" in d.value && !link.fresh(d.value.seq)) return this.#drop("server-replay");
     this.#serverMsg(now, d.value, sup);
-    this.#superCheck(now);
-  }
-
-  /** True when `sup` is our own registration with our own supernode role. */
-  #isSelf(sup: SupernodeLink): boolean {
-    return this.#host !== undefined && sup.key === idHex(this.#id);
-  }
-
-  /**
-   * Runs the supernode role's in-process traffic: our own registration's messages go to it,
-   * its answers to us come back to us, the rest goes out. Bounded rounds (each is a reply).
-   */
-  #pump(now: number): void {
-    this.#superCheck(now);
-    const h = this.#host;
-    if (!h) return;
-    const self = this.#super && this.#isSelf(this.#super) ? this.#super : undefined;
-    for (let round = 0; round < 16; round++) {
-      const mine = this.#selfQueue.splice(0);
-      for (const d of mine) if (self) h.handleDatagram(now, self.host, d);
-      let any = mine.length > 0;
-      for (let t = h.pollTransmit(); t; t = h.pollTransmit()) {
-        any = true;
-        if (self && sameEndpoint(t.to, self.host)) this.#fromLink(now, t.data, self);
-        else this.#out.push(t);
-      }
-      if (!any) return;
-    }
-  }
-
-  /** Drops our supernode if its link failed or went silent in this step. */
-  #superCheck(now: number): void {
-    if (!this.#pendingDrop) return;
-    this.#pendingDrop = false;
-    this.#dropSuper(now, false);
   }
 
   /**
@@ -680,7 +637,7 @@ export class Client {
         if (sup) this.#refresh(now, r);
         if (!inCharge) return;
         if (r) this.#depart(now, r, m.reason === LeftReason.Expired ? "expired" : "bye");
-        if (!sup) this.#supernodeIntro(now, key, null);
+        if (!sup) this.#sn.fromServer(now, key, null);
         return;
       }
       case MsgType.Roster: {
@@ -757,7 +714,7 @@ export class Client {
     }
     // Only the server's check makes a supernode (a supernode's own INTROs never do).
     if (!sup) {
-      this.#supernodeIntro(now, key, (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null);
+      this.#sn.fromServer(now, key, (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null);
     }
     const known = this.#remotes.get(key);
     if (!known) {
@@ -796,18 +753,8 @@ export class Client {
     }
     this.#toServer({ type: MsgType.Reached, id: this.#id, token: this.#link.token, nonce });
     if (this.#probeAt !== undefined) this.#startProbe(now);
-    if (this.#host) return;
-    this.#host = new SupernodeHost(
-      this.#o.room.id,
-      this.#o.supernodeLimits ?? {},
-      this.#o.random ?? randomId,
-    );
-    // A supernode relays for others; it needs no other supernode. It registers with its own
-    // role, in-process, so peers that come through it are introduced to it too.
-    this.#dropSuper(now, true);
-    this.#superFailed.delete(idHex(this.#id));
-    const at = this.#link.public;
-    if (at) this.#useSupernode(now, idHex(this.#id), at, true);
+    const o = this.#o;
+    if (!this.#sn.serve(now, o.room.id, o.supernodeLimits ?? {}, o.random ?? randomId)) return;
     if (this.#o.supernode === "ask") {
       this.#askAt = undefined;
       this.#notice("Reachable from the Internet: serving as a supernode of this room");
@@ -816,7 +763,7 @@ export class Client {
 
   /** True while we serve as our room's supernode. */
   get supernode(): boolean {
-    return this.#host !== undefined;
+    return this.#sn.host !== undefined;
   }
 
   /** The supernode role's counters (relayed bytes, members), while we serve. */
@@ -828,7 +775,7 @@ export class Client {
       drops: Record<string, number>;
     }
     | undefined {
-    const h = this.#host;
+    const h = this.#sn.host;
     if (!h) return undefined;
     const { relayedBytes, relayedPackets, drops } = h.stats;
     return { members: h.members, relayedBytes, relayedPackets, drops: { ...drops } };
@@ -836,92 +783,7 @@ export class Client {
 
   /** The supernode we are registered with (its peer id in hex), if any. */
   get supernodeKey(): string | undefined {
-    return this.#super?.key;
-  }
-
-  /** The server says `key` (at `at`) is a supernode of our room: register with it too. */
-  /**
-   * The server's word on member `key`: a supernode at `at`, or (null) not, or no longer, one.
-   * Members use the known supernode with the lowest id, so a room converges on one.
-   */
-  #supernodeIntro(now: number, key: string, at: Endpoint | null): void {
-    const known = this.#supernodes;
-    if (at) {
-      if (known.size >= MAX_SUPERNODES_KNOWN && !known.has(key)) return;
-      known.set(key, at);
-    } else {
-      if (!known.delete(key)) return;
-      if (this.#super?.key === key && !this.#isSelf(this.#super)) this.#dropSuper(now, true);
-    }
-    this.#pickSupernode(now);
-  }
-
-  /** Registers with the best known supernode (lowest id, not failed lately), if it is new. */
-  #pickSupernode(now: number): void {
-    if (this.#host || this.#o.relayOnly) return;
-    let best: string | undefined;
-    for (const key of this.#supernodes.keys()) {
-      const failed = this.#superFailed.get(key);
-      if (failed !== undefined && now - failed < SUPERNODE_RETRY) continue;
-      if (best === undefined || key < best) best = key;
-    }
-    const cur = this.#super;
-    if (best === undefined || (cur && cur.key <= best)) return;
-    if (cur) {
-      // A better one: move (relayed pairs use the server meanwhile).
-      this.#super = undefined;
-      cur.link.close();
-      for (const r of this.#remotes.values()) this.#refresh(now, r);
-    }
-    this.#useSupernode(now, best, this.#supernodes.get(best)!);
-  }
-
-  #useSupernode(now: number, key: string, at: Endpoint, self = false): void {
-    if (this.#super || (this.#host && !self) || this.#o.relayOnly) return;
-    const failed = this.#superFailed.get(key);
-    if (failed !== undefined && now - failed < SUPERNODE_RETRY) return;
-    if (!this.#ipv6 && isIPv6(at)) return;
-    const sup: SupernodeLink = new SupernodeLink(
-      key,
-      at,
-      {
-        ...this.#linkOptions,
-        fallbacks: [],
-        registerTimeout: SUPERNODE_REGISTER_TIMEOUT,
-        keepalive: Math.min(this.#linkOptions.keepalive, SUPERNODE_KEEPALIVE),
-      },
-      { send: (_to, m) => this.#toSuper(sup, m), event: (e) => this.#superEvent(sup, e) },
-      () => this.#digest >>> 0,
-    );
-    this.#super = sup;
-    sup.link.start(now);
-  }
-
-  /** Sends `m` to supernode `sup` (to our own role, in-process, when it is us). */
-  #toSuper(sup: SupernodeLink, m: ServerMsg): void {
-    const data = encodeServerMsg(m);
-    if (this.#isSelf(sup)) this.#selfQueue.push(data);
-    else this.#out.push({ to: sup.host, data });
-  }
-
-  #superEvent(sup: SupernodeLink, e: LinkEvent): void {
-    if (this.#super !== sup) return;
-    if (e.type === "fatal" || e.type === "server-lost") this.#pendingDrop = true;
-  }
-
-  /**
-   * Stops using our supernode (it left, failed or went silent): BYE when `bye`, then every
-   * peer relayed through it moves to the server's relay (the reliable channels resend).
-   */
-  #dropSuper(now: number, bye: boolean): void {
-    const sup = this.#super;
-    if (!sup) return;
-    this.#super = undefined;
-    if (bye) sup.link.close();
-    if (this.#superFailed.size >= 16) this.#superFailed.clear();
-    this.#superFailed.set(sup.key, now);
-    for (const r of this.#remotes.values()) this.#refresh(now, r);
-    this.#pickSupernode(now);
+    return this.#sn.link?.key;
   }
 
   /** Re-settles `r` after the relay that reaches it may have changed. */
@@ -931,74 +793,11 @@ export class Client {
     this.#track(r);
   }
 
-  /**
-   * True when frames to peer `key` go through our supernode: it introduced them (both are
-   * registered there) and, once both sides' RTTs are known (RELAYS frames), the sum of their
-   * RTTs to it is no larger than the sum to the server.
-   */
-  #viaSuper(key: string): boolean {
-    const sup = this.#super;
-    if (!sup || !sup.relays(key)) return false;
-    const theirs = this.#remotes.get(key)?.peerRelays;
-    const mine = this.#relaysFrame();
-    if (!theirs || !mine || theirs.supernode !== sup.key) return true;
-    const known = [mine.serverRtt, mine.supernodeRtt, theirs.serverRtt, theirs.supernodeRtt];
-    if (known.includes(RTT_UNKNOWN)) return true;
-    return mine.supernodeRtt + theirs.supernodeRtt <= mine.serverRtt + theirs.serverRtt;
-  }
-
-  /** Our RTTs to the server and our supernode, as a RELAYS frame (null: none measured). */
-  #relaysFrame(): Extract<InnerFrame, { kind: typeof InnerKind.Relays }> | null {
-    const sup = this.#super;
-    const server = this.#link.rtt, mine = sup && sup.link.rtt;
-    if (server === null && (mine === null || mine === undefined)) return null;
-    const ms = (r: number | null | undefined) =>
-      r === null || r === undefined ? RTT_UNKNOWN : Math.min(Math.round(r), RTT_UNKNOWN - 1);
-    return {
-      kind: InnerKind.Relays,
-      serverRtt: ms(server),
-      supernode: sup ? sup.id : new Uint8Array(8),
-      supernodeRtt: sup && !this.#isSelf(sup) ? ms(mine) : sup ? 0 : RTT_UNKNOWN,
-    };
-  }
-
-  /**
-   * Tells established peers our relay RTTs when they changed enough to matter (the first
-   * measurements, another supernode, or a change of more than a fifth and 5 ms).
-   */
-  #relaysCheck(now: number): void {
-    const f = this.#relaysFrame();
-    if (!f) return;
-    const last = this.#relaysSent;
-    const moved = (a: number, b: number) =>
-      (a === RTT_UNKNOWN) !== (b === RTT_UNKNOWN) ||
-      (Math.abs(a - b) > 5 && Math.abs(a - b) > 0.2 * Math.min(a, b));
-    if (
-      last && bytesEqual(last.supernode, f.supernode) && !moved(last.serverRtt, f.serverRtt) &&
-      !moved(last.supernodeRtt, f.supernodeRtt)
-    ) return;
-    this.#relaysSent = f;
-    for (const r of this.#remotes.values()) {
-      if (!r.present) continue;
-      r.offerRelays(now);
-      r.refreshRoute(now);
-      this.#track(r);
-    }
-  }
-
-  /** The name of the supernode relaying to peer `key`, or null for the server's relay. */
-  #relayVia(key: string): string | null {
-    const sup = this.#super;
-    if (!sup || !this.#viaSuper(key)) return null;
-    if (this.#isSelf(sup)) return this.name;
-    return this.#remotes.get(sup.key)?.name || "supernode";
-  }
-
   /** A remote's request: relayed through our supernode when it reaches the target, else the server. */
   #request(m: PeerRequest): void {
-    const sup = this.#super;
-    if (m.type === MsgType.Relay && sup && this.#viaSuper(idHex(m.to))) {
-      return this.#toSuper(sup, { ...m, token: sup.link.token });
+    const sup = this.#sn.link;
+    if (m.type === MsgType.Relay && sup && this.#sn.relaysTo(idHex(m.to))) {
+      return this.#sn.send(sup, { ...m, token: sup.link.token });
     }
     this.#toServer({ ...m, token: this.#link.token });
   }
