@@ -189,6 +189,26 @@ Deno.test("server gone: a new peer given the supernode as a second --server join
   assert.deepEqual(from(dave, "carol"), ["hi dave from carol"]);
 });
 
+Deno.test("server lost while registered: a peer fails over to its next --server", () => {
+  const net = new SimNet(34);
+  const server = addCheckingServer(net);
+  const alice = addRoomPeer(net, "alice", "public");
+  net.run(2_000);
+  const at = addressOf.get(alice)!;
+  const bob = addRoomPeer(net, "bob", "symmetric-random", { supernode: "off", fallbacks: [at] });
+  const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
+  net.runUntilTrue(() =>
+    bob.lastPath("carol") !== undefined && carol.lastPath("bob") !== undefined
+  );
+  net.detach(server.machine);
+  // Lost after PONGs are missing 10 s (keepalive 25 s): then bob registers with alice.
+  net.runUntilTrue(() => bob.drain().some((e) => e.type === "server-back"), 60_000);
+  bob.client.send(net.now, "after failover");
+  net.run(5_000);
+  assert.deepEqual(from(carol, "bob"), ["after failover"]);
+  assert.deepEqual(from(alice, "bob"), ["after failover"]);
+});
+
 Deno.test("supernode gone: the pair moves to the server's relay, nothing lost or duplicated", () => {
   const { net, server, alice, bob, carol } = supernodeRoom(27);
   const first = talk(net, bob, "b", 10);
