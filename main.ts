@@ -149,8 +149,10 @@ Options:
   --no-supernode          never serve as a supernode (still use the room's)
   --supernode-relay-rate KIB  as a supernode, relayed KiB/s one member may send
                           (default 64)
-  --supernode-pair-rate KIB   ... to one other member (default 32)
-  --supernode-max-members N   members registered with us at most (default 32)
+  --supernode-pair-rate KIB   as a supernode, relayed KiB/s one member may send
+                          to one other (default 32)
+  --supernode-max-members N   as a supernode, most members registered with it
+                          (default 32)
   --no-portmap            do not ask the router for a port mapping (NAT-PMP, PCP,
                           UPnP IGD; by default asked at start, deleted on exit)
   --json                  one JSON object per line on stdout (events: registering,
