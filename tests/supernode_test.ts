@@ -5,7 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { reachMac } from "../lib/crypto.ts";
-import { encodeServerMsg, MsgType } from "../lib/wire.ts";
+import { encodeServerMsg, FLAG_SUPERNODE, MsgType, type Transmit } from "../lib/wire.ts";
+import { Registry } from "../lib/registry.ts";
+import { signedHello } from "./support/hello.ts";
 import { JsonView, pathText } from "../lib/peer_view.ts";
 import { SERVER, SimNet, type SimPeer, simRoom } from "./support/sim.ts";
 import { addCheckingServer, addressOf, addRoomPeer, SERVER_ALT } from "./support/supernode_sim.ts";
@@ -298,4 +300,34 @@ Deno.test("a supernode serves only its room, and only members", () => {
   // A wrong passphrase derives another room id: refused like another room.
   assert.ok(eve.drain().some((e) => e.type === "fatal"));
   assert.ok((alice.client.supernodeStats()!.drops["hello-other-room"] ?? 0) >= 2);
+});
+
+Deno.test("registry: one REACH per registration, within the server-wide rate, only with the flag", () => {
+  const reg = new Registry({ reachVia: 2, reachRate: 2 }, new Uint8Array(32).fill(1));
+  const reaches = () => {
+    const out: Transmit[] = [];
+    for (let t = reg.pollTransmit(); t; t = reg.pollTransmit()) if (t.via === 2) out.push(t);
+    return out;
+  };
+  const hello = (n: number, flags: number) => {
+    const from = { hostname: `192.0.2.${n}`, port: 4000 };
+    const id = new Uint8Array(8).fill(n);
+    const m = signedHello("reach", {
+      id,
+      flags,
+      nameTag: new Uint8Array(8).fill(n),
+      cookie: reg.cookieFor(id, from, 0),
+    });
+    reg.handleDatagram(0, from, encodeServerMsg(m));
+  };
+  hello(1, FLAG_SUPERNODE);
+  hello(1, FLAG_SUPERNODE); // repeated (a lost WELCOME): no second probe
+  hello(2, 0); // not offered: none
+  const first = reaches();
+  assert.equal(first.length, 1);
+  assert.equal(first[0]!.data.length, 4 + 8 + 16, "REACH is 28 bytes, smaller than a HELLO");
+  // Burst 4x the rate (8): the ninth and later wait for tokens.
+  for (let n = 10; n < 30; n++) hello(n, FLAG_SUPERNODE);
+  assert.equal(reaches().length, 7);
+  assert.equal(reg.stats.drops["reach-rate"], 13);
 });
