@@ -277,6 +277,27 @@ Deno.test("supernode crashes (no goodbye): its pairs move to the server's relay 
   assert.ok(moved < 6_000, `moved after ${moved} ms`);
 });
 
+Deno.test("two supernodes: when the one in use dies, pairs move to the other", () => {
+  const net = new SimNet(35);
+  addCheckingServer(net);
+  const s1 = addRoomPeer(net, "s1", "public");
+  const s2 = addRoomPeer(net, "s2", "public");
+  const bob = addRoomPeer(net, "bob", "symmetric-random", { supernode: "off" });
+  const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
+  net.run(10_000);
+  const [used, spare] = idHexOf(s1) < idHexOf(s2) ? [s1, s2] : [s2, s1];
+  const usedName = used === s1 ? "s1" : "s2", spareName = used === s1 ? "s2" : "s1";
+  assert.equal(bob.lastPath("carol")?.via, usedName);
+  const first = talk(net, bob, "b", 5);
+  net.detach(used.client);
+  const rest = talk(net, bob, "b-late", 5);
+  net.runUntilTrue(() => bob.lastPath("carol")?.via === spareName, 30_000);
+  net.runUntilTrue(() => from(carol, "bob").length >= 10, 30_000);
+  net.run(2_000);
+  assert.deepEqual(from(carol, "bob"), [...first, ...rest]);
+  assert.equal(bob.client.supernodeKey, idHexOf(spare));
+});
+
 Deno.test("a supernode serves only its room, and only members", () => {
   const { net, alice } = supernodeRoom(28);
   const members = alice.client.supernodeStats()!.members;
