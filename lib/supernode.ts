@@ -9,6 +9,11 @@
  * - {@link SupernodeLink}: a member's registration with one supernode besides the server (a
  *   second {@link ServerLink}: same signed HELLO, cookie and token rules), and which peers the
  *   supernode introduced (only those can be relayed to through it).
+ * - {@link Supernodes}: the client's whole supernode side: starting the role when the server's
+ *   REACH proved us reachable (and registering with it in-process), picking the room's
+ *   supernode (lowest id the server named; the next one when it fails), noticing its loss, and
+ *   the relay choice per peer (through it unless its RTT sum is clearly worse than the
+ *   server's; RTTs exchanged in sealed RELAYS frames).
  *
  * A supernode relays end-to-end sealed frames (it sees ciphertext only) and never learns more
  * than the server would: it is a member itself, and its registry checks every HELLO's room
