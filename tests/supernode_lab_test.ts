@@ -133,6 +133,10 @@ Deno.test(labTest(
       for (const p of [bob, carol]) {
         assert.equal(p.events.filter((e) => e.event === "peer" && e.via === "pat").length, 0);
       }
+      // The server's own word: exactly alice and alice2 passed its check.
+      const marked = server.proc.stderr.split("\n").filter((l) => l.includes(": a supernode"))
+        .map((l) => JSON.parse(l).properties.addr).sort();
+      assert.deepEqual(marked, [`${aHost.ip}:4000`, `${a2Host.ip}:4000`].sort());
 
       // The server stops: bob and carol keep talking; dave joins through alice.
       await server.proc.close();
