@@ -1,9 +1,11 @@
 /**
  * Supernodes with real processes in the NAT lab. One server with a second address
  * (`--alt-host`, so it can check reachability); alice on a public address; bob and carol each
- * behind a symmetric NAT (no direct path between them); pat behind a port-restricted NAT.
+ * behind a symmetric NAT (no direct path between them); pat behind a port-restricted NAT; fion
+ * behind a full-cone NAT and ari behind an address-restricted one.
  *
- * - alice passes the reachability check, pat never does (asked with `--supernode`).
+ * - alice and fion pass the reachability check; pat and ari never do (all asked with
+ *   `--supernode`).
  * - bob ↔ carol relay through alice: 20 messages each way arrive exactly once, in order, and
  *   the server's own counter (its summary line) shows it relayed (almost) none of their bytes.
  * - A second room (alice2, bob2, carol2): alice2 is killed (no goodbye); bob2 ↔ carol2 move to
@@ -40,6 +42,8 @@ Deno.test(labTest(
     const rc = await lab.addRouter({ nat: "symmetric", name: "rc" });
     const rd = await lab.addRouter({ nat: "symmetric", name: "rd" });
     const rp = await lab.addRouter({ nat: "port-restricted", name: "rp" });
+    const rf = await lab.addRouter({ nat: "full-cone", name: "rf" });
+    const ra = await lab.addRouter({ nat: "address-restricted", name: "ra" });
     const hosts = {
       bob: await lab.addHost(rb, "bob"),
       bob2: await lab.addHost(rb, "bob2"),
@@ -47,6 +51,8 @@ Deno.test(labTest(
       carol2: await lab.addHost(rc, "carol2"),
       dave: await lab.addHost(rd, "dave"),
       pat: await lab.addHost(rp, "pat"),
+      fion: await lab.addHost(rf, "fion"),
+      ari: await lab.addHost(ra, "ari"),
     };
     const server = await startServer({
       host: srvHost.ip,
@@ -87,6 +93,10 @@ Deno.test(labTest(
       await alice.waitFor(SERVING, 10_000, "alice: serving as a supernode");
       await alice2.waitFor(SERVING, 10_000, "alice2: serving as a supernode");
       const pat = join("pat", "sn-a", hosts.pat.ns, ["--supernode"]);
+      // A room of their own (else they would compete with alice): full cone passes, address-
+      // restricted does not (its STUN discovery waits, so it cannot open the NAT to the probe).
+      const fion = join("fion", "sn-c", hosts.fion.ns, ["--supernode"]);
+      const ari = join("ari", "sn-c", hosts.ari.ns, ["--supernode"]);
       const bob = join("bob", "sn-a", hosts.bob.ns);
       const carol = join("carol", "sn-a", hosts.carol.ns);
       const bob2 = join("bob2", "sn-b", hosts.bob2.ns);
@@ -133,10 +143,19 @@ Deno.test(labTest(
       for (const p of [bob, carol]) {
         assert.equal(p.events.filter((e) => e.event === "peer" && e.via === "pat").length, 0);
       }
-      // The server's own word: exactly alice and alice2 passed its check.
+      await fion.waitFor(SERVING, 10_000, "fion (full cone): serving as a supernode");
+      await ari.waitFor(
+        (e) => e.event === "notice" && /Not serving as a supernode/.test(String(e.message)),
+        10_000,
+        "ari (address-restricted): not a supernode",
+      );
+      // The server's own word: exactly alice, alice2 and fion passed its check.
       const marked = server.proc.stderr.split("\n").filter((l) => l.includes(": a supernode"))
         .map((l) => JSON.parse(l).properties.addr).sort();
-      assert.deepEqual(marked, [`${aHost.ip}:4000`, `${a2Host.ip}:4000`].sort());
+      assert.deepEqual(
+        marked,
+        [`${aHost.ip}:4000`, `${a2Host.ip}:4000`, `${rf.wanIp}:4000`].sort(),
+      );
 
       // The server stops: bob and carol keep talking; dave joins through alice.
       await server.proc.close();
