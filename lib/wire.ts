@@ -109,8 +109,12 @@
  * @module
  */
 
-/** Protocol version carried in byte 2 of every datagram (not the program's version). */
-export const PROTOCOL_VERSION = 4;
+/**
+ * Protocol version carried in byte 2 of every datagram (not the program's version). Version 5
+ * added supernodes: a version-4 server would pass a HELLO's supernode bit on in INTROs as it
+ * is, so the two must not talk to each other.
+ */
+export const PROTOCOL_VERSION = 5;
 
 /** Largest datagram p2p sends or accepts; stays under common path MTUs. */
 export const MAX_DATAGRAM = 1200;

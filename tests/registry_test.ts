@@ -1187,7 +1187,7 @@ Deno.test("registry: malformed and unexpected datagrams are counted, never throw
     new Uint8Array([0x00, 0x00, 3, 1, 0, 0, 0, 0]), // bad magic
     new Uint8Array([0x70, 0x32, 9, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), // bad version
     v2, // a version-2 HELLO
-    new Uint8Array([0x70, 0x32, 4, 0x7f]), // unknown type
+    new Uint8Array([0x70, 0x32, 5, 0x7f]), // unknown type
     hello.subarray(0, hello.length - 3), // truncated HELLO
     new Uint8Array([...hello, 0]), // trailing byte
     new Uint8Array(1500).fill(0x70), // oversize

@@ -318,8 +318,8 @@ Deno.test("wire: every server message type round-trips through encode/decode", (
   assert.equal(RefuseCode.Limit, 5);
 });
 
-Deno.test("wire: header is magic 'p2', version 4, type; version 1 to 3 datagrams are refused", () => {
-  assert.equal(PROTOCOL_VERSION, 4);
+Deno.test("wire: header is magic 'p2', version 5, type; version 1 to 4 datagrams are refused", () => {
+  assert.equal(PROTOCOL_VERSION, 5);
   const all = [
     ...SERVER_SAMPLES.map(encodeServerMsg),
     ...HANDSHAKE_SAMPLES.map(encodeHandshake),
@@ -327,9 +327,9 @@ Deno.test("wire: header is magic 'p2', version 4, type; version 1 to 3 datagrams
   ];
   for (const b of all) {
     const type = b[3]!;
-    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 4, type]);
+    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 5, type]);
     assert.deepEqual(peekType(b), { ok: true, value: type });
-    for (const old of [1, 2, 3]) {
+    for (const old of [1, 2, 3, 4]) {
       const o = b.slice();
       o[2] = old;
       const what = `${typeName(type)} as version ${old}`;
