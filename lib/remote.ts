@@ -283,10 +283,11 @@ export class RemotePeer {
     const rekey = last !== undefined && last !== epoch;
     if (!this.#epochs.has(source) && this.#epochs.size >= 4) this.#epochs.clear();
     this.#epochs.set(source, epoch);
-    // Another rendezvous point's view of a present peer adds nothing to the server's.
-    const sameSource = source === (this.#intro.source ?? "server");
-    if (!sameSource && this.present && !rekey) return this.#settle(now);
-    if (sameSource || !this.present || rekey) this.#intro = intro;
+    // The server's view of a present peer's endpoints wins; a supernode's counts when it is the
+    // one that introduced the peer (the server gone), or with a new epoch.
+    const current = source === "server" || source === (this.#intro.source ?? "server");
+    if (!current && this.present && !rekey) return this.#settle(now);
+    this.#intro = intro;
     if (rekey) this.#link.rekey(now);
     if (!this.present) {
       // Back after leaving: a fresh path once the link is up; sequence numbers continue.

@@ -5,7 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { reachMac } from "../lib/crypto.ts";
-import { encodeServerMsg, FLAG_SUPERNODE, MsgType, type Transmit } from "../lib/wire.ts";
+import {
+  encodeServerMsg,
+  FLAG_SUPERNODE,
+  MsgType,
+  RELAY_HEADER_LEN,
+  type Transmit,
+} from "../lib/wire.ts";
 import { Registry } from "../lib/registry.ts";
 import { signedHello } from "./support/hello.ts";
 import { JsonView, pathText } from "../lib/peer_view.ts";
@@ -148,6 +154,20 @@ Deno.test("relay through the supernode: no server relay bytes, exactly once, in 
   const row = bob.client.peers().find((p) => p.name === "carol")!;
   assert.equal(row.path, "relay");
   assert.equal(row.via, "alice");
+});
+
+Deno.test("introduced by the server and the supernode: one handshake per pair, no churn", () => {
+  const { net } = supernodeRoom(36);
+  net.run(30_000);
+  // HANDSHAKE frames inside RELAYs (to the server or to alice), by stage.
+  const stages: number[] = [];
+  for (const d of net.log) {
+    if (d.data[3] !== MsgType.Relay) continue;
+    const inner = d.data.subarray(RELAY_HEADER_LEN);
+    if (inner[3] === MsgType.Handshake) stages.push(inner[4 + 16]!);
+  }
+  // Three pairs (alice-bob, alice-carol, bob-carol), one XX handshake (3 messages) each.
+  assert.equal(stages.filter((s) => s === 1).length, 3, `stages ${stages}`);
 });
 
 function idHexOf(p: SimPeer): string {
