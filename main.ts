@@ -11,6 +11,7 @@ import { PassphraseError } from "./lib/passphrase.ts";
 import { splitHostPort } from "./lib/peer_view.ts";
 import { normalizeName } from "./lib/names.ts";
 import { DEFAULT_REGISTRY } from "./lib/registry.ts";
+import { DEFAULT_SUPERNODE } from "./lib/supernode.ts";
 import { formatIPv6, hasControlChars, MAX_ROOM_SIZE, parseIPv6 } from "./lib/wire.ts";
 import type { DoctorCliOptions } from "./doctor.ts";
 import type { JoinOptions } from "./peer.ts";
@@ -91,6 +92,9 @@ local address of this box; --host must then be a concrete address:
   --alt-port PORT         also answer STUN on this port ("change port")
   --alt-host IP           and on this second local address ("change IP"; needs
                           --alt-port)
+With --alt-host the server also checks, from that second address, which joining
+peers are reachable from the Internet; those serve their room as supernodes
+(rendezvous and relay for its members). Without it, no peer becomes a supernode.
 
 Limits (what one source may cost the server; hitting one is logged, counted and
 answered with an error the peer shows):
@@ -125,7 +129,9 @@ variable P2P_PASSPHRASE, else --passphrase-file, else typed at a prompt (stdin
 must be a terminal then). --new-room makes up a new one and prints it.
 
 Options:
-  --server HOST:PORT      the rendezvous server (required)
+  --server HOST:PORT      the rendezvous server (required); repeat it to name
+                          others (servers or a room's supernodes): registers with
+                          the first that answers, fails over to the next
   --room NAME             room to join (required)
   --name NAME             your name in the room (default: this host's name)
   --passphrase-file FILE  read the room passphrase from the first line of FILE
@@ -136,6 +142,17 @@ Options:
   --relay-only            never punch, never reveal your addresses; relay everything
   --stun HOST:PORT        also ask this STUN server how your NAT maps you (repeatable);
                           a NAT that will force the relay is reported as a notice
+  --supernode             ask to serve as this room's supernode (rendezvous and
+                          relay for the room's members; on by default, and only
+                          granted when the server finds you reachable from the
+                          Internet); says whether it was
+  --no-supernode          never serve as a supernode (still use the room's)
+  --supernode-relay-rate KIB  as a supernode, relayed KiB/s one member may send
+                          (default 64)
+  --supernode-pair-rate KIB   as a supernode, relayed KiB/s one member may send
+                          to one other (default 32)
+  --supernode-max-members N   as a supernode, most members registered with it
+                          (default 32)
   --no-portmap            do not ask the router for a port mapping (NAT-PMP, PCP,
                           UPnP IGD; by default asked at start, deleted on exit)
   --json                  one JSON object per line on stdout (events: registering,
@@ -377,10 +394,15 @@ function parseServe(args: string[]): Command {
 function parseJoin(args: string[], hostName: () => string): Command {
   const { values: v } = parse("join", args, {
     ...COMMON,
-    server: { type: "string" },
+    server: { type: "string", multiple: true },
     room: { type: "string" },
     name: { type: "string" },
     "relay-only": { type: "boolean" },
+    supernode: { type: "boolean" },
+    "no-supernode": { type: "boolean" },
+    "supernode-relay-rate": { type: "string" },
+    "supernode-pair-rate": { type: "string" },
+    "supernode-max-members": { type: "string" },
     stun: { type: "string", multiple: true },
     "no-portmap": { type: "boolean" },
     bind: { type: "string" },
@@ -393,9 +415,11 @@ function parseJoin(args: string[], hostName: () => string): Command {
     identity: { type: "string" },
   });
   if (v.help) return { kind: "help", text: JOIN_HELP, code: 0 };
-  const server = v.server as string | undefined;
+  const serverList = (v.server as string[] | undefined) ?? [];
+  const server = serverList[0];
   const room = v.room as string | undefined;
   if (!server) throw new UsageError("--server HOST:PORT is required", "join");
+  if (serverList.length > 8) throw new UsageError("--server may be given at most 8 times", "join");
   if (!room) throw new UsageError("--room NAME is required", "join");
   const bytes = new TextEncoder().encode(room).length;
   if (bytes === 0 || bytes > 64 || hasControlChars(room)) {
@@ -413,12 +437,28 @@ function parseJoin(args: string[], hostName: () => string): Command {
     );
   }
   const name = checked.name;
-  if (!splitHostPort(server)) {
-    throw new UsageError(
-      `--server must be HOST:PORT with a port from 1 to 65535, got "${server}"`,
-      "join",
-    );
+  for (const spec of serverList) {
+    if (!splitHostPort(spec)) {
+      throw new UsageError(
+        `--server must be HOST:PORT with a port from 1 to 65535, got "${spec}"`,
+        "join",
+      );
+    }
   }
+  if (v.supernode && v["no-supernode"]) {
+    throw new UsageError("--supernode and --no-supernode contradict each other; drop one", "join");
+  }
+  if (v.supernode && v["relay-only"]) {
+    throw new UsageError("--relay-only hides your address: it cannot be a supernode", "join");
+  }
+  const sn = DEFAULT_SUPERNODE;
+  const snInt = (flag: string, dflt: number, min: number, max: number) => {
+    const n = num(v[flag] as string | undefined, flag, dflt, min, max, "join");
+    if (!Number.isInteger(n)) throw new UsageError(`--${flag} must be a whole number`, "join");
+    return n;
+  };
+  const relayKib = snInt("supernode-relay-rate", sn.relayRate! / 1024, 1, 1_000_000);
+  const members = snInt("supernode-max-members", sn.maxPeers!, 1, MAX_ROOM_SIZE);
   const passphraseFile = v["passphrase-file"] as string | undefined;
   const identityFile = v.identity as string | undefined;
   const newRoom = Boolean(v["new-room"]);
@@ -446,6 +486,15 @@ function parseJoin(args: string[], hostName: () => string): Command {
     identityFile,
     stun: (v.stun as string[] | undefined) ?? [],
     portmap: !v["no-portmap"],
+    ...(serverList.length > 1 ? { moreServers: serverList.slice(1) } : {}),
+    supernode: v.supernode ? "ask" : v["no-supernode"] || v["relay-only"] ? "off" : "auto",
+    supernodeLimits: {
+      relayRate: relayKib * 1024,
+      relayBurst: 4 * relayKib * 1024,
+      pairRate: snInt("supernode-pair-rate", sn.pairRate! / 1024, 1, 1_000_000) * 1024,
+      maxPeers: members,
+      maxRoomSize: members,
+    },
   };
   for (const spec of options.stun ?? []) {
     if (!splitHostPort(spec)) {

@@ -13,6 +13,7 @@ import { ResolveError, resolveHostPort } from "./lib/resolve.ts";
 import { setImmediate } from "node:timers";
 import { getLogger } from "@logtape/logtape";
 import { Client } from "./lib/client.ts";
+import type { RegistryOptions } from "./lib/registry.ts";
 import { Identity } from "./lib/crypto.ts";
 import { fingerprint } from "./lib/fingerprint.ts";
 import { identityPath, loadOrCreateIdentity } from "./lib/identity_store.ts";
@@ -37,6 +38,12 @@ import {
 export interface JoinOptions {
   /** Server as `HOST:PORT` (host name or literal IP). */
   server: string;
+  /** More servers (`--server` again): servers or supernodes to fail over to, in order. */
+  moreServers?: string[];
+  /** The supernode role: offered (`auto`), asked for (`ask`, `--supernode`) or refused (`off`). */
+  supernode?: "auto" | "ask" | "off";
+  /** Limits of the supernode role (`--supernode-relay-rate` etc.). */
+  supernodeLimits?: Partial<RegistryOptions>;
   /** Room to join. */
   room: string;
   /** Wanted name. */
@@ -226,10 +233,19 @@ export async function join(o: JoinOptions): Promise<number> {
   const creds = await credentials(o);
   if (!creds) return 130;
   const server = await resolveServer(o.server);
+  const fallbacks: Endpoint[] = [];
+  for (const spec of o.moreServers ?? []) fallbacks.push(await resolveServer(spec));
   const stun: Endpoint[] = [];
   for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
   const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;
-  const peer = new PeerProcess(o, server, peerView({ json: o.json, color }), creds, stun);
+  const peer = new PeerProcess(
+    o,
+    server,
+    peerView({ json: o.json, color }),
+    creds,
+    stun,
+    fallbacks,
+  );
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   const onSignal = () => peer.interrupt();
   for (const s of signals) Deno.addSignalListener(s, onSignal);
@@ -271,6 +287,7 @@ class PeerProcess {
     view: PeerView,
     creds: Credentials,
     stun: Endpoint[] = [],
+    fallbacks: Endpoint[] = [],
   ) {
     this.#o = o;
     this.#view = view;
@@ -320,6 +337,9 @@ class PeerProcess {
       keepalive: o.keepalive,
       registerTimeout: o.registerTimeout,
       stun,
+      fallbacks,
+      supernode: o.supernode ?? "auto",
+      supernodeLimits: o.supernodeLimits ?? {},
       ipv6: local6 !== undefined,
       ...(portmap ? { portmap } : {}),
     });

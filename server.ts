@@ -51,6 +51,9 @@ export interface ServeOptions {
 
 const log = getLogger(["p2p", "serve"]);
 
+/** The socket role reachability probes leave from: `--alt-host` with the main port. */
+const REACH_ROLE = 2;
+
 /**
  * One log line for a registry event: a constant `template` whose `{placeholders}` name entries
  * of `props`, the `level`, and the `kind` it is rate-limited under. Names, rooms and reasons
@@ -130,6 +133,13 @@ export function describeEvent(e: RegistryEvent): EventLine {
         template: 'Peer "{name}" in room "{room}" hit the {what} limit',
         props: { name: e.name, room: e.room, what: e.what },
       };
+    case "supernode":
+      return {
+        level: "info",
+        kind: e.type,
+        template: 'Peer "{name}" in room "{room}" is reachable at {addr}: a supernode',
+        props: { name: e.name, room: e.room, addr: formatEndpoint(e.addr) },
+      };
   }
 }
 
@@ -199,6 +209,17 @@ export class StunHub {
   poll(role: number): Transmit | undefined {
     return this.#queues[role]!.shift();
   }
+
+  /**
+   * Sends `t` from the socket of role `role` (a registry's reachability probe from the
+   * alternate address); dropped when that socket is not bound.
+   */
+  sendFrom(role: number, t: Transmit): void {
+    const d = this.#drivers[role];
+    if (!d) return;
+    this.#queues[role]!.push({ to: t.to, data: t.data });
+    d.step(() => {});
+  }
 }
 
 /**
@@ -226,9 +247,16 @@ export class PrimaryMachine implements SansIo {
     this.#registry.handleTimeout(now);
   }
 
-  /** Registry datagrams first, then STUN answers. */
+  /**
+   * Registry datagrams first (a reachability probe, marked `via`, leaves from the alternate
+   * address's socket), then STUN answers.
+   */
   pollTransmit(): Transmit | undefined {
-    return this.#registry.pollTransmit() ?? this.#stun.poll(0);
+    for (let t = this.#registry.pollTransmit(); t; t = this.#registry.pollTransmit()) {
+      if (!t.via) return t;
+      this.#stun.sendFrom(t.via, t);
+    }
+    return this.#stun.poll(0);
   }
 
   /** The registry's next deadline. */
@@ -303,7 +331,13 @@ async function bindSockets(
 
 /** Runs the server until the signal aborts or SIGINT/SIGTERM arrives. */
 export async function serve(o: ServeOptions): Promise<void> {
-  const registry = new Registry({ ...o.limits, expireAfter: o.expireAfter });
+  // With a second address, peers offering to be supernodes get a reachability probe from it
+  // (role 2: the alternate address, main port), an address they never contacted.
+  const registry = new Registry({
+    ...o.limits,
+    expireAfter: o.expireAfter,
+    reachVia: o.altHost !== undefined ? REACH_ROLE : undefined,
+  });
   const events = new RateLimitedLog(log, { perSecond: o.logPerSecond ?? 10 });
   const counts = new EventCounts();
   const { drivers, stun } = await bindSockets(o, registry, () => {

@@ -15,7 +15,7 @@
  * @module
  */
 import { BirthdayPool, type NatInfo } from "./birthday.ts";
-import { compareBytes, Identity, randomId } from "./crypto.ts";
+import { bytesEqual, compareBytes, Identity, randomId, reachMac } from "./crypto.ts";
 import { DeadlineQueue } from "./deadlines.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
@@ -35,11 +35,14 @@ import type { ReliableOptions } from "./reliable.ts";
 import {
   type Introduction,
   type PeerInfo,
+  type PeerRequest,
   type RemoteContext,
   type RemoteEvent,
   RemotePeer,
 } from "./remote.ts";
 import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
+import type { RegistryOptions } from "./registry.ts";
+import { type SupernodeLink, Supernodes } from "./supernode.ts";
 import {
   decodeHandshake,
   decodeSealed,
@@ -47,6 +50,7 @@ import {
   encodeServerMsg,
   type Endpoint,
   FLAG_RELAY_ONLY,
+  FLAG_SUPERNODE,
   formatEndpoint,
   type HandshakeFrame,
   hasHeader,
@@ -84,6 +88,10 @@ export const MAX_DEPARTED = 64;
 const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
 /** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
 const MAX_RETIRED = 1024;
+/** How long a peer offering to be a supernode waits for the reachability probe before STUN. */
+const PROBE_DELAY = 1_500;
+/** `--supernode`: how long after starting to say the reachability check did not pass. */
+const ASK_WAIT = 6_000;
 
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
 export interface ClientOptions
@@ -115,6 +123,14 @@ export interface ClientOptions
   identity?: Identity;
   /** Fixed peer id (tests); random by default. */
   id?: Uint8Array;
+  /**
+   * The supernode role: `auto` (default) offers it (the server checks reachability), `ask`
+   * offers it and says whether the check passed, `off` (`--no-supernode`) never serves.
+   * Supernodes of the room are used for relay either way (unless relay-only).
+   */
+  supernode?: "auto" | "ask" | "off";
+  /** Limits of the supernode role (over `DEFAULT_SUPERNODE` in `lib/supernode.ts`). */
+  supernodeLimits?: Partial<RegistryOptions>;
   /**
    * This machine has an IPv6 socket: peers' IPv6 candidates are probed. Without one they are
    * skipped and nothing is sent to an IPv6 address. Default: true when the server or one of
@@ -157,6 +173,14 @@ export class Client {
   #events: ClientEvent[] = [];
   #synced = false;
   #probe: StunProbe | undefined;
+  /**
+   * When the STUN probe starts, if it has not: a peer offering to be a supernode waits for the
+   * server's reachability probe first, since asking the server's other address (OTHER-ADDRESS)
+   * would open an address-restricted NAT to it and let the probe in.
+   */
+  #probeAt: number | undefined;
+  /** `--supernode`: when to say that the reachability check did not pass, if it did not. */
+  #askAt: number | undefined;
   /** Addresses STUN servers saw for us that the server's introductions do not carry. */
   #extra: Endpoint[] = [];
   /** Our NAT's mapping as STUN told it (for birthday searches). */
@@ -168,6 +192,9 @@ export class Client {
   #fingerprint: string;
   /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
   #ipv6: boolean;
+  /** The supernode role and our registration with the room's supernode. */
+  #sn: Supernodes;
+  #linkOptions: LinkOptions;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -188,17 +215,42 @@ export class Client {
       random: options.random ?? randomId,
     });
     const room = options.room;
+    this.#linkOptions = {
+      ...options,
+      id: this.#id,
+      roomId: room.id,
+      nameTag: (n) => nameTag(room, n),
+      sign: (data) => roomSign(room, data),
+      offerSupernode: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
+    };
     this.#link = new ServerLink(
-      {
-        ...options,
-        id: this.#id,
-        roomId: room.id,
-        nameTag: (n) => nameTag(room, n),
-        sign: (data) => roomSign(room, data),
-      },
+      this.#linkOptions,
       { send: (m) => this.#toServer(m), event: (e) => this.#linkEvent(e) },
       () => this.#digest >>> 0,
     );
+    this.#sn = new Supernodes({
+      id: this.#id,
+      linkOptions: this.#linkOptions,
+      server: this.#link,
+      relayOnly: options.relayOnly,
+      ipv6: this.#ipv6,
+      digest: () => this.#digest >>> 0,
+      send: (t) => this.#out.push(t),
+      deliver: (now, data, sup) => this.#fromLink(now, data, sup),
+      routesChanged: (now) => {
+        for (const r of this.#remotes.values()) this.#refresh(now, r);
+      },
+      offerRelays: (now) => {
+        for (const r of this.#remotes.values()) {
+          if (!r.present) continue;
+          r.offerRelays(now);
+          this.#refresh(now, r);
+        }
+      },
+      peerName: (key) => this.#remotes.get(key)?.name,
+      peerRelays: (key) => this.#remotes.get(key)?.peerRelays,
+      name: () => this.#link.name,
+    });
     this.#ctx = {
       id: this.#id,
       roomId: room.id,
@@ -230,8 +282,18 @@ export class Client {
       nat: () => this.#nat,
       birthday: this.#pool,
       random: options.random ?? randomId,
-      server: (m) => this.#toServer({ ...m, token: this.#link.token }),
-      event: (e) => this.#events.push(e),
+      server: (m) => this.#request(m),
+      relayVia: (id) => this.#sn.relayVia(idHex(id)),
+      relays: () => this.#sn.relaysFrame(),
+      event: (e) => {
+        // The path to our supernode failed: it is reachable by definition, so it is gone.
+        const key = this.#sn.link?.key;
+        const r = key === undefined ? undefined : this.#remotes.get(key);
+        if (e.type === "peer" && e.path === "relay" && r?.wasDirect && r.name === e.name) {
+          this.#sn.pathFailed(r.key);
+        }
+        this.#events.push(e);
+      },
       drop: (reason) => this.#drop(reason),
     };
   }
@@ -351,8 +413,9 @@ export class Client {
   /** Starts registering. */
   start(now: number): void {
     this.#link.start(now);
-    this.#probe?.start(now);
-    this.#probeOut(now);
+    if (this.#linkOptions.offerSupernode) this.#probeAt = now + PROBE_DELAY;
+    if (this.#o.supernode === "ask") this.#askAt = now + ASK_WAIT;
+    else this.#startProbe(now);
     this.#o.portmap?.start(now);
     this.#portmapOut(now);
   }
@@ -389,6 +452,13 @@ export class Client {
   }
 
   /** Moves the STUN probe's requests and its verdict out. */
+  /** Starts the STUN probe (once). */
+  #startProbe(now: number): void {
+    this.#probeAt = undefined;
+    this.#probe?.start(now);
+    this.#probeOut(now);
+  }
+
   #probeOut(now: number): void {
     const p = this.#probe;
     if (!p) return;
@@ -435,6 +505,7 @@ export class Client {
    */
   leave(now: number): void {
     for (const r of this.#remotes.values()) r.flushAck(now);
+    this.#sn.close(now);
     this.#link.close();
     this.#o.portmap?.stop(now);
     this.#portmapOut(now);
@@ -459,6 +530,7 @@ export class Client {
     if (behind.length > 0) {
       this.#notice(`Not sent to ${behind.join(", ")}: too much is waiting to be delivered there`);
     }
+    this.#sn.pump(now);
     return n;
   }
 
@@ -468,7 +540,9 @@ export class Client {
     if (this.#link.closed) return this.#o.portmap?.nextTimeout();
     let t = this.#link.nextTimeout() ?? Infinity;
     t = Math.min(t, this.#o.portmap?.nextTimeout() ?? Infinity);
-    t = Math.min(t, this.#probe?.nextTimeout() ?? Infinity);
+    t = Math.min(t, this.#probeAt ?? this.#probe?.nextTimeout() ?? Infinity);
+    t = Math.min(t, this.#askAt ?? Infinity);
+    t = Math.min(t, this.#sn.nextTimeout() ?? Infinity);
     const r = this.#deadlines.peek();
     if (r !== undefined && r < t) t = r;
     const oldest = this.#departed.values().next().value;
@@ -484,7 +558,18 @@ export class Client {
     }
     if (this.#link.closed) return;
     this.#link.handleTimeout(now);
-    if (this.#probe) {
+    this.#sn.handleTimeout(now);
+    this.#sn.pump(now);
+    if (this.#probeAt !== undefined && now >= this.#probeAt) this.#startProbe(now);
+    if (this.#askAt !== undefined && now >= this.#askAt) {
+      this.#askAt = undefined;
+      if (!this.#sn.host) {
+        this.#notice(
+          "Not serving as a supernode: the server did not find this address reachable from the Internet (or cannot check: it needs --alt-host)",
+        );
+      }
+    }
+    if (this.#probe && this.#probeAt === undefined) {
       this.#probe.handleTimeout(now);
       this.#probeOut(now);
     }
@@ -494,6 +579,8 @@ export class Client {
       this.#track(r);
     }
     this.#forget(now);
+    this.#sn.pump(now);
+    this.#sn.relaysCheck(now);
   }
 
   /**
@@ -531,35 +618,61 @@ export class Client {
       if (!s.ok) return this.#drop(s.reason);
       return this.#sealed(now, s.value, from);
     }
-    if (t.value === MsgType.Handshake && !sameEndpoint(from, this.#o.server)) {
+    if (t.value === MsgType.Reach) return this.#reach(now, data);
+    const sup = this.#sn.linkFrom(from);
+    const fromServer = sameEndpoint(from, this.#link.server);
+    if (t.value === MsgType.Handshake && !fromServer && !sup) {
       // A handshake message sent directly (its answer proves the path; see lib/handshake.ts).
       if (this.#o.relayOnly) return this.#drop("direct-while-relay-only");
       const h = decodeHandshake(data);
       if (!h.ok) return this.#drop(h.reason);
       return this.#handshake(now, h.value, from);
     }
-    if (!sameEndpoint(from, this.#o.server)) return this.#drop("unexpected-source");
-    const d = decodeServerMsg(data);
-    if (!d.ok) return this.#drop(d.reason);
-    if (this.#link.handle(now, d.value)) return;
-    // Everything else the server says carries our registration's token: forgeries stop here.
-    if (!("token" in d.value) || !this.#link.authentic(d.value.token)) {
-      return this.#drop("server-bad-token");
+    if (fromServer) this.#fromLink(now, data);
+    else if (sup) this.#fromLink(now, data, sup);
+    // Members of our room talking to us as their supernode.
+    else if (!this.#sn.handleMember(now, from, t.value, data)) {
+      return this.#drop("unexpected-source");
     }
-    if ("seq" in d.value && !this.#link.fresh(d.value.seq)) return this.#drop("server-replay");
-    this.#serverMsg(now, d.value);
+    this.#sn.pump(now);
   }
 
-  #serverMsg(now: number, m: ServerMsg): void {
+  /** A datagram from the server (`sup` absent) or from our supernode `sup`. */
+  #fromLink(now: number, data: Uint8Array, sup?: SupernodeLink): void {
+    const link = sup ? sup.link : this.#link;
+    const d = decodeServerMsg(data);
+    if (!d.ok) return this.#drop(d.reason);
+    // A PONG may have changed an RTT.
+    if (link.handle(now, d.value)) return this.#sn.relaysCheck(now);
+    // Everything else the server says carries our registration's token: forgeries stop here.
+    if (!("token" in d.value) || !link.authentic(d.value.token)) {
+      return this.#drop("server-bad-token");
+    }
+    if ("seq" in d.value && !link.fresh(d.value.seq)) return this.#drop("server-replay");
+    this.#serverMsg(now, d.value, sup);
+  }
+
+  /**
+   * A message from the server, or from the supernode we registered with (`sup`): the
+   * supernode's word on who left or is present counts only while the server is not answering.
+   */
+  #serverMsg(now: number, m: ServerMsg, sup?: SupernodeLink): void {
+    const inCharge = !sup || !this.#link.healthy;
     switch (m.type) {
       case MsgType.Intro:
-        return this.#intro(now, m);
+        return this.#intro(now, m, sup);
       case MsgType.Left: {
-        const r = this.#remotes.get(idHex(m.id));
+        const key = idHex(m.id);
+        sup?.introduced.delete(key);
+        const r = this.#remotes.get(key);
+        if (sup) this.#refresh(now, r);
+        if (!inCharge) return;
         if (r) this.#depart(now, r, m.reason === LeftReason.Expired ? "expired" : "bye");
+        if (!sup) this.#sn.fromServer(now, key, null);
         return;
       }
       case MsgType.Roster: {
+        if (!inCharge) return;
         if (this.#link.registered) this.#synced = true;
         const listed = new Set(m.ids.map(idHex));
         for (const r of this.#remotes.values()) {
@@ -622,7 +735,7 @@ export class Client {
     this.#track(r);
   }
 
-  #intro(now: number, m: MsgOf<typeof MsgType.Intro>): void {
+  #intro(now: number, m: MsgOf<typeof MsgType.Intro>, sup?: SupernodeLink): void {
     if (compareBytes(m.id, this.#id) === 0) return this.#drop("intro-self");
     const key = idHex(m.id);
     const intro: Introduction = {
@@ -630,7 +743,15 @@ export class Client {
       epoch: m.epoch,
       relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
       candidates: candidatesOf(m, this.#ipv6),
+      source: sup ? `supernode:${sup.key}` : "server",
     };
+    if (sup && (sup.introduced.size < MAX_ROOM_SIZE || sup.introduced.has(key))) {
+      sup.introduced.add(key);
+    }
+    // Only the server's check makes a supernode (a supernode's own INTROs never do).
+    if (!sup) {
+      this.#sn.fromServer(now, key, (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null);
+    }
     const known = this.#remotes.get(key);
     if (!known) {
       if (this.#retired.has(`${key}:${idHex(m.epoch)}`)) return this.#drop("intro-retired-epoch");
@@ -649,7 +770,72 @@ export class Client {
       this.#departed.delete(key);
       this.#arrive(known);
     }
+    if (sup) known.refreshRoute(now);
     this.#track(known);
+  }
+
+  /**
+   * A REACH: the server probing, from an address we never contacted, whether we are reachable.
+   * Believed only with the MAC of our registration's token; answered to the server's main
+   * address; then we serve our room as its supernode.
+   */
+  #reach(now: number, data: Uint8Array): void {
+    if (!this.#linkOptions.offerSupernode) return this.#drop("reach-unwanted");
+    const d = decodeServerMsg(data);
+    if (!d.ok || d.value.type !== MsgType.Reach) return this.#drop("malformed");
+    const { nonce, mac } = d.value;
+    if (!this.#link.registered || !bytesEqual(mac, reachMac(this.#link.token, nonce))) {
+      return this.#drop("reach-forged");
+    }
+    this.#toServer({ type: MsgType.Reached, id: this.#id, token: this.#link.token, nonce });
+    if (this.#probeAt !== undefined) this.#startProbe(now);
+    const o = this.#o;
+    if (!this.#sn.serve(now, o.room.id, o.supernodeLimits ?? {}, o.random ?? randomId)) return;
+    if (this.#o.supernode === "ask") {
+      this.#askAt = undefined;
+      this.#notice("Reachable from the Internet: serving as a supernode of this room");
+    }
+  }
+
+  /** True while we serve as our room's supernode. */
+  get supernode(): boolean {
+    return this.#sn.host !== undefined;
+  }
+
+  /** The supernode role's counters (relayed bytes, members), while we serve. */
+  supernodeStats():
+    | {
+      members: number;
+      relayedBytes: number;
+      relayedPackets: number;
+      drops: Record<string, number>;
+    }
+    | undefined {
+    const h = this.#sn.host;
+    if (!h) return undefined;
+    const { relayedBytes, relayedPackets, drops } = h.stats;
+    return { members: h.members, relayedBytes, relayedPackets, drops: { ...drops } };
+  }
+
+  /** The supernode we are registered with (its peer id in hex), if any. */
+  get supernodeKey(): string | undefined {
+    return this.#sn.link?.key;
+  }
+
+  /** Re-settles `r` after the relay that reaches it may have changed. */
+  #refresh(now: number, r: RemotePeer | undefined): void {
+    if (!r || !r.present) return;
+    r.refreshRoute(now);
+    this.#track(r);
+  }
+
+  /** A remote's request: relayed through our supernode when it reaches the target, else the server. */
+  #request(m: PeerRequest): void {
+    const sup = this.#sn.link;
+    if (m.type === MsgType.Relay && sup && this.#sn.relaysTo(idHex(m.to))) {
+      return this.#sn.send(sup, { ...m, token: sup.link.token });
+    }
+    this.#toServer({ ...m, token: this.#link.token });
   }
 
   #arrive(r: RemotePeer): void {
@@ -711,7 +897,7 @@ export class Client {
   }
 
   #toServer(m: ServerMsg): void {
-    this.#out.push({ to: this.#o.server, data: encodeServerMsg(m) });
+    this.#out.push({ to: this.#link.server, data: encodeServerMsg(m) });
   }
 }
 

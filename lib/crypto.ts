@@ -22,7 +22,7 @@ import {
   verify,
 } from "node:crypto";
 import { HmacSha256 } from "./sha256.ts";
-import { COOKIE_LEN, type Endpoint, formatEndpoint } from "./wire.ts";
+import { COOKIE_LEN, type Endpoint, formatEndpoint, REACH_MAC_LEN } from "./wire.ts";
 
 /** Base64url without padding (JWK key fields). */
 export function b64url(bytes: Uint8Array): string {
@@ -214,6 +214,16 @@ function ascii(s: string): Uint8Array {
     asciiScratch[i] = c;
   }
   return asciiScratch.subarray(0, s.length);
+}
+
+/**
+ * The MAC of a reachability probe (REACH): `HMAC-SHA256(token, "p2p reach v1" ‖ nonce)`
+ * truncated to {@link REACH_MAC_LEN} bytes. Only the server and the registered peer know the
+ * token, so nobody else can make a REACH the peer believes.
+ */
+export function reachMac(token: Uint8Array, nonce: Uint8Array): Uint8Array {
+  const mac = createHmac("sha256", token).update("p2p reach v1").update(nonce).digest();
+  return new Uint8Array(mac.subarray(0, REACH_MAC_LEN));
 }
 
 /** An Ed25519 key pair made from a 32-byte seed (RFC 8032 private key). */

@@ -51,7 +51,11 @@ export interface MetricsSnapshot {
   /** Pair introductions so far, re-introductions included ({@link EventCounts.introductions}). */
   introductions: number;
   /** The registry's counters (`registry.stats`): relayed datagrams and bytes, drops by reason. */
-  registry: Pick<RegistryStats, "relayedPackets" | "relayedBytes" | "drops"> & { cookies?: number };
+  registry: Pick<RegistryStats, "relayedPackets" | "relayedBytes" | "drops"> & {
+    cookies?: number;
+    reachSent?: number;
+    reachPassed?: number;
+  };
   /** The UDP driver's counters (`driver.stats`). */
   driver: DriverCounters;
   /** STUN Binding requests answered (0 or absent while the server has no STUN). */
@@ -140,6 +144,16 @@ export function renderMetrics(s: MetricsSnapshot): string {
     ]),
   );
   c("p2p_cookies_total", "COOKIE replies sent.", s.registry.cookies ?? 0);
+  c(
+    "p2p_reach_checks_total",
+    "Reachability probes sent to peers offering to be supernodes.",
+    s.registry.reachSent ?? 0,
+  );
+  c(
+    "p2p_supernodes_total",
+    "Peers that passed the reachability check (supernodes).",
+    s.registry.reachPassed ?? 0,
+  );
   c("p2p_stun_requests_total", "STUN Binding requests answered.", s.stunRequests ?? 0);
   c("p2p_datagrams_received_total", "UDP datagrams received.", s.driver.received);
   c("p2p_datagrams_sent_total", "UDP datagrams sent.", s.driver.sent);

@@ -77,13 +77,23 @@ export function printable(s: string): string {
   return out;
 }
 
-/** Describes a path: `direct IP:PORT, RTT ms`, `relayed via server` or `connecting`. */
-export function pathText(path: string, addr: Endpoint | null, rtt: number | null): string {
+/**
+ * Describes a path: `direct IP:PORT, RTT ms`, `relayed via server`, `relayed via NAME` (a
+ * supernode of the room) or `connecting`.
+ */
+export function pathText(
+  path: string,
+  addr: Endpoint | null,
+  rtt: number | null,
+  via: string | null = null,
+): string {
   if (path === "direct" && addr) {
     // No RTT yet when data arrived before the first probe answer: say nothing rather than "?".
     return `direct ${formatEndpoint(addr)}${rtt === null ? "" : `, ${rtt} ms`}`;
   }
-  if (path === "relay") return "relayed via server";
+  if (path === "relay") {
+    return via === null ? "relayed via server" : `relayed via ${displayName(via)}`;
+  }
   return "connecting";
 }
 
@@ -158,7 +168,7 @@ export class HumanView implements PeerView {
           this.#dim(
             `* ${displayName(e.name)} ${
               fresh ? `is here (fingerprint ${printable(e.fingerprint)}):` : "is now"
-            } ${pathText(e.path, e.addr, e.rtt)}`,
+            } ${pathText(e.path, e.addr, e.rtt, e.via ?? null)}`,
           ),
         ];
         if (fresh) {
@@ -212,7 +222,7 @@ export class HumanView implements PeerView {
       `* ${list.length} ${list.length === 1 ? "peer" : "peers"} in the room:`,
       ...list.map((p) =>
         `    ${displayName(p.name)}  ${printable(p.fingerprint)}  ${
-          pathText(p.path, p.addr, p.rtt)
+          pathText(p.path, p.addr, p.rtt, p.via ?? null)
         }`
       ),
     ];
@@ -337,6 +347,7 @@ function peerFields(p: {
   path: string;
   addr: Endpoint | null;
   rtt: number | null;
+  via?: string | null;
 }) {
   return {
     name: p.name,
@@ -344,5 +355,7 @@ function peerFields(p: {
     path: p.path,
     addr: p.addr ? formatEndpoint(p.addr) : null,
     rtt_ms: p.rtt,
+    // A relayed path says whose relay: "server" or the supernode's name.
+    ...(p.path === "relay" ? { via: p.via ?? "server" } : {}),
   };
 }

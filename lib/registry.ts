@@ -6,7 +6,14 @@
  * @module
  */
 import { createHmac, type KeyObject } from "node:crypto";
-import { addressCookie, bytesEqual, ed25519PublicKey, ed25519Verify, randomId } from "./crypto.ts";
+import {
+  addressCookie,
+  bytesEqual,
+  ed25519PublicKey,
+  ed25519Verify,
+  randomId,
+  reachMac,
+} from "./crypto.ts";
 import { SourceCounts, sourceKey, TokenBucket } from "./limits.ts";
 import {
   COOKIE_LEN,
@@ -15,6 +22,7 @@ import {
   type Endpoint,
   EPOCH_LEN,
   FLAG_RELAY_ONLY,
+  FLAG_SUPERNODE,
   hasHeader,
   helloSigningInput,
   ID_LEN,
@@ -29,6 +37,7 @@ import {
   type MsgOf,
   MsgType,
   NAME_TAG_LEN,
+  REACH_NONCE_LEN,
   RefuseCode,
   RELAY_HEADER_LEN,
   RELAYED_HEADER_LEN,
@@ -62,6 +71,19 @@ export interface RegistryOptions {
   pairRate: number;
   /** HELLO signature checks one source address may cause per second (burst 4x). */
   helloRate: number;
+  /**
+   * The socket (a {@link Transmit.via} number) of an address peers never contact, from which
+   * reachability probes (REACH) go to peers offering to be supernodes; undefined: no checks,
+   * so no supernodes.
+   */
+  reachVia?: number | undefined;
+  /** Reachability probes a second, server-wide (burst 4x). */
+  reachRate: number;
+  /**
+   * Serve only this room (the room id): a supernode's registry. Registrations for any other
+   * room are refused. Undefined: every room (`p2p serve`).
+   */
+  onlyRoom?: Uint8Array | undefined;
 }
 
 /** Size of the slabs RELAYED datagrams are cut from (54 of the largest fit in one). */
@@ -83,6 +105,7 @@ export const DEFAULT_REGISTRY: RegistryOptions = {
   relayBurst: 1024 * 1024,
   pairRate: 128 * 1024,
   helloRate: 50,
+  reachRate: 20,
 };
 
 /** Something worth a log line. */
@@ -93,7 +116,8 @@ export type RegistryEvent =
   | { type: "relaying"; room: string; from: string; to: string }
   | { type: "left"; room: string; name: string; reason: "bye" | "expired" }
   | { type: "refused"; addr: Endpoint; why: string }
-  | { type: "limited"; room: string; name: string; what: "relay" | "relay-size" };
+  | { type: "limited"; room: string; name: string; what: "relay" | "relay-size" }
+  | { type: "supernode"; room: string; name: string; addr: Endpoint };
 
 /** Server-wide counters. */
 export interface RegistryStats {
@@ -105,6 +129,10 @@ export interface RegistryStats {
   drops: Record<string, number>;
   /** COOKIE replies sent (first contact, server restarts, address changes, spoofing). */
   cookies: number;
+  /** Reachability probes (REACH) sent to peers offering to be supernodes. */
+  reachSent: number;
+  /** Peers that answered one (REACHED): supernodes. */
+  reachPassed: number;
 }
 
 /**
@@ -158,6 +186,10 @@ interface Member {
   /** Random per registration: a pair's epoch changes whenever either side registers anew. */
   incarnation: Uint8Array;
   flags: number;
+  /** The nonce of its pending reachability probe (REACH), if one is out. */
+  reach: Uint8Array | undefined;
+  /** It passed the reachability check: INTROs about it carry {@link FLAG_SUPERNODE}. */
+  supernode: boolean;
   room: Room;
   addr: Endpoint;
   privateEndpoints: Endpoint[];
@@ -197,7 +229,16 @@ export class Registry {
   #out: Transmit[] = [];
   #events: RegistryEvent[] = [];
   /** Counters. */
-  readonly stats: RegistryStats = { relayedPackets: 0, relayedBytes: 0, drops: {}, cookies: 0 };
+  readonly stats: RegistryStats = {
+    relayedPackets: 0,
+    relayedBytes: 0,
+    drops: {},
+    cookies: 0,
+    reachSent: 0,
+    reachPassed: 0,
+  };
+  /** Server-wide budget of reachability probes. */
+  #reachBudget: TokenBucket;
   /** Keys the per-period cookie secrets: HMAC(master, period number). */
   #master: Uint8Array;
   #period = -1;
@@ -224,6 +265,7 @@ export class Registry {
     this.#o.maxRoomSize = Math.min(this.#o.maxRoomSize, MAX_ROOM_SIZE);
     this.#random = random;
     this.#master = secret ?? random(32);
+    this.#reachBudget = new TokenBucket(this.#o.reachRate, 4 * this.#o.reachRate, 0);
     this.#rotate(0);
   }
 
@@ -345,6 +387,8 @@ export class Registry {
       }
       case MsgType.Repunch:
         return this.#repunch(now, from, m);
+      case MsgType.Reached:
+        return this.#reached(now, from, m);
       default:
         return this.#drop("unexpected-type");
     }
@@ -390,6 +434,11 @@ export class Registry {
     if (!this.#routable(from, m.id, m.cookie)) return;
     if (!this.#helloBudget(now, sourceKey(from.hostname))) return this.#drop("hello-rate");
     const room = idHex(m.room), nameTag = tagNum(m.nameTag);
+    const only = this.#o.onlyRoom;
+    if (only && !bytesEqual(only, m.room)) {
+      this.#drop("hello-other-room");
+      return this.#refuse(from, m.nonce, RefuseCode.Invalid, "This supernode serves only its room");
+    }
     const existing = this.#rooms.get(room);
     // Only a holder of the room key may register into the room (the id is its public key).
     const roomKey = existing?.key ?? ed25519PublicKey(m.room);
@@ -440,6 +489,43 @@ export class Registry {
     this.#welcome(member, m.nonce);
     this.#introduceAll(member, true);
     this.#roster(member);
+    this.#checkReach(now, member);
+  }
+
+  /**
+   * Probes a new member that offers to be a supernode: one REACH, from the address it never
+   * contacted, to its observed endpoint (once per registration, within the server-wide rate).
+   */
+  #checkReach(now: number, p: Member): void {
+    const via = this.#o.reachVia;
+    if (via === undefined || (p.flags & FLAG_SUPERNODE) === 0) return;
+    if ((p.flags & FLAG_RELAY_ONLY) !== 0) return;
+    if (!this.#reachBudget.take(now, 1)) return this.#drop("reach-rate");
+    const nonce = this.#random(REACH_NONCE_LEN);
+    p.reach = nonce;
+    this.stats.reachSent++;
+    this.#out.push({
+      to: p.addr,
+      via,
+      data: encodeServerMsg({ type: MsgType.Reach, nonce, mac: reachMac(p.token, nonce) }),
+    });
+  }
+
+  /** A member's answer to its REACH: it is reachable, so it becomes a supernode of its room. */
+  #reached(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Reached>): void {
+    const p = this.#peers.get(idNum(m.id));
+    if (!p || !sameEndpoint(p.addr, from)) return this.#drop("reached-unknown");
+    if (!bytesEqual(p.token, m.token)) return this.#drop("reached-bad-token");
+    if (!p.reach || !bytesEqual(p.reach, m.nonce)) return this.#drop("reached-bad-nonce");
+    p.reach = undefined;
+    this.#touch(p, now);
+    p.supernode = true;
+    this.stats.reachPassed++;
+    this.#events.push({ type: "supernode", room: p.room.short, name: nameOf(p), addr: p.addr });
+    // Its room learns it (INTROs are per member and token-authenticated; nobody else does).
+    for (const other of p.room.members.values()) {
+      if (other !== p) this.#send(other.addr, this.#intro(p, other));
+    }
   }
 
   /** Why a new member cannot join `room` now, if it cannot. */
@@ -502,6 +588,8 @@ export class Registry {
       nameTag,
       incarnation: bytes.subarray(ID_LEN + TOKEN_LEN),
       flags: m.flags,
+      reach: undefined,
+      supernode: false,
       room,
       addr: from,
       privateEndpoints: usable(m.privateEndpoints),
@@ -530,6 +618,9 @@ export class Registry {
     this.#sources.remove(sourceKey(p.addr.hostname), p.room.hex);
     this.#sources.add(sourceKey(to.hostname), p.room.hex);
     p.addr = to;
+    // Its reachability was checked at the old address only.
+    p.supernode = false;
+    p.reach = undefined;
     this.#events.push({ type: "moved", room: p.room.short, name: nameOf(p), addr: to });
     this.#introduceAll(p, true);
   }
@@ -582,7 +673,8 @@ export class Registry {
       seq: ++to.seq,
       id: about.id,
       epoch: pairEpoch(about, to),
-      flags: about.flags,
+      // Only the server's own check makes a supernode; a HELLO's bit is never passed on.
+      flags: (about.flags & FLAG_RELAY_ONLY) | (about.supernode ? FLAG_SUPERNODE : 0),
       publicEndpoint: hide ? null : about.addr,
       privateEndpoints: hide ? [] : about.privateEndpoints,
     };

@@ -66,6 +66,8 @@ export type RemoteEvent =
     path: "direct" | "relay";
     addr: Endpoint | null;
     rtt: number | null;
+    /** On the relay: the supernode's name, or null for the server's relay. */
+    via?: string | null;
   }
   | { type: "message"; from: string; text: string }
   | {
@@ -87,6 +89,8 @@ export interface PeerInfo {
   addr: Endpoint | null;
   /** Direct path RTT in ms, if direct. */
   rtt: number | null;
+  /** On the relay: the supernode relaying, or null (or absent) for the server. */
+  via?: string | null;
   /** Messages queued or in flight to this peer. */
   outstanding: number;
 }
@@ -101,6 +105,12 @@ export interface Introduction {
   relayOnly: boolean;
   /** Endpoints to punch to. */
   candidates: Candidate[];
+  /**
+   * Who introduced it: `server` (default) or `supernode:<id>`. Epochs are compared per
+   * source, so a second rendezvous point introducing the same pair never forces a new
+   * handshake; a new epoch from the same source (either side registered there anew) does.
+   */
+  source?: string;
 }
 
 /** What a remote peer needs from the client that owns it. */
@@ -142,8 +152,12 @@ export interface RemoteContext {
   readonly birthday: BirthdayPool;
   /** Randomness (birthday probe ports). */
   readonly random: (n: number) => Uint8Array;
-  /** Sends a request to the server. */
+  /** Sends a request to the server (a RELAY may go through a supernode instead). */
   server(m: PeerRequest): void;
+  /** The supernode that relays to peer `id`, by name, or null for the server's relay. */
+  relayVia(id: Uint8Array): string | null;
+  /** Our RTTs to the server and our supernode, to tell peers (null: nothing measured yet). */
+  relays(): Extract<InnerFrame, { kind: typeof InnerKind.Relays }> | null;
   /** Reports an event to the user. */
   event(e: RemoteEvent): void;
   /** Counts a dropped datagram. */
@@ -181,9 +195,17 @@ export class RemotePeer {
   #peerNat: NatInfo | null = null;
   /** Our NAT's mapping has to be told to this peer. */
   #natPending = true;
+  /** Our relay RTTs have to be told to this peer. */
+  #relaysPending = true;
+  /** The peer's RTTs to the server and to its supernode (RELAYS frame), once told. */
+  peerRelays: { serverRtt: number; supernode: string; supernodeRtt: number } | null = null;
   #search: BirthdaySearch;
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
+  /** The relay last reported (a supernode's name, or null for the server). */
+  #via: string | null = null;
+  /** The last epoch from each source of introductions (at most a few sources). */
+  #epochs = new Map<string, string>();
   #failures = 0;
   #lastWarn = -Infinity;
   /** Our extra candidates still have to be told to this peer (a new path started). */
@@ -196,6 +218,8 @@ export class RemotePeer {
   #seenAt: { addr: Endpoint; via: number } | null = null;
   /** The peer's handshake attempt we completed and still have to confirm (0: none). */
   #confirmPending = 0;
+  /** A direct path to it has worked (since it was last introduced). */
+  wasDirect = false;
   /** When it left the room, if it has. */
   goneAt: number | undefined;
   /** Message parts given up on (never acknowledged). */
@@ -207,6 +231,7 @@ export class RemotePeer {
     this.id = intro.id;
     this.key = idHex(intro.id);
     this.#intro = intro;
+    this.#epochs.set(intro.source ?? "server", idHex(intro.epoch));
     this.#channel = new ReliableChannel(ctx.reliable, streamOf(intro.epoch));
     this.#search = new BirthdaySearch(ctx.birthday, ctx.random);
     this.#route = new HandshakeTransport({
@@ -274,7 +299,16 @@ export class RemotePeer {
    * handshake; the reliable channel carries on (its streams resynchronise by themselves).
    */
   reintroduce(now: number, intro: Introduction): void {
-    const rekey = !bytesEqual(intro.epoch, this.#intro.epoch);
+    const source = intro.source ?? "server";
+    const last = this.#epochs.get(source);
+    const epoch = idHex(intro.epoch);
+    const rekey = last !== undefined && last !== epoch;
+    if (!this.#epochs.has(source) && this.#epochs.size >= 4) this.#epochs.clear();
+    this.#epochs.set(source, epoch);
+    // The server's view of a present peer's endpoints wins; a supernode's counts when it is the
+    // one that introduced the peer (the server gone), or with a new epoch.
+    const current = source === "server" || source === (this.#intro.source ?? "server");
+    if (!current && this.present && !rekey) return this.#settle(now);
     this.#intro = intro;
     if (rekey) this.#link.rekey(now);
     if (!this.present) {
@@ -336,6 +370,14 @@ export class RemotePeer {
     this.#sendFrame(now, { kind: InnerKind.Nat, ...nat }, null);
   }
 
+  /** Tells the peer our RTTs to the server and our supernode (sealed; for the relay choice). */
+  offerRelays(now: number): void {
+    this.#relaysPending = false;
+    const f = this.#ctx.relays();
+    if (!this.established || !this.present || !f) return;
+    this.#sendFrame(now, f, null);
+  }
+
   /** Birthday search counters with this peer. */
   get birthday(): Readonly<BirthdayStats> {
     return this.#search.stats;
@@ -351,8 +393,17 @@ export class RemotePeer {
       path: this.#announced ? (route ? "direct" : "relay") : "pending",
       addr: route,
       rtt: this.#path?.rtt ?? null,
+      via: route ? null : this.#ctx.relayVia(this.id),
       outstanding: this.#channel.outstanding,
     };
+  }
+
+  /**
+   * The relay that reaches this peer may have changed (a supernode came or went): a relayed
+   * path is reported again with its new relay, and what is in flight is resent through it.
+   */
+  refreshRoute(now: number): void {
+    if (this.present) this.#settle(now);
   }
 
   /** Earliest time {@link handleTimeout} has work (none while departed). */
@@ -554,6 +605,13 @@ export class RemotePeer {
       case InnerKind.Nat:
         this.#peerNat = { mapping: f.mapping, ports: f.ports };
         break;
+      case InnerKind.Relays:
+        this.peerRelays = {
+          serverRtt: f.serverRtt,
+          supernode: idHex(f.supernode),
+          supernodeRtt: f.supernodeRtt,
+        };
+        break;
       case InnerKind.Birthday: {
         const view = this.#searchView();
         if (view) this.#search.onFrame(now, f, view);
@@ -633,6 +691,7 @@ export class RemotePeer {
   ): PathMachine {
     this.#offerPending = this.#ctx.extraCandidates().length > 0;
     this.#natPending = true;
+    this.#relaysPending = true;
     const path = new PathMachine(now, this.#intro.candidates, {
       relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
       initiator: this.#link.leader,
@@ -662,6 +721,7 @@ export class RemotePeer {
     }
     if (this.#offerPending) this.offerCandidates(now);
     if (this.#natPending) this.offerNat(now);
+    if (this.#relaysPending) this.offerRelays(now);
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
       // Only a timed-out resend says something about the path; a path change's resends don't.
@@ -679,8 +739,19 @@ export class RemotePeer {
     }
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
-    if (!changed) return;
-    if (changed.path === "direct") this.#search.onDirect(now, path.routeVia());
+    if (!changed) {
+      // Same path, but another relay: report it, and resend what is in flight through it.
+      if (!this.#announced || path.route() || this.#ctx.relayVia(this.id) === this.#via) return;
+      this.#channel.expedite(now);
+      for (const d of this.#channel.pollData(now)) {
+        this.#sendFrame(now, { kind: InnerKind.Data, ...d });
+      }
+      return this.#announce("relay", null);
+    }
+    if (changed.path === "direct") {
+      this.wasDirect = true;
+      this.#search.onDirect(now, path.routeVia());
+    }
     this.#announced = true;
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
     // Resend whatever is in flight over the new path right away.
@@ -693,6 +764,8 @@ export class RemotePeer {
 
   #announce(path: "direct" | "relay", addr: Endpoint | null, rtt: number | null = null): void {
     this.#announced = true;
+    const via = path === "relay" ? this.#ctx.relayVia(this.id) : null;
+    this.#via = via;
     this.#ctx.event({
       type: "peer",
       name: this.name,
@@ -700,6 +773,7 @@ export class RemotePeer {
       path,
       addr,
       rtt,
+      ...(path === "relay" ? { via } : {}),
     });
   }
   /** What a birthday search looks at (none without a path or when punching is off). */

@@ -12,6 +12,7 @@ import {
   COOKIE_LEN,
   type Endpoint,
   FLAG_RELAY_ONLY,
+  FLAG_SUPERNODE,
   formatEndpoint,
   helloSigningInput,
   MAX_NAME,
@@ -28,6 +29,9 @@ const SEQ_WINDOW = 1024;
 
 /** How long PONGs may be missing before the server counts as lost, in ms. */
 export const SERVER_LOST_AFTER = 10_000;
+
+/** With fallback servers: how long one is tried (HELLOs unanswered) before the next, in ms. */
+export const FAILOVER_AFTER = 2_000;
 
 /** Where the link is in its lifecycle. */
 export type LinkState =
@@ -73,6 +77,11 @@ export interface LinkSink {
 export interface LinkOptions {
   /** The rendezvous server. */
   server: Endpoint;
+  /**
+   * More servers (or supernodes of the room) to fail over to, in order: tried in turn while
+   * registering, and when the current one is lost.
+   */
+  fallbacks?: Endpoint[];
   /** Our peer id. */
   id: Uint8Array;
   /** The room id: the room's Ed25519 public key (from the room name and passphrase). */
@@ -87,6 +96,8 @@ export interface LinkOptions {
   name: string;
   /** Never reveal our endpoints. */
   relayOnly: boolean;
+  /** Offer to be the room's supernode (HELLO flag; the server checks reachability). */
+  offerSupernode?: boolean;
   /** Our private endpoints (sent unless relay-only). */
   privateEndpoints: Endpoint[];
   /** PING interval while the server answers, in ms. */
@@ -115,6 +126,15 @@ export class ServerLink {
   #highestSeq = 0;
   #public: Endpoint | undefined;
   #lastResync = -Infinity;
+  /** The server first, then the fallbacks; {@link #current} indexes the one in use. */
+  #servers: Endpoint[];
+  #current = 0;
+  /** When the server in use was picked. */
+  #pickedAt = 0;
+  /** When the last PING went out (for the RTT), until its PONG. */
+  #pingAt: number | undefined;
+  /** Smoothed PING→PONG round-trip time in ms, once measured. */
+  #rtt: number | null = null;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: LinkOptions, sink: LinkSink, digest: () => number) {
@@ -122,6 +142,7 @@ export class ServerLink {
     this.#sink = sink;
     this.#digest = digest;
     this.#name = options.name;
+    this.#servers = [options.server, ...(options.fallbacks ?? [])];
   }
 
   /** The lifecycle state (read-only view). */
@@ -132,6 +153,31 @@ export class ServerLink {
   /** True while the server has us registered. */
   get registered(): boolean {
     return this.#state.kind === "registered";
+  }
+
+  /** True while registered and answering (no PONG has been missing for long). */
+  get healthy(): boolean {
+    return this.#state.kind === "registered" && !this.#state.lost;
+  }
+
+  /** Smoothed round-trip time to the server (PING to PONG) in ms, or null before the first. */
+  get rtt(): number | null {
+    return this.#rtt;
+  }
+
+  /** The server this link registers (or tries to register) with now. */
+  get server(): Endpoint {
+    return this.#servers[this.#current]!;
+  }
+
+  /** Moves on to the next server (a fallback), with a fresh cookie and nonce. */
+  #next(now: number): void {
+    this.#current = (this.#current + 1) % this.#servers.length;
+    this.#rtt = null;
+    this.#pingAt = undefined;
+    this.#pickedAt = now;
+    this.#cookie = new Uint8Array(COOKIE_LEN);
+    this.#newNonce();
   }
 
   /** The name the server assigned (the wanted one until then). */
@@ -180,6 +226,7 @@ export class ServerLink {
   /** Starts the first registration. */
   start(now: number): void {
     this.#startedAt = now;
+    this.#pickedAt = now;
     this.#newNonce();
     this.#state = {
       kind: "registering",
@@ -220,13 +267,18 @@ export class ServerLink {
       if (!s.again && now - this.#startedAt >= this.#o.registerTimeout) {
         this.#state = { kind: "closed" };
         const secs = Math.round(this.#o.registerTimeout / 1000);
+        const at = this.#servers.map(formatEndpoint).join(", ");
         this.#sink.event({
           type: "fatal",
-          message: `No answer from the server at ${
-            formatEndpoint(this.#o.server)
-          } after ${secs} s; check the address and that "p2p serve" runs there`,
+          message:
+            `No answer from the server at ${at} after ${secs} s; check the address and that "p2p serve" runs there`,
         });
         return;
+      }
+      if (this.#servers.length > 1 && now - this.#pickedAt >= FAILOVER_AFTER) {
+        this.#next(now);
+        s.tries = 0;
+        s.nextHello = now;
       }
       if (s.again && !s.lost && now - s.since >= SERVER_LOST_AFTER) {
         s.lost = true;
@@ -245,7 +297,7 @@ export class ServerLink {
   resync(now: number): void {
     if (this.#state.kind !== "registered" || now - this.#lastResync < 1_000) return;
     this.#lastResync = now;
-    this.#sendPing();
+    this.#sendPing(now);
   }
 
   /**
@@ -269,7 +321,14 @@ export class ServerLink {
         }
         return true;
       case MsgType.Pong:
-        if (this.authentic(m.token)) this.#alive(now);
+        if (this.authentic(m.token)) {
+          if (this.#pingAt !== undefined) {
+            const sample = now - this.#pingAt;
+            this.#rtt = this.#rtt === null ? sample : 0.75 * this.#rtt + 0.25 * sample;
+            this.#pingAt = undefined;
+          }
+          this.#alive(now);
+        }
         return true;
       case MsgType.Cookie:
         // The server wants proof that we receive at our address: repeat the request with it
@@ -283,7 +342,7 @@ export class ServerLink {
         } else {
           if (now - this.#lastCookiePing < 1_000) return true;
           this.#lastCookiePing = now;
-          this.#sendPing();
+          this.#sendPing(now);
         }
         return true;
       default:
@@ -384,7 +443,7 @@ export class ServerLink {
       id: o.id,
       cookie: this.#cookie,
       nonce: this.#nonce,
-      flags: o.relayOnly ? FLAG_RELAY_ONLY : 0,
+      flags: o.relayOnly ? FLAG_RELAY_ONLY : o.offerSupernode ? FLAG_SUPERNODE : 0,
       nameTag: o.nameTag(this.#name),
     };
     this.#sink.send({
@@ -404,14 +463,28 @@ export class ServerLink {
     if (waited >= SERVER_LOST_AFTER && !s.lost) {
       s.lost = true;
       this.#sink.event({ type: "server-lost" });
+      if (this.#servers.length > 1) {
+        // Register with the next server (or supernode), the same id; "back" once one answers.
+        this.#next(now);
+        this.#state = {
+          kind: "registering",
+          tries: 0,
+          since: now,
+          nextHello: now,
+          again: true,
+          lost: true,
+        };
+        return this.#hello(now);
+      }
     }
-    this.#sendPing();
+    this.#sendPing(now);
     // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
     const k = this.#o.keepalive;
     s.nextPing = now + (waited === 0 ? Math.min(1_000, k) : Math.min(Math.max(waited, 1_000), k));
   }
 
-  #sendPing(): void {
+  #sendPing(now: number): void {
+    this.#pingAt = now;
     this.#sink.send({
       type: MsgType.Ping,
       id: this.#o.id,

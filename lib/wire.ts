@@ -33,6 +33,8 @@
  * | 0x0b | RELAYED  | token[8], from id, payload (rest)                                     |
  * | 0x0c | REPUNCH  | id, token[8], target id                                               |
  * | 0x0d | COOKIE   | cookie[8]                                                             |
+ * | 0x0e | REACH    | nonce[8], mac[16] (server → peer, from its alternate address)         |
+ * | 0x0f | REACHED  | id, token[8], nonce[8] (peer → server's main address: the REACH got in) |
  *
  * The server never learns room names, peer names or keys: a room id is the 32-byte Ed25519
  * public key the peers derive from the room passphrase, and a name an opaque 8-byte tag.
@@ -59,6 +61,19 @@
  *
  * HELLO flag bit 0 is "relay only": the server then never reveals this peer's endpoints and
  * never gives it anybody else's. INTRO carries the same flag.
+ *
+ * Supernodes ({@link FLAG_SUPERNODE}, HELLO and INTRO bit 1): a peer that may serve its room as
+ * rendezvous and relay sets the bit in its HELLO. A server with a second address (`--alt-host`)
+ * then checks, once per registration and rate-limited, that the peer is reachable without a
+ * prior outbound packet: it sends a REACH (nonce, `HMAC-SHA256(token, "p2p reach v1" ‖ nonce)`
+ * truncated to 16 bytes; 28 bytes, smaller than the HELLO) from the alternate address, which the
+ * peer never contacted, to the peer's observed endpoint. Only a public address or a NAT that
+ * filters endpoint-independently lets it in. The peer checks the MAC (a forged REACH is
+ * ignored) and answers the server's main address with REACHED (its id, token and the nonce).
+ * Only then is the member a supernode: INTROs about it, which only authenticated members of its
+ * room receive, carry bit 1. A supernode runs the same registry (`lib/registry.ts`) restricted
+ * to its own room inside the join process, on the same socket; members register with it too
+ * (same HELLO, cookie and token rules) and relay through it, end-to-end sealed.
  *
  * Relay size limit: a RELAY, like every datagram, is at most {@link MAX_DATAGRAM} bytes, so its
  * payload is at most {@link MAX_RELAY_PAYLOAD} (1172) bytes, and the RELAYED carrying it is 8
@@ -100,11 +115,17 @@
  * {@link BATCH_PART_OVERHEAD} per part, so it is never larger than a DATA of
  * {@link MAX_FRAGMENT} bytes of text. Both decode to the same {@link InnerFrame} (kind DATA); a
  * batch has its first part in `first`/`more`/`text` and the rest in `packed`.
+ * | 10   | RELAYS    | server RTT u16 (ms; 0xffff unknown), supernode id (zeros: none), supernode RTT u16: for choosing the relay with the lowest RTT sum |
  *
  * @module
  */
 
-/** Protocol version carried in byte 2 of every datagram (not the program's version). */
+/**
+ * Protocol version carried in byte 2 of every datagram (not the program's version). Version 5:
+ * both peers of a pair initiate a handshake, HANDSHAKE carries a cookie, and supernodes exist (a
+ * version-4 server would pass a HELLO's supernode bit on in INTROs as it is), so version 4 and
+ * 5 must not talk to each other.
+ */
 export const PROTOCOL_VERSION = 5;
 
 /** Largest datagram p2p sends or accepts; stays under common path MTUs. */
@@ -176,6 +197,8 @@ export const MsgType = {
   Relayed: 0x0b,
   Repunch: 0x0c,
   Cookie: 0x0d,
+  Reach: 0x0e,
+  Reached: 0x0f,
   Sealed: 0x20,
   Handshake: 0x21,
 } as const;
@@ -204,6 +227,18 @@ export const LeftReason = {
 
 /** HELLO/INTRO flag: this peer only talks through the relay and hides its addresses. */
 export const FLAG_RELAY_ONLY = 1;
+
+/**
+ * HELLO flag: this peer offers to be its room's supernode (the server checks its reachability
+ * with REACH). INTRO flag: this member passed that check and serves as a supernode. The server
+ * never passes a HELLO's bit on as it is: only its own check sets the INTRO bit.
+ */
+export const FLAG_SUPERNODE = 2;
+
+/** Size of a REACH's nonce and of its MAC, in bytes. */
+export const REACH_NONCE_LEN = 8;
+/** Size of a REACH's MAC (truncated HMAC-SHA256 keyed by the registration token), in bytes. */
+export const REACH_MAC_LEN = 16;
 
 /** A UDP endpoint with a literal IP address. */
 export interface Endpoint {
@@ -270,7 +305,9 @@ export type ServerMsg =
   }
   | { type: typeof MsgType.Relayed; token: Uint8Array; from: Uint8Array; payload: Uint8Array }
   | { type: typeof MsgType.Repunch; id: Uint8Array; token: Uint8Array; target: Uint8Array }
-  | { type: typeof MsgType.Cookie; cookie: Uint8Array };
+  | { type: typeof MsgType.Cookie; cookie: Uint8Array }
+  | { type: typeof MsgType.Reach; nonce: Uint8Array; mac: Uint8Array }
+  | { type: typeof MsgType.Reached; id: Uint8Array; token: Uint8Array; nonce: Uint8Array };
 
 /** The server-facing message of type `T`, e.g. `MsgOf<typeof MsgType.Intro>`. */
 export type MsgOf<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>;
@@ -316,7 +353,11 @@ export const InnerKind = {
   Candidates: 6,
   Nat: 7,
   Birthday: 8,
+  Relays: 10,
 } as const;
+
+/** A RELAYS frame's round-trip time for "not measured". */
+export const RTT_UNKNOWN = 0xffff;
 
 /** NAT mapping behaviour as told to a peer in a NAT frame (RFC 4787 §4.1). */
 export const NatMapping = {
@@ -363,6 +404,15 @@ export type InnerFrame =
     stage: (typeof BirthdayStage)[keyof typeof BirthdayStage];
     round: number;
     sockets: number;
+  }
+  | {
+    kind: typeof InnerKind.Relays;
+    /** Our RTT to the server in ms ({@link RTT_UNKNOWN}: not measured). */
+    serverRtt: number;
+    /** The supernode we are registered with (zeros: none). */
+    supernode: Uint8Array;
+    /** Our RTT to it in ms ({@link RTT_UNKNOWN}: not measured). */
+    supernodeRtt: number;
   };
 
 /** Result of decoding: the value, or a short reason that callers count as a drop. */
@@ -790,6 +840,11 @@ export function encodeServerMsg(m: ServerMsg): Uint8Array {
       return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.target, ID_LEN).finish();
     case MsgType.Cookie:
       return w.fixed(m.cookie, COOKIE_LEN).finish();
+    case MsgType.Reach:
+      return w.fixed(m.nonce, REACH_NONCE_LEN).fixed(m.mac, REACH_MAC_LEN).finish();
+    case MsgType.Reached:
+      return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.nonce, REACH_NONCE_LEN)
+        .finish();
   }
 }
 
@@ -869,6 +924,10 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
       return { type: MsgType.Repunch, id: id(), token: token(), target: id() };
     case MsgType.Cookie:
       return { type: MsgType.Cookie, cookie: r.bytes(COOKIE_LEN) };
+    case MsgType.Reach:
+      return { type: MsgType.Reach, nonce: r.bytes(REACH_NONCE_LEN), mac: r.bytes(REACH_MAC_LEN) };
+    case MsgType.Reached:
+      return { type: MsgType.Reached, id: id(), token: token(), nonce: r.bytes(REACH_NONCE_LEN) };
     default:
       return undefined;
   }
@@ -1045,6 +1104,8 @@ export function encodeInner(f: InnerFrame): Uint8Array {
     }
     case InnerKind.Birthday:
       return w.u8(f.stage).u32(f.round).u16(f.sockets).finish();
+    case InnerKind.Relays:
+      return w.u16(f.serverRtt).fixed(f.supernode, ID_LEN).u16(f.supernodeRtt).finish();
   }
 }
 
@@ -1110,6 +1171,9 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
       }
       case DATA_BATCH_KIND:
         return decodeBatch(r);
+      case InnerKind.Relays:
+        f = { kind, serverRtt: r.u16(), supernode: r.bytes(ID_LEN), supernodeRtt: r.u16() };
+        break;
       default:
         return { ok: false, reason: "unknown-inner" };
     }

@@ -191,7 +191,32 @@ Deno.test("cli: join defaults: the host name, any port, keepalive 25 s, timeout 
     identityFile: undefined,
     stun: [],
     portmap: true,
+    supernode: "auto",
+    supernodeLimits: {
+      relayRate: 64 * 1024,
+      relayBurst: 256 * 1024,
+      pairRate: 32 * 1024,
+      maxPeers: 32,
+      maxRoomSize: 32,
+    },
   });
+});
+
+Deno.test("cli: join --supernode, --no-supernode, limits and several --server", () => {
+  const base = ["join", "--server", "h:1", "--room", "r"];
+  assert.equal(joinOptions(parse(...base, "--supernode")).supernode, "ask");
+  assert.equal(joinOptions(parse(...base, "--no-supernode")).supernode, "off");
+  assert.equal(joinOptions(parse(...base, "--relay-only")).supernode, "off");
+  const o = joinOptions(parse(...base, "--supernode-relay-rate", "10", "--server", "s:2"));
+  assert.equal(o.supernodeLimits?.relayRate, 10 * 1024);
+  assert.equal(o.server, "h:1");
+  assert.deepEqual(o.moreServers, ["s:2"]);
+  assert.throws(() => parse(...base, "--supernode", "--no-supernode"), /contradict/);
+  assert.throws(() => parse(...base, "--supernode", "--relay-only"), /cannot be a supernode/);
+  assert.throws(() => parse(...base, "--server", "nope"), /--server must be HOST:PORT/);
+  assert.throws(() => parse(...base, "--supernode-max-members", "0"), /from 1 to/);
+  assert.match((parse("join", "--help") as { text: string }).text, /--no-supernode/);
+  assert.match((parse("serve", "--help") as { text: string }).text, /no peer becomes a supernode/);
 });
 
 Deno.test("cli: join --no-portmap turns router port mapping off", () => {

@@ -490,7 +490,15 @@ Deno.test("json view: one object per event, as the README documents", () => {
       addr: "203.0.113.9:51820",
       rtt_ms: 23.4,
     },
-    { event: "peer", name: "bob", fingerprint: FP_B, path: "relay", addr: null, rtt_ms: null },
+    {
+      event: "peer",
+      name: "bob",
+      fingerprint: FP_B,
+      path: "relay",
+      addr: null,
+      rtt_ms: null,
+      via: "server",
+    },
     { event: "message", from: "bob", text: "hi" },
     { event: "left", name: "bob", reason: "bye" },
     { event: "server", state: "lost" },
@@ -597,7 +605,14 @@ Deno.test("json view: U+2028, U+2029 and NEL are never raw, and parse back exact
   assert.deepEqual(JSON.parse(lines[2]!), { event: "message", from: nasty, text: nasty });
   assert.deepEqual(JSON.parse(lines[6]!), {
     event: "peers",
-    peers: [{ name: nasty, fingerprint: FP_B, path: "relay", addr: null, rtt_ms: null }],
+    peers: [{
+      name: nasty,
+      fingerprint: FP_B,
+      path: "relay",
+      addr: null,
+      rtt_ms: null,
+      via: "server",
+    }],
   });
   assert.equal(JSON.parse(lines[0]!).name, nasty);
   assert.equal(JSON.parse(lines[4]!).message, nasty);

@@ -196,6 +196,8 @@ const SERVER_SAMPLES: ServerMsg[] = [
   { type: MsgType.Ping, id: idA, token: tokenA, cookie: cookieA, digest: 0 },
   { type: MsgType.Ping, id: idB, token: tokenB, cookie: cookieA, digest: 0xffffffff },
   { type: MsgType.Cookie, cookie: cookieA },
+  { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
+  { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
   { type: MsgType.Pong, token: tokenA, observed: epV4, digest: 0x12345678 },
   { type: MsgType.Pong, token: tokenB, observed: epV6b, digest: 0 },
   { type: MsgType.Roster, token: tokenA, seq: 1, ids: [] },
@@ -254,6 +256,8 @@ const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.Nat, mapping: 2, ports: [40000, 40001, 65535] },
   { kind: InnerKind.Birthday, stage: 1, round: 1, sockets: 256 },
   { kind: InnerKind.Birthday, stage: 3, round: 0xffffffff, sockets: 0 },
+  { kind: InnerKind.Relays, serverRtt: 20, supernode: idA, supernodeRtt: 0xffff },
+  { kind: InnerKind.Relays, serverRtt: 0, supernode: new Uint8Array(ID_LEN), supernodeRtt: 3 },
   { kind: InnerKind.Probe, txid: 0 },
   { kind: InnerKind.Announce, attempt: 0 },
   { kind: InnerKind.Announce, attempt: 0xffffffff },
@@ -366,7 +370,7 @@ Deno.test("wire: header is magic 'p2', version 5, type; version 1 to 4 datagrams
     const type = b[3]!;
     assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 5, type]);
     assert.deepEqual(peekType(b), { ok: true, value: type });
-    // Version 4 had one initiator per pair and no cookie in HANDSHAKE (lib/handshake.ts).
+    // Version 4 had one initiator per pair, no cookie in HANDSHAKE and no supernodes.
     for (const old of [1, 2, 3, 4]) {
       const o = b.slice();
       o[2] = old;
@@ -415,6 +419,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     [MsgType.Relay]: 4 + ID_LEN,
     [MsgType.Relayed]: 4,
     [MsgType.Repunch]: 4 + ID_LEN,
+    [MsgType.Reached]: 4 + ID_LEN,
   };
   const fresh = bytesOf(TOKEN_LEN, 99);
   let checked = 0;
@@ -440,11 +445,14 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     }
     checked++;
   }
-  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 10);
+  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 11);
   assert.ok(checked >= 10);
   // HELLO and COOKIE have none (the server hands the token out in WELCOME); REFUSED echoes it.
   for (const m of SERVER_SAMPLES) {
-    if (m.type === MsgType.Hello || m.type === MsgType.Cookie || m.type === MsgType.Refused) {
+    if (
+      m.type === MsgType.Hello || m.type === MsgType.Cookie || m.type === MsgType.Refused ||
+      m.type === MsgType.Reach
+    ) {
       assert.ok(!("token" in m), typeName(m.type));
     }
   }
@@ -675,6 +683,16 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
       concat(hdr(MsgType.Repunch), idA, tokenA, idC),
     ],
     [{ type: MsgType.Cookie, cookie: cookieA }, concat(hdr(MsgType.Cookie), cookieA)],
+    [
+      { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
+      // nonce[8], mac[16].
+      concat(hdr(MsgType.Reach), cookieA, bytesOf(16, 3)),
+    ],
+    [
+      { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
+      // id, token[8], nonce[8].
+      concat(hdr(MsgType.Reached), idA, tokenA, cookieA),
+    ],
   ];
   const types = new Set<number>();
   for (const [m, bytes] of table) {
