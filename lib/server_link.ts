@@ -24,6 +24,8 @@ import {
 } from "./wire.ts";
 import { bytesEqual, randomId } from "./crypto.ts";
 
+/** RTT samples taken a second apart after registering, before PINGs settle to the keepalive. */
+export const EARLY_SAMPLES = 3;
 /** How far behind the newest server sequence number a message may be and still count. */
 const SEQ_WINDOW = 1024;
 
@@ -135,6 +137,10 @@ export class ServerLink {
   #pingAt: number | undefined;
   /** Smoothed PING→PONG round-trip time in ms, once measured. */
   #rtt: number | null = null;
+  /** The least PING→PONG time seen (a busy moment only ever inflates a sample). */
+  #minRtt: number | null = null;
+  /** RTT samples since the server was picked: the first few come a second apart. */
+  #samples = 0;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: LinkOptions, sink: LinkSink, digest: () => number) {
@@ -165,6 +171,15 @@ export class ServerLink {
     return this.#rtt;
   }
 
+  /**
+   * The least round-trip time seen to this server in ms, or null before the first: what to
+   * compare relays by, since load on either end only ever adds to a sample. The first
+   * {@link EARLY_SAMPLES} PINGs after registering go a second apart, so it settles early.
+   */
+  get minRtt(): number | null {
+    return this.#minRtt;
+  }
+
   /** The server this link registers (or tries to register) with now. */
   get server(): Endpoint {
     return this.#servers[this.#current]!;
@@ -174,6 +189,8 @@ export class ServerLink {
   #next(now: number): void {
     this.#current = (this.#current + 1) % this.#servers.length;
     this.#rtt = null;
+    this.#minRtt = null;
+    this.#samples = 0;
     this.#pingAt = undefined;
     this.#pickedAt = now;
     this.#cookie = new Uint8Array(COOKIE_LEN);
@@ -325,6 +342,8 @@ export class ServerLink {
           if (this.#pingAt !== undefined) {
             const sample = now - this.#pingAt;
             this.#rtt = this.#rtt === null ? sample : 0.75 * this.#rtt + 0.25 * sample;
+            this.#minRtt = this.#minRtt === null ? sample : Math.min(this.#minRtt, sample);
+            this.#samples++;
             this.#pingAt = undefined;
           }
           this.#alive(now);
@@ -427,7 +446,10 @@ export class ServerLink {
   #alive(now: number): void {
     const s = this.#state;
     if (s.kind !== "registered") return;
-    if (s.awaitingSince !== undefined) s.nextPing = now + this.#o.keepalive;
+    if (s.awaitingSince !== undefined) {
+      const k = this.#o.keepalive;
+      s.nextPing = now + (this.#samples < EARLY_SAMPLES ? Math.min(1_000, k) : k);
+    }
     s.awaitingSince = undefined;
     if (s.lost) {
       s.lost = false;

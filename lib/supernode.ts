@@ -402,7 +402,7 @@ export class Supernodes {
   /** Our RTTs to the server and our supernode, as a RELAYS frame (null: none measured). */
   relaysFrame(): RelaysFrame | null {
     const sup = this.#link;
-    const server = this.#c.server.rtt, mine = sup ? sup.link.rtt : null;
+    const server = this.#c.server.minRtt, mine = sup ? sup.link.minRtt : null;
     if (server === null && mine === null) return null;
     const ms = (r: number | null) =>
       r === null ? RTT_UNKNOWN : Math.min(Math.round(r), RTT_UNKNOWN - 1);

@@ -247,6 +247,27 @@ Deno.test("link: the first PING follows the WELCOME within a second, with the to
   assert.ok(ping && ping.type === MsgType.Ping && ping.token.every((b) => b === 7));
 });
 
+Deno.test("link: the first PINGs after registering come a second apart; minRtt keeps the least", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  t.sent.length = 0;
+  const pingTimes: number[] = [];
+  // The server answers each PING after 80, 5, then 40 ms (a busy moment, then a quiet one).
+  for (const delay of [80, 5, 40, 5]) {
+    const next = t.l.nextTimeout()!;
+    t.run(next);
+    assert.equal(t.sent.at(-1)?.type, MsgType.Ping);
+    pingTimes.push(next);
+    t.run(next + delay);
+    t.pong();
+  }
+  assert.deepEqual(pingTimes.slice(0, 3), [1_000, 2_080, 3_085], "a second apart at first");
+  assert.equal(pingTimes[3], 3_085 + 40 + 25_000, "then the keepalive interval");
+  assert.equal(t.l.minRtt, 5);
+  assert.ok(t.l.rtt! > 5, "the smoothed RTT still carries the slow sample");
+});
+
 Deno.test("link: a forged COOKIE then a REFUSED echoing it does not end the registration", () => {
   // The attacker spoofs the server's address: a COOKIE sets what our next HELLO carries, and a
   // REFUSED echoing that value used to be believed (and killed "p2p join" with its text).
