@@ -422,16 +422,8 @@ export class ServerLink {
     if (code === RefuseCode.Unknown) {
       // The server forgot us (restart or expiry): register again with the same id.
       if (s.kind === "registered") {
-        this.#state = {
-          kind: "registering",
-          tries: 0,
-          since: now,
-          nextHello: now,
-          again: true,
-          lost: s.lost,
-        };
         this.#newNonce();
-        this.#hello(now);
+        this.#registerAgain(now, s.lost);
       }
       return;
     }
@@ -479,6 +471,12 @@ export class ServerLink {
     s.nextHello = now + Math.min(250 * 2 ** (s.tries - 1), 2_000);
   }
 
+  /** Registers again with the same id: the server forgot us, or the next server is tried. */
+  #registerAgain(now: number, lost: boolean): void {
+    this.#state = { kind: "registering", tries: 0, since: now, nextHello: now, again: true, lost };
+    this.#hello(now);
+  }
+
   #ping(now: number, s: Extract<LinkState, { kind: "registered" }>): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
@@ -488,15 +486,7 @@ export class ServerLink {
       if (this.#servers.length > 1) {
         // Register with the next server (or supernode), the same id; "back" once one answers.
         this.#next(now);
-        this.#state = {
-          kind: "registering",
-          tries: 0,
-          since: now,
-          nextHello: now,
-          again: true,
-          lost: true,
-        };
-        return this.#hello(now);
+        return this.#registerAgain(now, true);
       }
     }
     this.#sendPing(now);
