@@ -284,6 +284,7 @@ export class Client {
       random: options.random ?? randomId,
       server: (m) => this.#request(m),
       relayVia: (id) => this.#sn.relayVia(idHex(id)),
+      relayStalled: (id) => void this.#sn.stalled(idHex(id)),
       relays: () => this.#sn.relaysFrame(),
       event: (e) => {
         // The path to our supernode failed: it is reachable by definition, so it is gone.

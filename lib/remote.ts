@@ -156,6 +156,8 @@ export interface RemoteContext {
   server(m: PeerRequest): void;
   /** The supernode that relays to peer `id`, by name, or null for the server's relay. */
   relayVia(id: Uint8Array): string | null;
+  /** Frames relayed to peer `id` by a supernode stalled: use the server's relay instead. */
+  relayStalled(id: Uint8Array): void;
   /** Our RTTs to the server and our supernode, to tell peers (null: nothing measured yet). */
   relays(): Extract<InnerFrame, { kind: typeof InnerKind.Relays }> | null;
   /** Reports an event to the user. */
@@ -725,7 +727,12 @@ export class RemotePeer {
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
       // Only a timed-out resend says something about the path; a path change's resends don't.
-      if (d.reason === "timeout" && path.route()) path.suspect(now);
+      if (d.reason !== "timeout") continue;
+      if (path.route()) path.suspect(now);
+      else if (this.#via !== null && this.#stalledFor(now) >= STALLED_AFTER) {
+        // Relayed by a supernode and nothing acknowledged for a while: the server relays.
+        this.#ctx.relayStalled(this.id);
+      }
     }
     const ack = this.#channel.pollAck(now);
     if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia, this.#ackSlot);
@@ -801,6 +808,12 @@ export class RemotePeer {
     for (let p = this.#search.pollProbe(); p; p = this.#search.pollProbe()) {
       path.searchProbe(now, p.to, p.via);
     }
+  }
+
+  /** How long the oldest unacknowledged message has waited (0: none). */
+  #stalledFor(now: number): number {
+    const oldest = this.#channel.oldestSentAt();
+    return oldest === undefined ? 0 : now - oldest;
   }
 
   /**

@@ -219,6 +219,8 @@ const MAX_KNOWN = 8;
 export const RTT_SLACK = 20;
 /** Most supernodes remembered as failed. */
 const MAX_FAILED = 16;
+/** Most pairs remembered as stalled by our supernode. */
+const MAX_STALLED = 256;
 
 /**
  * A peer's supernode side, both ways: the role once the server found us reachable
@@ -241,6 +243,8 @@ export class Supernodes {
   #selfQueue: Uint8Array[] = [];
   /** The relay RTTs last told to peers. */
   #relaysSent: RelaysFrame | undefined;
+  /** Peers whose relayed frames our supernode let stall: peer key → that supernode's key. */
+  #stalled = new Map<string, string>();
   #selfKey: string;
 
   /** The supernode side of the client described by `ctx`. */
@@ -381,7 +385,7 @@ export class Supernodes {
    */
   relaysTo(key: string): boolean {
     const sup = this.#link;
-    if (!sup || !sup.relays(key)) return false;
+    if (!sup || !sup.relays(key) || this.#stalled.get(key) === sup.key) return false;
     const theirs = this.#c.peerRelays(key);
     const mine = this.relaysFrame();
     if (!theirs || !mine || theirs.supernode !== sup.key) return true;
@@ -389,6 +393,20 @@ export class Supernodes {
     if (rtts.includes(RTT_UNKNOWN)) return true;
     const viaServer = mine.serverRtt + theirs.serverRtt;
     return mine.supernodeRtt + theirs.supernodeRtt <= 1.5 * viaServer + RTT_SLACK;
+  }
+
+  /**
+   * Frames to peer `key` through our supernode went unacknowledged for long: a supernode that
+   * stays up but drops what it should relay (broken or hostile) must not hold a pair hostage.
+   * That pair uses the server's relay from now on, as long as this supernode is ours. Returns
+   * true when the route changed.
+   */
+  stalled(key: string): boolean {
+    const sup = this.#link;
+    if (!sup || !this.relaysTo(key)) return false;
+    if (this.#stalled.size >= MAX_STALLED) this.#stalled.clear();
+    this.#stalled.set(key, sup.key);
+    return true;
   }
 
   /** The name of the supernode relaying to peer `key`, or null for the server's relay. */

@@ -614,6 +614,43 @@ Deno.test("portmap: UPnP: SSDP, description, external address, AddPortMapping wi
   assert.equal(h.m.idle, true);
 });
 
+Deno.test("portmap: UPnP stopped while AddPortMapping is on its way: deleted once granted, not if refused", () => {
+  for (const granted of [true, false]) {
+    const gw = new FakeGateway();
+    gw.pcp = false;
+    gw.natpmp = false;
+    gw.upnp = true;
+    const m = mapper(prng(13), { protocols: ["upnp"] });
+    m.start(0);
+    for (let t = m.pollTransmit(); t; t = m.pollTransmit()) {
+      if (t.to.port === 1900) m.handleDatagram(0, { hostname: gw.lan, port: 1900 }, gw.ssdpReply());
+    }
+    // Answer everything up to the AddPortMapping, which stays on its way.
+    let add: ReturnType<typeof m.pollHttp>;
+    for (let h = m.pollHttp(); h; h = m.pollHttp()) {
+      if (h.body?.includes("AddPortMapping")) {
+        add = h;
+        break;
+      }
+      m.handleHttp(0, h.id, gw.http(0, h));
+    }
+    assert.ok(add, "an AddPortMapping was sent");
+    const res = granted ? gw.http(0, add) : { status: 500, body: "<s:Fault>718</s:Fault>" };
+    m.stop(1);
+    assert.equal(m.idle, false, "the answer is still awaited");
+    m.handleHttp(2, add.id, res);
+    const next = m.pollHttp();
+    if (granted) {
+      assert.ok(next?.body?.includes("DeletePortMapping"), "the granted mapping is deleted");
+      m.handleHttp(3, next!.id, gw.http(3, next!));
+      assert.equal(gw.seen.at(-1)!.op, "DeletePortMapping");
+    } else {
+      assert.equal(next, undefined, "a refused one is not ours to delete");
+    }
+    assert.equal(m.idle, true);
+  }
+});
+
 Deno.test("portmap: UPnP renews at half the lease; LOCATION or control URL elsewhere is refused", () => {
   const gw = new FakeGateway();
   gw.upnp = true;

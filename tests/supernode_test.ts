@@ -375,3 +375,22 @@ Deno.test("registry: one REACH per registration, within the server-wide rate, on
   assert.equal(reaches().length, 7);
   assert.equal(reg.stats.drops["reach-rate"], 13);
 });
+
+Deno.test("a supernode that stays up but drops a pair's frames: the pair moves to the server's relay", () => {
+  const { net, alice, bob, carol } = supernodeRoom(27);
+  const at = addressOf.get(alice)!;
+  // alice keeps answering PINGs and relays carol's frames, but drops every RELAY bob sends.
+  let dropped = 0;
+  net.block = (_from, to, data) => {
+    const drop = to.hostname === at.hostname && to.port === at.port &&
+      data[3] === MsgType.Relay && data.length > 40 &&
+      data.subarray(4, 12).every((b, i) => b === bob.client.id[i]);
+    if (drop) dropped++;
+    return drop;
+  };
+  const b = talk(net, bob, "b", 10);
+  net.runUntilTrue(() => from(carol, "bob").length === 10, 20_000);
+  assert.ok(dropped > 0, "the supernode did drop bob's frames");
+  assert.deepEqual(from(carol, "bob"), b, "exactly once, in order");
+  assert.equal(bob.lastPath("carol")?.via, null, "relayed by the server now");
+});

@@ -103,6 +103,7 @@ type Phase =
   | "renew"
   | "failed"
   | "delete"
+  | "delete-after-add"
   | "done";
 
 /** One UPnP IGD mapping's life. */
@@ -147,7 +148,7 @@ export class UpnpClient {
     if (this.#phase === "idle") return "idle";
     if (this.#phase === "failed") return "failed";
     if (this.#phase === "granted" || this.#phase === "renew") return "granted";
-    if (this.#phase === "delete") return "working";
+    if (this.#phase === "delete" || this.#phase === "delete-after-add") return "working";
     if (this.#phase === "done") return "done";
     return "working";
   }
@@ -261,6 +262,18 @@ export class UpnpClient {
       case "delete":
         this.#phase = "done";
         return;
+      case "delete-after-add": {
+        // Stopped while AddPortMapping was on its way: if the router granted it, the mapping
+        // is ours (a conflict would have been refused), so it is deleted like any other.
+        const r = "error" in res ? null : parseSoapResult(res.status, res.body);
+        if (!r?.ok) {
+          this.#phase = "done";
+          return;
+        }
+        this.#phase = "delete";
+        this.#requests = 0;
+        return this.#soap(now, deletePortMappingRequest(this.#service!.type, this.#externalPort));
+      }
     }
   }
 
@@ -348,9 +361,17 @@ export class UpnpClient {
     else this.#o.sink.failed("upnp", now, reason);
   }
 
-  /** Deletes a granted mapping; anything else just stops. */
+  /**
+   * Deletes a granted mapping, or one whose AddPortMapping is still on its way once the router
+   * grants it; anything else just stops.
+   */
   stop(now: number): void {
-    if (this.#phase === "delete" || this.#phase === "done") return;
+    if (this.#phase === "delete" || this.#phase === "delete-after-add") return;
+    if (this.#phase === "done") return;
+    if (this.#phase === "add" && this.#pending && !this.#granted) {
+      this.#phase = "delete-after-add";
+      return;
+    }
     const granted = this.#granted && this.#service !== undefined;
     this.#pending = undefined;
     if (!granted) {
