@@ -224,3 +224,16 @@ Deno.test("handshake: copies of one message 1 are answered a bounded number of t
   }
   assert.equal(answers, MAX_ANSWERS);
 });
+
+Deno.test("handshake: only a copy of the real message 3 asks for a reconfirmation, not a forgery", () => {
+  const { a, b } = pair(11);
+  a.rekey(0);
+  b.rekey(0);
+  const seen = exchange(a, b);
+  const m3 = seen.find((m) => m.from === a && m.stage === 3)!;
+  // The attempt travels in clear: a forger needs nothing else to build a "message 3".
+  const forged = new Uint8Array(m3.message.length).fill(0x42);
+  assert.equal(b.handle(5_000, 3, m3.attempt, forged).kind, "ignored");
+  // A repeat of the real one (our confirmation was lost) is still reconfirmed.
+  assert.equal(b.handle(10_000, 3, m3.attempt, m3.message).kind, "reconfirm");
+});
