@@ -651,7 +651,11 @@ export class RemotePeer {
     for (let h = this.#link.poll(); h; h = this.#link.poll()) {
       this.#route.send(now, h, this.#routeView());
     }
-    if (!this.present || this.#blocked || !this.established) return;
+    if (!this.present || this.#blocked || !this.established) {
+      // A refused pair's search would never run again: its sockets go back now.
+      if (this.#blocked) this.#search.close();
+      return;
+    }
     this.#path ??= this.#newPath(now);
     const path = this.#path;
     if (this.#confirmPending) {
@@ -719,7 +723,8 @@ export class RemotePeer {
   /** Runs the birthday search: its agreement frames go relayed, its probes through the path. */
   #drive(now: number, path: PathMachine): void {
     const view = this.#searchView();
-    if (!view) return;
+    // No search can run (e.g. the peer is relay-only now): give back what one holds.
+    if (!view) return this.#search.close();
     this.#search.tick(now, view);
     for (let b = this.#search.pollFrame(); b; b = this.#search.pollFrame()) {
       this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);
