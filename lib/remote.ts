@@ -27,6 +27,7 @@ import type { Half, NoiseFactory } from "./handshake.ts";
 import { HandshakeTransport, type Proof, type RouteView } from "./handshake_transport.ts";
 import { type Candidate, PathMachine, type PathOptions, type ProbeBudget } from "./path.ts";
 import { ReliableChannel, type ReliableOptions, type ReliableStats } from "./reliable.ts";
+import type { TokenBucket } from "./limits.ts";
 import { SecureLink } from "./secure_link.ts";
 import {
   decodeInner,
@@ -128,6 +129,11 @@ export interface RemoteContext {
    * never answered: separate, so opening NATs does not eat the probes that upgrade later.
    */
   readonly handshakeBudget: ProbeBudget;
+  /**
+   * The client-wide budget for reading direct message 2s that echo no cookie of ours: each costs
+   * a Diffie-Hellman before it can fail, and ids and attempts travel in clear.
+   */
+  readonly uncookied: TokenBucket;
   /** Addresses STUN servers saw for us beyond the server's view, to tell peers about. */
   extraCandidates(): Endpoint[];
   /** The fingerprint of another present peer already called `name`, if there is one. */
@@ -386,6 +392,12 @@ export class RemotePeer {
    */
   handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, slot = 0): void {
     if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
+    if (
+      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, slot) &&
+      !this.#ctx.uncookied.take(now, 1)
+    ) {
+      return this.#ctx.drop("handshake-uncookied");
+    }
     const r = this.#link.handle(now, f.stage, f.attempt, f.message);
     if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
       // The peer's messages come from its NAT's mapping towards us: worth probing.
