@@ -319,7 +319,10 @@ export class BirthdaySearch {
     const st = this.#state;
     switch (st.s) {
       case "idle": {
-        if (view.direct || BirthdaySearch.role(view) !== "hard") return undefined;
+        // As #maybePropose: a deadline it would not act on would come back at once, for ever.
+        if (view.direct || BirthdaySearch.role(view) !== "hard" || !view.peerPublic) {
+          return undefined;
+        }
         return Math.max(this.#notBefore, view.pathStart + this.#o.startAfter);
       }
       case "proposed":

@@ -320,3 +320,15 @@ Deno.test("birthday sim: a pair refused mid-search gives its auxiliary sockets b
   net.run(30_000);
   assert.equal(net.auxSockets(b.client), 0, "no socket stays open for a refused pair");
 });
+
+Deno.test("birthday: a hard side that cannot propose (no public endpoint of the peer) asks for no wake-up in the past", () => {
+  const search = new BirthdaySearch(new BirthdayPool(), () => new Uint8Array(512));
+  const v = { ...view(HARD, EASY), peerPublic: null };
+  for (const now of [5_000, 5_001, 60_000]) {
+    search.tick(now, v);
+    assert.equal(drain(() => search.pollFrame()).length, 0);
+    const at = search.nextTimeout(v);
+    // A deadline at or before now makes the driver call again at once, for ever (a busy loop).
+    assert.ok(at === undefined || at > now, `wake-up at ${at}, now ${now}`);
+  }
+});
