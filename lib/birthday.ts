@@ -304,6 +304,12 @@ export class BirthdaySearch {
     return this.#kept;
   }
 
+  /** True while this pair holds auxiliary socket `slot` (its running search's, or the kept one). */
+  holds(slot: number): boolean {
+    const st = this.#state;
+    return slot === this.#kept || ("slots" in st && st.slots.includes(slot));
+  }
+
   /** Takes the next BIRTHDAY frame to send (through the relay). */
   pollFrame(): BirthdayFrame | undefined {
     return this.#frames.shift();

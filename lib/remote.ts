@@ -688,6 +688,8 @@ export class RemotePeer {
     this.#drive(now, path);
     for (let a = path.pollAction(); a; a = path.pollAction()) {
       if (a.type === "probe") {
+        // Queued before the search let that socket go: sending would open it again.
+        if (a.via && !this.#search.holds(a.via)) continue;
         this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to, a.via);
       } else {
         this.#ctx.server({ type: MsgType.Repunch, id: this.#ctx.id, target: this.id });
@@ -744,6 +746,7 @@ export class RemotePeer {
     for (let p = this.#search.pollProbe(); p; p = this.#search.pollProbe()) {
       path.searchProbe(now, p.to, p.via);
     }
+    path.forgetSockets((via) => this.#search.holds(via));
   }
 
   /**

@@ -332,3 +332,21 @@ Deno.test("birthday: a hard side that cannot propose (no public endpoint of the 
     assert.ok(at === undefined || at > now, `wake-up at ${at}, now ${now}`);
   }
 });
+
+Deno.test("birthday sim: after a failed search no auxiliary socket is opened again", () => {
+  const { net, a, b } = pair(17, "port-restricted", "symmetric-random");
+  // Nothing gets from bob's NAT to alice's directly: alice's probes reach bob's sockets, but
+  // neither side ever hears back, so the search fails.
+  net.block = (from, to) => from.hostname === "203.0.113.2" && to.hostname === "203.0.113.1";
+  net.runUntilTrue(() => net.auxSockets(b.client) === DEFAULT_BIRTHDAY.sockets, 30_000);
+  net.runUntilTrue(() => net.auxSockets(b.client) === 0, 30_000);
+  assert.ok(a.client.birthdayStats().probes > 0, "alice scanned");
+  assert.ok(!direct(b, "alice"));
+  // The next search waits for retryAfter; until then nothing holds a socket.
+  let most = 0;
+  for (let t = 0; t < 60_000; t += 100) {
+    net.run(100);
+    most = Math.max(most, net.auxSockets(b.client));
+  }
+  assert.equal(most, 0, "a released socket was opened again");
+});
