@@ -304,6 +304,12 @@ export class BirthdaySearch {
     return this.#kept;
   }
 
+  /** True while this pair holds auxiliary socket `slot` (its running search's, or the kept one). */
+  holds(slot: number): boolean {
+    const st = this.#state;
+    return slot === this.#kept || ("slots" in st && st.slots.includes(slot));
+  }
+
   /** Takes the next BIRTHDAY frame to send (through the relay). */
   pollFrame(): BirthdayFrame | undefined {
     return this.#frames.shift();
@@ -319,7 +325,10 @@ export class BirthdaySearch {
     const st = this.#state;
     switch (st.s) {
       case "idle": {
-        if (view.direct || BirthdaySearch.role(view) !== "hard") return undefined;
+        // As #maybePropose: a deadline it would not act on would come back at once, for ever.
+        if (view.direct || BirthdaySearch.role(view) !== "hard" || !view.peerPublic) {
+          return undefined;
+        }
         return Math.max(this.#notBefore, view.pathStart + this.#o.startAfter);
       }
       case "proposed":

@@ -351,7 +351,10 @@ export class ChaCha20Poly1305 {
     return out;
   }
 
-  /** {@link seal} into `out` at `at` (it needs `plaintext.length + TAG_LEN` bytes there). */
+  /**
+   * {@link seal} into `out` at `at` (it needs `plaintext.length + TAG_LEN` bytes there; throws
+   * RangeError when they are not, since writes past a typed array's end vanish silently).
+   */
   sealInto(
     nonce: Uint8Array,
     aad: Uint8Array,
@@ -360,6 +363,9 @@ export class ChaCha20Poly1305 {
     at: number,
   ): void {
     if (nonce.length !== NONCE_LEN) throw new RangeError(`A nonce is ${NONCE_LEN} bytes`);
+    if (!Number.isInteger(at) || at < 0 || at + plaintext.length + TAG_LEN > out.length) {
+      throw new RangeError("No room in the output for the ciphertext and tag");
+    }
     const n0 = u32le(nonce, 0), n1 = u32le(nonce, 4), n2 = u32le(nonce, 8);
     chachaXor(this.#key, n0, n1, n2, 1, plaintext, out, at);
     const ct = out.subarray(at, at + plaintext.length);

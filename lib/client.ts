@@ -17,6 +17,7 @@
 import { BirthdayPool, type NatInfo } from "./birthday.ts";
 import { bytesEqual, compareBytes, Identity, randomId, reachMac } from "./crypto.ts";
 import { DeadlineQueue } from "./deadlines.ts";
+import { TokenBucket } from "./limits.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import { looksLikeStun } from "./stun.ts";
@@ -86,6 +87,8 @@ export const MAX_DEPARTED = 64;
  * refilled at one a second across all.
  */
 const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
+/** Direct message 2s without a cookie of ours read per second (each costs a DH: ~0.15 ms). */
+const UNCOOKIED_PER_SECOND = 16;
 /** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
 const MAX_RETIRED = 1024;
 /** How long a peer offering to be a supernode waits for the reachability probe before STUN. */
@@ -264,6 +267,7 @@ export class Client {
       knownPeers: options.knownPeers ?? new Map(),
       probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
       handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
+      uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
       extraCandidates: () => this.#extra,
       nameHolder: (name, except) => {
         for (const r of this.#remotes.values()) {

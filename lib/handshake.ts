@@ -289,7 +289,9 @@ class Response {
   #factory: NoiseFactory;
   #prologue: Uint8Array;
   #myName: Uint8Array;
-  #state: { kind: "idle" } | Responding | { kind: "done"; attempt: number } = { kind: "idle" };
+  #state: { kind: "idle" } | Responding | { kind: "done"; attempt: number; msg3: Uint8Array } = {
+    kind: "idle",
+  };
   #lastRespond = -Infinity;
   /** The newest attempt answered: older ones are never answered again. */
   #answered = 0;
@@ -330,6 +332,9 @@ class Response {
     const s = this.#state;
     if (s.kind === "done" && s.attempt === attempt) {
       // Our confirmation was lost (or this is a replay): confirm again, at most once a second.
+      // Only a copy of the message 3 that completed it counts (the attempt is in clear: anyone
+      // could forge the rest).
+      if (!bytesEqual(s.msg3, msg3)) return { kind: "ignored" };
       if (now - this.#lastReconfirm < RECONFIRM_GAP) return { kind: "ignored" };
       this.#lastReconfirm = now;
       return { kind: "reconfirm", attempt };
@@ -340,7 +345,7 @@ class Response {
     const rs = s.noise.remoteStatic;
     if (name === null || !rs) return { kind: "failed" };
     const k = s.noise.split();
-    this.#state = { kind: "done", attempt };
+    this.#state = { kind: "done", attempt, msg3 };
     this.#lastReconfirm = now;
     return {
       kind: "receiving",

@@ -44,6 +44,12 @@ export class DirectCopies {
     this.#copies.set(cookie, { to, via, sentAt: now, attempt });
   }
 
+  /** True when a message 2 of `attempt` from `from` on `via` echoing `cookie` answers a copy. */
+  expects(attempt: number, cookie: number, from: Endpoint, via: number): boolean {
+    const c = this.#copies.get(cookie);
+    return !!c && c.attempt === attempt && c.via === via && sameEndpoint(c.to, from);
+  }
+
   /**
    * A message 2 of `attempt` echoing `cookie` arrived directly from `from` on socket `via`: the
    * round-trip time if it answers a copy sent there, else null.
@@ -55,8 +61,8 @@ export class DirectCopies {
     from: Endpoint,
     via: number,
   ): number | null {
-    const c = this.#copies.get(cookie);
-    if (!c || c.attempt !== attempt || c.via !== via || !sameEndpoint(c.to, from)) return null;
+    if (!this.expects(attempt, cookie, from, via)) return null;
+    const c = this.#copies.get(cookie)!;
     this.#copies.delete(cookie);
     return Math.round((now - c.sentAt) * 10) / 10;
   }
@@ -165,6 +171,14 @@ export class HandshakeTransport {
     if (!from || !cookie) return null;
     const rtt = this.#copies.answered(now, attempt, cookie, from, slot);
     return rtt === null ? null : { addr: from, via: slot, rtt };
+  }
+
+  /**
+   * True when a message 2 that came directly from `from` to our socket `slot` echoes the cookie
+   * of a copy of our message 1 `attempt` sent there (only whoever got that copy knows it).
+   */
+  answersCopy(attempt: number, cookie: number, from: Endpoint, slot: number): boolean {
+    return cookie !== 0 && this.#copies.expects(attempt, cookie, from, slot);
   }
 
   /** May a handshake copy go to `to` now: a proven endpoint, or within the budget? */

@@ -481,6 +481,18 @@ export class PathMachine {
   }
 
   /**
+   * Forgets candidates on auxiliary sockets that are no longer ours (`held` false: a birthday
+   * search released them), so no probe reopens a released socket. The selected pair stays.
+   */
+  forgetSockets(held: (via: number) => boolean): void {
+    const sel = this.#selected;
+    if (!this.#candidates.some((c) => c.via && !held(c.via))) return;
+    this.#candidates = this.#candidates.filter((c) =>
+      !c.via || held(c.via) || (sel !== undefined && isPair(sel, c.addr, c.via))
+    );
+  }
+
+  /**
    * A probe for a birthday search (`lib/birthday.ts`), which the peer agreed to and which
    * bounds and paces them itself: outside the unproven-endpoint budget. Its reply selects the
    * pair like any other.

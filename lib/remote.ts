@@ -27,6 +27,7 @@ import type { Half, NoiseFactory } from "./handshake.ts";
 import { HandshakeTransport, type Proof, type RouteView } from "./handshake_transport.ts";
 import { type Candidate, PathMachine, type PathOptions, type ProbeBudget } from "./path.ts";
 import { ReliableChannel, type ReliableOptions, type ReliableStats } from "./reliable.ts";
+import type { TokenBucket } from "./limits.ts";
 import { SecureLink } from "./secure_link.ts";
 import {
   decodeInner,
@@ -138,6 +139,11 @@ export interface RemoteContext {
    * never answered: separate, so opening NATs does not eat the probes that upgrade later.
    */
   readonly handshakeBudget: ProbeBudget;
+  /**
+   * The client-wide budget for reading direct message 2s that echo no cookie of ours: each costs
+   * a Diffie-Hellman before it can fail, and ids and attempts travel in clear.
+   */
+  readonly uncookied: TokenBucket;
   /** Addresses STUN servers saw for us beyond the server's view, to tell peers about. */
   extraCandidates(): Endpoint[];
   /** The fingerprint of another present peer already called `name`, if there is one. */
@@ -439,6 +445,12 @@ export class RemotePeer {
    */
   handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, slot = 0): void {
     if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
+    if (
+      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, slot) &&
+      !this.#ctx.uncookied.take(now, 1)
+    ) {
+      return this.#ctx.drop("handshake-uncookied");
+    }
     const r = this.#link.handle(now, f.stage, f.attempt, f.message);
     if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
       // The peer's messages come from its NAT's mapping towards us: worth probing.
@@ -712,7 +724,11 @@ export class RemotePeer {
     for (let h = this.#link.poll(); h; h = this.#link.poll()) {
       this.#route.send(now, h, this.#routeView());
     }
-    if (!this.present || this.#blocked || !this.established) return;
+    if (!this.present || this.#blocked || !this.established) {
+      // A refused pair's search would never run again: its sockets go back now.
+      if (this.#blocked) this.#search.close();
+      return;
+    }
     this.#path ??= this.#newPath(now);
     const path = this.#path;
     if (this.#confirmPending) {
@@ -739,6 +755,8 @@ export class RemotePeer {
     this.#drive(now, path);
     for (let a = path.pollAction(); a; a = path.pollAction()) {
       if (a.type === "probe") {
+        // Queued before the search let that socket go: sending would open it again.
+        if (a.via && !this.#search.holds(a.via)) continue;
         this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to, a.via);
       } else {
         this.#ctx.server({ type: MsgType.Repunch, id: this.#ctx.id, target: this.id });
@@ -800,7 +818,8 @@ export class RemotePeer {
   /** Runs the birthday search: its agreement frames go relayed, its probes through the path. */
   #drive(now: number, path: PathMachine): void {
     const view = this.#searchView();
-    if (!view) return;
+    // No search can run (e.g. the peer is relay-only now): give back what one holds.
+    if (!view) return this.#search.close();
     this.#search.tick(now, view);
     for (let b = this.#search.pollFrame(); b; b = this.#search.pollFrame()) {
       this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);
@@ -808,6 +827,7 @@ export class RemotePeer {
     for (let p = this.#search.pollProbe(); p; p = this.#search.pollProbe()) {
       path.searchProbe(now, p.to, p.via);
     }
+    path.forgetSockets((via) => this.#search.holds(via));
   }
 
   /** How long the oldest unacknowledged message has waited (0: none). */

@@ -1,8 +1,8 @@
 /**
  * Turns a `HOST:PORT` the user typed into an endpoint: literal addresses as they are (IPv6 as
- * `[addr]:port`), `localhost` as 127.0.0.1, other names through DNS: A records first, then AAAA
- * (a dual-stack server is reached over IPv4, which works from every network; an IPv6-only name
- * over IPv6). Used by the roles (`peer.ts`, `doctor.ts`); this is I/O (a DNS lookup), so pure
+ * `[addr]:port`; an IPv4-mapped one, typed or from DNS, as its IPv4 address), `localhost` as
+ * 127.0.0.1, other names through DNS: A records first, then AAAA (a dual-stack server is reached
+ * over IPv4, which works from every network; an IPv6-only name over IPv6). Used by the roles (`peer.ts`, `doctor.ts`); this is I/O (a DNS lookup), so pure
  * modules do not import it.
  *
  * @module
@@ -21,6 +21,12 @@ export class ResolveError extends Error {
 
 /** Which address families a lookup may return. */
 export type Families = "any" | "ipv4";
+
+/** The dotted IPv4 address of an IPv4-mapped IPv6 address (::ffff:a.b.c.d), else null. */
+function mappedIPv4(b: Uint8Array): string | null {
+  if (!b.subarray(0, 10).every((x) => x === 0) || b[10] !== 0xff || b[11] !== 0xff) return null;
+  return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+}
 
 /** Why an IPv6 literal cannot be a server, if it cannot. */
 function badIPv6(b: Uint8Array): string | undefined {
@@ -51,6 +57,9 @@ export async function resolveHostPort(
     throw new ResolveError(`${what} "${spec}" is not HOST:PORT${hint}`);
   }
   const v6 = parseIPv6(hp.host);
+  const v4 = v6 && mappedIPv4(v6);
+  // An IPv4-mapped address is the IPv4 address: replies are reported from its plain form.
+  if (v4) return { hostname: v4, port: hp.port };
   if (v6) {
     if (families === "ipv4") {
       throw new ResolveError(
@@ -68,7 +77,8 @@ export async function resolveHostPort(
   for (const type of types) {
     try {
       const ips = await Deno.resolveDns(hp.host, type);
-      if (ips[0]) return { hostname: ips[0], port: hp.port };
+      const mapped = ips[0] && type === "AAAA" ? parseIPv6(ips[0]) : null;
+      if (ips[0]) return { hostname: (mapped && mappedIPv4(mapped)) || ips[0], port: hp.port };
     } catch {
       // No such record: try the next type; reported below.
     }

@@ -1,9 +1,9 @@
 /**
  * The encrypted link to one remote peer: the two room-secret handshakes ({@link PairHandshake}:
  * ours, whose key we seal with, and the peer's, whose key we open with), the current key of
- * each direction, the previous one while a re-key is being confirmed, and sealing and opening
+ * each direction, the previous ones while a re-key is being confirmed, and sealing and opening
  * of SEALED frames. Nothing can be sealed before our handshake reached message 2, nothing
- * opened before the peer's reached message 3; frames that do not open under either key of the
+ * opened before the peer's reached message 3; frames that do not open under any key of the
  * receiving direction are refused. Both handshakes must reveal the same static key, else the
  * pair is refused (`mismatch`). Pure and synchronous.
  *
@@ -70,6 +70,9 @@ export function withCounter(template: Uint8Array, counter: bigint): Uint8Array {
   return h;
 }
 
+/** Receiving keys kept besides the current one until it is used (see `SecureLink`). */
+const RECV_OLD = 2;
+
 /** A cipher for the direction a one-way session does not use. */
 const NONE: TransportCipher = {
   seal() {
@@ -100,8 +103,12 @@ export class SecureLink {
   #sendConfirmed = false;
   /** The peer's direction: the key of its newest completed handshake. */
   #recv: PairSession | null = null;
-  /** The receiving key before, kept until a frame opens under the new one. */
-  #recvPrevious: PairSession | null = null;
+  /**
+   * The receiving keys before it, newest first (at most {@link RECV_OLD}), kept until a frame
+   * opens under the current one: the peer seals under its last confirmed key, which can be two
+   * re-keys behind when two new epochs come in quick succession.
+   */
+  #recvOld: PairSession[] = [];
   /** The peer's static key, as the first completed handshake revealed it. */
   #peerKey: Uint8Array | null = null;
 
@@ -180,7 +187,8 @@ export class SecureLink {
       this.#send = { session: new PairSession(r.half.cipher, NONE), attempt: r.half.attempt };
       this.#sendConfirmed = false;
     } else {
-      if (this.#recv) this.#recvPrevious = this.#recv;
+      if (this.#recv) this.#recvOld.unshift(this.#recv);
+      if (this.#recvOld.length > RECV_OLD) this.#recvOld.pop();
       this.#recv = new PairSession(NONE, r.half.cipher);
     }
     return r;
@@ -217,7 +225,7 @@ export class SecureLink {
 
   /**
    * Opens a sealed frame from the peer: under the current receiving key or, until a frame
-   * opened under that one, the previous one. `replay` when its counter was already seen (a
+   * opened under that one, the previous ones (the last two). `replay` when its counter was already seen (a
    * duplicate or a replay: harmless, dropped quietly), `unkeyed` before the peer's handshake
    * completed (its first frames can overtake its message 3), `failed` when it does not
    * authenticate.
@@ -225,14 +233,22 @@ export class SecureLink {
   open(s: SealedFrame): Uint8Array | "replay" | "unkeyed" | "failed" {
     // Peer ids are public: a plain comparison will do.
     if (compareBytes(s.from, this.#theirId) !== 0) return "failed";
-    const cur = this.#recv, prev = this.#recvPrevious;
+    const cur = this.#recv, old = this.#recvOld;
     if (!cur) return "unkeyed";
-    if (!cur.fresh(s.counter) && (!prev || !prev.fresh(s.counter))) return "replay";
+    if (!cur.fresh(s.counter) && !old.some((k) => k.fresh(s.counter))) return "replay";
     const plain = cur.open(s.counter, s.header, s.body);
     if (plain) {
-      this.#recvPrevious = null;
+      old.length = 0;
       return plain;
     }
-    return prev?.open(s.counter, s.header, s.body) ?? "failed";
+    for (let i = 0; i < old.length; i++) {
+      const p = old[i]!.open(s.counter, s.header, s.body);
+      // The peer seals under this one now: the ones before it are done with.
+      if (p) {
+        old.length = i + 1;
+        return p;
+      }
+    }
+    return "failed";
   }
 }

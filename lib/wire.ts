@@ -436,8 +436,8 @@ export function hasControlChars(s: string): boolean {
 
 /**
  * True when `ep` is worth probing as a peer's candidate: a unicast address with a port.
- * Unspecified, multicast, broadcast and reserved addresses never are; loopback only when
- * `loopback` is set (the server observed a peer on loopback, so both run on one host).
+ * Unspecified, multicast, broadcast, reserved and IPv4-mapped IPv6 addresses never are; loopback
+ * only when `loopback` is set (the server observed a peer on loopback, so both run on one host).
  */
 export function isUsableCandidate(ep: Endpoint, loopback = false): boolean {
   if (ep.port === 0) return false;
@@ -450,6 +450,10 @@ export function isUsableCandidate(ep: Endpoint, loopback = false): boolean {
   const v6 = parseIPv6(ep.hostname);
   if (!v6) return false;
   if (v6[0] === 0xff) return false; // multicast
+  // IPv4-mapped (::ffff:a.b.c.d): sent to the IPv4 address, loopback too; IPv4 is family 4.
+  if (v6.subarray(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff) {
+    return false;
+  }
   const zeroUntil15 = v6.subarray(0, 15).every((b) => b === 0);
   if (zeroUntil15 && v6[15] === 0) return false; // ::
   if (zeroUntil15 && v6[15] === 1) return loopback; // ::1

@@ -14,7 +14,16 @@ import {
   type NatInfo,
   predictPorts,
 } from "../lib/birthday.ts";
-import { BirthdayStage, NatMapping } from "../lib/wire.ts";
+import {
+  BirthdayStage,
+  decodeHandshake,
+  encodeHandshake,
+  MsgType,
+  NatMapping,
+  peekType,
+} from "../lib/wire.ts";
+import { noiseFactory } from "../lib/handshake.ts";
+import { pairPrologue } from "../lib/secure_link.ts";
 import { prng, randomBytesFrom } from "./support/prng.ts";
 import {
   addPeer,
@@ -23,6 +32,7 @@ import {
   SimNat,
   SimNet,
   type SimPeer,
+  simRoom,
   SimStun,
 } from "./support/sim.ts";
 
@@ -266,4 +276,77 @@ Deno.test("birthday sim: the relay carries chat during the search; probes stay b
   const ports = new Set(toBob.map((d) => d.to.port));
   assert.ok(ports.size <= a.client.birthdayStats().probes + 2, `${ports.size} ports`);
   assert.ok(a.client.birthdayStats().probes <= DEFAULT_BIRTHDAY.probes);
+});
+
+Deno.test("birthday sim: a pair refused mid-search gives its auxiliary sockets back", () => {
+  const { net, a, b } = pair(16, "port-restricted", "symmetric-random");
+  // Bob (the hard side) has opened his sockets; the easy side has not hit yet.
+  net.runUntilTrue(() => net.auxSockets(b.client) === DEFAULT_BIRTHDAY.sockets, 30_000);
+  assert.ok(!direct(b, "alice"));
+  // An insider with the room secret runs a handshake as alice under another identity, directly
+  // to bob: bob refuses alice for good (two identities).
+  const own = noiseFactory({ staticKey: net.bytes(32), psk: simRoom().psk })(
+    true,
+    pairPrologue(simRoom().id, a.client.id, b.client.id),
+  );
+  const payload = (attempt: number, name = "") => {
+    const t = new TextEncoder().encode(name);
+    const out = new Uint8Array(4 + t.length);
+    new DataView(out.buffer).setUint32(0, attempt);
+    out.set(t, 4);
+    return out;
+  };
+  const attempt = 0x7fff_fff0;
+  const from = { hostname: "192.0.2.99", port: 4444 };
+  const send = (stage: number, message: Uint8Array) =>
+    b.client.handleDatagram(
+      net.now,
+      from,
+      encodeHandshake({ from: a.client.id, to: b.client.id, stage, attempt, cookie: 5, message }),
+    );
+  send(1, own.writeMessage(payload(attempt)));
+  let msg2: Uint8Array | undefined;
+  for (let t = b.client.pollTransmit(); t; t = b.client.pollTransmit()) {
+    const p = peekType(t.data);
+    const h = p.ok && p.value === MsgType.Handshake ? decodeHandshake(t.data) : null;
+    if (h?.ok && h.value.stage === 2 && h.value.attempt === attempt) msg2 = h.value.message;
+  }
+  assert.ok(msg2 && own.readMessage(msg2), "bob answered the insider's message 1");
+  send(3, own.writeMessage(payload(attempt, "alice")));
+  assert.ok(
+    b.drain().some((e) => e.type === "warning" && /different identities/.test(e.message)),
+    "alice is refused",
+  );
+  net.run(30_000);
+  assert.equal(net.auxSockets(b.client), 0, "no socket stays open for a refused pair");
+});
+
+Deno.test("birthday: a hard side that cannot propose (no public endpoint of the peer) asks for no wake-up in the past", () => {
+  const search = new BirthdaySearch(new BirthdayPool(), () => new Uint8Array(512));
+  const v = { ...view(HARD, EASY), peerPublic: null };
+  for (const now of [5_000, 5_001, 60_000]) {
+    search.tick(now, v);
+    assert.equal(drain(() => search.pollFrame()).length, 0);
+    const at = search.nextTimeout(v);
+    // A deadline at or before now makes the driver call again at once, for ever (a busy loop).
+    assert.ok(at === undefined || at > now, `wake-up at ${at}, now ${now}`);
+  }
+});
+
+Deno.test("birthday sim: after a failed search no auxiliary socket is opened again", () => {
+  const { net, a, b } = pair(17, "port-restricted", "symmetric-random");
+  // Nothing gets from bob's NAT to alice's directly: alice's probes reach bob's sockets, but
+  // neither side ever hears back, so the search fails.
+  net.block = (from, to) => from.hostname === "203.0.113.2" && to.hostname === "203.0.113.1";
+  net.runUntilTrue(() => net.auxSockets(b.client) === DEFAULT_BIRTHDAY.sockets, 30_000);
+  net.runUntilTrue(() => net.auxSockets(b.client) === 0, 30_000);
+  assert.ok(a.client.birthdayStats().probes > 0, "alice scanned");
+  assert.ok(!direct(b, "alice"));
+  // The next search waits for retryAfter; until then nothing holds a socket.
+  let most = 0;
+  for (let t = 0; t < 60_000; t += 100) {
+    net.run(100);
+    most = Math.max(most, net.auxSockets(b.client));
+  }
+  assert.equal(most, 0, "a released socket was opened again");
 });

@@ -83,3 +83,19 @@ Deno.test("chacha20poly1305: any changed bit of the ciphertext, tag, aad or nonc
   assert.equal(aead.open(nonce.subarray(1), aad, sealed), null, "short nonce");
   assert.throws(() => new ChaCha20Poly1305(new Uint8Array(31)), RangeError);
 });
+
+Deno.test("chacha20poly1305: sealInto refuses a buffer without room, rather than writing a frame cut short", () => {
+  const aead = new ChaCha20Poly1305(new Uint8Array(32).fill(7));
+  const nonce = new Uint8Array(12), pt = new Uint8Array(40).fill(1);
+  // Typed arrays drop writes past their end silently: the tag (or the ciphertext) would be lost.
+  for (const [size, at] of [[40 + TAG_LEN - 1, 0], [40 + TAG_LEN, 1], [100, -1]] as const) {
+    assert.throws(
+      () => aead.sealInto(nonce, new Uint8Array(0), pt, new Uint8Array(size), at),
+      RangeError,
+      `${size} bytes at ${at}`,
+    );
+  }
+  const out = new Uint8Array(40 + TAG_LEN + 3);
+  aead.sealInto(nonce, new Uint8Array(0), pt, out, 3);
+  assert.deepEqual(out.subarray(3), aead.seal(nonce, new Uint8Array(0), pt));
+});

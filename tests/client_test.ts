@@ -718,3 +718,40 @@ Deno.test("client: a peer whose two handshakes show different identities is refu
   assert.match(w.message, /two handshakes showed different identities/);
   assert.deepEqual(h.c.peers(), [], "refused for good");
 });
+
+Deno.test("client: forged direct message 2s cost a bounded number of Diffie-Hellmans; the real one still completes", () => {
+  const h = harness(16);
+  const x = h.intro({ name: "x" });
+  const copy = directHandshakes(h.drain()).find((f) => f.stage === 1)!;
+  // Ids and the attempt travel in clear: an off-path forger has all but the cookie. Reading
+  // each forgery costs an X25519 before it fails.
+  for (let i = 0; i < 1000; i++) {
+    const message = h.bytes(copy.message.length + 64);
+    h.c.handleDatagram(
+      h.now,
+      { hostname: "203.0.113.66", port: 1000 + i },
+      encodeHandshake({
+        from: x.id,
+        to: h.c.id,
+        stage: 2,
+        attempt: copy.attempt,
+        cookie: i,
+        message,
+      }),
+    );
+  }
+  const tried = h.c.drops["handshake-failed"] ?? 0;
+  assert.ok(tried <= 32, `${tried} forged message 2s were read`);
+  // The real message 2, relayed, completes the handshake as before.
+  const theirs = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk })(
+    false,
+    pairPrologue(simRoom().id, h.c.id, x.id),
+  );
+  assert.ok(theirs.readMessage(copy.message));
+  const msg2 = theirs.writeMessage(hsPayload(copy.attempt, "x"));
+  h.relayed(
+    x.id,
+    encodeHandshake({ from: x.id, to: h.c.id, stage: 2, attempt: copy.attempt, message: msg2 }),
+  );
+  assert.equal(h.c.peers()[0]?.name, "x");
+});

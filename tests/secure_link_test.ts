@@ -224,3 +224,42 @@ Deno.test("handshake: copies of one message 1 are answered a bounded number of t
   }
   assert.equal(answers, MAX_ANSWERS);
 });
+
+Deno.test("handshake: only a copy of the real message 3 asks for a reconfirmation, not a forgery", () => {
+  const { a, b } = pair(11);
+  a.rekey(0);
+  b.rekey(0);
+  const seen = exchange(a, b);
+  const m3 = seen.find((m) => m.from === a && m.stage === 3)!;
+  // The attempt travels in clear: a forger needs nothing else to build a "message 3".
+  const forged = new Uint8Array(m3.message.length).fill(0x42);
+  assert.equal(b.handle(5_000, 3, m3.attempt, forged).kind, "ignored");
+  // A repeat of the real one (our confirmation was lost) is still reconfirmed.
+  assert.equal(b.handle(10_000, 3, m3.attempt, m3.message).kind, "reconfirm");
+});
+
+Deno.test("secure link: two re-keys before a confirmation still open what the peer seals", () => {
+  const { a, b } = linkedPair();
+  const enc = new TextEncoder(), dec = new TextDecoder();
+  /** Delivers A's handshake messages to B and B's answers back at `now`; no confirmation. */
+  const run = (now: number) => {
+    for (let round = 0; round < 3; round++) {
+      for (let h = a.poll(); h; h = a.poll()) {
+        const r = b.handle(now, h.stage, h.attempt, h.message);
+        if (r.kind === "answer") a.handle(now, 2, r.attempt, r.message);
+      }
+    }
+  };
+  a.confirm(a.attempt);
+  // Two new epochs in quick succession (say, both sides re-registered after a server restart):
+  // B completes both of A's handshakes; A's confirmations are still on their way.
+  a.rekey(1_000);
+  run(1_000);
+  a.rekey(1_300);
+  run(1_300);
+  // Until a confirmation arrives A seals under the key B last confirmed: B must still open it.
+  const s = decodeSealed(a.seal(enc.encode("in between"))!);
+  assert.ok(s.ok);
+  const plain = b.open(s.value);
+  assert.equal(plain instanceof Uint8Array ? dec.decode(plain) : plain, "in between");
+});

@@ -1651,6 +1651,12 @@ Deno.test("isUsableCandidate: unicast only; loopback only when allowed", () => {
   assert.ok(!ok("127.0.0.1") && ok("127.0.0.1", 9, true));
   assert.ok(!ok("::1") && ok("::1", 9, true));
   assert.ok(!ok("10.0.0.1", 0), "port 0");
+  // IPv4-mapped IPv6: a dual-stack socket sends these to the IPv4 address (loopback included),
+  // and replies come from the plain IPv4 form, so an honest peer never offers one.
+  for (const h of ["::ffff:127.0.0.1", "::ffff:224.0.0.1", "::ffff:0.0.0.0", "::ffff:10.0.0.1"]) {
+    assert.ok(!ok(h), h);
+    assert.ok(!ok(h, 9, true), h);
+  }
 });
 
 Deno.test("wire: CANDIDATES carries at most MAX_PRIVATE_ENDPOINTS endpoints both ways", () => {
