@@ -129,6 +129,8 @@ export function predictPorts(
  */
 export class BirthdayPool {
   #free: number[] = [];
+  /** The same, for lookups. */
+  #freeSet = new Set<number>();
   #holder: object | null = null;
   #kept = new Set<number>();
   #released: number[] = [];
@@ -137,13 +139,16 @@ export class BirthdayPool {
   /** A pool of `size` sockets. */
   constructor(size = MAX_AUX_SOCKETS) {
     for (let i = size; i >= 1; i--) this.#free.push(i);
+    for (const i of this.#free) this.#freeSet.add(i);
   }
 
   /** Takes `n` sockets for `owner`, or null when another search holds some or too few are free. */
   acquire(owner: object, n: number): number[] | null {
     if ((this.#holder && this.#holder !== owner) || this.#free.length < n) return null;
     this.#holder = owner;
-    return this.#free.splice(this.#free.length - n, n).reverse();
+    const taken = this.#free.splice(this.#free.length - n, n).reverse();
+    for (const s of taken) this.#freeSet.delete(s);
+    return taken;
   }
 
   /** Ends `owner`'s search: every socket in `slots` but `keep` is released. */
@@ -172,6 +177,14 @@ export class BirthdayPool {
     if (this.#scanner === owner) this.#scanner = null;
   }
 
+  /**
+   * True while auxiliary socket `slot` belongs to a search or a pair that kept it: sending
+   * through any other would make the driver open a socket nobody will close.
+   */
+  inUse(slot: number): boolean {
+    return slot >= 1 && slot <= MAX_AUX_SOCKETS && !this.#freeSet.has(slot);
+  }
+
   /** Sockets kept by successful searches. */
   get kept(): number {
     return this.#kept.size;
@@ -190,6 +203,7 @@ export class BirthdayPool {
   #giveBack(s: number): void {
     this.#released.push(s);
     this.#free.push(s);
+    this.#freeSet.add(s);
   }
 }
 

@@ -281,6 +281,8 @@ export class Client {
       direct: (to, data, via) => {
         // No IPv6 socket: never offered as a candidate, and a peer-reflexive one is refused.
         if (!this.#ipv6 && isIPv6(to)) return this.#drop("no-ipv6");
+        // A late ACK or probe through a socket a search already gave back: not sent.
+        if (via && !this.#pool.inUse(via)) return this.#drop("aux-released");
         this.#out.push(via ? { to, data, via } : { to, data });
       },
       nat: () => this.#nat,

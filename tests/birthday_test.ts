@@ -153,6 +153,8 @@ Deno.test("birthday: one search per client; sockets come back on success, failur
   assert.equal(a.kept, 17);
   assert.equal(pool.kept, 1);
   assert.equal(drain(() => pool.pollRelease()).length, 255, "spare sockets close at once");
+  assert.ok(pool.inUse(17), "the kept socket is in use");
+  assert.ok(!pool.inUse(18) && !pool.inUse(0) && !pool.inUse(513), "released ones are not");
   b.tick(7000, hv);
   assert.equal(drain(() => b.pollFrame()).length, 1, "now the second pair may search");
   b.close();
