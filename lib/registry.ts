@@ -18,7 +18,7 @@ import { SourceCounts, sourceKey, TokenBucket } from "./limits.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
-  encodeServerMsg,
+  encodeServerMsgInto,
   type Endpoint,
   EPOCH_LEN,
   FLAG_RELAY_ONLY,
@@ -263,6 +263,8 @@ export class Registry {
   #slab = new Uint8Array(0);
   #slabView = new DataView(new ArrayBuffer(0));
   #slabUsed = 0;
+  /** `#carve` as a function for the encoder: every datagram the registry sends is cut from the slab. */
+  #carver = (n: number): Uint8Array => this.#carve(n);
 
   /**
    * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `secret` keys the
@@ -370,7 +372,7 @@ export class Registry {
   }
 
   #send(to: Endpoint, m: ServerMsg): void {
-    this.#out.push({ to, data: encodeServerMsg(m) });
+    this.#out.push({ to, data: encodeServerMsgInto(m, this.#carver) });
   }
 
   /** Handles one datagram received from `from`. Never throws on bad input. */
@@ -521,7 +523,10 @@ export class Registry {
     this.#out.push({
       to: p.addr,
       via,
-      data: encodeServerMsg({ type: MsgType.Reach, nonce, mac: reachMac(tokenOf(p), nonce) }),
+      data: encodeServerMsgInto(
+        { type: MsgType.Reach, nonce, mac: reachMac(tokenOf(p), nonce) },
+        this.#carver,
+      ),
     });
   }
 
