@@ -18,7 +18,7 @@ import { SourceCounts, sourceKey, TokenBucket } from "./limits.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
-  encodeServerMsg,
+  encodeServerMsgInto,
   type Endpoint,
   EPOCH_LEN,
   FLAG_RELAY_ONLY,
@@ -37,6 +37,7 @@ import {
   type MsgOf,
   MsgType,
   NAME_TAG_LEN,
+  parseIPv4,
   REACH_NONCE_LEN,
   RefuseCode,
   RELAY_HEADER_LEN,
@@ -84,6 +85,11 @@ export interface RegistryOptions {
    * room are refused. Undefined: every room (`p2p serve`).
    */
   onlyRoom?: Uint8Array | undefined;
+  /**
+   * Decode every PING (its fast path off). For tests that hold the fast path to the decoding
+   * one; never needed otherwise.
+   */
+  slowPing?: boolean | undefined;
 }
 
 /** Size of the slabs RELAYED datagrams are cut from (54 of the largest fit in one). */
@@ -169,22 +175,29 @@ interface RelayState {
 }
 
 /**
- * A registered peer, kept small (100k of them should fit in about 1 KiB each): the id, token
- * and incarnation share one 24-byte buffer, the name tag is a number, the room is shared and the
- * relay state is made on demand.
+ * A registered peer, kept small (100k of them should fit in well under 1 KiB each): the id is
+ * one bigint, the token, incarnation and id digest are small integers (no typed array per
+ * member: each costs a backing store and a view object), the name tag is a number, the room is
+ * shared and the relay state is made on demand. Byte forms are made when a message needs them.
  */
 interface Member {
-  id: Uint8Array;
   /** The id as a number: the key of `Registry.#peers` and of its room (cheap to read). */
   num: bigint;
-  /** Random per registration: proves later messages come from whoever got the WELCOME. */
-  token: Uint8Array;
+  /** The id's {@link idDigest}, as an int32. */
+  dig: number;
+  /**
+   * Random per registration: proves later messages come from whoever got the WELCOME. Its two
+   * big-endian 32-bit halves, as int32s (small integers are stored in place).
+   */
+  tok0: number;
+  tok1: number;
   /** Sequence number of the last INTRO, LEFT or ROSTER sent to it. */
   seq: number;
   /** The opaque name tag as a number (unique per room). */
   nameTag: bigint;
   /** Random per registration: a pair's epoch changes whenever either side registers anew. */
-  incarnation: Uint8Array;
+  inc0: number;
+  inc1: number;
   flags: number;
   /** The nonce of its pending reachability probe (REACH), if one is out. */
   reach: Uint8Array | undefined;
@@ -212,6 +225,9 @@ const NO_ENDPOINTS: Endpoint[] = [];
 
 /** A PING's length: header, id, token, cookie, digest. */
 const PING_LEN = 4 + ID_LEN + TOKEN_LEN + COOKIE_LEN + 4;
+
+/** A PONG's length to an IPv4 address: header, token, endpoint (family, address, port), digest. */
+const PONG4_LEN = 4 + TOKEN_LEN + 1 + 4 + 2 + 4;
 
 /** The rendezvous server's pure core. */
 export class Registry {
@@ -249,7 +265,10 @@ export class Registry {
   #view: DataView = new DataView(new ArrayBuffer(0));
   /** RELAYED datagrams are cut from this slab, front to back, never reused (see `#carve`). */
   #slab = new Uint8Array(0);
+  #slabView = new DataView(new ArrayBuffer(0));
   #slabUsed = 0;
+  /** `#carve` as a function for the encoder: every datagram the registry sends is cut from the slab. */
+  #carver = (n: number): Uint8Array => this.#carve(n);
 
   /**
    * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `secret` keys the
@@ -357,7 +376,7 @@ export class Registry {
   }
 
   #send(to: Endpoint, m: ServerMsg): void {
-    this.#out.push({ to, data: encodeServerMsg(m) });
+    this.#out.push({ to, data: encodeServerMsgInto(m, this.#carver) });
   }
 
   /** Handles one datagram received from `from`. Never throws on bad input. */
@@ -367,7 +386,8 @@ export class Registry {
     if (hasHeader(data, MsgType.Relay)) return this.#relay(now, from, data);
     // PING is the rest of it (100k peers every 25 s): checked in place, decoded only if it moved.
     if (
-      data.length === PING_LEN && hasHeader(data, MsgType.Ping) && this.#fastPing(now, from, data)
+      !this.#o.slowPing && data.length === PING_LEN && hasHeader(data, MsgType.Ping) &&
+      this.#fastPing(now, from, data)
     ) {
       return;
     }
@@ -382,7 +402,7 @@ export class Registry {
       case MsgType.Bye: {
         const p = this.#peers.get(idNum(m.id));
         if (!p || !sameEndpoint(p.addr, from)) return this.#drop("bye-unknown");
-        if (!bytesEqual(p.token, m.token)) return this.#drop("bye-bad-token");
+        if (!tokenIs(p, m.token)) return this.#drop("bye-bad-token");
         return this.#remove(p, "bye");
       }
       case MsgType.Repunch:
@@ -475,7 +495,7 @@ export class Registry {
     }
     const member = this.#newMember(now, from, m, r, nameTag);
     r.members.set(member.num, member);
-    r.digest = (r.digest ^ idDigest(member.id)) >>> 0;
+    r.digest = (r.digest ^ member.dig) >>> 0;
     this.#peers.set(member.num, member);
     this.#sources.add(sourceKey(from.hostname), r.hex);
     this.#append(member);
@@ -507,7 +527,10 @@ export class Registry {
     this.#out.push({
       to: p.addr,
       via,
-      data: encodeServerMsg({ type: MsgType.Reach, nonce, mac: reachMac(p.token, nonce) }),
+      data: encodeServerMsgInto(
+        { type: MsgType.Reach, nonce, mac: reachMac(tokenOf(p), nonce) },
+        this.#carver,
+      ),
     });
   }
 
@@ -515,7 +538,7 @@ export class Registry {
   #reached(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Reached>): void {
     const p = this.#peers.get(idNum(m.id));
     if (!p || !sameEndpoint(p.addr, from)) return this.#drop("reached-unknown");
-    if (!bytesEqual(p.token, m.token)) return this.#drop("reached-bad-token");
+    if (!tokenIs(p, m.token)) return this.#drop("reached-bad-token");
     if (!p.reach || !bytesEqual(p.reach, m.nonce)) return this.#drop("reached-bad-nonce");
     p.reach = undefined;
     this.#touch(p, now);
@@ -574,19 +597,16 @@ export class Registry {
     room: Room,
     nameTag: bigint,
   ): Member {
-    // One buffer for the id, token and incarnation (each a typed array of its own would cost a
-    // backing store apiece).
-    const bytes = new Uint8Array(ID_LEN + TOKEN_LEN + EPOCH_LEN);
-    bytes.set(m.id, 0);
-    bytes.set(this.#random(TOKEN_LEN), ID_LEN);
-    bytes.set(this.#random(EPOCH_LEN), ID_LEN + TOKEN_LEN);
+    const token = view(this.#random(TOKEN_LEN)), inc = view(this.#random(EPOCH_LEN));
     return {
-      id: bytes.subarray(0, ID_LEN),
       num: idNum(m.id),
-      token: bytes.subarray(ID_LEN, ID_LEN + TOKEN_LEN),
+      dig: idDigest(m.id) | 0,
+      tok0: token.getInt32(0),
+      tok1: token.getInt32(4),
       seq: 0,
       nameTag,
-      incarnation: bytes.subarray(ID_LEN + TOKEN_LEN),
+      inc0: inc.getInt32(0),
+      inc1: inc.getInt32(4),
       flags: m.flags,
       reach: undefined,
       supernode: false,
@@ -627,16 +647,16 @@ export class Registry {
 
   /** Tells `p` who else is in its room (after its introductions, so it can tell when it has them all). */
   #roster(p: Member): void {
-    const ids = [...p.room.members.values()].filter((o) => o !== p).map((o) => o.id);
-    this.#send(p.addr, { type: MsgType.Roster, token: p.token, seq: ++p.seq, ids });
+    const ids = [...p.room.members.values()].filter((o) => o !== p).map(idOf);
+    this.#send(p.addr, { type: MsgType.Roster, token: tokenOf(p), seq: ++p.seq, ids });
   }
 
   #welcome(p: Member, nonce: Uint8Array): void {
     this.#send(p.addr, {
       type: MsgType.Welcome,
-      id: p.id,
+      id: idOf(p),
       nonce,
-      token: p.token,
+      token: tokenOf(p),
       observed: p.addr,
     });
   }
@@ -669,9 +689,9 @@ export class Registry {
     const hide = ((about.flags | to.flags) & FLAG_RELAY_ONLY) !== 0;
     return {
       type: MsgType.Intro,
-      token: to.token,
+      token: tokenOf(to),
       seq: ++to.seq,
-      id: about.id,
+      id: idOf(about),
       epoch: pairEpoch(about, to),
       // Only the server's own check makes a supernode; a HELLO's bit is never passed on.
       flags: (about.flags & FLAG_RELAY_ONLY) | (about.supernode ? FLAG_SUPERNODE : 0),
@@ -687,7 +707,7 @@ export class Registry {
       return this.#refuse(from, m.token, RefuseCode.Unknown, "Register again");
     }
     // Only the holder of the registration's token may keep it alive, move it or resync it.
-    if (!bytesEqual(p.token, m.token)) return this.#drop("ping-bad-token");
+    if (!tokenIs(p, m.token)) return this.#drop("ping-bad-token");
     const moved = !sameEndpoint(p.addr, from);
     // A new address must prove it receives there before anything moves, and the move must
     // respect the new address's limits (else moving would launder registrations).
@@ -704,13 +724,43 @@ export class Registry {
   /** Answers a PING of `p` (checked, touched, moved if it had to be). */
   #pong(now: number, from: Endpoint, p: Member, moved: boolean, theirs: number): void {
     // The digest of the room without `p`: its own digest XORed out of the room's.
-    const digest = (p.room.digest ^ idDigest(p.id)) >>> 0;
-    this.#send(from, { type: MsgType.Pong, token: p.token, observed: from, digest });
-    if (!moved && digest !== theirs && now - p.lastResync >= this.#o.resyncInterval) {
+    const digest = (p.room.digest ^ p.dig) >>> 0;
+    this.#send(from, { type: MsgType.Pong, token: tokenOf(p), observed: from, digest });
+    if (!moved) this.#resyncIfStale(now, p, digest, theirs);
+  }
+
+  /** After a PONG: a roster and introductions when the peer's digest is not the room's. */
+  #resyncIfStale(now: number, p: Member, digest: number, theirs: number): void {
+    if (digest !== theirs && now - p.lastResync >= this.#o.resyncInterval) {
       p.lastResync = now;
       this.#roster(p);
       this.#introduceAll(p, false);
     }
+  }
+
+  /**
+   * `#pong` for the fast path, at the address `p` registered from: the PONG written straight
+   * into the slab (header bytes of the PING, which are checked), no message object, no token
+   * copy. IPv6 sources take `#pong`.
+   */
+  #fastPong(now: number, from: Endpoint, p: Member, data: Uint8Array, theirs: number): void {
+    const ip = parseIPv4(from.hostname);
+    if (!ip) return this.#pong(now, from, p, false, theirs);
+    const digest = (p.room.digest ^ p.dig) >>> 0;
+    const out = this.#carve(PONG4_LEN);
+    const v = this.#slabView, o = out.byteOffset;
+    out[0] = data[0]!;
+    out[1] = data[1]!;
+    out[2] = data[2]!;
+    out[3] = MsgType.Pong;
+    v.setInt32(o + 4, p.tok0);
+    v.setInt32(o + 8, p.tok1);
+    out[4 + TOKEN_LEN] = 4;
+    out.set(ip, 5 + TOKEN_LEN);
+    v.setUint16(o + 9 + TOKEN_LEN, from.port);
+    v.setUint32(o + 11 + TOKEN_LEN, digest);
+    this.#out.push({ to: from, data: out });
+    this.#resyncIfStale(now, p, digest, theirs);
   }
 
   /**
@@ -723,15 +773,13 @@ export class Registry {
     const at = data.byteOffset;
     const p = this.#peers.get(this.#view.getBigUint64(at + 4));
     if (!p || p.addr.port !== from.port || p.addr.hostname !== from.hostname) return false;
-    const token = p.token;
-    let diff = 0;
-    for (let i = 0; i < TOKEN_LEN; i++) diff |= token[i]! ^ data[4 + ID_LEN + i]!;
-    if (diff !== 0) {
+    const v = this.#view;
+    if (((v.getInt32(at + 4 + ID_LEN) ^ p.tok0) | (v.getInt32(at + 8 + ID_LEN) ^ p.tok1)) !== 0) {
       this.#drop("ping-bad-token");
       return true;
     }
     this.#touch(p, now);
-    this.#pong(now, from, p, false, this.#view.getUint32(at + PING_LEN - 4));
+    this.#fastPong(now, from, p, data, v.getUint32(at + PING_LEN - 4));
     return true;
   }
 
@@ -749,7 +797,7 @@ export class Registry {
   ): [Member, Member] | undefined {
     const src = this.#peers.get(idNum(id));
     if (!src || !sameEndpoint(src.addr, from)) return void this.#drop(`${what}-unknown-sender`);
-    if (!bytesEqual(src.token, token)) return void this.#drop(`${what}-bad-token`);
+    if (!tokenIs(src, token)) return void this.#drop(`${what}-bad-token`);
     this.#touch(src, now);
     const dst = this.#peers.get(idNum(target));
     if (!dst || dst.room !== src.room || dst === src) {
@@ -774,11 +822,11 @@ export class Registry {
     if (!src || src.addr.port !== from.port || src.addr.hostname !== from.hostname) {
       return oversize ? undefined : this.#drop("relay-unknown-sender");
     }
-    // The token (bytes 12..20) in constant time.
-    const token = src.token;
-    let diff = 0;
-    for (let i = 0; i < TOKEN_LEN; i++) diff |= token[i]! ^ data[12 + i]!;
-    if (diff !== 0) return oversize ? undefined : this.#drop("relay-bad-token");
+    // The token (bytes 12..20), without an early exit.
+    const v = this.#view;
+    if (((v.getInt32(at + 12) ^ src.tok0) | (v.getInt32(at + 16) ^ src.tok1)) !== 0) {
+      return oversize ? undefined : this.#drop("relay-bad-token");
+    }
     if (oversize) return this.#relayTooLarge(now, src);
     this.#touch(src, now);
     const dst = this.#peers.get(this.#view.getBigUint64(at + 20));
@@ -804,8 +852,11 @@ export class Registry {
     out[1] = data[1]!;
     out[2] = data[2]!;
     out[3] = MsgType.Relayed;
-    out.set(dst.token, 4);
-    out.set(src.id, 4 + TOKEN_LEN);
+    const ov = this.#slabView;
+    const o = out.byteOffset;
+    ov.setInt32(o + 4, dst.tok0);
+    ov.setInt32(o + 8, dst.tok1);
+    ov.setBigUint64(o + 4 + TOKEN_LEN, src.num);
     out.set(data.subarray(RELAY_HEADER_LEN), RELAYED_HEADER_LEN);
     this.#out.push({ to: dst.addr, data: out });
   }
@@ -818,6 +869,7 @@ export class Registry {
   #carve(n: number): Uint8Array {
     if (this.#slabUsed + n > this.#slab.length) {
       this.#slab = new Uint8Array(SLAB_SIZE);
+      this.#slabView = new DataView(this.#slab.buffer);
       this.#slabUsed = 0;
     }
     return this.#slab.subarray(this.#slabUsed, this.#slabUsed += n);
@@ -840,7 +892,7 @@ export class Registry {
     this.#events.push({ type: "limited", room: src.room.short, name: nameOf(src), what });
     this.#send(src.addr, {
       type: MsgType.Refused,
-      echo: src.token,
+      echo: tokenOf(src),
       code: RefuseCode.Limit,
       message,
     });
@@ -868,7 +920,7 @@ export class Registry {
     const found = this.#pair(now, from, m.id, m.token, m.target, "repunch");
     if (!found) return;
     const [src, dst] = found;
-    const a = idHex(src.id), b = idHex(dst.id);
+    const a = idHex(idOf(src)), b = idHex(idOf(dst));
     const pair = a < b ? a + b : b + a;
     const last = this.#repunched.get(pair);
     if (last !== undefined && now - last < this.#o.repunchInterval) {
@@ -896,15 +948,15 @@ export class Registry {
     }
     const room = p.room;
     room.members.delete(p.num);
-    room.digest = (room.digest ^ idDigest(p.id)) >>> 0;
+    room.digest = (room.digest ^ p.dig) >>> 0;
     if (room.members.size === 0) this.#rooms.delete(room.hex);
     this.#events.push({ type: "left", room: room.short, name: nameOf(p), reason });
     for (const other of room.members.values()) {
       this.#send(other.addr, {
         type: MsgType.Left,
-        token: other.token,
+        token: tokenOf(other),
         seq: ++other.seq,
-        id: p.id,
+        id: idOf(p),
         reason: reason === "bye" ? LeftReason.Bye : LeftReason.Expired,
       });
     }
@@ -914,6 +966,34 @@ export class Registry {
 /** A peer id as a big-endian 64-bit number (the key of the registry's member map). */
 function idNum(id: Uint8Array): bigint {
   return new DataView(id.buffer, id.byteOffset, ID_LEN).getBigUint64(0);
+}
+
+/** A DataView of all of `b`. */
+function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** A member's id as bytes (made when a message carries it). */
+function idOf(p: Member): Uint8Array {
+  const b = new Uint8Array(ID_LEN);
+  view(b).setBigUint64(0, p.num);
+  return b;
+}
+
+/** A member's token as bytes (made when a message carries it). */
+function tokenOf(p: Member): Uint8Array {
+  const b = new Uint8Array(TOKEN_LEN);
+  const v = view(b);
+  v.setInt32(0, p.tok0);
+  v.setInt32(4, p.tok1);
+  return b;
+}
+
+/** True when `token` (TOKEN_LEN bytes) is `p`'s, compared without an early exit. */
+function tokenIs(p: Member, token: Uint8Array): boolean {
+  if (token.length !== TOKEN_LEN) return false;
+  const v = view(token);
+  return ((v.getInt32(0) ^ p.tok0) | (v.getInt32(4) ^ p.tok1)) === 0;
 }
 
 /** A name tag as a big-endian 64-bit number. */
@@ -936,6 +1016,8 @@ function periodSecret(master: Uint8Array, period: number): Uint8Array {
 /** The pair's epoch: the same for both INTROs of a pair, new when either registers anew. */
 function pairEpoch(a: Member, b: Member): Uint8Array {
   const e = new Uint8Array(EPOCH_LEN);
-  for (let i = 0; i < EPOCH_LEN; i++) e[i] = a.incarnation[i]! ^ b.incarnation[i]!;
+  const v = view(e);
+  v.setInt32(0, a.inc0 ^ b.inc0);
+  v.setInt32(4, a.inc1 ^ b.inc1);
   return e;
 }

@@ -582,6 +582,8 @@ class Writer {
   #buf: Uint8Array;
   #view: DataView;
   #len = 0;
+  /** Where {@link finish} puts the bytes (a fresh array of their own when unset). */
+  alloc: ((n: number) => Uint8Array) | undefined;
 
   constructor() {
     if (scratchOwner === null) {
@@ -658,7 +660,10 @@ class Writer {
   }
   finish(): Uint8Array {
     if (scratchOwner === this) scratchOwner = null;
-    return this.#buf.slice(0, this.#len);
+    if (!this.alloc) return this.#buf.slice(0, this.#len);
+    const out = this.alloc(this.#len);
+    out.set(this.#buf.subarray(0, this.#len));
+    return out;
   }
   #check(v: number, max: number, what: string): void {
     if (!Number.isInteger(v) || v < 0 || v > max) this.#refuse(`${what} out of range: ${v}`);
@@ -805,7 +810,19 @@ export function helloSigningInput(
 
 /** Encodes a server-facing message. Throws RangeError only on values the caller built wrong. */
 export function encodeServerMsg(m: ServerMsg): Uint8Array {
+  return encodeServerMsgInto(m, undefined);
+}
+
+/**
+ * {@link encodeServerMsg} into the `n` bytes `alloc(n)` provides (e.g. cut from a slab shared by
+ * many datagrams, which saves a backing-store allocation per datagram); undefined: fresh ones.
+ */
+export function encodeServerMsgInto(
+  m: ServerMsg,
+  alloc: ((n: number) => Uint8Array) | undefined,
+): Uint8Array {
   const w = header(m.type);
+  w.alloc = alloc;
   switch (m.type) {
     case MsgType.Hello:
       return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).fixed(m.nonce, NONCE_LEN)

@@ -24,8 +24,9 @@
  *
  * Options: `--runs N` (default 3), `--seconds S` measured per relay load case (default 1.5),
  * `--ratios`, `--no-write` (print, but leave the document alone), `--only SUITE` (one of
- * `relay`, `capacity`, `peer`, `deno-bench`: runs that suite alone and prints its figures; the
- * document is only written by a full run).
+ * `relay`, `capacity`, `peer`, `deno-bench`: runs that suite alone and prints its figures, and
+ * for `capacity` and `deno-bench` its section of the document; the document is only written by a
+ * full run).
  *
  * @module
  */
@@ -547,6 +548,7 @@ const peerFigures: Figure[] = (peer?.figures ?? [])
 const figures = [...relay?.figures ?? [], ...cap?.figures ?? [], ...peerFigures];
 for (const x of figures) console.log(JSON.stringify(x));
 if (args.only === "deno-bench") console.log(benchMarkdown(bench));
+if (args.only === "capacity" && cap) console.log(capacityMarkdown(cap.result));
 
 if (!args.ratios && !args["no-write"] && relay && cap && peer) {
   const doc = [
