@@ -110,9 +110,20 @@ if (import.meta.main) {
       } RTT over ${times.length} runs` +
         (failed ? ` (${failed} did not go direct in 20 s)` : ""),
     );
-    // Higher is better: the floor (1 RTT) over the measured median; goal 1/1.2.
+    // Higher is better: the floor (1 RTT) over the measured median (goal 1/1.2) and over the
+    // worst (goal 1/2); the goals hold at 0 % loss, 5 % loss is reported beside them.
+    const goal = (g: number) => loss === 0 ? g : null;
     console.log(
-      JSON.stringify({ name, value: median, baseline: 1, ratio: 1 / median, goal: 1 / 1.2 }),
+      JSON.stringify({ name, value: median, baseline: 1, ratio: 1 / median, goal: goal(1 / 1.2) }),
+    );
+    console.log(
+      JSON.stringify({
+        name: `${name}_worst`,
+        value: worst,
+        baseline: 1,
+        ratio: 1 / worst,
+        goal: goal(1 / 2),
+      }),
     );
   }
 }

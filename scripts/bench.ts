@@ -24,7 +24,7 @@
  *
  * Options: `--runs N` (default 3), `--seconds S` measured per relay load case (default 1.5),
  * `--ratios`, `--no-write` (print, but leave the document alone), `--only SUITE` (one of
- * `relay`, `capacity`, `peer`, `deno-bench`: runs that suite alone and prints its figures, and
+ * `relay`, `capacity`, `peer`, `direct`, `deno-bench`: runs that suite alone and prints its figures, and
  * for `capacity` and `deno-bench` its section of the document; the document is only written by a
  * full run).
  *
@@ -61,7 +61,7 @@ const { values: args } = parseArgs({
     only: { type: "string" },
   },
 });
-const SUITES = ["relay", "capacity", "peer", "deno-bench"];
+const SUITES = ["relay", "capacity", "peer", "direct", "deno-bench"];
 if (args.only !== undefined && !SUITES.includes(args.only)) {
   throw new Error(`--only takes one of ${SUITES.join(", ")}, not ${args.only}`);
 }
@@ -418,6 +418,31 @@ function peerMarkdown(p: { figures: PeerFigure[]; summary: string[] }): string {
   return lines.join("\n");
 }
 
+/** `bench/direct_time.ts`: time to a direct path in the simulator, in peer round trips. */
+async function directTime(): Promise<{ figures: Figure[]; summary: string[] }> {
+  progress("time to direct: 100 simulated pairs at 0 % and 5 % loss");
+  const out = await run(Deno.execPath(), ["run", "--allow-all", "bench/direct_time.ts", "100"]);
+  const lines = out.split("\n").filter((l) => l.trim());
+  return {
+    figures: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
+    summary: lines.filter((l) => !l.startsWith("{")),
+  };
+}
+
+function directMarkdown(d: { summary: string[] }): string {
+  return [
+    "## Time to a direct path",
+    "",
+    "`bench/direct_time.ts` runs two peers behind port-restricted NATs in the virtual-time " +
+    "simulator, every link 25 ms one way (a 50 ms peer RTT, the server as far away), the second " +
+    "INTRO skewed by 0 to 100 ms, 100 seeds: the time from the later accepted INTRO until both " +
+    "peers report a direct path, in peer RTTs. The physical floor (the baseline) is one RTT; " +
+    "the goals are a median of at most 1.2 and a worst of at most 2 RTT at 0 % loss.",
+    "",
+    ...d.summary.map((l) => `- ${l}`),
+  ].join("\n");
+}
+
 // --- deno bench ---------------------------------------------------------------------------
 
 interface BenchRow {
@@ -542,15 +567,17 @@ const bench = args.ratios || !runs("deno-bench") ? [] : await denoBench();
 const relay = runs("relay") ? await relayLoad(coturn) : undefined;
 const cap = runs("capacity") ? await capacity() : undefined;
 const peer = runs("peer") ? await peerThroughput() : undefined;
+const direct = runs("direct") ? await directTime() : undefined;
 const peerFigures: Figure[] = (peer?.figures ?? [])
   .filter((x) => !args.ratios || x.goal !== null)
   .map(({ name, value, baseline, ratio, goal }) => ({ name, value, baseline, ratio, goal }));
-const figures = [...relay?.figures ?? [], ...cap?.figures ?? [], ...peerFigures];
+const directFigures = (direct?.figures ?? []).filter((x) => !args.ratios || x.goal !== null);
+const figures = [...relay?.figures ?? [], ...cap?.figures ?? [], ...peerFigures, ...directFigures];
 for (const x of figures) console.log(JSON.stringify(x));
 if (args.only === "deno-bench") console.log(benchMarkdown(bench));
 if (args.only === "capacity" && cap) console.log(capacityMarkdown(cap.result));
 
-if (!args.ratios && !args["no-write"] && relay && cap && peer) {
+if (!args.ratios && !args["no-write"] && relay && cap && peer && direct) {
   const doc = [
     "# Benchmarks",
     "",
@@ -566,6 +593,8 @@ if (!args.ratios && !args["no-write"] && relay && cap && peer) {
     capacityMarkdown(cap.result),
     "",
     peerMarkdown(peer),
+    "",
+    directMarkdown(direct),
     "",
     benchMarkdown(bench),
     "",
