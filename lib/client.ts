@@ -91,8 +91,12 @@ const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
 const UNCOOKIED_PER_SECOND = 16;
 /** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
 const MAX_RETIRED = 1024;
-/** How long a peer offering to be a supernode waits for the reachability probe before STUN. */
-const PROBE_DELAY = 1_500;
+/**
+ * How long after registering a peer offering to be a supernode waits for the server's
+ * reachability check (a REACH from the server's other address) before its STUN probe asks that
+ * other address too.
+ */
+const REACH_WAIT = 750;
 /** `--supernode`: how long after starting to say the reachability check did not pass. */
 const ASK_WAIT = 6_000;
 
@@ -181,7 +185,9 @@ export class Client {
    * server's reachability probe first, since asking the server's other address (OTHER-ADDRESS)
    * would open an address-restricted NAT to it and let the probe in.
    */
-  #probeAt: number | undefined;
+  /** When the STUN probe may ask the server's other address (see {@link REACH_WAIT}). */
+  #releaseAt: number | undefined;
+  #released = false;
   /** `--supernode`: when to say that the reachability check did not pass, if it did not. */
   #askAt: number | undefined;
   /** Addresses STUN servers saw for us that the server's introductions do not carry. */
@@ -216,6 +222,8 @@ export class Client {
     this.#probe = new StunProbe({
       servers: [options.server, ...(options.stun ?? [])],
       random: options.random ?? randomId,
+      // Until the server's reachability check had its chance (see #reach).
+      holdOther: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
     });
     const room = options.room;
     this.#linkOptions = {
@@ -420,9 +428,8 @@ export class Client {
   /** Starts registering. */
   start(now: number): void {
     this.#link.start(now);
-    if (this.#linkOptions.offerSupernode) this.#probeAt = now + PROBE_DELAY;
     if (this.#o.supernode === "ask") this.#askAt = now + ASK_WAIT;
-    else this.#startProbe(now);
+    this.#startProbe(now);
     this.#o.portmap?.start(now);
     this.#portmapOut(now);
   }
@@ -459,9 +466,20 @@ export class Client {
   }
 
   /** Moves the STUN probe's requests and its verdict out. */
+  /**
+   * Lets the STUN probe ask the server's other address: the reachability check came, or had
+   * its chance ({@link REACH_WAIT} after registering).
+   */
+  #releaseOther(now: number): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#releaseAt = undefined;
+    this.#probe?.releaseOther(now);
+    this.#probeOut(now);
+  }
+
   /** Starts the STUN probe (once). */
   #startProbe(now: number): void {
-    this.#probeAt = undefined;
     this.#probe?.start(now);
     this.#probeOut(now);
   }
@@ -547,7 +565,7 @@ export class Client {
     if (this.#link.closed) return this.#o.portmap?.nextTimeout();
     let t = this.#link.nextTimeout() ?? Infinity;
     t = Math.min(t, this.#o.portmap?.nextTimeout() ?? Infinity);
-    t = Math.min(t, this.#probeAt ?? this.#probe?.nextTimeout() ?? Infinity);
+    t = Math.min(t, this.#probe?.nextTimeout() ?? Infinity, this.#releaseAt ?? Infinity);
     t = Math.min(t, this.#askAt ?? Infinity);
     t = Math.min(t, this.#sn.nextTimeout() ?? Infinity);
     const r = this.#deadlines.peek();
@@ -567,7 +585,7 @@ export class Client {
     this.#link.handleTimeout(now);
     this.#sn.handleTimeout(now);
     this.#sn.pump(now);
-    if (this.#probeAt !== undefined && now >= this.#probeAt) this.#startProbe(now);
+    if (this.#releaseAt !== undefined && now >= this.#releaseAt) this.#releaseOther(now);
     if (this.#askAt !== undefined && now >= this.#askAt) {
       this.#askAt = undefined;
       if (!this.#sn.host) {
@@ -576,7 +594,7 @@ export class Client {
         );
       }
     }
-    if (this.#probe && this.#probeAt === undefined) {
+    if (this.#probe) {
       this.#probe.handleTimeout(now);
       this.#probeOut(now);
     }
@@ -650,7 +668,10 @@ export class Client {
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
     // A PONG may have changed an RTT.
-    if (link.handle(now, d.value)) return this.#sn.relaysCheck(now);
+    if (link.handle(now, d.value)) {
+      if (!sup && link.registered && !this.#released) this.#releaseAt ??= now + REACH_WAIT;
+      return this.#sn.relaysCheck(now);
+    }
     // Everything else the server says carries our registration's token: forgeries stop here.
     if (!("token" in d.value) || !link.authentic(d.value.token)) {
       return this.#drop("server-bad-token");
@@ -795,7 +816,7 @@ export class Client {
       return this.#drop("reach-forged");
     }
     this.#toServer({ type: MsgType.Reached, id: this.#id, token: this.#link.token, nonce });
-    if (this.#probeAt !== undefined) this.#startProbe(now);
+    this.#releaseOther(now);
     const o = this.#o;
     if (!this.#sn.serve(now, o.room.id, o.supernodeLimits ?? {}, o.random ?? randomId)) return;
     if (this.#o.supernode === "ask") {

@@ -77,6 +77,12 @@ export interface StunProbeOptions {
   timeout?: number;
   /** Retransmissions per server, 0 to 2 (default 2; more are capped: ≤ 3 datagrams a server). */
   retries?: number;
+  /**
+   * Hold back asking a server's OTHER-ADDRESS until {@link StunProbe.releaseOther}: a peer
+   * waiting for the server's reachability check (a REACH from that other address) must not
+   * open its NAT towards it first, or an address-restricted NAT would pass the check.
+   */
+  holdOther?: boolean;
 }
 
 /** Default {@link StunProbeOptions.timeout}, ms. */
@@ -129,6 +135,10 @@ function keyOf(ep: Endpoint): string {
  */
 export class StunProbe {
   #servers: Server[] = [];
+  /** OTHER-ADDRESS is held back ({@link StunProbeOptions.holdOther}) … */
+  #holding: boolean;
+  /** … and these were named meanwhile. */
+  #held: Endpoint[] = [];
   #byTid = new Map<string, Server>();
   #out: Transmit[] = [];
   #events: StunProbeEvent[] = [];
@@ -142,6 +152,7 @@ export class StunProbe {
   /** A probe of `o.servers`; nothing is sent before {@link start}. */
   constructor(o: StunProbeOptions) {
     this.#random = o.random;
+    this.#holding = o.holdOther ?? false;
     const t = o.timeout ?? DEFAULT_PROBE_TIMEOUT;
     this.#timeout = Number.isFinite(t) && t > 0 ? t : DEFAULT_PROBE_TIMEOUT;
     const r = Math.floor(o.retries ?? MAX_PROBE_RETRIES);
@@ -284,7 +295,23 @@ export class StunProbe {
   #followOther(now: number, m: StunMessage): void {
     const a = findAttribute(m, Attr.OtherAddress);
     const other = a && decodeAddress(a.value);
-    if (!other || this.#followed >= 2) return;
+    if (!other) return;
+    if (this.#holding) {
+      if (this.#held.length < 2) this.#held.push(other);
+      return;
+    }
+    this.#follow(now, other);
+  }
+
+  /** Asks the OTHER-ADDRESSes held back so far, and any named from now on. */
+  releaseOther(now: number): void {
+    if (!this.#holding) return;
+    this.#holding = false;
+    for (const other of this.#held.splice(0)) this.#follow(now, other);
+  }
+
+  #follow(now: number, other: Endpoint): void {
+    if (this.#followed >= 2) return;
     const s = this.#add(other);
     if (!s) return;
     this.#followed++;

@@ -443,3 +443,38 @@ Deno.test("stun probe: a server's OTHER-ADDRESS is asked too, so one RFC 5780 se
     assert.equal(probe.mapping(), symmetric ? "address-dependent" : "endpoint-independent");
   }
 });
+
+Deno.test("stun probe: holdOther keeps the OTHER-ADDRESS unasked until released (a REACH comes first)", () => {
+  const primary = { hostname: "192.0.2.1", port: 3478 };
+  const sockets = [
+    primary,
+    { hostname: "192.0.2.1", port: 3479 },
+    { hostname: "192.0.2.2", port: 3478 },
+    { hostname: "192.0.2.2", port: 3479 },
+  ];
+  const responder = new StunResponder({ sockets });
+  const rng = prng(3);
+  const probe = new StunProbe({
+    servers: [primary],
+    random: (n) => randomBytesFrom(rng, n),
+    holdOther: true,
+  });
+  probe.start(0);
+  const asked: string[] = [];
+  const answer = (now: number) => {
+    for (let t = probe.pollTransmit(); t; t = probe.pollTransmit()) {
+      asked.push(`${t.to.hostname}:${t.to.port}`);
+      const role = sockets.findIndex((s) => s.hostname === t.to.hostname && s.port === t.to.port);
+      const r = responder.handle(now, role, { hostname: "203.0.113.5", port: 40_000 }, t.data)!;
+      probe.handleDatagram(now, sockets[r.via]!, r.data);
+    }
+  };
+  answer(0);
+  answer(1);
+  assert.deepEqual(asked, ["192.0.2.1:3478"], "the other address is not contacted yet");
+  assert.equal(probe.mapping(), null);
+  probe.releaseOther(500);
+  answer(500);
+  assert.deepEqual(asked, ["192.0.2.1:3478", "192.0.2.2:3479"]);
+  assert.equal(probe.mapping(), "endpoint-independent");
+});
