@@ -25,7 +25,7 @@ import {
 } from "../lib/birthday.ts";
 import { NatMapping } from "../lib/wire.ts";
 import { prng, randomBytesFrom } from "../tests/support/prng.ts";
-import { addPeer, addServer, SimNat, SimNet, SimStun } from "../tests/support/sim.ts";
+import { natPair, SimNat } from "../tests/support/sim.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -108,26 +108,9 @@ for (const probes of [256, 1024, 2048]) {
   );
 }
 
-const STUN = [{ hostname: "192.0.2.201", port: 3478 }, { hostname: "192.0.2.202", port: 3478 }];
 const times: number[] = [];
 for (let seed = 1; seed <= ROOMS; seed++) {
-  const net = new SimNet(seed, { latency: 25 });
-  addServer(net);
-  for (const s of STUN) net.attach(`stun ${s.hostname}`, s, new SimStun(s));
-  const a = addPeer(
-    net,
-    "alice",
-    { hostname: "10.1.0.2", port: 5000 },
-    new SimNat("203.0.113.1", "port-restricted", undefined, seed),
-    { stun: STUN },
-  );
-  const b = addPeer(
-    net,
-    "bob",
-    { hostname: "10.2.0.2", port: 5000 },
-    new SimNat("203.0.113.2", "symmetric-random", undefined, seed + 1_000_000),
-    { stun: STUN },
-  );
+  const { net, a, b } = natPair(seed, "port-restricted", "symmetric-random");
   net.runUntilTrue(() => a.client.registered && b.client.registered, 5_000);
   const direct = () =>
     a.client.peers().some((p) => p.path === "direct") &&

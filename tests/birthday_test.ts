@@ -28,12 +28,11 @@ import { prng, randomBytesFrom } from "./support/prng.ts";
 import {
   addPeer,
   addServer,
-  type NatType,
+  natPair,
   SimNat,
   SimNet,
   type SimPeer,
   simRoom,
-  SimStun,
 } from "./support/sim.ts";
 
 Deno.test("birthday: miss probability matches the birthday bound", () => {
@@ -166,35 +165,12 @@ Deno.test("birthday: one search per client; sockets come back on success, failur
 // ---------------------------------------------------------------------------------------------
 // Whole rooms in the simulator
 
-const STUN = [{ hostname: "192.0.2.201", port: 3478 }, { hostname: "192.0.2.202", port: 3478 }];
-
-function pair(seed: number, typeA: NatType, typeB: NatType, latency = 25) {
-  const net = new SimNet(seed, { latency });
-  addServer(net);
-  for (const s of STUN) net.attach(`stun ${s.hostname}`, s, new SimStun(s));
-  const a = addPeer(
-    net,
-    "alice",
-    { hostname: "10.1.0.2", port: 5000 },
-    new SimNat("203.0.113.1", typeA, undefined, seed * 2 + 1),
-    { stun: STUN },
-  );
-  const b = addPeer(
-    net,
-    "bob",
-    { hostname: "10.2.0.2", port: 5000 },
-    new SimNat("203.0.113.2", typeB, undefined, seed * 2 + 2),
-    { stun: STUN },
-  );
-  return { net, a, b };
-}
-
 function direct(p: SimPeer, name: string): boolean {
   return p.client.peers().some((i) => i.name === name && i.path === "direct");
 }
 
 Deno.test("birthday sim: port-restricted ↔ random symmetric ends up direct; data moves over", () => {
-  const { net, a, b } = pair(11, "port-restricted", "symmetric-random");
+  const { net, a, b } = natPair(11, "port-restricted", "symmetric-random");
   net.runUntilTrue(() => direct(a, "bob") && direct(b, "alice"), 30_000);
   const hard = b.client.birthdayStats(), easy = a.client.birthdayStats();
   assert.equal(hard.hits, 1);
@@ -220,7 +196,7 @@ Deno.test("birthday sim: port-restricted ↔ random symmetric ends up direct; da
 });
 
 Deno.test("birthday sim: a sequential symmetric NAT is found by prediction in a few probes", () => {
-  const { net, a, b } = pair(12, "port-restricted", "symmetric");
+  const { net, a, b } = natPair(12, "port-restricted", "symmetric");
   net.runUntilTrue(() => direct(a, "bob") && direct(b, "alice"), 30_000);
   const easy = a.client.birthdayStats();
   assert.equal(easy.hits, 1);
@@ -229,7 +205,7 @@ Deno.test("birthday sim: a sequential symmetric NAT is found by prediction in a 
 });
 
 Deno.test("birthday sim: symmetric ↔ symmetric stays relayed and nobody scans", () => {
-  const { net, a, b } = pair(13, "symmetric-random", "symmetric-random");
+  const { net, a, b } = natPair(13, "symmetric-random", "symmetric-random");
   net.run(20_000);
   assert.ok(!direct(a, "bob") && !direct(b, "alice"));
   assert.ok(a.client.peers().some((i) => i.name === "bob" && i.path === "relay"));
@@ -264,7 +240,7 @@ Deno.test("birthday sim: without NAT verdicts (no STUN) nothing is searched", ()
 });
 
 Deno.test("birthday sim: the relay carries chat during the search; probes stay bounded", () => {
-  const { net, a, b } = pair(15, "port-restricted", "symmetric-random");
+  const { net, a, b } = natPair(15, "port-restricted", "symmetric-random");
   net.runUntilTrue(() => a.client.birthdayStats().searches > 0, 30_000);
   for (let i = 0; i < 10; i++) a.client.send(net.now, `during ${i}`);
   net.runUntilTrue(() => b.messages().length === 10, 5_000);
@@ -281,7 +257,7 @@ Deno.test("birthday sim: the relay carries chat during the search; probes stay b
 });
 
 Deno.test("birthday sim: a pair refused mid-search gives its auxiliary sockets back", () => {
-  const { net, a, b } = pair(16, "port-restricted", "symmetric-random");
+  const { net, a, b } = natPair(16, "port-restricted", "symmetric-random");
   // Bob (the hard side) has opened his sockets; the easy side has not hit yet.
   net.runUntilTrue(() => net.auxSockets(b.client) === DEFAULT_BIRTHDAY.sockets, 30_000);
   assert.ok(!direct(b, "alice"));
@@ -336,7 +312,7 @@ Deno.test("birthday: a hard side that cannot propose (no public endpoint of the 
 });
 
 Deno.test("birthday sim: after a failed search no auxiliary socket is opened again", () => {
-  const { net, a, b } = pair(17, "port-restricted", "symmetric-random");
+  const { net, a, b } = natPair(17, "port-restricted", "symmetric-random");
   // Nothing gets from bob's NAT to alice's directly: alice's probes reach bob's sockets, but
   // neither side ever hears back, so the search fails.
   net.block = (from, to) => from.hostname === "203.0.113.2" && to.hostname === "203.0.113.1";

@@ -416,7 +416,8 @@ Deno.test("stun probe: 10k seeded fuzz inputs never throw and forge nothing", ()
   assert.deepEqual(probe.mapping(), null);
 });
 
-Deno.test("stun probe: a server's OTHER-ADDRESS is asked too, so one RFC 5780 server gives a verdict", () => {
+/** An RFC 5780 STUN server on two addresses and two ports, as `serve --alt-host --alt-port` runs. */
+function rfc5780Server() {
   const primary = { hostname: "192.0.2.1", port: 3478 };
   const sockets = [
     primary,
@@ -424,7 +425,11 @@ Deno.test("stun probe: a server's OTHER-ADDRESS is asked too, so one RFC 5780 se
     { hostname: "192.0.2.2", port: 3478 },
     { hostname: "192.0.2.2", port: 3479 },
   ];
-  const responder = new StunResponder({ sockets });
+  return { primary, sockets, responder: new StunResponder({ sockets }) };
+}
+
+Deno.test("stun probe: a server's OTHER-ADDRESS is asked too, so one RFC 5780 server gives a verdict", () => {
+  const { primary, sockets, responder } = rfc5780Server();
   for (const symmetric of [false, true]) {
     const rng = prng(symmetric ? 2 : 1);
     const probe = new StunProbe({ servers: [primary], random: (n) => randomBytesFrom(rng, n) });
@@ -445,14 +450,7 @@ Deno.test("stun probe: a server's OTHER-ADDRESS is asked too, so one RFC 5780 se
 });
 
 Deno.test("stun probe: holdOther keeps the OTHER-ADDRESS unasked until released (a REACH comes first)", () => {
-  const primary = { hostname: "192.0.2.1", port: 3478 };
-  const sockets = [
-    primary,
-    { hostname: "192.0.2.1", port: 3479 },
-    { hostname: "192.0.2.2", port: 3478 },
-    { hostname: "192.0.2.2", port: 3479 },
-  ];
-  const responder = new StunResponder({ sockets });
+  const { primary, sockets, responder } = rfc5780Server();
   const rng = prng(3);
   const probe = new StunProbe({
     servers: [primary],

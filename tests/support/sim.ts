@@ -433,3 +433,43 @@ export class SimStun {
     return undefined;
   }
 }
+
+/** Two public STUN servers for {@link natPair} (the mapping verdict needs two addresses). */
+export const SIM_STUN: Endpoint[] = [
+  { hostname: "192.0.2.201", port: 3478 },
+  { hostname: "192.0.2.202", port: 3478 },
+];
+
+/**
+ * A server, two STUN servers and two peers, alice behind a NAT of `typeA` (public 203.0.113.1)
+ * and bob behind one of `typeB` (203.0.113.2), each asking the STUN servers; NAT ports drawn
+ * from `seed`. One-way latency `latency` ms on every link.
+ */
+export function natPair(
+  seed: number,
+  typeA: NatType,
+  typeB: NatType,
+  latency = 25,
+): { net: SimNet; a: SimPeer; b: SimPeer } {
+  const net = new SimNet(seed, { latency });
+  addServer(net);
+  for (const s of SIM_STUN) net.attach(`stun ${s.hostname}`, s, new SimStun(s));
+  const nat = (ip: string, type: NatType, n: number) =>
+    new SimNat(ip, type, undefined, seed * 2 + n);
+  const opts = { stun: SIM_STUN };
+  const a = addPeer(
+    net,
+    "alice",
+    { hostname: "10.1.0.2", port: 5000 },
+    nat("203.0.113.1", typeA, 1),
+    opts,
+  );
+  const b = addPeer(
+    net,
+    "bob",
+    { hostname: "10.2.0.2", port: 5000 },
+    nat("203.0.113.2", typeB, 2),
+    opts,
+  );
+  return { net, a, b };
+}
