@@ -9,7 +9,7 @@ import { looksLikeStun, StunResponder } from "../lib/stun.ts";
 import { PortMapper } from "../lib/portmap/mapper.ts";
 import { FakeGateway } from "./support/portmap_gateway.ts";
 import { MAX_ROOM_SIZE } from "../lib/wire.ts";
-import { Identity } from "../lib/crypto.ts";
+import { Identity, type TransportCipher } from "../lib/crypto.ts";
 import { bytesEqual } from "../lib/crypto.ts";
 import { MAX_ANSWERS, noiseFactory } from "../lib/handshake.ts";
 import { pairPrologue } from "../lib/secure_link.ts";
@@ -24,6 +24,7 @@ import {
   type Endpoint,
   EPOCH_LEN,
   type HandshakeFrame,
+  type InnerFrame,
   InnerKind,
   LeftReason,
   type MsgOf,
@@ -453,6 +454,23 @@ Deno.test("client: two members claiming one name are both shown with fingerprint
   assert.match(warnings[0]!, /Two peers call themselves alice: fingerprints \S+ and \S+/);
 });
 
+/** The inner frames the client sealed to `to` (direct or relayed), opened with `key`. */
+function framesTo(
+  out: Transmit[],
+  to: Uint8Array,
+  key: TransportCipher,
+): InnerFrame[] {
+  return out.flatMap((t) => {
+    const m = decodeServerMsg(t.data);
+    const payload = m.ok && m.value.type === MsgType.Relay ? m.value.payload : t.data;
+    const s = decodeSealed(payload);
+    if (!s.ok || !bytesEqual(s.value.to, to)) return [];
+    const plain = key.open(s.value.counter, s.value.header, s.value.body);
+    const inner = plain && decodeInner(plain);
+    return inner && inner.ok ? [inner.value] : [];
+  });
+}
+
 Deno.test("client: with --stun, addresses STUN servers see are told to peers, sealed", () => {
   const stun = { hostname: "192.0.2.201", port: 3478 };
   const h = harness(10, { stun: [stun] });
@@ -473,15 +491,7 @@ Deno.test("client: with --stun, addresses STUN servers see are told to peers, se
     }
   }
   assert.equal(answered.size, 2, "both servers were asked");
-  const frames = h.drain().flatMap((t) => {
-    const m = decodeServerMsg(t.data);
-    const payload = m.ok && m.value.type === MsgType.Relay ? m.value.payload : t.data;
-    const s = decodeSealed(payload);
-    if (!s.ok || !bytesEqual(s.value.to, x.id)) return [];
-    const plain = keys.initiatorToResponder.open(s.value.counter, s.value.header, s.value.body);
-    const inner = plain && decodeInner(plain);
-    return inner && inner.ok ? [inner.value] : [];
-  });
+  const frames = framesTo(h.drain(), x.id, keys.initiatorToResponder);
   const offered = frames.find((f) => f.kind === InnerKind.Candidates);
   assert.ok(offered && offered.kind === InnerKind.Candidates, JSON.stringify(frames));
   assert.deepEqual(offered.endpoints, [seen]);
@@ -520,15 +530,7 @@ Deno.test("client: a router port mapping is told to the user and to peers, seale
     for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) {
       if (e.type === "notice") notices.push(e.message);
     }
-    const frames = out.flatMap((t) => {
-      const m = decodeServerMsg(t.data);
-      const payload = m.ok && m.value.type === MsgType.Relay ? m.value.payload : t.data;
-      const s = decodeSealed(payload);
-      if (!s.ok || !bytesEqual(s.value.to, x.id)) return [];
-      const plain = keys.initiatorToResponder.open(s.value.counter, s.value.header, s.value.body);
-      const inner = plain && decodeInner(plain);
-      return inner && inner.ok ? [inner.value] : [];
-    });
+    const frames = framesTo(out, x.id, keys.initiatorToResponder);
     const offered = frames.filter((f) => f.kind === InnerKind.Candidates);
     if (!router) {
       assert.deepEqual(notices, [], "no router: nothing to say");
