@@ -15,13 +15,16 @@
  */
 import type { Client } from "../lib/client.ts";
 import { decodeServerMsg, MsgType } from "../lib/wire.ts";
-import { addPeer, addServer, SERVER, SimNat, SimNet } from "../tests/support/sim.ts";
+import { natPair, SERVER } from "../tests/support/sim.ts";
 
 const RTT = 50;
 
 export function once(seed: number, loss: number, skew: number): number | null {
-  const net = new SimNet(seed, { latency: RTT / 2, loss });
-  addServer(net);
+  const { net, a, b } = natPair(seed, "port-restricted", "port-restricted", {
+    latency: RTT / 2,
+    loss,
+    stun: false,
+  });
   const introAt = new Map<string, number>();
   // Delay the INTRO to the second peer by `skew` ms (the server's two INTROs left together).
   let held: { to: string } | null = null;
@@ -46,18 +49,6 @@ export function once(seed: number, loss: number, skew: number): number | null {
     return false;
   };
   const pending: (() => boolean)[] = [];
-  const a = addPeer(
-    net,
-    "alice",
-    { hostname: "10.1.0.2", port: 5000 },
-    new SimNat("203.0.113.1", "port-restricted"),
-  );
-  const b = addPeer(
-    net,
-    "bob",
-    { hostname: "10.2.0.2", port: 5000 },
-    new SimNat("203.0.113.2", "port-restricted"),
-  );
   for (const p of [a, b]) noteIntros(p.client, introAt);
   for (let t = 0; t < 20_000; t++) {
     net.run(1);

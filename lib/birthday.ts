@@ -298,7 +298,12 @@ export class BirthdaySearch {
 
   /** Which side of a search we would be, if any. */
   static role(v: Pick<BirthdayView, "self" | "peer">): "hard" | "easy" | null {
-    const self = v.self.mapping, peer = v.peer?.mapping;
+    return BirthdaySearch.roleOf(v.self, v.peer);
+  }
+
+  /** {@link role} from the two sides' NAT information. */
+  static roleOf(mine: NatInfo, theirs: NatInfo | null): "hard" | "easy" | null {
+    const self = mine.mapping, peer = theirs?.mapping;
     if (self === NatMapping.AddressDependent && peer === NatMapping.EndpointIndependent) {
       return "hard";
     }
@@ -322,6 +327,11 @@ export class BirthdaySearch {
   holds(slot: number): boolean {
     const st = this.#state;
     return slot === this.#kept || ("slots" in st && st.slots.includes(slot));
+  }
+
+  /** Idle with nothing queued: only a new view (the peer's NAT, the path) can start anything. */
+  get quiet(): boolean {
+    return this.#state.s === "idle" && this.#frames.length === 0 && this.#probes.length === 0;
   }
 
   /** Takes the next BIRTHDAY frame to send (through the relay). */
@@ -485,6 +495,7 @@ export class BirthdaySearch {
   /** The pair is gone: everything it holds goes back. */
   close(): void {
     const st = this.#state;
+    if (st.s === "idle" && !this.#kept) return; // Holds nothing (an idle search never scans).
     if ("slots" in st) this.#pool.finish(this, st.slots);
     this.#pool.endScan(this);
     if (this.#kept) this.#pool.drop(this.#kept);

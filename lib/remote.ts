@@ -421,7 +421,7 @@ export class RemotePeer {
     if (this.#path) {
       t = Math.min(t, this.#path.nextTimeout() ?? Infinity);
       t = Math.min(t, this.#channel.nextTimeout() ?? Infinity);
-      const view = this.#searchView();
+      const view = this.#searchQuiet(this.#path) ? null : this.#searchView();
       if (view) t = Math.min(t, this.#search.nextTimeout(view) ?? Infinity);
     }
     const oldest = this.#channel.oldestSentAt();
@@ -801,6 +801,17 @@ export class RemotePeer {
       ...(path === "relay" ? { via } : {}),
     });
   }
+  /**
+   * True when a birthday search cannot act: it is idle with nothing queued, and either the path
+   * is direct or we are not the hard side (only the hard side proposes; the easy side answers
+   * BIRTHDAY frames, which build their own view).
+   */
+  #searchQuiet(path: PathMachine): boolean {
+    return this.#search.quiet &&
+      (path.state === "direct" ||
+        BirthdaySearch.roleOf(this.#ctx.nat(), this.#peerNat) !== "hard");
+  }
+
   /** What a birthday search looks at (none without a path or when punching is off). */
   #searchView(): BirthdayView | null {
     const path = this.#path;
@@ -817,9 +828,11 @@ export class RemotePeer {
 
   /** Runs the birthday search: its agreement frames go relayed, its probes through the path. */
   #drive(now: number, path: PathMachine): void {
-    const view = this.#searchView();
     // No search can run (e.g. the peer is relay-only now): give back what one holds.
-    if (!view) return this.#search.close();
+    if (this.#ctx.relayOnly || this.#intro.relayOnly) return this.#search.close();
+    // The common case, on every datagram: nothing a search could do; build no view.
+    if (this.#searchQuiet(path)) return;
+    const view = this.#searchView()!;
     this.#search.tick(now, view);
     for (let b = this.#search.pollFrame(); b; b = this.#search.pollFrame()) {
       this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);

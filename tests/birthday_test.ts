@@ -25,15 +25,7 @@ import {
 import { noiseFactory } from "../lib/handshake.ts";
 import { pairPrologue } from "../lib/secure_link.ts";
 import { prng, randomBytesFrom } from "./support/prng.ts";
-import {
-  addPeer,
-  addServer,
-  natPair,
-  SimNat,
-  SimNet,
-  type SimPeer,
-  simRoom,
-} from "./support/sim.ts";
+import { natPair, type SimPeer, simRoom } from "./support/sim.ts";
 
 Deno.test("birthday: miss probability matches the birthday bound", () => {
   const range = 64512;
@@ -214,20 +206,7 @@ Deno.test("birthday sim: symmetric ↔ symmetric stays relayed and nobody scans"
 });
 
 Deno.test("birthday sim: without NAT verdicts (no STUN) nothing is searched", () => {
-  const net = new SimNet(14, { latency: 25 });
-  addServer(net);
-  const a = addPeer(
-    net,
-    "alice",
-    { hostname: "10.1.0.2", port: 5000 },
-    new SimNat("203.0.113.1", "port-restricted"),
-  );
-  const b = addPeer(
-    net,
-    "bob",
-    { hostname: "10.2.0.2", port: 5000 },
-    new SimNat("203.0.113.2", "symmetric-random"),
-  );
+  const { net, a, b } = natPair(14, "port-restricted", "symmetric-random", { stun: false });
   net.run(20_000);
   assert.ok(!direct(a, "bob"));
   assert.equal(a.client.birthdayStats().searches + b.client.birthdayStats().searches, 0);

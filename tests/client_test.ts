@@ -394,6 +394,16 @@ Deno.test("client: a flood of INTROs from a hostile server is capped at the larg
   assert.equal(h.c.drops["intro-room-too-large"], 50);
 });
 
+/** The first HANDSHAKE frame of `stage` the client sent through the relay. */
+function relayedHandshake(out: Transmit[], stage: number): HandshakeFrame {
+  return out.flatMap((t) => {
+    const m = decodeServerMsg(t.data);
+    if (!m.ok || m.value.type !== MsgType.Relay) return [];
+    const f = decodeHandshake(m.value.payload);
+    return f.ok && f.value.stage === stage ? [f.value] : [];
+  })[0]!;
+}
+
 /**
  * Completes both handshakes with a member `x` whose name is `name`: x's own (x initiates, the
  * client answers) and the client's (the client initiated it at the introduction; x answers).
@@ -416,25 +426,18 @@ function member(h: Harness, name: string) {
       x.id,
       encodeHandshake({ from: x.id, to: h.c.id, stage, attempt, cookie: 0, message }),
     );
-  const fromClient = (out: Transmit[], stage: number) =>
-    out.flatMap((t) => {
-      const m = decodeServerMsg(t.data);
-      if (!m.ok || m.value.type !== MsgType.Relay) return [];
-      const f = decodeHandshake(m.value.payload);
-      return f.ok && f.value.stage === stage ? [f.value] : [];
-    })[0]!;
   // x's handshake: 1 ->, <- 2, 3 ->.
   const mine = noise(true, pairPrologue(simRoom().id, x.id, h.c.id));
   relay(1, 1, mine.writeMessage(payload(1)));
-  assert.ok(mine.readMessage(fromClient(h.drain(), 2).message), "message 2 opens");
+  assert.ok(mine.readMessage(relayedHandshake(h.drain(), 2).message), "message 2 opens");
   relay(3, 1, mine.writeMessage(payload(1, name)));
   // The client's handshake: its message 1 went out at the introduction.
-  const first = fromClient(sent, 1);
+  const first = relayedHandshake(sent, 1);
   const theirs = noise(false, pairPrologue(simRoom().id, h.c.id, x.id));
   assert.ok(theirs.readMessage(first.message), "message 1 opens");
   relay(2, first.attempt, theirs.writeMessage(payload(first.attempt, name)));
   const last = h.drain();
-  assert.ok(theirs.readMessage(fromClient(last, 3).message), "message 3 opens");
+  assert.ok(theirs.readMessage(relayedHandshake(last, 3).message), "message 3 opens");
   // What the client sent with its message 3 (its first sealed frames) is kept for the caller.
   return { x, keys: theirs.split(), sent: last };
 }
@@ -688,16 +691,9 @@ Deno.test("client: a peer whose two handshakes show different identities is refu
   // An insider with the room secret: one identity answers our handshake, another runs x's.
   const k1 = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
   const k2 = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
-  const relayed = (out: Transmit[], stage: number) =>
-    out.flatMap((t) => {
-      const m = decodeServerMsg(t.data);
-      if (!m.ok || m.value.type !== MsgType.Relay) return [];
-      const f = decodeHandshake(m.value.payload);
-      return f.ok && f.value.stage === stage ? [f.value] : [];
-    })[0]!;
   const relay = (stage: number, attempt: number, message: Uint8Array) =>
     h.relayed(x.id, encodeHandshake({ from: x.id, to: h.c.id, stage, attempt, message }));
-  const first = relayed(sent, 1);
+  const first = relayedHandshake(sent, 1);
   const answering = k1(false, pairPrologue(simRoom().id, h.c.id, x.id));
   answering.readMessage(first.message);
   relay(2, first.attempt, answering.writeMessage(hsPayload(first.attempt, "x")));
@@ -712,7 +708,7 @@ Deno.test("client: a peer whose two handshakes show different identities is refu
   h.runUntil(h.now + 300);
   const own = k2(true, pairPrologue(simRoom().id, x.id, h.c.id));
   relay(1, 9, own.writeMessage(hsPayload(9)));
-  assert.ok(own.readMessage(relayed(h.drain(), 2).message));
+  assert.ok(own.readMessage(relayedHandshake(h.drain(), 2).message));
   relay(3, 9, own.writeMessage(hsPayload(9, "x")));
   const after = events();
   const w = after.find((e) => e.type === "warning" && e.kind === "auth-failed");

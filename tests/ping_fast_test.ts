@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Registry, type RegistryEvent } from "../lib/registry.ts";
+import { Registry } from "../lib/registry.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
@@ -18,8 +18,9 @@ import {
   ID_LEN,
   MsgType,
   TOKEN_LEN,
-  type Transmit,
 } from "../lib/wire.ts";
+import { drainEvents, drainTransmits } from "./support/registry_out.ts";
+import { prng, randomBytesFrom } from "./support/prng.ts";
 import { signedHello } from "./support/hello.ts";
 
 const A: Endpoint = { hostname: "198.51.100.1", port: 40000 };
@@ -34,38 +35,20 @@ interface Peer {
   token: Uint8Array;
 }
 
-/** A deterministic byte source (xorshift32). */
-function prng(seed: number): (n: number) => Uint8Array {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      out[i] = x & 0xff;
-    }
-    return out;
-  };
+/** A deterministic byte source. */
+function bytesFrom(seed: number): (n: number) => Uint8Array {
+  const rng = prng(seed);
+  return (n) => randomBytesFrom(rng, n);
 }
 
-function drain(r: Registry): Transmit[] {
-  const out: Transmit[] = [];
-  for (let t = r.pollTransmit(); t; t = r.pollTransmit()) out.push(t);
-  return out;
-}
-
-function events(r: Registry): RegistryEvent[] {
-  const out: RegistryEvent[] = [];
-  for (let e = r.pollEvent(); e; e = r.pollEvent()) out.push(e);
-  return out;
-}
+const drain = drainTransmits;
+const events = drainEvents;
 
 /** A registry (fast or slow PINGs) with a and b in one room, c in another. */
 function setup(slowPing: boolean) {
-  const r = new Registry({ slowPing }, new Uint8Array(32).fill(7), prng(99));
+  const r = new Registry({ slowPing }, new Uint8Array(32).fill(7), bytesFrom(99));
   const join = (seed: number, addr: Endpoint, room: number): Peer => {
-    const id = prng(seed)(ID_LEN);
+    const id = bytesFrom(seed)(ID_LEN);
     const hello = signedHello(`room ${room}`, {
       id,
       cookie: r.cookieFor(id, addr, 0),
@@ -140,7 +123,7 @@ Deno.test("ping fast path: the same answers as the decoding path on valid and fo
 Deno.test("ping fast path: the same answers on 3000 mutated PINGs", () => {
   const fast = setup(false), slow = setup(true);
   const { a, b, c } = fast;
-  const rnd = prng(2024);
+  const rnd = bytesFrom(2024);
   const valid = [ping(a), ping(b, { digest: 77 }), ping(c)];
   const from = [A, B, C, A2];
   let now = 10;

@@ -12,7 +12,7 @@ import { Identity } from "../lib/crypto.ts";
 import { handshakeSessions } from "./support/sessions.ts";
 import assert from "node:assert/strict";
 import { noiseFactory } from "../lib/handshake.ts";
-import { Registry, type RegistryEvent } from "../lib/registry.ts";
+import { Registry } from "../lib/registry.ts";
 import {
   decodeServerMsg,
   encodeHandshake,
@@ -30,6 +30,7 @@ import {
   RELAY_HEADER_LEN,
   type Transmit,
 } from "../lib/wire.ts";
+import { drainEvents, drainTransmits } from "./support/registry_out.ts";
 import { signedHello, testRoom } from "./support/hello.ts";
 
 const A_ADDR: Endpoint = { hostname: "198.51.100.1", port: 40000 };
@@ -46,17 +47,8 @@ function bytes(n: number, seed: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (seed * 31 + i * 7) & 0xff);
 }
 
-function drain(r: Registry): Transmit[] {
-  const out: Transmit[] = [];
-  for (let t = r.pollTransmit(); t; t = r.pollTransmit()) out.push(t);
-  return out;
-}
-
-function events(r: Registry): RegistryEvent[] {
-  const out: RegistryEvent[] = [];
-  for (let e = r.pollEvent(); e; e = r.pollEvent()) out.push(e);
-  return out;
-}
+const drain = drainTransmits;
+const events = drainEvents;
 
 /** A registry with a and b in one room and c in another, relay budgets out of the way. */
 function setup() {

@@ -440,23 +440,32 @@ export const SIM_STUN: Endpoint[] = [
   { hostname: "192.0.2.202", port: 3478 },
 ];
 
+/** Options of {@link natPair}. */
+export interface NatPairOptions {
+  /** One-way latency of every link in ms (default 25). */
+  latency?: number;
+  /** Probability a datagram is lost (default 0). */
+  loss?: number;
+  /** Whether the peers ask {@link SIM_STUN} how their NATs map (default true). */
+  stun?: boolean;
+}
+
 /**
  * A server, two STUN servers and two peers, alice behind a NAT of `typeA` (public 203.0.113.1)
- * and bob behind one of `typeB` (203.0.113.2), each asking the STUN servers; NAT ports drawn
- * from `seed`. One-way latency `latency` ms on every link.
+ * and bob behind one of `typeB` (203.0.113.2); NAT ports drawn from `seed`.
  */
 export function natPair(
   seed: number,
   typeA: NatType,
   typeB: NatType,
-  latency = 25,
+  o: NatPairOptions = {},
 ): { net: SimNet; a: SimPeer; b: SimPeer } {
-  const net = new SimNet(seed, { latency });
+  const net = new SimNet(seed, { latency: o.latency ?? 25, loss: o.loss ?? 0 });
   addServer(net);
   for (const s of SIM_STUN) net.attach(`stun ${s.hostname}`, s, new SimStun(s));
   const nat = (ip: string, type: NatType, n: number) =>
     new SimNat(ip, type, undefined, seed * 2 + n);
-  const opts = { stun: SIM_STUN };
+  const opts = o.stun === false ? {} : { stun: SIM_STUN };
   const a = addPeer(
     net,
     "alice",
