@@ -296,7 +296,7 @@ export class Client {
       nat: () => this.#nat,
       birthday: this.#pool,
       random: options.random ?? randomId,
-      server: (m) => this.#request(m),
+      server: (m, key) => this.#request(m, key),
       relayVia: (id) => this.#sn.relayVia(idHex(id)),
       relayStalled: (id) => void this.#sn.stalled(idHex(id)),
       relays: () => this.#sn.relaysFrame(),
@@ -857,10 +857,13 @@ export class Client {
     this.#track(r);
   }
 
-  /** A remote's request: relayed through our supernode when it reaches the target, else the server. */
-  #request(m: PeerRequest): void {
+  /**
+   * A remote's request about peer `key`: relayed through our supernode when it reaches that
+   * peer, else the server.
+   */
+  #request(m: PeerRequest, key: string): void {
     const sup = this.#sn.link;
-    if (m.type === MsgType.Relay && sup && this.#sn.relaysTo(idHex(m.to))) {
+    if (m.type === MsgType.Relay && sup && this.#sn.relaysTo(key)) {
       return this.#sn.send(sup, { ...m, token: sup.link.token });
     }
     this.#toServer({ ...m, token: this.#link.token });

@@ -158,8 +158,11 @@ export interface RemoteContext {
   readonly birthday: BirthdayPool;
   /** Randomness (birthday probe ports). */
   readonly random: (n: number) => Uint8Array;
-  /** Sends a request to the server (a RELAY may go through a supernode instead). */
-  server(m: PeerRequest): void;
+  /**
+   * Sends a request about peer `key` (its id in hex) to the server; a RELAY may go through a
+   * supernode instead.
+   */
+  server(m: PeerRequest, key: string): void;
   /** The supernode that relays to peer `id`, by name, or null for the server's relay. */
   relayVia(id: Uint8Array): string | null;
   /** Frames relayed to peer `id` by a supernode stalled: use the server's relay instead. */
@@ -244,7 +247,8 @@ export class RemotePeer {
     this.#search = new BirthdaySearch(ctx.birthday, ctx.random);
     this.#route = new HandshakeTransport({
       id: ctx.id,
-      relay: (payload) => ctx.server({ type: MsgType.Relay, from: ctx.id, to: this.id, payload }),
+      relay: (payload) =>
+        ctx.server({ type: MsgType.Relay, from: ctx.id, to: this.id, payload }, this.key),
       direct: (to, data, via) => ctx.direct(to, data, via),
       random: ctx.random,
       budget: ctx.handshakeBudget,
@@ -759,7 +763,7 @@ export class RemotePeer {
         if (a.via && !this.#search.holds(a.via)) continue;
         this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to, a.via);
       } else {
-        this.#ctx.server({ type: MsgType.Repunch, id: this.#ctx.id, target: this.id });
+        this.#ctx.server({ type: MsgType.Repunch, id: this.#ctx.id, target: this.id }, this.key);
       }
     }
     let changed;
@@ -864,7 +868,10 @@ export class RemotePeer {
       }
       this.#ctx.direct(dest, frame, slot);
     } else {
-      this.#ctx.server({ type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload: frame });
+      this.#ctx.server(
+        { type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload: frame },
+        this.key,
+      );
     }
   }
 }
