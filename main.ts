@@ -6,16 +6,16 @@
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat, setupLogging } from "./lib/log.ts";
-import { PassphraseError } from "./lib/passphrase.ts";
-import { splitHostPort } from "./lib/peer_view.ts";
-import { normalizeName } from "./lib/names.ts";
-import { DEFAULT_REGISTRY } from "./lib/registry.ts";
-import { DEFAULT_SUPERNODE } from "./lib/supernode.ts";
-import { formatIPv6, hasControlChars, MAX_ROOM_SIZE, parseIPv6 } from "./lib/wire.ts";
-import type { DoctorCliOptions } from "./doctor.ts";
-import type { JoinOptions } from "./peer.ts";
-import type { ServeOptions } from "./server.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, setupLogging } from "./lib/io/log.ts";
+import { PassphraseError } from "./lib/io/passphrase.ts";
+import { splitHostPort } from "./lib/roles/view.ts";
+import { normalizeName } from "./lib/core/names.ts";
+import { DEFAULT_REGISTRY } from "./lib/server/registry.ts";
+import { DEFAULT_SUPERNODE } from "./lib/peer/supernode.ts";
+import { formatIPv6, hasControlChars, MAX_ROOM_SIZE, parseIPv6 } from "./lib/wire/wire.ts";
+import type { DoctorCliOptions } from "./lib/roles/doctor.ts";
+import type { JoinOptions } from "./lib/roles/join.ts";
+import type { ServeOptions } from "./lib/roles/serve.ts";
 
 /** The program's version, from deno.json (the wire protocol has its own `PROTOCOL_VERSION`). */
 export const PROGRAM_VERSION: string = denoJson.version;
@@ -425,7 +425,7 @@ function parseJoin(args: string[], hostName: () => string): Command {
   if (bytes === 0 || bytes > 64 || hasControlChars(room)) {
     throw new UsageError("--room must be 1 to 64 bytes without control characters", "join");
   }
-  // Names are shown to others: normalised (NFKC) and limited to a documented set (lib/names.ts).
+  // Names are shown to others: normalised (NFKC) and limited to a documented set (lib/core/names.ts).
   const given = v.name as string | undefined;
   const checked = normalizeName(given ?? hostName());
   if (!checked.ok) {
@@ -572,7 +572,7 @@ async function run(argv: readonly string[]): Promise<number> {
       return await join(cmd.options);
     }
     case "doctor": {
-      const { doctor } = await import("./doctor.ts");
+      const { doctor } = await import("./lib/roles/doctor.ts");
       return await doctor(cmd.options);
     }
   }

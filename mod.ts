@@ -14,15 +14,15 @@
  *
  * @module
  */
-export * from "./lib/wire.ts";
-export { Identity, PairSession, type TransportCipher } from "./lib/crypto.ts";
+export * from "./lib/wire/wire.ts";
+export { Identity, PairSession, type TransportCipher } from "./lib/crypto/crypto.ts";
 export {
   DEFAULT_REGISTRY,
   Registry,
   type RegistryEvent,
   type RegistryOptions,
   type RegistryStats,
-} from "./lib/registry.ts";
+} from "./lib/server/registry.ts";
 export {
   type Candidate,
   type CandidateKind,
@@ -33,7 +33,7 @@ export {
   type PathOptions,
   type PathState,
   ProbeBudget,
-} from "./lib/path.ts";
+} from "./lib/peer/path/path.ts";
 export {
   type DataFrame,
   DEFAULT_RELIABLE,
@@ -44,9 +44,9 @@ export {
   type ReliableOptions,
   type ReliableStats,
   type SendReason,
-} from "./lib/reliable.ts";
-export { fragment, MAX_MESSAGE, type Reassembled, Reassembler } from "./lib/fragment.ts";
-export { DeadlineQueue } from "./lib/deadlines.ts";
+} from "./lib/peer/reliable.ts";
+export { fragment, MAX_MESSAGE, type Reassembled, Reassembler } from "./lib/peer/fragment.ts";
+export { DeadlineQueue } from "./lib/core/deadlines.ts";
 export {
   type BirthdayFrame,
   type BirthdayOptions,
@@ -60,7 +60,7 @@ export {
   missProbability,
   type NatInfo,
   predictPorts,
-} from "./lib/birthday.ts";
+} from "./lib/peer/path/birthday.ts";
 export {
   type LinkEvent,
   type LinkOptions,
@@ -68,7 +68,7 @@ export {
   type LinkState,
   SERVER_LOST_AFTER,
   ServerLink,
-} from "./lib/server_link.ts";
+} from "./lib/peer/server_link.ts";
 export {
   GIVE_UP_AFTER,
   type Introduction,
@@ -77,7 +77,7 @@ export {
   type RemoteContext,
   type RemoteEvent,
   RemotePeer,
-} from "./lib/remote.ts";
+} from "./lib/peer/remote.ts";
 export {
   type Half,
   type HandshakeOut,
@@ -88,33 +88,39 @@ export {
   noiseFactory,
   type NoiseSession,
   PairHandshake,
-} from "./lib/handshake.ts";
-export { type LinkResult, pairPrologue, SecureLink } from "./lib/secure_link.ts";
+} from "./lib/peer/handshake/handshake.ts";
+export { type LinkResult, pairPrologue, SecureLink } from "./lib/peer/handshake/secure_link.ts";
 export {
   DirectCopies,
   HandshakeTransport,
   type Proof,
   type RouteIO,
   type RouteView,
-} from "./lib/handshake_transport.ts";
-export { deriveRoomKeys, nameTag, newRoomSecret, ROOM_KDF, type RoomKeys } from "./lib/room_key.ts";
-export { fingerprint } from "./lib/fingerprint.ts";
-export { displayName, normalizeName } from "./lib/names.ts";
-export { SourceCounts, TokenBucket } from "./lib/limits.ts";
+} from "./lib/peer/handshake/transport.ts";
+export {
+  deriveRoomKeys,
+  nameTag,
+  newRoomSecret,
+  ROOM_KDF,
+  type RoomKeys,
+} from "./lib/crypto/room_key.ts";
+export { fingerprint } from "./lib/crypto/fingerprint.ts";
+export { displayName, normalizeName } from "./lib/core/names.ts";
+export { SourceCounts, TokenBucket } from "./lib/core/limits.ts";
 export {
   Client,
   type ClientEvent,
   type ClientOptions,
   DEPARTED_KEEP,
   MAX_DEPARTED,
-} from "./lib/client.ts";
+} from "./lib/peer/client.ts";
 export {
   type AuxStats,
   type DriverOptions,
   type DriverStats,
   type SansIo,
   UdpDriver,
-} from "./lib/udp.ts";
+} from "./lib/io/udp.ts";
 export {
   DEFAULT_LEASE,
   DEFAULT_LIFETIME,
@@ -127,4 +133,4 @@ export {
   type PortMapperOptions,
   type PortMapProtocol,
   SETTLE,
-} from "./lib/portmap/mapper.ts";
+} from "./lib/nat/portmap/mapper.ts";

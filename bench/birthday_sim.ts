@@ -22,8 +22,8 @@ import {
   type BirthdayView,
   DEFAULT_BIRTHDAY,
   missProbability,
-} from "../lib/birthday.ts";
-import { NatMapping } from "../lib/wire.ts";
+} from "../lib/peer/path/birthday.ts";
+import { NatMapping } from "../lib/wire/wire.ts";
 import { prng, randomBytesFrom } from "../tests/support/prng.ts";
 import { natPair, SimNat } from "../tests/support/sim.ts";
 

@@ -18,7 +18,7 @@
  *   25 s send), each from the next peer in turn (round robin over all peers, from the address it
  *   registered from, with the digest of its room so no resync is triggered), no time compression.
  *   Figure: the server's CPU per PING, and the PONGs lost. Baseline: a plain Deno UDP echo server
- *   (`--echo`, the socket loop of `lib/udp.ts`) receiving the same PING datagrams at the same rate
+ *   (`--echo`, the socket loop of `lib/io/udp.ts`) receiving the same PING datagrams at the same rate
  *   and sending each back. The two take turns in `--slices` slices each of `--seconds`.
  *
  * `deno run -A bench/capacity.ts [--peers 100000] [--room 10] [--sources 250] [--ping-rate 4000]
@@ -28,8 +28,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { Registry } from "../lib/registry.ts";
-import { ed25519Sign } from "../lib/crypto.ts";
+import { Registry } from "../lib/server/registry.ts";
+import { ed25519Sign } from "../lib/crypto/crypto.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
@@ -40,7 +40,7 @@ import {
   MsgType,
   NONCE_LEN,
   SIGNATURE_LEN,
-} from "../lib/wire.ts";
+} from "../lib/wire/wire.ts";
 import { testRoom } from "../tests/support/hello.ts";
 import {
   bindUdp,
@@ -91,7 +91,7 @@ export interface CapacityResult {
 
 const ROOT = new URL("../", import.meta.url);
 
-/** The echo baseline: the receive loop of `lib/udp.ts`, every datagram sent back. */
+/** The echo baseline: the receive loop of `lib/io/udp.ts`, every datagram sent back. */
 async function echoServer(): Promise<void> {
   const conn = bindUdp();
   const a = conn.addr as Deno.NetAddr;

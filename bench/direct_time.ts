@@ -13,8 +13,8 @@
  * deno run -A bench/direct_time.ts [runs]
  * ```
  */
-import type { Client } from "../lib/client.ts";
-import { decodeServerMsg, MsgType } from "../lib/wire.ts";
+import type { Client } from "../lib/peer/client.ts";
+import { decodeServerMsg, MsgType } from "../lib/wire/wire.ts";
 import { natPair, SERVER } from "../tests/support/sim.ts";
 
 const RTT = 50;

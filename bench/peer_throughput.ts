@@ -7,7 +7,7 @@
  * lines piped through real processes):
  *
  * - `raw direct`: a sender process sends N datagrams of the size of a sealed DATA frame to a
- *   receiver process, both in lib/udp.ts's style (one awaited `receive` per datagram into a
+ *   receiver process, both in lib/io/udp.ts's style (one awaited `receive` per datagram into a
  *   reused buffer; fire-and-forget `send`s whose promises are tracked). The rate is the
  *   receiver's: datagrams received over the time from the first to the last one.
  * - `raw relayed`: the same through a third process that forwards every datagram in that style
@@ -149,7 +149,7 @@ async function rawReceiver(count: number, stamped: boolean): Promise<void> {
   };
   rearm();
   await receiveEach(conn, (data, a) => {
-    // The per-datagram work of lib/udp.ts's loop: an endpoint object and a clock read.
+    // The per-datagram work of lib/io/udp.ts's loop: an endpoint object and a clock read.
     const from = { hostname: a.hostname, port: a.port };
     const now = performance.now();
     if (stamped && data.length >= 8 && from.port > 0) {
@@ -171,7 +171,7 @@ function selfCpuMs(): number {
   return processCpuMs(Deno.pid);
 }
 
-/** Forwards every datagram to `to` (a raw relay), in lib/udp.ts's send style. */
+/** Forwards every datagram to `to` (a raw relay), in lib/io/udp.ts's send style. */
 async function rawForwarder(to: number): Promise<void> {
   const conn = bindUdp();
   console.log(JSON.stringify({ port: (conn.addr as Deno.NetAddr).port }));
@@ -184,7 +184,7 @@ async function rawForwarder(to: number): Promise<void> {
 }
 
 /**
- * Sends `count` datagrams of `size` bytes to `to` in lib/udp.ts's send style: as fast as the
+ * Sends `count` datagrams of `size` bytes to `to` in lib/io/udp.ts's send style: as fast as the
  * socket takes them (batches of 64), or at `rate` a second, each stamped with the time sent.
  */
 async function rawSender(to: number, count: number, size: number, rate: number): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * The baseline of the relay load benchmark (`bench/relay_load.ts`): the least a Deno UDP relay
  * can do. It forwards every datagram from endpoint A to endpoint B and from B to A, and drops
- * the rest. Same socket loop as `lib/udp.ts`: one socket, one reused receive buffer, a copy of
+ * the rest. Same socket loop as `lib/io/udp.ts`: one socket, one reused receive buffer, a copy of
  * each datagram handed to a send that is not awaited (the next receive overwrites the buffer).
  * The copies are cut from 64 KiB slabs, as the registry does for RELAYED datagrams (cheaper
  * than a typed array per datagram), so the baseline is the floor, not a naive forwarder.

@@ -10,8 +10,8 @@
  *   10,000 peers (and relaying pairs) on the server: O(room), not O(server).
  */
 import { handshakeSessions } from "../tests/support/sessions.ts";
-import { Registry } from "../lib/registry.ts";
-import { type SansIo, UdpDriver } from "../lib/udp.ts";
+import { Registry } from "../lib/server/registry.ts";
+import { type SansIo, UdpDriver } from "../lib/io/udp.ts";
 import {
   decodeInner,
   decodeSealed,
@@ -23,7 +23,7 @@ import {
   InnerKind,
   MsgType,
   type Transmit,
-} from "../lib/wire.ts";
+} from "../lib/wire/wire.ts";
 import { signedHello } from "../tests/support/hello.ts";
 
 const LO = "127.0.0.1";

@@ -5,7 +5,7 @@
  *
  * - `p2p`: `p2p serve` (main.ts), relay budgets raised out of the way (still checked);
  * - `raw`: `bench/raw_forwarder.ts`, a Deno UDP forwarder with the same socket loop as
- *   `lib/udp.ts` (the baseline: what any Deno relay pays);
+ *   `lib/io/udp.ts` (the baseline: what any Deno relay pays);
  * - `coturn`: `turnserver` (when installed), unauthenticated, one allocation whose channel is
  *   bound to the receiving socket: a ChannelData in, a plain datagram out, so it does the same
  *   socket work per packet as the others (one receive, one send).
@@ -31,7 +31,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { decodeServerMsg, encodeServerMsg, MAX_DATAGRAM, MsgType } from "../lib/wire.ts";
+import { decodeServerMsg, encodeServerMsg, MAX_DATAGRAM, MsgType } from "../lib/wire/wire.ts";
 import { allocateChannel, channelData, FIRST_CHANNEL } from "./turn_client.ts";
 import { signedHello } from "../tests/support/hello.ts";
 import {

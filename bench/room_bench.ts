@@ -10,10 +10,10 @@
  * about `recipients` times the baseline; anything above is per-datagram work growing with the
  * room (before the per-remote deadline heap: 44 ms at 16 peers, 1.14 s at 128).
  */
-import { Client, type ClientOptions } from "../lib/client.ts";
-import { Identity } from "../lib/crypto.ts";
-import type { SansIo } from "../lib/udp.ts";
-import type { Endpoint, Transmit } from "../lib/wire.ts";
+import { Client, type ClientOptions } from "../lib/peer/client.ts";
+import { Identity } from "../lib/crypto/crypto.ts";
+import type { SansIo } from "../lib/io/udp.ts";
+import type { Endpoint, Transmit } from "../lib/wire/wire.ts";
 import { prng, randomBytesFrom } from "../tests/support/prng.ts";
 import { addPeer, addServer, SERVER, SimNet, type SimPeer, simRoom } from "../tests/support/sim.ts";
 

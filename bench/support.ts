@@ -1,5 +1,5 @@
 /**
- * Helpers the benchmarks share: loopback UDP sockets, the receive loop of `lib/udp.ts`, child
+ * Helpers the benchmarks share: loopback UDP sockets, the receive loop of `lib/io/udp.ts`, child
  * Deno processes that print one JSON line when ready, and per-thread CPU time from `/proc`.
  *
  * @module

@@ -218,7 +218,7 @@ function relayMarkdown(
     "- **p2p**: `p2p serve` (main.ts), its relay budgets raised so they never bind (they are " +
     "still checked for every packet).",
     "- **raw**: `bench/raw_forwarder.ts`, the baseline: a Deno UDP forwarder with the socket " +
-    "loop of `lib/udp.ts` (one reused receive buffer, a copy per datagram, sends not awaited) " +
+    "loop of `lib/io/udp.ts` (one reused receive buffer, a copy per datagram, sends not awaited) " +
     "that forwards the same RELAY bytes between the two sockets and checks nothing.",
     coturnVersion
       ? `- **coturn** ${coturnVersion}, for comparison: one unauthenticated TURN allocation whose ` +
@@ -328,7 +328,7 @@ function capacityMarkdown(r: CapacityResult): string {
     "default 25 s interval; each PING from the next peer in turn, no time compression). RSS per " +
     "peer is (RSS with the peers − RSS idle) / peers, against the 1.5 KiB budget. Keepalive " +
     "CPU is the server's CPU per PING against a plain Deno UDP echo server (the socket loop of " +
-    "`lib/udp.ts`) sent the same PINGs at the same rate, the two taking turns. Registration " +
+    "`lib/io/udp.ts`) sent the same PINGs at the same rate, the two taking turns. Registration " +
     "CPU is the server's CPU per registered peer against a pure `Registry` in process doing the " +
     "same two HELLOs per peer (20k peers, signatures made beforehand).",
     "",
@@ -379,7 +379,7 @@ function peerMarkdown(p: { figures: PeerFigure[]; summary: string[] }): string {
     "and pipes 50,000 lines of 100 bytes into the sender's stdin as fast as it takes them; the " +
     "rate is what the receiver prints on stdout, first message to last, every message checked " +
     "once and in order. The baseline is raw UDP between two Deno processes in the socket style " +
-    "of `lib/udp.ts` (relayed: through a raw Deno forwarder), datagrams of the size of a sealed " +
+    "of `lib/io/udp.ts` (relayed: through a raw Deno forwarder), datagrams of the size of a sealed " +
     "one-message DATA frame, sent as fast as the socket takes them, the rate measured at the " +
     "receiver. CPU per message is the CPU time (all threads) of the sending and the receiving " +
     "process over the flood, divided by the messages; the raw baseline's is its sender's and " +

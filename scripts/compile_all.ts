@@ -23,7 +23,7 @@ export const TARGETS = [
  * writes are not scoped: the identity and known-peers files live under a directory chosen at
  * run time (`$XDG_CONFIG_HOME`, `$HOME`, `--identity FILE`) and `--passphrase-file` names any
  * file, while a binary's permissions are fixed when it is built. The same flags are in
- * deno.json's `join` and `compile` tasks (tests/build_test.ts checks).
+ * deno.json's `join` and `compile` tasks (tests/e2e/build_test.ts checks).
  */
 export const PERMISSION_FLAGS = [
   "--allow-net",

@@ -12,11 +12,11 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { setupLogging } from "../../lib/log.ts";
-import { PassphraseError } from "../../lib/passphrase.ts";
-import { type Endpoint, sameEndpoint } from "../../lib/wire.ts";
+import { setupLogging } from "../../lib/io/log.ts";
+import { PassphraseError } from "../../lib/io/passphrase.ts";
+import { type Endpoint, sameEndpoint } from "../../lib/wire/wire.ts";
 import { parseCommand } from "../../main.ts";
-import { join, resolveServer } from "../../peer.ts";
+import { join, resolveServer } from "../../lib/roles/join.ts";
 
 /** Runs `join` from `args` with direct traffic blocked until SIGUSR1; returns the exit code. */
 export async function blockingJoin(args: readonly string[]): Promise<number> {

@@ -3,7 +3,7 @@
  * its SHA-256, no scrypt), and a HELLO signed by it.
  */
 import { createHash } from "node:crypto";
-import { ed25519FromSeed, ed25519Sign, type SigningKey } from "../../lib/crypto.ts";
+import { ed25519FromSeed, ed25519Sign, type SigningKey } from "../../lib/crypto/crypto.ts";
 import {
   COOKIE_LEN,
   type Endpoint,
@@ -11,7 +11,7 @@ import {
   type MsgOf,
   MsgType,
   NONCE_LEN,
-} from "../../lib/wire.ts";
+} from "../../lib/wire/wire.ts";
 
 const rooms = new Map<string, SigningKey>();
 

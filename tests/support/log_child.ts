@@ -1,12 +1,12 @@
 /**
- * A child process for `tests/log_test.ts`: sets up logging as `p2p` does, from
+ * A child process for `tests/io/log_test.ts`: sets up logging as `p2p` does, from
  * `LEVEL FORMAT [COLOR]` arguments (COLOR `on`/`off`; absent: the default), then logs one line
  * at each of debug, info and warning, with a property.
  *
  * @module
  */
 import { getLogger, type LogLevel } from "@logtape/logtape";
-import { type LogFormat, setupLogging } from "../../lib/log.ts";
+import { type LogFormat, setupLogging } from "../../lib/io/log.ts";
 
 const [level, format, color] = Deno.args;
 if (format === "legacy") {

@@ -1,5 +1,5 @@
 /**
- * A child process for `tests/portmap_lab_test.ts`: runs a {@link PortMapper} on a real UDP
+ * A child process for `tests/lab/portmap_lab_test.ts`: runs a {@link PortMapper} on a real UDP
  * socket ({@link UdpDriver}) with `fetch` for UPnP, as `p2p join` does, and prints JSON lines:
  * `{"event":"bound","port":N}`, then the mapper's events (`mapped`, `lost`, `none`), and
  * `{"event":"recv","from":"IP:PORT","text":...}` for any other datagram, which it answers with
@@ -14,10 +14,14 @@
 
 import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
-import { type PortMapHttp, PortMapper, type PortMapProtocol } from "../../lib/portmap/mapper.ts";
-import { runHttp } from "../../lib/portmap/http.ts";
-import { UdpDriver } from "../../lib/udp.ts";
-import { type Endpoint, formatEndpoint, type Transmit } from "../../lib/wire.ts";
+import {
+  type PortMapHttp,
+  PortMapper,
+  type PortMapProtocol,
+} from "../../lib/nat/portmap/mapper.ts";
+import { runHttp } from "../../lib/io/http.ts";
+import { UdpDriver } from "../../lib/io/udp.ts";
+import { type Endpoint, formatEndpoint, type Transmit } from "../../lib/wire/wire.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

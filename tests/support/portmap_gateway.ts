@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { HttpRequest, HttpResult, PortMapper } from "../../lib/portmap/mapper.ts";
-import type { Endpoint, Transmit } from "../../lib/wire.ts";
+import type { HttpRequest, HttpResult, PortMapper } from "../../lib/nat/portmap/mapper.ts";
+import type { Endpoint, Transmit } from "../../lib/wire/wire.ts";
 
 /** One request the gateway saw. */
 export interface SeenRequest {

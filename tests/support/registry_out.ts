@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { Registry, RegistryEvent } from "../../lib/registry.ts";
-import type { Transmit } from "../../lib/wire.ts";
+import type { Registry, RegistryEvent } from "../../lib/server/registry.ts";
+import type { Transmit } from "../../lib/wire/wire.ts";
 
 /** Takes every datagram the registry wants sent, as it encoded them. */
 export function drainTransmits(r: Registry): Transmit[] {

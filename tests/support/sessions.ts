@@ -1,11 +1,11 @@
 /**
  * A pair of transport sessions made the way peers make them: a complete
- * Noise_XXpsk0 handshake (`lib/handshake.ts`) between two fresh identities.
+ * Noise_XXpsk0 handshake (`lib/peer/handshake/handshake.ts`) between two fresh identities.
  *
  * @module
  */
-import { Identity, PairSession } from "../../lib/crypto.ts";
-import { noiseFactory } from "../../lib/handshake.ts";
+import { Identity, PairSession } from "../../lib/crypto/crypto.ts";
+import { noiseFactory } from "../../lib/peer/handshake/handshake.ts";
 
 /** `ab` is the initiator's session with the responder, `ba` the responder's with it. */
 export function handshakeSessions(): { ab: PairSession; ba: PairSession } {

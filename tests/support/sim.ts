@@ -6,14 +6,14 @@
  *
  * @module
  */
-import { Client, type ClientEvent, type ClientOptions } from "../../lib/client.ts";
-import { Identity } from "../../lib/crypto.ts";
-import { deriveRoomKeys, type RoomKeys } from "../../lib/room_key.ts";
-import { Registry, type RegistryOptions } from "../../lib/registry.ts";
-import type { SansIo } from "../../lib/udp.ts";
-import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire.ts";
+import { Client, type ClientEvent, type ClientOptions } from "../../lib/peer/client.ts";
+import { Identity } from "../../lib/crypto/crypto.ts";
+import { deriveRoomKeys, type RoomKeys } from "../../lib/crypto/room_key.ts";
+import { Registry, type RegistryOptions } from "../../lib/server/registry.ts";
+import type { SansIo } from "../../lib/io/udp.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire/wire.ts";
 import { prng, randomBytesFrom } from "./prng.ts";
-import { StunResponder } from "../../lib/stun.ts";
+import { StunResponder } from "../../lib/nat/stun.ts";
 
 /**
  * NAT behaviours: mapping (endpoint-independent or -dependent) and filtering. `symmetric`
@@ -409,7 +409,7 @@ export function addPeer(
   return peer;
 }
 
-/** A public STUN server for the simulator (lib/stun.ts's responder on one socket). */
+/** A public STUN server for the simulator (lib/nat/stun.ts's responder on one socket). */
 export class SimStun {
   #r: StunResponder;
   #out: { to: Endpoint; data: Uint8Array }[] = [];

@@ -11,9 +11,9 @@
  *
  * @module
  */
-import type { ClientOptions } from "../../lib/client.ts";
-import type { SansIo } from "../../lib/udp.ts";
-import { type Endpoint, formatEndpoint, type Transmit } from "../../lib/wire.ts";
+import type { ClientOptions } from "../../lib/peer/client.ts";
+import type { SansIo } from "../../lib/io/udp.ts";
+import { type Endpoint, formatEndpoint, type Transmit } from "../../lib/wire/wire.ts";
 import { addPeer, NAT_TIMEOUT, SimNat, type SimNet, type SimPeer } from "./sim.ts";
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Helpers for the supernode NAT lab test (`tests/supernode_lab_test.ts`): the server's own
+ * Helpers for the supernode NAT lab test (`tests/lab/supernode_lab_test.ts`): the server's own
  * relay counter from its summary log lines, and messages and paths as peers report them.
  *
  * @module

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { Registry, type RegistryOptions } from "../../lib/registry.ts";
-import type { SansIo } from "../../lib/udp.ts";
-import type { Endpoint, Transmit } from "../../lib/wire.ts";
-import type { ClientOptions } from "../../lib/client.ts";
+import { Registry, type RegistryOptions } from "../../lib/server/registry.ts";
+import type { SansIo } from "../../lib/io/udp.ts";
+import type { Endpoint, Transmit } from "../../lib/wire/wire.ts";
+import type { ClientOptions } from "../../lib/peer/client.ts";
 import { addPeer, type NatType, SERVER, SimNat, type SimNet, type SimPeer } from "./sim.ts";
 
 /** The server's second address (a different IP than {@link SERVER}). */

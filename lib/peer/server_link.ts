@@ -1,0 +1,508 @@
+/**
+ * A peer's link to the rendezvous server: registration (HELLO until WELCOME, with the server's
+ * return-routability cookie, a fresh nonce that WELCOME and REFUSED must echo, and the room
+ * key's signature), PING keepalives with backoff while a PONG is missing, and the
+ * server's loss and return. The whole lifecycle is one {@link LinkState} value, so every fact
+ * is reported exactly once ("lost", then "back"). Sans-IO: messages go out through a
+ * {@link LinkSink}.
+ *
+ * @module
+ */
+import {
+  COOKIE_LEN,
+  type Endpoint,
+  FLAG_RELAY_ONLY,
+  FLAG_SUPERNODE,
+  formatEndpoint,
+  helloSigningInput,
+  MAX_NAME,
+  MsgType,
+  NONCE_LEN,
+  RefuseCode,
+  type ServerMsg,
+  TOKEN_LEN,
+} from "../wire/wire.ts";
+import { bytesEqual, randomId } from "../crypto/crypto.ts";
+
+/** RTT samples taken a second apart after registering, before PINGs settle to the keepalive. */
+export const EARLY_SAMPLES = 3;
+/** How far behind the newest server sequence number a message may be and still count. */
+const SEQ_WINDOW = 1024;
+
+/** How long PONGs may be missing before the server counts as lost, in ms. */
+export const SERVER_LOST_AFTER = 10_000;
+
+/** With fallback servers: how long one is tried (HELLOs unanswered) before the next, in ms. */
+export const FAILOVER_AFTER = 2_000;
+
+/** Where the link is in its lifecycle. */
+export type LinkState =
+  | {
+    kind: "registering";
+    /** HELLOs sent in this attempt. */
+    tries: number;
+    /** When this attempt started. */
+    since: number;
+    nextHello: number;
+    /** Registered before (the server forgot us); the first registration has a deadline. */
+    again: boolean;
+    /** "Lost" was reported and "back" is still owed. */
+    lost: boolean;
+  }
+  | {
+    kind: "registered";
+    nextPing: number;
+    /** When the oldest unanswered PING went out. */
+    awaitingSince: number | undefined;
+    lost: boolean;
+  }
+  | { kind: "closed" };
+
+/** What the link reports. */
+export type LinkEvent =
+  | { type: "ready"; name: string; public: Endpoint }
+  | { type: "renamed"; wanted: string; name: string }
+  | { type: "server-lost" }
+  | { type: "server-back"; public: Endpoint }
+  | { type: "refused"; message: string }
+  | { type: "fatal"; message: string };
+
+/** Where the link's output goes. */
+export interface LinkSink {
+  /** Sends a message to the server. */
+  send(m: ServerMsg): void;
+  /** Reports an event. */
+  event(e: LinkEvent): void;
+}
+
+/** What the link registers with. */
+export interface LinkOptions {
+  /** The rendezvous server. */
+  server: Endpoint;
+  /**
+   * More servers (or supernodes of the room) to fail over to, in order: tried in turn while
+   * registering, and when the current one is lost.
+   */
+  fallbacks?: Endpoint[];
+  /** Our peer id. */
+  id: Uint8Array;
+  /** The room id: the room's Ed25519 public key (from the room name and passphrase). */
+  roomId: Uint8Array;
+  /** Signs a HELLO's signing input with the room key (64 bytes; see `roomSign`). */
+  sign: (data: Uint8Array) => Uint8Array;
+  /** `n` random bytes, for registration nonces (seeded in simulations); node:crypto by default. */
+  random?: (n: number) => Uint8Array;
+  /** The opaque tag of a name (the server checks uniqueness on tags, never sees names). */
+  nameTag: (name: string) => Uint8Array;
+  /** Wanted name. */
+  name: string;
+  /** Never reveal our endpoints. */
+  relayOnly: boolean;
+  /** Offer to be the room's supernode (HELLO flag; the server checks reachability). */
+  offerSupernode?: boolean;
+  /** Our private endpoints (sent unless relay-only). */
+  privateEndpoints: Endpoint[];
+  /** PING interval while the server answers, in ms. */
+  keepalive: number;
+  /** The first registration fails after this long without a WELCOME, in ms. */
+  registerTimeout: number;
+}
+
+/** The peer's side of the server relationship. */
+export class ServerLink {
+  #o: LinkOptions;
+  #sink: LinkSink;
+  #digest: () => number;
+  #state: LinkState = { kind: "closed" };
+  #startedAt = 0;
+  #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
+  /** This registration attempt's nonce: WELCOME and HELLO refusals must echo it. */
+  #nonce: Uint8Array = new Uint8Array(NONCE_LEN);
+  #lastCookieHello = -Infinity;
+  #lastCookiePing = -Infinity;
+  /** The registration's secret from WELCOME; zero until registered. */
+  #token: Uint8Array = new Uint8Array(TOKEN_LEN);
+  #name: string;
+  #suffix = 1;
+  #seenSeq = new Set<number>();
+  #highestSeq = 0;
+  #public: Endpoint | undefined;
+  #lastResync = -Infinity;
+  /** The server first, then the fallbacks; {@link #current} indexes the one in use. */
+  #servers: Endpoint[];
+  #current = 0;
+  /** When the server in use was picked. */
+  #pickedAt = 0;
+  /** When the last PING went out (for the RTT), until its PONG. */
+  #pingAt: number | undefined;
+  /** Smoothed PING→PONG round-trip time in ms, once measured. */
+  #rtt: number | null = null;
+  /** The least PING→PONG time seen (a busy moment only ever inflates a sample). */
+  #minRtt: number | null = null;
+  /** RTT samples since the server was picked: the first few come a second apart. */
+  #samples = 0;
+
+  /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
+  constructor(options: LinkOptions, sink: LinkSink, digest: () => number) {
+    this.#o = options;
+    this.#sink = sink;
+    this.#digest = digest;
+    this.#name = options.name;
+    this.#servers = [options.server, ...(options.fallbacks ?? [])];
+  }
+
+  /** The lifecycle state (read-only view). */
+  get state(): Readonly<LinkState> {
+    return this.#state;
+  }
+
+  /** True while the server has us registered. */
+  get registered(): boolean {
+    return this.#state.kind === "registered";
+  }
+
+  /** True while registered and answering (no PONG has been missing for long). */
+  get healthy(): boolean {
+    return this.#state.kind === "registered" && !this.#state.lost;
+  }
+
+  /** Smoothed round-trip time to the server (PING to PONG) in ms, or null before the first. */
+  get rtt(): number | null {
+    return this.#rtt;
+  }
+
+  /**
+   * The least round-trip time seen to this server in ms, or null before the first: what to
+   * compare relays by, since load on either end only ever adds to a sample. The first
+   * {@link EARLY_SAMPLES} PINGs after registering go a second apart, so it settles early.
+   */
+  get minRtt(): number | null {
+    return this.#minRtt;
+  }
+
+  /** The server this link registers (or tries to register) with now. */
+  get server(): Endpoint {
+    return this.#servers[this.#current]!;
+  }
+
+  /** Moves on to the next server (a fallback), with a fresh cookie and nonce. */
+  #next(now: number): void {
+    this.#current = (this.#current + 1) % this.#servers.length;
+    this.#rtt = null;
+    this.#minRtt = null;
+    this.#samples = 0;
+    this.#pingAt = undefined;
+    this.#pickedAt = now;
+    this.#cookie = new Uint8Array(COOKIE_LEN);
+    this.#newNonce();
+  }
+
+  /** The name the server assigned (the wanted one until then). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The registration's token (carried by every message after WELCOME, both ways). */
+  get token(): Uint8Array {
+    return this.#token;
+  }
+
+  /**
+   * True the first time sequence number `seq` of this registration is seen and it is not far
+   * behind the newest (a replayed or duplicated old INTRO, LEFT or ROSTER is not acted on).
+   */
+  fresh(seq: number): boolean {
+    if (seq + SEQ_WINDOW <= this.#highestSeq || this.#seenSeq.has(seq)) return false;
+    this.#seenSeq.add(seq);
+    if (seq > this.#highestSeq) this.#highestSeq = seq;
+    if (this.#seenSeq.size > 2 * SEQ_WINDOW) {
+      for (const n of this.#seenSeq) {
+        if (n + SEQ_WINDOW <= this.#highestSeq) this.#seenSeq.delete(n);
+      }
+    }
+    return true;
+  }
+
+  /** True when `token` is this registration's (a server message we can believe). */
+  authentic(token: Uint8Array): boolean {
+    return this.#state.kind === "registered" && bytesEqual(token, this.#token);
+  }
+
+  /** Our public endpoint as the server last saw it. */
+  get public(): Endpoint | undefined {
+    return this.#public;
+  }
+
+  /** A fresh nonce for a new registration attempt (an old attempt's answers no longer count). */
+  #newNonce(): void {
+    const nonce = (this.#o.random ?? randomId)(NONCE_LEN);
+    if (nonce.length !== NONCE_LEN) throw new Error(`ServerLink: needs ${NONCE_LEN} random bytes`);
+    this.#nonce = nonce;
+  }
+
+  /** Starts the first registration. */
+  start(now: number): void {
+    this.#startedAt = now;
+    this.#pickedAt = now;
+    this.#newNonce();
+    this.#state = {
+      kind: "registering",
+      tries: 0,
+      since: now,
+      nextHello: now,
+      again: false,
+      lost: false,
+    };
+    this.#hello(now);
+  }
+
+  /** Says goodbye (if registered) and stops. */
+  close(): void {
+    if (this.#state.kind === "registered") {
+      this.#sink.send({ type: MsgType.Bye, id: this.#o.id, token: this.#token });
+    }
+    this.#state = { kind: "closed" };
+  }
+
+  /** True once closed (by {@link close}, a fatal refusal or the registration deadline). */
+  get closed(): boolean {
+    return this.#state.kind === "closed";
+  }
+
+  /** When {@link handleTimeout} next has work. */
+  nextTimeout(): number | undefined {
+    const s = this.#state;
+    if (s.kind === "closed") return undefined;
+    if (s.kind === "registered") return s.nextPing;
+    return s.again ? s.nextHello : Math.min(s.nextHello, this.#startedAt + this.#o.registerTimeout);
+  }
+
+  /** Advances timers. */
+  handleTimeout(now: number): void {
+    const s = this.#state;
+    if (s.kind === "registering") {
+      if (!s.again && now - this.#startedAt >= this.#o.registerTimeout) {
+        this.#state = { kind: "closed" };
+        const secs = Math.round(this.#o.registerTimeout / 1000);
+        const at = this.#servers.map(formatEndpoint).join(", ");
+        this.#sink.event({
+          type: "fatal",
+          message:
+            `No answer from the server at ${at} after ${secs} s; check the address and that "p2p serve" runs there`,
+        });
+        return;
+      }
+      if (this.#servers.length > 1 && now - this.#pickedAt >= FAILOVER_AFTER) {
+        this.#next(now);
+        s.tries = 0;
+        s.nextHello = now;
+      }
+      if (s.again && !s.lost && now - s.since >= SERVER_LOST_AFTER) {
+        s.lost = true;
+        this.#sink.event({ type: "server-lost" });
+      }
+      if (now >= s.nextHello) this.#hello(now);
+    } else if (s.kind === "registered" && now >= s.nextPing) {
+      this.#ping(now, s);
+    }
+  }
+
+  /**
+   * Asks the server to resync our view of the room (a PING with our digest), at most once a
+   * second: a frame from a peer we do not know suggests a lost introduction.
+   */
+  resync(now: number): void {
+    if (this.#state.kind !== "registered" || now - this.#lastResync < 1_000) return;
+    this.#lastResync = now;
+    this.#sendPing(now);
+  }
+
+  /**
+   * Handles the server messages about the link itself (WELCOME, REFUSED, PONG, COOKIE).
+   * Returns false for anything else, which the caller routes to the peers it concerns.
+   */
+  handle(now: number, m: ServerMsg): boolean {
+    if (this.#state.kind === "closed") return true;
+    switch (m.type) {
+      case MsgType.Welcome:
+        // Only an answer to our own HELLO (it echoes this attempt's nonce) is believed: the
+        // nonce never leaves us in anything but HELLOs to the server, and a COOKIE (which
+        // anybody can forge) only changes which cookie the next HELLO carries.
+        if (bytesEqual(m.id, this.#o.id) && bytesEqual(m.nonce, this.#nonce)) {
+          this.#welcome(now, m.token, m.observed);
+        }
+        return true;
+      case MsgType.Refused:
+        if (bytesEqual(m.echo, this.registered ? this.#token : this.#nonce)) {
+          this.#refused(now, m.code, m.message);
+        }
+        return true;
+      case MsgType.Pong:
+        if (this.authentic(m.token)) {
+          if (this.#pingAt !== undefined) {
+            const sample = now - this.#pingAt;
+            this.#rtt = this.#rtt === null ? sample : 0.75 * this.#rtt + 0.25 * sample;
+            this.#minRtt = this.#minRtt === null ? sample : Math.min(this.#minRtt, sample);
+            this.#samples++;
+            this.#pingAt = undefined;
+          }
+          this.#alive(now);
+        }
+        return true;
+      case MsgType.Cookie:
+        // The server wants proof that we receive at our address: repeat the request with it
+        // (a HELLO at most every 250 ms, a PING at most once a second, so forged COOKIEs cannot
+        // make us flood the server). Unauthenticated: it only sets the cookie we send next.
+        this.#cookie = m.cookie;
+        if (this.#state.kind === "registering") {
+          if (now - this.#lastCookieHello < 250) return true;
+          this.#lastCookieHello = now;
+          this.#hello(now);
+        } else {
+          if (now - this.#lastCookiePing < 1_000) return true;
+          this.#lastCookiePing = now;
+          this.#sendPing(now);
+        }
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  #welcome(now: number, token: Uint8Array, observed: Endpoint): void {
+    const s = this.#state;
+    if (s.kind === "registered") return this.#alive(now);
+    if (s.kind !== "registering") return;
+    this.#public = observed;
+    if (!bytesEqual(token, this.#token)) {
+      // A new registration: the server numbers its messages from 1 again.
+      this.#seenSeq.clear();
+      this.#highestSeq = 0;
+    }
+    this.#token = token;
+    // A first PING soon after registering checks that no introduction was lost on the way.
+    this.#state = {
+      kind: "registered",
+      nextPing: now + Math.min(1_000, this.#o.keepalive),
+      awaitingSince: undefined,
+      lost: false,
+    };
+    if (!s.again) {
+      if (this.#name !== this.#o.name) {
+        this.#sink.event({ type: "renamed", wanted: this.#o.name, name: this.#name });
+      }
+      this.#sink.event({ type: "ready", name: this.#name, public: observed });
+      return;
+    }
+    if (s.lost) this.#sink.event({ type: "server-back", public: observed });
+  }
+
+  /** The wanted name with the next suffix (`-2`, `-3` …), trimmed to fit MAX_NAME bytes. */
+  #nextName(): string {
+    const suffix = `-${++this.#suffix}`;
+    let base = this.#o.name;
+    while (new TextEncoder().encode(base + suffix).length > MAX_NAME) {
+      base = [...base].slice(0, -1).join("");
+    }
+    return base + suffix;
+  }
+
+  #refused(now: number, code: number, message: string): void {
+    const s = this.#state;
+    if (code === RefuseCode.NameTaken && s.kind === "registering") {
+      // Another member has this name: try the next suffix (names are unique per room).
+      if (this.#suffix < 100) {
+        this.#name = this.#nextName();
+        this.#newNonce();
+        s.tries = 0;
+        this.#hello(now);
+        return;
+      }
+    }
+    if (code === RefuseCode.Unknown) {
+      // The server forgot us (restart or expiry): register again with the same id.
+      if (s.kind === "registered") {
+        this.#newNonce();
+        this.#registerAgain(now, s.lost);
+      }
+      return;
+    }
+    if (s.kind === "registering" && !s.again) {
+      this.#state = { kind: "closed" };
+      this.#sink.event({ type: "fatal", message: `The server refused to register us: ${message}` });
+      return;
+    }
+    this.#sink.event({ type: "refused", message });
+  }
+
+  #alive(now: number): void {
+    const s = this.#state;
+    if (s.kind !== "registered") return;
+    if (s.awaitingSince !== undefined) {
+      const k = this.#o.keepalive;
+      s.nextPing = now + (this.#samples < EARLY_SAMPLES ? Math.min(1_000, k) : k);
+    }
+    s.awaitingSince = undefined;
+    if (s.lost) {
+      s.lost = false;
+      this.#sink.event({ type: "server-back", public: this.#public! });
+    }
+  }
+
+  #hello(now: number): void {
+    const s = this.#state;
+    if (s.kind !== "registering") return;
+    const o = this.#o;
+    const signed = {
+      id: o.id,
+      cookie: this.#cookie,
+      nonce: this.#nonce,
+      flags: o.relayOnly ? FLAG_RELAY_ONLY : o.offerSupernode ? FLAG_SUPERNODE : 0,
+      nameTag: o.nameTag(this.#name),
+    };
+    this.#sink.send({
+      type: MsgType.Hello,
+      ...signed,
+      room: o.roomId,
+      signature: o.sign(helloSigningInput(signed)),
+      privateEndpoints: o.relayOnly ? [] : o.privateEndpoints,
+    });
+    s.tries++;
+    s.nextHello = now + Math.min(250 * 2 ** (s.tries - 1), 2_000);
+  }
+
+  /** Registers again with the same id: the server forgot us, or the next server is tried. */
+  #registerAgain(now: number, lost: boolean): void {
+    this.#state = { kind: "registering", tries: 0, since: now, nextHello: now, again: true, lost };
+    this.#hello(now);
+  }
+
+  #ping(now: number, s: Extract<LinkState, { kind: "registered" }>): void {
+    if (s.awaitingSince === undefined) s.awaitingSince = now;
+    const waited = now - s.awaitingSince;
+    if (waited >= SERVER_LOST_AFTER && !s.lost) {
+      s.lost = true;
+      this.#sink.event({ type: "server-lost" });
+      if (this.#servers.length > 1) {
+        // Register with the next server (or supernode), the same id; "back" once one answers.
+        this.#next(now);
+        return this.#registerAgain(now, true);
+      }
+    }
+    this.#sendPing(now);
+    // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
+    const k = this.#o.keepalive;
+    s.nextPing = now + (waited === 0 ? Math.min(1_000, k) : Math.min(Math.max(waited, 1_000), k));
+  }
+
+  #sendPing(now: number): void {
+    this.#pingAt = now;
+    this.#sink.send({
+      type: MsgType.Ping,
+      id: this.#o.id,
+      token: this.#token,
+      cookie: this.#cookie,
+      digest: this.#digest(),
+    });
+  }
+}

@@ -1,0 +1,651 @@
+/**
+ * `p2p join`: a chat peer. Gets the room passphrase (or makes one up for `--new-room`),
+ * derives the room keys, loads the user's identity and the peers met before, then wires the
+ * pure {@link Client} to a UDP driver, stdin and stdout; what is shown comes from
+ * `lib/roles/view.ts`.
+ *
+ * Human mode prints `[name] text` for messages and `*` status lines; `--json` mode prints one
+ * JSON object per line on stdout and nothing else there (logs go to stderr).
+ *
+ * @module
+ */
+import { ResolveError, resolveHostPort } from "../io/resolve.ts";
+import { setImmediate } from "node:timers";
+import { getLogger } from "@logtape/logtape";
+import { Client } from "../peer/client.ts";
+import type { RegistryOptions } from "../server/registry.ts";
+import { Identity } from "../crypto/crypto.ts";
+import { fingerprint } from "../crypto/fingerprint.ts";
+import { identityPath, loadOrCreateIdentity } from "../io/identity_store.ts";
+import { KnownPeers, knownPeersPath } from "../io/known_peers.ts";
+import { PASSPHRASE_ENV, PassphraseError, readPassphrase, shareLine } from "../io/passphrase.ts";
+import { parseInput, pathText, type PeerView, peerView } from "./view.ts";
+import { deriveRoomKeys, newRoomSecret, type RoomKeys } from "../crypto/room_key.ts";
+import { monotonicNow, UdpDriver } from "../io/udp.ts";
+import { findGateway } from "../io/gateway.ts";
+import { runHttp } from "../io/http.ts";
+import { type PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
+import { randomId } from "../crypto/crypto.ts";
+import {
+  type Endpoint,
+  formatEndpoint,
+  formatIPv6,
+  MAX_PRIVATE_ENDPOINTS,
+  parseIPv6,
+} from "../wire/wire.ts";
+
+/** Options of {@link join}. */
+export interface JoinOptions {
+  /** Server as `HOST:PORT` (host name or literal IP). */
+  server: string;
+  /** More servers (`--server` again): servers or supernodes to fail over to, in order. */
+  moreServers?: string[];
+  /** The supernode role: offered (`auto`), asked for (`ask`, `--supernode`) or refused (`off`). */
+  supernode?: "auto" | "ask" | "off";
+  /** Limits of the supernode role (`--supernode-relay-rate` etc.). */
+  supernodeLimits?: Partial<RegistryOptions>;
+  /** Room to join. */
+  room: string;
+  /** Wanted name. */
+  name: string;
+  /** Only use the relay; never reveal addresses. */
+  relayOnly: boolean;
+  /** Machine-readable output. */
+  json: boolean;
+  /** Local address to bind (default all IPv4 interfaces). */
+  bind: string;
+  /** Local port to bind (0: any). */
+  port: number;
+  /**
+   * `--no-ipv6` sets false: no IPv6 socket and no IPv6 addresses offered (an IPv6 server still
+   * gets one). Default: with `bind` 0.0.0.0, an IPv6 socket when this host has a global or ULA
+   * IPv6 address.
+   */
+  ipv6?: boolean;
+  /** Keepalive interval in ms. */
+  keepalive: number;
+  /** Give up registering after this long, in ms. */
+  registerTimeout: number;
+  /** After stdin ends, wait at most this long for messages to be acknowledged, in ms. */
+  drainTimeout: number;
+  /** `--passphrase-file`: read the room passphrase from this file's first line. */
+  passphraseFile?: string | undefined;
+  /** `--new-room`: make up a passphrase, print it with the line to share, join with it. */
+  newRoom?: boolean;
+  /** `--identity`: the identity file (default: in the configuration directory). */
+  identityFile?: string | undefined;
+  /** STUN servers (`HOST:PORT`) asked besides the p2p server how the NAT maps us. */
+  stun?: string[] | undefined;
+  /**
+   * Ask the router for a port mapping (NAT-PMP, PCP, UPnP IGD; default true; `--no-portmap`
+   * sets false). Never with `relayOnly`, nor on a loopback-only binding.
+   */
+  portmap?: boolean;
+  /**
+   * Return false to drop a datagram to or from `peer` (passed to the UDP driver). Tests use it
+   * to block direct paths; the command line never sets it.
+   */
+  filter?: (peer: Endpoint) => boolean;
+}
+
+/** A failure the user can fix; main.ts prints the message and exits 1. */
+export class JoinError extends Error {
+  /** Makes an error with a user-facing message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "JoinError";
+  }
+}
+
+const log = getLogger(["p2p", "join"]);
+
+/** After leaving, how long to wait for the router to confirm deleting our port mapping, ms. */
+const PORTMAP_STOP_WAIT = 1500;
+
+/**
+ * Input waits while a peer that is taking messages has this many payloads queued behind its
+ * window (the queue itself holds 4096; a peer that stopped acknowledging does not hold input).
+ */
+const INPUT_BACKLOG = 256;
+/** Most output lines written at once (see {@link StdoutBatcher}). */
+const OUTPUT_BATCH = 256;
+
+/** Resolves `spec` (`HOST:PORT`) to an IPv4 or IPv6 endpoint; a {@link JoinError} says why not. */
+export async function resolveServer(spec: string, what = "Server"): Promise<Endpoint> {
+  try {
+    return await resolveHostPort(spec, what);
+  } catch (e) {
+    throw e instanceof ResolveError ? new JoinError(e.message) : e;
+  }
+}
+
+function privateEndpoints(bind: string, port: number): Endpoint[] {
+  if (bind !== "0.0.0.0") return [{ hostname: bind, port }];
+  try {
+    return Deno.networkInterfaces()
+      .filter((i) =>
+        i.family === "IPv4" && !i.address.startsWith("127.") &&
+        !i.address.startsWith("169.254.")
+      )
+      .map((i) => ({ hostname: i.address, port }))
+      .filter((e, i, all) => all.findIndex((o) => o.hostname === e.hostname) === i)
+      .slice(0, MAX_PRIVATE_ENDPOINTS);
+  } catch {
+    return [];
+  }
+}
+
+/** Most IPv6 addresses offered to peers (the IPv4 LAN ones get the rest of the list). */
+const MAX_IPV6_ENDPOINTS = 3;
+
+/**
+ * This host's IPv6 addresses worth offering to peers, global ones first, then ULAs (fc00::/7,
+ * LAN only); never loopback, link-local (fe80::/10: useless without an interface), multicast
+ * or IPv4-mapped ones. At most {@link MAX_IPV6_ENDPOINTS}.
+ */
+export function ipv6Addresses(
+  interfaces: () => Deno.NetworkInterfaceInfo[] = Deno.networkInterfaces,
+): string[] {
+  let list: Deno.NetworkInterfaceInfo[];
+  try {
+    list = interfaces();
+  } catch {
+    return [];
+  }
+  const global: string[] = [], ula: string[] = [];
+  for (const i of list) {
+    if (i.family !== "IPv6") continue;
+    const b = parseIPv6(i.address.split("%")[0]!);
+    if (!b || b[0] === 0xff || (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80)) continue;
+    if (b.subarray(0, 10).every((x) => x === 0)) continue; // ::, ::1, IPv4-mapped/compatible
+    const a = formatIPv6(b);
+    const into = (b[0]! & 0xfe) === 0xfc ? ula : global;
+    if (!global.includes(a) && !ula.includes(a)) into.push(a);
+  }
+  return [...global, ...ula].slice(0, MAX_IPV6_ENDPOINTS);
+}
+
+/** The HELLO's private list: LAN IPv4 endpoints first, then the IPv6 ones, within the limit. */
+function withIPv6(v4: Endpoint[], v6: string[], port6: number | undefined): Endpoint[] {
+  const six = port6 === undefined ? [] : v6.map((hostname) => ({ hostname, port: port6 }));
+  return [...v4.slice(0, MAX_PRIVATE_ENDPOINTS - six.length), ...six];
+}
+
+/** What a peer is before it has a socket: room keys, identity, the peers it has met. */
+interface Credentials {
+  /** Keys of the room, from its name and passphrase. */
+  room: RoomKeys;
+  /** The user's long-term identity. */
+  identity: Identity;
+  /** Fingerprints remembered for this room. */
+  known: KnownPeers;
+}
+
+/**
+ * Gets the passphrase (or makes one up for `--new-room`, printing it), derives the room keys,
+ * loads or creates the identity (printing its fingerprint in human mode) and loads the known
+ * peers. Returns null when Ctrl-C ended the passphrase prompt.
+ */
+async function credentials(o: JoinOptions): Promise<Credentials | null> {
+  let passphrase: string;
+  if (o.newRoom) {
+    passphrase = newRoomSecret();
+    const share = shareLine(o.server, o.room, passphrase);
+    if (o.json) {
+      console.log(JSON.stringify({ event: "room", passphrase, join: share }));
+    } else {
+      console.log(`* New room secret: ${passphrase}`);
+      console.log(share);
+    }
+  } else {
+    try {
+      passphrase = await readPassphrase({
+        env: { [PASSPHRASE_ENV]: Deno.env.get(PASSPHRASE_ENV) },
+        file: o.passphraseFile,
+        stdin: Deno.stdin,
+      });
+    } catch (e) {
+      if (e instanceof PassphraseError && e.kind === "interrupted") return null;
+      throw e;
+    }
+  }
+  const t0 = performance.now();
+  const room = deriveRoomKeys(o.room, passphrase);
+  log.debug("Derived the room keys in {ms} ms", { ms: Math.round(performance.now() - t0) });
+  const path = identityPath({
+    XDG_CONFIG_HOME: Deno.env.get("XDG_CONFIG_HOME"),
+    HOME: Deno.env.get("HOME"),
+    APPDATA: Deno.env.get("APPDATA"),
+  }, o.identityFile);
+  const { privateKey, created } = await loadOrCreateIdentity(path);
+  const identity = Identity.fromPrivate(privateKey);
+  privateKey.fill(0);
+  const fp = fingerprint(identity.publicKey);
+  if (created) log.info("Made a new identity in {path}", { path });
+  log.debug("Identity {path}, fingerprint {fp}", { path, fp });
+  // The fingerprint is shown with the ready event (human and --json).
+  const known = await KnownPeers.load(knownPeersPath(path), room.id);
+  return { room, identity, known };
+}
+
+/** Runs a peer until stdin ends, /quit, or a signal. Returns the process exit code. */
+export async function join(o: JoinOptions): Promise<number> {
+  const creds = await credentials(o);
+  if (!creds) return 130;
+  const server = await resolveServer(o.server);
+  const fallbacks: Endpoint[] = [];
+  for (const spec of o.moreServers ?? []) fallbacks.push(await resolveServer(spec));
+  const stun: Endpoint[] = [];
+  for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
+  const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;
+  const peer = new PeerProcess(
+    o,
+    server,
+    peerView({ json: o.json, color }),
+    creds,
+    stun,
+    fallbacks,
+  );
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const onSignal = () => peer.interrupt();
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    return await peer.run(readLineBatches(Deno.stdin.readable));
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await peer.close();
+  }
+}
+
+/** One running peer: the client on its driver, the view, and the state of the session. */
+class PeerProcess {
+  #o: JoinOptions;
+  #view: PeerView;
+  #known: KnownPeers;
+  /** Writes of the known-peers file under way. */
+  #saving = new Set<Promise<void>>();
+  /** Names whose changed fingerprint we have explained how to accept. */
+  #hinted = new Set<string>();
+  #client: Client;
+  #driver: UdpDriver;
+  #fatal: string | undefined;
+  #ready = false;
+  /** False until the roster is in (or a second passed): lines typed before wait in #pending. */
+  #sendable = false;
+  #pending: string[] = [];
+  #interrupted = false;
+  #signalled = Promise.withResolvers<"signal">();
+  /** Called after every driver step (and on a signal) by whoever waits in {@link #until}. */
+  #wake = () => {};
+  /** Input waiting for the send queues to drain: resolved after the next step. */
+  #room: (() => void) | undefined;
+  #out = new StdoutBatcher();
+
+  constructor(
+    o: JoinOptions,
+    server: Endpoint,
+    view: PeerView,
+    creds: Credentials,
+    stun: Endpoint[] = [],
+    fallbacks: Endpoint[] = [],
+  ) {
+    this.#o = o;
+    this.#view = view;
+    this.#known = creds.known;
+    // The client needs the bound port, the driver needs the client: bind first, fill in after.
+    const machine = {
+      handleDatagram: (n: number, f: Endpoint, d: Uint8Array, via?: number) =>
+        this.#client.handleDatagram(n, f, d, via),
+      handleTimeout: (n: number) => this.#client.handleTimeout(n),
+      pollTransmit: () => this.#client.pollTransmit(),
+      pollRelease: () => this.#client.pollRelease(),
+      nextTimeout: () => this.#client.nextTimeout(),
+    };
+    // An IPv6 socket when this host has an IPv6 address to offer (only with the default
+    // --bind: a concrete one asks for that address alone) or the server is IPv6 (then it is
+    // required); on the IPv4 socket's port when that is free (one dual-stack socket).
+    const serverV6 = server.hostname.includes(":");
+    const v6 = o.ipv6 === false || o.bind !== "0.0.0.0" ? [] : ipv6Addresses();
+    const ipv6 = serverV6 || v6.length > 0
+      ? { hostname: "::", port: o.port, optional: !serverV6 }
+      : undefined;
+    try {
+      this.#driver = UdpDriver.bind(o.bind, o.port, machine, {
+        onStep: () => this.#onStep(),
+        filter: o.filter,
+        ipv6,
+      });
+    } catch (e) {
+      throw new JoinError((e as Error).message);
+    }
+    const local = this.#driver.localAddr;
+    const local6 = this.#driver.localAddr6;
+    if (this.#driver.ipv6Error) {
+      log.warning("No IPv6 socket, IPv6 peers will be relayed: {why}", {
+        why: this.#driver.ipv6Error,
+      });
+    }
+    const portmap = portMapper(o, local.port, server);
+    this.#client = new Client({
+      server,
+      room: creds.room,
+      name: o.name,
+      identity: creds.identity,
+      knownPeers: creds.known.entries(),
+      relayOnly: o.relayOnly,
+      privateEndpoints: withIPv6(privateEndpoints(o.bind, local.port), v6, local6?.port),
+      keepalive: o.keepalive,
+      registerTimeout: o.registerTimeout,
+      stun,
+      fallbacks,
+      supernode: o.supernode ?? "auto",
+      supernodeLimits: o.supernodeLimits ?? {},
+      ipv6: local6 !== undefined,
+      ...(portmap ? { portmap } : {}),
+    });
+    log.info("Bound UDP {local}{local6}; registering with {server}", {
+      local: formatEndpoint(local),
+      local6: local6 ? ` and ${formatEndpoint(local6)}` : "",
+      server: formatEndpoint(server),
+    });
+    this.#print(view.registering(server, local));
+    this.#driver.step((now) => this.#client.start(now));
+    this.#driver.start();
+  }
+
+  /** Ctrl-C or SIGTERM: stop waiting for anything and leave. */
+  interrupt(): void {
+    this.#interrupted = true;
+    this.#signalled.resolve("signal");
+    this.#wake();
+    this.#room?.();
+  }
+
+  /**
+   * Registers, then sends the input lines (in batches, as they arrive) until they end, `/quit`
+   * or a signal; returns an exit code.
+   */
+  async run(input: AsyncIterable<readonly string[]>): Promise<number> {
+    const client = this.#client;
+    const stdinDone = this.#readInput(input);
+    // Registration first: fatal (unreachable, refused) ends the run, and so does Ctrl-C.
+    const registered = () => this.#ready || this.#fatal !== undefined || this.#interrupted;
+    await this.#until(registered, this.#o.registerTimeout + 1_000);
+    if (this.#interrupted && !this.#ready) return 130;
+    if (this.#fatal !== undefined || !this.#ready) {
+      throw new JoinError(this.#fatal ?? "Registration did not complete");
+    }
+    // Lines typed (or piped) before registration go out once the server's roster says who is
+    // in the room, so they reach everyone already there.
+    await this.#until(() => client.synced || this.#interrupted, 1_000);
+    this.#sendable = true;
+    this.#sendAll(this.#pending.splice(0));
+    if (await Promise.race([stdinDone, this.#signalled.promise]) === "signal") return 0;
+    // Deliver what is queued before leaving (Ctrl-C stops waiting).
+    const drained = () => client.outstanding === 0 || this.#interrupted;
+    await this.#until(drained, this.#o.drainTimeout);
+    if (client.outstanding === 0) {
+      if (client.undelivered === 0) return 0;
+      log.warning("{count} message parts were never acknowledged and were dropped", {
+        count: client.undelivered,
+      });
+      return 1;
+    }
+    log.warning("{count} messages were not acknowledged within {seconds} s", {
+      count: client.outstanding,
+      seconds: this.#o.drainTimeout / 1000,
+    });
+    return 1;
+  }
+
+  /** Leaves the room, closes the socket and finishes writing the known peers. */
+  async close(): Promise<void> {
+    try {
+      this.#driver.step((now) => this.#client.leave(now));
+      // The router deletes our port mapping (bounded wait; nothing to wait for without one).
+      const deleted = () => this.#client.portmapIdle;
+      if (!deleted()) await this.#until(deleted, PORTMAP_STOP_WAIT);
+      await this.#driver.close();
+    } finally {
+      this.#out.flush();
+    }
+    await Promise.all(this.#saving);
+    log.debug("Stopped at {at} ms; drops {drops}; channels {channels}; socket {socket}", {
+      at: Math.round(monotonicNow()),
+      drops: this.#client.drops,
+      channels: this.#client.channelStats(),
+      socket: this.#driver.stats,
+    });
+  }
+
+  /**
+   * Acts on input lines until `/quit` or their end. Lines to send go out in one driver step per
+   * batch; while a peer that is taking messages has {@link INPUT_BACKLOG} of them queued, input
+   * waits (piped input is delivered, not refused for a full queue).
+   */
+  async #readInput(input: AsyncIterable<readonly string[]>): Promise<"quit" | "eof"> {
+    for await (const batch of input) {
+      let texts: string[] = [];
+      for (const raw of batch) {
+        const cmd = parseInput(raw);
+        if (cmd.kind === "send") {
+          if (this.#sendable && this.#client.backlog(monotonicNow()) >= INPUT_BACKLOG) {
+            this.#sendAll(texts);
+            texts = [];
+            await this.#roomToSend();
+          }
+          texts.push(cmd.text);
+          continue;
+        }
+        if (cmd.kind === "empty") continue;
+        // Anything else is shown in order with the sends around it.
+        this.#sendAll(texts);
+        texts = [];
+        switch (cmd.kind) {
+          case "quit":
+            return "quit";
+          case "peers":
+            this.#print(this.#view.peers(this.#client.peers()));
+            break;
+          case "help":
+            this.#print(this.#view.help());
+            break;
+          case "unknown":
+            this.#print(this.#view.notice(`Unknown command ${cmd.command}; try /help`));
+            break;
+        }
+      }
+      this.#sendAll(texts);
+    }
+    return "eof";
+  }
+
+  /** Resolves after a step that leaves room to send (or on a signal, or after a while). */
+  #roomToSend(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(resolve, 250);
+    this.#room = () => {
+      if (this.#interrupted || this.#client.backlog(monotonicNow()) < INPUT_BACKLOG) resolve();
+    };
+    return promise.finally(() => {
+      clearTimeout(timer);
+      this.#room = undefined;
+    });
+  }
+
+  /** Sends chat lines in one driver step (before registering, they wait in #pending). */
+  #sendAll(texts: readonly string[]): void {
+    if (texts.length === 0) return;
+    if (!this.#sendable) {
+      this.#pending.push(...texts);
+      return;
+    }
+    const sent: number[] = [];
+    this.#driver.step((now) => {
+      for (const text of texts) sent.push(this.#client.send(now, text));
+    });
+    if (sent.includes(0) && this.#client.peers().length === 0) {
+      for (const n of sent) {
+        if (n === 0) this.#print(this.#view.notice("Nobody else is in the room; not sent"));
+      }
+    }
+  }
+
+  #onStep(): void {
+    for (let h = this.#client.pollHttp(); h; h = this.#client.pollHttp()) this.#fetch(h);
+    for (let e = this.#client.pollEvent(); e; e = this.#client.pollEvent()) {
+      if (e.type === "fatal") this.#fatal = e.message;
+      if (e.type === "ready") this.#ready = true;
+      this.#print(this.#view.event(e));
+      // Shown on stdout already; the log repeats it only with -v (and for --json runs).
+      if (e.type === "peer") {
+        log.debug("Peer {name} is {path}", { name: e.name, path: pathText(e.path, e.addr, e.rtt) });
+        this.#remember(e.name, e.fingerprint);
+      } else if (e.type === "left") {
+        log.debug("Peer {name} left ({reason})", { name: e.name, reason: e.reason });
+      }
+    }
+    this.#wake();
+    this.#room?.();
+  }
+
+  /** Makes a port mapper's HTTP request and hands the answer back in a driver step. */
+  #fetch(h: PortMapHttp): void {
+    void runHttp(h).then((res) => {
+      this.#driver.step((now) => this.#client.handleHttp(now, h.id, res));
+    });
+  }
+
+  /**
+   * Remembers the fingerprint of a peer met for the first time in this room. A name known with
+   * another fingerprint keeps the old one (the client warns about the change each time): like
+   * SSH, only the user replaces a known key, by removing its entry from the file.
+   */
+  #remember(name: string, fp: string): void {
+    const known = this.#known.get(name);
+    if (known === fp) return;
+    if (known !== undefined) {
+      if (this.#hinted.has(name)) return;
+      this.#hinted.add(name);
+      log.info("To accept {fp} as the identity of {name}, remove {name}'s entry from {file}", {
+        name,
+        fp,
+        file: this.#known.path,
+      });
+      return;
+    }
+    const saving = this.#known.remember(name, fp).catch((e) => {
+      log.warning("Cannot remember the fingerprint of {name}: {error}", {
+        name,
+        error: (e as Error).message,
+      });
+    }).finally(() => this.#saving.delete(saving));
+    this.#saving.add(saving);
+  }
+
+  #print(lines: readonly string[]): void {
+    for (const l of lines) this.#out.line(l);
+  }
+
+  /** Resolves when `cond` holds after some step, or after `ms`. */
+  #until(cond: () => boolean, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.#wake = () => {};
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      this.#wake = () => {
+        if (cond()) finish();
+      };
+      this.#wake();
+    });
+  }
+}
+
+/**
+ * A port mapper for the socket bound on `port`, unless port mapping is off (`--no-portmap`,
+ * `--relay-only`), the server is on this machine (loopback: every peer is here too, no router
+ * between them), or there is no non-loopback IPv4 address to map.
+ */
+function portMapper(o: JoinOptions, port: number, server: Endpoint): PortMapper | undefined {
+  if (o.portmap === false || o.relayOnly) return undefined;
+  if (server.hostname.startsWith("127.") || server.hostname === "::1") return undefined;
+  const gw = findGateway(o.bind);
+  if (!gw) return undefined;
+  log.debug("Port mapping: gateway {gateway}, local address {local}", {
+    gateway: gw.gateway ?? "unknown (UPnP only)",
+    local: gw.localAddress,
+  });
+  return new PortMapper({
+    gateway: gw.gateway,
+    localAddress: gw.localAddress,
+    prefixLength: gw.prefixLength,
+    localPort: port,
+    random: randomId,
+  });
+}
+
+/**
+ * The lines of a byte stream (without `\n`), in batches: each chunk read gives the lines it
+ * completes. A final partial line is included.
+ */
+function readLineBatches(stream: ReadableStream<Uint8Array>): AsyncIterable<string[]> {
+  return stream.pipeThrough(new TextDecoderStream()).pipeThrough(new LineBatcher());
+}
+
+/** Splits a text stream into batches of lines (without the newline). */
+class LineBatcher extends TransformStream<string, string[]> {
+  constructor() {
+    let rest = "";
+    super({
+      transform(chunk, controller) {
+        const parts = (rest + chunk).split("\n");
+        rest = parts.pop() ?? "";
+        if (parts.length > 0) controller.enqueue(parts);
+      },
+      flush(controller) {
+        if (rest !== "") controller.enqueue([rest]);
+      },
+    });
+  }
+}
+
+/**
+ * Lines for stdout, written in batches: a line is written once the event loop has handled what
+ * is ready now (`setImmediate`), so one write carries every message that arrived meanwhile
+ * (a flood costs a write per batch, not per line) while a lone line waits microseconds, not
+ * the millisecond or two a timer would take.
+ */
+class StdoutBatcher {
+  #lines: string[] = [];
+  #scheduled = false;
+  #encoder = new TextEncoder();
+  #soon = () => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
+  /** Queues one line (without its newline). */
+  line(text: string): void {
+    this.#lines.push(text);
+    if (this.#lines.length >= OUTPUT_BATCH) this.flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#soon);
+    }
+  }
+
+  /** Writes everything queued. */
+  flush(): void {
+    if (this.#lines.length === 0) return;
+    const bytes = this.#encoder.encode(this.#lines.join("\n") + "\n");
+    this.#lines = [];
+    try {
+      for (let o = 0; o < bytes.length;) o += Deno.stdout.writeSync(bytes.subarray(o));
+    } catch {
+      // Nobody reads stdout any more (a closed pipe): nothing to show it to.
+    }
+  }
+}

@@ -1,0 +1,443 @@
+/**
+ * `p2p serve`: the rendezvous and relay server. Wires the pure {@link Registry} to a UDP
+ * driver, logs one line per significant event (at most `logPerSecond` per kind of event, the
+ * rest counted and reported) and a periodic summary. Names, rooms and reasons go into log lines
+ * only as properties, escaped when rendered (see `lib/io/log.ts`).
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { Registry, type RegistryEvent, type RegistryOptions } from "../server/registry.ts";
+import { RateLimitedLog } from "../io/log.ts";
+import { EventCounts } from "../server/metrics.ts";
+import { serveMetrics } from "../io/metrics_http.ts";
+import { type SansIo, UdpDriver } from "../io/udp.ts";
+import { looksLikeStun, StunResponder, type StunStats } from "../nat/stun.ts";
+import { type Endpoint, formatEndpoint, type Transmit } from "../wire/wire.ts";
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** Address to bind (a literal IP). */
+  host: string;
+  /** UDP port to bind. */
+  port: number;
+  /**
+   * Also serve IPv6 on this address, same port (`--host6`; `::` by default when `host` is
+   * 0.0.0.0). Not `required`: a host without IPv6 serves IPv4 alone, with a warning.
+   */
+  ipv6?: { host: string; required: boolean };
+  /** Print `{"event":"listening",...}` on stdout once bound. */
+  json: boolean;
+  /** Forget peers silent for this long, in ms. */
+  expireAfter: number;
+  /** Serve Prometheus metrics at http://host:port/metrics (off when absent). */
+  metrics?: { host: string; port: number };
+  /** Capacity and abuse limits (defaults in `DEFAULT_REGISTRY`). */
+  limits?: Partial<RegistryOptions>;
+  /** Interval of the summary log line, in ms (0 disables it). */
+  summaryInterval: number;
+  /** Stops the server when aborted; SIGINT and SIGTERM also stop it. */
+  signal?: AbortSignal;
+  /** At most this many log lines per second for each kind of registry event (default 10). */
+  logPerSecond?: number;
+  /**
+   * A second UDP port for STUN (RFC 5780 CHANGE-REQUEST "change port"): the server also binds
+   * `host:altPort` and, with {@link altHost}, `altHost:port` and `altHost:altPort`.
+   */
+  altPort?: number;
+  /** A second local address for STUN behaviour discovery ("change IP"); needs {@link altPort}. */
+  altHost?: string;
+}
+
+const log = getLogger(["p2p", "serve"]);
+
+/** The socket role reachability probes leave from: `--alt-host` with the main port. */
+const REACH_ROLE = 2;
+
+/**
+ * One log line for a registry event: a constant `template` whose `{placeholders}` name entries
+ * of `props`, the `level`, and the `kind` it is rate-limited under. Names, rooms and reasons
+ * are only ever properties (rendered escaped by the log formatter), never part of the
+ * template, so a name like `{x}` cannot be read as a placeholder.
+ */
+export interface EventLine {
+  /** `debug` for routine re-introductions, `info` otherwise. */
+  level: "debug" | "info";
+  /** The rate-limit bucket: the event type (`introduced-again` for re-introductions). */
+  kind: string;
+  /** The message template. */
+  template: string;
+  /** The values of the template's placeholders. */
+  props: Record<string, unknown>;
+}
+
+/** The log line for a registry event (see {@link EventLine}). */
+export function describeEvent(e: RegistryEvent): EventLine {
+  switch (e.type) {
+    case "registered":
+      return {
+        level: "info",
+        kind: e.type,
+        template: e.relayOnly
+          ? 'Peer "{name}" registered in room "{room}" from {addr} (relay only)'
+          : 'Peer "{name}" registered in room "{room}" from {addr}',
+        props: { name: e.name, room: e.room, addr: formatEndpoint(e.addr) },
+      };
+    case "moved":
+      return {
+        level: "info",
+        kind: e.type,
+        template: 'Peer "{name}" in room "{room}" moved to {addr}',
+        props: { name: e.name, room: e.room, addr: formatEndpoint(e.addr) },
+      };
+    case "introduced":
+      // Re-introductions for background punch retries are routine: debug level.
+      return e.repunch
+        ? {
+          level: "debug",
+          kind: "introduced-again",
+          template: 'Introduced "{a}" and "{b}" in room "{room}" again',
+          props: { a: e.a, b: e.b, room: e.room },
+        }
+        : {
+          level: "info",
+          kind: e.type,
+          template: 'Introduced "{a}" and "{b}" in room "{room}"',
+          props: { a: e.a, b: e.b, room: e.room },
+        };
+    case "relaying":
+      return {
+        level: "info",
+        kind: e.type,
+        template: 'Relaying from "{from}" to "{to}" in room "{room}"',
+        props: { from: e.from, to: e.to, room: e.room },
+      };
+    case "left":
+      return {
+        level: "info",
+        kind: e.type,
+        template: 'Peer "{name}" left room "{room}" ({reason})',
+        props: { name: e.name, room: e.room, reason: e.reason },
+      };
+    case "refused":
+      return {
+        level: "info",
+        kind: e.type,
+        template: "Refused {addr}: {why}",
+        props: { addr: formatEndpoint(e.addr), why: e.why },
+      };
+    case "limited":
+      return {
+        level: "info",
+        kind: e.type,
+        template: 'Peer "{name}" in room "{room}" hit the {what} limit',
+        props: { name: e.name, room: e.room, what: e.what },
+      };
+    case "supernode":
+      return {
+        level: "info",
+        kind: e.type,
+        template: 'Peer "{name}" in room "{room}" is reachable at {addr}: a supernode',
+        props: { name: e.name, room: e.room, addr: formatEndpoint(e.addr) },
+      };
+  }
+}
+
+/** Logs a registry event through the rate limiter; returns whether the line was written. */
+export function logEvent(out: RateLimitedLog, e: RegistryEvent): boolean {
+  const l = describeEvent(e);
+  return out.log(l.level, l.kind, l.template, l.props);
+}
+
+/**
+ * STUN on the server's sockets: one {@link StunResponder} for all of them and, per socket, the
+ * answers waiting to leave from it. An answer to a CHANGE-REQUEST leaves from another socket
+ * than the request came in on; that socket's driver is stepped so it sends at once. Requests
+ * over IPv6 (on the primary socket's IPv6 side) get a responder of their own that knows only
+ * that socket: the alternate sockets are IPv4, so it offers no behaviour discovery.
+ */
+export class StunHub {
+  #responder: StunResponder | undefined;
+  #responder6: StunResponder | undefined;
+  #queues: Transmit[][] = [[], [], [], []];
+  #drivers: (UdpDriver | undefined)[] = [];
+
+  /** Registers the bound socket of role `role` (see `StunSockets` in `lib/nat/stun.ts`). */
+  attach(role: number, driver: UdpDriver): void {
+    this.#drivers[role] = driver;
+  }
+
+  /** Makes the responder once every socket is attached; datagrams before that are ignored. */
+  ready(): StunResponder {
+    const addrs = [0, 1, 2, 3].map((r) => this.#drivers[r]?.localAddr ?? null);
+    const v6 = this.#drivers[0]?.localAddr6;
+    if (v6) this.#responder6 = new StunResponder({ sockets: [v6] });
+    return this.#responder = new StunResponder({ sockets: addrs });
+  }
+
+  /** Counters of both responders together (after {@link ready}). */
+  get stats(): StunStats | undefined {
+    const a = this.#responder?.stats, b = this.#responder6?.stats;
+    if (!a || !b) return a;
+    const drops = { ...a.drops };
+    for (const [k, v] of Object.entries(b.drops)) drops[k] = (drops[k] ?? 0) + v;
+    return {
+      answered: a.answered + b.answered,
+      errors: a.errors + b.errors,
+      changed: a.changed + b.changed,
+      classic: a.classic + b.classic,
+      drops,
+    };
+  }
+
+  /** The responder (after {@link ready}). */
+  get responder(): StunResponder | undefined {
+    return this.#responder;
+  }
+
+  /** Handles a STUN datagram that arrived on the socket of role `role`. */
+  handle(role: number, now: number, from: Endpoint, data: Uint8Array): void {
+    const responder = from.hostname.includes(":") ? this.#responder6 : this.#responder;
+    const r = responder?.handle(now, role, from, data);
+    if (!r) return;
+    this.#queues[r.via]!.push({ to: r.to, data: r.data });
+    // The receiving driver flushes its own socket after this step; another one needs a step.
+    if (r.via !== role) this.#drivers[r.via]?.step(() => {});
+  }
+
+  /** The next STUN answer to send from the socket of role `role`. */
+  poll(role: number): Transmit | undefined {
+    return this.#queues[role]!.shift();
+  }
+
+  /**
+   * Sends `t` from the socket of role `role` (a registry's reachability probe from the
+   * alternate address); dropped when that socket is not bound.
+   */
+  sendFrom(role: number, t: Transmit): void {
+    const d = this.#drivers[role];
+    if (!d) return;
+    this.#queues[role]!.push({ to: t.to, data: t.data });
+    d.step(() => {});
+  }
+}
+
+/**
+ * The primary socket's machine: STUN (first two bits zero) goes to the STUN responder, every
+ * other datagram (p2p's start with `0x70 0x32`) to the registry.
+ */
+export class PrimaryMachine implements SansIo {
+  #registry: Registry;
+  #stun: StunHub;
+
+  /** Demultiplexes between `registry` and `stun` (role 0). */
+  constructor(registry: Registry, stun: StunHub) {
+    this.#registry = registry;
+    this.#stun = stun;
+  }
+
+  /** Routes one datagram by its first bytes. */
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    if (looksLikeStun(data)) this.#stun.handle(0, now, from, data);
+    else this.#registry.handleDatagram(now, from, data);
+  }
+
+  /** The registry's timers. */
+  handleTimeout(now: number): void {
+    this.#registry.handleTimeout(now);
+  }
+
+  /**
+   * Registry datagrams first (a reachability probe, marked `via`, leaves from the alternate
+   * address's socket), then STUN answers.
+   */
+  pollTransmit(): Transmit | undefined {
+    for (let t = this.#registry.pollTransmit(); t; t = this.#registry.pollTransmit()) {
+      if (!t.via) return t;
+      this.#stun.sendFrom(t.via, t);
+    }
+    return this.#stun.poll(0);
+  }
+
+  /** The registry's next deadline. */
+  nextTimeout(): number | undefined {
+    return this.#registry.nextTimeout();
+  }
+}
+
+/** An alternate socket's machine: STUN only; anything else is ignored. */
+class AltMachine implements SansIo {
+  #role: number;
+  #stun: StunHub;
+
+  constructor(role: number, stun: StunHub) {
+    this.#role = role;
+    this.#stun = stun;
+  }
+
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    if (looksLikeStun(data)) this.#stun.handle(this.#role, now, from, data);
+  }
+
+  handleTimeout(): void {}
+
+  pollTransmit(): Transmit | undefined {
+    return this.#stun.poll(this.#role);
+  }
+
+  nextTimeout(): number | undefined {
+    return undefined;
+  }
+}
+
+/**
+ * Binds the primary socket and the alternate ones `o.altPort` and `o.altHost` ask for (roles
+ * 1: host + alt port, 2: alt host + port, 3: alt host + alt port); on a failure closes what
+ * was bound and throws the bind error.
+ */
+async function bindSockets(
+  o: ServeOptions,
+  registry: Registry,
+  onStep: () => void,
+): Promise<{ drivers: UdpDriver[]; stun: StunHub }> {
+  const stun = new StunHub();
+  const drivers: UdpDriver[] = [];
+  try {
+    const main = UdpDriver.bind(o.host, o.port, new PrimaryMachine(registry, stun), {
+      onStep,
+      ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
+    });
+    drivers.push(main);
+    stun.attach(0, main);
+    // With --port 0 the alternate address reuses the port the primary socket got.
+    const port = main.localAddr.port;
+    const alts: [number, string, number][] = [];
+    if (o.altPort !== undefined) alts.push([1, o.host, o.altPort]);
+    if (o.altPort !== undefined && o.altHost !== undefined) {
+      alts.push([2, o.altHost, port], [3, o.altHost, o.altPort]);
+    }
+    for (const [role, host, p] of alts) {
+      const d = UdpDriver.bind(host, p, new AltMachine(role, stun));
+      drivers.push(d);
+      stun.attach(role, d);
+    }
+    stun.ready();
+    return { drivers, stun };
+  } catch (e) {
+    await Promise.all(drivers.map((d) => d.close()));
+    throw e;
+  }
+}
+
+/** Runs the server until the signal aborts or SIGINT/SIGTERM arrives. */
+export async function serve(o: ServeOptions): Promise<void> {
+  // With a second address, peers offering to be supernodes get a reachability probe from it
+  // (role 2: the alternate address, main port), an address they never contacted.
+  const registry = new Registry({
+    ...o.limits,
+    expireAfter: o.expireAfter,
+    reachVia: o.altHost !== undefined ? REACH_ROLE : undefined,
+  });
+  const events = new RateLimitedLog(log, { perSecond: o.logPerSecond ?? 10 });
+  const counts = new EventCounts();
+  const { drivers, stun } = await bindSockets(o, registry, () => {
+    for (let e = registry.pollEvent(); e; e = registry.pollEvent()) {
+      counts.count(e);
+      logEvent(events, e);
+    }
+    events.flush();
+  });
+  const driver = drivers[0]!;
+  const addr = formatEndpoint(driver.localAddr);
+  const local6 = driver.localAddr6;
+  const addr6 = local6 ? formatEndpoint(local6) : undefined;
+  const alt = drivers.slice(1).map((d) => formatEndpoint(d.localAddr));
+  if (o.json) {
+    console.log(JSON.stringify({
+      event: "listening",
+      addr,
+      ...(addr6 ? { addr6 } : {}),
+      ...(alt.length ? { alt } : {}),
+    }));
+  }
+  if (addr6) log.info("Listening on UDP {addr} and {addr6}", { addr, addr6 });
+  else log.info("Listening on UDP {addr}", { addr });
+  if (driver.ipv6Error) {
+    log.warning("Not serving IPv6: {why}; give --host6 an address of this box or --no-ipv6", {
+      why: driver.ipv6Error,
+    });
+  }
+  if (alt.length) {
+    log.info("STUN also on UDP {alt} ({discovery})", {
+      alt: alt.join(", "),
+      discovery: stun.responder?.behaviourDiscovery
+        ? "RFC 5780 behaviour discovery"
+        : "change port only; --alt-host enables RFC 5780 behaviour discovery",
+    });
+  }
+  for (const d of drivers) d.start();
+  const metrics = o.metrics
+    ? serveMetrics(o.metrics.host, o.metrics.port, () => ({
+      peers: registry.peerCount,
+      rooms: registry.roomCount,
+      registrations: counts.registrations,
+      introductions: counts.introductions,
+      registry: registry.stats,
+      driver: driver.stats,
+      stunRequests: stun.stats?.answered ?? 0,
+      memory: Deno.memoryUsage(),
+    }))
+    : undefined;
+  if (metrics) {
+    const at = `http://${formatEndpoint(metrics.addr)}/metrics`;
+    log.info("Metrics at {at}", { at });
+    if (o.json) console.log(JSON.stringify({ event: "metrics", url: at }));
+  }
+
+  const summary = o.summaryInterval > 0
+    ? setInterval(() => {
+      const s = registry.stats;
+      const drops = Object.entries(s.drops).map(([k, v]) => `${k}=${v}`).join(" ") || "none";
+      events.flush();
+      log.info(
+        "Summary: {peers} peers in {rooms} rooms; relayed {packets} datagrams ({bytes} bytes); received {received}, sent {sent}, send errors {sendErrors}; drops: {drops}",
+        {
+          peers: registry.peerCount,
+          rooms: registry.roomCount,
+          packets: s.relayedPackets,
+          bytes: s.relayedBytes,
+          received: driver.stats.received,
+          sent: driver.stats.sent,
+          sendErrors: driver.stats.sendErrors,
+          drops,
+        },
+      );
+      const st = stun.stats;
+      const stunDrops = Object.entries(st?.drops ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
+      if (st && (st.answered || st.errors || stunDrops)) {
+        log.info(
+          "STUN: answered {answered} Binding requests ({classic} RFC 3489, {changed} from another socket), {errors} errors; drops: {drops}",
+          { ...st, drops: stunDrops || "none" },
+        );
+      }
+    }, o.summaryInterval)
+    : undefined;
+
+  const stopped = Promise.withResolvers<void>();
+  const stop = () => stopped.resolve();
+  o.signal?.addEventListener("abort", stop, { once: true });
+  if (o.signal?.aborted) stop();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+  try {
+    await stopped.promise;
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, stop);
+    o.signal?.removeEventListener("abort", stop);
+    if (summary !== undefined) clearInterval(summary);
+    await Promise.all(drivers.map((d) => d.close()));
+    await metrics?.close();
+    events.flush(true);
+    log.info("Server stopped");
+  }
+}

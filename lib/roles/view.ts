@@ -1,0 +1,361 @@
+/**
+ * What a chat peer shows and what it reads, without any I/O: {@link parseInput} turns a typed
+ * line into a command, and a {@link PeerView} turns client events, notices, the `/peers`
+ * listing and the help into output lines, either for people ({@link HumanView}) or as one JSON
+ * object per line ({@link JsonView}). `peer.ts` prints the lines; tests check them directly.
+ *
+ * @module
+ */
+import type { ClientEvent, PeerInfo } from "../peer/client.ts";
+import { confusableWith, displayName, escapeCodePoint } from "../core/names.ts";
+import { type Endpoint, formatEndpoint } from "../wire/wire.ts";
+
+/** A line typed by the user, parsed. */
+export type InputCommand =
+  /** Send `text` to the room (`//text` arrives here as `/text`). */
+  | { kind: "send"; text: string }
+  /** `/quit`: deliver what is queued, leave, exit. */
+  | { kind: "quit" }
+  /** `/peers`: list the peers. */
+  | { kind: "peers" }
+  /** `/help`: list the commands. */
+  | { kind: "help" }
+  /** A line starting with `/` that is no command; `command` is its first word. */
+  | { kind: "unknown"; command: string }
+  /** An empty line: nothing to do. */
+  | { kind: "empty" };
+
+/**
+ * Parses one input line (without its `\n`; a trailing `\r` is dropped). Commands match the
+ * whole line; `//text` sends `/text`.
+ */
+export function parseInput(raw: string): InputCommand {
+  const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+  if (line === "") return { kind: "empty" };
+  if (line === "/quit") return { kind: "quit" };
+  if (line === "/peers") return { kind: "peers" };
+  if (line === "/help") return { kind: "help" };
+  if (line.startsWith("//")) return { kind: "send", text: line.slice(1) };
+  if (line.startsWith("/")) return { kind: "unknown", command: line.split(" ")[0]! };
+  return { kind: "send", text: line };
+}
+
+/** The commands, one per line, as `/help` shows them. */
+export const HELP_LINES: readonly string[] = [
+  "/peers   list peers with path and RTT",
+  "/quit    deliver what is queued, leave and exit",
+  "//text   send a line that starts with /",
+];
+
+/**
+ * True for the characters {@link printable} escapes: C0 controls, DEL, C1 controls (including
+ * NEL U+0085), the bidirectional-text controls that reorder what follows (ALM U+061C, LRM/RLM
+ * U+200E/U+200F, embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069), the line and
+ * paragraph separators U+2028/U+2029, and lone surrogates.
+ */
+export function isUnsafeTextChar(c: number): boolean {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x061c || c === 0x200e ||
+    c === 0x200f || c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2066 && c <= 0x2069) || (c >= 0xd800 && c <= 0xdfff);
+}
+
+/**
+ * Makes received text safe to print: every character {@link isUnsafeTextChar} accepts is shown
+ * as a visible escape (`\xNN` below U+0100, else `\u{XXXX}`), so text can neither fake lines,
+ * move the cursor, nor reorder itself or what follows on the line. Everything else is kept as
+ * sent: accents, combining marks, CJK, right-to-left letters, emoji. The zero-width joiner
+ * U+200D and non-joiner U+200C are kept too, wherever they are: they build emoji sequences
+ * (👨‍👩‍👧, 🏳️‍🌈, 👩🏽‍💻) and are required by Indic scripts and Persian, and they can neither move
+ * the cursor nor reorder text. (Names are stricter: see {@link displayName}.)
+ */
+export function printable(s: string): string {
+  let out = "";
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    out += isUnsafeTextChar(c) ? escapeCodePoint(c) : ch;
+  }
+  return out;
+}
+
+/**
+ * Describes a path: `direct IP:PORT, RTT ms`, `relayed via server`, `relayed via NAME` (a
+ * supernode of the room) or `connecting`.
+ */
+export function pathText(
+  path: string,
+  addr: Endpoint | null,
+  rtt: number | null,
+  via: string | null = null,
+): string {
+  if (path === "direct" && addr) {
+    // No RTT yet when data arrived before the first probe answer: say nothing rather than "?".
+    return `direct ${formatEndpoint(addr)}${rtt === null ? "" : `, ${rtt} ms`}`;
+  }
+  if (path === "relay") {
+    return via === null ? "relayed via server" : `relayed via ${displayName(via)}`;
+  }
+  return "connecting";
+}
+
+/** Splits `HOST:PORT` (IPv6 as `[addr]:port`); returns null when malformed. */
+export function splitHostPort(s: string): { host: string; port: number } | null {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
+  return { host: m[1]!, port };
+}
+
+/** Turns what a peer has to show into output lines (without newlines at the end). */
+export interface PeerView {
+  /** Lines for a client event; none for `fatal` (the caller reports it as an error). */
+  event(e: ClientEvent): string[];
+  /** Lines for the start: bound to `local`, registering with `server`. */
+  registering(server: Endpoint, local: Endpoint): string[];
+  /**
+   * Lines for a notice to the user (unknown command, empty room, ...). Notices may quote names
+   * and typed text; a human view escapes the whole message as strictly as a name.
+   */
+  notice(message: string): string[];
+  /** Lines answering `/peers`. */
+  peers(list: readonly PeerInfo[]): string[];
+  /** Lines answering `/help`. */
+  help(): string[];
+}
+
+/** Options of {@link HumanView}. */
+export interface HumanViewOptions {
+  /** Style status lines dim, sender names bold and warnings bold red with ANSI escapes. */
+  color?: boolean;
+}
+
+/**
+ * The view for people: messages as `[name] text`, status lines starting with `*`, warnings
+ * (a changed or shared identity, failed authentication) starting with `!`. Every name shown
+ * goes through {@link displayName}, and so do whole notices and warning messages, which quote
+ * names inside their text; message text goes through {@link printable}. Our fingerprint is
+ * shown on joining, a peer's when it first appears and in `/peers`. When a peer appears whose
+ * name differs from ours or a present peer's only by case or look-alike characters, a
+ * `Careful` line follows.
+ */
+export class HumanView implements PeerView {
+  #color: boolean;
+  /** Peers announced so far, to tell "is here" from "is now". */
+  #seen = new Set<string>();
+  /** Our own name, once registered. */
+  #self: string | null = null;
+
+  /** Makes a view; without `color` the lines are plain text. */
+  constructor(o: HumanViewOptions = {}) {
+    this.#color = o.color ?? false;
+  }
+
+  /** Lines for a client event; none for `fatal`. */
+  event(e: ClientEvent): string[] {
+    switch (e.type) {
+      case "ready":
+        this.#self = e.name;
+        return [
+          this.#dim(
+            `* Joined as "${displayName(e.name)}" (fingerprint ${
+              printable(e.fingerprint)
+            }); the server sees us at ${formatEndpoint(e.public)}`,
+          ),
+        ];
+      case "peer": {
+        const fresh = !this.#seen.has(e.name);
+        const lines = [
+          this.#dim(
+            `* ${displayName(e.name)} ${
+              fresh ? `is here (fingerprint ${printable(e.fingerprint)}):` : "is now"
+            } ${pathText(e.path, e.addr, e.rtt, e.via ?? null)}`,
+          ),
+        ];
+        if (fresh) {
+          const others = this.#self === null ? [...this.#seen] : [this.#self, ...this.#seen];
+          const like = confusableWith(e.name, others);
+          if (like !== null) {
+            lines.push(this.#dim(
+              `* Careful: "${displayName(e.name)}" looks like "${
+                displayName(like)
+              }" but is a different name (look-alike characters or case)`,
+            ));
+          }
+          this.#seen.add(e.name);
+        }
+        return lines;
+      }
+      case "message":
+        return [`${this.#bold(`[${displayName(e.from)}]`)} ${printable(e.text)}`];
+      case "left":
+        this.#seen.delete(e.name);
+        return [
+          this.#dim(`* ${displayName(e.name)} left${e.reason === "expired" ? " (timed out)" : ""}`),
+        ];
+      case "server-lost":
+        return [this.#dim("* Lost contact with the server; peers stay connected, retrying")];
+      case "server-back":
+        return [this.#dim("* Server is back")];
+      case "warning":
+        return [this.#alert(`! ${displayName(e.message)}`)];
+      case "notice":
+        return this.notice(e.message);
+      case "fatal":
+        return [];
+    }
+  }
+
+  /** No lines: in human mode a log line on stderr says it. */
+  registering(_server: Endpoint, _local: Endpoint): string[] {
+    return [];
+  }
+
+  /** Lines for a notice, escaped whole as strictly as a name (it may quote names). */
+  notice(message: string): string[] {
+    return [this.#dim(`* ${displayName(message)}`)];
+  }
+
+  /** Lines answering `/peers`. */
+  peers(list: readonly PeerInfo[]): string[] {
+    if (list.length === 0) return ["* Nobody else is in the room"];
+    return [
+      `* ${list.length} ${list.length === 1 ? "peer" : "peers"} in the room:`,
+      ...list.map((p) =>
+        `    ${displayName(p.name)}  ${printable(p.fingerprint)}  ${
+          pathText(p.path, p.addr, p.rtt, p.via ?? null)
+        }`
+      ),
+    ];
+  }
+
+  /** Lines answering `/help`. */
+  help(): string[] {
+    return [...HELP_LINES];
+  }
+
+  #dim(s: string): string {
+    return this.#color ? `\x1b[2m${s}\x1b[22m` : s;
+  }
+
+  #bold(s: string): string {
+    return this.#color ? `\x1b[1m${s}\x1b[22m` : s;
+  }
+
+  /** Bold red, for warnings. */
+  #alert(s: string): string {
+    return this.#color ? `\x1b[1;31m${s}\x1b[39;22m` : s;
+  }
+}
+
+/**
+ * The `--json` view: one JSON object per line with an `event` field (`registering`, `ready`,
+ * `peer`, `message`, `left`, `server`, `warning`, `notice`, `peers`); the README documents
+ * the fields. `ready`, `peer` and each row of `peers` carry the identity's `fingerprint`.
+ * Strings are kept exactly (JSON.parse gives back what was received), but every character
+ * {@link printable} would escape appears as a `\uXXXX` escape, never raw: in particular
+ * U+2028, U+2029 and U+0085, which line-splitting readers treat as line ends.
+ */
+export class JsonView implements PeerView {
+  /** Lines for a client event; none for `fatal`. */
+  event(e: ClientEvent): string[] {
+    switch (e.type) {
+      case "ready":
+        return [line({
+          event: "ready",
+          name: e.name,
+          fingerprint: e.fingerprint,
+          public: formatEndpoint(e.public),
+        })];
+      case "peer":
+        return [line({ event: "peer", ...peerFields(e) })];
+      case "message":
+        return [line({ event: "message", from: e.from, text: e.text })];
+      case "left":
+        return [line({ event: "left", name: e.name, reason: e.reason })];
+      case "server-lost":
+        return [line({ event: "server", state: "lost" })];
+      case "server-back":
+        return [line({ event: "server", state: "back", public: formatEndpoint(e.public) })];
+      case "warning":
+        return [line({ event: "warning", kind: e.kind, name: e.name, message: e.message })];
+      case "notice":
+        return this.notice(e.message);
+      case "fatal":
+        return [];
+    }
+  }
+
+  /** The `registering` event with the server and local addresses. */
+  registering(server: Endpoint, local: Endpoint): string[] {
+    return [line({
+      event: "registering",
+      server: formatEndpoint(server),
+      local: formatEndpoint(local),
+    })];
+  }
+
+  /** Lines for a notice. */
+  notice(message: string): string[] {
+    return [line({ event: "notice", message })];
+  }
+
+  /** Lines answering `/peers`. */
+  peers(list: readonly PeerInfo[]): string[] {
+    return [line({ event: "peers", peers: list.map(peerFields) })];
+  }
+
+  /** One notice listing the commands, separated by `; `. */
+  help(): string[] {
+    return this.notice(HELP_LINES.join("; "));
+  }
+}
+
+/** Options of {@link peerView}. */
+export interface PeerViewOptions {
+  /** JSON lines instead of text for people. */
+  json: boolean;
+  /** Human mode only: ANSI styling. */
+  color?: boolean;
+}
+
+/** The view for a mode: {@link JsonView} with `json`, else {@link HumanView}. */
+export function peerView(o: PeerViewOptions): PeerView {
+  return o.json ? new JsonView() : new HumanView({ color: o.color ?? false });
+}
+
+/**
+ * JSON.stringify leaves DEL, C1 (NEL U+0085), U+2028/U+2029 and bidi controls raw; they can
+ * only occur inside JSON strings, where `\uXXXX` means the same character.
+ */
+const JSON_UNSAFE = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** One JSON line for `value`, with no raw line separators or terminal controls. */
+export function jsonLine(value: unknown): string {
+  return JSON.stringify(value).replace(
+    JSON_UNSAFE,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+function line(value: Record<string, unknown>): string {
+  return jsonLine(value);
+}
+
+function peerFields(p: {
+  name: string;
+  fingerprint: string;
+  path: string;
+  addr: Endpoint | null;
+  rtt: number | null;
+  via?: string | null;
+}) {
+  return {
+    name: p.name,
+    fingerprint: p.fingerprint,
+    path: p.path,
+    addr: p.addr ? formatEndpoint(p.addr) : null,
+    rtt_ms: p.rtt,
+    // A relayed path says whose relay: "server" or the supernode's name.
+    ...(p.path === "relay" ? { via: p.via ?? "server" } : {}),
+  };
+}

@@ -1,0 +1,339 @@
+/**
+ * Tests of the peer's server link ({@link ServerLink}) in virtual time: registration with
+ * cookie and backoff, the first registration's deadline, keepalive PINGs, and the server's
+ * loss and return, each reported exactly once.
+ */
+import assert from "node:assert/strict";
+import { type LinkEvent, SERVER_LOST_AFTER, ServerLink } from "../../lib/peer/server_link.ts";
+import {
+  type Endpoint,
+  helloSigningInput,
+  MsgType,
+  RefuseCode,
+  type ServerMsg,
+} from "../../lib/wire/wire.ts";
+import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "../../lib/crypto/crypto.ts";
+import { prng, randomBytesFrom } from "../support/prng.ts";
+import { testRoom } from "../support/hello.ts";
+
+const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
+const ME: Endpoint = { hostname: "203.0.113.5", port: 40000 };
+const ID = new Uint8Array(8).fill(1);
+const TOKEN = new Uint8Array(8).fill(7);
+const ROOM = testRoom("link");
+
+function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
+  const sent: ServerMsg[] = [];
+  const events: LinkEvent[] = [];
+  const rng = prng(7);
+  const l = new ServerLink(
+    {
+      server: SERVER,
+      id: ID,
+      roomId: ROOM.publicKey,
+      sign: (data) => ed25519Sign(ROOM.privateKey, data),
+      random: (n) => randomBytesFrom(rng, n),
+      nameTag: (name) => new TextEncoder().encode(name.padEnd(8, ".").slice(0, 8)),
+      name: "sam",
+      relayOnly: false,
+      privateEndpoints: [],
+      keepalive: o.keepalive ?? 25_000,
+      registerTimeout: o.registerTimeout ?? 10_000,
+    },
+    { send: (m) => sent.push(m), event: (e) => events.push(e) },
+    () => 42,
+  );
+  let now = 0;
+  const nonceSent = () => {
+    for (let i = sent.length - 1; i >= 0; i--) {
+      const m = sent[i]!;
+      if (m.type === MsgType.Hello) return m.nonce;
+    }
+    return new Uint8Array(8);
+  };
+  return {
+    l,
+    sent,
+    events,
+    get now() {
+      return now;
+    },
+    /** Fires every timer up to `until`. */
+    run(until: number) {
+      for (let t = l.nextTimeout(); t !== undefined && t <= until; t = l.nextTimeout()) {
+        now = Math.max(now, t);
+        l.handleTimeout(now);
+      }
+      now = until;
+    },
+    /** The WELCOME the real server would send: it echoes the nonce of our last HELLO. */
+    welcome() {
+      l.handle(now, {
+        type: MsgType.Welcome,
+        id: ID,
+        nonce: nonceSent(),
+        token: TOKEN,
+        observed: ME,
+      });
+    },
+    pong() {
+      l.handle(now, { type: MsgType.Pong, token: TOKEN, observed: ME, digest: 42 });
+    },
+    refuse(code: number, message: string, echo?: Uint8Array) {
+      l.handle(now, {
+        type: MsgType.Refused,
+        echo: echo ?? (l.registered ? TOKEN : nonceSent()),
+        code,
+        message,
+      });
+    },
+    kinds: () => events.map((e) => e.type),
+    types: () => sent.map((m) => m.type),
+  };
+}
+
+Deno.test("link: HELLO backs off until WELCOME; a COOKIE makes it repeat at once with the cookie", () => {
+  const t = link();
+  t.l.start(0);
+  t.run(1_000);
+  // 0, 250, 750 ms: doubling gaps.
+  assert.deepEqual(t.types(), [MsgType.Hello, MsgType.Hello, MsgType.Hello]);
+  const cookie = new Uint8Array(8).fill(9);
+  t.l.handle(t.now, { type: MsgType.Cookie, cookie });
+  const last = t.sent.at(-1)!;
+  assert.ok(last.type === MsgType.Hello && last.cookie.every((b) => b === 9));
+  t.welcome();
+  assert.deepEqual(t.events, [{ type: "ready", name: "sam", public: ME }]);
+  assert.equal(t.l.registered, true);
+  t.welcome(); // A duplicate WELCOME changes nothing.
+  assert.equal(t.events.length, 1);
+});
+
+Deno.test("link: the first registration fails once at its deadline and stops sending", () => {
+  const t = link({ registerTimeout: 5_000 });
+  t.l.start(0);
+  t.run(4_999);
+  assert.deepEqual(t.kinds(), []);
+  t.run(5_000);
+  assert.deepEqual(t.kinds(), ["fatal"]);
+  const n = t.sent.length;
+  t.run(60_000);
+  assert.equal(t.sent.length, n, "nothing sent after giving up");
+  assert.equal(t.l.nextTimeout(), undefined);
+});
+
+Deno.test("link: after an outage the server is reported lost once and back once", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  t.events.length = 0;
+  // No PONGs for a minute: PINGs retry, "lost" comes once after SERVER_LOST_AFTER.
+  t.run(1_000 + SERVER_LOST_AFTER - 1); // The first PING goes out 1 s after the WELCOME.
+  assert.deepEqual(t.kinds(), []);
+  t.run(90_000);
+  assert.deepEqual(t.kinds(), ["server-lost"]);
+  // The server restarted and forgot us: we register again; it is back exactly once.
+  t.refuse(RefuseCode.Unknown, "Register again");
+  assert.equal(t.sent.at(-1)!.type, MsgType.Hello);
+  t.welcome();
+  t.pong();
+  t.run(t.now + 500); // Before the first PING after registering is due.
+  t.pong();
+  assert.deepEqual(t.kinds(), ["server-lost", "server-back"]);
+});
+
+Deno.test("link: a quick server restart is repaired silently; a PONG after a loss brings it back", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  t.events.length = 0;
+  t.refuse(RefuseCode.Unknown, "Register again");
+  t.welcome();
+  assert.deepEqual(t.kinds(), [], "nothing was lost, nothing to report");
+  assert.equal(t.l.registered, true);
+  // Lost without being forgotten: the next PONG brings it back.
+  t.run(60_000);
+  t.pong();
+  t.pong();
+  assert.deepEqual(t.kinds(), ["server-lost", "server-back"]);
+});
+
+Deno.test("link: still unregistered after a restart, the server is reported lost", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  t.events.length = 0;
+  t.refuse(RefuseCode.Unknown, "Register again");
+  t.run(100 + SERVER_LOST_AFTER + 2_000);
+  assert.deepEqual(t.kinds(), ["server-lost"]);
+  t.welcome();
+  assert.deepEqual(t.kinds(), ["server-lost", "server-back"]);
+});
+
+Deno.test("link: a refusal is fatal before registering, a notice after", () => {
+  const t = link();
+  t.l.start(0);
+  t.refuse(RefuseCode.RoomFull, "Room is full");
+  assert.deepEqual(t.events, [{
+    type: "fatal",
+    message: "The server refused to register us: Room is full",
+  }]);
+  assert.equal(t.l.closed, true);
+  const u = link();
+  u.l.start(0);
+  u.welcome();
+  u.refuse(RefuseCode.Invalid, "No");
+  assert.deepEqual(u.events.at(-1), { type: "refused", message: "No" });
+  assert.equal(u.l.registered, true);
+});
+
+Deno.test("link: PINGs carry the digest and a resync is sent at most once a second", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  t.sent.length = 0;
+  t.l.resync(100);
+  t.l.resync(500);
+  t.l.resync(1_100);
+  assert.deepEqual(t.sent.map((m) => m.type === MsgType.Ping && m.digest), [42, 42]);
+  t.l.close();
+  assert.equal(t.sent.at(-1)!.type, MsgType.Bye);
+  assert.equal(t.l.nextTimeout(), undefined);
+});
+
+Deno.test("link: forged WELCOME, PONG and REFUSED (without our nonce or token) are ignored", () => {
+  const t = link();
+  t.l.start(0);
+  const wrong = new Uint8Array(8).fill(0x55);
+  t.l.handle(1, { type: MsgType.Welcome, id: ID, nonce: wrong, token: wrong, observed: ME });
+  assert.equal(t.l.registered, false, "a WELCOME not echoing our nonce is not ours");
+  t.refuse(RefuseCode.RoomFull, "forged", wrong);
+  assert.equal(t.l.closed, false, "a refusal not echoing our nonce is not believed");
+  t.welcome();
+  assert.equal(t.l.registered, true);
+  t.run(25_000 + SERVER_LOST_AFTER + 5_000);
+  assert.deepEqual(t.kinds(), ["ready", "server-lost"]);
+  t.l.handle(t.now, { type: MsgType.Pong, token: wrong, observed: ME, digest: 42 });
+  t.refuse(RefuseCode.Unknown, "forged", wrong);
+  assert.deepEqual(t.kinds(), ["ready", "server-lost"], "forged PONG or REFUSED change nothing");
+  assert.equal(t.l.registered, true);
+  t.pong();
+  assert.deepEqual(t.kinds(), ["ready", "server-lost", "server-back"]);
+});
+
+Deno.test("link: a taken name is retried with a suffix; the room never sees the name itself", () => {
+  const t = link();
+  t.l.start(0);
+  t.refuse(RefuseCode.NameTaken, "Name taken in this room");
+  t.refuse(RefuseCode.NameTaken, "Name taken in this room");
+  const tags = t.sent.flatMap((m) =>
+    m.type === MsgType.Hello ? [new TextDecoder().decode(m.nameTag)] : []
+  );
+  assert.deepEqual(tags, ["sam.....", "sam-2...", "sam-3..."]);
+  t.welcome();
+  assert.deepEqual(t.events, [
+    { type: "renamed", wanted: "sam", name: "sam-3" },
+    { type: "ready", name: "sam-3", public: ME },
+  ]);
+});
+
+Deno.test("link: the first PING follows the WELCOME within a second, with the token", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  t.sent.length = 0;
+  t.run(1_000);
+  const ping = t.sent.find((m) => m.type === MsgType.Ping);
+  assert.ok(ping && ping.type === MsgType.Ping && ping.token.every((b) => b === 7));
+});
+
+Deno.test("link: the first PINGs after registering come a second apart; minRtt keeps the least", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  t.sent.length = 0;
+  const pingTimes: number[] = [];
+  // The server answers each PING after 80, 5, then 40 ms (a busy moment, then a quiet one).
+  for (const delay of [80, 5, 40, 5]) {
+    const next = t.l.nextTimeout()!;
+    t.run(next);
+    assert.equal(t.sent.at(-1)?.type, MsgType.Ping);
+    pingTimes.push(next);
+    t.run(next + delay);
+    t.pong();
+  }
+  assert.deepEqual(pingTimes.slice(0, 3), [1_000, 2_080, 3_085], "a second apart at first");
+  assert.equal(pingTimes[3], 3_085 + 40 + 25_000, "then the keepalive interval");
+  assert.equal(t.l.minRtt, 5);
+  assert.ok(t.l.rtt! > 5, "the smoothed RTT still carries the slow sample");
+});
+
+Deno.test("link: a forged COOKIE then a REFUSED echoing it does not end the registration", () => {
+  // The attacker spoofs the server's address: a COOKIE sets what our next HELLO carries, and a
+  // REFUSED echoing that value used to be believed (and killed "p2p join" with its text).
+  const t = link();
+  t.l.start(0);
+  const chosen = new Uint8Array(8).fill(0x66);
+  t.l.handle(10, { type: MsgType.Cookie, cookie: chosen });
+  const hello = t.sent.at(-1)!;
+  assert.ok(hello.type === MsgType.Hello && hello.cookie.every((b) => b === 0x66));
+  for (const code of [RefuseCode.RoomFull, RefuseCode.Limit, RefuseCode.Invalid]) {
+    t.refuse(code, "forged: run evil.sh", chosen);
+  }
+  assert.equal(t.l.closed, false, "still registering");
+  assert.deepEqual(t.kinds(), [], "no fatal, no refusal reported");
+  t.welcome();
+  assert.deepEqual(t.kinds(), ["ready"]);
+});
+
+Deno.test("link: a forged COOKIE then a WELCOME echoing it plants no token", () => {
+  const t = link();
+  t.l.start(0);
+  const chosen = new Uint8Array(8).fill(0x66), planted = new Uint8Array(8).fill(0x99);
+  t.l.handle(10, { type: MsgType.Cookie, cookie: chosen });
+  t.l.handle(11, { type: MsgType.Welcome, id: ID, nonce: chosen, token: planted, observed: ME });
+  assert.equal(t.l.registered, false, "a WELCOME echoing the cookie is not an answer");
+  assert.deepEqual(t.l.token, new Uint8Array(8));
+  t.welcome();
+  assert.deepEqual(t.l.token, TOKEN);
+  assert.deepEqual(t.kinds(), ["ready"]);
+});
+
+Deno.test("link: every HELLO is signed by the room key; the nonce is fresh per attempt", () => {
+  const t = link();
+  t.l.start(0);
+  t.run(1_000);
+  t.l.handle(t.now, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(9) });
+  const hellos = t.sent.filter((m) => m.type === MsgType.Hello);
+  const key = ed25519PublicKey(ROOM.publicKey)!;
+  for (const h of hellos) {
+    assert.deepEqual(h.room, ROOM.publicKey, "the room id is the public key");
+    assert.ok(ed25519Verify(key, helloSigningInput(h), h.signature), "a valid signature");
+  }
+  const first = hellos[0]!.nonce;
+  assert.equal(first.length, 8);
+  assert.ok(hellos.every((h) => h.nonce.join() === first.join()), "retries keep the nonce");
+  // The server forgot us: the new attempt has a new nonce; the old one no longer counts.
+  t.welcome();
+  t.refuse(RefuseCode.Unknown, "Register again");
+  const again = t.sent.at(-1)!;
+  assert.ok(again.type === MsgType.Hello);
+  assert.notDeepEqual(again.nonce, first);
+  t.l.handle(t.now, { type: MsgType.Welcome, id: ID, nonce: first, token: TOKEN, observed: ME });
+  assert.equal(t.l.registered, false, "a WELCOME for the old attempt is not believed");
+  t.welcome();
+  assert.equal(t.l.registered, true);
+});
+
+Deno.test("link: while registered, COOKIEs make at most one PING a second", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  t.sent.length = 0;
+  for (let ms = 0; ms < 3_000; ms += 50) {
+    t.l.handle(100 + ms, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(ms & 0xff) });
+  }
+  const pings = t.sent.filter((m) => m.type === MsgType.Ping);
+  assert.equal(pings.length, 3, "at 100, 1100 and 2100 ms");
+  assert.equal(t.sent.length, 3, "nothing else");
+});

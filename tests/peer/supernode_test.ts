@@ -1,0 +1,396 @@
+/**
+ * Supernodes in virtual time: the server's reachability check (REACH from its second address),
+ * relay through a supernode of the room, a supernode's room and membership checks, forged
+ * probes, and what happens when the server or the supernode goes away.
+ */
+import assert from "node:assert/strict";
+import { reachMac } from "../../lib/crypto/crypto.ts";
+import {
+  encodeServerMsg,
+  FLAG_SUPERNODE,
+  MsgType,
+  RELAY_HEADER_LEN,
+  type Transmit,
+} from "../../lib/wire/wire.ts";
+import { Registry } from "../../lib/server/registry.ts";
+import { signedHello } from "../support/hello.ts";
+import { JsonView, pathText } from "../../lib/roles/view.ts";
+import { SERVER, SimNet, type SimPeer, simRoom } from "../support/sim.ts";
+import { addCheckingServer, addressOf, addRoomPeer, SERVER_ALT } from "../support/supernode_sim.ts";
+
+/** `n` numbered lines from `from`, sent one a step. */
+function talk(net: SimNet, from: SimPeer, tag: string, n: number): string[] {
+  const sent: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const text = `${tag} ${i}`;
+    from.client.send(net.now, text);
+    sent.push(text);
+    net.run(50);
+  }
+  return sent;
+}
+
+/** The texts `peer` received from `name`, in order. */
+function from(peer: SimPeer, name: string): string[] {
+  return peer.messages().filter((m) => m.startsWith(`${name}: `)).map((m) =>
+    m.slice(name.length + 2)
+  );
+}
+
+Deno.test("reachability: public and full-cone peers pass, port-restricted and symmetric fail", () => {
+  const net = new SimNet(21);
+  const { registry } = addCheckingServer(net);
+  const alice = addRoomPeer(net, "alice", "public");
+  const bob = addRoomPeer(net, "bob", "full-cone");
+  const carol = addRoomPeer(net, "carol", "port-restricted");
+  const dave = addRoomPeer(net, "dave", "symmetric");
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 4);
+  assert.equal(registry.stats.reachPassed, 2);
+  assert.equal(alice.client.supernode, true);
+  assert.equal(bob.client.supernode, true);
+  assert.equal(carol.client.supernode, false);
+  assert.equal(dave.client.supernode, false);
+  // Members learn only the two that passed (and pick the lower id); carol's claim went nowhere.
+  const passed = [idHexOf(alice), idHexOf(bob)].sort();
+  assert.equal(carol.client.supernodeKey, passed[0]);
+  assert.equal(dave.client.supernodeKey, passed[0]);
+});
+
+Deno.test("reachability: a REACHED without the registration's token or nonce changes nothing", () => {
+  const net = new SimNet(32);
+  const { registry } = addCheckingServer(net);
+  const carol = addRoomPeer(net, "carol", "port-restricted");
+  net.run(3_000);
+  assert.equal(registry.stats.reachSent, 1);
+  // An off-path attacker guessing: carol's id is known to members, her token is not.
+  const forged = encodeServerMsg({
+    type: MsgType.Reached,
+    id: carol.client.id,
+    token: new Uint8Array(8),
+    nonce: new Uint8Array(8),
+  });
+  net.inject({ hostname: "192.0.2.200", port: 1 }, SERVER, forged);
+  net.run(1_000);
+  assert.equal(registry.stats.reachPassed, 0);
+  assert.equal(registry.stats.drops["reached-unknown"], 1);
+});
+
+Deno.test("the view says which relay: relayed via carol, via in --json", () => {
+  assert.equal(pathText("relay", null, null, "carol"), "relayed via carol");
+  assert.equal(pathText("relay", null, null), "relayed via server");
+  const json = new JsonView();
+  const ev = { type: "peer", name: "bob", fingerprint: "f", addr: null, rtt: null } as const;
+  const line = (via: string | null) =>
+    JSON.parse(json.event({ ...ev, path: "relay", via })[0]!) as Record<string, unknown>;
+  assert.equal(line("carol").via, "carol");
+  assert.equal(line(null).via, "server");
+  assert.equal(JSON.parse(json.event({ ...ev, path: "direct" })[0]!).via, undefined);
+});
+
+Deno.test("reachability: claiming is not enough (no second address, or --no-supernode)", () => {
+  const net = new SimNet(22);
+  const { registry } = addCheckingServer(net, false);
+  const alice = addRoomPeer(net, "alice", "public", { supernode: "ask" });
+  const bob = addRoomPeer(net, "bob", "symmetric");
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 0);
+  assert.equal(alice.client.supernode, false);
+  assert.equal(bob.client.supernodeKey, undefined);
+
+  const net2 = new SimNet(23);
+  const checking = addCheckingServer(net2);
+  const carol = addRoomPeer(net2, "carol", "public", { supernode: "off" });
+  net2.run(5_000);
+  assert.equal(checking.registry.stats.reachSent, 0);
+  assert.equal(carol.client.supernode, false);
+});
+
+Deno.test("reachability: a forged REACH is ignored", () => {
+  const net = new SimNet(24);
+  addCheckingServer(net, false);
+  const alice = addRoomPeer(net, "alice", "public");
+  net.run(3_000);
+  const nonce = new Uint8Array(8).fill(7);
+  // An attacker who does not know alice's registration token.
+  const forged = encodeServerMsg({
+    type: MsgType.Reach,
+    nonce,
+    mac: reachMac(new Uint8Array(8).fill(1), nonce),
+  });
+  net.inject(SERVER_ALT, addressOf.get(alice)!, forged);
+  net.run(1_000);
+  assert.equal(alice.client.supernode, false);
+  assert.equal(alice.client.drops["reach-forged"], 1);
+});
+
+/** Alice public (the supernode), bob and carol behind random-port symmetric NATs. */
+function supernodeRoom(seed: number) {
+  const net = new SimNet(seed);
+  const server = addCheckingServer(net);
+  const alice = addRoomPeer(net, "alice", "public");
+  const bob = addRoomPeer(net, "bob", "symmetric-random", { supernode: "off" });
+  const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
+  net.runUntilTrue(
+    () => bob.lastPath("carol")?.via === "alice" && carol.lastPath("bob")?.via === "alice",
+    30_000,
+  );
+  return { net, server, alice, bob, carol };
+}
+
+Deno.test("relay through the supernode: no server relay bytes, exactly once, in order", () => {
+  const { net, server, alice, bob, carol } = supernodeRoom(25);
+  assert.equal(alice.client.supernode, true);
+  assert.equal(bob.client.supernodeKey, idHexOf(alice));
+  const before = server.registry.stats.relayedBytes;
+  const hostBefore = alice.client.supernodeStats()!.relayedBytes;
+  const b = talk(net, bob, "b", 20);
+  const c = talk(net, carol, "c", 20);
+  net.run(3_000);
+  assert.deepEqual(from(carol, "bob"), b);
+  assert.deepEqual(from(bob, "carol"), c);
+  assert.equal(server.registry.stats.relayedBytes, before, "the server relayed none of it");
+  assert.ok(alice.client.supernodeStats()!.relayedBytes > hostBefore + 40 * 20);
+  const row = bob.client.peers().find((p) => p.name === "carol")!;
+  assert.equal(row.path, "relay");
+  assert.equal(row.via, "alice");
+});
+
+Deno.test("introduced by the server and the supernode: one handshake per pair, no churn", () => {
+  const { net } = supernodeRoom(36);
+  net.run(30_000);
+  // HANDSHAKE frames inside RELAYs (to the server or to alice), by stage.
+  const stages: number[] = [];
+  for (const d of net.log) {
+    if (d.data[3] !== MsgType.Relay) continue;
+    const inner = d.data.subarray(RELAY_HEADER_LEN);
+    if (inner[3] === MsgType.Handshake) stages.push(inner[4 + 16]!);
+  }
+  // Three pairs (alice-bob, alice-carol, bob-carol); both sides of a pair initiate their own
+  // XX handshake (3 messages, each relayed once): six of each stage, no second round.
+  for (const stage of [1, 2, 3]) {
+    assert.equal(stages.filter((s) => s === stage).length, 6, `stages ${stages}`);
+  }
+});
+
+function idHexOf(p: SimPeer): string {
+  return [...p.client.id].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("server gone: the pair keeps talking through the supernode", () => {
+  const { net, server, bob, carol } = supernodeRoom(26);
+  net.detach(server.machine);
+  const b = talk(net, bob, "b", 20);
+  const c = talk(net, carol, "c", 20);
+  net.run(5_000);
+  assert.deepEqual(from(carol, "bob"), b);
+  assert.deepEqual(from(bob, "carol"), c);
+});
+
+Deno.test("server gone: a new peer given the supernode as a second --server joins through it", () => {
+  const { net, server, alice, bob, carol } = supernodeRoom(29);
+  net.detach(server.machine);
+  net.run(1_000);
+  const dave = addRoomPeer(net, "dave", "symmetric-random", {
+    supernode: "off",
+    fallbacks: [addressOf.get(alice)!],
+  });
+  net.runUntilTrue(() => dave.client.registered, 15_000);
+  net.runUntilTrue(
+    () => ["alice", "bob", "carol"].every((n) => dave.lastPath(n) !== undefined),
+    20_000,
+  );
+  dave.client.send(net.now, "hello from dave");
+  net.run(3_000);
+  for (const p of [alice, bob, carol]) {
+    assert.deepEqual(from(p, "dave"), ["hello from dave"], "everyone hears dave");
+  }
+  for (const [p, n] of [[alice, "alice"], [bob, "bob"], [carol, "carol"]] as const) {
+    p.client.send(net.now, `hi dave from ${n}`);
+  }
+  net.run(3_000);
+  assert.deepEqual(from(dave, "alice"), ["hi dave from alice"]);
+  assert.deepEqual(from(dave, "bob"), ["hi dave from bob"]);
+  assert.deepEqual(from(dave, "carol"), ["hi dave from carol"]);
+});
+
+Deno.test("server lost while registered: a peer fails over to its next --server", () => {
+  const net = new SimNet(34);
+  const server = addCheckingServer(net);
+  const alice = addRoomPeer(net, "alice", "public");
+  net.run(2_000);
+  const at = addressOf.get(alice)!;
+  const bob = addRoomPeer(net, "bob", "symmetric-random", { supernode: "off", fallbacks: [at] });
+  const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
+  net.runUntilTrue(() =>
+    bob.lastPath("carol") !== undefined && carol.lastPath("bob") !== undefined
+  );
+  net.detach(server.machine);
+  // Lost after PONGs are missing 10 s (keepalive 25 s): then bob registers with alice.
+  net.runUntilTrue(() => bob.drain().some((e) => e.type === "server-back"), 60_000);
+  bob.client.send(net.now, "after failover");
+  net.run(5_000);
+  assert.deepEqual(from(carol, "bob"), ["after failover"]);
+  assert.deepEqual(from(alice, "bob"), ["after failover"]);
+});
+
+Deno.test("supernode gone: the pair moves to the server's relay, nothing lost or duplicated", () => {
+  const { net, server, alice, bob, carol } = supernodeRoom(27);
+  const first = talk(net, bob, "b", 10);
+  alice.client.leave(net.now);
+  net.detach(alice.client);
+  const rest = talk(net, bob, "b-late", 10);
+  const back = talk(net, carol, "c", 10);
+  net.runUntilTrue(() => from(carol, "bob").length >= 20 && from(bob, "carol").length >= 10);
+  net.run(3_000);
+  assert.deepEqual(from(carol, "bob"), [...first, ...rest]);
+  assert.deepEqual(from(bob, "carol"), back);
+  assert.equal(bob.lastPath("carol")?.via, null);
+  assert.ok(server.registry.stats.relayedBytes > 0);
+});
+
+Deno.test("relay choice: a far supernode loses to the server by RTT sum (told sealed)", () => {
+  const net = new SimNet(31);
+  const server = addCheckingServer(net);
+  const alice = addRoomPeer(net, "alice", "public");
+  const far = addressOf.get(alice)!.hostname;
+  // 150 ms more each way to and from alice: RTT sums 2 × 320 ms via her, 2 × 20 ms via the server.
+  net.delay = (from, to) => (from.hostname === far || to.hostname === far ? 150 : 0);
+  const bob = addRoomPeer(net, "bob", "symmetric-random", { supernode: "off" });
+  const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
+  net.run(15_000);
+  assert.equal(bob.client.supernodeKey, idHexOf(alice), "registered with the supernode");
+  assert.equal(bob.lastPath("carol")?.via, null, "but relayed by the server");
+  assert.equal(carol.lastPath("bob")?.via, null);
+  const before = alice.client.supernodeStats()!.relayedBytes;
+  talk(net, bob, "b", 5);
+  net.run(2_000);
+  assert.equal(from(carol, "bob").length, 5);
+  assert.equal(alice.client.supernodeStats()!.relayedBytes, before, "nothing through alice");
+  assert.ok(server.registry.stats.relayedBytes > 0);
+});
+
+Deno.test("two supernodes: members converge on the one with the lowest id", () => {
+  const net = new SimNet(30);
+  addCheckingServer(net);
+  const s1 = addRoomPeer(net, "s1", "public");
+  const s2 = addRoomPeer(net, "s2", "full-cone");
+  const members = ["m1", "m2", "m3"].map((n) =>
+    addRoomPeer(net, n, "symmetric-random", { supernode: "off" })
+  );
+  net.run(10_000);
+  assert.ok(s1.client.supernode && s2.client.supernode);
+  const lowest = [idHexOf(s1), idHexOf(s2)].sort()[0];
+  for (const m of members) assert.equal(m.client.supernodeKey, lowest);
+  const via = idHexOf(s1) === lowest ? "s1" : "s2";
+  assert.equal(members[0]!.lastPath("m2")?.via, via);
+});
+
+Deno.test("supernode crashes (no goodbye): its pairs move to the server's relay within seconds", () => {
+  const { net, alice, bob, carol } = supernodeRoom(33);
+  const first = talk(net, bob, "b", 5);
+  net.detach(alice.client);
+  const crashedAt = net.now;
+  const rest = talk(net, bob, "b-late", 5);
+  net.runUntilTrue(() => bob.lastPath("carol")?.via === null, 20_000);
+  const moved = net.now - crashedAt;
+  net.runUntilTrue(() => from(carol, "bob").length >= 10, 30_000);
+  net.run(2_000);
+  assert.deepEqual(from(carol, "bob"), [...first, ...rest]);
+  assert.ok(moved < 6_000, `moved after ${moved} ms`);
+});
+
+Deno.test("two supernodes: when the one in use dies, pairs move to the other", () => {
+  const net = new SimNet(35);
+  addCheckingServer(net);
+  const s1 = addRoomPeer(net, "s1", "public");
+  const s2 = addRoomPeer(net, "s2", "public");
+  const bob = addRoomPeer(net, "bob", "symmetric-random", { supernode: "off" });
+  const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
+  net.run(10_000);
+  const [used, spare] = idHexOf(s1) < idHexOf(s2) ? [s1, s2] : [s2, s1];
+  const usedName = used === s1 ? "s1" : "s2", spareName = used === s1 ? "s2" : "s1";
+  assert.equal(bob.lastPath("carol")?.via, usedName);
+  const first = talk(net, bob, "b", 5);
+  net.detach(used.client);
+  const rest = talk(net, bob, "b-late", 5);
+  net.runUntilTrue(() => bob.lastPath("carol")?.via === spareName, 30_000);
+  net.runUntilTrue(() => from(carol, "bob").length >= 10, 30_000);
+  net.run(2_000);
+  assert.deepEqual(from(carol, "bob"), [...first, ...rest]);
+  assert.equal(bob.client.supernodeKey, idHexOf(spare));
+});
+
+Deno.test("a supernode serves only its room, and only members", () => {
+  const { net, alice } = supernodeRoom(28);
+  const members = alice.client.supernodeStats()!.members;
+  const at = addressOf.get(alice)!;
+  // A member of another room, pointed at alice as its server.
+  const mallory = addRoomPeer(net, "mallory", "public", {
+    server: at,
+    room: simRoom("other room"),
+  });
+  // Someone with the room's name but not its passphrase.
+  const eve = addRoomPeer(net, "eve", "public", {
+    server: at,
+    room: simRoom("room", "wrong passphrase"),
+  });
+  net.run(12_000);
+  assert.equal(mallory.client.registered, false);
+  assert.equal(eve.client.registered, false);
+  assert.equal(alice.client.supernodeStats()!.members, members);
+  const refusal = mallory.drain().find((e) => e.type === "fatal");
+  assert.match(refusal?.type === "fatal" ? refusal.message : "", /serves only its room/);
+  // A wrong passphrase derives another room id: refused like another room.
+  assert.ok(eve.drain().some((e) => e.type === "fatal"));
+  assert.ok((alice.client.supernodeStats()!.drops["hello-other-room"] ?? 0) >= 2);
+});
+
+Deno.test("registry: one REACH per registration, within the server-wide rate, only with the flag", () => {
+  const reg = new Registry({ reachVia: 2, reachRate: 2 }, new Uint8Array(32).fill(1));
+  const reaches = () => {
+    const out: Transmit[] = [];
+    for (let t = reg.pollTransmit(); t; t = reg.pollTransmit()) if (t.via === 2) out.push(t);
+    return out;
+  };
+  const hello = (n: number, flags: number) => {
+    const from = { hostname: `192.0.2.${n}`, port: 4000 };
+    const id = new Uint8Array(8).fill(n);
+    const m = signedHello("reach", {
+      id,
+      flags,
+      nameTag: new Uint8Array(8).fill(n),
+      cookie: reg.cookieFor(id, from, 0),
+    });
+    reg.handleDatagram(0, from, encodeServerMsg(m));
+  };
+  hello(1, FLAG_SUPERNODE);
+  hello(1, FLAG_SUPERNODE); // repeated (a lost WELCOME): no second probe
+  hello(2, 0); // not offered: none
+  const first = reaches();
+  assert.equal(first.length, 1);
+  assert.equal(first[0]!.data.length, 4 + 8 + 16, "REACH is 28 bytes, smaller than a HELLO");
+  // Burst 4x the rate (8): the ninth and later wait for tokens.
+  for (let n = 10; n < 30; n++) hello(n, FLAG_SUPERNODE);
+  assert.equal(reaches().length, 7);
+  assert.equal(reg.stats.drops["reach-rate"], 13);
+});
+
+Deno.test("a supernode that stays up but drops a pair's frames: the pair moves to the server's relay", () => {
+  const { net, alice, bob, carol } = supernodeRoom(27);
+  const at = addressOf.get(alice)!;
+  // alice keeps answering PINGs and relays carol's frames, but drops every RELAY bob sends.
+  let dropped = 0;
+  net.block = (_from, to, data) => {
+    const drop = to.hostname === at.hostname && to.port === at.port &&
+      data[3] === MsgType.Relay && data.length > 40 &&
+      data.subarray(4, 12).every((b, i) => b === bob.client.id[i]);
+    if (drop) dropped++;
+    return drop;
+  };
+  const b = talk(net, bob, "b", 10);
+  net.runUntilTrue(() => from(carol, "bob").length === 10, 20_000);
+  assert.ok(dropped > 0, "the supernode did drop bob's frames");
+  assert.deepEqual(from(carol, "bob"), b, "exactly once, in order");
+  assert.equal(bob.lastPath("carol")?.via, null, "relayed by the server now");
+});

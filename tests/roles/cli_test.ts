@@ -1,0 +1,633 @@
+/**
+ * Tests of the `p2p` command line (`main.ts`). Argument cases run in-process against
+ * {@link parseCommand}; a few spawned `deno run -A main.ts ...` runs check what only a process
+ * shows: exit codes, clean stdout and stderr, the one-line usage error.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import denoJson from "../../deno.json" with { type: "json" };
+import {
+  type Command,
+  formatUsageError,
+  parseCommand,
+  PROGRAM_VERSION,
+  UsageError,
+} from "../../main.ts";
+import { type P2pResult, runP2p, stripDenoProgress } from "../support/proc.ts";
+
+/** Parses with a fixed host name, so the default `--name` is known. */
+function parse(...argv: string[]): Command {
+  return parseCommand(argv, () => "myhost");
+}
+
+/** Asserts that `argv` is a usage error whose one-line message names every `mentions`. */
+function assertUsageError(argv: string[], ...mentions: string[]): UsageError {
+  let error: unknown;
+  try {
+    parse(...argv);
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof UsageError, `usage error for ${JSON.stringify(argv)}: ${error}`);
+  const line = formatUsageError(error);
+  assert.match(line, /^p2p: \S/, line);
+  assert.doesNotMatch(line, /\n/, `one line: ${line}`);
+  assert.match(line, /--help/, `points at the help: ${line}`);
+  for (const m of mentions) assert.ok(line.includes(m), `"${line}" names "${m}"`);
+  return error;
+}
+
+function joinOptions(cmd: Command) {
+  assert.equal(cmd.kind, "join");
+  return (cmd as Extract<Command, { kind: "join" }>).options;
+}
+
+function serveOptions(cmd: Command) {
+  assert.equal(cmd.kind, "serve");
+  return (cmd as Extract<Command, { kind: "serve" }>).options;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help and version
+
+Deno.test("cli: --help, -h and help give the main usage naming both subcommands", () => {
+  for (const flag of ["--help", "-h", "help"]) {
+    const cmd = parse(flag);
+    assert.equal(cmd.kind, "help");
+    if (cmd.kind !== "help") return;
+    assert.equal(cmd.code, 0);
+    assert.match(cmd.text, /Usage:/);
+    assert.match(cmd.text, /p2p serve/);
+    assert.match(cmd.text, /p2p join/);
+  }
+});
+
+Deno.test("cli: serve --help documents the serve options", () => {
+  const cmd = parse("serve", "--help");
+  assert.ok(cmd.kind === "help" && cmd.code === 0);
+  assert.match(cmd.text, /Usage: p2p serve/);
+  for (const opt of ["--host", "--port", "--expire", "--summary", "--json", "-v", "-q"]) {
+    assert.ok(cmd.text.includes(opt), `serve help mentions ${opt}`);
+  }
+});
+
+Deno.test("cli: join --help documents the join options", () => {
+  const cmd = parse("join", "-h");
+  assert.ok(cmd.kind === "help" && cmd.code === 0);
+  assert.match(cmd.text, /Usage: p2p join/);
+  const opts = ["--server", "--room", "--name", "--relay-only", "--keepalive", "--timeout"];
+  const secrets = ["--passphrase-file", "--new-room", "--identity", "P2P_PASSPHRASE"];
+  for (const opt of [...opts, ...secrets, "--json", "--bind", "--port"]) {
+    assert.ok(cmd.text.includes(opt), `join help mentions ${opt}`);
+  }
+  // Help wins over missing required options.
+  assert.equal(parse("join", "--help", "--room", "r").kind, "help");
+});
+
+Deno.test("cli: --version, -V and version give 'p2p <version from deno.json>'", () => {
+  assert.match(denoJson.version, /^\d+\.\d+\.\d+/);
+  assert.equal(PROGRAM_VERSION, denoJson.version);
+  for (const flag of ["--version", "-V", "version"]) {
+    assert.deepEqual(parse(flag), { kind: "version", text: `p2p ${denoJson.version}` });
+  }
+});
+
+Deno.test("cli: no arguments is the usage with exit code 2", () => {
+  const cmd = parse();
+  assert.ok(cmd.kind === "help");
+  assert.equal(cmd.code, 2);
+  assert.match(cmd.text, /Usage:/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Parsed options
+
+Deno.test("cli: serve defaults and values (seconds become ms)", () => {
+  const cmd = parse("serve");
+  assert.deepEqual(cmd, {
+    kind: "serve",
+    options: {
+      host: "0.0.0.0",
+      port: 7777,
+      ipv6: { host: "::", required: false },
+      expireAfter: 75_000,
+      summaryInterval: 60_000,
+      json: false,
+      limits: {
+        maxPeers: 10_000,
+        maxRoomSize: 128,
+        maxPerSource: 64,
+        maxRoomsPerSource: 16,
+        relayRate: 256 * 1024,
+        relayBurst: 1024 * 1024,
+        pairRate: 128 * 1024,
+        helloRate: 50,
+      },
+    },
+    logLevel: "info",
+    logFormat: "text",
+  });
+  const limits = serveOptions(parse(
+    "serve",
+    "--max-peers=5",
+    "--max-room-size=10",
+    "--max-per-source=2",
+    "--max-rooms-per-source=1",
+    "--relay-rate=1024",
+    "--pair-rate=8",
+  )).limits;
+  assert.deepEqual(limits, {
+    maxPeers: 5,
+    maxRoomSize: 10,
+    maxPerSource: 2,
+    maxRoomsPerSource: 1,
+    relayRate: 1024 * 1024,
+    relayBurst: 4 * 1024 * 1024,
+    pairRate: 8 * 1024,
+    helloRate: 50,
+  });
+  for (const bad of ["--max-room-size=151", "--max-peers=0", "--relay-rate=1.5"]) {
+    assert.throws(() => parse("serve", bad), UsageError, bad);
+  }
+  assert.deepEqual(
+    serveOptions(parse(
+      "serve",
+      "--host",
+      "127.0.0.1",
+      "--port=0",
+      "--expire",
+      "1.5",
+      "--summary",
+      "0",
+      "--json",
+    )),
+    {
+      host: "127.0.0.1",
+      port: 0,
+      expireAfter: 1_500,
+      summaryInterval: 0,
+      json: true,
+      limits: serveOptions(parse("serve")).limits,
+    },
+  );
+});
+
+Deno.test("cli: join defaults: the host name, any port, keepalive 25 s, timeout 10 s", () => {
+  assert.deepEqual(joinOptions(parse("join", "--server", "example.com:7777", "--room", "r")), {
+    server: "example.com:7777",
+    room: "r",
+    name: "myhost",
+    relayOnly: false,
+    json: false,
+    bind: "0.0.0.0",
+    port: 0,
+    keepalive: 25_000,
+    registerTimeout: 10_000,
+    drainTimeout: 30_000,
+    passphraseFile: undefined,
+    newRoom: false,
+    identityFile: undefined,
+    stun: [],
+    portmap: true,
+    supernode: "auto",
+    supernodeLimits: {
+      relayRate: 64 * 1024,
+      relayBurst: 256 * 1024,
+      pairRate: 32 * 1024,
+      maxPeers: 32,
+      maxRoomSize: 32,
+    },
+  });
+});
+
+Deno.test("cli: join --supernode, --no-supernode, limits and several --server", () => {
+  const base = ["join", "--server", "h:1", "--room", "r"];
+  assert.equal(joinOptions(parse(...base, "--supernode")).supernode, "ask");
+  assert.equal(joinOptions(parse(...base, "--no-supernode")).supernode, "off");
+  assert.equal(joinOptions(parse(...base, "--relay-only")).supernode, "off");
+  const o = joinOptions(parse(...base, "--supernode-relay-rate", "10", "--server", "s:2"));
+  assert.equal(o.supernodeLimits?.relayRate, 10 * 1024);
+  assert.equal(o.server, "h:1");
+  assert.deepEqual(o.moreServers, ["s:2"]);
+  assert.throws(() => parse(...base, "--supernode", "--no-supernode"), /contradict/);
+  assert.throws(() => parse(...base, "--supernode", "--relay-only"), /cannot be a supernode/);
+  assert.throws(() => parse(...base, "--server", "nope"), /--server must be HOST:PORT/);
+  assert.throws(() => parse(...base, "--supernode-max-members", "0"), /from 1 to/);
+  assert.match((parse("join", "--help") as { text: string }).text, /--no-supernode/);
+  assert.match((parse("serve", "--help") as { text: string }).text, /no peer becomes a supernode/);
+});
+
+Deno.test("cli: join --no-portmap turns router port mapping off", () => {
+  const base = ["join", "--server", "h:1", "--room", "r"];
+  assert.equal(joinOptions(parse(...base, "--no-portmap")).portmap, false);
+  assert.match((parse("join", "--help") as { text: string }).text, /--no-portmap/);
+});
+
+Deno.test("cli: join records --passphrase-file, --new-room and --identity without reading them", () => {
+  const base = ["join", "--server", "h:1", "--room", "r"];
+  const o = joinOptions(parse(...base, "--passphrase-file", "/no/such/file", "--identity", "id"));
+  assert.equal(o.passphraseFile, "/no/such/file");
+  assert.equal(o.identityFile, "id");
+  assert.equal(o.newRoom, false);
+  const n = joinOptions(parse(...base, "--new-room", "--identity=/x/identity"));
+  assert.equal(n.newRoom, true);
+  assert.equal(n.passphraseFile, undefined);
+  assert.equal(n.identityFile, "/x/identity");
+  assertUsageError([...base, "--new-room", "--passphrase-file", "f"], "--new-room");
+  assertUsageError([...base, "--passphrase-file", ""], "--passphrase-file");
+  assertUsageError([...base, "--identity="], "--identity");
+  assertUsageError([...base, "--passphrase-file"], "--passphrase-file");
+});
+
+Deno.test("cli: join values", () => {
+  const o = joinOptions(parse(
+    "join",
+    "--server=[::1]:9",
+    "--room",
+    "lobby",
+    "--name",
+    "é".repeat(32),
+    "--relay-only",
+    "--json",
+    "--bind",
+    "10.0.0.2",
+    "--port",
+    "40000",
+    "--keepalive",
+    "0.5",
+    "--timeout",
+    "2",
+  ));
+  assert.equal(o.server, "[::1]:9");
+  assert.equal(o.room, "lobby");
+  assert.equal(o.name, "é".repeat(32)); // 64 bytes: the limit.
+  assert.equal(o.relayOnly, true);
+  assert.equal(o.json, true);
+  assert.equal(o.bind, "10.0.0.2");
+  assert.equal(o.port, 40_000);
+  assert.equal(o.keepalive, 500);
+  assert.equal(o.registerTimeout, 2_000);
+});
+
+Deno.test("cli: the host name is asked for only when --name is missing", () => {
+  let asked = 0;
+  const hostName = () => {
+    asked++;
+    return "h";
+  };
+  parseCommand(["join", "--server", "h:1", "--room", "r", "--name", "n"], hostName);
+  assert.equal(asked, 0);
+  parseCommand(["join", "--server", "h:1", "--room", "r"], hostName);
+  assert.equal(asked, 1);
+});
+
+Deno.test("cli: -v and -q pick the log level", () => {
+  const base = ["join", "--server", "h:1", "--room", "r"];
+  for (const [flags, level] of [[[], "info"], [["-v"], "debug"], [["-q"], "warning"]] as const) {
+    for (const cmd of [parse(...base, ...flags), parse("serve", ...flags)]) {
+      assert.ok(cmd.kind === "join" || cmd.kind === "serve");
+      assert.equal(cmd.logLevel, level, `${cmd.kind} ${flags.join(" ")}`);
+    }
+  }
+  const v = parse("serve", "--verbose");
+  assert.ok(v.kind === "serve" && v.logLevel === "debug");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Bad arguments: a one-line usage error
+
+Deno.test("cli: unknown option is a usage error naming the option", () => {
+  assert.equal(assertUsageError(["serve", "--bogus"], "--bogus").command, "serve");
+  const e = assertUsageError(["join", "--server", "127.0.0.1:7777", "--room", "r", "--frob"]);
+  assert.ok(formatUsageError(e).includes("--frob"));
+  assert.ok(formatUsageError(e).endsWith(`(see "p2p join --help")`), formatUsageError(e));
+});
+
+Deno.test("cli: unexpected positional argument is a usage error", () => {
+  assertUsageError(["serve", "extra"], "extra");
+  assertUsageError(["join", "--server", "h:1", "--room", "r", "extra"], "extra");
+});
+
+Deno.test("cli: join without --server or --room is a usage error naming it", () => {
+  assertUsageError(["join", "--room", "lobby"], "--server");
+  assertUsageError(["join", "--server", "127.0.0.1:7777"], "--room");
+  assertUsageError(["join"], "--server");
+});
+
+Deno.test("cli: bad ports are usage errors naming --port", () => {
+  assertUsageError(["serve", "--port", "70000"], "--port", "70000");
+  assertUsageError(["serve", "--port", "abc"], "--port");
+  assertUsageError(["serve", "--port=-1"], "--port");
+  assertUsageError(["serve", "--port", "1.5"], "--port");
+  assertUsageError(["serve", "--port", ""], "--port");
+  assertUsageError(
+    ["join", "--server", "127.0.0.1:7777", "--room", "r", "--port", "99999"],
+    "--port",
+  );
+});
+
+Deno.test("cli: malformed --server values are usage errors naming --server", () => {
+  for (const server of ["nocolon", "127.0.0.1:0", "127.0.0.1:65536", "host:", ":7777"]) {
+    assertUsageError(["join", "--server", server, "--room", "r"], "--server", server);
+  }
+});
+
+Deno.test("cli: non-numeric or out-of-range durations are usage errors", () => {
+  const base = ["join", "--server", "127.0.0.1:7777", "--room", "r"];
+  assertUsageError([...base, "--keepalive", "abc"], "--keepalive", "abc");
+  assertUsageError([...base, "--keepalive", "0"], "--keepalive");
+  // Above the server's 75 s expiry a peer would keep expiring: refused.
+  assertUsageError([...base, "--keepalive", "61"], "--keepalive", "60");
+  assertUsageError([...base, "--timeout", "soon"], "--timeout");
+  assertUsageError([...base, "--timeout", "Infinity"], "--timeout");
+  assertUsageError(["serve", "--expire", "0"], "--expire");
+  assertUsageError(["serve", "--summary", "-1"], "--summary");
+});
+
+Deno.test("cli: bad addresses and names are usage errors", () => {
+  assertUsageError(["serve", "--host", "999.0.0.1"], "--host");
+  assertUsageError(["serve", "--host", "example.com"], "--host");
+  const base = ["join", "--server", "127.0.0.1:7777"];
+  assertUsageError([...base, "--room", "x".repeat(65)], "--room");
+  assertUsageError([...base, "--room", "a\nb"], "--room");
+  assertUsageError([...base, "--room", "r", "--name", "é".repeat(33)], "--name");
+  assertUsageError([...base, "--room", "r", "--name", "tab\there"], "--name");
+  assertUsageError([...base, "--room", "r", "--name", ""], "--name");
+  assertUsageError([...base, "--room", "r", "--bind", "nowhere"], "--bind");
+});
+
+Deno.test("cli: a host name unfit as a name is a usage error too", () => {
+  assert.throws(
+    () => parseCommand(["join", "--server", "h:1", "--room", "r"], () => "x".repeat(65)),
+    UsageError,
+  );
+});
+
+Deno.test("cli: unknown subcommand is a usage error naming it and the main help", () => {
+  const e = assertUsageError(["frobnicate"], "frobnicate");
+  assert.equal(e.command, "");
+  assert.ok(formatUsageError(e).endsWith(`(see "p2p --help")`), formatUsageError(e));
+});
+
+// ---------------------------------------------------------------------------------------------
+// As a process: exit codes and what lands on stdout and stderr
+
+function show(r: P2pResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+Deno.test("cli: Deno's own download lines are not taken for the program's stderr", () => {
+  const first = "Download https://registry.npmjs.org/@logtape%2flogtape\n" +
+    "Download https://registry.npmjs.org/@logtape/logtape/-/logtape-2.4.2.tgz\n" +
+    "Initialize @logtape/logtape@2.4.2\n";
+  assert.equal(stripDenoProgress(first), "");
+  assert.equal(stripDenoProgress(first + "p2p: boom\n"), "p2p: boom\n");
+  // Only whole lines of that shape go; the program's own lines stay.
+  const own = "p2p: Download https://x failed\nDownload of the roster\n";
+  assert.equal(stripDenoProgress(own), own);
+});
+
+/** A UDP port on 127.0.0.1 where nothing listens (bound, then released). */
+function freeUdpPort(): number {
+  const s = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const port = (s.addr as Deno.NetAddr).port;
+  s.close();
+  return port;
+}
+
+Deno.test("cli process: --help and --version exit 0 with stdout only; no arguments exits 2", async () => {
+  const [help, version, none] = await Promise.all([
+    runP2p(["--help"]),
+    runP2p(["--version"]),
+    runP2p([]),
+  ]);
+  assert.equal(help.code, 0, show(help));
+  assert.match(help.stdout, /^p2p .*\n\nUsage:/, show(help));
+  assert.equal(help.stderr, "", show(help));
+  assert.equal(version.code, 0, show(version));
+  assert.equal(version.stdout, `p2p ${denoJson.version}\n`, show(version));
+  assert.equal(version.stderr, "", show(version));
+  assert.equal(none.code, 2, show(none));
+  assert.match(none.stdout, /Usage:/, show(none));
+});
+
+Deno.test("cli process: a usage error exits 2 with one line on stderr and nothing on stdout", async () => {
+  const r = await runP2p(["serve", "--port", "70000"]);
+  assert.equal(r.code, 2, show(r));
+  assert.equal(r.stdout, "", `stdout must stay clean\n${show(r)}`);
+  assert.equal(
+    r.stderr,
+    `p2p: --port must be a number from 0 to 65535, got "70000" (see "p2p serve --help")\n`,
+    show(r),
+  );
+});
+
+Deno.test("cli process: join with no server listening exits 1 promptly with a clear message", async () => {
+  const port = freeUdpPort();
+  const r = await runP2p([
+    "join",
+    "--server",
+    `127.0.0.1:${port}`,
+    "--room",
+    "r",
+    "--timeout",
+    "1",
+  ], { env: { P2P_PASSPHRASE: "pass" } });
+  assert.equal(r.code, 1, show(r));
+  assert.ok(r.ms < 10_000, `gave up after ${Math.round(r.ms)} ms\n${show(r)}`);
+  const errors = r.stderr.split("\n").filter((l) => l.startsWith("p2p: "));
+  assert.equal(errors.length, 1, `one final error line\n${show(r)}`);
+  assert.ok(errors[0]!.includes(`127.0.0.1:${port}`), `names the server address\n${show(r)}`);
+  assert.match(errors[0]!, /server/i, show(r));
+  assert.doesNotMatch(r.stderr, /^\s+at /m, `no stack trace\n${show(r)}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The room passphrase
+
+Deno.test("cli process: join without a passphrase, stdin no terminal, exits 2 with one line", async () => {
+  const r = await runP2p(["join", "--server", `127.0.0.1:${freeUdpPort()}`, "--room", "r"]);
+  assert.equal(r.code, 2, show(r));
+  assert.equal(r.stdout, "", show(r));
+  assert.equal(
+    r.stderr,
+    "p2p: no room passphrase: set P2P_PASSPHRASE, use --passphrase-file FILE, or run in a " +
+      `terminal (see "p2p join --help")\n`,
+    show(r),
+  );
+});
+
+Deno.test("cli process: an unreadable --passphrase-file exits 1 naming the file", async () => {
+  // Exit 1, not 2: the arguments are well-formed; the file is a runtime matter, like a server
+  // that does not answer or an identity file that cannot be read.
+  const dir = await Deno.makeTempDir({ prefix: "p2p-cli-" });
+  try {
+    const file = `${dir}/missing-passphrase`;
+    const args = ["join", "--server", `127.0.0.1:${freeUdpPort()}`, "--room", "r"];
+    const r = await runP2p([...args, "--passphrase-file", file]);
+    assert.equal(r.code, 1, show(r));
+    assert.equal(r.stdout, "", show(r));
+    const lines = r.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 1, `one line\n${show(r)}`);
+    assert.ok(lines[0]!.startsWith(`p2p: Cannot read passphrase file ${file}: `), show(r));
+    await Deno.writeTextFile(file, "\n");
+    const empty = await runP2p([...args, "--passphrase-file", file]);
+    assert.equal(empty.code, 1, show(empty));
+    assert.equal(empty.stderr, `p2p: Passphrase file ${file} starts with an empty line\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli process: --new-room --json prints the room event with the line to share", async () => {
+  const port = freeUdpPort();
+  const r = await runP2p([
+    "join",
+    "--server",
+    `127.0.0.1:${port}`,
+    "--room",
+    "our room",
+    "--new-room",
+    "--json",
+    "--timeout",
+    "1",
+  ]);
+  // Nobody answers at that port: it then gives up like any join.
+  assert.equal(r.code, 1, show(r));
+  const events = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
+  const room = events[0];
+  assert.equal(room.event, "room", show(r));
+  assert.match(room.passphrase, /^[a-z2-7]{4}(-[a-z2-7]{4}){5}$/);
+  assert.equal(
+    room.join,
+    `P2P_PASSPHRASE='${room.passphrase}' p2p join --server 127.0.0.1:${port} --room 'our room'`,
+  );
+  assert.deepEqual(Object.keys(room).sort(), ["event", "join", "passphrase"]);
+  assert.equal(events[1]?.event, "registering", show(r));
+});
+
+Deno.test("cli: IPv6 serving: :: by default with 0.0.0.0, --host6, --no-ipv6, and their errors", () => {
+  assert.equal(serveOptions(parse("serve", "--host", "192.0.2.1")).ipv6, undefined);
+  assert.equal(serveOptions(parse("serve", "--no-ipv6")).ipv6, undefined);
+  assert.deepEqual(serveOptions(parse("serve", "--host6", "2001:DB8:0::7")).ipv6, {
+    host: "2001:db8::7",
+    required: true,
+  });
+  assert.deepEqual(
+    serveOptions(parse("serve", "--host", "192.0.2.1", "--host6", "::")).ipv6,
+    { host: "::", required: true },
+  );
+  assertUsageError(["serve", "--host6", "::", "--no-ipv6"], "--host6", "--no-ipv6");
+  assertUsageError(["serve", "--host6", "192.0.2.1"], "--host6", "literal IPv6", "192.0.2.1");
+  assertUsageError(["serve", "--host6", "fe80::1"], "link-local");
+  assertUsageError(["serve", "--host", "::"], "--host", "IPv4", "for IPv6 use --host6");
+  assertUsageError(
+    ["join", "--server", "h:1", "--room", "r", "--bind", "::"],
+    "--bind",
+    "--no-ipv6",
+  );
+  assert.equal(joinOptions(parse("join", "--server", "[::1]:7", "--room", "r")).ipv6, undefined);
+  assert.equal(
+    joinOptions(parse("join", "--server", "[::1]:7", "--room", "r", "--no-ipv6")).ipv6,
+    false,
+  );
+  assertUsageError(
+    ["join", "--server", "2001:db8::1:7777", "--room", "r"],
+    "--server",
+    "HOST:PORT",
+  );
+});
+
+Deno.test("cli: an IPv6 --server resolves to its canonical address; bad ones are refused clearly", async () => {
+  const { resolveServer, JoinError } = await import("../../lib/roles/join.ts");
+  assert.deepEqual(await resolveServer("[::1]:7777"), { hostname: "::1", port: 7777 });
+  assert.deepEqual(await resolveServer("[2001:DB8:0:0::1]:7000"), {
+    hostname: "2001:db8::1",
+    port: 7000,
+  });
+  assert.deepEqual(await resolveServer("127.0.0.1:7777"), { hostname: "127.0.0.1", port: 7777 });
+  const refused: [string, RegExp][] = [
+    ["[fe80::1]:7777", /"\[fe80::1\]:7777" is link-local/],
+    ["[ff02::1]:7777", /is a multicast address/],
+    ["[::]:7777", /is the unspecified address/],
+    [
+      "2001:db8::1:7777",
+      /is not HOST:PORT; an IPv6 address goes in brackets, for example \[2001:db8::7\]:7777/,
+    ],
+    [
+      "host-without-port",
+      /is not HOST:PORT; for example 203\.0\.113\.7:7777 or \[2001:db8::7\]:7777/,
+    ],
+  ];
+  for (const [spec, message] of refused) {
+    await assert.rejects(() => resolveServer(spec), (e: unknown) => {
+      assert.ok(e instanceof JoinError, spec);
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+  // The doctor examines IPv4 NAT behaviour: it refuses IPv6 with a reason.
+  const doctor = await import("../../lib/roles/doctor.ts");
+  await assert.rejects(
+    () => doctor.resolveServer("[2001:db8::1]:7777"),
+    /is an IPv6 address; this command speaks IPv4 only: use its IPv4 address/,
+  );
+});
+
+Deno.test("cli: --log-format, --log-level and --metrics", () => {
+  const s = parse(
+    "serve",
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+    "--metrics",
+    "127.0.0.1:9477",
+  );
+  assert.ok(s.kind === "serve");
+  assert.equal(s.logFormat, "json");
+  assert.equal(s.logLevel, "debug");
+  assert.deepEqual(s.options.metrics, { host: "127.0.0.1", port: 9477 });
+  const j = parse(
+    "join",
+    "--server",
+    "h:1",
+    "--room",
+    "r",
+    "--name",
+    "n",
+    "-v",
+    "--log-level=error",
+  );
+  assert.ok(j.kind === "join");
+  assert.equal(j.logLevel, "error", "--log-level wins over -v");
+  assert.equal(j.logFormat, "text");
+  for (
+    const bad of [["--log-format", "xml"], ["--log-level", "loud"], ["--metrics", "localhost:1"]]
+  ) {
+    assert.throws(() => parse("serve", ...bad), UsageError, bad.join(" "));
+  }
+});
+
+Deno.test("cli: --stun is repeatable and must be HOST:PORT", () => {
+  const j = parse(
+    "join",
+    "--server",
+    "h:1",
+    "--room",
+    "r",
+    "--name",
+    "n",
+    "--stun",
+    "a:3478",
+    "--stun=b:19302",
+  );
+  assert.ok(j.kind === "join");
+  assert.deepEqual(j.options.stun, ["a:3478", "b:19302"]);
+  assert.throws(
+    () => parse("join", "--server", "h:1", "--room", "r", "--stun", "nope"),
+    UsageError,
+  );
+});
