@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, setupLogging } from "./lib/io/log.ts";
 import { PassphraseError } from "./lib/io/passphrase.ts";
-import { splitHostPort } from "./lib/roles/view.ts";
+import { splitHostPort } from "./lib/core/host_port.ts";
 import { normalizeName } from "./lib/core/names.ts";
 import { DEFAULT_REGISTRY } from "./lib/server/registry.ts";
 import { DEFAULT_SUPERNODE } from "./lib/peer/supernode.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { splitHostPort } from "../roles/view.ts";
+import { splitHostPort } from "../core/host_port.ts";
 import { type Endpoint, formatIPv6, parseIPv4, parseIPv6 } from "../wire/wire.ts";
 
 /** A `HOST:PORT` that cannot be used; the message says why and what to do. */

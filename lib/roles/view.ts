@@ -97,15 +97,6 @@ export function pathText(
   return "connecting";
 }
 
-/** Splits `HOST:PORT` (IPv6 as `[addr]:port`); returns null when malformed. */
-export function splitHostPort(s: string): { host: string; port: number } | null {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
-  if (!m) return null;
-  const port = Number(m[2]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
-  return { host: m[1]!, port };
-}
-
 /** Turns what a peer has to show into output lines (without newlines at the end). */
 export interface PeerView {
   /** Lines for a client event; none for `fatal` (the caller reports it as an error). */

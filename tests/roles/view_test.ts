@@ -14,7 +14,6 @@ import {
   pathText,
   peerView,
   printable,
-  splitHostPort,
 } from "../../lib/roles/view.ts";
 
 const PUB = { hostname: "198.51.100.23", port: 40112 };
@@ -67,7 +66,7 @@ Deno.test("parseInput: an empty line is nothing to do", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// printable, pathText, splitHostPort
+// printable, pathText
 
 Deno.test("printable: C0, DEL and C1 controls become \\xNN escapes; the rest is kept", () => {
   assert.equal(printable("\x1b[2Jgotcha\rfake"), "\\x1b[2Jgotcha\\x0dfake");
@@ -112,15 +111,6 @@ Deno.test("pathText: direct with address and RTT, relayed, connecting", () => {
   assert.equal(pathText("direct", BOB, null), "direct 203.0.113.9:51820");
   assert.equal(pathText("relay", null, null), "relayed via server");
   assert.equal(pathText("pending", null, null), "connecting");
-});
-
-Deno.test("splitHostPort: names, IPv4, [IPv6], and malformed values", () => {
-  assert.deepEqual(splitHostPort("example.com:7777"), { host: "example.com", port: 7777 });
-  assert.deepEqual(splitHostPort("127.0.0.1:1"), { host: "127.0.0.1", port: 1 });
-  assert.deepEqual(splitHostPort("[::1]:65535"), { host: "::1", port: 65535 });
-  for (const bad of ["nocolon", "h:0", "h:65536", "host:", ":7777", "::1:80", "h:1.5"]) {
-    assert.equal(splitHostPort(bad), null, bad);
-  }
 });
 
 // ---------------------------------------------------------------------------------------------
