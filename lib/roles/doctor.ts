@@ -11,6 +11,9 @@ import { resolveHostPort } from "../io/resolve.ts";
 import { UdpDriver } from "../io/udp.ts";
 import type { Endpoint } from "../wire/wire.ts";
 
+/** Time budget of `p2p doctor --lifetime` given without a value, ms. */
+export const DEFAULT_LIFETIME_BUDGET = 300_000;
+
 /** Options of {@link doctor} (what `p2p doctor`'s arguments ask for). */
 export interface DoctorCliOptions {
   /** The server, `HOST:PORT`. */

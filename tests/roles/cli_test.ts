@@ -16,6 +16,25 @@ import {
   UsageError,
 } from "../../main.ts";
 import { type P2pResult, runP2p, stripDenoProgress } from "../support/proc.ts";
+import {
+  DEFAULT_KEEPALIVE_S,
+  DEFAULT_PORT,
+  DOCTOR_COMMAND,
+  JOIN_COMMAND,
+  SERVE_COMMAND,
+} from "../../lib/roles/cli.ts";
+import {
+  type CommandSpec,
+  defaultText,
+  helpText,
+  type OptionTable,
+  parseOptions,
+} from "../../lib/roles/options.ts";
+import { DEFAULT_REGISTRY } from "../../lib/server/registry.ts";
+import { DEFAULT_SUPERNODE } from "../../lib/peer/supernode.ts";
+import { DEFAULT_TIMEOUT } from "../../lib/nat/doctor.ts";
+import { DEFAULT_LIFETIME_BUDGET } from "../../lib/roles/doctor.ts";
+import { MAX_ROOM_SIZE } from "../../lib/wire/wire.ts";
 
 /** Parses with a fixed host name, so the default `--name` is known. */
 function parse(...argv: string[]): Command {
@@ -99,6 +118,144 @@ Deno.test("cli: no arguments is the usage with exit code 2", () => {
   assert.ok(cmd.kind === "help");
   assert.equal(cmd.code, 2);
   assert.match(cmd.text, /Usage:/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The options tables: help, default and constant agree
+
+const COMMANDS: CommandSpec<OptionTable>[] = [SERVE_COMMAND, JOIN_COMMAND, DOCTOR_COMMAND];
+
+/** A valid value of every required option (a new required option must be added here). */
+const REQUIRED: Record<string, Record<string, string>> = {
+  serve: {},
+  join: { server: "h:1", room: "r" },
+  doctor: { server: "h:1" },
+};
+
+/** The required options' arguments of `c`, plus `more`. */
+function argsOf(c: CommandSpec<OptionTable>, ...more: string[]): string[] {
+  return [...Object.entries(REQUIRED[c.name]!).flatMap(([k, v]) => [`--${k}`, v]), ...more];
+}
+
+/** `c`'s help on one line (wrapping may break a default's words anywhere). */
+function oneLineHelp(c: CommandSpec<OptionTable>): string {
+  return helpText(c).replace(/\s+/g, " ");
+}
+
+Deno.test("cli: every option's help names its default, and parsing without it gives that default", () => {
+  for (const c of COMMANDS) {
+    const help = oneLineHelp(c);
+    const none = parseOptions(c.name, c.options, argsOf(c))!;
+    assert.ok(none, `${c.name}: parses with only its required options`);
+    for (const [name, s] of Object.entries(c.options)) {
+      const what = `${c.name} --${name}`;
+      assert.ok(help.includes(`--${name}`), `${what} is in the help`);
+      // The table's help says what the option does; the default is added from the table only.
+      assert.doesNotMatch(s.help, /\(default|\(required/, `${what}: a default in the prose`);
+      if (s.kind === "flag") {
+        assert.equal(none[name], false, `${what} is off unless given`);
+        continue;
+      }
+      if (s.required) {
+        assert.ok(REQUIRED[c.name]![name], `${what} is required: REQUIRED names a value`);
+        assert.ok(help.includes(`--${name} ${s.arg} ${s.help} (required)`.replace(/\s+/g, " ")));
+        continue;
+      }
+      if (s.kind === "list") {
+        assert.deepEqual(none[name], [], `${what}: none unless given`);
+        continue;
+      }
+      // Every optional value names what happens without it.
+      const named = defaultText(s);
+      assert.ok(named, `${what} names its default`);
+      assert.ok(help.includes(`${s.help} ${named}`.replace(/\s+/g, " ")), `${what}: ${named}`);
+      assert.deepEqual(none[name], s.default, `${what}: not given, the default`);
+      if (s.bare !== undefined) {
+        // Given without a value: the default the help names.
+        assert.equal(named, `(default ${s.bare})`);
+        const bare = parseOptions(c.name, c.options, argsOf(c, `--${name}`))!;
+        assert.deepEqual(bare[name], s.parse(s.bare), `${what} given bare`);
+      } else if (s.default !== undefined) {
+        // A value default is one the option accepts, and the help says it as typed.
+        if (s.shows === undefined) assert.equal(named, `(default ${String(s.default)})`);
+        const typed = parseOptions(c.name, c.options, argsOf(c, `--${name}=${s.default}`))!;
+        assert.deepEqual(typed[name], s.default, `${what}=${s.default}`);
+      }
+    }
+  }
+});
+
+Deno.test("cli: the defaults are the constants the modules use", () => {
+  const serve = serveOptions(parse("serve"));
+  const r = DEFAULT_REGISTRY;
+  assert.equal(serve.port, DEFAULT_PORT);
+  assert.equal(serve.expireAfter, r.expireAfter);
+  assert.deepEqual(serve.limits, {
+    maxPeers: r.maxPeers,
+    maxRoomSize: r.maxRoomSize,
+    maxPerSource: r.maxPerSource,
+    maxRoomsPerSource: r.maxRoomsPerSource,
+    relayRate: r.relayRate,
+    relayBurst: r.relayBurst,
+    pairRate: r.pairRate,
+    helloRate: r.helloRate,
+  });
+  const join = joinOptions(parse("join", "--server", "h:1", "--room", "r"));
+  const sn = DEFAULT_SUPERNODE;
+  assert.equal(join.keepalive, DEFAULT_KEEPALIVE_S * 1000);
+  assert.ok(join.keepalive < r.expireAfter / 2, "keepalives come well before the server forgets");
+  assert.deepEqual(join.supernodeLimits, {
+    relayRate: sn.relayRate,
+    relayBurst: sn.relayBurst,
+    pairRate: sn.pairRate,
+    maxPeers: sn.maxPeers,
+    maxRoomSize: sn.maxRoomSize,
+  });
+  const doctor = (...a: string[]) => {
+    const cmd = parse("doctor", "--server", "h:1", ...a);
+    assert.ok(cmd.kind === "doctor");
+    return cmd.options;
+  };
+  assert.equal(doctor().timeout, DEFAULT_TIMEOUT);
+  assert.equal(doctor().lifetime, null);
+  assert.equal(doctor("--lifetime").lifetime, DEFAULT_LIFETIME_BUDGET);
+});
+
+Deno.test("cli: every number option takes the bounds its help names, and nothing past them", () => {
+  let checked = 0;
+  for (const c of COMMANDS) {
+    const help = oneLineHelp(c);
+    for (const [name, s] of Object.entries(c.options)) {
+      if (s.kind !== "value" || !s.range) continue;
+      const { min, max } = s.range;
+      const at = (v: number) => parseOptions(c.name, c.options, argsOf(c, `--${name}=${v}`));
+      assert.equal(at(min)![name], min, `${c.name} --${name}=${min}`);
+      assert.equal(at(max)![name], max, `${c.name} --${name}=${max}`);
+      for (const v of [min - 1, max + 1]) {
+        assert.throws(() => at(v), UsageError, `${c.name} --${name}=${v}`);
+        try {
+          at(v);
+        } catch (e) {
+          assert.ok((e as Error).message.includes(`from ${min} to ${max}`));
+        }
+      }
+      // A help that names a bound names the checked one.
+      for (const m of help.matchAll(new RegExp(`--${name} \\S+ [^(]*?at most (\\d+)`, "g"))) {
+        assert.equal(Number(m[1]), max, `${c.name} --${name}: help says at most ${m[1]}`);
+      }
+      checked++;
+    }
+  }
+  assert.ok(checked >= 15, `${checked} number options`);
+  // The room size: a ROSTER of everyone else must fit in one datagram.
+  const serveHelp = oneLineHelp(SERVE_COMMAND);
+  assert.ok(serveHelp.includes(`--max-room-size N peers in one room, 2 to ${MAX_ROOM_SIZE}`));
+  assert.equal(
+    serveOptions(parse("serve", `--max-room-size=${MAX_ROOM_SIZE}`)).limits?.maxRoomSize,
+    MAX_ROOM_SIZE,
+  );
+  assertUsageError(["serve", `--max-room-size=${MAX_ROOM_SIZE + 1}`], "--max-room-size");
+  assert.ok(oneLineHelp(JOIN_COMMAND).includes(`at most ${MAX_ROOM_SIZE}`));
 });
 
 // ---------------------------------------------------------------------------------------------

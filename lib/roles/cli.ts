@@ -1,0 +1,574 @@
+/**
+ * The `p2p` subcommands' options, each written once: one table per subcommand
+ * ({@link SERVE_COMMAND}, {@link JOIN_COMMAND}, {@link DOCTOR_COMMAND}) gives every option's
+ * name, value, default, help text and check. The help text is made from the table
+ * ({@link helpText}), the arguments are read through it ({@link parseOptions}), and the defaults
+ * are the constants the code uses (`DEFAULT_REGISTRY`, `DEFAULT_SUPERNODE`, ...), so help,
+ * parsed default and constant agree by construction. {@link parseServe}, {@link parseJoin} and
+ * {@link parseDoctor} turn the values into the roles' options and check what no single option
+ * can (contradictions, options that need others). Pure apart from the host name, which the
+ * caller passes in.
+ *
+ * @module
+ */
+import {
+  BadValue,
+  type CommandSpec,
+  fileName,
+  flag,
+  helpText,
+  int,
+  list,
+  num,
+  numberIn,
+  oneOf,
+  optional,
+  type OptionTable,
+  parseOptions,
+  type Range,
+  required,
+  UsageError,
+  value,
+} from "./options.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../io/log.ts";
+import { splitHostPort } from "../core/host_port.ts";
+import { normalizeName } from "../core/names.ts";
+import { DEFAULT_REGISTRY } from "../server/registry.ts";
+import { DEFAULT_SUPERNODE } from "../peer/supernode.ts";
+import { DEFAULT_TIMEOUT } from "../nat/doctor.ts";
+import { formatIPv6, hasControlChars, MAX_NAME, MAX_ROOM_SIZE, parseIPv6 } from "../wire/wire.ts";
+import { DEFAULT_LIFETIME_BUDGET, type DoctorCliOptions } from "./doctor.ts";
+import type { JoinOptions } from "./join.ts";
+import type { ServeOptions } from "./serve.ts";
+
+export { formatUsageError, UsageError } from "./options.ts";
+
+/** The UDP port `p2p serve` listens on unless `--port` says otherwise. */
+export const DEFAULT_PORT = 7777;
+/** Interval of `p2p serve`'s summary log line, s. */
+export const DEFAULT_SUMMARY_S = 60;
+/**
+ * Keepalive interval of `p2p join`, s. The server forgets peers after
+ * `DEFAULT_REGISTRY.expireAfter` (75 s) of silence: keepalives must come well before that.
+ */
+export const DEFAULT_KEEPALIVE_S = 25;
+/** Longest keepalive interval `p2p join` accepts, s (below the server's 75 s expiry). */
+export const MAX_KEEPALIVE_S = 60;
+/** How long `p2p join` tries to register before giving up, s. */
+export const DEFAULT_REGISTER_TIMEOUT_S = 10;
+/** After stdin ends, how long `p2p join` waits at most for messages to be acknowledged, ms. */
+export const DRAIN_TIMEOUT = 30_000;
+/** Most `--server` options `p2p join` takes. */
+export const MAX_SERVERS = 8;
+
+// ---------------------------------------------------------------------------------------------
+// Checks of p2p's values
+
+const PORT_RANGE: Range = { min: 0, max: 65535, whole: true };
+
+/** Reads a literal IPv4 address; `hint` is added when an IPv6 address was given. */
+function ipv4(flagName: string, hint = ""): (v: string) => string {
+  return (v) => {
+    if (!/^(\d{1,3}\.){3}\d{1,3}$/.test(v) || v.split(".").some((p) => Number(p) > 255)) {
+      const why = v.includes(":") && hint ? ` (${hint})` : "";
+      throw new BadValue(`--${flagName} must be a literal IPv4 address, got "${v}"${why}`);
+    }
+    return v;
+  };
+}
+
+/** Reads a literal IPv6 address a server can bind (not link-local or multicast), canonical. */
+function ipv6(flagName: string): (v: string) => string {
+  return (v) => {
+    const b = parseIPv6(v);
+    if (!b || b[0] === 0xff || (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80)) {
+      throw new BadValue(
+        `--${flagName} must be a literal IPv6 address (not link-local or multicast), got "${v}"`,
+      );
+    }
+    return formatIPv6(b);
+  };
+}
+
+function hostPort(flagName: string, what: string): (v: string) => string {
+  return (v) => {
+    if (!splitHostPort(v)) throw new BadValue(`--${flagName} must be ${what}, got "${v}"`);
+    return v;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tables
+
+const LOGGING = {
+  "log-format": value({
+    arg: LOG_FORMATS.join("|"),
+    help: "log lines for people (text) or JSON lines for collectors (json)",
+    default: "text" as LogFormat,
+    parse: oneOf("log-format", LOG_FORMATS),
+  }),
+  "log-level": optional({
+    arg: "LEVEL",
+    help: `${LOG_LEVELS.slice(0, -1).join(", ")} or ${LOG_LEVELS.at(-1)}; wins over -v and -q`,
+    shows: "info",
+    parse: oneOf("log-level", LOG_LEVELS as readonly LogLevel[]),
+  }),
+  verbose: flag("debug logging on stderr", { short: "v" }),
+  quiet: flag("only warnings and errors on stderr", { short: "q" }),
+  help: flag("show this help", { short: "h" }),
+};
+
+const REG = DEFAULT_REGISTRY;
+const HUGE = 10_000_000;
+
+/** `p2p serve`. */
+export const SERVE_COMMAND = {
+  name: "serve",
+  usage: "p2p serve [options]",
+  about: "Runs the rendezvous server: peers register, learn about each other, punch holes " +
+    "through their NATs; when that fails, the server relays their (end-to-end encrypted) " +
+    "traffic.",
+  options: {
+    host: value({
+      arg: "IP",
+      help: "IPv4 address to bind",
+      default: "0.0.0.0",
+      parse: ipv4("host", "for IPv6 use --host6"),
+    }),
+    host6: optional({
+      arg: "IP",
+      help: "IPv6 address to bind, same port",
+      shows: ":: when --host is 0.0.0.0; with a concrete --host, only if given",
+      parse: ipv6("host6"),
+    }),
+    "no-ipv6": flag("serve IPv4 only"),
+    port: int("port", { arg: "PORT", help: "UDP port", default: DEFAULT_PORT, ...PORT_RANGE }),
+    expire: num("expire", {
+      arg: "SECONDS",
+      help: "forget peers silent this long",
+      default: REG.expireAfter / 1000,
+      min: 1,
+      max: 86_400,
+    }),
+    summary: num("summary", {
+      arg: "SECONDS",
+      help: "interval of the summary log line, 0 for none",
+      default: DEFAULT_SUMMARY_S,
+      min: 0,
+      max: 86_400,
+    }),
+    json: flag('print {"event":"listening","addr":...} on stdout when ready'),
+    "alt-port": optional({
+      arg: "PORT",
+      help: 'also answer STUN on this port ("change port")',
+      shows: "none",
+      parse: numberIn("alt-port", PORT_RANGE),
+      before: "STUN (RFC 8489) Binding requests are answered on the same port. For RFC 5780 " +
+        "NAT behaviour discovery (CHANGE-REQUEST, OTHER-ADDRESS) give a second port and a " +
+        "second local address of this box; --host must then be a concrete address:",
+    }),
+    "alt-host": optional({
+      arg: "IP",
+      help: 'and on this second local address ("change IP"; needs --alt-port)',
+      shows: "none",
+      parse: ipv4("alt-host"),
+      after: "With --alt-host the server also checks, from that second address, which joining " +
+        "peers are reachable from the Internet; those serve their room as supernodes " +
+        "(rendezvous and relay for its members). Without it, no peer becomes a supernode.",
+    }),
+    "max-peers": int("max-peers", {
+      arg: "N",
+      help: "peers on the whole server",
+      default: REG.maxPeers,
+      min: 1,
+      max: HUGE,
+      before: "Limits (what one source may cost the server; hitting one is logged, counted and " +
+        "answered with an error the peer shows):",
+    }),
+    "max-room-size": int("max-room-size", {
+      arg: "N",
+      help: "peers in one room, {min} to {max}",
+      default: REG.maxRoomSize,
+      min: 2,
+      max: MAX_ROOM_SIZE,
+    }),
+    "max-per-source": int("max-per-source", {
+      arg: "N",
+      help: "registrations from one IP address (an IPv6 source is its /64)",
+      default: REG.maxPerSource,
+      min: 1,
+      max: HUGE,
+    }),
+    "max-rooms-per-source": int("max-rooms-per-source", {
+      arg: "N",
+      help: "rooms one IP address may be in",
+      default: REG.maxRoomsPerSource,
+      min: 1,
+      max: HUGE,
+    }),
+    "relay-rate": int("relay-rate", {
+      arg: "KIB",
+      help: `relayed KiB/s one peer may send, burst 4 s of it or ${
+        REG.relayBurst / 1024
+      } KiB, whichever is more`,
+      default: REG.relayRate / 1024,
+      min: 1,
+      max: HUGE,
+    }),
+    "pair-rate": int("pair-rate", {
+      arg: "KIB",
+      help: "relayed KiB/s one peer may send to one other",
+      default: REG.pairRate / 1024,
+      min: 1,
+      max: HUGE,
+    }),
+    "hello-rate": int("hello-rate", {
+      arg: "N",
+      help: "registrations (signature checks) one IP address may cause a second, burst 4x",
+      default: REG.helloRate,
+      min: 1,
+      max: HUGE,
+    }),
+    metrics: optional({
+      arg: "HOST:PORT",
+      help: "serve Prometheus metrics at http://HOST:PORT/metrics; keep it on loopback, e.g. " +
+        "127.0.0.1:9477",
+      shows: "off",
+      parse: metricsAddress,
+      before: "Operations:",
+    }),
+    ...LOGGING,
+  },
+} satisfies CommandSpec<OptionTable>;
+
+const SN = DEFAULT_SUPERNODE;
+
+/** `p2p join`. */
+export const JOIN_COMMAND = {
+  name: "join",
+  usage: "p2p join --server HOST:PORT --room NAME [options]",
+  about: "Joins a room. Lines typed on stdin go to every other peer in the room; received lines " +
+    'print as "[name] text". Commands: /peers, /quit, /help. End of input delivers what is ' +
+    "queued, then leaves.\n\n" +
+    "A room is entered with the passphrase its members share: from the environment variable " +
+    "P2P_PASSPHRASE, else --passphrase-file, else typed at a prompt (stdin must be a terminal " +
+    "then). --new-room makes up a new one and prints it.",
+  options: {
+    server: list({
+      arg: "HOST:PORT",
+      help: "the rendezvous server; repeat it to name others (servers or a room's " +
+        `supernodes), at most ${MAX_SERVERS} in all: registers with the first that answers, ` +
+        "fails over to the next",
+      required: true,
+      max: MAX_SERVERS,
+      parse: hostPort("server", "HOST:PORT with a port from 1 to 65535"),
+    }),
+    room: required({
+      arg: "NAME",
+      help: "room to join",
+      parse: roomName,
+    }),
+    name: optional({
+      arg: "NAME",
+      help: "your name in the room",
+      shows: "this host's name",
+      parse: (v) => {
+        const checked = normalizeName(v);
+        if (!checked.ok) throw new BadValue(`--name: ${checked.reason}`);
+        return checked.name;
+      },
+    }),
+    "passphrase-file": optional({
+      arg: "FILE",
+      help: "read the room passphrase from the first line of FILE",
+      shows: "none",
+      parse: fileName("passphrase-file"),
+    }),
+    "new-room": flag(
+      "make up a strong passphrase for a new room, print it and the command line to share, " +
+        "and join with it",
+    ),
+    identity: optional({
+      arg: "FILE",
+      help: "your long-term key, made on first use",
+      shows: "$XDG_CONFIG_HOME/p2p/identity or ~/.config/p2p/identity",
+      parse: fileName("identity"),
+    }),
+    "relay-only": flag("never punch, never reveal your addresses; relay everything"),
+    stun: list({
+      arg: "HOST:PORT",
+      help: "also ask this STUN server how your NAT maps you (repeatable); a NAT that will " +
+        "force the relay is reported as a notice",
+      parse: hostPort("stun", "HOST:PORT"),
+    }),
+    supernode: flag(
+      "ask to serve as this room's supernode (rendezvous and relay for the room's members; on " +
+        "by default, and only granted when the server finds you reachable from the Internet); " +
+        "says whether it was",
+    ),
+    "no-supernode": flag("never serve as a supernode (still use the room's)"),
+    "supernode-relay-rate": int("supernode-relay-rate", {
+      arg: "KIB",
+      help: "as a supernode, relayed KiB/s one member may send, burst 4 s of it",
+      default: SN.relayRate! / 1024,
+      min: 1,
+      max: 1_000_000,
+    }),
+    "supernode-pair-rate": int("supernode-pair-rate", {
+      arg: "KIB",
+      help: "as a supernode, relayed KiB/s one member may send to one other",
+      default: SN.pairRate! / 1024,
+      min: 1,
+      max: 1_000_000,
+    }),
+    "supernode-max-members": int("supernode-max-members", {
+      arg: "N",
+      help: "as a supernode, most members registered with it, at most {max}",
+      default: SN.maxPeers!,
+      min: 1,
+      max: MAX_ROOM_SIZE,
+    }),
+    "no-portmap": flag(
+      "do not ask the router for a port mapping (NAT-PMP, PCP, UPnP IGD; by default asked at " +
+        "start, deleted on exit)",
+    ),
+    json: flag(
+      "one JSON object per line on stdout (events: registering, ready, peer, message, left, " +
+        "server, notice, warning, peers, room); logs go to stderr",
+    ),
+    bind: value({
+      arg: "IP",
+      help: "local IPv4 address to bind",
+      default: "0.0.0.0",
+      parse: ipv4("bind", "IPv6 is used by itself when this host has it; see --no-ipv6"),
+    }),
+    port: int("port", {
+      arg: "PORT",
+      help: "local UDP port",
+      default: 0,
+      shows: "any free port",
+      ...PORT_RANGE,
+    }),
+    "no-ipv6": flag(
+      "do not offer this host's IPv6 addresses to peers (by default, without --bind, global " +
+        "and ULA ones are)",
+    ),
+    keepalive: num("keepalive", {
+      arg: "SECONDS",
+      help: "keepalive interval, at most {max}",
+      default: DEFAULT_KEEPALIVE_S,
+      min: 0.1,
+      max: MAX_KEEPALIVE_S,
+    }),
+    timeout: num("timeout", {
+      arg: "SECONDS",
+      help: "give up registering after this long",
+      default: DEFAULT_REGISTER_TIMEOUT_S,
+      min: 0.1,
+      max: 3_600,
+    }),
+    ...LOGGING,
+  },
+} satisfies CommandSpec<OptionTable>;
+
+/** `p2p doctor`. */
+export const DOCTOR_COMMAND = {
+  name: "doctor",
+  usage: "p2p doctor --server HOST:PORT [options]",
+  about: "Asks a p2p server (STUN on its port) what your network does to UDP and says, in " +
+    "plain words, whether peers can reach you directly: whether UDP reaches the server, your " +
+    "public address, your NAT's mapping and filtering behaviour (RFC 4787/5780; needs a " +
+    "server started with --alt-host and --alt-port), whether it keeps your port, " +
+    "hairpinning, and what to do. Exit code 0 when UDP reaches the server, 1 when it does not.",
+  options: {
+    server: required({
+      arg: "HOST:PORT",
+      help: "the server to ask",
+      parse: hostPort("server", "HOST:PORT with a port from 1 to 65535"),
+    }),
+    json: flag("print one JSON object on stdout (the last line)"),
+    timeout: num("timeout", {
+      arg: "SECONDS",
+      help: "wait this long for each answer",
+      default: DEFAULT_TIMEOUT / 1000,
+      min: 0.1,
+      max: 60,
+    }),
+    lifetime: value<number | undefined>({
+      arg: "SECONDS",
+      help: "also measure how long your NAT keeps an idle UDP mapping; takes up to SECONDS",
+      default: undefined,
+      bare: String(DEFAULT_LIFETIME_BUDGET / 1000),
+      parse: numberIn("lifetime", { min: 10, max: 3600 }),
+    }),
+    help: flag("show this help", { short: "h" }),
+  },
+} satisfies CommandSpec<OptionTable>;
+
+function roomName(v: string): string {
+  const bytes = new TextEncoder().encode(v).length;
+  if (bytes === 0 || bytes > MAX_NAME || hasControlChars(v)) {
+    throw new BadValue(`--room must be 1 to ${MAX_NAME} bytes without control characters`);
+  }
+  return v;
+}
+
+function metricsAddress(v: string): { host: string; port: number } {
+  // Port 0 (any free port) is allowed: the listening line says which one.
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(v);
+  const hp = m && { host: m[1]!, port: Number(m[2]) };
+  if (!hp || hp.port > 65535 || hp.host.split(".").some((x) => Number(x) > 255)) {
+    throw new BadValue(`--metrics must be IP:PORT (for example 127.0.0.1:9477), got "${v}"`);
+  }
+  return hp;
+}
+
+// ---------------------------------------------------------------------------------------------
+// From values to the roles' options
+
+/** Log levels the command line can pick. */
+export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+
+/** What the arguments ask for, as returned by `parseCommand` in main.ts. */
+export type Command =
+  /** Print `text` on stdout and exit with `code` (2 when no command was given). */
+  | { kind: "help"; text: string; code: 0 | 2 }
+  /** Print the version. */
+  | { kind: "version"; text: string }
+  /** Run the server. */
+  | { kind: "serve"; options: ServeOptions; logLevel: LogLevel; logFormat: LogFormat }
+  /** Join a room. */
+  | { kind: "join"; options: JoinOptions; logLevel: LogLevel; logFormat: LogFormat }
+  /** Diagnose the network between this machine and a server. */
+  | { kind: "doctor"; options: DoctorCliOptions };
+
+/** Throws a {@link UsageError} for `command`. */
+function fail(command: string, message: string): never {
+  throw new UsageError(message, command);
+}
+
+/** `--log-level` wins over `-v` / `-q`. */
+function level(v: { "log-level": LogLevel | undefined; verbose: boolean; quiet: boolean }) {
+  return v["log-level"] ?? (v.verbose ? "debug" : v.quiet ? "warning" : "info");
+}
+
+/** `p2p serve`'s arguments (after `serve`) as a command. Throws {@link UsageError}. */
+export function parseServe(args: readonly string[]): Command {
+  const v = parseOptions("serve", SERVE_COMMAND.options, args);
+  if (!v) return { kind: "help", text: helpText(SERVE_COMMAND), code: 0 };
+  const options: ServeOptions = {
+    host: v.host,
+    port: v.port,
+    expireAfter: v.expire * 1000,
+    summaryInterval: v.summary * 1000,
+    json: v.json,
+    limits: {
+      maxPeers: v["max-peers"],
+      maxRoomSize: v["max-room-size"],
+      maxPerSource: v["max-per-source"],
+      maxRoomsPerSource: v["max-rooms-per-source"],
+      relayRate: v["relay-rate"] * 1024,
+      relayBurst: Math.max(REG.relayBurst, 4 * 1024 * v["relay-rate"]),
+      pairRate: v["pair-rate"] * 1024,
+      helloRate: v["hello-rate"],
+    },
+  };
+  if (v.metrics) options.metrics = v.metrics;
+  if (v["alt-port"] !== undefined) {
+    if (v["alt-port"] === 0 || v["alt-port"] === v.port) {
+      fail("serve", "--alt-port must be a port from 1 to 65535 other than --port");
+    }
+    options.altPort = v["alt-port"];
+  }
+  if (v["alt-host"] !== undefined) {
+    options.altHost = v["alt-host"];
+    if (v["alt-port"] === undefined) fail("serve", "--alt-host needs --alt-port");
+    if (v.host === "0.0.0.0" || v["alt-host"] === "0.0.0.0") {
+      fail("serve", "--alt-host needs --host and --alt-host to be concrete addresses");
+    }
+    if (v["alt-host"] === v.host) fail("serve", "--alt-host must be another address than --host");
+  }
+  if (v.host6 !== undefined && v["no-ipv6"]) {
+    fail("serve", "--host6 and --no-ipv6 contradict each other; drop one");
+  }
+  if (v.host6 !== undefined) options.ipv6 = { host: v.host6, required: true };
+  else if (!v["no-ipv6"] && v.host === "0.0.0.0") options.ipv6 = { host: "::", required: false };
+  return { kind: "serve", options, logLevel: level(v), logFormat: v["log-format"] };
+}
+
+/**
+ * `p2p join`'s arguments (after `join`) as a command. `hostName` gives the default `--name`
+ * and is called only when `--name` is missing. Files named by options are only recorded.
+ * Throws {@link UsageError}.
+ */
+export function parseJoin(args: readonly string[], hostName: () => string): Command {
+  const v = parseOptions("join", JOIN_COMMAND.options, args);
+  if (!v) return { kind: "help", text: helpText(JOIN_COMMAND), code: 0 };
+  let name = v.name;
+  if (name === undefined) {
+    // Names are shown to others: normalised (NFKC) and limited to a documented set.
+    const checked = normalizeName(hostName());
+    if (!checked.ok) {
+      fail(
+        "join",
+        `this host's name is no valid chat name (${checked.reason}); pick one with --name NAME`,
+      );
+    }
+    name = checked.name;
+  }
+  if (v.supernode && v["no-supernode"]) {
+    fail("join", "--supernode and --no-supernode contradict each other; drop one");
+  }
+  if (v.supernode && v["relay-only"]) {
+    fail("join", "--relay-only hides your address: it cannot be a supernode");
+  }
+  if (v["new-room"] && v["passphrase-file"] !== undefined) {
+    fail("join", "--new-room makes its own passphrase: drop --passphrase-file");
+  }
+  const [server, ...more] = v.server;
+  const relayKib = v["supernode-relay-rate"];
+  const members = v["supernode-max-members"];
+  const options: JoinOptions = {
+    server: server!,
+    room: v.room,
+    name,
+    relayOnly: v["relay-only"],
+    json: v.json,
+    bind: v.bind,
+    port: v.port,
+    ...(v["no-ipv6"] ? { ipv6: false } : {}),
+    keepalive: v.keepalive * 1000,
+    registerTimeout: v.timeout * 1000,
+    drainTimeout: DRAIN_TIMEOUT,
+    passphraseFile: v["passphrase-file"],
+    newRoom: v["new-room"],
+    identityFile: v.identity,
+    stun: v.stun,
+    portmap: !v["no-portmap"],
+    ...(more.length > 0 ? { moreServers: more } : {}),
+    supernode: v.supernode ? "ask" : v["no-supernode"] || v["relay-only"] ? "off" : "auto",
+    supernodeLimits: {
+      relayRate: relayKib * 1024,
+      relayBurst: 4 * relayKib * 1024,
+      pairRate: v["supernode-pair-rate"] * 1024,
+      maxPeers: members,
+      maxRoomSize: members,
+    },
+  };
+  return { kind: "join", options, logLevel: level(v), logFormat: v["log-format"] };
+}
+
+/** `p2p doctor`'s arguments (after `doctor`) as a command. Throws {@link UsageError}. */
+export function parseDoctor(args: readonly string[]): Command {
+  const v = parseOptions("doctor", DOCTOR_COMMAND.options, args);
+  if (!v) return { kind: "help", text: helpText(DOCTOR_COMMAND), code: 0 };
+  return {
+    kind: "doctor",
+    options: {
+      server: v.server,
+      json: v.json,
+      timeout: v.timeout * 1000,
+      lifetime: v.lifetime === undefined ? null : v.lifetime * 1000,
+    },
+  };
+}
