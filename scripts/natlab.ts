@@ -1,7 +1,8 @@
 /**
  * `deno task natlab`: runs the NAT traversal matrix in network namespaces (needs root, `ip`,
  * `nft`, `conntrack`; the port-mapping cell also `miniupnpd`), prints it as a table and writes
- * `docs/nat-matrix.md`.
+ * it as a Markdown document to a temporary file it names, or to `--out FILE`. It never writes
+ * into the checkout unless told to: `deno task natlab:docs` passes `--out docs/nat-matrix.md`.
  *
  * Options (after `--` or directly):
  * - `--trials N` runs each selected cell N times (default 1) and reports per cell the success
@@ -10,21 +11,26 @@
  *   `deno task natlab -- --only symmetric --trials 10`;
  * - `--jobs K` runs up to K runs at once (default 1; more is faster but loads the machine, which
  *   the timing columns then show);
- * - `--note TEXT` adds TEXT to the document's "Last run" line (e.g. which branches were merged).
+ * - `--note TEXT` adds TEXT to the document's "Last run" line (e.g. which branches were merged);
+ * - `--out FILE` writes the document to FILE (relative to the working directory) instead of a
+ *   temporary file.
  *
- * A filtered run prints but does not rewrite the document. The document is passed through
- * `deno fmt`, so `deno task check` accepts it as written. Exit code 1 if any run failed a check,
- * the lab is unavailable or the document could not be formatted; 2 for bad arguments.
+ * A filtered run prints the table but writes no document. The document is passed through
+ * `deno fmt` with the project's settings, so `deno task check` accepts it as written. Exit code
+ * 1 if any run failed a check, the lab is unavailable or the document could not be written or
+ * formatted; 2 for bad arguments.
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { resolve } from "node:path";
 import { type CellResult, CELLS, markdown, runCell, textTable } from "../tests/support/matrix.ts";
 import { labAvailable, missingTools } from "../tests/support/natlab.ts";
 
 function usage(message: string): never {
   console.error(
-    `${message}\nusage: deno task natlab [-- [--trials N] [--jobs K] [--only ID]... [--note TEXT]]`,
+    `${message}\nusage: deno task natlab [-- [--trials N] [--jobs K] [--only ID]... [--note TEXT] ` +
+      "[--out FILE]]",
   );
   Deno.exit(2);
 }
@@ -32,13 +38,14 @@ function usage(message: string): never {
 let parsed;
 try {
   parsed = parseArgs({
-    // `deno task natlab -- --trials 3` passes the `--` on.
-    args: Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args,
+    // `deno task natlab -- --trials 3` passes the `--` on (after natlab:docs's own `--out`).
+    args: Deno.args.filter((a) => a !== "--"),
     options: {
       trials: { type: "string", default: "1" },
       jobs: { type: "string", default: "1" },
       only: { type: "string", multiple: true, default: [] },
       note: { type: "string", default: "" },
+      out: { type: "string" },
     },
     allowPositionals: true,
   });
@@ -106,20 +113,35 @@ if (cells.length === CELLS.length) {
   } on ${uname}, Deno ${Deno.version.deno}, ${trials} trial${
     trials === 1 ? "" : "s"
   } per cell, ${jobs} at a time.${parsed.values.note ? ` ${parsed.values.note}` : ""}`;
-  const doc = "docs/nat-matrix.md";
+  const out = parsed.values.out !== undefined
+    ? resolve(parsed.values.out)
+    : await Deno.makeTempFile({ prefix: "p2p-nat-matrix-", suffix: ".md" });
+  try {
+    await Deno.writeTextFile(out, markdown(done, context));
+  } catch (e) {
+    console.error(`Cannot write ${out}: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(1);
+  }
+  // deno fmt pads the table and wraps the prose, with deno.json's options (whatever the path).
   const root = new URL("..", import.meta.url);
-  await Deno.writeTextFile(new URL(doc, root), markdown(done, context));
-  // deno fmt pads the table and wraps the prose; run from the root so deno.json's options apply.
   const fmt = await new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--quiet", doc],
+    args: ["fmt", "--quiet", "--config", new URL("deno.json", root).pathname, out],
     cwd: root,
     stdout: "inherit",
     stderr: "inherit",
   }).output();
   if (!fmt.success) {
-    console.error(`deno fmt ${doc} failed (exit code ${fmt.code})`);
+    console.error(`deno fmt ${out} failed (exit code ${fmt.code})`);
     Deno.exit(1);
   }
-  console.log(`Wrote ${doc}`);
+  console.log(
+    `Wrote ${out}${
+      parsed.values.out === undefined ? " (deno task natlab:docs writes docs/nat-matrix.md)" : ""
+    }`,
+  );
+} else if (parsed.values.out !== undefined) {
+  console.error(
+    `Not writing ${parsed.values.out}: only ${cells.length} of ${CELLS.length} cells ran`,
+  );
 }
 Deno.exit(done.some((r) => r.error) ? 1 : 0);
