@@ -3,8 +3,9 @@
  *
  * The machine runs in virtual time against a small simulated network built here: the real
  * {@link StunResponder} of `lib/nat/stun.ts` on a server with two addresses and two ports, and
- * NAT models with every RFC 4787 mapping and filtering behaviour, port preservation or not,
- * hairpinning or not, idle timeouts, stacking (CGNAT) and seeded loss. Each case knows the
+ * the simulator's NATs ({@link BehaviourNat} of `tests/support/sim.ts`) with every RFC 4787
+ * mapping and filtering behaviour, port preservation or not, hairpinning or not, idle timeouts,
+ * stacking (CGNAT) and seeded loss. Each case knows the
  * truth and checks what the doctor reports, which datagrams it sent and that it ends.
  *
  * A few real processes run on loopback: `p2p doctor --json` against a real `p2p serve` with
@@ -30,6 +31,7 @@ import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire/wire
 import { parseCommand, UsageError } from "../../main.ts";
 import { doctor } from "../../lib/roles/doctor.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
+import { BehaviourNat, NAT_BEHAVIOURS, type NatBehaviour, type NatType } from "../support/sim.ts";
 import { runP2p, startServer } from "../support/proc.ts";
 
 const BEHAVIOURS: readonly Behaviour[] = [
@@ -41,99 +43,7 @@ const BEHAVIOURS: readonly Behaviour[] = [
 // ---------------------------------------------------------------------------------------------
 // A simulated network
 
-/** A NAT's behaviour. */
-interface NatSpec {
-  mapping: Behaviour;
-  filtering: Behaviour;
-  /** Keep the internal port when it is free (default true). */
-  preserve?: boolean;
-  /** Loop datagrams to its own public address back in (default false). */
-  hairpin?: boolean;
-  /** Idle timeout of a mapping, ms (default 120 s). */
-  timeout?: number;
-}
-
-interface Mapping {
-  local: Endpoint;
-  port: number;
-  used: number;
-  /** Remote addresses (`a:IP`) and endpoints (`p:IP:PORT`) sent to. */
-  peers: Set<string>;
-}
-
 const ep = formatEndpoint;
-
-class SimNat {
-  #byKey = new Map<string, Mapping>();
-  #byPort = new Map<number, Mapping>();
-  #rng: () => number;
-
-  constructor(readonly ip: string, readonly spec: NatSpec, rng: () => number) {
-    this.#rng = rng;
-  }
-
-  get timeout(): number {
-    return this.spec.timeout ?? 120_000;
-  }
-
-  #key(src: Endpoint, dst: Endpoint): string {
-    switch (this.spec.mapping) {
-      case "endpoint-independent":
-        return ep(src);
-      case "address-dependent":
-        return `${ep(src)}>${dst.hostname}`;
-      case "address-and-port-dependent":
-        return `${ep(src)}>${ep(dst)}`;
-    }
-  }
-
-  #live(m: Mapping | undefined, now: number): Mapping | undefined {
-    if (m && now - m.used >= this.timeout) {
-      this.#byPort.delete(m.port);
-      for (const [k, v] of this.#byKey) if (v === m) this.#byKey.delete(k);
-      return undefined;
-    }
-    return m;
-  }
-
-  #allocate(wanted: number): number {
-    if ((this.spec.preserve ?? true) && !this.#byPort.has(wanted)) return wanted;
-    for (let i = 0; i < 1000; i++) {
-      const p = 20_000 + Math.floor(this.#rng() * 40_000);
-      if (!this.#byPort.has(p) && p !== wanted) return p;
-    }
-    throw new Error("sim: no free port");
-  }
-
-  outbound(now: number, src: Endpoint, dst: Endpoint): Endpoint {
-    const key = this.#key(src, dst);
-    let m = this.#live(this.#byKey.get(key), now);
-    if (!m) {
-      m = { local: src, port: this.#allocate(src.port), used: now, peers: new Set() };
-      this.#byKey.set(key, m);
-      this.#byPort.set(m.port, m);
-    }
-    m.used = now;
-    m.peers.add(`a:${dst.hostname}`).add(`p:${ep(dst)}`);
-    return { hostname: this.ip, port: m.port };
-  }
-
-  inbound(now: number, src: Endpoint, port: number): Endpoint | undefined {
-    const m = this.#live(this.#byPort.get(port), now);
-    if (!m) return undefined;
-    const f = this.spec.filtering;
-    const ok = f === "endpoint-independent" ||
-      (f === "address-dependent" && m.peers.has(`a:${src.hostname}`)) ||
-      (f === "address-and-port-dependent" && m.peers.has(`p:${ep(src)}`));
-    if (!ok) return undefined;
-    m.used = now;
-    return m.local;
-  }
-
-  hairpinTarget(now: number, port: number): Endpoint | undefined {
-    return this.#live(this.#byPort.get(port), now)?.local;
-  }
-}
 
 type ServerKind = "rfc5780" | "plain" | "silent";
 
@@ -145,7 +55,7 @@ const SERVER: Endpoint = { hostname: IP1, port: P1 };
 
 interface SimOptions {
   /** NATs from the doctor's own router outwards (empty: a public host). */
-  nats?: NatSpec[];
+  nats?: NatBehaviour[];
   server?: ServerKind;
   latency?: number;
   loss?: number;
@@ -158,10 +68,10 @@ interface Delivery {
   run: () => void;
 }
 
-/** The doctor's host, its NATs and the server, in virtual time. */
-class SimNet {
+/** The doctor's host with its two sockets, its NATs and the server, in virtual time. */
+class DoctorNet {
   now = 1000;
-  readonly nats: SimNat[];
+  readonly nats: BehaviourNat[];
   readonly local: [Endpoint, Endpoint];
   /** Every datagram the doctor sent: socket, destination, time. */
   readonly sent: { socket: number; to: Endpoint; at: number }[] = [];
@@ -180,7 +90,7 @@ class SimNet {
     this.#loss = o.loss ?? 0;
     const specs = o.nats ?? [];
     this.nats = specs.map((s, i) =>
-      new SimNat(i === specs.length - 1 ? "198.51.100.1" : `100.64.${i}.2`, s, this.#rng)
+      new BehaviourNat(i === specs.length - 1 ? "198.51.100.1" : `100.64.${i}.2`, s, this.#rng)
     );
     const host = specs.length === 0 ? "198.51.100.77" : "192.168.1.10";
     this.local = [{ hostname: host, port: 5000 }, { hostname: host, port: 5001 }];
@@ -214,7 +124,7 @@ class SimNet {
       for (let i = 0; i < this.nats.length; i++) {
         const nat = this.nats[i]!;
         if (dst.hostname === nat.ip) {
-          if (!nat.spec.hairpin) return;
+          if (!nat.behaviour.hairpin) return;
           src = nat.outbound(this.now, src, dst);
           const target = nat.hairpinTarget(this.now, dst.port);
           if (target) this.#down(i - 1, src, target, data);
@@ -302,8 +212,8 @@ function seededRandom(seed: number): (n: number) => Uint8Array {
 /** Runs a doctor in a new simulated network; returns the report, the net and the time taken. */
 function diagnose(
   o: SimOptions & { timeout?: number; lifetime?: { budget: number } } = {},
-): { report: DoctorReport; net: SimNet; ms: number; events: DoctorEvent[] } {
-  const net = new SimNet(o);
+): { report: DoctorReport; net: DoctorNet; ms: number; events: DoctorEvent[] } {
+  const net = new DoctorNet(o);
   const d = new Doctor({
     server: SERVER,
     ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
@@ -319,7 +229,7 @@ const STRICTNESS = (b: Behaviour) => BEHAVIOURS.indexOf(b);
 const stricter = (a: Behaviour, b: Behaviour) => STRICTNESS(a) >= STRICTNESS(b) ? a : b;
 
 /** Every destination the doctor sent to is the server's, or its own public address. */
-function assertOnlyServerTraffic(net: SimNet, r: DoctorReport): void {
+function assertOnlyServerTraffic(net: DoctorNet, r: DoctorReport): void {
   for (const s of net.sent) {
     const ok = [IP1, IP2].includes(s.to.hostname) || ep(s.to) === r.public;
     assert.ok(ok, `sent only to the server or itself: ${ep(s.to)}`);
@@ -355,6 +265,20 @@ Deno.test("doctor: every mapping × filtering combination behind one NAT, in vir
   }
 });
 
+Deno.test("doctor: each of the simulator's NAT types is reported as the behaviours it has", () => {
+  const types = Object.keys(NAT_BEHAVIOURS) as (NatType | "address-restricted")[];
+  assert.ok(types.includes("address-restricted"));
+  for (const type of types) {
+    const nat = NAT_BEHAVIOURS[type];
+    const { report: r } = diagnose({ nats: [nat] });
+    assert.equal(r.mapping, nat.mapping, type);
+    assert.equal(r.filtering, nat.filtering, type);
+    // Sequential and random ports both move the port (the doctor's socket is port 5000).
+    assert.equal(r.port_preserved, false, type);
+    assert.deepEqual(r.relayed_with, relayedWith(nat.mapping, nat.filtering), type);
+  }
+});
+
 Deno.test("doctor: a public host: endpoint-independent, port kept, hairpin, direct", () => {
   const { report: r, net } = diagnose({ nats: [] });
   assert.deepEqual(
@@ -384,10 +308,10 @@ Deno.test("doctor: a public host: endpoint-independent, port kept, hairpin, dire
 Deno.test("doctor: port preservation and hairpinning are reported as the NAT does them", () => {
   for (const preserve of [true, false]) {
     for (const hairpin of [true, false]) {
-      const nat: NatSpec = {
+      const nat: NatBehaviour = {
         mapping: "endpoint-independent",
         filtering: "address-and-port-dependent",
-        preserve,
+        ports: preserve ? "preserve" : "random",
         hairpin,
       };
       const { report: r } = diagnose({ nats: [nat] });
@@ -404,7 +328,7 @@ Deno.test("doctor: port preservation and hairpinning are reported as the NAT doe
 Deno.test("doctor: behind a CGNAT, each behaviour is the stricter of the two layers", () => {
   for (const home of BEHAVIOURS) {
     for (const carrier of BEHAVIOURS) {
-      const nats: NatSpec[] = [
+      const nats: NatBehaviour[] = [
         { mapping: home, filtering: carrier },
         { mapping: carrier, filtering: home },
       ];
@@ -439,7 +363,7 @@ Deno.test("doctor: right under 5 % loss, across 30 seeds (retransmissions)", () 
       const nat of [
         { mapping: "endpoint-independent", filtering: "address-dependent" },
         { mapping: "address-and-port-dependent", filtering: "address-and-port-dependent" },
-      ] as NatSpec[]
+      ] as NatBehaviour[]
     ) {
       const { report: r } = diagnose({ nats: [nat], loss: 0.05, seed });
       assert.equal(r.mapping, nat.mapping, `seed ${seed}`);
@@ -490,7 +414,7 @@ Deno.test("doctor: a server without --alt-*: mapping and filtering unknown, the 
 });
 
 Deno.test("doctor: forged answers and garbage are ignored", () => {
-  const net = new SimNet({
+  const net = new DoctorNet({
     nats: [{ mapping: "endpoint-independent", filtering: "endpoint-independent" }],
   });
   const d = new Doctor({ server: SERVER, random: seededRandom(3) });
@@ -558,7 +482,7 @@ Deno.test("doctor: --lifetime with a small budget reports the lower bound it rea
 Deno.test("doctor: --lifetime says nothing when its probes cannot get through", () => {
   // The first probe follows a refresh at once, so it must come back; when it does not (the
   // second socket blocked here), there is no measurement rather than a wrong number.
-  const net = new SimNet({
+  const net = new DoctorNet({
     nats: [{ mapping: "endpoint-independent", filtering: "endpoint-independent" }],
   });
   const d = new Doctor({ server: SERVER, lifetime: { budget: 60_000 }, random: seededRandom(5) });
@@ -579,16 +503,13 @@ Deno.test("doctor: --lifetime says nothing when its probes cannot get through", 
 // Verdicts and words
 
 Deno.test("doctor: verdicts follow the traversal matrix (docs/nat-matrix.md)", () => {
-  // The lab's router types as mapping/filtering, and which pairs the matrix saw relayed.
-  const kinds = {
-    "full-cone": ["endpoint-independent", "endpoint-independent"],
-    "address-restricted": ["endpoint-independent", "address-dependent"],
-    "port-restricted": ["endpoint-independent", "address-and-port-dependent"],
-    "symmetric": ["address-and-port-dependent", "address-and-port-dependent"],
-  } as const;
+  // The lab's router types (the simulator's, as mapping/filtering behaviours), and which pairs
+  // the matrix saw relayed.
+  const kinds = ["full-cone", "address-restricted", "port-restricted", "symmetric"] as const;
   const relayedPairs = new Set(["symmetric|symmetric"]);
-  for (const [a, [m, f]] of Object.entries(kinds)) {
-    for (const b of Object.keys(kinds)) {
+  for (const a of kinds) {
+    const { mapping: m, filtering: f } = NAT_BEHAVIOURS[a];
+    for (const b of kinds) {
       const pair = [a, b].sort().join("|");
       const relayed = relayedWith(m, f).includes(b as "symmetric" | "port-restricted");
       assert.equal(relayed, relayedPairs.has(pair), `${a} with ${b}`);
