@@ -12,8 +12,15 @@ import {
   decodeNatPmpResponse,
   encodeExternalAddressRequest,
   encodeMapRequest,
+  looksLikeNatPmp,
+  type NatPmpResponse,
 } from "../../lib/nat/portmap/natpmp.ts";
-import { decodePcpResponse, encodePcpMapRequest } from "../../lib/nat/portmap/pcp.ts";
+import {
+  decodePcpResponse,
+  encodePcpMapRequest,
+  looksLikePcp,
+  type PcpResponse,
+} from "../../lib/nat/portmap/pcp.ts";
 import {
   addPortMappingRequest,
   deletePortMappingRequest,
@@ -26,6 +33,7 @@ import {
   parseSsdpReply,
   sameSubnet,
   tagText,
+  WAN_SERVICES,
 } from "../../lib/nat/portmap/upnp.ts";
 import {
   type PortMapEvent,
@@ -329,7 +337,49 @@ function mutate(rand: () => number, src: Uint8Array): Uint8Array {
   return b;
 }
 
-Deno.test("portmap: seeded fuzz: decoders never throw, and the mapper takes anything", () => {
+/** A NAT-PMP response laid out as RFC 6886 says: what a decoded one was read from. */
+function natPmpBytes(r: NatPmpResponse): Uint8Array {
+  const b = new Uint8Array(r.result !== 0 ? 8 : r.op === 0 ? 12 : 16);
+  const v = new DataView(b.buffer);
+  b[1] = 128 + r.op;
+  v.setUint16(2, r.result);
+  v.setUint32(4, r.epoch);
+  if (r.op === 0 && r.external) b.set(r.external.split(".").map(Number), 8);
+  if (r.op === 1 && r.mapping) {
+    v.setUint16(8, r.mapping.internalPort);
+    v.setUint16(10, r.mapping.externalPort);
+    v.setUint32(12, r.mapping.lifetime);
+  }
+  return b;
+}
+
+/** A PCP response laid out as RFC 6887 says, reserved fields zero. */
+function pcpBytes(r: PcpResponse): Uint8Array {
+  const b = new Uint8Array(r.map ? 60 : 24);
+  const v = new DataView(b.buffer);
+  b[0] = 2;
+  b[1] = 0x80 | r.opcode;
+  b[3] = r.result;
+  v.setUint32(4, r.lifetime);
+  v.setUint32(8, r.epoch);
+  if (r.map) {
+    b.set(r.map.nonce, 24);
+    b[36] = r.map.protocol;
+    v.setUint16(40, r.map.internalPort);
+    v.setUint16(42, r.map.externalPort);
+    if (r.map.externalAddress !== null) {
+      b.set([0xff, 0xff, ...r.map.externalAddress.split(".").map(Number)], 54);
+    }
+  }
+  return b;
+}
+
+/** The bytes of `a` and `b` at `positions` (ranges `[from, to)`). */
+function at(a: Uint8Array, ...ranges: [number, number][]): number[][] {
+  return ranges.map(([from, to]) => [...a.subarray(from, to)]);
+}
+
+Deno.test("portmap: seeded fuzz: decoders give back what they read or a reason; strangers are dropped", () => {
   const rand = prng(0x9047_6886);
   const gw = new FakeGateway();
   gw.upnp = true;
@@ -362,7 +412,7 @@ Deno.test("portmap: seeded fuzz: decoders never throw, and the mapper takes anyt
   });
   m.start(0);
   const dec = new TextDecoder();
-  let accepted = 0, claimed = 0;
+  let accepted = 0, claimed = 0, strangers = 0;
   for (let i = 0; i < 20_000; i++) {
     const pick = rand();
     const input = pick < 0.1
@@ -372,18 +422,63 @@ Deno.test("portmap: seeded fuzz: decoders never throw, and the mapper takes anyt
       : mutate(rand, textSeeds[Math.floor(rand() * textSeeds.length)]!);
     const where = `fuzz case ${i}`;
     try {
-      if (decodeNatPmpResponse(input).ok) accepted++;
-      if (decodePcpResponse(input).ok) accepted++;
-      parseSsdpReply(input);
+      // What a decoder accepts is what the RFC layout of its fields gives back, byte for byte
+      // where the decoder reads; what it refuses, it refuses with a reason.
+      const pmp = decodeNatPmpResponse(input);
+      if (pmp.ok) {
+        accepted++;
+        const b = natPmpBytes(pmp.value);
+        assert.deepEqual(b, input.subarray(0, b.length), `${where}: NAT-PMP fields`);
+        assert.deepEqual(decodeNatPmpResponse(b), pmp, `${where}: NAT-PMP round trip`);
+      } else assert.match(pmp.reason, /^natpmp-/, where);
+      const pcp = decodePcpResponse(input);
+      if (pcp.ok) {
+        accepted++;
+        const b = pcpBytes(pcp.value);
+        assert.deepEqual(decodePcpResponse(b), pcp, `${where}: PCP round trip`);
+        const read: [number, number][] = [[0, 2], [3, 12]];
+        if (pcp.value.map) read.push([24, 37], [40, 44]);
+        if (pcp.value.map?.externalAddress) read.push([44, 60]);
+        assert.deepEqual(at(b, ...read), at(input, ...read), `${where}: PCP fields`);
+      } else assert.match(pcp.reason, /^pcp-/, where);
+      // The UPnP parsers only ever pass on what the input says, within their limits.
       const text = dec.decode(input);
-      parseDescription(text);
-      parseSoapResult(200 + Math.floor(rand() * 400), text);
-      parseExternalIp(text);
-      gatewayUrl(text, "192.168.1.1", "http://192.168.1.1:5000/");
-      const from = rand() < 0.8
-        ? { hostname: "192.168.1.1", port: rand() < 0.5 ? 5351 : 1900 }
-        : { hostname: "192.168.1.77", port: 5351 };
+      const location = parseSsdpReply(input);
+      if (location !== null) {
+        assert.ok(location.length >= 1 && location.length <= 512, where);
+        assert.ok(new TextDecoder("latin1").decode(input).includes(location), where);
+      }
+      const service = parseDescription(text);
+      if (service) {
+        assert.ok(WAN_SERVICES.includes(service.serviceType), where);
+        assert.ok(service.controlUrl.length > 0, where);
+      }
+      const status = 200 + Math.floor(rand() * 400);
+      if (parseSoapResult(status, text).ok) assert.equal(status, 200, where);
+      const ip = parseExternalIp(text);
+      if (ip !== null) {
+        assert.match(ip, /^\d{1,3}(\.\d{1,3}){3}$/, where);
+        assert.ok(text.includes(ip), where);
+      }
+      const url = gatewayUrl(text, "192.168.1.1", "http://192.168.1.1:5000/");
+      if (url !== null) {
+        const u = new URL(url);
+        assert.ok(u.protocol === "http:" && u.hostname === "192.168.1.1", `${where}: ${url}`);
+        assert.equal(u.username + u.password, "", where);
+      }
+      const stranger = rand() >= 0.8;
+      const from = stranger
+        ? { hostname: "192.168.1.77", port: 5351 }
+        : { hostname: "192.168.1.1", port: rand() < 0.5 ? 5351 : 1900 };
+      const wrongSource = m.drops["portmap-wrong-source"] ?? 0;
+      while (m.pollEvent());
       if (m.handleDatagram(i, from, input)) claimed++;
+      // A NAT-PMP or PCP answer from anyone but the gateway is one drop, and changes nothing.
+      if (stranger && (looksLikeNatPmp(input) || looksLikePcp(input))) {
+        assert.equal(m.drops["portmap-wrong-source"], wrongSource + 1, where);
+        assert.equal(m.pollEvent(), undefined, `${where}: an event from a stranger`);
+        strangers++;
+      }
       m.handleHttp(i, Math.floor(rand() * 4), { status: 200, body: text });
       m.handleTimeout(i);
       while (m.pollTransmit());
@@ -394,6 +489,7 @@ Deno.test("portmap: seeded fuzz: decoders never throw, and the mapper takes anyt
   }
   assert.ok(accepted > 1000, `decoders accepted mutated responses (${accepted})`);
   assert.ok(claimed > 1000, `the mapper claimed gateway-like datagrams (${claimed})`);
+  assert.ok(strangers > 100, `NAT-PMP and PCP answers from a stranger (${strangers})`);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
  *
  * - the codec against the RFC 5769 test vectors (sample request, IPv4 and IPv6 responses:
  *   FINGERPRINT/CRC-32 and XOR-MAPPED-ADDRESS; MESSAGE-INTEGRITY is not checked), rejection of
- *   every truncation and of bad fingerprints, and 100k seeded fuzz cases without an exception;
+ *   every truncation and of bad fingerprints, and 100k seeded fuzz cases: what decodes encodes
+ *   again to the same fields, the rest is rejected with a reason and counted as one drop;
  * - the responder: RFC 8489 and RFC 3489 answers, RFC 5780 CHANGE-REQUEST / RESPONSE-ORIGIN /
  *   OTHER-ADDRESS, RESPONSE-PORT, PADDING, 420 and 400 errors, what is never answered, the
  *   amplification bound and the per-source and total rate limits;
@@ -470,7 +471,27 @@ Deno.test("stun responder: per-source and total token buckets; bounded memory", 
   assert.equal(count({ hostname: "192.0.2.200", port: 1 }, 100_000, 30), 20);
 });
 
-Deno.test("stun responder: 100k seeded fuzz cases, no exception, answers bounded", () => {
+/** The message `m` decoded from, encoded again (FINGERPRINT recomputed, padding zeroed). */
+function reencode(m: StunMessage): Uint8Array {
+  return encodeStun({
+    method: m.method,
+    cls: m.cls,
+    transactionId: m.transactionId,
+    attributes: m.fingerprint ? m.attributes.slice(0, -1) : m.attributes,
+    fingerprint: m.fingerprint,
+  });
+}
+
+/** A message's fields, FINGERPRINT's value left out (only whether it was there counts). */
+function fields(m: StunMessage): StunMessage {
+  return { ...m, attributes: m.fingerprint ? m.attributes.slice(0, -1) : m.attributes };
+}
+
+function drops(r: StunResponder): number {
+  return Object.values(r.stats.drops).reduce((a, b) => a + b, 0);
+}
+
+Deno.test("stun responder: 100k seeded fuzz cases: decoded re-encodes alike, one count each, answers bounded", () => {
   const rng = prng(0x5707);
   const int = (n: number) => Math.floor(rng() * n);
   const responders = [
@@ -517,10 +538,29 @@ Deno.test("stun responder: 100k seeded fuzz cases, no exception, answers bounded
       }
     }
     const d = decodeStun(b);
-    if (d.ok) decodedOk++;
+    if (d.ok) {
+      // What decoded encodes again to the same fields, in as many bytes.
+      decodedOk++;
+      // (FINGERPRINT's value aside: it covers the padding bytes, which encoding zeroes.)
+      const again = reencode(d.value);
+      assert.equal(again.length, b.length, `case ${i}: re-encoded length`);
+      const d2 = decodeStun(again);
+      assert.ok(d2.ok, `case ${i}: the re-encoding decodes`);
+      assert.deepEqual(fields(d2.value), fields(d.value), `case ${i}: to the same fields`);
+      assert.deepEqual(reencode(d2.value), again, `case ${i}: and encodes to the same bytes`);
+    } else {
+      assert.match(d.reason, /^stun-[a-z-]+$/, `case ${i}: rejected with a reason`);
+    }
     const r = responders[i % 2]!;
     const from = { hostname: `10.${int(256)}.${int(256)}.${int(256)}`, port: int(65536) };
+    const [dropsBefore, answers] = [drops(r), r.stats.answered + r.stats.errors];
+    const reasonBefore = d.ok ? 0 : r.stats.drops[d.reason] ?? 0;
     const reply = r.handle(i, int(5), from, b);
+    // Each datagram is either answered (counted as answered or error) or dropped (counted once,
+    // under the decoder's reason when it did not decode).
+    assert.equal(drops(r) - dropsBefore, reply ? 0 : 1, `case ${i}: one drop per unanswered`);
+    assert.equal(r.stats.answered + r.stats.errors - answers, reply ? 1 : 0, `case ${i}`);
+    if (!d.ok) assert.equal(r.stats.drops[d.reason], reasonBefore + 1, `case ${i}: ${d.reason}`);
     if (reply) {
       answered++;
       assert.ok(
