@@ -9,7 +9,7 @@
 import { DEFAULT_TIMEOUT, describeReport, Doctor, type DoctorEvent } from "../nat/doctor.ts";
 import { resolveHostPort } from "../io/resolve.ts";
 import { UdpDriver } from "../io/udp.ts";
-import type { Endpoint } from "../wire/wire.ts";
+import type { Endpoint } from "../wire/address.ts";
 
 /** Options of {@link doctor} (what `p2p doctor`'s arguments ask for). */
 export interface DoctorCliOptions {

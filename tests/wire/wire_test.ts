@@ -1,5 +1,6 @@
 /**
- * Unit tests of the wire codec (`lib/wire/wire.ts`), protocol version 3.
+ * Unit tests of the wire codecs (`lib/wire/`: address, codec, header, server_msg, peer_frame),
+ * protocol version 5.
  *
  * Covers round trips and exact bytes of every message, IPv4/IPv6 endpoints, SEALED and
  * HANDSHAKE peer frames and inner frames (DATA with stream and base, ACK with stream); the
@@ -13,52 +14,53 @@
 
 import { concat } from "../support/bytes.ts";
 import assert from "node:assert/strict";
+import { type Endpoint, isUsableCandidate, parseIPv4, parseIPv6 } from "../../lib/wire/address.ts";
+import type { Decoded } from "../../lib/wire/codec.ts";
+import {
+  ID_LEN,
+  MAX_DATAGRAM,
+  MAX_PRIVATE_ENDPOINTS,
+  MsgType,
+  peekType,
+  PROTOCOL_VERSION,
+} from "../../lib/wire/header.ts";
 import {
   BATCH_PART_OVERHEAD,
-  COOKIE_LEN,
   DATA_BATCH_KIND,
-  type Decoded,
   decodeHandshake,
   decodeInner,
   decodeSealed,
-  decodeServerMsg,
   encodeHandshake,
   encodeInner,
   encodeSealedHeader,
-  encodeServerMsg,
-  type Endpoint,
-  EPOCH_LEN,
-  FLAG_RELAY_ONLY,
   HANDSHAKE_HEADER_LEN,
   type HandshakeFrame,
-  ID_LEN,
-  idDigest,
   type InnerFrame,
   InnerKind,
-  isUsableCandidate,
-  LeftReason,
   MAX_BATCH,
-  MAX_DATAGRAM,
   MAX_FRAGMENT,
-  MAX_PRIVATE_ENDPOINTS,
+  peerFrameIds,
+  SEALED_HEADER_LEN,
+} from "../../lib/wire/peer_frame.ts";
+import {
+  COOKIE_LEN,
+  decodeServerMsg,
+  encodeServerMsg,
+  EPOCH_LEN,
+  FLAG_RELAY_ONLY,
+  idDigest,
+  LeftReason,
   MAX_ROOM_SIZE,
   type MsgOf,
-  MsgType,
   NAME_TAG_LEN,
   NONCE_LEN,
-  parseIPv4,
-  parseIPv6,
-  peekType,
-  peerFrameIds,
-  PROTOCOL_VERSION,
   RefuseCode,
   ROOM_ID_LEN,
   rosterDigest,
-  SEALED_HEADER_LEN,
   type ServerMsg,
   SIGNATURE_LEN,
   TOKEN_LEN,
-} from "../../lib/wire/wire.ts";
+} from "../../lib/wire/server_msg.ts";
 import { prng } from "../support/prng.ts";
 
 // ---------------------------------------------------------------------------------------------

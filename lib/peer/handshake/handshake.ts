@@ -42,7 +42,7 @@
  */
 import { bytesEqual, type TransportCipher } from "../../crypto/crypto.ts";
 import { type CipherState, HandshakeState } from "../../crypto/noise.ts";
-import { MAX_NAME } from "../../wire/wire.ts";
+import { MAX_NAME } from "../../wire/peer_frame.ts";
 
 /** The Noise protocol name used between peers. */
 export const NOISE_PROTOCOL = "Noise_XXpsk0_25519_ChaChaPoly_SHA256";

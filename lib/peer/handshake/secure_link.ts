@@ -24,7 +24,7 @@ import {
   type NoiseFactory,
   PairHandshake,
 } from "./handshake.ts";
-import { encodeSealedHeader, SEALED_HEADER_LEN, type SealedFrame } from "../../wire/wire.ts";
+import { encodeSealedHeader, SEALED_HEADER_LEN, type SealedFrame } from "../../wire/peer_frame.ts";
 
 const PROLOGUE = new TextEncoder().encode("p2p v5 pair");
 
