@@ -600,15 +600,15 @@ const vectors = {
     signature,
   },
   cookies: { section: "6.2 Cookies", cases: cookieCases },
-  reach_mac: { section: "6.8 Reachability checks", ...reachCase },
-  roster_digests: { section: "5.9 PING and 6.5 Roster digests", cases: digestCases },
+  reach_mac: { section: "5.16 REACH, 6.8 Reachability checks", ...reachCase },
+  roster_digests: { section: "5.9 PING", cases: digestCases },
   server_messages: { section: "5. Client ↔ server messages", cases: serverSection },
-  peer_frames: { section: "7. Peer ↔ peer outer frames", cases: peerFrames },
+  peer_frames: { section: "8.3 HANDSHAKE", cases: peerFrames },
   inner_frames: {
-    section: "9. Inner frames",
+    section: "11. Inner frames",
     cases: innerFrames.map(({ name, fields }) => ({ name, fields, hex: encodeInner(fields) })),
   },
-  handshake: { section: "8. Handshake and 10. SEALED frames", ...handshakeSection },
+  handshake: { section: "9. The pair handshake, 10. SEALED frames", ...handshakeSection },
 };
 
 // Every sample decodes back (checked by the test too); the file is stable JSON.
