@@ -14,7 +14,12 @@
  *
  * @module
  */
-export * from "./lib/wire/wire.ts";
+export * from "./lib/wire/address.ts";
+export { type Decoded, hasControlChars, isControlChar, toHex } from "./lib/wire/codec.ts";
+export * from "./lib/wire/header.ts";
+export * from "./lib/wire/server_msg.ts";
+export * from "./lib/wire/peer_frame.ts";
+export * from "./lib/wire/transmit.ts";
 export { Identity, PairSession, type TransportCipher } from "./lib/crypto/crypto.ts";
 export {
   DEFAULT_REGISTRY,

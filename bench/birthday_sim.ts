@@ -23,7 +23,7 @@ import {
   DEFAULT_BIRTHDAY,
   missProbability,
 } from "../lib/peer/path/birthday.ts";
-import { NatMapping } from "../lib/wire/wire.ts";
+import { NatMapping } from "../lib/wire/peer_frame.ts";
 import { prng, randomBytesFrom } from "../tests/support/prng.ts";
 import { natPair, SimNat } from "../tests/support/sim.ts";
 

@@ -30,17 +30,16 @@
 import { parseArgs } from "node:util";
 import { Registry } from "../lib/server/registry.ts";
 import { ed25519Sign } from "../lib/crypto/crypto.ts";
+import { ID_LEN, MsgType } from "../lib/wire/header.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
   encodeServerMsg,
   helloSigningInput,
-  ID_LEN,
   idDigest,
-  MsgType,
   NONCE_LEN,
   SIGNATURE_LEN,
-} from "../lib/wire/wire.ts";
+} from "../lib/wire/server_msg.ts";
 import { testRoom } from "../tests/support/hello.ts";
 import {
   bindUdp,

@@ -14,7 +14,8 @@
  * ```
  */
 import type { Client } from "../lib/peer/client.ts";
-import { decodeServerMsg, MsgType } from "../lib/wire/wire.ts";
+import { MsgType } from "../lib/wire/header.ts";
+import { decodeServerMsg } from "../lib/wire/server_msg.ts";
 import { natPair, SERVER } from "../tests/support/sim.ts";
 
 const RTT = 50;

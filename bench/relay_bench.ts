@@ -12,18 +12,17 @@
 import { handshakeSessions } from "../tests/support/sessions.ts";
 import { Registry } from "../lib/server/registry.ts";
 import { type SansIo, UdpDriver } from "../lib/io/udp.ts";
+import type { Endpoint } from "../lib/wire/address.ts";
+import { MsgType } from "../lib/wire/header.ts";
 import {
   decodeInner,
   decodeSealed,
-  decodeServerMsg,
   encodeInner,
   encodeSealedHeader,
-  encodeServerMsg,
-  type Endpoint,
   InnerKind,
-  MsgType,
-  type Transmit,
-} from "../lib/wire/wire.ts";
+} from "../lib/wire/peer_frame.ts";
+import { decodeServerMsg, encodeServerMsg } from "../lib/wire/server_msg.ts";
+import type { Transmit } from "../lib/wire/transmit.ts";
 import { signedHello } from "../tests/support/hello.ts";
 
 const LO = "127.0.0.1";

@@ -31,7 +31,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { decodeServerMsg, encodeServerMsg, MAX_DATAGRAM, MsgType } from "../lib/wire/wire.ts";
+import { MAX_DATAGRAM, MsgType } from "../lib/wire/header.ts";
+import { decodeServerMsg, encodeServerMsg } from "../lib/wire/server_msg.ts";
 import { allocateChannel, channelData, FIRST_CHANNEL } from "./turn_client.ts";
 import { signedHello } from "../tests/support/hello.ts";
 import {

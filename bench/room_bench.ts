@@ -13,7 +13,8 @@
 import { Client, type ClientOptions } from "../lib/peer/client.ts";
 import { Identity } from "../lib/crypto/crypto.ts";
 import type { SansIo } from "../lib/io/udp.ts";
-import type { Endpoint, Transmit } from "../lib/wire/wire.ts";
+import type { Endpoint } from "../lib/wire/address.ts";
+import type { Transmit } from "../lib/wire/transmit.ts";
 import { prng, randomBytesFrom } from "../tests/support/prng.ts";
 import { addPeer, addServer, SERVER, SimNet, type SimPeer, simRoom } from "../tests/support/sim.ts";
 

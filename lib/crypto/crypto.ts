@@ -22,7 +22,8 @@ import {
   verify,
 } from "node:crypto";
 import { HmacSha256 } from "./sha256.ts";
-import { COOKIE_LEN, type Endpoint, formatEndpoint, REACH_MAC_LEN } from "../wire/wire.ts";
+import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import { COOKIE_LEN, REACH_MAC_LEN } from "../wire/server_msg.ts";
 
 /** Base64url without padding (JWK key fields). */
 export function b64url(bytes: Uint8Array): string {

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { toHex } from "../wire/wire.ts";
+import { toHex } from "../wire/codec.ts";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 

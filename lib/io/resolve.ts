@@ -8,7 +8,7 @@
  * @module
  */
 import { splitHostPort } from "../core/host_port.ts";
-import { type Endpoint, formatIPv6, parseIPv4, parseIPv6 } from "../wire/wire.ts";
+import { type Endpoint, formatIPv6, parseIPv4, parseIPv6 } from "../wire/address.ts";
 
 /** A `HOST:PORT` that cannot be used; the message says why and what to do. */
 export class ResolveError extends Error {

@@ -34,7 +34,8 @@
  *
  * @module
  */
-import { type Endpoint, MAX_AUX_SOCKETS, type Transmit } from "../wire/wire.ts";
+import type { Endpoint } from "../wire/address.ts";
+import { MAX_AUX_SOCKETS, type Transmit } from "../wire/transmit.ts";
 
 /** What the driver needs from a state machine. */
 export interface SansIo {

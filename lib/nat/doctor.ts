@@ -57,7 +57,9 @@ import {
   StunClass,
   type StunMessage,
 } from "./stun.ts";
-import { type Endpoint, formatEndpoint, sameEndpoint, toHex, type Transmit } from "../wire/wire.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
+import { toHex } from "../wire/codec.ts";
+import type { Transmit } from "../wire/transmit.ts";
 
 /** RFC 4787 mapping or filtering behaviour. */
 export type Behaviour =

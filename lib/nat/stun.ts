@@ -6,7 +6,7 @@
  *
  * ## Telling STUN from p2p datagrams
  *
- * Every p2p datagram starts with `0x70 0x32` (`lib/wire/wire.ts`), whose first two bits are `01`;
+ * Every p2p datagram starts with `0x70 0x32` (`lib/wire/header.ts`), whose first two bits are `01`;
  * every STUN message starts with two zero bits ({@link looksLikeStun}). Bytes 4..7 of an RFC
  * 8489 message are the magic cookie `0x2112A442`; an RFC 3489 message has no cookie there (its
  * 16-byte transaction id starts at byte 4) and is answered the classic way.
@@ -43,7 +43,8 @@
  */
 
 import { sourceKey, TokenBucket } from "../core/limits.ts";
-import { type Decoded, type Endpoint, parseIPv4, parseIPv6 } from "../wire/wire.ts";
+import { type Endpoint, parseIPv4, parseIPv6 } from "../wire/address.ts";
+import type { Decoded } from "../wire/codec.ts";
 
 /** The magic cookie of RFC 5389/8489 messages (bytes 4..7). */
 export const MAGIC_COOKIE = 0x2112a442;

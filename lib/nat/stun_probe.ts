@@ -51,7 +51,9 @@ import {
   StunClass,
   type StunMessage,
 } from "./stun.ts";
-import { type Endpoint, toHex, type Transmit } from "../wire/wire.ts";
+import type { Endpoint } from "../wire/address.ts";
+import { toHex } from "../wire/codec.ts";
+import type { Transmit } from "../wire/transmit.ts";
 
 /** NAT mapping behaviour as far as a STUN probe can tell (RFC 4787 §4.1). */
 export type ProbeMapping = "endpoint-independent" | "address-dependent";

@@ -50,32 +50,33 @@ import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
 import type { RegistryOptions } from "../server/registry.ts";
 import { type SupernodeLink, Supernodes } from "./supernode.ts";
 import {
+  type Endpoint,
+  formatEndpoint,
+  isUsableCandidate,
+  parseIPv6,
+  sameEndpoint,
+} from "../wire/address.ts";
+import { hasHeader, idHex, MsgType, peekType } from "../wire/header.ts";
+import {
   decodeHandshake,
   decodeSealed,
+  type HandshakeFrame,
+  MAX_NAT_PORTS,
+  NatMapping,
+  type SealedFrame,
+} from "../wire/peer_frame.ts";
+import {
   decodeServerMsg,
   encodeServerMsg,
-  type Endpoint,
   FLAG_RELAY_ONLY,
   FLAG_SUPERNODE,
-  formatEndpoint,
-  type HandshakeFrame,
-  hasHeader,
   idDigest,
-  idHex,
-  isUsableCandidate,
   LeftReason,
-  MAX_NAT_PORTS,
   MAX_ROOM_SIZE,
   type MsgOf,
-  MsgType,
-  NatMapping,
-  parseIPv6,
-  peekType,
-  sameEndpoint,
-  type SealedFrame,
   type ServerMsg,
-  type Transmit,
-} from "../wire/wire.ts";
+} from "../wire/server_msg.ts";
+import type { Transmit } from "../wire/transmit.ts";
 
 export { MAX_MESSAGE } from "./fragment.ts";
 export type { PeerInfo } from "./remote.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { MAX_FRAGMENT } from "../wire/wire.ts";
+import { MAX_FRAGMENT } from "../wire/peer_frame.ts";
 
 /** Longest chat message in bytes of UTF-8; longer lines are refused with a notice. */
 export const MAX_MESSAGE = 64 * 1024;

@@ -38,7 +38,7 @@
  *
  * @module
  */
-import { BATCH_PART_OVERHEAD, type DataPart, MAX_BATCH } from "../wire/wire.ts";
+import { BATCH_PART_OVERHEAD, type DataPart, MAX_BATCH } from "../wire/peer_frame.ts";
 
 /** Tunables of a channel. */
 export interface ReliableOptions {

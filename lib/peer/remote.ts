@@ -29,20 +29,18 @@ import { type Candidate, PathMachine, type PathOptions, type ProbeBudget } from 
 import { ReliableChannel, type ReliableOptions, type ReliableStats } from "./reliable.ts";
 import type { TokenBucket } from "../core/limits.ts";
 import { SecureLink } from "./handshake/secure_link.ts";
+import { type Endpoint, isUsableCandidate } from "../wire/address.ts";
+import { idHex, MsgType } from "../wire/header.ts";
 import {
   decodeInner,
   encodeInner,
-  type Endpoint,
   type HandshakeFrame,
-  idHex,
   type InnerFrame,
   InnerKind,
-  isUsableCandidate,
-  type MsgOf,
-  MsgType,
   NatMapping,
   type SealedFrame,
-} from "../wire/wire.ts";
+} from "../wire/peer_frame.ts";
+import type { MsgOf } from "../wire/server_msg.ts";
 
 /** What a remote peer asks the server for; the client adds its registration token. */
 export type PeerRequest =

@@ -8,20 +8,19 @@
  *
  * @module
  */
+import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import { MsgType } from "../wire/header.ts";
+import { MAX_NAME } from "../wire/peer_frame.ts";
 import {
   COOKIE_LEN,
-  type Endpoint,
   FLAG_RELAY_ONLY,
   FLAG_SUPERNODE,
-  formatEndpoint,
   helloSigningInput,
-  MAX_NAME,
-  MsgType,
   NONCE_LEN,
   RefuseCode,
   type ServerMsg,
   TOKEN_LEN,
-} from "../wire/wire.ts";
+} from "../wire/server_msg.ts";
 import { bytesEqual, randomId } from "../crypto/crypto.ts";
 
 /** RTT samples taken a second apart after registering, before PINGs settle to the keepalive. */

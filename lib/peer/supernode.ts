@@ -1,5 +1,5 @@
 /**
- * Supernodes: a member whose address the server found reachable (REACH, see `lib/wire/wire.ts`)
+ * Supernodes: a member whose address the server found reachable (REACH, see `docs/protocol.md`)
  * serves its own room as rendezvous and relay. Two sides, both sans-IO, both used by
  * `lib/peer/client.ts` on the peer's one socket:
  *
@@ -24,19 +24,12 @@
 import { bytesEqual } from "../crypto/crypto.ts";
 import { Registry, type RegistryOptions, type RegistryStats } from "../server/registry.ts";
 import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
-import {
-  encodeServerMsg,
-  type Endpoint,
-  ID_LEN,
-  type InnerFrame,
-  InnerKind,
-  MsgType,
-  RTT_UNKNOWN,
-  sameEndpoint,
-  type ServerMsg,
-  toHex,
-  type Transmit,
-} from "../wire/wire.ts";
+import { type Endpoint, sameEndpoint } from "../wire/address.ts";
+import { toHex } from "../wire/codec.ts";
+import { ID_LEN, MsgType } from "../wire/header.ts";
+import { type InnerFrame, InnerKind, RTT_UNKNOWN } from "../wire/peer_frame.ts";
+import { encodeServerMsg, type ServerMsg } from "../wire/server_msg.ts";
+import type { Transmit } from "../wire/transmit.ts";
 
 /** What a supernode allows by default: a member's uplink is no server's. */
 export const DEFAULT_SUPERNODE: Partial<RegistryOptions> = {

@@ -9,7 +9,7 @@
 import { DEFAULT_TIMEOUT, describeReport, Doctor, type DoctorEvent } from "../nat/doctor.ts";
 import { resolveHostPort } from "../io/resolve.ts";
 import { UdpDriver } from "../io/udp.ts";
-import type { Endpoint } from "../wire/wire.ts";
+import type { Endpoint } from "../wire/address.ts";
 
 /** Time budget of `p2p doctor --lifetime` given without a value, ms. */
 export const DEFAULT_LIFETIME_BUDGET = 300_000;

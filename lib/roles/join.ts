@@ -26,13 +26,8 @@ import { findGateway } from "../io/gateway.ts";
 import { runHttp } from "../io/http.ts";
 import { type PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
 import { randomId } from "../crypto/crypto.ts";
-import {
-  type Endpoint,
-  formatEndpoint,
-  formatIPv6,
-  MAX_PRIVATE_ENDPOINTS,
-  parseIPv6,
-} from "../wire/wire.ts";
+import { type Endpoint, formatEndpoint, formatIPv6, parseIPv6 } from "../wire/address.ts";
+import { MAX_PRIVATE_ENDPOINTS } from "../wire/header.ts";
 
 /** Options of {@link join}. */
 export interface JoinOptions {

@@ -13,7 +13,8 @@ import { EventCounts } from "../server/metrics.ts";
 import { serveMetrics } from "../io/metrics_http.ts";
 import { type SansIo, UdpDriver } from "../io/udp.ts";
 import { looksLikeStun, StunResponder, type StunStats } from "../nat/stun.ts";
-import { type Endpoint, formatEndpoint, type Transmit } from "../wire/wire.ts";
+import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import type { Transmit } from "../wire/transmit.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {

@@ -8,7 +8,7 @@
  */
 import type { ClientEvent, PeerInfo } from "../peer/client.ts";
 import { confusableWith, displayName, escapeCodePoint } from "../core/names.ts";
-import { type Endpoint, formatEndpoint } from "../wire/wire.ts";
+import { type Endpoint, formatEndpoint } from "../wire/address.ts";
 
 /** A line typed by the user, parsed. */
 export type InputCommand =

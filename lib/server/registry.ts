@@ -15,38 +15,37 @@ import {
   reachMac,
 } from "../crypto/crypto.ts";
 import { SourceCounts, sourceKey, TokenBucket } from "../core/limits.ts";
+import { type Endpoint, isUsableCandidate, parseIPv4, sameEndpoint } from "../wire/address.ts";
+import {
+  hasHeader,
+  ID_LEN,
+  idHex,
+  MAX_DATAGRAM,
+  MAX_PRIVATE_ENDPOINTS,
+  MsgType,
+} from "../wire/header.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
   encodeServerMsgInto,
-  type Endpoint,
   EPOCH_LEN,
   FLAG_RELAY_ONLY,
   FLAG_SUPERNODE,
-  hasHeader,
   helloSigningInput,
-  ID_LEN,
   idDigest,
-  idHex,
-  isUsableCandidate,
   LeftReason,
-  MAX_DATAGRAM,
-  MAX_PRIVATE_ENDPOINTS,
   MAX_RELAY_PAYLOAD,
   MAX_ROOM_SIZE,
   type MsgOf,
-  MsgType,
   NAME_TAG_LEN,
-  parseIPv4,
   REACH_NONCE_LEN,
   RefuseCode,
   RELAY_HEADER_LEN,
   RELAYED_HEADER_LEN,
-  sameEndpoint,
   type ServerMsg,
   TOKEN_LEN,
-  type Transmit,
-} from "../wire/wire.ts";
+} from "../wire/server_msg.ts";
+import type { Transmit } from "../wire/transmit.ts";
 
 /** Tunables of the registry. */
 export interface RegistryOptions {

@@ -8,14 +8,14 @@ import { SourceCounts, sourceKey, TokenBucket } from "../../lib/core/limits.ts";
 import { DEFAULT_REGISTRY, Registry } from "../../lib/server/registry.ts";
 
 const HELLO_RATE = DEFAULT_REGISTRY.helloRate;
+import type { Endpoint } from "../../lib/wire/address.ts";
+import { MsgType } from "../../lib/wire/header.ts";
 import {
   decodeServerMsg,
   encodeServerMsg,
-  type Endpoint,
-  MsgType,
   RefuseCode,
   type ServerMsg,
-} from "../../lib/wire/wire.ts";
+} from "../../lib/wire/server_msg.ts";
 import { signedHello } from "../support/hello.ts";
 
 const SECRET = new Uint8Array(32).fill(3);

@@ -12,7 +12,7 @@ import {
   REPLAY_WINDOW,
 } from "../../lib/crypto/crypto.ts";
 import { HmacSha256 } from "../../lib/crypto/sha256.ts";
-import { type Endpoint, formatEndpoint } from "../../lib/wire/wire.ts";
+import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
 import { prng } from "../support/prng.ts";
 import { handshakeSessions as pair } from "../support/sessions.ts";
 

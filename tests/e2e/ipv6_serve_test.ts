@@ -18,7 +18,8 @@ import {
   findAttribute,
   mappedAddress,
 } from "../../lib/nat/stun.ts";
-import { decodeServerMsg, encodeServerMsg, MsgType } from "../../lib/wire/wire.ts";
+import { MsgType } from "../../lib/wire/header.ts";
+import { decodeServerMsg, encodeServerMsg } from "../../lib/wire/server_msg.ts";
 import { signedHello } from "../support/hello.ts";
 import { prepareProduct, startPeer, startServer } from "../support/proc.ts";
 

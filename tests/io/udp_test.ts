@@ -10,7 +10,8 @@
 
 import assert from "node:assert/strict";
 import { monotonicNow, type SansIo, UdpDriver } from "../../lib/io/udp.ts";
-import { type Endpoint, MAX_AUX_SOCKETS, type Transmit } from "../../lib/wire/wire.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
+import { MAX_AUX_SOCKETS, type Transmit } from "../../lib/wire/transmit.ts";
 
 class Machine implements SansIo {
   deadline: number | undefined;

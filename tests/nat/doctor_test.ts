@@ -27,7 +27,7 @@ import {
   verdictOf,
 } from "../../lib/nat/doctor.ts";
 import { Attr, encodeAddress, encodeStun, StunClass, StunResponder } from "../../lib/nat/stun.ts";
-import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire/wire.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire/address.ts";
 import { parseCommand, UsageError } from "../../main.ts";
 import { doctor } from "../../lib/roles/doctor.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";

@@ -15,7 +15,7 @@ import {
   SimNat,
 } from "../support/sim.ts";
 import { prng } from "../support/prng.ts";
-import { type Endpoint, formatEndpoint } from "../../lib/wire/wire.ts";
+import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
 
 const IP = "203.0.113.1";
 const LOCAL: Endpoint = { hostname: "10.0.0.2", port: 5000 };

@@ -21,7 +21,7 @@ import {
   type StunProbeEvent,
   SYMMETRIC_NOTICE,
 } from "../../lib/nat/stun_probe.ts";
-import { type Endpoint, formatEndpoint } from "../../lib/wire/wire.ts";
+import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
 
 const A: Endpoint = { hostname: "198.51.100.1", port: 3478 };

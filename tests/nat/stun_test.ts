@@ -42,7 +42,9 @@ import {
   type StunSockets,
 } from "../../lib/nat/stun.ts";
 import { Registry } from "../../lib/server/registry.ts";
-import { decodeServerMsg, encodeServerMsg, type Endpoint, MsgType } from "../../lib/wire/wire.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
+import { MsgType } from "../../lib/wire/header.ts";
+import { decodeServerMsg, encodeServerMsg } from "../../lib/wire/server_msg.ts";
 import { parseCommand, UsageError } from "../../main.ts";
 import { PrimaryMachine, StunHub } from "../../lib/roles/serve.ts";
 import { concat } from "../support/bytes.ts";

@@ -14,14 +14,13 @@ import {
   type NatInfo,
   predictPorts,
 } from "../../lib/peer/path/birthday.ts";
+import { MsgType, peekType } from "../../lib/wire/header.ts";
 import {
   BirthdayStage,
   decodeHandshake,
   encodeHandshake,
-  MsgType,
   NatMapping,
-  peekType,
-} from "../../lib/wire/wire.ts";
+} from "../../lib/wire/peer_frame.ts";
 import { noiseFactory } from "../../lib/peer/handshake/handshake.ts";
 import { pairPrologue } from "../../lib/peer/handshake/secure_link.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";

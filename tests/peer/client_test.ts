@@ -8,33 +8,34 @@ import { Client, type ClientOptions, DEPARTED_KEEP, MAX_DEPARTED } from "../../l
 import { looksLikeStun, StunResponder } from "../../lib/nat/stun.ts";
 import { PortMapper } from "../../lib/nat/portmap/mapper.ts";
 import { FakeGateway } from "../support/portmap_gateway.ts";
-import { MAX_ROOM_SIZE } from "../../lib/wire/wire.ts";
+import { MAX_ROOM_SIZE } from "../../lib/wire/server_msg.ts";
 import { Identity, type TransportCipher } from "../../lib/crypto/crypto.ts";
 import { bytesEqual } from "../../lib/crypto/crypto.ts";
 import { MAX_ANSWERS, noiseFactory } from "../../lib/peer/handshake/handshake.ts";
 import { pairPrologue } from "../../lib/peer/handshake/secure_link.ts";
+import { type Endpoint, sameEndpoint } from "../../lib/wire/address.ts";
+import { MsgType } from "../../lib/wire/header.ts";
 import {
-  COOKIE_LEN,
   decodeHandshake,
   decodeInner,
   decodeSealed,
-  decodeServerMsg,
   encodeHandshake,
-  encodeServerMsg,
-  type Endpoint,
-  EPOCH_LEN,
   type HandshakeFrame,
   type InnerFrame,
   InnerKind,
+} from "../../lib/wire/peer_frame.ts";
+import {
+  COOKIE_LEN,
+  decodeServerMsg,
+  encodeServerMsg,
+  EPOCH_LEN,
   LeftReason,
   type MsgOf,
-  MsgType,
   RefuseCode,
-  sameEndpoint,
   type ServerMsg,
   TOKEN_LEN,
-  type Transmit,
-} from "../../lib/wire/wire.ts";
+} from "../../lib/wire/server_msg.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
 import { simRoom } from "../support/sim.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
 

@@ -9,7 +9,7 @@
 import { concat } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import { fragment, MAX_MESSAGE, type Reassembled, Reassembler } from "../../lib/peer/fragment.ts";
-import { MAX_FRAGMENT } from "../../lib/wire/wire.ts";
+import { MAX_FRAGMENT } from "../../lib/wire/peer_frame.ts";
 import { prng } from "../support/prng.ts";
 
 const utf8 = new TextEncoder();

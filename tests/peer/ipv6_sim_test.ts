@@ -5,7 +5,7 @@
  * still talks to dual-stack peers.
  */
 import assert from "node:assert/strict";
-import { type Endpoint, formatEndpoint } from "../../lib/wire/wire.ts";
+import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
 import { addPeer, addServer, SimNat, SimNet, type SimPeer } from "../support/sim.ts";
 import { addDualPeer, SimFirewall } from "../support/sim_v6.ts";
 

@@ -19,7 +19,7 @@ import {
   type PathOptions,
   ProbeBudget,
 } from "../../lib/peer/path/path.ts";
-import type { Endpoint } from "../../lib/wire/wire.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
 
 const ep = (hostname: string, port: number): Endpoint => ({ hostname, port });
 const key = (e: Endpoint): string => `${e.hostname}:${e.port}`;

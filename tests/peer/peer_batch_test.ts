@@ -4,7 +4,8 @@
  * everything arrives once and in order.
  */
 import assert from "node:assert/strict";
-import { MAX_FRAGMENT, sameEndpoint } from "../../lib/wire/wire.ts";
+import { sameEndpoint } from "../../lib/wire/address.ts";
+import { MAX_FRAGMENT } from "../../lib/wire/peer_frame.ts";
 import { addPeer, addServer, SimNet } from "../support/sim.ts";
 
 const A = { hostname: "192.0.2.10", port: 1000 };

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { DEFAULT_RELIABLE } from "../../lib/peer/reliable.ts";
-import { sameEndpoint } from "../../lib/wire/wire.ts";
+import { sameEndpoint } from "../../lib/wire/address.ts";
 import { addPeer, addServer, SimNet, type SimPeer } from "../support/sim.ts";
 
 const A = { hostname: "192.0.2.10", port: 1000 };

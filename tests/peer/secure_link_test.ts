@@ -12,7 +12,7 @@ import {
   noiseFactory,
 } from "../../lib/peer/handshake/handshake.ts";
 import { SecureLink, withCounter } from "../../lib/peer/handshake/secure_link.ts";
-import { decodeSealed, encodeSealedHeader, SEALED_HEADER_LEN } from "../../lib/wire/wire.ts";
+import { decodeSealed, encodeSealedHeader, SEALED_HEADER_LEN } from "../../lib/wire/peer_frame.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
 
 const A_ID = Uint8Array.of(1, 1, 1, 1, 1, 1, 1, 1);

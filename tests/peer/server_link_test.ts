@@ -5,13 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { type LinkEvent, SERVER_LOST_AFTER, ServerLink } from "../../lib/peer/server_link.ts";
-import {
-  type Endpoint,
-  helloSigningInput,
-  MsgType,
-  RefuseCode,
-  type ServerMsg,
-} from "../../lib/wire/wire.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
+import { MsgType } from "../../lib/wire/header.ts";
+import { helloSigningInput, RefuseCode, type ServerMsg } from "../../lib/wire/server_msg.ts";
 import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "../../lib/crypto/crypto.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
 import { testRoom } from "../support/hello.ts";

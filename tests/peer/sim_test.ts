@@ -5,14 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { Registry } from "../../lib/server/registry.ts";
-import {
-  decodeHandshake,
-  decodeServerMsg,
-  encodeHandshake,
-  encodeServerMsg,
-  formatEndpoint,
-  MsgType,
-} from "../../lib/wire/wire.ts";
+import { formatEndpoint } from "../../lib/wire/address.ts";
+import { MsgType } from "../../lib/wire/header.ts";
+import { decodeHandshake, encodeHandshake } from "../../lib/wire/peer_frame.ts";
+import { decodeServerMsg, encodeServerMsg } from "../../lib/wire/server_msg.ts";
 import { Identity } from "../../lib/crypto/crypto.ts";
 import { fingerprint } from "../../lib/crypto/fingerprint.ts";
 import { noiseFactory } from "../../lib/peer/handshake/handshake.ts";

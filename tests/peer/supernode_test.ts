@@ -5,13 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { reachMac } from "../../lib/crypto/crypto.ts";
-import {
-  encodeServerMsg,
-  FLAG_SUPERNODE,
-  MsgType,
-  RELAY_HEADER_LEN,
-  type Transmit,
-} from "../../lib/wire/wire.ts";
+import { MsgType } from "../../lib/wire/header.ts";
+import { encodeServerMsg, FLAG_SUPERNODE, RELAY_HEADER_LEN } from "../../lib/wire/server_msg.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
 import { Registry } from "../../lib/server/registry.ts";
 import { signedHello } from "../support/hello.ts";
 import { JsonView, pathText } from "../../lib/roles/view.ts";

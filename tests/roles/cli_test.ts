@@ -34,7 +34,7 @@ import { DEFAULT_REGISTRY } from "../../lib/server/registry.ts";
 import { DEFAULT_SUPERNODE } from "../../lib/peer/supernode.ts";
 import { DEFAULT_TIMEOUT } from "../../lib/nat/doctor.ts";
 import { DEFAULT_LIFETIME_BUDGET } from "../../lib/roles/doctor.ts";
-import { MAX_ROOM_SIZE } from "../../lib/wire/wire.ts";
+import { MAX_ROOM_SIZE } from "../../lib/wire/server_msg.ts";
 
 /** Parses with a fixed host name, so the default `--name` is known. */
 function parse(...argv: string[]): Command {

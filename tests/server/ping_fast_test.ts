@@ -10,15 +10,14 @@
 
 import assert from "node:assert/strict";
 import { Registry } from "../../lib/server/registry.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
+import { ID_LEN, MsgType } from "../../lib/wire/header.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
   encodeServerMsg,
-  type Endpoint,
-  ID_LEN,
-  MsgType,
   TOKEN_LEN,
-} from "../../lib/wire/wire.ts";
+} from "../../lib/wire/server_msg.ts";
 import { drainEvents, drainTransmits } from "../support/registry_out.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
 import { signedHello } from "../support/hello.ts";

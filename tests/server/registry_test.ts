@@ -21,29 +21,24 @@ import {
 import { prng, randomBytesFrom } from "../support/prng.ts";
 import { signedHello, testRoom } from "../support/hello.ts";
 import type { SigningKey } from "../../lib/crypto/crypto.ts";
+import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
+import { ID_LEN, idHex, MAX_DATAGRAM, MsgType } from "../../lib/wire/header.ts";
+import { encodeHandshake, encodeSealedHeader } from "../../lib/wire/peer_frame.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
-  encodeHandshake,
-  encodeSealedHeader,
   encodeServerMsg,
-  type Endpoint,
   EPOCH_LEN,
   FLAG_RELAY_ONLY,
-  formatEndpoint,
-  ID_LEN,
-  idHex,
   LeftReason,
-  MAX_DATAGRAM,
   MAX_ROOM_SIZE,
-  MsgType,
   NAME_TAG_LEN,
   RefuseCode,
   ROOM_ID_LEN,
   rosterDigest,
   type ServerMsg,
   TOKEN_LEN,
-} from "../../lib/wire/wire.ts";
+} from "../../lib/wire/server_msg.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Harness

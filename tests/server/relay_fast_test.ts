@@ -13,23 +13,24 @@ import { handshakeSessions } from "../support/sessions.ts";
 import assert from "node:assert/strict";
 import { noiseFactory } from "../../lib/peer/handshake/handshake.ts";
 import { Registry } from "../../lib/server/registry.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
+import { MAX_DATAGRAM, MsgType } from "../../lib/wire/header.ts";
 import {
-  decodeServerMsg,
   encodeHandshake,
   encodeInner,
   encodeSealedHeader,
-  encodeServerMsg,
-  type Endpoint,
   InnerKind,
-  MAX_DATAGRAM,
   MAX_FRAGMENT,
   MAX_NAME,
+} from "../../lib/wire/peer_frame.ts";
+import {
+  decodeServerMsg,
+  encodeServerMsg,
   MAX_RELAY_PAYLOAD,
-  MsgType,
   RefuseCode,
   RELAY_HEADER_LEN,
-  type Transmit,
-} from "../../lib/wire/wire.ts";
+} from "../../lib/wire/server_msg.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
 import { drainEvents, drainTransmits } from "../support/registry_out.ts";
 import { signedHello, testRoom } from "../support/hello.ts";
 
@@ -159,7 +160,11 @@ Deno.test("relay fast path: the largest SEALED and HANDSHAKE frames a peer sends
     attempt: 0xffff_ffff,
     message: msg2,
   });
-  assert.equal(sealed.length, 1058, "the size lib/wire/wire.ts gives (update its relay size note)");
+  assert.equal(
+    sealed.length,
+    1058,
+    "the size lib/wire/header.ts gives (update its relay size note)",
+  );
   assert.ok(sealed.length <= MAX_RELAY_PAYLOAD, `SEALED ${sealed.length} bytes`);
   assert.ok(hs.length < 200, `HANDSHAKE ${hs.length} bytes`);
   for (const [from, to, frame] of [[a, b, sealed], [b, a, hs]] as const) {

@@ -14,7 +14,7 @@
 import { getLogger } from "@logtape/logtape";
 import { setupLogging } from "../../lib/io/log.ts";
 import { PassphraseError } from "../../lib/io/passphrase.ts";
-import { type Endpoint, sameEndpoint } from "../../lib/wire/wire.ts";
+import { type Endpoint, sameEndpoint } from "../../lib/wire/address.ts";
 import { parseCommand } from "../../main.ts";
 import { join, resolveServer } from "../../lib/roles/join.ts";
 

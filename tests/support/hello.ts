@@ -4,14 +4,9 @@
  */
 import { createHash } from "node:crypto";
 import { ed25519FromSeed, ed25519Sign, type SigningKey } from "../../lib/crypto/crypto.ts";
-import {
-  COOKIE_LEN,
-  type Endpoint,
-  helloSigningInput,
-  type MsgOf,
-  MsgType,
-  NONCE_LEN,
-} from "../../lib/wire/wire.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
+import { MsgType } from "../../lib/wire/header.ts";
+import { COOKIE_LEN, helloSigningInput, type MsgOf, NONCE_LEN } from "../../lib/wire/server_msg.ts";
 
 const rooms = new Map<string, SigningKey>();
 

@@ -21,7 +21,8 @@ import {
 } from "../../lib/nat/portmap/mapper.ts";
 import { runHttp } from "../../lib/io/http.ts";
 import { UdpDriver } from "../../lib/io/udp.ts";
-import { type Endpoint, formatEndpoint, type Transmit } from "../../lib/wire/wire.ts";
+import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

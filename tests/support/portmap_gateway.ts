@@ -9,7 +9,8 @@
  */
 
 import type { HttpRequest, HttpResult, PortMapper } from "../../lib/nat/portmap/mapper.ts";
-import type { Endpoint, Transmit } from "../../lib/wire/wire.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
 
 /** One request the gateway saw. */
 export interface SeenRequest {

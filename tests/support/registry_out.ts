@@ -4,7 +4,7 @@
  * @module
  */
 import type { Registry, RegistryEvent } from "../../lib/server/registry.ts";
-import type { Transmit } from "../../lib/wire/wire.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
 
 /** Takes every datagram the registry wants sent, as it encoded them. */
 export function drainTransmits(r: Registry): Transmit[] {

@@ -11,7 +11,7 @@ import { Identity } from "../../lib/crypto/crypto.ts";
 import { deriveRoomKeys, type RoomKeys } from "../../lib/crypto/room_key.ts";
 import { Registry, type RegistryOptions } from "../../lib/server/registry.ts";
 import type { SansIo } from "../../lib/io/udp.ts";
-import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire/wire.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire/address.ts";
 import { prng, randomBytesFrom } from "./prng.ts";
 import { StunResponder } from "../../lib/nat/stun.ts";
 

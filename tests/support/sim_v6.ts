@@ -13,7 +13,8 @@
  */
 import type { ClientOptions } from "../../lib/peer/client.ts";
 import type { SansIo } from "../../lib/io/udp.ts";
-import { type Endpoint, formatEndpoint, type Transmit } from "../../lib/wire/wire.ts";
+import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
 import { addPeer, NAT_TIMEOUT, SimNat, type SimNet, type SimPeer } from "./sim.ts";
 
 /**

@@ -6,7 +6,8 @@
  */
 import { Registry, type RegistryOptions } from "../../lib/server/registry.ts";
 import type { SansIo } from "../../lib/io/udp.ts";
-import type { Endpoint, Transmit } from "../../lib/wire/wire.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
 import type { ClientOptions } from "../../lib/peer/client.ts";
 import { addPeer, type NatType, SERVER, SimNat, type SimNet, type SimPeer } from "./sim.ts";
 

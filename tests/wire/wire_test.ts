@@ -1,5 +1,6 @@
 /**
- * Unit tests of the wire codec (`lib/wire/wire.ts`), protocol version 3.
+ * Unit tests of the wire codecs (`lib/wire/`: address, codec, header, server_msg, peer_frame),
+ * protocol version 5.
  *
  * Covers round trips and exact bytes of every message, IPv4/IPv6 endpoints, SEALED and
  * HANDSHAKE peer frames and inner frames (DATA with stream and base, ACK with stream); the
@@ -14,51 +15,60 @@
 import { concat } from "../support/bytes.ts";
 import assert from "node:assert/strict";
 import {
+  type Endpoint,
+  formatIPv6,
+  isUsableCandidate,
+  parseIPv4,
+  parseIPv6,
+} from "../../lib/wire/address.ts";
+import type { Decoded } from "../../lib/wire/codec.ts";
+import {
+  hasHeader,
+  ID_LEN,
+  MAX_DATAGRAM,
+  MAX_PRIVATE_ENDPOINTS,
+  MsgType,
+  peekType,
+  PROTOCOL_VERSION,
+} from "../../lib/wire/header.ts";
+import {
   BATCH_PART_OVERHEAD,
-  COOKIE_LEN,
   DATA_BATCH_KIND,
-  type Decoded,
   decodeHandshake,
   decodeInner,
   decodeSealed,
-  decodeServerMsg,
   encodeHandshake,
   encodeInner,
   encodeSealedHeader,
-  encodeServerMsg,
-  type Endpoint,
-  EPOCH_LEN,
-  FLAG_RELAY_ONLY,
   HANDSHAKE_HEADER_LEN,
   type HandshakeFrame,
-  ID_LEN,
-  idDigest,
   type InnerFrame,
   InnerKind,
-  isUsableCandidate,
-  LeftReason,
   MAX_BATCH,
-  MAX_DATAGRAM,
   MAX_FRAGMENT,
-  MAX_PRIVATE_ENDPOINTS,
+  peerFrameIds,
+  SEALED_HEADER_LEN,
+  type SealedFrame,
+} from "../../lib/wire/peer_frame.ts";
+import {
+  COOKIE_LEN,
+  decodeServerMsg,
+  encodeServerMsg,
+  EPOCH_LEN,
+  FLAG_RELAY_ONLY,
+  idDigest,
+  LeftReason,
   MAX_ROOM_SIZE,
   type MsgOf,
-  MsgType,
   NAME_TAG_LEN,
   NONCE_LEN,
-  parseIPv4,
-  parseIPv6,
-  peekType,
-  peerFrameIds,
-  PROTOCOL_VERSION,
   RefuseCode,
   ROOM_ID_LEN,
   rosterDigest,
-  SEALED_HEADER_LEN,
   type ServerMsg,
   SIGNATURE_LEN,
   TOKEN_LEN,
-} from "../../lib/wire/wire.ts";
+} from "../../lib/wire/server_msg.ts";
 import { prng } from "../support/prng.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -1474,7 +1484,24 @@ function mutate(rand: () => number, src: Uint8Array): Uint8Array {
   return b;
 }
 
-Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes exactly", () => {
+/** A DATA frame's bytes with the flag bits no field uses cleared (what re-encoding gives). */
+function canonicalInner(b: Uint8Array): Uint8Array {
+  if (b[0] !== InnerKind.Data || b.length < 14) return b;
+  const out = b.slice();
+  out[13]! &= 0b11;
+  return out;
+}
+
+/** DATA_BATCH parts' flag bytes with their unused bits cleared. */
+function canonicalBatch(b: Uint8Array): Uint8Array {
+  const out = b.slice();
+  for (let o = 13; o + 3 <= out.length; o += 3 + ((out[o + 1]! << 8) | out[o + 2]!)) {
+    out[o]! &= 0b11;
+  }
+  return out;
+}
+
+Deno.test("wire: seeded fuzz: decoders never throw; whatever decodes re-encodes to itself and decodes again to the same value", () => {
   const rand = prng(0x5eed_2024);
   const int = (n: number) => Math.floor(rand() * n);
   const seeds = [
@@ -1483,7 +1510,8 @@ Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes
     concat(encodeSealedHeader(idA, idB, 42n), bytesOf(40, 1)),
   ];
   const innerSeeds = [...INNER_SAMPLES, ...BATCH_SAMPLES].map(encodeInner);
-  let accepted = 0, rejected = 0, innerAccepted = 0, handshakes = 0, badStages = 0;
+  let accepted = 0, rejected = 0, innerAccepted = 0, handshakes = 0, badStages = 0, sealed = 0;
+  let headers = 0;
   const N = 100_000; // The issue asks for at least 100k seeded cases per run.
   for (let i = 0; i < N; i++) {
     let input: Uint8Array;
@@ -1504,10 +1532,13 @@ Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes
     let inner: Decoded<InnerFrame>;
     let hs: Decoded<HandshakeFrame>;
     let ids: Decoded<{ from: Uint8Array; to: Uint8Array }>;
+    let type: Decoded<number>;
+    let sf: Decoded<SealedFrame>;
+    const copy = input.slice();
     try {
       s = decodeServerMsg(input);
-      peekType(input);
-      decodeSealed(input);
+      type = peekType(input);
+      sf = decodeSealed(input);
       hs = decodeHandshake(input);
       ids = peerFrameIds(input);
       inner = decodeInner(input);
@@ -1515,27 +1546,51 @@ Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes
       assert.fail(`decoder threw ${e} on ${where()}`);
     }
     try {
+      assert.deepEqual(input, copy, "decoders leave their input alone");
+      if (type.ok) {
+        // The header checks agree with each other and with the bytes.
+        headers++;
+        assert.equal(type.value, input[3]);
+        assert.ok(hasHeader(input, type.value));
+      }
       if (hs.ok) {
         handshakes++;
         assert.ok(hs.value.stage <= 3);
-        assert.deepEqual(encodeHandshake(hs.value), input);
+        const again = encodeHandshake(hs.value);
+        assert.deepEqual(again, input);
+        assert.deepEqual(assertOk(decodeHandshake(again)), hs.value);
         assert.deepEqual(assertOk(ids), { from: hs.value.from, to: hs.value.to });
       } else if (hs.reason === "bad-stage") {
         badStages++;
       }
+      if (sf.ok) {
+        // A SEALED frame is its header (the associated data, rebuilt from its fields) and body.
+        sealed++;
+        const f = sf.value;
+        assert.deepEqual(f.header, encodeSealedHeader(f.from, f.to, f.counter));
+        assert.deepEqual(concat(f.header, f.body), input);
+        assert.ok(f.body.length >= 16, "room for the tag");
+        assert.deepEqual(assertOk(ids), { from: f.from, to: f.to });
+      }
       if (inner.ok) {
         innerAccepted++;
-        // Accepted inner frames re-encode (only DATA's unused flag bits may differ) and decode
-        // to the same frame.
+        // Accepted inner frames re-encode to the input (DATA's unused flag bits cleared) and
+        // decode to the same frame.
         const again = encodeInner(inner.value);
         assert.deepEqual(assertOk(decodeInner(again)), inner.value);
-        if (inner.value.kind !== InnerKind.Data) assert.deepEqual(again, input);
+        const canonical = input[0] === DATA_BATCH_KIND
+          ? canonicalBatch(input)
+          : canonicalInner(input);
+        assert.deepEqual(again, canonical);
       }
       assert.equal(typeof s.ok, "boolean");
       if (s.ok) {
         accepted++;
         // Decoding is the inverse of encoding on everything it accepts.
-        assert.deepEqual(encodeServerMsg(s.value), input);
+        const again = encodeServerMsg(s.value);
+        assert.deepEqual(again, input);
+        assert.deepEqual(assertOk(decodeServerMsg(again)), s.value);
+        assert.equal(s.value.type, assertOk(type));
       } else {
         rejected++;
         assert.equal(typeof s.reason, "string");
@@ -1549,6 +1604,40 @@ Deno.test("wire: seeded fuzz: decoders never throw and accepted input re-encodes
   assert.ok(innerAccepted > 100, `fuzz accepted inner frames (${innerAccepted})`);
   assert.ok(handshakes > 50, `fuzz accepted HANDSHAKE frames (${handshakes})`);
   assert.ok(badStages > 5, `fuzz exercised the bad-stage path (${badStages})`);
+  assert.ok(sealed > 50, `fuzz accepted SEALED frames (${sealed})`);
+  assert.ok(headers > 1000, `fuzz accepted headers (${headers})`);
+});
+
+Deno.test("wire: seeded fuzz of IP literals: parse never throws; what parses formats canonically and parses back to the same bytes", () => {
+  const rand = prng(0x1b_2024);
+  const int = (n: number) => Math.floor(rand() * n);
+  const alphabet = "0123456789abcdefABCDEF:.:::x ";
+  let v6 = 0;
+  for (let i = 0; i < 20_000; i++) {
+    // Random bytes formatted, then parsed: the bytes come back.
+    const b16 = Uint8Array.from({ length: 16 }, () => (rand() < 0.4 ? 0 : int(256)));
+    if (i % 7 === 0) b16.fill(0, 0, 10), b16[10] = b16[11] = 0xff; // IPv4-mapped
+    assert.deepEqual(parseIPv6(formatIPv6(b16)), b16, formatIPv6(b16));
+    const b4 = Uint8Array.from({ length: 4 }, () => int(256));
+    assert.deepEqual(parseIPv4(b4.join(".")), b4);
+    // Random text: never a throw; what parses is canonical after one format.
+    const text = Array.from({ length: 1 + int(40) }, () => alphabet[int(alphabet.length)]).join("");
+    let p6: Uint8Array | null, p4: Uint8Array | null;
+    try {
+      p6 = parseIPv6(text);
+      p4 = parseIPv4(text);
+    } catch (e) {
+      assert.fail(`parse threw ${e} on ${JSON.stringify(text)}`);
+    }
+    if (p6) {
+      v6++;
+      const canonical = formatIPv6(p6);
+      assert.deepEqual(parseIPv6(canonical), p6, text);
+      assert.equal(formatIPv6(parseIPv6(canonical)!), canonical);
+    }
+    if (p4) assert.deepEqual(parseIPv4(p4.join(".")), p4);
+  }
+  assert.ok(v6 > 20, `random text parsed as IPv6 sometimes (${v6})`);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Endpoint } from "../../wire/wire.ts";
+import type { Endpoint } from "../../wire/address.ts";
 
 /** The port-mapping protocols, in order of preference. */
 export type PortMapProtocol = "pcp" | "natpmp" | "upnp";

@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { Endpoint } from "../../wire/wire.ts";
+import type { Endpoint } from "../../wire/address.ts";
 import {
   Backoff,
   EpochCheck,

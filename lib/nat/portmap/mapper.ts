@@ -27,7 +27,8 @@
  * @module
  */
 
-import type { Endpoint, Transmit } from "../../wire/wire.ts";
+import type { Endpoint } from "../../wire/address.ts";
+import type { Transmit } from "../../wire/transmit.ts";
 import type { PortMapProtocol, ProtocolSink } from "./common.ts";
 import { natPmpWire, pcpWire, UdpMapping } from "./gateway_udp.ts";
 import { looksLikeNatPmp, NATPMP_PORT, NatPmpResult } from "./natpmp.ts";

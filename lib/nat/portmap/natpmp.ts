@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { Decoded } from "../../wire/wire.ts";
+import type { Decoded } from "../../wire/codec.ts";
 
 /** The gateway's NAT-PMP and PCP port. */
 export const NATPMP_PORT = 5351;

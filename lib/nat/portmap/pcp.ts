@@ -21,7 +21,8 @@
  * @module
  */
 
-import { type Decoded, parseIPv4 } from "../../wire/wire.ts";
+import { parseIPv4 } from "../../wire/address.ts";
+import type { Decoded } from "../../wire/codec.ts";
 
 /** PCP's version number. */
 export const PCP_VERSION = 2;

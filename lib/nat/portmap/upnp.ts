@@ -17,7 +17,7 @@
  * @module
  */
 
-import { parseIPv4 } from "../../wire/wire.ts";
+import { parseIPv4 } from "../../wire/address.ts";
 
 /** The SSDP multicast group and port. */
 export const SSDP_ADDR = "239.255.255.250";

@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { Endpoint } from "../../wire/wire.ts";
+import type { Endpoint } from "../../wire/address.ts";
 import type { PortMapProtocol, ProtocolSink, ProtocolState } from "./common.ts";
 import {
   addPortMappingRequest,

@@ -42,7 +42,7 @@
  */
 import { bytesEqual, type TransportCipher } from "../../crypto/crypto.ts";
 import { type CipherState, HandshakeState } from "../../crypto/noise.ts";
-import { MAX_NAME } from "../../wire/wire.ts";
+import { MAX_NAME } from "../../wire/peer_frame.ts";
 
 /** The Noise protocol name used between peers. */
 export const NOISE_PROTOCOL = "Noise_XXpsk0_25519_ChaChaPoly_SHA256";
@@ -422,8 +422,11 @@ export class PairHandshake {
   }
 }
 
-/** A handshake payload: the attempt number (u32, big-endian), then the sender's name if any. */
-function payloadOf(attempt: number, name?: Uint8Array): Uint8Array {
+/**
+ * A handshake payload: the attempt number (u32, big-endian), then the sender's name if any
+ * (messages 2 and 3; message 1 carries the attempt alone).
+ */
+export function payloadOf(attempt: number, name?: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + (name?.length ?? 0));
   new DataView(out.buffer).setUint32(0, attempt);
   if (name) out.set(name, 4);
@@ -431,7 +434,7 @@ function payloadOf(attempt: number, name?: Uint8Array): Uint8Array {
 }
 
 /** The name part of a payload whose attempt number must be `attempt`; null if it is not. */
-function readPayload(payload: Uint8Array, attempt: number): Uint8Array | null {
+export function readPayload(payload: Uint8Array, attempt: number): Uint8Array | null {
   if (payload.length < 4) return null;
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   return view.getUint32(0) === attempt ? payload.subarray(4) : null;

@@ -24,9 +24,10 @@ import {
   type NoiseFactory,
   PairHandshake,
 } from "./handshake.ts";
-import { encodeSealedHeader, SEALED_HEADER_LEN, type SealedFrame } from "../../wire/wire.ts";
+import { encodeSealedHeader, SEALED_HEADER_LEN, type SealedFrame } from "../../wire/peer_frame.ts";
 
-const PROLOGUE = new TextEncoder().encode("p2p v5 pair");
+/** The label that starts every pair prologue (ASCII `p2p v5 pair`, no terminator). */
+export const PROLOGUE: Uint8Array = new TextEncoder().encode("p2p v5 pair");
 
 /**
  * The Noise prologue of the handshake `initiator` starts with `responder`: a label, the room id

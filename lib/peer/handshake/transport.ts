@@ -15,7 +15,8 @@
  */
 import type { Candidate, PathMachine, ProbeBudget } from "../path/path.ts";
 import type { HandshakeOut } from "./handshake.ts";
-import { encodeHandshake, type Endpoint, formatEndpoint, sameEndpoint } from "../../wire/wire.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../../wire/address.ts";
+import { encodeHandshake } from "../../wire/peer_frame.ts";
 
 /** A copy of message 1 sent directly. */
 interface Copy {

@@ -40,7 +40,9 @@
  *
  * @module
  */
-import { BirthdayStage, type Endpoint, MAX_AUX_SOCKETS, NatMapping } from "../../wire/wire.ts";
+import type { Endpoint } from "../../wire/address.ts";
+import { BirthdayStage, NatMapping } from "../../wire/peer_frame.ts";
+import { MAX_AUX_SOCKETS } from "../../wire/transmit.ts";
 
 /** Tunables of birthday probing. */
 export interface BirthdayOptions {

@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { type Endpoint, formatEndpoint, sameEndpoint } from "../../wire/wire.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../../wire/address.ts";
 
 /**
  * Where a candidate came from; higher ranks win when several work: a LAN address (`private`:

@@ -1,0 +1,138 @@
+/**
+ * Addresses on the wire: the {@link Endpoint} type (a literal IP and a UDP port), parsing and
+ * formatting of IPv4 and IPv6 literals (RFC 5952 text for IPv6, the dotted form for IPv4-mapped
+ * addresses), and which endpoints are worth probing as a peer's candidates. Pure.
+ *
+ * @module
+ */
+
+/** A UDP endpoint with a literal IP address. */
+export interface Endpoint {
+  /** Literal IPv4 or IPv6 address. */
+  hostname: string;
+  /** UDP port, 0 to 65535. */
+  port: number;
+}
+
+/**
+ * True when `ep` is worth probing as a peer's candidate: a unicast address with a port.
+ * Unspecified, multicast, broadcast, reserved and IPv4-mapped IPv6 addresses never are; loopback
+ * only when `loopback` is set (the server observed a peer on loopback, so both run on one host).
+ */
+export function isUsableCandidate(ep: Endpoint, loopback = false): boolean {
+  if (ep.port === 0) return false;
+  const v4 = parseIPv4(ep.hostname);
+  if (v4) {
+    const a = v4[0]!;
+    if (a === 0 || a >= 224) return false; // 0/8, multicast 224/4, reserved 240/4, broadcast
+    return loopback || a !== 127;
+  }
+  const v6 = parseIPv6(ep.hostname);
+  if (!v6) return false;
+  if (v6[0] === 0xff) return false; // multicast
+  // IPv4-mapped (::ffff:a.b.c.d): sent to the IPv4 address, loopback too; IPv4 is family 4.
+  if (v6.subarray(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff) {
+    return false;
+  }
+  const zeroUntil15 = v6.subarray(0, 15).every((b) => b === 0);
+  if (zeroUntil15 && v6[15] === 0) return false; // ::
+  if (zeroUntil15 && v6[15] === 1) return loopback; // ::1
+  return true;
+}
+
+/** Formats an endpoint as `IP:PORT` (IPv6 in brackets). */
+export function formatEndpoint(ep: Endpoint): string {
+  return ep.hostname.includes(":") ? `[${ep.hostname}]:${ep.port}` : `${ep.hostname}:${ep.port}`;
+}
+
+/** True when both endpoints name the same address and port. */
+export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a.port === b.port && a.hostname === b.hostname;
+}
+
+/** Parses a literal IPv4 address into 4 bytes, or returns null. */
+export function parseIPv4(s: string): Uint8Array | null {
+  // Four groups of 1 to 3 ASCII digits, each at most 255, joined by dots (a character loop:
+  // every PONG and WELCOME the server sends carries an address).
+  if (s.length < 7 || s.length > 15) return null;
+  const out = new Uint8Array(4);
+  let part = 0, digits = 0, n = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 0x2e;
+    if (c >= 0x30 && c <= 0x39) {
+      if (++digits > 3) return null;
+      n = n * 10 + (c - 0x30);
+    } else if (c === 0x2e) {
+      if (digits === 0 || n > 255 || part > 3) return null;
+      out[part++] = n;
+      digits = n = 0;
+    } else return null;
+  }
+  return part === 4 ? out : null;
+}
+
+/** Parses a literal IPv6 address (no zone) into 16 bytes, or returns null. */
+export function parseIPv6(s: string): Uint8Array | null {
+  if (!/^[0-9a-fA-F:.]+$/.test(s) || s.length < 2) return null;
+  const halves = s.split("::");
+  if (halves.length > 2) return null;
+  const toGroups = (part: string): number[] | null => {
+    if (part === "") return [];
+    const out: number[] = [];
+    const pieces = part.split(":");
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i]!;
+      if (i === pieces.length - 1 && piece.includes(".")) {
+        const v4 = parseIPv4(piece);
+        if (!v4) return null;
+        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(piece)) return null;
+        out.push(parseInt(piece, 16));
+      }
+    }
+    return out;
+  };
+  const head = toGroups(halves[0]!);
+  const tail = halves.length === 2 ? toGroups(halves[1]!) : [];
+  if (!head || !tail) return null;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
+  const groups = [
+    ...head,
+    ...new Array<number>(halves.length === 2 ? missing : 0).fill(0),
+    ...tail,
+  ];
+  const bytes = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    bytes[i * 2] = g >> 8;
+    bytes[i * 2 + 1] = g & 0xff;
+  });
+  return bytes;
+}
+
+/** Formats 16 bytes as an IPv6 address the way sockets report it (RFC 5952 compression). */
+export function formatIPv6(b: Uint8Array): string {
+  // IPv4-mapped (::ffff:a.b.c.d) in the dotted form sockets report.
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  // Compress the longest run of zero groups.
+  let bestStart = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== "0") {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === "0") j++;
+    if (j - i > bestLen && j - i > 1) [bestStart, bestLen] = [i, j - i];
+    i = j;
+  }
+  if (bestStart < 0) return groups.join(":");
+  const left = groups.slice(0, bestStart).join(":");
+  const right = groups.slice(bestStart + bestLen).join(":");
+  return `${left}::${right}`;
+}

@@ -1,0 +1,332 @@
+/**
+ * The messages between a peer and a rendezvous point (the server, or a supernode): HELLO,
+ * WELCOME, REFUSED, INTRO, LEFT, PING, PONG, ROSTER, BYE, RELAY, RELAYED, REPUNCH, COOKIE,
+ * REACH and REACHED ({@link ServerMsg}), their sizes and codes, what a HELLO's room signature
+ * covers ({@link helloSigningInput}) and the roster digest PING and PONG carry
+ * ({@link rosterDigest}). These travel in clear: the server must read them. See
+ * `docs/protocol.md`, "Client ↔ server messages". Pure; decoders never throw.
+ *
+ * @module
+ */
+import type { Endpoint } from "./address.ts";
+import { type Decoded, Reader, ShortRead, writeHeader, Writer } from "./codec.ts";
+import { ID_LEN, MAX_DATAGRAM, MsgType, peekType } from "./header.ts";
+
+const encoder = new TextEncoder();
+
+/** Most peers in one room: a ROSTER of everyone else must fit in one datagram. */
+export const MAX_ROOM_SIZE: number = Math.floor((MAX_DATAGRAM - 4 - 8 - 4 - 2) / ID_LEN) + 1;
+
+/** Size of a return-routability cookie in bytes. */
+export const COOKIE_LEN = 8;
+
+/** Size of a pair's introduction epoch in bytes. */
+export const EPOCH_LEN = 8;
+
+/** Size of a registration token in bytes. */
+export const TOKEN_LEN = 8;
+
+/** Size of a room id (the room's Ed25519 public key) in bytes. */
+export const ROOM_ID_LEN = 32;
+
+/** Size of a HELLO's nonce (echoed by WELCOME and REFUSED) in bytes. */
+export const NONCE_LEN = 8;
+
+/** Size of a HELLO's Ed25519 signature in bytes. */
+export const SIGNATURE_LEN = 64;
+
+/** Size of an opaque name tag in bytes. */
+export const NAME_TAG_LEN = 8;
+
+/** Size of a RELAY datagram before its payload: header, from id, token, to id. */
+export const RELAY_HEADER_LEN: number = 4 + ID_LEN + TOKEN_LEN + ID_LEN;
+
+/** Size of a RELAYED datagram before its payload: header, token, from id. */
+export const RELAYED_HEADER_LEN: number = 4 + TOKEN_LEN + ID_LEN;
+
+/** Largest payload one RELAY carries (1172 bytes: the RELAY is then {@link MAX_DATAGRAM}). */
+export const MAX_RELAY_PAYLOAD: number = MAX_DATAGRAM - RELAY_HEADER_LEN;
+
+/** Why the server refused a request. */
+export const RefuseCode = {
+  /** The server does not know this peer id (it restarted or expired us): register again. */
+  Unknown: 1,
+  /** The request was malformed or not allowed. */
+  Invalid: 2,
+  /** The room has reached its size limit. */
+  RoomFull: 3,
+  /** Another member of the room has this name tag: pick another name. */
+  NameTaken: 4,
+  /** A server limit was reached (peers, registrations per address, rooms per address). */
+  Limit: 5,
+} as const;
+
+/** Why a peer left a room. */
+export const LeftReason = {
+  /** The peer said goodbye. */
+  Bye: 1,
+  /** The server heard nothing from the peer for too long. */
+  Expired: 2,
+} as const;
+
+/** HELLO/INTRO flag: this peer only talks through the relay and hides its addresses. */
+export const FLAG_RELAY_ONLY = 1;
+
+/**
+ * HELLO flag: this peer offers to be its room's supernode (the server checks its reachability
+ * with REACH). INTRO flag: this member passed that check and serves as a supernode. The server
+ * never passes a HELLO's bit on as it is: only its own check sets the INTRO bit.
+ */
+export const FLAG_SUPERNODE = 2;
+
+/** Size of a REACH's nonce and of its MAC, in bytes. */
+export const REACH_NONCE_LEN = 8;
+/** Size of a REACH's MAC (truncated HMAC-SHA256 keyed by the registration token), in bytes. */
+export const REACH_MAC_LEN = 16;
+
+/** Every server-facing message, discriminated by `type`. */
+export type ServerMsg =
+  | {
+    type: typeof MsgType.Hello;
+    id: Uint8Array;
+    cookie: Uint8Array;
+    /** Fresh random bytes per registration attempt, echoed by WELCOME and REFUSED. */
+    nonce: Uint8Array;
+    flags: number;
+    /** Room id: the room's Ed25519 public key (from the room name and passphrase). */
+    room: Uint8Array;
+    /** Opaque name tag (unique per room). */
+    nameTag: Uint8Array;
+    /** The room key's signature over {@link helloSigningInput}. */
+    signature: Uint8Array;
+    privateEndpoints: Endpoint[];
+  }
+  | {
+    type: typeof MsgType.Welcome;
+    id: Uint8Array;
+    /** The HELLO's nonce, echoed. */
+    nonce: Uint8Array;
+    token: Uint8Array;
+    observed: Endpoint;
+  }
+  | { type: typeof MsgType.Refused; echo: Uint8Array; code: number; message: string }
+  | {
+    type: typeof MsgType.Intro;
+    token: Uint8Array;
+    seq: number;
+    id: Uint8Array;
+    /** Same value in both INTROs of a pair; changes when either side registers anew. */
+    epoch: Uint8Array;
+    flags: number;
+    publicEndpoint: Endpoint | null;
+    privateEndpoints: Endpoint[];
+  }
+  | { type: typeof MsgType.Left; token: Uint8Array; seq: number; id: Uint8Array; reason: number }
+  | {
+    type: typeof MsgType.Ping;
+    id: Uint8Array;
+    token: Uint8Array;
+    cookie: Uint8Array;
+    digest: number;
+  }
+  | { type: typeof MsgType.Pong; token: Uint8Array; observed: Endpoint; digest: number }
+  | { type: typeof MsgType.Roster; token: Uint8Array; seq: number; ids: Uint8Array[] }
+  | { type: typeof MsgType.Bye; id: Uint8Array; token: Uint8Array }
+  | {
+    type: typeof MsgType.Relay;
+    from: Uint8Array;
+    token: Uint8Array;
+    to: Uint8Array;
+    payload: Uint8Array;
+  }
+  | { type: typeof MsgType.Relayed; token: Uint8Array; from: Uint8Array; payload: Uint8Array }
+  | { type: typeof MsgType.Repunch; id: Uint8Array; token: Uint8Array; target: Uint8Array }
+  | { type: typeof MsgType.Cookie; cookie: Uint8Array }
+  | { type: typeof MsgType.Reach; nonce: Uint8Array; mac: Uint8Array }
+  | { type: typeof MsgType.Reached; id: Uint8Array; token: Uint8Array; nonce: Uint8Array };
+
+/** The server-facing message of type `T`, e.g. `MsgOf<typeof MsgType.Intro>`. */
+export type MsgOf<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>;
+
+/** The label that starts every {@link helloSigningInput} (ASCII, then a zero byte). */
+export const HELLO_SIGNING_LABEL = "p2p hello v1";
+
+/**
+ * What a HELLO's signature covers: `"p2p hello v1" ‖ 0x00 ‖ id ‖ cookie ‖ nonce ‖ flags u8 ‖
+ * name tag` (the room id is the verifying key itself). Throws RangeError on wrong sizes.
+ */
+export function helloSigningInput(
+  m: Pick<MsgOf<typeof MsgType.Hello>, "id" | "cookie" | "nonce" | "flags" | "nameTag">,
+): Uint8Array {
+  const w = new Writer();
+  return w.bytes(encoder.encode(HELLO_SIGNING_LABEL)).u8(0).fixed(m.id, ID_LEN).fixed(
+    m.cookie,
+    COOKIE_LEN,
+  ).fixed(m.nonce, NONCE_LEN)
+    .u8(m.flags).fixed(m.nameTag, NAME_TAG_LEN).finish();
+}
+
+/** Encodes a server-facing message. Throws RangeError only on values the caller built wrong. */
+export function encodeServerMsg(m: ServerMsg): Uint8Array {
+  return encodeServerMsgInto(m, undefined);
+}
+
+/**
+ * {@link encodeServerMsg} into the `n` bytes `alloc(n)` provides (e.g. cut from a slab shared by
+ * many datagrams, which saves a backing-store allocation per datagram); undefined: fresh ones.
+ */
+export function encodeServerMsgInto(
+  m: ServerMsg,
+  alloc: ((n: number) => Uint8Array) | undefined,
+): Uint8Array {
+  const w = writeHeader(m.type);
+  w.alloc = alloc;
+  switch (m.type) {
+    case MsgType.Hello:
+      return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).fixed(m.nonce, NONCE_LEN)
+        .u8(m.flags).fixed(m.room, ROOM_ID_LEN).fixed(m.nameTag, NAME_TAG_LEN)
+        .fixed(m.signature, SIGNATURE_LEN).endpoints(m.privateEndpoints).finish();
+    case MsgType.Welcome:
+      return w.fixed(m.id, ID_LEN).fixed(m.nonce, NONCE_LEN).fixed(m.token, TOKEN_LEN)
+        .endpoint(m.observed).finish();
+    case MsgType.Refused:
+      return w.fixed(m.echo, TOKEN_LEN).u8(m.code).str8(m.message).finish();
+    case MsgType.Intro:
+      return w.fixed(m.token, TOKEN_LEN).u32(m.seq).fixed(m.id, ID_LEN).fixed(m.epoch, EPOCH_LEN)
+        .u8(m.flags)
+        .endpoints(m.publicEndpoint ? [m.publicEndpoint] : []).endpoints(m.privateEndpoints)
+        .finish();
+    case MsgType.Left:
+      return w.fixed(m.token, TOKEN_LEN).u32(m.seq).fixed(m.id, ID_LEN).u8(m.reason).finish();
+    case MsgType.Ping:
+      return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.cookie, COOKIE_LEN)
+        .u32(m.digest).finish();
+    case MsgType.Pong:
+      return w.fixed(m.token, TOKEN_LEN).endpoint(m.observed).u32(m.digest).finish();
+    case MsgType.Roster: {
+      w.fixed(m.token, TOKEN_LEN).u32(m.seq).u16(m.ids.length);
+      for (const id of m.ids) w.fixed(id, ID_LEN);
+      return w.finish();
+    }
+    case MsgType.Bye:
+      return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).finish();
+    case MsgType.Relay:
+      return w.fixed(m.from, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.to, ID_LEN)
+        .bytes(m.payload).finish();
+    case MsgType.Relayed:
+      return w.fixed(m.token, TOKEN_LEN).fixed(m.from, ID_LEN).bytes(m.payload).finish();
+    case MsgType.Repunch:
+      return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.target, ID_LEN).finish();
+    case MsgType.Cookie:
+      return w.fixed(m.cookie, COOKIE_LEN).finish();
+    case MsgType.Reach:
+      return w.fixed(m.nonce, REACH_NONCE_LEN).fixed(m.mac, REACH_MAC_LEN).finish();
+    case MsgType.Reached:
+      return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.nonce, REACH_NONCE_LEN)
+        .finish();
+  }
+}
+
+/** Decodes a server-facing message; malformed input yields `{ ok: false }`, never a throw. */
+export function decodeServerMsg(b: Uint8Array): Decoded<ServerMsg> {
+  const t = peekType(b);
+  if (!t.ok) return t;
+  const r = new Reader(b, 4);
+  try {
+    const m = readServerMsg(t.value, r);
+    if (!m) return { ok: false, reason: "unknown-type" };
+    r.end();
+    return { ok: true, value: m };
+  } catch (e) {
+    if (e instanceof ShortRead) return { ok: false, reason: "malformed" };
+    throw e;
+  }
+}
+
+function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
+  const id = () => r.bytes(ID_LEN), token = () => r.bytes(TOKEN_LEN);
+  switch (type) {
+    case MsgType.Hello: {
+      const m = { type: MsgType.Hello, id: id(), cookie: r.bytes(COOKIE_LEN) };
+      const nonce = r.bytes(NONCE_LEN), flags = r.u8();
+      const room = r.bytes(ROOM_ID_LEN), nameTag = r.bytes(NAME_TAG_LEN);
+      const signature = r.bytes(SIGNATURE_LEN);
+      return { ...m, nonce, flags, room, nameTag, signature, privateEndpoints: r.endpoints() };
+    }
+    case MsgType.Welcome:
+      return {
+        type: MsgType.Welcome,
+        id: id(),
+        nonce: r.bytes(NONCE_LEN),
+        token: token(),
+        observed: r.endpoint(),
+      };
+    case MsgType.Refused:
+      return { type: MsgType.Refused, echo: token(), code: r.u8(), message: r.str8() };
+    case MsgType.Intro: {
+      const head = {
+        type: MsgType.Intro,
+        token: token(),
+        seq: r.u32(),
+        id: id(),
+        epoch: r.bytes(EPOCH_LEN),
+      };
+      const flags = r.u8(), pub = r.endpoints();
+      if (pub.length > 1) throw new ShortRead("More than one public endpoint");
+      return { ...head, flags, publicEndpoint: pub[0] ?? null, privateEndpoints: r.endpoints() };
+    }
+    case MsgType.Left:
+      return { type: MsgType.Left, token: token(), seq: r.u32(), id: id(), reason: r.u8() };
+    case MsgType.Ping:
+      return {
+        type: MsgType.Ping,
+        id: id(),
+        token: token(),
+        cookie: r.bytes(COOKIE_LEN),
+        digest: r.u32(),
+      };
+    case MsgType.Pong:
+      return { type: MsgType.Pong, token: token(), observed: r.endpoint(), digest: r.u32() };
+    case MsgType.Roster: {
+      const tk = token(), seq = r.u32(), n = r.u16();
+      const ids: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) ids.push(id());
+      return { type: MsgType.Roster, token: tk, seq, ids };
+    }
+    case MsgType.Bye:
+      return { type: MsgType.Bye, id: id(), token: token() };
+    case MsgType.Relay:
+      return { type: MsgType.Relay, from: id(), token: token(), to: id(), payload: r.rest() };
+    case MsgType.Relayed:
+      return { type: MsgType.Relayed, token: token(), from: id(), payload: r.rest() };
+    case MsgType.Repunch:
+      return { type: MsgType.Repunch, id: id(), token: token(), target: id() };
+    case MsgType.Cookie:
+      return { type: MsgType.Cookie, cookie: r.bytes(COOKIE_LEN) };
+    case MsgType.Reach:
+      return { type: MsgType.Reach, nonce: r.bytes(REACH_NONCE_LEN), mac: r.bytes(REACH_MAC_LEN) };
+    case MsgType.Reached:
+      return { type: MsgType.Reached, id: id(), token: token(), nonce: r.bytes(REACH_NONCE_LEN) };
+    default:
+      return undefined;
+  }
+}
+
+/** The 32-bit FNV-1a hash of one peer id; {@link rosterDigest} XORs these. */
+export function idDigest(id: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (const b of id) h = Math.imul(h ^ b, 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * Order-independent 32-bit digest of a set of peer ids (FNV-1a per id, XOR-combined). A peer
+ * sends the digest of the peers it knows; the server compares it with its own view of the
+ * room and sends a ROSTER plus introductions when they differ. Being an XOR, it can be kept
+ * up to date in O(1) per change.
+ */
+export function rosterDigest(ids: Iterable<Uint8Array>): number {
+  let acc = 0;
+  for (const id of ids) acc ^= idDigest(id);
+  return acc >>> 0;
+}
