@@ -15,7 +15,8 @@
  * @module
  */
 export * from "./lib/wire/wire.ts";
-export { Identity, PairSession, type TransportCipher } from "./lib/crypto/crypto.ts";
+export { Identity } from "./lib/crypto/identity.ts";
+export { PairSession, type TransportCipher } from "./lib/crypto/session.ts";
 export {
   DEFAULT_REGISTRY,
   Registry,

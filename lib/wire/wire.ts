@@ -119,6 +119,7 @@
  *
  * @module
  */
+import { COOKIE_LEN, REACH_MAC_LEN } from "../crypto/cookie.ts";
 
 /**
  * Protocol version carried in byte 2 of every datagram (not the program's version). Version 5:
@@ -146,8 +147,8 @@ export const ID_LEN = 8;
 /** Most peers in one room: a ROSTER of everyone else must fit in one datagram. */
 export const MAX_ROOM_SIZE: number = Math.floor((MAX_DATAGRAM - 4 - 8 - 4 - 2) / ID_LEN) + 1;
 
-/** Size of a return-routability cookie in bytes. */
-export const COOKIE_LEN = 8;
+/** Size of a return-routability cookie in bytes (defined with the cookie, `lib/crypto/cookie.ts`). */
+export { COOKIE_LEN };
 
 /** Size of an X25519 public key in bytes. */
 export const KEY_LEN = 32;
@@ -237,8 +238,8 @@ export const FLAG_SUPERNODE = 2;
 
 /** Size of a REACH's nonce and of its MAC, in bytes. */
 export const REACH_NONCE_LEN = 8;
-/** Size of a REACH's MAC (truncated HMAC-SHA256 keyed by the registration token), in bytes. */
-export const REACH_MAC_LEN = 16;
+/** Size of a REACH's MAC, in bytes (defined with the MAC, `lib/crypto/cookie.ts`). */
+export { REACH_MAC_LEN };
 
 /** A UDP endpoint with a literal IP address. */
 export interface Endpoint {

@@ -12,7 +12,7 @@ import {
   RefuseCode,
   type ServerMsg,
 } from "../../lib/wire/wire.ts";
-import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "../../lib/crypto/crypto.ts";
+import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "../../lib/crypto/ed25519.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
 import { testRoom } from "../support/hello.ts";
 

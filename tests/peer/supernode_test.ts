@@ -4,7 +4,7 @@
  * probes, and what happens when the server or the supernode goes away.
  */
 import assert from "node:assert/strict";
-import { reachMac } from "../../lib/crypto/crypto.ts";
+import { reachMac } from "../../lib/crypto/cookie.ts";
 import {
   encodeServerMsg,
   FLAG_SUPERNODE,

@@ -3,7 +3,7 @@
  * its SHA-256, no scrypt), and a HELLO signed by it.
  */
 import { createHash } from "node:crypto";
-import { ed25519FromSeed, ed25519Sign, type SigningKey } from "../../lib/crypto/crypto.ts";
+import { ed25519FromSeed, ed25519Sign, type SigningKey } from "../../lib/crypto/ed25519.ts";
 import {
   COOKIE_LEN,
   type Endpoint,
