@@ -20,7 +20,8 @@ export * from "./lib/wire/header.ts";
 export * from "./lib/wire/server_msg.ts";
 export * from "./lib/wire/peer_frame.ts";
 export * from "./lib/wire/transmit.ts";
-export { Identity, PairSession, type TransportCipher } from "./lib/crypto/crypto.ts";
+export { Identity } from "./lib/crypto/identity.ts";
+export { PairSession, type TransportCipher } from "./lib/crypto/session.ts";
 export {
   DEFAULT_REGISTRY,
   Registry,

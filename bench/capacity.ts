@@ -29,8 +29,8 @@
  */
 import { parseArgs } from "node:util";
 import { Registry } from "../lib/server/registry.ts";
-import { ed25519Sign } from "../lib/crypto/crypto.ts";
 import { ID_LEN, MsgType } from "../lib/wire/header.ts";
+import { ed25519Sign } from "../lib/crypto/ed25519.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,

@@ -11,7 +11,7 @@
  * room (before the per-remote deadline heap: 44 ms at 16 peers, 1.14 s at 128).
  */
 import { Client, type ClientOptions } from "../lib/peer/client.ts";
-import { Identity } from "../lib/crypto/crypto.ts";
+import { Identity } from "../lib/crypto/identity.ts";
 import type { SansIo } from "../lib/io/udp.ts";
 import type { Endpoint } from "../lib/wire/address.ts";
 import type { Transmit } from "../lib/wire/transmit.ts";

@@ -18,7 +18,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { addressCookie, Identity, reachMac } from "../lib/crypto/crypto.ts";
+import { addressCookie, reachMac } from "../lib/crypto/cookie.ts";
+import { Identity } from "../lib/crypto/identity.ts";
 import { fingerprint } from "../lib/crypto/fingerprint.ts";
 import { deriveRoomKeys, nameTag, ROOM_KDF, roomSalt, roomSign } from "../lib/crypto/room_key.ts";
 import { NOISE_PROTOCOL, payloadOf } from "../lib/peer/handshake/handshake.ts";
@@ -133,7 +134,7 @@ const cookieCases = [
   const secret = periodSecretRef(MASTER, period);
   const text = endpointText(endpoint.hostname, endpoint.port);
   const cookie = registry.cookieFor(id, endpoint, COOKIE_AT);
-  same(`cookie for ${text}`, cookie, addressCookie(secret, id, endpoint));
+  same(`cookie for ${text}`, cookie, addressCookie(secret, id, text));
   same(`cookie for ${text}`, cookie, addressCookieRef(secret, id, text));
   return {
     master: MASTER,

@@ -4,7 +4,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { base32 } from "./room_key.ts";
+import { base32 } from "./base32.ts";
 
 /** Bytes of SHA-256 a fingerprint shows: 80 bits. */
 export const FINGERPRINT_BYTES = 10;

@@ -2,8 +2,9 @@
  * The Noise Protocol Framework (revision 34), handshake and transport ciphers, for
  * `Noise_<pattern>_25519_ChaChaPoly_SHA256` protocols only.
  *
- * Pure and synchronous, built on `node:crypto` alone: X25519 for DH, ChaCha20-Poly1305 with the
- * nonce 0x00000000 ‖ little-endian 64-bit counter, SHA-256 for HASH and HMAC-SHA256 HKDF.
+ * Pure and synchronous, every primitive from `node:crypto`: X25519 for DH
+ * (`lib/crypto/x25519.ts`), ChaCha20-Poly1305 with the nonce 0x00000000 ‖ little-endian 64-bit
+ * counter (`lib/crypto/aead.ts`), SHA-256 for HASH and HMAC-SHA256 HKDF.
  *
  * Supported handshake patterns: the one-way N, K, X; the interactive NN, NK, NX, XN, XK, XX, KN,
  * KK, KX, IN, IK, IX; the deferred variants (NK1, X1K1, I1X1, …); each with any `pskN` modifiers
@@ -15,26 +16,27 @@
  * Received public keys of low order (whose DH result would be all zeros) are rejected. Only
  * programmer errors throw: bad options, writing out of turn, splitting before completion.
  *
+ * Ephemeral keys come from the caller's `random` ({@link HandshakeOptions.random}): this module
+ * draws no randomness of its own.
+ *
  * @module
  */
-import { b64url, unb64url } from "./crypto.ts";
-import { ChaCha20Poly1305 } from "./chacha20poly1305.ts";
+import { createHash, hkdfSync } from "node:crypto";
+import { ChaCha20Poly1305, NONCE_LEN, TAG_LEN } from "./aead.ts";
 import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  hkdfSync,
-  type KeyObject,
-  randomBytes,
-} from "node:crypto";
+  DHLEN,
+  isAcceptablePublicKey,
+  x25519,
+  type X25519KeyPair,
+  x25519KeyPair,
+} from "./x25519.ts";
 
-/** Length of an X25519 public key and of a DH result. */
-export const DHLEN = 32;
+// Length of an X25519 public key and of a DH result.
+export { DHLEN };
 /** Length of a SHA-256 digest. */
 export const HASHLEN = 32;
 /** Length of a ChaCha20-Poly1305 authentication tag. */
-export const TAGLEN = 16;
+export const TAGLEN = TAG_LEN;
 /** Largest Noise message, handshake or transport. */
 export const MAX_MESSAGE = 65535;
 /** Length of a pre-shared key. */
@@ -58,76 +60,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function isZero(bytes: Uint8Array): boolean {
-  let acc = 0;
-  for (const b of bytes) acc |= b;
-  return acc === 0;
-}
-
-/** A local X25519 key pair: the imported private key and the raw 32-byte public key. */
-interface KeyPair {
-  priv: KeyObject;
-  pub: Uint8Array;
-}
-
-function keyPairFrom(privateKey: Uint8Array): KeyPair {
-  if (privateKey.length !== DHLEN) throw new RangeError(`private key must be ${DHLEN} bytes`);
-  const priv = createPrivateKey({
-    key: { kty: "OKP", crv: "X25519", d: b64url(privateKey), x: "" },
-    format: "jwk",
-  });
-  const jwk = createPublicKey(priv).export({ format: "jwk" });
-  return { priv, pub: unb64url(jwk.x ?? "") };
-}
-
-/** Returns the X25519 public key of a 32-byte private key. Throws on a wrong length. */
-export function publicKeyOf(privateKey: Uint8Array): Uint8Array {
-  return keyPairFrom(privateKey).pub;
-}
-
-/** DH(priv, pub), or null when `pub` is malformed or the result is all zeros (low order). */
-function dh(priv: KeyObject, pub: Uint8Array): Uint8Array | null {
-  if (pub.length !== DHLEN) return null;
-  try {
-    const key = createPublicKey({
-      key: { kty: "OKP", crv: "X25519", x: b64url(pub) },
-      format: "jwk",
-    });
-    const shared = new Uint8Array(diffieHellman({ privateKey: priv, publicKey: key }));
-    return shared.length === DHLEN && !isZero(shared) ? shared : null;
-  } catch {
-    return null;
-  }
-}
-
-const P25519 = 2n ** 255n - 19n;
-
-// The u-coordinates of the points of order dividing 8 on Curve25519 and its twist (0, 1, the two
-// of order 8, p − 1) and the non-canonical encodings p and p + 1. X25519 ignores the top bit and
-// clamps every scalar to a multiple of 8, so DH with any other key is never all zeros.
-const SMALL_ORDER = [
-  0n,
-  1n,
-  325606250916557431795983626356110631294008115727848805560023387167927233504n,
-  39382357235489614581723060781553021112529911719440698176882885853963445705823n,
-  P25519 - 1n,
-  P25519,
-  P25519 + 1n,
-].map((u) => Uint8Array.from({ length: DHLEN }, (_, i) => Number((u >> BigInt(8 * i)) & 255n)));
-
-/**
- * True when `pub` is 32 bytes and not of small order, i.e. no DH with it can give all zeros.
- * Received keys are checked before use, so a later DH with them cannot fail.
- */
-export function isAcceptablePublicKey(pub: Uint8Array): boolean {
-  if (pub.length !== DHLEN) return false;
-  return !SMALL_ORDER.some((bad) => {
-    let diff = (bad[31]! ^ pub[31]!) & 0x7f;
-    for (let i = 0; i < 31; i++) diff |= bad[i]! ^ pub[i]!;
-    return diff === 0;
-  });
-}
-
 function hash(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(data).digest());
 }
@@ -143,20 +75,17 @@ function hkdf(ck: Uint8Array, ikm: Uint8Array, outputs: 2 | 3): Uint8Array[] {
   return Array.from({ length: outputs }, (_, i) => okm.slice(i * HASHLEN, (i + 1) * HASHLEN));
 }
 
+const nonceScratch = new Uint8Array(NONCE_LEN);
+const nonceView = new DataView(nonceScratch.buffer);
+
+/**
+ * The ChaCha20-Poly1305 nonce of counter `n`: 32 zero bits, then `n` little-endian, in a
+ * scratch buffer (node:crypto copies the nonce when a cipher is made, and all here is
+ * synchronous).
+ */
 function chachaNonce(n: bigint): Uint8Array {
-  const out = new Uint8Array(12);
-  new DataView(out.buffer).setBigUint64(4, n, true);
-  return out;
-}
-
-// ChaCha20-Poly1305 in TypeScript (lib/crypto/chacha20poly1305.ts): node:crypto's per-call cipher
-// objects cost ~10 µs a frame, several times more for the small frames peers send.
-function aeadEncrypt(k: ChaCha20Poly1305, n: bigint, ad: Uint8Array, plaintext: Uint8Array) {
-  return k.seal(chachaNonce(n), ad, plaintext);
-}
-
-function aeadDecrypt(k: ChaCha20Poly1305, n: bigint, ad: Uint8Array, ciphertext: Uint8Array) {
-  return k.open(chachaNonce(n), ad, ciphertext);
+  nonceView.setBigUint64(4, n, true);
+  return nonceScratch;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,7 +97,7 @@ function aeadDecrypt(k: ChaCha20Poly1305, n: bigint, ad: Uint8Array, ciphertext:
  */
 export class CipherState {
   #k: Uint8Array | null = null;
-  /** The AEAD under #k (its key schedule made once). */
+  /** The AEAD under #k. */
   #aead: ChaCha20Poly1305 | null = null;
   #n = 0n;
 
@@ -206,12 +135,27 @@ export class CipherState {
    * key. Throws when the nonce is exhausted (2^64 − 1 messages) or the plaintext is too long.
    */
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    if (this.#k === null) return plaintext.slice();
+    if (this.#aead === null) return plaintext.slice();
+    const out = new Uint8Array(plaintext.length + TAGLEN);
+    this.encryptWithAdInto(ad, plaintext, out, 0);
+    return out;
+  }
+
+  /**
+   * {@link encryptWithAd} written into `out` at `at` (which needs `plaintext.length + TAGLEN`
+   * bytes with a key, `plaintext.length` without), so a transport frame is built without
+   * copying its ciphertext. Throws as encryptWithAd does, and RangeError without room.
+   */
+  encryptWithAdInto(ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, at: number): void {
+    if (this.#aead === null) {
+      if (at < 0 || at + plaintext.length > out.length) throw new RangeError("No room in output");
+      out.set(plaintext, at);
+      return;
+    }
     if (this.#n >= MAX_NONCE) throw new Error("Noise nonce exhausted");
     if (plaintext.length + TAGLEN > MAX_MESSAGE) throw new RangeError("Noise message too long");
-    const out = aeadEncrypt(this.#aead!, this.#n, ad, plaintext);
+    this.#aead.sealInto(chachaNonce(this.#n), ad, plaintext, out, at);
     this.#n++;
-    return out;
   }
 
   /**
@@ -222,7 +166,7 @@ export class CipherState {
     if (ciphertext.length > MAX_MESSAGE) return null;
     if (this.#k === null) return ciphertext.slice();
     if (this.#n >= MAX_NONCE) return null;
-    const out = aeadDecrypt(this.#aead!, this.#n, ad, ciphertext);
+    const out = this.#aead!.open(chachaNonce(this.#n), ad, ciphertext);
     if (out !== null) this.#n++;
     return out;
   }
@@ -231,7 +175,7 @@ export class CipherState {
   rekey(): void {
     if (this.#k === null) throw new Error("Noise rekey without a key");
     // The nonce carries on (unlike InitializeKey).
-    this.#k = aeadEncrypt(this.#aead!, MAX_NONCE, EMPTY, new Uint8Array(32)).slice(0, 32);
+    this.#k = this.#aead!.seal(chachaNonce(MAX_NONCE), EMPTY, new Uint8Array(32)).slice(0, 32);
     this.#aead = new ChaCha20Poly1305(this.#k);
   }
 
@@ -484,8 +428,11 @@ export interface HandshakeOptions {
   re?: Uint8Array;
   /** Pre-shared keys of 32 bytes, one per psk token, in the order the tokens occur. */
   psks?: Uint8Array[];
-  /** Source of randomness for ephemeral keys; default node:crypto randomBytes. */
-  random?: (n: number) => Uint8Array;
+  /**
+   * `n` random bytes, for ephemeral keys (never called when `e` is given). The roles pass
+   * `systemRandom` of `lib/io/random.ts`; simulations pass seeded sources.
+   */
+  random: (n: number) => Uint8Array;
 }
 
 /** What a read works on; committed to the HandshakeState only when the whole message is good. */
@@ -497,10 +444,6 @@ interface Draft {
   at: number;
 }
 
-function defaultRandom(n: number): Uint8Array {
-  return new Uint8Array(randomBytes(n));
-}
-
 /**
  * The spec's HandshakeState: runs one handshake as initiator or responder. Alternate
  * {@link writeMessage} and {@link readMessage} as the pattern dictates; once
@@ -510,8 +453,8 @@ export class HandshakeState {
   #ss: SymmetricState;
   #pattern: HandshakePattern;
   #initiator: boolean;
-  #s: KeyPair | null;
-  #e: KeyPair | null;
+  #s: X25519KeyPair | null;
+  #e: X25519KeyPair | null;
   #rs: Uint8Array | null;
   #re: Uint8Array | null;
   #psks: Uint8Array[];
@@ -525,12 +468,12 @@ export class HandshakeState {
     const { pattern } = parseProtocolName(options.protocolName);
     this.#pattern = pattern;
     this.#initiator = options.initiator;
-    this.#s = options.s ? keyPairFrom(options.s) : null;
-    this.#e = options.e ? keyPairFrom(options.e) : null;
+    this.#s = options.s ? x25519KeyPair(options.s) : null;
+    this.#e = options.e ? x25519KeyPair(options.e) : null;
     this.#rs = options.rs?.slice() ?? null;
     this.#re = options.re?.slice() ?? null;
     this.#psks = (options.psks ?? []).map((p) => p.slice());
-    this.#random = options.random ?? defaultRandom;
+    this.#random = options.random;
     this.#validate();
     this.#ss = new SymmetricState(options.protocolName);
     this.#ss.mixHash(options.prologue ?? EMPTY);
@@ -563,7 +506,7 @@ export class HandshakeState {
   #mixPre(pre: readonly Token[], whose: "local" | "remote"): void {
     for (const t of pre) {
       const key = whose === "local"
-        ? (t === "s" ? this.#s : this.#e)!.pub
+        ? (t === "s" ? this.#s : this.#e)!.publicKey
         : (t === "s" ? this.#rs : this.#re)!;
       this.#ss.mixHash(key);
       if (t === "e" && this.#psks.length > 0) this.#ss.mixKey(key);
@@ -597,7 +540,7 @@ export class HandshakeState {
 
   /** The local static public key, if any. */
   get localStatic(): Uint8Array | null {
-    return this.#s?.pub.slice() ?? null;
+    return this.#s?.publicKey.slice() ?? null;
   }
 
   /** The handshake hash `h` so far; after completion, the channel binding value. */
@@ -623,18 +566,18 @@ export class HandshakeState {
 
   #writeToken(t: Token): Uint8Array {
     if (t === "e") {
-      this.#e ??= keyPairFrom(this.#random(DHLEN));
-      this.#ss.mixHash(this.#e.pub);
-      if (this.#psks.length > 0) this.#ss.mixKey(this.#e.pub);
-      return this.#e.pub;
+      this.#e ??= x25519KeyPair(this.#random(DHLEN));
+      this.#ss.mixHash(this.#e.publicKey);
+      if (this.#psks.length > 0) this.#ss.mixKey(this.#e.publicKey);
+      return this.#e.publicKey;
     }
-    if (t === "s") return this.#ss.encryptAndHash(this.#s!.pub);
+    if (t === "s") return this.#ss.encryptAndHash(this.#s!.publicKey);
     if (t === "psk") {
       this.#ss.mixKeyAndHash(this.#psks[this.#psk++]!);
       return EMPTY;
     }
     const [local, remote] = this.#dhKeys(t, this.#re, this.#rs);
-    const shared = local && remote ? dh(local.priv, remote) : null;
+    const shared = local && remote ? x25519(local.privateKey, remote) : null;
     // Remote keys were checked when received or given, so this is a broken local key.
     if (shared === null) throw new Error(`Noise ${t} DH failed`);
     this.#ss.mixKey(shared);
@@ -692,7 +635,7 @@ export class HandshakeState {
       return true;
     }
     const [local, remote] = this.#dhKeys(t, d.re, d.rs);
-    const shared = local && remote ? dh(local.priv, remote) : null;
+    const shared = local && remote ? x25519(local.privateKey, remote) : null;
     if (shared === null) return false;
     d.ss.mixKey(shared);
     return true;

@@ -22,12 +22,14 @@
  * `"p2p room v1 name key"`. The same room name and passphrase give the same keys on every
  * machine; another room name with the same passphrase gives unrelated keys.
  *
- * Synchronous and free of I/O (node:crypto only).
+ * Synchronous and free of I/O (node:crypto only); {@link newRoomSecret} takes its randomness
+ * from the caller.
  *
  * @module
  */
-import { createHmac, hkdfSync, type KeyObject, randomBytes, scryptSync } from "node:crypto";
-import { ed25519FromSeed, ed25519Sign } from "./crypto.ts";
+import { createHmac, hkdfSync, type KeyObject, scryptSync } from "node:crypto";
+import { base32 } from "./base32.ts";
+import { ed25519FromSeed, ed25519Sign } from "./ed25519.ts";
 
 /** The keys of one room, all derived from its name and passphrase by {@link deriveRoomKeys}. */
 export interface RoomKeys {
@@ -130,36 +132,16 @@ export function nameTag(keys: RoomKeys, name: string): Uint8Array {
   return new Uint8Array(mac.subarray(0, ROOM_KDF.tagLength));
 }
 
-/** RFC 4648 base32 alphabet, lowercase: its digits are 2 to 7, so no `0` or `1` to misread. */
-export const BASE32_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
-
-/** Lowercase RFC 4648 base32 of `bytes` without padding (the last character may be partial). */
-export function base32(bytes: Uint8Array): string {
-  let out = "", acc = 0, bits = 0;
-  for (const b of bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += BASE32_ALPHABET[(acc >>> bits) & 31];
-    }
-    acc &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += BASE32_ALPHABET[(acc << (5 - bits)) & 31];
-  return out;
-}
-
 /** Bytes of randomness in a {@link newRoomSecret}: 120 bits. */
 export const ROOM_SECRET_BYTES = 15;
 
 /**
  * A fresh passphrase for a new room: 120 random bits as 24 lowercase base32 characters in six
  * groups of four, such as `"k3xq-7hmd-p2ra-wt5n-b6fz-c4ej"`: easy to read out, type and paste
- * into a shell (no quoting needed). `random(n)` returns `n` random bytes (injectable for tests).
+ * into a shell (no quoting needed). `random(n)` returns `n` random bytes: the roles pass
+ * `systemRandom` of `lib/io/random.ts`, tests seeded sources.
  */
-export function newRoomSecret(
-  random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n)),
-): string {
+export function newRoomSecret(random: (n: number) => Uint8Array): string {
   const bytes = random(ROOM_SECRET_BYTES);
   if (bytes.length !== ROOM_SECRET_BYTES) {
     throw new Error(`newRoomSecret: needs ${ROOM_SECRET_BYTES} random bytes`);

@@ -13,7 +13,7 @@
  * @module
  */
 import { toHex } from "../wire/codec.ts";
-import { randomBytes } from "node:crypto";
+import { systemRandom } from "./random.ts";
 import { dirname, join } from "node:path";
 
 /** The first word of an identity file: names the format and its version. */
@@ -101,7 +101,7 @@ function describe(e: unknown): string {
  */
 export async function loadOrCreateIdentity(
   path: string,
-  random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n)),
+  random: (n: number) => Uint8Array = systemRandom,
 ): Promise<LoadedIdentity> {
   const existing = await readIdentity(path);
   if (existing) return { privateKey: existing, created: false };

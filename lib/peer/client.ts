@@ -15,7 +15,12 @@
  * @module
  */
 import { BirthdayPool, type NatInfo } from "./path/birthday.ts";
-import { bytesEqual, compareBytes, Identity, randomId, reachMac } from "../crypto/crypto.ts";
+import { compareBytes } from "../core/bytes.ts";
+import { constantTimeEqual } from "../crypto/constant_time.ts";
+import { reachMac } from "../crypto/cookie.ts";
+import { Identity } from "../crypto/identity.ts";
+// The defaults below, for callers that pass no randomness (the roles always pass it).
+import { systemRandom } from "../io/random.ts";
 import { DeadlineQueue } from "../core/deadlines.ts";
 import { TokenBucket } from "../core/limits.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
@@ -220,14 +225,14 @@ export class Client {
     this.#o = options;
     this.#ipv6 = options.ipv6 ??
       [options.server, ...options.privateEndpoints].some((e) => isIPv6(e));
-    this.#id = options.id ?? randomId(8);
-    const identity = options.identity ?? Identity.generate();
+    this.#id = options.id ?? systemRandom(8);
+    const identity = options.identity ?? Identity.generate(systemRandom);
     this.#fingerprint = fingerprint(identity.publicKey);
     // Always ask the p2p server (it answers STUN on its port, and with --alt-host names a
     // second address to ask), plus any --stun servers: two answers give the mapping verdict.
     this.#probe = new StunProbe({
       servers: [options.server, ...(options.stun ?? [])],
-      random: options.random ?? randomId,
+      random: options.random ?? systemRandom,
       // Until the server's reachability check had its chance (see #reach).
       holdOther: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
     });
@@ -276,7 +281,7 @@ export class Client {
       noise: noiseFactory({
         staticKey: identity.privateKey,
         psk: room.psk,
-        ...(options.random ? { random: options.random } : {}),
+        random: options.random ?? systemRandom,
       }),
       knownPeers: options.knownPeers ?? new Map(),
       probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
@@ -301,7 +306,7 @@ export class Client {
       },
       nat: () => this.#nat,
       birthday: this.#pool,
-      random: options.random ?? randomId,
+      random: options.random ?? systemRandom,
       server: (m, key) => this.#request(m, key),
       relayVia: (id) => this.#sn.relayVia(idHex(id)),
       relayStalled: (id) => void this.#sn.stalled(idHex(id)),
@@ -818,13 +823,13 @@ export class Client {
     const d = decodeServerMsg(data);
     if (!d.ok || d.value.type !== MsgType.Reach) return this.#drop("malformed");
     const { nonce, mac } = d.value;
-    if (!this.#link.registered || !bytesEqual(mac, reachMac(this.#link.token, nonce))) {
+    if (!this.#link.registered || !constantTimeEqual(mac, reachMac(this.#link.token, nonce))) {
       return this.#drop("reach-forged");
     }
     this.#toServer({ type: MsgType.Reached, id: this.#id, token: this.#link.token, nonce });
     this.#releaseOther(now);
     const o = this.#o;
-    if (!this.#sn.serve(now, o.room.id, o.supernodeLimits ?? {}, o.random ?? randomId)) return;
+    if (!this.#sn.serve(now, o.room.id, o.supernodeLimits ?? {}, o.random ?? systemRandom)) return;
     if (this.#o.supernode === "ask") {
       this.#askAt = undefined;
       this.#notice("Reachable from the Internet: serving as a supernode of this room");

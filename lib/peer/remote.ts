@@ -19,7 +19,7 @@ import {
   type BirthdayView,
   type NatInfo,
 } from "./path/birthday.ts";
-import { bytesEqual } from "../crypto/crypto.ts";
+import { bytesEqual } from "../core/bytes.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { normalizeName } from "../core/names.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";

@@ -21,7 +21,10 @@ import {
   type ServerMsg,
   TOKEN_LEN,
 } from "../wire/server_msg.ts";
-import { bytesEqual, randomId } from "../crypto/crypto.ts";
+import { bytesEqual } from "../core/bytes.ts";
+import { constantTimeEqual } from "../crypto/constant_time.ts";
+// The default below, for callers that pass no randomness (the roles always pass it).
+import { systemRandom } from "../io/random.ts";
 
 /** RTT samples taken a second apart after registering, before PINGs settle to the keepalive. */
 export const EARLY_SAMPLES = 3;
@@ -224,7 +227,7 @@ export class ServerLink {
 
   /** True when `token` is this registration's (a server message we can believe). */
   authentic(token: Uint8Array): boolean {
-    return this.#state.kind === "registered" && bytesEqual(token, this.#token);
+    return this.#state.kind === "registered" && constantTimeEqual(token, this.#token);
   }
 
   /** Our public endpoint as the server last saw it. */
@@ -234,7 +237,7 @@ export class ServerLink {
 
   /** A fresh nonce for a new registration attempt (an old attempt's answers no longer count). */
   #newNonce(): void {
-    const nonce = (this.#o.random ?? randomId)(NONCE_LEN);
+    const nonce = (this.#o.random ?? systemRandom)(NONCE_LEN);
     if (nonce.length !== NONCE_LEN) throw new Error(`ServerLink: needs ${NONCE_LEN} random bytes`);
     this.#nonce = nonce;
   }
@@ -327,12 +330,12 @@ export class ServerLink {
         // Only an answer to our own HELLO (it echoes this attempt's nonce) is believed: the
         // nonce never leaves us in anything but HELLOs to the server, and a COOKIE (which
         // anybody can forge) only changes which cookie the next HELLO carries.
-        if (bytesEqual(m.id, this.#o.id) && bytesEqual(m.nonce, this.#nonce)) {
+        if (bytesEqual(m.id, this.#o.id) && constantTimeEqual(m.nonce, this.#nonce)) {
           this.#welcome(now, m.token, m.observed);
         }
         return true;
       case MsgType.Refused:
-        if (bytesEqual(m.echo, this.registered ? this.#token : this.#nonce)) {
+        if (constantTimeEqual(m.echo, this.registered ? this.#token : this.#nonce)) {
           this.#refused(now, m.code, m.message);
         }
         return true;
@@ -373,7 +376,7 @@ export class ServerLink {
     if (s.kind === "registered") return this.#alive(now);
     if (s.kind !== "registering") return;
     this.#public = observed;
-    if (!bytesEqual(token, this.#token)) {
+    if (!constantTimeEqual(token, this.#token)) {
       // A new registration: the server numbers its messages from 1 again.
       this.#seenSeq.clear();
       this.#highestSeq = 0;

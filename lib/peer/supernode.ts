@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { bytesEqual } from "../crypto/crypto.ts";
+import { bytesEqual } from "../core/bytes.ts";
 import { Registry, type RegistryOptions, type RegistryStats } from "../server/registry.ts";
 import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";

@@ -14,7 +14,7 @@ import { setImmediate } from "node:timers";
 import { getLogger } from "@logtape/logtape";
 import { Client } from "../peer/client.ts";
 import type { RegistryOptions } from "../server/registry.ts";
-import { Identity } from "../crypto/crypto.ts";
+import { Identity } from "../crypto/identity.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { identityPath, loadOrCreateIdentity } from "../io/identity_store.ts";
 import { KnownPeers, knownPeersPath } from "../io/known_peers.ts";
@@ -25,9 +25,9 @@ import { monotonicNow, UdpDriver } from "../io/udp.ts";
 import { findGateway } from "../io/gateway.ts";
 import { runHttp } from "../io/http.ts";
 import { type PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
-import { randomId } from "../crypto/crypto.ts";
 import { type Endpoint, formatEndpoint, formatIPv6, parseIPv6 } from "../wire/address.ts";
 import { MAX_PRIVATE_ENDPOINTS } from "../wire/header.ts";
+import { systemRandom } from "../io/random.ts";
 
 /** Options of {@link join}. */
 export interface JoinOptions {
@@ -184,7 +184,7 @@ interface Credentials {
 async function credentials(o: JoinOptions): Promise<Credentials | null> {
   let passphrase: string;
   if (o.newRoom) {
-    passphrase = newRoomSecret();
+    passphrase = newRoomSecret(systemRandom);
     const share = shareLine(o.server, o.room, passphrase);
     if (o.json) {
       console.log(JSON.stringify({ event: "room", passphrase, join: share }));
@@ -326,6 +326,8 @@ class PeerProcess {
       room: creds.room,
       name: o.name,
       identity: creds.identity,
+      id: systemRandom(8),
+      random: systemRandom,
       knownPeers: creds.known.entries(),
       relayOnly: o.relayOnly,
       privateEndpoints: withIPv6(privateEndpoints(o.bind, local.port), v6, local6?.port),
@@ -578,7 +580,7 @@ function portMapper(o: JoinOptions, port: number, server: Endpoint): PortMapper 
     localAddress: gw.localAddress,
     prefixLength: gw.prefixLength,
     localPort: port,
-    random: randomId,
+    random: systemRandom,
   });
 }
 

@@ -6,16 +6,20 @@
  * @module
  */
 import { createHmac, type KeyObject } from "node:crypto";
-import {
-  addressCookie,
-  bytesEqual,
-  ed25519PublicKey,
-  ed25519Verify,
-  randomId,
-  reachMac,
-} from "../crypto/crypto.ts";
+import { bytesEqual } from "../core/bytes.ts";
+import { constantTimeEqual } from "../crypto/constant_time.ts";
+import { addressCookie, reachMac } from "../crypto/cookie.ts";
+import { ed25519PublicKey, ed25519Verify } from "../crypto/ed25519.ts";
+// The default below, for callers that pass no randomness (the roles always pass it).
+import { systemRandom } from "../io/random.ts";
 import { SourceCounts, sourceKey, TokenBucket } from "../core/limits.ts";
-import { type Endpoint, isUsableCandidate, parseIPv4, sameEndpoint } from "../wire/address.ts";
+import {
+  type Endpoint,
+  formatEndpoint,
+  isUsableCandidate,
+  parseIPv4,
+  sameEndpoint,
+} from "../wire/address.ts";
 import {
   hasHeader,
   ID_LEN,
@@ -277,7 +281,7 @@ export class Registry {
   constructor(
     options: Partial<RegistryOptions> = {},
     secret?: Uint8Array,
-    random: (n: number) => Uint8Array = randomId,
+    random: (n: number) => Uint8Array = systemRandom,
   ) {
     this.#o = { ...DEFAULT_REGISTRY, ...options };
     this.#o.maxRoomSize = Math.min(this.#o.maxRoomSize, MAX_ROOM_SIZE);
@@ -290,7 +294,7 @@ export class Registry {
   /** The cookie a peer with `id` must echo from `addr` at `now` (exposed for tests and tools). */
   cookieFor(id: Uint8Array, addr: Endpoint, now?: number): Uint8Array {
     if (now !== undefined) this.#rotate(now);
-    return addressCookie(this.#secrets[0], id, addr);
+    return addressCookie(this.#secrets[0], id, formatEndpoint(addr));
   }
 
   /**
@@ -314,8 +318,10 @@ export class Registry {
    */
   #routable(from: Endpoint, id: Uint8Array, cookie: Uint8Array): boolean {
     const want = this.cookieFor(id, from);
-    if (bytesEqual(cookie, want)) return true;
-    if (bytesEqual(cookie, addressCookie(this.#secrets[1], id, from))) return true;
+    if (constantTimeEqual(cookie, want)) return true;
+    if (constantTimeEqual(cookie, addressCookie(this.#secrets[1], id, formatEndpoint(from)))) {
+      return true;
+    }
     this.stats.cookies++;
     this.#send(from, { type: MsgType.Cookie, cookie: want });
     return false;
@@ -538,7 +544,7 @@ export class Registry {
     const p = this.#peers.get(idNum(m.id));
     if (!p || !sameEndpoint(p.addr, from)) return this.#drop("reached-unknown");
     if (!tokenIs(p, m.token)) return this.#drop("reached-bad-token");
-    if (!p.reach || !bytesEqual(p.reach, m.nonce)) return this.#drop("reached-bad-nonce");
+    if (!p.reach || !constantTimeEqual(p.reach, m.nonce)) return this.#drop("reached-bad-nonce");
     p.reach = undefined;
     this.#touch(p, now);
     p.supernode = true;

@@ -11,14 +11,15 @@
 import type { Endpoint } from "./address.ts";
 import { type Decoded, Reader, ShortRead, writeHeader, Writer } from "./codec.ts";
 import { ID_LEN, MAX_DATAGRAM, MsgType, peekType } from "./header.ts";
+import { COOKIE_LEN, REACH_MAC_LEN } from "../crypto/cookie.ts";
+
+/** Sizes of the server's MACs, defined with them in `lib/crypto/cookie.ts`. */
+export { COOKIE_LEN, REACH_MAC_LEN };
 
 const encoder = new TextEncoder();
 
 /** Most peers in one room: a ROSTER of everyone else must fit in one datagram. */
 export const MAX_ROOM_SIZE: number = Math.floor((MAX_DATAGRAM - 4 - 8 - 4 - 2) / ID_LEN) + 1;
-
-/** Size of a return-routability cookie in bytes. */
-export const COOKIE_LEN = 8;
 
 /** Size of a pair's introduction epoch in bytes. */
 export const EPOCH_LEN = 8;
@@ -81,8 +82,6 @@ export const FLAG_SUPERNODE = 2;
 
 /** Size of a REACH's nonce and of its MAC, in bytes. */
 export const REACH_NONCE_LEN = 8;
-/** Size of a REACH's MAC (truncated HMAC-SHA256 keyed by the registration token), in bytes. */
-export const REACH_MAC_LEN = 16;
 
 /** Every server-facing message, discriminated by `type`. */
 export type ServerMsg =

@@ -70,12 +70,10 @@ const USES: [string, RegExp][] = [
  * gone (delete its entry). When it is empty, delete it.
  */
 const KNOWN: readonly (readonly [string, string, number])[] = [
-  // randomId(), the default random source of ids, identities and cookies secrets.
-  ["lib/crypto/crypto.ts", "import randomBytes from node:crypto", 1],
-  // The default source of Noise ephemeral keys.
-  ["lib/crypto/noise.ts", "import randomBytes from node:crypto", 1],
-  // The default source of a new room's passphrase.
-  ["lib/crypto/room_key.ts", "import randomBytes from node:crypto", 1],
+  // Randomness defaults the peer branch removes (the roles pass systemRandom).
+  ["lib/peer/client.ts", "imports lib/io/random.ts", 1],
+  ["lib/peer/server_link.ts", "imports lib/io/random.ts", 1],
+  ["lib/server/registry.ts", "imports lib/io/random.ts", 1],
   // The doctor's transaction ids when no random source is passed.
   ["lib/nat/doctor.ts", "getRandomValues", 1],
 ];

@@ -2,27 +2,22 @@
  * Tests of the Noise handshake: replay of the published snow and cacophony test vectors for
  * every `_25519_ChaChaPoly_SHA256` protocol (both roles, transport messages, handshake hash),
  * rejection of every single-bit flip and of a wrong psk in `Noise_XXpsk0`, a seeded fuzz of
- * readMessage at every stage, and a fresh XXpsk0 handshake with transport both ways.
+ * readMessage at every stage (no mutated message is accepted, none changes the handshake's
+ * state), and a fresh XXpsk0 handshake with transport both ways.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import {
-  createCipheriv,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  randomBytes,
-} from "node:crypto";
+import { createCipheriv, createPrivateKey, createPublicKey, diffieHellman } from "node:crypto";
 import {
   CipherState,
   handshakePattern,
   HandshakeState,
-  isAcceptablePublicKey,
   MAX_MESSAGE,
   parseProtocolName,
-  publicKeyOf,
   SymmetricState,
 } from "../../lib/crypto/noise.ts";
+import { isAcceptablePublicKey, x25519PublicKey as publicKeyOf } from "../../lib/crypto/x25519.ts";
+import { systemRandom } from "../../lib/io/random.ts";
 import { concat } from "../support/bytes.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
 
@@ -259,24 +254,38 @@ function mutate(rng: () => number, base: Uint8Array, others: Uint8Array[]): Uint
   return m;
 }
 
-/** Feeds `n` mutations of `base` (never `base` itself) to `read`; counts those it accepted. */
+/**
+ * Feeds `n` mutations of `base` (never `base` itself) to `read`; counts those it accepted.
+ * After every rejected input, `state()` (what the receiver's next read depends on) must be as
+ * it was: a forged message changes nothing.
+ */
 function fuzz(
   rng: () => number,
   n: number,
   base: Uint8Array,
   others: Uint8Array[],
   read: (m: Uint8Array) => Uint8Array | null,
+  state: () => string,
 ): number {
+  const before = state();
   let accepted = 0;
   for (let k = 0; k < n; k++) {
     let input = mutate(rng, base, others);
     while (same(input, base)) input = mutate(rng, base, others);
     if (read(input) !== null) accepted++;
+    else if (state() !== before) assert.fail(`input ${k} (${hex(input)}) moved the state`);
   }
   return accepted;
 }
 
-Deno.test("XXpsk0: 100,000 random and mutated inputs to readMessage at every stage, no throws", () => {
+/** What a handshake's next read depends on: its hash, whose turn it is, whether it is done. */
+function handshakeState(hs: HandshakeState): string {
+  return `${hex(hs.getHandshakeHash())} ${hs.isMyTurn} ${hs.isComplete} ${
+    hex(hs.remoteStatic ?? new Uint8Array(0))
+  }`;
+}
+
+Deno.test("XXpsk0: 100,000 random and mutated inputs at every stage: none accepted, none moves the state", () => {
   const msgs = genuine();
   const rng = prng(20260522);
   const huge = new Uint8Array(MAX_MESSAGE + 1), empty = new Uint8Array(0);
@@ -293,7 +302,7 @@ Deno.test("XXpsk0: 100,000 random and mutated inputs to readMessage at every sta
     const others = [...msgs.filter((_, i) => i !== stage), huge, empty];
     tally(
       `message ${stage + 1}`,
-      fuzz(rng, 25_000, msgs[stage]!, others, (m) => hs.readMessage(m)),
+      fuzz(rng, 25_000, msgs[stage]!, others, (m) => hs.readMessage(m), () => handshakeState(hs)),
     );
     assert.deepEqual(hs.readMessage(msgs[stage]!), PAYLOADS[stage]);
   }
@@ -301,7 +310,10 @@ Deno.test("XXpsk0: 100,000 random and mutated inputs to readMessage at every sta
   const [i2r] = completed(true, msgs).split();
   const [ri2r] = completed(false, msgs).split();
   const sealed = i2r.encryptWithAd(empty, PAYLOADS[0]!);
-  tally("transport", fuzz(rng, 25_000, sealed, msgs, (m) => ri2r.decryptWithAd(empty, m)));
+  tally(
+    "transport",
+    fuzz(rng, 25_000, sealed, msgs, (m) => ri2r.decryptWithAd(empty, m), () => `${ri2r.nonce}`),
+  );
   assert.deepEqual(ri2r.decryptWithAd(empty, sealed), PAYLOADS[0]);
   console.log(`noise fuzz: 100000 inputs, ${accepted} accepted; ${report.join(", ")}`);
   assert.equal(accepted, 0);
@@ -372,8 +384,8 @@ Deno.test("every pattern, with and without psks, completes; empty messages are m
 });
 
 Deno.test("XXpsk0 between two fresh states with system randomness, transport both ways", () => {
-  const sI = new Uint8Array(randomBytes(32)), sR = new Uint8Array(randomBytes(32));
-  const psk = new Uint8Array(randomBytes(32));
+  const sI = systemRandom(32), sR = systemRandom(32);
+  const psk = systemRandom(32);
   const make = (initiator: boolean) =>
     new HandshakeState({
       protocolName: XXPSK0,
@@ -381,6 +393,7 @@ Deno.test("XXpsk0 between two fresh states with system randomness, transport bot
       prologue: PROLOGUE,
       s: initiator ? sI : sR,
       psks: [psk],
+      random: systemRandom,
     });
   const init = make(true), resp = make(false);
   const enc = new TextEncoder();
@@ -429,7 +442,7 @@ function smallOrderKeys(): Uint8Array[] {
 
 Deno.test("small-order keys: refused on receipt and as rs, and their DH is all zeros indeed", () => {
   const priv = createPrivateKey({
-    key: Buffer.from(concat(unhex("302e020100300506032b656e04220420"), randomBytes(32))),
+    key: Buffer.from(concat(unhex("302e020100300506032b656e04220420"), systemRandom(32))),
     format: "der",
     type: "pkcs8",
   });
@@ -445,6 +458,7 @@ Deno.test("small-order keys: refused on receipt and as rs, and their DH is all z
     const resp = new HandshakeState({
       protocolName: "Noise_NN_25519_ChaChaPoly_SHA256",
       initiator: false,
+      random: systemRandom,
     });
     assert.equal(resp.readMessage(concat(key, [1, 2, 3])), null);
     assert.equal(resp.isMyTurn, false, "still waiting for a genuine first message");
@@ -457,19 +471,24 @@ Deno.test("small-order keys: refused on receipt and as rs, and their DH is all z
           protocolName: "Noise_NK_25519_ChaChaPoly_SHA256",
           initiator: true,
           rs: key,
+          random: systemRandom,
         }),
       /invalid rs/,
     );
   }
   for (let i = 0; i < 100; i++) {
-    assert.ok(isAcceptablePublicKey(publicKeyOf(new Uint8Array(randomBytes(32)))));
+    assert.ok(isAcceptablePublicKey(publicKeyOf(systemRandom(32))));
   }
   assert.equal(isAcceptablePublicKey(new Uint8Array(31)), false);
 });
 
 Deno.test("programmer errors throw; unexpected network input returns null", () => {
   const nn = (initiator: boolean) =>
-    new HandshakeState({ protocolName: "Noise_NN_25519_ChaChaPoly_SHA256", initiator });
+    new HandshakeState({
+      protocolName: "Noise_NN_25519_ChaChaPoly_SHA256",
+      initiator,
+      random: systemRandom,
+    });
   const init = nn(true), resp = nn(false);
   assert.throws(() => resp.writeMessage(), /out of turn/);
   assert.equal(init.readMessage(new Uint8Array(48)), null, "initiator reads before writing");
@@ -484,7 +503,14 @@ Deno.test("programmer errors throw; unexpected network input returns null", () =
   init.split();
   assert.throws(() => init.split(), /twice/);
   const mk = (o: Partial<ConstructorParameters<typeof HandshakeState>[0]>) => () =>
-    new HandshakeState({ protocolName: XXPSK0, initiator: true, psks: [PSK], s: I_STATIC, ...o });
+    new HandshakeState({
+      protocolName: XXPSK0,
+      initiator: true,
+      psks: [PSK],
+      s: I_STATIC,
+      random: systemRandom,
+      ...o,
+    });
   assert.throws(mk({ s: undefined }), /static key s/);
   assert.throws(mk({ psks: [] }), /pre-shared keys/);
   assert.throws(mk({ psks: [new Uint8Array(31)] }), /pre-shared keys/);

@@ -1,6 +1,6 @@
 /** The identity file: where it lives, its format, creation, and what is refused. */
 import assert from "node:assert/strict";
-import { Identity } from "../../lib/crypto/crypto.ts";
+import { Identity } from "../../lib/crypto/identity.ts";
 import {
   formatIdentity,
   IdentityError,

@@ -4,6 +4,7 @@
  * in the simulator: an easy NAT and a random-port symmetric NAT end up direct; symmetric ↔
  * symmetric stays relayed without a single search probe.
  */
+import { systemRandom } from "../../lib/io/random.ts";
 import assert from "node:assert/strict";
 import {
   BirthdayPool,
@@ -241,7 +242,7 @@ Deno.test("birthday sim: a pair refused mid-search gives its auxiliary sockets b
   assert.ok(!direct(b, "alice"));
   // An insider with the room secret runs a handshake as alice under another identity, directly
   // to bob: bob refuses alice for good (two identities).
-  const own = noiseFactory({ staticKey: net.bytes(32), psk: simRoom().psk })(
+  const own = noiseFactory({ staticKey: net.bytes(32), psk: simRoom().psk, random: systemRandom })(
     true,
     pairPrologue(simRoom().id, a.client.id, b.client.id),
   );

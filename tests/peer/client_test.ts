@@ -9,8 +9,10 @@ import { looksLikeStun, StunResponder } from "../../lib/nat/stun.ts";
 import { PortMapper } from "../../lib/nat/portmap/mapper.ts";
 import { FakeGateway } from "../support/portmap_gateway.ts";
 import { MAX_ROOM_SIZE } from "../../lib/wire/server_msg.ts";
-import { Identity, type TransportCipher } from "../../lib/crypto/crypto.ts";
-import { bytesEqual } from "../../lib/crypto/crypto.ts";
+import { Identity } from "../../lib/crypto/identity.ts";
+import type { TransportCipher } from "../../lib/crypto/session.ts";
+import { bytesEqual } from "../../lib/core/bytes.ts";
+import { systemRandom } from "../../lib/io/random.ts";
 import { MAX_ANSWERS, noiseFactory } from "../../lib/peer/handshake/handshake.ts";
 import { pairPrologue } from "../../lib/peer/handshake/secure_link.ts";
 import { type Endpoint, sameEndpoint } from "../../lib/wire/address.ts";
@@ -188,7 +190,7 @@ Deno.test("client: only a handshake made with the room secret is answered", () =
     const h = harness(1);
     const x = h.intro({ name: "x", below: true }); // x has the lower id: it initiates
     h.drain();
-    const noise = noiseFactory({ staticKey: h.bytes(32), psk });
+    const noise = noiseFactory({ staticKey: h.bytes(32), psk, random: systemRandom });
     const hs = noise(true, pairPrologue(simRoom().id, x.id, h.c.id));
     const msg1 = hs.writeMessage(new Uint8Array([0, 0, 0, 1])); // payload: the attempt
     h.relayed(
@@ -359,7 +361,7 @@ Deno.test("client: a forged attempt number cannot pin a pair (it is authenticate
   const h = harness(7);
   const x = h.intro({ name: "x", below: true }); // x initiates
   h.drain();
-  const noise = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+  const noise = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk, random: systemRandom });
   const msg1 = (attempt: number) =>
     noise(true, pairPrologue(simRoom().id, x.id, h.c.id)).writeMessage(
       new Uint8Array([0, 0, 0, attempt]),
@@ -414,7 +416,7 @@ function member(h: Harness, name: string) {
   const x = h.intro({ name, below: true });
   const sent = h.drain();
   const staticKey = h.bytes(32);
-  const noise = noiseFactory({ staticKey, psk: simRoom().psk });
+  const noise = noiseFactory({ staticKey, psk: simRoom().psk, random: systemRandom });
   const payload = (attempt: number, text = "") => {
     const t = new TextEncoder().encode(text);
     const out = new Uint8Array(4 + t.length);
@@ -587,7 +589,11 @@ for (const variant of ["its cookie", "a wrong cookie", "another address"] as con
     const copy = copies[0]!;
     assert.notEqual(copy.cookie, 0);
     // x answers that copy: its message 2, directly, echoing the cookie.
-    const noise = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+    const noise = noiseFactory({
+      staticKey: h.bytes(32),
+      psk: simRoom().psk,
+      random: systemRandom,
+    });
     const theirs = noise(false, pairPrologue(simRoom().id, h.c.id, x.id));
     assert.ok(theirs.readMessage(copy.message));
     const msg2 = theirs.writeMessage(hsPayload(copy.attempt, "x"));
@@ -632,7 +638,11 @@ Deno.test("client: a direct message 1 from a non-member gets nothing back", () =
   const x = h.intro({ name: "x" });
   h.drain();
   const from = { hostname: "203.0.113.9", port: 4444 };
-  const wrong = noiseFactory({ staticKey: h.bytes(32), psk: simRoom("room", "wrong").psk });
+  const wrong = noiseFactory({
+    staticKey: h.bytes(32),
+    psk: simRoom("room", "wrong").psk,
+    random: systemRandom,
+  });
   const msg1 = wrong(true, pairPrologue(simRoom().id, x.id, h.c.id)).writeMessage(hsPayload(1));
   h.c.handleDatagram(
     h.now,
@@ -647,7 +657,7 @@ Deno.test("client: a replayed message 1 from many spoofed sources gets a bounded
   const h = harness(13);
   const x = h.intro({ name: "x" });
   h.drain();
-  const noise = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+  const noise = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk, random: systemRandom });
   const msg1 = noise(true, pairPrologue(simRoom().id, x.id, h.c.id)).writeMessage(hsPayload(1));
   const frame = encodeHandshake({
     from: x.id,
@@ -690,8 +700,8 @@ Deno.test("client: a peer whose two handshakes show different identities is refu
   const x = h.intro({ name: "x" });
   const sent = h.drain();
   // An insider with the room secret: one identity answers our handshake, another runs x's.
-  const k1 = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
-  const k2 = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk });
+  const k1 = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk, random: systemRandom });
+  const k2 = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk, random: systemRandom });
   const relay = (stage: number, attempt: number, message: Uint8Array) =>
     h.relayed(x.id, encodeHandshake({ from: x.id, to: h.c.id, stage, attempt, message }));
   const first = relayedHandshake(sent, 1);
@@ -742,7 +752,7 @@ Deno.test("client: forged direct message 2s cost a bounded number of Diffie-Hell
   const tried = h.c.drops["handshake-failed"] ?? 0;
   assert.ok(tried <= 32, `${tried} forged message 2s were read`);
   // The real message 2, relayed, completes the handshake as before.
-  const theirs = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk })(
+  const theirs = noiseFactory({ staticKey: h.bytes(32), psk: simRoom().psk, random: systemRandom })(
     false,
     pairPrologue(simRoom().id, h.c.id, x.id),
   );

@@ -8,7 +8,7 @@ import { type LinkEvent, SERVER_LOST_AFTER, ServerLink } from "../../lib/peer/se
 import type { Endpoint } from "../../lib/wire/address.ts";
 import { MsgType } from "../../lib/wire/header.ts";
 import { helloSigningInput, RefuseCode, type ServerMsg } from "../../lib/wire/server_msg.ts";
-import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "../../lib/crypto/crypto.ts";
+import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "../../lib/crypto/ed25519.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
 import { testRoom } from "../support/hello.ts";
 

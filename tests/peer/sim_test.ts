@@ -9,7 +9,8 @@ import { formatEndpoint } from "../../lib/wire/address.ts";
 import { MsgType } from "../../lib/wire/header.ts";
 import { decodeHandshake, encodeHandshake } from "../../lib/wire/peer_frame.ts";
 import { decodeServerMsg, encodeServerMsg } from "../../lib/wire/server_msg.ts";
-import { Identity } from "../../lib/crypto/crypto.ts";
+import { Identity } from "../../lib/crypto/identity.ts";
+import { systemRandom } from "../../lib/io/random.ts";
 import { fingerprint } from "../../lib/crypto/fingerprint.ts";
 import { noiseFactory } from "../../lib/peer/handshake/handshake.ts";
 import { prng } from "../support/prng.ts";
@@ -520,7 +521,7 @@ Deno.test("a peer with the wrong passphrase for the same room name sees nobody a
  * `stage` is replaced by one it made (its own ephemeral and static keys, a guessed room secret).
  */
 function substitute(net: SimNet, stage: number): () => number {
-  const evil = noiseFactory({ staticKey: net.bytes(32), psk: net.bytes(32) });
+  const evil = noiseFactory({ staticKey: net.bytes(32), psk: net.bytes(32), random: systemRandom });
   let substituted = 0;
   net.tamper = (from, _to, data) => {
     if (from.hostname !== SERVER.hostname) return data;

@@ -4,10 +4,10 @@
  * probes, and what happens when the server or the supernode goes away.
  */
 import assert from "node:assert/strict";
-import { reachMac } from "../../lib/crypto/crypto.ts";
 import { MsgType } from "../../lib/wire/header.ts";
 import { encodeServerMsg, FLAG_SUPERNODE, RELAY_HEADER_LEN } from "../../lib/wire/server_msg.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
+import { reachMac } from "../../lib/crypto/cookie.ts";
 import { Registry } from "../../lib/server/registry.ts";
 import { signedHello } from "../support/hello.ts";
 import { JsonView, pathText } from "../../lib/roles/view.ts";

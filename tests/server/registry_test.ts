@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { addressCookie } from "../../lib/crypto/crypto.ts";
+import { addressCookie } from "../../lib/crypto/cookie.ts";
 import {
   COOKIE_ROTATION,
   Registry,
@@ -20,10 +20,10 @@ import {
 } from "../../lib/server/registry.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
 import { signedHello, testRoom } from "../support/hello.ts";
-import type { SigningKey } from "../../lib/crypto/crypto.ts";
 import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
 import { ID_LEN, idHex, MAX_DATAGRAM, MsgType } from "../../lib/wire/header.ts";
 import { encodeHandshake, encodeSealedHeader } from "../../lib/wire/peer_frame.ts";
+import type { SigningKey } from "../../lib/crypto/ed25519.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
@@ -1401,14 +1401,18 @@ Deno.test("registry: cookies are HMACs of the id and address under the secret of
       const period = Math.floor(now / COOKIE_ROTATION);
       assert.deepEqual(
         r.cookieFor(alice.id, ALICE_ADDR, now),
-        addressCookie(periodSecret(SECRET, period), alice.id, ALICE_ADDR),
+        addressCookie(periodSecret(SECRET, period), alice.id, formatEndpoint(ALICE_ADDR)),
         `at ${now} (period ${period})`,
       );
     }
   }
   const r = registry();
   const c0 = r.cookieFor(alice.id, ALICE_ADDR, 0);
-  assert.notDeepEqual(c0, addressCookie(SECRET, alice.id, ALICE_ADDR), "never the master itself");
+  assert.notDeepEqual(
+    c0,
+    addressCookie(SECRET, alice.id, formatEndpoint(ALICE_ADDR)),
+    "never the master itself",
+  );
   assert.notDeepEqual(c0, r.cookieFor(alice.id, BOB_ADDR, 0));
   assert.notDeepEqual(c0, r.cookieFor(alice.id.map((b) => b ^ 1), ALICE_ADDR, 0));
   assert.notDeepEqual(
@@ -1423,7 +1427,7 @@ Deno.test("registry: cookies are HMACs of the id and address under the secret of
   assert.notDeepEqual(r.cookieFor(alice.id, ALICE_ADDR), c0, "next period: a new secret");
   assert.deepEqual(
     r.cookieFor(alice.id, ALICE_ADDR),
-    addressCookie(periodSecret(SECRET, 1), alice.id, ALICE_ADDR),
+    addressCookie(periodSecret(SECRET, 1), alice.id, formatEndpoint(ALICE_ADDR)),
   );
 });
 
@@ -1684,7 +1688,7 @@ Deno.test("registry: seeded property: no answer to an unproven datagram is large
   const validCookie = (now: number, id: Uint8Array, from: Endpoint, c: Uint8Array) => {
     const period = Math.floor(now / COOKIE_ROTATION);
     return [period, period - 1].some((k) =>
-      idHex(addressCookie(periodSecret(SECRET, k), id, from)) === idHex(c)
+      idHex(addressCookie(periodSecret(SECRET, k), id, formatEndpoint(from))) === idHex(c)
     );
   };
 

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { Identity } from "../../lib/crypto/crypto.ts";
+import { Identity } from "../../lib/crypto/identity.ts";
+import { systemRandom } from "../../lib/io/random.ts";
 import { handshakeSessions } from "../support/sessions.ts";
 import assert from "node:assert/strict";
 import { noiseFactory } from "../../lib/peer/handshake/handshake.ts";
@@ -148,8 +149,16 @@ Deno.test("relay fast path: the largest SEALED and HANDSHAKE frames a peer sends
   const sealed = new Uint8Array([...header, ...session.seal(counter, header, inner)]);
   // The longest HANDSHAKE: message 2 (e, s, and the responder's longest name) of a real Noise run.
   const psk = new Uint8Array(32).fill(3), prologue = new Uint8Array(8);
-  const init = noiseFactory({ staticKey: Identity.generate().privateKey, psk })(true, prologue);
-  const resp = noiseFactory({ staticKey: Identity.generate().privateKey, psk })(false, prologue);
+  const init = noiseFactory({
+    staticKey: Identity.generate(systemRandom).privateKey,
+    psk,
+    random: systemRandom,
+  })(true, prologue);
+  const resp = noiseFactory({
+    staticKey: Identity.generate(systemRandom).privateKey,
+    psk,
+    random: systemRandom,
+  })(false, prologue);
   const name = new Uint8Array(MAX_NAME).fill(0x61);
   assert.ok(resp.readMessage(init.writeMessage(new Uint8Array(4))));
   const msg2 = resp.writeMessage(new Uint8Array([0xff, 0xff, 0xff, 0xff, ...name]));

@@ -3,10 +3,10 @@
  * its SHA-256, no scrypt), and a HELLO signed by it.
  */
 import { createHash } from "node:crypto";
-import { ed25519FromSeed, ed25519Sign, type SigningKey } from "../../lib/crypto/crypto.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import { MsgType } from "../../lib/wire/header.ts";
 import { COOKIE_LEN, helloSigningInput, type MsgOf, NONCE_LEN } from "../../lib/wire/server_msg.ts";
+import { ed25519FromSeed, ed25519Sign, type SigningKey } from "../../lib/crypto/ed25519.ts";
 
 const rooms = new Map<string, SigningKey>();
 

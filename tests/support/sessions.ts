@@ -4,14 +4,25 @@
  *
  * @module
  */
-import { Identity, PairSession } from "../../lib/crypto/crypto.ts";
+import { Identity } from "../../lib/crypto/identity.ts";
+import { PairSession } from "../../lib/crypto/session.ts";
+import { systemRandom } from "../../lib/io/random.ts";
 import { noiseFactory } from "../../lib/peer/handshake/handshake.ts";
 
-/** `ab` is the initiator's session with the responder, `ba` the responder's with it. */
-export function handshakeSessions(): { ab: PairSession; ba: PairSession } {
+/**
+ * `ab` is the initiator's session with the responder, `ba` the responder's with it. Keys come
+ * from `random` (system randomness unless a test passes a seeded source).
+ */
+export function handshakeSessions(
+  random: (n: number) => Uint8Array = systemRandom,
+): { ab: PairSession; ba: PairSession } {
   const psk = new Uint8Array(32).fill(7), prologue = new Uint8Array(0), empty = new Uint8Array(0);
-  const i = noiseFactory({ staticKey: Identity.generate().privateKey, psk })(true, prologue);
-  const r = noiseFactory({ staticKey: Identity.generate().privateKey, psk })(false, prologue);
+  const party = (initiator: boolean) =>
+    noiseFactory({ staticKey: Identity.generate(random).privateKey, psk, random })(
+      initiator,
+      prologue,
+    );
+  const i = party(true), r = party(false);
   const ok = r.readMessage(i.writeMessage(empty)) && i.readMessage(r.writeMessage(empty)) &&
     r.readMessage(i.writeMessage(empty));
   if (!ok) throw new Error("test handshake failed");

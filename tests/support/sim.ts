@@ -7,7 +7,7 @@
  * @module
  */
 import { Client, type ClientEvent, type ClientOptions } from "../../lib/peer/client.ts";
-import { Identity } from "../../lib/crypto/crypto.ts";
+import { Identity } from "../../lib/crypto/identity.ts";
 import { deriveRoomKeys, type RoomKeys } from "../../lib/crypto/room_key.ts";
 import { Registry, type RegistryOptions } from "../../lib/server/registry.ts";
 import type { SansIo } from "../../lib/io/udp.ts";

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { Identity } from "../../lib/crypto/crypto.ts";
+import { Identity } from "../../lib/crypto/identity.ts";
 import { noiseFactory } from "../../lib/peer/handshake/handshake.ts";
 import { SecureLink } from "../../lib/peer/handshake/secure_link.ts";
 import { decodeSealed } from "../../lib/wire/peer_frame.ts";

@@ -11,7 +11,7 @@ import * as header from "../../lib/wire/header.ts";
 import * as serverMsg from "../../lib/wire/server_msg.ts";
 import * as peerFrame from "../../lib/wire/peer_frame.ts";
 import { MAX_MESSAGE } from "../../lib/peer/fragment.ts";
-import { REPLAY_WINDOW } from "../../lib/crypto/crypto.ts";
+import { REPLAY_WINDOW } from "../../lib/crypto/session.ts";
 import { DEFAULT_RELIABLE } from "../../lib/peer/reliable.ts";
 import { VECTORS_PATH } from "./vector_json.ts";
 

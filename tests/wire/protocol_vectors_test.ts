@@ -11,13 +11,14 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { addressCookie, Identity, reachMac } from "../../lib/crypto/crypto.ts";
+import { addressCookie, reachMac } from "../../lib/crypto/cookie.ts";
+import { Identity } from "../../lib/crypto/identity.ts";
 import { fingerprint } from "../../lib/crypto/fingerprint.ts";
 import { deriveRoomKeys, nameTag, roomSalt, roomSign } from "../../lib/crypto/room_key.ts";
 import { NOISE_PROTOCOL, payloadOf, readPayload } from "../../lib/peer/handshake/handshake.ts";
 import { pairPrologue, PROLOGUE } from "../../lib/peer/handshake/secure_link.ts";
 import { Registry } from "../../lib/server/registry.ts";
-import type { Endpoint } from "../../lib/wire/address.ts";
+import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
 import { MsgType, peekType, PROTOCOL_VERSION } from "../../lib/wire/header.ts";
 import {
   decodeHandshake,
@@ -161,7 +162,11 @@ Deno.test("vectors: address cookies, REACH MAC, roster digests", () => {
     const master = unhex(c.master), id = unhex(c.id), ep: Endpoint = c.endpoint;
     assert.equal(hex(periodSecretRef(master, c.period)), c.period_secret);
     assert.equal(Math.floor(c.now_ms / 60_000), c.period);
-    assert.equal(hex(addressCookie(unhex(c.period_secret), id, ep)), c.cookie, c.text);
+    assert.equal(
+      hex(addressCookie(unhex(c.period_secret), id, formatEndpoint(ep))),
+      c.cookie,
+      c.text,
+    );
     assert.equal(hex(addressCookieRef(unhex(c.period_secret), id, c.text)), c.cookie);
     // The registry's own cookie: the recommended construction, end to end.
     assert.equal(hex(new Registry({}, master).cookieFor(id, ep, c.now_ms)), c.cookie);

@@ -40,7 +40,7 @@ import {
   PcpResult,
   pcpResultName,
 } from "./pcp.ts";
-import { compareBytes } from "../../crypto/crypto.ts";
+import { constantTimeEqual } from "../../crypto/constant_time.ts";
 
 /** A response, as far as the machine cares. */
 export type GatewayReply =
@@ -104,7 +104,7 @@ export function pcpWire(client: string, localPort: number, nonce: Uint8Array): G
       const d = decodePcpResponse(data);
       if (!d.ok || d.value.opcode !== PcpOp.Map || !d.value.map) return null;
       const r = d.value, m = d.value.map;
-      if (compareBytes(m.nonce, nonce) !== 0 || m.protocol !== 17) return null;
+      if (!constantTimeEqual(m.nonce, nonce) || m.protocol !== 17) return null;
       if (m.internalPort !== localPort) return null;
       if (r.result !== PcpResult.Success) {
         return { kind: "error", epoch: r.epoch, reason: pcpResultName(r.result) };

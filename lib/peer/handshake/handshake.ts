@@ -40,9 +40,10 @@
  *
  * @module
  */
-import { bytesEqual, type TransportCipher } from "../../crypto/crypto.ts";
-import { type CipherState, HandshakeState } from "../../crypto/noise.ts";
+import { HandshakeState } from "../../crypto/noise.ts";
 import { MAX_NAME } from "../../wire/peer_frame.ts";
+import { bytesEqual } from "../../core/bytes.ts";
+import { type TransportCipher, transportCipher } from "../../crypto/session.ts";
 
 /** The Noise protocol name used between peers. */
 export const NOISE_PROTOCOL = "Noise_XXpsk0_25519_ChaChaPoly_SHA256";
@@ -452,13 +453,13 @@ function decodeName(payload: Uint8Array | null): string | null {
 
 /**
  * The {@link NoiseFactory} of a room member: {@link NOISE_PROTOCOL} with `staticKey` (the
- * identity's private key) and the room's `psk`. `random` draws ephemeral keys (injectable for
- * reproducible simulations).
+ * identity's private key) and the room's `psk`. `random` draws ephemeral keys (the roles pass
+ * `systemRandom` of `lib/io/random.ts`, simulations seeded sources).
  */
 export function noiseFactory(o: {
   staticKey: Uint8Array;
   psk: Uint8Array;
-  random?: (n: number) => Uint8Array;
+  random: (n: number) => Uint8Array;
 }): NoiseFactory {
   return (initiator, prologue) => {
     const hs = new HandshakeState({
@@ -467,7 +468,7 @@ export function noiseFactory(o: {
       prologue,
       s: o.staticKey,
       psks: [o.psk],
-      ...(o.random ? { random: o.random } : {}),
+      random: o.random,
     });
     return {
       writeMessage: (payload) => hs.writeMessage(payload),
@@ -478,28 +479,10 @@ export function noiseFactory(o: {
       split() {
         const [toResponder, toInitiator] = hs.split();
         return {
-          initiatorToResponder: explicitNonce(toResponder),
-          responderToInitiator: explicitNonce(toInitiator),
+          initiatorToResponder: transportCipher(toResponder),
+          responderToInitiator: transportCipher(toInitiator),
         };
       },
     };
-  };
-}
-
-/**
- * A Noise transport CipherState used with explicit nonces: datagrams arrive out of order, so
- * each SEALED frame carries its counter and the receiver sets it before decrypting (the replay
- * window lives in `PairSession`), as WireGuard does.
- */
-function explicitNonce(cs: CipherState): TransportCipher {
-  return {
-    seal(counter, aad, plaintext) {
-      cs.setNonce(counter);
-      return cs.encryptWithAd(aad, plaintext);
-    },
-    open(counter, aad, sealed) {
-      cs.setNonce(counter);
-      return cs.decryptWithAd(aad, sealed);
-    },
   };
 }

@@ -12,12 +12,8 @@
  *
  * @module
  */
-import {
-  bytesEqual,
-  compareBytes,
-  PairSession,
-  type TransportCipher,
-} from "../../crypto/crypto.ts";
+import { bytesEqual, compareBytes } from "../../core/bytes.ts";
+import { PairSession, SEAL_OVERHEAD, type TransportCipher } from "../../crypto/session.ts";
 import {
   type HandshakeOut,
   type HandshakeResult,
@@ -81,7 +77,7 @@ const RECV_OLD = 2;
 
 /** A cipher for the direction a one-way session does not use. */
 const NONE: TransportCipher = {
-  seal() {
+  sealInto() {
     throw new Error("This session only opens");
   },
   open: () => null,
@@ -217,10 +213,10 @@ export class SecureLink {
     if (!s) return undefined;
     const counter = s.nextCounter();
     const header = this.#sealedHeader(counter);
-    const body = s.seal(counter, header, inner);
-    const frame = new Uint8Array(header.length + body.length);
+    // Sealed in place after the header: no copy of the ciphertext.
+    const frame = new Uint8Array(header.length + inner.length + SEAL_OVERHEAD);
     frame.set(header);
-    frame.set(body, header.length);
+    s.sealInto(counter, header, inner, frame, header.length);
     return frame;
   }
 

@@ -1,14 +1,16 @@
 /**
- * Tests of the TypeScript ChaCha20-Poly1305 ({@link ChaCha20Poly1305}): the RFC 8439 AEAD
- * vector, agreement with `node:crypto` on random keys, nonces, lengths and associated data
- * (across block boundaries of both ChaCha20 and Poly1305), and refusal of every tampered byte.
- * The Noise vectors (tests/crypto/noise_test.ts) exercise it too, as Noise's cipher.
+ * Tests of the AEAD module ({@link ChaCha20Poly1305} of `lib/crypto/aead.ts`): the RFC 8439
+ * AEAD vector, agreement with a plain `node:crypto` call on random keys, nonces, lengths and
+ * associated data (so our wrapper adds or drops nothing), `sealInto` at offsets and in place,
+ * refusal of every tampered bit, and hostile input that returns null rather than throwing.
+ * Wycheproof's vectors run through it in tests/crypto/wycheproof_test.ts; the Noise vectors
+ * (tests/crypto/noise_test.ts) exercise it as Noise's cipher.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { createCipheriv } from "node:crypto";
-import { ChaCha20Poly1305, TAG_LEN } from "../../lib/crypto/chacha20poly1305.ts";
+import { ChaCha20Poly1305, KEY_LEN, NONCE_LEN, TAG_LEN } from "../../lib/crypto/aead.ts";
 import { prng } from "../support/prng.ts";
 
 const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
@@ -24,7 +26,7 @@ function nodeSeal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8
   return out;
 }
 
-Deno.test("chacha20poly1305: the AEAD vector of RFC 8439 section 2.8.2", () => {
+Deno.test("aead: the AEAD vector of RFC 8439 section 2.8.2", () => {
   const key = Uint8Array.from({ length: 32 }, (_, i) => 0x80 + i);
   const nonce = unhex("070000004041424344454647");
   const aad = unhex("50515253c0c1c2c3c4c5c6c7");
@@ -38,7 +40,7 @@ Deno.test("chacha20poly1305: the AEAD vector of RFC 8439 section 2.8.2", () => {
   assert.deepEqual(new ChaCha20Poly1305(key).open(nonce, aad, sealed), pt);
 });
 
-Deno.test("chacha20poly1305: agrees with node:crypto on random inputs of every length to 300 bytes", () => {
+Deno.test("aead: matches a plain node:crypto call on random inputs of every length to 300 bytes, also sealed into a larger buffer or in place", () => {
   const rand = prng(0xc4a4);
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
   for (let len = 0; len <= 300; len++) {
@@ -53,6 +55,12 @@ Deno.test("chacha20poly1305: agrees with node:crypto on random inputs of every l
     aead.sealInto(nonce, aad, pt, big, 5);
     assert.deepEqual(big.subarray(5, 5 + len + TAG_LEN), sealed);
     assert.equal(big[4], 0xee);
+    assert.equal(big[5 + len + TAG_LEN], 0xee);
+    // In place: the plaintext sits where its ciphertext goes.
+    const inPlace = new Uint8Array(len + TAG_LEN);
+    inPlace.set(pt);
+    aead.sealInto(nonce, aad, inPlace.subarray(0, len), inPlace, 0);
+    assert.deepEqual(inPlace, sealed, `in place, length ${len}`);
   }
   // Large and all-ones inputs (the Poly1305 limbs at their largest).
   for (const len of [1000, 1024, 4096, 65_535]) {
@@ -62,7 +70,7 @@ Deno.test("chacha20poly1305: agrees with node:crypto on random inputs of every l
   }
 });
 
-Deno.test("chacha20poly1305: any changed bit of the ciphertext, tag, aad or nonce fails to open", () => {
+Deno.test("aead: any changed bit of the ciphertext, tag, aad or nonce fails to open", () => {
   const key = unhex("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
   const nonce = unhex("000000000102030405060708");
   const aad = new TextEncoder().encode("header");
@@ -81,10 +89,35 @@ Deno.test("chacha20poly1305: any changed bit of the ciphertext, tag, aad or nonc
   assert.equal(aead.open(unhex("000000000102030405060709"), aad, sealed), null);
   assert.equal(aead.open(nonce, aad, sealed.subarray(0, TAG_LEN - 1)), null, "shorter than a tag");
   assert.equal(aead.open(nonce.subarray(1), aad, sealed), null, "short nonce");
-  assert.throws(() => new ChaCha20Poly1305(new Uint8Array(31)), RangeError);
+  assert.equal(aead.open(new Uint8Array(NONCE_LEN + 1), aad, sealed), null, "long nonce");
+  assert.equal(aead.open(nonce, aad, new Uint8Array(0)), null, "empty");
+  // A tag alone (an empty plaintext's sealing) opens to nothing when genuine, else fails.
+  const tagOnly = aead.seal(nonce, aad, new Uint8Array(0));
+  assert.equal(tagOnly.length, TAG_LEN);
+  assert.deepEqual(aead.open(nonce, aad, tagOnly), new Uint8Array(0));
+  tagOnly[3]! ^= 4;
+  assert.equal(aead.open(nonce, aad, tagOnly), null);
+  assert.throws(() => new ChaCha20Poly1305(new Uint8Array(KEY_LEN - 1)), RangeError);
+  assert.throws(() => aead.seal(nonce.subarray(1), aad, sealed), RangeError);
 });
 
-Deno.test("chacha20poly1305: sealInto refuses a buffer without room, rather than writing a frame cut short", () => {
+Deno.test("aead: the key is copied; opened plaintexts are plain Uint8Arrays of their own", () => {
+  const key = new Uint8Array(KEY_LEN).fill(9), nonce = new Uint8Array(NONCE_LEN);
+  const aead = new ChaCha20Poly1305(key);
+  const pt = new TextEncoder().encode("copied");
+  const sealed = aead.seal(nonce, new Uint8Array(0), pt);
+  key.fill(0);
+  const opened = aead.open(nonce, new Uint8Array(0), sealed)!;
+  assert.deepEqual(opened, pt, "changing the caller's key bytes changes nothing");
+  assert.equal(Object.getPrototypeOf(opened), Uint8Array.prototype);
+  assert.equal(opened.byteLength, pt.length);
+  // Opening twice gives two independent arrays.
+  const again = aead.open(nonce, new Uint8Array(0), sealed)!;
+  again[0] = 0;
+  assert.deepEqual(opened, pt);
+});
+
+Deno.test("aead: sealInto refuses a buffer without room, rather than writing a frame cut short", () => {
   const aead = new ChaCha20Poly1305(new Uint8Array(32).fill(7));
   const nonce = new Uint8Array(12), pt = new Uint8Array(40).fill(1);
   // Typed arrays drop writes past their end silently: the tag (or the ciphertext) would be lost.
