@@ -134,8 +134,8 @@ export interface DoctorOptions {
   rto?: number;
   /** Measure the mapping lifetime; off when absent. */
   lifetime?: LifetimeOptions;
-  /** Random bytes for transaction ids (default `crypto.getRandomValues`). */
-  random?: (n: number) => Uint8Array;
+  /** Random bytes for transaction ids (the role passes the system's; tests a seeded source). */
+  random: (n: number) => Uint8Array;
 }
 
 /** Default wait for each answer, ms. */
@@ -183,10 +183,6 @@ interface Lifetime {
   tx: Tx | null;
 }
 
-function defaultRandom(n: number): Uint8Array {
-  return crypto.getRandomValues(new Uint8Array(n));
-}
-
 /**
  * The doctor's state machine. Socket 0 is the one every test runs on; socket 1 sends the
  * hairpin test and the lifetime probes. It implements the driver's `SansIo` for socket 0 directly;
@@ -229,7 +225,7 @@ export class Doctor {
       server: o.server,
       timeout: o.timeout ?? DEFAULT_TIMEOUT,
       rto: o.rto ?? 300,
-      random: o.random ?? defaultRandom,
+      random: o.random,
       ...(o.lifetime ? { lifetime: o.lifetime } : {}),
     };
     this.secondary = {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { systemRandom } from "../io/random.ts";
 import { DEFAULT_TIMEOUT, describeReport, Doctor, type DoctorEvent } from "../nat/doctor.ts";
 import { resolveHostPort } from "../io/resolve.ts";
 import { UdpDriver } from "../io/udp.ts";
@@ -62,6 +63,7 @@ export async function doctor(o: DoctorCliOptions, output: DoctorOutput = CONSOLE
   const doc = new Doctor({
     server,
     timeout,
+    random: systemRandom,
     ...(o.lifetime !== null ? { lifetime: { budget: o.lifetime } } : {}),
   });
   const finished = Promise.withResolvers<void>();

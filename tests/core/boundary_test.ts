@@ -74,8 +74,6 @@ const KNOWN: readonly (readonly [string, string, number])[] = [
   ["lib/peer/client.ts", "imports lib/io/random.ts", 1],
   ["lib/peer/server_link.ts", "imports lib/io/random.ts", 1],
   ["lib/server/registry.ts", "imports lib/io/random.ts", 1],
-  // The doctor's transaction ids when no random source is passed.
-  ["lib/nat/doctor.ts", "getRandomValues", 1],
 ];
 
 /** One violation. */
