@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { StallGuard } from "../core/stall.ts";
 import { createHmac, type KeyObject } from "node:crypto";
 import { bytesEqual } from "../core/bytes.ts";
 import { constantTimeEqual } from "../crypto/constant_time.ts";
@@ -247,6 +248,7 @@ export class Registry {
   #sources = new SourceCounts();
   #out: Transmit[] = [];
   #events: RegistryEvent[] = [];
+  #stall = new StallGuard();
   /** Counters. */
   readonly stats: RegistryStats = {
     relayedPackets: 0,
@@ -349,6 +351,11 @@ export class Registry {
 
   /** When {@link handleTimeout} next has work (the earliest expiry), if ever. O(1). */
   nextTimeout(): number | undefined {
+    return this.#stall.wake(this.#expiry());
+  }
+
+  /** When the least recently heard member expires, if any. */
+  #expiry(): number | undefined {
     return this.#oldest && this.#oldest.lastSeen + this.#o.expireAfter;
   }
 
@@ -386,6 +393,7 @@ export class Registry {
 
   /** Handles one datagram received from `from`. Never throws on bad input. */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    this.#stall.holding(now, this.#expiry());
     this.#rotate(now);
     // RELAY is most of the traffic: forwarded without decoding it into a message.
     if (hasHeader(data, MsgType.Relay)) return this.#relay(now, from, data);
@@ -419,8 +427,12 @@ export class Registry {
     }
   }
 
-  /** Expires peers that went silent. */
+  /**
+   * Expires peers that went silent. Not right after the server itself was stopped (a late
+   * wake-up, see {@link StallGuard}): the PINGs that arrived meanwhile are read first.
+   */
   handleTimeout(now: number): void {
+    if (this.#stall.holding(now, this.#expiry())) return;
     while (this.#oldest && now - this.#oldest.lastSeen >= this.#o.expireAfter) {
       this.#remove(this.#oldest, "expired");
     }

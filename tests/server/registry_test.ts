@@ -2008,3 +2008,22 @@ Deno.test("registry: the seq numbers a member receives are 1, 2, 3 … in send o
     assert.deepEqual(list, list.map((_, i) => i + 1), `${k}: 1, 2, 3 … in send order`);
   }
 });
+
+Deno.test("registry: after the server itself was stopped, waiting PINGs are read before anyone expires", () => {
+  const { r, alice, bob } = threePeers({ registry: { expireAfter: 10_000 }, joined: 2 });
+  events(r);
+  ping(r, alice, 6_000, rosterDigest([bob.id]));
+  ping(r, bob, 6_000, rosterDigest([alice.id]));
+  drain(r);
+  // Stopped (SIGSTOP) from 7 s to 40 s: the timer asked for 16 s fires at 40 s, before the
+  // socket's waiting PINGs are read. Nobody is expired for the server's own absence.
+  r.handleTimeout(40_000);
+  assert.equal(r.peerCount, 2, "no expiry on the late wake-up");
+  assert.deepEqual(drain(r), []);
+  assert.ok(r.nextTimeout()! <= 40_000 + 1_500, "woken again once the grace is over");
+  ping(r, alice, 40_001, rosterDigest([bob.id])); // alice's PING waited in the socket
+  r.handleTimeout(41_500);
+  // Bob sent nothing while we were away: he is expired once the grace is over, alice is kept.
+  assert.equal(r.peerCount, 1);
+  assert.deepEqual(events(r).map((e) => e.type), ["left"]);
+});
