@@ -36,7 +36,7 @@ import {
   type Transmit,
 } from "../../lib/wire/wire.ts";
 import { simRoom } from "../support/sim.ts";
-import { prng, randomBytesFrom } from "../support/prng.ts";
+import { seededRandom } from "../support/prng.ts";
 
 const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
 
@@ -90,8 +90,7 @@ function clientOptions(id: Uint8Array, bytes: (n: number) => Uint8Array): Client
 }
 
 function harness(seed = 1, extra: Partial<ClientOptions> = {}): Harness {
-  const rng = prng(seed);
-  const bytes = (n: number) => randomBytesFrom(rng, n);
+  const bytes = seededRandom(seed);
   const id = bytes(8);
   const c = new Client({ ...clientOptions(id, bytes), ...extra });
   const token = bytes(TOKEN_LEN);
@@ -205,8 +204,7 @@ Deno.test("client: only a handshake made with the room secret is answered", () =
 });
 
 Deno.test("client: a spoofed COOKIE then REFUSED or WELCOME neither ends nor hijacks registration", () => {
-  const rng = prng(9);
-  const bytes = (n: number) => randomBytesFrom(rng, n);
+  const bytes = seededRandom(9);
   const id = bytes(8);
   const c = new Client(clientOptions(id, bytes));
   const sent = () => {
@@ -502,12 +500,11 @@ Deno.test("client: with --stun, addresses STUN servers see are told to peers, se
 
 Deno.test("client: a router port mapping is told to the user and to peers, sealed; no router says nothing", () => {
   for (const [router, peerFirst] of [[true, true], [true, false], [false, true]]) {
-    const rng = prng(77);
     const portmap = new PortMapper({
       gateway: "192.168.1.1",
       localAddress: "192.168.1.10",
       localPort: 40000,
-      random: (n) => randomBytesFrom(rng, n),
+      random: seededRandom(77),
       protocols: ["pcp", "natpmp"],
     });
     const h = harness(11, { portmap });

@@ -13,7 +13,7 @@ import {
   type ServerMsg,
 } from "../../lib/wire/wire.ts";
 import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "../../lib/crypto/crypto.ts";
-import { prng, randomBytesFrom } from "../support/prng.ts";
+import { seededRandom } from "../support/prng.ts";
 import { testRoom } from "../support/hello.ts";
 
 const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
@@ -25,14 +25,14 @@ const ROOM = testRoom("link");
 function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
   const sent: ServerMsg[] = [];
   const events: LinkEvent[] = [];
-  const rng = prng(7);
+  const random = seededRandom(7);
   const l = new ServerLink(
     {
       server: SERVER,
       id: ID,
       roomId: ROOM.publicKey,
       sign: (data) => ed25519Sign(ROOM.privateKey, data),
-      random: (n) => randomBytesFrom(rng, n),
+      random,
       nameTag: (name) => new TextEncoder().encode(name.padEnd(8, ".").slice(0, 8)),
       name: "sam",
       relayOnly: false,

@@ -11,22 +11,28 @@ import {
   encodeHandshake,
   encodeServerMsg,
   formatEndpoint,
+  idHex,
   MsgType,
 } from "../../lib/wire/wire.ts";
 import { Identity } from "../../lib/crypto/crypto.ts";
 import { fingerprint } from "../../lib/crypto/fingerprint.ts";
 import { noiseFactory } from "../../lib/peer/handshake/handshake.ts";
-import { prng } from "../support/prng.ts";
+import { PortMapper } from "../../lib/nat/portmap/mapper.ts";
+import { prng, seededRandom } from "../support/prng.ts";
+import { FakeGateway } from "../support/portmap_gateway.ts";
 import {
   addPeer,
   addServer,
   SERVER,
+  SIM_STUN,
+  SimGateway,
   SimNat,
   SimNet,
   type SimPeer,
   simRoom,
   SimStun,
 } from "../support/sim.ts";
+import { addCheckingServer, SERVER_ALT } from "../support/supernode_sim.ts";
 
 const A_LAN = { hostname: "10.1.0.2", port: 5000 };
 const B_LAN = { hostname: "10.2.0.2", port: 5000 };
@@ -293,6 +299,78 @@ Deno.test("one seed gives one trace: the simulation is reproducible", () => {
     "the same seed must give the same datagrams at the same times",
   );
   assert.notDeepEqual(trace(22), first, "another seed gives another run");
+});
+
+/**
+ * A room where everything that draws randomness or runs on timers is at work at once: STUN
+ * probes (every peer asks {@link SIM_STUN}), a router's port mapping (alice's gateway), the
+ * server's reachability check making carol the room's supernode, which relays for alice and
+ * bob, and a birthday search between alice (port-restricted) and bob (random symmetric).
+ * Returns the network and the facts a run must show (so the trace is known to cover them).
+ */
+function busyRoom(seed: number) {
+  const net = new SimNet(seed, { loss: 0.02, dup: 0.02, jitter: 10 });
+  addCheckingServer(net);
+  // The reachability probe leaves when the WELCOME does: jitter must not let it overtake.
+  net.delay = (from) => from.hostname === SERVER_ALT.hostname ? 20 : 0;
+  for (const s of SIM_STUN) net.attach(`stun ${s.hostname}`, s, new SimStun(s));
+  const carol = addPeer(net, "carol", { hostname: "192.0.2.30", port: 5000 }, undefined, {
+    stun: SIM_STUN,
+  });
+  const natA = new SimNat("203.0.113.1", "port-restricted", undefined, seed);
+  const gateway = new SimGateway(new FakeGateway());
+  net.attach("gateway", gateway.at, gateway, natA);
+  const aliceLan = { hostname: "192.168.1.10", port: 5000 };
+  const portmap = new PortMapper({
+    gateway: gateway.at.hostname,
+    localAddress: aliceLan.hostname,
+    localPort: aliceLan.port,
+    random: seededRandom(seed),
+    protocols: ["pcp", "natpmp"],
+  });
+  const alice = addPeer(net, "alice", aliceLan, natA, { stun: SIM_STUN, portmap });
+  const natB = new SimNat("203.0.113.2", "symmetric-random", undefined, seed + 1);
+  const bob = addPeer(net, "bob", B_LAN, natB, { stun: SIM_STUN, supernode: "off" });
+  net.runUntilTrue(() => connected(alice, "bob") && connected(bob, "alice"), 30_000);
+  chat(net, alice, "x", 10);
+  chat(net, bob, "y", 10);
+  net.run(30_000);
+  const facts = {
+    stun: net.log.some((d) => SIM_STUN.some((s) => s.hostname === d.to.hostname)),
+    portmap: gateway.gw.seen.length > 0,
+    supernode: carol.client.supernode && alice.client.supernodeKey === idHex(carol.client.id),
+    supernodeRelayed: (carol.client.supernodeStats()?.relayedPackets ?? 0) > 0,
+    birthday: bob.client.birthdayStats().searches > 0,
+    delivered: alice.messages().length === 10 && bob.messages().length === 10,
+  };
+  return { net, facts };
+}
+
+Deno.test("one seed gives one trace with STUN, port mapping, a supernode and a birthday search", () => {
+  const trace = (seed: number) => {
+    const { net, facts } = busyRoom(seed);
+    assert.deepEqual(facts, {
+      stun: true,
+      portmap: true,
+      supernode: true,
+      supernodeRelayed: true,
+      birthday: true,
+      delivered: true,
+    }, `seed ${seed}: every part ran`);
+    return net.log.map((d) =>
+      `${d.at} ${formatEndpoint(d.from)}>${formatEndpoint(d.to)} ${
+        [...d.data].map((x) => x.toString(16).padStart(2, "0")).join("")
+      }`
+    );
+  };
+  const first = trace(41);
+  assert.ok(first.length > 300, `${first.length} datagrams`);
+  assert.deepEqual(
+    trace(41),
+    first,
+    "the same seed must give the same datagrams at the same times",
+  );
+  assert.notDeepEqual(trace(42), first, "another seed gives another run");
 });
 
 Deno.test("a relay-only peer never reveals or uses its address", () => {
