@@ -5,8 +5,8 @@
  *
  * @example Run a rendezvous server on a socket
  * ```ts
- * import { Registry, UdpDriver } from "./mod.ts";
- * const registry = new Registry();
+ * import { Registry, systemRandom, UdpDriver } from "./mod.ts";
+ * const registry = new Registry({}, systemRandom);
  * const driver = UdpDriver.bind("127.0.0.1", 0, registry);
  * driver.start();
  * await driver.close();
@@ -121,6 +121,7 @@ export {
   type SansIo,
   UdpDriver,
 } from "./lib/io/udp.ts";
+export { systemRandom } from "./lib/io/random.ts";
 export {
   DEFAULT_LEASE,
   DEFAULT_LIFETIME,

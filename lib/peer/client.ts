@@ -15,7 +15,7 @@
  * @module
  */
 import { BirthdayPool, type NatInfo } from "./path/birthday.ts";
-import { bytesEqual, compareBytes, Identity, randomId, reachMac } from "../crypto/crypto.ts";
+import { bytesEqual, compareBytes, type Identity, reachMac } from "../crypto/crypto.ts";
 import { DeadlineQueue } from "../core/deadlines.ts";
 import { TokenBucket } from "../core/limits.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
@@ -106,17 +106,11 @@ const REACH_WAIT = 750;
 const ASK_WAIT = 6_000;
 
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
-export interface ClientOptions
-  extends Omit<LinkOptions, "id" | "roomId" | "nameTag" | "sign" | "random"> {
+export interface ClientOptions extends Omit<LinkOptions, "id" | "roomId" | "nameTag" | "sign"> {
   /** The room's keys, derived from its name and passphrase (see `lib/crypto/room_key.ts`). */
   room: RoomKeys;
   /** Names and fingerprints seen before in this room (known_peers); a change is flagged. */
   knownPeers?: ReadonlyMap<string, string>;
-  /**
-   * Randomness for handshake ephemerals and registration nonces (seeded in simulations);
-   * node:crypto by default.
-   */
-  random?: (n: number) => Uint8Array;
   /**
    * STUN servers (`--stun`) asked, together with the p2p server (which answers STUN on its
    * port), how our NAT maps us: a symmetric NAT is told to the user once, early, as a notice.
@@ -131,9 +125,9 @@ export interface ClientOptions
   path?: Partial<PathOptions>;
   /** Tunables of reliable channels. */
   reliable?: Partial<ReliableOptions>;
-  /** The long-term identity (from the config directory); a fresh one by default (tests). */
-  identity?: Identity;
-  /** Fixed peer id (tests); random by default. */
+  /** The long-term identity (from the config directory). */
+  identity: Identity;
+  /** Fixed peer id (tests); by default 8 bytes drawn from {@link LinkOptions.random}. */
   id?: Uint8Array;
   /**
    * The supernode role: `auto` (default) offers it (the server checks reachability), `ask`
@@ -219,14 +213,14 @@ export class Client {
     this.#o = options;
     this.#ipv6 = options.ipv6 ??
       [options.server, ...options.privateEndpoints].some((e) => isIPv6(e));
-    this.#id = options.id ?? randomId(8);
-    const identity = options.identity ?? Identity.generate();
+    this.#id = options.id ?? options.random(8);
+    const identity = options.identity;
     this.#fingerprint = fingerprint(identity.publicKey);
     // Always ask the p2p server (it answers STUN on its port, and with --alt-host names a
     // second address to ask), plus any --stun servers: two answers give the mapping verdict.
     this.#probe = new StunProbe({
       servers: [options.server, ...(options.stun ?? [])],
-      random: options.random ?? randomId,
+      random: options.random,
       // Until the server's reachability check had its chance (see #reach).
       holdOther: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
     });
@@ -275,7 +269,7 @@ export class Client {
       noise: noiseFactory({
         staticKey: identity.privateKey,
         psk: room.psk,
-        ...(options.random ? { random: options.random } : {}),
+        random: options.random,
       }),
       knownPeers: options.knownPeers ?? new Map(),
       probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
@@ -300,7 +294,7 @@ export class Client {
       },
       nat: () => this.#nat,
       birthday: this.#pool,
-      random: options.random ?? randomId,
+      random: options.random,
       server: (m, key) => this.#request(m, key),
       relayVia: (id) => this.#sn.relayVia(idHex(id)),
       relayStalled: (id) => void this.#sn.stalled(idHex(id)),
@@ -823,7 +817,7 @@ export class Client {
     this.#toServer({ type: MsgType.Reached, id: this.#id, token: this.#link.token, nonce });
     this.#releaseOther(now);
     const o = this.#o;
-    if (!this.#sn.serve(now, o.room.id, o.supernodeLimits ?? {}, o.random ?? randomId)) return;
+    if (!this.#sn.serve(now, o.room.id, o.supernodeLimits ?? {}, o.random)) return;
     if (this.#o.supernode === "ask") {
       this.#askAt = undefined;
       this.#notice("Reachable from the Internet: serving as a supernode of this room");

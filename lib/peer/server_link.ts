@@ -22,7 +22,7 @@ import {
   type ServerMsg,
   TOKEN_LEN,
 } from "../wire/wire.ts";
-import { bytesEqual, randomId } from "../crypto/crypto.ts";
+import { bytesEqual } from "../crypto/crypto.ts";
 
 /** RTT samples taken a second apart after registering, before PINGs settle to the keepalive. */
 export const EARLY_SAMPLES = 3;
@@ -90,8 +90,8 @@ export interface LinkOptions {
   roomId: Uint8Array;
   /** Signs a HELLO's signing input with the room key (64 bytes; see `roomSign`). */
   sign: (data: Uint8Array) => Uint8Array;
-  /** `n` random bytes, for registration nonces (seeded in simulations); node:crypto by default. */
-  random?: (n: number) => Uint8Array;
+  /** `n` random bytes, for registration nonces (node:crypto's from the roles, seeded in tests). */
+  random: (n: number) => Uint8Array;
   /** The opaque tag of a name (the server checks uniqueness on tags, never sees names). */
   nameTag: (name: string) => Uint8Array;
   /** Wanted name. */
@@ -235,7 +235,7 @@ export class ServerLink {
 
   /** A fresh nonce for a new registration attempt (an old attempt's answers no longer count). */
   #newNonce(): void {
-    const nonce = (this.#o.random ?? randomId)(NONCE_LEN);
+    const nonce = this.#o.random(NONCE_LEN);
     if (nonce.length !== NONCE_LEN) throw new Error(`ServerLink: needs ${NONCE_LEN} random bytes`);
     this.#nonce = nonce;
   }

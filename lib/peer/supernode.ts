@@ -75,10 +75,11 @@ export class SupernodeHost {
     limits: Partial<RegistryOptions>,
     random: (n: number) => Uint8Array,
   ) {
+    const secret = random(32);
     this.#registry = new Registry(
       { ...DEFAULT_SUPERNODE, ...limits, onlyRoom: roomId, reachVia: undefined },
-      random(32),
       random,
+      secret,
     );
   }
 

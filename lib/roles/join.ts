@@ -25,7 +25,7 @@ import { monotonicNow, UdpDriver } from "../io/udp.ts";
 import { findGateway } from "../io/gateway.ts";
 import { runHttp } from "../io/http.ts";
 import { type PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
-import { randomId } from "../crypto/crypto.ts";
+import { systemRandom } from "../io/random.ts";
 import {
   type Endpoint,
   formatEndpoint,
@@ -331,6 +331,7 @@ class PeerProcess {
       room: creds.room,
       name: o.name,
       identity: creds.identity,
+      random: systemRandom,
       knownPeers: creds.known.entries(),
       relayOnly: o.relayOnly,
       privateEndpoints: withIPv6(privateEndpoints(o.bind, local.port), v6, local6?.port),
@@ -583,7 +584,7 @@ function portMapper(o: JoinOptions, port: number, server: Endpoint): PortMapper 
     localAddress: gw.localAddress,
     prefixLength: gw.prefixLength,
     localPort: port,
-    random: randomId,
+    random: systemRandom,
   });
 }
 

@@ -9,6 +9,7 @@
 import { getLogger } from "@logtape/logtape";
 import { Registry, type RegistryEvent, type RegistryOptions } from "../server/registry.ts";
 import { RateLimitedLog } from "../io/log.ts";
+import { systemRandom } from "../io/random.ts";
 import { EventCounts } from "../server/metrics.ts";
 import { serveMetrics } from "../io/metrics_http.ts";
 import { type SansIo, UdpDriver } from "../io/udp.ts";
@@ -337,7 +338,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...o.limits,
     expireAfter: o.expireAfter,
     reachVia: o.altHost !== undefined ? REACH_ROLE : undefined,
-  });
+  }, systemRandom);
   const events = new RateLimitedLog(log, { perSecond: o.logPerSecond ?? 10 });
   const counts = new EventCounts();
   const { drivers, stun } = await bindSockets(o, registry, () => {

@@ -11,7 +11,6 @@ import {
   bytesEqual,
   ed25519PublicKey,
   ed25519Verify,
-  randomId,
   reachMac,
 } from "../crypto/crypto.ts";
 import { SourceCounts, sourceKey, TokenBucket } from "../core/limits.ts";
@@ -271,14 +270,14 @@ export class Registry {
   #carver = (n: number): Uint8Array => this.#carve(n);
 
   /**
-   * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `secret` keys the
-   * return-routability cookies and `random` draws registration incarnations (both
-   * cryptographically random by default; tests pass seeded ones for reproducible runs).
+   * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `random` draws tokens,
+   * incarnations and REACH nonces (the roles pass node:crypto's, tests seeded bytes); `secret`
+   * keys the return-routability cookies (32 bytes drawn from `random` when not given).
    */
   constructor(
-    options: Partial<RegistryOptions> = {},
+    options: Partial<RegistryOptions>,
+    random: (n: number) => Uint8Array,
     secret?: Uint8Array,
-    random: (n: number) => Uint8Array = randomId,
   ) {
     this.#o = { ...DEFAULT_REGISTRY, ...options };
     this.#o.maxRoomSize = Math.min(this.#o.maxRoomSize, MAX_ROOM_SIZE);

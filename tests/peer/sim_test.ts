@@ -426,7 +426,7 @@ Deno.test("a restarted server re-forms the room and messages keep flowing", () =
   const a = addPeer(net, "alice", A_LAN, new SimNat("203.0.113.1", "symmetric"));
   const b = addPeer(net, "bob", B_LAN, new SimNat("203.0.113.2", "symmetric"));
   net.runUntilTrue(() => connected(a, "bob") && connected(b, "alice"));
-  const fresh = new Registry();
+  const fresh = new Registry({}, (n) => net.bytes(n));
   net.replace(server, fresh);
   net.runUntilTrue(() => fresh.peerCount === 2, 60_000);
   const sent = chat(net, a, "after restart", 5);

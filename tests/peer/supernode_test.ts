@@ -14,6 +14,7 @@ import {
 } from "../../lib/wire/wire.ts";
 import { Registry } from "../../lib/server/registry.ts";
 import { signedHello } from "../support/hello.ts";
+import { seededRandom } from "../support/prng.ts";
 import { JsonView, pathText } from "../../lib/roles/view.ts";
 import { SERVER, SimNet, type SimPeer, simRoom } from "../support/sim.ts";
 import { addCheckingServer, addressOf, addRoomPeer, SERVER_ALT } from "../support/supernode_sim.ts";
@@ -347,7 +348,11 @@ Deno.test("a supernode serves only its room, and only members", () => {
 });
 
 Deno.test("registry: one REACH per registration, within the server-wide rate, only with the flag", () => {
-  const reg = new Registry({ reachVia: 2, reachRate: 2 }, new Uint8Array(32).fill(1));
+  const reg = new Registry(
+    { reachVia: 2, reachRate: 2 },
+    seededRandom(1),
+    new Uint8Array(32).fill(1),
+  );
   const reaches = () => {
     const out: Transmit[] = [];
     for (let t = reg.pollTransmit(); t; t = reg.pollTransmit()) if (t.via === 2) out.push(t);

@@ -46,7 +46,7 @@ const events = drainEvents;
 
 /** A registry (fast or slow PINGs) with a and b in one room, c in another. */
 function setup(slowPing: boolean) {
-  const r = new Registry({ slowPing }, new Uint8Array(32).fill(7), bytesFrom(99));
+  const r = new Registry({ slowPing }, bytesFrom(99), new Uint8Array(32).fill(7));
   const join = (seed: number, addr: Endpoint, room: number): Peer => {
     const id = bytesFrom(seed)(ID_LEN);
     const hello = signedHello(`room ${room}`, {

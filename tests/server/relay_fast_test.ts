@@ -32,6 +32,7 @@ import {
 } from "../../lib/wire/wire.ts";
 import { drainEvents, drainTransmits } from "../support/registry_out.ts";
 import { signedHello, testRoom } from "../support/hello.ts";
+import { seededRandom } from "../support/prng.ts";
 
 const A_ADDR: Endpoint = { hostname: "198.51.100.1", port: 40000 };
 const B_ADDR: Endpoint = { hostname: "203.0.113.2", port: 50000 };
@@ -54,6 +55,7 @@ const events = drainEvents;
 function setup() {
   const r = new Registry(
     { relayRate: 1e9, relayBurst: 1e9, pairRate: 1e9 },
+    seededRandom(1),
     new Uint8Array(32).fill(1),
   );
   const join = (seed: number, addr: Endpoint, room: number): Peer => {

@@ -362,7 +362,8 @@ export const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
 
 /** Builds a server on {@link SERVER} in `net`. */
 export function addServer(net: SimNet, options: Partial<RegistryOptions> = {}): Registry {
-  const r = new Registry(options, net.bytes(32), (n) => net.bytes(n));
+  const secret = net.bytes(32);
+  const r = new Registry(options, (n) => net.bytes(n), secret);
   net.attach("server", SERVER, r);
   return r;
 }
