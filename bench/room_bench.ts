@@ -14,7 +14,7 @@ import { Client, type ClientOptions } from "../lib/peer/client.ts";
 import { Identity } from "../lib/crypto/crypto.ts";
 import type { SansIo } from "../lib/io/udp.ts";
 import type { Endpoint, Transmit } from "../lib/wire/wire.ts";
-import { prng, randomBytesFrom } from "../tests/support/prng.ts";
+import { seededRandom } from "../tests/support/prng.ts";
 import { addPeer, addServer, SERVER, SimNet, type SimPeer, simRoom } from "../tests/support/sim.ts";
 
 const LINE = "x".repeat(64 * 1024 - 16);
@@ -44,12 +44,6 @@ class Recorder implements SansIo {
   }
 }
 
-/** A fresh seeded byte source: each replay draws the same ephemeral keys as the recording. */
-function seededBytes(n: number): (k: number) => Uint8Array {
-  const rng = prng(1000 + n);
-  return (k) => randomBytesFrom(rng, k);
-}
-
 function senderOptions(n: number): ClientOptions {
   const seed = new Uint8Array(32).fill(n);
   return {
@@ -62,7 +56,8 @@ function senderOptions(n: number): ClientOptions {
     registerTimeout: 10_000,
     id: new Uint8Array(8).fill(n),
     identity: Identity.fromPrivate(seed),
-    random: seededBytes(n),
+    // A fresh seeded byte source: each replay draws the same ephemeral keys as the recording.
+    random: seededRandom(1000 + n),
   };
 }
 
