@@ -64,7 +64,6 @@ export {
 export {
   type LinkEvent,
   type LinkOptions,
-  type LinkSink,
   type LinkState,
   SERVER_LOST_AFTER,
   ServerLink,

@@ -233,11 +233,7 @@ export class Client {
       sign: (data) => roomSign(room, data),
       offerSupernode: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
     };
-    this.#link = new ServerLink(
-      this.#linkOptions,
-      { send: (m) => this.#toServer(m), event: (e) => this.#linkEvent(e) },
-      () => this.#digest >>> 0,
-    );
+    this.#link = new ServerLink(this.#linkOptions, () => this.#digest >>> 0);
     this.#sn = new Supernodes({
       id: this.#id,
       linkOptions: this.#linkOptions,
@@ -427,6 +423,7 @@ export class Client {
   /** Starts registering. */
   start(now: number): void {
     this.#link.start(now);
+    this.#linkOut();
     if (this.#o.supernode === "ask") this.#askAt = now + ASK_WAIT;
     this.#startProbe(now);
     this.#o.portmap?.start(now);
@@ -531,6 +528,7 @@ export class Client {
     for (const r of this.#remotes.values()) r.flushAck(now);
     this.#sn.close(now);
     this.#link.close();
+    this.#linkOut();
     this.#o.portmap?.stop(now);
     this.#portmapOut(now);
   }
@@ -582,6 +580,7 @@ export class Client {
     }
     if (this.#link.closed) return;
     this.#link.handleTimeout(now);
+    this.#linkOut();
     this.#sn.handleTimeout(now);
     this.#sn.pump(now);
     if (this.#releaseAt !== undefined && now >= this.#releaseAt) this.#releaseOther(now);
@@ -666,8 +665,11 @@ export class Client {
     const link = sup ? sup.link : this.#link;
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
+    const mine = link.handle(now, d.value);
+    if (sup) sup.flush();
+    else this.#linkOut();
     // A PONG may have changed an RTT.
-    if (link.handle(now, d.value)) {
+    if (mine) {
       if (!sup && link.registered && !this.#released) this.#releaseAt ??= now + REACH_WAIT;
       return this.#sn.relaysCheck(now);
     }
@@ -738,7 +740,7 @@ export class Client {
       this.#drop("unknown-peer");
       // A relayed handshake from someone we were never introduced to: our INTRO may have been
       // lost (a direct one may come from anyone, so it asks nothing of the server).
-      if (!via) this.#link.resync(now);
+      if (!via) this.#resync(now);
       return;
     }
     r.handleHandshake(now, f, via);
@@ -754,7 +756,7 @@ export class Client {
     if (!r || !r.present) {
       this.#drop("unknown-peer");
       // Our view of the room may be stale (a lost INTRO): ask the server to resync.
-      this.#link.resync(now);
+      this.#resync(now);
       return;
     }
     this.#lastSealed = r;
@@ -903,6 +905,18 @@ export class Client {
   /** Re-files `r`'s deadline after anything touched it. */
   #track(r: RemotePeer): void {
     this.#deadlines.set(r, r.nextTimeout());
+  }
+
+  /** Asks the server to resync our view of the room (see {@link ServerLink.resync}). */
+  #resync(now: number): void {
+    this.#link.resync(now);
+    this.#linkOut();
+  }
+
+  /** Moves what the server link queued out: its datagrams, then its events. */
+  #linkOut(): void {
+    for (let t = this.#link.pollTransmit(); t; t = this.#link.pollTransmit()) this.#out.push(t);
+    for (let e = this.#link.pollEvent(); e; e = this.#link.pollEvent()) this.#linkEvent(e);
   }
 
   #linkEvent(e: LinkEvent): void {

@@ -3,13 +3,14 @@
  * return-routability cookie, a fresh nonce that WELCOME and REFUSED must echo, and the room
  * key's signature), PING keepalives with backoff while a PONG is missing, and the
  * server's loss and return. The whole lifecycle is one {@link LinkState} value, so every fact
- * is reported exactly once ("lost", then "back"). Sans-IO: messages go out through a
- * {@link LinkSink}.
+ * is reported exactly once ("lost", then "back"). Sans-IO: its datagrams and events are polled
+ * (see {@link ServerLink} for the call order).
  *
  * @module
  */
 import {
   COOKIE_LEN,
+  encodeServerMsg,
   type Endpoint,
   FLAG_RELAY_ONLY,
   FLAG_SUPERNODE,
@@ -21,6 +22,7 @@ import {
   RefuseCode,
   type ServerMsg,
   TOKEN_LEN,
+  type Transmit,
 } from "../wire/wire.ts";
 import { bytesEqual } from "../crypto/crypto.ts";
 
@@ -67,14 +69,6 @@ export type LinkEvent =
   | { type: "refused"; message: string }
   | { type: "fatal"; message: string };
 
-/** Where the link's output goes. */
-export interface LinkSink {
-  /** Sends a message to the server. */
-  send(m: ServerMsg): void;
-  /** Reports an event. */
-  event(e: LinkEvent): void;
-}
-
 /** What the link registers with. */
 export interface LinkOptions {
   /** The rendezvous server. */
@@ -108,11 +102,18 @@ export interface LinkOptions {
   registerTimeout: number;
 }
 
-/** The peer's side of the server relationship. */
+/**
+ * The peer's side of the server relationship (with the server, or with a supernode).
+ *
+ * Driving it: after {@link start}, any `handle*` call, {@link resync} or {@link close}, drain
+ * {@link pollTransmit} until undefined (each datagram goes to the server in use, which
+ * {@link handle} may have just changed), then {@link pollEvent}; then read {@link nextTimeout}.
+ */
 export class ServerLink {
   #o: LinkOptions;
-  #sink: LinkSink;
   #digest: () => number;
+  #out: Transmit[] = [];
+  #events: LinkEvent[] = [];
   #state: LinkState = { kind: "closed" };
   #startedAt = 0;
   #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
@@ -143,12 +144,26 @@ export class ServerLink {
   #samples = 0;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
-  constructor(options: LinkOptions, sink: LinkSink, digest: () => number) {
+  constructor(options: LinkOptions, digest: () => number) {
     this.#o = options;
-    this.#sink = sink;
     this.#digest = digest;
     this.#name = options.name;
     this.#servers = [options.server, ...(options.fallbacks ?? [])];
+  }
+
+  /** The next datagram for the server, if any. */
+  pollTransmit(): Transmit | undefined {
+    return this.#out.shift();
+  }
+
+  /** The next event (registered, renamed, refused, lost, back, fatal), if any. */
+  pollEvent(): LinkEvent | undefined {
+    return this.#events.shift();
+  }
+
+  /** Queues `m` for the server in use. */
+  #send(m: ServerMsg): void {
+    this.#out.push({ to: this.server, data: encodeServerMsg(m) });
   }
 
   /** The lifecycle state (read-only view). */
@@ -259,7 +274,7 @@ export class ServerLink {
   /** Says goodbye (if registered) and stops. */
   close(): void {
     if (this.#state.kind === "registered") {
-      this.#sink.send({ type: MsgType.Bye, id: this.#o.id, token: this.#token });
+      this.#send({ type: MsgType.Bye, id: this.#o.id, token: this.#token });
     }
     this.#state = { kind: "closed" };
   }
@@ -285,7 +300,7 @@ export class ServerLink {
         this.#state = { kind: "closed" };
         const secs = Math.round(this.#o.registerTimeout / 1000);
         const at = this.#servers.map(formatEndpoint).join(", ");
-        this.#sink.event({
+        this.#events.push({
           type: "fatal",
           message:
             `No answer from the server at ${at} after ${secs} s; check the address and that "p2p serve" runs there`,
@@ -299,7 +314,7 @@ export class ServerLink {
       }
       if (s.again && !s.lost && now - s.since >= SERVER_LOST_AFTER) {
         s.lost = true;
-        this.#sink.event({ type: "server-lost" });
+        this.#events.push({ type: "server-lost" });
       }
       if (now >= s.nextHello) this.#hello(now);
     } else if (s.kind === "registered" && now >= s.nextPing) {
@@ -389,12 +404,12 @@ export class ServerLink {
     };
     if (!s.again) {
       if (this.#name !== this.#o.name) {
-        this.#sink.event({ type: "renamed", wanted: this.#o.name, name: this.#name });
+        this.#events.push({ type: "renamed", wanted: this.#o.name, name: this.#name });
       }
-      this.#sink.event({ type: "ready", name: this.#name, public: observed });
+      this.#events.push({ type: "ready", name: this.#name, public: observed });
       return;
     }
-    if (s.lost) this.#sink.event({ type: "server-back", public: observed });
+    if (s.lost) this.#events.push({ type: "server-back", public: observed });
   }
 
   /** The wanted name with the next suffix (`-2`, `-3` …), trimmed to fit MAX_NAME bytes. */
@@ -429,10 +444,13 @@ export class ServerLink {
     }
     if (s.kind === "registering" && !s.again) {
       this.#state = { kind: "closed" };
-      this.#sink.event({ type: "fatal", message: `The server refused to register us: ${message}` });
+      this.#events.push({
+        type: "fatal",
+        message: `The server refused to register us: ${message}`,
+      });
       return;
     }
-    this.#sink.event({ type: "refused", message });
+    this.#events.push({ type: "refused", message });
   }
 
   #alive(now: number): void {
@@ -445,7 +463,7 @@ export class ServerLink {
     s.awaitingSince = undefined;
     if (s.lost) {
       s.lost = false;
-      this.#sink.event({ type: "server-back", public: this.#public! });
+      this.#events.push({ type: "server-back", public: this.#public! });
     }
   }
 
@@ -460,7 +478,7 @@ export class ServerLink {
       flags: o.relayOnly ? FLAG_RELAY_ONLY : o.offerSupernode ? FLAG_SUPERNODE : 0,
       nameTag: o.nameTag(this.#name),
     };
-    this.#sink.send({
+    this.#send({
       type: MsgType.Hello,
       ...signed,
       room: o.roomId,
@@ -482,7 +500,7 @@ export class ServerLink {
     const waited = now - s.awaitingSince;
     if (waited >= SERVER_LOST_AFTER && !s.lost) {
       s.lost = true;
-      this.#sink.event({ type: "server-lost" });
+      this.#events.push({ type: "server-lost" });
       if (this.#servers.length > 1) {
         // Register with the next server (or supernode), the same id; "back" once one answers.
         this.#next(now);
@@ -497,7 +515,7 @@ export class ServerLink {
 
   #sendPing(now: number): void {
     this.#pingAt = now;
-    this.#sink.send({
+    this.#send({
       type: MsgType.Ping,
       id: this.#o.id,
       token: this.#token,

@@ -122,8 +122,8 @@ export class SupernodeHost {
 
 /** Where a {@link SupernodeLink}'s output goes. */
 export interface SupernodeSink {
-  /** Sends a message to the supernode at `to`. */
-  send(to: Endpoint, m: ServerMsg): void;
+  /** Sends a datagram to the supernode. */
+  send(data: Uint8Array): void;
   /** The link registered, failed or lost the supernode. */
   event(e: LinkEvent): void;
 }
@@ -140,6 +140,7 @@ export class SupernodeLink {
   readonly link: ServerLink;
   /** Hex ids of the peers the supernode introduced to us (reachable through its relay). */
   readonly introduced: Set<string> = new Set();
+  #sink: SupernodeSink;
 
   /** Registers (once {@link start}ed) with the supernode `key` at `host`. */
   constructor(
@@ -152,11 +153,14 @@ export class SupernodeLink {
     this.key = key;
     this.id = new Uint8Array(key.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
     this.host = host;
-    this.link = new ServerLink(
-      { ...options, server: host, offerSupernode: false },
-      { send: (m) => sink.send(host, m), event: (e) => sink.event(e) },
-      digest,
-    );
+    this.#sink = sink;
+    this.link = new ServerLink({ ...options, server: host, offerSupernode: false }, digest);
+  }
+
+  /** Moves what the registration queued to the sink: its datagrams, then its events. */
+  flush(): void {
+    for (let t = this.link.pollTransmit(); t; t = this.link.pollTransmit()) this.#sink.send(t.data);
+    for (let e = this.link.pollEvent(); e; e = this.link.pollEvent()) this.#sink.event(e);
   }
 
   /** True when frames to peer `key` can be relayed through this supernode now. */
@@ -326,7 +330,10 @@ export class Supernodes {
 
   /** Sends `m` to our supernode `sup` (to our own role, in-process, when it is us). */
   send(sup: SupernodeLink, m: ServerMsg): void {
-    const data = encodeServerMsg(m);
+    this.#sendData(sup, encodeServerMsg(m));
+  }
+
+  #sendData(sup: SupernodeLink, data: Uint8Array): void {
     if (this.isSelf(sup)) this.#selfQueue.push(data);
     else this.#c.send({ to: sup.host, data });
   }
@@ -342,12 +349,14 @@ export class Supernodes {
   /** Keepalives to our supernode, expiry of our role's members. */
   handleTimeout(now: number): void {
     this.#link?.link.handleTimeout(now);
+    this.#link?.flush();
     this.#host?.handleTimeout(now);
   }
 
   /** Says goodbye to our supernode (leaving). */
   close(now: number): void {
     this.#link?.link.close();
+    this.#link?.flush();
     this.pump(now);
   }
 
@@ -467,6 +476,7 @@ export class Supernodes {
       // A better one: move (relayed pairs use the server meanwhile).
       this.#link = undefined;
       cur.link.close();
+      cur.flush();
       this.#c.routesChanged(now);
     }
     this.#use(now, best, this.#known.get(best)!);
@@ -488,7 +498,7 @@ export class Supernodes {
         keepalive: Math.min(o.keepalive, KEEPALIVE),
       },
       {
-        send: (_to, m) => this.send(sup, m),
+        send: (data) => this.#sendData(sup, data),
         event: (e) => {
           if (this.#link === sup && (e.type === "fatal" || e.type === "server-lost")) {
             this.#pendingDrop = true;
@@ -499,6 +509,7 @@ export class Supernodes {
     );
     this.#link = sup;
     sup.link.start(now);
+    sup.flush();
   }
 
   /**
@@ -510,7 +521,10 @@ export class Supernodes {
     const sup = this.#link;
     if (!sup) return;
     this.#link = undefined;
-    if (bye) sup.link.close();
+    if (bye) {
+      sup.link.close();
+      sup.flush();
+    }
     if (this.#failed.size >= MAX_FAILED) this.#failed.clear();
     this.#failed.set(sup.key, now);
     this.#c.routesChanged(now);

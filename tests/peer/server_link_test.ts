@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { type LinkEvent, SERVER_LOST_AFTER, ServerLink } from "../../lib/peer/server_link.ts";
 import {
+  decodeServerMsg,
   type Endpoint,
   helloSigningInput,
   MsgType,
@@ -40,11 +41,21 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
       keepalive: o.keepalive ?? 25_000,
       registerTimeout: o.registerTimeout ?? 10_000,
     },
-    { send: (m) => sent.push(m), event: (e) => events.push(e) },
     () => 42,
   );
+  /** Takes what the link queued: the messages it sent (decoded), and its events. */
+  const drain = () => {
+    for (let t = l.pollTransmit(); t; t = l.pollTransmit()) {
+      assert.deepEqual(t.to, SERVER, "every message goes to the server");
+      const m = decodeServerMsg(t.data);
+      assert.ok(m.ok, "the link sends only well-formed messages");
+      sent.push(m.value);
+    }
+    for (let e = l.pollEvent(); e; e = l.pollEvent()) events.push(e);
+  };
   let now = 0;
   const nonceSent = () => {
+    drain();
     for (let i = sent.length - 1; i >= 0; i--) {
       const m = sent[i]!;
       if (m.type === MsgType.Hello) return m.nonce;
@@ -53,8 +64,16 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
   };
   return {
     l,
-    sent,
-    events,
+    /** The messages sent so far (drained from the link first). */
+    get sent() {
+      drain();
+      return sent;
+    },
+    /** The events so far (drained from the link first). */
+    get events() {
+      drain();
+      return events;
+    },
     get now() {
       return now;
     },
@@ -87,8 +106,8 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
         message,
       });
     },
-    kinds: () => events.map((e) => e.type),
-    types: () => sent.map((m) => m.type),
+    kinds: () => (drain(), events.map((e) => e.type)),
+    types: () => (drain(), sent.map((m) => m.type)),
   };
 }
 
