@@ -15,7 +15,7 @@
  * @module
  */
 import { BirthdayPool, type NatInfo } from "./path/birthday.ts";
-import { bytesEqual, compareBytes, type Identity, reachMac } from "../crypto/crypto.ts";
+import { compareBytes, type Identity } from "../crypto/crypto.ts";
 import { DeadlineQueue } from "../core/deadlines.ts";
 import { TokenBucket } from "../core/limits.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
@@ -48,7 +48,8 @@ import {
 } from "./remote.ts";
 import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
 import type { RegistryOptions } from "../server/registry.ts";
-import { type SupernodeLink, Supernodes } from "./supernode.ts";
+import type { SupernodeLink } from "./supernode.ts";
+import { type PeerDirectory, Supernodes } from "./supernodes.ts";
 import {
   decodeHandshake,
   decodeSealed,
@@ -102,8 +103,8 @@ const MAX_RETIRED = 1024;
  * other address too.
  */
 const REACH_WAIT = 750;
-/** `--supernode`: how long after starting to say the reachability check did not pass. */
-const ASK_WAIT = 6_000;
+/** Rounds of in-process traffic with our own supernode role per step, at most. */
+const MAX_ROUNDS = 16;
 
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
 export interface ClientOptions extends Omit<LinkOptions, "id" | "roomId" | "nameTag" | "sign"> {
@@ -187,8 +188,8 @@ export class Client {
   /** When the STUN probe may ask the server's other address (see {@link REACH_WAIT}). */
   #releaseAt: number | undefined;
   #released = false;
-  /** `--supernode`: when to say that the reachability check did not pass, if it did not. */
-  #askAt: number | undefined;
+  /** Our supernode's key, when the direct path to it failed in this step (it is gone). */
+  #supernodeFailed: string | undefined;
   /** Addresses STUN servers saw for us that the server's introductions do not carry. */
   #extra: Endpoint[] = [];
   /** Our NAT's mapping as STUN told it (for birthday searches). */
@@ -234,28 +235,26 @@ export class Client {
       offerSupernode: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
     };
     this.#link = new ServerLink(this.#linkOptions, () => this.#digest >>> 0);
+    // deno-lint-ignore no-this-alias
+    const client = this;
+    const peers: PeerDirectory = {
+      get digest() {
+        return client.#digest >>> 0;
+      },
+      nameOf: (key) => this.#remotes.get(key)?.name,
+      relaysOf: (key) => this.#remotes.get(key)?.peerRelays,
+    };
     this.#sn = new Supernodes({
       id: this.#id,
       linkOptions: this.#linkOptions,
       server: this.#link,
       relayOnly: options.relayOnly,
       ipv6: this.#ipv6,
-      digest: () => this.#digest >>> 0,
-      send: (t) => this.#out.push(t),
-      deliver: (now, data, sup) => this.#fromLink(now, data, sup),
-      routesChanged: (now) => {
-        for (const r of this.#remotes.values()) this.#refresh(now, r);
-      },
-      offerRelays: (now) => {
-        for (const r of this.#remotes.values()) {
-          if (!r.present) continue;
-          r.offerRelays(now);
-          this.#refresh(now, r);
-        }
-      },
-      peerName: (key) => this.#remotes.get(key)?.name,
-      peerRelays: (key) => this.#remotes.get(key)?.peerRelays,
-      name: () => this.#link.name,
+      mode: options.supernode ?? "auto",
+      limits: options.supernodeLimits ?? {},
+      random: options.random,
+      peers,
+      drops: this.drops,
     });
     this.#ctx = {
       id: this.#id,
@@ -300,7 +299,7 @@ export class Client {
         const key = this.#sn.link?.key;
         const r = key === undefined ? undefined : this.#remotes.get(key);
         if (e.type === "peer" && e.path === "relay" && r?.wasDirect && r.name === e.name) {
-          this.#sn.pathFailed(r.key);
+          this.#supernodeFailed = r.key;
         }
         this.#events.push(e);
       },
@@ -386,7 +385,10 @@ export class Client {
 
   /** Takes the next datagram to send, if any. */
   pollTransmit(): Transmit | undefined {
-    if (this.#unsent.size > 0) this.#flushSends();
+    if (this.#unsent.size > 0) {
+      this.#flushSends();
+      this.#drive(this.#unsentAt);
+    }
     return this.#out.shift();
   }
 
@@ -424,7 +426,7 @@ export class Client {
   start(now: number): void {
     this.#link.start(now);
     this.#linkOut();
-    if (this.#o.supernode === "ask") this.#askAt = now + ASK_WAIT;
+    this.#sn.start(now);
     this.#startProbe(now);
     this.#o.portmap?.start(now);
     this.#portmapOut(now);
@@ -527,6 +529,7 @@ export class Client {
   leave(now: number): void {
     for (const r of this.#remotes.values()) r.flushAck(now);
     this.#sn.close(now);
+    this.#drive(now);
     this.#link.close();
     this.#linkOut();
     this.#o.portmap?.stop(now);
@@ -552,7 +555,7 @@ export class Client {
     if (behind.length > 0) {
       this.#notice(`Not sent to ${behind.join(", ")}: too much is waiting to be delivered there`);
     }
-    this.#sn.pump(now);
+    this.#drive(now);
     return n;
   }
 
@@ -563,7 +566,6 @@ export class Client {
     let t = this.#link.nextTimeout() ?? Infinity;
     t = Math.min(t, this.#o.portmap?.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#probe?.nextTimeout() ?? Infinity, this.#releaseAt ?? Infinity);
-    t = Math.min(t, this.#askAt ?? Infinity);
     t = Math.min(t, this.#sn.nextTimeout() ?? Infinity);
     const r = this.#deadlines.peek();
     if (r !== undefined && r < t) t = r;
@@ -582,16 +584,7 @@ export class Client {
     this.#link.handleTimeout(now);
     this.#linkOut();
     this.#sn.handleTimeout(now);
-    this.#sn.pump(now);
     if (this.#releaseAt !== undefined && now >= this.#releaseAt) this.#releaseOther(now);
-    if (this.#askAt !== undefined && now >= this.#askAt) {
-      this.#askAt = undefined;
-      if (!this.#sn.host) {
-        this.#notice(
-          "Not serving as a supernode: the server did not find this address reachable from the Internet (or cannot check: it needs --alt-host)",
-        );
-      }
-    }
     if (this.#probe) {
       this.#probe.handleTimeout(now);
       this.#probeOut(now);
@@ -602,8 +595,8 @@ export class Client {
       this.#track(r);
     }
     this.#forget(now);
-    this.#sn.pump(now);
-    this.#sn.relaysCheck(now);
+    this.#sn.relaysCheck();
+    this.#drive(now);
   }
 
   /**
@@ -612,6 +605,62 @@ export class Client {
    * Never throws on bad input.
    */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
+    this.#route(now, from, data, via);
+    this.#drive(now);
+  }
+
+  /**
+   * Ends every step: the supernode side's output goes out and its events are acted on; our own
+   * registration's traffic with our own role runs to quiescence (in bounded rounds).
+   */
+  #drive(now: number): void {
+    const failed = this.#supernodeFailed;
+    this.#supernodeFailed = undefined;
+    if (failed !== undefined) this.#sn.pathFailed(now, failed);
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const fed = this.#sn.pump(now);
+      if (!this.#snOut(now) && !fed) return;
+    }
+  }
+
+  /** Moves what the supernode side queued out and acts on its events; true if there was any. */
+  #snOut(now: number): boolean {
+    let any = false;
+    for (let t = this.#sn.pollTransmit(); t; t = this.#sn.pollTransmit()) {
+      any = true;
+      this.#out.push(t);
+    }
+    for (let e = this.#sn.pollEvent(); e; e = this.#sn.pollEvent()) {
+      any = true;
+      switch (e.type) {
+        case "delivered":
+          this.#fromLink(now, e.data, e.from);
+          break;
+        case "routes-changed":
+          for (const r of this.#remotes.values()) this.#refresh(now, r);
+          break;
+        case "relays-changed":
+          for (const r of this.#remotes.values()) {
+            if (!r.present) continue;
+            r.offerRelays(now);
+            this.#refresh(now, r);
+          }
+          break;
+        case "serving":
+          this.#notice("Reachable from the Internet: serving as a supernode of this room");
+          break;
+        case "not-serving":
+          this.#notice(
+            "Not serving as a supernode: the server did not find this address reachable from the Internet (or cannot check: it needs --alt-host)",
+          );
+          break;
+      }
+    }
+    return any;
+  }
+
+  /** Routes one datagram to the machine it concerns (see {@link handleDatagram}). */
+  #route(now: number, from: Endpoint, data: Uint8Array, via: number): void {
     // NAT-PMP, PCP and SSDP answers (never starting with p2p's magic "p2") go to the mapper.
     const m = this.#o.portmap;
     if (
@@ -657,7 +706,6 @@ export class Client {
     else if (!this.#sn.handleMember(now, from, t.value, data)) {
       return this.#drop("unexpected-source");
     }
-    this.#sn.pump(now);
   }
 
   /** A datagram from the server (`sup` absent) or from our supernode `sup`. */
@@ -665,13 +713,16 @@ export class Client {
     const link = sup ? sup.link : this.#link;
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
-    const mine = link.handle(now, d.value);
-    if (sup) sup.flush();
-    else this.#linkOut();
+    let mine: boolean;
+    if (sup) mine = this.#sn.handleRegistration(now, sup, d.value);
+    else {
+      mine = link.handle(now, d.value);
+      this.#linkOut();
+    }
     // A PONG may have changed an RTT.
     if (mine) {
       if (!sup && link.registered && !this.#released) this.#releaseAt ??= now + REACH_WAIT;
-      return this.#sn.relaysCheck(now);
+      return this.#sn.relaysCheck();
     }
     // Everything else the server says carries our registration's token: forgeries stop here.
     if (!("token" in d.value) || !link.authentic(d.value.token)) {
@@ -697,7 +748,7 @@ export class Client {
         if (sup) this.#refresh(now, r);
         if (!inCharge) return;
         if (r) this.#depart(now, r, m.reason === LeftReason.Expired ? "expired" : "bye");
-        if (!sup) this.#sn.fromServer(now, key, null);
+        if (!sup) this.#sn.handleServerWord(now, key, null);
         return;
       }
       case MsgType.Roster: {
@@ -779,7 +830,11 @@ export class Client {
     }
     // Only the server's check makes a supernode (a supernode's own INTROs never do).
     if (!sup) {
-      this.#sn.fromServer(now, key, (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null);
+      this.#sn.handleServerWord(
+        now,
+        key,
+        (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null,
+      );
     }
     const known = this.#remotes.get(key);
     if (!known) {
@@ -804,26 +859,13 @@ export class Client {
   }
 
   /**
-   * A REACH: the server probing, from an address we never contacted, whether we are reachable.
-   * Believed only with the MAC of our registration's token; answered to the server's main
-   * address; then we serve our room as its supernode.
+   * A REACH: the server found us reachable (see {@link Supernodes.handleReach}); the STUN
+   * probe may ask the server's other address now, and we serve our room as its supernode.
    */
   #reach(now: number, data: Uint8Array): void {
-    if (!this.#linkOptions.offerSupernode) return this.#drop("reach-unwanted");
-    const d = decodeServerMsg(data);
-    if (!d.ok || d.value.type !== MsgType.Reach) return this.#drop("malformed");
-    const { nonce, mac } = d.value;
-    if (!this.#link.registered || !bytesEqual(mac, reachMac(this.#link.token, nonce))) {
-      return this.#drop("reach-forged");
-    }
-    this.#toServer({ type: MsgType.Reached, id: this.#id, token: this.#link.token, nonce });
+    if (!this.#sn.handleReach(data)) return;
     this.#releaseOther(now);
-    const o = this.#o;
-    if (!this.#sn.serve(now, o.room.id, o.supernodeLimits ?? {}, o.random)) return;
-    if (this.#o.supernode === "ask") {
-      this.#askAt = undefined;
-      this.#notice("Reachable from the Internet: serving as a supernode of this room");
-    }
+    this.#sn.serve(now);
   }
 
   /** True while we serve as our room's supernode. */
@@ -840,10 +882,7 @@ export class Client {
       drops: Record<string, number>;
     }
     | undefined {
-    const h = this.#sn.host;
-    if (!h) return undefined;
-    const { relayedBytes, relayedPackets, drops } = h.stats;
-    return { members: h.members, relayedBytes, relayedPackets, drops: { ...drops } };
+    return this.#sn.stats();
   }
 
   /** The supernode we are registered with (its peer id in hex), if any. */
