@@ -14,14 +14,14 @@
  *
  * @module
  */
-import { BirthdayPool, type NatInfo } from "./path/birthday.ts";
+import { BirthdayPool } from "./path/birthday.ts";
+import { Discovery } from "./discovery.ts";
 import { compareBytes, type Identity } from "../crypto/crypto.ts";
 import { DeadlineQueue } from "../core/deadlines.ts";
 import { TokenBucket } from "../core/limits.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import { looksLikeStun } from "../nat/stun.ts";
-import { StunProbe } from "../nat/stun_probe.ts";
 import type {
   HttpResult,
   PortMapHttp,
@@ -65,11 +65,9 @@ import {
   idHex,
   isUsableCandidate,
   LeftReason,
-  MAX_NAT_PORTS,
   MAX_ROOM_SIZE,
   type MsgOf,
   MsgType,
-  NatMapping,
   parseIPv6,
   peekType,
   sameEndpoint,
@@ -97,12 +95,6 @@ const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
 const UNCOOKIED_PER_SECOND = 16;
 /** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
 const MAX_RETIRED = 1024;
-/**
- * How long after registering a peer offering to be a supernode waits for the server's
- * reachability check (a REACH from the server's other address) before its STUN probe asks that
- * other address too.
- */
-const REACH_WAIT = 750;
 /** Rounds of in-process traffic with our own supernode role per step, at most. */
 const MAX_ROUNDS = 16;
 
@@ -179,25 +171,11 @@ export class Client {
   #unsentAt = 0;
   #events: ClientEvent[] = [];
   #synced = false;
-  #probe: StunProbe | undefined;
-  /**
-   * When the STUN probe starts, if it has not: a peer offering to be a supernode waits for the
-   * server's reachability probe first, since asking the server's other address (OTHER-ADDRESS)
-   * would open an address-restricted NAT to it and let the probe in.
-   */
-  /** When the STUN probe may ask the server's other address (see {@link REACH_WAIT}). */
-  #releaseAt: number | undefined;
-  #released = false;
+  /** STUN probe and router port mapping: our NAT's mapping and extra candidates. */
+  #discovery: Discovery;
   /** Our supernode's key, when the direct path to it failed in this step (it is gone). */
   #supernodeFailed: string | undefined;
-  /** Addresses STUN servers saw for us that the server's introductions do not carry. */
-  #extra: Endpoint[] = [];
-  /** Our NAT's mapping as STUN told it (for birthday searches). */
-  #nat: NatInfo = { mapping: NatMapping.Unknown, ports: [] };
   #pool = new BirthdayPool();
-  /** What STUN servers reported, and the router's port mapping: the sources of #extra. */
-  #reflexive: Endpoint[] = [];
-  #mapped: Endpoint | undefined;
   #fingerprint: string;
   /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
   #ipv6: boolean;
@@ -217,14 +195,6 @@ export class Client {
     this.#id = options.id ?? options.random(8);
     const identity = options.identity;
     this.#fingerprint = fingerprint(identity.publicKey);
-    // Always ask the p2p server (it answers STUN on its port, and with --alt-host names a
-    // second address to ask), plus any --stun servers: two answers give the mapping verdict.
-    this.#probe = new StunProbe({
-      servers: [options.server, ...(options.stun ?? [])],
-      random: options.random,
-      // Until the server's reachability check had its chance (see #reach).
-      holdOther: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
-    });
     const room = options.room;
     this.#linkOptions = {
       ...options,
@@ -235,6 +205,16 @@ export class Client {
       offerSupernode: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
     };
     this.#link = new ServerLink(this.#linkOptions, () => this.#digest >>> 0);
+    this.#discovery = new Discovery({
+      // Always ask the p2p server (it answers STUN on its port), plus any --stun servers.
+      stun: [options.server, ...(options.stun ?? [])],
+      random: options.random,
+      // Until the server's reachability check had its chance (see #reach).
+      holdOther: this.#linkOptions.offerSupernode!,
+      ...(options.portmap ? { portmap: options.portmap } : {}),
+      relayOnly: options.relayOnly,
+      server: this.#link,
+    });
     // deno-lint-ignore no-this-alias
     const client = this;
     const peers: PeerDirectory = {
@@ -270,7 +250,7 @@ export class Client {
       probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
       handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
       uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
-      extraCandidates: () => this.#extra,
+      extraCandidates: () => this.#discovery.candidates,
       nameHolder: (name, except) => {
         for (const r of this.#remotes.values()) {
           if (r !== except && r.present && r.established && r.name === name) return r.fingerprint;
@@ -287,7 +267,7 @@ export class Client {
         if (via && !this.#pool.inUse(via)) return this.#drop("aux-released");
         this.#out.push(via ? { to, data, via } : { to, data });
       },
-      nat: () => this.#nat,
+      nat: () => this.#discovery.nat,
       birthday: this.#pool,
       random: options.random,
       server: (m, key) => this.#request(m, key),
@@ -427,98 +407,55 @@ export class Client {
     this.#link.start(now);
     this.#linkOut();
     this.#sn.start(now);
-    this.#startProbe(now);
-    this.#o.portmap?.start(now);
-    this.#portmapOut(now);
+    this.#discovery.start(now);
+    this.#discoveryOut(now);
   }
 
   /** The port mapper's next HTTP request (UPnP), to be made and answered via {@link handleHttp}. */
   pollHttp(): PortMapHttp | undefined {
-    return this.#o.portmap?.pollHttp();
+    return this.#discovery.pollHttp();
   }
 
   /** The answer to the port mapper's HTTP request `id`. */
   handleHttp(now: number, id: number, res: HttpResult): void {
-    this.#o.portmap?.handleHttp(now, id, res);
-    this.#portmapOut(now);
+    this.#discovery.handleHttp(now, id, res);
+    this.#discoveryOut(now);
   }
 
   /** True when the port mapper has nothing pending (after leave: its deletions are done). */
   get portmapIdle(): boolean {
-    return this.#o.portmap?.idle ?? true;
+    return this.#discovery.mapperIdle;
   }
 
-  /** Moves the port mapper's datagrams out and acts on its events. */
-  #portmapOut(now: number): void {
-    const m = this.#o.portmap;
-    if (!m) return;
-    for (let t = m.pollTransmit(); t; t = m.pollTransmit()) this.#out.push(t);
-    for (let e = m.pollEvent(); e; e = m.pollEvent()) {
-      if (e.type === "mapped") {
-        this.#mapped = e.external;
-        const name = PORTMAP_NAMES[e.protocol];
-        this.#notice(`Router port mapping (${name}): ${formatEndpoint(e.external)} → you`);
-      } else if (e.type === "lost") this.#mapped = undefined;
-      if (e.type !== "none") this.#offerExtra(now, this.#reflexive);
-    }
-  }
-
-  /** Moves the STUN probe's requests and its verdict out. */
-  /**
-   * Lets the STUN probe ask the server's other address: the reachability check came, or had
-   * its chance ({@link REACH_WAIT} after registering).
-   */
-  #releaseOther(now: number): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#releaseAt = undefined;
-    this.#probe?.releaseOther(now);
-    this.#probeOut(now);
-  }
-
-  /** Starts the STUN probe (once). */
-  #startProbe(now: number): void {
-    this.#probe?.start(now);
-    this.#probeOut(now);
-  }
-
-  #probeOut(now: number): void {
-    const p = this.#probe;
-    if (!p) return;
-    for (let t = p.pollTransmit(); t; t = p.pollTransmit()) this.#out.push(t);
-    for (let e = p.pollEvent(); e; e = p.pollEvent()) {
-      if (e.notice) this.#notice(e.notice);
-      this.#nat = {
-        mapping: e.mapping === "address-dependent"
-          ? NatMapping.AddressDependent
-          : NatMapping.EndpointIndependent,
-        ports: p.mappedPorts().slice(0, MAX_NAT_PORTS),
-      };
-      for (const r of this.#remotes.values()) {
-        r.offerNat(now);
-        this.#track(r);
+  /** Moves what discovery queued out and tells the peers what it found. */
+  #discoveryOut(now: number): void {
+    const d = this.#discovery;
+    for (let t = d.pollTransmit(); t; t = d.pollTransmit()) this.#out.push(t);
+    for (let e = d.pollEvent(); e; e = d.pollEvent()) {
+      switch (e.type) {
+        case "nat":
+          for (const r of this.#remotes.values()) {
+            r.offerNat(now);
+            this.#track(r);
+          }
+          break;
+        case "candidates":
+          for (const r of this.#remotes.values()) {
+            r.offerCandidates(now);
+            this.#track(r);
+          }
+          break;
+        case "mapping-notice":
+          this.#notice(e.message);
+          break;
+        case "port-mapped":
+          this.#notice(
+            `Router port mapping (${PORTMAP_NAMES[e.protocol]}): ${
+              formatEndpoint(e.external)
+            } → you`,
+          );
+          break;
       }
-      this.#offerExtra(now, e.reflexive);
-    }
-  }
-
-  /**
-   * Tells established peers about reflexive addresses the server's view lacks, and the
-   * router's port mapping.
-   */
-  #offerExtra(now: number, reflexive: Endpoint[]): void {
-    if (this.#o.relayOnly) return;
-    this.#reflexive = reflexive;
-    const seen = this.#link.public;
-    const all = this.#mapped ? [this.#mapped, ...reflexive] : reflexive;
-    const extra = all.filter((r, i) =>
-      (!seen || !sameEndpoint(r, seen)) && all.findIndex((o) => sameEndpoint(o, r)) === i
-    ).slice(0, 4);
-    this.#extra = extra;
-    if (extra.length === 0) return;
-    for (const r of this.#remotes.values()) {
-      r.offerCandidates(now);
-      this.#track(r);
     }
   }
 
@@ -532,8 +469,8 @@ export class Client {
     this.#drive(now);
     this.#link.close();
     this.#linkOut();
-    this.#o.portmap?.stop(now);
-    this.#portmapOut(now);
+    this.#discovery.stop(now);
+    this.#discoveryOut(now);
   }
 
   /** Sends a chat line to every peer present. Returns how many peers it was queued for. */
@@ -562,10 +499,10 @@ export class Client {
   /** Earliest time {@link handleTimeout} has work. */
   nextTimeout(): number | undefined {
     // After leaving, only the port mapper's deletions go on.
-    if (this.#link.closed) return this.#o.portmap?.nextTimeout();
+    if (this.#link.closed) return this.#discovery.nextMapperTimeout();
     let t = this.#link.nextTimeout() ?? Infinity;
-    t = Math.min(t, this.#o.portmap?.nextTimeout() ?? Infinity);
-    t = Math.min(t, this.#probe?.nextTimeout() ?? Infinity, this.#releaseAt ?? Infinity);
+    t = Math.min(t, this.#discovery.nextMapperTimeout() ?? Infinity);
+    t = Math.min(t, this.#discovery.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#sn.nextTimeout() ?? Infinity);
     const r = this.#deadlines.peek();
     if (r !== undefined && r < t) t = r;
@@ -576,19 +513,14 @@ export class Client {
 
   /** Advances timers: the server link, the remotes that are due, and forgetting old departures. */
   handleTimeout(now: number): void {
-    if (this.#o.portmap) {
-      this.#o.portmap.handleTimeout(now);
-      this.#portmapOut(now);
-    }
+    this.#discovery.handleMapperTimeout(now);
+    this.#discoveryOut(now);
     if (this.#link.closed) return;
     this.#link.handleTimeout(now);
     this.#linkOut();
     this.#sn.handleTimeout(now);
-    if (this.#releaseAt !== undefined && now >= this.#releaseAt) this.#releaseOther(now);
-    if (this.#probe) {
-      this.#probe.handleTimeout(now);
-      this.#probeOut(now);
-    }
+    this.#discovery.handleTimeout(now);
+    this.#discoveryOut(now);
     for (const r of this.#deadlines.popDue(now)) {
       this.stats.remoteWakeups++;
       r.handleTimeout(now);
@@ -662,12 +594,11 @@ export class Client {
   /** Routes one datagram to the machine it concerns (see {@link handleDatagram}). */
   #route(now: number, from: Endpoint, data: Uint8Array, via: number): void {
     // NAT-PMP, PCP and SSDP answers (never starting with p2p's magic "p2") go to the mapper.
-    const m = this.#o.portmap;
     if (
-      m && via === 0 && !(data[0] === 0x70 && data[1] === 0x32) &&
-      m.handleDatagram(now, from, data)
+      via === 0 && !(data[0] === 0x70 && data[1] === 0x32) &&
+      this.#discovery.handleMapper(now, from, data)
     ) {
-      return this.#portmapOut(now);
+      return this.#discoveryOut(now);
     }
     if (this.#link.closed) return;
     if (via) {
@@ -678,9 +609,9 @@ export class Client {
       if (!s.ok) return this.#drop(s.reason);
       return this.#sealed(now, s.value, from, via);
     }
-    if (this.#probe && looksLikeStun(data)) {
-      if (!this.#probe.handleDatagram(now, from, data)) this.#drop("stun-unsolicited");
-      return this.#probeOut(now);
+    if (looksLikeStun(data)) {
+      if (!this.#discovery.handleStun(now, from, data)) this.#drop("stun-unsolicited");
+      return this.#discoveryOut(now);
     }
     const t = peekType(data);
     if (!t.ok) return this.#drop(t.reason);
@@ -721,7 +652,7 @@ export class Client {
     }
     // A PONG may have changed an RTT.
     if (mine) {
-      if (!sup && link.registered && !this.#released) this.#releaseAt ??= now + REACH_WAIT;
+      if (!sup && link.registered) this.#discovery.handleRegistered(now);
       return this.#sn.relaysCheck();
     }
     // Everything else the server says carries our registration's token: forgeries stop here.
@@ -864,7 +795,8 @@ export class Client {
    */
   #reach(now: number, data: Uint8Array): void {
     if (!this.#sn.handleReach(data)) return;
-    this.#releaseOther(now);
+    this.#discovery.releaseOther(now);
+    this.#discoveryOut(now);
     this.#sn.serve(now);
   }
 
