@@ -8,8 +8,7 @@
  * lines and timer ticks; drain datagrams and events.
  *
  * Departed peers are kept for a while (a peer that comes back resumes its message streams),
- * then forgotten: at most {@link MAX_DEPARTED} of them, none longer than
- * {@link DEPARTED_KEEP}. Session keys are bound to the pair's introduction epoch, which changes
+ * then forgotten (see `lib/peer/peer_table.ts`). Session keys are bound to the pair's introduction epoch, which changes
  * whenever either side registers anew, so a forgotten peer's return never reuses a nonce.
  *
  * @module
@@ -17,7 +16,7 @@
 import { BirthdayPool } from "./path/birthday.ts";
 import { Discovery } from "./discovery.ts";
 import { compareBytes, type Identity } from "../crypto/crypto.ts";
-import { DeadlineQueue } from "../core/deadlines.ts";
+import { PeerTable } from "./peer_table.ts";
 import { TokenBucket } from "../core/limits.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
@@ -49,7 +48,7 @@ import {
 import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
 import type { RegistryOptions } from "../server/registry.ts";
 import type { SupernodeLink } from "./supernode.ts";
-import { type PeerDirectory, Supernodes } from "./supernodes.ts";
+import { Supernodes } from "./supernodes.ts";
 import {
   decodeHandshake,
   decodeSealed,
@@ -61,7 +60,6 @@ import {
   formatEndpoint,
   type HandshakeFrame,
   hasHeader,
-  idDigest,
   idHex,
   isUsableCandidate,
   LeftReason,
@@ -78,13 +76,10 @@ import {
 
 export { MAX_MESSAGE } from "./fragment.ts";
 export type { PeerInfo } from "./remote.ts";
+export { DEPARTED_KEEP, MAX_DEPARTED } from "./peer_table.ts";
 
 const textEncoder = new TextEncoder();
 
-/** How long a departed peer's state is kept for its return, in ms. */
-export const DEPARTED_KEEP = 10 * 60_000;
-/** Most departed peers whose state is kept. */
-export const MAX_DEPARTED = 64;
 /**
  * Direct handshake copies to endpoints that never answered: a few dense rounds an introduction
  * per endpoint (see lib/peer/handshake/handshake.ts), at most 24 a minute to one address, 120 in a burst
@@ -93,8 +88,6 @@ export const MAX_DEPARTED = 64;
 const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
 /** Direct message 2s without a cookie of ours read per second (each costs a DH: ~0.15 ms). */
 const UNCOOKIED_PER_SECOND = 16;
-/** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
-const MAX_RETIRED = 1024;
 /** Rounds of in-process traffic with our own supernode role per step, at most. */
 const MAX_ROUNDS = 16;
 
@@ -154,17 +147,8 @@ export class Client {
   #id: Uint8Array;
   #link: ServerLink;
   #ctx: RemoteContext;
-  #remotes = new Map<string, RemotePeer>();
-  /** Departed remotes, longest gone first. */
-  #departed = new Map<string, RemotePeer>();
-  /** `id:epoch` of forgotten remotes, oldest first. */
-  #retired = new Set<string>();
-  #deadlines = new DeadlineQueue<RemotePeer>();
-  /** The remote the last sealed frame came from (a present one; see #sealed). */
-  #lastSealed: RemotePeer | undefined;
-  /** XOR of the id digests of present remotes (the roster digest, kept in O(1)). */
-  #digest = 0;
-  #forgottenUndelivered = 0;
+  /** The remote peers, present and departed, and their deadlines. */
+  #peers = new PeerTable();
   #out: Transmit[] = [];
   /** Remotes with chat lines queued but not yet sent (see {@link pollTransmit}), and when. */
   #unsent = new Set<RemotePeer>();
@@ -204,7 +188,8 @@ export class Client {
       sign: (data) => roomSign(room, data),
       offerSupernode: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
     };
-    this.#link = new ServerLink(this.#linkOptions, () => this.#digest >>> 0);
+    const peers = this.#peers;
+    this.#link = new ServerLink(this.#linkOptions, () => peers.digest);
     this.#discovery = new Discovery({
       // Always ask the p2p server (it answers STUN on its port), plus any --stun servers.
       stun: [options.server, ...(options.stun ?? [])],
@@ -215,15 +200,6 @@ export class Client {
       relayOnly: options.relayOnly,
       server: this.#link,
     });
-    // deno-lint-ignore no-this-alias
-    const client = this;
-    const peers: PeerDirectory = {
-      get digest() {
-        return client.#digest >>> 0;
-      },
-      nameOf: (key) => this.#remotes.get(key)?.name,
-      relaysOf: (key) => this.#remotes.get(key)?.peerRelays,
-    };
     this.#sn = new Supernodes({
       id: this.#id,
       linkOptions: this.#linkOptions,
@@ -251,12 +227,7 @@ export class Client {
       handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
       uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
       extraCandidates: () => this.#discovery.candidates,
-      nameHolder: (name, except) => {
-        for (const r of this.#remotes.values()) {
-          if (r !== except && r.present && r.established && r.name === name) return r.fingerprint;
-        }
-        return undefined;
-      },
+      nameHolder: (name, except) => peers.nameHolder(name, except),
       relayOnly: options.relayOnly,
       path: { keepalive: options.keepalive, ...options.path },
       reliable: options.reliable,
@@ -277,7 +248,7 @@ export class Client {
       event: (e) => {
         // The path to our supernode failed: it is reachable by definition, so it is gone.
         const key = this.#sn.link?.key;
-        const r = key === undefined ? undefined : this.#remotes.get(key);
+        const r = key === undefined ? undefined : this.#peers.get(key);
         if (e.type === "peer" && e.path === "relay" && r?.wasDirect && r.name === e.name) {
           this.#supernodeFailed = r.key;
         }
@@ -318,7 +289,7 @@ export class Client {
   /** Messages queued or in flight to present peers; zero means all were acknowledged. */
   get outstanding(): number {
     let n = 0;
-    for (const r of this.#remotes.values()) if (r.present) n += r.outstanding;
+    for (const r of this.#peers.values()) if (r.present) n += r.outstanding;
     return n;
   }
 
@@ -328,14 +299,14 @@ export class Client {
    */
   backlog(now: number): number {
     let n = 0;
-    for (const r of this.#remotes.values()) n = Math.max(n, r.backlog(now));
+    for (const r of this.#peers.values()) n = Math.max(n, r.backlog(now));
     return n;
   }
 
   /** The reliable channels' counters summed over the peers known (for diagnostics). */
   channelStats(): Record<string, number> {
     const sum: Record<string, number> = {};
-    for (const r of this.#remotes.values()) {
+    for (const r of this.#peers.values()) {
       for (const [k, v] of Object.entries(r.channelStats)) sum[k] = (sum[k] ?? 0) + v;
     }
     return sum;
@@ -343,20 +314,20 @@ export class Client {
 
   /** Message parts given up on because their peer stopped acknowledging (or was forgotten). */
   get undelivered(): number {
-    let n = this.#forgottenUndelivered;
-    for (const r of this.#remotes.values()) n += r.undelivered;
+    let n = this.#peers.forgottenUndelivered;
+    for (const r of this.#peers.values()) n += r.undelivered;
     return n;
   }
 
   /** How many departed peers' state is kept (bounded by {@link MAX_DEPARTED}). */
   get departedKept(): number {
-    return this.#departed.size;
+    return this.#peers.departedKept;
   }
 
   /** The peers present in the room. */
   peers(): PeerInfo[] {
     const out: PeerInfo[] = [];
-    for (const r of this.#remotes.values()) {
+    for (const r of this.#peers.values()) {
       const info = r.present ? r.info() : undefined;
       if (info) out.push(info);
     }
@@ -380,7 +351,7 @@ export class Client {
   /** Birthday search counters summed over the peers known (for diagnostics and tests). */
   birthdayStats(): { searches: number; hits: number; probes: number; kept: number } {
     const sum = { searches: 0, hits: 0, probes: 0, kept: this.#pool.kept };
-    for (const r of this.#remotes.values()) {
+    for (const r of this.#peers.values()) {
       sum.searches += r.birthday.searches;
       sum.hits += r.birthday.hits;
       sum.probes += r.birthday.probes;
@@ -434,13 +405,13 @@ export class Client {
     for (let e = d.pollEvent(); e; e = d.pollEvent()) {
       switch (e.type) {
         case "nat":
-          for (const r of this.#remotes.values()) {
+          for (const r of this.#peers.values()) {
             r.offerNat(now);
             this.#track(r);
           }
           break;
         case "candidates":
-          for (const r of this.#remotes.values()) {
+          for (const r of this.#peers.values()) {
             r.offerCandidates(now);
             this.#track(r);
           }
@@ -464,7 +435,7 @@ export class Client {
    * ACKs still delayed, so the peers do not resend what was delivered.
    */
   leave(now: number): void {
-    for (const r of this.#remotes.values()) r.flushAck(now);
+    for (const r of this.#peers.values()) r.flushAck(now);
     this.#sn.close(now);
     this.#drive(now);
     this.#link.close();
@@ -483,7 +454,7 @@ export class Client {
     const parts = fragment(bytes);
     let n = 0;
     const behind: string[] = [];
-    for (const r of this.#remotes.values()) {
+    for (const r of this.#peers.values()) {
       if (!r.present) continue;
       if (r.send(now, parts, false)) (n++, this.#unsent.add(r), this.#unsentAt = now);
       else behind.push(r.name || "a peer still connecting");
@@ -504,10 +475,7 @@ export class Client {
     t = Math.min(t, this.#discovery.nextMapperTimeout() ?? Infinity);
     t = Math.min(t, this.#discovery.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#sn.nextTimeout() ?? Infinity);
-    const r = this.#deadlines.peek();
-    if (r !== undefined && r < t) t = r;
-    const oldest = this.#departed.values().next().value;
-    if (oldest?.goneAt !== undefined) t = Math.min(t, oldest.goneAt + DEPARTED_KEEP);
+    t = Math.min(t, this.#peers.nextTimeout() ?? Infinity);
     return t === Infinity ? undefined : t;
   }
 
@@ -521,7 +489,7 @@ export class Client {
     this.#sn.handleTimeout(now);
     this.#discovery.handleTimeout(now);
     this.#discoveryOut(now);
-    for (const r of this.#deadlines.popDue(now)) {
+    for (const r of this.#peers.popDue(now)) {
       this.stats.remoteWakeups++;
       r.handleTimeout(now);
       this.#track(r);
@@ -569,10 +537,10 @@ export class Client {
           this.#fromLink(now, e.data, e.from);
           break;
         case "routes-changed":
-          for (const r of this.#remotes.values()) this.#refresh(now, r);
+          for (const r of this.#peers.values()) this.#refresh(now, r);
           break;
         case "relays-changed":
-          for (const r of this.#remotes.values()) {
+          for (const r of this.#peers.values()) {
             if (!r.present) continue;
             r.offerRelays(now);
             this.#refresh(now, r);
@@ -675,7 +643,7 @@ export class Client {
       case MsgType.Left: {
         const key = idHex(m.id);
         sup?.introduced.delete(key);
-        const r = this.#remotes.get(key);
+        const r = this.#peers.get(key);
         if (sup) this.#refresh(now, r);
         if (!inCharge) return;
         if (r) this.#depart(now, r, m.reason === LeftReason.Expired ? "expired" : "bye");
@@ -686,7 +654,7 @@ export class Client {
         if (!inCharge) return;
         if (this.#link.registered) this.#synced = true;
         const listed = new Set(m.ids.map(idHex));
-        for (const r of this.#remotes.values()) {
+        for (const r of this.#peers.values()) {
           if (r.present && !listed.has(r.key)) this.#depart(now, r, "gone");
         }
         return;
@@ -717,7 +685,7 @@ export class Client {
   /** Routes a HANDSHAKE frame, relayed (`via` null) or direct, to the remote it comes from. */
   #handshake(now: number, f: HandshakeFrame, via: Endpoint | null): void {
     if (compareBytes(f.to, this.#id) !== 0) return this.#drop("not-for-us");
-    const r = this.#remotes.get(idHex(f.from));
+    const r = this.#peers.get(idHex(f.from));
     if (!r || !r.present) {
       this.#drop("unknown-peer");
       // A relayed handshake from someone we were never introduced to: our INTRO may have been
@@ -732,16 +700,13 @@ export class Client {
   /** Routes a sealed frame to the remote it comes from (`via` null: relayed) on socket `slot`. */
   #sealed(now: number, s: SealedFrame, via: Endpoint | null, slot = 0): void {
     if (compareBytes(s.to, this.#id) !== 0) return this.#drop("not-for-us");
-    // Frames come in runs from one peer: the last one routed is checked first.
-    const last = this.#lastSealed;
-    const r = last && compareBytes(last.id, s.from) === 0 ? last : this.#remotes.get(idHex(s.from));
-    if (!r || !r.present) {
+    const r = this.#peers.sealedFrom(s.from);
+    if (!r) {
       this.#drop("unknown-peer");
       // Our view of the room may be stale (a lost INTRO): ask the server to resync.
       this.#resync(now);
       return;
     }
-    this.#lastSealed = r;
     r.handleSealed(now, s, via, slot);
     this.#track(r);
   }
@@ -767,23 +732,21 @@ export class Client {
         (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null,
       );
     }
-    const known = this.#remotes.get(key);
+    const known = this.#peers.get(key);
     if (!known) {
-      if (this.#retired.has(`${key}:${idHex(m.epoch)}`)) return this.#drop("intro-retired-epoch");
+      if (this.#peers.isRetired(key, idHex(m.epoch))) return this.#drop("intro-retired-epoch");
       // No honest room is larger than a ROSTER can list: a flood of INTROs stops here.
-      if (this.#remotes.size - this.#departed.size >= MAX_ROOM_SIZE) {
+      if (this.#peers.presentCount >= MAX_ROOM_SIZE) {
         return this.#drop("intro-room-too-large");
       }
       const r = new RemotePeer(this.#ctx, now, intro);
-      this.#remotes.set(key, r);
-      this.#arrive(r);
+      this.#peers.add(r);
       return this.#track(r);
     }
     const returning = !known.present;
     known.reintroduce(now, intro);
     if (returning) {
-      this.#departed.delete(key);
-      this.#arrive(known);
+      this.#peers.returned(known);
     }
     if (sup) known.refreshRoute(now);
     this.#track(known);
@@ -841,32 +804,16 @@ export class Client {
     this.#toServer({ ...m, token: this.#link.token });
   }
 
-  #arrive(r: RemotePeer): void {
-    this.#digest ^= idDigest(r.id);
-  }
-
   #depart(now: number, r: RemotePeer, reason: "bye" | "expired" | "gone"): void {
-    if (!r.depart(now)) return;
-    if (this.#lastSealed === r) this.#lastSealed = undefined;
-    this.#digest ^= idDigest(r.id);
-    this.#deadlines.set(r, undefined);
-    this.#departed.set(r.key, r);
+    if (!this.#peers.depart(now, r)) return;
     // Only a peer that proved itself was ever shown; the others leave silently.
     if (r.established) this.#events.push({ type: "left", name: r.name, reason });
     this.#forget(now);
   }
 
-  /** Forgets departed remotes beyond the count or age limits. */
+  /** Forgets departed remotes beyond the count or age limits (see {@link PeerTable.forget}). */
   #forget(now: number): void {
-    for (const r of this.#departed.values()) {
-      if (this.#departed.size <= MAX_DEPARTED && r.goneAt! + DEPARTED_KEEP > now) break;
-      this.#departed.delete(r.key);
-      this.#remotes.delete(r.key);
-      this.#retired.add(`${r.key}:${idHex(r.epoch)}`);
-      if (this.#retired.size > MAX_RETIRED) {
-        this.#retired.delete(this.#retired.values().next().value!);
-      }
-      this.#forgottenUndelivered += r.undelivered + r.outstanding;
+    for (const r of this.#peers.forget(now)) {
       if (r.outstanding > 0 && r.established) {
         this.#notice(`${r.outstanding} message parts to "${r.name}" were never delivered`);
       }
@@ -875,7 +822,7 @@ export class Client {
 
   /** Re-files `r`'s deadline after anything touched it. */
   #track(r: RemotePeer): void {
-    this.#deadlines.set(r, r.nextTimeout());
+    this.#peers.track(r);
   }
 
   /** Asks the server to resync our view of the room (see {@link ServerLink.resync}). */
