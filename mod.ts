@@ -112,6 +112,8 @@ export {
   type ClientOptions,
   DEPARTED_KEEP,
   MAX_DEPARTED,
+  type Notice,
+  type NoticeKind,
 } from "./lib/peer/client.ts";
 export {
   type AuxStats,

@@ -17,16 +17,12 @@ import { BirthdayPool } from "./path/birthday.ts";
 import { Discovery } from "./discovery.ts";
 import { compareBytes, type Identity } from "../crypto/crypto.ts";
 import { PeerTable } from "./peer_table.ts";
+import { type Notice, notice, type NoticeFact } from "./notices.ts";
 import { TokenBucket } from "../core/limits.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import { looksLikeStun } from "../nat/stun.ts";
-import type {
-  HttpResult,
-  PortMapHttp,
-  PortMapper,
-  PortMapProtocol,
-} from "../nat/portmap/mapper.ts";
+import type { HttpResult, PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
 import { noiseFactory } from "./handshake/handshake.ts";
 import { nameTag, type RoomKeys, roomSign } from "../crypto/room_key.ts";
 import {
@@ -57,7 +53,6 @@ import {
   type Endpoint,
   FLAG_RELAY_ONLY,
   FLAG_SUPERNODE,
-  formatEndpoint,
   type HandshakeFrame,
   hasHeader,
   idHex,
@@ -76,6 +71,7 @@ import {
 
 export { MAX_MESSAGE } from "./fragment.ts";
 export type { PeerInfo } from "./remote.ts";
+export type { Notice, NoticeKind } from "./notices.ts";
 export { DEPARTED_KEEP, MAX_DEPARTED } from "./peer_table.ts";
 
 const textEncoder = new TextEncoder();
@@ -138,7 +134,7 @@ export type ClientEvent =
   | { type: "left"; name: string; reason: "bye" | "expired" | "gone" }
   | { type: "server-lost" }
   | { type: "server-back"; public: Endpoint }
-  | { type: "notice"; message: string }
+  | Notice
   | { type: "fatal"; message: string };
 
 /** The peer's pure core. */
@@ -417,14 +413,10 @@ export class Client {
           }
           break;
         case "mapping-notice":
-          this.#notice(e.message);
+          this.#notice({ kind: "symmetric-nat", message: e.message });
           break;
         case "port-mapped":
-          this.#notice(
-            `Router port mapping (${PORTMAP_NAMES[e.protocol]}): ${
-              formatEndpoint(e.external)
-            } → you`,
-          );
+          this.#notice({ kind: "portmap", protocol: e.protocol, external: e.external });
           break;
       }
     }
@@ -448,7 +440,7 @@ export class Client {
   send(now: number, text: string): number {
     const bytes = textEncoder.encode(text);
     if (bytes.length > MAX_MESSAGE) {
-      this.#notice(`Message is ${bytes.length} bytes; the limit is ${MAX_MESSAGE}. Not sent.`);
+      this.#notice({ kind: "too-long", bytes: bytes.length, limit: MAX_MESSAGE });
       return 0;
     }
     const parts = fragment(bytes);
@@ -461,7 +453,7 @@ export class Client {
       this.#track(r);
     }
     if (behind.length > 0) {
-      this.#notice(`Not sent to ${behind.join(", ")}: too much is waiting to be delivered there`);
+      this.#notice({ kind: "queue-full", names: behind });
     }
     this.#drive(now);
     return n;
@@ -547,12 +539,10 @@ export class Client {
           }
           break;
         case "serving":
-          this.#notice("Reachable from the Internet: serving as a supernode of this room");
+          this.#notice({ kind: "supernode" });
           break;
         case "not-serving":
-          this.#notice(
-            "Not serving as a supernode: the server did not find this address reachable from the Internet (or cannot check: it needs --alt-host)",
-          );
+          this.#notice({ kind: "not-supernode" });
           break;
       }
     }
@@ -815,7 +805,7 @@ export class Client {
   #forget(now: number): void {
     for (const r of this.#peers.forget(now)) {
       if (r.outstanding > 0 && r.established) {
-        this.#notice(`${r.outstanding} message parts to "${r.name}" were never delivered`);
+        this.#notice({ kind: "undelivered", name: r.name, parts: r.outstanding });
       }
     }
   }
@@ -840,9 +830,9 @@ export class Client {
   #linkEvent(e: LinkEvent): void {
     switch (e.type) {
       case "renamed":
-        return this.#notice(`The name "${e.wanted}" is taken in this room; you are "${e.name}"`);
+        return this.#notice({ kind: "renamed", wanted: e.wanted, name: e.name });
       case "refused":
-        return this.#notice(`The server refused a request: ${e.message}`);
+        return this.#notice({ kind: "refused", reason: e.message });
       case "ready":
         return void this.#events.push({ ...e, fingerprint: this.#fingerprint });
       default:
@@ -850,8 +840,8 @@ export class Client {
     }
   }
 
-  #notice(message: string): void {
-    this.#events.push({ type: "notice", message });
+  #notice(f: NoticeFact): void {
+    this.#events.push(notice(f));
   }
 
   #drop(reason: string): void {
@@ -862,13 +852,6 @@ export class Client {
     this.#out.push({ to: this.#link.server, data: encodeServerMsg(m) });
   }
 }
-
-/** How the protocols are named to the user. */
-const PORTMAP_NAMES: Record<PortMapProtocol, string> = {
-  pcp: "PCP",
-  natpmp: "NAT-PMP",
-  upnp: "UPnP",
-};
 
 /** The candidates an INTRO offers; only unicast endpoints (defence against a hostile server). */
 /**

@@ -279,7 +279,7 @@ export class JsonView implements PeerView {
       case "warning":
         return [line({ event: "warning", kind: e.kind, name: e.name, message: e.message })];
       case "notice":
-        return this.notice(e.message);
+        return [line({ event: "notice", kind: e.kind, message: e.message })];
       case "fatal":
         return [];
     }

@@ -107,6 +107,20 @@ Deno.test("reachability: claiming is not enough (no second address, or --no-supe
   assert.equal(carol.client.supernode, false);
 });
 
+Deno.test("--supernode ask: the user is told once whether the check passed", () => {
+  const notices = (p: SimPeer) =>
+    p.drain().flatMap((e) => e.type === "notice" && e.kind.includes("supernode") ? [e.kind] : []);
+  for (const alt of [true, false]) {
+    const net = new SimNet(26);
+    addCheckingServer(net, alt);
+    const alice = addRoomPeer(net, "alice", "public", { supernode: "ask" });
+    const bob = addRoomPeer(net, "bob", "public");
+    net.run(10_000);
+    assert.deepEqual(notices(alice), [alt ? "supernode" : "not-supernode"], `alt ${alt}`);
+    assert.deepEqual(notices(bob), [], "auto says nothing either way");
+  }
+});
+
 Deno.test("reachability: a forged REACH is ignored", () => {
   const net = new SimNet(24);
   addCheckingServer(net, false);
