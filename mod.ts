@@ -69,14 +69,23 @@ export {
   ServerLink,
 } from "./lib/peer/server_link.ts";
 export {
+  type ClientView,
   GIVE_UP_AFTER,
   type Introduction,
+  type LocalPeer,
   type PeerInfo,
-  type PeerRequest,
   type RemoteContext,
   type RemoteEvent,
+  type RemoteOutput,
   RemotePeer,
+  type RemoteSettings,
+  type RemoteTransmit,
+  type SharedResources,
+  type Warning,
+  type WarningKind,
 } from "./lib/peer/remote.ts";
+export type { PeerRelays, RelaysFrame } from "./lib/peer/supernodes.ts";
+export type { Drops } from "./lib/peer/drops.ts";
 export {
   type Half,
   type HandshakeOut,
@@ -91,9 +100,10 @@ export {
 export { type LinkResult, pairPrologue, SecureLink } from "./lib/peer/handshake/secure_link.ts";
 export {
   DirectCopies,
+  type HandshakeTransmit,
   HandshakeTransport,
   type Proof,
-  type RouteIO,
+  type RouteOptions,
   type RouteView,
 } from "./lib/peer/handshake/transport.ts";
 export {

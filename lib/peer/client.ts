@@ -36,7 +36,6 @@ import type { ReliableOptions } from "./reliable.ts";
 import {
   type Introduction,
   type PeerInfo,
-  type PeerRequest,
   type RemoteContext,
   type RemoteEvent,
   RemotePeer,
@@ -208,49 +207,42 @@ export class Client {
       peers,
       drops: this.drops,
     });
+    const discovery = this.#discovery, sn = this.#sn;
     this.#ctx = {
-      id: this.#id,
-      roomId: room.id,
-      identityKey: identity.publicKey,
-      name: () => this.#link.name,
-      noise: noiseFactory({
-        staticKey: identity.privateKey,
-        psk: room.psk,
+      self: {
+        id: this.#id,
+        roomId: room.id,
+        identityKey: identity.publicKey,
+        name: () => this.#link.name,
+        noise: noiseFactory({
+          staticKey: identity.privateKey,
+          psk: room.psk,
+          random: options.random,
+        }),
+        knownPeers: options.knownPeers ?? new Map(),
+      },
+      settings: {
+        relayOnly: options.relayOnly,
+        ipv6: this.#ipv6,
+        path: { keepalive: options.keepalive, ...options.path },
+        reliable: options.reliable,
+      },
+      shared: {
+        probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
+        handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
+        uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
+        birthday: this.#pool,
         random: options.random,
-      }),
-      knownPeers: options.knownPeers ?? new Map(),
-      probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
-      handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
-      uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
-      extraCandidates: () => this.#discovery.candidates,
-      nameHolder: (name, except) => peers.nameHolder(name, except),
-      relayOnly: options.relayOnly,
-      path: { keepalive: options.keepalive, ...options.path },
-      reliable: options.reliable,
-      direct: (to, data, via) => {
-        // No IPv6 socket: never offered as a candidate, and a peer-reflexive one is refused.
-        if (!this.#ipv6 && isIPv6(to)) return this.#drop("no-ipv6");
-        // A late ACK or probe through a socket a search already gave back: not sent.
-        if (via && !this.#pool.inUse(via)) return this.#drop("aux-released");
-        this.#out.push(via ? { to, data, via } : { to, data });
+        drops: this.drops,
       },
-      nat: () => this.#discovery.nat,
-      birthday: this.#pool,
-      random: options.random,
-      server: (m, key) => this.#request(m, key),
-      relayVia: (id) => this.#sn.relayVia(idHex(id)),
-      relayStalled: (id) => void this.#sn.stalled(idHex(id)),
-      relays: () => this.#sn.relaysFrame(),
-      event: (e) => {
-        // The path to our supernode failed: it is reachable by definition, so it is gone.
-        const key = this.#sn.link?.key;
-        const r = key === undefined ? undefined : this.#peers.get(key);
-        if (e.type === "peer" && e.path === "relay" && r?.wasDirect && r.name === e.name) {
-          this.#supernodeFailed = r.key;
-        }
-        this.#events.push(e);
+      view: {
+        extraCandidates: () => discovery.candidates,
+        nat: () => discovery.nat,
+        nameHolder: (name, except) => peers.nameHolder(name, except),
+        supernodeFor: (key, stalledOn) => sn.relayFor(key, stalledOn),
+        supernodeName: (key) => sn.nameOf(key),
+        relays: () => sn.relaysFrame(),
       },
-      drop: (reason) => this.#drop(reason),
     };
   }
 
@@ -359,7 +351,7 @@ export class Client {
   #flushSends(): void {
     for (const r of this.#unsent) {
       r.flush(this.#unsentAt);
-      this.#track(r);
+      this.#after(r);
     }
     this.#unsent.clear();
   }
@@ -403,13 +395,13 @@ export class Client {
         case "nat":
           for (const r of this.#peers.values()) {
             r.offerNat(now);
-            this.#track(r);
+            this.#after(r);
           }
           break;
         case "candidates":
           for (const r of this.#peers.values()) {
             r.offerCandidates(now);
-            this.#track(r);
+            this.#after(r);
           }
           break;
         case "mapping-notice":
@@ -427,7 +419,10 @@ export class Client {
    * ACKs still delayed, so the peers do not resend what was delivered.
    */
   leave(now: number): void {
-    for (const r of this.#peers.values()) r.flushAck(now);
+    for (const r of this.#peers.values()) {
+      r.flushAck(now);
+      this.#after(r);
+    }
     this.#sn.close(now);
     this.#drive(now);
     this.#link.close();
@@ -450,7 +445,7 @@ export class Client {
       if (!r.present) continue;
       if (r.send(now, parts, false)) (n++, this.#unsent.add(r), this.#unsentAt = now);
       else behind.push(r.name || "a peer still connecting");
-      this.#track(r);
+      this.#after(r);
     }
     if (behind.length > 0) {
       this.#notice({ kind: "queue-full", names: behind });
@@ -484,7 +479,7 @@ export class Client {
     for (const r of this.#peers.popDue(now)) {
       this.stats.remoteWakeups++;
       r.handleTimeout(now);
-      this.#track(r);
+      this.#after(r);
     }
     this.#forget(now);
     this.#sn.relaysCheck();
@@ -684,7 +679,7 @@ export class Client {
       return;
     }
     r.handleHandshake(now, f, via);
-    this.#track(r);
+    this.#after(r);
   }
 
   /** Routes a sealed frame to the remote it comes from (`via` null: relayed) on socket `slot`. */
@@ -698,7 +693,7 @@ export class Client {
       return;
     }
     r.handleSealed(now, s, via, slot);
-    this.#track(r);
+    this.#after(r);
   }
 
   #intro(now: number, m: MsgOf<typeof MsgType.Intro>, sup?: SupernodeLink): void {
@@ -731,7 +726,7 @@ export class Client {
       }
       const r = new RemotePeer(this.#ctx, now, intro);
       this.#peers.add(r);
-      return this.#track(r);
+      return this.#after(r);
     }
     const returning = !known.present;
     known.reintroduce(now, intro);
@@ -739,7 +734,7 @@ export class Client {
       this.#peers.returned(known);
     }
     if (sup) known.refreshRoute(now);
-    this.#track(known);
+    this.#after(known);
   }
 
   /**
@@ -779,19 +774,7 @@ export class Client {
   #refresh(now: number, r: RemotePeer | undefined): void {
     if (!r || !r.present) return;
     r.refreshRoute(now);
-    this.#track(r);
-  }
-
-  /**
-   * A remote's request about peer `key`: relayed through our supernode when it reaches that
-   * peer, else the server.
-   */
-  #request(m: PeerRequest, key: string): void {
-    const sup = this.#sn.link;
-    if (m.type === MsgType.Relay && sup && this.#sn.relaysTo(key)) {
-      return this.#sn.send(sup, { ...m, token: sup.link.token });
-    }
-    this.#toServer({ ...m, token: this.#link.token });
+    this.#after(r);
   }
 
   #depart(now: number, r: RemotePeer, reason: "bye" | "expired" | "gone"): void {
@@ -810,8 +793,39 @@ export class Client {
     }
   }
 
-  /** Re-files `r`'s deadline after anything touched it. */
-  #track(r: RemotePeer): void {
+  /**
+   * After anything touched remote `r`: its datagrams go out (RELAYs through the relay it chose:
+   * our supernode, or the server), its events to the user, and its deadline is filed again.
+   */
+  #after(r: RemotePeer): void {
+    for (let t = r.pollTransmit(); t; t = r.pollTransmit()) {
+      if (t.kind === "direct") {
+        this.#out.push(
+          t.socket ? { to: t.to, data: t.data, via: t.socket } : { to: t.to, data: t.data },
+        );
+        continue;
+      }
+      if (t.kind === "repunch") {
+        this.#toServer({
+          type: MsgType.Repunch,
+          id: this.#id,
+          target: r.id,
+          token: this.#link.token,
+        });
+        continue;
+      }
+      const relay = { type: MsgType.Relay, from: this.#id, to: r.id, payload: t.data } as const;
+      const sup = this.#sn.link;
+      if (t.through !== null && sup?.key === t.through) {
+        this.#sn.send(sup, { ...relay, token: sup.link.token });
+      } else this.#toServer({ ...relay, token: this.#link.token });
+    }
+    for (let e = r.pollEvent(); e; e = r.pollEvent()) {
+      // The direct path to our supernode failed: it is reachable by definition, so it is gone.
+      if (e.type === "direct-lost") {
+        if (r.key === this.#sn.link?.key) this.#supernodeFailed = r.key;
+      } else this.#events.push(e);
+    }
     this.#peers.track(r);
   }
 

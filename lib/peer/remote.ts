@@ -1,12 +1,16 @@
 /**
- * One remote peer as a joining peer sees it: the encrypted link ({@link SecureLink}: the two
- * room-secret handshakes and their keys), the path machine, the reliable channel and the
- * reassembly of its messages. Nothing but handshake messages is sent before our handshake
- * completes; the path machine starts once it has. Handshake messages go through the relay and
- * directly to the peer's candidates (each direct copy of message 1 with a fresh cookie, within
- * the client's handshake budget); a message 2 that comes back directly with a copy's cookie
- * starts the path machine on that endpoint, already direct. Sans-IO: it sends through a
- * {@link RemoteContext} and answers
+ * One remote peer as a joining peer sees it, the per-peer coordinator of: the encrypted link
+ * ({@link SecureLink}: the two room-secret handshakes and their keys), how handshake messages
+ * travel ({@link HandshakeTransport}), the path machine, the reliable channel and the reassembly
+ * of its messages, the birthday search, the control frames (`lib/peer/control_frames.ts`) and
+ * what the identity policy makes of it (`lib/peer/identity_policy.ts`).
+ *
+ * Nothing but handshake messages is sent before our handshake completes; the path machine
+ * starts once it has. Handshake messages go through the relay and directly to the peer's
+ * candidates (each direct copy of message 1 with a fresh cookie, within the client's handshake
+ * budget); a message 2 that comes back directly with a copy's cookie starts the path machine on
+ * that endpoint, already direct. Sans-IO: it reads the rest of the client through a
+ * {@link RemoteContext}, its datagrams and events are polled, and it answers
  * {@link RemotePeer.nextTimeout} from its own state only, so a datagram or timer for one peer
  * costs nothing for the others.
  *
@@ -19,9 +23,6 @@ import {
   type BirthdayView,
   type NatInfo,
 } from "./path/birthday.ts";
-import { bytesEqual } from "../crypto/crypto.ts";
-import { fingerprint } from "../crypto/fingerprint.ts";
-import { normalizeName } from "../core/names.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
 import type { Half, NoiseFactory } from "./handshake/handshake.ts";
 import { HandshakeTransport, type Proof, type RouteView } from "./handshake/transport.ts";
@@ -29,6 +30,16 @@ import { type Candidate, PathMachine, type PathOptions, type ProbeBudget } from 
 import { ReliableChannel, type ReliableOptions, type ReliableStats } from "./reliable.ts";
 import type { TokenBucket } from "../core/limits.ts";
 import { SecureLink } from "./handshake/secure_link.ts";
+import { ControlFrames, type OurFacts } from "./control_frames.ts";
+import { countDrop, type Drops } from "./drops.ts";
+import {
+  judgeHandshake,
+  PeerWarnings,
+  twoIdentities,
+  undelivered,
+  type Warning,
+} from "./identity_policy.ts";
+import type { PeerRelays, RelaysFrame } from "./supernodes.ts";
 import {
   decodeInner,
   encodeInner,
@@ -37,22 +48,11 @@ import {
   idHex,
   type InnerFrame,
   InnerKind,
-  isUsableCandidate,
-  type MsgOf,
-  MsgType,
-  NatMapping,
   type SealedFrame,
 } from "../wire/wire.ts";
 
-/** What a remote peer asks the server for; the client adds its registration token. */
-export type PeerRequest =
-  | Omit<MsgOf<typeof MsgType.Relay>, "token">
-  | Omit<MsgOf<typeof MsgType.Repunch>, "token">;
+export type { Warning, WarningKind } from "./identity_policy.ts";
 
-/** Failed frames in a row (since the last good one) that make us warn about tampering. */
-const TAMPER_THRESHOLD = 5;
-/** Least time between two warnings about one peer (ms). */
-const WARN_INTERVAL = 60_000;
 /** Give up on messages the peer has not acknowledged for this long (ms). */
 export const GIVE_UP_AFTER = 60_000;
 /** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
@@ -71,12 +71,22 @@ export type RemoteEvent =
     via?: string | null;
   }
   | { type: "message"; from: string; text: string }
-  | {
-    type: "warning";
-    kind: "identity-changed" | "identity-shared" | "auth-failed" | "undelivered" | "name-clash";
-    name: string | null;
-    message: string;
-  };
+  | Warning;
+
+/**
+ * What a remote peer reports to the client: its user's events, and `direct-lost` when a direct
+ * path to it had worked and the pair is on the relay now (if it is our supernode, it is gone).
+ */
+export type RemoteOutput = RemoteEvent | { type: "direct-lost" };
+
+/** A datagram a remote peer wants sent. */
+export type RemoteTransmit =
+  /** Straight to one of the peer's endpoints, from our socket `socket` (0: the main one). */
+  | { kind: "direct"; to: Endpoint; data: Uint8Array; socket: number }
+  /** A RELAY of `data` to the peer: through our supernode `through` (its key), or the server. */
+  | { kind: "relay"; data: Uint8Array; through: string | null }
+  /** A REPUNCH: asks the server to introduce the pair again. */
+  | { kind: "repunch" };
 
 /** One row of the peer listing. */
 export interface PeerInfo {
@@ -114,8 +124,8 @@ export interface Introduction {
   source?: string;
 }
 
-/** What a remote peer needs from the client that owns it. */
-export interface RemoteContext {
+/** Who we are, as a remote peer needs it. */
+export interface LocalPeer {
   /** Our peer id. */
   readonly id: Uint8Array;
   /** The opaque room id (bound into every handshake). */
@@ -128,51 +138,71 @@ export interface RemoteContext {
   readonly noise: NoiseFactory;
   /** Names and fingerprints seen before in this room. */
   readonly knownPeers: ReadonlyMap<string, string>;
+}
+
+/** How remote peers behave (the client's options). */
+export interface RemoteSettings {
   /** We never send directly. */
   readonly relayOnly: boolean;
+  /** We can send to IPv6 addresses (else nothing goes to one). */
+  readonly ipv6: boolean;
   /** Path machine options. */
   readonly path: Partial<PathOptions>;
-  /** The client-wide budget for probes to endpoints that never answered. */
+  /** Reliable channel options. */
+  readonly reliable: Partial<ReliableOptions> | undefined;
+}
+
+/** What all remote peers of a client share. */
+export interface SharedResources {
+  /** The budget for probes to endpoints that never answered. */
   readonly probeBudget: ProbeBudget;
   /**
-   * The client-wide budget for direct handshake copies (and direct answers) to endpoints that
-   * never answered: separate, so opening NATs does not eat the probes that upgrade later.
+   * The budget for direct handshake copies (and direct answers) to endpoints that never
+   * answered: separate, so opening NATs does not eat the probes that upgrade later.
    */
   readonly handshakeBudget: ProbeBudget;
   /**
-   * The client-wide budget for reading direct message 2s that echo no cookie of ours: each costs
-   * a Diffie-Hellman before it can fail, and ids and attempts travel in clear.
+   * The budget for reading direct message 2s that echo no cookie of ours: each costs a
+   * Diffie-Hellman before it can fail, and ids and attempts travel in clear.
    */
   readonly uncookied: TokenBucket;
-  /** Addresses STUN servers saw for us beyond the server's view, to tell peers about. */
+  /** The owner of auxiliary sockets for birthday searches. */
+  readonly birthday: BirthdayPool;
+  /** Randomness (handshake cookies, birthday probe ports). */
+  readonly random: (n: number) => Uint8Array;
+  /** Where dropped datagrams are counted. */
+  readonly drops: Drops;
+}
+
+/** What a remote peer reads of the rest of the client (queries only: nothing changes). */
+export interface ClientView {
+  /** Addresses STUN servers or the router gave us beyond the server's view, to tell peers. */
   extraCandidates(): Endpoint[];
-  /** The fingerprint of another present peer already called `name`, if there is one. */
-  nameHolder(name: string, except: RemotePeer): string | undefined;
-  /** Reliable channel options. */
-  readonly reliable: Partial<ReliableOptions> | undefined;
-  /** Sends a datagram straight to a peer endpoint, from our socket `via` (0: the main one). */
-  direct(to: Endpoint, data: Uint8Array, via?: number): void;
   /** What we know of our own NAT's mapping (from STUN). */
   nat(): NatInfo;
-  /** The client-wide owner of auxiliary sockets for birthday searches. */
-  readonly birthday: BirthdayPool;
-  /** Randomness (birthday probe ports). */
-  readonly random: (n: number) => Uint8Array;
+  /** The fingerprint of another present peer already called `name`, if there is one. */
+  nameHolder(name: string, except: RemotePeer): string | undefined;
   /**
-   * Sends a request about peer `key` (its id in hex) to the server; a RELAY may go through a
-   * supernode instead.
+   * The supernode (its key) that relays to peer `key` now, or null for the server; a
+   * supernode that let this pair stall (`stalledOn`) does not.
    */
-  server(m: PeerRequest, key: string): void;
-  /** The supernode that relays to peer `id`, by name, or null for the server's relay. */
-  relayVia(id: Uint8Array): string | null;
-  /** Frames relayed to peer `id` by a supernode stalled: use the server's relay instead. */
-  relayStalled(id: Uint8Array): void;
+  supernodeFor(key: string, stalledOn: string | null): string | null;
+  /** The name of supernode `key`, as shown to the user. */
+  supernodeName(key: string): string;
   /** Our RTTs to the server and our supernode, to tell peers (null: nothing measured yet). */
-  relays(): Extract<InnerFrame, { kind: typeof InnerKind.Relays }> | null;
-  /** Reports an event to the user. */
-  event(e: RemoteEvent): void;
-  /** Counts a dropped datagram. */
-  drop(reason: string): void;
+  relays(): RelaysFrame | null;
+}
+
+/** What a remote peer works with, in four parts. */
+export interface RemoteContext {
+  /** Who we are. */
+  readonly self: LocalPeer;
+  /** How remote peers behave. */
+  readonly settings: RemoteSettings;
+  /** Budgets, sockets, randomness and counters all remote peers share. */
+  readonly shared: SharedResources;
+  /** What it reads of the rest of the client. */
+  readonly view: ClientView;
 }
 
 const textDecoder = new TextDecoder();
@@ -182,7 +212,13 @@ function streamOf(epoch: Uint8Array): number {
   return ((epoch[0]! << 24) | (epoch[1]! << 16) | (epoch[2]! << 8) | epoch[3]!) >>> 0;
 }
 
-/** One remote peer. */
+/**
+ * One remote peer.
+ *
+ * Driving it: after it is made, and after any `handle*` call, {@link reintroduce},
+ * {@link send}, {@link flush}, `offer*`, {@link refreshRoute} or {@link flushAck}, drain
+ * {@link pollTransmit} until undefined, then {@link pollEvent}; then read {@link nextTimeout}.
+ */
 export class RemotePeer {
   /** Its peer id. */
   readonly id: Uint8Array;
@@ -194,41 +230,36 @@ export class RemotePeer {
   fingerprint: string | undefined;
   #ctx: RemoteContext;
   #intro: Introduction;
-  #link: SecureLink;
+  #secure: SecureLink;
   #path: PathMachine | null = null;
   #channel: ReliableChannel;
   #inbox = new Reassembler(MAX_MESSAGE);
   /** Where the latest DATA came from (null: relayed): a delayed ACK goes back that way. */
-  #ackVia: Endpoint | null = null;
+  #ackTo: Endpoint | null = null;
   /** Our socket the latest DATA arrived on. */
-  #ackSlot = 0;
-  /** The peer's NAT mapping, as it told us (NAT frame). */
-  #peerNat: NatInfo | null = null;
-  /** Our NAT's mapping has to be told to this peer. */
-  #natPending = true;
-  /** Our relay RTTs have to be told to this peer. */
-  #relaysPending = true;
-  /** The peer's RTTs to the server and to its supernode (RELAYS frame), once told. */
-  peerRelays: { serverRtt: number; supernode: string; supernodeRtt: number } | null = null;
+  #ackSocket = 0;
+  /** ANNOUNCE, CANDIDATES, NAT, RELAYS: what we owe the peer, what it told us. */
+  #control = new ControlFrames();
+  /** What {@link ControlFrames} tells the peer about us. */
+  #ours: OurFacts;
   #search: BirthdaySearch;
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
   /** The relay last reported (a supernode's name, or null for the server). */
-  #via: string | null = null;
+  #relayedVia: string | null = null;
+  /** The supernode (its key) that let frames to this peer stall: not used for it any more. */
+  #stalledOn: string | null = null;
   /** The last epoch from each source of introductions (at most a few sources). */
   #epochs = new Map<string, string>();
-  #failures = 0;
-  #lastWarn = -Infinity;
-  /** Our extra candidates still have to be told to this peer (a new path started). */
-  #offerPending = false;
+  #warnings = new PeerWarnings();
   /** Refused for good (it turned out to use our own identity). */
   #blocked = false;
   /** How handshake messages travel: relayed, and directly with cookies that prove paths. */
   #route: HandshakeTransport;
   /** Where the peer's handshake messages last came from directly, before a path existed. */
-  #seenAt: { addr: Endpoint; via: number } | null = null;
-  /** The peer's handshake attempt we completed and still have to confirm (0: none). */
-  #confirmPending = 0;
+  #seenAt: { addr: Endpoint; socket: number } | null = null;
+  #out: RemoteTransmit[] = [];
+  #events: RemoteOutput[] = [];
   /** A direct path to it has worked (since it was last introduced). */
   wasDirect = false;
   /** When it left the room, if it has. */
@@ -243,31 +274,44 @@ export class RemotePeer {
     this.key = idHex(intro.id);
     this.#intro = intro;
     this.#epochs.set(intro.source ?? "server", idHex(intro.epoch));
-    this.#channel = new ReliableChannel(ctx.reliable, streamOf(intro.epoch));
-    this.#search = new BirthdaySearch(ctx.birthday, ctx.random);
+    this.#channel = new ReliableChannel(ctx.settings.reliable, streamOf(intro.epoch));
+    this.#search = new BirthdaySearch(ctx.shared.birthday, ctx.shared.random);
     this.#route = new HandshakeTransport({
-      id: ctx.id,
-      relay: (payload) =>
-        ctx.server({ type: MsgType.Relay, from: ctx.id, to: this.id, payload }, this.key),
-      direct: (to, data, via) => ctx.direct(to, data, via),
-      random: ctx.random,
-      budget: ctx.handshakeBudget,
+      id: ctx.self.id,
+      random: ctx.shared.random,
+      budget: ctx.shared.handshakeBudget,
     }, this.id);
-    this.#link = this.#newLink(now);
-    this.#link.rekey(now);
+    const view = ctx.view;
+    this.#ours = {
+      candidates: () => view.extraCandidates(),
+      nat: () => view.nat(),
+      relays: () => view.relays(),
+    };
+    this.#secure = this.#newSecureLink(now);
+    this.#secure.rekey(now);
     this.#settle(now);
   }
 
-  #newLink(now: number): SecureLink {
-    const c = this.#ctx;
+  #newSecureLink(now: number): SecureLink {
+    const s = this.#ctx.self;
     return new SecureLink({
       now,
-      myId: c.id,
+      myId: s.id,
       theirId: this.id,
-      roomId: c.roomId,
-      myName: c.name(),
-      noise: c.noise,
+      roomId: s.roomId,
+      myName: s.name(),
+      noise: s.noise,
     });
+  }
+
+  /** The next datagram to send, if any. */
+  pollTransmit(): RemoteTransmit | undefined {
+    return this.#out.shift();
+  }
+
+  /** The next event, if any. */
+  pollEvent(): RemoteOutput | undefined {
+    return this.#events.shift();
   }
 
   /** The pair's current introduction epoch. */
@@ -282,7 +326,12 @@ export class RemotePeer {
 
   /** True once the handshake completed (it is a proven member of the room). */
   get established(): boolean {
-    return this.#link.established && this.fingerprint !== undefined && !this.#blocked;
+    return this.#secure.established && this.fingerprint !== undefined && !this.#blocked;
+  }
+
+  /** The peer's RTTs to the server and to its supernode (RELAYS frame), once told. */
+  get peerRelays(): PeerRelays | null {
+    return this.#control.peerRelays;
   }
 
   /** Counters of the reliable channel with it. */
@@ -322,7 +371,7 @@ export class RemotePeer {
     const current = source === "server" || source === (this.#intro.source ?? "server");
     if (!current && this.present && !rekey) return this.#settle(now);
     this.#intro = intro;
-    if (rekey) this.#link.rekey(now);
+    if (rekey) this.#secure.rekey(now);
     if (!this.present) {
       // Back after leaving: a fresh path once the link is up; sequence numbers continue.
       this.goneAt = undefined;
@@ -337,7 +386,7 @@ export class RemotePeer {
   flushAck(now: number): void {
     if (!this.present || !this.established) return;
     const ack = this.#channel.takeAck();
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia, this.#ackSlot);
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackSocket);
   }
 
   /** Marks it gone from the room: no timers, no sends until it is introduced again. */
@@ -368,26 +417,22 @@ export class RemotePeer {
 
   /** Tells the peer our extra candidates (sealed; repeated whenever a new path starts). */
   offerCandidates(now: number): void {
-    this.#offerPending = false;
-    const endpoints = this.#ctx.extraCandidates();
-    if (!this.established || !this.present || endpoints.length === 0) return;
-    this.#sendFrame(now, { kind: InnerKind.Candidates, endpoints });
+    this.#sendOwed(now, this.#control.candidates(this.#ours, this.#sendable));
   }
 
   /** Tells the peer what we know of our NAT's mapping (sealed; for birthday searches). */
   offerNat(now: number): void {
-    this.#natPending = false;
-    const nat = this.#ctx.nat();
-    if (!this.established || !this.present || nat.mapping === NatMapping.Unknown) return;
-    this.#sendFrame(now, { kind: InnerKind.Nat, ...nat }, null);
+    this.#sendOwed(now, this.#control.nat(this.#ours, this.#sendable));
   }
 
   /** Tells the peer our RTTs to the server and our supernode (sealed; for the relay choice). */
   offerRelays(now: number): void {
-    this.#relaysPending = false;
-    const f = this.#ctx.relays();
-    if (!this.established || !this.present || !f) return;
-    this.#sendFrame(now, f, null);
+    this.#sendOwed(now, this.#control.relays(this.#ours, this.#sendable));
+  }
+
+  /** True when control frames can go out now (established and present). */
+  get #sendable(): boolean {
+    return this.established && this.present;
   }
 
   /** Birthday search counters with this peer. */
@@ -405,7 +450,7 @@ export class RemotePeer {
       path: this.#announced ? (route ? "direct" : "relay") : "pending",
       addr: route,
       rtt: this.#path?.rtt ?? null,
-      via: route ? null : this.#ctx.relayVia(this.id),
+      via: route ? null : this.#relayName(),
       outstanding: this.#channel.outstanding,
     };
   }
@@ -421,7 +466,7 @@ export class RemotePeer {
   /** Earliest time {@link handleTimeout} has work (none while departed). */
   nextTimeout(): number | undefined {
     if (!this.present) return undefined;
-    let t = this.#link.nextTimeout() ?? Infinity;
+    let t = this.#secure.nextTimeout() ?? Infinity;
     if (this.#path) {
       t = Math.min(t, this.#path.nextTimeout() ?? Infinity);
       t = Math.min(t, this.#channel.nextTimeout() ?? Infinity);
@@ -438,71 +483,62 @@ export class RemotePeer {
     if (!this.present) return;
     const oldest = this.#channel.oldestSentAt();
     if (oldest !== undefined && now - oldest >= GIVE_UP_AFTER) this.#giveUp(now);
-    this.#link.handleTimeout(now);
+    this.#secure.handleTimeout(now);
     this.#path?.handleTimeout(now);
     this.#settle(now);
   }
 
   /**
    * Handles a HANDSHAKE frame from this peer, relayed (`from` null) or sent directly from
-   * `from` to our socket `slot`.
+   * `from` to our socket `socket`.
    */
-  handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, slot = 0): void {
-    if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
+  handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, socket = 0): void {
+    if (!this.present || this.#blocked) return this.#drop("departed-peer");
     if (
-      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, slot) &&
-      !this.#ctx.uncookied.take(now, 1)
+      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, socket) &&
+      !this.#ctx.shared.uncookied.take(now, 1)
     ) {
-      return this.#ctx.drop("handshake-uncookied");
+      return this.#drop("handshake-uncookied");
     }
-    const r = this.#link.handle(now, f.stage, f.attempt, f.message);
+    const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
     if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
       // The peer's messages come from its NAT's mapping towards us: worth probing.
-      if (this.#path) this.#path.onPeerSeen(now, from, slot);
-      else this.#seenAt = { addr: from, via: slot };
+      if (this.#path) this.#path.onPeerSeen(now, from, socket);
+      else this.#seenAt = { addr: from, socket };
     }
     switch (r.kind) {
       case "failed":
         this.#failed(now, "handshake");
         break;
       case "mismatch":
-        this.#warn(
-          now,
-          "auth-failed",
-          this.name || null,
-          `Refused a peer whose two handshakes showed different identities (${
-            fingerprint(r.first)
-          } and ${
-            fingerprint(r.second)
-          }): someone with the room secret is interfering; check fingerprints with your peers`,
-        );
-        this.#blocked = true;
-        this.#path = null;
+        this.#warn(now, twoIdentities(this, r.first, r.second));
+        this.#refuse();
         break;
       case "answer":
         this.#route.answer(
           now,
           { attempt: r.attempt, message: r.message, cookie: f.cookie ?? 0 },
           from,
-          slot,
+          socket,
           this.#routeView(),
         );
+        this.#routeOut();
         break;
       case "sending":
         this.#established(
           now,
           r.half,
-          this.#route.proof(now, f.attempt, f.cookie ?? 0, from, slot),
+          this.#route.proof(now, f.attempt, f.cookie ?? 0, from, socket),
         );
         break;
       case "again": {
-        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, slot);
+        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, socket);
         if (proven) this.#path?.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
         break;
       }
       case "receiving":
       case "reconfirm":
-        this.#confirmPending = r.kind === "receiving" ? r.half.attempt : r.attempt;
+        this.#control.owe(r.kind === "receiving" ? r.half.attempt : r.attempt);
         break;
     }
     this.#settle(now);
@@ -511,69 +547,41 @@ export class RemotePeer {
   /** What the handshake route needs to know of this peer now. */
   #routeView(): RouteView {
     return {
-      relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
+      relayOnly: this.#ctx.settings.relayOnly || this.#intro.relayOnly,
       candidates: this.#path?.candidates ?? this.#intro.candidates,
       path: this.#path,
     };
   }
 
-  #established(
-    now: number,
-    e: Half,
-    proven: Proof | null,
-  ): void {
-    const fp = fingerprint(e.remoteStatic);
-    const checked = normalizeName(e.name);
-    if (!checked.ok || checked.name !== e.name) {
-      // Honest clients only send normalised names from the allowed set.
-      this.#warn(
-        now,
-        "auth-failed",
-        null,
-        `Refused peer ${fp}: its name is not allowed (${
-          checked.ok ? "not normalised" : checked.reason
-        })`,
-      );
-      this.#blocked = true;
-      this.#path = null;
-      return;
+  /** Moves what the handshake route queued into our own output. */
+  #routeOut(): void {
+    for (let t = this.#route.pollTransmit(); t; t = this.#route.pollTransmit()) {
+      if (t.to) this.#direct(t.to, t.data, t.socket);
+      else this.#relay(t.data);
     }
-    if (bytesEqual(e.remoteStatic, this.#ctx.identityKey)) {
-      this.#warn(
-        now,
-        "identity-shared",
-        null,
-        `Another p2p process uses your identity (${fp}) in this room; give each its own with --identity FILE`,
-      );
-      this.#blocked = true;
-      this.#path = null;
-      return;
-    }
-    const known = this.#ctx.knownPeers.get(e.name);
-    if ((known !== undefined && known !== fp) || (this.fingerprint && this.fingerprint !== fp)) {
-      this.#warn(
-        now,
-        "identity-changed",
-        e.name,
-        `${e.name} has a new identity (${fp}, was ${
-          known ?? this.fingerprint
-        }); check the fingerprint with them before trusting it`,
-      );
-    }
-    const holder = this.#ctx.nameHolder(e.name, this);
-    if (holder !== undefined && holder !== fp) {
-      // Names are unique by tag at the server, but a member could claim another's name in its
-      // handshake: both show their fingerprints, so the user can tell who is who.
-      this.#warn(
-        now,
-        "name-clash",
-        e.name,
-        `Two peers call themselves ${e.name}: fingerprints ${holder} and ${fp}; ask them which is real`,
-      );
-    }
+  }
+
+  /** Refuses the peer for good: no path, no search, nothing but drops from now on. */
+  #refuse(): void {
+    this.#blocked = true;
+    this.#path = null;
+  }
+
+  /** Our handshake completed with `e`: the identity policy judges it, then a path starts. */
+  #established(now: number, e: Half, proven: Proof | null): void {
+    const verdict = judgeHandshake({
+      name: e.name,
+      key: e.remoteStatic,
+      ourKey: this.#ctx.self.identityKey,
+      known: this.#ctx.self.knownPeers.get(e.name),
+      previous: this.fingerprint,
+      holder: this.#ctx.view.nameHolder(e.name, this),
+    });
+    for (const w of verdict.warnings) this.#warn(now, w);
+    if (!verdict.accept) return this.#refuse();
     this.name = e.name;
-    this.fingerprint = fp;
-    this.#failures = 0;
+    this.fingerprint = verdict.fingerprint;
+    this.#warnings.authenticated();
     if (!this.present) return;
     // The path starts now, on the proven direct path if the handshake found one.
     if (!this.#path) this.#path = this.#newPath(now, proven);
@@ -581,55 +589,53 @@ export class RemotePeer {
   }
 
   /**
-   * Handles a sealed frame addressed to us from this peer (`via` null: it came relayed), that
-   * arrived on our socket `slot` (0: the main one).
+   * Handles a sealed frame addressed to us from this peer (`from` null: it came relayed), that
+   * arrived on our socket `socket` (0: the main one).
    */
-  handleSealed(now: number, s: SealedFrame, via: Endpoint | null, slot = 0): void {
-    if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
-    const plain = this.#link.open(s);
-    if (plain === "replay") return this.#ctx.drop("replayed");
-    if (plain === "unkeyed") return this.#ctx.drop("unkeyed");
+  handleSealed(now: number, s: SealedFrame, from: Endpoint | null, socket = 0): void {
+    if (!this.present || this.#blocked) return this.#drop("departed-peer");
+    const plain = this.#secure.open(s);
+    if (plain === "replay") return this.#drop("replayed");
+    if (plain === "unkeyed") return this.#drop("unkeyed");
     if (plain === "failed") return this.#failed(now, "frame");
-    this.#failures = 0;
+    this.#warnings.authenticated();
     // Its frames can overtake the message 2 of our handshake: nothing to do with them yet.
     const path = this.#path;
-    if (!path || !this.established) return this.#ctx.drop("not-established");
+    if (!path || !this.established) return this.#drop("not-established");
     const inner = decodeInner(plain);
-    if (!inner.ok) return this.#ctx.drop(inner.reason);
+    if (!inner.ok) return this.#drop(inner.reason);
     const f = inner.value;
-    if (via) path.onDirectTraffic(now, via, slot);
+    if (from) path.onDirectTraffic(now, from, socket);
     switch (f.kind) {
       case InnerKind.Probe:
-        if (!via) return this.#ctx.drop("probe-via-relay");
-        path.onProbe(now, via, slot);
-        this.#sendFrame(now, { kind: InnerKind.ProbeAck, txid: f.txid, observed: via }, via, slot);
+        if (!from) return this.#drop("probe-via-relay");
+        path.onProbe(now, from, socket);
+        this.#sendFrame(
+          now,
+          { kind: InnerKind.ProbeAck, txid: f.txid, observed: from },
+          from,
+          socket,
+        );
         break;
       case InnerKind.ProbeAck:
-        if (!via) return this.#ctx.drop("probe-via-relay");
-        path.onProbeAck(now, via, f.txid, slot);
+        if (!from) return this.#drop("probe-via-relay");
+        path.onProbeAck(now, from, f.txid, socket);
         break;
       case InnerKind.Data:
-        this.#data(now, f, via, slot);
+        this.#data(now, f, from, socket);
         break;
       case InnerKind.Ack:
         this.#channel.onAck(now, f);
         break;
       case InnerKind.Announce:
-        this.#link.confirm(f.attempt);
-        break;
       case InnerKind.Candidates:
-        path.addCandidates(now, f.endpoints.filter((e) => isUsableCandidate(e)));
-        break;
       case InnerKind.Nat:
-        this.#peerNat = { mapping: f.mapping, ports: f.ports };
+      case InnerKind.Relays: {
+        const effect = this.#control.receive(f);
+        if (effect.kind === "confirmed") this.#secure.confirm(effect.attempt);
+        else if (effect.kind === "candidates") path.addCandidates(now, effect.endpoints);
         break;
-      case InnerKind.Relays:
-        this.peerRelays = {
-          serverRtt: f.serverRtt,
-          supernode: idHex(f.supernode),
-          supernodeRtt: f.supernodeRtt,
-        };
-        break;
+      }
       case InnerKind.Birthday: {
         const view = this.#searchView();
         if (view) this.#search.onFrame(now, f, view);
@@ -643,90 +649,67 @@ export class RemotePeer {
   #giveUp(now: number): void {
     const n = this.#channel.abandon();
     this.undelivered += n;
-    const who = this.name || `peer ${this.key.slice(0, 8)}`;
-    this.#warn(
-      now,
-      "undelivered",
-      this.name || null,
-      `${who} acknowledged nothing for ${
-        GIVE_UP_AFTER / 1000
-      } s; ${n} message parts to it were dropped`,
-    );
+    this.#warn(now, undelivered(this, GIVE_UP_AFTER / 1000, n));
   }
 
   /** Counts a frame that did not authenticate; many in a row are worth telling the user. */
   #failed(now: number, what: "handshake" | "frame"): void {
-    this.#ctx.drop(what === "handshake" ? "handshake-failed" : "auth-failed");
-    if (what === "frame" && ++this.#failures < TAMPER_THRESHOLD) return;
-    const who = this.name || `peer ${this.key.slice(0, 8)}`;
-    this.#warn(
-      now,
-      "auth-failed",
-      this.name || null,
-      `Could not authenticate ${who}: tampered introduction or wrong room secret`,
-    );
+    this.#drop(what === "handshake" ? "handshake-failed" : "auth-failed");
+    const w = this.#warnings.failed(now, what, this);
+    if (w) this.#events.push(w);
   }
 
-  #warn(
-    now: number,
-    kind: "identity-changed" | "identity-shared" | "auth-failed" | "undelivered" | "name-clash",
-    name: string | null,
-    message: string,
-  ): void {
-    if (now - this.#lastWarn < WARN_INTERVAL && kind === "auth-failed") return;
-    this.#lastWarn = now;
-    this.#ctx.event({ type: "warning", kind, name, message });
+  /** Shows `w` unless the warning budget holds it back. */
+  #warn(now: number, w: Warning): void {
+    const shown = this.#warnings.pass(now, w);
+    if (shown) this.#events.push(shown);
   }
 
   #data(
     now: number,
     f: Extract<InnerFrame, { kind: typeof InnerKind.Data }>,
-    via: Endpoint | null,
-    slot: number,
+    from: Endpoint | null,
+    socket: number,
   ): void {
     // A stream that restarts mid-message needs no special care: fragments carry `first`.
     const { deliver, ack, ackNow } = this.#channel.onData(f, now);
     // Data proves the peer reachable: say so before its first message, even if the path
     // machine has not decided yet (it reports again when it does).
-    if (!this.#announced && deliver.length > 0) this.#announce(via ? "direct" : "relay", via);
+    if (!this.#announced && deliver.length > 0) this.#announce(from ? "direct" : "relay", from);
     // Answer the way the data came, so acks flow even while paths disagree (a delayed ACK
     // goes out from #settle when due).
-    this.#ackVia = via;
-    this.#ackSlot = slot;
-    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, via, slot);
+    this.#ackTo = from;
+    this.#ackSocket = socket;
+    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, from, socket);
     for (const part of deliver) {
       const r = this.#inbox.push(part.first, part.more, part.text);
-      if (r.kind === "too-long" || r.kind === "orphan") this.#ctx.drop(`fragment-${r.kind}`);
+      if (r.kind === "too-long" || r.kind === "orphan") this.#drop(`fragment-${r.kind}`);
       else if (r.kind === "message") {
-        this.#ctx.event({ type: "message", from: this.name, text: textDecoder.decode(r.bytes) });
+        this.#events.push({ type: "message", from: this.name, text: textDecoder.decode(r.bytes) });
       }
     }
   }
 
-  #newPath(
-    now: number,
-    proven: Proof | null = null,
-  ): PathMachine {
-    this.#offerPending = this.#ctx.extraCandidates().length > 0;
-    this.#natPending = true;
-    this.#relaysPending = true;
+  #newPath(now: number, proven: Proof | null = null): PathMachine {
+    this.#control.pathStarted(this.#ctx.view.extraCandidates().length > 0);
     const path = new PathMachine(now, this.#intro.candidates, {
-      relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
-      initiator: this.#link.leader,
-      options: this.#ctx.path,
-      budget: this.#ctx.probeBudget,
+      relayOnly: this.#ctx.settings.relayOnly || this.#intro.relayOnly,
+      initiator: this.#secure.leader,
+      options: this.#ctx.settings.path,
+      budget: this.#ctx.shared.probeBudget,
       ...(proven ? { proven } : {}),
     });
     const seen = this.#seenAt;
     this.#seenAt = null;
-    if (seen) path.onPeerSeen(now, seen.addr, seen.via);
+    if (seen) path.onPeerSeen(now, seen.addr, seen.socket);
     return path;
   }
 
   /** Sends what is due: handshake messages, channel data, path actions; reports path changes. */
   #settle(now: number): void {
-    for (let h = this.#link.poll(); h; h = this.#link.poll()) {
+    for (let h = this.#secure.poll(); h; h = this.#secure.poll()) {
       this.#route.send(now, h, this.#routeView());
+      this.#routeOut();
     }
     if (!this.present || this.#blocked || !this.established) {
       // A refused pair's search would never run again: its sockets go back now.
@@ -735,27 +718,22 @@ export class RemotePeer {
     }
     this.#path ??= this.#newPath(now);
     const path = this.#path;
-    if (this.#confirmPending) {
-      // We completed the peer's handshake: tell it, so it stops repeating message 3 and
-      // seals with its new key.
-      this.#sendFrame(now, { kind: InnerKind.Announce, attempt: this.#confirmPending });
-      this.#confirmPending = 0;
-    }
-    if (this.#offerPending) this.offerCandidates(now);
-    if (this.#natPending) this.offerNat(now);
-    if (this.#relaysPending) this.offerRelays(now);
+    // ANNOUNCE first: we completed the peer's handshake, so it stops repeating message 3 and
+    // seals with its new key.
+    for (const owed of this.#control.takeOwed(this.#ours)) this.#sendOwed(now, owed);
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
       // Only a timed-out resend says something about the path; a path change's resends don't.
       if (d.reason !== "timeout") continue;
       if (path.route()) path.suspect(now);
-      else if (this.#via !== null && this.#stalledFor(now) >= STALLED_AFTER) {
+      else if (this.#relayedVia !== null && this.#stalledFor(now) >= STALLED_AFTER) {
         // Relayed by a supernode and nothing acknowledged for a while: the server relays.
-        this.#ctx.relayStalled(this.id);
+        this.#stalledOn = this.#ctx.view.supernodeFor(this.key, this.#stalledOn) ??
+          this.#stalledOn;
       }
     }
     const ack = this.#channel.pollAck(now);
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia, this.#ackSlot);
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackSocket);
     this.#drive(now, path);
     for (let a = path.pollAction(); a; a = path.pollAction()) {
       if (a.type === "probe") {
@@ -763,14 +741,14 @@ export class RemotePeer {
         if (a.via && !this.#search.holds(a.via)) continue;
         this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to, a.via);
       } else {
-        this.#ctx.server({ type: MsgType.Repunch, id: this.#ctx.id, target: this.id }, this.key);
+        this.#out.push({ kind: "repunch" });
       }
     }
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
     if (!changed) {
       // Same path, but another relay: report it, and resend what is in flight through it.
-      if (!this.#announced || path.route() || this.#ctx.relayVia(this.id) === this.#via) return;
+      if (!this.#announced || path.route() || this.#relayName() === this.#relayedVia) return;
       this.#channel.expedite(now);
       for (const d of this.#channel.pollData(now)) {
         this.#sendFrame(now, { kind: InnerKind.Data, ...d });
@@ -791,11 +769,19 @@ export class RemotePeer {
     this.#announce(changed.path, changed.addr, changed.rtt);
   }
 
+  /** The name of the supernode relaying to this peer now, or null for the server. */
+  #relayName(): string | null {
+    const sup = this.#ctx.view.supernodeFor(this.key, this.#stalledOn);
+    return sup === null ? null : this.#ctx.view.supernodeName(sup);
+  }
+
   #announce(path: "direct" | "relay", addr: Endpoint | null, rtt: number | null = null): void {
     this.#announced = true;
-    const via = path === "relay" ? this.#ctx.relayVia(this.id) : null;
-    this.#via = via;
-    this.#ctx.event({
+    const via = path === "relay" ? this.#relayName() : null;
+    this.#relayedVia = via;
+    // The direct path that worked failed (if this peer is our supernode, it is gone).
+    if (path === "relay" && this.wasDirect) this.#events.push({ type: "direct-lost" });
+    this.#events.push({
       type: "peer",
       name: this.name,
       fingerprint: this.fingerprint!,
@@ -805,6 +791,7 @@ export class RemotePeer {
       ...(path === "relay" ? { via } : {}),
     });
   }
+
   /**
    * True when a birthday search cannot act: it is idle with nothing queued, and either the path
    * is direct or we are not the hard side (only the hard side proposes; the easy side answers
@@ -813,16 +800,16 @@ export class RemotePeer {
   #searchQuiet(path: PathMachine): boolean {
     return this.#search.quiet &&
       (path.state === "direct" ||
-        BirthdaySearch.roleOf(this.#ctx.nat(), this.#peerNat) !== "hard");
+        BirthdaySearch.roleOf(this.#ctx.view.nat(), this.#control.peerNat) !== "hard");
   }
 
   /** What a birthday search looks at (none without a path or when punching is off). */
   #searchView(): BirthdayView | null {
     const path = this.#path;
-    if (!path || this.#ctx.relayOnly || this.#intro.relayOnly) return null;
+    if (!path || this.#ctx.settings.relayOnly || this.#intro.relayOnly) return null;
     return {
-      self: this.#ctx.nat(),
-      peer: this.#peerNat,
+      self: this.#ctx.view.nat(),
+      peer: this.#control.peerNat,
       peerPublic: this.#intro.candidates.find((c) => c.kind === "public")?.addr ?? null,
       direct: path.state === "direct",
       via: path.routeVia(),
@@ -833,7 +820,7 @@ export class RemotePeer {
   /** Runs the birthday search: its agreement frames go relayed, its probes through the path. */
   #drive(now: number, path: PathMachine): void {
     // No search can run (e.g. the peer is relay-only now): give back what one holds.
-    if (this.#ctx.relayOnly || this.#intro.relayOnly) return this.#search.close();
+    if (this.#ctx.settings.relayOnly || this.#intro.relayOnly) return this.#search.close();
     // The common case, on every datagram: nothing a search could do; build no view.
     if (this.#searchQuiet(path)) return;
     const view = this.#searchView()!;
@@ -853,25 +840,46 @@ export class RemotePeer {
     return oldest === undefined ? 0 : now - oldest;
   }
 
+  /** Sends a control frame we owed, the way it goes. */
+  #sendOwed(now: number, owed: { frame: InnerFrame; relayed: boolean } | null): void {
+    if (owed) this.#sendFrame(now, owed.frame, owed.relayed ? null : undefined);
+  }
+
   /**
-   * Seals `f` and sends it to `to` from our socket `slot`, or along the path (direct or relay)
-   * when `to` is absent.
+   * Seals `f` and sends it to `to` from our socket `socket`, or along the path (direct or
+   * relay) when `to` is absent.
    */
-  #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null, slot = 0): void {
-    const frame = this.#link.seal(encodeInner(f));
+  #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null, socket = 0): void {
+    const frame = this.#secure.seal(encodeInner(f));
     if (!frame) return;
     const dest = to === undefined ? this.#path?.route() ?? null : to;
-    if (dest && !this.#ctx.relayOnly) {
+    if (dest && !this.#ctx.settings.relayOnly) {
       if (to === undefined) {
         this.#path?.onSentDirect(now);
-        slot = this.#path?.routeVia() ?? 0;
+        socket = this.#path?.routeVia() ?? 0;
       }
-      this.#ctx.direct(dest, frame, slot);
+      this.#direct(dest, frame, socket);
     } else {
-      this.#ctx.server(
-        { type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload: frame },
-        this.key,
-      );
+      this.#relay(frame);
     }
+  }
+
+  /** Queues a datagram straight to the peer at `to`, from our socket `socket`. */
+  #direct(to: Endpoint, data: Uint8Array, socket = 0): void {
+    // No IPv6 socket: never offered as a candidate, and a peer-reflexive one is refused.
+    if (!this.#ctx.settings.ipv6 && to.hostname.includes(":")) return this.#drop("no-ipv6");
+    // A late ACK or probe through a socket a search already gave back: not sent.
+    if (socket && !this.#ctx.shared.birthday.inUse(socket)) return this.#drop("aux-released");
+    this.#out.push({ kind: "direct", to, data, socket });
+  }
+
+  /** Queues a RELAY of `data` to the peer, through the relay that reaches it now. */
+  #relay(data: Uint8Array): void {
+    const through = this.#ctx.view.supernodeFor(this.key, this.#stalledOn);
+    this.#out.push({ kind: "relay", data, through });
+  }
+
+  #drop(reason: string): void {
+    countDrop(this.#ctx.shared.drops, reason);
   }
 }

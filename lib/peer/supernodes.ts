@@ -117,8 +117,6 @@ const MAX_KNOWN = 8;
 export const RTT_SLACK = 20;
 /** Most supernodes remembered as failed. */
 const MAX_FAILED = 16;
-/** Most pairs remembered as stalled by our supernode. */
-const MAX_STALLED = 256;
 /** `--supernode`: how long after starting to say the reachability check did not pass. */
 const ASK_WAIT = 6_000;
 
@@ -144,8 +142,6 @@ export class Supernodes {
   #failed = new Map<string, number>();
   /** The relay RTTs last told to peers. */
   #relaysSent: RelaysFrame | undefined;
-  /** Peers whose relayed frames our supernode let stall: peer key → that supernode's key. */
-  #stalled = new Map<string, string>();
   #selfKey: string;
   /** `ask`: when to say that the reachability check did not pass, if it did not. */
   #askAt: number | undefined;
@@ -337,44 +333,31 @@ export class Supernodes {
   }
 
   /**
-   * True when frames to peer `key` go through our supernode: it introduced them (both are
-   * registered there) and, once both sides' RTTs are known (RELAYS frames), the sum of their
-   * RTTs to it is not clearly worse than the sum to the server (at most half again plus
-   * {@link RTT_SLACK} ms: a supernode saves the server's bandwidth, and a few ms of noise
-   * must not flip the choice).
+   * The supernode (its key) that frames to peer `key` go through, or null for the server's
+   * relay: our supernode, when it introduced the peer (both are registered there), did not let
+   * this pair stall (`stalledOn`: a supernode that stays up but drops what it should relay,
+   * broken or hostile, must not hold a pair hostage) and, once both sides' RTTs are known
+   * (RELAYS frames), the sum of their RTTs to it is not clearly worse than the sum to the
+   * server (at most half again plus {@link RTT_SLACK} ms: a supernode saves the server's
+   * bandwidth, and a few ms of noise must not flip the choice).
    */
-  relaysTo(key: string): boolean {
+  relayFor(key: string, stalledOn: string | null): string | null {
     const sup = this.#link;
-    if (!sup || !sup.relays(key) || this.#stalled.get(key) === sup.key) return false;
+    if (!sup || !sup.relays(key) || stalledOn === sup.key) return null;
     const theirs = this.#o.peers.relaysOf(key);
     const mine = this.relaysFrame();
-    if (!theirs || !mine || theirs.supernode !== sup.key) return true;
+    if (!theirs || !mine || theirs.supernode !== sup.key) return sup.key;
     const rtts = [mine.serverRtt, mine.supernodeRtt, theirs.serverRtt, theirs.supernodeRtt];
-    if (rtts.includes(RTT_UNKNOWN)) return true;
+    if (rtts.includes(RTT_UNKNOWN)) return sup.key;
     const viaServer = mine.serverRtt + theirs.serverRtt;
-    return mine.supernodeRtt + theirs.supernodeRtt <= 1.5 * viaServer + RTT_SLACK;
+    const fine = mine.supernodeRtt + theirs.supernodeRtt <= 1.5 * viaServer + RTT_SLACK;
+    return fine ? sup.key : null;
   }
 
-  /**
-   * Frames to peer `key` through our supernode went unacknowledged for long: a supernode that
-   * stays up but drops what it should relay (broken or hostile) must not hold a pair hostage.
-   * That pair uses the server's relay from now on, as long as this supernode is ours. Returns
-   * true when the route changed.
-   */
-  stalled(key: string): boolean {
-    const sup = this.#link;
-    if (!sup || !this.relaysTo(key)) return false;
-    if (this.#stalled.size >= MAX_STALLED) this.#stalled.clear();
-    this.#stalled.set(key, sup.key);
-    return true;
-  }
-
-  /** The name of the supernode relaying to peer `key`, or null for the server's relay. */
-  relayVia(key: string): string | null {
-    const sup = this.#link;
-    if (!sup || !this.relaysTo(key)) return null;
-    if (this.isSelf(sup)) return this.#o.server.name;
-    return this.#o.peers.nameOf(sup.key) || "supernode";
+  /** The name supernode `key` is shown by: ours when it is us, else the member's. */
+  nameOf(key: string): string {
+    if (key === this.#selfKey && this.#host) return this.#o.server.name;
+    return this.#o.peers.nameOf(key) || "supernode";
   }
 
   /** Our RTTs to the server and our supernode, as a RELAYS frame (null: none measured). */
