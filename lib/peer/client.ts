@@ -17,6 +17,7 @@ import { BirthdayPool } from "./path/birthday.ts";
 import { Discovery } from "./discovery.ts";
 import { compareBytes, type Identity } from "../crypto/crypto.ts";
 import { PeerTable } from "./peer_table.ts";
+import { introductionOf, isIPv6 } from "./introductions.ts";
 import { type Notice, notice, type NoticeFact } from "./notices.ts";
 import { TokenBucket } from "../core/limits.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
@@ -25,21 +26,9 @@ import { looksLikeStun } from "../nat/stun.ts";
 import type { HttpResult, PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
 import { noiseFactory } from "./handshake/handshake.ts";
 import { nameTag, type RoomKeys, roomSign } from "../crypto/room_key.ts";
-import {
-  type Candidate,
-  type CandidateKind,
-  DEFAULT_PATH,
-  type PathOptions,
-  ProbeBudget,
-} from "./path/path.ts";
+import { DEFAULT_PATH, type PathOptions, ProbeBudget } from "./path/path.ts";
 import type { ReliableOptions } from "./reliable.ts";
-import {
-  type Introduction,
-  type PeerInfo,
-  type RemoteContext,
-  type RemoteEvent,
-  RemotePeer,
-} from "./remote.ts";
+import { type PeerInfo, type RemoteContext, type RemoteEvent, RemotePeer } from "./remote.ts";
 import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
 import type { RegistryOptions } from "../server/registry.ts";
 import type { SupernodeLink } from "./supernode.ts";
@@ -50,17 +39,14 @@ import {
   decodeServerMsg,
   encodeServerMsg,
   type Endpoint,
-  FLAG_RELAY_ONLY,
   FLAG_SUPERNODE,
   type HandshakeFrame,
   hasHeader,
   idHex,
-  isUsableCandidate,
   LeftReason,
   MAX_ROOM_SIZE,
   type MsgOf,
   MsgType,
-  parseIPv6,
   peekType,
   sameEndpoint,
   type SealedFrame,
@@ -169,20 +155,10 @@ export class Client {
   /** Makes a client; call {@link start} to begin registering. */
   constructor(options: ClientOptions) {
     this.#o = options;
-    this.#ipv6 = options.ipv6 ??
-      [options.server, ...options.privateEndpoints].some((e) => isIPv6(e));
+    this.#ipv6 = options.ipv6 ?? [options.server, ...options.privateEndpoints].some(isIPv6);
     this.#id = options.id ?? options.random(8);
-    const identity = options.identity;
-    this.#fingerprint = fingerprint(identity.publicKey);
-    const room = options.room;
-    this.#linkOptions = {
-      ...options,
-      id: this.#id,
-      roomId: room.id,
-      nameTag: (n) => nameTag(room, n),
-      sign: (data) => roomSign(room, data),
-      offerSupernode: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
-    };
+    this.#fingerprint = fingerprint(options.identity.publicKey);
+    this.#linkOptions = linkOptionsOf(options, this.#id);
     const peers = this.#peers;
     this.#link = new ServerLink(this.#linkOptions, () => peers.digest);
     this.#discovery = new Discovery({
@@ -207,42 +183,20 @@ export class Client {
       peers,
       drops: this.drops,
     });
-    const discovery = this.#discovery, sn = this.#sn;
-    this.#ctx = {
-      self: {
-        id: this.#id,
-        roomId: room.id,
-        identityKey: identity.publicKey,
-        name: () => this.#link.name,
-        noise: noiseFactory({
-          staticKey: identity.privateKey,
-          psk: room.psk,
-          random: options.random,
-        }),
-        knownPeers: options.knownPeers ?? new Map(),
-      },
-      settings: {
-        relayOnly: options.relayOnly,
-        ipv6: this.#ipv6,
-        path: { keepalive: options.keepalive, ...options.path },
-        reliable: options.reliable,
-      },
-      shared: {
-        probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
-        handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
-        uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
-        birthday: this.#pool,
-        random: options.random,
-        drops: this.drops,
-      },
-      view: {
-        extraCandidates: () => discovery.candidates,
-        nat: () => discovery.nat,
-        nameHolder: (name, except) => peers.nameHolder(name, except),
-        supernodeFor: (key, stalledOn) => sn.relayFor(key, stalledOn),
-        supernodeName: (key) => sn.nameOf(key),
-        relays: () => sn.relaysFrame(),
-      },
+    this.#ctx = remoteContextOf(options, this.#parts);
+  }
+
+  /** What {@link remoteContextOf} reads of the client being made. */
+  get #parts(): ClientParts {
+    return {
+      id: this.#id,
+      ipv6: this.#ipv6,
+      link: this.#link,
+      discovery: this.#discovery,
+      supernodes: this.#sn,
+      peers: this.#peers,
+      pool: this.#pool,
+      drops: this.drops,
     };
   }
 
@@ -276,9 +230,7 @@ export class Client {
 
   /** Messages queued or in flight to present peers; zero means all were acknowledged. */
   get outstanding(): number {
-    let n = 0;
-    for (const r of this.#peers.values()) if (r.present) n += r.outstanding;
-    return n;
+    return this.#peers.outstanding;
   }
 
   /**
@@ -286,25 +238,17 @@ export class Client {
    * (see {@link RemotePeer.backlog}): a sender of many lines waits while it is high.
    */
   backlog(now: number): number {
-    let n = 0;
-    for (const r of this.#peers.values()) n = Math.max(n, r.backlog(now));
-    return n;
+    return this.#peers.backlog(now);
   }
 
   /** The reliable channels' counters summed over the peers known (for diagnostics). */
   channelStats(): Record<string, number> {
-    const sum: Record<string, number> = {};
-    for (const r of this.#peers.values()) {
-      for (const [k, v] of Object.entries(r.channelStats)) sum[k] = (sum[k] ?? 0) + v;
-    }
-    return sum;
+    return this.#peers.channelStats();
   }
 
   /** Message parts given up on because their peer stopped acknowledging (or was forgotten). */
   get undelivered(): number {
-    let n = this.#peers.forgottenUndelivered;
-    for (const r of this.#peers.values()) n += r.undelivered;
-    return n;
+    return this.#peers.undelivered;
   }
 
   /** How many departed peers' state is kept (bounded by {@link MAX_DEPARTED}). */
@@ -314,12 +258,7 @@ export class Client {
 
   /** The peers present in the room. */
   peers(): PeerInfo[] {
-    const out: PeerInfo[] = [];
-    for (const r of this.#peers.values()) {
-      const info = r.present ? r.info() : undefined;
-      if (info) out.push(info);
-    }
-    return out;
+    return this.#peers.infos();
   }
 
   /** Takes the next datagram to send, if any. */
@@ -338,13 +277,7 @@ export class Client {
 
   /** Birthday search counters summed over the peers known (for diagnostics and tests). */
   birthdayStats(): { searches: number; hits: number; probes: number; kept: number } {
-    const sum = { searches: 0, hits: 0, probes: 0, kept: this.#pool.kept };
-    for (const r of this.#peers.values()) {
-      sum.searches += r.birthday.searches;
-      sum.hits += r.birthday.hits;
-      sum.probes += r.birthday.probes;
-    }
-    return sum;
+    return { ...this.#peers.birthdayStats(), kept: this.#pool.kept };
   }
 
   /** Sends the chat lines queued since the last poll: one step's lines share DATA frames. */
@@ -699,13 +632,7 @@ export class Client {
   #intro(now: number, m: MsgOf<typeof MsgType.Intro>, sup?: SupernodeLink): void {
     if (compareBytes(m.id, this.#id) === 0) return this.#drop("intro-self");
     const key = idHex(m.id);
-    const intro: Introduction = {
-      id: m.id,
-      epoch: m.epoch,
-      relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
-      candidates: candidatesOf(m, this.#ipv6),
-      source: sup ? `supernode:${sup.key}` : "server",
-    };
+    const intro = introductionOf(m, sup?.key, this.#ipv6);
     if (sup && (sup.introduced.size < MAX_ROOM_SIZE || sup.introduced.has(key))) {
       sup.introduced.add(key);
     }
@@ -867,34 +794,64 @@ export class Client {
   }
 }
 
-/** The candidates an INTRO offers; only unicast endpoints (defence against a hostile server). */
-/**
- * The candidates an INTRO names. Private-list addresses are `private` (IPv4, IPv6 ULA
- * fc00::/7) or `ipv6` (global IPv6); link-local IPv6 (fe80::/10, unusable without an
- * interface) is skipped. Without an IPv6 socket (`ipv6` false) IPv6 candidates are skipped.
- */
-function candidatesOf(m: MsgOf<typeof MsgType.Intro>, ipv6: boolean): Candidate[] {
-  const out: Candidate[] = [];
-  for (const addr of m.privateEndpoints) {
-    const kind = isUsableCandidate(addr) ? privateKind(addr.hostname) : undefined;
-    if (kind && (ipv6 || !isIPv6(addr))) out.push({ addr, kind });
-  }
-  const pub = m.publicEndpoint;
-  if (pub && isUsableCandidate(pub, true) && (ipv6 || !isIPv6(pub))) {
-    out.push({ addr: pub, kind: "public" });
-  }
-  return out;
+/** The options of our registration with the server (reused for a supernode's). */
+function linkOptionsOf(o: ClientOptions, id: Uint8Array): LinkOptions {
+  const room = o.room;
+  return {
+    ...o,
+    id,
+    roomId: room.id,
+    nameTag: (n) => nameTag(room, n),
+    sign: (data) => roomSign(room, data),
+    offerSupernode: (o.supernode ?? "auto") !== "off" && !o.relayOnly,
+  };
 }
 
-function isIPv6(ep: Endpoint): boolean {
-  return ep.hostname.includes(":");
+/** The parts of a client its remote peers read. */
+interface ClientParts {
+  id: Uint8Array;
+  ipv6: boolean;
+  link: ServerLink;
+  discovery: Discovery;
+  supernodes: Supernodes;
+  peers: PeerTable;
+  pool: BirthdayPool;
+  drops: Record<string, number>;
 }
 
-/** The kind of an address from a peer's private list; undefined when it is of no use. */
-function privateKind(hostname: string): CandidateKind | undefined {
-  const b = hostname.includes(":") ? parseIPv6(hostname) : null;
-  if (!b) return "private";
-  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return undefined; // link-local fe80::/10
-  if ((b[0]! & 0xfe) === 0xfc) return "private"; // ULA fc00::/7: a LAN
-  return "ipv6";
+/** The context every remote peer of the client with options `o` and parts `c` reads. */
+function remoteContextOf(o: ClientOptions, c: ClientParts): RemoteContext {
+  const { link, discovery, supernodes: sn, peers } = c;
+  return {
+    self: {
+      id: c.id,
+      roomId: o.room.id,
+      identityKey: o.identity.publicKey,
+      name: () => link.name,
+      noise: noiseFactory({ staticKey: o.identity.privateKey, psk: o.room.psk, random: o.random }),
+      knownPeers: o.knownPeers ?? new Map(),
+    },
+    settings: {
+      relayOnly: o.relayOnly,
+      ipv6: c.ipv6,
+      path: { keepalive: o.keepalive, ...o.path },
+      reliable: o.reliable,
+    },
+    shared: {
+      probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...o.path }),
+      handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
+      uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
+      birthday: c.pool,
+      random: o.random,
+      drops: c.drops,
+    },
+    view: {
+      extraCandidates: () => discovery.candidates,
+      nat: () => discovery.nat,
+      nameHolder: (name, except) => peers.nameHolder(name, except),
+      supernodeFor: (key, stalledOn) => sn.relayFor(key, stalledOn),
+      supernodeName: (key) => sn.nameOf(key),
+      relays: () => sn.relaysFrame(),
+    },
+  };
 }

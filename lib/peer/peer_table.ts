@@ -15,6 +15,7 @@
 import { compareBytes } from "../crypto/crypto.ts";
 import { DeadlineQueue } from "../core/deadlines.ts";
 import type { RemotePeer } from "./remote.ts";
+import type { PeerInfo } from "./remote_context.ts";
 import type { PeerDirectory, PeerRelays } from "./supernodes.ts";
 import { idDigest, idHex } from "../wire/wire.ts";
 
@@ -37,6 +38,7 @@ export class PeerTable implements PeerDirectory {
   #last: RemotePeer | undefined;
   /** XOR of the id digests of present remotes. */
   #digest = 0;
+  /** Message parts that were never delivered to peers forgotten since. */
   #forgottenUndelivered = 0;
 
   /** The remote with hex id `key`, present or departed. */
@@ -74,11 +76,6 @@ export class PeerTable implements PeerDirectory {
   /** How many departed peers' state is kept (bounded by {@link MAX_DEPARTED}). */
   get departedKept(): number {
     return this.#departed.size;
-  }
-
-  /** Message parts that were never delivered to peers forgotten since. */
-  get forgottenUndelivered(): number {
-    return this.#forgottenUndelivered;
   }
 
   /** True when peer `key` was forgotten under introduction epoch `epoch` (hex). */
@@ -149,6 +146,57 @@ export class PeerTable implements PeerDirectory {
       if (r !== except && r.present && r.established && r.name === name) return r.fingerprint;
     }
     return undefined;
+  }
+
+  /** Messages queued or in flight to present peers. */
+  get outstanding(): number {
+    let n = 0;
+    for (const r of this.#remotes.values()) if (r.present) n += r.outstanding;
+    return n;
+  }
+
+  /** The longest backlog among the peers taking messages (see {@link RemotePeer.backlog}). */
+  backlog(now: number): number {
+    let n = 0;
+    for (const r of this.#remotes.values()) n = Math.max(n, r.backlog(now));
+    return n;
+  }
+
+  /** Message parts given up on (never acknowledged), forgotten peers' included. */
+  get undelivered(): number {
+    let n = this.#forgottenUndelivered;
+    for (const r of this.#remotes.values()) n += r.undelivered;
+    return n;
+  }
+
+  /** The reliable channels' counters summed over the peers kept. */
+  channelStats(): Record<string, number> {
+    const sum: Record<string, number> = {};
+    for (const r of this.#remotes.values()) {
+      for (const [k, v] of Object.entries(r.channelStats)) sum[k] = (sum[k] ?? 0) + v;
+    }
+    return sum;
+  }
+
+  /** Birthday search counters summed over the peers kept. */
+  birthdayStats(): { searches: number; hits: number; probes: number } {
+    const sum = { searches: 0, hits: 0, probes: 0 };
+    for (const r of this.#remotes.values()) {
+      sum.searches += r.birthday.searches;
+      sum.hits += r.birthday.hits;
+      sum.probes += r.birthday.probes;
+    }
+    return sum;
+  }
+
+  /** The listing rows of the present, established peers. */
+  infos(): PeerInfo[] {
+    const out: PeerInfo[] = [];
+    for (const r of this.#remotes.values()) {
+      const info = r.present ? r.info() : undefined;
+      if (info) out.push(info);
+    }
+    return out;
   }
 
   /** The name of peer `key`, if we know it. */

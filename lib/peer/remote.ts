@@ -16,22 +16,16 @@
  *
  * @module
  */
-import {
-  type BirthdayPool,
-  BirthdaySearch,
-  type BirthdayStats,
-  type BirthdayView,
-  type NatInfo,
-} from "./path/birthday.ts";
+import type { BirthdayStats } from "./path/birthday.ts";
+import { PairSearch } from "./path/pair_search.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
-import type { Half, NoiseFactory } from "./handshake/handshake.ts";
+import type { Half } from "./handshake/handshake.ts";
 import { HandshakeTransport, type Proof, type RouteView } from "./handshake/transport.ts";
-import { type Candidate, PathMachine, type PathOptions, type ProbeBudget } from "./path/path.ts";
-import { ReliableChannel, type ReliableOptions, type ReliableStats } from "./reliable.ts";
-import type { TokenBucket } from "../core/limits.ts";
+import { PathMachine } from "./path/path.ts";
+import { ReliableChannel, type ReliableStats } from "./reliable.ts";
 import { SecureLink } from "./handshake/secure_link.ts";
 import { ControlFrames, type OurFacts } from "./control_frames.ts";
-import { countDrop, type Drops } from "./drops.ts";
+import { countDrop } from "./drops.ts";
 import {
   judgeHandshake,
   PeerWarnings,
@@ -39,7 +33,14 @@ import {
   undelivered,
   type Warning,
 } from "./identity_policy.ts";
-import type { PeerRelays, RelaysFrame } from "./supernodes.ts";
+import type { PeerRelays } from "./supernodes.ts";
+import type {
+  Introduction,
+  PeerInfo,
+  RemoteContext,
+  RemoteOutput,
+  RemoteTransmit,
+} from "./remote_context.ts";
 import {
   decodeInner,
   encodeInner,
@@ -52,158 +53,23 @@ import {
 } from "../wire/wire.ts";
 
 export type { Warning, WarningKind } from "./identity_policy.ts";
+export type {
+  ClientView,
+  Introduction,
+  LocalPeer,
+  PeerInfo,
+  RemoteContext,
+  RemoteEvent,
+  RemoteOutput,
+  RemoteSettings,
+  RemoteTransmit,
+  SharedResources,
+} from "./remote_context.ts";
 
 /** Give up on messages the peer has not acknowledged for this long (ms). */
 export const GIVE_UP_AFTER = 60_000;
 /** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
 export const STALLED_AFTER = 3_000;
-
-/** What a remote peer reports to the user. */
-export type RemoteEvent =
-  | {
-    type: "peer";
-    name: string;
-    fingerprint: string;
-    path: "direct" | "relay";
-    addr: Endpoint | null;
-    rtt: number | null;
-    /** On the relay: the supernode's name, or null for the server's relay. */
-    via?: string | null;
-  }
-  | { type: "message"; from: string; text: string }
-  | Warning;
-
-/**
- * What a remote peer reports to the client: its user's events, and `direct-lost` when a direct
- * path to it had worked and the pair is on the relay now (if it is our supernode, it is gone).
- */
-export type RemoteOutput = RemoteEvent | { type: "direct-lost" };
-
-/** A datagram a remote peer wants sent. */
-export type RemoteTransmit =
-  /** Straight to one of the peer's endpoints, from our socket `socket` (0: the main one). */
-  | { kind: "direct"; to: Endpoint; data: Uint8Array; socket: number }
-  /** A RELAY of `data` to the peer: through our supernode `through` (its key), or the server. */
-  | { kind: "relay"; data: Uint8Array; through: string | null }
-  /** A REPUNCH: asks the server to introduce the pair again. */
-  | { kind: "repunch" };
-
-/** One row of the peer listing. */
-export interface PeerInfo {
-  /** Peer's name. */
-  name: string;
-  /** Its identity's fingerprint. */
-  fingerprint: string;
-  /** Current path, or `pending` while the first punch round runs. */
-  path: "direct" | "relay" | "pending";
-  /** Direct endpoint, if direct. */
-  addr: Endpoint | null;
-  /** Direct path RTT in ms, if direct. */
-  rtt: number | null;
-  /** On the relay: the supernode relaying, or null (or absent) for the server. */
-  via?: string | null;
-  /** Messages queued or in flight to this peer. */
-  outstanding: number;
-}
-
-/** An introduction from the server, as the remote peer needs it. */
-export interface Introduction {
-  /** Its peer id. */
-  id: Uint8Array;
-  /** The pair's introduction epoch (new when either side registers anew). */
-  epoch: Uint8Array;
-  /** Either side asked never to punch. */
-  relayOnly: boolean;
-  /** Endpoints to punch to. */
-  candidates: Candidate[];
-  /**
-   * Who introduced it: `server` (default) or `supernode:<id>`. Epochs are compared per
-   * source, so a second rendezvous point introducing the same pair never forces a new
-   * handshake; a new epoch from the same source (either side registered there anew) does.
-   */
-  source?: string;
-}
-
-/** Who we are, as a remote peer needs it. */
-export interface LocalPeer {
-  /** Our peer id. */
-  readonly id: Uint8Array;
-  /** The opaque room id (bound into every handshake). */
-  readonly roomId: Uint8Array;
-  /** Our identity's public key (to notice a second process using it). */
-  readonly identityKey: Uint8Array;
-  /** Our name, sent inside handshakes. */
-  name(): string;
-  /** Makes Noise handshakes with our identity and the room's secret. */
-  readonly noise: NoiseFactory;
-  /** Names and fingerprints seen before in this room. */
-  readonly knownPeers: ReadonlyMap<string, string>;
-}
-
-/** How remote peers behave (the client's options). */
-export interface RemoteSettings {
-  /** We never send directly. */
-  readonly relayOnly: boolean;
-  /** We can send to IPv6 addresses (else nothing goes to one). */
-  readonly ipv6: boolean;
-  /** Path machine options. */
-  readonly path: Partial<PathOptions>;
-  /** Reliable channel options. */
-  readonly reliable: Partial<ReliableOptions> | undefined;
-}
-
-/** What all remote peers of a client share. */
-export interface SharedResources {
-  /** The budget for probes to endpoints that never answered. */
-  readonly probeBudget: ProbeBudget;
-  /**
-   * The budget for direct handshake copies (and direct answers) to endpoints that never
-   * answered: separate, so opening NATs does not eat the probes that upgrade later.
-   */
-  readonly handshakeBudget: ProbeBudget;
-  /**
-   * The budget for reading direct message 2s that echo no cookie of ours: each costs a
-   * Diffie-Hellman before it can fail, and ids and attempts travel in clear.
-   */
-  readonly uncookied: TokenBucket;
-  /** The owner of auxiliary sockets for birthday searches. */
-  readonly birthday: BirthdayPool;
-  /** Randomness (handshake cookies, birthday probe ports). */
-  readonly random: (n: number) => Uint8Array;
-  /** Where dropped datagrams are counted. */
-  readonly drops: Drops;
-}
-
-/** What a remote peer reads of the rest of the client (queries only: nothing changes). */
-export interface ClientView {
-  /** Addresses STUN servers or the router gave us beyond the server's view, to tell peers. */
-  extraCandidates(): Endpoint[];
-  /** What we know of our own NAT's mapping (from STUN). */
-  nat(): NatInfo;
-  /** The fingerprint of another present peer already called `name`, if there is one. */
-  nameHolder(name: string, except: RemotePeer): string | undefined;
-  /**
-   * The supernode (its key) that relays to peer `key` now, or null for the server; a
-   * supernode that let this pair stall (`stalledOn`) does not.
-   */
-  supernodeFor(key: string, stalledOn: string | null): string | null;
-  /** The name of supernode `key`, as shown to the user. */
-  supernodeName(key: string): string;
-  /** Our RTTs to the server and our supernode, to tell peers (null: nothing measured yet). */
-  relays(): RelaysFrame | null;
-}
-
-/** What a remote peer works with, in four parts. */
-export interface RemoteContext {
-  /** Who we are. */
-  readonly self: LocalPeer;
-  /** How remote peers behave. */
-  readonly settings: RemoteSettings;
-  /** Budgets, sockets, randomness and counters all remote peers share. */
-  readonly shared: SharedResources;
-  /** What it reads of the rest of the client. */
-  readonly view: ClientView;
-}
 
 const textDecoder = new TextDecoder();
 
@@ -242,7 +108,7 @@ export class RemotePeer {
   #control = new ControlFrames();
   /** What {@link ControlFrames} tells the peer about us. */
   #ours: OurFacts;
-  #search: BirthdaySearch;
+  #search: PairSearch;
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
   /** The relay last reported (a supernode's name, or null for the server). */
@@ -275,7 +141,12 @@ export class RemotePeer {
     this.#intro = intro;
     this.#epochs.set(intro.source ?? "server", idHex(intro.epoch));
     this.#channel = new ReliableChannel(ctx.settings.reliable, streamOf(intro.epoch));
-    this.#search = new BirthdaySearch(ctx.shared.birthday, ctx.shared.random);
+    this.#search = new PairSearch(ctx.shared.birthday, ctx.shared.random, {
+      relayOnly: () => ctx.settings.relayOnly || this.#intro.relayOnly,
+      ourNat: () => ctx.view.nat(),
+      peerNat: () => this.#control.peerNat,
+      peerPublic: () => this.#intro.candidates.find((c) => c.kind === "public")?.addr ?? null,
+    });
     this.#route = new HandshakeTransport({
       id: ctx.self.id,
       random: ctx.shared.random,
@@ -470,8 +341,7 @@ export class RemotePeer {
     if (this.#path) {
       t = Math.min(t, this.#path.nextTimeout() ?? Infinity);
       t = Math.min(t, this.#channel.nextTimeout() ?? Infinity);
-      const view = this.#searchQuiet(this.#path) ? null : this.#searchView();
-      if (view) t = Math.min(t, this.#search.nextTimeout(view) ?? Infinity);
+      t = Math.min(t, this.#search.nextTimeout(this.#path) ?? Infinity);
     }
     const oldest = this.#channel.oldestSentAt();
     if (oldest !== undefined) t = Math.min(t, oldest + GIVE_UP_AFTER);
@@ -636,11 +506,9 @@ export class RemotePeer {
         else if (effect.kind === "candidates") path.addCandidates(now, effect.endpoints);
         break;
       }
-      case InnerKind.Birthday: {
-        const view = this.#searchView();
-        if (view) this.#search.onFrame(now, f, view);
+      case InnerKind.Birthday:
+        this.#search.onFrame(now, f, path);
         break;
-      }
     }
     this.#settle(now);
   }
@@ -734,7 +602,10 @@ export class RemotePeer {
     }
     const ack = this.#channel.pollAck(now);
     if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackSocket);
-    this.#drive(now, path);
+    // The birthday search: its agreement frames go relayed, its probes through the path.
+    for (const b of this.#search.drive(now, path)) {
+      this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);
+    }
     for (let a = path.pollAction(); a; a = path.pollAction()) {
       if (a.type === "probe") {
         // Queued before the search let that socket go: sending would open it again.
@@ -790,48 +661,6 @@ export class RemotePeer {
       rtt,
       ...(path === "relay" ? { via } : {}),
     });
-  }
-
-  /**
-   * True when a birthday search cannot act: it is idle with nothing queued, and either the path
-   * is direct or we are not the hard side (only the hard side proposes; the easy side answers
-   * BIRTHDAY frames, which build their own view).
-   */
-  #searchQuiet(path: PathMachine): boolean {
-    return this.#search.quiet &&
-      (path.state === "direct" ||
-        BirthdaySearch.roleOf(this.#ctx.view.nat(), this.#control.peerNat) !== "hard");
-  }
-
-  /** What a birthday search looks at (none without a path or when punching is off). */
-  #searchView(): BirthdayView | null {
-    const path = this.#path;
-    if (!path || this.#ctx.settings.relayOnly || this.#intro.relayOnly) return null;
-    return {
-      self: this.#ctx.view.nat(),
-      peer: this.#control.peerNat,
-      peerPublic: this.#intro.candidates.find((c) => c.kind === "public")?.addr ?? null,
-      direct: path.state === "direct",
-      via: path.routeVia(),
-      pathStart: path.startedAt,
-    };
-  }
-
-  /** Runs the birthday search: its agreement frames go relayed, its probes through the path. */
-  #drive(now: number, path: PathMachine): void {
-    // No search can run (e.g. the peer is relay-only now): give back what one holds.
-    if (this.#ctx.settings.relayOnly || this.#intro.relayOnly) return this.#search.close();
-    // The common case, on every datagram: nothing a search could do; build no view.
-    if (this.#searchQuiet(path)) return;
-    const view = this.#searchView()!;
-    this.#search.tick(now, view);
-    for (let b = this.#search.pollFrame(); b; b = this.#search.pollFrame()) {
-      this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);
-    }
-    for (let p = this.#search.pollProbe(); p; p = this.#search.pollProbe()) {
-      path.searchProbe(now, p.to, p.via);
-    }
-    path.forgetSockets((via) => this.#search.holds(via));
   }
 
   /** How long the oldest unacknowledged message has waited (0: none). */
