@@ -589,17 +589,7 @@ export class RemotePeer {
     // ANNOUNCE first: we completed the peer's handshake, so it stops repeating message 3 and
     // seals with its new key.
     for (const owed of this.#control.takeOwed(this.#ours)) this.#sendOwed(now, owed);
-    for (const d of this.#channel.pollData(now)) {
-      this.#sendFrame(now, { kind: InnerKind.Data, ...d });
-      // Only a timed-out resend says something about the path; a path change's resends don't.
-      if (d.reason !== "timeout") continue;
-      if (path.route()) path.suspect(now);
-      else if (this.#relayedVia !== null && this.#stalledFor(now) >= STALLED_AFTER) {
-        // Relayed by a supernode and nothing acknowledged for a while: the server relays.
-        this.#stalledOn = this.#ctx.view.supernodeFor(this.key, this.#stalledOn) ??
-          this.#stalledOn;
-      }
-    }
+    this.#sendData(now, path);
     const ack = this.#channel.pollAck(now);
     if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackSocket);
     // The birthday search: its agreement frames go relayed, its probes through the path.
@@ -615,15 +605,34 @@ export class RemotePeer {
         this.#out.push({ kind: "repunch" });
       }
     }
+    this.#report(now, path);
+  }
+
+  /** Sends the DATA due; a timed-out resend makes the path (or the relay) suspect. */
+  #sendData(now: number, path: PathMachine): void {
+    for (const d of this.#channel.pollData(now)) {
+      this.#sendFrame(now, { kind: InnerKind.Data, ...d });
+      // Only a timed-out resend says something about the path; a path change's resends don't.
+      if (d.reason !== "timeout") continue;
+      if (path.route()) path.suspect(now);
+      else if (this.#relayedVia !== null && this.#stalledFor(now) >= STALLED_AFTER) {
+        // Relayed by a supernode and nothing acknowledged for a while: the server relays.
+        this.#stalledOn = this.#ctx.view.supernodeFor(this.key, this.#stalledOn) ??
+          this.#stalledOn;
+      }
+    }
+  }
+
+  /**
+   * Reports what the path machine decided (or, on the same relayed path, another relay), and
+   * resends what is in flight the new way at once.
+   */
+  #report(now: number, path: PathMachine): void {
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
     if (!changed) {
-      // Same path, but another relay: report it, and resend what is in flight through it.
       if (!this.#announced || path.route() || this.#relayName() === this.#relayedVia) return;
-      this.#channel.expedite(now);
-      for (const d of this.#channel.pollData(now)) {
-        this.#sendFrame(now, { kind: InnerKind.Data, ...d });
-      }
+      this.#resend(now);
       return this.#announce("relay", null);
     }
     if (changed.path === "direct") {
@@ -632,12 +641,16 @@ export class RemotePeer {
     }
     this.#announced = true;
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
-    // Resend whatever is in flight over the new path right away.
+    this.#resend(now);
+    this.#announce(changed.path, changed.addr, changed.rtt);
+  }
+
+  /** Resends whatever is in flight, now, along the current path. */
+  #resend(now: number): void {
     this.#channel.expedite(now);
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
     }
-    this.#announce(changed.path, changed.addr, changed.rtt);
   }
 
   /** The name of the supernode relaying to this peer now, or null for the server. */
