@@ -62,11 +62,11 @@ export {
   predictPorts,
 } from "./lib/peer/path/birthday.ts";
 export {
-  type LinkEvent,
-  type LinkOptions,
-  type LinkState,
   SERVER_LOST_AFTER,
   ServerLink,
+  type ServerLinkEvent,
+  type ServerLinkOptions,
+  type ServerLinkState,
 } from "./lib/peer/server_link.ts";
 export {
   type ClientView,

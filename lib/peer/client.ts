@@ -29,7 +29,7 @@ import { nameTag, type RoomKeys, roomSign } from "../crypto/room_key.ts";
 import { DEFAULT_PATH, type PathOptions, ProbeBudget } from "./path/path.ts";
 import type { ReliableOptions } from "./reliable.ts";
 import { type PeerInfo, type RemoteContext, type RemoteEvent, RemotePeer } from "./remote.ts";
-import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
+import { ServerLink, type ServerLinkEvent, type ServerLinkOptions } from "./server_link.ts";
 import type { RegistryOptions } from "../server/registry.ts";
 import type { SupernodeLink } from "./supernode.ts";
 import { Supernodes } from "./supernodes.ts";
@@ -73,7 +73,8 @@ const UNCOOKIED_PER_SECOND = 16;
 const MAX_ROUNDS = 16;
 
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
-export interface ClientOptions extends Omit<LinkOptions, "id" | "roomId" | "nameTag" | "sign"> {
+export interface ClientOptions
+  extends Omit<ServerLinkOptions, "id" | "roomId" | "nameTag" | "sign"> {
   /** The room's keys, derived from its name and passphrase (see `lib/crypto/room_key.ts`). */
   room: RoomKeys;
   /** Names and fingerprints seen before in this room (known_peers); a change is flagged. */
@@ -94,7 +95,7 @@ export interface ClientOptions extends Omit<LinkOptions, "id" | "roomId" | "name
   reliable?: Partial<ReliableOptions>;
   /** The long-term identity (from the config directory). */
   identity: Identity;
-  /** Fixed peer id (tests); by default 8 bytes drawn from {@link LinkOptions.random}. */
+  /** Fixed peer id (tests); by default 8 bytes drawn from {@link ServerLinkOptions.random}. */
   id?: Uint8Array;
   /**
    * The supernode role: `auto` (default) offers it (the server checks reachability), `ask`
@@ -107,7 +108,7 @@ export interface ClientOptions extends Omit<LinkOptions, "id" | "roomId" | "name
   /**
    * This machine has an IPv6 socket: peers' IPv6 candidates are probed. Without one they are
    * skipped and nothing is sent to an IPv6 address. Default: true when the server or one of
-   * {@link LinkOptions.privateEndpoints} is IPv6.
+   * {@link ServerLinkOptions.privateEndpoints} is IPv6.
    */
   ipv6?: boolean;
 }
@@ -146,7 +147,7 @@ export class Client {
   #ipv6: boolean;
   /** The supernode role and our registration with the room's supernode. */
   #sn: Supernodes;
-  #linkOptions: LinkOptions;
+  #linkOptions: ServerLinkOptions;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -600,23 +601,23 @@ export class Client {
     this.#handshake(now, h.value, null);
   }
 
-  /** Routes a HANDSHAKE frame, relayed (`via` null) or direct, to the remote it comes from. */
-  #handshake(now: number, f: HandshakeFrame, via: Endpoint | null): void {
+  /** Routes a HANDSHAKE frame, relayed (`from` null) or direct, to the remote it comes from. */
+  #handshake(now: number, f: HandshakeFrame, from: Endpoint | null): void {
     if (compareBytes(f.to, this.#id) !== 0) return this.#drop("not-for-us");
     const r = this.#peers.get(idHex(f.from));
     if (!r || !r.present) {
       this.#drop("unknown-peer");
       // A relayed handshake from someone we were never introduced to: our INTRO may have been
       // lost (a direct one may come from anyone, so it asks nothing of the server).
-      if (!via) this.#resync(now);
+      if (!from) this.#resync(now);
       return;
     }
-    r.handleHandshake(now, f, via);
+    r.handleHandshake(now, f, from);
     this.#after(r);
   }
 
-  /** Routes a sealed frame to the remote it comes from (`via` null: relayed) on socket `slot`. */
-  #sealed(now: number, s: SealedFrame, via: Endpoint | null, slot = 0): void {
+  /** Routes a sealed frame to the remote it comes from (`from` null: relayed), on socket `via`. */
+  #sealed(now: number, s: SealedFrame, from: Endpoint | null, via = 0): void {
     if (compareBytes(s.to, this.#id) !== 0) return this.#drop("not-for-us");
     const r = this.#peers.sealedFrom(s.from);
     if (!r) {
@@ -625,7 +626,7 @@ export class Client {
       this.#resync(now);
       return;
     }
-    r.handleSealed(now, s, via, slot);
+    r.handleSealed(now, s, from, via);
     this.#after(r);
   }
 
@@ -728,7 +729,7 @@ export class Client {
     for (let t = r.pollTransmit(); t; t = r.pollTransmit()) {
       if (t.kind === "direct") {
         this.#out.push(
-          t.socket ? { to: t.to, data: t.data, via: t.socket } : { to: t.to, data: t.data },
+          t.via ? { to: t.to, data: t.data, via: t.via } : { to: t.to, data: t.data },
         );
         continue;
       }
@@ -768,7 +769,7 @@ export class Client {
     for (let e = this.#link.pollEvent(); e; e = this.#link.pollEvent()) this.#linkEvent(e);
   }
 
-  #linkEvent(e: LinkEvent): void {
+  #linkEvent(e: ServerLinkEvent): void {
     switch (e.type) {
       case "renamed":
         return this.#notice({ kind: "renamed", wanted: e.wanted, name: e.name });
@@ -795,7 +796,7 @@ export class Client {
 }
 
 /** The options of our registration with the server (reused for a supernode's). */
-function linkOptionsOf(o: ClientOptions, id: Uint8Array): LinkOptions {
+function linkOptionsOf(o: ClientOptions, id: Uint8Array): ServerLinkOptions {
   const room = o.room;
   return {
     ...o,

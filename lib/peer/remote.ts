@@ -103,7 +103,7 @@ export class RemotePeer {
   /** Where the latest DATA came from (null: relayed): a delayed ACK goes back that way. */
   #ackTo: Endpoint | null = null;
   /** Our socket the latest DATA arrived on. */
-  #ackSocket = 0;
+  #ackVia = 0;
   /** ANNOUNCE, CANDIDATES, NAT, RELAYS: what we owe the peer, what it told us. */
   #control = new ControlFrames();
   /** What {@link ControlFrames} tells the peer about us. */
@@ -112,7 +112,7 @@ export class RemotePeer {
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
   /** The relay last reported (a supernode's name, or null for the server). */
-  #relayedVia: string | null = null;
+  #relayedBy: string | null = null;
   /** The supernode (its key) that let frames to this peer stall: not used for it any more. */
   #stalledOn: string | null = null;
   /** The last epoch from each source of introductions (at most a few sources). */
@@ -123,7 +123,7 @@ export class RemotePeer {
   /** How handshake messages travel: relayed, and directly with cookies that prove paths. */
   #route: HandshakeTransport;
   /** Where the peer's handshake messages last came from directly, before a path existed. */
-  #seenAt: { addr: Endpoint; socket: number } | null = null;
+  #seenAt: { addr: Endpoint; via: number } | null = null;
   #out: RemoteTransmit[] = [];
   #events: RemoteOutput[] = [];
   /** A direct path to it has worked (since it was last introduced). */
@@ -257,7 +257,7 @@ export class RemotePeer {
   flushAck(now: number): void {
     if (!this.present || !this.established) return;
     const ack = this.#channel.takeAck();
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackSocket);
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
   }
 
   /** Marks it gone from the room: no timers, no sends until it is introduced again. */
@@ -321,7 +321,7 @@ export class RemotePeer {
       path: this.#announced ? (route ? "direct" : "relay") : "pending",
       addr: route,
       rtt: this.#path?.rtt ?? null,
-      via: route ? null : this.#relayName(),
+      relayedBy: route ? null : this.#relayName(),
       outstanding: this.#channel.outstanding,
     };
   }
@@ -360,12 +360,12 @@ export class RemotePeer {
 
   /**
    * Handles a HANDSHAKE frame from this peer, relayed (`from` null) or sent directly from
-   * `from` to our socket `socket`.
+   * `from` to our socket `via`.
    */
-  handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, socket = 0): void {
+  handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, via = 0): void {
     if (!this.present || this.#blocked) return this.#drop("departed-peer");
     if (
-      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, socket) &&
+      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, via) &&
       !this.#ctx.shared.uncookied.take(now, 1)
     ) {
       return this.#drop("handshake-uncookied");
@@ -373,8 +373,8 @@ export class RemotePeer {
     const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
     if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
       // The peer's messages come from its NAT's mapping towards us: worth probing.
-      if (this.#path) this.#path.onPeerSeen(now, from, socket);
-      else this.#seenAt = { addr: from, socket };
+      if (this.#path) this.#path.onPeerSeen(now, from, via);
+      else this.#seenAt = { addr: from, via };
     }
     switch (r.kind) {
       case "failed":
@@ -389,7 +389,7 @@ export class RemotePeer {
           now,
           { attempt: r.attempt, message: r.message, cookie: f.cookie ?? 0 },
           from,
-          socket,
+          via,
           this.#routeView(),
         );
         this.#routeOut();
@@ -398,11 +398,11 @@ export class RemotePeer {
         this.#established(
           now,
           r.half,
-          this.#route.proof(now, f.attempt, f.cookie ?? 0, from, socket),
+          this.#route.proof(now, f.attempt, f.cookie ?? 0, from, via),
         );
         break;
       case "again": {
-        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, socket);
+        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, via);
         if (proven) this.#path?.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
         break;
       }
@@ -426,7 +426,7 @@ export class RemotePeer {
   /** Moves what the handshake route queued into our own output. */
   #routeOut(): void {
     for (let t = this.#route.pollTransmit(); t; t = this.#route.pollTransmit()) {
-      if (t.to) this.#direct(t.to, t.data, t.socket);
+      if (t.to) this.#direct(t.to, t.data, t.via);
       else this.#relay(t.data);
     }
   }
@@ -460,9 +460,9 @@ export class RemotePeer {
 
   /**
    * Handles a sealed frame addressed to us from this peer (`from` null: it came relayed), that
-   * arrived on our socket `socket` (0: the main one).
+   * arrived on our socket `via` (0: the main one).
    */
-  handleSealed(now: number, s: SealedFrame, from: Endpoint | null, socket = 0): void {
+  handleSealed(now: number, s: SealedFrame, from: Endpoint | null, via = 0): void {
     if (!this.present || this.#blocked) return this.#drop("departed-peer");
     const plain = this.#secure.open(s);
     if (plain === "replay") return this.#drop("replayed");
@@ -475,24 +475,24 @@ export class RemotePeer {
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#drop(inner.reason);
     const f = inner.value;
-    if (from) path.onDirectTraffic(now, from, socket);
+    if (from) path.onDirectTraffic(now, from, via);
     switch (f.kind) {
       case InnerKind.Probe:
         if (!from) return this.#drop("probe-via-relay");
-        path.onProbe(now, from, socket);
+        path.onProbe(now, from, via);
         this.#sendFrame(
           now,
           { kind: InnerKind.ProbeAck, txid: f.txid, observed: from },
           from,
-          socket,
+          via,
         );
         break;
       case InnerKind.ProbeAck:
         if (!from) return this.#drop("probe-via-relay");
-        path.onProbeAck(now, from, f.txid, socket);
+        path.onProbeAck(now, from, f.txid, via);
         break;
       case InnerKind.Data:
-        this.#data(now, f, from, socket);
+        this.#data(now, f, from, via);
         break;
       case InnerKind.Ack:
         this.#channel.onAck(now, f);
@@ -537,7 +537,7 @@ export class RemotePeer {
     now: number,
     f: Extract<InnerFrame, { kind: typeof InnerKind.Data }>,
     from: Endpoint | null,
-    socket: number,
+    via: number,
   ): void {
     // A stream that restarts mid-message needs no special care: fragments carry `first`.
     const { deliver, ack, ackNow } = this.#channel.onData(f, now);
@@ -547,8 +547,8 @@ export class RemotePeer {
     // Answer the way the data came, so acks flow even while paths disagree (a delayed ACK
     // goes out from #settle when due).
     this.#ackTo = from;
-    this.#ackSocket = socket;
-    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, from, socket);
+    this.#ackVia = via;
+    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, from, via);
     for (const part of deliver) {
       const r = this.#inbox.push(part.first, part.more, part.text);
       if (r.kind === "too-long" || r.kind === "orphan") this.#drop(`fragment-${r.kind}`);
@@ -569,7 +569,7 @@ export class RemotePeer {
     });
     const seen = this.#seenAt;
     this.#seenAt = null;
-    if (seen) path.onPeerSeen(now, seen.addr, seen.socket);
+    if (seen) path.onPeerSeen(now, seen.addr, seen.via);
     return path;
   }
 
@@ -591,7 +591,7 @@ export class RemotePeer {
     for (const owed of this.#control.takeOwed(this.#ours)) this.#sendOwed(now, owed);
     this.#sendData(now, path);
     const ack = this.#channel.pollAck(now);
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackSocket);
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
     // The birthday search: its agreement frames go relayed, its probes through the path.
     for (const b of this.#search.drive(now, path)) {
       this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);
@@ -615,7 +615,7 @@ export class RemotePeer {
       // Only a timed-out resend says something about the path; a path change's resends don't.
       if (d.reason !== "timeout") continue;
       if (path.route()) path.suspect(now);
-      else if (this.#relayedVia !== null && this.#stalledFor(now) >= STALLED_AFTER) {
+      else if (this.#relayedBy !== null && this.#stalledFor(now) >= STALLED_AFTER) {
         // Relayed by a supernode and nothing acknowledged for a while: the server relays.
         this.#stalledOn = this.#ctx.view.supernodeFor(this.key, this.#stalledOn) ??
           this.#stalledOn;
@@ -631,7 +631,7 @@ export class RemotePeer {
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
     if (!changed) {
-      if (!this.#announced || path.route() || this.#relayName() === this.#relayedVia) return;
+      if (!this.#announced || path.route() || this.#relayName() === this.#relayedBy) return;
       this.#resend(now);
       return this.#announce("relay", null);
     }
@@ -661,8 +661,8 @@ export class RemotePeer {
 
   #announce(path: "direct" | "relay", addr: Endpoint | null, rtt: number | null = null): void {
     this.#announced = true;
-    const via = path === "relay" ? this.#relayName() : null;
-    this.#relayedVia = via;
+    const relayedBy = path === "relay" ? this.#relayName() : null;
+    this.#relayedBy = relayedBy;
     // The direct path that worked failed (if this peer is our supernode, it is gone).
     if (path === "relay" && this.wasDirect) this.#events.push({ type: "direct-lost" });
     this.#events.push({
@@ -672,7 +672,7 @@ export class RemotePeer {
       path,
       addr,
       rtt,
-      ...(path === "relay" ? { via } : {}),
+      ...(path === "relay" ? { relayedBy } : {}),
     });
   }
 
@@ -688,31 +688,31 @@ export class RemotePeer {
   }
 
   /**
-   * Seals `f` and sends it to `to` from our socket `socket`, or along the path (direct or
+   * Seals `f` and sends it to `to` from our socket `via`, or along the path (direct or
    * relay) when `to` is absent.
    */
-  #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null, socket = 0): void {
+  #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null, via = 0): void {
     const frame = this.#secure.seal(encodeInner(f));
     if (!frame) return;
     const dest = to === undefined ? this.#path?.route() ?? null : to;
     if (dest && !this.#ctx.settings.relayOnly) {
       if (to === undefined) {
         this.#path?.onSentDirect(now);
-        socket = this.#path?.routeVia() ?? 0;
+        via = this.#path?.routeVia() ?? 0;
       }
-      this.#direct(dest, frame, socket);
+      this.#direct(dest, frame, via);
     } else {
       this.#relay(frame);
     }
   }
 
-  /** Queues a datagram straight to the peer at `to`, from our socket `socket`. */
-  #direct(to: Endpoint, data: Uint8Array, socket = 0): void {
+  /** Queues a datagram straight to the peer at `to`, from our socket `via`. */
+  #direct(to: Endpoint, data: Uint8Array, via = 0): void {
     // No IPv6 socket: never offered as a candidate, and a peer-reflexive one is refused.
     if (!this.#ctx.settings.ipv6 && to.hostname.includes(":")) return this.#drop("no-ipv6");
     // A late ACK or probe through a socket a search already gave back: not sent.
-    if (socket && !this.#ctx.shared.birthday.inUse(socket)) return this.#drop("aux-released");
-    this.#out.push({ kind: "direct", to, data, socket });
+    if (via && !this.#ctx.shared.birthday.inUse(via)) return this.#drop("aux-released");
+    this.#out.push({ kind: "direct", to, data, via });
   }
 
   /** Queues a RELAY of `data` to the peer, through the relay that reaches it now. */

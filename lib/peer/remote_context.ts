@@ -26,8 +26,8 @@ export type RemoteEvent =
     path: "direct" | "relay";
     addr: Endpoint | null;
     rtt: number | null;
-    /** On the relay: the supernode's name, or null for the server's relay. */
-    via?: string | null;
+    /** On the relay: the name of the supernode relaying, or null for the server. */
+    relayedBy?: string | null;
   }
   | { type: "message"; from: string; text: string }
   | Warning;
@@ -40,8 +40,8 @@ export type RemoteOutput = RemoteEvent | { type: "direct-lost" };
 
 /** A datagram a remote peer wants sent. */
 export type RemoteTransmit =
-  /** Straight to one of the peer's endpoints, from our socket `socket` (0: the main one). */
-  | { kind: "direct"; to: Endpoint; data: Uint8Array; socket: number }
+  /** Straight to one of the peer's endpoints, from our socket `via` (0: the main one). */
+  | { kind: "direct"; to: Endpoint; data: Uint8Array; via: number }
   /** A RELAY of `data` to the peer: through our supernode `through` (its key), or the server. */
   | { kind: "relay"; data: Uint8Array; through: string | null }
   /** A REPUNCH: asks the server to introduce the pair again. */
@@ -59,8 +59,8 @@ export interface PeerInfo {
   addr: Endpoint | null;
   /** Direct path RTT in ms, if direct. */
   rtt: number | null;
-  /** On the relay: the supernode relaying, or null (or absent) for the server. */
-  via?: string | null;
+  /** On the relay: the name of the supernode relaying, or null (or absent) for the server. */
+  relayedBy?: string | null;
   /** Messages queued or in flight to this peer. */
   outstanding: number;
 }

@@ -2,7 +2,7 @@
  * A peer's link to the rendezvous server: registration (HELLO until WELCOME, with the server's
  * return-routability cookie, a fresh nonce that WELCOME and REFUSED must echo, and the room
  * key's signature), PING keepalives with backoff while a PONG is missing, and the
- * server's loss and return. The whole lifecycle is one {@link LinkState} value, so every fact
+ * server's loss and return. The whole lifecycle is one {@link ServerLinkState} value, so every fact
  * is reported exactly once ("lost", then "back"). Sans-IO: its datagrams and events are polled
  * (see {@link ServerLink} for the call order).
  *
@@ -38,7 +38,7 @@ export const SERVER_LOST_AFTER = 10_000;
 export const FAILOVER_AFTER = 2_000;
 
 /** Where the link is in its lifecycle. */
-export type LinkState =
+export type ServerLinkState =
   | {
     kind: "registering";
     /** HELLOs sent in this attempt. */
@@ -61,7 +61,7 @@ export type LinkState =
   | { kind: "closed" };
 
 /** What the link reports. */
-export type LinkEvent =
+export type ServerLinkEvent =
   | { type: "ready"; name: string; public: Endpoint }
   | { type: "renamed"; wanted: string; name: string }
   | { type: "server-lost" }
@@ -70,7 +70,7 @@ export type LinkEvent =
   | { type: "fatal"; message: string };
 
 /** What the link registers with. */
-export interface LinkOptions {
+export interface ServerLinkOptions {
   /** The rendezvous server. */
   server: Endpoint;
   /**
@@ -110,11 +110,11 @@ export interface LinkOptions {
  * {@link handle} may have just changed), then {@link pollEvent}; then read {@link nextTimeout}.
  */
 export class ServerLink {
-  #o: LinkOptions;
+  #o: ServerLinkOptions;
   #digest: () => number;
   #out: Transmit[] = [];
-  #events: LinkEvent[] = [];
-  #state: LinkState = { kind: "closed" };
+  #events: ServerLinkEvent[] = [];
+  #state: ServerLinkState = { kind: "closed" };
   #startedAt = 0;
   #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
   /** This registration attempt's nonce: WELCOME and HELLO refusals must echo it. */
@@ -144,7 +144,7 @@ export class ServerLink {
   #samples = 0;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
-  constructor(options: LinkOptions, digest: () => number) {
+  constructor(options: ServerLinkOptions, digest: () => number) {
     this.#o = options;
     this.#digest = digest;
     this.#name = options.name;
@@ -157,7 +157,7 @@ export class ServerLink {
   }
 
   /** The next event (registered, renamed, refused, lost, back, fatal), if any. */
-  pollEvent(): LinkEvent | undefined {
+  pollEvent(): ServerLinkEvent | undefined {
     return this.#events.shift();
   }
 
@@ -167,7 +167,7 @@ export class ServerLink {
   }
 
   /** The lifecycle state (read-only view). */
-  get state(): Readonly<LinkState> {
+  get state(): Readonly<ServerLinkState> {
     return this.#state;
   }
 
@@ -495,7 +495,7 @@ export class ServerLink {
     this.#hello(now);
   }
 
-  #ping(now: number, s: Extract<LinkState, { kind: "registered" }>): void {
+  #ping(now: number, s: Extract<ServerLinkState, { kind: "registered" }>): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
     if (waited >= SERVER_LOST_AFTER && !s.lost) {

@@ -17,7 +17,7 @@
  * @module
  */
 import { Registry, type RegistryOptions, type RegistryStats } from "../server/registry.ts";
-import { type LinkOptions, ServerLink } from "./server_link.ts";
+import { ServerLink, type ServerLinkOptions } from "./server_link.ts";
 import { type Endpoint, MsgType, type Transmit } from "../wire/wire.ts";
 
 /** What a supernode allows by default: a member's uplink is no server's. */
@@ -119,7 +119,7 @@ export class SupernodeLink {
    * Registers (once its link is started) with the supernode `key` at `host`; `digest` gives
    * the roster digest for PINGs.
    */
-  constructor(key: string, host: Endpoint, options: LinkOptions, digest: () => number) {
+  constructor(key: string, host: Endpoint, options: ServerLinkOptions, digest: () => number) {
     this.key = key;
     this.id = new Uint8Array(key.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
     this.host = host;

@@ -16,7 +16,7 @@
 import { bytesEqual, reachMac } from "../crypto/crypto.ts";
 import type { RegistryOptions, RegistryStats } from "../server/registry.ts";
 import { countDrop, type Drops } from "./drops.ts";
-import type { LinkOptions, ServerLink } from "./server_link.ts";
+import type { ServerLink, ServerLinkOptions } from "./server_link.ts";
 import { SupernodeHost, SupernodeLink } from "./supernode.ts";
 import {
   decodeServerMsg,
@@ -61,7 +61,7 @@ export interface SupernodesOptions {
   /** Our peer id. */
   readonly id: Uint8Array;
   /** The options of our registration with the server (reused for a supernode's). */
-  readonly linkOptions: LinkOptions;
+  readonly linkOptions: ServerLinkOptions;
   /** Our registration with the server (its token, RTT, our public endpoint, our name). */
   readonly server: ServerLink;
   /** We never punch or reveal addresses: no supernodes. */

@@ -85,14 +85,14 @@ export function pathText(
   path: string,
   addr: Endpoint | null,
   rtt: number | null,
-  via: string | null = null,
+  relayedBy: string | null = null,
 ): string {
   if (path === "direct" && addr) {
     // No RTT yet when data arrived before the first probe answer: say nothing rather than "?".
     return `direct ${formatEndpoint(addr)}${rtt === null ? "" : `, ${rtt} ms`}`;
   }
   if (path === "relay") {
-    return via === null ? "relayed via server" : `relayed via ${displayName(via)}`;
+    return relayedBy === null ? "relayed via server" : `relayed via ${displayName(relayedBy)}`;
   }
   return "connecting";
 }
@@ -168,7 +168,7 @@ export class HumanView implements PeerView {
           this.#dim(
             `* ${displayName(e.name)} ${
               fresh ? `is here (fingerprint ${printable(e.fingerprint)}):` : "is now"
-            } ${pathText(e.path, e.addr, e.rtt, e.via ?? null)}`,
+            } ${pathText(e.path, e.addr, e.rtt, e.relayedBy ?? null)}`,
           ),
         ];
         if (fresh) {
@@ -222,7 +222,7 @@ export class HumanView implements PeerView {
       `* ${list.length} ${list.length === 1 ? "peer" : "peers"} in the room:`,
       ...list.map((p) =>
         `    ${displayName(p.name)}  ${printable(p.fingerprint)}  ${
-          pathText(p.path, p.addr, p.rtt, p.via ?? null)
+          pathText(p.path, p.addr, p.rtt, p.relayedBy ?? null)
         }`
       ),
     ];
@@ -347,7 +347,7 @@ function peerFields(p: {
   path: string;
   addr: Endpoint | null;
   rtt: number | null;
-  via?: string | null;
+  relayedBy?: string | null;
 }) {
   return {
     name: p.name,
@@ -356,6 +356,6 @@ function peerFields(p: {
     addr: p.addr ? formatEndpoint(p.addr) : null,
     rtt_ms: p.rtt,
     // A relayed path says whose relay: "server" or the supernode's name.
-    ...(p.path === "relay" ? { via: p.via ?? "server" } : {}),
+    ...(p.path === "relay" ? { via: p.relayedBy ?? "server" } : {}),
   };
 }

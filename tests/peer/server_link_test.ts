@@ -4,7 +4,7 @@
  * loss and return, each reported exactly once.
  */
 import assert from "node:assert/strict";
-import { type LinkEvent, SERVER_LOST_AFTER, ServerLink } from "../../lib/peer/server_link.ts";
+import { SERVER_LOST_AFTER, ServerLink, type ServerLinkEvent } from "../../lib/peer/server_link.ts";
 import {
   decodeServerMsg,
   type Endpoint,
@@ -25,7 +25,7 @@ const ROOM = testRoom("link");
 
 function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
   const sent: ServerMsg[] = [];
-  const events: LinkEvent[] = [];
+  const events: ServerLinkEvent[] = [];
   const random = seededRandom(7);
   const l = new ServerLink(
     {

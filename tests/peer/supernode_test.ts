@@ -82,8 +82,8 @@ Deno.test("the view says which relay: relayed via carol, via in --json", () => {
   assert.equal(pathText("relay", null, null), "relayed via server");
   const json = new JsonView();
   const ev = { type: "peer", name: "bob", fingerprint: "f", addr: null, rtt: null } as const;
-  const line = (via: string | null) =>
-    JSON.parse(json.event({ ...ev, path: "relay", via })[0]!) as Record<string, unknown>;
+  const line = (relayedBy: string | null) =>
+    JSON.parse(json.event({ ...ev, path: "relay", relayedBy })[0]!) as Record<string, unknown>;
   assert.equal(line("carol").via, "carol");
   assert.equal(line(null).via, "server");
   assert.equal(JSON.parse(json.event({ ...ev, path: "direct" })[0]!).via, undefined);
@@ -147,7 +147,8 @@ function supernodeRoom(seed: number) {
   const bob = addRoomPeer(net, "bob", "symmetric-random", { supernode: "off" });
   const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
   net.runUntilTrue(
-    () => bob.lastPath("carol")?.via === "alice" && carol.lastPath("bob")?.via === "alice",
+    () =>
+      bob.lastPath("carol")?.relayedBy === "alice" && carol.lastPath("bob")?.relayedBy === "alice",
     30_000,
   );
   return { net, server, alice, bob, carol };
@@ -168,7 +169,7 @@ Deno.test("relay through the supernode: no server relay bytes, exactly once, in 
   assert.ok(alice.client.supernodeStats()!.relayedBytes > hostBefore + 40 * 20);
   const row = bob.client.peers().find((p) => p.name === "carol")!;
   assert.equal(row.path, "relay");
-  assert.equal(row.via, "alice");
+  assert.equal(row.relayedBy, "alice");
 });
 
 Deno.test("introduced by the server and the supernode: one handshake per pair, no churn", () => {
@@ -260,7 +261,7 @@ Deno.test("supernode gone: the pair moves to the server's relay, nothing lost or
   net.run(3_000);
   assert.deepEqual(from(carol, "bob"), [...first, ...rest]);
   assert.deepEqual(from(bob, "carol"), back);
-  assert.equal(bob.lastPath("carol")?.via, null);
+  assert.equal(bob.lastPath("carol")?.relayedBy, null);
   assert.ok(server.registry.stats.relayedBytes > 0);
 });
 
@@ -275,8 +276,8 @@ Deno.test("relay choice: a far supernode loses to the server by RTT sum (told se
   const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
   net.run(15_000);
   assert.equal(bob.client.supernodeKey, idHexOf(alice), "registered with the supernode");
-  assert.equal(bob.lastPath("carol")?.via, null, "but relayed by the server");
-  assert.equal(carol.lastPath("bob")?.via, null);
+  assert.equal(bob.lastPath("carol")?.relayedBy, null, "but relayed by the server");
+  assert.equal(carol.lastPath("bob")?.relayedBy, null);
   const before = alice.client.supernodeStats()!.relayedBytes;
   talk(net, bob, "b", 5);
   net.run(2_000);
@@ -298,7 +299,7 @@ Deno.test("two supernodes: members converge on the one with the lowest id", () =
   const lowest = [idHexOf(s1), idHexOf(s2)].sort()[0];
   for (const m of members) assert.equal(m.client.supernodeKey, lowest);
   const via = idHexOf(s1) === lowest ? "s1" : "s2";
-  assert.equal(members[0]!.lastPath("m2")?.via, via);
+  assert.equal(members[0]!.lastPath("m2")?.relayedBy, via);
 });
 
 Deno.test("supernode crashes (no goodbye): its pairs move to the server's relay within seconds", () => {
@@ -307,7 +308,7 @@ Deno.test("supernode crashes (no goodbye): its pairs move to the server's relay 
   net.detach(alice.client);
   const crashedAt = net.now;
   const rest = talk(net, bob, "b-late", 5);
-  net.runUntilTrue(() => bob.lastPath("carol")?.via === null, 20_000);
+  net.runUntilTrue(() => bob.lastPath("carol")?.relayedBy === null, 20_000);
   const moved = net.now - crashedAt;
   net.runUntilTrue(() => from(carol, "bob").length >= 10, 30_000);
   net.run(2_000);
@@ -325,11 +326,11 @@ Deno.test("two supernodes: when the one in use dies, pairs move to the other", (
   net.run(10_000);
   const [used, spare] = idHexOf(s1) < idHexOf(s2) ? [s1, s2] : [s2, s1];
   const usedName = used === s1 ? "s1" : "s2", spareName = used === s1 ? "s2" : "s1";
-  assert.equal(bob.lastPath("carol")?.via, usedName);
+  assert.equal(bob.lastPath("carol")?.relayedBy, usedName);
   const first = talk(net, bob, "b", 5);
   net.detach(used.client);
   const rest = talk(net, bob, "b-late", 5);
-  net.runUntilTrue(() => bob.lastPath("carol")?.via === spareName, 30_000);
+  net.runUntilTrue(() => bob.lastPath("carol")?.relayedBy === spareName, 30_000);
   net.runUntilTrue(() => from(carol, "bob").length >= 10, 30_000);
   net.run(2_000);
   assert.deepEqual(from(carol, "bob"), [...first, ...rest]);
@@ -411,5 +412,5 @@ Deno.test("a supernode that stays up but drops a pair's frames: the pair moves t
   net.runUntilTrue(() => from(carol, "bob").length === 10, 20_000);
   assert.ok(dropped > 0, "the supernode did drop bob's frames");
   assert.deepEqual(from(carol, "bob"), b, "exactly once, in order");
-  assert.equal(bob.lastPath("carol")?.via, null, "relayed by the server now");
+  assert.equal(bob.lastPath("carol")?.relayedBy, null, "relayed by the server now");
 });

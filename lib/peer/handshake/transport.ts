@@ -24,7 +24,7 @@ export interface HandshakeTransmit {
   /** The encoded HANDSHAKE frame. */
   data: Uint8Array;
   /** Our socket it leaves from (0: the main one). */
-  socket: number;
+  via: number;
 }
 
 /** A copy of message 1 sent directly. */
@@ -131,11 +131,11 @@ export class HandshakeTransport {
   }
 
   #relay(data: Uint8Array): void {
-    this.#out.push({ to: null, data, socket: 0 });
+    this.#out.push({ to: null, data, via: 0 });
   }
 
-  #direct(to: Endpoint, data: Uint8Array, socket = 0): void {
-    this.#out.push({ to, data, socket });
+  #direct(to: Endpoint, data: Uint8Array, via = 0): void {
+    this.#out.push({ to, data, via });
   }
 
   /** Sends one of our handshake messages the way it asks ({@link HandshakeOut.route}). */
@@ -165,44 +165,44 @@ export class HandshakeTransport {
 
   /**
    * Answers a copy of the peer's message 1 with our message 2 the way the copy came: relayed
-   * (`from` null), or directly to `from` from our socket `slot`, echoing its `cookie`.
+   * (`from` null), or directly to `from` from our socket `via`, echoing its `cookie`.
    */
   answer(
     now: number,
     o: { attempt: number; message: Uint8Array; cookie: number },
     from: Endpoint | null,
-    slot: number,
+    via: number,
     view: RouteView,
   ): void {
     const frame = { from: this.#io.id, to: this.#peer, stage: 2, ...o };
     if (!from) this.#relay(encodeHandshake({ ...frame, cookie: 0 }));
     else if (!view.relayOnly && this.#mayReach(now, from, view)) {
-      this.#direct(from, encodeHandshake(frame), slot);
+      this.#direct(from, encodeHandshake(frame), via);
     }
   }
 
   /**
    * The direct path a message 2 of `attempt` proves: it came directly (`from` not null) to our
-   * socket `slot`, echoing the cookie of a copy sent there. Each cookie proves once.
+   * socket `via`, echoing the cookie of a copy sent there. Each cookie proves once.
    */
   proof(
     now: number,
     attempt: number,
     cookie: number,
     from: Endpoint | null,
-    slot: number,
+    via: number,
   ): Proof | null {
     if (!from || !cookie) return null;
-    const rtt = this.#copies.answered(now, attempt, cookie, from, slot);
-    return rtt === null ? null : { addr: from, via: slot, rtt };
+    const rtt = this.#copies.answered(now, attempt, cookie, from, via);
+    return rtt === null ? null : { addr: from, via, rtt };
   }
 
   /**
-   * True when a message 2 that came directly from `from` to our socket `slot` echoes the cookie
+   * True when a message 2 that came directly from `from` to our socket `via` echoes the cookie
    * of a copy of our message 1 `attempt` sent there (only whoever got that copy knows it).
    */
-  answersCopy(attempt: number, cookie: number, from: Endpoint, slot: number): boolean {
-    return cookie !== 0 && this.#copies.expects(attempt, cookie, from, slot);
+  answersCopy(attempt: number, cookie: number, from: Endpoint, via: number): boolean {
+    return cookie !== 0 && this.#copies.expects(attempt, cookie, from, via);
   }
 
   /** May a handshake copy go to `to` now: a proven endpoint, or within the budget? */
