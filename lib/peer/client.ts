@@ -1,15 +1,23 @@
 /**
- * The joining peer's pure core: a {@link ServerLink} for registration and keepalives, and one
- * {@link RemotePeer} per peer in the room. It routes each datagram to the one machine it
- * concerns and keeps every remote's next deadline in a heap, so a datagram or timer costs
- * O(log peers), not O(peers × data in flight). HANDSHAKE frames come relayed or directly from a
- * peer (see `lib/peer/handshake/handshake.ts`); only a relayed one from an unknown peer asks the server to
- * resync. Sans-IO: feed it `(now, from, datagram)`, typed
- * lines and timer ticks; drain datagrams and events.
+ * The joining peer's pure core, a router: each datagram goes to the one machine it concerns,
+ * and what the machines queue goes out through one pair of queues.
  *
- * Departed peers are kept for a while (a peer that comes back resumes its message streams),
- * then forgotten (see `lib/peer/peer_table.ts`). Session keys are bound to the pair's introduction epoch, which changes
- * whenever either side registers anew, so a forgotten peer's return never reuses a nonce.
+ * - {@link ServerLink}: our registration with the server (HELLO, PINGs, loss and return).
+ * - {@link Supernodes} (`lib/peer/supernodes.ts`): the supernode role and our registration with
+ *   the room's supernode; which relay a RELAY goes through.
+ * - {@link Discovery} (`lib/peer/discovery.ts`): the STUN probe and the router's port mapping,
+ *   and what they yield (our NAT's mapping, extra candidates).
+ * - {@link RemotePeer} (`lib/peer/remote.ts`), one per peer in the room, kept with their
+ *   deadlines in a {@link PeerTable} (`lib/peer/peer_table.ts`), so a datagram or timer costs
+ *   O(log peers), not O(peers × data in flight). Departed peers are kept for a while, then
+ *   forgotten; session keys are bound to the pair's introduction epoch, so a forgotten peer's
+ *   return never reuses a nonce.
+ *
+ * Server messages (INTRO, LEFT, ROSTER) from the server, or from our supernode while the server
+ * is silent, decide who is in the room. HANDSHAKE frames come relayed or directly from a peer
+ * (see `lib/peer/handshake/handshake.ts`); only a relayed one from an unknown peer asks the
+ * server to resync. What the user is told: peers, messages, warnings, and notices with a
+ * `kind` (`lib/peer/notices.ts`).
  *
  * @module
  */
@@ -123,7 +131,22 @@ export type ClientEvent =
   | Notice
   | { type: "fatal"; message: string };
 
-/** The peer's pure core. */
+/**
+ * The peer's pure core. Sans-IO: it never reads a clock or draws randomness of its own
+ * ({@link ClientOptions.random} is injected).
+ *
+ * Driving it: {@link start} once; then feed {@link handleDatagram}, {@link handleTimeout} when
+ * {@link nextTimeout} is due, typed lines through {@link send}, and answers to
+ * {@link pollHttp}'s requests through {@link handleHttp}. After any of these, drain
+ * {@link pollTransmit} until undefined (sending each datagram from the socket it names), then
+ * {@link pollRelease} (auxiliary sockets to close), {@link pollHttp} and {@link pollEvent};
+ * then read {@link nextTimeout} again. {@link leave} says goodbye; drain once more, and run
+ * timers while the port mapper is not {@link portmapIdle}.
+ *
+ * Inside, every part is driven the same way: the client calls its `handle*` methods and drains
+ * its `poll*` queues right after; the supernode side's in-process traffic with our own role
+ * runs in one place, at the end of every step.
+ */
 export class Client {
   #o: ClientOptions;
   #id: Uint8Array;
