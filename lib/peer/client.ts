@@ -23,22 +23,24 @@
  */
 import { BirthdayPool } from "./path/birthday.ts";
 import { Discovery } from "./discovery.ts";
-import { compareBytes, type Identity } from "../crypto/crypto.ts";
+import { compareBytes } from "../crypto/crypto.ts";
 import { PeerTable } from "./peer_table.ts";
+import {
+  type ClientEvent,
+  type ClientOptions,
+  type ClientParts,
+  linkOptionsOf,
+  remoteContextOf,
+} from "./client_options.ts";
+import { Membership } from "./membership.ts";
 import { introductionOf, isIPv6 } from "./introductions.ts";
-import { type Notice, notice, type NoticeFact } from "./notices.ts";
-import { TokenBucket } from "../core/limits.ts";
+import { notice, type NoticeFact } from "./notices.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import { looksLikeStun } from "../nat/stun.ts";
-import type { HttpResult, PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
-import { noiseFactory } from "./handshake/handshake.ts";
-import { nameTag, type RoomKeys, roomSign } from "../crypto/room_key.ts";
-import { DEFAULT_PATH, type PathOptions, ProbeBudget } from "./path/path.ts";
-import type { ReliableOptions } from "./reliable.ts";
-import { type PeerInfo, type RemoteContext, type RemoteEvent, RemotePeer } from "./remote.ts";
+import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
+import type { PeerInfo, RemotePeer } from "./remote.ts";
 import { ServerLink, type ServerLinkEvent, type ServerLinkOptions } from "./server_link.ts";
-import type { RegistryOptions } from "../server/registry.ts";
 import type { SupernodeLink } from "./supernode.ts";
 import { Supernodes } from "./supernodes.ts";
 import {
@@ -52,7 +54,6 @@ import {
   hasHeader,
   idHex,
   LeftReason,
-  MAX_ROOM_SIZE,
   type MsgOf,
   MsgType,
   peekType,
@@ -66,70 +67,12 @@ export { MAX_MESSAGE } from "./fragment.ts";
 export type { PeerInfo } from "./remote.ts";
 export type { Notice, NoticeKind } from "./notices.ts";
 export { DEPARTED_KEEP, MAX_DEPARTED } from "./peer_table.ts";
+export type { ClientEvent, ClientOptions } from "./client_options.ts";
 
 const textEncoder = new TextEncoder();
 
-/**
- * Direct handshake copies to endpoints that never answered: a few dense rounds an introduction
- * per endpoint (see lib/peer/handshake/handshake.ts), at most 24 a minute to one address, 120 in a burst
- * refilled at one a second across all.
- */
-const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
-/** Direct message 2s without a cookie of ours read per second (each costs a DH: ~0.15 ms). */
-const UNCOOKIED_PER_SECOND = 16;
 /** Rounds of in-process traffic with our own supernode role per step, at most. */
 const MAX_ROUNDS = 16;
-
-/** Options of a joining peer: what it registers with, plus its machines' tunables. */
-export interface ClientOptions
-  extends Omit<ServerLinkOptions, "id" | "roomId" | "nameTag" | "sign"> {
-  /** The room's keys, derived from its name and passphrase (see `lib/crypto/room_key.ts`). */
-  room: RoomKeys;
-  /** Names and fingerprints seen before in this room (known_peers); a change is flagged. */
-  knownPeers?: ReadonlyMap<string, string>;
-  /**
-   * STUN servers (`--stun`) asked, together with the p2p server (which answers STUN on its
-   * port), how our NAT maps us: a symmetric NAT is told to the user once, early, as a notice.
-   */
-  stun?: Endpoint[];
-  /**
-   * Router port mapping (NAT-PMP, PCP, UPnP IGD) for the main socket: started with the
-   * client, its granted mapping offered to peers as a candidate, deleted on {@link Client.leave}.
-   */
-  portmap?: PortMapper;
-  /** Timing of path machines (keepalive is taken from `keepalive`). */
-  path?: Partial<PathOptions>;
-  /** Tunables of reliable channels. */
-  reliable?: Partial<ReliableOptions>;
-  /** The long-term identity (from the config directory). */
-  identity: Identity;
-  /** Fixed peer id (tests); by default 8 bytes drawn from {@link ServerLinkOptions.random}. */
-  id?: Uint8Array;
-  /**
-   * The supernode role: `auto` (default) offers it (the server checks reachability), `ask`
-   * offers it and says whether the check passed, `off` (`--no-supernode`) never serves.
-   * Supernodes of the room are used for relay either way (unless relay-only).
-   */
-  supernode?: "auto" | "ask" | "off";
-  /** Limits of the supernode role (over `DEFAULT_SUPERNODE` in `lib/peer/supernode.ts`). */
-  supernodeLimits?: Partial<RegistryOptions>;
-  /**
-   * This machine has an IPv6 socket: peers' IPv6 candidates are probed. Without one they are
-   * skipped and nothing is sent to an IPv6 address. Default: true when the server or one of
-   * {@link ServerLinkOptions.privateEndpoints} is IPv6.
-   */
-  ipv6?: boolean;
-}
-
-/** What a peer reports to its user. */
-export type ClientEvent =
-  | { type: "ready"; name: string; public: Endpoint; fingerprint: string }
-  | RemoteEvent
-  | { type: "left"; name: string; reason: "bye" | "expired" | "gone" }
-  | { type: "server-lost" }
-  | { type: "server-back"; public: Endpoint }
-  | Notice
-  | { type: "fatal"; message: string };
 
 /**
  * The peer's pure core. Sans-IO: it never reads a clock or draws randomness of its own
@@ -151,7 +94,8 @@ export class Client {
   #o: ClientOptions;
   #id: Uint8Array;
   #link: ServerLink;
-  #ctx: RemoteContext;
+  /** Who is in the room, by the server's (or our supernode's) word. */
+  #members: Membership;
   /** The remote peers, present and departed, and their deadlines. */
   #peers = new PeerTable();
   #out: Transmit[] = [];
@@ -159,7 +103,6 @@ export class Client {
   #unsent = new Set<RemotePeer>();
   #unsentAt = 0;
   #events: ClientEvent[] = [];
-  #synced = false;
   /** STUN probe and router port mapping: our NAT's mapping and extra candidates. */
   #discovery: Discovery;
   /** Our supernode's key, when the direct path to it failed in this step (it is gone). */
@@ -207,7 +150,7 @@ export class Client {
       peers,
       drops: this.drops,
     });
-    this.#ctx = remoteContextOf(options, this.#parts);
+    this.#members = new Membership(peers, remoteContextOf(options, this.#parts), this.drops);
   }
 
   /** What {@link remoteContextOf} reads of the client being made. */
@@ -244,7 +187,7 @@ export class Client {
    * known, so a message sent now reaches all of them.
    */
   get synced(): boolean {
-    return this.#synced;
+    return this.#members.synced;
   }
 
   /** True while the server has us registered. */
@@ -438,7 +381,8 @@ export class Client {
       r.handleTimeout(now);
       this.#after(r);
     }
-    this.#forget(now);
+    this.#members.forget(now);
+    this.#membersOut();
     this.#sn.relaysCheck();
     this.#drive(now);
   }
@@ -481,14 +425,16 @@ export class Client {
           this.#fromLink(now, e.data, e.from);
           break;
         case "routes-changed":
-          for (const r of this.#peers.values()) this.#refresh(now, r);
+          for (const r of this.#peers.values()) this.#members.refresh(now, r);
+          this.#membersOut();
           break;
         case "relays-changed":
           for (const r of this.#peers.values()) {
             if (!r.present) continue;
             r.offerRelays(now);
-            this.#refresh(now, r);
+            this.#members.refresh(now, r);
           }
+          this.#membersOut();
           break;
         case "serving":
           this.#notice({ kind: "supernode" });
@@ -585,22 +531,15 @@ export class Client {
       case MsgType.Left: {
         const key = idHex(m.id);
         sup?.introduced.delete(key);
-        const r = this.#peers.get(key);
-        if (sup) this.#refresh(now, r);
-        if (!inCharge) return;
-        if (r) this.#depart(now, r, m.reason === LeftReason.Expired ? "expired" : "bye");
+        const reason = m.reason === LeftReason.Expired ? "expired" : "bye";
+        this.#members.left(now, key, reason, sup !== undefined, inCharge);
+        this.#membersOut();
         if (!sup) this.#sn.handleServerWord(now, key, null);
         return;
       }
-      case MsgType.Roster: {
-        if (!inCharge) return;
-        if (this.#link.registered) this.#synced = true;
-        const listed = new Set(m.ids.map(idHex));
-        for (const r of this.#peers.values()) {
-          if (r.present && !listed.has(r.key)) this.#depart(now, r, "gone");
-        }
-        return;
-      }
+      case MsgType.Roster:
+        this.#members.roster(now, m.ids, inCharge, this.#link.registered);
+        return this.#membersOut();
       case MsgType.Relayed:
         return this.#relayed(now, m.from, m.payload);
       default:
@@ -657,35 +596,21 @@ export class Client {
     if (compareBytes(m.id, this.#id) === 0) return this.#drop("intro-self");
     const key = idHex(m.id);
     const intro = introductionOf(m, sup?.key, this.#ipv6);
-    if (sup && (sup.introduced.size < MAX_ROOM_SIZE || sup.introduced.has(key))) {
-      sup.introduced.add(key);
-    }
+    // Only peers a supernode introduced can be relayed to through it.
+    if (sup) sup.introduce(key);
     // Only the server's check makes a supernode (a supernode's own INTROs never do).
-    if (!sup) {
-      this.#sn.handleServerWord(
-        now,
-        key,
-        (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null,
-      );
+    else {
+      const at = (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null;
+      this.#sn.handleServerWord(now, key, at);
     }
-    const known = this.#peers.get(key);
-    if (!known) {
-      if (this.#peers.isRetired(key, idHex(m.epoch))) return this.#drop("intro-retired-epoch");
-      // No honest room is larger than a ROSTER can list: a flood of INTROs stops here.
-      if (this.#peers.presentCount >= MAX_ROOM_SIZE) {
-        return this.#drop("intro-room-too-large");
-      }
-      const r = new RemotePeer(this.#ctx, now, intro);
-      this.#peers.add(r);
-      return this.#after(r);
-    }
-    const returning = !known.present;
-    known.reintroduce(now, intro);
-    if (returning) {
-      this.#peers.returned(known);
-    }
-    if (sup) known.refreshRoute(now);
-    this.#after(known);
+    this.#members.intro(now, intro, sup !== undefined);
+    this.#membersOut();
+  }
+
+  /** Moves what membership queued: the remotes it touched are drained, its events shown. */
+  #membersOut(): void {
+    for (let r = this.#members.pollTouched(); r; r = this.#members.pollTouched()) this.#after(r);
+    for (let e = this.#members.pollEvent(); e; e = this.#members.pollEvent()) this.#events.push(e);
   }
 
   /**
@@ -719,29 +644,6 @@ export class Client {
   /** The supernode we are registered with (its peer id in hex), if any. */
   get supernodeKey(): string | undefined {
     return this.#sn.link?.key;
-  }
-
-  /** Re-settles `r` after the relay that reaches it may have changed. */
-  #refresh(now: number, r: RemotePeer | undefined): void {
-    if (!r || !r.present) return;
-    r.refreshRoute(now);
-    this.#after(r);
-  }
-
-  #depart(now: number, r: RemotePeer, reason: "bye" | "expired" | "gone"): void {
-    if (!this.#peers.depart(now, r)) return;
-    // Only a peer that proved itself was ever shown; the others leave silently.
-    if (r.established) this.#events.push({ type: "left", name: r.name, reason });
-    this.#forget(now);
-  }
-
-  /** Forgets departed remotes beyond the count or age limits (see {@link PeerTable.forget}). */
-  #forget(now: number): void {
-    for (const r of this.#peers.forget(now)) {
-      if (r.outstanding > 0 && r.established) {
-        this.#notice({ kind: "undelivered", name: r.name, parts: r.outstanding });
-      }
-    }
   }
 
   /**
@@ -816,66 +718,4 @@ export class Client {
   #toServer(m: ServerMsg): void {
     this.#out.push({ to: this.#link.server, data: encodeServerMsg(m) });
   }
-}
-
-/** The options of our registration with the server (reused for a supernode's). */
-function linkOptionsOf(o: ClientOptions, id: Uint8Array): ServerLinkOptions {
-  const room = o.room;
-  return {
-    ...o,
-    id,
-    roomId: room.id,
-    nameTag: (n) => nameTag(room, n),
-    sign: (data) => roomSign(room, data),
-    offerSupernode: (o.supernode ?? "auto") !== "off" && !o.relayOnly,
-  };
-}
-
-/** The parts of a client its remote peers read. */
-interface ClientParts {
-  id: Uint8Array;
-  ipv6: boolean;
-  link: ServerLink;
-  discovery: Discovery;
-  supernodes: Supernodes;
-  peers: PeerTable;
-  pool: BirthdayPool;
-  drops: Record<string, number>;
-}
-
-/** The context every remote peer of the client with options `o` and parts `c` reads. */
-function remoteContextOf(o: ClientOptions, c: ClientParts): RemoteContext {
-  const { link, discovery, supernodes: sn, peers } = c;
-  return {
-    self: {
-      id: c.id,
-      roomId: o.room.id,
-      identityKey: o.identity.publicKey,
-      name: () => link.name,
-      noise: noiseFactory({ staticKey: o.identity.privateKey, psk: o.room.psk, random: o.random }),
-      knownPeers: o.knownPeers ?? new Map(),
-    },
-    settings: {
-      relayOnly: o.relayOnly,
-      ipv6: c.ipv6,
-      path: { keepalive: o.keepalive, ...o.path },
-      reliable: o.reliable,
-    },
-    shared: {
-      probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...o.path }),
-      handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
-      uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
-      birthday: c.pool,
-      random: o.random,
-      drops: c.drops,
-    },
-    view: {
-      extraCandidates: () => discovery.candidates,
-      nat: () => discovery.nat,
-      nameHolder: (name, except) => peers.nameHolder(name, except),
-      supernodeFor: (key, stalledOn) => sn.relayFor(key, stalledOn),
-      supernodeName: (key) => sn.nameOf(key),
-      relays: () => sn.relaysFrame(),
-    },
-  };
 }

@@ -18,7 +18,7 @@
  */
 import { Registry, type RegistryOptions, type RegistryStats } from "../server/registry.ts";
 import { ServerLink, type ServerLinkOptions } from "./server_link.ts";
-import { type Endpoint, MsgType, type Transmit } from "../wire/wire.ts";
+import { type Endpoint, MAX_ROOM_SIZE, MsgType, type Transmit } from "../wire/wire.ts";
 
 /** What a supernode allows by default: a member's uplink is no server's. */
 export const DEFAULT_SUPERNODE: Partial<RegistryOptions> = {
@@ -124,6 +124,11 @@ export class SupernodeLink {
     this.id = new Uint8Array(key.match(/../g)?.map((h) => parseInt(h, 16)) ?? []);
     this.host = host;
     this.link = new ServerLink({ ...options, server: host, offerSupernode: false }, digest);
+  }
+
+  /** The supernode introduced peer `key` (at most a room's worth are remembered). */
+  introduce(key: string): void {
+    if (this.introduced.size < MAX_ROOM_SIZE || this.introduced.has(key)) this.introduced.add(key);
   }
 
   /** True when frames to peer `key` can be relayed through this supernode now. */
