@@ -40,7 +40,7 @@ import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import { looksLikeStun } from "../nat/stun.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo, RemotePeer } from "./remote.ts";
-import { ServerLink, type ServerLinkEvent, type ServerLinkOptions } from "./server_link.ts";
+import { ServerLink, type ServerLinkEvent } from "./server_link.ts";
 import type { SupernodeLink } from "./supernode.ts";
 import { Supernodes } from "./supernodes.ts";
 import {
@@ -113,7 +113,6 @@ export class Client {
   #ipv6: boolean;
   /** The supernode role and our registration with the room's supernode. */
   #sn: Supernodes;
-  #linkOptions: ServerLinkOptions;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -125,22 +124,22 @@ export class Client {
     this.#ipv6 = options.ipv6 ?? [options.server, ...options.privateEndpoints].some(isIPv6);
     this.#id = options.id ?? options.random(8);
     this.#fingerprint = fingerprint(options.identity.publicKey);
-    this.#linkOptions = linkOptionsOf(options, this.#id);
+    const linkOptions = linkOptionsOf(options, this.#id);
     const peers = this.#peers;
-    this.#link = new ServerLink(this.#linkOptions, () => peers.digest);
+    this.#link = new ServerLink(linkOptions, () => peers.digest);
     this.#discovery = new Discovery({
       // Always ask the p2p server (it answers STUN on its port), plus any --stun servers.
       stun: [options.server, ...(options.stun ?? [])],
       random: options.random,
       // Until the server's reachability check had its chance (see #reach).
-      holdOther: this.#linkOptions.offerSupernode!,
+      holdOther: linkOptions.offerSupernode!,
       ...(options.portmap ? { portmap: options.portmap } : {}),
       relayOnly: options.relayOnly,
       server: this.#link,
     });
     this.#sn = new Supernodes({
       id: this.#id,
-      linkOptions: this.#linkOptions,
+      linkOptions,
       server: this.#link,
       relayOnly: options.relayOnly,
       ipv6: this.#ipv6,
