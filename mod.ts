@@ -5,8 +5,8 @@
  *
  * @example Run a rendezvous server on a socket
  * ```ts
- * import { Registry, UdpDriver } from "./mod.ts";
- * const registry = new Registry();
+ * import { Registry, systemRandom, UdpDriver } from "./mod.ts";
+ * const registry = new Registry({}, systemRandom);
  * const driver = UdpDriver.bind("127.0.0.1", 0, registry);
  * driver.start();
  * await driver.close();
@@ -68,22 +68,30 @@ export {
   predictPorts,
 } from "./lib/peer/path/birthday.ts";
 export {
-  type LinkEvent,
-  type LinkOptions,
-  type LinkSink,
-  type LinkState,
   SERVER_LOST_AFTER,
   ServerLink,
+  type ServerLinkEvent,
+  type ServerLinkOptions,
+  type ServerLinkState,
 } from "./lib/peer/server_link.ts";
 export {
+  type ClientView,
   GIVE_UP_AFTER,
   type Introduction,
+  type LocalPeer,
   type PeerInfo,
-  type PeerRequest,
   type RemoteContext,
   type RemoteEvent,
+  type RemoteOutput,
   RemotePeer,
+  type RemoteSettings,
+  type RemoteTransmit,
+  type SharedResources,
+  type Warning,
+  type WarningKind,
 } from "./lib/peer/remote.ts";
+export type { PeerRelays, RelaysFrame } from "./lib/peer/supernodes.ts";
+export type { Drops } from "./lib/peer/drops.ts";
 export {
   type Half,
   type HandshakeOut,
@@ -98,9 +106,10 @@ export {
 export { type LinkResult, pairPrologue, SecureLink } from "./lib/peer/handshake/secure_link.ts";
 export {
   DirectCopies,
+  type HandshakeTransmit,
   HandshakeTransport,
   type Proof,
-  type RouteIO,
+  type RouteOptions,
   type RouteView,
 } from "./lib/peer/handshake/transport.ts";
 export {
@@ -119,6 +128,8 @@ export {
   type ClientOptions,
   DEPARTED_KEEP,
   MAX_DEPARTED,
+  type Notice,
+  type NoticeKind,
 } from "./lib/peer/client.ts";
 export {
   type AuxStats,
@@ -127,6 +138,7 @@ export {
   type SansIo,
   UdpDriver,
 } from "./lib/io/udp.ts";
+export { systemRandom } from "./lib/io/random.ts";
 export {
   DEFAULT_LEASE,
   DEFAULT_LIFETIME,

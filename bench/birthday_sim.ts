@@ -24,7 +24,7 @@ import {
   missProbability,
 } from "../lib/peer/path/birthday.ts";
 import { NatMapping } from "../lib/wire/peer_frame.ts";
-import { prng, randomBytesFrom } from "../tests/support/prng.ts";
+import { seededRandom } from "../tests/support/prng.ts";
 import { natPair, SimNat } from "../tests/support/sim.ts";
 
 const { values } = parseArgs({
@@ -37,8 +37,7 @@ const RANGE = DEFAULT_BIRTHDAY.portMax - DEFAULT_BIRTHDAY.portMin + 1;
 
 /** One search between the machines, through a random-port NAT; probes to the first hit or 0. */
 function searchOnce(seed: number, probes: number): number {
-  const rng = prng(seed ^ 0x5eed_b1d);
-  const random = (n: number) => randomBytesFrom(rng, n);
+  const random = seededRandom(seed ^ 0x5eed_b1d);
   const o = { probes };
   const hard = new BirthdaySearch(new BirthdayPool(), random, o);
   const easy = new BirthdaySearch(new BirthdayPool(), random, o);

@@ -27,9 +27,10 @@
  *
  * @module
  */
+import { ID_LEN, MsgType } from "../lib/wire/header.ts";
 import { parseArgs } from "node:util";
 import { Registry } from "../lib/server/registry.ts";
-import { ID_LEN, MsgType } from "../lib/wire/header.ts";
+import { systemRandom } from "../lib/io/random.ts";
 import { ed25519Sign } from "../lib/crypto/ed25519.ts";
 import {
   COOKIE_LEN,
@@ -285,7 +286,7 @@ function pureRegistration(n: number, room: number, sources: number): number {
     maxPerSource: n + 1,
     maxRoomsPerSource: n + 1,
     expireAfter: 3_600_000,
-  });
+  }, systemRandom);
   const now = 1_000;
   const peers: Peer[] = [];
   for (let i = 0; i < n; i++) {

@@ -11,6 +11,7 @@
  */
 import { handshakeSessions } from "../tests/support/sessions.ts";
 import { Registry } from "../lib/server/registry.ts";
+import { systemRandom } from "../lib/io/random.ts";
 import { type SansIo, UdpDriver } from "../lib/io/udp.ts";
 import type { Endpoint } from "../lib/wire/address.ts";
 import { MsgType } from "../lib/wire/header.ts";
@@ -85,7 +86,7 @@ echoDriver.start();
 const drvA = sock();
 
 // --- Relay: two registered peers, B echoes what the server relays to it back via the relay.
-const registry = new Registry();
+const registry = new Registry({}, systemRandom);
 const server = UdpDriver.bind(LO, 0, registry);
 server.start();
 const serverEp = server.localAddr;
@@ -187,7 +188,7 @@ globalThis.addEventListener("unload", () => {
 
 // --- One relay step in the pure registry: 2 registered peers vs 10,000 -------------------------
 function loadedRegistry(n: number) {
-  const r = new Registry();
+  const r = new Registry({}, systemRandom);
   const ids: Uint8Array[] = [];
   let firstToken: Uint8Array = new Uint8Array(8);
   for (let i = 0; i < n; i++) {
@@ -229,7 +230,7 @@ Deno.bench({ name: "10,000 peers registered", group: "registry relay step" }, ()
 // Removal and registration cost O(room), not O(all peers) or O(relayed pairs): the same room size
 // among 20 peers (baseline) and among 10,000 (with relaying pairs all over the server).
 function churnRegistry(total: number) {
-  const r = new Registry({ maxPeers: 2 * total });
+  const r = new Registry({ maxPeers: 2 * total }, systemRandom);
   let serial = 0;
   const join = (room: number) => {
     const id = new Uint8Array(8);

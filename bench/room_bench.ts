@@ -15,7 +15,7 @@ import { Identity } from "../lib/crypto/identity.ts";
 import type { SansIo } from "../lib/io/udp.ts";
 import type { Endpoint } from "../lib/wire/address.ts";
 import type { Transmit } from "../lib/wire/transmit.ts";
-import { prng, randomBytesFrom } from "../tests/support/prng.ts";
+import { seededRandom } from "../tests/support/prng.ts";
 import { addPeer, addServer, SERVER, SimNet, type SimPeer, simRoom } from "../tests/support/sim.ts";
 
 const LINE = "x".repeat(64 * 1024 - 16);
@@ -45,12 +45,6 @@ class Recorder implements SansIo {
   }
 }
 
-/** A fresh seeded byte source: each replay draws the same ephemeral keys as the recording. */
-function seededBytes(n: number): (k: number) => Uint8Array {
-  const rng = prng(1000 + n);
-  return (k) => randomBytesFrom(rng, k);
-}
-
 function senderOptions(n: number): ClientOptions {
   const seed = new Uint8Array(32).fill(n);
   return {
@@ -63,7 +57,8 @@ function senderOptions(n: number): ClientOptions {
     registerTimeout: 10_000,
     id: new Uint8Array(8).fill(n),
     identity: Identity.fromPrivate(seed),
-    random: seededBytes(n),
+    // A fresh seeded byte source: each replay draws the same ephemeral keys as the recording.
+    random: seededRandom(1000 + n),
   };
 }
 

@@ -123,7 +123,7 @@ function tag(name: string): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Server-side MACs
 
-const registry = new Registry({}, MASTER);
+const registry = new Registry({}, (n) => new Uint8Array(n), MASTER);
 /** Cookies at t = 90 s: period 1 (periods are 60 s). */
 const COOKIE_AT = 90_000;
 const cookieCases = [

@@ -1,220 +1,116 @@
 /**
- * The joining peer's pure core: a {@link ServerLink} for registration and keepalives, and one
- * {@link RemotePeer} per peer in the room. It routes each datagram to the one machine it
- * concerns and keeps every remote's next deadline in a heap, so a datagram or timer costs
- * O(log peers), not O(peers × data in flight). HANDSHAKE frames come relayed or directly from a
- * peer (see `lib/peer/handshake/handshake.ts`); only a relayed one from an unknown peer asks the server to
- * resync. Sans-IO: feed it `(now, from, datagram)`, typed
- * lines and timer ticks; drain datagrams and events.
+ * The joining peer's pure core, a router: each datagram goes to the one machine it concerns,
+ * and what the machines queue goes out through one pair of queues.
  *
- * Departed peers are kept for a while (a peer that comes back resumes its message streams),
- * then forgotten: at most {@link MAX_DEPARTED} of them, none longer than
- * {@link DEPARTED_KEEP}. Session keys are bound to the pair's introduction epoch, which changes
- * whenever either side registers anew, so a forgotten peer's return never reuses a nonce.
+ * - {@link ServerLink}: our registration with the server (HELLO, PINGs, loss and return).
+ * - {@link Supernodes} (`lib/peer/supernodes.ts`): the supernode role and our registration with
+ *   the room's supernode; which relay a RELAY goes through.
+ * - {@link Discovery} (`lib/peer/discovery.ts`): the STUN probe and the router's port mapping,
+ *   and what they yield (our NAT's mapping, extra candidates).
+ * - {@link RemotePeer} (`lib/peer/remote.ts`), one per peer in the room, kept with their
+ *   deadlines in a {@link PeerTable} (`lib/peer/peer_table.ts`), so a datagram or timer costs
+ *   O(log peers), not O(peers × data in flight). Departed peers are kept for a while, then
+ *   forgotten; session keys are bound to the pair's introduction epoch, so a forgotten peer's
+ *   return never reuses a nonce.
+ *
+ * Server messages (INTRO, LEFT, ROSTER) from the server, or from our supernode while the server
+ * is silent, decide who is in the room. HANDSHAKE frames come relayed or directly from a peer
+ * (see `lib/peer/handshake/handshake.ts`); only a relayed one from an unknown peer asks the
+ * server to resync. What the user is told: peers, messages, warnings, and notices with a
+ * `kind` (`lib/peer/notices.ts`).
  *
  * @module
  */
-import { BirthdayPool, type NatInfo } from "./path/birthday.ts";
+import { type MsgOf } from "../wire/server_msg.ts";
+import { BirthdayPool } from "./path/birthday.ts";
+import { Discovery } from "./discovery.ts";
 import { compareBytes } from "../core/bytes.ts";
-import { constantTimeEqual } from "../crypto/constant_time.ts";
-import { reachMac } from "../crypto/cookie.ts";
-import { Identity } from "../crypto/identity.ts";
-// The defaults below, for callers that pass no randomness (the roles always pass it).
-import { systemRandom } from "../io/random.ts";
-import { DeadlineQueue } from "../core/deadlines.ts";
-import { TokenBucket } from "../core/limits.ts";
+import { PeerTable } from "./peer_table.ts";
+import {
+  type ClientEvent,
+  type ClientOptions,
+  type ClientParts,
+  linkOptionsOf,
+  remoteContextOf,
+} from "./client_options.ts";
+import { Membership } from "./membership.ts";
+import { introductionOf, isIPv6 } from "./introductions.ts";
+import { notice, type NoticeFact } from "./notices.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import { looksLikeStun } from "../nat/stun.ts";
-import { StunProbe } from "../nat/stun_probe.ts";
-import type {
-  HttpResult,
-  PortMapHttp,
-  PortMapper,
-  PortMapProtocol,
-} from "../nat/portmap/mapper.ts";
-import { noiseFactory } from "./handshake/handshake.ts";
-import { nameTag, type RoomKeys, roomSign } from "../crypto/room_key.ts";
-import {
-  type Candidate,
-  type CandidateKind,
-  DEFAULT_PATH,
-  type PathOptions,
-  ProbeBudget,
-} from "./path/path.ts";
-import type { ReliableOptions } from "./reliable.ts";
-import {
-  type Introduction,
-  type PeerInfo,
-  type PeerRequest,
-  type RemoteContext,
-  type RemoteEvent,
-  RemotePeer,
-} from "./remote.ts";
-import { type LinkEvent, type LinkOptions, ServerLink } from "./server_link.ts";
-import type { RegistryOptions } from "../server/registry.ts";
-import { type SupernodeLink, Supernodes } from "./supernode.ts";
-import {
-  type Endpoint,
-  formatEndpoint,
-  isUsableCandidate,
-  parseIPv6,
-  sameEndpoint,
-} from "../wire/address.ts";
+import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
+import type { PeerInfo, RemotePeer } from "./remote.ts";
+import { ServerLink, type ServerLinkEvent } from "./server_link.ts";
+import type { SupernodeLink } from "./supernode.ts";
+import { Supernodes } from "./supernodes.ts";
+import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { hasHeader, idHex, MsgType, peekType } from "../wire/header.ts";
 import {
   decodeHandshake,
   decodeSealed,
   type HandshakeFrame,
-  MAX_NAT_PORTS,
-  NatMapping,
   type SealedFrame,
 } from "../wire/peer_frame.ts";
 import {
   decodeServerMsg,
   encodeServerMsg,
-  FLAG_RELAY_ONLY,
   FLAG_SUPERNODE,
-  idDigest,
   LeftReason,
-  MAX_ROOM_SIZE,
-  type MsgOf,
   type ServerMsg,
 } from "../wire/server_msg.ts";
 import type { Transmit } from "../wire/transmit.ts";
 
 export { MAX_MESSAGE } from "./fragment.ts";
 export type { PeerInfo } from "./remote.ts";
+export type { Notice, NoticeKind } from "./notices.ts";
+export { DEPARTED_KEEP, MAX_DEPARTED } from "./peer_table.ts";
+export type { ClientEvent, ClientOptions } from "./client_options.ts";
 
 const textEncoder = new TextEncoder();
 
-/** How long a departed peer's state is kept for its return, in ms. */
-export const DEPARTED_KEEP = 10 * 60_000;
-/** Most departed peers whose state is kept. */
-export const MAX_DEPARTED = 64;
+/** Rounds of in-process traffic with our own supernode role per step, at most. */
+const MAX_ROUNDS = 16;
+
 /**
- * Direct handshake copies to endpoints that never answered: a few dense rounds an introduction
- * per endpoint (see lib/peer/handshake/handshake.ts), at most 24 a minute to one address, 120 in a burst
- * refilled at one a second across all.
+ * The peer's pure core. Sans-IO: it never reads a clock or draws randomness of its own
+ * ({@link ClientOptions.random} is injected).
+ *
+ * Driving it: {@link start} once; then feed {@link handleDatagram}, {@link handleTimeout} when
+ * {@link nextTimeout} is due, typed lines through {@link send}, and answers to
+ * {@link pollHttp}'s requests through {@link handleHttp}. After any of these, drain
+ * {@link pollTransmit} until undefined (sending each datagram from the socket it names), then
+ * {@link pollRelease} (auxiliary sockets to close), {@link pollHttp} and {@link pollEvent};
+ * then read {@link nextTimeout} again. {@link leave} says goodbye; drain once more, and run
+ * timers while the port mapper is not {@link portmapIdle}.
+ *
+ * Inside, every part is driven the same way: the client calls its `handle*` methods and drains
+ * its `poll*` queues right after; the supernode side's in-process traffic with our own role
+ * runs in one place, at the end of every step.
  */
-const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
-/** Direct message 2s without a cookie of ours read per second (each costs a DH: ~0.15 ms). */
-const UNCOOKIED_PER_SECOND = 16;
-/** Most forgotten (peer, epoch) pairs remembered so they are never keyed again. */
-const MAX_RETIRED = 1024;
-/**
- * How long after registering a peer offering to be a supernode waits for the server's
- * reachability check (a REACH from the server's other address) before its STUN probe asks that
- * other address too.
- */
-const REACH_WAIT = 750;
-/** `--supernode`: how long after starting to say the reachability check did not pass. */
-const ASK_WAIT = 6_000;
-
-/** Options of a joining peer: what it registers with, plus its machines' tunables. */
-export interface ClientOptions
-  extends Omit<LinkOptions, "id" | "roomId" | "nameTag" | "sign" | "random"> {
-  /** The room's keys, derived from its name and passphrase (see `lib/crypto/room_key.ts`). */
-  room: RoomKeys;
-  /** Names and fingerprints seen before in this room (known_peers); a change is flagged. */
-  knownPeers?: ReadonlyMap<string, string>;
-  /**
-   * Randomness for handshake ephemerals and registration nonces (seeded in simulations);
-   * node:crypto by default.
-   */
-  random?: (n: number) => Uint8Array;
-  /**
-   * STUN servers (`--stun`) asked, together with the p2p server (which answers STUN on its
-   * port), how our NAT maps us: a symmetric NAT is told to the user once, early, as a notice.
-   */
-  stun?: Endpoint[];
-  /**
-   * Router port mapping (NAT-PMP, PCP, UPnP IGD) for the main socket: started with the
-   * client, its granted mapping offered to peers as a candidate, deleted on {@link Client.leave}.
-   */
-  portmap?: PortMapper;
-  /** Timing of path machines (keepalive is taken from `keepalive`). */
-  path?: Partial<PathOptions>;
-  /** Tunables of reliable channels. */
-  reliable?: Partial<ReliableOptions>;
-  /** The long-term identity (from the config directory); a fresh one by default (tests). */
-  identity?: Identity;
-  /** Fixed peer id (tests); random by default. */
-  id?: Uint8Array;
-  /**
-   * The supernode role: `auto` (default) offers it (the server checks reachability), `ask`
-   * offers it and says whether the check passed, `off` (`--no-supernode`) never serves.
-   * Supernodes of the room are used for relay either way (unless relay-only).
-   */
-  supernode?: "auto" | "ask" | "off";
-  /** Limits of the supernode role (over `DEFAULT_SUPERNODE` in `lib/peer/supernode.ts`). */
-  supernodeLimits?: Partial<RegistryOptions>;
-  /**
-   * This machine has an IPv6 socket: peers' IPv6 candidates are probed. Without one they are
-   * skipped and nothing is sent to an IPv6 address. Default: true when the server or one of
-   * {@link LinkOptions.privateEndpoints} is IPv6.
-   */
-  ipv6?: boolean;
-}
-
-/** What a peer reports to its user. */
-export type ClientEvent =
-  | { type: "ready"; name: string; public: Endpoint; fingerprint: string }
-  | RemoteEvent
-  | { type: "left"; name: string; reason: "bye" | "expired" | "gone" }
-  | { type: "server-lost" }
-  | { type: "server-back"; public: Endpoint }
-  | { type: "notice"; message: string }
-  | { type: "fatal"; message: string };
-
-/** The peer's pure core. */
 export class Client {
   #o: ClientOptions;
   #id: Uint8Array;
   #link: ServerLink;
-  #ctx: RemoteContext;
-  #remotes = new Map<string, RemotePeer>();
-  /** Departed remotes, longest gone first. */
-  #departed = new Map<string, RemotePeer>();
-  /** `id:epoch` of forgotten remotes, oldest first. */
-  #retired = new Set<string>();
-  #deadlines = new DeadlineQueue<RemotePeer>();
-  /** The remote the last sealed frame came from (a present one; see #sealed). */
-  #lastSealed: RemotePeer | undefined;
-  /** XOR of the id digests of present remotes (the roster digest, kept in O(1)). */
-  #digest = 0;
-  #forgottenUndelivered = 0;
+  /** Who is in the room, by the server's (or our supernode's) word. */
+  #members: Membership;
+  /** The remote peers, present and departed, and their deadlines. */
+  #peers = new PeerTable();
   #out: Transmit[] = [];
   /** Remotes with chat lines queued but not yet sent (see {@link pollTransmit}), and when. */
   #unsent = new Set<RemotePeer>();
   #unsentAt = 0;
   #events: ClientEvent[] = [];
-  #synced = false;
-  #probe: StunProbe | undefined;
-  /**
-   * When the STUN probe starts, if it has not: a peer offering to be a supernode waits for the
-   * server's reachability probe first, since asking the server's other address (OTHER-ADDRESS)
-   * would open an address-restricted NAT to it and let the probe in.
-   */
-  /** When the STUN probe may ask the server's other address (see {@link REACH_WAIT}). */
-  #releaseAt: number | undefined;
-  #released = false;
-  /** `--supernode`: when to say that the reachability check did not pass, if it did not. */
-  #askAt: number | undefined;
-  /** Addresses STUN servers saw for us that the server's introductions do not carry. */
-  #extra: Endpoint[] = [];
-  /** Our NAT's mapping as STUN told it (for birthday searches). */
-  #nat: NatInfo = { mapping: NatMapping.Unknown, ports: [] };
+  /** STUN probe and router port mapping: our NAT's mapping and extra candidates. */
+  #discovery: Discovery;
+  /** Our supernode's key, when the direct path to it failed in this step (it is gone). */
+  #supernodeFailed: string | undefined;
   #pool = new BirthdayPool();
-  /** What STUN servers reported, and the router's port mapping: the sources of #extra. */
-  #reflexive: Endpoint[] = [];
-  #mapped: Endpoint | undefined;
   #fingerprint: string;
   /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
   #ipv6: boolean;
   /** The supernode role and our registration with the room's supernode. */
   #sn: Supernodes;
-  #linkOptions: LinkOptions;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -223,104 +119,48 @@ export class Client {
   /** Makes a client; call {@link start} to begin registering. */
   constructor(options: ClientOptions) {
     this.#o = options;
-    this.#ipv6 = options.ipv6 ??
-      [options.server, ...options.privateEndpoints].some((e) => isIPv6(e));
-    this.#id = options.id ?? systemRandom(8);
-    const identity = options.identity ?? Identity.generate(systemRandom);
-    this.#fingerprint = fingerprint(identity.publicKey);
-    // Always ask the p2p server (it answers STUN on its port, and with --alt-host names a
-    // second address to ask), plus any --stun servers: two answers give the mapping verdict.
-    this.#probe = new StunProbe({
-      servers: [options.server, ...(options.stun ?? [])],
-      random: options.random ?? systemRandom,
+    this.#ipv6 = options.ipv6 ?? [options.server, ...options.privateEndpoints].some(isIPv6);
+    this.#id = options.id ?? options.random(8);
+    this.#fingerprint = fingerprint(options.identity.publicKey);
+    const linkOptions = linkOptionsOf(options, this.#id);
+    const peers = this.#peers;
+    this.#link = new ServerLink(linkOptions, () => peers.digest);
+    this.#discovery = new Discovery({
+      // Always ask the p2p server (it answers STUN on its port), plus any --stun servers.
+      stun: [options.server, ...(options.stun ?? [])],
+      random: options.random,
       // Until the server's reachability check had its chance (see #reach).
-      holdOther: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
+      holdOther: linkOptions.offerSupernode!,
+      ...(options.portmap ? { portmap: options.portmap } : {}),
+      relayOnly: options.relayOnly,
+      server: this.#link,
     });
-    const room = options.room;
-    this.#linkOptions = {
-      ...options,
-      id: this.#id,
-      roomId: room.id,
-      nameTag: (n) => nameTag(room, n),
-      sign: (data) => roomSign(room, data),
-      offerSupernode: (options.supernode ?? "auto") !== "off" && !options.relayOnly,
-    };
-    this.#link = new ServerLink(
-      this.#linkOptions,
-      { send: (m) => this.#toServer(m), event: (e) => this.#linkEvent(e) },
-      () => this.#digest >>> 0,
-    );
     this.#sn = new Supernodes({
       id: this.#id,
-      linkOptions: this.#linkOptions,
+      linkOptions,
       server: this.#link,
       relayOnly: options.relayOnly,
       ipv6: this.#ipv6,
-      digest: () => this.#digest >>> 0,
-      send: (t) => this.#out.push(t),
-      deliver: (now, data, sup) => this.#fromLink(now, data, sup),
-      routesChanged: (now) => {
-        for (const r of this.#remotes.values()) this.#refresh(now, r);
-      },
-      offerRelays: (now) => {
-        for (const r of this.#remotes.values()) {
-          if (!r.present) continue;
-          r.offerRelays(now);
-          this.#refresh(now, r);
-        }
-      },
-      peerName: (key) => this.#remotes.get(key)?.name,
-      peerRelays: (key) => this.#remotes.get(key)?.peerRelays,
-      name: () => this.#link.name,
+      mode: options.supernode ?? "auto",
+      limits: options.supernodeLimits ?? {},
+      random: options.random,
+      peers,
+      drops: this.drops,
     });
-    this.#ctx = {
+    this.#members = new Membership(peers, remoteContextOf(options, this.#parts), this.drops);
+  }
+
+  /** What {@link remoteContextOf} reads of the client being made. */
+  get #parts(): ClientParts {
+    return {
       id: this.#id,
-      roomId: room.id,
-      identityKey: identity.publicKey,
-      name: () => this.#link.name,
-      noise: noiseFactory({
-        staticKey: identity.privateKey,
-        psk: room.psk,
-        random: options.random ?? systemRandom,
-      }),
-      knownPeers: options.knownPeers ?? new Map(),
-      probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...options.path }),
-      handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
-      uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
-      extraCandidates: () => this.#extra,
-      nameHolder: (name, except) => {
-        for (const r of this.#remotes.values()) {
-          if (r !== except && r.present && r.established && r.name === name) return r.fingerprint;
-        }
-        return undefined;
-      },
-      relayOnly: options.relayOnly,
-      path: { keepalive: options.keepalive, ...options.path },
-      reliable: options.reliable,
-      direct: (to, data, via) => {
-        // No IPv6 socket: never offered as a candidate, and a peer-reflexive one is refused.
-        if (!this.#ipv6 && isIPv6(to)) return this.#drop("no-ipv6");
-        // A late ACK or probe through a socket a search already gave back: not sent.
-        if (via && !this.#pool.inUse(via)) return this.#drop("aux-released");
-        this.#out.push(via ? { to, data, via } : { to, data });
-      },
-      nat: () => this.#nat,
-      birthday: this.#pool,
-      random: options.random ?? systemRandom,
-      server: (m, key) => this.#request(m, key),
-      relayVia: (id) => this.#sn.relayVia(idHex(id)),
-      relayStalled: (id) => void this.#sn.stalled(idHex(id)),
-      relays: () => this.#sn.relaysFrame(),
-      event: (e) => {
-        // The path to our supernode failed: it is reachable by definition, so it is gone.
-        const key = this.#sn.link?.key;
-        const r = key === undefined ? undefined : this.#remotes.get(key);
-        if (e.type === "peer" && e.path === "relay" && r?.wasDirect && r.name === e.name) {
-          this.#sn.pathFailed(r.key);
-        }
-        this.#events.push(e);
-      },
-      drop: (reason) => this.#drop(reason),
+      ipv6: this.#ipv6,
+      link: this.#link,
+      discovery: this.#discovery,
+      supernodes: this.#sn,
+      peers: this.#peers,
+      pool: this.#pool,
+      drops: this.drops,
     };
   }
 
@@ -344,7 +184,7 @@ export class Client {
    * known, so a message sent now reaches all of them.
    */
   get synced(): boolean {
-    return this.#synced;
+    return this.#members.synced;
   }
 
   /** True while the server has us registered. */
@@ -354,9 +194,7 @@ export class Client {
 
   /** Messages queued or in flight to present peers; zero means all were acknowledged. */
   get outstanding(): number {
-    let n = 0;
-    for (const r of this.#remotes.values()) if (r.present) n += r.outstanding;
-    return n;
+    return this.#peers.outstanding;
   }
 
   /**
@@ -364,45 +202,35 @@ export class Client {
    * (see {@link RemotePeer.backlog}): a sender of many lines waits while it is high.
    */
   backlog(now: number): number {
-    let n = 0;
-    for (const r of this.#remotes.values()) n = Math.max(n, r.backlog(now));
-    return n;
+    return this.#peers.backlog(now);
   }
 
   /** The reliable channels' counters summed over the peers known (for diagnostics). */
   channelStats(): Record<string, number> {
-    const sum: Record<string, number> = {};
-    for (const r of this.#remotes.values()) {
-      for (const [k, v] of Object.entries(r.channelStats)) sum[k] = (sum[k] ?? 0) + v;
-    }
-    return sum;
+    return this.#peers.channelStats();
   }
 
   /** Message parts given up on because their peer stopped acknowledging (or was forgotten). */
   get undelivered(): number {
-    let n = this.#forgottenUndelivered;
-    for (const r of this.#remotes.values()) n += r.undelivered;
-    return n;
+    return this.#peers.undelivered;
   }
 
   /** How many departed peers' state is kept (bounded by {@link MAX_DEPARTED}). */
   get departedKept(): number {
-    return this.#departed.size;
+    return this.#peers.departedKept;
   }
 
   /** The peers present in the room. */
   peers(): PeerInfo[] {
-    const out: PeerInfo[] = [];
-    for (const r of this.#remotes.values()) {
-      const info = r.present ? r.info() : undefined;
-      if (info) out.push(info);
-    }
-    return out;
+    return this.#peers.infos();
   }
 
   /** Takes the next datagram to send, if any. */
   pollTransmit(): Transmit | undefined {
-    if (this.#unsent.size > 0) this.#flushSends();
+    if (this.#unsent.size > 0) {
+      this.#flushSends();
+      this.#drive(this.#unsentAt);
+    }
     return this.#out.shift();
   }
 
@@ -413,20 +241,14 @@ export class Client {
 
   /** Birthday search counters summed over the peers known (for diagnostics and tests). */
   birthdayStats(): { searches: number; hits: number; probes: number; kept: number } {
-    const sum = { searches: 0, hits: 0, probes: 0, kept: this.#pool.kept };
-    for (const r of this.#remotes.values()) {
-      sum.searches += r.birthday.searches;
-      sum.hits += r.birthday.hits;
-      sum.probes += r.birthday.probes;
-    }
-    return sum;
+    return { ...this.#peers.birthdayStats(), kept: this.#pool.kept };
   }
 
   /** Sends the chat lines queued since the last poll: one step's lines share DATA frames. */
   #flushSends(): void {
     for (const r of this.#unsent) {
       r.flush(this.#unsentAt);
-      this.#track(r);
+      this.#after(r);
     }
     this.#unsent.clear();
   }
@@ -439,99 +261,53 @@ export class Client {
   /** Starts registering. */
   start(now: number): void {
     this.#link.start(now);
-    if (this.#o.supernode === "ask") this.#askAt = now + ASK_WAIT;
-    this.#startProbe(now);
-    this.#o.portmap?.start(now);
-    this.#portmapOut(now);
+    this.#linkOut();
+    this.#sn.start(now);
+    this.#discovery.start(now);
+    this.#discoveryOut(now);
   }
 
   /** The port mapper's next HTTP request (UPnP), to be made and answered via {@link handleHttp}. */
   pollHttp(): PortMapHttp | undefined {
-    return this.#o.portmap?.pollHttp();
+    return this.#discovery.pollHttp();
   }
 
   /** The answer to the port mapper's HTTP request `id`. */
   handleHttp(now: number, id: number, res: HttpResult): void {
-    this.#o.portmap?.handleHttp(now, id, res);
-    this.#portmapOut(now);
+    this.#discovery.handleHttp(now, id, res);
+    this.#discoveryOut(now);
   }
 
   /** True when the port mapper has nothing pending (after leave: its deletions are done). */
   get portmapIdle(): boolean {
-    return this.#o.portmap?.idle ?? true;
+    return this.#discovery.mapperIdle;
   }
 
-  /** Moves the port mapper's datagrams out and acts on its events. */
-  #portmapOut(now: number): void {
-    const m = this.#o.portmap;
-    if (!m) return;
-    for (let t = m.pollTransmit(); t; t = m.pollTransmit()) this.#out.push(t);
-    for (let e = m.pollEvent(); e; e = m.pollEvent()) {
-      if (e.type === "mapped") {
-        this.#mapped = e.external;
-        const name = PORTMAP_NAMES[e.protocol];
-        this.#notice(`Router port mapping (${name}): ${formatEndpoint(e.external)} → you`);
-      } else if (e.type === "lost") this.#mapped = undefined;
-      if (e.type !== "none") this.#offerExtra(now, this.#reflexive);
-    }
-  }
-
-  /** Moves the STUN probe's requests and its verdict out. */
-  /**
-   * Lets the STUN probe ask the server's other address: the reachability check came, or had
-   * its chance ({@link REACH_WAIT} after registering).
-   */
-  #releaseOther(now: number): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#releaseAt = undefined;
-    this.#probe?.releaseOther(now);
-    this.#probeOut(now);
-  }
-
-  /** Starts the STUN probe (once). */
-  #startProbe(now: number): void {
-    this.#probe?.start(now);
-    this.#probeOut(now);
-  }
-
-  #probeOut(now: number): void {
-    const p = this.#probe;
-    if (!p) return;
-    for (let t = p.pollTransmit(); t; t = p.pollTransmit()) this.#out.push(t);
-    for (let e = p.pollEvent(); e; e = p.pollEvent()) {
-      if (e.notice) this.#notice(e.notice);
-      this.#nat = {
-        mapping: e.mapping === "address-dependent"
-          ? NatMapping.AddressDependent
-          : NatMapping.EndpointIndependent,
-        ports: p.mappedPorts().slice(0, MAX_NAT_PORTS),
-      };
-      for (const r of this.#remotes.values()) {
-        r.offerNat(now);
-        this.#track(r);
+  /** Moves what discovery queued out and tells the peers what it found. */
+  #discoveryOut(now: number): void {
+    const d = this.#discovery;
+    for (let t = d.pollTransmit(); t; t = d.pollTransmit()) this.#out.push(t);
+    for (let e = d.pollEvent(); e; e = d.pollEvent()) {
+      switch (e.type) {
+        case "nat":
+          for (const r of this.#peers.values()) {
+            r.offerNat(now);
+            this.#after(r);
+          }
+          break;
+        case "candidates":
+          for (const r of this.#peers.values()) {
+            r.offerCandidates(now);
+            this.#after(r);
+          }
+          break;
+        case "mapping-notice":
+          this.#notice({ kind: "symmetric-nat", message: e.message });
+          break;
+        case "port-mapped":
+          this.#notice({ kind: "portmap", protocol: e.protocol, external: e.external });
+          break;
       }
-      this.#offerExtra(now, e.reflexive);
-    }
-  }
-
-  /**
-   * Tells established peers about reflexive addresses the server's view lacks, and the
-   * router's port mapping.
-   */
-  #offerExtra(now: number, reflexive: Endpoint[]): void {
-    if (this.#o.relayOnly) return;
-    this.#reflexive = reflexive;
-    const seen = this.#link.public;
-    const all = this.#mapped ? [this.#mapped, ...reflexive] : reflexive;
-    const extra = all.filter((r, i) =>
-      (!seen || !sameEndpoint(r, seen)) && all.findIndex((o) => sameEndpoint(o, r)) === i
-    ).slice(0, 4);
-    this.#extra = extra;
-    if (extra.length === 0) return;
-    for (const r of this.#remotes.values()) {
-      r.offerCandidates(now);
-      this.#track(r);
     }
   }
 
@@ -540,83 +316,72 @@ export class Client {
    * ACKs still delayed, so the peers do not resend what was delivered.
    */
   leave(now: number): void {
-    for (const r of this.#remotes.values()) r.flushAck(now);
+    for (const r of this.#peers.values()) {
+      r.flushAck(now);
+      this.#after(r);
+    }
     this.#sn.close(now);
+    this.#drive(now);
     this.#link.close();
-    this.#o.portmap?.stop(now);
-    this.#portmapOut(now);
+    this.#linkOut();
+    this.#discovery.stop(now);
+    this.#discoveryOut(now);
   }
 
   /** Sends a chat line to every peer present. Returns how many peers it was queued for. */
   send(now: number, text: string): number {
     const bytes = textEncoder.encode(text);
     if (bytes.length > MAX_MESSAGE) {
-      this.#notice(`Message is ${bytes.length} bytes; the limit is ${MAX_MESSAGE}. Not sent.`);
+      this.#notice({ kind: "too-long", bytes: bytes.length, limit: MAX_MESSAGE });
       return 0;
     }
     const parts = fragment(bytes);
     let n = 0;
     const behind: string[] = [];
-    for (const r of this.#remotes.values()) {
+    for (const r of this.#peers.values()) {
       if (!r.present) continue;
       if (r.send(now, parts, false)) (n++, this.#unsent.add(r), this.#unsentAt = now);
       else behind.push(r.name || "a peer still connecting");
-      this.#track(r);
+      this.#after(r);
     }
     if (behind.length > 0) {
-      this.#notice(`Not sent to ${behind.join(", ")}: too much is waiting to be delivered there`);
+      this.#notice({ kind: "queue-full", names: behind });
     }
-    this.#sn.pump(now);
+    this.#drive(now);
     return n;
   }
 
   /** Earliest time {@link handleTimeout} has work. */
   nextTimeout(): number | undefined {
     // After leaving, only the port mapper's deletions go on.
-    if (this.#link.closed) return this.#o.portmap?.nextTimeout();
+    if (this.#link.closed) return this.#discovery.nextMapperTimeout();
     let t = this.#link.nextTimeout() ?? Infinity;
-    t = Math.min(t, this.#o.portmap?.nextTimeout() ?? Infinity);
-    t = Math.min(t, this.#probe?.nextTimeout() ?? Infinity, this.#releaseAt ?? Infinity);
-    t = Math.min(t, this.#askAt ?? Infinity);
+    t = Math.min(t, this.#discovery.nextMapperTimeout() ?? Infinity);
+    t = Math.min(t, this.#discovery.nextTimeout() ?? Infinity);
     t = Math.min(t, this.#sn.nextTimeout() ?? Infinity);
-    const r = this.#deadlines.peek();
-    if (r !== undefined && r < t) t = r;
-    const oldest = this.#departed.values().next().value;
-    if (oldest?.goneAt !== undefined) t = Math.min(t, oldest.goneAt + DEPARTED_KEEP);
+    t = Math.min(t, this.#peers.nextTimeout() ?? Infinity);
     return t === Infinity ? undefined : t;
   }
 
   /** Advances timers: the server link, the remotes that are due, and forgetting old departures. */
   handleTimeout(now: number): void {
-    if (this.#o.portmap) {
-      this.#o.portmap.handleTimeout(now);
-      this.#portmapOut(now);
-    }
+    this.#discovery.handleMapperTimeout(now);
+    this.#discoveryOut(now);
     if (this.#link.closed) return;
     this.#link.handleTimeout(now);
+    this.#linkOut();
     this.#sn.handleTimeout(now);
-    this.#sn.pump(now);
-    if (this.#releaseAt !== undefined && now >= this.#releaseAt) this.#releaseOther(now);
-    if (this.#askAt !== undefined && now >= this.#askAt) {
-      this.#askAt = undefined;
-      if (!this.#sn.host) {
-        this.#notice(
-          "Not serving as a supernode: the server did not find this address reachable from the Internet (or cannot check: it needs --alt-host)",
-        );
-      }
-    }
-    if (this.#probe) {
-      this.#probe.handleTimeout(now);
-      this.#probeOut(now);
-    }
-    for (const r of this.#deadlines.popDue(now)) {
+    this.#discovery.handleTimeout(now);
+    this.#discoveryOut(now);
+    for (const r of this.#peers.popDue(now)) {
       this.stats.remoteWakeups++;
       r.handleTimeout(now);
-      this.#track(r);
+      this.#after(r);
     }
-    this.#forget(now);
-    this.#sn.pump(now);
-    this.#sn.relaysCheck(now);
+    this.#members.forget(now);
+    this.#membersOut();
+    this.#sn.relaysCheck();
+    this.#drive(now);
   }
 
   /**
@@ -625,13 +390,68 @@ export class Client {
    * Never throws on bad input.
    */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
+    this.#route(now, from, data, via);
+    this.#drive(now);
+  }
+
+  /**
+   * Ends every step: the supernode side's output goes out and its events are acted on; our own
+   * registration's traffic with our own role runs to quiescence (in bounded rounds).
+   */
+  #drive(now: number): void {
+    const failed = this.#supernodeFailed;
+    this.#supernodeFailed = undefined;
+    if (failed !== undefined) this.#sn.pathFailed(now, failed);
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const fed = this.#sn.pump(now);
+      if (!this.#snOut(now) && !fed) return;
+    }
+  }
+
+  /** Moves what the supernode side queued out and acts on its events; true if there was any. */
+  #snOut(now: number): boolean {
+    let any = false;
+    for (let t = this.#sn.pollTransmit(); t; t = this.#sn.pollTransmit()) {
+      any = true;
+      this.#out.push(t);
+    }
+    for (let e = this.#sn.pollEvent(); e; e = this.#sn.pollEvent()) {
+      any = true;
+      switch (e.type) {
+        case "delivered":
+          this.#fromLink(now, e.data, e.from);
+          break;
+        case "routes-changed":
+          for (const r of this.#peers.values()) this.#members.refresh(now, r);
+          this.#membersOut();
+          break;
+        case "relays-changed":
+          for (const r of this.#peers.values()) {
+            if (!r.present) continue;
+            r.offerRelays(now);
+            this.#members.refresh(now, r);
+          }
+          this.#membersOut();
+          break;
+        case "serving":
+          this.#notice({ kind: "supernode" });
+          break;
+        case "not-serving":
+          this.#notice({ kind: "not-supernode" });
+          break;
+      }
+    }
+    return any;
+  }
+
+  /** Routes one datagram to the machine it concerns (see {@link handleDatagram}). */
+  #route(now: number, from: Endpoint, data: Uint8Array, via: number): void {
     // NAT-PMP, PCP and SSDP answers (never starting with p2p's magic "p2") go to the mapper.
-    const m = this.#o.portmap;
     if (
-      m && via === 0 && !(data[0] === 0x70 && data[1] === 0x32) &&
-      m.handleDatagram(now, from, data)
+      via === 0 && !(data[0] === 0x70 && data[1] === 0x32) &&
+      this.#discovery.handleMapper(now, from, data)
     ) {
-      return this.#portmapOut(now);
+      return this.#discoveryOut(now);
     }
     if (this.#link.closed) return;
     if (via) {
@@ -642,9 +462,9 @@ export class Client {
       if (!s.ok) return this.#drop(s.reason);
       return this.#sealed(now, s.value, from, via);
     }
-    if (this.#probe && looksLikeStun(data)) {
-      if (!this.#probe.handleDatagram(now, from, data)) this.#drop("stun-unsolicited");
-      return this.#probeOut(now);
+    if (looksLikeStun(data)) {
+      if (!this.#discovery.handleStun(now, from, data)) this.#drop("stun-unsolicited");
+      return this.#discoveryOut(now);
     }
     const t = peekType(data);
     if (!t.ok) return this.#drop(t.reason);
@@ -670,7 +490,6 @@ export class Client {
     else if (!this.#sn.handleMember(now, from, t.value, data)) {
       return this.#drop("unexpected-source");
     }
-    this.#sn.pump(now);
   }
 
   /** A datagram from the server (`sup` absent) or from our supernode `sup`. */
@@ -678,10 +497,16 @@ export class Client {
     const link = sup ? sup.link : this.#link;
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
+    let mine: boolean;
+    if (sup) mine = this.#sn.handleRegistration(now, sup, d.value);
+    else {
+      mine = link.handle(now, d.value);
+      this.#linkOut();
+    }
     // A PONG may have changed an RTT.
-    if (link.handle(now, d.value)) {
-      if (!sup && link.registered && !this.#released) this.#releaseAt ??= now + REACH_WAIT;
-      return this.#sn.relaysCheck(now);
+    if (mine) {
+      if (!sup && link.registered) this.#discovery.handleRegistered(now);
+      return this.#sn.relaysCheck();
     }
     // Everything else the server says carries our registration's token: forgeries stop here.
     if (!("token" in d.value) || !link.authentic(d.value.token)) {
@@ -703,22 +528,15 @@ export class Client {
       case MsgType.Left: {
         const key = idHex(m.id);
         sup?.introduced.delete(key);
-        const r = this.#remotes.get(key);
-        if (sup) this.#refresh(now, r);
-        if (!inCharge) return;
-        if (r) this.#depart(now, r, m.reason === LeftReason.Expired ? "expired" : "bye");
-        if (!sup) this.#sn.fromServer(now, key, null);
+        const reason = m.reason === LeftReason.Expired ? "expired" : "bye";
+        this.#members.left(now, key, reason, sup !== undefined, inCharge);
+        this.#membersOut();
+        if (!sup) this.#sn.handleServerWord(now, key, null);
         return;
       }
-      case MsgType.Roster: {
-        if (!inCharge) return;
-        if (this.#link.registered) this.#synced = true;
-        const listed = new Set(m.ids.map(idHex));
-        for (const r of this.#remotes.values()) {
-          if (r.present && !listed.has(r.key)) this.#depart(now, r, "gone");
-        }
-        return;
-      }
+      case MsgType.Roster:
+        this.#members.roster(now, m.ids, inCharge, this.#link.registered);
+        return this.#membersOut();
       case MsgType.Relayed:
         return this.#relayed(now, m.from, m.payload);
       default:
@@ -742,98 +560,65 @@ export class Client {
     this.#handshake(now, h.value, null);
   }
 
-  /** Routes a HANDSHAKE frame, relayed (`via` null) or direct, to the remote it comes from. */
-  #handshake(now: number, f: HandshakeFrame, via: Endpoint | null): void {
+  /** Routes a HANDSHAKE frame, relayed (`from` null) or direct, to the remote it comes from. */
+  #handshake(now: number, f: HandshakeFrame, from: Endpoint | null): void {
     if (compareBytes(f.to, this.#id) !== 0) return this.#drop("not-for-us");
-    const r = this.#remotes.get(idHex(f.from));
+    const r = this.#peers.get(idHex(f.from));
     if (!r || !r.present) {
       this.#drop("unknown-peer");
       // A relayed handshake from someone we were never introduced to: our INTRO may have been
       // lost (a direct one may come from anyone, so it asks nothing of the server).
-      if (!via) this.#link.resync(now);
+      if (!from) this.#resync(now);
       return;
     }
-    r.handleHandshake(now, f, via);
-    this.#track(r);
+    r.handleHandshake(now, f, from);
+    this.#after(r);
   }
 
-  /** Routes a sealed frame to the remote it comes from (`via` null: relayed) on socket `slot`. */
-  #sealed(now: number, s: SealedFrame, via: Endpoint | null, slot = 0): void {
+  /** Routes a sealed frame to the remote it comes from (`from` null: relayed), on socket `via`. */
+  #sealed(now: number, s: SealedFrame, from: Endpoint | null, via = 0): void {
     if (compareBytes(s.to, this.#id) !== 0) return this.#drop("not-for-us");
-    // Frames come in runs from one peer: the last one routed is checked first.
-    const last = this.#lastSealed;
-    const r = last && compareBytes(last.id, s.from) === 0 ? last : this.#remotes.get(idHex(s.from));
-    if (!r || !r.present) {
+    const r = this.#peers.sealedFrom(s.from);
+    if (!r) {
       this.#drop("unknown-peer");
       // Our view of the room may be stale (a lost INTRO): ask the server to resync.
-      this.#link.resync(now);
+      this.#resync(now);
       return;
     }
-    this.#lastSealed = r;
-    r.handleSealed(now, s, via, slot);
-    this.#track(r);
+    r.handleSealed(now, s, from, via);
+    this.#after(r);
   }
 
   #intro(now: number, m: MsgOf<typeof MsgType.Intro>, sup?: SupernodeLink): void {
     if (compareBytes(m.id, this.#id) === 0) return this.#drop("intro-self");
     const key = idHex(m.id);
-    const intro: Introduction = {
-      id: m.id,
-      epoch: m.epoch,
-      relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
-      candidates: candidatesOf(m, this.#ipv6),
-      source: sup ? `supernode:${sup.key}` : "server",
-    };
-    if (sup && (sup.introduced.size < MAX_ROOM_SIZE || sup.introduced.has(key))) {
-      sup.introduced.add(key);
-    }
+    const intro = introductionOf(m, sup?.key, this.#ipv6);
+    // Only peers a supernode introduced can be relayed to through it.
+    if (sup) sup.introduce(key);
     // Only the server's check makes a supernode (a supernode's own INTROs never do).
-    if (!sup) {
-      this.#sn.fromServer(now, key, (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null);
+    else {
+      const at = (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null;
+      this.#sn.handleServerWord(now, key, at);
     }
-    const known = this.#remotes.get(key);
-    if (!known) {
-      if (this.#retired.has(`${key}:${idHex(m.epoch)}`)) return this.#drop("intro-retired-epoch");
-      // No honest room is larger than a ROSTER can list: a flood of INTROs stops here.
-      if (this.#remotes.size - this.#departed.size >= MAX_ROOM_SIZE) {
-        return this.#drop("intro-room-too-large");
-      }
-      const r = new RemotePeer(this.#ctx, now, intro);
-      this.#remotes.set(key, r);
-      this.#arrive(r);
-      return this.#track(r);
-    }
-    const returning = !known.present;
-    known.reintroduce(now, intro);
-    if (returning) {
-      this.#departed.delete(key);
-      this.#arrive(known);
-    }
-    if (sup) known.refreshRoute(now);
-    this.#track(known);
+    this.#members.intro(now, intro, sup !== undefined);
+    this.#membersOut();
+  }
+
+  /** Moves what membership queued: the remotes it touched are drained, its events shown. */
+  #membersOut(): void {
+    for (let r = this.#members.pollTouched(); r; r = this.#members.pollTouched()) this.#after(r);
+    for (let e = this.#members.pollEvent(); e; e = this.#members.pollEvent()) this.#events.push(e);
   }
 
   /**
-   * A REACH: the server probing, from an address we never contacted, whether we are reachable.
-   * Believed only with the MAC of our registration's token; answered to the server's main
-   * address; then we serve our room as its supernode.
+   * A REACH: the server found us reachable (see {@link Supernodes.handleReach}); the STUN
+   * probe may ask the server's other address now, and we serve our room as its supernode.
    */
   #reach(now: number, data: Uint8Array): void {
-    if (!this.#linkOptions.offerSupernode) return this.#drop("reach-unwanted");
-    const d = decodeServerMsg(data);
-    if (!d.ok || d.value.type !== MsgType.Reach) return this.#drop("malformed");
-    const { nonce, mac } = d.value;
-    if (!this.#link.registered || !constantTimeEqual(mac, reachMac(this.#link.token, nonce))) {
-      return this.#drop("reach-forged");
-    }
-    this.#toServer({ type: MsgType.Reached, id: this.#id, token: this.#link.token, nonce });
-    this.#releaseOther(now);
-    const o = this.#o;
-    if (!this.#sn.serve(now, o.room.id, o.supernodeLimits ?? {}, o.random ?? systemRandom)) return;
-    if (this.#o.supernode === "ask") {
-      this.#askAt = undefined;
-      this.#notice("Reachable from the Internet: serving as a supernode of this room");
-    }
+    if (!this.#sn.handleReach(data)) return;
+    this.#discovery.releaseOther(now);
+    this.#discoveryOut(now);
+    this.#sn.serve(now);
   }
 
   /** True while we serve as our room's supernode. */
@@ -850,10 +635,7 @@ export class Client {
       drops: Record<string, number>;
     }
     | undefined {
-    const h = this.#sn.host;
-    if (!h) return undefined;
-    const { relayedBytes, relayedPackets, drops } = h.stats;
-    return { members: h.members, relayedBytes, relayedPackets, drops: { ...drops } };
+    return this.#sn.stats();
   }
 
   /** The supernode we are registered with (its peer id in hex), if any. */
@@ -861,68 +643,60 @@ export class Client {
     return this.#sn.link?.key;
   }
 
-  /** Re-settles `r` after the relay that reaches it may have changed. */
-  #refresh(now: number, r: RemotePeer | undefined): void {
-    if (!r || !r.present) return;
-    r.refreshRoute(now);
-    this.#track(r);
-  }
-
   /**
-   * A remote's request about peer `key`: relayed through our supernode when it reaches that
-   * peer, else the server.
+   * After anything touched remote `r`: its datagrams go out (RELAYs through the relay it chose:
+   * our supernode, or the server), its events to the user, and its deadline is filed again.
    */
-  #request(m: PeerRequest, key: string): void {
-    const sup = this.#sn.link;
-    if (m.type === MsgType.Relay && sup && this.#sn.relaysTo(key)) {
-      return this.#sn.send(sup, { ...m, token: sup.link.token });
-    }
-    this.#toServer({ ...m, token: this.#link.token });
-  }
-
-  #arrive(r: RemotePeer): void {
-    this.#digest ^= idDigest(r.id);
-  }
-
-  #depart(now: number, r: RemotePeer, reason: "bye" | "expired" | "gone"): void {
-    if (!r.depart(now)) return;
-    if (this.#lastSealed === r) this.#lastSealed = undefined;
-    this.#digest ^= idDigest(r.id);
-    this.#deadlines.set(r, undefined);
-    this.#departed.set(r.key, r);
-    // Only a peer that proved itself was ever shown; the others leave silently.
-    if (r.established) this.#events.push({ type: "left", name: r.name, reason });
-    this.#forget(now);
-  }
-
-  /** Forgets departed remotes beyond the count or age limits. */
-  #forget(now: number): void {
-    for (const r of this.#departed.values()) {
-      if (this.#departed.size <= MAX_DEPARTED && r.goneAt! + DEPARTED_KEEP > now) break;
-      this.#departed.delete(r.key);
-      this.#remotes.delete(r.key);
-      this.#retired.add(`${r.key}:${idHex(r.epoch)}`);
-      if (this.#retired.size > MAX_RETIRED) {
-        this.#retired.delete(this.#retired.values().next().value!);
+  #after(r: RemotePeer): void {
+    for (let t = r.pollTransmit(); t; t = r.pollTransmit()) {
+      if (t.kind === "direct") {
+        this.#out.push(
+          t.via ? { to: t.to, data: t.data, via: t.via } : { to: t.to, data: t.data },
+        );
+        continue;
       }
-      this.#forgottenUndelivered += r.undelivered + r.outstanding;
-      if (r.outstanding > 0 && r.established) {
-        this.#notice(`${r.outstanding} message parts to "${r.name}" were never delivered`);
+      if (t.kind === "repunch") {
+        this.#toServer({
+          type: MsgType.Repunch,
+          id: this.#id,
+          target: r.id,
+          token: this.#link.token,
+        });
+        continue;
       }
+      const relay = { type: MsgType.Relay, from: this.#id, to: r.id, payload: t.data } as const;
+      const sup = this.#sn.link;
+      if (t.through !== null && sup?.key === t.through) {
+        this.#sn.send(sup, { ...relay, token: sup.link.token });
+      } else this.#toServer({ ...relay, token: this.#link.token });
     }
+    for (let e = r.pollEvent(); e; e = r.pollEvent()) {
+      // The direct path to our supernode failed: it is reachable by definition, so it is gone.
+      if (e.type === "direct-lost") {
+        if (r.key === this.#sn.link?.key) this.#supernodeFailed = r.key;
+      } else this.#events.push(e);
+    }
+    this.#peers.track(r);
   }
 
-  /** Re-files `r`'s deadline after anything touched it. */
-  #track(r: RemotePeer): void {
-    this.#deadlines.set(r, r.nextTimeout());
+  /** Asks the server to resync our view of the room (see {@link ServerLink.resync}). */
+  #resync(now: number): void {
+    this.#link.resync(now);
+    this.#linkOut();
   }
 
-  #linkEvent(e: LinkEvent): void {
+  /** Moves what the server link queued out: its datagrams, then its events. */
+  #linkOut(): void {
+    for (let t = this.#link.pollTransmit(); t; t = this.#link.pollTransmit()) this.#out.push(t);
+    for (let e = this.#link.pollEvent(); e; e = this.#link.pollEvent()) this.#linkEvent(e);
+  }
+
+  #linkEvent(e: ServerLinkEvent): void {
     switch (e.type) {
       case "renamed":
-        return this.#notice(`The name "${e.wanted}" is taken in this room; you are "${e.name}"`);
+        return this.#notice({ kind: "renamed", wanted: e.wanted, name: e.name });
       case "refused":
-        return this.#notice(`The server refused a request: ${e.message}`);
+        return this.#notice({ kind: "refused", reason: e.message });
       case "ready":
         return void this.#events.push({ ...e, fingerprint: this.#fingerprint });
       default:
@@ -930,8 +704,8 @@ export class Client {
     }
   }
 
-  #notice(message: string): void {
-    this.#events.push({ type: "notice", message });
+  #notice(f: NoticeFact): void {
+    this.#events.push(notice(f));
   }
 
   #drop(reason: string): void {
@@ -941,43 +715,4 @@ export class Client {
   #toServer(m: ServerMsg): void {
     this.#out.push({ to: this.#link.server, data: encodeServerMsg(m) });
   }
-}
-
-/** How the protocols are named to the user. */
-const PORTMAP_NAMES: Record<PortMapProtocol, string> = {
-  pcp: "PCP",
-  natpmp: "NAT-PMP",
-  upnp: "UPnP",
-};
-
-/** The candidates an INTRO offers; only unicast endpoints (defence against a hostile server). */
-/**
- * The candidates an INTRO names. Private-list addresses are `private` (IPv4, IPv6 ULA
- * fc00::/7) or `ipv6` (global IPv6); link-local IPv6 (fe80::/10, unusable without an
- * interface) is skipped. Without an IPv6 socket (`ipv6` false) IPv6 candidates are skipped.
- */
-function candidatesOf(m: MsgOf<typeof MsgType.Intro>, ipv6: boolean): Candidate[] {
-  const out: Candidate[] = [];
-  for (const addr of m.privateEndpoints) {
-    const kind = isUsableCandidate(addr) ? privateKind(addr.hostname) : undefined;
-    if (kind && (ipv6 || !isIPv6(addr))) out.push({ addr, kind });
-  }
-  const pub = m.publicEndpoint;
-  if (pub && isUsableCandidate(pub, true) && (ipv6 || !isIPv6(pub))) {
-    out.push({ addr: pub, kind: "public" });
-  }
-  return out;
-}
-
-function isIPv6(ep: Endpoint): boolean {
-  return ep.hostname.includes(":");
-}
-
-/** The kind of an address from a peer's private list; undefined when it is of no use. */
-function privateKind(hostname: string): CandidateKind | undefined {
-  const b = hostname.includes(":") ? parseIPv6(hostname) : null;
-  if (!b) return "private";
-  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return undefined; // link-local fe80::/10
-  if ((b[0]! & 0xfe) === 0xfc) return "private"; // ULA fc00::/7: a LAN
-  return "ipv6";
 }

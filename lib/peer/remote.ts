@@ -1,177 +1,75 @@
 /**
- * One remote peer as a joining peer sees it: the encrypted link ({@link SecureLink}: the two
- * room-secret handshakes and their keys), the path machine, the reliable channel and the
- * reassembly of its messages. Nothing but handshake messages is sent before our handshake
- * completes; the path machine starts once it has. Handshake messages go through the relay and
- * directly to the peer's candidates (each direct copy of message 1 with a fresh cookie, within
- * the client's handshake budget); a message 2 that comes back directly with a copy's cookie
- * starts the path machine on that endpoint, already direct. Sans-IO: it sends through a
- * {@link RemoteContext} and answers
+ * One remote peer as a joining peer sees it, the per-peer coordinator of: the encrypted link
+ * ({@link SecureLink}: the two room-secret handshakes and their keys), how handshake messages
+ * travel ({@link HandshakeTransport}), the path machine, the reliable channel and the reassembly
+ * of its messages, the birthday search, the control frames (`lib/peer/control_frames.ts`) and
+ * what the identity policy makes of it (`lib/peer/identity_policy.ts`).
+ *
+ * Nothing but handshake messages is sent before our handshake completes; the path machine
+ * starts once it has. Handshake messages go through the relay and directly to the peer's
+ * candidates (each direct copy of message 1 with a fresh cookie, within the client's handshake
+ * budget); a message 2 that comes back directly with a copy's cookie starts the path machine on
+ * that endpoint, already direct. Sans-IO: it reads the rest of the client through a
+ * {@link RemoteContext}, its datagrams and events are polled, and it answers
  * {@link RemotePeer.nextTimeout} from its own state only, so a datagram or timer for one peer
  * costs nothing for the others.
  *
  * @module
  */
-import {
-  type BirthdayPool,
-  BirthdaySearch,
-  type BirthdayStats,
-  type BirthdayView,
-  type NatInfo,
-} from "./path/birthday.ts";
-import { bytesEqual } from "../core/bytes.ts";
-import { fingerprint } from "../crypto/fingerprint.ts";
-import { normalizeName } from "../core/names.ts";
+import { idHex } from "../wire/header.ts";
+import { type Endpoint } from "../wire/address.ts";
+import type { BirthdayStats } from "./path/birthday.ts";
+import { PairSearch } from "./path/pair_search.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
-import type { Half, NoiseFactory } from "./handshake/handshake.ts";
+import type { Half } from "./handshake/handshake.ts";
 import { HandshakeTransport, type Proof, type RouteView } from "./handshake/transport.ts";
-import { type Candidate, PathMachine, type PathOptions, type ProbeBudget } from "./path/path.ts";
-import { ReliableChannel, type ReliableOptions, type ReliableStats } from "./reliable.ts";
-import type { TokenBucket } from "../core/limits.ts";
+import { PathMachine } from "./path/path.ts";
+import { ReliableChannel, type ReliableStats } from "./reliable.ts";
 import { SecureLink } from "./handshake/secure_link.ts";
-import { type Endpoint, isUsableCandidate } from "../wire/address.ts";
-import { idHex, MsgType } from "../wire/header.ts";
+import { ControlFrames, type OurFacts } from "./control_frames.ts";
+import { countDrop } from "./drops.ts";
+import {
+  judgeHandshake,
+  PeerWarnings,
+  twoIdentities,
+  undelivered,
+  type Warning,
+} from "./identity_policy.ts";
+import type { PeerRelays } from "./supernodes.ts";
+import type {
+  Introduction,
+  PeerInfo,
+  RemoteContext,
+  RemoteOutput,
+  RemoteTransmit,
+} from "./remote_context.ts";
 import {
   decodeInner,
   encodeInner,
   type HandshakeFrame,
   type InnerFrame,
   InnerKind,
-  NatMapping,
   type SealedFrame,
 } from "../wire/peer_frame.ts";
-import type { MsgOf } from "../wire/server_msg.ts";
 
-/** What a remote peer asks the server for; the client adds its registration token. */
-export type PeerRequest =
-  | Omit<MsgOf<typeof MsgType.Relay>, "token">
-  | Omit<MsgOf<typeof MsgType.Repunch>, "token">;
+export type { Warning, WarningKind } from "./identity_policy.ts";
+export type {
+  ClientView,
+  Introduction,
+  LocalPeer,
+  PeerInfo,
+  RemoteContext,
+  RemoteEvent,
+  RemoteOutput,
+  RemoteSettings,
+  RemoteTransmit,
+  SharedResources,
+} from "./remote_context.ts";
 
-/** Failed frames in a row (since the last good one) that make us warn about tampering. */
-const TAMPER_THRESHOLD = 5;
-/** Least time between two warnings about one peer (ms). */
-const WARN_INTERVAL = 60_000;
 /** Give up on messages the peer has not acknowledged for this long (ms). */
 export const GIVE_UP_AFTER = 60_000;
 /** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
 export const STALLED_AFTER = 3_000;
-
-/** What a remote peer reports to the user. */
-export type RemoteEvent =
-  | {
-    type: "peer";
-    name: string;
-    fingerprint: string;
-    path: "direct" | "relay";
-    addr: Endpoint | null;
-    rtt: number | null;
-    /** On the relay: the supernode's name, or null for the server's relay. */
-    via?: string | null;
-  }
-  | { type: "message"; from: string; text: string }
-  | {
-    type: "warning";
-    kind: "identity-changed" | "identity-shared" | "auth-failed" | "undelivered" | "name-clash";
-    name: string | null;
-    message: string;
-  };
-
-/** One row of the peer listing. */
-export interface PeerInfo {
-  /** Peer's name. */
-  name: string;
-  /** Its identity's fingerprint. */
-  fingerprint: string;
-  /** Current path, or `pending` while the first punch round runs. */
-  path: "direct" | "relay" | "pending";
-  /** Direct endpoint, if direct. */
-  addr: Endpoint | null;
-  /** Direct path RTT in ms, if direct. */
-  rtt: number | null;
-  /** On the relay: the supernode relaying, or null (or absent) for the server. */
-  via?: string | null;
-  /** Messages queued or in flight to this peer. */
-  outstanding: number;
-}
-
-/** An introduction from the server, as the remote peer needs it. */
-export interface Introduction {
-  /** Its peer id. */
-  id: Uint8Array;
-  /** The pair's introduction epoch (new when either side registers anew). */
-  epoch: Uint8Array;
-  /** Either side asked never to punch. */
-  relayOnly: boolean;
-  /** Endpoints to punch to. */
-  candidates: Candidate[];
-  /**
-   * Who introduced it: `server` (default) or `supernode:<id>`. Epochs are compared per
-   * source, so a second rendezvous point introducing the same pair never forces a new
-   * handshake; a new epoch from the same source (either side registered there anew) does.
-   */
-  source?: string;
-}
-
-/** What a remote peer needs from the client that owns it. */
-export interface RemoteContext {
-  /** Our peer id. */
-  readonly id: Uint8Array;
-  /** The opaque room id (bound into every handshake). */
-  readonly roomId: Uint8Array;
-  /** Our identity's public key (to notice a second process using it). */
-  readonly identityKey: Uint8Array;
-  /** Our name, sent inside handshakes. */
-  name(): string;
-  /** Makes Noise handshakes with our identity and the room's secret. */
-  readonly noise: NoiseFactory;
-  /** Names and fingerprints seen before in this room. */
-  readonly knownPeers: ReadonlyMap<string, string>;
-  /** We never send directly. */
-  readonly relayOnly: boolean;
-  /** Path machine options. */
-  readonly path: Partial<PathOptions>;
-  /** The client-wide budget for probes to endpoints that never answered. */
-  readonly probeBudget: ProbeBudget;
-  /**
-   * The client-wide budget for direct handshake copies (and direct answers) to endpoints that
-   * never answered: separate, so opening NATs does not eat the probes that upgrade later.
-   */
-  readonly handshakeBudget: ProbeBudget;
-  /**
-   * The client-wide budget for reading direct message 2s that echo no cookie of ours: each costs
-   * a Diffie-Hellman before it can fail, and ids and attempts travel in clear.
-   */
-  readonly uncookied: TokenBucket;
-  /** Addresses STUN servers saw for us beyond the server's view, to tell peers about. */
-  extraCandidates(): Endpoint[];
-  /** The fingerprint of another present peer already called `name`, if there is one. */
-  nameHolder(name: string, except: RemotePeer): string | undefined;
-  /** Reliable channel options. */
-  readonly reliable: Partial<ReliableOptions> | undefined;
-  /** Sends a datagram straight to a peer endpoint, from our socket `via` (0: the main one). */
-  direct(to: Endpoint, data: Uint8Array, via?: number): void;
-  /** What we know of our own NAT's mapping (from STUN). */
-  nat(): NatInfo;
-  /** The client-wide owner of auxiliary sockets for birthday searches. */
-  readonly birthday: BirthdayPool;
-  /** Randomness (birthday probe ports). */
-  readonly random: (n: number) => Uint8Array;
-  /**
-   * Sends a request about peer `key` (its id in hex) to the server; a RELAY may go through a
-   * supernode instead.
-   */
-  server(m: PeerRequest, key: string): void;
-  /** The supernode that relays to peer `id`, by name, or null for the server's relay. */
-  relayVia(id: Uint8Array): string | null;
-  /** Frames relayed to peer `id` by a supernode stalled: use the server's relay instead. */
-  relayStalled(id: Uint8Array): void;
-  /** Our RTTs to the server and our supernode, to tell peers (null: nothing measured yet). */
-  relays(): Extract<InnerFrame, { kind: typeof InnerKind.Relays }> | null;
-  /** Reports an event to the user. */
-  event(e: RemoteEvent): void;
-  /** Counts a dropped datagram. */
-  drop(reason: string): void;
-}
 
 const textDecoder = new TextDecoder();
 
@@ -180,7 +78,13 @@ function streamOf(epoch: Uint8Array): number {
   return ((epoch[0]! << 24) | (epoch[1]! << 16) | (epoch[2]! << 8) | epoch[3]!) >>> 0;
 }
 
-/** One remote peer. */
+/**
+ * One remote peer.
+ *
+ * Driving it: after it is made, and after any `handle*` call, {@link reintroduce},
+ * {@link send}, {@link flush}, `offer*`, {@link refreshRoute} or {@link flushAck}, drain
+ * {@link pollTransmit} until undefined, then {@link pollEvent}; then read {@link nextTimeout}.
+ */
 export class RemotePeer {
   /** Its peer id. */
   readonly id: Uint8Array;
@@ -192,41 +96,36 @@ export class RemotePeer {
   fingerprint: string | undefined;
   #ctx: RemoteContext;
   #intro: Introduction;
-  #link: SecureLink;
+  #secure: SecureLink;
   #path: PathMachine | null = null;
   #channel: ReliableChannel;
   #inbox = new Reassembler(MAX_MESSAGE);
   /** Where the latest DATA came from (null: relayed): a delayed ACK goes back that way. */
-  #ackVia: Endpoint | null = null;
+  #ackTo: Endpoint | null = null;
   /** Our socket the latest DATA arrived on. */
-  #ackSlot = 0;
-  /** The peer's NAT mapping, as it told us (NAT frame). */
-  #peerNat: NatInfo | null = null;
-  /** Our NAT's mapping has to be told to this peer. */
-  #natPending = true;
-  /** Our relay RTTs have to be told to this peer. */
-  #relaysPending = true;
-  /** The peer's RTTs to the server and to its supernode (RELAYS frame), once told. */
-  peerRelays: { serverRtt: number; supernode: string; supernodeRtt: number } | null = null;
-  #search: BirthdaySearch;
+  #ackVia = 0;
+  /** ANNOUNCE, CANDIDATES, NAT, RELAYS: what we owe the peer, what it told us. */
+  #control = new ControlFrames();
+  /** What {@link ControlFrames} tells the peer about us. */
+  #ours: OurFacts;
+  #search: PairSearch;
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
   /** The relay last reported (a supernode's name, or null for the server). */
-  #via: string | null = null;
+  #relayedBy: string | null = null;
+  /** The supernode (its key) that let frames to this peer stall: not used for it any more. */
+  #stalledOn: string | null = null;
   /** The last epoch from each source of introductions (at most a few sources). */
   #epochs = new Map<string, string>();
-  #failures = 0;
-  #lastWarn = -Infinity;
-  /** Our extra candidates still have to be told to this peer (a new path started). */
-  #offerPending = false;
+  #warnings = new PeerWarnings();
   /** Refused for good (it turned out to use our own identity). */
   #blocked = false;
   /** How handshake messages travel: relayed, and directly with cookies that prove paths. */
   #route: HandshakeTransport;
   /** Where the peer's handshake messages last came from directly, before a path existed. */
   #seenAt: { addr: Endpoint; via: number } | null = null;
-  /** The peer's handshake attempt we completed and still have to confirm (0: none). */
-  #confirmPending = 0;
+  #out: RemoteTransmit[] = [];
+  #events: RemoteOutput[] = [];
   /** A direct path to it has worked (since it was last introduced). */
   wasDirect = false;
   /** When it left the room, if it has. */
@@ -241,31 +140,49 @@ export class RemotePeer {
     this.key = idHex(intro.id);
     this.#intro = intro;
     this.#epochs.set(intro.source ?? "server", idHex(intro.epoch));
-    this.#channel = new ReliableChannel(ctx.reliable, streamOf(intro.epoch));
-    this.#search = new BirthdaySearch(ctx.birthday, ctx.random);
+    this.#channel = new ReliableChannel(ctx.settings.reliable, streamOf(intro.epoch));
+    this.#search = new PairSearch(ctx.shared.birthday, ctx.shared.random, {
+      relayOnly: () => ctx.settings.relayOnly || this.#intro.relayOnly,
+      ourNat: () => ctx.view.nat(),
+      peerNat: () => this.#control.peerNat,
+      peerPublic: () => this.#intro.candidates.find((c) => c.kind === "public")?.addr ?? null,
+    });
     this.#route = new HandshakeTransport({
-      id: ctx.id,
-      relay: (payload) =>
-        ctx.server({ type: MsgType.Relay, from: ctx.id, to: this.id, payload }, this.key),
-      direct: (to, data, via) => ctx.direct(to, data, via),
-      random: ctx.random,
-      budget: ctx.handshakeBudget,
+      id: ctx.self.id,
+      random: ctx.shared.random,
+      budget: ctx.shared.handshakeBudget,
     }, this.id);
-    this.#link = this.#newLink(now);
-    this.#link.rekey(now);
+    const view = ctx.view;
+    this.#ours = {
+      candidates: () => view.extraCandidates(),
+      nat: () => view.nat(),
+      relays: () => view.relays(),
+    };
+    this.#secure = this.#newSecureLink(now);
+    this.#secure.rekey(now);
     this.#settle(now);
   }
 
-  #newLink(now: number): SecureLink {
-    const c = this.#ctx;
+  #newSecureLink(now: number): SecureLink {
+    const s = this.#ctx.self;
     return new SecureLink({
       now,
-      myId: c.id,
+      myId: s.id,
       theirId: this.id,
-      roomId: c.roomId,
-      myName: c.name(),
-      noise: c.noise,
+      roomId: s.roomId,
+      myName: s.name(),
+      noise: s.noise,
     });
+  }
+
+  /** The next datagram to send, if any. */
+  pollTransmit(): RemoteTransmit | undefined {
+    return this.#out.shift();
+  }
+
+  /** The next event, if any. */
+  pollEvent(): RemoteOutput | undefined {
+    return this.#events.shift();
   }
 
   /** The pair's current introduction epoch. */
@@ -280,7 +197,12 @@ export class RemotePeer {
 
   /** True once the handshake completed (it is a proven member of the room). */
   get established(): boolean {
-    return this.#link.established && this.fingerprint !== undefined && !this.#blocked;
+    return this.#secure.established && this.fingerprint !== undefined && !this.#blocked;
+  }
+
+  /** The peer's RTTs to the server and to its supernode (RELAYS frame), once told. */
+  get peerRelays(): PeerRelays | null {
+    return this.#control.peerRelays;
   }
 
   /** Counters of the reliable channel with it. */
@@ -320,7 +242,7 @@ export class RemotePeer {
     const current = source === "server" || source === (this.#intro.source ?? "server");
     if (!current && this.present && !rekey) return this.#settle(now);
     this.#intro = intro;
-    if (rekey) this.#link.rekey(now);
+    if (rekey) this.#secure.rekey(now);
     if (!this.present) {
       // Back after leaving: a fresh path once the link is up; sequence numbers continue.
       this.goneAt = undefined;
@@ -335,7 +257,7 @@ export class RemotePeer {
   flushAck(now: number): void {
     if (!this.present || !this.established) return;
     const ack = this.#channel.takeAck();
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia, this.#ackSlot);
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
   }
 
   /** Marks it gone from the room: no timers, no sends until it is introduced again. */
@@ -366,26 +288,22 @@ export class RemotePeer {
 
   /** Tells the peer our extra candidates (sealed; repeated whenever a new path starts). */
   offerCandidates(now: number): void {
-    this.#offerPending = false;
-    const endpoints = this.#ctx.extraCandidates();
-    if (!this.established || !this.present || endpoints.length === 0) return;
-    this.#sendFrame(now, { kind: InnerKind.Candidates, endpoints });
+    this.#sendOwed(now, this.#control.candidates(this.#ours, this.#sendable));
   }
 
   /** Tells the peer what we know of our NAT's mapping (sealed; for birthday searches). */
   offerNat(now: number): void {
-    this.#natPending = false;
-    const nat = this.#ctx.nat();
-    if (!this.established || !this.present || nat.mapping === NatMapping.Unknown) return;
-    this.#sendFrame(now, { kind: InnerKind.Nat, ...nat }, null);
+    this.#sendOwed(now, this.#control.nat(this.#ours, this.#sendable));
   }
 
   /** Tells the peer our RTTs to the server and our supernode (sealed; for the relay choice). */
   offerRelays(now: number): void {
-    this.#relaysPending = false;
-    const f = this.#ctx.relays();
-    if (!this.established || !this.present || !f) return;
-    this.#sendFrame(now, f, null);
+    this.#sendOwed(now, this.#control.relays(this.#ours, this.#sendable));
+  }
+
+  /** True when control frames can go out now (established and present). */
+  get #sendable(): boolean {
+    return this.established && this.present;
   }
 
   /** Birthday search counters with this peer. */
@@ -403,7 +321,7 @@ export class RemotePeer {
       path: this.#announced ? (route ? "direct" : "relay") : "pending",
       addr: route,
       rtt: this.#path?.rtt ?? null,
-      via: route ? null : this.#ctx.relayVia(this.id),
+      relayedBy: route ? null : this.#relayName(),
       outstanding: this.#channel.outstanding,
     };
   }
@@ -419,12 +337,11 @@ export class RemotePeer {
   /** Earliest time {@link handleTimeout} has work (none while departed). */
   nextTimeout(): number | undefined {
     if (!this.present) return undefined;
-    let t = this.#link.nextTimeout() ?? Infinity;
+    let t = this.#secure.nextTimeout() ?? Infinity;
     if (this.#path) {
       t = Math.min(t, this.#path.nextTimeout() ?? Infinity);
       t = Math.min(t, this.#channel.nextTimeout() ?? Infinity);
-      const view = this.#searchQuiet(this.#path) ? null : this.#searchView();
-      if (view) t = Math.min(t, this.#search.nextTimeout(view) ?? Infinity);
+      t = Math.min(t, this.#search.nextTimeout(this.#path) ?? Infinity);
     }
     const oldest = this.#channel.oldestSentAt();
     if (oldest !== undefined) t = Math.min(t, oldest + GIVE_UP_AFTER);
@@ -436,71 +353,62 @@ export class RemotePeer {
     if (!this.present) return;
     const oldest = this.#channel.oldestSentAt();
     if (oldest !== undefined && now - oldest >= GIVE_UP_AFTER) this.#giveUp(now);
-    this.#link.handleTimeout(now);
+    this.#secure.handleTimeout(now);
     this.#path?.handleTimeout(now);
     this.#settle(now);
   }
 
   /**
    * Handles a HANDSHAKE frame from this peer, relayed (`from` null) or sent directly from
-   * `from` to our socket `slot`.
+   * `from` to our socket `via`.
    */
-  handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, slot = 0): void {
-    if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
+  handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, via = 0): void {
+    if (!this.present || this.#blocked) return this.#drop("departed-peer");
     if (
-      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, slot) &&
-      !this.#ctx.uncookied.take(now, 1)
+      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, via) &&
+      !this.#ctx.shared.uncookied.take(now, 1)
     ) {
-      return this.#ctx.drop("handshake-uncookied");
+      return this.#drop("handshake-uncookied");
     }
-    const r = this.#link.handle(now, f.stage, f.attempt, f.message);
+    const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
     if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
       // The peer's messages come from its NAT's mapping towards us: worth probing.
-      if (this.#path) this.#path.onPeerSeen(now, from, slot);
-      else this.#seenAt = { addr: from, via: slot };
+      if (this.#path) this.#path.onPeerSeen(now, from, via);
+      else this.#seenAt = { addr: from, via };
     }
     switch (r.kind) {
       case "failed":
         this.#failed(now, "handshake");
         break;
       case "mismatch":
-        this.#warn(
-          now,
-          "auth-failed",
-          this.name || null,
-          `Refused a peer whose two handshakes showed different identities (${
-            fingerprint(r.first)
-          } and ${
-            fingerprint(r.second)
-          }): someone with the room secret is interfering; check fingerprints with your peers`,
-        );
-        this.#blocked = true;
-        this.#path = null;
+        this.#warn(now, twoIdentities(this, r.first, r.second));
+        this.#refuse();
         break;
       case "answer":
         this.#route.answer(
           now,
           { attempt: r.attempt, message: r.message, cookie: f.cookie ?? 0 },
           from,
-          slot,
+          via,
           this.#routeView(),
         );
+        this.#routeOut();
         break;
       case "sending":
         this.#established(
           now,
           r.half,
-          this.#route.proof(now, f.attempt, f.cookie ?? 0, from, slot),
+          this.#route.proof(now, f.attempt, f.cookie ?? 0, from, via),
         );
         break;
       case "again": {
-        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, slot);
+        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, via);
         if (proven) this.#path?.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
         break;
       }
       case "receiving":
       case "reconfirm":
-        this.#confirmPending = r.kind === "receiving" ? r.half.attempt : r.attempt;
+        this.#control.owe(r.kind === "receiving" ? r.half.attempt : r.attempt);
         break;
     }
     this.#settle(now);
@@ -509,69 +417,41 @@ export class RemotePeer {
   /** What the handshake route needs to know of this peer now. */
   #routeView(): RouteView {
     return {
-      relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
+      relayOnly: this.#ctx.settings.relayOnly || this.#intro.relayOnly,
       candidates: this.#path?.candidates ?? this.#intro.candidates,
       path: this.#path,
     };
   }
 
-  #established(
-    now: number,
-    e: Half,
-    proven: Proof | null,
-  ): void {
-    const fp = fingerprint(e.remoteStatic);
-    const checked = normalizeName(e.name);
-    if (!checked.ok || checked.name !== e.name) {
-      // Honest clients only send normalised names from the allowed set.
-      this.#warn(
-        now,
-        "auth-failed",
-        null,
-        `Refused peer ${fp}: its name is not allowed (${
-          checked.ok ? "not normalised" : checked.reason
-        })`,
-      );
-      this.#blocked = true;
-      this.#path = null;
-      return;
+  /** Moves what the handshake route queued into our own output. */
+  #routeOut(): void {
+    for (let t = this.#route.pollTransmit(); t; t = this.#route.pollTransmit()) {
+      if (t.to) this.#direct(t.to, t.data, t.via);
+      else this.#relay(t.data);
     }
-    if (bytesEqual(e.remoteStatic, this.#ctx.identityKey)) {
-      this.#warn(
-        now,
-        "identity-shared",
-        null,
-        `Another p2p process uses your identity (${fp}) in this room; give each its own with --identity FILE`,
-      );
-      this.#blocked = true;
-      this.#path = null;
-      return;
-    }
-    const known = this.#ctx.knownPeers.get(e.name);
-    if ((known !== undefined && known !== fp) || (this.fingerprint && this.fingerprint !== fp)) {
-      this.#warn(
-        now,
-        "identity-changed",
-        e.name,
-        `${e.name} has a new identity (${fp}, was ${
-          known ?? this.fingerprint
-        }); check the fingerprint with them before trusting it`,
-      );
-    }
-    const holder = this.#ctx.nameHolder(e.name, this);
-    if (holder !== undefined && holder !== fp) {
-      // Names are unique by tag at the server, but a member could claim another's name in its
-      // handshake: both show their fingerprints, so the user can tell who is who.
-      this.#warn(
-        now,
-        "name-clash",
-        e.name,
-        `Two peers call themselves ${e.name}: fingerprints ${holder} and ${fp}; ask them which is real`,
-      );
-    }
+  }
+
+  /** Refuses the peer for good: no path, no search, nothing but drops from now on. */
+  #refuse(): void {
+    this.#blocked = true;
+    this.#path = null;
+  }
+
+  /** Our handshake completed with `e`: the identity policy judges it, then a path starts. */
+  #established(now: number, e: Half, proven: Proof | null): void {
+    const verdict = judgeHandshake({
+      name: e.name,
+      key: e.remoteStatic,
+      ourKey: this.#ctx.self.identityKey,
+      known: this.#ctx.self.knownPeers.get(e.name),
+      previous: this.fingerprint,
+      holder: this.#ctx.view.nameHolder(e.name, this),
+    });
+    for (const w of verdict.warnings) this.#warn(now, w);
+    if (!verdict.accept) return this.#refuse();
     this.name = e.name;
-    this.fingerprint = fp;
-    this.#failures = 0;
+    this.fingerprint = verdict.fingerprint;
+    this.#warnings.authenticated();
     if (!this.present) return;
     // The path starts now, on the proven direct path if the handshake found one.
     if (!this.#path) this.#path = this.#newPath(now, proven);
@@ -579,60 +459,56 @@ export class RemotePeer {
   }
 
   /**
-   * Handles a sealed frame addressed to us from this peer (`via` null: it came relayed), that
-   * arrived on our socket `slot` (0: the main one).
+   * Handles a sealed frame addressed to us from this peer (`from` null: it came relayed), that
+   * arrived on our socket `via` (0: the main one).
    */
-  handleSealed(now: number, s: SealedFrame, via: Endpoint | null, slot = 0): void {
-    if (!this.present || this.#blocked) return this.#ctx.drop("departed-peer");
-    const plain = this.#link.open(s);
-    if (plain === "replay") return this.#ctx.drop("replayed");
-    if (plain === "unkeyed") return this.#ctx.drop("unkeyed");
+  handleSealed(now: number, s: SealedFrame, from: Endpoint | null, via = 0): void {
+    if (!this.present || this.#blocked) return this.#drop("departed-peer");
+    const plain = this.#secure.open(s);
+    if (plain === "replay") return this.#drop("replayed");
+    if (plain === "unkeyed") return this.#drop("unkeyed");
     if (plain === "failed") return this.#failed(now, "frame");
-    this.#failures = 0;
+    this.#warnings.authenticated();
     // Its frames can overtake the message 2 of our handshake: nothing to do with them yet.
     const path = this.#path;
-    if (!path || !this.established) return this.#ctx.drop("not-established");
+    if (!path || !this.established) return this.#drop("not-established");
     const inner = decodeInner(plain);
-    if (!inner.ok) return this.#ctx.drop(inner.reason);
+    if (!inner.ok) return this.#drop(inner.reason);
     const f = inner.value;
-    if (via) path.onDirectTraffic(now, via, slot);
+    if (from) path.onDirectTraffic(now, from, via);
     switch (f.kind) {
       case InnerKind.Probe:
-        if (!via) return this.#ctx.drop("probe-via-relay");
-        path.onProbe(now, via, slot);
-        this.#sendFrame(now, { kind: InnerKind.ProbeAck, txid: f.txid, observed: via }, via, slot);
+        if (!from) return this.#drop("probe-via-relay");
+        path.onProbe(now, from, via);
+        this.#sendFrame(
+          now,
+          { kind: InnerKind.ProbeAck, txid: f.txid, observed: from },
+          from,
+          via,
+        );
         break;
       case InnerKind.ProbeAck:
-        if (!via) return this.#ctx.drop("probe-via-relay");
-        path.onProbeAck(now, via, f.txid, slot);
+        if (!from) return this.#drop("probe-via-relay");
+        path.onProbeAck(now, from, f.txid, via);
         break;
       case InnerKind.Data:
-        this.#data(now, f, via, slot);
+        this.#data(now, f, from, via);
         break;
       case InnerKind.Ack:
         this.#channel.onAck(now, f);
         break;
       case InnerKind.Announce:
-        this.#link.confirm(f.attempt);
-        break;
       case InnerKind.Candidates:
-        path.addCandidates(now, f.endpoints.filter((e) => isUsableCandidate(e)));
-        break;
       case InnerKind.Nat:
-        this.#peerNat = { mapping: f.mapping, ports: f.ports };
-        break;
-      case InnerKind.Relays:
-        this.peerRelays = {
-          serverRtt: f.serverRtt,
-          supernode: idHex(f.supernode),
-          supernodeRtt: f.supernodeRtt,
-        };
-        break;
-      case InnerKind.Birthday: {
-        const view = this.#searchView();
-        if (view) this.#search.onFrame(now, f, view);
+      case InnerKind.Relays: {
+        const effect = this.#control.receive(f);
+        if (effect.kind === "confirmed") this.#secure.confirm(effect.attempt);
+        else if (effect.kind === "candidates") path.addCandidates(now, effect.endpoints);
         break;
       }
+      case InnerKind.Birthday:
+        this.#search.onFrame(now, f, path);
+        break;
     }
     this.#settle(now);
   }
@@ -641,78 +517,54 @@ export class RemotePeer {
   #giveUp(now: number): void {
     const n = this.#channel.abandon();
     this.undelivered += n;
-    const who = this.name || `peer ${this.key.slice(0, 8)}`;
-    this.#warn(
-      now,
-      "undelivered",
-      this.name || null,
-      `${who} acknowledged nothing for ${
-        GIVE_UP_AFTER / 1000
-      } s; ${n} message parts to it were dropped`,
-    );
+    this.#warn(now, undelivered(this, GIVE_UP_AFTER / 1000, n));
   }
 
   /** Counts a frame that did not authenticate; many in a row are worth telling the user. */
   #failed(now: number, what: "handshake" | "frame"): void {
-    this.#ctx.drop(what === "handshake" ? "handshake-failed" : "auth-failed");
-    if (what === "frame" && ++this.#failures < TAMPER_THRESHOLD) return;
-    const who = this.name || `peer ${this.key.slice(0, 8)}`;
-    this.#warn(
-      now,
-      "auth-failed",
-      this.name || null,
-      `Could not authenticate ${who}: tampered introduction or wrong room secret`,
-    );
+    this.#drop(what === "handshake" ? "handshake-failed" : "auth-failed");
+    const w = this.#warnings.failed(now, what, this);
+    if (w) this.#events.push(w);
   }
 
-  #warn(
-    now: number,
-    kind: "identity-changed" | "identity-shared" | "auth-failed" | "undelivered" | "name-clash",
-    name: string | null,
-    message: string,
-  ): void {
-    if (now - this.#lastWarn < WARN_INTERVAL && kind === "auth-failed") return;
-    this.#lastWarn = now;
-    this.#ctx.event({ type: "warning", kind, name, message });
+  /** Shows `w` unless the warning budget holds it back. */
+  #warn(now: number, w: Warning): void {
+    const shown = this.#warnings.pass(now, w);
+    if (shown) this.#events.push(shown);
   }
 
   #data(
     now: number,
     f: Extract<InnerFrame, { kind: typeof InnerKind.Data }>,
-    via: Endpoint | null,
-    slot: number,
+    from: Endpoint | null,
+    via: number,
   ): void {
     // A stream that restarts mid-message needs no special care: fragments carry `first`.
     const { deliver, ack, ackNow } = this.#channel.onData(f, now);
     // Data proves the peer reachable: say so before its first message, even if the path
     // machine has not decided yet (it reports again when it does).
-    if (!this.#announced && deliver.length > 0) this.#announce(via ? "direct" : "relay", via);
+    if (!this.#announced && deliver.length > 0) this.#announce(from ? "direct" : "relay", from);
     // Answer the way the data came, so acks flow even while paths disagree (a delayed ACK
     // goes out from #settle when due).
+    this.#ackTo = from;
     this.#ackVia = via;
-    this.#ackSlot = slot;
-    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, via, slot);
+    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, from, via);
     for (const part of deliver) {
       const r = this.#inbox.push(part.first, part.more, part.text);
-      if (r.kind === "too-long" || r.kind === "orphan") this.#ctx.drop(`fragment-${r.kind}`);
+      if (r.kind === "too-long" || r.kind === "orphan") this.#drop(`fragment-${r.kind}`);
       else if (r.kind === "message") {
-        this.#ctx.event({ type: "message", from: this.name, text: textDecoder.decode(r.bytes) });
+        this.#events.push({ type: "message", from: this.name, text: textDecoder.decode(r.bytes) });
       }
     }
   }
 
-  #newPath(
-    now: number,
-    proven: Proof | null = null,
-  ): PathMachine {
-    this.#offerPending = this.#ctx.extraCandidates().length > 0;
-    this.#natPending = true;
-    this.#relaysPending = true;
+  #newPath(now: number, proven: Proof | null = null): PathMachine {
+    this.#control.pathStarted(this.#ctx.view.extraCandidates().length > 0);
     const path = new PathMachine(now, this.#intro.candidates, {
-      relayOnly: this.#ctx.relayOnly || this.#intro.relayOnly,
-      initiator: this.#link.leader,
-      options: this.#ctx.path,
-      budget: this.#ctx.probeBudget,
+      relayOnly: this.#ctx.settings.relayOnly || this.#intro.relayOnly,
+      initiator: this.#secure.leader,
+      options: this.#ctx.settings.path,
+      budget: this.#ctx.shared.probeBudget,
       ...(proven ? { proven } : {}),
     });
     const seen = this.#seenAt;
@@ -723,8 +575,9 @@ export class RemotePeer {
 
   /** Sends what is due: handshake messages, channel data, path actions; reports path changes. */
   #settle(now: number): void {
-    for (let h = this.#link.poll(); h; h = this.#link.poll()) {
+    for (let h = this.#secure.poll(); h; h = this.#secure.poll()) {
       this.#route.send(now, h, this.#routeView());
+      this.#routeOut();
     }
     if (!this.present || this.#blocked || !this.established) {
       // A refused pair's search would never run again: its sockets go back now.
@@ -733,46 +586,53 @@ export class RemotePeer {
     }
     this.#path ??= this.#newPath(now);
     const path = this.#path;
-    if (this.#confirmPending) {
-      // We completed the peer's handshake: tell it, so it stops repeating message 3 and
-      // seals with its new key.
-      this.#sendFrame(now, { kind: InnerKind.Announce, attempt: this.#confirmPending });
-      this.#confirmPending = 0;
-    }
-    if (this.#offerPending) this.offerCandidates(now);
-    if (this.#natPending) this.offerNat(now);
-    if (this.#relaysPending) this.offerRelays(now);
-    for (const d of this.#channel.pollData(now)) {
-      this.#sendFrame(now, { kind: InnerKind.Data, ...d });
-      // Only a timed-out resend says something about the path; a path change's resends don't.
-      if (d.reason !== "timeout") continue;
-      if (path.route()) path.suspect(now);
-      else if (this.#via !== null && this.#stalledFor(now) >= STALLED_AFTER) {
-        // Relayed by a supernode and nothing acknowledged for a while: the server relays.
-        this.#ctx.relayStalled(this.id);
-      }
-    }
+    // ANNOUNCE first: we completed the peer's handshake, so it stops repeating message 3 and
+    // seals with its new key.
+    for (const owed of this.#control.takeOwed(this.#ours)) this.#sendOwed(now, owed);
+    this.#sendData(now, path);
     const ack = this.#channel.pollAck(now);
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackVia, this.#ackSlot);
-    this.#drive(now, path);
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
+    // The birthday search: its agreement frames go relayed, its probes through the path.
+    for (const b of this.#search.drive(now, path)) {
+      this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);
+    }
     for (let a = path.pollAction(); a; a = path.pollAction()) {
       if (a.type === "probe") {
         // Queued before the search let that socket go: sending would open it again.
         if (a.via && !this.#search.holds(a.via)) continue;
         this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to, a.via);
       } else {
-        this.#ctx.server({ type: MsgType.Repunch, id: this.#ctx.id, target: this.id }, this.key);
+        this.#out.push({ kind: "repunch" });
       }
     }
+    this.#report(now, path);
+  }
+
+  /** Sends the DATA due; a timed-out resend makes the path (or the relay) suspect. */
+  #sendData(now: number, path: PathMachine): void {
+    for (const d of this.#channel.pollData(now)) {
+      this.#sendFrame(now, { kind: InnerKind.Data, ...d });
+      // Only a timed-out resend says something about the path; a path change's resends don't.
+      if (d.reason !== "timeout") continue;
+      if (path.route()) path.suspect(now);
+      else if (this.#relayedBy !== null && this.#stalledFor(now) >= STALLED_AFTER) {
+        // Relayed by a supernode and nothing acknowledged for a while: the server relays.
+        this.#stalledOn = this.#ctx.view.supernodeFor(this.key, this.#stalledOn) ??
+          this.#stalledOn;
+      }
+    }
+  }
+
+  /**
+   * Reports what the path machine decided (or, on the same relayed path, another relay), and
+   * resends what is in flight the new way at once.
+   */
+  #report(now: number, path: PathMachine): void {
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
     if (!changed) {
-      // Same path, but another relay: report it, and resend what is in flight through it.
-      if (!this.#announced || path.route() || this.#ctx.relayVia(this.id) === this.#via) return;
-      this.#channel.expedite(now);
-      for (const d of this.#channel.pollData(now)) {
-        this.#sendFrame(now, { kind: InnerKind.Data, ...d });
-      }
+      if (!this.#announced || path.route() || this.#relayName() === this.#relayedBy) return;
+      this.#resend(now);
       return this.#announce("relay", null);
     }
     if (changed.path === "direct") {
@@ -781,68 +641,39 @@ export class RemotePeer {
     }
     this.#announced = true;
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
-    // Resend whatever is in flight over the new path right away.
+    this.#resend(now);
+    this.#announce(changed.path, changed.addr, changed.rtt);
+  }
+
+  /** Resends whatever is in flight, now, along the current path. */
+  #resend(now: number): void {
     this.#channel.expedite(now);
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
     }
-    this.#announce(changed.path, changed.addr, changed.rtt);
+  }
+
+  /** The name of the supernode relaying to this peer now, or null for the server. */
+  #relayName(): string | null {
+    const sup = this.#ctx.view.supernodeFor(this.key, this.#stalledOn);
+    return sup === null ? null : this.#ctx.view.supernodeName(sup);
   }
 
   #announce(path: "direct" | "relay", addr: Endpoint | null, rtt: number | null = null): void {
     this.#announced = true;
-    const via = path === "relay" ? this.#ctx.relayVia(this.id) : null;
-    this.#via = via;
-    this.#ctx.event({
+    const relayedBy = path === "relay" ? this.#relayName() : null;
+    this.#relayedBy = relayedBy;
+    // The direct path that worked failed (if this peer is our supernode, it is gone).
+    if (path === "relay" && this.wasDirect) this.#events.push({ type: "direct-lost" });
+    this.#events.push({
       type: "peer",
       name: this.name,
       fingerprint: this.fingerprint!,
       path,
       addr,
       rtt,
-      ...(path === "relay" ? { via } : {}),
+      ...(path === "relay" ? { relayedBy } : {}),
     });
-  }
-  /**
-   * True when a birthday search cannot act: it is idle with nothing queued, and either the path
-   * is direct or we are not the hard side (only the hard side proposes; the easy side answers
-   * BIRTHDAY frames, which build their own view).
-   */
-  #searchQuiet(path: PathMachine): boolean {
-    return this.#search.quiet &&
-      (path.state === "direct" ||
-        BirthdaySearch.roleOf(this.#ctx.nat(), this.#peerNat) !== "hard");
-  }
-
-  /** What a birthday search looks at (none without a path or when punching is off). */
-  #searchView(): BirthdayView | null {
-    const path = this.#path;
-    if (!path || this.#ctx.relayOnly || this.#intro.relayOnly) return null;
-    return {
-      self: this.#ctx.nat(),
-      peer: this.#peerNat,
-      peerPublic: this.#intro.candidates.find((c) => c.kind === "public")?.addr ?? null,
-      direct: path.state === "direct",
-      via: path.routeVia(),
-      pathStart: path.startedAt,
-    };
-  }
-
-  /** Runs the birthday search: its agreement frames go relayed, its probes through the path. */
-  #drive(now: number, path: PathMachine): void {
-    // No search can run (e.g. the peer is relay-only now): give back what one holds.
-    if (this.#ctx.relayOnly || this.#intro.relayOnly) return this.#search.close();
-    // The common case, on every datagram: nothing a search could do; build no view.
-    if (this.#searchQuiet(path)) return;
-    const view = this.#searchView()!;
-    this.#search.tick(now, view);
-    for (let b = this.#search.pollFrame(); b; b = this.#search.pollFrame()) {
-      this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);
-    }
-    for (let p = this.#search.pollProbe(); p; p = this.#search.pollProbe()) {
-      path.searchProbe(now, p.to, p.via);
-    }
-    path.forgetSockets((via) => this.#search.holds(via));
   }
 
   /** How long the oldest unacknowledged message has waited (0: none). */
@@ -851,25 +682,46 @@ export class RemotePeer {
     return oldest === undefined ? 0 : now - oldest;
   }
 
+  /** Sends a control frame we owed, the way it goes. */
+  #sendOwed(now: number, owed: { frame: InnerFrame; relayed: boolean } | null): void {
+    if (owed) this.#sendFrame(now, owed.frame, owed.relayed ? null : undefined);
+  }
+
   /**
-   * Seals `f` and sends it to `to` from our socket `slot`, or along the path (direct or relay)
-   * when `to` is absent.
+   * Seals `f` and sends it to `to` from our socket `via`, or along the path (direct or
+   * relay) when `to` is absent.
    */
-  #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null, slot = 0): void {
-    const frame = this.#link.seal(encodeInner(f));
+  #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null, via = 0): void {
+    const frame = this.#secure.seal(encodeInner(f));
     if (!frame) return;
     const dest = to === undefined ? this.#path?.route() ?? null : to;
-    if (dest && !this.#ctx.relayOnly) {
+    if (dest && !this.#ctx.settings.relayOnly) {
       if (to === undefined) {
         this.#path?.onSentDirect(now);
-        slot = this.#path?.routeVia() ?? 0;
+        via = this.#path?.routeVia() ?? 0;
       }
-      this.#ctx.direct(dest, frame, slot);
+      this.#direct(dest, frame, via);
     } else {
-      this.#ctx.server(
-        { type: MsgType.Relay, from: this.#ctx.id, to: this.id, payload: frame },
-        this.key,
-      );
+      this.#relay(frame);
     }
+  }
+
+  /** Queues a datagram straight to the peer at `to`, from our socket `via`. */
+  #direct(to: Endpoint, data: Uint8Array, via = 0): void {
+    // No IPv6 socket: never offered as a candidate, and a peer-reflexive one is refused.
+    if (!this.#ctx.settings.ipv6 && to.hostname.includes(":")) return this.#drop("no-ipv6");
+    // A late ACK or probe through a socket a search already gave back: not sent.
+    if (via && !this.#ctx.shared.birthday.inUse(via)) return this.#drop("aux-released");
+    this.#out.push({ kind: "direct", to, data, via });
+  }
+
+  /** Queues a RELAY of `data` to the peer, through the relay that reaches it now. */
+  #relay(data: Uint8Array): void {
+    const through = this.#ctx.view.supernodeFor(this.key, this.#stalledOn);
+    this.#out.push({ kind: "relay", data, through });
+  }
+
+  #drop(reason: string): void {
+    countDrop(this.#ctx.shared.drops, reason);
   }
 }

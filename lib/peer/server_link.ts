@@ -2,17 +2,19 @@
  * A peer's link to the rendezvous server: registration (HELLO until WELCOME, with the server's
  * return-routability cookie, a fresh nonce that WELCOME and REFUSED must echo, and the room
  * key's signature), PING keepalives with backoff while a PONG is missing, and the
- * server's loss and return. The whole lifecycle is one {@link LinkState} value, so every fact
- * is reported exactly once ("lost", then "back"). Sans-IO: messages go out through a
- * {@link LinkSink}.
+ * server's loss and return. The whole lifecycle is one {@link ServerLinkState} value, so every fact
+ * is reported exactly once ("lost", then "back"). Sans-IO: its datagrams and events are polled
+ * (see {@link ServerLink} for the call order).
  *
  * @module
  */
+import { constantTimeEqual } from "../crypto/constant_time.ts";
 import { type Endpoint, formatEndpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
 import { MAX_NAME } from "../wire/peer_frame.ts";
 import {
   COOKIE_LEN,
+  encodeServerMsg,
   FLAG_RELAY_ONLY,
   FLAG_SUPERNODE,
   helloSigningInput,
@@ -21,10 +23,8 @@ import {
   type ServerMsg,
   TOKEN_LEN,
 } from "../wire/server_msg.ts";
+import { type Transmit } from "../wire/transmit.ts";
 import { bytesEqual } from "../core/bytes.ts";
-import { constantTimeEqual } from "../crypto/constant_time.ts";
-// The default below, for callers that pass no randomness (the roles always pass it).
-import { systemRandom } from "../io/random.ts";
 
 /** RTT samples taken a second apart after registering, before PINGs settle to the keepalive. */
 export const EARLY_SAMPLES = 3;
@@ -38,7 +38,7 @@ export const SERVER_LOST_AFTER = 10_000;
 export const FAILOVER_AFTER = 2_000;
 
 /** Where the link is in its lifecycle. */
-export type LinkState =
+export type ServerLinkState =
   | {
     kind: "registering";
     /** HELLOs sent in this attempt. */
@@ -61,7 +61,7 @@ export type LinkState =
   | { kind: "closed" };
 
 /** What the link reports. */
-export type LinkEvent =
+export type ServerLinkEvent =
   | { type: "ready"; name: string; public: Endpoint }
   | { type: "renamed"; wanted: string; name: string }
   | { type: "server-lost" }
@@ -69,16 +69,8 @@ export type LinkEvent =
   | { type: "refused"; message: string }
   | { type: "fatal"; message: string };
 
-/** Where the link's output goes. */
-export interface LinkSink {
-  /** Sends a message to the server. */
-  send(m: ServerMsg): void;
-  /** Reports an event. */
-  event(e: LinkEvent): void;
-}
-
 /** What the link registers with. */
-export interface LinkOptions {
+export interface ServerLinkOptions {
   /** The rendezvous server. */
   server: Endpoint;
   /**
@@ -92,8 +84,8 @@ export interface LinkOptions {
   roomId: Uint8Array;
   /** Signs a HELLO's signing input with the room key (64 bytes; see `roomSign`). */
   sign: (data: Uint8Array) => Uint8Array;
-  /** `n` random bytes, for registration nonces (seeded in simulations); node:crypto by default. */
-  random?: (n: number) => Uint8Array;
+  /** `n` random bytes, for registration nonces (node:crypto's from the roles, seeded in tests). */
+  random: (n: number) => Uint8Array;
   /** The opaque tag of a name (the server checks uniqueness on tags, never sees names). */
   nameTag: (name: string) => Uint8Array;
   /** Wanted name. */
@@ -110,12 +102,19 @@ export interface LinkOptions {
   registerTimeout: number;
 }
 
-/** The peer's side of the server relationship. */
+/**
+ * The peer's side of the server relationship (with the server, or with a supernode).
+ *
+ * Driving it: after {@link start}, any `handle*` call, {@link resync} or {@link close}, drain
+ * {@link pollTransmit} until undefined (each datagram goes to the server in use, which
+ * {@link handle} may have just changed), then {@link pollEvent}; then read {@link nextTimeout}.
+ */
 export class ServerLink {
-  #o: LinkOptions;
-  #sink: LinkSink;
+  #o: ServerLinkOptions;
   #digest: () => number;
-  #state: LinkState = { kind: "closed" };
+  #out: Transmit[] = [];
+  #events: ServerLinkEvent[] = [];
+  #state: ServerLinkState = { kind: "closed" };
   #startedAt = 0;
   #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
   /** This registration attempt's nonce: WELCOME and HELLO refusals must echo it. */
@@ -145,16 +144,30 @@ export class ServerLink {
   #samples = 0;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
-  constructor(options: LinkOptions, sink: LinkSink, digest: () => number) {
+  constructor(options: ServerLinkOptions, digest: () => number) {
     this.#o = options;
-    this.#sink = sink;
     this.#digest = digest;
     this.#name = options.name;
     this.#servers = [options.server, ...(options.fallbacks ?? [])];
   }
 
+  /** The next datagram for the server, if any. */
+  pollTransmit(): Transmit | undefined {
+    return this.#out.shift();
+  }
+
+  /** The next event (registered, renamed, refused, lost, back, fatal), if any. */
+  pollEvent(): ServerLinkEvent | undefined {
+    return this.#events.shift();
+  }
+
+  /** Queues `m` for the server in use. */
+  #send(m: ServerMsg): void {
+    this.#out.push({ to: this.server, data: encodeServerMsg(m) });
+  }
+
   /** The lifecycle state (read-only view). */
-  get state(): Readonly<LinkState> {
+  get state(): Readonly<ServerLinkState> {
     return this.#state;
   }
 
@@ -237,7 +250,7 @@ export class ServerLink {
 
   /** A fresh nonce for a new registration attempt (an old attempt's answers no longer count). */
   #newNonce(): void {
-    const nonce = (this.#o.random ?? systemRandom)(NONCE_LEN);
+    const nonce = this.#o.random(NONCE_LEN);
     if (nonce.length !== NONCE_LEN) throw new Error(`ServerLink: needs ${NONCE_LEN} random bytes`);
     this.#nonce = nonce;
   }
@@ -261,7 +274,7 @@ export class ServerLink {
   /** Says goodbye (if registered) and stops. */
   close(): void {
     if (this.#state.kind === "registered") {
-      this.#sink.send({ type: MsgType.Bye, id: this.#o.id, token: this.#token });
+      this.#send({ type: MsgType.Bye, id: this.#o.id, token: this.#token });
     }
     this.#state = { kind: "closed" };
   }
@@ -287,7 +300,7 @@ export class ServerLink {
         this.#state = { kind: "closed" };
         const secs = Math.round(this.#o.registerTimeout / 1000);
         const at = this.#servers.map(formatEndpoint).join(", ");
-        this.#sink.event({
+        this.#events.push({
           type: "fatal",
           message:
             `No answer from the server at ${at} after ${secs} s; check the address and that "p2p serve" runs there`,
@@ -301,7 +314,7 @@ export class ServerLink {
       }
       if (s.again && !s.lost && now - s.since >= SERVER_LOST_AFTER) {
         s.lost = true;
-        this.#sink.event({ type: "server-lost" });
+        this.#events.push({ type: "server-lost" });
       }
       if (now >= s.nextHello) this.#hello(now);
     } else if (s.kind === "registered" && now >= s.nextPing) {
@@ -391,12 +404,12 @@ export class ServerLink {
     };
     if (!s.again) {
       if (this.#name !== this.#o.name) {
-        this.#sink.event({ type: "renamed", wanted: this.#o.name, name: this.#name });
+        this.#events.push({ type: "renamed", wanted: this.#o.name, name: this.#name });
       }
-      this.#sink.event({ type: "ready", name: this.#name, public: observed });
+      this.#events.push({ type: "ready", name: this.#name, public: observed });
       return;
     }
-    if (s.lost) this.#sink.event({ type: "server-back", public: observed });
+    if (s.lost) this.#events.push({ type: "server-back", public: observed });
   }
 
   /** The wanted name with the next suffix (`-2`, `-3` …), trimmed to fit MAX_NAME bytes. */
@@ -431,10 +444,13 @@ export class ServerLink {
     }
     if (s.kind === "registering" && !s.again) {
       this.#state = { kind: "closed" };
-      this.#sink.event({ type: "fatal", message: `The server refused to register us: ${message}` });
+      this.#events.push({
+        type: "fatal",
+        message: `The server refused to register us: ${message}`,
+      });
       return;
     }
-    this.#sink.event({ type: "refused", message });
+    this.#events.push({ type: "refused", message });
   }
 
   #alive(now: number): void {
@@ -447,7 +463,7 @@ export class ServerLink {
     s.awaitingSince = undefined;
     if (s.lost) {
       s.lost = false;
-      this.#sink.event({ type: "server-back", public: this.#public! });
+      this.#events.push({ type: "server-back", public: this.#public! });
     }
   }
 
@@ -462,7 +478,7 @@ export class ServerLink {
       flags: o.relayOnly ? FLAG_RELAY_ONLY : o.offerSupernode ? FLAG_SUPERNODE : 0,
       nameTag: o.nameTag(this.#name),
     };
-    this.#sink.send({
+    this.#send({
       type: MsgType.Hello,
       ...signed,
       room: o.roomId,
@@ -479,12 +495,12 @@ export class ServerLink {
     this.#hello(now);
   }
 
-  #ping(now: number, s: Extract<LinkState, { kind: "registered" }>): void {
+  #ping(now: number, s: Extract<ServerLinkState, { kind: "registered" }>): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
     if (waited >= SERVER_LOST_AFTER && !s.lost) {
       s.lost = true;
-      this.#sink.event({ type: "server-lost" });
+      this.#events.push({ type: "server-lost" });
       if (this.#servers.length > 1) {
         // Register with the next server (or supernode), the same id; "back" once one answers.
         this.#next(now);
@@ -499,7 +515,7 @@ export class ServerLink {
 
   #sendPing(now: number): void {
     this.#pingAt = now;
-    this.#sink.send({
+    this.#send({
       type: MsgType.Ping,
       id: this.#o.id,
       token: this.#token,

@@ -25,9 +25,9 @@ import { monotonicNow, UdpDriver } from "../io/udp.ts";
 import { findGateway } from "../io/gateway.ts";
 import { runHttp } from "../io/http.ts";
 import { type PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
+import { systemRandom } from "../io/random.ts";
 import { type Endpoint, formatEndpoint, formatIPv6, parseIPv6 } from "../wire/address.ts";
 import { MAX_PRIVATE_ENDPOINTS } from "../wire/header.ts";
-import { systemRandom } from "../io/random.ts";
 
 /** Options of {@link join}. */
 export interface JoinOptions {
@@ -326,7 +326,6 @@ class PeerProcess {
       room: creds.room,
       name: o.name,
       identity: creds.identity,
-      id: systemRandom(8),
       random: systemRandom,
       knownPeers: creds.known.entries(),
       relayOnly: o.relayOnly,

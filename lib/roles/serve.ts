@@ -9,8 +9,8 @@
 import { getLogger } from "@logtape/logtape";
 import { Registry, type RegistryEvent, type RegistryOptions } from "../server/registry.ts";
 import { RateLimitedLog } from "../io/log.ts";
-import { EventCounts } from "../server/metrics.ts";
 import { systemRandom } from "../io/random.ts";
+import { EventCounts } from "../server/metrics.ts";
 import { serveMetrics } from "../io/metrics_http.ts";
 import { type SansIo, UdpDriver } from "../io/udp.ts";
 import { looksLikeStun, StunResponder, type StunStats } from "../nat/stun.ts";
@@ -335,15 +335,11 @@ async function bindSockets(
 export async function serve(o: ServeOptions): Promise<void> {
   // With a second address, peers offering to be supernodes get a reachability probe from it
   // (role 2: the alternate address, main port), an address they never contacted.
-  const registry = new Registry(
-    {
-      ...o.limits,
-      expireAfter: o.expireAfter,
-      reachVia: o.altHost !== undefined ? REACH_ROLE : undefined,
-    },
-    systemRandom(32),
-    systemRandom,
-  );
+  const registry = new Registry({
+    ...o.limits,
+    expireAfter: o.expireAfter,
+    reachVia: o.altHost !== undefined ? REACH_ROLE : undefined,
+  }, systemRandom);
   const events = new RateLimitedLog(log, { perSecond: o.logPerSecond ?? 10 });
   const counts = new EventCounts();
   const { drivers, stun } = await bindSockets(o, registry, () => {

@@ -85,14 +85,14 @@ export function pathText(
   path: string,
   addr: Endpoint | null,
   rtt: number | null,
-  via: string | null = null,
+  relayedBy: string | null = null,
 ): string {
   if (path === "direct" && addr) {
     // No RTT yet when data arrived before the first probe answer: say nothing rather than "?".
     return `direct ${formatEndpoint(addr)}${rtt === null ? "" : `, ${rtt} ms`}`;
   }
   if (path === "relay") {
-    return via === null ? "relayed via server" : `relayed via ${displayName(via)}`;
+    return relayedBy === null ? "relayed via server" : `relayed via ${displayName(relayedBy)}`;
   }
   return "connecting";
 }
@@ -159,7 +159,7 @@ export class HumanView implements PeerView {
           this.#dim(
             `* ${displayName(e.name)} ${
               fresh ? `is here (fingerprint ${printable(e.fingerprint)}):` : "is now"
-            } ${pathText(e.path, e.addr, e.rtt, e.via ?? null)}`,
+            } ${pathText(e.path, e.addr, e.rtt, e.relayedBy ?? null)}`,
           ),
         ];
         if (fresh) {
@@ -213,7 +213,7 @@ export class HumanView implements PeerView {
       `* ${list.length} ${list.length === 1 ? "peer" : "peers"} in the room:`,
       ...list.map((p) =>
         `    ${displayName(p.name)}  ${printable(p.fingerprint)}  ${
-          pathText(p.path, p.addr, p.rtt, p.via ?? null)
+          pathText(p.path, p.addr, p.rtt, p.relayedBy ?? null)
         }`
       ),
     ];
@@ -270,7 +270,7 @@ export class JsonView implements PeerView {
       case "warning":
         return [line({ event: "warning", kind: e.kind, name: e.name, message: e.message })];
       case "notice":
-        return this.notice(e.message);
+        return [line({ event: "notice", kind: e.kind, message: e.message })];
       case "fatal":
         return [];
     }
@@ -338,7 +338,7 @@ function peerFields(p: {
   path: string;
   addr: Endpoint | null;
   rtt: number | null;
-  via?: string | null;
+  relayedBy?: string | null;
 }) {
   return {
     name: p.name,
@@ -347,6 +347,6 @@ function peerFields(p: {
     addr: p.addr ? formatEndpoint(p.addr) : null,
     rtt_ms: p.rtt,
     // A relayed path says whose relay: "server" or the supernode's name.
-    ...(p.path === "relay" ? { via: p.via ?? "server" } : {}),
+    ...(p.path === "relay" ? { via: p.relayedBy ?? "server" } : {}),
   };
 }

@@ -5,14 +5,12 @@
  *
  * @module
  */
+import { constantTimeEqual } from "../crypto/constant_time.ts";
 import { StallGuard } from "../core/stall.ts";
 import { createHmac, type KeyObject } from "node:crypto";
-import { bytesEqual } from "../core/bytes.ts";
-import { constantTimeEqual } from "../crypto/constant_time.ts";
 import { addressCookie, reachMac } from "../crypto/cookie.ts";
+import { bytesEqual } from "../core/bytes.ts";
 import { ed25519PublicKey, ed25519Verify } from "../crypto/ed25519.ts";
-// The default below, for callers that pass no randomness (the roles always pass it).
-import { systemRandom } from "../io/random.ts";
 import { SourceCounts, sourceKey, TokenBucket } from "../core/limits.ts";
 import {
   type Endpoint,
@@ -276,14 +274,14 @@ export class Registry {
   #carver = (n: number): Uint8Array => this.#carve(n);
 
   /**
-   * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `secret` keys the
-   * return-routability cookies and `random` draws registration incarnations (both
-   * cryptographically random by default; tests pass seeded ones for reproducible runs).
+   * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `random` draws tokens,
+   * incarnations and REACH nonces (the roles pass node:crypto's, tests seeded bytes); `secret`
+   * keys the return-routability cookies (32 bytes drawn from `random` when not given).
    */
   constructor(
-    options: Partial<RegistryOptions> = {},
+    options: Partial<RegistryOptions>,
+    random: (n: number) => Uint8Array,
     secret?: Uint8Array,
-    random: (n: number) => Uint8Array = systemRandom,
   ) {
     this.#o = { ...DEFAULT_REGISTRY, ...options };
     this.#o.maxRoomSize = Math.min(this.#o.maxRoomSize, MAX_ROOM_SIZE);

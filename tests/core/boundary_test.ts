@@ -63,19 +63,6 @@ const USES: [string, RegExp][] = [
   ["fetch(", /(?<![\w$#.])fetch\s*\(/g],
 ];
 
-/**
- * Today's violations, each `[file, what, count]`. Other branches are removing the randomness
- * defaults of lib/crypto, lib/peer, lib/server and lib/nat; this list can only shrink: the test
- * fails on a violation not listed (or more of one than listed), and on a listed one that is
- * gone (delete its entry). When it is empty, delete it.
- */
-const KNOWN: readonly (readonly [string, string, number])[] = [
-  // Randomness defaults the peer branch removes (the roles pass systemRandom).
-  ["lib/peer/client.ts", "imports lib/io/random.ts", 1],
-  ["lib/peer/server_link.ts", "imports lib/io/random.ts", 1],
-  ["lib/server/registry.ts", "imports lib/io/random.ts", 1],
-];
-
 /** One violation. */
 interface Violation {
   file: string;
@@ -294,25 +281,7 @@ Deno.test("boundary: no module outside lib/io and lib/roles does I/O or imports 
   for (const file of modules) {
     all.push(...violations(file, await Deno.readTextFile(join(ROOT, file))));
   }
-  const count = new Map<string, number>();
-  for (const v of all) {
-    count.set(`${v.file}\0${v.what}`, (count.get(`${v.file}\0${v.what}`) ?? 0) + 1);
-  }
-  const problems: string[] = [];
-  for (const [file, what, n] of KNOWN) {
-    const seen = count.get(`${file}\0${what}`) ?? 0;
-    if (seen < n) {
-      problems.push(
-        `${file}: ${what}: KNOWN lists ${n}, found ${seen}: fixed, so shrink its entry in KNOWN`,
-      );
-    }
-  }
-  const allowed = new Map(KNOWN.map(([file, what, n]) => [`${file}\0${what}`, n]));
-  for (const v of all) {
-    const key = `${v.file}\0${v.what}`;
-    const n = allowed.get(key) ?? 0;
-    if (count.get(key)! > n) problems.push(`${v.file}:${v.line}: ${v.what}`);
-  }
+  const problems = all.map((v) => `${v.file}:${v.line}: ${v.what}`);
   assert.deepEqual(
     problems,
     [],

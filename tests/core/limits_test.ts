@@ -17,6 +17,7 @@ import {
   type ServerMsg,
 } from "../../lib/wire/server_msg.ts";
 import { signedHello } from "../support/hello.ts";
+import { seededRandom } from "../support/prng.ts";
 
 const SECRET = new Uint8Array(32).fill(3);
 
@@ -79,7 +80,7 @@ Deno.test("limits: source counts follow registrations and rooms", () => {
 });
 
 Deno.test("limits: one address cannot fill the server; others still get in", () => {
-  const r = new Registry({ maxPerSource: 8, maxRoomsPerSource: 3 }, SECRET);
+  const r = new Registry({ maxPerSource: 8, maxRoomsPerSource: 3 }, seededRandom(3), SECRET);
   const ip = (port: number) => ({ hostname: "192.0.2.66", port });
   for (let i = 0; i < 8; i++) assert.ok(register(r, 0, ip(1000 + i), i % 3).token);
   const ninth = register(r, 0, ip(2000), 0);
@@ -87,7 +88,7 @@ Deno.test("limits: one address cannot fill the server; others still get in", () 
   assert.match(ninth.refused!.message, /Too many peers from your address \(8\)/);
   assert.equal(r.peerCount, 8);
   // Rooms: a fourth room from the same address is refused even below the peer limit.
-  const s = new Registry({ maxPerSource: 100, maxRoomsPerSource: 3 }, SECRET);
+  const s = new Registry({ maxPerSource: 100, maxRoomsPerSource: 3 }, seededRandom(3), SECRET);
   for (let i = 0; i < 3; i++) assert.ok(register(s, 0, ip(3000 + i), i).token);
   assert.ok(register(s, 0, ip(3100), 2).token, "more peers in a room it already uses");
   const fourth = register(s, 0, ip(3200), 9);
@@ -101,7 +102,11 @@ Deno.test("limits: one address cannot fill the server; others still get in", () 
 });
 
 Deno.test("limits: relayed bytes are capped per peer and per pair, and the sender is told", () => {
-  const r = new Registry({ relayRate: 10_000, relayBurst: 20_000, pairRate: 10_000 }, SECRET);
+  const r = new Registry(
+    { relayRate: 10_000, relayBurst: 20_000, pairRate: 10_000 },
+    seededRandom(3),
+    SECRET,
+  );
   const a = register(r, 0, { hostname: "192.0.2.1", port: 1 }, 1);
   const b = register(r, 0, { hostname: "192.0.2.2", port: 2 }, 1);
   drain(r);
@@ -133,7 +138,11 @@ Deno.test("limits: relayed bytes are capped per peer and per pair, and the sende
 });
 
 Deno.test("limits: one address gets a bounded number of HELLO signature checks a second", () => {
-  const r = new Registry({ maxPerSource: 1_000, maxRoomsPerSource: 1_000 }, SECRET);
+  const r = new Registry(
+    { maxPerSource: 1_000, maxRoomsPerSource: 1_000 },
+    seededRandom(3),
+    SECRET,
+  );
   const ip = (port: number) => ({ hostname: "192.0.2.77", port });
   let ok = 0;
   for (let i = 0; i < 4 * HELLO_RATE + 50; i++) {
@@ -156,7 +165,7 @@ Deno.test("limits: an IPv6 source is its /64; IPv4 and IPv4-mapped addresses are
 });
 
 Deno.test("limits: one IPv6 /64 cannot fill the server by hopping addresses; another /64 gets in", () => {
-  const r = new Registry({ maxPerSource: 8, maxRoomsPerSource: 3 }, SECRET);
+  const r = new Registry({ maxPerSource: 8, maxRoomsPerSource: 3 }, seededRandom(3), SECRET);
   // Every registration from another address of the same /64, as a host picking fresh ones.
   const in64 = (i: number) => ({
     hostname: `2001:db8:66:1:${(i + 1).toString(16)}::1`,
@@ -166,14 +175,18 @@ Deno.test("limits: one IPv6 /64 cannot fill the server by hopping addresses; ano
   const ninth = register(r, 0, in64(100), 0);
   assert.equal(ninth.refused?.code, RefuseCode.Limit);
   assert.match(ninth.refused!.message, /Too many peers from your address \(8\)/);
-  const rooms = new Registry({ maxPerSource: 100, maxRoomsPerSource: 3 }, SECRET);
+  const rooms = new Registry({ maxPerSource: 100, maxRoomsPerSource: 3 }, seededRandom(3), SECRET);
   for (let i = 0; i < 3; i++) assert.ok(register(rooms, 0, in64(i), i).token);
   assert.match(register(rooms, 0, in64(50), 9).refused!.message, /Too many rooms/);
   assert.ok(register(r, 0, { hostname: "2001:db8:66:2::1", port: 4000 }, 0).token);
 });
 
 Deno.test("limits: HELLO signature checks are budgeted per IPv6 /64, not per address", () => {
-  const r = new Registry({ helloRate: 1, maxPerSource: 1000, maxRoomsPerSource: 1000 }, SECRET);
+  const r = new Registry(
+    { helloRate: 1, maxPerSource: 1000, maxRoomsPerSource: 1000 },
+    seededRandom(3),
+    SECRET,
+  );
   let ok = 0;
   // Burst 4x the rate: 4 checks, whatever address of the /64 each comes from.
   for (let i = 0; i < 10; i++) {

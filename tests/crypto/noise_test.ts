@@ -19,7 +19,7 @@ import {
 import { isAcceptablePublicKey, x25519PublicKey as publicKeyOf } from "../../lib/crypto/x25519.ts";
 import { systemRandom } from "../../lib/io/random.ts";
 import { concat } from "../support/bytes.ts";
-import { prng, randomBytesFrom } from "../support/prng.ts";
+import { prng, randomBytesFrom, seededRandom } from "../support/prng.ts";
 
 interface VectorMessage {
   payload: string;
@@ -159,11 +159,6 @@ const XXPSK0 = "Noise_XXpsk0_25519_ChaChaPoly_SHA256";
 const PROLOGUE = new TextEncoder().encode("p2p noise test");
 const PSK = new Uint8Array(32).fill(7);
 const I_STATIC = new Uint8Array(32).fill(0x11), R_STATIC = new Uint8Array(32).fill(0x22);
-
-function seededRandom(seed: number): (n: number) => Uint8Array {
-  const rng = prng(seed);
-  return (n) => randomBytesFrom(rng, n);
-}
 
 function xxpsk0(initiator: boolean, psk = PSK, seed = initiator ? 1 : 2): HandshakeState {
   return new HandshakeState({

@@ -27,8 +27,8 @@ import {
   waitTexts,
 } from "../support/supernode_lab.ts";
 
-const SERVING = (e: { event: string; message?: unknown }) =>
-  e.event === "notice" && /^Reachable from the Internet/.test(String(e.message));
+const SERVING = (e: { event: string; kind?: unknown }) =>
+  e.event === "notice" && e.kind === "supernode";
 
 Deno.test(labTest(
   "supernode lab: bob ↔ carol (symmetric NATs) relay via alice; server stopped, alice stopped; port-restricted never a supernode",
@@ -135,7 +135,7 @@ Deno.test(labTest(
 
       // pat (port-restricted) was never found reachable, and nobody relays via pat.
       await pat.waitFor(
-        (e) => e.event === "notice" && /Not serving as a supernode/.test(String(e.message)),
+        (e) => e.event === "notice" && e.kind === "not-supernode",
         10_000,
         "pat: not a supernode",
       );
@@ -145,7 +145,7 @@ Deno.test(labTest(
       }
       await fion.waitFor(SERVING, 10_000, "fion (full cone): serving as a supernode");
       await ari.waitFor(
-        (e) => e.event === "notice" && /Not serving as a supernode/.test(String(e.message)),
+        (e) => e.event === "notice" && e.kind === "not-supernode",
         10_000,
         "ari (address-restricted): not a supernode",
       );

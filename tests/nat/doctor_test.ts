@@ -15,6 +15,8 @@
  * @module
  */
 
+import { BehaviourNat, NAT_BEHAVIOURS, type NatBehaviour, type NatType } from "../support/sim.ts";
+
 import assert from "node:assert/strict";
 import {
   type Behaviour,
@@ -30,8 +32,7 @@ import { Attr, encodeAddress, encodeStun, StunClass, StunResponder } from "../..
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire/address.ts";
 import { parseCommand, UsageError } from "../../main.ts";
 import { doctor } from "../../lib/roles/doctor.ts";
-import { prng, randomBytesFrom } from "../support/prng.ts";
-import { BehaviourNat, NAT_BEHAVIOURS, type NatBehaviour, type NatType } from "../support/sim.ts";
+import { prng, seededRandom } from "../support/prng.ts";
 import { runP2p, startServer } from "../support/proc.ts";
 
 const BEHAVIOURS: readonly Behaviour[] = [
@@ -202,11 +203,6 @@ class DoctorNet {
     assert.equal(d.nextTimeout(), undefined, "no timer once done");
     return events;
   }
-}
-
-function seededRandom(seed: number): (n: number) => Uint8Array {
-  const r = prng(seed);
-  return (n) => randomBytesFrom(r, n);
 }
 
 /** Runs a doctor in a new simulated network; returns the report, the net and the time taken. */

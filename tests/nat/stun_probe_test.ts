@@ -22,7 +22,7 @@ import {
   SYMMETRIC_NOTICE,
 } from "../../lib/nat/stun_probe.ts";
 import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
-import { prng, randomBytesFrom } from "../support/prng.ts";
+import { prng, randomBytesFrom, seededRandom } from "../support/prng.ts";
 
 const A: Endpoint = { hostname: "198.51.100.1", port: 3478 };
 const B: Endpoint = { hostname: "203.0.113.7", port: 3478 };
@@ -56,11 +56,6 @@ interface SimResult {
   doneAt: number | null;
   /** Virtual time of the mapping event. */
   eventAt: number | null;
-}
-
-function seededRandom(seed: number): (n: number) => Uint8Array {
-  const rng = prng(seed);
-  return (n) => randomBytesFrom(rng, n);
 }
 
 /** Runs `probe` against simulated servers until it is done and nothing is in flight. */
@@ -431,8 +426,7 @@ function rfc5780Server() {
 Deno.test("stun probe: a server's OTHER-ADDRESS is asked too, so one RFC 5780 server gives a verdict", () => {
   const { primary, sockets, responder } = rfc5780Server();
   for (const symmetric of [false, true]) {
-    const rng = prng(symmetric ? 2 : 1);
-    const probe = new StunProbe({ servers: [primary], random: (n) => randomBytesFrom(rng, n) });
+    const probe = new StunProbe({ servers: [primary], random: seededRandom(symmetric ? 2 : 1) });
     probe.start(0);
     let port = 40_000;
     for (let round = 0; round < 3; round++) {
@@ -451,10 +445,9 @@ Deno.test("stun probe: a server's OTHER-ADDRESS is asked too, so one RFC 5780 se
 
 Deno.test("stun probe: holdOther keeps the OTHER-ADDRESS unasked until released (a REACH comes first)", () => {
   const { primary, sockets, responder } = rfc5780Server();
-  const rng = prng(3);
   const probe = new StunProbe({
     servers: [primary],
-    random: (n) => randomBytesFrom(rng, n),
+    random: seededRandom(3),
     holdOther: true,
   });
   probe.start(0);

@@ -48,7 +48,7 @@ import { decodeServerMsg, encodeServerMsg } from "../../lib/wire/server_msg.ts";
 import { parseCommand, UsageError } from "../../main.ts";
 import { PrimaryMachine, StunHub } from "../../lib/roles/serve.ts";
 import { concat } from "../support/bytes.ts";
-import { prng, randomBytesFrom } from "../support/prng.ts";
+import { prng, randomBytesFrom, seededRandom } from "../support/prng.ts";
 import { P2pProcess } from "../support/proc.ts";
 import { signedHello } from "../support/hello.ts";
 
@@ -583,7 +583,7 @@ Deno.test("stun responder: 100k seeded fuzz cases: decoded re-encodes alike, one
 // Demultiplexing on the server's socket
 
 Deno.test("stun demux: STUN to the responder, p2p datagrams to the registry", () => {
-  const registry = new Registry({}, new Uint8Array(32));
+  const registry = new Registry({}, seededRandom(1), new Uint8Array(32));
   const stun = new StunHub();
   const m = new PrimaryMachine(registry, stun);
   // Before ready() (no sockets attached) STUN is ignored, never passed to the registry.

@@ -13,7 +13,7 @@ import {
 } from "../../lib/peer/handshake/handshake.ts";
 import { SecureLink, withCounter } from "../../lib/peer/handshake/secure_link.ts";
 import { decodeSealed, encodeSealedHeader, SEALED_HEADER_LEN } from "../../lib/wire/peer_frame.ts";
-import { prng, randomBytesFrom } from "../support/prng.ts";
+import { seededRandom } from "../support/prng.ts";
 
 const A_ID = Uint8Array.of(1, 1, 1, 1, 1, 1, 1, 1);
 const B_ID = Uint8Array.of(2, 2, 2, 2, 2, 2, 2, 2);
@@ -43,8 +43,7 @@ Deno.test("secure link: the header template with a counter equals the codec's he
 
 /** Makes the links of peers A and B (same room secret, seeded keys). */
 function pair(seed = 5, psk?: Uint8Array) {
-  const rng = prng(seed);
-  const random = (n: number) => randomBytesFrom(rng, n);
+  const random = seededRandom(seed);
   const secret = psk ?? random(32);
   const make = (myId: Uint8Array, theirId: Uint8Array, name: string, key = random(32)) =>
     new SecureLink({

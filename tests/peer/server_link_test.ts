@@ -4,12 +4,17 @@
  * loss and return, each reported exactly once.
  */
 import assert from "node:assert/strict";
-import { type LinkEvent, SERVER_LOST_AFTER, ServerLink } from "../../lib/peer/server_link.ts";
-import type { Endpoint } from "../../lib/wire/address.ts";
+import { SERVER_LOST_AFTER, ServerLink, type ServerLinkEvent } from "../../lib/peer/server_link.ts";
+import {
+  decodeServerMsg,
+  helloSigningInput,
+  RefuseCode,
+  type ServerMsg,
+} from "../../lib/wire/server_msg.ts";
+import { type Endpoint } from "../../lib/wire/address.ts";
 import { MsgType } from "../../lib/wire/header.ts";
-import { helloSigningInput, RefuseCode, type ServerMsg } from "../../lib/wire/server_msg.ts";
 import { ed25519PublicKey, ed25519Sign, ed25519Verify } from "../../lib/crypto/ed25519.ts";
-import { prng, randomBytesFrom } from "../support/prng.ts";
+import { seededRandom } from "../support/prng.ts";
 import { testRoom } from "../support/hello.ts";
 
 const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
@@ -20,15 +25,15 @@ const ROOM = testRoom("link");
 
 function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
   const sent: ServerMsg[] = [];
-  const events: LinkEvent[] = [];
-  const rng = prng(7);
+  const events: ServerLinkEvent[] = [];
+  const random = seededRandom(7);
   const l = new ServerLink(
     {
       server: SERVER,
       id: ID,
       roomId: ROOM.publicKey,
       sign: (data) => ed25519Sign(ROOM.privateKey, data),
-      random: (n) => randomBytesFrom(rng, n),
+      random,
       nameTag: (name) => new TextEncoder().encode(name.padEnd(8, ".").slice(0, 8)),
       name: "sam",
       relayOnly: false,
@@ -36,11 +41,21 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
       keepalive: o.keepalive ?? 25_000,
       registerTimeout: o.registerTimeout ?? 10_000,
     },
-    { send: (m) => sent.push(m), event: (e) => events.push(e) },
     () => 42,
   );
+  /** Takes what the link queued: the messages it sent (decoded), and its events. */
+  const drain = () => {
+    for (let t = l.pollTransmit(); t; t = l.pollTransmit()) {
+      assert.deepEqual(t.to, SERVER, "every message goes to the server");
+      const m = decodeServerMsg(t.data);
+      assert.ok(m.ok, "the link sends only well-formed messages");
+      sent.push(m.value);
+    }
+    for (let e = l.pollEvent(); e; e = l.pollEvent()) events.push(e);
+  };
   let now = 0;
   const nonceSent = () => {
+    drain();
     for (let i = sent.length - 1; i >= 0; i--) {
       const m = sent[i]!;
       if (m.type === MsgType.Hello) return m.nonce;
@@ -49,8 +64,16 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
   };
   return {
     l,
-    sent,
-    events,
+    /** The messages sent so far (drained from the link first). */
+    get sent() {
+      drain();
+      return sent;
+    },
+    /** The events so far (drained from the link first). */
+    get events() {
+      drain();
+      return events;
+    },
     get now() {
       return now;
     },
@@ -83,8 +106,8 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
         message,
       });
     },
-    kinds: () => events.map((e) => e.type),
-    types: () => sent.map((m) => m.type),
+    kinds: () => (drain(), events.map((e) => e.type)),
+    types: () => (drain(), sent.map((m) => m.type)),
   };
 }
 

@@ -10,6 +10,7 @@ import type { Transmit } from "../../lib/wire/transmit.ts";
 import { reachMac } from "../../lib/crypto/cookie.ts";
 import { Registry } from "../../lib/server/registry.ts";
 import { signedHello } from "../support/hello.ts";
+import { seededRandom } from "../support/prng.ts";
 import { JsonView, pathText } from "../../lib/roles/view.ts";
 import { SERVER, SimNet, type SimPeer, simRoom } from "../support/sim.ts";
 import { addCheckingServer, addressOf, addRoomPeer, SERVER_ALT } from "../support/supernode_sim.ts";
@@ -77,8 +78,8 @@ Deno.test("the view says which relay: relayed via carol, via in --json", () => {
   assert.equal(pathText("relay", null, null), "relayed via server");
   const json = new JsonView();
   const ev = { type: "peer", name: "bob", fingerprint: "f", addr: null, rtt: null } as const;
-  const line = (via: string | null) =>
-    JSON.parse(json.event({ ...ev, path: "relay", via })[0]!) as Record<string, unknown>;
+  const line = (relayedBy: string | null) =>
+    JSON.parse(json.event({ ...ev, path: "relay", relayedBy })[0]!) as Record<string, unknown>;
   assert.equal(line("carol").via, "carol");
   assert.equal(line(null).via, "server");
   assert.equal(JSON.parse(json.event({ ...ev, path: "direct" })[0]!).via, undefined);
@@ -100,6 +101,20 @@ Deno.test("reachability: claiming is not enough (no second address, or --no-supe
   net2.run(5_000);
   assert.equal(checking.registry.stats.reachSent, 0);
   assert.equal(carol.client.supernode, false);
+});
+
+Deno.test("--supernode ask: the user is told once whether the check passed", () => {
+  const notices = (p: SimPeer) =>
+    p.drain().flatMap((e) => e.type === "notice" && e.kind.includes("supernode") ? [e.kind] : []);
+  for (const alt of [true, false]) {
+    const net = new SimNet(26);
+    addCheckingServer(net, alt);
+    const alice = addRoomPeer(net, "alice", "public", { supernode: "ask" });
+    const bob = addRoomPeer(net, "bob", "public");
+    net.run(10_000);
+    assert.deepEqual(notices(alice), [alt ? "supernode" : "not-supernode"], `alt ${alt}`);
+    assert.deepEqual(notices(bob), [], "auto says nothing either way");
+  }
 });
 
 Deno.test("reachability: a forged REACH is ignored", () => {
@@ -128,7 +143,8 @@ function supernodeRoom(seed: number) {
   const bob = addRoomPeer(net, "bob", "symmetric-random", { supernode: "off" });
   const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
   net.runUntilTrue(
-    () => bob.lastPath("carol")?.via === "alice" && carol.lastPath("bob")?.via === "alice",
+    () =>
+      bob.lastPath("carol")?.relayedBy === "alice" && carol.lastPath("bob")?.relayedBy === "alice",
     30_000,
   );
   return { net, server, alice, bob, carol };
@@ -149,7 +165,7 @@ Deno.test("relay through the supernode: no server relay bytes, exactly once, in 
   assert.ok(alice.client.supernodeStats()!.relayedBytes > hostBefore + 40 * 20);
   const row = bob.client.peers().find((p) => p.name === "carol")!;
   assert.equal(row.path, "relay");
-  assert.equal(row.via, "alice");
+  assert.equal(row.relayedBy, "alice");
 });
 
 Deno.test("introduced by the server and the supernode: one handshake per pair, no churn", () => {
@@ -241,7 +257,7 @@ Deno.test("supernode gone: the pair moves to the server's relay, nothing lost or
   net.run(3_000);
   assert.deepEqual(from(carol, "bob"), [...first, ...rest]);
   assert.deepEqual(from(bob, "carol"), back);
-  assert.equal(bob.lastPath("carol")?.via, null);
+  assert.equal(bob.lastPath("carol")?.relayedBy, null);
   assert.ok(server.registry.stats.relayedBytes > 0);
 });
 
@@ -256,8 +272,8 @@ Deno.test("relay choice: a far supernode loses to the server by RTT sum (told se
   const carol = addRoomPeer(net, "carol", "symmetric-random", { supernode: "off" });
   net.run(15_000);
   assert.equal(bob.client.supernodeKey, idHexOf(alice), "registered with the supernode");
-  assert.equal(bob.lastPath("carol")?.via, null, "but relayed by the server");
-  assert.equal(carol.lastPath("bob")?.via, null);
+  assert.equal(bob.lastPath("carol")?.relayedBy, null, "but relayed by the server");
+  assert.equal(carol.lastPath("bob")?.relayedBy, null);
   const before = alice.client.supernodeStats()!.relayedBytes;
   talk(net, bob, "b", 5);
   net.run(2_000);
@@ -279,7 +295,7 @@ Deno.test("two supernodes: members converge on the one with the lowest id", () =
   const lowest = [idHexOf(s1), idHexOf(s2)].sort()[0];
   for (const m of members) assert.equal(m.client.supernodeKey, lowest);
   const via = idHexOf(s1) === lowest ? "s1" : "s2";
-  assert.equal(members[0]!.lastPath("m2")?.via, via);
+  assert.equal(members[0]!.lastPath("m2")?.relayedBy, via);
 });
 
 Deno.test("supernode crashes (no goodbye): its pairs move to the server's relay within seconds", () => {
@@ -288,7 +304,7 @@ Deno.test("supernode crashes (no goodbye): its pairs move to the server's relay 
   net.detach(alice.client);
   const crashedAt = net.now;
   const rest = talk(net, bob, "b-late", 5);
-  net.runUntilTrue(() => bob.lastPath("carol")?.via === null, 20_000);
+  net.runUntilTrue(() => bob.lastPath("carol")?.relayedBy === null, 20_000);
   const moved = net.now - crashedAt;
   net.runUntilTrue(() => from(carol, "bob").length >= 10, 30_000);
   net.run(2_000);
@@ -306,11 +322,11 @@ Deno.test("two supernodes: when the one in use dies, pairs move to the other", (
   net.run(10_000);
   const [used, spare] = idHexOf(s1) < idHexOf(s2) ? [s1, s2] : [s2, s1];
   const usedName = used === s1 ? "s1" : "s2", spareName = used === s1 ? "s2" : "s1";
-  assert.equal(bob.lastPath("carol")?.via, usedName);
+  assert.equal(bob.lastPath("carol")?.relayedBy, usedName);
   const first = talk(net, bob, "b", 5);
   net.detach(used.client);
   const rest = talk(net, bob, "b-late", 5);
-  net.runUntilTrue(() => bob.lastPath("carol")?.via === spareName, 30_000);
+  net.runUntilTrue(() => bob.lastPath("carol")?.relayedBy === spareName, 30_000);
   net.runUntilTrue(() => from(carol, "bob").length >= 10, 30_000);
   net.run(2_000);
   assert.deepEqual(from(carol, "bob"), [...first, ...rest]);
@@ -343,7 +359,11 @@ Deno.test("a supernode serves only its room, and only members", () => {
 });
 
 Deno.test("registry: one REACH per registration, within the server-wide rate, only with the flag", () => {
-  const reg = new Registry({ reachVia: 2, reachRate: 2 }, new Uint8Array(32).fill(1));
+  const reg = new Registry(
+    { reachVia: 2, reachRate: 2 },
+    seededRandom(1),
+    new Uint8Array(32).fill(1),
+  );
   const reaches = () => {
     const out: Transmit[] = [];
     for (let t = reg.pollTransmit(); t; t = reg.pollTransmit()) if (t.via === 2) out.push(t);
@@ -388,5 +408,5 @@ Deno.test("a supernode that stays up but drops a pair's frames: the pair moves t
   net.runUntilTrue(() => from(carol, "bob").length === 10, 20_000);
   assert.ok(dropped > 0, "the supernode did drop bob's frames");
   assert.deepEqual(from(carol, "bob"), b, "exactly once, in order");
-  assert.equal(bob.lastPath("carol")?.via, null, "relayed by the server now");
+  assert.equal(bob.lastPath("carol")?.relayedBy, null, "relayed by the server now");
 });

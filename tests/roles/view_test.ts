@@ -159,7 +159,7 @@ Deno.test("human view: server state, notices, and nothing for fatal", () => {
     "* Lost contact with the server; peers stay connected, retrying",
   ]);
   assert.deepEqual(v.event({ type: "server-back", public: PUB }), ["* Server is back"]);
-  assert.deepEqual(v.event({ type: "notice", message: "Renamed" }), ["* Renamed"]);
+  assert.deepEqual(v.event({ type: "notice", kind: "renamed", message: "Renamed" }), ["* Renamed"]);
   assert.deepEqual(v.notice("Nobody else is in the room; not sent"), [
     "* Nobody else is in the room; not sent",
   ]);
@@ -207,7 +207,7 @@ function allLinesAbout(name: string, text: string): string[] {
     ...v.event({ type: "peer", name, fingerprint: FP_B, path: "direct", addr: BOB, rtt: 5 }),
     ...v.event({ type: "message", from: name, text }),
     ...v.event({ type: "left", name, reason: "expired" }),
-    ...v.event({ type: "notice", message: `"${name}" is now called "${text}"` }),
+    ...v.event({ type: "notice", kind: "renamed", message: `"${name}" is now called "${text}"` }),
     ...v.event({
       type: "warning",
       kind: "identity-changed",
@@ -439,7 +439,7 @@ Deno.test("human view: notices and warnings are escaped whole, as strictly as na
   assert.deepEqual(v.notice('The name "b\u200Bob" is taken in this room; you are "b\\ob"'), [
     '* The name "b\\u{200B}ob" is taken in this room; you are "b\\\\ob"',
   ]);
-  assert.deepEqual(v.event({ type: "notice", message: "to \u00A0eve\u3000" }), [
+  assert.deepEqual(v.event({ type: "notice", kind: "queue-full", message: "to \u00A0eve\u3000" }), [
     "* to \\xa0eve\\u{3000}",
   ]);
   assert.deepEqual(
@@ -466,7 +466,7 @@ Deno.test("json view: one object per event, as the README documents", () => {
     { type: "left", name: "bob", reason: "bye" },
     { type: "server-lost" },
     { type: "server-back", public: PUB },
-    { type: "notice", message: "Renamed" },
+    { type: "notice", kind: "renamed", message: "Renamed" },
     warning("identity-changed", "bob", "bob has a new identity"),
     warning("auth-failed", null, "Could not authenticate peer 0a1b2c3d"),
   ];
@@ -493,7 +493,7 @@ Deno.test("json view: one object per event, as the README documents", () => {
     { event: "left", name: "bob", reason: "bye" },
     { event: "server", state: "lost" },
     { event: "server", state: "back", public: "198.51.100.23:40112" },
-    { event: "notice", message: "Renamed" },
+    { event: "notice", kind: "renamed", message: "Renamed" },
     {
       event: "warning",
       kind: "identity-changed",
@@ -516,6 +516,9 @@ Deno.test("json view: one object per event, as the README documents", () => {
   ]);
   assert.deepEqual(v.event({ type: "ready", name: "alice", public: PUB, fingerprint: FP_A }), [
     `{"event":"ready","name":"alice","fingerprint":"${FP_A}","public":"198.51.100.23:40112"}`,
+  ]);
+  assert.deepEqual(v.event({ type: "notice", kind: "portmap", message: "Mapped" }), [
+    `{"event":"notice","kind":"portmap","message":"Mapped"}`,
   ]);
   assert.deepEqual(v.event({ type: "fatal", message: "refused" }), []);
 });
@@ -580,7 +583,7 @@ Deno.test("json view: U+2028, U+2029 and NEL are never raw, and parse back exact
     }),
     ...v.event({ type: "message", from: nasty, text: nasty }),
     ...v.event({ type: "left", name: nasty, reason: "bye" }),
-    ...v.event({ type: "notice", message: nasty }),
+    ...v.event({ type: "notice", kind: "refused", message: nasty }),
     ...v.notice(nasty),
     ...v.peers([peerInfo({ name: nasty })]),
   ];

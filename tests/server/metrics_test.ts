@@ -18,6 +18,7 @@ import {
 } from "../../lib/server/metrics.ts";
 import { serveMetrics } from "../../lib/io/metrics_http.ts";
 import { Registry } from "../../lib/server/registry.ts";
+import { seededRandom } from "../support/prng.ts";
 import type { DriverStats } from "../../lib/io/udp.ts";
 import { type P2pProcess, startPeer, startServer } from "../support/proc.ts";
 import { run, toolTest } from "../support/tools.ts";
@@ -151,7 +152,7 @@ Deno.test("metrics: EventCounts counts registrations and introductions; a Regist
   assert.equal(counts.registrations, 2);
   assert.equal(counts.introductions, 2);
   // A fresh registry's own numbers fill a snapshot as server.ts does.
-  const registry = new Registry();
+  const registry = new Registry({}, seededRandom(1));
   const text = renderMetrics({
     peers: registry.peerCount,
     rooms: registry.roomCount,

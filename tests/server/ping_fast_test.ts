@@ -19,7 +19,7 @@ import {
   TOKEN_LEN,
 } from "../../lib/wire/server_msg.ts";
 import { drainEvents, drainTransmits } from "../support/registry_out.ts";
-import { prng, randomBytesFrom } from "../support/prng.ts";
+import { seededRandom } from "../support/prng.ts";
 import { signedHello } from "../support/hello.ts";
 
 const A: Endpoint = { hostname: "198.51.100.1", port: 40000 };
@@ -35,19 +35,15 @@ interface Peer {
 }
 
 /** A deterministic byte source. */
-function bytesFrom(seed: number): (n: number) => Uint8Array {
-  const rng = prng(seed);
-  return (n) => randomBytesFrom(rng, n);
-}
 
 const drain = drainTransmits;
 const events = drainEvents;
 
 /** A registry (fast or slow PINGs) with a and b in one room, c in another. */
 function setup(slowPing: boolean) {
-  const r = new Registry({ slowPing }, new Uint8Array(32).fill(7), bytesFrom(99));
+  const r = new Registry({ slowPing }, seededRandom(99), new Uint8Array(32).fill(7));
   const join = (seed: number, addr: Endpoint, room: number): Peer => {
-    const id = bytesFrom(seed)(ID_LEN);
+    const id = seededRandom(seed)(ID_LEN);
     const hello = signedHello(`room ${room}`, {
       id,
       cookie: r.cookieFor(id, addr, 0),
@@ -122,7 +118,7 @@ Deno.test("ping fast path: the same answers as the decoding path on valid and fo
 Deno.test("ping fast path: the same answers on 3000 mutated PINGs", () => {
   const fast = setup(false), slow = setup(true);
   const { a, b, c } = fast;
-  const rnd = bytesFrom(2024);
+  const rnd = seededRandom(2024);
   const valid = [ping(a), ping(b, { digest: 77 }), ping(c)];
   const from = [A, B, C, A2];
   let now = 10;

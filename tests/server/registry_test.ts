@@ -18,7 +18,7 @@ import {
   type RegistryEvent,
   type RegistryOptions,
 } from "../../lib/server/registry.ts";
-import { prng, randomBytesFrom } from "../support/prng.ts";
+import { prng, randomBytesFrom, seededRandom } from "../support/prng.ts";
 import { signedHello, testRoom } from "../support/hello.ts";
 import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
 import { ID_LEN, idHex, MAX_DATAGRAM, MsgType } from "../../lib/wire/header.ts";
@@ -328,8 +328,11 @@ function bye(r: Registry, p: PeerSpec, now: number, from = p.addr, token = p.tok
   return drain(r);
 }
 
+/** Registries made so far: each draws from its own seed (a restarted server's tokens differ). */
+let registries = 0;
+
 function registry(o: Partial<RegistryOptions> = {}): Registry {
-  return new Registry(o, SECRET);
+  return new Registry(o, seededRandom(++registries), SECRET);
 }
 
 /** Options of {@link threePeers}. */
@@ -1417,7 +1420,11 @@ Deno.test("registry: cookies are HMACs of the id and address under the secret of
   assert.notDeepEqual(c0, r.cookieFor(alice.id.map((b) => b ^ 1), ALICE_ADDR, 0));
   assert.notDeepEqual(
     c0,
-    new Registry({}, new Uint8Array(32).fill(8)).cookieFor(alice.id, ALICE_ADDR, 0),
+    new Registry({}, seededRandom(8), new Uint8Array(32).fill(8)).cookieFor(
+      alice.id,
+      ALICE_ADDR,
+      0,
+    ),
     "another master secret, other cookies",
   );
   // Without a time: the period of the last datagram handled.
@@ -1678,11 +1685,10 @@ Deno.test("registry: seeded property: no answer to an unproven datagram is large
   // that first carried it only went to a cookie-proven address). Any other datagram, from
   // anybody (registered or not, right or wrong token, spoofed address), may be answered with
   // at most as many bytes as it has, to its source only.
-  const draws = prng(0x5eed);
   const r = new Registry(
     { expireAfter: 20_000, maxRoomSize: 5, maxPeers: 7, resyncInterval: 300, repunchInterval: 300 },
+    seededRandom(0x5eed),
     SECRET,
-    (n) => randomBytesFrom(draws, n),
   );
   /** Valid at `now`: made under the secret of this period or the one before. */
   const validCookie = (now: number, id: Uint8Array, from: Endpoint, c: Uint8Array) => {

@@ -34,6 +34,7 @@ import {
 import type { Transmit } from "../../lib/wire/transmit.ts";
 import { drainEvents, drainTransmits } from "../support/registry_out.ts";
 import { signedHello, testRoom } from "../support/hello.ts";
+import { seededRandom } from "../support/prng.ts";
 
 const A_ADDR: Endpoint = { hostname: "198.51.100.1", port: 40000 };
 const B_ADDR: Endpoint = { hostname: "203.0.113.2", port: 50000 };
@@ -56,6 +57,7 @@ const events = drainEvents;
 function setup() {
   const r = new Registry(
     { relayRate: 1e9, relayBurst: 1e9, pairRate: 1e9 },
+    seededRandom(1),
     new Uint8Array(32).fill(1),
   );
   const join = (seed: number, addr: Endpoint, room: number): Peer => {

@@ -304,8 +304,7 @@ interface Side {
 }
 
 /** The STUN probe's notice of a NAT that maps per destination. */
-const isSymmetricNotice = (e: P2pEvent) =>
-  e.event === "notice" && /symmetric/i.test(String(e.message));
+const isSymmetricNotice = (e: P2pEvent) => e.event === "notice" && e.kind === "symmetric-nat";
 
 /** The messages `from` sends in every cell. */
 function texts(from: string): string[] {

@@ -1,5 +1,5 @@
 /**
- * A seeded pseudo-random generator for deterministic tests.
+ * Seeded pseudo-random generators for deterministic tests: one seed, one sequence.
  *
  * @module
  */
@@ -21,4 +21,13 @@ export function randomBytesFrom(rng: () => number, n: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.floor(rng() * 256);
   return out;
+}
+
+/**
+ * The randomness the protocol cores take (`(n) => n bytes`), drawn from {@link prng} with
+ * `seed`: what tests inject wherever the roles inject node:crypto.
+ */
+export function seededRandom(seed: number): (n: number) => Uint8Array {
+  const rng = prng(seed);
+  return (n) => randomBytesFrom(rng, n);
 }

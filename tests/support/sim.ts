@@ -12,8 +12,9 @@ import { deriveRoomKeys, type RoomKeys } from "../../lib/crypto/room_key.ts";
 import { Registry, type RegistryOptions } from "../../lib/server/registry.ts";
 import type { SansIo } from "../../lib/io/udp.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire/address.ts";
-import { prng, randomBytesFrom } from "./prng.ts";
+import { prng, seededRandom } from "./prng.ts";
 import { StunResponder } from "../../lib/nat/stun.ts";
+import type { FakeGateway } from "./portmap_gateway.ts";
 
 /**
  * NAT behaviours: mapping (endpoint-independent or -dependent) and filtering. `symmetric`
@@ -154,7 +155,7 @@ export class SimNet {
   now = 0;
   #rng: () => number;
   /** A separate stream for ids, keys and secrets, so they do not shift loss decisions. */
-  #keys: () => number;
+  #keys: (n: number) => Uint8Array;
   #order = 0;
   #queue: InFlight[] = [];
   #hosts: Host[] = [];
@@ -172,13 +173,13 @@ export class SimNet {
   /** Makes a network with `seed` and conditions (defaults: 10 ms, no loss). */
   constructor(seed = 1, conditions: Partial<SimConditions> = {}) {
     this.#rng = prng(seed);
-    this.#keys = prng(seed ^ 0x5eed_5eed);
+    this.#keys = seededRandom(seed ^ 0x5eed_5eed);
     this.conditions = { latency: 10, loss: 0, dup: 0, jitter: 0, ...conditions };
   }
 
   /** `n` bytes from the seed: peer ids, identities and server secrets are reproducible. */
   bytes(n: number): Uint8Array {
-    return randomBytesFrom(this.#keys, n);
+    return this.#keys(n);
   }
 
   /** Attaches a state machine at `local` (behind `nat` if given). */
@@ -361,7 +362,8 @@ export const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
 
 /** Builds a server on {@link SERVER} in `net`. */
 export function addServer(net: SimNet, options: Partial<RegistryOptions> = {}): Registry {
-  const r = new Registry(options, net.bytes(32), (n) => net.bytes(n));
+  const secret = net.bytes(32);
+  const r = new Registry(options, (n) => net.bytes(n), secret);
   net.attach("server", SERVER, r);
   return r;
 }
@@ -421,6 +423,34 @@ export class SimStun {
   handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
     const r = this.#r.handle(now, 0, from, data);
     if (r) this.#out.push({ to: r.to, data: r.data });
+  }
+  /** Nothing is timed. */
+  handleTimeout(): void {}
+  /** The next answer. */
+  pollTransmit(): { to: Endpoint; data: Uint8Array } | undefined {
+    return this.#out.shift();
+  }
+  /** Never. */
+  nextTimeout(): number | undefined {
+    return undefined;
+  }
+}
+
+/**
+ * A home gateway on a LAN for the simulator: {@link FakeGateway} answering NAT-PMP and PCP on
+ * port 5351 (attach it behind the same {@link SimNat} as the peers that map through it).
+ */
+export class SimGateway {
+  #out: { to: Endpoint; data: Uint8Array }[] = [];
+  /** The gateway's port-mapping endpoint. */
+  readonly at: Endpoint;
+  /** A gateway answering as `gw` does. */
+  constructor(readonly gw: FakeGateway) {
+    this.at = { hostname: gw.lan, port: 5351 };
+  }
+  /** Answers a port-mapping request. */
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    for (const r of this.gw.answer(now, data)) this.#out.push({ to: from, data: r });
   }
   /** Nothing is timed. */
   handleTimeout(): void {}

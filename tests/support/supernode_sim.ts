@@ -58,10 +58,11 @@ export function addCheckingServer(
   alt = true,
   options: Partial<RegistryOptions> = {},
 ): { registry: Registry; machine: SansIo } {
+  const secret = net.bytes(32);
   const registry = new Registry(
     { ...options, reachVia: alt ? 2 : undefined },
-    net.bytes(32),
     (n) => net.bytes(n),
+    secret,
   );
   const altSocket = new AltSocket();
   const machine = new ServerWithAlt(registry, altSocket);

@@ -8,8 +8,8 @@
  *
  * Nothing goes directly when either side is relay-only. Direct copies and answers to endpoints
  * the peer never proved take a token from the client-wide handshake budget (a `ProbeBudget` of its
- * own, so opening NATs does not eat the probes of later upgrades). Pure: it sends through the
- * functions it is given.
+ * own, so opening NATs does not eat the probes of later upgrades). Pure: what it sends is
+ * polled (see {@link HandshakeTransport}).
  *
  * @module
  */
@@ -17,6 +17,16 @@ import type { Candidate, PathMachine, ProbeBudget } from "../path/path.ts";
 import type { HandshakeOut } from "./handshake.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../../wire/address.ts";
 import { encodeHandshake } from "../../wire/peer_frame.ts";
+
+/** A handshake datagram to send: through the relay (`to` null), or straight to the peer. */
+export interface HandshakeTransmit {
+  /** The peer's endpoint, or null for the relay. */
+  to: Endpoint | null;
+  /** The encoded HANDSHAKE frame. */
+  data: Uint8Array;
+  /** Our socket it leaves from (0: the main one). */
+  via: number;
+}
 
 /** A copy of message 1 sent directly. */
 interface Copy {
@@ -79,14 +89,10 @@ export interface Proof {
   rtt: number;
 }
 
-/** How the route reaches the world. */
-export interface RouteIO {
+/** What the route works with. */
+export interface RouteOptions {
   /** Our peer id. */
   readonly id: Uint8Array;
-  /** Sends a peer frame through the server's relay. */
-  relay(frame: Uint8Array): void;
-  /** Sends a datagram straight to a peer endpoint from our socket `via`. */
-  direct(to: Endpoint, data: Uint8Array, via?: number): void;
   /** Randomness (cookies). */
   random(n: number): Uint8Array;
   /** The client-wide budget for handshake copies to endpoints that never answered. */
@@ -103,30 +109,48 @@ export interface RouteView {
   path: PathMachine | null;
 }
 
-/** The handshake messages of one remote peer, relayed and direct. */
+/**
+ * The handshake messages of one remote peer, relayed and direct.
+ *
+ * Driving it: after {@link send} or {@link answer}, drain {@link pollTransmit} until undefined.
+ */
 export class HandshakeTransport {
-  #io: RouteIO;
+  #io: RouteOptions;
   #peer: Uint8Array;
   #copies = new DirectCopies();
+  #out: HandshakeTransmit[] = [];
 
   /** A route to peer `peer`. */
-  constructor(io: RouteIO, peer: Uint8Array) {
+  constructor(io: RouteOptions, peer: Uint8Array) {
     this.#io = io;
     this.#peer = peer;
+  }
+
+  /** The next handshake datagram to send, if any. */
+  pollTransmit(): HandshakeTransmit | undefined {
+    return this.#out.shift();
+  }
+
+  #relay(data: Uint8Array): void {
+    this.#out.push({ to: null, data, via: 0 });
+  }
+
+  #direct(to: Endpoint, data: Uint8Array, via = 0): void {
+    this.#out.push({ to, data, via });
   }
 
   /** Sends one of our handshake messages the way it asks ({@link HandshakeOut.route}). */
   send(now: number, h: HandshakeOut, view: RouteView): void {
     const frame = { from: this.#io.id, to: this.#peer, stage: h.stage, attempt: h.attempt };
     if (h.route !== "direct") {
-      this.#io.relay(encodeHandshake({ ...frame, cookie: 0, message: h.message }));
+      this.#relay(encodeHandshake({ ...frame, cookie: 0, message: h.message }));
     }
     if (view.relayOnly) return;
     if (h.route === "path") {
       const to = view.path?.route();
       if (to) {
         const data = encodeHandshake({ ...frame, cookie: 0, message: h.message });
-        this.#io.direct(to, data, view.path!.routeVia());
+        this.#direct(to, data, view.path!.routeVia());
       }
       return;
     }
@@ -136,50 +160,50 @@ export class HandshakeTransport {
       const r = this.#io.random(4);
       const cookie = (((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0) || 1;
       this.#copies.sent(now, h.attempt, cookie, c.addr, 0);
-      this.#io.direct(c.addr, encodeHandshake({ ...frame, cookie, message: h.message }));
+      this.#direct(c.addr, encodeHandshake({ ...frame, cookie, message: h.message }));
     }
   }
 
   /**
    * Answers a copy of the peer's message 1 with our message 2 the way the copy came: relayed
-   * (`from` null), or directly to `from` from our socket `slot`, echoing its `cookie`.
+   * (`from` null), or directly to `from` from our socket `via`, echoing its `cookie`.
    */
   answer(
     now: number,
     o: { attempt: number; message: Uint8Array; cookie: number },
     from: Endpoint | null,
-    slot: number,
+    via: number,
     view: RouteView,
   ): void {
     const frame = { from: this.#io.id, to: this.#peer, stage: 2, ...o };
-    if (!from) this.#io.relay(encodeHandshake({ ...frame, cookie: 0 }));
+    if (!from) this.#relay(encodeHandshake({ ...frame, cookie: 0 }));
     else if (!view.relayOnly && this.#mayReach(now, from, view)) {
-      this.#io.direct(from, encodeHandshake(frame), slot);
+      this.#direct(from, encodeHandshake(frame), via);
     }
   }
 
   /**
    * The direct path a message 2 of `attempt` proves: it came directly (`from` not null) to our
-   * socket `slot`, echoing the cookie of a copy sent there. Each cookie proves once.
+   * socket `via`, echoing the cookie of a copy sent there. Each cookie proves once.
    */
   proof(
     now: number,
     attempt: number,
     cookie: number,
     from: Endpoint | null,
-    slot: number,
+    via: number,
   ): Proof | null {
     if (!from || !cookie) return null;
-    const rtt = this.#copies.answered(now, attempt, cookie, from, slot);
-    return rtt === null ? null : { addr: from, via: slot, rtt };
+    const rtt = this.#copies.answered(now, attempt, cookie, from, via);
+    return rtt === null ? null : { addr: from, via, rtt };
   }
 
   /**
-   * True when a message 2 that came directly from `from` to our socket `slot` echoes the cookie
+   * True when a message 2 that came directly from `from` to our socket `via` echoes the cookie
    * of a copy of our message 1 `attempt` sent there (only whoever got that copy knows it).
    */
-  answersCopy(attempt: number, cookie: number, from: Endpoint, slot: number): boolean {
-    return cookie !== 0 && this.#copies.expects(attempt, cookie, from, slot);
+  answersCopy(attempt: number, cookie: number, from: Endpoint, via: number): boolean {
+    return cookie !== 0 && this.#copies.expects(attempt, cookie, from, via);
   }
 
   /** May a handshake copy go to `to` now: a proven endpoint, or within the budget? */

@@ -1,0 +1,92 @@
+/**
+ * What a joining peer tells its user besides peers, messages and warnings: one `notice` event
+ * per fact, with a machine-readable `kind` (what `--json` readers and tests match) and the
+ * English sentence people read. The sentences are written here, once; the machines report
+ * facts.
+ *
+ * @module
+ */
+import type { PortMapProtocol } from "../nat/portmap/mapper.ts";
+import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+
+/** What a notice is about. */
+export type NoticeKind =
+  /** The wanted name is taken in the room: we registered with a suffix. */
+  | "renamed"
+  /** The server refused a request after registering. */
+  | "refused"
+  /** STUN says our NAT maps each destination to its own port (symmetric). */
+  | "symmetric-nat"
+  /** The router granted a port mapping, offered to peers as a candidate. */
+  | "portmap"
+  /** `--supernode ask`: the reachability check passed; we serve the room as its supernode. */
+  | "supernode"
+  /** `--supernode ask`: the check did not pass (or the server cannot check). */
+  | "not-supernode"
+  /** Message parts to a peer that left and was forgotten were never delivered. */
+  | "undelivered"
+  /** A line longer than a message may be was not sent. */
+  | "too-long"
+  /** A line was not sent to some peers: too much is waiting to be delivered there. */
+  | "queue-full";
+
+/** A notice event. */
+export interface Notice {
+  /** Always `notice`. */
+  type: "notice";
+  /** What it is about. */
+  kind: NoticeKind;
+  /** The sentence for people. */
+  message: string;
+}
+
+/** The facts a notice tells, each with what its sentence needs. */
+export type NoticeFact =
+  | { kind: "renamed"; wanted: string; name: string }
+  | { kind: "refused"; reason: string }
+  /** The probe's own sentence (see `SYMMETRIC_NOTICE` in `lib/nat/stun_probe.ts`). */
+  | { kind: "symmetric-nat"; message: string }
+  | { kind: "portmap"; protocol: PortMapProtocol; external: Endpoint }
+  | { kind: "supernode" }
+  | { kind: "not-supernode" }
+  | { kind: "undelivered"; name: string; parts: number }
+  | { kind: "too-long"; bytes: number; limit: number }
+  | { kind: "queue-full"; names: string[] };
+
+/** How the port-mapping protocols are named to the user. */
+const PORTMAP_NAMES: Record<PortMapProtocol, string> = {
+  pcp: "PCP",
+  natpmp: "NAT-PMP",
+  upnp: "UPnP",
+};
+
+/** The notice event telling `f`. */
+export function notice(f: NoticeFact): Notice {
+  return { type: "notice", kind: f.kind, message: sentence(f) };
+}
+
+/** The sentence for `f`. */
+function sentence(f: NoticeFact): string {
+  switch (f.kind) {
+    case "renamed":
+      return `The name "${f.wanted}" is taken in this room; you are "${f.name}"`;
+    case "refused":
+      return `The server refused a request: ${f.reason}`;
+    case "symmetric-nat":
+      return f.message;
+    case "portmap":
+      return `Router port mapping (${PORTMAP_NAMES[f.protocol]}): ${
+        formatEndpoint(f.external)
+      } → you`;
+    case "supernode":
+      return "Reachable from the Internet: serving as a supernode of this room";
+    case "not-supernode":
+      return "Not serving as a supernode: the server did not find this address reachable from the Internet (or cannot check: it needs --alt-host)";
+    case "undelivered":
+      return `${f.parts} message parts to "${f.name}" were never delivered`;
+    case "too-long":
+      return `Message is ${f.bytes} bytes; the limit is ${f.limit}. Not sent.`;
+    case "queue-full":
+      return `Not sent to ${f.names.join(", ")}: too much is waiting to be delivered there`;
+  }
+}
