@@ -10,7 +10,8 @@
  *
  * Options: `--seed S` (default: from the clock, printed), `--peers N` (default 8),
  * `--minutes M` (default 4), `--herd N`, `--verbose` (debug logs on every process's stderr),
- * `--logs DIR` (write every process's events and stderr and the record there).
+ * `--logs DIR` (write every process's events and stderr and the record there), `--examples N`
+ * (how many examples of each failure to print, default 12).
  *
  * @module
  */
@@ -27,6 +28,7 @@ const { values: args } = parseArgs({
     herd: { type: "string" },
     verbose: { type: "boolean", default: false },
     logs: { type: "string" },
+    examples: { type: "string", default: "12" },
   },
 });
 
@@ -64,7 +66,12 @@ if (!(minutes > 0 && minutes <= 120)) {
   console.error(`soak: --minutes wants a number above 0, at most 120, not "${args.minutes}"`);
   Deno.exit(2);
 }
-const result = await runSoak({ ...common, peers, durationMs: Math.round(minutes * 60_000) });
+const result = await runSoak({
+  ...common,
+  peers,
+  durationMs: Math.round(minutes * 60_000),
+  check: { examples: int(args.examples, "examples", 0, 100_000) },
+});
 for (const line of summarize(result, peers)) console.log(line);
 const { examples: _m, ...delivery } = result.report.delivery;
 const { examples: _l, ...left } = result.report.left;

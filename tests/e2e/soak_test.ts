@@ -90,6 +90,10 @@ Deno.test("soak checks: a line to a peer asleep is required only if it runs long
   // Asleep from 5 s to 60 s: 40 s awake after, so every line is due, and none came.
   const c = inst(1, 1, [[2, peer(0)]], { suspended: [{ from: 5 * S, to: 60 * S }] });
   assert.equal(checkSoak(record([a, c])).delivery.missing, 3);
+  // Asleep from 5 s to 80 s: the server may expire it after 50 s (75 s expiry − 25 s
+  // keepalive), so only the line typed before that is due.
+  const d = inst(1, 1, [[2, peer(0)]], { suspended: [{ from: 5 * S, to: 80 * S }] });
+  assert.equal(checkSoak(record([a, d], [10, 60, 70])).delivery.required, 1);
 });
 
 Deno.test("soak checks: a left about a running peer is false, about a long-suspended one not", () => {
@@ -131,7 +135,7 @@ Deno.test("soak checks: a ghost keeps the room from being whole until its left a
   const b = inst(1, 1, [[2, peer(0)]], { leaveAt: 20 * S, exitAt: 20.5 * S });
   const r = checkSoak(record([a, b], []));
   assert.equal(r.whole.maxEpisodeMs, 29_500);
-  assert.match(r.whole.longest[0]!.why, /lists p1, gone/);
+  assert.match(r.whole.longest[0]!.why, /p0#0 lists p1#1, gone/);
   assert.match(r.failures.join("\n"), /^whole: the room was not whole for up to 29\.5 s/m);
 });
 

@@ -600,7 +600,8 @@ export function summarize(r: SoakResult, peers: number): string[] {
     `duplicate, ${d.outOfOrder} out of order, ${d.fabricated} fabricated, ${d.wrongName} ` +
     `misattributed; ${d.extra} more not required`,
     `2 left        ${mark(has("left"))} ${p.left.total} left events: ${p.left.true} true, ` +
-    `${p.left.false} false, ${p.left.whileSuspended} while suspended, ${p.left.unknown} unknown`,
+    `${p.left.false} false, ${p.left.whileSuspended} while suspended; ${p.left.repeated} ` +
+    `repeated, ${p.left.unknown} unknown`,
     `3 undelivered ${mark(has("undelivered"))} ${p.undelivered.total} warnings: ` +
     `${p.undelivered.true} true, ${p.undelivered.false} false, ${p.undelivered.unknown} unknown`,
     `4 whole       ${mark(has("whole"))} longest not whole ${secs(p.whole.maxEpisodeMs)} ` +

@@ -10,7 +10,8 @@
  *
  * 1. **delivery**: every line is displayed at most once by each instance, in the order sent,
  *    attributed to its sender's name, and never made up; a line is *required* at a receiver
- *    present when it was sent if, afterwards, the sender was sending while the receiver was
+ *    present when it was sent (ready for a grace time, not leaving, and not asleep so long that
+ *    the server may have expired it: a short sleep does not take a peer out of the room) if, afterwards, the sender was sending while the receiver was
  *    running for {@link CheckOptions.deliveryGraceMs} in all, or both were so through the
  *    settle phase at the end (which waits for the lines still due). Whether the sender listed the receiver does
  *    not matter.
@@ -20,7 +21,9 @@
  *    those are counted apart as "left while suspended". A `left` names an instance by the name
  *    it registered with and the fingerprint the observer listed under that name; a ghost (an
  *    instance that exited without its goodbye arriving) going away is a true `left`: the ghost
- *    itself shows in (4), and a returning identity's changed name in (6).
+ *    itself shows in (4), and a returning identity's changed name in (6). A `left` about a
+ *    name the observer no longer listed (a second `left` without a `peer` between) is judged
+ *    by the row it last listed, and counted as *repeated*: that fails too.
  * 3. **undelivered**: an `undelivered` warning is false when the peer it names was running when
  *    it was raised, or displayed every line the warning's sender sent it.
  * 4. **whole**: the room is whole when every running instance lists every other running one
@@ -41,7 +44,7 @@ import {
   apply,
   boundaries,
   displayedBy,
-  instanceNamed,
+  instanceListed,
   type InstanceRecord,
   isPresent,
   isRunning,
@@ -51,6 +54,7 @@ import {
   leaving,
   type LineRecord,
   parseLineText,
+  type Presence,
   ready,
   type Sample,
   slotsByFingerprint,
@@ -79,6 +83,8 @@ export interface CheckOptions {
   rssMarginKiB: number;
   /** Descriptors may grow to twice the first sample plus this. */
   fdMargin: number;
+  /** How many examples of each kind of failure the report keeps. */
+  examples: number;
 }
 
 /** Defaults of {@link CheckOptions}. */
@@ -92,10 +98,13 @@ export const DEFAULT_CHECK: CheckOptions = {
   warmupMs: 5_000,
   rssMarginKiB: 32 * 1024,
   fdMargin: 16,
+  examples: 12,
 };
 
-/** How many examples of each kind of failure a report keeps. */
-const EXAMPLES = 12;
+/** The presence rule of the checks (see `isPresent` in `soak_record.ts`). */
+function presence(o: CheckOptions): Presence {
+  return { graceMs: o.joinGraceMs, silentMs: o.expireMs - o.keepaliveMs };
+}
 
 /** A required delivery that never happened, and why we think so. */
 export interface Missing {
@@ -164,6 +173,7 @@ export interface SoakReport {
     true: number;
     false: number;
     whileSuspended: number;
+    repeated: number;
     unknown: number;
     examples: FalseEvent[];
   };
@@ -219,6 +229,7 @@ function rel(rec: SoakRecord, t: number): number {
 // 1. Delivery
 
 function checkDelivery(rec: SoakRecord, o: CheckOptions): SoakReport["delivery"] {
+  const slots = slotsByFingerprint(rec);
   const lines = new Map<string, LineRecord>();
   for (const l of rec.lines) lines.set(`${l.slot}:${l.seq}`, l);
   const byId = new Map(rec.instances.map((i) => [i.id, i]));
@@ -276,9 +287,9 @@ function checkDelivery(rec: SoakRecord, o: CheckOptions): SoakReport["delivery"]
         continue;
       }
       out.missing++;
-      const why = missingWhy(s, r, l);
+      const why = missingWhy(rec, slots, s, r, l);
       out.missingBy[why]++;
-      if (out.examples.length < EXAMPLES) {
+      if (out.examples.length < o.examples) {
         out.examples.push({ line: key, sentS: rel(rec, l.at), to: label(r), why });
       }
     }
@@ -293,7 +304,7 @@ function required(
   l: LineRecord,
   o: CheckOptions,
 ): boolean {
-  if (!isPresent(r, l.at, o.joinGraceMs) || !isPresent(s, l.at, o.joinGraceMs)) return false;
+  if (!isPresent(r, l.at, presence(o)) || !isPresent(s, l.at, presence(o))) return false;
   if (jointTime(s, r, l.at, rec.endAt) >= o.deliveryGraceMs) return true;
   // Both there through the settle phase at the end, which waited for the line.
   const settle = rec.endAt - rec.trafficEndAt;
@@ -312,9 +323,9 @@ export function pendingDeliveries(rec: SoakRecord, options: Partial<CheckOptions
   let n = 0;
   for (const l of rec.lines) {
     const s = byId.get(l.instance)!;
-    if (!isSending(s, rec.endAt) || !isPresent(s, l.at, o.joinGraceMs)) continue;
+    if (!isSending(s, rec.endAt) || !isPresent(s, l.at, presence(o))) continue;
     for (const r of rec.instances) {
-      if (r.slot === l.slot || !isRunning(r, rec.endAt) || !isPresent(r, l.at, o.joinGraceMs)) {
+      if (r.slot === l.slot || !isRunning(r, rec.endAt) || !isPresent(r, l.at, presence(o))) {
         continue;
       }
       if (!shown.get(r.id)!.has(`${l.slot}:${l.seq}`)) n++;
@@ -323,9 +334,15 @@ export function pendingDeliveries(rec: SoakRecord, options: Partial<CheckOptions
   return n;
 }
 
-function missingWhy(s: InstanceRecord, r: InstanceRecord, l: LineRecord): Missing["why"] {
-  const view = viewBefore(s, l.at);
-  if (r.readyName === undefined || view.get(r.readyName) !== r.fingerprint) return "unlisted";
+function missingWhy(
+  rec: SoakRecord,
+  slots: ReadonlyMap<string, number>,
+  s: InstanceRecord,
+  r: InstanceRecord,
+  l: LineRecord,
+): Missing["why"] {
+  const row = r.readyName === undefined ? undefined : viewBefore(s, l.at).get(r.readyName);
+  if (!row || instanceListed(rec, slots, r.readyName!, row) !== r) return "unlisted";
   const gaveUp = s.events.some(({ at, event }) =>
     at >= l.at && event.event === "warning" && event.kind === "undelivered" &&
     event.name === r.readyName
@@ -343,19 +360,26 @@ function checkLeft(rec: SoakRecord, o: CheckOptions): SoakReport["left"] {
     true: 0,
     false: 0,
     whileSuspended: 0,
+    repeated: 0,
     unknown: 0,
     examples: [],
   };
   for (const r of rec.instances) {
     const view: View = new Map();
+    // The latest row of every name ever listed: a repeated `left` is judged by it.
+    const ever: View = new Map();
     for (const { at, event } of r.events) {
       if (at > rec.endAt) break;
-      const fp = apply(view, event);
+      let row = apply(view, event, at);
+      if (event.event === "peer") apply(ever, event, at);
       if (event.event !== "left") continue;
       out.total++;
       const name = String(event.name);
-      const slot = fp === undefined ? undefined : slots.get(fp);
-      const k = slot === undefined ? undefined : instanceNamed(rec, slot, name, at);
+      if (!row) {
+        out.repeated++;
+        row = ever.get(name);
+      }
+      const k = row && instanceListed(rec, slots, name, row);
       if (k === undefined) {
         out.unknown++;
         continue;
@@ -377,13 +401,13 @@ function checkLeft(rec: SoakRecord, o: CheckOptions): SoakReport["left"] {
       });
     }
   }
-  out.examples = firstExamples(out.examples);
+  out.examples = firstExamples(out.examples, o.examples);
   return out;
 }
 
-/** The earliest {@link EXAMPLES} of a list. */
-function firstExamples(list: FalseEvent[]): FalseEvent[] {
-  return list.sort((a, b) => a.atS - b.atS).slice(0, EXAMPLES);
+/** The earliest `n` of a list. */
+function firstExamples(list: FalseEvent[], n: number): FalseEvent[] {
+  return list.sort((a, b) => a.atS - b.atS).slice(0, n);
 }
 
 /** `k` was (or just was) suspended long enough for the server to expire it by `t`. */
@@ -397,30 +421,27 @@ function expirable(k: InstanceRecord, t: number, o: CheckOptions): boolean {
 // ---------------------------------------------------------------------------------------------
 // 3. Undelivered warnings
 
-function checkUndelivered(rec: SoakRecord): SoakReport["undelivered"] {
+function checkUndelivered(rec: SoakRecord, o: CheckOptions): SoakReport["undelivered"] {
   const slots = slotsByFingerprint(rec);
   const shownBy = displayedBy(rec);
   const out: SoakReport["undelivered"] = { total: 0, true: 0, false: 0, unknown: 0, examples: [] };
   for (const s of rec.instances) {
-    // Every name this sender ever listed, with its fingerprint (a departed one included).
-    const ever = new Map<string, string>();
+    // The latest row of every name this sender ever listed (a departed one included).
+    const ever: View = new Map();
     for (const { at, event } of s.events) {
       if (at > rec.endAt) break;
-      if (event.event === "peer" && typeof event.fingerprint === "string") {
-        ever.set(String(event.name), event.fingerprint);
-      }
+      if (event.event === "peer") apply(ever, event, at);
       if (event.event !== "warning" || event.kind !== "undelivered") continue;
       out.total++;
       const name = typeof event.name === "string" ? event.name : undefined;
-      const fp = name === undefined ? undefined : ever.get(name);
-      const slot = fp === undefined ? undefined : slots.get(fp);
-      const k = slot === undefined ? undefined : instanceNamed(rec, slot, name!, at);
+      const row = name === undefined ? undefined : ever.get(name);
+      const k = row && instanceListed(rec, slots, name!, row);
       if (k === undefined) {
         out.unknown++;
         continue;
       }
       const shown = shownBy.get(k.id)!;
-      // What this sender typed while the peer was in the room (whether listed or not).
+      // What this sender typed while that peer was in the room (whether listed or not).
       const sentToIt = rec.lines.filter((l) =>
         l.instance === s.id && l.at <= at && ready(k, l.at) && !leaving(k, l.at)
       );
@@ -430,13 +451,19 @@ function checkUndelivered(rec: SoakRecord): SoakReport["undelivered"] {
         out.examples.push({
           atS: rel(rec, at),
           observer: label(s),
-          about: `${label(k)} (${isRunning(k, at) ? "running" : "displayed all"})`,
+          about: `${label(k)} (${
+            isRunning(k, at)
+              ? "running"
+              : sentToIt.length
+              ? `displayed all ${sentToIt.length} lines`
+              : "nothing was due to it"
+          })`,
           after: lastActionBefore(rec, at),
         });
       } else out.true++;
     }
   }
-  out.examples = firstExamples(out.examples);
+  out.examples = firstExamples(out.examples, o.examples);
   return out;
 }
 
@@ -455,12 +482,14 @@ function notWhole(
     const v = views.get(a.id)!;
     for (const b of running) {
       if (b === a || b.readyName === undefined) continue;
-      if (v.get(b.readyName) !== b.fingerprint) return `${label(a)} does not list ${label(b)}`;
+      const row = v.get(b.readyName);
+      if (!row || instanceListed(rec, slots, b.readyName, row) !== b) {
+        return `${label(a)} does not list ${label(b)}`;
+      }
     }
-    for (const [name, fp] of v) {
-      const slot = slots.get(fp);
-      const k = slot === undefined ? undefined : instanceNamed(rec, slot, name, t);
-      if (!k || !alive(k, t)) return `${label(a)} lists ${name}, gone`;
+    for (const [name, row] of v) {
+      const k = instanceListed(rec, slots, name, row);
+      if (!k || !alive(k, t)) return `${label(a)} lists ${k ? label(k) : name}, gone`;
     }
   }
   return null;
@@ -494,7 +523,7 @@ function checkWhole(rec: SoakRecord, o: CheckOptions): SoakReport["whole"] {
     const at = steps[k]!.at;
     for (; k < steps.length && steps[k]!.at === at; k++) {
       const s = steps[k]!;
-      if (s.inst && s.event) apply(views.get(s.inst.id)!, s.event);
+      if (s.inst && s.event) apply(views.get(s.inst.id)!, s.event, at);
     }
     if (at < rec.phaseAt || at > rec.endAt) continue;
     const why = notWhole(rec, views, slots, at);
@@ -602,7 +631,7 @@ export function checkSoak(rec: SoakRecord, options: Partial<CheckOptions> = {}):
   }
   const delivery = checkDelivery(rec, o);
   const left = checkLeft(rec, o);
-  const undelivered = checkUndelivered(rec);
+  const undelivered = checkUndelivered(rec, o);
   const whole = checkWhole(rec, o);
   const resources = checkResources(rec, o);
   const names = {
@@ -630,6 +659,9 @@ export function checkSoak(rec: SoakRecord, options: Partial<CheckOptions> = {}):
   if (d.fabricated > 0) failures.push(`delivery: ${d.fabricated} lines never sent`);
   if (d.wrongName > 0) failures.push(`delivery: ${d.wrongName} lines under another name`);
   if (left.false > 0) failures.push(`left: ${left.false} of ${left.total} left events false`);
+  if (left.repeated > 0) {
+    failures.push(`left: ${left.repeated} left events about peers no longer listed (repeated)`);
+  }
   if (left.unknown > 0) failures.push(`left: ${left.unknown} left events about unknown peers`);
   if (undelivered.false > 0) {
     failures.push(

@@ -169,14 +169,17 @@ export function parseLineText(text: unknown): { slot: number; seq: number } | nu
 // ---------------------------------------------------------------------------------------------
 // Instance state at a time
 
+/** Whether `t` falls in one of the intervals. */
 export function suspendedAt(s: readonly Interval[], t: number): boolean {
   return s.some((i) => i.from <= t && t < i.to);
 }
 
+/** Registered by `t` and not exited. */
 export function ready(i: InstanceRecord, t: number): boolean {
   return i.readyAt !== undefined && i.readyAt <= t && !(i.exitAt !== undefined && i.exitAt <= t);
 }
 
+/** Made to leave by `t`. */
 export function leaving(i: InstanceRecord, t: number): boolean {
   return i.leaveAt !== undefined && i.leaveAt <= t;
 }
@@ -186,14 +189,32 @@ export function isRunning(i: InstanceRecord, t: number): boolean {
   return ready(i, t) && !leaving(i, t) && !suspendedAt(i.suspended, t);
 }
 
+/** Ready and not suspended: it can deliver what it has queued (also while leaving). */
 export function isSending(i: InstanceRecord, t: number): boolean {
   return ready(i, t) && !suspendedAt(i.suspended, t);
 }
 
-export function isPresent(i: InstanceRecord, t: number, graceMs: number): boolean {
-  return ready(i, t) && i.readyAt! + graceMs <= t && !leaving(i, t);
+/** How presence is judged (see {@link isPresent}). */
+export interface Presence {
+  /** A peer counts as in the room this long after it registered or woke from a long sleep. */
+  graceMs: number;
+  /** A sleep this long may get a peer expired by the server (expiry − keepalive). */
+  silentMs: number;
 }
 
+/**
+ * Ready for `p.graceMs`, not leaving, and not asleep so long that the server may have expired it
+ * (in a suspension of `p.silentMs` or more, or less than `p.graceMs` after it ended). A short
+ * sleep does not take a peer out of the room.
+ */
+export function isPresent(i: InstanceRecord, t: number, p: Presence): boolean {
+  if (!ready(i, t) || i.readyAt! + p.graceMs > t || leaving(i, t)) return false;
+  return !i.suspended.some((s) =>
+    s.to - s.from >= p.silentMs && s.from + p.silentMs <= t && t < s.to + p.graceMs
+  );
+}
+
+/** Started by `t` and not exited. */
 export function alive(i: InstanceRecord, t: number): boolean {
   return i.startAt <= t && !(i.exitAt !== undefined && i.exitAt <= t);
 }
@@ -226,6 +247,7 @@ export function jointTime(
   return total;
 }
 
+/** How reports name an instance: `NAME#ID`. */
 export function label(i: InstanceRecord): string {
   return `${i.readyName ?? i.name}#${i.id}`;
 }
@@ -233,17 +255,28 @@ export function label(i: InstanceRecord): string {
 // ---------------------------------------------------------------------------------------------
 // Views: who an instance lists, from its `peer` and `left` events
 
-/** What one instance lists: name to fingerprint. */
-export type View = Map<string, string>;
+/** A row of a view: whom a name stands for, and when a `peer` event last said so. */
+export interface Listed {
+  /** The fingerprint shown with the name. */
+  fingerprint: string;
+  /** When the latest `peer` event for the name arrived. */
+  at: number;
+}
 
-/** Applies one event to a view; returns the fingerprint a `left` removed. */
-export function apply(view: View, e: P2pEvent): string | undefined {
+/** What one instance lists: name to the row of its latest `peer` event. */
+export type View = Map<string, Listed>;
+
+/**
+ * Applies one event (arrived at `at`) to a view; returns the row a `left` removed, if the name
+ * was listed.
+ */
+export function apply(view: View, e: P2pEvent, at: number): Listed | undefined {
   if (e.event === "peer" && typeof e.name === "string" && typeof e.fingerprint === "string") {
-    view.set(e.name, e.fingerprint);
+    view.set(e.name, { fingerprint: e.fingerprint, at });
   } else if (e.event === "left" && typeof e.name === "string") {
-    const fp = view.get(e.name);
+    const row = view.get(e.name);
     view.delete(e.name);
-    return fp;
+    return row;
   }
   return undefined;
 }
@@ -253,7 +286,7 @@ export function viewBefore(i: InstanceRecord, t: number): View {
   const v: View = new Map();
   for (const { at, event } of i.events) {
     if (at >= t) break;
-    apply(v, event);
+    apply(v, event, at);
   }
   return v;
 }
@@ -265,18 +298,28 @@ export function slotsByFingerprint(rec: SoakRecord): Map<string, number> {
   return m;
 }
 
-/** The latest instance of `slot` that registered as `name` by time `t`. */
-export function instanceNamed(
+/**
+ * Another process's `peer` event may reach the harness before the `ready` event of the instance
+ * it announces (each pipe is read on its own), by this much at most, ms.
+ */
+const READ_SKEW = 1_000;
+
+/**
+ * The instance a listed name stands for: of the slot with that fingerprint, registered under
+ * that name, the latest that had registered when the `peer` event came. A peer that rejoins is a
+ * new instance, announced by a new `peer` event.
+ */
+export function instanceListed(
   rec: SoakRecord,
-  slot: number,
+  slots: ReadonlyMap<string, number>,
   name: string,
-  t: number,
+  row: Listed,
 ): InstanceRecord | undefined {
+  const slot = slots.get(row.fingerprint);
   let found: InstanceRecord | undefined;
   for (const i of rec.instances) {
-    if (i.slot === slot && i.readyName === name && i.readyAt !== undefined && i.readyAt <= t) {
-      found = i;
-    }
+    if (i.slot !== slot || i.readyName !== name || i.readyAt === undefined) continue;
+    if (i.readyAt <= row.at + READ_SKEW) found = i;
   }
   return found;
 }
