@@ -19,18 +19,29 @@ import { parseArgs } from "node:util";
 import { runSoak, summarize } from "../tests/support/soak.ts";
 import { runHerd, summarizeHerd } from "../tests/support/soak_herd.ts";
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
-    seed: { type: "string" },
-    peers: { type: "string", default: "8" },
-    minutes: { type: "string", default: "4" },
-    herd: { type: "string" },
-    verbose: { type: "boolean", default: false },
-    logs: { type: "string" },
-    examples: { type: "string", default: "12" },
-  },
-});
+// `deno task soak -- --seed 1` passes the `--` on.
+const argv = Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args;
+let args;
+try {
+  ({ values: args } = parseArgs({
+    args: argv,
+    options: {
+      seed: { type: "string" },
+      peers: { type: "string", default: "8" },
+      minutes: { type: "string", default: "4" },
+      herd: { type: "string" },
+      verbose: { type: "boolean", default: false },
+      logs: { type: "string" },
+      examples: { type: "string", default: "12" },
+    },
+  }));
+} catch (e) {
+  console.error(
+    `soak: ${(e as Error).message}; options: --seed S --peers N --minutes M --herd N ` +
+      `--verbose --logs DIR --examples N`,
+  );
+  Deno.exit(2);
+}
 
 function int(v: string | undefined, flag: string, min: number, max: number): number {
   const n = Number(v);

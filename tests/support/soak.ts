@@ -101,6 +101,11 @@ class Stop {
   }
 }
 
+/** Sleeps `ms` (nothing if it is not positive). */
+function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}
+
 /** An instance's record while it runs (events are read from the process at the end). */
 type LiveRecord = Omit<InstanceRecord, "events">;
 
@@ -183,8 +188,8 @@ class SoakRun {
 
   /** Runs the whole thing; always ends every process it started. */
   async run(): Promise<SoakRecord> {
-    await prepareProduct();
     try {
+      await prepareProduct();
       await this.#startServer(0);
       await Promise.all(this.#slots.map((s) => this.#join(s)));
       await this.#waitWhole(30_000);
@@ -198,7 +203,7 @@ class SoakRun {
         targets.set(key, [...(targets.get(key) ?? []), d]);
       }
       await Promise.all([...targets.values()].map((list) => this.#perform(list)));
-      await new Stop().sleep(this.#phaseAt + this.#o.durationMs - performance.now());
+      await sleep(this.#phaseAt + this.#o.durationMs - performance.now());
       this.#trafficEndAt = performance.now();
       this.#traffic.stop();
       await Promise.all(senders);
@@ -234,7 +239,8 @@ class SoakRun {
           label: `server#${this.#servers.length}`,
         });
         this.#allProcs.add(s.proc);
-        rec.readyAt = s.proc.receivedAt(s.proc.events[0]!) ?? performance.now();
+        const listening = s.proc.events.find((e) => e.event === "listening")!;
+        rec.readyAt = s.proc.receivedAt(listening);
         this.#servers.push({ proc: s.proc, rec });
         this.#addr = s.addr;
         this.#port = Number(s.addr.slice(s.addr.lastIndexOf(":") + 1));
@@ -242,7 +248,7 @@ class SoakRun {
       } catch (e) {
         if (attempt >= 3) throw e;
         this.#say(`server did not start (${(e as Error).message.split("\n")[0]}); again`);
-        await new Stop().sleep(1_000);
+        await sleep(1_000);
       }
     }
   }
@@ -257,7 +263,7 @@ class SoakRun {
     for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
       if (await this.#startInstance(slot)) return;
       this.#failedStarts++;
-      await new Stop().sleep(2_000);
+      await sleep(2_000);
     }
     this.#say(`p${slot.index} did not register in ${START_ATTEMPTS} attempts`);
   }
@@ -352,7 +358,7 @@ class SoakRun {
   /** Performs one target's disruptions in order, each not before its time. */
   async #perform(list: readonly Disruption[]): Promise<void> {
     for (const d of list) {
-      await new Stop().sleep(this.#phaseAt + d.at - performance.now());
+      await sleep(this.#phaseAt + d.at - performance.now());
       switch (d.kind) {
         case "leave":
           await this.#leaveAndRejoin(this.#slots[d.slot]!, d.how, d.awayMs);
@@ -373,7 +379,7 @@ class SoakRun {
   async #leaveAndRejoin(slot: Slot, how: "quit" | "eof", awayMs: number): Promise<void> {
     const from = performance.now();
     await this.#leave(slot, how);
-    await new Stop().sleep(from + awayMs - performance.now());
+    await sleep(from + awayMs - performance.now());
     await this.#join(slot);
   }
 
@@ -384,7 +390,7 @@ class SoakRun {
     live.proc.kill("SIGSTOP");
     live.rec.suspended.push(span);
     this.#act("suspend", slot.index);
-    await new Stop().sleep(ms);
+    await sleep(ms);
     live.proc.kill("SIGCONT");
     span.to = performance.now();
     this.#act("resume", slot.index);
@@ -397,7 +403,7 @@ class SoakRun {
     s.proc.kill("SIGSTOP");
     s.rec.suspended.push(span);
     this.#act("server-suspend", -1);
-    await new Stop().sleep(ms);
+    await sleep(ms);
     s.proc.kill("SIGCONT");
     span.to = performance.now();
     this.#act("server-resume", -1);
@@ -411,7 +417,7 @@ class SoakRun {
     s.rec.endAt = performance.now();
     this.#act("server-kill", -1);
     await s.proc.close();
-    await new Stop().sleep(s.rec.endAt + downMs - performance.now());
+    await sleep(s.rec.endAt + downMs - performance.now());
     await this.#startServer(this.#port);
     this.#act("server-restart", -1);
   }
@@ -460,7 +466,7 @@ class SoakRun {
     while (performance.now() < until) {
       why = roomWholeAt(this.#snapshot(performance.now()), performance.now());
       if (why === null) break;
-      await new Stop().sleep(200);
+      await sleep(200);
     }
     this.#say(why === null ? "the room is whole" : `the room is not whole yet (${why}); going on`);
   }
@@ -472,7 +478,7 @@ class SoakRun {
     do {
       pending = pendingDeliveries(this.#snapshot(performance.now()), this.#o.check);
       if (pending === 0) break;
-      await new Stop().sleep(500);
+      await sleep(500);
     } while (performance.now() < until);
     this.#say(pending === 0 ? "every due line delivered" : `${pending} deliveries still due`);
   }
