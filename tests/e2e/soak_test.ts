@@ -134,9 +134,9 @@ Deno.test("soak checks: a ghost keeps the room from being whole until its left a
   const a = inst(0, 0, [[2, peer(1)], [50, { event: "left", name: "p1", reason: "expired" }]]);
   const b = inst(1, 1, [[2, peer(0)]], { leaveAt: 20 * S, exitAt: 20.5 * S });
   const r = checkSoak(record([a, b], []));
-  assert.equal(r.whole.maxEpisodeMs, 29_500);
+  assert.equal(r.whole.longestMs, 29_500);
   assert.match(r.whole.longest[0]!.why, /p0#0 lists p1#1, gone/);
-  assert.match(r.failures.join("\n"), /^whole: the room was not whole for up to 29\.5 s/m);
+  assert.match(r.failures.join("\n"), /^whole: .* for up to 29\.5 s/m);
 });
 
 /** The short churn: every disruption kind once, ≤ 60 s of wall time. */

@@ -610,9 +610,10 @@ export function summarize(r: SoakResult, peers: number): string[] {
     `repeated, ${p.left.unknown} unknown`,
     `3 undelivered ${mark(has("undelivered"))} ${p.undelivered.total} warnings: ` +
     `${p.undelivered.true} true, ${p.undelivered.false} false, ${p.undelivered.unknown} unknown`,
-    `4 whole       ${mark(has("whole"))} longest not whole ${secs(p.whole.maxEpisodeMs)} ` +
-    `(limit ${secs(p.whole.limitMs)}), ${p.whole.episodes} episodes, ${p.whole.open} open at ` +
-    `the end; longest to whole after a disruption ended ${secs(p.whole.maxAfterDisruptionMs)}; ` +
+    `4 whole       ${mark(has("whole"))} longest defect ${secs(p.whole.longestMs)} (limit ` +
+    `${secs(p.whole.limitMs)}; ${p.whole.defects} defects, ${p.whole.open} left at the end); ` +
+    `room not whole ${p.whole.episodes} times, longest ${secs(p.whole.longestEpisodeMs)}; ` +
+    `longest to whole after a disruption ended ${secs(p.whole.maxAfterDisruptionMs)}; ` +
     `${p.whole.finalMismatches} wrong rows in the final /peers`,
     `5 resources   ${mark(has("resources"))} ${res || "no samples"}`,
     `6 names       ${mark(has("names"))} ${p.names.renamed} renamed, ${p.names.crashed} ` +
@@ -631,7 +632,7 @@ export function summarize(r: SoakResult, peers: number): string[] {
   }
   for (const e of p.whole.longest) {
     lines.push(
-      `  not whole from ${e.fromS} s for ${secs(e.ms)}${e.open ? " (still at the end)" : ""}: ` +
+      `  defect from ${e.fromS} s for ${secs(e.ms)}${e.open ? " (still at the end)" : ""}: ` +
         `${e.why} (after ${e.after})`,
     );
   }

@@ -27,9 +27,12 @@
  * 3. **undelivered**: an `undelivered` warning is false when the peer it names was running when
  *    it was raised, or displayed every line the warning's sender sent it.
  * 4. **whole**: the room is whole when every running instance lists every other running one
- *    (by its name and fingerprint) and none lists an instance that exited. Every interval where
- *    it is not whole is an episode; the longest must stay under
- *    {@link CheckOptions.wholeLimitMs}, and the room must be whole when the run ends.
+ *    (by its name and fingerprint) and none lists an instance that exited. Each *defect* (this
+ *    running peer does not list that one, or lists that one gone) is timed from when it appears
+ *    to when it goes; the longest must stay under {@link CheckOptions.wholeLimitMs}, none may be
+ *    left when the run ends, and the final `/peers` answers must be right. (Defects rather than
+ *    room-wide intervals: disruptions overlap, and a room that never settles because something
+ *    new happens every second is not at fault; the room-wide figures are reported too.)
  * 5. **resources**: RSS and open descriptors of the server and of the long-lived peer: the last
  *    sample at most twice the first plus a margin.
  * 6. **names**: an identity gets the name it asked for (a returning one takes its name back);
@@ -133,15 +136,15 @@ export interface FalseEvent {
   after: string;
 }
 
-/** One interval where the room was not whole. */
-export interface Episode {
+/** One interval during which one running peer missed another, or listed one gone. */
+export interface Defect {
   /** Start, s from the origin. */
   fromS: number;
-  /** Length, ms (to the end of the run if it never became whole). */
+  /** Length, ms (to the end of the run if it lasted). */
   ms: number;
-  /** Still not whole when the run ended. */
+  /** Still there when the run ended. */
   open: boolean;
-  /** The last thing missing before it was whole again. */
+  /** What: `A does not list B` or `A lists B, gone`. */
   why: string;
   /** The most recent disruption at its start. */
   after: string;
@@ -187,14 +190,24 @@ export interface SoakReport {
   };
   /** Invariant 4. */
   whole: {
+    /** The longest a defect may last, ms. */
     limitMs: number;
-    episodes: number;
-    maxEpisodeMs: number;
+    /** Defects seen (each pair, each time). */
+    defects: number;
+    /** The longest defect, ms: what fails. */
+    longestMs: number;
+    /** Defects still there at the end. */
     open: number;
-    /** Time to whole after each disruption ended (join, resume, server restart/resume). */
+    /** Intervals where the room as a whole was not whole (they may span disruptions). */
+    episodes: number;
+    /** The longest of them, ms. */
+    longestEpisodeMs: number;
+    /** Time to whole after each disruption ended (join, resume, server restart/resume), ms. */
     maxAfterDisruptionMs: number;
+    /** Wrong rows in the final `/peers` answers. */
     finalMismatches: number;
-    longest: Episode[];
+    /** The longest defects. */
+    longest: Defect[];
   };
   /** Invariant 5: first and last sample of the server (longest-lived process) and the anchor. */
   resources: Record<
@@ -470,13 +483,17 @@ function checkUndelivered(rec: SoakRecord, o: CheckOptions): SoakReport["undeliv
 // ---------------------------------------------------------------------------------------------
 // 4. Whole room
 
-/** Why the room is not whole at `t` (the first reason found), or null if it is. */
-function notWhole(
+/**
+ * What keeps the room from being whole at `t`, one entry per defect: a running instance that
+ * does not list another running one, or lists an instance that has exited.
+ */
+function defects(
   rec: SoakRecord,
   views: ReadonlyMap<number, View>,
   slots: ReadonlyMap<string, number>,
   t: number,
-): string | null {
+): Set<string> {
+  const out = new Set<string>();
   const running = rec.instances.filter((i) => isRunning(i, t));
   for (const a of running) {
     const v = views.get(a.id)!;
@@ -484,28 +501,29 @@ function notWhole(
       if (b === a || b.readyName === undefined) continue;
       const row = v.get(b.readyName);
       if (!row || instanceListed(rec, slots, b.readyName, row) !== b) {
-        return `${label(a)} does not list ${label(b)}`;
+        out.add(`${label(a)} does not list ${label(b)}`);
       }
     }
     for (const [name, row] of v) {
       const k = instanceListed(rec, slots, name, row);
-      if (!k || !alive(k, t)) return `${label(a)} lists ${k ? label(k) : name}, gone`;
+      if (!k || !alive(k, t)) out.add(`${label(a)} lists ${k ? label(k) : name}, gone`);
     }
   }
-  return null;
+  return out;
 }
 
-/** Why the room is not whole at `t` (events up to `t` count), or null if it is. */
+/** Why the room is not whole at `t` (events up to `t` count; one reason), or null if it is. */
 export function roomWholeAt(rec: SoakRecord, t: number): string | null {
   const views = new Map(rec.instances.map((i) => [i.id, viewBefore(i, t + 1e-3)]));
-  return notWhole(rec, views, slotsByFingerprint(rec), t);
+  const found = defects(rec, views, slotsByFingerprint(rec), t);
+  return found.size ? found.values().next().value! : null;
 }
 
-function checkWhole(rec: SoakRecord, o: CheckOptions): SoakReport["whole"] {
-  const slots = slotsByFingerprint(rec);
-  // Every moment the answer may change: an event, or a change of an instance's state.
-  type Step = { at: number; inst?: InstanceRecord; event?: P2pEvent };
-  const steps: Step[] = [];
+/** Every moment the room's state may change: a `peer` or `left` event, or an instance's state. */
+function wholeSteps(
+  rec: SoakRecord,
+): Array<{ at: number; inst?: InstanceRecord; event?: P2pEvent }> {
+  const steps: Array<{ at: number; inst?: InstanceRecord; event?: P2pEvent }> = [];
   for (const i of rec.instances) {
     for (const e of i.events) {
       if (e.event.event === "peer" || e.event.event === "left") {
@@ -514,11 +532,24 @@ function checkWhole(rec: SoakRecord, o: CheckOptions): SoakReport["whole"] {
     }
     for (const at of boundaries(i)) steps.push({ at });
   }
-  steps.sort((a, b) => a.at - b.at);
+  return steps.sort((a, b) => a.at - b.at);
+}
+
+function checkWhole(rec: SoakRecord, o: CheckOptions): SoakReport["whole"] {
+  const slots = slotsByFingerprint(rec);
+  const steps = wholeSteps(rec);
   const views = new Map(rec.instances.map((i) => [i.id, new Map() as View]));
-  const episodes: Episode[] = [];
-  let open: { from: number; why: string } | null = null;
+  const spans: Defect[] = [];
+  const open = new Map<string, number>();
   const timeline: Array<{ at: number; whole: boolean }> = [];
+  const close = (why: string, from: number, to: number, still: boolean) =>
+    spans.push({
+      fromS: rel(rec, from),
+      ms: Math.round(to - from),
+      open: still,
+      why,
+      after: lastActionBefore(rec, from),
+    });
   for (let k = 0; k < steps.length;) {
     const at = steps[k]!.at;
     for (; k < steps.length && steps[k]!.at === at; k++) {
@@ -526,18 +557,23 @@ function checkWhole(rec: SoakRecord, o: CheckOptions): SoakReport["whole"] {
       if (s.inst && s.event) apply(views.get(s.inst.id)!, s.event, at);
     }
     if (at < rec.phaseAt || at > rec.endAt) continue;
-    const why = notWhole(rec, views, slots, at);
-    timeline.push({ at, whole: why === null });
-    if (why !== null) {
-      if (open) open.why = why;
-      else open = { from: at, why };
-    } else if (open) {
-      episodes.push(episode(rec, open.from, at, false, open.why));
-      open = null;
+    const now = defects(rec, views, slots, at);
+    timeline.push({ at, whole: now.size === 0 });
+    for (const [why, from] of open) {
+      if (!now.has(why)) (close(why, from, at, false), open.delete(why));
+    }
+    for (const why of now) if (!open.has(why)) open.set(why, at);
+  }
+  for (const [why, from] of open) close(why, from, rec.endAt, true);
+  // Room-wide: intervals not whole, and time to whole after each disruption ended.
+  let episodes = 0, longestEpisode = 0, since: number | null = null;
+  for (const p of timeline) {
+    if (!p.whole && since === null) (since = p.at, episodes++);
+    if (p.whole && since !== null) {
+      (longestEpisode = Math.max(longestEpisode, p.at - since), since = null);
     }
   }
-  if (open) episodes.push(episode(rec, open.from, rec.endAt, true, open.why));
-  // Time to whole after each disruption ended.
+  if (since !== null) longestEpisode = Math.max(longestEpisode, rec.endAt - since);
   const ends = rec.actions.filter((a) =>
     a.at >= rec.phaseAt &&
     (a.kind === "join" || a.kind === "resume" || a.kind === "server-restart" ||
@@ -548,25 +584,16 @@ function checkWhole(rec: SoakRecord, o: CheckOptions): SoakReport["whole"] {
     const whole = timeline.find((p) => p.at >= a.at && p.whole);
     maxAfter = Math.max(maxAfter, (whole?.at ?? rec.endAt) - a.at);
   }
-  const mismatches = finalMismatches(rec);
   return {
     limitMs: o.wholeLimitMs,
-    episodes: episodes.length,
-    maxEpisodeMs: Math.max(0, ...episodes.map((e) => e.ms)),
-    open: episodes.filter((e) => e.open).length,
+    defects: spans.length,
+    longestMs: Math.max(0, ...spans.map((e) => e.ms)),
+    open: spans.filter((e) => e.open).length,
+    episodes,
+    longestEpisodeMs: Math.round(longestEpisode),
     maxAfterDisruptionMs: Math.round(maxAfter),
-    finalMismatches: mismatches,
-    longest: [...episodes].sort((a, b) => b.ms - a.ms).slice(0, 6),
-  };
-}
-
-function episode(rec: SoakRecord, from: number, to: number, open: boolean, why: string): Episode {
-  return {
-    fromS: rel(rec, from),
-    ms: Math.round(to - from),
-    open,
-    why,
-    after: lastActionBefore(rec, from),
+    finalMismatches: finalMismatches(rec),
+    longest: [...spans].sort((a, b) => b.ms - a.ms).slice(0, o.examples),
   };
 }
 
@@ -668,10 +695,13 @@ export function checkSoak(rec: SoakRecord, options: Partial<CheckOptions> = {}):
       `undelivered: ${undelivered.false} of ${undelivered.total} undelivered warnings false`,
     );
   }
-  if (whole.maxEpisodeMs > o.wholeLimitMs || whole.open > 0) {
+  if (whole.longestMs > o.wholeLimitMs || whole.open > 0) {
     failures.push(
-      `whole: the room was not whole for up to ${(whole.maxEpisodeMs / 1000).toFixed(1)} s ` +
-        `(limit ${o.wholeLimitMs / 1000} s)${whole.open ? `, and not whole at the end` : ""}`,
+      `whole: a running peer missed another or listed one gone for up to ${
+        (whole.longestMs / 1000).toFixed(1)
+      } s (limit ${o.wholeLimitMs / 1000} s)${
+        whole.open ? `; ${whole.open} still at the end` : ""
+      }`,
     );
   }
   if (whole.finalMismatches > 0) {
