@@ -9,12 +9,13 @@
  * The invariants:
  *
  * 1. **delivery**: every line is displayed at most once by each instance, in the order sent,
- *    attributed to its sender's name, and never made up; a line is *required* at a receiver
- *    present when it was sent (ready for a grace time, not leaving, and not asleep so long that
- *    the server may have expired it: a short sleep does not take a peer out of the room) if, afterwards, the sender was sending while the receiver was
- *    running for {@link CheckOptions.deliveryGraceMs} in all, or both were so through the
- *    settle phase at the end (which waits for the lines still due). Whether the sender listed the receiver does
- *    not matter.
+ *    attributed to its sender's name, and never made up. A line is *required* at a receiver
+ *    that was present when it was typed (ready for a grace time, not leaving, and not asleep so
+ *    long that the server may have expired it: a short sleep does not take a peer out of the
+ *    room) if, afterwards, the sender was sending while the receiver was running for
+ *    {@link CheckOptions.deliveryGraceMs} in all, or both were so through the whole settle
+ *    phase at the end (which waits for the lines still due). Whether the sender listed the
+ *    receiver does not matter.
  * 2. **left**: a `left` event about an instance that was not leaving is false, unless that
  *    instance was suspended long enough for the server to expire it (suspended at least
  *    expiry − keepalive, and still or until less than {@link CheckOptions.leftLagMs} before):
