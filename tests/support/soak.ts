@@ -127,7 +127,10 @@ interface Slot {
 }
 
 const READY_WAIT = 20_000;
+/** A peer told to leave delivers its queue first: at most 30 s (its drain timeout). */
 const LEAVE_WAIT = 40_000;
+/** At the end (after the settle phase), peers get less time before SIGTERM. */
+const END_WAIT = 5_000;
 const START_ATTEMPTS = 4;
 
 /** One churn run; see {@link runSoak}. */
@@ -331,9 +334,9 @@ class SoakRun {
     if (how === "quit") await live.proc.send("/quit").catch(() => {});
     else await live.proc.closeStdin();
     try {
-      await live.proc.wait(LEAVE_WAIT);
+      await live.proc.wait(how === "end" ? END_WAIT : LEAVE_WAIT);
     } catch {
-      this.#say(`${live.proc.label} did not exit within ${LEAVE_WAIT / 1000} s; killed`);
+      if (how !== "end") this.#say(`${live.proc.label} did not exit in time; stopped`);
     }
     await live.proc.close();
     await live.exited;
