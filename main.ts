@@ -6,6 +6,7 @@
  */
 import denoJson from "./deno.json" with { type: "json" };
 import { setupLogging } from "./lib/io/log.ts";
+import { printable } from "./lib/roles/view.ts";
 import { PassphraseError } from "./lib/io/passphrase.ts";
 import {
   type Command,
@@ -51,7 +52,12 @@ export function parseCommand(
   if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help") {
     return { kind: "help", text: MAIN_HELP, code: cmd === undefined ? 2 : 0 };
   }
-  if (cmd === "-V" || cmd === "--version" || cmd === "version") {
+  const beforeDashes = rest.indexOf("--") < 0 ? rest : rest.slice(0, rest.indexOf("--"));
+  if (
+    cmd === "-V" || cmd === "--version" || cmd === "version" ||
+    (["serve", "join", "doctor"].includes(cmd) &&
+      (beforeDashes.includes("--version") || beforeDashes.includes("-V")))
+  ) {
     return { kind: "version", text: `p2p ${PROGRAM_VERSION}` };
   }
   if (cmd === "serve") return parseServe(rest);
@@ -91,6 +97,7 @@ async function run(argv: readonly string[]): Promise<number> {
       return await join(cmd.options);
     }
     case "doctor": {
+      await setupLogging({ level: cmd.logLevel, format: cmd.logFormat });
       const { doctor } = await import("./lib/roles/doctor.ts");
       return await doctor(cmd.options);
     }
@@ -109,8 +116,9 @@ if (import.meta.main) {
       console.error(formatUsageError(new UsageError(e.message, "join")));
       code = 2;
     } else {
-      // JoinError and anything else: one line, no stack trace.
-      console.error(`p2p: ${e instanceof Error ? e.message : String(e)}`);
+      // JoinError and anything else: one line, no stack trace. The message may quote what a
+      // server sent (a REFUSED reason): escaped like every string from the network.
+      console.error(`p2p: ${printable(e instanceof Error ? e.message : String(e))}`);
       code = 1;
     }
   }

@@ -48,6 +48,8 @@ export { formatUsageError, UsageError } from "./options.ts";
 
 /** The UDP port `p2p serve` listens on unless `--port` says otherwise. */
 export const DEFAULT_PORT = 7777;
+/** The STUN port a `--stun HOST` without one means (RFC 8489). */
+export const STUN_DEFAULT_PORT = 3478;
 /** Interval of `p2p serve`'s summary log line, s. */
 export const DEFAULT_SUMMARY_S = 60;
 /**
@@ -93,11 +95,33 @@ function ipv6(flagName: string): (v: string) => string {
   };
 }
 
-function hostPort(flagName: string, what: string): (v: string) => string {
+/**
+ * A `HOST:PORT` option; a bare host (a name, an IPv4 address, an IPv6 address with or without
+ * brackets) takes `defaultPort`.
+ */
+function hostPort(flagName: string, what: string, defaultPort: number): (v: string) => string {
   return (v) => {
-    if (!splitHostPort(v)) throw new BadValue(`--${flagName} must be ${what}, got "${v}"`);
-    return v;
+    const spec = withDefaultPort(v, defaultPort);
+    if (!splitHostPort(spec)) {
+      throw new BadValue(
+        `--${flagName} must be ${what} (or HOST alone for port ${defaultPort}; IPv6 as ` +
+          `[ADDR]:PORT), got "${v}"`,
+      );
+    }
+    return spec;
   };
+}
+
+/**
+ * `v` as `HOST:PORT`: a bare name or IPv4 address, or an IPv6 address in brackets, gets `port`.
+ * An IPv6 address without brackets stays as it is (refused: `2001:db8::1:7777` could end in a
+ * port or not).
+ */
+export function withDefaultPort(v: string, port: number): string {
+  if (splitHostPort(v)) return v;
+  if (/^\[[^\]]+\]$/.test(v)) return `${v}:${port}`;
+  if (v !== "" && !v.includes(":")) return `${v}:${port}`;
+  return v;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,13 +282,14 @@ export const JOIN_COMMAND = {
     "then). --new-room makes up a new one and prints it.",
   options: {
     server: list({
-      arg: "HOST:PORT",
-      help: "the rendezvous server; repeat it to name others (servers or a room's " +
+      arg: "HOST[:PORT]",
+      help: `the rendezvous server (port ${DEFAULT_PORT} when none is given); repeat it to ` +
+        "name others (servers or a room's " +
         `supernodes), at most ${MAX_SERVERS} in all: registers with the first that answers, ` +
         "fails over to the next",
       required: true,
       max: MAX_SERVERS,
-      parse: hostPort("server", "HOST:PORT with a port from 1 to 65535"),
+      parse: hostPort("server", "HOST:PORT with a port from 1 to 65535", DEFAULT_PORT),
     }),
     room: required({
       arg: "NAME",
@@ -299,10 +324,11 @@ export const JOIN_COMMAND = {
     }),
     "relay-only": flag("never punch, never reveal your addresses; relay everything"),
     stun: list({
-      arg: "HOST:PORT",
-      help: "also ask this STUN server how your NAT maps you (repeatable); a NAT that will " +
+      arg: "HOST[:PORT]",
+      help: `also ask this STUN server (port ${STUN_DEFAULT_PORT} when none is given) how your ` +
+        "NAT maps you (repeatable); a NAT that will " +
         "force the relay is reported as a notice",
-      parse: hostPort("stun", "HOST:PORT"),
+      parse: hostPort("stun", "HOST:PORT", STUN_DEFAULT_PORT),
     }),
     supernode: flag(
       "ask to serve as this room's supernode (rendezvous and relay for the room's members; on " +
@@ -385,9 +411,9 @@ export const DOCTOR_COMMAND = {
     "hairpinning, and what to do. Exit code 0 when UDP reaches the server, 1 when it does not.",
   options: {
     server: required({
-      arg: "HOST:PORT",
-      help: "the server to ask",
-      parse: hostPort("server", "HOST:PORT with a port from 1 to 65535"),
+      arg: "HOST[:PORT]",
+      help: `the server to ask (port ${DEFAULT_PORT} when none is given)`,
+      parse: hostPort("server", "HOST:PORT with a port from 1 to 65535", DEFAULT_PORT),
     }),
     json: flag("print one JSON object on stdout (the last line)"),
     timeout: num("timeout", {
@@ -404,7 +430,7 @@ export const DOCTOR_COMMAND = {
       bare: String(DEFAULT_LIFETIME_BUDGET / 1000),
       parse: numberIn("lifetime", { min: 10, max: 3600 }),
     }),
-    help: flag("show this help", { short: "h" }),
+    ...LOGGING,
   },
 } satisfies CommandSpec<OptionTable>;
 
@@ -443,7 +469,7 @@ export type Command =
   /** Join a room. */
   | { kind: "join"; options: JoinOptions; logLevel: LogLevel; logFormat: LogFormat }
   /** Diagnose the network between this machine and a server. */
-  | { kind: "doctor"; options: DoctorCliOptions };
+  | { kind: "doctor"; options: DoctorCliOptions; logLevel: LogLevel; logFormat: LogFormat };
 
 /** Throws a {@link UsageError} for `command`. */
 function fail(command: string, message: string): never {
@@ -573,5 +599,7 @@ export function parseDoctor(args: readonly string[]): Command {
       timeout: v.timeout * 1000,
       lifetime: v.lifetime === undefined ? null : v.lifetime * 1000,
     },
+    logLevel: level(v),
+    logFormat: v["log-format"],
   };
 }

@@ -56,7 +56,19 @@ export const HELP_LINES: readonly string[] = [
 export function isUnsafeTextChar(c: number): boolean {
   return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x061c || c === 0x200e ||
     c === 0x200f || c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) ||
-    (c >= 0x2066 && c <= 0x2069) || (c >= 0xd800 && c <= 0xdfff);
+    (c >= 0x2066 && c <= 0x2069) || (c >= 0xd800 && c <= 0xdfff) || isInvisible(c);
+}
+
+/**
+ * Characters that show nothing and join nothing: they hide text, pad a line, or make two
+ * strings that look the same differ (soft hyphen, Mongolian vowel separator, zero-width space,
+ * word joiner and invisible operators, BOM, Hangul fillers). Tag characters (U+E0000 to
+ * U+E007F) too, except inside an emoji tag sequence (see {@link printable}).
+ */
+function isInvisible(c: number): boolean {
+  return c === 0x00ad || c === 0x180e || c === 0x200b || (c >= 0x2060 && c <= 0x2064) ||
+    c === 0xfeff || c === 0x3164 || c === 0xffa0 || c === 0x115f || c === 0x1160 ||
+    (c >= 0xe0000 && c <= 0xe007f);
 }
 
 /**
@@ -70,9 +82,14 @@ export function isUnsafeTextChar(c: number): boolean {
  */
 export function printable(s: string): string {
   let out = "";
+  // Inside a flag's tag sequence (U+1F3F4, tag letters, U+E007F): those tags are the flag.
+  let flag = false;
   for (const ch of s) {
     const c = ch.codePointAt(0)!;
-    out += isUnsafeTextChar(c) ? escapeCodePoint(c) : ch;
+    const tag = c >= 0xe0020 && c <= 0xe007f;
+    flag = c === 0x1f3f4 || (flag && tag && c !== 0xe007f) || (flag && c === 0xe007f);
+    out += isUnsafeTextChar(c) && !(tag && flag) ? escapeCodePoint(c) : ch;
+    if (c === 0xe007f) flag = false;
   }
   return out;
 }

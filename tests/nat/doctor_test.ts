@@ -584,7 +584,7 @@ Deno.test("doctor: arguments: --server required, --timeout, bare and valued --li
   for (
     const bad of [
       [],
-      ["--server", "nope"],
+      ["--server", "nope:"],
       ["--server", "h:1", "--timeout", "0"],
       ["--server", "h:1", "--lifetime", "5"],
       ["--server", "h:1", "--room", "x"],

@@ -370,7 +370,7 @@ Deno.test("cli: join --supernode, --no-supernode, limits and several --server", 
   assert.deepEqual(o.moreServers, ["s:2"]);
   assert.throws(() => parse(...base, "--supernode", "--no-supernode"), /contradict/);
   assert.throws(() => parse(...base, "--supernode", "--relay-only"), /cannot be a supernode/);
-  assert.throws(() => parse(...base, "--server", "nope"), /--server must be HOST:PORT/);
+  assert.throws(() => parse(...base, "--server", "nope:"), /--server must be HOST:PORT/);
   assert.throws(() => parse(...base, "--supernode-max-members", "0"), /from 1 to/);
   assert.match((parse("join", "--help") as { text: string }).text, /--no-supernode/);
   assert.match((parse("serve", "--help") as { text: string }).text, /no peer becomes a supernode/);
@@ -486,7 +486,7 @@ Deno.test("cli: bad ports are usage errors naming --port", () => {
 });
 
 Deno.test("cli: malformed --server values are usage errors naming --server", () => {
-  for (const server of ["nocolon", "127.0.0.1:0", "127.0.0.1:65536", "host:", ":7777"]) {
+  for (const server of ["127.0.0.1:0", "127.0.0.1:65536", "host:", ":7777", "a:b:c", ""]) {
     assertUsageError(["join", "--server", server, "--room", "r"], "--server", server);
   }
 });
@@ -768,7 +768,7 @@ Deno.test("cli: --log-format, --log-level and --metrics", () => {
   }
 });
 
-Deno.test("cli: --stun is repeatable and must be HOST:PORT", () => {
+Deno.test("cli: --stun is repeatable and must be HOST[:PORT]", () => {
   const j = parse(
     "join",
     "--server",
@@ -784,7 +784,21 @@ Deno.test("cli: --stun is repeatable and must be HOST:PORT", () => {
   assert.ok(j.kind === "join");
   assert.deepEqual(j.options.stun, ["a:3478", "b:19302"]);
   assert.throws(
-    () => parse("join", "--server", "h:1", "--room", "r", "--stun", "nope"),
+    () => parse("join", "--server", "h:1", "--room", "r", "--stun", "nope:"),
     UsageError,
   );
+});
+
+Deno.test("cli: a server or STUN server without a port takes the default port", () => {
+  const j = (...servers: string[]) =>
+    joinOptions(parse("join", ...servers.flatMap((s) => ["--server", s]), "--room", "r"));
+  assert.equal(j("127.0.0.1").server, "127.0.0.1:7777");
+  assert.equal(j("p2p.example.org").server, "p2p.example.org:7777");
+  assert.throws(() => j("::1"), /--server must be/);
+  assert.equal(j("[2001:db8::1]").server, "[2001:db8::1]:7777");
+  assert.equal(j("h:1", "backup").moreServers?.[0], "backup:7777");
+  const stun = joinOptions(parse("join", "--server", "h", "--room", "r", "--stun", "stun.example"));
+  assert.deepEqual(stun.stun, ["stun.example:3478"]);
+  const d = parse("doctor", "--server", "10.0.0.1") as { options: { server: string } };
+  assert.equal(d.options.server, "10.0.0.1:7777");
 });

@@ -637,3 +637,22 @@ Deno.test("peerView picks the view for the mode", () => {
   const colored = peerView({ json: false, color: true });
   assert.deepEqual(colored.notice("x"), ["\x1b[2m* x\x1b[22m"]);
 });
+
+Deno.test("printable: invisible characters are shown as escapes; a flag's tag sequence stays", () => {
+  for (const c of [0xad, 0x180e, 0x200b, 0x2060, 0x2064, 0xfeff, 0x3164, 0xffa0, 0xe0041]) {
+    const s = `a${String.fromCodePoint(c)}b`;
+    assert.equal(
+      printable(s),
+      `a\\u{${c.toString(16).toUpperCase().padStart(4, "0")}}b`.replace(
+        /\\u\{(00[0-9A-F]{2})\}/,
+        (_, h: string) => `\\x${h.slice(2).toLowerCase()}`,
+      ),
+    );
+  }
+  const england = "\u{1F3F4}\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}";
+  assert.equal(printable(`go ${england}!`), `go ${england}!`);
+  // Tags outside a flag (hidden text) are escaped.
+  assert.equal(printable("hi\u{E0068}\u{E0069}"), "hi\\u{E0068}\\u{E0069}");
+  // Joiners that build emoji and scripts are kept.
+  assert.equal(printable("👩\u200D💻"), "👩\u200D💻");
+});
