@@ -36,19 +36,47 @@ export const PERMISSION_FLAGS = [
 /** Flags every binary is built with: {@link PERMISSION_FLAGS} and UDP support. */
 export const COMPILE_FLAGS = [...PERMISSION_FLAGS, "--unstable-net"];
 
-/** Compiles `main.ts` for `target` into `dist/`; returns the output path or throws. */
-export async function compile(target: string): Promise<string> {
-  const output = `dist/p2p-${target}${target.includes("windows") ? ".exe" : ""}`;
+/** What to do when `deno compile` cannot get its runtime. */
+export const NO_DENORT = "deno compile needs the denort runtime for the target and could not " +
+  "download it (no access to dl.deno.land from here). Either set DENORT_BIN to a denort " +
+  "binary of this Deno version for this machine, or use the single-file build instead: " +
+  "`deno task bundle`, then `deno run --allow-all --unstable-net dist/p2p.js serve` (any " +
+  "machine with Deno)";
+
+/**
+ * Compiles `main.ts` for `target` (this machine's when undefined) into `output` (default
+ * `dist/p2p-<target>`); returns the output path or throws with what went wrong and what to do.
+ */
+export async function compile(target?: string, output?: string): Promise<string> {
+  output ??= `dist/p2p-${target}${target?.includes("windows") ? ".exe" : ""}`;
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["compile", ...COMPILE_FLAGS, "--target", target, "--output", output, "main.ts"],
+    args: [
+      "compile",
+      ...COMPILE_FLAGS,
+      ...(target ? ["--target", target] : []),
+      "--output",
+      output,
+      "main.ts",
+    ],
     stdout: "inherit",
-    stderr: "inherit",
+    stderr: "piped",
   }).output();
-  if (!out.success) throw new Error(`deno compile for ${target} failed (exit ${out.code})`);
-  return output;
+  if (out.success) return output;
+  const err = new TextDecoder().decode(out.stderr);
+  if (/denort|dl\.deno\.land|dns error|download/i.test(err)) throw new Error(NO_DENORT);
+  await Deno.stderr.write(out.stderr);
+  throw new Error(`deno compile for ${target ?? "this machine"} failed (exit ${out.code})`);
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.args[0] === "--here") {
+  // `deno task compile`: this machine's binary as dist/p2p.
+  try {
+    console.log(`Built ${await compile(undefined, "dist/p2p")}`);
+  } catch (e) {
+    console.error(`p2p compile: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+} else if (import.meta.main) {
   const wanted = Deno.args.length > 0 ? Deno.args : [...TARGETS];
   const failed: string[] = [];
   for (const t of wanted) {

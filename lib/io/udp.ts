@@ -115,10 +115,17 @@ function isV6(hostname: string): boolean {
 }
 
 function listen(hostname: string, port: number): Deno.DatagramConn {
+  if (typeof Deno.listenDatagram !== "function") throw new Error(NO_UNSTABLE_NET);
   return Deno.listenDatagram({ hostname, port, transport: "udp" });
 }
 
+/** What to do when Deno runs without its UDP API (a bundle run without the flag). */
+export const NO_UNSTABLE_NET = "UDP needs Deno's --unstable-net flag, which this run lacks: " +
+  "run the bundle as `deno run --allow-all --unstable-net dist/p2p.js ...` (deno task serve and " +
+  "join, and the compiled binaries, have it already)";
+
 function bindError(hostname: string, port: number, e: unknown): Error {
+  if (e instanceof Error && e.message === NO_UNSTABLE_NET) return e;
   const why = e instanceof Error ? e.message : String(e);
   const host = isV6(hostname) ? `[${hostname}]` : hostname;
   return new Error(`Cannot bind UDP ${host}:${port} (${why}); choose another address or port`);

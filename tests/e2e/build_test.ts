@@ -82,6 +82,12 @@ Deno.test({
       const prefix = [Deno.execPath(), "run", ...COMPILE_FLAGS, "--no-config", file];
       const v = await run([...prefix, "--version"], dir);
       assert.equal(v.out.trim(), `p2p ${denoJson.version}`);
+      // Run without --unstable-net, as people do at first: the error names the fix.
+      const plain = [Deno.execPath(), "run", "--allow-all", "--no-config", file];
+      const bare = await run([...plain, "serve", "--host", "127.0.0.1", "--port", "0"], dir);
+      assert.equal(bare.code, 1, bare.out);
+      assert.match(bare.out, /--unstable-net/);
+      assert.doesNotMatch(bare.out, /is not a function/);
       await chatWith(prefix);
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -135,10 +141,11 @@ Deno.test({
   },
 });
 
-Deno.test("the permissions are the same in deno.json's join and compile tasks and compile_all", () => {
+Deno.test("the permissions are the same in deno.json's join task and the compiled binaries", () => {
   const flags = (task: string) => task.split(/\s+/).filter((w) => w.startsWith("--"));
-  const join = flags(denoJson.tasks.join), compile = flags(denoJson.tasks.compile);
+  const join = flags(denoJson.tasks.join);
   assert.deepEqual(join, PERMISSION_FLAGS, denoJson.tasks.join);
-  assert.deepEqual(compile.filter((f) => f !== "--output"), COMPILE_FLAGS, denoJson.tasks.compile);
+  assert.deepEqual(COMPILE_FLAGS, [...PERMISSION_FLAGS, "--unstable-net"]);
+  assert.match(denoJson.tasks.compile, /scripts\/compile_all\.ts --here$/);
   assert.ok(!join.includes("--allow-all") && !join.includes("-A"));
 });
