@@ -108,8 +108,10 @@ export function describeEvent(e: RegistryEvent): EventLine {
           props: { a: e.a, b: e.b, room: e.room },
         };
     case "relaying":
+      // Every pair's handshake starts relayed, even pairs that go direct a round trip later:
+      // one line per pair is debug detail, the summary counts what was relayed.
       return {
-        level: "info",
+        level: "debug",
         kind: e.type,
         template: 'Relaying from "{from}" to "{to}" in room "{room}"',
         props: { from: e.from, to: e.to, room: e.room },
@@ -122,8 +124,10 @@ export function describeEvent(e: RegistryEvent): EventLine {
         props: { name: e.name, room: e.room, reason: e.reason },
       };
     case "refused":
+      // "Register again" answers a PING the registry does not know (after a restart or an
+      // expiry): the normal way back, not news.
       return {
-        level: "info",
+        level: e.why === "Register again" ? "debug" : "info",
         kind: e.type,
         template: "Refused {addr}: {why}",
         props: { addr: formatEndpoint(e.addr), why: e.why },
@@ -143,6 +147,11 @@ export function describeEvent(e: RegistryEvent): EventLine {
         props: { name: e.name, room: e.room, addr: formatEndpoint(e.addr) },
       };
   }
+}
+
+/** `1 peer`, `2 peers`. */
+export function plural(n: number, word: string): string {
+  return `${n} ${n === 1 ? word : `${word}s`}`;
 }
 
 /** Logs a registry event through the rate limiter; returns whether the line was written. */
@@ -402,10 +411,10 @@ export async function serve(o: ServeOptions): Promise<void> {
       const drops = Object.entries(s.drops).map(([k, v]) => `${k}=${v}`).join(" ") || "none";
       events.flush();
       log.info(
-        "Summary: {peers} peers in {rooms} rooms; relayed {packets} datagrams ({bytes} bytes); received {received}, sent {sent}, send errors {sendErrors}; drops: {drops}",
+        "Summary: {peers} in {rooms}; relayed {packets} datagrams ({bytes} bytes); received {received}, sent {sent}, send errors {sendErrors}; drops: {drops}",
         {
-          peers: registry.peerCount,
-          rooms: registry.roomCount,
+          peers: plural(registry.peerCount, "peer"),
+          rooms: plural(registry.roomCount, "room"),
           packets: s.relayedPackets,
           bytes: s.relayedBytes,
           received: driver.stats.received,

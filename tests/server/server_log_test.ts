@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { getLogger, type LogRecord } from "@logtape/logtape";
 import { type LimitedLevel, logFormatter, RateLimitedLog, renderValue } from "../../lib/io/log.ts";
 import type { RegistryEvent } from "../../lib/server/registry.ts";
-import { describeEvent, logEvent } from "../../lib/roles/serve.ts";
+import { describeEvent, logEvent, plural } from "../../lib/roles/serve.ts";
 import { captureRecords } from "../support/log_capture.ts";
 
 const ADDR = { hostname: "198.51.100.23", port: 40112 };
@@ -78,7 +78,7 @@ Deno.test("server log: every event type keeps received strings out of the templa
     `[INF] p2p·serve: Peer ${shown} in room ${shown} moved to 198.51.100.23:40112\n`,
     `[INF] p2p·serve: Introduced ${shown} and "{}" in room ${shown}\n`,
     `[DBG] p2p·serve: Introduced ${shown} and "{}" in room ${shown} again\n`,
-    `[INF] p2p·serve: Relaying from ${shown} to "{b}" in room ${shown}\n`,
+    `[DBG] p2p·serve: Relaying from ${shown} to "{b}" in room ${shown}\n`,
     `[INF] p2p·serve: Peer ${shown} left room ${shown} (expired)\n`,
     `[INF] p2p·serve: Refused 198.51.100.23:40112: Name ${EVIL_SHOWN} is bad\n`,
   ]);
@@ -182,4 +182,14 @@ Deno.test("RateLimitedLog: a flood of events logs a bounded number of lines", as
     lines[5],
     "[INF] p2p·serve: Left out 9995 refused log lines (more than 5 per second)\n",
   );
+});
+
+Deno.test("server log: routine events are debug (relaying per pair, Register again); plurals", () => {
+  const at = { hostname: "192.0.2.1", port: 1 };
+  assert.equal(describeEvent({ type: "relaying", room: "r", from: "a", to: "b" }).level, "debug");
+  assert.equal(describeEvent({ type: "refused", addr: at, why: "Register again" }).level, "debug");
+  assert.equal(describeEvent({ type: "refused", addr: at, why: "Server is full" }).level, "info");
+  assert.equal(plural(1, "room"), "1 room");
+  assert.equal(plural(2, "peer"), "2 peers");
+  assert.equal(plural(0, "peer"), "0 peers");
 });
