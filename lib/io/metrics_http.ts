@@ -21,14 +21,38 @@ export interface MetricsServer {
 /**
  * Serves `GET /metrics` (and `HEAD`) on `host:port` (port 0 picks a free one), calling
  * `snapshot` once per request. Other paths get 404, other methods on `/metrics` 405. Throws
- * (like `Deno.serve`) when the address cannot be bound.
+ * an error naming the address and what to do when it cannot be bound.
  */
 export function serveMetrics(
   host: string,
   port: number,
   snapshot: () => MetricsSnapshot,
 ): MetricsServer {
-  const server = Deno.serve({
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = listen(host, port, snapshot);
+  } catch (e) {
+    const where = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+    throw new Error(
+      `Cannot serve metrics on ${where} (${(e as Error).message}); choose another --metrics ` +
+        "address or port",
+    );
+  }
+  return {
+    addr: server.addr,
+    async close() {
+      await server.shutdown();
+      await server.finished;
+    },
+  };
+}
+
+function listen(
+  host: string,
+  port: number,
+  snapshot: () => MetricsSnapshot,
+): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({
     hostname: host,
     port,
     // Deno.serve prints "Listening on ..." to stdout by default; stdout is not ours.
@@ -47,11 +71,4 @@ export function serveMetrics(
       headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
     });
   });
-  return {
-    addr: server.addr,
-    async close() {
-      await server.shutdown();
-      await server.finished;
-    },
-  };
 }
