@@ -78,19 +78,18 @@ export function firstLine(text: string): string {
 export async function readPassphrase(o: ReadPassphraseOptions): Promise<string> {
   const fromEnv = o.env[PASSPHRASE_ENV];
   if (fromEnv !== undefined) {
-    if (fromEnv === "") throw new PassphraseError("usage", `${PASSPHRASE_ENV} is empty`);
+    if (fromEnv.trim() === "") {
+      throw new PassphraseError("usage", `${PASSPHRASE_ENV} is empty or only spaces`);
+    }
     return fromEnv;
   }
   if (o.file !== undefined) {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(o.file);
-    } catch (e) {
-      throw new PassphraseError("failed", `Cannot read passphrase file ${o.file}: ${describe(e)}`);
-    }
-    const line = firstLine(text);
-    if (line === "") {
-      throw new PassphraseError("failed", `Passphrase file ${o.file} starts with an empty line`);
+    const line = firstLine(await readPassphraseFile(o.file));
+    if (line.trim() === "") {
+      throw new PassphraseError(
+        "failed",
+        `Passphrase file ${o.file} starts with an empty line (or only spaces)`,
+      );
     }
     return line;
   }
@@ -98,10 +97,58 @@ export async function readPassphrase(o: ReadPassphraseOptions): Promise<string> 
   const write = o.write ?? writeStderr;
   for (let attempt = 0; attempt < 3; attempt++) {
     const typed = await promptHidden(o.stdin, write);
-    if (typed !== "") return typed;
-    write("The passphrase must not be empty.\n");
+    if (typed.trim() !== "") return typed;
+    write("The passphrase must not be empty or only spaces.\n");
   }
   throw new PassphraseError("failed", "No room passphrase was entered");
+}
+
+/** Most bytes read from a passphrase file: a passphrase is one short line. */
+export const MAX_PASSPHRASE_FILE = 4096;
+
+/**
+ * The text of a passphrase file: a regular file (not a FIFO or device that could block or never
+ * end), at most {@link MAX_PASSPHRASE_FILE} bytes read, valid UTF-8 (two files with different
+ * bytes must never give the same passphrase), a UTF-8 byte order mark dropped.
+ */
+async function readPassphraseFile(path: string): Promise<string> {
+  const fail = (why: string) =>
+    new PassphraseError("failed", `Cannot read passphrase file ${path}: ${why}`);
+  let file: Deno.FsFile;
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw fail("not a regular file (a pipe or device is not read)");
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    throw e instanceof PassphraseError ? e : fail(describe(e));
+  }
+  const buf = new Uint8Array(MAX_PASSPHRASE_FILE);
+  let n = 0;
+  try {
+    while (n < buf.length) {
+      const got = await file.read(buf.subarray(n));
+      if (got === null) break;
+      n += got;
+    }
+  } catch (e) {
+    throw fail(describe(e));
+  } finally {
+    file.close();
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(buf.subarray(0, n));
+  } catch {
+    // A cut at the size limit may split a character; only the first line matters then.
+    const nl = buf.subarray(0, n).indexOf(0x0a);
+    try {
+      if (nl < 0) throw new Error();
+      text = new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(0, nl));
+    } catch {
+      throw fail("not UTF-8 text; save it as UTF-8");
+    }
+  }
+  return text;
 }
 
 function writeStderr(text: string): void {

@@ -142,3 +142,35 @@ Deno.test("passphrase helpers: first line, shell quoting, the line to share", ()
     "P2P_PASSPHRASE='x' p2p join --server h:1 --room 'our room'",
   );
 });
+
+Deno.test("passphrase file: pipes and devices are not read; BOM dropped; bytes not UTF-8 refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2p-pass-" });
+  try {
+    const read = (file: string, env = {}) => readPassphrase({ env, file, stdin: noTty });
+    // /dev/zero would be read for ever, a FIFO would block for ever: refused at once.
+    for (const file of ["/dev/zero"]) {
+      const e = await failure(read(file));
+      assert.equal(e.kind, "failed");
+      assert.match(e.message, /not a regular file/);
+    }
+    const fifo = `${dir}/fifo`;
+    const mk = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(mk.success);
+    assert.match((await failure(read(fifo))).message, /not a regular file/);
+    // A BOM (Windows editors) is not part of the passphrase.
+    await Deno.writeTextFile(`${dir}/bom`, "\uFEFFsecret words\r\n");
+    assert.equal(await read(`${dir}/bom`), "secret words");
+    // Latin-1 bytes would collapse to U+FFFD: two different files, one room. Refused.
+    await Deno.writeFile(`${dir}/latin1`, new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x0a]));
+    assert.match((await failure(read(`${dir}/latin1`))).message, /not UTF-8/);
+    // Only spaces is no passphrase, in the file and in the environment.
+    await Deno.writeTextFile(`${dir}/spaces`, "   \n");
+    assert.match((await failure(read(`${dir}/spaces`))).message, /only spaces/);
+    assert.equal((await failure(read(`${dir}/bom`, { P2P_PASSPHRASE: "  " }))).kind, "usage");
+    // A huge file: only the first 4 KiB are read; its first line is the passphrase.
+    await Deno.writeTextFile(`${dir}/big`, "first line\n" + "x".repeat(10_000_000));
+    assert.equal(await read(`${dir}/big`), "first line");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
