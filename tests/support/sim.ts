@@ -402,22 +402,17 @@ export function natPair(
   const net = new SimNet(seed, { latency: o.latency ?? 25, loss: o.loss ?? 0 });
   addServer(net);
   for (const s of SIM_STUN) net.attach(`stun ${s.hostname}`, s, new SimStun(s));
-  const nat = (ip: string, type: NatType, n: number) =>
-    new SimNat(ip, type, undefined, seed * 2 + n);
   const opts = o.stun === false ? {} : { stun: SIM_STUN };
-  const a = addPeer(
-    net,
-    "alice",
-    { hostname: "10.1.0.2", port: 5000 },
-    nat("203.0.113.1", typeA, 1),
-    opts,
-  );
-  const b = addPeer(
-    net,
-    "bob",
-    { hostname: "10.2.0.2", port: 5000 },
-    nat("203.0.113.2", typeB, 2),
-    opts,
-  );
+  // Peer n (1: alice, 2: bob) on LAN 10.n.0.2 behind NAT 203.0.113.n, its ports from seed*2+n.
+  const peer = (name: string, n: number, type: NatType) =>
+    addPeer(
+      net,
+      name,
+      { hostname: `10.${n}.0.2`, port: 5000 },
+      new SimNat(`203.0.113.${n}`, type, undefined, seed * 2 + n),
+      opts,
+    );
+  const a = peer("alice", 1, typeA);
+  const b = peer("bob", 2, typeB);
   return { net, a, b };
 }
