@@ -3,7 +3,7 @@
  *
  * The machine runs in virtual time against a small simulated network built here: the real
  * {@link StunResponder} of `lib/nat/stun.ts` on a server with two addresses and two ports, and
- * the simulator's NATs ({@link BehaviourNat} of `tests/support/sim.ts`) with every RFC 4787
+ * the simulator's NAT ({@link SimNat} of `tests/support/sim_nat.ts`) with every RFC 4787
  * mapping and filtering behaviour, port preservation or not, hairpinning or not, idle timeouts,
  * stacking (CGNAT) and seeded loss. Each case knows the
  * truth and checks what the doctor reports, which datagrams it sent and that it ends.
@@ -15,7 +15,7 @@
  * @module
  */
 
-import { BehaviourNat, NAT_BEHAVIOURS, type NatBehaviour, type NatType } from "../support/sim.ts";
+import { NAT_BEHAVIOURS, type NatBehaviour, type NatType, SimNat } from "../support/sim_nat.ts";
 
 import assert from "node:assert/strict";
 import {
@@ -72,7 +72,7 @@ interface Delivery {
 /** The doctor's host with its two sockets, its NATs and the server, in virtual time. */
 class DoctorNet {
   now = 1000;
-  readonly nats: BehaviourNat[];
+  readonly nats: SimNat[];
   readonly local: [Endpoint, Endpoint];
   /** Every datagram the doctor sent: socket, destination, time. */
   readonly sent: { socket: number; to: Endpoint; at: number }[] = [];
@@ -91,7 +91,7 @@ class DoctorNet {
     this.#loss = o.loss ?? 0;
     const specs = o.nats ?? [];
     this.nats = specs.map((s, i) =>
-      new BehaviourNat(i === specs.length - 1 ? "198.51.100.1" : `100.64.${i}.2`, s, this.#rng)
+      new SimNat(i === specs.length - 1 ? "198.51.100.1" : `100.64.${i}.2`, s, undefined, this.#rng)
     );
     const host = specs.length === 0 ? "198.51.100.77" : "192.168.1.10";
     this.local = [{ hostname: host, port: 5000 }, { hostname: host, port: 5001 }];
@@ -262,7 +262,7 @@ Deno.test("doctor: every mapping × filtering combination behind one NAT, in vir
 });
 
 Deno.test("doctor: each of the simulator's NAT types is reported as the behaviours it has", () => {
-  const types = Object.keys(NAT_BEHAVIOURS) as (NatType | "address-restricted")[];
+  const types = Object.keys(NAT_BEHAVIOURS) as NatType[];
   assert.ok(types.includes("address-restricted"));
   for (const type of types) {
     const nat = NAT_BEHAVIOURS[type];

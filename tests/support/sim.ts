@@ -1,8 +1,8 @@
 /**
  * A deterministic network simulator for the sans-IO state machines: virtual time, per-link
- * latency, seeded loss, duplication and reordering, and simple NAT models (RFC 4787 mapping
- * and filtering behaviours). Lets whole-system tests run the real {@link Registry} and
- * {@link Client} in milliseconds of real time.
+ * latency, seeded loss, duplication and reordering, and hosts behind NATs ({@link SimNat} of
+ * `sim_nat.ts`, RFC 4787 behaviours; re-exported here). Lets whole-system tests run the real
+ * {@link Registry} and {@link Client} in milliseconds of real time.
  *
  * @module
  */
@@ -11,111 +11,20 @@ import { Identity } from "../../lib/crypto/identity.ts";
 import { deriveRoomKeys, type RoomKeys } from "../../lib/crypto/room_key.ts";
 import { Registry, type RegistryOptions } from "../../lib/server/registry.ts";
 import type { SansIo } from "../../lib/io/udp.ts";
-import { type Endpoint, formatEndpoint, sameEndpoint } from "../../lib/wire/address.ts";
+import { type Endpoint, sameEndpoint } from "../../lib/wire/address.ts";
 import { prng, seededRandom } from "./prng.ts";
 import { StunResponder } from "../../lib/nat/stun.ts";
 import type { FakeGateway } from "./portmap_gateway.ts";
+import { type NatType, SimNat } from "./sim_nat.ts";
 
-/**
- * NAT behaviours: mapping (endpoint-independent or -dependent) and filtering. `symmetric`
- * hands out ports sequentially (predictable); `symmetric-random` picks them at random from
- * 1024–65535, as Linux's `masquerade random` does.
- */
-export type NatType = "full-cone" | "port-restricted" | "symmetric" | "symmetric-random";
-
-/** Default idle timeout of a simulated NAT's mappings and filter entries (Linux's UDP default). */
-export const NAT_TIMEOUT = 30_000;
-
-interface Mapping {
-  port: number;
-  local: Endpoint;
-  /** Last outbound or accepted inbound datagram. */
-  used: number;
-  /** Remote endpoints (or `*`) allowed in, with when each was last used. */
-  allowed: Map<string, number>;
-}
-
-/**
- * A simulated NAT router with one public IP. Mappings and filter entries expire after `timeout`
- * ms without traffic (refreshed by outbound datagrams and accepted inbound ones), as conntrack
- * entries do, so only keepalives hold an idle path open.
- */
-export class SimNat {
-  #nextPort = 40_000;
-  #mappings = new Map<string, Mapping>();
-  #byPort = new Map<number, Mapping>();
-  /** Test hook: drop every datagram crossing this NAT while true. */
-  down = false;
-
-  #rng: () => number;
-
-  /** Makes a NAT of `type` with public address `ip` (random ports drawn from `seed`). */
-  constructor(
-    readonly ip: string,
-    readonly type: NatType,
-    readonly timeout: number = NAT_TIMEOUT,
-    seed = 7,
-  ) {
-    this.#rng = prng(seed);
-  }
-
-  /** Mappings currently held (for tests of how many a search opens). */
-  get mappings(): number {
-    return this.#byPort.size;
-  }
-
-  #newPort(): number {
-    if (this.type !== "symmetric-random") return this.#nextPort++;
-    for (;;) {
-      const p = 1024 + Math.floor(this.#rng() * 64512);
-      if (!this.#byPort.has(p)) return p;
-    }
-  }
-
-  #expired(m: Mapping, now: number): boolean {
-    return now - m.used >= this.timeout;
-  }
-
-  /** Translates an outbound datagram's source at `now`; returns the public source endpoint. */
-  outbound(now: number, local: Endpoint, dst: Endpoint): Endpoint {
-    const key = this.type === "symmetric" || this.type === "symmetric-random"
-      ? `${formatEndpoint(local)}>${formatEndpoint(dst)}`
-      : formatEndpoint(local);
-    let m = this.#mappings.get(key);
-    if (m && this.#expired(m, now)) {
-      this.#mappings.delete(key);
-      this.#byPort.delete(m.port);
-      m = undefined;
-    }
-    if (!m) {
-      m = { port: this.#newPort(), local, used: now, allowed: new Map() };
-      this.#mappings.set(key, m);
-      this.#byPort.set(m.port, m);
-    }
-    m.used = now;
-    const allowedKey = this.type === "full-cone" ? "*" : formatEndpoint(dst);
-    m.allowed.set(allowedKey, now);
-    return { hostname: this.ip, port: m.port };
-  }
-
-  /** Translates an inbound datagram's destination at `now`; undefined when filtered. */
-  inbound(now: number, src: Endpoint, port: number): Endpoint | undefined {
-    const m = this.#byPort.get(port);
-    if (!m || this.#expired(m, now)) return undefined;
-    const k = this.type === "full-cone" ? "*" : formatEndpoint(src);
-    const seen = m.allowed.get(k);
-    if (seen === undefined || now - seen >= this.timeout) return undefined;
-    m.used = now;
-    m.allowed.set(k, now);
-    return m.local;
-  }
-
-  /** Forgets every mapping (like `conntrack -F`). */
-  flush(): void {
-    this.#mappings.clear();
-    this.#byPort.clear();
-  }
-}
+export {
+  NAT_BEHAVIOURS,
+  NAT_TIMEOUT,
+  type NatBehaviour,
+  type NatRule,
+  type NatType,
+  SimNat,
+} from "./sim_nat.ts";
 
 interface Host {
   name: string;
@@ -493,194 +402,17 @@ export function natPair(
   const net = new SimNet(seed, { latency: o.latency ?? 25, loss: o.loss ?? 0 });
   addServer(net);
   for (const s of SIM_STUN) net.attach(`stun ${s.hostname}`, s, new SimStun(s));
-  const nat = (ip: string, type: NatType, n: number) =>
-    new SimNat(ip, type, undefined, seed * 2 + n);
   const opts = o.stun === false ? {} : { stun: SIM_STUN };
-  const a = addPeer(
-    net,
-    "alice",
-    { hostname: "10.1.0.2", port: 5000 },
-    nat("203.0.113.1", typeA, 1),
-    opts,
-  );
-  const b = addPeer(
-    net,
-    "bob",
-    { hostname: "10.2.0.2", port: 5000 },
-    nat("203.0.113.2", typeB, 2),
-    opts,
-  );
+  // Peer n (1: alice, 2: bob) on LAN 10.n.0.2 behind NAT 203.0.113.n, its ports from seed*2+n.
+  const peer = (name: string, n: number, type: NatType) =>
+    addPeer(
+      net,
+      name,
+      { hostname: `10.${n}.0.2`, port: 5000 },
+      new SimNat(`203.0.113.${n}`, type, undefined, seed * 2 + n),
+      opts,
+    );
+  const a = peer("alice", 1, typeA);
+  const b = peer("bob", 2, typeB);
   return { net, a, b };
-}
-
-// ---------------------------------------------------------------------------------------------
-// NATs built from RFC 4787 behaviours
-
-/** A NAT's mapping or filtering behaviour in RFC 4787's terms (sections 4.1 and 5). */
-export type NatRule = "endpoint-independent" | "address-dependent" | "address-and-port-dependent";
-
-/** What a {@link BehaviourNat} does. */
-export interface NatBehaviour {
-  /** Which outbound datagrams share a mapping: those from one local endpoint to any
-   * destination, to one address, or to one address and port. */
-  mapping: NatRule;
-  /** Which inbound datagrams a mapping lets in: from anywhere, from addresses it sent to, or
-   * from address and port pairs it sent to. */
-  filtering: NatRule;
-  /**
-   * How a new mapping's public port is picked: the internal port when no live mapping holds it,
-   * else at random (`preserve`, the default; Linux without `random`); counting up from 40000
-   * (`sequential`); or at random from 1024–65535, never the internal port (`random`, Linux's
-   * `masquerade random`).
-   */
-  ports?: "preserve" | "sequential" | "random";
-  /** Loops datagrams sent to its own public address back in (default false). */
-  hairpin?: boolean;
-  /** Idle timeout of mappings and filter entries, ms (default {@link NAT_TIMEOUT}). */
-  timeout?: number;
-}
-
-/**
- * The simulator's NAT types as behaviours, and the address-restricted cone (endpoint-independent
- * mapping, address-dependent filtering) that {@link NatType} lacks. A {@link BehaviourNat} made
- * from one of these does what a {@link SimNat} of that type does (`tests/nat/sim_nat_test.ts`
- * holds them to it).
- */
-export const NAT_BEHAVIOURS: Readonly<Record<NatType | "address-restricted", NatBehaviour>> = {
-  "full-cone": {
-    mapping: "endpoint-independent",
-    filtering: "endpoint-independent",
-    ports: "sequential",
-  },
-  "address-restricted": {
-    mapping: "endpoint-independent",
-    filtering: "address-dependent",
-    ports: "sequential",
-  },
-  "port-restricted": {
-    mapping: "endpoint-independent",
-    filtering: "address-and-port-dependent",
-    ports: "sequential",
-  },
-  "symmetric": {
-    mapping: "address-and-port-dependent",
-    filtering: "address-and-port-dependent",
-    ports: "sequential",
-  },
-  "symmetric-random": {
-    mapping: "address-and-port-dependent",
-    filtering: "address-and-port-dependent",
-    ports: "random",
-  },
-};
-
-interface BehaviourMapping {
-  port: number;
-  local: Endpoint;
-  /** Last outbound or accepted inbound datagram. */
-  used: number;
-  /** Filter entries (`*`, an address or an endpoint), with when each was last used. */
-  allowed: Map<string, number>;
-}
-
-/** The key `ep` has under `rule`: all, its address, or its address and port. */
-function ruleKey(rule: NatRule, ep: Endpoint): string {
-  return rule === "endpoint-independent"
-    ? "*"
-    : rule === "address-dependent"
-    ? ep.hostname
-    : formatEndpoint(ep);
-}
-
-/**
- * A simulated NAT router with one public IP built from any mapping and filtering behaviour,
- * port allocation, hairpinning and idle timeout. Mappings and filter entries expire after the
- * timeout without traffic, refreshed by outbound datagrams and accepted inbound ones, as
- * conntrack entries do. Stacked, they make a carrier-grade NAT (`tests/nat/doctor_test.ts`).
- */
-export class BehaviourNat {
-  #byKey = new Map<string, BehaviourMapping>();
-  #byPort = new Map<number, BehaviourMapping>();
-  #nextPort = 40_000;
-  #rng: () => number;
-  /** Test hook: drop every datagram crossing this NAT while true. */
-  down = false;
-
-  /** A NAT with public address `ip` behaving as `behaviour`; random ports come from `rng`. */
-  constructor(readonly ip: string, readonly behaviour: NatBehaviour, rng: () => number) {
-    this.#rng = rng;
-  }
-
-  /** Idle timeout of mappings and filter entries, ms. */
-  get timeout(): number {
-    return this.behaviour.timeout ?? NAT_TIMEOUT;
-  }
-
-  /** Mappings held (expired ones go when next looked at). */
-  get mappings(): number {
-    return this.#byPort.size;
-  }
-
-  /** `m` if it has not expired at `now`; an expired mapping is forgotten. */
-  #live(m: BehaviourMapping | undefined, now: number): BehaviourMapping | undefined {
-    if (m && now - m.used >= this.timeout) {
-      this.#byPort.delete(m.port);
-      for (const [k, v] of this.#byKey) if (v === m) this.#byKey.delete(k);
-      return undefined;
-    }
-    return m;
-  }
-
-  #newPort(now: number, internal: number): number {
-    const ports = this.behaviour.ports ?? "preserve";
-    if (ports === "sequential") return this.#nextPort++;
-    if (ports === "preserve" && !this.#live(this.#byPort.get(internal), now)) return internal;
-    for (;;) {
-      const p = 1024 + Math.floor(this.#rng() * 64512);
-      if (p !== internal && !this.#live(this.#byPort.get(p), now)) return p;
-    }
-  }
-
-  /** Translates an outbound datagram's source at `now`; returns the public source endpoint. */
-  outbound(now: number, local: Endpoint, dst: Endpoint): Endpoint {
-    const b = this.behaviour;
-    const key = `${formatEndpoint(local)}>${ruleKey(b.mapping, dst)}`;
-    let m = this.#live(this.#byKey.get(key), now);
-    if (!m) {
-      m = { port: this.#newPort(now, local.port), local, used: now, allowed: new Map() };
-      this.#byKey.set(key, m);
-      this.#byPort.set(m.port, m);
-    }
-    m.used = now;
-    m.allowed.set(ruleKey(b.filtering, dst), now);
-    return { hostname: this.ip, port: m.port };
-  }
-
-  /** Translates an inbound datagram's destination at `now`; undefined when filtered. */
-  inbound(now: number, src: Endpoint, port: number): Endpoint | undefined {
-    const m = this.#live(this.#byPort.get(port), now);
-    if (!m) return undefined;
-    const k = ruleKey(this.behaviour.filtering, src);
-    const seen = m.allowed.get(k);
-    if (seen === undefined || now - seen >= this.timeout) return undefined;
-    m.used = now;
-    m.allowed.set(k, now);
-    return m.local;
-  }
-
-  /**
-   * Where a datagram from inside to this NAT's own public `port` goes when it hairpins (the
-   * caller translates its source with {@link outbound} first); undefined without hairpinning
-   * or a live mapping.
-   */
-  hairpinTarget(now: number, port: number): Endpoint | undefined {
-    if (!this.behaviour.hairpin) return undefined;
-    return this.#live(this.#byPort.get(port), now)?.local;
-  }
-
-  /** Forgets every mapping (like `conntrack -F`). */
-  flush(): void {
-    this.#byKey.clear();
-    this.#byPort.clear();
-  }
 }

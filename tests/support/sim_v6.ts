@@ -13,46 +13,42 @@
  */
 import type { ClientOptions } from "../../lib/peer/client.ts";
 import type { SansIo } from "../../lib/io/udp.ts";
-import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
-import { addPeer, NAT_TIMEOUT, SimNat, type SimNet, type SimPeer } from "./sim.ts";
+import { addPeer, type SimNet, type SimPeer } from "./sim.ts";
+import { NAT_TIMEOUT, type NatBehaviour, SimNat } from "./sim_nat.ts";
+
+/** A stateful firewall as NAT behaviours (see {@link SimFirewall}). */
+const FIREWALL: NatBehaviour = {
+  mapping: "endpoint-independent",
+  filtering: "address-and-port-dependent",
+  ports: "preserve",
+};
 
 /**
  * A stateful IPv6 firewall in front of one host (`ip`): outbound datagrams pass unchanged and
  * open the way back for replies from their destination to their source port; nothing else
  * gets in. Entries expire after `timeout` ms without traffic.
+ *
+ * It is the simulator's NAT with the host's own address as its public one, an
+ * endpoint-independent mapping that keeps the host's port (each local port has its own
+ * mapping, so the port is always free) and address-and-port-dependent filtering: a datagram
+ * leaves untranslated and only replies to a flow the host opened come in.
  */
 export class SimFirewall extends SimNat {
-  #open = new Map<string, number>();
   /** Unsolicited datagrams it dropped. */
   dropped = 0;
 
   /** A firewall for the host at `ip`. */
   constructor(ip: string, timeout: number = NAT_TIMEOUT) {
-    super(ip, "port-restricted", timeout);
+    super(ip, FIREWALL, timeout);
   }
 
-  /** Lets the datagram out untranslated and remembers its flow. */
-  override outbound(now: number, local: Endpoint, dst: Endpoint): Endpoint {
-    this.#open.set(`${local.port}<${formatEndpoint(dst)}`, now);
-    return local;
-  }
-
-  /** Lets a datagram in only on a flow the host opened. */
+  /** Lets a datagram in only on a flow the host opened (counting the others). */
   override inbound(now: number, src: Endpoint, port: number): Endpoint | undefined {
-    const key = `${port}<${formatEndpoint(src)}`;
-    const seen = this.#open.get(key);
-    if (seen === undefined || now - seen >= this.timeout) {
-      this.dropped++;
-      return undefined;
-    }
-    this.#open.set(key, now);
-    return { hostname: this.ip, port };
-  }
-
-  /** Forgets every flow. */
-  override flush(): void {
-    this.#open.clear();
+    const local = super.inbound(now, src, port);
+    if (!local) this.dropped++;
+    return local;
   }
 }
 

@@ -9,7 +9,8 @@ import type { SansIo } from "../../lib/io/udp.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
 import type { ClientOptions } from "../../lib/peer/client.ts";
-import { addPeer, type NatType, SERVER, SimNat, type SimNet, type SimPeer } from "./sim.ts";
+import { addPeer, SERVER, type SimNet, type SimPeer } from "./sim.ts";
+import { type NatType, SimNat } from "./sim_nat.ts";
 
 /** The server's second address (a different IP than {@link SERVER}). */
 export const SERVER_ALT: Endpoint = { hostname: "198.51.100.2", port: 7777 };
