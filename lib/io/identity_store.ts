@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { notOwnFile } from "./own_file.ts";
 import { toHex } from "../wire/codec.ts";
 import { systemRandom } from "./random.ts";
 import { dirname, join } from "node:path";
@@ -135,12 +136,13 @@ export async function loadOrCreateIdentity(
 async function readIdentity(path: string): Promise<Uint8Array | null> {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(path);
+    info = await Deno.lstat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
     throw new IdentityError(`Cannot read identity file ${path}: ${describe(e)}`);
   }
-  if (!info.isFile) throw new IdentityError(`Identity file ${path} is not a regular file`);
+  const notOwn = notOwnFile(info);
+  if (notOwn) throw new IdentityError(`Identity file ${path} ${notOwn}; use your own file`);
   if (info.mode !== null && (info.mode & 0o077) !== 0) {
     const mode = (info.mode & 0o777).toString(8).padStart(3, "0");
     throw new IdentityError(

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { notOwnFile } from "./own_file.ts";
 import { toHex } from "../wire/codec.ts";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
@@ -51,9 +52,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
 async function readRooms(path: string): Promise<Rooms> {
   let text: string;
   try {
+    const notOwn = notOwnFile(await Deno.lstat(path));
+    if (notOwn) {
+      throw new KnownPeersError(`Known peers file ${path} ${notOwn}; move it away`);
+    }
     text = await Deno.readTextFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return new Map();
+    if (e instanceof KnownPeersError) throw e;
     throw new KnownPeersError(`Cannot read known peers file ${path}: ${describe(e)}`);
   }
   const bad = (why: string) =>
@@ -150,8 +156,9 @@ export class KnownPeers {
     let lock: Deno.FsFile;
     try {
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-      lock = await Deno.open(`${this.#path}.lock`, { create: true, write: true, mode: 0o600 });
+      lock = await openLock(`${this.#path}.lock`);
     } catch (e) {
+      if (e instanceof KnownPeersError) throw e;
       throw new KnownPeersError(`Cannot write known peers file ${this.#path}: ${describe(e)}`);
     }
     // Other processes (and other rooms' KnownPeers) read, change and replace the same file:
@@ -175,4 +182,28 @@ export class KnownPeers {
       lock.close(); // Also releases the lock.
     }
   }
+}
+
+/**
+ * Opens the lock file, refusing a symbolic link or another user's file there (it would make us
+ * create or lock a file of someone else's choosing); the file opened must be the one checked.
+ */
+async function openLock(path: string): Promise<Deno.FsFile> {
+  let before: Deno.FileInfo | null = null;
+  try {
+    before = await Deno.lstat(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const refuse = (why: string) =>
+    new KnownPeersError(`Lock file ${path} ${why}; remove it (p2p makes a new one)`);
+  const notOwn = before && notOwnFile(before);
+  if (notOwn) throw refuse(notOwn);
+  const f = await Deno.open(path, { create: true, write: true, mode: 0o600 });
+  const after = await f.stat();
+  if ((before && after.ino !== before.ino) || !after.isFile) {
+    f.close();
+    throw refuse("changed while it was opened");
+  }
+  return f;
 }

@@ -150,3 +150,22 @@ Deno.test({
     });
   },
 });
+
+Deno.test("identity: a symlink or another user's identity file is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2p-id-own-" });
+  try {
+    const path = `${dir}/identity`;
+    await loadOrCreateIdentity(path);
+    await Deno.rename(path, `${dir}/theirs`);
+    await Deno.symlink(`${dir}/theirs`, path);
+    await assert.rejects(loadOrCreateIdentity(path), IdentityError, "symbolic link");
+    await Deno.remove(path);
+    await Deno.rename(`${dir}/theirs`, path);
+    if (Deno.uid() === 0) {
+      await Deno.chown(path, 65534, 65534);
+      await assert.rejects(loadOrCreateIdentity(path), IdentityError, "another user");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

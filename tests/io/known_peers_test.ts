@@ -100,3 +100,29 @@ Deno.test("known peers: a malformed file is refused with its path; failed writes
     assert.equal((await KnownPeers.load(`${dir}/sub/known_peers.json`, ROOM_A)).get("bob"), FP2);
   });
 });
+
+Deno.test("known peers: a planted symlink or another user's file or lock is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2p-kp-own-" });
+  try {
+    const path = `${dir}/known_peers.json`;
+    // A lock that is a symlink elsewhere: refused, and the target is not created or touched.
+    await Deno.symlink(`${dir}/elsewhere`, `${path}.lock`);
+    const kp = await KnownPeers.load(path, ROOM_A);
+    await assert.rejects(kp.remember("alice", FP1), KnownPeersError, "symbolic link");
+    await assert.rejects(Deno.lstat(`${dir}/elsewhere`), Deno.errors.NotFound);
+    await Deno.remove(`${path}.lock`);
+    await kp.remember("bob", FP2);
+    // The file itself as a symlink, or owned by another user: refused when read.
+    await Deno.rename(path, `${dir}/real.json`);
+    await Deno.symlink(`${dir}/real.json`, path);
+    await assert.rejects(KnownPeers.load(path, ROOM_A), KnownPeersError, "symbolic link");
+    await Deno.remove(path);
+    await Deno.rename(`${dir}/real.json`, path);
+    if (Deno.uid() === 0) {
+      await Deno.chown(path, 65534, 65534);
+      await assert.rejects(KnownPeers.load(path, ROOM_A), KnownPeersError, "another user");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
