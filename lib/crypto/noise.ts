@@ -415,8 +415,11 @@ export interface HandshakeOptions {
   initiator: boolean;
   /** Data both sides must agree on; mixed into the handshake hash. Default empty. */
   prologue?: Uint8Array;
-  /** The local static private key, when the pattern uses one. */
-  s?: Uint8Array;
+  /**
+   * The local static private key, when the pattern uses one; or its key pair, imported once
+   * ({@link x25519KeyPair}) so that starting a handshake costs no scalar multiplication.
+   */
+  s?: Uint8Array | X25519KeyPair;
   /** A fixed local ephemeral private key: for test vectors only. */
   e?: Uint8Array;
   /** The remote static public key, when the pattern has it as a pre-message. */
@@ -468,7 +471,8 @@ export class HandshakeState {
     const { pattern } = parseProtocolName(options.protocolName);
     this.#pattern = pattern;
     this.#initiator = options.initiator;
-    this.#s = options.s ? x25519KeyPair(options.s) : null;
+    const s = options.s;
+    this.#s = s === undefined ? null : s instanceof Uint8Array ? x25519KeyPair(s) : s;
     this.#e = options.e ? x25519KeyPair(options.e) : null;
     this.#rs = options.rs?.slice() ?? null;
     this.#re = options.re?.slice() ?? null;

@@ -47,9 +47,16 @@ export interface X25519KeyPair {
   readonly publicKey: Uint8Array;
 }
 
+/**
+ * Scalar multiplications done so far (each {@link x25519KeyPair} and each {@link x25519}): the
+ * costly work, counted so tests can hold forged input to none of it.
+ */
+export const x25519Work = { keyPairs: 0, agreements: 0 };
+
 /** The key pair of the raw 32-byte private key `d` (any 32 bytes: X25519 clamps them). */
 export function x25519KeyPair(d: Uint8Array): X25519KeyPair {
   if (d.length !== DHLEN) throw new RangeError(`An X25519 private key is ${DHLEN} bytes`);
+  x25519Work.keyPairs++;
   const privateKey = createPrivateKey({ key: der(PKCS8_PREFIX, d), format: "der", type: "pkcs8" });
   const spki = createPublicKey(privateKey).export({ format: "der", type: "spki" });
   return { privateKey, publicKey: new Uint8Array(spki.subarray(SPKI_PREFIX.length)) };
@@ -66,6 +73,7 @@ export function x25519PublicKey(d: Uint8Array): Uint8Array {
  */
 export function x25519(privateKey: KeyObject, publicKey: Uint8Array): Uint8Array | null {
   if (publicKey.length !== DHLEN) return null;
+  x25519Work.agreements++;
   try {
     const pub = createPublicKey({ key: der(SPKI_PREFIX, publicKey), format: "der", type: "spki" });
     const shared = new Uint8Array(diffieHellman({ privateKey, publicKey: pub }));

@@ -40,6 +40,7 @@
  *
  * @module
  */
+import { x25519KeyPair } from "../../crypto/x25519.ts";
 import { HandshakeState } from "../../crypto/noise.ts";
 import { MAX_NAME } from "../../wire/peer_frame.ts";
 import { bytesEqual } from "../../core/bytes.ts";
@@ -461,12 +462,15 @@ export function noiseFactory(o: {
   psk: Uint8Array;
   random: (n: number) => Uint8Array;
 }): NoiseFactory {
+  // Imported once: a handshake (and a forged message 1 read with it) then costs no scalar
+  // multiplication until a message authenticates.
+  const s = x25519KeyPair(o.staticKey);
   return (initiator, prologue) => {
     const hs = new HandshakeState({
       protocolName: NOISE_PROTOCOL,
       initiator,
       prologue,
-      s: o.staticKey,
+      s,
       psks: [o.psk],
       random: o.random,
     });
