@@ -76,7 +76,7 @@ const utf8 = new TextEncoder();
 /** The scrypt salt for `room`: `"p2p room v1" ‖ 0x00 ‖ NFKC(room)`, UTF-8. */
 export function roomSalt(room: string): Uint8Array {
   const label = utf8.encode(ROOM_KDF.label);
-  const name = utf8.encode(room.normalize("NFKC"));
+  const name = utf8.encode(canonicalRoom(room));
   const salt = new Uint8Array(label.length + 1 + name.length);
   salt.set(label);
   salt.set(name, label.length + 1);
@@ -88,12 +88,31 @@ function expand(ikm: Uint8Array, info: string, length: number): Uint8Array {
 }
 
 /**
+ * A room name as the keys are derived from it: NFKC, white space at the ends removed,
+ * lowercase: `Friends` and `friends ` are one room.
+ */
+export function canonicalRoom(room: string): string {
+  return room.normalize("NFKC").trim().toLowerCase();
+}
+
+/**
+ * A passphrase as the keys are derived from it: a secret `--new-room` made, however it was
+ * retyped (upper case, dashes dropped or spaces instead), in its generated form; anything else
+ * NFKC with white space at the ends removed.
+ */
+export function canonicalSecret(passphrase: string): string {
+  const squeezed = passphrase.toLowerCase().replace(/[\s-]/g, "");
+  if (/^[a-z2-7]{24}$/.test(squeezed)) return squeezed.match(/.{4}/g)!.join("-");
+  return passphrase.normalize("NFKC").trim();
+}
+
+/**
  * Derives the keys of `room` from its `passphrase` (see the module documentation for the
  * exact construction). Deliberately slow: about 0.1 s and 32 MiB per call. Throws if the
  * passphrase is empty.
  */
 export function deriveRoomKeys(room: string, passphrase: string): RoomKeys {
-  const secret = passphrase.normalize("NFKC");
+  const secret = canonicalSecret(passphrase);
   if (secret.length === 0) throw new Error("The room passphrase is empty");
   const { N, r, p, maxmem, keyLength } = ROOM_KDF;
   const ikm = new Uint8Array(scryptSync(utf8.encode(secret), roomSalt(room), keyLength, {

@@ -20,6 +20,8 @@ import { base32 } from "../../lib/crypto/base32.ts";
 import { fingerprint, isFingerprint } from "../../lib/crypto/fingerprint.ts";
 import { systemRandom } from "../../lib/io/random.ts";
 import {
+  canonicalRoom,
+  canonicalSecret,
   deriveRoomKeys,
   nameTag,
   newRoomSecret,
@@ -164,4 +166,19 @@ Deno.test("fingerprints: first 80 bits of SHA-256 in four groups of four", () =>
   assert.ok(!isFingerprint("abcd-efgh-ijkl"));
   assert.ok(!isFingerprint("ABCD-efgh-ijkl-mnop"));
   assert.notEqual(fingerprint(key), fingerprint(new Uint8Array(32).fill(8)));
+});
+
+Deno.test("room key: the slips people make lead into the same room; other inputs do not", () => {
+  const gen = "k3xq-7hmd-p2ra-wt5n-b6fz-c4ej";
+  assert.equal(canonicalSecret("K3XQ-7HMD-P2RA-WT5N-B6FZ-C4EJ"), gen);
+  assert.equal(canonicalSecret("k3xq7hmdp2rawt5nb6fzc4ej"), gen);
+  assert.equal(canonicalSecret(" k3xq 7hmd p2ra wt5n b6fz c4ej \n"), gen);
+  assert.equal(canonicalSecret("correct horse battery staple "), "correct horse battery staple");
+  assert.equal(canonicalRoom(" Friends "), "friends");
+  const a = deriveRoomKeys("friends", gen);
+  const b = deriveRoomKeys("Friends ", "K3XQ 7HMD P2RA WT5N B6FZ C4EJ");
+  assert.deepEqual(b.id, a.id);
+  // A different secret (one character) or room is still another room.
+  assert.notDeepEqual(deriveRoomKeys("friends", "k3xq-7hmd-p2ra-wt5n-b6fz-c4ek").id, a.id);
+  assert.notDeepEqual(deriveRoomKeys("friend", gen).id, a.id);
 });
