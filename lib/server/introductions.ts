@@ -1,6 +1,6 @@
 /**
  * What the registry tells members about their room (`docs/protocol.md` 6.3 to 6.7): the WELCOME
- * of a registration, INTROs (one way or both ways, with the pair's epoch, addresses hidden for
+ * of a registration (with the registry's boot id), INTROs (one way or both ways, with the pair's epoch, addresses hidden for
  * relay-only peers), ROSTERs, and the re-introductions a REPUNCH asks for (rate-limited per
  * pair). Every INTRO and ROSTER carries the recipient's token and the next number of its
  * sequence. Pure.
@@ -23,14 +23,17 @@ export class Introductions {
   #o: RegistryOptions;
   #members: Members;
   #out: Outbox;
+  /** The registry's boot id, in every WELCOME. */
+  #boot: Uint8Array;
   /** When each unordered pair (hex ids, smaller first) was last repunched, in time order. */
   #repunched = new Map<string, number>();
 
-  /** Introductions among `members`, sent to `out`. */
-  constructor(o: RegistryOptions, members: Members, out: Outbox) {
+  /** Introductions among `members`, sent to `out`; WELCOMEs carry `boot`. */
+  constructor(o: RegistryOptions, members: Members, out: Outbox, boot: Uint8Array) {
     this.#o = o;
     this.#members = members;
     this.#out = out;
+    this.#boot = boot;
   }
 
   /** The WELCOME of `p`'s registration, echoing its HELLO's `nonce`. */
@@ -40,6 +43,7 @@ export class Introductions {
       id: idOf(p),
       nonce,
       token: tokenOf(p),
+      boot: this.#boot,
       observed: p.addr,
     });
   }

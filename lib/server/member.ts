@@ -10,7 +10,7 @@ import type { KeyObject } from "node:crypto";
 import type { TokenBucket } from "../core/limits.ts";
 import { type Endpoint, isUsableCandidate } from "../wire/address.ts";
 import { ID_LEN, MAX_PRIVATE_ENDPOINTS } from "../wire/header.ts";
-import { EPOCH_LEN, NAME_TAG_LEN, TOKEN_LEN } from "../wire/server_msg.ts";
+import { EPOCH_LEN, NAME_TAG_LEN, OWNER_TAG_LEN, TOKEN_LEN } from "../wire/server_msg.ts";
 
 /**
  * A non-empty room. Members point at it, so the room id (64 hex digits) is held once per room,
@@ -66,6 +66,11 @@ export interface Member {
   seq: number;
   /** The opaque name tag as a number (unique per room). */
   nameTag: bigint;
+  /** The HELLO's owner tag, as four big-endian int32s: who may take the name over. */
+  own0: number;
+  own1: number;
+  own2: number;
+  own3: number;
   /** Random per registration: a pair's epoch changes whenever either side registers anew. */
   inc0: number;
   inc1: number;
@@ -122,6 +127,14 @@ export function tokenIs(p: Member, token: Uint8Array): boolean {
   if (token.length !== TOKEN_LEN) return false;
   const v = view(token);
   return ((v.getInt32(0) ^ p.tok0) | (v.getInt32(4) ^ p.tok1)) === 0;
+}
+
+/** True when `owner` (OWNER_TAG_LEN bytes) is `p`'s owner tag, compared without an early exit. */
+export function ownerIs(p: Member, owner: Uint8Array): boolean {
+  if (owner.length !== OWNER_TAG_LEN) return false;
+  const v = view(owner);
+  return ((v.getInt32(0) ^ p.own0) | (v.getInt32(4) ^ p.own1) | (v.getInt32(8) ^ p.own2) |
+    (v.getInt32(12) ^ p.own3)) === 0;
 }
 
 /** A name tag as a big-endian 64-bit number. */

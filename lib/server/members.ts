@@ -21,8 +21,18 @@ export interface Refusal {
   message: string;
 }
 
-/** Why a member left its room. */
-export type LeaveReason = "bye" | "expired";
+/**
+ * Why a member left its room: it said goodbye, it went silent, or its identity registered the
+ * same name again (a new process: this registration was a ghost).
+ */
+export type LeaveReason = "bye" | "expired" | "replaced";
+
+/** The LEFT reason code of each {@link LeaveReason}. */
+const LEFT_CODE: Record<LeaveReason, number> = {
+  bye: LeftReason.Bye,
+  expired: LeftReason.Expired,
+  replaced: LeftReason.Replaced,
+};
 
 /**
  * Members by id, rooms by id, per-source counts and the least-recently-heard list. Call order:
@@ -124,7 +134,7 @@ export class Members {
     room.digest = (room.digest ^ p.dig) >>> 0;
     if (room.members.size === 0) this.#rooms.delete(room.hex);
     this.#out.event({ type: "left", room: room.short, name: nameOf(p), reason });
-    const code = reason === "bye" ? LeftReason.Bye : LeftReason.Expired;
+    const code = LEFT_CODE[reason];
     for (const other of room.members.values()) {
       this.#out.send(other.addr, {
         type: MsgType.Left,

@@ -6,6 +6,13 @@
  * check if it offers to be a supernode. Pure: tokens and incarnations come from the registry's
  * injected random source.
  *
+ * Names bind to identities: a HELLO for a name tag held by a member with the same owner tag is
+ * the same person back after a lost BYE or a crash, and the old registration is removed at once
+ * (LEFT `Replaced`) so the newcomer takes the name itself. A member so replaced cannot in turn
+ * take the name back for {@link REPLACED_KEEP} (a replayed HELLO of the ghost, or a second
+ * process of one identity, gets NameTaken instead), so two registrations never evict each other
+ * in turn.
+ *
  * @module
  */
 import { bytesEqual } from "../core/bytes.ts";
@@ -22,9 +29,10 @@ import {
   RefuseCode,
   TOKEN_LEN,
 } from "../wire/server_msg.ts";
-import type { Cookies } from "./cookies.ts";
+import { COOKIE_ROTATION, type Cookies } from "./cookies.ts";
 import type { Introductions } from "./introductions.ts";
-import { idNum, type Member, nameOf, type Room, tagNum, usable, view } from "./member.ts";
+import { idNum, type Member, nameOf, ownerIs, type Room, tagNum, usable, view } from "./member.ts";
+import type { KeyObject } from "node:crypto";
 import type { Members } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
@@ -47,12 +55,23 @@ export interface RegistrationParts {
 /** Most source addresses with a signature-check budget remembered. */
 const MAX_HELLO_BUCKETS = 10_000;
 
+/**
+ * How long a replaced member's id may not take its name back, in ms: two cookie periods, as long
+ * as a captured HELLO of it can pass the cookie check.
+ */
+export const REPLACED_KEEP = 2 * COOKIE_ROTATION;
+
+/** Most replaced ids remembered (the oldest is forgotten first). */
+const MAX_REPLACED = 4_096;
+
 /** Registers peers. */
 export class Registration {
   #o: RegistryOptions;
   #p: RegistrationParts;
   /** Signature-check budgets per source address. */
   #helloBuckets = new Map<string, TokenBucket>();
+  /** Ids of replaced members, with when they were replaced, oldest first. */
+  #replaced = new Map<bigint, number>();
 
   /** Registration with the parts `p`, under the options `o`. */
   constructor(o: RegistryOptions, p: RegistrationParts) {
@@ -80,16 +99,46 @@ export class Registration {
       out.drop("hello-bad-signature");
       return out.refuse(from, m.nonce, RefuseCode.Invalid, "Bad room signature");
     }
-    const known = members.get(idNum(m.id));
+    const num = idNum(m.id);
+    const known = members.get(num);
     if (known) return this.#repeated(now, from, m, known, roomHex, nameTag);
-    const refusal = members.admit(from, roomHex, existing);
+    const holder = existing && members.holder(existing, nameTag);
+    const replacing = holder !== undefined && this.#mayReplace(holder, m.owner, num);
+    if (replacing) this.#replace(now, holder);
+    const room = members.room(roomHex);
+    const refusal = members.admit(from, roomHex, room);
     if (refusal) return out.refuse(from, m.nonce, refusal.code, refusal.message);
-    if (existing && members.holder(existing, nameTag)) {
+    if (holder && !replacing) {
       return out.refuse(from, m.nonce, RefuseCode.NameTaken, "Name taken in this room");
     }
-    const room = existing ??
-      { hex: roomHex, short: roomHex.slice(0, 8), members: new Map(), key: roomKey, digest: 0 };
-    this.#register(now, from, m, room, nameTag);
+    this.#register(now, from, m, room ?? newRoom(roomHex, roomKey), nameTag);
+  }
+
+  /** Forgets the ids of members replaced more than {@link REPLACED_KEEP} ago. */
+  prune(now: number): void {
+    for (const [num, at] of this.#replaced) {
+      if (now - at < REPLACED_KEEP) break;
+      this.#replaced.delete(num);
+    }
+  }
+
+  /**
+   * True when the registration with id `num` and owner tag `owner` may take `holder`'s name:
+   * the same identity (owner tag), and not a registration that was itself replaced lately.
+   */
+  #mayReplace(holder: Member, owner: Uint8Array, num: bigint): boolean {
+    return ownerIs(holder, owner) && !this.#replaced.has(num);
+  }
+
+  /** Removes `holder`, a ghost of the identity now registering again (LEFT Replaced). */
+  #replace(now: number, holder: Member): void {
+    this.#p.members.remove(holder, "replaced");
+    this.prune(now);
+    if (this.#replaced.size >= MAX_REPLACED) {
+      this.#replaced.delete(this.#replaced.keys().next().value!);
+    }
+    this.#replaced.delete(holder.num);
+    this.#replaced.set(holder.num, now);
   }
 
   /**
@@ -106,7 +155,8 @@ export class Registration {
     nameTag: bigint,
   ): void {
     if (
-      known.room.hex !== roomHex || known.nameTag !== nameTag || !sameEndpoint(known.addr, from)
+      known.room.hex !== roomHex || known.nameTag !== nameTag || !ownerIs(known, m.owner) ||
+      !sameEndpoint(known.addr, from)
     ) {
       return this.#p.out.refuse(from, m.nonce, RefuseCode.Invalid, "Peer id in use; restart join");
     }
@@ -148,6 +198,7 @@ export class Registration {
   #newMember(now: number, from: Endpoint, m: Hello, room: Room, nameTag: bigint): Member {
     const random = this.#p.random;
     const token = view(random(TOKEN_LEN)), inc = view(random(EPOCH_LEN));
+    const owner = view(m.owner);
     return {
       num: idNum(m.id),
       dig: idDigest(m.id) | 0,
@@ -155,6 +206,10 @@ export class Registration {
       tok1: token.getInt32(4),
       seq: 0,
       nameTag,
+      own0: owner.getInt32(0),
+      own1: owner.getInt32(4),
+      own2: owner.getInt32(8),
+      own3: owner.getInt32(12),
       inc0: inc.getInt32(0),
       inc1: inc.getInt32(4),
       flags: m.flags,
@@ -170,4 +225,9 @@ export class Registration {
       newer: undefined,
     };
   }
+}
+
+/** A room without members yet, keyed by `key` (its id, `hex`, is the key's public key). */
+function newRoom(hex: string, key: KeyObject): Room {
+  return { hex, short: hex.slice(0, 8), members: new Map(), key, digest: 0 };
 }

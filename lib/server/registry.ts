@@ -24,11 +24,17 @@ import { Members } from "./members.ts";
 import { DEFAULT_REGISTRY, type RegistryOptions } from "./options.ts";
 import { Outbox, type RegistryEvent, type RegistryStats } from "./outbox.ts";
 import { Reach } from "./reach.ts";
-import { Registration } from "./registration.ts";
+import { Registration, REPLACED_KEEP } from "./registration.ts";
 import { Relay } from "./relay.ts";
-import { MAX_ROOM_SIZE } from "../wire/server_msg.ts";
+import { BOOT_LEN, MAX_ROOM_SIZE } from "../wire/server_msg.ts";
 
-export { COOKIE_ROTATION, DEFAULT_REGISTRY, type RegistryEvent, type RegistryOptions };
+export {
+  COOKIE_ROTATION,
+  DEFAULT_REGISTRY,
+  type RegistryEvent,
+  type RegistryOptions,
+  REPLACED_KEEP,
+};
 export type { RegistryStats };
 
 /**
@@ -51,11 +57,13 @@ export class Registry {
   #relay: Relay;
   #reach: Reach;
   #stall = new StallGuard();
+  #boot: Uint8Array;
 
   /**
    * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `random` draws tokens,
    * incarnations and REACH nonces (the roles pass node:crypto's, tests seeded bytes); `secret`
-   * keys the return-routability cookies (32 bytes drawn from `random` when not given).
+   * keys the return-routability cookies (32 bytes drawn from `random` when not given); then the
+   * {@link bootId} is drawn from `random`.
    */
   constructor(
     options: Partial<RegistryOptions>,
@@ -66,8 +74,10 @@ export class Registry {
     o.maxRoomSize = Math.min(o.maxRoomSize, MAX_ROOM_SIZE);
     const out = this.#out;
     const cookies = this.#cookies = new Cookies(secret ?? random(32), out);
+    const boot = this.#boot = random(BOOT_LEN).slice();
+    if (boot.length !== BOOT_LEN) throw new RangeError(`Registry: needs ${BOOT_LEN} random bytes`);
     const members = this.#members = new Members(o, out);
-    const introductions = this.#introductions = new Introductions(o, members, out);
+    const introductions = this.#introductions = new Introductions(o, members, out, boot);
     const reach = this.#reach = new Reach(o, members, introductions, out, random);
     this.#registration = new Registration(o, {
       members,
@@ -79,6 +89,14 @@ export class Registry {
     });
     this.#keepalive = new Keepalive(o, { members, cookies, introductions, out });
     this.#relay = new Relay(o, members, out);
+  }
+
+  /**
+   * This registry's boot id (a copy), in every WELCOME: a peer that registers again and sees
+   * another one knows the server restarted (or is another one).
+   */
+  get bootId(): Uint8Array {
+    return this.#boot.slice();
   }
 
   /** Counters. */
@@ -156,6 +174,7 @@ export class Registry {
     if (this.#stall.holding(now, this.#members.expiry())) return;
     this.#members.expire(now);
     this.#introductions.prune(now);
+    this.#registration.prune(now);
   }
 
   /** A BYE from a member's address with its token removes it. */
