@@ -39,6 +39,7 @@ import {
   helloSigningInput,
   idDigest,
   NONCE_LEN,
+  OWNER_TAG_LEN,
   SIGNATURE_LEN,
 } from "../lib/wire/server_msg.ts";
 import { testRoom } from "../tests/support/hello.ts";
@@ -157,6 +158,7 @@ function bareHello(p: Peer): Uint8Array {
     nonce: new Uint8Array(NONCE_LEN),
     flags: 0,
     nameTag: p.id,
+    owner: new Uint8Array(OWNER_TAG_LEN),
     room: testRoom(`cap-${p.room}`).publicKey,
     signature: new Uint8Array(SIGNATURE_LEN),
     privateEndpoints: [],
@@ -165,7 +167,14 @@ function bareHello(p: Peer): Uint8Array {
 
 function signedHello(p: Peer, cookie: Uint8Array): Uint8Array {
   const key = testRoom(`cap-${p.room}`);
-  const signed = { id: p.id, cookie, nonce: p.id, flags: 0, nameTag: p.id };
+  const signed = {
+    id: p.id,
+    cookie,
+    nonce: p.id,
+    flags: 0,
+    nameTag: p.id,
+    owner: new Uint8Array(OWNER_TAG_LEN),
+  };
   return encodeServerMsg({
     type: MsgType.Hello,
     ...signed,

@@ -2,7 +2,7 @@
  * `deno task vectors`: writes `tests/vectors/protocol_vectors.json`, the test vectors of
  * `docs/protocol.md` (appendix A): the exact bytes of every client ↔ server message and every
  * peer frame built from fixed fields, the room key derivation of a fixed room and passphrase,
- * name tags, a HELLO signature, address cookies, REACH MACs, roster digests, fingerprints, and a
+ * name tags, owner tags, a HELLO signature, address cookies, REACH MACs, roster digests, fingerprints, and a
  * full transcript of a pair's two Noise_XXpsk0 handshakes from fixed static and ephemeral keys
  * with the transport keys and one SEALED frame each way.
  *
@@ -20,6 +20,7 @@
 import { createHash } from "node:crypto";
 import { addressCookie, reachMac } from "../lib/crypto/cookie.ts";
 import { Identity } from "../lib/crypto/identity.ts";
+import { OWNER_TAG_INFO, ownerTag } from "../lib/crypto/owner.ts";
 import { fingerprint } from "../lib/crypto/fingerprint.ts";
 import { deriveRoomKeys, nameTag, ROOM_KDF, roomSalt, roomSign } from "../lib/crypto/room_key.ts";
 import { NOISE_PROTOCOL, payloadOf } from "../lib/peer/handshake/handshake.ts";
@@ -60,6 +61,7 @@ import {
   idDigestRef,
   nameTagRef,
   noiseNonce,
+  ownerTagRef,
   payloadRef,
   periodSecretRef,
   prologueRef,
@@ -98,6 +100,7 @@ const TOKEN_ALICE = unhex("d0d1d2d3d4d5d6d7"), TOKEN_BOB = unhex("e0e1e2e3e4e5e6
 const NONCE = unhex("4e4f4e4345000001");
 const EPOCH = unhex("0e0f1011121314fe");
 const REACH_NONCE = unhex("5245414348000001");
+const BOOT = unhex("b0075eed00000001");
 const MASTER = labelled("p2p protocol vectors: server master secret");
 const ALICE_AT: Endpoint = { hostname: "203.0.113.7", port: 51820 };
 const BOB_AT: Endpoint = { hostname: "2001:db8::b0b", port: 40001 };
@@ -113,6 +116,20 @@ same("room id", keys.id, ref.roomId);
 same("psk", keys.psk, ref.psk);
 same("name key", keys.nameKey, ref.nameKey);
 same("room KDF N", ROOM_KDF.N, 32768);
+
+/** The identities (static keys) of alice and bob: their owner tags, and their handshakes. */
+const ALICE_STATIC = labelled("p2p protocol vectors: alice static");
+const BOB_STATIC = labelled("p2p protocol vectors: bob static");
+
+const ownerCases = [
+  { name: "alice", key: ALICE_STATIC },
+  { name: "bob", key: BOB_STATIC },
+].map(({ name, key }) => {
+  const owner = ownerTag(key, keys.id);
+  same(`owner tag of ${name}`, owner, ownerTagRef(key, keys.id));
+  return { name, identity_private: key, room_id: keys.id, info: OWNER_TAG_INFO, owner };
+});
+const OWNER_ALICE = ownerCases[0]!.owner;
 
 function tag(name: string): Uint8Array {
   const t = nameTag(keys, name);
@@ -171,12 +188,13 @@ const helloSigned = {
   nonce: NONCE,
   flags: FLAG_SUPERNODE,
   nameTag: tag("alice"),
+  owner: OWNER_ALICE,
 };
 const signingInput = helloSigningInput(helloSigned);
 same(
   "HELLO signing input",
   signingInput,
-  helloSigningInputRef(ALICE, COOKIE, NONCE, FLAG_SUPERNODE, helloSigned.nameTag),
+  helloSigningInputRef(ALICE, COOKIE, NONCE, FLAG_SUPERNODE, helloSigned.nameTag, OWNER_ALICE),
 );
 const signature = roomSign(keys, signingInput);
 same("HELLO signature", signature, ed25519SignRef(ref.signSeed, signingInput));
@@ -196,6 +214,7 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
         flags: FLAG_SUPERNODE,
         room: keys.id,
         nameTag: helloSigned.nameTag,
+        owner: OWNER_ALICE,
         signature,
         privateEndpoints: ALICE_PRIVATE,
       },
@@ -209,10 +228,11 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
           nonce: NONCE,
           flags: FLAG_RELAY_ONLY,
           nameTag: tag("alice"),
+          owner: OWNER_ALICE,
         };
         const sig = roomSign(keys, helloSigningInput(m));
         same("HELLO signature", sig, ed25519SignRef(ref.signSeed, helloSigningInput(m)));
-        const { id, cookie, nonce, flags, nameTag } = m;
+        const { id, cookie, nonce, flags, nameTag, owner } = m;
         return {
           type: MsgType.Hello,
           id,
@@ -221,6 +241,7 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
           flags,
           room: keys.id,
           nameTag,
+          owner,
           signature: sig,
           privateEndpoints: [],
         };
@@ -233,6 +254,7 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
         id: ALICE,
         nonce: NONCE,
         token: TOKEN_ALICE,
+        boot: BOOT,
         observed: ALICE_AT,
       },
     },
@@ -279,6 +301,16 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
         seq: 4,
         id: CAROL,
         reason: LeftReason.Expired,
+      },
+    },
+    {
+      name: "LEFT (replaced: the same identity registered the name again)",
+      fields: {
+        type: MsgType.Left,
+        token: TOKEN_ALICE,
+        seq: 5,
+        id: BOB,
+        reason: LeftReason.Replaced,
       },
     },
     {
@@ -434,7 +466,7 @@ const innerFrames: { name: string; fields: InnerFrame }[] = [
 const alice: ReplayPeer = {
   id: ALICE,
   name: "alice",
-  staticKey: labelled("p2p protocol vectors: alice static"),
+  staticKey: ALICE_STATIC,
   initiatorEphemeral: labelled("p2p protocol vectors: alice ephemeral, her handshake"),
   responderEphemeral: labelled("p2p protocol vectors: alice ephemeral, bob's handshake"),
   inner: encodeInner(innerFrames[3]!.fields),
@@ -442,7 +474,7 @@ const alice: ReplayPeer = {
 const bob: ReplayPeer = {
   id: BOB,
   name: "bob",
-  staticKey: labelled("p2p protocol vectors: bob static"),
+  staticKey: BOB_STATIC,
   initiatorEphemeral: labelled("p2p protocol vectors: bob ephemeral, his handshake"),
   responderEphemeral: labelled("p2p protocol vectors: bob ephemeral, alice's handshake"),
   inner: encodeInner({ kind: InnerKind.Ack, stream: STREAM, cumulative: 1, selective: 0 }),
@@ -594,6 +626,7 @@ const vectors = {
     name_key: keys.nameKey,
     name_tags: ["alice", "bob", "Zoë"].map((name) => ({ name, tag: tag(name) })),
   },
+  owner_tags: { section: "5.3 HELLO (owner tag)", cases: ownerCases },
   hello_signature: {
     section: "5.3 HELLO",
     fields: helloSigned,

@@ -14,6 +14,7 @@ import { TokenBucket } from "../core/limits.ts";
 import type { PortMapper } from "../nat/portmap/mapper.ts";
 import { noiseFactory } from "./handshake/handshake.ts";
 import { nameTag, type RoomKeys, roomSign } from "../crypto/room_key.ts";
+import { ownerTag } from "../crypto/owner.ts";
 import { DEFAULT_PATH, type PathOptions, ProbeBudget } from "./path/path.ts";
 import type { ReliableOptions } from "./reliable.ts";
 import type { RemoteContext, RemoteEvent } from "./remote_context.ts";
@@ -32,7 +33,7 @@ const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
 const UNCOOKIED_PER_SECOND = 16;
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
 export interface ClientOptions
-  extends Omit<ServerLinkOptions, "id" | "roomId" | "nameTag" | "sign"> {
+  extends Omit<ServerLinkOptions, "id" | "roomId" | "nameTag" | "sign" | "owner"> {
   /** The room's keys, derived from its name and passphrase (see `lib/crypto/room_key.ts`). */
   room: RoomKeys;
   /** Names and fingerprints seen before in this room (known_peers); a change is flagged. */
@@ -89,6 +90,7 @@ export function linkOptionsOf(o: ClientOptions, id: Uint8Array): ServerLinkOptio
     id,
     roomId: room.id,
     nameTag: (n) => nameTag(room, n),
+    owner: ownerTag(o.identity.privateKey, room.id),
     sign: (data) => roomSign(room, data),
     offerSupernode: (o.supernode ?? "auto") !== "off" && !o.relayOnly,
   };

@@ -1,10 +1,12 @@
 /**
  * A peer's link to the rendezvous server: registration (HELLO until WELCOME, with the server's
- * return-routability cookie, a fresh nonce that WELCOME and REFUSED must echo, and the room
- * key's signature), PING keepalives with backoff while a PONG is missing, and the
- * server's loss and return. The whole lifecycle is one {@link ServerLinkState} value, so every fact
- * is reported exactly once ("lost", then "back"). Sans-IO: its datagrams and events are polled
- * (see {@link ServerLink} for the call order).
+ * return-routability cookie, a fresh nonce that WELCOME and REFUSED must echo, the owner tag
+ * that binds our name to our identity, and the room key's signature), PING keepalives with
+ * backoff while a PONG is missing, the server's loss and return, and its restarts (WELCOME's
+ * boot id). The whole lifecycle is one {@link ServerLinkState} value, so every fact
+ * is reported exactly once ("lost", then "back"; a restart noticed on registering again is
+ * "back" with `restarted`, whether or not "lost" came first). Sans-IO: its datagrams and events
+ * are polled (see {@link ServerLink} for the call order).
  *
  * @module
  */
@@ -65,7 +67,20 @@ export type ServerLinkEvent =
   | { type: "ready"; name: string; public: Endpoint }
   | { type: "renamed"; wanted: string; name: string }
   | { type: "server-lost" }
-  | { type: "server-back"; public: Endpoint }
+  | {
+    /**
+     * Registered again after the server was lost (no PONG for {@link SERVER_LOST_AFTER}), or
+     * after it restarted (`restarted`), whichever came first: reported once per return.
+     */
+    type: "server-back";
+    public: Endpoint;
+    /**
+     * The WELCOME's boot id differs from the one this server gave our previous registration:
+     * it restarted, so it forgot the room, and its first ROSTER lists only who has registered
+     * again since. False when it was only unreachable (or forgot us by expiry).
+     */
+    restarted: boolean;
+  }
   | { type: "refused"; message: string }
   | { type: "fatal"; message: string };
 
@@ -88,6 +103,11 @@ export interface ServerLinkOptions {
   random: (n: number) => Uint8Array;
   /** The opaque tag of a name (the server checks uniqueness on tags, never sees names). */
   nameTag: (name: string) => Uint8Array;
+  /**
+   * Our owner tag in this room (`ownerTag` of `lib/crypto/owner.ts`, 16 bytes): a HELLO for a
+   * name held by a registration with the same tag replaces it (we came back after a lost BYE).
+   */
+  owner: Uint8Array;
   /** Wanted name. */
   name: string;
   /** Never reveal our endpoints. */
@@ -142,6 +162,10 @@ export class ServerLink {
   #minRtt: number | null = null;
   /** RTT samples since the server was picked: the first few come a second apart. */
   #samples = 0;
+  /** The boot id of the latest WELCOME; null before the first. */
+  #boot: Uint8Array | null = null;
+  /** The boot id each server (by index in {@link #servers}) gave our last registration there. */
+  #boots: (Uint8Array | undefined)[] = [];
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: ServerLinkOptions, digest: () => number) {
@@ -215,6 +239,15 @@ export class ServerLink {
   /** The name the server assigned (the wanted one until then). */
   get name(): string {
     return this.#name;
+  }
+
+  /**
+   * The boot id of the server we registered with last (from its WELCOME), or null before the
+   * first registration. Another value after a re-registration means the server restarted
+   * (reported as `server-back` with `restarted: true`).
+   */
+  get bootId(): Uint8Array | null {
+    return this.#boot;
   }
 
   /** The registration's token (carried by every message after WELCOME, both ways). */
@@ -344,7 +377,7 @@ export class ServerLink {
         // nonce never leaves us in anything but HELLOs to the server, and a COOKIE (which
         // anybody can forge) only changes which cookie the next HELLO carries.
         if (bytesEqual(m.id, this.#o.id) && constantTimeEqual(m.nonce, this.#nonce)) {
-          this.#welcome(now, m.token, m.observed);
+          this.#welcome(now, m.token, m.boot, m.observed);
         }
         return true;
       case MsgType.Refused:
@@ -384,11 +417,14 @@ export class ServerLink {
     }
   }
 
-  #welcome(now: number, token: Uint8Array, observed: Endpoint): void {
+  #welcome(now: number, token: Uint8Array, boot: Uint8Array, observed: Endpoint): void {
     const s = this.#state;
     if (s.kind === "registered") return this.#alive(now);
     if (s.kind !== "registering") return;
     this.#public = observed;
+    const before = this.#boots[this.#current];
+    const restarted = before !== undefined && !bytesEqual(before, boot);
+    this.#boot = this.#boots[this.#current] = boot.slice();
     if (!constantTimeEqual(token, this.#token)) {
       // A new registration: the server numbers its messages from 1 again.
       this.#seenSeq.clear();
@@ -409,7 +445,9 @@ export class ServerLink {
       this.#events.push({ type: "ready", name: this.#name, public: observed });
       return;
     }
-    if (s.lost) this.#events.push({ type: "server-back", public: observed });
+    if (s.lost || restarted) {
+      this.#events.push({ type: "server-back", public: observed, restarted });
+    }
   }
 
   /** The wanted name with the next suffix (`-2`, `-3` …), trimmed to fit MAX_NAME bytes. */
@@ -463,7 +501,7 @@ export class ServerLink {
     s.awaitingSince = undefined;
     if (s.lost) {
       s.lost = false;
-      this.#events.push({ type: "server-back", public: this.#public! });
+      this.#events.push({ type: "server-back", public: this.#public!, restarted: false });
     }
   }
 
@@ -477,6 +515,7 @@ export class ServerLink {
       nonce: this.#nonce,
       flags: o.relayOnly ? FLAG_RELAY_ONLY : o.offerSupernode ? FLAG_SUPERNODE : 0,
       nameTag: o.nameTag(this.#name),
+      owner: o.owner,
     };
     this.#send({
       type: MsgType.Hello,

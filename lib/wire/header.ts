@@ -27,8 +27,8 @@
  *
  * | type | name     | body                                                                  |
  * | ---- | -------- | --------------------------------------------------------------------- |
- * | 0x01 | HELLO    | id, cookie[8], nonce[8], flags u8, room id[32], name tag[8], signature[64], private endpoints |
- * | 0x02 | WELCOME  | id, nonce[8] (the HELLO's, echoed), token[8], observed endpoint       |
+ * | 0x01 | HELLO    | id, cookie[8], nonce[8], flags u8, room id[32], name tag[8], owner[16], signature[64], private endpoints |
+ * | 0x02 | WELCOME  | id, nonce[8] (the HELLO's, echoed), token[8], boot[8], observed endpoint |
  * | 0x03 | REFUSED  | echo[8] (the request's nonce or token), code u8 (`RefuseCode`), message str8 |
  * | 0x04 | INTRO    | token[8], seq u32, id, epoch[8], flags u8, public list (0 or 1), private list |
  * | 0x05 | LEFT     | token[8], seq u32, id, reason u8 (`LeftReason`)                 |
@@ -48,7 +48,7 @@
  *
  * Room membership: every HELLO carries an Ed25519 signature, by the room's key (which only
  * holders of the passphrase can derive), over `helloSigningInput`: a fixed label, the id,
- * the cookie, the nonce, the flags and the name tag. The server verifies it (only after the
+ * the cookie, the nonce, the flags, the name tag and the owner tag. The server verifies it (only after the
  * cookie check, so spoofed HELLOs cost it no signature check) and refuses a bad one with
  * REFUSED Invalid. A captured HELLO is useless from another address (the cookie binds the
  * address) and after two cookie periods (the cookie expires), so the room id is no credential.
@@ -65,6 +65,16 @@
  * ROSTER, PONG, RELAYED) or the peer's (PING, BYE, RELAY, REPUNCH). REFUSED echoes the token or
  * nonce of the request it answers. INTRO, LEFT and ROSTER also carry a per-registration sequence
  * number, so a duplicated or replayed old one (an empty ROSTER from long ago) changes nothing.
+ *
+ * Names bind to identities: a HELLO carries an owner tag (`ownerTag` of `lib/crypto/owner.ts`:
+ * HKDF of the identity's private key and the room id), the same whenever one identity registers
+ * in one room and unknowable to anyone else. A HELLO for a name tag held by a member with the
+ * same owner tag replaces that member (LEFT with reason `Replaced` to the room) instead of being
+ * refused NameTaken: whoever comes back after a lost BYE or a crash takes its own name.
+ *
+ * Server restarts: WELCOME carries the rendezvous point's boot id (8 random bytes drawn when its
+ * registry is made). A peer that registers again and sees another boot id than before knows the
+ * server restarted, so its roster does not yet list everyone who is still in the room.
  *
  * HELLO flag bit 0 is "relay only": the server then never reveals this peer's endpoints and
  * never gives it anybody else's. INTRO carries the same flag.
@@ -131,12 +141,12 @@ import type { Decoded } from "./codec.ts";
 import { toHex } from "./codec.ts";
 
 /**
- * Protocol version carried in byte 2 of every datagram (not the program's version). Version 5:
- * both peers of a pair initiate a handshake, HANDSHAKE carries a cookie, and supernodes exist (a
- * version-4 server would pass a HELLO's supernode bit on in INTROs as it is), so version 4 and
- * 5 must not talk to each other.
+ * Protocol version carried in byte 2 of every datagram (not the program's version). Version 6:
+ * HELLO carries an owner tag (names bind to identities) and WELCOME the server's boot id
+ * (peers tell a restarted server at once); version 5 brought handshakes initiated by both peers,
+ * the HANDSHAKE cookie and supernodes. Versions must not talk to each other.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** Largest datagram p2p sends or accepts; stays under common path MTUs. */
 export const MAX_DATAGRAM = 1200;

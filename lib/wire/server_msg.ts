@@ -12,9 +12,16 @@ import type { Endpoint } from "./address.ts";
 import { type Decoded, Reader, ShortRead, writeHeader, Writer } from "./codec.ts";
 import { ID_LEN, MAX_DATAGRAM, MsgType, peekType } from "./header.ts";
 import { COOKIE_LEN, REACH_MAC_LEN } from "../crypto/cookie.ts";
+import { OWNER_TAG_LEN } from "../crypto/owner.ts";
 
 /** Sizes of the server's MACs, defined with them in `lib/crypto/cookie.ts`. */
 export { COOKIE_LEN, REACH_MAC_LEN };
+
+/**
+ * Size of a HELLO's owner tag, defined with it in `lib/crypto/owner.ts`: the same for one
+ * identity in one room, so a name binds to whoever registered it.
+ */
+export { OWNER_TAG_LEN };
 
 const encoder = new TextEncoder();
 
@@ -38,6 +45,9 @@ export const SIGNATURE_LEN = 64;
 
 /** Size of an opaque name tag in bytes. */
 export const NAME_TAG_LEN = 8;
+
+/** Size of a WELCOME's boot id (drawn when the rendezvous point's registry is made) in bytes. */
+export const BOOT_LEN = 8;
 
 /** Size of a RELAY datagram before its payload: header, from id, token, to id. */
 export const RELAY_HEADER_LEN: number = 4 + ID_LEN + TOKEN_LEN + ID_LEN;
@@ -68,6 +78,11 @@ export const LeftReason = {
   Bye: 1,
   /** The server heard nothing from the peer for too long. */
   Expired: 2,
+  /**
+   * The same identity registered again under the same name (a new process after a crash or a
+   * lost BYE): this registration is a ghost of it. Receivers may treat it like Bye.
+   */
+  Replaced: 3,
 } as const;
 
 /** HELLO/INTRO flag: this peer only talks through the relay and hides its addresses. */
@@ -96,6 +111,8 @@ export type ServerMsg =
     room: Uint8Array;
     /** Opaque name tag (unique per room). */
     nameTag: Uint8Array;
+    /** The identity's owner tag in this room ({@link OWNER_TAG_LEN} bytes). */
+    owner: Uint8Array;
     /** The room key's signature over {@link helloSigningInput}. */
     signature: Uint8Array;
     privateEndpoints: Endpoint[];
@@ -106,6 +123,8 @@ export type ServerMsg =
     /** The HELLO's nonce, echoed. */
     nonce: Uint8Array;
     token: Uint8Array;
+    /** The rendezvous point's boot id: another one on a later WELCOME means it restarted. */
+    boot: Uint8Array;
     observed: Endpoint;
   }
   | { type: typeof MsgType.Refused; echo: Uint8Array; code: number; message: string }
@@ -148,21 +167,19 @@ export type ServerMsg =
 export type MsgOf<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>;
 
 /** The label that starts every {@link helloSigningInput} (ASCII, then a zero byte). */
-export const HELLO_SIGNING_LABEL = "p2p hello v1";
+export const HELLO_SIGNING_LABEL = "p2p hello v2";
 
 /**
- * What a HELLO's signature covers: `"p2p hello v1" ‖ 0x00 ‖ id ‖ cookie ‖ nonce ‖ flags u8 ‖
- * name tag` (the room id is the verifying key itself). Throws RangeError on wrong sizes.
+ * What a HELLO's signature covers: `"p2p hello v2" ‖ 0x00 ‖ id ‖ cookie ‖ nonce ‖ flags u8 ‖
+ * name tag ‖ owner` (the room id is the verifying key itself). Throws RangeError on wrong sizes.
  */
 export function helloSigningInput(
-  m: Pick<MsgOf<typeof MsgType.Hello>, "id" | "cookie" | "nonce" | "flags" | "nameTag">,
+  m: Pick<MsgOf<typeof MsgType.Hello>, "id" | "cookie" | "nonce" | "flags" | "nameTag" | "owner">,
 ): Uint8Array {
   const w = new Writer();
-  return w.bytes(encoder.encode(HELLO_SIGNING_LABEL)).u8(0).fixed(m.id, ID_LEN).fixed(
-    m.cookie,
-    COOKIE_LEN,
-  ).fixed(m.nonce, NONCE_LEN)
-    .u8(m.flags).fixed(m.nameTag, NAME_TAG_LEN).finish();
+  return w.bytes(encoder.encode(HELLO_SIGNING_LABEL)).u8(0).fixed(m.id, ID_LEN)
+    .fixed(m.cookie, COOKIE_LEN).fixed(m.nonce, NONCE_LEN).u8(m.flags)
+    .fixed(m.nameTag, NAME_TAG_LEN).fixed(m.owner, OWNER_TAG_LEN).finish();
 }
 
 /** Encodes a server-facing message. Throws RangeError only on values the caller built wrong. */
@@ -184,10 +201,11 @@ export function encodeServerMsgInto(
     case MsgType.Hello:
       return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).fixed(m.nonce, NONCE_LEN)
         .u8(m.flags).fixed(m.room, ROOM_ID_LEN).fixed(m.nameTag, NAME_TAG_LEN)
-        .fixed(m.signature, SIGNATURE_LEN).endpoints(m.privateEndpoints).finish();
+        .fixed(m.owner, OWNER_TAG_LEN).fixed(m.signature, SIGNATURE_LEN)
+        .endpoints(m.privateEndpoints).finish();
     case MsgType.Welcome:
       return w.fixed(m.id, ID_LEN).fixed(m.nonce, NONCE_LEN).fixed(m.token, TOKEN_LEN)
-        .endpoint(m.observed).finish();
+        .fixed(m.boot, BOOT_LEN).endpoint(m.observed).finish();
     case MsgType.Refused:
       return w.fixed(m.echo, TOKEN_LEN).u8(m.code).str8(m.message).finish();
     case MsgType.Intro:
@@ -249,8 +267,9 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
       const m = { type: MsgType.Hello, id: id(), cookie: r.bytes(COOKIE_LEN) };
       const nonce = r.bytes(NONCE_LEN), flags = r.u8();
       const room = r.bytes(ROOM_ID_LEN), nameTag = r.bytes(NAME_TAG_LEN);
-      const signature = r.bytes(SIGNATURE_LEN);
-      return { ...m, nonce, flags, room, nameTag, signature, privateEndpoints: r.endpoints() };
+      const owner = r.bytes(OWNER_TAG_LEN), signature = r.bytes(SIGNATURE_LEN);
+      const privateEndpoints = r.endpoints();
+      return { ...m, nonce, flags, room, nameTag, owner, signature, privateEndpoints };
     }
     case MsgType.Welcome:
       return {
@@ -258,6 +277,7 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
         id: id(),
         nonce: r.bytes(NONCE_LEN),
         token: token(),
+        boot: r.bytes(BOOT_LEN),
         observed: r.endpoint(),
       };
     case MsgType.Refused:

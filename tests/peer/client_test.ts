@@ -151,6 +151,7 @@ function harness(seed = 1, extra: Partial<ClientOptions> = {}): Harness {
     id,
     nonce: helloOf(h.drain()).nonce,
     token,
+    boot: new Uint8Array(8),
     observed: SERVER,
   });
   h.drain();
@@ -238,7 +239,14 @@ Deno.test("client: a spoofed COOKIE then REFUSED or WELCOME neither ends nor hij
   c.handleDatagram(
     302,
     SERVER,
-    encodeServerMsg({ type: MsgType.Welcome, id, nonce: chosen, token: planted, observed: SERVER }),
+    encodeServerMsg({
+      type: MsgType.Welcome,
+      id,
+      nonce: chosen,
+      token: planted,
+      boot: new Uint8Array(8),
+      observed: SERVER,
+    }),
   );
   assert.deepEqual(events(), [], "no fatal, no ready");
   assert.equal(c.registered, false);
@@ -247,7 +255,14 @@ Deno.test("client: a spoofed COOKIE then REFUSED or WELCOME neither ends nor hij
   c.handleDatagram(
     303,
     SERVER,
-    encodeServerMsg({ type: MsgType.Welcome, id, nonce, token, observed: SERVER }),
+    encodeServerMsg({
+      type: MsgType.Welcome,
+      id,
+      nonce,
+      token,
+      boot: new Uint8Array(8),
+      observed: SERVER,
+    }),
   );
   assert.equal(c.registered, true);
   assert.deepEqual(events(), ["ready"]);

@@ -21,6 +21,10 @@ const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
 const ME: Endpoint = { hostname: "203.0.113.5", port: 40000 };
 const ID = new Uint8Array(8).fill(1);
 const TOKEN = new Uint8Array(8).fill(7);
+const BOOT = new Uint8Array(8).fill(0xb0);
+const OWNER = new Uint8Array(16).fill(0x0e);
+/** The boot id of the same server after a restart. */
+const RESTARTED = new Uint8Array(8).fill(0xb1);
 const ROOM = testRoom("link");
 
 function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
@@ -35,6 +39,7 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
       sign: (data) => ed25519Sign(ROOM.privateKey, data),
       random,
       nameTag: (name) => new TextEncoder().encode(name.padEnd(8, ".").slice(0, 8)),
+      owner: OWNER,
       name: "sam",
       relayOnly: false,
       privateEndpoints: [],
@@ -85,13 +90,17 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
       }
       now = until;
     },
-    /** The WELCOME the real server would send: it echoes the nonce of our last HELLO. */
-    welcome() {
+    /**
+     * The WELCOME the real server would send: it echoes the nonce of our last HELLO, and carries
+     * the server's boot id (`boot`: another one means the server restarted).
+     */
+    welcome(boot = BOOT) {
       l.handle(now, {
         type: MsgType.Welcome,
         id: ID,
         nonce: nonceSent(),
         token: TOKEN,
+        boot,
         observed: ME,
       });
     },
@@ -154,18 +163,22 @@ Deno.test("link: after an outage the server is reported lost once and back once"
   // The server restarted and forgot us: we register again; it is back exactly once.
   t.refuse(RefuseCode.Unknown, "Register again");
   assert.equal(t.sent.at(-1)!.type, MsgType.Hello);
-  t.welcome();
+  t.welcome(RESTARTED);
   t.pong();
   t.run(t.now + 500); // Before the first PING after registering is due.
   t.pong();
-  assert.deepEqual(t.kinds(), ["server-lost", "server-back"]);
+  assert.deepEqual(t.events, [
+    { type: "server-lost" },
+    { type: "server-back", public: ME, restarted: true },
+  ]);
 });
 
-Deno.test("link: a quick server restart is repaired silently; a PONG after a loss brings it back", () => {
+Deno.test("link: forgotten by a server that did not restart: repaired silently; a PONG after a loss brings it back", () => {
   const t = link();
   t.l.start(0);
   t.welcome();
   t.events.length = 0;
+  // Expired (we were suspended, say): the same boot id, so the room it lists is whole.
   t.refuse(RefuseCode.Unknown, "Register again");
   t.welcome();
   assert.deepEqual(t.kinds(), [], "nothing was lost, nothing to report");
@@ -186,7 +199,86 @@ Deno.test("link: still unregistered after a restart, the server is reported lost
   t.run(100 + SERVER_LOST_AFTER + 2_000);
   assert.deepEqual(t.kinds(), ["server-lost"]);
   t.welcome();
-  assert.deepEqual(t.kinds(), ["server-lost", "server-back"]);
+  assert.deepEqual(t.events, [
+    { type: "server-lost" },
+    { type: "server-back", public: ME, restarted: false },
+  ]);
+});
+
+Deno.test("link: a quick server restart (another boot id) is reported at once, before its ROSTER", () => {
+  const t = link();
+  assert.equal(t.l.bootId, null, "no boot id before the first WELCOME");
+  t.l.start(0);
+  t.welcome();
+  assert.deepEqual(t.l.bootId, BOOT);
+  assert.deepEqual(t.kinds(), ["ready"], "the first registration is no restart");
+  t.events.length = 0;
+  t.run(5_000);
+  t.pong();
+  // Restarted within a keepalive: the next PING is refused, and the WELCOME has a new boot id.
+  t.refuse(RefuseCode.Unknown, "Register again");
+  assert.deepEqual(t.kinds(), [], "nothing known yet");
+  t.welcome(RESTARTED);
+  assert.deepEqual(t.events, [{ type: "server-back", public: ME, restarted: true }]);
+  assert.deepEqual(t.l.bootId, RESTARTED);
+  assert.equal(t.l.registered, true);
+  // A duplicate of that WELCOME, or PONGs, report nothing more.
+  t.welcome(RESTARTED);
+  t.pong();
+  assert.equal(t.events.length, 1, "reported once");
+  // Forgotten again by the same incarnation: nothing to report.
+  t.refuse(RefuseCode.Unknown, "Register again");
+  t.welcome(RESTARTED);
+  assert.equal(t.events.length, 1);
+});
+
+Deno.test("link: a fallback server's boot id is no restart of the first server", () => {
+  const A: Endpoint = SERVER, B: Endpoint = { hostname: "198.51.100.2", port: 7777 };
+  const l = new ServerLink(
+    {
+      server: A,
+      fallbacks: [B],
+      id: ID,
+      roomId: ROOM.publicKey,
+      sign: (data) => ed25519Sign(ROOM.privateKey, data),
+      random: seededRandom(3),
+      nameTag: () => new Uint8Array(8),
+      owner: OWNER,
+      name: "sam",
+      relayOnly: false,
+      privateEndpoints: [],
+      keepalive: 25_000,
+      registerTimeout: 10_000,
+    },
+    () => 0,
+  );
+  const events: ServerLinkEvent[] = [];
+  let nonce: Uint8Array = new Uint8Array(8);
+  const drain = () => {
+    for (let t = l.pollTransmit(); t; t = l.pollTransmit()) {
+      const m = decodeServerMsg(t.data);
+      if (m.ok && m.value.type === MsgType.Hello) nonce = m.value.nonce;
+    }
+    for (let e = l.pollEvent(); e; e = l.pollEvent()) events.push(e);
+  };
+  const welcome = (now: number, boot: Uint8Array) => {
+    drain();
+    l.handle(now, { type: MsgType.Welcome, id: ID, nonce, token: TOKEN, boot, observed: ME });
+    drain();
+  };
+  l.start(0);
+  welcome(0, BOOT);
+  // A stops answering: lost, and the link registers with B (another server, another boot id).
+  for (let t = l.nextTimeout(); t !== undefined && t <= 60_000; t = l.nextTimeout()) {
+    l.handleTimeout(t);
+    drain();
+    if (l.server === B) break;
+  }
+  assert.equal(l.server, B);
+  welcome(61_000, RESTARTED);
+  assert.deepEqual(events.map((e) => e.type), ["ready", "server-lost", "server-back"]);
+  assert.deepEqual(events.at(-1), { type: "server-back", public: ME, restarted: false });
+  assert.deepEqual(l.bootId, RESTARTED, "the boot id of the registration in use");
 });
 
 Deno.test("link: a refusal is fatal before registering, a notice after", () => {
@@ -224,7 +316,14 @@ Deno.test("link: forged WELCOME, PONG and REFUSED (without our nonce or token) a
   const t = link();
   t.l.start(0);
   const wrong = new Uint8Array(8).fill(0x55);
-  t.l.handle(1, { type: MsgType.Welcome, id: ID, nonce: wrong, token: wrong, observed: ME });
+  t.l.handle(1, {
+    type: MsgType.Welcome,
+    id: ID,
+    nonce: wrong,
+    token: wrong,
+    boot: BOOT,
+    observed: ME,
+  });
   assert.equal(t.l.registered, false, "a WELCOME not echoing our nonce is not ours");
   t.refuse(RefuseCode.RoomFull, "forged", wrong);
   assert.equal(t.l.closed, false, "a refusal not echoing our nonce is not believed");
@@ -310,7 +409,14 @@ Deno.test("link: a forged COOKIE then a WELCOME echoing it plants no token", () 
   t.l.start(0);
   const chosen = new Uint8Array(8).fill(0x66), planted = new Uint8Array(8).fill(0x99);
   t.l.handle(10, { type: MsgType.Cookie, cookie: chosen });
-  t.l.handle(11, { type: MsgType.Welcome, id: ID, nonce: chosen, token: planted, observed: ME });
+  t.l.handle(11, {
+    type: MsgType.Welcome,
+    id: ID,
+    nonce: chosen,
+    token: planted,
+    boot: BOOT,
+    observed: ME,
+  });
   assert.equal(t.l.registered, false, "a WELCOME echoing the cookie is not an answer");
   assert.deepEqual(t.l.token, new Uint8Array(8));
   t.welcome();
@@ -328,6 +434,7 @@ Deno.test("link: every HELLO is signed by the room key; the nonce is fresh per a
   for (const h of hellos) {
     assert.deepEqual(h.room, ROOM.publicKey, "the room id is the public key");
     assert.ok(ed25519Verify(key, helloSigningInput(h), h.signature), "a valid signature");
+    assert.deepEqual(h.owner, OWNER, "the owner tag is ours, under the signature");
   }
   const first = hellos[0]!.nonce;
   assert.equal(first.length, 8);
@@ -338,7 +445,14 @@ Deno.test("link: every HELLO is signed by the room key; the nonce is fresh per a
   const again = t.sent.at(-1)!;
   assert.ok(again.type === MsgType.Hello);
   assert.notDeepEqual(again.nonce, first);
-  t.l.handle(t.now, { type: MsgType.Welcome, id: ID, nonce: first, token: TOKEN, observed: ME });
+  t.l.handle(t.now, {
+    type: MsgType.Welcome,
+    id: ID,
+    nonce: first,
+    token: TOKEN,
+    boot: BOOT,
+    observed: ME,
+  });
   assert.equal(t.l.registered, false, "a WELCOME for the old attempt is not believed");
   t.welcome();
   assert.equal(t.l.registered, true);

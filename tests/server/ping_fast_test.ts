@@ -1,5 +1,5 @@
 /**
- * The registry's PING fast path (`lib/server/registry.ts`) reads ids and the token in place and
+ * The registry's PING fast path (`lib/server/keepalive.ts`) reads ids and the token in place and
  * answers without decoding; these tests hold it to the decoding path (`slowPing`): on valid,
  * forged, moved, truncated and garbage PINGs, two registries with the same secret and the same
  * random draws, one with the fast path and one without, must send the same bytes to the same

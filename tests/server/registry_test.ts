@@ -1,8 +1,10 @@
 /**
- * Unit tests of the rendezvous server's sans-IO state machine (`lib/server/registry.ts`), protocol
- * version 5: feed it datagrams and clock ticks, decode what it wants sent. Peers register with
- * a room id (the room's Ed25519 public key), a HELLO signed by the room key and an opaque name
- * tag, learn their registration token from WELCOME and put it in
+ * Unit tests of the rendezvous server's sans-IO state machine (`lib/server/registry.ts` and the
+ * modules it coordinates), protocol version 6: feed it datagrams and clock ticks, decode what it
+ * wants sent. Peers register with a room id (the room's Ed25519 public key), a HELLO signed by
+ * the room key, an opaque name tag and their identity's owner tag (the same identity takes its
+ * name back), learn their registration token and the server's boot id from WELCOME and put the
+ * token in
  * every later message; the server puts the recipient's token in everything it sends, and in
  * INTRO, LEFT and ROSTER the next number of that registration's sequence (1, 2, 3 …).
  *
@@ -14,17 +16,20 @@ import { createHmac } from "node:crypto";
 import { addressCookie } from "../../lib/crypto/cookie.ts";
 import {
   COOKIE_ROTATION,
+  DEFAULT_REGISTRY,
   Registry,
   type RegistryEvent,
   type RegistryOptions,
+  REPLACED_KEEP,
 } from "../../lib/server/registry.ts";
 import { prng, randomBytesFrom, seededRandom } from "../support/prng.ts";
 import { signedHello, testRoom } from "../support/hello.ts";
 import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
-import { ID_LEN, idHex, MAX_DATAGRAM, MsgType } from "../../lib/wire/header.ts";
+import { ID_LEN, idHex, MAX_DATAGRAM, MsgType, PROTOCOL_VERSION } from "../../lib/wire/header.ts";
 import { encodeHandshake, encodeSealedHeader } from "../../lib/wire/peer_frame.ts";
 import type { SigningKey } from "../../lib/crypto/ed25519.ts";
 import {
+  BOOT_LEN,
   COOKIE_LEN,
   decodeServerMsg,
   encodeServerMsg,
@@ -33,6 +38,7 @@ import {
   LeftReason,
   MAX_ROOM_SIZE,
   NAME_TAG_LEN,
+  OWNER_TAG_LEN,
   RefuseCode,
   ROOM_ID_LEN,
   rosterDigest,
@@ -65,6 +71,8 @@ interface PeerSpec {
   privateEndpoints: Endpoint[];
   /** The registration token, learned from the last WELCOME (zeros until then). */
   token: Uint8Array;
+  /** The owner tag (the identity's, in this room); by default one of its own per peer id. */
+  owner?: Uint8Array;
 }
 
 /** Overrides of a peer's spec; `room` and `name` are turned into an opaque id and tag. */
@@ -73,6 +81,8 @@ interface PeerOptions {
   name?: string;
   flags?: number;
   privateEndpoints?: Endpoint[];
+  /** The owner tag: give two peers the same one to make them one identity. */
+  owner?: Uint8Array;
 }
 
 let nextSeed = 1;
@@ -120,6 +130,7 @@ function peer(label: string, addr: Endpoint, o: PeerOptions = {}): PeerSpec {
     privateEndpoints: o.privateEndpoints ??
       [{ hostname: "10.0.0." + (seed % 250 + 1), port: addr.port }],
     token: new Uint8Array(TOKEN_LEN),
+    ...(o.owner ? { owner: o.owner } : {}),
   };
   labels.set(idHex(p.id), label);
   return p;
@@ -517,6 +528,186 @@ Deno.test("registry: a name tag is free again once its holder has left", () => {
   assertIntroOf(only(to(sent, ALICE_ADDR), MsgType.Intro), again, alice);
 });
 
+// ---------------------------------------------------------------------------------------------
+// Names bind to identities (owner tags), boot ids
+
+/** An owner tag: the same `n` is the same identity. */
+function owner(n: number): Uint8Array {
+  return fill(OWNER_TAG_LEN, 200 + n);
+}
+
+Deno.test("registry: the same identity coming back takes its own name; the ghost is LEFT Replaced", () => {
+  const { r, alice, bob } = threePeers({ alice: { owner: owner(1) }, joined: 2 });
+  events(r);
+  // Alice's process died without a BYE (or the BYE was lost); she starts again: a new peer id,
+  // from a new address, the same identity and name.
+  const back = peer("alice-back", MALLORY_ADDR, { name: "alice", owner: owner(1) });
+  const sent = join(r, back, 5_000);
+  const welcome = only(to(sent, MALLORY_ADDR).slice(0, 1), MsgType.Welcome);
+  assert.deepEqual(welcome.id, back.id, "the name itself, no NameTaken, no -2");
+  assertIntroOf(only(to(sent, MALLORY_ADDR).slice(1), MsgType.Intro), bob, back);
+  const toBob = to(sent, BOB_ADDR);
+  assert.deepEqual(
+    toBob.map((m) => m.type),
+    [MsgType.Left, MsgType.Intro],
+    "the ghost leaves first",
+  );
+  assert.deepEqual(toBob[0], {
+    type: MsgType.Left,
+    token: bob.token,
+    seq: 3, // after bob's ROSTER and the INTRO of alice
+    id: alice.id,
+    reason: LeftReason.Replaced,
+  });
+  assertIntroOf(toBob[1] as Msg<typeof MsgType.Intro>, back, bob);
+  assert.deepEqual(events(r).map((e) => e.type === "left" ? `left ${e.reason}` : e.type), [
+    "left replaced",
+    "registered",
+    "introduced",
+  ]);
+  assert.equal(r.peerCount, 2);
+  // The ghost's registration is gone: its token no longer counts.
+  assert.equal(only(ping(r, alice, 5_001, 0), MsgType.Refused).code, RefuseCode.Unknown);
+  assert.deepEqual(bye(r, alice, 5_002), [], "its BYE is dropped");
+  assert.equal(r.peerCount, 2);
+  // Bob's view: the room without the ghost, with the newcomer.
+  assert.equal(
+    only(ping(r, bob, 5_003, rosterDigest([back.id])), MsgType.Pong).digest,
+    rosterDigest([back.id]),
+  );
+});
+
+Deno.test("registry: a ghost alone in its room is replaced too; the room lives on", () => {
+  const r = registry();
+  const alice = peer("alice", ALICE_ADDR, { owner: owner(2) });
+  join(r, alice);
+  const back = peer("alice-back", ALICE_ADDR, { name: "alice", owner: owner(2) });
+  const sent = join(r, back, 1);
+  assert.deepEqual(sent.map((s) => s.msg.type), [MsgType.Welcome], "nobody else to tell");
+  assert.equal(r.peerCount, 1);
+  assert.equal(r.roomCount, 1);
+  assert.equal(r.nextTimeout(), 1 + DEFAULT_REGISTRY.expireAfter, "only the newcomer is kept");
+});
+
+Deno.test("registry: another identity asking for a held name still gets NameTaken; a forged owner tag evicts nobody", () => {
+  const { r, alice, bob } = threePeers({ alice: { owner: owner(3) }, joined: 2 });
+  events(r);
+  const near = owner(3);
+  near[OWNER_TAG_LEN - 1]! ^= 1;
+  for (const tag of [owner(4), near, new Uint8Array(OWNER_TAG_LEN)]) {
+    const mallory = peer("mallory", MALLORY_ADDR, { name: "alice", owner: tag });
+    const sent = join(r, mallory, 10);
+    assert.equal(only(sent, MsgType.Refused).code, RefuseCode.NameTaken);
+    assert.deepEqual(sent[0]!.to, MALLORY_ADDR, "nothing to the room");
+  }
+  assert.equal(r.peerCount, 2);
+  assert.ok(!events(r).some((e) => e.type === "left"), "alice stays");
+  assert.equal(
+    only(ping(r, alice, 11, rosterDigest([bob.id])), MsgType.Pong).token.join(),
+    alice.token.join(),
+  );
+});
+
+Deno.test("registry: a replayed HELLO changes nothing, before or after a replacement", () => {
+  const { r, alice, bob } = threePeers({ alice: { owner: owner(5) }, joined: 2 });
+  const ghostHello = helloBytes(r, alice, ALICE_ADDR, true, 0);
+  const back = peer("alice-back", MALLORY_ADDR, { name: "alice", owner: owner(5) });
+  const backHello = helloBytes(r, back, MALLORY_ADDR, true, 0);
+  r.handleDatagram(1, MALLORY_ADDR, backHello);
+  learn(back, drain(r));
+  events(r);
+  // The ghost's own HELLO, replayed from its address within its cookie's life: the ghost may
+  // not take the name back (it was replaced), so only a NameTaken to that address.
+  r.handleDatagram(2, ALICE_ADDR, ghostHello);
+  const refused = drain(r);
+  assert.deepEqual(refused.map((s) => [s.to, s.msg.type]), [[ALICE_ADDR, MsgType.Refused]]);
+  assert.equal((refused[0]!.msg as Msg<typeof MsgType.Refused>).code, RefuseCode.NameTaken);
+  // The newcomer's HELLO replayed: the same WELCOME (same token), nothing else.
+  r.handleDatagram(3, MALLORY_ADDR, backHello);
+  const again = only(drain(r), MsgType.Welcome);
+  assert.deepEqual(again.token, back.token);
+  // Replayed from elsewhere: a COOKIE only.
+  r.handleDatagram(4, CAROL_ADDR, backHello);
+  only(drain(r), MsgType.Cookie);
+  // The newcomer's id with another owner tag (not what was signed: a re-signed HELLO by a room
+  // member who copied the id): refused, the registration kept.
+  const forged = helloMsg({ ...back, owner: owner(6) }, cookie(r, back, MALLORY_ADDR));
+  r.handleDatagram(5, MALLORY_ADDR, encodeServerMsg(forged));
+  assert.equal(only(drain(r), MsgType.Refused).code, RefuseCode.Invalid);
+  assert.deepEqual(events(r).filter((e) => e.type === "left" || e.type === "registered"), []);
+  assert.equal(r.peerCount, 2);
+  assert.deepEqual(
+    only(ping(r, back, 6, rosterDigest([bob.id])), MsgType.Pong).token,
+    back.token,
+    "the newcomer is still registered",
+  );
+});
+
+Deno.test("registry: two processes of one identity do not evict each other in turn", () => {
+  const r = registry({ expireAfter: 1e9 });
+  const first = peer("alice", ALICE_ADDR, { owner: owner(7) });
+  const second = peer("alice-twin", BOB_ADDR, { name: "alice", owner: owner(7) });
+  join(r, first);
+  join(r, second, 1_000);
+  // The first one is still running: its next PING is refused, it registers again with its id.
+  assert.equal(only(ping(r, first, 20_000, 0), MsgType.Refused).code, RefuseCode.Unknown);
+  const sent = join(r, { ...first, nonce: fill(8, 77) }, 20_001);
+  assert.equal(only(sent, MsgType.Refused).code, RefuseCode.NameTaken, "it takes the next suffix");
+  const suffixed = join(r, { ...first, nonce: fill(8, 78), nameTag: tagOf("alice-2") }, 20_002);
+  assert.equal(ofType(suffixed, MsgType.Welcome).length, 1);
+  assert.equal(r.peerCount, 2);
+  // The memory of replaced ids is bounded in time: long after (its cookies long expired), the
+  // first id is as any other registration of the identity.
+  const later = 20_003 + REPLACED_KEEP;
+  r.handleTimeout(later);
+  const third = peer("alice-third", CAROL_ADDR, { name: "alice-2", owner: owner(7) });
+  r.handleDatagram(later, CAROL_ADDR, helloBytes(r, third, CAROL_ADDR, true, later));
+  const taken = drain(r);
+  assert.equal(ofType(taken, MsgType.Welcome).length, 1, "alice-2 taken over by the identity");
+  assert.equal(ofType(to(taken, BOB_ADDR), MsgType.Left)[0]!.reason, LeftReason.Replaced);
+  assert.equal(r.peerCount, 2);
+});
+
+Deno.test("registry: WELCOME carries the registry's boot id: the same for every member, another after a restart", () => {
+  const r = registry();
+  assert.equal(r.bootId.length, BOOT_LEN);
+  const { alice, bob } = { alice: peer("alice", ALICE_ADDR), bob: peer("bob", BOB_ADDR) };
+  const a = only(to(join(r, alice), ALICE_ADDR), MsgType.Welcome);
+  const b = only(to(join(r, bob), BOB_ADDR).slice(0, 1), MsgType.Welcome);
+  assert.deepEqual(a.boot, r.bootId);
+  assert.deepEqual(b.boot, r.bootId);
+  // A repeated WELCOME (the first was lost) carries it too.
+  r.handleDatagram(1, ALICE_ADDR, helloBytes(r, alice));
+  assert.deepEqual(only(drain(r), MsgType.Welcome).boot, r.bootId);
+  // The server restarted (same cookie secret from its configuration, a new registry).
+  const restarted = registry();
+  const again = only(join(restarted, alice, 2), MsgType.Welcome);
+  assert.notDeepEqual(again.boot, a.boot);
+  assert.deepEqual(again.boot, restarted.bootId);
+  // Drawn from the injected random source, after the cookie secret.
+  const random = seededRandom(4242);
+  const expected = (() => {
+    const s = seededRandom(4242);
+    s(32);
+    return s(BOOT_LEN);
+  })();
+  assert.deepEqual(new Registry({}, random).bootId, expected);
+});
+
+Deno.test("registry: a BYE sent three times removes the member once; the repeats are only bye-unknown drops", () => {
+  const { r, alice, bob } = threePeers({ joined: 2 });
+  events(r);
+  const first = bye(r, bob, 10);
+  assert.deepEqual(first.map((s) => [s.to, s.msg.type]), [[ALICE_ADDR, MsgType.Left]]);
+  const drops = { ...r.stats.drops };
+  assert.deepEqual(bye(r, bob, 11), []);
+  assert.deepEqual(bye(r, bob, 12), []);
+  assert.deepEqual(r.stats.drops, { ...drops, "bye-unknown": (drops["bye-unknown"] ?? 0) + 2 });
+  assert.deepEqual(events(r).map((e) => e.type), ["left"], "one log line");
+  assert.equal(r.peerCount, 1);
+  assert.equal(only(ping(r, alice, 13, 0), MsgType.Pong).digest, rosterDigest([]));
+});
+
 Deno.test("registry: after a server restart a peer registers again with the same id, room and tag", () => {
   // The client keeps its id, room id and name tag; once the server restarted, its PING is
   // refused as Unknown (echoing its token, so it believes it) and it says HELLO again.
@@ -643,6 +834,7 @@ Deno.test("registry: a repeated HELLO gets only its WELCOME, with the same token
       id: bob.id,
       nonce: bob.nonce,
       token,
+      boot: r.bootId,
       observed: BOB_ADDR,
     },
   });
@@ -1185,7 +1377,7 @@ Deno.test("registry: malformed and unexpected datagrams are counted, never throw
     new Uint8Array([0x00, 0x00, 3, 1, 0, 0, 0, 0]), // bad magic
     new Uint8Array([0x70, 0x32, 9, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), // bad version
     v2, // a version-2 HELLO
-    new Uint8Array([0x70, 0x32, 5, 0x7f]), // unknown type
+    new Uint8Array([0x70, 0x32, PROTOCOL_VERSION, 0x7f]), // unknown type
     hello.subarray(0, hello.length - 3), // truncated HELLO
     new Uint8Array([...hello, 0]), // trailing byte
     new Uint8Array(1500).fill(0x70), // oversize
@@ -1198,6 +1390,7 @@ Deno.test("registry: malformed and unexpected datagrams are counted, never throw
       id: alice.id,
       nonce: alice.nonce,
       token: tk,
+      boot: fill(BOOT_LEN, 1),
       observed: ALICE_ADDR,
     }),
     encodeServerMsg({ type: MsgType.Refused, echo: tk, code: 1, message: "x" }),

@@ -1,5 +1,5 @@
 /**
- * The registry's RELAY fast path (`lib/server/registry.ts`): it forwards without decoding the RELAY
+ * The registry's RELAY fast path (`lib/server/relay.ts`): it forwards without decoding the RELAY
  * into a message, so these tests hold it to the codec. Every RELAYED it builds must be the
  * bytes `encodeServerMsg` makes for it; the largest frames peers send must pass; a RELAY larger
  * than MAX_DATAGRAM must be refused visibly; and what it sends must never share bytes with the

@@ -5,7 +5,13 @@
 import { createHash } from "node:crypto";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import { MsgType } from "../../lib/wire/header.ts";
-import { COOKIE_LEN, helloSigningInput, type MsgOf, NONCE_LEN } from "../../lib/wire/server_msg.ts";
+import {
+  COOKIE_LEN,
+  helloSigningInput,
+  type MsgOf,
+  NONCE_LEN,
+  OWNER_TAG_LEN,
+} from "../../lib/wire/server_msg.ts";
 import { ed25519FromSeed, ed25519Sign, type SigningKey } from "../../lib/crypto/ed25519.ts";
 
 const rooms = new Map<string, SigningKey>();
@@ -27,7 +33,17 @@ export interface HelloFields {
   nonce?: Uint8Array;
   flags?: number;
   nameTag: Uint8Array;
+  /** The owner tag; by default the id twice (so every peer id is another identity). */
+  owner?: Uint8Array;
   privateEndpoints?: Endpoint[];
+}
+
+/** The owner tag {@link signedHello} gives a peer id by default: the id twice. */
+export function defaultOwner(id: Uint8Array): Uint8Array {
+  const owner = new Uint8Array(OWNER_TAG_LEN);
+  owner.set(id.subarray(0, 8));
+  owner.set(id.subarray(0, 8), 8);
+  return owner;
 }
 
 /** A HELLO into `room` (a label or a key), signed by that room's key. */
@@ -42,6 +58,7 @@ export function signedHello(
     nonce: f.nonce ?? new Uint8Array(NONCE_LEN).fill(0x4e),
     flags: f.flags ?? 0,
     nameTag: f.nameTag,
+    owner: f.owner ?? defaultOwner(f.id),
   };
   return {
     type: MsgType.Hello,

@@ -1,6 +1,7 @@
 /**
  * `docs/protocol.md` against the code where the document states numbers the code defines: its
- * table of wire constants, the message type and inner kind tables, the REFUSED codes, the
+ * table of wire constants, the message type and inner kind tables, the REFUSED codes and LEFT
+ * reasons, the
  * message sizes it gives, and the vector keys its appendix lists. A constant changed on one side
  * only fails here.
  *
@@ -66,7 +67,7 @@ Deno.test("protocol.md: every named wire constant has the code's value", () => {
   assert.equal(num(rows["receive window"]!), DEFAULT_RELIABLE.window);
 });
 
-Deno.test("protocol.md: message types, inner kinds and REFUSED codes are the code's", () => {
+Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reasons are the code's", () => {
   const types = table("| type | name      | direction");
   const names: Record<string, string> = {
     HELLO: "Hello",
@@ -111,6 +112,11 @@ Deno.test("protocol.md: message types, inner kinds and REFUSED codes are the cod
   assert.deepEqual(
     codes.map(([c, n]) => [num(c!), n]),
     Object.entries(serverMsg.RefuseCode).map(([n, c]) => [c, n]),
+  );
+  const reasons = table("| reason | name     | meaning");
+  assert.deepEqual(
+    reasons.map(([c, n]) => [num(c!), n]),
+    Object.entries(serverMsg.LeftReason).map(([n, c]) => [c, n]),
   );
 });
 

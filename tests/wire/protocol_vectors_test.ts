@@ -2,7 +2,7 @@
  * The code against `tests/vectors/protocol_vectors.json`, the test vectors of
  * `docs/protocol.md` (appendix A): every message is encoded from its fields and compared with
  * the committed bytes, and the bytes decoded and compared with the fields; the room keys, name
- * tags, HELLO signature, cookies, REACH MAC, digests and fingerprints are recomputed by the code
+ * tags, owner tags, HELLO signature, cookies, REACH MAC, digests and fingerprints are recomputed by the code
  * and by the independent implementation of `reference.ts`; the pair's two handshakes are
  * replayed with the fixed static and ephemeral keys (injected as the handshake's randomness),
  * every message, the transport keys and both SEALED frames compared. A change to the wire fails
@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { addressCookie, reachMac } from "../../lib/crypto/cookie.ts";
 import { Identity } from "../../lib/crypto/identity.ts";
 import { fingerprint } from "../../lib/crypto/fingerprint.ts";
+import { OWNER_TAG_INFO, ownerTag } from "../../lib/crypto/owner.ts";
 import { deriveRoomKeys, nameTag, roomSalt, roomSign } from "../../lib/crypto/room_key.ts";
 import { NOISE_PROTOCOL, payloadOf, readPayload } from "../../lib/peer/handshake/handshake.ts";
 import { pairPrologue, PROLOGUE } from "../../lib/peer/handshake/secure_link.ts";
@@ -49,6 +50,7 @@ import {
   idDigestRef,
   nameTagRef,
   noiseNonce,
+  ownerTagRef,
   payloadRef,
   periodSecretRef,
   prologueRef,
@@ -147,7 +149,7 @@ Deno.test("vectors: room keys from the fixed room and passphrase, by the code an
   const f = fromJson(h.fields) as Any;
   assert.equal(hex(helloSigningInput(f)), h.signing_input);
   assert.equal(
-    hex(helloSigningInputRef(f.id, f.cookie, f.nonce, f.flags, f.nameTag)),
+    hex(helloSigningInputRef(f.id, f.cookie, f.nonce, f.flags, f.nameTag, f.owner)),
     h.signing_input,
   );
   assert.equal(hex(roomSign(keys, unhex(h.signing_input))), h.signature);
@@ -155,6 +157,21 @@ Deno.test("vectors: room keys from the fixed room and passphrase, by the code an
   const hello = V.server_messages.cases.find((s: Any) => s.name === "HELLO");
   assert.equal(hello.fields.signature, h.signature, "the HELLO sample carries it");
   assert.equal(hello.fields.room, r.room_id);
+  assert.equal(hello.fields.owner, V.owner_tags.cases[0].owner, "and alice's owner tag");
+});
+
+Deno.test("vectors: owner tags of alice's and bob's identities in the room, by the code and the reference", () => {
+  const peers = V.handshake.peers;
+  assert.equal(V.owner_tags.cases.length, 2);
+  for (const c of V.owner_tags.cases) {
+    const key = unhex(c.identity_private), room = unhex(c.room_id);
+    assert.equal(c.info, OWNER_TAG_INFO);
+    assert.equal(c.room_id, V.room_key.room_id);
+    assert.equal(c.identity_private, peers[c.name].static_private, "the peer's identity");
+    assert.equal(hex(ownerTag(key, room)), c.owner, c.name);
+    assert.equal(hex(ownerTagRef(key, room)), c.owner, `${c.name} (reference)`);
+  }
+  assert.notEqual(V.owner_tags.cases[0].owner, V.owner_tags.cases[1].owner);
 });
 
 Deno.test("vectors: address cookies, REACH MAC, roster digests", () => {

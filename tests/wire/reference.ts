@@ -1,7 +1,7 @@
 /**
  * A second implementation of the cryptographic constructions `docs/protocol.md` specifies,
  * written from the document with node:crypto primitives only (no code of `lib/`): room key
- * derivation, name tags, HELLO signatures, address cookies, REACH MACs, roster digests,
+ * derivation, name tags, owner tags, HELLO signatures, address cookies, REACH MACs, roster digests,
  * fingerprints, the pair prologue and handshake payloads, Noise_XXpsk0_25519_ChaChaPoly_SHA256
  * (handshake messages, handshake hash, split) and SEALED frames. The vector generator
  * (`scripts/protocol_vectors.ts`) refuses to write vectors on which this and the code disagree,
@@ -128,23 +128,35 @@ export function nameTagRef(nameKey: Uint8Array, name: string): Uint8Array {
   return hmac(nameKey, utf8.encode(name)).slice(0, 8);
 }
 
-/** "p2p hello v1" ‖ 0x00 ‖ id ‖ cookie ‖ nonce ‖ flags ‖ name tag. */
+/** "p2p hello v2" ‖ 0x00 ‖ id ‖ cookie ‖ nonce ‖ flags ‖ name tag ‖ owner tag. */
 export function helloSigningInputRef(
   id: Uint8Array,
   cookie: Uint8Array,
   nonce: Uint8Array,
   flags: number,
   tag: Uint8Array,
+  owner: Uint8Array,
 ): Uint8Array {
   return cat(
-    utf8.encode("p2p hello v1"),
+    utf8.encode("p2p hello v2"),
     new Uint8Array([0]),
     id,
     cookie,
     nonce,
     new Uint8Array([flags]),
     tag,
+    owner,
   );
+}
+
+/**
+ * The owner tag: trunc_16(HKDF-SHA256(ikm = identity private key, salt = room id,
+ * info = "p2p owner tag v1")), computed step by step from RFC 5869 with HMAC (extract, then
+ * the first block of expand), not with `hkdfSync`.
+ */
+export function ownerTagRef(identityPrivate: Uint8Array, roomId: Uint8Array): Uint8Array {
+  const prk = hmac(roomId, identityPrivate);
+  return hmac(prk, utf8.encode("p2p owner tag v1"), new Uint8Array([1])).slice(0, 16);
 }
 
 /** The Ed25519 signature (RFC 8032, deterministic) of `data` by the key of `seed`. */
@@ -415,9 +427,9 @@ function expectSame(a: Uint8Array, b: Uint8Array): void {
 // ---------------------------------------------------------------------------------------------
 // SEALED (protocol.md, "SEALED frames")
 
-/** 0x70 0x32 version 0x20 ‖ from ‖ to ‖ counter u64 big-endian. */
+/** 0x70 0x32 version (6) 0x20 ‖ from ‖ to ‖ counter u64 big-endian. */
 export function sealedHeaderRef(from: Uint8Array, to: Uint8Array, counter: bigint): Uint8Array {
-  return cat(new Uint8Array([0x70, 0x32, 5, 0x20]), from, to, u64be(counter));
+  return cat(new Uint8Array([0x70, 0x32, 6, 0x20]), from, to, u64be(counter));
 }
 
 /** A whole SEALED frame: header ‖ ChaCha20-Poly1305(key, nonce(counter), header, inner). */

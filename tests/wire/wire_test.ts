@@ -1,6 +1,6 @@
 /**
  * Unit tests of the wire codecs (`lib/wire/`: address, codec, header, server_msg, peer_frame),
- * protocol version 5.
+ * protocol version 6.
  *
  * Covers round trips and exact bytes of every message, IPv4/IPv6 endpoints, SEALED and
  * HANDSHAKE peer frames and inner frames (DATA with stream and base, ACK with stream); the
@@ -51,6 +51,7 @@ import {
   type SealedFrame,
 } from "../../lib/wire/peer_frame.ts";
 import {
+  BOOT_LEN,
   COOKIE_LEN,
   decodeServerMsg,
   encodeServerMsg,
@@ -62,6 +63,7 @@ import {
   type MsgOf,
   NAME_TAG_LEN,
   NONCE_LEN,
+  OWNER_TAG_LEN,
   RefuseCode,
   ROOM_ID_LEN,
   rosterDigest,
@@ -94,6 +96,8 @@ const tag1 = bytesOf(NAME_TAG_LEN, 15);
 const tag2 = bytesOf(NAME_TAG_LEN, 16);
 const nonceA = bytesOf(NONCE_LEN, 17);
 const sigA = bytesOf(SIGNATURE_LEN, 18);
+const ownerA = bytesOf(OWNER_TAG_LEN, 19);
+const bootA = bytesOf(BOOT_LEN, 20);
 
 /** A header per the protocol table: magic `p2`, version, type. */
 function hdr(type: number, version = PROTOCOL_VERSION): number[] {
@@ -145,6 +149,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
     flags: 0,
     room: room1,
     nameTag: tag1,
+    owner: ownerA,
     signature: sigA,
     privateEndpoints: [epV4b, epV6],
   },
@@ -156,11 +161,12 @@ const SERVER_SAMPLES: ServerMsg[] = [
     flags: FLAG_RELAY_ONLY,
     room: room2,
     nameTag: tag2,
+    owner: new Uint8Array(OWNER_TAG_LEN),
     signature: sigA,
     privateEndpoints: [],
   },
-  { type: MsgType.Welcome, id: idA, nonce: nonceA, token: tokenA, observed: epV4 },
-  { type: MsgType.Welcome, id: idB, nonce: nonceA, token: tokenB, observed: epV6 },
+  { type: MsgType.Welcome, id: idA, nonce: nonceA, token: tokenA, boot: bootA, observed: epV4 },
+  { type: MsgType.Welcome, id: idB, nonce: nonceA, token: tokenB, boot: tokenA, observed: epV6 },
   {
     type: MsgType.Refused,
     echo: tokenA,
@@ -369,8 +375,8 @@ Deno.test("wire: every server message type round-trips through encode/decode", (
   assert.equal(RefuseCode.Limit, 5);
 });
 
-Deno.test("wire: header is magic 'p2', version 5, type; version 1 to 4 datagrams are refused", () => {
-  assert.equal(PROTOCOL_VERSION, 5);
+Deno.test("wire: header is magic 'p2', version 6, type; version 1 to 5 datagrams are refused", () => {
+  assert.equal(PROTOCOL_VERSION, 6);
   const all = [
     ...SERVER_SAMPLES.map(encodeServerMsg),
     ...HANDSHAKE_SAMPLES.map(encodeHandshake),
@@ -378,10 +384,11 @@ Deno.test("wire: header is magic 'p2', version 5, type; version 1 to 4 datagrams
   ];
   for (const b of all) {
     const type = b[3]!;
-    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 5, type]);
+    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 6, type]);
     assert.deepEqual(peekType(b), { ok: true, value: type });
-    // Version 4 had one initiator per pair, no cookie in HANDSHAKE and no supernodes.
-    for (const old of [1, 2, 3, 4]) {
+    // Version 4 had one initiator per pair, no cookie in HANDSHAKE and no supernodes; version 5
+    // no owner tag in HELLO and no boot id in WELCOME.
+    for (const old of [1, 2, 3, 4, 5]) {
       const o = b.slice();
       o[2] = old;
       const what = `${typeName(type)} as version ${old}`;
@@ -393,7 +400,7 @@ Deno.test("wire: header is magic 'p2', version 5, type; version 1 to 4 datagrams
     }
   }
   // Genuine version-2 datagrams (HELLO with a public key and names, PING without a token) are
-  // refused by their version byte, not misread as version 5; so are version-3 HELLOs (an
+  // refused by their version byte, not misread as version 6; so are version-3 HELLOs (an
   // unsigned 16-byte room id) and WELCOMEs (echoing the cookie).
   const v2Hello = concat(
     hdr(MsgType.Hello, 2),
@@ -585,11 +592,12 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         flags: FLAG_RELAY_ONLY,
         room: room1,
         nameTag: tag1,
+        owner: ownerA,
         signature: sigA,
         privateEndpoints: [{ hostname: "10.1.2.3", port: 5 }],
       },
-      // id, cookie[8], nonce[8], flags u8, room id[32], name tag[8], signature[64], private
-      // endpoints.
+      // id, cookie[8], nonce[8], flags u8, room id[32], name tag[8], owner[16], signature[64],
+      // private endpoints.
       concat(
         hdr(MsgType.Hello),
         idA,
@@ -598,6 +606,7 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         [1],
         room1,
         tag1,
+        ownerA,
         sigA,
         [1],
         v4(10, 1, 2, 3, 5),
@@ -609,10 +618,11 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         id: idA,
         nonce: nonceA,
         token: tokenA,
+        boot: bootA,
         observed: { hostname: "192.0.2.33", port: 0x1f90 },
       },
-      // id, nonce[8] (echoed), token[8], observed endpoint.
-      concat(hdr(MsgType.Welcome), idA, nonceA, tokenA, v4(192, 0, 2, 33, 0x1f90)),
+      // id, nonce[8] (echoed), token[8], boot[8], observed endpoint.
+      concat(hdr(MsgType.Welcome), idA, nonceA, tokenA, bootA, v4(192, 0, 2, 33, 0x1f90)),
     ],
     [
       { type: MsgType.Refused, echo: tokenB, code: RefuseCode.NameTaken, message: "é" },
@@ -793,10 +803,11 @@ Deno.test("wire: IPv6 endpoints round-trip in canonical form (::, ::1, fe80::1, 
         id: idA,
         nonce: nonceA,
         token: tokenA,
+        boot: bootA,
         observed: { hostname, port },
       };
       const b = encodeServerMsg(m);
-      const famAt = 4 + ID_LEN + NONCE_LEN + TOKEN_LEN;
+      const famAt = 4 + ID_LEN + NONCE_LEN + TOKEN_LEN + BOOT_LEN;
       assert.equal(b[famAt], 6, `${hostname}: family byte is 6`);
       assert.equal(b.length, famAt + 1 + 16 + 2);
       assert.deepEqual(assertOk(decodeServerMsg(b), hostname), m, hostname);
@@ -1353,12 +1364,16 @@ Deno.test("wire: HELLO room id and name tag are opaque bytes, any value round-tr
         flags: 0,
         room,
         nameTag,
+        owner: ownerA,
         signature: sigA,
         privateEndpoints: [],
       };
       const b = encodeServerMsg(m);
       const roomAt = 4 + ID_LEN + COOKIE_LEN + NONCE_LEN + 1;
-      assert.equal(b.length, roomAt + ROOM_ID_LEN + NAME_TAG_LEN + SIGNATURE_LEN + 1);
+      assert.equal(
+        b.length,
+        roomAt + ROOM_ID_LEN + NAME_TAG_LEN + OWNER_TAG_LEN + SIGNATURE_LEN + 1,
+      );
       assert.deepEqual(b.subarray(roomAt, roomAt + ROOM_ID_LEN), room);
       assert.deepEqual(b.subarray(roomAt + ROOM_ID_LEN, roomAt + ROOM_ID_LEN + 8), nameTag);
       assert.deepEqual(assertOk(decodeServerMsg(b)), m);
@@ -1394,7 +1409,7 @@ Deno.test("wire: unknown address families are rejected", () => {
   const intro = encodeServerMsg({ ...sample(MsgType.Intro), publicEndpoint: epV4 });
   const helloFam = hello.length - 7;
   const introFam = 4 + TOKEN_LEN + 4 + ID_LEN + EPOCH_LEN + 1 + 1;
-  const welcomeFam = 4 + ID_LEN + COOKIE_LEN + TOKEN_LEN;
+  const welcomeFam = 4 + ID_LEN + NONCE_LEN + TOKEN_LEN + BOOT_LEN;
   assert.equal(hello[helloFam], 4);
   assert.equal(intro[introFam], 4);
   assert.equal(welcome[welcomeFam], 4);

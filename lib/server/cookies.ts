@@ -1,0 +1,79 @@
+/**
+ * Return-routability cookies (`docs/protocol.md` 6.2): the server acts on a HELLO, or on a PING
+ * from a new address, only when it carries the cookie issued for that peer id and source
+ * endpoint, an HMAC under a secret of the current minute or the one before. Without it the
+ * request is answered with a COOKIE, never larger than the request. Pure: time comes from the
+ * caller, the master secret from the registry's constructor.
+ *
+ * @module
+ */
+import { createHmac } from "node:crypto";
+import { constantTimeEqual } from "../crypto/constant_time.ts";
+import { addressCookie } from "../crypto/cookie.ts";
+import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import { MsgType } from "../wire/header.ts";
+import type { Outbox } from "./outbox.ts";
+
+/** How often the cookie secret changes, in ms (a cookie stays valid one to two periods). */
+export const COOKIE_ROTATION = 60_000;
+
+/**
+ * The cookie secrets and checks. Call order: {@link rotate} with the time of every datagram
+ * before {@link routable}; {@link cookieFor} rotates itself when given a time.
+ */
+export class Cookies {
+  /** Keys the per-period cookie secrets: HMAC(master, period number). */
+  #master: Uint8Array;
+  #period = -1;
+  /** The secrets of the current period and the one before (cookies live one to two periods). */
+  #secrets: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
+  #out: Outbox;
+
+  /** Cookies keyed by `master`; COOKIE answers go to `out`. */
+  constructor(master: Uint8Array, out: Outbox) {
+    this.#master = master;
+    this.#out = out;
+    this.rotate(0);
+  }
+
+  /**
+   * The cookie secret belongs to the period `floor(now / COOKIE_ROTATION)`: a cookie is valid in
+   * the period it was made and the next, whatever traffic there was in between.
+   */
+  rotate(now: number): void {
+    const period = Math.floor(now / COOKIE_ROTATION);
+    if (period === this.#period) return;
+    const secret = (k: number) => periodSecret(this.#master, k);
+    this.#secrets = [
+      secret(period),
+      period === this.#period + 1 ? this.#secrets[0] : secret(period - 1),
+    ];
+    this.#period = period;
+  }
+
+  /** The cookie a peer with `id` must echo from `addr` (at `now`, if given). */
+  cookieFor(id: Uint8Array, addr: Endpoint, now?: number): Uint8Array {
+    if (now !== undefined) this.rotate(now);
+    return addressCookie(this.#secrets[0], id, formatEndpoint(addr));
+  }
+
+  /**
+   * True when `cookie` is the current or previous one for `id` at `from`; otherwise answers
+   * with the current one (a COOKIE is never larger than the request that asked for it).
+   */
+  routable(from: Endpoint, id: Uint8Array, cookie: Uint8Array): boolean {
+    const want = this.cookieFor(id, from);
+    if (constantTimeEqual(cookie, want)) return true;
+    if (constantTimeEqual(cookie, addressCookie(this.#secrets[1], id, formatEndpoint(from)))) {
+      return true;
+    }
+    this.#out.stats.cookies++;
+    this.#out.send(from, { type: MsgType.Cookie, cookie: want });
+    return false;
+  }
+}
+
+/** The cookie secret of one rotation period. */
+function periodSecret(master: Uint8Array, period: number): Uint8Array {
+  return new Uint8Array(createHmac("sha256", master).update(String(period)).digest());
+}

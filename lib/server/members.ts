@@ -1,0 +1,197 @@
+/**
+ * The registry's members and rooms: who is registered (by id), which rooms exist and their
+ * roster digests, the name tags taken in each room, how many registrations and rooms each source
+ * address holds (admission, `docs/protocol.md` 6.10), and the least-recently-heard list that
+ * makes expiry O(1) per member. Removing a member tells the rest of its room (LEFT). Pure.
+ *
+ * @module
+ */
+import { SourceCounts, sourceKey } from "../core/limits.ts";
+import type { Endpoint } from "../wire/address.ts";
+import { MsgType } from "../wire/header.ts";
+import { LeftReason, RefuseCode } from "../wire/server_msg.ts";
+import { idOf, type Member, nameOf, type Room, tokenOf } from "./member.ts";
+import type { RegistryOptions } from "./options.ts";
+import type { Outbox } from "./outbox.ts";
+import { forgetRelays } from "./relay.ts";
+
+/** Why a registration or a move is refused: the REFUSED code and message. */
+export interface Refusal {
+  code: number;
+  message: string;
+}
+
+/**
+ * Why a member left its room: it said goodbye, it went silent, or its identity registered the
+ * same name again (a new process: this registration was a ghost).
+ */
+export type LeaveReason = "bye" | "expired" | "replaced";
+
+/** The LEFT reason code of each {@link LeaveReason}. */
+const LEFT_CODE: Record<LeaveReason, number> = {
+  bye: LeftReason.Bye,
+  expired: LeftReason.Expired,
+  replaced: LeftReason.Replaced,
+};
+
+/**
+ * Members by id, rooms by id, per-source counts and the least-recently-heard list. Call order:
+ * {@link touch} whenever a member is heard from (time only moves forward); {@link expire} on the
+ * registry's timer; {@link add} only after {@link admit} and the name check passed.
+ */
+export class Members {
+  #o: RegistryOptions;
+  #out: Outbox;
+  /** Members by id (read as a big-endian 64-bit number: no string built per lookup). */
+  #peers = new Map<bigint, Member>();
+  /** Members as a doubly-linked list, least recently heard first (kept so by {@link touch}). */
+  #oldest: Member | undefined;
+  #newest: Member | undefined;
+  #rooms = new Map<string, Room>();
+  #sources = new SourceCounts();
+
+  /** Members under the limits of `o`; LEFT messages and events go to `out`. */
+  constructor(o: RegistryOptions, out: Outbox) {
+    this.#o = o;
+    this.#out = out;
+  }
+
+  /** Number of registered peers. */
+  get size(): number {
+    return this.#peers.size;
+  }
+
+  /** Number of non-empty rooms. */
+  get roomCount(): number {
+    return this.#rooms.size;
+  }
+
+  /** The member with id number `num`, if registered. */
+  get(num: bigint): Member | undefined {
+    return this.#peers.get(num);
+  }
+
+  /** The room with id `hex`, if it has members. */
+  room(hex: string): Room | undefined {
+    return this.#rooms.get(hex);
+  }
+
+  /** The member of `room` whose name tag is `tag`, if any. */
+  holder(room: Room, tag: bigint): Member | undefined {
+    for (const other of room.members.values()) if (other.nameTag === tag) return other;
+    return undefined;
+  }
+
+  /** When the least recently heard member expires, if any. O(1). */
+  expiry(): number | undefined {
+    return this.#oldest && this.#oldest.lastSeen + this.#o.expireAfter;
+  }
+
+  /** Records contact with `p`; time only moves forward, so `p` becomes the newest. */
+  touch(p: Member, now: number): void {
+    p.lastSeen = now;
+    if (this.#newest === p) return;
+    this.#unlink(p);
+    this.#append(p);
+  }
+
+  /** Removes every member not heard from for `expireAfter`, oldest first. */
+  expire(now: number): void {
+    while (this.#oldest && now - this.#oldest.lastSeen >= this.#o.expireAfter) {
+      this.remove(this.#oldest, "expired");
+    }
+  }
+
+  /** Registers `p` (its room is made when it is the first member). */
+  add(p: Member): void {
+    const r = p.room;
+    if (r.members.size === 0) this.#rooms.set(r.hex, r);
+    r.members.set(p.num, p);
+    r.digest = (r.digest ^ p.dig) >>> 0;
+    this.#peers.set(p.num, p);
+    this.#sources.add(sourceKey(p.addr.hostname), r.hex);
+    this.#append(p);
+  }
+
+  /** Makes `to` the address of `p`, counting it under its new source. */
+  readdress(p: Member, to: Endpoint): void {
+    this.#sources.remove(sourceKey(p.addr.hostname), p.room.hex);
+    this.#sources.add(sourceKey(to.hostname), p.room.hex);
+    p.addr = to;
+  }
+
+  /**
+   * Forgets `p` (its token with it, so later messages carrying it are dropped) and tells every
+   * remaining member of its room with a LEFT.
+   */
+  remove(p: Member, reason: LeaveReason): void {
+    this.#peers.delete(p.num);
+    this.#sources.remove(sourceKey(p.addr.hostname), p.room.hex);
+    this.#unlink(p);
+    forgetRelays(p);
+    const room = p.room;
+    room.members.delete(p.num);
+    room.digest = (room.digest ^ p.dig) >>> 0;
+    if (room.members.size === 0) this.#rooms.delete(room.hex);
+    this.#out.event({ type: "left", room: room.short, name: nameOf(p), reason });
+    const code = LEFT_CODE[reason];
+    for (const other of room.members.values()) {
+      this.#out.send(other.addr, {
+        type: MsgType.Left,
+        token: tokenOf(other),
+        seq: ++other.seq,
+        id: idOf(p),
+        reason: code,
+      });
+    }
+  }
+
+  /** Why a new member from `from` cannot join the room `roomHex` now, if it cannot. */
+  admit(from: Endpoint, roomHex: string, room: Room | undefined): Refusal | undefined {
+    if (this.#peers.size >= this.#o.maxPeers) {
+      return { code: RefuseCode.Limit, message: "Server is full; try again later" };
+    }
+    const bySource = this.admitSource(from, roomHex);
+    if (bySource) return bySource;
+    if ((room?.members.size ?? 0) >= this.#o.maxRoomSize) {
+      return { code: RefuseCode.RoomFull, message: `Room is full (${this.#o.maxRoomSize} peers)` };
+    }
+    return undefined;
+  }
+
+  /** Why one more registration in `roomHex` from `from`'s IP address is refused, if it is. */
+  admitSource(from: Endpoint, roomHex: string): Refusal | undefined {
+    const ip = sourceKey(from.hostname);
+    if (this.#sources.peers(ip) >= this.#o.maxPerSource) {
+      return {
+        code: RefuseCode.Limit,
+        message: `Too many peers from your address (${this.#o.maxPerSource})`,
+      };
+    }
+    if (
+      !this.#sources.inRoom(ip, roomHex) && this.#sources.rooms(ip) >= this.#o.maxRoomsPerSource
+    ) {
+      return {
+        code: RefuseCode.Limit,
+        message: `Too many rooms from your address (${this.#o.maxRoomsPerSource})`,
+      };
+    }
+    return undefined;
+  }
+
+  #append(p: Member): void {
+    p.older = this.#newest;
+    p.newer = undefined;
+    if (this.#newest) this.#newest.newer = p;
+    else this.#oldest = p;
+    this.#newest = p;
+  }
+
+  #unlink(p: Member): void {
+    if (p.older) p.older.newer = p.newer;
+    else this.#oldest = p.newer;
+    if (p.newer) p.newer.older = p.older;
+    else this.#newest = p.older;
+    p.older = p.newer = undefined;
+  }
+}

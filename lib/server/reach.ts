@@ -1,0 +1,93 @@
+/**
+ * Reachability checks (`docs/protocol.md` 6.8): a new member that offers to be its room's
+ * supernode gets one REACH, from an address it never contacted, within a server-wide budget;
+ * when its REACHED comes back with the nonce, it is a supernode and its room is introduced to it
+ * anew (INTROs with the supernode flag). Only a server with a second address checks
+ * (`reachVia`). Pure: nonces come from the registry's injected random source.
+ *
+ * @module
+ */
+import { constantTimeEqual } from "../crypto/constant_time.ts";
+import { reachMac } from "../crypto/cookie.ts";
+import { TokenBucket } from "../core/limits.ts";
+import { type Endpoint, sameEndpoint } from "../wire/address.ts";
+import { MsgType } from "../wire/header.ts";
+import {
+  encodeServerMsgInto,
+  FLAG_RELAY_ONLY,
+  FLAG_SUPERNODE,
+  type MsgOf,
+  REACH_NONCE_LEN,
+} from "../wire/server_msg.ts";
+import type { Introductions } from "./introductions.ts";
+import { idNum, type Member, nameOf, tokenIs, tokenOf } from "./member.ts";
+import type { Members } from "./members.ts";
+import type { RegistryOptions } from "./options.ts";
+import type { Outbox } from "./outbox.ts";
+
+/** Sends REACH probes and takes REACHED answers. */
+export class Reach {
+  #via: number | undefined;
+  #members: Members;
+  #introductions: Introductions;
+  #out: Outbox;
+  #random: (n: number) => Uint8Array;
+  /** Server-wide budget of reachability probes. */
+  #budget: TokenBucket;
+
+  /** Checks from the socket `o.reachVia` (none when undefined), nonces from `random`. */
+  constructor(
+    o: RegistryOptions,
+    members: Members,
+    introductions: Introductions,
+    out: Outbox,
+    random: (n: number) => Uint8Array,
+  ) {
+    this.#via = o.reachVia;
+    this.#members = members;
+    this.#introductions = introductions;
+    this.#out = out;
+    this.#random = random;
+    this.#budget = new TokenBucket(o.reachRate, 4 * o.reachRate, 0);
+  }
+
+  /**
+   * Probes a new member that offers to be a supernode: one REACH, from the address it never
+   * contacted, to its observed endpoint (once per registration, within the server-wide rate).
+   */
+  check(now: number, p: Member): void {
+    const via = this.#via;
+    if (via === undefined || (p.flags & FLAG_SUPERNODE) === 0) return;
+    if ((p.flags & FLAG_RELAY_ONLY) !== 0) return;
+    if (!this.#budget.take(now, 1)) return this.#out.drop("reach-rate");
+    const nonce = this.#random(REACH_NONCE_LEN);
+    p.reach = nonce;
+    this.#out.stats.reachSent++;
+    this.#out.push({
+      to: p.addr,
+      via,
+      data: encodeServerMsgInto(
+        { type: MsgType.Reach, nonce, mac: reachMac(tokenOf(p), nonce) },
+        this.#out.carver,
+      ),
+    });
+  }
+
+  /** A member's answer to its REACH: it is reachable, so it becomes a supernode of its room. */
+  reached(now: number, from: Endpoint, m: MsgOf<typeof MsgType.Reached>): void {
+    const out = this.#out;
+    const p = this.#members.get(idNum(m.id));
+    if (!p || !sameEndpoint(p.addr, from)) return out.drop("reached-unknown");
+    if (!tokenIs(p, m.token)) return out.drop("reached-bad-token");
+    if (!p.reach || !constantTimeEqual(p.reach, m.nonce)) return out.drop("reached-bad-nonce");
+    p.reach = undefined;
+    this.#members.touch(p, now);
+    p.supernode = true;
+    out.stats.reachPassed++;
+    out.event({ type: "supernode", room: p.room.short, name: nameOf(p), addr: p.addr });
+    // Its room learns it (INTROs are per member and token-authenticated; nobody else does).
+    for (const other of p.room.members.values()) {
+      if (other !== p) out.send(other.addr, this.#introductions.intro(p, other));
+    }
+  }
+}

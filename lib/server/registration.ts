@@ -1,0 +1,233 @@
+/**
+ * HELLO, registration (`docs/protocol.md` 6.3): the cookie first (a spoofed HELLO costs no
+ * signature check), a budget of signature checks per source, the room's signature, a repeated
+ * HELLO answered with the same WELCOME, admission limits, the name tag, and then a new member:
+ * WELCOME, introductions both ways with the rest of its room, its ROSTER, and a reachability
+ * check if it offers to be a supernode. Pure: tokens and incarnations come from the registry's
+ * injected random source.
+ *
+ * Names bind to identities: a HELLO for a name tag held by a member with the same owner tag is
+ * the same person back after a lost BYE or a crash, and the old registration is removed at once
+ * (LEFT `Replaced`) so the newcomer takes the name itself. A member so replaced cannot in turn
+ * take the name back for {@link REPLACED_KEEP} (a replayed HELLO of the ghost, or a second
+ * process of one identity, gets NameTaken instead), so two registrations never evict each other
+ * in turn.
+ *
+ * @module
+ */
+import { bytesEqual } from "../core/bytes.ts";
+import { sourceKey, TokenBucket } from "../core/limits.ts";
+import { ed25519PublicKey, ed25519Verify } from "../crypto/ed25519.ts";
+import { type Endpoint, sameEndpoint } from "../wire/address.ts";
+import { idHex, type MsgType } from "../wire/header.ts";
+import {
+  EPOCH_LEN,
+  FLAG_RELAY_ONLY,
+  helloSigningInput,
+  idDigest,
+  type MsgOf,
+  RefuseCode,
+  TOKEN_LEN,
+} from "../wire/server_msg.ts";
+import { COOKIE_ROTATION, type Cookies } from "./cookies.ts";
+import type { Introductions } from "./introductions.ts";
+import { idNum, type Member, nameOf, ownerIs, type Room, tagNum, usable, view } from "./member.ts";
+import type { KeyObject } from "node:crypto";
+import type { Members } from "./members.ts";
+import type { RegistryOptions } from "./options.ts";
+import type { Outbox } from "./outbox.ts";
+import type { Reach } from "./reach.ts";
+
+/** A HELLO, as the registry decoded it. */
+type Hello = MsgOf<typeof MsgType.Hello>;
+
+/** The parts of the registry a HELLO touches. */
+export interface RegistrationParts {
+  members: Members;
+  cookies: Cookies;
+  introductions: Introductions;
+  reach: Reach;
+  out: Outbox;
+  /** Draws tokens and incarnations. */
+  random: (n: number) => Uint8Array;
+}
+
+/** Most source addresses with a signature-check budget remembered. */
+const MAX_HELLO_BUCKETS = 10_000;
+
+/**
+ * How long a replaced member's id may not take its name back, in ms: two cookie periods, as long
+ * as a captured HELLO of it can pass the cookie check.
+ */
+export const REPLACED_KEEP = 2 * COOKIE_ROTATION;
+
+/** Most replaced ids remembered (the oldest is forgotten first). */
+const MAX_REPLACED = 4_096;
+
+/** Registers peers. */
+export class Registration {
+  #o: RegistryOptions;
+  #p: RegistrationParts;
+  /** Signature-check budgets per source address. */
+  #helloBuckets = new Map<string, TokenBucket>();
+  /** Ids of replaced members, with when they were replaced, oldest first. */
+  #replaced = new Map<bigint, number>();
+
+  /** Registration with the parts `p`, under the options `o`. */
+  constructor(o: RegistryOptions, p: RegistrationParts) {
+    this.#o = o;
+    this.#p = p;
+  }
+
+  /** A decoded HELLO from `from`: dropped, refused, answered again, or a new member. */
+  hello(now: number, from: Endpoint, m: Hello): void {
+    const { members, out } = this.#p;
+    // The cookie first: a HELLO from a spoofed address costs no signature check; and one
+    // address gets a bounded number of checks a second (they are the costly part).
+    if (!this.#p.cookies.routable(from, m.id, m.cookie)) return;
+    if (!this.#helloBudget(now, sourceKey(from.hostname))) return out.drop("hello-rate");
+    const only = this.#o.onlyRoom;
+    if (only && !bytesEqual(only, m.room)) {
+      out.drop("hello-other-room");
+      return out.refuse(from, m.nonce, RefuseCode.Invalid, "This supernode serves only its room");
+    }
+    const roomHex = idHex(m.room), nameTag = tagNum(m.nameTag);
+    const existing = members.room(roomHex);
+    // Only a holder of the room key may register into the room (the id is its public key).
+    const roomKey = existing?.key ?? ed25519PublicKey(m.room);
+    if (!roomKey || !ed25519Verify(roomKey, helloSigningInput(m), m.signature)) {
+      out.drop("hello-bad-signature");
+      return out.refuse(from, m.nonce, RefuseCode.Invalid, "Bad room signature");
+    }
+    const num = idNum(m.id);
+    const known = members.get(num);
+    if (known) return this.#repeated(now, from, m, known, roomHex, nameTag);
+    const holder = existing && members.holder(existing, nameTag);
+    const replacing = holder !== undefined && this.#mayReplace(holder, m.owner, num);
+    if (replacing) this.#replace(now, holder);
+    const room = members.room(roomHex);
+    const refusal = members.admit(from, roomHex, room);
+    if (refusal) return out.refuse(from, m.nonce, refusal.code, refusal.message);
+    if (holder && !replacing) {
+      return out.refuse(from, m.nonce, RefuseCode.NameTaken, "Name taken in this room");
+    }
+    this.#register(now, from, m, room ?? newRoom(roomHex, roomKey), nameTag);
+  }
+
+  /** Forgets the ids of members replaced more than {@link REPLACED_KEEP} ago. */
+  prune(now: number): void {
+    for (const [num, at] of this.#replaced) {
+      if (now - at < REPLACED_KEEP) break;
+      this.#replaced.delete(num);
+    }
+  }
+
+  /**
+   * True when the registration with id `num` and owner tag `owner` may take `holder`'s name:
+   * the same identity (owner tag), and not a registration that was itself replaced lately.
+   */
+  #mayReplace(holder: Member, owner: Uint8Array, num: bigint): boolean {
+    return ownerIs(holder, owner) && !this.#replaced.has(num);
+  }
+
+  /** Removes `holder`, a ghost of the identity now registering again (LEFT Replaced). */
+  #replace(now: number, holder: Member): void {
+    this.#p.members.remove(holder, "replaced");
+    this.prune(now);
+    if (this.#replaced.size >= MAX_REPLACED) {
+      this.#replaced.delete(this.#replaced.keys().next().value!);
+    }
+    this.#replaced.delete(holder.num);
+    this.#replaced.set(holder.num, now);
+  }
+
+  /**
+   * A HELLO with the id of member `known`. Only the address it registered from may repeat a
+   * HELLO (a move needs the token): then the WELCOME was lost, and it is sent again, never more
+   * than was asked; the peer's next PING resyncs what else it missed.
+   */
+  #repeated(
+    now: number,
+    from: Endpoint,
+    m: Hello,
+    known: Member,
+    roomHex: string,
+    nameTag: bigint,
+  ): void {
+    if (
+      known.room.hex !== roomHex || known.nameTag !== nameTag || !ownerIs(known, m.owner) ||
+      !sameEndpoint(known.addr, from)
+    ) {
+      return this.#p.out.refuse(from, m.nonce, RefuseCode.Invalid, "Peer id in use; restart join");
+    }
+    this.#p.members.touch(known, now);
+    known.privateEndpoints = usable(m.privateEndpoints);
+    this.#p.introductions.welcome(known, m.nonce);
+  }
+
+  /** Makes the new member and tells it and its room: WELCOME, INTROs, ROSTER, REACH. */
+  #register(now: number, from: Endpoint, m: Hello, room: Room, nameTag: bigint): void {
+    const { members, introductions, out } = this.#p;
+    const member = this.#newMember(now, from, m, room, nameTag);
+    members.add(member);
+    out.event({
+      type: "registered",
+      room: room.short,
+      name: nameOf(member),
+      addr: from,
+      relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
+    });
+    introductions.welcome(member, m.nonce);
+    introductions.introduceAll(member, true);
+    introductions.roster(member);
+    this.#p.reach.check(now, member);
+  }
+
+  /** One signature check for a HELLO from `ip`: at most `helloRate` a second (burst 4x). */
+  #helloBudget(now: number, ip: string): boolean {
+    let b = this.#helloBuckets.get(ip);
+    if (!b) {
+      // Bounded memory: forgetting every address at worst grants each a fresh burst.
+      if (this.#helloBuckets.size >= MAX_HELLO_BUCKETS) this.#helloBuckets.clear();
+      b = new TokenBucket(this.#o.helloRate, 4 * this.#o.helloRate, now);
+      this.#helloBuckets.set(ip, b);
+    }
+    return b.take(now, 1);
+  }
+
+  #newMember(now: number, from: Endpoint, m: Hello, room: Room, nameTag: bigint): Member {
+    const random = this.#p.random;
+    const token = view(random(TOKEN_LEN)), inc = view(random(EPOCH_LEN));
+    const owner = view(m.owner);
+    return {
+      num: idNum(m.id),
+      dig: idDigest(m.id) | 0,
+      tok0: token.getInt32(0),
+      tok1: token.getInt32(4),
+      seq: 0,
+      nameTag,
+      own0: owner.getInt32(0),
+      own1: owner.getInt32(4),
+      own2: owner.getInt32(8),
+      own3: owner.getInt32(12),
+      inc0: inc.getInt32(0),
+      inc1: inc.getInt32(4),
+      flags: m.flags,
+      reach: undefined,
+      supernode: false,
+      room,
+      addr: from,
+      privateEndpoints: usable(m.privateEndpoints),
+      lastSeen: now,
+      lastResync: -Infinity,
+      relay: undefined,
+      older: undefined,
+      newer: undefined,
+    };
+  }
+}
+
+/** A room without members yet, keyed by `key` (its id, `hex`, is the key's public key). */
+function newRoom(hex: string, key: KeyObject): Room {
+  return { hex, short: hex.slice(0, 8), members: new Map(), key, digest: 0 };
+}
