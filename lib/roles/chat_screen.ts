@@ -45,6 +45,7 @@ export class ChatScreen {
       prompt: o.prompt,
     });
     this.#rl.on("line", (line: string) => {
+      this.#eraseEcho(line);
       this.#queue.push(line);
       this.#wake?.();
     });
@@ -58,6 +59,19 @@ export class ChatScreen {
       Deno.kill(Deno.pid, "SIGINT");
     });
     this.#rl.prompt();
+  }
+
+  /**
+   * Removes what readline left on the screen for a submitted line (the prompt and the line, on
+   * as many rows as it wrapped to): the line is shown again the way the chat shows lines.
+   */
+  #eraseEcho(line: string): void {
+    const cols = this.#out.columns || 80;
+    const width = [...this.#rl.getPrompt()].length + [...line].length;
+    const rows = Math.max(1, Math.ceil(width / cols));
+    moveCursor(this.#out, 0, -rows);
+    cursorTo(this.#out, 0);
+    clearScreenDown(this.#out);
   }
 
   /** Takes over the terminal (raw mode, prompt at the bottom). */
