@@ -174,6 +174,12 @@ export async function setupLogging(o: LoggingOptions | LogLevel = {}): Promise<v
     reset: true,
     sinks: {
       stderr: (record: LogRecord) => {
+        if (redirect) {
+          if (LOG_LEVELS.indexOf(record.level) >= LOG_LEVELS.indexOf(redirect.lowest)) {
+            redirect.to(logFormatter({ color: false })(record).trimEnd());
+          }
+          return;
+        }
         try {
           Deno.stderr.writeSync(encoder.encode(format(record)));
         } catch {
@@ -186,6 +192,20 @@ export async function setupLogging(o: LoggingOptions | LogLevel = {}): Promise<v
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
     ],
   });
+}
+
+let redirect: { to: (line: string) => void; lowest: LogLevel } | null = null;
+
+/**
+ * While a chat screen owns the terminal, log lines at `lowest` and above go to `to` (one plain
+ * line each, shown above the input) and the rest are dropped, instead of stderr writing into
+ * the input line; `null` gives stderr back.
+ */
+export function redirectLogs(
+  to: ((line: string) => void) | null,
+  lowest: LogLevel = "warning",
+): void {
+  redirect = to ? { to, lowest } : null;
 }
 
 /** The levels {@link RateLimitedLog} writes at. */

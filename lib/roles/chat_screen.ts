@@ -11,6 +11,9 @@
  * @module
  */
 import process from "node:process";
+import { PassThrough } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
+import type { Buffer } from "node:buffer";
 import {
   clearScreenDown,
   createInterface,
@@ -34,10 +37,26 @@ export class ChatScreen {
   #wake: (() => void) | null = null;
   #closed = false;
   #out = process.stdout;
+  #input = new PassThrough() as PassThrough & {
+    isTTY: boolean;
+    setRawMode(mode: boolean): unknown;
+  };
+  #decoder = new StringDecoder("utf8");
+  /** Pasted text still to insert; a piece starting with `\r` submits the line first. */
+  #pasted: string[] = [];
+  #pasting = false;
+  #onData = (chunk: Uint8Array) => this.#feed(this.#decoder.write(chunk as Buffer));
+  #onEnd = () => this.#input.end();
 
   private constructor(o: ChatScreenOptions) {
+    // readline reads a filter of stdin: keys pass through, a paste is inserted at once (see
+    // #feed); it still sets raw mode through us.
+    this.#input.isTTY = true;
+    this.#input.setRawMode = (mode: boolean) => process.stdin.setRawMode(mode);
+    process.stdin.on("data", this.#onData);
+    process.stdin.on("end", this.#onEnd);
     this.#rl = createInterface({
-      input: process.stdin,
+      input: this.#input,
       output: process.stdout,
       terminal: true,
       historySize: o.historySize ?? 500,
@@ -48,8 +67,11 @@ export class ChatScreen {
       this.#eraseEcho(line);
       this.#queue.push(line);
       this.#wake?.();
+      if (this.#pasting) this.#pasteNext();
     });
+    // Ctrl-D on an empty line (end of input) closes it: leave the cursor on a fresh line.
     this.#rl.on("close", () => {
+      if (!this.#closed) this.#out.write("\n");
       this.#closed = true;
       this.#wake?.();
     });
@@ -59,6 +81,44 @@ export class ChatScreen {
       Deno.kill(Deno.pid, "SIGINT");
     });
     this.#rl.prompt();
+  }
+
+  /**
+   * Hands typed keys to readline. A chunk of plain text (what a paste delivers, not a key or an
+   * escape sequence) is put into the input line at the cursor in one go: readline would redraw
+   * the line once per character, which for a 10,000-character paste takes many seconds of CPU
+   * and stalls the network meanwhile. Its line breaks submit lines as Enter does.
+   */
+  #feed(text: string): void {
+    if (text.length < 8 || hasKeyControls(text)) {
+      this.#input.write(text);
+      return;
+    }
+    this.#pasted.push(...text.split(/\r\n|\r|\n/).map((part, i) => i === 0 ? part : "\r" + part));
+    if (!this.#pasting) this.#pasteNext();
+  }
+
+  /**
+   * Inserts the next pasted piece; a piece after a line break first submits the line (an Enter
+   * through readline), and the rest waits for that line to come out.
+   */
+  #pasteNext(): void {
+    const piece = this.#pasted.shift();
+    if (piece === undefined) {
+      this.#pasting = false;
+      return;
+    }
+    this.#pasting = true;
+    if (piece.startsWith("\r")) {
+      this.#pasted.unshift(piece.slice(1));
+      this.#input.write("\r");
+      return; // The line event continues.
+    }
+    const rl = this.#rl as unknown as { line: string; cursor: number };
+    rl.line = rl.line.slice(0, rl.cursor) + piece + rl.line.slice(rl.cursor);
+    rl.cursor += piece.length;
+    this.#rl.prompt(true);
+    this.#pasteNext();
   }
 
   /**
@@ -122,8 +182,19 @@ export class ChatScreen {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    process.stdin.off("data", this.#onData);
+    process.stdin.off("end", this.#onEnd);
     this.#rl.close();
     this.#out.write("\n");
     this.#wake?.();
   }
+}
+
+/** True when `text` holds a control character other than a line break (keys, escapes). */
+function hasKeyControls(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return true;
+  }
+  return false;
 }

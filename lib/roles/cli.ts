@@ -584,6 +584,7 @@ export function parseJoin(args: readonly string[], hostName: () => string): Comm
       maxRoomSize: members,
     },
   };
+  options.logLevel = level(v);
   return { kind: "join", options, logLevel: level(v), logFormat: v["log-format"] };
 }
 

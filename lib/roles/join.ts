@@ -9,6 +9,10 @@
  *
  * @module
  */
+import { ChatScreen } from "./chat_screen.ts";
+import { redirectLogs } from "../io/log.ts";
+import type { LogLevel } from "./cli.ts";
+import { displayName } from "../core/names.ts";
 import { ResolveError, resolveHostPort } from "../io/resolve.ts";
 import { setImmediate } from "node:timers";
 import { getLogger } from "@logtape/logtape";
@@ -81,6 +85,11 @@ export interface JoinOptions {
    * to block direct paths; the command line never sets it.
    */
   filter?: (peer: Endpoint) => boolean;
+  /**
+   * The log level asked for (`-v`, `-q`, `--log-level`). On the chat screen logs are shown
+   * above the input, from `warning` up unless this asks for more.
+   */
+  logLevel?: LogLevel;
 }
 
 /** A failure the user can fix; main.ts prints the message and exits 1. */
@@ -233,22 +242,41 @@ export async function join(o: JoinOptions): Promise<number> {
   const stun: Endpoint[] = [];
   for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
   const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;
-  const peer = new PeerProcess(
-    o,
-    server,
-    peerView({ json: o.json, color }),
-    creds,
-    stun,
-    fallbacks,
-  );
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  const onSignal = () => peer.interrupt();
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  // A person at a terminal gets the chat screen; pipes and --json keep the line protocol.
+  const screen = !o.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal()
+    ? ChatScreen.open({ prompt: "> " })
+    : null;
+  const out = screen ? new ScreenLines(screen, color) : new StdoutBatcher();
+  if (screen) {
+    const level = o.logLevel ?? "info";
+    redirectLogs((line) => out.line(line), level === "info" ? "warning" : level);
+  }
   try {
-    return await peer.run(readLineBatches(Deno.stdin.readable));
+    const peer = new PeerProcess(
+      o,
+      server,
+      peerView({ json: o.json, color, bell: screen !== null }),
+      creds,
+      out,
+      screen,
+      stun,
+      fallbacks,
+    );
+    const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+    const onSignal = () => peer.interrupt();
+    for (const s of signals) Deno.addSignalListener(s, onSignal);
+    try {
+      return await peer.run(screen ? screen.lines() : readLineBatches(Deno.stdin.readable));
+    } finally {
+      for (const s of signals) Deno.removeSignalListener(s, onSignal);
+      await peer.close();
+    }
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
-    await peer.close();
+    out.flush();
+    if (screen) {
+      redirectLogs(null);
+      screen.close();
+    }
   }
 }
 
@@ -274,18 +302,25 @@ class PeerProcess {
   #wake = () => {};
   /** Input waiting for the send queues to drain: resolved after the next step. */
   #room: (() => void) | undefined;
-  #out = new StdoutBatcher();
+  #out: LineSink;
+  #screen: ChatScreen | null;
+  /** Our name in the room, once registered (our own lines are shown with it on the screen). */
+  #self: string | null = null;
 
   constructor(
     o: JoinOptions,
     server: Endpoint,
     view: PeerView,
     creds: Credentials,
+    out: LineSink,
+    screen: ChatScreen | null,
     stun: Endpoint[] = [],
     fallbacks: Endpoint[] = [],
   ) {
     this.#o = o;
     this.#view = view;
+    this.#out = out;
+    this.#screen = screen;
     this.#known = creds.known;
     // The client needs the bound port, the driver needs the client: bind first, fill in after.
     const machine = {
@@ -480,6 +515,14 @@ class PeerProcess {
     this.#driver.step((now) => {
       for (const text of texts) sent.push(this.#client.send(now, text));
     });
+    // On the chat screen our own lines are shown like everyone's, with our name.
+    if (this.#screen && this.#self !== null) {
+      for (let i = 0; i < texts.length; i++) {
+        if (sent[i] !== 0) {
+          this.#print(this.#view.event({ type: "message", from: this.#self, text: texts[i]! }));
+        }
+      }
+    }
     if (sent.includes(0) && this.#client.peers().length === 0) {
       for (const n of sent) {
         if (n === 0) this.#print(this.#view.notice("Nobody else is in the room; not sent"));
@@ -491,7 +534,11 @@ class PeerProcess {
     for (let h = this.#client.pollHttp(); h; h = this.#client.pollHttp()) this.#fetch(h);
     for (let e = this.#client.pollEvent(); e; e = this.#client.pollEvent()) {
       if (e.type === "fatal") this.#fatal = e.message;
-      if (e.type === "ready") this.#ready = true;
+      if (e.type === "ready") {
+        this.#ready = true;
+        this.#self = e.name;
+        this.#screen?.setPrompt(`${displayName(e.name)}> `);
+      }
       this.#print(this.#view.event(e));
       // Shown on stdout already; the log repeats it only with -v (and for --json runs).
       if (e.type === "peer") {
@@ -608,13 +655,60 @@ class LineBatcher extends TransformStream<string, string[]> {
   }
 }
 
+/** Where output lines go: stdout in batches, or the chat screen. */
+interface LineSink {
+  /** Queues one line (without its newline). */
+  line(text: string): void;
+  /** Writes everything queued. */
+  flush(): void;
+}
+
+/**
+ * Lines for the chat screen: each with the time (`HH:MM`, local), shown above the input in
+ * batches (as {@link StdoutBatcher} does for stdout).
+ */
+class ScreenLines implements LineSink {
+  #lines: string[] = [];
+  #scheduled = false;
+  #screen: ChatScreen;
+  #color: boolean;
+  #soon = () => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
+  constructor(screen: ChatScreen, color: boolean) {
+    this.#screen = screen;
+    this.#color = color;
+  }
+
+  line(text: string): void {
+    const d = new Date();
+    const time = `${String(d.getHours()).padStart(2, "0")}:${
+      String(d.getMinutes()).padStart(2, "0")
+    }`;
+    this.#lines.push(`${this.#color ? `\x1b[2m${time}\x1b[22m` : time} ${text}`);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#soon);
+    }
+  }
+
+  flush(): void {
+    if (this.#lines.length === 0) return;
+    const lines = this.#lines;
+    this.#lines = [];
+    this.#screen.print(lines);
+  }
+}
+
 /**
  * Lines for stdout, written in batches: a line is written once the event loop has handled what
  * is ready now (`setImmediate`), so one write carries every message that arrived meanwhile
  * (a flood costs a write per batch, not per line) while a lone line waits microseconds, not
  * the millisecond or two a timer would take.
  */
-class StdoutBatcher {
+class StdoutBatcher implements LineSink {
   #lines: string[] = [];
   #scheduled = false;
   #encoder = new TextEncoder();

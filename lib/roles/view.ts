@@ -133,8 +133,35 @@ export interface PeerView {
 
 /** Options of {@link HumanView}. */
 export interface HumanViewOptions {
-  /** Style status lines dim, sender names bold and warnings bold red with ANSI escapes. */
+  /**
+   * Style status lines dim, sender names bold in a colour of their identity (stable per
+   * fingerprint) and warnings bold red with ANSI escapes.
+   */
   color?: boolean;
+  /** Ring the terminal bell on a message that mentions our name. */
+  bell?: boolean;
+}
+
+/** Colours names are drawn in (never red: that is for warnings). */
+const NAME_COLORS = [32, 33, 34, 35, 36, 92, 93, 94, 95, 96];
+
+/** The colour of an identity: the same fingerprint always gets the same one. */
+export function nameColor(fingerprint: string): number {
+  let h = 0;
+  for (const ch of fingerprint) h = (h * 31 + ch.codePointAt(0)!) >>> 0;
+  return NAME_COLORS[h % NAME_COLORS.length]!;
+}
+
+/** True when `text` mentions `name` as a word (any case). */
+export function mentions(text: string, name: string): boolean {
+  const t = text.toLowerCase(), n = name.toLowerCase();
+  if (n === "") return false;
+  for (let i = t.indexOf(n); i >= 0; i = t.indexOf(n, i + 1)) {
+    const before = t[i - 1], after = t[i + n.length];
+    const word = (c: string | undefined) => c !== undefined && /[\p{L}\p{N}_]/u.test(c);
+    if (!word(before) && !word(after)) return true;
+  }
+  return false;
 }
 
 /**
@@ -148,14 +175,18 @@ export interface HumanViewOptions {
  */
 export class HumanView implements PeerView {
   #color: boolean;
+  #bell: boolean;
   /** Peers announced so far, to tell "is here" from "is now". */
   #seen = new Set<string>();
+  /** The fingerprint of each name seen (ours too), for its colour. */
+  #fingerprints = new Map<string, string>();
   /** Our own name, once registered. */
   #self: string | null = null;
 
   /** Makes a view; without `color` the lines are plain text. */
   constructor(o: HumanViewOptions = {}) {
     this.#color = o.color ?? false;
+    this.#bell = o.bell ?? false;
   }
 
   /** Lines for a client event; none for `fatal`. */
@@ -163,6 +194,7 @@ export class HumanView implements PeerView {
     switch (e.type) {
       case "ready":
         this.#self = e.name;
+        this.#fingerprints.set(e.name, e.fingerprint);
         return [
           this.#dim(
             `* Joined as "${displayName(e.name)}" (fingerprint ${
@@ -171,6 +203,7 @@ export class HumanView implements PeerView {
           ),
         ];
       case "peer": {
+        this.#fingerprints.set(e.name, e.fingerprint);
         const fresh = !this.#seen.has(e.name);
         const lines = [
           this.#dim(
@@ -193,8 +226,16 @@ export class HumanView implements PeerView {
         }
         return lines;
       }
-      case "message":
-        return [`${this.#bold(`[${displayName(e.from)}]`)} ${printable(e.text)}`];
+      case "message": {
+        const fp = this.#fingerprints.get(e.from);
+        const name = `[${displayName(e.from)}]`;
+        const shown = `${fp === undefined ? this.#bold(name) : this.#named(name, fp)} ${
+          printable(e.text)
+        }`;
+        const ring = this.#bell && this.#self !== null && e.from !== this.#self &&
+          mentions(e.text, this.#self);
+        return [ring ? `${shown}\x07` : shown];
+      }
       case "left":
         this.#seen.delete(e.name);
         return [
@@ -223,13 +264,17 @@ export class HumanView implements PeerView {
     return [this.#dim(`* ${displayName(message)}`)];
   }
 
-  /** Lines answering `/peers`. */
+  /** Lines answering `/peers`: name, fingerprint, path and RTT in aligned columns. */
   peers(list: readonly PeerInfo[]): string[] {
     if (list.length === 0) return ["* Nobody else is in the room"];
+    const names = list.map((p) => displayName(p.name));
+    const width = Math.max(4, ...names.map((n) => [...n].length));
+    const pad = (s: string, w: number) => s + " ".repeat(Math.max(0, w - [...s].length));
     return [
       `* ${list.length} ${list.length === 1 ? "peer" : "peers"} in the room:`,
-      ...list.map((p) =>
-        `    ${displayName(p.name)}  ${printable(p.fingerprint)}  ${
+      `    ${pad("name", width)}  ${pad("fingerprint", 19)}  path`,
+      ...list.map((p, i) =>
+        `    ${pad(names[i]!, width)}  ${pad(printable(p.fingerprint), 19)}  ${
           pathText(p.path, p.addr, p.rtt, p.relayedBy ?? null)
         }`
       ),
@@ -247,6 +292,11 @@ export class HumanView implements PeerView {
 
   #bold(s: string): string {
     return this.#color ? `\x1b[1m${s}\x1b[22m` : s;
+  }
+
+  /** Bold, in the colour of the identity `fp`. */
+  #named(s: string, fp: string): string {
+    return this.#color ? `\x1b[1;${nameColor(fp)}m${s}\x1b[39;22m` : s;
   }
 
   /** Bold red, for warnings. */
@@ -324,11 +374,15 @@ export interface PeerViewOptions {
   json: boolean;
   /** Human mode only: ANSI styling. */
   color?: boolean;
+  /** Human mode only: ring the bell on a message that mentions us. */
+  bell?: boolean;
 }
 
 /** The view for a mode: {@link JsonView} with `json`, else {@link HumanView}. */
 export function peerView(o: PeerViewOptions): PeerView {
-  return o.json ? new JsonView() : new HumanView({ color: o.color ?? false });
+  return o.json
+    ? new JsonView()
+    : new HumanView({ color: o.color ?? false, bell: o.bell ?? false });
 }
 
 /**

@@ -356,6 +356,7 @@ Deno.test("cli: join defaults: the host name, any port, keepalive 25 s, timeout 
       maxPeers: 32,
       maxRoomSize: 32,
     },
+    logLevel: "info",
   });
 });
 

@@ -10,6 +10,8 @@ import {
   HELP_LINES,
   HumanView,
   JsonView,
+  mentions,
+  nameColor,
   parseInput,
   pathText,
   peerView,
@@ -191,6 +193,7 @@ Deno.test("human view: control characters in names, text and notices are escaped
   ]);
   assert.deepEqual(v.peers([peerInfo({ name: evil })]), [
     "* 1 peer in the room:",
+    "    name                    fingerprint          path",
     "    ev\\x1b[31mil\\x0a* fake  qrst-uvwx-yz23-4567  relayed via server",
   ]);
   for (const l of [...v.event({ type: "message", from: evil, text: evil }), ...v.help()]) {
@@ -254,6 +257,7 @@ Deno.test("human view: U+202E in a name and in text is escaped", () => {
   );
   assert.deepEqual(v.peers([peerInfo({ name: "\u2067eve\u2069" })]), [
     "* 1 peer in the room:",
+    "    name                 fingerprint          path",
     "    \\u{2067}eve\\u{2069}  qrst-uvwx-yz23-4567  relayed via server",
   ]);
 });
@@ -263,7 +267,7 @@ Deno.test("human view: a name with a newline cannot fake a second line", () => {
     const name = `mallory${nl}* alice left`;
     const lines = allLinesAbout(name, `hi${nl}[alice] send me your password`);
     for (const l of lines) assert.doesNotMatch(l, UNSAFE, JSON.stringify(l));
-    assert.equal(lines.length, 11, "one line per event, none split");
+    assert.equal(lines.length, 12, "one line per event (and the /peers header), none split");
   }
   const v = new HumanView();
   assert.deepEqual(v.event({ type: "left", name: "eve\n* bob left", reason: "bye" }), [
@@ -336,7 +340,8 @@ Deno.test("human view: /peers lists nobody, one peer, several peers", () => {
   assert.deepEqual(v.peers([]), ["* Nobody else is in the room"]);
   assert.deepEqual(v.peers([peerInfo({ name: "bob", path: "direct", addr: BOB, rtt: 5 })]), [
     "* 1 peer in the room:",
-    `    bob  ${FP_B}  direct 203.0.113.9:51820, 5 ms`,
+    "    name  fingerprint          path",
+    `    bob   ${FP_B}  direct 203.0.113.9:51820, 5 ms`,
   ]);
   assert.deepEqual(
     v.peers([
@@ -346,9 +351,10 @@ Deno.test("human view: /peers lists nobody, one peer, several peers", () => {
     ]),
     [
       "* 3 peers in the room:",
-      "    bob  qrst-uvwx-yz23-4567  direct 203.0.113.9:51820, 5 ms",
-      "    cat  abcd-efgh-ijkl-mnop  relayed via server",
-      "    dan  qrst-uvwx-yz23-4567  connecting",
+      "    name  fingerprint          path",
+      "    bob   qrst-uvwx-yz23-4567  direct 203.0.113.9:51820, 5 ms",
+      "    cat   abcd-efgh-ijkl-mnop  relayed via server",
+      "    dan   qrst-uvwx-yz23-4567  connecting",
     ],
   );
 });
@@ -655,4 +661,27 @@ Deno.test("printable: invisible characters are shown as escapes; a flag's tag se
   assert.equal(printable("hi\u{E0068}\u{E0069}"), "hi\\u{E0068}\\u{E0069}");
   // Joiners that build emoji and scripts are kept.
   assert.equal(printable("👩\u200D💻"), "👩\u200D💻");
+});
+
+Deno.test("human view: names coloured by identity, a bell on a mention, NO_COLOR plain", () => {
+  const v = new HumanView({ color: true, bell: true });
+  v.event({ type: "ready", name: "alice", fingerprint: FP_A, public: BOB });
+  v.event({
+    type: "peer",
+    name: "bob",
+    fingerprint: FP_B,
+    path: "relay",
+    addr: null,
+    rtt: null,
+  });
+  const [line] = v.event({ type: "message", from: "bob", text: "hi Alice, look" });
+  assert.ok(line!.includes(`\x1b[1;${nameColor(FP_B)}m[bob]`), JSON.stringify(line));
+  assert.ok(line!.endsWith("\x07"), "a bell: the line mentions alice");
+  const [other] = v.event({ type: "message", from: "bob", text: "malice aforethought" });
+  assert.ok(!other!.endsWith("\x07"), "no bell for a word that only contains the name");
+  assert.equal(nameColor(FP_B), nameColor(FP_B));
+  const plain = new HumanView({ color: false, bell: false });
+  plain.event({ type: "ready", name: "alice", fingerprint: FP_A, public: BOB });
+  assert.deepEqual(plain.event({ type: "message", from: "bob", text: "alice!" }), ["[bob] alice!"]);
+  assert.ok(mentions("@alice: hi", "alice") && !mentions("alicent", "alice"));
 });

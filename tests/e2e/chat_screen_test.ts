@@ -1,0 +1,126 @@
+/**
+ * The chat screen in a real terminal (tmux): what a person at a keyboard sees. A peer in a tmux
+ * pane types while another peer (a `--json` process) talks to it: incoming lines appear above
+ * the input without touching it, line editing works, a long paste arrives whole, our own lines
+ * are shown with our name, and `/quit` gives the terminal back.
+ */
+import assert from "node:assert/strict";
+import { startPeer, startServer, testPassphrase } from "../support/proc.ts";
+import { toolTest } from "../support/tools.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const WAIT = 20_000;
+
+async function tmux(...args: string[]): Promise<string> {
+  const o = await new Deno.Command("tmux", { args, stdout: "piped", stderr: "piped" }).output();
+  if (!o.success) throw new Error(`tmux ${args[0]}: ${new TextDecoder().decode(o.stderr)}`);
+  return new TextDecoder().decode(o.stdout);
+}
+
+/** The pane's visible text, without trailing blank lines. */
+async function pane(session: string): Promise<string[]> {
+  const text = await tmux("capture-pane", "-p", "-t", session);
+  return text.split("\n").map((l) => l.trimEnd()).filter((l, i, a) => l !== "" || i < a.length - 1)
+    .filter((l) => l !== "");
+}
+
+/** Polls the pane until `ok` holds (the screen is drawn asynchronously), or fails with it. */
+async function until(session: string, ok: (lines: string[]) => boolean, what: string) {
+  const end = Date.now() + WAIT;
+  let lines: string[] = [];
+  while (Date.now() < end) {
+    lines = await pane(session);
+    if (ok(lines)) return lines;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}; the pane shows:\n${lines.join("\n")}`);
+}
+
+Deno.test(
+  toolTest("tmux", "tmux", "chat screen: typing is never clobbered, edits, pastes", async () => {
+    const room = "screen";
+    const server = await startServer({ host: "127.0.0.1", port: 0 });
+    const session = `p2p-screen-${Deno.pid}`;
+    const config = await Deno.makeTempDir({ prefix: "p2p-screen-" });
+    const bob = startPeer({ server: server.addr, room, name: "bob" });
+    try {
+      await bob.waitFor((e) => e.event === "ready", WAIT);
+      const cmd = [
+        `cd ${ROOT}`,
+        `P2P_PASSPHRASE='${testPassphrase(room)}' XDG_CONFIG_HOME=${config} NO_COLOR=1 ` +
+        `${Deno.execPath()} run -A main.ts join --server ${server.addr} --room ${room} --name alice`,
+        "echo EXIT=$?",
+        "sleep 60",
+      ].join("; ");
+      await tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "30", cmd);
+      await until(session, (l) => l.some((x) => x.includes("bob is here")), "alice sees bob");
+      await until(session, (l) => l.at(-1) === "alice>", "the prompt carries alice's name");
+
+      // Half a line typed, then bob talks: his line lands above, the input stays as typed.
+      await tmux("send-keys", "-t", session, "-l", "I am typing a long sentence that is not fini");
+      await until(session, (l) => l.at(-1)!.endsWith("not fini"), "the typed text is shown");
+      await bob.send("interrupting message from bob");
+      const shown = await until(
+        session,
+        (l) => l.some((x) => /^\d\d:\d\d \[bob\] interrupting message from bob$/.test(x)),
+        "bob's line above the input, with the time",
+      );
+      assert.equal(shown.at(-1), "alice> I am typing a long sentence that is not fini");
+
+      // Editing: Home, a word in front; End; backspace; then Enter sends what the line says.
+      await tmux("send-keys", "-t", session, "Home");
+      await tmux("send-keys", "-t", session, "-l", "Look: ");
+      await tmux("send-keys", "-t", session, "End", "BSpace", "BSpace", "BSpace", "BSpace");
+      await tmux("send-keys", "-t", session, "-l", "finished");
+      await tmux("send-keys", "-t", session, "Enter");
+      const m = await bob.waitFor((e) => e.event === "message" && e.from === "alice", WAIT);
+      assert.equal(m.text, "Look: I am typing a long sentence that is not finished");
+      await until(
+        session,
+        (l) =>
+          l.some((x) =>
+            x.endsWith("[alice] Look: I am typing a long sentence that is not finished")
+          ),
+        "our own line is shown with our name",
+      );
+      // The arrow keys edit; nothing like \x1b[D ever reaches the room.
+      await tmux("send-keys", "-t", session, "-l", "helo");
+      await tmux("send-keys", "-t", session, "Left");
+      await tmux("send-keys", "-t", session, "-l", "l");
+      await tmux("send-keys", "-t", session, "Enter");
+      const e2 = await bob.waitFor((e) => e.event === "message" && e.text === "hello", WAIT);
+      assert.equal(e2.from, "alice");
+
+      // A paste longer than a terminal's 4,095-byte line arrives whole.
+      const long = "x".repeat(10_242);
+      const file = `${config}/paste`;
+      await Deno.writeTextFile(file, long);
+      await tmux("load-buffer", "-b", "p2p", file);
+      await tmux("paste-buffer", "-b", "p2p", "-t", session);
+      await tmux("send-keys", "-t", session, "Enter");
+      const big = await bob.waitFor((e) =>
+        e.event === "message" && e.text !== "hello" &&
+        e.from === "alice" && String(e.text).startsWith("x"), WAIT);
+      assert.equal(String(big.text).length, long.length, "not cut at 4,095 bytes");
+
+      // A multi-line paste: each line is a message, in order.
+      await Deno.writeTextFile(file, "first pasted line\nsecond pasted line\n");
+      await tmux("load-buffer", "-b", "p2p", file);
+      await tmux("paste-buffer", "-b", "p2p", "-t", session);
+      await bob.waitFor((e) => e.event === "message" && e.text === "second pasted line", WAIT);
+      const texts = bob.events.filter((e) => e.event === "message").map((e) => e.text);
+      assert.deepEqual(texts.slice(-2), ["first pasted line", "second pasted line"]);
+
+      // /quit leaves and gives the terminal back.
+      await tmux("send-keys", "-t", session, "-l", "/quit");
+      await tmux("send-keys", "-t", session, "Enter");
+      await until(session, (l) => l.some((x) => x === "EXIT=0"), "alice exits 0");
+      await bob.waitFor((e) => e.event === "left" && e.name === "alice", WAIT);
+    } finally {
+      await tmux("kill-session", "-t", session).catch(() => "");
+      await bob.close();
+      await server.proc.close();
+      await Deno.remove(config, { recursive: true });
+    }
+  }),
+);
