@@ -58,6 +58,8 @@ export interface ReadPassphraseOptions {
   stdin: PassphraseInput;
   /** Writes prompt text (default: to stderr). */
   write?: (text: string) => void;
+  /** The prompt (default {@link PASSPHRASE_PROMPT}). */
+  prompt?: string;
 }
 
 function describe(e: unknown): string {
@@ -96,7 +98,7 @@ export async function readPassphrase(o: ReadPassphraseOptions): Promise<string> 
   if (!o.stdin.isTerminal()) throw new PassphraseError("usage", NO_PASSPHRASE);
   const write = o.write ?? writeStderr;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const typed = await promptHidden(o.stdin, write);
+    const typed = await promptHidden(o.stdin, write, o.prompt ?? PASSPHRASE_PROMPT);
     if (typed.trim() !== "") return typed;
     write("The passphrase must not be empty or only spaces.\n");
   }
@@ -107,13 +109,13 @@ export async function readPassphrase(o: ReadPassphraseOptions): Promise<string> 
 export const MAX_PASSPHRASE_FILE = 4096;
 
 /**
- * The text of a passphrase file: a regular file (not a FIFO or device that could block or never
+ * The text of a passphrase (or ticket) file: a regular file (not a FIFO or device that could block or never
  * end), at most {@link MAX_PASSPHRASE_FILE} bytes read, valid UTF-8 (two files with different
  * bytes must never give the same passphrase), a UTF-8 byte order mark dropped.
  */
-async function readPassphraseFile(path: string): Promise<string> {
+export async function readPassphraseFile(path: string, what = "passphrase"): Promise<string> {
   const fail = (why: string) =>
-    new PassphraseError("failed", `Cannot read passphrase file ${path}: ${why}`);
+    new PassphraseError("failed", `Cannot read ${what} file ${path}: ${why}`);
   let file: Deno.FsFile;
   try {
     const info = await Deno.stat(path);
@@ -165,8 +167,9 @@ function writeStderr(text: string): void {
 async function promptHidden(
   stdin: PassphraseInput,
   write: (text: string) => void,
+  prompt: string,
 ): Promise<string> {
-  write(PASSPHRASE_PROMPT);
+  write(prompt);
   const typed: number[] = [];
   const buf = new Uint8Array(256);
   stdin.setRaw(true);

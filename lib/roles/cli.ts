@@ -273,29 +273,44 @@ const SN = DEFAULT_SUPERNODE;
 /** `p2p join`. */
 export const JOIN_COMMAND = {
   name: "join",
-  usage: "p2p join --server HOST:PORT --room NAME [options]",
+  usage: "p2p join [--server HOST:PORT --room NAME] [options]",
   about: "Joins a room. Lines typed on stdin go to every other peer in the room; received lines " +
     'print as "[name] text". Commands: /peers, /quit, /help. End of input delivers what is ' +
     "queued, then leaves.\n\n" +
-    "A room is entered with the passphrase its members share: from the environment variable " +
-    "P2P_PASSPHRASE, else --passphrase-file, else typed at a prompt (stdin must be a terminal " +
-    "then). --new-room makes up a new one and prints it.",
+    "A room is entered with a ticket (servers, room and secret in one string; from " +
+    "P2P_TICKET, --ticket-file, --ticket, or pasted at the prompt) or with --server, --room " +
+    "and the passphrase its members share (P2P_PASSPHRASE, --passphrase-file, or typed at the " +
+    "prompt). --new-room makes up a room and prints its ticket.",
   options: {
     server: list({
       arg: "HOST[:PORT]",
       help: `the rendezvous server (port ${DEFAULT_PORT} when none is given); repeat it to ` +
         "name others (servers or a room's " +
         `supernodes), at most ${MAX_SERVERS} in all: registers with the first that answers, ` +
-        "fails over to the next",
-      required: true,
+        "fails over to the next; a ticket names them otherwise",
       max: MAX_SERVERS,
       parse: hostPort("server", "HOST:PORT with a port from 1 to 65535", DEFAULT_PORT),
     }),
-    room: required({
+    room: optional({
       arg: "NAME",
-      help: "room to join",
+      help: "room to join (a ticket names it otherwise); not case-sensitive",
+      shows: "from the ticket",
       parse: roomName,
     }),
+    ticket: optional({
+      arg: "TICKET",
+      help: "the room's ticket; others on this machine can read arguments (ps): prefer " +
+        "P2P_TICKET, --ticket-file or the prompt",
+      shows: "none",
+      parse: (v) => v,
+    }),
+    "ticket-file": optional({
+      arg: "FILE",
+      help: "read the room's ticket from the first line of FILE",
+      shows: "none",
+      parse: fileName("ticket-file"),
+    }),
+    qr: flag("with --new-room: also print the ticket as a QR code"),
     name: optional({
       arg: "NAME",
       help: "your name in the room",
@@ -554,12 +569,25 @@ export function parseJoin(args: readonly string[], hostName: () => string): Comm
   if (v["new-room"] && v["passphrase-file"] !== undefined) {
     fail("join", "--new-room makes its own passphrase: drop --passphrase-file");
   }
+  if (v["new-room"] && (v.ticket !== undefined || v["ticket-file"] !== undefined)) {
+    fail("join", "--new-room makes its own ticket: drop --ticket and --ticket-file");
+  }
+  if (v["new-room"] && v.server.length === 0) fail("join", "--new-room needs --server");
+  if (v.qr && !v["new-room"]) {
+    fail("join", "--qr shows a new room's ticket: use it with --new-room");
+  }
+  if (v.ticket !== undefined && v["ticket-file"] !== undefined) {
+    fail("join", "--ticket and --ticket-file both give a ticket; drop one");
+  }
   const [server, ...more] = v.server;
   const relayKib = v["supernode-relay-rate"];
   const members = v["supernode-max-members"];
   const options: JoinOptions = {
-    server: server!,
+    server,
     room: v.room,
+    ticket: v.ticket,
+    ticketFile: v["ticket-file"],
+    qr: v.qr,
     name,
     relayOnly: v["relay-only"],
     json: v.json,

@@ -22,9 +22,13 @@ import { Identity } from "../crypto/identity.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { identityPath, loadOrCreateIdentity } from "../io/identity_store.ts";
 import { KnownPeers, knownPeersPath } from "../io/known_peers.ts";
-import { PASSPHRASE_ENV, PassphraseError, readPassphrase, shareLine } from "../io/passphrase.ts";
+import { PASSPHRASE_ENV, PassphraseError } from "../io/passphrase.ts";
+import { readRoomEntry, TICKET_ENV } from "./room_entry.ts";
+import { encodeTicket, type Ticket } from "./ticket.ts";
+import { qrLines } from "./qr.ts";
+import { base32 } from "../crypto/base32.ts";
 import { parseInput, pathText, type PeerView, peerView } from "./view.ts";
-import { deriveRoomKeys, newRoomSecret, type RoomKeys } from "../crypto/room_key.ts";
+import { canonicalRoom, deriveRoomKeys, newRoomSecret, type RoomKeys } from "../crypto/room_key.ts";
 import { monotonicNow, UdpDriver } from "../io/udp.ts";
 import { findGateway } from "../io/gateway.ts";
 import { runHttp } from "../io/http.ts";
@@ -35,16 +39,22 @@ import { MAX_PRIVATE_ENDPOINTS } from "../wire/header.ts";
 
 /** Options of {@link join}. */
 export interface JoinOptions {
-  /** Server as `HOST:PORT` (host name or literal IP). */
-  server: string;
+  /** Server as `HOST:PORT` (host name or literal IP); from the ticket when not given. */
+  server?: string | undefined;
+  /** `--ticket`: the room's ticket as an argument. */
+  ticket?: string | undefined;
+  /** `--ticket-file`: read the room's ticket from this file's first line. */
+  ticketFile?: string | undefined;
+  /** `--qr`: with `newRoom`, also print the ticket as a QR code. */
+  qr?: boolean;
   /** More servers (`--server` again): servers or supernodes to fail over to, in order. */
   moreServers?: string[];
   /** The supernode role: offered (`auto`), asked for (`ask`, `--supernode`) or refused (`off`). */
   supernode?: "auto" | "ask" | "off";
   /** Limits of the supernode role (`--supernode-relay-rate` etc.). */
   supernodeLimits?: Partial<RegistryOptions>;
-  /** Room to join. */
-  room: string;
+  /** Room to join; from the ticket when not given. */
+  room?: string | undefined;
   /** Wanted name. */
   name: string;
   /** Only use the relay; never reveal addresses. */
@@ -179,6 +189,8 @@ function withIPv6(v4: Endpoint[], v6: string[], port6: number | undefined): Endp
 interface Credentials {
   /** Keys of the room, from its name and passphrase. */
   room: RoomKeys;
+  /** The server to register with, and those to fail over to (the command line's or the ticket's). */
+  servers: string[];
   /** The user's long-term identity. */
   identity: Identity;
   /** Fingerprints remembered for this room. */
@@ -192,29 +204,47 @@ interface Credentials {
  */
 async function credentials(o: JoinOptions): Promise<Credentials | null> {
   let passphrase: string;
+  let roomName = o.room;
+  let servers = o.server === undefined ? [] : [o.server, ...(o.moreServers ?? [])];
   if (o.newRoom) {
     passphrase = newRoomSecret(systemRandom);
-    const share = shareLine(o.server, o.room, passphrase);
-    if (o.json) {
-      console.log(JSON.stringify({ event: "room", passphrase, join: share }));
-    } else {
-      console.log(`* New room secret: ${passphrase}`);
-      console.log(share);
-    }
+    roomName ??= `room-${base32(systemRandom(4)).slice(0, 6)}`;
+    announceRoom(o, { servers, room: roomName, passphrase });
   } else {
     try {
-      passphrase = await readPassphrase({
-        env: { [PASSPHRASE_ENV]: Deno.env.get(PASSPHRASE_ENV) },
-        file: o.passphraseFile,
+      const got = await readRoomEntry({
+        env: {
+          [PASSPHRASE_ENV]: Deno.env.get(PASSPHRASE_ENV),
+          [TICKET_ENV]: Deno.env.get(TICKET_ENV),
+        },
+        ticket: o.ticket,
+        ticketFile: o.ticketFile,
+        passphraseFile: o.passphraseFile,
+        haveServerAndRoom: o.server !== undefined && o.room !== undefined,
         stdin: Deno.stdin,
       });
+      passphrase = got.passphrase;
+      if (got.ticket) {
+        // --server still wins; the room is the ticket's.
+        if (servers.length === 0) servers = got.ticket.servers;
+        if (roomName !== undefined && canonicalRoom(roomName) !== canonicalRoom(got.ticket.room)) {
+          throw new JoinError(
+            `--room ${roomName} is not the ticket's room (${got.ticket.room}); drop --room`,
+          );
+        }
+        roomName = got.ticket.room;
+      }
     } catch (e) {
       if (e instanceof PassphraseError && e.kind === "interrupted") return null;
       throw e;
     }
   }
+  if (roomName === undefined || servers.length === 0) {
+    throw new PassphraseError("usage", "a passphrase needs --server and --room; or use a ticket");
+  }
+  o = { ...o, room: roomName };
   const t0 = performance.now();
-  const room = deriveRoomKeys(o.room, passphrase);
+  const room = deriveRoomKeys(roomName, passphrase);
   log.debug("Derived the room keys in {ms} ms", { ms: Math.round(performance.now() - t0) });
   const path = identityPath({
     XDG_CONFIG_HOME: Deno.env.get("XDG_CONFIG_HOME"),
@@ -229,16 +259,51 @@ async function credentials(o: JoinOptions): Promise<Credentials | null> {
   log.debug("Identity {path}, fingerprint {fp}", { path, fp });
   // The fingerprint is shown with the ready event (human and --json).
   const known = await KnownPeers.load(knownPeersPath(path), room.id);
-  return { room, identity, known };
+  return { room, servers, identity, known };
+}
+
+/**
+ * Prints a new room's ticket, the command to run on another machine (the ticket is then pasted
+ * at its prompt: nothing secret in shell history or `ps`), and with `--qr` the ticket as a QR
+ * code; `--json` prints one `room` event with all of it.
+ */
+function announceRoom(o: JoinOptions, t: Ticket): void {
+  const ticket = encodeTicket(t);
+  const run = joinCommand();
+  if (o.json) {
+    console.log(
+      JSON.stringify({ event: "room", room: t.room, passphrase: t.passphrase, ticket, join: run }),
+    );
+    return;
+  }
+  console.log(`* New room "${t.room}". Its ticket (keep it secret, share it with the room):`);
+  console.log(`  ${ticket}`);
+  console.log(`* On another machine run: ${run}`);
+  console.log("  and paste the ticket at its prompt (or put it in P2P_TICKET)");
+  if (o.qr) { for (const line of qrLines(ticket)) console.log(line); }
+}
+
+/**
+ * The command that starts `p2p join` the way this process was started: the binary by its own
+ * name, or Deno's task from a checkout (`npx -y deno@VERSION task join`).
+ */
+function joinCommand(): string {
+  const exe = Deno.execPath();
+  const base = exe.slice(exe.lastIndexOf("/") + 1);
+  if (base === "deno" || base === "deno.exe") {
+    return `npx -y deno@${Deno.version.deno} task join`;
+  }
+  return `${base} join`;
 }
 
 /** Runs a peer until stdin ends, /quit, or a signal. Returns the process exit code. */
 export async function join(o: JoinOptions): Promise<number> {
   const creds = await credentials(o);
   if (!creds) return 130;
-  const server = await resolveServer(o.server);
+  const [first, ...more] = creds.servers;
+  const server = await resolveServer(first!);
   const fallbacks: Endpoint[] = [];
-  for (const spec of o.moreServers ?? []) fallbacks.push(await resolveServer(spec));
+  for (const spec of more) fallbacks.push(await resolveServer(spec));
   const stun: Endpoint[] = [];
   for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
   const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;

@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { decodeTicket, encodeTicket } from "../../lib/roles/ticket.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import {
   type Command,
@@ -128,7 +129,7 @@ const COMMANDS: CommandSpec<OptionTable>[] = [SERVE_COMMAND, JOIN_COMMAND, DOCTO
 /** A valid value of every required option (a new required option must be added here). */
 const REQUIRED: Record<string, Record<string, string>> = {
   serve: {},
-  join: { server: "h:1", room: "r" },
+  join: {},
   doctor: { server: "h:1" },
 };
 
@@ -356,6 +357,9 @@ Deno.test("cli: join defaults: the host name, any port, keepalive 25 s, timeout 
       maxPeers: 32,
       maxRoomSize: 32,
     },
+    ticket: undefined,
+    ticketFile: undefined,
+    qr: false,
     logLevel: "info",
   });
 });
@@ -468,10 +472,13 @@ Deno.test("cli: unexpected positional argument is a usage error", () => {
   assertUsageError(["join", "--server", "h:1", "--room", "r", "extra"], "extra");
 });
 
-Deno.test("cli: join without --server or --room is a usage error naming it", () => {
-  assertUsageError(["join", "--room", "lobby"], "--server");
-  assertUsageError(["join", "--server", "127.0.0.1:7777"], "--room");
-  assertUsageError(["join"], "--server");
+Deno.test("cli: join takes --server and --room, or a ticket instead; the contradictions are usage errors", () => {
+  assert.equal(joinOptions(parse("join")).server, undefined);
+  assert.equal(joinOptions(parse("join", "--ticket-file", "t")).ticketFile, "t");
+  assertUsageError(["join", "--ticket", "x", "--ticket-file", "t"], "--ticket");
+  assertUsageError(["join", "--new-room"], "--new-room needs --server");
+  assertUsageError(["join", "--server", "h", "--new-room", "--ticket", "x"], "--new-room");
+  assertUsageError(["join", "--server", "h", "--room", "r", "--qr"], "--qr");
 });
 
 Deno.test("cli: bad ports are usage errors naming --port", () => {
@@ -642,7 +649,7 @@ Deno.test("cli process: an unreadable --passphrase-file exits 1 naming the file"
   }
 });
 
-Deno.test("cli process: --new-room --json prints the room event with the line to share", async () => {
+Deno.test("cli process: --new-room --json prints the room event with its ticket and command", async () => {
   const port = freeUdpPort();
   const r = await runP2p([
     "join",
@@ -661,12 +668,30 @@ Deno.test("cli process: --new-room --json prints the room event with the line to
   const room = events[0];
   assert.equal(room.event, "room", show(r));
   assert.match(room.passphrase, /^[a-z2-7]{4}(-[a-z2-7]{4}){5}$/);
-  assert.equal(
-    room.join,
-    `P2P_PASSPHRASE='${room.passphrase}' p2p join --server 127.0.0.1:${port} --room 'our room'`,
-  );
-  assert.deepEqual(Object.keys(room).sort(), ["event", "join", "passphrase"]);
+  assert.equal(room.join, `npx -y deno@${Deno.version.deno} task join`);
+  assert.deepEqual(decodeTicket(room.ticket), {
+    servers: [`127.0.0.1:${port}`],
+    room: "our room",
+    passphrase: room.passphrase,
+  });
+  assert.deepEqual(Object.keys(room).sort(), ["event", "join", "passphrase", "room", "ticket"]);
   assert.equal(events[1]?.event, "registering", show(r));
+});
+
+Deno.test("cli process: a ticket with a typo exits 2 saying so; no ticket and no terminal exits 2", async () => {
+  const ticket = encodeTicket({
+    servers: ["127.0.0.1:9"],
+    room: "r",
+    passphrase: "k3xq-7hmd-p2ra-wt5n-b6fz-c4ej",
+  });
+  const i = ticket.length - 3;
+  const typo = ticket.slice(0, i) + (ticket[i] === "a" ? "b" : "a") + ticket.slice(i + 1);
+  const bad = await runP2p(["join", "--json"], { env: { P2P_TICKET: typo } });
+  assert.equal(bad.code, 2, show(bad));
+  assert.match(bad.stderr, /this ticket has a typo/);
+  const none = await runP2p(["join", "--json"]);
+  assert.equal(none.code, 2, show(none));
+  assert.match(none.stderr, /no room to join: give a ticket/);
 });
 
 Deno.test("cli: IPv6 serving: :: by default with 0.0.0.0, --host6, --no-ipv6, and their errors", () => {

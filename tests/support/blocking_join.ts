@@ -24,6 +24,7 @@ export async function blockingJoin(args: readonly string[]): Promise<number> {
   if (cmd.kind !== "join") throw new Error(`blocking_join.ts runs "join" only, got ${args[0]}`);
   await setupLogging(cmd.logLevel);
   const log = getLogger(["p2p", "test"]);
+  if (cmd.options.server === undefined) throw new Error("blocking_join.ts needs --server");
   const server = await resolveServer(cmd.options.server);
   let blocked = true;
   const unblock = () => {
