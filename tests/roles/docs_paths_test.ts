@@ -1,6 +1,6 @@
 /**
  * The documents name only paths that exist: every `lib/…`, `tests/…`, `scripts/…`, `bench/…`,
- * `docs/…` and `deploy/…` path in README.md, docs/architecture.md and docs/protocol.md (a file,
+ * `docs/…` and `deploy/…` path in README.md, docs/architecture.md, docs/protocol.md and docs/usage.md (a file,
  * or a folder when it ends in `/`) is in the checkout, so moving or deleting a module without
  * fixing the documents fails here. Globs and placeholders (`tests/<area>/*_test.ts`) are not
  * paths and are skipped. And the map is whole: docs/architecture.md names every module of `lib/`
@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 
 const ROOT = new URL("../../", import.meta.url);
-const DOCUMENTS = ["README.md", "docs/architecture.md", "docs/protocol.md"];
+const DOCUMENTS = ["README.md", "docs/architecture.md", "docs/protocol.md", "docs/usage.md"];
 
 /**
  * A path as the documents write it: a known top folder, then path characters; not preceded by
