@@ -249,6 +249,20 @@ export const SERVE_COMMAND = {
       min: 1,
       max: HUGE,
     }),
+    "receive-rate": int("receive-rate", {
+      arg: "KIB",
+      help: "relayed KiB/s one peer may receive from all senders together",
+      default: REG.receiveRate / 1024,
+      min: 1,
+      max: HUGE,
+    }),
+    "total-relay-rate": int("total-relay-rate", {
+      arg: "KIB",
+      help: "relayed KiB/s the whole server forwards",
+      default: REG.totalRelayRate / 1024,
+      min: 1,
+      max: HUGE,
+    }),
     "hello-rate": int("hello-rate", {
       arg: "N",
       help: "registrations (signature checks) one IP address may cause a second, burst 4x",
@@ -514,6 +528,8 @@ export function parseServe(args: readonly string[]): Command {
       relayRate: v["relay-rate"] * 1024,
       relayBurst: Math.max(REG.relayBurst, 4 * 1024 * v["relay-rate"]),
       pairRate: v["pair-rate"] * 1024,
+      receiveRate: v["receive-rate"] * 1024,
+      totalRelayRate: v["total-relay-rate"] * 1024,
       helloRate: v["hello-rate"],
     },
   };

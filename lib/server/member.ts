@@ -40,6 +40,8 @@ export interface RelayState {
   /** Relay budgets: all its relayed bytes, and per destination. */
   budget: TokenBucket;
   pairs: Map<Member, TokenBucket>;
+  /** What it may receive through the relay, from all senders together (made on first use). */
+  inbound?: TokenBucket;
   lastLimitNotice: number;
   /** When it was last told that a RELAY was too large. */
   lastSizeNotice: number;

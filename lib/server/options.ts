@@ -26,6 +26,13 @@ export interface RegistryOptions {
   relayBurst: number;
   /** Relayed payload bytes a second one peer may send to one other peer. */
   pairRate: number;
+  /**
+   * Relayed payload bytes a second one peer may receive from all senders together (burst 2 s
+   * of it): many senders cannot flood one member through the server.
+   */
+  receiveRate: number;
+  /** Relayed payload bytes a second the whole server forwards (burst 1 s of it). */
+  totalRelayRate: number;
   /** HELLO signature checks one source address may cause per second (burst 4x). */
   helloRate: number;
   /**
@@ -60,6 +67,8 @@ export const DEFAULT_REGISTRY: RegistryOptions = {
   relayRate: 256 * 1024,
   relayBurst: 1024 * 1024,
   pairRate: 128 * 1024,
+  receiveRate: 2 * 1024 * 1024,
+  totalRelayRate: 256 * 1024 * 1024,
   helloRate: 50,
   reachRate: 20,
 };

@@ -34,6 +34,9 @@ export class Relay {
   /** A view of the last receive buffer seen, for reading ids out of RELAYs without copies. */
   #view: DataView = new DataView(new ArrayBuffer(0));
 
+  /** The server-wide relay budget (made on first use). */
+  #total: TokenBucket | undefined;
+
   /** A relay among `members`, under the budgets of `o`, sending to `out`. */
   constructor(o: RegistryOptions, members: Members, out: Outbox) {
     this.#o = o;
@@ -128,8 +131,27 @@ export class Relay {
     });
   }
 
-  /** Charges a relayed payload to the sender's budgets; over budget it is dropped, visibly. */
+  /**
+   * Charges a relayed payload to the sender's budgets, the receiver's and the server's; over
+   * one it is dropped, visibly (`relay-limit` tells the sender; `relay-receiver-limit` and
+   * `relay-server-limit` are counted, the sender being within its own budgets).
+   */
   #withinBudget(now: number, src: Member, rs: RelayState, dst: Member, bytes: number): boolean {
+    const o = this.#o;
+    const inbound = relayState(dst, now, o).inbound ??= new TokenBucket(
+      o.receiveRate,
+      2 * o.receiveRate,
+      now,
+    );
+    if (!inbound.take(now, bytes)) {
+      this.#out.drop("relay-receiver-limit");
+      return false;
+    }
+    this.#total ??= new TokenBucket(o.totalRelayRate, o.totalRelayRate, now);
+    if (!this.#total.take(now, bytes)) {
+      this.#out.drop("relay-server-limit");
+      return false;
+    }
     let pair = rs.pairs.get(dst);
     if (!pair) {
       pair = new TokenBucket(this.#o.pairRate, this.#o.relayBurst, now);

@@ -197,3 +197,39 @@ Deno.test("limits: HELLO signature checks are budgeted per IPv6 /64, not per add
   assert.equal(ok, 4);
   assert.equal(r.stats.drops["hello-rate"], 6);
 });
+
+Deno.test("limits: many senders cannot flood one member through the relay (receive rate)", () => {
+  const rate = 20_000;
+  const r = new Registry(
+    { relayRate: 100_000, relayBurst: 100_000, pairRate: 100_000, receiveRate: rate },
+    seededRandom(4),
+    SECRET,
+  );
+  const victim = register(r, 0, { hostname: "192.0.2.99", port: 9 }, 7);
+  const senders = Array.from(
+    { length: 32 },
+    (_, i) => register(r, 0, { hostname: `198.51.100.${i + 1}`, port: 1000 + i }, 7),
+  );
+  drain(r);
+  const payload = new Uint8Array(1000);
+  const relays = senders.map((s) =>
+    encodeServerMsg({ type: MsgType.Relay, from: s.id, token: s.token!, to: victim.id, payload })
+  );
+  let received = 0, other = 0;
+  // 5 s: each of 32 senders sends 10 KB/s to the victim (each within its own budgets):
+  // 320 KB/s aimed at one member.
+  for (let t = 0; t < 5_000; t += 100) {
+    senders.forEach((s, i) => r.handleDatagram(t, s.addr, relays[i]!));
+    for (const o of drain(r)) {
+      if (o.m.type !== MsgType.Relayed) continue;
+      if (o.to.hostname === victim.addr.hostname) received += o.m.payload.length;
+      else other++;
+    }
+  }
+  assert.equal(other, 0);
+  // Burst (2 s of the rate) plus 5 s of it, give or take one datagram.
+  assert.ok(received <= 2 * rate + 5 * rate + 1000, `received ${received} bytes`);
+  assert.ok(received >= 5 * rate, `the receive rate is honoured: ${received}`);
+  assert.ok((r.stats.drops["relay-receiver-limit"] ?? 0) > 1000);
+  assert.equal(r.stats.drops["relay-limit"] ?? 0, 0, "no sender is over its own budget");
+});

@@ -199,6 +199,8 @@ Deno.test("cli: the defaults are the constants the modules use", () => {
     relayRate: r.relayRate,
     relayBurst: r.relayBurst,
     pairRate: r.pairRate,
+    receiveRate: r.receiveRate,
+    totalRelayRate: r.totalRelayRate,
     helloRate: r.helloRate,
   });
   const join = joinOptions(parse("join", "--server", "h:1", "--room", "r"));
@@ -281,6 +283,8 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
         relayRate: 256 * 1024,
         relayBurst: 1024 * 1024,
         pairRate: 128 * 1024,
+        receiveRate: 2048 * 1024,
+        totalRelayRate: 256 * 1024 * 1024,
         helloRate: 50,
       },
     },
@@ -304,6 +308,8 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
     relayRate: 1024 * 1024,
     relayBurst: 4 * 1024 * 1024,
     pairRate: 8 * 1024,
+    receiveRate: 2048 * 1024,
+    totalRelayRate: 256 * 1024 * 1024,
     helloRate: 50,
   });
   for (const bad of ["--max-room-size=151", "--max-peers=0", "--relay-rate=1.5"]) {
