@@ -25,6 +25,25 @@ export function sourceKey(hostname: string): string {
   return `${groups.join(":")}::/64`;
 }
 
+/**
+ * The network `hostname` belongs to, for limits one level above {@link sourceKey}: an IPv4
+ * address's /24, an IPv6 address's /48 (a site's usual delegation; a home's /56 is inside it),
+ * an IPv4-mapped address's IPv4 /24. Whoever holds many addresses usually holds them in few
+ * networks.
+ */
+export function networkKey(hostname: string): string {
+  if (!hostname.includes(":") || (hostname.startsWith("::ffff:") && hostname.includes("."))) {
+    const v4 = hostname.startsWith("::ffff:") ? hostname.slice(7) : hostname;
+    const parts = v4.split(".");
+    return parts.length === 4 ? `${parts[0]}.${parts[1]}.${parts[2]}.0/24` : v4;
+  }
+  const b = parseIPv6(hostname);
+  if (!b) return hostname;
+  const groups: string[] = [];
+  for (let i = 0; i < 6; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  return `${groups.join(":")}::/48`;
+}
+
 /** A token bucket: `rate` units a second, at most `burst` saved up. */
 export class TokenBucket {
   #rate: number;

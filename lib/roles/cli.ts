@@ -233,6 +233,20 @@ export const SERVE_COMMAND = {
       min: 1,
       max: HUGE,
     }),
+    "max-per-network": int("max-per-network", {
+      arg: "N",
+      help: "most registrations from one network (an IPv4 /24, an IPv6 /48)",
+      default: REG.maxPerNetwork,
+      min: 1,
+      max: HUGE,
+    }),
+    "max-rooms-per-network": int("max-rooms-per-network", {
+      arg: "N",
+      help: "most rooms one network may have registrations in",
+      default: REG.maxRoomsPerNetwork,
+      min: 1,
+      max: HUGE,
+    }),
     "relay-rate": int("relay-rate", {
       arg: "KIB",
       help: `relayed KiB/s one peer may send, burst 4 s of it or ${
@@ -525,6 +539,8 @@ export function parseServe(args: readonly string[]): Command {
       maxRoomSize: v["max-room-size"],
       maxPerSource: v["max-per-source"],
       maxRoomsPerSource: v["max-rooms-per-source"],
+      maxPerNetwork: v["max-per-network"],
+      maxRoomsPerNetwork: v["max-rooms-per-network"],
       relayRate: v["relay-rate"] * 1024,
       relayBurst: Math.max(REG.relayBurst, 4 * 1024 * v["relay-rate"]),
       pairRate: v["pair-rate"] * 1024,

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { SourceCounts, sourceKey } from "../core/limits.ts";
+import { networkKey, SourceCounts, sourceKey } from "../core/limits.ts";
 import type { Endpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
 import { LeftReason, RefuseCode } from "../wire/server_msg.ts";
@@ -49,6 +49,7 @@ export class Members {
   #newest: Member | undefined;
   #rooms = new Map<string, Room>();
   #sources = new SourceCounts();
+  #networks = new SourceCounts();
 
   /** Members under the limits of `o`; LEFT messages and events go to `out`. */
   constructor(o: RegistryOptions, out: Outbox) {
@@ -109,14 +110,14 @@ export class Members {
     r.members.set(p.num, p);
     r.digest = (r.digest ^ p.dig) >>> 0;
     this.#peers.set(p.num, p);
-    this.#sources.add(sourceKey(p.addr.hostname), r.hex);
+    this.#count(p.addr, r.hex, 1);
     this.#append(p);
   }
 
   /** Makes `to` the address of `p`, counting it under its new source. */
   readdress(p: Member, to: Endpoint): void {
-    this.#sources.remove(sourceKey(p.addr.hostname), p.room.hex);
-    this.#sources.add(sourceKey(to.hostname), p.room.hex);
+    this.#count(p.addr, p.room.hex, -1);
+    this.#count(to, p.room.hex, 1);
     p.addr = to;
   }
 
@@ -126,7 +127,7 @@ export class Members {
    */
   remove(p: Member, reason: LeaveReason): void {
     this.#peers.delete(p.num);
-    this.#sources.remove(sourceKey(p.addr.hostname), p.room.hex);
+    this.#count(p.addr, p.room.hex, -1);
     this.#unlink(p);
     forgetRelays(p);
     const room = p.room;
@@ -159,8 +160,39 @@ export class Members {
     return undefined;
   }
 
-  /** Why one more registration in `roomHex` from `from`'s IP address is refused, if it is. */
+  /** Counts (`+1`) or forgets (`-1`) a registration from `addr` in `roomHex`. */
+  #count(addr: Endpoint, roomHex: string, d: 1 | -1): void {
+    const ip = sourceKey(addr.hostname), net = networkKey(addr.hostname);
+    if (d > 0) {
+      this.#sources.add(ip, roomHex);
+      this.#networks.add(net, roomHex);
+    } else {
+      this.#sources.remove(ip, roomHex);
+      this.#networks.remove(net, roomHex);
+    }
+  }
+
+  /**
+   * Why one more registration in `roomHex` from `from`'s IP address (or its network: an IPv4
+   * /24, an IPv6 /48) is refused, if it is.
+   */
   admitSource(from: Endpoint, roomHex: string): Refusal | undefined {
+    const net = networkKey(from.hostname);
+    if (this.#networks.peers(net) >= this.#o.maxPerNetwork) {
+      return {
+        code: RefuseCode.Limit,
+        message: `Too many peers from your network (${this.#o.maxPerNetwork})`,
+      };
+    }
+    if (
+      !this.#networks.inRoom(net, roomHex) &&
+      this.#networks.rooms(net) >= this.#o.maxRoomsPerNetwork
+    ) {
+      return {
+        code: RefuseCode.Limit,
+        message: `Too many rooms from your network (${this.#o.maxRoomsPerNetwork})`,
+      };
+    }
     const ip = sourceKey(from.hostname);
     if (this.#sources.peers(ip) >= this.#o.maxPerSource) {
       return {

@@ -20,6 +20,10 @@ export interface RegistryOptions {
   maxPerSource: number;
   /** Most distinct rooms one source IP address may have registrations in. */
   maxRoomsPerSource: number;
+  /** Most registrations from one network (an IPv4 /24, an IPv6 /48). */
+  maxPerNetwork: number;
+  /** Most distinct rooms one network may have registrations in. */
+  maxRoomsPerNetwork: number;
   /** Relayed payload bytes a second one peer may send (token bucket rate). */
   relayRate: number;
   /** Relayed payload bytes one peer may send in a burst. */
@@ -59,11 +63,13 @@ export interface RegistryOptions {
 export const DEFAULT_REGISTRY: RegistryOptions = {
   expireAfter: 75_000,
   maxRoomSize: 128,
-  maxPeers: 10_000,
+  maxPeers: 100_000,
   repunchInterval: 1_000,
   resyncInterval: 1_000,
   maxPerSource: 64,
   maxRoomsPerSource: 16,
+  maxPerNetwork: 1024,
+  maxRoomsPerNetwork: 256,
   relayRate: 256 * 1024,
   relayBurst: 1024 * 1024,
   pairRate: 128 * 1024,

@@ -4,7 +4,7 @@
  * sender), all in virtual time.
  */
 import assert from "node:assert/strict";
-import { SourceCounts, sourceKey, TokenBucket } from "../../lib/core/limits.ts";
+import { networkKey, SourceCounts, sourceKey, TokenBucket } from "../../lib/core/limits.ts";
 import { DEFAULT_REGISTRY, Registry } from "../../lib/server/registry.ts";
 
 const HELLO_RATE = DEFAULT_REGISTRY.helloRate;
@@ -232,4 +232,36 @@ Deno.test("limits: many senders cannot flood one member through the relay (recei
   assert.ok(received >= 5 * rate, `the receive rate is honoured: ${received}`);
   assert.ok((r.stats.drops["relay-receiver-limit"] ?? 0) > 1000);
   assert.equal(r.stats.drops["relay-limit"] ?? 0, 0, "no sender is over its own budget");
+});
+
+Deno.test("limits: addresses spread over one /24 or one IPv6 /56 cannot fill the server", () => {
+  const r = new Registry({ maxPerNetwork: 300, maxPerSource: 64 }, seededRandom(5), SECRET);
+  let t = 0, accepted = 0;
+  // 158 IPv4 addresses of one /24, and 160 /64s inside one /56: as many registrations as
+  // each address is allowed, each in a room of its own making.
+  for (let i = 1; i <= 158; i++) {
+    for (let k = 0; k < 4; k++) {
+      if (register(r, t += 10, { hostname: `203.0.113.${i}`, port: 1000 + k }, 10_000 + i).token) {
+        accepted++;
+      }
+    }
+  }
+  assert.equal(accepted, 300, "one /24 holds at most maxPerNetwork registrations");
+  const v6 = (i: number) => `2001:db8:0:${(0x100 + i).toString(16)}::${i + 1}`;
+  let v6accepted = 0;
+  for (let i = 0; i < 160; i++) {
+    for (let k = 0; k < 4; k++) {
+      if (register(r, t += 10, { hostname: v6(i), port: 2000 + k }, 20_000 + i).token) {
+        v6accepted++;
+      }
+    }
+  }
+  assert.equal(v6accepted, 300, "one /48 (here a /56 inside it) holds at most maxPerNetwork");
+  // Someone else, elsewhere, still gets in and is introduced to a friend.
+  const alice = register(r, t += 10, { hostname: "198.51.100.7", port: 1 }, 1);
+  const bob = register(r, t += 10, { hostname: "192.0.2.50", port: 2 }, 1);
+  assert.ok(alice.token && bob.token, "a legitimate pair registers");
+  assert.equal(networkKey("2001:db8:0:1ff::1"), "2001:db8:0::/48");
+  assert.equal(networkKey("203.0.113.9"), "203.0.113.0/24");
+  assert.equal(networkKey("::ffff:203.0.113.9"), "203.0.113.0/24");
 });
