@@ -92,7 +92,7 @@ Deno.test("protocol.md: message types, inner kinds and REFUSED codes are the cod
     const key = names[name!] as keyof typeof header.MsgType;
     assert.equal(num(type!), header.MsgType[key], name);
   }
-  const kinds = table("| kind | name       | sent ");
+  const kinds = table("| kind | name        | sent ");
   const kindNames: Record<string, number> = {
     PROBE: peerFrame.InnerKind.Probe,
     PROBE_ACK: peerFrame.InnerKind.ProbeAck,
@@ -104,6 +104,9 @@ Deno.test("protocol.md: message types, inner kinds and REFUSED codes are the cod
     BIRTHDAY: peerFrame.InnerKind.Birthday,
     DATA_BATCH: peerFrame.DATA_BATCH_KIND,
     RELAYS: peerFrame.InnerKind.Relays,
+    SERVER_HINT: peerFrame.InnerKind.ServerHint,
+    GOODBYE: peerFrame.InnerKind.Goodbye,
+    GOODBYE_ACK: peerFrame.InnerKind.GoodbyeAck,
   };
   assert.equal(kinds.length, Object.keys(kindNames).length);
   for (const [kind, name] of kinds) assert.equal(num(kind!), kindNames[name!], name);
