@@ -76,9 +76,9 @@ export {
 } from "./lib/peer/server_link.ts";
 export {
   type ClientView,
-  GIVE_UP_AFTER,
   type Introduction,
   type LocalPeer,
+  NOT_RESPONDING_AFTER,
   type PeerInfo,
   type RemoteContext,
   type RemoteEvent,

@@ -378,7 +378,7 @@ export class Client {
       r.handleTimeout(now);
       this.#after(r);
     }
-    this.#members.forget(now);
+    this.#members.handleTimeout(now);
     this.#membersOut();
     this.#sn.relaysCheck();
     this.#drive(now);
@@ -579,12 +579,9 @@ export class Client {
   #sealed(now: number, s: SealedFrame, from: Endpoint | null, via = 0): void {
     if (compareBytes(s.to, this.#id) !== 0) return this.#drop("not-for-us");
     const r = this.#peers.sealedFrom(s.from);
-    if (!r) {
-      this.#drop("unknown-peer");
-      // Our view of the room may be stale (a lost INTRO): ask the server to resync.
-      this.#resync(now);
-      return;
-    }
+    // Our view of the room may be stale (a lost INTRO): ask the server to resync.
+    if (!r || !r.present) this.#resync(now);
+    if (!r) return this.#drop("unknown-peer");
     r.handleSealed(now, s, from, via);
     this.#after(r);
   }
@@ -671,10 +668,18 @@ export class Client {
       } else this.#toServer({ ...relay, token: this.#link.token });
     }
     for (let e = r.pollEvent(); e; e = r.pollEvent()) {
-      // The direct path to our supernode failed: it is reachable by definition, so it is gone.
-      if (e.type === "direct-lost") {
-        if (r.key === this.#sn.link?.key) this.#supernodeFailed = r.key;
-      } else this.#events.push(e);
+      switch (e.type) {
+        case "direct-lost":
+          // The direct path to our supernode failed: it is reachable by definition, so it is gone.
+          if (r.key === this.#sn.link?.key) this.#supernodeFailed = r.key;
+          break;
+        case "identified":
+          this.#members.identified(r);
+          this.#membersOut();
+          break;
+        default:
+          this.#events.push(e);
+      }
     }
     this.#peers.track(r);
   }

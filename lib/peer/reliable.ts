@@ -464,26 +464,6 @@ export class ReliableChannel {
     return undefined;
   }
 
-  /**
-   * Gives up on everything queued or in flight (the peer stopped acknowledging): drops it and
-   * continues on a new stream, so the peer, if it comes back, resynchronises instead of waiting
-   * for what will never come. Returns how many payloads were dropped.
-   */
-  abandon(): number {
-    const n = this.outstanding;
-    this.#inflight.clear();
-    this.#inflightBytes = 0;
-    this.#inflightPayloads = 0;
-    this.#queue = [];
-    this.#queueHead = 0;
-    this.#continuing = false;
-    this.#earliest = Infinity;
-    this.#stream = (this.#stream + 1) >>> 0;
-    this.#nextSeq = 1;
-    this.#largestAcked = 0;
-    return n;
-  }
-
   /** True when some payload has been retransmitted after a timeout and is still unacknowledged. */
   get struggling(): boolean {
     for (const p of this.#inflight.values()) if (p.tries > 1) return true;

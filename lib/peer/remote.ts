@@ -28,13 +28,8 @@ import { ReliableChannel, type ReliableStats } from "./reliable.ts";
 import { SecureLink } from "./handshake/secure_link.ts";
 import { ControlFrames, type OurFacts } from "./control_frames.ts";
 import { countDrop } from "./drops.ts";
-import {
-  judgeHandshake,
-  PeerWarnings,
-  twoIdentities,
-  undelivered,
-  type Warning,
-} from "./identity_policy.ts";
+import { judgeHandshake, PeerWarnings, twoIdentities, type Warning } from "./identity_policy.ts";
+import { notice } from "./notices.ts";
 import type { PeerRelays } from "./supernodes.ts";
 import type {
   Introduction,
@@ -66,8 +61,11 @@ export type {
   SharedResources,
 } from "./remote_context.ts";
 
-/** Give up on messages the peer has not acknowledged for this long (ms). */
-export const GIVE_UP_AFTER = 60_000;
+/**
+ * A peer that acknowledged nothing for this long (ms) while messages to it wait is told to be
+ * "not responding" (nothing is given up: they stay queued while it may come back).
+ */
+export const NOT_RESPONDING_AFTER = 60_000;
 /** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
 export const STALLED_AFTER = 3_000;
 
@@ -111,6 +109,15 @@ export class RemotePeer {
   #search: PairSearch;
   /** A path has been reported to the user since the last introduction. */
   #announced = false;
+  /** A `peer` event showed it and no `left` followed yet. */
+  #shown = false;
+  /** The path the last `peer` event showed. */
+  #shownPath: "direct" | "relay" | null = null;
+  /**
+   * The direct path shown died and the relay carries the pair, but the peer was not heard
+   * through it yet: not shown as relayed until it is (it may have stopped answering at all).
+   */
+  #relayHeld = false;
   /** The relay last reported (a supernode's name, or null for the server). */
   #relayedBy: string | null = null;
   /** The supernode (its key) that let frames to this peer stall: not used for it any more. */
@@ -130,8 +137,12 @@ export class RemotePeer {
   wasDirect = false;
   /** When it left the room, if it has. */
   goneAt: number | undefined;
-  /** Message parts given up on (never acknowledged). */
-  undelivered = 0;
+  /** When its last ACK arrived. */
+  #lastAckAt = -Infinity;
+  /** It has been silent for {@link NOT_RESPONDING_AFTER} (until its next ACK). */
+  #silent = false;
+  /** "Not responding" was told, so "responding" is owed. */
+  #silentTold = false;
 
   /** Makes the remote for a first introduction and starts (or awaits) the handshake. */
   constructor(ctx: RemoteContext, now: number, intro: Introduction) {
@@ -247,6 +258,8 @@ export class RemotePeer {
       // Back after leaving: a fresh path once the link is up; sequence numbers continue.
       this.goneAt = undefined;
       this.#announced = false;
+      this.#shownPath = null;
+      this.#relayHeld = false;
     } else if (this.#path) {
       this.#path.updateCandidates(now, intro.candidates);
     }
@@ -255,18 +268,47 @@ export class RemotePeer {
 
   /** Sends a delayed ACK now, if one is pending (before leaving: it would never go out). */
   flushAck(now: number): void {
-    if (!this.present || !this.established) return;
+    if (!this.established) return;
     const ack = this.#channel.takeAck();
     if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
   }
 
-  /** Marks it gone from the room: no timers, no sends until it is introduced again. */
+  /**
+   * Marks it gone from the room: no timers, no sends until it is introduced again (what waits
+   * for it stays queued meanwhile).
+   */
   depart(now: number): boolean {
     if (!this.present) return false;
     this.goneAt = now;
     this.#path = null;
+    this.#shown = false;
     this.#search.close();
     return true;
+  }
+
+  /** True while a direct path to it is selected (present and established). */
+  get direct(): boolean {
+    return this.present && this.established && (this.#path?.route() ?? null) !== null;
+  }
+
+  /**
+   * True while a path to it works without the server: a direct one, or a supernode's relay that
+   * answers (see {@link ClientView.supernodeFor}).
+   */
+  get reachable(): boolean {
+    if (this.direct) return true;
+    return this.present && this.established &&
+      this.#ctx.view.supernodeFor(this.key, this.#stalledOn) !== null;
+  }
+
+  /** True once a `peer` event showed it since it was last introduced (and until it left). */
+  get shown(): boolean {
+    return this.#shown;
+  }
+
+  /** It will not be shown as leaving (its `left` was told, or a newer instance replaced it). */
+  hide(): void {
+    this.#shown = false;
   }
 
   /**
@@ -343,16 +385,36 @@ export class RemotePeer {
       t = Math.min(t, this.#channel.nextTimeout() ?? Infinity);
       t = Math.min(t, this.#search.nextTimeout(this.#path) ?? Infinity);
     }
-    const oldest = this.#channel.oldestSentAt();
-    if (oldest !== undefined) t = Math.min(t, oldest + GIVE_UP_AFTER);
+    const silent = this.#silentSince();
+    if (silent !== undefined && !this.#silent) t = Math.min(t, silent + NOT_RESPONDING_AFTER);
     return t === Infinity ? undefined : t;
+  }
+
+  /**
+   * Since when it has acknowledged nothing while messages to it are in flight (the later of its
+   * last ACK and the oldest message's first sending), if any are.
+   */
+  #silentSince(): number | undefined {
+    const oldest = this.#channel.oldestSentAt();
+    return oldest === undefined ? undefined : Math.max(oldest, this.#lastAckAt);
   }
 
   /** Advances its timers. */
   handleTimeout(now: number): void {
     if (!this.present) return;
-    const oldest = this.#channel.oldestSentAt();
-    if (oldest !== undefined && now - oldest >= GIVE_UP_AFTER) this.#giveUp(now);
+    const silent = this.#silentSince();
+    if (silent !== undefined && !this.#silent && now - silent >= NOT_RESPONDING_AFTER) {
+      this.#silent = true;
+      if (this.established) {
+        this.#silentTold = true;
+        this.#events.push(notice({
+          kind: "not-responding",
+          name: this.name,
+          seconds: NOT_RESPONDING_AFTER / 1000,
+          waiting: this.#channel.outstanding,
+        }));
+      }
+    }
     this.#secure.handleTimeout(now);
     this.#path?.handleTimeout(now);
     this.#settle(now);
@@ -450,7 +512,10 @@ export class RemotePeer {
     for (const w of verdict.warnings) this.#warn(now, w);
     if (!verdict.accept) return this.#refuse();
     this.name = e.name;
+    const first = this.fingerprint === undefined;
     this.fingerprint = verdict.fingerprint;
+    // Another remote with this identity (its earlier instance) gives way to this one.
+    if (first) this.#events.push({ type: "identified" });
     this.#warnings.authenticated();
     if (!this.present) return;
     // The path starts now, on the proven direct path if the handshake found one.
@@ -460,20 +525,22 @@ export class RemotePeer {
 
   /**
    * Handles a sealed frame addressed to us from this peer (`from` null: it came relayed), that
-   * arrived on our socket `via` (0: the main one).
+   * arrived on our socket `via` (0: the main one). A departed peer's frames still count while we
+   * keep it: its DATA is delivered and acknowledged, its ACKs clear what waits for it.
    */
   handleSealed(now: number, s: SealedFrame, from: Endpoint | null, via = 0): void {
-    if (!this.present || this.#blocked) return this.#drop("departed-peer");
+    if (this.#blocked) return this.#drop("refused-peer");
     const plain = this.#secure.open(s);
     if (plain === "replay") return this.#drop("replayed");
     if (plain === "unkeyed") return this.#drop("unkeyed");
     if (plain === "failed") return this.#failed(now, "frame");
     this.#warnings.authenticated();
     // Its frames can overtake the message 2 of our handshake: nothing to do with them yet.
-    const path = this.#path;
-    if (!path || !this.established) return this.#drop("not-established");
+    if (!this.established) return this.#drop("not-established");
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#drop(inner.reason);
+    if (!this.present) return this.#departedFrame(now, inner.value, from, via);
+    const path = this.#path!;
     const f = inner.value;
     if (from) path.onDirectTraffic(now, from, via);
     switch (f.kind) {
@@ -495,7 +562,7 @@ export class RemotePeer {
         this.#data(now, f, from, via);
         break;
       case InnerKind.Ack:
-        this.#channel.onAck(now, f);
+        this.#ack(now, f);
         break;
       case InnerKind.Announce:
       case InnerKind.Candidates:
@@ -510,14 +577,28 @@ export class RemotePeer {
         this.#search.onFrame(now, f, path);
         break;
     }
+    if (!from) this.#heardRelayed();
     this.#settle(now);
   }
 
-  /** The peer acknowledged nothing for GIVE_UP_AFTER: drop what waits for it and say so. */
-  #giveUp(now: number): void {
-    const n = this.#channel.abandon();
-    this.undelivered += n;
-    this.#warn(now, undelivered(this, GIVE_UP_AFTER / 1000, n));
+  /** A frame from this peer after it departed: DATA and ACK still count; the rest is dropped. */
+  #departedFrame(now: number, f: InnerFrame, from: Endpoint | null, via: number): void {
+    if (f.kind === InnerKind.Data) this.#data(now, f, from, via);
+    else if (f.kind === InnerKind.Ack) this.#ack(now, f);
+    else return this.#drop("departed-peer");
+    // No timers run while it is departed: what is owed goes now.
+    const ack = this.#channel.takeAck();
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
+  }
+
+  /** An ACK from the peer: it clears what it acknowledges, and the peer is responding. */
+  #ack(now: number, f: Extract<InnerFrame, { kind: typeof InnerKind.Ack }>): void {
+    this.#channel.onAck(now, f);
+    this.#lastAckAt = now;
+    this.#silent = false;
+    if (!this.#silentTold) return;
+    this.#silentTold = false;
+    this.#events.push(notice({ kind: "responding", name: this.name }));
   }
 
   /** Counts a frame that did not authenticate; many in a row are worth telling the user. */
@@ -543,7 +624,9 @@ export class RemotePeer {
     const { deliver, ack, ackNow } = this.#channel.onData(f, now);
     // Data proves the peer reachable: say so before its first message, even if the path
     // machine has not decided yet (it reports again when it does).
-    if (!this.#announced && deliver.length > 0) this.#announce(from ? "direct" : "relay", from);
+    if (!this.#announced && deliver.length > 0 && this.present) {
+      this.#announce(from ? "direct" : "relay", from);
+    }
     // Answer the way the data came, so acks flow even while paths disagree (a delayed ACK
     // goes out from #settle when due).
     this.#ackTo = from;
@@ -625,7 +708,8 @@ export class RemotePeer {
 
   /**
    * Reports what the path machine decided (or, on the same relayed path, another relay), and
-   * resends what is in flight the new way at once.
+   * resends what is in flight the new way at once. A direct path shown to the user that died is
+   * not shown as relayed until the peer is heard through the relay (see {@link #relayHeld}).
    */
   #report(now: number, path: PathMachine): void {
     let changed;
@@ -633,6 +717,7 @@ export class RemotePeer {
     if (!changed) {
       if (!this.#announced || path.route() || this.#relayName() === this.#relayedBy) return;
       this.#resend(now);
+      if (this.#relayHeld) return void (this.#relayedBy = this.#relayName());
       return this.#announce("relay", null);
     }
     if (changed.path === "direct") {
@@ -642,7 +727,18 @@ export class RemotePeer {
     this.#announced = true;
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
     this.#resend(now);
-    this.#announce(changed.path, changed.addr, changed.rtt);
+    this.#relayHeld = changed.path === "relay" && this.#shownPath === "direct";
+    if (!this.#relayHeld) return this.#announce(changed.path, changed.addr, changed.rtt);
+    // The peer may have stopped answering altogether: "relayed" would claim what nobody knows.
+    this.#relayedBy = this.#relayName();
+    if (this.wasDirect) this.#events.push({ type: "direct-lost" });
+  }
+
+  /** A frame came from the peer through the relay: a relayed path held back is shown now. */
+  #heardRelayed(): void {
+    if (!this.#relayHeld || this.#path?.route()) return;
+    this.#relayHeld = false;
+    this.#announce("relay", null, null, false);
   }
 
   /** Resends whatever is in flight, now, along the current path. */
@@ -659,12 +755,19 @@ export class RemotePeer {
     return sup === null ? null : this.#ctx.view.supernodeName(sup);
   }
 
-  #announce(path: "direct" | "relay", addr: Endpoint | null, rtt: number | null = null): void {
+  #announce(
+    path: "direct" | "relay",
+    addr: Endpoint | null,
+    rtt: number | null = null,
+    lost = true,
+  ): void {
     this.#announced = true;
+    this.#shown = true;
+    this.#shownPath = path;
     const relayedBy = path === "relay" ? this.#relayName() : null;
     this.#relayedBy = relayedBy;
     // The direct path that worked failed (if this peer is our supernode, it is gone).
-    if (path === "relay" && this.wasDirect) this.#events.push({ type: "direct-lost" });
+    if (path === "relay" && this.wasDirect && lost) this.#events.push({ type: "direct-lost" });
     this.#events.push({
       type: "peer",
       name: this.name,

@@ -455,6 +455,31 @@ Deno.test("client: two members claiming one name are both shown with fingerprint
   assert.match(warnings[0]!, /Two peers call themselves alice: fingerprints \S+ and \S+/);
 });
 
+Deno.test("client: a peer introduced again but not shown again leaves without a second left", () => {
+  const h = harness(12);
+  const { x } = member(h, "xena");
+  h.runUntil(h.now + 4_000); // punching gives up: xena is shown on the relay
+  const events = () => {
+    const out: string[] = [];
+    for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) {
+      if (e.type === "peer" || e.type === "left") out.push(`${e.type} ${e.name}`);
+    }
+    return out;
+  };
+  assert.deepEqual(events(), ["peer xena"]);
+  const left = () =>
+    h.fromServer({ type: MsgType.Left, token: h.token, id: x.id, reason: LeftReason.Bye });
+  left();
+  assert.deepEqual(events(), ["left xena"]);
+  h.intro({ id: x.id, epoch: x.epoch, name: "xena" }); // back, but gone again before shown
+  left();
+  assert.deepEqual(events(), [], "no second left for a peer the user no longer sees");
+  h.intro({ id: x.id, epoch: x.epoch, name: "xena" });
+  h.runUntil(h.now + 4_000);
+  left();
+  assert.deepEqual(events(), ["peer xena", "left xena"], "shown again, it leaves visibly again");
+});
+
 /** The inner frames the client sealed to `to` (direct or relayed), opened with `key`. */
 function framesTo(
   out: Transmit[],
