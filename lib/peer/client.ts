@@ -50,6 +50,7 @@ import {
   decodeHandshake,
   decodeSealed,
   type HandshakeFrame,
+  HINT_BOOT_LEN,
   type SealedFrame,
 } from "../wire/peer_frame.ts";
 import {
@@ -111,6 +112,10 @@ export class Client {
   #ipv6: boolean;
   /** The supernode role and our registration with the room's supernode. */
   #sn: Supernodes;
+  /** Registrations of our server link seen (a new one after the first: tell the peers). */
+  #registrations = 0;
+  /** A peer's SERVER_HINT came in this step: check our registration. */
+  #hinted = false;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -399,12 +404,37 @@ export class Client {
    * registration's traffic with our own role runs to quiescence (in bounded rounds).
    */
   #drive(now: number): void {
+    this.#serverNews(now);
     const failed = this.#supernodeFailed;
     this.#supernodeFailed = undefined;
     if (failed !== undefined) this.#sn.pathFailed(now, failed);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const fed = this.#sn.pump(now);
       if (!this.#snOut(now) && !fed) return;
+    }
+  }
+
+  /**
+   * Restarts learned at once: when our link registered again (the server refused us as unknown,
+   * or was lost), each established peer gets a SERVER_HINT along its path; a peer's hint makes
+   * us check our own registration (see {@link ServerLink.recheck}).
+   */
+  #serverNews(now: number): void {
+    if (this.#hinted) {
+      this.#hinted = false;
+      this.#link.recheck(now);
+      this.#linkOut();
+    }
+    const n = this.#link.registrations;
+    if (n === this.#registrations) return;
+    const again = this.#registrations > 0;
+    this.#registrations = n;
+    if (!again || this.#link.closed) return;
+    const boot = new Uint8Array(HINT_BOOT_LEN); // the server's boot id, once WELCOME carries it
+    for (const r of this.#peers.values()) {
+      if (!r.present) continue;
+      r.hint(now, boot);
+      this.#after(r);
     }
   }
 
@@ -676,6 +706,9 @@ export class Client {
         case "identified":
           this.#members.identified(r);
           this.#membersOut();
+          break;
+        case "server-hint":
+          this.#hinted = true;
           break;
         default:
           this.#events.push(e);

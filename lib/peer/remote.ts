@@ -338,6 +338,14 @@ export class RemotePeer {
     this.#sendOwed(now, this.#control.nat(this.#ours, this.#sendable));
   }
 
+  /**
+   * Tells the peer we just registered with the server again (SERVER_HINT, along the path), so it
+   * checks its own registration at once; `boot` is the server's boot id, or zeros.
+   */
+  hint(now: number, boot: Uint8Array): void {
+    if (this.#sendable) this.#sendFrame(now, { kind: InnerKind.ServerHint, boot });
+  }
+
   /** Tells the peer our RTTs to the server and our supernode (sealed; for the relay choice). */
   offerRelays(now: number): void {
     this.#sendOwed(now, this.#control.relays(this.#ours, this.#sendable));
@@ -575,6 +583,9 @@ export class RemotePeer {
       }
       case InnerKind.Birthday:
         this.#search.onFrame(now, f, path);
+        break;
+      case InnerKind.ServerHint:
+        this.#events.push({ type: "server-hint" });
         break;
     }
     if (!from) this.#heardRelayed();

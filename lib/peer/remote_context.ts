@@ -38,9 +38,14 @@ export type RemoteEvent =
  * What a remote peer reports to the client: its user's events; `direct-lost` when a direct path
  * to it had worked and the pair is on the relay now (if it is our supernode, it is gone);
  * `identified` when its handshake first showed its identity (an earlier instance of it gives
- * way, see `lib/peer/membership.ts`).
+ * way, see `lib/peer/membership.ts`); `server-hint` when it says it registered with the server
+ * again (check our own registration).
  */
-export type RemoteOutput = RemoteEvent | { type: "direct-lost" } | { type: "identified" };
+export type RemoteOutput =
+  | RemoteEvent
+  | { type: "direct-lost" }
+  | { type: "identified" }
+  | { type: "server-hint" };
 
 /** A datagram a remote peer wants sent. */
 export type RemoteTransmit =

@@ -37,6 +37,9 @@ export const SERVER_LOST_AFTER = 10_000;
 /** With fallback servers: how long one is tried (HELLOs unanswered) before the next, in ms. */
 export const FAILOVER_AFTER = 2_000;
 
+/** Least time between two checks of the registration a peer's SERVER_HINT asks for, in ms. */
+export const RECHECK_INTERVAL = 2_000;
+
 /** Where the link is in its lifecycle. */
 export type ServerLinkState =
   | {
@@ -142,6 +145,10 @@ export class ServerLink {
   #minRtt: number | null = null;
   /** RTT samples since the server was picked: the first few come a second apart. */
   #samples = 0;
+  /** Registrations completed (WELCOMEs that began one). */
+  #registrations = 0;
+  /** When {@link recheck} last sent something. */
+  #lastRecheck = -Infinity;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: ServerLinkOptions, digest: () => number) {
@@ -332,6 +339,26 @@ export class ServerLink {
     this.#sendPing(now);
   }
 
+  /** Registrations completed so far: more than one means we registered again (restart, loss). */
+  get registrations(): number {
+    return this.#registrations;
+  }
+
+  /**
+   * A peer told us it just registered again (a SERVER_HINT: the server restarted, or forgot it):
+   * checks our registration now rather than at the next keepalive. Registered, a PING (a
+   * restarted server refuses it as unknown, and we register again); registering again, a HELLO.
+   * At most once per {@link RECHECK_INTERVAL}.
+   */
+  recheck(now: number): void {
+    const s = this.#state;
+    if (now - this.#lastRecheck < RECHECK_INTERVAL) return;
+    if (s.kind === "registered") this.#sendPing(now);
+    else if (s.kind === "registering" && s.again) this.#hello(now);
+    else return;
+    this.#lastRecheck = now;
+  }
+
   /**
    * Handles the server messages about the link itself (WELCOME, REFUSED, PONG, COOKIE).
    * Returns false for anything else, which the caller routes to the peers it concerns.
@@ -395,6 +422,7 @@ export class ServerLink {
       this.#highestSeq = 0;
     }
     this.#token = token;
+    this.#registrations++;
     // A first PING soon after registering checks that no introduction was lost on the way.
     this.#state = {
       kind: "registered",

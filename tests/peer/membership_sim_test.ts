@@ -74,6 +74,31 @@ Deno.test("a restarted server's first roster makes no peer with a working direct
   }
 });
 
+Deno.test("a server restart is learned at once: everyone registers again within 2 s of the first", () => {
+  const net = new SimNet(2106, { latency: 20 });
+  const server = addServer(net);
+  // Started 6 s apart, so their keepalives are out of step.
+  const peers = ["alice", "bob", "carol", "dave"].map((n, i) => {
+    net.run(6_000);
+    return addPeer(net, n, at(i + 1));
+  });
+  net.runUntilTrue(() =>
+    peers.every((p) => p.client.peers().filter((i) => i.path === "direct").length === 3)
+  );
+  net.run(10_000);
+  mark(...peers);
+  const fresh = restart(net, server);
+  // Whoever PINGs first learns of it (up to a keepalive later) and tells the others.
+  net.runUntilTrue(() => fresh.peerCount >= 1, 30_000);
+  const took = net.runUntilTrue(() => fresh.peerCount === 4, 30_000);
+  assert.ok(took <= 2_000, `the others registered again ${took} ms after the first`);
+  net.run(UNLISTED_GRACE + 5_000);
+  for (const p of peers) {
+    assert.deepEqual(lefts(p), [], `${p.client.name} saw nobody leave`);
+    assert.deepEqual(since(p).filter((e) => e.type === "peer"), [], "nor anyone come back");
+  }
+});
+
 Deno.test("an unlisted peer without a path is kept for the grace; introduced again, it carries on", () => {
   const net = new SimNet(2102);
   const server = addServer(net);
