@@ -34,6 +34,7 @@ import {
   remoteContextOf,
 } from "./client_options.ts";
 import { Membership } from "./membership.ts";
+import { Farewell } from "./farewell.ts";
 import { introductionOf, isIPv6 } from "./introductions.ts";
 import { notice, type NoticeFact } from "./notices.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
@@ -116,6 +117,10 @@ export class Client {
   #registrations = 0;
   /** A peer's SERVER_HINT came in this step: check our registration. */
   #hinted = false;
+  /** Peers whose GOODBYE came in this step: they depart. */
+  #goodbyes: RemotePeer[] = [];
+  /** Our own goodbyes, once we leave. */
+  #farewell = new Farewell();
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -317,20 +322,49 @@ export class Client {
   }
 
   /**
-   * Says goodbye to the server (the caller flushes and exits afterwards), after sending the
-   * ACKs still delayed, so the peers do not resend what was delivered.
+   * Says goodbye, after sending the ACKs still delayed (so the peers do not resend what was
+   * delivered): a sealed GOODBYE to each established peer along its path, repeated to those
+   * reached directly until they answer (see `lib/peer/farewell.ts`), and BYE to the server, sent
+   * three times. Keep driving the client (datagrams and timers) until {@link farewellDone} and
+   * {@link portmapIdle}; then close the socket.
    */
   leave(now: number): void {
+    const awaiting: string[] = [];
     for (const r of this.#peers.values()) {
       r.flushAck(now);
+      if (r.goodbye(now) && r.direct) awaiting.push(r.key);
       this.#after(r);
     }
     this.#sn.close(now);
     this.#drive(now);
+    const bye = this.#link.registered
+      ? {
+        to: this.#link.server,
+        data: encodeServerMsg({ type: MsgType.Bye, id: this.#id, token: this.#link.token }),
+      }
+      : undefined;
     this.#link.close();
     this.#linkOut();
+    this.#farewell.start(now, awaiting, bye);
     this.#discovery.stop(now);
     this.#discoveryOut(now);
+  }
+
+  /** True once the goodbyes of {@link leave} are answered or given up on (at most a second). */
+  get farewellDone(): boolean {
+    return this.#farewell.done;
+  }
+
+  /** Repeats the goodbyes and the BYE that are due (after {@link leave}). */
+  #farewellTimeout(now: number): void {
+    const due = this.#farewell.handleTimeout(now);
+    if (due.bye) this.#out.push(due.bye);
+    for (const key of due.goodbyes) {
+      const r = this.#peers.get(key);
+      if (!r) continue;
+      r.goodbye(now);
+      this.#after(r);
+    }
   }
 
   /** Sends a chat line to every peer present. Returns how many peers it was queued for. */
@@ -358,8 +392,14 @@ export class Client {
 
   /** Earliest time {@link handleTimeout} has work. */
   nextTimeout(): number | undefined {
-    // After leaving, only the port mapper's deletions go on.
-    if (this.#link.closed) return this.#discovery.nextMapperTimeout();
+    // After leaving, only the goodbyes and the port mapper's deletions go on.
+    if (this.#link.closed) {
+      const t = Math.min(
+        this.#discovery.nextMapperTimeout() ?? Infinity,
+        this.#farewell.nextTimeout() ?? Infinity,
+      );
+      return t === Infinity ? undefined : t;
+    }
     let t = this.#link.nextTimeout() ?? Infinity;
     t = Math.min(t, this.#discovery.nextMapperTimeout() ?? Infinity);
     t = Math.min(t, this.#discovery.nextTimeout() ?? Infinity);
@@ -372,7 +412,7 @@ export class Client {
   handleTimeout(now: number): void {
     this.#discovery.handleMapperTimeout(now);
     this.#discoveryOut(now);
-    if (this.#link.closed) return;
+    if (this.#link.closed) return this.#farewellTimeout(now);
     this.#link.handleTimeout(now);
     this.#linkOut();
     this.#sn.handleTimeout(now);
@@ -420,6 +460,10 @@ export class Client {
    * us check our own registration (see {@link ServerLink.recheck}).
    */
   #serverNews(now: number): void {
+    if (this.#goodbyes.length > 0) {
+      for (const r of this.#goodbyes.splice(0)) this.#members.goodbye(now, r);
+      this.#membersOut();
+    }
     if (this.#hinted) {
       this.#hinted = false;
       this.#link.recheck(now);
@@ -483,7 +527,12 @@ export class Client {
     ) {
       return this.#discoveryOut(now);
     }
-    if (this.#link.closed) return;
+    if (this.#link.closed) {
+      // Leaving: only the peers' answers to our goodbyes (sealed, direct) are still read.
+      if (this.#farewell.done || !hasHeader(data, MsgType.Sealed)) return;
+      const s = decodeSealed(data);
+      return s.ok ? this.#sealed(now, s.value, from, via) : this.#drop(s.reason);
+    }
     if (via) {
       if (this.#o.relayOnly || !hasHeader(data, MsgType.Sealed)) {
         return this.#drop("aux-unexpected");
@@ -709,6 +758,12 @@ export class Client {
           break;
         case "server-hint":
           this.#hinted = true;
+          break;
+        case "goodbye":
+          this.#goodbyes.push(r);
+          break;
+        case "goodbye-ack":
+          this.#farewell.handleAck(r.key);
           break;
         default:
           this.#events.push(e);

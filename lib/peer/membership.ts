@@ -98,6 +98,9 @@ export class Membership {
       return;
     }
     const returning = !known.present;
+    if (returning && known.saidGoodbye(idHex(intro.epoch))) {
+      return this.#drop("intro-after-goodbye");
+    }
     known.reintroduce(now, intro);
     if (returning) this.#peers.returned(known);
     else if (!fromSupernode) this.#peers.relist(known);

@@ -118,6 +118,10 @@ export class RemotePeer {
    * through it yet: not shown as relayed until it is (it may have stopped answering at all).
    */
   #relayHeld = false;
+  /** Back after departing and not heard from since: a relayed path is held back as above. */
+  #returned = false;
+  /** The epoch it said GOODBYE under: an INTRO with that epoch is the server's stale word. */
+  #goodbyeEpoch: string | undefined;
   /** The relay last reported (a supernode's name, or null for the server). */
   #relayedBy: string | null = null;
   /** The supernode (its key) that let frames to this peer stall: not used for it any more. */
@@ -260,6 +264,7 @@ export class RemotePeer {
       this.#announced = false;
       this.#shownPath = null;
       this.#relayHeld = false;
+      this.#returned = true;
     } else if (this.#path) {
       this.#path.updateCandidates(now, intro.candidates);
     }
@@ -299,6 +304,14 @@ export class RemotePeer {
     if (this.direct) return true;
     return this.present && this.established &&
       this.#ctx.view.supernodeFor(this.key, this.#stalledOn) !== null;
+  }
+
+  /**
+   * True when it said GOODBYE under introduction epoch `epoch` (hex): an INTRO with that epoch
+   * (a server that did not get its BYE yet) does not bring it back; only a new registration does.
+   */
+  saidGoodbye(epoch: string): boolean {
+    return this.#goodbyeEpoch === epoch;
   }
 
   /** True once a `peer` event showed it since it was last introduced (and until it left). */
@@ -344,6 +357,13 @@ export class RemotePeer {
    */
   hint(now: number, boot: Uint8Array): void {
     if (this.#sendable) this.#sendFrame(now, { kind: InnerKind.ServerHint, boot });
+  }
+
+  /** Says goodbye (GOODBYE, along the path); false when nothing could be sent. */
+  goodbye(now: number): boolean {
+    if (!this.#sendable) return false;
+    this.#sendFrame(now, { kind: InnerKind.Goodbye });
+    return true;
   }
 
   /** Tells the peer our RTTs to the server and our supernode (sealed; for the relay choice). */
@@ -520,6 +540,7 @@ export class RemotePeer {
     for (const w of verdict.warnings) this.#warn(now, w);
     if (!verdict.accept) return this.#refuse();
     this.name = e.name;
+    this.#returned = false;
     const first = this.fingerprint === undefined;
     this.fingerprint = verdict.fingerprint;
     // Another remote with this identity (its earlier instance) gives way to this one.
@@ -543,6 +564,7 @@ export class RemotePeer {
     if (plain === "unkeyed") return this.#drop("unkeyed");
     if (plain === "failed") return this.#failed(now, "frame");
     this.#warnings.authenticated();
+    this.#returned = false;
     // Its frames can overtake the message 2 of our handshake: nothing to do with them yet.
     if (!this.established) return this.#drop("not-established");
     const inner = decodeInner(plain);
@@ -587,16 +609,29 @@ export class RemotePeer {
       case InnerKind.ServerHint:
         this.#events.push({ type: "server-hint" });
         break;
+      case InnerKind.Goodbye:
+        this.#sendFrame(now, { kind: InnerKind.GoodbyeAck }, from, via);
+        this.#goodbyeEpoch = idHex(this.#intro.epoch);
+        this.#events.push({ type: "goodbye" });
+        return;
+      case InnerKind.GoodbyeAck:
+        this.#events.push({ type: "goodbye-ack" });
+        break;
     }
     if (!from) this.#heardRelayed();
     this.#settle(now);
   }
 
-  /** A frame from this peer after it departed: DATA and ACK still count; the rest is dropped. */
+  /**
+   * A frame from this peer after it departed: DATA and ACK still count, a repeated GOODBYE is
+   * answered again (ours was lost); the rest is dropped.
+   */
   #departedFrame(now: number, f: InnerFrame, from: Endpoint | null, via: number): void {
     if (f.kind === InnerKind.Data) this.#data(now, f, from, via);
     else if (f.kind === InnerKind.Ack) this.#ack(now, f);
-    else return this.#drop("departed-peer");
+    else if (f.kind === InnerKind.Goodbye) {
+      return this.#sendFrame(now, { kind: InnerKind.GoodbyeAck }, from, via);
+    } else return this.#drop("departed-peer");
     // No timers run while it is departed: what is owed goes now.
     const ack = this.#channel.takeAck();
     if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
@@ -738,7 +773,7 @@ export class RemotePeer {
     this.#announced = true;
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
     this.#resend(now);
-    this.#relayHeld = changed.path === "relay" && this.#shownPath === "direct";
+    this.#relayHeld = changed.path === "relay" && (this.#shownPath === "direct" || this.#returned);
     if (!this.#relayHeld) return this.#announce(changed.path, changed.addr, changed.rtt);
     // The peer may have stopped answering altogether: "relayed" would claim what nobody knows.
     this.#relayedBy = this.#relayName();

@@ -39,13 +39,16 @@ export type RemoteEvent =
  * to it had worked and the pair is on the relay now (if it is our supernode, it is gone);
  * `identified` when its handshake first showed its identity (an earlier instance of it gives
  * way, see `lib/peer/membership.ts`); `server-hint` when it says it registered with the server
- * again (check our own registration).
+ * again (check our own registration); `goodbye` when it says it leaves (it departs);
+ * `goodbye-ack` when it answered our own GOODBYE.
  */
 export type RemoteOutput =
   | RemoteEvent
   | { type: "direct-lost" }
   | { type: "identified" }
-  | { type: "server-hint" };
+  | { type: "server-hint" }
+  | { type: "goodbye" }
+  | { type: "goodbye-ack" };
 
 /** A datagram a remote peer wants sent. */
 export type RemoteTransmit =

@@ -94,8 +94,11 @@ export class JoinError extends Error {
 
 const log = getLogger(["p2p", "join"]);
 
-/** After leaving, how long to wait for the router to confirm deleting our port mapping, ms. */
-const PORTMAP_STOP_WAIT = 1500;
+/**
+ * After leaving, how long to wait for the peers to answer our goodbyes (at most a second) and
+ * the router to confirm deleting our port mapping, ms.
+ */
+const LEAVE_WAIT = 1500;
 
 /**
  * Input waits while a peer that is taking messages has this many payloads queued behind its
@@ -398,9 +401,10 @@ class PeerProcess {
   async close(): Promise<void> {
     try {
       this.#driver.step((now) => this.#client.leave(now));
-      // The router deletes our port mapping (bounded wait; nothing to wait for without one).
-      const deleted = () => this.#client.portmapIdle;
-      if (!deleted()) await this.#until(deleted, PORTMAP_STOP_WAIT);
+      // The peers answer our goodbyes and the router deletes our port mapping (bounded wait;
+      // nothing to wait for when every peer answered at once and there is no mapping).
+      const done = () => this.#client.farewellDone && this.#client.portmapIdle;
+      if (!done()) await this.#until(done, LEAVE_WAIT);
       await this.#driver.close();
     } finally {
       this.#out.flush();

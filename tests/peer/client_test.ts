@@ -10,7 +10,7 @@ import { PortMapper } from "../../lib/nat/portmap/mapper.ts";
 import { FakeGateway } from "../support/portmap_gateway.ts";
 import { MAX_ROOM_SIZE } from "../../lib/wire/server_msg.ts";
 import { Identity } from "../../lib/crypto/identity.ts";
-import type { TransportCipher } from "../../lib/crypto/session.ts";
+import { SEAL_OVERHEAD, type TransportCipher } from "../../lib/crypto/session.ts";
 import { bytesEqual } from "../../lib/core/bytes.ts";
 import { systemRandom } from "../../lib/io/random.ts";
 import { MAX_ANSWERS, noiseFactory } from "../../lib/peer/handshake/handshake.ts";
@@ -22,6 +22,8 @@ import {
   decodeInner,
   decodeSealed,
   encodeHandshake,
+  encodeInner,
+  encodeSealedHeader,
   type HandshakeFrame,
   type InnerFrame,
   InnerKind,
@@ -437,7 +439,23 @@ function member(h: Harness, name: string) {
   const last = h.drain();
   assert.ok(theirs.readMessage(relayedHandshake(last, 3).message), "message 3 opens");
   // What the client sent with its message 3 (its first sealed frames) is kept for the caller.
-  return { x, keys: theirs.split(), sent: last };
+  return { x, keys: theirs.split(), own: mine.split().initiatorToResponder, sent: last };
+}
+
+/** A SEALED frame from `from` to `to` carrying `inner`, sealed with `key` under `counter`. */
+function sealedFrom(
+  from: Uint8Array,
+  to: Uint8Array,
+  key: TransportCipher,
+  counter: bigint,
+  inner: InnerFrame,
+): Uint8Array {
+  const header = encodeSealedHeader(from, to, counter);
+  const plain = encodeInner(inner);
+  const out = new Uint8Array(header.length + plain.length + SEAL_OVERHEAD);
+  out.set(header);
+  key.sealInto(counter, header, plain, out, header.length);
+  return out;
 }
 
 Deno.test("client: two members claiming one name are both shown with fingerprints", () => {
@@ -457,7 +475,7 @@ Deno.test("client: two members claiming one name are both shown with fingerprint
 
 Deno.test("client: a peer introduced again but not shown again leaves without a second left", () => {
   const h = harness(12);
-  const { x } = member(h, "xena");
+  const { x, own } = member(h, "xena");
   h.runUntil(h.now + 4_000); // punching gives up: xena is shown on the relay
   const events = () => {
     const out: string[] = [];
@@ -476,6 +494,16 @@ Deno.test("client: a peer introduced again but not shown again leaves without a 
   assert.deepEqual(events(), [], "no second left for a peer the user no longer sees");
   h.intro({ id: x.id, epoch: x.epoch, name: "xena" });
   h.runUntil(h.now + 4_000);
+  assert.deepEqual(events(), [], "not shown on the relay before it is heard from");
+  h.relayed(
+    x.id,
+    sealedFrom(x.id, h.c.id, own, 1n, {
+      kind: InnerKind.Ack,
+      stream: 0,
+      cumulative: 0,
+      selective: 0,
+    }),
+  );
   left();
   assert.deepEqual(events(), ["peer xena", "left xena"], "shown again, it leaves visibly again");
 });

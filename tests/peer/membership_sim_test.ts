@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Registry } from "../../lib/server/registry.ts";
 import { UNLISTED_GRACE } from "../../lib/peer/membership.ts";
 import { Identity } from "../../lib/crypto/identity.ts";
+import { MsgType } from "../../lib/wire/header.ts";
 import type { ClientEvent } from "../../lib/peer/client.ts";
 import { addPeer, addServer, SERVER, SimNat, SimNet, type SimPeer } from "../support/sim.ts";
 
@@ -218,4 +219,58 @@ Deno.test("a returning identity replaces its earlier instance: one left, no warn
   );
   assert.equal(a.client.departedKept, 0, "nothing kept of the ghost");
   assert.equal(a.client.undelivered, 0, "nothing counted against the new instance");
+});
+
+Deno.test("a goodbye reaches the peers directly when the server's BYE is lost; no second left", () => {
+  const net = new SimNet(2107);
+  addServer(net, { expireAfter: 75_000 });
+  const peers = ["alice", "bob", "carol"].map((n, i) => addPeer(net, n, at(i + 1)));
+  const [a, b, c] = peers as [SimPeer, SimPeer, SimPeer];
+  net.runUntilTrue(() =>
+    peers.every((p) => p.client.peers().filter((i) => i.path === "direct").length === 2)
+  );
+  net.run(2_000);
+  mark(b, c);
+  // Everything alice sends to the server from now on is lost: her BYEs never arrive.
+  net.block = (from, to) => from.port === at(1).port && to.port === SERVER.port;
+  const t0 = net.now;
+  a.client.leave(net.now);
+  net.runUntilTrue(() => a.client.farewellDone, 2_000);
+  assert.ok(net.now - t0 <= 300, `answered within ${net.now - t0} ms`);
+  for (const p of [b, c]) {
+    assert.deepEqual(lefts(p).map((e) => [e.name, e.reason]), [["alice", "bye"]]);
+  }
+  net.run(120_000); // the server expires alice meanwhile: no second left
+  for (const p of [b, c]) assert.equal(lefts(p).length, 1);
+  const byes = net.log.filter((d) => d.to.port === SERVER.port && d.data[3] === MsgType.Bye);
+  assert.equal(byes.length, 0, "no BYE reached the server");
+});
+
+Deno.test("a lost GOODBYE is sent again until the peer answers; the BYE goes three times", () => {
+  const net = new SimNet(2108);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = addPeer(net, "bob", at(2));
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && shown(b, "alice"));
+  net.run(2_000);
+  mark(b);
+  // alice's first two sealed datagrams to bob after she leaves are lost.
+  let lost = 0;
+  net.block = (from, to, data) =>
+    from.port === at(1).port && to.port === at(2).port && data[3] === MsgType.Sealed &&
+    lost++ < 2;
+  const sent: number[] = [];
+  const t0 = net.now;
+  net.tamper = (from, to, data) => {
+    if (from.port === at(1).port && to.port === SERVER.port && data[3] === MsgType.Bye) {
+      sent.push(net.now - t0);
+    }
+    return data;
+  };
+  a.client.leave(net.now);
+  net.runUntilTrue(() => a.client.farewellDone, 2_000);
+  assert.deepEqual(sent, [0, 100, 200], "three BYEs, 100 ms apart");
+  assert.ok(lost >= 3, "the GOODBYE was repeated");
+  assert.deepEqual(lefts(b).map((e) => [e.name, e.reason]), [["alice", "bye"]]);
+  assert.ok(net.now - t0 <= 700, `done after ${net.now - t0} ms`);
 });
