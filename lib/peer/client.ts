@@ -35,6 +35,7 @@ import {
 } from "./client_options.ts";
 import { Membership } from "./membership.ts";
 import { Farewell } from "./farewell.ts";
+import { StallGuard } from "../core/stall.ts";
 import { introductionOf, isIPv6 } from "./introductions.ts";
 import { notice, type NoticeFact } from "./notices.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
@@ -121,6 +122,10 @@ export class Client {
   #goodbyes: RemotePeer[] = [];
   /** Our own goodbyes, once we leave. */
   #farewell = new Farewell();
+  /** Notices late wake-ups (the process was stopped) and holds timers after them. */
+  #stall = new StallGuard();
+  /** The earliest deadline as last computed (before any hold). */
+  #due: number | undefined;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -390,8 +395,16 @@ export class Client {
     return n;
   }
 
-  /** Earliest time {@link handleTimeout} has work. */
+  /**
+   * Earliest time {@link handleTimeout} has work. Right after a late wake-up (see
+   * {@link StallGuard}) it is the end of the hold.
+   */
   nextTimeout(): number | undefined {
+    this.#due = this.#nextTimeout();
+    return this.#stall.defer(this.#due);
+  }
+
+  #nextTimeout(): number | undefined {
     // After leaving, only the goodbyes and the port mapper's deletions go on.
     if (this.#link.closed) {
       const t = Math.min(
@@ -408,8 +421,14 @@ export class Client {
     return t === Infinity ? undefined : t;
   }
 
-  /** Advances timers: the server link, the remotes that are due, and forgetting old departures. */
+  /**
+   * Advances timers: the server link, the remotes that are due, and forgetting old departures.
+   * Not right after the process was stopped (a late wake-up, see {@link StallGuard}): the
+   * datagrams that arrived meanwhile are read first, so a path is not declared dead, nor the
+   * server lost, for silence that was our own.
+   */
   handleTimeout(now: number): void {
+    if (this.#stall.holding(now, this.#due)) return;
     this.#discovery.handleMapperTimeout(now);
     this.#discoveryOut(now);
     if (this.#link.closed) return this.#farewellTimeout(now);
@@ -435,6 +454,7 @@ export class Client {
    * Never throws on bad input.
    */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
+    this.#stall.holding(now, this.#due);
     this.#route(now, from, data, via);
     this.#drive(now);
   }

@@ -25,7 +25,10 @@
  * has forgotten the other (a departed peer's state is dropped after a while) and makes a fresh
  * channel, its stream id differs: the receiver that sees a new stream starts it at `base`
  * (everything below was acknowledged, so delivered, before), and the sender ignores ACKs of any
- * stream but its own. Both halves therefore resynchronise without a handshake.
+ * stream but its own. Both halves therefore resynchronise without a handshake. On the current
+ * stream a `base` beyond what the receiver delivered means the sender dropped what lies between
+ * (this implementation never does, but a peer may): the receiver delivers what it buffered of
+ * it, counts the rest as `missed` (its caller tells the user) and carries on from `base`.
  *
  * Batching: whatever is queued when {@link ReliableChannel.pollData} sends a new frame is
  * packed, several payloads to a DATA frame (up to {@link ReliableOptions.batchBytes}): the
@@ -190,6 +193,8 @@ export interface ReliableStats {
   streamResets: number;
   /** ACKs handed out (at once from {@link ReliableChannel.onData}, or delayed). */
   acks: number;
+  /** Sequence numbers of the peer's stream skipped because its base moved past them. */
+  missed: number;
 }
 
 /** Both halves of a reliable stream with one peer. */
@@ -244,6 +249,7 @@ export class ReliableChannel {
     duplicates: 0,
     streamResets: 0,
     acks: 0,
+    missed: 0,
   };
 
   /** Makes a channel sending on `stream`; `options` override {@link DEFAULT_RELIABLE}. */
@@ -561,6 +567,11 @@ export class ReliableChannel {
     ackNow: boolean;
     /** The peer's stream changed. */
     reset: boolean;
+    /**
+     * Sequence numbers of the peer's stream we never received and never will: its `base` moved
+     * past them (it gave them up). 0 almost always.
+     */
+    missed: number;
   } {
     const deliver: Delivery[] = [];
     const stream = d.stream >>> 0;
@@ -568,7 +579,7 @@ export class ReliableChannel {
       this.stats.duplicates++;
       this.stats.acks++;
       const ack = { stream, cumulative: d.base - 1, selective: 0 };
-      return { deliver, ack, ackNow: true, reset: false };
+      return { deliver, ack, ackNow: true, reset: false, missed: 0 };
     }
     let reset = false;
     if (stream !== this.#recvStream) {
@@ -582,6 +593,9 @@ export class ReliableChannel {
       this.#delivered = Math.max(0, d.base - 1);
       this.#buffer.clear();
     }
+    // The sender says it saw everything below `base` acknowledged, so none of it is coming: what
+    // we lack of it is missed (a sender that gave it up), what we buffered of it is delivered.
+    const missed = d.base - 1 > this.#delivered ? this.#skipTo(d.base - 1, deliver) : 0;
     const seq = d.seq;
     // Anything but the next frame in order is acknowledged at once: a duplicate (our ACK was
     // lost), a frame beyond the window, one out of order (a loss to repair) or one that fills
@@ -605,14 +619,37 @@ export class ReliableChannel {
       }
       immediate = true;
     } else immediate = true;
-    if (immediate || ++this.#unacked >= this.#o.ackEvery || this.#o.ackDelay <= 0) {
-      return { deliver, ack: this.#ackSent(), ackNow: true, reset };
+    if (immediate || missed > 0 || ++this.#unacked >= this.#o.ackEvery || this.#o.ackDelay <= 0) {
+      return { deliver, ack: this.#ackSent(), ackNow: true, reset, missed };
     }
     if (this.#ackDue === Infinity) {
       this.#ackDue = now + this.#o.ackDelay;
       if (this.#ackWake === Infinity) this.#ackWake = this.#ackDue;
     }
-    return { deliver, ack: this.#ack(), ackNow: false, reset };
+    return { deliver, ack: this.#ack(), ackNow: false, reset, missed };
+  }
+
+  /**
+   * Moves `delivered` up to `to`, delivering what is buffered on the way; returns how many
+   * sequence numbers were skipped, never received.
+   */
+  #skipTo(to: number, deliver: Delivery[]): number {
+    let missed = 0;
+    for (let seq = this.#delivered + 1; seq <= to; seq++) {
+      const held = this.#buffer.get(seq);
+      if (held) {
+        this.#buffer.delete(seq);
+        this.#deliver(held, deliver);
+      } else missed++;
+      // A hostile or broken base far ahead: skip the rest without walking it.
+      if (this.#buffer.size === 0) {
+        missed += to - seq;
+        break;
+      }
+    }
+    this.#delivered = to;
+    this.stats.missed += missed;
+    return missed;
   }
 
   /** Hands out the payloads of one frame (the first, then any packed after it). */

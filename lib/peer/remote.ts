@@ -667,7 +667,9 @@ export class RemotePeer {
     via: number,
   ): void {
     // A stream that restarts mid-message needs no special care: fragments carry `first`.
-    const { deliver, ack, ackNow } = this.#channel.onData(f, now);
+    const { deliver, ack, ackNow, missed } = this.#channel.onData(f, now);
+    // The peer gave lines up that never reached us: say so rather than skip them silently.
+    if (missed > 0) this.#events.push(notice({ kind: "missed", name: this.name, frames: missed }));
     // Data proves the peer reachable: say so before its first message, even if the path
     // machine has not decided yet (it reports again when it does).
     if (!this.#announced && deliver.length > 0 && this.present) {

@@ -508,6 +508,38 @@ Deno.test("client: a peer introduced again but not shown again leaves without a 
   assert.deepEqual(events(), ["peer xena", "left xena"], "shown again, it leaves visibly again");
 });
 
+Deno.test("client: lines a peer gave up are told as missed, the others shown in order", () => {
+  const h = harness(13);
+  const { x, own } = member(h, "xena");
+  h.runUntil(h.now + 4_000);
+  let counter = 0n;
+  const line = (seq: number, base: number, text: string) =>
+    h.relayed(
+      x.id,
+      sealedFrom(x.id, h.c.id, own, ++counter, {
+        kind: InnerKind.Data,
+        stream: 9,
+        base,
+        seq,
+        first: true,
+        more: false,
+        text: new TextEncoder().encode(text),
+      }),
+    );
+  line(1, 1, "one");
+  line(4, 4, "four"); // xena gave 2 and 3 up
+  const shown: string[] = [];
+  for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) {
+    if (e.type === "message") shown.push(e.text);
+    if (e.type === "notice" && e.kind === "missed") shown.push(e.message);
+  }
+  assert.deepEqual(shown, [
+    "one",
+    "Missed lines from xena: 2 frames of theirs never arrived (they gave them up)",
+    "four",
+  ]);
+});
+
 /** The inner frames the client sealed to `to` (direct or relayed), opened with `key`. */
 function framesTo(
   out: Transmit[],

@@ -1,0 +1,118 @@
+/**
+ * Processes that stop (SIGSTOP, a suspended laptop) and wake up with datagrams waiting in their
+ * socket (issue 21), over the simulated network with virtual time: nothing given up on either
+ * side, no path flipped to the relay by our own silence, ACKs from a peer the server expired
+ * still clearing what waited for it.
+ */
+import assert from "node:assert/strict";
+import type { Client, ClientEvent } from "../../lib/peer/client.ts";
+import type { SansIo } from "../../lib/io/udp.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
+import { addPeer, addServer, SimNet, type SimPeer } from "../support/sim.ts";
+
+const at = (n: number) => ({ hostname: `192.0.2.${10 * n}`, port: 1000 * n });
+
+/**
+ * A client that can be stopped as SIGSTOP stops a process: it sends nothing, no timer fires,
+ * and what arrives waits in its socket; on waking its overdue timer runs first (the worst
+ * order), then the datagrams that waited.
+ */
+class Stoppable implements SansIo {
+  #held: Array<[Endpoint, Uint8Array, number]> = [];
+  stopped = false;
+  constructor(readonly client: Client) {}
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
+    if (this.stopped) this.#held.push([from, data.slice(), via]);
+    else this.client.handleDatagram(now, from, data, via);
+  }
+  handleTimeout(now: number): void {
+    if (!this.stopped) this.client.handleTimeout(now);
+  }
+  nextTimeout(): number | undefined {
+    return this.stopped ? undefined : this.client.nextTimeout();
+  }
+  pollTransmit(): Transmit | undefined {
+    return this.stopped ? undefined : this.client.pollTransmit();
+  }
+  pollRelease(): number | undefined {
+    return this.stopped ? undefined : this.client.pollRelease();
+  }
+  /** SIGCONT at `now`. */
+  wake(now: number): void {
+    this.stopped = false;
+    this.client.handleTimeout(now);
+    for (const [from, data, via] of this.#held.splice(0)) {
+      this.client.handleDatagram(now, from, data, via);
+    }
+  }
+}
+
+/** A peer that can be stopped. */
+function stoppable(net: SimNet, name: string, n: number): SimPeer & { stop: Stoppable } {
+  const p = addPeer(net, name, at(n));
+  const stop = new Stoppable(p.client);
+  net.replace(p.client, stop);
+  return Object.assign(p, { stop });
+}
+
+function kinds(events: ClientEvent[], type: string): string[] {
+  return events.flatMap((e) => e.type === type && "kind" in e ? [e.kind] : []);
+}
+
+Deno.test("a peer stopped 90 s gives nothing up and flips no path on waking; its peers neither", () => {
+  const net = new SimNet(2110);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  const c = addPeer(net, "carol", at(3));
+  const all = [a, b, c];
+  net.runUntilTrue(() =>
+    all.every((p) => p.client.peers().filter((i) => i.path === "direct").length === 2)
+  );
+  net.run(5_000);
+  const from = new Map(all.map((p) => [p, p.drain().length]));
+  // bob types a line that alice does not get: he is checking his path to her when he is
+  // stopped (a wake-up that acts on its timers first would find it dead). alice and carol type
+  // on meanwhile.
+  net.block = (from, to) => from.port === at(2).port && to.port === at(1).port;
+  b.client.send(net.now, "bob before");
+  net.run(1_000);
+  net.block = () => false;
+  b.stop.stopped = true;
+  const stoppedAt = net.now;
+  for (let i = 1; i <= 3; i++) {
+    a.client.send(net.now, `alice ${i}`);
+    c.client.send(net.now, `carol ${i}`);
+    net.run(2_000);
+  }
+  net.runUntil(stoppedAt + 90_000);
+  b.stop.wake(net.now);
+  net.run(20_000);
+  const after = (p: SimPeer) => p.drain().slice(from.get(p)!);
+  const bob = after(b);
+  assert.deepEqual(
+    bob.filter((e) => e.type === "peer" && e.path === "relay"),
+    [],
+    "bob flips no path to the relay",
+  );
+  assert.deepEqual(kinds(bob, "warning"), [], "bob gives nothing up");
+  for (const who of ["alice", "carol"]) {
+    assert.deepEqual(
+      b.messages().filter((m) => m.startsWith(who)),
+      [1, 2, 3].map((i) => `${who}: ${who} ${i}`),
+      `bob shows every line of ${who} once, in order`,
+    );
+  }
+  for (const p of [a, c]) {
+    const seen = after(p);
+    assert.deepEqual(kinds(seen, "warning"), [], `${p.client.name}: nothing given up`);
+    assert.equal(p.client.undelivered, 0);
+    assert.equal(p.client.outstanding, 0, `${p.client.name}: bob acknowledged everything`);
+    assert.deepEqual(p.messages().filter((m) => m.startsWith("bob")), ["bob: bob before"]);
+    assert.ok(
+      !seen.some((e) => e.type === "peer" && e.name === "bob" && e.path === "relay"),
+      `${p.client.name} never claimed bob relayed`,
+    );
+  }
+});
