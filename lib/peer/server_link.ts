@@ -118,7 +118,11 @@ export class ServerLink {
   #out: Transmit[] = [];
   #events: ServerLinkEvent[] = [];
   #state: ServerLinkState = { kind: "closed" };
-  #startedAt = 0;
+  /**
+   * When the first registration last heard from the server (it started then): its deadline
+   * counts only time with no answer at all, so a busy server that answers slowly is waited for.
+   */
+  #heardAt = 0;
   #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
   /** This registration attempt's nonce: WELCOME and HELLO refusals must echo it. */
   #nonce: Uint8Array = new Uint8Array(NONCE_LEN);
@@ -264,7 +268,7 @@ export class ServerLink {
 
   /** Starts the first registration. */
   start(now: number): void {
-    this.#startedAt = now;
+    this.#heardAt = now;
     this.#pickedAt = now;
     this.#newNonce();
     this.#state = {
@@ -296,14 +300,14 @@ export class ServerLink {
     const s = this.#state;
     if (s.kind === "closed") return undefined;
     if (s.kind === "registered") return s.nextPing;
-    return s.again ? s.nextHello : Math.min(s.nextHello, this.#startedAt + this.#o.registerTimeout);
+    return s.again ? s.nextHello : Math.min(s.nextHello, this.#heardAt + this.#o.registerTimeout);
   }
 
   /** Advances timers. */
   handleTimeout(now: number): void {
     const s = this.#state;
     if (s.kind === "registering") {
-      if (!s.again && now - this.#startedAt >= this.#o.registerTimeout) {
+      if (!s.again && now - this.#heardAt >= this.#o.registerTimeout) {
         this.#state = { kind: "closed" };
         const secs = Math.round(this.#o.registerTimeout / 1000);
         const at = this.#servers.map(formatEndpoint).join(", ");
@@ -376,6 +380,7 @@ export class ServerLink {
         return true;
       case MsgType.Refused:
         if (constantTimeEqual(m.echo, this.registered ? this.#token : this.#nonce)) {
+          this.#heardAt = now;
           this.#refused(now, m.code, m.message);
         }
         return true;
@@ -397,6 +402,9 @@ export class ServerLink {
         // make us flood the server). Unauthenticated: it only sets the cookie we send next.
         this.#cookie = m.cookie;
         if (this.#state.kind === "registering") {
+          // The server answers (slowly, maybe): keep trying it, and for as long as it does.
+          this.#heardAt = now;
+          this.#pickedAt = now;
           if (now - this.#lastCookieHello < 250) return true;
           this.#lastCookieHello = now;
           this.#hello(now);

@@ -105,6 +105,8 @@ const LEAVE_WAIT = 1500;
  * window (the queue itself holds 4096; a peer that stopped acknowledging does not hold input).
  */
 const INPUT_BACKLOG = 256;
+/** Longest wait for registration while the server keeps answering, ms. */
+const REGISTER_WAIT_MAX = 5 * 60_000;
 /** Most output lines written at once (see {@link StdoutBatcher}). */
 const OUTPUT_BATCH = 256;
 
@@ -368,8 +370,10 @@ class PeerProcess {
     const client = this.#client;
     const stdinDone = this.#readInput(input);
     // Registration first: fatal (unreachable, refused) ends the run, and so does Ctrl-C.
+    // The client's own deadline ends it after `registerTimeout` without any answer; a server
+    // that answers (slowly: a herd registering at once) is waited for, within reason.
     const registered = () => this.#ready || this.#fatal !== undefined || this.#interrupted;
-    await this.#until(registered, this.#o.registerTimeout + 1_000);
+    await this.#until(registered, REGISTER_WAIT_MAX);
     if (this.#interrupted && !this.#ready) return 130;
     if (this.#fatal !== undefined || !this.#ready) {
       throw new JoinError(this.#fatal ?? "Registration did not complete");

@@ -381,3 +381,26 @@ Deno.test("link: a recheck PINGs at once, at most every 2 s; registering again, 
   u.l.recheck(5_000);
   assert.deepEqual(u.types(), []);
 });
+
+Deno.test("link: a server that answers is waited for; only 10 s of silence end the registration", () => {
+  const t = link({ registerTimeout: 10_000 });
+  t.l.start(0);
+  // A busy server (a herd registering at once) answers COOKIEs but no WELCOME yet.
+  for (let at = 4_000; at <= 20_000; at += 4_000) {
+    t.run(at);
+    t.l.handle(at, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(at / 1000) });
+  }
+  t.run(29_999);
+  assert.deepEqual(t.kinds(), [], "still trying 30 s in: the server answers");
+  t.welcome();
+  assert.deepEqual(t.kinds(), ["ready"]);
+  // Silence after the last answer ends it 10 s later.
+  const u = link({ registerTimeout: 10_000 });
+  u.l.start(0);
+  u.run(3_000);
+  u.l.handle(3_000, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(3) });
+  u.run(12_999);
+  assert.deepEqual(u.kinds(), []);
+  u.run(13_000);
+  assert.deepEqual(u.kinds(), ["fatal"]);
+});
