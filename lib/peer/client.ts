@@ -14,7 +14,11 @@
  *   return never reuses a nonce.
  *
  * Server messages (INTRO, LEFT, ROSTER) from the server, or from our supernode while the server
- * is silent, decide who is in the room. HANDSHAKE frames come relayed or directly from a peer
+ * is silent, decide who is in the room, with the peers' own word (GOODBYE) and what we can reach
+ * (see `lib/peer/membership.ts`); leaving says goodbye in a way that arrives
+ * (`lib/peer/farewell.ts`); registering again after a restart tells the peers (SERVER_HINT), and a
+ * late wake-up reads the socket before acting on timers ({@link StallGuard}). HANDSHAKE frames come
+ * relayed or directly from a peer
  * (see `lib/peer/handshake/handshake.ts`); only a relayed one from an unknown peer asks the
  * server to resync. What the user is told: peers, messages, warnings, and notices with a
  * `kind` (`lib/peer/notices.ts`).
@@ -225,7 +229,10 @@ export class Client {
     return this.#peers.channelStats();
   }
 
-  /** Message parts given up on because their peer stopped acknowledging (or was forgotten). */
+  /**
+   * Message parts never delivered: those waiting for a departed peer when it was forgotten
+   * (nothing is given up before; see `lib/peer/membership.ts`).
+   */
   get undelivered(): number {
     return this.#peers.undelivered;
   }

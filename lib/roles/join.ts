@@ -389,9 +389,12 @@ class PeerProcess {
     await this.#until(drained, this.#o.drainTimeout);
     if (client.outstanding === 0) {
       if (client.undelivered === 0) return 0;
-      log.warning("{count} message parts were never acknowledged and were dropped", {
-        count: client.undelivered,
-      });
+      log.warning(
+        "{count} message parts to peers that left and did not come back were never delivered",
+        {
+          count: client.undelivered,
+        },
+      );
       return 1;
     }
     log.warning("{count} messages were not acknowledged within {seconds} s", {
