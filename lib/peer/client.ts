@@ -435,7 +435,7 @@ export class Client {
    * server lost, for silence that was our own.
    */
   handleTimeout(now: number): void {
-    if (this.#stall.holding(now, this.#due)) return;
+    if (this.#holding(now)) return;
     this.#discovery.handleMapperTimeout(now);
     this.#discoveryOut(now);
     if (this.#link.closed) return this.#farewellTimeout(now);
@@ -461,9 +461,23 @@ export class Client {
    * Never throws on bad input.
    */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
-    this.#stall.holding(now, this.#due);
+    this.#holding(now);
     this.#route(now, from, data, via);
     this.#drive(now);
+  }
+
+  /**
+   * True while timers wait after a late wake-up. When one is first noticed, silence during our
+   * own absence is not held against anyone: not-responding clocks and unlisted peers' graces
+   * start again from now.
+   */
+  #holding(now: number): boolean {
+    const before = this.#stall.stalls;
+    const held = this.#stall.holding(now, this.#due);
+    if (this.#stall.stalls === before) return held;
+    for (const r of this.#peers.values()) r.stalled(now);
+    this.#members.stalled(now);
+    return held;
   }
 
   /**

@@ -9,8 +9,9 @@
  * The server's roster is not the truth about peers we can reach. A present peer a ROSTER leaves
  * out (a restarted server that does not know it yet), or that the server expired while a direct
  * path to it still works, becomes _unlisted_: still shown, still sent to, lines to it queued; if
- * it is introduced again it simply carries on. Only when {@link UNLISTED_GRACE} passed and no path
- * to it works (neither direct nor through a supernode that answers) does it depart, as `gone`.
+ * it is introduced again it simply carries on. Only when {@link UNLISTED_GRACE} passed, no path
+ * to it works (neither direct nor through a supernode that answers) and it has been silent for
+ * {@link UNLISTED_SILENCE} does it depart, as `gone`.
  * A peer whose handshake shows the identity of another remote (the same user back under a new
  * id) replaces it: the old one is forgotten at once, with one `left` if it was shown.
  *
@@ -26,10 +27,18 @@ import { MAX_ROOM_SIZE } from "../wire/server_msg.ts";
 
 /**
  * How long a present peer the server does not list is still shown and sent to without a working
- * path, in ms: longer than a keepalive interval, so a peer that re-registers with a restarted
- * server at its next PING is back in time.
+ * path, at least, in ms: longer than a keepalive interval, so a peer that re-registers with a
+ * restarted server at its next PING is back in time.
  */
 export const UNLISTED_GRACE = 30_000;
+
+/**
+ * How long an unlisted peer without a working path must also have been silent (nothing
+ * authenticated came from it) before it departs, in ms: as long as a server keeps a silent
+ * member (its default expiry), so a peer that was merely stopped when the server restarted is
+ * not told to have left before a server would have expired it.
+ */
+export const UNLISTED_SILENCE = 75_000;
 
 /**
  * Why a peer left: it said goodbye (or the server says it did, or replaced it), the server
@@ -157,14 +166,26 @@ export class Membership {
 
   /**
    * Advances timers: unlisted peers whose grace ended depart unless a path to them works (then
-   * they get another grace), and old departures are forgotten.
+   * they get another grace) or they were heard from too recently (then they are looked at again
+   * once they have been silent long enough), and old departures are forgotten.
    */
   handleTimeout(now: number): void {
     for (const r of this.#peers.unlistedDue(now)) {
+      const quietUntil = r.heardAt + UNLISTED_SILENCE;
       if (r.reachable) this.#peers.unlist(r, now + UNLISTED_GRACE);
+      else if (quietUntil > now) this.#peers.unlist(r, quietUntil);
       else this.#depart(now, r, "gone");
     }
     this.forget(now);
+  }
+
+  /**
+   * We were not running until `now` (the process was stopped): the server's word on who is
+   * unlisted is older than it looks, so each unlisted peer gets a grace from now, time to
+   * register with us again and for our own registration to be checked.
+   */
+  stalled(now: number): void {
+    this.#peers.postponeUnlisted(now + UNLISTED_GRACE);
   }
 
   /** Re-settles `r` (if present) after the relay that reaches it may have changed. */

@@ -39,6 +39,8 @@ export class PeerTable implements PeerDirectory {
   #departed = new Map<string, RemotePeer>();
   /** Present remotes the server does not list, with when to look at them again, oldest first. */
   #unlisted = new Map<string, { r: RemotePeer; due: number }>();
+  /** The earliest deadline among the unlisted (Infinity: none), kept on every change. */
+  #unlistedNext = Infinity;
   /** `id:epoch` of forgotten remotes, oldest first. */
   #retired = new Set<string>();
   #deadlines = new DeadlineQueue<RemotePeer>();
@@ -104,13 +106,13 @@ export class PeerTable implements PeerDirectory {
 
   /**
    * Marks present remote `r` unlisted (out of the digest) until `due`; an unlisted one gets the
-   * new deadline. Deadlines must not decrease from one call to the next (the caller adds one
-   * grace to its clock), so the unlisted stay in deadline order. False when `r` is not present.
+   * new deadline. False when `r` is not present.
    */
   unlist(r: RemotePeer, due: number): boolean {
     if (!r.present) return false;
     if (!this.#unlisted.delete(r.key)) this.#digest ^= idDigest(r.id);
     this.#unlisted.set(r.key, { r, due });
+    this.#unlistedChanged();
     return true;
   }
 
@@ -118,7 +120,21 @@ export class PeerTable implements PeerDirectory {
   relist(r: RemotePeer): boolean {
     if (!this.#unlisted.delete(r.key)) return false;
     this.#digest ^= idDigest(r.id);
+    this.#unlistedChanged();
     return true;
+  }
+
+  /** Every unlisted deadline before `due` moves to `due` (we were not listening: see callers). */
+  postponeUnlisted(due: number): void {
+    for (const u of this.#unlisted.values()) u.due = Math.max(u.due, due);
+    this.#unlistedChanged();
+  }
+
+  /** Keeps the earliest unlisted deadline (unlisting is rare: a scan per change is cheap). */
+  #unlistedChanged(): void {
+    let t = Infinity;
+    for (const u of this.#unlisted.values()) t = Math.min(t, u.due);
+    this.#unlistedNext = t;
   }
 
   /** True while `r` is present but not listed by the server. */
@@ -129,10 +145,8 @@ export class PeerTable implements PeerDirectory {
   /** The unlisted remotes whose deadline is due at `now` (they stay unlisted). */
   unlistedDue(now: number): RemotePeer[] {
     const due: RemotePeer[] = [];
-    for (const u of this.#unlisted.values()) {
-      if (u.due > now) break;
-      due.push(u.r);
-    }
+    if (this.#unlistedNext > now) return due;
+    for (const u of this.#unlisted.values()) if (u.due <= now) due.push(u.r);
     return due;
   }
 
@@ -140,6 +154,7 @@ export class PeerTable implements PeerDirectory {
   depart(now: number, r: RemotePeer): boolean {
     if (!r.depart(now)) return false;
     if (!this.#unlisted.delete(r.key)) this.#digest ^= idDigest(r.id);
+    else this.#unlistedChanged();
     this.#deadlines.set(r, undefined);
     this.#departed.set(r.key, r);
     return true;
@@ -151,6 +166,7 @@ export class PeerTable implements PeerDirectory {
    */
   drop(r: RemotePeer): void {
     if (r.present && !this.#unlisted.delete(r.key)) this.#digest ^= idDigest(r.id);
+    else if (r.present) this.#unlistedChanged();
     this.#departed.delete(r.key);
     this.#deadlines.set(r, undefined);
     this.#remotes.delete(r.key);
@@ -195,8 +211,7 @@ export class PeerTable implements PeerDirectory {
     let t = this.#deadlines.peek() ?? Infinity;
     const oldest = this.#departed.values().next().value;
     if (oldest?.goneAt !== undefined) t = Math.min(t, oldest.goneAt + DEPARTED_KEEP);
-    const unlisted = this.#unlisted.values().next().value;
-    if (unlisted) t = Math.min(t, unlisted.due);
+    t = Math.min(t, this.#unlistedNext);
     return t === Infinity ? undefined : t;
   }
 

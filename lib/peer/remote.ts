@@ -143,6 +143,10 @@ export class RemotePeer {
   goneAt: number | undefined;
   /** When its last ACK arrived. */
   #lastAckAt = -Infinity;
+  /** When something from it last authenticated (made: when it was introduced). */
+  #heardAt: number;
+  /** The direct path that worked last (kept when it died: a goodbye may still get there). */
+  #lastDirect: { addr: Endpoint; via: number } | null = null;
   /** It has been silent for {@link NOT_RESPONDING_AFTER} (until its next ACK). */
   #silent = false;
   /** "Not responding" was told, so "responding" is owed. */
@@ -151,6 +155,7 @@ export class RemotePeer {
   /** Makes the remote for a first introduction and starts (or awaits) the handshake. */
   constructor(ctx: RemoteContext, now: number, intro: Introduction) {
     this.#ctx = ctx;
+    this.#heardAt = now;
     this.id = intro.id;
     this.key = idHex(intro.id);
     this.#intro = intro;
@@ -359,11 +364,32 @@ export class RemotePeer {
     if (this.#sendable) this.#sendFrame(now, { kind: InnerKind.ServerHint, boot });
   }
 
-  /** Says goodbye (GOODBYE, along the path); false when nothing could be sent. */
+  /**
+   * Says goodbye (GOODBYE, along the path); false when nothing could be sent. On the relay, a
+   * copy also goes to the direct endpoint that worked last: a peer that stopped answering may
+   * have been stopped, and reads it from its socket when it runs again.
+   */
   goodbye(now: number): boolean {
     if (!this.#sendable) return false;
     this.#sendFrame(now, { kind: InnerKind.Goodbye });
+    const last = this.#lastDirect;
+    if (last && !this.#path?.route() && !this.#ctx.settings.relayOnly) {
+      this.#sendFrame(now, { kind: InnerKind.Goodbye }, last.addr, last.via);
+    }
     return true;
+  }
+
+  /** When something from it last authenticated (or when it was first introduced). */
+  get heardAt(): number {
+    return this.#heardAt;
+  }
+
+  /**
+   * We were not running until `now` (the process was stopped): its silence meanwhile says
+   * nothing about it, so it is not told "not responding" for it.
+   */
+  stalled(now: number): void {
+    this.#lastAckAt = Math.max(this.#lastAckAt, now);
   }
 
   /** Tells the peer our RTTs to the server and our supernode (sealed; for the relay choice). */
@@ -461,6 +487,7 @@ export class RemotePeer {
       return this.#drop("handshake-uncookied");
     }
     const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
+    if (r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") this.#heardAt = now;
     if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
       // The peer's messages come from its NAT's mapping towards us: worth probing.
       if (this.#path) this.#path.onPeerSeen(now, from, via);
@@ -565,6 +592,7 @@ export class RemotePeer {
     if (plain === "failed") return this.#failed(now, "frame");
     this.#warnings.authenticated();
     this.#returned = false;
+    this.#heardAt = now;
     // Its frames can overtake the message 2 of our handshake: nothing to do with them yet.
     if (!this.established) return this.#drop("not-established");
     const inner = decodeInner(plain);
@@ -770,6 +798,7 @@ export class RemotePeer {
     }
     if (changed.path === "direct") {
       this.wasDirect = true;
+      this.#lastDirect = { addr: changed.addr!, via: path.routeVia() };
       this.#search.onDirect(now, path.routeVia());
     }
     this.#announced = true;

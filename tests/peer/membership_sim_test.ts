@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Registry } from "../../lib/server/registry.ts";
-import { UNLISTED_GRACE } from "../../lib/peer/membership.ts";
+import { UNLISTED_GRACE, UNLISTED_SILENCE } from "../../lib/peer/membership.ts";
 import { Identity } from "../../lib/crypto/identity.ts";
 import { MsgType } from "../../lib/wire/header.ts";
 import type { ClientEvent } from "../../lib/peer/client.ts";
@@ -135,37 +135,40 @@ Deno.test("an unlisted peer without a path is kept for the grace; introduced aga
   assert.deepEqual(peerEvents(a, "bob"), [], "no left/peer pair");
 });
 
-Deno.test("an unlisted peer that no path reaches departs as gone once the grace ends", () => {
-  const net = new SimNet(2103);
-  const server = addServer(net);
-  const a = addPeer(
-    net,
-    "alice",
-    { hostname: "10.1.0.2", port: 5000 },
-    new SimNat("203.0.113.1", "symmetric"),
-    {
-      keepalive: 5_000,
-    },
-  );
-  const b = addPeer(
-    net,
-    "bob",
-    { hostname: "10.2.0.2", port: 5000 },
-    new SimNat("203.0.113.2", "symmetric"),
-  );
-  net.runUntilTrue(() => shown(a, "bob") && shown(b, "alice"));
-  mark(a);
-  net.detach(b.client); // bob crashes as the server restarts
-  const fresh = restart(net, server);
-  net.runUntilTrue(() => a.client.registered && fresh.peerCount === 1, 10_000);
-  const t0 = net.now;
-  net.run(UNLISTED_GRACE - 1_000);
-  assert.deepEqual(lefts(a), [], "not before the grace ends");
-  net.run(2_000);
-  assert.deepEqual(lefts(a).map((e) => [e.name, e.reason]), [["bob", "gone"]]);
-  assert.ok(net.now - t0 <= UNLISTED_GRACE + 1_000);
-  assert.deepEqual(a.client.peers(), []);
-});
+for (const quietBefore of [0, UNLISTED_SILENCE]) {
+  Deno.test(`an unlisted peer no path reaches departs as gone after the grace, once silent long enough (quiet ${quietBefore / 1000} s before)`, () => {
+    const net = new SimNet(2103);
+    const server = addServer(net);
+    const a = addPeer(
+      net,
+      "alice",
+      { hostname: "10.1.0.2", port: 5000 },
+      new SimNat("203.0.113.1", "symmetric"),
+      { keepalive: 5_000 },
+    );
+    const b = addPeer(
+      net,
+      "bob",
+      { hostname: "10.2.0.2", port: 5000 },
+      new SimNat("203.0.113.2", "symmetric"),
+    );
+    net.runUntilTrue(() => shown(a, "bob") && shown(b, "alice"));
+    net.run(quietBefore); // an idle relayed pair: nothing between them, both PING the server
+    mark(a);
+    const crash = net.now;
+    net.detach(b.client); // bob crashes as the server restarts
+    const fresh = restart(net, server);
+    net.runUntilTrue(() => a.client.registered && fresh.peerCount === 1, 10_000);
+    const t0 = net.now;
+    // Not before the grace ends, nor before bob was silent as long as a server waits.
+    const until = Math.max(t0 + UNLISTED_GRACE, crash + (quietBefore ? 0 : UNLISTED_SILENCE));
+    net.runUntil(until - 3_000);
+    assert.deepEqual(lefts(a), [], "not too early");
+    net.runUntil(until + 1_000);
+    assert.deepEqual(lefts(a).map((e) => [e.name, e.reason]), [["bob", "gone"]]);
+    assert.deepEqual(a.client.peers(), []);
+  });
+}
 
 Deno.test("a peer the server expired while a direct path works is kept; it registers again quietly", () => {
   const net = new SimNet(2104);

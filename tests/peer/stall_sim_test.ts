@@ -9,6 +9,7 @@ import type { Client, ClientEvent } from "../../lib/peer/client.ts";
 import type { SansIo } from "../../lib/io/udp.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
+import { Registry } from "../../lib/server/registry.ts";
 import { addPeer, addServer, SimNet, type SimPeer } from "../support/sim.ts";
 
 const at = (n: number) => ({ hostname: `192.0.2.${10 * n}`, port: 1000 * n });
@@ -115,4 +116,64 @@ Deno.test("a peer stopped 90 s gives nothing up and flips no path on waking; its
       `${p.client.name} never claimed bob relayed`,
     );
   }
+});
+
+Deno.test("a goodbye reaches a stopped peer through its socket when the server cannot relay it", () => {
+  const net = new SimNet(2111);
+  const server = addServer(net);
+  const a = addPeer(net, "alice", at(1), undefined, { keepalive: 5_000 });
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  b.stop.stopped = true;
+  // The server restarts while bob sleeps: it will never relay anything to him.
+  const fresh = new Registry({}, (n) => net.bytes(n), net.bytes(32));
+  net.replace(server, fresh);
+  net.run(30_000); // alice's path to bob has died long since
+  a.client.leave(net.now);
+  net.runUntilTrue(() => a.client.farewellDone, 2_000);
+  net.detach(a.client);
+  net.run(10_000);
+  const from = b.drain().length;
+  b.stop.wake(net.now);
+  net.run(3_000);
+  assert.deepEqual(
+    b.drain().slice(from).flatMap((e) => e.type === "left" ? [[e.name, e.reason]] : []),
+    [["alice", "bye"]],
+    "read from the socket on waking: no ghost",
+  );
+});
+
+Deno.test("a peer waking from a stop judges no one unlisted by its own silence", () => {
+  const net = new SimNet(2112);
+  const server = addServer(net);
+  const a = stoppable(net, "alice", 1);
+  const c = stoppable(net, "carol", 3);
+  net.runUntilTrue(() =>
+    a.lastPath("carol")?.path === "direct" && c.lastPath("alice") !== undefined
+  );
+  net.run(5_000);
+  const from = a.drain().length;
+  c.stop.stopped = true;
+  a.client.send(net.now, "carol?"); // unanswered: alice's path to carol dies
+  net.run(10_000);
+  // The server restarts; alice registers again (carol, asleep, does not) and then sleeps too.
+  const fresh = new Registry({}, (n) => net.bytes(n), net.bytes(32));
+  net.replace(server, fresh);
+  net.runUntilTrue(() => fresh.peerCount === 1 && a.client.registered, 30_000);
+  net.run(1_000); // her roster is in: carol is unlisted
+  a.stop.stopped = true;
+  net.run(100_000);
+  // carol wakes first and registers again; nothing of hers reaches alice until alice's own
+  // timers have run (carol's view of alice is as stale as alice's of her).
+  net.block = (from, to) => from.port === at(3).port && to.port === at(1).port;
+  c.stop.wake(net.now);
+  net.run(3_000);
+  a.stop.wake(net.now);
+  net.run(3_000);
+  net.block = () => false;
+  net.run(40_000);
+  const seen = a.drain().slice(from);
+  assert.deepEqual(seen.filter((e) => e.type === "left"), [], "carol never left");
+  assert.ok(a.client.peers().some((p) => p.name === "carol"));
 });
