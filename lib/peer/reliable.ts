@@ -15,6 +15,12 @@
  * that fills a gap, or one of a new stream is acknowledged at once (so lost ACKs and losses are
  * repaired quickly). An RTT sample may thus include up to `ackDelay`.
  *
+ * A peer that acknowledges nothing at all (stopped, or its path died) is not sent a copy of every
+ * frame in flight at every timeout: once the oldest frame has been retried and still nothing was
+ * acknowledged since, only it is retried on its timer, and the others wait; the first ACK sends
+ * them all at once (as a path change does). What piles up in a stopped peer's socket meanwhile
+ * is one frame per timeout, so what matters when it wakes (a goodbye, an introduction) still fits.
+ *
  * Loss is detected two ways: by the retransmission timer, and by fast retransmit (RFC 9002's
  * rule, with both thresholds): a payload still in flight when one sent
  * {@link ReliableOptions.fastThreshold} or more transmissions after it has been acknowledged is
@@ -222,6 +228,10 @@ export class ReliableChannel {
   #sendIndex = 0;
   /** Highest transmission number acknowledged unambiguously (a first transmission). */
   #largestAcked = 0;
+  /** When the last ACK of our stream arrived. */
+  #lastAckAt = -Infinity;
+  /** Frames wait behind the oldest one's retries (see `#resendDue`): an ACK sends them. */
+  #waiting = false;
   // Receiver half.
   #recvStream: number | undefined;
   /** Streams the peer left behind; a late frame of one is never followed again. */
@@ -335,7 +345,21 @@ export class ReliableChannel {
   #resendDue(now: number, out: OutData[]): void {
     const base = this.base;
     let earliest = Infinity;
+    // A peer that acknowledged nothing since our oldest frame went out again is not there
+    // (stopped, or its path died): only that frame is retried on its timer; the others wait for
+    // an ACK (then go at once), so what waits in a stopped peer's socket for it to read is not
+    // one copy of every frame every few seconds.
+    let oldest: Pending | undefined;
     for (const p of this.#inflight.values()) {
+      oldest = p;
+      break;
+    }
+    const silent = oldest !== undefined && oldest.tries > 1 && this.#lastAckAt < oldest.sentAt;
+    for (const p of this.#inflight.values()) {
+      if (p.due <= now && silent && p !== oldest && !p.resend && !p.fast) {
+        p.due = Math.max(p.due, oldest!.due);
+        this.#waiting = true;
+      }
       if (p.due <= now) {
         const reason: SendReason = p.resend ? "resend" : p.fast ? "fast" : "timeout";
         p.resend = p.fast = false;
@@ -497,7 +521,14 @@ export class ReliableChannel {
    * acknowledged are made due once older than the loss delay (fast retransmit).
    */
   onAck(now: number, ack: OutAck): void {
-    if ((ack.stream >>> 0) !== this.#stream || this.#inflight.size === 0) return;
+    if ((ack.stream >>> 0) !== this.#stream) return;
+    this.#lastAckAt = now;
+    if (this.#inflight.size === 0) return;
+    if (this.#waiting) {
+      // The peer is back: what waited behind the oldest frame's retries goes now.
+      this.#waiting = false;
+      this.expedite(now);
+    }
     // Karn's rule: only unambiguous first transmissions give RTT samples; of those this ACK
     // acknowledges, the one sent last gives the sample (it waited least for a delayed ACK). An
     // ACK that also acknowledges a payload sent more than once gives none: what it acknowledges
