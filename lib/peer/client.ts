@@ -72,6 +72,7 @@ export { MAX_MESSAGE } from "./fragment.ts";
 export type { PeerInfo } from "./remote.ts";
 export type { Notice, NoticeKind } from "./notices.ts";
 export { DEPARTED_KEEP, MAX_DEPARTED } from "./peer_table.ts";
+export { UNANSWERED_AFTER } from "./remote.ts";
 export type { ClientEvent, ClientOptions } from "./client_options.ts";
 
 const textEncoder = new TextEncoder();
@@ -214,6 +215,14 @@ export class Client {
   /** Messages queued or in flight to present peers; zero means all were acknowledged. */
   get outstanding(): number {
     return this.#peers.outstanding;
+  }
+
+  /**
+   * Messages queued or in flight to present peers that answer (acknowledged something within
+   * `UNANSWERED_AFTER`, or were sent to more recently): what leaving is worth waiting for.
+   */
+  awaiting(now: number): number {
+    return this.#peers.awaiting(now);
   }
 
   /**

@@ -230,6 +230,13 @@ export class PeerTable implements PeerDirectory {
     return n;
   }
 
+  /** Messages queued or in flight to present peers that answer (see {@link RemotePeer.answering}). */
+  awaiting(now: number): number {
+    let n = 0;
+    for (const r of this.#remotes.values()) if (r.present && r.answering(now)) n += r.outstanding;
+    return n;
+  }
+
   /** The longest backlog among the peers taking messages (see {@link RemotePeer.backlog}). */
   backlog(now: number): number {
     let n = 0;

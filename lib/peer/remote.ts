@@ -17,7 +17,7 @@
  * @module
  */
 import { idHex } from "../wire/header.ts";
-import { type Endpoint } from "../wire/address.ts";
+import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import type { BirthdayStats } from "./path/birthday.ts";
 import { PairSearch } from "./path/pair_search.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
@@ -66,6 +66,11 @@ export type {
  * "not responding" (nothing is given up: they stay queued while it may come back).
  */
 export const NOT_RESPONDING_AFTER = 60_000;
+/**
+ * A peer that acknowledged nothing for this long (ms) while messages to it wait does not answer:
+ * leaving does not wait for it.
+ */
+export const UNANSWERED_AFTER = 10_000;
 /** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
 export const STALLED_AFTER = 3_000;
 
@@ -113,6 +118,8 @@ export class RemotePeer {
   #shown = false;
   /** The path the last `peer` event showed. */
   #shownPath: "direct" | "relay" | null = null;
+  /** The direct endpoint the last `peer` event showed, if it showed one. */
+  #shownAddr: Endpoint | null = null;
   /**
    * The direct path shown died and the relay carries the pair, but the peer was not heard
    * through it yet: not shown as relayed until it is (it may have stopped answering at all).
@@ -268,6 +275,7 @@ export class RemotePeer {
       this.goneAt = undefined;
       this.#announced = false;
       this.#shownPath = null;
+      this.#shownAddr = null;
       this.#relayHeld = false;
       this.#returned = true;
     } else if (this.#path) {
@@ -442,6 +450,15 @@ export class RemotePeer {
     const silent = this.#silentSince();
     if (silent !== undefined && !this.#silent) t = Math.min(t, silent + NOT_RESPONDING_AFTER);
     return t === Infinity ? undefined : t;
+  }
+
+  /**
+   * True unless messages wait for it and it acknowledged nothing for {@link UNANSWERED_AFTER}
+   * (counted from the later of its last ACK and the oldest message's first sending).
+   */
+  answering(now: number): boolean {
+    const silent = this.#silentSince();
+    return silent === undefined || now - silent < UNANSWERED_AFTER;
   }
 
   /**
@@ -805,7 +822,12 @@ export class RemotePeer {
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
     this.#resend(now);
     this.#relayHeld = changed.path === "relay" && (this.#shownPath === "direct" || this.#returned);
-    if (!this.#relayHeld) return this.#announce(changed.path, changed.addr, changed.rtt);
+    if (!this.#relayHeld) {
+      // The same direct path selected again (a doubt lifted) is no news.
+      const same = changed.path === "direct" && this.#shownPath === "direct" &&
+        this.#shownAddr !== null && sameEndpoint(this.#shownAddr, changed.addr!);
+      return same ? undefined : this.#announce(changed.path, changed.addr, changed.rtt);
+    }
     // The peer may have stopped answering altogether: "relayed" would claim what nobody knows.
     this.#relayedBy = this.#relayName();
     if (this.wasDirect) this.#events.push({ type: "direct-lost" });
@@ -841,6 +863,7 @@ export class RemotePeer {
     this.#announced = true;
     this.#shown = true;
     this.#shownPath = path;
+    this.#shownAddr = addr;
     const relayedBy = path === "relay" ? this.#relayName() : null;
     this.#relayedBy = relayedBy;
     // The direct path that worked failed (if this peer is our supernode, it is gone).

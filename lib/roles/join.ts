@@ -384,23 +384,25 @@ class PeerProcess {
     this.#sendable = true;
     this.#sendAll(this.#pending.splice(0));
     if (await Promise.race([stdinDone, this.#signalled.promise]) === "signal") return 0;
-    // Deliver what is queued before leaving (Ctrl-C stops waiting).
-    const drained = () => client.outstanding === 0 || this.#interrupted;
+    // Deliver what is queued before leaving, to the peers that answer (a stopped one is not
+    // waited for: its goodbye would only come later); Ctrl-C stops waiting.
+    const drained = () => client.awaiting(monotonicNow()) === 0 || this.#interrupted;
     await this.#until(drained, this.#o.drainTimeout);
-    if (client.outstanding === 0) {
-      if (client.undelivered === 0) return 0;
+    const unacknowledged = client.outstanding, forgotten = client.undelivered;
+    if (unacknowledged === 0 && forgotten === 0) return 0;
+    if (forgotten > 0) {
       log.warning(
         "{count} message parts to peers that left and did not come back were never delivered",
         {
-          count: client.undelivered,
+          count: forgotten,
         },
       );
-      return 1;
     }
-    log.warning("{count} messages were not acknowledged within {seconds} s", {
-      count: client.outstanding,
-      seconds: this.#o.drainTimeout / 1000,
-    });
+    if (unacknowledged > 0) {
+      log.warning("{count} message parts were not acknowledged before leaving", {
+        count: unacknowledged,
+      });
+    }
     return 1;
   }
 

@@ -5,7 +5,7 @@
  * still clearing what waited for it.
  */
 import assert from "node:assert/strict";
-import type { Client, ClientEvent } from "../../lib/peer/client.ts";
+import { type Client, type ClientEvent, UNANSWERED_AFTER } from "../../lib/peer/client.ts";
 import type { SansIo } from "../../lib/io/udp.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
@@ -176,4 +176,50 @@ Deno.test("a peer waking from a stop judges no one unlisted by its own silence",
   const seen = a.drain().slice(from);
   assert.deepEqual(seen.filter((e) => e.type === "left"), [], "carol never left");
   assert.ok(a.client.peers().some((p) => p.name === "carol"));
+});
+
+Deno.test("leaving waits for the peers that answer, not for one that stopped", () => {
+  const net = new SimNet(2113);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  const c = addPeer(net, "carol", at(3));
+  net.runUntilTrue(() => a.client.peers().filter((p) => p.path === "direct").length === 2);
+  net.run(2_000);
+  b.stop.stopped = true;
+  a.client.send(net.now, "one");
+  assert.equal(a.client.awaiting(net.now), 2, "both are waited for at first");
+  net.run(1_000);
+  assert.equal(a.client.awaiting(net.now), 1, "carol acknowledged");
+  net.run(UNANSWERED_AFTER);
+  assert.equal(a.client.awaiting(net.now), 0, "bob does not answer: not waited for");
+  assert.equal(a.client.outstanding, 1, "but the line to him is still queued");
+  assert.deepEqual(c.messages(), ["alice: one"]);
+  b.stop.wake(net.now);
+  net.run(10_000);
+  assert.equal(a.client.outstanding, 0);
+  assert.deepEqual(b.messages(), ["alice: one"]);
+});
+
+Deno.test("a peer stopped a while is shown neither relayed nor again: its direct path is as it was", () => {
+  const net = new SimNet(2114);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  const from = a.drain().length;
+  b.stop.stopped = true;
+  a.client.send(net.now, "are you there?"); // its resends find the direct path dead
+  net.run(20_000);
+  assert.equal(a.client.peers()[0]?.path, "relay");
+  b.stop.wake(net.now);
+  net.runUntilTrue(() => a.client.peers()[0]?.path === "direct" && a.client.outstanding === 0);
+  net.run(5_000);
+  assert.deepEqual(b.messages(), ["alice: are you there?"]);
+  assert.deepEqual(
+    a.drain().slice(from).filter((e) => e.type === "peer"),
+    [],
+    "nothing to tell: the same direct path as before",
+  );
 });
