@@ -17,7 +17,7 @@
  * @module
  */
 import { idHex } from "../wire/header.ts";
-import { type Endpoint, sameEndpoint } from "../wire/address.ts";
+import { type Endpoint } from "../wire/address.ts";
 import type { BirthdayStats } from "./path/birthday.ts";
 import { PairSearch } from "./path/pair_search.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
@@ -30,6 +30,8 @@ import { ControlFrames, type OurFacts } from "./control_frames.ts";
 import { countDrop } from "./drops.ts";
 import { judgeHandshake, PeerWarnings, twoIdentities, type Warning } from "./identity_policy.ts";
 import { notice } from "./notices.ts";
+import { NOT_RESPONDING_AFTER, Responsiveness } from "./responsiveness.ts";
+import { ShownPath } from "./shown_path.ts";
 import type { PeerRelays } from "./supernodes.ts";
 import type {
   Introduction,
@@ -61,16 +63,7 @@ export type {
   SharedResources,
 } from "./remote_context.ts";
 
-/**
- * A peer that acknowledged nothing for this long (ms) while messages to it wait is told to be
- * "not responding" (nothing is given up: they stay queued while it may come back).
- */
-export const NOT_RESPONDING_AFTER = 60_000;
-/**
- * A peer that acknowledged nothing for this long (ms) while messages to it wait does not answer:
- * leaving does not wait for it.
- */
-export const UNANSWERED_AFTER = 10_000;
+export { NOT_RESPONDING_AFTER, UNANSWERED_AFTER } from "./responsiveness.ts";
 /** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
 export const STALLED_AFTER = 3_000;
 
@@ -112,21 +105,8 @@ export class RemotePeer {
   /** What {@link ControlFrames} tells the peer about us. */
   #ours: OurFacts;
   #search: PairSearch;
-  /** A path has been reported to the user since the last introduction. */
-  #announced = false;
-  /** A `peer` event showed it and no `left` followed yet. */
-  #shown = false;
-  /** The path the last `peer` event showed. */
-  #shownPath: "direct" | "relay" | null = null;
-  /** The direct endpoint the last `peer` event showed, if it showed one. */
-  #shownAddr: Endpoint | null = null;
-  /**
-   * The direct path shown died and the relay carries the pair, but the peer was not heard
-   * through it yet: not shown as relayed until it is (it may have stopped answering at all).
-   */
-  #relayHeld = false;
-  /** Back after departing and not heard from since: a relayed path is held back as above. */
-  #returned = false;
+  /** What the user was shown of it, and whether a path change is news. */
+  #shown = new ShownPath();
   /** The epoch it said GOODBYE under: an INTRO with that epoch is the server's stale word. */
   #goodbyeEpoch: string | undefined;
   /** The relay last reported (a supernode's name, or null for the server). */
@@ -148,21 +128,15 @@ export class RemotePeer {
   wasDirect = false;
   /** When it left the room, if it has. */
   goneAt: number | undefined;
-  /** When its last ACK arrived. */
-  #lastAckAt = -Infinity;
-  /** When something from it last authenticated (made: when it was introduced). */
-  #heardAt: number;
+  /** Its signs of life: when it was heard from, when it acknowledged, "not responding". */
+  #alive: Responsiveness;
   /** The direct path that worked last (kept when it died: a goodbye may still get there). */
   #lastDirect: { addr: Endpoint; via: number } | null = null;
-  /** It has been silent for {@link NOT_RESPONDING_AFTER} (until its next ACK). */
-  #silent = false;
-  /** "Not responding" was told, so "responding" is owed. */
-  #silentTold = false;
 
   /** Makes the remote for a first introduction and starts (or awaits) the handshake. */
   constructor(ctx: RemoteContext, now: number, intro: Introduction) {
     this.#ctx = ctx;
-    this.#heardAt = now;
+    this.#alive = new Responsiveness(now);
     this.id = intro.id;
     this.key = idHex(intro.id);
     this.#intro = intro;
@@ -273,11 +247,7 @@ export class RemotePeer {
     if (!this.present) {
       // Back after leaving: a fresh path once the link is up; sequence numbers continue.
       this.goneAt = undefined;
-      this.#announced = false;
-      this.#shownPath = null;
-      this.#shownAddr = null;
-      this.#relayHeld = false;
-      this.#returned = true;
+      this.#shown.returned();
     } else if (this.#path) {
       this.#path.updateCandidates(now, intro.candidates);
     }
@@ -299,7 +269,7 @@ export class RemotePeer {
     if (!this.present) return false;
     this.goneAt = now;
     this.#path = null;
-    this.#shown = false;
+    this.#shown.hide();
     this.#search.close();
     return true;
   }
@@ -329,12 +299,12 @@ export class RemotePeer {
 
   /** True once a `peer` event showed it since it was last introduced (and until it left). */
   get shown(): boolean {
-    return this.#shown;
+    return this.#shown.shown;
   }
 
   /** It will not be shown as leaving (its `left` was told, or a newer instance replaced it). */
   hide(): void {
-    this.#shown = false;
+    this.#shown.hide();
   }
 
   /**
@@ -389,7 +359,7 @@ export class RemotePeer {
 
   /** When something from it last authenticated (or when it was first introduced). */
   get heardAt(): number {
-    return this.#heardAt;
+    return this.#alive.heardAt;
   }
 
   /**
@@ -397,7 +367,7 @@ export class RemotePeer {
    * nothing about it, so it is not told "not responding" for it.
    */
   stalled(now: number): void {
-    this.#lastAckAt = Math.max(this.#lastAckAt, now);
+    this.#alive.stalled(now);
   }
 
   /** Tells the peer our RTTs to the server and our supernode (sealed; for the relay choice). */
@@ -422,7 +392,7 @@ export class RemotePeer {
     return {
       name: this.name,
       fingerprint: this.fingerprint!,
-      path: this.#announced ? (route ? "direct" : "relay") : "pending",
+      path: this.#shown.announced ? (route ? "direct" : "relay") : "pending",
       addr: route,
       rtt: this.#path?.rtt ?? null,
       relayedBy: route ? null : this.#relayName(),
@@ -447,44 +417,28 @@ export class RemotePeer {
       t = Math.min(t, this.#channel.nextTimeout() ?? Infinity);
       t = Math.min(t, this.#search.nextTimeout(this.#path) ?? Infinity);
     }
-    const silent = this.#silentSince();
-    if (silent !== undefined && !this.#silent) t = Math.min(t, silent + NOT_RESPONDING_AFTER);
+    t = Math.min(t, this.#alive.nextTimeout(this.#channel.oldestSentAt()) ?? Infinity);
     return t === Infinity ? undefined : t;
   }
 
   /**
-   * True unless messages wait for it and it acknowledged nothing for {@link UNANSWERED_AFTER}
+   * True unless messages wait for it and it acknowledged nothing for `UNANSWERED_AFTER`
    * (counted from the later of its last ACK and the oldest message's first sending).
    */
   answering(now: number): boolean {
-    const silent = this.#silentSince();
-    return silent === undefined || now - silent < UNANSWERED_AFTER;
-  }
-
-  /**
-   * Since when it has acknowledged nothing while messages to it are in flight (the later of its
-   * last ACK and the oldest message's first sending), if any are.
-   */
-  #silentSince(): number | undefined {
-    const oldest = this.#channel.oldestSentAt();
-    return oldest === undefined ? undefined : Math.max(oldest, this.#lastAckAt);
+    return this.#alive.answering(now, this.#channel.oldestSentAt());
   }
 
   /** Advances its timers. */
   handleTimeout(now: number): void {
     if (!this.present) return;
-    const silent = this.#silentSince();
-    if (silent !== undefined && !this.#silent && now - silent >= NOT_RESPONDING_AFTER) {
-      this.#silent = true;
-      if (this.established) {
-        this.#silentTold = true;
-        this.#events.push(notice({
-          kind: "not-responding",
-          name: this.name,
-          seconds: NOT_RESPONDING_AFTER / 1000,
-          waiting: this.#channel.outstanding,
-        }));
-      }
+    if (this.#alive.check(now, this.#channel.oldestSentAt(), this.established)) {
+      this.#events.push(notice({
+        kind: "not-responding",
+        name: this.name,
+        seconds: NOT_RESPONDING_AFTER / 1000,
+        waiting: this.#channel.outstanding,
+      }));
     }
     this.#secure.handleTimeout(now);
     this.#path?.handleTimeout(now);
@@ -504,7 +458,9 @@ export class RemotePeer {
       return this.#drop("handshake-uncookied");
     }
     const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
-    if (r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") this.#heardAt = now;
+    if (r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
+      this.#alive.heard(now);
+    }
     if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
       // The peer's messages come from its NAT's mapping towards us: worth probing.
       if (this.#path) this.#path.onPeerSeen(now, from, via);
@@ -584,7 +540,7 @@ export class RemotePeer {
     for (const w of verdict.warnings) this.#warn(now, w);
     if (!verdict.accept) return this.#refuse();
     this.name = e.name;
-    this.#returned = false;
+    this.#shown.heard();
     const first = this.fingerprint === undefined;
     this.fingerprint = verdict.fingerprint;
     // Another remote with this identity (its earlier instance) gives way to this one.
@@ -608,8 +564,8 @@ export class RemotePeer {
     if (plain === "unkeyed") return this.#drop("unkeyed");
     if (plain === "failed") return this.#failed(now, "frame");
     this.#warnings.authenticated();
-    this.#returned = false;
-    this.#heardAt = now;
+    this.#shown.heard();
+    this.#alive.heard(now);
     // Its frames can overtake the message 2 of our handshake: nothing to do with them yet.
     if (!this.established) return this.#drop("not-established");
     const inner = decodeInner(plain);
@@ -685,11 +641,7 @@ export class RemotePeer {
   /** An ACK from the peer: it clears what it acknowledges, and the peer is responding. */
   #ack(now: number, f: Extract<InnerFrame, { kind: typeof InnerKind.Ack }>): void {
     this.#channel.onAck(now, f);
-    this.#lastAckAt = now;
-    this.#silent = false;
-    if (!this.#silentTold) return;
-    this.#silentTold = false;
-    this.#events.push(notice({ kind: "responding", name: this.name }));
+    if (this.#alive.acked(now)) this.#events.push(notice({ kind: "responding", name: this.name }));
   }
 
   /** Counts a frame that did not authenticate; many in a row are worth telling the user. */
@@ -717,7 +669,7 @@ export class RemotePeer {
     if (missed > 0) this.#events.push(notice({ kind: "missed", name: this.name, frames: missed }));
     // Data proves the peer reachable: say so before its first message, even if the path
     // machine has not decided yet (it reports again when it does).
-    if (!this.#announced && deliver.length > 0 && this.present) {
+    if (!this.#shown.announced && deliver.length > 0 && this.present) {
       this.#announce(from ? "direct" : "relay", from);
     }
     // Answer the way the data came, so acks flow even while paths disagree (a delayed ACK
@@ -802,15 +754,15 @@ export class RemotePeer {
   /**
    * Reports what the path machine decided (or, on the same relayed path, another relay), and
    * resends what is in flight the new way at once. A direct path shown to the user that died is
-   * not shown as relayed until the peer is heard through the relay (see {@link #relayHeld}).
+   * not shown as relayed until the peer is heard through the relay (see {@link ShownPath}).
    */
   #report(now: number, path: PathMachine): void {
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
     if (!changed) {
-      if (!this.#announced || path.route() || this.#relayName() === this.#relayedBy) return;
+      if (!this.#shown.announced || path.route() || this.#relayName() === this.#relayedBy) return;
       this.#resend(now);
-      if (this.#relayHeld) return void (this.#relayedBy = this.#relayName());
+      if (this.#shown.held) return void (this.#relayedBy = this.#relayName());
       return this.#announce("relay", null);
     }
     if (changed.path === "direct") {
@@ -818,26 +770,21 @@ export class RemotePeer {
       this.#lastDirect = { addr: changed.addr!, via: path.routeVia() };
       this.#search.onDirect(now, path.routeVia());
     }
-    this.#announced = true;
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
     this.#resend(now);
-    this.#relayHeld = changed.path === "relay" && (this.#shownPath === "direct" || this.#returned);
-    if (!this.#relayHeld) {
-      // The same direct path selected again (a doubt lifted) is no news.
-      const same = changed.path === "direct" && this.#shownPath === "direct" &&
-        this.#shownAddr !== null && sameEndpoint(this.#shownAddr, changed.addr!);
-      return same ? undefined : this.#announce(changed.path, changed.addr, changed.rtt);
-    }
-    // The peer may have stopped answering altogether: "relayed" would claim what nobody knows.
+    const news = this.#shown.news(changed.path, changed.addr);
+    if (news === "show") return this.#announce(changed.path, changed.addr, changed.rtt);
+    if (news === "same") return;
+    // Held: the peer may have stopped answering altogether.
     this.#relayedBy = this.#relayName();
     if (this.wasDirect) this.#events.push({ type: "direct-lost" });
   }
 
   /** A frame came from the peer through the relay: a relayed path held back is shown now. */
   #heardRelayed(): void {
-    if (!this.#relayHeld || this.#path?.route()) return;
-    this.#relayHeld = false;
-    this.#announce("relay", null, null, false);
+    if (this.#shown.heardRelayed(this.#path?.route() != null)) {
+      this.#announce("relay", null, null, false);
+    }
   }
 
   /** Resends whatever is in flight, now, along the current path. */
@@ -860,10 +807,7 @@ export class RemotePeer {
     rtt: number | null = null,
     lost = true,
   ): void {
-    this.#announced = true;
-    this.#shown = true;
-    this.#shownPath = path;
-    this.#shownAddr = addr;
+    this.#shown.showed(path, addr);
     const relayedBy = path === "relay" ? this.#relayName() : null;
     this.#relayedBy = relayedBy;
     // The direct path that worked failed (if this peer is our supernode, it is gone).
