@@ -17,9 +17,10 @@
  *
  * A peer that acknowledges nothing at all (stopped, or its path died) is not sent a copy of every
  * frame in flight at every timeout: once the oldest frame has been retried and still nothing was
- * acknowledged since, only it is retried on its timer, and the others wait; the first ACK sends
- * them all at once (as a path change does). What piles up in a stopped peer's socket meanwhile
- * is one frame per timeout, so what matters when it wakes (a goodbye, an introduction) still fits.
+ * acknowledged since, only it is retried on its timer, and the others wait, new payloads too;
+ * the first ACK sends them all at once (as a path change does). What piles up in a stopped
+ * peer's socket meanwhile is one frame per timeout, so what matters when it wakes (a goodbye, an
+ * introduction) still fits.
  *
  * Loss is detected two ways: by the retransmission timer, and by fast retransmit (RFC 9002's
  * rule, with both thresholds): a payload still in flight when one sent
@@ -338,8 +339,19 @@ export class ReliableChannel {
   pollData(now: number): OutData[] {
     const out: OutData[] = [];
     if (this.#earliest <= now) this.#resendDue(now, out);
-    if (this.queued > 0) this.#sendNew(now, out);
+    // New payloads wait too while the peer is silent (see #resendDue).
+    if (this.queued > 0 && !this.#silent()) this.#sendNew(now, out);
+    else if (this.queued > 0) this.#waiting = true;
     return out;
+  }
+
+  /**
+   * True when the peer acknowledged nothing since the oldest frame in flight went out again
+   * (it was resent by its timer at least once): it is not there, for now.
+   */
+  #silent(): boolean {
+    for (const p of this.#inflight.values()) return p.tries > 1 && this.#lastAckAt < p.sentAt;
+    return false;
   }
 
   #resendDue(now: number, out: OutData[]): void {
@@ -354,7 +366,7 @@ export class ReliableChannel {
       oldest = p;
       break;
     }
-    const silent = oldest !== undefined && oldest.tries > 1 && this.#lastAckAt < oldest.sentAt;
+    const silent = this.#silent();
     for (const p of this.#inflight.values()) {
       if (p.due <= now && silent && p !== oldest && !p.resend && !p.fast) {
         p.due = Math.max(p.due, oldest!.due);

@@ -223,3 +223,28 @@ Deno.test("a peer stopped a while is shown neither relayed nor again: its direct
     "nothing to tell: the same direct path as before",
   );
 });
+
+Deno.test("a stopped peer's socket is not flooded: a line a second for a minute costs it a few datagrams", () => {
+  const net = new SimNet(2115);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  b.stop.stopped = true;
+  let queued = 0;
+  const t0 = net.now;
+  net.tamper = (_from, to, data) => {
+    if (to.port === at(2).port && net.now > t0) queued++;
+    return data;
+  };
+  for (let i = 1; i <= 60; i++) {
+    a.client.send(net.now, `line ${i}`);
+    net.run(1_000);
+  }
+  // Relayed copies too reach bob's socket (the server still knows him).
+  assert.ok(queued <= 40, `${queued} datagrams waiting for bob`);
+  b.stop.wake(net.now);
+  net.runUntilTrue(() => a.client.outstanding === 0, 30_000);
+  assert.deepEqual(b.messages(), Array.from({ length: 60 }, (_, i) => `alice: line ${i + 1}`));
+});
