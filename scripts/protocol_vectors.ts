@@ -458,6 +458,16 @@ const innerFrames: { name: string; fields: InnerFrame }[] = [
       supernodeRtt: RTT_UNKNOWN,
     },
   },
+  {
+    name: "SERVER_HINT",
+    fields: { kind: InnerKind.ServerHint, boot: utf8.encode("boot-id!") },
+  },
+  {
+    name: "SERVER_HINT (boot id not known)",
+    fields: { kind: InnerKind.ServerHint, boot: new Uint8Array(8) },
+  },
+  { name: "GOODBYE", fields: { kind: InnerKind.Goodbye } },
+  { name: "GOODBYE_ACK", fields: { kind: InnerKind.GoodbyeAck } },
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -46,4 +46,13 @@ export class StallGuard {
     if (this.#holdUntil === -Infinity) return t;
     return t === undefined ? this.#holdUntil : Math.min(t, this.#holdUntil);
   }
+
+  /**
+   * The wake-up to ask for when every timer of the machine waits out a hold (not only some of
+   * its decisions): a deadline due during the hold moves to the hold's end, so a driver does not
+   * spin on a timer the machine will not act on yet.
+   */
+  defer(t: number | undefined): number | undefined {
+    return t === undefined ? undefined : Math.max(t, this.#holdUntil);
+  }
 }

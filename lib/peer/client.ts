@@ -14,7 +14,11 @@
  *   return never reuses a nonce.
  *
  * Server messages (INTRO, LEFT, ROSTER) from the server, or from our supernode while the server
- * is silent, decide who is in the room. HANDSHAKE frames come relayed or directly from a peer
+ * is silent, decide who is in the room, with the peers' own word (GOODBYE) and what we can reach
+ * (see `lib/peer/membership.ts`); leaving says goodbye in a way that arrives
+ * (`lib/peer/farewell.ts`); registering again after a restart tells the peers (SERVER_HINT), and a
+ * late wake-up reads the socket before acting on timers ({@link StallGuard}). HANDSHAKE frames come
+ * relayed or directly from a peer
  * (see `lib/peer/handshake/handshake.ts`); only a relayed one from an unknown peer asks the
  * server to resync. What the user is told: peers, messages, warnings, and notices with a
  * `kind` (`lib/peer/notices.ts`).
@@ -24,7 +28,7 @@
 import { type MsgOf } from "../wire/server_msg.ts";
 import { BirthdayPool } from "./path/birthday.ts";
 import { Discovery } from "./discovery.ts";
-import { compareBytes } from "../core/bytes.ts";
+import { bytesEqual, compareBytes } from "../core/bytes.ts";
 import { PeerTable } from "./peer_table.ts";
 import {
   type ClientEvent,
@@ -34,6 +38,8 @@ import {
   remoteContextOf,
 } from "./client_options.ts";
 import { Membership } from "./membership.ts";
+import { Farewell } from "./farewell.ts";
+import { StallGuard } from "../core/stall.ts";
 import { introductionOf, isIPv6 } from "./introductions.ts";
 import { notice, type NoticeFact } from "./notices.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
@@ -50,6 +56,7 @@ import {
   decodeHandshake,
   decodeSealed,
   type HandshakeFrame,
+  HINT_BOOT_LEN,
   type SealedFrame,
 } from "../wire/peer_frame.ts";
 import {
@@ -65,6 +72,7 @@ export { MAX_MESSAGE } from "./fragment.ts";
 export type { PeerInfo } from "./remote.ts";
 export type { Notice, NoticeKind } from "./notices.ts";
 export { DEPARTED_KEEP, MAX_DEPARTED } from "./peer_table.ts";
+export { UNANSWERED_AFTER } from "./remote.ts";
 export type { ClientEvent, ClientOptions } from "./client_options.ts";
 
 const textEncoder = new TextEncoder();
@@ -111,6 +119,18 @@ export class Client {
   #ipv6: boolean;
   /** The supernode role and our registration with the room's supernode. */
   #sn: Supernodes;
+  /** Registrations of our server link seen (a new one after the first: tell the peers). */
+  #registrations = 0;
+  /** A peer's SERVER_HINT came in this step: check our registration. */
+  #hinted = false;
+  /** Peers whose GOODBYE came in this step: they depart. */
+  #goodbyes: RemotePeer[] = [];
+  /** Our own goodbyes, once we leave. */
+  #farewell = new Farewell();
+  /** Notices late wake-ups (the process was stopped) and holds timers after them. */
+  #stall = new StallGuard();
+  /** The earliest deadline as last computed (before any hold). */
+  #due: number | undefined;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -198,6 +218,14 @@ export class Client {
   }
 
   /**
+   * Messages queued or in flight to present peers that answer (acknowledged something within
+   * `UNANSWERED_AFTER`, or were sent to more recently): what leaving is worth waiting for.
+   */
+  awaiting(now: number): number {
+    return this.#peers.awaiting(now);
+  }
+
+  /**
    * The longest backlog of payloads queued behind a window, among the peers taking messages
    * (see {@link RemotePeer.backlog}): a sender of many lines waits while it is high.
    */
@@ -210,7 +238,10 @@ export class Client {
     return this.#peers.channelStats();
   }
 
-  /** Message parts given up on because their peer stopped acknowledging (or was forgotten). */
+  /**
+   * Message parts never delivered: those waiting for a departed peer when it was forgotten
+   * (nothing is given up before; see `lib/peer/membership.ts`).
+   */
   get undelivered(): number {
     return this.#peers.undelivered;
   }
@@ -312,20 +343,49 @@ export class Client {
   }
 
   /**
-   * Says goodbye to the server (the caller flushes and exits afterwards), after sending the
-   * ACKs still delayed, so the peers do not resend what was delivered.
+   * Says goodbye, after sending the ACKs still delayed (so the peers do not resend what was
+   * delivered): a sealed GOODBYE to each established peer along its path, repeated to those
+   * reached directly until they answer (see `lib/peer/farewell.ts`), and BYE to the server, sent
+   * three times. Keep driving the client (datagrams and timers) until {@link farewellDone} and
+   * {@link portmapIdle}; then close the socket.
    */
   leave(now: number): void {
+    const awaiting: string[] = [];
     for (const r of this.#peers.values()) {
       r.flushAck(now);
+      if (r.goodbye(now) && r.direct) awaiting.push(r.key);
       this.#after(r);
     }
     this.#sn.close(now);
     this.#drive(now);
+    const bye = this.#link.registered
+      ? {
+        to: this.#link.server,
+        data: encodeServerMsg({ type: MsgType.Bye, id: this.#id, token: this.#link.token }),
+      }
+      : undefined;
     this.#link.close();
     this.#linkOut();
+    this.#farewell.start(now, awaiting, bye);
     this.#discovery.stop(now);
     this.#discoveryOut(now);
+  }
+
+  /** True once the goodbyes of {@link leave} are answered or given up on (at most a second). */
+  get farewellDone(): boolean {
+    return this.#farewell.done;
+  }
+
+  /** Repeats the goodbyes and the BYE that are due (after {@link leave}). */
+  #farewellTimeout(now: number): void {
+    const due = this.#farewell.handleTimeout(now);
+    if (due.bye) this.#out.push(due.bye);
+    for (const key of due.goodbyes) {
+      const r = this.#peers.get(key);
+      if (!r) continue;
+      r.goodbye(now);
+      this.#after(r);
+    }
   }
 
   /** Sends a chat line to every peer present. Returns how many peers it was queued for. */
@@ -351,10 +411,24 @@ export class Client {
     return n;
   }
 
-  /** Earliest time {@link handleTimeout} has work. */
+  /**
+   * Earliest time {@link handleTimeout} has work. Right after a late wake-up (see
+   * {@link StallGuard}) it is the end of the hold.
+   */
   nextTimeout(): number | undefined {
-    // After leaving, only the port mapper's deletions go on.
-    if (this.#link.closed) return this.#discovery.nextMapperTimeout();
+    this.#due = this.#nextTimeout();
+    return this.#stall.defer(this.#due);
+  }
+
+  #nextTimeout(): number | undefined {
+    // After leaving, only the goodbyes and the port mapper's deletions go on.
+    if (this.#link.closed) {
+      const t = Math.min(
+        this.#discovery.nextMapperTimeout() ?? Infinity,
+        this.#farewell.nextTimeout() ?? Infinity,
+      );
+      return t === Infinity ? undefined : t;
+    }
     let t = this.#link.nextTimeout() ?? Infinity;
     t = Math.min(t, this.#discovery.nextMapperTimeout() ?? Infinity);
     t = Math.min(t, this.#discovery.nextTimeout() ?? Infinity);
@@ -363,11 +437,17 @@ export class Client {
     return t === Infinity ? undefined : t;
   }
 
-  /** Advances timers: the server link, the remotes that are due, and forgetting old departures. */
+  /**
+   * Advances timers: the server link, the remotes that are due, and forgetting old departures.
+   * Not right after the process was stopped (a late wake-up, see {@link StallGuard}): the
+   * datagrams that arrived meanwhile are read first, so a path is not declared dead, nor the
+   * server lost, for silence that was our own.
+   */
   handleTimeout(now: number): void {
+    if (this.#holding(now)) return;
     this.#discovery.handleMapperTimeout(now);
     this.#discoveryOut(now);
-    if (this.#link.closed) return;
+    if (this.#link.closed) return this.#farewellTimeout(now);
     this.#link.handleTimeout(now);
     this.#linkOut();
     this.#sn.handleTimeout(now);
@@ -378,7 +458,7 @@ export class Client {
       r.handleTimeout(now);
       this.#after(r);
     }
-    this.#members.forget(now);
+    this.#members.handleTimeout(now);
     this.#membersOut();
     this.#sn.relaysCheck();
     this.#drive(now);
@@ -390,8 +470,23 @@ export class Client {
    * Never throws on bad input.
    */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
+    this.#holding(now);
     this.#route(now, from, data, via);
     this.#drive(now);
+  }
+
+  /**
+   * True while timers wait after a late wake-up. When one is first noticed, silence during our
+   * own absence is not held against anyone: not-responding clocks and unlisted peers' graces
+   * start again from now.
+   */
+  #holding(now: number): boolean {
+    const before = this.#stall.stalls;
+    const held = this.#stall.holding(now, this.#due);
+    if (this.#stall.stalls === before) return held;
+    for (const r of this.#peers.values()) r.stalled(now);
+    this.#members.stalled(now);
+    return held;
   }
 
   /**
@@ -399,12 +494,42 @@ export class Client {
    * registration's traffic with our own role runs to quiescence (in bounded rounds).
    */
   #drive(now: number): void {
+    this.#serverNews(now);
     const failed = this.#supernodeFailed;
     this.#supernodeFailed = undefined;
     if (failed !== undefined) this.#sn.pathFailed(now, failed);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const fed = this.#sn.pump(now);
       if (!this.#snOut(now) && !fed) return;
+    }
+  }
+
+  /**
+   * Restarts learned at once: when our link registered again (the server refused us as unknown,
+   * or was lost), each established peer gets a SERVER_HINT along its path; a peer's hint makes
+   * us check our own registration (see {@link ServerLink.recheck}).
+   */
+  #serverNews(now: number): void {
+    if (this.#goodbyes.length > 0) {
+      for (const r of this.#goodbyes.splice(0)) this.#members.goodbye(now, r);
+      this.#membersOut();
+    }
+    if (this.#hinted) {
+      this.#hinted = false;
+      this.#link.recheck(now);
+      this.#linkOut();
+    }
+    const n = this.#link.registrations;
+    if (n === this.#registrations) return;
+    const again = this.#registrations > 0;
+    this.#registrations = n;
+    if (!again || this.#link.closed) return;
+    // The boot id of the server instance we registered with (zeros when it gave none).
+    const boot = this.#link.bootId ?? new Uint8Array(HINT_BOOT_LEN);
+    for (const r of this.#peers.values()) {
+      if (!r.present) continue;
+      r.hint(now, boot);
+      this.#after(r);
     }
   }
 
@@ -453,7 +578,12 @@ export class Client {
     ) {
       return this.#discoveryOut(now);
     }
-    if (this.#link.closed) return;
+    if (this.#link.closed) {
+      // Leaving: only the peers' answers to our goodbyes (sealed, direct) are still read.
+      if (this.#farewell.done || !hasHeader(data, MsgType.Sealed)) return;
+      const s = decodeSealed(data);
+      return s.ok ? this.#sealed(now, s.value, from, via) : this.#drop(s.reason);
+    }
     if (via) {
       if (this.#o.relayOnly || !hasHeader(data, MsgType.Sealed)) {
         return this.#drop("aux-unexpected");
@@ -579,12 +709,9 @@ export class Client {
   #sealed(now: number, s: SealedFrame, from: Endpoint | null, via = 0): void {
     if (compareBytes(s.to, this.#id) !== 0) return this.#drop("not-for-us");
     const r = this.#peers.sealedFrom(s.from);
-    if (!r) {
-      this.#drop("unknown-peer");
-      // Our view of the room may be stale (a lost INTRO): ask the server to resync.
-      this.#resync(now);
-      return;
-    }
+    // Our view of the room may be stale (a lost INTRO): ask the server to resync.
+    if (!r || !r.present) this.#resync(now);
+    if (!r) return this.#drop("unknown-peer");
     r.handleSealed(now, s, from, via);
     this.#after(r);
   }
@@ -671,10 +798,32 @@ export class Client {
       } else this.#toServer({ ...relay, token: this.#link.token });
     }
     for (let e = r.pollEvent(); e; e = r.pollEvent()) {
-      // The direct path to our supernode failed: it is reachable by definition, so it is gone.
-      if (e.type === "direct-lost") {
-        if (r.key === this.#sn.link?.key) this.#supernodeFailed = r.key;
-      } else this.#events.push(e);
+      switch (e.type) {
+        case "direct-lost":
+          // The direct path to our supernode failed: it is reachable by definition, so it is gone.
+          if (r.key === this.#sn.link?.key) this.#supernodeFailed = r.key;
+          break;
+        case "identified":
+          this.#members.identified(r);
+          this.#membersOut();
+          break;
+        case "server-hint": {
+          // Registered with that very server instance already: nothing to check.
+          const mine = this.#link.bootId;
+          if (!(mine && e.boot.some((b) => b !== 0) && bytesEqual(mine, e.boot))) {
+            this.#hinted = true;
+          }
+          break;
+        }
+        case "goodbye":
+          this.#goodbyes.push(r);
+          break;
+        case "goodbye-ack":
+          this.#farewell.handleAck(r.key);
+          break;
+        default:
+          this.#events.push(e);
+      }
     }
     this.#peers.track(r);
   }

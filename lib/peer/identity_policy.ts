@@ -29,7 +29,7 @@ export type WarningKind =
   | "identity-shared"
   /** A peer could not be authenticated, or was refused (bad name, two identities). */
   | "auth-failed"
-  /** A peer acknowledged nothing for long; what waited for it was dropped. */
+  /** A peer left and was forgotten with messages to it never acknowledged. */
   | "undelivered"
   /** Two present peers claim the same name. */
   | "name-clash";
@@ -131,14 +131,14 @@ export function twoIdentities(who: Who, first: Uint8Array, second: Uint8Array): 
   );
 }
 
-/** The warning for a peer that acknowledged nothing for `seconds`: `parts` were dropped. */
-export function undelivered(who: Who, seconds: number, parts: number): Warning {
+/** The warning for a peer forgotten with `parts` message parts to it never acknowledged. */
+export function undelivered(who: Who, parts: number): Warning {
   return warning(
     "undelivered",
     who.name || null,
-    `${
-      label(who)
-    } acknowledged nothing for ${seconds} s; ${parts} message parts to it were dropped`,
+    `${label(who)} left and did not come back; ${parts} message ${
+      parts === 1 ? "part" : "parts"
+    } to it ${parts === 1 ? "was" : "were"} never delivered`,
   );
 }
 

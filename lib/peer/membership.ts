@@ -1,30 +1,58 @@
 /**
- * Who is in the room, by the word of the rendezvous points: an INTRO makes a remote peer (or
- * brings a departed one back, or updates its endpoints), LEFT and ROSTER depart peers, and
- * departed peers are forgotten after a while (the limits are {@link PeerTable}'s). The
- * server's word counts; our supernode's on who left or is present counts only while the server
- * is silent (the caller says which, `inCharge`). A hostile server cannot make the room larger
- * than a ROSTER can list, nor key a forgotten peer again under its old epoch.
+ * Who is in the room: an INTRO makes a remote peer (or brings a departed one back, or updates
+ * its endpoints), a GOODBYE from the peer itself or a LEFT departs it, and departed peers are
+ * forgotten after a while (the limits are {@link PeerTable}'s). The server's word counts; our
+ * supernode's on who left or is present counts only while the server is silent (the caller says
+ * which, `inCharge`). A hostile server cannot make the room larger than a ROSTER can list, nor
+ * key a forgotten peer again under its old epoch.
+ *
+ * The server's roster is not the truth about peers we can reach. A present peer a ROSTER leaves
+ * out (a restarted server that does not know it yet), or that the server expired while a direct
+ * path to it still works, becomes _unlisted_: still shown, still sent to, lines to it queued; if
+ * it is introduced again it simply carries on. Only when {@link UNLISTED_GRACE} passed, no path
+ * to it works (neither direct nor through a supernode that answers) and it has been silent for
+ * {@link UNLISTED_SILENCE} does it depart, as `gone`.
+ * A peer whose handshake shows the identity of another remote (the same user back under a new
+ * id) replaces it: the old one is forgotten at once, with one `left` if it was shown.
  *
  * @module
  */
 import { countDrop, type Drops } from "./drops.ts";
-import { type Notice, notice } from "./notices.ts";
+import { undelivered, type Warning } from "./identity_policy.ts";
 import type { PeerTable } from "./peer_table.ts";
 import { RemotePeer } from "./remote.ts";
 import type { Introduction, RemoteContext } from "./remote_context.ts";
 import { idHex } from "../wire/header.ts";
 import { MAX_ROOM_SIZE } from "../wire/server_msg.ts";
 
-/** Why a peer left: it said goodbye, the server expired it, or a roster no longer lists it. */
+/**
+ * How long a present peer the server does not list is still shown and sent to without a working
+ * path, at least, in ms: longer than a keepalive interval, so a peer that re-registers with a
+ * restarted server at its next PING is back in time.
+ */
+export const UNLISTED_GRACE = 30_000;
+
+/**
+ * How long an unlisted peer without a working path must also have been silent (nothing
+ * authenticated came from it) before it departs, in ms: as long as a server keeps a silent
+ * member (its default expiry), so a peer that was merely stopped when the server restarted is
+ * not told to have left before a server would have expired it.
+ */
+export const UNLISTED_SILENCE = 75_000;
+
+/**
+ * Why a peer left: it said goodbye (or the server says it did, or replaced it), the server
+ * expired it, or it was unlisted and unreachable for {@link UNLISTED_GRACE} (or a newer
+ * instance of its identity took its place).
+ */
 export type LeftReason = "bye" | "expired" | "gone";
 
 /** What membership reports to the user. */
 export type MembershipEvent =
-  /** A peer that proved itself left (the others leave silently). */
+  /** A peer that was shown left (the others leave silently). */
   | { type: "left"; name: string; reason: LeftReason }
-  /** A forgotten peer's undelivered messages (a notice of kind `undelivered`). */
-  | Notice;
+  /** A forgotten peer's undelivered messages (kind `undelivered`). */
+  | Warning;
 
 /**
  * The room's membership, kept in a {@link PeerTable}.
@@ -79,30 +107,85 @@ export class Membership {
       return;
     }
     const returning = !known.present;
+    if (returning && known.saidGoodbye(idHex(intro.epoch))) {
+      return this.#drop("intro-after-goodbye");
+    }
     known.reintroduce(now, intro);
     if (returning) this.#peers.returned(known);
+    else if (!fromSupernode) this.#peers.relist(known);
     if (fromSupernode) known.refreshRoute(now);
     this.#touched.push(known);
   }
 
   /**
    * A LEFT about peer `key`. From our supernode it no longer relays to that peer (the relay
-   * changes); the peer departs only when the sender is `inCharge`.
+   * changes); the peer departs only when the sender is `inCharge`, and not when the server
+   * expired it while a direct path to it still works (it is unlisted instead).
    */
   left(now: number, key: string, reason: LeftReason, fromSupernode: boolean, inCharge: boolean) {
     const r = this.#peers.get(key);
     if (fromSupernode) this.refresh(now, r);
-    if (inCharge && r) this.#depart(now, r, reason);
+    if (!inCharge || !r) return;
+    if (reason === "expired" && r.direct) this.#peers.unlist(r, now + UNLISTED_GRACE);
+    else this.#depart(now, r, reason);
   }
 
-  /** A ROSTER listing `ids`: the present peers it does not list are gone. */
+  /** A GOODBYE from remote `r` itself: it departs at once. */
+  goodbye(now: number, r: RemotePeer): void {
+    this.#depart(now, r, "bye");
+  }
+
+  /**
+   * A ROSTER listing `ids`: the present peers it leaves out are unlisted (see the module), those
+   * it lists and we held unlisted are listed again.
+   */
   roster(now: number, ids: readonly Uint8Array[], inCharge: boolean, registered: boolean): void {
     if (!inCharge) return;
     if (registered) this.#synced = true;
     const listed = new Set(ids.map(idHex));
     for (const r of this.#peers.values()) {
-      if (r.present && !listed.has(r.key)) this.#depart(now, r, "gone");
+      if (!r.present) continue;
+      if (listed.has(r.key)) this.#peers.relist(r);
+      else if (!this.#peers.isUnlisted(r)) this.#peers.unlist(r, now + UNLISTED_GRACE);
     }
+  }
+
+  /**
+   * Remote `r`'s handshake showed its identity: another remote with the same fingerprint (an
+   * earlier instance of that user, present or departed) is forgotten at once, silently but for
+   * one `left` if it was shown.
+   */
+  identified(r: RemotePeer): void {
+    for (const other of [...this.#peers.values()]) {
+      if (other === r || other.fingerprint !== r.fingerprint) continue;
+      if (other.shown) this.#events.push({ type: "left", name: other.name, reason: "gone" });
+      other.hide();
+      this.#peers.drop(other);
+    }
+  }
+
+  /**
+   * Advances timers: unlisted peers whose grace ended depart unless a path to them works (then
+   * they get another grace) or they were heard from too recently (then they are looked at again
+   * once they have been silent long enough), and old departures are forgotten.
+   */
+  handleTimeout(now: number): void {
+    for (const r of this.#peers.unlistedDue(now)) {
+      const quietUntil = r.heardAt + UNLISTED_SILENCE;
+      if (r.reachable) this.#peers.unlist(r, now + UNLISTED_GRACE);
+      else if (quietUntil > now) this.#peers.unlist(r, quietUntil);
+      else this.#depart(now, r, "gone");
+    }
+    this.forget(now);
+  }
+
+  /**
+   * We were not running until `now` (the process was stopped): the server's word on who is
+   * unlisted is older than it looks, so each unlisted peer gets a grace from now, time to
+   * register with us again and for our own registration to be checked.
+   */
+  stalled(now: number): void {
+    this.#peers.postponeUnlisted(now + UNLISTED_GRACE);
   }
 
   /** Re-settles `r` (if present) after the relay that reaches it may have changed. */
@@ -115,16 +198,15 @@ export class Membership {
   /** Forgets departed peers beyond the count or age limits (see {@link PeerTable.forget}). */
   forget(now: number): void {
     for (const r of this.#peers.forget(now)) {
-      if (r.outstanding > 0 && r.established) {
-        this.#events.push(notice({ kind: "undelivered", name: r.name, parts: r.outstanding }));
-      }
+      if (r.outstanding > 0 && r.established) this.#events.push(undelivered(r, r.outstanding));
     }
   }
 
   #depart(now: number, r: RemotePeer, reason: LeftReason): void {
+    const shown = r.shown;
     if (!this.#peers.depart(now, r)) return;
-    // Only a peer that proved itself was ever shown; the others leave silently.
-    if (r.established) this.#events.push({ type: "left", name: r.name, reason });
+    // Only a peer shown since its last introduction leaves visibly; the others leave silently.
+    if (shown) this.#events.push({ type: "left", name: r.name, reason });
     this.forget(now);
   }
 

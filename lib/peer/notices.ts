@@ -23,8 +23,12 @@ export type NoticeKind =
   | "supernode"
   /** `--supernode ask`: the check did not pass (or the server cannot check). */
   | "not-supernode"
-  /** Message parts to a peer that left and was forgotten were never delivered. */
-  | "undelivered"
+  /** A peer acknowledged nothing for a minute while messages to it wait (they stay queued). */
+  | "not-responding"
+  /** A peer that was not responding acknowledged again. */
+  | "responding"
+  /** A peer's stream skipped lines we never received (it gave them up). */
+  | "missed"
   /** A line longer than a message may be was not sent. */
   | "too-long"
   /** A line was not sent to some peers: too much is waiting to be delivered there. */
@@ -49,7 +53,9 @@ export type NoticeFact =
   | { kind: "portmap"; protocol: PortMapProtocol; external: Endpoint }
   | { kind: "supernode" }
   | { kind: "not-supernode" }
-  | { kind: "undelivered"; name: string; parts: number }
+  | { kind: "not-responding"; name: string; seconds: number; waiting: number }
+  | { kind: "responding"; name: string }
+  | { kind: "missed"; name: string; frames: number }
   | { kind: "too-long"; bytes: number; limit: number }
   | { kind: "queue-full"; names: string[] };
 
@@ -82,11 +88,24 @@ function sentence(f: NoticeFact): string {
       return "Reachable from the Internet: serving as a supernode of this room";
     case "not-supernode":
       return "Not serving as a supernode: the server did not find this address reachable from the Internet (or cannot check: it needs --alt-host)";
-    case "undelivered":
-      return `${f.parts} message parts to "${f.name}" were never delivered`;
+    case "not-responding":
+      return `${f.name} is not responding (nothing acknowledged for ${f.seconds} s); ${
+        plural(f.waiting, "message part")
+      } wait for it`;
+    case "responding":
+      return `${f.name} is responding again`;
+    case "missed":
+      return `Missed lines from ${f.name}: ${
+        plural(f.frames, "frame")
+      } of theirs never arrived (they gave them up)`;
     case "too-long":
       return `Message is ${f.bytes} bytes; the limit is ${f.limit}. Not sent.`;
     case "queue-full":
       return `Not sent to ${f.names.join(", ")}: too much is waiting to be delivered there`;
   }
+}
+
+/** `1 frame`, `2 frames`. */
+function plural(n: number, word: string): string {
+  return `${n} ${n === 1 ? word : `${word}s`}`;
 }

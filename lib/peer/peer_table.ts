@@ -7,8 +7,13 @@
  * the pair's introduction epoch, which changes whenever either side registers anew, so a
  * forgotten peer's return never reuses a nonce.
  *
+ * A present remote may be _unlisted_: the server's roster left it out (a restarted server that
+ * does not know it yet, or one that expired it while we still talk to it); it stays present, out of
+ * the roster digest, until a deadline the caller sets (see `lib/peer/membership.ts`).
+ *
  * Every remote's next deadline is kept in a heap, so a timer costs O(log peers), and the roster
- * digest (XOR of the present peers' id digests) in O(1). Pure bookkeeping: no I/O, no output.
+ * digest (XOR of the listed present peers' id digests) in O(1). Pure bookkeeping: no I/O, no
+ * output.
  *
  * @module
  */
@@ -32,10 +37,14 @@ export class PeerTable implements PeerDirectory {
   #remotes = new Map<string, RemotePeer>();
   /** Departed remotes, longest gone first. */
   #departed = new Map<string, RemotePeer>();
+  /** Present remotes the server does not list, with when to look at them again, oldest first. */
+  #unlisted = new Map<string, { r: RemotePeer; due: number }>();
+  /** The earliest deadline among the unlisted (Infinity: none), kept on every change. */
+  #unlistedNext = Infinity;
   /** `id:epoch` of forgotten remotes, oldest first. */
   #retired = new Set<string>();
   #deadlines = new DeadlineQueue<RemotePeer>();
-  /** The remote the last sealed frame came from (a present one; see {@link sealedFrom}). */
+  /** The remote the last sealed frame came from (see {@link sealedFrom}). */
   #last: RemotePeer | undefined;
   /** XOR of the id digests of present remotes. */
   #digest = 0;
@@ -53,18 +62,17 @@ export class PeerTable implements PeerDirectory {
   }
 
   /**
-   * The present remote with id `from`, for a sealed frame: frames come in runs from one peer,
-   * so the last one found is checked first.
+   * The remote with id `from` (present, unlisted or departed), for a sealed frame: frames come in
+   * runs from one peer, so the last one found is checked first.
    */
   sealedFrom(from: Uint8Array): RemotePeer | undefined {
     const last = this.#last;
     const r = last && compareBytes(last.id, from) === 0 ? last : this.#remotes.get(idHex(from));
-    if (!r || !r.present) return undefined;
-    this.#last = r;
+    if (r) this.#last = r;
     return r;
   }
 
-  /** The roster digest of the present peers (sent in PINGs). */
+  /** The roster digest of the present peers the server lists (sent in PINGs). */
   get digest(): number {
     return this.#digest >>> 0;
   }
@@ -96,14 +104,81 @@ export class PeerTable implements PeerDirectory {
     this.#digest ^= idDigest(r.id);
   }
 
+  /**
+   * Marks present remote `r` unlisted (out of the digest) until `due`; an unlisted one gets the
+   * new deadline. False when `r` is not present.
+   */
+  unlist(r: RemotePeer, due: number): boolean {
+    if (!r.present) return false;
+    if (!this.#unlisted.delete(r.key)) this.#digest ^= idDigest(r.id);
+    this.#unlisted.set(r.key, { r, due });
+    this.#unlistedChanged();
+    return true;
+  }
+
+  /** Lists `r` again (the server introduced or listed it); false when it was not unlisted. */
+  relist(r: RemotePeer): boolean {
+    if (!this.#unlisted.delete(r.key)) return false;
+    this.#digest ^= idDigest(r.id);
+    this.#unlistedChanged();
+    return true;
+  }
+
+  /** Every unlisted deadline before `due` moves to `due` (we were not listening: see callers). */
+  postponeUnlisted(due: number): void {
+    for (const u of this.#unlisted.values()) u.due = Math.max(u.due, due);
+    this.#unlistedChanged();
+  }
+
+  /** Keeps the earliest unlisted deadline (unlisting is rare: a scan per change is cheap). */
+  #unlistedChanged(): void {
+    let t = Infinity;
+    for (const u of this.#unlisted.values()) t = Math.min(t, u.due);
+    this.#unlistedNext = t;
+  }
+
+  /** True while `r` is present but not listed by the server. */
+  isUnlisted(r: RemotePeer): boolean {
+    return this.#unlisted.has(r.key);
+  }
+
+  /** The unlisted remotes whose deadline is due at `now` (they stay unlisted). */
+  unlistedDue(now: number): RemotePeer[] {
+    const due: RemotePeer[] = [];
+    if (this.#unlistedNext > now) return due;
+    for (const u of this.#unlisted.values()) if (u.due <= now) due.push(u.r);
+    return due;
+  }
+
   /** Marks `r` departed at `now`; false when it already was. */
   depart(now: number, r: RemotePeer): boolean {
     if (!r.depart(now)) return false;
-    if (this.#last === r) this.#last = undefined;
-    this.#digest ^= idDigest(r.id);
+    if (!this.#unlisted.delete(r.key)) this.#digest ^= idDigest(r.id);
+    else this.#unlistedChanged();
     this.#deadlines.set(r, undefined);
     this.#departed.set(r.key, r);
     return true;
+  }
+
+  /**
+   * Forgets `r` at once and says nothing about what it still had queued (a newer instance of
+   * the same identity replaced it); its `id:epoch` is retired as for any forgotten remote.
+   */
+  drop(r: RemotePeer): void {
+    if (r.present && !this.#unlisted.delete(r.key)) this.#digest ^= idDigest(r.id);
+    else if (r.present) this.#unlistedChanged();
+    this.#departed.delete(r.key);
+    this.#deadlines.set(r, undefined);
+    this.#remotes.delete(r.key);
+    if (this.#last === r) this.#last = undefined;
+    this.#retire(r);
+  }
+
+  #retire(r: RemotePeer): void {
+    this.#retired.add(`${r.key}:${idHex(r.epoch)}`);
+    if (this.#retired.size > MAX_RETIRED) {
+      this.#retired.delete(this.#retired.values().next().value!);
+    }
   }
 
   /** Forgets departed remotes beyond the count or age limits; returns those forgotten. */
@@ -113,11 +188,9 @@ export class PeerTable implements PeerDirectory {
       if (this.#departed.size <= MAX_DEPARTED && r.goneAt! + DEPARTED_KEEP > now) break;
       this.#departed.delete(r.key);
       this.#remotes.delete(r.key);
-      this.#retired.add(`${r.key}:${idHex(r.epoch)}`);
-      if (this.#retired.size > MAX_RETIRED) {
-        this.#retired.delete(this.#retired.values().next().value!);
-      }
-      this.#forgottenUndelivered += r.undelivered + r.outstanding;
+      if (this.#last === r) this.#last = undefined;
+      this.#retire(r);
+      this.#forgottenUndelivered += r.outstanding;
       gone.push(r);
     }
     return gone;
@@ -133,11 +206,12 @@ export class PeerTable implements PeerDirectory {
     return this.#deadlines.popDue(now);
   }
 
-  /** The earliest deadline: a remote's, or the oldest departure's end. */
+  /** The earliest deadline: a remote's, an unlisted one's, or the oldest departure's end. */
   nextTimeout(): number | undefined {
     let t = this.#deadlines.peek() ?? Infinity;
     const oldest = this.#departed.values().next().value;
     if (oldest?.goneAt !== undefined) t = Math.min(t, oldest.goneAt + DEPARTED_KEEP);
+    t = Math.min(t, this.#unlistedNext);
     return t === Infinity ? undefined : t;
   }
 
@@ -156,6 +230,13 @@ export class PeerTable implements PeerDirectory {
     return n;
   }
 
+  /** Messages queued or in flight to present peers that answer (see {@link RemotePeer.answering}). */
+  awaiting(now: number): number {
+    let n = 0;
+    for (const r of this.#remotes.values()) if (r.present && r.answering(now)) n += r.outstanding;
+    return n;
+  }
+
   /** The longest backlog among the peers taking messages (see {@link RemotePeer.backlog}). */
   backlog(now: number): number {
     let n = 0;
@@ -163,11 +244,9 @@ export class PeerTable implements PeerDirectory {
     return n;
   }
 
-  /** Message parts given up on (never acknowledged), forgotten peers' included. */
+  /** Message parts never delivered to peers forgotten since (nothing is given up before). */
   get undelivered(): number {
-    let n = this.#forgottenUndelivered;
-    for (const r of this.#remotes.values()) n += r.undelivered;
-    return n;
+    return this.#forgottenUndelivered;
   }
 
   /** The reliable channels' counters summed over the peers kept. */

@@ -15,6 +15,13 @@
  * that fills a gap, or one of a new stream is acknowledged at once (so lost ACKs and losses are
  * repaired quickly). An RTT sample may thus include up to `ackDelay`.
  *
+ * A peer that acknowledges nothing at all (stopped, or its path died) is not sent a copy of every
+ * frame in flight at every timeout: once the oldest frame has been retried and still nothing was
+ * acknowledged since, only it is retried on its timer, and the others wait, new payloads too;
+ * the first ACK sends them all at once (as a path change does). What piles up in a stopped
+ * peer's socket meanwhile is one frame per timeout, so what matters when it wakes (a goodbye, an
+ * introduction) still fits.
+ *
  * Loss is detected two ways: by the retransmission timer, and by fast retransmit (RFC 9002's
  * rule, with both thresholds): a payload still in flight when one sent
  * {@link ReliableOptions.fastThreshold} or more transmissions after it has been acknowledged is
@@ -25,7 +32,10 @@
  * has forgotten the other (a departed peer's state is dropped after a while) and makes a fresh
  * channel, its stream id differs: the receiver that sees a new stream starts it at `base`
  * (everything below was acknowledged, so delivered, before), and the sender ignores ACKs of any
- * stream but its own. Both halves therefore resynchronise without a handshake.
+ * stream but its own. Both halves therefore resynchronise without a handshake. On the current
+ * stream a `base` beyond what the receiver delivered means the sender dropped what lies between
+ * (this implementation never does, but a peer may): the receiver delivers what it buffered of
+ * it, counts the rest as `missed` (its caller tells the user) and carries on from `base`.
  *
  * Batching: whatever is queued when {@link ReliableChannel.pollData} sends a new frame is
  * packed, several payloads to a DATA frame (up to {@link ReliableOptions.batchBytes}): the
@@ -190,6 +200,8 @@ export interface ReliableStats {
   streamResets: number;
   /** ACKs handed out (at once from {@link ReliableChannel.onData}, or delayed). */
   acks: number;
+  /** Sequence numbers of the peer's stream skipped because its base moved past them. */
+  missed: number;
 }
 
 /** Both halves of a reliable stream with one peer. */
@@ -217,6 +229,10 @@ export class ReliableChannel {
   #sendIndex = 0;
   /** Highest transmission number acknowledged unambiguously (a first transmission). */
   #largestAcked = 0;
+  /** When the last ACK of our stream arrived. */
+  #lastAckAt = -Infinity;
+  /** Frames wait behind the oldest one's retries (see `#resendDue`): an ACK sends them. */
+  #waiting = false;
   // Receiver half.
   #recvStream: number | undefined;
   /** Streams the peer left behind; a late frame of one is never followed again. */
@@ -244,6 +260,7 @@ export class ReliableChannel {
     duplicates: 0,
     streamResets: 0,
     acks: 0,
+    missed: 0,
   };
 
   /** Makes a channel sending on `stream`; `options` override {@link DEFAULT_RELIABLE}. */
@@ -322,14 +339,39 @@ export class ReliableChannel {
   pollData(now: number): OutData[] {
     const out: OutData[] = [];
     if (this.#earliest <= now) this.#resendDue(now, out);
-    if (this.queued > 0) this.#sendNew(now, out);
+    // New payloads wait too while the peer is silent (see #resendDue).
+    if (this.queued > 0 && !this.#silent()) this.#sendNew(now, out);
+    else if (this.queued > 0) this.#waiting = true;
     return out;
+  }
+
+  /**
+   * True when the peer acknowledged nothing since the oldest frame in flight went out again
+   * (it was resent by its timer at least once): it is not there, for now.
+   */
+  #silent(): boolean {
+    for (const p of this.#inflight.values()) return p.tries > 1 && this.#lastAckAt < p.sentAt;
+    return false;
   }
 
   #resendDue(now: number, out: OutData[]): void {
     const base = this.base;
     let earliest = Infinity;
+    // A peer that acknowledged nothing since our oldest frame went out again is not there
+    // (stopped, or its path died): only that frame is retried on its timer; the others wait for
+    // an ACK (then go at once), so what waits in a stopped peer's socket for it to read is not
+    // one copy of every frame every few seconds.
+    let oldest: Pending | undefined;
     for (const p of this.#inflight.values()) {
+      oldest = p;
+      break;
+    }
+    const silent = this.#silent();
+    for (const p of this.#inflight.values()) {
+      if (p.due <= now && silent && p !== oldest && !p.resend && !p.fast) {
+        p.due = Math.max(p.due, oldest!.due);
+        this.#waiting = true;
+      }
       if (p.due <= now) {
         const reason: SendReason = p.resend ? "resend" : p.fast ? "fast" : "timeout";
         p.resend = p.fast = false;
@@ -464,26 +506,6 @@ export class ReliableChannel {
     return undefined;
   }
 
-  /**
-   * Gives up on everything queued or in flight (the peer stopped acknowledging): drops it and
-   * continues on a new stream, so the peer, if it comes back, resynchronises instead of waiting
-   * for what will never come. Returns how many payloads were dropped.
-   */
-  abandon(): number {
-    const n = this.outstanding;
-    this.#inflight.clear();
-    this.#inflightBytes = 0;
-    this.#inflightPayloads = 0;
-    this.#queue = [];
-    this.#queueHead = 0;
-    this.#continuing = false;
-    this.#earliest = Infinity;
-    this.#stream = (this.#stream + 1) >>> 0;
-    this.#nextSeq = 1;
-    this.#largestAcked = 0;
-    return n;
-  }
-
   /** True when some payload has been retransmitted after a timeout and is still unacknowledged. */
   get struggling(): boolean {
     for (const p of this.#inflight.values()) if (p.tries > 1) return true;
@@ -511,7 +533,14 @@ export class ReliableChannel {
    * acknowledged are made due once older than the loss delay (fast retransmit).
    */
   onAck(now: number, ack: OutAck): void {
-    if ((ack.stream >>> 0) !== this.#stream || this.#inflight.size === 0) return;
+    if ((ack.stream >>> 0) !== this.#stream) return;
+    this.#lastAckAt = now;
+    if (this.#inflight.size === 0) return;
+    if (this.#waiting) {
+      // The peer is back: what waited behind the oldest frame's retries goes now.
+      this.#waiting = false;
+      this.expedite(now);
+    }
     // Karn's rule: only unambiguous first transmissions give RTT samples; of those this ACK
     // acknowledges, the one sent last gives the sample (it waited least for a delayed ACK). An
     // ACK that also acknowledges a payload sent more than once gives none: what it acknowledges
@@ -581,6 +610,11 @@ export class ReliableChannel {
     ackNow: boolean;
     /** The peer's stream changed. */
     reset: boolean;
+    /**
+     * Sequence numbers of the peer's stream we never received and never will: its `base` moved
+     * past them (it gave them up). 0 almost always.
+     */
+    missed: number;
   } {
     const deliver: Delivery[] = [];
     const stream = d.stream >>> 0;
@@ -588,7 +622,7 @@ export class ReliableChannel {
       this.stats.duplicates++;
       this.stats.acks++;
       const ack = { stream, cumulative: d.base - 1, selective: 0 };
-      return { deliver, ack, ackNow: true, reset: false };
+      return { deliver, ack, ackNow: true, reset: false, missed: 0 };
     }
     let reset = false;
     if (stream !== this.#recvStream) {
@@ -602,6 +636,9 @@ export class ReliableChannel {
       this.#delivered = Math.max(0, d.base - 1);
       this.#buffer.clear();
     }
+    // The sender says it saw everything below `base` acknowledged, so none of it is coming: what
+    // we lack of it is missed (a sender that gave it up), what we buffered of it is delivered.
+    const missed = d.base - 1 > this.#delivered ? this.#skipTo(d.base - 1, deliver) : 0;
     const seq = d.seq;
     // Anything but the next frame in order is acknowledged at once: a duplicate (our ACK was
     // lost), a frame beyond the window, one out of order (a loss to repair) or one that fills
@@ -625,14 +662,37 @@ export class ReliableChannel {
       }
       immediate = true;
     } else immediate = true;
-    if (immediate || ++this.#unacked >= this.#o.ackEvery || this.#o.ackDelay <= 0) {
-      return { deliver, ack: this.#ackSent(), ackNow: true, reset };
+    if (immediate || missed > 0 || ++this.#unacked >= this.#o.ackEvery || this.#o.ackDelay <= 0) {
+      return { deliver, ack: this.#ackSent(), ackNow: true, reset, missed };
     }
     if (this.#ackDue === Infinity) {
       this.#ackDue = now + this.#o.ackDelay;
       if (this.#ackWake === Infinity) this.#ackWake = this.#ackDue;
     }
-    return { deliver, ack: this.#ack(), ackNow: false, reset };
+    return { deliver, ack: this.#ack(), ackNow: false, reset, missed };
+  }
+
+  /**
+   * Moves `delivered` up to `to`, delivering what is buffered on the way; returns how many
+   * sequence numbers were skipped, never received.
+   */
+  #skipTo(to: number, deliver: Delivery[]): number {
+    let missed = 0;
+    for (let seq = this.#delivered + 1; seq <= to; seq++) {
+      const held = this.#buffer.get(seq);
+      if (held) {
+        this.#buffer.delete(seq);
+        this.#deliver(held, deliver);
+      } else missed++;
+      // A hostile or broken base far ahead: skip the rest without walking it.
+      if (this.#buffer.size === 0) {
+        missed += to - seq;
+        break;
+      }
+    }
+    this.#delivered = to;
+    this.stats.missed += missed;
+    return missed;
   }
 
   /** Hands out the payloads of one frame (the first, then any packed after it). */

@@ -28,13 +28,10 @@ import { ReliableChannel, type ReliableStats } from "./reliable.ts";
 import { SecureLink } from "./handshake/secure_link.ts";
 import { ControlFrames, type OurFacts } from "./control_frames.ts";
 import { countDrop } from "./drops.ts";
-import {
-  judgeHandshake,
-  PeerWarnings,
-  twoIdentities,
-  undelivered,
-  type Warning,
-} from "./identity_policy.ts";
+import { judgeHandshake, PeerWarnings, twoIdentities, type Warning } from "./identity_policy.ts";
+import { notice } from "./notices.ts";
+import { NOT_RESPONDING_AFTER, Responsiveness } from "./responsiveness.ts";
+import { ShownPath } from "./shown_path.ts";
 import type { PeerRelays } from "./supernodes.ts";
 import type {
   Introduction,
@@ -66,8 +63,9 @@ export type {
   SharedResources,
 } from "./remote_context.ts";
 
-/** Give up on messages the peer has not acknowledged for this long (ms). */
-export const GIVE_UP_AFTER = 60_000;
+export { NOT_RESPONDING_AFTER, UNANSWERED_AFTER } from "./responsiveness.ts";
+/** Least time between two probes to a peer that does not answer (see `answering`), in ms. */
+export const QUIET_PROBE_GAP = 5_000;
 /** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
 export const STALLED_AFTER = 3_000;
 
@@ -109,8 +107,10 @@ export class RemotePeer {
   /** What {@link ControlFrames} tells the peer about us. */
   #ours: OurFacts;
   #search: PairSearch;
-  /** A path has been reported to the user since the last introduction. */
-  #announced = false;
+  /** What the user was shown of it, and whether a path change is news. */
+  #shown = new ShownPath();
+  /** The epoch it said GOODBYE under: an INTRO with that epoch is the server's stale word. */
+  #goodbyeEpoch: string | undefined;
   /** The relay last reported (a supernode's name, or null for the server). */
   #relayedBy: string | null = null;
   /** The supernode (its key) that let frames to this peer stall: not used for it any more. */
@@ -130,12 +130,17 @@ export class RemotePeer {
   wasDirect = false;
   /** When it left the room, if it has. */
   goneAt: number | undefined;
-  /** Message parts given up on (never acknowledged). */
-  undelivered = 0;
+  /** Its signs of life: when it was heard from, when it acknowledged, "not responding". */
+  #alive: Responsiveness;
+  /** When the last probe went to it while it did not answer (see `#mayProbe`). */
+  #quietProbeAt = -Infinity;
+  /** The direct path that worked last (kept when it died: a goodbye may still get there). */
+  #lastDirect: { addr: Endpoint; via: number } | null = null;
 
   /** Makes the remote for a first introduction and starts (or awaits) the handshake. */
   constructor(ctx: RemoteContext, now: number, intro: Introduction) {
     this.#ctx = ctx;
+    this.#alive = new Responsiveness(now);
     this.id = intro.id;
     this.key = idHex(intro.id);
     this.#intro = intro;
@@ -246,7 +251,7 @@ export class RemotePeer {
     if (!this.present) {
       // Back after leaving: a fresh path once the link is up; sequence numbers continue.
       this.goneAt = undefined;
-      this.#announced = false;
+      this.#shown.returned();
     } else if (this.#path) {
       this.#path.updateCandidates(now, intro.candidates);
     }
@@ -255,18 +260,55 @@ export class RemotePeer {
 
   /** Sends a delayed ACK now, if one is pending (before leaving: it would never go out). */
   flushAck(now: number): void {
-    if (!this.present || !this.established) return;
+    if (!this.established) return;
     const ack = this.#channel.takeAck();
     if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
   }
 
-  /** Marks it gone from the room: no timers, no sends until it is introduced again. */
+  /**
+   * Marks it gone from the room: no timers, no sends until it is introduced again (what waits
+   * for it stays queued meanwhile).
+   */
   depart(now: number): boolean {
     if (!this.present) return false;
     this.goneAt = now;
     this.#path = null;
+    this.#shown.hide();
     this.#search.close();
     return true;
+  }
+
+  /** True while a direct path to it is selected (present and established). */
+  get direct(): boolean {
+    return this.present && this.established && (this.#path?.route() ?? null) !== null;
+  }
+
+  /**
+   * True while a path to it works without the server: a direct one, or a supernode's relay that
+   * answers (see {@link ClientView.supernodeFor}).
+   */
+  get reachable(): boolean {
+    if (this.direct) return true;
+    return this.present && this.established &&
+      this.#ctx.view.supernodeFor(this.key, this.#stalledOn) !== null;
+  }
+
+  /**
+   * True when it said GOODBYE under introduction epoch `epoch` (hex): an INTRO with that epoch
+   * (a server that did not get its BYE yet) does not bring it back; only a new registration does.
+   */
+  saidGoodbye(epoch: string): boolean {
+    return this.#goodbyeEpoch === epoch;
+  }
+
+  /** True once a `peer` event showed it since it was last introduced (and until it left). */
+  get shown(): boolean {
+    return this.#shown.shown;
+  }
+
+  /** It will not be shown as leaving (its `left` was told, or a newer instance replaced it). */
+  hide(): void {
+    this.#shown.hide();
   }
 
   /**
@@ -296,6 +338,42 @@ export class RemotePeer {
     this.#sendOwed(now, this.#control.nat(this.#ours, this.#sendable));
   }
 
+  /**
+   * Tells the peer we just registered with the server again (SERVER_HINT, along the path), so it
+   * checks its own registration at once; `boot` is the server's boot id, or zeros.
+   */
+  hint(now: number, boot: Uint8Array): void {
+    if (this.#sendable) this.#sendFrame(now, { kind: InnerKind.ServerHint, boot });
+  }
+
+  /**
+   * Says goodbye (GOODBYE, along the path); false when nothing could be sent. On the relay, a
+   * copy also goes to the direct endpoint that worked last: a peer that stopped answering may
+   * have been stopped, and reads it from its socket when it runs again.
+   */
+  goodbye(now: number): boolean {
+    if (!this.#sendable) return false;
+    this.#sendFrame(now, { kind: InnerKind.Goodbye });
+    const last = this.#lastDirect;
+    if (last && !this.#path?.route() && !this.#ctx.settings.relayOnly) {
+      this.#sendFrame(now, { kind: InnerKind.Goodbye }, last.addr, last.via);
+    }
+    return true;
+  }
+
+  /** When something from it last authenticated (or when it was first introduced). */
+  get heardAt(): number {
+    return this.#alive.heardAt;
+  }
+
+  /**
+   * We were not running until `now` (the process was stopped): its silence meanwhile says
+   * nothing about it, so it is not told "not responding" for it.
+   */
+  stalled(now: number): void {
+    this.#alive.stalled(now);
+  }
+
   /** Tells the peer our RTTs to the server and our supernode (sealed; for the relay choice). */
   offerRelays(now: number): void {
     this.#sendOwed(now, this.#control.relays(this.#ours, this.#sendable));
@@ -318,7 +396,7 @@ export class RemotePeer {
     return {
       name: this.name,
       fingerprint: this.fingerprint!,
-      path: this.#announced ? (route ? "direct" : "relay") : "pending",
+      path: this.#shown.announced ? (route ? "direct" : "relay") : "pending",
       addr: route,
       rtt: this.#path?.rtt ?? null,
       relayedBy: route ? null : this.#relayName(),
@@ -343,16 +421,29 @@ export class RemotePeer {
       t = Math.min(t, this.#channel.nextTimeout() ?? Infinity);
       t = Math.min(t, this.#search.nextTimeout(this.#path) ?? Infinity);
     }
-    const oldest = this.#channel.oldestSentAt();
-    if (oldest !== undefined) t = Math.min(t, oldest + GIVE_UP_AFTER);
+    t = Math.min(t, this.#alive.nextTimeout(this.#channel.oldestSentAt()) ?? Infinity);
     return t === Infinity ? undefined : t;
+  }
+
+  /**
+   * True unless messages wait for it and it acknowledged nothing for `UNANSWERED_AFTER`
+   * (counted from the later of its last ACK and the oldest message's first sending).
+   */
+  answering(now: number): boolean {
+    return this.#alive.answering(now, this.#channel.oldestSentAt());
   }
 
   /** Advances its timers. */
   handleTimeout(now: number): void {
     if (!this.present) return;
-    const oldest = this.#channel.oldestSentAt();
-    if (oldest !== undefined && now - oldest >= GIVE_UP_AFTER) this.#giveUp(now);
+    if (this.#alive.check(now, this.#channel.oldestSentAt(), this.established)) {
+      this.#events.push(notice({
+        kind: "not-responding",
+        name: this.name,
+        seconds: NOT_RESPONDING_AFTER / 1000,
+        waiting: this.#channel.outstanding,
+      }));
+    }
     this.#secure.handleTimeout(now);
     this.#path?.handleTimeout(now);
     this.#settle(now);
@@ -371,6 +462,9 @@ export class RemotePeer {
       return this.#drop("handshake-uncookied");
     }
     const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
+    if (r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
+      this.#alive.heard(now);
+    }
     if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
       // The peer's messages come from its NAT's mapping towards us: worth probing.
       if (this.#path) this.#path.onPeerSeen(now, from, via);
@@ -450,7 +544,11 @@ export class RemotePeer {
     for (const w of verdict.warnings) this.#warn(now, w);
     if (!verdict.accept) return this.#refuse();
     this.name = e.name;
+    this.#shown.heard();
+    const first = this.fingerprint === undefined;
     this.fingerprint = verdict.fingerprint;
+    // Another remote with this identity (its earlier instance) gives way to this one.
+    if (first) this.#events.push({ type: "identified" });
     this.#warnings.authenticated();
     if (!this.present) return;
     // The path starts now, on the proven direct path if the handshake found one.
@@ -460,20 +558,24 @@ export class RemotePeer {
 
   /**
    * Handles a sealed frame addressed to us from this peer (`from` null: it came relayed), that
-   * arrived on our socket `via` (0: the main one).
+   * arrived on our socket `via` (0: the main one). A departed peer's frames still count while we
+   * keep it: its DATA is delivered and acknowledged, its ACKs clear what waits for it.
    */
   handleSealed(now: number, s: SealedFrame, from: Endpoint | null, via = 0): void {
-    if (!this.present || this.#blocked) return this.#drop("departed-peer");
+    if (this.#blocked) return this.#drop("refused-peer");
     const plain = this.#secure.open(s);
     if (plain === "replay") return this.#drop("replayed");
     if (plain === "unkeyed") return this.#drop("unkeyed");
     if (plain === "failed") return this.#failed(now, "frame");
     this.#warnings.authenticated();
+    this.#shown.heard();
+    this.#alive.heard(now);
     // Its frames can overtake the message 2 of our handshake: nothing to do with them yet.
-    const path = this.#path;
-    if (!path || !this.established) return this.#drop("not-established");
+    if (!this.established) return this.#drop("not-established");
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#drop(inner.reason);
+    if (!this.present) return this.#departedFrame(now, inner.value, from, via);
+    const path = this.#path!;
     const f = inner.value;
     if (from) path.onDirectTraffic(now, from, via);
     switch (f.kind) {
@@ -495,7 +597,7 @@ export class RemotePeer {
         this.#data(now, f, from, via);
         break;
       case InnerKind.Ack:
-        this.#channel.onAck(now, f);
+        this.#ack(now, f);
         break;
       case InnerKind.Announce:
       case InnerKind.Candidates:
@@ -509,15 +611,41 @@ export class RemotePeer {
       case InnerKind.Birthday:
         this.#search.onFrame(now, f, path);
         break;
+      case InnerKind.ServerHint:
+        this.#events.push({ type: "server-hint", boot: f.boot });
+        break;
+      case InnerKind.Goodbye:
+        this.#sendFrame(now, { kind: InnerKind.GoodbyeAck }, from, via);
+        this.#goodbyeEpoch = idHex(this.#intro.epoch);
+        this.#events.push({ type: "goodbye" });
+        return;
+      case InnerKind.GoodbyeAck:
+        this.#events.push({ type: "goodbye-ack" });
+        break;
     }
+    if (!from) this.#heardRelayed();
     this.#settle(now);
   }
 
-  /** The peer acknowledged nothing for GIVE_UP_AFTER: drop what waits for it and say so. */
-  #giveUp(now: number): void {
-    const n = this.#channel.abandon();
-    this.undelivered += n;
-    this.#warn(now, undelivered(this, GIVE_UP_AFTER / 1000, n));
+  /**
+   * A frame from this peer after it departed: DATA and ACK still count, a repeated GOODBYE is
+   * answered again (ours was lost); the rest is dropped.
+   */
+  #departedFrame(now: number, f: InnerFrame, from: Endpoint | null, via: number): void {
+    if (f.kind === InnerKind.Data) this.#data(now, f, from, via);
+    else if (f.kind === InnerKind.Ack) this.#ack(now, f);
+    else if (f.kind === InnerKind.Goodbye) {
+      return this.#sendFrame(now, { kind: InnerKind.GoodbyeAck }, from, via);
+    } else return this.#drop("departed-peer");
+    // No timers run while it is departed: what is owed goes now.
+    const ack = this.#channel.takeAck();
+    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
+  }
+
+  /** An ACK from the peer: it clears what it acknowledges, and the peer is responding. */
+  #ack(now: number, f: Extract<InnerFrame, { kind: typeof InnerKind.Ack }>): void {
+    this.#channel.onAck(now, f);
+    if (this.#alive.acked(now)) this.#events.push(notice({ kind: "responding", name: this.name }));
   }
 
   /** Counts a frame that did not authenticate; many in a row are worth telling the user. */
@@ -540,10 +668,14 @@ export class RemotePeer {
     via: number,
   ): void {
     // A stream that restarts mid-message needs no special care: fragments carry `first`.
-    const { deliver, ack, ackNow } = this.#channel.onData(f, now);
+    const { deliver, ack, ackNow, missed } = this.#channel.onData(f, now);
+    // The peer gave lines up that never reached us: say so rather than skip them silently.
+    if (missed > 0) this.#events.push(notice({ kind: "missed", name: this.name, frames: missed }));
     // Data proves the peer reachable: say so before its first message, even if the path
     // machine has not decided yet (it reports again when it does).
-    if (!this.#announced && deliver.length > 0) this.#announce(from ? "direct" : "relay", from);
+    if (!this.#shown.announced && deliver.length > 0 && this.present) {
+      this.#announce(from ? "direct" : "relay", from);
+    }
     // Answer the way the data came, so acks flow even while paths disagree (a delayed ACK
     // goes out from #settle when due).
     this.#ackTo = from;
@@ -600,12 +732,26 @@ export class RemotePeer {
       if (a.type === "probe") {
         // Queued before the search let that socket go: sending would open it again.
         if (a.via && !this.#search.holds(a.via)) continue;
+        if (!this.#mayProbe(now, path)) continue;
         this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to, a.via);
       } else {
         this.#out.push({ kind: "repunch" });
       }
     }
     this.#report(now, path);
+  }
+
+  /**
+   * Whether a probe may go now: always while a direct path is selected (its liveness is
+   * checked) or the peer takes messages; to a peer that does not (what waits for it stalled for
+   * {@link STALLED_AFTER}), one every {@link QUIET_PROBE_GAP} at most, so a peer that was stopped
+   * does not find its socket full of probes when it runs again.
+   */
+  #mayProbe(now: number, path: PathMachine): boolean {
+    if (path.route() || this.#stalledFor(now) < STALLED_AFTER) return true;
+    if (now - this.#quietProbeAt < QUIET_PROBE_GAP) return false;
+    this.#quietProbeAt = now;
+    return true;
   }
 
   /** Sends the DATA due; a timed-out resend makes the path (or the relay) suspect. */
@@ -625,24 +771,38 @@ export class RemotePeer {
 
   /**
    * Reports what the path machine decided (or, on the same relayed path, another relay), and
-   * resends what is in flight the new way at once.
+   * resends what is in flight the new way at once. A direct path shown to the user that died is
+   * not shown as relayed until the peer is heard through the relay (see {@link ShownPath}).
    */
   #report(now: number, path: PathMachine): void {
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
     if (!changed) {
-      if (!this.#announced || path.route() || this.#relayName() === this.#relayedBy) return;
+      if (!this.#shown.announced || path.route() || this.#relayName() === this.#relayedBy) return;
       this.#resend(now);
+      if (this.#shown.held) return void (this.#relayedBy = this.#relayName());
       return this.#announce("relay", null);
     }
     if (changed.path === "direct") {
       this.wasDirect = true;
+      this.#lastDirect = { addr: changed.addr!, via: path.routeVia() };
       this.#search.onDirect(now, path.routeVia());
     }
-    this.#announced = true;
     if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
     this.#resend(now);
-    this.#announce(changed.path, changed.addr, changed.rtt);
+    const news = this.#shown.news(changed.path, changed.addr);
+    if (news === "show") return this.#announce(changed.path, changed.addr, changed.rtt);
+    if (news === "same") return;
+    // Held: the peer may have stopped answering altogether.
+    this.#relayedBy = this.#relayName();
+    if (this.wasDirect) this.#events.push({ type: "direct-lost" });
+  }
+
+  /** A frame came from the peer through the relay: a relayed path held back is shown now. */
+  #heardRelayed(): void {
+    if (this.#shown.heardRelayed(this.#path?.route() != null)) {
+      this.#announce("relay", null, null, false);
+    }
   }
 
   /** Resends whatever is in flight, now, along the current path. */
@@ -659,12 +819,17 @@ export class RemotePeer {
     return sup === null ? null : this.#ctx.view.supernodeName(sup);
   }
 
-  #announce(path: "direct" | "relay", addr: Endpoint | null, rtt: number | null = null): void {
-    this.#announced = true;
+  #announce(
+    path: "direct" | "relay",
+    addr: Endpoint | null,
+    rtt: number | null = null,
+    lost = true,
+  ): void {
+    this.#shown.showed(path, addr);
     const relayedBy = path === "relay" ? this.#relayName() : null;
     this.#relayedBy = relayedBy;
     // The direct path that worked failed (if this peer is our supernode, it is gone).
-    if (path === "relay" && this.wasDirect) this.#events.push({ type: "direct-lost" });
+    if (path === "relay" && this.wasDirect && lost) this.#events.push({ type: "direct-lost" });
     this.#events.push({
       type: "peer",
       name: this.name,

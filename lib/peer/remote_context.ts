@@ -13,6 +13,7 @@ import type { ReliableOptions } from "./reliable.ts";
 import type { TokenBucket } from "../core/limits.ts";
 import type { Drops } from "./drops.ts";
 import type { Warning } from "./identity_policy.ts";
+import type { Notice } from "./notices.ts";
 import type { RelaysFrame } from "./supernodes.ts";
 import type { RemotePeer } from "./remote.ts";
 import type { Endpoint } from "../wire/address.ts";
@@ -30,13 +31,24 @@ export type RemoteEvent =
     relayedBy?: string | null;
   }
   | { type: "message"; from: string; text: string }
-  | Warning;
+  | Warning
+  | Notice;
 
 /**
- * What a remote peer reports to the client: its user's events, and `direct-lost` when a direct
- * path to it had worked and the pair is on the relay now (if it is our supernode, it is gone).
+ * What a remote peer reports to the client: its user's events; `direct-lost` when a direct path
+ * to it had worked and the pair is on the relay now (if it is our supernode, it is gone);
+ * `identified` when its handshake first showed its identity (an earlier instance of it gives
+ * way, see `lib/peer/membership.ts`); `server-hint` when it says it registered with the server
+ * again (check our own registration); `goodbye` when it says it leaves (it departs);
+ * `goodbye-ack` when it answered our own GOODBYE.
  */
-export type RemoteOutput = RemoteEvent | { type: "direct-lost" };
+export type RemoteOutput =
+  | RemoteEvent
+  | { type: "direct-lost" }
+  | { type: "identified" }
+  | { type: "server-hint"; boot: Uint8Array }
+  | { type: "goodbye" }
+  | { type: "goodbye-ack" };
 
 /** A datagram a remote peer wants sent. */
 export type RemoteTransmit =

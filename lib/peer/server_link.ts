@@ -39,6 +39,9 @@ export const SERVER_LOST_AFTER = 10_000;
 /** With fallback servers: how long one is tried (HELLOs unanswered) before the next, in ms. */
 export const FAILOVER_AFTER = 2_000;
 
+/** Least time between two checks of the registration a peer's SERVER_HINT asks for, in ms. */
+export const RECHECK_INTERVAL = 2_000;
+
 /** Where the link is in its lifecycle. */
 export type ServerLinkState =
   | {
@@ -135,7 +138,11 @@ export class ServerLink {
   #out: Transmit[] = [];
   #events: ServerLinkEvent[] = [];
   #state: ServerLinkState = { kind: "closed" };
-  #startedAt = 0;
+  /**
+   * When the first registration last heard from the server (it started then): its deadline
+   * counts only time with no answer at all, so a busy server that answers slowly is waited for.
+   */
+  #heardAt = 0;
   #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
   /** This registration attempt's nonce: WELCOME and HELLO refusals must echo it. */
   #nonce: Uint8Array = new Uint8Array(NONCE_LEN);
@@ -166,6 +173,10 @@ export class ServerLink {
   #boot: Uint8Array | null = null;
   /** The boot id each server (by index in {@link #servers}) gave our last registration there. */
   #boots: (Uint8Array | undefined)[] = [];
+  /** Registrations completed (WELCOMEs that began one). */
+  #registrations = 0;
+  /** When {@link recheck} last sent something. */
+  #lastRecheck = -Infinity;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: ServerLinkOptions, digest: () => number) {
@@ -290,7 +301,7 @@ export class ServerLink {
 
   /** Starts the first registration. */
   start(now: number): void {
-    this.#startedAt = now;
+    this.#heardAt = now;
     this.#pickedAt = now;
     this.#newNonce();
     this.#state = {
@@ -322,14 +333,14 @@ export class ServerLink {
     const s = this.#state;
     if (s.kind === "closed") return undefined;
     if (s.kind === "registered") return s.nextPing;
-    return s.again ? s.nextHello : Math.min(s.nextHello, this.#startedAt + this.#o.registerTimeout);
+    return s.again ? s.nextHello : Math.min(s.nextHello, this.#heardAt + this.#o.registerTimeout);
   }
 
   /** Advances timers. */
   handleTimeout(now: number): void {
     const s = this.#state;
     if (s.kind === "registering") {
-      if (!s.again && now - this.#startedAt >= this.#o.registerTimeout) {
+      if (!s.again && now - this.#heardAt >= this.#o.registerTimeout) {
         this.#state = { kind: "closed" };
         const secs = Math.round(this.#o.registerTimeout / 1000);
         const at = this.#servers.map(formatEndpoint).join(", ");
@@ -365,6 +376,26 @@ export class ServerLink {
     this.#sendPing(now);
   }
 
+  /** Registrations completed so far: more than one means we registered again (restart, loss). */
+  get registrations(): number {
+    return this.#registrations;
+  }
+
+  /**
+   * A peer told us it just registered again (a SERVER_HINT: the server restarted, or forgot it):
+   * checks our registration now rather than at the next keepalive. Registered, a PING (a
+   * restarted server refuses it as unknown, and we register again); registering again, a HELLO.
+   * At most once per {@link RECHECK_INTERVAL}.
+   */
+  recheck(now: number): void {
+    const s = this.#state;
+    if (now - this.#lastRecheck < RECHECK_INTERVAL) return;
+    if (s.kind === "registered") this.#sendPing(now);
+    else if (s.kind === "registering" && s.again) this.#hello(now);
+    else return;
+    this.#lastRecheck = now;
+  }
+
   /**
    * Handles the server messages about the link itself (WELCOME, REFUSED, PONG, COOKIE).
    * Returns false for anything else, which the caller routes to the peers it concerns.
@@ -382,6 +413,7 @@ export class ServerLink {
         return true;
       case MsgType.Refused:
         if (constantTimeEqual(m.echo, this.registered ? this.#token : this.#nonce)) {
+          this.#heardAt = now;
           this.#refused(now, m.code, m.message);
         }
         return true;
@@ -403,6 +435,9 @@ export class ServerLink {
         // make us flood the server). Unauthenticated: it only sets the cookie we send next.
         this.#cookie = m.cookie;
         if (this.#state.kind === "registering") {
+          // The server answers (slowly, maybe): keep trying it, and for as long as it does.
+          this.#heardAt = now;
+          this.#pickedAt = now;
           if (now - this.#lastCookieHello < 250) return true;
           this.#lastCookieHello = now;
           this.#hello(now);
@@ -431,6 +466,7 @@ export class ServerLink {
       this.#highestSeq = 0;
     }
     this.#token = token;
+    this.#registrations++;
     // A first PING soon after registering checks that no introduction was lost on the way.
     this.#state = {
       kind: "registered",

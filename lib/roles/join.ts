@@ -113,14 +113,19 @@ export class JoinError extends Error {
 
 const log = getLogger(["p2p", "join"]);
 
-/** After leaving, how long to wait for the router to confirm deleting our port mapping, ms. */
-const PORTMAP_STOP_WAIT = 1500;
+/**
+ * After leaving, how long to wait for the peers to answer our goodbyes (at most a second) and
+ * the router to confirm deleting our port mapping, ms.
+ */
+const LEAVE_WAIT = 1500;
 
 /**
  * Input waits while a peer that is taking messages has this many payloads queued behind its
  * window (the queue itself holds 4096; a peer that stopped acknowledging does not hold input).
  */
 const INPUT_BACKLOG = 256;
+/** Longest wait for registration while the server keeps answering, ms. */
+const REGISTER_WAIT_MAX = 5 * 60_000;
 /** Most output lines written at once (see {@link StdoutBatcher}). */
 const OUTPUT_BATCH = 256;
 
@@ -465,8 +470,10 @@ class PeerProcess {
     const client = this.#client;
     const stdinDone = this.#readInput(input);
     // Registration first: fatal (unreachable, refused) ends the run, and so does Ctrl-C.
+    // The client's own deadline ends it after `registerTimeout` without any answer; a server
+    // that answers (slowly: a herd registering at once) is waited for, within reason.
     const registered = () => this.#ready || this.#fatal !== undefined || this.#interrupted;
-    await this.#until(registered, this.#o.registerTimeout + 1_000);
+    await this.#until(registered, REGISTER_WAIT_MAX);
     if (this.#interrupted && !this.#ready) return 130;
     if (this.#fatal !== undefined || !this.#ready) {
       throw new JoinError(this.#fatal ?? "Registration did not complete");
@@ -477,20 +484,25 @@ class PeerProcess {
     this.#sendable = true;
     this.#sendAll(this.#pending.splice(0));
     if (await Promise.race([stdinDone, this.#signalled.promise]) === "signal") return 0;
-    // Deliver what is queued before leaving (Ctrl-C stops waiting).
-    const drained = () => client.outstanding === 0 || this.#interrupted;
+    // Deliver what is queued before leaving, to the peers that answer (a stopped one is not
+    // waited for: its goodbye would only come later); Ctrl-C stops waiting.
+    const drained = () => client.awaiting(monotonicNow()) === 0 || this.#interrupted;
     await this.#until(drained, this.#o.drainTimeout);
-    if (client.outstanding === 0) {
-      if (client.undelivered === 0) return 0;
-      log.warning("{count} message parts were never acknowledged and were dropped", {
-        count: client.undelivered,
-      });
-      return 1;
+    const unacknowledged = client.outstanding, forgotten = client.undelivered;
+    if (unacknowledged === 0 && forgotten === 0) return 0;
+    if (forgotten > 0) {
+      log.warning(
+        "{count} message parts to peers that left and did not come back were never delivered",
+        {
+          count: forgotten,
+        },
+      );
     }
-    log.warning("{count} messages were not acknowledged within {seconds} s", {
-      count: client.outstanding,
-      seconds: this.#o.drainTimeout / 1000,
-    });
+    if (unacknowledged > 0) {
+      log.warning("{count} message parts were not acknowledged before leaving", {
+        count: unacknowledged,
+      });
+    }
     return 1;
   }
 
@@ -498,9 +510,10 @@ class PeerProcess {
   async close(): Promise<void> {
     try {
       this.#driver.step((now) => this.#client.leave(now));
-      // The router deletes our port mapping (bounded wait; nothing to wait for without one).
-      const deleted = () => this.#client.portmapIdle;
-      if (!deleted()) await this.#until(deleted, PORTMAP_STOP_WAIT);
+      // The peers answer our goodbyes and the router deletes our port mapping (bounded wait;
+      // nothing to wait for when every peer answered at once and there is no mapping).
+      const done = () => this.#client.farewellDone && this.#client.portmapIdle;
+      if (!done()) await this.#until(done, LEAVE_WAIT);
       await this.#driver.close();
     } finally {
       this.#out.flush();

@@ -2,8 +2,8 @@
  * The frames between two peers: SEALED (an inner frame under the pair's transport key; its
  * 28-byte header is the associated data) and HANDSHAKE (one Noise_XXpsk0 message), which the
  * server relays without being able to read them, and the inner frames a SEALED frame carries
- * (PROBE, PROBE_ACK, DATA and DATA_BATCH, ACK, ANNOUNCE, CANDIDATES, NAT, BIRTHDAY, RELAYS:
- * {@link InnerFrame}). See `docs/protocol.md`, "Peer ↔ peer". Pure; decoders never throw.
+ * (PROBE, PROBE_ACK, DATA and DATA_BATCH, ACK, ANNOUNCE, CANDIDATES, NAT, BIRTHDAY, RELAYS,
+ * SERVER_HINT, GOODBYE, GOODBYE_ACK: {@link InnerFrame}). See `docs/protocol.md`, "Peer ↔ peer". Pure; decoders never throw.
  *
  * @module
  */
@@ -65,7 +65,13 @@ export const InnerKind = {
   Nat: 7,
   Birthday: 8,
   Relays: 10,
+  ServerHint: 11,
+  Goodbye: 12,
+  GoodbyeAck: 13,
 } as const;
+
+/** Size of a SERVER_HINT's boot id (8 zero bytes: the sender does not know it). */
+export const HINT_BOOT_LEN = 8;
 
 /** A RELAYS frame's round-trip time for "not measured". */
 export const RTT_UNKNOWN = 0xffff;
@@ -124,7 +130,14 @@ export type InnerFrame =
     supernode: Uint8Array;
     /** Our RTT to it in ms ({@link RTT_UNKNOWN}: not measured). */
     supernodeRtt: number;
-  };
+  }
+  | {
+    kind: typeof InnerKind.ServerHint;
+    /** The boot id of the server we just registered with again (zeros: not known). */
+    boot: Uint8Array;
+  }
+  | { kind: typeof InnerKind.Goodbye }
+  | { kind: typeof InnerKind.GoodbyeAck };
 
 /** Encodes the header of a SEALED frame (also its associated data). */
 export function encodeSealedHeader(from: Uint8Array, to: Uint8Array, counter: bigint): Uint8Array {
@@ -299,6 +312,11 @@ export function encodeInner(f: InnerFrame): Uint8Array {
       return w.u8(f.stage).u32(f.round).u16(f.sockets).finish();
     case InnerKind.Relays:
       return w.u16(f.serverRtt).fixed(f.supernode, ID_LEN).u16(f.supernodeRtt).finish();
+    case InnerKind.ServerHint:
+      return w.fixed(f.boot, HINT_BOOT_LEN).finish();
+    case InnerKind.Goodbye:
+    case InnerKind.GoodbyeAck:
+      return w.finish();
   }
 }
 
@@ -366,6 +384,13 @@ export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
         return decodeBatch(r);
       case InnerKind.Relays:
         f = { kind, serverRtt: r.u16(), supernode: r.bytes(ID_LEN), supernodeRtt: r.u16() };
+        break;
+      case InnerKind.ServerHint:
+        f = { kind, boot: r.bytes(HINT_BOOT_LEN) };
+        break;
+      case InnerKind.Goodbye:
+      case InnerKind.GoodbyeAck:
+        f = { kind };
         break;
       default:
         return { ok: false, reason: "unknown-inner" };

@@ -139,6 +139,24 @@ Deno.test("soak checks: a ghost keeps the room from being whole until its left a
   assert.match(r.failures.join("\n"), /^whole: .* for up to 29\.5 s/m);
 });
 
+Deno.test("soak checks: time to whole counts from a disruption's end, 0 when the room was whole", () => {
+  const a = inst(0, 0, [[2, peer(1)], [33, peer(2)]]);
+  const b = inst(1, 1, [[2, peer(0)], [34, peer(2)]]);
+  const c = inst(2, 2, [[31, peer(0)], [32, peer(1)]], { startAt: 30 * S, readyAt: 30 * S });
+  const rec = record([a, b, c], []);
+  rec.actions = [
+    { at: 10 * S, kind: "server-suspend", slot: -1 },
+    { at: 20 * S, kind: "server-resume", slot: -1 },
+    { at: 30 * S, kind: "join", slot: 2 },
+  ];
+  const r = checkSoak(rec);
+  // The server came back to a whole room (no event followed for 10 s: still 0); the join
+  // took 4 s until everyone listed everyone.
+  assert.equal(r.whole.maxAfterDisruptionMs, 4_000);
+  rec.actions = rec.actions.slice(0, 2);
+  assert.equal(checkSoak(rec).whole.maxAfterDisruptionMs, 0);
+});
+
 /** The short churn: every disruption kind once, ≤ 60 s of wall time. */
 const PLAN: Disruption[] = [
   // p3 leaves and is back before the server is killed: in its first seconds it PINGs each

@@ -10,7 +10,7 @@ import { PortMapper } from "../../lib/nat/portmap/mapper.ts";
 import { FakeGateway } from "../support/portmap_gateway.ts";
 import { MAX_ROOM_SIZE } from "../../lib/wire/server_msg.ts";
 import { Identity } from "../../lib/crypto/identity.ts";
-import type { TransportCipher } from "../../lib/crypto/session.ts";
+import { SEAL_OVERHEAD, type TransportCipher } from "../../lib/crypto/session.ts";
 import { bytesEqual } from "../../lib/core/bytes.ts";
 import { systemRandom } from "../../lib/io/random.ts";
 import { MAX_ANSWERS, noiseFactory } from "../../lib/peer/handshake/handshake.ts";
@@ -22,6 +22,8 @@ import {
   decodeInner,
   decodeSealed,
   encodeHandshake,
+  encodeInner,
+  encodeSealedHeader,
   type HandshakeFrame,
   type InnerFrame,
   InnerKind,
@@ -452,7 +454,23 @@ function member(h: Harness, name: string) {
   const last = h.drain();
   assert.ok(theirs.readMessage(relayedHandshake(last, 3).message), "message 3 opens");
   // What the client sent with its message 3 (its first sealed frames) is kept for the caller.
-  return { x, keys: theirs.split(), sent: last };
+  return { x, keys: theirs.split(), own: mine.split().initiatorToResponder, sent: last };
+}
+
+/** A SEALED frame from `from` to `to` carrying `inner`, sealed with `key` under `counter`. */
+function sealedFrom(
+  from: Uint8Array,
+  to: Uint8Array,
+  key: TransportCipher,
+  counter: bigint,
+  inner: InnerFrame,
+): Uint8Array {
+  const header = encodeSealedHeader(from, to, counter);
+  const plain = encodeInner(inner);
+  const out = new Uint8Array(header.length + plain.length + SEAL_OVERHEAD);
+  out.set(header);
+  key.sealInto(counter, header, plain, out, header.length);
+  return out;
 }
 
 Deno.test("client: two members claiming one name are both shown with fingerprints", () => {
@@ -468,6 +486,73 @@ Deno.test("client: two members claiming one name are both shown with fingerprint
   }
   assert.equal(warnings.length, 1, "the second alice is flagged");
   assert.match(warnings[0]!, /Two peers call themselves alice: fingerprints \S+ and \S+/);
+});
+
+Deno.test("client: a peer introduced again but not shown again leaves without a second left", () => {
+  const h = harness(12);
+  const { x, own } = member(h, "xena");
+  h.runUntil(h.now + 4_000); // punching gives up: xena is shown on the relay
+  const events = () => {
+    const out: string[] = [];
+    for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) {
+      if (e.type === "peer" || e.type === "left") out.push(`${e.type} ${e.name}`);
+    }
+    return out;
+  };
+  assert.deepEqual(events(), ["peer xena"]);
+  const left = () =>
+    h.fromServer({ type: MsgType.Left, token: h.token, id: x.id, reason: LeftReason.Bye });
+  left();
+  assert.deepEqual(events(), ["left xena"]);
+  h.intro({ id: x.id, epoch: x.epoch, name: "xena" }); // back, but gone again before shown
+  left();
+  assert.deepEqual(events(), [], "no second left for a peer the user no longer sees");
+  h.intro({ id: x.id, epoch: x.epoch, name: "xena" });
+  h.runUntil(h.now + 4_000);
+  assert.deepEqual(events(), [], "not shown on the relay before it is heard from");
+  h.relayed(
+    x.id,
+    sealedFrom(x.id, h.c.id, own, 1n, {
+      kind: InnerKind.Ack,
+      stream: 0,
+      cumulative: 0,
+      selective: 0,
+    }),
+  );
+  left();
+  assert.deepEqual(events(), ["peer xena", "left xena"], "shown again, it leaves visibly again");
+});
+
+Deno.test("client: lines a peer gave up are told as missed, the others shown in order", () => {
+  const h = harness(13);
+  const { x, own } = member(h, "xena");
+  h.runUntil(h.now + 4_000);
+  let counter = 0n;
+  const line = (seq: number, base: number, text: string) =>
+    h.relayed(
+      x.id,
+      sealedFrom(x.id, h.c.id, own, ++counter, {
+        kind: InnerKind.Data,
+        stream: 9,
+        base,
+        seq,
+        first: true,
+        more: false,
+        text: new TextEncoder().encode(text),
+      }),
+    );
+  line(1, 1, "one");
+  line(4, 4, "four"); // xena gave 2 and 3 up
+  const shown: string[] = [];
+  for (let e = h.c.pollEvent(); e; e = h.c.pollEvent()) {
+    if (e.type === "message") shown.push(e.text);
+    if (e.type === "notice" && e.kind === "missed") shown.push(e.message);
+  }
+  assert.deepEqual(shown, [
+    "one",
+    "Missed lines from xena: 2 frames of theirs never arrived (they gave them up)",
+    "four",
+  ]);
 });
 
 /** The inner frames the client sealed to `to` (direct or relayed), opened with `key`. */

@@ -1411,3 +1411,61 @@ Deno.test("reliable: takeAck hands out a delayed ACK at once (before leaving), e
   assert.equal(b.pollAck(1_000), undefined);
   assert.equal(b.nextTimeout(), undefined);
 });
+
+Deno.test("reliable: a base beyond what was delivered: buffered frames delivered, the rest missed", () => {
+  const b = new ReliableChannel();
+  const data = (seq: number, base: number, text: string): DataFrame => ({
+    stream: 7,
+    base,
+    seq,
+    first: true,
+    more: false,
+    text: enc.encode(text),
+  });
+  const got: string[] = [];
+  const take = (r: { deliver: { text: Uint8Array }[] }) => {
+    for (const x of r.deliver) got.push(dec.decode(x.text));
+  };
+  take(b.onData(data(1, 1, "one"), 0));
+  take(b.onData(data(3, 1, "three"), 0)); // 2 is lost on the way, 3 waits for it
+  // The sender gave 2 to 5 up (its base is 6): 3 is delivered, 2, 4 and 5 are missed.
+  const r = b.onData(data(6, 6, "six"), 0);
+  take(r);
+  assert.equal(r.missed, 3);
+  assert.equal(r.ackNow, true, "acknowledged at once");
+  assert.deepEqual(r.ack, { stream: 7, cumulative: 6, selective: 0 });
+  assert.deepEqual(got, ["one", "three", "six"]);
+  assert.equal(b.stats.missed, 3);
+  // An honest base (nothing skipped) is never a miss, and a far one costs no walk.
+  assert.equal(b.onData(data(7, 7, "seven"), 0).missed, 0);
+  assert.equal(b.onData(data(0xffff_fff0, 0xffff_fff0, "far"), 0).missed, 0xffff_fff0 - 8);
+});
+
+Deno.test("reliable: a silent peer gets one retry per timeout, no more; an ACK sends the rest", () => {
+  const a = new ReliableChannel({}, 5);
+  a.push(enc.encode("line 0"));
+  let now = 0;
+  assert.equal(a.pollData(now).length, 1);
+  // A line a second for two minutes while the peer sleeps.
+  const sent: OutData[] = [];
+  for (let i = 1; i <= 120; i++) {
+    now += 1_000;
+    a.push(enc.encode(`line ${i}`));
+    sent.push(...a.pollData(now));
+  }
+  // Until its first retry it looked alive; after that, only the oldest frame is retried, at
+  // most every maxRto, and nothing new goes out.
+  const late = sent.filter((d) => d.reason !== "new" || d.seq > 3);
+  assert.ok(
+    late.every((d) => d.seq === 1 && d.reason === "timeout"),
+    JSON.stringify(late.map((d) => [d.seq, d.reason])),
+  );
+  // Backing off 0.5, 1, 2, 4 s, then every 8 s.
+  assert.ok(late.length <= 4 + 120_000 / DEFAULT_RELIABLE.maxRto, `${late.length} retries`);
+  assert.equal(a.outstanding, 121, "nothing given up");
+  // The peer wakes and acknowledges the oldest: the rest goes at once.
+  a.onAck(now, { stream: 5, cumulative: 1, selective: 0 });
+  const rest = a.pollData(now);
+  assert.ok(rest.some((d) => d.reason === "resend") || rest.every((d) => d.reason === "new"));
+  assert.equal(a.queued, 0, "every line waiting went out");
+});

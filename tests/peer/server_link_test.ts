@@ -470,3 +470,51 @@ Deno.test("link: while registered, COOKIEs make at most one PING a second", () =
   assert.equal(pings.length, 3, "at 100, 1100 and 2100 ms");
   assert.equal(t.sent.length, 3, "nothing else");
 });
+
+Deno.test("link: a recheck PINGs at once, at most every 2 s; registering again, it HELLOs", () => {
+  const t = link();
+  t.l.start(0);
+  t.welcome();
+  assert.equal(t.l.registrations, 1);
+  t.sent.length = 0;
+  t.l.recheck(100);
+  t.l.recheck(1_000);
+  t.l.recheck(2_100);
+  assert.deepEqual(t.types(), [MsgType.Ping, MsgType.Ping], "two PINGs, 2 s apart");
+  // A restarted server refuses the PING: we register again, and a recheck hurries the HELLO.
+  t.refuse(RefuseCode.Unknown, "Register again");
+  t.sent.length = 0;
+  t.l.recheck(4_200);
+  assert.deepEqual(t.types(), [MsgType.Hello]);
+  t.welcome();
+  assert.equal(t.l.registrations, 2, "registered again");
+  // Before the first registration there is nothing to check.
+  const u = link();
+  u.l.start(0);
+  u.sent.length = 0;
+  u.l.recheck(5_000);
+  assert.deepEqual(u.types(), []);
+});
+
+Deno.test("link: a server that answers is waited for; only 10 s of silence end the registration", () => {
+  const t = link({ registerTimeout: 10_000 });
+  t.l.start(0);
+  // A busy server (a herd registering at once) answers COOKIEs but no WELCOME yet.
+  for (let at = 4_000; at <= 20_000; at += 4_000) {
+    t.run(at);
+    t.l.handle(at, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(at / 1000) });
+  }
+  t.run(29_999);
+  assert.deepEqual(t.kinds(), [], "still trying 30 s in: the server answers");
+  t.welcome();
+  assert.deepEqual(t.kinds(), ["ready"]);
+  // Silence after the last answer ends it 10 s later.
+  const u = link({ registerTimeout: 10_000 });
+  u.l.start(0);
+  u.run(3_000);
+  u.l.handle(3_000, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(3) });
+  u.run(12_999);
+  assert.deepEqual(u.kinds(), []);
+  u.run(13_000);
+  assert.deepEqual(u.kinds(), ["fatal"]);
+});

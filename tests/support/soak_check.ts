@@ -582,6 +582,9 @@ function checkWhole(rec: SoakRecord, o: CheckOptions): SoakReport["whole"] {
   );
   let maxAfter = 0;
   for (const a of ends) {
+    // Whole already when the disruption ended: 0 (a server's return is no step of the timeline,
+    // and the next step may come much later).
+    if (roomWholeAt(rec, a.at) === null) continue;
     const whole = timeline.find((p) => p.at >= a.at && p.whole);
     maxAfter = Math.max(maxAfter, (whole?.at ?? rec.endAt) - a.at);
   }

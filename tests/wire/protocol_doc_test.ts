@@ -93,7 +93,7 @@ Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reaso
     const key = names[name!] as keyof typeof header.MsgType;
     assert.equal(num(type!), header.MsgType[key], name);
   }
-  const kinds = table("| kind | name       | sent ");
+  const kinds = table("| kind | name        | sent ");
   const kindNames: Record<string, number> = {
     PROBE: peerFrame.InnerKind.Probe,
     PROBE_ACK: peerFrame.InnerKind.ProbeAck,
@@ -105,6 +105,9 @@ Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reaso
     BIRTHDAY: peerFrame.InnerKind.Birthday,
     DATA_BATCH: peerFrame.DATA_BATCH_KIND,
     RELAYS: peerFrame.InnerKind.Relays,
+    SERVER_HINT: peerFrame.InnerKind.ServerHint,
+    GOODBYE: peerFrame.InnerKind.Goodbye,
+    GOODBYE_ACK: peerFrame.InnerKind.GoodbyeAck,
   };
   assert.equal(kinds.length, Object.keys(kindNames).length);
   for (const [kind, name] of kinds) assert.equal(num(kind!), kindNames[name!], name);

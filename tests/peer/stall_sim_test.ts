@@ -1,0 +1,250 @@
+/**
+ * Processes that stop (SIGSTOP, a suspended laptop) and wake up with datagrams waiting in their
+ * socket (issue 21), over the simulated network with virtual time: nothing given up on either
+ * side, no path flipped to the relay by our own silence, ACKs from a peer the server expired
+ * still clearing what waited for it.
+ */
+import assert from "node:assert/strict";
+import { type Client, type ClientEvent, UNANSWERED_AFTER } from "../../lib/peer/client.ts";
+import type { SansIo } from "../../lib/io/udp.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
+import { Registry } from "../../lib/server/registry.ts";
+import { addPeer, addServer, SimNet, type SimPeer } from "../support/sim.ts";
+
+const at = (n: number) => ({ hostname: `192.0.2.${10 * n}`, port: 1000 * n });
+
+/**
+ * A client that can be stopped as SIGSTOP stops a process: it sends nothing, no timer fires,
+ * and what arrives waits in its socket; on waking its overdue timer runs first (the worst
+ * order), then the datagrams that waited.
+ */
+class Stoppable implements SansIo {
+  #held: Array<[Endpoint, Uint8Array, number]> = [];
+  stopped = false;
+  constructor(readonly client: Client) {}
+  handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
+    if (this.stopped) this.#held.push([from, data.slice(), via]);
+    else this.client.handleDatagram(now, from, data, via);
+  }
+  handleTimeout(now: number): void {
+    if (!this.stopped) this.client.handleTimeout(now);
+  }
+  nextTimeout(): number | undefined {
+    return this.stopped ? undefined : this.client.nextTimeout();
+  }
+  pollTransmit(): Transmit | undefined {
+    return this.stopped ? undefined : this.client.pollTransmit();
+  }
+  pollRelease(): number | undefined {
+    return this.stopped ? undefined : this.client.pollRelease();
+  }
+  /** SIGCONT at `now`. */
+  wake(now: number): void {
+    this.stopped = false;
+    this.client.handleTimeout(now);
+    for (const [from, data, via] of this.#held.splice(0)) {
+      this.client.handleDatagram(now, from, data, via);
+    }
+  }
+}
+
+/** A peer that can be stopped. */
+function stoppable(net: SimNet, name: string, n: number): SimPeer & { stop: Stoppable } {
+  const p = addPeer(net, name, at(n));
+  const stop = new Stoppable(p.client);
+  net.replace(p.client, stop);
+  return Object.assign(p, { stop });
+}
+
+function kinds(events: ClientEvent[], type: string): string[] {
+  return events.flatMap((e) => e.type === type && "kind" in e ? [e.kind] : []);
+}
+
+Deno.test("a peer stopped 90 s gives nothing up and flips no path on waking; its peers neither", () => {
+  const net = new SimNet(2110);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  const c = addPeer(net, "carol", at(3));
+  const all = [a, b, c];
+  net.runUntilTrue(() =>
+    all.every((p) => p.client.peers().filter((i) => i.path === "direct").length === 2)
+  );
+  net.run(5_000);
+  const from = new Map(all.map((p) => [p, p.drain().length]));
+  // bob types a line that alice does not get: he is checking his path to her when he is
+  // stopped (a wake-up that acts on its timers first would find it dead). alice and carol type
+  // on meanwhile.
+  net.block = (from, to) => from.port === at(2).port && to.port === at(1).port;
+  b.client.send(net.now, "bob before");
+  net.run(1_000);
+  net.block = () => false;
+  b.stop.stopped = true;
+  const stoppedAt = net.now;
+  for (let i = 1; i <= 3; i++) {
+    a.client.send(net.now, `alice ${i}`);
+    c.client.send(net.now, `carol ${i}`);
+    net.run(2_000);
+  }
+  net.runUntil(stoppedAt + 90_000);
+  b.stop.wake(net.now);
+  net.run(20_000);
+  const after = (p: SimPeer) => p.drain().slice(from.get(p)!);
+  const bob = after(b);
+  assert.deepEqual(
+    bob.filter((e) => e.type === "peer" && e.path === "relay"),
+    [],
+    "bob flips no path to the relay",
+  );
+  assert.deepEqual(kinds(bob, "warning"), [], "bob gives nothing up");
+  for (const who of ["alice", "carol"]) {
+    assert.deepEqual(
+      b.messages().filter((m) => m.startsWith(who)),
+      [1, 2, 3].map((i) => `${who}: ${who} ${i}`),
+      `bob shows every line of ${who} once, in order`,
+    );
+  }
+  for (const p of [a, c]) {
+    const seen = after(p);
+    assert.deepEqual(kinds(seen, "warning"), [], `${p.client.name}: nothing given up`);
+    assert.equal(p.client.undelivered, 0);
+    assert.equal(p.client.outstanding, 0, `${p.client.name}: bob acknowledged everything`);
+    assert.deepEqual(p.messages().filter((m) => m.startsWith("bob")), ["bob: bob before"]);
+    assert.ok(
+      !seen.some((e) => e.type === "peer" && e.name === "bob" && e.path === "relay"),
+      `${p.client.name} never claimed bob relayed`,
+    );
+  }
+});
+
+Deno.test("a goodbye reaches a stopped peer through its socket when the server cannot relay it", () => {
+  const net = new SimNet(2111);
+  const server = addServer(net);
+  const a = addPeer(net, "alice", at(1), undefined, { keepalive: 5_000 });
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  b.stop.stopped = true;
+  // The server restarts while bob sleeps: it will never relay anything to him.
+  const fresh = new Registry({}, (n) => net.bytes(n), net.bytes(32));
+  net.replace(server, fresh);
+  net.run(30_000); // alice's path to bob has died long since
+  a.client.leave(net.now);
+  net.runUntilTrue(() => a.client.farewellDone, 2_000);
+  net.detach(a.client);
+  net.run(10_000);
+  const from = b.drain().length;
+  b.stop.wake(net.now);
+  net.run(3_000);
+  assert.deepEqual(
+    b.drain().slice(from).flatMap((e) => e.type === "left" ? [[e.name, e.reason]] : []),
+    [["alice", "bye"]],
+    "read from the socket on waking: no ghost",
+  );
+});
+
+Deno.test("a peer waking from a stop judges no one unlisted by its own silence", () => {
+  const net = new SimNet(2112);
+  const server = addServer(net);
+  const a = stoppable(net, "alice", 1);
+  const c = stoppable(net, "carol", 3);
+  net.runUntilTrue(() =>
+    a.lastPath("carol")?.path === "direct" && c.lastPath("alice") !== undefined
+  );
+  net.run(5_000);
+  const from = a.drain().length;
+  c.stop.stopped = true;
+  a.client.send(net.now, "carol?"); // unanswered: alice's path to carol dies
+  net.run(10_000);
+  // The server restarts; alice registers again (carol, asleep, does not) and then sleeps too.
+  const fresh = new Registry({}, (n) => net.bytes(n), net.bytes(32));
+  net.replace(server, fresh);
+  net.runUntilTrue(() => fresh.peerCount === 1 && a.client.registered, 30_000);
+  net.run(1_000); // her roster is in: carol is unlisted
+  a.stop.stopped = true;
+  net.run(100_000);
+  // carol wakes first and registers again; nothing of hers reaches alice until alice's own
+  // timers have run (carol's view of alice is as stale as alice's of her).
+  net.block = (from, to) => from.port === at(3).port && to.port === at(1).port;
+  c.stop.wake(net.now);
+  net.run(3_000);
+  a.stop.wake(net.now);
+  net.run(3_000);
+  net.block = () => false;
+  net.run(40_000);
+  const seen = a.drain().slice(from);
+  assert.deepEqual(seen.filter((e) => e.type === "left"), [], "carol never left");
+  assert.ok(a.client.peers().some((p) => p.name === "carol"));
+});
+
+Deno.test("leaving waits for the peers that answer, not for one that stopped", () => {
+  const net = new SimNet(2113);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  const c = addPeer(net, "carol", at(3));
+  net.runUntilTrue(() => a.client.peers().filter((p) => p.path === "direct").length === 2);
+  net.run(2_000);
+  b.stop.stopped = true;
+  a.client.send(net.now, "one");
+  assert.equal(a.client.awaiting(net.now), 2, "both are waited for at first");
+  net.run(1_000);
+  assert.equal(a.client.awaiting(net.now), 1, "carol acknowledged");
+  net.run(UNANSWERED_AFTER);
+  assert.equal(a.client.awaiting(net.now), 0, "bob does not answer: not waited for");
+  assert.equal(a.client.outstanding, 1, "but the line to him is still queued");
+  assert.deepEqual(c.messages(), ["alice: one"]);
+  b.stop.wake(net.now);
+  net.run(10_000);
+  assert.equal(a.client.outstanding, 0);
+  assert.deepEqual(b.messages(), ["alice: one"]);
+});
+
+Deno.test("a peer stopped a while is shown neither relayed nor again: its direct path is as it was", () => {
+  const net = new SimNet(2114);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  const from = a.drain().length;
+  b.stop.stopped = true;
+  a.client.send(net.now, "are you there?"); // its resends find the direct path dead
+  net.run(20_000);
+  assert.equal(a.client.peers()[0]?.path, "relay");
+  b.stop.wake(net.now);
+  net.runUntilTrue(() => a.client.peers()[0]?.path === "direct" && a.client.outstanding === 0);
+  net.run(5_000);
+  assert.deepEqual(b.messages(), ["alice: are you there?"]);
+  assert.deepEqual(
+    a.drain().slice(from).filter((e) => e.type === "peer"),
+    [],
+    "nothing to tell: the same direct path as before",
+  );
+});
+
+Deno.test("a stopped peer's socket is not flooded: a line a second for a minute costs it a few datagrams", () => {
+  const net = new SimNet(2115);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  b.stop.stopped = true;
+  let queued = 0;
+  const t0 = net.now;
+  net.tamper = (_from, to, data) => {
+    if (to.port === at(2).port && net.now > t0) queued++;
+    return data;
+  };
+  for (let i = 1; i <= 60; i++) {
+    a.client.send(net.now, `line ${i}`);
+    net.run(1_000);
+  }
+  // Relayed copies too reach bob's socket (the server still knows him).
+  assert.ok(queued <= 40, `${queued} datagrams waiting for bob`);
+  b.stop.wake(net.now);
+  net.runUntilTrue(() => a.client.outstanding === 0, 30_000);
+  assert.deepEqual(b.messages(), Array.from({ length: 60 }, (_, i) => `alice: line ${i + 1}`));
+});
