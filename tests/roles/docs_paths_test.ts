@@ -11,7 +11,13 @@
 import assert from "node:assert/strict";
 
 const ROOT = new URL("../../", import.meta.url);
-const DOCUMENTS = ["README.md", "docs/architecture.md", "docs/protocol.md", "docs/usage.md"];
+const DOCUMENTS = [
+  "README.md",
+  "docs/architecture.md",
+  "docs/protocol.md",
+  "docs/usage.md",
+  "docs/churn.md",
+];
 
 /**
  * A path as the documents write it: a known top folder, then path characters; not preceded by
