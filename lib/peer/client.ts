@@ -246,6 +246,11 @@ export class Client {
     return this.#peers.undelivered;
   }
 
+  /** The server our registration uses now (it changes on failover to another `--server`). */
+  get serverInUse(): Endpoint {
+    return this.#link.server;
+  }
+
   /** How many departed peers' state is kept (bounded by {@link MAX_DEPARTED}). */
   get departedKept(): number {
     return this.#peers.departedKept;

@@ -124,6 +124,13 @@ const LEAVE_WAIT = 1500;
  * window (the queue itself holds 4096; a peer that stopped acknowledging does not hold input).
  */
 const INPUT_BACKLOG = 256;
+/** How often "Still trying SERVER…" is shown while registering, ms. */
+const STILL_TRYING_EVERY = 3_000;
+/** After this long alone in the room (ms), the `alone` notice says what that may mean. */
+export const ALONE_AFTER = 10_000;
+/** What the `alone` notice says. */
+export const ALONE_NOTICE = "Nobody else is here yet. A wrong passphrase or room name leads into " +
+  "another, empty room: check them with whoever invited you, or join with their ticket";
 /** Longest wait for registration while the server keeps answering, ms. */
 const REGISTER_WAIT_MAX = 5 * 60_000;
 /** Most output lines written at once (see {@link StdoutBatcher}). */
@@ -376,6 +383,10 @@ class PeerProcess {
   #screen: ChatScreen | null;
   /** Our name in the room, once registered (our own lines are shown with it on the screen). */
   #self: string | null = null;
+  /** Whether any peer has been shown yet (else, after a while, the `alone` notice). */
+  #metSomeone = false;
+  /** The server last seen in use, to announce a failover. */
+  #serverShown: string | null = null;
 
   constructor(
     o: JoinOptions,
@@ -473,7 +484,17 @@ class PeerProcess {
     // The client's own deadline ends it after `registerTimeout` without any answer; a server
     // that answers (slowly: a herd registering at once) is waited for, within reason.
     const registered = () => this.#ready || this.#fatal !== undefined || this.#interrupted;
-    await this.#until(registered, REGISTER_WAIT_MAX);
+    // Waiting is visible: every few seconds without an answer, which server is being tried.
+    const still = setInterval(() => {
+      if (registered()) return;
+      const at = formatEndpoint(this.#client.serverInUse);
+      this.#print(this.#view.notice(`Still trying ${at}…`, "waiting"));
+    }, STILL_TRYING_EVERY);
+    try {
+      await this.#until(registered, REGISTER_WAIT_MAX);
+    } finally {
+      clearInterval(still);
+    }
     if (this.#interrupted && !this.#ready) return 130;
     if (this.#fatal !== undefined || !this.#ready) {
       throw new JoinError(this.#fatal ?? "Registration did not complete");
@@ -483,7 +504,16 @@ class PeerProcess {
     await this.#until(() => client.synced || this.#interrupted, 1_000);
     this.#sendable = true;
     this.#sendAll(this.#pending.splice(0));
-    if (await Promise.race([stdinDone, this.#signalled.promise]) === "signal") return 0;
+    // Alone for a while: say what that may mean (a wrong passphrase or room name is a room too).
+    const alone = setTimeout(() => {
+      if (this.#metSomeone) return;
+      this.#print(this.#view.notice(ALONE_NOTICE, "alone"));
+    }, ALONE_AFTER);
+    try {
+      if (await Promise.race([stdinDone, this.#signalled.promise]) === "signal") return 0;
+    } finally {
+      clearTimeout(alone);
+    }
     // Deliver what is queued before leaving, to the peers that answer (a stopped one is not
     // waited for: its goodbye would only come later); Ctrl-C stops waiting.
     const drained = () => client.awaiting(monotonicNow()) === 0 || this.#interrupted;
@@ -610,6 +640,12 @@ class PeerProcess {
 
   #onStep(): void {
     for (let h = this.#client.pollHttp(); h; h = this.#client.pollHttp()) this.#fetch(h);
+    // Failover to another --server (or a supernode) is announced, not silent.
+    const using = formatEndpoint(this.#client.serverInUse);
+    if (this.#serverShown !== null && using !== this.#serverShown) {
+      this.#print(this.#view.notice(`Trying the next server: ${using}`, "failover"));
+    }
+    this.#serverShown = using;
     for (let e = this.#client.pollEvent(); e; e = this.#client.pollEvent()) {
       if (e.type === "fatal") this.#fatal = e.message;
       if (e.type === "ready") {
@@ -617,6 +653,7 @@ class PeerProcess {
         this.#self = e.name;
         this.#screen?.setPrompt(`${displayName(e.name)}> `);
       }
+      if (e.type === "peer") this.#metSomeone = true;
       this.#print(this.#view.event(e));
       // Shown on stdout already; the log repeats it only with -v (and for --json runs).
       if (e.type === "peer") {

@@ -122,9 +122,11 @@ export interface PeerView {
   registering(server: Endpoint, local: Endpoint): string[];
   /**
    * Lines for a notice to the user (unknown command, empty room, ...). Notices may quote names
-   * and typed text; a human view escapes the whole message as strictly as a name.
+   * and typed text; a human view escapes the whole message as strictly as a name. `kind` names
+   * what it is about for `--json` readers (`alone`, `waiting`, `failover`); none for answers to
+   * what was typed.
    */
-  notice(message: string): string[];
+  notice(message: string, kind?: string): string[];
   /** Lines answering `/peers`. */
   peers(list: readonly PeerInfo[]): string[];
   /** Lines answering `/help`. */
@@ -352,9 +354,11 @@ export class JsonView implements PeerView {
     })];
   }
 
-  /** Lines for a notice. */
-  notice(message: string): string[] {
-    return [line({ event: "notice", message })];
+  /** Lines for a notice (with its `kind` when it has one). */
+  notice(message: string, kind?: string): string[] {
+    return [
+      line(kind === undefined ? { event: "notice", message } : { event: "notice", kind, message }),
+    ];
   }
 
   /** Lines answering `/peers`. */

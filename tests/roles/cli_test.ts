@@ -16,7 +16,7 @@ import {
   PROGRAM_VERSION,
   UsageError,
 } from "../../main.ts";
-import { type P2pResult, runP2p, stripDenoProgress } from "../support/proc.ts";
+import { freeUdpPort, type P2pResult, runP2p, stripDenoProgress } from "../support/proc.ts";
 import {
   DEFAULT_KEEPALIVE_S,
   DEFAULT_PORT,
@@ -565,14 +565,6 @@ Deno.test("cli: Deno's own download lines are not taken for the program's stderr
   const own = "p2p: Download https://x failed\nDownload of the roster\n";
   assert.equal(stripDenoProgress(own), own);
 });
-
-/** A UDP port on 127.0.0.1 where nothing listens (bound, then released). */
-function freeUdpPort(): number {
-  const s = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const port = (s.addr as Deno.NetAddr).port;
-  s.close();
-  return port;
-}
 
 Deno.test("cli process: --help and --version exit 0 with stdout only; no arguments exits 2", async () => {
   const [help, version, none] = await Promise.all([
