@@ -364,8 +364,6 @@ class PeerProcess {
   #known: KnownPeers;
   /** Writes of the known-peers file under way. */
   #saving = new Set<Promise<void>>();
-  /** Names whose changed fingerprint we have explained how to accept. */
-  #hinted = new Set<string>();
   #client: Client;
   #driver: UdpDriver;
   #fatal: string | undefined;
@@ -589,6 +587,9 @@ class PeerProcess {
           case "help":
             this.#print(this.#view.help());
             break;
+          case "trust":
+            this.#trust(cmd.name);
+            break;
           case "unknown":
             this.#print(this.#view.notice(`Unknown command ${cmd.command}; try /help`));
             break;
@@ -655,6 +656,11 @@ class PeerProcess {
       }
       if (e.type === "peer") this.#metSomeone = true;
       this.#print(this.#view.event(e));
+      if (e.type === "warning" && e.kind === "identity-changed" && e.name !== null) {
+        this.#print(this.#view.notice(
+          `If you checked the new fingerprint with ${e.name}, type /trust ${e.name} to accept it`,
+        ));
+      }
       // Shown on stdout already; the log repeats it only with -v (and for --json runs).
       if (e.type === "peer") {
         log.debug("Peer {name} is {path}", { name: e.name, path: pathText(e.path, e.addr, e.rtt) });
@@ -682,16 +688,31 @@ class PeerProcess {
   #remember(name: string, fp: string): void {
     const known = this.#known.get(name);
     if (known === fp) return;
-    if (known !== undefined) {
-      if (this.#hinted.has(name)) return;
-      this.#hinted.add(name);
-      log.info("To accept {fp} as the identity of {name}, remove {name}'s entry from {file}", {
-        name,
-        fp,
-        file: this.#known.path,
-      });
+    // A known name with another key: the warning says so; only /trust replaces the record.
+    if (known !== undefined) return;
+    // A name the server suffixed (`bob-2`: "bob" was taken) is no identity's name to keep:
+    // the next person suffixed so would set off a changed-identity warning.
+    const suffixed = /^(.+)-\d+$/.exec(name);
+    if (
+      suffixed && (this.#known.get(suffixed[1]!) !== undefined ||
+        this.#client.peers().some((p) => p.name === suffixed[1]))
+    ) return;
+    this.#save(name, fp);
+  }
+
+  /** `/trust NAME`: records the identity NAME has now as the one to expect. */
+  #trust(name: string): void {
+    const peer = this.#client.peers().find((p) => p.name === name);
+    if (!peer) {
+      this.#print(this.#view.notice(`Nobody called ${name} is here; /peers lists who is`));
       return;
     }
+    this.#save(name, peer.fingerprint);
+    this.#print(this.#view.notice(`${name} is now expected with fingerprint ${peer.fingerprint}`));
+  }
+
+  /** Writes `name` → `fp` to the known peers file (replacing what was there). */
+  #save(name: string, fp: string): void {
     const saving = this.#known.remember(name, fp).catch((e) => {
       log.warning("Cannot remember the fingerprint of {name}: {error}", {
         name,

@@ -20,6 +20,8 @@ export type InputCommand =
   | { kind: "peers" }
   /** `/help`: list the commands. */
   | { kind: "help" }
+  /** `/trust NAME`: accept the identity `NAME` has now (after a changed-identity warning). */
+  | { kind: "trust"; name: string }
   /** A line starting with `/` that is no command; `command` is its first word. */
   | { kind: "unknown"; command: string }
   /** An empty line: nothing to do. */
@@ -35,6 +37,9 @@ export function parseInput(raw: string): InputCommand {
   if (line === "/quit") return { kind: "quit" };
   if (line === "/peers") return { kind: "peers" };
   if (line === "/help") return { kind: "help" };
+  if (line.startsWith("/trust ") && line.slice(7).trim() !== "") {
+    return { kind: "trust", name: line.slice(7).trim() };
+  }
   if (line.startsWith("//")) return { kind: "send", text: line.slice(1) };
   if (line.startsWith("/")) return { kind: "unknown", command: line.split(" ")[0]! };
   return { kind: "send", text: line };
@@ -43,6 +48,7 @@ export function parseInput(raw: string): InputCommand {
 /** The commands, one per line, as `/help` shows them. */
 export const HELP_LINES: readonly string[] = [
   "/peers   list peers with path and RTT",
+  "/trust NAME  accept NAME's new identity (check its fingerprint with them first)",
   "/quit    deliver what is queued, leave and exit",
   "//text   send a line that starts with /",
 ];
