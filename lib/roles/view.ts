@@ -37,6 +37,8 @@ export function parseInput(raw: string): InputCommand {
   if (line === "/quit") return { kind: "quit" };
   if (line === "/peers") return { kind: "peers" };
   if (line === "/help") return { kind: "help" };
+  // `/me waves` goes to the room as the line "/me waves"; views show it as an action.
+  if (line.startsWith("/me ") && line.slice(4).trim() !== "") return { kind: "send", text: line };
   if (line.startsWith("/trust ") && line.slice(7).trim() !== "") {
     return { kind: "trust", name: line.slice(7).trim() };
   }
@@ -48,6 +50,7 @@ export function parseInput(raw: string): InputCommand {
 /** The commands, one per line, as `/help` shows them. */
 export const HELP_LINES: readonly string[] = [
   "/peers   list peers with path and RTT",
+  '/me text  an action: shown as "* yourname text"',
   "/trust NAME  accept NAME's new identity (check its fingerprint with them first)",
   "/quit    deliver what is queued, leave and exit",
   "//text   send a line that starts with /",
@@ -160,6 +163,11 @@ export function nameColor(fingerprint: string): number {
   return NAME_COLORS[h % NAME_COLORS.length]!;
 }
 
+/** True for a `/me` line: an action, shown as `* name text`. */
+export function isAction(text: string): boolean {
+  return text.startsWith("/me ");
+}
+
 /** True when `text` mentions `name` as a word (any case). */
 export function mentions(text: string, name: string): boolean {
   const t = text.toLowerCase(), n = name.toLowerCase();
@@ -236,9 +244,10 @@ export class HumanView implements PeerView {
       }
       case "message": {
         const fp = this.#fingerprints.get(e.from);
-        const name = `[${displayName(e.from)}]`;
+        const action = isAction(e.text);
+        const name = action ? `* ${displayName(e.from)}` : `[${displayName(e.from)}]`;
         const shown = `${fp === undefined ? this.#bold(name) : this.#named(name, fp)} ${
-          printable(e.text)
+          printable(action ? e.text.slice(4) : e.text)
         }`;
         const ring = this.#bell && this.#self !== null && e.from !== this.#self &&
           mentions(e.text, this.#self);
@@ -335,7 +344,13 @@ export class JsonView implements PeerView {
       case "peer":
         return [line({ event: "peer", ...peerFields(e) })];
       case "message":
-        return [line({ event: "message", from: e.from, text: e.text })];
+        return [
+          line(
+            isAction(e.text)
+              ? { event: "message", from: e.from, text: e.text, action: true }
+              : { event: "message", from: e.from, text: e.text },
+          ),
+        ];
       case "left":
         return [line({ event: "left", name: e.name, reason: e.reason })];
       case "server-lost":

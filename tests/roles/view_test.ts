@@ -685,3 +685,20 @@ Deno.test("human view: names coloured by identity, a bell on a mention, NO_COLOR
   assert.deepEqual(plain.event({ type: "message", from: "bob", text: "alice!" }), ["[bob] alice!"]);
   assert.ok(mentions("@alice: hi", "alice") && !mentions("alicent", "alice"));
 });
+
+Deno.test("/me: sent as the line '/me …', shown as an action; --json marks it", () => {
+  assert.deepEqual(parseInput("/me waves"), { kind: "send", text: "/me waves" });
+  assert.deepEqual(parseInput("/me "), { kind: "unknown", command: "/me" });
+  const v = new HumanView();
+  assert.deepEqual(v.event({ type: "message", from: "bob", text: "/me waves" }), ["* bob waves"]);
+  assert.deepEqual(v.event({ type: "message", from: "bob", text: "/men at work" }), [
+    "[bob] /men at work",
+  ]);
+  const j = new JsonView();
+  assert.deepEqual(JSON.parse(j.event({ type: "message", from: "bob", text: "/me waves" })[0]!), {
+    event: "message",
+    from: "bob",
+    text: "/me waves",
+    action: true,
+  });
+});
