@@ -349,7 +349,7 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
       name: "REPUNCH",
       fields: { type: MsgType.Repunch, id: ALICE, token: TOKEN_ALICE, target: BOB },
     },
-    { name: "COOKIE", fields: { type: MsgType.Cookie, cookie: COOKIE } },
+    { name: "COOKIE", fields: { type: MsgType.Cookie, echo: NONCE, cookie: COOKIE } },
     { name: "REACH", fields: { type: MsgType.Reach, nonce: REACH_NONCE, mac: reachCase.mac } },
     {
       name: "REACHED",

@@ -405,8 +405,7 @@ export class ServerLink {
     switch (m.type) {
       case MsgType.Welcome:
         // Only an answer to our own HELLO (it echoes this attempt's nonce) is believed: the
-        // nonce never leaves us in anything but HELLOs to the server, and a COOKIE (which
-        // anybody can forge) only changes which cookie the next HELLO carries.
+        // nonce never leaves us in anything but HELLOs to the server (a COOKIE must echo it too).
         if (bytesEqual(m.id, this.#o.id) && constantTimeEqual(m.nonce, this.#nonce)) {
           this.#welcome(now, m.token, m.boot, m.observed);
         }
@@ -431,8 +430,10 @@ export class ServerLink {
         return true;
       case MsgType.Cookie:
         // The server wants proof that we receive at our address: repeat the request with it
-        // (a HELLO at most every 250 ms, a PING at most once a second, so forged COOKIEs cannot
-        // make us flood the server). Unauthenticated: it only sets the cookie we send next.
+        // (a HELLO at most every 250 ms, a PING at most once a second). Only a COOKIE that echoes
+        // our request's nonce (or our token) is believed: forged ones, however many, neither
+        // replace the cookie nor keep a registration waiting.
+        if (!constantTimeEqual(m.echo, this.registered ? this.#token : this.#nonce)) return true;
         this.#cookie = m.cookie;
         if (this.#state.kind === "registering") {
           // The server answers (slowly, maybe): keep trying it, and for as long as it does.

@@ -59,16 +59,17 @@ export class Cookies {
 
   /**
    * True when `cookie` is the current or previous one for `id` at `from`; otherwise answers
-   * with the current one (a COOKIE is never larger than the request that asked for it).
+   * with the current one, echoing `echo` (the request's nonce or token, so that a COOKIE nobody
+   * asked for is told apart; a COOKIE is never larger than the request that asked for it).
    */
-  routable(from: Endpoint, id: Uint8Array, cookie: Uint8Array): boolean {
+  routable(from: Endpoint, id: Uint8Array, cookie: Uint8Array, echo: Uint8Array): boolean {
     const want = this.cookieFor(id, from);
     if (constantTimeEqual(cookie, want)) return true;
     if (constantTimeEqual(cookie, addressCookie(this.#secrets[1], id, formatEndpoint(from)))) {
       return true;
     }
     this.#out.stats.cookies++;
-    this.#out.send(from, { type: MsgType.Cookie, cookie: want });
+    this.#out.send(from, { type: MsgType.Cookie, echo, cookie: want });
     return false;
   }
 }

@@ -86,7 +86,7 @@ export class Keepalive {
     const moved = !sameEndpoint(p.addr, from);
     // A new address must prove it receives there before anything moves, and the move must
     // respect the new address's limits (else moving would launder registrations).
-    if (moved && !this.#p.cookies.routable(from, m.id, m.cookie)) return;
+    if (moved && !this.#p.cookies.routable(from, m.id, m.cookie, m.token)) return;
     if (moved && sourceKey(from.hostname) !== sourceKey(p.addr.hostname)) {
       const refusal = this.#members.admitSource(from, p.room.hex);
       if (refusal) return out.refuse(from, m.token, refusal.code, refusal.message);

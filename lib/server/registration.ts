@@ -84,7 +84,7 @@ export class Registration {
     const { members, out } = this.#p;
     // The cookie first: a HELLO from a spoofed address costs no signature check; and one
     // address gets a bounded number of checks a second (they are the costly part).
-    if (!this.#p.cookies.routable(from, m.id, m.cookie)) return;
+    if (!this.#p.cookies.routable(from, m.id, m.cookie, m.nonce)) return;
     if (!this.#helloBudget(now, sourceKey(from.hostname))) return out.drop("hello-rate");
     const only = this.#o.onlyRoom;
     if (only && !bytesEqual(only, m.room)) {

@@ -159,7 +159,12 @@ export type ServerMsg =
   }
   | { type: typeof MsgType.Relayed; token: Uint8Array; from: Uint8Array; payload: Uint8Array }
   | { type: typeof MsgType.Repunch; id: Uint8Array; token: Uint8Array; target: Uint8Array }
-  | { type: typeof MsgType.Cookie; cookie: Uint8Array }
+  | {
+    type: typeof MsgType.Cookie;
+    /** The request's nonce (HELLO) or token (PING): only its sender knows it. */
+    echo: Uint8Array;
+    cookie: Uint8Array;
+  }
   | { type: typeof MsgType.Reach; nonce: Uint8Array; mac: Uint8Array }
   | { type: typeof MsgType.Reached; id: Uint8Array; token: Uint8Array; nonce: Uint8Array };
 
@@ -235,7 +240,7 @@ export function encodeServerMsgInto(
     case MsgType.Repunch:
       return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.target, ID_LEN).finish();
     case MsgType.Cookie:
-      return w.fixed(m.cookie, COOKIE_LEN).finish();
+      return w.fixed(m.echo, TOKEN_LEN).fixed(m.cookie, COOKIE_LEN).finish();
     case MsgType.Reach:
       return w.fixed(m.nonce, REACH_NONCE_LEN).fixed(m.mac, REACH_MAC_LEN).finish();
     case MsgType.Reached:
@@ -321,7 +326,7 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
     case MsgType.Repunch:
       return { type: MsgType.Repunch, id: id(), token: token(), target: id() };
     case MsgType.Cookie:
-      return { type: MsgType.Cookie, cookie: r.bytes(COOKIE_LEN) };
+      return { type: MsgType.Cookie, echo: token(), cookie: r.bytes(COOKIE_LEN) };
     case MsgType.Reach:
       return { type: MsgType.Reach, nonce: r.bytes(REACH_NONCE_LEN), mac: r.bytes(REACH_MAC_LEN) };
     case MsgType.Reached:

@@ -225,9 +225,13 @@ Deno.test("client: a spoofed COOKIE then REFUSED or WELCOME neither ends nor hij
   };
   c.start(0);
   const nonce = helloOf(sent()).nonce;
-  // The attacker (spoofing the server's address) picks the cookie our next HELLO carries …
+  // An on-path attacker (it read our HELLO's nonce) picks the cookie our next HELLO carries …
   const chosen = new Uint8Array(COOKIE_LEN).fill(0xa5);
-  c.handleDatagram(300, SERVER, encodeServerMsg({ type: MsgType.Cookie, cookie: chosen }));
+  c.handleDatagram(
+    300,
+    SERVER,
+    encodeServerMsg({ type: MsgType.Cookie, echo: nonce, cookie: chosen }),
+  );
   assert.deepEqual(helloOf(sent()).cookie, chosen, "a COOKIE only sets the next HELLO's cookie");
   // … and echoes it in a REFUSED and a WELCOME: neither is believed.
   const refused = {

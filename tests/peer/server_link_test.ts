@@ -115,6 +115,10 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
         message,
       });
     },
+    /** The real server's COOKIE: it echoes our last HELLO's nonce (or, registered, our token). */
+    cookieMsg(cookie: Uint8Array): ServerMsg {
+      return { type: MsgType.Cookie, echo: l.registered ? TOKEN : nonceSent(), cookie };
+    },
     kinds: () => (drain(), events.map((e) => e.type)),
     types: () => (drain(), sent.map((m) => m.type)),
   };
@@ -127,7 +131,7 @@ Deno.test("link: HELLO backs off until WELCOME; a COOKIE makes it repeat at once
   // 0, 250, 750 ms: doubling gaps.
   assert.deepEqual(t.types(), [MsgType.Hello, MsgType.Hello, MsgType.Hello]);
   const cookie = new Uint8Array(8).fill(9);
-  t.l.handle(t.now, { type: MsgType.Cookie, cookie });
+  t.l.handle(t.now, t.cookieMsg(cookie));
   const last = t.sent.at(-1)!;
   assert.ok(last.type === MsgType.Hello && last.cookie.every((b) => b === 9));
   t.welcome();
@@ -392,7 +396,7 @@ Deno.test("link: a forged COOKIE then a REFUSED echoing it does not end the regi
   const t = link();
   t.l.start(0);
   const chosen = new Uint8Array(8).fill(0x66);
-  t.l.handle(10, { type: MsgType.Cookie, cookie: chosen });
+  t.l.handle(10, t.cookieMsg(chosen));
   const hello = t.sent.at(-1)!;
   assert.ok(hello.type === MsgType.Hello && hello.cookie.every((b) => b === 0x66));
   for (const code of [RefuseCode.RoomFull, RefuseCode.Limit, RefuseCode.Invalid]) {
@@ -408,7 +412,7 @@ Deno.test("link: a forged COOKIE then a WELCOME echoing it plants no token", () 
   const t = link();
   t.l.start(0);
   const chosen = new Uint8Array(8).fill(0x66), planted = new Uint8Array(8).fill(0x99);
-  t.l.handle(10, { type: MsgType.Cookie, cookie: chosen });
+  t.l.handle(10, t.cookieMsg(chosen));
   t.l.handle(11, {
     type: MsgType.Welcome,
     id: ID,
@@ -428,7 +432,7 @@ Deno.test("link: every HELLO is signed by the room key; the nonce is fresh per a
   const t = link();
   t.l.start(0);
   t.run(1_000);
-  t.l.handle(t.now, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(9) });
+  t.l.handle(t.now, t.cookieMsg(new Uint8Array(8).fill(9)));
   const hellos = t.sent.filter((m) => m.type === MsgType.Hello);
   const key = ed25519PublicKey(ROOM.publicKey)!;
   for (const h of hellos) {
@@ -464,7 +468,7 @@ Deno.test("link: while registered, COOKIEs make at most one PING a second", () =
   t.welcome();
   t.sent.length = 0;
   for (let ms = 0; ms < 3_000; ms += 50) {
-    t.l.handle(100 + ms, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(ms & 0xff) });
+    t.l.handle(100 + ms, t.cookieMsg(new Uint8Array(8).fill(ms & 0xff)));
   }
   const pings = t.sent.filter((m) => m.type === MsgType.Ping);
   assert.equal(pings.length, 3, "at 100, 1100 and 2100 ms");
@@ -502,7 +506,7 @@ Deno.test("link: a server that answers is waited for; only 10 s of silence end t
   // A busy server (a herd registering at once) answers COOKIEs but no WELCOME yet.
   for (let at = 4_000; at <= 20_000; at += 4_000) {
     t.run(at);
-    t.l.handle(at, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(at / 1000) });
+    t.l.handle(at, t.cookieMsg(new Uint8Array(8).fill(at / 1000)));
   }
   t.run(29_999);
   assert.deepEqual(t.kinds(), [], "still trying 30 s in: the server answers");
@@ -512,9 +516,36 @@ Deno.test("link: a server that answers is waited for; only 10 s of silence end t
   const u = link({ registerTimeout: 10_000 });
   u.l.start(0);
   u.run(3_000);
-  u.l.handle(3_000, { type: MsgType.Cookie, cookie: new Uint8Array(8).fill(3) });
+  u.l.handle(3_000, u.cookieMsg(new Uint8Array(8).fill(3)));
   u.run(12_999);
   assert.deepEqual(u.kinds(), []);
   u.run(13_000);
   assert.deepEqual(u.kinds(), ["fatal"]);
+});
+
+Deno.test("link: a flood of forged COOKIEs (off-path: no nonce) neither replaces the cookie nor stalls registration", () => {
+  const t = link({ registerTimeout: 10_000 });
+  t.l.start(0);
+  const real = new Uint8Array(8).fill(0x42);
+  t.l.handle(5, t.cookieMsg(real));
+  // 1 kHz of forged COOKIEs from the server's address for 3 s, each with another cookie.
+  for (let ms = 10; ms < 3_000; ms++) {
+    const forged = new Uint8Array(8).fill(ms & 0xff);
+    t.l.handle(ms, { type: MsgType.Cookie, echo: new Uint8Array(8).fill(7), cookie: forged });
+    t.run(ms);
+  }
+  const hellos = t.sent.filter((m) => m.type === MsgType.Hello);
+  const last = hellos.at(-1)!;
+  assert.ok(last.type === MsgType.Hello && last.cookie.every((b) => b === 0x42), "the real cookie");
+  assert.ok(hellos.length <= 8, `forged COOKIEs make no HELLOs: ${hellos.length}`);
+  t.welcome();
+  assert.deepEqual(t.kinds(), ["ready"]);
+  // And they do not keep a registration waiting past its deadline either.
+  const u = link({ registerTimeout: 2_000 });
+  u.l.start(0);
+  for (let ms = 0; ms < 5_000; ms += 10) {
+    u.l.handle(ms, { type: MsgType.Cookie, echo: new Uint8Array(8), cookie: new Uint8Array(8) });
+    u.run(ms);
+  }
+  assert.ok(u.kinds().includes("fatal"), "the deadline is not extended by forgeries");
 });

@@ -175,6 +175,13 @@ function periodSecret(master: Uint8Array, period: number): Uint8Array {
  * A HELLO as a client sends it once it holds the cookie for `from` (`valid: false`: none yet),
  * signed by the key of `p.room` (or, for a room id no test room has, by an outsider's key).
  */
+/** The nonce of an encoded HELLO (what the COOKIE answering it echoes). */
+function nonceOf(hello: Uint8Array): Uint8Array {
+  const d = decodeServerMsg(hello);
+  if (!d.ok || d.value.type !== MsgType.Hello) throw new Error("not a HELLO");
+  return d.value.nonce;
+}
+
 function helloBytes(
   r: Registry,
   p: PeerSpec,
@@ -853,10 +860,11 @@ Deno.test("registry: a repeated HELLO from a new address is refused; only a PING
   events(r);
   const moved: Endpoint = { hostname: "203.0.113.2", port: 50001 };
   // With the cookie of the old address, the new one only gets its own cookie.
-  r.handleDatagram(1, moved, helloBytes(r, bob, BOB_ADDR));
+  const stale = helloBytes(r, bob, BOB_ADDR);
+  r.handleDatagram(1, moved, stale);
   assert.deepEqual(drain(r), [{
     to: moved,
-    msg: { type: MsgType.Cookie, cookie: cookie(r, bob, moved) },
+    msg: { type: MsgType.Cookie, echo: nonceOf(stale), cookie: cookie(r, bob, moved) },
   }]);
   // With the new address's cookie it is refused as Invalid, echoing its nonce: the id is
   // registered elsewhere, and a HELLO carries no token.
@@ -1160,7 +1168,7 @@ Deno.test("registry: a PING from a new address moves the peer only with its toke
   const sent = ping(r, bob, 10, 0, spoofed, { cookie: cookie(r, bob) });
   assert.deepEqual(sent, [{
     to: spoofed,
-    msg: { type: MsgType.Cookie, cookie: cookie(r, bob, spoofed) },
+    msg: { type: MsgType.Cookie, echo: bob.token!, cookie: cookie(r, bob, spoofed) },
   }]);
   // With that address's cookie but without the token: nothing at all.
   assert.deepEqual(ping(r, bob, 11, 0, spoofed, { token: new Uint8Array(TOKEN_LEN) }), []);
@@ -1408,7 +1416,7 @@ Deno.test("registry: malformed and unexpected datagrams are counted, never throw
     encodeServerMsg({ type: MsgType.Pong, token: tk, observed: ALICE_ADDR, digest: 0 }),
     encodeServerMsg({ type: MsgType.Roster, token: tk, seq: 3, ids: [alice.id] }),
     encodeServerMsg({ type: MsgType.Relayed, token: tk, from: alice.id, payload: fill(3, 1) }),
-    encodeServerMsg({ type: MsgType.Cookie, cookie: cookie(r, alice) }),
+    encodeServerMsg({ type: MsgType.Cookie, echo: tk, cookie: cookie(r, alice) }),
   ];
   const before = totalDrops(r);
   for (const [i, b] of junk.entries()) {
@@ -1581,7 +1589,7 @@ Deno.test("registry: a HELLO without the cookie for its address gets only a COOK
   assert.ok(out[0]!.data.length <= hello.length, "no amplification");
   assert.deepEqual(decodeServerMsg(out[0]!.data), {
     ok: true,
-    value: { type: MsgType.Cookie, cookie: cookie(r, bob) },
+    value: { type: MsgType.Cookie, echo: nonceOf(hello), cookie: cookie(r, bob) },
   });
   assert.equal(r.peerCount, 1);
   assert.equal(r.stats.cookies, 1);
@@ -1773,7 +1781,7 @@ Deno.test("registry: a replayed HELLO only gets a COOKIE after two cookie rotati
   assert.ok(out[0]!.data.length <= hello.length);
   assert.deepEqual(decodeServerMsg(out[0]!.data), {
     ok: true,
-    value: { type: MsgType.Cookie, cookie: cookie(r, bob) },
+    value: { type: MsgType.Cookie, echo: nonceOf(hello), cookie: cookie(r, bob) },
   });
   // Bob himself answers the COOKIE and is welcome, still with his token.
   const token = bob.token;
@@ -1974,7 +1982,7 @@ Deno.test("registry: seeded property: no answer to an unproven datagram is large
         return encodeServerMsg({ type: MsgType.Repunch, id: p.id, token, target: other.id });
       case "server":
         return encodeServerMsg(pick<ServerMsg>([
-          { type: MsgType.Cookie, cookie: cookieNow() },
+          { type: MsgType.Cookie, echo: token, cookie: cookieNow() },
           { type: MsgType.Roster, token, seq: 1 + int(9), ids: [other.id] },
           { type: MsgType.Left, token, seq: 1 + int(9), id: other.id, reason: LeftReason.Bye },
           { type: MsgType.Pong, token, observed: from, digest: 0 },

@@ -126,7 +126,10 @@ Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reaso
 Deno.test("protocol.md: the stated fixed message sizes are what the codec writes", () => {
   const id = new Uint8Array(8), token = new Uint8Array(8);
   const sized: [string, Uint8Array][] = [
-    ["COOKIE", serverMsg.encodeServerMsg({ type: header.MsgType.Cookie, cookie: token })],
+    [
+      "COOKIE",
+      serverMsg.encodeServerMsg({ type: header.MsgType.Cookie, echo: token, cookie: token }),
+    ],
     [
       "LEFT",
       serverMsg.encodeServerMsg({ type: header.MsgType.Left, token, seq: 1, id, reason: 1 }),

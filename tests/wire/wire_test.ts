@@ -211,7 +211,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
   { type: MsgType.Left, token: tokenB, seq: 0x01020304, id: idB, reason: LeftReason.Expired },
   { type: MsgType.Ping, id: idA, token: tokenA, cookie: cookieA, digest: 0 },
   { type: MsgType.Ping, id: idB, token: tokenB, cookie: cookieA, digest: 0xffffffff },
-  { type: MsgType.Cookie, cookie: cookieA },
+  { type: MsgType.Cookie, echo: tokenA, cookie: cookieA },
   { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
   { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
   { type: MsgType.Pong, token: tokenA, observed: epV4, digest: 0x12345678 },
@@ -548,7 +548,12 @@ Deno.test("wire: fixed-size fields of the wrong length are refused by the encode
       ["REFUSED echo", { ...refused, echo: new Uint8Array(TOKEN_LEN + d) }],
       ["INTRO epoch", { ...intro, epoch: new Uint8Array(EPOCH_LEN + d) }],
       ["PING cookie", { ...ping, cookie: new Uint8Array(COOKIE_LEN + d) }],
-      ["COOKIE", { type: MsgType.Cookie, cookie: new Uint8Array(COOKIE_LEN + d) }],
+      ["COOKIE", { type: MsgType.Cookie, echo: tokenA, cookie: new Uint8Array(COOKIE_LEN + d) }],
+      ["COOKIE echo", {
+        type: MsgType.Cookie,
+        echo: new Uint8Array(TOKEN_LEN + d),
+        cookie: cookieA,
+      }],
     );
   }
   cases.push(["REFUSED message of 256 bytes", { ...refused, message: "x".repeat(256) }]);
@@ -706,7 +711,11 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
       // id, token[8], target id.
       concat(hdr(MsgType.Repunch), idA, tokenA, idC),
     ],
-    [{ type: MsgType.Cookie, cookie: cookieA }, concat(hdr(MsgType.Cookie), cookieA)],
+    [
+      { type: MsgType.Cookie, echo: tokenA, cookie: cookieA },
+      // echo (the request's nonce or token)[8], cookie[8].
+      concat(hdr(MsgType.Cookie), tokenA, cookieA),
+    ],
     [
       { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
       // nonce[8], mac[16].
