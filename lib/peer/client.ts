@@ -44,21 +44,15 @@ import { introductionOf, isIPv6 } from "./introductions.ts";
 import { notice, type NoticeFact } from "./notices.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
-import { looksLikeStun } from "../nat/stun.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo, RemotePeer } from "./remote.ts";
 import { ServerLink, type ServerLinkEvent } from "./server_link.ts";
 import type { SupernodeLink } from "./supernode.ts";
 import { Supernodes } from "./supernodes.ts";
+import { relayedOf, routeOf } from "./client_routes.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
-import { hasHeader, idHex, MsgType, peekType } from "../wire/header.ts";
-import {
-  decodeHandshake,
-  decodeSealed,
-  type HandshakeFrame,
-  HINT_BOOT_LEN,
-  type SealedFrame,
-} from "../wire/peer_frame.ts";
+import { idHex, MsgType } from "../wire/header.ts";
+import { type HandshakeFrame, HINT_BOOT_LEN, type SealedFrame } from "../wire/peer_frame.ts";
 import {
   decodeServerMsg,
   encodeServerMsg,
@@ -578,47 +572,36 @@ export class Client {
     ) {
       return this.#discoveryOut(now);
     }
-    if (this.#link.closed) {
-      // Leaving: only the peers' answers to our goodbyes (sealed, direct) are still read.
-      if (this.#farewell.done || !hasHeader(data, MsgType.Sealed)) return;
-      const s = decodeSealed(data);
-      return s.ok ? this.#sealed(now, s.value, from, via) : this.#drop(s.reason);
-    }
-    if (via) {
-      if (this.#o.relayOnly || !hasHeader(data, MsgType.Sealed)) {
-        return this.#drop("aux-unexpected");
-      }
-      const s = decodeSealed(data);
-      if (!s.ok) return this.#drop(s.reason);
-      return this.#sealed(now, s.value, from, via);
-    }
-    if (looksLikeStun(data)) {
-      if (!this.#discovery.handleStun(now, from, data)) this.#drop("stun-unsolicited");
-      return this.#discoveryOut(now);
-    }
-    const t = peekType(data);
-    if (!t.ok) return this.#drop(t.reason);
-    if (t.value === MsgType.Sealed) {
-      if (this.#o.relayOnly) return this.#drop("direct-while-relay-only");
-      const s = decodeSealed(data);
-      if (!s.ok) return this.#drop(s.reason);
-      return this.#sealed(now, s.value, from);
-    }
-    if (t.value === MsgType.Reach) return this.#reach(now, data);
     const sup = this.#sn.linkFrom(from);
-    const fromServer = sameEndpoint(from, this.#link.server);
-    if (t.value === MsgType.Handshake && !fromServer && !sup) {
-      // A handshake message sent directly (its answer proves the path; see lib/peer/handshake/handshake.ts).
-      if (this.#o.relayOnly) return this.#drop("direct-while-relay-only");
-      const h = decodeHandshake(data);
-      if (!h.ok) return this.#drop(h.reason);
-      return this.#handshake(now, h.value, from);
-    }
-    if (fromServer) this.#fromLink(now, data);
-    else if (sup) this.#fromLink(now, data, sup);
-    // Members of our room talking to us as their supernode.
-    else if (!this.#sn.handleMember(now, from, t.value, data)) {
-      return this.#drop("unexpected-source");
+    const r = routeOf(data, {
+      via,
+      closed: this.#link.closed,
+      farewellDone: this.#farewell.done,
+      relayOnly: this.#o.relayOnly,
+      fromServer: sameEndpoint(from, this.#link.server),
+      fromSupernode: sup !== undefined,
+    });
+    switch (r.kind) {
+      case "drop":
+        return this.#drop(r.reason);
+      case "ignore":
+        return;
+      case "sealed":
+        return this.#sealed(now, r.frame, from, r.via);
+      case "stun":
+        if (!this.#discovery.handleStun(now, from, data)) this.#drop("stun-unsolicited");
+        return this.#discoveryOut(now);
+      case "reach":
+        return this.#reach(now, data);
+      case "handshake":
+        return this.#handshake(now, r.frame, from);
+      case "server":
+        return this.#fromLink(now, data);
+      case "supernode":
+        return this.#fromLink(now, data, sup);
+      case "member":
+        // Members of our room talking to us as their supernode.
+        if (!this.#sn.handleMember(now, from, r.type, data)) this.#drop("unexpected-source");
     }
   }
 
@@ -676,18 +659,10 @@ export class Client {
 
   /** A peer frame the server relayed: a HANDSHAKE or a SEALED frame. */
   #relayed(now: number, from: Uint8Array, payload: Uint8Array): void {
-    const t = peekType(payload);
-    if (!t.ok) return this.#drop(t.reason);
-    if (t.value === MsgType.Sealed) {
-      const s = decodeSealed(payload);
-      if (!s.ok) return this.#drop(s.reason);
-      if (compareBytes(from, s.value.from) !== 0) return this.#drop("relay-mismatch");
-      return this.#sealed(now, s.value, null);
-    }
-    const h = decodeHandshake(payload);
-    if (!h.ok) return this.#drop(h.reason);
-    if (compareBytes(from, h.value.from) !== 0) return this.#drop("relay-mismatch");
-    this.#handshake(now, h.value, null);
+    const r = relayedOf(from, payload);
+    if (r.kind === "drop") return this.#drop(r.reason);
+    if (r.kind === "sealed") return this.#sealed(now, r.frame, null);
+    this.#handshake(now, r.frame, null);
   }
 
   /** Routes a HANDSHAKE frame, relayed (`from` null) or direct, to the remote it comes from. */
