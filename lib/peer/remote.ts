@@ -22,7 +22,8 @@ import type { BirthdayStats } from "./path/birthday.ts";
 import { PairSearch } from "./path/pair_search.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
 import type { Half } from "./handshake/handshake.ts";
-import { HandshakeTransport, type Proof, type RouteView } from "./handshake/transport.ts";
+import { HandshakeTransport, type Proof } from "./handshake/transport.ts";
+import { type HandshakePlace, RemoteHandshake } from "./remote_handshake.ts";
 import { PathMachine } from "./path/path.ts";
 import { ReliableChannel, type ReliableStats } from "./reliable.ts";
 import { SecureLink } from "./handshake/secure_link.ts";
@@ -120,10 +121,8 @@ export class RemotePeer {
   #warnings = new PeerWarnings();
   /** Refused for good (it turned out to use our own identity). */
   #blocked = false;
-  /** How handshake messages travel: relayed, and directly with cookies that prove paths. */
-  #route: HandshakeTransport;
-  /** Where the peer's handshake messages last came from directly, before a path existed. */
-  #seenAt: { addr: Endpoint; via: number } | null = null;
+  /** Handshake messages in and out: relayed, and directly with cookies that prove paths. */
+  #hs: RemoteHandshake;
   #out: RemoteTransmit[] = [];
   #events: RemoteOutput[] = [];
   /** A direct path to it has worked (since it was last introduced). */
@@ -152,11 +151,6 @@ export class RemotePeer {
       peerNat: () => this.#control.peerNat,
       peerPublic: () => this.#intro.candidates.find((c) => c.kind === "public")?.addr ?? null,
     });
-    this.#route = new HandshakeTransport({
-      id: ctx.self.id,
-      random: ctx.shared.random,
-      budget: ctx.shared.handshakeBudget,
-    }, this.id);
     const view = ctx.view;
     this.#ours = {
       candidates: () => view.extraCandidates(),
@@ -164,6 +158,14 @@ export class RemotePeer {
       relays: () => view.relays(),
     };
     this.#secure = this.#newSecureLink(now);
+    this.#hs = new RemoteHandshake(
+      this.#secure,
+      new HandshakeTransport({
+        id: ctx.self.id,
+        random: ctx.shared.random,
+        budget: ctx.shared.handshakeBudget,
+      }, this.id),
+    );
     this.#secure.rekey(now);
     this.#settle(now);
   }
@@ -455,71 +457,47 @@ export class RemotePeer {
    */
   handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, via = 0): void {
     if (!this.present || this.#blocked) return this.#drop("departed-peer");
-    if (
-      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, via) &&
-      !this.#ctx.shared.uncookied.take(now, 1)
-    ) {
-      return this.#drop("handshake-uncookied");
-    }
-    const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
-    if (r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
-      this.#alive.heard(now);
-    }
-    if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
-      // The peer's messages come from its NAT's mapping towards us: worth probing.
-      if (this.#path) this.#path.onPeerSeen(now, from, via);
-      else this.#seenAt = { addr: from, via };
-    }
-    switch (r.kind) {
+    const { step, heard } = this.#hs.handle(
+      now,
+      f,
+      from,
+      via,
+      this.#place(),
+      this.#ctx.shared.uncookied,
+    );
+    if (step.kind === "dropped") return this.#drop(step.reason);
+    if (heard) this.#alive.heard(now);
+    this.#routeOut();
+    switch (step.kind) {
       case "failed":
         this.#failed(now, "handshake");
         break;
       case "mismatch":
-        this.#warn(now, twoIdentities(this, r.first, r.second));
+        this.#warn(now, twoIdentities(this, step.first, step.second));
         this.#refuse();
         break;
-      case "answer":
-        this.#route.answer(
-          now,
-          { attempt: r.attempt, message: r.message, cookie: f.cookie ?? 0 },
-          from,
-          via,
-          this.#routeView(),
-        );
-        this.#routeOut();
+      case "established":
+        this.#established(now, step.half, step.proven);
         break;
-      case "sending":
-        this.#established(
-          now,
-          r.half,
-          this.#route.proof(now, f.attempt, f.cookie ?? 0, from, via),
-        );
-        break;
-      case "again": {
-        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, via);
-        if (proven) this.#path?.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
-        break;
-      }
-      case "receiving":
-      case "reconfirm":
-        this.#control.owe(r.kind === "receiving" ? r.half.attempt : r.attempt);
+      case "owe":
+        this.#control.owe(step.attempt);
         break;
     }
     this.#settle(now);
   }
 
-  /** What the handshake route needs to know of this peer now. */
-  #routeView(): RouteView {
+  /** Where the peer is, as its handshake messages need it. */
+  #place(): HandshakePlace {
     return {
       relayOnly: this.#ctx.settings.relayOnly || this.#intro.relayOnly,
-      candidates: this.#path?.candidates ?? this.#intro.candidates,
+      candidates: this.#intro.candidates,
       path: this.#path,
     };
   }
 
-  /** Moves what the handshake route queued into our own output. */
+  /** Moves what the handshake queued into our own output. */
   #routeOut(): void {
-    for (let t = this.#route.pollTransmit(); t; t = this.#route.pollTransmit()) {
+    for (let t = this.#hs.pollTransmit(); t; t = this.#hs.pollTransmit()) {
       if (t.to) this.#direct(t.to, t.data, t.via);
       else this.#relay(t.data);
     }
@@ -699,18 +677,15 @@ export class RemotePeer {
       budget: this.#ctx.shared.probeBudget,
       ...(proven ? { proven } : {}),
     });
-    const seen = this.#seenAt;
-    this.#seenAt = null;
+    const seen = this.#hs.takeSeen();
     if (seen) path.onPeerSeen(now, seen.addr, seen.via);
     return path;
   }
 
   /** Sends what is due: handshake messages, channel data, path actions; reports path changes. */
   #settle(now: number): void {
-    for (let h = this.#secure.poll(); h; h = this.#secure.poll()) {
-      this.#route.send(now, h, this.#routeView());
-      this.#routeOut();
-    }
+    this.#hs.sendPending(now, this.#place());
+    this.#routeOut();
     if (!this.present || this.#blocked || !this.established) {
       // A refused pair's search would never run again: its sockets go back now.
       if (this.#blocked) this.#search.close();
