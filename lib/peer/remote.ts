@@ -24,6 +24,7 @@ import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
 import type { Half } from "./handshake/handshake.ts";
 import { HandshakeTransport, type Proof } from "./handshake/transport.ts";
 import { type HandshakePlace, RemoteHandshake } from "./remote_handshake.ts";
+import { RemoteOutbox } from "./remote_outbox.ts";
 import { PathMachine } from "./path/path.ts";
 import { ReliableChannel, type ReliableStats } from "./reliable.ts";
 import { SecureLink } from "./handshake/secure_link.ts";
@@ -43,7 +44,6 @@ import type {
 } from "./remote_context.ts";
 import {
   decodeInner,
-  encodeInner,
   type HandshakeFrame,
   type InnerFrame,
   InnerKind,
@@ -123,7 +123,8 @@ export class RemotePeer {
   #blocked = false;
   /** Handshake messages in and out: relayed, and directly with cookies that prove paths. */
   #hs: RemoteHandshake;
-  #out: RemoteTransmit[] = [];
+  /** What we send it, sealed, direct or relayed. */
+  #tx: RemoteOutbox;
   #events: RemoteOutput[] = [];
   /** A direct path to it has worked (since it was last introduced). */
   wasDirect = false;
@@ -158,6 +159,7 @@ export class RemotePeer {
       relays: () => view.relays(),
     };
     this.#secure = this.#newSecureLink(now);
+    this.#tx = new RemoteOutbox(ctx, this.#secure, this.key);
     this.#hs = new RemoteHandshake(
       this.#secure,
       new HandshakeTransport({
@@ -184,7 +186,7 @@ export class RemotePeer {
 
   /** The next datagram to send, if any. */
   pollTransmit(): RemoteTransmit | undefined {
-    return this.#out.shift();
+    return this.#tx.pollTransmit();
   }
 
   /** The next event, if any. */
@@ -498,8 +500,8 @@ export class RemotePeer {
   /** Moves what the handshake queued into our own output. */
   #routeOut(): void {
     for (let t = this.#hs.pollTransmit(); t; t = this.#hs.pollTransmit()) {
-      if (t.to) this.#direct(t.to, t.data, t.via);
-      else this.#relay(t.data);
+      if (t.to) this.#tx.direct(t.to, t.data, t.via);
+      else this.#tx.relay(t.data, this.#stalledOn);
     }
   }
 
@@ -710,7 +712,7 @@ export class RemotePeer {
         if (!this.#mayProbe(now, path)) continue;
         this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to, a.via);
       } else {
-        this.#out.push({ kind: "repunch" });
+        this.#tx.repunch();
       }
     }
     this.#report(now, path);
@@ -832,33 +834,7 @@ export class RemotePeer {
    * relay) when `to` is absent.
    */
   #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null, via = 0): void {
-    const frame = this.#secure.seal(encodeInner(f));
-    if (!frame) return;
-    const dest = to === undefined ? this.#path?.route() ?? null : to;
-    if (dest && !this.#ctx.settings.relayOnly) {
-      if (to === undefined) {
-        this.#path?.onSentDirect(now);
-        via = this.#path?.routeVia() ?? 0;
-      }
-      this.#direct(dest, frame, via);
-    } else {
-      this.#relay(frame);
-    }
-  }
-
-  /** Queues a datagram straight to the peer at `to`, from our socket `via`. */
-  #direct(to: Endpoint, data: Uint8Array, via = 0): void {
-    // No IPv6 socket: never offered as a candidate, and a peer-reflexive one is refused.
-    if (!this.#ctx.settings.ipv6 && to.hostname.includes(":")) return this.#drop("no-ipv6");
-    // A late ACK or probe through a socket a search already gave back: not sent.
-    if (via && !this.#ctx.shared.birthday.inUse(via)) return this.#drop("aux-released");
-    this.#out.push({ kind: "direct", to, data, via });
-  }
-
-  /** Queues a RELAY of `data` to the peer, through the relay that reaches it now. */
-  #relay(data: Uint8Array): void {
-    const through = this.#ctx.view.supernodeFor(this.key, this.#stalledOn);
-    this.#out.push({ kind: "relay", data, through });
+    this.#tx.frame(now, f, this.#path, this.#stalledOn, to, via);
   }
 
   #drop(reason: string): void {
