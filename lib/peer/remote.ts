@@ -20,13 +20,13 @@ import { idHex } from "../wire/header.ts";
 import { type Endpoint } from "../wire/address.ts";
 import type { BirthdayStats } from "./path/birthday.ts";
 import { PairSearch } from "./path/pair_search.ts";
-import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
 import type { Half } from "./handshake/handshake.ts";
 import { HandshakeTransport, type Proof } from "./handshake/transport.ts";
 import { type HandshakePlace, RemoteHandshake } from "./remote_handshake.ts";
 import { RemoteOutbox } from "./remote_outbox.ts";
 import { PathMachine } from "./path/path.ts";
-import { ReliableChannel, type ReliableStats } from "./reliable.ts";
+import type { ReliableStats } from "./reliable.ts";
+import { RemoteChannel } from "./remote_channel.ts";
 import { SecureLink } from "./handshake/secure_link.ts";
 import { ControlFrames, type OurFacts } from "./control_frames.ts";
 import { countDrop } from "./drops.ts";
@@ -70,8 +70,6 @@ export const QUIET_PROBE_GAP = 5_000;
 /** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
 export const STALLED_AFTER = 3_000;
 
-const textDecoder = new TextDecoder();
-
 /** The u32 a fresh channel to this peer sends on: taken from the pair's epoch. */
 function streamOf(epoch: Uint8Array): number {
   return ((epoch[0]! << 24) | (epoch[1]! << 16) | (epoch[2]! << 8) | epoch[3]!) >>> 0;
@@ -97,12 +95,8 @@ export class RemotePeer {
   #intro: Introduction;
   #secure: SecureLink;
   #path: PathMachine | null = null;
-  #channel: ReliableChannel;
-  #inbox = new Reassembler(MAX_MESSAGE);
-  /** Where the latest DATA came from (null: relayed): a delayed ACK goes back that way. */
-  #ackTo: Endpoint | null = null;
-  /** Our socket the latest DATA arrived on. */
-  #ackVia = 0;
+  /** The reliable channel, where its ACKs go back, the reassembly of its messages. */
+  #channel: RemoteChannel;
   /** ANNOUNCE, CANDIDATES, NAT, RELAYS: what we owe the peer, what it told us. */
   #control = new ControlFrames();
   /** What {@link ControlFrames} tells the peer about us. */
@@ -145,7 +139,7 @@ export class RemotePeer {
     this.key = idHex(intro.id);
     this.#intro = intro;
     this.#epochs.set(intro.source ?? "server", idHex(intro.epoch));
-    this.#channel = new ReliableChannel(ctx.settings.reliable, streamOf(intro.epoch));
+    this.#channel = new RemoteChannel(ctx.settings.reliable, streamOf(intro.epoch));
     this.#search = new PairSearch(ctx.shared.birthday, ctx.shared.random, {
       relayOnly: () => ctx.settings.relayOnly || this.#intro.relayOnly,
       ourNat: () => ctx.view.nat(),
@@ -265,8 +259,8 @@ export class RemotePeer {
   /** Sends a delayed ACK now, if one is pending (before leaving: it would never go out). */
   flushAck(now: number): void {
     if (!this.established) return;
-    const ack = this.#channel.takeAck();
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
+    const ack = this.#channel.takeAckOut();
+    if (ack) this.#sendFrame(now, ack.frame, ack.to, ack.via);
   }
 
   /**
@@ -618,8 +612,8 @@ export class RemotePeer {
       return this.#sendFrame(now, { kind: InnerKind.GoodbyeAck }, from, via);
     } else return this.#drop("departed-peer");
     // No timers run while it is departed: what is owed goes now.
-    const ack = this.#channel.takeAck();
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
+    const ack = this.#channel.takeAckOut();
+    if (ack) this.#sendFrame(now, ack.frame, ack.to, ack.via);
   }
 
   /** An ACK from the peer: it clears what it acknowledges, and the peer is responding. */
@@ -641,33 +635,27 @@ export class RemotePeer {
     if (shown) this.#events.push(shown);
   }
 
+  /** A DATA frame from the peer: delivered, acknowledged, its messages shown. */
   #data(
     now: number,
     f: Extract<InnerFrame, { kind: typeof InnerKind.Data }>,
     from: Endpoint | null,
     via: number,
   ): void {
-    // A stream that restarts mid-message needs no special care: fragments carry `first`.
-    const { deliver, ack, ackNow, missed } = this.#channel.onData(f, now);
+    const got = this.#channel.receive(now, f, from, via);
+    for (const reason of got.drops) this.#drop(reason);
     // The peer gave lines up that never reached us: say so rather than skip them silently.
-    if (missed > 0) this.#events.push(notice({ kind: "missed", name: this.name, frames: missed }));
+    if (got.missed > 0) {
+      this.#events.push(notice({ kind: "missed", name: this.name, frames: got.missed }));
+    }
     // Data proves the peer reachable: say so before its first message, even if the path
     // machine has not decided yet (it reports again when it does).
-    if (!this.#shown.announced && deliver.length > 0 && this.present) {
+    if (!this.#shown.announced && got.delivered && this.present) {
       this.#announce(from ? "direct" : "relay", from);
     }
-    // Answer the way the data came, so acks flow even while paths disagree (a delayed ACK
-    // goes out from #settle when due).
-    this.#ackTo = from;
-    this.#ackVia = via;
-    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, from, via);
-    for (const part of deliver) {
-      const r = this.#inbox.push(part.first, part.more, part.text);
-      if (r.kind === "too-long" || r.kind === "orphan") this.#drop(`fragment-${r.kind}`);
-      else if (r.kind === "message") {
-        this.#events.push({ type: "message", from: this.name, text: textDecoder.decode(r.bytes) });
-      }
-    }
+    // A delayed ACK goes out from #settle when due.
+    if (got.ack) this.#sendFrame(now, got.ack, from, via);
+    for (const text of got.messages) this.#events.push({ type: "message", from: this.name, text });
   }
 
   #newPath(now: number, proven: Proof | null = null): PathMachine {
@@ -699,8 +687,8 @@ export class RemotePeer {
     // seals with its new key.
     for (const owed of this.#control.takeOwed(this.#ours)) this.#sendOwed(now, owed);
     this.#sendData(now, path);
-    const ack = this.#channel.pollAck(now);
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
+    const ack = this.#channel.pollAckOut(now);
+    if (ack) this.#sendFrame(now, ack.frame, ack.to, ack.via);
     // The birthday search: its agreement frames go relayed, its probes through the path.
     for (const b of this.#search.drive(now, path)) {
       this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);
@@ -725,7 +713,7 @@ export class RemotePeer {
    * does not find its socket full of probes when it runs again.
    */
   #mayProbe(now: number, path: PathMachine): boolean {
-    if (path.route() || this.#stalledFor(now) < STALLED_AFTER) return true;
+    if (path.route() || this.#channel.stalledFor(now) < STALLED_AFTER) return true;
     if (now - this.#quietProbeAt < QUIET_PROBE_GAP) return false;
     this.#quietProbeAt = now;
     return true;
@@ -738,7 +726,7 @@ export class RemotePeer {
       // Only a timed-out resend says something about the path; a path change's resends don't.
       if (d.reason !== "timeout") continue;
       if (path.route()) path.suspect(now);
-      else if (this.#relayedBy !== null && this.#stalledFor(now) >= STALLED_AFTER) {
+      else if (this.#relayedBy !== null && this.#channel.stalledFor(now) >= STALLED_AFTER) {
         // Relayed by a supernode and nothing acknowledged for a while: the server relays.
         this.#stalledOn = this.#ctx.view.supernodeFor(this.key, this.#stalledOn) ??
           this.#stalledOn;
@@ -816,12 +804,6 @@ export class RemotePeer {
       rtt,
       ...(path === "relay" ? { relayedBy } : {}),
     });
-  }
-
-  /** How long the oldest unacknowledged message has waited (0: none). */
-  #stalledFor(now: number): number {
-    const oldest = this.#channel.oldestSentAt();
-    return oldest === undefined ? 0 : now - oldest;
   }
 
   /** Sends a control frame we owed, the way it goes. */
