@@ -28,7 +28,7 @@
 import { type MsgOf } from "../wire/server_msg.ts";
 import { BirthdayPool } from "./path/birthday.ts";
 import { Discovery } from "./discovery.ts";
-import { bytesEqual, compareBytes } from "../core/bytes.ts";
+import { compareBytes } from "../core/bytes.ts";
 import { PeerTable } from "./peer_table.ts";
 import {
   type ClientEvent,
@@ -46,10 +46,11 @@ import { fingerprint } from "../crypto/fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo, RemotePeer } from "./remote.ts";
-import { ServerLink, type ServerLinkEvent } from "./server_link.ts";
+import { ServerLink } from "./server_link.ts";
 import type { SupernodeLink } from "./supernode.ts";
 import { Supernodes } from "./supernodes.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
+import { hintMatters, linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { idHex, MsgType } from "../wire/header.ts";
 import { type HandshakeFrame, HINT_BOOT_LEN, type SealedFrame } from "../wire/peer_frame.ts";
@@ -750,28 +751,7 @@ export class Client {
    * our supernode, or the server), its events to the user, and its deadline is filed again.
    */
   #after(r: RemotePeer): void {
-    for (let t = r.pollTransmit(); t; t = r.pollTransmit()) {
-      if (t.kind === "direct") {
-        this.#out.push(
-          t.via ? { to: t.to, data: t.data, via: t.via } : { to: t.to, data: t.data },
-        );
-        continue;
-      }
-      if (t.kind === "repunch") {
-        this.#toServer({
-          type: MsgType.Repunch,
-          id: this.#id,
-          target: r.id,
-          token: this.#link.token,
-        });
-        continue;
-      }
-      const relay = { type: MsgType.Relay, from: this.#id, to: r.id, payload: t.data } as const;
-      const sup = this.#sn.link;
-      if (t.through !== null && sup?.key === t.through) {
-        this.#sn.send(sup, { ...relay, token: sup.link.token });
-      } else this.#toServer({ ...relay, token: this.#link.token });
-    }
+    remoteTransmits(r, this.#id, this.#link, this.#sn, this.#out);
     for (let e = r.pollEvent(); e; e = r.pollEvent()) {
       switch (e.type) {
         case "direct-lost":
@@ -782,14 +762,10 @@ export class Client {
           this.#members.identified(r);
           this.#membersOut();
           break;
-        case "server-hint": {
+        case "server-hint":
           // Registered with that very server instance already: nothing to check.
-          const mine = this.#link.bootId;
-          if (!(mine && e.boot.some((b) => b !== 0) && bytesEqual(mine, e.boot))) {
-            this.#hinted = true;
-          }
+          if (hintMatters(this.#link.bootId, e.boot)) this.#hinted = true;
           break;
-        }
         case "goodbye":
           this.#goodbyes.push(r);
           break;
@@ -812,19 +788,8 @@ export class Client {
   /** Moves what the server link queued out: its datagrams, then its events. */
   #linkOut(): void {
     for (let t = this.#link.pollTransmit(); t; t = this.#link.pollTransmit()) this.#out.push(t);
-    for (let e = this.#link.pollEvent(); e; e = this.#link.pollEvent()) this.#linkEvent(e);
-  }
-
-  #linkEvent(e: ServerLinkEvent): void {
-    switch (e.type) {
-      case "renamed":
-        return this.#notice({ kind: "renamed", wanted: e.wanted, name: e.name });
-      case "refused":
-        return this.#notice({ kind: "refused", reason: e.message });
-      case "ready":
-        return void this.#events.push({ ...e, fingerprint: this.#fingerprint });
-      default:
-        this.#events.push(e);
+    for (let e = this.#link.pollEvent(); e; e = this.#link.pollEvent()) {
+      this.#events.push(linkEventOf(e, this.#fingerprint));
     }
   }
 
@@ -834,9 +799,5 @@ export class Client {
 
   #drop(reason: string): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
-  }
-
-  #toServer(m: ServerMsg): void {
-    this.#out.push({ to: this.#link.server, data: encodeServerMsg(m) });
   }
 }
