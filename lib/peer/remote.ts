@@ -24,6 +24,7 @@ import type { Half } from "./handshake/handshake.ts";
 import { HandshakeTransport, type Proof } from "./handshake/transport.ts";
 import { type HandshakePlace, RemoteHandshake } from "./remote_handshake.ts";
 import { RemoteOutbox } from "./remote_outbox.ts";
+import { PathReport } from "./remote_path_report.ts";
 import { PathMachine } from "./path/path.ts";
 import type { ReliableStats } from "./reliable.ts";
 import { RemoteChannel } from "./remote_channel.ts";
@@ -104,10 +105,10 @@ export class RemotePeer {
   #search: PairSearch;
   /** What the user was shown of it, and whether a path change is news. */
   #shown = new ShownPath();
+  /** What the user is told of its path, on top of {@link ShownPath}. */
+  #news = new PathReport(this.#shown);
   /** The epoch it said GOODBYE under: an INTRO with that epoch is the server's stale word. */
   #goodbyeEpoch: string | undefined;
-  /** The relay last reported (a supernode's name, or null for the server). */
-  #relayedBy: string | null = null;
   /** The supernode (its key) that let frames to this peer stall: not used for it any more. */
   #stalledOn: string | null = null;
   /** The last epoch from each source of introductions (at most a few sources). */
@@ -121,15 +122,16 @@ export class RemotePeer {
   #tx: RemoteOutbox;
   #events: RemoteOutput[] = [];
   /** A direct path to it has worked (since it was last introduced). */
-  wasDirect = false;
+  get wasDirect(): boolean {
+    return this.#news.wasDirect;
+  }
+
   /** When it left the room, if it has. */
   goneAt: number | undefined;
   /** Its signs of life: when it was heard from, when it acknowledged, "not responding". */
   #alive: Responsiveness;
   /** When the last probe went to it while it did not answer (see `#mayProbe`). */
   #quietProbeAt = -Infinity;
-  /** The direct path that worked last (kept when it died: a goodbye may still get there). */
-  #lastDirect: { addr: Endpoint; via: number } | null = null;
 
   /** Makes the remote for a first introduction and starts (or awaits) the handshake. */
   constructor(ctx: RemoteContext, now: number, intro: Introduction) {
@@ -352,7 +354,7 @@ export class RemotePeer {
   goodbye(now: number): boolean {
     if (!this.#sendable) return false;
     this.#sendFrame(now, { kind: InnerKind.Goodbye });
-    const last = this.#lastDirect;
+    const last = this.#news.lastDirect;
     if (last && !this.#path?.route() && !this.#ctx.settings.relayOnly) {
       this.#sendFrame(now, { kind: InnerKind.Goodbye }, last.addr, last.via);
     }
@@ -651,7 +653,8 @@ export class RemotePeer {
     // Data proves the peer reachable: say so before its first message, even if the path
     // machine has not decided yet (it reports again when it does).
     if (!this.#shown.announced && got.delivered && this.present) {
-      this.#announce(from ? "direct" : "relay", from);
+      this.#news.announce(from ? "direct" : "relay", from, null, true, this.#relayName(), this);
+      this.#newsOut();
     }
     // A delayed ACK goes out from #settle when due.
     if (got.ack) this.#sendFrame(now, got.ack, from, via);
@@ -726,7 +729,7 @@ export class RemotePeer {
       // Only a timed-out resend says something about the path; a path change's resends don't.
       if (d.reason !== "timeout") continue;
       if (path.route()) path.suspect(now);
-      else if (this.#relayedBy !== null && this.#channel.stalledFor(now) >= STALLED_AFTER) {
+      else if (this.#news.relayedBy !== null && this.#channel.stalledFor(now) >= STALLED_AFTER) {
         // Relayed by a supernode and nothing acknowledged for a while: the server relays.
         this.#stalledOn = this.#ctx.view.supernodeFor(this.key, this.#stalledOn) ??
           this.#stalledOn;
@@ -736,38 +739,31 @@ export class RemotePeer {
 
   /**
    * Reports what the path machine decided (or, on the same relayed path, another relay), and
-   * resends what is in flight the new way at once. A direct path shown to the user that died is
-   * not shown as relayed until the peer is heard through the relay (see {@link ShownPath}).
+   * resends what is in flight the new way at once (see {@link PathReport.report}).
    */
   #report(now: number, path: PathMachine): void {
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
-    if (!changed) {
-      if (!this.#shown.announced || path.route() || this.#relayName() === this.#relayedBy) return;
-      this.#resend(now);
-      if (this.#shown.held) return void (this.#relayedBy = this.#relayName());
-      return this.#announce("relay", null);
-    }
-    if (changed.path === "direct") {
-      this.wasDirect = true;
-      this.#lastDirect = { addr: changed.addr!, via: path.routeVia() };
+    if (changed?.path === "direct") {
+      this.#news.directWorked(changed.addr!, path.routeVia());
       this.#search.onDirect(now, path.routeVia());
     }
-    if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
-    this.#resend(now);
-    const news = this.#shown.news(changed.path, changed.addr);
-    if (news === "show") return this.#announce(changed.path, changed.addr, changed.rtt);
-    if (news === "same") return;
-    // Held: the peer may have stopped answering altogether.
-    this.#relayedBy = this.#relayName();
-    if (this.wasDirect) this.#events.push({ type: "direct-lost" });
+    if (changed && changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
+    if (this.#news.report(changed, path.route() != null, this.#relayName(), this)) {
+      this.#resend(now);
+    }
+    this.#newsOut();
   }
 
   /** A frame came from the peer through the relay: a relayed path held back is shown now. */
   #heardRelayed(): void {
-    if (this.#shown.heardRelayed(this.#path?.route() != null)) {
-      this.#announce("relay", null, null, false);
-    }
+    this.#news.heardRelayed(this.#path?.route() != null, this.#relayName(), this);
+    this.#newsOut();
+  }
+
+  /** Moves the path news into our own events. */
+  #newsOut(): void {
+    for (let e = this.#news.pollEvent(); e; e = this.#news.pollEvent()) this.#events.push(e);
   }
 
   /** Resends whatever is in flight, now, along the current path. */
@@ -782,28 +778,6 @@ export class RemotePeer {
   #relayName(): string | null {
     const sup = this.#ctx.view.supernodeFor(this.key, this.#stalledOn);
     return sup === null ? null : this.#ctx.view.supernodeName(sup);
-  }
-
-  #announce(
-    path: "direct" | "relay",
-    addr: Endpoint | null,
-    rtt: number | null = null,
-    lost = true,
-  ): void {
-    this.#shown.showed(path, addr);
-    const relayedBy = path === "relay" ? this.#relayName() : null;
-    this.#relayedBy = relayedBy;
-    // The direct path that worked failed (if this peer is our supernode, it is gone).
-    if (path === "relay" && this.wasDirect && lost) this.#events.push({ type: "direct-lost" });
-    this.#events.push({
-      type: "peer",
-      name: this.name,
-      fingerprint: this.fingerprint!,
-      path,
-      addr,
-      rtt,
-      ...(path === "relay" ? { relayedBy } : {}),
-    });
   }
 
   /** Sends a control frame we owed, the way it goes. */
