@@ -26,29 +26,23 @@
  * @module
  */
 import { type MsgOf } from "../wire/server_msg.ts";
-import { BirthdayPool } from "./path/birthday.ts";
-import { Discovery } from "./discovery.ts";
+import type { BirthdayPool } from "./path/birthday.ts";
+import type { Discovery } from "./discovery.ts";
 import { compareBytes } from "../core/bytes.ts";
-import { PeerTable } from "./peer_table.ts";
-import {
-  type ClientEvent,
-  type ClientOptions,
-  type ClientParts,
-  linkOptionsOf,
-  remoteContextOf,
-} from "./client_options.ts";
-import { Membership } from "./membership.ts";
+import type { PeerTable } from "./peer_table.ts";
+import type { ClientEvent, ClientOptions } from "./client_options.ts";
+import type { Membership } from "./membership.ts";
 import { Farewell } from "./farewell.ts";
 import { StallGuard } from "../core/stall.ts";
-import { introductionOf, isIPv6 } from "./introductions.ts";
+import { introductionOf } from "./introductions.ts";
 import { notice, type NoticeFact } from "./notices.ts";
-import { fingerprint } from "../crypto/fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo, RemotePeer } from "./remote.ts";
-import { ServerLink } from "./server_link.ts";
+import type { ServerLink } from "./server_link.ts";
 import type { SupernodeLink } from "./supernode.ts";
-import { Supernodes } from "./supernodes.ts";
+import type { Supernodes } from "./supernodes.ts";
+import { makeParts } from "./client_parts.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
 import { hintMatters, linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
@@ -98,7 +92,7 @@ export class Client {
   /** Who is in the room, by the server's (or our supernode's) word. */
   #members: Membership;
   /** The remote peers, present and departed, and their deadlines. */
-  #peers = new PeerTable();
+  #peers: PeerTable;
   #out: Transmit[] = [];
   /** Remotes with chat lines queued but not yet sent (see {@link pollTransmit}), and when. */
   #unsent = new Set<RemotePeer>();
@@ -108,7 +102,7 @@ export class Client {
   #discovery: Discovery;
   /** Our supernode's key, when the direct path to it failed in this step (it is gone). */
   #supernodeFailed: string | undefined;
-  #pool = new BirthdayPool();
+  #pool: BirthdayPool;
   #fingerprint: string;
   /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
   #ipv6: boolean;
@@ -134,49 +128,16 @@ export class Client {
   /** Makes a client; call {@link start} to begin registering. */
   constructor(options: ClientOptions) {
     this.#o = options;
-    this.#ipv6 = options.ipv6 ?? [options.server, ...options.privateEndpoints].some(isIPv6);
-    this.#id = options.id ?? options.random(8);
-    this.#fingerprint = fingerprint(options.identity.publicKey);
-    const linkOptions = linkOptionsOf(options, this.#id);
-    const peers = this.#peers;
-    this.#link = new ServerLink(linkOptions, () => peers.digest);
-    this.#discovery = new Discovery({
-      // Always ask the p2p server (it answers STUN on its port), plus any --stun servers.
-      stun: [options.server, ...(options.stun ?? [])],
-      random: options.random,
-      // Until the server's reachability check had its chance (see #reach).
-      holdOther: linkOptions.offerSupernode!,
-      ...(options.portmap ? { portmap: options.portmap } : {}),
-      relayOnly: options.relayOnly,
-      server: this.#link,
-    });
-    this.#sn = new Supernodes({
-      id: this.#id,
-      linkOptions,
-      server: this.#link,
-      relayOnly: options.relayOnly,
-      ipv6: this.#ipv6,
-      mode: options.supernode ?? "auto",
-      limits: options.supernodeLimits ?? {},
-      random: options.random,
-      peers,
-      drops: this.drops,
-    });
-    this.#members = new Membership(peers, remoteContextOf(options, this.#parts), this.drops);
-  }
-
-  /** What {@link remoteContextOf} reads of the client being made. */
-  get #parts(): ClientParts {
-    return {
-      id: this.#id,
-      ipv6: this.#ipv6,
-      link: this.#link,
-      discovery: this.#discovery,
-      supernodes: this.#sn,
-      peers: this.#peers,
-      pool: this.#pool,
-      drops: this.drops,
-    };
+    const p = makeParts(options, this.drops);
+    this.#peers = p.peers;
+    this.#pool = p.pool;
+    this.#ipv6 = p.ipv6;
+    this.#id = p.id;
+    this.#fingerprint = p.fingerprint;
+    this.#link = p.link;
+    this.#discovery = p.discovery;
+    this.#sn = p.supernodes;
+    this.#members = p.members;
   }
 
   /** This peer's id. */
