@@ -26,39 +26,28 @@
  * @module
  */
 import { type MsgOf } from "../wire/server_msg.ts";
-import { BirthdayPool } from "./path/birthday.ts";
-import { Discovery } from "./discovery.ts";
-import { bytesEqual, compareBytes } from "../core/bytes.ts";
-import { PeerTable } from "./peer_table.ts";
-import {
-  type ClientEvent,
-  type ClientOptions,
-  type ClientParts,
-  linkOptionsOf,
-  remoteContextOf,
-} from "./client_options.ts";
-import { Membership } from "./membership.ts";
+import type { BirthdayPool } from "./path/birthday.ts";
+import type { Discovery } from "./discovery.ts";
+import { compareBytes } from "../core/bytes.ts";
+import type { PeerTable } from "./peer_table.ts";
+import type { ClientEvent, ClientOptions } from "./client_options.ts";
+import type { Membership } from "./membership.ts";
 import { Farewell } from "./farewell.ts";
 import { StallGuard } from "../core/stall.ts";
-import { introductionOf, isIPv6 } from "./introductions.ts";
+import { introductionOf } from "./introductions.ts";
 import { notice, type NoticeFact } from "./notices.ts";
-import { fingerprint } from "../crypto/fingerprint.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
-import { looksLikeStun } from "../nat/stun.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo, RemotePeer } from "./remote.ts";
-import { ServerLink, type ServerLinkEvent } from "./server_link.ts";
+import type { ServerLink } from "./server_link.ts";
 import type { SupernodeLink } from "./supernode.ts";
-import { Supernodes } from "./supernodes.ts";
+import type { Supernodes } from "./supernodes.ts";
+import { makeParts } from "./client_parts.ts";
+import { relayedOf, routeOf } from "./client_routes.ts";
+import { hintMatters, linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
-import { hasHeader, idHex, MsgType, peekType } from "../wire/header.ts";
-import {
-  decodeHandshake,
-  decodeSealed,
-  type HandshakeFrame,
-  HINT_BOOT_LEN,
-  type SealedFrame,
-} from "../wire/peer_frame.ts";
+import { idHex, MsgType } from "../wire/header.ts";
+import { type HandshakeFrame, HINT_BOOT_LEN, type SealedFrame } from "../wire/peer_frame.ts";
 import {
   decodeServerMsg,
   encodeServerMsg,
@@ -103,7 +92,7 @@ export class Client {
   /** Who is in the room, by the server's (or our supernode's) word. */
   #members: Membership;
   /** The remote peers, present and departed, and their deadlines. */
-  #peers = new PeerTable();
+  #peers: PeerTable;
   #out: Transmit[] = [];
   /** Remotes with chat lines queued but not yet sent (see {@link pollTransmit}), and when. */
   #unsent = new Set<RemotePeer>();
@@ -113,7 +102,7 @@ export class Client {
   #discovery: Discovery;
   /** Our supernode's key, when the direct path to it failed in this step (it is gone). */
   #supernodeFailed: string | undefined;
-  #pool = new BirthdayPool();
+  #pool: BirthdayPool;
   #fingerprint: string;
   /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
   #ipv6: boolean;
@@ -139,49 +128,16 @@ export class Client {
   /** Makes a client; call {@link start} to begin registering. */
   constructor(options: ClientOptions) {
     this.#o = options;
-    this.#ipv6 = options.ipv6 ?? [options.server, ...options.privateEndpoints].some(isIPv6);
-    this.#id = options.id ?? options.random(8);
-    this.#fingerprint = fingerprint(options.identity.publicKey);
-    const linkOptions = linkOptionsOf(options, this.#id);
-    const peers = this.#peers;
-    this.#link = new ServerLink(linkOptions, () => peers.digest);
-    this.#discovery = new Discovery({
-      // Always ask the p2p server (it answers STUN on its port), plus any --stun servers.
-      stun: [options.server, ...(options.stun ?? [])],
-      random: options.random,
-      // Until the server's reachability check had its chance (see #reach).
-      holdOther: linkOptions.offerSupernode!,
-      ...(options.portmap ? { portmap: options.portmap } : {}),
-      relayOnly: options.relayOnly,
-      server: this.#link,
-    });
-    this.#sn = new Supernodes({
-      id: this.#id,
-      linkOptions,
-      server: this.#link,
-      relayOnly: options.relayOnly,
-      ipv6: this.#ipv6,
-      mode: options.supernode ?? "auto",
-      limits: options.supernodeLimits ?? {},
-      random: options.random,
-      peers,
-      drops: this.drops,
-    });
-    this.#members = new Membership(peers, remoteContextOf(options, this.#parts), this.drops);
-  }
-
-  /** What {@link remoteContextOf} reads of the client being made. */
-  get #parts(): ClientParts {
-    return {
-      id: this.#id,
-      ipv6: this.#ipv6,
-      link: this.#link,
-      discovery: this.#discovery,
-      supernodes: this.#sn,
-      peers: this.#peers,
-      pool: this.#pool,
-      drops: this.drops,
-    };
+    const p = makeParts(options, this.drops);
+    this.#peers = p.peers;
+    this.#pool = p.pool;
+    this.#ipv6 = p.ipv6;
+    this.#id = p.id;
+    this.#fingerprint = p.fingerprint;
+    this.#link = p.link;
+    this.#discovery = p.discovery;
+    this.#sn = p.supernodes;
+    this.#members = p.members;
   }
 
   /** This peer's id. */
@@ -583,47 +539,36 @@ export class Client {
     ) {
       return this.#discoveryOut(now);
     }
-    if (this.#link.closed) {
-      // Leaving: only the peers' answers to our goodbyes (sealed, direct) are still read.
-      if (this.#farewell.done || !hasHeader(data, MsgType.Sealed)) return;
-      const s = decodeSealed(data);
-      return s.ok ? this.#sealed(now, s.value, from, via) : this.#drop(s.reason);
-    }
-    if (via) {
-      if (this.#o.relayOnly || !hasHeader(data, MsgType.Sealed)) {
-        return this.#drop("aux-unexpected");
-      }
-      const s = decodeSealed(data);
-      if (!s.ok) return this.#drop(s.reason);
-      return this.#sealed(now, s.value, from, via);
-    }
-    if (looksLikeStun(data)) {
-      if (!this.#discovery.handleStun(now, from, data)) this.#drop("stun-unsolicited");
-      return this.#discoveryOut(now);
-    }
-    const t = peekType(data);
-    if (!t.ok) return this.#drop(t.reason);
-    if (t.value === MsgType.Sealed) {
-      if (this.#o.relayOnly) return this.#drop("direct-while-relay-only");
-      const s = decodeSealed(data);
-      if (!s.ok) return this.#drop(s.reason);
-      return this.#sealed(now, s.value, from);
-    }
-    if (t.value === MsgType.Reach) return this.#reach(now, data);
     const sup = this.#sn.linkFrom(from);
-    const fromServer = sameEndpoint(from, this.#link.server);
-    if (t.value === MsgType.Handshake && !fromServer && !sup) {
-      // A handshake message sent directly (its answer proves the path; see lib/peer/handshake/handshake.ts).
-      if (this.#o.relayOnly) return this.#drop("direct-while-relay-only");
-      const h = decodeHandshake(data);
-      if (!h.ok) return this.#drop(h.reason);
-      return this.#handshake(now, h.value, from);
-    }
-    if (fromServer) this.#fromLink(now, data);
-    else if (sup) this.#fromLink(now, data, sup);
-    // Members of our room talking to us as their supernode.
-    else if (!this.#sn.handleMember(now, from, t.value, data)) {
-      return this.#drop("unexpected-source");
+    const r = routeOf(data, {
+      via,
+      closed: this.#link.closed,
+      farewellDone: this.#farewell.done,
+      relayOnly: this.#o.relayOnly,
+      fromServer: sameEndpoint(from, this.#link.server),
+      fromSupernode: sup !== undefined,
+    });
+    switch (r.kind) {
+      case "drop":
+        return this.#drop(r.reason);
+      case "ignore":
+        return;
+      case "sealed":
+        return this.#sealed(now, r.frame, from, r.via);
+      case "stun":
+        if (!this.#discovery.handleStun(now, from, data)) this.#drop("stun-unsolicited");
+        return this.#discoveryOut(now);
+      case "reach":
+        return this.#reach(now, data);
+      case "handshake":
+        return this.#handshake(now, r.frame, from);
+      case "server":
+        return this.#fromLink(now, data);
+      case "supernode":
+        return this.#fromLink(now, data, sup);
+      case "member":
+        // Members of our room talking to us as their supernode.
+        if (!this.#sn.handleMember(now, from, r.type, data)) this.#drop("unexpected-source");
     }
   }
 
@@ -681,18 +626,10 @@ export class Client {
 
   /** A peer frame the server relayed: a HANDSHAKE or a SEALED frame. */
   #relayed(now: number, from: Uint8Array, payload: Uint8Array): void {
-    const t = peekType(payload);
-    if (!t.ok) return this.#drop(t.reason);
-    if (t.value === MsgType.Sealed) {
-      const s = decodeSealed(payload);
-      if (!s.ok) return this.#drop(s.reason);
-      if (compareBytes(from, s.value.from) !== 0) return this.#drop("relay-mismatch");
-      return this.#sealed(now, s.value, null);
-    }
-    const h = decodeHandshake(payload);
-    if (!h.ok) return this.#drop(h.reason);
-    if (compareBytes(from, h.value.from) !== 0) return this.#drop("relay-mismatch");
-    this.#handshake(now, h.value, null);
+    const r = relayedOf(from, payload);
+    if (r.kind === "drop") return this.#drop(r.reason);
+    if (r.kind === "sealed") return this.#sealed(now, r.frame, null);
+    this.#handshake(now, r.frame, null);
   }
 
   /** Routes a HANDSHAKE frame, relayed (`from` null) or direct, to the remote it comes from. */
@@ -780,28 +717,7 @@ export class Client {
    * our supernode, or the server), its events to the user, and its deadline is filed again.
    */
   #after(r: RemotePeer): void {
-    for (let t = r.pollTransmit(); t; t = r.pollTransmit()) {
-      if (t.kind === "direct") {
-        this.#out.push(
-          t.via ? { to: t.to, data: t.data, via: t.via } : { to: t.to, data: t.data },
-        );
-        continue;
-      }
-      if (t.kind === "repunch") {
-        this.#toServer({
-          type: MsgType.Repunch,
-          id: this.#id,
-          target: r.id,
-          token: this.#link.token,
-        });
-        continue;
-      }
-      const relay = { type: MsgType.Relay, from: this.#id, to: r.id, payload: t.data } as const;
-      const sup = this.#sn.link;
-      if (t.through !== null && sup?.key === t.through) {
-        this.#sn.send(sup, { ...relay, token: sup.link.token });
-      } else this.#toServer({ ...relay, token: this.#link.token });
-    }
+    remoteTransmits(r, this.#id, this.#link, this.#sn, this.#out);
     for (let e = r.pollEvent(); e; e = r.pollEvent()) {
       switch (e.type) {
         case "direct-lost":
@@ -812,14 +728,10 @@ export class Client {
           this.#members.identified(r);
           this.#membersOut();
           break;
-        case "server-hint": {
+        case "server-hint":
           // Registered with that very server instance already: nothing to check.
-          const mine = this.#link.bootId;
-          if (!(mine && e.boot.some((b) => b !== 0) && bytesEqual(mine, e.boot))) {
-            this.#hinted = true;
-          }
+          if (hintMatters(this.#link.bootId, e.boot)) this.#hinted = true;
           break;
-        }
         case "goodbye":
           this.#goodbyes.push(r);
           break;
@@ -842,19 +754,8 @@ export class Client {
   /** Moves what the server link queued out: its datagrams, then its events. */
   #linkOut(): void {
     for (let t = this.#link.pollTransmit(); t; t = this.#link.pollTransmit()) this.#out.push(t);
-    for (let e = this.#link.pollEvent(); e; e = this.#link.pollEvent()) this.#linkEvent(e);
-  }
-
-  #linkEvent(e: ServerLinkEvent): void {
-    switch (e.type) {
-      case "renamed":
-        return this.#notice({ kind: "renamed", wanted: e.wanted, name: e.name });
-      case "refused":
-        return this.#notice({ kind: "refused", reason: e.message });
-      case "ready":
-        return void this.#events.push({ ...e, fingerprint: this.#fingerprint });
-      default:
-        this.#events.push(e);
+    for (let e = this.#link.pollEvent(); e; e = this.#link.pollEvent()) {
+      this.#events.push(linkEventOf(e, this.#fingerprint));
     }
   }
 
@@ -864,9 +765,5 @@ export class Client {
 
   #drop(reason: string): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
-  }
-
-  #toServer(m: ServerMsg): void {
-    this.#out.push({ to: this.#link.server, data: encodeServerMsg(m) });
   }
 }

@@ -20,11 +20,14 @@ import { idHex } from "../wire/header.ts";
 import { type Endpoint } from "../wire/address.ts";
 import type { BirthdayStats } from "./path/birthday.ts";
 import { PairSearch } from "./path/pair_search.ts";
-import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
 import type { Half } from "./handshake/handshake.ts";
-import { HandshakeTransport, type Proof, type RouteView } from "./handshake/transport.ts";
+import { HandshakeTransport, type Proof } from "./handshake/transport.ts";
+import { type HandshakePlace, RemoteHandshake } from "./remote_handshake.ts";
+import { RemoteOutbox } from "./remote_outbox.ts";
+import { PathReport } from "./remote_path_report.ts";
 import { PathMachine } from "./path/path.ts";
-import { ReliableChannel, type ReliableStats } from "./reliable.ts";
+import type { ReliableStats } from "./reliable.ts";
+import { RemoteChannel } from "./remote_channel.ts";
 import { SecureLink } from "./handshake/secure_link.ts";
 import { ControlFrames, type OurFacts } from "./control_frames.ts";
 import { countDrop } from "./drops.ts";
@@ -42,7 +45,6 @@ import type {
 } from "./remote_context.ts";
 import {
   decodeInner,
-  encodeInner,
   type HandshakeFrame,
   type InnerFrame,
   InnerKind,
@@ -69,8 +71,6 @@ export const QUIET_PROBE_GAP = 5_000;
 /** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
 export const STALLED_AFTER = 3_000;
 
-const textDecoder = new TextDecoder();
-
 /** The u32 a fresh channel to this peer sends on: taken from the pair's epoch. */
 function streamOf(epoch: Uint8Array): number {
   return ((epoch[0]! << 24) | (epoch[1]! << 16) | (epoch[2]! << 8) | epoch[3]!) >>> 0;
@@ -96,12 +96,8 @@ export class RemotePeer {
   #intro: Introduction;
   #secure: SecureLink;
   #path: PathMachine | null = null;
-  #channel: ReliableChannel;
-  #inbox = new Reassembler(MAX_MESSAGE);
-  /** Where the latest DATA came from (null: relayed): a delayed ACK goes back that way. */
-  #ackTo: Endpoint | null = null;
-  /** Our socket the latest DATA arrived on. */
-  #ackVia = 0;
+  /** The reliable channel, where its ACKs go back, the reassembly of its messages. */
+  #channel: RemoteChannel;
   /** ANNOUNCE, CANDIDATES, NAT, RELAYS: what we owe the peer, what it told us. */
   #control = new ControlFrames();
   /** What {@link ControlFrames} tells the peer about us. */
@@ -109,10 +105,10 @@ export class RemotePeer {
   #search: PairSearch;
   /** What the user was shown of it, and whether a path change is news. */
   #shown = new ShownPath();
+  /** What the user is told of its path, on top of {@link ShownPath}. */
+  #news = new PathReport(this.#shown);
   /** The epoch it said GOODBYE under: an INTRO with that epoch is the server's stale word. */
   #goodbyeEpoch: string | undefined;
-  /** The relay last reported (a supernode's name, or null for the server). */
-  #relayedBy: string | null = null;
   /** The supernode (its key) that let frames to this peer stall: not used for it any more. */
   #stalledOn: string | null = null;
   /** The last epoch from each source of introductions (at most a few sources). */
@@ -120,22 +116,22 @@ export class RemotePeer {
   #warnings = new PeerWarnings();
   /** Refused for good (it turned out to use our own identity). */
   #blocked = false;
-  /** How handshake messages travel: relayed, and directly with cookies that prove paths. */
-  #route: HandshakeTransport;
-  /** Where the peer's handshake messages last came from directly, before a path existed. */
-  #seenAt: { addr: Endpoint; via: number } | null = null;
-  #out: RemoteTransmit[] = [];
+  /** Handshake messages in and out: relayed, and directly with cookies that prove paths. */
+  #hs: RemoteHandshake;
+  /** What we send it, sealed, direct or relayed. */
+  #tx: RemoteOutbox;
   #events: RemoteOutput[] = [];
   /** A direct path to it has worked (since it was last introduced). */
-  wasDirect = false;
+  get wasDirect(): boolean {
+    return this.#news.wasDirect;
+  }
+
   /** When it left the room, if it has. */
   goneAt: number | undefined;
   /** Its signs of life: when it was heard from, when it acknowledged, "not responding". */
   #alive: Responsiveness;
   /** When the last probe went to it while it did not answer (see `#mayProbe`). */
   #quietProbeAt = -Infinity;
-  /** The direct path that worked last (kept when it died: a goodbye may still get there). */
-  #lastDirect: { addr: Endpoint; via: number } | null = null;
 
   /** Makes the remote for a first introduction and starts (or awaits) the handshake. */
   constructor(ctx: RemoteContext, now: number, intro: Introduction) {
@@ -145,18 +141,13 @@ export class RemotePeer {
     this.key = idHex(intro.id);
     this.#intro = intro;
     this.#epochs.set(intro.source ?? "server", idHex(intro.epoch));
-    this.#channel = new ReliableChannel(ctx.settings.reliable, streamOf(intro.epoch));
+    this.#channel = new RemoteChannel(ctx.settings.reliable, streamOf(intro.epoch));
     this.#search = new PairSearch(ctx.shared.birthday, ctx.shared.random, {
       relayOnly: () => ctx.settings.relayOnly || this.#intro.relayOnly,
       ourNat: () => ctx.view.nat(),
       peerNat: () => this.#control.peerNat,
       peerPublic: () => this.#intro.candidates.find((c) => c.kind === "public")?.addr ?? null,
     });
-    this.#route = new HandshakeTransport({
-      id: ctx.self.id,
-      random: ctx.shared.random,
-      budget: ctx.shared.handshakeBudget,
-    }, this.id);
     const view = ctx.view;
     this.#ours = {
       candidates: () => view.extraCandidates(),
@@ -164,6 +155,15 @@ export class RemotePeer {
       relays: () => view.relays(),
     };
     this.#secure = this.#newSecureLink(now);
+    this.#tx = new RemoteOutbox(ctx, this.#secure, this.key);
+    this.#hs = new RemoteHandshake(
+      this.#secure,
+      new HandshakeTransport({
+        id: ctx.self.id,
+        random: ctx.shared.random,
+        budget: ctx.shared.handshakeBudget,
+      }, this.id),
+    );
     this.#secure.rekey(now);
     this.#settle(now);
   }
@@ -182,7 +182,7 @@ export class RemotePeer {
 
   /** The next datagram to send, if any. */
   pollTransmit(): RemoteTransmit | undefined {
-    return this.#out.shift();
+    return this.#tx.pollTransmit();
   }
 
   /** The next event, if any. */
@@ -261,8 +261,8 @@ export class RemotePeer {
   /** Sends a delayed ACK now, if one is pending (before leaving: it would never go out). */
   flushAck(now: number): void {
     if (!this.established) return;
-    const ack = this.#channel.takeAck();
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
+    const ack = this.#channel.takeAckOut();
+    if (ack) this.#sendFrame(now, ack.frame, ack.to, ack.via);
   }
 
   /**
@@ -354,7 +354,7 @@ export class RemotePeer {
   goodbye(now: number): boolean {
     if (!this.#sendable) return false;
     this.#sendFrame(now, { kind: InnerKind.Goodbye });
-    const last = this.#lastDirect;
+    const last = this.#news.lastDirect;
     if (last && !this.#path?.route() && !this.#ctx.settings.relayOnly) {
       this.#sendFrame(now, { kind: InnerKind.Goodbye }, last.addr, last.via);
     }
@@ -455,73 +455,49 @@ export class RemotePeer {
    */
   handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, via = 0): void {
     if (!this.present || this.#blocked) return this.#drop("departed-peer");
-    if (
-      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, via) &&
-      !this.#ctx.shared.uncookied.take(now, 1)
-    ) {
-      return this.#drop("handshake-uncookied");
-    }
-    const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
-    if (r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
-      this.#alive.heard(now);
-    }
-    if (from && r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch") {
-      // The peer's messages come from its NAT's mapping towards us: worth probing.
-      if (this.#path) this.#path.onPeerSeen(now, from, via);
-      else this.#seenAt = { addr: from, via };
-    }
-    switch (r.kind) {
+    const { step, heard } = this.#hs.handle(
+      now,
+      f,
+      from,
+      via,
+      this.#place(),
+      this.#ctx.shared.uncookied,
+    );
+    if (step.kind === "dropped") return this.#drop(step.reason);
+    if (heard) this.#alive.heard(now);
+    this.#routeOut();
+    switch (step.kind) {
       case "failed":
         this.#failed(now, "handshake");
         break;
       case "mismatch":
-        this.#warn(now, twoIdentities(this, r.first, r.second));
+        this.#warn(now, twoIdentities(this, step.first, step.second));
         this.#refuse();
         break;
-      case "answer":
-        this.#route.answer(
-          now,
-          { attempt: r.attempt, message: r.message, cookie: f.cookie ?? 0 },
-          from,
-          via,
-          this.#routeView(),
-        );
-        this.#routeOut();
+      case "established":
+        this.#established(now, step.half, step.proven);
         break;
-      case "sending":
-        this.#established(
-          now,
-          r.half,
-          this.#route.proof(now, f.attempt, f.cookie ?? 0, from, via),
-        );
-        break;
-      case "again": {
-        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, via);
-        if (proven) this.#path?.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
-        break;
-      }
-      case "receiving":
-      case "reconfirm":
-        this.#control.owe(r.kind === "receiving" ? r.half.attempt : r.attempt);
+      case "owe":
+        this.#control.owe(step.attempt);
         break;
     }
     this.#settle(now);
   }
 
-  /** What the handshake route needs to know of this peer now. */
-  #routeView(): RouteView {
+  /** Where the peer is, as its handshake messages need it. */
+  #place(): HandshakePlace {
     return {
       relayOnly: this.#ctx.settings.relayOnly || this.#intro.relayOnly,
-      candidates: this.#path?.candidates ?? this.#intro.candidates,
+      candidates: this.#intro.candidates,
       path: this.#path,
     };
   }
 
-  /** Moves what the handshake route queued into our own output. */
+  /** Moves what the handshake queued into our own output. */
   #routeOut(): void {
-    for (let t = this.#route.pollTransmit(); t; t = this.#route.pollTransmit()) {
-      if (t.to) this.#direct(t.to, t.data, t.via);
-      else this.#relay(t.data);
+    for (let t = this.#hs.pollTransmit(); t; t = this.#hs.pollTransmit()) {
+      if (t.to) this.#tx.direct(t.to, t.data, t.via);
+      else this.#tx.relay(t.data, this.#stalledOn);
     }
   }
 
@@ -638,8 +614,8 @@ export class RemotePeer {
       return this.#sendFrame(now, { kind: InnerKind.GoodbyeAck }, from, via);
     } else return this.#drop("departed-peer");
     // No timers run while it is departed: what is owed goes now.
-    const ack = this.#channel.takeAck();
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
+    const ack = this.#channel.takeAckOut();
+    if (ack) this.#sendFrame(now, ack.frame, ack.to, ack.via);
   }
 
   /** An ACK from the peer: it clears what it acknowledges, and the peer is responding. */
@@ -661,33 +637,28 @@ export class RemotePeer {
     if (shown) this.#events.push(shown);
   }
 
+  /** A DATA frame from the peer: delivered, acknowledged, its messages shown. */
   #data(
     now: number,
     f: Extract<InnerFrame, { kind: typeof InnerKind.Data }>,
     from: Endpoint | null,
     via: number,
   ): void {
-    // A stream that restarts mid-message needs no special care: fragments carry `first`.
-    const { deliver, ack, ackNow, missed } = this.#channel.onData(f, now);
+    const got = this.#channel.receive(now, f, from, via);
+    for (const reason of got.drops) this.#drop(reason);
     // The peer gave lines up that never reached us: say so rather than skip them silently.
-    if (missed > 0) this.#events.push(notice({ kind: "missed", name: this.name, frames: missed }));
+    if (got.missed > 0) {
+      this.#events.push(notice({ kind: "missed", name: this.name, frames: got.missed }));
+    }
     // Data proves the peer reachable: say so before its first message, even if the path
     // machine has not decided yet (it reports again when it does).
-    if (!this.#shown.announced && deliver.length > 0 && this.present) {
-      this.#announce(from ? "direct" : "relay", from);
+    if (!this.#shown.announced && got.delivered && this.present) {
+      this.#news.announce(from ? "direct" : "relay", from, null, true, this.#relayName(), this);
+      this.#newsOut();
     }
-    // Answer the way the data came, so acks flow even while paths disagree (a delayed ACK
-    // goes out from #settle when due).
-    this.#ackTo = from;
-    this.#ackVia = via;
-    if (ackNow) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, from, via);
-    for (const part of deliver) {
-      const r = this.#inbox.push(part.first, part.more, part.text);
-      if (r.kind === "too-long" || r.kind === "orphan") this.#drop(`fragment-${r.kind}`);
-      else if (r.kind === "message") {
-        this.#events.push({ type: "message", from: this.name, text: textDecoder.decode(r.bytes) });
-      }
-    }
+    // A delayed ACK goes out from #settle when due.
+    if (got.ack) this.#sendFrame(now, got.ack, from, via);
+    for (const text of got.messages) this.#events.push({ type: "message", from: this.name, text });
   }
 
   #newPath(now: number, proven: Proof | null = null): PathMachine {
@@ -699,18 +670,15 @@ export class RemotePeer {
       budget: this.#ctx.shared.probeBudget,
       ...(proven ? { proven } : {}),
     });
-    const seen = this.#seenAt;
-    this.#seenAt = null;
+    const seen = this.#hs.takeSeen();
     if (seen) path.onPeerSeen(now, seen.addr, seen.via);
     return path;
   }
 
   /** Sends what is due: handshake messages, channel data, path actions; reports path changes. */
   #settle(now: number): void {
-    for (let h = this.#secure.poll(); h; h = this.#secure.poll()) {
-      this.#route.send(now, h, this.#routeView());
-      this.#routeOut();
-    }
+    this.#hs.sendPending(now, this.#place());
+    this.#routeOut();
     if (!this.present || this.#blocked || !this.established) {
       // A refused pair's search would never run again: its sockets go back now.
       if (this.#blocked) this.#search.close();
@@ -722,8 +690,8 @@ export class RemotePeer {
     // seals with its new key.
     for (const owed of this.#control.takeOwed(this.#ours)) this.#sendOwed(now, owed);
     this.#sendData(now, path);
-    const ack = this.#channel.pollAck(now);
-    if (ack) this.#sendFrame(now, { kind: InnerKind.Ack, ...ack }, this.#ackTo, this.#ackVia);
+    const ack = this.#channel.pollAckOut(now);
+    if (ack) this.#sendFrame(now, ack.frame, ack.to, ack.via);
     // The birthday search: its agreement frames go relayed, its probes through the path.
     for (const b of this.#search.drive(now, path)) {
       this.#sendFrame(now, { kind: InnerKind.Birthday, ...b }, null);
@@ -735,7 +703,7 @@ export class RemotePeer {
         if (!this.#mayProbe(now, path)) continue;
         this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to, a.via);
       } else {
-        this.#out.push({ kind: "repunch" });
+        this.#tx.repunch();
       }
     }
     this.#report(now, path);
@@ -748,7 +716,7 @@ export class RemotePeer {
    * does not find its socket full of probes when it runs again.
    */
   #mayProbe(now: number, path: PathMachine): boolean {
-    if (path.route() || this.#stalledFor(now) < STALLED_AFTER) return true;
+    if (path.route() || this.#channel.stalledFor(now) < STALLED_AFTER) return true;
     if (now - this.#quietProbeAt < QUIET_PROBE_GAP) return false;
     this.#quietProbeAt = now;
     return true;
@@ -761,7 +729,7 @@ export class RemotePeer {
       // Only a timed-out resend says something about the path; a path change's resends don't.
       if (d.reason !== "timeout") continue;
       if (path.route()) path.suspect(now);
-      else if (this.#relayedBy !== null && this.#stalledFor(now) >= STALLED_AFTER) {
+      else if (this.#news.relayedBy !== null && this.#channel.stalledFor(now) >= STALLED_AFTER) {
         // Relayed by a supernode and nothing acknowledged for a while: the server relays.
         this.#stalledOn = this.#ctx.view.supernodeFor(this.key, this.#stalledOn) ??
           this.#stalledOn;
@@ -771,38 +739,31 @@ export class RemotePeer {
 
   /**
    * Reports what the path machine decided (or, on the same relayed path, another relay), and
-   * resends what is in flight the new way at once. A direct path shown to the user that died is
-   * not shown as relayed until the peer is heard through the relay (see {@link ShownPath}).
+   * resends what is in flight the new way at once (see {@link PathReport.report}).
    */
   #report(now: number, path: PathMachine): void {
     let changed;
     for (let e = path.pollEvent(); e; e = path.pollEvent()) changed = e;
-    if (!changed) {
-      if (!this.#shown.announced || path.route() || this.#relayName() === this.#relayedBy) return;
-      this.#resend(now);
-      if (this.#shown.held) return void (this.#relayedBy = this.#relayName());
-      return this.#announce("relay", null);
-    }
-    if (changed.path === "direct") {
-      this.wasDirect = true;
-      this.#lastDirect = { addr: changed.addr!, via: path.routeVia() };
+    if (changed?.path === "direct") {
+      this.#news.directWorked(changed.addr!, path.routeVia());
       this.#search.onDirect(now, path.routeVia());
     }
-    if (changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
-    this.#resend(now);
-    const news = this.#shown.news(changed.path, changed.addr);
-    if (news === "show") return this.#announce(changed.path, changed.addr, changed.rtt);
-    if (news === "same") return;
-    // Held: the peer may have stopped answering altogether.
-    this.#relayedBy = this.#relayName();
-    if (this.wasDirect) this.#events.push({ type: "direct-lost" });
+    if (changed && changed.rtt !== null) this.#channel.seedRtt(changed.rtt);
+    if (this.#news.report(changed, path.route() != null, this.#relayName(), this)) {
+      this.#resend(now);
+    }
+    this.#newsOut();
   }
 
   /** A frame came from the peer through the relay: a relayed path held back is shown now. */
   #heardRelayed(): void {
-    if (this.#shown.heardRelayed(this.#path?.route() != null)) {
-      this.#announce("relay", null, null, false);
-    }
+    this.#news.heardRelayed(this.#path?.route() != null, this.#relayName(), this);
+    this.#newsOut();
+  }
+
+  /** Moves the path news into our own events. */
+  #newsOut(): void {
+    for (let e = this.#news.pollEvent(); e; e = this.#news.pollEvent()) this.#events.push(e);
   }
 
   /** Resends whatever is in flight, now, along the current path. */
@@ -819,34 +780,6 @@ export class RemotePeer {
     return sup === null ? null : this.#ctx.view.supernodeName(sup);
   }
 
-  #announce(
-    path: "direct" | "relay",
-    addr: Endpoint | null,
-    rtt: number | null = null,
-    lost = true,
-  ): void {
-    this.#shown.showed(path, addr);
-    const relayedBy = path === "relay" ? this.#relayName() : null;
-    this.#relayedBy = relayedBy;
-    // The direct path that worked failed (if this peer is our supernode, it is gone).
-    if (path === "relay" && this.wasDirect && lost) this.#events.push({ type: "direct-lost" });
-    this.#events.push({
-      type: "peer",
-      name: this.name,
-      fingerprint: this.fingerprint!,
-      path,
-      addr,
-      rtt,
-      ...(path === "relay" ? { relayedBy } : {}),
-    });
-  }
-
-  /** How long the oldest unacknowledged message has waited (0: none). */
-  #stalledFor(now: number): number {
-    const oldest = this.#channel.oldestSentAt();
-    return oldest === undefined ? 0 : now - oldest;
-  }
-
   /** Sends a control frame we owed, the way it goes. */
   #sendOwed(now: number, owed: { frame: InnerFrame; relayed: boolean } | null): void {
     if (owed) this.#sendFrame(now, owed.frame, owed.relayed ? null : undefined);
@@ -857,33 +790,7 @@ export class RemotePeer {
    * relay) when `to` is absent.
    */
   #sendFrame(now: number, f: InnerFrame, to?: Endpoint | null, via = 0): void {
-    const frame = this.#secure.seal(encodeInner(f));
-    if (!frame) return;
-    const dest = to === undefined ? this.#path?.route() ?? null : to;
-    if (dest && !this.#ctx.settings.relayOnly) {
-      if (to === undefined) {
-        this.#path?.onSentDirect(now);
-        via = this.#path?.routeVia() ?? 0;
-      }
-      this.#direct(dest, frame, via);
-    } else {
-      this.#relay(frame);
-    }
-  }
-
-  /** Queues a datagram straight to the peer at `to`, from our socket `via`. */
-  #direct(to: Endpoint, data: Uint8Array, via = 0): void {
-    // No IPv6 socket: never offered as a candidate, and a peer-reflexive one is refused.
-    if (!this.#ctx.settings.ipv6 && to.hostname.includes(":")) return this.#drop("no-ipv6");
-    // A late ACK or probe through a socket a search already gave back: not sent.
-    if (via && !this.#ctx.shared.birthday.inUse(via)) return this.#drop("aux-released");
-    this.#out.push({ kind: "direct", to, data, via });
-  }
-
-  /** Queues a RELAY of `data` to the peer, through the relay that reaches it now. */
-  #relay(data: Uint8Array): void {
-    const through = this.#ctx.view.supernodeFor(this.key, this.#stalledOn);
-    this.#out.push({ kind: "relay", data, through });
+    this.#tx.frame(now, f, this.#path, this.#stalledOn, to, via);
   }
 
   #drop(reason: string): void {

@@ -1,0 +1,153 @@
+/**
+ * The handshake side of one remote peer: HANDSHAKE frames in (the cookie check of direct
+ * copies, the {@link SecureLink}'s verdict, where the peer was seen), handshake messages out
+ * ({@link HandshakeTransport}: relayed, and directly with cookies that prove paths). What the
+ * remote must act on (a failure, two identities, our handshake completed, a confirmation owed)
+ * comes back as a {@link HandshakeStep}; the identity judgement and the path's start stay with
+ * {@link RemotePeer} (`lib/peer/remote.ts`). Pure.
+ *
+ * @module
+ */
+import type { Endpoint } from "../wire/address.ts";
+import type { HandshakeFrame } from "../wire/peer_frame.ts";
+import type { TokenBucket } from "../core/limits.ts";
+import type { Half } from "./handshake/handshake.ts";
+import type { SecureLink } from "./handshake/secure_link.ts";
+import type {
+  HandshakeTransmit,
+  HandshakeTransport,
+  Proof,
+  RouteView,
+} from "./handshake/transport.ts";
+import type { Candidate, PathMachine } from "./path/path.ts";
+
+/** What {@link RemoteHandshake.handle} leaves to the remote. */
+export type HandshakeStep =
+  /** Dropped before the link saw it, counted under `reason`. */
+  | { kind: "dropped"; reason: string }
+  /** It did not authenticate. */
+  | { kind: "failed" }
+  /** The peer used two identities: refuse it. */
+  | { kind: "mismatch"; first: Uint8Array; second: Uint8Array }
+  /** Our handshake completed with `half`, on the direct path `proven` if it proved one. */
+  | { kind: "established"; half: Half; proven: Proof | null }
+  /** We completed the peer's handshake `attempt`: an ANNOUNCE is owed. */
+  | { kind: "owe"; attempt: number }
+  /** Nothing more to do (ignored, answered, or a repeat). */
+  | { kind: "none" };
+
+/** Where the peer is, as the handshake's route needs it (see {@link RouteView}). */
+export interface HandshakePlace {
+  /** Relayed only (ours or the peer's setting). */
+  relayOnly: boolean;
+  /** The introduction's candidates (used while there is no path machine). */
+  candidates: readonly Candidate[];
+  /** The path machine, once it started. */
+  path: PathMachine | null;
+}
+
+/**
+ * One remote's handshake traffic.
+ *
+ * Driving it: after {@link handle} or {@link sendPending}, drain {@link pollTransmit} until
+ * undefined.
+ */
+export class RemoteHandshake {
+  #secure: SecureLink;
+  #route: HandshakeTransport;
+  /** Where the peer's handshake messages last came from directly, before a path existed. */
+  #seenAt: { addr: Endpoint; via: number } | null = null;
+
+  /** Handshake traffic for the link `secure`, travelling through `route`. */
+  constructor(secure: SecureLink, route: HandshakeTransport) {
+    this.#secure = secure;
+    this.#route = route;
+  }
+
+  /** The next handshake datagram to send, if any. */
+  pollTransmit(): HandshakeTransmit | undefined {
+    return this.#route.pollTransmit();
+  }
+
+  /** Takes where the peer was last seen directly before a path existed (for a new path). */
+  takeSeen(): { addr: Endpoint; via: number } | null {
+    const seen = this.#seenAt;
+    this.#seenAt = null;
+    return seen;
+  }
+
+  /** Queues the handshake messages the link has to send now. */
+  sendPending(now: number, place: HandshakePlace): void {
+    for (let h = this.#secure.poll(); h; h = this.#secure.poll()) {
+      this.#route.send(now, h, viewOf(place));
+    }
+  }
+
+  /**
+   * Handles a HANDSHAKE frame, relayed (`from` null) or sent directly from `from` to our socket
+   * `via`: a direct message 2 without a copy's cookie spends from `uncookied`. `heard` in the
+   * answer: the frame was the peer's (it counts as a sign of life).
+   */
+  handle(
+    now: number,
+    f: HandshakeFrame,
+    from: Endpoint | null,
+    via: number,
+    place: HandshakePlace,
+    uncookied: TokenBucket,
+  ): { step: HandshakeStep; heard: boolean } {
+    if (
+      from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, via) &&
+      !uncookied.take(now, 1)
+    ) {
+      return { step: { kind: "dropped", reason: "handshake-uncookied" }, heard: false };
+    }
+    const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
+    const heard = r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch";
+    if (from && heard) {
+      // The peer's messages come from its NAT's mapping towards us: worth probing.
+      if (place.path) place.path.onPeerSeen(now, from, via);
+      else this.#seenAt = { addr: from, via };
+    }
+    switch (r.kind) {
+      case "failed":
+        return { step: { kind: "failed" }, heard };
+      case "mismatch":
+        return { step: { kind: "mismatch", first: r.first, second: r.second }, heard };
+      case "answer":
+        this.#route.answer(
+          now,
+          { attempt: r.attempt, message: r.message, cookie: f.cookie ?? 0 },
+          from,
+          via,
+          viewOf(place),
+        );
+        break;
+      case "sending": {
+        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, via);
+        return { step: { kind: "established", half: r.half, proven }, heard };
+      }
+      case "again": {
+        const proven = this.#route.proof(now, f.attempt, f.cookie ?? 0, from, via);
+        if (proven) place.path?.onHandshakeDirect(now, proven.addr, proven.via, proven.rtt);
+        break;
+      }
+      case "receiving":
+      case "reconfirm":
+        return {
+          step: { kind: "owe", attempt: r.kind === "receiving" ? r.half.attempt : r.attempt },
+          heard,
+        };
+    }
+    return { step: { kind: "none" }, heard };
+  }
+}
+
+/** What the handshake route needs to know of the peer now. */
+function viewOf(place: HandshakePlace): RouteView {
+  return {
+    relayOnly: place.relayOnly,
+    candidates: place.path?.candidates ?? place.candidates,
+    path: place.path,
+  };
+}
