@@ -35,6 +35,7 @@ import { judgeHandshake, PeerWarnings, twoIdentities, type Warning } from "./ide
 import { notice } from "./notices.ts";
 import { NOT_RESPONDING_AFTER, Responsiveness } from "./responsiveness.ts";
 import { ShownPath } from "./shown_path.ts";
+import { ProbeGate, STALLED_AFTER } from "./remote_probe_gate.ts";
 import type { PeerRelays } from "./supernodes.ts";
 import type {
   Introduction,
@@ -66,10 +67,7 @@ export type {
 } from "./remote_context.ts";
 
 export { NOT_RESPONDING_AFTER, UNANSWERED_AFTER } from "./responsiveness.ts";
-/** Least time between two probes to a peer that does not answer (see `answering`), in ms. */
-export const QUIET_PROBE_GAP = 5_000;
-/** A peer whose oldest unacknowledged message is older than this (ms) is not taking messages. */
-export const STALLED_AFTER = 3_000;
+export { QUIET_PROBE_GAP, STALLED_AFTER } from "./remote_probe_gate.ts";
 
 /** The u32 a fresh channel to this peer sends on: taken from the pair's epoch. */
 function streamOf(epoch: Uint8Array): number {
@@ -130,8 +128,8 @@ export class RemotePeer {
   goneAt: number | undefined;
   /** Its signs of life: when it was heard from, when it acknowledged, "not responding". */
   #alive: Responsiveness;
-  /** When the last probe went to it while it did not answer (see `#mayProbe`). */
-  #quietProbeAt = -Infinity;
+  /** Probes to it while it does not answer: one every `QUIET_PROBE_GAP` at most. */
+  #probes = new ProbeGate();
 
   /** Makes the remote for a first introduction and starts (or awaits) the handshake. */
   constructor(ctx: RemoteContext, now: number, intro: Introduction) {
@@ -700,26 +698,15 @@ export class RemotePeer {
       if (a.type === "probe") {
         // Queued before the search let that socket go: sending would open it again.
         if (a.via && !this.#search.holds(a.via)) continue;
-        if (!this.#mayProbe(now, path)) continue;
+        if (!this.#probes.mayProbe(now, path.route() !== null, this.#channel.stalledFor(now))) {
+          continue;
+        }
         this.#sendFrame(now, { kind: InnerKind.Probe, txid: a.txid }, a.to, a.via);
       } else {
         this.#tx.repunch();
       }
     }
     this.#report(now, path);
-  }
-
-  /**
-   * Whether a probe may go now: always while a direct path is selected (its liveness is
-   * checked) or the peer takes messages; to a peer that does not (what waits for it stalled for
-   * {@link STALLED_AFTER}), one every {@link QUIET_PROBE_GAP} at most, so a peer that was stopped
-   * does not find its socket full of probes when it runs again.
-   */
-  #mayProbe(now: number, path: PathMachine): boolean {
-    if (path.route() || this.#channel.stalledFor(now) < STALLED_AFTER) return true;
-    if (now - this.#quietProbeAt < QUIET_PROBE_GAP) return false;
-    this.#quietProbeAt = now;
-    return true;
   }
 
   /** Sends the DATA due; a timed-out resend makes the path (or the relay) suspect. */
