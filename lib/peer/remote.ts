@@ -24,6 +24,13 @@ import type { Half } from "./handshake/handshake.ts";
 import { HandshakeTransport, type Proof } from "./handshake/transport.ts";
 import { type HandshakePlace, RemoteHandshake } from "./remote_handshake.ts";
 import { RemoteOutbox } from "./remote_outbox.ts";
+import {
+  type AckFrame,
+  type DataFrame,
+  departedFrame,
+  type FrameStep,
+  presentFrame,
+} from "./remote_frames.ts";
 import { PathReport } from "./remote_path_report.ts";
 import { PathMachine } from "./path/path.ts";
 import type { ReliableStats } from "./reliable.ts";
@@ -548,76 +555,61 @@ export class RemotePeer {
     if (!this.established) return this.#drop("not-established");
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#drop(inner.reason);
-    if (!this.present) return this.#departedFrame(now, inner.value, from, via);
+    if (!this.present) return this.#departedFrame(now, departedFrame(inner.value), from, via);
     const path = this.#path!;
-    const f = inner.value;
     if (from) path.onDirectTraffic(now, from, via);
-    switch (f.kind) {
-      case InnerKind.Probe:
-        if (!from) return this.#drop("probe-via-relay");
-        path.onProbe(now, from, via);
-        this.#sendFrame(
-          now,
-          { kind: InnerKind.ProbeAck, txid: f.txid, observed: from },
-          from,
-          via,
-        );
-        break;
-      case InnerKind.ProbeAck:
-        if (!from) return this.#drop("probe-via-relay");
-        path.onProbeAck(now, from, f.txid, via);
-        break;
-      case InnerKind.Data:
-        this.#data(now, f, from, via);
-        break;
-      case InnerKind.Ack:
-        this.#ack(now, f);
-        break;
-      case InnerKind.Announce:
-      case InnerKind.Candidates:
-      case InnerKind.Nat:
-      case InnerKind.Relays: {
-        const effect = this.#control.receive(f);
-        if (effect.kind === "confirmed") this.#secure.confirm(effect.attempt);
-        else if (effect.kind === "candidates") path.addCandidates(now, effect.endpoints);
-        break;
-      }
-      case InnerKind.Birthday:
-        this.#search.onFrame(now, f, path);
-        break;
-      case InnerKind.ServerHint:
-        this.#events.push({ type: "server-hint", boot: f.boot });
-        break;
-      case InnerKind.Goodbye:
-        this.#sendFrame(now, { kind: InnerKind.GoodbyeAck }, from, via);
-        this.#goodbyeEpoch = idHex(this.#intro.epoch);
-        this.#events.push({ type: "goodbye" });
-        return;
-      case InnerKind.GoodbyeAck:
-        this.#events.push({ type: "goodbye-ack" });
-        break;
+    const step = presentFrame(now, inner.value, from, via, {
+      path,
+      control: this.#control,
+      secure: this.#secure,
+      search: this.#search,
+    });
+    if (step.kind === "goodbye") {
+      this.#sendFrame(now, { kind: InnerKind.GoodbyeAck }, from, via);
+      this.#goodbyeEpoch = idHex(this.#intro.epoch);
+      this.#events.push({ type: "goodbye" });
+      return;
     }
+    if (!this.#take(now, step, from, via)) return;
     if (!from) this.#heardRelayed();
     this.#settle(now);
   }
 
-  /**
-   * A frame from this peer after it departed: DATA and ACK still count, a repeated GOODBYE is
-   * answered again (ours was lost); the rest is dropped.
-   */
-  #departedFrame(now: number, f: InnerFrame, from: Endpoint | null, via: number): void {
-    if (f.kind === InnerKind.Data) this.#data(now, f, from, via);
-    else if (f.kind === InnerKind.Ack) this.#ack(now, f);
-    else if (f.kind === InnerKind.Goodbye) {
-      return this.#sendFrame(now, { kind: InnerKind.GoodbyeAck }, from, via);
-    } else return this.#drop("departed-peer");
+  /** Does what is left of a frame's `step` in the remote; false when it was dropped. */
+  #take(now: number, step: FrameStep, from: Endpoint | null, via: number): boolean {
+    switch (step.kind) {
+      case "drop":
+        this.#drop(step.reason);
+        return false;
+      case "reply":
+        this.#sendFrame(now, step.frame, from, via);
+        break;
+      case "data":
+        this.#data(now, step.frame, from, via);
+        break;
+      case "ack":
+        this.#ack(now, step.frame);
+        break;
+      case "server-hint":
+        this.#events.push({ type: "server-hint", boot: step.boot });
+        break;
+      case "goodbye-ack":
+        this.#events.push({ type: "goodbye-ack" });
+        break;
+    }
+    return true;
+  }
+
+  /** A departed peer's frame (see {@link departedFrame}); what is owed goes now. */
+  #departedFrame(now: number, step: FrameStep, from: Endpoint | null, via: number): void {
+    if (!this.#take(now, step, from, via) || step.kind === "reply") return;
     // No timers run while it is departed: what is owed goes now.
     const ack = this.#channel.takeAckOut();
     if (ack) this.#sendFrame(now, ack.frame, ack.to, ack.via);
   }
 
   /** An ACK from the peer: it clears what it acknowledges, and the peer is responding. */
-  #ack(now: number, f: Extract<InnerFrame, { kind: typeof InnerKind.Ack }>): void {
+  #ack(now: number, f: AckFrame): void {
     this.#channel.onAck(now, f);
     if (this.#alive.acked(now)) this.#events.push(notice({ kind: "responding", name: this.name }));
   }
@@ -636,12 +628,7 @@ export class RemotePeer {
   }
 
   /** A DATA frame from the peer: delivered, acknowledged, its messages shown. */
-  #data(
-    now: number,
-    f: Extract<InnerFrame, { kind: typeof InnerKind.Data }>,
-    from: Endpoint | null,
-    via: number,
-  ): void {
+  #data(now: number, f: DataFrame, from: Endpoint | null, via: number): void {
     const got = this.#channel.receive(now, f, from, via);
     for (const reason of got.drops) this.#drop(reason);
     // The peer gave lines up that never reached us: say so rather than skip them silently.
