@@ -25,7 +25,6 @@
  *
  * @module
  */
-import { type MsgOf } from "../wire/server_msg.ts";
 import type { BirthdayPool } from "./path/birthday.ts";
 import type { Discovery } from "./discovery.ts";
 import { compareBytes } from "../core/bytes.ts";
@@ -34,7 +33,6 @@ import type { ClientEvent, ClientOptions } from "./client_options.ts";
 import type { Membership } from "./membership.ts";
 import { Farewell } from "./farewell.ts";
 import { StallGuard } from "../core/stall.ts";
-import { introductionOf } from "./introductions.ts";
 import { notice, type NoticeFact } from "./notices.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
@@ -43,18 +41,13 @@ import type { ServerLink } from "./server_link.ts";
 import type { SupernodeLink } from "./supernode.ts";
 import type { Supernodes } from "./supernodes.ts";
 import { makeParts } from "./client_parts.ts";
+import { serverIntake, serverStep } from "./client_server.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
 import { hintMatters, linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { idHex, MsgType } from "../wire/header.ts";
 import { type HandshakeFrame, HINT_BOOT_LEN, type SealedFrame } from "../wire/peer_frame.ts";
-import {
-  decodeServerMsg,
-  encodeServerMsg,
-  FLAG_SUPERNODE,
-  LeftReason,
-  type ServerMsg,
-} from "../wire/server_msg.ts";
+import { decodeServerMsg, encodeServerMsg, type ServerMsg } from "../wire/server_msg.ts";
 import type { Transmit } from "../wire/transmit.ts";
 
 export { MAX_MESSAGE } from "./fragment.ts";
@@ -577,50 +570,41 @@ export class Client {
     const link = sup ? sup.link : this.#link;
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
-    let mine: boolean;
-    if (sup) mine = this.#sn.handleRegistration(now, sup, d.value);
-    else {
-      mine = link.handle(now, d.value);
-      this.#linkOut();
-    }
+    const got = serverIntake(now, d.value, link, sup, this.#sn);
+    if (!sup) this.#linkOut();
+    if (got.kind === "drop") return this.#drop(got.reason);
     // A PONG may have changed an RTT.
-    if (mine) {
+    if (got.kind === "mine") {
       if (!sup && link.registered) this.#discovery.handleRegistered(now);
       return this.#sn.relaysCheck();
     }
-    // Everything else the server says carries our registration's token: forgeries stop here.
-    if (!("token" in d.value) || !link.authentic(d.value.token)) {
-      return this.#drop("server-bad-token");
-    }
-    if ("seq" in d.value && !link.fresh(d.value.seq)) return this.#drop("server-replay");
-    this.#serverMsg(now, d.value, sup);
+    this.#serverMsg(now, got.msg, sup);
   }
 
-  /**
-   * A message from the server, or from the supernode we registered with (`sup`): the
-   * supernode's word on who left or is present counts only while the server is not answering.
-   */
+  /** Acts on a server message that passed the checks (see {@link serverStep}). */
   #serverMsg(now: number, m: ServerMsg, sup?: SupernodeLink): void {
-    const inCharge = !sup || !this.#link.healthy;
-    switch (m.type) {
-      case MsgType.Intro:
-        return this.#intro(now, m, sup);
-      case MsgType.Left: {
-        const key = idHex(m.id);
-        sup?.introduced.delete(key);
-        const reason = m.reason === LeftReason.Expired ? "expired" : "bye";
-        this.#members.left(now, key, reason, sup !== undefined, inCharge);
-        this.#membersOut();
-        if (!sup) this.#sn.handleServerWord(now, key, null);
-        return;
-      }
-      case MsgType.Roster:
-        this.#members.roster(now, m.ids, inCharge, this.#link.registered);
+    const at = { id: this.#id, ipv6: this.#ipv6, serverHealthy: this.#link.healthy };
+    const step = serverStep(m, at, sup);
+    switch (step.kind) {
+      case "drop":
+        return this.#drop(step.reason);
+      case "intro":
+        // Only peers a supernode introduced can be relayed to through it.
+        if (sup) sup.introduce(step.key);
+        else this.#sn.handleServerWord(now, step.key, step.supernodeAt);
+        this.#members.intro(now, step.intro, sup !== undefined);
         return this.#membersOut();
-      case MsgType.Relayed:
-        return this.#relayed(now, m.from, m.payload);
-      default:
-        return this.#drop("unexpected-type");
+      case "left":
+        sup?.introduced.delete(step.key);
+        this.#members.left(now, step.key, step.reason, sup !== undefined, step.inCharge);
+        this.#membersOut();
+        if (!sup) this.#sn.handleServerWord(now, step.key, null);
+        return;
+      case "roster":
+        this.#members.roster(now, step.ids, step.inCharge, this.#link.registered);
+        return this.#membersOut();
+      case "relayed":
+        return this.#relayed(now, step.from, step.payload);
     }
   }
 
@@ -656,21 +640,6 @@ export class Client {
     if (!r) return this.#drop("unknown-peer");
     r.handleSealed(now, s, from, via);
     this.#after(r);
-  }
-
-  #intro(now: number, m: MsgOf<typeof MsgType.Intro>, sup?: SupernodeLink): void {
-    if (compareBytes(m.id, this.#id) === 0) return this.#drop("intro-self");
-    const key = idHex(m.id);
-    const intro = introductionOf(m, sup?.key, this.#ipv6);
-    // Only peers a supernode introduced can be relayed to through it.
-    if (sup) sup.introduce(key);
-    // Only the server's check makes a supernode (a supernode's own INTROs never do).
-    else {
-      const at = (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null;
-      this.#sn.handleServerWord(now, key, at);
-    }
-    this.#members.intro(now, intro, sup !== undefined);
-    this.#membersOut();
   }
 
   /** Moves what membership queued: the remotes it touched are drained, its events shown. */
