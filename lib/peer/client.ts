@@ -42,6 +42,7 @@ import type { SupernodeLink } from "./supernode.ts";
 import type { Supernodes } from "./supernodes.ts";
 import { makeParts } from "./client_parts.ts";
 import { serverIntake, serverStep } from "./client_server.ts";
+import { DriveState } from "./client_drive.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
 import { hintMatters, linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
@@ -93,20 +94,14 @@ export class Client {
   #events: ClientEvent[] = [];
   /** STUN probe and router port mapping: our NAT's mapping and extra candidates. */
   #discovery: Discovery;
-  /** Our supernode's key, when the direct path to it failed in this step (it is gone). */
-  #supernodeFailed: string | undefined;
   #pool: BirthdayPool;
   #fingerprint: string;
   /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
   #ipv6: boolean;
   /** The supernode role and our registration with the room's supernode. */
   #sn: Supernodes;
-  /** Registrations of our server link seen (a new one after the first: tell the peers). */
-  #registrations = 0;
-  /** A peer's SERVER_HINT came in this step: check our registration. */
-  #hinted = false;
-  /** Peers whose GOODBYE came in this step: they depart. */
-  #goodbyes: RemotePeer[] = [];
+  /** What this step learned that its end acts on (hints, goodbyes, registrations). */
+  #step = new DriveState();
   /** Our own goodbyes, once we leave. */
   #farewell = new Farewell();
   /** Notices late wake-ups (the process was stopped) and holds timers after them. */
@@ -449,8 +444,7 @@ export class Client {
    */
   #drive(now: number): void {
     this.#serverNews(now);
-    const failed = this.#supernodeFailed;
-    this.#supernodeFailed = undefined;
+    const failed = this.#step.takeSupernodeFailed();
     if (failed !== undefined) this.#sn.pathFailed(now, failed);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const fed = this.#sn.pump(now);
@@ -464,20 +458,16 @@ export class Client {
    * us check our own registration (see {@link ServerLink.recheck}).
    */
   #serverNews(now: number): void {
-    if (this.#goodbyes.length > 0) {
-      for (const r of this.#goodbyes.splice(0)) this.#members.goodbye(now, r);
+    const goodbyes = this.#step.takeGoodbyes();
+    if (goodbyes.length > 0) {
+      for (const r of goodbyes) this.#members.goodbye(now, r);
       this.#membersOut();
     }
-    if (this.#hinted) {
-      this.#hinted = false;
+    if (this.#step.takeHint()) {
       this.#link.recheck(now);
       this.#linkOut();
     }
-    const n = this.#link.registrations;
-    if (n === this.#registrations) return;
-    const again = this.#registrations > 0;
-    this.#registrations = n;
-    if (!again || this.#link.closed) return;
+    if (!this.#step.registeredAgain(this.#link.registrations) || this.#link.closed) return;
     // The boot id of the server instance we registered with (zeros when it gave none).
     const boot = this.#link.bootId ?? new Uint8Array(HINT_BOOT_LEN);
     for (const r of this.#peers.values()) {
@@ -691,7 +681,7 @@ export class Client {
       switch (e.type) {
         case "direct-lost":
           // The direct path to our supernode failed: it is reachable by definition, so it is gone.
-          if (r.key === this.#sn.link?.key) this.#supernodeFailed = r.key;
+          if (r.key === this.#sn.link?.key) this.#step.noteSupernodeFailed(r.key);
           break;
         case "identified":
           this.#members.identified(r);
@@ -699,10 +689,10 @@ export class Client {
           break;
         case "server-hint":
           // Registered with that very server instance already: nothing to check.
-          if (hintMatters(this.#link.bootId, e.boot)) this.#hinted = true;
+          if (hintMatters(this.#link.bootId, e.boot)) this.#step.noteHint();
           break;
         case "goodbye":
-          this.#goodbyes.push(r);
+          this.#step.noteGoodbye(r);
           break;
         case "goodbye-ack":
           this.#farewell.handleAck(r.key);
