@@ -44,7 +44,7 @@ import { makeParts } from "./client_parts.ts";
 import { serverIntake, serverStep } from "./client_server.ts";
 import { DriveState } from "./client_drive.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
-import { hintMatters, linkEventOf, remoteTransmits } from "./client_outputs.ts";
+import { linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { idHex, MsgType } from "../wire/header.ts";
 import { type HandshakeFrame, HINT_BOOT_LEN, type SealedFrame } from "../wire/peer_frame.ts";
@@ -678,28 +678,12 @@ export class Client {
   #after(r: RemotePeer): void {
     remoteTransmits(r, this.#id, this.#link, this.#sn, this.#out);
     for (let e = r.pollEvent(); e; e = r.pollEvent()) {
-      switch (e.type) {
-        case "direct-lost":
-          // The direct path to our supernode failed: it is reachable by definition, so it is gone.
-          if (r.key === this.#sn.link?.key) this.#step.noteSupernodeFailed(r.key);
-          break;
-        case "identified":
-          this.#members.identified(r);
-          this.#membersOut();
-          break;
-        case "server-hint":
-          // Registered with that very server instance already: nothing to check.
-          if (hintMatters(this.#link.bootId, e.boot)) this.#step.noteHint();
-          break;
-        case "goodbye":
-          this.#step.noteGoodbye(r);
-          break;
-        case "goodbye-ack":
-          this.#farewell.handleAck(r.key);
-          break;
-        default:
-          this.#events.push(e);
-      }
+      if (this.#step.noteEvent(r, e, this.#sn.link?.key, this.#link.bootId)) continue;
+      if (e.type === "identified") {
+        this.#members.identified(r);
+        this.#membersOut();
+      } else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
+      else this.#events.push(e);
     }
     this.#peers.track(r);
   }

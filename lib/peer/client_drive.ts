@@ -6,9 +6,14 @@
  *
  * @module
  */
+import { hintMatters } from "./client_outputs.ts";
 import type { RemotePeer } from "./remote.ts";
+import type { RemoteOutput } from "./remote_context.ts";
 
-/** One step's news for the end of the step. Record with the `note*` methods, read with `take*`. */
+/** The remote events that are news for the end of the step (see {@link DriveState.noteEvent}). */
+export type StepNews = Extract<RemoteOutput, { type: "direct-lost" | "server-hint" | "goodbye" }>;
+
+/** One step's news for the end of the step. Record with {@link noteEvent}, read with `take*`. */
 export class DriveState {
   /** Registrations of our server link seen. */
   #registrations = 0;
@@ -19,19 +24,30 @@ export class DriveState {
   /** Our supernode's key, when the direct path to it failed in this step. */
   #supernodeFailed: string | undefined;
 
-  /** A SERVER_HINT that matters came in. */
-  noteHint(): void {
-    this.#hinted = true;
-  }
-
-  /** Peer `r` said GOODBYE. */
-  noteGoodbye(r: RemotePeer): void {
-    this.#goodbyes.push(r);
-  }
-
-  /** The direct path to our supernode `key` failed. */
-  noteSupernodeFailed(key: string): void {
-    this.#supernodeFailed = key;
+  /**
+   * Takes remote `r`'s event `e` if it is news for the end of the step: its direct path lost
+   * (news only when `r` is our supernode, key `ourSupernode`: it is reachable by definition, so
+   * it is gone), a SERVER_HINT (news unless we are registered with that very server instance,
+   * boot id `bootId`), a GOODBYE. False for any other event.
+   */
+  noteEvent(
+    r: RemotePeer,
+    e: RemoteOutput,
+    ourSupernode: string | undefined,
+    bootId: Uint8Array | null,
+  ): e is StepNews {
+    switch (e.type) {
+      case "direct-lost":
+        if (r.key === ourSupernode) this.#supernodeFailed = r.key;
+        return true;
+      case "server-hint":
+        if (hintMatters(bootId, e.boot)) this.#hinted = true;
+        return true;
+      case "goodbye":
+        this.#goodbyes.push(r);
+        return true;
+    }
+    return false;
   }
 
   /** The supernode whose direct path failed in this step, if any (then forgotten). */
