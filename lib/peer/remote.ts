@@ -42,6 +42,7 @@ import { judgeHandshake, PeerWarnings, twoIdentities, type Warning } from "./ide
 import { notice } from "./notices.ts";
 import { NOT_RESPONDING_AFTER, Responsiveness } from "./responsiveness.ts";
 import { ShownPath } from "./shown_path.ts";
+import { IntroEpochs } from "./remote_epochs.ts";
 import { ProbeGate, STALLED_AFTER } from "./remote_probe_gate.ts";
 import type { PeerRelays } from "./supernodes.ts";
 import type {
@@ -112,12 +113,10 @@ export class RemotePeer {
   #shown = new ShownPath();
   /** What the user is told of its path, on top of {@link ShownPath}. */
   #news = new PathReport(this.#shown);
-  /** The epoch it said GOODBYE under: an INTRO with that epoch is the server's stale word. */
-  #goodbyeEpoch: string | undefined;
   /** The supernode (its key) that let frames to this peer stall: not used for it any more. */
   #stalledOn: string | null = null;
-  /** The last epoch from each source of introductions (at most a few sources). */
-  #epochs = new Map<string, string>();
+  /** The last epoch from each source of introductions, and the one it said GOODBYE under. */
+  #epochs: IntroEpochs;
   #warnings = new PeerWarnings();
   /** Refused for good (it turned out to use our own identity). */
   #blocked = false;
@@ -145,7 +144,7 @@ export class RemotePeer {
     this.id = intro.id;
     this.key = idHex(intro.id);
     this.#intro = intro;
-    this.#epochs.set(intro.source ?? "server", idHex(intro.epoch));
+    this.#epochs = new IntroEpochs(intro);
     this.#channel = new RemoteChannel(ctx.settings.reliable, streamOf(intro.epoch));
     this.#search = new PairSearch(ctx.shared.birthday, ctx.shared.random, {
       relayOnly: () => ctx.settings.relayOnly || this.#intro.relayOnly,
@@ -241,12 +240,8 @@ export class RemotePeer {
    * handshake; the reliable channel carries on (its streams resynchronise by themselves).
    */
   reintroduce(now: number, intro: Introduction): void {
+    const rekey = this.#epochs.see(intro);
     const source = intro.source ?? "server";
-    const last = this.#epochs.get(source);
-    const epoch = idHex(intro.epoch);
-    const rekey = last !== undefined && last !== epoch;
-    if (!this.#epochs.has(source) && this.#epochs.size >= 4) this.#epochs.clear();
-    this.#epochs.set(source, epoch);
     // The server's view of a present peer's endpoints wins; a supernode's counts when it is the
     // one that introduced the peer (the server gone), or with a new epoch.
     const current = source === "server" || source === (this.#intro.source ?? "server");
@@ -303,7 +298,7 @@ export class RemotePeer {
    * (a server that did not get its BYE yet) does not bring it back; only a new registration does.
    */
   saidGoodbye(epoch: string): boolean {
-    return this.#goodbyeEpoch === epoch;
+    return this.#epochs.saidGoodbye(epoch);
   }
 
   /** True once a `peer` event showed it since it was last introduced (and until it left). */
@@ -566,7 +561,7 @@ export class RemotePeer {
     });
     if (step.kind === "goodbye") {
       this.#sendFrame(now, { kind: InnerKind.GoodbyeAck }, from, via);
-      this.#goodbyeEpoch = idHex(this.#intro.epoch);
+      this.#epochs.goodbye(this.#intro.epoch);
       this.#events.push({ type: "goodbye" });
       return;
     }
