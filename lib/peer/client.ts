@@ -44,7 +44,7 @@ import { makeParts } from "./client_parts.ts";
 import { serverIntake, serverStep } from "./client_server.ts";
 import { DriveState } from "./client_drive.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
-import { linkEventOf, remoteTransmits } from "./client_outputs.ts";
+import { discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { idHex, MsgType } from "../wire/header.ts";
 import { type HandshakeFrame, HINT_BOOT_LEN, type SealedFrame } from "../wire/peer_frame.ts";
@@ -268,25 +268,14 @@ export class Client {
     const d = this.#discovery;
     for (let t = d.pollTransmit(); t; t = d.pollTransmit()) this.#out.push(t);
     for (let e = d.pollEvent(); e; e = d.pollEvent()) {
-      switch (e.type) {
-        case "nat":
-          for (const r of this.#peers.values()) {
-            r.offerNat(now);
-            this.#after(r);
-          }
-          break;
-        case "candidates":
-          for (const r of this.#peers.values()) {
-            r.offerCandidates(now);
-            this.#after(r);
-          }
-          break;
-        case "mapping-notice":
-          this.#notice({ kind: "symmetric-nat", message: e.message });
-          break;
-        case "port-mapped":
-          this.#notice({ kind: "portmap", protocol: e.protocol, external: e.external });
-          break;
+      if (e.type !== "nat" && e.type !== "candidates") {
+        this.#notice(discoveryNotice(e));
+        continue;
+      }
+      for (const r of this.#peers.values()) {
+        if (e.type === "nat") r.offerNat(now);
+        else r.offerCandidates(now);
+        this.#after(r);
       }
     }
   }

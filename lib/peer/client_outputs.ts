@@ -1,7 +1,7 @@
 /**
  * How the client's parts' outputs become the client's: a remote peer's datagrams as the
  * datagrams the client sends (direct ones as they are, RELAYs through our supernode or the
- * server, REPUNCH to the server), and the server link's events as the user sees them. Used by
+ * server, REPUNCH to the server), and the server link's and discovery's events as the user sees them. Used by
  * {@link Client} (`lib/peer/client.ts`) after every step that touched a part. Pure.
  *
  * @module
@@ -11,7 +11,8 @@ import { MsgType } from "../wire/header.ts";
 import { encodeServerMsg } from "../wire/server_msg.ts";
 import type { Transmit } from "../wire/transmit.ts";
 import type { ClientEvent } from "./client_options.ts";
-import { notice } from "./notices.ts";
+import { notice, type NoticeFact } from "./notices.ts";
+import type { DiscoveryEvent } from "./discovery.ts";
 import type { RemotePeer } from "./remote.ts";
 import type { ServerLink, ServerLinkEvent } from "./server_link.ts";
 import type { Supernodes } from "./supernodes.ts";
@@ -66,4 +67,13 @@ export function linkEventOf(e: ServerLinkEvent, fingerprint: string): ClientEven
     default:
       return e;
   }
+}
+
+/** What the user is told of a discovery event that is news for them (not one for the peers). */
+export function discoveryNotice(
+  e: Extract<DiscoveryEvent, { type: "mapping-notice" | "port-mapped" }>,
+): NoticeFact {
+  return e.type === "mapping-notice"
+    ? { kind: "symmetric-nat", message: e.message }
+    : { kind: "portmap", protocol: e.protocol, external: e.external };
 }
