@@ -2,7 +2,8 @@
  * How the client's parts' outputs become the client's: a remote peer's datagrams as the
  * datagrams the client sends (direct ones as they are, RELAYs through our supernode or the
  * server, REPUNCH to the server), and the server link's and discovery's events as the user
- * sees them. Used by {@link Client} (`lib/peer/client.ts`) after every step that touched a part. Pure.
+ * sees them. Used by {@link Client} (`lib/peer/client.ts`) after every step that touched a
+ * part. Pure.
  *
  * @module
  */
