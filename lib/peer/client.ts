@@ -42,7 +42,7 @@ import type { SupernodeLink } from "./supernode.ts";
 import type { Supernodes } from "./supernodes.ts";
 import { makeParts } from "./client_parts.ts";
 import { serverIntake, serverStep } from "./client_server.ts";
-import { DriveState } from "./client_drive.ts";
+import { DriveState, nextDeadline } from "./client_drive.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
 import { discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
@@ -354,25 +354,14 @@ export class Client {
    * {@link StallGuard}) it is the end of the hold.
    */
   nextTimeout(): number | undefined {
-    this.#due = this.#nextTimeout();
+    this.#due = nextDeadline({
+      link: this.#link,
+      discovery: this.#discovery,
+      sn: this.#sn,
+      peers: this.#peers,
+      farewell: this.#farewell,
+    });
     return this.#stall.defer(this.#due);
-  }
-
-  #nextTimeout(): number | undefined {
-    // After leaving, only the goodbyes and the port mapper's deletions go on.
-    if (this.#link.closed) {
-      const t = Math.min(
-        this.#discovery.nextMapperTimeout() ?? Infinity,
-        this.#farewell.nextTimeout() ?? Infinity,
-      );
-      return t === Infinity ? undefined : t;
-    }
-    let t = this.#link.nextTimeout() ?? Infinity;
-    t = Math.min(t, this.#discovery.nextMapperTimeout() ?? Infinity);
-    t = Math.min(t, this.#discovery.nextTimeout() ?? Infinity);
-    t = Math.min(t, this.#sn.nextTimeout() ?? Infinity);
-    t = Math.min(t, this.#peers.nextTimeout() ?? Infinity);
-    return t === Infinity ? undefined : t;
   }
 
   /**

@@ -2,11 +2,17 @@
  * What one step of the client learned that its end (the client's `#drive`, `lib/peer/client.ts`)
  * acts on: a peer's SERVER_HINT (check our registration), the peers whose GOODBYE came (they
  * depart), our supernode's direct path failing (it is gone), and how many registrations our
- * server link has seen (a new one after the first: tell the peers). Pure.
+ * server link has seen (a new one after the first: tell the peers); and when the client must be
+ * driven next ({@link nextDeadline}). Pure.
  *
  * @module
  */
 import { hintMatters } from "./client_outputs.ts";
+import type { Discovery } from "./discovery.ts";
+import type { Farewell } from "./farewell.ts";
+import type { PeerTable } from "./peer_table.ts";
+import type { ServerLink } from "./server_link.ts";
+import type { Supernodes } from "./supernodes.ts";
 import type { RemotePeer } from "./remote.ts";
 import type { RemoteOutput } from "./remote_context.ts";
 
@@ -79,4 +85,38 @@ export class DriveState {
     this.#registrations = n;
     return again;
   }
+}
+
+/** The client's parts whose deadlines make the client's. */
+export interface TimedParts {
+  /** Our server link (after leaving, it is closed). */
+  link: ServerLink;
+  /** The STUN probe and the port mapper. */
+  discovery: Discovery;
+  /** The supernode side. */
+  sn: Supernodes;
+  /** The remotes and their deadlines. */
+  peers: PeerTable;
+  /** Our goodbyes, once we leave. */
+  farewell: Farewell;
+}
+
+/**
+ * The earliest deadline among the parts: after leaving (the link closed), only the goodbyes and
+ * the port mapper's deletions go on.
+ */
+export function nextDeadline(p: TimedParts): number | undefined {
+  if (p.link.closed) {
+    const t = Math.min(
+      p.discovery.nextMapperTimeout() ?? Infinity,
+      p.farewell.nextTimeout() ?? Infinity,
+    );
+    return t === Infinity ? undefined : t;
+  }
+  let t = p.link.nextTimeout() ?? Infinity;
+  t = Math.min(t, p.discovery.nextMapperTimeout() ?? Infinity);
+  t = Math.min(t, p.discovery.nextTimeout() ?? Infinity);
+  t = Math.min(t, p.sn.nextTimeout() ?? Infinity);
+  t = Math.min(t, p.peers.nextTimeout() ?? Infinity);
+  return t === Infinity ? undefined : t;
 }
