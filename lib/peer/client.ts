@@ -44,11 +44,11 @@ import { makeParts } from "./client_parts.ts";
 import { serverIntake, serverStep } from "./client_server.ts";
 import { DriveState, nextDeadline } from "./client_drive.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
-import { discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.ts";
+import { byeOf, discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
-import { idHex, MsgType } from "../wire/header.ts";
+import { idHex } from "../wire/header.ts";
 import { type HandshakeFrame, HINT_BOOT_LEN, type SealedFrame } from "../wire/peer_frame.ts";
-import { decodeServerMsg, encodeServerMsg, type ServerMsg } from "../wire/server_msg.ts";
+import { decodeServerMsg, type ServerMsg } from "../wire/server_msg.ts";
 import type { Transmit } from "../wire/transmit.ts";
 
 export { MAX_MESSAGE } from "./fragment.ts";
@@ -296,12 +296,7 @@ export class Client {
     }
     this.#sn.close(now);
     this.#drive(now);
-    const bye = this.#link.registered
-      ? {
-        to: this.#link.server,
-        data: encodeServerMsg({ type: MsgType.Bye, id: this.#id, token: this.#link.token }),
-      }
-      : undefined;
+    const bye = byeOf(this.#link, this.#id);
     this.#link.close();
     this.#linkOut();
     this.#farewell.start(now, awaiting, bye);

@@ -78,3 +78,9 @@ export function discoveryNotice(
     ? { kind: "symmetric-nat", message: e.message }
     : { kind: "portmap", protocol: e.protocol, external: e.external };
 }
+
+/** The BYE to send to `link`'s server on leaving (we are peer `id`); none unless registered. */
+export function byeOf(link: ServerLink, id: Uint8Array): Transmit | undefined {
+  if (!link.registered) return undefined;
+  return { to: link.server, data: encodeServerMsg({ type: MsgType.Bye, id, token: link.token }) };
+}
