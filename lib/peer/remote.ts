@@ -393,15 +393,9 @@ export class RemotePeer {
   info(): PeerInfo | undefined {
     if (!this.established) return undefined;
     const route = this.#path?.route() ?? null;
-    return {
-      name: this.name,
-      fingerprint: this.fingerprint!,
-      path: this.#shown.announced ? (route ? "direct" : "relay") : "pending",
-      addr: route,
-      rtt: this.#path?.rtt ?? null,
-      relayedBy: route ? null : this.#relayName(),
-      outstanding: this.#channel.outstanding,
-    };
+    const rtt = this.#path?.rtt ?? null;
+    const relay = route ? null : this.#relayName();
+    return this.#news.row(this, route, rtt, relay, this.#channel.outstanding);
   }
 
   /**

@@ -2,14 +2,14 @@
  * What one remote peer's user is told of its path: the `peer` events (direct, or relayed and by
  * whom) and `direct-lost`, from what the path machine decided, the relay that reaches the peer
  * now, and what was shown before ({@link ShownPath}, `lib/peer/shown_path.ts`); and which
- * direct path worked last. {@link RemotePeer} (`lib/peer/remote.ts`) feeds it and resends what
+ * direct path worked last; its `/peers` row. {@link RemotePeer} (`lib/peer/remote.ts`) feeds it and resends what
  * is in flight when it says so. Pure.
  *
  * @module
  */
 import type { Endpoint } from "../wire/address.ts";
 import type { PathEvent } from "./path/path.ts";
-import type { RemoteOutput } from "./remote_context.ts";
+import type { PeerInfo, RemoteOutput } from "./remote_context.ts";
 import type { ShownPath } from "./shown_path.ts";
 
 /** Who the peer is, as its `peer` events name it. */
@@ -28,6 +28,29 @@ export interface Shown {
  */
 export class PathReport {
   #shown: ShownPath;
+  /**
+   * The `/peers` row of established peer `who` (`fingerprint` set): `route` its direct path (or
+   * null), `rtt` that path's, `relayName` the relay's name when not direct, `outstanding` its
+   * messages queued or in flight. The path is `pending` until one was shown.
+   */
+  row(
+    who: Shown,
+    route: Endpoint | null,
+    rtt: number | null,
+    relayName: string | null,
+    outstanding: number,
+  ): PeerInfo {
+    return {
+      name: who.name,
+      fingerprint: who.fingerprint!,
+      path: this.#shown.announced ? (route ? "direct" : "relay") : "pending",
+      addr: route,
+      rtt,
+      relayedBy: relayName,
+      outstanding,
+    };
+  }
+
   /** The relay last reported (a supernode's name, or null for the server). */
   #relayedBy: string | null = null;
   #wasDirect = false;
