@@ -2,8 +2,8 @@
  * What one remote peer's user is told of its path: the `peer` events (direct, or relayed and by
  * whom) and `direct-lost`, from what the path machine decided, the relay that reaches the peer
  * now, and what was shown before ({@link ShownPath}, `lib/peer/shown_path.ts`); and which
- * direct path worked last; its `/peers` row. {@link RemotePeer} (`lib/peer/remote.ts`) feeds it and resends what
- * is in flight when it says so. Pure.
+ * direct path worked last; its `/peers` row. {@link RemotePeer} (`lib/peer/remote.ts`) feeds it
+ * and resends what is in flight when it says so. Pure.
  *
  * @module
  */
