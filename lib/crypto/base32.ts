@@ -23,3 +23,26 @@ export function base32(bytes: Uint8Array): string {
   if (bits > 0) out += BASE32_ALPHABET[(acc << (5 - bits)) & 31];
   return out;
 }
+
+/**
+ * The bytes of lowercase base32 text without padding (what {@link base32} writes); null for a
+ * character outside the alphabet, or a last character whose spare bits are not zero (so each
+ * text has one reading: a changed character can never decode to the same bytes).
+ */
+export function fromBase32(text: string): Uint8Array | null {
+  const out: number[] = [];
+  let acc = 0, bits = 0;
+  for (const c of text) {
+    const v = BASE32_ALPHABET.indexOf(c);
+    if (v < 0) return null;
+    acc = (acc << 5) | v;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((acc >>> bits) & 255);
+      acc &= (1 << bits) - 1;
+    }
+  }
+  if (bits >= 5 || acc !== 0) return null;
+  return Uint8Array.from(out);
+}

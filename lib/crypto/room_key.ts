@@ -165,5 +165,10 @@ export function newRoomSecret(random: (n: number) => Uint8Array): string {
   if (bytes.length !== ROOM_SECRET_BYTES) {
     throw new Error(`newRoomSecret: needs ${ROOM_SECRET_BYTES} random bytes`);
   }
-  return base32(bytes).match(/.{4}/g)!.join("-");
+  return secretText(bytes);
+}
+
+/** The text of a generated secret's bytes: base32 in groups of four joined by dashes. */
+export function secretText(bytes: Uint8Array): string {
+  return base32(bytes).match(/.{1,4}/g)!.join("-");
 }

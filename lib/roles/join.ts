@@ -133,7 +133,7 @@ export const ALONE_NOTICE = "Nobody else is here yet. A wrong passphrase or room
   "another, empty room: check them with whoever invited you, or join with their ticket";
 /** Longest wait for registration while the server keeps answering, ms. */
 const REGISTER_WAIT_MAX = 5 * 60_000;
-/** Most output lines written at once (see {@link StdoutBatcher}). */
+/** Most output lines written at once (see {@link OutputLines}). */
 const OUTPUT_BATCH = 256;
 
 /** Resolves `spec` (`HOST:PORT`) to an IPv4 or IPv6 endpoint; a {@link JoinError} says why not. */
@@ -323,7 +323,9 @@ export async function join(o: JoinOptions): Promise<number> {
   const screen = !o.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal()
     ? ChatScreen.open({ prompt: "> " })
     : null;
-  const out = screen ? new ScreenLines(screen, color) : new StdoutBatcher();
+  const out = screen
+    ? new OutputLines((lines) => screen.print(lines), timed(color))
+    : new OutputLines(writeStdout);
   if (screen) {
     const level = o.logLevel ?? "info";
     redirectLogs((line) => out.line(line), level === "info" ? "warning" : level);
@@ -377,7 +379,7 @@ class PeerProcess {
   #wake = () => {};
   /** Input waiting for the send queues to drain: resolved after the next step. */
   #room: (() => void) | undefined;
-  #out: LineSink;
+  #out: OutputLines;
   #screen: ChatScreen | null;
   /** Our name in the room, once registered (our own lines are shown with it on the screen). */
   #self: string | null = null;
@@ -391,7 +393,7 @@ class PeerProcess {
     server: Endpoint,
     view: PeerView,
     creds: Credentials,
-    out: LineSink,
+    out: OutputLines,
     screen: ChatScreen | null,
     stun: Endpoint[] = [],
     fallbacks: Endpoint[] = [],
@@ -791,71 +793,31 @@ class LineBatcher extends TransformStream<string, string[]> {
   }
 }
 
-/** Where output lines go: stdout in batches, or the chat screen. */
-interface LineSink {
-  /** Queues one line (without its newline). */
-  line(text: string): void;
-  /** Writes everything queued. */
-  flush(): void;
-}
-
 /**
- * Lines for the chat screen: each with the time (`HH:MM`, local), shown above the input in
- * batches (as {@link StdoutBatcher} does for stdout).
+ * Output lines in batches: a line goes out once the event loop has handled what is ready now
+ * (`setImmediate`), so one write carries every message that arrived meanwhile (a flood costs a
+ * write per batch, not per line) while a lone line waits microseconds, not the millisecond or
+ * two a timer would take. `write` takes a batch: stdout, or the chat screen.
  */
-class ScreenLines implements LineSink {
+class OutputLines {
   #lines: string[] = [];
   #scheduled = false;
-  #screen: ChatScreen;
-  #color: boolean;
+  #write: (lines: string[]) => void;
+  #dress: (text: string) => string;
   #soon = () => {
     this.#scheduled = false;
     this.flush();
   };
 
-  constructor(screen: ChatScreen, color: boolean) {
-    this.#screen = screen;
-    this.#color = color;
+  /** Lines go to `write`, each through `dress` first (the time in front, on the screen). */
+  constructor(write: (lines: string[]) => void, dress: (text: string) => string = (t) => t) {
+    this.#write = write;
+    this.#dress = dress;
   }
-
-  line(text: string): void {
-    const d = new Date();
-    const time = `${String(d.getHours()).padStart(2, "0")}:${
-      String(d.getMinutes()).padStart(2, "0")
-    }`;
-    this.#lines.push(`${this.#color ? `\x1b[2m${time}\x1b[22m` : time} ${text}`);
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#soon);
-    }
-  }
-
-  flush(): void {
-    if (this.#lines.length === 0) return;
-    const lines = this.#lines;
-    this.#lines = [];
-    this.#screen.print(lines);
-  }
-}
-
-/**
- * Lines for stdout, written in batches: a line is written once the event loop has handled what
- * is ready now (`setImmediate`), so one write carries every message that arrived meanwhile
- * (a flood costs a write per batch, not per line) while a lone line waits microseconds, not
- * the millisecond or two a timer would take.
- */
-class StdoutBatcher implements LineSink {
-  #lines: string[] = [];
-  #scheduled = false;
-  #encoder = new TextEncoder();
-  #soon = () => {
-    this.#scheduled = false;
-    this.flush();
-  };
 
   /** Queues one line (without its newline). */
   line(text: string): void {
-    this.#lines.push(text);
+    this.#lines.push(this.#dress(text));
     if (this.#lines.length >= OUTPUT_BATCH) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
@@ -866,12 +828,29 @@ class StdoutBatcher implements LineSink {
   /** Writes everything queued. */
   flush(): void {
     if (this.#lines.length === 0) return;
-    const bytes = this.#encoder.encode(this.#lines.join("\n") + "\n");
+    const lines = this.#lines;
     this.#lines = [];
-    try {
-      for (let o = 0; o < bytes.length;) o += Deno.stdout.writeSync(bytes.subarray(o));
-    } catch {
-      // Nobody reads stdout any more (a closed pipe): nothing to show it to.
-    }
+    this.#write(lines);
   }
+}
+
+const encoder = new TextEncoder();
+
+/** Writes lines to stdout; a closed pipe (nobody reads any more) is nothing to show them to. */
+function writeStdout(lines: string[]): void {
+  const bytes = encoder.encode(lines.join("\n") + "\n");
+  try {
+    for (let o = 0; o < bytes.length;) o += Deno.stdout.writeSync(bytes.subarray(o));
+  } catch {
+    // Nobody reads stdout any more.
+  }
+}
+
+/** `text` with the local time (`HH:MM`) in front, dim when `color`: a chat screen's line. */
+function timed(color: boolean): (text: string) => string {
+  return (text) => {
+    const d = new Date();
+    const hh = String(d.getHours()).padStart(2, "0"), mm = String(d.getMinutes()).padStart(2, "0");
+    return `${color ? `\x1b[2m${hh}:${mm}\x1b[22m` : `${hh}:${mm}`} ${text}`;
+  };
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { RefuseCode } from "../wire/server_msg.ts";
 import { getLogger } from "@logtape/logtape";
 import { Registry, type RegistryEvent, type RegistryOptions } from "../server/registry.ts";
 import { RateLimitedLog } from "../io/log.ts";
@@ -124,10 +125,10 @@ export function describeEvent(e: RegistryEvent): EventLine {
         props: { name: e.name, room: e.room, reason: e.reason },
       };
     case "refused":
-      // "Register again" answers a PING the registry does not know (after a restart or an
-      // expiry): the normal way back, not news.
+      // Unknown answers a PING the registry does not know (after a restart or an expiry): the
+      // normal way back, not news.
       return {
-        level: e.why === "Register again" ? "debug" : "info",
+        level: e.code === RefuseCode.Unknown ? "debug" : "info",
         kind: e.type,
         template: "Refused {addr}: {why}",
         props: { addr: formatEndpoint(e.addr), why: e.why },

@@ -16,17 +16,20 @@
  * version (1) | flags | room len | room (UTF-8) | secret | server count | servers... | checksum (4)
  * secret: flags bit 0 set: the 15 bytes of a generated secret (`k3xq-7hmd-...`);
  *         clear: len | UTF-8 passphrase
- * server: kind 4: IPv4 (4) port (2) | kind 6: IPv6 (16) port (2) | kind 0: len | "host:port"
+ * server: 1, then an endpoint as the wire writes it (lib/wire/codec.ts: family 4 or 6, address,
+ *         port) | 0, then len | "host:port" (a host name)
  * ```
  *
- * Pure: no I/O. The checksum comes from `node:crypto`'s SHA-256.
+ * Written and read with the wire's `Writer` and `Reader`. Pure: no I/O. The checksum comes from
+ * `node:crypto`'s SHA-256.
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import { base32, BASE32_ALPHABET } from "../crypto/base32.ts";
-import { ROOM_SECRET_BYTES } from "../crypto/room_key.ts";
-import { formatIPv6, parseIPv4, parseIPv6 } from "../wire/address.ts";
+import { base32, fromBase32 } from "../crypto/base32.ts";
+import { ROOM_SECRET_BYTES, secretText } from "../crypto/room_key.ts";
+import { formatEndpoint, parseIPv4, parseIPv6 } from "../wire/address.ts";
+import { Reader, ShortRead, Writer } from "../wire/codec.ts";
 import { splitHostPort } from "../core/host_port.ts";
 
 /** What a ticket holds. */
@@ -53,29 +56,33 @@ const FLAG_GENERATED = 1;
 const CHECKSUM_LEN = 4;
 const PREFIX = "p2p";
 const GROUP = 5;
+/** A server written as a host name, or as a literal endpoint. */
+const SERVER_NAME = 0, SERVER_ENDPOINT = 1;
 /** Most servers a ticket carries. */
 export const MAX_TICKET_SERVERS = 8;
 const TYPO = "this ticket has a typo: copy it again from whoever sent it";
 
-/** True when `text` looks like a ticket rather than a passphrase (it starts with `p2p`). */
+/**
+ * True when `text` looks like a ticket rather than a passphrase: `p2p` and then at least 40
+ * base32 characters (the shortest ticket has about 50), whatever the case, spaces and dashes.
+ */
 export function looksLikeTicket(text: string): boolean {
-  return squeeze(text).startsWith(PREFIX) && squeeze(text).length > PREFIX.length + 8;
+  return /^p2p[a-z2-7]{40,}$/.test(squeeze(text));
 }
 
 /** The text form of `t` (`p2p-xxxxx-xxxxx-...`). Throws on a ticket that cannot be encoded. */
 export function encodeTicket(t: Ticket): string {
-  const out: number[] = [VERSION];
-  const generated = generatedSecret(t.passphrase);
-  out.push(generated ? FLAG_GENERATED : 0);
-  pushString(out, t.room, "room name");
-  if (generated) out.push(...generated);
-  else pushString(out, t.passphrase, "passphrase");
   if (t.servers.length < 1 || t.servers.length > MAX_TICKET_SERVERS) {
     throw new TicketError(`a ticket holds 1 to ${MAX_TICKET_SERVERS} servers`);
   }
-  out.push(t.servers.length);
-  for (const s of t.servers) pushServer(out, s);
-  const body = Uint8Array.from(out);
+  const generated = generatedSecret(t.passphrase);
+  const w = new Writer().u8(VERSION).u8(generated ? FLAG_GENERATED : 0);
+  writeString(w, t.room, "room name");
+  if (generated) w.bytes(generated);
+  else writeString(w, t.passphrase, "passphrase");
+  w.u8(t.servers.length);
+  for (const server of t.servers) writeServer(w, server);
+  const body = w.finish();
   const all = new Uint8Array(body.length + CHECKSUM_LEN);
   all.set(body);
   all.set(checksum(body), body.length);
@@ -89,7 +96,7 @@ export function encodeTicket(t: Ticket): string {
 export function decodeTicket(text: string): Ticket {
   const s = squeeze(text);
   if (!s.startsWith(PREFIX)) throw new TicketError("not a ticket: a ticket starts with p2p");
-  const bytes = unbase32(s.slice(PREFIX.length));
+  const bytes = fromBase32(s.slice(PREFIX.length));
   if (!bytes || bytes.length < 1 + CHECKSUM_LEN) throw new TicketError(TYPO);
   const body = bytes.subarray(0, bytes.length - CHECKSUM_LEN);
   const sum = checksum(body);
@@ -99,17 +106,23 @@ export function decodeTicket(text: string): Ticket {
   if (body[0] !== VERSION) {
     throw new TicketError(`ticket version ${body[0]} is not known here: update p2p`);
   }
-  const r = new ByteReader(body, 1);
-  const flags = r.byte();
-  const room = r.string();
-  const passphrase = flags & FLAG_GENERATED
-    ? base32(r.bytes(ROOM_SECRET_BYTES)).match(/.{4}/g)!.join("-")
-    : r.string();
-  const count = r.byte();
-  const servers: string[] = [];
-  for (let i = 0; i < count; i++) servers.push(readServer(r));
-  if (!r.done || count < 1 || room === "" || passphrase === "") throw new TicketError(TYPO);
-  return { servers, room, passphrase };
+  try {
+    const r = new Reader(body, 1);
+    const flags = r.u8();
+    const room = r.str8();
+    const passphrase = flags & FLAG_GENERATED ? secretText(r.bytes(ROOM_SECRET_BYTES)) : r.str8();
+    const servers: string[] = [];
+    const count = r.u8();
+    while (servers.length < count) {
+      servers.push(r.u8() === SERVER_NAME ? r.str8() : formatEndpoint(r.endpoint()));
+    }
+    r.end();
+    if (servers.length < 1 || room === "" || passphrase === "") throw new TicketError(TYPO);
+    return { servers, room, passphrase };
+  } catch (e) {
+    if (e instanceof ShortRead) throw new TicketError(TYPO);
+    throw e;
+  }
 }
 
 /** Lowercase, without spaces, dashes and underscores; `0` and `1` read as `o` and `l`. */
@@ -124,91 +137,27 @@ function checksum(body: Uint8Array): Uint8Array {
 }
 
 /** The 15 bytes of a generated secret (`xxxx-xxxx-...`), or null for any other passphrase. */
-function generatedSecret(passphrase: string): number[] | null {
+function generatedSecret(passphrase: string): Uint8Array | null {
   if (!/^([a-z2-7]{4}-){5}[a-z2-7]{4}$/.test(passphrase)) return null;
-  const bytes = unbase32(passphrase.replaceAll("-", ""));
-  if (!bytes || bytes.length !== ROOM_SECRET_BYTES) return null;
-  // Only when it reads back exactly (24 characters carry 120 bits: no spare bits to lose).
-  return base32(bytes).match(/.{4}/g)!.join("-") === passphrase ? [...bytes] : null;
+  const bytes = fromBase32(passphrase.replaceAll("-", ""));
+  return bytes?.length === ROOM_SECRET_BYTES ? bytes : null;
 }
 
-function pushString(out: number[], s: string, what: string): void {
-  const b = new TextEncoder().encode(s);
-  if (b.length > 255) throw new TicketError(`the ${what} is too long for a ticket`);
-  out.push(b.length, ...b);
+function writeString(w: Writer, s: string, what: string): void {
+  if (new TextEncoder().encode(s).length > 255) {
+    throw new TicketError(`the ${what} is too long for a ticket`);
+  }
+  w.str8(s);
 }
 
-function pushServer(out: number[], server: string): void {
+/** A server as a literal endpoint (the wire's form) or, for a host name, its text. */
+function writeServer(w: Writer, server: string): void {
   const hp = splitHostPort(server);
-  const port = hp ? hp.port : NaN;
-  if (!hp || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new TicketError(`server ${server} is not HOST:PORT`);
-  }
-  const v4 = parseIPv4(hp.host);
-  const v6 = v4 ? null : parseIPv6(hp.host);
-  if (v4) out.push(4, ...v4);
-  else if (v6) out.push(6, ...v6);
-  else {
-    out.push(0);
-    return pushString(out, server, "server name");
-  }
-  out.push(port >> 8, port & 255);
-}
-
-function readServer(r: ByteReader): string {
-  const kind = r.byte();
-  if (kind === 0) return r.string();
-  if (kind !== 4 && kind !== 6) throw new TicketError(TYPO);
-  const ip = r.bytes(kind === 4 ? 4 : 16);
-  const port = (r.byte() << 8) | r.byte();
-  return kind === 4 ? `${ip.join(".")}:${port}` : `[${formatIPv6(ip)}]:${port}`;
-}
-
-/** Base32 (lowercase, no padding) back to bytes; null on a character outside the alphabet. */
-function unbase32(s: string): Uint8Array | null {
-  const out: number[] = [];
-  let acc = 0, bits = 0;
-  for (const c of s) {
-    const v = BASE32_ALPHABET.indexOf(c);
-    if (v < 0) return null;
-    acc = (acc << 5) | v;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((acc >>> bits) & 255);
-      acc &= (1 << bits) - 1;
-    }
-  }
-  // What is left must be the zero padding of the last character: no spare character or bits.
-  if (bits >= 5 || acc !== 0) return null;
-  return Uint8Array.from(out);
-}
-
-/** Reads a ticket body; any read past its end is a typo. */
-class ByteReader {
-  #b: Uint8Array;
-  #at: number;
-  constructor(b: Uint8Array, at: number) {
-    this.#b = b;
-    this.#at = at;
-  }
-  get done(): boolean {
-    return this.#at === this.#b.length;
-  }
-  byte(): number {
-    if (this.#at >= this.#b.length) throw new TicketError(TYPO);
-    return this.#b[this.#at++]!;
-  }
-  bytes(n: number): Uint8Array {
-    if (this.#at + n > this.#b.length) throw new TicketError(TYPO);
-    return this.#b.slice(this.#at, this.#at += n);
-  }
-  string(): string {
-    const b = this.bytes(this.byte());
-    try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(b);
-    } catch {
-      throw new TicketError(TYPO);
-    }
+  if (!hp) throw new TicketError(`server ${server} is not HOST:PORT`);
+  if (parseIPv4(hp.host) || parseIPv6(hp.host)) {
+    w.u8(SERVER_ENDPOINT).endpoint({ hostname: hp.host, port: hp.port });
+  } else {
+    w.u8(SERVER_NAME);
+    writeString(w, server, "server name");
   }
 }

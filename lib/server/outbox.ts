@@ -19,7 +19,7 @@ export type RegistryEvent =
   | { type: "introduced"; room: string; a: string; b: string; repunch: boolean }
   | { type: "relaying"; room: string; from: string; to: string }
   | { type: "left"; room: string; name: string; reason: "bye" | "expired" | "replaced" }
-  | { type: "refused"; addr: Endpoint; why: string }
+  | { type: "refused"; addr: Endpoint; why: string; code: number }
   | { type: "limited"; room: string; name: string; what: "relay" | "relay-size" }
   | { type: "supernode"; room: string; name: string; addr: Endpoint };
 
@@ -92,7 +92,7 @@ export class Outbox {
    * nonce, so the peer knows the answer is real.
    */
   refuse(to: Endpoint, echo: Uint8Array, code: number, message: string): void {
-    this.event({ type: "refused", addr: to, why: message });
+    this.event({ type: "refused", addr: to, why: message, code });
     this.send(to, { type: MsgType.Refused, echo, code, message });
   }
 

@@ -34,6 +34,7 @@ Deno.test("ticket: a generated secret is carried in 15 bytes; the ticket stays s
   assert.ok(text.length <= 80, `${text.length} characters: ${text}`);
   assert.ok(looksLikeTicket(text));
   assert.ok(!looksLikeTicket(GENERATED.passphrase));
+  assert.ok(!looksLikeTicket("p2p is a great tool, says my passphrase"), "a passphrase stays one");
 });
 
 Deno.test("ticket: case, spaces, dashes, underscores and 0/1 for o/l do not matter", () => {

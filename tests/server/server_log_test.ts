@@ -59,7 +59,7 @@ Deno.test("server log: every event type keeps received strings out of the templa
     { type: "introduced", room: EVIL, a: EVIL, b: "{}", repunch: true },
     { type: "relaying", room: EVIL, from: EVIL, to: "{b}" },
     { type: "left", room: EVIL, name: EVIL, reason: "expired" },
-    { type: "refused", addr: ADDR, why: `Name ${EVIL} is bad` },
+    { type: "refused", addr: ADDR, why: `Name ${EVIL} is bad`, code: 2 },
   ];
   for (const e of events) {
     const l = describeEvent(e);
@@ -166,7 +166,7 @@ Deno.test("RateLimitedLog: flush reports ended windows, flush(true) everything",
 });
 
 Deno.test("RateLimitedLog: a flood of events logs a bounded number of lines", async () => {
-  const e: RegistryEvent = { type: "refused", addr: ADDR, why: "bad cookie" };
+  const e: RegistryEvent = { type: "refused", addr: ADDR, why: "bad cookie", code: 2 };
   const { lines } = await captured(() => {
     let t = 0;
     const out = new RateLimitedLog(getLogger(["p2p", "serve"]), { perSecond: 5, now: () => t });
@@ -187,8 +187,14 @@ Deno.test("RateLimitedLog: a flood of events logs a bounded number of lines", as
 Deno.test("server log: routine events are debug (relaying per pair, Register again); plurals", () => {
   const at = { hostname: "192.0.2.1", port: 1 };
   assert.equal(describeEvent({ type: "relaying", room: "r", from: "a", to: "b" }).level, "debug");
-  assert.equal(describeEvent({ type: "refused", addr: at, why: "Register again" }).level, "debug");
-  assert.equal(describeEvent({ type: "refused", addr: at, why: "Server is full" }).level, "info");
+  assert.equal(
+    describeEvent({ type: "refused", addr: at, why: "Register again", code: 1 }).level,
+    "debug",
+  );
+  assert.equal(
+    describeEvent({ type: "refused", addr: at, why: "Server is full", code: 5 }).level,
+    "info",
+  );
   assert.equal(plural(1, "room"), "1 room");
   assert.equal(plural(2, "peer"), "2 peers");
   assert.equal(plural(0, "peer"), "0 peers");
