@@ -273,8 +273,8 @@ export class Client {
         continue;
       }
       for (const r of this.#peers.values()) {
-        if (e.type === "nat") r.offerNat(now);
-        else r.offerCandidates(now);
+        if (e.type === "nat") r.tell.nat(now);
+        else r.tell.candidates(now);
         this.#after(r);
       }
     }
@@ -445,7 +445,7 @@ export class Client {
     const boot = this.#link.bootId ?? new Uint8Array(HINT_BOOT_LEN);
     for (const r of this.#peers.values()) {
       if (!r.present) continue;
-      r.hint(now, boot);
+      r.tell.serverHint(now, boot);
       this.#after(r);
     }
   }
@@ -470,7 +470,7 @@ export class Client {
         case "relays-changed":
           for (const r of this.#peers.values()) {
             if (!r.present) continue;
-            r.offerRelays(now);
+            r.tell.relays(now);
             this.#members.refresh(now, r);
           }
           this.#membersOut();
