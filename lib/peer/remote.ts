@@ -405,8 +405,27 @@ export class RemotePeer {
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#drop(inner.reason);
     const settle = this.#p.inbox.handle(now, inner.value, from, via, this.present);
-    for (let e = this.#p.inbox.pollEvent(); e; e = this.#p.inbox.pollEvent()) this.#events.push(e);
+    for (let e = this.#p.inbox.pollEvent(); e; e = this.#p.inbox.pollEvent()) {
+      if (e.type === "nick") this.#renamed(now, e.name);
+      else this.#events.push(e);
+    }
     if (settle) this.#settle(now);
+  }
+
+  /** The peer says it is called `name` now: shown when the name is allowed. */
+  #renamed(now: number, name: string): void {
+    const was = this.name;
+    if (name === was) return;
+    if (!this.#p.admission.rename(now, name, this.#ctx.view.nameHolder(name, this))) {
+      return this.#drop("chat-bad-nick");
+    }
+    this.#admissionOut();
+    this.#events.push(notice({ kind: "nick", name: was, to: name }));
+  }
+
+  /** Our own name changed (`/nick`): handshakes from now on carry `name`. */
+  renameSelf(name: string): void {
+    this.#p.secure.rename(name);
   }
 
   /** Counts a frame that did not authenticate; many in a row are worth telling the user. */

@@ -487,6 +487,16 @@ export class ServerLink {
     }
   }
 
+  /**
+   * We are called `name` now (`/nick`): the next registration (after a restart or a loss) asks
+   * for it; the current one keeps the old name's tag at the server.
+   */
+  rename(name: string): void {
+    this.#o = { ...this.#o, name };
+    this.#name = name;
+    this.#suffix = 0;
+  }
+
   /** The wanted name with the next suffix (`-2`, `-3` …), trimmed to fit MAX_NAME bytes. */
   #nextName(): string {
     const suffix = `-${++this.#suffix}`;

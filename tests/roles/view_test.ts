@@ -702,3 +702,48 @@ Deno.test("/me: sent as the line '/me …', shown as an action; --json marks it"
     action: true,
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Private lines, history, renames
+
+Deno.test("input: /msg NAME text and /nick NAME are commands; incomplete ones are not", () => {
+  assert.deepEqual(parseInput("/msg bob see you at 5"), {
+    kind: "private",
+    name: "bob",
+    text: "see you at 5",
+  });
+  assert.deepEqual(parseInput("/nick  Robert "), { kind: "nick", name: "Robert" });
+  assert.deepEqual(parseInput("/msg bob"), { kind: "unknown", command: "/msg" });
+  assert.deepEqual(parseInput("/nick"), { kind: "unknown", command: "/nick" });
+});
+
+Deno.test("views: private lines and history are marked for people and in JSON", () => {
+  const human = new HumanView();
+  const [priv] = human.event({ type: "message", from: "bob", text: "psst", private: true });
+  assert.equal(priv, "[bob] (private) psst");
+  const [mine] = human.event({
+    type: "message",
+    from: "alice",
+    to: "bob",
+    text: "hi",
+    private: true,
+  });
+  assert.equal(mine, "[alice → bob] (private) hi");
+  const [old] = human.event({
+    type: "message",
+    from: "bob",
+    text: "earlier",
+    history: true,
+    ago: 300,
+  });
+  assert.equal(old, "(5 min ago) [bob] earlier");
+  const json = new JsonView();
+  assert.deepEqual(
+    JSON.parse(json.event({ type: "message", from: "bob", text: "psst", private: true })[0]!),
+    { event: "message", from: "bob", text: "psst", private: true },
+  );
+  assert.deepEqual(
+    JSON.parse(json.event({ type: "message", from: "bob", text: "x", history: true, ago: 12 })[0]!),
+    { event: "message", from: "bob", text: "x", history: true, ago: 12 },
+  );
+});
