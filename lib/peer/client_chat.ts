@@ -79,9 +79,14 @@ export class ChatOut {
     this.#queue(now, { kind: ChatKind.Nick, name }, this.#peers.values());
   }
 
-  /** Sends `r` (a peer that just proved who it is) the lines we wrote among the room's latest. */
+  /**
+   * Sends `r` (a peer that just proved who it is) the lines we wrote among the room's latest
+   * before it was introduced (those since were queued for it as they were written, and come
+   * first on its stream: repeating them would show older lines after newer ones).
+   */
   history(now: number, r: RemotePeer): void {
     for (const l of this.#log.ownHistory()) {
+      if (l.at > r.since) break;
       const age = Math.max(0, Math.floor((now - l.at) / 1000));
       this.#queue(now, { kind: ChatKind.History, id: l.id, age, text: l.text }, [r]);
     }
