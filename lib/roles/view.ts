@@ -302,20 +302,35 @@ export class HumanView implements PeerView {
     return [this.#dim(`* ${displayName(message)}`)];
   }
 
-  /** Lines answering `/peers`: name, fingerprint, path and RTT in aligned columns. */
+  /**
+   * Lines answering `/peers`: name, fingerprint, path (`direct`, `relayed`, `connecting`), RTT
+   * (the direct path's, or messages' round trip through the relay) and via (the peer's endpoint,
+   * or who relays) in aligned columns.
+   */
   peers(list: readonly PeerInfo[]): string[] {
     if (list.length === 0) return ["* Nobody else is in the room"];
-    const names = list.map((p) => displayName(p.name));
-    const width = Math.max(4, ...names.map((n) => [...n].length));
+    const rows = list.map((p) => [
+      displayName(p.name),
+      printable(p.fingerprint),
+      p.path === "direct" ? "direct" : p.path === "relay" ? "relayed" : "connecting",
+      p.rtt === null ? "-" : `${p.rtt} ms`,
+      p.path === "direct" && p.addr
+        ? formatEndpoint(p.addr)
+        : p.path === "relay"
+        ? (p.relayedBy ? displayName(p.relayedBy) : "server")
+        : "",
+    ]);
+    const head = ["name", "fingerprint", "path", "rtt", "via"];
+    const widths = head.map((h, c) =>
+      Math.max([...h].length, ...rows.map((r) => [...r[c]!].length))
+    );
     const pad = (s: string, w: number) => s + " ".repeat(Math.max(0, w - [...s].length));
+    const row = (cells: string[]) =>
+      `    ${cells.map((c, i) => pad(c, widths[i]!)).join("  ")}`.trimEnd();
     return [
       `* ${list.length} ${list.length === 1 ? "peer" : "peers"} in the room:`,
-      `    ${pad("name", width)}  ${pad("fingerprint", 19)}  path`,
-      ...list.map((p, i) =>
-        `    ${pad(names[i]!, width)}  ${pad(printable(p.fingerprint), 19)}  ${
-          pathText(p.path, p.addr, p.rtt, p.relayedBy ?? null)
-        }`
-      ),
+      row(head),
+      ...rows.map(row),
     ];
   }
 
