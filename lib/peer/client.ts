@@ -406,13 +406,14 @@ export class Client {
    */
   #drive(now: number): void {
     this.#serverNews(now);
-    for (const r of this.#step.takeIdentified()) this.#chat.history(now, r);
     const failed = this.#step.takeSupernodeFailed();
     if (failed !== undefined) this.#sn.pathFailed(now, failed);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const fed = this.#sn.pump(now);
-      if (!this.#snOut(now) && !fed) return;
+      if (!this.#snOut(now) && !fed) break;
     }
+    // Peers introduced in this step get our history before any line written later.
+    for (const r of this.#step.takeIntroduced()) this.#chat.history(now, r);
   }
 
   /**

@@ -80,15 +80,18 @@ export class ChatOut {
   }
 
   /**
-   * Sends `r` (a peer that just proved who it is) the lines we wrote among the room's latest
-   * before it was introduced (those since were queued for it as they were written, and come
-   * first on its stream: repeating them would show older lines after newer ones).
+   * Queues for `r`, a peer just introduced, the lines we wrote among the room's latest: first on
+   * its stream, before any line written since, so they show in order (they go out once its
+   * handshake proves it a member). Silent when its queue is full: history is a courtesy.
    */
   history(now: number, r: RemotePeer): void {
     for (const l of this.#log.ownHistory()) {
       if (l.at > r.since) break;
       const age = Math.max(0, Math.floor((now - l.at) / 1000));
-      this.#queue(now, { kind: ChatKind.History, id: l.id, age, text: l.text }, [r]);
+      const m = encodeChat({ kind: ChatKind.History, id: l.id, age, text: l.text });
+      if (!r.send(now, fragment(m), false)) break;
+      this.#unsent.add(r);
+      this.#unsentAt = now;
     }
   }
 

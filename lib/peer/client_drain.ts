@@ -63,8 +63,8 @@ export class ClientDrain {
       if (e.type === "identified") {
         members.identified(r);
         this.members();
-        this.#step.identified(r);
-      } else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
+      } else if (e.type === "introduced") this.#step.introduced(r);
+      else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
       else if (e.type === "chat") this.#chat(r, e.msg);
       else this.events.push(e);
     }

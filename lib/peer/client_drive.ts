@@ -1,7 +1,7 @@
 /**
  * What one step of the client learned that its end (the client's `#drive`, `lib/peer/client.ts`)
  * acts on: a peer's SERVER_HINT (check our registration), the peers whose GOODBYE came (they
- * depart), the peers that first proved who they are (they are sent our history), our supernode's direct path failing (it is gone), and how many registrations our
+ * depart), the peers first introduced (they are sent our history), our supernode's direct path failing (it is gone), and how many registrations our
  * server link has seen (a new one after the first: tell the peers); and when the client must be
  * driven next ({@link nextDeadline}). Pure.
  *
@@ -29,17 +29,17 @@ export class DriveState {
   #goodbyes: RemotePeer[] = [];
   /** Our supernode's key, when the direct path to it failed in this step. */
   #supernodeFailed: string | undefined;
-  /** Peers that first proved who they are in this step (they are owed our history). */
-  #identified: RemotePeer[] = [];
+  /** Peers first introduced in this step (they are owed our history before anything else). */
+  #introduced: RemotePeer[] = [];
 
-  /** Peer `r` first proved who it is (see {@link takeIdentified}). */
-  identified(r: RemotePeer): void {
-    this.#identified.push(r);
+  /** Peer `r` was first introduced (see {@link takeIntroduced}). */
+  introduced(r: RemotePeer): void {
+    this.#introduced.push(r);
   }
 
-  /** The peers that first proved who they are in this step, in order (then forgotten). */
-  takeIdentified(): RemotePeer[] {
-    return this.#identified.splice(0);
+  /** The peers first introduced in this step, in order (then forgotten). */
+  takeIntroduced(): RemotePeer[] {
+    return this.#introduced.splice(0);
   }
 
   /**

@@ -89,6 +89,7 @@ export class RemotePeer {
       sendable: () => this.#sendable,
     });
     this.#p.secure.rekey(now);
+    this.#events.push({ type: "introduced" });
     this.#settle(now);
   }
 

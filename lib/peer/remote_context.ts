@@ -61,7 +61,8 @@ export type RemoteEvent =
  * What a remote peer reports to the client: its user's events; `direct-lost` when a direct path
  * to it had worked and the pair is on the relay now (if it is our supernode, it is gone);
  * `identified` when its handshake first showed its identity (an earlier instance of it gives
- * way, see `lib/peer/membership.ts`); `server-hint` when it says it registered with the server
+ * way, see `lib/peer/membership.ts`); `introduced` once, when it is made (it is owed our history
+ * before anything else); `server-hint` when it says it registered with the server
  * again (check our own registration); `goodbye` when it says it leaves (it departs);
  * `goodbye-ack` when it answered our own GOODBYE; `chat` for a line it sent (shown once by the
  * client, see `lib/peer/chat_log.ts`).
@@ -70,6 +71,7 @@ export type RemoteOutput =
   | RemoteEvent
   | { type: "direct-lost" }
   | { type: "identified" }
+  | { type: "introduced" }
   | { type: "server-hint"; boot: Uint8Array }
   | { type: "goodbye" }
   | { type: "goodbye-ack" }
