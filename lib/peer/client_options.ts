@@ -10,6 +10,7 @@ import type { Discovery } from "./discovery.ts";
 import type { Identity } from "../crypto/identity.ts";
 import type { PeerTable } from "./peer_table.ts";
 import type { Notice } from "./notices.ts";
+import { FailureGate } from "./handshake/failure_gate.ts";
 import { TokenBucket } from "../core/limits.ts";
 import type { PortMapper } from "../nat/portmap/mapper.ts";
 import { noiseFactory } from "./handshake/handshake.ts";
@@ -130,6 +131,7 @@ export function remoteContextOf(o: ClientOptions, c: ClientParts): RemoteContext
       probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...o.path }),
       handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
       uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
+      failures: new FailureGate(),
       birthday: c.pool,
       random: o.random,
       drops: c.drops,

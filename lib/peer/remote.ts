@@ -456,6 +456,7 @@ export class RemotePeer {
       via,
       this.#place(),
       this.#ctx.shared.uncookied,
+      this.#ctx.shared.failures,
     );
     if (step.kind === "dropped") return this.#drop(step.reason);
     if (heard) this.#alive.heard(now);
