@@ -37,6 +37,7 @@ import type { Members } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Reach } from "./reach.ts";
+import { SpentNonces } from "./spent_nonces.ts";
 
 /** A HELLO, as the registry decoded it. */
 type Hello = MsgOf<typeof MsgType.Hello>;
@@ -72,6 +73,8 @@ export class Registration {
   #helloBuckets = new Map<string, TokenBucket>();
   /** Ids of replaced members, with when they were replaced, oldest first. */
   #replaced = new Map<bigint, number>();
+  /** Nonces that registered someone: a HELLO is good for one registration. */
+  #spent = new SpentNonces();
 
   /** Registration with the parts `p`, under the options `o`. */
   constructor(o: RegistryOptions, p: RegistrationParts) {
@@ -102,6 +105,8 @@ export class Registration {
     const num = idNum(m.id);
     const known = members.get(num);
     if (known) return this.#repeated(now, from, m, known, roomHex, nameTag);
+    // A HELLO that registered its sender once, who is gone now: replayed, never acted on again.
+    if (this.#spent.has(num, m.nonce)) return out.drop("hello-replayed");
     const holder = existing && members.holder(existing, nameTag);
     const replacing = holder !== undefined && this.#mayReplace(holder, m.owner, num);
     if (replacing) this.#replace(now, holder);
@@ -116,6 +121,7 @@ export class Registration {
 
   /** Forgets the ids of members replaced more than {@link REPLACED_KEEP} ago. */
   prune(now: number): void {
+    this.#spent.prune(now);
     for (const [num, at] of this.#replaced) {
       if (now - at < REPLACED_KEEP) break;
       this.#replaced.delete(num);
@@ -170,6 +176,7 @@ export class Registration {
     const { members, introductions, out } = this.#p;
     const member = this.#newMember(now, from, m, room, nameTag);
     members.add(member);
+    this.#spent.spend(now, member.num, m.nonce);
     out.event({
       type: "registered",
       room: room.short,
