@@ -18,6 +18,7 @@
 import { bytesEqual } from "../core/bytes.ts";
 import { sourceKey, TokenBucket } from "../core/limits.ts";
 import { ed25519PublicKey, ed25519Verify } from "../crypto/ed25519.ts";
+import { peerIdOf } from "../crypto/peer_id.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { idHex, type MsgType } from "../wire/header.ts";
 import {
@@ -98,9 +99,15 @@ export class Registration {
     const existing = members.room(roomHex);
     // Only a holder of the room key may register into the room (the id is its public key).
     const roomKey = existing?.key ?? ed25519PublicKey(m.room);
-    if (!roomKey || !ed25519Verify(roomKey, helloSigningInput(m), m.signature)) {
+    const input = helloSigningInput(m);
+    if (!roomKey || !ed25519Verify(roomKey, input, m.signature)) {
       out.drop("hello-bad-signature");
       return out.refuse(from, m.nonce, RefuseCode.Invalid, "Bad room signature");
+    }
+    // The id is its key's (lib/crypto/peer_id.ts): only the holder of that key registers it.
+    if (!this.#ownsId(m, input)) {
+      out.drop("hello-bad-id");
+      return out.refuse(from, m.nonce, RefuseCode.Invalid, "Peer id not proven; restart join");
     }
     const num = idNum(m.id);
     const known = members.get(num);
@@ -117,6 +124,13 @@ export class Registration {
       return out.refuse(from, m.nonce, RefuseCode.NameTaken, "Name taken in this room");
     }
     this.#register(now, from, m, room ?? newRoom(roomHex, roomKey), nameTag);
+  }
+
+  /** True when `m`'s id is derived from its id key and the id key signed `input`. */
+  #ownsId(m: Hello, input: Uint8Array): boolean {
+    if (!bytesEqual(peerIdOf(m.idKey), m.id)) return false;
+    const key = ed25519PublicKey(m.idKey);
+    return key !== undefined && ed25519Verify(key, input, m.idSignature);
   }
 
   /** Forgets the ids of members replaced more than {@link REPLACED_KEEP} ago. */
@@ -227,6 +241,7 @@ export class Registration {
       privateEndpoints: usable(m.privateEndpoints),
       lastSeen: now,
       lastResync: -Infinity,
+      lastWrongToken: -Infinity,
       relay: undefined,
       older: undefined,
       newer: undefined,

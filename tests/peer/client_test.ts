@@ -78,8 +78,8 @@ interface Harness {
   runUntil(until: number): number;
 }
 
-/** The options of the client under test: id `id`, identity and randomness from `bytes`. */
-function clientOptions(id: Uint8Array, bytes: (n: number) => Uint8Array): ClientOptions {
+/** The options of the client under test: id key `idSeed`, identity and randomness from `bytes`. */
+function clientOptions(idSeed: Uint8Array, bytes: (n: number) => Uint8Array): ClientOptions {
   return {
     server: SERVER,
     room: simRoom(),
@@ -88,7 +88,7 @@ function clientOptions(id: Uint8Array, bytes: (n: number) => Uint8Array): Client
     privateEndpoints: [],
     keepalive: 25_000,
     registerTimeout: 10_000,
-    id,
+    idSeed,
     identity: Identity.fromPrivate(bytes(32)),
     random: bytes,
   };
@@ -96,8 +96,8 @@ function clientOptions(id: Uint8Array, bytes: (n: number) => Uint8Array): Client
 
 function harness(seed = 1, extra: Partial<ClientOptions> = {}): Harness {
   const bytes = seededRandom(seed);
-  const id = bytes(8);
-  const c = new Client({ ...clientOptions(id, bytes), ...extra });
+  const c = new Client({ ...clientOptions(bytes(32), bytes), ...extra });
+  const id = c.id;
   const token = bytes(TOKEN_LEN);
   const held: Transmit[] = [];
   let seq = 0;
@@ -211,8 +211,8 @@ Deno.test("client: only a handshake made with the room secret is answered", () =
 
 Deno.test("client: a spoofed COOKIE then REFUSED or WELCOME neither ends nor hijacks registration", () => {
   const bytes = seededRandom(9);
-  const id = bytes(8);
-  const c = new Client(clientOptions(id, bytes));
+  const c = new Client(clientOptions(bytes(32), bytes));
+  const id = c.id;
   const sent = () => {
     const out: Transmit[] = [];
     for (let t = c.pollTransmit(); t; t = c.pollTransmit()) out.push(t);

@@ -9,7 +9,7 @@ import { encodeServerMsg, FLAG_SUPERNODE, RELAY_HEADER_LEN } from "../../lib/wir
 import type { Transmit } from "../../lib/wire/transmit.ts";
 import { reachMac } from "../../lib/crypto/cookie.ts";
 import { Registry } from "../../lib/server/registry.ts";
-import { signedHello } from "../support/hello.ts";
+import { signedHello, testPeerId } from "../support/hello.ts";
 import { seededRandom } from "../support/prng.ts";
 import { JsonView, pathText } from "../../lib/roles/view.ts";
 import { SERVER, SimNet, type SimPeer, simRoom } from "../support/sim.ts";
@@ -371,7 +371,7 @@ Deno.test("registry: one REACH per registration, within the server-wide rate, on
   };
   const hello = (n: number, flags: number) => {
     const from = { hostname: `192.0.2.${n}`, port: 4000 };
-    const id = new Uint8Array(8).fill(n);
+    const id = testPeerId(`reach ${n}`);
     const m = signedHello("reach", {
       id,
       flags,

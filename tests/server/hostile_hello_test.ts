@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { Registry } from "../../lib/server/registry.ts";
-import { signedHello } from "../support/hello.ts";
+import { signedHello, testPeerId } from "../support/hello.ts";
+import { peerIdKey } from "../../lib/crypto/peer_id.ts";
 import { drainEvents, drainTransmits } from "../support/registry_out.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import { MsgType } from "../../lib/wire/header.ts";
@@ -58,7 +59,7 @@ function register(
 
 Deno.test("hostile hello: a HELLO replayed after its sender's BYE registers no ghost", () => {
   const r = new Registry({}, seededRandom(1), SECRET);
-  const alice = new Uint8Array(8).fill(0xa1), bob = new Uint8Array(8).fill(0xb0);
+  const alice = testPeerId("alice"), bob = testPeerId("bob");
   register(r, 1_000, BOB, bob, "bob", new Uint8Array(8).fill(2));
   const a = register(r, 2_000, ALICE, alice, "alice", new Uint8Array(8).fill(1));
   r.handleDatagram(3_000, ALICE, encodeServerMsg({ type: MsgType.Bye, id: alice, token: a.token }));
@@ -77,7 +78,7 @@ Deno.test("hostile hello: a HELLO replayed after its sender's BYE registers no g
 
 Deno.test("hostile hello: a HELLO whose nonce was used once registers nobody again, even after expiry", () => {
   const r = new Registry({ expireAfter: 10_000 }, seededRandom(2), SECRET);
-  const alice = new Uint8Array(8).fill(0xa1);
+  const alice = testPeerId("alice");
   const a = register(r, 1_000, ALICE, alice, "alice", new Uint8Array(8).fill(1));
   // Alice's process died; her registration expires.
   r.handleTimeout(12_000);
@@ -93,9 +94,66 @@ Deno.test("hostile hello: a HELLO whose nonce was used once registers nobody aga
 
 Deno.test("hostile hello: a repeated HELLO of a live registration still gets its WELCOME again", () => {
   const r = new Registry({}, seededRandom(3), SECRET);
-  const alice = new Uint8Array(8).fill(0xa1);
+  const alice = testPeerId("alice");
   const a = register(r, 1_000, ALICE, alice, "alice", new Uint8Array(8).fill(1));
   r.handleDatagram(1_100, ALICE, a.hello); // the WELCOME was lost
   const again = sent(r).filter((s) => s.msg.type === MsgType.Welcome);
   assert.equal(again.length, 1);
+});
+
+Deno.test("hostile hello: a known id cannot be squatted; its owner registers it after a restart", () => {
+  // The server restarted (new registry, new cookie secret): alice's id is known to everyone who
+  // saw an INTRO of her. Mallory registers it first, from her own address, with her own id key.
+  const r = new Registry({}, seededRandom(4), SECRET);
+  const alice = testPeerId("alice");
+  const mallory: Endpoint = { hostname: "192.0.2.66", port: 6666 };
+  const squat = encodeServerMsg(signedHello("lobby", {
+    id: alice,
+    nonce: new Uint8Array(8).fill(9),
+    cookie: r.cookieFor(alice, mallory, 1_000),
+    nameTag: tag("mallory"),
+    idKey: peerIdKey(new Uint8Array(32).fill(0x66)),
+  }));
+  r.handleDatagram(1_000, mallory, squat);
+  const got = sent(r);
+  assert.deepEqual(got.map((s) => s.msg.type), [MsgType.Refused], "mallory is refused");
+  assert.equal(r.peerCount, 0);
+  assert.equal(r.stats.drops["hello-bad-id"], 1);
+  // Alice, registering again after the restart, gets her id.
+  register(r, 1_100, ALICE, alice, "alice", new Uint8Array(8).fill(1));
+  assert.equal(r.peerCount, 1);
+});
+
+Deno.test("hostile hello: a wrong-token PING from the member's address is told to register again (once a second); from elsewhere, nothing", () => {
+  const r = new Registry({}, seededRandom(5), SECRET);
+  const alice = testPeerId("alice");
+  const a = register(r, 1_000, ALICE, alice, "alice", new Uint8Array(8).fill(1));
+  const lost = new Uint8Array(8).fill(0x77);
+  const ping = (token: Uint8Array) =>
+    encodeServerMsg({
+      type: MsgType.Ping,
+      id: alice,
+      token,
+      cookie: r.cookieFor(alice, ALICE, 2_000),
+      digest: 0,
+    });
+  // Alice lost her token (or is out of step): she is told, echoing the token she sent.
+  const wrong = ping(lost);
+  r.handleDatagram(2_000, ALICE, wrong);
+  const told = sent(r);
+  assert.equal(told.length, 1);
+  const m = told[0]!.msg;
+  assert.ok(m.type === MsgType.Refused);
+  assert.deepEqual(m.echo, lost, "it echoes the PING's token, not the registration's");
+  assert.ok(encodeServerMsg(m).length <= wrong.length, "never larger than the PING");
+  // A flood of them (an off-path attacker spoofing her address) gets one a second.
+  for (let i = 0; i < 100; i++) r.handleDatagram(2_001 + i, ALICE, wrong);
+  assert.deepEqual(sent(r), []);
+  // From another address: nothing at all.
+  r.handleDatagram(5_000, BOB, wrong);
+  assert.deepEqual(sent(r), []);
+  // She registers again from her address with a fresh nonce: the registration's WELCOME.
+  const again = register(r, 5_100, ALICE, alice, "alice", new Uint8Array(8).fill(2));
+  assert.deepEqual(again.token, a.token, "the same registration, recovered");
+  assert.equal(r.peerCount, 1);
 });

@@ -42,7 +42,6 @@ export interface ClientHarness {
 /** A client with id and identity from `seed`, registered at time 0. */
 export function clientHarness(seed = 1, extra: Partial<ClientOptions> = {}): ClientHarness {
   const bytes = seededRandom(seed);
-  const id = bytes(8);
   const options: ClientOptions = {
     server: HARNESS_SERVER,
     room: simRoom(),
@@ -51,12 +50,13 @@ export function clientHarness(seed = 1, extra: Partial<ClientOptions> = {}): Cli
     privateEndpoints: [],
     keepalive: 25_000,
     registerTimeout: 10_000,
-    id,
+    idSeed: bytes(32),
     identity: Identity.fromPrivate(bytes(32)),
     random: bytes,
     ...extra,
   };
   const c = new Client(options);
+  const id = c.id;
   const token = bytes(TOKEN_LEN);
   let seq = 0;
   const drain = () => {

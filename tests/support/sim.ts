@@ -293,7 +293,7 @@ export function addPeer(
     privateEndpoints: [local],
     keepalive: 25_000,
     registerTimeout: 10_000,
-    id: net.bytes(8),
+    idSeed: net.bytes(32),
     identity: Identity.fromPrivate(net.bytes(32)),
     random: (n) => net.bytes(n),
     ...opts,
