@@ -546,7 +546,8 @@ export class Client {
 
   /** Acts on a server message that passed the checks (see {@link serverStep}). */
   #serverMsg(now: number, m: ServerMsg, sup?: SupernodeLink): void {
-    const at = { id: this.#id, ipv6: this.#ipv6, serverHealthy: this.#link.healthy };
+    const local = { public: this.#link.public, privates: this.#o.privateEndpoints };
+    const at = { id: this.#id, ipv6: this.#ipv6, serverHealthy: this.#link.healthy, local };
     const step = serverStep(m, at, sup);
     switch (step.kind) {
       case "drop":

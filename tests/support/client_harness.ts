@@ -33,8 +33,13 @@ export interface ClientHarness {
   token: Uint8Array;
   /** Feeds a server message (INTRO, LEFT and ROSTER get the next sequence number). */
   fromServer(now: number, m: ServerMsg | Record<string, unknown>): void;
-  /** Introduces a peer at `publicEndpoint` (a fresh id unless given); returns its id. */
-  intro(now: number, publicEndpoint: Endpoint, id?: Uint8Array): Uint8Array;
+  /**
+   * Introduces a peer at `publicEndpoint` (a fresh id unless given) claiming the private
+   * endpoints `privates`; returns its id.
+   */
+  intro(now: number, publicEndpoint: Endpoint, id?: Uint8Array, privates?: Endpoint[]): Uint8Array;
+  /** Fires the client's timers up to `until`; returns what it sent on the way. */
+  runUntil(now: number, until: number): Transmit[];
   /** Takes everything the client wants sent. */
   drain(): Transmit[];
 }
@@ -89,7 +94,7 @@ export function clientHarness(seed = 1, extra: Partial<ClientOptions> = {}): Cli
     token,
     fromServer,
     drain,
-    intro(now, publicEndpoint, pid = bytes(8)) {
+    intro(now, publicEndpoint, pid = bytes(8), privates = []) {
       fromServer(now, {
         type: MsgType.Intro,
         token,
@@ -97,9 +102,17 @@ export function clientHarness(seed = 1, extra: Partial<ClientOptions> = {}): Cli
         epoch: bytes(EPOCH_LEN),
         flags: 0,
         publicEndpoint,
-        privateEndpoints: [],
+        privateEndpoints: privates,
       });
       return pid;
+    },
+    runUntil(now, until) {
+      const out: Transmit[] = [];
+      for (let t = c.nextTimeout(); t !== undefined && t <= until; t = c.nextTimeout()) {
+        c.handleTimeout(Math.max(now, t));
+        out.push(...drain());
+      }
+      return out;
     },
   };
 }
