@@ -44,6 +44,7 @@ import { NOT_RESPONDING_AFTER, Responsiveness } from "./responsiveness.ts";
 import { ShownPath } from "./shown_path.ts";
 import { IntroEpochs } from "./remote_epochs.ts";
 import { ProbeGate, STALLED_AFTER } from "./remote_probe_gate.ts";
+import { RelayWatch } from "./relay_watch.ts";
 import type { PeerRelays } from "./supernodes.ts";
 import type {
   Introduction,
@@ -57,6 +58,7 @@ import {
   type HandshakeFrame,
   type InnerFrame,
   InnerKind,
+  RTT_UNKNOWN,
   type SealedFrame,
 } from "../wire/peer_frame.ts";
 
@@ -115,6 +117,8 @@ export class RemotePeer {
   #news = new PathReport(this.#shown);
   /** The supernode (its key) that let frames to this peer stall: not used for it any more. */
   #stalledOn: string | null = null;
+  /** What this pair sees of the supernode relaying it (see `lib/peer/relay_watch.ts`). */
+  #watch = new RelayWatch();
   /** The last epoch from each source of introductions, and the one it said GOODBYE under. */
   #epochs: IntroEpochs;
   #warnings = new PeerWarnings();
@@ -600,7 +604,12 @@ export class RemotePeer {
 
   /** An ACK from the peer: it clears what it acknowledges, and the peer is responding. */
   #ack(now: number, f: AckFrame): void {
+    const oldest = this.#channel.oldestSentAt();
     this.#channel.onAck(now, f);
+    // How long the oldest payload waited for its acknowledgement, if this ACK covered it.
+    if (oldest !== undefined && this.#channel.oldestSentAt() !== oldest) {
+      this.#watch.acked(now - oldest);
+    }
     if (this.#alive.acked(now)) this.#events.push(notice({ kind: "responding", name: this.name }));
   }
 
@@ -688,8 +697,12 @@ export class RemotePeer {
 
   /** Sends the DATA due; a timed-out resend makes the path (or the relay) suspect. */
   #sendData(now: number, path: PathMachine): void {
+    this.#watch.through(
+      path.route() ? null : this.#ctx.view.supernodeFor(this.key, this.#stalledOn),
+    );
     for (const d of this.#channel.pollData(now)) {
       this.#sendFrame(now, { kind: InnerKind.Data, ...d });
+      this.#watch.sent(d.reason === "timeout");
       // Only a timed-out resend says something about the path; a path change's resends don't.
       if (d.reason !== "timeout") continue;
       if (path.route()) path.suspect(now);
@@ -699,6 +712,16 @@ export class RemotePeer {
           this.#stalledOn;
       }
     }
+    // Relayed by a supernode that holds back or loses what it relays: the server relays.
+    if (this.#watch.worse(this.#serverSum())) this.#stalledOn = this.#watch.key;
+  }
+
+  /** Both sides' RTTs to the server, summed, when both are known (see `relay_watch.ts`). */
+  #serverSum(): number | null {
+    const mine = this.#ctx.view.relays()?.serverRtt, theirs = this.peerRelays?.serverRtt;
+    if (mine === undefined || theirs === undefined) return null;
+    if (mine === RTT_UNKNOWN || theirs === RTT_UNKNOWN) return null;
+    return mine + theirs;
   }
 
   /**
