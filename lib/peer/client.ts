@@ -130,6 +130,7 @@ export class Client {
       drain: this.#d,
       farewell: this.#farewell,
       relayOnly: options.relayOnly,
+      privates: options.privateEndpoints,
     });
     this.#chat = new ChatOut(p.peers, this.#d, log);
   }

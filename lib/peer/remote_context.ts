@@ -12,6 +12,7 @@ import type { NoiseFactory } from "./handshake/handshake.ts";
 import type { Candidate, PathOptions, ProbeBudget } from "./path/path.ts";
 import type { ReliableOptions } from "./reliable.ts";
 import type { TokenBucket } from "../core/limits.ts";
+import type { FailureGate } from "./handshake/failure_gate.ts";
 import type { Drops } from "./drops.ts";
 import type { Warning } from "./identity_policy.ts";
 import type { Notice } from "./notices.ts";
@@ -164,6 +165,8 @@ export interface SharedResources {
    * Diffie-Hellman before it can fail, and ids and attempts travel in clear.
    */
   readonly uncookied: TokenBucket;
+  /** Handshake messages that failed to authenticate, per source: who may still cost work. */
+  readonly failures: FailureGate;
   /** The owner of auxiliary sockets for birthday searches. */
   readonly birthday: BirthdayPool;
   /** Randomness (handshake cookies, birthday probe ports). */
