@@ -20,6 +20,7 @@
 
 import assert from "node:assert/strict";
 import {
+  altPortOf,
   Attr,
   BINDING,
   bindingRequest,
@@ -354,6 +355,17 @@ Deno.test("stun responder: a change it cannot make, unknown required attributes 
   assert.equal(cp.via, 1);
   assert.equal(findAttribute(cp.msg, Attr.OtherAddress), undefined);
   assert.equal(code(answer(port, bindingRequest(tid(3), { change: CHANGE_IP })).msg), 420);
+  // ... but p2p's ALT-PORT names the other port of the address asked (60 bytes at most for the
+  // smallest request), and a server with one port or with both addresses sends none.
+  const plainAnswer = answer(port, bindingRequest(tid(5), { fingerprint: false }));
+  assert.equal(altPortOf(plainAnswer.msg), FULL[1]!.port);
+  assert.equal(plainAnswer.data.length, 60);
+  assert.equal(altPortOf(answer(port, bindingRequest(tid(6)), 1).msg), FULL[0]!.port);
+  assert.equal(altPortOf(answer(one, bindingRequest(tid(7))).msg), null);
+  assert.equal(
+    altPortOf(answer(new StunResponder({ sockets: FULL }), bindingRequest(tid(8))).msg),
+    null,
+  );
   // Unknown comprehension-required attributes (and RESPONSE-ADDRESS, never honoured) are
   // listed; unknown optional ones are ignored.
   const withAttrs = (attributes: StunAttribute[], t = tid(4)) =>
@@ -704,15 +716,25 @@ Deno.test("stun cli: --alt-port and --alt-host", () => {
   };
   const o = serve("--host", "192.0.2.1", "--alt-port", "3479", "--alt-host", "192.0.2.2");
   assert.deepEqual([o.altPort, o.altHost], [3479, "192.0.2.2"]);
+  // A second port of the same address by default: PORT+1, any free one with --port 0, and a
+  // bind failure is then only a warning.
   const d = serve();
-  assert.deepEqual([d.altPort, d.altHost], [undefined, undefined]);
-  assert.equal(serve("--alt-port", "3479").altPort, 3479);
+  assert.deepEqual([d.altPort, d.altHost, d.altPortOptional], [7778, undefined, true]);
+  assert.deepEqual([serve("--port", "4000").altPort, serve("--port", "0").altPort], [4001, 0]);
+  assert.equal(serve("--port", "65535").altPort, 65534);
+  const none = serve("--no-alt-port");
+  assert.deepEqual([none.altPort, none.altPortOptional], [undefined, undefined]);
+  const given = serve("--alt-port", "3479");
+  assert.deepEqual([given.altPort, given.altPortOptional], [3479, undefined]);
+  assert.equal(serve("--port", "0", "--alt-port", "0").altPort, 0);
   const bad = [
+    ["--alt-port", "3479", "--no-alt-port"],
+    ["--host", "192.0.2.1", "--alt-port", "3479", "--alt-host", "192.0.2.2", "--no-alt-port"],
+    ["--host", "192.0.2.1", "--alt-port", "0", "--alt-host", "192.0.2.2"],
     ["--alt-host", "192.0.2.2"], // needs --alt-port
     ["--alt-port", "3479", "--alt-host", "192.0.2.2"], // --host 0.0.0.0
     ["--host", "192.0.2.1", "--alt-port", "3479", "--alt-host", "192.0.2.1"],
     ["--alt-port", "7777"],
-    ["--alt-port", "0"],
     ["--alt-port", "70000"],
     ["--host", "192.0.2.1", "--alt-port", "1", "--alt-host", "example.org"],
   ];

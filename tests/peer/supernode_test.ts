@@ -12,7 +12,8 @@ import { Registry } from "../../lib/server/registry.ts";
 import { signedHello } from "../support/hello.ts";
 import { seededRandom } from "../support/prng.ts";
 import { JsonView, pathText } from "../../lib/roles/view.ts";
-import { SERVER, SimNet, type SimPeer, simRoom } from "../support/sim.ts";
+import { addPeer, SERVER, SimNet, type SimPeer, simRoom } from "../support/sim.ts";
+import { SimNat } from "../support/sim_nat.ts";
 import { addCheckingServer, addressOf, addRoomPeer, SERVER_ALT } from "../support/supernode_sim.ts";
 
 /** `n` numbered lines from `from`, sent one a step. */
@@ -52,6 +53,57 @@ Deno.test("reachability: public and full-cone peers pass, port-restricted and sy
   const passed = [idHexOf(alice), idHexOf(bob)].sort();
   assert.equal(carol.client.supernodeKey, passed[0]);
   assert.equal(dave.client.supernodeKey, passed[0]);
+});
+
+Deno.test("reachability with one address: only a peer without a NAT is probed (from the second port) and passes", () => {
+  const net = new SimNet(22);
+  const { registry } = addCheckingServer(net, "port");
+  const alice = addRoomPeer(net, "alice", "public");
+  const others = (["full-cone", "address-restricted", "port-restricted", "symmetric"] as const)
+    .map((nat) => addRoomPeer(net, `p-${nat}`, nat));
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 1, "only alice, on her own address, is probed");
+  assert.equal(registry.stats.reachPassed, 1);
+  assert.equal(alice.client.supernode, true);
+  for (const p of others) {
+    assert.equal(p.client.supernode, false);
+    assert.equal(p.client.supernodeKey, idHexOf(alice));
+  }
+});
+
+Deno.test("reachability with one address: probing NATted peers from the second port would pass an address-restricted NAT", () => {
+  // Why only peers without a NAT are probed: a REACH from the server's own address (another
+  // port) gets through a NAT that filters on the address alone, yet strangers cannot.
+  const net = new SimNet(23);
+  const { registry } = addCheckingServer(net, "port", { reachNoNatOnly: false });
+  const ari = addRoomPeer(net, "ari", "address-restricted");
+  const pat = addRoomPeer(net, "pat", "port-restricted");
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 2);
+  assert.equal(ari.client.supernode, true, "the false positive the guard prevents");
+  assert.equal(pat.client.supernode, false);
+});
+
+Deno.test("reachability: a public peer behind a stateful firewall fails the one-address probe", () => {
+  // A host on its own address whose firewall lets in only replies (per address and port):
+  // probed, and the REACH from the second port is dropped.
+  const net = new SimNet(24);
+  const { registry } = addCheckingServer(net, "port");
+  const own = { hostname: "192.0.2.99", port: 5000 };
+  const firewall = (filtering: "address-and-port-dependent" | "address-dependent") =>
+    new SimNat(own.hostname, { mapping: "endpoint-independent", filtering, ports: "preserve" });
+  const fw = addPeer(net, "fw", own, firewall("address-and-port-dependent"));
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 1, "probed: it is seen on its own address");
+  assert.equal(registry.stats.reachPassed, 0);
+  assert.equal(fw.client.supernode, false);
+  // The limit of one address, documented: a firewall that filters on the address alone (rare;
+  // conntrack-based ones filter per address and port) lets the probe in.
+  const net2 = new SimNet(25);
+  const { registry: r2 } = addCheckingServer(net2, "port");
+  addPeer(net2, "fw2", own, firewall("address-dependent"));
+  net2.run(5_000);
+  assert.equal(r2.stats.reachPassed, 1);
 });
 
 Deno.test("reachability: a REACHED without the registration's token or nonce changes nothing", () => {
