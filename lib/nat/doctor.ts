@@ -7,7 +7,8 @@
  *
  * 1. **Reach** (§4.2, test I): a plain request to the server. No answer within the timeout:
  *    UDP does not get through and nothing else is tried. The answer gives the public address
- *    (XOR-MAPPED-ADDRESS) and, from a server with `--alt-host`/`--alt-port`, OTHER-ADDRESS.
+ *    (XOR-MAPPED-ADDRESS) and, from a server with `--alt-host`/`--alt-port`, OTHER-ADDRESS
+ *    (from a plain `p2p serve`, one address with two ports: ALT-PORT).
  * 2. **Filtering** (§4.4) and **hairpin** (§4.5), at once: requests to the primary address
  *    asking for the answer from the other address and port (test II) and from the other port
  *    only (test III), and, from a second socket, a request to the first socket's public
@@ -491,7 +492,7 @@ export class Doctor {
       }
       this.#altPort = null;
       this.#unknownWhy =
-        "the server does not offer NAT behaviour discovery (its operator can add --alt-host and --alt-port)";
+        "the server does not offer NAT behaviour discovery (its operator can drop --no-alt-port, or add --alt-host)";
       this.#phase = "hairpin";
       return;
     }

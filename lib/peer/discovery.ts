@@ -1,13 +1,14 @@
 /**
  * How a joining peer learns about its own addresses beyond what the server sees: the STUN
- * probe (the p2p server, which answers STUN on its port and with `--alt-host` names a second
- * address, plus any `--stun` servers: two answers give the NAT mapping verdict and the
- * reflexive addresses) and the router's port mapping (NAT-PMP, PCP, UPnP IGD). What they yield:
+ * probe (the p2p server, which answers STUN on its port and names a second port of its address
+ * (ALT-PORT) or, with `--alt-host`, a second address, plus any `--stun` servers: two answers give
+ * the NAT mapping verdict and the reflexive addresses; two ports of one address that agree give
+ * "not per port", told to peers as endpoint-independent, see `docs/protocol.md` 11.7) and the router's port mapping (NAT-PMP, PCP, UPnP IGD). What they yield:
  * our NAT's mapping (for birthday searches) and up to four extra candidates (a granted mapping
  * first, then reflexive addresses the server's view lacks), which the client tells its peers.
  *
- * A peer offering to be a supernode holds back asking the server's other address until the
- * server's reachability check (a REACH from that address) came or had its chance
+ * A peer offering to be a supernode holds back asking the server's other address (or port)
+ * until the server's reachability check (a REACH from there) came or had its chance
  * ({@link REACH_WAIT} after registering): asking first would open an address-restricted NAT to
  * it and let the check pass.
  *
