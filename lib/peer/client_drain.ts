@@ -36,6 +36,8 @@ export class ClientDrain {
   #p: MadeParts;
   #step: DriveState;
   #farewell: Farewell;
+  /** A peer's view of our address reached discovery: its news is drained at the step's end. */
+  #views = false;
 
   /** A drain for the parts in `d`. */
   constructor(d: DrainParts) {
@@ -57,7 +59,10 @@ export class ClientDrain {
         members.identified(r);
         this.members();
       } else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
-      else this.events.push(e);
+      else if (e.type === "observed") {
+        this.#p.discovery.handlePeerView(e.observed, e.from);
+        this.#views = true;
+      } else this.events.push(e);
     }
     this.#p.peers.track(r);
   }
@@ -93,6 +98,13 @@ export class ClientDrain {
         this.remote(r);
       }
     }
+  }
+
+  /** Drains discovery if peers' views of our address reached it in this step. */
+  peerViews(now: number): void {
+    if (!this.#views) return;
+    this.#views = false;
+    this.discovery(now);
   }
 
   /** Moves what the supernode side queued out; its events are returned for the client. */

@@ -37,7 +37,8 @@ export type RemoteEvent =
 /**
  * What a remote peer reports to the client: its user's events; `direct-lost` when a direct path
  * to it had worked and the pair is on the relay now (if it is our supernode, it is gone);
- * `identified` when its handshake first showed its identity (an earlier instance of it gives
+ * `observed` when it saw our main socket's probe come from
+ * an endpoint (evidence of our NAT's mapping); `identified` when its handshake first showed its identity (an earlier instance of it gives
  * way, see `lib/peer/membership.ts`); `server-hint` when it says it registered with the server
  * again (check our own registration); `goodbye` when it says it leaves (it departs);
  * `goodbye-ack` when it answered our own GOODBYE.
@@ -48,7 +49,9 @@ export type RemoteOutput =
   | { type: "identified" }
   | { type: "server-hint"; boot: Uint8Array }
   | { type: "goodbye" }
-  | { type: "goodbye-ack" };
+  | { type: "goodbye-ack" }
+  /** It saw our main socket's probe come from `observed` (we sent it to `from`). */
+  | { type: "observed"; observed: Endpoint; from: Endpoint };
 
 /** A datagram a remote peer wants sent. */
 export type RemoteTransmit =

@@ -244,6 +244,66 @@ Deno.test("birthday sim: a one-address server without its second port: no verdic
   assert.equal(a.client.birthdayStats().searches + b.client.birthdayStats().searches, 0);
 });
 
+Deno.test("birthday sim: without any STUN verdict, a third peer's views make port-restricted ↔ symmetric direct", () => {
+  // A server without its second port and no --stun: nobody knows its mapping from STUN. carol
+  // (full cone) reaches both directly; her PROBE_ACKs tell alice she is seen where the server
+  // sees her (endpoint-independent) and bob that he is not (a mapping per destination).
+  const { net, a, b } = oneAddressPair(35, false);
+  const c = addPeer(
+    net,
+    "carol",
+    { hostname: "10.3.0.2", port: 5000 },
+    new SimNat("203.0.113.3", "full-cone", undefined, 35 * 2 + 3),
+  );
+  net.runUntilTrue(() => direct(a, "bob") && direct(b, "alice"), 40_000);
+  assert.ok(direct(c, "alice") && direct(c, "bob"));
+  assert.deepEqual(a.client.mapping, { mapping: NatMapping.EndpointIndependent, basis: "proven" });
+  assert.deepEqual(b.client.mapping, { mapping: NatMapping.AddressDependent, basis: "proven" });
+  assert.equal(b.client.birthdayStats().hits, 1);
+});
+
+Deno.test("birthday sim: a mapping per destination host that two server ports cannot see is caught by a peer's view", () => {
+  // alice's NAT maps per destination host, not per port: the server's two ports agree ("not
+  // per port", told as endpoint-independent), until carol sees her at another port.
+  const net = new SimNet(36, { latency: 25 });
+  new OneAddressServer(net, true);
+  const a = addPeer(
+    net,
+    "alice",
+    { hostname: "10.1.0.2", port: 5000 },
+    new SimNat(
+      "203.0.113.1",
+      {
+        mapping: "address-dependent",
+        filtering: "address-and-port-dependent",
+        ports: "random",
+      },
+      undefined,
+      1,
+    ),
+  );
+  net.run(3_000);
+  assert.deepEqual(a.client.mapping, {
+    mapping: NatMapping.EndpointIndependent,
+    basis: "not-port-dependent",
+  });
+  const c = addPeer(
+    net,
+    "carol",
+    { hostname: "10.3.0.2", port: 5000 },
+    new SimNat("203.0.113.3", "full-cone", undefined, 3),
+  );
+  net.runUntilTrue(() => direct(a, "carol") && direct(c, "alice"), 20_000);
+  // Her next probe of the direct path (a keepalive) brings carol's view.
+  const took = net.runUntilTrue(() => a.client.mapping.basis === "proven", 30_000);
+  console.log(`alice learnt her mapping from carol's view ${took} ms after going direct`);
+  assert.deepEqual(a.client.mapping, { mapping: NatMapping.AddressDependent, basis: "proven" });
+  assert.ok(
+    a.drain().some((e) => e.type === "notice" && e.kind === "symmetric-nat"),
+    "alice is told her NAT maps per destination",
+  );
+});
+
 Deno.test("birthday sim: symmetric ↔ symmetric stays relayed and nobody scans", () => {
   const { net, a, b } = natPair(13, "symmetric-random", "symmetric-random");
   net.run(20_000);
