@@ -71,6 +71,8 @@ export class Reach {
     if (via === undefined || (p.flags & FLAG_SUPERNODE) === 0) return;
     if ((p.flags & FLAG_RELAY_ONLY) !== 0) return;
     if (this.#noNatOnly && !withoutNat(p)) return;
+    // The server's other sockets are IPv4 (`--alt-host`, `--alt-port`): no probe reaches IPv6.
+    if (p.addr.hostname.includes(":")) return;
     if (!this.#budget.take(now, 1)) return this.#out.drop("reach-rate");
     const nonce = this.#random(REACH_NONCE_LEN);
     p.reach = nonce;

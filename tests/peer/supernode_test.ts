@@ -444,6 +444,46 @@ Deno.test("registry: one REACH per registration, within the server-wide rate, on
   assert.equal(reg.stats.drops["reach-rate"], 13);
 });
 
+Deno.test("registry with one address: REACH from the second port only to members seen at their own endpoint, IPv4", () => {
+  const reg = new Registry(
+    { reachVia: 1, reachNoNatOnly: true },
+    seededRandom(2),
+    new Uint8Array(32).fill(2),
+  );
+  const hello = (n: number, from: { hostname: string; port: number }, own: typeof from[]) => {
+    const id = new Uint8Array(8).fill(n);
+    const m = signedHello("reach1", {
+      id,
+      flags: FLAG_SUPERNODE,
+      nameTag: new Uint8Array(8).fill(n),
+      cookie: reg.cookieFor(id, from, 0),
+      privateEndpoints: own,
+    });
+    reg.handleDatagram(0, from, encodeServerMsg(m));
+    const out: Transmit[] = [];
+    for (let t = reg.pollTransmit(); t; t = reg.pollTransmit()) {
+      if (t.via !== undefined) out.push(t);
+    }
+    return out;
+  };
+  const pub = { hostname: "192.0.2.1", port: 4000 };
+  const probed = hello(1, pub, [pub]);
+  assert.deepEqual(probed.map((t) => [t.via, t.to]), [[1, pub]]);
+  // Behind a NAT: its interface is another address (or the same address, another port).
+  assert.deepEqual(
+    hello(2, { hostname: "192.0.2.2", port: 4000 }, [{ hostname: "10.0.0.2", port: 4000 }]),
+    [],
+  );
+  assert.deepEqual(
+    hello(3, { hostname: "192.0.2.3", port: 5000 }, [{ hostname: "192.0.2.3", port: 4000 }]),
+    [],
+  );
+  // On its own IPv6 address: the second port is IPv4, no probe.
+  const six = { hostname: "2001:db8::5", port: 4000 };
+  assert.deepEqual(hello(4, six, [six]), []);
+  assert.equal(reg.stats.reachSent, 1);
+});
+
 Deno.test("a supernode that stays up but drops a pair's frames: the pair moves to the server's relay", () => {
   const { net, alice, bob, carol } = supernodeRoom(27);
   const at = addressOf.get(alice)!;
