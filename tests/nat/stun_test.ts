@@ -708,6 +708,76 @@ Deno.test({
 // ---------------------------------------------------------------------------------------------
 // Command line
 
+Deno.test({
+  name:
+    "stun: a plain p2p serve answers on PORT+1 and names it in ALT-PORT; a taken PORT+1 is a warning",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Two free ports in a row: P for the server, P+1 held by us in the second run.
+    let port = 0;
+    for (let i = 0; i < 20 && !port; i++) {
+      const a = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+      const p = (a.addr as Deno.NetAddr).port;
+      try {
+        if (p < 65535) {
+          Deno.listenDatagram({ hostname: "127.0.0.1", port: p + 1, transport: "udp" }).close();
+        }
+        if (p < 65535) port = p;
+      } catch {
+        // P+1 taken: try another
+      }
+      a.close();
+    }
+    assert.ok(port, "two free ports in a row");
+    const args = ["serve", "--host", "127.0.0.1", "--port", String(port), "--json", "--no-ipv6"];
+    {
+      await using srv = P2pProcess.p2p(args, { label: "server" });
+      const ev = await srv.waitForEvent("listening", {}, 20_000);
+      assert.deepEqual(ev.alt, [`127.0.0.1:${port + 1}`]);
+      const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+      try {
+        await sock.send(bindingRequest(tid(9)), { transport: "udp", hostname: "127.0.0.1", port });
+        const [reply] = await sock.receive();
+        assert.equal(altPortOf(decoded(reply)), port + 1);
+        await sock.send(bindingRequest(tid(10)), {
+          transport: "udp",
+          hostname: "127.0.0.1",
+          port: port + 1,
+        });
+        const [second, from] = await sock.receive();
+        assert.equal((from as Deno.NetAddr).port, port + 1);
+        assert.equal(altPortOf(decoded(second)), port, "the second port names the first");
+      } finally {
+        sock.close();
+      }
+    }
+    const held = Deno.listenDatagram({ hostname: "127.0.0.1", port: port + 1, transport: "udp" });
+    try {
+      await using srv = P2pProcess.p2p(args, { label: "server (PORT+1 taken)" });
+      const ev = await srv.waitForEvent("listening", {}, 20_000);
+      assert.equal(ev.addr, `127.0.0.1:${port}`);
+      assert.equal(ev.alt, undefined, "runs without the second port");
+      // An answer means it is serving (its start-up lines are written); stopped, all is read.
+      const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+      try {
+        await sock.send(bindingRequest(tid(11)), { transport: "udp", hostname: "127.0.0.1", port });
+        const [reply] = await sock.receive();
+        assert.equal(altPortOf(decoded(reply)), null, "no second port to name");
+      } finally {
+        sock.close();
+      }
+      await srv.close();
+      assert.match(
+        srv.stderr,
+        /Not serving the second port \d+: .*--alt-port a free port, or --no-alt-port/,
+      );
+    } finally {
+      held.close();
+    }
+  },
+});
+
 Deno.test("stun cli: --alt-port and --alt-host", () => {
   const serve = (...a: string[]) => {
     const c = parseCommand(["serve", ...a]);
