@@ -7,7 +7,8 @@
  *
  * 1. **Reach** (§4.2, test I): a plain request to the server. No answer within the timeout:
  *    UDP does not get through and nothing else is tried. The answer gives the public address
- *    (XOR-MAPPED-ADDRESS) and, from a server with `--alt-host`/`--alt-port`, OTHER-ADDRESS.
+ *    (XOR-MAPPED-ADDRESS) and, from a server with `--alt-host`/`--alt-port`, OTHER-ADDRESS
+ *    (from a plain `p2p serve`, one address with two ports: ALT-PORT).
  * 2. **Filtering** (§4.4) and **hairpin** (§4.5), at once: requests to the primary address
  *    asking for the answer from the other address and port (test II) and from the other port
  *    only (test III), and, from a second socket, a request to the first socket's public
@@ -30,7 +31,13 @@
  *
  * Every request is repeated 300, 600, 1200, 1600 … ms apart until its timeout, so every test
  * ends, and answers are matched by their random 96-bit transaction ids. A server without
- * RFC 5780 support (no OTHER-ADDRESS) leaves mapping and filtering unknown (`null`).
+ * RFC 5780 support (no OTHER-ADDRESS) leaves mapping and filtering unknown (`null`), except that
+ * a p2p server with one address and a second port (ALT-PORT) gets the port half of tests 2 and
+ * 3: an answer to "change port" means filtering is not per port (else it is
+ * address-and-port-dependent), and another public port seen from the other port means the
+ * mapping is address-and-port-dependent. The same public port leaves endpoint-independent and
+ * address-dependent mapping apart unknown (`mapping_per_port` false, `mapping` null): telling
+ * them apart takes a second address (`lib/nat/doctor_one_address.ts` says so).
  *
  * ## What the verdict says
  *
@@ -43,7 +50,9 @@
  * @module
  */
 
+import { ONE_ADDRESS_WHY, oneAddressVerdict, oneAddressWords } from "./doctor_one_address.ts";
 import {
+  altPortOf,
   Attr,
   bindingRequest,
   CHANGE_IP,
@@ -88,6 +97,14 @@ export interface DoctorReport {
   mapping: Behaviour | null;
   /** Filtering behaviour, null when it cannot be known. */
   filtering: Behaviour | null;
+  /**
+   * Whether the mapping depends on the destination port (address-and-port-dependent), also
+   * from a server with one address and two ports (where false leaves endpoint-independent and
+   * address-dependent apart unknown: {@link mapping} is null then); null when not tested.
+   */
+  mapping_per_port: boolean | null;
+  /** Whether filtering is address-and-port-dependent (as {@link mapping_per_port}). */
+  filtering_per_port: boolean | null;
   /** Whether the public port equals the local one. */
   port_preserved: boolean | null;
   /** Whether a datagram to our own public address comes back (hairpinning). */
@@ -201,6 +218,10 @@ export class Doctor {
   #rtt: number | null = null;
   #public: Endpoint | null = null;
   #other: Endpoint | null = null;
+  /** A server with one address: its other port (ALT-PORT), when it names one. */
+  #altPort: number | null = null;
+  #mappingPerPort: boolean | null = null;
+  #filteringPerPort: boolean | null = null;
   #f2: Tx | null = null;
   #f3: Tx | null = null;
   #m2: Tx | null = null;
@@ -323,6 +344,8 @@ export class Doctor {
       rfc5780: this.#other !== null,
       mapping: this.#mapping,
       filtering: this.#filtering,
+      mapping_per_port: this.#mappingPerPort,
+      filtering_per_port: this.#filteringPerPort,
       port_preserved: this.#public && this.#local ? this.#public.port === this.#local.port : null,
       hairpin: this.#hairpin,
       // Only a probe after a real idle wait tells something (the first one checks the method).
@@ -441,6 +464,7 @@ export class Doctor {
       this.#public = mappedAddress(m);
       const other = findAttribute(m, Attr.OtherAddress);
       this.#other = other ? decodeAddress(other.value) : null;
+      this.#altPort = altPortOf(m);
     }
     this.#events.push({
       type: "reached",
@@ -458,8 +482,17 @@ export class Doctor {
       !other || other.hostname === this.#o.server.hostname || other.port === this.#o.server.port
     ) {
       this.#other = null;
+      const alt = this.#altPort;
+      if (alt !== null && alt !== this.#o.server.port) {
+        // One address, two ports: the port half of the tests (II and III need a second address).
+        this.#unknownWhy = ONE_ADDRESS_WHY;
+        this.#f3 = this.#request(now, 0, this.#o.server, { change: CHANGE_PORT });
+        this.#phase = "filter";
+        return;
+      }
+      this.#altPort = null;
       this.#unknownWhy =
-        "the server does not offer NAT behaviour discovery (its operator can add --alt-host and --alt-port)";
+        "the server does not offer NAT behaviour discovery (its operator can drop --no-alt-port, or add --alt-host)";
       this.#phase = "hairpin";
       return;
     }
@@ -468,7 +501,43 @@ export class Doctor {
     this.#phase = "filter";
   }
 
+  /** One address: an answer from the other port means filtering is not per port. */
+  #afterFilterOneAddress(now: number, alt: number): void {
+    const f3 = this.#f3!;
+    if (f3.state === "pending") return;
+    const fromAlt = f3.state === "answered" &&
+      sameEndpoint(f3.reply!.from, { hostname: this.#o.server.hostname, port: alt });
+    const perPort = f3.state === "answered"
+      ? (fromAlt ? false : null)
+      : f3.state === "timeout"
+      ? true
+      : null;
+    if (f3.state === "answered" && !fromAlt) {
+      this.#unknownWhy = "the server answered from the wrong address to a change request";
+    } else if (f3.state === "error") {
+      this.#unknownWhy = "the server refused to answer from its other port";
+    }
+    this.#filteringPerPort = perPort;
+    this.#filtering = perPort ? "address-and-port-dependent" : null;
+    this.#events.push({ type: "filtering", value: this.#filtering });
+    this.#m3 = this.#request(now, 0, { hostname: this.#o.server.hostname, port: alt });
+    this.#phase = "map";
+  }
+
+  /** One address: another public port from the other port means a mapping per port. */
+  #afterMapOneAddress(): void {
+    const m3 = this.#m3!;
+    if (m3.state === "pending") return;
+    const a3 = m3.state === "answered" ? mappedAddress(m3.reply!.msg) : null;
+    if (!a3) this.#unknownWhy = "the server's other port did not answer";
+    this.#mappingPerPort = a3 ? !sameEndpoint(a3, this.#public!) : null;
+    this.#mapping = this.#mappingPerPort ? "address-and-port-dependent" : null;
+    this.#events.push({ type: "mapping", value: this.#mapping });
+    this.#phase = "hairpin";
+  }
+
   #afterFilter(now: number): void {
+    if (this.#altPort !== null) return this.#afterFilterOneAddress(now, this.#altPort);
     const f2 = this.#f2!, f3 = this.#f3!;
     const other = this.#other!;
     const fromOther = f2.state === "answered" && sameEndpoint(f2.reply!.from, other);
@@ -492,6 +561,7 @@ export class Doctor {
     }
     this.#cancel(f2, f3);
     this.#filtering = result;
+    this.#filteringPerPort = result && result === "address-and-port-dependent";
     this.#events.push({ type: "filtering", value: result });
     this.#m2 = this.#request(now, 0, { hostname: other.hostname, port: this.#o.server.port });
     this.#m3 = this.#request(now, 0, other);
@@ -499,6 +569,7 @@ export class Doctor {
   }
 
   #afterMap(_now: number): void {
+    if (this.#altPort !== null) return this.#afterMapOneAddress();
     const m2 = this.#m2!, m3 = this.#m3!;
     const a1 = this.#public!;
     const a2 = m2.state === "answered" ? mappedAddress(m2.reply!.msg) : null;
@@ -516,6 +587,7 @@ export class Doctor {
     }
     this.#cancel(m2, m3);
     this.#mapping = result;
+    this.#mappingPerPort = result && result === "address-and-port-dependent";
     this.#events.push({ type: "mapping", value: result });
     this.#phase = "hairpin";
   }
@@ -656,6 +728,8 @@ export function verdictOf(
     }
   }
   if (r.mapping === null || r.filtering === null) {
+    const one = oneAddressVerdict(r);
+    if (one) return { relayedWith: one.relayedWith, verdict: one.verdict + keepalive };
     return {
       relayedWith: null,
       verdict: `UDP works; NAT type unknown: ${why || "the tests were inconclusive"}${keepalive}`,
@@ -710,10 +784,16 @@ export function describeReport(r: DoctorReport): string[] {
       (r.port_preserved === null ? "" : r.port_preserved ? " (port kept)" : " (port changed)"),
   );
   const unknown = r.rfc5780 ? "unknown" : "unknown (the server does not offer RFC 5780 tests)";
-  row("Mapping", r.mapping ? `${r.mapping}: ${BEHAVIOUR_WORDS[r.mapping].mapping}` : unknown);
+  const one = oneAddressWords(r);
+  row(
+    "Mapping",
+    r.mapping ? `${r.mapping}: ${BEHAVIOUR_WORDS[r.mapping].mapping}` : one.mapping ?? unknown,
+  );
   row(
     "Filtering",
-    r.filtering ? `${r.filtering}: ${BEHAVIOUR_WORDS[r.filtering].filtering}` : unknown,
+    r.filtering
+      ? `${r.filtering}: ${BEHAVIOUR_WORDS[r.filtering].filtering}`
+      : one.filtering ?? unknown,
   );
   row(
     "Hairpin",

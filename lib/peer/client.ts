@@ -223,6 +223,11 @@ export class Client {
     return this.#pool.pollRelease();
   }
 
+  /** Our NAT's mapping as peers are told it (a `NatMapping` value), and how it is known. */
+  get mapping(): { mapping: number; basis: string } {
+    return { mapping: this.#discovery.nat.mapping, basis: this.#discovery.mappingBasis };
+  }
+
   /** Birthday search counters summed over the peers known (for diagnostics and tests). */
   birthdayStats(): { searches: number; hits: number; probes: number; kept: number } {
     return { ...this.#peers.birthdayStats(), kept: this.#pool.kept };
@@ -406,6 +411,7 @@ export class Client {
    * registration's traffic with our own role runs to quiescence (in bounded rounds).
    */
   #drive(now: number): void {
+    this.#d.peerViews(now);
     this.#serverNews(now);
     const failed = this.#step.takeSupernodeFailed();
     if (failed !== undefined) this.#sn.pathFailed(now, failed);
