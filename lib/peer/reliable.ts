@@ -52,14 +52,15 @@ import { BATCH_PART_OVERHEAD, type DataPart, MAX_BATCH } from "../wire/peer_fram
 import {
   type DataFrame,
   DEFAULT_RELIABLE,
-  type Delivery,
   type OutAck,
   type OutData,
   type ReliableOptions,
   type ReliableStats,
   type SendReason,
 } from "./reliable_types.ts";
+import { type DataOutcome, ReliableReceiver } from "./reliable_receive.ts";
 
+export { type DataOutcome } from "./reliable_receive.ts";
 export {
   type DataFrame,
   DEFAULT_RELIABLE,
@@ -124,22 +125,7 @@ export class ReliableChannel {
   #lastAckAt = -Infinity;
   /** Frames wait behind the oldest one's retries (see `#resendDue`): an ACK sends them. */
   #waiting = false;
-  // Receiver half.
-  #recvStream: number | undefined;
-  /** Streams the peer left behind; a late frame of one is never followed again. */
-  #oldStreams: number[] = [];
-  #delivered = 0;
-  #buffer = new Map<number, DataPart & { packed?: DataPart[] }>();
-  /** In-order DATA frames received since the last ACK handed out. */
-  #unacked = 0;
-  /** When the delayed ACK is due (Infinity: none pending). */
-  #ackDue = Infinity;
-  /**
-   * When {@link nextTimeout} says to look for a delayed ACK: a lower bound of `#ackDue`, left
-   * in place when an ACK goes out early, so a flood of DATA does not move the caller's timer
-   * on every frame (a spurious wake-up costs one look).
-   */
-  #ackWake = Infinity;
+  #recv: ReliableReceiver;
   /** Counters. */
   readonly stats: ReliableStats = {
     sent: 0,
@@ -159,6 +145,7 @@ export class ReliableChannel {
     this.#o = { ...DEFAULT_RELIABLE, ...options };
     this.#rto = this.#o.initialRto;
     this.#stream = stream >>> 0;
+    this.#recv = new ReliableReceiver(this.#o, this.stats);
   }
 
   /** Queues one payload (a fragment; `more` says another follows). False when the queue is full. */
@@ -356,39 +343,24 @@ export class ReliableChannel {
    * late; undefined when there is neither.
    */
   nextTimeout(): number | undefined {
-    const t = this.#inflight.size === 0 ? this.#ackWake : Math.min(this.#earliest, this.#ackWake);
+    const wake = this.#recv.ackWake;
+    const t = this.#inflight.size === 0 ? wake : Math.min(this.#earliest, wake);
     return t === Infinity ? undefined : t;
   }
 
   /** True while a delayed ACK waits to be handed out by {@link pollAck}. */
   get ackPending(): boolean {
-    return this.#ackDue !== Infinity;
+    return this.#recv.ackPending;
   }
 
   /** The delayed ACK, once it is due (at {@link nextTimeout}); otherwise undefined. */
   pollAck(now: number): OutAck | undefined {
-    if (this.#ackWake > now) return undefined;
-    if (this.#ackDue > now) {
-      this.#ackWake = this.#ackDue;
-      return undefined;
-    }
-    this.#ackWake = Infinity;
-    return this.#ackSent();
+    return this.#recv.pollAck(now);
   }
 
   /** The delayed ACK at once, if one is pending (e.g. before leaving). */
   takeAck(): OutAck | undefined {
-    if (this.#ackDue === Infinity) return undefined;
-    this.#ackWake = Infinity;
-    return this.#ackSent();
-  }
-
-  /** Hands out the ACK as of now and clears what was pending. */
-  #ackSent(): OutAck {
-    this.#unacked = 0;
-    this.#ackDue = Infinity;
-    this.stats.acks++;
-    return this.#ack();
+    return this.#recv.takeAck();
   }
 
   /** When the oldest unacknowledged payload was first sent, if any is in flight. */
@@ -489,122 +461,8 @@ export class ReliableChannel {
    * delayed one comes from {@link pollAck}), and `reset` when the peer's stream changed. A late
    * frame of a stream the peer left behind is only acknowledged (at once), never followed back.
    */
-  onData(d: DataFrame, now: number): {
-    /** Payloads now deliverable, in order (possibly none). */
-    deliver: Delivery[];
-    /** The ACK as of this frame: what this side has received of the peer's stream. */
-    ack: OutAck;
-    /**
-     * Send `ack` now. When false it is delayed: {@link pollAck} hands it out at
-     * {@link nextTimeout} (or sooner, with a later frame's `ackNow`).
-     */
-    ackNow: boolean;
-    /** The peer's stream changed. */
-    reset: boolean;
-    /**
-     * Sequence numbers of the peer's stream we never received and never will: its `base` moved
-     * past them (it gave them up). 0 almost always.
-     */
-    missed: number;
-  } {
-    const deliver: Delivery[] = [];
-    const stream = d.stream >>> 0;
-    if (stream !== this.#recvStream && this.#oldStreams.includes(stream)) {
-      this.stats.duplicates++;
-      this.stats.acks++;
-      const ack = { stream, cumulative: d.base - 1, selective: 0 };
-      return { deliver, ack, ackNow: true, reset: false, missed: 0 };
-    }
-    let reset = false;
-    if (stream !== this.#recvStream) {
-      if (this.#recvStream !== undefined) {
-        this.stats.streamResets++;
-        reset = true;
-        this.#oldStreams.push(this.#recvStream);
-        if (this.#oldStreams.length > 8) this.#oldStreams.shift();
-      }
-      this.#recvStream = stream;
-      this.#delivered = Math.max(0, d.base - 1);
-      this.#buffer.clear();
-    }
-    // The sender says it saw everything below `base` acknowledged, so none of it is coming: what
-    // we lack of it is missed (a sender that gave it up), what we buffered of it is delivered.
-    const missed = d.base - 1 > this.#delivered ? this.#skipTo(d.base - 1, deliver) : 0;
-    const seq = d.seq;
-    // Anything but the next frame in order is acknowledged at once: a duplicate (our ACK was
-    // lost), a frame beyond the window, one out of order (a loss to repair) or one that fills
-    // a gap (the repair worked).
-    let immediate = reset || this.#buffer.size > 0;
-    if (seq <= this.#delivered || this.#buffer.has(seq)) {
-      this.stats.duplicates++;
-      immediate = true;
-    } else if (seq === this.#delivered + 1 && this.#buffer.size === 0) {
-      // The common case: the next one, nothing buffered.
-      this.#delivered = seq;
-      this.#deliver(d, deliver);
-    } else if (seq - this.#delivered <= this.#o.window) {
-      const { first, more, text, packed } = d;
-      this.#buffer.set(seq, packed ? { first, more, text, packed } : { first, more, text });
-      for (;;) {
-        const next = this.#buffer.get(this.#delivered + 1);
-        if (!next) break;
-        this.#buffer.delete(++this.#delivered);
-        this.#deliver(next, deliver);
-      }
-      immediate = true;
-    } else immediate = true;
-    if (immediate || missed > 0 || ++this.#unacked >= this.#o.ackEvery || this.#o.ackDelay <= 0) {
-      return { deliver, ack: this.#ackSent(), ackNow: true, reset, missed };
-    }
-    if (this.#ackDue === Infinity) {
-      this.#ackDue = now + this.#o.ackDelay;
-      if (this.#ackWake === Infinity) this.#ackWake = this.#ackDue;
-    }
-    return { deliver, ack: this.#ack(), ackNow: false, reset, missed };
-  }
-
-  /**
-   * Moves `delivered` up to `to`, delivering what is buffered on the way; returns how many
-   * sequence numbers were skipped, never received.
-   */
-  #skipTo(to: number, deliver: Delivery[]): number {
-    let missed = 0;
-    for (let seq = this.#delivered + 1; seq <= to; seq++) {
-      const held = this.#buffer.get(seq);
-      if (held) {
-        this.#buffer.delete(seq);
-        this.#deliver(held, deliver);
-      } else missed++;
-      // A hostile or broken base far ahead: skip the rest without walking it.
-      if (this.#buffer.size === 0) {
-        missed += to - seq;
-        break;
-      }
-    }
-    this.#delivered = to;
-    this.stats.missed += missed;
-    return missed;
-  }
-
-  /** Hands out the payloads of one frame (the first, then any packed after it). */
-  #deliver(d: DataPart & { packed?: DataPart[] }, out: Delivery[]): void {
-    out.push({ first: d.first, more: d.more, text: d.text });
-    for (const p of d.packed ?? []) out.push({ first: p.first, more: p.more, text: p.text });
-    this.stats.delivered += 1 + (d.packed?.length ?? 0);
-  }
-
-  #ack(): OutAck {
-    let selective = 0;
-    if (this.#buffer.size > 0) {
-      for (let i = 0; i < 32; i++) {
-        if (this.#buffer.has(this.#delivered + 2 + i)) selective |= 1 << i;
-      }
-    }
-    return {
-      stream: this.#recvStream ?? 0,
-      cumulative: this.#delivered,
-      selective: selective >>> 0,
-    };
+  onData(d: DataFrame, now: number): DataOutcome {
+    return this.#recv.onData(d, now);
   }
 }
 
