@@ -6,7 +6,8 @@
  * Payloads are numbered from 1 within a *stream* (a 32-bit id fixed when the channel is made;
  * once the sequence numbers run out, and everything is acknowledged, the next stream). Each is
  * kept until acknowledged and retransmitted with exponential backoff (RTO from RFC 6298's
- * smoothed RTT, whose samples follow Karn's rule). ACKs of any stream but ours are ignored.
+ * smoothed RTT, `lib/peer/reliable_rtt.ts`, whose samples follow Karn's rule). ACKs of any
+ * stream but ours are ignored.
  *
  * A peer that acknowledges nothing at all (stopped, or its path died) is not sent a copy of every
  * frame in flight at every timeout: once the oldest frame has been retried and still nothing was
@@ -38,6 +39,7 @@ import type {
   ReliableStats,
   SendReason,
 } from "./reliable_types.ts";
+import { RttEstimator } from "./reliable_rtt.ts";
 
 /** A payload waiting in the queue. */
 interface Queued {
@@ -92,9 +94,8 @@ export class ReliableSender {
   #inflightPayloads = 0;
   /** A lower bound of the earliest `due` in flight (exact after a scan); Infinity when none. */
   #earliest = Infinity;
-  #srtt: number | undefined;
-  #rttvar = 0;
-  #rto: number;
+  /** The RTT estimate and the RTO. */
+  #rtt: RttEstimator;
   /** Transmissions so far (the next one gets this number plus one). */
   #sendIndex = 0;
   /** Highest transmission number acknowledged unambiguously (a first transmission). */
@@ -108,7 +109,7 @@ export class ReliableSender {
   constructor(options: ReliableOptions, stats: ReliableStats, stream: number) {
     this.#o = options;
     this.#stats = stats;
-    this.#rto = options.initialRto;
+    this.#rtt = new RttEstimator(options.initialRto, options.minRto, options.maxRto);
     this.#stream = stream >>> 0;
   }
 
@@ -142,30 +143,17 @@ export class ReliableSender {
 
   /** The current retransmission timeout in ms. */
   get rto(): number {
-    return this.#rto;
+    return this.#rtt.rto;
   }
 
   /** Smoothed RTT in ms from acknowledged first transmissions, if any. */
   get srtt(): number | undefined {
-    return this.#srtt;
+    return this.#rtt.srtt;
   }
 
   /** Seeds the RTT estimate (from path probes) when no data sample exists yet. */
   seedRtt(rtt: number): void {
-    if (this.#srtt !== undefined) return;
-    this.#sample(rtt);
-  }
-
-  /** One RTT sample into the estimate and the RTO (RFC 6298). */
-  #sample(rtt: number): void {
-    if (this.#srtt === undefined) {
-      this.#srtt = rtt;
-      this.#rttvar = rtt / 2;
-    } else {
-      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - rtt);
-      this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
-    }
-    this.#rto = clamp(this.#srtt + Math.max(4 * this.#rttvar, 20), this.#o.minRto, this.#o.maxRto);
+    this.#rtt.seed(rtt);
   }
 
   /** The lowest unacknowledged sequence (the next one when nothing is in flight). */
@@ -254,7 +242,7 @@ export class ReliableSender {
     p.ambiguous = true;
     p.sentAt = now;
     p.sendIndex = ++this.#sendIndex;
-    p.due = now + Math.min(this.#rto * 2 ** (p.tries - 1), this.#o.maxRto);
+    p.due = now + Math.min(this.#rtt.rto * 2 ** (p.tries - 1), this.#o.maxRto);
     return outData(this.#stream, base, p, reason);
   }
 
@@ -285,7 +273,7 @@ export class ReliableSender {
         packed,
         bytes,
         sentAt: now,
-        due: now + this.#rto,
+        due: now + this.#rtt.rto,
         tries: 1,
         ambiguous: false,
         resend: false,
@@ -396,7 +384,7 @@ export class ReliableSender {
       const p = this.#inflight.get(ack.cumulative + 2 + i);
       if (p) acked(p);
     }
-    if (newest && !repaired) this.#sample(now - newest.sentAt);
+    if (newest && !repaired) this.#rtt.sample(now - newest.sentAt);
     return newest;
   }
 
@@ -410,7 +398,7 @@ export class ReliableSender {
     // to be deemed lost, so it costs O(losses + 1).
     const limit = largest - this.#o.fastThreshold;
     if (limit < 1) return;
-    const delay = (this.#srtt ?? this.#rto) + 4 * this.#rttvar;
+    const delay = this.#rtt.lossDelay;
     for (const p of this.#inflight.values()) {
       if (p.sendIndex > limit) {
         if (!p.ambiguous) break;
@@ -431,8 +419,4 @@ function outData(stream: number, base: number, p: Pending, reason: SendReason): 
   return packed
     ? { stream, base, seq, first, more, text, packed, reason }
     : { stream, base, seq, first, more, text, reason };
-}
-
-function clamp(v: number, lo: number, hi: number): number {
-  return Math.min(hi, Math.max(lo, v));
 }
