@@ -17,7 +17,6 @@ import type { Drops } from "./drops.ts";
 import type { Warning } from "./identity_policy.ts";
 import type { Notice } from "./notices.ts";
 import type { RelaysFrame } from "./supernodes.ts";
-import type { RemotePeer } from "./remote.ts";
 import type { Endpoint } from "../wire/address.ts";
 
 /**
@@ -185,7 +184,7 @@ export interface ClientView {
   /** What we know of our own NAT's mapping (from STUN). */
   nat(): NatInfo;
   /** The fingerprint of another present peer already called `name`, if there is one. */
-  nameHolder(name: string, except: RemotePeer): string | undefined;
+  nameHolder(name: string, except: { readonly key: string }): string | undefined;
   /**
    * The supernode (its key) that relays to peer `key` now, or null for the server; a
    * supernode that let this pair stall (`stalledOn`) does not.
