@@ -89,6 +89,8 @@ export function presentFrame(
       return { kind: "goodbye" };
     case InnerKind.GoodbyeAck:
       return { kind: "goodbye-ack" };
+    default:
+      return { kind: "drop", reason: "file-frame" };
   }
 }
 
