@@ -63,6 +63,12 @@ export class PeerUplink implements BlockSource {
     }
   }
 
+  /** Drops everything queued (the peer is gone). */
+  clear(): void {
+    for (const s of this.#queue.values()) s.file.unwant(s.chunk);
+    this.#queue.clear();
+  }
+
   /** Chunks queued. */
   get size(): number {
     return this.#queue.size;
