@@ -10,15 +10,19 @@ import type { FileFrame, FileOffer } from "../wire/file_frame.ts";
 
 /** What the user is told about a transfer. */
 export interface FileEvent {
+  /** Offered to us; bytes moved; done (verified, in place; or the receiver has it); failed. */
   state: "offered" | "progress" | "done" | "failed";
   /** The transfer id in hex. */
   id: string;
   /** The file name (for incoming files: made safe, lib/files/safe_name.ts). */
   name: string;
+  /** The file's length in bytes. */
   size: number;
+  /** Bytes verified (incoming) or acknowledged in whole chunks (outgoing) so far. */
   bytes: number;
-  /** The sending peer (incoming) or the receiving one (outgoing). */
+  /** The sending peer, for an incoming file. */
   from?: string;
+  /** The receiving peer, for an outgoing file. */
   to?: string;
   /** SHA-256 of the file, hex. */
   sha256: string;

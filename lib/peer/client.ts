@@ -41,6 +41,7 @@ import type { Supernodes } from "./supernodes.ts";
 import { makeParts } from "./client_parts.ts";
 import { ClientDrain } from "./client_drain.ts";
 import { ClientInbox } from "./client_inbox.ts";
+import { ClientFiles } from "./client_files.ts";
 import { DriveState, nextDeadline } from "./client_drive.ts";
 import { byeOf } from "./client_outputs.ts";
 import type { Endpoint } from "../wire/address.ts";
@@ -103,6 +104,8 @@ export class Client {
   #stall = new StallGuard();
   /** The earliest deadline as last computed (before any hold). */
   #due: number | undefined;
+  /** File transfers with the peers. */
+  #files: ClientFiles;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -121,7 +124,13 @@ export class Client {
     this.#discovery = p.discovery;
     this.#sn = p.supernodes;
     this.#members = p.members;
-    this.#d = new ClientDrain({ parts: p, step: this.#step, farewell: this.#farewell });
+    this.#files = new ClientFiles(p.peers, this.drops);
+    this.#d = new ClientDrain({
+      parts: p,
+      step: this.#step,
+      farewell: this.#farewell,
+      files: this.#files,
+    });
     this.#inbox = new ClientInbox({
       parts: p,
       drain: this.#d,
@@ -129,6 +138,26 @@ export class Client {
       relayOnly: options.relayOnly,
     });
     this.#chat = new ChatOut(p.peers, this.#d);
+  }
+
+  /**
+   * File transfers: offers, decisions and disk answers go here; then `fileStep`. Internal (the
+   * `join` role's), not part of the library's surface yet.
+   *
+   * @ignore
+   */
+  get files(): ClientFiles {
+    return this.#files;
+  }
+
+  /**
+   * Runs `fn` on the file transfers at `now` (an offer, a decision, a disk answer), then steps.
+   *
+   * @ignore
+   */
+  fileStep(now: number, fn: (files: ClientFiles) => void): void {
+    fn(this.#files);
+    this.#drive(now);
   }
 
   /** This peer's id. */
@@ -314,6 +343,8 @@ export class Client {
       peers: this.#peers,
       farewell: this.#farewell,
     });
+    const files = this.#files.nextTimeout();
+    if (files !== undefined && (this.#due === undefined || files < this.#due)) this.#due = files;
     return this.#stall.defer(this.#due);
   }
 
@@ -341,6 +372,7 @@ export class Client {
     this.#members.handleTimeout(now);
     this.#d.members();
     this.#sn.relaysCheck();
+    this.#files.handleTimeout(now);
     this.#drive(now);
   }
 
@@ -374,6 +406,8 @@ export class Client {
    * registration's traffic with our own role runs to quiescence (in bounded rounds).
    */
   #drive(now: number): void {
+    this.#files.step(now, (r) => this.#d.remote(r));
+    for (let e = this.#files.pollEvent(); e; e = this.#files.pollEvent()) this.#d.events.push(e);
     this.#serverNews(now);
     const failed = this.#step.takeSupernodeFailed();
     if (failed !== undefined) this.#sn.pathFailed(now, failed);

@@ -1,7 +1,7 @@
 /**
  * Where a client's parts' outputs become the client's own: the datagrams of the server link,
  * discovery, the supernode side and each remote go onto one outgoing queue, their events onto
- * the user's (a remote's `identified` and GOODBYE_ACK and what a step must act on are taken on
+ * the user's (a remote's `identified`, GOODBYE_ACK, file frames and what a step must act on are taken on
  * the way), discovery's findings are told to every peer, and drops are counted. The client
  * (`lib/peer/client.ts`) and its inbox (`lib/peer/client_inbox.ts`) drain through one
  * {@link ClientDrain}. Pure.
@@ -16,6 +16,7 @@ import { discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.
 import type { Farewell } from "./farewell.ts";
 import { notice, type NoticeFact } from "./notices.ts";
 import type { RemotePeer } from "./remote.ts";
+import type { ClientFiles } from "./client_files.ts";
 
 /** What a drain moves outputs from, besides the client's parts. */
 export interface DrainParts {
@@ -25,6 +26,8 @@ export interface DrainParts {
   readonly step: DriveState;
   /** Our own goodbyes (GOODBYE_ACKs are theirs). */
   readonly farewell: Farewell;
+  /** File transfers (file frames are theirs). */
+  readonly files: ClientFiles;
 }
 
 /** The client's outgoing datagrams and user events, filled from its parts. */
@@ -36,12 +39,14 @@ export class ClientDrain {
   #p: MadeParts;
   #step: DriveState;
   #farewell: Farewell;
+  #files: ClientFiles;
 
   /** A drain for the parts in `d`. */
   constructor(d: DrainParts) {
     this.#p = d.parts;
     this.#step = d.step;
     this.#farewell = d.farewell;
+    this.#files = d.files;
   }
 
   /**
@@ -57,6 +62,7 @@ export class ClientDrain {
         members.identified(r);
         this.members();
       } else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
+      else if (e.type === "file") this.#files.receive(r, e.frame);
       else this.events.push(e);
     }
     this.#p.peers.track(r);

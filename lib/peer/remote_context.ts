@@ -17,6 +17,7 @@ import type { Notice } from "./notices.ts";
 import type { RelaysFrame } from "./supernodes.ts";
 import type { RemotePeer } from "./remote.ts";
 import type { Endpoint } from "../wire/address.ts";
+import type { FileFrame } from "../wire/file_frame.ts";
 
 /** What a remote peer reports to the user. */
 export type RemoteEvent =
@@ -40,7 +41,7 @@ export type RemoteEvent =
  * `identified` when its handshake first showed its identity (an earlier instance of it gives
  * way, see `lib/peer/membership.ts`); `server-hint` when it says it registered with the server
  * again (check our own registration); `goodbye` when it says it leaves (it departs);
- * `goodbye-ack` when it answered our own GOODBYE.
+ * `goodbye-ack` when it answered our own GOODBYE; `file` with a file-transfer frame from it.
  */
 export type RemoteOutput =
   | RemoteEvent
@@ -48,7 +49,8 @@ export type RemoteOutput =
   | { type: "identified" }
   | { type: "server-hint"; boot: Uint8Array }
   | { type: "goodbye" }
-  | { type: "goodbye-ack" };
+  | { type: "goodbye-ack" }
+  | { type: "file"; frame: FileFrame };
 
 /** A datagram a remote peer wants sent. */
 export type RemoteTransmit =

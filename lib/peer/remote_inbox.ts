@@ -3,7 +3,7 @@
  * (`lib/peer/remote_frames.ts`), and what is left is done here: DATA delivered and acknowledged
  * (its messages, and a `missed` notice for lines the peer gave up), ACKs clearing what waits
  * (and a `responding` notice when a silent peer answers again), GOODBYE answered and recorded
- * under the pair's epoch, SERVER_HINT and GOODBYE_ACK passed on as events. A departed peer's
+ * under the pair's epoch, SERVER_HINT, GOODBYE_ACK and file frames passed on as outputs. A departed peer's
  * frames still count while it is kept. {@link RemotePeer} (`lib/peer/remote.ts`) owns one per
  * peer. Pure.
  *
@@ -131,6 +131,9 @@ export class RemoteInbox {
         break;
       case "goodbye-ack":
         this.#events.push({ type: "goodbye-ack" });
+        break;
+      case "file":
+        this.#events.push({ type: "file", frame: step.frame });
         break;
     }
     return true;

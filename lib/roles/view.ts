@@ -9,6 +9,7 @@
 import type { ClientEvent, PeerInfo } from "../peer/client.ts";
 import { confusableWith, displayName, escapeCodePoint } from "../core/names.ts";
 import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import { fileJson, fileLine } from "./file_view.ts";
 
 /** A line typed by the user, parsed. */
 export type InputCommand =
@@ -22,6 +23,10 @@ export type InputCommand =
   | { kind: "help" }
   /** `/trust NAME`: accept the identity `NAME` has now (after a changed-identity warning). */
   | { kind: "trust"; name: string }
+  /** `/send PATH` or `/send NAME PATH`: offer a file (the role tells a name from a path). */
+  | { kind: "send-file"; args: string }
+  /** `/accept [ID]`, `/reject [ID]`: answer an offer (the only one waiting when no ID). */
+  | { kind: "accept" | "reject"; id: string }
   /** A line starting with `/` that is no command; `command` is its first word. */
   | { kind: "unknown"; command: string }
   /** An empty line: nothing to do. */
@@ -42,6 +47,14 @@ export function parseInput(raw: string): InputCommand {
   if (line.startsWith("/trust ") && line.slice(7).trim() !== "") {
     return { kind: "trust", name: line.slice(7).trim() };
   }
+  if (line.startsWith("/send ") && line.slice(6).trim() !== "") {
+    return { kind: "send-file", args: line.slice(6).trim() };
+  }
+  for (const kind of ["accept", "reject"] as const) {
+    if (line === `/${kind}` || line.startsWith(`/${kind} `)) {
+      return { kind, id: line.slice(kind.length + 1).trim() };
+    }
+  }
   if (line.startsWith("//")) return { kind: "send", text: line.slice(1) };
   if (line.startsWith("/")) return { kind: "unknown", command: line.split(" ")[0]! };
   return { kind: "send", text: line };
@@ -52,6 +65,8 @@ export const HELP_LINES: readonly string[] = [
   "/peers   list peers with path and RTT",
   '/me text  an action: shown as "* yourname text"',
   "/trust NAME  accept NAME's new identity (check its fingerprint with them first)",
+  "/send [NAME] PATH  offer a file to the room (or to NAME)",
+  "/accept [ID], /reject [ID]  answer a file offer (the one waiting, or ID)",
   "/quit    deliver what is queued, leave and exit",
   "//text   send a line that starts with /",
 ];
@@ -266,6 +281,8 @@ export class HumanView implements PeerView {
         return [this.#alert(`! ${displayName(e.message)}`)];
       case "notice":
         return this.notice(e.message);
+      case "file":
+        return [this.#dim(fileLine(e, this.#fingerprints.get(e.from ?? ""), printable))];
       case "fatal":
         return [];
     }
@@ -361,6 +378,8 @@ export class JsonView implements PeerView {
         return [line({ event: "warning", kind: e.kind, name: e.name, message: e.message })];
       case "notice":
         return [line({ event: "notice", kind: e.kind, message: e.message })];
+      case "file":
+        return [line(fileJson(e))];
       case "fatal":
         return [];
     }
