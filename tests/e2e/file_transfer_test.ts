@@ -7,8 +7,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { P2pEvent } from "../support/proc.ts";
-import { withRoom } from "../support/room.ts";
+import { type P2pEvent, P2pProcess, PEER_ENV } from "../support/proc.ts";
+import { LO, withRoom } from "../support/room.ts";
+import { decodeResume, IncomingFile } from "../../lib/files/incoming.ts";
 
 const WAIT = 60_000;
 
@@ -20,6 +21,20 @@ function fileBytes(n: number, seed: number): Uint8Array {
     out[i] = x >>> 24;
   }
   return out;
+}
+
+/** Bytes the resume state in `dir` says are verified (0 without one). */
+async function savedBytes(dir: string): Promise<number> {
+  for (const e of Deno.readDirSync(dir)) {
+    if (!e.name.endsWith(".state")) continue;
+    const state = decodeResume(
+      await Deno.readFile(join(dir, e.name)).catch(() => new Uint8Array()),
+    );
+    if (!state) continue;
+    const f = new IncomingFile(state.offer, state.bitmap);
+    return f.bytesDone;
+  }
+  return 0;
 }
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -59,6 +74,98 @@ Deno.test({
         // A chat line still goes through.
         await ann.send("after the file");
         await ben.waitFor((e) => e.event === "message" && e.text === "after the file", WAIT);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a receiver killed mid-transfer resumes from what it verified when the file is offered again",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "p2p-e2e-resume-" });
+    try {
+      const data = fileBytes(40_000_000, 2);
+      const path = join(dir, "big.bin");
+      await Deno.writeFile(path, data);
+      const down = join(dir, "down");
+      const receiver = (name: string) => ({
+        name,
+        extraArgs: ["--auto-accept", "--downloads", down],
+      });
+      await withRoom({ room: "resume", peers: ["ann", receiver("ben")] }, async (room) => {
+        const [ann, ben] = room.peers;
+        await ann.waitFor((e) => e.event === "peer" && e.name === "ben", WAIT);
+        await ben.waitFor((e) => e.event === "peer" && e.name === "ann", WAIT);
+        await ann.send(`/send ben ${path}`);
+        // Killed once a few MB are verified and saved in the resume state (every second).
+        await ben.waitFor(isFile("progress", (e) => Number(e.bytes) >= 8_000_000), WAIT);
+        let saved = 0;
+        for (let i = 0; i < 50 && saved < 4_000_000; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          saved = await savedBytes(down);
+        }
+        ben.kill("SIGKILL");
+        await ben.wait(WAIT);
+        saved = Math.max(saved, await savedBytes(down));
+        assert.ok(saved >= 4_000_000 && saved < data.length, `saved ${saved}`);
+        const partial = [...Deno.readDirSync(down)].map((e) => e.name);
+        assert.ok(partial.every((n) => n.startsWith(".p2p-")), `${partial}`);
+        // The receiver comes back (a new process) and the file is offered to it again.
+        const back = room.join(receiver("bea"));
+        await ann.waitFor((e) => e.event === "peer" && e.name === "bea", WAIT);
+        await back.waitFor((e) => e.event === "peer" && e.name === "ann", WAIT);
+        await ann.send(`/send bea ${path}`);
+        const done = await back.waitFor(isFile("done"), WAIT);
+        assert.equal(done.sha256, sha(data));
+        assert.equal(sha(await Deno.readFile(String(done.path))), sha(data));
+        // It started from what was verified before: the first progress already counts it.
+        const first = back.eventsOf("file").find((e) => e.state === "progress");
+        if (first) assert.ok(Number(first.bytes) >= saved, `${first.bytes} after ${saved}`);
+        assert.deepEqual([...Deno.readDirSync(down)].map((e) => e.name), ["big.bin"]);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "p2p send PATH --to NAME exits 0 once the recipient has the file",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "p2p-e2e-send-" });
+    try {
+      const data = fileBytes(500_000, 3);
+      const path = join(dir, "notes.txt");
+      await Deno.writeFile(path, data);
+      const down = join(dir, "down");
+      await withRoom({
+        room: "send",
+        peers: [{ name: "ben", extraArgs: ["--auto-accept", "--downloads", down] }],
+      }, async ({ addr, passphrase, peers: [ben] }) => {
+        await ben.waitFor((e) => e.event === "ready", WAIT);
+        const sender = P2pProcess.p2p(
+          ["send", path, "--to", "ben", "--server", addr, "--room", "send", "--name", "ann"]
+            .concat(["--json", "--bind", LO]),
+          {
+            configHome: true,
+            unsetEnv: PEER_ENV,
+            env: { P2P_PASSPHRASE: passphrase },
+            label: "sender",
+          },
+        );
+        try {
+          assert.equal(await sender.wait(WAIT), 0, sender.describe());
+          assert.ok(sender.eventsOf("file").some((e) => e.state === "done" && e.to === "ben"));
+          const done = await ben.waitFor(isFile("done"), WAIT);
+          assert.equal(sha(await Deno.readFile(String(done.path))), sha(data));
+        } finally {
+          await sender.close();
+        }
       });
     } finally {
       await Deno.remove(dir, { recursive: true });
