@@ -139,8 +139,9 @@ export class BulkSender {
     this.#probe = false;
     const pn = this.#nextPn++;
     const bytes = data.length + DATA_OVERHEAD;
-    const limited = this.#bytesInFlight + 2 * MSS > this.cc.cwnd ||
-      (this.cc.slowStart && this.#bytesInFlight * 2 >= this.cc.cwnd);
+    // Not application-limited while more waits to be sent (held back by the window or the
+    // pacer, which counts as using the window: RFC 9002 7.8), or while the window is nearly full.
+    const limited = this.#hasWork() || this.#bytesInFlight + 2 * MSS > this.cc.cwnd;
     this.#flight.push({ pn, sentAt: now, size: bytes, ref: ref!, limited });
     this.#bytesInFlight += bytes;
     this.#lastAckElicitingAt = now;

@@ -9,12 +9,15 @@
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import type { Client } from "../peer/client.ts";
 import type { ClientFileEvent } from "../peer/client_files.ts";
 import type { FileOp } from "../files/file_outputs.ts";
 import { FileStore, SourceFile } from "../io/file_store.ts";
 import { toHex } from "../wire/codec.ts";
 import { SHORT_ID } from "./file_view.ts";
+
+const log = getLogger(["p2p", "files"]);
 
 /** What a file session needs from its peer process. */
 export interface FileSessionOptions {
@@ -59,6 +62,23 @@ export class FileSession {
       return;
     }
     if (e.to !== undefined && (e.state === "done" || e.state === "failed")) {
+      const r = this.#o.client.files.recipients([e.to])[0];
+      const s = r && this.#o.client.files.core.senderOf(r.key);
+      if (s) {
+        log.debug(
+          "File {id} to {to}: {state}; packets {packets}, lost {lost}, cwnd {cwnd}, srtt {srtt} ms",
+          {
+            id: e.id,
+            to: e.to,
+            state: e.state,
+            packets: s.stats.packets,
+            lost: s.stats.lost,
+            cwnd: Math.round(s.cc.cwnd),
+            srtt: s.srtt?.toFixed(2),
+            events: s.cc.events,
+          },
+        );
+      }
       const o = this.#outcomes.get(e.id);
       if (o) (e.state === "done" ? o.done : o.failed).push(e.to);
     }
