@@ -43,6 +43,17 @@ export interface BlockSource {
 /** The bytes a FILE_DATA datagram takes besides its block (headers, tag). */
 export const DATA_OVERHEAD = 21 + 28 + 16;
 
+/**
+ * Queueing delay (an RTT sample less the peer's ack delay and the path's minimum) above which the
+ * window shrinks as for a loss, in ms: a transfer never keeps more than this queued ahead of a
+ * chat line (at a bottleneck, or in a slow receiver's socket buffer).
+ */
+export const QUEUE_TARGET = 10;
+/** Delay-based decreases in a row after which an unchanged delay means a longer path. */
+export const PATH_STREAK = 4;
+/** How long the minimum RTT is kept before a new one is measured, in ms. */
+export const MIN_RTT_WINDOW = 3_000;
+
 /** Packet threshold of loss detection. */
 const PACKET_THRESHOLD = 3;
 /** Time threshold of loss detection, as a multiple of the RTT. */
@@ -68,6 +79,8 @@ export interface BulkStats {
   lost: number;
   probes: number;
   bytesAcked: number;
+  /** Round trips whose queueing delay exceeded {@link QUEUE_TARGET}. */
+  delayed: number;
 }
 
 /** The sender's side of a bulk stream. */
@@ -90,8 +103,19 @@ export class BulkSender {
   srtt: number | null = null;
   rttvar = 0;
   minRtt = Infinity;
+  #minRttAt = 0;
+  /** Delay-based decreases in a row: the window before them and the first delay. */
+  #streak: { cwnd: number; queued: number; n: number } | undefined;
+  #delayAt = -Infinity;
   #latestRtt = 0;
-  readonly stats: BulkStats = { packets: 0, retransmits: 0, lost: 0, probes: 0, bytesAcked: 0 };
+  readonly stats: BulkStats = {
+    packets: 0,
+    retransmits: 0,
+    lost: 0,
+    probes: 0,
+    bytesAcked: 0,
+    delayed: 0,
+  };
 
   constructor(source: BlockSource) {
     this.#source = source;
@@ -171,10 +195,40 @@ export class BulkSender {
     }
     if (!newest) return;
     if (largest > this.#largestAcked) this.#largestAcked = largest;
-    if (newest.pn === largest) this.#sampleRtt(now - newest.sentAt, f.delay / 10);
+    if (newest.pn === largest) {
+      const ackDelay = f.delay / 10;
+      this.#sampleRtt(now - newest.sentAt, ackDelay, now);
+      this.#delay(now - newest.sentAt - Math.min(ackDelay, MAX_ACK_DELAY), newest.sentAt, now);
+    }
     this.#ptoCount = 0;
     this.#detectLosses(now);
     this.#pacer.update(this.cc.cwnd, this.srtt, this.cc.slowStart, now);
+  }
+
+  /**
+   * Queueing delay beyond the target is congestion too (once per round trip, like a loss). A
+   * delay that does not shrink over {@link PATH_STREAK} such decreases in a row is no queue of
+   * ours: the path changed (a longer one, such as the relay after a direct path). Its new
+   * minimum is taken and the window goes back to what it was before the streak.
+   */
+  #delay(base: number, sentAt: number, now: number): void {
+    const queued = base - this.minRtt;
+    if (queued <= QUEUE_TARGET) {
+      this.#streak = undefined;
+      return;
+    }
+    if (sentAt <= this.#delayAt) return; // this round trip already counted
+    this.#delayAt = now;
+    const s = this.#streak ??= { cwnd: this.cc.cwnd, queued, n: 0 };
+    if (++s.n >= PATH_STREAK && queued >= 0.75 * s.queued) {
+      this.minRtt = base;
+      this.#minRttAt = now;
+      this.cc.restore(s.cwnd, now);
+      this.#streak = undefined;
+      return;
+    }
+    this.stats.delayed++;
+    this.cc.onDelay(sentAt, now);
   }
 
   #lowerBound(pn: number): number {
@@ -187,9 +241,14 @@ export class BulkSender {
     return lo;
   }
 
-  #sampleRtt(latest: number, ackDelay: number): void {
+  #sampleRtt(latest: number, ackDelay: number, now: number): void {
     this.#latestRtt = latest;
-    this.minRtt = Math.min(this.minRtt, latest);
+    // The minimum over about the last MIN_RTT_WINDOW: a path that changed is measured anew.
+    const base = Math.max(0, latest - Math.min(ackDelay, MAX_ACK_DELAY));
+    if (base <= this.minRtt || now - this.#minRttAt > MIN_RTT_WINDOW) {
+      this.minRtt = base;
+      this.#minRttAt = now;
+    }
     if (this.srtt === null) {
       this.srtt = latest;
       this.rttvar = latest / 2;

@@ -10,7 +10,14 @@
  * see no delay rise, never back off, and lose a large share of its packets; LEDBAT also yields
  * to every TCP flow, which is right for background updates but not for a file a user is
  * waiting for. Chat lines are not governed by this controller at all: they go out before any
- * bulk packet (the bulk sender is only polled after them) and are tiny.
+ * bulk packet (the bulk sender is only polled after them) and are tiny; but they queue behind
+ * bulk packets wherever the path queues (a bottleneck's buffer, a busy receiver's socket), so the
+ * bulk sender also counts queueing delay over a small target as a (gentler, β 0.85) congestion
+ * event ({@link Cubic.onDelay}, `QUEUE_TARGET` in `bulk_sender.ts`): loss-based CUBIC alone
+ * fills any buffer before it backs off. A delay that does not shrink as the window does is a
+ * longer path, not our queue: its new minimum RTT is taken and the window given back
+ * ({@link Cubic.restore}). Against a TCP flow that fills a deep buffer this yields, as LEDBAT
+ * would; on policed and shallow paths it is CUBIC.
  *
  * The parts: slow start from 10 packets (RFC 6928) until the first loss; on a congestion event
  * (once per round trip: losses of packets sent before the recovery started do not count again)
@@ -35,6 +42,8 @@ export const MIN_WINDOW: number = 2 * MSS;
 export const MAX_WINDOW: number = 8 * 1024 * 1024;
 /** CUBIC's multiplicative decrease factor. */
 export const BETA = 0.7;
+/** The decrease on queueing delay over the target (gentler than a loss's). */
+export const BETA_DELAY = 0.85;
 /** CUBIC's scaling constant (segments / s³). */
 export const CUBIC_C = 0.4;
 /** The Reno-friendly region's additive increase per RTT, in segments. */
@@ -99,6 +108,29 @@ export class Cubic {
     this.cwnd = Math.max(MIN_WINDOW, this.cwnd * BETA);
     this.ssthresh = this.cwnd;
     this.#epochStart = null;
+  }
+
+  /**
+   * A packet sent at `sentAt` came back at `now` with queueing delay over the target: a gentler
+   * congestion event ({@link BETA_DELAY}), at most once per round trip, as for a loss.
+   */
+  onDelay(sentAt: number, now: number): void {
+    if (sentAt <= this.#recoveryStart) return;
+    this.#recoveryStart = now;
+    this.events++;
+    this.#wMax = this.cwnd;
+    this.cwnd = Math.max(MIN_WINDOW, this.cwnd * BETA_DELAY);
+    this.ssthresh = this.cwnd;
+    this.#epochStart = null;
+  }
+
+  /** Takes back delay-based decreases that were no congestion (the path changed): `cwnd` again. */
+  restore(cwnd: number, now: number): void {
+    this.cwnd = Math.min(MAX_WINDOW, Math.max(this.cwnd, cwnd));
+    this.ssthresh = this.cwnd;
+    this.#wMax = this.cwnd;
+    this.#epochStart = null;
+    this.#recoveryStart = now;
   }
 
   /** Every packet over two PTOs was lost: start again from the smallest window. */

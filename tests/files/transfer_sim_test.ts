@@ -290,3 +290,42 @@ function popcount(x: number): number {
   for (; x; x &= x - 1) n++;
   return n;
 }
+
+Deno.test("a deep bottleneck queue stays short: queueing delay is held near its target", () => {
+  // 10 Mbit/s with a 1 MB buffer (800 ms of it): a loss-based window alone would fill it.
+  const sim = new FileSim(25, { latency: 10, queue: 1_000_000 });
+  const a = sim.add("a"), b = sim.add("b");
+  const data = fileOf(26, 4_000_000);
+  const id = started(sim, data);
+  const samples: number[] = [];
+  const start = sim.now;
+  while (!a.events.some((e) => e.state === "done") && sim.now < 120_000) {
+    sim.run(sim.now + 100, () => a.events.some((e) => e.state === "done"));
+    const s = a.core.senderOf("b");
+    if (s?.srtt && sim.now - start > 1000) samples.push(s.srtt);
+  }
+  assert.ok(sameBytes(b.finished.get(id), data));
+  samples.sort((x, y) => x - y);
+  const p90 = samples[Math.floor(samples.length * 0.9)]!;
+  assert.ok(p90 < 20 + 40, `srtt p90 ${p90} ms on a 20 ms path`);
+  const goodput = data.length / ((sim.now - start) / 1000) / 1250_000;
+  assert.ok(goodput > 0.75, `goodput ${goodput}`);
+});
+
+Deno.test("a path change to a longer path (direct to relay) keeps going at the new path's rate", () => {
+  const sim = new FileSim(27, { latency: 2, rate: 2500 });
+  const a = sim.add("a"), b = sim.add("b");
+  const data = fileOf(28, 6_000_000);
+  const id = started(sim, data);
+  sim.run(sim.now + 1000);
+  for (const [x, y] of [["a", "b"], ["b", "a"]]) {
+    Object.assign(sim.link(x!, y!), { latency: 40, rate: 1250, queue: 200_000 });
+  }
+  const changed = sim.now, before = a.core.senderOf("b")!.stats.bytesAcked;
+  sim.run(sim.now + 4000);
+  const rate = (a.core.senderOf("b")!.stats.bytesAcked - before) / 4000 / 1250;
+  assert.ok(rate > 0.6, `${rate} of the new path's rate in the 4 s after the change`);
+  assert.ok(sim.run(120_000, () => a.events.some((e) => e.state === "done")));
+  assert.ok(sameBytes(b.finished.get(id), data));
+  void changed;
+});
