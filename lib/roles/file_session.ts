@@ -15,6 +15,7 @@ import type { ClientFileEvent } from "../peer/client_files.ts";
 import type { FileOp } from "../files/file_outputs.ts";
 import { FileStore, SourceFile } from "../io/file_store.ts";
 import { toHex } from "../wire/codec.ts";
+import type { FileOffer } from "../wire/file_frame.ts";
 import { SHORT_ID } from "./file_view.ts";
 
 const log = getLogger(["p2p", "files"]);
@@ -34,10 +35,13 @@ export interface FileSessionOptions {
   random: (n: number) => Uint8Array;
 }
 
-/** Where one recipient of an outgoing file ended. */
+/** Where the recipients of an outgoing file ended. */
 export interface Outcome {
   done: string[];
   failed: string[];
+  /** Whom it was offered to, by name. */
+  names: string[];
+  offer: FileOffer;
 }
 
 /** A peer process's file transfers. */
@@ -87,6 +91,26 @@ export class FileSession {
     }
   }
 
+  /**
+   * A peer is shown (`peer` event): if it is a new instance of a recipient of a file still
+   * being sent (it restarted, or came back), the file is offered to it again, so the transfer
+   * continues by itself from what it verified (its saved state) without a new `/send`.
+   */
+  onPeer(name: string): void {
+    for (const [id, o] of this.#outcomes) {
+      if (!o.names.includes(name) || o.done.includes(name)) continue;
+      const src = this.#sources.get(id), out = this.#o.client.files.core.outgoing(id);
+      const r = this.#o.client.files.recipients([name])[0];
+      if (!src || !out || !r || out.recipients.has(r.key)) continue;
+      // In a step of its own, after the one that showed the peer.
+      queueMicrotask(() =>
+        this.#o.step((now) =>
+          this.#o.client.fileStep(now, (f) => f.offer(now, o.offer, src.tree, [r]))
+        )
+      );
+    }
+  }
+
   /** After every driver step: the disk work the client asked for is started. */
   onStep(): void {
     for (let op = this.#o.client.files.pollOp(); op; op = this.#o.client.files.pollOp()) {
@@ -120,13 +144,13 @@ export class FileSession {
     }
     const offerId = this.#o.random(8), id = toHex(offerId);
     this.#sources.set(id, src);
-    this.#outcomes.set(id, { done: [], failed: [] });
+    const names = recipients.map((r) => r.name);
+    this.#outcomes.set(id, { done: [], failed: [], names, offer: { id: offerId, ...src.offer } });
     this.#o.step((now) =>
       this.#o.client.fileStep(now, (f) => {
         f.offer(now, { id: offerId, ...src.offer }, src.tree, recipients);
       })
     );
-    const names = recipients.map((r) => r.name);
     this.#o.notice(`Offering ${src.offer.name} to ${names.join(", ")}`);
     return { id, to: names };
   }

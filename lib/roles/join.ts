@@ -700,6 +700,7 @@ class PeerProcess {
       if (e.type === "peer") this.#metSomeone = true;
       this.#print(this.#view.event(e));
       if (e.type === "file") this.#files.onEvent(e);
+      if (e.type === "peer") this.#files.onPeer(e.name);
       if (e.type === "warning" && e.kind === "identity-changed" && e.name !== null) {
         this.#print(this.#view.notice(
           `If you checked the new fingerprint with ${e.name}, type /trust ${e.name} to accept it`,
