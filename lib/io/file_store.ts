@@ -80,8 +80,11 @@ export class SourceFile {
     this.#file = f;
   }
 
-  /** Opens and hashes `path` (a regular file): the whole file's SHA-256 and every chunk's. */
-  static async open(path: string): Promise<SourceFile> {
+  /**
+   * Opens and hashes `path` (a regular file): the whole file's SHA-256 and every chunk's. It is
+   * offered as `name` (default: the last part of the path).
+   */
+  static async open(path: string, name?: string): Promise<SourceFile> {
     const f = await Deno.open(path, { read: true });
     try {
       const info = await f.stat();
@@ -98,10 +101,10 @@ export class SourceFile {
         if (size === 0) break;
       }
       const tree = new MerkleTree(leaves);
-      const name = path.split(/[/\\]/).pop() || "file";
+      const offered = name || path.split(/[/\\]/).pop() || "file";
       return new SourceFile(
         path,
-        { name, size, chunkShift, sha256: whole.digest(), root: tree.root },
+        { name: offered, size, chunkShift, sha256: whole.digest(), root: tree.root },
         tree,
         f,
       );

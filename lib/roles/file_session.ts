@@ -118,15 +118,26 @@ export class FileSession {
     }
   }
 
-  /** `/send [NAME] PATH`: NAME when the first word names a peer here and a path follows. */
+  /**
+   * `/send [NAME] PATH`: NAME when the first word names a peer here and a path follows. A
+   * directory is sent as its regular files (at most {@link MAX_DIRECTORY_FILES}, named by
+   * their path inside it, which the receivers make into one safe name each).
+   */
   async sendCommand(args: string): Promise<void> {
     const [first, ...rest] = args.split(" ");
     const named = rest.length > 0 &&
       this.#o.client.files.recipients([first!]).length > 0;
+    const path = named ? rest.join(" ") : args, to = named ? [first!] : undefined;
     try {
-      await this.send(named ? rest.join(" ") : args, named ? [first!] : undefined);
+      if (!(await Deno.stat(path)).isDirectory) {
+        await this.send(path, to);
+        return;
+      }
+      const files = await filesIn(path, MAX_DIRECTORY_FILES);
+      if (files.length === 0) throw new Error("the directory has no files");
+      for (const [file, name] of files) await this.send(file, to, name);
     } catch (e) {
-      this.#o.notice(`Cannot send ${args}: ${(e as Error).message}`);
+      this.#o.notice(`Cannot send ${path}: ${(e as Error).message}`);
     }
   }
 
@@ -134,8 +145,12 @@ export class FileSession {
    * Offers the file at `path` to the peers named `to` (all present without names); returns its
    * id and the recipients' names. Throws when the file cannot be read or nobody is there.
    */
-  async send(path: string, to?: readonly string[]): Promise<{ id: string; to: string[] }> {
-    const src = await SourceFile.open(path);
+  async send(
+    path: string,
+    to?: readonly string[],
+    name?: string,
+  ): Promise<{ id: string; to: string[] }> {
+    const src = await SourceFile.open(path, name);
     const files = this.#o.client.files;
     const recipients = files.recipients(to);
     if (recipients.length === 0) {
@@ -312,4 +327,25 @@ export async function sendAndWait(
   if (lacking.length === 0) return 0;
   files.notice(`Not received by ${lacking.join(", ")}`);
   return 1;
+}
+
+/** Most files one `/send DIRECTORY` offers. */
+export const MAX_DIRECTORY_FILES = 1000;
+
+/** The regular files under `dir` (symbolic links not followed): path and name inside `dir`. */
+async function filesIn(dir: string, max: number): Promise<[string, string][]> {
+  const out: [string, string][] = [];
+  const walk = async (at: string, prefix: string): Promise<void> => {
+    const entries = [];
+    for await (const e of Deno.readDir(at)) entries.push(e);
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (out.length >= max) return;
+      const path = `${at}/${e.name}`, name = prefix ? `${prefix}/${e.name}` : e.name;
+      if (e.isFile) out.push([path, name]);
+      else if (e.isDirectory) await walk(path, name);
+    }
+  };
+  await walk(dir, "");
+  return out;
 }

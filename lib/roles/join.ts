@@ -121,6 +121,9 @@ export class JoinError extends Error {
 
 const log = getLogger(["p2p", "join"]);
 
+/** How often people see a transfer's progress line, in ms. */
+const HUMAN_PROGRESS_EVERY = 2000;
+
 /**
  * After leaving, how long to wait for the peers to answer our goodbyes (at most a second) and
  * the router to confirm deleting our port mapping, ms.
@@ -402,6 +405,8 @@ class PeerProcess {
   #serverShown: string | null = null;
   /** File transfers: commands, offers, disk work. */
   #files: FileSession;
+  /** When each transfer's progress was last shown to people. */
+  #progressShown = new Map<string, number>();
 
   constructor(
     o: JoinOptions,
@@ -698,7 +703,10 @@ class PeerProcess {
         this.#screen?.setPrompt(`${displayName(e.name)}> `);
       }
       if (e.type === "peer") this.#metSomeone = true;
-      this.#print(this.#view.event(e));
+      // People get a progress line a transfer every 2 s at most; --json gets each.
+      if (e.type !== "file" || e.state !== "progress" || this.#o.json || this.#showProgress(e.id)) {
+        this.#print(this.#view.event(e));
+      }
       if (e.type === "file") this.#files.onEvent(e);
       if (e.type === "peer") this.#files.onPeer(e.name);
       if (e.type === "warning" && e.kind === "identity-changed" && e.name !== null) {
@@ -717,6 +725,17 @@ class PeerProcess {
     this.#files.onStep();
     this.#wake();
     this.#room?.();
+  }
+
+  /** Whether a progress line of transfer `id` is due for people (one every 2 s). */
+  #showProgress(id: string): boolean {
+    const now = monotonicNow(), last = this.#progressShown.get(id);
+    if (last !== undefined && now - last < HUMAN_PROGRESS_EVERY) return false;
+    this.#progressShown.set(id, now);
+    if (this.#progressShown.size > 256) {
+      this.#progressShown.delete(this.#progressShown.keys().next().value!);
+    }
+    return true;
   }
 
   /** Makes a port mapper's HTTP request and hands the answer back in a driver step. */

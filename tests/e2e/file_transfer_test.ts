@@ -172,3 +172,41 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a directory is offered as its files; /accept takes one, /reject declines the other",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "p2p-e2e-dir-" });
+    try {
+      const src = join(dir, "album");
+      await Deno.mkdir(join(src, "sub"), { recursive: true });
+      const a = fileBytes(100_000, 4), b = fileBytes(200_000, 5);
+      await Deno.writeFile(join(src, "a.jpg"), a);
+      await Deno.writeFile(join(src, "sub", "b.jpg"), b);
+      const down = join(dir, "down");
+      await withRoom({
+        room: "dir",
+        peers: ["ann", { name: "ben", extraArgs: ["--downloads", down] }],
+      }, async ({ peers: [ann, ben] }) => {
+        await ann.waitFor((e) => e.event === "peer" && e.name === "ben", WAIT);
+        await ben.waitFor((e) => e.event === "peer" && e.name === "ann", WAIT);
+        await ann.send(`/send ${src}`);
+        const first = await ben.waitFor(isFile("offered", (e) => e.name === "a.jpg"), WAIT);
+        const second = await ben.waitFor(isFile("offered", (e) => e.name === "sub_b.jpg"), WAIT);
+        // Nothing is written before an offer is accepted.
+        assert.equal(await Deno.stat(down).then(() => true, () => false), false);
+        await ben.send(`/reject ${String(second.id).slice(0, 6)}`);
+        await ben.send(`/accept ${String(first.id).slice(0, 6)}`);
+        const done = await ben.waitFor(isFile("done"), WAIT);
+        assert.equal(sha(await Deno.readFile(String(done.path))), sha(a));
+        const declined = await ann.waitFor(isFile("failed", (e) => e.to === "ben"), WAIT);
+        assert.equal(declined.reason, "rejected");
+        assert.equal(declined.name, "sub/b.jpg");
+        await ann.waitFor(isFile("done", (e) => e.to === "ben" && e.name === "a.jpg"), WAIT);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
