@@ -488,6 +488,15 @@ const innerFrames: { name: string; fields: InnerFrame }[] = [
     fields: { kind: InnerKind.FileData, id: FILE_ID, pn: 7, chunk: 1, offset: 1107, data: hello },
   },
   {
+    name: "FILE_SWARM",
+    fields: {
+      kind: InnerKind.FileSwarm,
+      id: FILE_ID,
+      index: 1,
+      peers: [utf8.encode("peer-one"), utf8.encode("peer-two")],
+    },
+  },
+  {
     name: "FILE_ACK",
     fields: { kind: InnerKind.FileAck, delay: 25, ranges: [[9, 8], [6, 0]] },
   },

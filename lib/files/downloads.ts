@@ -38,7 +38,14 @@ interface Incoming {
   file?: IncomingFile;
   dirty: boolean;
   savedAt: number;
+  /** A group transfer's receivers (keys; ours at `index`), as the sender listed them. */
+  swarm?: { peers: string[]; index: number };
+  /** How often each chunk was asked of another receiver (after two, of the sender). */
+  tries: Map<number, number>;
 }
+
+/** Requests of a chunk from another receiver before it is asked of the sender. */
+export const SWARM_TRIES = 2;
 
 /** The downloads of one peer. */
 export class Downloads {
@@ -47,8 +54,14 @@ export class Downloads {
   /** Downloads whose progress changed since the last report. */
   readonly changed = new Set<string>();
 
-  constructor(out: FileOutputs) {
+  #written: (id: string, chunk: number) => void;
+  /** Swarms that came before their offer: id → sender, receivers, our index. */
+  #early = new Map<string, { from: string; peers: string[]; index: number }>();
+
+  /** Downloads giving out through `out`; `written` hears of every chunk on disk. */
+  constructor(out: FileOutputs, written: (id: string, chunk: number) => void = () => {}) {
     this.#out = out;
+    this.#written = written;
   }
 
   /** Transfer `id` as the view sees it. */
@@ -90,7 +103,20 @@ export class Downloads {
     const offer = { ...f };
     delete (offer as { kind?: number }).kind;
     const name = safeFileName(offer.name);
-    this.#all.set(id, { offer, from: peer, name, state: "offered", dirty: false, savedAt: 0 });
+    this.#all.set(id, {
+      offer,
+      from: peer,
+      name,
+      state: "offered",
+      dirty: false,
+      savedAt: 0,
+      tries: new Map(),
+    });
+    const early = this.#early.get(id);
+    this.#early.delete(id);
+    if (early && early.from === peer) {
+      this.#all.get(id)!.swarm = { peers: early.peers, index: early.index };
+    }
     this.#out.send(peer, { kind: FileKind.Reply, id: f.id, status: FileStatus.Pending });
     this.#out.event({ state: "offered", id, bytes: 0, from: peer }, offer, name);
   }
@@ -170,11 +196,47 @@ export class Downloads {
     return true;
   }
 
+  /**
+   * The sender of `id` lists the receivers of a group transfer (`peers`, ours at `index`). The
+   * chunks of the download, once verified, may then be passed on to the others: returned when
+   * that is so (the download, our key, the others).
+   */
+  handleSwarm(
+    peer: string,
+    id: string,
+    peers: string[],
+    index: number,
+  ): { file: IncomingFile; others: string[] } | undefined {
+    const e = this.#all.get(id);
+    if (peers.includes(peer)) return undefined;
+    if (!e) {
+      // Before its offer (sent first, or reordered): kept a while, a few at most.
+      if (this.#early.size >= MAX_UNDECIDED_PER_PEER) {
+        this.#early.delete(this.#early.keys().next().value!);
+      }
+      this.#early.set(id, { from: peer, peers, index });
+      return undefined;
+    }
+    if (e.from !== peer) return undefined;
+    if (e.state !== "offered" && e.state !== "accepted") return undefined;
+    e.swarm = { peers, index };
+    if (!e.file?.keepProofs()) return undefined;
+    return { file: e.file, others: peers.filter((_, i) => i !== index) };
+  }
+
+  /** The swarm of download `id`, if any (for the coordinator, once accepted). */
+  swarmOf(id: string): { file: IncomingFile; others: string[] } | undefined {
+    const e = this.#all.get(id);
+    if (!e?.swarm || !e.file?.keepProofs()) return undefined;
+    return { file: e.file, others: e.swarm.peers.filter((_, i) => i !== e.swarm!.index) };
+  }
+
   /** A block from `peer` (its packet already acknowledged). */
   handleData(peer: string, f: Extract<FileFrame, { kind: typeof FileKind.Data }>, now: number) {
     const id = toHex(f.id);
     const e = this.#all.get(id);
-    if (!e || e.from !== peer || e.state !== "accepted" || !e.file) {
+    const from = e && (e.from === peer || e.swarm?.peers.includes(peer));
+    if (!e || !from || e.state !== "accepted" || !e.file) {
       return this.#out.drop("data-unaccepted");
     }
     const verdict = e.file.handleData(f.chunk, f.offset, f.data, now);
@@ -198,10 +260,34 @@ export class Downloads {
   #requests(e: Incoming, now: number): void {
     if (!e.file) return;
     const want = e.file.wanted(now);
-    for (let i = 0; i < want.length; i += MAX_REQUEST_CHUNKS) {
-      const chunks = want.slice(i, i + MAX_REQUEST_CHUNKS);
-      this.#out.send(e.from, { kind: FileKind.Request, id: e.offer.id, chunks });
+    const by = new Map<string, number[]>();
+    for (const c of want) {
+      const source = this.#sourceOf(e, c);
+      let list = by.get(source);
+      if (!list) by.set(source, list = []);
+      list.push(c);
     }
+    for (const [to, list] of by) {
+      for (let i = 0; i < list.length; i += MAX_REQUEST_CHUNKS) {
+        const chunks = list.slice(i, i + MAX_REQUEST_CHUNKS);
+        this.#out.send(to, { kind: FileKind.Request, id: e.offer.id, chunks });
+      }
+    }
+  }
+
+  /**
+   * Whom chunk `c` is asked of: in a group transfer the receiver at `c mod n` (which asks the
+   * sender), until it was asked {@link SWARM_TRIES} times; else the sender.
+   */
+  #sourceOf(e: Incoming, c: number): string {
+    const s = e.swarm;
+    if (!s) return e.from;
+    const owner = c % s.peers.length;
+    if (owner === s.index) return e.from;
+    const tries = e.tries.get(c) ?? 0;
+    if (tries >= SWARM_TRIES) return e.from;
+    e.tries.set(c, tries + 1);
+    return s.peers[owner]!;
   }
 
   /** The disk wrote chunk `chunk` of `id` (`ok` false: it failed). */
@@ -210,6 +296,8 @@ export class Downloads {
     if (!e?.file || e.state !== "accepted") return;
     if (!ok) return this.#fail(id, e, "cannot write the file", FileStatus.Failed, false);
     e.file.handleWritten(chunk);
+    e.tries.delete(chunk);
+    this.#written(id, chunk);
     e.dirty = true;
     this.changed.add(id);
     this.#afterWrite(id, e, now);

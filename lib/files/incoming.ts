@@ -25,6 +25,8 @@ export const WINDOW_BYTES: number = 8 * 1024 * 1024;
 export const MAX_WINDOW_CHUNKS = 32;
 /** A requested chunk with no block for this long (ms) is asked for again. */
 export const REPEAT_AFTER = 1000;
+/** Most chunks a file may have for its audit paths to be kept (about 32 MiB of them at most). */
+export const MAX_PROOF_CHUNKS = 65_536;
 /** Chunks that failed verification before the transfer is given up. */
 export const MAX_CORRUPT = 16;
 
@@ -67,6 +69,8 @@ export class IncomingFile {
   bytesDone = 0;
   /** Chunks that failed verification. */
   corrupt = 0;
+  /** The audit paths of chunks verified since {@link keepProofs} (to pass them on). */
+  #proofs: Map<number, Uint8Array> | undefined;
 
   /** A transfer of `offer`, resuming from `bitmap` (from {@link encodeResume}) if given. */
   constructor(offer: FileOffer, bitmap?: Uint8Array) {
@@ -84,6 +88,21 @@ export class IncomingFile {
     this.#verified[c >> 3]! |= 1 << (c & 7);
     this.#verifiedCount++;
     this.bytesDone += this.layout.length(c);
+  }
+
+  /**
+   * Keeps the audit path of each chunk verified from now on, so it can be passed on to other
+   * receivers (a group transfer); false for files of more than {@link MAX_PROOF_CHUNKS} chunks.
+   */
+  keepProofs(): boolean {
+    if (this.layout.chunks > MAX_PROOF_CHUNKS) return false;
+    this.#proofs ??= new Map();
+    return true;
+  }
+
+  /** Chunk `c`'s audit path, if it is verified and its path was kept. */
+  proofOf(c: number): Uint8Array | undefined {
+    return this.isVerified(c) ? this.#proofs?.get(c) : undefined;
   }
 
   /** Whether chunk `c` is verified and on disk. */
@@ -179,6 +198,7 @@ export class IncomingFile {
       return "corrupt";
     }
     this.#writing.add(c);
+    this.#proofs?.set(c, a.payload.slice(0, proofLen));
     this.#writes.push({ chunk: c, position: this.layout.start(c), data: chunk });
     return "verified";
   }

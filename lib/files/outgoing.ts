@@ -8,7 +8,6 @@
  */
 import { type FileOffer, FileStatus, type FileStatusCode } from "../wire/file_frame.ts";
 import { ChunkLayout } from "./chunks.ts";
-import type { MerkleTree } from "./merkle.ts";
 
 /** Where one receiver stands. */
 export type SendState = "offering" | "pending" | "active" | "done" | "rejected" | "failed";
@@ -39,29 +38,41 @@ interface Cached {
 export class OutgoingFile {
   readonly offer: FileOffer;
   readonly layout: ChunkLayout;
-  readonly #tree: MerkleTree;
+  readonly #proofOf: (c: number) => Uint8Array | undefined;
+  /**
+   * A receiver passing on chunks it verified to the other receivers of a group transfer: it
+   * never offers, and serves only chunks whose audit path it kept.
+   */
+  readonly relay: boolean;
   readonly recipients = new Map<string, Recipient>();
   #cache = new Map<number, Cached>();
   #reads: number[] = [];
   /** Set when the file on disk no longer matches the offer. */
   broken = false;
 
-  constructor(offer: FileOffer, tree: MerkleTree) {
+  /** A file offered (`relay` false) or passed on, its chunks' audit paths from `proofOf`. */
+  constructor(offer: FileOffer, proofOf: (c: number) => Uint8Array | undefined, relay = false) {
     this.offer = offer;
     this.layout = new ChunkLayout(offer);
-    this.#tree = tree;
+    this.#proofOf = proofOf;
+    this.relay = relay;
   }
 
   /** Offers the file to `peer` from `now`. */
   addRecipient(peer: string, now: number): void {
     if (this.recipients.has(peer)) return;
-    this.recipients.set(peer, { state: "offering", offerAt: now, backoff: OFFER_REPEAT, bytes: 0 });
+    this.recipients.set(peer, {
+      state: this.relay ? "active" : "offering",
+      offerAt: this.relay ? Infinity : now,
+      backoff: OFFER_REPEAT,
+      bytes: 0,
+    });
   }
 
   /** A reply or request from `peer` (it knows the offer): the offer repeats wait. */
   heard(peer: string, now: number): void {
     const r = this.recipients.get(peer);
-    if (r) r.offerAt = now + OFFER_IDLE;
+    if (r && !this.relay) r.offerAt = now + OFFER_IDLE;
   }
 
   /** `peer` told us `status`; returns the recipient when its state changed. */
@@ -158,7 +169,8 @@ export class OutgoingFile {
     }
     const e = this.#cache.get(c);
     if (!e) return true;
-    const proof = this.#tree.proof(c);
+    const proof = this.#proofOf(c);
+    if (!proof) return true;
     const payload = new Uint8Array(proof.length + data.length);
     payload.set(proof, 0);
     payload.set(data, proof.length);

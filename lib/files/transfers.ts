@@ -27,7 +27,7 @@ import { BulkReceiver } from "./bulk_receiver.ts";
 import { BulkSender } from "./bulk_sender.ts";
 import { Downloads, type InState } from "./downloads.ts";
 import { type FileEvent, type FileOp, FileOutputs } from "./file_outputs.ts";
-import { REPEAT_AFTER } from "./incoming.ts";
+import { type IncomingFile, REPEAT_AFTER } from "./incoming.ts";
 import type { MerkleTree } from "./merkle.ts";
 import type { OutgoingFile } from "./outgoing.ts";
 import { Uploads } from "./uploads.ts";
@@ -57,7 +57,10 @@ interface Link {
 export class FileTransfers {
   #out = new FileOutputs();
   #uploads = new Uploads(this.#out);
-  #downloads = new Downloads(this.#out);
+  #downloads = new Downloads(
+    this.#out,
+    (id, c) => this.#uploads.relayHas(id, c, this.#uplinkOf),
+  );
   #links = new Map<string, Link>();
   #rr: string[] = [];
   #progressAt = 0;
@@ -109,7 +112,23 @@ export class FileTransfers {
 
   /** Accepts offer `id`, resuming from `bitmap` (the I/O side's saved state) if given. */
   accept(id: string, now: number, bitmap?: Uint8Array): boolean {
-    return this.#downloads.accept(id, now, bitmap);
+    if (!this.#downloads.accept(id, now, bitmap)) return false;
+    const swarm = this.#downloads.swarmOf(id);
+    if (swarm) this.#relay(id, swarm, now);
+    return true;
+  }
+
+  /** Download `id` passes its verified chunks on to the other receivers of its group. */
+  #relay(id: string, s: { file: IncomingFile; others: string[] }, now: number): void {
+    const f = s.file;
+    this.#uploads.relay(
+      f.offer,
+      (c) => f.proofOf(c),
+      (c) => f.proofOf(c) !== undefined,
+      s.others,
+      now,
+    );
+    void id;
   }
 
   /** The receiver already holds offer `id`'s file, verified, at `path`: nothing is sent. */
@@ -131,7 +150,10 @@ export class FileTransfers {
   handleFrame(peer: string, f: FileFrame, now: number): void {
     switch (f.kind) {
       case FileKind.Offer: {
-        if (this.#uploads.get(toHex(f.id))) return this.#out.drop("offer-id-taken");
+        const id = toHex(f.id);
+        if (this.#uploads.get(id) && !this.#downloads.get(id)) {
+          return this.#out.drop("offer-id-taken");
+        }
         const l = this.#link(peer, now);
         return this.#downloads.handleOffer(peer, f, !!l && l.offers.take(now, 1));
       }
@@ -151,6 +173,14 @@ export class FileTransfers {
         if (!l) return this.#out.drop("links-full");
         if (!l.in.handlePacket(f.pn, now)) return this.#out.drop("data-duplicate-packet");
         return this.#downloads.handleData(peer, f, now);
+      }
+      case FileKind.Swarm: {
+        const id = toHex(f.id);
+        const peers = f.peers.map(toHex);
+        const got = this.#downloads.handleSwarm(peer, id, peers, f.index);
+        if (!got) return;
+        this.#relay(id, got, now);
+        return;
       }
       case FileKind.Ack: {
         const l = this.#links.get(peer);

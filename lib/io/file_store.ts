@@ -253,6 +253,18 @@ export class FileStore {
     while (n < data.length) n += await p.file.write(data.subarray(n));
   }
 
+  /**
+   * Reads verified bytes back from transfer `id`'s partial file (to pass them on to the other
+   * receivers of a group transfer); null when there is no such file or it is shorter.
+   */
+  async read(id: string, position: number, length: number): Promise<Uint8Array | null> {
+    const p = this.#partials.get(id);
+    if (!p) return null;
+    const buf = new Uint8Array(length);
+    const n = await readAt(p.file, position, buf);
+    return n === length ? buf : null;
+  }
+
   /** Saves transfer `id`'s resume state (written aside, then renamed over the old one). */
   async save(id: string, state: Uint8Array): Promise<void> {
     const p = this.#partials.get(id);

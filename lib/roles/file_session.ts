@@ -255,8 +255,14 @@ export class FileSession {
     const { client, step } = this.#o;
     switch (op.op) {
       case "read": {
+        // A file we send, or (a group transfer) the download we pass on.
         const src = this.#sources.get(op.id);
-        const data = src ? await src.read(op.position, op.length).catch(() => null) : null;
+        const store = src ? null : await this.#store?.catch(() => null);
+        const data = src
+          ? await src.read(op.position, op.length).catch(() => null)
+          : store
+          ? await store.read(op.id, op.position, op.length).catch(() => null)
+          : null;
         step((now) => client.fileStep(now, (f) => f.core.handleRead(op.id, op.chunk, data)));
         return;
       }

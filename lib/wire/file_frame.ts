@@ -4,7 +4,8 @@
  * size, hash-tree root), FILE_REPLY (a transfer's state as one side tells the other: pending,
  * rejected, complete, cancelled, failed), FILE_REQUEST (the chunks a receiver asks for: it
  * accepts by asking), FILE_DATA (one block of a chunk's payload under the pair's bulk packet
- * number) and FILE_ACK (the bulk packets received, as ranges). Pure; decoders never throw and
+ * number), FILE_ACK (the bulk packets received, as ranges) and FILE_SWARM (who else receives
+ * a file, so receivers fetch chunks from each other). Pure; decoders never throw and
  * bound every count and length.
  *
  * @module
@@ -20,6 +21,7 @@ export const FileKind = {
   Request: 16,
   Data: 17,
   Ack: 18,
+  Swarm: 19,
 } as const;
 
 /** Bytes of a transfer id (random, chosen by the sender per offer). */
@@ -36,6 +38,8 @@ export const MAX_CHUNK_SHIFT = 22;
 export const MAX_CHUNKS: number = 2 ** 22;
 /** Most chunks one FILE_REQUEST names. */
 export const MAX_REQUEST_CHUNKS = 32;
+/** Most recipients a FILE_SWARM lists (a group transfer's receivers). */
+export const MAX_SWARM = 16;
 /** Most ranges one FILE_ACK carries. */
 export const MAX_ACK_RANGES = 32;
 /** Bytes of FILE_DATA before its block: kind, id, packet number, chunk, offset. */
@@ -100,6 +104,14 @@ export type FileFrame =
     data: Uint8Array;
   }
   | {
+    kind: typeof FileKind.Swarm;
+    id: Uint8Array;
+    /** Which of `peers` the recipient is. */
+    index: number;
+    /** Every recipient's peer id, in the sender's order (chunk c's is `peers[c mod n]`). */
+    peers: Uint8Array[];
+  }
+  | {
     kind: typeof FileKind.Ack;
     /** How long the receiver held the acknowledgement back, in units of 100 µs. */
     delay: number;
@@ -109,7 +121,7 @@ export type FileFrame =
 
 /** Whether `kind` is one of the file frames' kinds. */
 export function isFileKind(kind: number): boolean {
-  return kind >= FileKind.Offer && kind <= FileKind.Ack;
+  return kind >= FileKind.Offer && kind <= FileKind.Swarm;
 }
 
 /** Whether an offer's numbers are within the protocol's bounds. */
@@ -146,6 +158,14 @@ export function encodeFileFrame(f: FileFrame): Uint8Array {
       if (f.data.length > FILE_BLOCK) throw new RangeError("Block is too large");
       return new Writer().u8(f.kind).fixed(f.id, FILE_ID_LEN).u32(f.pn).u32(f.chunk)
         .u32(f.offset).bytes(f.data).finish();
+    case FileKind.Swarm: {
+      if (f.peers.length < 2 || f.peers.length > MAX_SWARM || f.index >= f.peers.length) {
+        throw new RangeError("A swarm lists 2 to 16 peers, the recipient among them");
+      }
+      const w = new Writer().u8(f.kind).fixed(f.id, FILE_ID_LEN).u8(f.index).u8(f.peers.length);
+      for (const p of f.peers) w.fixed(p, ID_LEN);
+      return w.finish();
+    }
     case FileKind.Ack: {
       if (f.ranges.length < 1 || f.ranges.length > MAX_ACK_RANGES) {
         throw new RangeError("An ack carries 1 to 32 ranges");
@@ -224,6 +244,14 @@ export function decodeFileFrame(b: Uint8Array): Decoded<FileFrame> {
           below = lo;
         }
         f = { kind, delay, ranges };
+        break;
+      }
+      case FileKind.Swarm: {
+        const id = r.bytes(FILE_ID_LEN), index = r.u8(), n = r.u8();
+        if (n < 2 || n > MAX_SWARM || index >= n) return { ok: false, reason: "bad-swarm" };
+        const peers: Uint8Array[] = [];
+        for (let i = 0; i < n; i++) peers.push(r.bytes(ID_LEN));
+        f = { kind, id, index, peers };
         break;
       }
       default:

@@ -21,9 +21,10 @@ import {
   MAX_ACK_RANGES,
   MAX_FILE_NAME,
   MAX_REQUEST_CHUNKS,
+  MAX_SWARM,
 } from "./file_frame.ts";
 
-export { FILE_BLOCK, MAX_ACK_RANGES, MAX_FILE_NAME, MAX_REQUEST_CHUNKS };
+export { FILE_BLOCK, MAX_ACK_RANGES, MAX_FILE_NAME, MAX_REQUEST_CHUNKS, MAX_SWARM };
 
 /** Largest chat text carried by one DATA frame; longer lines are split into fragments. */
 export const MAX_FRAGMENT = 1000;
@@ -87,6 +88,7 @@ export const InnerKind = {
   FileRequest: FileKind.Request,
   FileData: FileKind.Data,
   FileAck: FileKind.Ack,
+  FileSwarm: FileKind.Swarm,
 } as const;
 
 /** Size of a SERVER_HINT's boot id (8 zero bytes: the sender does not know it). */

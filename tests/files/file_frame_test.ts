@@ -33,6 +33,12 @@ const frames: FileFrame[] = [
     data: new Uint8Array(FILE_BLOCK),
   },
   { kind: FileKind.Ack, delay: 12, ranges: [[100, 90], [80, 80], [3, 0]] },
+  {
+    kind: FileKind.Swarm,
+    id: offer.id,
+    index: 2,
+    peers: [1, 2, 3].map((i) => new Uint8Array(8).fill(i)),
+  },
 ];
 
 Deno.test("file frames round-trip; every truncation and extension is refused, never thrown", () => {
@@ -112,7 +118,7 @@ Deno.test("fuzz: decoding random and mutated frames never throws; decode∘encod
     if (i % 2 === 0) {
       for (let k = 0; k < 3; k++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
     }
-    if (b.length > 0 && i % 4 === 1) b[0] = 14 + (i % 5);
+    if (b.length > 0 && i % 4 === 1) b[0] = 14 + (i % 6);
     const d = decodeFileFrame(b);
     if (d.ok) assert.deepEqual(decodeFileFrame(encodeFileFrame(d.value)), d);
   }

@@ -329,3 +329,66 @@ Deno.test("a path change to a longer path (direct to relay) keeps going at the n
   assert.ok(sameBytes(b.finished.get(id), data));
   void changed;
 });
+
+Deno.test("group transfer: four receivers fetch from each other; the sender uploads about one copy", () => {
+  const sim = new FileSim(29, { latency: 10, rate: 2500, queue: 128_000 });
+  const key = (i: number) => i.toString(16).padStart(16, "0");
+  const sender = sim.add(key(1));
+  const receivers = [2, 3, 4, 5].map((i) => sim.add(key(i)));
+  const data = fileOf(30, 3_000_000);
+  const id = sim.offer(key(1), "film.mkv", data, receivers.map((r) => r.name));
+  sim.run(2000, () => receivers.every((r) => r.events.some((e) => e.state === "offered")));
+  for (const r of receivers) {
+    assert.ok(r.core.accept(id, sim.now));
+    sim.pump(r);
+  }
+  assert.ok(sim.run(300_000, () => receivers.every((r) => r.finished.has(id))));
+  for (const r of receivers) assert.ok(sameBytes(r.finished.get(id), data), r.name);
+  let uploaded = 0;
+  for (const [link, bytes] of sim.sent) if (link.startsWith(`${key(1)}>`)) uploaded += bytes;
+  const ratio = uploaded / data.length;
+  console.log(`sender uploaded ${ratio.toFixed(2)} × the file for 4 receivers`);
+  assert.ok(ratio <= 1.5, `sender uploaded ${ratio} × the file`);
+  // Each receiver passed chunks on to the others.
+  for (const r of receivers) {
+    let passed = 0;
+    for (const [link, bytes] of sim.sent) {
+      if (link.startsWith(`${r.name}>`) && !link.endsWith(key(1))) passed += bytes;
+    }
+    assert.ok(passed > data.length / 4, `${r.name} passed on ${passed}`);
+  }
+  assert.ok(
+    sim.run(
+      sim.now + 5000,
+      () =>
+        receivers.every((r) => sender.events.some((e) => e.state === "done" && e.to === r.name)),
+    ),
+  );
+});
+
+Deno.test("a swarm list from anyone but the sender is ignored; its listed peers' data only", () => {
+  const sim = new FileSim(31);
+  const a = sim.add("a"), b = sim.add("b");
+  const data = fileOf(32, 200_000);
+  const id = started(sim, data);
+  const idBytes = a.core.outgoing(id)!.offer.id;
+  const x = new Uint8Array(8).fill(0x6d), self = new Uint8Array(8).fill(0x62);
+  // "m" (6d…) lists itself as a receiver of a's transfer: b takes nothing from it.
+  b.core.handleFrame("6d6d6d6d6d6d6d6d", {
+    kind: FileKind.Swarm,
+    id: idBytes,
+    index: 1,
+    peers: [x, self],
+  }, sim.now);
+  b.core.handleFrame("6d6d6d6d6d6d6d6d", {
+    kind: FileKind.Data,
+    id: idBytes,
+    pn: 0,
+    chunk: 1,
+    offset: 0,
+    data: new Uint8Array(FILE_BLOCK),
+  }, sim.now);
+  assert.equal(b.core.drops.get("data-unaccepted"), 1);
+  assert.ok(sim.run(60_000, () => a.events.some((e) => e.state === "done")));
+  assert.ok(sameBytes(b.finished.get(id), data));
+});

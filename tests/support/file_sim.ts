@@ -187,8 +187,10 @@ export class FileSim {
   #disk(n: SimNode, op: FileOp): void {
     switch (op.op) {
       case "read": {
+        // A file we send, or (a group transfer's relay) the download in progress.
+        const from = n.files.get(op.id) ?? n.downloads.get(op.id);
         const data = n.readHook?.(op.id, op.position, op.length) ??
-          n.files.get(op.id)?.slice(op.position, op.position + op.length) ?? null;
+          from?.slice(op.position, op.position + op.length) ?? null;
         n.core.handleRead(op.id, op.chunk, data);
         break;
       }

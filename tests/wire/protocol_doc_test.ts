@@ -113,6 +113,7 @@ Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reaso
     FILE_REQUEST: peerFrame.InnerKind.FileRequest,
     FILE_DATA: peerFrame.InnerKind.FileData,
     FILE_ACK: peerFrame.InnerKind.FileAck,
+    FILE_SWARM: peerFrame.InnerKind.FileSwarm,
   };
   assert.equal(kinds.length, Object.keys(kindNames).length);
   for (const [kind, name] of kinds) assert.equal(num(kind!), kindNames[name!], name);

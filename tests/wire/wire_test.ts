@@ -292,6 +292,7 @@ const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.FileRequest, id: idA, chunks: [3] },
   { kind: InnerKind.FileData, id: idA, pn: 1, chunk: 0, offset: 0, data: new Uint8Array(3) },
   { kind: InnerKind.FileAck, delay: 0, ranges: [[5, 5]] },
+  { kind: InnerKind.FileSwarm, id: idA, index: 0, peers: [idA, idC] },
   { kind: InnerKind.Probe, txid: 0 },
   { kind: InnerKind.Announce, attempt: 0 },
   { kind: InnerKind.Announce, attempt: 0xffffffff },
