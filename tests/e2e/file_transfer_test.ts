@@ -210,3 +210,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a file sent to the room reaches two receivers, which fetch from each other too",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "p2p-e2e-group-" });
+    try {
+      const data = fileBytes(6_000_000, 6);
+      const path = join(dir, "group.bin");
+      await Deno.writeFile(path, data);
+      const rx = (name: string) => ({
+        name,
+        extraArgs: ["--auto-accept", "--downloads", join(dir, name)],
+      });
+      await withRoom({
+        room: "group",
+        peers: [{ name: "ann", extraArgs: ["-v"] }, rx("ben"), rx("cat")],
+      }, async ({ peers: [ann, ben, cat] }) => {
+        for (
+          const [p, others] of [[ann, ["ben", "cat"]], [ben, ["ann", "cat"]], [cat, [
+            "ann",
+            "ben",
+          ]]] as const
+        ) {
+          for (const o of others) await p.waitFor((e) => e.event === "peer" && e.name === o, WAIT);
+        }
+        await ann.send(`/send ${path}`);
+        for (const p of [ben, cat]) {
+          const done = await p.waitFor(isFile("done"), WAIT);
+          assert.equal(sha(await Deno.readFile(String(done.path))), sha(data));
+        }
+        await ann.waitFor(isFile("done", (e) => e.to === "ben"), WAIT);
+        await ann.waitFor(isFile("done", (e) => e.to === "cat"), WAIT);
+        // The sender's packets to both together: about one copy of the file, not two.
+        const packets = [...ann.stderr.matchAll(/File \S+ to \S+: done; packets (\d+)/g)]
+          .reduce((n, m) => n + Number(m[1]), 0);
+        const copy = data.length / 1107;
+        assert.ok(packets > 0.9 * copy && packets < 1.5 * copy, `${packets} for ${copy} a copy`);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
