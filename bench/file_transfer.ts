@@ -19,7 +19,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FILE_BLOCK } from "../lib/wire/file_frame.ts";
-import { bindUdp, LO, receiveEach, sleep } from "./support.ts";
+import { bindUdp, LO, processCpuMs, receiveEach, sleep } from "./support.ts";
 
 const SELF = new URL(import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -151,7 +151,7 @@ async function udpReceiver(): Promise<void> {
   const rearm = () => {
     clearTimeout(idle);
     idle = setTimeout(() => {
-      console.log(JSON.stringify({ bytes, ms: last - first }));
+      console.log(JSON.stringify({ bytes, ms: last - first, cpuMs: processCpuMs(Deno.pid) }));
       conn.close();
     }, 1000);
   };
@@ -178,6 +178,7 @@ async function udpSender(port: number, total: number): Promise<void> {
   }
   await Promise.all(sends);
   conn.close();
+  console.log(JSON.stringify({ cpuMs: processCpuMs(Deno.pid) }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,8 +208,8 @@ async function tcpRun(file: string, to: string): Promise<number> {
   }
 }
 
-/** MB/s delivered of a raw UDP blast of `bytes`. */
-async function udpRun(bytes: number): Promise<number> {
+/** MB/s delivered of a raw UDP blast of `bytes`, and CPU µs per MB (sender and receiver). */
+async function udpRun(bytes: number): Promise<{ rate: number; cpu: number }> {
   const recv = new Child(["run", "-A", SELF, "--role", "udp-recv"]);
   try {
     const port = Number((await recv.wait((v) => "port" in v, 15_000, "udp receiver")).port);
@@ -224,8 +225,13 @@ async function udpRun(bytes: number): Promise<number> {
       `${bytes}`,
     ]);
     const r = await recv.wait((v) => "bytes" in v, 300_000, "udp blast");
+    const s = await send.wait((v) => "cpuMs" in v, 30_000, "udp sender");
     await send.close();
-    return Number(r.bytes) / Number(r.ms) / 1000;
+    const mb = Number(r.bytes) / 1e6;
+    return {
+      rate: Number(r.bytes) / Number(r.ms) / 1000,
+      cpu: (Number(r.cpuMs) + Number(s.cpuMs)) * 1000 / mb,
+    };
   } finally {
     await recv.close();
   }
@@ -256,6 +262,12 @@ async function chatLatency(sender: Child, receiver: Child, tag: string, ms: numb
 interface P2pResult {
   /** MB/s from the receiver's `offered` to its `done`. */
   rate: number;
+  /** CPU µs per MB, sender and receiver together (offered to done). */
+  cpu: number;
+  /** The larger resident set of the two during the transfer, MB. */
+  rss: number;
+  /** The larger resident set of the two before it, MB. */
+  rssBefore: number;
   /** Chat latency (ms) in the same room without and during the transfer. */
   idle: { p50: number; p99: number };
   busy: { p50: number; p99: number };
@@ -288,6 +300,12 @@ async function p2pRun(file: string, size: number, dir: string): Promise<P2pResul
       sender.wait(direct, 20_000, "a path"),
     ]);
     const idle = await chatLatency(sender, receiver, "idle", 1000);
+    const cpu0 = processCpuMs(sender.proc.pid) + processCpuMs(receiver.proc.pid);
+    let rss = 0;
+    const rssBefore = Math.max(rssMb(sender.proc.pid), rssMb(receiver.proc.pid));
+    const sampling = setInterval(() => {
+      rss = Math.max(rss, rssMb(sender.proc.pid), rssMb(receiver.proc.pid));
+    }, 200);
     await sender.send(`/send ${file}`);
     const offered = await receiver.wait(
       (v) => v.event === "file" && v.state === "offered",
@@ -301,12 +319,26 @@ async function p2pRun(file: string, size: number, dir: string): Promise<P2pResul
       600_000,
       "the file",
     );
+    clearInterval(sampling);
+    const cpu = (processCpuMs(sender.proc.pid) + processCpuMs(receiver.proc.pid) - cpu0) * 1000 /
+      (size / 1e6);
     if (done.state !== "done") throw new Error(`p2p transfer failed: ${done.reason}`);
     await Deno.remove(down, { recursive: true }).catch(() => {});
-    return { rate: size / (Number(done.at) - Number(offered.at)) / 1000, idle, busy };
+    const rate = size / (Number(done.at) - Number(offered.at)) / 1000;
+    return { rate, idle, busy, cpu, rss, rssBefore };
   } finally {
     for (const p of peers) await p.close();
     await server.close();
+  }
+}
+
+/** Resident set of process `pid`, MB (0 when it cannot be read). */
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
   }
 }
 
@@ -326,11 +358,17 @@ async function main(): Promise<void> {
     await Deno.writeFile(file, data);
     const p2p: number[] = [], tcp: number[] = [], udp: number[] = [];
     const idle: number[] = [], busy: number[] = [];
+    const cpuP2p: number[] = [], cpuUdp: number[] = [], rss: number[] = [], rss0: number[] = [];
     for (let i = 0; i < runs; i++) {
       tcp.push(await tcpRun(file, join(dir, "tcp.bin")));
-      udp.push(await udpRun(size));
+      const u = await udpRun(size);
+      udp.push(u.rate);
+      cpuUdp.push(u.cpu);
       const r = await p2pRun(file, size, dir);
       p2p.push(r.rate);
+      cpuP2p.push(r.cpu);
+      rss.push(r.rss);
+      rss0.push(r.rssBefore);
       idle.push(r.idle.p99);
       busy.push(r.busy.p99);
       console.error(
@@ -351,6 +389,7 @@ async function main(): Promise<void> {
     ];
     // Chat latency is a cost: the ratio is idle over busy (1: the transfer adds nothing).
     const chat = { name: "files_chat_p99_ms", value: median(busy), baseline: median(idle) };
+    const cpu = { name: "files_cpu_us_per_mb", value: median(cpuP2p), baseline: median(cpuUdp) };
     console.log(`| figure | p2p MB/s | baseline MB/s | ratio (goal) |`);
     console.log(`| ------ | -------: | ------------: | -----------: |`);
     for (const f of figures) {
@@ -366,7 +405,18 @@ async function main(): Promise<void> {
         chat.baseline.toFixed(1)
       } | ${(chat.baseline / chat.value).toFixed(2)} |`,
     );
+    console.log(
+      `| CPU µs per MB, sender + receiver (p2p / raw udp) | ${cpu.value.toFixed(0)} | ${
+        cpu.baseline.toFixed(0)
+      } | ${(cpu.baseline / cpu.value).toFixed(2)} |`,
+    );
+    console.log(
+      `largest RSS of sender or receiver: ${Math.max(...rss0).toFixed(0)} MB before, ${
+        Math.max(...rss).toFixed(0)
+      } MB during a ${ARGS.mb} MB transfer`,
+    );
     for (const f of figures) console.log(JSON.stringify({ ...f, ratio: f.value / f.baseline }));
+    console.log(JSON.stringify({ ...cpu, ratio: cpu.baseline / cpu.value, goal: null }));
     console.log(JSON.stringify({ ...chat, ratio: chat.baseline / chat.value, goal: null }));
     console.log(
       `every run (p2p / tcp / raw udp, MB/s): ${

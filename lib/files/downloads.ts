@@ -254,7 +254,8 @@ export class Downloads {
         this.#out.ops.push({ op: "write", id, ...w });
       }
     }
-    this.#requests(e, now);
+    // The window moves when a chunk is written (handleWritten asks for more), and stale
+    // chunks are asked for again on the tick: nothing to ask for per block.
   }
 
   #requests(e: Incoming, now: number): void {
