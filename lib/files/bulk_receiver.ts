@@ -11,7 +11,7 @@
 import { type FileFrame, FileKind, MAX_ACK_RANGES } from "../wire/file_frame.ts";
 
 /** Packets received before an acknowledgement is sent at once. */
-export const ACK_EVERY = 4;
+export const ACK_EVERY = 8;
 /** Longest an acknowledgement is held back, in ms. */
 export const MAX_ACK_DELAY = 5;
 
