@@ -51,6 +51,8 @@ interface Link {
   out: BulkSender;
   in: BulkReceiver;
   offers: TokenBucket;
+  /** When a frame last came from or went to the peer through it. */
+  usedAt: number;
 }
 
 /** The file-transfer coordinator. */
@@ -74,18 +76,35 @@ export class FileTransfers {
 
   #link(peer: string, now: number): Link | undefined {
     let l = this.#links.get(peer);
-    if (l) return l;
-    if (this.#links.size >= MAX_LINKS) return undefined;
+    if (l) {
+      l.usedAt = now;
+      return l;
+    }
+    if (this.#links.size >= MAX_LINKS && !this.#evictIdle()) return undefined;
     const uplink = new PeerUplink(peer);
     l = {
       uplink,
       out: new BulkSender(uplink),
       in: new BulkReceiver(),
       offers: new TokenBucket(OFFER_RATE, OFFER_BURST, now),
+      usedAt: now,
     };
     this.#links.set(peer, l);
     this.#rr.push(peer);
     return l;
+  }
+
+  /** Forgets the least recently used link with nothing in flight or queued; false if none. */
+  #evictIdle(): boolean {
+    let oldest: string | undefined, at = Infinity;
+    for (const [peer, l] of this.#links) {
+      if (l.out.busy || l.uplink.size > 0 || l.usedAt >= at) continue;
+      oldest = peer;
+      at = l.usedAt;
+    }
+    if (oldest === undefined) return false;
+    this.peerGone(oldest);
+    return true;
   }
 
   /** The bulk sender toward `peer` (for tests and stats). */

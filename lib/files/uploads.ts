@@ -21,6 +21,8 @@ import type { MerkleTree } from "./merkle.ts";
 import { OutgoingFile } from "./outgoing.ts";
 import type { PeerUplink } from "./uplink.ts";
 
+/** Files a receiver passes on at once (group transfers); the oldest is forgotten first. */
+export const MAX_RELAYS = 16;
 /** Requests a relaying receiver holds for chunks it has not verified yet, per file. */
 export const MAX_DEFERRED = 256;
 
@@ -105,6 +107,11 @@ export class Uploads {
     if (this.#all.has(id)) return;
     const f = new OutgoingFile(offer, proofOf, true);
     for (const p of peers) f.addRecipient(p, now);
+    if (this.#relays.size >= MAX_RELAYS) {
+      const old = this.#relays.keys().next().value!;
+      this.#relays.delete(old);
+      this.#all.delete(old);
+    }
     this.#all.set(id, f);
     this.#relays.set(id, { have, deferred: [] });
   }
@@ -167,6 +174,8 @@ export class Uploads {
     const r = f.handleStatus(peer, status, now);
     if (!r || r.state === "pending") return true;
     uplink?.drop(f);
+    // Everyone answered for good: the file (its tree, its chunks) is let go.
+    if (f.settled) this.#all.delete(id);
     if (r.state === "done") {
       this.#out.event({ state: "done", id, bytes: r.bytes, to: peer }, f.offer, f.offer.name);
     } else {

@@ -85,6 +85,11 @@ export class FileSession {
       }
       const o = this.#outcomes.get(e.id);
       if (o) (e.state === "done" ? o.done : o.failed).push(e.to);
+      // Every recipient answered for good: the file is closed (its outcome kept for p2p send).
+      if (o && o.done.length + o.failed.length >= o.names.length) {
+        this.#sources.get(e.id)?.close();
+        this.#sources.delete(e.id);
+      }
     }
     if (e.from !== undefined && (e.state === "done" || e.state === "failed")) {
       this.#waiting = this.#waiting.filter((id) => id !== e.id);

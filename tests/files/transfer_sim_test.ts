@@ -392,3 +392,28 @@ Deno.test("a swarm list from anyone but the sender is ignored; its listed peers'
   assert.ok(sim.run(60_000, () => a.events.some((e) => e.state === "done")));
   assert.ok(sameBytes(b.finished.get(id), data));
 });
+
+Deno.test("a long-lived peer meets more peers than it keeps links for: idle ones give way", () => {
+  const sim = new FileSim(33);
+  const b = sim.add("b");
+  let offered = 0;
+  for (let i = 0; i < 300; i++) {
+    const id = new Uint8Array(8);
+    new DataView(id.buffer).setUint32(4, i);
+    b.core.handleFrame(`peer-${i}`, {
+      kind: FileKind.Offer,
+      id,
+      name: `f${i}`,
+      size: 10,
+      chunkShift: 16,
+      sha256: new Uint8Array(32),
+      root: new Uint8Array(32),
+    }, i * 1000);
+    for (let e = b.core.pollEvent(); e; e = b.core.pollEvent()) {
+      if (e.state === "offered") (offered++, b.core.reject(e.id));
+    }
+    while (b.core.pollFrame(i * 1000)) { /* drain */ }
+  }
+  assert.equal(offered, 300);
+  assert.equal(b.core.drops.get("offer-flood"), undefined);
+});
