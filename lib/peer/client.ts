@@ -45,7 +45,7 @@ import { serverIntake, serverStep } from "./client_server.ts";
 import { DriveState, nextDeadline } from "./client_drive.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
 import { byeOf, discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.ts";
-import { type Endpoint, sameEndpoint } from "../wire/address.ts";
+import type { Endpoint } from "../wire/address.ts";
 import { idHex } from "../wire/header.ts";
 import { type HandshakeFrame, HINT_BOOT_LEN, type SealedFrame } from "../wire/peer_frame.ts";
 import { decodeServerMsg, type ServerMsg } from "../wire/server_msg.ts";
@@ -501,7 +501,7 @@ export class Client {
       closed: this.#link.closed,
       farewellDone: this.#farewell.done,
       relayOnly: this.#o.relayOnly,
-      fromServer: sameEndpoint(from, this.#link.server),
+      fromServer: this.#link.isServer(from),
       fromSupernode: sup !== undefined,
     });
     switch (r.kind) {
@@ -519,7 +519,7 @@ export class Client {
       case "handshake":
         return this.#handshake(now, r.frame, from);
       case "server":
-        return this.#fromLink(now, data);
+        return this.#fromLink(now, data, undefined, from);
       case "supernode":
         return this.#fromLink(now, data, sup);
       case "member":
@@ -529,11 +529,11 @@ export class Client {
   }
 
   /** A datagram from the server (`sup` absent) or from our supernode `sup`. */
-  #fromLink(now: number, data: Uint8Array, sup?: SupernodeLink): void {
+  #fromLink(now: number, data: Uint8Array, sup?: SupernodeLink, from?: Endpoint): void {
     const link = sup ? sup.link : this.#link;
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drop(d.reason);
-    const got = serverIntake(now, d.value, link, sup, this.#sn);
+    const got = serverIntake(now, d.value, link, sup, this.#sn, from);
     if (!sup) this.#linkOut();
     if (got.kind === "drop") return this.#drop(got.reason);
     // A PONG may have changed an RTT.

@@ -29,6 +29,8 @@ export type RemoteEvent =
     rtt: number | null;
     /** On the relay: the name of the supernode relaying, or null for the server. */
     relayedBy?: string | null;
+    /** Relayed by the server, which we reach over TCP or TLS (set by the join role). */
+    transport?: "tcp";
   }
   | { type: "message"; from: string; text: string }
   | Warning
@@ -73,6 +75,8 @@ export interface PeerInfo {
   rtt: number | null;
   /** On the relay: the name of the supernode relaying, or null (or absent) for the server. */
   relayedBy?: string | null;
+  /** Relayed by the server, which we reach over TCP or TLS (set by the join role). */
+  transport?: "tcp";
   /** Messages queued or in flight to this peer. */
   outstanding: number;
 }

@@ -11,7 +11,7 @@
  * @module
  */
 import { constantTimeEqual } from "../crypto/constant_time.ts";
-import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
 import { MAX_NAME } from "../wire/peer_frame.ts";
 import {
@@ -41,6 +41,14 @@ export const FAILOVER_AFTER = 2_000;
 
 /** Least time between two checks of the registration a peer's SERVER_HINT asks for, in ms. */
 export const RECHECK_INTERVAL = 2_000;
+
+/**
+ * Registered over TCP or TLS: the first background PING to the same server over UDP this long
+ * after, then gaps doubling to {@link UDP_RETRY_MAX}, in ms.
+ */
+export const UDP_RETRY_FIRST = 5_000;
+/** Longest gap between two background PINGs over UDP, in ms (UDP back within 30 s is used). */
+export const UDP_RETRY_MAX = 20_000;
 
 /** Where the link is in its lifecycle. */
 export type ServerLinkState =
@@ -123,6 +131,15 @@ export interface ServerLinkOptions {
   keepalive: number;
   /** The first registration fails after this long without a WELCOME, in ms. */
   registerTimeout: number;
+  /**
+   * One number per server (`server`, then `fallbacks`): equal numbers name the same server
+   * reached over different transports (UDP, and TCP or TLS: an endpoint with `stream`).
+   * Registered over a stream, the link PINGs the same server's UDP endpoint in the background
+   * and moves there once a PONG comes back over UDP; a lost server is first tried over its
+   * other transport with the same registration (a PING, which moves it). Ignored unless it has
+   * one number per server.
+   */
+  serverGroups?: number[];
 }
 
 /**
@@ -177,6 +194,15 @@ export class ServerLink {
   #registrations = 0;
   /** When {@link recheck} last sent something. */
   #lastRecheck = -Infinity;
+  /** Same-server groups of {@link #servers} (see {@link ServerLinkOptions.serverGroups}). */
+  #groups: number[] | undefined;
+  /** Registered over a stream: the background UDP attempt (see {@link UdpRetry}). */
+  #udp = new UdpRetry();
+  /** The cookie the server gave our UDP endpoint (background attempts only). */
+  #udpCookie: Uint8Array = new Uint8Array(COOKIE_LEN);
+  #lastUdpCookie = -Infinity;
+  /** The current loss was already met by moving to the same server's other transport. */
+  #movedInLoss = false;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: ServerLinkOptions, digest: () => number) {
@@ -184,6 +210,44 @@ export class ServerLink {
     this.#digest = digest;
     this.#name = options.name;
     this.#servers = [options.server, ...(options.fallbacks ?? [])];
+    const g = options.serverGroups;
+    this.#groups = g && g.length === this.#servers.length ? g : undefined;
+  }
+
+  /**
+   * True when `from` is the server in use, or the same server over another transport (it
+   * answers our background attempt, or has moved our registration there).
+   */
+  isServer(from: Endpoint): boolean {
+    if (sameEndpoint(from, this.server)) return true;
+    const j = this.#indexOf(from);
+    return j >= 0 && this.#sameServer(j, this.#current);
+  }
+
+  #indexOf(ep: Endpoint): number {
+    return this.#servers.findIndex((s) => sameEndpoint(s, ep));
+  }
+
+  #sameServer(i: number, j: number): boolean {
+    return this.#groups !== undefined && this.#groups[i] === this.#groups[j];
+  }
+
+  /** The same server as the one in use over UDP, when we use it over a stream. */
+  #udpSibling(): number {
+    if (this.server.stream === undefined) return -1;
+    return this.#servers.findIndex((s, j) =>
+      s.stream === undefined && this.#sameServer(j, this.#current)
+    );
+  }
+
+  /** Another transport of the server in use, not tried in this loss yet. */
+  #otherTransport(): number {
+    if (this.#movedInLoss) return -1;
+    const stream = this.server.stream !== undefined;
+    return this.#servers.findIndex((s, j) =>
+      j !== this.#current && (s.stream !== undefined) !== stream &&
+      this.#sameServer(j, this.#current)
+    );
   }
 
   /** The next datagram for the server, if any. */
@@ -235,9 +299,10 @@ export class ServerLink {
     return this.#servers[this.#current]!;
   }
 
-  /** Moves on to the next server (a fallback), with a fresh cookie and nonce. */
-  #next(now: number): void {
-    this.#current = (this.#current + 1) % this.#servers.length;
+  /** Moves on to the next server (a fallback) or to `to`, with a fresh cookie and nonce. */
+  #next(now: number, to?: number): void {
+    this.#current = to ?? (this.#current + 1) % this.#servers.length;
+    this.#udp.stop();
     this.#rtt = null;
     this.#minRtt = null;
     this.#samples = 0;
@@ -332,7 +397,7 @@ export class ServerLink {
   nextTimeout(): number | undefined {
     const s = this.#state;
     if (s.kind === "closed") return undefined;
-    if (s.kind === "registered") return s.nextPing;
+    if (s.kind === "registered") return Math.min(s.nextPing, this.#udp.at ?? Infinity);
     return s.again ? s.nextHello : Math.min(s.nextHello, this.#heardAt + this.#o.registerTimeout);
   }
 
@@ -361,9 +426,26 @@ export class ServerLink {
         this.#events.push({ type: "server-lost" });
       }
       if (now >= s.nextHello) this.#hello(now);
-    } else if (s.kind === "registered" && now >= s.nextPing) {
-      this.#ping(now, s);
+    } else if (s.kind === "registered") {
+      if (now >= s.nextPing) this.#ping(now, s);
+      if (this.#udp.due(now)) this.#tryUdp();
     }
+  }
+
+  /** Registered over a stream: a PING to the same server over UDP (see {@link UdpRetry}). */
+  #tryUdp(): void {
+    const j = this.#udpSibling();
+    if (j < 0 || this.#state.kind !== "registered") return this.#udp.stop();
+    this.#out.push({
+      to: this.#servers[j]!,
+      data: encodeServerMsg({
+        type: MsgType.Ping,
+        id: this.#o.id,
+        token: this.#token,
+        cookie: this.#udpCookie,
+        digest: this.#digest(),
+      }),
+    });
   }
 
   /**
@@ -400,8 +482,11 @@ export class ServerLink {
    * Handles the server messages about the link itself (WELCOME, REFUSED, PONG, COOKIE).
    * Returns false for anything else, which the caller routes to the peers it concerns.
    */
-  handle(now: number, m: ServerMsg): boolean {
+  handle(now: number, m: ServerMsg, from?: Endpoint): boolean {
     if (this.#state.kind === "closed") return true;
+    if (from && !sameEndpoint(from, this.server) && this.registered) {
+      return this.#fromSibling(now, m, from);
+    }
     switch (m.type) {
       case MsgType.Welcome:
         // Only an answer to our own HELLO (it echoes this attempt's nonce) is believed: the
@@ -453,6 +538,40 @@ export class ServerLink {
     }
   }
 
+  /**
+   * A message from the server in use over another transport (our background UDP attempt's
+   * answers): its COOKIE is for that endpoint, and a PONG there means the server moved our
+   * registration there, so we use it from now on. Everything else is the server's as usual.
+   */
+  #fromSibling(now: number, m: ServerMsg, from: Endpoint): boolean {
+    const j = this.#indexOf(from);
+    if (m.type === MsgType.Cookie) {
+      if (j < 0 || !constantTimeEqual(m.echo, this.#token)) return true;
+      this.#udpCookie = m.cookie;
+      if (now - this.#lastUdpCookie >= 1_000) {
+        this.#lastUdpCookie = now;
+        this.#tryUdp();
+      }
+      return true;
+    }
+    if (m.type === MsgType.Pong && j >= 0 && this.authentic(m.token)) {
+      // The server has us at `from` now: use it (keeping the registration).
+      this.#current = j;
+      this.#cookie = this.#udpCookie;
+      this.#udp.stop();
+      this.#pingAt = undefined;
+      this.#rtt = null;
+      this.#minRtt = null;
+      this.#samples = 0;
+      this.#public = m.observed;
+      this.#alive(now);
+      const s = this.#state;
+      if (s.kind === "registered") s.nextPing = Math.min(s.nextPing, now + 1_000);
+      return true;
+    }
+    return this.handle(now, m);
+  }
+
   #welcome(now: number, token: Uint8Array, boot: Uint8Array, observed: Endpoint): void {
     const s = this.#state;
     if (s.kind === "registered") return this.#alive(now);
@@ -475,6 +594,8 @@ export class ServerLink {
       awaitingSince: undefined,
       lost: false,
     };
+    this.#movedInLoss = false;
+    if (this.#udpSibling() >= 0) this.#udp.start(now);
     if (!s.again) {
       if (this.#name !== this.#o.name) {
         this.#events.push({ type: "renamed", wanted: this.#o.name, name: this.#name });
@@ -536,6 +657,7 @@ export class ServerLink {
       s.nextPing = now + (this.#samples < EARLY_SAMPLES ? Math.min(1_000, k) : k);
     }
     s.awaitingSince = undefined;
+    this.#movedInLoss = false;
     if (s.lost) {
       s.lost = false;
       this.#events.push({ type: "server-back", public: this.#public!, restarted: false });
@@ -574,9 +696,23 @@ export class ServerLink {
   #ping(now: number, s: Extract<ServerLinkState, { kind: "registered" }>): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
-    if (waited >= SERVER_LOST_AFTER && !s.lost) {
+    if (waited >= SERVER_LOST_AFTER && (!s.lost || this.#movedInLoss)) {
+      if (!s.lost) this.#events.push({ type: "server-lost" });
       s.lost = true;
-      this.#events.push({ type: "server-lost" });
+      const other = this.#otherTransport();
+      if (other >= 0) {
+        // The same server over its other transport (UDP blocked now, or back): our
+        // registration moves with a PING (the server asks for a cookie there first).
+        this.#next(now, other);
+        this.#movedInLoss = true;
+        s.awaitingSince = now;
+        if (this.#udpSibling() >= 0) this.#udp.start(now);
+        else this.#udp.stop();
+        this.#sendPing(now);
+        s.nextPing = now + Math.min(1_000, this.#o.keepalive);
+        return;
+      }
+      this.#movedInLoss = false;
       if (this.#servers.length > 1) {
         // Register with the next server (or supernode), the same id; "back" once one answers.
         this.#next(now);
@@ -598,5 +734,38 @@ export class ServerLink {
       cookie: this.#cookie,
       digest: this.#digest(),
     });
+  }
+}
+
+/**
+ * When a link registered over TCP or TLS next tries the same server over UDP: first
+ * {@link UDP_RETRY_FIRST} after it starts, then gaps doubling to {@link UDP_RETRY_MAX}.
+ */
+export class UdpRetry {
+  #gap = UDP_RETRY_FIRST;
+  #at: number | undefined;
+
+  /** When the next attempt is due, if one is planned. */
+  get at(): number | undefined {
+    return this.#at;
+  }
+
+  /** Plans the first attempt from `now`. */
+  start(now: number): void {
+    this.#gap = UDP_RETRY_FIRST;
+    this.#at = now + this.#gap;
+  }
+
+  /** No more attempts (UDP works, or the link left the stream). */
+  stop(): void {
+    this.#at = undefined;
+  }
+
+  /** True when an attempt is due at `now`; the next one is planned then. */
+  due(now: number): boolean {
+    if (this.#at === undefined || now < this.#at) return false;
+    this.#gap = Math.min(2 * this.#gap, UDP_RETRY_MAX);
+    this.#at = now + this.#gap;
+    return true;
   }
 }

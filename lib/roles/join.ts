@@ -16,7 +16,8 @@ import { displayName } from "../core/names.ts";
 import { ResolveError, resolveHostPort } from "../io/resolve.ts";
 import { setImmediate } from "node:timers";
 import { getLogger } from "@logtape/logtape";
-import { Client } from "../peer/client.ts";
+import { Client, type ClientEvent } from "../peer/client.ts";
+import type { PeerInfo } from "../peer/remote_context.ts";
 import type { RegistryOptions } from "../server/registry.ts";
 import { Identity } from "../crypto/identity.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
@@ -30,6 +31,8 @@ import { base32 } from "../crypto/base32.ts";
 import { parseInput, pathText, type PeerView, peerView } from "./view.ts";
 import { canonicalRoom, deriveRoomKeys, newRoomSecret, type RoomKeys } from "../crypto/room_key.ts";
 import { monotonicNow, UdpDriver } from "../io/udp.ts";
+import { withStreams } from "../io/tcp.ts";
+import { serverRoutes, ServerTransports } from "./transports.ts";
 import { findGateway } from "../io/gateway.ts";
 import { runHttp } from "../io/http.ts";
 import { type PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
@@ -95,6 +98,10 @@ export interface JoinOptions {
    * to block direct paths; the command line never sets it.
    */
   filter?: (peer: Endpoint) => boolean;
+  /** `--tcp`: reach the servers over TCP first (UDP still tried in the background). */
+  tcp?: boolean;
+  /** `--tls-ca`: a CA certificate file (PEM) trusted for `tls://` servers. */
+  tlsCa?: string;
   /**
    * The log level asked for (`-v`, `-q`, `--log-level`). On the chat screen logs are shown
    * above the input, from `warning` up unless this asks for more.
@@ -142,6 +149,19 @@ export async function resolveServer(spec: string, what = "Server"): Promise<Endp
     return await resolveHostPort(spec, what);
   } catch (e) {
     throw e instanceof ResolveError ? new JoinError(e.message) : e;
+  }
+}
+
+/** The CA certificate of `--tls-ca`, or a {@link JoinError} saying what is wrong with it. */
+async function readCa(file: string): Promise<string> {
+  try {
+    const pem = await Deno.readTextFile(file);
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new Error("no PEM certificate in it");
+    return pem;
+  } catch (e) {
+    throw new JoinError(
+      `Cannot use --tls-ca ${file}: ${(e as Error).message}; give a CA certificate in PEM`,
+    );
   }
 }
 
@@ -312,10 +332,16 @@ function joinCommand(): string {
 export async function join(o: JoinOptions): Promise<number> {
   const creds = await credentials(o);
   if (!creds) return 130;
-  const [first, ...more] = creds.servers;
-  const server = await resolveServer(first!);
-  const fallbacks: Endpoint[] = [];
-  for (const spec of more) fallbacks.push(await resolveServer(spec));
+  // Over UDP, and over TCP or TLS where UDP gets no answer (see lib/roles/transports.ts).
+  const late: { deliver: (from: Endpoint, data: Uint8Array) => void } = { deliver: () => {} };
+  const transports = await ServerTransports.open(
+    serverRoutes(creds.servers, o.tcp ?? false),
+    (hostPort) => resolveServer(hostPort),
+    (from, data) => late.deliver(from, data),
+    (why) => log.debug("Stream to the server failed: {why}", { why }),
+    o.tlsCa === undefined ? [] : [await readCa(o.tlsCa)],
+  );
+  const [server, ...fallbacks] = transports.servers as [Endpoint, ...Endpoint[]];
   const stun: Endpoint[] = [];
   for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
   const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;
@@ -340,7 +366,9 @@ export async function join(o: JoinOptions): Promise<number> {
       screen,
       stun,
       fallbacks,
+      transports,
     );
+    late.deliver = (from, data) => peer.deliver(from, data);
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
     const onSignal = () => peer.interrupt();
     for (const s of signals) Deno.addSignalListener(s, onSignal);
@@ -349,6 +377,7 @@ export async function join(o: JoinOptions): Promise<number> {
     } finally {
       for (const s of signals) Deno.removeSignalListener(s, onSignal);
       await peer.close();
+      await transports.close();
     }
   } finally {
     out.flush();
@@ -387,6 +416,10 @@ class PeerProcess {
   #metSomeone = false;
   /** The server last seen in use, to announce a failover. */
   #serverShown: string | null = null;
+  /** How the servers are reached (TCP and TLS streams besides UDP). */
+  #transports: ServerTransports | undefined;
+  /** The server in use last seen, to announce a move between UDP and TCP. */
+  #inUse: Endpoint | undefined;
 
   constructor(
     o: JoinOptions,
@@ -397,21 +430,23 @@ class PeerProcess {
     screen: ChatScreen | null,
     stun: Endpoint[] = [],
     fallbacks: Endpoint[] = [],
+    transports?: ServerTransports,
   ) {
+    this.#transports = transports;
     this.#o = o;
     this.#view = view;
     this.#out = out;
     this.#screen = screen;
     this.#known = creds.known;
     // The client needs the bound port, the driver needs the client: bind first, fill in after.
-    const machine = {
+    const machine = withStreams({
       handleDatagram: (n: number, f: Endpoint, d: Uint8Array, via?: number) =>
         this.#client.handleDatagram(n, f, d, via),
       handleTimeout: (n: number) => this.#client.handleTimeout(n),
       pollTransmit: () => this.#client.pollTransmit(),
       pollRelease: () => this.#client.pollRelease(),
       nextTimeout: () => this.#client.nextTimeout(),
-    };
+    }, (t) => this.#transports?.send(t));
     // An IPv6 socket when this host has an IPv6 address to offer (only with the default
     // --bind: a concrete one asks for that address alone) or the server is IPv6 (then it is
     // required); on the IPv4 socket's port when that is free (one dual-stack socket).
@@ -450,6 +485,7 @@ class PeerProcess {
       registerTimeout: o.registerTimeout,
       stun,
       fallbacks,
+      ...(transports ? { serverGroups: transports.groups } : {}),
       supernode: o.supernode ?? "auto",
       supernodeLimits: o.supernodeLimits ?? {},
       ipv6: local6 !== undefined,
@@ -463,6 +499,11 @@ class PeerProcess {
     this.#print(view.registering(server, local));
     this.#driver.step((now) => this.#client.start(now));
     this.#driver.start();
+  }
+
+  /** A datagram from a server over TCP or TLS (`from`: its stream endpoint). */
+  deliver(from: Endpoint, data: Uint8Array): void {
+    this.#driver.step((now) => this.#client.handleDatagram(now, from, data, 0));
   }
 
   /** Ctrl-C or SIGTERM: stop waiting for anything and leave. */
@@ -487,7 +528,7 @@ class PeerProcess {
     // Waiting is visible: every few seconds without an answer, which server is being tried.
     const still = setInterval(() => {
       if (registered()) return;
-      const at = formatEndpoint(this.#client.serverInUse);
+      const at = this.#serverText(this.#client.serverInUse, false);
       this.#print(this.#view.notice(`Still trying ${at}…`, "waiting"));
     }, STILL_TRYING_EVERY);
     try {
@@ -584,7 +625,7 @@ class PeerProcess {
           case "quit":
             return "quit";
           case "peers":
-            this.#print(this.#view.peers(this.#client.peers()));
+            this.#print(this.#view.peers(this.#client.peers().map((p) => this.#rowTransport(p))));
             break;
           case "help":
             this.#print(this.#view.help());
@@ -644,11 +685,18 @@ class PeerProcess {
   #onStep(): void {
     for (let h = this.#client.pollHttp(); h; h = this.#client.pollHttp()) this.#fetch(h);
     // Failover to another --server (or a supernode) is announced, not silent.
-    const using = formatEndpoint(this.#client.serverInUse);
+    const inUse = this.#client.serverInUse;
+    const using = this.#serverText(inUse, false);
     if (this.#serverShown !== null && using !== this.#serverShown) {
       this.#print(this.#view.notice(`Trying the next server: ${using}`, "failover"));
+    } else if (
+      this.#ready && this.#inUse &&
+      (this.#inUse.stream === undefined) !== (inUse.stream === undefined)
+    ) {
+      this.#transportChanged(inUse);
     }
     this.#serverShown = using;
+    this.#inUse = inUse;
     for (let e = this.#client.pollEvent(); e; e = this.#client.pollEvent()) {
       if (e.type === "fatal") this.#fatal = e.message;
       if (e.type === "ready") {
@@ -657,7 +705,7 @@ class PeerProcess {
         this.#screen?.setPrompt(`${displayName(e.name)}> `);
       }
       if (e.type === "peer") this.#metSomeone = true;
-      this.#print(this.#view.event(e));
+      this.#print(this.#view.event(e.type === "peer" ? this.#withTransport(e) : e));
       if (e.type === "warning" && e.kind === "identity-changed" && e.name !== null) {
         this.#print(this.#view.notice(
           `If you checked the new fingerprint with ${e.name}, type /trust ${e.name} to accept it`,
@@ -673,6 +721,49 @@ class PeerProcess {
     }
     this.#wake();
     this.#room?.();
+  }
+
+  /**
+   * Server `ep` as the user named it (the group's first entry with `transport` false: failover
+   * is between servers; a move between UDP and TCP is announced apart).
+   */
+  #serverText(ep: Endpoint, transport: boolean): string {
+    const t = this.#transports;
+    if (!t) return formatEndpoint(ep);
+    if (transport) return t.describe(ep);
+    const g = t.groupOf(ep);
+    const first = g < 0 ? ep : t.servers[t.groups.indexOf(g)]!;
+    return formatEndpoint({ hostname: first.hostname, port: first.port });
+  }
+
+  /** A relayed peer event says when our server relays over TCP (`transport: "tcp"`). */
+  #withTransport(e: Extract<ClientEvent, { type: "peer" }>): ClientEvent {
+    const tcp = e.path === "relay" && (e.relayedBy ?? null) === null &&
+      this.#client.serverInUse.stream !== undefined;
+    return tcp ? { ...e, transport: "tcp" } : e;
+  }
+
+  /** A `/peers` row says when our server relays to that peer over TCP. */
+  #rowTransport(p: PeerInfo): PeerInfo {
+    const tcp = p.path === "relay" && (p.relayedBy ?? null) === null &&
+      this.#client.serverInUse.stream !== undefined;
+    return tcp ? { ...p, transport: "tcp" } : p;
+  }
+
+  /** Our server moved between UDP and TCP: said once, with the peers it relays for us. */
+  #transportChanged(ep: Endpoint): void {
+    const how = ep.stream === undefined
+      ? "UDP gets through again: the server is reached over UDP"
+      : `No answer over UDP: the server is reached over ${this.#serverText(ep, true)}`;
+    this.#print(this.#view.notice(how, "transport"));
+    for (const p of this.#client.peers()) {
+      if (p.path !== "relay" || (p.relayedBy ?? null) !== null) continue;
+      const { outstanding: _, ...shown } = p;
+      if (shown.path === "pending") continue;
+      this.#print(
+        this.#view.event(this.#withTransport({ ...shown, type: "peer", path: shown.path })),
+      );
+    }
   }
 
   /** Makes a port mapper's HTTP request and hands the answer back in a driver step. */

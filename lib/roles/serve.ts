@@ -17,6 +17,8 @@ import { type SansIo, UdpDriver } from "../io/udp.ts";
 import { looksLikeStun, StunResponder, type StunStats } from "../nat/stun.ts";
 import { type Endpoint, formatEndpoint } from "../wire/address.ts";
 import type { Transmit } from "../wire/transmit.ts";
+import { StreamServer, withStreams } from "../io/tcp.ts";
+import { DEFAULT_STREAM_LIMITS } from "../core/stream_policy.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -50,6 +52,15 @@ export interface ServeOptions {
   altPort?: number;
   /** A second local address for STUN behaviour discovery ("change IP"); needs {@link altPort}. */
   altHost?: string;
+  /** Accept peers over TCP on `host`, on `port` (default: the UDP port's number); off when absent. */
+  tcp?: { port?: number };
+  /** Accept peers over TLS on `host:port` with this certificate chain and key (PEM files). */
+  tls?: { port: number; cert: string; key: string };
+  /**
+   * Bounds on TCP and TLS connections: open at once in all, and from one source address
+   * (defaults in `DEFAULT_STREAM_LIMITS` of `lib/core/stream_policy.ts`).
+   */
+  streamLimits?: { maxConnections?: number; maxPerSource?: number };
 }
 
 const log = getLogger(["p2p", "serve"]);
@@ -311,16 +322,23 @@ async function bindSockets(
   o: ServeOptions,
   registry: Registry,
   onStep: () => void,
-): Promise<{ drivers: UdpDriver[]; stun: StunHub }> {
+): Promise<{ drivers: UdpDriver[]; stun: StunHub; streams: StreamServer | undefined }> {
   const stun = new StunHub();
   const drivers: UdpDriver[] = [];
+  let streams: StreamServer | undefined;
   try {
-    const main = UdpDriver.bind(o.host, o.port, new PrimaryMachine(registry, stun), {
+    const primary = new PrimaryMachine(registry, stun);
+    // Datagrams to a TCP or TLS peer leave on its connection.
+    const machine = withStreams(primary, (t) => streams?.send(t));
+    const main = UdpDriver.bind(o.host, o.port, machine, {
       onStep,
       ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
     });
     drivers.push(main);
     stun.attach(0, main);
+    streams = await listenStreams(o, main.localAddr.port, (from, data) => {
+      main.step((now) => primary.handleDatagram(now, from, data));
+    });
     // With --port 0 the alternate address reuses the port the primary socket got.
     const port = main.localAddr.port;
     const alts: [number, string, number][] = [];
@@ -334,11 +352,42 @@ async function bindSockets(
       stun.attach(role, d);
     }
     stun.ready();
-    return { drivers, stun };
+    return { drivers, stun, streams };
   } catch (e) {
     await Promise.all(drivers.map((d) => d.close()));
+    await streams?.close();
     throw e;
   }
+}
+
+/** The TCP and TLS listeners `o` asks for (none: undefined); `udpPort` is the bound UDP port. */
+async function listenStreams(
+  o: ServeOptions,
+  udpPort: number,
+  deliver: (from: Endpoint, data: Uint8Array) => void,
+): Promise<StreamServer | undefined> {
+  if (!o.tcp && !o.tls) return undefined;
+  let files: { cert: string; key: string } | undefined;
+  if (o.tls) {
+    try {
+      files = {
+        cert: await Deno.readTextFile(o.tls.cert),
+        key: await Deno.readTextFile(o.tls.key),
+      };
+    } catch (e) {
+      throw new Error(
+        `Cannot read the TLS certificate or key (${
+          (e as Error).message
+        }); check --tls-cert and --tls-key`,
+      );
+    }
+  }
+  return StreamServer.listen({
+    hostname: o.host,
+    ...(o.tcp ? { port: o.tcp.port ?? udpPort } : {}),
+    ...(o.tls && files ? { tls: { port: o.tls.port, files } } : {}),
+    limits: { ...DEFAULT_STREAM_LIMITS, ...o.streamLimits },
+  }, deliver);
 }
 
 /** Runs the server until the signal aborts or SIGINT/SIGTERM arrives. */
@@ -352,7 +401,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   }, systemRandom);
   const events = new RateLimitedLog(log, { perSecond: o.logPerSecond ?? 10 });
   const counts = new EventCounts();
-  const { drivers, stun } = await bindSockets(o, registry, () => {
+  const { drivers, stun, streams } = await bindSockets(o, registry, () => {
     for (let e = registry.pollEvent(); e; e = registry.pollEvent()) {
       counts.count(e);
       logEvent(events, e);
@@ -364,13 +413,24 @@ export async function serve(o: ServeOptions): Promise<void> {
   const local6 = driver.localAddr6;
   const addr6 = local6 ? formatEndpoint(local6) : undefined;
   const alt = drivers.slice(1).map((d) => formatEndpoint(d.localAddr));
+  const streamAddrs = streams?.addrs ?? [];
+  const tcp = o.tcp ? streamAddrs[0] : undefined;
+  const tls = o.tls ? streamAddrs.at(-1) : undefined;
   if (o.json) {
     console.log(JSON.stringify({
       event: "listening",
       addr,
       ...(addr6 ? { addr6 } : {}),
       ...(alt.length ? { alt } : {}),
+      ...(tcp ? { tcp: formatEndpoint(tcp) } : {}),
+      ...(tls ? { tls: formatEndpoint(tls) } : {}),
     }));
+  }
+  if (tcp || tls) {
+    log.info("Peers without UDP: {streams}", {
+      streams: [tcp && `TCP ${formatEndpoint(tcp)}`, tls && `TLS ${formatEndpoint(tls)}`]
+        .filter((x) => x).join(", "),
+    });
   }
   if (addr6) log.info("Listening on UDP {addr} and {addr6}", { addr, addr6 });
   else log.info("Listening on UDP {addr}", { addr });
@@ -447,6 +507,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     for (const s of signals) Deno.removeSignalListener(s, stop);
     o.signal?.removeEventListener("abort", stop);
     if (summary !== undefined) clearInterval(summary);
+    await streams?.close();
     await Promise.all(drivers.map((d) => d.close()));
     await metrics?.close();
     events.flush(true);

@@ -59,6 +59,8 @@ export class Reach {
     const via = this.#via;
     if (via === undefined || (p.flags & FLAG_SUPERNODE) === 0) return;
     if ((p.flags & FLAG_RELAY_ONLY) !== 0) return;
+    // Over TCP or TLS it has no UDP address to check.
+    if (p.addr.stream !== undefined) return;
     if (!this.#budget.take(now, 1)) return this.#out.drop("reach-rate");
     const nonce = this.#random(REACH_NONCE_LEN);
     p.reach = nonce;
