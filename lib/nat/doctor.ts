@@ -354,7 +354,7 @@ export class Doctor {
         fingerprint: true,
       });
     } else {
-      data = bindingRequest(id, { change: o.change ?? 0 });
+      data = bindingRequest(id, { change: o.change ?? 0, padded: true });
     }
     const tx: Tx = {
       id,
