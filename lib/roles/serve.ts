@@ -484,6 +484,14 @@ export async function serve(o: ServeOptions): Promise<void> {
           drops,
         },
       );
+      if (streams) {
+        const t = streams.stats;
+        const tcpDrops = Object.entries(t.dropped).map(([k, v]) => `${k}=${v}`).join(" ");
+        log.info(
+          "TCP/TLS: {open} connections open, {accepted} accepted; frames in {framesIn}, out {framesOut}; drops: {drops}",
+          { ...t, open: streams.open, drops: tcpDrops || "none" },
+        );
+      }
       const st = stun.stats;
       const stunDrops = Object.entries(st?.drops ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
       if (st && (st.answered || st.errors || stunDrops)) {
