@@ -5,12 +5,14 @@
  * so she registers over TCP by herself, sees bob relayed over TCP (`"transport": "tcp"`) and
  * they chat both ways. Then ann's router passes UDP again: within 30 s her registration moves to
  * UDP (and the pair, port-restricted on both sides, goes direct), while both keep talking;
- * every message arrives exactly once, in order.
+ * every message arrives exactly once, in order. And the other way: a pair talking directly over
+ * UDP whose one side's router starts dropping UDP: that side's registration moves to TCP (a PING
+ * on the same registration) and the pair keeps talking through the relay, nothing lost.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { labTest, NatLab } from "../support/natlab.ts";
+import { labTest, NatLab, type Router } from "../support/natlab.ts";
 import {
   type P2pEvent,
   type P2pProcess,
@@ -21,6 +23,34 @@ import {
 import { lines, sendAll, textsFrom, waitTexts } from "../support/supernode_lab.ts";
 
 const BLOCK = "p2pblockudp";
+
+/** Makes `router` drop every UDP datagram it would forward, either way. */
+async function blockUdp(lab: NatLab, router: Router): Promise<void> {
+  const ns = router.ns!;
+  await lab.execCheck(ns, "nft", "add", "table", "inet", BLOCK);
+  await lab.execCheck(
+    ns,
+    "nft",
+    `add chain inet ${BLOCK} blk { type filter hook forward priority -300; policy accept; }`,
+  );
+  await lab.execCheck(ns, "nft", `add rule inet ${BLOCK} blk meta l4proto udp drop`);
+}
+
+/** Lets `router` forward UDP again. */
+async function unblockUdp(lab: NatLab, router: Router): Promise<void> {
+  await lab.execCheck(router.ns!, "nft", "delete", "table", "inet", BLOCK);
+}
+
+/** `p` says `n` numbered lines tagged `tag`, one every 250 ms, until `stop()` or `n`. */
+function talk(p: P2pProcess, tag: string, said: string[], stop: () => boolean, n = 400) {
+  return (async () => {
+    for (let i = 0; !stop() && i < n; i++) {
+      said.push(`${tag} ${i}`);
+      await p.send(said.at(-1)!);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+}
 
 Deno.test(labTest(
   "tcp lab: a host whose router drops UDP joins over TCP, chats relayed, moves to UDP within 30 s once UDP passes",
@@ -33,28 +63,10 @@ Deno.test(labTest(
     const annHost = await lab.addHost(ra, "ann");
     const bobHost = await lab.addHost(rb, "bob");
     // ann's network forwards no UDP at all, either way.
-    await lab.execCheck(ra.ns!, "nft", "add", "table", "inet", BLOCK);
-    await lab.execCheck(
-      ra.ns!,
-      "nft",
-      "add chain inet " + BLOCK + " blk { type filter hook forward priority -300; policy accept; }",
-    );
-    await lab.execCheck(
-      ra.ns!,
-      "nft",
-      "add",
-      "rule",
-      "inet",
-      BLOCK,
-      "blk",
-      "meta",
-      "l4proto",
-      "udp",
-      "drop",
-    );
+    await blockUdp(lab, ra);
     const server = await startServer({ host: srv.ip, port: 7777, netns: srv.ns });
     const peers: P2pProcess[] = [];
-    let talking = false, talk: Promise<void> = Promise.resolve();
+    let talking = false, talking_: Promise<unknown> = Promise.resolve();
     const a2: string[] = [], b2: string[] = [];
     try {
       const ann = startPeer({
@@ -94,14 +106,8 @@ Deno.test(labTest(
       // Both keep talking (a line each every 250 ms) for 20 s with UDP still blocked (ann's
       // background tries over UDP are 20 s apart by then), and on across the move.
       talking = true;
-      talk = (async () => {
-        for (let i = 0; talking && i < 400; i++) {
-          a2.push(`ann ${i}`);
-          b2.push(`bob ${i}`);
-          await Promise.all([ann.send(a2.at(-1)!), bob.send(b2.at(-1)!)]);
-          await new Promise((r) => setTimeout(r, 250));
-        }
-      })();
+      const stop = () => !talking;
+      talking_ = Promise.all([talk(ann, "ann", a2, stop), talk(bob, "bob", b2, stop)]);
       await waitTexts(bob, "ann", a1.length + 80, 40_000);
       assert.equal(
         ann.eventsOf("notice").some((e) => e.kind === "transport"),
@@ -109,7 +115,7 @@ Deno.test(labTest(
         "no move while UDP is blocked",
       );
       // UDP passes again.
-      await lab.execCheck(ra.ns!, "nft", "delete", "table", "inet", BLOCK);
+      await unblockUdp(lab, ra);
       const unblocked = performance.now();
       const moved = await ann.waitFor(
         (e) => e.event === "notice" && e.kind === "transport" && /over UDP/.test(String(e.message)),
@@ -127,7 +133,7 @@ Deno.test(labTest(
       assert.ok(directAfter < 30_000, `direct after ${Math.round(directAfter)} ms`);
       assert.ok(direct);
       talking = false;
-      await talk;
+      await talking_;
       await Promise.all([
         waitTexts(bob, "ann", a1.length + a2.length, 20_000),
         waitTexts(ann, "bob", b1.length + b2.length, 20_000),
@@ -143,7 +149,83 @@ Deno.test(labTest(
       );
     } finally {
       talking = false;
-      await talk.catch(() => {});
+      await talking_.catch(() => {});
+      await Promise.all(peers.map((p) => p.close()));
+      await server.proc.close();
+    }
+  },
+));
+
+Deno.test(labTest(
+  "tcp lab: UDP blocked mid-conversation, the registration moves to TCP and the pair keeps talking",
+  async () => {
+    await prepareProduct();
+    await using lab = await NatLab.create();
+    const srv = await lab.addPublicHost("srv");
+    const ra = await lab.addRouter({ nat: "port-restricted", name: "ra" });
+    const rb = await lab.addRouter({ nat: "port-restricted", name: "rb" });
+    const annHost = await lab.addHost(ra, "ann");
+    const bobHost = await lab.addHost(rb, "bob");
+    const server = await startServer({ host: srv.ip, port: 7777, netns: srv.ns });
+    const peers: P2pProcess[] = [];
+    let talking = false, talking_: Promise<unknown> = Promise.resolve();
+    try {
+      // A 5 s keepalive: the server is found lost within about 20 s rather than 45.
+      const join = (name: string, ns: string) => {
+        const p = startPeer({
+          server: server.addr,
+          room: "tcp-lab-2",
+          name,
+          netns: ns,
+          keepaliveSec: 5,
+          extraArgs: ["--port", "4000"],
+        });
+        peers.push(p);
+        return p;
+      };
+      const ann = join("ann", annHost.ns), bob = join("bob", bobHost.ns);
+      await ann.waitFor(
+        (e) => e.event === "peer" && e.name === "bob" && e.path === "direct",
+        20_000,
+        "ann: bob direct",
+      );
+      const a: string[] = [], b: string[] = [];
+      talking = true;
+      const stop = () => !talking;
+      talking_ = Promise.all([talk(ann, "ann", a, stop), talk(bob, "bob", b, stop)]);
+      await waitTexts(bob, "ann", 8, 10_000);
+      await blockUdp(lab, ra);
+      const blocked = performance.now();
+      await ann.waitFor(
+        (e) =>
+          e.event === "notice" && e.kind === "transport" && /over tcp:/.test(String(e.message)),
+        60_000,
+        "ann: the server reached over TCP",
+      );
+      const movedAfter = performance.now() - blocked;
+      await ann.waitFor(
+        (e) =>
+          e.event === "peer" && e.name === "bob" && e.path === "relay" && e.transport === "tcp",
+        30_000,
+        "ann: bob relayed over TCP",
+      );
+      const sent = a.length;
+      await waitTexts(bob, "ann", sent + 8, 30_000);
+      talking = false;
+      await talking_;
+      await Promise.all([
+        waitTexts(bob, "ann", a.length, 60_000),
+        waitTexts(ann, "bob", b.length, 60_000),
+      ]);
+      assert.deepEqual(textsFrom(bob, "ann"), a, "nothing lost or duplicated");
+      assert.deepEqual(textsFrom(ann, "bob"), b, "nothing lost or duplicated");
+      console.log(
+        `tcp lab: over TCP ${Math.round(movedAfter)} ms after UDP was blocked; ` +
+          `${a.length} lines each way`,
+      );
+    } finally {
+      talking = false;
+      await talking_.catch(() => {});
       await Promise.all(peers.map((p) => p.close()));
       await server.proc.close();
     }
