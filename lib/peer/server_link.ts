@@ -301,7 +301,9 @@ export class ServerLink {
 
   /** Moves on to the next server (a fallback) or to `to`, with a fresh cookie and nonce. */
   #next(now: number, to?: number): void {
+    const from = this.#current;
     this.#current = to ?? (this.#current + 1) % this.#servers.length;
+    const sibling = this.#sameServer(from, this.#current);
     this.#udp.stop();
     this.#rtt = null;
     this.#minRtt = null;
@@ -309,7 +311,9 @@ export class ServerLink {
     this.#pingAt = undefined;
     this.#pickedAt = now;
     this.#cookie = new Uint8Array(COOKIE_LEN);
-    this.#newNonce();
+    // The same server over another transport: the same attempt, so that a slow stream's late
+    // WELCOME still counts (see handle).
+    if (!sibling) this.#newNonce();
   }
 
   /** The name the server assigned (the wanted one until then). */
@@ -484,8 +488,14 @@ export class ServerLink {
    */
   handle(now: number, m: ServerMsg, from?: Endpoint): boolean {
     if (this.#state.kind === "closed") return true;
-    if (from && !sameEndpoint(from, this.server) && this.registered) {
-      return this.#fromSibling(now, m, from);
+    if (from && !sameEndpoint(from, this.server)) {
+      if (this.registered) return this.#fromSibling(now, m, from);
+      // Registering, the same server over the transport tried before: its WELCOME (a slow
+      // stream's) registers us there; its COOKIE or REFUSED concerns an address we left.
+      const j = this.#indexOf(from);
+      if (m.type === MsgType.Welcome && j >= 0 && this.#sameServer(j, this.#current)) {
+        this.#current = j;
+      } else if (m.type === MsgType.Cookie || m.type === MsgType.Refused) return true;
     }
     switch (m.type) {
       case MsgType.Welcome:

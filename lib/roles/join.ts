@@ -706,6 +706,10 @@ class PeerProcess {
       }
       if (e.type === "peer") this.#metSomeone = true;
       this.#print(this.#view.event(e.type === "peer" ? this.#withTransport(e) : e));
+      // Registered over TCP or TLS: said once (and again whenever that changes).
+      if (e.type === "ready" && inUse.stream !== undefined) {
+        this.#print(this.#transportNotice(inUse));
+      }
       if (e.type === "warning" && e.kind === "identity-changed" && e.name !== null) {
         this.#print(this.#view.notice(
           `If you checked the new fingerprint with ${e.name}, type /trust ${e.name} to accept it`,
@@ -750,12 +754,19 @@ class PeerProcess {
     return tcp ? { ...p, transport: "tcp" } : p;
   }
 
+  /** The `transport` notice: how the server in use, `ep`, is reached. */
+  #transportNotice(ep: Endpoint): string[] {
+    const how = ep.stream === undefined
+      ? "UDP gets through: the server is reached over UDP"
+      : `The server is reached over ${
+        this.#serverText(ep, true)
+      } (UDP is tried again in the background)`;
+    return this.#view.notice(how, "transport");
+  }
+
   /** Our server moved between UDP and TCP: said once, with the peers it relays for us. */
   #transportChanged(ep: Endpoint): void {
-    const how = ep.stream === undefined
-      ? "UDP gets through again: the server is reached over UDP"
-      : `No answer over UDP: the server is reached over ${this.#serverText(ep, true)}`;
-    this.#print(this.#view.notice(how, "transport"));
+    this.#print(this.#transportNotice(ep));
     for (const p of this.#client.peers()) {
       if (p.path !== "relay" || (p.relayedBy ?? null) !== null) continue;
       const { outstanding: _, ...shown } = p;

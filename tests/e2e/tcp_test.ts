@@ -64,14 +64,20 @@ Deno.test({
     try {
       const reg = await ann.waitFor((e) => e.event === "registering", WAIT);
       assert.equal(reg.server, `tcp://${server.addr}`);
+      const over = await ann.waitFor((e) => e.event === "notice" && e.kind === "transport", WAIT);
+      assert.match(String(over.message), new RegExp(`reached over tcp://${server.addr}`));
       await ann.waitFor(peerEvent("bob", "tcp"), WAIT);
       await bob.waitFor(peerEvent("ann", "tcp"), WAIT);
       await chat(ann, "ann", bob, numbered("ann over tcp", 20));
       await chat(bob, "bob", ann, numbered("bob over tcp", 20));
       // UDP gets through on loopback: both move (the first background try is 5 s after).
       for (const [p, other] of [[ann, "bob"], [bob, "ann"]] as const) {
-        const n = await p.waitFor((e) => e.event === "notice" && e.kind === "transport", WAIT);
-        assert.match(String(n.message), /over UDP/);
+        const n = await p.waitFor(
+          (e) =>
+            e.event === "notice" && e.kind === "transport" && /over UDP/.test(String(e.message)),
+          WAIT,
+        );
+        assert.ok(n);
         await p.waitFor(peerEvent(other, undefined), WAIT);
       }
       await chat(ann, "ann", bob, numbered("ann over udp", 20));

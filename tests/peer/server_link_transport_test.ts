@@ -231,3 +231,48 @@ Deno.test("server link: without same-server groups, no background UDP and no tra
     assert.equal(h.l.isServer(UDP), false);
   }
 });
+
+Deno.test("server link: registering, a slow stream's late WELCOME counts; its REFUSED or COOKIE does not", () => {
+  const h = link([TCP, UDP], [0, 0]);
+  h.l.start(0);
+  // The next HELLO due after 2 s goes to the next entry (at 3.75 s).
+  h.run(4_000);
+  const hellos = h.sent.filter((s) => s.m.type === MsgType.Hello);
+  assert.deepEqual(hellos.at(-1)!.to, UDP, "TCP for 2 s, then UDP");
+  assert.deepEqual(hellos[0]!.to, TCP);
+  const [first, last] = [hellos[0]!.m, hellos.at(-1)!.m];
+  assert.ok(first.type === MsgType.Hello && last.type === MsgType.Hello);
+  assert.deepEqual(last.nonce, first.nonce, "the same server: the same attempt's nonce");
+  // Over UDP the server refuses (it registered us over TCP a moment ago): not fatal.
+  h.from(TCP, {
+    type: MsgType.Refused,
+    echo: first.nonce,
+    code: 1,
+    message: "Peer id in use",
+  });
+  h.from(TCP, { type: MsgType.Cookie, echo: first.nonce, cookie: new Uint8Array(8).fill(5) });
+  assert.equal(h.events.length, 0, "not fatal, nothing reported");
+  assert.equal(h.l.closed, false);
+  // The WELCOME comes over TCP after all: registered there.
+  h.from(TCP, {
+    type: MsgType.Welcome,
+    id: ID,
+    nonce: first.nonce,
+    token: TOKEN,
+    boot: new Uint8Array(8),
+    observed: ME,
+  });
+  assert.equal(h.l.registered, true);
+  assert.equal(h.l.server, TCP);
+  assert.deepEqual(h.events.map((e) => e.type), ["ready"]);
+});
+
+Deno.test("server link: different servers still get a fresh nonce each", () => {
+  const other: Endpoint = { hostname: "192.0.2.9", port: 7777 };
+  const h = link([UDP, other, TCP], [0, 1, 0]);
+  h.l.start(0);
+  h.run(4_000);
+  const hellos = h.sent.filter((s) => s.m.type === MsgType.Hello).map((s) => s.m);
+  const nonces = new Set(hellos.map((m) => m.type === MsgType.Hello ? m.nonce.join() : ""));
+  assert.equal(nonces.size, 2);
+});
