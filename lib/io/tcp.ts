@@ -36,6 +36,8 @@ const READ_BUFFER = 2_048;
 const DIAL_QUEUE = 64 * 1024;
 /** Least time between two connection attempts of a dialer, ms. */
 const REDIAL_GAP = 1_000;
+/** Longest wait for a dialer's last writes when it closes, ms. */
+const CLOSE_WAIT = 1_000;
 
 /** `machine` with its transmits to stream endpoints handed to `send` instead of the driver. */
 export function withStreams(machine: SansIo, send: (t: Transmit) => void): SansIo {
@@ -74,6 +76,16 @@ class Wire {
     return this.#closed;
   }
 
+  /** Resolves once everything queued was handed to the OS (or the connection is gone). */
+  async drained(): Promise<void> {
+    while (!this.#closed && (this.#writing || this.#queue.length > 0)) {
+      this.#idle ??= Promise.withResolvers();
+      await this.#idle.promise;
+    }
+  }
+
+  #idle: PromiseWithResolvers<void> | undefined;
+
   /** Queues `bytes` and starts writing if idle. */
   write(bytes: Uint8Array): void {
     if (this.#closed) return;
@@ -98,6 +110,8 @@ class Wire {
       if (!this.#closed) this.#failed();
     } finally {
       this.#writing = false;
+      this.#idle?.resolve();
+      this.#idle = undefined;
     }
   }
 
@@ -118,6 +132,8 @@ class Wire {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue = [];
+    this.#idle?.resolve();
+    this.#idle = undefined;
     try {
       this.#conn.close();
     } catch {
@@ -482,12 +498,15 @@ export class StreamDialer {
     this.#connecting ??= this.#dial();
   }
 
-  /** Closes the connection (after what is queued was handed to the OS) and stops. */
+  /** Closes the connection after what is queued was handed to the OS (a BYE), and stops. */
   async close(): Promise<void> {
     this.#closed = true;
     await this.#connecting;
-    // Give the last writes (a BYE) a moment to reach the OS.
-    await new Promise((r) => setTimeout(r, 0));
+    // At most a second: a server that stopped reading does not hold us.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((r) => timer = setTimeout(r, CLOSE_WAIT));
+    await Promise.race([this.#wire?.drained(), late]);
+    clearTimeout(timer);
     this.#wire?.close();
   }
 
