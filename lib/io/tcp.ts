@@ -166,6 +166,11 @@ export interface TlsFiles {
 export interface StreamServerOptions {
   /** Address to bind. */
   hostname: string;
+  /**
+   * Also an IPv6 address, same ports (`::` with `0.0.0.0`: one dual-stack listener where the
+   * host has them). A failure to bind it leaves the listener IPv4-only.
+   */
+  hostname6?: string;
   /** TCP port (0: any); undefined: no plain TCP listener. */
   port?: number;
   /** TLS port and certificate; undefined: no TLS listener. */
@@ -189,7 +194,9 @@ export interface StreamServerStats {
 
 /** Accepts stream connections and runs them as datagram endpoints. */
 export class StreamServer {
-  #listeners: Deno.Listener[] = [];
+  #host: string;
+  #tcp: Deno.Listener[];
+  #tls: Deno.Listener[];
   #policy: StreamPolicy;
   #wires = new Map<number, Wire>();
   #endpoints = new Map<number, Endpoint>();
@@ -209,11 +216,15 @@ export class StreamServer {
   };
 
   private constructor(
-    listeners: Deno.Listener[],
+    host: string,
+    tcp: Deno.Listener[],
+    tls: Deno.Listener[],
     limits: StreamLimits,
     deliver: (from: Endpoint, data: Uint8Array) => void,
   ) {
-    this.#listeners = listeners;
+    this.#host = host;
+    this.#tcp = tcp;
+    this.#tls = tls;
     this.#policy = new StreamPolicy(limits);
     this.#deliver = deliver;
   }
@@ -226,38 +237,57 @@ export class StreamServer {
     o: StreamServerOptions,
     deliver: (from: Endpoint, data: Uint8Array) => void,
   ): StreamServer {
-    const listeners: Deno.Listener[] = [];
+    const tcp: Deno.Listener[] = [], tls: Deno.Listener[] = [];
+    let port: number | undefined;
     try {
       if (o.port !== undefined) {
-        listeners.push(Deno.listen({ hostname: o.hostname, port: o.port, transport: "tcp" }));
+        port = o.port;
+        tcp.push(
+          ...bindPair(
+            o,
+            o.port,
+            (hostname, p) => Deno.listen({ hostname, port: p, transport: "tcp" }),
+          ),
+        );
       }
-      if (o.tls) {
-        listeners.push(Deno.listenTls({
-          hostname: o.hostname,
-          port: o.tls.port,
-          cert: o.tls.files.cert,
-          key: o.tls.files.key,
-        }));
+      const t = o.tls;
+      if (t) {
+        port = t.port;
+        tls.push(
+          ...bindPair(
+            o,
+            t.port,
+            (hostname, p) =>
+              Deno.listenTls({ hostname, port: p, cert: t.files.cert, key: t.files.key }),
+          ),
+        );
       }
     } catch (e) {
-      for (const l of listeners) l.close();
+      for (const l of [...tcp, ...tls]) l.close();
       const why = e instanceof Error ? e.message : String(e);
-      const port = listeners.length === 0 && o.port !== undefined ? o.port : o.tls?.port;
       throw new Error(
         `Cannot listen on TCP ${o.hostname}:${port} (${why}); choose another port, or --no-tcp`,
       );
     }
-    const s = new StreamServer(listeners, o.limits ?? DEFAULT_STREAM_LIMITS, deliver);
-    for (const l of listeners) s.#loops.push(s.#accept(l));
+    const s = new StreamServer(o.hostname, tcp, tls, o.limits ?? DEFAULT_STREAM_LIMITS, deliver);
+    for (const l of [...tcp, ...tls]) s.#loops.push(s.#accept(l));
     return s;
   }
 
-  /** The bound TCP endpoint of the plain listener, then the TLS one (in that order). */
-  get addrs(): Endpoint[] {
-    return this.#listeners.map((l) => {
-      const a = l.addr as Deno.NetAddr;
-      return { hostname: a.hostname, port: a.port };
-    });
+  /** The plain TCP listener's endpoint (its IPv4 or dual-stack one), if it has one. */
+  get tcpAddr(): Endpoint | undefined {
+    return this.#addr(this.#tcp[0]);
+  }
+
+  /** The TLS listener's endpoint (its IPv4 or dual-stack one), if it has one. */
+  get tlsAddr(): Endpoint | undefined {
+    return this.#addr(this.#tls[0]);
+  }
+
+  /** `l`'s endpoint with the IPv4 address asked for (a dual-stack listener says `::`). */
+  #addr(l: Deno.Listener | undefined): Endpoint | undefined {
+    if (!l) return undefined;
+    return { hostname: this.#host, port: (l.addr as Deno.NetAddr).port };
   }
 
   /** Connections open now. */
@@ -292,7 +322,7 @@ export class StreamServer {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    for (const l of this.#listeners) {
+    for (const l of [...this.#tcp, ...this.#tls]) {
       try {
         l.close();
       } catch {
@@ -565,6 +595,35 @@ export class StreamDialer {
     });
     w.close();
     if (this.#wire === w) this.#wire = undefined;
+  }
+}
+
+/**
+ * Listeners on `o.hostname:port` and, with `o.hostname6`, on that IPv6 address: for `0.0.0.0`
+ * with `::` the IPv6 one first, and the IPv4 one only if it is not taken by it (a dual-stack
+ * socket takes both, as in `lib/io/udp.ts`). IPv6 that cannot be bound is left out.
+ */
+function bindPair(
+  o: StreamServerOptions,
+  port: number,
+  make: (hostname: string, port: number) => Deno.Listener,
+): Deno.Listener[] {
+  if (o.hostname6 === undefined) return [make(o.hostname, port)];
+  let v6: Deno.Listener;
+  try {
+    v6 = make(o.hostname6, port);
+  } catch {
+    return [make(o.hostname, port)];
+  }
+  const p = (v6.addr as Deno.NetAddr).port;
+  try {
+    return [make(o.hostname, p), v6];
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse && o.hostname === "0.0.0.0" && o.hostname6 === "::") {
+      return [v6];
+    }
+    v6.close();
+    throw e;
   }
 }
 

@@ -384,6 +384,7 @@ async function listenStreams(
   }
   return StreamServer.listen({
     hostname: o.host,
+    ...(o.ipv6 ? { hostname6: o.ipv6.host } : {}),
     ...(o.tcp ? { port: o.tcp.port ?? udpPort } : {}),
     ...(o.tls && files ? { tls: { port: o.tls.port, files } } : {}),
     limits: { ...DEFAULT_STREAM_LIMITS, ...o.streamLimits },
@@ -413,9 +414,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const local6 = driver.localAddr6;
   const addr6 = local6 ? formatEndpoint(local6) : undefined;
   const alt = drivers.slice(1).map((d) => formatEndpoint(d.localAddr));
-  const streamAddrs = streams?.addrs ?? [];
-  const tcp = o.tcp ? streamAddrs[0] : undefined;
-  const tls = o.tls ? streamAddrs.at(-1) : undefined;
+  const tcp = streams?.tcpAddr, tls = streams?.tlsAddr;
   if (o.json) {
     console.log(JSON.stringify({
       event: "listening",

@@ -46,7 +46,7 @@ function listen(limits: Partial<StreamLimits> = {}) {
     { hostname: "127.0.0.1", port: 0, limits: { ...LIMITS, ...limits } },
     (from, data) => got.push({ from, data: [...data] }),
   );
-  return { server, got, port: server.addrs[0]!.port };
+  return { server, got, port: server.tcpAddr!.port };
 }
 
 /** True once the server closed `conn` (a read returns end of stream or fails). */
@@ -216,7 +216,7 @@ Deno.test({
       },
       (from, data) => got.push({ from, data: [...data] }),
     );
-    const port = server.addrs[0]!.port;
+    const port = server.tlsAddr!.port;
     const back: number[][] = [];
     const errors: string[] = [];
     const ep = { hostname: "127.0.0.1", port, stream: 0 };
@@ -246,6 +246,45 @@ Deno.test({
       await untrusting.close();
       await server.close();
       await Deno.remove(cert.dir, { recursive: true });
+    }
+  },
+});
+
+function canBind6(): boolean {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+const v6 = canBind6();
+
+Deno.test({
+  name: `tcp: 0.0.0.0 and :: on one port; an IPv4 client is its plain address${
+    v6 ? "" : " (SKIPPED: no IPv6 here)"
+  }`,
+  ignore: !v6,
+  async fn() {
+    const got: Got[] = [];
+    const server = StreamServer.listen(
+      { hostname: "0.0.0.0", hostname6: "::", port: 0, limits: LIMITS },
+      (from, data) => got.push({ from, data: [...data] }),
+    );
+    const port = server.tcpAddr!.port;
+    assert.equal(server.tcpAddr!.hostname, "0.0.0.0");
+    const a = await Deno.connect({ hostname: "127.0.0.1", port });
+    const b = await Deno.connect({ hostname: "::1", port });
+    try {
+      await a.write(frame(new Uint8Array([4]))!);
+      await b.write(frame(new Uint8Array([6]))!);
+      await until(() => got.length === 2);
+      const byData = Object.fromEntries(got.map((g) => [g.data[0], g.from.hostname]));
+      assert.deepEqual(byData, { 4: "127.0.0.1", 6: "::1" });
+    } finally {
+      a.close();
+      b.close();
+      await server.close();
     }
   },
 });
