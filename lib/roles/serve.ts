@@ -456,6 +456,15 @@ export async function serve(o: ServeOptions): Promise<void> {
       registry: registry.stats,
       driver: driver.stats,
       stunRequests: stun.stats?.answered ?? 0,
+      ...(streams
+        ? {
+          streams: {
+            open: streams.open,
+            accepted: streams.stats.accepted,
+            dropped: streams.stats.dropped,
+          },
+        }
+        : {}),
       memory: Deno.memoryUsage(),
     }))
     : undefined;
