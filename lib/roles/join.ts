@@ -32,7 +32,7 @@ import { parseInput, pathText, type PeerView, peerView } from "./view.ts";
 import { canonicalRoom, deriveRoomKeys, newRoomSecret, type RoomKeys } from "../crypto/room_key.ts";
 import { monotonicNow, UdpDriver } from "../io/udp.ts";
 import { withStreams } from "../io/tcp.ts";
-import { serverRoutes, ServerTransports } from "./transports.ts";
+import { parseServerSpec, serverRoutes, ServerTransports } from "./transports.ts";
 import { findGateway } from "../io/gateway.ts";
 import { runHttp } from "../io/http.ts";
 import { type PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
@@ -152,6 +152,24 @@ export async function resolveServer(spec: string, what = "Server"): Promise<Endp
   }
 }
 
+/**
+ * The servers a ticket names: `HOST:PORT` (UDP, and TCP on the same port when UDP gets no
+ * answer), so `tcp://HOST:PORT` becomes `HOST:PORT`; a `tls://` server cannot be named (its UDP
+ * port is unknown, and a ticket carries no CA).
+ */
+function ticketServers(specs: string[]): string[] {
+  return specs.map((spec) => {
+    const { scheme, hostPort } = parseServerSpec(spec);
+    if (scheme === "tls") {
+      throw new JoinError(
+        `A ticket cannot name ${spec}: give --new-room the server's UDP address (HOST:PORT) too, ` +
+          "or share --server and --room with the passphrase instead",
+      );
+    }
+    return hostPort;
+  });
+}
+
 /** The CA certificate of `--tls-ca`, or a {@link JoinError} saying what is wrong with it. */
 async function readCa(file: string): Promise<string> {
   try {
@@ -241,7 +259,7 @@ async function credentials(o: JoinOptions): Promise<Credentials | null> {
   if (o.newRoom) {
     passphrase = newRoomSecret(systemRandom);
     roomName ??= `room-${base32(systemRandom(4)).slice(0, 6)}`;
-    announceRoom(o, { servers, room: roomName, passphrase });
+    announceRoom(o, { servers: ticketServers(servers), room: roomName, passphrase });
   } else {
     try {
       const got = await readRoomEntry({

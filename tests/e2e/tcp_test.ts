@@ -14,10 +14,12 @@ import {
   type P2pEvent,
   type P2pProcess,
   prepareProduct,
+  runP2p,
   startPeer,
   startServer,
 } from "../support/proc.ts";
 import { haveOpenssl, makeTestCert } from "../support/tls_cert.ts";
+import { decodeTicket } from "../../lib/roles/ticket.ts";
 
 const WAIT = 20_000;
 
@@ -173,4 +175,20 @@ Deno.test({
       await Deno.remove(cert.dir, { recursive: true });
     }
   },
+});
+
+Deno.test("tcp: a new room's ticket names a tcp:// server by HOST:PORT; a tls:// one is refused", async () => {
+  const room = await runP2p(
+    ["join", "--new-room", "--server", "tcp://127.0.0.1:9", "--json", "--timeout", "0.5"],
+  );
+  const made = JSON.parse(room.stdout.split("\n")[0]!);
+  assert.equal(made.event, "room");
+  // Peers with the ticket try UDP there and fall back to TCP on the same port by themselves.
+  assert.deepEqual(decodeTicket(made.ticket).servers, ["127.0.0.1:9"]);
+  const t = await runP2p(["join", "--server", "tls://127.0.0.1:9", "--new-room", "--json"]);
+  assert.equal(t.code, 1, t.stderr);
+  assert.match(
+    t.stderr,
+    /A ticket cannot name tls:\/\/127\.0\.0\.1:9: give --new-room the server's UDP address/,
+  );
 });
