@@ -4,13 +4,14 @@
  * {@link sourceKey}), how long a connection may go without a complete frame (a new one gets a
  * short deadline for its first; slowloris trickling bytes never moves it), how many bytes may
  * wait to be written to it, and how long a write may stay pending (a peer that stops reading).
- * Each connection's one deadline sits in a {@link DeadlineQueue}. Pure: the I/O side
+ * New connections per source are rate-limited too (TLS handshakes cost CPU). Each connection's
+ * one deadline sits in a {@link DeadlineQueue}. Pure: the I/O side
  * (`lib/io/tcp.ts`) reports what happens and closes what {@link StreamPolicy.pollDrop} names.
  *
  * @module
  */
 import { DeadlineQueue } from "./deadlines.ts";
-import { sourceKey } from "./limits.ts";
+import { sourceKey, TokenBucket } from "./limits.ts";
 
 /** The bounds of {@link StreamPolicy}. */
 export interface StreamLimits {
@@ -26,12 +27,20 @@ export interface StreamLimits {
   maxQueued: number;
   /** A write pending this long without progress drops the connection (it stopped reading), ms. */
   writeStallAfter: number;
+  /**
+   * New connections a second from one source address, burst four times that (a TLS handshake
+   * costs the server CPU; a source that closes and reopens connections is refused).
+   */
+  acceptRate?: number;
 }
 
+/** Sources whose accept rate is remembered (the least recently seen are forgotten). */
+const MAX_RATED_SOURCES = 10_000;
+
 /**
- * The server's defaults: 1,000 connections (64 per source), 10 s for the first frame, 90 s
- * idle (peers PING every 25 s; the server forgets members silent 75 s), 32 KiB queued, 10 s
- * for a write.
+ * The server's defaults: 1,000 connections (64 per source, 10 new ones a second, burst 40), 10 s
+ * for the first frame, 90 s idle (peers PING every 25 s; the server forgets members silent 75 s),
+ * 32 KiB queued, 10 s for a write.
  */
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxConnections: 1_000,
@@ -40,12 +49,14 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   idleAfter: 90_000,
   maxQueued: 32 * 1024,
   writeStallAfter: 10_000,
+  acceptRate: 10,
 };
 
 /** Why a connection was refused or dropped. */
 export type StreamDropReason =
   | "full"
   | "source-full"
+  | "source-rate"
   | "no-first-frame"
   | "idle"
   | "queue-full"
@@ -76,6 +87,8 @@ export class StreamPolicy {
   #perSource = new Map<string, number>();
   #deadlines = new DeadlineQueue<number>();
   #drops: { id: number; reason: StreamDropReason }[] = [];
+  /** New-connection budgets per source, least recently seen first. */
+  #rates = new Map<string, TokenBucket>();
 
   /** A policy with limits `limits`. */
   constructor(limits: StreamLimits = DEFAULT_STREAM_LIMITS) {
@@ -96,6 +109,7 @@ export class StreamPolicy {
     const source = sourceKey(hostname);
     const n = this.#perSource.get(source) ?? 0;
     if (n >= this.#l.maxPerSource) return "source-full";
+    if (!this.#rateOk(now, source)) return "source-rate";
     this.#perSource.set(source, n + 1);
     this.#conns.set(id, { source, heard: now, framed: false, queued: 0, writing: undefined });
     this.#deadlines.set(id, now + this.#l.firstFrameWithin);
@@ -183,6 +197,23 @@ export class StreamPolicy {
   /** The next connection to close, and why. */
   pollDrop(): { id: number; reason: StreamDropReason } | undefined {
     return this.#drops.shift();
+  }
+
+  /** Takes one from `source`'s new-connection budget (none without `acceptRate`). */
+  #rateOk(now: number, source: string): boolean {
+    const rate = this.#l.acceptRate;
+    if (rate === undefined) return true;
+    let b = this.#rates.get(source);
+    if (b) this.#rates.delete(source);
+    else {
+      b = new TokenBucket(rate, 4 * rate, now);
+      if (this.#rates.size >= MAX_RATED_SOURCES) {
+        const oldest = this.#rates.keys().next().value;
+        if (oldest !== undefined) this.#rates.delete(oldest);
+      }
+    }
+    this.#rates.set(source, b);
+    return b.take(now, 1);
   }
 
   #idleAt(c: Conn): number {

@@ -133,3 +133,23 @@ Deno.test("stream policy: 100,000 idle connections from many sources cost O(limi
   assert.equal(drops(p).length, admitted);
   assert.equal(p.size, 0);
 });
+
+Deno.test("stream policy: new connections per source are rate-limited (burst 4x, then the rate)", () => {
+  const p = new StreamPolicy({
+    ...LIMITS,
+    maxPerSource: 1_000,
+    maxConnections: 1_000,
+    acceptRate: 5,
+  });
+  const admit = (now: number, id: number, ip = "198.51.100.1") => p.admit(now, id, ip);
+  let id = 0;
+  for (let i = 0; i < 20; i++) assert.equal(admit(0, ++id), null, `burst ${i}`);
+  assert.equal(admit(0, ++id), "source-rate");
+  // Closing does not give the budget back: reopening is what the limit is about.
+  p.closed(1);
+  assert.equal(admit(0, ++id), "source-rate");
+  assert.equal(admit(0, ++id, "198.51.100.2"), null, "another source has its own");
+  assert.equal(admit(200, ++id), null, "5 a second: one more after 200 ms");
+  assert.equal(admit(200, ++id), "source-rate");
+  assert.equal(DEFAULT_STREAM_LIMITS.acceptRate, 10);
+});
