@@ -6,6 +6,7 @@
  * the other transport change nothing; without same-server groups nothing of this happens.
  */
 import assert from "node:assert/strict";
+import { peerIdKey } from "../../lib/crypto/peer_id.ts";
 import {
   ServerLink,
   type ServerLinkEvent,
@@ -23,7 +24,8 @@ import { testRoom } from "../support/hello.ts";
 const UDP: Endpoint = { hostname: "198.51.100.1", port: 7777 };
 const TCP: Endpoint = { hostname: "198.51.100.1", port: 7777, stream: 0 };
 const ME: Endpoint = { hostname: "203.0.113.5", port: 40000 };
-const ID = new Uint8Array(8).fill(1);
+const ID_KEY = peerIdKey(new Uint8Array(32).fill(1));
+const ID = ID_KEY.id;
 const TOKEN = new Uint8Array(8).fill(7);
 const ROOM = testRoom("transports");
 
@@ -34,6 +36,7 @@ function link(servers: Endpoint[], groups: number[] | undefined) {
       fallbacks: servers.slice(1),
       ...(groups ? { serverGroups: groups } : {}),
       id: ID,
+      idKey: ID_KEY,
       roomId: ROOM.publicKey,
       sign: (data) => ed25519Sign(ROOM.privateKey, data),
       random: seededRandom(3),

@@ -14,7 +14,7 @@ import { MsgType } from "../../lib/wire/header.ts";
 import { encodeSealedHeader } from "../../lib/wire/peer_frame.ts";
 import { decodeServerMsg, encodeServerMsg, type ServerMsg } from "../../lib/wire/server_msg.ts";
 import { seededRandom } from "../support/prng.ts";
-import { signedHello } from "../support/hello.ts";
+import { signedHello, testPeerId } from "../support/hello.ts";
 
 const ROOM = "streams";
 const UDP_A: Endpoint = { hostname: "198.51.100.10", port: 40000 };
@@ -39,13 +39,14 @@ function harness() {
   };
   /** Registers `id` from `from` (cookie first); returns its token. */
   const register = (from: Endpoint, idByte: number): Uint8Array => {
-    const id = new Uint8Array(8).fill(idByte);
+    const id = testPeerId(`stream-${idByte}`);
     const nameTag = new Uint8Array(8).fill(idByte);
-    send(from, signedHello(ROOM, { id, nameTag }));
+    const nonce = new Uint8Array(8).fill(0x40 + idByte);
+    send(from, signedHello(ROOM, { id, nameTag, nonce }));
     const c = out.findLast((o) => o.m.type === MsgType.Cookie)!;
     assert.ok(sameEndpoint(c.to, from), "the COOKIE goes back on the same transport");
     assert.equal(c.m.type, MsgType.Cookie);
-    send(from, signedHello(ROOM, { id, nameTag, cookie: c.m.cookie }));
+    send(from, signedHello(ROOM, { id, nameTag, nonce, cookie: c.m.cookie }));
     const w = out.findLast((o) => o.m.type === MsgType.Welcome)!;
     assert.ok(sameEndpoint(w.to, from));
     assert.equal(w.m.type, MsgType.Welcome);
@@ -77,7 +78,7 @@ Deno.test("stream member: the UDP endpoint with the connection's IP and port is 
   const h = harness();
   const tokA = h.register(TCP_A, 1);
   const tokB = h.register(UDP_B, 2);
-  const idA = new Uint8Array(8).fill(1), idB = new Uint8Array(8).fill(2);
+  const idA = testPeerId("stream-1"), idB = testPeerId("stream-2");
   const sealed = encodeSealedHeader(idA, idB, 1n);
   const frame = new Uint8Array(sealed.length + 16);
   frame.set(sealed);
@@ -94,7 +95,7 @@ Deno.test("stream member: the UDP endpoint with the connection's IP and port is 
 
 Deno.test("stream member: a PING with a cookie moves it to UDP (introduced again, with its address) and back", () => {
   const h = harness();
-  const id = new Uint8Array(8).fill(1);
+  const id = testPeerId("stream-1");
   const tokA = h.register(TCP_A, 1);
   h.register(UDP_B, 2);
   const ping = (cookie: Uint8Array = new Uint8Array(8)) =>
