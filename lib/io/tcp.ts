@@ -267,6 +267,7 @@ export class StreamServer {
       const why = e instanceof Error ? e.message : String(e);
       throw new Error(
         `Cannot listen on TCP ${o.hostname}:${port} (${why}); choose another port, or --no-tcp`,
+        { cause: e },
       );
     }
     const s = new StreamServer(o.hostname, tcp, tls, o.limits ?? DEFAULT_STREAM_LIMITS, deliver);

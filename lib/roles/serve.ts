@@ -330,15 +330,32 @@ async function bindSockets(
     const primary = new PrimaryMachine(registry, stun);
     // Datagrams to a TCP or TLS peer leave on its connection.
     const machine = withStreams(primary, (t) => streams?.send(t));
-    const main = UdpDriver.bind(o.host, o.port, machine, {
-      onStep,
-      ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
-    });
+    const bindMain = () =>
+      UdpDriver.bind(o.host, o.port, machine, {
+        onStep,
+        ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
+      });
+    let main = bindMain();
     drivers.push(main);
-    stun.attach(0, main);
-    streams = await listenStreams(o, main.localAddr.port, (from, data) => {
+    const deliver = (from: Endpoint, data: Uint8Array) => {
       main.step((now) => primary.handleDatagram(now, from, data));
-    });
+    };
+    for (let attempt = 1;; attempt++) {
+      try {
+        streams = await listenStreams(o, main.localAddr.port, deliver);
+        break;
+      } catch (e) {
+        // With --port 0 the OS picked the UDP port, and TCP wants the same number, which a TCP
+        // socket (an outgoing connection's) may hold: let the OS pick again.
+        const taken = e instanceof Error && e.cause instanceof Deno.errors.AddrInUse;
+        if (!taken || o.port !== 0 || o.tcp?.port !== undefined || attempt >= 8) throw e;
+        drivers.pop();
+        await main.close();
+        main = bindMain();
+        drivers.push(main);
+      }
+    }
+    stun.attach(0, main);
     // With --port 0 the alternate address reuses the port the primary socket got.
     const port = main.localAddr.port;
     const alts: [number, string, number][] = [];

@@ -192,3 +192,20 @@ Deno.test("tcp: a new room's ticket names a tcp:// server by HOST:PORT; a tls://
     /A ticket cannot name tls:\/\/127\.0\.0\.1:9: give --new-room the server's UDP address/,
   );
 });
+
+Deno.test("tcp: serve on a port whose TCP twin is taken says so; --no-tcp serves UDP alone", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  try {
+    const r = await runP2p(["serve", "--host", "127.0.0.1", "--port", String(port), "--json"], {
+      killAfterMs: 15_000,
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`Cannot listen on TCP 127\\.0\\.0\\.1:${port} .*--no-tcp`));
+    const udp = await startServer({ host: "127.0.0.1", port, extraArgs: ["--no-tcp"] });
+    assert.equal(udp.proc.eventsOf("listening")[0]!.tcp, undefined);
+    await udp.proc.close();
+  } finally {
+    taken.close();
+  }
+});
