@@ -13,7 +13,7 @@
 import { constantTimeEqual } from "../crypto/constant_time.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
-import { PingRtt, RegisteredName, SeqWindow, ServerList } from "./server_link_parts.ts";
+import { PingRtt, RegisteredName, SeqWindow, ServerList, UdpReturn } from "./server_link_parts.ts";
 import {
   COOKIE_LEN,
   encodeServerMsg,
@@ -38,14 +38,6 @@ export const FAILOVER_AFTER = 2_000;
 
 /** Least time between two checks of the registration a peer's SERVER_HINT asks for, in ms. */
 export const RECHECK_INTERVAL = 2_000;
-
-/**
- * Registered over TCP or TLS: the first background PING to the same server over UDP this long
- * after, then gaps doubling to {@link UDP_RETRY_MAX}, in ms.
- */
-export const UDP_RETRY_FIRST = 5_000;
-/** Longest gap between two background PINGs over UDP, in ms (UDP back within 30 s is used). */
-export const UDP_RETRY_MAX = 20_000;
 
 /** Where the link is in its lifecycle. */
 export type ServerLinkState =
@@ -187,11 +179,8 @@ export class ServerLink {
   #registrations = 0;
   /** When {@link recheck} last sent something. */
   #lastRecheck = -Infinity;
-  /** Registered over a stream: the background UDP attempt (see {@link UdpRetry}). */
-  #udp = new UdpRetry();
-  /** The cookie the server gave our UDP endpoint (background attempts only). */
-  #udpCookie: Uint8Array = new Uint8Array(COOKIE_LEN);
-  #lastUdpCookie = -Infinity;
+  /** Registered over a stream: the background attempts over UDP (see {@link UdpReturn}). */
+  #udp = new UdpReturn();
   /** The current loss was already met by moving to the same server's other transport. */
   #movedInLoss = false;
 
@@ -397,7 +386,7 @@ export class ServerLink {
         type: MsgType.Ping,
         id: this.#o.id,
         token: this.#token,
-        cookie: this.#udpCookie,
+        cookie: this.#udp.cookie,
         digest: this.#digest(),
       }),
     });
@@ -501,17 +490,13 @@ export class ServerLink {
     const j = this.#servers.indexOf(from);
     if (m.type === MsgType.Cookie) {
       if (j < 0 || !constantTimeEqual(m.echo, this.#token)) return true;
-      this.#udpCookie = m.cookie;
-      if (now - this.#lastUdpCookie >= 1_000) {
-        this.#lastUdpCookie = now;
-        this.#tryUdp();
-      }
+      if (this.#udp.cookied(now, m.cookie)) this.#tryUdp();
       return true;
     }
     if (m.type === MsgType.Pong && this.#servers.sibling(j) && this.authentic(m.token)) {
       // The server has us at `from` now: use it (keeping the registration).
       this.#servers.use(j);
-      this.#cookie = this.#udpCookie;
+      this.#cookie = this.#udp.cookie;
       this.#udp.stop();
       this.#rtt.reset();
       this.#public = m.observed;
@@ -682,38 +667,5 @@ export class ServerLink {
       cookie: this.#cookie,
       digest: this.#digest(),
     });
-  }
-}
-
-/**
- * When a link registered over TCP or TLS next tries the same server over UDP: first
- * {@link UDP_RETRY_FIRST} after it starts, then gaps doubling to {@link UDP_RETRY_MAX}.
- */
-export class UdpRetry {
-  #gap = UDP_RETRY_FIRST;
-  #at: number | undefined;
-
-  /** When the next attempt is due, if one is planned. */
-  get at(): number | undefined {
-    return this.#at;
-  }
-
-  /** Plans the first attempt from `now`. */
-  start(now: number): void {
-    this.#gap = UDP_RETRY_FIRST;
-    this.#at = now + this.#gap;
-  }
-
-  /** No more attempts (UDP works, or the link left the stream). */
-  stop(): void {
-    this.#at = undefined;
-  }
-
-  /** True when an attempt is due at `now`; the next one is planned then. */
-  due(now: number): boolean {
-    if (this.#at === undefined || now < this.#at) return false;
-    this.#gap = Math.min(2 * this.#gap, UDP_RETRY_MAX);
-    this.#at = now + this.#gap;
-    return true;
   }
 }

@@ -5,13 +5,23 @@
  * duplicates are not), and the name we register under ({@link RegisteredName}: the wanted one,
  * then `-2`, `-3` … while it is taken, or a new one from `/nick`), and the servers it may use
  * ({@link ServerList}: `--server`, the fallbacks, their boot ids, which are the same server over
- * UDP and over TCP or TLS). Pure.
+ * UDP and over TCP or TLS), and the background attempts over UDP of a link registered over TCP
+ * ({@link UdpReturn}). Pure.
  *
  * @module
  */
 import { bytesEqual } from "../core/bytes.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { MAX_NAME } from "../wire/peer_frame.ts";
+import { COOKIE_LEN } from "../wire/server_msg.ts";
+
+/**
+ * Registered over TCP or TLS: the first background PING to the same server over UDP this long
+ * after, then gaps doubling to {@link UDP_RETRY_MAX}, in ms.
+ */
+export const UDP_RETRY_FIRST = 5_000;
+/** Longest gap between two background PINGs over UDP, in ms (UDP back within 30 s is used). */
+export const UDP_RETRY_MAX = 20_000;
 
 /** Sequence numbers accepted behind the newest. */
 export const SEQ_WINDOW = 1024;
@@ -229,5 +239,58 @@ export class ServerList {
     const before = this.#boots[this.#current];
     this.#boot = this.#boots[this.#current] = boot.slice();
     return before !== undefined && !bytesEqual(before, boot);
+  }
+}
+
+/**
+ * A link registered over TCP or TLS trying the same server over UDP in the background: when
+ * (first {@link UDP_RETRY_FIRST} after it starts, then gaps doubling to {@link UDP_RETRY_MAX}),
+ * and with which cookie (the one the server gave our UDP endpoint; a PING with it moves our
+ * registration there).
+ */
+export class UdpReturn {
+  #gap = UDP_RETRY_FIRST;
+  #at: number | undefined;
+  #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
+  #lastCookie = -Infinity;
+
+  /** When the next attempt is due, if one is planned. */
+  get at(): number | undefined {
+    return this.#at;
+  }
+
+  /** The cookie for our UDP endpoint (zeros until the server gave one). */
+  get cookie(): Uint8Array {
+    return this.#cookie;
+  }
+
+  /** Plans the first attempt from `now`. */
+  start(now: number): void {
+    this.#gap = UDP_RETRY_FIRST;
+    this.#at = now + this.#gap;
+  }
+
+  /** No more attempts (UDP works, or the link left the stream). */
+  stop(): void {
+    this.#at = undefined;
+  }
+
+  /** True when an attempt is due at `now`; the next one is planned then. */
+  due(now: number): boolean {
+    if (this.#at === undefined || now < this.#at) return false;
+    this.#gap = Math.min(2 * this.#gap, UDP_RETRY_MAX);
+    this.#at = now + this.#gap;
+    return true;
+  }
+
+  /**
+   * The server gave our UDP endpoint `cookie` (a COOKIE that echoed our token): true when the
+   * PING should go again with it now (at most once a second, however many COOKIEs come).
+   */
+  cookied(now: number, cookie: Uint8Array): boolean {
+    this.#cookie = cookie;
+    if (now - this.#lastCookie < 1_000) return false;
+    this.#lastCookie = now;
+    return true;
   }
 }

@@ -7,13 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { peerIdKey } from "../../lib/crypto/peer_id.ts";
-import {
-  ServerLink,
-  type ServerLinkEvent,
-  UDP_RETRY_FIRST,
-  UDP_RETRY_MAX,
-  UdpRetry,
-} from "../../lib/peer/server_link.ts";
+import { ServerLink, type ServerLinkEvent } from "../../lib/peer/server_link.ts";
+import { UDP_RETRY_FIRST, UDP_RETRY_MAX, UdpReturn } from "../../lib/peer/server_link_parts.ts";
 import { decodeServerMsg, type ServerMsg } from "../../lib/wire/server_msg.ts";
 import { type Endpoint, sameEndpoint } from "../../lib/wire/address.ts";
 import { MsgType } from "../../lib/wire/header.ts";
@@ -118,8 +113,8 @@ const pong = (token = TOKEN): ServerMsg => ({
   digest: 42,
 });
 
-Deno.test("udp retry: 5 s, then gaps doubling to 20 s", () => {
-  const r = new UdpRetry();
+Deno.test("udp return: 5 s, then gaps doubling to 20 s; cookies at most once a second", () => {
+  const r = new UdpReturn();
   assert.equal(r.due(0), false);
   r.start(1_000);
   const times: number[] = [];
@@ -129,6 +124,11 @@ Deno.test("udp retry: 5 s, then gaps doubling to 20 s", () => {
   assert.deepEqual(times, [6_000, 16_000, 36_000, 56_000, 76_000]);
   r.stop();
   assert.equal(r.at, undefined);
+  // COOKIEs for the UDP endpoint: the latest is kept; a PING with it at most once a second.
+  assert.equal(r.cookied(0, new Uint8Array(8).fill(1)), true);
+  assert.equal(r.cookied(500, new Uint8Array(8).fill(2)), false);
+  assert.deepEqual(r.cookie, new Uint8Array(8).fill(2));
+  assert.equal(r.cookied(1_000, new Uint8Array(8).fill(3)), true);
 });
 
 Deno.test("server link: registered over TCP, it moves to UDP once a PONG comes back over UDP", () => {
