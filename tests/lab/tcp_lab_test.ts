@@ -7,12 +7,15 @@
  * UDP (and the pair, port-restricted on both sides, goes direct), while both keep talking;
  * every message arrives exactly once, in order. And the other way: a pair talking directly over
  * UDP whose one side's router starts dropping UDP: that side's registration moves to TCP (a PING
- * on the same registration) and the pair keeps talking through the relay, nothing lost.
+ * on the same registration) and the pair keeps talking through the relay, nothing lost. And over
+ * TLS on port 443 with a private CA (`--tls-ca`), the server also named by its UDP address: ann
+ * registers over TLS while UDP is dropped and moves to UDP when it passes.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { labTest, NatLab, type Router } from "../support/natlab.ts";
+import { labTest, labToolTest, NatLab, type Router } from "../support/natlab.ts";
+import { makeTestCert } from "../support/tls_cert.ts";
 import {
   type P2pEvent,
   type P2pProcess,
@@ -226,6 +229,79 @@ Deno.test(labTest(
       await talking_.catch(() => {});
       await Promise.all(peers.map((p) => p.close()));
       await server.proc.close();
+    }
+  },
+));
+
+Deno.test(labToolTest(
+  "tcp lab: over TLS (port 443, a private CA) where UDP is dropped, then UDP to the same server",
+  ["openssl"],
+  "openssl",
+  async () => {
+    await prepareProduct();
+    await using lab = await NatLab.create();
+    const srv = await lab.addPublicHost("srv");
+    const ra = await lab.addRouter({ nat: "port-restricted", name: "ra" });
+    const rb = await lab.addRouter({ nat: "port-restricted", name: "rb" });
+    const annHost = await lab.addHost(ra, "ann");
+    const bobHost = await lab.addHost(rb, "bob");
+    await blockUdp(lab, ra);
+    const cert = await makeTestCert([srv.ip]);
+    const server = await startServer({
+      host: srv.ip,
+      port: 7777,
+      netns: srv.ns,
+      extraArgs: ["--tls-port", "443", "--tls-cert", cert.certFile, "--tls-key", cert.keyFile],
+    });
+    const peers: P2pProcess[] = [];
+    try {
+      // The server named twice: UDP (blocked) and TLS on 443 (one server, so UDP is what ann
+      // moves back to).
+      const ann = startPeer({
+        server: server.addr,
+        room: "tls-lab",
+        name: "ann",
+        netns: annHost.ns,
+        extraArgs: ["--server", `tls://${srv.ip}:443`, "--tls-ca", cert.caFile, "--port", "4000"],
+      });
+      const bob = startPeer({
+        server: server.addr,
+        room: "tls-lab",
+        name: "bob",
+        netns: bobHost.ns,
+        extraArgs: ["--port", "4000"],
+      });
+      peers.push(ann, bob);
+      const over = await ann.waitFor(
+        (e) => e.event === "notice" && e.kind === "transport",
+        20_000,
+        "ann: registered over TLS",
+      );
+      assert.match(String(over.message), new RegExp(`reached over tls://${srv.ip}:443`));
+      await ann.waitFor(
+        (e) =>
+          e.event === "peer" && e.name === "bob" && e.path === "relay" && e.transport === "tcp",
+        15_000,
+        "ann: bob relayed over TLS",
+      );
+      const a1 = lines("ann tls", 10), b1 = lines("bob tls", 10);
+      await Promise.all([sendAll(ann, a1), sendAll(bob, b1)]);
+      await Promise.all([waitTexts(bob, "ann", 10), waitTexts(ann, "bob", 10)]);
+      await unblockUdp(lab, ra);
+      await ann.waitFor(
+        (e) => e.event === "notice" && e.kind === "transport" && /over UDP/.test(String(e.message)),
+        30_000,
+        "ann: over UDP within 30 s",
+      );
+      const a2 = lines("ann udp", 10), b2 = lines("bob udp", 10);
+      await Promise.all([sendAll(ann, a2), sendAll(bob, b2)]);
+      await Promise.all([waitTexts(bob, "ann", 20), waitTexts(ann, "bob", 20)]);
+      assert.deepEqual(textsFrom(bob, "ann"), [...a1, ...a2]);
+      assert.deepEqual(textsFrom(ann, "bob"), [...b1, ...b2]);
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+      await server.proc.close();
+      await Deno.remove(cert.dir, { recursive: true });
     }
   },
 ));

@@ -1,5 +1,6 @@
 /**
- * A private CA (self-signed) and a server certificate it signed for `localhost` and 127.0.0.1,
+ * A private CA (self-signed) and a server certificate it signed for `localhost`, 127.0.0.1 and any
+ * other addresses asked for,
  * made with the `openssl` command line in a temporary directory: what TLS tests give
  * `p2p serve --tls-cert/--tls-key` and `p2p join --tls-ca`. Null when `openssl` is missing.
  *
@@ -39,8 +40,11 @@ export async function haveOpenssl(): Promise<boolean> {
   }
 }
 
-/** Makes a CA and a server certificate for localhost / 127.0.0.1 (EC P-256, valid 2 days). */
-export async function makeTestCert(): Promise<TestCert> {
+/**
+ * Makes a CA and a server certificate for localhost, 127.0.0.1 and the addresses in `ips` (EC
+ * P-256, valid 2 days).
+ */
+export async function makeTestCert(ips: readonly string[] = []): Promise<TestCert> {
   const dir = await Deno.makeTempDir({ prefix: "p2p-tls-" });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   await openssl([
@@ -66,7 +70,10 @@ export async function makeTestCert(): Promise<TestCert> {
   );
   await Deno.writeTextFile(
     `${dir}/ext.cnf`,
-    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n" +
+    `subjectAltName=${
+      ["DNS:localhost", "IP:127.0.0.1", ...ips.map((ip) => `IP:${ip}`)].join(",")
+    }\n` +
+      "basicConstraints=CA:FALSE\n" +
       "extendedKeyUsage=serverAuth\n",
   );
   await openssl([
