@@ -475,6 +475,7 @@ export class StreamDialer {
   #lastDial = -Infinity;
   #closed = false;
   #onError: (message: string) => void;
+  #onClose: () => void;
   /** Counters. */
   readonly stats: DialerStats = {
     connected: 0,
@@ -486,18 +487,21 @@ export class StreamDialer {
 
   /**
    * A dialer to `target`; frames received are handed to `deliver` as from `from` (the server's
-   * stream endpoint as the machine knows it); `onError` hears why a connection failed.
+   * stream endpoint as the machine knows it); `onError` hears why a connection failed, and
+   * `onClose` that an open one ended (the server closed it, or it broke), not by {@link close}.
    */
   constructor(
     target: DialTarget,
     from: Endpoint,
     deliver: (from: Endpoint, data: Uint8Array) => void,
     onError: (message: string) => void = () => {},
+    onClose: () => void = () => {},
   ) {
     this.#target = target;
     this.#from = from;
     this.#deliver = deliver;
     this.#onError = onError;
+    this.#onClose = onClose;
   }
 
   /** True while a connection is open. */
@@ -596,6 +600,7 @@ export class StreamDialer {
     });
     w.close();
     if (this.#wire === w) this.#wire = undefined;
+    if (!this.#closed) this.#onClose();
   }
 }
 

@@ -37,7 +37,13 @@ import { findGateway } from "../io/gateway.ts";
 import { runHttp } from "../io/http.ts";
 import { type PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
 import { systemRandom } from "../io/random.ts";
-import { type Endpoint, formatEndpoint, formatIPv6, parseIPv6 } from "../wire/address.ts";
+import {
+  type Endpoint,
+  formatEndpoint,
+  formatIPv6,
+  parseIPv6,
+  sameEndpoint,
+} from "../wire/address.ts";
 import { MAX_PRIVATE_ENDPOINTS } from "../wire/header.ts";
 
 /** Options of {@link join}. */
@@ -351,13 +357,17 @@ export async function join(o: JoinOptions): Promise<number> {
   const creds = await credentials(o);
   if (!creds) return 130;
   // Over UDP, and over TCP or TLS where UDP gets no answer (see lib/roles/transports.ts).
-  const late: { deliver: (from: Endpoint, data: Uint8Array) => void } = { deliver: () => {} };
+  const late = {
+    deliver: (_from: Endpoint, _data: Uint8Array): void => {},
+    closed: (_server: Endpoint): void => {},
+  };
   const transports = await ServerTransports.open(
     serverRoutes(creds.servers, o.tcp ?? false),
     (hostPort) => resolveServer(hostPort),
     (from, data) => late.deliver(from, data),
     (why) => log.debug("Stream to the server failed: {why}", { why }),
     o.tlsCa === undefined ? [] : [await readCa(o.tlsCa)],
+    (server) => late.closed(server),
   );
   const [server, ...fallbacks] = transports.servers as [Endpoint, ...Endpoint[]];
   const stun: Endpoint[] = [];
@@ -387,6 +397,7 @@ export async function join(o: JoinOptions): Promise<number> {
       transports,
     );
     late.deliver = (from, data) => peer.deliver(from, data);
+    late.closed = (server) => peer.streamClosed(server);
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
     const onSignal = () => peer.interrupt();
     for (const s of signals) Deno.addSignalListener(s, onSignal);
@@ -522,6 +533,15 @@ class PeerProcess {
   /** A datagram from a server over TCP or TLS (`from`: its stream endpoint). */
   deliver(from: Endpoint, data: Uint8Array): void {
     this.#driver.step((now) => this.#client.handleDatagram(now, from, data, 0));
+  }
+
+  /**
+   * Our stream to `server` ended (the server restarted or dropped it, or it broke): when that is
+   * how we reach our server, check the registration now rather than at the next keepalive.
+   */
+  streamClosed(server: Endpoint): void {
+    if (!sameEndpoint(server, this.#client.serverInUse)) return;
+    this.#driver.step((now) => this.#client.recheckServer(now));
   }
 
   /** Ctrl-C or SIGTERM: stop waiting for anything and leave. */

@@ -104,8 +104,9 @@ export class ServerTransports {
 
   /**
    * Resolves `routes` with `resolve` (`HOST:PORT` to an endpoint) and makes their dialers:
-   * frames received go to `deliver`, connection failures to `onError`; `caCerts` are trusted
-   * for TLS besides the system's CAs.
+   * frames received go to `deliver`, connection failures to `onError`, the end of an open
+   * stream (to the server's endpoint) to `onClose`; `caCerts` are trusted for TLS besides the
+   * system's CAs.
    */
   static async open(
     routes: ServerRoute[],
@@ -113,6 +114,7 @@ export class ServerTransports {
     deliver: (from: Endpoint, data: Uint8Array) => void,
     onError: (message: string) => void,
     caCerts: string[] = [],
+    onClose: (server: Endpoint) => void = () => {},
   ): Promise<ServerTransports> {
     const servers: Endpoint[] = [];
     const dialers: StreamDialer[] = [];
@@ -128,7 +130,7 @@ export class ServerTransports {
       const target: DialTarget = r.scheme === "tls"
         ? { hostname: host, port: at.port, tls: { caCerts } }
         : { hostname: at.hostname, port: at.port };
-      dialers.push(new StreamDialer(target, ep, deliver, onError));
+      dialers.push(new StreamDialer(target, ep, deliver, onError, () => onClose(ep)));
       servers.push(ep);
     }
     return new ServerTransports(routes, servers, dialers);

@@ -288,3 +288,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test("tcp: a dialer hears when the server ends its stream, not when it closes it itself", async () => {
+  const { server, got, port } = listen();
+  const closes: string[] = [];
+  const ep = { hostname: "127.0.0.1", port, stream: 0 };
+  const a = new StreamDialer({ hostname: "127.0.0.1", port }, ep, () => {}, () => {}, () => {
+    closes.push("a");
+  });
+  const b = new StreamDialer({ hostname: "127.0.0.1", port }, ep, () => {}, () => {}, () => {
+    closes.push("b");
+  });
+  try {
+    a.send(new Uint8Array([1]));
+    b.send(new Uint8Array([2]));
+    await until(() => got.length === 2);
+    await b.close();
+    await server.close();
+    // b closed first: had it been reported, it would come before a.
+    await until(() => closes.length > 0);
+    assert.deepEqual(closes, ["a"]);
+    assert.equal(a.connected, false);
+  } finally {
+    await a.close();
+    await server.close();
+  }
+});
