@@ -209,3 +209,44 @@ Deno.test("tcp: serve on a port whose TCP twin is taken says so; --no-tcp serves
     taken.close();
   }
 });
+
+Deno.test({
+  name: "tcp: peers over TCP come back after the server restarts, and keep chatting",
+  sanitizeResources: false,
+  async fn() {
+    await prepareProduct();
+    const udp = freeUdpPort();
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const tcpPort = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    const args = ["--tcp-port", String(tcpPort)];
+    let server = await startServer({ host: "127.0.0.1", port: udp, extraArgs: args });
+    // Only over TCP (nothing answers UDP on the TCP port's number).
+    const join = (name: string) =>
+      startPeer({
+        server: `tcp://127.0.0.1:${tcpPort}`,
+        room: "restart",
+        name,
+        relayOnly: true,
+        keepaliveSec: 5,
+      });
+    const ann = join("ann"), bob = join("bob");
+    try {
+      await ann.waitFor(peerEvent("bob", "tcp"), WAIT);
+      await bob.waitFor(peerEvent("ann", "tcp"), WAIT);
+      await chat(ann, "ann", bob, numbered("before", 5));
+      await server.proc.close();
+      server = await startServer({ host: "127.0.0.1", port: udp, extraArgs: args });
+      const t0 = performance.now();
+      for (const p of [ann, bob]) {
+        await p.waitFor((e) => e.event === "server" && e.state === "back", WAIT, "server back");
+      }
+      console.log(`back ${Math.round(performance.now() - t0)} ms after the restart`);
+      await chat(ann, "ann", bob, numbered("after", 5));
+      await chat(bob, "bob", ann, numbered("bob after", 5));
+    } finally {
+      await Promise.all([ann.close(), bob.close()]);
+      await server.proc.close();
+    }
+  },
+});
