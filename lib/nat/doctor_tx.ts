@@ -92,7 +92,8 @@ export class StunTransactions {
         fingerprint: true,
       });
     } else {
-      data = bindingRequest(id, { change: o.change ?? 0 });
+      // Padded: the server's answer is never larger than the request (no amplification).
+      data = bindingRequest(id, { change: o.change ?? 0, padded: true });
     }
     const rto = this.#o.rto;
     const tx: Tx = {

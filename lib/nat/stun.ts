@@ -40,6 +40,8 @@
  * `sourceKey` in `lib/core/limits.ts`) has a token bucket ({@link StunLimits}, default 10 answers a
  * second, burst 20) and all answers together another (default 2000 a second), so a reflection
  * attack gets at most a few hundred KB/s out of the server, whatever it spoofs.
+ * p2p's own clients pad their requests ({@link BindingRequestOptions.padded}) to
+ * {@link PADDED_REQUEST_LEN} bytes, more than any answer, so replaying them amplifies nothing.
  *
  * @module
  */
@@ -389,7 +391,23 @@ export interface BindingRequestOptions {
   change?: number;
   /** Add a FINGERPRINT (messages with the magic cookie only). */
   fingerprint?: boolean;
+  /**
+   * Pad the request to {@link PADDED_REQUEST_LEN} bytes, so that no answer of p2p's responder
+   * is larger than it: a captured request replayed from a spoofed address gains the attacker
+   * nothing. What p2p's own clients send (the STUN probe, the doctor).
+   */
+  padded?: boolean;
 }
+
+/**
+ * Length of a padded Binding request (see {@link BindingRequestOptions.padded}): at least the
+ * largest success answer of {@link StunResponder} without SOFTWARE (124 bytes: IPv6
+ * XOR-MAPPED-ADDRESS, MAPPED-ADDRESS, RESPONSE-ORIGIN, OTHER-ADDRESS, FINGERPRINT), rounded up.
+ * The padding is a SOFTWARE attribute ("p2p" and spaces): comprehension-optional, so every
+ * server ignores it (RFC 5780's PADDING is comprehension-required, and a server without RFC
+ * 5780 would answer 420).
+ */
+export const PADDED_REQUEST_LEN = 128;
 
 /**
  * A Binding request with transaction id `transactionId` (12 bytes: RFC 8489 with the magic
@@ -405,12 +423,16 @@ export function bindingRequest(
     v[3] = o.change & (CHANGE_IP | CHANGE_PORT);
     attributes.push({ type: Attr.ChangeRequest, value: v });
   }
-  return encodeStun({
-    cls: StunClass.Request,
-    transactionId,
-    attributes,
-    fingerprint: o.fingerprint ?? transactionId.length === 12,
-  });
+  const fingerprint = o.fingerprint ?? transactionId.length === 12;
+  if (o.padded) {
+    // Header, the attributes so far, the SOFTWARE attribute's own 4 bytes, FINGERPRINT.
+    let size = STUN_HEADER_LEN + 4 + (fingerprint && transactionId.length === 12 ? 8 : 0);
+    for (const a of attributes) size += 4 + a.value.length + ((4 - (a.value.length % 4)) % 4);
+    const pad = new Uint8Array(Math.max(4, PADDED_REQUEST_LEN - size)).fill(0x20);
+    pad.set(utf8.encode("p2p"));
+    attributes.push({ type: Attr.Software, value: pad });
+  }
+  return encodeStun({ cls: StunClass.Request, transactionId, attributes, fingerprint });
 }
 
 /** The value of a {@link Attr.AltPort} attribute naming `port`. */

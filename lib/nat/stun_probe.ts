@@ -229,7 +229,7 @@ export class StunProbe {
       }
       s.tid = tid;
       s.tidKey = toHex(tid);
-      s.data = bindingRequest(tid, { fingerprint: true });
+      s.data = bindingRequest(tid, { fingerprint: true, padded: true });
       this.#byTid.set(s.tidKey, s);
       s.state = "pending";
       s.gap = rto;

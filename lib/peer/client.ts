@@ -450,6 +450,15 @@ export class Client {
   }
 
   /**
+   * Checks our registration now (a PING; a HELLO while registering again), at most every 2 s:
+   * the stream to our server closed, so the server may have restarted or dropped it.
+   */
+  recheckServer(now: number): void {
+    this.#link.recheck(now);
+    this.#d.link();
+  }
+
+  /**
    * Restarts learned at once: when our link registered again (the server refused us as unknown,
    * or was lost), each established peer gets a SERVER_HINT along its path; a peer's hint makes
    * us check our own registration (see {@link ServerLink.recheck}).

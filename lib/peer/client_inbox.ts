@@ -10,7 +10,7 @@
  * @module
  */
 import { compareBytes } from "../core/bytes.ts";
-import { type Endpoint, sameEndpoint } from "../wire/address.ts";
+import type { Endpoint } from "../wire/address.ts";
 import { idHex } from "../wire/header.ts";
 import type { HandshakeFrame, SealedFrame } from "../wire/peer_frame.ts";
 import { decodeServerMsg, type ServerMsg } from "../wire/server_msg.ts";
@@ -68,7 +68,7 @@ export class ClientInbox {
       closed: link.closed,
       farewellDone: this.#farewell.done,
       relayOnly: this.#relayOnly,
-      fromServer: sameEndpoint(from, link.server),
+      fromServer: link.isServer(from),
       fromSupernode: sup !== undefined,
     });
     switch (r.kind) {
@@ -86,7 +86,7 @@ export class ClientInbox {
       case "handshake":
         return this.#handshake(now, r.frame, from);
       case "server":
-        return this.fromLink(now, data);
+        return this.fromLink(now, data, undefined, from);
       case "supernode":
         return this.fromLink(now, data, sup);
       case "member":
@@ -95,13 +95,16 @@ export class ClientInbox {
     }
   }
 
-  /** A datagram from the server (`sup` absent) or from our supernode `sup`. */
-  fromLink(now: number, data: Uint8Array, sup?: SupernodeLink): void {
+  /**
+   * A datagram from the server (`sup` absent; `from`: which of its endpoints, a transport of
+   * the server in use) or from our supernode `sup`.
+   */
+  fromLink(now: number, data: Uint8Array, sup?: SupernodeLink, from?: Endpoint): void {
     const { supernodes: sn, discovery } = this.#p;
     const link = sup ? sup.link : this.#p.link;
     const d = decodeServerMsg(data);
     if (!d.ok) return this.#drain.drop(d.reason);
-    const got = serverIntake(now, d.value, link, sup, sn);
+    const got = serverIntake(now, d.value, link, sup, sn, from);
     if (!sup) this.#drain.link();
     if (got.kind === "drop") return this.#drain.drop(got.reason);
     // A PONG may have changed an RTT.

@@ -21,6 +21,7 @@ import { Membership } from "./membership.ts";
 import { PeerTable } from "./peer_table.ts";
 import { ServerLink } from "./server_link.ts";
 import { Supernodes } from "./supernodes.ts";
+import type { Endpoint } from "../wire/address.ts";
 
 /** A client's parts, as {@link makeParts} wires them. */
 export interface MadeParts extends ClientParts {
@@ -41,7 +42,8 @@ export function makeParts(options: ClientOptions, drops: Record<string, number>)
   const link = new ServerLink(linkOptions, () => peers.digest);
   const discovery = new Discovery({
     // Always ask the p2p server (it answers STUN on its port), plus any --stun servers.
-    stun: [options.server, ...(options.stun ?? [])],
+    // (over UDP: a server reached over TCP or TLS is asked at its UDP endpoint, if we have one)
+    stun: [...udpServers(options).slice(0, 1), ...(options.stun ?? [])],
     random: options.random,
     // Until the server's reachability check had its chance (see the client's REACH).
     holdOther: linkOptions.offerSupernode!,
@@ -67,4 +69,9 @@ export function makeParts(options: ClientOptions, drops: Record<string, number>)
     fingerprint: fingerprint(options.identity.publicKey),
     members: new Membership(peers, remoteContextOf(options, parts), drops),
   };
+}
+
+/** The servers of `o` we reach over UDP (not over a TCP or TLS stream), in order. */
+function udpServers(o: ClientOptions): Endpoint[] {
+  return [o.server, ...(o.fallbacks ?? [])].filter((e) => e.stream === undefined);
 }

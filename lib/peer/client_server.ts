@@ -29,8 +29,9 @@ export type Intake =
   | { kind: "msg"; msg: ServerMsg };
 
 /**
- * Takes message `m` from the server (`sup` absent; `link` is our server link) or from our
- * supernode `sup` (`link` is `sup.link`): our registration's own messages are handled there;
+ * Takes message `m` from the server (`sup` absent; `link` is our server link; `from`: which of
+ * its endpoints) or from our supernode `sup` (`link` is `sup.link`): our registration's own
+ * messages are handled there;
  * the rest pass only with `link`'s token and a sequence number not seen before.
  */
 export function serverIntake(
@@ -39,8 +40,9 @@ export function serverIntake(
   link: ServerLink,
   sup: SupernodeLink | undefined,
   sn: Supernodes,
+  from?: Endpoint,
 ): Intake {
-  const mine = sup ? sn.handleRegistration(now, sup, m) : link.handle(now, m);
+  const mine = sup ? sn.handleRegistration(now, sup, m) : link.handle(now, m, from);
   if (mine) return { kind: "mine" };
   // Everything else the server says carries our registration's token: forgeries stop here.
   if (!("token" in m) || !link.authentic(m.token)) {

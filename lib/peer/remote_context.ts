@@ -53,6 +53,8 @@ export type RemoteEvent =
     rtt: number | null;
     /** On the relay: the name of the supernode relaying, or null for the server. */
     relayedBy?: string | null;
+    /** Relayed by the server, which we reach over TCP or TLS (set by the join role). */
+    transport?: "tcp";
   }
   | MessageEvent
   | Warning
@@ -105,6 +107,8 @@ export interface PeerInfo {
   rtt: number | null;
   /** On the relay: the name of the supernode relaying, or null (or absent) for the server. */
   relayedBy?: string | null;
+  /** Relayed by the server, which we reach over TCP or TLS (set by the join role). */
+  transport?: "tcp";
   /** Messages queued or in flight to this peer. */
   outstanding: number;
 }

@@ -11,9 +11,9 @@
  * @module
  */
 import { constantTimeEqual } from "../crypto/constant_time.ts";
-import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
-import { PingRtt, RegisteredName, SeqWindow, ServerList } from "./server_link_parts.ts";
+import { PingRtt, RegisteredName, SeqWindow, ServerList, UdpReturn } from "./server_link_parts.ts";
 import {
   COOKIE_LEN,
   encodeServerMsg,
@@ -129,6 +129,15 @@ export interface ServerLinkOptions {
   keepalive: number;
   /** The first registration fails after this long without a WELCOME, in ms. */
   registerTimeout: number;
+  /**
+   * One number per server (`server`, then `fallbacks`): equal numbers name the same server
+   * reached over different transports (UDP, and TCP or TLS: an endpoint with `stream`).
+   * Registered over a stream, the link PINGs the same server's UDP endpoint in the background
+   * and moves there once a PONG comes back over UDP; a lost server is first tried over its
+   * other transport with the same registration (a PING, which moves it). Ignored unless it has
+   * one number per server.
+   */
+  serverGroups?: number[];
 }
 
 /**
@@ -170,13 +179,29 @@ export class ServerLink {
   #registrations = 0;
   /** When {@link recheck} last sent something. */
   #lastRecheck = -Infinity;
+  /** Registered over a stream: the background attempts over UDP (see {@link UdpReturn}). */
+  #udp = new UdpReturn();
+  /** The current loss was already met by moving to the same server's other transport. */
+  #movedInLoss = false;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: ServerLinkOptions, digest: () => number) {
     this.#o = options;
     this.#digest = digest;
     this.#name = new RegisteredName(options.name);
-    this.#servers = new ServerList(options.server, options.fallbacks ?? []);
+    this.#servers = new ServerList(
+      options.server,
+      options.fallbacks ?? [],
+      options.serverGroups,
+    );
+  }
+
+  /**
+   * True when `from` is the server in use, or the same server over another transport (it
+   * answers our background attempt, or has moved our registration there).
+   */
+  isServer(from: Endpoint): boolean {
+    return this.#servers.isCurrent(from);
   }
 
   /** The next datagram for the server, if any. */
@@ -228,12 +253,15 @@ export class ServerLink {
     return this.#servers.current;
   }
 
-  /** Moves on to the next server (a fallback), with a fresh cookie and nonce. */
-  #next(now: number): void {
-    this.#servers.next(now);
+  /** Moves on to the next server (a fallback) or to entry `to`, with a fresh cookie and nonce. */
+  #next(now: number, to?: number): void {
+    const sibling = this.#servers.next(now, to);
+    this.#udp.stop();
     this.#rtt.reset();
     this.#cookie = new Uint8Array(COOKIE_LEN);
-    this.#newNonce();
+    // The same server over another transport: the same attempt, so that a slow stream's late
+    // WELCOME still counts (see handle).
+    if (!sibling) this.#newNonce();
   }
 
   /** The name the server assigned (the wanted one until then). */
@@ -313,7 +341,7 @@ export class ServerLink {
   nextTimeout(): number | undefined {
     const s = this.#state;
     if (s.kind === "closed") return undefined;
-    if (s.kind === "registered") return s.nextPing;
+    if (s.kind === "registered") return Math.min(s.nextPing, this.#udp.at ?? Infinity);
     return s.again ? s.nextHello : Math.min(s.nextHello, this.#heardAt + this.#o.registerTimeout);
   }
 
@@ -342,9 +370,26 @@ export class ServerLink {
         this.#events.push({ type: "server-lost" });
       }
       if (now >= s.nextHello) this.#hello(now);
-    } else if (s.kind === "registered" && now >= s.nextPing) {
-      this.#ping(now, s);
+    } else if (s.kind === "registered") {
+      if (now >= s.nextPing) this.#ping(now, s);
+      if (this.#udp.due(now)) this.#tryUdp();
     }
+  }
+
+  /** Registered over a stream: a PING to the same server over UDP (see {@link UdpRetry}). */
+  #tryUdp(): void {
+    const j = this.#servers.udpSibling();
+    if (j < 0 || this.#state.kind !== "registered") return this.#udp.stop();
+    this.#out.push({
+      to: this.#servers.all[j]!,
+      data: encodeServerMsg({
+        type: MsgType.Ping,
+        id: this.#o.id,
+        token: this.#token,
+        cookie: this.#udp.cookie,
+        digest: this.#digest(),
+      }),
+    });
   }
 
   /**
@@ -381,8 +426,16 @@ export class ServerLink {
    * Handles the server messages about the link itself (WELCOME, REFUSED, PONG, COOKIE).
    * Returns false for anything else, which the caller routes to the peers it concerns.
    */
-  handle(now: number, m: ServerMsg): boolean {
+  handle(now: number, m: ServerMsg, from?: Endpoint): boolean {
     if (this.#state.kind === "closed") return true;
+    if (from && !sameEndpoint(from, this.server)) {
+      if (this.registered) return this.#fromSibling(now, m, from);
+      // Registering, the same server over the transport tried before: its WELCOME (a slow
+      // stream's) registers us there; its COOKIE or REFUSED concerns an address we left.
+      const j = this.#servers.indexOf(from);
+      if (m.type === MsgType.Welcome && this.#servers.sibling(j)) this.#servers.use(j);
+      else if (m.type === MsgType.Cookie || m.type === MsgType.Refused) return true;
+    }
     switch (m.type) {
       case MsgType.Welcome:
         // Only an answer to our own HELLO (it echoes this attempt's nonce) is believed: the
@@ -428,6 +481,33 @@ export class ServerLink {
     }
   }
 
+  /**
+   * A message from the server in use over another transport (our background UDP attempt's
+   * answers): its COOKIE is for that endpoint, and a PONG there means the server moved our
+   * registration there, so we use it from now on. Everything else is the server's as usual.
+   */
+  #fromSibling(now: number, m: ServerMsg, from: Endpoint): boolean {
+    const j = this.#servers.indexOf(from);
+    if (m.type === MsgType.Cookie) {
+      if (j < 0 || !constantTimeEqual(m.echo, this.#token)) return true;
+      if (this.#udp.cookied(now, m.cookie)) this.#tryUdp();
+      return true;
+    }
+    if (m.type === MsgType.Pong && this.#servers.sibling(j) && this.authentic(m.token)) {
+      // The server has us at `from` now: use it (keeping the registration).
+      this.#servers.use(j);
+      this.#cookie = this.#udp.cookie;
+      this.#udp.stop();
+      this.#rtt.reset();
+      this.#public = m.observed;
+      this.#alive(now);
+      const s = this.#state;
+      if (s.kind === "registered") s.nextPing = Math.min(s.nextPing, now + 1_000);
+      return true;
+    }
+    return this.handle(now, m);
+  }
+
   #welcome(now: number, token: Uint8Array, boot: Uint8Array, observed: Endpoint): void {
     const s = this.#state;
     if (s.kind === "registered") return this.#alive(now);
@@ -447,6 +527,8 @@ export class ServerLink {
       awaitingSince: undefined,
       lost: false,
     };
+    this.#movedInLoss = false;
+    if (this.#servers.udpSibling() >= 0) this.#udp.start(now);
     if (!s.again) {
       const name = this.#name;
       if (name.suffixed) {
@@ -506,6 +588,7 @@ export class ServerLink {
       s.nextPing = now + (this.#rtt.samples < EARLY_SAMPLES ? Math.min(1_000, k) : k);
     }
     s.awaitingSince = undefined;
+    this.#movedInLoss = false;
     if (s.lost) {
       s.lost = false;
       this.#events.push({ type: "server-back", public: this.#public!, restarted: false });
@@ -547,9 +630,22 @@ export class ServerLink {
   #ping(now: number, s: Extract<ServerLinkState, { kind: "registered" }>): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
-    if (waited >= SERVER_LOST_AFTER && !s.lost) {
+    if (waited >= SERVER_LOST_AFTER && (!s.lost || this.#movedInLoss)) {
+      if (!s.lost) this.#events.push({ type: "server-lost" });
       s.lost = true;
-      this.#events.push({ type: "server-lost" });
+      const other = this.#movedInLoss ? -1 : this.#servers.otherTransport();
+      if (other >= 0) {
+        // The same server over its other transport (UDP blocked now, or back): our
+        // registration moves with a PING (the server asks for a cookie there first).
+        this.#next(now, other);
+        this.#movedInLoss = true;
+        s.awaitingSince = now;
+        if (this.#servers.udpSibling() >= 0) this.#udp.start(now);
+        this.#sendPing(now);
+        s.nextPing = now + Math.min(1_000, this.#o.keepalive);
+        return;
+      }
+      this.#movedInLoss = false;
       if (this.#servers.several) {
         // Register with the next server (or supernode), the same id; "back" once one answers.
         this.#next(now);

@@ -4,13 +4,24 @@
  * server's INTRO, LEFT and ROSTER that were acted on ({@link SeqWindow}: replays and old
  * duplicates are not), and the name we register under ({@link RegisteredName}: the wanted one,
  * then `-2`, `-3` … while it is taken, or a new one from `/nick`), and the servers it may use
- * ({@link ServerList}: `--server`, the fallbacks, their boot ids). Pure.
+ * ({@link ServerList}: `--server`, the fallbacks, their boot ids, which are the same server over
+ * UDP and over TCP or TLS), and the background attempts over UDP of a link registered over TCP
+ * ({@link UdpReturn}). Pure.
  *
  * @module
  */
 import { bytesEqual } from "../core/bytes.ts";
-import type { Endpoint } from "../wire/address.ts";
+import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { MAX_NAME } from "../wire/peer_frame.ts";
+import { COOKIE_LEN } from "../wire/server_msg.ts";
+
+/**
+ * Registered over TCP or TLS: the first background PING to the same server over UDP this long
+ * after, then gaps doubling to {@link UDP_RETRY_MAX}, in ms.
+ */
+export const UDP_RETRY_FIRST = 5_000;
+/** Longest gap between two background PINGs over UDP, in ms (UDP back within 30 s is used). */
+export const UDP_RETRY_MAX = 20_000;
 
 /** Sequence numbers accepted behind the newest. */
 export const SEQ_WINDOW = 1024;
@@ -140,15 +151,21 @@ export class ServerList {
   /** Every server, in order. */
   readonly all: readonly Endpoint[];
   #current = 0;
+  /** Same-server groups of {@link all} (see `ServerLinkOptions.serverGroups`). */
+  #groups: readonly number[] | undefined;
   /** When the server in use was picked (or last answered while registering). */
   pickedAt = 0;
   /** The boot id of the latest WELCOME; null before the first. */
   #boot: Uint8Array | null = null;
   #boots: (Uint8Array | undefined)[] = [];
 
-  /** `first`, then `fallbacks`. */
-  constructor(first: Endpoint, fallbacks: readonly Endpoint[]) {
+  /**
+   * `first`, then `fallbacks`; `groups`, one number per server, says which are the same server
+   * over different transports (ignored unless it has one number per server).
+   */
+  constructor(first: Endpoint, fallbacks: readonly Endpoint[], groups?: readonly number[]) {
     this.all = [first, ...fallbacks];
+    this.#groups = groups && groups.length === this.all.length ? groups : undefined;
   }
 
   /** The server in use. */
@@ -166,10 +183,55 @@ export class ServerList {
     return this.#boot;
   }
 
-  /** Moves on to the next server at `now`. */
-  next(now: number): void {
-    this.#current = (this.#current + 1) % this.all.length;
+  /**
+   * Moves on to the next server at `now`, or to entry `to`. True when that is the server in
+   * use over another transport.
+   */
+  next(now: number, to?: number): boolean {
+    const from = this.#current;
+    this.#current = to ?? (this.#current + 1) % this.all.length;
     this.pickedAt = now;
+    return this.#same(from, this.#current);
+  }
+
+  /** Uses entry `j` (the server in use over another transport) from now on. */
+  use(j: number): void {
+    this.#current = j;
+  }
+
+  /** The entry that is `ep`, or -1. */
+  indexOf(ep: Endpoint): number {
+    return this.all.findIndex((s) => sameEndpoint(s, ep));
+  }
+
+  /** True when `ep` is the server in use, over any of its transports. */
+  isCurrent(ep: Endpoint): boolean {
+    if (sameEndpoint(ep, this.current)) return true;
+    const j = this.indexOf(ep);
+    return j >= 0 && this.#same(j, this.#current);
+  }
+
+  /** True when entry `j` is the server in use over another transport (or the same one). */
+  sibling(j: number): boolean {
+    return j >= 0 && (j === this.#current || this.#same(j, this.#current));
+  }
+
+  /** Over a stream: the entry of the server in use over UDP, or -1. */
+  udpSibling(): number {
+    if (this.current.stream === undefined) return -1;
+    return this.all.findIndex((s, j) => s.stream === undefined && this.#same(j, this.#current));
+  }
+
+  /** The entry of the server in use over its other kind of transport (UDP, stream), or -1. */
+  otherTransport(): number {
+    const stream = this.current.stream !== undefined;
+    return this.all.findIndex((s, j) =>
+      j !== this.#current && (s.stream !== undefined) !== stream && this.#same(j, this.#current)
+    );
+  }
+
+  #same(i: number, j: number): boolean {
+    return this.#groups !== undefined && this.#groups[i] === this.#groups[j];
   }
 
   /** The server in use welcomed us with `boot`: true when it restarted since it last did. */
@@ -177,5 +239,58 @@ export class ServerList {
     const before = this.#boots[this.#current];
     this.#boot = this.#boots[this.#current] = boot.slice();
     return before !== undefined && !bytesEqual(before, boot);
+  }
+}
+
+/**
+ * A link registered over TCP or TLS trying the same server over UDP in the background: when
+ * (first {@link UDP_RETRY_FIRST} after it starts, then gaps doubling to {@link UDP_RETRY_MAX}),
+ * and with which cookie (the one the server gave our UDP endpoint; a PING with it moves our
+ * registration there).
+ */
+export class UdpReturn {
+  #gap = UDP_RETRY_FIRST;
+  #at: number | undefined;
+  #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
+  #lastCookie = -Infinity;
+
+  /** When the next attempt is due, if one is planned. */
+  get at(): number | undefined {
+    return this.#at;
+  }
+
+  /** The cookie for our UDP endpoint (zeros until the server gave one). */
+  get cookie(): Uint8Array {
+    return this.#cookie;
+  }
+
+  /** Plans the first attempt from `now`. */
+  start(now: number): void {
+    this.#gap = UDP_RETRY_FIRST;
+    this.#at = now + this.#gap;
+  }
+
+  /** No more attempts (UDP works, or the link left the stream). */
+  stop(): void {
+    this.#at = undefined;
+  }
+
+  /** True when an attempt is due at `now`; the next one is planned then. */
+  due(now: number): boolean {
+    if (this.#at === undefined || now < this.#at) return false;
+    this.#gap = Math.min(2 * this.#gap, UDP_RETRY_MAX);
+    this.#at = now + this.#gap;
+    return true;
+  }
+
+  /**
+   * The server gave our UDP endpoint `cookie` (a COOKIE that echoed our token): true when the
+   * PING should go again with it now (at most once a second, however many COOKIEs come).
+   */
+  cookied(now: number, cookie: Uint8Array): boolean {
+    this.#cookie = cookie;
+    if (now - this.#lastCookie < 1_000) return false;
+    this.#lastCookie = now;
+    return true;
   }
 }

@@ -34,6 +34,7 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../io/log.ts";
 import { splitHostPort } from "../core/host_port.ts";
 import { normalizeName } from "../core/names.ts";
 import { DEFAULT_REGISTRY } from "../server/registry.ts";
+import { DEFAULT_STREAM_LIMITS } from "../core/stream_policy.ts";
 import { DEFAULT_SUPERNODE } from "../peer/supernode.ts";
 import { DEFAULT_TIMEOUT } from "../nat/doctor.ts";
 import { formatIPv6, parseIPv6 } from "../wire/address.ts";
@@ -210,6 +211,49 @@ export const SERVE_COMMAND = {
         "NATs that let anyone in (full cones) become supernodes too, and peers learn whether " +
         "their NAT maps per destination address.",
     }),
+    "no-tcp": flag("do not accept peers over TCP", {
+      before: "Peers whose network blocks UDP register and relay over TCP (on the UDP port's " +
+        "number unless --tcp-port says otherwise) or TLS (with --tls-port, --tls-cert and " +
+        "--tls-key), carrying the same datagrams:",
+    }),
+    "tcp-port": optional({
+      arg: "PORT",
+      help: "TCP port",
+      shows: "the UDP port",
+      parse: numberIn("tcp-port", PORT_RANGE),
+    }),
+    "tls-port": optional({
+      arg: "PORT",
+      help: "also accept peers over TLS on this TCP port, e.g. 443 (needs --tls-cert, --tls-key)",
+      shows: "none",
+      parse: numberIn("tls-port", PORT_RANGE),
+    }),
+    "tls-cert": optional({
+      arg: "FILE",
+      help: "the TLS certificate chain (PEM)",
+      shows: "none",
+      parse: fileName("tls-cert"),
+    }),
+    "tls-key": optional({
+      arg: "FILE",
+      help: "its private key (PEM)",
+      shows: "none",
+      parse: fileName("tls-key"),
+    }),
+    "max-tcp": int("max-tcp", {
+      arg: "N",
+      help: "TCP and TLS connections open at once",
+      default: DEFAULT_STREAM_LIMITS.maxConnections,
+      min: 1,
+      max: HUGE,
+    }),
+    "max-tcp-per-source": int("max-tcp-per-source", {
+      arg: "N",
+      help: "TCP and TLS connections from one IP address (an IPv6 source is its /64)",
+      default: DEFAULT_STREAM_LIMITS.maxPerSource,
+      min: 1,
+      max: HUGE,
+    }),
     "max-peers": int("max-peers", {
       arg: "N",
       help: "peers on the whole server",
@@ -319,12 +363,24 @@ export const JOIN_COMMAND = {
   options: {
     server: list({
       arg: "HOST[:PORT]",
-      help: `the rendezvous server (port ${DEFAULT_PORT} when none is given); repeat it to ` +
+      help: `the rendezvous server (port ${DEFAULT_PORT} when none is given; tcp://HOST:PORT ` +
+        "or tls://HOST:PORT to reach it over TCP or TLS); repeat it to " +
         "name others (servers or a room's " +
         `supernodes), at most ${MAX_SERVERS} in all: registers with the first that answers, ` +
         "fails over to the next; a ticket names them otherwise",
       max: MAX_SERVERS,
-      parse: hostPort("server", "HOST:PORT with a port from 1 to 65535", DEFAULT_PORT),
+      parse: serverSpec,
+    }),
+    tcp: flag(
+      "register and relay over TCP from the start (a server given as tcp://HOST:PORT or " +
+        "tls://HOST:PORT is reached that way anyway; without either, TCP is tried when no " +
+        "server answers over UDP); UDP is still tried in the background and used once it works",
+    ),
+    "tls-ca": optional({
+      arg: "FILE",
+      help: "trust this CA certificate (PEM) for tls:// servers, besides the system's",
+      shows: "the system's CAs",
+      parse: fileName("tls-ca"),
     }),
     room: optional({
       arg: "NAME",
@@ -512,6 +568,20 @@ export const DOCTOR_COMMAND = {
   },
 } satisfies CommandSpec<OptionTable>;
 
+/** A `--server`: `HOST[:PORT]`, or the same after `tcp://` or `tls://` (a port is needed then). */
+function serverSpec(v: string): string {
+  const m = /^(tcp|tls):\/\/(.*)$/i.exec(v);
+  if (!m) return hostPort("server", "HOST:PORT with a port from 1 to 65535", DEFAULT_PORT)(v);
+  if (!splitHostPort(m[2]!)) {
+    throw new BadValue(
+      `--server ${
+        m[1]!.toLowerCase()
+      }://HOST:PORT needs a host and a port (IPv6 as [ADDR]:PORT), got "${v}"`,
+    );
+  }
+  return `${m[1]!.toLowerCase()}://${m[2]}`;
+}
+
 function roomName(v: string): string {
   const bytes = new TextEncoder().encode(v).length;
   if (bytes === 0 || bytes > MAX_NAME || hasControlChars(v)) {
@@ -616,6 +686,21 @@ export function parseServe(args: readonly string[]): Command {
     }
     if (v["alt-host"] === v.host) fail("serve", "--alt-host must be another address than --host");
   }
+  if (!v["no-tcp"]) options.tcp = v["tcp-port"] === undefined ? {} : { port: v["tcp-port"] };
+  else if (v["tcp-port"] !== undefined) {
+    fail("serve", "--tcp-port and --no-tcp contradict each other; drop one");
+  }
+  const tls = [v["tls-port"], v["tls-cert"], v["tls-key"]];
+  if (tls.some((x) => x !== undefined)) {
+    if (tls.some((x) => x === undefined)) {
+      fail("serve", "TLS needs all of --tls-port, --tls-cert and --tls-key");
+    }
+    options.tls = { port: v["tls-port"]!, cert: v["tls-cert"]!, key: v["tls-key"]! };
+  }
+  options.streamLimits = {
+    maxConnections: v["max-tcp"],
+    maxPerSource: v["max-tcp-per-source"],
+  };
   if (v.host6 !== undefined && v["no-ipv6"]) {
     fail("serve", "--host6 and --no-ipv6 contradict each other; drop one");
   }
@@ -713,6 +798,8 @@ function joinCommand(
     portmap: !v["no-portmap"],
     ...(v.downloads !== undefined ? { downloads: v.downloads } : {}),
     ...(v["auto-accept"] ? { autoAccept: true } : {}),
+    ...(v.tcp ? { tcp: true } : {}),
+    ...(v["tls-ca"] !== undefined ? { tlsCa: v["tls-ca"] } : {}),
     ...(more.length > 0 ? { moreServers: more } : {}),
     supernode: v.supernode ? "ask" : v["no-supernode"] || v["relay-only"] ? "off" : "auto",
     supernodeLimits: {

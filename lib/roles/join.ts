@@ -16,7 +16,8 @@ import { displayName } from "../core/names.ts";
 import { ResolveError, resolveHostPort } from "../io/resolve.ts";
 import { setImmediate } from "node:timers";
 import { getLogger } from "@logtape/logtape";
-import { Client } from "../peer/client.ts";
+import { Client, type ClientEvent } from "../peer/client.ts";
+import type { PeerInfo } from "../peer/remote_context.ts";
 import type { RegistryOptions } from "../server/registry.ts";
 import { Identity } from "../crypto/identity.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
@@ -30,11 +31,19 @@ import { base32 } from "../crypto/base32.ts";
 import { parseInput, pathText, type PeerView, peerView } from "./view.ts";
 import { canonicalRoom, deriveRoomKeys, newRoomSecret, type RoomKeys } from "../crypto/room_key.ts";
 import { monotonicNow, UdpDriver } from "../io/udp.ts";
+import { withStreams } from "../io/tcp.ts";
+import { parseServerSpec, serverRoutes, ServerTransports } from "./transports.ts";
 import { findGateway } from "../io/gateway.ts";
 import { runHttp } from "../io/http.ts";
 import { type PortMapHttp, PortMapper } from "../nat/portmap/mapper.ts";
 import { systemRandom } from "../io/random.ts";
-import { type Endpoint, formatEndpoint, formatIPv6, parseIPv6 } from "../wire/address.ts";
+import {
+  type Endpoint,
+  formatEndpoint,
+  formatIPv6,
+  parseIPv6,
+  sameEndpoint,
+} from "../wire/address.ts";
 import { MAX_PRIVATE_ENDPOINTS } from "../wire/header.ts";
 import { FileSession, sendAndWait } from "./file_session.ts";
 import { defaultDownloadDir } from "../io/file_store.ts";
@@ -103,6 +112,10 @@ export interface JoinOptions {
    * to block direct paths; the command line never sets it.
    */
   filter?: (peer: Endpoint) => boolean;
+  /** `--tcp`: reach the servers over TCP first (UDP still tried in the background). */
+  tcp?: boolean;
+  /** `--tls-ca`: a CA certificate file (PEM) trusted for `tls://` servers. */
+  tlsCa?: string;
   /**
    * The log level asked for (`-v`, `-q`, `--log-level`). On the chat screen logs are shown
    * above the input, from `warning` up unless this asks for more.
@@ -153,6 +166,37 @@ export async function resolveServer(spec: string, what = "Server"): Promise<Endp
     return await resolveHostPort(spec, what);
   } catch (e) {
     throw e instanceof ResolveError ? new JoinError(e.message) : e;
+  }
+}
+
+/**
+ * The servers a ticket names: `HOST:PORT` (UDP, and TCP on the same port when UDP gets no
+ * answer), so `tcp://HOST:PORT` becomes `HOST:PORT`; a `tls://` server cannot be named (its UDP
+ * port is unknown, and a ticket carries no CA).
+ */
+function ticketServers(specs: string[]): string[] {
+  return specs.map((spec) => {
+    const { scheme, hostPort } = parseServerSpec(spec);
+    if (scheme === "tls") {
+      throw new JoinError(
+        `A ticket cannot name ${spec}: give --new-room the server's UDP address (HOST:PORT) too, ` +
+          "or share --server and --room with the passphrase instead",
+      );
+    }
+    return hostPort;
+  });
+}
+
+/** The CA certificate of `--tls-ca`, or a {@link JoinError} saying what is wrong with it. */
+async function readCa(file: string): Promise<string> {
+  try {
+    const pem = await Deno.readTextFile(file);
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new Error("no PEM certificate in it");
+    return pem;
+  } catch (e) {
+    throw new JoinError(
+      `Cannot use --tls-ca ${file}: ${(e as Error).message}; give a CA certificate in PEM`,
+    );
   }
 }
 
@@ -232,7 +276,7 @@ async function credentials(o: JoinOptions): Promise<Credentials | null> {
   if (o.newRoom) {
     passphrase = newRoomSecret(systemRandom);
     roomName ??= `room-${base32(systemRandom(4)).slice(0, 6)}`;
-    announceRoom(o, { servers, room: roomName, passphrase });
+    announceRoom(o, { servers: ticketServers(servers), room: roomName, passphrase });
   } else {
     try {
       const got = await readRoomEntry({
@@ -323,10 +367,20 @@ function joinCommand(): string {
 export async function join(o: JoinOptions): Promise<number> {
   const creds = await credentials(o);
   if (!creds) return 130;
-  const [first, ...more] = creds.servers;
-  const server = await resolveServer(first!);
-  const fallbacks: Endpoint[] = [];
-  for (const spec of more) fallbacks.push(await resolveServer(spec));
+  // Over UDP, and over TCP or TLS where UDP gets no answer (see lib/roles/transports.ts).
+  const late = {
+    deliver: (_from: Endpoint, _data: Uint8Array): void => {},
+    closed: (_server: Endpoint): void => {},
+  };
+  const transports = await ServerTransports.open(
+    serverRoutes(creds.servers, o.tcp ?? false),
+    (hostPort) => resolveServer(hostPort),
+    (from, data) => late.deliver(from, data),
+    (why) => log.debug("Stream to the server failed: {why}", { why }),
+    o.tlsCa === undefined ? [] : [await readCa(o.tlsCa)],
+    (server) => late.closed(server),
+  );
+  const [server, ...fallbacks] = transports.servers as [Endpoint, ...Endpoint[]];
   const stun: Endpoint[] = [];
   for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
   const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;
@@ -351,7 +405,10 @@ export async function join(o: JoinOptions): Promise<number> {
       screen,
       stun,
       fallbacks,
+      transports,
     );
+    late.deliver = (from, data) => peer.deliver(from, data);
+    late.closed = (server) => peer.streamClosed(server);
     const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
     const onSignal = () => peer.interrupt();
     for (const s of signals) Deno.addSignalListener(s, onSignal);
@@ -365,6 +422,7 @@ export async function join(o: JoinOptions): Promise<number> {
     } finally {
       for (const s of signals) Deno.removeSignalListener(s, onSignal);
       await peer.close();
+      await transports.close();
     }
   } finally {
     out.flush();
@@ -407,6 +465,10 @@ class PeerProcess {
   #files: FileSession;
   /** When each transfer's progress was last shown to people. */
   #progressShown = new Map<string, number>();
+  /** How the servers are reached (TCP and TLS streams besides UDP). */
+  #transports: ServerTransports | undefined;
+  /** The server in use last seen, to announce a move between UDP and TCP. */
+  #inUse: Endpoint | undefined;
 
   constructor(
     o: JoinOptions,
@@ -417,21 +479,23 @@ class PeerProcess {
     screen: ChatScreen | null,
     stun: Endpoint[] = [],
     fallbacks: Endpoint[] = [],
+    transports?: ServerTransports,
   ) {
+    this.#transports = transports;
     this.#o = o;
     this.#view = view;
     this.#out = out;
     this.#screen = screen;
     this.#known = creds.known;
     // The client needs the bound port, the driver needs the client: bind first, fill in after.
-    const machine = {
+    const machine = withStreams({
       handleDatagram: (n: number, f: Endpoint, d: Uint8Array, via?: number) =>
         this.#client.handleDatagram(n, f, d, via),
       handleTimeout: (n: number) => this.#client.handleTimeout(n),
       pollTransmit: () => this.#client.pollTransmit(),
       pollRelease: () => this.#client.pollRelease(),
       nextTimeout: () => this.#client.nextTimeout(),
-    };
+    }, (t) => this.#transports?.send(t));
     // An IPv6 socket when this host has an IPv6 address to offer (only with the default
     // --bind: a concrete one asks for that address alone) or the server is IPv6 (then it is
     // required); on the IPv4 socket's port when that is free (one dual-stack socket).
@@ -470,6 +534,7 @@ class PeerProcess {
       registerTimeout: o.registerTimeout,
       stun,
       fallbacks,
+      ...(transports ? { serverGroups: transports.groups } : {}),
       supernode: o.supernode ?? "auto",
       supernodeLimits: o.supernodeLimits ?? {},
       ipv6: local6 !== undefined,
@@ -491,6 +556,20 @@ class PeerProcess {
     this.#print(view.registering(server, local));
     this.#driver.step((now) => this.#client.start(now));
     this.#driver.start();
+  }
+
+  /** A datagram from a server over TCP or TLS (`from`: its stream endpoint). */
+  deliver(from: Endpoint, data: Uint8Array): void {
+    this.#driver.step((now) => this.#client.handleDatagram(now, from, data, 0));
+  }
+
+  /**
+   * Our stream to `server` ended (the server restarted or dropped it, or it broke): when that is
+   * how we reach our server, check the registration now rather than at the next keepalive.
+   */
+  streamClosed(server: Endpoint): void {
+    if (!sameEndpoint(server, this.#client.serverInUse)) return;
+    this.#driver.step((now) => this.#client.recheckServer(now));
   }
 
   /** Ctrl-C or SIGTERM: stop waiting for anything and leave. */
@@ -515,7 +594,7 @@ class PeerProcess {
     // Waiting is visible: every few seconds without an answer, which server is being tried.
     const still = setInterval(() => {
       if (registered()) return;
-      const at = formatEndpoint(this.#client.serverInUse);
+      const at = this.#serverText(this.#client.serverInUse, false);
       this.#print(this.#view.notice(`Still trying ${at}…`, "waiting"));
     }, STILL_TRYING_EVERY);
     try {
@@ -621,7 +700,7 @@ class PeerProcess {
           case "quit":
             return "quit";
           case "peers":
-            this.#print(this.#view.peers(this.#client.peers()));
+            this.#print(this.#view.peers(this.#client.peers().map((p) => this.#rowTransport(p))));
             break;
           case "help":
             this.#print(this.#view.help());
@@ -696,11 +775,18 @@ class PeerProcess {
   #onStep(): void {
     for (let h = this.#client.pollHttp(); h; h = this.#client.pollHttp()) this.#fetch(h);
     // Failover to another --server (or a supernode) is announced, not silent.
-    const using = formatEndpoint(this.#client.serverInUse);
+    const inUse = this.#client.serverInUse;
+    const using = this.#serverText(inUse, false);
     if (this.#serverShown !== null && using !== this.#serverShown) {
       this.#print(this.#view.notice(`Trying the next server: ${using}`, "failover"));
+    } else if (
+      this.#ready && this.#inUse &&
+      (this.#inUse.stream === undefined) !== (inUse.stream === undefined)
+    ) {
+      this.#transportChanged(inUse);
     }
     this.#serverShown = using;
+    this.#inUse = inUse;
     for (let e = this.#client.pollEvent(); e; e = this.#client.pollEvent()) {
       if (e.type === "fatal") this.#fatal = e.message;
       if (e.type === "ready") {
@@ -711,10 +797,14 @@ class PeerProcess {
       if (e.type === "peer") this.#metSomeone = true;
       // People get a progress line a transfer every 2 s at most; --json gets each.
       if (e.type !== "file" || e.state !== "progress" || this.#o.json || this.#showProgress(e.id)) {
-        this.#print(this.#view.event(e));
+        this.#print(this.#view.event(e.type === "peer" ? this.#withTransport(e) : e));
       }
       if (e.type === "file") this.#files.onEvent(e);
       if (e.type === "peer") this.#files.onPeer(e.name);
+      // Registered over TCP or TLS: said once (and again whenever that changes).
+      if (e.type === "ready" && inUse.stream !== undefined) {
+        this.#print(this.#transportNotice(inUse));
+      }
       if (e.type === "warning" && e.kind === "identity-changed" && e.name !== null) {
         this.#print(this.#view.notice(
           `If you checked the new fingerprint with ${e.name}, type /trust ${e.name} to accept it`,
@@ -742,6 +832,56 @@ class PeerProcess {
       this.#progressShown.delete(this.#progressShown.keys().next().value!);
     }
     return true;
+  }
+
+  /**
+   * Server `ep` as the user named it (the group's first entry with `transport` false: failover
+   * is between servers; a move between UDP and TCP is announced apart).
+   */
+  #serverText(ep: Endpoint, transport: boolean): string {
+    const t = this.#transports;
+    if (!t) return formatEndpoint(ep);
+    if (transport) return t.describe(ep);
+    const g = t.groupOf(ep);
+    const first = g < 0 ? ep : t.servers[t.groups.indexOf(g)]!;
+    return formatEndpoint({ hostname: first.hostname, port: first.port });
+  }
+
+  /** A relayed peer event says when our server relays over TCP (`transport: "tcp"`). */
+  #withTransport(e: Extract<ClientEvent, { type: "peer" }>): ClientEvent {
+    const tcp = e.path === "relay" && (e.relayedBy ?? null) === null &&
+      this.#client.serverInUse.stream !== undefined;
+    return tcp ? { ...e, transport: "tcp" } : e;
+  }
+
+  /** A `/peers` row says when our server relays to that peer over TCP. */
+  #rowTransport(p: PeerInfo): PeerInfo {
+    const tcp = p.path === "relay" && (p.relayedBy ?? null) === null &&
+      this.#client.serverInUse.stream !== undefined;
+    return tcp ? { ...p, transport: "tcp" } : p;
+  }
+
+  /** The `transport` notice: how the server in use, `ep`, is reached. */
+  #transportNotice(ep: Endpoint): string[] {
+    const how = ep.stream === undefined
+      ? "UDP gets through: the server is reached over UDP"
+      : `The server is reached over ${
+        this.#serverText(ep, true)
+      } (UDP is tried again in the background)`;
+    return this.#view.notice(how, "transport");
+  }
+
+  /** Our server moved between UDP and TCP: said once, with the peers it relays for us. */
+  #transportChanged(ep: Endpoint): void {
+    this.#print(this.#transportNotice(ep));
+    for (const p of this.#client.peers()) {
+      if (p.path !== "relay" || (p.relayedBy ?? null) !== null) continue;
+      const { outstanding: _, ...shown } = p;
+      if (shown.path === "pending") continue;
+      this.#print(
+        this.#view.event(this.#withTransport({ ...shown, type: "peer", path: shown.path })),
+      );
+    }
   }
 
   /** Makes a port mapper's HTTP request and hands the answer back in a driver step. */

@@ -17,6 +17,8 @@ import { type SansIo, UdpDriver } from "../io/udp.ts";
 import { looksLikeStun, StunResponder, type StunStats } from "../nat/stun.ts";
 import { type Endpoint, formatEndpoint } from "../wire/address.ts";
 import type { Transmit } from "../wire/transmit.ts";
+import { StreamServer, withStreams } from "../io/tcp.ts";
+import { DEFAULT_STREAM_LIMITS } from "../core/stream_policy.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -58,6 +60,15 @@ export interface ServeOptions {
   altPortOptional?: boolean;
   /** A second local address for STUN behaviour discovery ("change IP"); needs {@link altPort}. */
   altHost?: string;
+  /** Accept peers over TCP on `host`, on `port` (default: the UDP port's number); off when absent. */
+  tcp?: { port?: number };
+  /** Accept peers over TLS on `host:port` with this certificate chain and key (PEM files). */
+  tls?: { port: number; cert: string; key: string };
+  /**
+   * Bounds on TCP and TLS connections: open at once in all, and from one source address
+   * (defaults in `DEFAULT_STREAM_LIMITS` of `lib/core/stream_policy.ts`).
+   */
+  streamLimits?: { maxConnections?: number; maxPerSource?: number };
 }
 
 const log = getLogger(["p2p", "serve"]);
@@ -338,11 +349,18 @@ async function bindSockets(
   o: ServeOptions,
   makeRegistry: (roles: ReadonlySet<number>) => Registry,
   onStep: () => void,
-): Promise<{ drivers: UdpDriver[]; stun: StunHub; registry: Registry; skipped?: string }> {
+): Promise<{
+  drivers: UdpDriver[];
+  stun: StunHub;
+  registry: Registry;
+  streams: StreamServer | undefined;
+  skipped?: string;
+}> {
   const stun = new StunHub();
   const drivers: UdpDriver[] = [];
   const roles = new Set<number>([0]);
   let skipped: string | undefined;
+  let streams: StreamServer | undefined;
   try {
     if (o.altPort !== undefined && o.altHost === undefined) {
       // One address: the second port does not depend on the primary's.
@@ -359,11 +377,34 @@ async function bindSockets(
     const registry = makeRegistry(
       new Set([...roles, ...(o.altHost !== undefined ? [1, 2, 3] : [])]),
     );
-    const main = UdpDriver.bind(o.host, o.port, new PrimaryMachine(registry, stun), {
-      onStep,
-      ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
-    });
+    const primary = new PrimaryMachine(registry, stun);
+    // Datagrams to a TCP or TLS peer leave on its connection.
+    const machine = withStreams(primary, (t) => streams?.send(t));
+    const bindMain = () =>
+      UdpDriver.bind(o.host, o.port, machine, {
+        onStep,
+        ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
+      });
+    let main = bindMain();
     drivers.unshift(main);
+    const deliver = (from: Endpoint, data: Uint8Array) => {
+      main.step((now) => primary.handleDatagram(now, from, data));
+    };
+    for (let attempt = 1;; attempt++) {
+      try {
+        streams = await listenStreams(o, main.localAddr.port, deliver);
+        break;
+      } catch (e) {
+        // With --port 0 the OS picked the UDP port, and TCP wants the same number, which a TCP
+        // socket (an outgoing connection's) may hold: let the OS pick again.
+        const taken = e instanceof Error && e.cause instanceof Deno.errors.AddrInUse;
+        if (!taken || o.port !== 0 || o.tcp?.port !== undefined || attempt >= 8) throw e;
+        drivers.shift();
+        await main.close();
+        main = bindMain();
+        drivers.unshift(main);
+      }
+    }
     stun.attach(0, main);
     // With --port 0 the alternate address reuses the port the primary socket got.
     const port = main.localAddr.port;
@@ -377,11 +418,43 @@ async function bindSockets(
       stun.attach(role, d);
     }
     stun.ready();
-    return { drivers, stun, registry, ...(skipped ? { skipped } : {}) };
+    return { drivers, stun, registry, streams, ...(skipped ? { skipped } : {}) };
   } catch (e) {
     await Promise.all(drivers.map((d) => d.close()));
+    await streams?.close();
     throw e;
   }
+}
+
+/** The TCP and TLS listeners `o` asks for (none: undefined); `udpPort` is the bound UDP port. */
+async function listenStreams(
+  o: ServeOptions,
+  udpPort: number,
+  deliver: (from: Endpoint, data: Uint8Array) => void,
+): Promise<StreamServer | undefined> {
+  if (!o.tcp && !o.tls) return undefined;
+  let files: { cert: string; key: string } | undefined;
+  if (o.tls) {
+    try {
+      files = {
+        cert: await Deno.readTextFile(o.tls.cert),
+        key: await Deno.readTextFile(o.tls.key),
+      };
+    } catch (e) {
+      throw new Error(
+        `Cannot read the TLS certificate or key (${
+          (e as Error).message
+        }); check --tls-cert and --tls-key`,
+      );
+    }
+  }
+  return StreamServer.listen({
+    hostname: o.host,
+    ...(o.ipv6 ? { hostname6: o.ipv6.host } : {}),
+    ...(o.tcp ? { port: o.tcp.port ?? udpPort } : {}),
+    ...(o.tls && files ? { tls: { port: o.tls.port, files } } : {}),
+    limits: { ...DEFAULT_STREAM_LIMITS, ...o.streamLimits },
+  }, deliver);
 }
 
 /** Runs the server until the signal aborts or SIGINT/SIGTERM arrives. */
@@ -398,7 +471,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     }, systemRandom);
   const events = new RateLimitedLog(log, { perSecond: o.logPerSecond ?? 10 });
   const counts = new EventCounts();
-  const { drivers, stun, skipped, registry } = await bindSockets(o, makeRegistry, () => {
+  const { drivers, stun, skipped, registry, streams } = await bindSockets(o, makeRegistry, () => {
     if (!made) return;
     for (let e = made.pollEvent(); e; e = made.pollEvent()) {
       counts.count(e);
@@ -411,13 +484,22 @@ export async function serve(o: ServeOptions): Promise<void> {
   const local6 = driver.localAddr6;
   const addr6 = local6 ? formatEndpoint(local6) : undefined;
   const alt = drivers.slice(1).map((d) => formatEndpoint(d.localAddr));
+  const tcp = streams?.tcpAddr, tls = streams?.tlsAddr;
   if (o.json) {
     console.log(JSON.stringify({
       event: "listening",
       addr,
       ...(addr6 ? { addr6 } : {}),
       ...(alt.length ? { alt } : {}),
+      ...(tcp ? { tcp: formatEndpoint(tcp) } : {}),
+      ...(tls ? { tls: formatEndpoint(tls) } : {}),
     }));
+  }
+  if (tcp || tls) {
+    log.info("Peers without UDP: {streams}", {
+      streams: [tcp && `TCP ${formatEndpoint(tcp)}`, tls && `TLS ${formatEndpoint(tls)}`]
+        .filter((x) => x).join(", "),
+    });
   }
   if (addr6) log.info("Listening on UDP {addr} and {addr6}", { addr, addr6 });
   else log.info("Listening on UDP {addr}", { addr });
@@ -452,6 +534,15 @@ export async function serve(o: ServeOptions): Promise<void> {
       registry: registry.stats,
       driver: driver.stats,
       stunRequests: stun.stats?.answered ?? 0,
+      ...(streams
+        ? {
+          streams: {
+            open: streams.open,
+            accepted: streams.stats.accepted,
+            dropped: streams.stats.dropped,
+          },
+        }
+        : {}),
       memory: Deno.memoryUsage(),
     }))
     : undefined;
@@ -479,6 +570,14 @@ export async function serve(o: ServeOptions): Promise<void> {
           drops,
         },
       );
+      if (streams) {
+        const t = streams.stats;
+        const tcpDrops = Object.entries(t.dropped).map(([k, v]) => `${k}=${v}`).join(" ");
+        log.info(
+          "TCP/TLS: {open} connections open, {accepted} accepted; frames in {framesIn}, out {framesOut}; drops: {drops}",
+          { ...t, open: streams.open, drops: tcpDrops || "none" },
+        );
+      }
       const st = stun.stats;
       const stunDrops = Object.entries(st?.drops ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
       if (st && (st.answered || st.errors || stunDrops)) {
@@ -502,6 +601,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     for (const s of signals) Deno.removeSignalListener(s, stop);
     o.signal?.removeEventListener("abort", stop);
     if (summary !== undefined) clearInterval(summary);
+    await streams?.close();
     await Promise.all(drivers.map((d) => d.close()));
     await metrics?.close();
     events.flush(true);

@@ -137,13 +137,15 @@ export function pathText(
   addr: Endpoint | null,
   rtt: number | null,
   relayedBy: string | null = null,
+  transport?: "tcp",
 ): string {
   if (path === "direct" && addr) {
     // No RTT yet when data arrived before the first probe answer: say nothing rather than "?".
     return `direct ${formatEndpoint(addr)}${rtt === null ? "" : `, ${rtt} ms`}`;
   }
   if (path === "relay") {
-    return relayedBy === null ? "relayed via server" : `relayed via ${displayName(relayedBy)}`;
+    if (relayedBy !== null) return `relayed via ${displayName(relayedBy)}`;
+    return transport ? "relayed via server over TCP" : "relayed via server";
   }
   return "connecting";
 }
@@ -257,7 +259,7 @@ export class HumanView implements PeerView {
           this.#dim(
             `* ${displayName(e.name)} ${
               fresh ? `is here (fingerprint ${printable(e.fingerprint)}):` : "is now"
-            } ${pathText(e.path, e.addr, e.rtt, e.relayedBy ?? null)}`,
+            } ${pathText(e.path, e.addr, e.rtt, e.relayedBy ?? null, e.transport)}`,
           ),
         ];
         if (fresh) {
@@ -334,7 +336,7 @@ export class HumanView implements PeerView {
       p.path === "direct" && p.addr
         ? formatEndpoint(p.addr)
         : p.path === "relay"
-        ? (p.relayedBy ? displayName(p.relayedBy) : "server")
+        ? (p.relayedBy ? displayName(p.relayedBy) : p.transport ? "server over TCP" : "server")
         : "",
     ]);
     const head = ["name", "fingerprint", "path", "rtt", "via"];
@@ -490,6 +492,7 @@ function peerFields(p: {
   addr: Endpoint | null;
   rtt: number | null;
   relayedBy?: string | null;
+  transport?: "tcp";
 }) {
   return {
     name: p.name,
@@ -499,5 +502,7 @@ function peerFields(p: {
     rtt_ms: p.rtt,
     // A relayed path says whose relay: "server" or the supernode's name.
     ...(p.path === "relay" ? { via: p.relayedBy ?? "server" } : {}),
+    // The server's relay reached over TCP or TLS (UDP does not get through).
+    ...(p.transport ? { transport: p.transport } : {}),
   };
 }

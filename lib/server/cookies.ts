@@ -10,7 +10,7 @@
 import { createHmac } from "node:crypto";
 import { constantTimeEqual } from "../crypto/constant_time.ts";
 import { addressCookie } from "../crypto/cookie.ts";
-import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import { type Endpoint, endpointKey } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
 import type { Outbox } from "./outbox.ts";
 
@@ -54,7 +54,7 @@ export class Cookies {
   /** The cookie a peer with `id` must echo from `addr` (at `now`, if given). */
   cookieFor(id: Uint8Array, addr: Endpoint, now?: number): Uint8Array {
     if (now !== undefined) this.rotate(now);
-    return addressCookie(this.#secrets[0], id, formatEndpoint(addr));
+    return addressCookie(this.#secrets[0], id, endpointKey(addr));
   }
 
   /**
@@ -65,7 +65,7 @@ export class Cookies {
   routable(from: Endpoint, id: Uint8Array, cookie: Uint8Array, echo: Uint8Array): boolean {
     const want = this.cookieFor(id, from);
     if (constantTimeEqual(cookie, want)) return true;
-    if (constantTimeEqual(cookie, addressCookie(this.#secrets[1], id, formatEndpoint(from)))) {
+    if (constantTimeEqual(cookie, addressCookie(this.#secrets[1], id, endpointKey(from)))) {
       return true;
     }
     this.#out.stats.cookies++;

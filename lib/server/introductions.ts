@@ -88,7 +88,12 @@ export class Introductions {
       epoch: pairEpoch(about, to),
       // Only the server's own check makes a supernode; a HELLO's bit is never passed on.
       flags: (about.flags & FLAG_RELAY_ONLY) | (about.supernode ? FLAG_SUPERNODE : 0),
-      publicEndpoint: hide ? null : about.addr,
+      // A member over TCP or TLS has no UDP address to punch to, and one that reaches us only
+      // over TCP would spend its probe budget in vain (its private ones may still work). A move
+      // to UDP introduces both again with it.
+      publicEndpoint: hide || about.addr.stream !== undefined || to.addr.stream !== undefined
+        ? null
+        : about.addr,
       privateEndpoints: hide ? [] : about.privateEndpoints,
     };
   }

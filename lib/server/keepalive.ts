@@ -67,6 +67,7 @@ export class Keepalive {
     const v = this.#view, at = data.byteOffset;
     const p = this.#members.get(v.getBigUint64(at + 4));
     if (!p || p.addr.port !== from.port || p.addr.hostname !== from.hostname) return false;
+    if (p.addr.stream !== from.stream) return false;
     if (((v.getInt32(at + 4 + ID_LEN) ^ p.tok0) | (v.getInt32(at + 8 + ID_LEN) ^ p.tok1)) !== 0) {
       return false; // the decoding path tells it to register again
     }

@@ -60,6 +60,15 @@ export interface MetricsSnapshot {
   driver: DriverCounters;
   /** STUN Binding requests answered (0 or absent while the server has no STUN). */
   stunRequests?: number;
+  /** TCP and TLS connections (absent without `lib/io/tcp.ts`'s listeners). */
+  streams?: {
+    /** Open now. */
+    open: number;
+    /** Accepted so far. */
+    accepted: number;
+    /** Refused or closed by the server, by reason (`idle`, `slow-reader`, `source-full`, ...). */
+    dropped: Partial<Record<string, number>>;
+  };
   /** Process memory (`Deno.memoryUsage()`). */
   memory: MemoryCounters;
 }
@@ -164,6 +173,16 @@ export function renderMetrics(s: MetricsSnapshot): string {
     "UDP datagrams dropped by the driver's filter.",
     s.driver.filtered ?? 0,
   );
+  if (s.streams) {
+    const t = s.streams;
+    g("p2p_tcp_connections", "TCP and TLS connections open.", t.open);
+    c("p2p_tcp_accepted_total", "TCP and TLS connections accepted.", t.accepted);
+    c(
+      "p2p_tcp_dropped_total",
+      "TCP and TLS connections the server refused or closed, by reason.",
+      Object.keys(t.dropped).sort().map((reason) => [{ reason }, t.dropped[reason] ?? 0]),
+    );
+  }
   g("process_resident_memory_bytes", "Resident memory size in bytes.", s.memory.rss);
   g("p2p_heap_used_bytes", "V8 heap in use, in bytes.", s.memory.heapUsed);
   g("p2p_heap_total_bytes", "V8 heap reserved, in bytes.", s.memory.heapTotal);

@@ -70,6 +70,8 @@ export class Reach {
     const via = this.#via;
     if (via === undefined || (p.flags & FLAG_SUPERNODE) === 0) return;
     if ((p.flags & FLAG_RELAY_ONLY) !== 0) return;
+    // Over TCP or TLS it has no UDP address to check.
+    if (p.addr.stream !== undefined) return;
     if (this.#noNatOnly && !withoutNat(p)) return;
     // The server's other sockets are IPv4 (`--alt-host`, `--alt-port`): no probe reaches IPv6.
     if (p.addr.hostname.includes(":")) return;

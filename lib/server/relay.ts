@@ -57,7 +57,10 @@ export class Relay {
     if (this.#view.buffer !== data.buffer) this.#view = new DataView(data.buffer);
     const v = this.#view, at = data.byteOffset;
     const src = this.#members.get(v.getBigUint64(at + 4));
-    if (!src || src.addr.port !== from.port || src.addr.hostname !== from.hostname) {
+    if (
+      !src || src.addr.port !== from.port || src.addr.hostname !== from.hostname ||
+      src.addr.stream !== from.stream
+    ) {
       return oversize ? undefined : this.#out.drop("relay-unknown-sender");
     }
     // The token (bytes 12..20), without an early exit.

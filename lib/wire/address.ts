@@ -6,12 +6,21 @@
  * @module
  */
 
-/** A UDP endpoint with a literal IP address. */
+/**
+ * A UDP endpoint with a literal IP address, or a stream connection (TCP or TLS) that carries
+ * the same datagrams (`stream` set; `docs/protocol.md` 21).
+ */
 export interface Endpoint {
   /** Literal IPv4 or IPv6 address. */
   hostname: string;
-  /** UDP port, 0 to 65535. */
+  /** UDP port, 0 to 65535 (a stream's: the TCP port of its other end). */
   port: number;
+  /**
+   * Set when this is a stream connection rather than UDP: which one (on a server, a connection
+   * id; on a peer, its stream to a server). Never on the wire: an endpoint a message carries is
+   * a UDP one, and two endpoints with different `stream` values are different addresses.
+   */
+  stream?: number;
 }
 
 /**
@@ -40,14 +49,25 @@ export function isUsableCandidate(ep: Endpoint, loopback = false): boolean {
   return true;
 }
 
-/** Formats an endpoint as `IP:PORT` (IPv6 in brackets). */
+/** Formats an endpoint as `IP:PORT` (IPv6 in brackets); a stream as `tcp://IP:PORT`. */
 export function formatEndpoint(ep: Endpoint): string {
-  return ep.hostname.includes(":") ? `[${ep.hostname}]:${ep.port}` : `${ep.hostname}:${ep.port}`;
+  const at = ep.hostname.includes(":")
+    ? `[${ep.hostname}]:${ep.port}`
+    : `${ep.hostname}:${ep.port}`;
+  return ep.stream === undefined ? at : `tcp://${at}`;
 }
 
-/** True when both endpoints name the same address and port. */
+/**
+ * An endpoint as text that tells every two different endpoints apart: {@link formatEndpoint},
+ * with a stream's number (`tcp://IP:PORT#N`). What the server's address cookies cover.
+ */
+export function endpointKey(ep: Endpoint): string {
+  return ep.stream === undefined ? formatEndpoint(ep) : `${formatEndpoint(ep)}#${ep.stream}`;
+}
+
+/** True when both endpoints name the same address and port (and the same stream, if one). */
 export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a.port === b.port && a.hostname === b.hostname;
+  return a.port === b.port && a.hostname === b.hostname && a.stream === b.stream;
 }
 
 /** Parses a literal IPv4 address into 4 bytes, or returns null. */

@@ -36,6 +36,7 @@ import {
   looksLikeStun,
   MAGIC_COOKIE,
   mappedAddress,
+  PADDED_REQUEST_LEN,
   type StunAttribute,
   StunClass,
   type StunMessage,
@@ -43,6 +44,8 @@ import {
   type StunSockets,
 } from "../../lib/nat/stun.ts";
 import { Registry } from "../../lib/server/registry.ts";
+import { StunProbe } from "../../lib/nat/stun_probe.ts";
+import { Doctor } from "../../lib/nat/doctor.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import { MsgType } from "../../lib/wire/header.ts";
 import { decodeServerMsg, encodeServerMsg } from "../../lib/wire/server_msg.ts";
@@ -815,4 +818,54 @@ Deno.test("stun cli: --alt-port and --alt-host", () => {
   assert.ok(
     help.kind === "help" && help.text.includes("--alt-port") && help.text.includes("--alt-host"),
   );
+});
+
+Deno.test("stun: p2p's own padded requests get answers no larger than themselves, from any socket", () => {
+  const v6: Endpoint = { hostname: "2001:db8:ffff:ffff:ffff:ffff:ffff:7", port: 65535 };
+  const six: StunSockets = [{ hostname: "2001:db8::1", port: 3478 }];
+  const responders = [
+    new StunResponder({ sockets: [FULL[0]] }),
+    new StunResponder({ sockets: FULL }),
+    new StunResponder({ sockets: six }),
+  ];
+  const flags = [0, CHANGE_PORT, CHANGE_IP, CHANGE_IP | CHANGE_PORT];
+  let largest = 0;
+  for (const [i, r] of responders.entries()) {
+    for (const from of i === 2 ? [v6] : [CLIENT]) {
+      for (const change of i === 1 ? flags : [0]) {
+        for (const id of [tid(1 + change), tid16(1 + change)]) {
+          const req = bindingRequest(id, { change, padded: true });
+          assert.equal(req.length, PADDED_REQUEST_LEN, `request ${req.length} bytes`);
+          const sent = decodeStun(req);
+          assert.ok(sent.ok);
+          // The padding is comprehension-optional (SOFTWARE): any server ignores it.
+          const pad = findAttribute(sent.value, Attr.Software)!;
+          assert.equal(utf8.decode(pad.value).trimEnd(), "p2p");
+          const a = r.handle(0, 0, from, req);
+          assert.ok(a);
+          assert.equal(decoded(a.data).cls, StunClass.Success);
+          assert.ok(a.data.length <= req.length, `answer ${a.data.length} > ${req.length}`);
+          largest = Math.max(largest, a.data.length);
+        }
+      }
+    }
+  }
+  // The bound is tight enough to matter: the IPv6 answer with every attribute comes close.
+  assert.ok(largest >= 76, `largest answer ${largest}`);
+  // The standard 20-byte request is still answered (rate-limited), larger than itself.
+  const r = new StunResponder({ sockets: FULL });
+  assert.equal(answer(r, bindingRequest(tid(9), { fingerprint: false })).data.length, 76);
+});
+
+Deno.test("stun: the probe and the doctor send padded requests", () => {
+  const server: Endpoint = { hostname: A1, port: P1 };
+  const probe = new StunProbe({ servers: [server], random: seededRandom(1) });
+  probe.start(0);
+  const p = probe.pollTransmit();
+  assert.equal(p?.data.length, PADDED_REQUEST_LEN);
+  const doctor = new Doctor({ server, random: seededRandom(2) });
+  doctor.start(0, { hostname: "192.168.1.2", port: 40000 });
+  const d = doctor.pollTransmit();
+  assert.ok(d && looksLikeStun(d.data));
+  assert.equal(d.data.length, PADDED_REQUEST_LEN);
 });

@@ -294,6 +294,9 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
         totalRelayRate: 256 * 1024 * 1024,
         helloRate: 50,
       },
+      // TCP on the UDP port's number by default; no TLS without a certificate.
+      tcp: {},
+      streamLimits: { maxConnections: 1000, maxPerSource: 64 },
     },
     logLevel: "info",
     logFormat: "text",
@@ -345,6 +348,8 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
       summaryInterval: 0,
       json: true,
       limits: serveOptions(parse("serve")).limits,
+      tcp: {},
+      streamLimits: serveOptions(parse("serve")).streamLimits,
     },
   );
 });
@@ -842,4 +847,41 @@ Deno.test("cli: a server or STUN server without a port takes the default port", 
   assert.deepEqual(stun.stun, ["stun.example:3478"]);
   const d = parse("doctor", "--server", "10.0.0.1") as { options: { server: string } };
   assert.equal(d.options.server, "10.0.0.1:7777");
+});
+
+Deno.test("cli: serve over TCP by default, --no-tcp, --tcp-port, TLS needs all three options", () => {
+  assert.deepEqual(serveOptions(parse("serve", "--tcp-port", "443")).tcp, { port: 443 });
+  assert.equal(serveOptions(parse("serve", "--no-tcp")).tcp, undefined);
+  assertUsageError(["serve", "--no-tcp", "--tcp-port", "80"], "--tcp-port", "--no-tcp");
+  const tls = serveOptions(
+    parse("serve", "--tls-port", "443", "--tls-cert", "c.pem", "--tls-key", "k.pem"),
+  );
+  assert.deepEqual(tls.tls, { port: 443, cert: "c.pem", key: "k.pem" });
+  assertUsageError(["serve", "--tls-port", "443", "--tls-cert", "c.pem"], "--tls-key");
+  assertUsageError(["serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"], "--tls-port");
+  const limits = serveOptions(parse("serve", "--max-tcp", "5", "--max-tcp-per-source", "2"));
+  assert.deepEqual(limits.streamLimits, { maxConnections: 5, maxPerSource: 2 });
+});
+
+Deno.test("cli: join --tcp, tcp:// and tls:// servers, --tls-ca", () => {
+  const o = joinOptions(parse(
+    "join",
+    "--server",
+    "tls://Example.org:443",
+    "--server",
+    "TCP://127.0.0.1:7777",
+    "--room",
+    "r",
+    "--tcp",
+    "--tls-ca",
+    "ca.pem",
+  ));
+  assert.equal(o.server, "tls://Example.org:443");
+  assert.deepEqual(o.moreServers, ["tcp://127.0.0.1:7777"]);
+  assert.equal(o.tcp, true);
+  assert.equal(o.tlsCa, "ca.pem");
+  assert.equal(joinOptions(parse("join", "--server", "h", "--room", "r")).tcp, undefined);
+  for (const bad of ["tcp://host", "tls://:443", "tcp://"]) {
+    assertUsageError(["join", "--server", bad, "--room", "r"], "--server", bad);
+  }
 });

@@ -705,6 +705,36 @@ Deno.test("/me: sent as the line '/me …', shown as an action; --json marks it"
   });
 });
 
+Deno.test("views: the server's relay reached over TCP says so (transport tcp)", () => {
+  const e: ClientEvent = {
+    type: "peer",
+    name: "bob",
+    fingerprint: FP_B,
+    path: "relay",
+    addr: null,
+    rtt: null,
+    transport: "tcp",
+  };
+  assert.deepEqual(parsed(new JsonView().event(e)), [{
+    event: "peer",
+    name: "bob",
+    fingerprint: FP_B,
+    path: "relay",
+    addr: null,
+    rtt_ms: null,
+    via: "server",
+    transport: "tcp",
+  }]);
+  assert.match(new HumanView().event(e).join("\n"), /relayed via server over TCP$/);
+  assert.equal(pathText("relay", null, null, null, "tcp"), "relayed via server over TCP");
+  const rows = parsed(new JsonView().peers([peerInfo({ name: "bob", transport: "tcp" })]));
+  assert.deepEqual((rows[0] as { peers: { transport?: string }[] }).peers[0]!.transport, "tcp");
+  assert.match(
+    new HumanView().peers([peerInfo({ name: "bob", transport: "tcp" })]).join("\n"),
+    /relayed +- +server over TCP/,
+  );
+});
+
 // ---------------------------------------------------------------------------------------------
 // Private lines, history, renames
 

@@ -270,3 +270,17 @@ Deno.test(
     },
   ),
 );
+
+Deno.test("metrics: TCP and TLS connections when the server has them, none without", () => {
+  assert.ok(!renderMetrics(snapshot()).includes("p2p_tcp_"));
+  const text = renderMetrics(snapshot({
+    streams: { open: 3, accepted: 40, dropped: { "slow-reader": 1, idle: 2 } },
+  }));
+  const s = samples(text);
+  assert.equal(s.get("p2p_tcp_connections"), "3");
+  assert.equal(s.get("p2p_tcp_accepted_total"), "40");
+  assert.equal(s.get('p2p_tcp_dropped_total{reason="idle"}'), "2");
+  assert.equal(s.get('p2p_tcp_dropped_total{reason="slow-reader"}'), "1");
+  assert.match(text, /^# TYPE p2p_tcp_connections gauge$/m);
+  assert.match(text, /^# TYPE p2p_tcp_dropped_total counter$/m);
+});
