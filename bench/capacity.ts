@@ -158,6 +158,7 @@ function bareHello(p: Peer): Uint8Array {
     idKey: new Uint8Array(ID_KEY_LEN),
     signature: new Uint8Array(SIGNATURE_LEN),
     idSignature: new Uint8Array(SIGNATURE_LEN),
+    pow: new Uint8Array(8),
     privateEndpoints: [],
   });
 }

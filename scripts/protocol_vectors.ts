@@ -23,6 +23,7 @@ import { Identity } from "../lib/crypto/identity.ts";
 import { OWNER_TAG_INFO, ownerTag } from "../lib/crypto/owner.ts";
 import { fingerprint } from "../lib/crypto/fingerprint.ts";
 import { peerIdKey } from "../lib/crypto/peer_id.ts";
+import { puzzleDigest, puzzleSolved, solvePuzzle } from "../lib/crypto/puzzle.ts";
 import { deriveRoomKeys, nameTag, ROOM_KDF, roomSalt, roomSign } from "../lib/crypto/room_key.ts";
 import { NOISE_PROTOCOL, payloadOf } from "../lib/peer/handshake/handshake.ts";
 import { pairPrologue } from "../lib/peer/handshake/secure_link.ts";
@@ -68,6 +69,7 @@ import {
   peerIdRef,
   periodSecretRef,
   prologueRef,
+  puzzleDigestRef,
   reachMacRef,
   roomKeysRef,
   rosterDigestRef,
@@ -182,6 +184,15 @@ const reachCase = (() => {
   return { token: TOKEN_ALICE, nonce: REACH_NONCE, mac };
 })();
 
+const puzzleCase = (() => {
+  const difficulty = 12;
+  const pow = solvePuzzle(difficulty, COOKIE, ALICE, NONCE)!;
+  const digest = puzzleDigest(COOKIE, ALICE, NONCE, pow);
+  same("puzzle digest", digest, puzzleDigestRef(COOKIE, ALICE, NONCE, pow));
+  if (!puzzleSolved(difficulty, COOKIE, ALICE, NONCE, pow)) throw new Error("puzzle unsolved");
+  return { cookie: COOKIE, id: ALICE, nonce: NONCE, difficulty, pow, digest };
+})();
+
 const digestCases = [[], [BOB], [BOB, CAROL], [CAROL, BOB]].map((ids) => {
   const digest = rosterDigest(ids);
   same("roster digest", digest, rosterDigestRef(ids));
@@ -241,6 +252,7 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
         idKey: aliceIdKey.publicKey,
         signature,
         idSignature,
+        pow: new Uint8Array(8),
         privateEndpoints: ALICE_PRIVATE,
       },
     },
@@ -274,6 +286,7 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
           idKey,
           signature: sig,
           idSignature: idSig,
+          pow: new Uint8Array(8),
           privateEndpoints: [],
         };
       })(),
@@ -380,7 +393,14 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
       name: "REPUNCH",
       fields: { type: MsgType.Repunch, id: ALICE, token: TOKEN_ALICE, target: BOB },
     },
-    { name: "COOKIE", fields: { type: MsgType.Cookie, echo: NONCE, cookie: COOKIE } },
+    {
+      name: "COOKIE",
+      fields: { type: MsgType.Cookie, echo: NONCE, cookie: COOKIE, difficulty: 0 },
+    },
+    {
+      name: "COOKIE (puzzle)",
+      fields: { type: MsgType.Cookie, echo: NONCE, cookie: COOKIE, difficulty: 14 },
+    },
     { name: "REACH", fields: { type: MsgType.Reach, nonce: REACH_NONCE, mac: reachCase.mac } },
     {
       name: "REACHED",
@@ -678,6 +698,7 @@ const vectors = {
   },
   cookies: { section: "6.2 Cookies", cases: cookieCases },
   reach_mac: { section: "5.16 REACH, 6.8 Reachability checks", ...reachCase },
+  puzzle: { section: "6.11 Under pressure", ...puzzleCase },
   roster_digests: { section: "5.9 PING", cases: digestCases },
   server_messages: { section: "5. Client ↔ server messages", cases: serverSection },
   peer_frames: { section: "8.3 HANDSHAKE", cases: peerFrames },
