@@ -708,12 +708,20 @@ export class RemotePeer {
       if (path.route()) path.suspect(now);
       else if (this.#news.relayedBy !== null && this.#channel.stalledFor(now) >= STALLED_AFTER) {
         // Relayed by a supernode and nothing acknowledged for a while: the server relays.
-        this.#stalledOn = this.#ctx.view.supernodeFor(this.key, this.#stalledOn) ??
-          this.#stalledOn;
+        const sup = this.#ctx.view.supernodeFor(this.key, this.#stalledOn);
+        if (sup !== null) {
+          this.#stalledOn = sup;
+          this.#events.push({ type: "relay-worse", supernode: sup });
+        }
       }
     }
-    // Relayed by a supernode that holds back or loses what it relays: the server relays.
-    if (this.#watch.worse(this.#serverSum())) this.#stalledOn = this.#watch.key;
+    // Relayed by a supernode that holds back or loses what it relays: the server relays, and
+    // the client leaves that supernode (every pair it relays would fare the same).
+    const worse = this.#watch.key;
+    if (worse !== null && this.#watch.worse(this.#serverSum())) {
+      this.#stalledOn = worse;
+      this.#events.push({ type: "relay-worse", supernode: worse });
+    }
   }
 
   /** Both sides' RTTs to the server, summed, when both are known (see `relay_watch.ts`). */

@@ -38,7 +38,9 @@ export type RemoteEvent =
 /**
  * What a remote peer reports to the client: its user's events; `direct-lost` when a direct path
  * to it had worked and the pair is on the relay now (if it is our supernode, it is gone);
- * `identified` when its handshake first showed its identity (an earlier instance of it gives
+ * `relay-worse` when the supernode relaying it proved worse than the server's relay (see
+ * `lib/peer/relay_watch.ts`; if it is our supernode, we leave it); `identified` when its
+ * handshake first showed its identity (an earlier instance of it gives
  * way, see `lib/peer/membership.ts`); `server-hint` when it says it registered with the server
  * again (check our own registration); `goodbye` when it says it leaves (it departs);
  * `goodbye-ack` when it answered our own GOODBYE.
@@ -46,6 +48,7 @@ export type RemoteEvent =
 export type RemoteOutput =
   | RemoteEvent
   | { type: "direct-lost" }
+  | { type: "relay-worse"; supernode: string }
   | { type: "identified" }
   | { type: "server-hint"; boot: Uint8Array }
   | { type: "goodbye" }
