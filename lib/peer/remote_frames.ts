@@ -2,7 +2,7 @@
  * What one remote peer does with an authenticated inner frame: probes and their answers to the
  * path machine, control frames to {@link ControlFrames} (and an ANNOUNCE's confirmation to the
  * link), birthday frames to the pair's search; DATA, ACK and GOODBYE handed back as a
- * {@link FrameStep} for {@link RemotePeer} (`lib/peer/remote.ts`) to act on. A departed peer's
+ * {@link FrameStep} for the remote's inbox (`lib/peer/remote_inbox.ts`) to act on. A departed peer's
  * frames follow {@link departedFrame}. Pure: the parts it drives are passed in.
  *
  * @module
@@ -32,6 +32,8 @@ export type FrameStep =
   | { kind: "server-hint"; boot: Uint8Array }
   | { kind: "goodbye" }
   | { kind: "goodbye-ack" }
+  /** A PROBE_ACK to our main socket: where the peer saw it come from (mapping evidence). */
+  | { kind: "observed"; observed: Endpoint }
   | { kind: "done" };
 
 /** The parts of a present, established remote that its frames drive. */
@@ -66,7 +68,7 @@ export function presentFrame(
     case InnerKind.ProbeAck:
       if (!from) return { kind: "drop", reason: "probe-via-relay" };
       path.onProbeAck(now, from, f.txid, via);
-      return { kind: "done" };
+      return via === 0 ? { kind: "observed", observed: f.observed } : { kind: "done" };
     case InnerKind.Data:
       return { kind: "data", frame: f };
     case InnerKind.Ack:
