@@ -533,5 +533,8 @@ for (const [what, delayMs, dropEvery] of HOSTILE_SUPERNODES) {
     net.runUntilTrue(() => from(carol, "bob").length === 40 && from(bob, "carol").length === 40);
     assert.deepEqual(from(carol, "bob"), b, "exactly once, in order");
     assert.deepEqual(from(bob, "carol"), c);
+    // The members left that supernode altogether (every pair it relays would fare the same).
+    const left = [bob, carol].filter((p) => p.client.supernodeKey !== idHexOf(alice));
+    assert.ok(left.length >= 1, "at least the member that measured it left the supernode");
   });
 }

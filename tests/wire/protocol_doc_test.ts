@@ -135,7 +135,12 @@ Deno.test("protocol.md: the stated fixed message sizes are what the codec writes
   const sized: [string, Uint8Array][] = [
     [
       "COOKIE",
-      serverMsg.encodeServerMsg({ type: header.MsgType.Cookie, echo: token, cookie: token }),
+      serverMsg.encodeServerMsg({
+        type: header.MsgType.Cookie,
+        echo: token,
+        cookie: token,
+        difficulty: 0,
+      }),
     ],
     [
       "LEFT",

@@ -157,6 +157,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
     idKey: idKeyA,
     signature: sigA,
     idSignature: sigB,
+    pow: new Uint8Array(8),
     privateEndpoints: [epV4b, epV6],
   },
   {
@@ -171,6 +172,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
     idKey: idKeyA,
     signature: sigA,
     idSignature: sigB,
+    pow: new Uint8Array(8),
     privateEndpoints: [],
   },
   { type: MsgType.Welcome, id: idA, nonce: nonceA, token: tokenA, boot: bootA, observed: epV4 },
@@ -219,7 +221,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
   { type: MsgType.Left, token: tokenB, seq: 0x01020304, id: idB, reason: LeftReason.Expired },
   { type: MsgType.Ping, id: idA, token: tokenA, cookie: cookieA, digest: 0 },
   { type: MsgType.Ping, id: idB, token: tokenB, cookie: cookieA, digest: 0xffffffff },
-  { type: MsgType.Cookie, echo: tokenA, cookie: cookieA },
+  { type: MsgType.Cookie, echo: tokenA, cookie: cookieA, difficulty: 0 },
   { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
   { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
   { type: MsgType.Pong, token: tokenA, observed: epV4, digest: 0x12345678 },
@@ -571,11 +573,17 @@ Deno.test("wire: fixed-size fields of the wrong length are refused by the encode
       ["REFUSED echo", { ...refused, echo: new Uint8Array(TOKEN_LEN + d) }],
       ["INTRO epoch", { ...intro, epoch: new Uint8Array(EPOCH_LEN + d) }],
       ["PING cookie", { ...ping, cookie: new Uint8Array(COOKIE_LEN + d) }],
-      ["COOKIE", { type: MsgType.Cookie, echo: tokenA, cookie: new Uint8Array(COOKIE_LEN + d) }],
+      ["COOKIE", {
+        type: MsgType.Cookie,
+        echo: tokenA,
+        cookie: new Uint8Array(COOKIE_LEN + d),
+        difficulty: 0,
+      }],
       ["COOKIE echo", {
         type: MsgType.Cookie,
         echo: new Uint8Array(TOKEN_LEN + d),
         cookie: cookieA,
+        difficulty: 0,
       }],
     );
   }
@@ -628,10 +636,11 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         idKey: idKeyA,
         signature: sigA,
         idSignature: sigB,
+        pow: new Uint8Array(8),
         privateEndpoints: [{ hostname: "10.1.2.3", port: 5 }],
       },
       // id, cookie[8], nonce[8], flags u8, room id[32], name tag[8], owner[16], id key[32],
-      // signature[64], id signature[64], private endpoints.
+      // signature[64], id signature[64], pow[8], private endpoints.
       concat(
         hdr(MsgType.Hello),
         idA,
@@ -644,6 +653,7 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         idKeyA,
         sigA,
         sigB,
+        new Uint8Array(8),
         [1],
         v4(10, 1, 2, 3, 5),
       ),
@@ -739,9 +749,9 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
       concat(hdr(MsgType.Repunch), idA, tokenA, idC),
     ],
     [
-      { type: MsgType.Cookie, echo: tokenA, cookie: cookieA },
-      // echo (the request's nonce or token)[8], cookie[8].
-      concat(hdr(MsgType.Cookie), tokenA, cookieA),
+      { type: MsgType.Cookie, echo: tokenA, cookie: cookieA, difficulty: 0 },
+      // echo (the request's nonce or token)[8], cookie[8], difficulty u8.
+      concat(hdr(MsgType.Cookie), tokenA, cookieA, [0]),
     ],
     [
       { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
@@ -1417,13 +1427,15 @@ Deno.test("wire: HELLO room id and name tag are opaque bytes, any value round-tr
         idKey: idKeyA,
         signature: sigA,
         idSignature: sigB,
+        pow: new Uint8Array(8),
         privateEndpoints: [],
       };
       const b = encodeServerMsg(m);
       const roomAt = 4 + ID_LEN + COOKIE_LEN + NONCE_LEN + 1;
       assert.equal(
         b.length,
-        roomAt + ROOM_ID_LEN + NAME_TAG_LEN + OWNER_TAG_LEN + ID_KEY_LEN + 2 * SIGNATURE_LEN + 1,
+        roomAt + ROOM_ID_LEN + NAME_TAG_LEN + OWNER_TAG_LEN + ID_KEY_LEN + 2 * SIGNATURE_LEN + 8 +
+          1,
       );
       assert.deepEqual(b.subarray(roomAt, roomAt + ROOM_ID_LEN), room);
       assert.deepEqual(b.subarray(roomAt + ROOM_ID_LEN, roomAt + ROOM_ID_LEN + 8), nameTag);
