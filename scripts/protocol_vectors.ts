@@ -27,6 +27,7 @@ import { NOISE_PROTOCOL, payloadOf } from "../lib/peer/handshake/handshake.ts";
 import { pairPrologue } from "../lib/peer/handshake/secure_link.ts";
 import { Registry } from "../lib/server/registry.ts";
 import { bindingRequest, StunResponder } from "../lib/nat/stun.ts";
+import { ChatKind, type ChatMessage, encodeChat } from "../lib/wire/chat_message.ts";
 import type { Endpoint } from "../lib/wire/address.ts";
 import { MsgType, PROTOCOL_VERSION } from "../lib/wire/header.ts";
 import {
@@ -488,6 +489,20 @@ const innerFrames: { name: string; fields: InnerFrame }[] = [
 ];
 
 // ---------------------------------------------------------------------------------------------
+// Chat messages (the envelope inside a reassembled message)
+
+const LINE_ID = new Uint8Array([0xa1, 0xb2, 0xc3, 0xd4, 0, 0, 0, 7]);
+const chatMessages: { name: string; fields: ChatMessage }[] = [
+  { name: "LINE", fields: { kind: ChatKind.Line, id: LINE_ID, text: "hello, room 👋" } },
+  { name: "PRIVATE", fields: { kind: ChatKind.Private, id: LINE_ID, text: "just for you" } },
+  {
+    name: "HISTORY",
+    fields: { kind: ChatKind.History, id: LINE_ID, age: 300, text: "said five minutes ago" },
+  },
+  { name: "NICK", fields: { kind: ChatKind.Nick, name: "Zoë" } },
+];
+
+// ---------------------------------------------------------------------------------------------
 // The pair's handshakes
 
 const alice: ReplayPeer = {
@@ -671,6 +686,10 @@ const vectors = {
     cases: innerFrames.map(({ name, fields }) => ({ name, fields, hex: encodeInner(fields) })),
   },
   handshake: { section: "9. The pair handshake, 10. SEALED frames", ...handshakeSection },
+  chat_messages: {
+    section: "13. Messages and fragments",
+    cases: chatMessages.map(({ name, fields }) => ({ name, fields, hex: encodeChat(fields) })),
+  },
 };
 
 // Every sample decodes back (checked by the test too); the file is stable JSON.

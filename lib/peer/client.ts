@@ -34,6 +34,8 @@ import type { Membership } from "./membership.ts";
 import { Farewell } from "./farewell.ts";
 import { StallGuard } from "../core/stall.ts";
 import { ChatOut } from "./client_chat.ts";
+import { ChatLog } from "./chat_log.ts";
+import { normalizeName } from "../core/names.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo } from "./remote.ts";
 import type { ServerLink } from "./server_link.ts";
@@ -121,14 +123,15 @@ export class Client {
     this.#discovery = p.discovery;
     this.#sn = p.supernodes;
     this.#members = p.members;
-    this.#d = new ClientDrain({ parts: p, step: this.#step, farewell: this.#farewell });
+    const log = new ChatLog(options.random(4));
+    this.#d = new ClientDrain({ parts: p, step: this.#step, farewell: this.#farewell, log });
     this.#inbox = new ClientInbox({
       parts: p,
       drain: this.#d,
       farewell: this.#farewell,
       relayOnly: options.relayOnly,
     });
-    this.#chat = new ChatOut(p.peers, this.#d);
+    this.#chat = new ChatOut(p.peers, this.#d, log);
   }
 
   /** This peer's id. */
@@ -300,11 +303,39 @@ export class Client {
     }
   }
 
-  /** Sends a chat line to every peer present. Returns how many peers it was queued for. */
+  /**
+   * Sends a chat line to every peer present (kept for peers that join later, see
+   * `lib/peer/chat_log.ts`). Returns how many peers it was queued for.
+   */
   send(now: number, text: string): number {
-    const n = this.#chat.send(now, text);
+    const n = this.#chat.line(now, text);
     this.#drive(now);
     return n;
+  }
+
+  /** Sends `text` to the peer called `name` alone (`/msg`). Returns 1 if queued, else 0. */
+  sendPrivate(now: number, name: string, text: string): number {
+    const n = this.#chat.privately(now, name, text);
+    this.#drive(now);
+    return n;
+  }
+
+  /**
+   * Renames us (`/nick`) to `wanted`: the peers present are told, and later handshakes and
+   * registrations carry the new name (our identity stays). Returns why not, or null.
+   */
+  rename(now: number, wanted: string): string | null {
+    const checked = normalizeName(wanted);
+    if (!checked.ok) return `That name is not allowed: ${checked.reason}`;
+    const name = checked.name;
+    if (name === this.name) return null;
+    if (this.#peers.infos().some((p) => p.name === name)) return `${name} is taken in this room`;
+    this.#link.rename(name);
+    for (const r of this.#peers.values()) r.renameSelf(name);
+    this.#chat.nick(now, name);
+    this.#d.notice({ kind: "nick", name: null, to: name });
+    this.#drive(now);
+    return null;
   }
 
   /**
@@ -385,8 +416,10 @@ export class Client {
     if (failed !== undefined) this.#sn.pathFailed(now, failed);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const fed = this.#sn.pump(now);
-      if (!this.#snOut(now) && !fed) return;
+      if (!this.#snOut(now) && !fed) break;
     }
+    // Peers introduced in this step get our history before any line written later.
+    for (const r of this.#step.takeIntroduced()) this.#chat.history(now, r);
   }
 
   /**

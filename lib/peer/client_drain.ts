@@ -2,7 +2,7 @@
  * Where a client's parts' outputs become the client's own: the datagrams of the server link,
  * discovery, the supernode side and each remote go onto one outgoing queue, their events onto
  * the user's (a remote's `identified` and GOODBYE_ACK and what a step must act on are taken on
- * the way), discovery's findings are told to every peer, and drops are counted. The client
+ * the way; chat lines are shown once each, see `lib/peer/chat_log.ts`), discovery's findings are told to every peer, and drops are counted. The client
  * (`lib/peer/client.ts`) and its inbox (`lib/peer/client_inbox.ts`) drain through one
  * {@link ClientDrain}. Pure.
  *
@@ -16,6 +16,9 @@ import { discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.
 import type { Farewell } from "./farewell.ts";
 import { notice, type NoticeFact } from "./notices.ts";
 import type { RemotePeer } from "./remote.ts";
+import type { MessageEvent, RemoteOutput } from "./remote_context.ts";
+import type { ChatLog } from "./chat_log.ts";
+import { ChatKind } from "../wire/chat_message.ts";
 
 /** What a drain moves outputs from, besides the client's parts. */
 export interface DrainParts {
@@ -25,6 +28,8 @@ export interface DrainParts {
   readonly step: DriveState;
   /** Our own goodbyes (GOODBYE_ACKs are theirs). */
   readonly farewell: Farewell;
+  /** The room's recent lines and the ids shown. */
+  readonly log: ChatLog;
 }
 
 /** The client's outgoing datagrams and user events, filled from its parts. */
@@ -38,12 +43,14 @@ export class ClientDrain {
   #farewell: Farewell;
   /** A peer's view of our address reached discovery: its news is drained at the step's end. */
   #views = false;
+  #log: ChatLog;
 
   /** A drain for the parts in `d`. */
   constructor(d: DrainParts) {
     this.#p = d.parts;
     this.#step = d.step;
     this.#farewell = d.farewell;
+    this.#log = d.log;
   }
 
   /**
@@ -58,13 +65,26 @@ export class ClientDrain {
       if (e.type === "identified") {
         members.identified(r);
         this.members();
-      } else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
+      } else if (e.type === "introduced") this.#step.introduced(r);
+      else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
+      else if (e.type === "chat") this.#chat(r, e.msg);
       else if (e.type === "observed") {
         this.#p.discovery.handlePeerView(e.observed, e.from);
         this.#views = true;
       } else this.events.push(e);
     }
     this.#p.peers.track(r);
+  }
+
+  /** A chat line from `r`: shown unless it was shown before (live, or as history). */
+  #chat(r: RemotePeer, m: Extract<RemoteOutput, { type: "chat" }>["msg"]): void {
+    const author = r.fingerprint ?? r.key;
+    const history = m.kind !== ChatKind.Line;
+    if (!this.#log.received(author, m.id, history)) return this.drop("chat-duplicate");
+    const e: MessageEvent = { type: "message", from: r.name, text: m.text };
+    if (m.kind === ChatKind.Private) e.private = true;
+    if (m.kind === ChatKind.History) (e.history = true, e.ago = m.age);
+    this.events.push(e);
   }
 
   /** Moves what membership queued: the remotes it touched are drained, its events shown. */

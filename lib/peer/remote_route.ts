@@ -255,7 +255,9 @@ export class RemoteRoute {
   /** The `/peers` row. */
   info(): PeerInfo {
     const route = this.#path?.route() ?? null;
-    const rtt = this.#path?.rtt ?? null;
+    // Relayed: the round trip of messages through the relay, as the channel measures it.
+    const srtt = this.#p.channel.srtt;
+    const rtt = route ? this.#path?.rtt ?? null : srtt === undefined ? null : Math.round(srtt);
     const relay = route ? null : this.#relayName();
     return this.#news.row(this.#p.who, route, rtt, relay, this.#p.channel.outstanding);
   }

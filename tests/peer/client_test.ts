@@ -3,6 +3,7 @@
  * wire when peers are introduced, how much work a timer costs in a large room, and how much
  * is kept of departed peers. Virtual time, no sockets.
  */
+import { ChatKind, encodeChat } from "../../lib/wire/chat_message.ts";
 import assert from "node:assert/strict";
 import { Client, type ClientOptions, DEPARTED_KEEP, MAX_DEPARTED } from "../../lib/peer/client.ts";
 import { looksLikeStun, StunResponder } from "../../lib/nat/stun.ts";
@@ -542,7 +543,7 @@ Deno.test("client: lines a peer gave up are told as missed, the others shown in 
         seq,
         first: true,
         more: false,
-        text: new TextEncoder().encode(text),
+        text: encodeChat({ kind: ChatKind.Line, id: new Uint8Array(8).fill(seq), text }),
       }),
     );
   line(1, 1, "one");

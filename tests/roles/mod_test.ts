@@ -49,6 +49,7 @@ const TYPES = [
   "Endpoint",
   "HttpRequest",
   "HttpResult",
+  "MessageEvent",
   "Notice",
   "NoticeKind",
   "PathOptions",

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { type ChatMessage, decodeChat, encodeChat } from "../../lib/wire/chat_message.ts";
 import assert from "node:assert/strict";
 import { addressCookie, reachMac } from "../../lib/crypto/cookie.ts";
 import { Identity } from "../../lib/crypto/identity.ts";
@@ -330,4 +331,14 @@ Deno.test("vectors: the RELAY and RELAYED samples carry alice's first handshake 
   }
   const d = decodeHandshake(unhex(a1));
   assert.ok(d.ok && d.value.stage === 1 && d.value.cookie === 0);
+});
+
+Deno.test("vectors: every chat message encodes to its bytes and decodes to its fields", () => {
+  for (const s of V.chat_messages.cases) {
+    const m = fields<ChatMessage>(s);
+    assert.equal(hex(encodeChat(m)), s.hex, `encode ${s.name}`);
+    const d = decodeChat(unhex(s.hex));
+    assert.ok(d.ok, `decode ${s.name}`);
+    assert.deepEqual(toJson(d.value), s.fields, `decode ${s.name}`);
+  }
 });

@@ -1,6 +1,6 @@
 /**
  * Unit tests of the wire codecs (`lib/wire/`: address, codec, header, server_msg, peer_frame),
- * protocol version 6.
+ * protocol version 7.
  *
  * Covers round trips and exact bytes of every message, IPv4/IPv6 endpoints, SEALED and
  * HANDSHAKE peer frames and inner frames (DATA with stream and base, ACK with stream); the
@@ -379,8 +379,8 @@ Deno.test("wire: every server message type round-trips through encode/decode", (
   assert.equal(RefuseCode.Limit, 5);
 });
 
-Deno.test("wire: header is magic 'p2', version 6, type; version 1 to 5 datagrams are refused", () => {
-  assert.equal(PROTOCOL_VERSION, 6);
+Deno.test("wire: header is magic 'p2', version 7, type; version 1 to 6 datagrams are refused", () => {
+  assert.equal(PROTOCOL_VERSION, 7);
   const all = [
     ...SERVER_SAMPLES.map(encodeServerMsg),
     ...HANDSHAKE_SAMPLES.map(encodeHandshake),
@@ -388,11 +388,11 @@ Deno.test("wire: header is magic 'p2', version 6, type; version 1 to 5 datagrams
   ];
   for (const b of all) {
     const type = b[3]!;
-    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 6, type]);
+    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 7, type]);
     assert.deepEqual(peekType(b), { ok: true, value: type });
     // Version 4 had one initiator per pair, no cookie in HANDSHAKE and no supernodes; version 5
-    // no owner tag in HELLO and no boot id in WELCOME.
-    for (const old of [1, 2, 3, 4, 5]) {
+    // no owner tag in HELLO and no boot id in WELCOME; version 6 no chat message envelope.
+    for (const old of [1, 2, 3, 4, 5, 6]) {
       const o = b.slice();
       o[2] = old;
       const what = `${typeName(type)} as version ${old}`;
@@ -404,7 +404,7 @@ Deno.test("wire: header is magic 'p2', version 6, type; version 1 to 5 datagrams
     }
   }
   // Genuine version-2 datagrams (HELLO with a public key and names, PING without a token) are
-  // refused by their version byte, not misread as version 6; so are version-3 HELLOs (an
+  // refused by their version byte, not misread as version 7; so are version-3 HELLOs (an
   // unsigned 16-byte room id) and WELCOMEs (echoing the cookie).
   const v2Hello = concat(
     hdr(MsgType.Hello, 2),
