@@ -390,6 +390,8 @@ export class ServerLink {
         return true;
       case MsgType.Pong:
         if (this.authentic(m.token)) {
+          // Where the server sees us now (a NAT may have given us another port since WELCOME).
+          this.#public = m.observed;
           this.#rtt.ponged(now);
           this.#alive(now);
         }
