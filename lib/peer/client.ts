@@ -130,6 +130,7 @@ export class Client {
       drain: this.#d,
       farewell: this.#farewell,
       relayOnly: options.relayOnly,
+      helps: (options.supernode ?? "auto") !== "off",
     });
     this.#chat = new ChatOut(p.peers, this.#d, log);
   }

@@ -19,6 +19,7 @@ import type { MadeParts } from "./client_parts.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
 import { serverIntake, serverStep } from "./client_server.ts";
 import type { Farewell } from "./farewell.ts";
+import { ReachHelper } from "./reach_helper.ts";
 import type { SupernodeLink } from "./supernode.ts";
 
 /** What an inbox routes to and drains through. */
@@ -31,6 +32,8 @@ export interface InboxParts {
   readonly farewell: Farewell;
   /** Relayed only (`--relay-only`): direct frames are refused. */
   readonly relayOnly: boolean;
+  /** We offered to serve: we send the REACHes of the server's checks (`ReachHelper`). */
+  readonly helps: boolean;
 }
 
 /** The client's incoming datagrams, each to its machine. */
@@ -39,6 +42,7 @@ export class ClientInbox {
   #drain: ClientDrain;
   #farewell: Farewell;
   #relayOnly: boolean;
+  #helper: ReachHelper;
 
   /** An inbox over the parts in `i`. */
   constructor(i: InboxParts) {
@@ -46,6 +50,7 @@ export class ClientInbox {
     this.#drain = i.drain;
     this.#farewell = i.farewell;
     this.#relayOnly = i.relayOnly;
+    this.#helper = new ReachHelper(i.helps && !i.relayOnly);
   }
 
   /** Routes one datagram from `from` on our socket `via` to the machine it concerns. */
@@ -132,6 +137,12 @@ export class ClientInbox {
         return this.#drain.members();
       case "relayed":
         return this.#relayed(now, step.from, step.payload);
+      case "check": {
+        const r = this.#helper.handle(now, step.msg);
+        if (r.ok) this.#drain.out.push(r.transmit);
+        else this.#drain.drop(r.reason);
+        return;
+      }
     }
   }
 

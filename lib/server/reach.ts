@@ -12,7 +12,10 @@
  * strangers cannot get through it. So then only a member without a NAT is probed: one whose
  * observed endpoint is one of its own interface endpoints (its HELLO's private list); a
  * stateful firewall (filtering per address and port, as conntrack does) still fails the probe.
- * NATted members, full cones included, are not probed and never become supernodes there.
+ * A NATted member is checked by a helper instead: the server asks (CHECK) another member that
+ * offered to serve, in another room and at an IP address no member of the candidate's room has,
+ * to send the REACH itself. The candidate never sent anything to that address, so only a NAT
+ * that lets anyone in (a full cone) passes; with no such helper registered, nobody is probed.
  *
  * @module
  */
@@ -34,10 +37,15 @@ import type { Members } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
 
+/** Most recent volunteers remembered as helpers of one-address checks. */
+export const MAX_HELPERS = 16;
+
 /** Sends REACH probes and takes REACHED answers. */
 export class Reach {
   #via: number | undefined;
   #noNatOnly: boolean;
+  /** Ids of recent members that offered to serve (helpers of one-address checks), newest last. */
+  #helpers: bigint[] = [];
   #members: Members;
   #introductions: Introductions;
   #out: Outbox;
@@ -70,21 +78,52 @@ export class Reach {
     const via = this.#via;
     if (via === undefined || (p.flags & FLAG_SUPERNODE) === 0) return;
     if ((p.flags & FLAG_RELAY_ONLY) !== 0) return;
-    if (this.#noNatOnly && !withoutNat(p)) return;
     // The server's other sockets are IPv4 (`--alt-host`, `--alt-port`): no probe reaches IPv6.
     if (p.addr.hostname.includes(":")) return;
+    const helper = this.#noNatOnly && !withoutNat(p) ? this.#helperFor(p) : undefined;
+    this.#remember(p);
+    if (this.#noNatOnly && !withoutNat(p) && !helper) return;
     if (!this.#budget.take(now, 1)) return this.#out.drop("reach-rate");
     const nonce = this.#random(REACH_NONCE_LEN);
+    const mac = reachMac(tokenOf(p), nonce);
     p.reach = nonce;
     this.#out.stats.reachSent++;
+    if (helper) {
+      // The helper sends the REACH from its own address, which the candidate never contacted.
+      const check = { type: MsgType.Check, token: tokenOf(helper), seq: ++helper.seq };
+      this.#out.send(helper.addr, { ...check, target: p.addr, nonce, mac });
+      return;
+    }
     this.#out.push({
       to: p.addr,
       via,
-      data: encodeServerMsgInto(
-        { type: MsgType.Reach, nonce, mac: reachMac(tokenOf(p), nonce) },
-        this.#out.carver,
-      ),
+      data: encodeServerMsgInto({ type: MsgType.Reach, nonce, mac }, this.#out.carver),
     });
+  }
+
+  /** Keeps `p` (it offered to serve) as a possible helper of later checks. */
+  #remember(p: Member): void {
+    if (!this.#noNatOnly) return;
+    const i = this.#helpers.indexOf(p.num);
+    if (i >= 0) this.#helpers.splice(i, 1);
+    this.#helpers.push(p.num);
+    if (this.#helpers.length > MAX_HELPERS) this.#helpers.shift();
+  }
+
+  /**
+   * A helper for checking `p`: the newest registered volunteer in another room, on IPv4, at an
+   * address no member of `p`'s room (nor `p`) has, so `p` never sent anything there.
+   */
+  #helperFor(p: Member): Member | undefined {
+    const taken = new Set<string>([p.addr.hostname]);
+    for (const m of p.room.members.values()) taken.add(m.addr.hostname);
+    for (let i = this.#helpers.length - 1; i >= 0; i--) {
+      const h = this.#members.get(this.#helpers[i]!);
+      if (!h || h === p || h.room === p.room) continue;
+      if (h.addr.hostname.includes(":") || taken.has(h.addr.hostname)) continue;
+      return h;
+    }
+    return undefined;
   }
 
   /** A member's answer to its REACH: it is reachable, so it becomes a supernode of its room. */
