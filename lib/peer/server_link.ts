@@ -149,7 +149,7 @@ export class ServerLink {
   #token: Uint8Array = new Uint8Array(TOKEN_LEN);
   /** The name we register under. */
   #name: RegisteredName;
-  /** The sequence numbers of this registration's INTRO, LEFT and ROSTER acted on. */
+  /** The sequence numbers of this registration's INTRO, LEFT, ROSTER and CHECK acted on. */
   #seq = new SeqWindow();
   #public: Endpoint | undefined;
   #lastResync = -Infinity;
