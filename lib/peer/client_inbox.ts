@@ -32,7 +32,7 @@ export interface InboxParts {
   readonly farewell: Farewell;
   /** Relayed only (`--relay-only`): direct frames are refused. */
   readonly relayOnly: boolean;
-  /** We offered to serve: we send the REACHes of the server's checks (`ReachHelper`). */
+  /** We offered to serve: serving, we send the REACHes of the server's checks (`ReachHelper`). */
   readonly helps: boolean;
 }
 
@@ -138,7 +138,7 @@ export class ClientInbox {
       case "relayed":
         return this.#relayed(now, step.from, step.payload);
       case "check": {
-        const r = this.#helper.handle(now, step.msg);
+        const r = this.#helper.handle(now, step.msg, this.#p.supernodes.host !== undefined);
         if (r.ok) this.#drain.out.push(r.transmit);
         else this.#drain.drop(r.reason);
         return;

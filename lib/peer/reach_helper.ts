@@ -1,11 +1,11 @@
 /**
  * Our part in another peer's reachability check on a server with one address
- * (`docs/protocol.md` 6.8): the server's CHECK asks us, a member that offered to serve, to send
- * a REACH it made (a nonce and a MAC only the candidate can verify) to a candidate in another
- * room, which never contacted our address. We send it from our main socket as it is, to a
- * usable IPv4 endpoint, at most {@link HELP_RATE} a second (burst {@link HELP_BURST}), and only
- * when we offered to serve (a relay-only peer or `--no-supernode` never helps: helping shows
- * our address to a stranger). Pure.
+ * (`docs/protocol.md` 6.8): the server's CHECK asks us, a supernode of our room, to send a REACH
+ * it made (a nonce and a MAC only the candidate can verify) to a candidate in another room,
+ * which never contacted our address. We send it from our main socket as it is, to a usable IPv4
+ * endpoint, at most {@link HELP_RATE} a second (burst {@link HELP_BURST}), and only while we
+ * serve as a supernode (our address is known to be reachable then); a relay-only peer or
+ * `--no-supernode` never helps, since helping shows our address to a stranger. Pure.
  *
  * @module
  */
@@ -32,13 +32,15 @@ export class ReachHelper {
 
   /**
    * The REACH to send for the server's CHECK `m` (already checked: our token, a fresh sequence
-   * number, from the server itself), or a reason not to.
+   * number, from the server itself) while we are `serving` as a supernode, or a reason not to.
    */
   handle(
     now: number,
     m: MsgOf<typeof MsgType.Check>,
+    serving: boolean,
   ): { ok: true; transmit: Transmit } | { ok: false; reason: string } {
     if (!this.#helps) return { ok: false, reason: "check-unwanted" };
+    if (!serving) return { ok: false, reason: "check-not-serving" };
     const to: Endpoint = m.target;
     if (to.hostname.includes(":") || !isUsableCandidate(to)) {
       return { ok: false, reason: "check-bad-target" };

@@ -12,9 +12,9 @@
  * strangers cannot get through it. So then only a member without a NAT is probed: one whose
  * observed endpoint is one of its own interface endpoints (its HELLO's private list); a
  * stateful firewall (filtering per address and port, as conntrack does) still fails the probe.
- * A NATted member is checked by a helper instead: the server asks (CHECK) another member that
- * offered to serve, in another room and at an IP address no member of the candidate's room has,
- * to send the REACH itself. The candidate never sent anything to that address, so only a NAT
+ * A NATted member is checked by a helper instead: the server asks (CHECK) a proven supernode of
+ * another room, at an IP address no member of the candidate's room has, to send the REACH
+ * itself. The candidate never sent anything to that address, so only a NAT
  * that lets anyone in (a full cone) passes; with no such helper registered, nobody is probed.
  *
  * @module
@@ -37,14 +37,14 @@ import type { Members } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
 
-/** Most recent volunteers remembered as helpers of one-address checks. */
+/** Most recent supernodes remembered as helpers of one-address checks. */
 export const MAX_HELPERS = 16;
 
 /** Sends REACH probes and takes REACHED answers. */
 export class Reach {
   #via: number | undefined;
   #noNatOnly: boolean;
-  /** Ids of recent members that offered to serve (helpers of one-address checks), newest last. */
+  /** Ids of recent supernodes (helpers of one-address checks), newest last. */
   #helpers: bigint[] = [];
   #members: Members;
   #introductions: Introductions;
@@ -81,7 +81,6 @@ export class Reach {
     // The server's other sockets are IPv4 (`--alt-host`, `--alt-port`): no probe reaches IPv6.
     if (p.addr.hostname.includes(":")) return;
     const helper = this.#noNatOnly && !withoutNat(p) ? this.#helperFor(p) : undefined;
-    this.#remember(p);
     if (this.#noNatOnly && !withoutNat(p) && !helper) return;
     if (!this.#budget.take(now, 1)) return this.#out.drop("reach-rate");
     const nonce = this.#random(REACH_NONCE_LEN);
@@ -101,7 +100,7 @@ export class Reach {
     });
   }
 
-  /** Keeps `p` (it offered to serve) as a possible helper of later checks. */
+  /** Keeps `p` (it passed the check) as a possible helper of later checks. */
   #remember(p: Member): void {
     if (!this.#noNatOnly) return;
     const i = this.#helpers.indexOf(p.num);
@@ -111,7 +110,7 @@ export class Reach {
   }
 
   /**
-   * A helper for checking `p`: the newest registered volunteer in another room, on IPv4, at an
+   * A helper for checking `p`: the newest registered supernode of another room, on IPv4, at an
    * address no member of `p`'s room (nor `p`) has, so `p` never sent anything there.
    */
   #helperFor(p: Member): Member | undefined {
@@ -119,7 +118,7 @@ export class Reach {
     for (const m of p.room.members.values()) taken.add(m.addr.hostname);
     for (let i = this.#helpers.length - 1; i >= 0; i--) {
       const h = this.#members.get(this.#helpers[i]!);
-      if (!h || h === p || h.room === p.room) continue;
+      if (!h || !h.supernode || h === p || h.room === p.room) continue;
       if (h.addr.hostname.includes(":") || taken.has(h.addr.hostname)) continue;
       return h;
     }
@@ -136,6 +135,7 @@ export class Reach {
     p.reach = undefined;
     this.#members.touch(p, now);
     p.supernode = true;
+    this.#remember(p);
     out.stats.reachPassed++;
     out.event({ type: "supernode", room: p.room.short, name: nameOf(p), addr: p.addr });
     // Its room learns it (INTROs are per member and token-authenticated; nobody else does).

@@ -86,7 +86,7 @@
  * (nonce, `HMAC-SHA256(token, "p2p reach v1" ‖ nonce)` truncated to 16 bytes; 28 bytes, smaller
  * than the HELLO) from an address the peer never contacted to the peer's observed endpoint: its
  * second address (`--alt-host`); with one address, its second port to a peer without a NAT, or,
- * for a NATted peer, a volunteer of another room sends it on the server's CHECK. Only a public
+ * for a NATted peer, a supernode of another room sends it on the server's CHECK. Only a public
  * address or a NAT that filters endpoint-independently lets it in. The peer checks the MAC (a forged REACH is
  * ignored) and answers the server's main address with REACHED (its id, token and the nonce).
  * Only then is the member a supernode: INTROs about it, which only authenticated members of its

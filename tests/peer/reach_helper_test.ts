@@ -1,7 +1,7 @@
 /**
- * `ReachHelper` (`lib/peer/reach_helper.ts`): the REACH a server's CHECK asks a volunteer to
- * send: only when we offered to serve, only to usable IPv4 endpoints, at most 1 a second (burst 3),
- * byte for byte the REACH the server made.
+ * `ReachHelper` (`lib/peer/reach_helper.ts`): the REACH a server's CHECK asks a supernode to
+ * send: only when we offered to serve and serve, only to usable IPv4 endpoints, at most 1 a second
+ * (burst 3), byte for byte the REACH the server made.
  */
 import assert from "node:assert/strict";
 import { HELP_BURST, ReachHelper } from "../../lib/peer/reach_helper.ts";
@@ -19,19 +19,20 @@ const check = (target = { hostname: "203.0.113.9", port: 4000 }): MsgOf<typeof M
 
 Deno.test("reach helper: sends the server's REACH as it is, to the target, within its rate", () => {
   const h = new ReachHelper(true);
-  const r = h.handle(0, check());
+  assert.deepEqual(h.handle(0, check(), false), { ok: false, reason: "check-not-serving" });
+  const r = h.handle(0, check(), true);
   assert.ok(r.ok);
   assert.deepEqual(r.transmit.to, { hostname: "203.0.113.9", port: 4000 });
   const d = decodeServerMsg(r.transmit.data);
   assert.ok(d.ok && d.value.type === MsgType.Reach);
   assert.deepEqual([d.value.nonce, d.value.mac], [check().nonce, check().mac]);
-  for (let i = 1; i < HELP_BURST; i++) assert.ok(h.handle(0, check()).ok, `burst ${i}`);
-  assert.deepEqual(h.handle(0, check()), { ok: false, reason: "check-rate" });
-  assert.ok(h.handle(1000, check()).ok, "one more a second later");
+  for (let i = 1; i < HELP_BURST; i++) assert.ok(h.handle(0, check(), true).ok, `burst ${i}`);
+  assert.deepEqual(h.handle(0, check(), true), { ok: false, reason: "check-rate" });
+  assert.ok(h.handle(1000, check(), true).ok, "one more a second later");
 });
 
 Deno.test("reach helper: not a volunteer, or an unusable or IPv6 target: nothing sent", () => {
-  assert.deepEqual(new ReachHelper(false).handle(0, check()), {
+  assert.deepEqual(new ReachHelper(false).handle(0, check(), true), {
     ok: false,
     reason: "check-unwanted",
   });
@@ -44,6 +45,6 @@ Deno.test("reach helper: not a volunteer, or an unusable or IPv6 target: nothing
       { hostname: "2001:db8::1", port: 4000 },
     ]
   ) {
-    assert.deepEqual(h.handle(0, check(target)), { ok: false, reason: "check-bad-target" });
+    assert.deepEqual(h.handle(0, check(target), true), { ok: false, reason: "check-bad-target" });
   }
 });

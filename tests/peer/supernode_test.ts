@@ -101,7 +101,7 @@ Deno.test("reachability with one address: a member of another room checks NATted
   assert.equal(reaches.length, 1);
 });
 
-Deno.test("reachability with one address: no helper (the only volunteers share the room), no check", () => {
+Deno.test("reachability with one address: no helper (no supernode of another room), no check", () => {
   const net = new SimNet(27);
   const { registry } = addCheckingServer(net, "port");
   const fion = addRoomPeer(net, "fion", "full-cone");
@@ -536,12 +536,13 @@ Deno.test("registry with one address: REACH from the second port only to members
   assert.equal(reg.stats.reachSent, 1);
 });
 
-Deno.test("registry with one address: a NATted member's CHECK goes to a volunteer of another room at an address its room never had", () => {
+Deno.test("registry with one address: a NATted member's CHECK goes to a supernode of another room at an address its room never had", () => {
   const reg = new Registry(
     { reachVia: 1, reachNoNatOnly: true },
     seededRandom(3),
     new Uint8Array(32).fill(3),
   );
+  /** Registers `n`; returns the CHECKs sent, and passes the REACH (REACHED) when one came. */
   const hello = (n: number, room: string, from: Endpoint, own: Endpoint[]) => {
     const id = new Uint8Array(8).fill(n);
     const m = signedHello(room, {
@@ -553,27 +554,37 @@ Deno.test("registry with one address: a NATted member's CHECK goes to a voluntee
     });
     reg.handleDatagram(0, from, encodeServerMsg(m));
     const checks: { to: Endpoint; target: Endpoint }[] = [];
+    let token: Uint8Array | undefined, nonce: Uint8Array | undefined;
     for (let t = reg.pollTransmit(); t; t = reg.pollTransmit()) {
       const d = decodeServerMsg(t.data);
-      if (d.ok && d.value.type === MsgType.Check) checks.push({ to: t.to, target: d.value.target });
+      if (!d.ok) continue;
+      if (d.value.type === MsgType.Check) checks.push({ to: t.to, target: d.value.target });
+      if (d.value.type === MsgType.Welcome) token = d.value.token;
+      if (d.value.type === MsgType.Reach && t.via === 1) nonce = d.value.nonce;
+    }
+    if (token && nonce) {
+      reg.handleDatagram(0, from, encodeServerMsg({ type: MsgType.Reached, id, token, nonce }));
+      while (reg.pollTransmit()) { /* the INTROs of its room */ }
     }
     return checks;
   };
   const lan = (n: number) => [{ hostname: `10.0.0.${n}`, port: 4000 }];
   const h1 = { hostname: "192.0.2.50", port: 4000 };
   const h2 = { hostname: "192.0.2.60", port: 4000 };
+  // A NATted member before any supernode exists: nobody can check it.
+  assert.deepEqual(hello(9, "r9", { hostname: "198.51.100.99", port: 1 }, lan(9)), []);
   assert.deepEqual(hello(1, "r3", h2, [h2]), [], "h2: on its own address, probed directly");
   assert.deepEqual(hello(2, "r1", h1, [h1]), [], "h1 too");
+  assert.equal(reg.stats.reachPassed, 2);
   // m shares h1's address (the same NAT) and sits in r2: r2's members have contacted h1's address.
   const m = { hostname: "192.0.2.50", port: 5000 };
   const toM = hello(3, "r2", m, lan(3));
   assert.deepEqual(toM.map((c) => c.to), [h2], "m is checked by h2 (h1 shares its address)");
   const c = { hostname: "198.51.100.9", port: 4000 };
   assert.deepEqual(hello(4, "r2", c, lan(4)), [{ to: h2, target: c }], "not by h1 (m's address)");
-  // A newcomer in h2's room: the newest volunteer of another room, c (a NATted helper is fine:
-  // its REACH comes from its NAT's address, which d never contacted either).
+  // A newcomer in h2's own room: the newest supernode of another room, h1 (m and c are none).
   const d = { hostname: "198.51.100.10", port: 4000 };
-  assert.deepEqual(hello(5, "r3", d, lan(5)).map((x) => x.to), [c]);
+  assert.deepEqual(hello(5, "r3", d, lan(5)).map((x) => x.to), [h1]);
 });
 
 Deno.test("a supernode that stays up but drops a pair's frames: the pair moves to the server's relay", () => {

@@ -750,7 +750,7 @@ export function markdown(results: readonly CellResult[], context: string): strin
     "  port-restricted side sees one port and counts as easy (an address-dependent-only mapping",
     "  would look the same from one address; such a search would fail). Supernodes there: only a",
     "  peer on its own address (no NAT) is probed from the second port; a NATted peer is probed by a",
-    "  REACH a volunteer of another room sends for the server (CHECK). alice on a public address",
+    "  REACH a supernode of another room sends for the server (CHECK). alice on a public address",
     "  serves and relays for bob and carol behind symmetric NATs (the server relayed none of their",
     "  40 messages' bytes); fion behind a full cone passes via alice; address-restricted,",
     "  port-restricted and symmetric peers never serve.",
