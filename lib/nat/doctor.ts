@@ -50,24 +50,19 @@
  * @module
  */
 
+import { type RequestOptions, StunTransactions, type Tx } from "./doctor_tx.ts";
+import { type Lifetime, nextWait, probeOutcome } from "./doctor_lifetime.ts";
 import { ONE_ADDRESS_WHY, oneAddressVerdict, oneAddressWords } from "./doctor_one_address.ts";
 import {
   altPortOf,
   Attr,
-  bindingRequest,
   CHANGE_IP,
   CHANGE_PORT,
   decodeAddress,
-  decodeStun,
-  encodeStun,
   findAttribute,
-  looksLikeStun,
   mappedAddress,
-  StunClass,
-  type StunMessage,
 } from "./stun.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
-import { toHex } from "../wire/codec.ts";
 import type { Transmit } from "../wire/transmit.ts";
 
 /** RFC 4787 mapping or filtering behaviour. */
@@ -157,48 +152,13 @@ export interface DoctorOptions {
 
 /** Default wait for each answer, ms. */
 export const DEFAULT_TIMEOUT = 3000;
-const RTO_MAX = 1600;
 const DEFAULT_FIRST_WAIT = 2000;
 const DEFAULT_PRECISION = 1000;
 const DEFAULT_MAX_PROBES = 24;
 /** p2p join's default keepalive, s: mappings shorter than this need `--keepalive`. */
 const JOIN_KEEPALIVE_S = 25;
 
-type TxState = "pending" | "answered" | "error" | "timeout" | "cancelled";
-
-interface Tx {
-  id: Uint8Array;
-  key: string;
-  socket: 0 | 1;
-  to: Endpoint;
-  data: Uint8Array;
-  started: number;
-  nextSend: number;
-  gap: number;
-  deadline: number;
-  state: TxState;
-  /** For the hairpin test: our own request coming back is the answer. */
-  hairpin: boolean;
-  reply?: { msg: StunMessage; from: Endpoint; at: number };
-}
-
 type Phase = "idle" | "reach" | "filter" | "map" | "hairpin" | "lifetime" | "done";
-
-interface Lifetime {
-  opts: Required<LifetimeOptions>;
-  start: number;
-  probes: number;
-  /** Longest wait survived, ms (0 once the calibration probe came back). */
-  lo: number;
-  /** Shortest wait not survived, ms. */
-  hi: number | null;
-  calibrated: boolean;
-  step: "refresh" | "idle" | "probe" | "done";
-  wait: number;
-  wakeAt: number | undefined;
-  mapped: Endpoint | null;
-  tx: Tx | null;
-}
 
 /**
  * The doctor's state machine. Socket 0 is the one every test runs on; socket 1 sends the
@@ -210,8 +170,8 @@ interface Lifetime {
 export class Doctor {
   #o: Required<Omit<DoctorOptions, "lifetime">> & { lifetime?: LifetimeOptions };
   #phase: Phase = "idle";
-  #txs = new Map<string, Tx>();
-  #out: [Transmit[], Transmit[]] = [[], []];
+  /** The STUN requests of both sockets. */
+  #tx: StunTransactions;
   #events: DoctorEvent[] = [];
   #local: Endpoint | null = null;
   #reach: Tx | null = null;
@@ -249,10 +209,11 @@ export class Doctor {
       random: o.random,
       ...(o.lifetime ? { lifetime: o.lifetime } : {}),
     };
+    this.#tx = new StunTransactions(this.#o);
     this.secondary = {
       handleDatagram: (now, from, data) => this.#handle(now, 1, from, data),
       handleTimeout: () => {},
-      pollTransmit: () => this.#out[1].shift(),
+      pollTransmit: () => this.#tx.pollTransmit(1),
       nextTimeout: () => undefined,
     };
   }
@@ -264,7 +225,7 @@ export class Doctor {
 
   /** Whether socket 1 has datagrams waiting (its driver needs a step). */
   get secondaryPending(): boolean {
-    return this.#out[1].length > 0;
+    return this.#tx.waiting(1);
   }
 
   /** Starts the tests; `local` is socket 0's bound address (for port preservation). */
@@ -277,7 +238,7 @@ export class Doctor {
 
   /** Stops at once (e.g. a guard timer); what is known so far is reported. */
   abort(now: number): void {
-    for (const tx of this.#txs.values()) if (tx.state === "pending") tx.state = "cancelled";
+    this.#tx.cancelAll();
     if (this.#lt) this.#lt.step = "done";
     if (this.#phase !== "done") this.#finish(now);
   }
@@ -289,16 +250,7 @@ export class Doctor {
 
   /** Retransmits and expires requests, wakes the lifetime measurement. */
   handleTimeout(now: number): void {
-    for (const tx of this.#txs.values()) {
-      if (tx.state !== "pending") continue;
-      if (now >= tx.deadline) {
-        tx.state = "timeout";
-      } else if (now >= tx.nextSend) {
-        this.#out[tx.socket].push({ to: tx.to, data: tx.data });
-        tx.nextSend = now + tx.gap;
-        tx.gap = Math.min(tx.gap * 2, RTO_MAX);
-      }
-    }
+    this.#tx.handleTimeout(now);
     const lt = this.#lt;
     if (lt && lt.step === "idle" && lt.wakeAt !== undefined && now >= lt.wakeAt) {
       lt.wakeAt = undefined;
@@ -309,21 +261,16 @@ export class Doctor {
 
   /** The next datagram for socket 0. */
   pollTransmit(): Transmit | undefined {
-    return this.#out[0].shift();
+    return this.#tx.pollTransmit(0);
   }
 
   /** When {@link handleTimeout} is next due. */
   nextTimeout(): number | undefined {
     if (this.#phase === "done" || this.#phase === "idle") return undefined;
-    let at: number | undefined;
-    const min = (t: number) => {
-      if (at === undefined || t < at) at = t;
-    };
-    for (const tx of this.#txs.values()) {
-      if (tx.state === "pending") min(Math.min(tx.nextSend, tx.deadline));
-    }
-    if (this.#lt?.wakeAt !== undefined) min(this.#lt.wakeAt);
-    return at;
+    const at = this.#tx.nextTimeout();
+    const wake = this.#lt?.wakeAt;
+    if (wake === undefined) return at;
+    return at === undefined ? wake : Math.min(at, wake);
   }
 
   /** The next progress event. */
@@ -358,69 +305,17 @@ export class Doctor {
 
   // -------------------------------------------------------------------------------------------
 
-  #request(
-    now: number,
-    socket: 0 | 1,
-    to: Endpoint,
-    o: { change?: number; responsePort?: number; hairpin?: boolean } = {},
-  ): Tx {
-    const id = this.#o.random(12).slice(0, 12);
-    let data: Uint8Array;
-    if (o.responsePort !== undefined) {
-      const v = new Uint8Array(4);
-      v[0] = (o.responsePort >>> 8) & 0xff;
-      v[1] = o.responsePort & 0xff;
-      data = encodeStun({
-        cls: StunClass.Request,
-        transactionId: id,
-        attributes: [{ type: Attr.ResponsePort, value: v }],
-        fingerprint: true,
-      });
-    } else {
-      data = bindingRequest(id, { change: o.change ?? 0 });
-    }
-    const tx: Tx = {
-      id,
-      key: toHex(id),
-      socket,
-      to,
-      data,
-      started: now,
-      nextSend: now + this.#o.rto,
-      gap: Math.min(this.#o.rto * 2, RTO_MAX),
-      deadline: now + this.#o.timeout,
-      state: "pending",
-      hairpin: o.hairpin ?? false,
-    };
-    this.#txs.set(tx.key, tx);
-    this.#out[socket].push({ to, data });
-    return tx;
+  #request(now: number, socket: 0 | 1, to: Endpoint, o: RequestOptions = {}): Tx {
+    return this.#tx.request(now, socket, to, o);
   }
 
   #handle(now: number, socket: 0 | 1, from: Endpoint, data: Uint8Array): void {
-    if (this.#phase === "done" || !looksLikeStun(data)) return;
-    const d = decodeStun(data);
-    if (!d.ok || !d.value.cookie) return;
-    const m = d.value;
-    const tx = this.#txs.get(toHex(m.transactionId));
-    if (!tx || tx.state !== "pending") return;
-    if (tx.hairpin) {
-      // Socket 1's request, looped back by the NAT (or, without a NAT, by our own host).
-      if (m.cls !== StunClass.Request || socket !== 0) return;
-      tx.state = "answered";
-    } else if (m.cls === StunClass.Success) {
-      tx.state = "answered";
-    } else if (m.cls === StunClass.Error) {
-      tx.state = "error";
-    } else {
-      return;
-    }
-    tx.reply = { msg: m, from, at: now };
-    this.#advance(now);
+    if (this.#phase === "done") return;
+    if (this.#tx.handleDatagram(now, socket, from, data)) this.#advance(now);
   }
 
   #cancel(...txs: (Tx | null)[]): void {
-    for (const tx of txs) if (tx?.state === "pending") tx.state = "cancelled";
+    this.#tx.cancel(...txs);
   }
 
   /** Moves through the phases as far as the results allow (a bounded number of steps). */
@@ -663,19 +558,10 @@ export class Doctor {
     } else if (lt.step === "probe") {
       const tx = lt.tx!;
       if (tx.state === "pending") return;
-      if (tx.state === "error") {
-        lt.step = "done"; // The server does not do RESPONSE-PORT: no measurement.
-      } else if (!lt.calibrated) {
-        lt.calibrated = tx.state === "answered";
-        if (!lt.calibrated) lt.step = "done";
-      } else {
-        const alive = tx.state === "answered";
-        if (alive) lt.lo = Math.max(lt.lo, lt.wait);
-        else lt.hi = lt.hi === null ? lt.wait : Math.min(lt.hi, lt.wait);
-        this.#events.push({ type: "lifetime-probe", waitMs: lt.wait, alive });
-      }
-      if (lt.step !== "done") {
-        const next = this.#nextWait(lt);
+      const alive = probeOutcome(lt, tx.state);
+      if (alive !== null) this.#events.push({ type: "lifetime-probe", waitMs: lt.wait, alive });
+      if ((lt.step as Lifetime["step"]) !== "done") {
+        const next = nextWait(lt);
         if (next === null) lt.step = "done";
         else this.#iteration(now, lt, next);
       }
@@ -683,15 +569,8 @@ export class Doctor {
     if (lt.step === "done") this.#finish(now);
   }
 
-  /** The next idle wait of the search, or null when the bounds are close enough. */
-  #nextWait(lt: Lifetime): number | null {
-    if (lt.hi === null) return lt.lo === 0 ? lt.opts.first : lt.lo * 2;
-    if (lt.hi - lt.lo <= Math.max(lt.opts.precision, lt.lo / 10)) return null;
-    return Math.round((lt.lo + lt.hi) / 200) * 100;
-  }
-
   #finish(_now: number): void {
-    for (const tx of this.#txs.values()) if (tx.state === "pending") tx.state = "cancelled";
+    this.#tx.cancelAll();
     if (this.#lt) this.#lt.wakeAt = undefined;
     this.#phase = "done";
     this.#events.push({ type: "done" });

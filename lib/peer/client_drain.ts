@@ -41,9 +41,9 @@ export class ClientDrain {
   #p: MadeParts;
   #step: DriveState;
   #farewell: Farewell;
+  #log: ChatLog;
   /** A peer's view of our address reached discovery: its news is drained at the step's end. */
   #views = false;
-  #log: ChatLog;
 
   /** A drain for the parts in `d`. */
   constructor(d: DrainParts) {

@@ -34,6 +34,8 @@ export interface InboxParts {
   readonly relayOnly: boolean;
   /** We offered to serve: serving, we send the REACHes of the server's checks (`ReachHelper`). */
   readonly helps: boolean;
+  /** Our private endpoints (a peer on our site is one behind the same public address). */
+  readonly privates: readonly Endpoint[];
 }
 
 /** The client's incoming datagrams, each to its machine. */
@@ -43,6 +45,7 @@ export class ClientInbox {
   #farewell: Farewell;
   #relayOnly: boolean;
   #helper: ReachHelper;
+  #privates: readonly Endpoint[];
 
   /** An inbox over the parts in `i`. */
   constructor(i: InboxParts) {
@@ -51,6 +54,7 @@ export class ClientInbox {
     this.#farewell = i.farewell;
     this.#relayOnly = i.relayOnly;
     this.#helper = new ReachHelper(i.helps && !i.relayOnly);
+    this.#privates = i.privates;
   }
 
   /** Routes one datagram from `from` on our socket `via` to the machine it concerns. */
@@ -116,7 +120,8 @@ export class ClientInbox {
   /** Acts on a server message that passed the checks (see {@link serverStep}). */
   #serverMsg(now: number, m: ServerMsg, sup?: SupernodeLink): void {
     const { id, ipv6, link, members, supernodes: sn } = this.#p;
-    const step = serverStep(m, { id, ipv6, serverHealthy: link.healthy }, sup);
+    const local = { public: link.public, privates: this.#privates };
+    const step = serverStep(m, { id, ipv6, serverHealthy: link.healthy, local }, sup);
     switch (step.kind) {
       case "drop":
         return this.#drain.drop(step.reason);

@@ -343,7 +343,8 @@ export class RemotePeer {
    */
   handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, via = 0): void {
     if (!this.present || this.#p.admission.blocked) return this.#drop("departed-peer");
-    const { step, heard } = this.#p.hs.handle(now, f, from, via, this.#ctx.shared.uncookied);
+    const shared = this.#ctx.shared;
+    const { step, heard } = this.#p.hs.handle(now, f, from, via, shared.uncookied, shared.failures);
     if (step.kind === "dropped") return this.#drop(step.reason);
     if (heard) this.#p.alive.heard(now);
     switch (step.kind) {

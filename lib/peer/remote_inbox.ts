@@ -153,7 +153,11 @@ export class RemoteInbox {
 
   /** An ACK from the peer: it clears what it acknowledges, and the peer is responding. */
   #ack(now: number, f: AckFrame): void {
+    const oldest = this.#p.channel.oldestSentAt();
     this.#p.channel.onAck(now, f);
+    // How long the oldest payload waited for its acknowledgement, if this ACK covered it.
+    const after = this.#p.channel.oldestSentAt();
+    if (oldest !== undefined && after !== oldest) this.#p.route.acked(now - oldest);
     if (this.#p.alive.acked(now)) {
       this.#events.push(notice({ kind: "responding", name: this.#p.who.name }));
     }

@@ -99,6 +99,15 @@ export interface ServerLinkOptions {
   roomId: Uint8Array;
   /** Signs a HELLO's signing input with the room key (64 bytes; see `roomSign`). */
   sign: (data: Uint8Array) => Uint8Array;
+  /**
+   * Our id key for this run (`id` is its id; `peerIdKey` of `lib/crypto/peer_id.ts`): its public
+   * half goes in every HELLO, and it signs every HELLO too.
+   */
+  idKey: {
+    readonly id: Uint8Array;
+    readonly publicKey: Uint8Array;
+    sign(data: Uint8Array): Uint8Array;
+  };
   /** `n` random bytes, for registration nonces (node:crypto's from the roles, seeded in tests). */
   random: (n: number) => Uint8Array;
   /** The opaque tag of a name (the server checks uniqueness on tags, never sees names). */
@@ -514,14 +523,17 @@ export class ServerLink {
       cookie: this.#cookie,
       nonce: this.#nonce,
       flags: o.relayOnly ? FLAG_RELAY_ONLY : o.offerSupernode ? FLAG_SUPERNODE : 0,
+      room: o.roomId,
       nameTag: o.nameTag(this.#name.current),
       owner: o.owner,
+      idKey: o.idKey.publicKey,
     };
+    const input = helloSigningInput(signed);
     this.#send({
       type: MsgType.Hello,
       ...signed,
-      room: o.roomId,
-      signature: o.sign(helloSigningInput(signed)),
+      signature: o.sign(input),
+      idSignature: o.idKey.sign(input),
       privateEndpoints: o.relayOnly ? [] : o.privateEndpoints,
     });
     s.tries++;

@@ -68,6 +68,7 @@ const TYPES = [
   "SansIo",
   "ServeOptions",
   "ServerLinkOptions",
+  "SupernodeStats",
   "Transmit",
   "Warning",
   "WarningKind",
