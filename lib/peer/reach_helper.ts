@@ -17,8 +17,8 @@ import type { Transmit } from "../wire/transmit.ts";
 
 /** REACHes we send for the server's checks, a second at most. */
 export const HELP_RATE = 1;
-/** ... and in a burst. */
-export const HELP_BURST = 3;
+/** ... and in a burst (a server asks no more: `HELPER_BURST` in `lib/server/reach.ts`). */
+export const HELP_BURST = 8;
 
 /** Sends the REACHes the server's CHECKs ask for, within bounds. */
 export class ReachHelper {

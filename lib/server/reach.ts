@@ -39,6 +39,10 @@ import type { Outbox } from "./outbox.ts";
 
 /** Most recent supernodes remembered as helpers of one-address checks. */
 export const MAX_HELPERS = 16;
+/** CHECKs one helper is sent, a second at most (what a helper sends, `lib/peer/reach_helper.ts`)… */
+export const HELPER_RATE = 1;
+/** … and in a burst. */
+export const HELPER_BURST = 8;
 
 /** Sends REACH probes and takes REACHED answers. */
 export class Reach {
@@ -46,6 +50,8 @@ export class Reach {
   #noNatOnly: boolean;
   /** Ids of recent supernodes (helpers of one-address checks), newest last. */
   #helpers: bigint[] = [];
+  /** What each helper may still be asked (never more than it will send). */
+  #helperBudget = new Map<bigint, TokenBucket>();
   #members: Members;
   #introductions: Introductions;
   #out: Outbox;
@@ -80,7 +86,7 @@ export class Reach {
     if ((p.flags & FLAG_RELAY_ONLY) !== 0) return;
     // The server's other sockets are IPv4 (`--alt-host`, `--alt-port`): no probe reaches IPv6.
     if (p.addr.hostname.includes(":")) return;
-    const helper = this.#noNatOnly && !withoutNat(p) ? this.#helperFor(p) : undefined;
+    const helper = this.#noNatOnly && !withoutNat(p) ? this.#helperFor(now, p) : undefined;
     if (this.#noNatOnly && !withoutNat(p) && !helper) return;
     if (!this.#budget.take(now, 1)) return this.#out.drop("reach-rate");
     const nonce = this.#random(REACH_NONCE_LEN);
@@ -106,21 +112,27 @@ export class Reach {
     const i = this.#helpers.indexOf(p.num);
     if (i >= 0) this.#helpers.splice(i, 1);
     this.#helpers.push(p.num);
-    if (this.#helpers.length > MAX_HELPERS) this.#helpers.shift();
+    if (this.#helpers.length > MAX_HELPERS) this.#helperBudget.delete(this.#helpers.shift()!);
   }
 
   /**
    * A helper for checking `p`: the newest registered supernode of another room, on IPv4, at an
-   * address no member of `p`'s room (nor `p`) has, so `p` never sent anything there.
+   * address no member of `p`'s room (nor `p`) has, so `p` never sent anything there, that may
+   * still be asked (at most {@link HELPER_RATE} a second, burst {@link HELPER_BURST}).
    */
-  #helperFor(p: Member): Member | undefined {
+  #helperFor(now: number, p: Member): Member | undefined {
     const taken = new Set<string>([p.addr.hostname]);
     for (const m of p.room.members.values()) taken.add(m.addr.hostname);
     for (let i = this.#helpers.length - 1; i >= 0; i--) {
-      const h = this.#members.get(this.#helpers[i]!);
+      const num = this.#helpers[i]!;
+      const h = this.#members.get(num);
       if (!h || !h.supernode || h === p || h.room === p.room) continue;
       if (h.addr.hostname.includes(":") || taken.has(h.addr.hostname)) continue;
-      return h;
+      let budget = this.#helperBudget.get(num);
+      if (!budget) {
+        this.#helperBudget.set(num, budget = new TokenBucket(HELPER_RATE, HELPER_BURST, now));
+      }
+      if (budget.take(now, 1)) return h;
     }
     return undefined;
   }

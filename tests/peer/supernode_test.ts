@@ -585,6 +585,12 @@ Deno.test("registry with one address: a NATted member's CHECK goes to a supernod
   // A newcomer in h2's own room: the newest supernode of another room, h1 (m and c are none).
   const d = { hostname: "198.51.100.10", port: 4000 };
   assert.deepEqual(hello(5, "r3", d, lan(5)).map((x) => x.to), [h1]);
+  // A helper is asked no more than it sends (burst 8): h2 has 6 left, h1 7; then nobody.
+  let asked = 0;
+  for (let n = 20; n < 36; n++) {
+    asked += hello(n, "r4", { hostname: `198.51.100.${n}`, port: 4000 }, lan(n)).length;
+  }
+  assert.equal(asked, 6 + 7);
 });
 
 Deno.test("a supernode that stays up but drops a pair's frames: the pair moves to the server's relay", () => {
