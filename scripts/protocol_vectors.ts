@@ -424,6 +424,7 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
 
 const STREAM = new DataView(EPOCH.buffer).getUint32(0);
 const hello = utf8.encode("hello");
+const FILE_ID = utf8.encode("transfer");
 
 const innerFrames: { name: string; fields: InnerFrame }[] = [
   { name: "PROBE", fields: { kind: InnerKind.Probe, txid: 0x01020304 } },
@@ -529,6 +530,37 @@ const innerFrames: { name: string; fields: InnerFrame }[] = [
   },
   { name: "GOODBYE", fields: { kind: InnerKind.Goodbye } },
   { name: "GOODBYE_ACK", fields: { kind: InnerKind.GoodbyeAck } },
+  {
+    name: "FILE_OFFER",
+    fields: {
+      kind: InnerKind.FileOffer,
+      id: FILE_ID,
+      name: "Zoë's notes.txt",
+      size: 300_000,
+      chunkShift: 18,
+      sha256: labelled("the file"),
+      root: labelled("the root"),
+    },
+  },
+  { name: "FILE_REPLY", fields: { kind: InnerKind.FileReply, id: FILE_ID, status: 1 } },
+  { name: "FILE_REQUEST", fields: { kind: InnerKind.FileRequest, id: FILE_ID, chunks: [0, 1] } },
+  {
+    name: "FILE_DATA",
+    fields: { kind: InnerKind.FileData, id: FILE_ID, pn: 7, chunk: 1, offset: 1107, data: hello },
+  },
+  {
+    name: "FILE_SWARM",
+    fields: {
+      kind: InnerKind.FileSwarm,
+      id: FILE_ID,
+      index: 1,
+      peers: [utf8.encode("peer-one"), utf8.encode("peer-two")],
+    },
+  },
+  {
+    name: "FILE_ACK",
+    fields: { kind: InnerKind.FileAck, delay: 25, ranges: [[9, 8], [6, 0]] },
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------

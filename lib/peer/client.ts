@@ -42,6 +42,7 @@ import type { Supernodes, SupernodeStats } from "./supernodes.ts";
 import { makeParts } from "./client_parts.ts";
 import { ClientDrain } from "./client_drain.ts";
 import { ClientInbox } from "./client_inbox.ts";
+import { ClientFiles } from "./client_files.ts";
 import { DriveState, nextDeadline } from "./client_drive.ts";
 import { byeOf } from "./client_outputs.ts";
 import type { Endpoint } from "../wire/address.ts";
@@ -104,6 +105,8 @@ export class Client {
   #stall = new StallGuard();
   /** The earliest deadline as last computed (before any hold). */
   #due: number | undefined;
+  /** File transfers with the peers. */
+  #files: ClientFiles;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -123,7 +126,14 @@ export class Client {
     this.#sn = p.supernodes;
     this.#members = p.members;
     const log = new ChatLog(options.random(4));
-    this.#d = new ClientDrain({ parts: p, step: this.#step, farewell: this.#farewell, log });
+    this.#files = new ClientFiles(p.peers, this.drops);
+    this.#d = new ClientDrain({
+      parts: p,
+      step: this.#step,
+      farewell: this.#farewell,
+      log,
+      files: this.#files,
+    });
     this.#inbox = new ClientInbox({
       parts: p,
       drain: this.#d,
@@ -133,6 +143,26 @@ export class Client {
       privates: options.privateEndpoints,
     });
     this.#chat = new ChatOut(p.peers, this.#d, log);
+  }
+
+  /**
+   * File transfers: offers, decisions and disk answers go here; then `fileStep`. Internal (the
+   * `join` role's), not part of the library's surface yet.
+   *
+   * @ignore
+   */
+  get files(): ClientFiles {
+    return this.#files;
+  }
+
+  /**
+   * Runs `fn` on the file transfers at `now` (an offer, a decision, a disk answer), then steps.
+   *
+   * @ignore
+   */
+  fileStep(now: number, fn: (files: ClientFiles) => void): void {
+    fn(this.#files);
+    this.#drive(now);
   }
 
   /** This peer's id. */
@@ -343,6 +373,8 @@ export class Client {
       peers: this.#peers,
       farewell: this.#farewell,
     });
+    const files = this.#files.nextTimeout();
+    if (files !== undefined && (this.#due === undefined || files < this.#due)) this.#due = files;
     return this.#stall.defer(this.#due);
   }
 
@@ -370,6 +402,7 @@ export class Client {
     this.#members.handleTimeout(now);
     this.#d.members();
     this.#sn.relaysCheck();
+    this.#files.handleTimeout(now);
     this.#drive(now);
   }
 
@@ -404,6 +437,8 @@ export class Client {
    */
   #drive(now: number): void {
     this.#d.peerViews(now);
+    this.#files.step(now, (r) => this.#d.remote(r));
+    for (let e = this.#files.pollEvent(); e; e = this.#files.pollEvent()) this.#d.events.push(e);
     this.#serverNews(now);
     const failed = this.#step.takeSupernodeFailed();
     if (failed !== undefined) this.#sn.pathFailed(now, failed);

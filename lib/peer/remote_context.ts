@@ -18,6 +18,7 @@ import type { Warning } from "./identity_policy.ts";
 import type { Notice } from "./notices.ts";
 import type { RelaysFrame } from "./supernodes.ts";
 import type { Endpoint } from "../wire/address.ts";
+import type { FileFrame } from "../wire/file_frame.ts";
 
 /**
  * A chat line: `from` its sender's name; `private` when it was sent to us alone (`/msg`);
@@ -66,7 +67,7 @@ export type RemoteEvent =
  * history before anything else); `server-hint` when it says it registered with the server
  * again (check our own registration); `goodbye` when it says it leaves (it departs);
  * `goodbye-ack` when it answered our own GOODBYE; `chat` for a line it sent (shown once by the
- * client, see `lib/peer/chat_log.ts`).
+ * client, see `lib/peer/chat_log.ts`); `file` with a file-transfer frame from it.
  */
 export type RemoteOutput =
   | RemoteEvent
@@ -78,7 +79,8 @@ export type RemoteOutput =
   | { type: "goodbye-ack" }
   | { type: "chat"; msg: Exclude<ChatMessage, { kind: typeof ChatKind.Nick }> }
   /** It saw our main socket's probe come from `observed` (we sent it to `from`). */
-  | { type: "observed"; observed: Endpoint; from: Endpoint };
+  | { type: "observed"; observed: Endpoint; from: Endpoint }
+  | { type: "file"; frame: FileFrame };
 
 /** A datagram a remote peer wants sent. */
 export type RemoteTransmit =

@@ -407,6 +407,13 @@ export const JOIN_COMMAND = {
       min: 1,
       max: MAX_ROOM_SIZE,
     }),
+    downloads: optional({
+      arg: "DIR",
+      help: "where received files go (made when a file is first accepted)",
+      shows: "$XDG_DOWNLOAD_DIR, or ~/Downloads",
+      parse: fileName("downloads"),
+    }),
+    "auto-accept": flag("accept every file the room's members offer (else /accept or /reject)"),
     "no-portmap": flag(
       "do not ask the router for a port mapping (NAT-PMP, PCP, UPnP IGD; by default asked at " +
         "start, deleted on exit)",
@@ -447,6 +454,27 @@ export const JOIN_COMMAND = {
       max: 3_600,
     }),
     ...LOGGING,
+  },
+} satisfies CommandSpec<OptionTable>;
+
+/** `p2p send`: `p2p join`'s options, and whom to send to. */
+export const SEND_COMMAND = {
+  name: "send",
+  usage: "p2p send PATH [--to NAME] [--server HOST:PORT --room NAME] [options]",
+  about: "Joins a room like p2p join, offers the file PATH to every peer there (or to the peers " +
+    "named with --to, waiting for them to arrive), and exits when every recipient has it (0), " +
+    "or says who does not (1).",
+  options: {
+    to: list({
+      arg: "NAME",
+      help: "send to this peer only (repeatable); waits for it to be in the room",
+      parse: (v) => {
+        const checked = normalizeName(v);
+        if (!checked.ok) throw new BadValue(`--to: ${checked.reason}`);
+        return checked.name;
+      },
+    }),
+    ...JOIN_COMMAND.options,
   },
 } satisfies CommandSpec<OptionTable>;
 
@@ -604,36 +632,61 @@ export function parseServe(args: readonly string[]): Command {
 export function parseJoin(args: readonly string[], hostName: () => string): Command {
   const v = parseOptions("join", JOIN_COMMAND.options, args);
   if (!v) return { kind: "help", text: helpText(JOIN_COMMAND), code: 0 };
+  return joinCommand("join", v, hostName);
+}
+
+/**
+ * `p2p send`'s arguments (after `send`): the PATH first, then `--to` and `p2p join`'s options;
+ * a `join` command that sends the file. Throws {@link UsageError}.
+ */
+export function parseSend(args: readonly string[], hostName: () => string): Command {
+  const [path, ...rest] = args;
+  if (path === undefined || path === "-h" || path === "--help") {
+    return { kind: "help", text: helpText(SEND_COMMAND), code: path === undefined ? 2 : 0 };
+  }
+  if (path.startsWith("-")) fail("send", "p2p send needs the PATH of the file first");
+  const v = parseOptions("send", SEND_COMMAND.options, rest);
+  if (!v) return { kind: "help", text: helpText(SEND_COMMAND), code: 0 };
+  const cmd = joinCommand("send", v, hostName);
+  if (cmd.kind === "join") cmd.options.sendFile = { path, to: v.to.length > 0 ? v.to : undefined };
+  return cmd;
+}
+
+function joinCommand(
+  command: string,
+  v: NonNullable<ReturnType<typeof parseOptions<typeof JOIN_COMMAND.options>>>,
+  hostName: () => string,
+): Command {
   let name = v.name;
   if (name === undefined) {
     // Names are shown to others: normalised (NFKC) and limited to a documented set.
     const checked = normalizeName(hostName());
     if (!checked.ok) {
       fail(
-        "join",
+        command,
         `this host's name is no valid chat name (${checked.reason}); pick one with --name NAME`,
       );
     }
     name = checked.name;
   }
   if (v.supernode && v["no-supernode"]) {
-    fail("join", "--supernode and --no-supernode contradict each other; drop one");
+    fail(command, "--supernode and --no-supernode contradict each other; drop one");
   }
   if (v.supernode && v["relay-only"]) {
-    fail("join", "--relay-only hides your address: it cannot be a supernode");
+    fail(command, "--relay-only hides your address: it cannot be a supernode");
   }
   if (v["new-room"] && v["passphrase-file"] !== undefined) {
-    fail("join", "--new-room makes its own passphrase: drop --passphrase-file");
+    fail(command, "--new-room makes its own passphrase: drop --passphrase-file");
   }
   if (v["new-room"] && (v.ticket !== undefined || v["ticket-file"] !== undefined)) {
-    fail("join", "--new-room makes its own ticket: drop --ticket and --ticket-file");
+    fail(command, "--new-room makes its own ticket: drop --ticket and --ticket-file");
   }
-  if (v["new-room"] && v.server.length === 0) fail("join", "--new-room needs --server");
+  if (v["new-room"] && v.server.length === 0) fail(command, "--new-room needs --server");
   if (v.qr && !v["new-room"]) {
-    fail("join", "--qr shows a new room's ticket: use it with --new-room");
+    fail(command, "--qr shows a new room's ticket: use it with --new-room");
   }
   if (v.ticket !== undefined && v["ticket-file"] !== undefined) {
-    fail("join", "--ticket and --ticket-file both give a ticket; drop one");
+    fail(command, "--ticket and --ticket-file both give a ticket; drop one");
   }
   const [server, ...more] = v.server;
   const relayKib = v["supernode-relay-rate"];
@@ -658,6 +711,8 @@ export function parseJoin(args: readonly string[], hostName: () => string): Comm
     identityFile: v.identity,
     stun: v.stun,
     portmap: !v["no-portmap"],
+    ...(v.downloads !== undefined ? { downloads: v.downloads } : {}),
+    ...(v["auto-accept"] ? { autoAccept: true } : {}),
     ...(more.length > 0 ? { moreServers: more } : {}),
     supernode: v.supernode ? "ask" : v["no-supernode"] || v["relay-only"] ? "off" : "auto",
     supernodeLimits: {
