@@ -424,6 +424,18 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
       name: "REACHED",
       fields: { type: MsgType.Reached, id: ALICE, token: TOKEN_ALICE, nonce: REACH_NONCE },
     },
+    {
+      // The server asks bob (another room) to send alice's REACH to her.
+      name: "CHECK",
+      fields: {
+        type: MsgType.Check,
+        token: TOKEN_BOB,
+        seq: 5,
+        target: ALICE_AT,
+        nonce: REACH_NONCE,
+        mac: reachCase.mac,
+      },
+    },
   ];
 }
 

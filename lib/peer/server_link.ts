@@ -172,7 +172,7 @@ export class ServerLink {
   #token: Uint8Array = new Uint8Array(TOKEN_LEN);
   /** The name we register under. */
   #name: RegisteredName;
-  /** The sequence numbers of this registration's INTRO, LEFT and ROSTER acted on. */
+  /** The sequence numbers of this registration's INTRO, LEFT, ROSTER and CHECK acted on. */
   #seq = new SeqWindow();
   #public: Endpoint | undefined;
   #lastResync = -Infinity;
@@ -458,6 +458,8 @@ export class ServerLink {
         return true;
       case MsgType.Pong:
         if (this.authentic(m.token)) {
+          // Where the server sees us now (a NAT may have given us another port since WELCOME).
+          this.#public = m.observed;
           this.#rtt.ponged(now);
           this.#alive(now);
         }

@@ -178,7 +178,16 @@ export type ServerMsg =
     difficulty: number;
   }
   | { type: typeof MsgType.Reach; nonce: Uint8Array; mac: Uint8Array }
-  | { type: typeof MsgType.Reached; id: Uint8Array; token: Uint8Array; nonce: Uint8Array };
+  | { type: typeof MsgType.Reached; id: Uint8Array; token: Uint8Array; nonce: Uint8Array }
+  | {
+    /** The server asks a member to send the REACH (`nonce`, `mac`) to `target`. */
+    type: typeof MsgType.Check;
+    token: Uint8Array;
+    seq: number;
+    target: Endpoint;
+    nonce: Uint8Array;
+    mac: Uint8Array;
+  };
 
 /** The server-facing message of type `T`, e.g. `MsgOf<typeof MsgType.Intro>`. */
 export type MsgOf<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>;
@@ -264,6 +273,9 @@ export function encodeServerMsgInto(
     case MsgType.Reached:
       return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.nonce, REACH_NONCE_LEN)
         .finish();
+    case MsgType.Check:
+      return w.fixed(m.token, TOKEN_LEN).u32(m.seq).endpoint(m.target)
+        .fixed(m.nonce, REACH_NONCE_LEN).fixed(m.mac, REACH_MAC_LEN).finish();
   }
 }
 
@@ -368,6 +380,15 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
       return { type: MsgType.Reach, nonce: r.bytes(REACH_NONCE_LEN), mac: r.bytes(REACH_MAC_LEN) };
     case MsgType.Reached:
       return { type: MsgType.Reached, id: id(), token: token(), nonce: r.bytes(REACH_NONCE_LEN) };
+    case MsgType.Check:
+      return {
+        type: MsgType.Check,
+        token: token(),
+        seq: r.u32(),
+        target: r.endpoint(),
+        nonce: r.bytes(REACH_NONCE_LEN),
+        mac: r.bytes(REACH_MAC_LEN),
+      };
     default:
       return undefined;
   }

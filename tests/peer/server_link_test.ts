@@ -345,12 +345,18 @@ Deno.test("link: forged WELCOME, PONG and REFUSED (without our nonce or token) a
   assert.equal(t.l.registered, true);
   t.run(25_000 + SERVER_LOST_AFTER + 5_000);
   assert.deepEqual(t.kinds(), ["ready", "server-lost"]);
-  t.l.handle(t.now, { type: MsgType.Pong, token: wrong, observed: ME, digest: 42 });
+  const elsewhere = { hostname: "198.51.100.66", port: 1 };
+  t.l.handle(t.now, { type: MsgType.Pong, token: wrong, observed: elsewhere, digest: 42 });
+  assert.deepEqual(t.l.public, ME, "a forged PONG does not move our public address");
   t.refuse(RefuseCode.Unknown, "forged", wrong);
   assert.deepEqual(t.kinds(), ["ready", "server-lost"], "forged PONG or REFUSED change nothing");
   assert.equal(t.l.registered, true);
   t.pong();
   assert.deepEqual(t.kinds(), ["ready", "server-lost", "server-back"]);
+  // An authentic PONG tells where the server sees us now (our NAT may have moved us).
+  const moved = { hostname: ME.hostname, port: ME.port + 1 };
+  t.l.handle(t.now, { type: MsgType.Pong, token: TOKEN, observed: moved, digest: 42 });
+  assert.deepEqual(t.l.public, moved);
 });
 
 Deno.test("link: a taken name is retried with a suffix; the room never sees the name itself", () => {

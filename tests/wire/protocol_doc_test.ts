@@ -86,6 +86,7 @@ Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reaso
     COOKIE: "Cookie",
     REACH: "Reach",
     REACHED: "Reached",
+    CHECK: "Check",
     SEALED: "Sealed",
     HANDSHAKE: "Handshake",
   };

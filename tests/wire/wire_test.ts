@@ -224,6 +224,8 @@ const SERVER_SAMPLES: ServerMsg[] = [
   { type: MsgType.Cookie, echo: tokenA, cookie: cookieA, difficulty: 0 },
   { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
   { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
+  { type: MsgType.Check, token: tokenA, seq: 7, target: epV4, nonce: cookieA, mac: bytesOf(16, 4) },
+  { type: MsgType.Check, token: tokenB, seq: 1, target: epV6, nonce: cookieA, mac: bytesOf(16, 5) },
   { type: MsgType.Pong, token: tokenA, observed: epV4, digest: 0x12345678 },
   { type: MsgType.Pong, token: tokenB, observed: epV6b, digest: 0 },
   { type: MsgType.Roster, token: tokenA, seq: 1, ids: [] },
@@ -466,6 +468,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     [MsgType.Relayed]: 4,
     [MsgType.Repunch]: 4 + ID_LEN,
     [MsgType.Reached]: 4 + ID_LEN,
+    [MsgType.Check]: 4,
   };
   const fresh = bytesOf(TOKEN_LEN, 99);
   let checked = 0;
@@ -491,7 +494,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     }
     checked++;
   }
-  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 11);
+  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 12);
   assert.ok(checked >= 10);
   // HELLO and COOKIE have none (the server hands the token out in WELCOME); REFUSED echoes it.
   for (const m of SERVER_SAMPLES) {
@@ -504,7 +507,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
   }
 });
 
-Deno.test("wire: INTRO, LEFT and ROSTER carry a seq u32 right after the token", () => {
+Deno.test("wire: INTRO, LEFT, ROSTER and CHECK carry a seq u32 right after the token", () => {
   const at = 4 + TOKEN_LEN;
   const types = new Set<number>();
   for (const m of SERVER_SAMPLES) {
@@ -532,7 +535,10 @@ Deno.test("wire: INTRO, LEFT and ROSTER carry a seq u32 right after the token", 
     }
     types.add(m.type);
   }
-  assert.deepEqual([...types].sort(), [MsgType.Intro, MsgType.Left, MsgType.Roster].sort());
+  assert.deepEqual(
+    [...types].sort(),
+    [MsgType.Intro, MsgType.Left, MsgType.Roster, MsgType.Check].sort(),
+  );
   // No other message has one.
   for (const m of SERVER_SAMPLES) {
     if (!types.has(m.type)) assert.ok(!("seq" in m), typeName(m.type));
@@ -762,6 +768,25 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
       { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
       // id, token[8], nonce[8].
       concat(hdr(MsgType.Reached), idA, tokenA, cookieA),
+    ],
+    [
+      {
+        type: MsgType.Check,
+        token: tokenA,
+        seq: 3,
+        target: epV4,
+        nonce: cookieA,
+        mac: bytesOf(16, 3),
+      },
+      // token[8], seq u32, target endpoint, nonce[8], mac[16].
+      concat(
+        hdr(MsgType.Check),
+        tokenA,
+        [0, 0, 0, 3],
+        v4(198, 51, 100, 7, 40000),
+        cookieA,
+        bytesOf(16, 3),
+      ),
     ],
   ];
   const types = new Set<number>();
