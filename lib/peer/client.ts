@@ -34,10 +34,11 @@ import type { Membership } from "./membership.ts";
 import { Farewell } from "./farewell.ts";
 import { StallGuard } from "../core/stall.ts";
 import { ChatOut } from "./client_chat.ts";
+import { ChatLog } from "./chat_log.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo } from "./remote.ts";
 import type { ServerLink } from "./server_link.ts";
-import type { Supernodes } from "./supernodes.ts";
+import type { Supernodes, SupernodeStats } from "./supernodes.ts";
 import { makeParts } from "./client_parts.ts";
 import { ClientDrain } from "./client_drain.ts";
 import { ClientInbox } from "./client_inbox.ts";
@@ -124,11 +125,13 @@ export class Client {
     this.#discovery = p.discovery;
     this.#sn = p.supernodes;
     this.#members = p.members;
+    const log = new ChatLog(options.random(4));
     this.#files = new ClientFiles(p.peers, this.drops);
     this.#d = new ClientDrain({
       parts: p,
       step: this.#step,
       farewell: this.#farewell,
+      log,
       files: this.#files,
     });
     this.#inbox = new ClientInbox({
@@ -136,8 +139,9 @@ export class Client {
       drain: this.#d,
       farewell: this.#farewell,
       relayOnly: options.relayOnly,
+      privates: options.privateEndpoints,
     });
-    this.#chat = new ChatOut(p.peers, this.#d);
+    this.#chat = new ChatOut(p.peers, this.#d, log);
   }
 
   /**
@@ -248,6 +252,11 @@ export class Client {
     return this.#pool.pollRelease();
   }
 
+  /** Our NAT's mapping as peers are told it (a `NatMapping` value), and how it is known. */
+  get mapping(): { mapping: number; basis: string } {
+    return { mapping: this.#discovery.nat.mapping, basis: this.#discovery.mappingBasis };
+  }
+
   /** Birthday search counters summed over the peers known (for diagnostics and tests). */
   birthdayStats(): { searches: number; hits: number; probes: number; kept: number } {
     return { ...this.#peers.birthdayStats(), kept: this.#pool.kept };
@@ -324,11 +333,31 @@ export class Client {
     }
   }
 
-  /** Sends a chat line to every peer present. Returns how many peers it was queued for. */
+  /**
+   * Sends a chat line to every peer present (kept for peers that join later, see
+   * `lib/peer/chat_log.ts`). Returns how many peers it was queued for.
+   */
   send(now: number, text: string): number {
-    const n = this.#chat.send(now, text);
+    const n = this.#chat.line(now, text);
     this.#drive(now);
     return n;
+  }
+
+  /** Sends `text` to the peer called `name` alone (`/msg`). Returns 1 if queued, else 0. */
+  sendPrivate(now: number, name: string, text: string): number {
+    const n = this.#chat.privately(now, name, text);
+    this.#drive(now);
+    return n;
+  }
+
+  /**
+   * Renames us (`/nick`) to `wanted`: the peers present are told, and later handshakes and
+   * registrations carry the new name (our identity stays). Returns why not, or null.
+   */
+  rename(now: number, wanted: string): string | null {
+    const why = this.#chat.rename(now, wanted, this.#link);
+    if (why === null) this.#drive(now);
+    return why;
   }
 
   /**
@@ -408,13 +437,16 @@ export class Client {
   #drive(now: number): void {
     this.#files.step(now, (r) => this.#d.remote(r));
     for (let e = this.#files.pollEvent(); e; e = this.#files.pollEvent()) this.#d.events.push(e);
+    this.#d.peerViews(now);
     this.#serverNews(now);
     const failed = this.#step.takeSupernodeFailed();
     if (failed !== undefined) this.#sn.pathFailed(now, failed);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const fed = this.#sn.pump(now);
-      if (!this.#snOut(now) && !fed) return;
+      if (!this.#snOut(now) && !fed) break;
     }
+    // Peers introduced in this step get our history before any line written later.
+    for (const r of this.#step.takeIntroduced()) this.#chat.history(now, r);
   }
 
   /**
@@ -480,14 +512,7 @@ export class Client {
   }
 
   /** The supernode role's counters (relayed bytes, members), while we serve. */
-  supernodeStats():
-    | {
-      members: number;
-      relayedBytes: number;
-      relayedPackets: number;
-      drops: Record<string, number>;
-    }
-    | undefined {
+  supernodeStats(): SupernodeStats | undefined {
     return this.#sn.stats();
   }
 

@@ -2,7 +2,7 @@
  * Where a client's parts' outputs become the client's own: the datagrams of the server link,
  * discovery, the supernode side and each remote go onto one outgoing queue, their events onto
  * the user's (a remote's `identified`, GOODBYE_ACK, file frames and what a step must act on are taken on
- * the way), discovery's findings are told to every peer, and drops are counted. The client
+ * the way; chat lines are shown once each, see `lib/peer/chat_log.ts`), discovery's findings are told to every peer, and drops are counted. The client
  * (`lib/peer/client.ts`) and its inbox (`lib/peer/client_inbox.ts`) drain through one
  * {@link ClientDrain}. Pure.
  *
@@ -17,6 +17,9 @@ import type { Farewell } from "./farewell.ts";
 import { notice, type NoticeFact } from "./notices.ts";
 import type { RemotePeer } from "./remote.ts";
 import type { ClientFiles } from "./client_files.ts";
+import type { MessageEvent, RemoteOutput } from "./remote_context.ts";
+import type { ChatLog } from "./chat_log.ts";
+import { ChatKind } from "../wire/chat_message.ts";
 
 /** What a drain moves outputs from, besides the client's parts. */
 export interface DrainParts {
@@ -28,6 +31,8 @@ export interface DrainParts {
   readonly farewell: Farewell;
   /** File transfers (file frames are theirs). */
   readonly files: ClientFiles;
+  /** The room's recent lines and the ids shown. */
+  readonly log: ChatLog;
 }
 
 /** The client's outgoing datagrams and user events, filled from its parts. */
@@ -40,6 +45,9 @@ export class ClientDrain {
   #step: DriveState;
   #farewell: Farewell;
   #files: ClientFiles;
+  #log: ChatLog;
+  /** A peer's view of our address reached discovery: its news is drained at the step's end. */
+  #views = false;
 
   /** A drain for the parts in `d`. */
   constructor(d: DrainParts) {
@@ -47,6 +55,7 @@ export class ClientDrain {
     this.#step = d.step;
     this.#farewell = d.farewell;
     this.#files = d.files;
+    this.#log = d.log;
   }
 
   /**
@@ -61,11 +70,27 @@ export class ClientDrain {
       if (e.type === "identified") {
         members.identified(r);
         this.members();
-      } else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
+      } else if (e.type === "introduced") this.#step.introduced(r);
+      else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
+      else if (e.type === "chat") this.#chat(r, e.msg);
       else if (e.type === "file") this.#files.receive(r, e.frame);
-      else this.events.push(e);
+      else if (e.type === "observed") {
+        this.#p.discovery.handlePeerView(e.observed, e.from);
+        this.#views = true;
+      } else this.events.push(e);
     }
     this.#p.peers.track(r);
+  }
+
+  /** A chat line from `r`: shown unless it was shown before (live, or as history). */
+  #chat(r: RemotePeer, m: Extract<RemoteOutput, { type: "chat" }>["msg"]): void {
+    const author = r.fingerprint ?? r.key;
+    const history = m.kind !== ChatKind.Line;
+    if (!this.#log.received(author, m.id, history)) return this.drop("chat-duplicate");
+    const e: MessageEvent = { type: "message", from: r.name, text: m.text };
+    if (m.kind === ChatKind.Private) e.private = true;
+    if (m.kind === ChatKind.History) (e.history = true, e.ago = m.age);
+    this.events.push(e);
   }
 
   /** Moves what membership queued: the remotes it touched are drained, its events shown. */
@@ -99,6 +124,13 @@ export class ClientDrain {
         this.remote(r);
       }
     }
+  }
+
+  /** Drains discovery if peers' views of our address reached it in this step. */
+  peerViews(now: number): void {
+    if (!this.#views) return;
+    this.#views = false;
+    this.discovery(now);
   }
 
   /** Moves what the supernode side queued out; its events are returned for the client. */

@@ -31,6 +31,8 @@ export interface InboxParts {
   readonly farewell: Farewell;
   /** Relayed only (`--relay-only`): direct frames are refused. */
   readonly relayOnly: boolean;
+  /** Our private endpoints (a peer on our site is one behind the same public address). */
+  readonly privates: readonly Endpoint[];
 }
 
 /** The client's incoming datagrams, each to its machine. */
@@ -39,6 +41,7 @@ export class ClientInbox {
   #drain: ClientDrain;
   #farewell: Farewell;
   #relayOnly: boolean;
+  #privates: readonly Endpoint[];
 
   /** An inbox over the parts in `i`. */
   constructor(i: InboxParts) {
@@ -46,6 +49,7 @@ export class ClientInbox {
     this.#drain = i.drain;
     this.#farewell = i.farewell;
     this.#relayOnly = i.relayOnly;
+    this.#privates = i.privates;
   }
 
   /** Routes one datagram from `from` on our socket `via` to the machine it concerns. */
@@ -111,7 +115,8 @@ export class ClientInbox {
   /** Acts on a server message that passed the checks (see {@link serverStep}). */
   #serverMsg(now: number, m: ServerMsg, sup?: SupernodeLink): void {
     const { id, ipv6, link, members, supernodes: sn } = this.#p;
-    const step = serverStep(m, { id, ipv6, serverHealthy: link.healthy }, sup);
+    const local = { public: link.public, privates: this.#privates };
+    const step = serverStep(m, { id, ipv6, serverHealthy: link.healthy, local }, sup);
     switch (step.kind) {
       case "drop":
         return this.#drain.drop(step.reason);

@@ -75,6 +75,8 @@ export class RemotePeer {
   #events: RemoteOutput[] = [];
   /** When it left the room, if it has. */
   goneAt: number | undefined;
+  /** When it was first introduced (lines we wrote since were queued for it). */
+  readonly since: number;
 
   /** Makes the remote for a first introduction and starts (or awaits) the handshake. */
   constructor(ctx: RemoteContext, now: number, intro: Introduction) {
@@ -82,11 +84,13 @@ export class RemotePeer {
     this.id = intro.id;
     this.key = idHex(intro.id);
     this.#intro = intro;
+    this.since = now;
     this.#p = remoteParts(ctx, now, intro, {
       intro: () => this.#intro,
       sendable: () => this.#sendable,
     });
     this.#p.secure.rekey(now);
+    this.#events.push({ type: "introduced" });
     this.#settle(now);
   }
 
@@ -347,7 +351,8 @@ export class RemotePeer {
    */
   handleHandshake(now: number, f: HandshakeFrame, from: Endpoint | null = null, via = 0): void {
     if (!this.present || this.#p.admission.blocked) return this.#drop("departed-peer");
-    const { step, heard } = this.#p.hs.handle(now, f, from, via, this.#ctx.shared.uncookied);
+    const shared = this.#ctx.shared;
+    const { step, heard } = this.#p.hs.handle(now, f, from, via, shared.uncookied, shared.failures);
     if (step.kind === "dropped") return this.#drop(step.reason);
     if (heard) this.#p.alive.heard(now);
     switch (step.kind) {
@@ -413,8 +418,27 @@ export class RemotePeer {
     const inner = decodeInner(plain);
     if (!inner.ok) return this.#drop(inner.reason);
     const settle = this.#p.inbox.handle(now, inner.value, from, via, this.present);
-    for (let e = this.#p.inbox.pollEvent(); e; e = this.#p.inbox.pollEvent()) this.#events.push(e);
+    for (let e = this.#p.inbox.pollEvent(); e; e = this.#p.inbox.pollEvent()) {
+      if (e.type === "nick") this.#renamed(now, e.name);
+      else this.#events.push(e);
+    }
     if (settle) this.#settle(now);
+  }
+
+  /** The peer says it is called `name` now: shown when the name is allowed. */
+  #renamed(now: number, name: string): void {
+    const was = this.name;
+    if (name === was) return;
+    if (!this.#p.admission.rename(now, name, this.#ctx.view.nameHolder(name, this))) {
+      return this.#drop("chat-bad-nick");
+    }
+    this.#admissionOut();
+    this.#events.push(notice({ kind: "nick", name: was, to: name }));
+  }
+
+  /** Our own name changed (`/nick`): handshakes from now on carry `name`. */
+  renameSelf(name: string): void {
+    this.#p.secure.rename(name);
   }
 
   /** Counts a frame that did not authenticate; many in a row are worth telling the user. */

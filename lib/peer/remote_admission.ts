@@ -8,7 +8,14 @@
  * @module
  */
 import type { Half } from "./handshake/handshake.ts";
-import { judgeHandshake, PeerWarnings, twoIdentities, type Warning } from "./identity_policy.ts";
+import { normalizeName } from "../core/names.ts";
+import {
+  judgeHandshake,
+  nameClash,
+  PeerWarnings,
+  twoIdentities,
+  type Warning,
+} from "./identity_policy.ts";
 
 /** What the admission of a completed handshake checks against. */
 export interface AdmissionFacts {
@@ -97,6 +104,21 @@ export class PeerAdmission {
     this.fingerprint = verdict.fingerprint;
     this.#warnings.authenticated();
     return first ? "first" : "again";
+  }
+
+  /**
+   * The peer says it is called `name` now (NICK): true when the name is allowed (normalised,
+   * like a handshake's). Another present peer `holder` (its fingerprint) with that name is
+   * worth the same warning as at a handshake.
+   */
+  rename(now: number, name: string, holder: string | undefined): boolean {
+    const checked = normalizeName(name);
+    if (!checked.ok || checked.name !== name || this.fingerprint === undefined) return false;
+    if (holder !== undefined && holder !== this.fingerprint) {
+      this.#warn(now, nameClash(name, holder, this.fingerprint));
+    }
+    this.name = name;
+    return true;
   }
 
   /** Shows `w` unless the warning budget holds it back. */

@@ -6,18 +6,41 @@
  *
  * @module
  */
+import type { ChatKind, ChatMessage } from "../wire/chat_message.ts";
 import type { BirthdayPool, NatInfo } from "./path/birthday.ts";
 import type { NoiseFactory } from "./handshake/handshake.ts";
 import type { Candidate, PathOptions, ProbeBudget } from "./path/path.ts";
 import type { ReliableOptions } from "./reliable.ts";
 import type { TokenBucket } from "../core/limits.ts";
+import type { FailureGate } from "./handshake/failure_gate.ts";
 import type { Drops } from "./drops.ts";
 import type { Warning } from "./identity_policy.ts";
 import type { Notice } from "./notices.ts";
 import type { RelaysFrame } from "./supernodes.ts";
-import type { RemotePeer } from "./remote.ts";
 import type { Endpoint } from "../wire/address.ts";
 import type { FileFrame } from "../wire/file_frame.ts";
+
+/**
+ * A chat line: `from` its sender's name; `private` when it was sent to us alone (`/msg`);
+ * `history` when it was written before we joined and repeated for us by its author, `ago`
+ * seconds before it arrived.
+ */
+export interface MessageEvent {
+  /** Always `message`. */
+  type: "message";
+  /** The sender's name. */
+  from: string;
+  /** The line. */
+  text: string;
+  /** Sent to us alone. */
+  private?: boolean;
+  /** Written before we joined (repeated by its author). */
+  history?: boolean;
+  /** With `history`: how many seconds before it arrived it was written. */
+  ago?: number;
+  /** Our own private line's recipient (only in our own view of what we sent). */
+  to?: string;
+}
 
 /** What a remote peer reports to the user. */
 export type RemoteEvent =
@@ -31,25 +54,32 @@ export type RemoteEvent =
     /** On the relay: the name of the supernode relaying, or null for the server. */
     relayedBy?: string | null;
   }
-  | { type: "message"; from: string; text: string }
+  | MessageEvent
   | Warning
   | Notice;
 
 /**
  * What a remote peer reports to the client: its user's events; `direct-lost` when a direct path
  * to it had worked and the pair is on the relay now (if it is our supernode, it is gone);
- * `identified` when its handshake first showed its identity (an earlier instance of it gives
- * way, see `lib/peer/membership.ts`); `server-hint` when it says it registered with the server
+ * `observed` when it saw our main socket's probe come from an endpoint (evidence of our NAT's
+ * mapping); `identified` when its handshake first showed its identity (an earlier instance of it
+ * gives way, see `lib/peer/membership.ts`); `introduced` once, when it is made (it is owed our
+ * history before anything else); `server-hint` when it says it registered with the server
  * again (check our own registration); `goodbye` when it says it leaves (it departs);
- * `goodbye-ack` when it answered our own GOODBYE; `file` with a file-transfer frame from it.
+ * `goodbye-ack` when it answered our own GOODBYE; `chat` for a line it sent (shown once by the
+ * client, see `lib/peer/chat_log.ts`); `file` with a file-transfer frame from it.
  */
 export type RemoteOutput =
   | RemoteEvent
   | { type: "direct-lost" }
   | { type: "identified" }
+  | { type: "introduced" }
   | { type: "server-hint"; boot: Uint8Array }
   | { type: "goodbye" }
   | { type: "goodbye-ack" }
+  | { type: "chat"; msg: Exclude<ChatMessage, { kind: typeof ChatKind.Nick }> }
+  /** It saw our main socket's probe come from `observed` (we sent it to `from`). */
+  | { type: "observed"; observed: Endpoint; from: Endpoint }
   | { type: "file"; frame: FileFrame };
 
 /** A datagram a remote peer wants sent. */
@@ -139,6 +169,8 @@ export interface SharedResources {
    * Diffie-Hellman before it can fail, and ids and attempts travel in clear.
    */
   readonly uncookied: TokenBucket;
+  /** Handshake messages that failed to authenticate, per source: who may still cost work. */
+  readonly failures: FailureGate;
   /** The owner of auxiliary sockets for birthday searches. */
   readonly birthday: BirthdayPool;
   /** Randomness (handshake cookies, birthday probe ports). */
@@ -154,7 +186,7 @@ export interface ClientView {
   /** What we know of our own NAT's mapping (from STUN). */
   nat(): NatInfo;
   /** The fingerprint of another present peer already called `name`, if there is one. */
-  nameHolder(name: string, except: RemotePeer): string | undefined;
+  nameHolder(name: string, except: { readonly key: string }): string | undefined;
   /**
    * The supernode (its key) that relays to peer `key` now, or null for the server; a
    * supernode that let this pair stall (`stalledOn`) does not.

@@ -12,6 +12,7 @@
 import type { Endpoint } from "../wire/address.ts";
 import type { HandshakeFrame } from "../wire/peer_frame.ts";
 import type { TokenBucket } from "../core/limits.ts";
+import { type FailureGate, gateKey } from "./handshake/failure_gate.ts";
 import type { Half } from "./handshake/handshake.ts";
 import type { SecureLink } from "./handshake/secure_link.ts";
 import type { HandshakeTransport, Proof, RouteView } from "./handshake/transport.ts";
@@ -106,7 +107,8 @@ export class RemoteHandshake {
 
   /**
    * Handles a HANDSHAKE frame, relayed (`from` null) or sent directly from `from` to our socket
-   * `via`: a direct message 2 without a copy's cookie spends from `uncookied`. `heard` in the
+   * `via`: a direct message 2 without a copy's cookie spends from `uncookied`; a source whose
+   * messages failed too often (`gate`) is dropped before any cryptography. `heard` in the
    * answer: the frame was the peer's (it counts as a sign of life).
    */
   handle(
@@ -115,8 +117,9 @@ export class RemoteHandshake {
     from: Endpoint | null,
     via: number,
     uncookied: TokenBucket,
+    gate: FailureGate,
   ): { step: HandshakeStep; heard: boolean } {
-    const r = this.#handle(now, f, from, via, uncookied);
+    const r = this.#handle(now, f, from, via, uncookied, gate);
     this.#out();
     return r;
   }
@@ -127,7 +130,12 @@ export class RemoteHandshake {
     from: Endpoint | null,
     via: number,
     uncookied: TokenBucket,
+    gate: FailureGate,
   ): { step: HandshakeStep; heard: boolean } {
+    const key = gateKey(from, f.from);
+    if (!gate.allows(now, key)) {
+      return { step: { kind: "dropped", reason: "handshake-limited" }, heard: false };
+    }
     const place = this.#place();
     if (
       from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, via) &&
@@ -136,6 +144,7 @@ export class RemoteHandshake {
       return { step: { kind: "dropped", reason: "handshake-uncookied" }, heard: false };
     }
     const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
+    if (r.kind === "failed") gate.failed(now, key);
     const heard = r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch";
     if (from && heard) {
       // The peer's messages come from its NAT's mapping towards us: worth probing.

@@ -2,7 +2,7 @@
  * What one remote peer's authenticated frames come to: the frame goes to the part it is for
  * (`lib/peer/remote_frames.ts`), and what is left is done here: DATA delivered and acknowledged
  * (its messages, and a `missed` notice for lines the peer gave up), ACKs clearing what waits
- * (and a `responding` notice when a silent peer answers again), GOODBYE answered and recorded
+ * (and a `responding` notice when a silent peer answers again), chat envelopes decoded, GOODBYE answered and recorded
  * under the pair's epoch, SERVER_HINT, GOODBYE_ACK and file frames passed on as outputs. A departed peer's
  * frames still count while it is kept. {@link RemotePeer} (`lib/peer/remote.ts`) owns one per
  * peer. Pure.
@@ -11,6 +11,7 @@
  */
 import type { Endpoint } from "../wire/address.ts";
 import { type InnerFrame, InnerKind } from "../wire/peer_frame.ts";
+import { ChatKind, decodeChat } from "../wire/chat_message.ts";
 import type { ControlFrames } from "./control_frames.ts";
 import { countDrop } from "./drops.ts";
 import type { SecureLink } from "./handshake/secure_link.ts";
@@ -27,6 +28,9 @@ import {
 } from "./remote_frames.ts";
 import type { RemoteRoute } from "./remote_route.ts";
 import type { Responsiveness } from "./responsiveness.ts";
+
+/** What an inbox reports: the remote's outputs, and `nick` when the peer renamed itself. */
+export type InboxOutput = RemoteOutput | { type: "nick"; name: string };
 
 /** The parts of its remote that an inbox drives. */
 export interface InboxParts {
@@ -58,7 +62,7 @@ export interface InboxParts {
  */
 export class RemoteInbox {
   #p: InboxParts;
-  #events: RemoteOutput[] = [];
+  #events: InboxOutput[] = [];
 
   /** The inbox of the remote made of `parts`. */
   constructor(parts: InboxParts) {
@@ -66,7 +70,7 @@ export class RemoteInbox {
   }
 
   /** The next event, if any. */
-  pollEvent(): RemoteOutput | undefined {
+  pollEvent(): InboxOutput | undefined {
     return this.#events.shift();
   }
 
@@ -135,6 +139,9 @@ export class RemoteInbox {
       case "file":
         this.#events.push({ type: "file", frame: step.frame });
         break;
+      case "observed":
+        if (from) this.#events.push({ type: "observed", observed: step.observed, from });
+        break;
     }
     return true;
   }
@@ -149,7 +156,11 @@ export class RemoteInbox {
 
   /** An ACK from the peer: it clears what it acknowledges, and the peer is responding. */
   #ack(now: number, f: AckFrame): void {
+    const oldest = this.#p.channel.oldestSentAt();
     this.#p.channel.onAck(now, f);
+    // How long the oldest payload waited for its acknowledgement, if this ACK covered it.
+    const after = this.#p.channel.oldestSentAt();
+    if (oldest !== undefined && after !== oldest) this.#p.route.acked(now - oldest);
     if (this.#p.alive.acked(now)) {
       this.#events.push(notice({ kind: "responding", name: this.#p.who.name }));
     }
@@ -169,7 +180,13 @@ export class RemoteInbox {
     if (got.delivered && present) this.#routeNews(() => route.announce(from));
     // A delayed ACK goes out from the remote's next step when due.
     if (got.ack) route.send(now, got.ack, from, via);
-    for (const text of got.messages) this.#events.push({ type: "message", from: who.name, text });
+    for (const bytes of got.messages) {
+      const m = decodeChat(bytes);
+      if (!m.ok) this.#drop(m.reason);
+      else if (m.value.kind === ChatKind.Nick) {
+        this.#events.push({ type: "nick", name: m.value.name });
+      } else this.#events.push({ type: "chat", msg: m.value });
+    }
   }
 
   /** Runs `step` on the route and moves its path news into our events, in order. */

@@ -9,7 +9,8 @@
  * @module
  */
 import type { Endpoint } from "../wire/address.ts";
-import { type InnerFrame, InnerKind } from "../wire/peer_frame.ts";
+import { type InnerFrame, InnerKind, RTT_UNKNOWN } from "../wire/peer_frame.ts";
+import { RelayWatch } from "./relay_watch.ts";
 import type { BirthdayStats } from "./path/birthday.ts";
 import { PairSearch } from "./path/pair_search.ts";
 import { PathMachine } from "./path/path.ts";
@@ -61,6 +62,8 @@ export class RemoteRoute {
   #stalledOn: string | null = null;
   /** Probes to it while it does not answer: one every `QUIET_PROBE_GAP` at most. */
   #probes = new ProbeGate();
+  /** What this pair sees of the supernode relaying it (see `lib/peer/relay_watch.ts`). */
+  #watch = new RelayWatch();
 
   /** The route of the remote made of `parts`; no path until {@link start}. */
   constructor(parts: RouteParts) {
@@ -255,16 +258,26 @@ export class RemoteRoute {
   /** The `/peers` row. */
   info(): PeerInfo {
     const route = this.#path?.route() ?? null;
-    const rtt = this.#path?.rtt ?? null;
+    // Relayed: the round trip of messages through the relay, as the channel measures it.
+    const srtt = this.#p.channel.srtt;
+    const rtt = route ? this.#path?.rtt ?? null : srtt === undefined ? null : Math.round(srtt);
     const relay = route ? null : this.#relayName();
     return this.#news.row(this.#p.who, route, rtt, relay, this.#p.channel.outstanding);
+  }
+
+  /** The oldest payload in flight was acknowledged `delay` ms after it was first sent. */
+  acked(delay: number): void {
+    this.#watch.acked(delay);
   }
 
   /** Sends the DATA due; a timed-out resend makes the path (or the relay) suspect. */
   #sendData(now: number, path: PathMachine): void {
     const channel = this.#p.channel;
+    const view = this.#p.ctx.view;
+    this.#watch.through(path.route() ? null : view.supernodeFor(this.#p.key, this.#stalledOn));
     for (const d of channel.pollData(now)) {
       this.send(now, { kind: InnerKind.Data, ...d });
+      this.#watch.sent(d.reason === "timeout");
       // Only a timed-out resend says something about the path; a path change's resends don't.
       if (d.reason !== "timeout") continue;
       if (path.route()) path.suspect(now);
@@ -274,6 +287,17 @@ export class RemoteRoute {
           this.#stalledOn;
       }
     }
+    // Relayed by a supernode that holds back or loses what it relays: the server relays.
+    if (this.#watch.worse(this.#serverSum())) this.#stalledOn = this.#watch.key;
+  }
+
+  /** Both sides' RTTs to the server, summed, when both are known (see `relay_watch.ts`). */
+  #serverSum(): number | null {
+    const mine = this.#p.ctx.view.relays()?.serverRtt;
+    const theirs = this.#p.control.peerRelays?.serverRtt;
+    if (mine === undefined || theirs === undefined) return null;
+    if (mine === RTT_UNKNOWN || theirs === RTT_UNKNOWN) return null;
+    return mine + theirs;
   }
 
   /**

@@ -10,15 +10,18 @@
  *
  * @module
  */
+import { type ChatMessage, decodeChat, encodeChat } from "../../lib/wire/chat_message.ts";
 import assert from "node:assert/strict";
 import { addressCookie, reachMac } from "../../lib/crypto/cookie.ts";
 import { Identity } from "../../lib/crypto/identity.ts";
 import { fingerprint } from "../../lib/crypto/fingerprint.ts";
 import { OWNER_TAG_INFO, ownerTag } from "../../lib/crypto/owner.ts";
+import { peerIdKey, peerIdOf } from "../../lib/crypto/peer_id.ts";
 import { deriveRoomKeys, nameTag, roomSalt, roomSign } from "../../lib/crypto/room_key.ts";
 import { NOISE_PROTOCOL, payloadOf, readPayload } from "../../lib/peer/handshake/handshake.ts";
 import { pairPrologue, PROLOGUE } from "../../lib/peer/handshake/secure_link.ts";
 import { Registry } from "../../lib/server/registry.ts";
+import { altPortOf, decodeStun, StunResponder } from "../../lib/nat/stun.ts";
 import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
 import { MsgType, peekType, PROTOCOL_VERSION } from "../../lib/wire/header.ts";
 import {
@@ -43,6 +46,7 @@ import { replayPair, type ReplayPeer } from "./pair_replay.ts";
 import {
   addressCookieRef,
   aeadOpen,
+  ed25519PublicRef,
   ed25519SignRef,
   fingerprintRef,
   helloSigningInputRef,
@@ -52,6 +56,7 @@ import {
   noiseNonce,
   ownerTagRef,
   payloadRef,
+  peerIdRef,
   periodSecretRef,
   prologueRef,
   reachMacRef,
@@ -152,11 +157,21 @@ Deno.test("vectors: room keys from the fixed room and passphrase, by the code an
   const f = fromJson(h.fields) as Any;
   assert.equal(hex(helloSigningInput(f)), h.signing_input);
   assert.equal(
-    hex(helloSigningInputRef(f.id, f.cookie, f.nonce, f.flags, f.nameTag, f.owner)),
+    hex(
+      helloSigningInputRef(f.id, f.cookie, f.nonce, f.flags, f.room, f.nameTag, f.owner, f.idKey),
+    ),
     h.signing_input,
   );
   assert.equal(hex(roomSign(keys, unhex(h.signing_input))), h.signature);
   assert.equal(hex(ed25519SignRef(ref.signSeed, unhex(h.signing_input))), h.signature);
+  // The id is its id key's, and the id key signs the same input (5.3).
+  const idKey = peerIdKey(unhex(h.id_key_seed));
+  assert.equal(hex(idKey.publicKey), hex(f.idKey));
+  assert.equal(hex(idKey.id), hex(f.id));
+  assert.equal(hex(peerIdOf(f.idKey)), hex(f.id));
+  assert.equal(hex(peerIdRef(ed25519PublicRef(unhex(h.id_key_seed)))), hex(f.id));
+  assert.equal(hex(idKey.sign(unhex(h.signing_input))), h.id_signature);
+  assert.equal(hex(ed25519SignRef(unhex(h.id_key_seed), unhex(h.signing_input))), h.id_signature);
   const hello = V.server_messages.cases.find((s: Any) => s.name === "HELLO");
   assert.equal(hello.fields.signature, h.signature, "the HELLO sample carries it");
   assert.equal(hello.fields.room, r.room_id);
@@ -177,7 +192,7 @@ Deno.test("vectors: owner tags of alice's and bob's identities in the room, by t
   assert.notEqual(V.owner_tags.cases[0].owner, V.owner_tags.cases[1].owner);
 });
 
-Deno.test("vectors: address cookies, REACH MAC, roster digests", () => {
+Deno.test("vectors: address cookies, REACH MAC, ALT-PORT, roster digests", () => {
   for (const c of V.cookies.cases) {
     const master = unhex(c.master), id = unhex(c.id), ep: Endpoint = c.endpoint;
     assert.equal(hex(periodSecretRef(master, c.period)), c.period_secret);
@@ -194,6 +209,16 @@ Deno.test("vectors: address cookies, REACH MAC, roster digests", () => {
       c.cookie,
     );
   }
+  const s = V.stun_alt_port;
+  const answer = new StunResponder({ sockets: [s.primary, s.second] })
+    .handle(0, 0, s.client, unhex(s.request));
+  assert.equal(hex(answer!.data), s.response, "a one-address server's answer, byte for byte");
+  const decoded = decodeStun(unhex(s.response));
+  assert.ok(decoded.ok);
+  assert.equal(altPortOf(decoded.value), s.second.port);
+  // The attribute as section 17 draws it: type 0xc070, length 4, the port, two zero bytes.
+  assert.equal(s.alt_port_attribute, `c0700004${s.second.port.toString(16).padStart(4, "0")}0000`);
+  assert.ok(s.response.includes(s.alt_port_attribute));
   const r = V.reach_mac;
   assert.equal(hex(reachMac(unhex(r.token), unhex(r.nonce))), r.mac);
   assert.equal(hex(reachMacRef(unhex(r.token), unhex(r.nonce))), r.mac);
@@ -322,4 +347,14 @@ Deno.test("vectors: the RELAY and RELAYED samples carry alice's first handshake 
   }
   const d = decodeHandshake(unhex(a1));
   assert.ok(d.ok && d.value.stage === 1 && d.value.cookie === 0);
+});
+
+Deno.test("vectors: every chat message encodes to its bytes and decodes to its fields", () => {
+  for (const s of V.chat_messages.cases) {
+    const m = fields<ChatMessage>(s);
+    assert.equal(hex(encodeChat(m)), s.hex, `encode ${s.name}`);
+    const d = decodeChat(unhex(s.hex));
+    assert.ok(d.ok, `decode ${s.name}`);
+    assert.deepEqual(toJson(d.value), s.fields, `decode ${s.name}`);
+  }
 });
