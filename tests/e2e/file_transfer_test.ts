@@ -291,3 +291,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "p2p send --wait: a recipient that leaves before it has the file is reported, exit 1",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "p2p-e2e-send-gone-" });
+    try {
+      const path = join(dir, "big.bin");
+      await Deno.writeFile(path, fileBytes(60_000_000, 8));
+      await withRoom({
+        room: "sendgone",
+        peers: [{ name: "ben", extraArgs: ["--auto-accept", "--downloads", join(dir, "d")] }],
+      }, async ({ addr, passphrase, peers: [ben] }) => {
+        await ben.waitFor((e) => e.event === "ready", WAIT);
+        const sender = P2pProcess.p2p(
+          ["send", path, "--to", "ben", "--wait", "2", "--server", addr, "--room", "sendgone"]
+            .concat(["--name", "ann", "--json", "--bind", LO]),
+          { configHome: true, unsetEnv: PEER_ENV, env: { P2P_PASSPHRASE: passphrase } },
+        );
+        try {
+          await ben.waitFor(isFile("progress"), WAIT);
+          await ben.closeStdin(); // ben leaves (a goodbye) before it has the file
+          const started = performance.now();
+          assert.equal(await sender.wait(WAIT), 1, sender.describe());
+          assert.ok(performance.now() - started < 20_000);
+          assert.ok(
+            sender.eventsOf("notice").some((e) =>
+              String(e.message).includes("Not received by ben")
+            ),
+            sender.describe(),
+          );
+        } finally {
+          await sender.close();
+        }
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
