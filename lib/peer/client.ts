@@ -435,9 +435,9 @@ export class Client {
    * registration's traffic with our own role runs to quiescence (in bounded rounds).
    */
   #drive(now: number): void {
+    this.#d.peerViews(now);
     this.#files.step(now, (r) => this.#d.remote(r));
     for (let e = this.#files.pollEvent(); e; e = this.#files.pollEvent()) this.#d.events.push(e);
-    this.#d.peerViews(now);
     this.#serverNews(now);
     const failed = this.#step.takeSupernodeFailed();
     if (failed !== undefined) this.#sn.pathFailed(now, failed);

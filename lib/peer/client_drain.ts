@@ -1,8 +1,9 @@
 /**
  * Where a client's parts' outputs become the client's own: the datagrams of the server link,
  * discovery, the supernode side and each remote go onto one outgoing queue, their events onto
- * the user's (a remote's `identified`, GOODBYE_ACK, file frames and what a step must act on are taken on
- * the way; chat lines are shown once each, see `lib/peer/chat_log.ts`), discovery's findings are told to every peer, and drops are counted. The client
+ * the user's (a remote's `identified`, GOODBYE_ACK and file frames and what a step must act on are
+ * taken on the way; chat lines are shown once each, see `lib/peer/chat_log.ts`), discovery's
+ * findings are told to every peer, and drops are counted. The client
  * (`lib/peer/client.ts`) and its inbox (`lib/peer/client_inbox.ts`) drain through one
  * {@link ClientDrain}. Pure.
  *
@@ -16,10 +17,10 @@ import { discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.
 import type { Farewell } from "./farewell.ts";
 import { notice, type NoticeFact } from "./notices.ts";
 import type { RemotePeer } from "./remote.ts";
-import type { ClientFiles } from "./client_files.ts";
 import type { MessageEvent, RemoteOutput } from "./remote_context.ts";
 import type { ChatLog } from "./chat_log.ts";
 import { ChatKind } from "../wire/chat_message.ts";
+import type { ClientFiles } from "./client_files.ts";
 
 /** What a drain moves outputs from, besides the client's parts. */
 export interface DrainParts {
@@ -29,10 +30,10 @@ export interface DrainParts {
   readonly step: DriveState;
   /** Our own goodbyes (GOODBYE_ACKs are theirs). */
   readonly farewell: Farewell;
-  /** File transfers (file frames are theirs). */
-  readonly files: ClientFiles;
   /** The room's recent lines and the ids shown. */
   readonly log: ChatLog;
+  /** File transfers (file frames are theirs). */
+  readonly files: ClientFiles;
 }
 
 /** The client's outgoing datagrams and user events, filled from its parts. */
@@ -44,18 +45,18 @@ export class ClientDrain {
   #p: MadeParts;
   #step: DriveState;
   #farewell: Farewell;
-  #files: ClientFiles;
   #log: ChatLog;
   /** A peer's view of our address reached discovery: its news is drained at the step's end. */
   #views = false;
+  #files: ClientFiles;
 
   /** A drain for the parts in `d`. */
   constructor(d: DrainParts) {
     this.#p = d.parts;
     this.#step = d.step;
     this.#farewell = d.farewell;
-    this.#files = d.files;
     this.#log = d.log;
+    this.#files = d.files;
   }
 
   /**

@@ -33,9 +33,9 @@ export type FrameStep =
   | { kind: "server-hint"; boot: Uint8Array }
   | { kind: "goodbye" }
   | { kind: "goodbye-ack" }
-  | { kind: "file"; frame: FileFrame }
   /** A PROBE_ACK to our main socket: where the peer saw it come from (mapping evidence). */
   | { kind: "observed"; observed: Endpoint }
+  | { kind: "file"; frame: FileFrame }
   | { kind: "done" };
 
 /** The parts of a present, established remote that its frames drive. */

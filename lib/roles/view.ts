@@ -23,14 +23,14 @@ export type InputCommand =
   | { kind: "help" }
   /** `/trust NAME`: accept the identity `NAME` has now (after a changed-identity warning). */
   | { kind: "trust"; name: string }
-  /** `/send PATH` or `/send NAME PATH`: offer a file (the role tells a name from a path). */
-  | { kind: "send-file"; args: string }
-  /** `/accept [ID]`, `/reject [ID]`: answer an offer (the only one waiting when no ID). */
-  | { kind: "accept" | "reject"; id: string }
   /** `/msg NAME text`: send `text` to `NAME` alone. */
   | { kind: "private"; name: string; text: string }
   /** `/nick NAME`: be called `NAME` from now on. */
   | { kind: "nick"; name: string }
+  /** `/send PATH` or `/send NAME PATH`: offer a file (the role tells a name from a path). */
+  | { kind: "send-file"; args: string }
+  /** `/accept [ID]`, `/reject [ID]`: answer an offer (the only one waiting when no ID). */
+  | { kind: "accept" | "reject"; id: string }
   /** A line starting with `/` that is no command; `command` is its first word. */
   | { kind: "unknown"; command: string }
   /** An empty line: nothing to do. */
@@ -51,6 +51,10 @@ export function parseInput(raw: string): InputCommand {
   if (line.startsWith("/trust ") && line.slice(7).trim() !== "") {
     return { kind: "trust", name: line.slice(7).trim() };
   }
+  const msg = /^\/msg +(\S+) +(.*\S.*)$/s.exec(line);
+  if (msg) return { kind: "private", name: msg[1]!, text: msg[2]! };
+  const nick = /^\/nick +(\S.*)$/.exec(line);
+  if (nick) return { kind: "nick", name: nick[1]!.trim() };
   if (line.startsWith("/send ") && line.slice(6).trim() !== "") {
     return { kind: "send-file", args: line.slice(6).trim() };
   }
@@ -59,10 +63,6 @@ export function parseInput(raw: string): InputCommand {
       return { kind, id: line.slice(kind.length + 1).trim() };
     }
   }
-  const msg = /^\/msg +(\S+) +(.*\S.*)$/s.exec(line);
-  if (msg) return { kind: "private", name: msg[1]!, text: msg[2]! };
-  const nick = /^\/nick +(\S.*)$/.exec(line);
-  if (nick) return { kind: "nick", name: nick[1]!.trim() };
   if (line.startsWith("//")) return { kind: "send", text: line.slice(1) };
   if (line.startsWith("/")) return { kind: "unknown", command: line.split(" ")[0]! };
   return { kind: "send", text: line };
