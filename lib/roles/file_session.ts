@@ -52,6 +52,8 @@ export class FileSession {
   #waiting: string[] = [];
   #chains = new Map<string, Promise<void>>();
   #outcomes = new Map<string, Outcome>();
+  /** Transfers already said to go through a relay. */
+  #relayed = new Set<string>();
 
   constructor(o: FileSessionOptions) {
     this.#o = o;
@@ -59,6 +61,16 @@ export class FileSession {
 
   /** A file event from the client (after the view showed it). */
   onEvent(e: ClientFileEvent): void {
+    if (e.state === "progress" && e.route === "relay" && !this.#relayed.has(e.id)) {
+      // Said once a transfer: a relay (the server's, or a supernode's) caps its rate.
+      this.#relayed.add(e.id);
+      if (this.#relayed.size > 256) this.#relayed.delete(this.#relayed.values().next().value!);
+      const peer = e.from ?? e.to ?? "the peer";
+      this.#o.notice(
+        `${e.name}: ${peer} is reached through a relay, whose rate limit (--relay-rate, ` +
+          "--pair-rate) this transfer keeps to",
+      );
+    }
     if (e.state === "offered" && e.from !== undefined) {
       this.#waiting.push(e.id);
       if (this.#waiting.length > 64) this.#waiting.shift();

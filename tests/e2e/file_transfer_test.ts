@@ -281,6 +281,13 @@ Deno.test({
         assert.equal(sha(await Deno.readFile(String(done.path))), sha(data));
         const progress = ben.eventsOf("file").filter((e) => e.state === "progress");
         assert.ok(progress.every((e) => e.route === "relay"), JSON.stringify(progress.at(-1)));
+        // Both sides are told once that a relay's rate limit applies.
+        for (const p of [ann, ben]) {
+          const said = p.eventsOf("notice").filter((e) =>
+            /through a relay/.test(String(e.message))
+          );
+          assert.equal(said.length, 1, p.describe());
+        }
         // Past the relay's burst (1 MiB) the server's per-pair rate (128 KiB/s) holds it back: the
         // transfer keeps to it, losing what the server drops and sending it again.
         console.log(`2 MB through the relay in ${seconds.toFixed(1)} s`);
