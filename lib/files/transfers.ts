@@ -133,12 +133,12 @@ export class FileTransfers {
   accept(id: string, now: number, bitmap?: Uint8Array): boolean {
     if (!this.#downloads.accept(id, now, bitmap)) return false;
     const swarm = this.#downloads.swarmOf(id);
-    if (swarm) this.#relay(id, swarm, now);
+    if (swarm) this.#relay(swarm, now);
     return true;
   }
 
-  /** Download `id` passes its verified chunks on to the other receivers of its group. */
-  #relay(id: string, s: { file: IncomingFile; others: string[] }, now: number): void {
+  /** A download passes its verified chunks on to the other receivers of its group. */
+  #relay(s: { file: IncomingFile; others: string[] }, now: number): void {
     const f = s.file;
     this.#uploads.relay(
       f.offer,
@@ -147,7 +147,6 @@ export class FileTransfers {
       s.others,
       now,
     );
-    void id;
   }
 
   /** The receiver already holds offer `id`'s file, verified, at `path`: nothing is sent. */
@@ -198,7 +197,7 @@ export class FileTransfers {
         const peers = f.peers.map(toHex);
         const got = this.#downloads.handleSwarm(peer, id, peers, f.index);
         if (!got) return;
-        this.#relay(id, got, now);
+        this.#relay(got, now);
         return;
       }
       case FileKind.Ack: {

@@ -521,6 +521,14 @@ export const SEND_COMMAND = {
     "named with --to, waiting for them to arrive), and exits when every recipient has it (0), " +
     "or says who does not (1).",
   options: {
+    wait: num("wait", {
+      arg: "SECONDS",
+      help: "how long to wait for the recipients to be in the room, or to come back when they " +
+        "left before they had the file",
+      default: 30,
+      min: 0.1,
+      max: 86_400,
+    }),
     to: list({
       arg: "NAME",
       help: "send to this peer only (repeatable); waits for it to be in the room",
@@ -733,7 +741,9 @@ export function parseSend(args: readonly string[], hostName: () => string): Comm
   const v = parseOptions("send", SEND_COMMAND.options, rest);
   if (!v) return { kind: "help", text: helpText(SEND_COMMAND), code: 0 };
   const cmd = joinCommand("send", v, hostName);
-  if (cmd.kind === "join") cmd.options.sendFile = { path, to: v.to.length > 0 ? v.to : undefined };
+  if (cmd.kind === "join") {
+    cmd.options.sendFile = { path, to: v.to.length > 0 ? v.to : undefined, wait: v.wait * 1000 };
+  }
   return cmd;
 }
 

@@ -52,6 +52,8 @@ export class FileSession {
   #waiting: string[] = [];
   #chains = new Map<string, Promise<void>>();
   #outcomes = new Map<string, Outcome>();
+  /** Transfers already said to go through a relay. */
+  #relayed = new Set<string>();
 
   constructor(o: FileSessionOptions) {
     this.#o = o;
@@ -59,6 +61,16 @@ export class FileSession {
 
   /** A file event from the client (after the view showed it). */
   onEvent(e: ClientFileEvent): void {
+    if (e.state === "progress" && e.route === "relay" && !this.#relayed.has(e.id)) {
+      // Said once a transfer: a relay (the server's, or a supernode's) caps its rate.
+      this.#relayed.add(e.id);
+      if (this.#relayed.size > 256) this.#relayed.delete(this.#relayed.values().next().value!);
+      const peer = e.from ?? e.to ?? "the peer";
+      this.#o.notice(
+        `${e.name}: ${peer} is reached through a relay, whose rate limit (--relay-rate, ` +
+          "--pair-rate) this transfer keeps to",
+      );
+    }
     if (e.state === "offered" && e.from !== undefined) {
       this.#waiting.push(e.id);
       if (this.#waiting.length > 64) this.#waiting.shift();
@@ -303,36 +315,50 @@ export class FileSession {
   }
 }
 
-/** How long `p2p send` waits for its recipients to be in the room, in ms. */
+/** How long `p2p send` waits for its recipients to be in the room (or back), in ms. */
 export const SEND_WAIT = 30_000;
 
 /**
- * `p2p send`: waits (at most {@link SEND_WAIT}) for the recipients, offers the file, and waits
- * until each recipient has it or gave up; 0 when all have it, else 1 (who does not is said).
+ * `p2p send`: waits (at most `what.wait`, default {@link SEND_WAIT}) for the recipients, offers
+ * the file, and waits until each recipient has it or gave up, or is gone from the room for that
+ * long (a recipient that comes back meanwhile continues where it was); 0 when all have it, else
+ * 1 (who does not is said).
  */
 export async function sendAndWait(
   files: FileSession,
-  what: { path: string; to: string[] | undefined },
+  what: { path: string; to: string[] | undefined; wait?: number },
   client: Client,
   until: (cond: () => boolean, ms: number) => Promise<void>,
 ): Promise<number> {
+  const wait = what.wait ?? SEND_WAIT;
   const here = () => {
     const r = client.files.recipients(what.to);
     return what.to ? r.length === what.to.length : r.length > 0;
   };
-  await until(here, SEND_WAIT);
+  await until(here, wait);
   if (!here()) {
     const missing = what.to
       ? what.to.filter((n) => client.files.recipients([n]).length === 0).join(", ")
       : "anyone";
-    throw new Error(`Nobody to send to: ${missing} did not come within ${SEND_WAIT / 1000} s`);
+    throw new Error(`Nobody to send to: ${missing} did not come within ${wait / 1000} s`);
   }
   const { id, to } = await files.send(what.path, what.to);
+  const goneSince = new Map<string, number>();
   const settled = () => {
     const o = files.outcome(id)!;
-    return o.done.length + o.failed.length >= to.length;
+    if (o.done.length + o.failed.length >= to.length) return true;
+    const now = performance.now();
+    let allGone = true;
+    for (const n of to) {
+      if (o.done.includes(n) || o.failed.includes(n)) continue;
+      if (client.files.recipients([n]).length > 0) {
+        goneSince.delete(n);
+        allGone = false;
+      } else if (now - (goneSince.get(n) ?? (goneSince.set(n, now), now)) < wait) allGone = false;
+    }
+    return allGone;
   };
-  await until(settled, 2 ** 31 - 1);
+  while (!settled()) await until(settled, 1000);
   const o = files.outcome(id)!;
   const lacking = to.filter((n) => !o.done.includes(n));
   if (lacking.length === 0) return 0;

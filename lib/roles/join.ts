@@ -99,7 +99,7 @@ export interface JoinOptions {
   /** `--auto-accept`: accept every file offered. */
   autoAccept?: boolean;
   /** `p2p send`: the file to offer, and to whom (every peer present without names). */
-  sendFile?: { path: string; to: string[] | undefined };
+  sendFile?: { path: string; to: string[] | undefined; wait?: number };
   /** STUN servers (`HOST:PORT`) asked besides the p2p server how the NAT maps us. */
   stun?: string[] | undefined;
   /**

@@ -281,10 +281,57 @@ Deno.test({
         assert.equal(sha(await Deno.readFile(String(done.path))), sha(data));
         const progress = ben.eventsOf("file").filter((e) => e.state === "progress");
         assert.ok(progress.every((e) => e.route === "relay"), JSON.stringify(progress.at(-1)));
+        // Both sides are told once that a relay's rate limit applies.
+        for (const p of [ann, ben]) {
+          const said = p.eventsOf("notice").filter((e) =>
+            /through a relay/.test(String(e.message))
+          );
+          assert.equal(said.length, 1, p.describe());
+        }
         // Past the relay's burst (1 MiB) the server's per-pair rate (128 KiB/s) holds it back: the
         // transfer keeps to it, losing what the server drops and sending it again.
         console.log(`2 MB through the relay in ${seconds.toFixed(1)} s`);
         assert.ok(seconds > (2_000_000 - 1024 * 1024) / (256 * 1024), `${seconds} s`);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "p2p send --wait: a recipient that leaves before it has the file is reported, exit 1",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "p2p-e2e-send-gone-" });
+    try {
+      const path = join(dir, "big.bin");
+      await Deno.writeFile(path, fileBytes(60_000_000, 8));
+      await withRoom({
+        room: "sendgone",
+        peers: [{ name: "ben", extraArgs: ["--auto-accept", "--downloads", join(dir, "d")] }],
+      }, async ({ addr, passphrase, peers: [ben] }) => {
+        await ben.waitFor((e) => e.event === "ready", WAIT);
+        const sender = P2pProcess.p2p(
+          ["send", path, "--to", "ben", "--wait", "2", "--server", addr, "--room", "sendgone"]
+            .concat(["--name", "ann", "--json", "--bind", LO]),
+          { configHome: true, unsetEnv: PEER_ENV, env: { P2P_PASSPHRASE: passphrase } },
+        );
+        try {
+          await ben.waitFor(isFile("progress"), WAIT);
+          await ben.closeStdin(); // ben leaves (a goodbye) before it has the file
+          const started = performance.now();
+          assert.equal(await sender.wait(WAIT), 1, sender.describe());
+          assert.ok(performance.now() - started < 20_000);
+          assert.ok(
+            sender.eventsOf("notice").some((e) =>
+              String(e.message).includes("Not received by ben")
+            ),
+            sender.describe(),
+          );
+        } finally {
+          await sender.close();
+        }
       });
     } finally {
       await Deno.remove(dir, { recursive: true });

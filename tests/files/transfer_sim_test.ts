@@ -321,13 +321,12 @@ Deno.test("a path change to a longer path (direct to relay) keeps going at the n
   for (const [x, y] of [["a", "b"], ["b", "a"]]) {
     Object.assign(sim.link(x!, y!), { latency: 40, rate: 1250, queue: 200_000 });
   }
-  const changed = sim.now, before = a.core.senderOf("b")!.stats.bytesAcked;
+  const before = a.core.senderOf("b")!.stats.bytesAcked;
   sim.run(sim.now + 4000);
   const rate = (a.core.senderOf("b")!.stats.bytesAcked - before) / 4000 / 1250;
   assert.ok(rate > 0.6, `${rate} of the new path's rate in the 4 s after the change`);
   assert.ok(sim.run(120_000, () => a.events.some((e) => e.state === "done")));
   assert.ok(sameBytes(b.finished.get(id), data));
-  void changed;
 });
 
 Deno.test("group transfer: four receivers fetch from each other; the sender uploads about one copy", () => {
@@ -416,4 +415,20 @@ Deno.test("a long-lived peer meets more peers than it keeps links for: idle ones
   }
   assert.equal(offered, 300);
   assert.equal(b.core.drops.get("offer-flood"), undefined);
+});
+
+Deno.test("two files at once between the same pair share its bulk stream and both arrive", () => {
+  const sim = new FileSim(35, { loss: 0.01, jitter: 3 });
+  const a = sim.add("a"), b = sim.add("b");
+  const one = fileOf(36, 1_200_000), two = fileOf(37, 900_000);
+  const id1 = sim.offer("a", "one.bin", one, ["b"]);
+  const id2 = sim.offer("a", "two.bin", two, ["b"]);
+  sim.run(2000, () => b.events.filter((e) => e.state === "offered").length === 2);
+  assert.ok(b.core.accept(id1, sim.now) && b.core.accept(id2, sim.now));
+  sim.pump(b);
+  assert.ok(sim.run(120_000, () => b.finished.size === 2));
+  assert.ok(sameBytes(b.finished.get(id1), one) && sameBytes(b.finished.get(id2), two));
+  // One packet number space for the pair: one bulk sender carried both.
+  const s = a.core.senderOf("b")!;
+  assert.ok(s.stats.packets >= Math.ceil((one.length + two.length) / FILE_BLOCK));
 });

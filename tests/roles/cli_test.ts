@@ -885,3 +885,24 @@ Deno.test("cli: join --tcp, tcp:// and tls:// servers, --tls-ca", () => {
     assertUsageError(["join", "--server", bad, "--room", "r"], "--server", bad);
   }
 });
+
+Deno.test("cli: p2p send PATH [--to NAME] [--wait S] is a join that sends; --downloads, --auto-accept", () => {
+  const cmd = parseCommand(
+    ["send", "./a file.txt", "--to", "ben", "--to", "cat", "--wait", "5", "--server", "h:1"]
+      .concat(["--room", "r"]),
+    () => "ann",
+  );
+  assert.equal(cmd.kind, "join");
+  if (cmd.kind !== "join") return;
+  assert.deepEqual(cmd.options.sendFile, { path: "./a file.txt", to: ["ben", "cat"], wait: 5000 });
+  const room = parseCommand(["send", "x", "--room", "r"], () => "ann");
+  assert.ok(room.kind === "join" && room.options.sendFile?.to === undefined);
+  assert.throws(() => parseCommand(["send", "--to", "ben", "x"], () => "ann"), /PATH/);
+  assert.equal(parseCommand(["send"], () => "ann").kind, "help");
+  const join = parseCommand(
+    ["join", "--room", "r", "--downloads", "/tmp/d", "--auto-accept"],
+    () => "ann",
+  );
+  assert.ok(join.kind === "join" && join.options.downloads === "/tmp/d");
+  assert.ok(join.kind === "join" && join.options.autoAccept === true);
+});
