@@ -16,7 +16,9 @@
  * - **A server.** `serve` and `ServeOptions`: the `p2p serve` role (STUN on the same port,
  *   logs, metrics; runs until its signal aborts, or SIGINT/SIGTERM). `Registry`, its options
  *   `RegistryOptions` (defaults `DEFAULT_REGISTRY`), its `RegistryEvent`s and `RegistryStats`:
- *   the pure core, to run on a `UdpDriver` of your own.
+ *   the pure core, to run on a `UdpDriver` of your own; `ClusterOptions`, `ClusterPublish`,
+ *   `ClusterView`, `ClusterStats` and `ClusterEvent`: what `Registry.joinCluster` and its
+ *   cluster part take and show.
  * - **A peer.** `Client`, `ClientOptions` and what it reports: `ClientEvent` (a `RemoteEvent`
  *   of a peer, a `Warning` of kind `WarningKind`, a `Notice` of kind `NoticeKind`, ...),
  *   `PeerInfo` (a row of `Client.peers()`), `MAX_MESSAGE` (the longest line, in bytes). Types
@@ -83,6 +85,11 @@
  */
 export { serve, type ServeOptions } from "./lib/roles/serve.ts";
 export {
+  type ClusterEvent,
+  type ClusterOptions,
+  type ClusterPublish,
+  type ClusterStats,
+  type ClusterView,
   DEFAULT_REGISTRY,
   Registry,
   type RegistryEvent,

@@ -355,6 +355,16 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
       name: "REACHED",
       fields: { type: MsgType.Reached, id: ALICE, token: TOKEN_ALICE, nonce: REACH_NONCE },
     },
+    {
+      name: "SERVERS",
+      fields: {
+        type: MsgType.Servers,
+        token: TOKEN_ALICE,
+        seq: 5,
+        keepalive: 4,
+        servers: [{ hostname: "203.0.113.8", port: 7777 }, { hostname: "2001:db8::8", port: 7777 }],
+      },
+    },
   ];
 }
 

@@ -11,7 +11,7 @@
  * @module
  */
 import { constantTimeEqual } from "../crypto/constant_time.ts";
-import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
 import { MAX_NAME } from "../wire/peer_frame.ts";
 import {
@@ -35,6 +35,15 @@ const SEQ_WINDOW = 1024;
 
 /** How long PONGs may be missing before the server counts as lost, in ms. */
 export const SERVER_LOST_AFTER = 10_000;
+
+/**
+ * Once a cluster told us its other servers (SERVERS): how long PONGs may be missing before we
+ * register with the next one, in ms (`docs/protocol.md` 5.18).
+ */
+export const CLUSTER_FAILOVER_AFTER = 3_000;
+
+/** Most rendezvous points a link keeps (given ones and a cluster's). */
+const MAX_LINK_SERVERS = 16;
 
 /** With fallback servers: how long one is tried (HELLOs unanswered) before the next, in ms. */
 export const FAILOVER_AFTER = 2_000;
@@ -177,6 +186,10 @@ export class ServerLink {
   #registrations = 0;
   /** When {@link recheck} last sent something. */
   #lastRecheck = -Infinity;
+  /** The PING interval: the option's, or less when a cluster asks for less. */
+  #keepalive: number;
+  /** A cluster told us its other servers: fail over after {@link CLUSTER_FAILOVER_AFTER}. */
+  #cluster = false;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: ServerLinkOptions, digest: () => number) {
@@ -184,6 +197,7 @@ export class ServerLink {
     this.#digest = digest;
     this.#name = options.name;
     this.#servers = [options.server, ...(options.fallbacks ?? [])];
+    this.#keepalive = options.keepalive;
   }
 
   /** The next datagram for the server, if any. */
@@ -428,6 +442,11 @@ export class ServerLink {
           this.#alive(now);
         }
         return true;
+      case MsgType.Servers:
+        if (this.authentic(m.token) && this.fresh(m.seq)) {
+          this.#learnServers(m.servers, m.keepalive);
+        }
+        return true;
       case MsgType.Cookie:
         // The server wants proof that we receive at our address: repeat the request with it
         // (a HELLO at most every 250 ms, a PING at most once a second). Only a COOKIE that echoes
@@ -453,6 +472,16 @@ export class ServerLink {
     }
   }
 
+  /** A cluster's other servers (SERVERS): where to go when ours is lost, sooner than alone. */
+  #learnServers(servers: Endpoint[], keepalive: number): void {
+    for (const ep of servers) {
+      if (this.#servers.length >= MAX_LINK_SERVERS) break;
+      if (!this.#servers.some((known) => sameEndpoint(known, ep))) this.#servers.push(ep);
+    }
+    if (keepalive > 0) this.#keepalive = Math.min(this.#o.keepalive, keepalive * 1_000);
+    this.#cluster ||= servers.length > 0;
+  }
+
   #welcome(now: number, token: Uint8Array, boot: Uint8Array, observed: Endpoint): void {
     const s = this.#state;
     if (s.kind === "registered") return this.#alive(now);
@@ -471,7 +500,7 @@ export class ServerLink {
     // A first PING soon after registering checks that no introduction was lost on the way.
     this.#state = {
       kind: "registered",
-      nextPing: now + Math.min(1_000, this.#o.keepalive),
+      nextPing: now + Math.min(1_000, this.#keepalive),
       awaitingSince: undefined,
       lost: false,
     };
@@ -532,7 +561,7 @@ export class ServerLink {
     const s = this.#state;
     if (s.kind !== "registered") return;
     if (s.awaitingSince !== undefined) {
-      const k = this.#o.keepalive;
+      const k = this.#keepalive;
       s.nextPing = now + (this.#samples < EARLY_SAMPLES ? Math.min(1_000, k) : k);
     }
     s.awaitingSince = undefined;
@@ -574,7 +603,8 @@ export class ServerLink {
   #ping(now: number, s: Extract<ServerLinkState, { kind: "registered" }>): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
-    if (waited >= SERVER_LOST_AFTER && !s.lost) {
+    const giveUp = this.#cluster ? CLUSTER_FAILOVER_AFTER : SERVER_LOST_AFTER;
+    if (waited >= giveUp && !s.lost) {
       s.lost = true;
       this.#events.push({ type: "server-lost" });
       if (this.#servers.length > 1) {
@@ -585,7 +615,7 @@ export class ServerLink {
     }
     this.#sendPing(now);
     // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
-    const k = this.#o.keepalive;
+    const k = this.#keepalive;
     s.nextPing = now + (waited === 0 ? Math.min(1_000, k) : Math.min(Math.max(waited, 1_000), k));
   }
 

@@ -177,6 +177,7 @@ export const MsgType = {
   Cookie: 0x0d,
   Reach: 0x0e,
   Reached: 0x0f,
+  Servers: 0x10,
   Sealed: 0x20,
   Handshake: 0x21,
 } as const;

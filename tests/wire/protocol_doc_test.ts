@@ -85,6 +85,7 @@ Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reaso
     COOKIE: "Cookie",
     REACH: "Reach",
     REACHED: "Reached",
+    SERVERS: "Servers",
     SEALED: "Sealed",
     HANDSHAKE: "Handshake",
   };

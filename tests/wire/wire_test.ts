@@ -214,6 +214,8 @@ const SERVER_SAMPLES: ServerMsg[] = [
   { type: MsgType.Cookie, echo: tokenA, cookie: cookieA },
   { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
   { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
+  { type: MsgType.Servers, token: tokenA, seq: 3, keepalive: 4, servers: [epV4, epV6b] },
+  { type: MsgType.Servers, token: tokenB, seq: 1, keepalive: 0, servers: [] },
   { type: MsgType.Pong, token: tokenA, observed: epV4, digest: 0x12345678 },
   { type: MsgType.Pong, token: tokenB, observed: epV6b, digest: 0 },
   { type: MsgType.Roster, token: tokenA, seq: 1, ids: [] },
@@ -441,6 +443,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     [MsgType.Relayed]: 4,
     [MsgType.Repunch]: 4 + ID_LEN,
     [MsgType.Reached]: 4 + ID_LEN,
+    [MsgType.Servers]: 4,
   };
   const fresh = bytesOf(TOKEN_LEN, 99);
   let checked = 0;
@@ -466,7 +469,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     }
     checked++;
   }
-  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 11);
+  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 12);
   assert.ok(checked >= 10);
   // HELLO and COOKIE have none (the server hands the token out in WELCOME); REFUSED echoes it.
   for (const m of SERVER_SAMPLES) {
@@ -479,7 +482,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
   }
 });
 
-Deno.test("wire: INTRO, LEFT and ROSTER carry a seq u32 right after the token", () => {
+Deno.test("wire: INTRO, LEFT, ROSTER and SERVERS carry a seq u32 right after the token", () => {
   const at = 4 + TOKEN_LEN;
   const types = new Set<number>();
   for (const m of SERVER_SAMPLES) {
@@ -507,7 +510,10 @@ Deno.test("wire: INTRO, LEFT and ROSTER carry a seq u32 right after the token", 
     }
     types.add(m.type);
   }
-  assert.deepEqual([...types].sort(), [MsgType.Intro, MsgType.Left, MsgType.Roster].sort());
+  assert.deepEqual(
+    [...types].sort(),
+    [MsgType.Intro, MsgType.Left, MsgType.Roster, MsgType.Servers].sort(),
+  );
   // No other message has one.
   for (const m of SERVER_SAMPLES) {
     if (!types.has(m.type)) assert.ok(!("seq" in m), typeName(m.type));
@@ -725,6 +731,17 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
       { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
       // id, token[8], nonce[8].
       concat(hdr(MsgType.Reached), idA, tokenA, cookieA),
+    ],
+    [
+      {
+        type: MsgType.Servers,
+        token: tokenA,
+        seq: 7,
+        keepalive: 4,
+        servers: [{ hostname: "192.0.2.33", port: 0x1f90 }],
+      },
+      // token[8], seq u32, keepalive u16, servers list.
+      concat(hdr(MsgType.Servers), tokenA, [0, 0, 0, 7], [0, 4], [1], v4(192, 0, 2, 33, 0x1f90)),
     ],
   ];
   const types = new Set<number>();
