@@ -17,6 +17,7 @@ import { type SansIo, UdpDriver } from "../io/udp.ts";
 import { looksLikeStun, StunResponder, type StunStats } from "../nat/stun.ts";
 import { type Endpoint, formatEndpoint } from "../wire/address.ts";
 import type { Transmit } from "../wire/transmit.ts";
+import { type ServeCluster, type ServeClusterOptions, startCluster } from "./serve_cluster.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -50,6 +51,8 @@ export interface ServeOptions {
   altPort?: number;
   /** A second local address for STUN behaviour discovery ("change IP"); needs {@link altPort}. */
   altHost?: string;
+  /** Share rooms with other servers through an engine (`lib/roles/serve_cluster.ts`). */
+  cluster?: ServeClusterOptions;
 }
 
 const log = getLogger(["p2p", "serve"]);
@@ -352,7 +355,9 @@ export async function serve(o: ServeOptions): Promise<void> {
   }, systemRandom);
   const events = new RateLimitedLog(log, { perSecond: o.logPerSecond ?? 10 });
   const counts = new EventCounts();
+  let cluster: ServeCluster | undefined;
   const { drivers, stun } = await bindSockets(o, registry, () => {
+    cluster?.onStep();
     for (let e = registry.pollEvent(); e; e = registry.pollEvent()) {
       counts.count(e);
       logEvent(events, e);
@@ -360,6 +365,12 @@ export async function serve(o: ServeOptions): Promise<void> {
     events.flush();
   });
   const driver = drivers[0]!;
+  try {
+    cluster = await startCluster(o.cluster, o.host, registry, driver);
+  } catch (e) {
+    await Promise.all(drivers.map((d) => d.close()));
+    throw e;
+  }
   const addr = formatEndpoint(driver.localAddr);
   const local6 = driver.localAddr6;
   const addr6 = local6 ? formatEndpoint(local6) : undefined;
@@ -398,6 +409,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       driver: driver.stats,
       stunRequests: stun.stats?.answered ?? 0,
       memory: Deno.memoryUsage(),
+      ...(cluster ? { cluster: cluster.metrics() } : {}),
     }))
     : undefined;
   if (metrics) {
@@ -449,6 +461,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     if (summary !== undefined) clearInterval(summary);
     await Promise.all(drivers.map((d) => d.close()));
     await metrics?.close();
+    await cluster?.close();
     events.flush(true);
     log.info("Server stopped");
   }

@@ -70,6 +70,7 @@ const TYPES = [
   "RemoteEvent",
   "RoomKeys",
   "SansIo",
+  "ServeClusterOptions",
   "ServeOptions",
   "ServerLinkOptions",
   "Transmit",
