@@ -19,6 +19,7 @@ import {
   startServer,
 } from "../support/proc.ts";
 import { toolTest } from "../support/tools.ts";
+import { BLOCKING_JOIN_URL } from "../support/room.ts";
 
 const WAIT = 15_000;
 const LO = "127.0.0.1";
@@ -84,6 +85,14 @@ async function waitMetric(
   }
 }
 
+/** One sample of `s`'s metrics page (`name` with its labels, as the page writes it). */
+async function metric(s: RunningServer, name: string): Promise<number> {
+  const url = String(s.proc.eventsOf("metrics")[0]!.url);
+  const text = await (await fetch(url)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(" ")[1]) : NaN;
+}
+
 async function closeAll(procs: (P2pProcess | RunningServer)[]): Promise<void> {
   await Promise.all(procs.map((p) => ("proc" in p ? p.proc : p).close()));
 }
@@ -119,6 +128,42 @@ Deno.test({
         await waitMetric(servers[0]!, "p2p_cluster_remote_introductions_total", (v) => v >= 2);
       } finally {
         await closeAll([...peers, ...servers]);
+      }
+    },
+  ),
+  sanitizeResources: false,
+});
+
+Deno.test({
+  ...toolTest(
+    "nats-server",
+    "nats-server",
+    "cluster: a pair that cannot go direct relays through both servers, one hop between them",
+    async () => {
+      await prepareProduct();
+      await using nats = await new NatsServer().start();
+      const [a, b] = await cluster(nats, 2);
+      const alice = startPeer({
+        server: a!.addr,
+        room: "rl",
+        name: "alice",
+        main: BLOCKING_JOIN_URL,
+        cwd: new URL("../../", import.meta.url),
+      });
+      const bob = startPeer({ server: b!.addr, room: "rl", name: "bob" });
+      try {
+        assert.equal((await alice.waitFor(isPeer("bob"), WAIT)).path, "relay");
+        assert.equal((await bob.waitFor(isPeer("alice"), WAIT)).path, "relay");
+        const lines = Array.from({ length: 20 }, (_, i) => `relayed ${i + 1}`);
+        for (const l of lines) await alice.send(l);
+        await waitMessages(bob, "alice", lines);
+        await bob.send("back");
+        await waitMessages(alice, "bob", ["back"]);
+        const out = await metric(a!, 'p2p_cluster_relay_bytes_total{direction="out"}');
+        const inB = await metric(b!, 'p2p_cluster_relay_bytes_total{direction="in"}');
+        assert.ok(out > 0 && inB > 0, `relayed across: out ${out}, in ${inB}`);
+      } finally {
+        await closeAll([alice, bob, a!, b!]);
       }
     },
   ),
