@@ -61,7 +61,7 @@ const { values: args } = parseArgs({
     only: { type: "string" },
   },
 });
-const SUITES = ["relay", "capacity", "peer", "direct", "deno-bench"];
+const SUITES = ["relay", "capacity", "peer", "direct", "cluster", "deno-bench"];
 if (args.only !== undefined && !SUITES.includes(args.only)) {
   throw new Error(`--only takes one of ${SUITES.join(", ")}, not ${args.only}`);
 }
@@ -443,6 +443,34 @@ function directMarkdown(d: { summary: string[] }): string {
   ].join("\n");
 }
 
+/** `bench/cluster_intro.ts`: introductions across cluster servers (needs nats-server). */
+async function clusterIntro(): Promise<{ figures: Figure[]; summary: string[] } | undefined> {
+  if ((await tryRun("nats-server", ["--version"])) === undefined) {
+    progress("cluster: skipped (nats-server not found; apt-get install nats-server)");
+    return undefined;
+  }
+  progress("cluster: introduction latency across two servers vs one, 200 samples each");
+  const out = await run(Deno.execPath(), ["run", "--allow-all", "bench/cluster_intro.ts", "200"]);
+  const lines = out.split("\n").filter((l) => l.trim());
+  return {
+    figures: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
+    summary: lines.filter((l) => !l.startsWith("{")),
+  };
+}
+
+function clusterMarkdown(d: { summary: string[] }): string {
+  return [
+    "## Introductions across cluster servers",
+    "",
+    "`bench/cluster_intro.ts` runs two `p2p serve --cluster` processes on one `nats-server` " +
+    "(127.0.0.1) and, in a room of its own per sample, registers peer X with the first, then " +
+    "peer Y with the first (the baseline) or the second: the time from Y's HELLO to both " +
+    "INTROs. Goal: the median across servers at most 1.2 × the baseline's + 2 ms.",
+    "",
+    ...d.summary.map((l) => `- ${l}`),
+  ].join("\n");
+}
+
 // --- deno bench ---------------------------------------------------------------------------
 
 interface BenchRow {
@@ -568,11 +596,18 @@ const relay = runs("relay") ? await relayLoad(coturn) : undefined;
 const cap = runs("capacity") ? await capacity() : undefined;
 const peer = runs("peer") ? await peerThroughput() : undefined;
 const direct = runs("direct") ? await directTime() : undefined;
+const clusterRun = runs("cluster") ? await clusterIntro() : undefined;
 const peerFigures: Figure[] = (peer?.figures ?? [])
   .filter((x) => !args.ratios || x.goal !== null)
   .map(({ name, value, baseline, ratio, goal }) => ({ name, value, baseline, ratio, goal }));
 const directFigures = (direct?.figures ?? []).filter((x) => !args.ratios || x.goal !== null);
-const figures = [...relay?.figures ?? [], ...cap?.figures ?? [], ...peerFigures, ...directFigures];
+const figures = [
+  ...relay?.figures ?? [],
+  ...cap?.figures ?? [],
+  ...peerFigures,
+  ...directFigures,
+  ...clusterRun?.figures ?? [],
+];
 for (const x of figures) console.log(JSON.stringify(x));
 if (args.only === "deno-bench") console.log(benchMarkdown(bench));
 if (args.only === "capacity" && cap) console.log(capacityMarkdown(cap.result));
@@ -596,6 +631,7 @@ if (!args.ratios && !args["no-write"] && relay && cap && peer && direct) {
     "",
     directMarkdown(direct),
     "",
+    ...(clusterRun ? [clusterMarkdown(clusterRun), ""] : []),
     benchMarkdown(bench),
     "",
   ].join("\n");
