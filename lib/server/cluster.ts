@@ -487,7 +487,7 @@ export class Cluster implements MemberWatch, ClusterView {
     stub.inc1 = inc.getInt32(4);
     stub.flags = r.flags & 1;
     stub.supernode = (r.flags & 2) !== 0;
-    stub.addr = r.addr;
+    this.#p.members.readdress(stub, r.addr);
     stub.privateEndpoints = usable(r.privateEndpoints);
     this.#introduceToOurs(stub);
   }

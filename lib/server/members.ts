@@ -128,19 +128,20 @@ export class Members {
     r.members.set(p.num, p);
     r.digest = (r.digest ^ p.dig) >>> 0;
     this.#peers.set(p.num, p);
-    if (p.home) return void this.#remote++;
+    // Members of other cluster servers count under their sources too: per-source limits hold
+    // cluster-wide.
     this.#count(p.addr, r.hex, 1);
+    if (p.home) return void this.#remote++;
     this.#append(p);
     this.watch?.changed(p);
   }
 
   /** Makes `to` the address of `p`, counting it under its new source. */
   readdress(p: Member, to: Endpoint): void {
-    if (p.home) return void (p.addr = to);
     this.#count(p.addr, p.room.hex, -1);
     this.#count(to, p.room.hex, 1);
     p.addr = to;
-    this.watch?.changed(p);
+    if (!p.home) this.watch?.changed(p);
   }
 
   /**
@@ -150,9 +151,9 @@ export class Members {
    */
   remove(p: Member, reason: LeaveReason | "quiet"): void {
     this.#peers.delete(p.num);
+    this.#count(p.addr, p.room.hex, -1);
     if (p.home) this.#remote--;
     else {
-      this.#count(p.addr, p.room.hex, -1);
       this.#unlink(p);
       this.watch?.removed(p, reason);
     }

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { clusterKey } from "../../lib/crypto/cluster_mac.ts";
 import { DEFAULT_CLUSTER } from "../../lib/server/cluster.ts";
 import { type ClusterEnvelope, ClusterType, encodeCluster } from "../../lib/server/cluster_wire.ts";
-import { Registry } from "../../lib/server/registry.ts";
+import { Registry, type RegistryOptions } from "../../lib/server/registry.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import { idHex, MsgType } from "../../lib/wire/header.ts";
 import { encodeHandshake } from "../../lib/wire/peer_frame.ts";
@@ -21,6 +21,7 @@ import {
   decodeServerMsg,
   encodeServerMsg,
   LeftReason,
+  RefuseCode,
   rosterDigest,
   type ServerMsg,
 } from "../../lib/wire/server_msg.ts";
@@ -53,10 +54,10 @@ class Net {
   now = 1_000;
   key: Uint8Array | null;
 
-  constructor(n: number, secret?: string) {
+  constructor(n: number, secret?: string, limits: Partial<RegistryOptions> = {}) {
     this.key = secret ? clusterKey(new TextEncoder().encode(secret)) : null;
     for (let i = 0; i < n; i++) {
-      const registry = new Registry({}, seededRandom(100 + i));
+      const registry = new Registry(limits, seededRandom(100 + i));
       registry.joinCluster({
         ...DEFAULT_CLUSTER,
         server: new Uint8Array(8).fill(i + 1),
@@ -326,4 +327,40 @@ Deno.test("cluster: with a shared secret, unauthenticated and forged messages ch
   net.pump();
   assert.equal(net.take(b, bob, MsgType.Intro).length, 1);
   void a;
+});
+
+Deno.test("cluster: per-source limits count the other servers' members too", () => {
+  const net = new Net(2, undefined, { maxPerSource: 1 });
+  const [a, b] = net.nodes as [Node, Node];
+  const alice = peer(), bob = peer();
+  bob.addr = { hostname: alice.addr.hostname, port: alice.addr.port + 1 };
+  net.register(a, alice);
+  const cookie = b.registry.cookieFor(bob.id, bob.addr, net.now);
+  net.send(b, bob, signedHello("room", { id: bob.id, cookie, nameTag: bob.tag }));
+  const refused = net.take(b, bob, MsgType.Refused);
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0]!.code, RefuseCode.Limit);
+  // Once alice left (at A), bob may register at B.
+  net.send(a, alice, { type: MsgType.Bye, id: alice.id, token: alice.token });
+  net.register(b, bob);
+});
+
+Deno.test("cluster: a peer that moves to another server while its old one runs is dropped there quietly", () => {
+  const net = new Net(2);
+  const [a, b] = net.nodes as [Node, Node];
+  const alice = peer(), dave = peer();
+  net.register(a, alice);
+  net.register(a, dave);
+  const epoch = idHex(introOf(net.take(a, dave, MsgType.Intro), alice)!.epoch);
+  // alice lost her way to A (not A itself) and registers with B from a new address.
+  alice.addr = { hostname: "198.51.100.200", port: 41000 };
+  net.register(b, alice);
+  assert.equal(a.registry.peerCount, 1, "A holds only dave now");
+  assert.equal(net.take(a, dave, MsgType.Left).length, 0, "dave sees no LEFT");
+  const again = introOf(net.take(a, dave, MsgType.Intro), alice)!;
+  assert.deepEqual(again.publicEndpoint, alice.addr, "dave learns alice's new address");
+  assert.equal(idHex(again.epoch), epoch, "same epoch: no new handshake");
+  // Her goodbye at B reaches dave at A.
+  net.send(b, alice, { type: MsgType.Bye, id: alice.id, token: alice.token });
+  assert.equal(net.take(a, dave, MsgType.Left)[0]?.reason, LeftReason.Bye);
 });
