@@ -20,6 +20,7 @@ import { encodeHandshake } from "../../lib/wire/peer_frame.ts";
 import {
   decodeServerMsg,
   encodeServerMsg,
+  FLAG_SUPERNODE,
   LeftReason,
   RefuseCode,
   rosterDigest,
@@ -363,4 +364,25 @@ Deno.test("cluster: a peer that moves to another server while its old one runs i
   // Her goodbye at B reaches dave at A.
   net.send(b, alice, { type: MsgType.Bye, id: alice.id, token: alice.token });
   assert.equal(net.take(a, dave, MsgType.Left)[0]?.reason, LeftReason.Bye);
+});
+
+Deno.test("cluster: a member that becomes a supernode is introduced as one at the other server", () => {
+  const net = new Net(2, undefined, { reachVia: 2 });
+  const [a, b] = net.nodes as [Node, Node];
+  const alice = peer(), bob = peer();
+  net.register(b, bob);
+  const cookie = a.registry.cookieFor(alice.id, alice.addr, net.now);
+  net.send(a, alice, signedHello("room", { id: alice.id, cookie, nameTag: alice.tag, flags: 2 }));
+  alice.token = net.take(a, alice, MsgType.Welcome)[0]!.token;
+  const reach = net.take(a, alice, MsgType.Reach)[0]!;
+  assert.equal(introOf(net.take(b, bob, MsgType.Intro), alice)!.flags & 2, 0, "not yet");
+  net.send(a, alice, {
+    type: MsgType.Reached,
+    id: alice.id,
+    token: alice.token,
+    nonce: reach.nonce,
+  });
+  const intro = introOf(net.take(b, bob, MsgType.Intro), alice);
+  assert.ok(intro, "bob hears of alice again");
+  assert.equal(intro.flags & FLAG_SUPERNODE, FLAG_SUPERNODE);
 });
