@@ -284,6 +284,8 @@ export class Cluster implements MemberWatch, ClusterView {
       if (!before) this.#tellServers(p);
     }
     this.#dirty.clear();
+    // A takeover whose registration was refused after all leaves nothing behind.
+    this.#moving.clear();
     for (let i = 0; i < records.length; i += MAX_RECORDS) {
       const part = records.slice(i, i + MAX_RECORDS);
       this.#send(null, { type: ClusterType.Members, snapshot: 0, last: false, records: part });
