@@ -270,6 +270,8 @@ export class Cluster implements MemberWatch, ClusterView {
    * here is told the cluster's other servers (after its WELCOME, which went out in the step).
    */
   flush(): void {
+    // Called after every datagram (PINGs and RELAYs too): nothing to do is the common case.
+    if (this.#dirty.size === 0 && this.#gone.length === 0) return;
     const records: ClusterRecord[] = [];
     for (const p of this.#dirty) {
       if (this.#p.members.get(p.num) !== p) continue;
