@@ -21,7 +21,8 @@
  *   `ClusterView`, `ClusterStats` and `ClusterEvent`: what `Registry.joinCluster` and its
  *   cluster part take and show.
  * - **A peer.** `Client`, `ClientOptions` and what it reports: `ClientEvent` (a `RemoteEvent`
- *   of a peer, a `Warning` of kind `WarningKind`, a `Notice` of kind `NoticeKind`, ...),
+ *   of a peer, a chat line as a `MessageEvent`, a `Warning` of kind `WarningKind`, a `Notice` of
+ *   kind `NoticeKind`, ...),
  *   `PeerInfo` (a row of `Client.peers()`), `MAX_MESSAGE` (the longest line, in bytes). Types
  *   its options and methods name: `ServerLinkOptions` (the registration fields
  *   `ClientOptions` extends), `PathOptions`, `ReliableOptions`; `PortMapper`, `PortMapEvent`,
@@ -107,7 +108,7 @@ export {
   type NoticeKind,
   type PeerInfo,
 } from "./lib/peer/client.ts";
-export type { RemoteEvent } from "./lib/peer/remote_context.ts";
+export type { MessageEvent, RemoteEvent } from "./lib/peer/remote_context.ts";
 export type { Warning, WarningKind } from "./lib/peer/identity_policy.ts";
 export type { ServerLinkOptions } from "./lib/peer/server_link.ts";
 export type { PathOptions } from "./lib/peer/path/path.ts";

@@ -27,22 +27,21 @@
  *
  * @module
  */
-import { ID_LEN, MsgType } from "../lib/wire/header.ts";
+import { MsgType } from "../lib/wire/header.ts";
 import { parseArgs } from "node:util";
 import { Registry } from "../lib/server/registry.ts";
 import { systemRandom } from "../lib/io/random.ts";
-import { ed25519Sign } from "../lib/crypto/ed25519.ts";
 import {
   COOKIE_LEN,
   decodeServerMsg,
   encodeServerMsg,
-  helloSigningInput,
+  ID_KEY_LEN,
   idDigest,
   NONCE_LEN,
   OWNER_TAG_LEN,
   SIGNATURE_LEN,
 } from "../lib/wire/server_msg.ts";
-import { testRoom } from "../tests/support/hello.ts";
+import { signedHello as testHello, testPeerId, testRoom } from "../tests/support/hello.ts";
 import {
   bindUdp,
   LO,
@@ -138,11 +137,7 @@ interface Peer {
 }
 
 function peerId(i: number, salt: number): Uint8Array {
-  const id = new Uint8Array(ID_LEN);
-  const v = new DataView(id.buffer);
-  v.setUint32(0, salt);
-  v.setUint32(4, i);
-  return id;
+  return testPeerId(`${salt}/${i}`);
 }
 
 function sourceHost(s: number): string {
@@ -160,28 +155,21 @@ function bareHello(p: Peer): Uint8Array {
     nameTag: p.id,
     owner: new Uint8Array(OWNER_TAG_LEN),
     room: testRoom(`cap-${p.room}`).publicKey,
+    idKey: new Uint8Array(ID_KEY_LEN),
     signature: new Uint8Array(SIGNATURE_LEN),
+    idSignature: new Uint8Array(SIGNATURE_LEN),
     privateEndpoints: [],
   });
 }
 
 function signedHello(p: Peer, cookie: Uint8Array): Uint8Array {
-  const key = testRoom(`cap-${p.room}`);
-  const signed = {
+  return encodeServerMsg(testHello(`cap-${p.room}`, {
     id: p.id,
     cookie,
     nonce: p.id,
-    flags: 0,
     nameTag: p.id,
     owner: new Uint8Array(OWNER_TAG_LEN),
-  };
-  return encodeServerMsg({
-    type: MsgType.Hello,
-    ...signed,
-    room: key.publicKey,
-    signature: ed25519Sign(key.privateKey, helloSigningInput(signed)),
-    privateEndpoints: [],
-  });
+  }));
 }
 
 /** A socket of the generator: one source address, a queue of replies a worker waits on. */

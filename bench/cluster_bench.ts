@@ -12,7 +12,7 @@ import { Registry } from "../lib/server/registry.ts";
 import { systemRandom } from "../lib/io/random.ts";
 import { MsgType } from "../lib/wire/header.ts";
 import { decodeServerMsg, encodeServerMsg } from "../lib/wire/server_msg.ts";
-import { signedHello } from "../tests/support/hello.ts";
+import { signedHello, testPeerId } from "../tests/support/hello.ts";
 
 function registry(cluster: boolean): Registry {
   const r = new Registry({ maxPeers: 100_000 }, systemRandom);
@@ -39,8 +39,7 @@ function churn(cluster: boolean): () => void {
   const r = registry(cluster);
   let serial = 0;
   const join = (room: number) => {
-    const id = new Uint8Array(8);
-    new DataView(id.buffer).setUint32(0, ++serial);
+    const id = testPeerId(`churn ${++serial}`);
     const addr = {
       hostname: `10.${(serial >> 16) & 255}.${(serial >> 8) & 255}.${serial & 255}`,
       port: 4000,
@@ -72,7 +71,7 @@ function churn(cluster: boolean): () => void {
 /** A registry with one member; a step is one of its PINGs and the PONG. */
 function ping(cluster: boolean): () => void {
   const r = registry(cluster);
-  const id = new Uint8Array(8).fill(1), addr = { hostname: "10.0.0.1", port: 4000 };
+  const id = testPeerId("ping"), addr = { hostname: "10.0.0.1", port: 4000 };
   const hello = signedHello("room", { id, cookie: r.cookieFor(id, addr, 0), nameTag: id });
   r.handleDatagram(0, addr, encodeServerMsg(hello));
   const w = decodeServerMsg(r.pollTransmit()!.data);

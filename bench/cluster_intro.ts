@@ -14,7 +14,7 @@
  * @module
  */
 import { NatsServer } from "../tests/support/nats.ts";
-import { signedHello } from "../tests/support/hello.ts";
+import { signedHello, testPeerId } from "../tests/support/hello.ts";
 import { idHex, MsgType } from "../lib/wire/header.ts";
 import { decodeServerMsg, encodeServerMsg, type ServerMsg } from "../lib/wire/server_msg.ts";
 import { bindUdp, LO, parseAddr, sleep, spawnDeno, stopChild } from "./support.ts";
@@ -25,7 +25,7 @@ const ROOT = new URL("../", import.meta.url);
 /** A raw peer: a UDP socket and what it received, with arrival times. */
 class RawPeer {
   sock = bindUdp();
-  id = crypto.getRandomValues(new Uint8Array(8));
+  id = testPeerId(`bench ${crypto.randomUUID()}`);
   inbox: { at: number; msg: ServerMsg }[] = [];
   #waiters: (() => void)[] = [];
 

@@ -24,7 +24,7 @@ import {
 } from "../lib/wire/peer_frame.ts";
 import { decodeServerMsg, encodeServerMsg } from "../lib/wire/server_msg.ts";
 import type { Transmit } from "../lib/wire/transmit.ts";
-import { signedHello } from "../tests/support/hello.ts";
+import { signedHello, testPeerId } from "../tests/support/hello.ts";
 
 const LO = "127.0.0.1";
 const ROUNDS = 200;
@@ -91,7 +91,7 @@ const server = UdpDriver.bind(LO, 0, registry);
 server.start();
 const serverEp = server.localAddr;
 const relA = sock(), relB = sock();
-const idA = new Uint8Array(8).fill(1), idB = new Uint8Array(8).fill(2);
+const idA = testPeerId("bench a"), idB = testPeerId("bench b");
 const buf = new Uint8Array(2048);
 const tokens: Uint8Array[] = [];
 for (const [c, id] of [[relA, idA], [relB, idB]] as const) {
@@ -192,8 +192,7 @@ function loadedRegistry(n: number) {
   const ids: Uint8Array[] = [];
   let firstToken: Uint8Array = new Uint8Array(8);
   for (let i = 0; i < n; i++) {
-    const id = new Uint8Array(8);
-    new DataView(id.buffer).setUint32(0, i + 1);
+    const id = testPeerId(`loaded ${i + 1}`);
     const addr = { hostname: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 4000 };
     const hello = (cookie: Uint8Array) =>
       encodeServerMsg(signedHello(`room ${i % 500 + 1}`, { id, cookie, nameTag: id }));
@@ -233,8 +232,7 @@ function churnRegistry(total: number) {
   const r = new Registry({ maxPeers: 2 * total }, systemRandom);
   let serial = 0;
   const join = (room: number) => {
-    const id = new Uint8Array(8);
-    new DataView(id.buffer).setUint32(0, ++serial);
+    const id = testPeerId(`join ${++serial}`);
     const addr = {
       hostname: `10.${(serial >> 16) & 255}.${(serial >> 8) & 255}.${serial & 255}`,
       port: 4000,

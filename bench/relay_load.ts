@@ -34,7 +34,7 @@ import { parseArgs } from "node:util";
 import { MAX_DATAGRAM, MsgType } from "../lib/wire/header.ts";
 import { decodeServerMsg, encodeServerMsg } from "../lib/wire/server_msg.ts";
 import { allocateChannel, channelData, FIRST_CHANNEL } from "./turn_client.ts";
-import { signedHello } from "../tests/support/hello.ts";
+import { signedHello, testPeerId } from "../tests/support/hello.ts";
 import {
   addrOf,
   bindUdp,
@@ -318,7 +318,7 @@ async function rig(relay: RelayKind, o: LoadOptions): Promise<Rig> {
     server = startCoturn();
   }
   try {
-    const idA = new Uint8Array(8).fill(0xa1), idB = new Uint8Array(8).fill(0xb2);
+    const idA = testPeerId("load a"), idB = testPeerId("load b");
     const room = `load ${crypto.randomUUID()}`;
     let frame: Rig["frame"], expect: Rig["expect"];
     if (relay === "coturn") {

@@ -55,7 +55,7 @@ function senderOptions(n: number): ClientOptions {
     privateEndpoints: [],
     keepalive: 25_000,
     registerTimeout: 10_000,
-    id: new Uint8Array(8).fill(n),
+    idSeed: new Uint8Array(32).fill(n),
     identity: Identity.fromPrivate(seed),
     // A fresh seeded byte source: each replay draws the same ephemeral keys as the recording.
     random: seededRandom(1000 + n),

@@ -22,10 +22,12 @@ import { addressCookie, reachMac } from "../lib/crypto/cookie.ts";
 import { Identity } from "../lib/crypto/identity.ts";
 import { OWNER_TAG_INFO, ownerTag } from "../lib/crypto/owner.ts";
 import { fingerprint } from "../lib/crypto/fingerprint.ts";
+import { peerIdKey } from "../lib/crypto/peer_id.ts";
 import { deriveRoomKeys, nameTag, ROOM_KDF, roomSalt, roomSign } from "../lib/crypto/room_key.ts";
 import { NOISE_PROTOCOL, payloadOf } from "../lib/peer/handshake/handshake.ts";
 import { pairPrologue } from "../lib/peer/handshake/secure_link.ts";
 import { Registry } from "../lib/server/registry.ts";
+import { ChatKind, type ChatMessage, encodeChat } from "../lib/wire/chat_message.ts";
 import type { Endpoint } from "../lib/wire/address.ts";
 import { MsgType, PROTOCOL_VERSION } from "../lib/wire/header.ts";
 import {
@@ -53,6 +55,7 @@ import {
 import { replayPair, type ReplayPeer } from "../tests/wire/pair_replay.ts";
 import {
   addressCookieRef,
+  ed25519PublicRef,
   ed25519SignRef,
   endpointText,
   fingerprintRef,
@@ -63,6 +66,7 @@ import {
   noiseNonce,
   ownerTagRef,
   payloadRef,
+  peerIdRef,
   periodSecretRef,
   prologueRef,
   reachMacRef,
@@ -94,7 +98,14 @@ function labelled(label: string): Uint8Array {
 // Fixed inputs
 
 const ROOM = "friends", PASS = "correct horse battery staple";
-const ALICE = unhex("a1a2a3a4a5a6a7a8"), BOB = unhex("b1b2b3b4b5b6b7b8");
+/** Alice's and bob's id keys for the run: their ids are derived from them (5.3). */
+const ALICE_ID_SEED = labelled("p2p protocol vectors: alice id key");
+const BOB_ID_SEED = labelled("p2p protocol vectors: bob id key");
+const aliceIdKey = peerIdKey(ALICE_ID_SEED), bobIdKey = peerIdKey(BOB_ID_SEED);
+same("alice's id key", aliceIdKey.publicKey, ed25519PublicRef(ALICE_ID_SEED));
+same("alice's id", aliceIdKey.id, peerIdRef(ed25519PublicRef(ALICE_ID_SEED)));
+same("bob's id", bobIdKey.id, peerIdRef(ed25519PublicRef(BOB_ID_SEED)));
+const ALICE = aliceIdKey.id, BOB = bobIdKey.id;
 const CAROL = unhex("c1c2c3c4c5c6c7c8");
 const TOKEN_ALICE = unhex("d0d1d2d3d4d5d6d7"), TOKEN_BOB = unhex("e0e1e2e3e4e5e6e7");
 const NONCE = unhex("4e4f4e4345000001");
@@ -187,17 +198,30 @@ const helloSigned = {
   cookie: COOKIE,
   nonce: NONCE,
   flags: FLAG_SUPERNODE,
+  room: keys.id,
   nameTag: tag("alice"),
   owner: OWNER_ALICE,
+  idKey: aliceIdKey.publicKey,
 };
 const signingInput = helloSigningInput(helloSigned);
 same(
   "HELLO signing input",
   signingInput,
-  helloSigningInputRef(ALICE, COOKIE, NONCE, FLAG_SUPERNODE, helloSigned.nameTag, OWNER_ALICE),
+  helloSigningInputRef(
+    ALICE,
+    COOKIE,
+    NONCE,
+    FLAG_SUPERNODE,
+    keys.id,
+    helloSigned.nameTag,
+    OWNER_ALICE,
+    aliceIdKey.publicKey,
+  ),
 );
 const signature = roomSign(keys, signingInput);
 same("HELLO signature", signature, ed25519SignRef(ref.signSeed, signingInput));
+const idSignature = aliceIdKey.sign(signingInput);
+same("HELLO id signature", idSignature, ed25519SignRef(ALICE_ID_SEED, signingInput));
 
 /** The frame alice's handshake starts with, relayed (cookie 0): a RELAY's payload. */
 let relayedA1: Uint8Array = new Uint8Array(0);
@@ -215,7 +239,9 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
         room: keys.id,
         nameTag: helloSigned.nameTag,
         owner: OWNER_ALICE,
+        idKey: aliceIdKey.publicKey,
         signature,
+        idSignature,
         privateEndpoints: ALICE_PRIVATE,
       },
     },
@@ -227,12 +253,16 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
           cookie: COOKIE,
           nonce: NONCE,
           flags: FLAG_RELAY_ONLY,
+          room: keys.id,
           nameTag: tag("alice"),
           owner: OWNER_ALICE,
+          idKey: aliceIdKey.publicKey,
         };
         const sig = roomSign(keys, helloSigningInput(m));
         same("HELLO signature", sig, ed25519SignRef(ref.signSeed, helloSigningInput(m)));
-        const { id, cookie, nonce, flags, nameTag, owner } = m;
+        const idSig = aliceIdKey.sign(helloSigningInput(m));
+        same("HELLO id signature", idSig, ed25519SignRef(ALICE_ID_SEED, helloSigningInput(m)));
+        const { id, cookie, nonce, flags, nameTag, owner, idKey } = m;
         return {
           type: MsgType.Hello,
           id,
@@ -242,7 +272,9 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
           room: keys.id,
           nameTag,
           owner,
+          idKey,
           signature: sig,
+          idSignature: idSig,
           privateEndpoints: [],
         };
       })(),
@@ -481,6 +513,20 @@ const innerFrames: { name: string; fields: InnerFrame }[] = [
 ];
 
 // ---------------------------------------------------------------------------------------------
+// Chat messages (the envelope inside a reassembled message)
+
+const LINE_ID = new Uint8Array([0xa1, 0xb2, 0xc3, 0xd4, 0, 0, 0, 7]);
+const chatMessages: { name: string; fields: ChatMessage }[] = [
+  { name: "LINE", fields: { kind: ChatKind.Line, id: LINE_ID, text: "hello, room 👋" } },
+  { name: "PRIVATE", fields: { kind: ChatKind.Private, id: LINE_ID, text: "just for you" } },
+  {
+    name: "HISTORY",
+    fields: { kind: ChatKind.History, id: LINE_ID, age: 300, text: "said five minutes ago" },
+  },
+  { name: "NICK", fields: { kind: ChatKind.Nick, name: "Zoë" } },
+];
+
+// ---------------------------------------------------------------------------------------------
 // The pair's handshakes
 
 const alice: ReplayPeer = {
@@ -650,8 +696,10 @@ const vectors = {
   hello_signature: {
     section: "5.3 HELLO",
     fields: helloSigned,
+    id_key_seed: ALICE_ID_SEED,
     signing_input: signingInput,
     signature,
+    id_signature: idSignature,
   },
   cookies: { section: "6.2 Cookies", cases: cookieCases },
   reach_mac: { section: "5.16 REACH, 6.8 Reachability checks", ...reachCase },
@@ -663,6 +711,10 @@ const vectors = {
     cases: innerFrames.map(({ name, fields }) => ({ name, fields, hex: encodeInner(fields) })),
   },
   handshake: { section: "9. The pair handshake, 10. SEALED frames", ...handshakeSection },
+  chat_messages: {
+    section: "13. Messages and fragments",
+    cases: chatMessages.map(({ name, fields }) => ({ name, fields, hex: encodeChat(fields) })),
+  },
 };
 
 // Every sample decodes back (checked by the test too); the file is stable JSON.

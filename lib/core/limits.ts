@@ -61,13 +61,18 @@ export class TokenBucket {
 
   /** Takes `n` units if there are enough at `now`; false (and nothing taken) otherwise. */
   take(now: number, n: number): boolean {
+    if (!this.has(now, n)) return false;
+    this.#tokens -= n;
+    return true;
+  }
+
+  /** True when `n` units are there at `now` (nothing taken). */
+  has(now: number, n: number): boolean {
     if (now > this.#at) {
       this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#rate / 1000);
       this.#at = now;
     }
-    if (this.#tokens < n) return false;
-    this.#tokens -= n;
-    return true;
+    return this.#tokens >= n;
   }
 }
 

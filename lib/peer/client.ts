@@ -1,6 +1,7 @@
 /**
- * The joining peer's pure core, a router: each datagram goes to the one machine it concerns,
- * and what the machines queue goes out through one pair of queues.
+ * The joining peer's pure core, a router: each datagram goes to the one machine it concerns
+ * (`lib/peer/client_inbox.ts`), and what the machines queue goes out through one pair of queues
+ * (`lib/peer/client_drain.ts`); typed lines go onto the peers' channels (`lib/peer/client_chat.ts`).
  *
  * - {@link ServerLink}: our registration with the server (HELLO, PINGs, loss and return).
  * - {@link Supernodes} (`lib/peer/supernodes.ts`): the supernode role and our registration with
@@ -27,28 +28,25 @@
  */
 import type { BirthdayPool } from "./path/birthday.ts";
 import type { Discovery } from "./discovery.ts";
-import { compareBytes } from "../core/bytes.ts";
 import type { PeerTable } from "./peer_table.ts";
 import type { ClientEvent, ClientOptions } from "./client_options.ts";
 import type { Membership } from "./membership.ts";
 import { Farewell } from "./farewell.ts";
 import { StallGuard } from "../core/stall.ts";
-import { notice, type NoticeFact } from "./notices.ts";
-import { fragment, MAX_MESSAGE } from "./fragment.ts";
+import { ChatOut } from "./client_chat.ts";
+import { ChatLog } from "./chat_log.ts";
+import { normalizeName } from "../core/names.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
-import type { PeerInfo, RemotePeer } from "./remote.ts";
+import type { PeerInfo } from "./remote.ts";
 import type { ServerLink } from "./server_link.ts";
-import type { SupernodeLink } from "./supernode.ts";
 import type { Supernodes } from "./supernodes.ts";
 import { makeParts } from "./client_parts.ts";
-import { serverIntake, serverStep } from "./client_server.ts";
+import { ClientDrain } from "./client_drain.ts";
+import { ClientInbox } from "./client_inbox.ts";
 import { DriveState, nextDeadline } from "./client_drive.ts";
-import { relayedOf, routeOf } from "./client_routes.ts";
-import { byeOf, discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.ts";
-import { type Endpoint, sameEndpoint } from "../wire/address.ts";
-import { idHex } from "../wire/header.ts";
-import { type HandshakeFrame, HINT_BOOT_LEN, type SealedFrame } from "../wire/peer_frame.ts";
-import { decodeServerMsg, type ServerMsg } from "../wire/server_msg.ts";
+import { byeOf } from "./client_outputs.ts";
+import type { Endpoint } from "../wire/address.ts";
+import { HINT_BOOT_LEN } from "../wire/peer_frame.ts";
 import type { Transmit } from "../wire/transmit.ts";
 
 export { MAX_MESSAGE } from "./fragment.ts";
@@ -57,8 +55,6 @@ export type { Notice, NoticeKind } from "./notices.ts";
 export { DEPARTED_KEEP, MAX_DEPARTED } from "./peer_table.ts";
 export { UNANSWERED_AFTER } from "./remote.ts";
 export type { ClientEvent, ClientOptions } from "./client_options.ts";
-
-const textEncoder = new TextEncoder();
 
 /** Rounds of in-process traffic with our own supernode role per step, at most. */
 const MAX_ROUNDS = 16;
@@ -87,11 +83,12 @@ export class Client {
   #members: Membership;
   /** The remote peers, present and departed, and their deadlines. */
   #peers: PeerTable;
-  #out: Transmit[] = [];
-  /** Remotes with chat lines queued but not yet sent (see {@link pollTransmit}), and when. */
-  #unsent = new Set<RemotePeer>();
-  #unsentAt = 0;
-  #events: ClientEvent[] = [];
+  /** Where the parts' datagrams and events become ours. */
+  #d: ClientDrain;
+  /** Where incoming datagrams go. */
+  #inbox: ClientInbox;
+  /** Chat lines queued but not yet sent (see {@link pollTransmit}). */
+  #chat: ChatOut;
   /** STUN probe and router port mapping: our NAT's mapping and extra candidates. */
   #discovery: Discovery;
   #pool: BirthdayPool;
@@ -126,6 +123,16 @@ export class Client {
     this.#discovery = p.discovery;
     this.#sn = p.supernodes;
     this.#members = p.members;
+    const log = new ChatLog(options.random(4));
+    this.#d = new ClientDrain({ parts: p, step: this.#step, farewell: this.#farewell, log });
+    this.#inbox = new ClientInbox({
+      parts: p,
+      drain: this.#d,
+      farewell: this.#farewell,
+      relayOnly: options.relayOnly,
+      privates: options.privateEndpoints,
+    });
+    this.#chat = new ChatOut(p.peers, this.#d, log);
   }
 
   /** This peer's id. */
@@ -207,11 +214,8 @@ export class Client {
 
   /** Takes the next datagram to send, if any. */
   pollTransmit(): Transmit | undefined {
-    if (this.#unsent.size > 0) {
-      this.#flushSends();
-      this.#drive(this.#unsentAt);
-    }
-    return this.#out.shift();
+    if (this.#chat.pending) this.#drive(this.#chat.flush());
+    return this.#d.out.shift();
   }
 
   /** The next auxiliary socket (of a birthday search) the driver should close. */
@@ -224,27 +228,18 @@ export class Client {
     return { ...this.#peers.birthdayStats(), kept: this.#pool.kept };
   }
 
-  /** Sends the chat lines queued since the last poll: one step's lines share DATA frames. */
-  #flushSends(): void {
-    for (const r of this.#unsent) {
-      r.flush(this.#unsentAt);
-      this.#after(r);
-    }
-    this.#unsent.clear();
-  }
-
   /** Takes the next event for the user, if any. */
   pollEvent(): ClientEvent | undefined {
-    return this.#events.shift();
+    return this.#d.events.shift();
   }
 
   /** Starts registering. */
   start(now: number): void {
     this.#link.start(now);
-    this.#linkOut();
+    this.#d.link();
     this.#sn.start(now);
     this.#discovery.start(now);
-    this.#discoveryOut(now);
+    this.#d.discovery(now);
   }
 
   /** The port mapper's next HTTP request (UPnP), to be made and answered via {@link handleHttp}. */
@@ -255,29 +250,12 @@ export class Client {
   /** The answer to the port mapper's HTTP request `id`. */
   handleHttp(now: number, id: number, res: HttpResult): void {
     this.#discovery.handleHttp(now, id, res);
-    this.#discoveryOut(now);
+    this.#d.discovery(now);
   }
 
   /** True when the port mapper has nothing pending (after leave: its deletions are done). */
   get portmapIdle(): boolean {
     return this.#discovery.mapperIdle;
-  }
-
-  /** Moves what discovery queued out and tells the peers what it found. */
-  #discoveryOut(now: number): void {
-    const d = this.#discovery;
-    for (let t = d.pollTransmit(); t; t = d.pollTransmit()) this.#out.push(t);
-    for (let e = d.pollEvent(); e; e = d.pollEvent()) {
-      if (e.type !== "nat" && e.type !== "candidates") {
-        this.#notice(discoveryNotice(e));
-        continue;
-      }
-      for (const r of this.#peers.values()) {
-        if (e.type === "nat") r.offerNat(now);
-        else r.offerCandidates(now);
-        this.#after(r);
-      }
-    }
   }
 
   /**
@@ -292,16 +270,16 @@ export class Client {
     for (const r of this.#peers.values()) {
       r.flushAck(now);
       if (r.goodbye(now) && r.direct) awaiting.push(r.key);
-      this.#after(r);
+      this.#d.remote(r);
     }
     this.#sn.close(now);
     this.#drive(now);
     const bye = byeOf(this.#link, this.#id);
     this.#link.close();
-    this.#linkOut();
+    this.#d.link();
     this.#farewell.start(now, awaiting, bye);
     this.#discovery.stop(now);
-    this.#discoveryOut(now);
+    this.#d.discovery(now);
   }
 
   /** True once the goodbyes of {@link leave} are answered or given up on (at most a second). */
@@ -312,36 +290,48 @@ export class Client {
   /** Repeats the goodbyes and the BYE that are due (after {@link leave}). */
   #farewellTimeout(now: number): void {
     const due = this.#farewell.handleTimeout(now);
-    if (due.bye) this.#out.push(due.bye);
+    if (due.bye) this.#d.out.push(due.bye);
     for (const key of due.goodbyes) {
       const r = this.#peers.get(key);
       if (!r) continue;
       r.goodbye(now);
-      this.#after(r);
+      this.#d.remote(r);
     }
   }
 
-  /** Sends a chat line to every peer present. Returns how many peers it was queued for. */
+  /**
+   * Sends a chat line to every peer present (kept for peers that join later, see
+   * `lib/peer/chat_log.ts`). Returns how many peers it was queued for.
+   */
   send(now: number, text: string): number {
-    const bytes = textEncoder.encode(text);
-    if (bytes.length > MAX_MESSAGE) {
-      this.#notice({ kind: "too-long", bytes: bytes.length, limit: MAX_MESSAGE });
-      return 0;
-    }
-    const parts = fragment(bytes);
-    let n = 0;
-    const behind: string[] = [];
-    for (const r of this.#peers.values()) {
-      if (!r.present) continue;
-      if (r.send(now, parts, false)) (n++, this.#unsent.add(r), this.#unsentAt = now);
-      else behind.push(r.name || "a peer still connecting");
-      this.#after(r);
-    }
-    if (behind.length > 0) {
-      this.#notice({ kind: "queue-full", names: behind });
-    }
+    const n = this.#chat.line(now, text);
     this.#drive(now);
     return n;
+  }
+
+  /** Sends `text` to the peer called `name` alone (`/msg`). Returns 1 if queued, else 0. */
+  sendPrivate(now: number, name: string, text: string): number {
+    const n = this.#chat.privately(now, name, text);
+    this.#drive(now);
+    return n;
+  }
+
+  /**
+   * Renames us (`/nick`) to `wanted`: the peers present are told, and later handshakes and
+   * registrations carry the new name (our identity stays). Returns why not, or null.
+   */
+  rename(now: number, wanted: string): string | null {
+    const checked = normalizeName(wanted);
+    if (!checked.ok) return `That name is not allowed: ${checked.reason}`;
+    const name = checked.name;
+    if (name === this.name) return null;
+    if (this.#peers.infos().some((p) => p.name === name)) return `${name} is taken in this room`;
+    this.#link.rename(name);
+    for (const r of this.#peers.values()) r.renameSelf(name);
+    this.#chat.nick(now, name);
+    this.#d.notice({ kind: "nick", name: null, to: name });
+    this.#drive(now);
+    return null;
   }
 
   /**
@@ -368,20 +358,20 @@ export class Client {
   handleTimeout(now: number): void {
     if (this.#holding(now)) return;
     this.#discovery.handleMapperTimeout(now);
-    this.#discoveryOut(now);
+    this.#d.discovery(now);
     if (this.#link.closed) return this.#farewellTimeout(now);
     this.#link.handleTimeout(now);
-    this.#linkOut();
+    this.#d.link();
     this.#sn.handleTimeout(now);
     this.#discovery.handleTimeout(now);
-    this.#discoveryOut(now);
+    this.#d.discovery(now);
     for (const r of this.#peers.popDue(now)) {
       this.stats.remoteWakeups++;
       r.handleTimeout(now);
-      this.#after(r);
+      this.#d.remote(r);
     }
     this.#members.handleTimeout(now);
-    this.#membersOut();
+    this.#d.members();
     this.#sn.relaysCheck();
     this.#drive(now);
   }
@@ -393,7 +383,7 @@ export class Client {
    */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
     this.#holding(now);
-    this.#route(now, from, data, via);
+    this.#inbox.handle(now, from, data, via);
     this.#drive(now);
   }
 
@@ -421,8 +411,10 @@ export class Client {
     if (failed !== undefined) this.#sn.pathFailed(now, failed);
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const fed = this.#sn.pump(now);
-      if (!this.#snOut(now) && !fed) return;
+      if (!this.#snOut(now) && !fed) break;
     }
+    // Peers introduced in this step get our history before any line written later.
+    for (const r of this.#step.takeIntroduced()) this.#chat.history(now, r);
   }
 
   /**
@@ -434,192 +426,52 @@ export class Client {
     const goodbyes = this.#step.takeGoodbyes();
     if (goodbyes.length > 0) {
       for (const r of goodbyes) this.#members.goodbye(now, r);
-      this.#membersOut();
+      this.#d.members();
     }
     if (this.#step.takeHint()) {
       this.#link.recheck(now);
-      this.#linkOut();
+      this.#d.link();
     }
     if (!this.#step.registeredAgain(this.#link.registrations) || this.#link.closed) return;
     // The boot id of the server instance we registered with (zeros when it gave none).
     const boot = this.#link.bootId ?? new Uint8Array(HINT_BOOT_LEN);
     for (const r of this.#peers.values()) {
       if (!r.present) continue;
-      r.hint(now, boot);
-      this.#after(r);
+      r.tell.serverHint(now, boot);
+      this.#d.remote(r);
     }
   }
 
   /** Moves what the supernode side queued out and acts on its events; true if there was any. */
   #snOut(now: number): boolean {
-    let any = false;
-    for (let t = this.#sn.pollTransmit(); t; t = this.#sn.pollTransmit()) {
-      any = true;
-      this.#out.push(t);
-    }
+    let any = this.#d.supernodeTransmits();
     for (let e = this.#sn.pollEvent(); e; e = this.#sn.pollEvent()) {
       any = true;
       switch (e.type) {
         case "delivered":
-          this.#fromLink(now, e.data, e.from);
+          this.#inbox.fromLink(now, e.data, e.from);
           break;
         case "routes-changed":
           for (const r of this.#peers.values()) this.#members.refresh(now, r);
-          this.#membersOut();
+          this.#d.members();
           break;
         case "relays-changed":
           for (const r of this.#peers.values()) {
             if (!r.present) continue;
-            r.offerRelays(now);
+            r.tell.relays(now);
             this.#members.refresh(now, r);
           }
-          this.#membersOut();
+          this.#d.members();
           break;
         case "serving":
-          this.#notice({ kind: "supernode" });
+          this.#d.notice({ kind: "supernode" });
           break;
         case "not-serving":
-          this.#notice({ kind: "not-supernode" });
+          this.#d.notice({ kind: "not-supernode" });
           break;
       }
     }
     return any;
-  }
-
-  /** Routes one datagram to the machine it concerns (see {@link handleDatagram}). */
-  #route(now: number, from: Endpoint, data: Uint8Array, via: number): void {
-    // NAT-PMP, PCP and SSDP answers (never starting with p2p's magic "p2") go to the mapper.
-    if (
-      via === 0 && !(data[0] === 0x70 && data[1] === 0x32) &&
-      this.#discovery.handleMapper(now, from, data)
-    ) {
-      return this.#discoveryOut(now);
-    }
-    const sup = this.#sn.linkFrom(from);
-    const r = routeOf(data, {
-      via,
-      closed: this.#link.closed,
-      farewellDone: this.#farewell.done,
-      relayOnly: this.#o.relayOnly,
-      fromServer: sameEndpoint(from, this.#link.server),
-      fromSupernode: sup !== undefined,
-    });
-    switch (r.kind) {
-      case "drop":
-        return this.#drop(r.reason);
-      case "ignore":
-        return;
-      case "sealed":
-        return this.#sealed(now, r.frame, from, r.via);
-      case "stun":
-        if (!this.#discovery.handleStun(now, from, data)) this.#drop("stun-unsolicited");
-        return this.#discoveryOut(now);
-      case "reach":
-        return this.#reach(now, data);
-      case "handshake":
-        return this.#handshake(now, r.frame, from);
-      case "server":
-        return this.#fromLink(now, data);
-      case "supernode":
-        return this.#fromLink(now, data, sup);
-      case "member":
-        // Members of our room talking to us as their supernode.
-        if (!this.#sn.handleMember(now, from, r.type, data)) this.#drop("unexpected-source");
-    }
-  }
-
-  /** A datagram from the server (`sup` absent) or from our supernode `sup`. */
-  #fromLink(now: number, data: Uint8Array, sup?: SupernodeLink): void {
-    const link = sup ? sup.link : this.#link;
-    const d = decodeServerMsg(data);
-    if (!d.ok) return this.#drop(d.reason);
-    const got = serverIntake(now, d.value, link, sup, this.#sn);
-    if (!sup) this.#linkOut();
-    if (got.kind === "drop") return this.#drop(got.reason);
-    // A PONG may have changed an RTT.
-    if (got.kind === "mine") {
-      if (!sup && link.registered) this.#discovery.handleRegistered(now);
-      return this.#sn.relaysCheck();
-    }
-    this.#serverMsg(now, got.msg, sup);
-  }
-
-  /** Acts on a server message that passed the checks (see {@link serverStep}). */
-  #serverMsg(now: number, m: ServerMsg, sup?: SupernodeLink): void {
-    const at = { id: this.#id, ipv6: this.#ipv6, serverHealthy: this.#link.healthy };
-    const step = serverStep(m, at, sup);
-    switch (step.kind) {
-      case "drop":
-        return this.#drop(step.reason);
-      case "intro":
-        // Only peers a supernode introduced can be relayed to through it.
-        if (sup) sup.introduce(step.key);
-        else this.#sn.handleServerWord(now, step.key, step.supernodeAt);
-        this.#members.intro(now, step.intro, sup !== undefined);
-        return this.#membersOut();
-      case "left":
-        sup?.introduced.delete(step.key);
-        this.#members.left(now, step.key, step.reason, sup !== undefined, step.inCharge);
-        this.#membersOut();
-        if (!sup) this.#sn.handleServerWord(now, step.key, null);
-        return;
-      case "roster":
-        this.#members.roster(now, step.ids, step.inCharge, this.#link.registered);
-        return this.#membersOut();
-      case "relayed":
-        return this.#relayed(now, step.from, step.payload);
-    }
-  }
-
-  /** A peer frame the server relayed: a HANDSHAKE or a SEALED frame. */
-  #relayed(now: number, from: Uint8Array, payload: Uint8Array): void {
-    const r = relayedOf(from, payload);
-    if (r.kind === "drop") return this.#drop(r.reason);
-    if (r.kind === "sealed") return this.#sealed(now, r.frame, null);
-    this.#handshake(now, r.frame, null);
-  }
-
-  /** Routes a HANDSHAKE frame, relayed (`from` null) or direct, to the remote it comes from. */
-  #handshake(now: number, f: HandshakeFrame, from: Endpoint | null): void {
-    if (compareBytes(f.to, this.#id) !== 0) return this.#drop("not-for-us");
-    const r = this.#peers.get(idHex(f.from));
-    if (!r || !r.present) {
-      this.#drop("unknown-peer");
-      // A relayed handshake from someone we were never introduced to: our INTRO may have been
-      // lost (a direct one may come from anyone, so it asks nothing of the server).
-      if (!from) this.#resync(now);
-      return;
-    }
-    r.handleHandshake(now, f, from);
-    this.#after(r);
-  }
-
-  /** Routes a sealed frame to the remote it comes from (`from` null: relayed), on socket `via`. */
-  #sealed(now: number, s: SealedFrame, from: Endpoint | null, via = 0): void {
-    if (compareBytes(s.to, this.#id) !== 0) return this.#drop("not-for-us");
-    const r = this.#peers.sealedFrom(s.from);
-    // Our view of the room may be stale (a lost INTRO): ask the server to resync.
-    if (!r || !r.present) this.#resync(now);
-    if (!r) return this.#drop("unknown-peer");
-    r.handleSealed(now, s, from, via);
-    this.#after(r);
-  }
-
-  /** Moves what membership queued: the remotes it touched are drained, its events shown. */
-  #membersOut(): void {
-    for (let r = this.#members.pollTouched(); r; r = this.#members.pollTouched()) this.#after(r);
-    for (let e = this.#members.pollEvent(); e; e = this.#members.pollEvent()) this.#events.push(e);
-  }
-
-  /**
-   * A REACH: the server found us reachable (see {@link Supernodes.handleReach}); the STUN
-   * probe may ask the server's other address now, and we serve our room as its supernode.
-   */
-  #reach(now: number, data: Uint8Array): void {
-    if (!this.#sn.handleReach(data)) return;
-    this.#discovery.releaseOther(now);
-    this.#discoveryOut(now);
-    this.#sn.serve(now);
   }
 
   /** True while we serve as our room's supernode. */
@@ -642,44 +494,5 @@ export class Client {
   /** The supernode we are registered with (its peer id in hex), if any. */
   get supernodeKey(): string | undefined {
     return this.#sn.link?.key;
-  }
-
-  /**
-   * After anything touched remote `r`: its datagrams go out (RELAYs through the relay it chose:
-   * our supernode, or the server), its events to the user, and its deadline is filed again.
-   */
-  #after(r: RemotePeer): void {
-    remoteTransmits(r, this.#id, this.#link, this.#sn, this.#out);
-    for (let e = r.pollEvent(); e; e = r.pollEvent()) {
-      if (this.#step.noteEvent(r, e, this.#sn.link?.key, this.#link.bootId)) continue;
-      if (e.type === "identified") {
-        this.#members.identified(r);
-        this.#membersOut();
-      } else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
-      else this.#events.push(e);
-    }
-    this.#peers.track(r);
-  }
-
-  /** Asks the server to resync our view of the room (see {@link ServerLink.resync}). */
-  #resync(now: number): void {
-    this.#link.resync(now);
-    this.#linkOut();
-  }
-
-  /** Moves what the server link queued out: its datagrams, then its events. */
-  #linkOut(): void {
-    for (let t = this.#link.pollTransmit(); t; t = this.#link.pollTransmit()) this.#out.push(t);
-    for (let e = this.#link.pollEvent(); e; e = this.#link.pollEvent()) {
-      this.#events.push(linkEventOf(e, this.#fingerprint));
-    }
-  }
-
-  #notice(f: NoticeFact): void {
-    this.#events.push(notice(f));
-  }
-
-  #drop(reason: string): void {
-    this.drops[reason] = (this.drops[reason] ?? 0) + 1;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * What one step of the client learned that its end (the client's `#drive`, `lib/peer/client.ts`)
  * acts on: a peer's SERVER_HINT (check our registration), the peers whose GOODBYE came (they
- * depart), our supernode's direct path failing (it is gone), and how many registrations our
+ * depart), the peers first introduced (they are sent our history), our supernode's direct path failing (it is gone), and how many registrations our
  * server link has seen (a new one after the first: tell the peers); and when the client must be
  * driven next ({@link nextDeadline}). Pure.
  *
@@ -29,6 +29,18 @@ export class DriveState {
   #goodbyes: RemotePeer[] = [];
   /** Our supernode's key, when the direct path to it failed in this step. */
   #supernodeFailed: string | undefined;
+  /** Peers first introduced in this step (they are owed our history before anything else). */
+  #introduced: RemotePeer[] = [];
+
+  /** Peer `r` was first introduced (see {@link takeIntroduced}). */
+  introduced(r: RemotePeer): void {
+    this.#introduced.push(r);
+  }
+
+  /** The peers first introduced in this step, in order (then forgotten). */
+  takeIntroduced(): RemotePeer[] {
+    return this.#introduced.splice(0);
+  }
 
   /**
    * Takes remote `r`'s event `e` if it is news for the end of the step: its direct path lost

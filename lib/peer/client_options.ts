@@ -10,6 +10,8 @@ import type { Discovery } from "./discovery.ts";
 import type { Identity } from "../crypto/identity.ts";
 import type { PeerTable } from "./peer_table.ts";
 import type { Notice } from "./notices.ts";
+import type { PeerIdKey } from "../crypto/peer_id.ts";
+import { FailureGate } from "./handshake/failure_gate.ts";
 import { TokenBucket } from "../core/limits.ts";
 import type { PortMapper } from "../nat/portmap/mapper.ts";
 import { noiseFactory } from "./handshake/handshake.ts";
@@ -33,7 +35,7 @@ const HANDSHAKE_BUDGET = { unprovenPerMinute: 24, unprovenBurst: 120 };
 const UNCOOKIED_PER_SECOND = 16;
 /** Options of a joining peer: what it registers with, plus its machines' tunables. */
 export interface ClientOptions
-  extends Omit<ServerLinkOptions, "id" | "roomId" | "nameTag" | "sign" | "owner"> {
+  extends Omit<ServerLinkOptions, "id" | "idKey" | "roomId" | "nameTag" | "sign" | "owner"> {
   /** The room's keys, derived from its name and passphrase (see `lib/crypto/room_key.ts`). */
   room: RoomKeys;
   /** Names and fingerprints seen before in this room (known_peers); a change is flagged. */
@@ -54,8 +56,11 @@ export interface ClientOptions
   reliable?: Partial<ReliableOptions>;
   /** The long-term identity (from the config directory). */
   identity: Identity;
-  /** Fixed peer id (tests); by default 8 bytes drawn from {@link ServerLinkOptions.random}. */
-  id?: Uint8Array;
+  /**
+   * The seed of our id key for this run (tests; by default 32 bytes drawn from `random`): the
+   * peer id is derived from the key (`lib/crypto/peer_id.ts`), so it cannot be chosen.
+   */
+  idSeed?: Uint8Array;
   /**
    * The supernode role: `auto` (default) offers it (the server checks reachability), `ask`
    * offers it and says whether the check passed, `off` (`--no-supernode`) never serves.
@@ -83,11 +88,12 @@ export type ClientEvent =
   | { type: "fatal"; message: string };
 
 /** The options of our registration with the server (reused for a supernode's). */
-export function linkOptionsOf(o: ClientOptions, id: Uint8Array): ServerLinkOptions {
+export function linkOptionsOf(o: ClientOptions, idKey: PeerIdKey): ServerLinkOptions {
   const room = o.room;
   return {
     ...o,
-    id,
+    id: idKey.id,
+    idKey,
     roomId: room.id,
     nameTag: (n) => nameTag(room, n),
     owner: ownerTag(o.identity.privateKey, room.id),
@@ -130,6 +136,7 @@ export function remoteContextOf(o: ClientOptions, c: ClientParts): RemoteContext
       probeBudget: new ProbeBudget({ ...DEFAULT_PATH, ...o.path }),
       handshakeBudget: new ProbeBudget(HANDSHAKE_BUDGET),
       uncookied: new TokenBucket(UNCOOKIED_PER_SECOND, UNCOOKIED_PER_SECOND, 0),
+      failures: new FailureGate(),
       birthday: c.pool,
       random: o.random,
       drops: c.drops,

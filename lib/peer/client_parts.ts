@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { peerIdKey } from "../crypto/peer_id.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { BirthdayPool } from "./path/birthday.ts";
 import {
@@ -34,8 +35,9 @@ export function makeParts(options: ClientOptions, drops: Record<string, number>)
   const peers = new PeerTable();
   const pool = new BirthdayPool();
   const ipv6 = options.ipv6 ?? [options.server, ...options.privateEndpoints].some(isIPv6);
-  const id = options.id ?? options.random(8);
-  const linkOptions = linkOptionsOf(options, id);
+  const idKey = peerIdKey(options.idSeed ?? options.random(32));
+  const id = idKey.id;
+  const linkOptions = linkOptionsOf(options, idKey);
   const link = new ServerLink(linkOptions, () => peers.digest);
   const discovery = new Discovery({
     // Always ask the p2p server (it answers STUN on its port), plus any --stun servers.

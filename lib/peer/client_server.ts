@@ -13,7 +13,7 @@ import { compareBytes } from "../core/bytes.ts";
 import type { Endpoint } from "../wire/address.ts";
 import { idHex, MsgType } from "../wire/header.ts";
 import { FLAG_SUPERNODE, LeftReason, type ServerMsg } from "../wire/server_msg.ts";
-import { introductionOf } from "./introductions.ts";
+import { introductionOf, type LocalSite } from "./introductions.ts";
 import type { Introduction } from "./remote_context.ts";
 import type { ServerLink } from "./server_link.ts";
 import type { SupernodeLink } from "./supernode.ts";
@@ -70,6 +70,8 @@ export interface ServerReader {
   ipv6: boolean;
   /** Whether the server answers our registration now. */
   serverHealthy: boolean;
+  /** Where we are (private candidates are taken only from peers on our site). */
+  local?: LocalSite;
 }
 
 /** Reads a checked message `m` from the server, or from our supernode `sup`. */
@@ -78,7 +80,7 @@ export function serverStep(m: ServerMsg, at: ServerReader, sup?: SupernodeLink):
   switch (m.type) {
     case MsgType.Intro: {
       if (compareBytes(m.id, at.id) === 0) return { kind: "drop", reason: "intro-self" };
-      const intro = introductionOf(m, sup?.key, at.ipv6);
+      const intro = introductionOf(m, sup?.key, at.ipv6, at.local);
       // Only the server's check makes a supernode (a supernode's own INTROs never do).
       const supernodeAt = !sup && (m.flags & FLAG_SUPERNODE) !== 0 ? m.publicEndpoint : null;
       return { kind: "intro", key: idHex(m.id), intro, supernodeAt };

@@ -80,6 +80,8 @@ export class Discovery {
   /** What STUN servers reported, and the router's port mapping: the sources of #extra. */
   #reflexive: Endpoint[] = [];
   #mapped: Endpoint | undefined;
+  /** Whether the last extra candidates included {@link #mapped}. */
+  #mappedTold = false;
   /** Addresses peers may reach us at that the server's introductions do not carry. */
   #extra: Endpoint[] = [];
   #events: DiscoveryEvent[] = [];
@@ -143,6 +145,8 @@ export class Discovery {
   /** Our registration with the server is up: the reachability check has its chance now. */
   handleRegistered(now: number): void {
     if (!this.#released) this.#releaseAt ??= now + REACH_WAIT;
+    // Where the server sees us decides whether a router's mapping is worth telling.
+    if (this.#mapped && this.#mappedTold !== this.#mappedCounts()) this.#extraFrom(this.#reflexive);
   }
 
   /**
@@ -215,6 +219,16 @@ export class Discovery {
   }
 
   /**
+   * True when the router's mapping is worth telling peers: it is on the public IP the server
+   * sees us at. A NAT-PMP answer has no nonce (a LAN neighbour can forge one), and a router
+   * behind another NAT maps an address nobody can reach; peers would probe it, unproven.
+   */
+  #mappedCounts(): boolean {
+    const seen = this.#o.server.public;
+    return this.#mapped !== undefined && seen?.hostname === this.#mapped.hostname;
+  }
+
+  /**
    * The extra candidates from reflexive addresses (and the router's mapping): those the
    * server's view lacks, each once, at most {@link MAX_EXTRA}.
    */
@@ -222,7 +236,8 @@ export class Discovery {
     if (this.#o.relayOnly) return;
     this.#reflexive = reflexive;
     const seen = this.#o.server.public;
-    const all = this.#mapped ? [this.#mapped, ...reflexive] : reflexive;
+    this.#mappedTold = this.#mappedCounts();
+    const all = this.#mappedTold ? [this.#mapped!, ...reflexive] : reflexive;
     const extra = all.filter((r, i) =>
       (!seen || !sameEndpoint(r, seen)) && all.findIndex((o) => sameEndpoint(o, r)) === i
     ).slice(0, MAX_EXTRA);

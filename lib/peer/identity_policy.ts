@@ -111,13 +111,18 @@ export function judgeHandshake(f: HandshakeFacts): Verdict {
   if (f.holder !== undefined && f.holder !== fp) {
     // Names are unique by tag at the server, but a member could claim another's name in its
     // handshake: both show their fingerprints, so the user can tell who is who.
-    warnings.push(warning(
-      "name-clash",
-      f.name,
-      `Two peers call themselves ${f.name}: fingerprints ${f.holder} and ${fp}; ask them which is real`,
-    ));
+    warnings.push(nameClash(f.name, f.holder, fp));
   }
   return { fingerprint: fp, accept: true, warnings };
+}
+
+/** The warning for two present peers called `name`, with fingerprints `first` and `second`. */
+export function nameClash(name: string, first: string, second: string): Warning {
+  return warning(
+    "name-clash",
+    name,
+    `Two peers call themselves ${name}: fingerprints ${first} and ${second}; ask them which is real`,
+  );
 }
 
 /** The warning for a pair whose two handshakes showed different keys (it is refused). */

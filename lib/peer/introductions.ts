@@ -5,6 +5,12 @@
  * worth punching to. Only unicast endpoints are taken (a defence against a hostile server);
  * link-local IPv6 is useless without an interface; without an IPv6 socket no IPv6 endpoint is.
  *
+ * Private endpoints (LAN IPv4, IPv6 ULA) are for peers behind the same NAT, and anyone in the
+ * room can claim any address as one: every member would then send handshake copies and probes
+ * to it on every join (a reflection through the room). So they are taken only when the public
+ * addresses say the two peers share a site ({@link sameSite}): the same public IP as the server
+ * sees it, or both in the shared CGNAT range 100.64.0.0/10.
+ *
  * @module
  */
 import type { Candidate, CandidateKind } from "./path/path.ts";
@@ -21,12 +27,13 @@ export function introductionOf(
   m: MsgOf<typeof MsgType.Intro>,
   supernode: string | undefined,
   ipv6: boolean,
+  local: LocalSite = { public: undefined, privates: [] },
 ): Introduction {
   return {
     id: m.id,
     epoch: m.epoch,
     relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
-    candidates: candidatesOf(m, ipv6),
+    candidates: candidatesOf(m, ipv6, local),
     source: supernode !== undefined ? `supernode:${supernode}` : "server",
   };
 }
@@ -36,10 +43,18 @@ export function introductionOf(
  * fc00::/7) or `ipv6` (global IPv6); link-local IPv6 (fe80::/10, unusable without an
  * interface) is skipped. Without an IPv6 socket (`ipv6` false) IPv6 candidates are skipped.
  */
-export function candidatesOf(m: MsgOf<typeof MsgType.Intro>, ipv6: boolean): Candidate[] {
+export function candidatesOf(
+  m: MsgOf<typeof MsgType.Intro>,
+  ipv6: boolean,
+  local: LocalSite = { public: undefined, privates: [] },
+): Candidate[] {
   const out: Candidate[] = [];
+  let global = 0;
   for (const addr of m.privateEndpoints) {
     const kind = isUsableCandidate(addr) ? privateKind(addr.hostname) : undefined;
+    if (kind === "private" && !sameSite(m.publicEndpoint, addr, local)) continue;
+    // Global IPv6 addresses can be anyone's: a few per claimer are worth trying.
+    if (kind === "ipv6" && ++global > MAX_GLOBAL_CLAIMS) continue;
     if (kind && (ipv6 || !isIPv6(addr))) out.push({ addr, kind });
   }
   const pub = m.publicEndpoint;
@@ -47,6 +62,34 @@ export function candidatesOf(m: MsgOf<typeof MsgType.Intro>, ipv6: boolean): Can
     out.push({ addr: pub, kind: "public" });
   }
   return out;
+}
+
+/** Most global IPv6 addresses taken from one peer's private list (a host has one or two). */
+export const MAX_GLOBAL_CLAIMS = 2;
+
+/** Where we are, as the server sees us and as our own interfaces say. */
+export interface LocalSite {
+  /** Our public endpoint as the server saw it (WELCOME's `observed`), if registered. */
+  public: Endpoint | undefined;
+  /** Our own private endpoints. */
+  privates: readonly Endpoint[];
+}
+
+/**
+ * True when the private endpoint `addr` of a peer whose public endpoint is `peerPublic` may be
+ * on our site: the server sees us both at one public IP, or `addr` and one of ours are in the
+ * shared CGNAT range (one carrier's network).
+ */
+export function sameSite(peerPublic: Endpoint | null, addr: Endpoint, local: LocalSite): boolean {
+  if (peerPublic && local.public && peerPublic.hostname === local.public.hostname) return true;
+  return inCgnat(addr.hostname) && local.privates.some((e) => inCgnat(e.hostname));
+}
+
+/** True for an IPv4 address in 100.64.0.0/10 (RFC 6598, shared address space). */
+function inCgnat(hostname: string): boolean {
+  const parts = hostname.split(".");
+  if (parts.length !== 4) return false;
+  return Number(parts[0]) === 100 && (Number(parts[1]) & 0xc0) === 64;
 }
 
 /** True for an IPv6 endpoint. */

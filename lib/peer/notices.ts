@@ -32,7 +32,11 @@ export type NoticeKind =
   /** A line longer than a message may be was not sent. */
   | "too-long"
   /** A line was not sent to some peers: too much is waiting to be delivered there. */
-  | "queue-full";
+  | "queue-full"
+  /** A peer renamed itself (`/nick`), or we did (`name` null). */
+  | "nick"
+  /** A private line (`/msg`) named nobody present. */
+  | "no-such-peer";
 
 /** A notice event. */
 export interface Notice {
@@ -57,7 +61,9 @@ export type NoticeFact =
   | { kind: "responding"; name: string }
   | { kind: "missed"; name: string; frames: number }
   | { kind: "too-long"; bytes: number; limit: number }
-  | { kind: "queue-full"; names: string[] };
+  | { kind: "queue-full"; names: string[] }
+  | { kind: "nick"; name: string | null; to: string }
+  | { kind: "no-such-peer"; name: string };
 
 /** How the port-mapping protocols are named to the user. */
 const PORTMAP_NAMES: Record<PortMapProtocol, string> = {
@@ -102,6 +108,10 @@ function sentence(f: NoticeFact): string {
       return `Message is ${f.bytes} bytes; the limit is ${f.limit}. Not sent.`;
     case "queue-full":
       return `Not sent to ${f.names.join(", ")}: too much is waiting to be delivered there`;
+    case "nick":
+      return f.name === null ? `You are now ${f.to}` : `${f.name} is now known as ${f.to}`;
+    case "no-such-peer":
+      return `Nobody called ${f.name} is here; not sent (see /peers)`;
   }
 }
 

@@ -9,9 +9,8 @@
 import type { Endpoint } from "../wire/address.ts";
 import { type InnerFrame, InnerKind } from "../wire/peer_frame.ts";
 import { MAX_MESSAGE, Reassembler } from "./fragment.ts";
+import { CHAT_OVERHEAD } from "../wire/chat_message.ts";
 import { type DataFrame, ReliableChannel } from "./reliable.ts";
-
-const textDecoder = new TextDecoder();
 
 /** An ACK frame to send, and where: `to` null is the relay; `via` is our socket. */
 export interface AckOut {
@@ -31,15 +30,15 @@ export interface Received {
   delivered: boolean;
   /** The ACK to send at once, back the way the DATA came (null: it is delayed). */
   ack: InnerFrame | null;
-  /** Whole chat messages, in order. */
-  messages: string[];
+  /** Whole chat messages (envelopes, see `lib/wire/chat_message.ts`), in order. */
+  messages: Uint8Array[];
   /** Reasons of fragments dropped by the reassembly. */
   drops: string[];
 }
 
 /** The reliable channel with one peer, with its ACKs' way back and its messages' reassembly. */
 export class RemoteChannel extends ReliableChannel {
-  #inbox = new Reassembler(MAX_MESSAGE);
+  #inbox = new Reassembler(MAX_MESSAGE + CHAT_OVERHEAD);
   /** Where the latest DATA came from (null: relayed): a delayed ACK goes back that way. */
   #ackTo: Endpoint | null = null;
   /** Our socket the latest DATA arrived on. */
@@ -52,12 +51,12 @@ export class RemoteChannel extends ReliableChannel {
     // Answer the way the data came, so acks flow even while paths disagree.
     this.#ackTo = from;
     this.#ackVia = via;
-    const messages: string[] = [];
+    const messages: Uint8Array[] = [];
     const drops: string[] = [];
     for (const part of deliver) {
       const r = this.#inbox.push(part.first, part.more, part.text);
       if (r.kind === "too-long" || r.kind === "orphan") drops.push(`fragment-${r.kind}`);
-      else if (r.kind === "message") messages.push(textDecoder.decode(r.bytes));
+      else if (r.kind === "message") messages.push(r.bytes);
     }
     return {
       missed,

@@ -6,17 +6,41 @@
  *
  * @module
  */
+import type { ChatKind, ChatMessage } from "../wire/chat_message.ts";
 import type { BirthdayPool, NatInfo } from "./path/birthday.ts";
 import type { NoiseFactory } from "./handshake/handshake.ts";
 import type { Candidate, PathOptions, ProbeBudget } from "./path/path.ts";
 import type { ReliableOptions } from "./reliable.ts";
 import type { TokenBucket } from "../core/limits.ts";
+import type { FailureGate } from "./handshake/failure_gate.ts";
 import type { Drops } from "./drops.ts";
 import type { Warning } from "./identity_policy.ts";
 import type { Notice } from "./notices.ts";
 import type { RelaysFrame } from "./supernodes.ts";
 import type { RemotePeer } from "./remote.ts";
 import type { Endpoint } from "../wire/address.ts";
+
+/**
+ * A chat line: `from` its sender's name; `private` when it was sent to us alone (`/msg`);
+ * `history` when it was written before we joined and repeated for us by its author, `ago`
+ * seconds before it arrived.
+ */
+export interface MessageEvent {
+  /** Always `message`. */
+  type: "message";
+  /** The sender's name. */
+  from: string;
+  /** The line. */
+  text: string;
+  /** Sent to us alone. */
+  private?: boolean;
+  /** Written before we joined (repeated by its author). */
+  history?: boolean;
+  /** With `history`: how many seconds before it arrived it was written. */
+  ago?: number;
+  /** Our own private line's recipient (only in our own view of what we sent). */
+  to?: string;
+}
 
 /** What a remote peer reports to the user. */
 export type RemoteEvent =
@@ -30,7 +54,7 @@ export type RemoteEvent =
     /** On the relay: the name of the supernode relaying, or null for the server. */
     relayedBy?: string | null;
   }
-  | { type: "message"; from: string; text: string }
+  | MessageEvent
   | Warning
   | Notice;
 
@@ -38,17 +62,21 @@ export type RemoteEvent =
  * What a remote peer reports to the client: its user's events; `direct-lost` when a direct path
  * to it had worked and the pair is on the relay now (if it is our supernode, it is gone);
  * `identified` when its handshake first showed its identity (an earlier instance of it gives
- * way, see `lib/peer/membership.ts`); `server-hint` when it says it registered with the server
+ * way, see `lib/peer/membership.ts`); `introduced` once, when it is made (it is owed our history
+ * before anything else); `server-hint` when it says it registered with the server
  * again (check our own registration); `goodbye` when it says it leaves (it departs);
- * `goodbye-ack` when it answered our own GOODBYE.
+ * `goodbye-ack` when it answered our own GOODBYE; `chat` for a line it sent (shown once by the
+ * client, see `lib/peer/chat_log.ts`).
  */
 export type RemoteOutput =
   | RemoteEvent
   | { type: "direct-lost" }
   | { type: "identified" }
+  | { type: "introduced" }
   | { type: "server-hint"; boot: Uint8Array }
   | { type: "goodbye" }
-  | { type: "goodbye-ack" };
+  | { type: "goodbye-ack" }
+  | { type: "chat"; msg: Exclude<ChatMessage, { kind: typeof ChatKind.Nick }> };
 
 /** A datagram a remote peer wants sent. */
 export type RemoteTransmit =
@@ -137,6 +165,8 @@ export interface SharedResources {
    * Diffie-Hellman before it can fail, and ids and attempts travel in clear.
    */
   readonly uncookied: TokenBucket;
+  /** Handshake messages that failed to authenticate, per source: who may still cost work. */
+  readonly failures: FailureGate;
   /** The owner of auxiliary sockets for birthday searches. */
   readonly birthday: BirthdayPool;
   /** Randomness (handshake cookies, birthday probe ports). */

@@ -2,7 +2,7 @@
  * What one remote peer does with an authenticated inner frame: probes and their answers to the
  * path machine, control frames to {@link ControlFrames} (and an ANNOUNCE's confirmation to the
  * link), birthday frames to the pair's search; DATA, ACK and GOODBYE handed back as a
- * {@link FrameStep} for {@link RemotePeer} (`lib/peer/remote.ts`) to act on. A departed peer's
+ * {@link FrameStep} for the remote's inbox (`lib/peer/remote_inbox.ts`) to act on. A departed peer's
  * frames follow {@link departedFrame}. Pure: the parts it drives are passed in.
  *
  * @module

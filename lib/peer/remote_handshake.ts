@@ -4,22 +4,21 @@
  * ({@link HandshakeTransport}: relayed, and directly with cookies that prove paths). What the
  * remote must act on (a failure, two identities, our handshake completed, a confirmation owed)
  * comes back as a {@link HandshakeStep}; the identity judgement and the path's start stay with
- * {@link RemotePeer} (`lib/peer/remote.ts`). Pure.
+ * {@link RemotePeer} (`lib/peer/remote.ts`). Its datagrams go out through the remote's outbox:
+ * straight to an endpoint, or through the relay that reaches the peer now. Pure.
  *
  * @module
  */
 import type { Endpoint } from "../wire/address.ts";
 import type { HandshakeFrame } from "../wire/peer_frame.ts";
 import type { TokenBucket } from "../core/limits.ts";
+import { type FailureGate, gateKey } from "./handshake/failure_gate.ts";
 import type { Half } from "./handshake/handshake.ts";
 import type { SecureLink } from "./handshake/secure_link.ts";
-import type {
-  HandshakeTransmit,
-  HandshakeTransport,
-  Proof,
-  RouteView,
-} from "./handshake/transport.ts";
+import type { HandshakeTransport, Proof, RouteView } from "./handshake/transport.ts";
 import type { Candidate, PathMachine } from "./path/path.ts";
+import type { RemoteOutbox } from "./remote_outbox.ts";
+import type { RemoteRoute } from "./remote_route.ts";
 
 /** What {@link RemoteHandshake.handle} leaves to the remote. */
 export type HandshakeStep =
@@ -46,27 +45,48 @@ export interface HandshakePlace {
   path: PathMachine | null;
 }
 
+/** What a {@link RemoteHandshake} sends through and reads of its remote. */
+export interface HandshakeParts {
+  /** The pair's link. */
+  readonly secure: SecureLink;
+  /** How handshake messages travel (relayed, and directly with cookies). */
+  readonly transport: HandshakeTransport;
+  /** Where direct datagrams are queued. */
+  readonly tx: RemoteOutbox;
+  /** The path (once started) and the relay that reaches the peer now. */
+  readonly route: RemoteRoute;
+  /** Where the peer is (relay-only, the introduction's candidates). */
+  readonly place: () => Omit<HandshakePlace, "path">;
+}
+
 /**
- * One remote's handshake traffic.
- *
- * Driving it: after {@link handle} or {@link sendPending}, drain {@link pollTransmit} until
- * undefined.
+ * One remote's handshake traffic. Its datagrams are queued on the remote's outbox at once.
  */
 export class RemoteHandshake {
+  #p: HandshakeParts;
   #secure: SecureLink;
   #route: HandshakeTransport;
   /** Where the peer's handshake messages last came from directly, before a path existed. */
   #seenAt: { addr: Endpoint; via: number } | null = null;
 
-  /** Handshake traffic for the link `secure`, travelling through `route`. */
-  constructor(secure: SecureLink, route: HandshakeTransport) {
-    this.#secure = secure;
-    this.#route = route;
+  /** Handshake traffic made of `parts`. */
+  constructor(parts: HandshakeParts) {
+    this.#p = parts;
+    this.#secure = parts.secure;
+    this.#route = parts.transport;
   }
 
-  /** The next handshake datagram to send, if any. */
-  pollTransmit(): HandshakeTransmit | undefined {
-    return this.#route.pollTransmit();
+  /** Moves what the transport queued into the remote's outbox. */
+  #out(): void {
+    for (let t = this.#route.pollTransmit(); t; t = this.#route.pollTransmit()) {
+      if (t.to) this.#p.tx.direct(t.to, t.data, t.via);
+      else this.#p.route.relay(t.data);
+    }
+  }
+
+  /** Where the peer is now. */
+  #place(): HandshakePlace {
+    return { ...this.#p.place(), path: this.#p.route.path };
   }
 
   /** Takes where the peer was last seen directly before a path existed (for a new path). */
@@ -77,15 +97,18 @@ export class RemoteHandshake {
   }
 
   /** Queues the handshake messages the link has to send now. */
-  sendPending(now: number, place: HandshakePlace): void {
+  sendPending(now: number): void {
+    const place = this.#place();
     for (let h = this.#secure.poll(); h; h = this.#secure.poll()) {
       this.#route.send(now, h, viewOf(place));
     }
+    this.#out();
   }
 
   /**
    * Handles a HANDSHAKE frame, relayed (`from` null) or sent directly from `from` to our socket
-   * `via`: a direct message 2 without a copy's cookie spends from `uncookied`. `heard` in the
+   * `via`: a direct message 2 without a copy's cookie spends from `uncookied`; a source whose
+   * messages failed too often (`gate`) is dropped before any cryptography. `heard` in the
    * answer: the frame was the peer's (it counts as a sign of life).
    */
   handle(
@@ -93,9 +116,27 @@ export class RemoteHandshake {
     f: HandshakeFrame,
     from: Endpoint | null,
     via: number,
-    place: HandshakePlace,
     uncookied: TokenBucket,
+    gate: FailureGate,
   ): { step: HandshakeStep; heard: boolean } {
+    const r = this.#handle(now, f, from, via, uncookied, gate);
+    this.#out();
+    return r;
+  }
+
+  #handle(
+    now: number,
+    f: HandshakeFrame,
+    from: Endpoint | null,
+    via: number,
+    uncookied: TokenBucket,
+    gate: FailureGate,
+  ): { step: HandshakeStep; heard: boolean } {
+    const key = gateKey(from, f.from);
+    if (!gate.allows(now, key)) {
+      return { step: { kind: "dropped", reason: "handshake-limited" }, heard: false };
+    }
+    const place = this.#place();
     if (
       from && f.stage === 2 && !this.#route.answersCopy(f.attempt, f.cookie ?? 0, from, via) &&
       !uncookied.take(now, 1)
@@ -103,6 +144,7 @@ export class RemoteHandshake {
       return { step: { kind: "dropped", reason: "handshake-uncookied" }, heard: false };
     }
     const r = this.#secure.handle(now, f.stage, f.attempt, f.message);
+    if (r.kind === "failed") gate.failed(now, key);
     const heard = r.kind !== "ignored" && r.kind !== "failed" && r.kind !== "mismatch";
     if (from && heard) {
       // The peer's messages come from its NAT's mapping towards us: worth probing.

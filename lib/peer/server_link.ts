@@ -11,9 +11,9 @@
  * @module
  */
 import { constantTimeEqual } from "../crypto/constant_time.ts";
-import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
+import { type Endpoint, formatEndpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
-import { MAX_NAME } from "../wire/peer_frame.ts";
+import { PingRtt, RegisteredName, SeqWindow, ServerList } from "./server_link_parts.ts";
 import {
   COOKIE_LEN,
   encodeServerMsg,
@@ -30,9 +30,6 @@ import { bytesEqual } from "../core/bytes.ts";
 
 /** RTT samples taken a second apart after registering, before PINGs settle to the keepalive. */
 export const EARLY_SAMPLES = 3;
-/** How far behind the newest server sequence number a message may be and still count. */
-const SEQ_WINDOW = 1024;
-
 /** How long PONGs may be missing before the server counts as lost, in ms. */
 export const SERVER_LOST_AFTER = 10_000;
 
@@ -111,6 +108,15 @@ export interface ServerLinkOptions {
   roomId: Uint8Array;
   /** Signs a HELLO's signing input with the room key (64 bytes; see `roomSign`). */
   sign: (data: Uint8Array) => Uint8Array;
+  /**
+   * Our id key for this run (`id` is its id; `peerIdKey` of `lib/crypto/peer_id.ts`): its public
+   * half goes in every HELLO, and it signs every HELLO too.
+   */
+  idKey: {
+    readonly id: Uint8Array;
+    readonly publicKey: Uint8Array;
+    sign(data: Uint8Array): Uint8Array;
+  };
   /** `n` random bytes, for registration nonces (node:crypto's from the roles, seeded in tests). */
   random: (n: number) => Uint8Array;
   /** The opaque tag of a name (the server checks uniqueness on tags, never sees names). */
@@ -159,29 +165,16 @@ export class ServerLink {
   #lastCookiePing = -Infinity;
   /** The registration's secret from WELCOME; zero until registered. */
   #token: Uint8Array = new Uint8Array(TOKEN_LEN);
-  #name: string;
-  #suffix = 1;
-  #seenSeq = new Set<number>();
-  #highestSeq = 0;
+  /** The name we register under. */
+  #name: RegisteredName;
+  /** The sequence numbers of this registration's INTRO, LEFT and ROSTER acted on. */
+  #seq = new SeqWindow();
   #public: Endpoint | undefined;
   #lastResync = -Infinity;
-  /** The server first, then the fallbacks; {@link #current} indexes the one in use. */
-  #servers: Endpoint[];
-  #current = 0;
-  /** When the server in use was picked. */
-  #pickedAt = 0;
-  /** When the last PING went out (for the RTT), until its PONG. */
-  #pingAt: number | undefined;
-  /** Smoothed PING→PONG round-trip time in ms, once measured. */
-  #rtt: number | null = null;
-  /** The least PING→PONG time seen (a busy moment only ever inflates a sample). */
-  #minRtt: number | null = null;
-  /** RTT samples since the server was picked: the first few come a second apart. */
-  #samples = 0;
-  /** The boot id of the latest WELCOME; null before the first. */
-  #boot: Uint8Array | null = null;
-  /** The boot id each server (by index in {@link #servers}) gave our last registration there. */
-  #boots: (Uint8Array | undefined)[] = [];
+  /** The server first, then the fallbacks; the one in use; their boot ids. */
+  #servers: ServerList;
+  /** PING→PONG round trips to the server in use: the first few samples come a second apart. */
+  #rtt = new PingRtt();
   /** Registrations completed (WELCOMEs that began one). */
   #registrations = 0;
   /** When {@link recheck} last sent something. */
@@ -195,8 +188,8 @@ export class ServerLink {
   constructor(options: ServerLinkOptions, digest: () => number) {
     this.#o = options;
     this.#digest = digest;
-    this.#name = options.name;
-    this.#servers = [options.server, ...(options.fallbacks ?? [])];
+    this.#name = new RegisteredName(options.name);
+    this.#servers = new ServerList(options.server, options.fallbacks ?? []);
     this.#keepalive = options.keepalive;
   }
 
@@ -232,7 +225,7 @@ export class ServerLink {
 
   /** Smoothed round-trip time to the server (PING to PONG) in ms, or null before the first. */
   get rtt(): number | null {
-    return this.#rtt;
+    return this.#rtt.rtt;
   }
 
   /**
@@ -241,29 +234,25 @@ export class ServerLink {
    * {@link EARLY_SAMPLES} PINGs after registering go a second apart, so it settles early.
    */
   get minRtt(): number | null {
-    return this.#minRtt;
+    return this.#rtt.min;
   }
 
   /** The server this link registers (or tries to register) with now. */
   get server(): Endpoint {
-    return this.#servers[this.#current]!;
+    return this.#servers.current;
   }
 
   /** Moves on to the next server (a fallback), with a fresh cookie and nonce. */
   #next(now: number): void {
-    this.#current = (this.#current + 1) % this.#servers.length;
-    this.#rtt = null;
-    this.#minRtt = null;
-    this.#samples = 0;
-    this.#pingAt = undefined;
-    this.#pickedAt = now;
+    this.#servers.next(now);
+    this.#rtt.reset();
     this.#cookie = new Uint8Array(COOKIE_LEN);
     this.#newNonce();
   }
 
   /** The name the server assigned (the wanted one until then). */
   get name(): string {
-    return this.#name;
+    return this.#name.current;
   }
 
   /**
@@ -272,7 +261,7 @@ export class ServerLink {
    * (reported as `server-back` with `restarted: true`).
    */
   get bootId(): Uint8Array | null {
-    return this.#boot;
+    return this.#servers.boot;
   }
 
   /** The registration's token (carried by every message after WELCOME, both ways). */
@@ -285,15 +274,7 @@ export class ServerLink {
    * behind the newest (a replayed or duplicated old INTRO, LEFT or ROSTER is not acted on).
    */
   fresh(seq: number): boolean {
-    if (seq + SEQ_WINDOW <= this.#highestSeq || this.#seenSeq.has(seq)) return false;
-    this.#seenSeq.add(seq);
-    if (seq > this.#highestSeq) this.#highestSeq = seq;
-    if (this.#seenSeq.size > 2 * SEQ_WINDOW) {
-      for (const n of this.#seenSeq) {
-        if (n + SEQ_WINDOW <= this.#highestSeq) this.#seenSeq.delete(n);
-      }
-    }
-    return true;
+    return this.#seq.fresh(seq);
   }
 
   /** True when `token` is this registration's (a server message we can believe). */
@@ -316,7 +297,7 @@ export class ServerLink {
   /** Starts the first registration. */
   start(now: number): void {
     this.#heardAt = now;
-    this.#pickedAt = now;
+    this.#servers.pickedAt = now;
     this.#newNonce();
     this.#state = {
       kind: "registering",
@@ -357,7 +338,7 @@ export class ServerLink {
       if (!s.again && now - this.#heardAt >= this.#o.registerTimeout) {
         this.#state = { kind: "closed" };
         const secs = Math.round(this.#o.registerTimeout / 1000);
-        const at = this.#servers.map(formatEndpoint).join(", ");
+        const at = this.#servers.all.map(formatEndpoint).join(", ");
         this.#events.push({
           type: "fatal",
           message:
@@ -365,7 +346,7 @@ export class ServerLink {
         });
         return;
       }
-      if (this.#servers.length > 1 && now - this.#pickedAt >= FAILOVER_AFTER) {
+      if (this.#servers.several && now - this.#servers.pickedAt >= FAILOVER_AFTER) {
         this.#next(now);
         s.tries = 0;
         s.nextHello = now;
@@ -432,13 +413,7 @@ export class ServerLink {
         return true;
       case MsgType.Pong:
         if (this.authentic(m.token)) {
-          if (this.#pingAt !== undefined) {
-            const sample = now - this.#pingAt;
-            this.#rtt = this.#rtt === null ? sample : 0.75 * this.#rtt + 0.25 * sample;
-            this.#minRtt = this.#minRtt === null ? sample : Math.min(this.#minRtt, sample);
-            this.#samples++;
-            this.#pingAt = undefined;
-          }
+          this.#rtt.ponged(now);
           this.#alive(now);
         }
         return true;
@@ -457,7 +432,7 @@ export class ServerLink {
         if (this.#state.kind === "registering") {
           // The server answers (slowly, maybe): keep trying it, and for as long as it does.
           this.#heardAt = now;
-          this.#pickedAt = now;
+          this.#servers.pickedAt = now;
           if (now - this.#lastCookieHello < 250) return true;
           this.#lastCookieHello = now;
           this.#hello(now);
@@ -474,10 +449,7 @@ export class ServerLink {
 
   /** A cluster's other servers (SERVERS): where to go when ours is lost, sooner than alone. */
   #learnServers(servers: Endpoint[], keepalive: number): void {
-    for (const ep of servers) {
-      if (this.#servers.length >= MAX_LINK_SERVERS) break;
-      if (!this.#servers.some((known) => sameEndpoint(known, ep))) this.#servers.push(ep);
-    }
+    this.#servers.learn(servers, MAX_LINK_SERVERS);
     if (keepalive > 0) this.#keepalive = Math.min(this.#o.keepalive, keepalive * 1_000);
     this.#cluster ||= servers.length > 0;
   }
@@ -487,13 +459,10 @@ export class ServerLink {
     if (s.kind === "registered") return this.#alive(now);
     if (s.kind !== "registering") return;
     this.#public = observed;
-    const before = this.#boots[this.#current];
-    const restarted = before !== undefined && !bytesEqual(before, boot);
-    this.#boot = this.#boots[this.#current] = boot.slice();
+    const restarted = this.#servers.welcomed(boot);
     if (!constantTimeEqual(token, this.#token)) {
       // A new registration: the server numbers its messages from 1 again.
-      this.#seenSeq.clear();
-      this.#highestSeq = 0;
+      this.#seq.reset();
     }
     this.#token = token;
     this.#registrations++;
@@ -505,10 +474,11 @@ export class ServerLink {
       lost: false,
     };
     if (!s.again) {
-      if (this.#name !== this.#o.name) {
-        this.#events.push({ type: "renamed", wanted: this.#o.name, name: this.#name });
+      const name = this.#name;
+      if (name.suffixed) {
+        this.#events.push({ type: "renamed", wanted: name.wanted, name: name.current });
       }
-      this.#events.push({ type: "ready", name: this.#name, public: observed });
+      this.#events.push({ type: "ready", name: name.current, public: observed });
       return;
     }
     if (s.lost || restarted) {
@@ -516,22 +486,19 @@ export class ServerLink {
     }
   }
 
-  /** The wanted name with the next suffix (`-2`, `-3` …), trimmed to fit MAX_NAME bytes. */
-  #nextName(): string {
-    const suffix = `-${++this.#suffix}`;
-    let base = this.#o.name;
-    while (new TextEncoder().encode(base + suffix).length > MAX_NAME) {
-      base = [...base].slice(0, -1).join("");
-    }
-    return base + suffix;
+  /**
+   * We are called `name` now (`/nick`): the next registration (after a restart or a loss) asks
+   * for it; the current one keeps the old name's tag at the server.
+   */
+  rename(name: string): void {
+    this.#name.rename(name);
   }
 
   #refused(now: number, code: number, message: string): void {
     const s = this.#state;
     if (code === RefuseCode.NameTaken && s.kind === "registering") {
       // Another member has this name: try the next suffix (names are unique per room).
-      if (this.#suffix < 100) {
-        this.#name = this.#nextName();
+      if (this.#name.next()) {
         this.#newNonce();
         s.tries = 0;
         this.#hello(now);
@@ -562,7 +529,7 @@ export class ServerLink {
     if (s.kind !== "registered") return;
     if (s.awaitingSince !== undefined) {
       const k = this.#keepalive;
-      s.nextPing = now + (this.#samples < EARLY_SAMPLES ? Math.min(1_000, k) : k);
+      s.nextPing = now + (this.#rtt.samples < EARLY_SAMPLES ? Math.min(1_000, k) : k);
     }
     s.awaitingSince = undefined;
     if (s.lost) {
@@ -580,14 +547,17 @@ export class ServerLink {
       cookie: this.#cookie,
       nonce: this.#nonce,
       flags: o.relayOnly ? FLAG_RELAY_ONLY : o.offerSupernode ? FLAG_SUPERNODE : 0,
-      nameTag: o.nameTag(this.#name),
+      room: o.roomId,
+      nameTag: o.nameTag(this.#name.current),
       owner: o.owner,
+      idKey: o.idKey.publicKey,
     };
+    const input = helloSigningInput(signed);
     this.#send({
       type: MsgType.Hello,
       ...signed,
-      room: o.roomId,
-      signature: o.sign(helloSigningInput(signed)),
+      signature: o.sign(input),
+      idSignature: o.idKey.sign(input),
       privateEndpoints: o.relayOnly ? [] : o.privateEndpoints,
     });
     s.tries++;
@@ -607,7 +577,7 @@ export class ServerLink {
     if (waited >= giveUp && !s.lost) {
       s.lost = true;
       this.#events.push({ type: "server-lost" });
-      if (this.#servers.length > 1) {
+      if (this.#servers.several) {
         // Register with the next server (or supernode), the same id; "back" once one answers.
         this.#next(now);
         return this.#registerAgain(now, true);
@@ -620,7 +590,7 @@ export class ServerLink {
   }
 
   #sendPing(now: number): void {
-    this.#pingAt = now;
+    this.#rtt.pinged(now);
     this.#send({
       type: MsgType.Ping,
       id: this.#o.id,

@@ -592,6 +592,12 @@ class PeerProcess {
           case "trust":
             this.#trust(cmd.name);
             break;
+          case "private":
+            this.#private(cmd.name, cmd.text);
+            break;
+          case "nick":
+            this.#nick(cmd.name);
+            break;
           case "unknown":
             this.#print(this.#view.notice(`Unknown command ${cmd.command}; try /help`));
             break;
@@ -711,6 +717,30 @@ class PeerProcess {
     }
     this.#save(name, peer.fingerprint);
     this.#print(this.#view.notice(`${name} is now expected with fingerprint ${peer.fingerprint}`));
+  }
+
+  /** `/msg NAME text`: sends `text` to `name` alone; on the chat screen, shows it as sent. */
+  #private(name: string, text: string): void {
+    if (!this.#sendable) {
+      this.#print(this.#view.notice("Not in the room yet; /msg waits for no one: try again soon"));
+      return;
+    }
+    let sent = 0;
+    this.#driver.step((now) => sent = this.#client.sendPrivate(now, name, text));
+    if (sent > 0 && this.#screen && this.#self !== null) {
+      this.#print(
+        this.#view.event({ type: "message", from: this.#self, to: name, text, private: true }),
+      );
+    }
+  }
+
+  /** `/nick NAME`: renames us; the peers are told (the client's notice says so). */
+  #nick(name: string): void {
+    let why: string | null = null;
+    this.#driver.step((now) => why = this.#client.rename(now, name));
+    if (why !== null) return this.#print(this.#view.notice(why));
+    this.#self = this.#client.name;
+    this.#screen?.setPrompt(`${displayName(this.#self)}> `);
   }
 
   /** Writes `name` → `fp` to the known peers file (replacing what was there). */

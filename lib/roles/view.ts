@@ -22,6 +22,10 @@ export type InputCommand =
   | { kind: "help" }
   /** `/trust NAME`: accept the identity `NAME` has now (after a changed-identity warning). */
   | { kind: "trust"; name: string }
+  /** `/msg NAME text`: send `text` to `NAME` alone. */
+  | { kind: "private"; name: string; text: string }
+  /** `/nick NAME`: be called `NAME` from now on. */
+  | { kind: "nick"; name: string }
   /** A line starting with `/` that is no command; `command` is its first word. */
   | { kind: "unknown"; command: string }
   /** An empty line: nothing to do. */
@@ -42,6 +46,10 @@ export function parseInput(raw: string): InputCommand {
   if (line.startsWith("/trust ") && line.slice(7).trim() !== "") {
     return { kind: "trust", name: line.slice(7).trim() };
   }
+  const msg = /^\/msg +(\S+) +(.*\S.*)$/s.exec(line);
+  if (msg) return { kind: "private", name: msg[1]!, text: msg[2]! };
+  const nick = /^\/nick +(\S.*)$/.exec(line);
+  if (nick) return { kind: "nick", name: nick[1]!.trim() };
   if (line.startsWith("//")) return { kind: "send", text: line.slice(1) };
   if (line.startsWith("/")) return { kind: "unknown", command: line.split(" ")[0]! };
   return { kind: "send", text: line };
@@ -51,6 +59,8 @@ export function parseInput(raw: string): InputCommand {
 export const HELP_LINES: readonly string[] = [
   "/peers   list peers with path and RTT",
   '/me text  an action: shown as "* yourname text"',
+  "/msg NAME text  send text to NAME alone (never shown to later joiners)",
+  "/nick NAME  be called NAME from now on (your identity stays)",
   "/trust NAME  accept NAME's new identity (check its fingerprint with them first)",
   "/quit    deliver what is queued, leave and exit",
   "//text   send a line that starts with /",
@@ -163,6 +173,13 @@ export function nameColor(fingerprint: string): number {
   return NAME_COLORS[h % NAME_COLORS.length]!;
 }
 
+/** How long ago a history line was written, for people: `just now`, `5 min ago`, `2 h ago`. */
+export function agoText(seconds: number): string {
+  if (seconds < 60) return "just now";
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  return `${Math.floor(seconds / 3600)} h ago`;
+}
+
 /** True for a `/me` line: an action, shown as `* name text`. */
 export function isAction(text: string): boolean {
   return text.startsWith("/me ");
@@ -245,10 +262,14 @@ export class HumanView implements PeerView {
       case "message": {
         const fp = this.#fingerprints.get(e.from);
         const action = isAction(e.text);
-        const name = action ? `* ${displayName(e.from)}` : `[${displayName(e.from)}]`;
+        const who = e.to === undefined
+          ? displayName(e.from)
+          : `${displayName(e.from)} → ${displayName(e.to)}`;
+        const name = action ? `* ${who}` : `[${who}]`;
         const shown = `${fp === undefined ? this.#bold(name) : this.#named(name, fp)} ${
-          printable(action ? e.text.slice(4) : e.text)
-        }`;
+          e.private ? this.#dim("(private) ") : ""
+        }${printable(action ? e.text.slice(4) : e.text)}`;
+        if (e.history) return [`${this.#dim(`(${agoText(e.ago ?? 0)})`)} ${shown}`];
         const ring = this.#bell && this.#self !== null && e.from !== this.#self &&
           mentions(e.text, this.#self);
         return [ring ? `${shown}\x07` : shown];
@@ -281,20 +302,35 @@ export class HumanView implements PeerView {
     return [this.#dim(`* ${displayName(message)}`)];
   }
 
-  /** Lines answering `/peers`: name, fingerprint, path and RTT in aligned columns. */
+  /**
+   * Lines answering `/peers`: name, fingerprint, path (`direct`, `relayed`, `connecting`), RTT
+   * (the direct path's, or messages' round trip through the relay) and via (the peer's endpoint,
+   * or who relays) in aligned columns.
+   */
   peers(list: readonly PeerInfo[]): string[] {
     if (list.length === 0) return ["* Nobody else is in the room"];
-    const names = list.map((p) => displayName(p.name));
-    const width = Math.max(4, ...names.map((n) => [...n].length));
+    const rows = list.map((p) => [
+      displayName(p.name),
+      printable(p.fingerprint),
+      p.path === "direct" ? "direct" : p.path === "relay" ? "relayed" : "connecting",
+      p.rtt === null ? "-" : `${p.rtt} ms`,
+      p.path === "direct" && p.addr
+        ? formatEndpoint(p.addr)
+        : p.path === "relay"
+        ? (p.relayedBy ? displayName(p.relayedBy) : "server")
+        : "",
+    ]);
+    const head = ["name", "fingerprint", "path", "rtt", "via"];
+    const widths = head.map((h, c) =>
+      Math.max([...h].length, ...rows.map((r) => [...r[c]!].length))
+    );
     const pad = (s: string, w: number) => s + " ".repeat(Math.max(0, w - [...s].length));
+    const row = (cells: string[]) =>
+      `    ${cells.map((c, i) => pad(c, widths[i]!)).join("  ")}`.trimEnd();
     return [
       `* ${list.length} ${list.length === 1 ? "peer" : "peers"} in the room:`,
-      `    ${pad("name", width)}  ${pad("fingerprint", 19)}  path`,
-      ...list.map((p, i) =>
-        `    ${pad(names[i]!, width)}  ${pad(printable(p.fingerprint), 19)}  ${
-          pathText(p.path, p.addr, p.rtt, p.relayedBy ?? null)
-        }`
-      ),
+      row(head),
+      ...rows.map(row),
     ];
   }
 
@@ -343,14 +379,14 @@ export class JsonView implements PeerView {
         })];
       case "peer":
         return [line({ event: "peer", ...peerFields(e) })];
-      case "message":
-        return [
-          line(
-            isAction(e.text)
-              ? { event: "message", from: e.from, text: e.text, action: true }
-              : { event: "message", from: e.from, text: e.text },
-          ),
-        ];
+      case "message": {
+        const o: Record<string, unknown> = { event: "message", from: e.from, text: e.text };
+        if (e.to !== undefined) o.to = e.to;
+        if (isAction(e.text)) o.action = true;
+        if (e.private) o.private = true;
+        if (e.history) (o.history = true, o.ago = e.ago ?? 0);
+        return [line(o)];
+      }
       case "left":
         return [line({ event: "left", name: e.name, reason: e.reason })];
       case "server-lost":

@@ -675,6 +675,7 @@ function stubOf(now: number, s: Server, r: ClusterRecord, room: Room, token: Uin
     privateEndpoints: usable(r.privateEndpoints),
     lastSeen: now,
     lastResync: -Infinity,
+    lastWrongToken: -Infinity,
     relay: undefined,
     older: undefined,
     newer: undefined,

@@ -20,6 +20,9 @@ import type { Members } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
 
+/** Least time between two REFUSEDs to one member's wrong-token PINGs (ms). */
+export const WRONG_TOKEN_GAP = 1_000;
+
 /** A PING's length: header, id, token, cookie, digest. */
 export const PING_LEN = 4 + ID_LEN + TOKEN_LEN + COOKIE_LEN + 4;
 
@@ -65,8 +68,7 @@ export class Keepalive {
     const p = this.#members.get(v.getBigUint64(at + 4));
     if (!p || p.addr.port !== from.port || p.addr.hostname !== from.hostname) return false;
     if (((v.getInt32(at + 4 + ID_LEN) ^ p.tok0) | (v.getInt32(at + 8 + ID_LEN) ^ p.tok1)) !== 0) {
-      this.#out.drop("ping-bad-token");
-      return true;
+      return false; // the decoding path tells it to register again
     }
     this.#members.touch(p, now);
     this.#fastPong(now, from, p, data, v.getUint32(at + PING_LEN - 4));
@@ -82,7 +84,7 @@ export class Keepalive {
       return out.refuse(from, m.token, RefuseCode.Unknown, "Register again");
     }
     // Only the holder of the registration's token may keep it alive, move it or resync it.
-    if (!tokenIs(p, m.token)) return out.drop("ping-bad-token");
+    if (!tokenIs(p, m.token)) return this.#wrongToken(now, from, p, m.token);
     const moved = !sameEndpoint(p.addr, from);
     // A new address must prove it receives there before anything moves, and the move must
     // respect the new address's limits (else moving would launder registrations).
@@ -94,6 +96,23 @@ export class Keepalive {
     this.#members.touch(p, now);
     if (moved) this.#move(p, from);
     this.#pong(now, from, p, moved, m.digest);
+  }
+
+  /**
+   * A PING with `p`'s id but not its token. From `p`'s own address it is `p` that lost its token
+   * (the id is its id key's, so nobody else registered it): REFUSED Unknown echoing the PING's
+   * token tells it to register again, and its HELLO from that address gets the registration's
+   * WELCOME (6.3 step 5). At most once a second per member, never larger than the PING; an
+   * off-path sender spoofing the address learns nothing, and the REFUSED echoes a token that is
+   * not the member's, so the member ignores it (7.3). From elsewhere: dropped.
+   */
+  #wrongToken(now: number, from: Endpoint, p: Member, token: Uint8Array): void {
+    const out = this.#out;
+    if (!sameEndpoint(p.addr, from) || now - p.lastWrongToken < WRONG_TOKEN_GAP) {
+      return out.drop("ping-bad-token");
+    }
+    p.lastWrongToken = now;
+    out.refuse(from, token, RefuseCode.Unknown, "Register again");
   }
 
   /** The peer's NAT gave it a new public mapping (proven by a cookie): everyone re-punches. */

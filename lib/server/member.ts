@@ -86,6 +86,8 @@ export interface Member {
   privateEndpoints: Endpoint[];
   lastSeen: number;
   lastResync: number;
+  /** When a PING from its address with a wrong token was last told to register again. */
+  lastWrongToken: number;
   /** Made on its first RELAY (or oversize RELAY). */
   relay: RelayState | undefined;
   /** Neighbours in the least-recently-heard list. */

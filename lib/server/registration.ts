@@ -18,6 +18,7 @@
 import { bytesEqual } from "../core/bytes.ts";
 import { sourceKey, TokenBucket } from "../core/limits.ts";
 import { ed25519PublicKey, ed25519Verify } from "../crypto/ed25519.ts";
+import { peerIdOf } from "../crypto/peer_id.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { idHex, type MsgType } from "../wire/header.ts";
 import {
@@ -37,6 +38,7 @@ import type { Members } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Reach } from "./reach.ts";
+import { SpentNonces } from "./spent_nonces.ts";
 
 /** A HELLO, as the registry decoded it. */
 type Hello = MsgOf<typeof MsgType.Hello>;
@@ -79,6 +81,8 @@ export class Registration {
   #helloBuckets = new Map<string, TokenBucket>();
   /** Ids of replaced members, with when they were replaced, oldest first. */
   #replaced = new Map<bigint, number>();
+  /** Nonces that registered someone: a HELLO is good for one registration. */
+  #spent = new SpentNonces();
 
   /** Registration with the parts `p`, under the options `o`. */
   constructor(o: RegistryOptions, p: RegistrationParts) {
@@ -102,15 +106,23 @@ export class Registration {
     const existing = members.room(roomHex);
     // Only a holder of the room key may register into the room (the id is its public key).
     const roomKey = existing?.key ?? ed25519PublicKey(m.room);
-    if (!roomKey || !ed25519Verify(roomKey, helloSigningInput(m), m.signature)) {
+    const input = helloSigningInput(m);
+    if (!roomKey || !ed25519Verify(roomKey, input, m.signature)) {
       out.drop("hello-bad-signature");
       return out.refuse(from, m.nonce, RefuseCode.Invalid, "Bad room signature");
+    }
+    // The id is its key's (lib/crypto/peer_id.ts): only the holder of that key registers it.
+    if (!this.#ownsId(m, input)) {
+      out.drop("hello-bad-id");
+      return out.refuse(from, m.nonce, RefuseCode.Invalid, "Peer id not proven; restart join");
     }
     const num = idNum(m.id);
     const known = members.get(num);
     // A member of another cluster server failing over to us keeps its incarnation.
     const moved = known?.home && this.#p.takeOver?.(known, roomHex, nameTag, m.owner);
     if (known && !moved) return this.#repeated(now, from, m, known, roomHex, nameTag);
+    // A HELLO that registered its sender once, who is gone now: replayed, never acted on again.
+    if (this.#spent.has(num, m.nonce)) return out.drop("hello-replayed");
     const holder = existing && members.holder(existing, nameTag);
     const replacing = holder !== undefined && this.#mayReplace(holder, m.owner, num);
     if (replacing) this.#replace(now, holder);
@@ -123,8 +135,16 @@ export class Registration {
     this.#register(now, from, m, room ?? newRoom(roomHex, roomKey), nameTag, moved || undefined);
   }
 
+  /** True when `m`'s id is derived from its id key and the id key signed `input`. */
+  #ownsId(m: Hello, input: Uint8Array): boolean {
+    if (!bytesEqual(peerIdOf(m.idKey), m.id)) return false;
+    const key = ed25519PublicKey(m.idKey);
+    return key !== undefined && ed25519Verify(key, input, m.idSignature);
+  }
+
   /** Forgets the ids of members replaced more than {@link REPLACED_KEEP} ago. */
   prune(now: number): void {
+    this.#spent.prune(now);
     for (const [num, at] of this.#replaced) {
       if (now - at < REPLACED_KEEP) break;
       this.#replaced.delete(num);
@@ -187,6 +207,7 @@ export class Registration {
     const member = this.#newMember(now, from, m, room, nameTag);
     if (moved) [member.inc0, member.inc1] = [moved.inc0, moved.inc1];
     members.add(member);
+    this.#spent.spend(now, member.num, m.nonce);
     out.event({
       type: "registered",
       room: room.short,
@@ -237,6 +258,7 @@ export class Registration {
       privateEndpoints: usable(m.privateEndpoints),
       lastSeen: now,
       lastResync: -Infinity,
+      lastWrongToken: -Infinity,
       relay: undefined,
       older: undefined,
       newer: undefined,

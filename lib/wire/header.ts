@@ -146,7 +146,7 @@ import { toHex } from "./codec.ts";
  * (peers tell a restarted server at once); version 5 brought handshakes initiated by both peers,
  * the HANDSHAKE cookie and supernodes. Versions must not talk to each other.
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** Largest datagram p2p sends or accepts; stays under common path MTUs. */
 export const MAX_DATAGRAM = 1200;

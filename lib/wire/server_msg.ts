@@ -42,6 +42,8 @@ export const NONCE_LEN = 8;
 
 /** Size of a HELLO's Ed25519 signature in bytes. */
 export const SIGNATURE_LEN = 64;
+/** Size of a HELLO's id key (an Ed25519 public key; the peer id is derived from it). */
+export const ID_KEY_LEN = 32;
 
 /** Size of an opaque name tag in bytes. */
 export const NAME_TAG_LEN = 8;
@@ -113,8 +115,12 @@ export type ServerMsg =
     nameTag: Uint8Array;
     /** The identity's owner tag in this room ({@link OWNER_TAG_LEN} bytes). */
     owner: Uint8Array;
+    /** The peer's id key for this run: `id` is derived from it (`lib/crypto/peer_id.ts`). */
+    idKey: Uint8Array;
     /** The room key's signature over {@link helloSigningInput}. */
     signature: Uint8Array;
+    /** The id key's signature over {@link helloSigningInput}. */
+    idSignature: Uint8Array;
     privateEndpoints: Endpoint[];
   }
   | {
@@ -184,19 +190,24 @@ export const MAX_CLUSTER_SERVERS = 8;
 export type MsgOf<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>;
 
 /** The label that starts every {@link helloSigningInput} (ASCII, then a zero byte). */
-export const HELLO_SIGNING_LABEL = "p2p hello v2";
+export const HELLO_SIGNING_LABEL = "p2p hello v3";
 
 /**
- * What a HELLO's signature covers: `"p2p hello v2" ‖ 0x00 ‖ id ‖ cookie ‖ nonce ‖ flags u8 ‖
- * name tag ‖ owner` (the room id is the verifying key itself). Throws RangeError on wrong sizes.
+ * What a HELLO's two signatures (the room key's and the id key's) cover: `"p2p hello v3" ‖ 0x00
+ * ‖ id ‖ cookie ‖ nonce ‖ flags u8 ‖ room id ‖ name tag ‖ owner ‖ id key`. Throws RangeError on
+ * wrong sizes.
  */
 export function helloSigningInput(
-  m: Pick<MsgOf<typeof MsgType.Hello>, "id" | "cookie" | "nonce" | "flags" | "nameTag" | "owner">,
+  m: Pick<
+    MsgOf<typeof MsgType.Hello>,
+    "id" | "cookie" | "nonce" | "flags" | "room" | "nameTag" | "owner" | "idKey"
+  >,
 ): Uint8Array {
   const w = new Writer();
   return w.bytes(encoder.encode(HELLO_SIGNING_LABEL)).u8(0).fixed(m.id, ID_LEN)
     .fixed(m.cookie, COOKIE_LEN).fixed(m.nonce, NONCE_LEN).u8(m.flags)
-    .fixed(m.nameTag, NAME_TAG_LEN).fixed(m.owner, OWNER_TAG_LEN).finish();
+    .fixed(m.room, ROOM_ID_LEN).fixed(m.nameTag, NAME_TAG_LEN).fixed(m.owner, OWNER_TAG_LEN)
+    .fixed(m.idKey, ID_KEY_LEN).finish();
 }
 
 /** Encodes a server-facing message. Throws RangeError only on values the caller built wrong. */
@@ -218,8 +229,8 @@ export function encodeServerMsgInto(
     case MsgType.Hello:
       return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).fixed(m.nonce, NONCE_LEN)
         .u8(m.flags).fixed(m.room, ROOM_ID_LEN).fixed(m.nameTag, NAME_TAG_LEN)
-        .fixed(m.owner, OWNER_TAG_LEN).fixed(m.signature, SIGNATURE_LEN)
-        .endpoints(m.privateEndpoints).finish();
+        .fixed(m.owner, OWNER_TAG_LEN).fixed(m.idKey, ID_KEY_LEN).fixed(m.signature, SIGNATURE_LEN)
+        .fixed(m.idSignature, SIGNATURE_LEN).endpoints(m.privateEndpoints).finish();
     case MsgType.Welcome:
       return w.fixed(m.id, ID_LEN).fixed(m.nonce, NONCE_LEN).fixed(m.token, TOKEN_LEN)
         .fixed(m.boot, BOOT_LEN).endpoint(m.observed).finish();
@@ -288,9 +299,21 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
       const m = { type: MsgType.Hello, id: id(), cookie: r.bytes(COOKIE_LEN) };
       const nonce = r.bytes(NONCE_LEN), flags = r.u8();
       const room = r.bytes(ROOM_ID_LEN), nameTag = r.bytes(NAME_TAG_LEN);
-      const owner = r.bytes(OWNER_TAG_LEN), signature = r.bytes(SIGNATURE_LEN);
+      const owner = r.bytes(OWNER_TAG_LEN), idKey = r.bytes(ID_KEY_LEN);
+      const signature = r.bytes(SIGNATURE_LEN), idSignature = r.bytes(SIGNATURE_LEN);
       const privateEndpoints = r.endpoints();
-      return { ...m, nonce, flags, room, nameTag, owner, signature, privateEndpoints };
+      return {
+        ...m,
+        nonce,
+        flags,
+        room,
+        nameTag,
+        owner,
+        idKey,
+        signature,
+        idSignature,
+        privateEndpoints,
+      };
     }
     case MsgType.Welcome:
       return {

@@ -16,7 +16,7 @@ import {
   RefuseCode,
   type ServerMsg,
 } from "../../lib/wire/server_msg.ts";
-import { signedHello } from "../support/hello.ts";
+import { signedHello, testPeerId } from "../support/hello.ts";
 import { seededRandom } from "../support/prng.ts";
 
 const SECRET = new Uint8Array(32).fill(3);
@@ -34,8 +34,7 @@ let nextId = 1;
 
 /** Registers a fresh peer from `addr` in `room`; returns its id and token, or the refusal. */
 function register(r: Registry, now: number, addr: Endpoint, room: number) {
-  const id = new Uint8Array(8);
-  new DataView(id.buffer).setUint32(4, nextId++);
+  const id = testPeerId(`limits ${nextId++}`);
   r.handleDatagram(
     now,
     addr,

@@ -20,7 +20,7 @@ import {
 } from "../../lib/nat/stun.ts";
 import { MsgType } from "../../lib/wire/header.ts";
 import { decodeServerMsg, encodeServerMsg } from "../../lib/wire/server_msg.ts";
-import { signedHello } from "../support/hello.ts";
+import { signedHello, testPeerId } from "../support/hello.ts";
 import { prepareProduct, startPeer, startServer } from "../support/proc.ts";
 
 function canBindLoopback6(): boolean {
@@ -92,7 +92,7 @@ Deno.test({
       await t.step("a HELLO over IPv6 gets the registry's COOKIE", async () => {
         const sock = Deno.listenDatagram({ hostname: "::1", port: 0, transport: "udp" });
         const hello = encodeServerMsg(
-          signedHello("v6", { id: new Uint8Array(8).fill(6), nameTag: new Uint8Array(8) }),
+          signedHello("v6", { id: testPeerId("v6"), nameTag: new Uint8Array(8) }),
         );
         const { reply } = await ask(sock, hello, { hostname: "::1", port });
         sock.close();

@@ -50,7 +50,7 @@ import { PrimaryMachine, StunHub } from "../../lib/roles/serve.ts";
 import { concat } from "../support/bytes.ts";
 import { prng, randomBytesFrom, seededRandom } from "../support/prng.ts";
 import { P2pProcess } from "../support/proc.ts";
-import { signedHello } from "../support/hello.ts";
+import { signedHello, testPeerId } from "../support/hello.ts";
 
 // ---------------------------------------------------------------------------------------------
 // RFC 5769 test vectors
@@ -233,7 +233,7 @@ Deno.test("stun codec: addresses with a bad family or length decode to null", ()
 
 Deno.test("stun codec: demultiplexing by the first bytes", () => {
   const hello = encodeServerMsg(
-    signedHello("stun", { id: new Uint8Array(8).fill(1), nameTag: new Uint8Array(8) }),
+    signedHello("stun", { id: testPeerId("stun 1"), nameTag: new Uint8Array(8) }),
   );
   assert.deepEqual([...hello.subarray(0, 2)], [0x70, 0x32]);
   assert.ok(!looksLikeStun(hello));
@@ -592,7 +592,7 @@ Deno.test("stun demux: STUN to the responder, p2p datagrams to the registry", ()
   assert.deepEqual(registry.stats.drops, {});
   // A HELLO reaches the registry (a COOKIE comes back); garbage that is not STUN is its drop.
   const hello = encodeServerMsg(
-    signedHello("stun", { id: new Uint8Array(8).fill(1), nameTag: new Uint8Array(8) }),
+    signedHello("stun", { id: testPeerId("stun 1"), nameTag: new Uint8Array(8) }),
   );
   m.handleDatagram(0, CLIENT, hello);
   const t = m.pollTransmit();
@@ -676,7 +676,7 @@ Deno.test({
       });
       await t.step("a p2p HELLO on the same port gets the registry's COOKIE", async () => {
         const hello = encodeServerMsg(
-          signedHello("stun", { id: new Uint8Array(8).fill(3), nameTag: new Uint8Array(8) }),
+          signedHello("stun", { id: testPeerId("stun 3"), nameTag: new Uint8Array(8) }),
         );
         const { reply, from } = await ask(hello);
         assert.equal(from.port, port);

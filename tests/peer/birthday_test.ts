@@ -132,8 +132,10 @@ Deno.test("birthday: one search per client; sockets come back on success, failur
   const random = seededRandom(4);
   const a = new BirthdaySearch(pool, random), b = new BirthdaySearch(pool, random);
   const hv = view(HARD, EASY);
+  // b's peer is another one, at another address (searches are budgeted per address too).
+  const bv = { ...hv, peerPublic: { hostname: "203.0.113.10", port: 41000 } };
   a.tick(5000, hv);
-  b.tick(5000, hv);
+  b.tick(5000, bv);
   assert.equal(drain(() => a.pollFrame()).length, 1);
   assert.equal(drain(() => b.pollFrame()).length, 0, "the second pair waits for the sockets");
   a.onFrame(5010, { stage: BirthdayStage.Accept, round: 1, sockets: 256 }, hv);
@@ -144,7 +146,7 @@ Deno.test("birthday: one search per client; sockets come back on success, failur
   assert.equal(drain(() => pool.pollRelease()).length, 255, "spare sockets close at once");
   assert.ok(pool.inUse(17), "the kept socket is in use");
   assert.ok(!pool.inUse(18) && !pool.inUse(0) && !pool.inUse(513), "released ones are not");
-  b.tick(7000, hv);
+  b.tick(7000, bv);
   assert.equal(drain(() => b.pollFrame()).length, 1, "now the second pair may search");
   b.close();
   a.close();

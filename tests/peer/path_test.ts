@@ -827,3 +827,21 @@ Deno.test("path: candidates the peer tells us start a round, survive re-introduc
   d.m.addCandidates(d.now, many);
   assert.ok(d.m.candidates.length <= 1 + 4 + 4, `${d.m.candidates.length} candidates`);
 });
+
+Deno.test("path: a probe's reply from another address proves nothing by itself; that address is probed", () => {
+  // A captured (or remapped) reply to the probe sent to PUB arrives from SPOOF: SPOOF must not
+  // become the direct path (everything would go there) before it answers a probe of its own.
+  const SPOOF: Endpoint = { hostname: "192.0.2.99", port: 9999 };
+  const d = new Driver(0, [cand(PUB, "public")]);
+  const probe = d.probesTo(PUB)[0]!;
+  d.act((m, now) => m.onProbeAck(now + 10, SPOOF, probe.txid));
+  assert.equal(d.m.state, "punching", "not direct on a reply from elsewhere");
+  assert.ok(!d.m.proven(SPOOF));
+  assert.deepEqual(d.m.route(), null);
+  assert.ok(d.probesTo(SPOOF).length > 0, "the other address gets a probe of its own");
+  // Its own reply proves it.
+  const own = d.probesTo(SPOOF)[0]!;
+  d.act((m, now) => m.onProbeAck(now + 20, SPOOF, own.txid));
+  assert.equal(d.m.state, "direct");
+  assert.ok(d.m.proven(SPOOF));
+});

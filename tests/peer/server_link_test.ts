@@ -3,6 +3,7 @@
  * cookie and backoff, the first registration's deadline, keepalive PINGs, and the server's
  * loss and return, each reported exactly once.
  */
+import { peerIdKey } from "../../lib/crypto/peer_id.ts";
 import assert from "node:assert/strict";
 import {
   CLUSTER_FAILOVER_AFTER,
@@ -24,7 +25,8 @@ import { testRoom } from "../support/hello.ts";
 
 const SERVER: Endpoint = { hostname: "198.51.100.1", port: 7777 };
 const ME: Endpoint = { hostname: "203.0.113.5", port: 40000 };
-const ID = new Uint8Array(8).fill(1);
+const ID_KEY = peerIdKey(new Uint8Array(32).fill(1));
+const ID = ID_KEY.id;
 const TOKEN = new Uint8Array(8).fill(7);
 const BOOT = new Uint8Array(8).fill(0xb0);
 const OWNER = new Uint8Array(16).fill(0x0e);
@@ -40,6 +42,7 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
     {
       server: SERVER,
       id: ID,
+      idKey: ID_KEY,
       roomId: ROOM.publicKey,
       sign: (data) => ed25519Sign(ROOM.privateKey, data),
       random,
@@ -248,6 +251,7 @@ Deno.test("link: a fallback server's boot id is no restart of the first server",
       server: A,
       fallbacks: [B],
       id: ID,
+      idKey: ID_KEY,
       roomId: ROOM.publicKey,
       sign: (data) => ed25519Sign(ROOM.privateKey, data),
       random: seededRandom(3),

@@ -315,6 +315,7 @@ function busyRoom(seed: number) {
   });
   const natA = new SimNat("203.0.113.1", "port-restricted", undefined, seed);
   const gateway = new SimGateway(new FakeGateway());
+  gateway.gw.external = natA.ip; // the router is alice's NAT: it maps on the NAT's address
   net.attach("gateway", gateway.at, gateway, natA);
   const aliceLan = { hostname: "192.168.1.10", port: 5000 };
   const portmap = new PortMapper({
@@ -359,10 +360,11 @@ Deno.test("one seed gives one trace with STUN, port mapping, a supernode and a b
       }`
     );
   };
-  const first = trace(41);
+  // A seed whose run covers every part (with 2 % loss, some seeds lose the supernode's INTRO).
+  const first = trace(43);
   assert.ok(first.length > 300, `${first.length} datagrams`);
   assert.deepEqual(
-    trace(41),
+    trace(43),
     first,
     "the same seed must give the same datagrams at the same times",
   );

@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { MsgType } from "../../lib/wire/header.ts";
 import { encodeServerMsg, FLAG_SUPERNODE, RELAY_HEADER_LEN } from "../../lib/wire/server_msg.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
+import type { Endpoint } from "../../lib/wire/address.ts";
 import { reachMac } from "../../lib/crypto/cookie.ts";
 import { Registry } from "../../lib/server/registry.ts";
-import { signedHello } from "../support/hello.ts";
+import { signedHello, testPeerId } from "../support/hello.ts";
 import { seededRandom } from "../support/prng.ts";
 import { JsonView, pathText } from "../../lib/roles/view.ts";
 import { SERVER, SimNet, type SimPeer, simRoom } from "../support/sim.ts";
@@ -371,7 +372,7 @@ Deno.test("registry: one REACH per registration, within the server-wide rate, on
   };
   const hello = (n: number, flags: number) => {
     const from = { hostname: `192.0.2.${n}`, port: 4000 };
-    const id = new Uint8Array(8).fill(n);
+    const id = testPeerId(`reach ${n}`);
     const m = signedHello("reach", {
       id,
       flags,
@@ -410,3 +411,35 @@ Deno.test("a supernode that stays up but drops a pair's frames: the pair moves t
   assert.deepEqual(from(carol, "bob"), b, "exactly once, in order");
   assert.equal(bob.lastPath("carol")?.relayedBy, null, "relayed by the server now");
 });
+
+/**
+ * A hostile supernode (issue 17 #5) answers PINGs at once, so its RTT looks fine, but holds back
+ * what it relays: each RELAYED `delayMs` late, or every `dropEvery`th one dropped. The pairs it
+ * relays must notice from their own traffic (acknowledgement delay, loss) and move to the
+ * server's relay, with every line delivered once.
+ */
+const HOSTILE_SUPERNODES: [string, number, number][] = [
+  ["delays every relayed frame 1.4 s", 1_400, 0],
+  ["drops half of the relayed frames", 0, 2],
+  ["drops a third of the relayed frames", 0, 3],
+];
+for (const [what, delayMs, dropEvery] of HOSTILE_SUPERNODES) {
+  Deno.test(`a supernode that ${what} (PINGs answered at once): the pairs move to the server's relay`, () => {
+    const { net, alice, bob, carol } = supernodeRoom(31);
+    const at = addressOf.get(alice)!;
+    const relayedByAlice = (from: Endpoint, data: Uint8Array) =>
+      from.hostname === at.hostname && from.port === at.port && data[3] === MsgType.Relayed;
+    let n = 0;
+    net.delay = (f, _t, data) => relayedByAlice(f, data) ? delayMs : 0;
+    net.block = (f, _t, data) => dropEvery > 0 && relayedByAlice(f, data) && ++n % dropEvery === 0;
+    const b = talk(net, bob, "b", 40);
+    const c = talk(net, carol, "c", 40);
+    net.runUntilTrue(
+      () => bob.lastPath("carol")?.relayedBy === null && carol.lastPath("bob")?.relayedBy === null,
+      30_000,
+    );
+    net.runUntilTrue(() => from(carol, "bob").length === 40 && from(bob, "carol").length === 40);
+    assert.deepEqual(from(carol, "bob"), b, "exactly once, in order");
+    assert.deepEqual(from(bob, "carol"), c);
+  });
+}

@@ -17,6 +17,8 @@ const DOCUMENTS = [
   "docs/protocol.md",
   "docs/usage.md",
   "docs/churn.md",
+  "docs/how-it-works.md",
+  "docs/security.md",
 ];
 
 /**

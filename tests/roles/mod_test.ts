@@ -54,6 +54,7 @@ const TYPES = [
   "Endpoint",
   "HttpRequest",
   "HttpResult",
+  "MessageEvent",
   "Notice",
   "NoticeKind",
   "PathOptions",

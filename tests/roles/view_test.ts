@@ -193,8 +193,8 @@ Deno.test("human view: control characters in names, text and notices are escaped
   ]);
   assert.deepEqual(v.peers([peerInfo({ name: evil })]), [
     "* 1 peer in the room:",
-    "    name                    fingerprint          path",
-    "    ev\\x1b[31mil\\x0a* fake  qrst-uvwx-yz23-4567  relayed via server",
+    "    name                    fingerprint          path     rtt  via",
+    "    ev\\x1b[31mil\\x0a* fake  qrst-uvwx-yz23-4567  relayed  -    server",
   ]);
   for (const l of [...v.event({ type: "message", from: evil, text: evil }), ...v.help()]) {
     assert.equal(printable(l), l, "no control characters left");
@@ -257,8 +257,8 @@ Deno.test("human view: U+202E in a name and in text is escaped", () => {
   );
   assert.deepEqual(v.peers([peerInfo({ name: "\u2067eve\u2069" })]), [
     "* 1 peer in the room:",
-    "    name                 fingerprint          path",
-    "    \\u{2067}eve\\u{2069}  qrst-uvwx-yz23-4567  relayed via server",
+    "    name                 fingerprint          path     rtt  via",
+    "    \\u{2067}eve\\u{2069}  qrst-uvwx-yz23-4567  relayed  -    server",
   ]);
 });
 
@@ -340,21 +340,23 @@ Deno.test("human view: /peers lists nobody, one peer, several peers", () => {
   assert.deepEqual(v.peers([]), ["* Nobody else is in the room"]);
   assert.deepEqual(v.peers([peerInfo({ name: "bob", path: "direct", addr: BOB, rtt: 5 })]), [
     "* 1 peer in the room:",
-    "    name  fingerprint          path",
-    `    bob   ${FP_B}  direct 203.0.113.9:51820, 5 ms`,
+    "    name  fingerprint          path    rtt   via",
+    `    bob   ${FP_B}  direct  5 ms  203.0.113.9:51820`,
   ]);
   assert.deepEqual(
     v.peers([
       peerInfo({ name: "bob", path: "direct", addr: BOB, rtt: 5 }),
-      peerInfo({ name: "cat", fingerprint: FP_A }),
+      peerInfo({ name: "cat", fingerprint: FP_A, rtt: 180 }),
       peerInfo({ name: "dan", path: "pending" }),
+      peerInfo({ name: "eve", relayedBy: "carol", rtt: 42 }),
     ]),
     [
-      "* 3 peers in the room:",
-      "    name  fingerprint          path",
-      "    bob   qrst-uvwx-yz23-4567  direct 203.0.113.9:51820, 5 ms",
-      "    cat   abcd-efgh-ijkl-mnop  relayed via server",
-      "    dan   qrst-uvwx-yz23-4567  connecting",
+      "* 4 peers in the room:",
+      "    name  fingerprint          path        rtt     via",
+      "    bob   qrst-uvwx-yz23-4567  direct      5 ms    203.0.113.9:51820",
+      "    cat   abcd-efgh-ijkl-mnop  relayed     180 ms  server",
+      "    dan   qrst-uvwx-yz23-4567  connecting  -",
+      "    eve   qrst-uvwx-yz23-4567  relayed     42 ms   carol",
     ],
   );
 });
@@ -701,4 +703,49 @@ Deno.test("/me: sent as the line '/me …', shown as an action; --json marks it"
     text: "/me waves",
     action: true,
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Private lines, history, renames
+
+Deno.test("input: /msg NAME text and /nick NAME are commands; incomplete ones are not", () => {
+  assert.deepEqual(parseInput("/msg bob see you at 5"), {
+    kind: "private",
+    name: "bob",
+    text: "see you at 5",
+  });
+  assert.deepEqual(parseInput("/nick  Robert "), { kind: "nick", name: "Robert" });
+  assert.deepEqual(parseInput("/msg bob"), { kind: "unknown", command: "/msg" });
+  assert.deepEqual(parseInput("/nick"), { kind: "unknown", command: "/nick" });
+});
+
+Deno.test("views: private lines and history are marked for people and in JSON", () => {
+  const human = new HumanView();
+  const [priv] = human.event({ type: "message", from: "bob", text: "psst", private: true });
+  assert.equal(priv, "[bob] (private) psst");
+  const [mine] = human.event({
+    type: "message",
+    from: "alice",
+    to: "bob",
+    text: "hi",
+    private: true,
+  });
+  assert.equal(mine, "[alice → bob] (private) hi");
+  const [old] = human.event({
+    type: "message",
+    from: "bob",
+    text: "earlier",
+    history: true,
+    ago: 300,
+  });
+  assert.equal(old, "(5 min ago) [bob] earlier");
+  const json = new JsonView();
+  assert.deepEqual(
+    JSON.parse(json.event({ type: "message", from: "bob", text: "psst", private: true })[0]!),
+    { event: "message", from: "bob", text: "psst", private: true },
+  );
+  assert.deepEqual(
+    JSON.parse(json.event({ type: "message", from: "bob", text: "x", history: true, ago: 12 })[0]!),
+    { event: "message", from: "bob", text: "x", history: true, ago: 12 },
+  );
 });

@@ -31,7 +31,7 @@ import {
   rosterDigest,
   type ServerMsg,
 } from "../../lib/wire/server_msg.ts";
-import { signedHello } from "../support/hello.ts";
+import { signedHello, testPeerId } from "../support/hello.ts";
 import { seededRandom } from "../support/prng.ts";
 
 type Msg<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>;
@@ -59,6 +59,7 @@ class Net {
   nodes: Node[] = [];
   now = 1_000;
   key: Uint8Array | null;
+  #nonces = 0;
 
   constructor(n: number, secret?: string, limits: Partial<RegistryOptions> = {}) {
     this.key = secret ? clusterKey(new TextEncoder().encode(secret)) : null;
@@ -114,7 +115,9 @@ class Net {
   /** Registers `p` at `n` (COOKIE round trip, then HELLO); its token from the WELCOME. */
   register(n: Node, p: Peer, owner?: Uint8Array): void {
     const cookie = n.registry.cookieFor(p.id, p.addr, this.now);
-    const hello = signedHello("room", { id: p.id, cookie, nameTag: p.tag, owner });
+    const nonce = new Uint8Array(8);
+    new DataView(nonce.buffer).setUint32(0, ++this.#nonces);
+    const hello = signedHello("room", { id: p.id, cookie, nonce, nameTag: p.tag, owner });
     n.registry.handleDatagram(this.now, p.addr, encodeServerMsg(hello));
     this.pump();
     const w = this.take(n, p, MsgType.Welcome).at(-1);
@@ -145,7 +148,7 @@ let nextPeer = 1;
 function peer(): Peer {
   const i = nextPeer++;
   return {
-    id: new Uint8Array(8).fill(i),
+    id: testPeerId(`cluster peer ${i}`),
     addr: { hostname: `198.51.100.${i}`, port: 40000 + i },
     tag: new Uint8Array(8).fill(0x40 + i),
     token: new Uint8Array(8),

@@ -20,7 +20,7 @@ import {
 } from "../../lib/wire/server_msg.ts";
 import { drainEvents, drainTransmits } from "../support/registry_out.ts";
 import { seededRandom } from "../support/prng.ts";
-import { signedHello } from "../support/hello.ts";
+import { signedHello, testPeerId } from "../support/hello.ts";
 
 const A: Endpoint = { hostname: "198.51.100.1", port: 40000 };
 const B: Endpoint = { hostname: "203.0.113.2", port: 50000 };
@@ -43,7 +43,7 @@ const events = drainEvents;
 function setup(slowPing: boolean) {
   const r = new Registry({ slowPing }, seededRandom(99), new Uint8Array(32).fill(7));
   const join = (seed: number, addr: Endpoint, room: number): Peer => {
-    const id = seededRandom(seed)(ID_LEN);
+    const id = testPeerId(`ping ${seed}`);
     const hello = signedHello(`room ${room}`, {
       id,
       cookie: r.cookieFor(id, addr, 0),
@@ -110,8 +110,9 @@ Deno.test("ping fast path: the same answers as the decoding path on valid and fo
     now += 400;
     assert.deepEqual(outcome(fast.r, now, from, d), outcome(slow.r, now, from, d), what);
   }
-  // The cases did reach both paths: answers, drops and a move.
-  assert.ok((fast.r.stats.drops["ping-bad-token"] ?? 0) >= 2);
+  // The cases did reach both paths: answers, drops and a move (the first wrong token from a's
+  // address is told to register again, the second, within the second, dropped).
+  assert.ok((fast.r.stats.drops["ping-bad-token"] ?? 0) >= 1);
   assert.ok(fast.r.stats.cookies >= 2);
 });
 

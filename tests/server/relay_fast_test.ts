@@ -33,7 +33,7 @@ import {
 } from "../../lib/wire/server_msg.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
 import { drainEvents, drainTransmits } from "../support/registry_out.ts";
-import { signedHello, testRoom } from "../support/hello.ts";
+import { signedHello, testPeerId, testRoom } from "../support/hello.ts";
 import { seededRandom } from "../support/prng.ts";
 
 const A_ADDR: Endpoint = { hostname: "198.51.100.1", port: 40000 };
@@ -61,7 +61,7 @@ function setup() {
     new Uint8Array(32).fill(1),
   );
   const join = (seed: number, addr: Endpoint, room: number): Peer => {
-    const id = bytes(8, seed);
+    const id = testPeerId(`relay ${seed}`);
     r.handleDatagram(
       0,
       addr,

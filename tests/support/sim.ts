@@ -75,7 +75,7 @@ export class SimNet {
   /** Test hook: an on-path attacker rewriting datagrams (after NAT translation of the source). */
   tamper: (from: Endpoint, to: Endpoint, data: Uint8Array) => Uint8Array = (_f, _t, d) => d;
   /** Test hook: extra one-way delay in ms of a datagram (after NAT translation of the source). */
-  delay: (from: Endpoint, to: Endpoint) => number = () => 0;
+  delay: (from: Endpoint, to: Endpoint, data: Uint8Array) => number = () => 0;
   /** Every datagram delivered, for assertions about what crossed the wire. */
   readonly log: { at: number; from: Endpoint; to: Endpoint; data: Uint8Array }[] = [];
 
@@ -163,7 +163,7 @@ export class SimNet {
     if (this.#rng() < c.loss) return;
     const copies = this.#rng() < c.dup ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      const at = this.now + c.latency + this.delay(from, to) + this.#rng() * c.jitter;
+      const at = this.now + c.latency + this.delay(from, to, data) + this.#rng() * c.jitter;
       this.#queue.push({ at, order: this.#order++, to, from, data });
     }
   }
@@ -293,7 +293,7 @@ export function addPeer(
     privateEndpoints: [local],
     keepalive: 25_000,
     registerTimeout: 10_000,
-    id: net.bytes(8),
+    idSeed: net.bytes(32),
     identity: Identity.fromPrivate(net.bytes(32)),
     random: (n) => net.bytes(n),
     ...opts,

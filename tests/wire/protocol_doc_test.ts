@@ -7,6 +7,7 @@
  *
  * @module
  */
+import * as chatMessage from "../../lib/wire/chat_message.ts";
 import assert from "node:assert/strict";
 import * as header from "../../lib/wire/header.ts";
 import * as serverMsg from "../../lib/wire/server_msg.ts";
@@ -45,7 +46,7 @@ function num(text: string): number {
 
 const code: Record<string, number> = {
   ...Object.fromEntries(
-    Object.entries({ ...header, ...serverMsg, ...peerFrame }).filter(([, v]) =>
+    Object.entries({ ...header, ...serverMsg, ...peerFrame, ...chatMessage }).filter(([, v]) =>
       typeof v === "number"
     ),
   ) as Record<string, number>,

@@ -10,11 +10,13 @@
  *
  * @module
  */
+import { type ChatMessage, decodeChat, encodeChat } from "../../lib/wire/chat_message.ts";
 import assert from "node:assert/strict";
 import { addressCookie, reachMac } from "../../lib/crypto/cookie.ts";
 import { Identity } from "../../lib/crypto/identity.ts";
 import { fingerprint } from "../../lib/crypto/fingerprint.ts";
 import { OWNER_TAG_INFO, ownerTag } from "../../lib/crypto/owner.ts";
+import { peerIdKey, peerIdOf } from "../../lib/crypto/peer_id.ts";
 import { deriveRoomKeys, nameTag, roomSalt, roomSign } from "../../lib/crypto/room_key.ts";
 import { NOISE_PROTOCOL, payloadOf, readPayload } from "../../lib/peer/handshake/handshake.ts";
 import { pairPrologue, PROLOGUE } from "../../lib/peer/handshake/secure_link.ts";
@@ -43,6 +45,7 @@ import { replayPair, type ReplayPeer } from "./pair_replay.ts";
 import {
   addressCookieRef,
   aeadOpen,
+  ed25519PublicRef,
   ed25519SignRef,
   fingerprintRef,
   helloSigningInputRef,
@@ -52,6 +55,7 @@ import {
   noiseNonce,
   ownerTagRef,
   payloadRef,
+  peerIdRef,
   periodSecretRef,
   prologueRef,
   reachMacRef,
@@ -149,11 +153,21 @@ Deno.test("vectors: room keys from the fixed room and passphrase, by the code an
   const f = fromJson(h.fields) as Any;
   assert.equal(hex(helloSigningInput(f)), h.signing_input);
   assert.equal(
-    hex(helloSigningInputRef(f.id, f.cookie, f.nonce, f.flags, f.nameTag, f.owner)),
+    hex(
+      helloSigningInputRef(f.id, f.cookie, f.nonce, f.flags, f.room, f.nameTag, f.owner, f.idKey),
+    ),
     h.signing_input,
   );
   assert.equal(hex(roomSign(keys, unhex(h.signing_input))), h.signature);
   assert.equal(hex(ed25519SignRef(ref.signSeed, unhex(h.signing_input))), h.signature);
+  // The id is its id key's, and the id key signs the same input (5.3).
+  const idKey = peerIdKey(unhex(h.id_key_seed));
+  assert.equal(hex(idKey.publicKey), hex(f.idKey));
+  assert.equal(hex(idKey.id), hex(f.id));
+  assert.equal(hex(peerIdOf(f.idKey)), hex(f.id));
+  assert.equal(hex(peerIdRef(ed25519PublicRef(unhex(h.id_key_seed)))), hex(f.id));
+  assert.equal(hex(idKey.sign(unhex(h.signing_input))), h.id_signature);
+  assert.equal(hex(ed25519SignRef(unhex(h.id_key_seed), unhex(h.signing_input))), h.id_signature);
   const hello = V.server_messages.cases.find((s: Any) => s.name === "HELLO");
   assert.equal(hello.fields.signature, h.signature, "the HELLO sample carries it");
   assert.equal(hello.fields.room, r.room_id);
@@ -319,4 +333,14 @@ Deno.test("vectors: the RELAY and RELAYED samples carry alice's first handshake 
   }
   const d = decodeHandshake(unhex(a1));
   assert.ok(d.ok && d.value.stage === 1 && d.value.cookie === 0);
+});
+
+Deno.test("vectors: every chat message encodes to its bytes and decodes to its fields", () => {
+  for (const s of V.chat_messages.cases) {
+    const m = fields<ChatMessage>(s);
+    assert.equal(hex(encodeChat(m)), s.hex, `encode ${s.name}`);
+    const d = decodeChat(unhex(s.hex));
+    assert.ok(d.ok, `decode ${s.name}`);
+    assert.deepEqual(toJson(d.value), s.fields, `decode ${s.name}`);
+  }
 });

@@ -128,25 +128,43 @@ export function nameTagRef(nameKey: Uint8Array, name: string): Uint8Array {
   return hmac(nameKey, utf8.encode(name)).slice(0, 8);
 }
 
-/** "p2p hello v2" ‖ 0x00 ‖ id ‖ cookie ‖ nonce ‖ flags ‖ name tag ‖ owner tag. */
+/**
+ * "p2p hello v3" ‖ 0x00 ‖ id ‖ cookie ‖ nonce ‖ flags ‖ room id ‖ name tag ‖ owner tag ‖ id key.
+ */
 export function helloSigningInputRef(
   id: Uint8Array,
   cookie: Uint8Array,
   nonce: Uint8Array,
   flags: number,
+  room: Uint8Array,
   tag: Uint8Array,
   owner: Uint8Array,
+  idKey: Uint8Array,
 ): Uint8Array {
   return cat(
-    utf8.encode("p2p hello v2"),
+    utf8.encode("p2p hello v3"),
     new Uint8Array([0]),
     id,
     cookie,
     nonce,
     new Uint8Array([flags]),
+    room,
     tag,
     owner,
+    idKey,
   );
+}
+
+/** The raw Ed25519 public key (RFC 8032) of `seed`, from its SPKI DER form. */
+export function ed25519PublicRef(seed: Uint8Array): Uint8Array {
+  const spki = createPublicKey(ed25519Private(seed)).export({ format: "der", type: "spki" });
+  return new Uint8Array(spki.subarray(spki.length - 32));
+}
+
+/** A peer id: the first 8 bytes of SHA-256("p2p id v1" ‖ 0x00 ‖ id key). */
+export function peerIdRef(idKey: Uint8Array): Uint8Array {
+  const h = createHash("sha256").update(cat(utf8.encode("p2p id v1"), new Uint8Array([0]), idKey));
+  return new Uint8Array(h.digest()).slice(0, 8);
 }
 
 /**
@@ -427,9 +445,9 @@ function expectSame(a: Uint8Array, b: Uint8Array): void {
 // ---------------------------------------------------------------------------------------------
 // SEALED (protocol.md, "SEALED frames")
 
-/** 0x70 0x32 version (6) 0x20 ‖ from ‖ to ‖ counter u64 big-endian. */
+/** 0x70 0x32 version (7) 0x20 ‖ from ‖ to ‖ counter u64 big-endian. */
 export function sealedHeaderRef(from: Uint8Array, to: Uint8Array, counter: bigint): Uint8Array {
-  return cat(new Uint8Array([0x70, 0x32, 6, 0x20]), from, to, u64be(counter));
+  return cat(new Uint8Array([0x70, 0x32, 7, 0x20]), from, to, u64be(counter));
 }
 
 /** A whole SEALED frame: header ‖ ChaCha20-Poly1305(key, nonce(counter), header, inner). */

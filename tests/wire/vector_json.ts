@@ -34,6 +34,9 @@ const REFUSED = 0x03;
 export function fromJson(j: Json, key = "", parent: { [k: string]: Json } | null = null): unknown {
   if (typeof j === "string") {
     if (key === "hostname" || (key === "message" && parent?.type === REFUSED)) return j;
+    // Chat messages' text and names are strings.
+    if (key === "text" && parent !== null && "id" in parent) return j;
+    if (key === "name" && parent !== null && "kind" in parent) return j;
     if (key === "counter") return BigInt(j);
     return unhex(j);
   }

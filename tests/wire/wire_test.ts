@@ -1,6 +1,6 @@
 /**
  * Unit tests of the wire codecs (`lib/wire/`: address, codec, header, server_msg, peer_frame),
- * protocol version 6.
+ * protocol version 7.
  *
  * Covers round trips and exact bytes of every message, IPv4/IPv6 endpoints, SEALED and
  * HANDSHAKE peer frames and inner frames (DATA with stream and base, ACK with stream); the
@@ -57,6 +57,7 @@ import {
   encodeServerMsg,
   EPOCH_LEN,
   FLAG_RELAY_ONLY,
+  ID_KEY_LEN,
   idDigest,
   LeftReason,
   MAX_ROOM_SIZE,
@@ -97,6 +98,8 @@ const tag2 = bytesOf(NAME_TAG_LEN, 16);
 const nonceA = bytesOf(NONCE_LEN, 17);
 const sigA = bytesOf(SIGNATURE_LEN, 18);
 const ownerA = bytesOf(OWNER_TAG_LEN, 19);
+const idKeyA = bytesOf(ID_KEY_LEN, 20);
+const sigB = bytesOf(SIGNATURE_LEN, 21);
 const bootA = bytesOf(BOOT_LEN, 20);
 
 /** A header per the protocol table: magic `p2`, version, type. */
@@ -150,7 +153,9 @@ const SERVER_SAMPLES: ServerMsg[] = [
     room: room1,
     nameTag: tag1,
     owner: ownerA,
+    idKey: idKeyA,
     signature: sigA,
+    idSignature: sigB,
     privateEndpoints: [epV4b, epV6],
   },
   {
@@ -162,7 +167,9 @@ const SERVER_SAMPLES: ServerMsg[] = [
     room: room2,
     nameTag: tag2,
     owner: new Uint8Array(OWNER_TAG_LEN),
+    idKey: idKeyA,
     signature: sigA,
+    idSignature: sigB,
     privateEndpoints: [],
   },
   { type: MsgType.Welcome, id: idA, nonce: nonceA, token: tokenA, boot: bootA, observed: epV4 },
@@ -381,8 +388,8 @@ Deno.test("wire: every server message type round-trips through encode/decode", (
   assert.equal(RefuseCode.Limit, 5);
 });
 
-Deno.test("wire: header is magic 'p2', version 6, type; version 1 to 5 datagrams are refused", () => {
-  assert.equal(PROTOCOL_VERSION, 6);
+Deno.test("wire: header is magic 'p2', version 7, type; version 1 to 6 datagrams are refused", () => {
+  assert.equal(PROTOCOL_VERSION, 7);
   const all = [
     ...SERVER_SAMPLES.map(encodeServerMsg),
     ...HANDSHAKE_SAMPLES.map(encodeHandshake),
@@ -390,11 +397,12 @@ Deno.test("wire: header is magic 'p2', version 6, type; version 1 to 5 datagrams
   ];
   for (const b of all) {
     const type = b[3]!;
-    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 6, type]);
+    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 7, type]);
     assert.deepEqual(peekType(b), { ok: true, value: type });
     // Version 4 had one initiator per pair, no cookie in HANDSHAKE and no supernodes; version 5
-    // no owner tag in HELLO and no boot id in WELCOME.
-    for (const old of [1, 2, 3, 4, 5]) {
+    // no owner tag in HELLO and no boot id in WELCOME; version 6 no chat message envelope and no
+    // id key in HELLO.
+    for (const old of [1, 2, 3, 4, 5, 6]) {
       const o = b.slice();
       o[2] = old;
       const what = `${typeName(type)} as version ${old}`;
@@ -406,7 +414,7 @@ Deno.test("wire: header is magic 'p2', version 6, type; version 1 to 5 datagrams
     }
   }
   // Genuine version-2 datagrams (HELLO with a public key and names, PING without a token) are
-  // refused by their version byte, not misread as version 6; so are version-3 HELLOs (an
+  // refused by their version byte, not misread as version 7; so are version-3 HELLOs (an
   // unsigned 16-byte room id) and WELCOMEs (echoing the cookie).
   const v2Hello = concat(
     hdr(MsgType.Hello, 2),
@@ -608,11 +616,13 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         room: room1,
         nameTag: tag1,
         owner: ownerA,
+        idKey: idKeyA,
         signature: sigA,
+        idSignature: sigB,
         privateEndpoints: [{ hostname: "10.1.2.3", port: 5 }],
       },
-      // id, cookie[8], nonce[8], flags u8, room id[32], name tag[8], owner[16], signature[64],
-      // private endpoints.
+      // id, cookie[8], nonce[8], flags u8, room id[32], name tag[8], owner[16], id key[32],
+      // signature[64], id signature[64], private endpoints.
       concat(
         hdr(MsgType.Hello),
         idA,
@@ -622,7 +632,9 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         room1,
         tag1,
         ownerA,
+        idKeyA,
         sigA,
+        sigB,
         [1],
         v4(10, 1, 2, 3, 5),
       ),
@@ -1395,14 +1407,16 @@ Deno.test("wire: HELLO room id and name tag are opaque bytes, any value round-tr
         room,
         nameTag,
         owner: ownerA,
+        idKey: idKeyA,
         signature: sigA,
+        idSignature: sigB,
         privateEndpoints: [],
       };
       const b = encodeServerMsg(m);
       const roomAt = 4 + ID_LEN + COOKIE_LEN + NONCE_LEN + 1;
       assert.equal(
         b.length,
-        roomAt + ROOM_ID_LEN + NAME_TAG_LEN + OWNER_TAG_LEN + SIGNATURE_LEN + 1,
+        roomAt + ROOM_ID_LEN + NAME_TAG_LEN + OWNER_TAG_LEN + ID_KEY_LEN + 2 * SIGNATURE_LEN + 1,
       );
       assert.deepEqual(b.subarray(roomAt, roomAt + ROOM_ID_LEN), room);
       assert.deepEqual(b.subarray(roomAt + ROOM_ID_LEN, roomAt + ROOM_ID_LEN + 8), nameTag);

@@ -149,7 +149,8 @@ type Completed = {
 class Initiation {
   #factory: NoiseFactory;
   #prologue: Uint8Array;
-  #myName: Uint8Array;
+  /** Our name, as the payload carries it (shared with the other direction; see `rename`). */
+  #myName: { bytes: Uint8Array };
   #state: { kind: "idle" } | Initiating | Completed = { kind: "idle" };
   #attempts = 0;
   #repeats = 0;
@@ -163,7 +164,7 @@ class Initiation {
   constructor(
     factory: NoiseFactory,
     prologue: Uint8Array,
-    myName: Uint8Array,
+    myName: { bytes: Uint8Array },
     out: HandshakeOut[],
   ) {
     this.#factory = factory;
@@ -254,7 +255,7 @@ class Initiation {
     const name = payload && decodeName(readPayload(payload, attempt));
     const rs = s.noise.remoteStatic;
     if (name === null || !rs) return { kind: "failed" };
-    const msg3 = s.noise.writeMessage(payloadOf(attempt, this.#myName));
+    const msg3 = s.noise.writeMessage(payloadOf(attempt, this.#myName.bytes));
     const k = s.noise.split();
     const done: Completed = { kind: "confirming", attempt, msg2, msg3 };
     this.#state = done;
@@ -290,7 +291,8 @@ type Responding = {
 class Response {
   #factory: NoiseFactory;
   #prologue: Uint8Array;
-  #myName: Uint8Array;
+  /** Our name, as the payload carries it (shared with the other direction; see `rename`). */
+  #myName: { bytes: Uint8Array };
   #state: { kind: "idle" } | Responding | { kind: "done"; attempt: number; msg3: Uint8Array } = {
     kind: "idle",
   };
@@ -299,7 +301,7 @@ class Response {
   #answered = 0;
   #lastReconfirm = -Infinity;
 
-  constructor(factory: NoiseFactory, prologue: Uint8Array, myName: Uint8Array) {
+  constructor(factory: NoiseFactory, prologue: Uint8Array, myName: { bytes: Uint8Array }) {
     this.#factory = factory;
     this.#prologue = prologue;
     this.#myName = myName;
@@ -325,7 +327,7 @@ class Response {
     if (readPayload(p1, attempt)?.length !== 0) return { kind: "failed" };
     this.#lastRespond = now;
     this.#answered = attempt;
-    const msg2 = noise.writeMessage(payloadOf(attempt, this.#myName));
+    const msg2 = noise.writeMessage(payloadOf(attempt, this.#myName.bytes));
     this.#state = { kind: "responding", attempt, noise, msg1, msg2, answers: 1 };
     return { kind: "answer", attempt, message: msg2 };
   }
@@ -361,6 +363,7 @@ export class PairHandshake {
   #mine: Initiation;
   #theirs: Response;
   #out: HandshakeOut[] = [];
+  #name: { bytes: Uint8Array };
 
   /**
    * `mine` and `theirs` are the prologues of our handshake and of the peer's (each names its
@@ -372,9 +375,14 @@ export class PairHandshake {
     theirs: Uint8Array;
     myName: string;
   }) {
-    const name = utf8.encode(o.myName);
-    this.#mine = new Initiation(o.factory, o.mine, name, this.#out);
-    this.#theirs = new Response(o.factory, o.theirs, name);
+    this.#name = { bytes: utf8.encode(o.myName) };
+    this.#mine = new Initiation(o.factory, o.mine, this.#name, this.#out);
+    this.#theirs = new Response(o.factory, o.theirs, this.#name);
+  }
+
+  /** Our name changed (`/nick`): the messages built from now on carry `name`. */
+  rename(name: string): void {
+    this.#name.bytes = utf8.encode(name);
   }
 
   /** Takes the next message to send, if any. */

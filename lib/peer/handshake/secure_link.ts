@@ -134,6 +134,11 @@ export class SecureLink {
     });
   }
 
+  /** Our name changed (`/nick`): handshake messages built from now on carry `name`. */
+  rename(name: string): void {
+    this.#hs.rename(name);
+  }
+
   /** True once our handshake completed: we know who the peer is and frames can be sealed. */
   get established(): boolean {
     return this.#send !== null;

@@ -42,6 +42,7 @@
  */
 import type { Endpoint } from "../../wire/address.ts";
 import { BirthdayStage, NatMapping } from "../../wire/peer_frame.ts";
+import { SearchBudget } from "./search_budget.ts";
 import { MAX_AUX_SOCKETS } from "../../wire/transmit.ts";
 
 /** Tunables of birthday probing. */
@@ -130,6 +131,8 @@ export function predictPorts(
  * sockets are queued for the driver to close ({@link pollRelease}).
  */
 export class BirthdayPool {
+  /** The client's budget of searches, per peer address and in all (`./search_budget.ts`). */
+  readonly budget: SearchBudget = new SearchBudget();
   #free: number[] = [];
   /** The same, for lookups. */
   #freeSet = new Set<number>();
@@ -450,7 +453,11 @@ export class BirthdaySearch {
           this.#frames.push({ stage: BirthdayStage.Accept, round: f.round, sockets: f.sockets });
           return;
         }
-        if (st.s !== "idle" || now < this.#notBefore || !this.#pool.scan(this)) return;
+        if (st.s !== "idle" || now < this.#notBefore) return;
+        // Budgeted per client and per claimed address, not per id (a fresh id is free to make).
+        if (!this.#pool.budget.allows(now, view.peerPublic.hostname)) return;
+        if (!this.#pool.scan(this)) return;
+        this.#pool.budget.spend(now, view.peerPublic.hostname);
         this.stats.searches++;
         this.#state = { s: "accepted", round: f.round, until: now + 2 * this.#o.resend };
         this.#frames.push({ stage: BirthdayStage.Accept, round: f.round, sockets: f.sockets });
@@ -508,11 +515,18 @@ export class BirthdaySearch {
   #maybePropose(now: number, view: BirthdayView): void {
     if (view.direct || BirthdaySearch.role(view) !== "hard" || !view.peerPublic) return;
     if (now < this.#notBefore || now < view.pathStart + this.#o.startAfter) return;
+    const host = view.peerPublic.hostname;
+    const allowed = this.#pool.budget.nextAllowed(now, host);
+    if (allowed > now) {
+      this.#notBefore = allowed; // Budgeted per client and per address, not per id.
+      return;
+    }
     const slots = this.#pool.acquire(this, this.#o.sockets);
     if (!slots) {
       this.#notBefore = now + this.#o.resend; // Another pair's search runs; look again soon.
       return;
     }
+    this.#pool.budget.spend(now, host);
     this.stats.searches++;
     const round = this.#round = (this.#round + 1) >>> 0;
     this.#state = { s: "proposed", round, slots, resendAt: now + this.#o.resend, tries: 1 };

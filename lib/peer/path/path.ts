@@ -321,12 +321,18 @@ export class PathMachine {
     if (this.#state !== "direct" && !this.#round) this.#startRound(now, this.#o.roundLength);
   }
 
-  /** An authenticated reply to probe `txid` arrived from `from` on our socket `via`. */
+  /**
+   * An authenticated reply to probe `txid` arrived from `from` on our socket `via`. It proves
+   * only the endpoint the probe went to: a reply from elsewhere (a NAT that maps the peer's
+   * answer anew, or a captured reply replayed from a spoofed source) makes `from` a candidate
+   * worth a probe of its own, never a proven path by itself.
+   */
   onProbeAck(now: number, from: Endpoint, txid: number, via = 0): void {
     if (this.#relayOnly) return;
     const probe = this.#probes.get(txid);
     if (!probe || probe.via !== via) return;
     this.#probes.delete(txid);
+    if (!sameEndpoint(probe.to, from)) return this.onPeerSeen(now, from, via);
     this.#answered(now, from, via, Math.round((now - probe.sentAt) * 10) / 10);
   }
 

@@ -1,0 +1,196 @@
+/**
+ * Small parts of a peer's server link (`lib/peer/server_link.ts`): the round-trip time to the
+ * server measured by PING and PONG ({@link PingRtt}), the window of sequence numbers of the
+ * server's INTRO, LEFT and ROSTER that were acted on ({@link SeqWindow}: replays and old
+ * duplicates are not), and the name we register under ({@link RegisteredName}: the wanted one,
+ * then `-2`, `-3` … while it is taken, or a new one from `/nick`), and the servers it may use
+ * ({@link ServerList}: `--server`, the fallbacks, their boot ids). Pure.
+ *
+ * @module
+ */
+import { bytesEqual } from "../core/bytes.ts";
+import { type Endpoint, sameEndpoint } from "../wire/address.ts";
+import { MAX_NAME } from "../wire/peer_frame.ts";
+
+/** Sequence numbers accepted behind the newest. */
+export const SEQ_WINDOW = 1024;
+
+/** The round-trip time to one server, from PING to PONG. */
+export class PingRtt {
+  /** When the last PING went out, until its PONG. */
+  #pingAt: number | undefined;
+  /** Smoothed PING→PONG round-trip time in ms, once measured. */
+  #rtt: number | null = null;
+  /** The least PING→PONG time seen (a busy moment only ever inflates a sample). */
+  #min: number | null = null;
+  /** Samples since the server was picked. */
+  #samples = 0;
+
+  /** Smoothed round-trip time in ms, or null before the first sample. */
+  get rtt(): number | null {
+    return this.#rtt;
+  }
+
+  /** The least round-trip time seen in ms, or null before the first sample. */
+  get min(): number | null {
+    return this.#min;
+  }
+
+  /** Samples since the server was picked. */
+  get samples(): number {
+    return this.#samples;
+  }
+
+  /** A PING went out at `now`. */
+  pinged(now: number): void {
+    this.#pingAt = now;
+  }
+
+  /** A PONG came at `now`: a sample, if a PING was waiting for it. */
+  ponged(now: number): void {
+    if (this.#pingAt === undefined) return;
+    const sample = now - this.#pingAt;
+    this.#rtt = this.#rtt === null ? sample : 0.75 * this.#rtt + 0.25 * sample;
+    this.#min = this.#min === null ? sample : Math.min(this.#min, sample);
+    this.#samples++;
+    this.#pingAt = undefined;
+  }
+
+  /** Another server: nothing measured yet. */
+  reset(): void {
+    this.#rtt = null;
+    this.#min = null;
+    this.#samples = 0;
+    this.#pingAt = undefined;
+  }
+}
+
+/** The sequence numbers of one registration's server messages that were acted on. */
+export class SeqWindow {
+  #seen = new Set<number>();
+  #highest = 0;
+
+  /**
+   * True the first time `seq` is seen and it is not {@link SEQ_WINDOW} or more behind the
+   * newest. At most twice the window is remembered.
+   */
+  fresh(seq: number): boolean {
+    if (seq + SEQ_WINDOW <= this.#highest || this.#seen.has(seq)) return false;
+    this.#seen.add(seq);
+    if (seq > this.#highest) this.#highest = seq;
+    if (this.#seen.size > 2 * SEQ_WINDOW) {
+      for (const n of this.#seen) {
+        if (n + SEQ_WINDOW <= this.#highest) this.#seen.delete(n);
+      }
+    }
+    return true;
+  }
+
+  /** A new registration: its numbers start again. */
+  reset(): void {
+    this.#seen.clear();
+    this.#highest = 0;
+  }
+}
+
+/** The name we register under. */
+export class RegisteredName {
+  /** The name wanted (`--name`, or the latest `/nick`). */
+  wanted: string;
+  /** The name asked for now (the wanted one, or it with a suffix). */
+  current: string;
+  #suffix = 1;
+
+  /** Starts with `wanted`. */
+  constructor(wanted: string) {
+    this.wanted = wanted;
+    this.current = wanted;
+  }
+
+  /** True when the server gave us a suffixed name. */
+  get suffixed(): boolean {
+    return this.current !== this.wanted;
+  }
+
+  /** The name was taken: the next suffix (`-2`, `-3` …, trimmed to fit); false after 100. */
+  next(): boolean {
+    if (this.#suffix >= 100) return false;
+    const suffix = `-${++this.#suffix}`;
+    let base = this.wanted;
+    const utf8 = new TextEncoder();
+    while (utf8.encode(base + suffix).length > MAX_NAME) base = [...base].slice(0, -1).join("");
+    this.current = base + suffix;
+    return true;
+  }
+
+  /** `/nick`: we want `name` now. */
+  rename(name: string): void {
+    this.wanted = name;
+    this.current = name;
+    this.#suffix = 1;
+  }
+}
+
+/**
+ * The servers a link may register with: `--server` first, then the fallbacks, the one in use,
+ * when it was picked, and the boot id each gave our last registration there (another one on
+ * registering again means that server restarted).
+ */
+export class ServerList {
+  #all: Endpoint[];
+  #current = 0;
+  /** When the server in use was picked (or last answered while registering). */
+  pickedAt = 0;
+  /** The boot id of the latest WELCOME; null before the first. */
+  #boot: Uint8Array | null = null;
+  #boots: (Uint8Array | undefined)[] = [];
+
+  /** `first`, then `fallbacks`. */
+  constructor(first: Endpoint, fallbacks: readonly Endpoint[]) {
+    this.#all = [first, ...fallbacks];
+  }
+
+  /** Every server, in order. */
+  get all(): readonly Endpoint[] {
+    return this.#all;
+  }
+
+  /**
+   * Adds `servers` we do not know yet (a cluster's, from SERVERS) after the others, up to `max`
+   * in all.
+   */
+  learn(servers: readonly Endpoint[], max: number): void {
+    for (const ep of servers) {
+      if (this.#all.length >= max) break;
+      if (!this.#all.some((known) => sameEndpoint(known, ep))) this.#all.push(ep);
+    }
+  }
+
+  /** The server in use. */
+  get current(): Endpoint {
+    return this.all[this.#current]!;
+  }
+
+  /** True when there is another server to fail over to. */
+  get several(): boolean {
+    return this.all.length > 1;
+  }
+
+  /** The boot id of our latest registration, or null before the first. */
+  get boot(): Uint8Array | null {
+    return this.#boot;
+  }
+
+  /** Moves on to the next server at `now`. */
+  next(now: number): void {
+    this.#current = (this.#current + 1) % this.all.length;
+    this.pickedAt = now;
+  }
+
+  /** The server in use welcomed us with `boot`: true when it restarted since it last did. */
+  welcomed(boot: Uint8Array): boolean {
+    const before = this.#boots[this.#current];
+    this.#boot = this.#boots[this.#current] = boot.slice();
+    return before !== undefined && !bytesEqual(before, boot);
+  }
+}
