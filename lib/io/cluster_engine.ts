@@ -126,7 +126,7 @@ export function connectEngine(url: EngineUrl, serverHex: string, h: EngineHandle
   let rtt: number | null = null;
   const measure = () => nc?.rtt().then((ms) => rtt = ms, () => {});
   const timer = setInterval(measure, RTT_INTERVAL);
-  const ready = connect({
+  void connect({
     servers: url.server,
     ...(url.user ? { user: url.user, pass: url.pass } : {}),
     ...(url.token ? { token: url.token } : {}),
@@ -170,7 +170,8 @@ export function connectEngine(url: EngineUrl, serverHex: string, h: EngineHandle
     async close() {
       closed = true;
       clearInterval(timer);
-      await ready;
+      // A first connection still pending is closed when (if ever) it completes; the process
+      // does not wait for it.
       await nc?.close().catch(() => {});
     },
   };

@@ -50,6 +50,9 @@ export interface ServeCluster {
 
 const log = getLogger(["p2p", "serve", "cluster"]);
 
+/** How long the engine may take to answer at start before the log says it is missing, ms. */
+const ENGINE_PATIENCE = 5_000;
+
 /**
  * Joins `registry` (running on `driver`, bound to `host`) to the cluster `o` names, or returns
  * undefined when no cluster URL is given. Throws an Error saying what is wrong with a URL,
@@ -95,10 +98,21 @@ export async function startCluster(
       "Cluster: peers will not be told where this server is (--host is 0.0.0.0); give --cluster-advertise IP:PORT",
     );
   }
+  let reached = false;
   const link: EngineLink = connectEngine(url, view.serverHex, {
     message: (data) => driver.step((now) => registry.handleCluster(now, data)),
-    status: (up) => driver.step((now) => registry.handleEngine(now, up)),
+    status: (up) => {
+      reached ||= up;
+      driver.step((now) => registry.handleEngine(now, up));
+    },
   });
+  // The client keeps trying for ever, silently: say so once if the engine is not there.
+  const unreached = setTimeout(() => {
+    if (reached) return;
+    log.warning("Cluster: no engine at {engine} yet; serving alone, still trying", {
+      engine: redactUrl(url),
+    });
+  }, ENGINE_PATIENCE);
   return {
     onStep() {
       for (let p = registry.pollPublish(); p; p = registry.pollPublish()) {
@@ -107,7 +121,10 @@ export async function startCluster(
       for (let e = view.pollEvent(); e; e = view.pollEvent()) logClusterEvent(e);
     },
     metrics: () => ({ stats: view.stats, rttMs: link.rtt }),
-    close: () => link.close(),
+    close: () => {
+      clearTimeout(unreached);
+      return link.close();
+    },
   };
 }
 

@@ -254,3 +254,33 @@ Deno.test({
   ),
   sanitizeResources: false,
 });
+
+Deno.test({
+  name: "cluster: a server whose engine never answers serves alone, says so, and stops on SIGTERM",
+  sanitizeResources: false,
+  async fn() {
+    await prepareProduct();
+    const server = await startServer({
+      host: LO,
+      port: 0,
+      extraArgs: ["--cluster", `nats://127.0.0.1:${new NatsServer().port}`, "--summary", "0"],
+    });
+    const alice = startPeer({ server: server.addr, room: "alone", name: "alice" });
+    const bob = startPeer({ server: server.addr, room: "alone", name: "bob" });
+    try {
+      await alice.waitFor(isPeer("bob"), WAIT);
+      await bob.send("hi");
+      await waitMessages(alice, "bob", ["hi"]);
+      // The warning comes 5 s after the start (the log is polled: no event marks it).
+      const warned = /no engine at nats:\/\/127\.0\.0\.1:\d+ yet; serving alone/;
+      for (let i = 0; i < 100 && !warned.test(server.proc.stderr); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(server.proc.stderr, warned);
+      server.proc.kill("SIGTERM");
+      assert.equal(await server.proc.wait(5_000), 0, server.proc.describe());
+    } finally {
+      await closeAll([alice, bob, server]);
+    }
+  },
+});
