@@ -10,6 +10,10 @@
  * Pure: the serve role carries the published bytes to the engine and back; randomness
  * (remote members' unguessable tokens) is injected.
  *
+ * The coordinator of `cluster_local.ts` (our members' records) and `cluster_remote.ts` (the
+ * other servers and their members): messages in and out, heartbeats and leases, the engine's
+ * coming and going, SERVERS to our members, relay across servers.
+ *
  * Call order: the registry calls {@link Cluster.flush} after every input it handles;
  * {@link Cluster.handleMessage} for a message from the engine, {@link Cluster.engine} when the
  * engine connection comes or goes; then drain {@link Cluster.pollPublish} and
@@ -17,35 +21,24 @@
  *
  * @module
  */
-import { ed25519PublicKey } from "../crypto/ed25519.ts";
 import { bytesEqual } from "../core/bytes.ts";
 import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { idHex, MsgType } from "../wire/header.ts";
-import { idDigest, LeftReason, MAX_CLUSTER_SERVERS } from "../wire/server_msg.ts";
+import { MAX_CLUSTER_SERVERS } from "../wire/server_msg.ts";
+import { LocalRecords } from "./cluster_local.ts";
+import { newServer, RemoteMembers, type Server } from "./cluster_remote.ts";
 import {
   type ClusterEnvelope,
   type ClusterMsg,
-  type ClusterRecord,
   ClusterType,
   decodeCluster,
   encodeCluster,
   MAX_RECORDS,
-  recordDigest,
   SERVER_ID_LEN,
 } from "./cluster_wire.ts";
 import type { Introductions } from "./introductions.ts";
-import {
-  type ClusterHome,
-  idNum,
-  idOf,
-  type Member,
-  type Room,
-  tagNum,
-  tokenOf,
-  usable,
-  view,
-} from "./member.ts";
-import type { LeaveReason, Members, MemberWatch } from "./members.ts";
+import { idNum, idOf, type Member, tokenOf } from "./member.ts";
+import type { Members, MemberWatch } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Relay } from "./relay.ts";
@@ -110,31 +103,10 @@ export interface ClusterStats {
   drops: Record<string, number>;
 }
 
-/** What we know of another server. */
-interface Server extends ClusterHome {
-  id: Uint8Array;
-  lastHeard: number;
-  lease: number;
-  endpoints: Endpoint[];
-  /** Its members known here, with their records' digests and move counts. */
-  members: Map<bigint, { m: Member; dig: number; moves: number }>;
-  digest: number;
-  lastSeq: number;
-  lastRelaySeq: number;
-  lastSync: number;
-  snap: { n: number; seen: Set<bigint> } | undefined;
-}
-
 /** Most other servers remembered. */
 const MAX_SERVERS = 64;
 /** Least time between two SYNCs to one server, and between two snapshots we publish, ms. */
 const SYNC_INTERVAL = 2_000;
-const LEAVE_OF: Record<number, LeaveReason> = {
-  [LeftReason.Bye]: "bye",
-  [LeftReason.Expired]: "expired",
-  [LeftReason.Replaced]: "replaced",
-};
-const CODE_OF: Record<LeaveReason, number> = { bye: 1, expired: 2, replaced: 3 };
 
 /** What a cluster member shows its owner (the serve role): counters, log events, its id. */
 export interface ClusterView {
@@ -157,19 +129,13 @@ export interface ClusterParts {
 }
 
 /** One server's part of a cluster. */
-export class Cluster implements MemberWatch, ClusterView {
+export class Cluster implements ClusterView {
   #o: ClusterOptions;
   #p: ClusterParts;
   #hex: string;
   #seq = 0;
-  #servers = new Map<string, Server>();
-  /** Our members: their records' digests and move counts. */
-  #local = new Map<bigint, { dig: number; moves: number }>();
-  #digest = 0;
-  #dirty = new Set<Member>();
-  #gone: { id: Uint8Array; reason: number }[] = [];
-  /** Move counts for registrations that took a remote member over, until they are added. */
-  #moving = new Map<bigint, number>();
+  #local: LocalRecords;
+  #remote: RemoteMembers;
   #publish: ClusterPublish[] = [];
   #events: ClusterEvent[] = [];
   #up = false;
@@ -178,8 +144,7 @@ export class Cluster implements MemberWatch, ClusterView {
   #lastSnapshot = -Infinity;
   /** The servers' endpoints peers were last told (SERVERS), to tell them again on a change. */
   #told = "";
-  /** Counters. */
-  readonly stats: ClusterStats = {
+  readonly #stats: ClusterStats = {
     engineUp: false,
     servers: 0,
     remoteMembers: 0,
@@ -199,6 +164,28 @@ export class Cluster implements MemberWatch, ClusterView {
     this.#o = o;
     this.#p = p;
     this.#hex = idHex(o.server);
+    this.#local = new LocalRecords(p.members);
+    this.#remote = new RemoteMembers({
+      members: p.members,
+      introductions: p.introductions,
+      options: p.options,
+      random: p.random,
+      localMoves: (num) => this.#local.moves(num),
+      drop: (reason) => this.#drop(reason),
+      introduced: () => void this.#stats.remoteIntroductions++,
+    });
+  }
+
+  /** Counters. */
+  get stats(): ClusterStats {
+    this.#stats.servers = this.#remote.servers.size;
+    this.#stats.remoteMembers = this.#remote.size;
+    return this.#stats;
+  }
+
+  /** Told by `Members` of our members' changes. */
+  get watch(): MemberWatch {
+    return this.#local;
   }
 
   /** This server's id in hex (its subject for relayed frames). */
@@ -219,7 +206,7 @@ export class Cluster implements MemberWatch, ClusterView {
   /** When {@link handleTimeout} next has work. */
   nextTimeout(): number | undefined {
     let t = this.#up ? this.#nextBeat : Infinity;
-    for (const s of this.#servers.values()) t = Math.min(t, s.lastHeard + s.lease);
+    for (const s of this.#remote.servers.values()) t = Math.min(t, s.lastHeard + s.lease);
     return t === Infinity ? undefined : t;
   }
 
@@ -229,8 +216,10 @@ export class Cluster implements MemberWatch, ClusterView {
       this.#nextBeat = now + this.#o.heartbeat;
       this.#heartbeat();
     }
-    for (const s of [...this.#servers.values()]) {
-      if (now - s.lastHeard >= s.lease) this.#forget(s);
+    for (const s of [...this.#remote.servers.values()]) {
+      if (now - s.lastHeard < s.lease) continue;
+      const members = this.#remote.forget(s);
+      this.#events.push({ type: "server-gone", server: s.hex, members });
     }
     this.flush();
   }
@@ -238,7 +227,7 @@ export class Cluster implements MemberWatch, ClusterView {
   /** The engine connection came (`up`) or went. Coming back: a snapshot and a SYNC of all. */
   engine(now: number, up: boolean): void {
     if (up === this.#up) return;
-    this.#up = this.stats.engineUp = up;
+    this.#up = this.#stats.engineUp = up;
     this.#events.push({ type: "engine", up });
     if (!up) return;
     this.#nextBeat = now + this.#o.heartbeat;
@@ -247,55 +236,22 @@ export class Cluster implements MemberWatch, ClusterView {
     this.#send(null, { type: ClusterType.Sync, target: new Uint8Array(SERVER_ID_LEN) });
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Our members (MemberWatch, called by Members)
-
-  /** A member of ours was added, moved or became a supernode. */
-  changed(p: Member): void {
-    this.#dirty.add(p);
-  }
-
-  /** A member of ours was removed (`quiet`: it registered at another server). */
-  removed(p: Member, reason: LeaveReason | "quiet"): void {
-    this.#dirty.delete(p);
-    const l = this.#local.get(p.num);
-    if (!l) return;
-    this.#local.delete(p.num);
-    this.#digest = (this.#digest ^ l.dig) >>> 0;
-    if (reason !== "quiet") this.#gone.push({ id: idOf(p), reason: CODE_OF[reason] });
-  }
-
   /**
    * After each registry step: what changed among our members is published, and a member new
    * here is told the cluster's other servers (after its WELCOME, which went out in the step).
    */
   flush(): void {
     // Called after every datagram (PINGs and RELAYs too): nothing to do is the common case.
-    if (this.#dirty.size === 0 && this.#gone.length === 0) return;
-    const records: ClusterRecord[] = [];
-    for (const p of this.#dirty) {
-      if (this.#p.members.get(p.num) !== p) continue;
-      const before = this.#local.get(p.num);
-      const moves = before?.moves ?? this.#moving.get(p.num) ?? 0;
-      this.#moving.delete(p.num);
-      const r = recordOf(p, moves);
-      const dig = recordDigest(r);
-      this.#digest = (this.#digest ^ (before?.dig ?? 0) ^ dig) >>> 0;
-      this.#local.set(p.num, { dig, moves });
-      records.push(r);
-      if (!before) this.#tellServers(p);
+    const c = this.#local.take();
+    if (!c) return;
+    for (const p of c.added) this.#tellServers(p);
+    for (let i = 0; i < c.records.length; i += MAX_RECORDS) {
+      const records = c.records.slice(i, i + MAX_RECORDS);
+      this.#send(null, { type: ClusterType.Members, snapshot: 0, last: false, records });
     }
-    this.#dirty.clear();
-    // A takeover whose registration was refused after all leaves nothing behind.
-    this.#moving.clear();
-    for (let i = 0; i < records.length; i += MAX_RECORDS) {
-      const part = records.slice(i, i + MAX_RECORDS);
-      this.#send(null, { type: ClusterType.Members, snapshot: 0, last: false, records: part });
+    for (let i = 0; i < c.gone.length; i += 4096) {
+      this.#send(null, { type: ClusterType.Gone, gone: c.gone.slice(i, i + 4096) });
     }
-    for (let i = 0; i < this.#gone.length; i += 4096) {
-      this.#send(null, { type: ClusterType.Gone, gone: this.#gone.slice(i, i + 4096) });
-    }
-    this.#gone = [];
   }
 
   // ------------------------------------------------------------------------------------------
@@ -307,26 +263,19 @@ export class Cluster implements MemberWatch, ClusterView {
    * registration keeps its incarnation, returned); anything else is refused (undefined).
    */
   takeOver(stub: Member, roomHex: string, nameTag: bigint, owner: Uint8Array): Member | undefined {
-    if (stub.room.hex !== roomHex || stub.nameTag !== nameTag) return undefined;
-    const o = view(owner);
-    if (
-      ((o.getInt32(0) ^ stub.own0) | (o.getInt32(4) ^ stub.own1) | (o.getInt32(8) ^ stub.own2) |
-        (o.getInt32(12) ^ stub.own3)) !== 0
-    ) return undefined;
-    const s = this.#servers.get(stub.home!.hex);
-    const moves = s?.members.get(stub.num)?.moves ?? 0;
-    this.#dropStub(stub, "quiet");
-    this.#moving.set(stub.num, (moves + 1) & 0xffff);
-    this.stats.takeovers++;
-    return stub;
+    const t = this.#remote.takeOver(stub, roomHex, nameTag, owner);
+    if (!t) return undefined;
+    this.#local.moving(stub.num, t.moves + 1);
+    this.#stats.takeovers++;
+    return t.stub;
   }
 
   /** A RELAY from our member `src` to `dst` of another server: through the engine to it. */
   relayOut(src: Member, dst: Member, payload: Uint8Array): void {
-    const s = this.#servers.get(dst.home!.hex);
+    const s = this.#remote.servers.get(dst.home!.hex);
     if (!s || !this.#up) return this.#p.out.drop("relay-cluster-down");
-    this.stats.relayBytesOut += payload.length;
-    this.stats.relayPacketsOut++;
+    this.#stats.relayBytesOut += payload.length;
+    this.#stats.relayPacketsOut++;
     this.#send(s.hex, {
       type: ClusterType.Relay,
       target: s.id,
@@ -338,7 +287,7 @@ export class Cluster implements MemberWatch, ClusterView {
 
   /** A REPUNCH between our `src` and `dst` of another server: its server introduces `dst`. */
   repunch(src: Member, dst: Member): void {
-    const s = this.#servers.get(dst.home!.hex);
+    const s = this.#remote.servers.get(dst.home!.hex);
     if (!s) return;
     this.#send(s.hex, { type: ClusterType.Repunch, target: s.id, from: idOf(src), to: idOf(dst) });
   }
@@ -353,12 +302,12 @@ export class Cluster implements MemberWatch, ClusterView {
     const { server, seq, msg } = d.value;
     const hex = idHex(server);
     if (hex === this.#hex) return;
-    let s = this.#servers.get(hex);
+    const servers = this.#remote.servers;
+    let s = servers.get(hex);
     if (!s) {
-      if (this.#servers.size >= MAX_SERVERS) return this.#drop("cluster-servers-full");
+      if (servers.size >= MAX_SERVERS) return this.#drop("cluster-servers-full");
       s = newServer(server, hex, now, this.#o.lease);
-      this.#servers.set(hex, s);
-      this.stats.servers = this.#servers.size;
+      servers.set(hex, s);
       this.#events.push({ type: "server-up", server: hex });
     }
     const relayed = msg.type === ClusterType.Relay || msg.type === ClusterType.Repunch;
@@ -375,13 +324,9 @@ export class Cluster implements MemberWatch, ClusterView {
       case ClusterType.Heartbeat:
         return this.#heard(now, s, m);
       case ClusterType.Members:
-        return this.#members(now, s, m);
+        return this.#remote.records(now, s, m);
       case ClusterType.Gone:
-        for (const g of m.gone) {
-          const stub = this.#p.members.get(idNum(g.id));
-          if (stub?.home === s) this.#dropStub(stub, LEAVE_OF[g.reason] ?? "bye");
-        }
-        return;
+        return this.#remote.gone(s, m.gone);
       case ClusterType.Sync:
         if (m.target.every((b) => b === 0) || bytesEqual(m.target, this.#o.server)) {
           this.#snapshot(now);
@@ -407,7 +352,7 @@ export class Cluster implements MemberWatch, ClusterView {
     const told = this.#toldNow();
     if (told !== this.#told) {
       this.#told = told;
-      for (const num of this.#local.keys()) {
+      for (const num of this.#local.ids()) {
         const p = this.#p.members.get(num);
         if (p && !p.home) this.#tellServers(p);
       }
@@ -416,113 +361,10 @@ export class Cluster implements MemberWatch, ClusterView {
       (m.digest !== s.digest || m.count !== s.members.size) && now - s.lastSync >= SYNC_INTERVAL
     ) {
       s.lastSync = now;
-      this.stats.syncs++;
+      this.#stats.syncs++;
       this.#events.push({ type: "sync", server: s.hex });
       this.#send(null, { type: ClusterType.Sync, target: s.id });
     }
-  }
-
-  #members(now: number, s: Server, m: Extract<ClusterMsg, { type: 2 }>): void {
-    if (m.snapshot !== 0 && s.snap?.n !== m.snapshot) s.snap = { n: m.snapshot, seen: new Set() };
-    for (const r of m.records) {
-      this.#upsert(now, s, r);
-      if (m.snapshot !== 0) s.snap?.seen.add(idNum(r.id));
-    }
-    if (m.snapshot !== 0 && m.last && s.snap) {
-      const seen = s.snap.seen;
-      s.snap = undefined;
-      for (const [num, e] of [...s.members]) if (!seen.has(num)) this.#dropStub(e.m, "expired");
-    }
-  }
-
-  /** A record of server `s`: a member of another server added, updated or taken from another. */
-  #upsert(now: number, s: Server, r: ClusterRecord): void {
-    const members = this.#p.members, num = idNum(r.id);
-    const dig = recordDigest(r);
-    const known = members.get(num);
-    if (known && !known.home) {
-      // Ours, and registered there later (it failed over, or moved): the higher move count wins.
-      if (r.moves <= (this.#local.get(num)?.moves ?? 0)) return this.#drop("cluster-stale");
-      members.remove(known, "quiet");
-    } else if (known) {
-      const from = this.#servers.get(known.home!.hex);
-      const e = from?.members.get(num);
-      if (from !== s && e && r.moves < e.moves) return this.#drop("cluster-stale");
-      if (known.room.hex !== idHex(r.room)) this.#dropStub(known, "expired");
-      else return this.#update(s, known, r, dig);
-    }
-    this.#add(now, s, r, dig);
-  }
-
-  /** A new member of server `s` from its record: kept, and introduced to ours in its room. */
-  #add(now: number, s: Server, r: ClusterRecord, dig: number): void {
-    const { members, options } = this.#p;
-    const hex = idHex(r.room);
-    let room = members.room(hex);
-    if (!room) {
-      const key = ed25519PublicKey(r.room);
-      if (!key) return this.#drop("cluster-bad-room");
-      room = { hex, short: hex.slice(0, 8), members: new Map(), key, digest: 0 };
-    }
-    if (room.members.size >= options.maxRoomSize) return this.#drop("cluster-room-full");
-    if (members.remoteSize >= 4 * options.maxPeers) return this.#drop("cluster-full");
-    const stub = stubOf(now, s, r, room, this.#p.random(8));
-    members.add(stub);
-    s.members.set(stub.num, { m: stub, dig, moves: r.moves });
-    s.digest = (s.digest ^ dig) >>> 0;
-    this.stats.remoteMembers = members.remoteSize;
-    this.#introduceToOurs(stub);
-  }
-
-  /** A known member's new record (moved, supernode, another server): ours hear of it again. */
-  #update(s: Server, stub: Member, r: ClusterRecord, dig: number): void {
-    const from = this.#servers.get(stub.home!.hex);
-    const e = from?.members.get(stub.num);
-    if (from && e) {
-      from.members.delete(stub.num);
-      from.digest = (from.digest ^ e.dig) >>> 0;
-    }
-    s.members.set(stub.num, { m: stub, dig, moves: r.moves });
-    s.digest = (s.digest ^ dig) >>> 0;
-    if (e?.dig === dig && from === s) return;
-    stub.home = s;
-    const inc = view(r.inc);
-    stub.inc0 = inc.getInt32(0);
-    stub.inc1 = inc.getInt32(4);
-    stub.flags = r.flags & 1;
-    stub.supernode = (r.flags & 2) !== 0;
-    this.#p.members.readdress(stub, r.addr);
-    stub.privateEndpoints = usable(r.privateEndpoints);
-    this.#introduceToOurs(stub);
-  }
-
-  #introduceToOurs(stub: Member): void {
-    for (const other of stub.room.members.values()) {
-      if (other.home) continue;
-      this.#p.introductions.introduce(other, stub, false);
-      this.stats.remoteIntroductions++;
-    }
-  }
-
-  /** Removes a member of another server (LEFT to ours unless `quiet`). */
-  #dropStub(stub: Member, reason: LeaveReason | "quiet"): void {
-    const s = this.#servers.get(stub.home!.hex);
-    const e = s?.members.get(stub.num);
-    if (s && e) {
-      s.members.delete(stub.num);
-      s.digest = (s.digest ^ e.dig) >>> 0;
-    }
-    this.#p.members.remove(stub, reason);
-    this.stats.remoteMembers = this.#p.members.remoteSize;
-  }
-
-  /** A server whose lease ran out: its members leave (Expired). */
-  #forget(s: Server): void {
-    const n = s.members.size;
-    for (const e of [...s.members.values()]) this.#dropStub(e.m, "expired");
-    this.#servers.delete(s.hex);
-    this.stats.servers = this.#servers.size;
-    this.#events.push({ type: "server-gone", server: s.hex, members: n });
   }
 
   #relayIn(now: number, s: Server, m: Extract<ClusterMsg, { type: 5 }>): void {
@@ -532,8 +374,8 @@ export class Cluster implements MemberWatch, ClusterView {
     if (!to || to.home || from?.home !== s || from.room !== to.room) {
       return this.#drop("cluster-relay-unknown");
     }
-    this.stats.relayBytesIn += m.payload.length;
-    this.stats.relayPacketsIn++;
+    this.#stats.relayBytesIn += m.payload.length;
+    this.#stats.relayPacketsIn++;
     this.#p.relay.deliver(now, from, to, m.payload);
   }
 
@@ -550,8 +392,8 @@ export class Cluster implements MemberWatch, ClusterView {
     this.#send(null, {
       type: ClusterType.Heartbeat,
       lease: this.#o.lease,
-      digest: this.#digest,
-      count: this.#local.size,
+      digest: this.#local.digest,
+      count: this.#local.count,
       endpoints: this.#o.endpoints,
     });
   }
@@ -561,11 +403,7 @@ export class Cluster implements MemberWatch, ClusterView {
     if (now - this.#lastSnapshot < SYNC_INTERVAL / 4) return;
     this.#lastSnapshot = now;
     const n = ++this.#snapshots;
-    const all: ClusterRecord[] = [];
-    for (const [num, l] of this.#local) {
-      const p = this.#p.members.get(num);
-      if (p && !p.home) all.push(recordOf(p, l.moves));
-    }
+    const all = this.#local.all();
     let i = 0;
     do {
       const records = all.slice(i, i + MAX_RECORDS);
@@ -577,7 +415,7 @@ export class Cluster implements MemberWatch, ClusterView {
   /** The endpoints of the other live servers, as a peer is told them. */
   #others(): Endpoint[] {
     const out: Endpoint[] = [];
-    for (const s of this.#servers.values()) {
+    for (const s of this.#remote.servers.values()) {
       for (const ep of s.endpoints) {
         if (out.length < MAX_CLUSTER_SERVERS && !out.some((o) => sameEndpoint(o, ep))) {
           out.push(ep);
@@ -605,86 +443,7 @@ export class Cluster implements MemberWatch, ClusterView {
   }
 
   #drop(reason: string): void {
-    const d = this.stats.drops;
+    const d = this.#stats.drops;
     d[reason] = (d[reason] ?? 0) + 1;
   }
-}
-
-function newServer(id: Uint8Array, hex: string, now: number, lease: number): Server {
-  return {
-    id,
-    hex,
-    lastHeard: now,
-    lease,
-    endpoints: [],
-    members: new Map(),
-    digest: 0,
-    lastSeq: 0,
-    lastRelaySeq: 0,
-    lastSync: -Infinity,
-    snap: undefined,
-  };
-}
-
-/** The record of our member `p`. */
-function recordOf(p: Member, moves: number): ClusterRecord {
-  const owner = new Uint8Array(16), ov = view(owner);
-  ov.setInt32(0, p.own0);
-  ov.setInt32(4, p.own1);
-  ov.setInt32(8, p.own2);
-  ov.setInt32(12, p.own3);
-  const inc = new Uint8Array(8), iv = view(inc);
-  iv.setInt32(0, p.inc0);
-  iv.setInt32(4, p.inc1);
-  const tag = new Uint8Array(8);
-  view(tag).setBigUint64(0, p.nameTag);
-  return {
-    id: idOf(p),
-    room: hexBytes(p.room.hex),
-    nameTag: tag,
-    owner,
-    inc,
-    flags: (p.flags & 1) | (p.supernode ? 2 : 0),
-    moves,
-    addr: p.addr,
-    privateEndpoints: p.privateEndpoints,
-  };
-}
-
-/** A member of server `s` from its record; its token is random (nobody can speak as it here). */
-function stubOf(now: number, s: Server, r: ClusterRecord, room: Room, token: Uint8Array): Member {
-  const tv = view(token), ov = view(r.owner), iv = view(r.inc);
-  return {
-    num: idNum(r.id),
-    dig: idDigest(r.id) | 0,
-    tok0: tv.getInt32(0),
-    tok1: tv.getInt32(4),
-    seq: 0,
-    nameTag: tagNum(r.nameTag),
-    own0: ov.getInt32(0),
-    own1: ov.getInt32(4),
-    own2: ov.getInt32(8),
-    own3: ov.getInt32(12),
-    inc0: iv.getInt32(0),
-    inc1: iv.getInt32(4),
-    flags: r.flags & 1,
-    reach: undefined,
-    supernode: (r.flags & 2) !== 0,
-    room,
-    addr: r.addr,
-    privateEndpoints: usable(r.privateEndpoints),
-    lastSeen: now,
-    lastResync: -Infinity,
-    lastWrongToken: -Infinity,
-    relay: undefined,
-    older: undefined,
-    newer: undefined,
-    home: s,
-  };
-}
-
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }

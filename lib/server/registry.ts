@@ -130,7 +130,7 @@ export class Registry {
       options: this.#o,
       random: this.#random,
     });
-    this.#members.watch = c;
+    this.#members.watch = c.watch;
     this.#relay.remote = (src, dst, payload) => c.relayOut(src, dst, payload);
     this.#introductions.remoteRepunch = (src, dst) => c.repunch(src, dst);
     this.#parts.takeOver = (stub, room, tag, owner) => c.takeOver(stub, room, tag, owner);
