@@ -23,7 +23,7 @@
  * - **A peer.** `Client`, `ClientOptions` and what it reports: `ClientEvent` (a `RemoteEvent`
  *   of a peer, a chat line as a `MessageEvent`, a `Warning` of kind `WarningKind`, a `Notice` of
  *   kind `NoticeKind`, ...),
- *   `PeerInfo` (a row of `Client.peers()`), `MAX_MESSAGE` (the longest line, in bytes). Types
+ *   `PeerInfo` (a row of `Client.peers()`), `SupernodeStats`, `MAX_MESSAGE` (the longest line, in bytes). Types
  *   its options and methods name: `ServerLinkOptions` (the registration fields
  *   `ClientOptions` extends), `PathOptions`, `ReliableOptions`; `PortMapper`, `PortMapEvent`,
  *   `PortMapProtocol`, `PortMapHttp`, `HttpRequest` and `HttpResult` (type only: router port
@@ -111,6 +111,7 @@ export {
 export type { MessageEvent, RemoteEvent } from "./lib/peer/remote_context.ts";
 export type { Warning, WarningKind } from "./lib/peer/identity_policy.ts";
 export type { ServerLinkOptions } from "./lib/peer/server_link.ts";
+export type { SupernodeStats } from "./lib/peer/supernodes.ts";
 export type { PathOptions } from "./lib/peer/path/path.ts";
 export type { ReliableOptions } from "./lib/peer/reliable.ts";
 export type {

@@ -35,11 +35,10 @@ import { Farewell } from "./farewell.ts";
 import { StallGuard } from "../core/stall.ts";
 import { ChatOut } from "./client_chat.ts";
 import { ChatLog } from "./chat_log.ts";
-import { normalizeName } from "../core/names.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo } from "./remote.ts";
 import type { ServerLink } from "./server_link.ts";
-import type { Supernodes } from "./supernodes.ts";
+import type { Supernodes, SupernodeStats } from "./supernodes.ts";
 import { makeParts } from "./client_parts.ts";
 import { ClientDrain } from "./client_drain.ts";
 import { ClientInbox } from "./client_inbox.ts";
@@ -223,6 +222,11 @@ export class Client {
     return this.#pool.pollRelease();
   }
 
+  /** Our NAT's mapping as peers are told it (a `NatMapping` value), and how it is known. */
+  get mapping(): { mapping: number; basis: string } {
+    return { mapping: this.#discovery.nat.mapping, basis: this.#discovery.mappingBasis };
+  }
+
   /** Birthday search counters summed over the peers known (for diagnostics and tests). */
   birthdayStats(): { searches: number; hits: number; probes: number; kept: number } {
     return { ...this.#peers.birthdayStats(), kept: this.#pool.kept };
@@ -321,17 +325,9 @@ export class Client {
    * registrations carry the new name (our identity stays). Returns why not, or null.
    */
   rename(now: number, wanted: string): string | null {
-    const checked = normalizeName(wanted);
-    if (!checked.ok) return `That name is not allowed: ${checked.reason}`;
-    const name = checked.name;
-    if (name === this.name) return null;
-    if (this.#peers.infos().some((p) => p.name === name)) return `${name} is taken in this room`;
-    this.#link.rename(name);
-    for (const r of this.#peers.values()) r.renameSelf(name);
-    this.#chat.nick(now, name);
-    this.#d.notice({ kind: "nick", name: null, to: name });
-    this.#drive(now);
-    return null;
+    const why = this.#chat.rename(now, wanted, this.#link);
+    if (why === null) this.#drive(now);
+    return why;
   }
 
   /**
@@ -406,6 +402,7 @@ export class Client {
    * registration's traffic with our own role runs to quiescence (in bounded rounds).
    */
   #drive(now: number): void {
+    this.#d.peerViews(now);
     this.#serverNews(now);
     const failed = this.#step.takeSupernodeFailed();
     if (failed !== undefined) this.#sn.pathFailed(now, failed);
@@ -480,14 +477,7 @@ export class Client {
   }
 
   /** The supernode role's counters (relayed bytes, members), while we serve. */
-  supernodeStats():
-    | {
-      members: number;
-      relayedBytes: number;
-      relayedPackets: number;
-      drops: Record<string, number>;
-    }
-    | undefined {
+  supernodeStats(): SupernodeStats | undefined {
     return this.#sn.stats();
   }
 

@@ -42,6 +42,8 @@ export class ClientDrain {
   #step: DriveState;
   #farewell: Farewell;
   #log: ChatLog;
+  /** A peer's view of our address reached discovery: its news is drained at the step's end. */
+  #views = false;
 
   /** A drain for the parts in `d`. */
   constructor(d: DrainParts) {
@@ -66,7 +68,10 @@ export class ClientDrain {
       } else if (e.type === "introduced") this.#step.introduced(r);
       else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
       else if (e.type === "chat") this.#chat(r, e.msg);
-      else this.events.push(e);
+      else if (e.type === "observed") {
+        this.#p.discovery.handlePeerView(e.observed, e.from);
+        this.#views = true;
+      } else this.events.push(e);
     }
     this.#p.peers.track(r);
   }
@@ -113,6 +118,13 @@ export class ClientDrain {
         this.remote(r);
       }
     }
+  }
+
+  /** Drains discovery if peers' views of our address reached it in this step. */
+  peerViews(now: number): void {
+    if (!this.#views) return;
+    this.#views = false;
+    this.discovery(now);
   }
 
   /** Moves what the supernode side queued out; its events are returned for the client. */

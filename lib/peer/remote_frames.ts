@@ -32,6 +32,8 @@ export type FrameStep =
   | { kind: "server-hint"; boot: Uint8Array }
   | { kind: "goodbye" }
   | { kind: "goodbye-ack" }
+  /** A PROBE_ACK to our main socket: where the peer saw it come from (mapping evidence). */
+  | { kind: "observed"; observed: Endpoint }
   | { kind: "done" };
 
 /** The parts of a present, established remote that its frames drive. */
@@ -66,7 +68,7 @@ export function presentFrame(
     case InnerKind.ProbeAck:
       if (!from) return { kind: "drop", reason: "probe-via-relay" };
       path.onProbeAck(now, from, f.txid, via);
-      return { kind: "done" };
+      return via === 0 ? { kind: "observed", observed: f.observed } : { kind: "done" };
     case InnerKind.Data:
       return { kind: "data", frame: f };
     case InnerKind.Ack:

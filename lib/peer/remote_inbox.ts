@@ -136,6 +136,9 @@ export class RemoteInbox {
       case "goodbye-ack":
         this.#events.push({ type: "goodbye-ack" });
         break;
+      case "observed":
+        if (from) this.#events.push({ type: "observed", observed: step.observed, from });
+        break;
     }
     return true;
   }

@@ -188,21 +188,28 @@ export const SERVE_COMMAND = {
     json: flag('print {"event":"listening","addr":...} on stdout when ready'),
     "alt-port": optional({
       arg: "PORT",
-      help: 'also answer STUN on this port ("change port")',
-      shows: "none",
+      help: "the second port of the same address (0: any free port; the default is skipped, " +
+        "with a warning, when taken)",
+      shows: "PORT+1, any with --port 0",
       parse: numberIn("alt-port", PORT_RANGE),
-      before: "STUN (RFC 8489) Binding requests are answered on the same port. For RFC 5780 " +
-        "NAT behaviour discovery (CHANGE-REQUEST, OTHER-ADDRESS) give a second port and a " +
-        "second local address of this box; --host must then be a concrete address:",
+      before: "STUN (RFC 8489) Binding requests are answered on the same port and on a second " +
+        "one: peers asking both learn whether their NAT gives each destination port its own " +
+        "mapping (a hard NAT, which birthday probing gets through). From the second port the " +
+        "server also checks which joining peers without a NAT are reachable from the Internet; " +
+        "those serve their room as supernodes. Open both ports in your firewall.",
     }),
+    "no-alt-port": flag("no second port: no mapping verdict from this server, no supernodes"),
     "alt-host": optional({
       arg: "IP",
-      help: 'and on this second local address ("change IP"; needs --alt-port)',
+      help: 'and on this second local address ("change IP"; --host must then be a concrete ' +
+        "address)",
       shows: "none",
       parse: ipv4("alt-host"),
-      after: "With --alt-host the server also checks, from that second address, which joining " +
-        "peers are reachable from the Internet; those serve their room as supernodes " +
-        "(rendezvous and relay for its members). Without it, no peer becomes a supernode.",
+      after:
+        "With --alt-host the server offers RFC 5780 NAT behaviour discovery (CHANGE-REQUEST, " +
+        "OTHER-ADDRESS) and checks reachability from that second address, so peers behind " +
+        "NATs that let anyone in (full cones) become supernodes too, and peers learn whether " +
+        "their NAT maps per destination address.",
     }),
     "max-peers": int("max-peers", {
       arg: "N",
@@ -582,6 +589,11 @@ function level(v: { "log-level": LogLevel | undefined; verbose: boolean; quiet: 
   return v["log-level"] ?? (v.verbose ? "debug" : v.quiet ? "warning" : "info");
 }
 
+/** The second port by default: PORT+1 (PORT-1 for 65535), any free port for `--port 0`. */
+export function defaultAltPort(port: number): number {
+  return port === 0 ? 0 : port === 65535 ? 65534 : port + 1;
+}
+
 /** `p2p serve`'s arguments (after `serve`) as a command. Throws {@link UsageError}. */
 export function parseServe(args: readonly string[]): Command {
   const v = parseOptions("serve", SERVE_COMMAND.options, args);
@@ -608,11 +620,23 @@ export function parseServe(args: readonly string[]): Command {
     },
   };
   if (v.metrics) options.metrics = v.metrics;
+  if (v["alt-port"] !== undefined && v["no-alt-port"]) {
+    fail("serve", "--alt-port and --no-alt-port contradict each other; drop one");
+  }
+  if (v["alt-host"] !== undefined && v["no-alt-port"]) {
+    fail("serve", "--alt-host needs the second port; drop --no-alt-port");
+  }
   if (v["alt-port"] !== undefined) {
-    if (v["alt-port"] === 0 || v["alt-port"] === v.port) {
-      fail("serve", "--alt-port must be a port from 1 to 65535 other than --port");
+    if (v["alt-port"] === v.port && v.port !== 0) {
+      fail("serve", "--alt-port must be another port than --port");
+    }
+    if (v["alt-port"] === 0 && v["alt-host"] !== undefined) {
+      fail("serve", "--alt-host needs a fixed --alt-port (1 to 65535)");
     }
     options.altPort = v["alt-port"];
+  } else if (!v["no-alt-port"]) {
+    options.altPort = defaultAltPort(v.port);
+    options.altPortOptional = true;
   }
   if (v["alt-host"] !== undefined) {
     options.altHost = v["alt-host"];

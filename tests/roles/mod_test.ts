@@ -74,6 +74,7 @@ const TYPES = [
   "ServeClusterOptions",
   "ServeOptions",
   "ServerLinkOptions",
+  "SupernodeStats",
   "Transmit",
   "Warning",
   "WarningKind",
