@@ -13,10 +13,13 @@
  * The exports, each listed once (tests/roles/mod_test.ts holds this list to the code, so the
  * API grows only on purpose):
  *
- * - **A server.** `serve` and `ServeOptions`: the `p2p serve` role (STUN on the same port,
- *   logs, metrics; runs until its signal aborts, or SIGINT/SIGTERM). `Registry`, its options
+ * - **A server.** `serve` and `ServeOptions` (its cluster settings `ServeClusterOptions`): the
+ *   `p2p serve` role (STUN on the same port, logs, metrics; runs until its signal aborts, or
+ *   SIGINT/SIGTERM). `Registry`, its options
  *   `RegistryOptions` (defaults `DEFAULT_REGISTRY`), its `RegistryEvent`s and `RegistryStats`:
- *   the pure core, to run on a `UdpDriver` of your own.
+ *   the pure core, to run on a `UdpDriver` of your own; `ClusterOptions`, `ClusterPublish`,
+ *   `ClusterView`, `ClusterStats` and `ClusterEvent`: what `Registry.joinCluster` and its
+ *   cluster part take and show.
  * - **A peer.** `Client`, `ClientOptions` and what it reports: `ClientEvent` (a `RemoteEvent`
  *   of a peer, a chat line as a `MessageEvent`, a `Warning` of kind `WarningKind`, a `Notice` of
  *   kind `NoticeKind`, a `ClientFileEvent`, the `FileEvent` of a file transfer, ...),
@@ -83,7 +86,13 @@
  * @module
  */
 export { serve, type ServeOptions } from "./lib/roles/serve.ts";
+export type { ServeClusterOptions } from "./lib/roles/serve_cluster.ts";
 export {
+  type ClusterEvent,
+  type ClusterOptions,
+  type ClusterPublish,
+  type ClusterStats,
+  type ClusterView,
   DEFAULT_REGISTRY,
   Registry,
   type RegistryEvent,

@@ -65,7 +65,7 @@ const { values: args } = parseArgs({
     only: { type: "string" },
   },
 });
-const SUITES = ["relay", "capacity", "peer", "files", "direct", "deno-bench"];
+const SUITES = ["relay", "capacity", "peer", "files", "direct", "cluster", "deno-bench"];
 if (args.only !== undefined && !SUITES.includes(args.only)) {
   throw new Error(`--only takes one of ${SUITES.join(", ")}, not ${args.only}`);
 }
@@ -447,6 +447,34 @@ function directMarkdown(d: { summary: string[] }): string {
   ].join("\n");
 }
 
+/** `bench/cluster_intro.ts`: introductions across cluster servers (needs nats-server). */
+async function clusterIntro(): Promise<{ figures: Figure[]; summary: string[] } | undefined> {
+  if ((await tryRun("nats-server", ["--version"])) === undefined) {
+    progress("cluster: skipped (nats-server not found; apt-get install nats-server)");
+    return undefined;
+  }
+  progress("cluster: introduction latency across two servers vs one, 200 samples each");
+  const out = await run(Deno.execPath(), ["run", "--allow-all", "bench/cluster_intro.ts", "200"]);
+  const lines = out.split("\n").filter((l) => l.trim());
+  return {
+    figures: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
+    summary: lines.filter((l) => !l.startsWith("{")),
+  };
+}
+
+function clusterMarkdown(d: { summary: string[] }): string {
+  return [
+    "## Introductions across cluster servers",
+    "",
+    "`bench/cluster_intro.ts` runs two `p2p serve --cluster` processes on one `nats-server` " +
+    "(127.0.0.1) and, in a room of its own per sample, registers peer X with the first, then " +
+    "peer Y with the first (the baseline) or the second: the time from Y's HELLO to both " +
+    "INTROs. Goal: the median across servers at most 1.2 × the baseline's + 2 ms.",
+    "",
+    ...d.summary.map((l) => `- ${l}`),
+  ].join("\n");
+}
+
 // --- deno bench ---------------------------------------------------------------------------
 
 interface BenchRow {
@@ -607,6 +635,7 @@ const cap = runs("capacity") ? await capacity() : undefined;
 const peer = runs("peer") ? await peerThroughput() : undefined;
 const files = runs("files") ? await fileTransfer() : undefined;
 const direct = runs("direct") ? await directTime() : undefined;
+const clusterRun = runs("cluster") ? await clusterIntro() : undefined;
 const peerFigures: Figure[] = (peer?.figures ?? [])
   .filter((x) => !args.ratios || x.goal !== null)
   .map(({ name, value, baseline, ratio, goal }) => ({ name, value, baseline, ratio, goal }));
@@ -618,6 +647,7 @@ const figures = [
   ...peerFigures,
   ...fileFigures,
   ...directFigures,
+  ...clusterRun?.figures ?? [],
 ];
 for (const x of figures) console.log(JSON.stringify(x));
 if (args.only === "deno-bench") console.log(benchMarkdown(bench));
@@ -646,6 +676,7 @@ if (!args.ratios && !args["no-write"] && relay && cap && peer && files && direct
     "",
     directMarkdown(direct),
     "",
+    ...(clusterRun ? [clusterMarkdown(clusterRun), ""] : []),
     benchMarkdown(bench),
     "",
   ].join("\n");

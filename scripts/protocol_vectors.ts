@@ -57,6 +57,8 @@ import {
 import { replayPair, type ReplayPeer } from "../tests/wire/pair_replay.ts";
 import {
   addressCookieRef,
+  clusterKeyRef,
+  clusterMacRef,
   ed25519PublicRef,
   ed25519SignRef,
   endpointText,
@@ -82,6 +84,15 @@ import {
   xxpsk0Ref,
 } from "../tests/wire/reference.ts";
 import { type Json, toJson, VECTORS_PATH } from "../tests/wire/vector_json.ts";
+import { clusterKey } from "../lib/crypto/cluster_mac.ts";
+import {
+  type ClusterEnvelope,
+  type ClusterMsg,
+  type ClusterRecord,
+  ClusterType,
+  encodeCluster,
+  recordDigest,
+} from "../lib/server/cluster_wire.ts";
 
 const utf8 = new TextEncoder();
 
@@ -436,6 +447,16 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
         mac: reachCase.mac,
       },
     },
+    {
+      name: "SERVERS",
+      fields: {
+        type: MsgType.Servers,
+        token: TOKEN_ALICE,
+        seq: 5,
+        keepalive: 4,
+        servers: [{ hostname: "203.0.113.8", port: 7777 }, { hostname: "2001:db8::8", port: 7777 }],
+      },
+    },
   ];
 }
 
@@ -745,6 +766,51 @@ function handshakeFrameFields(which: 0 | 1, k: number): HandshakeFrame {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cluster messages (section 21)
+
+const CLUSTER_SECRET = "the shared secret of the cluster vectors";
+const CLUSTER_KEY = clusterKey(utf8.encode(CLUSTER_SECRET));
+same("cluster key", CLUSTER_KEY, clusterKeyRef(utf8.encode(CLUSTER_SECRET)));
+const SERVER_A = labelled("cluster server A").slice(0, 8);
+const SERVER_B = labelled("cluster server B").slice(0, 8);
+const clusterRecord: ClusterRecord = {
+  id: ALICE,
+  room: keys.id,
+  nameTag: tag("alice"),
+  owner: labelled("alice owner").slice(0, 16),
+  inc: labelled("alice incarnation").slice(0, 8),
+  flags: 2,
+  moves: 1,
+  addr: { hostname: "203.0.113.7", port: 51820 },
+  privateEndpoints: [{ hostname: "192.168.1.7", port: 51820 }],
+};
+const clusterCases = ([
+  [
+    "HEARTBEAT",
+    {
+      type: ClusterType.Heartbeat,
+      lease: 10_000,
+      digest: recordDigest(clusterRecord),
+      count: 1,
+      endpoints: [{ hostname: "198.51.100.1", port: 7777 }],
+    },
+  ],
+  ["MEMBERS", { type: ClusterType.Members, snapshot: 0, last: false, records: [clusterRecord] }],
+  ["GONE", { type: ClusterType.Gone, gone: [{ id: BOB, reason: 1 }] }],
+  ["SYNC", { type: ClusterType.Sync, target: SERVER_B }],
+  [
+    "RELAY",
+    { type: ClusterType.Relay, target: SERVER_B, from: ALICE, to: BOB, payload: relayedA1 },
+  ],
+  ["REPUNCH", { type: ClusterType.Repunch, target: SERVER_B, from: ALICE, to: BOB }],
+] as [string, ClusterMsg][]).map(([name, msg], i) => {
+  const fields: ClusterEnvelope = { server: SERVER_A, seq: i + 1, msg };
+  const bytes = encodeCluster(fields, CLUSTER_KEY);
+  same(`cluster MAC of ${name}`, bytes.slice(-16), clusterMacRef(CLUSTER_KEY, bytes.slice(0, -16)));
+  return { name, fields, hex: bytes };
+});
+
 const vectors = {
   description: "Test vectors of docs/protocol.md (appendix A). Bytes are lowercase hex; " +
     "regenerate with `deno task vectors`; tests/wire/protocol_vectors_test.ts checks the code " +
@@ -784,6 +850,13 @@ const vectors = {
     cases: innerFrames.map(({ name, fields }) => ({ name, fields, hex: encodeInner(fields) })),
   },
   handshake: { section: "9. The pair handshake, 10. SEALED frames", ...handshakeSection },
+  cluster_messages: {
+    section: "21. Server clusters",
+    secret: CLUSTER_SECRET,
+    key: CLUSTER_KEY,
+    record_digest: recordDigest(clusterRecord),
+    cases: clusterCases,
+  },
   chat_messages: {
     section: "13. Messages and fragments",
     cases: chatMessages.map(({ name, fields }) => ({ name, fields, hex: encodeChat(fields) })),

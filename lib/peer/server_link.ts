@@ -34,6 +34,15 @@ export const EARLY_SAMPLES = 3;
 /** How long PONGs may be missing before the server counts as lost, in ms. */
 export const SERVER_LOST_AFTER = 10_000;
 
+/**
+ * Once a cluster told us its other servers (SERVERS): how long PONGs may be missing before we
+ * register with the next one, in ms (`docs/protocol.md` 5.18).
+ */
+export const CLUSTER_FAILOVER_AFTER = 3_000;
+
+/** Most rendezvous points a link keeps (given ones and a cluster's). */
+const MAX_LINK_SERVERS = 16;
+
 /** With fallback servers: how long one is tried (HELLOs unanswered) before the next, in ms. */
 export const FAILOVER_AFTER = 2_000;
 
@@ -188,6 +197,10 @@ export class ServerLink {
   #udp = new UdpReturn();
   /** The current loss was already met by moving to the same server's other transport. */
   #movedInLoss = false;
+  /** The PING interval: the option's, or less when a cluster asks for less. */
+  #keepalive: number;
+  /** A cluster told us its other servers: fail over after {@link CLUSTER_FAILOVER_AFTER}. */
+  #cluster = false;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: ServerLinkOptions, digest: () => number) {
@@ -199,6 +212,7 @@ export class ServerLink {
       options.fallbacks ?? [],
       options.serverGroups,
     );
+    this.#keepalive = options.keepalive;
   }
 
   /**
@@ -464,6 +478,11 @@ export class ServerLink {
           this.#alive(now);
         }
         return true;
+      case MsgType.Servers:
+        if (this.authentic(m.token) && this.fresh(m.seq)) {
+          this.#learnServers(m.servers, m.keepalive);
+        }
+        return true;
       case MsgType.Cookie:
         // The server wants proof that we receive at our address: repeat the request with it
         // (a HELLO at most every 250 ms, a PING at most once a second). Only a COOKIE that echoes
@@ -517,6 +536,13 @@ export class ServerLink {
     return this.handle(now, m);
   }
 
+  /** A cluster's other servers (SERVERS): where to go when ours is lost, sooner than alone. */
+  #learnServers(servers: Endpoint[], keepalive: number): void {
+    this.#servers.learn(servers, MAX_LINK_SERVERS);
+    if (keepalive > 0) this.#keepalive = Math.min(this.#o.keepalive, keepalive * 1_000);
+    this.#cluster ||= servers.length > 0;
+  }
+
   #welcome(now: number, token: Uint8Array, boot: Uint8Array, observed: Endpoint): void {
     const s = this.#state;
     if (s.kind === "registered") return this.#alive(now);
@@ -532,7 +558,7 @@ export class ServerLink {
     // A first PING soon after registering checks that no introduction was lost on the way.
     this.#state = {
       kind: "registered",
-      nextPing: now + Math.min(1_000, this.#o.keepalive),
+      nextPing: now + Math.min(1_000, this.#keepalive),
       awaitingSince: undefined,
       lost: false,
     };
@@ -593,7 +619,7 @@ export class ServerLink {
     const s = this.#state;
     if (s.kind !== "registered") return;
     if (s.awaitingSince !== undefined) {
-      const k = this.#o.keepalive;
+      const k = this.#keepalive;
       s.nextPing = now + (this.#rtt.samples < EARLY_SAMPLES ? Math.min(1_000, k) : k);
     }
     s.awaitingSince = undefined;
@@ -654,7 +680,8 @@ export class ServerLink {
   #ping(now: number, s: Extract<ServerLinkState, { kind: "registered" }>): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
-    if (waited >= SERVER_LOST_AFTER && (!s.lost || this.#movedInLoss)) {
+    const giveUp = this.#cluster ? CLUSTER_FAILOVER_AFTER : SERVER_LOST_AFTER;
+    if (waited >= giveUp && (!s.lost || this.#movedInLoss)) {
       if (!s.lost) this.#events.push({ type: "server-lost" });
       s.lost = true;
       const other = this.#movedInLoss ? -1 : this.#servers.otherTransport();
@@ -678,7 +705,7 @@ export class ServerLink {
     }
     this.#sendPing(now);
     // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
-    const k = this.#o.keepalive;
+    const k = this.#keepalive;
     s.nextPing = now + (waited === 0 ? Math.min(1_000, k) : Math.min(Math.max(waited, 1_000), k));
   }
 

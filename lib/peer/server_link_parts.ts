@@ -148,11 +148,10 @@ export class RegisteredName {
  * registering again means that server restarted).
  */
 export class ServerList {
-  /** Every server, in order. */
-  readonly all: readonly Endpoint[];
+  #all: Endpoint[];
   #current = 0;
   /** Same-server groups of {@link all} (see `ServerLinkOptions.serverGroups`). */
-  #groups: readonly number[] | undefined;
+  #groups: number[] | undefined;
   /** When the server in use was picked (or last answered while registering). */
   pickedAt = 0;
   /** The boot id of the latest WELCOME; null before the first. */
@@ -164,8 +163,26 @@ export class ServerList {
    * over different transports (ignored unless it has one number per server).
    */
   constructor(first: Endpoint, fallbacks: readonly Endpoint[], groups?: readonly number[]) {
-    this.all = [first, ...fallbacks];
-    this.#groups = groups && groups.length === this.all.length ? groups : undefined;
+    this.#all = [first, ...fallbacks];
+    this.#groups = groups && groups.length === this.#all.length ? [...groups] : undefined;
+  }
+
+  /** Every server, in order. */
+  get all(): readonly Endpoint[] {
+    return this.#all;
+  }
+
+  /**
+   * Adds `servers` we do not know yet (a cluster's, from SERVERS) after the others, up to `max`
+   * in all; each is a server of its own.
+   */
+  learn(servers: readonly Endpoint[], max: number): void {
+    for (const ep of servers) {
+      if (this.#all.length >= max) break;
+      if (this.#all.some((known) => sameEndpoint(known, ep))) continue;
+      this.#all.push(ep);
+      if (this.#groups) this.#groups.push(Math.max(-1, ...this.#groups) + 1);
+    }
   }
 
   /** The server in use. */

@@ -35,6 +35,7 @@ import { splitHostPort } from "../core/host_port.ts";
 import { normalizeName } from "../core/names.ts";
 import { DEFAULT_REGISTRY } from "../server/registry.ts";
 import { DEFAULT_STREAM_LIMITS } from "../core/stream_policy.ts";
+import { DEFAULT_CLUSTER } from "../server/cluster.ts";
 import { DEFAULT_SUPERNODE } from "../peer/supernode.ts";
 import { DEFAULT_TIMEOUT } from "../nat/doctor.ts";
 import { formatIPv6, parseIPv6 } from "../wire/address.ts";
@@ -343,9 +344,66 @@ export const SERVE_COMMAND = {
       parse: metricsAddress,
       before: "Operations:",
     }),
+    cluster: optional({
+      arg: "URL",
+      help:
+        "share rooms with the other servers on this NATS engine, nats://[USER:PASS@]HOST:PORT " +
+        "(others on this machine can read arguments: prefer P2P_CLUSTER_URL or --cluster-file)",
+      shows: "P2P_CLUSTER_URL, else no cluster",
+      parse: (v) => v,
+      before: "Cluster (several servers, one network; off unless a cluster URL is given):",
+    }),
+    "cluster-file": optional({
+      arg: "FILE",
+      help: "read the cluster URL from the first line of FILE",
+      shows: "none",
+      parse: fileName("cluster-file"),
+    }),
+    "cluster-secret-file": optional({
+      arg: "FILE",
+      help: "authenticate cluster messages with the secret in FILE (or P2P_CLUSTER_SECRET); " +
+        "without one, the engine's access control is trusted",
+      shows: "P2P_CLUSTER_SECRET, else none",
+      parse: fileName("cluster-secret-file"),
+    }),
+    "cluster-advertise": list({
+      arg: "IP:PORT",
+      help: "where peers reach this server, told to the cluster's peers for failover (repeat for " +
+        "IPv6); by default --host and the port when --host is concrete",
+      max: 2,
+      parse: clusterEndpoint,
+    }),
+    "cluster-lease": num("cluster-lease", {
+      arg: "SECONDS",
+      help: "how long the other servers keep this server's peers after its last heartbeat",
+      default: DEFAULT_CLUSTER.lease / 1000,
+      min: 2,
+      max: 600,
+    }),
+    "cluster-keepalive": num("cluster-keepalive", {
+      arg: "SECONDS",
+      help: "the keepalive interval the cluster asks of peers (failover within it + 4 s)",
+      default: DEFAULT_CLUSTER.keepalive,
+      min: 1,
+      max: MAX_KEEPALIVE_S,
+      whole: true,
+    }),
     ...LOGGING,
   },
 } satisfies CommandSpec<OptionTable>;
+
+/** `--cluster-advertise`: a literal `IP:PORT` (IPv6 in brackets) with a port from 1. */
+function clusterEndpoint(v: string): { hostname: string; port: number } {
+  const hp = splitHostPort(v);
+  const literal = hp && (/^(\d{1,3}\.){3}\d{1,3}$/.test(hp.host) || parseIPv6(hp.host) !== null);
+  if (!hp || !literal || hp.port === 0) {
+    throw new BadValue(
+      `--cluster-advertise must be a literal IP:PORT (IPv6 as [ADDR]:PORT), got "${v}"`,
+    );
+  }
+  const b = parseIPv6(hp.host);
+  return { hostname: b ? formatIPv6(b) : hp.host, port: hp.port };
+}
 
 const SN = DEFAULT_SUPERNODE;
 
@@ -714,6 +772,22 @@ export function parseServe(args: readonly string[]): Command {
   }
   if (v.host6 !== undefined) options.ipv6 = { host: v.host6, required: true };
   else if (!v["no-ipv6"] && v.host === "0.0.0.0") options.ipv6 = { host: "::", required: false };
+  if (v.cluster !== undefined && v["cluster-file"] !== undefined) {
+    fail("serve", "--cluster and --cluster-file both name the cluster; drop one");
+  }
+  const clusterFlags = ["cluster", "cluster-file", "cluster-secret-file", "cluster-advertise"];
+  const defaults = v["cluster-lease"] * 1000 === DEFAULT_CLUSTER.lease &&
+    v["cluster-keepalive"] === DEFAULT_CLUSTER.keepalive;
+  if (!defaults || clusterFlags.some((k) => args.some((a) => a.startsWith(`--${k}`)))) {
+    options.cluster = {
+      url: v.cluster,
+      urlFile: v["cluster-file"],
+      secretFile: v["cluster-secret-file"],
+      advertise: v["cluster-advertise"],
+      lease: v["cluster-lease"] * 1000,
+      keepalive: v["cluster-keepalive"],
+    };
+  }
   return { kind: "serve", options, logLevel: level(v), logFormat: v["log-format"] };
 }
 

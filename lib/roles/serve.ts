@@ -19,6 +19,7 @@ import { type Endpoint, formatEndpoint } from "../wire/address.ts";
 import type { Transmit } from "../wire/transmit.ts";
 import { StreamServer, withStreams } from "../io/tcp.ts";
 import { DEFAULT_STREAM_LIMITS } from "../core/stream_policy.ts";
+import { type ServeCluster, type ServeClusterOptions, startCluster } from "./serve_cluster.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -69,6 +70,8 @@ export interface ServeOptions {
    * (defaults in `DEFAULT_STREAM_LIMITS` of `lib/core/stream_policy.ts`).
    */
   streamLimits?: { maxConnections?: number; maxPerSource?: number };
+  /** Share rooms with other servers through an engine (`lib/roles/serve_cluster.ts`). */
+  cluster?: ServeClusterOptions;
 }
 
 const log = getLogger(["p2p", "serve"]);
@@ -471,8 +474,10 @@ export async function serve(o: ServeOptions): Promise<void> {
     }, systemRandom);
   const events = new RateLimitedLog(log, { perSecond: o.logPerSecond ?? 10 });
   const counts = new EventCounts();
+  let cluster: ServeCluster | undefined;
   const { drivers, stun, skipped, registry, streams } = await bindSockets(o, makeRegistry, () => {
     if (!made) return;
+    cluster?.onStep();
     for (let e = made.pollEvent(); e; e = made.pollEvent()) {
       counts.count(e);
       logEvent(events, e);
@@ -480,6 +485,13 @@ export async function serve(o: ServeOptions): Promise<void> {
     events.flush();
   });
   const driver = drivers[0]!;
+  try {
+    cluster = await startCluster(o.cluster, o.host, registry, driver);
+  } catch (e) {
+    await Promise.all(drivers.map((d) => d.close()));
+    await streams?.close();
+    throw e;
+  }
   const addr = formatEndpoint(driver.localAddr);
   const local6 = driver.localAddr6;
   const addr6 = local6 ? formatEndpoint(local6) : undefined;
@@ -544,6 +556,7 @@ export async function serve(o: ServeOptions): Promise<void> {
         }
         : {}),
       memory: Deno.memoryUsage(),
+      ...(cluster ? { cluster: cluster.metrics() } : {}),
     }))
     : undefined;
   if (metrics) {
@@ -604,6 +617,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     await streams?.close();
     await Promise.all(drivers.map((d) => d.close()));
     await metrics?.close();
+    await cluster?.close();
     events.flush(true);
     log.info("Server stopped");
   }

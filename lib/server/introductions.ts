@@ -27,6 +27,8 @@ export class Introductions {
   #boot: Uint8Array;
   /** When each unordered pair (hex ids, smaller first) was last repunched, in time order. */
   #repunched = new Map<string, number>();
+  /** Tells a member's cluster server to re-introduce it (a REPUNCH across servers). */
+  remoteRepunch: ((src: Member, dst: Member) => void) | undefined;
 
   /** Introductions among `members`, sent to `out`; WELCOMEs carry `boot`. */
   constructor(o: RegistryOptions, members: Members, out: Outbox, boot: Uint8Array) {
@@ -64,9 +66,10 @@ export class Introductions {
 
   /** Sends `a` an introduction of `b`, and (if `both`) `b` one of `a`, back to back. */
   introduce(a: Member, b: Member, both: boolean, repunch = false): void {
-    this.#out.send(a.addr, this.intro(b, a));
+    // A member of another cluster server hears of its room from that server.
+    if (!a.home) this.#out.send(a.addr, this.intro(b, a));
     if (both) {
-      this.#out.send(b.addr, this.intro(a, b));
+      if (!b.home) this.#out.send(b.addr, this.intro(a, b));
       this.#out.event({
         type: "introduced",
         room: a.room.short,
@@ -114,6 +117,7 @@ export class Introductions {
     this.#repunched.delete(pair);
     this.#repunched.set(pair, now);
     this.introduce(src, dst, true, true);
+    if (dst.home) this.remoteRepunch?.(src, dst);
   }
 
   /** Drops expired re-punch entries: they sit in insertion (= time) order, so O(expired). */

@@ -93,6 +93,17 @@ export interface Member {
   /** Neighbours in the least-recently-heard list. */
   older: Member | undefined;
   newer: Member | undefined;
+  /**
+   * Set on a member registered at another server of the cluster (`lib/server/cluster.ts`):
+   * introduced and relayed to through that server, never sent to or expired here.
+   */
+  home?: ClusterHome;
+}
+
+/** The cluster server a remote member is registered at (opaque outside the cluster module). */
+export interface ClusterHome {
+  /** The server's id in hex. */
+  hex: string;
 }
 
 /** Short hex of a member's name tag, for logs (the server never learns names). */

@@ -38,6 +38,15 @@ const LEFT_CODE: Record<LeaveReason, number> = {
 };
 
 /**
+ * Who hears of local members' changes (the cluster, `lib/server/cluster.ts`): a member added,
+ * readdressed or made a supernode ({@link changed}), removed ({@link removed}).
+ */
+export interface MemberWatch {
+  changed(p: Member): void;
+  removed(p: Member, reason: LeaveReason | "quiet"): void;
+}
+
+/**
  * Members by id, rooms by id, per-source counts and the least-recently-heard list. Call order:
  * {@link touch} whenever a member is heard from (time only moves forward); {@link expire} on the
  * registry's timer; {@link add} only after {@link admit} and the name check passed.
@@ -55,6 +64,10 @@ export class Members {
   /** Registrations alone in rooms they made: the first to give way on a full server. */
   #lonely = new Lonely<Member>();
   #networks = new SourceCounts();
+  /** Members registered at other servers of the cluster (in {@link #peers}, not counted). */
+  #remote = 0;
+  /** Told of local members' changes, when the server is in a cluster. */
+  watch: MemberWatch | undefined;
 
   /** Members under the limits of `o`; LEFT messages and events go to `out`. */
   constructor(o: RegistryOptions, out: Outbox) {
@@ -64,7 +77,12 @@ export class Members {
 
   /** Number of registered peers. */
   get size(): number {
-    return this.#peers.size;
+    return this.#peers.size - this.#remote;
+  }
+
+  /** Number of members registered at other servers of the cluster, in rooms known here. */
+  get remoteSize(): number {
+    return this.#remote;
   }
 
   /** Number of non-empty rooms. */
@@ -118,8 +136,12 @@ export class Members {
     r.members.set(p.num, p);
     r.digest = (r.digest ^ p.dig) >>> 0;
     this.#peers.set(p.num, p);
+    // Members of other cluster servers count under their sources too: per-source limits hold
+    // cluster-wide.
     this.#count(p.addr, r.hex, 1);
+    if (p.home) return void this.#remote++;
     this.#append(p);
+    this.watch?.changed(p);
   }
 
   /** Makes `to` the address of `p`, counting it under its new source. */
@@ -127,25 +149,33 @@ export class Members {
     this.#count(p.addr, p.room.hex, -1);
     this.#count(to, p.room.hex, 1);
     p.addr = to;
+    if (!p.home) this.watch?.changed(p);
   }
 
   /**
    * Forgets `p` (its token with it, so later messages carrying it are dropped) and tells every
-   * remaining member of its room with a LEFT.
+   * remaining member of its room with a LEFT; `quiet`: nobody is told (it registered at another
+   * server of the cluster, which introduces it anew).
    */
-  remove(p: Member, reason: LeaveReason): void {
+  remove(p: Member, reason: LeaveReason | "quiet"): void {
     this.#peers.delete(p.num);
     this.#lonely.remove(p);
     this.#count(p.addr, p.room.hex, -1);
-    this.#unlink(p);
+    if (p.home) this.#remote--;
+    else {
+      this.#unlink(p);
+      this.watch?.removed(p, reason);
+    }
     forgetRelays(p);
     const room = p.room;
     room.members.delete(p.num);
     room.digest = (room.digest ^ p.dig) >>> 0;
     if (room.members.size === 0) this.#rooms.delete(room.hex);
+    if (reason === "quiet") return;
     this.#out.event({ type: "left", room: room.short, name: nameOf(p), reason });
     const code = LEFT_CODE[reason];
     for (const other of room.members.values()) {
+      if (other.home) continue;
       this.#out.send(other.addr, {
         type: MsgType.Left,
         token: tokenOf(other),

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { RegistryEvent, RegistryStats } from "./registry.ts";
+import type { ClusterStats, RegistryEvent, RegistryStats } from "./registry.ts";
 
 /** The `Content-Type` of {@link renderMetrics}' output. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -71,6 +71,8 @@ export interface MetricsSnapshot {
   };
   /** Process memory (`Deno.memoryUsage()`). */
   memory: MemoryCounters;
+  /** With `--cluster`: the cluster part's counters and the engine's round trip (ms). */
+  cluster?: { stats: ClusterStats; rttMs: number | null };
 }
 
 /**
@@ -191,5 +193,47 @@ export function renderMetrics(s: MetricsSnapshot): string {
     "Memory of objects outside the V8 heap, in bytes.",
     s.memory.external ?? 0,
   );
+  if (s.cluster) clusterMetrics(s.cluster.stats, s.cluster.rttMs, c, g);
   return out.join("\n") + "\n";
+}
+
+/** The `p2p_cluster_*` families of a server in a cluster. */
+function clusterMetrics(
+  st: ClusterStats,
+  rttMs: number | null,
+  c: (name: string, help: string, v: Sample[] | number) => void,
+  g: (name: string, help: string, v: Sample[] | number) => void,
+): void {
+  g("p2p_cluster_engine_up", "1 while the cluster's engine is connected.", st.engineUp ? 1 : 0);
+  g(
+    "p2p_cluster_engine_rtt_seconds",
+    "Latest round trip to the cluster's engine (NaN before one).",
+    rttMs === null ? NaN : rttMs / 1000,
+  );
+  g("p2p_cluster_servers", "Other servers of the cluster heard within their lease.", st.servers);
+  g("p2p_cluster_remote_peers", "Peers of other servers in rooms known here.", st.remoteMembers);
+  c(
+    "p2p_cluster_remote_introductions_total",
+    "Introductions of peers of other servers sent to this server's peers.",
+    st.remoteIntroductions,
+  );
+  c("p2p_cluster_relay_bytes_total", "Payload bytes relayed across servers, by direction.", [
+    [{ direction: "out" }, st.relayBytesOut],
+    [{ direction: "in" }, st.relayBytesIn],
+  ]);
+  c("p2p_cluster_relay_datagrams_total", "Datagrams relayed across servers, by direction.", [
+    [{ direction: "out" }, st.relayPacketsOut],
+    [{ direction: "in" }, st.relayPacketsIn],
+  ]);
+  c("p2p_cluster_syncs_total", "Snapshots asked of other servers (digests differed).", st.syncs);
+  c(
+    "p2p_cluster_takeovers_total",
+    "Peers of other servers that failed over to this one.",
+    st.takeovers,
+  );
+  c(
+    "p2p_cluster_drops_total",
+    "Cluster messages dropped, by reason.",
+    Object.keys(st.drops).sort().map((reason) => [{ reason }, st.drops[reason] ?? 0]),
+  );
 }

@@ -150,11 +150,12 @@ export class Reach {
     this.#members.touch(p, now);
     p.supernode = true;
     this.#remember(p);
+    this.#members.watch?.changed(p);
     out.stats.reachPassed++;
     out.event({ type: "supernode", room: p.room.short, name: nameOf(p), addr: p.addr });
     // Its room learns it (INTROs are per member and token-authenticated; nobody else does).
     for (const other of p.room.members.values()) {
-      if (other !== p) out.send(other.addr, this.#introductions.intro(p, other));
+      if (other !== p && !other.home) out.send(other.addr, this.#introductions.intro(p, other));
     }
   }
 }

@@ -54,6 +54,13 @@ export interface RegistrationParts {
   out: Outbox;
   /** Draws tokens and incarnations. */
   random: (n: number) => Uint8Array;
+  /**
+   * With a cluster: takes a member of another server over when its peer registers here (the
+   * same room, name tag and owner), returning it (its incarnation is kept); undefined refuses.
+   */
+  takeOver?: (stub: Member, roomHex: string, nameTag: bigint, owner: Uint8Array) =>
+    | Member
+    | undefined;
 }
 
 /** Most source addresses with a signature-check budget remembered. */
@@ -119,7 +126,9 @@ export class Registration {
     }
     const num = idNum(m.id);
     const known = members.get(num);
-    if (known) return this.#repeated(now, from, m, known, roomHex, nameTag);
+    // A member of another cluster server failing over to us keeps its incarnation.
+    const moved = known?.home && this.#p.takeOver?.(known, roomHex, nameTag, m.owner);
+    if (known && !moved) return this.#repeated(now, from, m, known, roomHex, nameTag);
     // A HELLO that registered its sender once, who is gone now: replayed, never acted on again.
     if (this.#spent.has(num, m.nonce)) return out.drop("hello-replayed");
     const holder = existing && members.holder(existing, nameTag);
@@ -131,7 +140,7 @@ export class Registration {
     if (holder && !replacing) {
       return out.refuse(from, m.nonce, RefuseCode.NameTaken, "Name taken in this room");
     }
-    this.#register(now, from, m, room ?? newRoom(roomHex, roomKey), nameTag);
+    this.#register(now, from, m, room ?? newRoom(roomHex, roomKey), nameTag, moved || undefined);
   }
 
   /** True when `m`'s id is derived from its id key and the id key signed `input`. */
@@ -194,9 +203,17 @@ export class Registration {
   }
 
   /** Makes the new member and tells it and its room: WELCOME, INTROs, ROSTER, REACH. */
-  #register(now: number, from: Endpoint, m: Hello, room: Room, nameTag: bigint): void {
+  #register(
+    now: number,
+    from: Endpoint,
+    m: Hello,
+    room: Room,
+    nameTag: bigint,
+    moved: Member | undefined,
+  ): void {
     const { members, introductions, out } = this.#p;
     const member = this.#newMember(now, from, m, room, nameTag);
+    if (moved) [member.inc0, member.inc1] = [moved.inc0, moved.inc1];
     members.add(member);
     this.#spent.spend(now, member.num, m.nonce);
     out.event({

@@ -28,6 +28,15 @@ import { Reach } from "./reach.ts";
 import { Registration, REPLACED_KEEP } from "./registration.ts";
 import { Relay } from "./relay.ts";
 import { BOOT_LEN, MAX_ROOM_SIZE } from "../wire/server_msg.ts";
+import {
+  Cluster,
+  type ClusterEvent,
+  type ClusterOptions,
+  type ClusterPublish,
+  type ClusterStats,
+  type ClusterView,
+} from "./cluster.ts";
+import type { RegistrationParts } from "./registration.ts";
 
 export {
   COOKIE_ROTATION,
@@ -36,7 +45,14 @@ export {
   type RegistryOptions,
   REPLACED_KEEP,
 };
-export type { RegistryStats };
+export type {
+  ClusterEvent,
+  ClusterOptions,
+  ClusterPublish,
+  ClusterStats,
+  ClusterView,
+  RegistryStats,
+};
 
 /**
  * The rendezvous server's pure core.
@@ -59,6 +75,9 @@ export class Registry {
   #reach: Reach;
   #stall = new StallGuard();
   #boot: Uint8Array;
+  #random: (n: number) => Uint8Array;
+  #parts: RegistrationParts;
+  #cluster: Cluster | undefined;
 
   /**
    * Makes a registry; `options` override {@link DEFAULT_REGISTRY}. `random` draws tokens,
@@ -81,16 +100,63 @@ export class Registry {
     cookies.difficulty = () => difficultyFor(members.size, o.maxPeers, o.pressureAt);
     const introductions = this.#introductions = new Introductions(o, members, out, boot);
     const reach = this.#reach = new Reach(o, members, introductions, out, random);
-    this.#registration = new Registration(o, {
-      members,
-      cookies,
-      introductions,
-      reach,
-      out,
-      random,
-    });
+    this.#random = random;
+    this.#registration = new Registration(
+      o,
+      this.#parts = {
+        members,
+        cookies,
+        introductions,
+        reach,
+        out,
+        random,
+      },
+    );
     this.#keepalive = new Keepalive(o, { members, cookies, introductions, out });
     this.#relay = new Relay(o, members, out);
+  }
+
+  /**
+   * Makes this registry one server of a cluster (`lib/server/cluster.ts`): its members are
+   * published, other servers' members of its rooms introduced and relayed to. Call once, before
+   * any datagram; then feed engine messages to {@link handleCluster} and drain
+   * {@link pollPublish} after every input.
+   */
+  joinCluster(o: ClusterOptions): void {
+    if (this.#cluster) throw new Error("Registry: already in a cluster");
+    const c = this.#cluster = new Cluster(o, {
+      members: this.#members,
+      introductions: this.#introductions,
+      relay: this.#relay,
+      out: this.#out,
+      options: this.#o,
+      random: this.#random,
+    });
+    this.#members.watch = c.watch;
+    this.#relay.remote = (src, dst, payload) => c.relayOut(src, dst, payload);
+    this.#introductions.remoteRepunch = (src, dst) => c.repunch(src, dst);
+    this.#parts.takeOver = (stub, room, tag, owner) => c.takeOver(stub, room, tag, owner);
+  }
+
+  /** The cluster part, when {@link joinCluster} was called. */
+  get cluster(): ClusterView | undefined {
+    return this.#cluster;
+  }
+
+  /** A message from the cluster's engine. Never throws on bad input. */
+  handleCluster(now: number, data: Uint8Array): void {
+    this.#cluster?.handleMessage(now, data);
+  }
+
+  /** The engine connection came or went. */
+  handleEngine(now: number, up: boolean): void {
+    this.#cluster?.engine(now, up);
+    this.#cluster?.flush();
+  }
+
+  /** Takes the next message for the cluster's engine, if any. */
+  pollPublish(): ClusterPublish | undefined {
+    return this.#cluster?.pollPublish();
   }
 
   /**
@@ -133,11 +199,18 @@ export class Registry {
 
   /** When {@link handleTimeout} next has work (the earliest expiry), if ever. O(1). */
   nextTimeout(): number | undefined {
-    return this.#stall.wake(this.#members.expiry());
+    const t = this.#stall.wake(this.#members.expiry());
+    const c = this.#cluster?.nextTimeout();
+    return c === undefined ? t : t === undefined ? c : Math.min(t, c);
   }
 
   /** Handles one datagram received from `from`. Never throws on bad input. */
   handleDatagram(now: number, from: Endpoint, data: Uint8Array): void {
+    this.#datagram(now, from, data);
+    this.#cluster?.flush();
+  }
+
+  #datagram(now: number, from: Endpoint, data: Uint8Array): void {
     this.#stall.holding(now, this.#members.expiry());
     this.#cookies.rotate(now);
     // RELAY is most of the traffic: forwarded without decoding it into a message.
@@ -174,9 +247,11 @@ export class Registry {
    */
   handleTimeout(now: number): void {
     if (this.#stall.holding(now, this.#members.expiry())) return;
+    this.#cluster?.handleTimeout(now);
     this.#members.expire(now);
     this.#introductions.prune(now);
     this.#registration.prune(now);
+    this.#cluster?.flush();
   }
 
   /** A BYE from a member's address with its token removes it. */

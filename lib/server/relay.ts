@@ -10,7 +10,7 @@
  */
 import { TokenBucket } from "../core/limits.ts";
 import type { Endpoint } from "../wire/address.ts";
-import { MAX_DATAGRAM, MsgType } from "../wire/header.ts";
+import { MAGIC0, MAGIC1, MAX_DATAGRAM, MsgType, PROTOCOL_VERSION } from "../wire/header.ts";
 import {
   MAX_RELAY_PAYLOAD,
   RefuseCode,
@@ -36,6 +36,12 @@ export class Relay {
 
   /** The server-wide relay budget (made on first use). */
   #total: TokenBucket | undefined;
+
+  /**
+   * Where a RELAY to a member of another cluster server goes, after this server's checks and
+   * budgets (set by the cluster part; such RELAYs are dropped without one).
+   */
+  remote: ((src: Member, dst: Member, payload: Uint8Array) => void) | undefined;
 
   /** A relay among `members`, under the budgets of `o`, sending to `out`. */
   constructor(o: RegistryOptions, members: Members, out: Outbox) {
@@ -80,8 +86,30 @@ export class Relay {
     this.#forward(data, src, dst, bytes);
   }
 
+  /**
+   * A payload from `src`, a member of another cluster server, for our member `dst`, that its
+   * server checked and charged: within `dst`'s receive budget, a RELAYED.
+   */
+  deliver(now: number, src: Member, dst: Member, payload: Uint8Array): void {
+    const inbound = relayState(dst, now, this.#o).inbound ??= new TokenBucket(
+      this.#o.receiveRate,
+      2 * this.#o.receiveRate,
+      now,
+    );
+    if (payload.length > MAX_RELAY_PAYLOAD) return this.#out.drop("relay-oversize");
+    if (!inbound.take(now, payload.length)) return this.#out.drop("relay-receiver-limit");
+    const data = new Uint8Array(RELAY_HEADER_LEN + payload.length);
+    data.set([MAGIC0, MAGIC1, PROTOCOL_VERSION, MsgType.Relay]);
+    data.set(payload, RELAY_HEADER_LEN);
+    this.#forward(data, src, dst, payload.length);
+  }
+
   /** Writes and queues the RELAYED of `data` from `src` to `dst` (`bytes` of payload). */
   #forward(data: Uint8Array, src: Member, dst: Member, bytes: number): void {
+    if (dst.home) {
+      if (!this.remote) return this.#out.drop("relay-unknown-target");
+      return this.remote(src, dst, data.subarray(RELAY_HEADER_LEN));
+    }
     const out = this.#out;
     out.stats.relayedPackets++;
     out.stats.relayedBytes += bytes;

@@ -180,6 +180,7 @@ export const MsgType = {
   Reach: 0x0e,
   Reached: 0x0f,
   Check: 0x10,
+  Servers: 0x11,
   Sealed: 0x20,
   Handshake: 0x21,
 } as const;

@@ -187,7 +187,19 @@ export type ServerMsg =
     target: Endpoint;
     nonce: Uint8Array;
     mac: Uint8Array;
+  }
+  | {
+    type: typeof MsgType.Servers;
+    token: Uint8Array;
+    seq: number;
+    /** The longest keepalive interval the cluster asks for, in seconds (0: no advice). */
+    keepalive: number;
+    /** The cluster's other servers, where to register when this one is lost. */
+    servers: Endpoint[];
   };
+
+/** Most servers a SERVERS message lists (a peer keeps no more). */
+export const MAX_CLUSTER_SERVERS = 8;
 
 /** The server-facing message of type `T`, e.g. `MsgOf<typeof MsgType.Intro>`. */
 export type MsgOf<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>;
@@ -276,6 +288,10 @@ export function encodeServerMsgInto(
     case MsgType.Check:
       return w.fixed(m.token, TOKEN_LEN).u32(m.seq).endpoint(m.target)
         .fixed(m.nonce, REACH_NONCE_LEN).fixed(m.mac, REACH_MAC_LEN).finish();
+    case MsgType.Servers:
+      if (m.servers.length > MAX_CLUSTER_SERVERS) throw new RangeError("Too many servers");
+      return w.fixed(m.token, TOKEN_LEN).u32(m.seq).u16(m.keepalive).endpoints(m.servers)
+        .finish();
   }
 }
 
@@ -389,6 +405,12 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
         nonce: r.bytes(REACH_NONCE_LEN),
         mac: r.bytes(REACH_MAC_LEN),
       };
+    case MsgType.Servers: {
+      const head = { type: MsgType.Servers, token: token(), seq: r.u32(), keepalive: r.u16() };
+      const servers = r.endpoints();
+      if (servers.length > MAX_CLUSTER_SERVERS) throw new ShortRead("Too many servers");
+      return { ...head, servers };
+    }
     default:
       return undefined;
   }

@@ -6,7 +6,12 @@
 import { peerIdKey } from "../../lib/crypto/peer_id.ts";
 import { puzzleSolved } from "../../lib/crypto/puzzle.ts";
 import assert from "node:assert/strict";
-import { SERVER_LOST_AFTER, ServerLink, type ServerLinkEvent } from "../../lib/peer/server_link.ts";
+import {
+  CLUSTER_FAILOVER_AFTER,
+  SERVER_LOST_AFTER,
+  ServerLink,
+  type ServerLinkEvent,
+} from "../../lib/peer/server_link.ts";
 import {
   decodeServerMsg,
   helloSigningInput,
@@ -593,3 +598,42 @@ function nonceOf(m: ServerMsg): Uint8Array {
   if (m.type !== MsgType.Hello) throw new Error("not a HELLO");
   return m.nonce;
 }
+Deno.test("server link: a cluster's SERVERS shortens the keepalive; a lost server is left after 3 s", () => {
+  const t = link();
+  t.l.start(0);
+  t.run(0);
+  t.welcome();
+  const other: Endpoint = { hostname: "198.51.100.2", port: 7777 };
+  // A SERVERS with another token is forged: nothing changes.
+  t.l.handle(t.now, {
+    type: MsgType.Servers,
+    token: new Uint8Array(8).fill(9),
+    seq: 1,
+    keepalive: 4,
+    servers: [other],
+  });
+  t.l.handle(t.now, {
+    type: MsgType.Servers,
+    token: TOKEN,
+    seq: 2,
+    keepalive: 4,
+    servers: [other],
+  });
+  // The early PINGs a second apart, then the cluster's 4 s (not 25 s).
+  for (let i = 0; i < 3; i++) {
+    t.run(t.now + 1_000);
+    t.pong();
+  }
+  const pings = () => t.sent.filter((m) => m.type === MsgType.Ping).length;
+  const before = pings();
+  t.run(t.now + 4_000);
+  assert.equal(pings(), before + 1, "a PING after the cluster's keepalive");
+  // No PONG from now on: after CLUSTER_FAILOVER_AFTER the link registers with the other server.
+  t.run(t.now + CLUSTER_FAILOVER_AFTER + 1_100);
+  assert.deepEqual(t.l.server, other);
+  const queued = [];
+  for (let x = t.l.pollTransmit(); x; x = t.l.pollTransmit()) queued.push(x);
+  const hello = queued.find((x) => x.data[3] === MsgType.Hello);
+  assert.deepEqual(hello?.to, other, "a HELLO to the other server");
+  assert.ok(t.events.some((e) => e.type === "server-lost"));
+});

@@ -266,6 +266,33 @@ Deno.test("cli: every number option takes the bounds its help names, and nothing
 // ---------------------------------------------------------------------------------------------
 // Parsed options
 
+Deno.test("cli: serve --cluster options", () => {
+  const c = serveOptions(parse(
+    "serve",
+    "--cluster=nats://u:p@10.0.0.1:4222",
+    "--cluster-secret-file=/etc/p2p/secret",
+    "--cluster-advertise=203.0.113.5:7777",
+    "--cluster-advertise=[2001:DB8::5]:7777",
+    "--cluster-lease=20",
+    "--cluster-keepalive=5",
+  )).cluster;
+  assert.deepEqual(c, {
+    url: "nats://u:p@10.0.0.1:4222",
+    urlFile: undefined,
+    secretFile: "/etc/p2p/secret",
+    advertise: [{ hostname: "203.0.113.5", port: 7777 }, { hostname: "2001:db8::5", port: 7777 }],
+    lease: 20_000,
+    keepalive: 5,
+  });
+  for (const bad of ["example.com:7777", "203.0.113.5", "203.0.113.5:0"]) {
+    assert.throws(() => parse("serve", `--cluster-advertise=${bad}`), UsageError, bad);
+  }
+  assert.throws(
+    () => parse("serve", "--cluster=nats://x:1", "--cluster-file=f"),
+    /drop one/,
+  );
+});
+
 Deno.test("cli: serve defaults and values (seconds become ms)", () => {
   const cmd = parse("serve");
   assert.deepEqual(cmd, {

@@ -87,6 +87,7 @@ Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reaso
     REACH: "Reach",
     REACHED: "Reached",
     CHECK: "Check",
+    SERVERS: "Servers",
     SEALED: "Sealed",
     HANDSHAKE: "Handshake",
   };

@@ -44,9 +44,19 @@ import {
   type ServerMsg,
 } from "../../lib/wire/server_msg.ts";
 import { replayPair, type ReplayPeer } from "./pair_replay.ts";
+import { clusterKey } from "../../lib/crypto/cluster_mac.ts";
+import {
+  type ClusterEnvelope,
+  ClusterType,
+  decodeCluster,
+  encodeCluster,
+  recordDigest,
+} from "../../lib/server/cluster_wire.ts";
 import {
   addressCookieRef,
   aeadOpen,
+  clusterKeyRef,
+  clusterMacRef,
   ed25519PublicRef,
   ed25519SignRef,
   fingerprintRef,
@@ -108,6 +118,28 @@ Deno.test("vectors: every client ↔ server message encodes to its bytes and dec
     const t = peekType(unhex(s.hex));
     assert.ok(t.ok && t.value === s.fields.type, `header of ${s.name}`);
   }
+});
+
+Deno.test("vectors: cluster messages: the key, each message's bytes and MAC, decoded fields", () => {
+  const c = V.cluster_messages;
+  const key = clusterKey(new TextEncoder().encode(c.secret));
+  assert.equal(hex(key), c.key);
+  assert.equal(hex(clusterKeyRef(new TextEncoder().encode(c.secret))), c.key, "the reference");
+  const types = new Set<number>();
+  for (const s of c.cases) {
+    const e = fields<ClusterEnvelope>(s);
+    assert.equal(hex(encodeCluster(e, key)), s.hex, `encode ${s.name}`);
+    const bytes = unhex(s.hex);
+    assert.equal(hex(clusterMacRef(key, bytes.slice(0, -16))), s.hex.slice(-32), `MAC ${s.name}`);
+    const d = decodeCluster(bytes, key);
+    assert.ok(d.ok, `decode ${s.name}`);
+    assert.deepEqual(toJson(d.value), s.fields, `decode ${s.name}`);
+    types.add(s.fields.msg.type);
+    if (e.msg.type === ClusterType.Members) {
+      assert.equal(recordDigest(e.msg.records[0]!), c.record_digest, "a record's digest");
+    }
+  }
+  assert.deepEqual([...types].sort(), Object.values(ClusterType).sort(), "every cluster type");
 });
 
 Deno.test("vectors: every inner frame encodes to its bytes and decodes to its fields", () => {

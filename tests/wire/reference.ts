@@ -216,6 +216,20 @@ export function reachMacRef(token: Uint8Array, nonce: Uint8Array): Uint8Array {
   return hmac(token, utf8.encode("p2p reach v1"), nonce).slice(0, 16);
 }
 
+/**
+ * A cluster's MAC key (section 21): HKDF-SHA256(secret, empty salt, "p2p cluster mac v1", 32),
+ * written as RFC 5869's two steps.
+ */
+export function clusterKeyRef(secret: Uint8Array): Uint8Array {
+  const prk = hmac(new Uint8Array(32), secret);
+  return hmac(prk, utf8.encode("p2p cluster mac v1"), new Uint8Array([1]));
+}
+
+/** A cluster message's MAC: the first 16 bytes of HMAC-SHA256(key, the message before it). */
+export function clusterMacRef(key: Uint8Array, body: Uint8Array): Uint8Array {
+  return hmac(key, body).slice(0, 16);
+}
+
 /** 32-bit FNV-1a of one id. */
 export function idDigestRef(id: Uint8Array): number {
   let h = 0x811c9dc5;

@@ -226,6 +226,8 @@ const SERVER_SAMPLES: ServerMsg[] = [
   { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
   { type: MsgType.Check, token: tokenA, seq: 7, target: epV4, nonce: cookieA, mac: bytesOf(16, 4) },
   { type: MsgType.Check, token: tokenB, seq: 1, target: epV6, nonce: cookieA, mac: bytesOf(16, 5) },
+  { type: MsgType.Servers, token: tokenA, seq: 3, keepalive: 4, servers: [epV4, epV6b] },
+  { type: MsgType.Servers, token: tokenB, seq: 1, keepalive: 0, servers: [] },
   { type: MsgType.Pong, token: tokenA, observed: epV4, digest: 0x12345678 },
   { type: MsgType.Pong, token: tokenB, observed: epV6b, digest: 0 },
   { type: MsgType.Roster, token: tokenA, seq: 1, ids: [] },
@@ -469,6 +471,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     [MsgType.Repunch]: 4 + ID_LEN,
     [MsgType.Reached]: 4 + ID_LEN,
     [MsgType.Check]: 4,
+    [MsgType.Servers]: 4,
   };
   const fresh = bytesOf(TOKEN_LEN, 99);
   let checked = 0;
@@ -494,7 +497,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     }
     checked++;
   }
-  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 12);
+  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 13);
   assert.ok(checked >= 10);
   // HELLO and COOKIE have none (the server hands the token out in WELCOME); REFUSED echoes it.
   for (const m of SERVER_SAMPLES) {
@@ -507,7 +510,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
   }
 });
 
-Deno.test("wire: INTRO, LEFT, ROSTER and CHECK carry a seq u32 right after the token", () => {
+Deno.test("wire: INTRO, LEFT, ROSTER, CHECK and SERVERS carry a seq u32 right after the token", () => {
   const at = 4 + TOKEN_LEN;
   const types = new Set<number>();
   for (const m of SERVER_SAMPLES) {
@@ -537,7 +540,7 @@ Deno.test("wire: INTRO, LEFT, ROSTER and CHECK carry a seq u32 right after the t
   }
   assert.deepEqual(
     [...types].sort(),
-    [MsgType.Intro, MsgType.Left, MsgType.Roster, MsgType.Check].sort(),
+    [MsgType.Intro, MsgType.Left, MsgType.Roster, MsgType.Check, MsgType.Servers].sort(),
   );
   // No other message has one.
   for (const m of SERVER_SAMPLES) {
@@ -787,6 +790,17 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         cookieA,
         bytesOf(16, 3),
       ),
+    ],
+    [
+      {
+        type: MsgType.Servers,
+        token: tokenA,
+        seq: 7,
+        keepalive: 4,
+        servers: [{ hostname: "192.0.2.33", port: 0x1f90 }],
+      },
+      // token[8], seq u32, keepalive u16, servers list.
+      concat(hdr(MsgType.Servers), tokenA, [0, 0, 0, 7], [0, 4], [1], v4(192, 0, 2, 33, 0x1f90)),
     ],
   ];
   const types = new Set<number>();
