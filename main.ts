@@ -13,6 +13,7 @@ import {
   formatUsageError,
   parseDoctor,
   parseJoin,
+  parseSend,
   parseServe,
   UsageError,
 } from "./lib/roles/cli.ts";
@@ -30,6 +31,8 @@ Usage:
   p2p serve [options]     run the rendezvous and relay server (on a public box)
   p2p join --server HOST:PORT --room NAME [options]
                           join a room and chat with its other peers
+  p2p send PATH [--to NAME] [options]
+                          join a room, send a file to its peers (or NAME), exit when they have it
   p2p doctor --server HOST:PORT [options]
                           say what your NAT does and why peers may be relayed
 
@@ -55,15 +58,16 @@ export function parseCommand(
   const beforeDashes = rest.indexOf("--") < 0 ? rest : rest.slice(0, rest.indexOf("--"));
   if (
     cmd === "-V" || cmd === "--version" || cmd === "version" ||
-    (["serve", "join", "doctor"].includes(cmd) &&
+    (["serve", "join", "send", "doctor"].includes(cmd) &&
       (beforeDashes.includes("--version") || beforeDashes.includes("-V")))
   ) {
     return { kind: "version", text: `p2p ${PROGRAM_VERSION}` };
   }
   if (cmd === "serve") return parseServe(rest);
   if (cmd === "join") return parseJoin(rest, hostName);
+  if (cmd === "send") return parseSend(rest, hostName);
   if (cmd === "doctor") return parseDoctor(rest);
-  throw new UsageError(`Unknown command "${cmd}"; use "serve", "join" or "doctor"`, "");
+  throw new UsageError(`Unknown command "${cmd}"; use "serve", "join", "send" or "doctor"`, "");
 }
 
 function defaultName(): string {

@@ -19,8 +19,8 @@
  *   the pure core, to run on a `UdpDriver` of your own.
  * - **A peer.** `Client`, `ClientOptions` and what it reports: `ClientEvent` (a `RemoteEvent`
  *   of a peer, a chat line as a `MessageEvent`, a `Warning` of kind `WarningKind`, a `Notice` of
- *   kind `NoticeKind`, ...),
- *   `PeerInfo` (a row of `Client.peers()`), `MAX_MESSAGE` (the longest line, in bytes). Types
+ *   kind `NoticeKind`, a `ClientFileEvent`, the `FileEvent` of a file transfer, ...),
+ *   `PeerInfo` (a row of `Client.peers()`), `SupernodeStats`, `MAX_MESSAGE` (the longest line, in bytes). Types
  *   its options and methods name: `ServerLinkOptions` (the registration fields
  *   `ClientOptions` extends), `PathOptions`, `ReliableOptions`; `PortMapper`, `PortMapEvent`,
  *   `PortMapProtocol`, `PortMapHttp`, `HttpRequest` and `HttpResult` (type only: router port
@@ -100,8 +100,11 @@ export {
   type PeerInfo,
 } from "./lib/peer/client.ts";
 export type { MessageEvent, RemoteEvent } from "./lib/peer/remote_context.ts";
+export type { ClientFileEvent } from "./lib/peer/client_files.ts";
+export type { FileEvent } from "./lib/files/file_outputs.ts";
 export type { Warning, WarningKind } from "./lib/peer/identity_policy.ts";
 export type { ServerLinkOptions } from "./lib/peer/server_link.ts";
+export type { SupernodeStats } from "./lib/peer/supernodes.ts";
 export type { PathOptions } from "./lib/peer/path/path.ts";
 export type { ReliableOptions } from "./lib/peer/reliable.ts";
 export type {

@@ -22,10 +22,14 @@
  *   `p2p join` to another, direct and relayed, against raw UDP between two processes (and
  *   through a raw forwarder); CPU per message; p50/p99 latency under load.
  *
+ * - File transfer (`bench/file_transfer.ts --runs N`): a file's goodput between two `p2p join`
+ *   processes against a TCP copy and a raw UDP blast of the same bytes; chat p99 during it; CPU
+ *   per MB against the raw blast's.
+ *
  * Options: `--runs N` (default 3), `--seconds S` measured per relay load case (default 1.5),
  * `--ratios`, `--no-write` (print, but leave the document alone), `--only SUITE` (one of
- * `relay`, `capacity`, `peer`, `direct`, `deno-bench`: runs that suite alone and prints its figures, and
- * for `capacity` and `deno-bench` its section of the document; the document is only written by a
+ * `relay`, `capacity`, `peer`, `files`, `direct`, `deno-bench`: runs that suite alone and prints its
+ * figures, and for `capacity`, `files` and `deno-bench` its section of the document; the document is only written by a
  * full run).
  *
  * @module
@@ -61,7 +65,7 @@ const { values: args } = parseArgs({
     only: { type: "string" },
   },
 });
-const SUITES = ["relay", "capacity", "peer", "direct", "deno-bench"];
+const SUITES = ["relay", "capacity", "peer", "files", "direct", "deno-bench"];
 if (args.only !== undefined && !SUITES.includes(args.only)) {
   throw new Error(`--only takes one of ${SUITES.join(", ")}, not ${args.only}`);
 }
@@ -557,6 +561,40 @@ function ratiosMarkdown(figures: Figure[]): string {
   ].join("\n");
 }
 
+// --- File transfer --------------------------------------------------------------------------
+
+/** `bench/file_transfer.ts --runs RUNS`: its figures (medians) and its summary lines. */
+async function fileTransfer(): Promise<{ figures: Figure[]; summary: string[] }> {
+  progress(`file transfer: ${RUNS} run(s) of p2p, a TCP copy and a raw UDP blast`);
+  const out = await run(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    "bench/file_transfer.ts",
+    "--runs",
+    String(RUNS),
+  ]);
+  const lines = out.split("\n").filter((l) => l.trim());
+  return {
+    figures: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
+    summary: lines.filter((l) => !l.startsWith("{")),
+  };
+}
+
+function filesMarkdown(p: { figures: Figure[]; summary: string[] }): string {
+  return [
+    "## File transfer",
+    "",
+    "`bench/file_transfer.ts` moves one 50 MB file between two Deno processes on 127.0.0.1 three " +
+    "ways: `p2p join`'s `/send` to an `--auto-accept` peer (offered to done: every chunk " +
+    "verified, the SHA-256 checked, the file in place), a Deno TCP copy written to disk, and a raw " +
+    "UDP blast of FILE_DATA-sized datagrams (goodput at the receiver). Chat latency: lines sent " +
+    "every 50 ms between the same peers without and during the transfer. CPU: the sender's and " +
+    "receiver's CPU time over the transfer per MB, against the raw blast's.",
+    "",
+    ...p.summary,
+  ].join("\n");
+}
+
 function num(x: number): string {
   return x >= 100 ? x.toFixed(0) : x.toFixed(3);
 }
@@ -567,17 +605,27 @@ const bench = args.ratios || !runs("deno-bench") ? [] : await denoBench();
 const relay = runs("relay") ? await relayLoad(coturn) : undefined;
 const cap = runs("capacity") ? await capacity() : undefined;
 const peer = runs("peer") ? await peerThroughput() : undefined;
+const files = runs("files") ? await fileTransfer() : undefined;
 const direct = runs("direct") ? await directTime() : undefined;
 const peerFigures: Figure[] = (peer?.figures ?? [])
   .filter((x) => !args.ratios || x.goal !== null)
   .map(({ name, value, baseline, ratio, goal }) => ({ name, value, baseline, ratio, goal }));
 const directFigures = (direct?.figures ?? []).filter((x) => !args.ratios || x.goal !== null);
-const figures = [...relay?.figures ?? [], ...cap?.figures ?? [], ...peerFigures, ...directFigures];
+const fileFigures = (files?.figures ?? []).filter((x) => !args.ratios || x.goal !== null);
+const figures = [
+  ...relay?.figures ?? [],
+  ...cap?.figures ?? [],
+  ...peerFigures,
+  ...fileFigures,
+  ...directFigures,
+];
 for (const x of figures) console.log(JSON.stringify(x));
 if (args.only === "deno-bench") console.log(benchMarkdown(bench));
 if (args.only === "capacity" && cap) console.log(capacityMarkdown(cap.result));
 
-if (!args.ratios && !args["no-write"] && relay && cap && peer && direct) {
+if (args.only === "files" && files) console.log(filesMarkdown(files));
+
+if (!args.ratios && !args["no-write"] && relay && cap && peer && files && direct) {
   const doc = [
     "# Benchmarks",
     "",
@@ -593,6 +641,8 @@ if (!args.ratios && !args["no-write"] && relay && cap && peer && direct) {
     capacityMarkdown(cap.result),
     "",
     peerMarkdown(peer),
+    "",
+    filesMarkdown(files),
     "",
     directMarkdown(direct),
     "",

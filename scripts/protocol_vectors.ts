@@ -28,6 +28,7 @@ import { NOISE_PROTOCOL, payloadOf } from "../lib/peer/handshake/handshake.ts";
 import { pairPrologue } from "../lib/peer/handshake/secure_link.ts";
 import { Registry } from "../lib/server/registry.ts";
 import { ChatKind, type ChatMessage, encodeChat } from "../lib/wire/chat_message.ts";
+import { bindingRequest, StunResponder } from "../lib/nat/stun.ts";
 import type { Endpoint } from "../lib/wire/address.ts";
 import { MsgType, PROTOCOL_VERSION } from "../lib/wire/header.ts";
 import {
@@ -181,6 +182,22 @@ const reachCase = (() => {
   const mac = reachMac(TOKEN_ALICE, REACH_NONCE);
   same("REACH MAC", mac, reachMacRef(TOKEN_ALICE, REACH_NONCE));
   return { token: TOKEN_ALICE, nonce: REACH_NONCE, mac };
+})();
+
+/**
+ * A one-address server's answer naming its second port in ALT-PORT (section 17): the server
+ * on 192.0.2.1:7777 and :7778, a Binding request with a fixed transaction id from 203.0.113.5:40000.
+ */
+const stunAltPortCase = (() => {
+  const primary = { hostname: "192.0.2.1", port: 7777 };
+  const second = { hostname: "192.0.2.1", port: 7778 };
+  const client = { hostname: "203.0.113.5", port: 40000 };
+  const request = bindingRequest(unhex("0102030405060708090a0b0c"), { fingerprint: true });
+  const r = new StunResponder({ sockets: [primary, second] }).handle(0, 0, client, request);
+  if (!r) throw new Error("the responder did not answer the vector's request");
+  const attribute = new Uint8Array([0xc0, 0x70, 0, 4, second.port >> 8, second.port & 0xff, 0, 0]);
+  if (!hex(r.data).includes(hex(attribute))) throw new Error("no ALT-PORT in the answer");
+  return { primary, second, client, request, response: r.data, alt_port_attribute: attribute };
 })();
 
 const digestCases = [[], [BOB], [BOB, CAROL], [CAROL, BOB]].map((ids) => {
@@ -395,6 +412,7 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
 
 const STREAM = new DataView(EPOCH.buffer).getUint32(0);
 const hello = utf8.encode("hello");
+const FILE_ID = utf8.encode("transfer");
 
 const innerFrames: { name: string; fields: InnerFrame }[] = [
   { name: "PROBE", fields: { kind: InnerKind.Probe, txid: 0x01020304 } },
@@ -500,6 +518,37 @@ const innerFrames: { name: string; fields: InnerFrame }[] = [
   },
   { name: "GOODBYE", fields: { kind: InnerKind.Goodbye } },
   { name: "GOODBYE_ACK", fields: { kind: InnerKind.GoodbyeAck } },
+  {
+    name: "FILE_OFFER",
+    fields: {
+      kind: InnerKind.FileOffer,
+      id: FILE_ID,
+      name: "Zoë's notes.txt",
+      size: 300_000,
+      chunkShift: 18,
+      sha256: labelled("the file"),
+      root: labelled("the root"),
+    },
+  },
+  { name: "FILE_REPLY", fields: { kind: InnerKind.FileReply, id: FILE_ID, status: 1 } },
+  { name: "FILE_REQUEST", fields: { kind: InnerKind.FileRequest, id: FILE_ID, chunks: [0, 1] } },
+  {
+    name: "FILE_DATA",
+    fields: { kind: InnerKind.FileData, id: FILE_ID, pn: 7, chunk: 1, offset: 1107, data: hello },
+  },
+  {
+    name: "FILE_SWARM",
+    fields: {
+      kind: InnerKind.FileSwarm,
+      id: FILE_ID,
+      index: 1,
+      peers: [utf8.encode("peer-one"), utf8.encode("peer-two")],
+    },
+  },
+  {
+    name: "FILE_ACK",
+    fields: { kind: InnerKind.FileAck, delay: 25, ranges: [[9, 8], [6, 0]] },
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -693,6 +742,7 @@ const vectors = {
   },
   cookies: { section: "6.2 Cookies", cases: cookieCases },
   reach_mac: { section: "5.16 REACH, 6.8 Reachability checks", ...reachCase },
+  stun_alt_port: { section: "17. STUN on the same port (ALT-PORT)", ...stunAltPortCase },
   roster_digests: { section: "5.9 PING", cases: digestCases },
   server_messages: { section: "5. Client ↔ server messages", cases: serverSection },
   peer_frames: { section: "8.3 HANDSHAKE", cases: peerFrames },

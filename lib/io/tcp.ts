@@ -1,7 +1,7 @@
 /**
  * Datagrams over TCP and TLS: the only module besides the roles that touches `Deno.listen`,
  * `Deno.listenTls`, `Deno.connect` and `Deno.connectTls`. Each datagram travels as one frame
- * (`lib/wire/stream_frame.ts`, `docs/protocol.md` 21).
+ * (`lib/wire/stream_frame.ts`, `docs/protocol.md` 22).
  *
  * - {@link StreamServer} (`p2p serve`): accepts connections on a TCP port (and a TLS one with a
  *   certificate), admits them under a {@link StreamPolicy} (connections in all and per source,

@@ -7,7 +7,8 @@
  *
  * 1. **Reach** (§4.2, test I): a plain request to the server. No answer within the timeout:
  *    UDP does not get through and nothing else is tried. The answer gives the public address
- *    (XOR-MAPPED-ADDRESS) and, from a server with `--alt-host`/`--alt-port`, OTHER-ADDRESS.
+ *    (XOR-MAPPED-ADDRESS) and, from a server with `--alt-host`/`--alt-port`, OTHER-ADDRESS
+ *    (from a plain `p2p serve`, one address with two ports: ALT-PORT).
  * 2. **Filtering** (§4.4) and **hairpin** (§4.5), at once: requests to the primary address
  *    asking for the answer from the other address and port (test II) and from the other port
  *    only (test III), and, from a second socket, a request to the first socket's public
@@ -30,7 +31,13 @@
  *
  * Every request is repeated 300, 600, 1200, 1600 … ms apart until its timeout, so every test
  * ends, and answers are matched by their random 96-bit transaction ids. A server without
- * RFC 5780 support (no OTHER-ADDRESS) leaves mapping and filtering unknown (`null`).
+ * RFC 5780 support (no OTHER-ADDRESS) leaves mapping and filtering unknown (`null`), except that
+ * a p2p server with one address and a second port (ALT-PORT) gets the port half of tests 2 and
+ * 3: an answer to "change port" means filtering is not per port (else it is
+ * address-and-port-dependent), and another public port seen from the other port means the
+ * mapping is address-and-port-dependent. The same public port leaves endpoint-independent and
+ * address-dependent mapping apart unknown (`mapping_per_port` false, `mapping` null): telling
+ * them apart takes a second address (`lib/nat/doctor_one_address.ts` says so).
  *
  * ## What the verdict says
  *
@@ -43,22 +50,19 @@
  * @module
  */
 
+import { type RequestOptions, StunTransactions, type Tx } from "./doctor_tx.ts";
+import { type Lifetime, nextWait, probeOutcome } from "./doctor_lifetime.ts";
+import { ONE_ADDRESS_WHY, oneAddressVerdict, oneAddressWords } from "./doctor_one_address.ts";
 import {
+  altPortOf,
   Attr,
-  bindingRequest,
   CHANGE_IP,
   CHANGE_PORT,
   decodeAddress,
-  decodeStun,
-  encodeStun,
   findAttribute,
-  looksLikeStun,
   mappedAddress,
-  StunClass,
-  type StunMessage,
 } from "./stun.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
-import { toHex } from "../wire/codec.ts";
 import type { Transmit } from "../wire/transmit.ts";
 
 /** RFC 4787 mapping or filtering behaviour. */
@@ -88,6 +92,14 @@ export interface DoctorReport {
   mapping: Behaviour | null;
   /** Filtering behaviour, null when it cannot be known. */
   filtering: Behaviour | null;
+  /**
+   * Whether the mapping depends on the destination port (address-and-port-dependent), also
+   * from a server with one address and two ports (where false leaves endpoint-independent and
+   * address-dependent apart unknown: {@link mapping} is null then); null when not tested.
+   */
+  mapping_per_port: boolean | null;
+  /** Whether filtering is address-and-port-dependent (as {@link mapping_per_port}). */
+  filtering_per_port: boolean | null;
   /** Whether the public port equals the local one. */
   port_preserved: boolean | null;
   /** Whether a datagram to our own public address comes back (hairpinning). */
@@ -140,48 +152,13 @@ export interface DoctorOptions {
 
 /** Default wait for each answer, ms. */
 export const DEFAULT_TIMEOUT = 3000;
-const RTO_MAX = 1600;
 const DEFAULT_FIRST_WAIT = 2000;
 const DEFAULT_PRECISION = 1000;
 const DEFAULT_MAX_PROBES = 24;
 /** p2p join's default keepalive, s: mappings shorter than this need `--keepalive`. */
 const JOIN_KEEPALIVE_S = 25;
 
-type TxState = "pending" | "answered" | "error" | "timeout" | "cancelled";
-
-interface Tx {
-  id: Uint8Array;
-  key: string;
-  socket: 0 | 1;
-  to: Endpoint;
-  data: Uint8Array;
-  started: number;
-  nextSend: number;
-  gap: number;
-  deadline: number;
-  state: TxState;
-  /** For the hairpin test: our own request coming back is the answer. */
-  hairpin: boolean;
-  reply?: { msg: StunMessage; from: Endpoint; at: number };
-}
-
 type Phase = "idle" | "reach" | "filter" | "map" | "hairpin" | "lifetime" | "done";
-
-interface Lifetime {
-  opts: Required<LifetimeOptions>;
-  start: number;
-  probes: number;
-  /** Longest wait survived, ms (0 once the calibration probe came back). */
-  lo: number;
-  /** Shortest wait not survived, ms. */
-  hi: number | null;
-  calibrated: boolean;
-  step: "refresh" | "idle" | "probe" | "done";
-  wait: number;
-  wakeAt: number | undefined;
-  mapped: Endpoint | null;
-  tx: Tx | null;
-}
 
 /**
  * The doctor's state machine. Socket 0 is the one every test runs on; socket 1 sends the
@@ -193,14 +170,18 @@ interface Lifetime {
 export class Doctor {
   #o: Required<Omit<DoctorOptions, "lifetime">> & { lifetime?: LifetimeOptions };
   #phase: Phase = "idle";
-  #txs = new Map<string, Tx>();
-  #out: [Transmit[], Transmit[]] = [[], []];
+  /** The STUN requests of both sockets. */
+  #tx: StunTransactions;
   #events: DoctorEvent[] = [];
   #local: Endpoint | null = null;
   #reach: Tx | null = null;
   #rtt: number | null = null;
   #public: Endpoint | null = null;
   #other: Endpoint | null = null;
+  /** A server with one address: its other port (ALT-PORT), when it names one. */
+  #altPort: number | null = null;
+  #mappingPerPort: boolean | null = null;
+  #filteringPerPort: boolean | null = null;
   #f2: Tx | null = null;
   #f3: Tx | null = null;
   #m2: Tx | null = null;
@@ -228,10 +209,11 @@ export class Doctor {
       random: o.random,
       ...(o.lifetime ? { lifetime: o.lifetime } : {}),
     };
+    this.#tx = new StunTransactions(this.#o);
     this.secondary = {
       handleDatagram: (now, from, data) => this.#handle(now, 1, from, data),
       handleTimeout: () => {},
-      pollTransmit: () => this.#out[1].shift(),
+      pollTransmit: () => this.#tx.pollTransmit(1),
       nextTimeout: () => undefined,
     };
   }
@@ -243,7 +225,7 @@ export class Doctor {
 
   /** Whether socket 1 has datagrams waiting (its driver needs a step). */
   get secondaryPending(): boolean {
-    return this.#out[1].length > 0;
+    return this.#tx.waiting(1);
   }
 
   /** Starts the tests; `local` is socket 0's bound address (for port preservation). */
@@ -256,7 +238,7 @@ export class Doctor {
 
   /** Stops at once (e.g. a guard timer); what is known so far is reported. */
   abort(now: number): void {
-    for (const tx of this.#txs.values()) if (tx.state === "pending") tx.state = "cancelled";
+    this.#tx.cancelAll();
     if (this.#lt) this.#lt.step = "done";
     if (this.#phase !== "done") this.#finish(now);
   }
@@ -268,16 +250,7 @@ export class Doctor {
 
   /** Retransmits and expires requests, wakes the lifetime measurement. */
   handleTimeout(now: number): void {
-    for (const tx of this.#txs.values()) {
-      if (tx.state !== "pending") continue;
-      if (now >= tx.deadline) {
-        tx.state = "timeout";
-      } else if (now >= tx.nextSend) {
-        this.#out[tx.socket].push({ to: tx.to, data: tx.data });
-        tx.nextSend = now + tx.gap;
-        tx.gap = Math.min(tx.gap * 2, RTO_MAX);
-      }
-    }
+    this.#tx.handleTimeout(now);
     const lt = this.#lt;
     if (lt && lt.step === "idle" && lt.wakeAt !== undefined && now >= lt.wakeAt) {
       lt.wakeAt = undefined;
@@ -288,21 +261,16 @@ export class Doctor {
 
   /** The next datagram for socket 0. */
   pollTransmit(): Transmit | undefined {
-    return this.#out[0].shift();
+    return this.#tx.pollTransmit(0);
   }
 
   /** When {@link handleTimeout} is next due. */
   nextTimeout(): number | undefined {
     if (this.#phase === "done" || this.#phase === "idle") return undefined;
-    let at: number | undefined;
-    const min = (t: number) => {
-      if (at === undefined || t < at) at = t;
-    };
-    for (const tx of this.#txs.values()) {
-      if (tx.state === "pending") min(Math.min(tx.nextSend, tx.deadline));
-    }
-    if (this.#lt?.wakeAt !== undefined) min(this.#lt.wakeAt);
-    return at;
+    const at = this.#tx.nextTimeout();
+    const wake = this.#lt?.wakeAt;
+    if (wake === undefined) return at;
+    return at === undefined ? wake : Math.min(at, wake);
   }
 
   /** The next progress event. */
@@ -323,6 +291,8 @@ export class Doctor {
       rfc5780: this.#other !== null,
       mapping: this.#mapping,
       filtering: this.#filtering,
+      mapping_per_port: this.#mappingPerPort,
+      filtering_per_port: this.#filteringPerPort,
       port_preserved: this.#public && this.#local ? this.#public.port === this.#local.port : null,
       hairpin: this.#hairpin,
       // Only a probe after a real idle wait tells something (the first one checks the method).
@@ -335,69 +305,17 @@ export class Doctor {
 
   // -------------------------------------------------------------------------------------------
 
-  #request(
-    now: number,
-    socket: 0 | 1,
-    to: Endpoint,
-    o: { change?: number; responsePort?: number; hairpin?: boolean } = {},
-  ): Tx {
-    const id = this.#o.random(12).slice(0, 12);
-    let data: Uint8Array;
-    if (o.responsePort !== undefined) {
-      const v = new Uint8Array(4);
-      v[0] = (o.responsePort >>> 8) & 0xff;
-      v[1] = o.responsePort & 0xff;
-      data = encodeStun({
-        cls: StunClass.Request,
-        transactionId: id,
-        attributes: [{ type: Attr.ResponsePort, value: v }],
-        fingerprint: true,
-      });
-    } else {
-      data = bindingRequest(id, { change: o.change ?? 0, padded: true });
-    }
-    const tx: Tx = {
-      id,
-      key: toHex(id),
-      socket,
-      to,
-      data,
-      started: now,
-      nextSend: now + this.#o.rto,
-      gap: Math.min(this.#o.rto * 2, RTO_MAX),
-      deadline: now + this.#o.timeout,
-      state: "pending",
-      hairpin: o.hairpin ?? false,
-    };
-    this.#txs.set(tx.key, tx);
-    this.#out[socket].push({ to, data });
-    return tx;
+  #request(now: number, socket: 0 | 1, to: Endpoint, o: RequestOptions = {}): Tx {
+    return this.#tx.request(now, socket, to, o);
   }
 
   #handle(now: number, socket: 0 | 1, from: Endpoint, data: Uint8Array): void {
-    if (this.#phase === "done" || !looksLikeStun(data)) return;
-    const d = decodeStun(data);
-    if (!d.ok || !d.value.cookie) return;
-    const m = d.value;
-    const tx = this.#txs.get(toHex(m.transactionId));
-    if (!tx || tx.state !== "pending") return;
-    if (tx.hairpin) {
-      // Socket 1's request, looped back by the NAT (or, without a NAT, by our own host).
-      if (m.cls !== StunClass.Request || socket !== 0) return;
-      tx.state = "answered";
-    } else if (m.cls === StunClass.Success) {
-      tx.state = "answered";
-    } else if (m.cls === StunClass.Error) {
-      tx.state = "error";
-    } else {
-      return;
-    }
-    tx.reply = { msg: m, from, at: now };
-    this.#advance(now);
+    if (this.#phase === "done") return;
+    if (this.#tx.handleDatagram(now, socket, from, data)) this.#advance(now);
   }
 
   #cancel(...txs: (Tx | null)[]): void {
-    for (const tx of txs) if (tx?.state === "pending") tx.state = "cancelled";
+    this.#tx.cancel(...txs);
   }
 
   /** Moves through the phases as far as the results allow (a bounded number of steps). */
@@ -441,6 +359,7 @@ export class Doctor {
       this.#public = mappedAddress(m);
       const other = findAttribute(m, Attr.OtherAddress);
       this.#other = other ? decodeAddress(other.value) : null;
+      this.#altPort = altPortOf(m);
     }
     this.#events.push({
       type: "reached",
@@ -458,8 +377,17 @@ export class Doctor {
       !other || other.hostname === this.#o.server.hostname || other.port === this.#o.server.port
     ) {
       this.#other = null;
+      const alt = this.#altPort;
+      if (alt !== null && alt !== this.#o.server.port) {
+        // One address, two ports: the port half of the tests (II and III need a second address).
+        this.#unknownWhy = ONE_ADDRESS_WHY;
+        this.#f3 = this.#request(now, 0, this.#o.server, { change: CHANGE_PORT });
+        this.#phase = "filter";
+        return;
+      }
+      this.#altPort = null;
       this.#unknownWhy =
-        "the server does not offer NAT behaviour discovery (its operator can add --alt-host and --alt-port)";
+        "the server does not offer NAT behaviour discovery (its operator can drop --no-alt-port, or add --alt-host)";
       this.#phase = "hairpin";
       return;
     }
@@ -468,7 +396,43 @@ export class Doctor {
     this.#phase = "filter";
   }
 
+  /** One address: an answer from the other port means filtering is not per port. */
+  #afterFilterOneAddress(now: number, alt: number): void {
+    const f3 = this.#f3!;
+    if (f3.state === "pending") return;
+    const fromAlt = f3.state === "answered" &&
+      sameEndpoint(f3.reply!.from, { hostname: this.#o.server.hostname, port: alt });
+    const perPort = f3.state === "answered"
+      ? (fromAlt ? false : null)
+      : f3.state === "timeout"
+      ? true
+      : null;
+    if (f3.state === "answered" && !fromAlt) {
+      this.#unknownWhy = "the server answered from the wrong address to a change request";
+    } else if (f3.state === "error") {
+      this.#unknownWhy = "the server refused to answer from its other port";
+    }
+    this.#filteringPerPort = perPort;
+    this.#filtering = perPort ? "address-and-port-dependent" : null;
+    this.#events.push({ type: "filtering", value: this.#filtering });
+    this.#m3 = this.#request(now, 0, { hostname: this.#o.server.hostname, port: alt });
+    this.#phase = "map";
+  }
+
+  /** One address: another public port from the other port means a mapping per port. */
+  #afterMapOneAddress(): void {
+    const m3 = this.#m3!;
+    if (m3.state === "pending") return;
+    const a3 = m3.state === "answered" ? mappedAddress(m3.reply!.msg) : null;
+    if (!a3) this.#unknownWhy = "the server's other port did not answer";
+    this.#mappingPerPort = a3 ? !sameEndpoint(a3, this.#public!) : null;
+    this.#mapping = this.#mappingPerPort ? "address-and-port-dependent" : null;
+    this.#events.push({ type: "mapping", value: this.#mapping });
+    this.#phase = "hairpin";
+  }
+
   #afterFilter(now: number): void {
+    if (this.#altPort !== null) return this.#afterFilterOneAddress(now, this.#altPort);
     const f2 = this.#f2!, f3 = this.#f3!;
     const other = this.#other!;
     const fromOther = f2.state === "answered" && sameEndpoint(f2.reply!.from, other);
@@ -492,6 +456,7 @@ export class Doctor {
     }
     this.#cancel(f2, f3);
     this.#filtering = result;
+    this.#filteringPerPort = result && result === "address-and-port-dependent";
     this.#events.push({ type: "filtering", value: result });
     this.#m2 = this.#request(now, 0, { hostname: other.hostname, port: this.#o.server.port });
     this.#m3 = this.#request(now, 0, other);
@@ -499,6 +464,7 @@ export class Doctor {
   }
 
   #afterMap(_now: number): void {
+    if (this.#altPort !== null) return this.#afterMapOneAddress();
     const m2 = this.#m2!, m3 = this.#m3!;
     const a1 = this.#public!;
     const a2 = m2.state === "answered" ? mappedAddress(m2.reply!.msg) : null;
@@ -516,6 +482,7 @@ export class Doctor {
     }
     this.#cancel(m2, m3);
     this.#mapping = result;
+    this.#mappingPerPort = result && result === "address-and-port-dependent";
     this.#events.push({ type: "mapping", value: result });
     this.#phase = "hairpin";
   }
@@ -591,19 +558,10 @@ export class Doctor {
     } else if (lt.step === "probe") {
       const tx = lt.tx!;
       if (tx.state === "pending") return;
-      if (tx.state === "error") {
-        lt.step = "done"; // The server does not do RESPONSE-PORT: no measurement.
-      } else if (!lt.calibrated) {
-        lt.calibrated = tx.state === "answered";
-        if (!lt.calibrated) lt.step = "done";
-      } else {
-        const alive = tx.state === "answered";
-        if (alive) lt.lo = Math.max(lt.lo, lt.wait);
-        else lt.hi = lt.hi === null ? lt.wait : Math.min(lt.hi, lt.wait);
-        this.#events.push({ type: "lifetime-probe", waitMs: lt.wait, alive });
-      }
-      if (lt.step !== "done") {
-        const next = this.#nextWait(lt);
+      const alive = probeOutcome(lt, tx.state);
+      if (alive !== null) this.#events.push({ type: "lifetime-probe", waitMs: lt.wait, alive });
+      if ((lt.step as Lifetime["step"]) !== "done") {
+        const next = nextWait(lt);
         if (next === null) lt.step = "done";
         else this.#iteration(now, lt, next);
       }
@@ -611,15 +569,8 @@ export class Doctor {
     if (lt.step === "done") this.#finish(now);
   }
 
-  /** The next idle wait of the search, or null when the bounds are close enough. */
-  #nextWait(lt: Lifetime): number | null {
-    if (lt.hi === null) return lt.lo === 0 ? lt.opts.first : lt.lo * 2;
-    if (lt.hi - lt.lo <= Math.max(lt.opts.precision, lt.lo / 10)) return null;
-    return Math.round((lt.lo + lt.hi) / 200) * 100;
-  }
-
   #finish(_now: number): void {
-    for (const tx of this.#txs.values()) if (tx.state === "pending") tx.state = "cancelled";
+    this.#tx.cancelAll();
     if (this.#lt) this.#lt.wakeAt = undefined;
     this.#phase = "done";
     this.#events.push({ type: "done" });
@@ -656,6 +607,8 @@ export function verdictOf(
     }
   }
   if (r.mapping === null || r.filtering === null) {
+    const one = oneAddressVerdict(r);
+    if (one) return { relayedWith: one.relayedWith, verdict: one.verdict + keepalive };
     return {
       relayedWith: null,
       verdict: `UDP works; NAT type unknown: ${why || "the tests were inconclusive"}${keepalive}`,
@@ -710,10 +663,16 @@ export function describeReport(r: DoctorReport): string[] {
       (r.port_preserved === null ? "" : r.port_preserved ? " (port kept)" : " (port changed)"),
   );
   const unknown = r.rfc5780 ? "unknown" : "unknown (the server does not offer RFC 5780 tests)";
-  row("Mapping", r.mapping ? `${r.mapping}: ${BEHAVIOUR_WORDS[r.mapping].mapping}` : unknown);
+  const one = oneAddressWords(r);
+  row(
+    "Mapping",
+    r.mapping ? `${r.mapping}: ${BEHAVIOUR_WORDS[r.mapping].mapping}` : one.mapping ?? unknown,
+  );
   row(
     "Filtering",
-    r.filtering ? `${r.filtering}: ${BEHAVIOUR_WORDS[r.filtering].filtering}` : unknown,
+    r.filtering
+      ? `${r.filtering}: ${BEHAVIOUR_WORDS[r.filtering].filtering}`
+      : one.filtering ?? unknown,
   );
   row(
     "Hairpin",

@@ -18,7 +18,9 @@
  * dropped silently and counted by reason in {@link StunStats.drops}. A request with the magic
  * cookie gets XOR-MAPPED-ADDRESS, MAPPED-ADDRESS, optionally SOFTWARE, and FINGERPRINT; when
  * the server has its full set of alternate sockets (`--alt-host` and `--alt-port`) also
- * RESPONSE-ORIGIN and OTHER-ADDRESS (RFC 5780). A classic request gets MAPPED-ADDRESS and, with
+ * RESPONSE-ORIGIN and OTHER-ADDRESS (RFC 5780); with a second port but no second address, p2p's
+ * own ALT-PORT ({@link Attr.AltPort}, comprehension-optional: other clients skip it), naming the
+ * other port, so that a peer asking both ports learns whether its NAT maps per port. A classic request gets MAPPED-ADDRESS and, with
  * the alternate sockets, SOURCE-ADDRESS and CHANGED-ADDRESS (RFC 3489); its 16-byte transaction
  * id is echoed. CHANGE-REQUEST picks the socket the answer leaves from (change IP flips the
  * address, change port the port); RESPONSE-PORT (RFC 5780) sends it to another port of the
@@ -31,8 +33,8 @@
  *
  * STUN over UDP answers unverified source addresses, so a spoofed request makes the server send
  * to a victim. Responses are kept small and fixed: against the smallest possible request (a
- * 20-byte header), an IPv4 answer is 52 bytes without alternate sockets (2.6×) and 76 bytes with
- * them (3.8×; classic requests 32 and 56 bytes); IPv6 addresses make it at most 124 bytes
+ * 20-byte header), an IPv4 answer is 52 bytes without alternate sockets (2.6×), 60 with a
+ * second port only (3×) and 76 bytes with all of them (3.8×; classic requests 32 and 56 bytes); IPv6 addresses make it at most 124 bytes
  * (6.2×). SOFTWARE is off unless configured. PADDING (RFC 5780) is honoured only as far as the
  * response stays no larger than the request. Every source IP address (IPv6: every /64, see
  * `sourceKey` in `lib/core/limits.ts`) has a token bucket ({@link StunLimits}, default 10 answers a
@@ -93,6 +95,12 @@ export const Attr = {
   Fingerprint: 0x8028,
   ResponseOrigin: 0x802b,
   OtherAddress: 0x802c,
+  /**
+   * p2p's own (comprehension-optional, designated-expert range): the other port of the address
+   * the request was sent to, on a server with a second port but no second address
+   * (`docs/protocol.md` 17). Value: the port (u16) and two zero bytes.
+   */
+  AltPort: 0xc070,
 } as const;
 
 /** CHANGE-REQUEST flag: answer from the other IP address. */
@@ -383,6 +391,8 @@ export interface BindingRequestOptions {
   change?: number;
   /** Add a FINGERPRINT (messages with the magic cookie only). */
   fingerprint?: boolean;
+  /** RESPONSE-PORT (RFC 5780): the answer goes to this port of the requesting address. */
+  responsePort?: number;
   /**
    * Pad the request to {@link PADDED_REQUEST_LEN} bytes, so that no answer of p2p's responder
    * is larger than it: a captured request replayed from a spoofed address gains the attacker
@@ -415,6 +425,11 @@ export function bindingRequest(
     v[3] = o.change & (CHANGE_IP | CHANGE_PORT);
     attributes.push({ type: Attr.ChangeRequest, value: v });
   }
+  if (o.responsePort !== undefined) {
+    const v = new Uint8Array(4);
+    put16(v, 0, o.responsePort);
+    attributes.push({ type: Attr.ResponsePort, value: v });
+  }
   const fingerprint = o.fingerprint ?? transactionId.length === 12;
   if (o.padded) {
     // Header, the attributes so far, the SOFTWARE attribute's own 4 bytes, FINGERPRINT.
@@ -425,6 +440,24 @@ export function bindingRequest(
     attributes.push({ type: Attr.Software, value: pad });
   }
   return encodeStun({ cls: StunClass.Request, transactionId, attributes, fingerprint });
+}
+
+/** The value of a {@link Attr.AltPort} attribute naming `port`. */
+export function altPortValue(port: number): Uint8Array {
+  const v = new Uint8Array(4);
+  put16(v, 0, port);
+  return v;
+}
+
+/**
+ * The other port a server's answer names in {@link Attr.AltPort} (a server with one address
+ * and two ports), or null when it names none or the attribute is malformed. Never throws.
+ */
+export function altPortOf(m: StunMessage): number | null {
+  const a = findAttribute(m, Attr.AltPort);
+  if (!a || a.value.length !== 4) return null;
+  const port = u16(a.value, 0);
+  return port === 0 ? null : port;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -620,6 +653,8 @@ export class StunResponder {
     // OTHER-ADDRESS / CHANGED-ADDRESS: where a change of both would come from, relative to the
     // address the request was sent to.
     const other = this.#full ? this.#sockets[via ^ 3]! : null;
+    // One address with two ports: the other port, so p2p's peers can ask it too.
+    const otherPort = other ? null : this.#sockets[via ^ 1];
     if (m.cookie) {
       add(Attr.XorMappedAddress, encodeAddress(from, m.transactionId));
       add(Attr.MappedAddress, encodeAddress(from));
@@ -627,6 +662,7 @@ export class StunResponder {
         add(Attr.ResponseOrigin, encodeAddress(origin));
         add(Attr.OtherAddress, encodeAddress(other));
       }
+      if (otherPort) add(Attr.AltPort, altPortValue(otherPort.port));
       if (this.#software) add(Attr.Software, this.#software);
     } else {
       add(Attr.MappedAddress, encodeAddress(from));

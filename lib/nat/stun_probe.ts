@@ -30,9 +30,14 @@
  * another address than an IPv4 one without any NAT being involved). Two answering servers
  * reporting different mapped addresses prove address-dependent mapping at once: the
  * `mapping` event is emitted then, with a `notice` for the user. Agreement gives
- * "endpoint-independent" only when servers with different IP addresses answered (two ports of
- * one host would not tell an address-dependent NAT apart), and the event is held back until
- * {@link StunProbe.done}, since a later answer could still disagree. No verdict, no event.
+ * "endpoint-independent" only when servers with different IP addresses answered; two ports of
+ * one host that agree give "not-port-dependent" (an address-dependent-only NAT looks the same
+ * there). The event is held back until {@link StunProbe.done}, since a later answer could
+ * still disagree. No verdict, no event.
+ *
+ * A server names a second address of its own in OTHER-ADDRESS (RFC 5780) or, with one address
+ * and two ports, its other port in p2p's ALT-PORT ({@link altPortOf}); the probe asks that too
+ * (at most two such servers in all).
  *
  * Servers must be given as literal IP addresses (resolve `--stun` host names first).
  *
@@ -40,6 +45,7 @@
  */
 
 import {
+  altPortOf,
   Attr,
   BINDING,
   bindingRequest,
@@ -55,8 +61,14 @@ import type { Endpoint } from "../wire/address.ts";
 import { toHex } from "../wire/codec.ts";
 import type { Transmit } from "../wire/transmit.ts";
 
-/** NAT mapping behaviour as far as a STUN probe can tell (RFC 4787 §4.1). */
-export type ProbeMapping = "endpoint-independent" | "address-dependent";
+/**
+ * NAT mapping behaviour as far as a STUN probe can tell (RFC 4787 §4.1). `address-dependent`:
+ * two servers saw different public addresses (the mapping depends on the destination; when the
+ * two share an IP address, on its port). `not-port-dependent`: only two ports of one server
+ * address were compared and agreed: endpoint-independent, or address-dependent only (a new
+ * mapping per destination host but not per port), which one address cannot tell apart.
+ */
+export type ProbeMapping = "endpoint-independent" | "address-dependent" | "not-port-dependent";
 
 /** Events of a {@link StunProbe}; at most one is ever emitted. */
 export type StunProbeEvent = {
@@ -280,7 +292,7 @@ export class StunProbe {
     if (mapped) {
       s.state = "answered";
       s.mapped = mapped;
-      this.#followOther(_now, m);
+      this.#followOther(_now, s, m);
     } else {
       s.state = "failed";
     }
@@ -292,11 +304,14 @@ export class StunProbe {
   /**
    * A server with RFC 5780 support names its other address (OTHER-ADDRESS): asking it too
    * gives a second server at another IP address, so the p2p server alone (with `--alt-host`)
-   * is enough for a verdict. At most two such addresses are followed.
+   * is enough for a verdict. A p2p server with one address names its other port (ALT-PORT):
+   * asking it tells a mapping per port. At most two such addresses are followed.
    */
-  #followOther(now: number, m: StunMessage): void {
+  #followOther(now: number, s: Server, m: StunMessage): void {
     const a = findAttribute(m, Attr.OtherAddress);
-    const other = a && decodeAddress(a.value);
+    const port = altPortOf(m);
+    const other = (a && decodeAddress(a.value)) ??
+      (port === null ? null : { hostname: s.to.hostname, port });
     if (!other) return;
     if (this.#holding) {
       if (this.#held.length < 2) this.#held.push(other);
@@ -352,18 +367,20 @@ export class StunProbe {
   /**
    * The mapping behaviour as known so far: "address-dependent" as soon as two servers of one
    * family disagree, "endpoint-independent" once servers at two different IP addresses of one
-   * family agree (it may still turn address-dependent until {@link done}), else null.
+   * family agree, "not-port-dependent" once only two ports of one address agree (both may
+   * still turn address-dependent until {@link done}), else null.
    */
   mapping(): ProbeMapping | null {
-    let independent = false;
+    let independent = false, portOnly = false;
     for (const family of [4, 6] as const) {
       const answered = this.#servers.filter((s) => s.family === family && s.mapped);
       if (answered.length < 2) continue;
       const first = keyOf(answered[0]!.mapped!);
       if (answered.some((s) => keyOf(s.mapped!) !== first)) return "address-dependent";
       if (answered.some((s) => s.ip !== answered[0]!.ip)) independent = true;
+      else portOnly = true;
     }
-    return independent ? "endpoint-independent" : null;
+    return independent ? "endpoint-independent" : portOnly ? "not-port-dependent" : null;
   }
 
   #emit(mapping: ProbeMapping): void {

@@ -35,14 +35,14 @@ import { Farewell } from "./farewell.ts";
 import { StallGuard } from "../core/stall.ts";
 import { ChatOut } from "./client_chat.ts";
 import { ChatLog } from "./chat_log.ts";
-import { normalizeName } from "../core/names.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo } from "./remote.ts";
 import type { ServerLink } from "./server_link.ts";
-import type { Supernodes } from "./supernodes.ts";
+import type { Supernodes, SupernodeStats } from "./supernodes.ts";
 import { makeParts } from "./client_parts.ts";
 import { ClientDrain } from "./client_drain.ts";
 import { ClientInbox } from "./client_inbox.ts";
+import { ClientFiles } from "./client_files.ts";
 import { DriveState, nextDeadline } from "./client_drive.ts";
 import { byeOf } from "./client_outputs.ts";
 import type { Endpoint } from "../wire/address.ts";
@@ -105,6 +105,8 @@ export class Client {
   #stall = new StallGuard();
   /** The earliest deadline as last computed (before any hold). */
   #due: number | undefined;
+  /** File transfers with the peers. */
+  #files: ClientFiles;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -124,7 +126,14 @@ export class Client {
     this.#sn = p.supernodes;
     this.#members = p.members;
     const log = new ChatLog(options.random(4));
-    this.#d = new ClientDrain({ parts: p, step: this.#step, farewell: this.#farewell, log });
+    this.#files = new ClientFiles(p.peers, this.drops);
+    this.#d = new ClientDrain({
+      parts: p,
+      step: this.#step,
+      farewell: this.#farewell,
+      log,
+      files: this.#files,
+    });
     this.#inbox = new ClientInbox({
       parts: p,
       drain: this.#d,
@@ -133,6 +142,26 @@ export class Client {
       privates: options.privateEndpoints,
     });
     this.#chat = new ChatOut(p.peers, this.#d, log);
+  }
+
+  /**
+   * File transfers: offers, decisions and disk answers go here; then `fileStep`. Internal (the
+   * `join` role's), not part of the library's surface yet.
+   *
+   * @ignore
+   */
+  get files(): ClientFiles {
+    return this.#files;
+  }
+
+  /**
+   * Runs `fn` on the file transfers at `now` (an offer, a decision, a disk answer), then steps.
+   *
+   * @ignore
+   */
+  fileStep(now: number, fn: (files: ClientFiles) => void): void {
+    fn(this.#files);
+    this.#drive(now);
   }
 
   /** This peer's id. */
@@ -221,6 +250,11 @@ export class Client {
   /** The next auxiliary socket (of a birthday search) the driver should close. */
   pollRelease(): number | undefined {
     return this.#pool.pollRelease();
+  }
+
+  /** Our NAT's mapping as peers are told it (a `NatMapping` value), and how it is known. */
+  get mapping(): { mapping: number; basis: string } {
+    return { mapping: this.#discovery.nat.mapping, basis: this.#discovery.mappingBasis };
   }
 
   /** Birthday search counters summed over the peers known (for diagnostics and tests). */
@@ -321,17 +355,9 @@ export class Client {
    * registrations carry the new name (our identity stays). Returns why not, or null.
    */
   rename(now: number, wanted: string): string | null {
-    const checked = normalizeName(wanted);
-    if (!checked.ok) return `That name is not allowed: ${checked.reason}`;
-    const name = checked.name;
-    if (name === this.name) return null;
-    if (this.#peers.infos().some((p) => p.name === name)) return `${name} is taken in this room`;
-    this.#link.rename(name);
-    for (const r of this.#peers.values()) r.renameSelf(name);
-    this.#chat.nick(now, name);
-    this.#d.notice({ kind: "nick", name: null, to: name });
-    this.#drive(now);
-    return null;
+    const why = this.#chat.rename(now, wanted, this.#link);
+    if (why === null) this.#drive(now);
+    return why;
   }
 
   /**
@@ -346,6 +372,8 @@ export class Client {
       peers: this.#peers,
       farewell: this.#farewell,
     });
+    const files = this.#files.nextTimeout();
+    if (files !== undefined && (this.#due === undefined || files < this.#due)) this.#due = files;
     return this.#stall.defer(this.#due);
   }
 
@@ -373,6 +401,7 @@ export class Client {
     this.#members.handleTimeout(now);
     this.#d.members();
     this.#sn.relaysCheck();
+    this.#files.handleTimeout(now);
     this.#drive(now);
   }
 
@@ -406,6 +435,9 @@ export class Client {
    * registration's traffic with our own role runs to quiescence (in bounded rounds).
    */
   #drive(now: number): void {
+    this.#d.peerViews(now);
+    this.#files.step(now, (r) => this.#d.remote(r));
+    for (let e = this.#files.pollEvent(); e; e = this.#files.pollEvent()) this.#d.events.push(e);
     this.#serverNews(now);
     const failed = this.#step.takeSupernodeFailed();
     if (failed !== undefined) this.#sn.pathFailed(now, failed);
@@ -489,14 +521,7 @@ export class Client {
   }
 
   /** The supernode role's counters (relayed bytes, members), while we serve. */
-  supernodeStats():
-    | {
-      members: number;
-      relayedBytes: number;
-      relayedPackets: number;
-      drops: Record<string, number>;
-    }
-    | undefined {
+  supernodeStats(): SupernodeStats | undefined {
     return this.#sn.stats();
   }
 

@@ -16,13 +16,15 @@ import type { ClientDrain } from "./client_drain.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
 import type { PeerTable } from "./peer_table.ts";
 import type { RemotePeer } from "./remote.ts";
+import type { ServerLink } from "./server_link.ts";
+import { normalizeName } from "../core/names.ts";
 
 const textEncoder = new TextEncoder();
 
 /**
  * Outgoing chat.
  *
- * Driving it: {@link line}, {@link privately}, {@link nick} and {@link history} queue; when
+ * Driving it: {@link line}, {@link privately}, {@link rename} and {@link history} queue; when
  * {@link pending}, call {@link flush} before the client's output is taken, and drive the client
  * at the time it returns.
  */
@@ -74,9 +76,21 @@ export class ChatOut {
     return this.#queue(now, { kind: ChatKind.Private, id: this.#log.nextId(), text }, [to]);
   }
 
-  /** Tells every peer present that we are called `name` now. */
-  nick(now: number, name: string): void {
+  /**
+   * Renames us (`/nick`) to `wanted`: the peers present are told (NICK), and later handshakes and
+   * registrations through `link` carry the new name. Returns why not, or null.
+   */
+  rename(now: number, wanted: string, link: ServerLink): string | null {
+    const checked = normalizeName(wanted);
+    if (!checked.ok) return `That name is not allowed: ${checked.reason}`;
+    const name = checked.name;
+    if (name === link.name) return null;
+    if (this.#peers.infos().some((p) => p.name === name)) return `${name} is taken in this room`;
+    link.rename(name);
+    for (const r of this.#peers.values()) r.renameSelf(name);
     this.#queue(now, { kind: ChatKind.Nick, name }, this.#peers.values());
+    this.#drain.notice({ kind: "nick", name: null, to: name });
+    return null;
   }
 
   /**

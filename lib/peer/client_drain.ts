@@ -1,8 +1,9 @@
 /**
  * Where a client's parts' outputs become the client's own: the datagrams of the server link,
  * discovery, the supernode side and each remote go onto one outgoing queue, their events onto
- * the user's (a remote's `identified` and GOODBYE_ACK and what a step must act on are taken on
- * the way; chat lines are shown once each, see `lib/peer/chat_log.ts`), discovery's findings are told to every peer, and drops are counted. The client
+ * the user's (a remote's `identified`, GOODBYE_ACK and file frames and what a step must act on are
+ * taken on the way; chat lines are shown once each, see `lib/peer/chat_log.ts`), discovery's
+ * findings are told to every peer, and drops are counted. The client
  * (`lib/peer/client.ts`) and its inbox (`lib/peer/client_inbox.ts`) drain through one
  * {@link ClientDrain}. Pure.
  *
@@ -19,6 +20,7 @@ import type { RemotePeer } from "./remote.ts";
 import type { MessageEvent, RemoteOutput } from "./remote_context.ts";
 import type { ChatLog } from "./chat_log.ts";
 import { ChatKind } from "../wire/chat_message.ts";
+import type { ClientFiles } from "./client_files.ts";
 
 /** What a drain moves outputs from, besides the client's parts. */
 export interface DrainParts {
@@ -30,6 +32,8 @@ export interface DrainParts {
   readonly farewell: Farewell;
   /** The room's recent lines and the ids shown. */
   readonly log: ChatLog;
+  /** File transfers (file frames are theirs). */
+  readonly files: ClientFiles;
 }
 
 /** The client's outgoing datagrams and user events, filled from its parts. */
@@ -42,6 +46,9 @@ export class ClientDrain {
   #step: DriveState;
   #farewell: Farewell;
   #log: ChatLog;
+  /** A peer's view of our address reached discovery: its news is drained at the step's end. */
+  #views = false;
+  #files: ClientFiles;
 
   /** A drain for the parts in `d`. */
   constructor(d: DrainParts) {
@@ -49,6 +56,7 @@ export class ClientDrain {
     this.#step = d.step;
     this.#farewell = d.farewell;
     this.#log = d.log;
+    this.#files = d.files;
   }
 
   /**
@@ -66,7 +74,11 @@ export class ClientDrain {
       } else if (e.type === "introduced") this.#step.introduced(r);
       else if (e.type === "goodbye-ack") this.#farewell.handleAck(r.key);
       else if (e.type === "chat") this.#chat(r, e.msg);
-      else this.events.push(e);
+      else if (e.type === "file") this.#files.receive(r, e.frame);
+      else if (e.type === "observed") {
+        this.#p.discovery.handlePeerView(e.observed, e.from);
+        this.#views = true;
+      } else this.events.push(e);
     }
     this.#p.peers.track(r);
   }
@@ -113,6 +125,13 @@ export class ClientDrain {
         this.remote(r);
       }
     }
+  }
+
+  /** Drains discovery if peers' views of our address reached it in this step. */
+  peerViews(now: number): void {
+    if (!this.#views) return;
+    this.#views = false;
+    this.discovery(now);
   }
 
   /** Moves what the supernode side queued out; its events are returned for the client. */

@@ -24,6 +24,7 @@ import type { ServerLink, ServerLinkOptions } from "./server_link.ts";
 import type { RegistryOptions } from "../server/registry.ts";
 import type { Supernodes } from "./supernodes.ts";
 import type { Endpoint } from "../wire/address.ts";
+import type { ClientFileEvent } from "./client_files.ts";
 
 /**
  * Direct handshake copies to endpoints that never answered: a few dense rounds an introduction
@@ -85,6 +86,7 @@ export type ClientEvent =
   | { type: "server-lost" }
   | { type: "server-back"; public: Endpoint }
   | Notice
+  | ClientFileEvent
   | { type: "fatal"; message: string };
 
 /** The options of our registration with the server (reused for a supernode's). */

@@ -1,19 +1,22 @@
 /**
  * How a joining peer learns about its own addresses beyond what the server sees: the STUN
- * probe (the p2p server, which answers STUN on its port and with `--alt-host` names a second
- * address, plus any `--stun` servers: two answers give the NAT mapping verdict and the
- * reflexive addresses) and the router's port mapping (NAT-PMP, PCP, UPnP IGD). What they yield:
+ * probe (the p2p server, which answers STUN on its port and names a second port of its address
+ * (ALT-PORT) or, with `--alt-host`, a second address, plus any `--stun` servers: two answers give
+ * the NAT mapping verdict and the reflexive addresses; two ports of one address that agree give
+ * "not per port", told to peers as endpoint-independent, see `docs/protocol.md` 11.7) and the router's port mapping (NAT-PMP, PCP, UPnP IGD). What they yield:
  * our NAT's mapping (for birthday searches) and up to four extra candidates (a granted mapping
  * first, then reflexive addresses the server's view lacks), which the client tells its peers.
  *
- * A peer offering to be a supernode holds back asking the server's other address until the
- * server's reachability check (a REACH from that address) came or had its chance
+ * A peer offering to be a supernode holds back asking the server's other address (or port)
+ * until the server's reachability check (a REACH from there) came or had its chance
  * ({@link REACH_WAIT} after registering): asking first would open an address-restricted NAT to
  * it and let the check pass.
  *
  * @module
  */
 import type { NatInfo } from "./path/birthday.ts";
+import { MappingEvidence } from "./mapping_evidence.ts";
+import { SYMMETRIC_NOTICE } from "../nat/stun_probe.ts";
 import { StunProbe } from "../nat/stun_probe.ts";
 import type {
   HttpResult,
@@ -77,6 +80,8 @@ export class Discovery {
   #releaseAt: number | undefined;
   #released = false;
   #nat: NatInfo = { mapping: NatMapping.Unknown, ports: [] };
+  /** The STUN verdict and what peers saw, combined. */
+  #evidence = new MappingEvidence();
   /** What STUN servers reported, and the router's port mapping: the sources of #extra. */
   #reflexive: Endpoint[] = [];
   #mapped: Endpoint | undefined;
@@ -142,6 +147,28 @@ export class Discovery {
     this.#o.portmap?.handleHttp(now, id, res);
   }
 
+  /**
+   * A peer at `peer` saw our main socket's probe come from `observed` (its PROBE_ACK): evidence
+   * of our mapping (see `lib/peer/mapping_evidence.ts`). A changed mapping is told to peers.
+   */
+  handlePeerView(observed: Endpoint, peer: Endpoint): void {
+    const before = this.#evidence.mapping;
+    const server = this.#o.stun[0]?.hostname ?? "";
+    if (!this.#evidence.peerView(observed, peer, this.#o.server.public, server)) return;
+    const after = this.#evidence.mapping;
+    if (after === before) return;
+    if (after === NatMapping.AddressDependent) {
+      this.#events.push({ type: "mapping-notice", message: SYMMETRIC_NOTICE });
+    }
+    this.#nat = { mapping: after, ports: this.#nat.ports };
+    this.#events.push({ type: "nat" });
+  }
+
+  /** How our mapping is known (for tests and the user). */
+  get mappingBasis(): string {
+    return this.#evidence.basis;
+  }
+
   /** Our registration with the server is up: the reachability check has its chance now. */
   handleRegistered(now: number): void {
     if (!this.#released) this.#releaseAt ??= now + REACH_WAIT;
@@ -197,13 +224,14 @@ export class Discovery {
   #pull(): boolean {
     const e = this.#probe.pollEvent();
     if (e) {
-      if (e.notice) this.#events.push({ type: "mapping-notice", message: e.notice });
-      this.#nat = {
-        mapping: e.mapping === "address-dependent"
-          ? NatMapping.AddressDependent
-          : NatMapping.EndpointIndependent,
-        ports: this.#probe.mappedPorts().slice(0, MAX_NAT_PORTS),
-      };
+      const before = this.#evidence.mapping;
+      this.#evidence.stun(e.mapping);
+      // "Not per port" goes out as endpoint-independent (docs/protocol.md 11.7).
+      const after = this.#evidence.mapping;
+      if (e.notice && before !== NatMapping.AddressDependent) {
+        this.#events.push({ type: "mapping-notice", message: e.notice });
+      }
+      this.#nat = { mapping: after, ports: this.#probe.mappedPorts().slice(0, MAX_NAT_PORTS) };
       this.#events.push({ type: "nat" });
       this.#extraFrom(e.reflexive);
       return true;

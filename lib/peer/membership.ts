@@ -67,6 +67,8 @@ export class Membership {
   #touched: RemotePeer[] = [];
   #events: MembershipEvent[] = [];
   #synced = false;
+  /** When we last woke up late (the process had been stopped; see {@link stalled}). */
+  #wokeAt = -Infinity;
 
   /** Membership kept in `peers`, whose remote peers read `ctx`. */
   constructor(peers: PeerTable, ctx: RemoteContext, drops: Drops) {
@@ -126,7 +128,11 @@ export class Membership {
     const r = this.#peers.get(key);
     if (fromSupernode) this.refresh(now, r);
     if (!inCharge || !r) return;
-    if (reason === "expired" && r.direct) this.#peers.unlist(r, now + UNLISTED_GRACE);
+    // An expiry says the server heard nothing from the peer: not the last word while a direct
+    // path to it works, nor right after we woke from a stop (the LEFT may have waited in our
+    // socket while the peer came back and registered again): it gets a grace to be listed again.
+    const stale = now - this.#wokeAt < UNLISTED_GRACE;
+    if (reason === "expired" && (r.direct || stale)) this.#peers.unlist(r, now + UNLISTED_GRACE);
     else this.#depart(now, r, reason);
   }
 
@@ -185,6 +191,7 @@ export class Membership {
    * register with us again and for our own registration to be checked.
    */
   stalled(now: number): void {
+    this.#wokeAt = now;
     this.#peers.postponeUnlisted(now + UNLISTED_GRACE);
   }
 

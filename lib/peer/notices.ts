@@ -93,7 +93,7 @@ function sentence(f: NoticeFact): string {
     case "supernode":
       return "Reachable from the Internet: serving as a supernode of this room";
     case "not-supernode":
-      return "Not serving as a supernode: the server did not find this address reachable from the Internet (or cannot check: it needs --alt-host)";
+      return "Not serving as a supernode: the server did not find this address reachable from the Internet (a server with one address checks only hosts without a NAT; with --alt-host it checks NATs too)";
     case "not-responding":
       return `${f.name} is not responding (nothing acknowledged for ${f.seconds} s); ${
         plural(f.waiting, "message part")

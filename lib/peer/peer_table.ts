@@ -216,9 +216,11 @@ export class PeerTable implements PeerDirectory {
   }
 
   /** The fingerprint of another present, established peer called `name`, if there is one. */
-  nameHolder(name: string, except: RemotePeer): string | undefined {
+  nameHolder(name: string, except: { readonly key: string }): string | undefined {
     for (const r of this.#remotes.values()) {
-      if (r !== except && r.present && r.established && r.name === name) return r.fingerprint;
+      if (r.key !== except.key && r.present && r.established && r.name === name) {
+        return r.fingerprint;
+      }
     }
     return undefined;
   }

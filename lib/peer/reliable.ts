@@ -1,32 +1,22 @@
 /**
  * Ordered, exactly-once delivery over an unreliable path, in sans-IO style.
  *
- * One {@link ReliableChannel} exists per remote peer and carries both directions. The sender
- * numbers payloads from 1 within a *stream* (a 32-bit id fixed when the channel is made), keeps
- * each until acknowledged, and retransmits with exponential backoff (RTO from RFC 6298's
- * smoothed RTT). The receiver delivers payloads strictly in sequence, buffers out-of-order ones,
- * drops duplicates and acknowledges (the stream, a cumulative sequence and a 32-bit selective
- * bitmap). The channel never learns which path a frame took, so switching between relay and
- * direct cannot lose or duplicate a payload.
+ * One {@link ReliableChannel} exists per remote peer and carries both directions: its sending
+ * half, a {@link ReliableSender} (`lib/peer/reliable_send.ts`: this side's stream, queue, what is
+ * in flight, retransmission by timer and fast retransmit, RTT and RTO, DATA_BATCH packing), and
+ * its receiving half, a {@link ReliableReceiver} (`lib/peer/reliable_receive.ts`: the peer's
+ * stream delivered in order, the out-of-order buffer, immediate and delayed ACKs). The channel
+ * is the facade its callers drive: one timer for both halves ({@link ReliableChannel.nextTimeout})
+ * and one set of counters ({@link ReliableChannel.stats}). What both halves share (options,
+ * frames, counters) is in `lib/peer/reliable_types.ts`.
  *
- * ACKs are delayed a little, as TCP's are: in-order DATA is acknowledged every
- * {@link ReliableOptions.ackEvery}th frame or {@link ReliableOptions.ackDelay} ms after the
- * first one left unacknowledged, whichever comes first; a duplicate, a frame out of order, one
- * that fills a gap, or one of a new stream is acknowledged at once (so lost ACKs and losses are
- * repaired quickly). An RTT sample may thus include up to `ackDelay`.
- *
- * A peer that acknowledges nothing at all (stopped, or its path died) is not sent a copy of every
- * frame in flight at every timeout: once the oldest frame has been retried and still nothing was
- * acknowledged since, only it is retried on its timer, and the others wait, new payloads too;
- * the first ACK sends them all at once (as a path change does). What piles up in a stopped
- * peer's socket meanwhile is one frame per timeout, so what matters when it wakes (a goodbye, an
- * introduction) still fits.
- *
- * Loss is detected two ways: by the retransmission timer, and by fast retransmit (RFC 9002's
- * rule, with both thresholds): a payload still in flight when one sent
- * {@link ReliableOptions.fastThreshold} or more transmissions after it has been acknowledged is
- * resent, without backoff, once it is older than the RTT estimate plus four deviations (the
- * RTO before its floor). Reordering within that time causes no spurious resend.
+ * The sender numbers payloads from 1 within a *stream* (a 32-bit id fixed when the channel is
+ * made), keeps each until acknowledged, and retransmits with exponential backoff (RTO from RFC
+ * 6298's smoothed RTT). The receiver delivers payloads strictly in sequence, buffers out-of-order
+ * ones, drops duplicates and acknowledges (the stream, a cumulative sequence and a 32-bit
+ * selective bitmap), a little delayed when nothing is amiss, as TCP's are (so an RTT sample may
+ * include up to {@link ReliableOptions.ackDelay}). The channel never learns which path a frame
+ * took, so switching between relay and direct cannot lose or duplicate a payload.
  *
  * Every DATA also carries the sender's *base*, its lowest unacknowledged sequence. When one side
  * has forgotten the other (a departed peer's state is dropped after a while) and makes a fresh
@@ -37,219 +27,42 @@
  * (this implementation never does, but a peer may): the receiver delivers what it buffered of
  * it, counts the rest as `missed` (its caller tells the user) and carries on from `base`.
  *
- * Batching: whatever is queued when {@link ReliableChannel.pollData} sends a new frame is
- * packed, several payloads to a DATA frame (up to {@link ReliableOptions.batchBytes}): the
- * payloads pushed since the last poll (a caller polls once per step, so one step's lines share
- * frames) and those that waited behind a full window. The frame travels, is retransmitted and
- * acknowledged as one, and the receiver delivers its payloads in order. Nothing is held back to
- * wait for company: a payload pushed alone into an open window goes out alone at the next poll.
- *
  * Time is a number in milliseconds supplied by the caller.
  *
  * @module
  */
-import { BATCH_PART_OVERHEAD, type DataPart, MAX_BATCH } from "../wire/peer_frame.ts";
+import type {
+  DataFrame,
+  OutAck,
+  OutData,
+  ReliableOptions,
+  ReliableStats,
+} from "./reliable_types.ts";
+import { DEFAULT_RELIABLE } from "./reliable_types.ts";
+import { type DataOutcome, ReliableReceiver } from "./reliable_receive.ts";
+import { ReliableSender } from "./reliable_send.ts";
 
-/** Tunables of a channel. */
-export interface ReliableOptions {
-  /** Retransmission timeout before any RTT sample, in ms. */
-  initialRto: number;
-  /** Lower bound of the retransmission timeout, in ms. */
-  minRto: number;
-  /** Upper bound of the retransmission timeout (after backoff), in ms. */
-  maxRto: number;
-  /**
-   * Span of sequence numbers in flight: a payload is sent only while its sequence is less than
-   * the lowest unacknowledged one plus `window`. The receiver buffers the same span.
-   */
-  window: number;
-  /**
-   * Most payload bytes in flight (a payload is sent when nothing is in flight, whatever its
-   * size). With {@link window} it keeps what a flood can pile up in the peer's socket receive
-   * buffer (about 208 KiB on Linux, counting ~0.8 KiB per small datagram and ~2.3 KiB per
-   * full one) below its size, so a fast sender does not overflow a slower receiver.
-   */
-  windowBytes: number;
-  /** Most payloads queued behind the window; {@link ReliableChannel.push} refuses more. */
-  maxQueue: number;
-  /** Highest sequence number of a stream; after it the sender starts a new stream. */
-  maxSeq: number;
-  /** In-order DATA frames acknowledged by one ACK (1: every frame at once). */
-  ackEvery: number;
-  /** Longest an ACK of in-order DATA waits for more frames to acknowledge, in ms. */
-  ackDelay: number;
-  /**
-   * Fast retransmit: a payload may be deemed lost once one sent this many transmissions after
-   * it has been acknowledged (Infinity: only the timer detects loss).
-   */
-  fastThreshold: number;
-  /**
-   * Most bytes of payloads packed into one DATA frame, counting
-   * {@link BATCH_PART_OVERHEAD} per payload (at most {@link MAX_BATCH}); 0 sends one payload
-   * per frame.
-   */
-  batchBytes: number;
-}
-
-/** Defaults suited to chat over the Internet. */
-export const DEFAULT_RELIABLE: ReliableOptions = {
-  initialRto: 500,
-  minRto: 150,
-  maxRto: 8000,
-  window: 128,
-  windowBytes: 64 * 1024,
-  maxQueue: 4096,
-  maxSeq: 0xffff_ffff,
-  ackEvery: 4,
-  ackDelay: 5,
-  fastThreshold: 3,
-  batchBytes: MAX_BATCH,
-};
+export { type DataOutcome } from "./reliable_receive.ts";
+export {
+  type DataFrame,
+  DEFAULT_RELIABLE,
+  type Delivery,
+  type OutAck,
+  type OutData,
+  type ReliableOptions,
+  type ReliableStats,
+  type SendReason,
+} from "./reliable_types.ts";
 
 /**
- * Why a DATA frame goes out: `new`, `timeout` (its timer expired), `fast` (later payloads were
- * acknowledged: fast retransmit) or `resend` (the path changed).
+ * Both halves of a reliable stream with one peer. Call order per step: {@link onData} and
+ * {@link onAck} for what arrived, then {@link pollData} and {@link pollAck} for what to send, then
+ * {@link nextTimeout} for when to come back.
  */
-export type SendReason = "new" | "timeout" | "fast" | "resend";
-
-/** A DATA frame as it travels: what the caller puts on the wire and hands to the peer. */
-export interface DataFrame {
-  /** The sender's stream id. */
-  stream: number;
-  /** The sender's lowest unacknowledged sequence when it sent this frame. */
-  base: number;
-  /** Sequence number. */
-  seq: number;
-  /** Whether this is the first fragment of a message. */
-  first: boolean;
-  /** Whether more fragments of the same message follow. */
-  more: boolean;
-  /** Payload bytes. */
-  text: Uint8Array;
-  /** Further payloads after `text`, under the same sequence number (a batch). */
-  packed?: DataPart[];
-}
-
-/** A DATA frame the caller should put on the wire. */
-export interface OutData extends DataFrame {
-  /** `timeout`: resent because no ACK came in time (the path may be failing). */
-  reason: SendReason;
-}
-
-/** An ACK frame (sent and received). */
-export interface OutAck {
-  /** The stream acknowledged (the DATA sender's). */
-  stream: number;
-  /** Highest sequence delivered in order. */
-  cumulative: number;
-  /** Bit i set: sequence `cumulative + 2 + i` was received. */
-  selective: number;
-}
-
-interface Pending {
-  seq: number;
-  /** When it was first sent. */
-  firstSent: number;
-  first: boolean;
-  more: boolean;
-  text: Uint8Array;
-  /** Payloads packed after `text` (a batch), if any. */
-  packed: DataPart[] | undefined;
-  /** Payload bytes of the frame (all its parts). */
-  bytes: number;
-  sentAt: number;
-  due: number;
-  tries: number;
-  /** Sent more than once (timeout or path change): its ACK gives no RTT sample (Karn). */
-  ambiguous: boolean;
-  /** Made due by a path change rather than by its timer. */
-  resend: boolean;
-  /** Made due by fast retransmit (later payloads were acknowledged). */
-  fast: boolean;
-  /** Transmission number of its latest sending (counts every DATA sent, new or again). */
-  sendIndex: number;
-}
-
-/** A payload handed to the application, in order. */
-export interface Delivery {
-  /** First fragment of a message. */
-  first: boolean;
-  /** More fragments of the same message follow. */
-  more: boolean;
-  /** Payload bytes. */
-  text: Uint8Array;
-}
-
-/** Counters a channel keeps for diagnostics and tests. */
-export interface ReliableStats {
-  /** DATA frames sent for the first time. */
-  sent: number;
-  /** Payloads sent packed behind another one in a DATA frame (see `batchBytes`). */
-  batched: number;
-  /** DATA frames sent again because their timer expired. */
-  retransmits: number;
-  /** DATA frames sent again at once because later ones were acknowledged (fast retransmit). */
-  fastRetransmits: number;
-  /** DATA frames sent again at once because the path changed. */
-  resends: number;
-  /** Payloads handed to the application. */
-  delivered: number;
-  /** DATA frames received that were already delivered or buffered. */
-  duplicates: number;
-  /** Times the peer's stream changed (it forgot us, or wrapped its sequence numbers). */
-  streamResets: number;
-  /** ACKs handed out (at once from {@link ReliableChannel.onData}, or delayed). */
-  acks: number;
-  /** Sequence numbers of the peer's stream skipped because its base moved past them. */
-  missed: number;
-}
-
-/** Both halves of a reliable stream with one peer. */
 export class ReliableChannel {
-  #o: ReliableOptions;
-  // Sender half.
-  #stream: number;
-  #nextSeq = 1;
-  #queue: { first: boolean; more: boolean; text: Uint8Array }[] = [];
-  /** The last payload pushed had `more` set: the next one continues its message. */
-  #continuing = false;
-  #queueHead = 0;
-  /** In flight, in sequence order (Map keeps insertion order, and sequences only grow). */
-  #inflight = new Map<number, Pending>();
-  /** Payload bytes in flight. */
-  #inflightBytes = 0;
-  /** Payloads in flight (a batch is several). */
-  #inflightPayloads = 0;
-  /** A lower bound of the earliest `due` in flight (exact after a scan); Infinity when none. */
-  #earliest = Infinity;
-  #srtt: number | undefined;
-  #rttvar = 0;
-  #rto: number;
-  /** Transmissions so far (the next one gets this number plus one). */
-  #sendIndex = 0;
-  /** Highest transmission number acknowledged unambiguously (a first transmission). */
-  #largestAcked = 0;
-  /** When the last ACK of our stream arrived. */
-  #lastAckAt = -Infinity;
-  /** Frames wait behind the oldest one's retries (see `#resendDue`): an ACK sends them. */
-  #waiting = false;
-  // Receiver half.
-  #recvStream: number | undefined;
-  /** Streams the peer left behind; a late frame of one is never followed again. */
-  #oldStreams: number[] = [];
-  #delivered = 0;
-  #buffer = new Map<number, DataPart & { packed?: DataPart[] }>();
-  /** In-order DATA frames received since the last ACK handed out. */
-  #unacked = 0;
-  /** When the delayed ACK is due (Infinity: none pending). */
-  #ackDue = Infinity;
-  /**
-   * When {@link nextTimeout} says to look for a delayed ACK: a lower bound of `#ackDue`, left
-   * in place when an ACK goes out early, so a flood of DATA does not move the caller's timer
-   * on every frame (a spurious wake-up costs one look).
-   */
-  #ackWake = Infinity;
-  /** Counters. */
+  #send: ReliableSender;
+  #recv: ReliableReceiver;
+  /** Counters (both halves count into this one object). */
   readonly stats: ReliableStats = {
     sent: 0,
     batched: 0,
@@ -265,70 +78,54 @@ export class ReliableChannel {
 
   /** Makes a channel sending on `stream`; `options` override {@link DEFAULT_RELIABLE}. */
   constructor(options: Partial<ReliableOptions> = {}, stream = 0) {
-    this.#o = { ...DEFAULT_RELIABLE, ...options };
-    this.#rto = this.#o.initialRto;
-    this.#stream = stream >>> 0;
+    const o = { ...DEFAULT_RELIABLE, ...options };
+    this.#send = new ReliableSender(o, this.stats, stream);
+    this.#recv = new ReliableReceiver(o, this.stats);
   }
 
   /** Queues one payload (a fragment; `more` says another follows). False when the queue is full. */
   push(text: Uint8Array, more = false): boolean {
-    if (this.queued >= this.#o.maxQueue) return false;
-    this.#queue.push({ first: !this.#continuing, more, text });
-    this.#continuing = more;
-    return true;
+    return this.#send.push(text, more);
   }
 
   /** Room left in the send queue, in payloads. */
   get queueRoom(): number {
-    return this.#o.maxQueue - this.queued;
+    return this.#send.queueRoom;
   }
 
   /** Payloads queued behind the window. */
   get queued(): number {
-    return this.#queue.length - this.#queueHead;
+    return this.#send.queued;
   }
 
   /** Payloads queued or in flight: zero means everything pushed was acknowledged. */
   get outstanding(): number {
-    return this.queued + this.#inflightPayloads;
+    return this.#send.outstanding;
   }
 
   /** The stream this side sends on. */
   get stream(): number {
-    return this.#stream;
+    return this.#send.stream;
   }
 
   /** The current retransmission timeout in ms. */
   get rto(): number {
-    return this.#rto;
+    return this.#send.rto;
   }
 
   /** Smoothed RTT in ms from acknowledged first transmissions, if any. */
   get srtt(): number | undefined {
-    return this.#srtt;
+    return this.#send.srtt;
   }
 
   /** Seeds the RTT estimate (from path probes) when no data sample exists yet. */
   seedRtt(rtt: number): void {
-    if (this.#srtt !== undefined) return;
-    this.#sample(rtt);
-  }
-
-  #sample(rtt: number): void {
-    if (this.#srtt === undefined) {
-      this.#srtt = rtt;
-      this.#rttvar = rtt / 2;
-    } else {
-      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - rtt);
-      this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
-    }
-    this.#rto = clamp(this.#srtt + Math.max(4 * this.#rttvar, 20), this.#o.minRto, this.#o.maxRto);
+    this.#send.seedRtt(rtt);
   }
 
   /** The lowest unacknowledged sequence (the next one when nothing is in flight). */
   get base(): number {
-    for (const seq of this.#inflight.keys()) return seq;
-    return this.#nextSeq;
+    return this.#send.base;
   }
 
   /**
@@ -337,126 +134,7 @@ export class ReliableChannel {
    * while the window allows. Costs O(1) when nothing is due and nothing is queued.
    */
   pollData(now: number): OutData[] {
-    const out: OutData[] = [];
-    if (this.#earliest <= now) this.#resendDue(now, out);
-    // New payloads wait too while the peer is silent (see #resendDue).
-    if (this.queued > 0 && !this.#silent()) this.#sendNew(now, out);
-    else if (this.queued > 0) this.#waiting = true;
-    return out;
-  }
-
-  /**
-   * True when the peer acknowledged nothing since the oldest frame in flight went out again
-   * (it was resent by its timer at least once): it is not there, for now.
-   */
-  #silent(): boolean {
-    for (const p of this.#inflight.values()) return p.tries > 1 && this.#lastAckAt < p.sentAt;
-    return false;
-  }
-
-  #resendDue(now: number, out: OutData[]): void {
-    const base = this.base;
-    let earliest = Infinity;
-    // A peer that acknowledged nothing since our oldest frame went out again is not there
-    // (stopped, or its path died): only that frame is retried on its timer; the others wait for
-    // an ACK (then go at once), so what waits in a stopped peer's socket for it to read is not
-    // one copy of every frame every few seconds.
-    let oldest: Pending | undefined;
-    for (const p of this.#inflight.values()) {
-      oldest = p;
-      break;
-    }
-    const silent = this.#silent();
-    for (const p of this.#inflight.values()) {
-      if (p.due <= now && silent && p !== oldest && !p.resend && !p.fast) {
-        p.due = Math.max(p.due, oldest!.due);
-        this.#waiting = true;
-      }
-      if (p.due <= now) {
-        const reason: SendReason = p.resend ? "resend" : p.fast ? "fast" : "timeout";
-        p.resend = p.fast = false;
-        if (reason === "timeout") {
-          p.tries++;
-          this.stats.retransmits++;
-        } else if (reason === "fast") this.stats.fastRetransmits++;
-        else this.stats.resends++;
-        p.ambiguous = true;
-        p.sentAt = now;
-        p.sendIndex = ++this.#sendIndex;
-        p.due = now + Math.min(this.#rto * 2 ** (p.tries - 1), this.#o.maxRto);
-        out.push(outData(this.#stream, base, p, reason));
-      }
-      earliest = Math.min(earliest, p.due);
-    }
-    this.#earliest = earliest;
-  }
-
-  #sendNew(now: number, out: OutData[]): void {
-    if (this.#nextSeq > this.#o.maxSeq) {
-      // Sequence space used up: once everything is acknowledged, start a new stream.
-      if (this.#inflight.size > 0) return;
-      this.#stream = (this.#stream + 1) >>> 0;
-      this.#nextSeq = 1;
-    }
-    const base = this.base;
-    while (
-      this.queued > 0 && this.#nextSeq - base < this.#o.window && this.#nextSeq <= this.#o.maxSeq
-    ) {
-      const q = this.#queue[this.#queueHead]!;
-      if (this.#inflight.size > 0 && this.#inflightBytes + q.text.length > this.#o.windowBytes) {
-        break;
-      }
-      this.#queue[this.#queueHead++] = undefined!;
-      const { packed, bytes } = this.#pack(q.text.length, this.#inflightBytes + q.text.length);
-      const p: Pending = {
-        seq: this.#nextSeq++,
-        firstSent: now,
-        first: q.first,
-        more: q.more,
-        text: q.text,
-        packed,
-        bytes,
-        sentAt: now,
-        due: now + this.#rto,
-        tries: 1,
-        ambiguous: false,
-        resend: false,
-        fast: false,
-        sendIndex: ++this.#sendIndex,
-      };
-      this.#inflight.set(p.seq, p);
-      this.#inflightBytes += bytes;
-      this.#inflightPayloads += 1 + (packed?.length ?? 0);
-      this.#earliest = Math.min(this.#earliest, p.due);
-      this.stats.sent++;
-      out.push(outData(this.#stream, base, p, "new"));
-    }
-    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#queueHead);
-      this.#queueHead = 0;
-    }
-  }
-
-  /**
-   * Takes the queued payloads that fit in a batch behind one of `first` bytes (just taken off
-   * the queue), within the byte window (`inflight` counts what would be in flight with it).
-   */
-  #pack(first: number, inflight: number): { packed: DataPart[] | undefined; bytes: number } {
-    const limit = Math.min(this.#o.batchBytes, MAX_BATCH);
-    let room = limit - BATCH_PART_OVERHEAD - first, bytes = first;
-    let packed: DataPart[] | undefined;
-    while (this.queued > 0) {
-      const q = this.#queue[this.#queueHead]!;
-      const n = q.text.length;
-      if (n + BATCH_PART_OVERHEAD > room || inflight + n > this.#o.windowBytes) break;
-      this.#queue[this.#queueHead++] = undefined!;
-      (packed ??= []).push(q);
-      this.stats.batched++;
-      room -= n + BATCH_PART_OVERHEAD;
-      bytes += n;
-      inflight += n;
-    }
-    return { packed, bytes };
+    return this.#send.pollData(now);
   }
 
   /**
@@ -465,51 +143,33 @@ export class ReliableChannel {
    * late; undefined when there is neither.
    */
   nextTimeout(): number | undefined {
-    const t = this.#inflight.size === 0 ? this.#ackWake : Math.min(this.#earliest, this.#ackWake);
+    const t = Math.min(this.#send.wake, this.#recv.ackWake);
     return t === Infinity ? undefined : t;
   }
 
   /** True while a delayed ACK waits to be handed out by {@link pollAck}. */
   get ackPending(): boolean {
-    return this.#ackDue !== Infinity;
+    return this.#recv.ackPending;
   }
 
   /** The delayed ACK, once it is due (at {@link nextTimeout}); otherwise undefined. */
   pollAck(now: number): OutAck | undefined {
-    if (this.#ackWake > now) return undefined;
-    if (this.#ackDue > now) {
-      this.#ackWake = this.#ackDue;
-      return undefined;
-    }
-    this.#ackWake = Infinity;
-    return this.#ackSent();
+    return this.#recv.pollAck(now);
   }
 
   /** The delayed ACK at once, if one is pending (e.g. before leaving). */
   takeAck(): OutAck | undefined {
-    if (this.#ackDue === Infinity) return undefined;
-    this.#ackWake = Infinity;
-    return this.#ackSent();
-  }
-
-  /** Hands out the ACK as of now and clears what was pending. */
-  #ackSent(): OutAck {
-    this.#unacked = 0;
-    this.#ackDue = Infinity;
-    this.stats.acks++;
-    return this.#ack();
+    return this.#recv.takeAck();
   }
 
   /** When the oldest unacknowledged payload was first sent, if any is in flight. */
   oldestSentAt(): number | undefined {
-    for (const p of this.#inflight.values()) return p.firstSent;
-    return undefined;
+    return this.#send.oldestSentAt();
   }
 
   /** True when some payload has been retransmitted after a timeout and is still unacknowledged. */
   get struggling(): boolean {
-    for (const p of this.#inflight.values()) if (p.tries > 1) return true;
-    return false;
+    return this.#send.struggling;
   }
 
   /**
@@ -518,13 +178,7 @@ export class ReliableChannel {
    * about the new path.
    */
   expedite(now: number): void {
-    if (this.#inflight.size === 0) return;
-    for (const p of this.#inflight.values()) {
-      if (p.due <= now) continue; // Already due by its timer: a timeout, not a resend.
-      p.due = now;
-      p.resend = true;
-    }
-    this.#earliest = Math.min(this.#earliest, now);
+    this.#send.expedite(now);
   }
 
   /**
@@ -533,63 +187,7 @@ export class ReliableChannel {
    * acknowledged are made due once older than the loss delay (fast retransmit).
    */
   onAck(now: number, ack: OutAck): void {
-    if ((ack.stream >>> 0) !== this.#stream) return;
-    this.#lastAckAt = now;
-    if (this.#inflight.size === 0) return;
-    if (this.#waiting) {
-      // The peer is back: what waited behind the oldest frame's retries goes now.
-      this.#waiting = false;
-      this.expedite(now);
-    }
-    // Karn's rule: only unambiguous first transmissions give RTT samples; of those this ACK
-    // acknowledges, the one sent last gives the sample (it waited least for a delayed ACK). An
-    // ACK that also acknowledges a payload sent more than once gives none: what it acknowledges
-    // cumulatively may have waited behind that payload's loss.
-    let newest: Pending | undefined;
-    let repaired = false;
-    const acked = (p: Pending) => {
-      if (p.ambiguous) repaired = true;
-      else if (!newest || p.sendIndex > newest.sendIndex) newest = p;
-      this.#inflight.delete(p.seq);
-      this.#inflightBytes -= p.bytes;
-      this.#inflightPayloads -= 1 + (p.packed?.length ?? 0);
-    };
-    for (const p of this.#inflight.values()) {
-      if (p.seq > ack.cumulative) break;
-      acked(p);
-    }
-    for (let bits = ack.selective >>> 0, i = 0; bits !== 0; bits >>>= 1, i++) {
-      if ((bits & 1) === 0) continue;
-      const p = this.#inflight.get(ack.cumulative + 2 + i);
-      if (p) acked(p);
-    }
-    if (!newest) {
-      if (this.#inflight.size === 0) this.#earliest = Infinity;
-      return;
-    }
-    if (!repaired) this.#sample(now - newest.sentAt);
-    const largest = this.#largestAcked = Math.max(this.#largestAcked, newest.sendIndex);
-    if (this.#inflight.size === 0) {
-      this.#earliest = Infinity;
-      return;
-    }
-    // Fast retransmit. In sequence order, first transmissions have growing numbers and every
-    // transmission of a later sequence came after them: the scan stops at the first first
-    // transmission too recent to be deemed lost, so it costs O(losses + 1).
-    const limit = largest - this.#o.fastThreshold;
-    if (limit < 1) return;
-    const delay = (this.#srtt ?? this.#rto) + 4 * this.#rttvar;
-    for (const p of this.#inflight.values()) {
-      if (p.sendIndex > limit) {
-        if (!p.ambiguous) break;
-        continue;
-      }
-      const at = Math.max(now, p.sentAt + delay);
-      if (p.resend || at >= p.due) continue; // Going out by then anyway.
-      p.fast = true;
-      p.due = at;
-      if (at < this.#earliest) this.#earliest = at;
-    }
+    this.#send.onAck(now, ack);
   }
 
   /**
@@ -598,133 +196,7 @@ export class ReliableChannel {
    * delayed one comes from {@link pollAck}), and `reset` when the peer's stream changed. A late
    * frame of a stream the peer left behind is only acknowledged (at once), never followed back.
    */
-  onData(d: DataFrame, now: number): {
-    /** Payloads now deliverable, in order (possibly none). */
-    deliver: Delivery[];
-    /** The ACK as of this frame: what this side has received of the peer's stream. */
-    ack: OutAck;
-    /**
-     * Send `ack` now. When false it is delayed: {@link pollAck} hands it out at
-     * {@link nextTimeout} (or sooner, with a later frame's `ackNow`).
-     */
-    ackNow: boolean;
-    /** The peer's stream changed. */
-    reset: boolean;
-    /**
-     * Sequence numbers of the peer's stream we never received and never will: its `base` moved
-     * past them (it gave them up). 0 almost always.
-     */
-    missed: number;
-  } {
-    const deliver: Delivery[] = [];
-    const stream = d.stream >>> 0;
-    if (stream !== this.#recvStream && this.#oldStreams.includes(stream)) {
-      this.stats.duplicates++;
-      this.stats.acks++;
-      const ack = { stream, cumulative: d.base - 1, selective: 0 };
-      return { deliver, ack, ackNow: true, reset: false, missed: 0 };
-    }
-    let reset = false;
-    if (stream !== this.#recvStream) {
-      if (this.#recvStream !== undefined) {
-        this.stats.streamResets++;
-        reset = true;
-        this.#oldStreams.push(this.#recvStream);
-        if (this.#oldStreams.length > 8) this.#oldStreams.shift();
-      }
-      this.#recvStream = stream;
-      this.#delivered = Math.max(0, d.base - 1);
-      this.#buffer.clear();
-    }
-    // The sender says it saw everything below `base` acknowledged, so none of it is coming: what
-    // we lack of it is missed (a sender that gave it up), what we buffered of it is delivered.
-    const missed = d.base - 1 > this.#delivered ? this.#skipTo(d.base - 1, deliver) : 0;
-    const seq = d.seq;
-    // Anything but the next frame in order is acknowledged at once: a duplicate (our ACK was
-    // lost), a frame beyond the window, one out of order (a loss to repair) or one that fills
-    // a gap (the repair worked).
-    let immediate = reset || this.#buffer.size > 0;
-    if (seq <= this.#delivered || this.#buffer.has(seq)) {
-      this.stats.duplicates++;
-      immediate = true;
-    } else if (seq === this.#delivered + 1 && this.#buffer.size === 0) {
-      // The common case: the next one, nothing buffered.
-      this.#delivered = seq;
-      this.#deliver(d, deliver);
-    } else if (seq - this.#delivered <= this.#o.window) {
-      const { first, more, text, packed } = d;
-      this.#buffer.set(seq, packed ? { first, more, text, packed } : { first, more, text });
-      for (;;) {
-        const next = this.#buffer.get(this.#delivered + 1);
-        if (!next) break;
-        this.#buffer.delete(++this.#delivered);
-        this.#deliver(next, deliver);
-      }
-      immediate = true;
-    } else immediate = true;
-    if (immediate || missed > 0 || ++this.#unacked >= this.#o.ackEvery || this.#o.ackDelay <= 0) {
-      return { deliver, ack: this.#ackSent(), ackNow: true, reset, missed };
-    }
-    if (this.#ackDue === Infinity) {
-      this.#ackDue = now + this.#o.ackDelay;
-      if (this.#ackWake === Infinity) this.#ackWake = this.#ackDue;
-    }
-    return { deliver, ack: this.#ack(), ackNow: false, reset, missed };
+  onData(d: DataFrame, now: number): DataOutcome {
+    return this.#recv.onData(d, now);
   }
-
-  /**
-   * Moves `delivered` up to `to`, delivering what is buffered on the way; returns how many
-   * sequence numbers were skipped, never received.
-   */
-  #skipTo(to: number, deliver: Delivery[]): number {
-    let missed = 0;
-    for (let seq = this.#delivered + 1; seq <= to; seq++) {
-      const held = this.#buffer.get(seq);
-      if (held) {
-        this.#buffer.delete(seq);
-        this.#deliver(held, deliver);
-      } else missed++;
-      // A hostile or broken base far ahead: skip the rest without walking it.
-      if (this.#buffer.size === 0) {
-        missed += to - seq;
-        break;
-      }
-    }
-    this.#delivered = to;
-    this.stats.missed += missed;
-    return missed;
-  }
-
-  /** Hands out the payloads of one frame (the first, then any packed after it). */
-  #deliver(d: DataPart & { packed?: DataPart[] }, out: Delivery[]): void {
-    out.push({ first: d.first, more: d.more, text: d.text });
-    for (const p of d.packed ?? []) out.push({ first: p.first, more: p.more, text: p.text });
-    this.stats.delivered += 1 + (d.packed?.length ?? 0);
-  }
-
-  #ack(): OutAck {
-    let selective = 0;
-    if (this.#buffer.size > 0) {
-      for (let i = 0; i < 32; i++) {
-        if (this.#buffer.has(this.#delivered + 2 + i)) selective |= 1 << i;
-      }
-    }
-    return {
-      stream: this.#recvStream ?? 0,
-      cumulative: this.#delivered,
-      selective: selective >>> 0,
-    };
-  }
-}
-
-/** The DATA frame that (re)sends `p`. */
-function outData(stream: number, base: number, p: Pending, reason: SendReason): OutData {
-  const { seq, first, more, text, packed } = p;
-  return packed
-    ? { stream, base, seq, first, more, text, packed, reason }
-    : { stream, base, seq, first, more, text, reason };
-}
-
-function clamp(v: number, lo: number, hi: number): number {
-  return Math.min(hi, Math.max(lo, v));
 }

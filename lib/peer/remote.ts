@@ -37,6 +37,7 @@ import type {
   RemoteTransmit,
 } from "./remote_context.ts";
 import { decodeInner, type HandshakeFrame, type SealedFrame } from "../wire/peer_frame.ts";
+import type { FileFrame } from "../wire/file_frame.ts";
 
 export type { Warning, WarningKind } from "./identity_policy.ts";
 export type {
@@ -263,6 +264,13 @@ export class RemotePeer {
   goodbye(now: number): boolean {
     if (!this.#sendable) return false;
     this.#p.route.goodbye(now);
+    return true;
+  }
+
+  /** Sends a file-transfer frame along the path; false when it cannot take frames now. */
+  sendFile(now: number, f: FileFrame): boolean {
+    if (!this.#sendable) return false;
+    this.#p.route.send(now, f);
     return true;
   }
 

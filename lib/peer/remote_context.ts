@@ -17,8 +17,8 @@ import type { Drops } from "./drops.ts";
 import type { Warning } from "./identity_policy.ts";
 import type { Notice } from "./notices.ts";
 import type { RelaysFrame } from "./supernodes.ts";
-import type { RemotePeer } from "./remote.ts";
 import type { Endpoint } from "../wire/address.ts";
+import type { FileFrame } from "../wire/file_frame.ts";
 
 /**
  * A chat line: `from` its sender's name; `private` when it was sent to us alone (`/msg`);
@@ -63,12 +63,13 @@ export type RemoteEvent =
 /**
  * What a remote peer reports to the client: its user's events; `direct-lost` when a direct path
  * to it had worked and the pair is on the relay now (if it is our supernode, it is gone);
- * `identified` when its handshake first showed its identity (an earlier instance of it gives
- * way, see `lib/peer/membership.ts`); `introduced` once, when it is made (it is owed our history
- * before anything else); `server-hint` when it says it registered with the server
+ * `observed` when it saw our main socket's probe come from an endpoint (evidence of our NAT's
+ * mapping); `identified` when its handshake first showed its identity (an earlier instance of it
+ * gives way, see `lib/peer/membership.ts`); `introduced` once, when it is made (it is owed our
+ * history before anything else); `server-hint` when it says it registered with the server
  * again (check our own registration); `goodbye` when it says it leaves (it departs);
  * `goodbye-ack` when it answered our own GOODBYE; `chat` for a line it sent (shown once by the
- * client, see `lib/peer/chat_log.ts`).
+ * client, see `lib/peer/chat_log.ts`); `file` with a file-transfer frame from it.
  */
 export type RemoteOutput =
   | RemoteEvent
@@ -78,7 +79,10 @@ export type RemoteOutput =
   | { type: "server-hint"; boot: Uint8Array }
   | { type: "goodbye" }
   | { type: "goodbye-ack" }
-  | { type: "chat"; msg: Exclude<ChatMessage, { kind: typeof ChatKind.Nick }> };
+  | { type: "chat"; msg: Exclude<ChatMessage, { kind: typeof ChatKind.Nick }> }
+  /** It saw our main socket's probe come from `observed` (we sent it to `from`). */
+  | { type: "observed"; observed: Endpoint; from: Endpoint }
+  | { type: "file"; frame: FileFrame };
 
 /** A datagram a remote peer wants sent. */
 export type RemoteTransmit =
@@ -186,7 +190,7 @@ export interface ClientView {
   /** What we know of our own NAT's mapping (from STUN). */
   nat(): NatInfo;
   /** The fingerprint of another present peer already called `name`, if there is one. */
-  nameHolder(name: string, except: RemotePeer): string | undefined;
+  nameHolder(name: string, except: { readonly key: string }): string | undefined;
   /**
    * The supernode (its key) that relays to peer `key` now, or null for the server; a
    * supernode that let this pair stall (`stalledOn`) does not.

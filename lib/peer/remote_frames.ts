@@ -1,7 +1,7 @@
 /**
  * What one remote peer does with an authenticated inner frame: probes and their answers to the
  * path machine, control frames to {@link ControlFrames} (and an ANNOUNCE's confirmation to the
- * link), birthday frames to the pair's search; DATA, ACK and GOODBYE handed back as a
+ * link), birthday frames to the pair's search; DATA, ACK, GOODBYE and file frames handed back as a
  * {@link FrameStep} for the remote's inbox (`lib/peer/remote_inbox.ts`) to act on. A departed peer's
  * frames follow {@link departedFrame}. Pure: the parts it drives are passed in.
  *
@@ -9,6 +9,7 @@
  */
 import type { Endpoint } from "../wire/address.ts";
 import { type InnerFrame, InnerKind } from "../wire/peer_frame.ts";
+import type { FileFrame } from "../wire/file_frame.ts";
 import type { ControlFrames } from "./control_frames.ts";
 import type { SecureLink } from "./handshake/secure_link.ts";
 import type { PairSearch } from "./path/pair_search.ts";
@@ -32,6 +33,9 @@ export type FrameStep =
   | { kind: "server-hint"; boot: Uint8Array }
   | { kind: "goodbye" }
   | { kind: "goodbye-ack" }
+  /** A PROBE_ACK to our main socket: where the peer saw it come from (mapping evidence). */
+  | { kind: "observed"; observed: Endpoint }
+  | { kind: "file"; frame: FileFrame }
   | { kind: "done" };
 
 /** The parts of a present, established remote that its frames drive. */
@@ -66,7 +70,7 @@ export function presentFrame(
     case InnerKind.ProbeAck:
       if (!from) return { kind: "drop", reason: "probe-via-relay" };
       path.onProbeAck(now, from, f.txid, via);
-      return { kind: "done" };
+      return via === 0 ? { kind: "observed", observed: f.observed } : { kind: "done" };
     case InnerKind.Data:
       return { kind: "data", frame: f };
     case InnerKind.Ack:
@@ -89,6 +93,8 @@ export function presentFrame(
       return { kind: "goodbye" };
     case InnerKind.GoodbyeAck:
       return { kind: "goodbye-ack" };
+    default:
+      return { kind: "file", frame: f };
   }
 }
 

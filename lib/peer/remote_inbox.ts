@@ -2,8 +2,9 @@
  * What one remote peer's authenticated frames come to: the frame goes to the part it is for
  * (`lib/peer/remote_frames.ts`), and what is left is done here: DATA delivered and acknowledged
  * (its messages, and a `missed` notice for lines the peer gave up), ACKs clearing what waits
- * (and a `responding` notice when a silent peer answers again), chat envelopes decoded, GOODBYE answered and recorded
- * under the pair's epoch, SERVER_HINT and GOODBYE_ACK passed on as events. A departed peer's
+ * (and a `responding` notice when a silent peer answers again), chat envelopes decoded, GOODBYE
+ * answered and recorded under the pair's epoch, SERVER_HINT, GOODBYE_ACK and file frames passed on
+ * as outputs. A departed peer's
  * frames still count while it is kept. {@link RemotePeer} (`lib/peer/remote.ts`) owns one per
  * peer. Pure.
  *
@@ -135,6 +136,12 @@ export class RemoteInbox {
         break;
       case "goodbye-ack":
         this.#events.push({ type: "goodbye-ack" });
+        break;
+      case "observed":
+        if (from) this.#events.push({ type: "observed", observed: step.observed, from });
+        break;
+      case "file":
+        this.#events.push({ type: "file", frame: step.frame });
         break;
     }
     return true;

@@ -95,7 +95,7 @@ export interface SupernodeStats {
   /** Relayed datagrams. */
   relayedPackets: number;
   /** The role's dropped datagrams by reason. */
-  drops: Drops;
+  drops: Record<string, number>;
 }
 
 /** A supernode that has not welcomed us after this long is given up on, in ms. */

@@ -188,21 +188,28 @@ export const SERVE_COMMAND = {
     json: flag('print {"event":"listening","addr":...} on stdout when ready'),
     "alt-port": optional({
       arg: "PORT",
-      help: 'also answer STUN on this port ("change port")',
-      shows: "none",
+      help: "the second port of the same address (0: any free port; the default is skipped, " +
+        "with a warning, when taken)",
+      shows: "PORT+1, any with --port 0",
       parse: numberIn("alt-port", PORT_RANGE),
-      before: "STUN (RFC 8489) Binding requests are answered on the same port. For RFC 5780 " +
-        "NAT behaviour discovery (CHANGE-REQUEST, OTHER-ADDRESS) give a second port and a " +
-        "second local address of this box; --host must then be a concrete address:",
+      before: "STUN (RFC 8489) Binding requests are answered on the same port and on a second " +
+        "one: peers asking both learn whether their NAT gives each destination port its own " +
+        "mapping (a hard NAT, which birthday probing gets through). From the second port the " +
+        "server also checks which joining peers without a NAT are reachable from the Internet; " +
+        "those serve their room as supernodes. Open both ports in your firewall.",
     }),
+    "no-alt-port": flag("no second port: no mapping verdict from this server, no supernodes"),
     "alt-host": optional({
       arg: "IP",
-      help: 'and on this second local address ("change IP"; needs --alt-port)',
+      help: 'and on this second local address ("change IP"; --host must then be a concrete ' +
+        "address)",
       shows: "none",
       parse: ipv4("alt-host"),
-      after: "With --alt-host the server also checks, from that second address, which joining " +
-        "peers are reachable from the Internet; those serve their room as supernodes " +
-        "(rendezvous and relay for its members). Without it, no peer becomes a supernode.",
+      after:
+        "With --alt-host the server offers RFC 5780 NAT behaviour discovery (CHANGE-REQUEST, " +
+        "OTHER-ADDRESS) and checks reachability from that second address, so peers behind " +
+        "NATs that let anyone in (full cones) become supernodes too, and peers learn whether " +
+        "their NAT maps per destination address.",
     }),
     "no-tcp": flag("do not accept peers over TCP", {
       before: "Peers whose network blocks UDP register and relay over TCP (on the UDP port's " +
@@ -456,6 +463,13 @@ export const JOIN_COMMAND = {
       min: 1,
       max: MAX_ROOM_SIZE,
     }),
+    downloads: optional({
+      arg: "DIR",
+      help: "where received files go (made when a file is first accepted)",
+      shows: "$XDG_DOWNLOAD_DIR, or ~/Downloads",
+      parse: fileName("downloads"),
+    }),
+    "auto-accept": flag("accept every file the room's members offer (else /accept or /reject)"),
     "no-portmap": flag(
       "do not ask the router for a port mapping (NAT-PMP, PCP, UPnP IGD; by default asked at " +
         "start, deleted on exit)",
@@ -496,6 +510,27 @@ export const JOIN_COMMAND = {
       max: 3_600,
     }),
     ...LOGGING,
+  },
+} satisfies CommandSpec<OptionTable>;
+
+/** `p2p send`: `p2p join`'s options, and whom to send to. */
+export const SEND_COMMAND = {
+  name: "send",
+  usage: "p2p send PATH [--to NAME] [--server HOST:PORT --room NAME] [options]",
+  about: "Joins a room like p2p join, offers the file PATH to every peer there (or to the peers " +
+    "named with --to, waiting for them to arrive), and exits when every recipient has it (0), " +
+    "or says who does not (1).",
+  options: {
+    to: list({
+      arg: "NAME",
+      help: "send to this peer only (repeatable); waits for it to be in the room",
+      parse: (v) => {
+        const checked = normalizeName(v);
+        if (!checked.ok) throw new BadValue(`--to: ${checked.reason}`);
+        return checked.name;
+      },
+    }),
+    ...JOIN_COMMAND.options,
   },
 } satisfies CommandSpec<OptionTable>;
 
@@ -594,6 +629,11 @@ function level(v: { "log-level": LogLevel | undefined; verbose: boolean; quiet: 
   return v["log-level"] ?? (v.verbose ? "debug" : v.quiet ? "warning" : "info");
 }
 
+/** The second port by default: PORT+1 (PORT-1 for 65535), any free port for `--port 0`. */
+export function defaultAltPort(port: number): number {
+  return port === 0 ? 0 : port === 65535 ? 65534 : port + 1;
+}
+
 /** `p2p serve`'s arguments (after `serve`) as a command. Throws {@link UsageError}. */
 export function parseServe(args: readonly string[]): Command {
   const v = parseOptions("serve", SERVE_COMMAND.options, args);
@@ -620,11 +660,23 @@ export function parseServe(args: readonly string[]): Command {
     },
   };
   if (v.metrics) options.metrics = v.metrics;
+  if (v["alt-port"] !== undefined && v["no-alt-port"]) {
+    fail("serve", "--alt-port and --no-alt-port contradict each other; drop one");
+  }
+  if (v["alt-host"] !== undefined && v["no-alt-port"]) {
+    fail("serve", "--alt-host needs the second port; drop --no-alt-port");
+  }
   if (v["alt-port"] !== undefined) {
-    if (v["alt-port"] === 0 || v["alt-port"] === v.port) {
-      fail("serve", "--alt-port must be a port from 1 to 65535 other than --port");
+    if (v["alt-port"] === v.port && v.port !== 0) {
+      fail("serve", "--alt-port must be another port than --port");
+    }
+    if (v["alt-port"] === 0 && v["alt-host"] !== undefined) {
+      fail("serve", "--alt-host needs a fixed --alt-port (1 to 65535)");
     }
     options.altPort = v["alt-port"];
+  } else if (!v["no-alt-port"]) {
+    options.altPort = defaultAltPort(v.port);
+    options.altPortOptional = true;
   }
   if (v["alt-host"] !== undefined) {
     options.altHost = v["alt-host"];
@@ -665,36 +717,61 @@ export function parseServe(args: readonly string[]): Command {
 export function parseJoin(args: readonly string[], hostName: () => string): Command {
   const v = parseOptions("join", JOIN_COMMAND.options, args);
   if (!v) return { kind: "help", text: helpText(JOIN_COMMAND), code: 0 };
+  return joinCommand("join", v, hostName);
+}
+
+/**
+ * `p2p send`'s arguments (after `send`): the PATH first, then `--to` and `p2p join`'s options;
+ * a `join` command that sends the file. Throws {@link UsageError}.
+ */
+export function parseSend(args: readonly string[], hostName: () => string): Command {
+  const [path, ...rest] = args;
+  if (path === undefined || path === "-h" || path === "--help") {
+    return { kind: "help", text: helpText(SEND_COMMAND), code: path === undefined ? 2 : 0 };
+  }
+  if (path.startsWith("-")) fail("send", "p2p send needs the PATH of the file first");
+  const v = parseOptions("send", SEND_COMMAND.options, rest);
+  if (!v) return { kind: "help", text: helpText(SEND_COMMAND), code: 0 };
+  const cmd = joinCommand("send", v, hostName);
+  if (cmd.kind === "join") cmd.options.sendFile = { path, to: v.to.length > 0 ? v.to : undefined };
+  return cmd;
+}
+
+function joinCommand(
+  command: string,
+  v: NonNullable<ReturnType<typeof parseOptions<typeof JOIN_COMMAND.options>>>,
+  hostName: () => string,
+): Command {
   let name = v.name;
   if (name === undefined) {
     // Names are shown to others: normalised (NFKC) and limited to a documented set.
     const checked = normalizeName(hostName());
     if (!checked.ok) {
       fail(
-        "join",
+        command,
         `this host's name is no valid chat name (${checked.reason}); pick one with --name NAME`,
       );
     }
     name = checked.name;
   }
   if (v.supernode && v["no-supernode"]) {
-    fail("join", "--supernode and --no-supernode contradict each other; drop one");
+    fail(command, "--supernode and --no-supernode contradict each other; drop one");
   }
   if (v.supernode && v["relay-only"]) {
-    fail("join", "--relay-only hides your address: it cannot be a supernode");
+    fail(command, "--relay-only hides your address: it cannot be a supernode");
   }
   if (v["new-room"] && v["passphrase-file"] !== undefined) {
-    fail("join", "--new-room makes its own passphrase: drop --passphrase-file");
+    fail(command, "--new-room makes its own passphrase: drop --passphrase-file");
   }
   if (v["new-room"] && (v.ticket !== undefined || v["ticket-file"] !== undefined)) {
-    fail("join", "--new-room makes its own ticket: drop --ticket and --ticket-file");
+    fail(command, "--new-room makes its own ticket: drop --ticket and --ticket-file");
   }
-  if (v["new-room"] && v.server.length === 0) fail("join", "--new-room needs --server");
+  if (v["new-room"] && v.server.length === 0) fail(command, "--new-room needs --server");
   if (v.qr && !v["new-room"]) {
-    fail("join", "--qr shows a new room's ticket: use it with --new-room");
+    fail(command, "--qr shows a new room's ticket: use it with --new-room");
   }
   if (v.ticket !== undefined && v["ticket-file"] !== undefined) {
-    fail("join", "--ticket and --ticket-file both give a ticket; drop one");
+    fail(command, "--ticket and --ticket-file both give a ticket; drop one");
   }
   const [server, ...more] = v.server;
   const relayKib = v["supernode-relay-rate"];
@@ -721,6 +798,8 @@ export function parseJoin(args: readonly string[], hostName: () => string): Comm
     portmap: !v["no-portmap"],
     ...(v.tcp ? { tcp: true } : {}),
     ...(v["tls-ca"] !== undefined ? { tlsCa: v["tls-ca"] } : {}),
+    ...(v.downloads !== undefined ? { downloads: v.downloads } : {}),
+    ...(v["auto-accept"] ? { autoAccept: true } : {}),
     ...(more.length > 0 ? { moreServers: more } : {}),
     supernode: v.supernode ? "ask" : v["no-supernode"] || v["relay-only"] ? "off" : "auto",
     supernodeLimits: {

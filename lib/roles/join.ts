@@ -45,6 +45,8 @@ import {
   sameEndpoint,
 } from "../wire/address.ts";
 import { MAX_PRIVATE_ENDPOINTS } from "../wire/header.ts";
+import { FileSession, sendAndWait } from "./file_session.ts";
+import { defaultDownloadDir } from "../io/file_store.ts";
 
 /** Options of {@link join}. */
 export interface JoinOptions {
@@ -92,6 +94,12 @@ export interface JoinOptions {
   newRoom?: boolean;
   /** `--identity`: the identity file (default: in the configuration directory). */
   identityFile?: string | undefined;
+  /** `--downloads`: where received files go (default: the XDG download directory). */
+  downloads?: string;
+  /** `--auto-accept`: accept every file offered. */
+  autoAccept?: boolean;
+  /** `p2p send`: the file to offer, and to whom (every peer present without names). */
+  sendFile?: { path: string; to: string[] | undefined };
   /** STUN servers (`HOST:PORT`) asked besides the p2p server how the NAT maps us. */
   stun?: string[] | undefined;
   /**
@@ -125,6 +133,9 @@ export class JoinError extends Error {
 }
 
 const log = getLogger(["p2p", "join"]);
+
+/** How often people see a transfer's progress line, in ms. */
+const HUMAN_PROGRESS_EVERY = 2000;
 
 /**
  * After leaving, how long to wait for the peers to answer our goodbyes (at most a second) and
@@ -374,7 +385,7 @@ export async function join(o: JoinOptions): Promise<number> {
   for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
   const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;
   // A person at a terminal gets the chat screen; pipes and --json keep the line protocol.
-  const screen = !o.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal()
+  const screen = !o.json && !o.sendFile && Deno.stdin.isTerminal() && Deno.stdout.isTerminal()
     ? ChatScreen.open({ prompt: "> " })
     : null;
   const out = screen
@@ -402,7 +413,12 @@ export async function join(o: JoinOptions): Promise<number> {
     const onSignal = () => peer.interrupt();
     for (const s of signals) Deno.addSignalListener(s, onSignal);
     try {
-      return await peer.run(screen ? screen.lines() : readLineBatches(Deno.stdin.readable));
+      const input = o.sendFile
+        ? (async function* () {})()
+        : screen
+        ? screen.lines()
+        : readLineBatches(Deno.stdin.readable);
+      return await peer.run(input);
     } finally {
       for (const s of signals) Deno.removeSignalListener(s, onSignal);
       await peer.close();
@@ -449,6 +465,10 @@ class PeerProcess {
   #transports: ServerTransports | undefined;
   /** The server in use last seen, to announce a move between UDP and TCP. */
   #inUse: Endpoint | undefined;
+  /** File transfers: commands, offers, disk work. */
+  #files: FileSession;
+  /** When each transfer's progress was last shown to people. */
+  #progressShown = new Map<string, number>();
 
   constructor(
     o: JoinOptions,
@@ -525,6 +545,14 @@ class PeerProcess {
       local6: local6 ? ` and ${formatEndpoint(local6)}` : "",
       server: formatEndpoint(server),
     });
+    this.#files = new FileSession({
+      client: this.#client,
+      step: (fn) => this.#driver.step(fn),
+      downloads: o.downloads ?? defaultDownloadDir((k) => Deno.env.get(k)),
+      autoAccept: o.autoAccept ?? false,
+      notice: (text) => this.#print(view.notice(text, "file")),
+      random: systemRandom,
+    });
     this.#print(view.registering(server, local));
     this.#driver.step((now) => this.#client.start(now));
     this.#driver.start();
@@ -583,6 +611,14 @@ class PeerProcess {
     await this.#until(() => client.synced || this.#interrupted, 1_000);
     this.#sendable = true;
     this.#sendAll(this.#pending.splice(0));
+    if (this.#o.sendFile) {
+      return await sendAndWait(
+        this.#files,
+        this.#o.sendFile,
+        this.#client,
+        (c, ms) => this.#until(() => c() || this.#interrupted, ms),
+      );
+    }
     // Alone for a while: say what that may mean (a wrong passphrase or room name is a room too).
     const alone = setTimeout(() => {
       if (this.#metSomeone) return;
@@ -624,6 +660,7 @@ class PeerProcess {
       const done = () => this.#client.farewellDone && this.#client.portmapIdle;
       if (!done()) await this.#until(done, LEAVE_WAIT);
       await this.#driver.close();
+      await this.#files.close();
     } finally {
       this.#out.flush();
     }
@@ -679,6 +716,15 @@ class PeerProcess {
             break;
           case "unknown":
             this.#print(this.#view.notice(`Unknown command ${cmd.command}; try /help`));
+            break;
+          case "send-file":
+            void this.#files.sendCommand(cmd.args);
+            break;
+          case "accept":
+            void this.#files.accept(cmd.id);
+            break;
+          case "reject":
+            this.#files.reject(cmd.id);
             break;
         }
       }
@@ -749,11 +795,16 @@ class PeerProcess {
         this.#screen?.setPrompt(`${displayName(e.name)}> `);
       }
       if (e.type === "peer") this.#metSomeone = true;
-      this.#print(this.#view.event(e.type === "peer" ? this.#withTransport(e) : e));
+      // People get a progress line a transfer every 2 s at most; --json gets each.
+      if (e.type !== "file" || e.state !== "progress" || this.#o.json || this.#showProgress(e.id)) {
+        this.#print(this.#view.event(e.type === "peer" ? this.#withTransport(e) : e));
+      }
       // Registered over TCP or TLS: said once (and again whenever that changes).
       if (e.type === "ready" && inUse.stream !== undefined) {
         this.#print(this.#transportNotice(inUse));
       }
+      if (e.type === "file") this.#files.onEvent(e);
+      if (e.type === "peer") this.#files.onPeer(e.name);
       if (e.type === "warning" && e.kind === "identity-changed" && e.name !== null) {
         this.#print(this.#view.notice(
           `If you checked the new fingerprint with ${e.name}, type /trust ${e.name} to accept it`,
@@ -767,6 +818,7 @@ class PeerProcess {
         log.debug("Peer {name} left ({reason})", { name: e.name, reason: e.reason });
       }
     }
+    this.#files.onStep();
     this.#wake();
     this.#room?.();
   }
@@ -819,6 +871,17 @@ class PeerProcess {
         this.#view.event(this.#withTransport({ ...shown, type: "peer", path: shown.path })),
       );
     }
+  }
+
+  /** Whether a progress line of transfer `id` is due for people (one every 2 s). */
+  #showProgress(id: string): boolean {
+    const now = monotonicNow(), last = this.#progressShown.get(id);
+    if (last !== undefined && now - last < HUMAN_PROGRESS_EVERY) return false;
+    this.#progressShown.set(id, now);
+    if (this.#progressShown.size > 256) {
+      this.#progressShown.delete(this.#progressShown.keys().next().value!);
+    }
+    return true;
   }
 
   /** Makes a port mapper's HTTP request and hands the answer back in a driver step. */

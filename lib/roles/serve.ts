@@ -46,10 +46,18 @@ export interface ServeOptions {
   /** At most this many log lines per second for each kind of registry event (default 10). */
   logPerSecond?: number;
   /**
-   * A second UDP port for STUN (RFC 5780 CHANGE-REQUEST "change port"): the server also binds
-   * `host:altPort` and, with {@link altHost}, `altHost:port` and `altHost:altPort`.
+   * A second UDP port (`--alt-port`, PORT+1 by default; 0: any free port): the server also
+   * binds `host:altPort` and, with {@link altHost}, `altHost:port` and `altHost:altPort`. It
+   * answers STUN there (RFC 5780 CHANGE-REQUEST "change port"; peers asking both ports learn
+   * whether their NAT maps per port) and, without {@link altHost}, sends its reachability
+   * probes from it.
    */
   altPort?: number;
+  /**
+   * The second port is the default, not asked for: when it cannot be bound the server runs
+   * without it (a warning), instead of failing.
+   */
+  altPortOptional?: boolean;
   /** A second local address for STUN behaviour discovery ("change IP"); needs {@link altPort}. */
   altHost?: string;
   /** Accept peers over TCP on `host`, on `port` (default: the UDP port's number); off when absent. */
@@ -67,6 +75,8 @@ const log = getLogger(["p2p", "serve"]);
 
 /** The socket role reachability probes leave from: `--alt-host` with the main port. */
 const REACH_ROLE = 2;
+/** Without `--alt-host`: the second port of the same address. */
+const REACH_ROLE_ONE_ADDRESS = 1;
 
 /**
  * One log line for a registry event: a constant `template` whose `{placeholders}` name entries
@@ -314,19 +324,61 @@ class AltMachine implements SansIo {
 }
 
 /**
+ * Where reachability probes leave from, given the sockets bound: the alternate address (the
+ * full check), else the second port of our one address (only peers without a NAT are checked
+ * then, see `lib/server/reach.ts`), else nowhere.
+ */
+export function reachOf(
+  roles: ReadonlySet<number>,
+): { reachVia: number | undefined; reachNoNatOnly: boolean } {
+  if (roles.has(REACH_ROLE)) return { reachVia: REACH_ROLE, reachNoNatOnly: false };
+  if (roles.has(REACH_ROLE_ONE_ADDRESS)) {
+    return { reachVia: REACH_ROLE_ONE_ADDRESS, reachNoNatOnly: true };
+  }
+  return { reachVia: undefined, reachNoNatOnly: false };
+}
+
+/**
  * Binds the primary socket and the alternate ones `o.altPort` and `o.altHost` ask for (roles
- * 1: host + alt port, 2: alt host + port, 3: alt host + alt port); on a failure closes what
- * was bound and throws the bind error.
+ * 1: host + alt port, 2: alt host + port, 3: alt host + alt port), then makes the registry for
+ * the roles bound (`makeRegistry`); on a failure closes what was bound and throws the bind
+ * error. The default second port ({@link ServeOptions.altPortOptional}) is bound first and
+ * skipped, with `skipped` set to the reason, when it cannot be.
  */
 async function bindSockets(
   o: ServeOptions,
-  registry: Registry,
+  makeRegistry: (roles: ReadonlySet<number>) => Registry,
   onStep: () => void,
-): Promise<{ drivers: UdpDriver[]; stun: StunHub; streams: StreamServer | undefined }> {
+): Promise<
+  {
+    drivers: UdpDriver[];
+    stun: StunHub;
+    registry: Registry;
+    skipped?: string;
+    streams: StreamServer | undefined;
+  }
+> {
   const stun = new StunHub();
   const drivers: UdpDriver[] = [];
+  const roles = new Set<number>([0]);
+  let skipped: string | undefined;
   let streams: StreamServer | undefined;
   try {
+    if (o.altPort !== undefined && o.altHost === undefined) {
+      // One address: the second port does not depend on the primary's.
+      try {
+        const d = UdpDriver.bind(o.host, o.altPort, new AltMachine(1, stun));
+        drivers.push(d);
+        stun.attach(1, d);
+        roles.add(1);
+      } catch (e) {
+        if (!o.altPortOptional) throw e;
+        skipped = e instanceof Error ? e.message : String(e);
+      }
+    }
+    const registry = makeRegistry(
+      new Set([...roles, ...(o.altHost !== undefined ? [1, 2, 3] : [])]),
+    );
     const primary = new PrimaryMachine(registry, stun);
     // Datagrams to a TCP or TLS peer leave on its connection.
     const machine = withStreams(primary, (t) => streams?.send(t));
@@ -336,7 +388,7 @@ async function bindSockets(
         ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
       });
     let main = bindMain();
-    drivers.push(main);
+    drivers.unshift(main);
     const deliver = (from: Endpoint, data: Uint8Array) => {
       main.step((now) => primary.handleDatagram(now, from, data));
     };
@@ -349,19 +401,18 @@ async function bindSockets(
         // socket (an outgoing connection's) may hold: let the OS pick again.
         const taken = e instanceof Error && e.cause instanceof Deno.errors.AddrInUse;
         if (!taken || o.port !== 0 || o.tcp?.port !== undefined || attempt >= 8) throw e;
-        drivers.pop();
+        drivers.shift();
         await main.close();
         main = bindMain();
-        drivers.push(main);
+        drivers.unshift(main);
       }
     }
     stun.attach(0, main);
     // With --port 0 the alternate address reuses the port the primary socket got.
     const port = main.localAddr.port;
     const alts: [number, string, number][] = [];
-    if (o.altPort !== undefined) alts.push([1, o.host, o.altPort]);
     if (o.altPort !== undefined && o.altHost !== undefined) {
-      alts.push([2, o.altHost, port], [3, o.altHost, o.altPort]);
+      alts.push([1, o.host, o.altPort], [2, o.altHost, port], [3, o.altHost, o.altPort]);
     }
     for (const [role, host, p] of alts) {
       const d = UdpDriver.bind(host, p, new AltMachine(role, stun));
@@ -369,7 +420,7 @@ async function bindSockets(
       stun.attach(role, d);
     }
     stun.ready();
-    return { drivers, stun, streams };
+    return { drivers, stun, registry, streams, ...(skipped ? { skipped } : {}) };
   } catch (e) {
     await Promise.all(drivers.map((d) => d.close()));
     await streams?.close();
@@ -411,16 +462,20 @@ async function listenStreams(
 /** Runs the server until the signal aborts or SIGINT/SIGTERM arrives. */
 export async function serve(o: ServeOptions): Promise<void> {
   // With a second address, peers offering to be supernodes get a reachability probe from it
-  // (role 2: the alternate address, main port), an address they never contacted.
-  const registry = new Registry({
-    ...o.limits,
-    expireAfter: o.expireAfter,
-    reachVia: o.altHost !== undefined ? REACH_ROLE : undefined,
-  }, systemRandom);
+  // (role 2: the alternate address, main port), an address they never contacted; with one
+  // address, from its second port, and only peers without a NAT (see reachOf).
+  let made: Registry | undefined;
+  const makeRegistry = (roles: ReadonlySet<number>) =>
+    made = new Registry({
+      ...o.limits,
+      expireAfter: o.expireAfter,
+      ...reachOf(roles),
+    }, systemRandom);
   const events = new RateLimitedLog(log, { perSecond: o.logPerSecond ?? 10 });
   const counts = new EventCounts();
-  const { drivers, stun, streams } = await bindSockets(o, registry, () => {
-    for (let e = registry.pollEvent(); e; e = registry.pollEvent()) {
+  const { drivers, stun, skipped, registry, streams } = await bindSockets(o, makeRegistry, () => {
+    if (!made) return;
+    for (let e = made.pollEvent(); e; e = made.pollEvent()) {
       counts.count(e);
       logEvent(events, e);
     }
@@ -450,6 +505,13 @@ export async function serve(o: ServeOptions): Promise<void> {
   }
   if (addr6) log.info("Listening on UDP {addr} and {addr6}", { addr, addr6 });
   else log.info("Listening on UDP {addr}", { addr });
+  if (skipped) {
+    log.warning(
+      "Not serving the second port {port}: {why}; peers cannot tell whether their NAT maps per " +
+        "port and no peer becomes a supernode. Give --alt-port a free port, or --no-alt-port",
+      { port: o.altPort, why: skipped },
+    );
+  }
   if (driver.ipv6Error) {
     log.warning("Not serving IPv6: {why}; give --host6 an address of this box or --no-ipv6", {
       why: driver.ipv6Error,
@@ -460,7 +522,8 @@ export async function serve(o: ServeOptions): Promise<void> {
       alt: alt.join(", "),
       discovery: stun.responder?.behaviourDiscovery
         ? "RFC 5780 behaviour discovery"
-        : "change port only; --alt-host enables RFC 5780 behaviour discovery",
+        : "peers learn whether their NAT maps per port; reachability checks of peers " +
+          "without a NAT; --alt-host adds RFC 5780 behaviour discovery",
     });
   }
   for (const d of drivers) d.start();

@@ -9,6 +9,7 @@
 import type { ClientEvent, PeerInfo } from "../peer/client.ts";
 import { confusableWith, displayName, escapeCodePoint } from "../core/names.ts";
 import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import { fileJson, fileLine } from "./file_view.ts";
 
 /** A line typed by the user, parsed. */
 export type InputCommand =
@@ -26,6 +27,10 @@ export type InputCommand =
   | { kind: "private"; name: string; text: string }
   /** `/nick NAME`: be called `NAME` from now on. */
   | { kind: "nick"; name: string }
+  /** `/send PATH` or `/send NAME PATH`: offer a file (the role tells a name from a path). */
+  | { kind: "send-file"; args: string }
+  /** `/accept [ID]`, `/reject [ID]`: answer an offer (the only one waiting when no ID). */
+  | { kind: "accept" | "reject"; id: string }
   /** A line starting with `/` that is no command; `command` is its first word. */
   | { kind: "unknown"; command: string }
   /** An empty line: nothing to do. */
@@ -50,6 +55,14 @@ export function parseInput(raw: string): InputCommand {
   if (msg) return { kind: "private", name: msg[1]!, text: msg[2]! };
   const nick = /^\/nick +(\S.*)$/.exec(line);
   if (nick) return { kind: "nick", name: nick[1]!.trim() };
+  if (line.startsWith("/send ") && line.slice(6).trim() !== "") {
+    return { kind: "send-file", args: line.slice(6).trim() };
+  }
+  for (const kind of ["accept", "reject"] as const) {
+    if (line === `/${kind}` || line.startsWith(`/${kind} `)) {
+      return { kind, id: line.slice(kind.length + 1).trim() };
+    }
+  }
   if (line.startsWith("//")) return { kind: "send", text: line.slice(1) };
   if (line.startsWith("/")) return { kind: "unknown", command: line.split(" ")[0]! };
   return { kind: "send", text: line };
@@ -62,6 +75,8 @@ export const HELP_LINES: readonly string[] = [
   "/msg NAME text  send text to NAME alone (never shown to later joiners)",
   "/nick NAME  be called NAME from now on (your identity stays)",
   "/trust NAME  accept NAME's new identity (check its fingerprint with them first)",
+  "/send [NAME] PATH  offer a file to the room (or to NAME)",
+  "/accept [ID], /reject [ID]  answer a file offer (the one waiting, or ID)",
   "/quit    deliver what is queued, leave and exit",
   "//text   send a line that starts with /",
 ];
@@ -289,6 +304,8 @@ export class HumanView implements PeerView {
         return [this.#alert(`! ${displayName(e.message)}`)];
       case "notice":
         return this.notice(e.message);
+      case "file":
+        return [this.#dim(fileLine(e, this.#fingerprints.get(e.from ?? ""), printable))];
       case "fatal":
         return [];
     }
@@ -399,6 +416,8 @@ export class JsonView implements PeerView {
         return [line({ event: "warning", kind: e.kind, name: e.name, message: e.message })];
       case "notice":
         return [line({ event: "notice", kind: e.kind, message: e.message })];
+      case "file":
+        return [line(fileJson(e))];
       case "fatal":
         return [];
     }

@@ -45,6 +45,12 @@ export interface RegistryOptions {
    * so no supernodes.
    */
   reachVia?: number | undefined;
+  /**
+   * The probes' socket shares the server's one address (its second port): only members without
+   * a NAT are probed (see `lib/server/reach.ts`), since a NAT that filters on the address alone
+   * would let a probe from our own address in.
+   */
+  reachNoNatOnly?: boolean;
   /** Reachability probes a second, server-wide (burst 4x). */
   reachRate: number;
   /**

@@ -2,8 +2,17 @@
  * Reachability checks (`docs/protocol.md` 6.8): a new member that offers to be its room's
  * supernode gets one REACH, from an address it never contacted, within a server-wide budget;
  * when its REACHED comes back with the nonce, it is a supernode and its room is introduced to it
- * anew (INTROs with the supernode flag). Only a server with a second address checks
+ * anew (INTROs with the supernode flag). Only a server with a second socket checks
  * (`reachVia`). Pure: nonces come from the registry's injected random source.
+ *
+ * With a second address the REACH comes from an IP address the member never sent to: only an
+ * open address (no NAT, no stateful firewall) or a NAT that filters endpoint-independently lets
+ * it in. With one address and a second port (`reachNoNatOnly`) the REACH comes from the member's
+ * server address on a port it never sent to, which an address-restricted NAT lets in although
+ * strangers cannot get through it. So then only a member without a NAT is probed: one whose
+ * observed endpoint is one of its own interface endpoints (its HELLO's private list); a
+ * stateful firewall (filtering per address and port, as conntrack does) still fails the probe.
+ * NATted members, full cones included, are not probed and never become supernodes there.
  *
  * @module
  */
@@ -28,6 +37,7 @@ import type { Outbox } from "./outbox.ts";
 /** Sends REACH probes and takes REACHED answers. */
 export class Reach {
   #via: number | undefined;
+  #noNatOnly: boolean;
   #members: Members;
   #introductions: Introductions;
   #out: Outbox;
@@ -44,6 +54,7 @@ export class Reach {
     random: (n: number) => Uint8Array,
   ) {
     this.#via = o.reachVia;
+    this.#noNatOnly = o.reachNoNatOnly ?? false;
     this.#members = members;
     this.#introductions = introductions;
     this.#out = out;
@@ -61,6 +72,9 @@ export class Reach {
     if ((p.flags & FLAG_RELAY_ONLY) !== 0) return;
     // Over TCP or TLS it has no UDP address to check.
     if (p.addr.stream !== undefined) return;
+    if (this.#noNatOnly && !withoutNat(p)) return;
+    // The server's other sockets are IPv4 (`--alt-host`, `--alt-port`): no probe reaches IPv6.
+    if (p.addr.hostname.includes(":")) return;
     if (!this.#budget.take(now, 1)) return this.#out.drop("reach-rate");
     const nonce = this.#random(REACH_NONCE_LEN);
     p.reach = nonce;
@@ -92,4 +106,12 @@ export class Reach {
       if (other !== p) out.send(other.addr, this.#introductions.intro(p, other));
     }
   }
+}
+
+/**
+ * Whether member `p` is on an address of its own (no NAT between it and the server): the
+ * server sees it at one of the endpoints its HELLO lists as its interfaces'.
+ */
+export function withoutNat(p: Pick<Member, "addr" | "privateEndpoints">): boolean {
+  return p.privateEndpoints.some((e) => sameEndpoint(e, p.addr));
 }

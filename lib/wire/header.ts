@@ -81,10 +81,10 @@
  *
  * Supernodes (`FLAG_SUPERNODE`, HELLO and INTRO bit 1): a peer that may serve its room as
  * rendezvous and relay sets the bit in its HELLO. A server with a second address (`--alt-host`)
- * then checks, once per registration and rate-limited, that the peer is reachable without a
+ * (or, with one address, its second port, for peers without a NAT only) then checks, once per registration and rate-limited, that the peer is reachable without a
  * prior outbound packet: it sends a REACH (nonce, `HMAC-SHA256(token, "p2p reach v1" ‖ nonce)`
- * truncated to 16 bytes; 28 bytes, smaller than the HELLO) from the alternate address, which the
- * peer never contacted, to the peer's observed endpoint. Only a public address or a NAT that
+ * truncated to 16 bytes; 28 bytes, smaller than the HELLO) from the alternate address (or port),
+ * which the peer never contacted, to the peer's observed endpoint. Only a public address or a NAT that
  * filters endpoint-independently lets it in. The peer checks the MAC (a forged REACH is
  * ignored) and answers the server's main address with REACHED (its id, token and the nonce).
  * Only then is the member a supernode: INTROs about it, which only authenticated members of its

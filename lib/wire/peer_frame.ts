@@ -3,13 +3,28 @@
  * 28-byte header is the associated data) and HANDSHAKE (one Noise_XXpsk0 message), which the
  * server relays without being able to read them, and the inner frames a SEALED frame carries
  * (PROBE, PROBE_ACK, DATA and DATA_BATCH, ACK, ANNOUNCE, CANDIDATES, NAT, BIRTHDAY, RELAYS,
- * SERVER_HINT, GOODBYE, GOODBYE_ACK: {@link InnerFrame}). See `docs/protocol.md`, "Peer ↔ peer". Pure; decoders never throw.
+ * SERVER_HINT, GOODBYE, GOODBYE_ACK, and the file-transfer frames of `file_frame.ts`:
+ * {@link InnerFrame}). See `docs/protocol.md`, "Peer ↔ peer". Pure; decoders never throw.
  *
  * @module
  */
 import type { Endpoint } from "./address.ts";
 import { checkUint, type Decoded, Reader, ShortRead, writeHeader, Writer } from "./codec.ts";
 import { ID_LEN, MAX_PRIVATE_ENDPOINTS, MsgType, peekType } from "./header.ts";
+import {
+  decodeFileFrame,
+  encodeFileFrame,
+  FILE_BLOCK,
+  type FileFrame,
+  FileKind,
+  isFileKind,
+  MAX_ACK_RANGES,
+  MAX_FILE_NAME,
+  MAX_REQUEST_CHUNKS,
+  MAX_SWARM,
+} from "./file_frame.ts";
+
+export { FILE_BLOCK, MAX_ACK_RANGES, MAX_FILE_NAME, MAX_REQUEST_CHUNKS, MAX_SWARM };
 
 /** Largest chat text carried by one DATA frame; longer lines are split into fragments. */
 export const MAX_FRAGMENT = 1000;
@@ -68,6 +83,12 @@ export const InnerKind = {
   ServerHint: 11,
   Goodbye: 12,
   GoodbyeAck: 13,
+  FileOffer: FileKind.Offer,
+  FileReply: FileKind.Reply,
+  FileRequest: FileKind.Request,
+  FileData: FileKind.Data,
+  FileAck: FileKind.Ack,
+  FileSwarm: FileKind.Swarm,
 } as const;
 
 /** Size of a SERVER_HINT's boot id (8 zero bytes: the sender does not know it). */
@@ -137,7 +158,8 @@ export type InnerFrame =
     boot: Uint8Array;
   }
   | { kind: typeof InnerKind.Goodbye }
-  | { kind: typeof InnerKind.GoodbyeAck };
+  | { kind: typeof InnerKind.GoodbyeAck }
+  | FileFrame;
 
 /** Encodes the header of a SEALED frame (also its associated data). */
 export function encodeSealedHeader(from: Uint8Array, to: Uint8Array, counter: bigint): Uint8Array {
@@ -287,6 +309,7 @@ function decodeBatch(r: Reader): Decoded<InnerFrame> {
 /** Encodes an inner (plaintext) peer frame. */
 export function encodeInner(f: InnerFrame): Uint8Array {
   if (f.kind === InnerKind.Data) return encodeData(f);
+  if (isFileKind(f.kind)) return encodeFileFrame(f as FileFrame);
   if (f.kind === InnerKind.Candidates && f.endpoints.length > MAX_PRIVATE_ENDPOINTS) {
     throw new RangeError("Too many candidates");
   }
@@ -317,6 +340,9 @@ export function encodeInner(f: InnerFrame): Uint8Array {
     case InnerKind.Goodbye:
     case InnerKind.GoodbyeAck:
       return w.finish();
+    default:
+      w.finish();
+      throw new RangeError(`Unknown inner kind ${(f as { kind: number }).kind}`);
   }
 }
 
@@ -325,6 +351,7 @@ export function encodeInner(f: InnerFrame): Uint8Array {
  * `b` (the decrypted frame, which the caller owns) rather than copying it.
  */
 export function decodeInner(b: Uint8Array): Decoded<InnerFrame> {
+  if (b.length > 0 && isFileKind(b[0]!)) return decodeFileFrame(b);
   const r = new Reader(b, 0);
   try {
     let f: InnerFrame;

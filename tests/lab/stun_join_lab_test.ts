@@ -43,7 +43,13 @@ Deno.test(labToolTest(
       stderr: "null",
     }).spawn();
     const peers: P2pProcess[] = [];
-    const server = await startServer({ host: srv.ip, port: 7777, netns: srv.ns });
+    // No second port: the verdict must come from --stun (coturn) here.
+    const server = await startServer({
+      host: srv.ip,
+      port: 7777,
+      netns: srv.ns,
+      extraArgs: ["--no-alt-port"],
+    });
     const servers = [server];
     try {
       await new Promise((r) => setTimeout(r, 500)); // coturn binds its socket

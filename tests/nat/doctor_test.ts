@@ -46,7 +46,7 @@ const BEHAVIOURS: readonly Behaviour[] = [
 
 const ep = formatEndpoint;
 
-type ServerKind = "rfc5780" | "plain" | "silent";
+type ServerKind = "rfc5780" | "one-address" | "plain" | "silent";
 
 const IP1 = "203.0.113.1";
 const IP2 = "203.0.113.2";
@@ -103,7 +103,11 @@ class DoctorNet {
       { hostname: IP2, port: P2 },
     ];
     this.#responder = kind === "silent" ? null : new StunResponder({
-      sockets: kind === "rfc5780" ? this.#sockets : [this.#sockets[0]],
+      sockets: kind === "rfc5780"
+        ? this.#sockets
+        : kind === "one-address"
+        ? this.#sockets.slice(0, 2)
+        : [this.#sockets[0]],
     });
   }
 
@@ -404,9 +408,43 @@ Deno.test("doctor: a server without --alt-*: mapping and filtering unknown, the 
   assert.equal(r.port_preserved, true);
   assert.equal(r.hairpin, false);
   assert.equal(r.relayed_with, null);
-  assert.match(r.verdict, /^UDP works; NAT type unknown: .*--alt-host and --alt-port/);
+  assert.match(r.verdict, /^UDP works; NAT type unknown: .*--no-alt-port, or add --alt-host/);
   // Nothing was sent to an alternate address or with a change request.
   assert.ok(net.sent.every((s) => sameEndpoint(s.to, SERVER) || ep(s.to) === r.public));
+});
+
+Deno.test("doctor: a server with one address and two ports: the per-port half, exactly", () => {
+  for (const mapping of BEHAVIOURS) {
+    for (const filtering of BEHAVIOURS) {
+      const what = `${mapping} mapping, ${filtering} filtering`;
+      const { report: r, net } = diagnose({
+        server: "one-address",
+        nats: [{ mapping, filtering }],
+      });
+      const mapPort = mapping === "address-and-port-dependent";
+      const filterPort = filtering === "address-and-port-dependent";
+      assert.equal(r.rfc5780, false, what);
+      assert.equal(r.mapping_per_port, mapPort, what);
+      assert.equal(r.filtering_per_port, filterPort, what);
+      // Only what the two ports prove: endpoint-independent and address-dependent stay apart.
+      assert.equal(r.mapping, mapPort ? mapping : null, what);
+      assert.equal(r.filtering, filterPort ? filtering : null, what);
+      if (mapPort && filterPort) assert.deepEqual(r.relayed_with, ["symmetric"], what);
+      else assert.equal(r.relayed_with, null, what);
+      if (!mapPort || !filterPort) assert.match(r.verdict, /one server address cannot tell/, what);
+      const lines = describeReport(r).join("\n");
+      if (!mapPort) {
+        assert.match(lines, /Mapping: +endpoint-independent or address-dependent: /, what);
+      }
+      if (!filterPort) {
+        assert.match(lines, /Filtering: +endpoint-independent or address-dependent: /, what);
+      }
+      // Never the other address (there is none), and the other port only after the filter test.
+      assert.ok(net.sent.every((s) => s.to.hostname === IP1 || ep(s.to) === r.public), what);
+      const firstAlt = net.sent.findIndex((s) => s.to.port === P2);
+      assert.ok(firstAlt > 0, what);
+    }
+  }
 });
 
 Deno.test("doctor: forged answers and garbage are ignored", () => {
@@ -522,6 +560,8 @@ Deno.test("doctor: verdicts follow the traversal matrix (docs/nat-matrix.md)", (
     hairpin: false,
     lifetime_s: null,
     lifetime_expired_s: null,
+    mapping_per_port: null,
+    filtering_per_port: null,
   };
   const v = (mapping: Behaviour, filtering: Behaviour) =>
     verdictOf({ ...base, mapping, filtering }).verdict;

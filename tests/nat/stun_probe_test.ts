@@ -312,12 +312,13 @@ Deno.test("stun probe: error responses and answers without an address end that s
 });
 
 Deno.test("stun probe: verdict needs two server addresses of one family", () => {
-  // Two ports of one host agreeing: no verdict (an address-dependent NAT would agree too).
+  // Two ports of one host agreeing: only "not per port" (an address-dependent NAT would agree
+  // too), never endpoint-independent.
   const a2 = { hostname: A.hostname, port: 3479 };
   const p1 = new StunProbe({ servers: [A, a2], random: seededRandom(11) });
-  simulate(p1, [A, a2]);
-  assert.deepEqual(p1.mapping(), null);
-  assert.deepEqual(p1.pollEvent(), undefined);
+  const r1 = simulate(p1, [A, a2]);
+  assert.deepEqual(p1.mapping(), "not-port-dependent");
+  assert.deepEqual(r1.events.map((e) => e.mapping), ["not-port-dependent"]);
   // ... but disagreeing, they prove a destination-dependent mapping.
   const p2 = new StunProbe({ servers: [A, a2], random: seededRandom(12) });
   const r2 = simulate(p2, [A, a2], { nat: symmetric });
@@ -468,4 +469,52 @@ Deno.test("stun probe: holdOther keeps the OTHER-ADDRESS unasked until released 
   answer(500);
   assert.deepEqual(asked, ["192.0.2.1:3478", "192.0.2.2:3479"]);
   assert.equal(probe.mapping(), "endpoint-independent");
+});
+
+Deno.test("stun probe: a one-address server's ALT-PORT is asked too (held like OTHER-ADDRESS): per port or not", () => {
+  const primary = { hostname: "192.0.2.1", port: 7777 };
+  const sockets = [primary, { hostname: "192.0.2.1", port: 7778 }];
+  const responder = new StunResponder({ sockets });
+  for (const symmetric of [false, true]) {
+    const probe = new StunProbe({
+      servers: [primary],
+      random: seededRandom(symmetric ? 5 : 4),
+      holdOther: true,
+    });
+    probe.start(0);
+    const asked: string[] = [];
+    let port = 40_000;
+    const answer = (now: number) => {
+      for (let t = probe.pollTransmit(); t; t = probe.pollTransmit()) {
+        asked.push(`${t.to.hostname}:${t.to.port}`);
+        const role = sockets.findIndex((s) => s.port === t.to.port);
+        // A symmetric NAT gives each destination (here: each port) its own public port.
+        const from = { hostname: "203.0.113.5", port: symmetric ? port++ : 40_000 };
+        const r = responder.handle(now, role, from, t.data)!;
+        assert.ok(probe.handleDatagram(now, sockets[r.via]!, r.data));
+      }
+    };
+    answer(0);
+    answer(1);
+    assert.deepEqual(asked, ["192.0.2.1:7777"], "the other port is not contacted before release");
+    assert.equal(probe.mapping(), null);
+    probe.releaseOther(500);
+    answer(500);
+    answer(501);
+    assert.deepEqual(asked, ["192.0.2.1:7777", "192.0.2.1:7778"], "each port once");
+    assert.equal(probe.mapping(), symmetric ? "address-dependent" : "not-port-dependent");
+    assert.equal(
+      probe.pollEvent()?.mapping,
+      symmetric ? "address-dependent" : "not-port-dependent",
+    );
+  }
+  // A server without a second port names none: nothing more is asked.
+  const plain = new StunResponder({ sockets: [primary] });
+  const probe = new StunProbe({ servers: [primary], random: seededRandom(6) });
+  probe.start(0);
+  const t = probe.pollTransmit()!;
+  const r = plain.handle(0, 0, { hostname: "203.0.113.5", port: 40_000 }, t.data)!;
+  assert.ok(probe.handleDatagram(0, primary, r.data));
+  assert.equal(probe.pollTransmit(), undefined);
+  assert.equal(probe.mapping(), null);
 });

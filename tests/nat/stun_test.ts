@@ -20,6 +20,7 @@
 
 import assert from "node:assert/strict";
 import {
+  altPortOf,
   Attr,
   BINDING,
   bindingRequest,
@@ -357,6 +358,17 @@ Deno.test("stun responder: a change it cannot make, unknown required attributes 
   assert.equal(cp.via, 1);
   assert.equal(findAttribute(cp.msg, Attr.OtherAddress), undefined);
   assert.equal(code(answer(port, bindingRequest(tid(3), { change: CHANGE_IP })).msg), 420);
+  // ... but p2p's ALT-PORT names the other port of the address asked (60 bytes at most for the
+  // smallest request), and a server with one port or with both addresses sends none.
+  const plainAnswer = answer(port, bindingRequest(tid(5), { fingerprint: false }));
+  assert.equal(altPortOf(plainAnswer.msg), FULL[1]!.port);
+  assert.equal(plainAnswer.data.length, 60);
+  assert.equal(altPortOf(answer(port, bindingRequest(tid(6)), 1).msg), FULL[0]!.port);
+  assert.equal(altPortOf(answer(one, bindingRequest(tid(7))).msg), null);
+  assert.equal(
+    altPortOf(answer(new StunResponder({ sockets: FULL }), bindingRequest(tid(8))).msg),
+    null,
+  );
   // Unknown comprehension-required attributes (and RESPONSE-ADDRESS, never honoured) are
   // listed; unknown optional ones are ignored.
   const withAttrs = (attributes: StunAttribute[], t = tid(4)) =>
@@ -699,6 +711,76 @@ Deno.test({
 // ---------------------------------------------------------------------------------------------
 // Command line
 
+Deno.test({
+  name:
+    "stun: a plain p2p serve answers on PORT+1 and names it in ALT-PORT; a taken PORT+1 is a warning",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Two free ports in a row: P for the server, P+1 held by us in the second run.
+    let port = 0;
+    for (let i = 0; i < 20 && !port; i++) {
+      const a = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+      const p = (a.addr as Deno.NetAddr).port;
+      try {
+        if (p < 65535) {
+          Deno.listenDatagram({ hostname: "127.0.0.1", port: p + 1, transport: "udp" }).close();
+        }
+        if (p < 65535) port = p;
+      } catch {
+        // P+1 taken: try another
+      }
+      a.close();
+    }
+    assert.ok(port, "two free ports in a row");
+    const args = ["serve", "--host", "127.0.0.1", "--port", String(port), "--json", "--no-ipv6"];
+    {
+      await using srv = P2pProcess.p2p(args, { label: "server" });
+      const ev = await srv.waitForEvent("listening", {}, 20_000);
+      assert.deepEqual(ev.alt, [`127.0.0.1:${port + 1}`]);
+      const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+      try {
+        await sock.send(bindingRequest(tid(9)), { transport: "udp", hostname: "127.0.0.1", port });
+        const [reply] = await sock.receive();
+        assert.equal(altPortOf(decoded(reply)), port + 1);
+        await sock.send(bindingRequest(tid(10)), {
+          transport: "udp",
+          hostname: "127.0.0.1",
+          port: port + 1,
+        });
+        const [second, from] = await sock.receive();
+        assert.equal((from as Deno.NetAddr).port, port + 1);
+        assert.equal(altPortOf(decoded(second)), port, "the second port names the first");
+      } finally {
+        sock.close();
+      }
+    }
+    const held = Deno.listenDatagram({ hostname: "127.0.0.1", port: port + 1, transport: "udp" });
+    try {
+      await using srv = P2pProcess.p2p(args, { label: "server (PORT+1 taken)" });
+      const ev = await srv.waitForEvent("listening", {}, 20_000);
+      assert.equal(ev.addr, `127.0.0.1:${port}`);
+      assert.equal(ev.alt, undefined, "runs without the second port");
+      // An answer means it is serving (its start-up lines are written); stopped, all is read.
+      const sock = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+      try {
+        await sock.send(bindingRequest(tid(11)), { transport: "udp", hostname: "127.0.0.1", port });
+        const [reply] = await sock.receive();
+        assert.equal(altPortOf(decoded(reply)), null, "no second port to name");
+      } finally {
+        sock.close();
+      }
+      await srv.close();
+      assert.match(
+        srv.stderr,
+        /Not serving the second port \d+: .*--alt-port a free port, or --no-alt-port/,
+      );
+    } finally {
+      held.close();
+    }
+  },
+});
+
 Deno.test("stun cli: --alt-port and --alt-host", () => {
   const serve = (...a: string[]) => {
     const c = parseCommand(["serve", ...a]);
@@ -707,15 +789,25 @@ Deno.test("stun cli: --alt-port and --alt-host", () => {
   };
   const o = serve("--host", "192.0.2.1", "--alt-port", "3479", "--alt-host", "192.0.2.2");
   assert.deepEqual([o.altPort, o.altHost], [3479, "192.0.2.2"]);
+  // A second port of the same address by default: PORT+1, any free one with --port 0, and a
+  // bind failure is then only a warning.
   const d = serve();
-  assert.deepEqual([d.altPort, d.altHost], [undefined, undefined]);
-  assert.equal(serve("--alt-port", "3479").altPort, 3479);
+  assert.deepEqual([d.altPort, d.altHost, d.altPortOptional], [7778, undefined, true]);
+  assert.deepEqual([serve("--port", "4000").altPort, serve("--port", "0").altPort], [4001, 0]);
+  assert.equal(serve("--port", "65535").altPort, 65534);
+  const none = serve("--no-alt-port");
+  assert.deepEqual([none.altPort, none.altPortOptional], [undefined, undefined]);
+  const given = serve("--alt-port", "3479");
+  assert.deepEqual([given.altPort, given.altPortOptional], [3479, undefined]);
+  assert.equal(serve("--port", "0", "--alt-port", "0").altPort, 0);
   const bad = [
+    ["--alt-port", "3479", "--no-alt-port"],
+    ["--host", "192.0.2.1", "--alt-port", "3479", "--alt-host", "192.0.2.2", "--no-alt-port"],
+    ["--host", "192.0.2.1", "--alt-port", "0", "--alt-host", "192.0.2.2"],
     ["--alt-host", "192.0.2.2"], // needs --alt-port
     ["--alt-port", "3479", "--alt-host", "192.0.2.2"], // --host 0.0.0.0
     ["--host", "192.0.2.1", "--alt-port", "3479", "--alt-host", "192.0.2.1"],
     ["--alt-port", "7777"],
-    ["--alt-port", "0"],
     ["--alt-port", "70000"],
     ["--host", "192.0.2.1", "--alt-port", "1", "--alt-host", "example.org"],
   ];
@@ -735,6 +827,8 @@ Deno.test("stun: p2p's own padded requests get answers no larger than themselves
     new StunResponder({ sockets: [FULL[0]] }),
     new StunResponder({ sockets: FULL }),
     new StunResponder({ sockets: six }),
+    // One address, two ports: the answer names the other port (ALT-PORT).
+    new StunResponder({ sockets: [FULL[0], FULL[1]] }),
   ];
   const flags = [0, CHANGE_PORT, CHANGE_IP, CHANGE_IP | CHANGE_PORT];
   let largest = 0;

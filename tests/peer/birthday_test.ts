@@ -25,7 +25,9 @@ import {
 import { noiseFactory } from "../../lib/peer/handshake/handshake.ts";
 import { pairPrologue } from "../../lib/peer/handshake/secure_link.ts";
 import { seededRandom } from "../support/prng.ts";
-import { natPair, type SimPeer, simRoom } from "../support/sim.ts";
+import { addPeer, natPair, SimNet, type SimPeer, simRoom } from "../support/sim.ts";
+import { SimNat } from "../support/sim_nat.ts";
+import { OneAddressServer, SERVER_PORT2 } from "../support/sim_one_address.ts";
 
 Deno.test("birthday: miss probability matches the birthday bound", () => {
   const range = 64512;
@@ -194,6 +196,114 @@ Deno.test("birthday sim: a sequential symmetric NAT is found by prediction in a 
   assert.equal(easy.hits, 1);
   // Random probing needs about 250 probes on average; the predicted ports come first.
   assert.ok(easy.probes <= 16, `${easy.probes} probes`);
+});
+
+/**
+ * alice behind a port-restricted NAT and bob behind a symmetric one, with only a plain
+ * `p2p serve` (one address; its second port unless `port2` is false) and no `--stun` servers.
+ */
+function oneAddressPair(seed: number, port2: boolean) {
+  const net = new SimNet(seed, { latency: 25 });
+  const server = new OneAddressServer(net, port2);
+  const peer = (name: string, n: number, type: "port-restricted" | "symmetric-random") =>
+    addPeer(
+      net,
+      name,
+      { hostname: `10.${n}.0.2`, port: 5000 },
+      new SimNat(`203.0.113.${n}`, type, undefined, seed * 2 + n),
+    );
+  return {
+    net,
+    server,
+    a: peer("alice", 1, "port-restricted"),
+    b: peer("bob", 2, "symmetric-random"),
+  };
+}
+
+Deno.test("birthday sim: with a one-address server alone, port-restricted ↔ symmetric ends up direct", () => {
+  for (const seed of [31, 32, 33]) {
+    const { net, a, b } = oneAddressPair(seed, true);
+    const took = net.runUntilTrue(() => direct(a, "bob") && direct(b, "alice"), 30_000);
+    assert.equal(b.client.birthdayStats().hits, 1, `seed ${seed}`);
+    assert.ok(took < 15_000, `seed ${seed}: ${took} ms`);
+    // Both asked the server's second port, once its reachability check had had its chance.
+    const asked = net.log.filter((d) =>
+      d.from.hostname === SERVER_PORT2.hostname &&
+      d.from.port === SERVER_PORT2.port
+    );
+    assert.ok(asked.length >= 2, `seed ${seed}: answers from the second port`);
+    // Only the symmetric side was told its NAT maps per destination.
+    const notice = (p: SimPeer) =>
+      p.drain().some((e) => e.type === "notice" && e.kind === "symmetric-nat");
+    assert.deepEqual([notice(a), notice(b)], [false, true], `seed ${seed}`);
+  }
+});
+
+Deno.test("birthday sim: a one-address server without its second port: no verdict, stays relayed", () => {
+  const { net, a, b } = oneAddressPair(34, false);
+  net.run(20_000);
+  assert.ok(!direct(a, "bob") && !direct(b, "alice"));
+  assert.equal(a.client.birthdayStats().searches + b.client.birthdayStats().searches, 0);
+});
+
+Deno.test("birthday sim: without any STUN verdict, a third peer's views make port-restricted ↔ symmetric direct", () => {
+  // A server without its second port and no --stun: nobody knows its mapping from STUN. carol
+  // (full cone) reaches both directly; her PROBE_ACKs tell alice she is seen where the server
+  // sees her (endpoint-independent) and bob that he is not (a mapping per destination).
+  const { net, a, b } = oneAddressPair(35, false);
+  const c = addPeer(
+    net,
+    "carol",
+    { hostname: "10.3.0.2", port: 5000 },
+    new SimNat("203.0.113.3", "full-cone", undefined, 35 * 2 + 3),
+  );
+  net.runUntilTrue(() => direct(a, "bob") && direct(b, "alice"), 40_000);
+  assert.ok(direct(c, "alice") && direct(c, "bob"));
+  assert.deepEqual(a.client.mapping, { mapping: NatMapping.EndpointIndependent, basis: "proven" });
+  assert.deepEqual(b.client.mapping, { mapping: NatMapping.AddressDependent, basis: "proven" });
+  assert.equal(b.client.birthdayStats().hits, 1);
+});
+
+Deno.test("birthday sim: a mapping per destination host that two server ports cannot see is caught by a peer's view", () => {
+  // alice's NAT maps per destination host, not per port: the server's two ports agree ("not
+  // per port", told as endpoint-independent), until carol sees her at another port.
+  const net = new SimNet(36, { latency: 25 });
+  new OneAddressServer(net, true);
+  const a = addPeer(
+    net,
+    "alice",
+    { hostname: "10.1.0.2", port: 5000 },
+    new SimNat(
+      "203.0.113.1",
+      {
+        mapping: "address-dependent",
+        filtering: "address-and-port-dependent",
+        ports: "random",
+      },
+      undefined,
+      1,
+    ),
+  );
+  net.run(3_000);
+  assert.deepEqual(a.client.mapping, {
+    mapping: NatMapping.EndpointIndependent,
+    basis: "not-port-dependent",
+  });
+  const c = addPeer(
+    net,
+    "carol",
+    { hostname: "10.3.0.2", port: 5000 },
+    new SimNat("203.0.113.3", "full-cone", undefined, 3),
+  );
+  net.runUntilTrue(() => direct(a, "carol") && direct(c, "alice"), 20_000);
+  // Her next probe of the direct path (a keepalive) brings carol's view.
+  const took = net.runUntilTrue(() => a.client.mapping.basis === "proven", 30_000);
+  console.log(`alice learnt her mapping from carol's view ${took} ms after going direct`);
+  assert.deepEqual(a.client.mapping, { mapping: NatMapping.AddressDependent, basis: "proven" });
+  assert.ok(
+    a.drain().some((e) => e.type === "notice" && e.kind === "symmetric-nat"),
+    "alice is told her NAT maps per destination",
+  );
 });
 
 Deno.test("birthday sim: symmetric ↔ symmetric stays relayed and nobody scans", () => {

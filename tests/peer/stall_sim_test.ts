@@ -248,3 +248,34 @@ Deno.test("a stopped peer's socket is not flooded: a line a second for a minute 
   net.runUntilTrue(() => a.client.outstanding === 0, 30_000);
   assert.deepEqual(b.messages(), Array.from({ length: 60 }, (_, i) => `alice: line ${i + 1}`));
 });
+
+Deno.test("a LEFT (expired) read on waking, about a peer that came back meanwhile, is no `left`", () => {
+  const net = new SimNet(2111);
+  addServer(net, { expireAfter: 75_000 });
+  // Relayed only: no direct path keeps the pair together, only what the server says.
+  const a = stoppableWith(net, "alice", 1);
+  const b = stoppableWith(net, "bob", 2);
+  net.runUntilTrue(() => a.client.peers().length === 1 && b.client.peers().length === 1);
+  net.run(2_000);
+  const before = a.drain().length;
+  // bob stops long enough for the server to expire him; alice stops before the LEFT comes.
+  b.stop.stopped = true;
+  net.run(20_000);
+  a.stop.stopped = true;
+  net.run(70_000); // The server expires bob; its LEFT waits in alice's socket.
+  b.stop.wake(net.now); // bob registers again: his INTRO waits behind the LEFT.
+  net.run(5_000);
+  a.stop.wake(net.now);
+  net.run(40_000);
+  const after = a.drain().slice(before);
+  assert.deepEqual(after.filter((e) => e.type === "left"), [], JSON.stringify(after));
+  assert.equal(a.client.peers().map((p) => p.name).join(), "bob");
+});
+
+/** A relay-only peer that can be stopped. */
+function stoppableWith(net: SimNet, name: string, n: number): SimPeer & { stop: Stoppable } {
+  const p = addPeer(net, name, at(n), undefined, { relayOnly: true });
+  const stop = new Stoppable(p.client);
+  net.replace(p.client, stop);
+  return Object.assign(p, { stop });
+}

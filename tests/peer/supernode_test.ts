@@ -13,7 +13,8 @@ import { Registry } from "../../lib/server/registry.ts";
 import { signedHello, testPeerId } from "../support/hello.ts";
 import { seededRandom } from "../support/prng.ts";
 import { JsonView, pathText } from "../../lib/roles/view.ts";
-import { SERVER, SimNet, type SimPeer, simRoom } from "../support/sim.ts";
+import { addPeer, SERVER, SimNet, type SimPeer, simRoom } from "../support/sim.ts";
+import { SimNat } from "../support/sim_nat.ts";
 import { addCheckingServer, addressOf, addRoomPeer, SERVER_ALT } from "../support/supernode_sim.ts";
 
 /** `n` numbered lines from `from`, sent one a step. */
@@ -53,6 +54,57 @@ Deno.test("reachability: public and full-cone peers pass, port-restricted and sy
   const passed = [idHexOf(alice), idHexOf(bob)].sort();
   assert.equal(carol.client.supernodeKey, passed[0]);
   assert.equal(dave.client.supernodeKey, passed[0]);
+});
+
+Deno.test("reachability with one address: only a peer without a NAT is probed (from the second port) and passes", () => {
+  const net = new SimNet(22);
+  const { registry } = addCheckingServer(net, "port");
+  const alice = addRoomPeer(net, "alice", "public");
+  const others = (["full-cone", "address-restricted", "port-restricted", "symmetric"] as const)
+    .map((nat) => addRoomPeer(net, `p-${nat}`, nat));
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 1, "only alice, on her own address, is probed");
+  assert.equal(registry.stats.reachPassed, 1);
+  assert.equal(alice.client.supernode, true);
+  for (const p of others) {
+    assert.equal(p.client.supernode, false);
+    assert.equal(p.client.supernodeKey, idHexOf(alice));
+  }
+});
+
+Deno.test("reachability with one address: probing NATted peers from the second port would pass an address-restricted NAT", () => {
+  // Why only peers without a NAT are probed: a REACH from the server's own address (another
+  // port) gets through a NAT that filters on the address alone, yet strangers cannot.
+  const net = new SimNet(23);
+  const { registry } = addCheckingServer(net, "port", { reachNoNatOnly: false });
+  const ari = addRoomPeer(net, "ari", "address-restricted");
+  const pat = addRoomPeer(net, "pat", "port-restricted");
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 2);
+  assert.equal(ari.client.supernode, true, "the false positive the guard prevents");
+  assert.equal(pat.client.supernode, false);
+});
+
+Deno.test("reachability: a public peer behind a stateful firewall fails the one-address probe", () => {
+  // A host on its own address whose firewall lets in only replies (per address and port):
+  // probed, and the REACH from the second port is dropped.
+  const net = new SimNet(24);
+  const { registry } = addCheckingServer(net, "port");
+  const own = { hostname: "192.0.2.99", port: 5000 };
+  const firewall = (filtering: "address-and-port-dependent" | "address-dependent") =>
+    new SimNat(own.hostname, { mapping: "endpoint-independent", filtering, ports: "preserve" });
+  const fw = addPeer(net, "fw", own, firewall("address-and-port-dependent"));
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 1, "probed: it is seen on its own address");
+  assert.equal(registry.stats.reachPassed, 0);
+  assert.equal(fw.client.supernode, false);
+  // The limit of one address, documented: a firewall that filters on the address alone (rare;
+  // conntrack-based ones filter per address and port) lets the probe in.
+  const net2 = new SimNet(25);
+  const { registry: r2 } = addCheckingServer(net2, "port");
+  addPeer(net2, "fw2", own, firewall("address-dependent"));
+  net2.run(5_000);
+  assert.equal(r2.stats.reachPassed, 1);
 });
 
 Deno.test("reachability: a REACHED without the registration's token or nonce changes nothing", () => {
@@ -391,6 +443,46 @@ Deno.test("registry: one REACH per registration, within the server-wide rate, on
   for (let n = 10; n < 30; n++) hello(n, FLAG_SUPERNODE);
   assert.equal(reaches().length, 7);
   assert.equal(reg.stats.drops["reach-rate"], 13);
+});
+
+Deno.test("registry with one address: REACH from the second port only to members seen at their own endpoint, IPv4", () => {
+  const reg = new Registry(
+    { reachVia: 1, reachNoNatOnly: true },
+    seededRandom(2),
+    new Uint8Array(32).fill(2),
+  );
+  const hello = (n: number, from: { hostname: string; port: number }, own: typeof from[]) => {
+    const id = testPeerId(`reach1 ${n}`);
+    const m = signedHello("reach1", {
+      id,
+      flags: FLAG_SUPERNODE,
+      nameTag: new Uint8Array(8).fill(n),
+      cookie: reg.cookieFor(id, from, 0),
+      privateEndpoints: own,
+    });
+    reg.handleDatagram(0, from, encodeServerMsg(m));
+    const out: Transmit[] = [];
+    for (let t = reg.pollTransmit(); t; t = reg.pollTransmit()) {
+      if (t.via !== undefined) out.push(t);
+    }
+    return out;
+  };
+  const pub = { hostname: "192.0.2.1", port: 4000 };
+  const probed = hello(1, pub, [pub]);
+  assert.deepEqual(probed.map((t) => [t.via, t.to]), [[1, pub]]);
+  // Behind a NAT: its interface is another address (or the same address, another port).
+  assert.deepEqual(
+    hello(2, { hostname: "192.0.2.2", port: 4000 }, [{ hostname: "10.0.0.2", port: 4000 }]),
+    [],
+  );
+  assert.deepEqual(
+    hello(3, { hostname: "192.0.2.3", port: 5000 }, [{ hostname: "192.0.2.3", port: 4000 }]),
+    [],
+  );
+  // On its own IPv6 address: the second port is IPv4, no probe.
+  const six = { hostname: "2001:db8::5", port: 4000 };
+  assert.deepEqual(hello(4, six, [six]), []);
+  assert.equal(reg.stats.reachSent, 1);
 });
 
 Deno.test("a supernode that stays up but drops a pair's frames: the pair moves to the server's relay", () => {

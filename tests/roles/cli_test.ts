@@ -273,6 +273,9 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
     options: {
       host: "0.0.0.0",
       port: 7777,
+      // A second port of the same address by default (mapping verdicts, supernodes).
+      altPort: 7778,
+      altPortOptional: true,
       ipv6: { host: "::", required: false },
       expireAfter: 75_000,
       summaryInterval: 60_000,
@@ -339,6 +342,8 @@ Deno.test("cli: serve defaults and values (seconds become ms)", () => {
     {
       host: "127.0.0.1",
       port: 0,
+      altPort: 0,
+      altPortOptional: true,
       expireAfter: 1_500,
       summaryInterval: 0,
       json: true,
@@ -395,7 +400,10 @@ Deno.test("cli: join --supernode, --no-supernode, limits and several --server", 
   assert.throws(() => parse(...base, "--server", "nope:"), /--server must be HOST:PORT/);
   assert.throws(() => parse(...base, "--supernode-max-members", "0"), /from 1 to/);
   assert.match((parse("join", "--help") as { text: string }).text, /--no-supernode/);
-  assert.match((parse("serve", "--help") as { text: string }).text, /no peer becomes a supernode/);
+  assert.match(
+    (parse("serve", "--help") as { text: string }).text,
+    /--no-alt-port +no second port: no mapping verdict from this server, no\s+supernodes/,
+  );
 });
 
 Deno.test("cli: join --no-portmap turns router port mapping off", () => {

@@ -6,7 +6,9 @@
  *
  * The lab's server has a second public address (`p2p serve --alt-host --alt-port`), so every
  * peer's STUN probe of the server gives a mapping verdict (endpoint-independent or
- * address-dependent): the peers decide from it which of them is the hard side.
+ * address-dependent): the peers decide from it which of them is the hard side. The one-address
+ * cells ({@link Cell.server} `"one-address"`) run a plain `p2p serve` instead (one address, no
+ * flags: its second port, PORT+1, tells the peers whether their NAT maps per port).
  *
  * {@link runCell} never throws: it returns a {@link CellResult} whose `error` carries the
  * routers' conntrack tables and the processes' stderr when something went wrong.
@@ -64,6 +66,11 @@ export interface Cell {
   needs?: { tools: string[]; pkg: string };
   /** Builds the hosts and routers. */
   build(lab: NatLab): Promise<Topology>;
+  /**
+   * The server: `"two-address"` (default) with `--alt-host` and `--alt-port`, `"one-address"` a
+   * plain `p2p serve` on one address without flags.
+   */
+  server?: "two-address" | "one-address";
   /** `--keepalive` for both peers, in seconds. */
   keepaliveSec?: number;
   /** Idle time after connecting, before messages (lets mappings expire). */
@@ -164,6 +171,17 @@ function pairCell(x: NatType, y: NatType): Cell {
     expect: hard(x) && hard(y) ? "relay" : "direct",
     ...(birthday ? { upgrade: "birthday probing" as const } : {}),
     build: (lab) => twoHomes(lab, x, y),
+  };
+}
+
+/** A cell of the pair `x` ↔ `y` against a plain `p2p serve` on one address. */
+function oneAddressCell(x: NatType, y: NatType): Cell {
+  const c = pairCell(x, y);
+  return {
+    ...c,
+    id: `one-address--${c.id}`,
+    title: `${c.title}, one-address server`,
+    server: "one-address",
   };
 }
 
@@ -278,6 +296,14 @@ export const CELLS: Cell[] = [
     expect: "direct",
     build: (lab) => twoHomes(lab, "port-restricted", "port-restricted", { lossPercent: 5 }),
   },
+  // A plain `p2p serve` (one address, no flags): the hard side learns it is hard from the
+  // server's two ports, so birthday probing works there too.
+  ...([
+    ["port-restricted", "symmetric"],
+    ["full-cone", "symmetric"],
+    ["address-restricted", "port-restricted"],
+    ["symmetric", "symmetric"],
+  ] as const).map(([x, y]) => oneAddressCell(x, y)),
 ];
 
 function hostOf(addr: unknown): string | null {
@@ -311,20 +337,26 @@ function texts(from: string): string[] {
   return Array.from({ length: MESSAGES_EACH_WAY }, (_, i) => `${from} says #${i + 1}`);
 }
 
-/** Starts the cell's server (with its second address) and any port-mapping daemons. */
+/**
+ * Starts the cell's server (with its second address, or a plain one on one address) and any
+ * port-mapping daemons.
+ */
 async function startServices(
+  cell: Cell,
   lab: NatLab,
   topo: Topology,
   srvHost: Host,
   left: (cap?: number) => number,
 ): Promise<RunningServer> {
-  const altIp = await lab.addAddress(srvHost);
+  const extraArgs = cell.server === "one-address"
+    ? []
+    : ["--alt-host", await lab.addAddress(srvHost), "--alt-port", String(ALT_PORT)];
   const server = await startServer({
     host: srvHost.ip,
     port: SERVER_PORT,
     netns: srvHost.ns,
     timeoutMs: left(15_000),
-    extraArgs: ["--alt-host", altIp, "--alt-port", String(ALT_PORT)],
+    extraArgs,
   });
   try {
     // Port-mapping routers learn their public address from the server's RFC 5780 STUN.
@@ -531,7 +563,7 @@ export async function runCell(cell: Cell): Promise<CellResult> {
     lab = await NatLab.create();
     const srvHost = await lab.addPublicHost("srv");
     topo = await cell.build(lab);
-    const server = await startServices(lab, topo, srvHost, left);
+    const server = await startServices(cell, lab, topo, srvHost, left);
     procs.push(server.proc);
     sides = startPeers(cell, topo, server.addr);
     procs.push(...sides.map((s) => s.me));
@@ -662,7 +694,8 @@ export function markdown(results: readonly CellResult[], context: string): strin
     "network namespaces, each peer behind nftables NAT routers built from RFC 4787's mapping and",
     "filtering behaviours (see `tests/support/natlab.ts`). The server has a second public address",
     "(`--alt-host`, `--alt-port`), so each peer learns from STUN whether its NAT maps per",
-    "destination.",
+    'destination. The rows marked "one-address server" run a plain `p2p serve` instead: one address,',
+    "no flags; its second port (PORT+1) tells each peer whether its NAT maps per destination port.",
     "",
     `Each cell ran ${runs.join(" or ")} time${runs.length === 1 && runs[0] === 1 ? "" : "s"}.`,
     `In every run each peer sends ${MESSAGES_EACH_WAY} messages. "Success" counts the runs in which`,
@@ -711,6 +744,16 @@ export function markdown(results: readonly CellResult[], context: string): strin
     "  of its address at 250 a second, at most 2048 (`lib/peer/path/birthday.ts`). `deno task bench:birthday`",
     "  runs 1,000 seeded searches in the simulator: 1024 probes hit 97–98 % of the time (analytic",
     "  98.3 %), 2048 probes 99.9–100 % (analytic 99.97 %), about 250 probes to the first hit.",
+    "- One-address server (`tests/lab/one_address_lab_test.ts` runs these rows, a supernode room",
+    "  and `p2p doctor` against a plain `p2p serve`): a symmetric NAT shows other public ports",
+    "  towards the server's two ports, so it is the hard side and birthday probing starts; the",
+    "  port-restricted side sees one port and counts as easy (an address-dependent-only mapping",
+    "  would look the same from one address; such a search would fail). Supernodes there: only a",
+    "  peer on its own address (no NAT) is probed, from the second port: alice on a public address",
+    "  serves and relays for bob and carol behind symmetric NATs (the server relayed none of their",
+    "  40 messages' bytes), while full-cone, address-restricted, port-restricted and symmetric peers",
+    "  never serve (a full cone would be reachable, but one address cannot tell it from an",
+    "  address-restricted NAT).",
     "- IPv6 (`tests/lab/ipv6_lab_test.ts`, its own lab, run in CI): two dual-stack hosts behind",
     "  symmetric IPv4 NATs (`masquerade random`) and stateful IPv6 firewalls that drop new inbound",
     "  go direct over IPv6 in 0.5–1.1 s from process start, with the server reached over IPv4 or",

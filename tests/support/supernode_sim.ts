@@ -14,6 +14,8 @@ import { type NatType, SimNat } from "./sim_nat.ts";
 
 /** The server's second address (a different IP than {@link SERVER}). */
 export const SERVER_ALT: Endpoint = { hostname: "198.51.100.2", port: 7777 };
+/** The second port of the server's one address (a plain `p2p serve`: PORT+1). */
+export const SERVER_ALT_PORT: Endpoint = { hostname: SERVER.hostname, port: SERVER.port + 1 };
 
 /** The alternate socket: sends what the registry marks `via` 2, receives nothing. */
 class AltSocket implements SansIo {
@@ -50,25 +52,25 @@ class ServerWithAlt implements SansIo {
 }
 
 /**
- * Adds a server that checks reachability (`alt`: with a second address; without one it cannot,
- * as `p2p serve` without `--alt-host`). Returns the registry and the machine attached (for
+ * Adds a server that checks reachability (`alt` true: from a second address; `"port"`: from
+ * the second port of its one address, as a plain `p2p serve` does; false: it cannot, as
+ * `p2p serve --no-alt-port`). Returns the registry and the machine attached (for
  * {@link SimNet.detach}).
  */
 export function addCheckingServer(
   net: SimNet,
-  alt = true,
+  alt: boolean | "port" = true,
   options: Partial<RegistryOptions> = {},
 ): { registry: Registry; machine: SansIo } {
   const secret = net.bytes(32);
-  const registry = new Registry(
-    { ...options, reachVia: alt ? 2 : undefined },
-    (n) => net.bytes(n),
-    secret,
-  );
+  const reach = alt === "port"
+    ? { reachVia: 1, reachNoNatOnly: true }
+    : { reachVia: alt ? 2 : undefined };
+  const registry = new Registry({ ...reach, ...options }, (n) => net.bytes(n), secret);
   const altSocket = new AltSocket();
   const machine = new ServerWithAlt(registry, altSocket);
   net.attach("server", SERVER, machine);
-  net.attach("server-alt", SERVER_ALT, altSocket);
+  net.attach("server-alt", alt === "port" ? SERVER_ALT_PORT : SERVER_ALT, altSocket);
   return { registry, machine };
 }
 

@@ -94,7 +94,7 @@ Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reaso
     const key = names[name!] as keyof typeof header.MsgType;
     assert.equal(num(type!), header.MsgType[key], name);
   }
-  const kinds = table("| kind | name        | sent ");
+  const kinds = table("| kind | name         | sent ");
   const kindNames: Record<string, number> = {
     PROBE: peerFrame.InnerKind.Probe,
     PROBE_ACK: peerFrame.InnerKind.ProbeAck,
@@ -109,6 +109,12 @@ Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reaso
     SERVER_HINT: peerFrame.InnerKind.ServerHint,
     GOODBYE: peerFrame.InnerKind.Goodbye,
     GOODBYE_ACK: peerFrame.InnerKind.GoodbyeAck,
+    FILE_OFFER: peerFrame.InnerKind.FileOffer,
+    FILE_REPLY: peerFrame.InnerKind.FileReply,
+    FILE_REQUEST: peerFrame.InnerKind.FileRequest,
+    FILE_DATA: peerFrame.InnerKind.FileData,
+    FILE_ACK: peerFrame.InnerKind.FileAck,
+    FILE_SWARM: peerFrame.InnerKind.FileSwarm,
   };
   assert.equal(kinds.length, Object.keys(kindNames).length);
   for (const [kind, name] of kinds) assert.equal(num(kind!), kindNames[name!], name);

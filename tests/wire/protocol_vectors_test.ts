@@ -21,6 +21,7 @@ import { deriveRoomKeys, nameTag, roomSalt, roomSign } from "../../lib/crypto/ro
 import { NOISE_PROTOCOL, payloadOf, readPayload } from "../../lib/peer/handshake/handshake.ts";
 import { pairPrologue, PROLOGUE } from "../../lib/peer/handshake/secure_link.ts";
 import { Registry } from "../../lib/server/registry.ts";
+import { altPortOf, decodeStun, StunResponder } from "../../lib/nat/stun.ts";
 import { type Endpoint, formatEndpoint } from "../../lib/wire/address.ts";
 import { MsgType, peekType, PROTOCOL_VERSION } from "../../lib/wire/header.ts";
 import {
@@ -89,7 +90,10 @@ Deno.test("vectors: the file is for this protocol version and covers every messa
   const server = Object.entries(MsgType).filter(([, t]) => t < 0x20).map(([, t]) => t);
   assert.deepEqual([...types].sort((a, b) => a - b), server, "a sample of every server message");
   const kinds = new Set<number>(V.inner_frames.cases.map((s: Any) => unhex(s.hex)[0]));
-  assert.deepEqual([...kinds].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+  assert.deepEqual(
+    [...kinds].sort((a, b) => a - b),
+    Array.from({ length: 19 }, (_, i) => i + 1),
+  );
 });
 
 Deno.test("vectors: every client ↔ server message encodes to its bytes and decodes to its fields", () => {
@@ -188,7 +192,7 @@ Deno.test("vectors: owner tags of alice's and bob's identities in the room, by t
   assert.notEqual(V.owner_tags.cases[0].owner, V.owner_tags.cases[1].owner);
 });
 
-Deno.test("vectors: address cookies, REACH MAC, roster digests", () => {
+Deno.test("vectors: address cookies, REACH MAC, ALT-PORT, roster digests", () => {
   for (const c of V.cookies.cases) {
     const master = unhex(c.master), id = unhex(c.id), ep: Endpoint = c.endpoint;
     assert.equal(hex(periodSecretRef(master, c.period)), c.period_secret);
@@ -205,6 +209,16 @@ Deno.test("vectors: address cookies, REACH MAC, roster digests", () => {
       c.cookie,
     );
   }
+  const s = V.stun_alt_port;
+  const answer = new StunResponder({ sockets: [s.primary, s.second] })
+    .handle(0, 0, s.client, unhex(s.request));
+  assert.equal(hex(answer!.data), s.response, "a one-address server's answer, byte for byte");
+  const decoded = decodeStun(unhex(s.response));
+  assert.ok(decoded.ok);
+  assert.equal(altPortOf(decoded.value), s.second.port);
+  // The attribute as section 17 draws it: type 0xc070, length 4, the port, two zero bytes.
+  assert.equal(s.alt_port_attribute, `c0700004${s.second.port.toString(16).padStart(4, "0")}0000`);
+  assert.ok(s.response.includes(s.alt_port_attribute));
   const r = V.reach_mac;
   assert.equal(hex(reachMac(unhex(r.token), unhex(r.nonce))), r.mac);
   assert.equal(hex(reachMacRef(unhex(r.token), unhex(r.nonce))), r.mac);

@@ -2,7 +2,7 @@
  * How `tests/vectors/protocol_vectors.json` writes message fields: byte arrays as lowercase hex
  * strings, every other value as it is (numbers, booleans, null, endpoints as
  * `{ hostname, port }`), bigints as decimal strings. Reading back, every string is hex except an
- * endpoint's `hostname` and a REFUSED's `message` (text). Shared by the generator and the test.
+ * endpoint's `hostname`, a REFUSED's `message` and a FILE_OFFER's `name` (text). Shared by the generator and the test.
  *
  * @module
  */
@@ -29,13 +29,16 @@ export function toJson(v: unknown): Json {
 
 /** REFUSED's type code: its `message` is text, not bytes. */
 const REFUSED = 0x03;
+/** FILE_OFFER's inner kind: its `name` is text, not bytes. */
+const FILE_OFFER = 14;
 
 /** The message a JSON form stands for (the inverse of {@link toJson} for message fields). */
 export function fromJson(j: Json, key = "", parent: { [k: string]: Json } | null = null): unknown {
   if (typeof j === "string") {
     if (key === "hostname" || (key === "message" && parent?.type === REFUSED)) return j;
-    // Chat messages' text and names are strings.
+    // Chat messages' text and names are strings; so is a FILE_OFFER's name.
     if (key === "text" && parent !== null && "id" in parent) return j;
+    if (key === "name" && parent?.kind === FILE_OFFER) return j;
     if (key === "name" && parent !== null && "kind" in parent) return j;
     if (key === "counter") return BigInt(j);
     return unhex(j);

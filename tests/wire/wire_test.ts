@@ -50,6 +50,7 @@ import {
   SEALED_HEADER_LEN,
   type SealedFrame,
 } from "../../lib/wire/peer_frame.ts";
+import { FILE_DATA_HEADER } from "../../lib/wire/file_frame.ts";
 import {
   BOOT_LEN,
   COOKIE_LEN,
@@ -285,6 +286,20 @@ const INNER_SAMPLES: InnerFrame[] = [
   { kind: InnerKind.ServerHint, boot: idC },
   { kind: InnerKind.Goodbye },
   { kind: InnerKind.GoodbyeAck },
+  {
+    kind: InnerKind.FileOffer,
+    id: idA,
+    name: "a.txt",
+    size: 5,
+    chunkShift: 14,
+    sha256: new Uint8Array(32).fill(1),
+    root: new Uint8Array(32).fill(2),
+  },
+  { kind: InnerKind.FileReply, id: idA, status: 2 },
+  { kind: InnerKind.FileRequest, id: idA, chunks: [3] },
+  { kind: InnerKind.FileData, id: idA, pn: 1, chunk: 0, offset: 0, data: new Uint8Array(3) },
+  { kind: InnerKind.FileAck, delay: 0, ranges: [[5, 5]] },
+  { kind: InnerKind.FileSwarm, id: idA, index: 0, peers: [idA, idC] },
   { kind: InnerKind.Probe, txid: 0 },
   { kind: InnerKind.Announce, attempt: 0 },
   { kind: InnerKind.Announce, attempt: 0xffffffff },
@@ -1245,11 +1260,20 @@ Deno.test("wire: inner frames reject unknown kinds, truncation and trailing byte
   assertRejected(decodeInner(new Uint8Array(0)), "empty");
   for (const f of INNER_SAMPLES) {
     const b = encodeInner(f);
-    const fixed = f.kind === InnerKind.Data ? DATA_FIXED : b.length;
+    const fixed = f.kind === InnerKind.Data
+      ? DATA_FIXED
+      : f.kind === InnerKind.FileData
+      ? FILE_DATA_HEADER
+      : b.length;
     for (let len = 0; len < b.length; len++) {
       const d = decodeInner(b.subarray(0, len));
       if (len < fixed) {
         assertRejected(d, `kind ${f.kind} truncated to ${len}`);
+      } else if (f.kind === InnerKind.FileData) {
+        // A block runs to the end too.
+        const v = assertOk(d, `FILE_DATA truncated to ${len}`);
+        assert.ok(v.kind === InnerKind.FileData);
+        assert.deepEqual(v.data, f.data.subarray(0, len - fixed));
       } else {
         // DATA text runs to the end: a shorter frame is a shorter text.
         const v = assertOk(d, `DATA truncated to ${len}`);
@@ -1257,7 +1281,7 @@ Deno.test("wire: inner frames reject unknown kinds, truncation and trailing byte
         assert.deepEqual(v.text, f.text.subarray(0, len - fixed));
       }
     }
-    if (f.kind !== InnerKind.Data) {
+    if (f.kind !== InnerKind.Data && f.kind !== InnerKind.FileData) {
       assertRejected(decodeInner(concat(b, [0])), `kind ${f.kind} + trailing byte`);
       assertRejected(decodeInner(concat(b, [1, 2, 3])), `kind ${f.kind} + trailing bytes`);
     }

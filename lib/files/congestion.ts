@@ -1,0 +1,193 @@
+/**
+ * Congestion control and pacing for the bulk file stream: CUBIC (RFC 9438) with the RFC 9002
+ * recovery rules, and a token-bucket pacer.
+ *
+ * Why CUBIC: file transfer shares its path with everything else the user does, so it has to be
+ * fair to TCP on the same bottleneck, and CUBIC is what the TCP stacks it meets run (Linux,
+ * Windows, macOS), with a published specification and its "Reno-friendly" region built in. It
+ * reacts to loss, which is the one signal every path gives: a policer (`nft limit rate`, a
+ * relay's rate limit) drops without queueing, so a delay-based controller such as LEDBAT would
+ * see no delay rise, never back off, and lose a large share of its packets; LEDBAT also yields
+ * to every TCP flow, which is right for background updates but not for a file a user is
+ * waiting for. Chat lines are not governed by this controller at all: they go out before any
+ * bulk packet (the bulk sender is only polled after them) and are tiny; but they queue behind
+ * bulk packets wherever the path queues (a bottleneck's buffer, a busy receiver's socket), so the
+ * bulk sender also counts queueing delay over a small target as a (gentler, β 0.85) congestion
+ * event ({@link Cubic.onDelay}, `QUEUE_TARGET` in `bulk_sender.ts`): loss-based CUBIC alone
+ * fills any buffer before it backs off. A delay that does not shrink as the window does is a
+ * longer path, not our queue: its new minimum RTT is taken and the window given back
+ * ({@link Cubic.restore}). Against a TCP flow that fills a deep buffer this yields, as LEDBAT
+ * would; on policed and shallow paths it is CUBIC.
+ *
+ * The parts: slow start from 10 packets (RFC 6928) until the first loss; on a congestion event
+ * (once per round trip: losses of packets sent before the recovery started do not count again)
+ * the window drops to β = 0.7 of itself, W_max is remembered (with fast convergence), and in
+ * congestion avoidance it grows along `C·(t − K)³ + W_max` (C = 0.4, t in seconds), never below
+ * the Reno-friendly estimate; persistent congestion (every packet of two PTOs lost) restarts at
+ * 2 packets. The window only grows while the sender actually used it (an application-limited
+ * sender, waiting for the receiver's requests, does not inflate it). The pacer spreads packets
+ * at 2× (slow start) or 1.25× (after) cwnd/srtt, like Linux, with bursts of at most
+ * max(10 packets, 2 ms of rate), the timer resolution a JavaScript driver has. Pure; time in ms.
+ *
+ * @module
+ */
+
+/** The bulk stream's packet size for window arithmetic (a full datagram). */
+export const MSS = 1200;
+/** Initial window in bytes (RFC 6928: 10 packets). */
+export const INITIAL_WINDOW: number = 10 * MSS;
+/** Smallest window in bytes. */
+export const MIN_WINDOW: number = 2 * MSS;
+/** Largest window in bytes: bounds the packets one sender keeps track of. */
+export const MAX_WINDOW: number = 8 * 1024 * 1024;
+/** CUBIC's multiplicative decrease factor. */
+export const BETA = 0.7;
+/** The decrease on queueing delay over the target (gentler than a loss's). */
+export const BETA_DELAY = 0.85;
+/** CUBIC's scaling constant (segments / s³). */
+export const CUBIC_C = 0.4;
+/** The Reno-friendly region's additive increase per RTT, in segments. */
+const ALPHA: number = 3 * (1 - BETA) / (1 + BETA);
+
+/** CUBIC's window (RFC 9438), in bytes. Call order: `onSent`, then `onAcked`/`onLost`. */
+export class Cubic {
+  /** The congestion window in bytes. */
+  cwnd: number = INITIAL_WINDOW;
+  /** Slow start threshold in bytes (Infinity until the first loss). */
+  ssthresh = Infinity;
+  #wMax = 0;
+  #k = 0;
+  #epochStart: number | null = null;
+  #wEst = 0;
+  /** Packets sent before this time do not start another congestion event. */
+  #recoveryStart = -Infinity;
+  /** Congestion events so far (for tests and stats). */
+  events = 0;
+
+  /** Whether the window is still in slow start. */
+  get slowStart(): boolean {
+    return this.cwnd < this.ssthresh;
+  }
+
+  /**
+   * `bytes` were acknowledged at `now`; the packet was sent at `sentAt`; `srtt` is the smoothed
+   * RTT in ms; `limited` says whether the sender filled the window lately (else no growth).
+   */
+  onAcked(bytes: number, sentAt: number, now: number, srtt: number, limited: boolean): void {
+    if (sentAt <= this.#recoveryStart || !limited) return;
+    if (this.slowStart) {
+      this.cwnd = Math.min(MAX_WINDOW, this.cwnd + bytes);
+      return;
+    }
+    if (this.#epochStart === null) {
+      this.#epochStart = now;
+      if (this.cwnd >= this.#wMax) {
+        this.#k = 0;
+        this.#wMax = this.cwnd;
+      } else this.#k = Math.cbrt((this.#wMax - this.cwnd) / MSS / CUBIC_C);
+      this.#wEst = this.cwnd;
+    }
+    const t = (now - this.#epochStart + srtt) / 1000;
+    const target = Math.min(
+      1.5 * this.cwnd,
+      Math.max(this.cwnd, CUBIC_C * (t - this.#k) ** 3 * MSS + this.#wMax),
+    );
+    this.#wEst += ALPHA * MSS * bytes / this.cwnd;
+    let next = this.cwnd + (target - this.cwnd) * bytes / this.cwnd;
+    if (this.#wEst > next) next = this.#wEst;
+    this.cwnd = Math.min(MAX_WINDOW, Math.max(MIN_WINDOW, next));
+  }
+
+  /** A packet sent at `sentAt` was declared lost at `now`: a congestion event, once per RTT. */
+  onLost(sentAt: number, now: number): void {
+    if (sentAt <= this.#recoveryStart) return;
+    this.#recoveryStart = now;
+    this.events++;
+    // Fast convergence: a flow whose W_max shrinks releases bandwidth for newcomers.
+    this.#wMax = this.cwnd < this.#wMax ? this.cwnd * (1 + BETA) / 2 : this.cwnd;
+    this.cwnd = Math.max(MIN_WINDOW, this.cwnd * BETA);
+    this.ssthresh = this.cwnd;
+    this.#epochStart = null;
+  }
+
+  /**
+   * A packet sent at `sentAt` came back at `now` with queueing delay over the target: a gentler
+   * congestion event ({@link BETA_DELAY}), at most once per round trip, as for a loss.
+   */
+  onDelay(sentAt: number, now: number): void {
+    if (sentAt <= this.#recoveryStart) return;
+    this.#recoveryStart = now;
+    this.events++;
+    this.#wMax = this.cwnd;
+    this.cwnd = Math.max(MIN_WINDOW, this.cwnd * BETA_DELAY);
+    this.ssthresh = this.cwnd;
+    this.#epochStart = null;
+  }
+
+  /** Takes back delay-based decreases that were no congestion (the path changed): `cwnd` again. */
+  restore(cwnd: number, now: number): void {
+    this.cwnd = Math.min(MAX_WINDOW, Math.max(this.cwnd, cwnd));
+    this.ssthresh = this.cwnd;
+    this.#wMax = this.cwnd;
+    this.#epochStart = null;
+    this.#recoveryStart = now;
+  }
+
+  /** Every packet over two PTOs was lost: start again from the smallest window. */
+  onPersistentCongestion(now: number): void {
+    this.#recoveryStart = now;
+    this.ssthresh = Math.max(MIN_WINDOW, this.cwnd * BETA);
+    this.cwnd = MIN_WINDOW;
+    this.#epochStart = null;
+    this.#wMax = 0;
+  }
+}
+
+/** Shortest burst interval the pacer lets out at once, in ms (a JavaScript timer's resolution). */
+export const PACING_BURST_MS = 2;
+
+/** Rounding slack of the pacer's arithmetic (bytes, and ms). */
+const EPSILON = 1e-3;
+
+/** A token-bucket pacer: how many bytes may leave now, and when the next packet may. */
+export class Pacer {
+  #tokens: number = INITIAL_WINDOW;
+  #at = 0;
+  #rate = Infinity; // bytes per ms
+
+  /** Sets the rate from the window and RTT (ms); without an RTT sample, no pacing. */
+  update(cwnd: number, srtt: number | null, slowStart: boolean, now: number): void {
+    this.#refill(now);
+    this.#rate = srtt === null ? Infinity : (slowStart ? 2 : 1.25) * cwnd / Math.max(srtt, 0.05);
+  }
+
+  #burst(): number {
+    return Math.max(10 * MSS, this.#rate * PACING_BURST_MS);
+  }
+
+  #refill(now: number): void {
+    if (now > this.#at) {
+      this.#tokens = Math.min(this.#burst(), this.#tokens + (now - this.#at) * this.#rate);
+      this.#at = now;
+    }
+  }
+
+  /** Whether a packet of `bytes` may leave at `now`. */
+  canSend(now: number, bytes: number): boolean {
+    this.#refill(now);
+    return this.#tokens >= bytes - EPSILON || this.#rate === Infinity;
+  }
+
+  /** A packet of `bytes` left at `now`. */
+  onSent(now: number, bytes: number): void {
+    this.#refill(now);
+    this.#tokens -= bytes;
+  }
+
+  /** When a packet of `bytes` may leave (now or later). */
+  nextSend(now: number, bytes: number): number {
+    this.#refill(now);
+    if (this.#tokens >= bytes - EPSILON || this.#rate === Infinity) return now;
+    return now + Math.max(EPSILON, (bytes - this.#tokens) / this.#rate);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * What one peer asked us to send it, across all our outgoing files: a queue of requested chunks
+ * (at most {@link MAX_SERVING} at once), cut into blocks for the pair's bulk sender, which it
+ * serves as a {@link BlockSource}. A chunk stays queued until every one of its blocks is
+ * acknowledged (or no longer wanted), and a request for a chunk still queued changes nothing,
+ * so a repeated request costs nothing and a chunk asked for again after that (it failed
+ * verification, the receiver restarted) is sent again in full. Pure.
+ *
+ * @module
+ */
+import { toHex } from "../wire/codec.ts";
+import { FILE_BLOCK } from "../wire/file_frame.ts";
+import type { BlockRef, BlockSource } from "./bulk_sender.ts";
+import type { OutgoingFile } from "./outgoing.ts";
+
+/** Most chunks one peer may have queued with us (its receive window is smaller). */
+export const MAX_SERVING = 48;
+
+interface Serving {
+  file: OutgoingFile;
+  chunk: number;
+  next: number;
+  blocks: number;
+  outstanding: number;
+  acked: number;
+}
+
+/** One peer's requested chunks. */
+export class PeerUplink implements BlockSource {
+  readonly peer: string;
+  #queue = new Map<string, Serving>();
+  /** Chunks whose every block the peer acknowledged: `[file id hex, chunk, bytes]`. */
+  #finished: [string, number, number][] = [];
+
+  constructor(peer: string) {
+    this.peer = peer;
+  }
+
+  /** The peer asks for chunk `c` of `file`; false when refused (queue full). */
+  request(file: OutgoingFile, c: number): boolean {
+    const key = `${toHex(file.offer.id)}:${c}`;
+    if (this.#queue.has(key)) return true;
+    if (this.#queue.size >= MAX_SERVING) return false;
+    this.#queue.set(key, {
+      file,
+      chunk: c,
+      next: 0,
+      blocks: file.layout.blocks(c),
+      outstanding: 0,
+      acked: 0,
+    });
+    file.want(c);
+    return true;
+  }
+
+  /** Drops everything queued for `file` (cancelled, rejected, broken). */
+  drop(file: OutgoingFile): void {
+    for (const [k, s] of this.#queue) {
+      if (s.file === file) {
+        this.#queue.delete(k);
+        file.unwant(s.chunk);
+      }
+    }
+  }
+
+  /** Drops everything queued (the peer is gone). */
+  clear(): void {
+    for (const s of this.#queue.values()) s.file.unwant(s.chunk);
+    this.#queue.clear();
+  }
+
+  /** Chunks queued. */
+  get size(): number {
+    return this.#queue.size;
+  }
+
+  hasBlock(): boolean {
+    for (const s of this.#queue.values()) {
+      if (s.next < s.blocks && s.file.payload(s.chunk)) return true;
+    }
+    return false;
+  }
+
+  nextBlock(): { ref: BlockRef; data: Uint8Array } | undefined {
+    for (const s of this.#queue.values()) {
+      if (s.next >= s.blocks) continue;
+      const payload = s.file.payload(s.chunk);
+      if (!payload) continue;
+      const offset = s.next++ * FILE_BLOCK;
+      const data = payload.subarray(offset, Math.min(payload.length, offset + FILE_BLOCK));
+      s.outstanding++;
+      return { ref: { id: s.file.offer.id, chunk: s.chunk, offset, length: data.length }, data };
+    }
+    return undefined;
+  }
+
+  blockData(ref: BlockRef): Uint8Array | undefined {
+    const s = this.#queue.get(`${toHex(ref.id)}:${ref.chunk}`);
+    const payload = s?.file.payload(ref.chunk);
+    if (!payload) return undefined;
+    return payload.subarray(ref.offset, ref.offset + ref.length);
+  }
+
+  release(ref: BlockRef, acked: boolean): void {
+    const key = `${toHex(ref.id)}:${ref.chunk}`;
+    const s = this.#queue.get(key);
+    if (!s) return;
+    s.outstanding--;
+    if (acked) s.acked++;
+    if (s.outstanding > 0 || s.next < s.blocks) return;
+    this.#queue.delete(key);
+    s.file.unwant(s.chunk);
+    if (s.acked >= s.blocks) {
+      this.#finished.push([toHex(ref.id), s.chunk, s.file.layout.length(s.chunk)]);
+    }
+  }
+
+  /** The next chunk the peer has in full (for progress). */
+  pollFinished(): [string, number, number] | undefined {
+    return this.#finished.shift();
+  }
+}
