@@ -158,6 +158,7 @@ function bareHello(p: Peer): Uint8Array {
     idKey: new Uint8Array(ID_KEY_LEN),
     signature: new Uint8Array(SIGNATURE_LEN),
     idSignature: new Uint8Array(SIGNATURE_LEN),
+    pow: new Uint8Array(8),
     privateEndpoints: [],
   });
 }
@@ -279,9 +280,11 @@ async function pingFor(
 /** The pure Registry doing the same registrations: µs per peer (CPU of this process). */
 function pureRegistration(n: number, room: number, sources: number): number {
   const reg = new Registry({
-    maxPeers: n + 1,
+    maxPeers: 2 * n + 2,
     maxPerSource: n + 1,
     maxRoomsPerSource: n + 1,
+    maxPerNetwork: n + 1,
+    maxRoomsPerNetwork: n + 1,
     expireAfter: 3_600_000,
   }, systemRandom);
   const now = 1_000;
@@ -339,10 +342,15 @@ export async function runCapacity(o: {
     "--summary",
     "0",
     "--max-peers",
-    String(n + 1000),
+    // Twice the peers: below half the cap, so no registration puzzle (lib/server/pressure.ts).
+    String(2 * n + 1000),
     "--max-per-source",
     String(n + 1000),
     "--max-rooms-per-source",
+    String(n + 1000),
+    "--max-per-network",
+    String(n + 1000),
+    "--max-rooms-per-network",
     String(n + 1000),
     "--hello-rate",
     String(n + 1000),

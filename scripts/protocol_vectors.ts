@@ -23,6 +23,7 @@ import { Identity } from "../lib/crypto/identity.ts";
 import { OWNER_TAG_INFO, ownerTag } from "../lib/crypto/owner.ts";
 import { fingerprint } from "../lib/crypto/fingerprint.ts";
 import { peerIdKey } from "../lib/crypto/peer_id.ts";
+import { puzzleDigest, puzzleSolved, solvePuzzle } from "../lib/crypto/puzzle.ts";
 import { deriveRoomKeys, nameTag, ROOM_KDF, roomSalt, roomSign } from "../lib/crypto/room_key.ts";
 import { NOISE_PROTOCOL, payloadOf } from "../lib/peer/handshake/handshake.ts";
 import { pairPrologue } from "../lib/peer/handshake/secure_link.ts";
@@ -70,6 +71,7 @@ import {
   peerIdRef,
   periodSecretRef,
   prologueRef,
+  puzzleDigestRef,
   reachMacRef,
   roomKeysRef,
   rosterDigestRef,
@@ -184,6 +186,15 @@ const reachCase = (() => {
   return { token: TOKEN_ALICE, nonce: REACH_NONCE, mac };
 })();
 
+const puzzleCase = (() => {
+  const difficulty = 12;
+  const pow = solvePuzzle(difficulty, COOKIE, ALICE, NONCE)!;
+  const digest = puzzleDigest(COOKIE, ALICE, NONCE, pow);
+  same("puzzle digest", digest, puzzleDigestRef(COOKIE, ALICE, NONCE, pow));
+  if (!puzzleSolved(difficulty, COOKIE, ALICE, NONCE, pow)) throw new Error("puzzle unsolved");
+  return { cookie: COOKIE, id: ALICE, nonce: NONCE, difficulty, pow, digest };
+})();
+
 /**
  * A one-address server's answer naming its second port in ALT-PORT (section 17): the server
  * on 192.0.2.1:7777 and :7778, a Binding request with a fixed transaction id from 203.0.113.5:40000.
@@ -259,6 +270,7 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
         idKey: aliceIdKey.publicKey,
         signature,
         idSignature,
+        pow: new Uint8Array(8),
         privateEndpoints: ALICE_PRIVATE,
       },
     },
@@ -292,6 +304,7 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
           idKey,
           signature: sig,
           idSignature: idSig,
+          pow: new Uint8Array(8),
           privateEndpoints: [],
         };
       })(),
@@ -398,11 +411,30 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
       name: "REPUNCH",
       fields: { type: MsgType.Repunch, id: ALICE, token: TOKEN_ALICE, target: BOB },
     },
-    { name: "COOKIE", fields: { type: MsgType.Cookie, echo: NONCE, cookie: COOKIE } },
+    {
+      name: "COOKIE",
+      fields: { type: MsgType.Cookie, echo: NONCE, cookie: COOKIE, difficulty: 0 },
+    },
+    {
+      name: "COOKIE (puzzle)",
+      fields: { type: MsgType.Cookie, echo: NONCE, cookie: COOKIE, difficulty: 14 },
+    },
     { name: "REACH", fields: { type: MsgType.Reach, nonce: REACH_NONCE, mac: reachCase.mac } },
     {
       name: "REACHED",
       fields: { type: MsgType.Reached, id: ALICE, token: TOKEN_ALICE, nonce: REACH_NONCE },
+    },
+    {
+      // The server asks bob (another room) to send alice's REACH to her.
+      name: "CHECK",
+      fields: {
+        type: MsgType.Check,
+        token: TOKEN_BOB,
+        seq: 5,
+        target: ALICE_AT,
+        nonce: REACH_NONCE,
+        mac: reachCase.mac,
+      },
     },
   ];
 }
@@ -742,6 +774,7 @@ const vectors = {
   },
   cookies: { section: "6.2 Cookies", cases: cookieCases },
   reach_mac: { section: "5.16 REACH, 6.8 Reachability checks", ...reachCase },
+  puzzle: { section: "6.11 Under pressure", ...puzzleCase },
   stun_alt_port: { section: "17. STUN on the same port (ALT-PORT)", ...stunAltPortCase },
   roster_digests: { section: "5.9 PING", cases: digestCases },
   server_messages: { section: "5. Client ↔ server messages", cases: serverSection },

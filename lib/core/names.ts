@@ -92,6 +92,14 @@ export function normalizeName(
   let afterLetter = false;
   let prev = "";
   for (const ch of name) {
+    if (isBlankLetter(ch.codePointAt(0)!)) {
+      return {
+        ok: false,
+        reason: `The name contains an invisible Hangul filler ${
+          codePointName(ch.codePointAt(0)!)
+        } (it shows as nothing); ${SET_HELP}`,
+      };
+    }
     if (LETTER.test(ch)) {
       afterLetter = true;
       marks = 0;
@@ -250,6 +258,51 @@ export function isConfusableWithAny(name: string, others: Iterable<string>): boo
   return confusableWith(name, others) !== null;
 }
 
+/**
+ * True for the characters `printable` (`lib/roles/view.ts`) escapes: C0 controls, DEL, C1 controls (including
+ * NEL U+0085), the bidirectional-text controls that reorder what follows (ALM U+061C, LRM/RLM
+ * U+200E/U+200F, embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069), the line and
+ * paragraph separators U+2028/U+2029, and lone surrogates.
+ */
+export function isUnsafeTextChar(c: number): boolean {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x061c || c === 0x200e ||
+    c === 0x200f || c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2066 && c <= 0x2069) || (c >= 0xd800 && c <= 0xdfff) || isInvisible(c);
+}
+
+/**
+ * Characters that show nothing and join nothing: they hide text, pad a line, or make two
+ * strings that look the same differ (soft hyphen, Mongolian vowel separator, zero-width space,
+ * word joiner and invisible operators, BOM, Hangul fillers). Tag characters (U+E0000 to
+ * U+E007F) too, except inside an emoji tag sequence (see `printable` (`lib/roles/view.ts`)).
+ */
+function isInvisible(c: number): boolean {
+  return c === 0x00ad || c === 0x180e || c === 0x200b || (c >= 0x2060 && c <= 0x2064) ||
+    c === 0xfeff || c === 0x3164 || c === 0xffa0 || c === 0x115f || c === 0x1160 ||
+    (c >= 0xe0000 && c <= 0xe007f);
+}
+
+/**
+ * `json` (JSON text) with every character {@link isUnsafeTextChar} accepts written as a `\uXXXX`
+ * escape (a surrogate pair above U+FFFF), which a JSON parser reads back to the same string: JSON
+ * may carry them raw, but they would act on a terminal showing the line, or split it for readers
+ * that treat U+2028, U+2029 or U+0085 as line ends. Such characters can only occur inside JSON
+ * strings (JSON.stringify escapes C0 controls itself), so the result is the same JSON.
+ */
+export function escapeUnsafeInJson(json: string): string {
+  let out = "";
+  for (const ch of json) {
+    if (!isUnsafeTextChar(ch.codePointAt(0)!)) {
+      out += ch;
+      continue;
+    }
+    for (let i = 0; i < ch.length; i++) {
+      out += `\\u${ch.charCodeAt(i).toString(16).padStart(4, "0")}`;
+    }
+  }
+  return out;
+}
+
 /** `\xNN` below U+0100, else `\u{XXXX}`: a visible escape for one code point. */
 export function escapeCodePoint(c: number): string {
   return c < 0x100
@@ -258,6 +311,14 @@ export function escapeCodePoint(c: number): string {
 }
 
 const HIDDEN_IN_NAMES = /^[\p{C}\p{Zl}\p{Zp}]$/u;
+
+/**
+ * Letters that show as nothing: the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0). Unicode
+ * calls them letters, so they pass a letter test, yet they pad a name invisibly.
+ */
+export function isBlankLetter(c: number): boolean {
+  return c === 0x115f || c === 0x1160 || c === 0x3164 || c === 0xffa0;
+}
 
 /**
  * A name (or anything claiming to be one) made safe and unambiguous to print on a terminal:
@@ -284,7 +345,9 @@ export function displayName(s: string): string {
     afterLetter = LETTER.test(ch);
     marks = 0;
     if (ch === "\\") out += "\\\\";
-    else if (HIDDEN_IN_NAMES.test(ch) || (c !== 0x20 && /^\p{Zs}$/u.test(ch))) {
+    else if (
+      HIDDEN_IN_NAMES.test(ch) || (c !== 0x20 && /^\p{Zs}$/u.test(ch)) || isBlankLetter(c)
+    ) {
       out += escapeCodePoint(c);
     } else out += ch;
   }

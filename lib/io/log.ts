@@ -22,7 +22,7 @@ import {
   type LogRecord,
   type TextFormatter,
 } from "@logtape/logtape";
-import { displayName } from "../core/names.ts";
+import { displayName, escapeUnsafeInJson } from "../core/names.ts";
 
 const encoder = new TextEncoder();
 
@@ -70,14 +70,7 @@ export function logFormatter(o: FormatterOptions = {}): TextFormatter {
   return o.color ? getAnsiColorFormatter(options) : getTextFormatter(options);
 }
 
-/**
- * Characters that JSON may carry raw but that would act on a terminal showing the log
- * (`tail -f`) or split a line for JavaScript readers: DEL and C1 controls, bidi and zero-width
- * marks, line and paragraph separators. {@link jsonLogFormatter} writes them as `\uXXXX`, which
- * a JSON parser reads back to the same string.
- */
-const JSON_UNSAFE =
-  /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
+/[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
 
 /** A property value as JSON can carry it: bigints as decimal strings, errors as their text. */
 function jsonValue(_key: string, v: unknown): unknown {
@@ -125,8 +118,7 @@ export function jsonLogFormatter(record: LogRecord): string {
     message,
   });
   const line = `${head.slice(0, -1)},"properties":${jsonProperties(record.properties)}}`;
-  return line.replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) +
-    "\n";
+  return escapeUnsafeInJson(line) + "\n";
 }
 
 /**

@@ -139,6 +139,7 @@ export class Client {
       drain: this.#d,
       farewell: this.#farewell,
       relayOnly: options.relayOnly,
+      helps: (options.supernode ?? "auto") !== "off",
       privates: options.privateEndpoints,
     });
     this.#chat = new ChatOut(p.peers, this.#d, log);

@@ -17,7 +17,10 @@ import type { RemotePeer } from "./remote.ts";
 import type { RemoteOutput } from "./remote_context.ts";
 
 /** The remote events that are news for the end of the step (see {@link DriveState.noteEvent}). */
-export type StepNews = Extract<RemoteOutput, { type: "direct-lost" | "server-hint" | "goodbye" }>;
+export type StepNews = Extract<
+  RemoteOutput,
+  { type: "direct-lost" | "relay-worse" | "server-hint" | "goodbye" }
+>;
 
 /** One step's news for the end of the step. Record with {@link noteEvent}, read with `take*`. */
 export class DriveState {
@@ -45,7 +48,7 @@ export class DriveState {
   /**
    * Takes remote `r`'s event `e` if it is news for the end of the step: its direct path lost
    * (news only when `r` is our supernode, key `ourSupernode`: it is reachable by definition, so
-   * it is gone), a SERVER_HINT (news unless we are registered with that very server instance,
+   * it is gone), our supernode relaying worse than the server would (it is left), a SERVER_HINT (news unless we are registered with that very server instance,
    * boot id `bootId`), a GOODBYE. False for any other event.
    */
   noteEvent(
@@ -57,6 +60,10 @@ export class DriveState {
     switch (e.type) {
       case "direct-lost":
         if (r.key === ourSupernode) this.#supernodeFailed = r.key;
+        return true;
+      case "relay-worse":
+        // What our supernode relays arrives late or not at all: leave it for every pair.
+        if (e.supernode === ourSupernode) this.#supernodeFailed = e.supernode;
         return true;
       case "server-hint":
         if (hintMatters(bootId, e.boot)) this.#hinted = true;

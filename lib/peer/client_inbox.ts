@@ -19,6 +19,7 @@ import type { MadeParts } from "./client_parts.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
 import { serverIntake, serverStep } from "./client_server.ts";
 import type { Farewell } from "./farewell.ts";
+import { ReachHelper } from "./reach_helper.ts";
 import type { SupernodeLink } from "./supernode.ts";
 
 /** What an inbox routes to and drains through. */
@@ -31,6 +32,8 @@ export interface InboxParts {
   readonly farewell: Farewell;
   /** Relayed only (`--relay-only`): direct frames are refused. */
   readonly relayOnly: boolean;
+  /** We offered to serve: serving, we send the REACHes of the server's checks (`ReachHelper`). */
+  readonly helps: boolean;
   /** Our private endpoints (a peer on our site is one behind the same public address). */
   readonly privates: readonly Endpoint[];
 }
@@ -41,6 +44,7 @@ export class ClientInbox {
   #drain: ClientDrain;
   #farewell: Farewell;
   #relayOnly: boolean;
+  #helper: ReachHelper;
   #privates: readonly Endpoint[];
 
   /** An inbox over the parts in `i`. */
@@ -49,6 +53,7 @@ export class ClientInbox {
     this.#drain = i.drain;
     this.#farewell = i.farewell;
     this.#relayOnly = i.relayOnly;
+    this.#helper = new ReachHelper(i.helps && !i.relayOnly);
     this.#privates = i.privates;
   }
 
@@ -140,6 +145,12 @@ export class ClientInbox {
         return this.#drain.members();
       case "relayed":
         return this.#relayed(now, step.from, step.payload);
+      case "check": {
+        const r = this.#helper.handle(now, step.msg, this.#p.supernodes.host !== undefined);
+        if (r.ok) this.#drain.out.push(r.transmit);
+        else this.#drain.drop(r.reason);
+        return;
+      }
     }
   }
 

@@ -55,14 +55,16 @@ export function serverIntake(
 /**
  * What a checked server message asks of the client: a peer introduced (`supernodeAt`: where
  * the server found it serving as a supernode, from the server only), a peer gone, the roster, a
- * relayed peer frame, or a drop. `inCharge`: the sender's word on membership counts now.
+ * relayed peer frame, a REACH to send for another peer's check (from the server only), or a
+ * drop. `inCharge`: the sender's word on membership counts now.
  */
 export type ServerStep =
   | { kind: "drop"; reason: string }
   | { kind: "intro"; key: string; intro: Introduction; supernodeAt: Endpoint | null }
   | { kind: "left"; key: string; reason: "expired" | "bye"; inCharge: boolean }
   | { kind: "roster"; ids: Uint8Array[]; inCharge: boolean }
-  | { kind: "relayed"; from: Uint8Array; payload: Uint8Array };
+  | { kind: "relayed"; from: Uint8Array; payload: Uint8Array }
+  | { kind: "check"; msg: Extract<ServerMsg, { type: typeof MsgType.Check }> };
 
 /** Where the client stands when it reads a server message. */
 export interface ServerReader {
@@ -95,6 +97,9 @@ export function serverStep(m: ServerMsg, at: ServerReader, sup?: SupernodeLink):
       return { kind: "roster", ids: m.ids, inCharge };
     case MsgType.Relayed:
       return { kind: "relayed", from: m.from, payload: m.payload };
+    case MsgType.Check:
+      // Only the server checks reachability; a supernode never asks.
+      return sup ? { kind: "drop", reason: "unexpected-type" } : { kind: "check", msg: m };
     default:
       return { kind: "drop", reason: "unexpected-type" };
   }

@@ -63,7 +63,9 @@ export type RemoteEvent =
 /**
  * What a remote peer reports to the client: its user's events; `direct-lost` when a direct path
  * to it had worked and the pair is on the relay now (if it is our supernode, it is gone);
- * `observed` when it saw our main socket's probe come from an endpoint (evidence of our NAT's
+ * `relay-worse` when the supernode relaying it proved worse than the server's relay (see
+ * `lib/peer/relay_watch.ts`; if it is our supernode, we leave it); `observed` when it saw our
+ * main socket's probe come from an endpoint (evidence of our NAT's
  * mapping); `identified` when its handshake first showed its identity (an earlier instance of it
  * gives way, see `lib/peer/membership.ts`); `introduced` once, when it is made (it is owed our
  * history before anything else); `server-hint` when it says it registered with the server
@@ -74,6 +76,7 @@ export type RemoteEvent =
 export type RemoteOutput =
   | RemoteEvent
   | { type: "direct-lost" }
+  | { type: "relay-worse"; supernode: string }
   | { type: "identified" }
   | { type: "introduced" }
   | { type: "server-hint"; boot: Uint8Array }

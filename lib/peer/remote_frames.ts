@@ -69,8 +69,10 @@ export function presentFrame(
       return { kind: "reply", frame: { kind: InnerKind.ProbeAck, txid: f.txid, observed: from } };
     case InnerKind.ProbeAck:
       if (!from) return { kind: "drop", reason: "probe-via-relay" };
-      path.onProbeAck(now, from, f.txid, via);
-      return via === 0 ? { kind: "observed", observed: f.observed } : { kind: "done" };
+      // Only the answer to our own probe, from where it went, tells where the peer saw us.
+      return path.onProbeAck(now, from, f.txid, via) && via === 0
+        ? { kind: "observed", observed: f.observed }
+        : { kind: "done" };
     case InnerKind.Data:
       return { kind: "data", frame: f };
     case InnerKind.Ack:

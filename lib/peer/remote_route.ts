@@ -64,6 +64,8 @@ export class RemoteRoute {
   #probes = new ProbeGate();
   /** What this pair sees of the supernode relaying it (see `lib/peer/relay_watch.ts`). */
   #watch = new RelayWatch();
+  /** `relay-worse` news for the client (see {@link #worse}). */
+  #relayNews: RemoteOutput[] = [];
 
   /** The route of the remote made of `parts`; no path until {@link start}. */
   constructor(parts: RouteParts) {
@@ -79,7 +81,7 @@ export class RemoteRoute {
 
   /** The next path news, if any. */
   pollEvent(): RemoteOutput | undefined {
-    return this.#news.pollEvent();
+    return this.#relayNews.shift() ?? this.#news.pollEvent();
   }
 
   /** The path machine, once the handshake completed (null while departed or refused). */
@@ -283,12 +285,22 @@ export class RemoteRoute {
       if (path.route()) path.suspect(now);
       else if (this.#news.relayedBy !== null && channel.stalledFor(now) >= STALLED_AFTER) {
         // Relayed by a supernode and nothing acknowledged for a while: the server relays.
-        this.#stalledOn = this.#p.ctx.view.supernodeFor(this.#p.key, this.#stalledOn) ??
-          this.#stalledOn;
+        const sup = this.#p.ctx.view.supernodeFor(this.#p.key, this.#stalledOn);
+        if (sup !== null) this.#worse(sup);
       }
     }
     // Relayed by a supernode that holds back or loses what it relays: the server relays.
-    if (this.#watch.worse(this.#serverSum())) this.#stalledOn = this.#watch.key;
+    const watched = this.#watch.key;
+    if (watched !== null && this.#watch.worse(this.#serverSum())) this.#worse(watched);
+  }
+
+  /**
+   * Supernode `sup` relays this pair worse than the server would: the server relays it, and the
+   * client leaves `sup` (`relay-worse`: every pair it relays would fare the same).
+   */
+  #worse(sup: string): void {
+    this.#stalledOn = sup;
+    this.#relayNews.push({ type: "relay-worse", supernode: sup });
   }
 
   /** Both sides' RTTs to the server, summed, when both are known (see `relay_watch.ts`). */

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { POW_LEN, solvePuzzle } from "../crypto/puzzle.ts";
 import { constantTimeEqual } from "../crypto/constant_time.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
@@ -159,6 +160,10 @@ export class ServerLink {
    */
   #heardAt = 0;
   #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
+  /** The puzzle difficulty the last COOKIE asked for (0: none). */
+  #difficulty = 0;
+  /** The last puzzle solved, for which cookie and nonce. */
+  #solved: { d: number; cookie: Uint8Array; nonce: Uint8Array; pow: Uint8Array } | undefined;
   /** This registration attempt's nonce: WELCOME and HELLO refusals must echo it. */
   #nonce: Uint8Array = new Uint8Array(NONCE_LEN);
   #lastCookieHello = -Infinity;
@@ -167,7 +172,7 @@ export class ServerLink {
   #token: Uint8Array = new Uint8Array(TOKEN_LEN);
   /** The name we register under. */
   #name: RegisteredName;
-  /** The sequence numbers of this registration's INTRO, LEFT and ROSTER acted on. */
+  /** The sequence numbers of this registration's INTRO, LEFT, ROSTER and CHECK acted on. */
   #seq = new SeqWindow();
   #public: Endpoint | undefined;
   #lastResync = -Infinity;
@@ -259,6 +264,7 @@ export class ServerLink {
     this.#udp.stop();
     this.#rtt.reset();
     this.#cookie = new Uint8Array(COOKIE_LEN);
+    this.#difficulty = 0;
     // The same server over another transport: the same attempt, so that a slow stream's late
     // WELCOME still counts (see handle).
     if (!sibling) this.#newNonce();
@@ -455,6 +461,8 @@ export class ServerLink {
         return true;
       case MsgType.Pong:
         if (this.authentic(m.token)) {
+          // Where the server sees us now (a NAT may have given us another port since WELCOME).
+          this.#public = m.observed;
           this.#rtt.ponged(now);
           this.#alive(now);
         }
@@ -466,6 +474,7 @@ export class ServerLink {
         // replace the cookie nor keep a registration waiting.
         if (!constantTimeEqual(m.echo, this.registered ? this.#token : this.#nonce)) return true;
         this.#cookie = m.cookie;
+        this.#difficulty = m.difficulty;
         if (this.#state.kind === "registering") {
           // The server answers (slowly, maybe): keep trying it, and for as long as it does.
           this.#heardAt = now;
@@ -618,10 +627,25 @@ export class ServerLink {
       ...signed,
       signature: o.sign(input),
       idSignature: o.idKey.sign(input),
+      pow: this.#pow(),
       privateEndpoints: o.relayOnly ? [] : o.privateEndpoints,
     });
     s.tries++;
     s.nextHello = now + Math.min(250 * 2 ** (s.tries - 1), 2_000);
+  }
+
+  /**
+   * The solution of the puzzle the last COOKIE asked for, for this cookie and nonce (solved once:
+   * about 2^difficulty hashes; `lib/crypto/puzzle.ts`); zeros when none was asked.
+   */
+  #pow(): Uint8Array {
+    const d = this.#difficulty;
+    if (d === 0) return new Uint8Array(POW_LEN);
+    const c = this.#solved;
+    if (c && c.d === d && c.cookie === this.#cookie && c.nonce === this.#nonce) return c.pow;
+    const pow = solvePuzzle(d, this.#cookie, this.#o.id, this.#nonce) ?? new Uint8Array(POW_LEN);
+    this.#solved = { d, cookie: this.#cookie, nonce: this.#nonce, pow };
+    return pow;
   }
 
   /** Registers again with the same id: the server forgot us, or the next server is tried. */

@@ -1,7 +1,7 @@
 /**
  * Small parts of a peer's server link (`lib/peer/server_link.ts`): the round-trip time to the
  * server measured by PING and PONG ({@link PingRtt}), the window of sequence numbers of the
- * server's INTRO, LEFT and ROSTER that were acted on ({@link SeqWindow}: replays and old
+ * server's INTRO, LEFT, ROSTER and CHECK that were acted on ({@link SeqWindow}: replays and old
  * duplicates are not), and the name we register under ({@link RegisteredName}: the wanted one,
  * then `-2`, `-3` … while it is taken, or a new one from `/nick`), and the servers it may use
  * ({@link ServerList}: `--server`, the fallbacks, their boot ids, which are the same server over

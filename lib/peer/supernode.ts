@@ -36,6 +36,8 @@ export const DEFAULT_SUPERNODE: Partial<RegistryOptions> = {
   maxPerSource: 8,
   maxRoomsPerSource: 1,
   helloRate: 10,
+  /** Only members of the one room register: no puzzle (the room key's signature is the cost). */
+  pressureAt: Infinity,
 };
 
 /** Message types members send to a rendezvous point (what a supernode host takes). */

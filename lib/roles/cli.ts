@@ -796,10 +796,10 @@ function joinCommand(
     identityFile: v.identity,
     stun: v.stun,
     portmap: !v["no-portmap"],
-    ...(v.tcp ? { tcp: true } : {}),
-    ...(v["tls-ca"] !== undefined ? { tlsCa: v["tls-ca"] } : {}),
     ...(v.downloads !== undefined ? { downloads: v.downloads } : {}),
     ...(v["auto-accept"] ? { autoAccept: true } : {}),
+    ...(v.tcp ? { tcp: true } : {}),
+    ...(v["tls-ca"] !== undefined ? { tlsCa: v["tls-ca"] } : {}),
     ...(more.length > 0 ? { moreServers: more } : {}),
     supernode: v.supernode ? "ask" : v["no-supernode"] || v["relay-only"] ? "off" : "auto",
     supernodeLimits: {

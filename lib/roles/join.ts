@@ -461,14 +461,14 @@ class PeerProcess {
   #metSomeone = false;
   /** The server last seen in use, to announce a failover. */
   #serverShown: string | null = null;
-  /** How the servers are reached (TCP and TLS streams besides UDP). */
-  #transports: ServerTransports | undefined;
-  /** The server in use last seen, to announce a move between UDP and TCP. */
-  #inUse: Endpoint | undefined;
   /** File transfers: commands, offers, disk work. */
   #files: FileSession;
   /** When each transfer's progress was last shown to people. */
   #progressShown = new Map<string, number>();
+  /** How the servers are reached (TCP and TLS streams besides UDP). */
+  #transports: ServerTransports | undefined;
+  /** The server in use last seen, to announce a move between UDP and TCP. */
+  #inUse: Endpoint | undefined;
 
   constructor(
     o: JoinOptions,
@@ -799,12 +799,12 @@ class PeerProcess {
       if (e.type !== "file" || e.state !== "progress" || this.#o.json || this.#showProgress(e.id)) {
         this.#print(this.#view.event(e.type === "peer" ? this.#withTransport(e) : e));
       }
+      if (e.type === "file") this.#files.onEvent(e);
+      if (e.type === "peer") this.#files.onPeer(e.name);
       // Registered over TCP or TLS: said once (and again whenever that changes).
       if (e.type === "ready" && inUse.stream !== undefined) {
         this.#print(this.#transportNotice(inUse));
       }
-      if (e.type === "file") this.#files.onEvent(e);
-      if (e.type === "peer") this.#files.onPeer(e.name);
       if (e.type === "warning" && e.kind === "identity-changed" && e.name !== null) {
         this.#print(this.#view.notice(
           `If you checked the new fingerprint with ${e.name}, type /trust ${e.name} to accept it`,
@@ -821,6 +821,17 @@ class PeerProcess {
     this.#files.onStep();
     this.#wake();
     this.#room?.();
+  }
+
+  /** Whether a progress line of transfer `id` is due for people (one every 2 s). */
+  #showProgress(id: string): boolean {
+    const now = monotonicNow(), last = this.#progressShown.get(id);
+    if (last !== undefined && now - last < HUMAN_PROGRESS_EVERY) return false;
+    this.#progressShown.set(id, now);
+    if (this.#progressShown.size > 256) {
+      this.#progressShown.delete(this.#progressShown.keys().next().value!);
+    }
+    return true;
   }
 
   /**
@@ -871,17 +882,6 @@ class PeerProcess {
         this.#view.event(this.#withTransport({ ...shown, type: "peer", path: shown.path })),
       );
     }
-  }
-
-  /** Whether a progress line of transfer `id` is due for people (one every 2 s). */
-  #showProgress(id: string): boolean {
-    const now = monotonicNow(), last = this.#progressShown.get(id);
-    if (last !== undefined && now - last < HUMAN_PROGRESS_EVERY) return false;
-    this.#progressShown.set(id, now);
-    if (this.#progressShown.size > 256) {
-      this.#progressShown.delete(this.#progressShown.keys().next().value!);
-    }
-    return true;
   }
 
   /** Makes a port mapper's HTTP request and hands the answer back in a driver step. */

@@ -349,15 +349,13 @@ async function bindSockets(
   o: ServeOptions,
   makeRegistry: (roles: ReadonlySet<number>) => Registry,
   onStep: () => void,
-): Promise<
-  {
-    drivers: UdpDriver[];
-    stun: StunHub;
-    registry: Registry;
-    skipped?: string;
-    streams: StreamServer | undefined;
-  }
-> {
+): Promise<{
+  drivers: UdpDriver[];
+  stun: StunHub;
+  registry: Registry;
+  streams: StreamServer | undefined;
+  skipped?: string;
+}> {
   const stun = new StunHub();
   const drivers: UdpDriver[] = [];
   const roles = new Set<number>([0]);

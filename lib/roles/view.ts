@@ -7,7 +7,13 @@
  * @module
  */
 import type { ClientEvent, PeerInfo } from "../peer/client.ts";
-import { confusableWith, displayName, escapeCodePoint } from "../core/names.ts";
+import {
+  confusableWith,
+  displayName,
+  escapeCodePoint,
+  escapeUnsafeInJson,
+  isUnsafeTextChar as unsafeChar,
+} from "../core/names.ts";
 import { type Endpoint, formatEndpoint } from "../wire/address.ts";
 import { fileJson, fileLine } from "./file_view.ts";
 
@@ -82,28 +88,10 @@ export const HELP_LINES: readonly string[] = [
 ];
 
 /**
- * True for the characters {@link printable} escapes: C0 controls, DEL, C1 controls (including
- * NEL U+0085), the bidirectional-text controls that reorder what follows (ALM U+061C, LRM/RLM
- * U+200E/U+200F, embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069), the line and
- * paragraph separators U+2028/U+2029, and lone surrogates.
+ * True for the characters {@link printable} escapes (see `isUnsafeTextChar` in
+ * `lib/core/names.ts`, where it is defined once for every output).
  */
-export function isUnsafeTextChar(c: number): boolean {
-  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x061c || c === 0x200e ||
-    c === 0x200f || c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) ||
-    (c >= 0x2066 && c <= 0x2069) || (c >= 0xd800 && c <= 0xdfff) || isInvisible(c);
-}
-
-/**
- * Characters that show nothing and join nothing: they hide text, pad a line, or make two
- * strings that look the same differ (soft hyphen, Mongolian vowel separator, zero-width space,
- * word joiner and invisible operators, BOM, Hangul fillers). Tag characters (U+E0000 to
- * U+E007F) too, except inside an emoji tag sequence (see {@link printable}).
- */
-function isInvisible(c: number): boolean {
-  return c === 0x00ad || c === 0x180e || c === 0x200b || (c >= 0x2060 && c <= 0x2064) ||
-    c === 0xfeff || c === 0x3164 || c === 0xffa0 || c === 0x115f || c === 0x1160 ||
-    (c >= 0xe0000 && c <= 0xe007f);
-}
+export const isUnsafeTextChar: (c: number) => boolean = unsafeChar;
 
 /**
  * Makes received text safe to print: every character {@link isUnsafeTextChar} accepts is shown
@@ -467,18 +455,9 @@ export function peerView(o: PeerViewOptions): PeerView {
     : new HumanView({ color: o.color ?? false, bell: o.bell ?? false });
 }
 
-/**
- * JSON.stringify leaves DEL, C1 (NEL U+0085), U+2028/U+2029 and bidi controls raw; they can
- * only occur inside JSON strings, where `\uXXXX` means the same character.
- */
-const JSON_UNSAFE = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
-/** One JSON line for `value`, with no raw line separators or terminal controls. */
+/** One JSON line for `value`, with no raw line separators, terminal controls or invisibles. */
 export function jsonLine(value: unknown): string {
-  return JSON.stringify(value).replace(
-    JSON_UNSAFE,
-    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return escapeUnsafeInJson(JSON.stringify(value));
 }
 
 function line(value: Record<string, unknown>): string {

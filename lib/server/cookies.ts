@@ -28,6 +28,8 @@ export class Cookies {
   /** The secrets of the current period and the one before (cookies live one to two periods). */
   #secrets: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
   #out: Outbox;
+  /** The puzzle difficulty COOKIEs ask for now (see `./pressure.ts`); set by the registry. */
+  difficulty: () => number = () => 0;
 
   /** Cookies keyed by `master`; COOKIE answers go to `out`. */
   constructor(master: Uint8Array, out: Outbox) {
@@ -69,8 +71,27 @@ export class Cookies {
       return true;
     }
     this.#out.stats.cookies++;
-    this.#out.send(from, { type: MsgType.Cookie, echo, cookie: want });
+    this.#out.send(from, {
+      type: MsgType.Cookie,
+      echo,
+      cookie: want,
+      difficulty: this.difficulty(),
+    });
     return false;
+  }
+
+  /**
+   * Answers a HELLO whose cookie is good but whose puzzle is not solved (6.11): a COOKIE with
+   * the current one and the difficulty, echoing the HELLO's nonce.
+   */
+  askPuzzle(from: Endpoint, id: Uint8Array, echo: Uint8Array, difficulty: number): void {
+    this.#out.stats.cookies++;
+    this.#out.send(from, {
+      type: MsgType.Cookie,
+      echo,
+      cookie: this.cookieFor(id, from),
+      difficulty,
+    });
   }
 }
 

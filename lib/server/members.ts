@@ -14,6 +14,7 @@ import { idOf, type Member, nameOf, type Room, tokenOf } from "./member.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
 import { forgetRelays } from "./relay.ts";
+import { Lonely } from "./pressure.ts";
 
 /** Why a registration or a move is refused: the REFUSED code and message. */
 export interface Refusal {
@@ -25,13 +26,15 @@ export interface Refusal {
  * Why a member left its room: it said goodbye, it went silent, or its identity registered the
  * same name again (a new process: this registration was a ghost).
  */
-export type LeaveReason = "bye" | "expired" | "replaced";
+export type LeaveReason = "bye" | "expired" | "replaced" | "evicted";
 
 /** The LEFT reason code of each {@link LeaveReason}. */
 const LEFT_CODE: Record<LeaveReason, number> = {
   bye: LeftReason.Bye,
   expired: LeftReason.Expired,
   replaced: LeftReason.Replaced,
+  // A lonely registration that gave way on a full server (6.11): nobody is told anyway.
+  evicted: LeftReason.Expired,
 };
 
 /**
@@ -49,6 +52,8 @@ export class Members {
   #newest: Member | undefined;
   #rooms = new Map<string, Room>();
   #sources = new SourceCounts();
+  /** Registrations alone in rooms they made: the first to give way on a full server. */
+  #lonely = new Lonely<Member>();
   #networks = new SourceCounts();
 
   /** Members under the limits of `o`; LEFT messages and events go to `out`. */
@@ -106,7 +111,10 @@ export class Members {
   /** Registers `p` (its room is made when it is the first member). */
   add(p: Member): void {
     const r = p.room;
-    if (r.members.size === 0) this.#rooms.set(r.hex, r);
+    if (r.members.size === 0) {
+      this.#rooms.set(r.hex, r);
+      this.#lonely.add(p);
+    }
     r.members.set(p.num, p);
     r.digest = (r.digest ^ p.dig) >>> 0;
     this.#peers.set(p.num, p);
@@ -127,6 +135,7 @@ export class Members {
    */
   remove(p: Member, reason: LeaveReason): void {
     this.#peers.delete(p.num);
+    this.#lonely.remove(p);
     this.#count(p.addr, p.room.hex, -1);
     this.#unlink(p);
     forgetRelays(p);
@@ -149,15 +158,26 @@ export class Members {
 
   /** Why a new member from `from` cannot join the room `roomHex` now, if it cannot. */
   admit(from: Endpoint, roomHex: string, room: Room | undefined): Refusal | undefined {
-    if (this.#peers.size >= this.#o.maxPeers) {
-      return { code: RefuseCode.Limit, message: "Server is full; try again later" };
-    }
     const bySource = this.admitSource(from, roomHex);
     if (bySource) return bySource;
     if ((room?.members.size ?? 0) >= this.#o.maxRoomSize) {
       return { code: RefuseCode.RoomFull, message: `Room is full (${this.#o.maxRoomSize} peers)` };
     }
+    if (this.#peers.size >= this.#o.maxPeers && !this.#makeRoom(room)) {
+      return { code: RefuseCode.Limit, message: "Server is full; try again later" };
+    }
     return undefined;
+  }
+
+  /**
+   * The server is full: a lonely registration gives way (6.11), the newest for a HELLO into
+   * `room` (an existing room), the oldest for one that makes a new room. False when none can.
+   */
+  #makeRoom(room: Room | undefined): boolean {
+    const victim = room ? this.#lonely.newest(room) : this.#lonely.oldest();
+    if (!victim) return false;
+    this.remove(victim, "evicted");
+    return true;
   }
 
   /** Counts (`+1`) or forgets (`-1`) a registration from `addr` in `roomHex`. */

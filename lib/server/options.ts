@@ -40,6 +40,11 @@ export interface RegistryOptions {
   /** HELLO signature checks one source address may cause per second (burst 4x). */
   helloRate: number;
   /**
+   * Fill (share of `maxPeers`) from which every HELLO must solve the COOKIE's puzzle
+   * (`lib/server/pressure.ts`); 1 or more: only when full; `Infinity`: never.
+   */
+  pressureAt: number;
+  /**
    * The socket (a `Transmit.via` number) of an address peers never contact, from which
    * reachability probes (REACH) go to peers offering to be supernodes; undefined: no checks,
    * so no supernodes.
@@ -82,5 +87,6 @@ export const DEFAULT_REGISTRY: RegistryOptions = {
   receiveRate: 2 * 1024 * 1024,
   totalRelayRate: 256 * 1024 * 1024,
   helloRate: 50,
+  pressureAt: 0.5,
   reachRate: 20,
 };

@@ -18,7 +18,7 @@ export type RegistryEvent =
   | { type: "moved"; room: string; name: string; addr: Endpoint }
   | { type: "introduced"; room: string; a: string; b: string; repunch: boolean }
   | { type: "relaying"; room: string; from: string; to: string }
-  | { type: "left"; room: string; name: string; reason: "bye" | "expired" | "replaced" }
+  | { type: "left"; room: string; name: string; reason: "bye" | "expired" | "replaced" | "evicted" }
   | { type: "refused"; addr: Endpoint; why: string; code: number }
   | { type: "limited"; room: string; name: string; what: "relay" | "relay-size" }
   | { type: "supernode"; room: string; name: string; addr: Endpoint };

@@ -39,6 +39,8 @@ import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Reach } from "./reach.ts";
 import { SpentNonces } from "./spent_nonces.ts";
+import { difficultyFor } from "./pressure.ts";
+import { puzzleSolved } from "../crypto/puzzle.ts";
 
 /** A HELLO, as the registry decoded it. */
 type Hello = MsgOf<typeof MsgType.Hello>;
@@ -89,6 +91,12 @@ export class Registration {
     // The cookie first: a HELLO from a spoofed address costs no signature check; and one
     // address gets a bounded number of checks a second (they are the costly part).
     if (!this.#p.cookies.routable(from, m.id, m.cookie, m.nonce)) return;
+    // Under pressure, the puzzle (one hash to check) before any signature check.
+    const difficulty = difficultyFor(members.size, this.#o.maxPeers, this.#o.pressureAt);
+    if (!puzzleSolved(difficulty, m.cookie, m.id, m.nonce, m.pow) && !members.get(idNum(m.id))) {
+      out.drop("hello-puzzle");
+      return this.#p.cookies.askPuzzle(from, m.id, m.nonce, difficulty);
+    }
     if (!this.#helloBudget(now, sourceKey(from.hostname))) return out.drop("hello-rate");
     const only = this.#o.onlyRoom;
     if (only && !bytesEqual(only, m.room)) {

@@ -17,6 +17,7 @@ import { hasHeader, MsgType } from "../wire/header.ts";
 import { decodeServerMsg, type MsgOf } from "../wire/server_msg.ts";
 import type { Transmit } from "../wire/transmit.ts";
 import { COOKIE_ROTATION, Cookies } from "./cookies.ts";
+import { difficultyFor } from "./pressure.ts";
 import { Introductions } from "./introductions.ts";
 import { Keepalive, PING_LEN } from "./keepalive.ts";
 import { idNum, tokenIs } from "./member.ts";
@@ -77,6 +78,7 @@ export class Registry {
     const boot = this.#boot = random(BOOT_LEN).slice();
     if (boot.length !== BOOT_LEN) throw new RangeError(`Registry: needs ${BOOT_LEN} random bytes`);
     const members = this.#members = new Members(o, out);
+    cookies.difficulty = () => difficultyFor(members.size, o.maxPeers, o.pressureAt);
     const introductions = this.#introductions = new Introductions(o, members, out, boot);
     const reach = this.#reach = new Reach(o, members, introductions, out, random);
     this.#registration = new Registration(o, {

@@ -63,8 +63,9 @@
  * a forged COOKIE can only change which cookie the peer's next HELLO carries. Every later message in either direction carries the
  * token, so nobody who has not seen the WELCOME can forge the server's word (INTRO, LEFT,
  * ROSTER, PONG, RELAYED) or the peer's (PING, BYE, RELAY, REPUNCH). REFUSED echoes the token or
- * nonce of the request it answers. INTRO, LEFT and ROSTER also carry a per-registration sequence
- * number, so a duplicated or replayed old one (an empty ROSTER from long ago) changes nothing.
+ * nonce of the request it answers. INTRO, LEFT, ROSTER and CHECK also carry a per-registration
+ * sequence number, so a duplicated or replayed old one (an empty ROSTER from long ago) changes
+ * nothing.
  *
  * Names bind to identities: a HELLO carries an owner tag (`ownerTag` of `lib/crypto/owner.ts`:
  * HKDF of the identity's private key and the room id), the same whenever one identity registers
@@ -80,12 +81,13 @@
  * never gives it anybody else's. INTRO carries the same flag.
  *
  * Supernodes (`FLAG_SUPERNODE`, HELLO and INTRO bit 1): a peer that may serve its room as
- * rendezvous and relay sets the bit in its HELLO. A server with a second address (`--alt-host`)
- * (or, with one address, its second port, for peers without a NAT only) then checks, once per registration and rate-limited, that the peer is reachable without a
- * prior outbound packet: it sends a REACH (nonce, `HMAC-SHA256(token, "p2p reach v1" ‖ nonce)`
- * truncated to 16 bytes; 28 bytes, smaller than the HELLO) from the alternate address (or port),
- * which the peer never contacted, to the peer's observed endpoint. Only a public address or a NAT that
- * filters endpoint-independently lets it in. The peer checks the MAC (a forged REACH is
+ * rendezvous and relay sets the bit in its HELLO. The server then checks, once per registration
+ * and rate-limited, that the peer is reachable without a prior outbound packet: it sends a REACH
+ * (nonce, `HMAC-SHA256(token, "p2p reach v1" ‖ nonce)` truncated to 16 bytes; 28 bytes, smaller
+ * than the HELLO) from an address the peer never contacted to the peer's observed endpoint: its
+ * second address (`--alt-host`); with one address, its second port to a peer without a NAT, or,
+ * for a NATted peer, a supernode of another room sends it on the server's CHECK. Only a public
+ * address or a NAT that filters endpoint-independently lets it in. The peer checks the MAC (a forged REACH is
  * ignored) and answers the server's main address with REACHED (its id, token and the nonce).
  * Only then is the member a supernode: INTROs about it, which only authenticated members of its
  * room receive, carry bit 1. A supernode runs the same registry (`lib/server/registry.ts`) restricted
@@ -177,6 +179,7 @@ export const MsgType = {
   Cookie: 0x0d,
   Reach: 0x0e,
   Reached: 0x0f,
+  Check: 0x10,
   Sealed: 0x20,
   Handshake: 0x21,
 } as const;

@@ -42,6 +42,8 @@ export const NONCE_LEN = 8;
 
 /** Size of a HELLO's Ed25519 signature in bytes. */
 export const SIGNATURE_LEN = 64;
+/** Size of a HELLO's puzzle solution. */
+export const POW_LEN = 8;
 /** Size of a HELLO's id key (an Ed25519 public key; the peer id is derived from it). */
 export const ID_KEY_LEN = 32;
 
@@ -121,6 +123,8 @@ export type ServerMsg =
     signature: Uint8Array;
     /** The id key's signature over {@link helloSigningInput}. */
     idSignature: Uint8Array;
+    /** The solution of the COOKIE's puzzle (`lib/crypto/puzzle.ts`; zeros when none was asked). */
+    pow: Uint8Array;
     privateEndpoints: Endpoint[];
   }
   | {
@@ -170,9 +174,20 @@ export type ServerMsg =
     /** The request's nonce (HELLO) or token (PING): only its sender knows it. */
     echo: Uint8Array;
     cookie: Uint8Array;
+    /** Leading zero bits the HELLO's puzzle solution must give (0: no puzzle; 6.11). */
+    difficulty: number;
   }
   | { type: typeof MsgType.Reach; nonce: Uint8Array; mac: Uint8Array }
-  | { type: typeof MsgType.Reached; id: Uint8Array; token: Uint8Array; nonce: Uint8Array };
+  | { type: typeof MsgType.Reached; id: Uint8Array; token: Uint8Array; nonce: Uint8Array }
+  | {
+    /** The server asks a member to send the REACH (`nonce`, `mac`) to `target`. */
+    type: typeof MsgType.Check;
+    token: Uint8Array;
+    seq: number;
+    target: Endpoint;
+    nonce: Uint8Array;
+    mac: Uint8Array;
+  };
 
 /** The server-facing message of type `T`, e.g. `MsgOf<typeof MsgType.Intro>`. */
 export type MsgOf<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>;
@@ -218,7 +233,8 @@ export function encodeServerMsgInto(
       return w.fixed(m.id, ID_LEN).fixed(m.cookie, COOKIE_LEN).fixed(m.nonce, NONCE_LEN)
         .u8(m.flags).fixed(m.room, ROOM_ID_LEN).fixed(m.nameTag, NAME_TAG_LEN)
         .fixed(m.owner, OWNER_TAG_LEN).fixed(m.idKey, ID_KEY_LEN).fixed(m.signature, SIGNATURE_LEN)
-        .fixed(m.idSignature, SIGNATURE_LEN).endpoints(m.privateEndpoints).finish();
+        .fixed(m.idSignature, SIGNATURE_LEN).fixed(m.pow, POW_LEN).endpoints(m.privateEndpoints)
+        .finish();
     case MsgType.Welcome:
       return w.fixed(m.id, ID_LEN).fixed(m.nonce, NONCE_LEN).fixed(m.token, TOKEN_LEN)
         .fixed(m.boot, BOOT_LEN).endpoint(m.observed).finish();
@@ -251,12 +267,15 @@ export function encodeServerMsgInto(
     case MsgType.Repunch:
       return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.target, ID_LEN).finish();
     case MsgType.Cookie:
-      return w.fixed(m.echo, TOKEN_LEN).fixed(m.cookie, COOKIE_LEN).finish();
+      return w.fixed(m.echo, TOKEN_LEN).fixed(m.cookie, COOKIE_LEN).u8(m.difficulty).finish();
     case MsgType.Reach:
       return w.fixed(m.nonce, REACH_NONCE_LEN).fixed(m.mac, REACH_MAC_LEN).finish();
     case MsgType.Reached:
       return w.fixed(m.id, ID_LEN).fixed(m.token, TOKEN_LEN).fixed(m.nonce, REACH_NONCE_LEN)
         .finish();
+    case MsgType.Check:
+      return w.fixed(m.token, TOKEN_LEN).u32(m.seq).endpoint(m.target)
+        .fixed(m.nonce, REACH_NONCE_LEN).fixed(m.mac, REACH_MAC_LEN).finish();
   }
 }
 
@@ -285,6 +304,7 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
       const room = r.bytes(ROOM_ID_LEN), nameTag = r.bytes(NAME_TAG_LEN);
       const owner = r.bytes(OWNER_TAG_LEN), idKey = r.bytes(ID_KEY_LEN);
       const signature = r.bytes(SIGNATURE_LEN), idSignature = r.bytes(SIGNATURE_LEN);
+      const pow = r.bytes(POW_LEN);
       const privateEndpoints = r.endpoints();
       return {
         ...m,
@@ -296,6 +316,7 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
         idKey,
         signature,
         idSignature,
+        pow,
         privateEndpoints,
       };
     }
@@ -349,11 +370,25 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
     case MsgType.Repunch:
       return { type: MsgType.Repunch, id: id(), token: token(), target: id() };
     case MsgType.Cookie:
-      return { type: MsgType.Cookie, echo: token(), cookie: r.bytes(COOKIE_LEN) };
+      return {
+        type: MsgType.Cookie,
+        echo: token(),
+        cookie: r.bytes(COOKIE_LEN),
+        difficulty: r.u8(),
+      };
     case MsgType.Reach:
       return { type: MsgType.Reach, nonce: r.bytes(REACH_NONCE_LEN), mac: r.bytes(REACH_MAC_LEN) };
     case MsgType.Reached:
       return { type: MsgType.Reached, id: id(), token: token(), nonce: r.bytes(REACH_NONCE_LEN) };
+    case MsgType.Check:
+      return {
+        type: MsgType.Check,
+        token: token(),
+        seq: r.u32(),
+        target: r.endpoint(),
+        nonce: r.bytes(REACH_NONCE_LEN),
+        mac: r.bytes(REACH_MAC_LEN),
+      };
     default:
       return undefined;
   }

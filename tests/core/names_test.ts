@@ -218,3 +218,11 @@ Deno.test("displayName: the output never has an invisible or line-breaking chara
   assert.doesNotMatch(out, /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/u);
   assert.doesNotMatch(out, /[^\P{Zs} ]/u, "the only space left is U+0020");
 });
+
+Deno.test("names: Hangul fillers (letters that show as nothing) are refused in names and escaped on display", () => {
+  for (const filler of ["\u3164", "\uffa0", "\u115f", "\u1160"]) {
+    const r = normalizeName(`alice${filler}`);
+    assert.equal(r.ok, false, `alice + U+${filler.codePointAt(0)!.toString(16)}`);
+    assert.ok(!displayName(`alice${filler}`).includes(filler));
+  }
+});

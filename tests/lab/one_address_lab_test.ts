@@ -7,8 +7,9 @@
  *   server's two ports), and the other rows end where theory says.
  * - Supernodes: alice on a public address passes the check (a REACH from the second port) and
  *   relays for bob and carol behind symmetric NATs (the server relays almost none of their
- *   bytes); peers behind full-cone, address-restricted, port-restricted and symmetric NATs are
- *   never supernodes (NATted peers are not probed by a one-address server).
+ *   bytes). In another room, fion behind a full cone passes too, checked by a REACH that alice
+ *   sends for the server (CHECK); peers behind address-restricted, port-restricted and symmetric
+ *   NATs never become supernodes.
  * - `p2p doctor` reports the per-port half of mapping and filtering exactly, and says what one
  *   address cannot tell.
  *
@@ -54,7 +55,7 @@ const NOT_SERVING = (e: { event: string; kind?: unknown }) =>
   e.event === "notice" && e.kind === "not-supernode";
 
 Deno.test(labTest(
-  "one-address lab: a public peer becomes a supernode and relays for two symmetric peers; NATted peers never do",
+  "one-address lab: a public peer becomes a supernode and relays for two symmetric peers; a full cone passes via a helper; other NATs never do",
   async () => {
     await prepareProduct();
     await using lab = await NatLab.create();
@@ -114,18 +115,19 @@ Deno.test(labTest(
       assert.deepEqual(textsFrom(bob, "carol"), c, "exactly once, in order");
       assert.ok(after - before < 1_000, `the server relayed ${after - before} bytes of it`);
 
-      // Full cone, address-restricted, port-restricted, symmetric: never supernodes here.
+      // The full cone passes (alice sent its REACH); the other NATs never do.
+      await others[0]!.waitFor(SERVING, 15_000, "fion (full cone): serving, checked via alice");
       await Promise.all(
-        others.map((p, i) =>
-          p.waitFor(NOT_SERVING, 15_000, `${nattedHosts[i]!.name}: not a supernode`)
+        others.slice(1).map((p, i) =>
+          p.waitFor(NOT_SERVING, 15_000, `${nattedHosts[i + 1]!.name}: not a supernode`)
         ),
       );
-      for (const p of others) assert.equal(p.events.filter(SERVING).length, 0);
-      // The server's own word: alice alone passed, and it probed nobody else.
+      for (const p of others.slice(1)) assert.equal(p.events.filter(SERVING).length, 0);
+      // The server's own word: alice and fion passed, nobody else.
       const log = server.proc.stderr.split("\n").filter((l) => l.startsWith("{"));
       const marked = log.filter((l) => l.includes(": a supernode"))
-        .map((l) => JSON.parse(l).properties.addr);
-      assert.deepEqual(marked, [`${aHost.ip}:4000`]);
+        .map((l) => JSON.parse(l).properties.addr).sort();
+      assert.deepEqual(marked, [`${aHost.ip}:4000`, `${natted.fion.wanIp}:4000`].sort());
       console.log(
         `one-address supernode lab: server relayed ${
           after - before

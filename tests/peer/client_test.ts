@@ -231,7 +231,7 @@ Deno.test("client: a spoofed COOKIE then REFUSED or WELCOME neither ends nor hij
   c.handleDatagram(
     300,
     SERVER,
-    encodeServerMsg({ type: MsgType.Cookie, echo: nonce, cookie: chosen }),
+    encodeServerMsg({ type: MsgType.Cookie, echo: nonce, cookie: chosen, difficulty: 0 }),
   );
   assert.deepEqual(helloOf(sent()).cookie, chosen, "a COOKIE only sets the next HELLO's cookie");
   // … and echoes it in a REFUSED and a WELCOME: neither is believed.

@@ -267,3 +267,29 @@ Deno.test("secure link: two re-keys before a confirmation still open what the pe
   const plain = b.open(s.value);
   assert.equal(plain instanceof Uint8Array ? dec.decode(plain) : plain, "in between");
 });
+
+Deno.test("secure link: a frame that arrives before its key is dropped, not kept; later it opens once, its replays never", () => {
+  const { a, b } = pair(9);
+  a.rekey(0);
+  b.rekey(0);
+  // B's message 3 (which gives A the key to open what B seals) is held back.
+  let held: Sent | undefined;
+  exchange(a, b, 4, (m) => {
+    if (m.from === b && m.stage === 3 && !held) {
+      held = m;
+      return true;
+    }
+    return false;
+  });
+  assert.ok(held && b.established, "B can seal; A cannot open yet");
+  const f = decodeSealed(b.seal(new TextEncoder().encode("early"))!);
+  assert.ok(f.ok);
+  // Before the key: unkeyed, however often it comes (nothing is buffered to be opened later).
+  for (let i = 0; i < 5; i++) assert.equal(a.open(f.value), "unkeyed");
+  a.handle(0, held.stage, held.attempt, held.message);
+  // With the key: once, and never again.
+  const plain = a.open(f.value);
+  assert.ok(plain instanceof Uint8Array);
+  assert.equal(new TextDecoder().decode(plain), "early");
+  for (let i = 0; i < 5; i++) assert.equal(a.open(f.value), "replay");
+});

@@ -4,6 +4,7 @@
  * loss and return, each reported exactly once.
  */
 import { peerIdKey } from "../../lib/crypto/peer_id.ts";
+import { puzzleSolved } from "../../lib/crypto/puzzle.ts";
 import assert from "node:assert/strict";
 import { SERVER_LOST_AFTER, ServerLink, type ServerLinkEvent } from "../../lib/peer/server_link.ts";
 import {
@@ -120,7 +121,12 @@ function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
     },
     /** The real server's COOKIE: it echoes our last HELLO's nonce (or, registered, our token). */
     cookieMsg(cookie: Uint8Array): ServerMsg {
-      return { type: MsgType.Cookie, echo: l.registered ? TOKEN : nonceSent(), cookie };
+      return {
+        type: MsgType.Cookie,
+        echo: l.registered ? TOKEN : nonceSent(),
+        cookie,
+        difficulty: 0,
+      };
     },
     kinds: () => (drain(), events.map((e) => e.type)),
     types: () => (drain(), sent.map((m) => m.type)),
@@ -339,12 +345,18 @@ Deno.test("link: forged WELCOME, PONG and REFUSED (without our nonce or token) a
   assert.equal(t.l.registered, true);
   t.run(25_000 + SERVER_LOST_AFTER + 5_000);
   assert.deepEqual(t.kinds(), ["ready", "server-lost"]);
-  t.l.handle(t.now, { type: MsgType.Pong, token: wrong, observed: ME, digest: 42 });
+  const elsewhere = { hostname: "198.51.100.66", port: 1 };
+  t.l.handle(t.now, { type: MsgType.Pong, token: wrong, observed: elsewhere, digest: 42 });
+  assert.deepEqual(t.l.public, ME, "a forged PONG does not move our public address");
   t.refuse(RefuseCode.Unknown, "forged", wrong);
   assert.deepEqual(t.kinds(), ["ready", "server-lost"], "forged PONG or REFUSED change nothing");
   assert.equal(t.l.registered, true);
   t.pong();
   assert.deepEqual(t.kinds(), ["ready", "server-lost", "server-back"]);
+  // An authentic PONG tells where the server sees us now (our NAT may have moved us).
+  const moved = { hostname: ME.hostname, port: ME.port + 1 };
+  t.l.handle(t.now, { type: MsgType.Pong, token: TOKEN, observed: moved, digest: 42 });
+  assert.deepEqual(t.l.public, moved);
 });
 
 Deno.test("link: a taken name is retried with a suffix; the room never sees the name itself", () => {
@@ -535,7 +547,12 @@ Deno.test("link: a flood of forged COOKIEs (off-path: no nonce) neither replaces
   // 1 kHz of forged COOKIEs from the server's address for 3 s, each with another cookie.
   for (let ms = 10; ms < 3_000; ms++) {
     const forged = new Uint8Array(8).fill(ms & 0xff);
-    t.l.handle(ms, { type: MsgType.Cookie, echo: new Uint8Array(8).fill(7), cookie: forged });
+    t.l.handle(ms, {
+      type: MsgType.Cookie,
+      echo: new Uint8Array(8).fill(7),
+      cookie: forged,
+      difficulty: 0,
+    });
     t.run(ms);
   }
   const hellos = t.sent.filter((m) => m.type === MsgType.Hello);
@@ -548,8 +565,31 @@ Deno.test("link: a flood of forged COOKIEs (off-path: no nonce) neither replaces
   const u = link({ registerTimeout: 2_000 });
   u.l.start(0);
   for (let ms = 0; ms < 5_000; ms += 10) {
-    u.l.handle(ms, { type: MsgType.Cookie, echo: new Uint8Array(8), cookie: new Uint8Array(8) });
+    u.l.handle(ms, {
+      type: MsgType.Cookie,
+      echo: new Uint8Array(8),
+      cookie: new Uint8Array(8),
+      difficulty: 0,
+    });
     u.run(ms);
   }
   assert.ok(u.kinds().includes("fatal"), "the deadline is not extended by forgeries");
 });
+
+Deno.test("link: a COOKIE asking for a puzzle gets the next HELLO's solution; none asked, zeros", () => {
+  const t = link();
+  t.l.start(0);
+  const first = t.sent.at(-1)!;
+  assert.ok(first.type === MsgType.Hello && first.pow.every((b) => b === 0), "no puzzle asked");
+  const cookie = new Uint8Array(8).fill(0x42);
+  t.l.handle(300, { type: MsgType.Cookie, echo: nonceOf(first), cookie, difficulty: 12 });
+  const hello = t.sent.at(-1)!;
+  assert.ok(hello.type === MsgType.Hello && hello.cookie.every((b) => b === 0x42));
+  assert.ok(puzzleSolved(12, cookie, ID, hello.nonce, hello.pow), "the HELLO carries a solution");
+  assert.ok(!puzzleSolved(12, cookie, ID, hello.nonce, new Uint8Array(8)), "zeros would not do");
+});
+
+function nonceOf(m: ServerMsg): Uint8Array {
+  if (m.type !== MsgType.Hello) throw new Error("not a HELLO");
+  return m.nonce;
+}

@@ -147,9 +147,19 @@ Deno.test("server link: registered over TCP, it moves to UDP once a PONG comes b
   assert.deepEqual(first.cookie, new Uint8Array(8), "no cookie for that address yet");
   // The server wants a cookie for the new address; a forged one (not echoing our token) first.
   const before = h.sent.length;
-  h.from(UDP, { type: MsgType.Cookie, echo: new Uint8Array(8), cookie: new Uint8Array(8).fill(6) });
+  h.from(UDP, {
+    type: MsgType.Cookie,
+    echo: new Uint8Array(8),
+    cookie: new Uint8Array(8).fill(6),
+    difficulty: 0,
+  });
   assert.equal(h.pingsTo(UDP, before).length, 0, "a forged COOKIE is ignored");
-  h.from(UDP, { type: MsgType.Cookie, echo: TOKEN, cookie: new Uint8Array(8).fill(9) });
+  h.from(UDP, {
+    type: MsgType.Cookie,
+    echo: TOKEN,
+    cookie: new Uint8Array(8).fill(9),
+    difficulty: 0,
+  });
   const [again] = h.pingsTo(UDP, before);
   assert.deepEqual(again?.cookie, new Uint8Array(8).fill(9), "PING again with the cookie");
   assert.equal(h.l.server, TCP, "still TCP: nothing came back over UDP yet");
@@ -202,7 +212,12 @@ Deno.test("server link: UDP lost, the same registration moves to TCP (a PING), t
   assert.deepEqual(tcpPing.token, TOKEN);
   assert.equal(h.sent.filter((s) => s.m.type === MsgType.Hello).length, 1);
   const before = h.sent.length;
-  h.from(TCP, { type: MsgType.Cookie, echo: TOKEN, cookie: new Uint8Array(8).fill(4) });
+  h.from(TCP, {
+    type: MsgType.Cookie,
+    echo: TOKEN,
+    cookie: new Uint8Array(8).fill(4),
+    difficulty: 0,
+  });
   assert.deepEqual(h.pingsTo(TCP, before)[0]?.cookie, new Uint8Array(8).fill(4));
   h.from(TCP, pong());
   assert.deepEqual(h.events.map((e) => e.type), ["ready", "server-lost", "server-back"]);
@@ -256,7 +271,12 @@ Deno.test("server link: registering, a slow stream's late WELCOME counts; its RE
     code: 1,
     message: "Peer id in use",
   });
-  h.from(TCP, { type: MsgType.Cookie, echo: first.nonce, cookie: new Uint8Array(8).fill(5) });
+  h.from(TCP, {
+    type: MsgType.Cookie,
+    echo: first.nonce,
+    cookie: new Uint8Array(8).fill(5),
+    difficulty: 0,
+  });
   assert.equal(h.events.length, 0, "not fatal, nothing reported");
   assert.equal(h.l.closed, false);
   // The WELCOME comes over TCP after all: registered there.

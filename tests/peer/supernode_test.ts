@@ -5,9 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { MsgType } from "../../lib/wire/header.ts";
-import { encodeServerMsg, FLAG_SUPERNODE, RELAY_HEADER_LEN } from "../../lib/wire/server_msg.ts";
-import type { Transmit } from "../../lib/wire/transmit.ts";
+import {
+  decodeServerMsg,
+  encodeServerMsg,
+  FLAG_SUPERNODE,
+  RELAY_HEADER_LEN,
+} from "../../lib/wire/server_msg.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
+import type { Transmit } from "../../lib/wire/transmit.ts";
 import { reachMac } from "../../lib/crypto/cookie.ts";
 import { Registry } from "../../lib/server/registry.ts";
 import { signedHello, testPeerId } from "../support/hello.ts";
@@ -70,6 +75,52 @@ Deno.test("reachability with one address: only a peer without a NAT is probed (f
     assert.equal(p.client.supernode, false);
     assert.equal(p.client.supernodeKey, idHexOf(alice));
   }
+});
+
+Deno.test("reachability with one address: a member of another room checks NATted peers; only the full cone passes", () => {
+  const net = new SimNet(26);
+  const { registry } = addCheckingServer(net, "port");
+  // alice (public) offers to serve in her room: the helper of later checks in other rooms.
+  const alice = addRoomPeer(net, "alice", "public");
+  net.run(2_000);
+  assert.equal(alice.client.supernode, true);
+  const other = { room: simRoom("other room") };
+  const fion = addRoomPeer(net, "fion", "full-cone", other);
+  const ari = addRoomPeer(net, "ari", "address-restricted", other);
+  const pat = addRoomPeer(net, "pat", "port-restricted", other);
+  const sam = addRoomPeer(net, "sam", "symmetric", other);
+  net.run(5_000);
+  assert.equal(registry.stats.reachSent, 5, "alice from the second port, the others via alice");
+  assert.equal(fion.client.supernode, true, "a full cone lets a stranger's REACH in");
+  for (const p of [ari, pat, sam]) assert.equal(p.client.supernode, false);
+  assert.equal(registry.stats.reachPassed, 2);
+  // fion's REACH came from alice's address, which fion had never contacted (the others' NATs
+  // dropped theirs).
+  const at = addressOf.get(alice)!;
+  const reaches = net.log.filter((d) => d.from.hostname === at.hostname && d.data[3] === 0x0e);
+  assert.equal(reaches.length, 1);
+});
+
+Deno.test("reachability with one address: no helper (no supernode of another room), no check", () => {
+  const net = new SimNet(27);
+  const { registry } = addCheckingServer(net, "port");
+  const fion = addRoomPeer(net, "fion", "full-cone");
+  const fay = addRoomPeer(net, "fay", "full-cone");
+  net.run(5_000);
+  // Each is the other's room-mate: it contacts the other's address, so it cannot check it.
+  assert.equal(registry.stats.reachSent, 0);
+  assert.equal(fion.client.supernode || fay.client.supernode, false);
+});
+
+Deno.test("reachability with one address: a --no-supernode member never sends a check's REACH", () => {
+  const net = new SimNet(28);
+  const { registry } = addCheckingServer(net, "port");
+  addRoomPeer(net, "alice", "public", { supernode: "off" });
+  const fion = addRoomPeer(net, "fion", "full-cone", { room: simRoom("other room") });
+  net.run(5_000);
+  // alice never offered: she is no helper, so fion is not probed at all.
+  assert.equal(registry.stats.reachSent, 0);
+  assert.equal(fion.client.supernode, false);
 });
 
 Deno.test("reachability with one address: probing NATted peers from the second port would pass an address-restricted NAT", () => {
@@ -485,6 +536,63 @@ Deno.test("registry with one address: REACH from the second port only to members
   assert.equal(reg.stats.reachSent, 1);
 });
 
+Deno.test("registry with one address: a NATted member's CHECK goes to a supernode of another room at an address its room never had", () => {
+  const reg = new Registry(
+    { reachVia: 1, reachNoNatOnly: true },
+    seededRandom(3),
+    new Uint8Array(32).fill(3),
+  );
+  /** Registers `n`; returns the CHECKs sent, and passes the REACH (REACHED) when one came. */
+  const hello = (n: number, room: string, from: Endpoint, own: Endpoint[]) => {
+    const id = testPeerId(`check ${n}`);
+    const m = signedHello(room, {
+      id,
+      flags: FLAG_SUPERNODE,
+      nameTag: new Uint8Array(8).fill(n),
+      cookie: reg.cookieFor(id, from, 0),
+      privateEndpoints: own,
+    });
+    reg.handleDatagram(0, from, encodeServerMsg(m));
+    const checks: { to: Endpoint; target: Endpoint }[] = [];
+    let token: Uint8Array | undefined, nonce: Uint8Array | undefined;
+    for (let t = reg.pollTransmit(); t; t = reg.pollTransmit()) {
+      const d = decodeServerMsg(t.data);
+      if (!d.ok) continue;
+      if (d.value.type === MsgType.Check) checks.push({ to: t.to, target: d.value.target });
+      if (d.value.type === MsgType.Welcome) token = d.value.token;
+      if (d.value.type === MsgType.Reach && t.via === 1) nonce = d.value.nonce;
+    }
+    if (token && nonce) {
+      reg.handleDatagram(0, from, encodeServerMsg({ type: MsgType.Reached, id, token, nonce }));
+      while (reg.pollTransmit()) { /* the INTROs of its room */ }
+    }
+    return checks;
+  };
+  const lan = (n: number) => [{ hostname: `10.0.0.${n}`, port: 4000 }];
+  const h1 = { hostname: "192.0.2.50", port: 4000 };
+  const h2 = { hostname: "192.0.2.60", port: 4000 };
+  // A NATted member before any supernode exists: nobody can check it.
+  assert.deepEqual(hello(9, "r9", { hostname: "198.51.100.99", port: 1 }, lan(9)), []);
+  assert.deepEqual(hello(1, "r3", h2, [h2]), [], "h2: on its own address, probed directly");
+  assert.deepEqual(hello(2, "r1", h1, [h1]), [], "h1 too");
+  assert.equal(reg.stats.reachPassed, 2);
+  // m shares h1's address (the same NAT) and sits in r2: r2's members have contacted h1's address.
+  const m = { hostname: "192.0.2.50", port: 5000 };
+  const toM = hello(3, "r2", m, lan(3));
+  assert.deepEqual(toM.map((c) => c.to), [h2], "m is checked by h2 (h1 shares its address)");
+  const c = { hostname: "198.51.100.9", port: 4000 };
+  assert.deepEqual(hello(4, "r2", c, lan(4)), [{ to: h2, target: c }], "not by h1 (m's address)");
+  // A newcomer in h2's own room: the newest supernode of another room, h1 (m and c are none).
+  const d = { hostname: "198.51.100.10", port: 4000 };
+  assert.deepEqual(hello(5, "r3", d, lan(5)).map((x) => x.to), [h1]);
+  // A helper is asked no more than it sends (burst 8): h2 has 6 left, h1 7; then nobody.
+  let asked = 0;
+  for (let n = 20; n < 36; n++) {
+    asked += hello(n, "r4", { hostname: `198.51.100.${n}`, port: 4000 }, lan(n)).length;
+  }
+  assert.equal(asked, 6 + 7);
+});
+
 Deno.test("a supernode that stays up but drops a pair's frames: the pair moves to the server's relay", () => {
   const { net, alice, bob, carol } = supernodeRoom(27);
   const at = addressOf.get(alice)!;
@@ -533,5 +641,8 @@ for (const [what, delayMs, dropEvery] of HOSTILE_SUPERNODES) {
     net.runUntilTrue(() => from(carol, "bob").length === 40 && from(bob, "carol").length === 40);
     assert.deepEqual(from(carol, "bob"), b, "exactly once, in order");
     assert.deepEqual(from(bob, "carol"), c);
+    // The members left that supernode altogether (every pair it relays would fare the same).
+    const left = [bob, carol].filter((p) => p.client.supernodeKey !== idHexOf(alice));
+    assert.ok(left.length >= 1, "at least the member that measured it left the supernode");
   });
 }

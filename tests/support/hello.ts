@@ -61,6 +61,8 @@ export interface HelloFields {
   privateEndpoints?: Endpoint[];
   /** The id key that signs (by default the one {@link testPeerId} made for `id`). */
   idKey?: PeerIdKey;
+  /** The puzzle solution (zeros by default: no puzzle asked). */
+  pow?: Uint8Array;
 }
 
 /** The owner tag {@link signedHello} gives a peer id by default: the id twice. */
@@ -94,6 +96,7 @@ export function signedHello(
     ...signed,
     signature: ed25519Sign(key.privateKey, input),
     idSignature: idKey.sign(input),
+    pow: f.pow ?? new Uint8Array(8),
     privateEndpoints: f.privateEndpoints ?? [],
   };
 }

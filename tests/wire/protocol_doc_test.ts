@@ -86,6 +86,7 @@ Deno.test("protocol.md: message types, inner kinds, REFUSED codes and LEFT reaso
     COOKIE: "Cookie",
     REACH: "Reach",
     REACHED: "Reached",
+    CHECK: "Check",
     SEALED: "Sealed",
     HANDSHAKE: "Handshake",
   };
@@ -135,7 +136,12 @@ Deno.test("protocol.md: the stated fixed message sizes are what the codec writes
   const sized: [string, Uint8Array][] = [
     [
       "COOKIE",
-      serverMsg.encodeServerMsg({ type: header.MsgType.Cookie, echo: token, cookie: token }),
+      serverMsg.encodeServerMsg({
+        type: header.MsgType.Cookie,
+        echo: token,
+        cookie: token,
+        difficulty: 0,
+      }),
     ],
     [
       "LEFT",

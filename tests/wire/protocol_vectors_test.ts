@@ -17,6 +17,7 @@ import { Identity } from "../../lib/crypto/identity.ts";
 import { fingerprint } from "../../lib/crypto/fingerprint.ts";
 import { OWNER_TAG_INFO, ownerTag } from "../../lib/crypto/owner.ts";
 import { peerIdKey, peerIdOf } from "../../lib/crypto/peer_id.ts";
+import { puzzleDigest, puzzleSolved } from "../../lib/crypto/puzzle.ts";
 import { deriveRoomKeys, nameTag, roomSalt, roomSign } from "../../lib/crypto/room_key.ts";
 import { NOISE_PROTOCOL, payloadOf, readPayload } from "../../lib/peer/handshake/handshake.ts";
 import { pairPrologue, PROLOGUE } from "../../lib/peer/handshake/secure_link.ts";
@@ -59,6 +60,7 @@ import {
   peerIdRef,
   periodSecretRef,
   prologueRef,
+  puzzleDigestRef,
   reachMacRef,
   roomKeysRef,
   rosterDigestRef,
@@ -209,6 +211,13 @@ Deno.test("vectors: address cookies, REACH MAC, ALT-PORT, roster digests", () =>
       c.cookie,
     );
   }
+  // The registration puzzle: the solution's hash by the code and the reference, and its zeros.
+  const z = V.puzzle;
+  const [zc, zi, zn, zp] = [z.cookie, z.id, z.nonce, z.pow].map(unhex) as Uint8Array[];
+  assert.equal(hex(puzzleDigest(zc!, zi!, zn!, zp!)), z.digest);
+  assert.equal(hex(puzzleDigestRef(zc!, zi!, zn!, zp!)), z.digest);
+  assert.ok(puzzleSolved(z.difficulty, zc!, zi!, zn!, zp!));
+  assert.ok(z.digest.startsWith("000"), "12 leading zero bits");
   const s = V.stun_alt_port;
   const answer = new StunResponder({ sockets: [s.primary, s.second] })
     .handle(0, 0, s.client, unhex(s.request));

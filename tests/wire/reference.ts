@@ -161,6 +161,17 @@ export function ed25519PublicRef(seed: Uint8Array): Uint8Array {
   return new Uint8Array(spki.subarray(spki.length - 32));
 }
 
+/** The registration puzzle's hash: SHA-256("p2p pow v1" ‖ 0x00 ‖ cookie ‖ id ‖ nonce ‖ pow). */
+export function puzzleDigestRef(
+  cookie: Uint8Array,
+  id: Uint8Array,
+  nonce: Uint8Array,
+  pow: Uint8Array,
+): Uint8Array {
+  const input = cat(utf8.encode("p2p pow v1"), new Uint8Array([0]), cookie, id, nonce, pow);
+  return new Uint8Array(createHash("sha256").update(input).digest());
+}
+
 /** A peer id: the first 8 bytes of SHA-256("p2p id v1" ‖ 0x00 ‖ id key). */
 export function peerIdRef(idKey: Uint8Array): Uint8Array {
   const h = createHash("sha256").update(cat(utf8.encode("p2p id v1"), new Uint8Array([0]), idKey));

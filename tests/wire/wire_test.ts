@@ -157,6 +157,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
     idKey: idKeyA,
     signature: sigA,
     idSignature: sigB,
+    pow: new Uint8Array(8),
     privateEndpoints: [epV4b, epV6],
   },
   {
@@ -171,6 +172,7 @@ const SERVER_SAMPLES: ServerMsg[] = [
     idKey: idKeyA,
     signature: sigA,
     idSignature: sigB,
+    pow: new Uint8Array(8),
     privateEndpoints: [],
   },
   { type: MsgType.Welcome, id: idA, nonce: nonceA, token: tokenA, boot: bootA, observed: epV4 },
@@ -219,9 +221,11 @@ const SERVER_SAMPLES: ServerMsg[] = [
   { type: MsgType.Left, token: tokenB, seq: 0x01020304, id: idB, reason: LeftReason.Expired },
   { type: MsgType.Ping, id: idA, token: tokenA, cookie: cookieA, digest: 0 },
   { type: MsgType.Ping, id: idB, token: tokenB, cookie: cookieA, digest: 0xffffffff },
-  { type: MsgType.Cookie, echo: tokenA, cookie: cookieA },
+  { type: MsgType.Cookie, echo: tokenA, cookie: cookieA, difficulty: 0 },
   { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
   { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
+  { type: MsgType.Check, token: tokenA, seq: 7, target: epV4, nonce: cookieA, mac: bytesOf(16, 4) },
+  { type: MsgType.Check, token: tokenB, seq: 1, target: epV6, nonce: cookieA, mac: bytesOf(16, 5) },
   { type: MsgType.Pong, token: tokenA, observed: epV4, digest: 0x12345678 },
   { type: MsgType.Pong, token: tokenB, observed: epV6b, digest: 0 },
   { type: MsgType.Roster, token: tokenA, seq: 1, ids: [] },
@@ -464,6 +468,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     [MsgType.Relayed]: 4,
     [MsgType.Repunch]: 4 + ID_LEN,
     [MsgType.Reached]: 4 + ID_LEN,
+    [MsgType.Check]: 4,
   };
   const fresh = bytesOf(TOKEN_LEN, 99);
   let checked = 0;
@@ -489,7 +494,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
     }
     checked++;
   }
-  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 11);
+  assert.equal(new Set(SERVER_SAMPLES.filter((m) => "token" in m).map((m) => m.type)).size, 12);
   assert.ok(checked >= 10);
   // HELLO and COOKIE have none (the server hands the token out in WELCOME); REFUSED echoes it.
   for (const m of SERVER_SAMPLES) {
@@ -502,7 +507,7 @@ Deno.test("wire: every message after WELCOME carries a TOKEN_LEN-byte token", ()
   }
 });
 
-Deno.test("wire: INTRO, LEFT and ROSTER carry a seq u32 right after the token", () => {
+Deno.test("wire: INTRO, LEFT, ROSTER and CHECK carry a seq u32 right after the token", () => {
   const at = 4 + TOKEN_LEN;
   const types = new Set<number>();
   for (const m of SERVER_SAMPLES) {
@@ -530,7 +535,10 @@ Deno.test("wire: INTRO, LEFT and ROSTER carry a seq u32 right after the token", 
     }
     types.add(m.type);
   }
-  assert.deepEqual([...types].sort(), [MsgType.Intro, MsgType.Left, MsgType.Roster].sort());
+  assert.deepEqual(
+    [...types].sort(),
+    [MsgType.Intro, MsgType.Left, MsgType.Roster, MsgType.Check].sort(),
+  );
   // No other message has one.
   for (const m of SERVER_SAMPLES) {
     if (!types.has(m.type)) assert.ok(!("seq" in m), typeName(m.type));
@@ -571,11 +579,17 @@ Deno.test("wire: fixed-size fields of the wrong length are refused by the encode
       ["REFUSED echo", { ...refused, echo: new Uint8Array(TOKEN_LEN + d) }],
       ["INTRO epoch", { ...intro, epoch: new Uint8Array(EPOCH_LEN + d) }],
       ["PING cookie", { ...ping, cookie: new Uint8Array(COOKIE_LEN + d) }],
-      ["COOKIE", { type: MsgType.Cookie, echo: tokenA, cookie: new Uint8Array(COOKIE_LEN + d) }],
+      ["COOKIE", {
+        type: MsgType.Cookie,
+        echo: tokenA,
+        cookie: new Uint8Array(COOKIE_LEN + d),
+        difficulty: 0,
+      }],
       ["COOKIE echo", {
         type: MsgType.Cookie,
         echo: new Uint8Array(TOKEN_LEN + d),
         cookie: cookieA,
+        difficulty: 0,
       }],
     );
   }
@@ -628,10 +642,11 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         idKey: idKeyA,
         signature: sigA,
         idSignature: sigB,
+        pow: new Uint8Array(8),
         privateEndpoints: [{ hostname: "10.1.2.3", port: 5 }],
       },
       // id, cookie[8], nonce[8], flags u8, room id[32], name tag[8], owner[16], id key[32],
-      // signature[64], id signature[64], private endpoints.
+      // signature[64], id signature[64], pow[8], private endpoints.
       concat(
         hdr(MsgType.Hello),
         idA,
@@ -644,6 +659,7 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         idKeyA,
         sigA,
         sigB,
+        new Uint8Array(8),
         [1],
         v4(10, 1, 2, 3, 5),
       ),
@@ -739,9 +755,9 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
       concat(hdr(MsgType.Repunch), idA, tokenA, idC),
     ],
     [
-      { type: MsgType.Cookie, echo: tokenA, cookie: cookieA },
-      // echo (the request's nonce or token)[8], cookie[8].
-      concat(hdr(MsgType.Cookie), tokenA, cookieA),
+      { type: MsgType.Cookie, echo: tokenA, cookie: cookieA, difficulty: 0 },
+      // echo (the request's nonce or token)[8], cookie[8], difficulty u8.
+      concat(hdr(MsgType.Cookie), tokenA, cookieA, [0]),
     ],
     [
       { type: MsgType.Reach, nonce: cookieA, mac: bytesOf(16, 3) },
@@ -752,6 +768,25 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
       { type: MsgType.Reached, id: idA, token: tokenA, nonce: cookieA },
       // id, token[8], nonce[8].
       concat(hdr(MsgType.Reached), idA, tokenA, cookieA),
+    ],
+    [
+      {
+        type: MsgType.Check,
+        token: tokenA,
+        seq: 3,
+        target: epV4,
+        nonce: cookieA,
+        mac: bytesOf(16, 3),
+      },
+      // token[8], seq u32, target endpoint, nonce[8], mac[16].
+      concat(
+        hdr(MsgType.Check),
+        tokenA,
+        [0, 0, 0, 3],
+        v4(198, 51, 100, 7, 40000),
+        cookieA,
+        bytesOf(16, 3),
+      ),
     ],
   ];
   const types = new Set<number>();
@@ -1417,13 +1452,15 @@ Deno.test("wire: HELLO room id and name tag are opaque bytes, any value round-tr
         idKey: idKeyA,
         signature: sigA,
         idSignature: sigB,
+        pow: new Uint8Array(8),
         privateEndpoints: [],
       };
       const b = encodeServerMsg(m);
       const roomAt = 4 + ID_LEN + COOKIE_LEN + NONCE_LEN + 1;
       assert.equal(
         b.length,
-        roomAt + ROOM_ID_LEN + NAME_TAG_LEN + OWNER_TAG_LEN + ID_KEY_LEN + 2 * SIGNATURE_LEN + 1,
+        roomAt + ROOM_ID_LEN + NAME_TAG_LEN + OWNER_TAG_LEN + ID_KEY_LEN + 2 * SIGNATURE_LEN + 8 +
+          1,
       );
       assert.deepEqual(b.subarray(roomAt, roomAt + ROOM_ID_LEN), room);
       assert.deepEqual(b.subarray(roomAt + ROOM_ID_LEN, roomAt + ROOM_ID_LEN + 8), nameTag);

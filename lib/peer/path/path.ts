@@ -325,15 +325,19 @@ export class PathMachine {
    * An authenticated reply to probe `txid` arrived from `from` on our socket `via`. It proves
    * only the endpoint the probe went to: a reply from elsewhere (a NAT that maps the peer's
    * answer anew, or a captured reply replayed from a spoofed source) makes `from` a candidate
-   * worth a probe of its own, never a proven path by itself.
+   * worth a probe of its own, never a proven path by itself. True when it proved the endpoint.
    */
-  onProbeAck(now: number, from: Endpoint, txid: number, via = 0): void {
-    if (this.#relayOnly) return;
+  onProbeAck(now: number, from: Endpoint, txid: number, via = 0): boolean {
+    if (this.#relayOnly) return false;
     const probe = this.#probes.get(txid);
-    if (!probe || probe.via !== via) return;
+    if (!probe || probe.via !== via) return false;
     this.#probes.delete(txid);
-    if (!sameEndpoint(probe.to, from)) return this.onPeerSeen(now, from, via);
+    if (!sameEndpoint(probe.to, from)) {
+      this.onPeerSeen(now, from, via);
+      return false;
+    }
     this.#answered(now, from, via, Math.round((now - probe.sentAt) * 10) / 10);
+    return true;
   }
 
   /**
