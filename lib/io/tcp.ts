@@ -1,7 +1,7 @@
 /**
  * Datagrams over TCP and TLS: the only module besides the roles that touches `Deno.listen`,
  * `Deno.listenTls`, `Deno.connect` and `Deno.connectTls`. Each datagram travels as one frame
- * (`lib/wire/stream_frame.ts`, `docs/protocol.md` 21).
+ * (`lib/wire/stream_frame.ts`, `docs/protocol.md` 22).
  *
  * - {@link StreamServer} (`p2p serve`): accepts connections on a TCP port (and a TLS one with a
  *   certificate), admits them under a {@link StreamPolicy} (connections in all and per source,
@@ -199,7 +199,6 @@ export class StreamServer {
   #tls: Deno.Listener[];
   #policy: StreamPolicy;
   #wires = new Map<number, Wire>();
-  #endpoints = new Map<number, Endpoint>();
   #nextId = 1;
   #deliver: (from: Endpoint, data: Uint8Array) => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -377,7 +376,6 @@ export class StreamServer {
       () => this.#gone(id),
     );
     this.#wires.set(id, w);
-    this.#endpoints.set(id, from);
     this.#arm();
     void this.#readLoop(id, w, from);
   }
@@ -409,7 +407,6 @@ export class StreamServer {
     if (!w) return;
     w.close();
     this.#wires.delete(id);
-    this.#endpoints.delete(id);
     this.#policy.closed(id);
   }
 

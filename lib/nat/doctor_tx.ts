@@ -6,15 +6,7 @@
  *
  * @module
  */
-import {
-  Attr,
-  bindingRequest,
-  decodeStun,
-  encodeStun,
-  looksLikeStun,
-  StunClass,
-  type StunMessage,
-} from "./stun.ts";
+import { bindingRequest, decodeStun, looksLikeStun, StunClass, type StunMessage } from "./stun.ts";
 import type { Endpoint } from "../wire/address.ts";
 import { toHex } from "../wire/codec.ts";
 import type { Transmit } from "../wire/transmit.ts";
@@ -82,19 +74,10 @@ export class StunTransactions {
   /** Sends a request from `socket` to `to` now. */
   request(now: number, socket: 0 | 1, to: Endpoint, o: RequestOptions = {}): Tx {
     const id = this.#o.random(12).slice(0, 12);
-    let data: Uint8Array;
-    if (o.responsePort !== undefined) {
-      const v = new Uint8Array([(o.responsePort >>> 8) & 0xff, o.responsePort & 0xff, 0, 0]);
-      data = encodeStun({
-        cls: StunClass.Request,
-        transactionId: id,
-        attributes: [{ type: Attr.ResponsePort, value: v }],
-        fingerprint: true,
-      });
-    } else {
-      // Padded: the server's answer is never larger than the request (no amplification).
-      data = bindingRequest(id, { change: o.change ?? 0, padded: true });
-    }
+    // Padded: no answer is larger than the request (see PADDED_REQUEST_LEN).
+    const data = o.responsePort !== undefined
+      ? bindingRequest(id, { responsePort: o.responsePort, fingerprint: true, padded: true })
+      : bindingRequest(id, { change: o.change ?? 0, padded: true });
     const rto = this.#o.rto;
     const tx: Tx = {
       id,

@@ -391,6 +391,8 @@ export interface BindingRequestOptions {
   change?: number;
   /** Add a FINGERPRINT (messages with the magic cookie only). */
   fingerprint?: boolean;
+  /** RESPONSE-PORT (RFC 5780): the answer goes to this port of the requesting address. */
+  responsePort?: number;
   /**
    * Pad the request to {@link PADDED_REQUEST_LEN} bytes, so that no answer of p2p's responder
    * is larger than it: a captured request replayed from a spoofed address gains the attacker
@@ -422,6 +424,11 @@ export function bindingRequest(
     const v = new Uint8Array(4);
     v[3] = o.change & (CHANGE_IP | CHANGE_PORT);
     attributes.push({ type: Attr.ChangeRequest, value: v });
+  }
+  if (o.responsePort !== undefined) {
+    const v = new Uint8Array(4);
+    put16(v, 0, o.responsePort);
+    attributes.push({ type: Attr.ResponsePort, value: v });
   }
   const fingerprint = o.fingerprint ?? transactionId.length === 12;
   if (o.padded) {

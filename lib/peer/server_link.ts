@@ -316,9 +316,12 @@ export class ServerLink {
     return this.#state.kind === "registered" && constantTimeEqual(token, this.#token);
   }
 
-  /** Our public endpoint as the server last saw it. */
+  /**
+   * Our public UDP endpoint as the server last saw it; undefined while we reach the server over
+   * TCP or TLS (it sees that connection's port, which says nothing of our UDP mapping).
+   */
   get public(): Endpoint | undefined {
-    return this.#public;
+    return this.server.stream === undefined ? this.#public : undefined;
   }
 
   /** A fresh nonce for a new registration attempt (an old attempt's answers no longer count). */

@@ -8,7 +8,7 @@
 
 /**
  * A UDP endpoint with a literal IP address, or a stream connection (TCP or TLS) that carries
- * the same datagrams (`stream` set; `docs/protocol.md` 21).
+ * the same datagrams (`stream` set; `docs/protocol.md` 22).
  */
 export interface Endpoint {
   /** Literal IPv4 or IPv6 address. */

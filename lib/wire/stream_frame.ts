@@ -1,5 +1,5 @@
 /**
- * Datagrams over a byte stream (TCP or TLS, `docs/protocol.md` 21): each datagram is sent as a
+ * Datagrams over a byte stream (TCP or TLS, `docs/protocol.md` 22): each datagram is sent as a
  * 2-byte big-endian length followed by that many bytes, back to back. A length of 0 or above
  * {@link MAX_STREAM_FRAME} is a framing error: the receiver closes the stream. {@link frame}
  * encodes; {@link Deframer} cuts a received byte stream back into datagrams with at most one

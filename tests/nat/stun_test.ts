@@ -827,6 +827,8 @@ Deno.test("stun: p2p's own padded requests get answers no larger than themselves
     new StunResponder({ sockets: [FULL[0]] }),
     new StunResponder({ sockets: FULL }),
     new StunResponder({ sockets: six }),
+    // One address, two ports: the answer names the other port (ALT-PORT).
+    new StunResponder({ sockets: [FULL[0], FULL[1]] }),
   ];
   const flags = [0, CHANGE_PORT, CHANGE_IP, CHANGE_IP | CHANGE_PORT];
   let largest = 0;

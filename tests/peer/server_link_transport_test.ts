@@ -136,6 +136,8 @@ Deno.test("server link: registered over TCP, it moves to UDP once a PONG comes b
   h.register();
   assert.equal(h.l.server, TCP);
   assert.equal(h.l.isServer(UDP), true, "the same server over UDP is the server");
+  // What the server sees of a TCP connection says nothing of our UDP mapping.
+  assert.equal(h.l.public, undefined);
   h.run(UDP_RETRY_FIRST - 1);
   assert.equal(h.pingsTo(UDP).length, 0);
   h.run(UDP_RETRY_FIRST);
@@ -166,6 +168,7 @@ Deno.test("server link: registered over TCP, it moves to UDP once a PONG comes b
   assert.equal(h.l.server, TCP);
   h.from(UDP, pong());
   assert.equal(h.l.server, UDP, "UDP in use, same registration");
+  assert.deepEqual(h.l.public, ME, "our UDP mapping, from the PONG over UDP");
   assert.equal(h.l.registered, true);
   assert.equal(h.sent.filter((s) => s.m.type === MsgType.Hello).length, 1, "no new HELLO");
   assert.deepEqual(h.events.map((e) => e.type), ["ready"]);

@@ -1,5 +1,5 @@
 /**
- * The registry with members over TCP or TLS (an endpoint with `stream`, `docs/protocol.md` 21):
+ * The registry with members over TCP or TLS (an endpoint with `stream`, `docs/protocol.md` 22):
  * a connection is an address of its own (its cookie is not the UDP endpoint's with the same IP
  * and port, and a RELAY or PING from that UDP endpoint is not the member's); INTROs about a
  * member over a stream, or to one, carry no public endpoint; a PING with a cookie moves the
