@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { concatBytes } from "../core/bytes.ts";
 import { createHash, hkdfSync } from "node:crypto";
 import { ChaCha20Poly1305, NONCE_LEN, TAG_LEN } from "./aead.ts";
 import {
@@ -47,18 +48,6 @@ const EMPTY = new Uint8Array(0);
 
 // ---------------------------------------------------------------------------------------------
 // Primitives
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function hash(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(data).digest());
@@ -202,7 +191,7 @@ export class SymmetricState {
       ? new TextEncoder().encode(protocolName)
       : protocolName;
     this.#h = name.length <= HASHLEN
-      ? concat([name, new Uint8Array(HASHLEN - name.length)])
+      ? concatBytes([name, new Uint8Array(HASHLEN - name.length)])
       : hash(name);
     this.#ck = this.#h.slice();
   }
@@ -216,7 +205,7 @@ export class SymmetricState {
 
   /** MixHash(data). */
   mixHash(data: Uint8Array): void {
-    this.#h = hash(concat([this.#h, data]));
+    this.#h = hash(concatBytes([this.#h, data]));
   }
 
   /** MixKeyAndHash(ikm), used for pre-shared keys. */
@@ -565,7 +554,7 @@ export class HandshakeState {
     for (const t of this.#pattern.messages[this.#next]!) parts.push(this.#writeToken(t));
     parts.push(this.#ss.encryptAndHash(payload));
     this.#next++;
-    return concat(parts);
+    return concatBytes(parts);
   }
 
   #writeToken(t: Token): Uint8Array {

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { concatBytes } from "../core/bytes.ts";
 import {
   DEFAULT_STREAM_LIMITS,
   type StreamDropReason,
@@ -99,7 +100,7 @@ class Wire {
       while (this.#queue.length > 0 && !this.#closed) {
         // Small frames go out together (one write, one segment when they fit).
         const parts = this.#queue.splice(0, 64);
-        let data = parts.length === 1 ? parts[0]! : concat(parts);
+        let data = parts.length === 1 ? parts[0]! : concatBytes(parts);
         while (data.length > 0) {
           const n = await this.#conn.write(data);
           this.#wrote(n);
@@ -140,18 +141,6 @@ class Wire {
       // Already closed.
     }
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** A certificate chain and its private key (PEM text) for a TLS listener. */
