@@ -1,0 +1,132 @@
+/**
+ * What a peer's HELLO to the server proves (`lib/peer/server_link.ts` sends it): the server's
+ * return-routability cookie and the puzzle its COOKIE asked for (solved once per cookie and
+ * nonce), this attempt's fresh nonce (WELCOME, REFUSED and COOKIE must echo it), and the HELLO
+ * itself, signed with the room key and our id key. {@link HelloCredentials} holds them. Pure:
+ * randomness comes in through the options.
+ *
+ * @module
+ */
+import { POW_LEN, solvePuzzle } from "../crypto/puzzle.ts";
+import {
+  COOKIE_LEN,
+  FLAG_RELAY_ONLY,
+  FLAG_SUPERNODE,
+  helloSigningInput,
+  NONCE_LEN,
+  type ServerMsg,
+} from "../wire/server_msg.ts";
+import { MsgType } from "../wire/header.ts";
+import type { ServerLinkOptions } from "./server_link_types.ts";
+
+/** The least gap between two requests repeated with a new cookie, in ms: HELLOs, PINGs. */
+const COOKIE_HELLO_GAP = 250;
+const COOKIE_PING_GAP = 1_000;
+
+/**
+ * The cookie, puzzle solution and nonce of one server link's requests, and its HELLOs.
+ *
+ * Call order: {@link newNonce} before the first {@link hello}; {@link cookied} for each COOKIE
+ * that echoed our nonce or token; {@link forget} when the link moves to another server.
+ */
+export class HelloCredentials {
+  #o: ServerLinkOptions;
+  #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
+  /** The puzzle difficulty the last COOKIE asked for (0: none). */
+  #difficulty = 0;
+  /** The last puzzle solved, for which cookie and nonce. */
+  #solved: { d: number; cookie: Uint8Array; nonce: Uint8Array; pow: Uint8Array } | undefined;
+  /** This registration attempt's nonce: WELCOME and HELLO refusals must echo it. */
+  #nonce: Uint8Array = new Uint8Array(NONCE_LEN);
+  #lastCookieHello = -Infinity;
+  #lastCookiePing = -Infinity;
+
+  /** HELLOs for the link configured by `options`. */
+  constructor(options: ServerLinkOptions) {
+    this.#o = options;
+  }
+
+  /** The cookie the server in use gave us (zeros until one did). */
+  get cookie(): Uint8Array {
+    return this.#cookie;
+  }
+
+  /** This registration attempt's nonce. */
+  get nonce(): Uint8Array {
+    return this.#nonce;
+  }
+
+  /** A fresh nonce for a new registration attempt (an old attempt's answers no longer count). */
+  newNonce(): void {
+    const nonce = this.#o.random(NONCE_LEN);
+    if (nonce.length !== NONCE_LEN) throw new Error(`ServerLink: needs ${NONCE_LEN} random bytes`);
+    this.#nonce = nonce;
+  }
+
+  /** Another server (or transport): no cookie, no puzzle. */
+  forget(): void {
+    this.#cookie = new Uint8Array(COOKIE_LEN);
+    this.#difficulty = 0;
+  }
+
+  /** Uses `cookie` from now on (the one the server gave the endpoint we moved to). */
+  use(cookie: Uint8Array): void {
+    this.#cookie = cookie;
+  }
+
+  /**
+   * A believed COOKIE (it echoed our nonce or token) gave us `cookie` and `difficulty`: true when
+   * the request should be repeated with it now (a HELLO while `registering`, at most every
+   * 250 ms; a PING otherwise, at most once a second).
+   */
+  cookied(now: number, cookie: Uint8Array, difficulty: number, registering: boolean): boolean {
+    this.#cookie = cookie;
+    this.#difficulty = difficulty;
+    if (registering) {
+      if (now - this.#lastCookieHello < COOKIE_HELLO_GAP) return false;
+      this.#lastCookieHello = now;
+    } else {
+      if (now - this.#lastCookiePing < COOKIE_PING_GAP) return false;
+      this.#lastCookiePing = now;
+    }
+    return true;
+  }
+
+  /** A HELLO asking for `name`, signed with the room key and our id key. */
+  hello(name: string): ServerMsg {
+    const o = this.#o;
+    const signed = {
+      id: o.id,
+      cookie: this.#cookie,
+      nonce: this.#nonce,
+      flags: o.relayOnly ? FLAG_RELAY_ONLY : o.offerSupernode ? FLAG_SUPERNODE : 0,
+      room: o.roomId,
+      nameTag: o.nameTag(name),
+      owner: o.owner,
+      idKey: o.idKey.publicKey,
+    };
+    const input = helloSigningInput(signed);
+    return {
+      type: MsgType.Hello,
+      ...signed,
+      signature: o.sign(input),
+      idSignature: o.idKey.sign(input),
+      pow: this.#pow(),
+      privateEndpoints: o.relayOnly ? [] : o.privateEndpoints,
+    };
+  }
+
+  /**
+   * The solution of the puzzle the last COOKIE asked for, for this cookie and nonce (solved once:
+   * about 2^difficulty hashes; `lib/crypto/puzzle.ts`); zeros when none was asked.
+   */
+  #pow(): Uint8Array {
+    const d = this.#difficulty;
+    if (d === 0) return new Uint8Array(POW_LEN);
+    const c = this.#solved;
+    if (c && c.d === d && c.cookie === this.#cookie && c.nonce === this.#nonce) return c.pow;
+    const pow = solvePuzzle(d, this.#cookie, this.#o.id, this.#nonce) ?? new Uint8Array(POW_LEN);
+    this.#solved = { d, cookie: this.#cookie, nonce: this.#nonce, pow };
+    return pow;
+  }
+}
