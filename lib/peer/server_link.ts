@@ -13,15 +13,14 @@
 import { constantTimeEqual } from "../crypto/constant_time.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
-import { PingRtt, RegisteredName, SeqWindow, ServerList } from "./server_link_parts.ts";
+import { PingSchedule } from "./server_link_keepalive.ts";
+import { RegisteredName, SeqWindow, ServerList } from "./server_link_parts.ts";
 import { encodeServerMsg, RefuseCode, type ServerMsg, TOKEN_LEN } from "../wire/server_msg.ts";
 import { type Transmit } from "../wire/transmit.ts";
 import { bytesEqual } from "../core/bytes.ts";
 import { HelloCredentials } from "./server_link_hello.ts";
 import { TransportMoves } from "./server_link_moves.ts";
 import {
-  CLUSTER_FAILOVER_AFTER,
-  EARLY_SAMPLES,
   FAILOVER_AFTER,
   MAX_LINK_SERVERS,
   RECHECK_INTERVAL,
@@ -70,18 +69,14 @@ export class ServerLink {
   #lastResync = -Infinity;
   /** The server first, then the fallbacks; the one in use; their boot ids. */
   #servers: ServerList;
-  /** PING→PONG round trips to the server in use: the first few samples come a second apart. */
-  #rtt = new PingRtt();
+  /** When to PING, how long a PONG may be missing, the round-trip times. */
+  #pings: PingSchedule;
   /** Registrations completed (WELCOMEs that began one). */
   #registrations = 0;
   /** When {@link recheck} last sent something. */
   #lastRecheck = -Infinity;
   /** The moves between the transports of the server in use. */
   #moves = new TransportMoves();
-  /** The PING interval: the option's, or less when a cluster asks for less. */
-  #keepalive: number;
-  /** A cluster told us its other servers: fail over after {@link CLUSTER_FAILOVER_AFTER}. */
-  #cluster = false;
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: ServerLinkOptions, digest: () => number) {
@@ -94,7 +89,7 @@ export class ServerLink {
       options.fallbacks ?? [],
       options.serverGroups,
     );
-    this.#keepalive = options.keepalive;
+    this.#pings = new PingSchedule(options.keepalive);
   }
 
   /**
@@ -137,7 +132,7 @@ export class ServerLink {
 
   /** Smoothed round-trip time to the server (PING to PONG) in ms, or null before the first. */
   get rtt(): number | null {
-    return this.#rtt.rtt;
+    return this.#pings.rtt.rtt;
   }
 
   /**
@@ -146,7 +141,7 @@ export class ServerLink {
    * {@link EARLY_SAMPLES} PINGs after registering go a second apart, so it settles early.
    */
   get minRtt(): number | null {
-    return this.#rtt.min;
+    return this.#pings.rtt.min;
   }
 
   /** The server this link registers (or tries to register) with now. */
@@ -158,7 +153,7 @@ export class ServerLink {
   #next(now: number, to?: number): void {
     const sibling = this.#servers.next(now, to);
     this.#moves.stop();
-    this.#rtt.reset();
+    this.#pings.rtt.reset();
     this.#hello.forget();
     // The same server over another transport: the same attempt, so that a slow stream's late
     // WELCOME still counts (see handle).
@@ -342,7 +337,7 @@ export class ServerLink {
         if (this.authentic(m.token)) {
           // Where the server sees us now (a NAT may have given us another port since WELCOME).
           this.#public = m.observed;
-          this.#rtt.ponged(now);
+          this.#pings.rtt.ponged(now);
           this.#alive(now);
         }
         return true;
@@ -386,7 +381,7 @@ export class ServerLink {
     if (answer !== "moved" || m.type !== MsgType.Pong) return true;
     // The server has us at `from` now: use it (keeping the registration).
     this.#hello.use(this.#moves.cookie);
-    this.#rtt.reset();
+    this.#pings.rtt.reset();
     this.#public = m.observed;
     this.#alive(now);
     const s = this.#state;
@@ -397,8 +392,7 @@ export class ServerLink {
   /** A cluster's other servers (SERVERS): where to go when ours is lost, sooner than alone. */
   #learnServers(servers: Endpoint[], keepalive: number): void {
     this.#servers.learn(servers, MAX_LINK_SERVERS);
-    if (keepalive > 0) this.#keepalive = Math.min(this.#o.keepalive, keepalive * 1_000);
-    this.#cluster ||= servers.length > 0;
+    this.#pings.advise(servers.length > 0, keepalive);
   }
 
   #welcome(now: number, token: Uint8Array, boot: Uint8Array, observed: Endpoint): void {
@@ -413,10 +407,9 @@ export class ServerLink {
     }
     this.#token = token;
     this.#registrations++;
-    // A first PING soon after registering checks that no introduction was lost on the way.
     this.#state = {
       kind: "registered",
-      nextPing: now + Math.min(1_000, this.#keepalive),
+      nextPing: this.#pings.first(now),
       awaitingSince: undefined,
       lost: false,
     };
@@ -476,10 +469,7 @@ export class ServerLink {
   #alive(now: number): void {
     const s = this.#state;
     if (s.kind !== "registered") return;
-    if (s.awaitingSince !== undefined) {
-      const k = this.#keepalive;
-      s.nextPing = now + (this.#rtt.samples < EARLY_SAMPLES ? Math.min(1_000, k) : k);
-    }
+    if (s.awaitingSince !== undefined) s.nextPing = this.#pings.answered(now);
     s.awaitingSince = undefined;
     this.#moves.answered();
     if (s.lost) {
@@ -505,8 +495,7 @@ export class ServerLink {
   #ping(now: number, s: Extract<ServerLinkState, { kind: "registered" }>): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
-    const giveUp = this.#cluster ? CLUSTER_FAILOVER_AFTER : SERVER_LOST_AFTER;
-    if (waited >= giveUp && (!s.lost || this.#moves.movedInLoss)) {
+    if (waited >= this.#pings.giveUp && (!s.lost || this.#moves.movedInLoss)) {
       if (!s.lost) this.#events.push({ type: "server-lost" });
       s.lost = true;
       const other = this.#moves.lossMove(this.#servers);
@@ -517,7 +506,7 @@ export class ServerLink {
         s.awaitingSince = now;
         this.#moves.start(now, this.#servers);
         this.#sendPing(now);
-        s.nextPing = now + Math.min(1_000, this.#o.keepalive);
+        s.nextPing = this.#pings.moved(now);
         return;
       }
       if (this.#servers.several) {
@@ -527,13 +516,11 @@ export class ServerLink {
       }
     }
     this.#sendPing(now);
-    // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
-    const k = this.#keepalive;
-    s.nextPing = now + (waited === 0 ? Math.min(1_000, k) : Math.min(Math.max(waited, 1_000), k));
+    s.nextPing = this.#pings.retry(now, waited);
   }
 
   #sendPing(now: number): void {
-    this.#rtt.pinged(now);
+    this.#pings.rtt.pinged(now);
     this.#send({
       type: MsgType.Ping,
       id: this.#o.id,
