@@ -33,19 +33,18 @@ import type { ClientEvent, ClientOptions } from "./client_options.ts";
 import type { Membership } from "./membership.ts";
 import { Farewell } from "./farewell.ts";
 import { StallGuard } from "../core/stall.ts";
-import { ChatOut } from "./client_chat.ts";
-import { ChatLog } from "./chat_log.ts";
+import type { ChatOut } from "./client_chat.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo } from "./remote.ts";
 import type { ServerLink } from "./server_link.ts";
 import type { Supernodes, SupernodeStats } from "./supernodes.ts";
-import { makeParts } from "./client_parts.ts";
-import { ClientDrain } from "./client_drain.ts";
-import { ClientInbox } from "./client_inbox.ts";
-import { ClientFiles } from "./client_files.ts";
-import { StepEnd } from "./client_step.ts";
+import { makeParts, wireParts } from "./client_parts.ts";
+import type { ClientDrain } from "./client_drain.ts";
+import type { ClientInbox } from "./client_inbox.ts";
+import type { ClientFiles } from "./client_files.ts";
+import type { StepEnd } from "./client_step.ts";
 import { DriveState, nextDeadline } from "./client_drive.ts";
-import { byeOf } from "./client_outputs.ts";
+import type { ClientLeave } from "./client_leave.ts";
 import type { Endpoint } from "../wire/address.ts";
 import type { Transmit } from "../wire/transmit.ts";
 
@@ -73,7 +72,6 @@ export type { ClientEvent, ClientOptions } from "./client_options.ts";
  * runs in one place, at the end of every step.
  */
 export class Client {
-  #o: ClientOptions;
   #id: Uint8Array;
   #link: ServerLink;
   /** Who is in the room, by the server's (or our supernode's) word. */
@@ -90,12 +88,8 @@ export class Client {
   #discovery: Discovery;
   #pool: BirthdayPool;
   #fingerprint: string;
-  /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
-  #ipv6: boolean;
   /** The supernode role and our registration with the room's supernode. */
   #sn: Supernodes;
-  /** What this step learned that its end acts on (hints, goodbyes, registrations). */
-  #step = new DriveState();
   /** Our own goodbyes, once we leave. */
   #farewell = new Farewell();
   /** Notices late wake-ups (the process was stopped) and holds timers after them. */
@@ -106,6 +100,8 @@ export class Client {
   #files: ClientFiles;
   /** The end of every step (server news, the supernode side's traffic, history). */
   #end: StepEnd;
+  /** Our goodbyes, once we leave. */
+  #leave: ClientLeave;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -113,43 +109,22 @@ export class Client {
 
   /** Makes a client; call {@link start} to begin registering. */
   constructor(options: ClientOptions) {
-    this.#o = options;
     const p = makeParts(options, this.drops);
     this.#peers = p.peers;
     this.#pool = p.pool;
-    this.#ipv6 = p.ipv6;
     this.#id = p.id;
     this.#fingerprint = p.fingerprint;
     this.#link = p.link;
     this.#discovery = p.discovery;
     this.#sn = p.supernodes;
     this.#members = p.members;
-    const log = new ChatLog(options.random(4));
-    this.#files = new ClientFiles(p.peers, this.drops);
-    this.#d = new ClientDrain({
-      parts: p,
-      step: this.#step,
-      farewell: this.#farewell,
-      log,
-      files: this.#files,
-    });
-    this.#inbox = new ClientInbox({
-      parts: p,
-      drain: this.#d,
-      farewell: this.#farewell,
-      relayOnly: options.relayOnly,
-      helps: (options.supernode ?? "auto") !== "off",
-      privates: options.privateEndpoints,
-    });
-    this.#chat = new ChatOut(p.peers, this.#d, log);
-    this.#end = new StepEnd({
-      parts: p,
-      drain: this.#d,
-      step: this.#step,
-      files: this.#files,
-      chat: this.#chat,
-      inbox: this.#inbox,
-    });
+    const w = wireParts(options, p, new DriveState(), this.#farewell);
+    this.#files = w.files;
+    this.#d = w.drain;
+    this.#inbox = w.inbox;
+    this.#chat = w.chat;
+    this.#end = w.end;
+    this.#leave = w.leave;
   }
 
   /**
@@ -308,37 +283,12 @@ export class Client {
    * {@link portmapIdle}; then close the socket.
    */
   leave(now: number): void {
-    const awaiting: string[] = [];
-    for (const r of this.#peers.values()) {
-      r.flushAck(now);
-      if (r.goodbye(now) && r.direct) awaiting.push(r.key);
-      this.#d.remote(r);
-    }
-    this.#sn.close(now);
-    this.#end.run(now);
-    const bye = byeOf(this.#link, this.#id);
-    this.#link.close();
-    this.#d.link();
-    this.#farewell.start(now, awaiting, bye);
-    this.#discovery.stop(now);
-    this.#d.discovery(now);
+    this.#leave.start(now);
   }
 
   /** True once the goodbyes of {@link leave} are answered or given up on (at most a second). */
   get farewellDone(): boolean {
     return this.#farewell.done;
-  }
-
-  /** Repeats the goodbyes and the BYE that are due (after {@link leave}). */
-  #farewellTimeout(now: number): void {
-    const due = this.#farewell.handleTimeout(now);
-    if (due.bye) this.#d.out.push(due.bye);
-    for (const key of due.goodbyes) {
-      const r = this.#peers.get(key);
-      if (!r) continue;
-      r.goodbye(now);
-      this.#d.remote(r);
-    }
   }
 
   /**
@@ -379,9 +329,8 @@ export class Client {
       sn: this.#sn,
       peers: this.#peers,
       farewell: this.#farewell,
+      files: this.#files,
     });
-    const files = this.#files.nextTimeout();
-    if (files !== undefined && (this.#due === undefined || files < this.#due)) this.#due = files;
     return this.#stall.defer(this.#due);
   }
 
@@ -395,7 +344,7 @@ export class Client {
     if (this.#holding(now)) return;
     this.#discovery.handleMapperTimeout(now);
     this.#d.discovery(now);
-    if (this.#link.closed) return this.#farewellTimeout(now);
+    if (this.#link.closed) return this.#leave.handleTimeout(now);
     this.#link.handleTimeout(now);
     this.#d.link();
     this.#sn.handleTimeout(now);
