@@ -11,33 +11,24 @@
  * @module
  */
 import { constantTimeEqual } from "../crypto/constant_time.ts";
-import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
+import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
 import { PingSchedule } from "./server_link_keepalive.ts";
 import { RegisteredName, SeqWindow, ServerList } from "./server_link_parts.ts";
-import { encodeServerMsg, RefuseCode, type ServerMsg, TOKEN_LEN } from "../wire/server_msg.ts";
+import { encodeServerMsg, type ServerMsg, TOKEN_LEN } from "../wire/server_msg.ts";
 import { type Transmit } from "../wire/transmit.ts";
 import { bytesEqual } from "../core/bytes.ts";
-import { HelloCredentials } from "./server_link_hello.ts";
+import { HelloCredentials, noAnswer, refusal, registeringDue } from "./server_link_hello.ts";
 import { TransportMoves } from "./server_link_moves.ts";
 import {
-  FAILOVER_AFTER,
   MAX_LINK_SERVERS,
   RECHECK_INTERVAL,
-  SERVER_LOST_AFTER,
   type ServerLinkEvent,
   type ServerLinkOptions,
   type ServerLinkState,
 } from "./server_link_types.ts";
 
-export {
-  CLUSTER_FAILOVER_AFTER,
-  EARLY_SAMPLES,
-  FAILOVER_AFTER,
-  RECHECK_INTERVAL,
-  SERVER_LOST_AFTER,
-} from "./server_link_types.ts";
-export type { ServerLinkEvent, ServerLinkOptions, ServerLinkState } from "./server_link_types.ts";
+export * from "./server_link_types.ts";
 
 /**
  * The peer's side of the server relationship (with the server, or with a supernode).
@@ -241,23 +232,20 @@ export class ServerLink {
   handleTimeout(now: number): void {
     const s = this.#state;
     if (s.kind === "registering") {
-      if (!s.again && now - this.#heardAt >= this.#o.registerTimeout) {
+      const { pickedAt, several } = this.#servers;
+      const timeout = this.#o.registerTimeout;
+      const due = registeringDue(now, s, { heardAt: this.#heardAt, pickedAt, several, timeout });
+      if (due.fatal) {
         this.#state = { kind: "closed" };
-        const secs = Math.round(this.#o.registerTimeout / 1000);
-        const at = this.#servers.all.map(formatEndpoint).join(", ");
-        this.#events.push({
-          type: "fatal",
-          message:
-            `No answer from the server at ${at} after ${secs} s; check the address and that "p2p serve" runs there`,
-        });
+        this.#events.push({ type: "fatal", message: noAnswer(this.#servers.all, timeout) });
         return;
       }
-      if (this.#servers.several && now - this.#servers.pickedAt >= FAILOVER_AFTER) {
+      if (due.failover) {
         this.#next(now);
         s.tries = 0;
         s.nextHello = now;
       }
-      if (s.again && !s.lost && now - s.since >= SERVER_LOST_AFTER) {
+      if (due.lost) {
         s.lost = true;
         this.#events.push({ type: "server-lost" });
       }
@@ -438,32 +426,25 @@ export class ServerLink {
 
   #refused(now: number, code: number, message: string): void {
     const s = this.#state;
-    if (code === RefuseCode.NameTaken && s.kind === "registering") {
-      // Another member has this name: try the next suffix (names are unique per room).
-      if (this.#name.next()) {
+    const again = s.kind === "registering" && s.again;
+    switch (refusal(code, s.kind, again, this.#name)) {
+      case "next-name": // Another member has this name: try the next suffix (unique per room).
         this.#hello.newNonce();
-        s.tries = 0;
-        this.#sendHello(now);
+        if (s.kind === "registering") s.tries = 0;
+        return this.#sendHello(now);
+      case "again": // The server forgot us (restart or expiry): register again with the same id.
+        this.#hello.newNonce();
+        return this.#registerAgain(now, s.kind === "registered" && s.lost);
+      case "fatal":
+        this.#state = { kind: "closed" };
+        this.#events.push({
+          type: "fatal",
+          message: `The server refused to register us: ${message}`,
+        });
         return;
-      }
+      case "report":
+        this.#events.push({ type: "refused", message });
     }
-    if (code === RefuseCode.Unknown) {
-      // The server forgot us (restart or expiry): register again with the same id.
-      if (s.kind === "registered") {
-        this.#hello.newNonce();
-        this.#registerAgain(now, s.lost);
-      }
-      return;
-    }
-    if (s.kind === "registering" && !s.again) {
-      this.#state = { kind: "closed" };
-      this.#events.push({
-        type: "fatal",
-        message: `The server refused to register us: ${message}`,
-      });
-      return;
-    }
-    this.#events.push({ type: "refused", message });
   }
 
   #alive(now: number): void {

@@ -2,8 +2,9 @@
  * What a peer's HELLO to the server proves (`lib/peer/server_link.ts` sends it): the server's
  * return-routability cookie and the puzzle its COOKIE asked for (solved once per cookie and
  * nonce), this attempt's fresh nonce (WELCOME, REFUSED and COOKIE must echo it), and the HELLO
- * itself, signed with the room key and our id key. {@link HelloCredentials} holds them. Pure:
- * randomness comes in through the options.
+ * itself, signed with the room key and our id key. {@link HelloCredentials} holds them. And what
+ * a registration attempt's timer and a REFUSED ask of the link ({@link registeringDue},
+ * {@link refusal}). Pure: randomness comes in through the options.
  *
  * @module
  */
@@ -17,7 +18,15 @@ import {
   type ServerMsg,
 } from "../wire/server_msg.ts";
 import { MsgType } from "../wire/header.ts";
-import type { ServerLinkOptions } from "./server_link_types.ts";
+import { type Endpoint, formatEndpoint } from "../wire/address.ts";
+import { RefuseCode } from "../wire/server_msg.ts";
+import type { RegisteredName } from "./server_link_parts.ts";
+import {
+  FAILOVER_AFTER,
+  SERVER_LOST_AFTER,
+  type ServerLinkOptions,
+  type ServerLinkState,
+} from "./server_link_types.ts";
 
 /** The least gap between two requests repeated with a new cookie, in ms: HELLOs, PINGs. */
 const COOKIE_HELLO_GAP = 250;
@@ -129,4 +138,58 @@ export class HelloCredentials {
     this.#solved = { d, cookie: this.#cookie, nonce: this.#nonce, pow };
     return pow;
   }
+}
+
+/** A registration attempt, as the link's state has it. */
+export type Registering = Extract<ServerLinkState, { kind: "registering" }>;
+
+/** What a registering link's timer asks for (see {@link registeringDue}). */
+export interface RegisteringDue {
+  /** The first registration's deadline passed with no answer at all: give up. */
+  fatal: boolean;
+  /** Another server to try: this one left HELLOs unanswered for {@link FAILOVER_AFTER}. */
+  failover: boolean;
+  /** Registering again for {@link SERVER_LOST_AFTER} without success: the server is lost. */
+  lost: boolean;
+}
+
+/**
+ * What attempt `s` asks for at `now`: the server last answered at `heardAt`, the server in use
+ * was picked at `pickedAt`, `several` says whether there is another to fail over to, and the
+ * first registration fails after `timeout` ms without an answer.
+ */
+export function registeringDue(
+  now: number,
+  s: Registering,
+  heard: { heardAt: number; pickedAt: number; several: boolean; timeout: number },
+): RegisteringDue {
+  return {
+    fatal: !s.again && now - heard.heardAt >= heard.timeout,
+    failover: heard.several && now - heard.pickedAt >= FAILOVER_AFTER,
+    lost: s.again && !s.lost && now - s.since >= SERVER_LOST_AFTER,
+  };
+}
+
+/** What the first registration's failure says: no answer from `servers` after `timeout` ms. */
+export function noAnswer(servers: readonly Endpoint[], timeout: number): string {
+  const at = servers.map(formatEndpoint).join(", ");
+  const secs = Math.round(timeout / 1000);
+  return `No answer from the server at ${at} after ${secs} s; check the address and that "p2p serve" runs there`;
+}
+
+/**
+ * What a believed REFUSED with `code` asks of a link in state `kind` (`again`: registered
+ * before): the next name suffix (`next-name`, when `name` has one left), registering
+ * again with the same id (`again`: the server forgot us), nothing (`ignore`), giving up
+ * (`fatal`: the first registration was refused), or telling the user (`report`).
+ */
+export function refusal(
+  code: number,
+  kind: ServerLinkState["kind"],
+  again: boolean,
+  name: RegisteredName,
+): "next-name" | "again" | "ignore" | "fatal" | "report" {
+  if (code === RefuseCode.NameTaken && kind === "registering" && name.next()) return "next-name";
+  if (code === RefuseCode.Unknown) return kind === "registered" ? "again" : "ignore";
+  return kind === "registering" && !again ? "fatal" : "report";
 }
