@@ -18,7 +18,13 @@ import { RegisteredName, SeqWindow, ServerList } from "./server_link_parts.ts";
 import { encodeServerMsg, type ServerMsg, TOKEN_LEN } from "../wire/server_msg.ts";
 import { type Transmit } from "../wire/transmit.ts";
 import { bytesEqual } from "../core/bytes.ts";
-import { HelloCredentials, noAnswer, refusal, registeringDue } from "./server_link_hello.ts";
+import {
+  HelloCredentials,
+  noAnswer,
+  refusal,
+  registeringDue,
+  welcomeEvents,
+} from "./server_link_hello.ts";
 import { TransportMoves } from "./server_link_moves.ts";
 import {
   MAX_LINK_SERVERS,
@@ -75,11 +81,7 @@ export class ServerLink {
     this.#digest = digest;
     this.#name = new RegisteredName(options.name);
     this.#hello = new HelloCredentials(options);
-    this.#servers = new ServerList(
-      options.server,
-      options.fallbacks ?? [],
-      options.serverGroups,
-    );
+    this.#servers = new ServerList(options.server, options.fallbacks ?? [], options.serverGroups);
     this.#pings = new PingSchedule(options.keepalive);
   }
 
@@ -403,17 +405,7 @@ export class ServerLink {
     };
     this.#moves.answered();
     this.#moves.start(now, this.#servers);
-    if (!s.again) {
-      const name = this.#name;
-      if (name.suffixed) {
-        this.#events.push({ type: "renamed", wanted: name.wanted, name: name.current });
-      }
-      this.#events.push({ type: "ready", name: name.current, public: observed });
-      return;
-    }
-    if (s.lost || restarted) {
-      this.#events.push({ type: "server-back", public: observed, restarted });
-    }
+    this.#events.push(...welcomeEvents(s, this.#name, observed, restarted));
   }
 
   /**

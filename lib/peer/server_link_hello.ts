@@ -3,8 +3,8 @@
  * return-routability cookie and the puzzle its COOKIE asked for (solved once per cookie and
  * nonce), this attempt's fresh nonce (WELCOME, REFUSED and COOKIE must echo it), and the HELLO
  * itself, signed with the room key and our id key. {@link HelloCredentials} holds them. And what
- * a registration attempt's timer and a REFUSED ask of the link ({@link registeringDue},
- * {@link refusal}). Pure: randomness comes in through the options.
+ * a registration attempt's timer, a REFUSED and a WELCOME ask of the link ({@link registeringDue},
+ * {@link refusal}, {@link welcomeEvents}). Pure: randomness comes in through the options.
  *
  * @module
  */
@@ -24,6 +24,7 @@ import type { RegisteredName } from "./server_link_parts.ts";
 import {
   FAILOVER_AFTER,
   SERVER_LOST_AFTER,
+  type ServerLinkEvent,
   type ServerLinkOptions,
   type ServerLinkState,
 } from "./server_link_types.ts";
@@ -192,4 +193,23 @@ export function refusal(
   if (code === RefuseCode.NameTaken && kind === "registering" && name.next()) return "next-name";
   if (code === RefuseCode.Unknown) return kind === "registered" ? "again" : "ignore";
   return kind === "registering" && !again ? "fatal" : "report";
+}
+
+/**
+ * What a WELCOME ending attempt `s` tells the user (under `name`, seen at `observed`; the server
+ * `restarted` since our last registration there): "renamed" (a suffix was needed) and "ready"
+ * for the first registration; "server-back" for a later one after a loss or a restart.
+ */
+export function welcomeEvents(
+  s: Registering,
+  name: RegisteredName,
+  observed: Endpoint,
+  restarted: boolean,
+): ServerLinkEvent[] {
+  if (!s.again) {
+    const ready: ServerLinkEvent = { type: "ready", name: name.current, public: observed };
+    if (!name.suffixed) return [ready];
+    return [{ type: "renamed", wanted: name.wanted, name: name.current }, ready];
+  }
+  return s.lost || restarted ? [{ type: "server-back", public: observed, restarted }] : [];
 }
