@@ -33,20 +33,19 @@ import type { ClientEvent, ClientOptions } from "./client_options.ts";
 import type { Membership } from "./membership.ts";
 import { Farewell } from "./farewell.ts";
 import { StallGuard } from "../core/stall.ts";
-import { ChatOut } from "./client_chat.ts";
-import { ChatLog } from "./chat_log.ts";
+import type { ChatOut } from "./client_chat.ts";
 import type { HttpResult, PortMapHttp } from "../nat/portmap/mapper.ts";
 import type { PeerInfo } from "./remote.ts";
 import type { ServerLink } from "./server_link.ts";
 import type { Supernodes, SupernodeStats } from "./supernodes.ts";
-import { makeParts } from "./client_parts.ts";
-import { ClientDrain } from "./client_drain.ts";
-import { ClientInbox } from "./client_inbox.ts";
-import { ClientFiles } from "./client_files.ts";
+import { makeParts, wireParts } from "./client_parts.ts";
+import type { ClientDrain } from "./client_drain.ts";
+import type { ClientInbox } from "./client_inbox.ts";
+import type { ClientFiles } from "./client_files.ts";
+import type { StepEnd } from "./client_step.ts";
 import { DriveState, nextDeadline } from "./client_drive.ts";
-import { byeOf } from "./client_outputs.ts";
+import type { ClientLeave } from "./client_leave.ts";
 import type { Endpoint } from "../wire/address.ts";
-import { HINT_BOOT_LEN } from "../wire/peer_frame.ts";
 import type { Transmit } from "../wire/transmit.ts";
 
 export { MAX_MESSAGE } from "./fragment.ts";
@@ -55,9 +54,6 @@ export type { Notice, NoticeKind } from "./notices.ts";
 export { DEPARTED_KEEP, MAX_DEPARTED } from "./peer_table.ts";
 export { UNANSWERED_AFTER } from "./remote.ts";
 export type { ClientEvent, ClientOptions } from "./client_options.ts";
-
-/** Rounds of in-process traffic with our own supernode role per step, at most. */
-const MAX_ROUNDS = 16;
 
 /**
  * The peer's pure core. Sans-IO: it never reads a clock or draws randomness of its own
@@ -76,7 +72,6 @@ const MAX_ROUNDS = 16;
  * runs in one place, at the end of every step.
  */
 export class Client {
-  #o: ClientOptions;
   #id: Uint8Array;
   #link: ServerLink;
   /** Who is in the room, by the server's (or our supernode's) word. */
@@ -93,12 +88,8 @@ export class Client {
   #discovery: Discovery;
   #pool: BirthdayPool;
   #fingerprint: string;
-  /** Whether we can send to IPv6 addresses ({@link ClientOptions.ipv6}). */
-  #ipv6: boolean;
   /** The supernode role and our registration with the room's supernode. */
   #sn: Supernodes;
-  /** What this step learned that its end acts on (hints, goodbyes, registrations). */
-  #step = new DriveState();
   /** Our own goodbyes, once we leave. */
   #farewell = new Farewell();
   /** Notices late wake-ups (the process was stopped) and holds timers after them. */
@@ -107,6 +98,10 @@ export class Client {
   #due: number | undefined;
   /** File transfers with the peers. */
   #files: ClientFiles;
+  /** The end of every step (server news, the supernode side's traffic, history). */
+  #end: StepEnd;
+  /** Our goodbyes, once we leave. */
+  #leave: ClientLeave;
   /** Dropped datagrams by reason. */
   readonly drops: Record<string, number> = {};
   /** Remote peers woken by timers (each costs a look at that peer only). */
@@ -114,35 +109,22 @@ export class Client {
 
   /** Makes a client; call {@link start} to begin registering. */
   constructor(options: ClientOptions) {
-    this.#o = options;
     const p = makeParts(options, this.drops);
     this.#peers = p.peers;
     this.#pool = p.pool;
-    this.#ipv6 = p.ipv6;
     this.#id = p.id;
     this.#fingerprint = p.fingerprint;
     this.#link = p.link;
     this.#discovery = p.discovery;
     this.#sn = p.supernodes;
     this.#members = p.members;
-    const log = new ChatLog(options.random(4));
-    this.#files = new ClientFiles(p.peers, this.drops);
-    this.#d = new ClientDrain({
-      parts: p,
-      step: this.#step,
-      farewell: this.#farewell,
-      log,
-      files: this.#files,
-    });
-    this.#inbox = new ClientInbox({
-      parts: p,
-      drain: this.#d,
-      farewell: this.#farewell,
-      relayOnly: options.relayOnly,
-      helps: (options.supernode ?? "auto") !== "off",
-      privates: options.privateEndpoints,
-    });
-    this.#chat = new ChatOut(p.peers, this.#d, log);
+    const w = wireParts(options, p, new DriveState(), this.#farewell);
+    this.#files = w.files;
+    this.#d = w.drain;
+    this.#inbox = w.inbox;
+    this.#chat = w.chat;
+    this.#end = w.end;
+    this.#leave = w.leave;
   }
 
   /**
@@ -162,7 +144,7 @@ export class Client {
    */
   fileStep(now: number, fn: (files: ClientFiles) => void): void {
     fn(this.#files);
-    this.#drive(now);
+    this.#end.run(now);
   }
 
   /** This peer's id. */
@@ -244,7 +226,7 @@ export class Client {
 
   /** Takes the next datagram to send, if any. */
   pollTransmit(): Transmit | undefined {
-    if (this.#chat.pending) this.#drive(this.#chat.flush());
+    if (this.#chat.pending) this.#end.run(this.#chat.flush());
     return this.#d.out.shift();
   }
 
@@ -301,37 +283,12 @@ export class Client {
    * {@link portmapIdle}; then close the socket.
    */
   leave(now: number): void {
-    const awaiting: string[] = [];
-    for (const r of this.#peers.values()) {
-      r.flushAck(now);
-      if (r.goodbye(now) && r.direct) awaiting.push(r.key);
-      this.#d.remote(r);
-    }
-    this.#sn.close(now);
-    this.#drive(now);
-    const bye = byeOf(this.#link, this.#id);
-    this.#link.close();
-    this.#d.link();
-    this.#farewell.start(now, awaiting, bye);
-    this.#discovery.stop(now);
-    this.#d.discovery(now);
+    this.#leave.start(now);
   }
 
   /** True once the goodbyes of {@link leave} are answered or given up on (at most a second). */
   get farewellDone(): boolean {
     return this.#farewell.done;
-  }
-
-  /** Repeats the goodbyes and the BYE that are due (after {@link leave}). */
-  #farewellTimeout(now: number): void {
-    const due = this.#farewell.handleTimeout(now);
-    if (due.bye) this.#d.out.push(due.bye);
-    for (const key of due.goodbyes) {
-      const r = this.#peers.get(key);
-      if (!r) continue;
-      r.goodbye(now);
-      this.#d.remote(r);
-    }
   }
 
   /**
@@ -340,14 +297,14 @@ export class Client {
    */
   send(now: number, text: string): number {
     const n = this.#chat.line(now, text);
-    this.#drive(now);
+    this.#end.run(now);
     return n;
   }
 
   /** Sends `text` to the peer called `name` alone (`/msg`). Returns 1 if queued, else 0. */
   sendPrivate(now: number, name: string, text: string): number {
     const n = this.#chat.privately(now, name, text);
-    this.#drive(now);
+    this.#end.run(now);
     return n;
   }
 
@@ -357,7 +314,7 @@ export class Client {
    */
   rename(now: number, wanted: string): string | null {
     const why = this.#chat.rename(now, wanted, this.#link);
-    if (why === null) this.#drive(now);
+    if (why === null) this.#end.run(now);
     return why;
   }
 
@@ -372,9 +329,8 @@ export class Client {
       sn: this.#sn,
       peers: this.#peers,
       farewell: this.#farewell,
+      files: this.#files,
     });
-    const files = this.#files.nextTimeout();
-    if (files !== undefined && (this.#due === undefined || files < this.#due)) this.#due = files;
     return this.#stall.defer(this.#due);
   }
 
@@ -388,7 +344,7 @@ export class Client {
     if (this.#holding(now)) return;
     this.#discovery.handleMapperTimeout(now);
     this.#d.discovery(now);
-    if (this.#link.closed) return this.#farewellTimeout(now);
+    if (this.#link.closed) return this.#leave.handleTimeout(now);
     this.#link.handleTimeout(now);
     this.#d.link();
     this.#sn.handleTimeout(now);
@@ -403,7 +359,7 @@ export class Client {
     this.#d.members();
     this.#sn.relaysCheck();
     this.#files.handleTimeout(now);
-    this.#drive(now);
+    this.#end.run(now);
   }
 
   /**
@@ -414,7 +370,7 @@ export class Client {
   handleDatagram(now: number, from: Endpoint, data: Uint8Array, via = 0): void {
     this.#holding(now);
     this.#inbox.handle(now, from, data, via);
-    this.#drive(now);
+    this.#end.run(now);
   }
 
   /**
@@ -432,88 +388,12 @@ export class Client {
   }
 
   /**
-   * Ends every step: the supernode side's output goes out and its events are acted on; our own
-   * registration's traffic with our own role runs to quiescence (in bounded rounds).
-   */
-  #drive(now: number): void {
-    this.#d.peerViews(now);
-    this.#files.step(now, (r) => this.#d.remote(r));
-    for (let e = this.#files.pollEvent(); e; e = this.#files.pollEvent()) this.#d.events.push(e);
-    this.#serverNews(now);
-    const failed = this.#step.takeSupernodeFailed();
-    if (failed !== undefined) this.#sn.pathFailed(now, failed);
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      const fed = this.#sn.pump(now);
-      if (!this.#snOut(now) && !fed) break;
-    }
-    // Peers introduced in this step get our history before any line written later.
-    for (const r of this.#step.takeIntroduced()) this.#chat.history(now, r);
-  }
-
-  /**
    * Checks our registration now (a PING; a HELLO while registering again), at most every 2 s:
    * the stream to our server closed, so the server may have restarted or dropped it.
    */
   recheckServer(now: number): void {
     this.#link.recheck(now);
     this.#d.link();
-  }
-
-  /**
-   * Restarts learned at once: when our link registered again (the server refused us as unknown,
-   * or was lost), each established peer gets a SERVER_HINT along its path; a peer's hint makes
-   * us check our own registration (see {@link ServerLink.recheck}).
-   */
-  #serverNews(now: number): void {
-    const goodbyes = this.#step.takeGoodbyes();
-    if (goodbyes.length > 0) {
-      for (const r of goodbyes) this.#members.goodbye(now, r);
-      this.#d.members();
-    }
-    if (this.#step.takeHint()) {
-      this.#link.recheck(now);
-      this.#d.link();
-    }
-    if (!this.#step.registeredAgain(this.#link.registrations) || this.#link.closed) return;
-    // The boot id of the server instance we registered with (zeros when it gave none).
-    const boot = this.#link.bootId ?? new Uint8Array(HINT_BOOT_LEN);
-    for (const r of this.#peers.values()) {
-      if (!r.present) continue;
-      r.tell.serverHint(now, boot);
-      this.#d.remote(r);
-    }
-  }
-
-  /** Moves what the supernode side queued out and acts on its events; true if there was any. */
-  #snOut(now: number): boolean {
-    let any = this.#d.supernodeTransmits();
-    for (let e = this.#sn.pollEvent(); e; e = this.#sn.pollEvent()) {
-      any = true;
-      switch (e.type) {
-        case "delivered":
-          this.#inbox.fromLink(now, e.data, e.from);
-          break;
-        case "routes-changed":
-          for (const r of this.#peers.values()) this.#members.refresh(now, r);
-          this.#d.members();
-          break;
-        case "relays-changed":
-          for (const r of this.#peers.values()) {
-            if (!r.present) continue;
-            r.tell.relays(now);
-            this.#members.refresh(now, r);
-          }
-          this.#d.members();
-          break;
-        case "serving":
-          this.#d.notice({ kind: "supernode" });
-          break;
-        case "not-serving":
-          this.#d.notice({ kind: "not-supernode" });
-          break;
-      }
-    }
-    return any;
   }
 
   /** True while we serve as our room's supernode. */

@@ -1,5 +1,5 @@
 /**
- * What one step of the client learned that its end (the client's `#drive`, `lib/peer/client.ts`)
+ * What one step of the client learned that its end (`StepEnd`, `lib/peer/client_step.ts`)
  * acts on: a peer's SERVER_HINT (check our registration), the peers whose GOODBYE came (they
  * depart), the peers first introduced (they are sent our history), our supernode's direct path failing (it is gone), and how many registrations our
  * server link has seen (a new one after the first: tell the peers); and when the client must be
@@ -118,6 +118,8 @@ export interface TimedParts {
   peers: PeerTable;
   /** Our goodbyes, once we leave. */
   farewell: Farewell;
+  /** File transfers (their timers run after leaving too). */
+  files: { nextTimeout(): number | undefined };
 }
 
 /**
@@ -125,10 +127,12 @@ export interface TimedParts {
  * the port mapper's deletions go on.
  */
 export function nextDeadline(p: TimedParts): number | undefined {
+  const files = p.files.nextTimeout() ?? Infinity;
   if (p.link.closed) {
     const t = Math.min(
       p.discovery.nextMapperTimeout() ?? Infinity,
       p.farewell.nextTimeout() ?? Infinity,
+      files,
     );
     return t === Infinity ? undefined : t;
   }
@@ -136,6 +140,6 @@ export function nextDeadline(p: TimedParts): number | undefined {
   t = Math.min(t, p.discovery.nextMapperTimeout() ?? Infinity);
   t = Math.min(t, p.discovery.nextTimeout() ?? Infinity);
   t = Math.min(t, p.sn.nextTimeout() ?? Infinity);
-  t = Math.min(t, p.peers.nextTimeout() ?? Infinity);
+  t = Math.min(t, p.peers.nextTimeout() ?? Infinity, files);
   return t === Infinity ? undefined : t;
 }

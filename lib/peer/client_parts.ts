@@ -2,7 +2,9 @@
  * How a client's parts are made from its options: our id and fingerprint, whether we send to
  * IPv6, the server link, discovery (STUN and port mapping), the supernode side, the peer table,
  * the birthday socket pool and membership, wired to one another in the order their randomness
- * is drawn. {@link Client} (`lib/peer/client.ts`) drives what this returns. Pure.
+ * is drawn; then the machinery over them ({@link wireParts}: drain, inbox, chat, file transfers,
+ * the end of a step, leaving). {@link Client} (`lib/peer/client.ts`) drives what this returns.
+ * Pure.
  *
  * @module
  */
@@ -22,6 +24,15 @@ import { PeerTable } from "./peer_table.ts";
 import { ServerLink } from "./server_link.ts";
 import { Supernodes } from "./supernodes.ts";
 import type { Endpoint } from "../wire/address.ts";
+import { ChatLog } from "./chat_log.ts";
+import { ChatOut } from "./client_chat.ts";
+import { ClientDrain } from "./client_drain.ts";
+import type { DriveState } from "./client_drive.ts";
+import { ClientFiles } from "./client_files.ts";
+import { ClientInbox } from "./client_inbox.ts";
+import { ClientLeave } from "./client_leave.ts";
+import { StepEnd } from "./client_step.ts";
+import type { Farewell } from "./farewell.ts";
 
 /** A client's parts, as {@link makeParts} wires them. */
 export interface MadeParts extends ClientParts {
@@ -69,6 +80,49 @@ export function makeParts(options: ClientOptions, drops: Record<string, number>)
     fingerprint: fingerprint(options.identity.publicKey),
     members: new Membership(peers, remoteContextOf(options, parts), drops),
   };
+}
+
+/** The client's machinery over its parts, as {@link wireParts} makes it. */
+export interface WiredParts {
+  /** Where the parts' datagrams and events become the client's. */
+  drain: ClientDrain;
+  /** Where incoming datagrams go. */
+  inbox: ClientInbox;
+  /** Chat lines out. */
+  chat: ChatOut;
+  /** File transfers with the peers. */
+  files: ClientFiles;
+  /** The end of every step. */
+  end: StepEnd;
+  /** Our goodbyes, once we leave. */
+  leave: ClientLeave;
+}
+
+/**
+ * Wires the client's machinery over parts `p` made from `options` (after {@link makeParts}: the
+ * chat log's random id is drawn then); `step` and `farewell` are the client's own.
+ */
+export function wireParts(
+  options: ClientOptions,
+  p: MadeParts,
+  step: DriveState,
+  farewell: Farewell,
+): WiredParts {
+  const log = new ChatLog(options.random(4));
+  const files = new ClientFiles(p.peers, p.drops);
+  const drain = new ClientDrain({ parts: p, step, farewell, log, files });
+  const inbox = new ClientInbox({
+    parts: p,
+    drain,
+    farewell,
+    relayOnly: options.relayOnly,
+    helps: (options.supernode ?? "auto") !== "off",
+    privates: options.privateEndpoints,
+  });
+  const chat = new ChatOut(p.peers, drain, log);
+  const end = new StepEnd({ parts: p, drain, step, files, chat, inbox });
+  const leave = new ClientLeave({ parts: p, drain, farewell, end });
+  return { drain, inbox, chat, files, end, leave };
 }
 
 /** The servers of `o` we reach over UDP (not over a TCP or TLS stream), in order. */

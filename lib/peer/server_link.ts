@@ -10,145 +10,31 @@
  *
  * @module
  */
-import { POW_LEN, solvePuzzle } from "../crypto/puzzle.ts";
 import { constantTimeEqual } from "../crypto/constant_time.ts";
-import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
+import { type Endpoint, sameEndpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
-import { PingRtt, RegisteredName, SeqWindow, ServerList, UdpReturn } from "./server_link_parts.ts";
-import {
-  COOKIE_LEN,
-  encodeServerMsg,
-  FLAG_RELAY_ONLY,
-  FLAG_SUPERNODE,
-  helloSigningInput,
-  NONCE_LEN,
-  RefuseCode,
-  type ServerMsg,
-  TOKEN_LEN,
-} from "../wire/server_msg.ts";
+import { PingSchedule } from "./server_link_keepalive.ts";
+import { RegisteredName, SeqWindow, ServerList } from "./server_link_parts.ts";
+import { encodeServerMsg, type ServerMsg, TOKEN_LEN } from "../wire/server_msg.ts";
 import { type Transmit } from "../wire/transmit.ts";
 import { bytesEqual } from "../core/bytes.ts";
+import {
+  HelloCredentials,
+  noAnswer,
+  refusal,
+  registeringDue,
+  welcomeEvents,
+} from "./server_link_hello.ts";
+import { TransportMoves } from "./server_link_moves.ts";
+import {
+  MAX_LINK_SERVERS,
+  RECHECK_INTERVAL,
+  type ServerLinkEvent,
+  type ServerLinkOptions,
+  type ServerLinkState,
+} from "./server_link_types.ts";
 
-/** RTT samples taken a second apart after registering, before PINGs settle to the keepalive. */
-export const EARLY_SAMPLES = 3;
-/** How long PONGs may be missing before the server counts as lost, in ms. */
-export const SERVER_LOST_AFTER = 10_000;
-
-/**
- * Once a cluster told us its other servers (SERVERS): how long PONGs may be missing before we
- * register with the next one, in ms (`docs/protocol.md` 5.18).
- */
-export const CLUSTER_FAILOVER_AFTER = 3_000;
-
-/** Most rendezvous points a link keeps (given ones and a cluster's). */
-const MAX_LINK_SERVERS = 16;
-
-/** With fallback servers: how long one is tried (HELLOs unanswered) before the next, in ms. */
-export const FAILOVER_AFTER = 2_000;
-
-/** Least time between two checks of the registration a peer's SERVER_HINT asks for, in ms. */
-export const RECHECK_INTERVAL = 2_000;
-
-/** Where the link is in its lifecycle. */
-export type ServerLinkState =
-  | {
-    kind: "registering";
-    /** HELLOs sent in this attempt. */
-    tries: number;
-    /** When this attempt started. */
-    since: number;
-    nextHello: number;
-    /** Registered before (the server forgot us); the first registration has a deadline. */
-    again: boolean;
-    /** "Lost" was reported and "back" is still owed. */
-    lost: boolean;
-  }
-  | {
-    kind: "registered";
-    nextPing: number;
-    /** When the oldest unanswered PING went out. */
-    awaitingSince: number | undefined;
-    lost: boolean;
-  }
-  | { kind: "closed" };
-
-/** What the link reports. */
-export type ServerLinkEvent =
-  | { type: "ready"; name: string; public: Endpoint }
-  | { type: "renamed"; wanted: string; name: string }
-  | { type: "server-lost" }
-  | {
-    /**
-     * Registered again after the server was lost (no PONG for {@link SERVER_LOST_AFTER}), or
-     * after it restarted (`restarted`), whichever came first: reported once per return.
-     */
-    type: "server-back";
-    public: Endpoint;
-    /**
-     * The WELCOME's boot id differs from the one this server gave our previous registration:
-     * it restarted, so it forgot the room, and its first ROSTER lists only who has registered
-     * again since. False when it was only unreachable (or forgot us by expiry).
-     */
-    restarted: boolean;
-  }
-  | { type: "refused"; message: string }
-  | { type: "fatal"; message: string };
-
-/** What the link registers with. */
-export interface ServerLinkOptions {
-  /** The rendezvous server. */
-  server: Endpoint;
-  /**
-   * More servers (or supernodes of the room) to fail over to, in order: tried in turn while
-   * registering, and when the current one is lost.
-   */
-  fallbacks?: Endpoint[];
-  /** Our peer id. */
-  id: Uint8Array;
-  /** The room id: the room's Ed25519 public key (from the room name and passphrase). */
-  roomId: Uint8Array;
-  /** Signs a HELLO's signing input with the room key (64 bytes; see `roomSign`). */
-  sign: (data: Uint8Array) => Uint8Array;
-  /**
-   * Our id key for this run (`id` is its id; `peerIdKey` of `lib/crypto/peer_id.ts`): its public
-   * half goes in every HELLO, and it signs every HELLO too.
-   */
-  idKey: {
-    readonly id: Uint8Array;
-    readonly publicKey: Uint8Array;
-    sign(data: Uint8Array): Uint8Array;
-  };
-  /** `n` random bytes, for registration nonces (node:crypto's from the roles, seeded in tests). */
-  random: (n: number) => Uint8Array;
-  /** The opaque tag of a name (the server checks uniqueness on tags, never sees names). */
-  nameTag: (name: string) => Uint8Array;
-  /**
-   * Our owner tag in this room (`ownerTag` of `lib/crypto/owner.ts`, 16 bytes): a HELLO for a
-   * name held by a registration with the same tag replaces it (we came back after a lost BYE).
-   */
-  owner: Uint8Array;
-  /** Wanted name. */
-  name: string;
-  /** Never reveal our endpoints. */
-  relayOnly: boolean;
-  /** Offer to be the room's supernode (HELLO flag; the server checks reachability). */
-  offerSupernode?: boolean;
-  /** Our private endpoints (sent unless relay-only). */
-  privateEndpoints: Endpoint[];
-  /** PING interval while the server answers, in ms. */
-  keepalive: number;
-  /** The first registration fails after this long without a WELCOME, in ms. */
-  registerTimeout: number;
-  /**
-   * One number per server (`server`, then `fallbacks`): equal numbers name the same server
-   * reached over different transports (UDP, and TCP or TLS: an endpoint with `stream`).
-   * Registered over a stream, the link PINGs the same server's UDP endpoint in the background
-   * and moves there once a PONG comes back over UDP; a lost server is first tried over its
-   * other transport with the same registration (a PING, which moves it). Ignored unless it has
-   * one number per server.
-   */
-  serverGroups?: number[];
-}
+export * from "./server_link_types.ts";
 
 /**
  * The peer's side of the server relationship (with the server, or with a supernode).
@@ -168,15 +54,8 @@ export class ServerLink {
    * counts only time with no answer at all, so a busy server that answers slowly is waited for.
    */
   #heardAt = 0;
-  #cookie: Uint8Array = new Uint8Array(COOKIE_LEN);
-  /** The puzzle difficulty the last COOKIE asked for (0: none). */
-  #difficulty = 0;
-  /** The last puzzle solved, for which cookie and nonce. */
-  #solved: { d: number; cookie: Uint8Array; nonce: Uint8Array; pow: Uint8Array } | undefined;
-  /** This registration attempt's nonce: WELCOME and HELLO refusals must echo it. */
-  #nonce: Uint8Array = new Uint8Array(NONCE_LEN);
-  #lastCookieHello = -Infinity;
-  #lastCookiePing = -Infinity;
+  /** The cookie, puzzle and nonce of our requests, and our HELLOs. */
+  #hello: HelloCredentials;
   /** The registration's secret from WELCOME; zero until registered. */
   #token: Uint8Array = new Uint8Array(TOKEN_LEN);
   /** The name we register under. */
@@ -187,32 +66,23 @@ export class ServerLink {
   #lastResync = -Infinity;
   /** The server first, then the fallbacks; the one in use; their boot ids. */
   #servers: ServerList;
-  /** PING→PONG round trips to the server in use: the first few samples come a second apart. */
-  #rtt = new PingRtt();
+  /** When to PING, how long a PONG may be missing, the round-trip times. */
+  #pings: PingSchedule;
   /** Registrations completed (WELCOMEs that began one). */
   #registrations = 0;
   /** When {@link recheck} last sent something. */
   #lastRecheck = -Infinity;
-  /** Registered over a stream: the background attempts over UDP (see {@link UdpReturn}). */
-  #udp = new UdpReturn();
-  /** The current loss was already met by moving to the same server's other transport. */
-  #movedInLoss = false;
-  /** The PING interval: the option's, or less when a cluster asks for less. */
-  #keepalive: number;
-  /** A cluster told us its other servers: fail over after {@link CLUSTER_FAILOVER_AFTER}. */
-  #cluster = false;
+  /** The moves between the transports of the server in use. */
+  #moves = new TransportMoves();
 
   /** `digest` gives the roster digest of the peers this side knows, sent in every PING. */
   constructor(options: ServerLinkOptions, digest: () => number) {
     this.#o = options;
     this.#digest = digest;
     this.#name = new RegisteredName(options.name);
-    this.#servers = new ServerList(
-      options.server,
-      options.fallbacks ?? [],
-      options.serverGroups,
-    );
-    this.#keepalive = options.keepalive;
+    this.#hello = new HelloCredentials(options);
+    this.#servers = new ServerList(options.server, options.fallbacks ?? [], options.serverGroups);
+    this.#pings = new PingSchedule(options.keepalive);
   }
 
   /**
@@ -255,7 +125,7 @@ export class ServerLink {
 
   /** Smoothed round-trip time to the server (PING to PONG) in ms, or null before the first. */
   get rtt(): number | null {
-    return this.#rtt.rtt;
+    return this.#pings.rtt.rtt;
   }
 
   /**
@@ -264,7 +134,7 @@ export class ServerLink {
    * {@link EARLY_SAMPLES} PINGs after registering go a second apart, so it settles early.
    */
   get minRtt(): number | null {
-    return this.#rtt.min;
+    return this.#pings.rtt.min;
   }
 
   /** The server this link registers (or tries to register) with now. */
@@ -275,13 +145,12 @@ export class ServerLink {
   /** Moves on to the next server (a fallback) or to entry `to`, with a fresh cookie and nonce. */
   #next(now: number, to?: number): void {
     const sibling = this.#servers.next(now, to);
-    this.#udp.stop();
-    this.#rtt.reset();
-    this.#cookie = new Uint8Array(COOKIE_LEN);
-    this.#difficulty = 0;
+    this.#moves.stop();
+    this.#pings.rtt.reset();
+    this.#hello.forget();
     // The same server over another transport: the same attempt, so that a slow stream's late
     // WELCOME still counts (see handle).
-    if (!sibling) this.#newNonce();
+    if (!sibling) this.#hello.newNonce();
   }
 
   /** The name the server assigned (the wanted one until then). */
@@ -324,18 +193,11 @@ export class ServerLink {
     return this.server.stream === undefined ? this.#public : undefined;
   }
 
-  /** A fresh nonce for a new registration attempt (an old attempt's answers no longer count). */
-  #newNonce(): void {
-    const nonce = this.#o.random(NONCE_LEN);
-    if (nonce.length !== NONCE_LEN) throw new Error(`ServerLink: needs ${NONCE_LEN} random bytes`);
-    this.#nonce = nonce;
-  }
-
   /** Starts the first registration. */
   start(now: number): void {
     this.#heardAt = now;
     this.#servers.pickedAt = now;
-    this.#newNonce();
+    this.#hello.newNonce();
     this.#state = {
       kind: "registering",
       tries: 0,
@@ -344,7 +206,7 @@ export class ServerLink {
       again: false,
       lost: false,
     };
-    this.#hello(now);
+    this.#sendHello(now);
   }
 
   /** Says goodbye (if registered) and stops. */
@@ -364,7 +226,7 @@ export class ServerLink {
   nextTimeout(): number | undefined {
     const s = this.#state;
     if (s.kind === "closed") return undefined;
-    if (s.kind === "registered") return Math.min(s.nextPing, this.#udp.at ?? Infinity);
+    if (s.kind === "registered") return Math.min(s.nextPing, this.#moves.at ?? Infinity);
     return s.again ? s.nextHello : Math.min(s.nextHello, this.#heardAt + this.#o.registerTimeout);
   }
 
@@ -372,47 +234,35 @@ export class ServerLink {
   handleTimeout(now: number): void {
     const s = this.#state;
     if (s.kind === "registering") {
-      if (!s.again && now - this.#heardAt >= this.#o.registerTimeout) {
+      const { pickedAt, several } = this.#servers;
+      const timeout = this.#o.registerTimeout;
+      const due = registeringDue(now, s, { heardAt: this.#heardAt, pickedAt, several, timeout });
+      if (due.fatal) {
         this.#state = { kind: "closed" };
-        const secs = Math.round(this.#o.registerTimeout / 1000);
-        const at = this.#servers.all.map(formatEndpoint).join(", ");
-        this.#events.push({
-          type: "fatal",
-          message:
-            `No answer from the server at ${at} after ${secs} s; check the address and that "p2p serve" runs there`,
-        });
+        this.#events.push({ type: "fatal", message: noAnswer(this.#servers.all, timeout) });
         return;
       }
-      if (this.#servers.several && now - this.#servers.pickedAt >= FAILOVER_AFTER) {
+      if (due.failover) {
         this.#next(now);
         s.tries = 0;
         s.nextHello = now;
       }
-      if (s.again && !s.lost && now - s.since >= SERVER_LOST_AFTER) {
+      if (due.lost) {
         s.lost = true;
         this.#events.push({ type: "server-lost" });
       }
-      if (now >= s.nextHello) this.#hello(now);
+      if (now >= s.nextHello) this.#sendHello(now);
     } else if (s.kind === "registered") {
       if (now >= s.nextPing) this.#ping(now, s);
-      if (this.#udp.due(now)) this.#tryUdp();
+      if (this.#moves.due(now)) this.#tryUdp();
     }
   }
 
-  /** Registered over a stream: a PING to the same server over UDP (see {@link UdpRetry}). */
+  /** Registered over a stream: a PING to the same server over UDP (see {@link TransportMoves}). */
   #tryUdp(): void {
-    const j = this.#servers.udpSibling();
-    if (j < 0 || this.#state.kind !== "registered") return this.#udp.stop();
-    this.#out.push({
-      to: this.#servers.all[j]!,
-      data: encodeServerMsg({
-        type: MsgType.Ping,
-        id: this.#o.id,
-        token: this.#token,
-        cookie: this.#udp.cookie,
-        digest: this.#digest(),
-      }),
-    });
+    const ping = { id: this.#o.id, token: this.#token, digest: this.#digest() };
+    const t = this.#moves.udpPing(this.#servers, this.registered, ping);
+    if (t) this.#out.push(t);
   }
 
   /**
@@ -440,7 +290,7 @@ export class ServerLink {
     const s = this.#state;
     if (now - this.#lastRecheck < RECHECK_INTERVAL) return;
     if (s.kind === "registered") this.#sendPing(now);
-    else if (s.kind === "registering" && s.again) this.#hello(now);
+    else if (s.kind === "registering" && s.again) this.#sendHello(now);
     else return;
     this.#lastRecheck = now;
   }
@@ -463,12 +313,12 @@ export class ServerLink {
       case MsgType.Welcome:
         // Only an answer to our own HELLO (it echoes this attempt's nonce) is believed: the
         // nonce never leaves us in anything but HELLOs to the server (a COOKIE must echo it too).
-        if (bytesEqual(m.id, this.#o.id) && constantTimeEqual(m.nonce, this.#nonce)) {
+        if (bytesEqual(m.id, this.#o.id) && constantTimeEqual(m.nonce, this.#hello.nonce)) {
           this.#welcome(now, m.token, m.boot, m.observed);
         }
         return true;
       case MsgType.Refused:
-        if (constantTimeEqual(m.echo, this.registered ? this.#token : this.#nonce)) {
+        if (constantTimeEqual(m.echo, this.registered ? this.#token : this.#hello.nonce)) {
           this.#heardAt = now;
           this.#refused(now, m.code, m.message);
         }
@@ -477,7 +327,7 @@ export class ServerLink {
         if (this.authentic(m.token)) {
           // Where the server sees us now (a NAT may have given us another port since WELCOME).
           this.#public = m.observed;
-          this.#rtt.ponged(now);
+          this.#pings.rtt.ponged(now);
           this.#alive(now);
         }
         return true;
@@ -491,21 +341,17 @@ export class ServerLink {
         // (a HELLO at most every 250 ms, a PING at most once a second). Only a COOKIE that echoes
         // our request's nonce (or our token) is believed: forged ones, however many, neither
         // replace the cookie nor keep a registration waiting.
-        if (!constantTimeEqual(m.echo, this.registered ? this.#token : this.#nonce)) return true;
-        this.#cookie = m.cookie;
-        this.#difficulty = m.difficulty;
+        if (!constantTimeEqual(m.echo, this.registered ? this.#token : this.#hello.nonce)) {
+          return true;
+        }
         if (this.#state.kind === "registering") {
           // The server answers (slowly, maybe): keep trying it, and for as long as it does.
           this.#heardAt = now;
           this.#servers.pickedAt = now;
-          if (now - this.#lastCookieHello < 250) return true;
-          this.#lastCookieHello = now;
-          this.#hello(now);
-        } else {
-          if (now - this.#lastCookiePing < 1_000) return true;
-          this.#lastCookiePing = now;
-          this.#sendPing(now);
         }
+        if (!this.#hello.cookied(now, m.cookie, m.difficulty, !this.registered)) return true;
+        if (this.registered) this.#sendPing(now);
+        else this.#sendHello(now);
         return true;
       default:
         return false;
@@ -519,31 +365,24 @@ export class ServerLink {
    */
   #fromSibling(now: number, m: ServerMsg, from: Endpoint): boolean {
     const j = this.#servers.indexOf(from);
-    if (m.type === MsgType.Cookie) {
-      if (j < 0 || !constantTimeEqual(m.echo, this.#token)) return true;
-      if (this.#udp.cookied(now, m.cookie)) this.#tryUdp();
-      return true;
-    }
-    if (m.type === MsgType.Pong && this.#servers.sibling(j) && this.authentic(m.token)) {
-      // The server has us at `from` now: use it (keeping the registration).
-      this.#servers.use(j);
-      this.#cookie = this.#udp.cookie;
-      this.#udp.stop();
-      this.#rtt.reset();
-      this.#public = m.observed;
-      this.#alive(now);
-      const s = this.#state;
-      if (s.kind === "registered") s.nextPing = Math.min(s.nextPing, now + 1_000);
-      return true;
-    }
-    return this.handle(now, m);
+    const answer = this.#moves.answer(now, m, j, this.#servers, this.#token);
+    if (answer === "ping-udp") this.#tryUdp();
+    if (answer === "as-usual") return this.handle(now, m);
+    if (answer !== "moved" || m.type !== MsgType.Pong) return true;
+    // The server has us at `from` now: use it (keeping the registration).
+    this.#hello.use(this.#moves.cookie);
+    this.#pings.rtt.reset();
+    this.#public = m.observed;
+    this.#alive(now);
+    const s = this.#state;
+    if (s.kind === "registered") s.nextPing = Math.min(s.nextPing, now + 1_000);
+    return true;
   }
 
   /** A cluster's other servers (SERVERS): where to go when ours is lost, sooner than alone. */
   #learnServers(servers: Endpoint[], keepalive: number): void {
     this.#servers.learn(servers, MAX_LINK_SERVERS);
-    if (keepalive > 0) this.#keepalive = Math.min(this.#o.keepalive, keepalive * 1_000);
-    this.#cluster ||= servers.length > 0;
+    this.#pings.advise(servers.length > 0, keepalive);
   }
 
   #welcome(now: number, token: Uint8Array, boot: Uint8Array, observed: Endpoint): void {
@@ -558,26 +397,15 @@ export class ServerLink {
     }
     this.#token = token;
     this.#registrations++;
-    // A first PING soon after registering checks that no introduction was lost on the way.
     this.#state = {
       kind: "registered",
-      nextPing: now + Math.min(1_000, this.#keepalive),
+      nextPing: this.#pings.first(now),
       awaitingSince: undefined,
       lost: false,
     };
-    this.#movedInLoss = false;
-    if (this.#servers.udpSibling() >= 0) this.#udp.start(now);
-    if (!s.again) {
-      const name = this.#name;
-      if (name.suffixed) {
-        this.#events.push({ type: "renamed", wanted: name.wanted, name: name.current });
-      }
-      this.#events.push({ type: "ready", name: name.current, public: observed });
-      return;
-    }
-    if (s.lost || restarted) {
-      this.#events.push({ type: "server-back", public: observed, restarted });
-    }
+    this.#moves.answered();
+    this.#moves.start(now, this.#servers);
+    this.#events.push(...welcomeEvents(s, this.#name, observed, restarted));
   }
 
   /**
@@ -590,116 +418,70 @@ export class ServerLink {
 
   #refused(now: number, code: number, message: string): void {
     const s = this.#state;
-    if (code === RefuseCode.NameTaken && s.kind === "registering") {
-      // Another member has this name: try the next suffix (names are unique per room).
-      if (this.#name.next()) {
-        this.#newNonce();
-        s.tries = 0;
-        this.#hello(now);
+    const again = s.kind === "registering" && s.again;
+    switch (refusal(code, s.kind, again, this.#name)) {
+      case "next-name": // Another member has this name: try the next suffix (unique per room).
+        this.#hello.newNonce();
+        if (s.kind === "registering") s.tries = 0;
+        return this.#sendHello(now);
+      case "again": // The server forgot us (restart or expiry): register again with the same id.
+        this.#hello.newNonce();
+        return this.#registerAgain(now, s.kind === "registered" && s.lost);
+      case "fatal":
+        this.#state = { kind: "closed" };
+        this.#events.push({
+          type: "fatal",
+          message: `The server refused to register us: ${message}`,
+        });
         return;
-      }
+      case "report":
+        this.#events.push({ type: "refused", message });
     }
-    if (code === RefuseCode.Unknown) {
-      // The server forgot us (restart or expiry): register again with the same id.
-      if (s.kind === "registered") {
-        this.#newNonce();
-        this.#registerAgain(now, s.lost);
-      }
-      return;
-    }
-    if (s.kind === "registering" && !s.again) {
-      this.#state = { kind: "closed" };
-      this.#events.push({
-        type: "fatal",
-        message: `The server refused to register us: ${message}`,
-      });
-      return;
-    }
-    this.#events.push({ type: "refused", message });
   }
 
   #alive(now: number): void {
     const s = this.#state;
     if (s.kind !== "registered") return;
-    if (s.awaitingSince !== undefined) {
-      const k = this.#keepalive;
-      s.nextPing = now + (this.#rtt.samples < EARLY_SAMPLES ? Math.min(1_000, k) : k);
-    }
+    if (s.awaitingSince !== undefined) s.nextPing = this.#pings.answered(now);
     s.awaitingSince = undefined;
-    this.#movedInLoss = false;
+    this.#moves.answered();
     if (s.lost) {
       s.lost = false;
       this.#events.push({ type: "server-back", public: this.#public!, restarted: false });
     }
   }
 
-  #hello(now: number): void {
+  #sendHello(now: number): void {
     const s = this.#state;
     if (s.kind !== "registering") return;
-    const o = this.#o;
-    const signed = {
-      id: o.id,
-      cookie: this.#cookie,
-      nonce: this.#nonce,
-      flags: o.relayOnly ? FLAG_RELAY_ONLY : o.offerSupernode ? FLAG_SUPERNODE : 0,
-      room: o.roomId,
-      nameTag: o.nameTag(this.#name.current),
-      owner: o.owner,
-      idKey: o.idKey.publicKey,
-    };
-    const input = helloSigningInput(signed);
-    this.#send({
-      type: MsgType.Hello,
-      ...signed,
-      signature: o.sign(input),
-      idSignature: o.idKey.sign(input),
-      pow: this.#pow(),
-      privateEndpoints: o.relayOnly ? [] : o.privateEndpoints,
-    });
+    this.#send(this.#hello.hello(this.#name.current));
     s.tries++;
     s.nextHello = now + Math.min(250 * 2 ** (s.tries - 1), 2_000);
-  }
-
-  /**
-   * The solution of the puzzle the last COOKIE asked for, for this cookie and nonce (solved once:
-   * about 2^difficulty hashes; `lib/crypto/puzzle.ts`); zeros when none was asked.
-   */
-  #pow(): Uint8Array {
-    const d = this.#difficulty;
-    if (d === 0) return new Uint8Array(POW_LEN);
-    const c = this.#solved;
-    if (c && c.d === d && c.cookie === this.#cookie && c.nonce === this.#nonce) return c.pow;
-    const pow = solvePuzzle(d, this.#cookie, this.#o.id, this.#nonce) ?? new Uint8Array(POW_LEN);
-    this.#solved = { d, cookie: this.#cookie, nonce: this.#nonce, pow };
-    return pow;
   }
 
   /** Registers again with the same id: the server forgot us, or the next server is tried. */
   #registerAgain(now: number, lost: boolean): void {
     this.#state = { kind: "registering", tries: 0, since: now, nextHello: now, again: true, lost };
-    this.#hello(now);
+    this.#sendHello(now);
   }
 
   #ping(now: number, s: Extract<ServerLinkState, { kind: "registered" }>): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
-    const giveUp = this.#cluster ? CLUSTER_FAILOVER_AFTER : SERVER_LOST_AFTER;
-    if (waited >= giveUp && (!s.lost || this.#movedInLoss)) {
+    if (waited >= this.#pings.giveUp && (!s.lost || this.#moves.movedInLoss)) {
       if (!s.lost) this.#events.push({ type: "server-lost" });
       s.lost = true;
-      const other = this.#movedInLoss ? -1 : this.#servers.otherTransport();
+      const other = this.#moves.lossMove(this.#servers);
       if (other >= 0) {
         // The same server over its other transport (UDP blocked now, or back): our
         // registration moves with a PING (the server asks for a cookie there first).
         this.#next(now, other);
-        this.#movedInLoss = true;
         s.awaitingSince = now;
-        if (this.#servers.udpSibling() >= 0) this.#udp.start(now);
+        this.#moves.start(now, this.#servers);
         this.#sendPing(now);
-        s.nextPing = now + Math.min(1_000, this.#o.keepalive);
+        s.nextPing = this.#pings.moved(now);
         return;
       }
-      this.#movedInLoss = false;
       if (this.#servers.several) {
         // Register with the next server (or supernode), the same id; "back" once one answers.
         this.#next(now);
@@ -707,18 +489,16 @@ export class ServerLink {
       }
     }
     this.#sendPing(now);
-    // While awaiting a PONG, retry sooner (1 s, 2 s, 4 s …) up to the keepalive interval.
-    const k = this.#keepalive;
-    s.nextPing = now + (waited === 0 ? Math.min(1_000, k) : Math.min(Math.max(waited, 1_000), k));
+    s.nextPing = this.#pings.retry(now, waited);
   }
 
   #sendPing(now: number): void {
-    this.#rtt.pinged(now);
+    this.#pings.rtt.pinged(now);
     this.#send({
       type: MsgType.Ping,
       id: this.#o.id,
       token: this.#token,
-      cookie: this.#cookie,
+      cookie: this.#hello.cookie,
       digest: this.#digest(),
     });
   }
