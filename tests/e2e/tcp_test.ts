@@ -115,7 +115,8 @@ Deno.test({
       const took = Date.now() - t0;
       // UDP for 2 s (its next HELLO after that goes over TCP, at 3.75 s), then TCP.
       assert.ok(took < 8_000, `registered over TCP after ${took} ms`);
-      assert.match(server.proc.stderr, /registered in room .* from tcp:\/\/127\.0\.0\.1:\d+/);
+      // The server's log line may come a moment after the peer's `ready`.
+      await server.proc.waitForStderr(/registered in room .* from tcp:\/\/127\.0\.0\.1:\d+/, WAIT);
     } finally {
       await solo.close();
       await server.proc.close();

@@ -269,6 +269,8 @@ export class P2pProcess implements AsyncDisposable {
   #nonJson: string[] = [];
   #stderr = "";
   #stderrCut = 0;
+  /** Who waits for stderr to match a pattern (see {@link waitForStderr}). */
+  #stderrWaiters = new Set<{ pattern: RegExp; resolve: () => void }>();
   #waiters = new Set<Waiter>();
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #stdinClosed = false;
@@ -470,6 +472,22 @@ export class P2pProcess implements AsyncDisposable {
     );
   }
 
+  /** Resolves once stderr matches `pattern` (rejects after `timeoutMs`, with what it has). */
+  waitForStderr(pattern: RegExp, timeoutMs: number): Promise<void> {
+    if (pattern.test(this.#stderr)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const w = {
+        pattern,
+        resolve: () => (clearTimeout(timer), resolve()),
+      };
+      const timer = setTimeout(() => {
+        this.#stderrWaiters.delete(w);
+        reject(new Error(`stderr never matched ${pattern} in ${timeoutMs} ms\n${this.describe()}`));
+      }, timeoutMs);
+      this.#stderrWaiters.add(w);
+    });
+  }
+
   /** Write `line` plus a newline to stdin. */
   async send(line: string): Promise<void> {
     if (this.#stdinClosed) throw new Error(`${this.#label}: send after closeStdin`);
@@ -654,6 +672,9 @@ export class P2pProcess implements AsyncDisposable {
         const cut = this.#stderr.length - MAX_STDERR;
         this.#stderrCut += cut;
         this.#stderr = this.#stderr.slice(cut);
+      }
+      for (const w of [...this.#stderrWaiters]) {
+        if (w.pattern.test(this.#stderr)) (this.#stderrWaiters.delete(w), w.resolve());
       }
     }
     this.#stderr += dec.decode();
