@@ -5,15 +5,15 @@
  * as history, or as history from two introductions) is shown once. Only a line's author repeats
  * it: lines are authenticated pair by pair, so a member can never put words in another's mouth,
  * and a line whose author left is not repeated. Private lines are never kept. Bounded: at most
- * {@link HISTORY_LINES} lines and {@link MAX_SEEN} ids. Pure.
+ * {@link HISTORY_LINES} lines and {@link MAX_SEEN} senders' runs. Pure.
  *
  * @module
  */
-import { CHAT_ID_LEN, chatIdKey } from "../wire/chat_message.ts";
+import { CHAT_ID_LEN } from "../wire/chat_message.ts";
 
 /** How many of the room's latest public lines a peer holds for late joiners. */
 export const HISTORY_LINES = 50;
-/** How many line ids (per sender and line) a peer remembers having shown. */
+/** How many senders' runs a peer remembers the newest shown line of. */
 export const MAX_SEEN = 4096;
 
 /** One of our own lines, as history repeats it. */
@@ -30,9 +30,18 @@ export interface OwnLine {
 export class ChatLog {
   #run: Uint8Array;
   #next = 0;
-  /** The latest public lines, oldest first; `own` only for ours. */
-  #lines: { own: OwnLine | null }[] = [];
-  #seen = new Set<string>();
+  /** The latest public lines, a ring from {@link #head}: ours, or null for another's. */
+  #lines: (OwnLine | null)[] = [];
+  #head = 0;
+  /**
+   * The highest line counter shown, per sender and run id (lines of one run come in order on
+   * the pair's stream, history first): at most {@link MAX_SEEN} of them.
+   */
+  #shown = new Map<string, number>();
+  /** The key of the last sender and run seen, cached: most lines come from the same one. */
+  #lastAuthor = "";
+  #lastRun = -1;
+  #lastKey = "";
 
   /** A log whose line ids start with `run` (4 random bytes, drawn once per run). */
   constructor(run: Uint8Array) {
@@ -43,14 +52,18 @@ export class ChatLog {
   nextId(): Uint8Array {
     const id = new Uint8Array(CHAT_ID_LEN);
     id.set(this.#run);
-    new DataView(id.buffer).setUint32(4, this.#next, false);
-    this.#next = (this.#next + 1) >>> 0;
+    const n = this.#next;
+    id[4] = n >>> 24;
+    id[5] = (n >>> 16) & 0xff;
+    id[6] = (n >>> 8) & 0xff;
+    id[7] = n & 0xff;
+    this.#next = (n + 1) >>> 0;
     return id;
   }
 
   /** Records our own public line `text` with id `id`, sent at `now`. */
   wrote(now: number, id: Uint8Array, text: string): void {
-    this.#push({ own: { id, at: now, text } });
+    this.#push({ id, at: now, text });
   }
 
   /**
@@ -58,23 +71,40 @@ export class ChatLog {
    * it is remembered, and counted among the room's latest lines unless `history`).
    */
   received(author: string, id: Uint8Array, history: boolean): boolean {
-    const key = `${author}:${chatIdKey(id)}`;
-    if (this.#seen.has(key)) return false;
-    this.#seen.add(key);
-    if (this.#seen.size > MAX_SEEN) this.#seen.delete(this.#seen.values().next().value!);
-    if (!history) this.#push({ own: null });
+    const run = ((id[0]! << 24) | (id[1]! << 16) | (id[2]! << 8) | id[3]!) >>> 0;
+    const seq = ((id[4]! << 24) | (id[5]! << 16) | (id[6]! << 8) | id[7]!) >>> 0;
+    if (author !== this.#lastAuthor || run !== this.#lastRun) {
+      this.#lastAuthor = author;
+      this.#lastRun = run;
+      this.#lastKey = `${author}:${run}`;
+    }
+    const key = this.#lastKey;
+    const max = this.#shown.get(key);
+    if (max !== undefined && seq <= max) return false;
+    if (max === undefined && this.#shown.size >= MAX_SEEN) {
+      this.#shown.delete(this.#shown.keys().next().value!);
+    }
+    this.#shown.set(key, seq);
+    if (!history) this.#push(null);
     return true;
   }
 
   /** Our own lines among the room's latest {@link HISTORY_LINES}, oldest first. */
   ownHistory(): OwnLine[] {
     const out: OwnLine[] = [];
-    for (const l of this.#lines) if (l.own) out.push(l.own);
+    const n = this.#lines.length;
+    for (let i = 0; i < n; i++) {
+      const l = this.#lines[(this.#head + i) % n];
+      if (l) out.push(l);
+    }
     return out;
   }
 
-  #push(l: { own: OwnLine | null }): void {
-    this.#lines.push(l);
-    if (this.#lines.length > HISTORY_LINES) this.#lines.shift();
+  #push(l: OwnLine | null): void {
+    if (this.#lines.length < HISTORY_LINES) this.#lines.push(l);
+    else {
+      this.#lines[this.#head] = l;
+      this.#head = (this.#head + 1) % HISTORY_LINES;
+    }
   }
 }

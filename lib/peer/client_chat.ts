@@ -121,6 +121,8 @@ export class ChatOut {
 
   /** True when `text` may be sent; else a `too-long` notice says why not. */
   #fits(text: string): boolean {
+    // A UTF-16 unit is at most 3 bytes of UTF-8: most lines need no encoding to be checked.
+    if (text.length * 3 <= MAX_MESSAGE) return true;
     const bytes = textEncoder.encode(text).length;
     if (bytes <= MAX_MESSAGE) return true;
     this.#drain.notice({ kind: "too-long", bytes, limit: MAX_MESSAGE });

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { type Decoded, Reader, ShortRead, toHex, Writer } from "./codec.ts";
+import { type Decoded, toHex } from "./codec.ts";
 
 /** Envelope kinds. */
 export const ChatKind = {
@@ -46,46 +46,58 @@ const strict = new TextDecoder("utf-8", { fatal: true });
 
 /** The bytes of `m`. */
 export function encodeChat(m: ChatMessage): Uint8Array {
-  const w = new Writer().u8(m.kind);
-  if (m.kind === ChatKind.Nick) return w.bytes(encoder.encode(m.name)).finish();
-  w.fixed(m.id, CHAT_ID_LEN);
-  if (m.kind === ChatKind.History) w.u32(Math.min(Math.max(0, Math.floor(m.age)), 0xffffffff));
-  return w.bytes(encoder.encode(m.text)).finish();
+  // By hand rather than with a Writer: this runs once per chat line.
+  if (m.kind === ChatKind.Nick) {
+    const name = encoder.encode(m.name);
+    const out = new Uint8Array(1 + name.length);
+    out[0] = m.kind;
+    out.set(name, 1);
+    return out;
+  }
+  if (m.id.length !== CHAT_ID_LEN) throw new RangeError(`A line id has ${CHAT_ID_LEN} bytes`);
+  const head = m.kind === ChatKind.History ? 1 + CHAT_ID_LEN + 4 : 1 + CHAT_ID_LEN;
+  const out = new Uint8Array(head + 3 * m.text.length);
+  out[0] = m.kind;
+  out.set(m.id, 1);
+  if (m.kind === ChatKind.History) {
+    const age = Math.min(Math.max(0, Math.floor(m.age)), 0xffffffff);
+    new DataView(out.buffer).setUint32(1 + CHAT_ID_LEN, age, false);
+  }
+  const { written } = encoder.encodeInto(m.text, out.subarray(head));
+  return out.subarray(0, head + written);
 }
 
 /** Decodes one chat message; never throws. */
 export function decodeChat(b: Uint8Array): Decoded<ChatMessage> {
-  try {
-    const r = new Reader(b, 0);
-    const kind = r.u8();
-    switch (kind) {
-      case ChatKind.Line:
-      case ChatKind.Private: {
-        const id = r.bytes(CHAT_ID_LEN);
-        return { ok: true, value: { kind, id, text: lenient.decode(r.rest()) } };
-      }
-      case ChatKind.History: {
-        const id = r.bytes(CHAT_ID_LEN);
-        const age = r.u32();
-        return { ok: true, value: { kind, id, age, text: lenient.decode(r.rest()) } };
-      }
-      case ChatKind.Nick: {
-        const raw = r.rest();
-        if (raw.length === 0 || raw.length > MAX_NICK_BYTES) {
-          return { ok: false, reason: "chat-bad-nick" };
-        }
-        try {
-          return { ok: true, value: { kind, name: strict.decode(raw) } };
-        } catch {
-          return { ok: false, reason: "chat-bad-nick" };
-        }
-      }
-      default:
-        return { ok: false, reason: "chat-unknown-kind" };
+  if (b.length === 0) return { ok: false, reason: "chat-short" };
+  const kind = b[0]!;
+  switch (kind) {
+    case ChatKind.Line:
+    case ChatKind.Private: {
+      if (b.length < 1 + CHAT_ID_LEN) return { ok: false, reason: "chat-short" };
+      const id = b.slice(1, 1 + CHAT_ID_LEN);
+      return { ok: true, value: { kind, id, text: lenient.decode(b.subarray(1 + CHAT_ID_LEN)) } };
     }
-  } catch (e) {
-    if (e instanceof ShortRead) return { ok: false, reason: "chat-short" };
-    throw e;
+    case ChatKind.History: {
+      const head = 1 + CHAT_ID_LEN + 4;
+      if (b.length < head) return { ok: false, reason: "chat-short" };
+      const id = b.slice(1, 1 + CHAT_ID_LEN);
+      const age = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1 + CHAT_ID_LEN);
+      return { ok: true, value: { kind, id, age, text: lenient.decode(b.subarray(head)) } };
+    }
+    case ChatKind.Nick: {
+      const raw = b.subarray(1);
+      if (raw.length === 0 || raw.length > MAX_NICK_BYTES) {
+        return { ok: false, reason: "chat-bad-nick" };
+      }
+      try {
+        return { ok: true, value: { kind, name: strict.decode(raw) } };
+      } catch {
+        return { ok: false, reason: "chat-bad-nick" };
+      }
+    }
+    default:
+      return { ok: false, reason: "chat-unknown-kind" };
   }
 }
 

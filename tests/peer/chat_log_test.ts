@@ -37,15 +37,20 @@ Deno.test("chat log: a line is shown once per sender, even as live and as histor
   assert.equal(log.received("fp-carol", id, true), true);
 });
 
-Deno.test("chat log: at most MAX_SEEN ids are remembered, the oldest forgotten first", () => {
+Deno.test("chat log: an older line of a sender's run than the newest shown is not shown again", () => {
   const log = new ChatLog(run);
-  const idOf = (i: number) => {
-    const id = new Uint8Array(8);
-    new DataView(id.buffer).setUint32(4, i);
-    return id;
-  };
-  for (let i = 0; i <= MAX_SEEN; i++) log.received("fp", idOf(i), true);
-  // Id 0 was forgotten (shown again), the newest is still known.
-  assert.equal(log.received("fp", idOf(MAX_SEEN), true), false);
-  assert.equal(log.received("fp", idOf(0), true), true);
+  const idOf = (r: number, n: number) => new Uint8Array([0, 0, 0, r, 0, 0, 0, n]);
+  assert.equal(log.received("fp-bob", idOf(1, 5), false), true);
+  assert.equal(log.received("fp-bob", idOf(1, 3), true), false, "history of a line before it");
+  assert.equal(log.received("fp-bob", idOf(1, 6), true), true, "a newer one");
+  assert.equal(log.received("fp-bob", idOf(2, 0), false), true, "another run of bob's");
+});
+
+Deno.test("chat log: at most MAX_SEEN senders' runs are remembered, the oldest forgotten first", () => {
+  const log = new ChatLog(run);
+  const id = new Uint8Array([0, 0, 0, 1, 0, 0, 0, 1]);
+  for (let i = 0; i <= MAX_SEEN; i++) log.received(`fp-${i}`, id, true);
+  // The newest sender is still known; the first was forgotten (shown again).
+  assert.equal(log.received(`fp-${MAX_SEEN}`, id, true), false);
+  assert.equal(log.received("fp-0", id, true), true);
 });
