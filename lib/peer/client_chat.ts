@@ -10,7 +10,13 @@
  *
  * @module
  */
-import { ChatKind, type ChatMessage, encodeChat } from "../wire/chat_message.ts";
+import {
+  CHAT_ID_LEN,
+  ChatKind,
+  type ChatMessage,
+  encodeChat,
+  encodeLine,
+} from "../wire/chat_message.ts";
 import type { ChatLog } from "./chat_log.ts";
 import type { ClientDrain } from "./client_drain.ts";
 import { fragment, MAX_MESSAGE } from "./fragment.ts";
@@ -55,9 +61,10 @@ export class ChatOut {
    */
   line(now: number, text: string): number {
     if (!this.#fits(text)) return 0;
-    const id = this.#log.nextId();
-    const n = this.#queue(now, { kind: ChatKind.Line, id, text }, this.#peers.values());
-    if (n > 0) this.#log.wrote(now, id, text);
+    const bytes = encodeLine(ChatKind.Line, this.#log.run, this.#log.nextSeq(), text);
+    const n = this.#queueBytes(now, bytes, this.#peers.values());
+    // The id is the envelope's own bytes 1..8 (a view, not a copy).
+    if (n > 0) this.#log.wrote(now, bytes.subarray(1, 1 + CHAT_ID_LEN), text);
     return n;
   }
 
@@ -73,7 +80,11 @@ export class ChatOut {
       return 0;
     }
     if (!this.#fits(text)) return 0;
-    return this.#queue(now, { kind: ChatKind.Private, id: this.#log.nextId(), text }, [to]);
+    return this.#queueBytes(
+      now,
+      encodeLine(ChatKind.Private, this.#log.run, this.#log.nextSeq(), text),
+      [to],
+    );
   }
 
   /**
@@ -139,7 +150,12 @@ export class ChatOut {
 
   /** Queues `m` on the channel of each present remote of `to`; how many took it. */
   #queue(now: number, m: ChatMessage, to: Iterable<RemotePeer>): number {
-    const parts = fragment(encodeChat(m));
+    return this.#queueBytes(now, encodeChat(m), to);
+  }
+
+  /** Queues the message `bytes` on the channel of each present remote of `to`; how many took it. */
+  #queueBytes(now: number, bytes: Uint8Array, to: Iterable<RemotePeer>): number {
+    const parts = fragment(bytes);
     let n = 0;
     const behind: string[] = [];
     for (const r of to) {

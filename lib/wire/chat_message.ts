@@ -67,6 +67,31 @@ export function encodeChat(m: ChatMessage): Uint8Array {
   return out.subarray(0, head + written);
 }
 
+/**
+ * The bytes of a LINE or PRIVATE message whose id is `run` (4 bytes) and counter `seq`, without
+ * making the id first (the same bytes as {@link encodeChat}; this runs once per line typed).
+ */
+export function encodeLine(
+  kind: typeof ChatKind.Line | typeof ChatKind.Private,
+  run: Uint8Array,
+  seq: number,
+  text: string,
+): Uint8Array {
+  const head = 1 + CHAT_ID_LEN;
+  const out = new Uint8Array(head + 3 * text.length);
+  out[0] = kind;
+  out[1] = run[0]!;
+  out[2] = run[1]!;
+  out[3] = run[2]!;
+  out[4] = run[3]!;
+  out[5] = seq >>> 24;
+  out[6] = (seq >>> 16) & 0xff;
+  out[7] = (seq >>> 8) & 0xff;
+  out[8] = seq & 0xff;
+  const { written } = encoder.encodeInto(text, out.subarray(head));
+  return out.subarray(0, head + written);
+}
+
 /** Decodes one chat message; never throws. */
 export function decodeChat(b: Uint8Array): Decoded<ChatMessage> {
   if (b.length === 0) return { ok: false, reason: "chat-short" };
@@ -75,7 +100,7 @@ export function decodeChat(b: Uint8Array): Decoded<ChatMessage> {
     case ChatKind.Line:
     case ChatKind.Private: {
       if (b.length < 1 + CHAT_ID_LEN) return { ok: false, reason: "chat-short" };
-      const id = b.slice(1, 1 + CHAT_ID_LEN);
+      const id = b.subarray(1, 1 + CHAT_ID_LEN);
       return { ok: true, value: { kind, id, text: lenient.decode(b.subarray(1 + CHAT_ID_LEN)) } };
     }
     case ChatKind.History: {
