@@ -12,7 +12,7 @@
  *   receiver's: datagrams received over the time from the first to the last one.
  * - `raw relayed`: the same through a third process that forwards every datagram in that style
  *   (a raw Deno forwarder), as the relay sits between two peers.
- * - `p2p direct` / `p2p relayed`: a `p2p serve` (its per-peer relay rate limits lifted: they
+ * - `p2p direct` / `p2p relayed`: a `p2p serve` (its relay rate limits lifted: they
  *   are policy, not data plane) and two `p2p join --json` processes (relayed: both
  *   `--relay-only`). N lines are piped into the sender's stdin as fast as it takes them; the
  *   rate is measured on the receiver's stdout the same way (first to last message). Every
@@ -407,6 +407,10 @@ async function startRoom(relayed: boolean): Promise<Room> {
     "--relay-rate",
     "10000000",
     "--pair-rate",
+    "10000000",
+    "--receive-rate",
+    "10000000",
+    "--total-relay-rate",
     "10000000",
   ], {});
   const addr = String((await server.waitJson("listening", 15_000)).addr);

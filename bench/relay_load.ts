@@ -304,6 +304,11 @@ async function rig(relay: RelayKind, o: LoadOptions): Promise<Rig> {
       UNLIMITED_KIB,
       "--pair-rate",
       UNLIMITED_KIB,
+      // The per-receiver and server-wide caps are policy too (issue 17 #10): lifted here.
+      "--receive-rate",
+      UNLIMITED_KIB,
+      "--total-relay-rate",
+      UNLIMITED_KIB,
     ], o.p2pRoot);
   } else if (relay === "raw") {
     server = await startDeno([
