@@ -30,6 +30,7 @@ import type { Endpoint } from "../wire/address.ts";
 import { Deframer, frame } from "../wire/stream_frame.ts";
 import type { Transmit } from "../wire/transmit.ts";
 import { monotonicNow, type SansIo } from "./udp.ts";
+import { WakeTimer } from "./wake_timer.ts";
 
 /** Read buffer of one connection. */
 const READ_BUFFER = 2_048;
@@ -190,8 +191,7 @@ export class StreamServer {
   #wires = new Map<number, Wire>();
   #nextId = 1;
   #deliver: (from: Endpoint, data: Uint8Array) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt: number | undefined;
+  #wake = new WakeTimer();
   #closed = false;
   #loops: Promise<void>[] = [];
   /** Counters. */
@@ -310,7 +310,7 @@ export class StreamServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#wake.cancel();
     for (const l of [...this.#tcp, ...this.#tls]) {
       try {
         l.close();
@@ -413,18 +413,12 @@ export class StreamServer {
 
   #arm(): void {
     if (this.#closed) return;
-    const at = this.#policy.nextTimeout();
-    if (at === undefined || (this.#timerAt !== undefined && this.#timerAt <= at)) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = at;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = undefined;
+    this.#wake.arm(this.#policy.nextTimeout(), () => {
       if (this.#closed) return;
       this.#policy.handleTimeout(monotonicNow());
       this.#reap();
       this.#arm();
-    }, Math.max(0, Math.ceil(at - monotonicNow())));
+    });
   }
 }
 

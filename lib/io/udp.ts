@@ -34,6 +34,7 @@
  *
  * @module
  */
+import { monotonicNow, WakeTimer } from "./wake_timer.ts";
 import type { Endpoint } from "../wire/address.ts";
 import { MAX_AUX_SOCKETS, type Transmit } from "../wire/transmit.ts";
 
@@ -96,10 +97,7 @@ const RECEIVE_BUFFER = 65_536;
 /** Receive buffer of an auxiliary socket: more than `MAX_DATAGRAM`. */
 const AUX_RECEIVE_BUFFER = 2_048;
 
-/** Milliseconds on a monotonic clock. */
-export function monotonicNow(): number {
-  return performance.now();
-}
+export { monotonicNow } from "./wake_timer.ts";
 
 /** One socket, its buffer, and which `via` it delivers as. */
 interface Sock {
@@ -209,8 +207,7 @@ export class UdpDriver {
   #ipv6Error: string | undefined;
   #machine: SansIo;
   #o: DriverOptions;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt: number | undefined;
+  #wake = new WakeTimer();
   #started = false;
   #closed = false;
   /** Sends not settled yet, and who waits for them all to settle ({@link close}). */
@@ -314,8 +311,7 @@ export class UdpDriver {
       await this.#drained.promise;
     }
     this.#closed = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#wake.cancel();
     const all = [...this.#mains(), ...this.#aux.values()];
     this.#aux.clear();
     for (const s of all) this.#shut(s);
@@ -444,19 +440,13 @@ export class UdpDriver {
    */
   #arm(): void {
     if (this.#closed) return;
-    const at = this.#machine.nextTimeout();
-    if (at === undefined || (this.#timerAt !== undefined && this.#timerAt <= at)) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = at;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = undefined;
+    this.#wake.arm(this.#machine.nextTimeout(), () => {
       if (this.#closed) return;
       const now = monotonicNow();
       const due = this.#machine.nextTimeout();
       if (due !== undefined && due <= now) this.#machine.handleTimeout(now);
       this.#after();
-    }, Math.max(0, Math.ceil(at - monotonicNow())));
+    });
   }
 }
 

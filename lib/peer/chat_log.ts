@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { CHAT_ID_LEN } from "../wire/chat_message.ts";
 
 /** How many of the room's latest public lines a peer holds for late joiners. */
 export const HISTORY_LINES = 50;
@@ -58,18 +57,6 @@ export class ChatLog {
     const n = this.#next;
     this.#next = (n + 1) >>> 0;
     return n;
-  }
-
-  /** A fresh id for our next line. */
-  nextId(): Uint8Array {
-    const id = new Uint8Array(CHAT_ID_LEN);
-    id.set(this.#run);
-    const n = this.nextSeq();
-    id[4] = n >>> 24;
-    id[5] = (n >>> 16) & 0xff;
-    id[6] = (n >>> 8) & 0xff;
-    id[7] = n & 0xff;
-    return id;
   }
 
   /** Records our own public line `text` with id `id`, sent at `now`. */

@@ -111,7 +111,6 @@ export class ChatOut {
    */
   history(now: number, r: RemotePeer): void {
     for (const l of this.#log.ownHistory()) {
-      if (l.at > r.since) break;
       const age = Math.max(0, Math.floor((now - l.at) / 1000));
       const m = encodeChat({ kind: ChatKind.History, id: l.id, age, text: l.text });
       if (!r.send(now, fragment(m), false)) break;

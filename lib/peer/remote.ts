@@ -75,8 +75,6 @@ export class RemotePeer {
   #events: RemoteOutput[] = [];
   /** When it left the room, if it has. */
   goneAt: number | undefined;
-  /** When it was first introduced (lines we wrote since were queued for it). */
-  readonly since: number;
 
   /** Makes the remote for a first introduction and starts (or awaits) the handshake. */
   constructor(ctx: RemoteContext, now: number, intro: Introduction) {
@@ -84,7 +82,6 @@ export class RemotePeer {
     this.id = intro.id;
     this.key = idHex(intro.id);
     this.#intro = intro;
-    this.since = now;
     this.#p = remoteParts(ctx, now, intro, {
       intro: () => this.#intro,
       sendable: () => this.#sendable,

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { type Decoded, toHex } from "./codec.ts";
+import type { Decoded } from "./codec.ts";
 
 /** Envelope kinds. */
 export const ChatKind = {
@@ -124,9 +124,4 @@ export function decodeChat(b: Uint8Array): Decoded<ChatMessage> {
     default:
       return { ok: false, reason: "chat-unknown-kind" };
   }
-}
-
-/** The key a line id is remembered under (hex). */
-export function chatIdKey(id: Uint8Array): string {
-  return toHex(id);
 }

@@ -1,18 +1,24 @@
 /** The room's chat memory: line ids, the last 50 public lines, each line shown once, bounds. */
 import assert from "node:assert/strict";
 import { ChatLog, HISTORY_LINES, MAX_SEEN } from "../../lib/peer/chat_log.ts";
+import { ChatKind, encodeLine } from "../../lib/wire/chat_message.ts";
 
 const run = new Uint8Array([0xa, 0xb, 0xc, 0xd]);
 
 Deno.test("chat log: ids are the run id and a counter", () => {
   const log = new ChatLog(run);
-  assert.deepEqual([...log.nextId()], [0xa, 0xb, 0xc, 0xd, 0, 0, 0, 0]);
-  assert.deepEqual([...log.nextId()], [0xa, 0xb, 0xc, 0xd, 0, 0, 0, 1]);
+  assert.deepEqual([...log.run], [0xa, 0xb, 0xc, 0xd]);
+  assert.deepEqual([log.nextSeq(), log.nextSeq()], [0, 1]);
 });
+
+/** Our next line's id, as the envelope writes it. */
+function nextId(log: ChatLog): Uint8Array {
+  return encodeLine(ChatKind.Line, log.run, log.nextSeq(), "").subarray(1, 9);
+}
 
 Deno.test("chat log: own history is our lines among the room's last 50, oldest first", () => {
   const log = new ChatLog(run);
-  for (let i = 0; i < 30; i++) log.wrote(i, log.nextId(), `mine ${i}`);
+  for (let i = 0; i < 30; i++) log.wrote(i, nextId(log), `mine ${i}`);
   for (let i = 0; i < 40; i++) {
     assert.ok(log.received("fp-bob", new Uint8Array([1, 1, 1, 1, 0, 0, 0, i]), false));
   }
