@@ -425,7 +425,13 @@ function peerMarkdown(p: { figures: PeerFigure[]; summary: string[] }): string {
 /** `bench/direct_time.ts`: time to a direct path in the simulator, in peer round trips. */
 async function directTime(): Promise<{ figures: Figure[]; summary: string[] }> {
   progress("time to direct: 100 simulated pairs at 0 % and 5 % loss");
-  const out = await run(Deno.execPath(), ["run", "--allow-all", "bench/direct_time.ts", "100"]);
+  return figuresAndSummary(
+    await run(Deno.execPath(), ["run", "--allow-all", "bench/direct_time.ts", "100"]),
+  );
+}
+
+/** A suite's output split into its JSON figure lines and the rest (its summary). */
+function figuresAndSummary(out: string): { figures: Figure[]; summary: string[] } {
   const lines = out.split("\n").filter((l) => l.trim());
   return {
     figures: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
@@ -454,12 +460,9 @@ async function clusterIntro(): Promise<{ figures: Figure[]; summary: string[] } 
     return undefined;
   }
   progress("cluster: introduction latency across two servers vs one, 200 samples each");
-  const out = await run(Deno.execPath(), ["run", "--allow-all", "bench/cluster_intro.ts", "200"]);
-  const lines = out.split("\n").filter((l) => l.trim());
-  return {
-    figures: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
-    summary: lines.filter((l) => !l.startsWith("{")),
-  };
+  return figuresAndSummary(
+    await run(Deno.execPath(), ["run", "--allow-all", "bench/cluster_intro.ts", "200"]),
+  );
 }
 
 function clusterMarkdown(d: { summary: string[] }): string {
