@@ -40,12 +40,19 @@ interface Incoming {
   savedAt: number;
   /** A group transfer's receivers (keys; ours at `index`), as the sender listed them. */
   swarm?: { peers: string[]; index: number };
-  /** How often each chunk was asked of another receiver (after two, of the sender). */
-  tries: Map<number, number>;
+  /** When each chunk in the window was first asked of the receiver that owns it. */
+  asked: Map<number, number>;
+  /** When a block last came from each other receiver (or we first asked it). */
+  heard: Map<string, number>;
 }
 
-/** Requests of a chunk from another receiver before it is asked of the sender. */
-export const SWARM_TRIES = 2;
+/**
+ * A receiver that sent no block for this long (ms) is passed over: its chunks are asked of
+ * the sender. While it sends, the others wait for it however slow the sender's links are.
+ */
+export const SWARM_SILENCE = 3000;
+/** Longest wait (ms) for one chunk from the receiver that owns it, however live it is. */
+export const SWARM_PATIENCE = 30_000;
 
 /** The downloads of one peer. */
 export class Downloads {
@@ -110,7 +117,8 @@ export class Downloads {
       state: "offered",
       dirty: false,
       savedAt: 0,
-      tries: new Map(),
+      asked: new Map(),
+      heard: new Map(),
     });
     const early = this.#early.get(id);
     this.#early.delete(id);
@@ -239,6 +247,7 @@ export class Downloads {
     if (!e || !from || e.state !== "accepted" || !e.file) {
       return this.#out.drop("data-unaccepted");
     }
+    if (peer !== e.from) e.heard.set(peer, now);
     const verdict = e.file.handleData(f.chunk, f.offset, f.data, now);
     if (verdict === "corrupt") {
       this.#out.drop("data-corrupt-chunk");
@@ -263,7 +272,7 @@ export class Downloads {
     const want = e.file.wanted(now);
     const by = new Map<string, number[]>();
     for (const c of want) {
-      const source = this.#sourceOf(e, c);
+      const source = this.#sourceOf(e, c, now);
       let list = by.get(source);
       if (!list) by.set(source, list = []);
       list.push(c);
@@ -277,18 +286,22 @@ export class Downloads {
   }
 
   /**
-   * Whom chunk `c` is asked of: in a group transfer the receiver at `c mod n` (which asks the
-   * sender), until it was asked {@link SWARM_TRIES} times; else the sender.
+   * Whom chunk `c` is asked of at `now`: in a group transfer the receiver at `c mod n` (which
+   * asks the sender), unless that receiver has been silent for {@link SWARM_SILENCE} or the
+   * chunk waited {@link SWARM_PATIENCE} for it; else the sender.
    */
-  #sourceOf(e: Incoming, c: number): string {
+  #sourceOf(e: Incoming, c: number, now: number): string {
     const s = e.swarm;
     if (!s) return e.from;
-    const owner = c % s.peers.length;
-    if (owner === s.index) return e.from;
-    const tries = e.tries.get(c) ?? 0;
-    if (tries >= SWARM_TRIES) return e.from;
-    e.tries.set(c, tries + 1);
-    return s.peers[owner]!;
+    const i = c % s.peers.length;
+    if (i === s.index) return e.from;
+    const owner = s.peers[i]!;
+    let asked = e.asked.get(c);
+    if (asked === undefined) e.asked.set(c, asked = now);
+    if (!e.heard.has(owner)) e.heard.set(owner, now);
+    const heard = Math.max(e.heard.get(owner)!, asked);
+    if (now - heard >= SWARM_SILENCE || now - asked >= SWARM_PATIENCE) return e.from;
+    return owner;
   }
 
   /** The disk wrote chunk `chunk` of `id` (`ok` false: it failed). */
@@ -297,7 +310,7 @@ export class Downloads {
     if (!e?.file || e.state !== "accepted") return;
     if (!ok) return this.#fail(id, e, "cannot write the file", FileStatus.Failed, false);
     e.file.handleWritten(chunk);
-    e.tries.delete(chunk);
+    e.asked.delete(chunk);
     this.#written(id, chunk);
     e.dirty = true;
     this.changed.add(id);

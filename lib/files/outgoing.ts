@@ -25,6 +25,8 @@ export interface Recipient {
   backoff: number;
   /** Bytes of chunks whose every block this receiver acknowledged. */
   bytes: number;
+  /** When the group's receivers (FILE_SWARM) were last sent again to this one. */
+  swarmAt: number;
 }
 
 interface Cached {
@@ -66,6 +68,7 @@ export class OutgoingFile {
       offerAt: this.relay ? Infinity : now,
       backoff: OFFER_REPEAT,
       bytes: 0,
+      swarmAt: -Infinity,
     });
   }
 

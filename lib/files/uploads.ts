@@ -25,6 +25,8 @@ import type { PeerUplink } from "./uplink.ts";
 export const MAX_RELAYS = 16;
 /** Requests a relaying receiver holds for chunks it has not verified yet, per file. */
 export const MAX_DEFERRED = 256;
+/** Least gap (ms) between repeats of FILE_SWARM to one receiver that asks for others' chunks. */
+export const SWARM_REPEAT = 2000;
 
 /** A 16-hex-digit key as the 8 bytes of a peer id, or undefined. */
 function idOf(key: string): Uint8Array | undefined {
@@ -70,12 +72,11 @@ export class Uploads {
       if (due.length === 0) continue;
       const swarm = this.#swarmOf(f);
       for (const peer of due) {
-        // The swarm first: a receiver that accepts at once then asks the right peers.
-        const index = swarm?.keys.indexOf(peer) ?? -1;
-        if (swarm && index >= 0) {
-          this.#out.send(peer, { kind: FileKind.Swarm, id: f.offer.id, index, peers: swarm.ids });
-        }
+        // The swarm first, so that a receiver that accepts at once asks the right peers, and
+        // again after the offer: a receiver that lacks it asks us for everything.
+        if (swarm) this.#sendSwarm(f, swarm, peer);
         this.#out.send(peer, { kind: FileKind.Offer, ...f.offer });
+        if (swarm) this.#sendSwarm(f, swarm, peer);
       }
     }
   }
@@ -90,6 +91,28 @@ export class Uploads {
     const ids = keys.map(idOf);
     if (ids.some((x) => !x)) return undefined;
     return { keys, ids: ids as Uint8Array[] };
+  }
+
+  #sendSwarm(f: OutgoingFile, swarm: { keys: string[]; ids: Uint8Array[] }, peer: string) {
+    const index = swarm.keys.indexOf(peer);
+    if (index >= 0) {
+      this.#out.send(peer, { kind: FileKind.Swarm, id: f.offer.id, index, peers: swarm.ids });
+    }
+  }
+
+  /**
+   * A group receiver asked us for `chunks`, some of which another receiver owns: its FILE_SWARM
+   * was lost (or it gave up on that receiver). It gets the swarm again, once per
+   * {@link SWARM_REPEAT}; a receiver that has it changes nothing.
+   */
+  #swarmAgain(f: OutgoingFile, peer: string, chunks: number[], now: number): void {
+    const r = f.recipients.get(peer);
+    if (!r || f.relay || now - r.swarmAt < SWARM_REPEAT) return;
+    const swarm = this.#swarmOf(f);
+    const index = swarm?.keys.indexOf(peer) ?? -1;
+    if (!swarm || index < 0 || chunks.every((c) => c % swarm.keys.length === index)) return;
+    r.swarmAt = now;
+    this.#sendSwarm(f, swarm, peer);
   }
 
   /**
@@ -203,6 +226,7 @@ export class Uploads {
     }
     r.state = "active";
     f.heard(peer, now);
+    this.#swarmAgain(f, peer, chunks, now);
     const relay = this.#relays.get(id);
     for (const c of chunks) {
       if (c >= f.layout.chunks) return this.#out.drop("request-bad-chunk");

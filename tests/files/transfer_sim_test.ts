@@ -365,6 +365,91 @@ Deno.test("group transfer: four receivers fetch from each other; the sender uplo
   );
 });
 
+/** Bytes `from` sent on its links to every node but `except`. */
+function uploadedBy(sim: FileSim, from: string, except?: string): number {
+  let n = 0;
+  for (const [link, bytes] of sim.sent) {
+    if (link.startsWith(`${from}>`) && link !== `${from}>${except}`) n += bytes;
+  }
+  return n;
+}
+
+Deno.test("group transfer over a slow sender uplink: receivers wait for each other, not for the sender", () => {
+  // The sender's links carry 2 Mbit/s, the receivers' link 20: each receiver's half arrives
+  // over seconds, so the other asks for a chunk long before its owner has it.
+  const key = (i: number) => i.toString(16).padStart(16, "0");
+  const sim = new FileSim(35, { latency: 10, rate: 2500, queue: 128_000 });
+  const sender = sim.add(key(1));
+  const receivers = [sim.add(key(2)), sim.add(key(3))];
+  for (const r of receivers) Object.assign(sim.link(key(1), r.name), { rate: 250 });
+  const data = fileOf(36, 3_000_000);
+  const id = sim.offer(key(1), "slow.bin", data, receivers.map((r) => r.name));
+  sim.run(2000, () => receivers.every((r) => r.events.some((e) => e.state === "offered")));
+  for (const r of receivers) {
+    assert.ok(r.core.accept(id, sim.now));
+    sim.pump(r);
+  }
+  assert.ok(sim.run(300_000, () => receivers.every((r) => r.finished.has(id))));
+  for (const r of receivers) assert.ok(sameBytes(r.finished.get(id), data), r.name);
+  const ratio = uploadedBy(sim, sender.name) / data.length;
+  console.log(`sender uploaded ${ratio.toFixed(2)} × the file for 2 receivers at ${sim.now} ms`);
+  assert.ok(ratio <= 1.25, `sender uploaded ${ratio} × the file`);
+  // Two copies at 250 B/ms in parallel take 12 s; about one copy takes about 6.
+  assert.ok(sim.now < 10_000, `done at ${sim.now} ms`);
+});
+
+Deno.test("group transfer: a receiver that vanishes mid-transfer; the others get its share from the sender", () => {
+  const key = (i: number) => i.toString(16).padStart(16, "0");
+  const sim = new FileSim(37, { latency: 10, rate: 2500, queue: 128_000 });
+  const receivers = [sim.add(key(2)), sim.add(key(3)), sim.add(key(4))];
+  sim.add(key(1));
+  const data = fileOf(38, 3_000_000);
+  const id = sim.offer(key(1), "gone.bin", data, receivers.map((r) => r.name));
+  sim.run(2000, () => receivers.every((r) => r.events.some((e) => e.state === "offered")));
+  for (const r of receivers) {
+    assert.ok(r.core.accept(id, sim.now));
+    sim.pump(r);
+  }
+  sim.run(sim.now + 300);
+  // The third receiver goes silent both ways (its machine slept): nothing it owns reaches r1 or r2 from it.
+  for (const other of [1, 2, 3].map(key)) {
+    sim.link(key(4), other).loss = 1;
+    sim.link(other, key(4)).loss = 1;
+  }
+  const gone = sim.now;
+  assert.ok(sim.run(300_000, () => receivers.slice(0, 2).every((r) => r.finished.has(id))));
+  for (const r of receivers.slice(0, 2)) assert.ok(sameBytes(r.finished.get(id), data), r.name);
+  assert.ok(sim.now - gone < 15_000, `done ${sim.now - gone} ms after the third went silent`);
+});
+
+Deno.test("group transfer: a receiver whose FILE_SWARM copies were lost gets it again on asking", () => {
+  const key = (i: number) => i.toString(16).padStart(16, "0");
+  const sim = new FileSim(39, { latency: 10, rate: 2500, queue: 128_000 });
+  sim.add(key(1));
+  const receivers = [sim.add(key(2)), sim.add(key(3))];
+  let lost = 0;
+  sim.tamper = (_from, to, f) => {
+    // Both copies sent with the offer are lost; the receiver accepts and asks for everything.
+    if (f.kind === FileKind.Swarm && to === key(3) && lost < 2) return (lost++, null);
+    return f;
+  };
+  const data = fileOf(40, 12_000_000);
+  const id = sim.offer(key(1), "lost.bin", data, receivers.map((r) => r.name));
+  sim.run(2000, () => receivers.every((r) => r.events.some((e) => e.state === "offered")));
+  for (const r of receivers) {
+    assert.ok(r.core.accept(id, sim.now));
+    sim.pump(r);
+  }
+  assert.ok(sim.run(300_000, () => receivers.every((r) => r.finished.has(id))));
+  for (const r of receivers) assert.ok(sameBytes(r.finished.get(id), data), r.name);
+  assert.equal(lost, 2);
+  // Only the first window's requests (2 MiB) went to the sender in full.
+  const ratio = uploadedBy(sim, key(1)) / data.length;
+  assert.ok(ratio <= 1.25, `sender uploaded ${ratio} × the file`);
+  // The receiver that lacked the swarm passed chunks on too.
+  assert.ok(uploadedBy(sim, key(3), key(1)) > data.length / 4);
+});
+
 Deno.test("a swarm list from anyone but the sender is ignored; its listed peers' data only", () => {
   const sim = new FileSim(31);
   const a = sim.add("a"), b = sim.add("b");
