@@ -80,7 +80,14 @@ export interface ClientOptions
 
 /** What a peer reports to its user. */
 export type ClientEvent =
-  | { type: "ready"; name: string; public: Endpoint; fingerprint: string }
+  | {
+    type: "ready";
+    name: string;
+    public: Endpoint;
+    fingerprint: string;
+    /** Our peer id of this run, hex (the client always sets it). */
+    id?: string;
+  }
   | RemoteEvent
   | { type: "left"; name: string; reason: "bye" | "expired" | "gone" }
   | { type: "server-lost" }
