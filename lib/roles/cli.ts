@@ -149,6 +149,8 @@ const LOGGING = {
 
 const REG = DEFAULT_REGISTRY;
 const HUGE = 10_000_000;
+/** `--puzzle-from`: a share of `--max-peers`, in percent. */
+const PUZZLE_RANGE: Range = { min: 0, max: 100, whole: true };
 
 /** `p2p serve`. */
 export const SERVE_COMMAND = {
@@ -336,6 +338,17 @@ export const SERVE_COMMAND = {
       min: 1,
       max: HUGE,
     }),
+    "puzzle-from": optional({
+      arg: "PERCENT",
+      help: "from this fill of --max-peers on, every registration must first solve a " +
+        "proof-of-work puzzle the server's COOKIE asks (14 bits of SHA-256, 16 from 75 % full, " +
+        "18 from 90 %; about 40, 150 and 600 ms of a peer's CPU); 0: always, 100: only " +
+        "when full",
+      shows: String(REG.pressureAt * 100),
+      range: PUZZLE_RANGE,
+      parse: numberIn("puzzle-from", PUZZLE_RANGE),
+    }),
+    "no-puzzle": flag("never ask for the puzzle (a full server still keeps rooms with members)"),
     metrics: optional({
       arg: "HOST:PORT",
       help: "serve Prometheus metrics at http://HOST:PORT/metrics; keep it on loopback, e.g. " +
@@ -726,6 +739,12 @@ export function parseServe(args: readonly string[]): Command {
     },
   };
   if (v.metrics) options.metrics = v.metrics;
+  if (v["no-puzzle"]) {
+    if (v["puzzle-from"] !== undefined) {
+      fail("serve", "--puzzle-from and --no-puzzle contradict each other; drop one");
+    }
+    options.limits!.pressureAt = Infinity;
+  } else if (v["puzzle-from"] !== undefined) options.limits!.pressureAt = v["puzzle-from"] / 100;
   if (v["alt-port"] !== undefined && v["no-alt-port"]) {
     fail("serve", "--alt-port and --no-alt-port contradict each other; drop one");
   }
