@@ -66,6 +66,22 @@ async function chat(a: P2pProcess, b: P2pProcess, tag: string): Promise<ChatRun>
   return run;
 }
 
+/**
+ * Starts measuring process `pid`'s CPU time (Linux `/proc`, all threads); the function returned
+ * gives the share of one core it used since (1: a whole core).
+ */
+function cpuSince(pid: number): () => number {
+  const ms = () => {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in 1/100 s
+  };
+  const cpu0 = ms(), t0 = performance.now();
+  return () => (ms() - cpu0) / (performance.now() - t0);
+}
+
+const pct = (share: number) => `${Math.round(share * 100)} %`;
+
 function summary(r: ChatRun): string {
   if (r.latencies.length === 0) return `no line arrived (${r.lost.length} lost)`;
   const ms = (q: number) => quantile(r.latencies, q).toFixed(1);
@@ -87,7 +103,9 @@ Deno.test({
       await vic.waitFor((e) => e.event === "peer" && e.name === "pal" && e.path === "direct", WAIT);
       await pal.waitFor((e) => e.event === "peer" && e.name === "vic" && e.path === "direct", WAIT);
 
+      const quietCpu = cpuSince(vic.pid);
       const quiet = await chat(vic, pal, "quiet");
+      const quietShare = quietCpu();
       const flooder = new P2pProcess([
         Deno.execPath(),
         "run",
@@ -110,14 +128,18 @@ Deno.test({
       ], { label: "flooder" });
       try {
         await flooder.waitFor((e) => e.event === "flooding", WAIT);
+        const floodCpu = cpuSince(vic.pid);
         // Let the flood fill the victim's socket before the first line.
         await new Promise((r) => setTimeout(r, 500));
         const flooded = await chat(vic, pal, "flooded");
         const done = await flooder.waitFor((e) => e.event === "flooded", WAIT);
+        const floodShare = floodCpu();
         console.log(
           `forged message 1 flood: ${done.sent} datagrams in ${done.ms} ms (${done.rate}/s)\n` +
             `chat latency without the flood: ${summary(quiet)}\n` +
-            `chat latency under the flood:   ${summary(flooded)}`,
+            `chat latency under the flood:   ${summary(flooded)}\n` +
+            `the victim's CPU: ${pct(quietShare)} of a core without the flood, ` +
+            `${pct(floodShare)} under it`,
         );
         const stillFlooding = flooder.receivedAt(done)! > flooded.sentUntil;
         assert.ok(stillFlooding, `the flood ended before the chat did: ${JSON.stringify(done)}`);
