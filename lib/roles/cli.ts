@@ -575,9 +575,9 @@ export const JOIN_COMMAND = {
 export const SEND_COMMAND = {
   name: "send",
   usage: "p2p send PATH [--to NAME] [--server HOST:PORT --room NAME] [options]",
-  about: "Joins a room like p2p join, offers the file PATH to every peer there (or to the peers " +
-    "named with --to, waiting for them to arrive), and exits when every recipient has it (0), " +
-    "or says who does not (1).",
+  about: "Joins a room like p2p join, offers the file PATH (a directory: each of its files, " +
+    "under the directory's name) to every peer there (or to the peers named with --to, waiting " +
+    "for them to arrive), and exits when every recipient has it (0), or says who does not (1).",
   options: {
     wait: num("wait", {
       arg: "SECONDS",
