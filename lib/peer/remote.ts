@@ -209,6 +209,11 @@ export class RemotePeer {
     return this.present && this.established && this.#p.route.routed;
   }
 
+  /** The supernode whose relay reaches it (when not direct), or null for the server's. */
+  get relayedBy(): string | null {
+    return this.#p.route.relayName;
+  }
+
   /**
    * True while a path to it works without the server: a direct one, or a supernode's relay that
    * answers (see {@link ClientView.supernodeFor}).

@@ -68,8 +68,11 @@ export class FileSession {
       if (this.#relayed.size > 256) this.#relayed.delete(this.#relayed.values().next().value!);
       const peer = e.from ?? e.to ?? "the peer";
       this.#o.notice(
-        `${e.name}: ${peer} is reached through a relay, whose rate limit (--relay-rate, ` +
-          "--pair-rate) this transfer keeps to",
+        e.relay
+          ? `${e.name}: ${peer} is reached through ${e.relay}'s relay (a supernode), whose rate ` +
+            "limit (its --supernode-pair-rate, 32 KiB/s unless set) this transfer keeps to"
+          : `${e.name}: ${peer} is reached through the server's relay, whose rate limit ` +
+            "(--relay-rate, --pair-rate) this transfer keeps to",
       );
     }
     if (e.state === "offered" && e.from !== undefined) {

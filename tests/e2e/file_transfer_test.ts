@@ -317,7 +317,7 @@ Deno.test({
         // Both sides are told once that a relay's rate limit applies.
         for (const p of [ann, ben]) {
           const said = p.eventsOf("notice").filter((e) =>
-            /through a relay/.test(String(e.message))
+            /through the server.s relay, .*--pair-rate/.test(String(e.message))
           );
           assert.equal(said.length, 1, p.describe());
         }
