@@ -30,7 +30,7 @@ import {
   UsageError,
   value,
 } from "./options.ts";
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../io/log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../io/log.ts";
 import { splitHostPort } from "../core/host_port.ts";
 import { normalizeName } from "../core/names.ts";
 import { DEFAULT_REGISTRY } from "../server/registry.ts";
@@ -669,8 +669,8 @@ function metricsAddress(v: string): { host: string; port: number } {
 // ---------------------------------------------------------------------------------------------
 // From values to the roles' options
 
-/** Log levels the command line can pick. */
-export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+/** Log levels the command line can pick (`lib/io/log.ts`). */
+export type { LogLevel };
 
 /** What the arguments ask for, as returned by `parseCommand` in main.ts. */
 export type Command =
