@@ -12,7 +12,7 @@
 import type { Transmit } from "../wire/transmit.ts";
 import { toHex } from "../wire/codec.ts";
 import type { ClientEvent } from "./client_options.ts";
-import type { MadeParts } from "./client_parts.ts";
+import type { MadeParts } from "./client_options.ts";
 import type { DriveState } from "./client_drive.ts";
 import { discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import type { Farewell } from "./farewell.ts";

@@ -30,7 +30,7 @@ import {
   UsageError,
   value,
 } from "./options.ts";
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../io/log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../io/log.ts";
 import { splitHostPort } from "../core/host_port.ts";
 import { normalizeName } from "../core/names.ts";
 import { DEFAULT_REGISTRY } from "../server/registry.ts";
@@ -588,9 +588,9 @@ export const JOIN_COMMAND = {
 export const SEND_COMMAND = {
   name: "send",
   usage: "p2p send PATH [--to NAME] [--server HOST:PORT --room NAME] [options]",
-  about: "Joins a room like p2p join, offers the file PATH to every peer there (or to the peers " +
-    "named with --to, waiting for them to arrive), and exits when every recipient has it (0), " +
-    "or says who does not (1).",
+  about: "Joins a room like p2p join, offers the file PATH (a directory: each of its files, " +
+    "under the directory's name) to every peer there (or to the peers named with --to, waiting " +
+    "for them to arrive), and exits when every recipient has it (0), or says who does not (1).",
   options: {
     wait: num("wait", {
       arg: "SECONDS",
@@ -682,8 +682,8 @@ function metricsAddress(v: string): { host: string; port: number } {
 // ---------------------------------------------------------------------------------------------
 // From values to the roles' options
 
-/** Log levels the command line can pick. */
-export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+/** Log levels the command line can pick (`lib/io/log.ts`). */
+export type { LogLevel };
 
 /** What the arguments ask for, as returned by `parseCommand` in main.ts. */
 export type Command =
