@@ -34,9 +34,10 @@ export class Peer {
   #waiters: (() => void)[] = [];
   #done: Promise<unknown>;
 
-  constructor(args: string[], env: Record<string, string>) {
+  /** `deno run -A [denoFlags] main.ts args` with `env`. */
+  constructor(args: string[], env: Record<string, string>, denoFlags: string[] = []) {
     const proc = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, ...args],
+      args: ["run", "-A", ...denoFlags, MAIN, ...args],
       env,
       stdin: "piped",
       stdout: "piped",

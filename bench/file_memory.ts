@@ -9,7 +9,9 @@
  * quarter of the transfer (flat: about equal), and the anonymous and file-backed parts at its
  * peak; then one JSON line per process (`files_memory_sender_rss_mb`, `..._receiver_...`: value
  * the largest RSS in MB, baseline the goal's 100 MB, ratio baseline ÷ value, goal 1).
- * `deno run -A bench/file_memory.ts [--mb 2000] [--timeout 600]`.
+ * `deno run -A bench/file_memory.ts [--mb 2000] [--timeout 600] [--v8-flags FLAGS]` (FLAGS for
+ * both peers, e.g. `--max-old-space-size=48` to see whether the growth is garbage V8 has not
+ * collected yet or memory held).
  *
  * @module
  */
@@ -23,6 +25,7 @@ const { values: ARGS } = parseArgs({
   options: {
     mb: { type: "string", default: "2000" },
     timeout: { type: "string", default: "600" },
+    "v8-flags": { type: "string" },
   },
 });
 
@@ -94,10 +97,11 @@ async function main(): Promise<void> {
     const peer = (name: string, extra: string[]) => {
       const home = Deno.makeTempDirSync({ dir, prefix: "home-" });
       const args = ["join", "--server", addr, "--room", room, "--name", name, "--json"];
+      const flags = ARGS["v8-flags"] ? [`--v8-flags=${ARGS["v8-flags"]}`] : [];
       const p = new Peer([...args, "--bind", LO, ...extra], {
         P2P_PASSPHRASE: `bench ${room}`,
         XDG_CONFIG_HOME: home,
-      });
+      }, flags);
       peers.push(p);
       return p;
     };
