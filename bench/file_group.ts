@@ -31,6 +31,8 @@ export class Peer {
   readonly proc: Deno.ChildProcess;
   readonly lines: Record<string, unknown>[] = [];
   stderr = "";
+  /** The last full garbage collections V8 reported (with `--v8-flags=--trace-gc`). */
+  readonly gc: string[] = [];
   #waiters: (() => void)[] = [];
   #done: Promise<unknown>;
 
@@ -54,7 +56,9 @@ export class Peer {
           try {
             this.lines.push({ ...JSON.parse(line), at: performance.now() });
           } catch {
-            // Not JSON.
+            // Not JSON: V8's --trace-gc lines are kept (the last 20 full collections).
+            if (/Mark-Compact/.test(line)) this.gc.push(line.trim());
+            if (this.gc.length > 20) this.gc.shift();
           }
         }
         for (const w of this.#waiters.splice(0)) w();

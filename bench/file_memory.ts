@@ -11,7 +11,7 @@
  * the largest RSS in MB, baseline the goal's 100 MB, ratio baseline ÷ value, goal 1).
  * `deno run -A bench/file_memory.ts [--mb 2000] [--timeout 600] [--v8-flags FLAGS]` (FLAGS for
  * both peers, e.g. `--max-old-space-size=48` to see whether the growth is garbage V8 has not
- * collected yet or memory held).
+ * collected yet or memory held; with `--trace-gc` the last full collections are printed).
  *
  * @module
  */
@@ -143,6 +143,11 @@ async function main(): Promise<void> {
     console.log(`memory during a ${ARGS.mb} MB transfer (${outcome}, goal < ${GOAL_MB} MB):`);
     console.log(`  ${s.line}`);
     console.log(`  ${r.line}`);
+    for (const [who, p] of [["sender", sender], ["receiver", receiver]] as const) {
+      if (p.gc.length === 0) continue;
+      console.log(`  ${who}'s last full collections (heap MB before -> after):`);
+      for (const line of p.gc.slice(-5)) console.log(`    ${line.replace(/^\[[^\]]*\]\s*/, "")}`);
+    }
     for (const [who, x] of [["sender", s], ["receiver", r]] as const) {
       console.log(JSON.stringify({
         name: `files_memory_${who}_rss_mb`,
