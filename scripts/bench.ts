@@ -24,7 +24,8 @@
  *
  * - File transfer (`bench/file_transfer.ts --runs N`): a file's goodput between two `p2p join`
  *   processes against a TCP copy and a raw UDP blast of the same bytes; chat p99 during it; CPU
- *   per MB against the raw blast's.
+ *   per MB against the raw blast's. Then `bench/file_group.ts --runs N`: one sender, 4
+ *   receivers, 100 MB: the sender's uploaded copies, and the time against one receiver's.
  *
  * Options: `--runs N` (default 3), `--seconds S` measured per relay load case (default 1.5),
  * `--ratios`, `--no-write` (print, but leave the document alone), `--only SUITE` (one of
@@ -604,7 +605,15 @@ async function fileTransfer(): Promise<{ figures: Figure[]; summary: string[] }>
     "--runs",
     String(RUNS),
   ]);
-  const lines = out.split("\n").filter((l) => l.trim());
+  progress(`file transfer: ${RUNS} run(s) of one sender to 4 receivers against one, 100 MB`);
+  const group = await run(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    "bench/file_group.ts",
+    "--runs",
+    String(RUNS),
+  ]);
+  const lines = (out + "\n" + group).split("\n").filter((l) => l.trim());
   return {
     figures: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
     summary: lines.filter((l) => !l.startsWith("{")),
@@ -620,7 +629,11 @@ function filesMarkdown(p: { figures: Figure[]; summary: string[] }): string {
     "verified, the SHA-256 checked, the file in place), a Deno TCP copy written to disk, and a raw " +
     "UDP blast of FILE_DATA-sized datagrams (goodput at the receiver). Chat latency: lines sent " +
     "every 50 ms between the same peers without and during the transfer. CPU: the sender's and " +
-    "receiver's CPU time over the transfer per MB, against the raw blast's.",
+    "receiver's CPU time over the transfer per MB, against the raw blast's. Group " +
+    "(`bench/file_group.ts`): one sender `/send`s 100 MB to a room of 4 receivers, which fetch " +
+    "from each other too; `files_group_upload` is the file's size over the sender's uploaded " +
+    "file bytes (goal: at most 1.5 copies), `files_group_time` a single transfer's time over the " +
+    "group's. Memory during a 2 GB transfer: `deno task bench:memory` (not run here: minutes).",
     "",
     ...p.summary,
   ].join("\n");

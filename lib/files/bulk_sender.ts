@@ -202,7 +202,7 @@ export class BulkSender {
     }
     this.#ptoCount = 0;
     this.#detectLosses(now);
-    this.#pacer.update(this.cc.cwnd, this.srtt, this.cc.slowStart, now);
+    this.#pacer.update(this.cc.cwnd, this.srtt, this.cc.slowStart, now, this.cc.paceCap);
   }
 
   /**

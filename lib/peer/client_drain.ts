@@ -95,11 +95,15 @@ export class ClientDrain {
     this.events.push(e);
   }
 
-  /** Moves what membership queued: the remotes it touched are drained, its events shown. */
+  /**
+   * Moves what membership queued: the remotes it touched are drained, its events shown, and the
+   * file transfers' state of the peers that left released.
+   */
   members(): void {
     const m = this.#p.members;
     for (let r = m.pollTouched(); r; r = m.pollTouched()) this.remote(r);
     for (let e = m.pollEvent(); e; e = m.pollEvent()) this.events.push(e);
+    for (let k = m.pollGone(); k !== undefined; k = m.pollGone()) this.#files.peerLeft(k);
   }
 
   /** Moves what the server link queued out: its datagrams, then its events. */

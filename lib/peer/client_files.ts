@@ -86,6 +86,15 @@ export class ClientFiles {
     return out;
   }
 
+  /**
+   * The remote keyed `key` left the room: its bulk stream and queued chunks go now, not when
+   * the link table fills (a transfer with it resumes if it is offered the file again).
+   */
+  peerLeft(key: string): void {
+    if (this.#peers.get(key)?.present) return; // back already
+    this.core.peerGone(key);
+  }
+
   /** Offers a file to `to` at `now`; returns its id. */
   offer(now: number, offer: FileOffer, tree: MerkleTree, to: readonly RemotePeer[]): string {
     return this.core.offer(offer, tree, to.map((r) => r.key), now);

@@ -58,7 +58,8 @@ export type MembershipEvent =
  * The room's membership, kept in a {@link PeerTable}.
  *
  * Driving it: after any call, drain {@link pollTouched} (each remote peer it made or touched,
- * in order: drain that peer's own queues) until undefined, then {@link pollEvent}.
+ * in order: drain that peer's own queues) until undefined, then {@link pollEvent}, then
+ * {@link pollGone}.
  */
 export class Membership {
   #peers: PeerTable;
@@ -66,6 +67,8 @@ export class Membership {
   #drops: Drops;
   #touched: RemotePeer[] = [];
   #events: MembershipEvent[] = [];
+  /** Keys of remotes that left (departed or replaced), for the parts that keep state per peer. */
+  #gone: string[] = [];
   #synced = false;
   /** When we last woke up late (the process had been stopped; see {@link stalled}). */
   #wokeAt = -Infinity;
@@ -93,6 +96,20 @@ export class Membership {
   /** The next event, if any. */
   pollEvent(): MembershipEvent | undefined {
     return this.#events.shift();
+  }
+
+  /**
+   * The key of the next remote that left the room (departed, or replaced by a newer instance of
+   * its identity), so that what is kept per peer elsewhere (file transfers' bulk state) goes
+   * with it. Drained with {@link pollEvent}; at most {@link MAX_ROOM_SIZE} wait.
+   */
+  pollGone(): string | undefined {
+    return this.#gone.shift();
+  }
+
+  #left(key: string): void {
+    this.#gone.push(key);
+    if (this.#gone.length > MAX_ROOM_SIZE) this.#gone.shift();
   }
 
   /** An INTRO's introduction (never of ourselves), from our supernode when `fromSupernode`. */
@@ -167,6 +184,7 @@ export class Membership {
       if (other.shown) this.#events.push({ type: "left", name: other.name, reason: "gone" });
       other.hide();
       this.#peers.drop(other);
+      this.#left(other.key);
     }
   }
 
@@ -212,6 +230,7 @@ export class Membership {
   #depart(now: number, r: RemotePeer, reason: LeftReason): void {
     const shown = r.shown;
     if (!this.#peers.depart(now, r)) return;
+    this.#left(r.key);
     // Only a peer shown since its last introduction leaves visibly; the others leave silently.
     if (shown) this.#events.push({ type: "left", name: r.name, reason });
     this.forget(now);

@@ -49,7 +49,11 @@ Deno.test("CUBIC: slow start doubles, a loss cuts to β once per round trip, gro
   cc.onAcked(INITIAL_WINDOW, 1, 11, 10, false);
   assert.equal(cc.cwnd, 2 * INITIAL_WINDOW);
   const before = cc.cwnd;
-  cc.onLost(5, 20);
+  // Losses under the tolerated loss rate are no congestion: the window stays.
+  for (let i = 0; i < 5; i++) cc.onLost(5, 20);
+  assert.equal(cc.cwnd, before);
+  assert.equal(cc.events, 0);
+  cc.onLost(5, 20); // over it now
   assert.equal(cc.cwnd, before * BETA);
   cc.onLost(15, 21); // sent before the recovery started: the same event
   assert.equal(cc.cwnd, before * BETA);
@@ -78,4 +82,15 @@ Deno.test("the pacer spreads a window over the RTT, with bounded bursts", () => 
   }
   // 10 packets of initial burst, then 1.25 × cwnd over the RTT.
   assert.ok(sent >= 120 && sent <= 140, `sent ${sent}`);
+});
+
+Deno.test("CUBIC: sparse acknowledgements under heavy loss never cap the pacing rate at nothing", () => {
+  const cc = new Cubic();
+  // One packet acknowledged every 150 ms (probe timeouts), the rest lost.
+  for (let t = 150; t < 3000; t += 150) {
+    cc.onAcked(MSS, t - 1, t, 10, true);
+    for (let i = 0; i < 10; i++) cc.onLost(t - 1, t);
+    assert.ok(cc.paceCap > 0, `capped at ${cc.paceCap} at ${t} ms`);
+  }
+  assert.ok(cc.events > 0);
 });

@@ -50,13 +50,16 @@ Deno.test("loss, duplication and reordering: the file arrives whole, lost blocks
   const a = sim.add("a"), b = sim.add("b");
   const data = fileOf(4, 1_500_000);
   const id = started(sim, data);
+  assert.ok(sim.run(120_000, () => b.finished.has(id)));
+  const took = sim.now;
   assert.ok(sim.run(120_000, () => a.events.some((e) => e.state === "done")));
   assert.ok(sameBytes(b.finished.get(id), data));
   const s = a.core.senderOf("b")!;
   assert.ok(s.stats.retransmits > 20, `retransmits ${s.stats.retransmits}`);
   assert.ok((b.core.drops.get("data-duplicate-packet") ?? 0) > 0);
-  // Goodput stays reasonable under 3 % loss on a 20 ms path.
-  assert.ok(sim.now < 30_000, `took ${sim.now} ms`);
+  // Goodput stays reasonable under 3 % loss on a 20 ms path (until the receiver has the file;
+  // the sender hears of it a round trip later, or after a repeat if that word is lost).
+  assert.ok(took < 30_000, `took ${took} ms`);
 });
 
 Deno.test("a path change mid-transfer (relay to direct: RTT, rate, a blackout) is survived", () => {

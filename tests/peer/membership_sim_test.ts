@@ -1,13 +1,16 @@
 /**
  * Who is in the room when the server's word and the peers' own paths disagree (issue 21), over
  * the simulated network with virtual time: a restarted server's first roster, a server that
- * expired a peer we still talk to, a peer nobody can reach any more, a returning identity.
+ * expired a peer we still talk to, a peer nobody can reach any more, a returning identity; a
+ * peer that leaves takes what file transfers kept for it along.
  */
 import assert from "node:assert/strict";
 import { Registry } from "../../lib/server/registry.ts";
 import { UNLISTED_GRACE, UNLISTED_SILENCE } from "../../lib/peer/membership.ts";
 import { Identity } from "../../lib/crypto/identity.ts";
-import { MsgType } from "../../lib/wire/header.ts";
+import { idHex, MsgType } from "../../lib/wire/header.ts";
+import { toHex } from "../../lib/wire/codec.ts";
+import { offerOf } from "../support/file_sim.ts";
 import type { ClientEvent } from "../../lib/peer/client.ts";
 import { addPeer, addServer, SERVER, SimNat, SimNet, type SimPeer } from "../support/sim.ts";
 
@@ -278,4 +281,24 @@ Deno.test("a lost GOODBYE is sent again until the peer answers; the BYE goes thr
   assert.ok(lost >= 3, "the GOODBYE was repeated");
   assert.deepEqual(lefts(b).map((e) => [e.name, e.reason]), [["alice", "bye"]]);
   assert.ok(net.now - t0 <= 700, `done after ${net.now - t0} ms`);
+});
+
+Deno.test("a peer that leaves takes its file-transfer state with it, not only when the table fills", () => {
+  const net = new SimNet(2110);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = addPeer(net, "bob", at(2));
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && shown(b, "alice"));
+  const bob = idHex(b.client.id), alice = idHex(a.client.id);
+  // alice offers bob a file and bob accepts: bob's requests give alice a bulk stream to him.
+  const { offer, tree } = offerOf(net.bytes(8), "f.bin", new Uint8Array(300_000).fill(7));
+  a.client.fileStep(net.now, (f) => f.offer(net.now, offer, tree, f.recipients(["bob"])));
+  net.runUntilTrue(() => b.drain().some((e) => e.type === "file" && e.state === "offered"));
+  b.client.fileStep(net.now, (f) => f.core.accept(toHex(offer.id), net.now));
+  net.runUntilTrue(() => a.client.files.core.senderOf(bob) !== undefined, 2_000);
+  assert.ok(b.client.files.core.senderOf(alice), "bob keeps a stream to alice too");
+  mark(a);
+  b.client.leave(net.now);
+  net.runUntilTrue(() => lefts(a).length === 1, 2_000);
+  assert.equal(a.client.files.core.senderOf(bob), undefined, "released when bob left");
 });

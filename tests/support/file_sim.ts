@@ -1,7 +1,7 @@
 /**
  * A seeded, virtual-time simulator for the file-transfer core: {@link FileTransfers} nodes
- * joined by bottleneck links (rate, drop-tail queue, latency, loss, duplication, jitter that
- * reorders), every frame encoded and decoded by the real codec, and an in-memory disk per node
+ * joined by bottleneck links (rate, drop-tail queue or a policer, latency, loss, duplication,
+ * jitter that reorders), every frame encoded and decoded by the real codec, and an in-memory disk per node
  * whose writes can be held (a receiver that stops reading). One seed gives one trace.
  *
  * @module
@@ -31,6 +31,11 @@ export interface LinkConditions {
   dup: number;
   /** Extra random delay up to this many ms. */
   jitter: number;
+  /**
+   * A policer instead of a queue: a token bucket of `queue` bytes filling at `rate`; a packet
+   * that finds too few tokens is dropped, the others pass at once (no queueing delay).
+   */
+  police?: boolean;
 }
 
 /** A node: the core and its disk. */
@@ -95,6 +100,9 @@ export class FileSim {
   tamper: (from: string, to: string, f: FileFrame) => FileFrame | null = (_a, _b, f) => f;
   /** Datagram bytes sent per directed link. */
   readonly sent = new Map<string, number>();
+  /** Datagrams a policer dropped, per directed link. */
+  readonly policed = new Map<string, number>();
+  #buckets = new Map<string, { tokens: number; at: number }>();
   /** Frames delivered, by kind. */
   readonly delivered = new Map<number, number>();
 
@@ -230,10 +238,23 @@ export class FileSim {
     const size = data.length + DATA_OVERHEAD - 21;
     const key = `${from}>${to}`;
     this.sent.set(key, (this.sent.get(key) ?? 0) + size);
-    const busy = Math.max(this.now, this.#busy.get(key) ?? 0);
-    if ((busy - this.now) * c.rate + size > c.queue) return; // drop-tail
-    const leaves = busy + size / c.rate;
-    this.#busy.set(key, leaves);
+    let leaves = this.now;
+    if (c.police) {
+      const b = this.#buckets.get(key) ?? { tokens: c.queue, at: this.now };
+      b.tokens = Math.min(c.queue, b.tokens + (this.now - b.at) * c.rate);
+      b.at = this.now;
+      this.#buckets.set(key, b);
+      if (b.tokens < size) {
+        this.policed.set(key, (this.policed.get(key) ?? 0) + 1);
+        return;
+      }
+      b.tokens -= size;
+    } else {
+      const busy = Math.max(this.now, this.#busy.get(key) ?? 0);
+      if ((busy - this.now) * c.rate + size > c.queue) return; // drop-tail
+      leaves = busy + size / c.rate;
+      this.#busy.set(key, leaves);
+    }
     if (this.#rng() < c.loss) return;
     const copies = this.#rng() < c.dup ? 2 : 1;
     for (let i = 0; i < copies; i++) {

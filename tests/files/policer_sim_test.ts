@@ -1,0 +1,77 @@
+/**
+ * The bulk stream's congestion control on the paths of issue 19's lab measurements, in the file
+ * simulator: a link policed to 20 Mbit/s (a token bucket without a queue, as nftables' `limit
+ * rate … drop` or an ISP's policer) and a link with 2 % random loss. Loss-based CUBIC alone lost
+ * 10 % of its packets to the policer (it keeps probing into the policer's rate) and ran the lossy
+ * link at 8 % of its rate (every random loss halved it).
+ */
+import assert from "node:assert/strict";
+import { FileSim } from "../support/file_sim.ts";
+
+/** 20 Mbit/s in bytes per ms. */
+const RATE = 2500;
+
+function fileOf(seed: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+/** Moves 10 MB from a to b; returns goodput (of the link's rate) and the sender's counters. */
+function transfer(sim: FileSim) {
+  const a = sim.add("a"), b = sim.add("b");
+  const data = fileOf(3, 10_000_000);
+  const id = sim.offer("a", "f.bin", data, ["b"]);
+  sim.run(1000, () => b.events.some((e) => e.state === "offered"));
+  assert.ok(b.core.accept(id, sim.now));
+  sim.pump(b);
+  const start = sim.now;
+  assert.ok(sim.run(120_000, () => b.finished.has(id)));
+  const s = a.core.senderOf("b")!;
+  const share = data.length / (sim.now - start) / RATE;
+  return { share, s, policed: (sim.policed.get("a>b") ?? 0) / s.stats.packets };
+}
+
+for (const latency of [0.5, 5]) {
+  Deno.test(`a link policed to 20 Mbit/s, ${2 * latency} ms RTT: ≥ 85 % of it, < 5 % dropped`, () => {
+    const sim = new FileSim(7, { latency, rate: RATE, queue: 32 * 1024, police: true });
+    const { share, s, policed } = transfer(sim);
+    console.log(
+      `goodput ${(100 * share).toFixed(1)} % of the link, ${(100 * policed).toFixed(1)} % ` +
+        `of the packets policed, pacing cap ${(s.cc.paceCap / RATE * 100).toFixed(0)} % of it`,
+    );
+    assert.ok(s.cc.policed >= 1, "the policer was found");
+    assert.ok(share >= 0.85, `goodput ${share}`);
+    assert.ok(policed < 0.05, `policed ${policed}`);
+  });
+}
+
+for (const latency of [0.5, 20]) {
+  Deno.test(`a 20 Mbit/s link with 2 % random loss, ${2 * latency} ms RTT: ≥ 70 % of it`, () => {
+    const sim = new FileSim(8, { latency, rate: RATE, queue: 256 * 1024, loss: 0.02 });
+    const { share, s } = transfer(sim);
+    console.log(`goodput ${(100 * share).toFixed(1)} % of the link, ${s.stats.lost} lost`);
+    assert.ok(share >= 0.7, `goodput ${share}`);
+  });
+}
+
+Deno.test("a relay's pair rate (128 KiB/s behind a 1 MiB burst, 87 % dropped at first) keeps going", () => {
+  const rate = 128 * 1024 / 1000;
+  const sim = new FileSim(9, { latency: 5, rate, queue: 1024 * 1024, police: true });
+  const a = sim.add("a"), b = sim.add("b");
+  const data = fileOf(5, 2_000_000);
+  const id = sim.offer("a", "f.bin", data, ["b"]);
+  sim.run(1000, () => b.events.some((e) => e.state === "offered"));
+  assert.ok(b.core.accept(id, sim.now));
+  sim.pump(b);
+  const start = sim.now;
+  assert.ok(sim.run(60_000, () => b.finished.has(id)), "the file arrives");
+  const s = a.core.senderOf("b")!;
+  const secs = (sim.now - start) / 1000, least = (data.length - 1024 * 1024) / (rate * 1000);
+  console.log(`${secs.toFixed(1)} s (the rate allows ${least.toFixed(1)}), cap ${s.cc.paceCap}`);
+  assert.ok(secs < 1.5 * least, `${secs} s`);
+});
