@@ -57,6 +57,12 @@ export interface ClusterOptions {
   endpoints: Endpoint[];
   /** The keepalive interval peers are asked to keep at most, s (fast failover). */
   keepalive: number;
+  /**
+   * The cluster's cookie key (`clusterCookieKey` of the shared secret), or null/absent: this
+   * server's own cookies. With it, every server issues and accepts the same cookies (in the
+   * periods of the wall clock given to `Registry.handleWallClock`).
+   */
+  cookieKey?: Uint8Array | null;
 }
 
 /** Defaults of {@link ClusterOptions}' timers. */

@@ -3,7 +3,10 @@
  * from a new address, only when it carries the cookie issued for that peer id and source
  * endpoint, an HMAC under a secret of the current minute or the one before. Without it the
  * request is answered with a COOKIE, never larger than the request. Pure: time comes from the
- * caller, the master secret from the registry's constructor.
+ * caller, the master secret from the registry's constructor. The servers of a cluster with a
+ * shared secret share cookies (`docs/protocol.md` 23): the master is derived from that secret and
+ * the period counted on the wall clock the I/O layer passes in ({@link Cookies.share},
+ * {@link Cookies.wallClock}), so a peer that fails over keeps its cookie.
  *
  * @module
  */
@@ -18,6 +21,13 @@ import type { Outbox } from "./outbox.ts";
 export const COOKIE_ROTATION = 60_000;
 
 /**
+ * How far a new reading of the wall clock may stray from the last before it moves the periods,
+ * in ms: readings jitter by a few ms, and a period that went back and forth at a boundary would
+ * fail cookies issued a moment before. A clock that was stepped moves them.
+ */
+export const WALL_CLOCK_SLACK = 1_000;
+
+/**
  * The cookie secrets and checks. Call order: {@link rotate} with the time of every datagram
  * before {@link routable}; {@link cookieFor} rotates itself when given a time.
  */
@@ -25,6 +35,10 @@ export class Cookies {
   /** Keys the per-period cookie secrets: HMAC(master, period number). */
   #master: Uint8Array;
   #period = -1;
+  /** Added to the caller's clock for the period: the wall clock's offset once shared. */
+  #offset = 0;
+  /** Whether the master is a cluster's (see {@link share}). */
+  #shared = false;
   /** The secrets of the current period and the one before (cookies live one to two periods). */
   #secrets: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
   #out: Outbox;
@@ -39,11 +53,46 @@ export class Cookies {
   }
 
   /**
-   * The cookie secret belongs to the period `floor(now / COOKIE_ROTATION)`: a cookie is valid in
-   * the period it was made and the next, whatever traffic there was in between.
+   * Uses `master` (a cluster's cookie key, `clusterCookieKey` of its shared secret) instead of
+   * this server's own: every server of the cluster then issues and accepts the same cookies, in
+   * the periods of the wall clock given to {@link wallClock}.
+   */
+  share(master: Uint8Array): void {
+    this.#master = master;
+    this.#shared = true;
+    this.#period = NaN; // both secrets made again on the next rotation
+  }
+
+  /** True once {@link share} was called. */
+  get shared(): boolean {
+    return this.#shared;
+  }
+
+  /**
+   * The wall clock read `wallMs` (ms since the Unix epoch) at `now` (the caller's clock): the
+   * periods are counted on it from now on, `floor(wallMs / COOKIE_ROTATION)`, the same at every
+   * server whose clock is right. Readings within {@link WALL_CLOCK_SLACK} of the last change
+   * nothing.
+   */
+  wallClock(now: number, wallMs: number): void {
+    const offset = wallMs - now;
+    if (!Number.isFinite(offset) || Math.abs(offset - this.#offset) < WALL_CLOCK_SLACK) return;
+    this.#offset = offset;
+    this.#period = NaN;
+  }
+
+  /** The period of the latest {@link rotate}. */
+  get period(): number {
+    return this.#period;
+  }
+
+  /**
+   * The cookie secret belongs to the period `floor(now / COOKIE_ROTATION)` (of the wall clock,
+   * once given): a cookie is valid in the period it was made and the next, whatever traffic
+   * there was in between.
    */
   rotate(now: number): void {
-    const period = Math.floor(now / COOKIE_ROTATION);
+    const period = Math.floor((now + this.#offset) / COOKIE_ROTATION);
     if (period === this.#period) return;
     const secret = (k: number) => periodSecret(this.#master, k);
     this.#secrets = [
@@ -78,6 +127,21 @@ export class Cookies {
       difficulty: this.difficulty(),
     });
     return false;
+  }
+
+  /**
+   * Gives registered member `id` at its address `to` this period's cookie unasked, echoing its
+   * `token` (only it believes the COOKIE), with no puzzle: in a cluster that shares cookies, the
+   * cookie it fails over with to another server is then always valid. Once a period a member.
+   */
+  refresh(to: Endpoint, id: Uint8Array, token: Uint8Array): void {
+    this.#out.stats.cookiesRefreshed++;
+    this.#out.send(to, {
+      type: MsgType.Cookie,
+      echo: token,
+      cookie: this.cookieFor(id, to),
+      difficulty: 0,
+    });
   }
 
   /**

@@ -267,6 +267,7 @@ export class Registration {
       lastSeen: now,
       lastResync: -Infinity,
       lastWrongToken: -Infinity,
+      cookieAt: this.#p.cookies.period,
       relay: undefined,
       older: undefined,
       newer: undefined,

@@ -136,6 +136,17 @@ export class Registry {
     this.#relay.remote = (src, dst, payload) => c.relayOut(src, dst, payload);
     this.#introductions.remoteRepunch = (src, dst) => c.repunch(src, dst);
     this.#parts.takeOver = (stub, room, tag, owner) => c.takeOver(stub, room, tag, owner);
+    if (o.cookieKey) this.#cookies.share(o.cookieKey);
+  }
+
+  /**
+   * The wall clock read `wallMs` (ms since the Unix epoch) at `now`: cookie periods count on it
+   * from now on, so that the servers of a cluster that shares cookies agree on them. The role
+   * calls it when it joins the cluster and every few seconds after (a stepped clock is
+   * followed; jitter under a second is ignored).
+   */
+  handleWallClock(now: number, wallMs: number): void {
+    this.#cookies.wallClock(now, wallMs);
   }
 
   /** The cluster part, when {@link joinCluster} was called. */

@@ -35,13 +35,16 @@ const OWNER = new Uint8Array(16).fill(0x0e);
 const RESTARTED = new Uint8Array(8).fill(0xb1);
 const ROOM = testRoom("link");
 
-function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
+function link(
+  o: { registerTimeout?: number; keepalive?: number; fallbacks?: Endpoint[] } = {},
+) {
   const sent: ServerMsg[] = [];
   const events: ServerLinkEvent[] = [];
   const random = seededRandom(7);
   const l = new ServerLink(
     {
       server: SERVER,
+      ...(o.fallbacks ? { fallbacks: o.fallbacks } : {}),
       id: ID,
       idKey: ID_KEY,
       roomId: ROOM.publicKey,
@@ -636,4 +639,50 @@ Deno.test("server link: a cluster's SERVERS shortens the keepalive; a lost serve
   const hello = queued.find((x) => x.data[3] === MsgType.Hello);
   assert.deepEqual(hello?.to, other, "a HELLO to the other server");
   assert.ok(t.events.some((e) => e.type === "server-lost"));
+});
+
+/** Fails `t`'s server (no PONG for `after` ms) and returns the first HELLO to `to`. */
+function failOver(t: ReturnType<typeof link>, after: number, to: Endpoint) {
+  const queued = [];
+  const end = t.now + after;
+  while (t.now < end) {
+    t.run(t.now + 500);
+    for (let x = t.l.pollTransmit(); x; x = t.l.pollTransmit()) queued.push(x);
+  }
+  const hello = queued.find((x) => x.to.port === to.port && x.data[3] === MsgType.Hello);
+  assert.ok(hello, "a HELLO to the other server");
+  const m = decodeServerMsg(hello.data);
+  assert.ok(m.ok && m.value.type === MsgType.Hello);
+  return m.value;
+}
+
+Deno.test("server link: failing over to a server of the same cluster keeps the cookie; to a fallback, not", () => {
+  const other: Endpoint = { hostname: "198.51.100.2", port: 7778 };
+  const cookie = new Uint8Array(8).fill(0x5a);
+  for (const cluster of [true, false]) {
+    const t = link(cluster ? {} : { fallbacks: [other] });
+    t.l.start(0);
+    t.run(0);
+    t.welcome();
+    if (cluster) {
+      t.l.handle(t.now, {
+        type: MsgType.Servers,
+        token: TOKEN,
+        seq: 1,
+        keepalive: 4,
+        servers: [other],
+      });
+    }
+    // The server's unasked COOKIE (echoing the token), as a cluster that shares cookies sends.
+    t.l.handle(t.now, { type: MsgType.Cookie, echo: TOKEN, cookie, difficulty: 0 });
+    const ping = t.sent.at(-1)!;
+    assert.ok(ping.type === MsgType.Ping && ping.cookie.every((b) => b === 0x5a), "PINGs carry it");
+    const hello = failOver(
+      t,
+      (cluster ? CLUSTER_FAILOVER_AFTER : SERVER_LOST_AFTER) + 30_000,
+      other,
+    );
+    if (cluster) assert.deepEqual(hello.cookie, cookie, "kept: no COOKIE round trip there");
+    else assert.ok(hello.cookie.every((b) => b === 0), "a fallback no SERVERS named: no cookie");
+  }
 });
