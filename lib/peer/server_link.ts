@@ -473,7 +473,8 @@ export class ServerLink {
   #ping(now: number, s: Extract<ServerLinkState, { kind: "registered" }>): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
-    if (waited >= this.#pings.giveUp && (!s.lost || this.#moves.movedInLoss)) {
+    const giveUp = this.#moves.movedInLoss ? this.#pings.moveGiveUp : this.#pings.giveUp;
+    if (waited >= giveUp && (!s.lost || this.#moves.movedInLoss)) {
       if (!s.lost) this.#events.push({ type: "server-lost" });
       s.lost = true;
       const other = this.#moves.lossMove(this.#servers);
@@ -494,7 +495,7 @@ export class ServerLink {
       }
     }
     this.#sendPing(now);
-    s.nextPing = this.#pings.retry(now, waited);
+    s.nextPing = this.#pings.retry(now, waited, s.awaitingSince + giveUp);
   }
 
   #sendPing(now: number): void {
