@@ -38,6 +38,11 @@ export class NatsServer implements AsyncDisposable {
     this.#netns = place.netns;
   }
 
+  /** The server's process id while it runs. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   /** `nats://HOST:PORT`. */
   get url(): string {
     return `nats://${this.host}:${this.port}`;
