@@ -4,7 +4,9 @@
  * different servers chats (every line once, in order); a pair behind symmetric NATs registered
  * at two servers relays through both (one hop between them); then one server is killed
  * mid-conversation: its peer registers at another within 10 s without a COOKIE round trip (the
- * servers share cookies), nobody sees it leave, and every line arrives once, in order.
+ * servers share cookies), nobody sees it leave, and every line arrives once, in order. Last the
+ * engine stops: each server keeps serving the rooms it holds (a newcomer meets its own server's
+ * members), and once the engine is back the rooms span the servers again.
  *
  * The servers' metrics are read with `curl` inside the lab (nothing routes out of it). Skipped
  * with the reason unless the lab and `nats-server` are there; fails under `CI=true` without
@@ -74,7 +76,7 @@ function talk(p: P2pProcess, tag: string, said: string[], stop: () => boolean) {
 }
 
 Deno.test(labToolTest(
-  "cluster lab: a room across three servers chats, symmetric peers relay across two, a killed server's peer moves within 10 s",
+  "cluster lab: a room across three servers chats, symmetric peers relay across two, a killed server's peer moves within 10 s, an engine outage heals",
   ["nats-server", "curl"],
   "nats-server curl",
   async () => {
@@ -197,12 +199,33 @@ Deno.test(labToolTest(
       }
       const round = await cookies() - cookiesBefore;
       assert.equal(round, 0, "cat kept her cookie: no COOKIE round trip at the new server");
+
+      // (d) The engine stops: each server keeps serving the rooms it holds; back, they converge.
+      await nats.stop();
+      const live = servers.slice(0, 2);
+      for (const s of live) await waitMetric(lab, s, "p2p_cluster_engine_up", (v) => v === 0);
+      const dan = join("dan", await lab.addHost(annH.router, "dan"), servers[0]!, "cluster-lab");
+      const eve = join("eve", await lab.addHost(benH.router, "eve"), servers[1]!, "cluster-lab");
+      await dan.waitFor(isPeer("ann"), WAIT, "dan: ann (one server, no engine)");
+      await eve.waitFor(isPeer("ben"), WAIT, "eve: ben (one server, no engine)");
+      await dan.send("dan alone");
+      await waitTexts(ann, "dan", 1, WAIT);
+      assert.ok(!dan.eventsOf("peer").some((e) => e.name === "eve"), "no engine, no news of eve");
+      await nats.start();
+      const restarted = performance.now();
+      await dan.waitFor(isPeer("eve"), WAIT, "dan: eve (the engine back)");
+      await eve.waitFor(isPeer("dan"), WAIT, "eve: dan (the engine back)");
+      const converged = performance.now() - restarted;
+      await eve.send("eve back");
+      await waitTexts(dan, "eve", 1, WAIT);
+      assert.deepEqual(textsFrom(dan, "eve"), ["eve back"]);
       console.log(
         `cluster lab: room across three servers after ${Math.round((joined - t0) / 1000)} s; ` +
           `symmetric pair relayed across servers (${out0} bytes out of srv0) after ${
             Math.round((relayed - t0) / 1000)
           } s; cat registered again ${Math.round(moved)} ms after her server died, ` +
           `${more.get("cat")!.length} lines from her meanwhile, ${round} COOKIE round trips; ` +
+          `rooms across servers again ${Math.round(converged)} ms after the engine's restart; ` +
           `${Math.round((performance.now() - t0) / 1000)} s in all`,
       );
     } finally {
