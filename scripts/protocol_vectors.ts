@@ -791,7 +791,7 @@ const clusterCookie = (() => {
   r.handleWallClock(now, wallMs);
   const period = Math.floor(wallMs / 60_000);
   const text = endpointText(ALICE_AT.hostname, ALICE_AT.port);
-  const cookie = r.cookieFor(ALICE, ALICE_AT, now);
+  const cookie = r.sharedCookieFor(ALICE, ALICE_AT, now);
   same("cluster cookie", cookie, addressCookieRef(periodSecretRef(master, period), ALICE, text));
   return { master, wall_ms: wallMs, period, id: ALICE, endpoint: ALICE_AT, text, cookie };
 })();

@@ -90,7 +90,8 @@ export class Keepalive {
     const moved = !sameEndpoint(p.addr, from);
     // A new address must prove it receives there before anything moves, and the move must
     // respect the new address's limits (else moving would launder registrations).
-    if (moved && !this.#p.cookies.routable(from, m.id, m.cookie, m.token)) return;
+    // The cluster's shared cookie will do (the token is this server's: a PING is no use elsewhere).
+    if (moved && !this.#p.cookies.routable(from, m.id, m.cookie, m.token, true)) return;
     if (moved && sourceKey(from.hostname) !== sourceKey(p.addr.hostname)) {
       const refusal = this.#members.admitSource(from, p.room.hex);
       if (refusal) return out.refuse(from, m.token, refusal.code, refusal.message);

@@ -136,7 +136,10 @@ export class Registry {
     this.#relay.remote = (src, dst, payload) => c.relayOut(src, dst, payload);
     this.#introductions.remoteRepunch = (src, dst) => c.repunch(src, dst);
     this.#parts.takeOver = (stub, room, tag, owner) => c.takeOver(stub, room, tag, owner);
-    if (o.cookieKey) this.#cookies.share(o.cookieKey);
+    if (o.cookieKey) {
+      this.#cookies.share(o.cookieKey);
+      this.#parts.sharedCookie = (num, now) => c.sharedCookieOk(num, now);
+    }
   }
 
   /**
@@ -186,6 +189,14 @@ export class Registry {
   /** The cookie a peer with `id` must echo from `addr` at `now` (exposed for tests and tools). */
   cookieFor(id: Uint8Array, addr: Endpoint, now?: number): Uint8Array {
     return this.#cookies.cookieFor(id, addr, now);
+  }
+
+  /**
+   * The cluster's shared cookie for `id` at `addr` at `now` (this server's own outside a cluster
+   * that shares cookies; exposed for tests and tools).
+   */
+  sharedCookieFor(id: Uint8Array, addr: Endpoint, now?: number): Uint8Array {
+    return this.#cookies.sharedCookieFor(id, addr, now);
   }
 
   /** Number of registered peers. */

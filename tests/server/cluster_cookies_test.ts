@@ -1,10 +1,12 @@
 /**
- * Shared cookies of a cluster (`docs/protocol.md` 6.2, 23), sans-IO: the servers of a cluster
- * with a shared secret derive one cookie master from it and count periods on the wall clock the
- * role passes in, so a cookie one server issued registers at another (a failover needs no COOKIE
- * round trip) however their monotonic clocks differ; without the secret, or with another one,
- * each server's cookies are its own as before. Members get the new period's cookie unasked,
- * once a period, so the one they fail over with is always valid.
+ * Shared cookies of a cluster (`docs/protocol.md` 6.2, 23), sans-IO: two registries joined
+ * through an in-memory engine, each on its own monotonic clock, the wall clock passed in. With a
+ * shared secret a member gets the cluster's cookie unasked (after its WELCOME, then once a
+ * period), and
+ * when its server goes silent it registers at another server with that cookie, without a COOKIE
+ * round trip, whatever the servers' monotonic clocks; a HELLO replayed at another server while
+ * the peer's own server runs gets only a COOKIE. Without the secret, or with another one, a
+ * failover costs one COOKIE round trip as before.
  *
  * @module
  */
@@ -20,132 +22,220 @@ import { signedHello, testPeerId } from "../support/hello.ts";
 import { seededRandom } from "../support/prng.ts";
 
 const SECRET = new TextEncoder().encode("a cluster secret for the tests");
-/** A wall clock 10 s into a cookie period. */
+const OTHER = new TextEncoder().encode("another cluster's secret");
+/** The wall clock when a net starts: 10 s into a cookie period. */
 const WALL = 28_333_333 * COOKIE_ROTATION + 10_000;
 const PEER: Endpoint = { hostname: "198.51.100.7", port: 40007 };
 const ID = testPeerId("shared cookie peer");
 const TAG = new Uint8Array(8).fill(0x41);
 
-let seeds = 0;
-/** A server of a cluster on its own monotonic clock `mono`; shares cookies when given `secret`. */
-function server(secret: Uint8Array | undefined, mono: number, wall: number | null = WALL) {
-  const r = new Registry({}, seededRandom(++seeds));
-  r.joinCluster({
-    ...DEFAULT_CLUSTER,
-    server: new Uint8Array(8).fill(seeds),
-    key: null,
-    endpoints: [],
-    cookieKey: secret ? clusterCookieKey(secret) : null,
-  });
-  if (wall !== null) r.handleWallClock(mono, wall);
-  return r;
+/** A server of the net: its registry, its clock's offset, whether it runs. */
+interface Node {
+  r: Registry;
+  /** Its monotonic clock reads the net's time plus this. */
+  delta: number;
+  alive: boolean;
 }
 
-/** What `r` sent, decoded. */
-function sent(r: Registry): ServerMsg[] {
-  const out: ServerMsg[] = [];
-  for (let t = r.pollTransmit(); t; t = r.pollTransmit()) {
-    const d = decodeServerMsg(t.data);
-    if (d.ok) out.push(d.value);
+/** How a node is made: its cookie secret (none: its own cookies), its clocks. */
+interface Spec {
+  secret?: Uint8Array;
+  /** Its monotonic clock's offset from the net's time. */
+  delta: number;
+  /** How far its wall clock is ahead of the others', ms. */
+  skew?: number;
+}
+
+let seeds = 0, nonces = 0;
+
+/** Two (or more) servers joined through an in-memory engine, on one virtual time. */
+class Net {
+  now = 0;
+  nodes: Node[];
+
+  constructor(specs: Spec[]) {
+    this.nodes = specs.map((s, i) => {
+      const r = new Registry({}, seededRandom(++seeds));
+      r.joinCluster({
+        ...DEFAULT_CLUSTER,
+        server: new Uint8Array(8).fill(i + 1),
+        key: null,
+        endpoints: [{ hostname: "192.0.2.1", port: 7000 + i }],
+        cookieKey: s.secret ? clusterCookieKey(s.secret) : null,
+      });
+      r.handleWallClock(s.delta, WALL + (s.skew ?? 0));
+      r.handleEngine(s.delta, true);
+      return { r, delta: s.delta, alive: true };
+    });
+    this.pump();
   }
-  return out;
-}
 
-let nonces = 0;
-/** A HELLO of the peer with `cookie` to `r` at `now`: the answer's type and, if any, cookie. */
-function hello(r: Registry, now: number, cookie?: Uint8Array) {
-  const nonce = new Uint8Array(8).fill(++nonces);
-  const m = signedHello("shared", { id: ID, cookie, nonce, nameTag: TAG });
-  r.handleDatagram(now, PEER, encodeServerMsg(m));
-  const answers = sent(r).filter((x) => x.type === MsgType.Cookie || x.type === MsgType.Welcome);
-  assert.equal(answers.length, 1, JSON.stringify(answers.map((x) => x.type)));
-  return answers[0]!;
-}
-
-/** The cookie `r` gives the peer (a HELLO without one, answered by a COOKIE). */
-function cookieFrom(r: Registry, now: number): Uint8Array {
-  const c = hello(r, now);
-  assert.equal(c.type, MsgType.Cookie);
-  return c.type === MsgType.Cookie ? c.cookie : new Uint8Array(8);
-}
-
-Deno.test("cluster cookies: one server's cookie registers at another with the secret, whatever their clocks", () => {
-  const a = server(SECRET, 5_000);
-  const cookie = cookieFrom(a, 5_000);
-  assert.equal(hello(a, 5_010, cookie).type, MsgType.Welcome);
-  // Another server of the cluster: monotonic clock far from a's, the wall clock a moment later.
-  const b = server(SECRET, 9_876_543, WALL + 40);
-  assert.equal(hello(b, 9_876_600, cookie).type, MsgType.Welcome, "no COOKIE round trip");
-  assert.equal(b.stats.cookies, 0);
-  // Without the shared secret (or with another one), a server's cookies are its own.
-  assert.equal(hello(server(undefined, 5_000), 5_010, cookie).type, MsgType.Cookie);
-  const other = new TextEncoder().encode("another cluster's secret");
-  assert.equal(hello(server(other, 5_000), 5_010, cookie).type, MsgType.Cookie);
-  // The key alone is not enough: the periods must be the wall clock's.
-  assert.equal(hello(server(SECRET, 5_000, null), 5_010, cookie).type, MsgType.Cookie);
-});
-
-Deno.test("cluster cookies: valid in the wall clock's period and the next, not after; jitter changes nothing", () => {
-  const a = server(SECRET, 0);
-  const cookie = cookieFrom(a, 0);
-  const rest = COOKIE_ROTATION - 10_000; // to the end of the period
-  // At b, 1 s into the next period (its own clock elsewhere): still valid.
-  const b = server(SECRET, 777, WALL + rest + 1_000);
-  assert.equal(hello(b, 778, cookie).type, MsgType.Welcome);
-  // At c, 1 s into the period after: too old, a new one is given.
-  const c = server(SECRET, 777, WALL + rest + COOKIE_ROTATION + 1_000);
-  assert.equal(hello(c, 778, cookie).type, MsgType.Cookie);
-  // A reading of the clock within a second of the last moves nothing: 300 ms before the
-  // boundary, a reading 500 ms later leaves the period (and its cookie) as it was.
-  const d = server(SECRET, 0, WALL + rest - 10_300);
-  const before = cookieFrom(d, 10_000);
-  d.handleWallClock(10_000, WALL + rest - 9_800);
-  assert.deepEqual(d.cookieFor(ID, PEER, 10_000), before);
-  // A stepped clock (a minute on) is followed.
-  d.handleWallClock(10_000, WALL + rest - 9_800 + COOKIE_ROTATION);
-  assert.notDeepEqual(d.cookieFor(ID, PEER, 10_000), before);
-});
-
-Deno.test("cluster cookies: members get each period's cookie unasked once, and fail over with it later", () => {
-  for (const shared of [true, false]) {
-    const a = server(shared ? SECRET : undefined, 0);
-    const w = hello(a, 10, cookieFrom(a, 0));
-    assert.ok(w.type === MsgType.Welcome);
-    const ping = (now: number) => {
-      const m = {
-        type: MsgType.Ping,
-        id: ID,
-        token: w.token,
-        cookie: new Uint8Array(8),
-        digest: 0,
-      };
-      a.handleDatagram(now, PEER, encodeServerMsg(m as ServerMsg));
-      return sent(a);
-    };
-    // In the period of the registration: a PONG only (its cookie is this period's).
-    assert.deepEqual(ping(20_000).map((m) => m.type), [MsgType.Pong]);
-    // Each new period: a PONG, then a COOKIE echoing the token (only the member believes it).
-    let latest: Uint8Array | undefined;
-    for (let k = 1; k <= 3; k++) {
-      const now = k * COOKIE_ROTATION;
-      const first = ping(now), second = ping(now + 20_000);
-      assert.deepEqual(second.map((m) => m.type), [MsgType.Pong], "once a period");
-      if (!shared) {
-        assert.deepEqual(first.map((m) => m.type), [MsgType.Pong], "no cluster: as before");
-        continue;
+  /** Delivers what live nodes published to the other live nodes, until none is left. */
+  pump(): void {
+    for (let moved = true; moved;) {
+      moved = false;
+      for (const n of this.nodes) {
+        for (let p = n.r.pollPublish(); p; p = n.r.pollPublish()) {
+          if (!n.alive) continue;
+          moved = true;
+          for (const m of this.nodes) {
+            if (m !== n && m.alive) m.r.handleCluster(this.now + m.delta, p.data);
+          }
+        }
       }
-      assert.deepEqual(first.map((m) => m.type), [MsgType.Pong, MsgType.Cookie]);
-      const c = first[1]!;
-      assert.ok(c.type === MsgType.Cookie);
-      assert.deepEqual(c.echo, w.token);
-      assert.equal(c.difficulty, 0);
-      latest = c.cookie;
     }
-    assert.equal(a.stats.cookiesRefreshed, shared ? 3 : 0);
-    assert.equal(a.stats.cookies, 1, "the registration's COOKIE only");
-    if (!shared) continue;
-    // Three periods after registering, the refreshed cookie still registers at another server.
-    const b = server(SECRET, 123, WALL + 3 * COOKIE_ROTATION + 30_000);
-    assert.equal(hello(b, 124, latest).type, MsgType.Welcome);
+  }
+
+  /** Advances the time in steps of 500 ms, running live nodes' timers. */
+  advance(ms: number): void {
+    const end = this.now + ms;
+    while (this.now < end) {
+      this.now = Math.min(end, this.now + 500);
+      for (const n of this.nodes) if (n.alive) n.r.handleTimeout(this.now + n.delta);
+      this.pump();
+    }
+  }
+
+  /** `m` from the peer to node `n`: what `n` answered the peer. */
+  send(n: Node, m: ServerMsg): ServerMsg[] {
+    n.r.handleDatagram(this.now + n.delta, PEER, encodeServerMsg(m));
+    this.pump();
+    const out: ServerMsg[] = [];
+    for (let t = n.r.pollTransmit(); t; t = n.r.pollTransmit()) {
+      const d = decodeServerMsg(t.data);
+      if (d.ok && t.to.port === PEER.port) out.push(d.value);
+    }
+    return out;
+  }
+
+  /** WELCOMEs the peer got, each with the COOKIE right after it, if one came. */
+  welcomes: { token: Uint8Array; cookie?: Extract<ServerMsg, { type: 13 }> }[] = [];
+
+  /**
+   * A HELLO of the peer with `cookie` (a new attempt's nonce) to `n`: the answer (a COOKIE, or a
+   * WELCOME, kept in {@link welcomes} with the COOKIE that came right after it, if any).
+   */
+  hello(n: Node, cookie?: Uint8Array, nonce = new Uint8Array(8).fill(++nonces)): ServerMsg {
+    const m = signedHello("shared", { id: ID, cookie, nonce, nameTag: TAG });
+    const a = this.send(n, m).filter((x) =>
+      x.type === MsgType.Cookie || x.type === MsgType.Welcome
+    );
+    const [w, c] = a;
+    if (w?.type === MsgType.Welcome) {
+      assert.ok(a.length === 1 || (a.length === 2 && c?.type === MsgType.Cookie));
+      // The COOKIE after a WELCOME echoes the new token: the peer believes it.
+      if (c?.type === MsgType.Cookie) assert.deepEqual(c.echo, w.token);
+      this.welcomes.push({ token: w.token, ...(c?.type === MsgType.Cookie ? { cookie: c } : {}) });
+    } else assert.equal(a.length, 1, JSON.stringify(a.map((x) => x.type)));
+    return w!;
+  }
+
+  /** Registers the peer at `n` (COOKIE round trip, HELLO): its token, the COOKIE after. */
+  register(n: Node): { token: Uint8Array; cookie?: Uint8Array } {
+    const c = this.hello(n);
+    assert.ok(c.type === MsgType.Cookie);
+    assert.ok(this.hello(n, c.cookie).type === MsgType.Welcome);
+    const w = this.welcomes.at(-1)!;
+    return { token: w.token, ...(w.cookie ? { cookie: w.cookie.cookie } : {}) };
+  }
+
+  /** A PING of the registered peer to `n`: the answers. */
+  ping(n: Node, token: Uint8Array): ServerMsg[] {
+    return this.send(n, {
+      type: MsgType.Ping,
+      id: ID,
+      token,
+      cookie: new Uint8Array(8),
+      digest: 0,
+    });
+  }
+}
+
+Deno.test("cluster cookies: a peer of a silent server registers at another without a COOKIE round trip", () => {
+  for (const bSecret of [SECRET, undefined, OTHER]) {
+    // The servers' monotonic clocks are far apart; their wall clocks agree.
+    const net = new Net([{ secret: SECRET, delta: 5_000 }, { secret: bSecret, delta: 9_876_543 }]);
+    const [a, b] = net.nodes as [Node, Node];
+    // Right after the WELCOME: the cluster's cookie (echoing the token, no puzzle).
+    const { cookie } = net.register(a);
+    assert.ok(cookie, "a COOKIE after the WELCOME");
+    assert.equal(net.welcomes.at(-1)!.cookie!.difficulty, 0);
+    // a dies at once; b hears nothing of it for 3 s (three heartbeats); the peer fails over.
+    a.alive = false;
+    net.advance(3_000);
+    const cookiesBefore = b.r.stats.cookies;
+    const answer = net.hello(b, cookie);
+    const shared = bSecret === SECRET;
+    assert.equal(answer.type, shared ? MsgType.Welcome : MsgType.Cookie, String(bSecret));
+    assert.equal(b.r.stats.cookies - cookiesBefore, shared ? 0 : 1);
+    if (shared) assert.equal(b.r.cluster!.stats.takeovers, 1, "it took the member over");
+  }
+});
+
+Deno.test("cluster cookies: a HELLO replayed at another server while the peer's server runs gets a COOKIE", () => {
+  const net = new Net([{ secret: SECRET, delta: 0 }, { secret: SECRET, delta: 777 }]);
+  const [a, b] = net.nodes as [Node, Node];
+  const shared = net.register(a).cookie!;
+  assert.ok(shared);
+  // The peer's HELLO with the shared cookie (it would send one re-registering at a), captured
+  // and replayed at b while a heartbeats: b wants its own cookie first; nothing moves.
+  const nonce = new Uint8Array(8).fill(0x77);
+  net.advance(1_000);
+  assert.equal(net.hello(b, shared, nonce).type, MsgType.Cookie);
+  assert.equal(b.r.cluster!.stats.takeovers, 0);
+  assert.equal(b.r.peerCount, 0, "still a's member");
+  assert.equal(a.r.peerCount, 1);
+  // At its own server, the shared cookie does (a member of ours).
+  assert.equal(net.hello(a, shared).type, MsgType.Welcome);
+  // Once a is silent the same HELLO is a failover.
+  a.alive = false;
+  net.advance(3_000);
+  assert.equal(net.hello(b, shared, nonce).type, MsgType.Welcome);
+});
+
+Deno.test("cluster cookies: periods follow the wall clock; valid in the period and the next, not after", () => {
+  // b's wall clock is ahead of a's by `skew`: still in the next period, or past it.
+  const rest = COOKIE_ROTATION - 10_000; // to the end of the period the net starts in
+  for (const [skew, valid] of [[rest + 1_000, true], [rest + COOKIE_ROTATION + 1_000, false]]) {
+    const net = new Net([
+      { secret: SECRET, delta: 0 },
+      { secret: SECRET, delta: 123_456, skew: skew as number },
+    ]);
+    const [a, b] = net.nodes as [Node, Node];
+    const shared = net.register(a).cookie!;
+    a.alive = false;
+    net.advance(3_000);
+    assert.equal(net.hello(b, shared).type, valid ? MsgType.Welcome : MsgType.Cookie, `${skew}`);
+  }
+  // A reading of the wall clock within a second of the last moves nothing; a stepped one does.
+  const net = new Net([{ secret: SECRET, delta: 0, skew: COOKIE_ROTATION - 10_300 - 10_000 }]);
+  const r = net.nodes[0]!.r;
+  const before = r.sharedCookieFor(ID, PEER, 0);
+  r.handleWallClock(0, WALL + COOKIE_ROTATION - 20_300 + 500);
+  assert.deepEqual(r.sharedCookieFor(ID, PEER, 0), before);
+  r.handleWallClock(0, WALL + COOKIE_ROTATION - 20_300 + COOKIE_ROTATION);
+  assert.notDeepEqual(r.sharedCookieFor(ID, PEER, 0), before);
+});
+
+Deno.test("cluster cookies: members get each period's cookie unasked once; none without the secret", () => {
+  for (const secret of [SECRET, undefined]) {
+    const net = new Net([{ secret, delta: 0 }]);
+    const a = net.nodes[0]!;
+    const { token, cookie } = net.register(a);
+    assert.equal(cookie !== undefined, secret !== undefined, "a COOKIE after the WELCOME");
+    const types = (answers: ServerMsg[]) => answers.map((m) => m.type);
+    const withCookie = secret ? [MsgType.Pong, MsgType.Cookie] : [MsgType.Pong];
+    net.advance(1_000);
+    assert.deepEqual(types(net.ping(a, token)), [MsgType.Pong], "it has this period's");
+    for (let k = 1; k <= 3; k++) {
+      // Into the next period (PINGs keep the member alive on the way).
+      for (let t = 0; t < COOKIE_ROTATION; t += 20_000) {
+        net.advance(20_000);
+        const answers = net.ping(a, token);
+        assert.deepEqual(types(answers), t === 40_000 ? withCookie : [MsgType.Pong], `${k} ${t}`);
+      }
+    }
+    assert.equal(a.r.stats.cookiesRefreshed, secret ? 4 : 0, "after the WELCOME, 3 periods");
+    assert.equal(a.r.stats.cookies, 1, "the registration's COOKIE only");
   }
 });
