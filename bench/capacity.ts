@@ -228,7 +228,11 @@ export async function register(
       let cookie: Uint8Array = new Uint8Array(0);
       await s.ask(server, bareHello(p), (d) => {
         const m = decodeServerMsg(d);
-        if (!m.ok || m.value.type !== MsgType.Cookie) return false;
+        // The answer echoes the HELLO's nonce (zeros), unlike a cluster's shared cookie that
+        // follows the previous peer's WELCOME (it echoes that peer's token).
+        if (!m.ok || m.value.type !== MsgType.Cookie || m.value.echo.some((b) => b !== 0)) {
+          return false;
+        }
         cookie = m.value.cookie;
         return true;
       });
