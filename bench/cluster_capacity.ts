@@ -16,7 +16,10 @@
  *   wall time of the registrations against the cluster's (the three servers register at once).
  *
  * RSS is sampled 2 s after the last registration (the V8 heap is not collected on demand, so the
- * figures carry a few hundred KiB of noise: prefer large N). Linux only (`/proc`).
+ * figures carry a few hundred KiB of noise: prefer large N). Linux only (`/proc`). Stdout: three
+ * figures as JSON lines for `deno task bench` (a server's RSS per member it holds, the cluster's
+ * CPU per registration, the engine's RSS per peer, each against one server's) and a summary line;
+ * stderr: the whole result as JSON.
  *
  * ```sh
  * deno run -A bench/cluster_capacity.ts [--per-server 5000] [--room 10] [--sources 100]
@@ -261,9 +264,16 @@ if (import.meta.main) {
     room: Number(v.room),
     sources: Number(v.sources),
   });
-  console.log(JSON.stringify(r));
+  // Figures for `deno task bench` (costs: the ratio is the baseline over the value; no goals).
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const figure = (name: string, value: number, baseline: number) =>
+    console.log(JSON.stringify({ name, value, baseline, ratio: baseline / value, goal: null }));
+  figure("cluster_server_rss_per_member", mean(r.serverRssPerHeldB), r.singleRssPerPeerB);
+  figure("cluster_register_cpu_us", r.clusterRegisterUs, r.singleRegisterUs);
+  figure("cluster_engine_rss_per_peer", r.engineRssPerPeerB, r.singleRssPerPeerB);
+  console.error(`result: ${JSON.stringify(r)}`);
   const b = (x: number) => `${Math.round(x)} B`;
-  console.error(
+  console.log(
     `cluster of 3 × ${r.perServer} peers: nats-server ${b(r.engineRssPerPeerB)} RSS and ` +
       `${r.engineRegisterUs.toFixed(1)} µs CPU per peer registered ` +
       `(${(r.engineIdleCore * 100).toFixed(2)} % of a core while heartbeating); servers ` +
