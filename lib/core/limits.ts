@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { parseIPv6 } from "../wire/address.ts";
+import { parseIPv6 } from "./ip.ts";
 
 /**
  * The key limits are counted under for `hostname`: an IPv4 address as it is, an IPv6 address

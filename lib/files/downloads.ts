@@ -18,7 +18,7 @@ import {
 } from "../wire/file_frame.ts";
 import type { FileOutputs } from "./file_outputs.ts";
 import { encodeResume, IncomingFile, MAX_CORRUPT } from "./incoming.ts";
-import { safeFileName } from "./safe_name.ts";
+import { safeRelativePath } from "./safe_name.ts";
 
 /** Offers one peer may have waiting for a decision. */
 export const MAX_UNDECIDED_PER_PEER = 8;
@@ -109,7 +109,7 @@ export class Downloads {
     }
     const offer = { ...f };
     delete (offer as { kind?: number }).kind;
-    const name = safeFileName(offer.name);
+    const name = safeRelativePath(offer.name).join("/");
     this.#all.set(id, {
       offer,
       from: peer,

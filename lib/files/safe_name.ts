@@ -1,7 +1,9 @@
 /**
  * File names from the network made safe to create in a download directory: {@link safeFileName}
- * turns whatever an offer says into one plain name of the directory (never a path), and
- * {@link numberedName} gives the numbered alternatives used instead of overwriting. Pure.
+ * turns whatever an offer says into one plain name of the directory (never a path),
+ * {@link safeRelativePath} a name with directories (a directory sent as its files) into safe
+ * components, and {@link numberedName} gives the numbered alternatives used instead of
+ * overwriting. Pure.
  *
  * What {@link safeFileName} does, in order:
  *
@@ -73,6 +75,24 @@ export function safeFileName(raw: string): string {
     s = cutBytes(s, MAX_SAFE_NAME - utf8.encode(keep).length).replace(/[.\s]+$/u, "") + keep;
   }
   return s === "" ? "file" : s;
+}
+
+/** Most directories above a received file; deeper ones are folded into its name. */
+export const MAX_SAFE_DEPTH = 16;
+
+/**
+ * A name from the network as a safe relative path of the download directory: its components
+ * (split at `/` or `\`, without empty ones, `.` and `..`), each made safe by
+ * {@link safeFileName}; the last is the file's name, the others its directories (at most
+ * {@link MAX_SAFE_DEPTH}: what lies deeper joins the file's name with `_`). Never empty, never
+ * absolute, never above the directory: `../../.ssh/authorized_keys` is `ssh/authorized_keys`.
+ */
+export function safeRelativePath(raw: string): string[] {
+  const parts = raw.split(/[/\\]/).filter((p) => p !== "" && p !== "." && p !== "..");
+  if (parts.length === 0) return ["file"];
+  const dirs = parts.slice(0, -1), file = parts[parts.length - 1]!;
+  const extra = dirs.splice(MAX_SAFE_DEPTH);
+  return [...dirs.map(safeFileName), safeFileName([...extra, file].join("_"))];
 }
 
 /** The `n`th alternative to a taken name: `report.pdf` → `report (1).pdf`; n = 0 is the name. */

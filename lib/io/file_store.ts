@@ -4,9 +4,11 @@
  * beside them, the verified file renamed into place under its safe name (numbered, never
  * overwriting), and the files we send, hashed once and read chunk by chunk.
  *
- * Nothing is written outside the download directory: names come from `safeFileName` (one
- * component, no separators, no dots in front), files are created with `createNew` (which fails
- * on anything already there, a symbolic link included, so a planted link is never followed), an
+ * Nothing is written outside the download directory: names come from `safeRelativePath` (safe
+ * components, no dots in front, none above the directory), directories of a directory sent are
+ * made level by level and must be real directories (a planted link is never followed), files
+ * are created with `createNew` (which fails on anything already there, a symbolic link
+ * included, so a planted link is never followed), an
  * existing partial file is opened only when `lstat` says it is a regular file of ours and the
  * opened file is the one that was checked (same device and inode). Reads and hashing use
  * buffers of at most one chunk (4 MiB), so a 10 GB file never sits in memory.
@@ -19,7 +21,7 @@ import { join } from "node:path";
 import { Sha256 } from "../crypto/sha256.ts";
 import { leafHash, MerkleTree } from "../files/merkle.ts";
 import { decodeResume } from "../files/incoming.ts";
-import { numberedName, safeFileName } from "../files/safe_name.ts";
+import { numberedName, safeRelativePath } from "../files/safe_name.ts";
 import { toHex } from "../wire/codec.ts";
 import { type FileOffer, MAX_CHUNKS, MIN_CHUNK_SHIFT } from "../wire/file_frame.ts";
 import { notOwnFile } from "./own_file.ts";
@@ -151,7 +153,8 @@ export type Prepared =
 interface Partial {
   file: Deno.FsFile;
   hex: string;
-  name: string;
+  /** The safe relative path: directories, then the file's name. */
+  parts: string[];
 }
 
 /** The download directory. */
@@ -182,9 +185,10 @@ export class FileStore {
    * name or a numbered one, of the same size and SHA-256), else the saved resume bitmap, if any.
    */
   async prepare(offer: FileOffer): Promise<Prepared> {
-    const name = safeFileName(offer.name);
-    for (let n = 0; n < 20; n++) {
-      const path = join(this.dir, numberedName(name, n));
+    const parts = safeRelativePath(offer.name), name = parts.pop()!;
+    const dir = await this.#existingDir(parts);
+    for (let n = 0; dir !== undefined && n < 20; n++) {
+      const path = join(dir, numberedName(name, n));
       let info: Deno.FileInfo;
       try {
         info = await Deno.lstat(path);
@@ -233,7 +237,49 @@ export class FileStore {
       await this.#remove(this.#hidden(hex, "state"));
       file = await Deno.open(path, { write: true, read: true, createNew: true, mode: 0o600 });
     }
-    this.#partials.set(id, { file, hex, name: safeFileName(offer.name) });
+    this.#partials.set(id, { file, hex, parts: safeRelativePath(offer.name) });
+  }
+
+  /**
+   * The directory `dirs` below the download directory, if each level is there as a real
+   * directory (no symbolic link anywhere); undefined otherwise.
+   */
+  async #existingDir(dirs: string[]): Promise<string | undefined> {
+    let at = this.dir;
+    for (const d of dirs) {
+      at = join(at, d);
+      const info = await Deno.lstat(at).catch(() => null);
+      if (!info?.isDirectory || info.isSymlink) return undefined;
+    }
+    return at;
+  }
+
+  /**
+   * Makes the directories `dirs` below the download directory, level by level: a level that is
+   * there must be a real directory (a symbolic link or a file in the way is an error, never
+   * followed), and the result must resolve to itself. Returns it, or what is in the way.
+   */
+  async #makeDirs(
+    dirs: string[],
+  ): Promise<{ ok: true; dir: string } | { ok: false; reason: string }> {
+    let at = this.dir;
+    for (const [i, d] of dirs.entries()) {
+      at = join(at, d);
+      try {
+        await Deno.mkdir(at, { mode: 0o755 });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      }
+      const info = await Deno.lstat(at);
+      if (!info.isDirectory || info.isSymlink) {
+        const rel = dirs.slice(0, i + 1).join("/");
+        return { ok: false, reason: `${rel} in the download directory is not a directory` };
+      }
+    }
+    if (await Deno.realPath(at) !== at) {
+      return { ok: false, reason: `${dirs.join("/")} moved while it was being made` };
+    }
+    return { ok: true, dir: at };
   }
 
   async #remove(path: string): Promise<void> {
@@ -304,8 +350,11 @@ export class FileStore {
       await this.#remove(this.#hidden(p.hex, "state"));
       return { ok: false, reason: "sha256 mismatch" };
     }
+    const dirs = p.parts.slice(0, -1), name = p.parts[p.parts.length - 1]!;
+    const made = await this.#makeDirs(dirs);
+    if (!made.ok) return made;
     for (let n = 0; n < MAX_NUMBERED; n++) {
-      const path = join(this.dir, numberedName(p.name, n));
+      const path = join(made.dir, numberedName(name, n));
       try {
         // Claim the name (fails on anything there, a symbolic link included), then replace
         // our own placeholder with the file.
@@ -318,7 +367,7 @@ export class FileStore {
       await this.#remove(this.#hidden(p.hex, "state"));
       return { ok: true, path };
     }
-    return { ok: false, reason: `too many files named like ${p.name}` };
+    return { ok: false, reason: `too many files named like ${p.parts.join("/")}` };
   }
 
   /** Gives up transfer `id`: its partial file and state are removed. */

@@ -37,6 +37,9 @@ export function renderValue(v: unknown): string {
   return displayName(Deno.inspect(v, { colors: false, compact: true, breakLength: Infinity }));
 }
 
+/** Log levels, least severe first (logtape's; the command line picks one: `--log-level`). */
+export type { LogLevel };
+
 /** How {@link setupLogging} writes lines: text for people, JSON lines for log collectors. */
 export type LogFormat = "text" | "json";
 

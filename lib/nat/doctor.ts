@@ -51,7 +51,13 @@
  */
 
 import { type RequestOptions, StunTransactions, type Tx } from "./doctor_tx.ts";
-import { type Lifetime, nextWait, probeOutcome } from "./doctor_lifetime.ts";
+import {
+  type Lifetime,
+  type LifetimeOptions,
+  newLifetime,
+  nextWait,
+  probeOutcome,
+} from "./doctor_lifetime.ts";
 import { ONE_ADDRESS_WHY, oneAddressVerdict, oneAddressWords } from "./doctor_one_address.ts";
 import {
   altPortOf,
@@ -63,56 +69,11 @@ import {
   mappedAddress,
 } from "./stun.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
+import type { Behaviour, DoctorReport, PeerNat } from "./doctor_report.ts";
 import type { Transmit } from "../wire/transmit.ts";
 
-/** RFC 4787 mapping or filtering behaviour. */
-export type Behaviour =
-  | "endpoint-independent"
-  | "address-dependent"
-  | "address-and-port-dependent";
-
-/** Kinds of NAT a peer may be behind that this one is relayed with. */
-export type PeerNat = "port-restricted" | "symmetric";
-
-/** What `p2p doctor` found: the JSON object it prints (snake_case, as printed). */
-export interface DoctorReport {
-  /** The server asked, `IP:PORT`. */
-  server: string;
-  /** The local socket, `IP:PORT` (null before the machine started). */
-  local: string | null;
-  /** Whether the server answered at all. */
-  udp: boolean;
-  /** The public address the server saw, `IP:PORT`. */
-  public: string | null;
-  /** Round-trip time of the first answer, ms. */
-  rtt_ms: number | null;
-  /** Whether the server offers RFC 5780 behaviour discovery (sent OTHER-ADDRESS). */
-  rfc5780: boolean;
-  /** Mapping behaviour, null when it cannot be known. */
-  mapping: Behaviour | null;
-  /** Filtering behaviour, null when it cannot be known. */
-  filtering: Behaviour | null;
-  /**
-   * Whether the mapping depends on the destination port (address-and-port-dependent), also
-   * from a server with one address and two ports (where false leaves endpoint-independent and
-   * address-dependent apart unknown: {@link mapping} is null then); null when not tested.
-   */
-  mapping_per_port: boolean | null;
-  /** Whether filtering is address-and-port-dependent (as {@link mapping_per_port}). */
-  filtering_per_port: boolean | null;
-  /** Whether the public port equals the local one. */
-  port_preserved: boolean | null;
-  /** Whether a datagram to our own public address comes back (hairpinning). */
-  hairpin: boolean | null;
-  /** Lower bound of the idle lifetime of a UDP mapping, s (null when not measured). */
-  lifetime_s: number | null;
-  /** Shortest idle wait after which the mapping had expired, s (null if none did). */
-  lifetime_expired_s: number | null;
-  /** Kinds of peer NAT this network is relayed with ([] none; null unknown). */
-  relayed_with: PeerNat[] | null;
-  /** What it means and what to do, in one sentence. */
-  verdict: string;
-}
+export type { Behaviour, DoctorReport, PeerNat } from "./doctor_report.ts";
+export type { LifetimeOptions } from "./doctor_lifetime.ts";
 
 /** Progress of a run, for people watching a long `--lifetime` measurement. */
 export type DoctorEvent =
@@ -123,18 +84,6 @@ export type DoctorEvent =
   | { type: "hairpin"; value: boolean }
   | { type: "lifetime-probe"; waitMs: number; alive: boolean }
   | { type: "done" };
-
-/** Options of the lifetime measurement. */
-export interface LifetimeOptions {
-  /** Total time the measurement may take, ms. */
-  budget: number;
-  /** First idle wait, ms (default 2000); waits double from there until one expires. */
-  first?: number;
-  /** Stop bisecting when the bounds are this close, ms (default 1000; or a tenth of them). */
-  precision?: number;
-  /** Most probes (default 24). */
-  maxProbes?: number;
-}
 
 /** Options of {@link Doctor}. */
 export interface DoctorOptions {
@@ -152,9 +101,6 @@ export interface DoctorOptions {
 
 /** Default wait for each answer, ms. */
 export const DEFAULT_TIMEOUT = 3000;
-const DEFAULT_FIRST_WAIT = 2000;
-const DEFAULT_PRECISION = 1000;
-const DEFAULT_MAX_PROBES = 24;
 /** p2p join's default keepalive, s: mappings shorter than this need `--keepalive`. */
 const JOIN_KEEPALIVE_S = 25;
 
@@ -497,24 +443,7 @@ export class Doctor {
       this.#finish(now);
       return;
     }
-    this.#lt = {
-      opts: {
-        budget: lo.budget,
-        first: lo.first ?? DEFAULT_FIRST_WAIT,
-        precision: lo.precision ?? DEFAULT_PRECISION,
-        maxProbes: lo.maxProbes ?? DEFAULT_MAX_PROBES,
-      },
-      start: now,
-      probes: 0,
-      lo: 0,
-      hi: null,
-      calibrated: false,
-      step: "done",
-      wait: 0,
-      wakeAt: undefined,
-      mapped: null,
-      tx: null,
-    };
+    this.#lt = newLifetime(now, lo);
     this.#phase = "lifetime";
     // The first probe, right after a refresh, checks that the measurement works at all.
     this.#iteration(now, this.#lt, 0);

@@ -3,12 +3,29 @@
  * its state, what a probe's outcome teaches (the first probe, with no wait, only checks that
  * the server answers RESPONSE-PORT; later ones bound the lifetime from below when answered and
  * from above when not), and the next idle wait (doubling from the first until a mapping expires,
- * then bisecting to the precision). Pure.
+ * then bisecting to the precision); its options ({@link LifetimeOptions}) and its start
+ * ({@link newLifetime}). Pure.
  *
  * @module
  */
 import type { Endpoint } from "../wire/address.ts";
 import type { Tx, TxState } from "./doctor_tx.ts";
+
+/** Options of the lifetime measurement. */
+export interface LifetimeOptions {
+  /** Total time the measurement may take, ms. */
+  budget: number;
+  /** First idle wait, ms (default 2000); waits double from there until one expires. */
+  first?: number;
+  /** Stop bisecting when the bounds are this close, ms (default 1000; or a tenth of them). */
+  precision?: number;
+  /** Most probes (default 24). */
+  maxProbes?: number;
+}
+
+const DEFAULT_FIRST_WAIT = 2000;
+const DEFAULT_PRECISION = 1000;
+const DEFAULT_MAX_PROBES = 24;
 
 /** How the lifetime search runs. */
 export interface LifetimeSearchOptions {
@@ -46,6 +63,28 @@ export interface Lifetime {
   mapped: Endpoint | null;
   /** The request under way. */
   tx: Tx | null;
+}
+
+/** A search starting at `now` with options `o` (their defaults filled in), no probe yet. */
+export function newLifetime(now: number, o: LifetimeOptions): Lifetime {
+  return {
+    opts: {
+      budget: o.budget,
+      first: o.first ?? DEFAULT_FIRST_WAIT,
+      precision: o.precision ?? DEFAULT_PRECISION,
+      maxProbes: o.maxProbes ?? DEFAULT_MAX_PROBES,
+    },
+    start: now,
+    probes: 0,
+    lo: 0,
+    hi: null,
+    calibrated: false,
+    step: "done",
+    wait: 0,
+    wakeAt: undefined,
+    mapped: null,
+    tx: null,
+  };
 }
 
 /**

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Behaviour, DoctorReport, PeerNat } from "./doctor.ts";
+import type { Behaviour, DoctorReport, PeerNat } from "./doctor_report.ts";
 
 /** Why mapping or filtering stay partly unknown with such a server. */
 export const ONE_ADDRESS_WHY =

@@ -10,8 +10,9 @@
  * @module
  */
 import type { Transmit } from "../wire/transmit.ts";
+import { toHex } from "../wire/codec.ts";
 import type { ClientEvent } from "./client_options.ts";
-import type { MadeParts } from "./client_parts.ts";
+import type { MadeParts } from "./client_options.ts";
 import type { DriveState } from "./client_drive.ts";
 import { discoveryNotice, linkEventOf, remoteTransmits } from "./client_outputs.ts";
 import type { Farewell } from "./farewell.ts";
@@ -106,7 +107,7 @@ export class ClientDrain {
     const link = this.#p.link;
     for (let t = link.pollTransmit(); t; t = link.pollTransmit()) this.out.push(t);
     for (let e = link.pollEvent(); e; e = link.pollEvent()) {
-      this.events.push(linkEventOf(e, this.#p.fingerprint));
+      this.events.push(linkEventOf(e, this.#p.fingerprint, toHex(this.#p.id)));
     }
   }
 

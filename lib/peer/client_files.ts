@@ -20,7 +20,7 @@ import type { RemotePeer } from "./remote.ts";
  * rate (bytes a second, smoothed) and whether the peer is reached directly or through a relay.
  */
 export type ClientFileEvent =
-  & { type: "file"; rate?: number; route?: "direct" | "relay" }
+  & { type: "file"; rate?: number; route?: "direct" | "relay"; relay?: string | null }
   & FileEvent;
 
 /**
@@ -120,7 +120,9 @@ export class ClientFiles {
       this.#rates.set(key, { at: this.#now, bytes: e.bytes, rate });
     }
     out.rate = Math.round(rate);
-    out.route = this.#peers.get(peer)?.direct ? "direct" : "relay";
+    const p = this.#peers.get(peer);
+    out.route = p?.direct ? "direct" : "relay";
+    if (out.route === "relay") out.relay = p?.relayedBy ?? null;
     return out;
   }
 }

@@ -15,7 +15,7 @@ import { idHex } from "../wire/header.ts";
 import type { HandshakeFrame, SealedFrame } from "../wire/peer_frame.ts";
 import { decodeServerMsg, type ServerMsg } from "../wire/server_msg.ts";
 import type { ClientDrain } from "./client_drain.ts";
-import type { MadeParts } from "./client_parts.ts";
+import type { MadeParts } from "./client_options.ts";
 import { relayedOf, routeOf } from "./client_routes.ts";
 import { serverIntake, serverStep } from "./client_server.ts";
 import type { Farewell } from "./farewell.ts";

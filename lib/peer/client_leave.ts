@@ -9,7 +9,7 @@
  */
 import type { ClientDrain } from "./client_drain.ts";
 import { byeOf } from "./client_outputs.ts";
-import type { MadeParts } from "./client_parts.ts";
+import type { MadeParts } from "./client_options.ts";
 import type { StepEnd } from "./client_step.ts";
 import type { Farewell } from "./farewell.ts";
 

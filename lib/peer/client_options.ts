@@ -9,6 +9,7 @@ import type { BirthdayPool } from "./path/birthday.ts";
 import type { Discovery } from "./discovery.ts";
 import type { Identity } from "../crypto/identity.ts";
 import type { PeerTable } from "./peer_table.ts";
+import type { Membership } from "./membership.ts";
 import type { Notice } from "./notices.ts";
 import type { PeerIdKey } from "../crypto/peer_id.ts";
 import { FailureGate } from "./handshake/failure_gate.ts";
@@ -80,7 +81,14 @@ export interface ClientOptions
 
 /** What a peer reports to its user. */
 export type ClientEvent =
-  | { type: "ready"; name: string; public: Endpoint; fingerprint: string }
+  | {
+    type: "ready";
+    name: string;
+    public: Endpoint;
+    fingerprint: string;
+    /** Our peer id of this run, hex (the client always sets it). */
+    id?: string;
+  }
   | RemoteEvent
   | { type: "left"; name: string; reason: "bye" | "expired" | "gone" }
   | { type: "server-lost" }
@@ -114,6 +122,14 @@ export interface ClientParts {
   peers: PeerTable;
   pool: BirthdayPool;
   drops: Record<string, number>;
+}
+
+/** A client's parts, as `makeParts` of `lib/peer/client_parts.ts` wires them. */
+export interface MadeParts extends ClientParts {
+  /** Our identity's fingerprint. */
+  fingerprint: string;
+  /** Who is in the room. */
+  members: Membership;
 }
 
 /** The context every remote peer of the client with options `o` and parts `c` reads. */

@@ -56,15 +56,15 @@ export function hintMatters(mine: Uint8Array | null, boot: Uint8Array): boolean 
   return !(mine && boot.some((b) => b !== 0) && bytesEqual(mine, boot));
 }
 
-/** What the user is shown of a server link event; `fingerprint` is ours. */
-export function linkEventOf(e: ServerLinkEvent, fingerprint: string): ClientEvent {
+/** What the user is shown of a server link event; `fingerprint` and `id` (hex) are ours. */
+export function linkEventOf(e: ServerLinkEvent, fingerprint: string, id: string): ClientEvent {
   switch (e.type) {
     case "renamed":
       return notice({ kind: "renamed", wanted: e.wanted, name: e.name });
     case "refused":
       return notice({ kind: "refused", reason: e.message });
     case "ready":
-      return { ...e, fingerprint };
+      return { ...e, fingerprint, id };
     default:
       return e;
   }

@@ -15,6 +15,7 @@ import {
   type ClientOptions,
   type ClientParts,
   linkOptionsOf,
+  type MadeParts,
   remoteContextOf,
 } from "./client_options.ts";
 import { Discovery } from "./discovery.ts";
@@ -33,14 +34,6 @@ import { ClientInbox } from "./client_inbox.ts";
 import { ClientLeave } from "./client_leave.ts";
 import { StepEnd } from "./client_step.ts";
 import type { Farewell } from "./farewell.ts";
-
-/** A client's parts, as {@link makeParts} wires them. */
-export interface MadeParts extends ClientParts {
-  /** Our identity's fingerprint. */
-  fingerprint: string;
-  /** Who is in the room. */
-  members: Membership;
-}
 
 /** Makes the parts of a client with `options`, counting drops in `drops`. */
 export function makeParts(options: ClientOptions, drops: Record<string, number>): MadeParts {

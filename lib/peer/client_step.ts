@@ -13,7 +13,7 @@ import type { ClientDrain } from "./client_drain.ts";
 import type { DriveState } from "./client_drive.ts";
 import type { ClientFiles } from "./client_files.ts";
 import type { ClientInbox } from "./client_inbox.ts";
-import type { MadeParts } from "./client_parts.ts";
+import type { MadeParts } from "./client_options.ts";
 import { HINT_BOOT_LEN } from "../wire/peer_frame.ts";
 
 /** Rounds of in-process traffic with our own supernode role per step, at most. */

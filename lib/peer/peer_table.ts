@@ -290,4 +290,11 @@ export class PeerTable implements PeerDirectory {
   relaysOf(key: string): PeerRelays | null | undefined {
     return this.#remotes.get(key)?.peerRelays;
   }
+
+  /** Our direct path RTT to peer `key` in ms; null: no direct path (or not measured). */
+  directRttOf(key: string): number | null {
+    const r = this.#remotes.get(key);
+    const info = r?.present ? r.info() : undefined;
+    return info?.addr ? info.rtt : null;
+  }
 }

@@ -28,6 +28,7 @@ import { notice } from "./notices.ts";
 import { NOT_RESPONDING_AFTER } from "./responsiveness.ts";
 import { STALLED_AFTER } from "./remote_probe_gate.ts";
 import { type RemoteParts, remoteParts } from "./remote_parts.ts";
+import { admissionFacts } from "./remote_admission.ts";
 import type { PeerRelays } from "./supernodes.ts";
 import type {
   Introduction,
@@ -168,14 +169,10 @@ export class RemotePeer {
    * handshake; the reliable channel carries on (its streams resynchronise by themselves).
    */
   reintroduce(now: number, intro: Introduction): void {
-    const rekey = this.#p.epochs.see(intro);
-    const source = intro.source ?? "server";
-    // The server's view of a present peer's endpoints wins; a supernode's counts when it is the
-    // one that introduced the peer (the server gone), or with a new epoch.
-    const current = source === "server" || source === (this.#intro.source ?? "server");
-    if (!current && this.present && !rekey) return this.#settle(now);
+    const news = this.#p.epochs.judge(intro, this.#intro, this.present);
+    if (news === "ignore") return this.#settle(now);
     this.#intro = intro;
-    if (rekey) this.#p.secure.rekey(now);
+    if (news === "rekey") this.#p.secure.rekey(now);
     if (!this.present) {
       // Back after leaving: a fresh path once the link is up; sequence numbers continue.
       this.goneAt = undefined;
@@ -207,6 +204,11 @@ export class RemotePeer {
   /** True while a direct path to it is selected (present and established). */
   get direct(): boolean {
     return this.present && this.established && this.#p.route.routed;
+  }
+
+  /** The supernode whose relay reaches it (when not direct), or null for the server's. */
+  get relayedBy(): string | null {
+    return this.#p.route.relayName;
   }
 
   /**
@@ -358,7 +360,7 @@ export class RemotePeer {
         break;
       case "mismatch":
         this.#p.admission.mismatch(now, step.first, step.second);
-        this.#admissionOut();
+        this.#p.admission.drainInto(this.#events);
         this.#p.route.close();
         break;
       case "established":
@@ -373,13 +375,8 @@ export class RemotePeer {
 
   /** Our handshake completed with `e`: the identity policy judges it, then a path starts. */
   #established(now: number, e: Half, proven: Proof | null): void {
-    const self = this.#ctx.self;
-    const verdict = this.#p.admission.admit(now, e, {
-      ourKey: self.identityKey,
-      known: (name) => self.knownPeers.get(name),
-      holder: (name) => this.#ctx.view.nameHolder(name, this),
-    });
-    this.#admissionOut();
+    const verdict = this.#p.admission.admit(now, e, admissionFacts(this.#ctx, this));
+    this.#p.admission.drainInto(this.#events);
     if (verdict === "refused") return this.#p.route.close();
     this.#p.route.heard();
     // Another remote with this identity (its earlier instance) gives way to this one.
@@ -387,13 +384,6 @@ export class RemotePeer {
     if (!this.present) return;
     // The path starts now, on the proven direct path if the handshake found one.
     this.#p.route.start(now, proven, () => this.#p.hs.takeSeen());
-  }
-
-  /** Moves the admission's warnings into our own events. */
-  #admissionOut(): void {
-    for (let w = this.#p.admission.pollEvent(); w; w = this.#p.admission.pollEvent()) {
-      this.#events.push(w);
-    }
   }
 
   /**
@@ -429,7 +419,7 @@ export class RemotePeer {
     if (!this.#p.admission.rename(now, name, this.#ctx.view.nameHolder(name, this))) {
       return this.#drop("chat-bad-nick");
     }
-    this.#admissionOut();
+    this.#p.admission.drainInto(this.#events);
     this.#events.push(notice({ kind: "nick", name: was, to: name }));
   }
 
@@ -442,7 +432,7 @@ export class RemotePeer {
   #failed(now: number, what: "handshake" | "frame"): void {
     this.#drop(what === "handshake" ? "handshake-failed" : "auth-failed");
     this.#p.admission.failed(now, what);
-    this.#admissionOut();
+    this.#p.admission.drainInto(this.#events);
   }
 
   /** Sends what is due: handshake messages, channel data, path actions; reports path changes. */

@@ -8,6 +8,7 @@
  * @module
  */
 import type { Half } from "./handshake/handshake.ts";
+import type { RemoteContext } from "./remote_context.ts";
 import { normalizeName } from "../core/names.ts";
 import {
   judgeHandshake,
@@ -27,11 +28,23 @@ export interface AdmissionFacts {
   holder(name: string): string | undefined;
 }
 
+/** The facts the remote whose id is `key` (hex) is admitted against, from its context `ctx`. */
+export function admissionFacts(
+  ctx: Pick<RemoteContext, "self" | "view">,
+  remote: { readonly key: string },
+): AdmissionFacts {
+  return {
+    ourKey: ctx.self.identityKey,
+    known: (name) => ctx.self.knownPeers.get(name),
+    holder: (name) => ctx.view.nameHolder(name, remote),
+  };
+}
+
 /**
  * One peer's admission.
  *
  * Driving it: after {@link admit}, {@link failed} or {@link mismatch}, drain {@link pollEvent}
- * until undefined.
+ * until undefined (or {@link drainInto}).
  */
 export class PeerAdmission {
   /** Hex of the peer's id (how warnings name it before it proved a name). */
@@ -52,6 +65,11 @@ export class PeerAdmission {
   /** The next warning to show, if any. */
   pollEvent(): Warning | undefined {
     return this.#events.shift();
+  }
+
+  /** Moves the warnings to show into `out`. */
+  drainInto(out: { push(w: Warning): unknown }): void {
+    for (let w = this.#events.shift(); w; w = this.#events.shift()) out.push(w);
   }
 
   /** True once it is refused for good. */

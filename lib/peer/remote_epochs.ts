@@ -35,6 +35,25 @@ export class IntroEpochs {
     return rekey;
   }
 
+  /**
+   * What a repeated or new introduction `intro` brings to a remote last introduced by `current`
+   * (`present`: in the room now): `rekey` when its source tells a new epoch (a new handshake);
+   * `ignore` when it is a supernode's word on a present peer that a different source introduced
+   * (the server's view of a present peer's endpoints wins; a supernode's counts when it is the
+   * one that introduced the peer, the server gone, or with a new epoch); else `update`. The
+   * epoch is recorded either way.
+   */
+  judge(
+    intro: Introduction,
+    current: Introduction,
+    present: boolean,
+  ): "rekey" | "ignore" | "update" {
+    if (this.see(intro)) return "rekey";
+    const source = intro.source ?? "server";
+    const counts = source === "server" || source === (current.source ?? "server");
+    return !counts && present ? "ignore" : "update";
+  }
+
   /** The peer said GOODBYE under epoch `epoch`. */
   goodbye(epoch: Uint8Array): void {
     this.#goodbyeEpoch = idHex(epoch);

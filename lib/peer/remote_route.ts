@@ -331,6 +331,10 @@ export class RemoteRoute {
   }
 
   /** The name of the supernode relaying to this peer now, or null for the server. */
+  get relayName(): string | null {
+    return this.#relayName();
+  }
+
   #relayName(): string | null {
     const view = this.#p.ctx.view;
     const sup = view.supernodeFor(this.#p.key, this.#stalledOn);

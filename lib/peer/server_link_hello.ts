@@ -2,18 +2,21 @@
  * What a peer's HELLO to the server proves (`lib/peer/server_link.ts` sends it): the server's
  * return-routability cookie and the puzzle its COOKIE asked for (solved once per cookie and
  * nonce), this attempt's fresh nonce (WELCOME, REFUSED and COOKIE must echo it), and the HELLO
- * itself, signed with the room key and our id key. {@link HelloCredentials} holds them. And what
- * a registration attempt's timer, a REFUSED and a WELCOME ask of the link ({@link registeringDue},
- * {@link refusal}, {@link welcomeEvents}). Pure: randomness comes in through the options.
+ * itself, signed with the room key and our id key. {@link HelloCredentials} holds them, and
+ * judges the server's COOKIEs ({@link CookieAnswer}). And what a registration attempt's timer, a
+ * REFUSED and a WELCOME ask of the link ({@link registeringDue}, {@link refusal},
+ * {@link welcomeEvents}). Pure: randomness comes in through the options.
  *
  * @module
  */
+import { constantTimeEqual } from "../crypto/constant_time.ts";
 import { POW_LEN, solvePuzzle } from "../crypto/puzzle.ts";
 import {
   COOKIE_LEN,
   FLAG_RELAY_ONLY,
   FLAG_SUPERNODE,
   helloSigningInput,
+  type MsgOf,
   NONCE_LEN,
   type ServerMsg,
 } from "../wire/server_msg.ts";
@@ -34,10 +37,17 @@ const COOKIE_HELLO_GAP = 250;
 const COOKIE_PING_GAP = 1_000;
 
 /**
+ * What a COOKIE from the server in use asks of the link: nothing (`forged`: it did not echo our
+ * request), only noting that the server answers (`heard`: the request was repeated with a new
+ * cookie too recently), or repeating the request with the new cookie now (`repeat`).
+ */
+export type CookieAnswer = "forged" | "heard" | "repeat";
+
+/**
  * The cookie, puzzle solution and nonce of one server link's requests, and its HELLOs.
  *
- * Call order: {@link newNonce} before the first {@link hello}; {@link cookied} for each COOKIE
- * that echoed our nonce or token; {@link forget} when the link moves to another server.
+ * Call order: {@link newNonce} before the first {@link hello}; {@link answerCookie} for each
+ * COOKIE from the server in use; {@link forget} when the link moves to another server.
  */
 export class HelloCredentials {
   #o: ServerLinkOptions;
@@ -88,11 +98,32 @@ export class HelloCredentials {
   }
 
   /**
-   * A believed COOKIE (it echoed our nonce or token) gave us `cookie` and `difficulty`: true when
-   * the request should be repeated with it now (a HELLO while `registering`, at most every
-   * 250 ms; a PING otherwise, at most once a second).
+   * True when `echo` is what our request carried: our registration's `token` while registered,
+   * this attempt's nonce otherwise (`token` undefined). The nonce never leaves us in anything but
+   * HELLOs to the server, so only the server can echo it.
    */
-  cookied(now: number, cookie: Uint8Array, difficulty: number, registering: boolean): boolean {
+  echoes(echo: Uint8Array, token: Uint8Array | undefined): boolean {
+    return constantTimeEqual(echo, token ?? this.#nonce);
+  }
+
+  /**
+   * The server wants proof that we receive at our address: COOKIE `m` at `now`, while registered
+   * with `token` (undefined while registering). Only a COOKIE that echoes our request's nonce (or
+   * our token) is believed: forged ones, however many, neither replace the cookie nor keep a
+   * registration waiting. A believed one is used from now on, and the request repeated with it
+   * (a HELLO at most every 250 ms, a PING at most once a second).
+   */
+  answerCookie(now: number, m: MsgOf<typeof MsgType.Cookie>, token?: Uint8Array): CookieAnswer {
+    if (!this.echoes(m.echo, token)) return "forged";
+    return this.#cookied(now, m.cookie, m.difficulty, token === undefined) ? "repeat" : "heard";
+  }
+
+  /**
+   * A believed COOKIE gave us `cookie` and `difficulty`: true when the request should be repeated
+   * with it now (a HELLO while `registering`, at most every 250 ms; a PING otherwise, at most
+   * once a second).
+   */
+  #cookied(now: number, cookie: Uint8Array, difficulty: number, registering: boolean): boolean {
     this.#cookie = cookie;
     this.#difficulty = difficulty;
     if (registering) {

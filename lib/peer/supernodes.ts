@@ -4,9 +4,10 @@
  * - As a supernode: the server's REACH proves us reachable (checked with our registration's
  *   token), we answer REACHED and start the role ({@link SupernodeHost}), and register with it
  *   in-process like any member, so peers that come only through us meet us too.
- * - As a member: the server names the room's supernodes; we register with the lowest id not
+ * - As a member: the server names the room's supernodes; we register with the one whose
+ *   relayed path we measure shortest, ties by lowest id (`lib/peer/supernode_choice.ts`), not
  *   failed lately ({@link SupernodeLink}), move to the next when it fails, leaves or goes
- *   silent, and choose per peer whether a RELAY goes through it or the server (through it
+ *   silent, or to a clearly closer one, and choose per peer whether a RELAY goes through it or the server (through it
  *   unless its RTT sum is clearly worse; RTTs are exchanged in sealed RELAYS frames).
  *
  * Sans-IO, polled like every machine of the peer (see {@link Supernodes} for the call order).
@@ -17,6 +18,7 @@ import { bytesEqual } from "../core/bytes.ts";
 import { reachMac } from "../crypto/cookie.ts";
 import type { RegistryOptions, RegistryStats } from "../server/registry.ts";
 import { countDrop, type Drops } from "./drops.ts";
+import { chooseSupernode, type SupernodeCandidate } from "./supernode_choice.ts";
 import type { ServerLink, ServerLinkOptions } from "./server_link.ts";
 import { SupernodeHost, SupernodeLink } from "./supernode.ts";
 import { decodeServerMsg, encodeServerMsg, type ServerMsg } from "../wire/server_msg.ts";
@@ -47,6 +49,8 @@ export interface PeerDirectory {
   nameOf(key: string): string | undefined;
   /** What peer `key` told us about its relays, if it did. */
   relaysOf(key: string): PeerRelays | null | undefined;
+  /** Our direct path RTT to peer `key` in ms; null: no direct path (or not measured). */
+  directRttOf(key: string): number | null;
 }
 
 /** What {@link Supernodes} works with. */
@@ -112,6 +116,13 @@ export const RTT_SLACK = 20;
 const MAX_FAILED = 16;
 /** `--supernode`: how long after starting to say the reachability check did not pass. */
 const ASK_WAIT = 6_000;
+/**
+ * How long the first choice waits for RTTs to the supernodes the server named, at most, in ms
+ * (a pair goes to the relay only after seconds of failed punching anyway).
+ */
+export const FIRST_CHOICE_WAIT = 2_000;
+/** How often the supernode in use is weighed against the others again, at most, in ms. */
+export const RECHOOSE_GAP = 10_000;
 
 /**
  * A peer's supernode side: the role once the server found us reachable (plus our own
@@ -138,6 +149,15 @@ export class Supernodes {
   #selfKey: string;
   /** `ask`: when to say that the reachability check did not pass, if it did not. */
   #askAt: number | undefined;
+  /**
+   * While the first choice waits for RTTs: when it is made at the latest (set when the first
+   * supernode is named; undefined once made).
+   */
+  #chooseAt: number | undefined;
+  /** The first choice was made: later ones (after a failure) do not wait. */
+  #chosen = false;
+  /** When the supernode in use may next be weighed against the others. */
+  #rechooseAt = 0;
   #out: Transmit[] = [];
   #events: SupernodeEvent[] = [];
   /** What our own registration sent our role, until {@link pump} hands it over. */
@@ -240,7 +260,8 @@ export class Supernodes {
 
   /**
    * The server's word on member `key`: a supernode at `at`, or (null) not, or no longer, one.
-   * Members use the known supernode with the lowest id, so a room converges on one.
+   * Members use the known supernode they measure closest (ties by lowest id, so a room whose
+   * members see about the same RTTs converges on one).
    */
   handleServerWord(now: number, key: string, at: Endpoint | null): void {
     const known = this.#known;
@@ -299,16 +320,24 @@ export class Supernodes {
   nextTimeout(): number | undefined {
     const a = this.#link?.link.nextTimeout() ?? Infinity;
     const b = this.#host?.nextTimeout() ?? Infinity;
-    const t = Math.min(a, b, this.#askAt ?? Infinity);
+    const t = Math.min(a, b, this.#askAt ?? Infinity, this.#chooseAt ?? Infinity);
     return t === Infinity ? undefined : t;
   }
 
-  /** Keepalives to our supernode, expiry of our role's members, the `ask` verdict. */
+  /**
+   * Keepalives to our supernode, expiry of our role's members, the `ask` verdict, the first
+   * choice of a supernode and, now and then, whether a clearly closer one is known.
+   */
   handleTimeout(now: number): void {
     const sup = this.#link;
     if (sup) {
       sup.link.handleTimeout(now);
       this.#flush(now, sup);
+    }
+    if (this.#link ? now >= this.#rechooseAt : now >= (this.#chooseAt ?? Infinity)) {
+      this.#chooseAt = undefined;
+      this.#chosen = true;
+      this.#pick(now);
     }
     this.#host?.handleTimeout(now);
     if (this.#askAt !== undefined && now >= this.#askAt) {
@@ -404,17 +433,32 @@ export class Supernodes {
     }
   }
 
-  /** Registers with the best known supernode (lowest id, not failed lately), if it is new. */
+  /**
+   * Registers with the best known supernode (see `./supernode_choice.ts`; not failed lately),
+   * if it is another than ours. The first choice waits until every named supernode is measured
+   * or {@link FIRST_CHOICE_WAIT} has passed.
+   */
   #pick(now: number): void {
     if (this.#host || this.#o.relayOnly) return;
-    let best: string | undefined;
-    for (const key of this.#known.keys()) {
+    const cur = this.#link;
+    const candidates: SupernodeCandidate[] = [];
+    for (const [key, at] of this.#known) {
       const failed = this.#failed.get(key);
       if (failed !== undefined && now - failed < RETRY_AFTER) continue;
-      if (best === undefined || key < best) best = key;
+      if (!this.#o.ipv6 && at.hostname.includes(":")) continue;
+      let rtt = this.#o.peers.directRttOf(key);
+      if (rtt === null && cur?.key === key) rtt = cur.link.minRtt;
+      candidates.push({ key, rtt });
     }
-    const cur = this.#link;
-    if (best === undefined || (cur && cur.key <= best)) return;
+    if (!this.#chosen && candidates.length > 0) {
+      this.#chooseAt ??= now + FIRST_CHOICE_WAIT;
+      if (now < this.#chooseAt && candidates.some((c) => c.rtt === null)) return;
+      this.#chooseAt = undefined;
+      this.#chosen = true;
+    }
+    this.#rechooseAt = now + RECHOOSE_GAP;
+    const best = chooseSupernode(candidates, cur?.key);
+    if (best === undefined || best === cur?.key) return;
     if (cur) {
       // A better one: move (relayed pairs use the server meanwhile).
       this.#link = undefined;

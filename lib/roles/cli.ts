@@ -30,7 +30,7 @@ import {
   UsageError,
   value,
 } from "./options.ts";
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../io/log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../io/log.ts";
 import { splitHostPort } from "../core/host_port.ts";
 import { normalizeName } from "../core/names.ts";
 import { DEFAULT_REGISTRY } from "../server/registry.ts";
@@ -149,6 +149,8 @@ const LOGGING = {
 
 const REG = DEFAULT_REGISTRY;
 const HUGE = 10_000_000;
+/** `--puzzle-from`: a share of `--max-peers`, in percent. */
+const PUZZLE_RANGE: Range = { min: 0, max: 100, whole: true };
 
 /** `p2p serve`. */
 export const SERVE_COMMAND = {
@@ -336,6 +338,17 @@ export const SERVE_COMMAND = {
       min: 1,
       max: HUGE,
     }),
+    "puzzle-from": optional({
+      arg: "PERCENT",
+      help: "from this fill of --max-peers on, every registration must first solve a " +
+        "proof-of-work puzzle the server's COOKIE asks (14 bits of SHA-256, 16 from 75 % full, " +
+        "18 from 90 %; about 40, 150 and 600 ms of a peer's CPU); 0: always, 100: only " +
+        "when full",
+      shows: String(REG.pressureAt * 100),
+      range: PUZZLE_RANGE,
+      parse: numberIn("puzzle-from", PUZZLE_RANGE),
+    }),
+    "no-puzzle": flag("never ask for the puzzle (a full server still keeps rooms with members)"),
     metrics: optional({
       arg: "HOST:PORT",
       help: "serve Prometheus metrics at http://HOST:PORT/metrics; keep it on loopback, e.g. " +
@@ -575,9 +588,9 @@ export const JOIN_COMMAND = {
 export const SEND_COMMAND = {
   name: "send",
   usage: "p2p send PATH [--to NAME] [--server HOST:PORT --room NAME] [options]",
-  about: "Joins a room like p2p join, offers the file PATH to every peer there (or to the peers " +
-    "named with --to, waiting for them to arrive), and exits when every recipient has it (0), " +
-    "or says who does not (1).",
+  about: "Joins a room like p2p join, offers the file PATH (a directory: each of its files, " +
+    "under the directory's name) to every peer there (or to the peers named with --to, waiting " +
+    "for them to arrive), and exits when every recipient has it (0), or says who does not (1).",
   options: {
     wait: num("wait", {
       arg: "SECONDS",
@@ -669,8 +682,8 @@ function metricsAddress(v: string): { host: string; port: number } {
 // ---------------------------------------------------------------------------------------------
 // From values to the roles' options
 
-/** Log levels the command line can pick. */
-export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+/** Log levels the command line can pick (`lib/io/log.ts`). */
+export type { LogLevel };
 
 /** What the arguments ask for, as returned by `parseCommand` in main.ts. */
 export type Command =
@@ -726,6 +739,12 @@ export function parseServe(args: readonly string[]): Command {
     },
   };
   if (v.metrics) options.metrics = v.metrics;
+  if (v["no-puzzle"]) {
+    if (v["puzzle-from"] !== undefined) {
+      fail("serve", "--puzzle-from and --no-puzzle contradict each other; drop one");
+    }
+    options.limits!.pressureAt = Infinity;
+  } else if (v["puzzle-from"] !== undefined) options.limits!.pressureAt = v["puzzle-from"] / 100;
   if (v["alt-port"] !== undefined && v["no-alt-port"]) {
     fail("serve", "--alt-port and --no-alt-port contradict each other; drop one");
   }

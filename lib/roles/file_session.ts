@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { basename, resolve } from "node:path";
 import { getLogger } from "@logtape/logtape";
 import type { Client } from "../peer/client.ts";
 import type { ClientFileEvent } from "../peer/client_files.ts";
@@ -67,8 +68,11 @@ export class FileSession {
       if (this.#relayed.size > 256) this.#relayed.delete(this.#relayed.values().next().value!);
       const peer = e.from ?? e.to ?? "the peer";
       this.#o.notice(
-        `${e.name}: ${peer} is reached through a relay, whose rate limit (--relay-rate, ` +
-          "--pair-rate) this transfer keeps to",
+        e.relay
+          ? `${e.name}: ${peer} is reached through ${e.relay}'s relay (a supernode), whose rate ` +
+            "limit (its --supernode-pair-rate, 32 KiB/s unless set) this transfer keeps to"
+          : `${e.name}: ${peer} is reached through the server's relay, whose rate limit ` +
+            "(--relay-rate, --pair-rate) this transfer keeps to",
       );
     }
     if (e.state === "offered" && e.from !== undefined) {
@@ -137,8 +141,9 @@ export class FileSession {
 
   /**
    * `/send [NAME] PATH`: NAME when the first word names a peer here and a path follows. A
-   * directory is sent as its regular files (at most {@link MAX_DIRECTORY_FILES}, named by
-   * their path inside it, which the receivers make into one safe name each).
+   * directory is sent as its regular files (at most {@link MAX_DIRECTORY_FILES}), each named by
+   * the directory's name and its path inside it (`album/sub/b.jpg`), which the receivers make
+   * into a safe path of their download directory.
    */
   async sendCommand(args: string): Promise<void> {
     const [first, ...rest] = args.split(" ");
@@ -146,16 +151,27 @@ export class FileSession {
       this.#o.client.files.recipients([first!]).length > 0;
     const path = named ? rest.join(" ") : args, to = named ? [first!] : undefined;
     try {
-      if (!(await Deno.stat(path)).isDirectory) {
-        await this.send(path, to);
-        return;
-      }
-      const files = await filesIn(path, MAX_DIRECTORY_FILES);
-      if (files.length === 0) throw new Error("the directory has no files");
-      for (const [file, name] of files) await this.send(file, to, name);
+      await this.sendPath(path, to);
     } catch (e) {
       this.#o.notice(`Cannot send ${path}: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * Offers the file or directory at `path` (see {@link sendCommand}) to the peers named `to`
+   * (all present without names); returns each file's id and recipients. Throws when nothing can
+   * be sent.
+   */
+  async sendPath(
+    path: string,
+    to?: readonly string[],
+  ): Promise<{ id: string; to: string[] }[]> {
+    if (!(await Deno.stat(path)).isDirectory) return [await this.send(path, to)];
+    const files = await filesIn(path, MAX_DIRECTORY_FILES);
+    if (files.length === 0) throw new Error("the directory has no files");
+    const top = basename(resolve(path)), sent = [];
+    for (const [file, name] of files) sent.push(await this.send(file, to, `${top}/${name}`));
+    return sent;
   }
 
   /**
@@ -320,7 +336,7 @@ export const SEND_WAIT = 30_000;
 
 /**
  * `p2p send`: waits (at most `what.wait`, default {@link SEND_WAIT}) for the recipients, offers
- * the file, and waits until each recipient has it or gave up, or is gone from the room for that
+ * the file (a directory: each of its files), and waits until each recipient has it or gave up, or is gone from the room for that
  * long (a recipient that comes back meanwhile continues where it was); 0 when all have it, else
  * 1 (who does not is said).
  */
@@ -342,9 +358,10 @@ export async function sendAndWait(
       : "anyone";
     throw new Error(`Nobody to send to: ${missing} did not come within ${wait / 1000} s`);
   }
-  const { id, to } = await files.send(what.path, what.to);
+  const sent = await files.sendPath(what.path, what.to);
   const goneSince = new Map<string, number>();
-  const settled = () => {
+  const settled = () => sent.every(({ id, to }) => settledOne(id, to));
+  const settledOne = (id: string, to: string[]) => {
     const o = files.outcome(id)!;
     if (o.done.length + o.failed.length >= to.length) return true;
     const now = performance.now();
@@ -359,10 +376,13 @@ export async function sendAndWait(
     return allGone;
   };
   while (!settled()) await until(settled, 1000);
-  const o = files.outcome(id)!;
-  const lacking = to.filter((n) => !o.done.includes(n));
-  if (lacking.length === 0) return 0;
-  files.notice(`Not received by ${lacking.join(", ")}`);
+  const lacking = new Set<string>();
+  for (const { id, to } of sent) {
+    const o = files.outcome(id)!;
+    for (const n of to) if (!o.done.includes(n)) lacking.add(n);
+  }
+  if (lacking.size === 0) return 0;
+  files.notice(`Not received by ${[...lacking].join(", ")}`);
   return 1;
 }
 

@@ -10,8 +10,7 @@
  * @module
  */
 import { ChatScreen } from "./chat_screen.ts";
-import { redirectLogs } from "../io/log.ts";
-import type { LogLevel } from "./cli.ts";
+import { type LogLevel, redirectLogs } from "../io/log.ts";
 import { displayName } from "../core/names.ts";
 import { ResolveError, resolveHostPort } from "../io/resolve.ts";
 import { setImmediate } from "node:timers";

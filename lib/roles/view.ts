@@ -383,6 +383,7 @@ export class JsonView implements PeerView {
           name: e.name,
           fingerprint: e.fingerprint,
           public: formatEndpoint(e.public),
+          ...(e.id !== undefined ? { id: e.id } : {}),
         })];
       case "peer":
         return [line({ event: "peer", ...peerFields(e) })];

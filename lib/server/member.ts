@@ -1,7 +1,8 @@
 /**
  * What the registry keeps per registered peer ({@link Member}) and per non-empty room
  * ({@link Room}), and the conversions between a member's compact fields and the bytes messages
- * carry (ids, tokens, name tags, a pair's epoch). Data and pure functions only; the modules of
+ * carry (ids, tokens, name tags, a pair's epoch), and forgetting a leaving member's relay pairs
+ * ({@link forgetRelays}). Data and pure functions only; the modules of
  * `lib/server/` that act on members share these.
  *
  * @module
@@ -179,4 +180,18 @@ export function pairEpoch(a: Member, b: Member): Uint8Array {
   v.setInt32(0, a.inc0 ^ b.inc0);
   v.setInt32(4, a.inc1 ^ b.inc1);
   return e;
+}
+
+/**
+ * Forgets what the relay keeps about `p` and its partners about it (`p` is leaving): O(its
+ * partners), not O(all relayed pairs), since each member knows its own.
+ */
+export function forgetRelays(p: Member): void {
+  const rs = p.relay;
+  if (!rs) return;
+  for (const q of rs.by) q.relay?.pairs.delete(p);
+  for (const q of rs.to) q.relay?.by.delete(p);
+  for (const q of rs.by) q.relay?.to.delete(p);
+  rs.to.clear();
+  rs.by.clear();
 }

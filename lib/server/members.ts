@@ -10,10 +10,9 @@ import { networkKey, SourceCounts, sourceKey } from "../core/limits.ts";
 import type { Endpoint } from "../wire/address.ts";
 import { MsgType } from "../wire/header.ts";
 import { LeftReason, RefuseCode } from "../wire/server_msg.ts";
-import { idOf, type Member, nameOf, type Room, tokenOf } from "./member.ts";
+import { forgetRelays, idOf, type Member, nameOf, type Room, tokenOf } from "./member.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
-import { forgetRelays } from "./relay.ts";
 import { Lonely } from "./pressure.ts";
 
 /** Why a registration or a move is refused: the REFUSED code and message. */

@@ -172,6 +172,20 @@ export function renderMetrics(s: MetricsSnapshot): string {
     s.registry.reachPassed ?? 0,
   );
   c("p2p_stun_requests_total", "STUN Binding requests answered.", s.stunRequests ?? 0);
+  processMetrics(s, c, g);
+  if (s.cluster) clusterMetrics(s.cluster.stats, s.cluster.rttMs, c, g);
+  return out.join("\n") + "\n";
+}
+
+/** Writes one counter or gauge family (see {@link family}). */
+type Family = (name: string, help: string, v: Sample[] | number) => void;
+
+/** The families of the process: its UDP datagrams, TCP and TLS connections, memory. */
+function processMetrics(
+  s: Pick<MetricsSnapshot, "driver" | "streams" | "memory">,
+  c: Family,
+  g: Family,
+): void {
   c("p2p_datagrams_received_total", "UDP datagrams received.", s.driver.received);
   c("p2p_datagrams_sent_total", "UDP datagrams sent.", s.driver.sent);
   c("p2p_send_errors_total", "UDP sends the OS refused.", s.driver.sendErrors ?? 0);
@@ -199,16 +213,14 @@ export function renderMetrics(s: MetricsSnapshot): string {
     "Memory of objects outside the V8 heap, in bytes.",
     s.memory.external ?? 0,
   );
-  if (s.cluster) clusterMetrics(s.cluster.stats, s.cluster.rttMs, c, g);
-  return out.join("\n") + "\n";
 }
 
 /** The `p2p_cluster_*` families of a server in a cluster. */
 function clusterMetrics(
   st: ClusterStats,
   rttMs: number | null,
-  c: (name: string, help: string, v: Sample[] | number) => void,
-  g: (name: string, help: string, v: Sample[] | number) => void,
+  c: Family,
+  g: Family,
 ): void {
   g("p2p_cluster_engine_up", "1 while the cluster's engine is connected.", st.engineUp ? 1 : 0);
   g(

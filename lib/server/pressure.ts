@@ -3,10 +3,11 @@
  * current fill, and which registration gives way when the server is full. Anyone can fill a
  * server with registrations into rooms made up on the spot; what keeps a full server useful:
  *
- * - From `pressureAt` of the peer cap on ({@link PRESSURE_AT} by default), every HELLO must carry the solution of a
- *   stateless puzzle the COOKIE asks for ({@link difficultyFor}: 14 bits, 16 from three quarters,
- *   18 from nine tenths; `lib/crypto/puzzle.ts`: about 40 ms, 150 ms and 600 ms of a peer's
- *   CPU), so each registration costs its sender CPU.
+ * - From `pressureAt` of the peer cap on ({@link PRESSURE_AT} by default; `p2p serve
+ *   --puzzle-from`, `--no-puzzle`), every HELLO must carry the solution of a stateless puzzle
+ *   the COOKIE asks for ({@link difficultyFor}: 14 bits, 16 from three quarters, 18 from nine
+ *   tenths; `lib/crypto/puzzle.ts`: about 40 ms, 150 ms and 600 ms of a peer's CPU), so each
+ *   registration costs its sender CPU.
  * - When full, rooms with members beat one-member rooms ("lonely" registrations: made alone, and
  *   still alone): a HELLO into an existing room takes the place of the newest lonely
  *   registration (an attack in progress is the newest), a HELLO that makes a new room the place

@@ -211,17 +211,3 @@ function relayState(p: Member, now: number, o: RegistryOptions): RelayState {
     lastSizeNotice: -Infinity,
   };
 }
-
-/**
- * Forgets what the relay keeps about `p` and its partners about it (`p` is leaving): O(its
- * partners), not O(all relayed pairs), since each member knows its own.
- */
-export function forgetRelays(p: Member): void {
-  const rs = p.relay;
-  if (!rs) return;
-  for (const q of rs.by) q.relay?.pairs.delete(p);
-  for (const q of rs.to) q.relay?.by.delete(p);
-  for (const q of rs.by) q.relay?.to.delete(p);
-  rs.to.clear();
-  rs.by.clear();
-}

@@ -5,6 +5,9 @@
  *
  * @module
  */
+import { parseIPv4, parseIPv6 } from "../core/ip.ts";
+
+export { parseIPv4, parseIPv6 };
 
 /**
  * A UDP endpoint with a literal IP address, or a stream connection (TCP or TLS) that carries
@@ -68,67 +71,6 @@ export function endpointKey(ep: Endpoint): string {
 /** True when both endpoints name the same address and port (and the same stream, if one). */
 export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
   return a.port === b.port && a.hostname === b.hostname && a.stream === b.stream;
-}
-
-/** Parses a literal IPv4 address into 4 bytes, or returns null. */
-export function parseIPv4(s: string): Uint8Array | null {
-  // Four groups of 1 to 3 ASCII digits, each at most 255, joined by dots (a character loop:
-  // every PONG and WELCOME the server sends carries an address).
-  if (s.length < 7 || s.length > 15) return null;
-  const out = new Uint8Array(4);
-  let part = 0, digits = 0, n = 0;
-  for (let i = 0; i <= s.length; i++) {
-    const c = i < s.length ? s.charCodeAt(i) : 0x2e;
-    if (c >= 0x30 && c <= 0x39) {
-      if (++digits > 3) return null;
-      n = n * 10 + (c - 0x30);
-    } else if (c === 0x2e) {
-      if (digits === 0 || n > 255 || part > 3) return null;
-      out[part++] = n;
-      digits = n = 0;
-    } else return null;
-  }
-  return part === 4 ? out : null;
-}
-
-/** Parses a literal IPv6 address (no zone) into 16 bytes, or returns null. */
-export function parseIPv6(s: string): Uint8Array | null {
-  if (!/^[0-9a-fA-F:.]+$/.test(s) || s.length < 2) return null;
-  const halves = s.split("::");
-  if (halves.length > 2) return null;
-  const toGroups = (part: string): number[] | null => {
-    if (part === "") return [];
-    const out: number[] = [];
-    const pieces = part.split(":");
-    for (let i = 0; i < pieces.length; i++) {
-      const piece = pieces[i]!;
-      if (i === pieces.length - 1 && piece.includes(".")) {
-        const v4 = parseIPv4(piece);
-        if (!v4) return null;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(piece)) return null;
-        out.push(parseInt(piece, 16));
-      }
-    }
-    return out;
-  };
-  const head = toGroups(halves[0]!);
-  const tail = halves.length === 2 ? toGroups(halves[1]!) : [];
-  if (!head || !tail) return null;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
-  const groups = [
-    ...head,
-    ...new Array<number>(halves.length === 2 ? missing : 0).fill(0),
-    ...tail,
-  ];
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    bytes[i * 2] = g >> 8;
-    bytes[i * 2 + 1] = g & 0xff;
-  });
-  return bytes;
 }
 
 /** Formats 16 bytes as an IPv6 address the way sockets report it (RFC 5952 compression). */

@@ -7,7 +7,6 @@
  * @module
  */
 import { type Endpoint, formatIPv6, parseIPv4, parseIPv6 } from "./address.ts";
-import { MAGIC0, MAGIC1, PROTOCOL_VERSION } from "./header.ts";
 
 /** Result of decoding: the value, or a short reason that callers count as a drop. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -231,11 +230,6 @@ export class Reader {
   end(): void {
     if (this.remaining !== 0) throw new ShortRead("Datagram has trailing bytes");
   }
-}
-
-/** A writer that starts with the 4-byte header of message type `type`. */
-export function writeHeader(type: number): Writer {
-  return new Writer().u8(MAGIC0).u8(MAGIC1).u8(PROTOCOL_VERSION).u8(type);
 }
 
 /** Throws when `v` is not a whole number from 0 to `max` (a value the caller built wrong). */

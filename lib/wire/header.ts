@@ -139,8 +139,7 @@
  * @module
  */
 
-import type { Decoded } from "./codec.ts";
-import { toHex } from "./codec.ts";
+import { type Decoded, toHex, Writer } from "./codec.ts";
 
 /**
  * Protocol version carried in byte 2 of every datagram (not the program's version). Version 6:
@@ -206,4 +205,9 @@ export function peekType(b: Uint8Array): Decoded<number> {
 export function hasHeader(b: Uint8Array, type: number): boolean {
   return b.length >= 4 && b[3] === type && b[0] === MAGIC0 && b[1] === MAGIC1 &&
     b[2] === PROTOCOL_VERSION;
+}
+
+/** A writer that starts with the 4-byte header of message type `type`. */
+export function writeHeader(type: number): Writer {
+  return new Writer().u8(MAGIC0).u8(MAGIC1).u8(PROTOCOL_VERSION).u8(type);
 }

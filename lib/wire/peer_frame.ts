@@ -9,8 +9,8 @@
  * @module
  */
 import type { Endpoint } from "./address.ts";
-import { checkUint, type Decoded, Reader, ShortRead, writeHeader, Writer } from "./codec.ts";
-import { ID_LEN, MAX_PRIVATE_ENDPOINTS, MsgType, peekType } from "./header.ts";
+import { checkUint, type Decoded, Reader, ShortRead, Writer } from "./codec.ts";
+import { ID_LEN, MAX_PRIVATE_ENDPOINTS, MsgType, peekType, writeHeader } from "./header.ts";
 import {
   decodeFileFrame,
   encodeFileFrame,

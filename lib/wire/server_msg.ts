@@ -9,8 +9,8 @@
  * @module
  */
 import type { Endpoint } from "./address.ts";
-import { type Decoded, Reader, ShortRead, writeHeader, Writer } from "./codec.ts";
-import { ID_LEN, MAX_DATAGRAM, MsgType, peekType } from "./header.ts";
+import { type Decoded, Reader, ShortRead, Writer } from "./codec.ts";
+import { ID_LEN, MAX_DATAGRAM, MsgType, peekType, writeHeader } from "./header.ts";
 import { COOKIE_LEN, REACH_MAC_LEN } from "../crypto/cookie.ts";
 import { OWNER_TAG_LEN } from "../crypto/owner.ts";
 

@@ -164,6 +164,26 @@ Deno.test("skeleton: case and Latin/Cyrillic/Greek look-alikes fold together", (
   assert.notEqual(skeleton("bob"), skeleton("rob"));
 });
 
+Deno.test("skeleton: Unicode's confusables (UTS #39) beyond Latin, Cyrillic and Greek", () => {
+  for (
+    const [latin, other, script] of [
+      ["goog", "ցօօց", "Armenian"],
+      ["hnu", "հոս", "Armenian"],
+      ["alice", "Ꭺlice", "Cherokee"],
+      ["bob", "ꓐob", "Lisu"],
+      ["dan", "ԁan", "Cyrillic komi"],
+      ["il", "ıl", "dotless i"],
+      ["m", "rn", "two Latin letters"],
+      ["bell", "be\u00ADll", "a soft hyphen (default-ignorable)"],
+    ]
+  ) {
+    assert.equal(skeleton(other!), skeleton(latin!), `${script}: ${latin} / ${other}`);
+  }
+  assert.equal(isConfusableWithAny("ցօօց", ["bob", "goog"]), true);
+  assert.notEqual(skeleton("ann"), skeleton("anne"));
+  assert.notEqual(skeleton("Борис"), skeleton("bopnc"), "a real Cyrillic name is not Latin");
+});
+
 Deno.test("isConfusableWithAny: look-alikes and case differences, not identical names", () => {
   assert.equal(isConfusableWithAny("аlice", ["bob", "alice"]), true, "Cyrillic а");
   assert.equal(isConfusableWithAny("ALICE", ["alice"]), true, "case only");

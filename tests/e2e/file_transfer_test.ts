@@ -134,14 +134,19 @@ Deno.test({
 });
 
 Deno.test({
-  name: "p2p send PATH --to NAME exits 0 once the recipient has the file",
+  name: "p2p send PATH --to NAME exits 0 once the recipient has the file (or a directory's files)",
   sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "p2p-e2e-send-" });
     try {
-      const data = fileBytes(500_000, 3);
+      const data = fileBytes(500_000, 3), more = fileBytes(70_000, 8);
       const path = join(dir, "notes.txt");
       await Deno.writeFile(path, data);
+      // A directory too, in a second run.
+      const tree = join(dir, "tree");
+      await Deno.mkdir(join(tree, "deep"), { recursive: true });
+      await Deno.writeFile(join(tree, "deep", "more.bin"), more);
+      await Deno.writeFile(join(tree, "top.txt"), data);
       const down = join(dir, "down");
       await withRoom({
         room: "send",
@@ -166,6 +171,26 @@ Deno.test({
         } finally {
           await sender.close();
         }
+        const dirSender = P2pProcess.p2p(
+          ["send", tree, "--to", "ben", "--server", addr, "--room", "send", "--name", "ann"]
+            .concat(["--json", "--bind", LO]),
+          {
+            configHome: true,
+            unsetEnv: PEER_ENV,
+            env: { P2P_PASSPHRASE: passphrase },
+            label: "dir-sender",
+          },
+        );
+        try {
+          assert.equal(await dirSender.wait(WAIT), 0, dirSender.describe());
+          const sent = dirSender.eventsOf("file").filter((e) => e.state === "done");
+          assert.deepEqual(sent.map((e) => e.name).sort(), ["tree/deep/more.bin", "tree/top.txt"]);
+          const real = await Deno.realPath(down);
+          assert.equal(sha(await Deno.readFile(join(real, "tree", "deep", "more.bin"))), sha(more));
+          assert.equal(sha(await Deno.readFile(join(real, "tree", "top.txt"))), sha(data));
+        } finally {
+          await dirSender.close();
+        }
       });
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -174,7 +199,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a directory is offered as its files; /accept takes one, /reject declines the other",
+  name: "a directory is offered as its files, as a tree; /accept takes one, /reject the other",
   sanitizeResources: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "p2p-e2e-dir-" });
@@ -192,18 +217,22 @@ Deno.test({
         await ann.waitFor((e) => e.event === "peer" && e.name === "ben", WAIT);
         await ben.waitFor((e) => e.event === "peer" && e.name === "ann", WAIT);
         await ann.send(`/send ${src}`);
-        const first = await ben.waitFor(isFile("offered", (e) => e.name === "a.jpg"), WAIT);
-        const second = await ben.waitFor(isFile("offered", (e) => e.name === "sub_b.jpg"), WAIT);
+        const first = await ben.waitFor(isFile("offered", (e) => e.name === "album/a.jpg"), WAIT);
+        const second = await ben.waitFor(
+          isFile("offered", (e) => e.name === "album/sub/b.jpg"),
+          WAIT,
+        );
         // Nothing is written before an offer is accepted.
         assert.equal(await Deno.stat(down).then(() => true, () => false), false);
         await ben.send(`/reject ${String(second.id).slice(0, 6)}`);
         await ben.send(`/accept ${String(first.id).slice(0, 6)}`);
         const done = await ben.waitFor(isFile("done"), WAIT);
+        assert.equal(done.path, join(await Deno.realPath(down), "album", "a.jpg"));
         assert.equal(sha(await Deno.readFile(String(done.path))), sha(a));
         const declined = await ann.waitFor(isFile("failed", (e) => e.to === "ben"), WAIT);
         assert.equal(declined.reason, "rejected");
-        assert.equal(declined.name, "sub/b.jpg");
-        await ann.waitFor(isFile("done", (e) => e.to === "ben" && e.name === "a.jpg"), WAIT);
+        assert.equal(declined.name, "album/sub/b.jpg");
+        await ann.waitFor(isFile("done", (e) => e.to === "ben" && e.name === "album/a.jpg"), WAIT);
       });
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -288,7 +317,7 @@ Deno.test({
         // Both sides are told once that a relay's rate limit applies.
         for (const p of [ann, ben]) {
           const said = p.eventsOf("notice").filter((e) =>
-            /through a relay/.test(String(e.message))
+            /through the server.s relay, .*--pair-rate/.test(String(e.message))
           );
           assert.equal(said.length, 1, p.describe());
         }

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { MAX_SAFE_NAME, numberedName, safeFileName } from "../../lib/files/safe_name.ts";
+import {
+  MAX_SAFE_DEPTH,
+  MAX_SAFE_NAME,
+  numberedName,
+  safeFileName,
+  safeRelativePath,
+} from "../../lib/files/safe_name.ts";
 
 Deno.test("names from the network become one plain, visible file name", () => {
   const cases: [string, string][] = [
@@ -41,4 +47,32 @@ Deno.test("numbered names never replace the original", () => {
   assert.equal(numberedName("report.pdf", 1), "report (1).pdf");
   assert.equal(numberedName("README", 2), "README (2)");
   assert.equal(numberedName("a.tar.gz", 3), "a.tar (3).gz");
+});
+
+Deno.test("safeRelativePath: directories kept as safe components, never above the directory", () => {
+  const cases: [string, string[]][] = [
+    ["album/sub/b.jpg", ["album", "sub", "b.jpg"]],
+    ["a.txt", ["a.txt"]],
+    ["../../.ssh/authorized_keys", ["ssh", "authorized_keys"]],
+    ["/etc/passwd", ["etc", "passwd"]],
+    ["C:\\Windows\\system.ini", ["C_", "Windows", "system.ini"]],
+    ["a/./b//c", ["a", "b", "c"]],
+    ["..", ["file"]],
+    ["/", ["file"]],
+    ["con/aux.txt", ["_con", "_aux.txt"]],
+    ["x\u202e/gpj.exe", ["x", "gpj.exe"]],
+  ];
+  for (const [raw, want] of cases) {
+    assert.deepEqual(safeRelativePath(raw), want, JSON.stringify(raw));
+  }
+  for (const [raw] of cases) {
+    for (const part of safeRelativePath(raw)) {
+      assert.equal(part, safeFileName(part), "each component is a safe name");
+      assert.ok(part !== "." && part !== ".." && !part.includes("/"));
+    }
+  }
+  const deep = Array.from({ length: 40 }, (_, i) => `d${i}`).join("/") + "/f.txt";
+  const parts = safeRelativePath(deep);
+  assert.equal(parts.length, MAX_SAFE_DEPTH + 1);
+  assert.ok(parts[MAX_SAFE_DEPTH]!.endsWith("_f.txt"), parts[MAX_SAFE_DEPTH]);
 });

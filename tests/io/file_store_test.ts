@@ -108,8 +108,48 @@ Deno.test("a hostile name stays inside the directory", async () => {
     await store.write("03", 0, bytesOf(10));
     const done = await store.finish("03", offer);
     assert.ok(done.ok);
-    assert.equal(done.path, join(await Deno.realPath(down), "_.._.ssh_authorized_keys"));
+    assert.equal(done.path, join(await Deno.realPath(down), "ssh", "authorized_keys"));
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["down", "x"]);
+    src.close();
+  });
+});
+
+Deno.test("a file of a directory lands in that tree; a link or file in the way is refused", async () => {
+  await withDir(async (dir) => {
+    const down = join(dir, "down");
+    const src = await sourceOf(dir, "x", bytesOf(300));
+    const store = await FileStore.open(down);
+    const put = async (id: string, name: string) => {
+      const offer = { id: new Uint8Array(8), ...src.offer, name };
+      await store.begin(id, offer, false);
+      await store.write(id, 0, bytesOf(300));
+      return await store.finish(id, offer);
+    };
+    const real = await Deno.realPath(down);
+    const first = await put("05", "album/sub/b.jpg");
+    assert.ok(first.ok);
+    assert.equal(first.path, join(real, "album", "sub", "b.jpg"));
+    // The same tree again: the directories are shared, the file is numbered.
+    const second = await put("06", "album/sub/b.jpg");
+    assert.ok(second.ok);
+    assert.equal(second.path, join(real, "album", "sub", "b (1).jpg"));
+    // A planted link where a directory goes is never followed; nor is a file replaced.
+    const outside = join(dir, "outside");
+    await Deno.mkdir(outside);
+    await Deno.symlink(outside, join(down, "linked"));
+    await Deno.writeTextFile(join(down, "plain"), "mine");
+    const linked = await put("07", "linked/c.jpg");
+    assert.ok(!linked.ok && /linked .*not a directory/.test(linked.reason), JSON.stringify(linked));
+    const plain = await put("08", "plain/d.jpg");
+    assert.ok(!plain.ok && /plain .*not a directory/.test(plain.reason), JSON.stringify(plain));
+    assert.deepEqual([...Deno.readDirSync(outside)], []);
+    assert.equal(await Deno.readTextFile(join(down, "plain")), "mine");
+    // A complete copy in the tree is found before anything is fetched; through a link, never.
+    const offer = { id: new Uint8Array(8), ...src.offer, name: "album/sub/b.jpg" };
+    assert.deepEqual(await store.prepare(offer), { kind: "complete", path: first.path });
+    await Deno.copyFile(first.path, join(outside, "c.jpg"));
+    const viaLink = { ...offer, name: "linked/c.jpg" };
+    assert.equal((await store.prepare(viaLink)).kind, "resume");
     src.close();
   });
 });

@@ -7,7 +7,8 @@
  * - alice and fion pass the reachability check; pat and ari never do (all asked with
  *   `--supernode`).
  * - bob ↔ carol relay through alice: 20 messages each way arrive exactly once, in order, and
- *   the server's own counter (its summary line) shows it relayed (almost) none of their bytes.
+ *   the server's own counter (its summary line) shows it relayed (almost) none of their bytes;
+ *   a file bob sends carol goes through alice too, verified.
  * - A second room (alice2, bob2, carol2): alice2 is killed (no goodbye); bob2 ↔ carol2 move to
  *   the server's relay within seconds and nothing is lost or duplicated.
  * - The server stops: bob and carol keep talking through alice; dave, started with
@@ -16,6 +17,8 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join as joinPath } from "node:path";
 import { labTest, NatLab } from "../support/natlab.ts";
 import { type P2pProcess, prepareProduct, startPeer, startServer } from "../support/proc.ts";
 import {
@@ -70,6 +73,7 @@ Deno.test(labTest(
       ],
     });
     const peers: P2pProcess[] = [];
+    const files = await Deno.makeTempDir({ prefix: "p2p-sn-files-" });
     const join = (
       name: string,
       room: string,
@@ -88,7 +92,14 @@ Deno.test(labTest(
       return p;
     };
     try {
-      const alice = join("alice", "sn-a", aHost.ns, ["--supernode"]);
+      // alice lends more of her uplink than the default (64 and 32 KiB/s) for the file below.
+      const alice = join("alice", "sn-a", aHost.ns, [
+        "--supernode",
+        "--supernode-relay-rate",
+        "128",
+        "--supernode-pair-rate",
+        "128",
+      ]);
       const alice2 = join("alice2", "sn-b", a2Host.ns, ["--supernode"]);
       await alice.waitFor(SERVING, 10_000, "alice: serving as a supernode");
       await alice2.waitFor(SERVING, 10_000, "alice2: serving as a supernode");
@@ -98,7 +109,11 @@ Deno.test(labTest(
       const fion = join("fion", "sn-c", hosts.fion.ns, ["--supernode"]);
       const ari = join("ari", "sn-c", hosts.ari.ns, ["--supernode"]);
       const bob = join("bob", "sn-a", hosts.bob.ns);
-      const carol = join("carol", "sn-a", hosts.carol.ns);
+      const carol = join("carol", "sn-a", hosts.carol.ns, [
+        "--auto-accept",
+        "--downloads",
+        joinPath(files, "down"),
+      ]);
       const bob2 = join("bob2", "sn-b", hosts.bob2.ns);
       const carol2 = join("carol2", "sn-b", hosts.carol2.ns);
       await Promise.all([
@@ -132,6 +147,40 @@ Deno.test(labTest(
       assert.deepEqual(textsFrom(carol, "bob"), b);
       assert.deepEqual(textsFrom(bob, "carol"), c);
       assert.ok(after - before < 1_000, `the server relayed ${after - before} bytes of it`);
+
+      // A file bob → carol goes through alice as well, verified; the server carries none of it.
+      const data = new Uint8Array(1_500_000).map((_, i) => (i * 7919 + (i >> 10)) & 0xff);
+      const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+      await Deno.writeFile(joinPath(files, "photo.raw"), data);
+      const fileStart = performance.now();
+      await bob.send(`/send carol ${joinPath(files, "photo.raw")}`);
+      const got = await carol.waitFor(
+        (e) => e.event === "file" && e.state === "done",
+        60_000,
+        "carol: the file via alice",
+      );
+      const fileMs = Math.round(performance.now() - fileStart);
+      assert.equal(sha(await Deno.readFile(String(got.path))), sha(data));
+      // Within alice's pair rate (128 KiB/s after a burst of 4 s of it): not faster than that.
+      const floor = 0.9 * ((data.length - 4 * 128 * 1024) / (128 * 1024)) * 1000;
+      assert.ok(fileMs > floor, `${fileMs} ms, faster than alice allows (${floor} ms)`);
+      const afterFile = await serverRelayedBytes(server.proc);
+      assert.ok(
+        afterFile - after < 20_000,
+        `the server relayed ${afterFile - after} bytes of a ${data.length}-byte file`,
+      );
+      assert.ok(
+        !bob.events.some((e) => e.event === "peer" && e.name === "carol" && e.via === "server"),
+        "bob and carol stayed on alice",
+      );
+      // The sender is told which relay holds the transfer to its rate, and by which option.
+      await bob.waitFor(
+        (e) =>
+          e.event === "notice" && e.kind === "file" &&
+          /through alice's relay \(a supernode\).*--supernode-pair-rate/.test(String(e.message)),
+        10_000,
+        "bob: the transfer keeps to alice's relay rate",
+      );
 
       // pat (port-restricted) was never found reachable, and nobody relays via pat.
       await pat.waitFor(
@@ -178,6 +227,7 @@ Deno.test(labTest(
       for (const n of ["alice", "bob", "carol"]) await waitTexts(dave, n, 1);
       console.log(
         `supernode lab: server relayed ${after - before} bytes of 40 messages via alice; ` +
+          `a 1.5 MB file via alice in ${fileMs} ms; ` +
           `bob2 moved to the server's relay ${moveMs} ms after alice2 stopped`,
       );
     } catch (e) {
@@ -191,6 +241,7 @@ Deno.test(labTest(
     } finally {
       for (const p of peers) await p.close();
       await server.proc.close();
+      await Deno.remove(files, { recursive: true });
     }
   },
   { sanitizeResources: false, sanitizeOps: false },

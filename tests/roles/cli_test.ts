@@ -293,6 +293,21 @@ Deno.test("cli: serve --cluster options", () => {
   );
 });
 
+Deno.test("cli: serve --puzzle-from (a percentage of --max-peers) and --no-puzzle", () => {
+  // Not given: the registry's own default (half the cap), as the help says.
+  assert.equal(serveOptions(parse("serve")).limits?.pressureAt, undefined);
+  assert.ok(oneLineHelp(SERVE_COMMAND).includes(`(default: ${DEFAULT_REGISTRY.pressureAt * 100})`));
+  const at = (...a: string[]) => serveOptions(parse("serve", ...a)).limits?.pressureAt;
+  assert.equal(at("--puzzle-from=75"), 0.75);
+  assert.equal(at("--puzzle-from", "0"), 0);
+  assert.equal(at("--puzzle-from=100"), 1);
+  assert.equal(at("--no-puzzle"), Infinity);
+  assertUsageError(["serve", "--puzzle-from=101"], "--puzzle-from", "from 0 to 100");
+  assertUsageError(["serve", "--puzzle-from=half"], "--puzzle-from");
+  assertUsageError(["serve", "--puzzle-from=12.5"], "--puzzle-from", "whole number");
+  assertUsageError(["serve", "--puzzle-from=60", "--no-puzzle"], "--puzzle-from", "--no-puzzle");
+});
+
 Deno.test("cli: serve defaults and values (seconds become ms)", () => {
   const cmd = parse("serve");
   assert.deepEqual(cmd, {

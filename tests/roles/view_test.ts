@@ -525,6 +525,16 @@ Deno.test("json view: one object per event, as the README documents", () => {
   assert.deepEqual(v.event({ type: "ready", name: "alice", public: PUB, fingerprint: FP_A }), [
     `{"event":"ready","name":"alice","fingerprint":"${FP_A}","public":"198.51.100.23:40112"}`,
   ]);
+  const withId = {
+    type: "ready",
+    name: "alice",
+    public: PUB,
+    fingerprint: FP_A,
+    id: "0a1b",
+  } as const;
+  assert.deepEqual(v.event(withId), [
+    `{"event":"ready","name":"alice","fingerprint":"${FP_A}","public":"198.51.100.23:40112","id":"0a1b"}`,
+  ]);
   assert.deepEqual(v.event({ type: "notice", kind: "portmap", message: "Mapped" }), [
     `{"event":"notice","kind":"portmap","message":"Mapped"}`,
   ]);

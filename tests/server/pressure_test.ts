@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { Registry } from "../../lib/server/registry.ts";
+import { parseServe } from "../../lib/roles/cli.ts";
 import { difficultyFor } from "../../lib/server/pressure.ts";
 import { solvePuzzle } from "../../lib/crypto/puzzle.ts";
 import { signedHello, testPeerId } from "../support/hello.ts";
@@ -164,4 +165,28 @@ Deno.test("pressure: with an attack filling the server with one-member rooms and
   net.runUntilTrue(() => bob.messages().length === 1, 5_000);
   assert.deepEqual(bob.messages(), ["alice: hello bob"]);
   assert.ok(server.peerCount <= 60);
+});
+
+Deno.test("pressure: `p2p serve --puzzle-from` moves the threshold, `--no-puzzle` removes it, what attackers get follows", () => {
+  /** How many of `n` plain HELLOs into new rooms (no solution) a server made from `args` welcomes before asking a puzzle. */
+  const welcomed = (args: string[], maxPeers: number) => {
+    const cmd = parseServe([`--max-peers=${maxPeers}`, ...args]);
+    assert.ok(cmd.kind === "serve");
+    const r = new Registry(cmd.options.limits!, seededRandom(9), SECRET);
+    for (let i = 0; i < maxPeers; i++) {
+      const h = attackHello(r, 0, i);
+      r.handleDatagram(0, h.from, h.bytes);
+      const kinds = answers(r).map((m) => m.type);
+      if (!kinds.includes(MsgType.Welcome)) {
+        assert.deepEqual(kinds, [MsgType.Cookie], "asked for the puzzle");
+        return i;
+      }
+    }
+    return maxPeers;
+  };
+  assert.equal(welcomed([], 8), 4, "the default: from half the cap");
+  assert.equal(welcomed(["--puzzle-from=75"], 8), 6);
+  assert.equal(welcomed(["--puzzle-from=100"], 8), 8, "only when full");
+  assert.equal(welcomed(["--puzzle-from=0"], 8), 0, "always");
+  assert.equal(welcomed(["--no-puzzle"], 8), 8, "never");
 });

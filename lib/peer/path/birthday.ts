@@ -393,26 +393,8 @@ export class BirthdaySearch {
           sockets: st.slots.length,
         });
         return;
-      case "opening": {
-        const due = Math.min(
-          st.slots.length,
-          Math.floor(((now - st.started) * this.#o.openRate) / 1000) + 1,
-        );
-        for (; st.next < due; st.next++) {
-          this.#probes.push({ to: st.to, via: st.slots[st.next]! });
-          this.stats.probes++;
-        }
-        if (st.next < st.slots.length) return;
-        this.#frames.push({ stage: BirthdayStage.Go, round: st.round, sockets: st.slots.length });
-        this.#state = {
-          s: "waiting",
-          round: st.round,
-          slots: st.slots,
-          until: now + this.#scanTime() + 2 * this.#o.resend,
-          goAgainAt: now + this.#o.resend / 2,
-        };
-        return;
-      }
+      case "opening":
+        return this.#open(now, st);
       case "waiting":
         if (now >= st.until) return this.#fail(now);
         if (now >= st.goAgainAt) {
@@ -424,22 +406,46 @@ export class BirthdaySearch {
         // The go was lost: the hard side has had time to open its sockets; scan anyway.
         if (now >= st.until) this.#startScan(now, st.round, view);
         return;
-      case "scanning": {
+      case "scanning":
         if (now >= st.until) return this.#fail(now);
-        const due = Math.min(
-          this.#o.probes,
-          Math.floor(((now - st.started) * this.#o.rate) / 1000) + 1,
-        );
-        for (; st.sent < due; st.sent++) {
-          const port = st.ports.next();
-          if (port === undefined) break;
-          this.#probes.push({ to: { hostname: st.host, port }, via: 0 });
-          this.stats.probes++;
-        }
-        if (st.sent < due) st.sent = this.#o.probes;
-        return;
-      }
+        return this.#scan(now, st);
     }
+  }
+
+  /** The hard side opens its sockets at the open rate, then tells the easy side to scan. */
+  #open(now: number, st: Extract<State, { s: "opening" }>): void {
+    const due = Math.min(
+      st.slots.length,
+      Math.floor(((now - st.started) * this.#o.openRate) / 1000) + 1,
+    );
+    for (; st.next < due; st.next++) {
+      this.#probes.push({ to: st.to, via: st.slots[st.next]! });
+      this.stats.probes++;
+    }
+    if (st.next < st.slots.length) return;
+    this.#frames.push({ stage: BirthdayStage.Go, round: st.round, sockets: st.slots.length });
+    this.#state = {
+      s: "waiting",
+      round: st.round,
+      slots: st.slots,
+      until: now + this.#scanTime() + 2 * this.#o.resend,
+      goAgainAt: now + this.#o.resend / 2,
+    };
+  }
+
+  /** The easy side probes the hard side's ports at the scan rate, until it has sent them all. */
+  #scan(now: number, st: Extract<State, { s: "scanning" }>): void {
+    const due = Math.min(
+      this.#o.probes,
+      Math.floor(((now - st.started) * this.#o.rate) / 1000) + 1,
+    );
+    for (; st.sent < due; st.sent++) {
+      const port = st.ports.next();
+      if (port === undefined) break;
+      this.#probes.push({ to: { hostname: st.host, port }, via: 0 });
+      this.stats.probes++;
+    }
+    if (st.sent < due) st.sent = this.#o.probes;
   }
 
   /** A BIRTHDAY frame from the peer (authenticated: it came sealed). */

@@ -28,7 +28,8 @@
  *
  * @module
  */
-import { type Endpoint, formatEndpoint, sameEndpoint } from "../../wire/address.ts";
+import { type Endpoint, sameEndpoint } from "../../wire/address.ts";
+import { ProbeLedger } from "./probes.ts";
 
 /**
  * Where a candidate came from; higher ranks win when several work: a LAN address (`private`:
@@ -40,8 +41,6 @@ export type CandidateKind = "private" | "ipv6" | "public" | "reflexive";
 
 const RANK: Record<CandidateKind, number> = { private: 4, ipv6: 3, public: 2, reflexive: 1 };
 const MAX_REFLEXIVE = 4;
-/** Most probes awaiting a reply (a birthday search sends up to a few thousand). */
-const MAX_PROBES_PENDING = 4096;
 /** Most extra candidates a peer may tell us about. */
 const MAX_EXTRA = 4;
 
@@ -142,17 +141,14 @@ export class PathMachine {
   #round: { end: number; nextProbe: number; sent: number } | undefined;
   #nextRound: number | undefined;
   #backoff: number;
-  #txid = 0;
-  #probes = new Map<number, { to: Endpoint; sentAt: number; via: number }>();
+  /** Probes awaiting replies, the endpoints the peer proved, the budget for the others. */
+  #probes: ProbeLedger;
   #lastSent = 0;
   #awaitingSince: number | undefined;
   #nextLiveness = 0;
   #actions: PathAction[] = [];
-  /** Endpoints the peer proved it answers from (authenticated traffic came from them). */
-  #proven = new Set<string>();
   /** Candidates the peer told us about itself (kept across re-introductions). */
   #extra: Candidate[] = [];
-  #budget: ProbeBudget;
   #events: PathEvent[] = [];
 
   /**
@@ -176,7 +172,7 @@ export class PathMachine {
     },
   ) {
     this.#o = { ...DEFAULT_PATH, ...opts.options };
-    this.#budget = opts.budget ?? new ProbeBudget(this.#o);
+    this.#probes = new ProbeLedger(opts.budget ?? new ProbeBudget(this.#o));
     this.#relayOnly = opts.relayOnly;
     this.#initiator = opts.initiator;
     this.#backoff = this.#o.retryMin;
@@ -292,7 +288,7 @@ export class PathMachine {
    */
   onProbe(now: number, from: Endpoint, via = 0): void {
     if (this.#relayOnly) return;
-    this.#prove(from);
+    this.#probes.prove(from);
     this.onDirectTraffic(now, from, via);
     this.onPeerSeen(now, from, via);
   }
@@ -329,9 +325,8 @@ export class PathMachine {
    */
   onProbeAck(now: number, from: Endpoint, txid: number, via = 0): boolean {
     if (this.#relayOnly) return false;
-    const probe = this.#probes.get(txid);
-    if (!probe || probe.via !== via) return false;
-    this.#probes.delete(txid);
+    const probe = this.#probes.ack(txid, via);
+    if (!probe) return false;
     if (!sameEndpoint(probe.to, from)) {
       this.onPeerSeen(now, from, via);
       return false;
@@ -351,7 +346,7 @@ export class PathMachine {
   }
 
   #answered(now: number, from: Endpoint, via: number, rtt: number): void {
-    this.#prove(from);
+    this.#probes.prove(from);
     const kind = this.#candidates.find((c) => isPair(c, from, via))?.kind ?? "reflexive";
     const cur = this.#selected;
     if (this.#state === "direct" && cur && isPair(cur, from, via)) {
@@ -422,11 +417,7 @@ export class PathMachine {
         this.#liveness(now);
       }
     }
-    // Probes sit in the order they were sent: only the oldest can have expired.
-    for (const [txid, p] of this.#probes) {
-      if (now - p.sentAt <= 10_000) break;
-      this.#probes.delete(txid);
-    }
+    this.#probes.expire(now);
   }
 
   #liveness(now: number): void {
@@ -479,13 +470,8 @@ export class PathMachine {
   }
 
   #probe(now: number, to: Endpoint, via: number, budgeted = true): void {
-    if (budgeted && !this.#mayProbe(now, to)) return;
-    const txid = this.#txid = (this.#txid + 1) >>> 0;
-    if (this.#probes.size >= MAX_PROBES_PENDING) {
-      // Oldest first (insertion order): a birthday search can have thousands out at once.
-      this.#probes.delete(this.#probes.keys().next().value!);
-    }
-    this.#probes.set(txid, { to, sentAt: now, via });
+    const txid = this.#probes.send(now, to, via, budgeted);
+    if (txid === undefined) return;
     if (this.#selected && isPair(this.#selected, to, via)) this.#lastSent = now;
     this.#actions.push({ type: "probe", to, txid, via });
   }
@@ -514,26 +500,12 @@ export class PathMachine {
 
   /** True when the peer proved it answers from `to` (authenticated traffic came from it). */
   proven(to: Endpoint): boolean {
-    return this.#proven.has(formatEndpoint(to));
-  }
-
-  /** Probes to endpoints this peer never answered from go through the (shared) budget. */
-  #mayProbe(now: number, to: Endpoint): boolean {
-    const key = formatEndpoint(to);
-    return this.#proven.has(key) || this.#budget.take(now, key);
+    return this.#probes.proven(to);
   }
 
   /** Probes the budget held back (for this machine's budget; shared budgets count for all). */
   get throttled(): number {
-    return this.#budget.throttled;
-  }
-
-  /** Marks `from` as an endpoint the peer answers from (no probe budget for it). */
-  #prove(from: Endpoint): void {
-    const key = formatEndpoint(from);
-    if (this.#proven.has(key)) return;
-    if (this.#proven.size >= 16) this.#proven.clear();
-    this.#proven.add(key);
+    return this.#probes.throttled;
   }
 
   #emit(): void {
