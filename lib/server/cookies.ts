@@ -96,14 +96,14 @@ export class Cookies {
   rotate(now: number): void {
     const period = Math.floor((now + this.#offset) / COOKIE_ROTATION);
     if (period === this.#period) return;
+    // One period on: the current secret becomes the previous one; else both are made anew.
     const next = period === this.#period + 1;
-    const pair = (master: Uint8Array, was: [Uint8Array, Uint8Array]): [Uint8Array, Uint8Array] => [
+    const pair = (master: Uint8Array, was?: [Uint8Array, Uint8Array]): [Uint8Array, Uint8Array] => [
       periodSecret(master, period),
-      next ? was[0] : periodSecret(master, period - 1),
+      next && was ? was[0] : periodSecret(master, period - 1),
     ];
     this.#secrets = pair(this.#master, this.#secrets);
-    const shared = this.#sharedMaster;
-    if (shared) this.#shared = pair(shared, this.#shared ?? this.#secrets);
+    if (this.#sharedMaster) this.#shared = pair(this.#sharedMaster, this.#shared);
     this.#period = period;
   }
 

@@ -5,8 +5,9 @@
  * period), and
  * when its server goes silent it registers at another server with that cookie, without a COOKIE
  * round trip, whatever the servers' monotonic clocks; a HELLO replayed at another server while
- * the peer's own server runs gets only a COOKIE. Without the secret, or with another one, a
- * failover costs one COOKIE round trip as before.
+ * the peer's own server runs gets only a COOKIE; a PING from a new address is answered with the
+ * cluster's cookie for it. Without the secret, or with another one, a failover costs one COOKIE
+ * round trip as before.
  *
  * @module
  */
@@ -96,14 +97,14 @@ class Net {
     }
   }
 
-  /** `m` from the peer to node `n`: what `n` answered the peer. */
-  send(n: Node, m: ServerMsg): ServerMsg[] {
-    n.r.handleDatagram(this.now + n.delta, PEER, encodeServerMsg(m));
+  /** `m` from the peer (at `from`) to node `n`: what `n` answered there. */
+  send(n: Node, m: ServerMsg, from = PEER): ServerMsg[] {
+    n.r.handleDatagram(this.now + n.delta, from, encodeServerMsg(m));
     this.pump();
     const out: ServerMsg[] = [];
     for (let t = n.r.pollTransmit(); t; t = n.r.pollTransmit()) {
       const d = decodeServerMsg(t.data);
-      if (d.ok && t.to.port === PEER.port) out.push(d.value);
+      if (d.ok && t.to.port === from.port) out.push(d.value);
     }
     return out;
   }
@@ -139,15 +140,14 @@ class Net {
     return { token: w.token, ...(w.cookie ? { cookie: w.cookie.cookie } : {}) };
   }
 
-  /** A PING of the registered peer to `n`: the answers. */
-  ping(n: Node, token: Uint8Array): ServerMsg[] {
-    return this.send(n, {
-      type: MsgType.Ping,
-      id: ID,
-      token,
-      cookie: new Uint8Array(8),
-      digest: 0,
-    });
+  /** A PING of the registered peer to `n` (from `from`, with `cookie`): the answers. */
+  ping(
+    n: Node,
+    token: Uint8Array,
+    from = PEER,
+    cookie: Uint8Array = new Uint8Array(8),
+  ): ServerMsg[] {
+    return this.send(n, { type: MsgType.Ping, id: ID, token, cookie, digest: 0 }, from);
   }
 }
 
@@ -227,15 +227,34 @@ Deno.test("cluster cookies: members get each period's cookie unasked once; none 
     const withCookie = secret ? [MsgType.Pong, MsgType.Cookie] : [MsgType.Pong];
     net.advance(1_000);
     assert.deepEqual(types(net.ping(a, token)), [MsgType.Pong], "it has this period's");
+    let latest: Uint8Array | undefined;
     for (let k = 1; k <= 3; k++) {
       // Into the next period (PINGs keep the member alive on the way).
       for (let t = 0; t < COOKIE_ROTATION; t += 20_000) {
         net.advance(20_000);
         const answers = net.ping(a, token);
         assert.deepEqual(types(answers), t === 40_000 ? withCookie : [MsgType.Pong], `${k} ${t}`);
+        const c = answers[1];
+        if (c?.type === MsgType.Cookie) latest = c.cookie;
       }
     }
     assert.equal(a.r.stats.cookiesRefreshed, secret ? 4 : 0, "after the WELCOME, 3 periods");
     assert.equal(a.r.stats.cookies, 1, "the registration's COOKIE only");
+    if (!secret) continue;
+    // Into the next period: the last cookie, now the previous period's, still does (a HELLO of
+    // the member again, from its address).
+    net.advance(50_000);
+    assert.equal(net.hello(a, latest).type, MsgType.Welcome, "the previous period's cookie");
+    // The peer's NAT gives it a new port: its PING from there (with the cookie of its old
+    // address) gets a COOKIE, the cluster's for the new address, and with that the PING moves
+    // the registration; the cookie the peer holds stays one it can fail over with.
+    const there = { ...PEER, port: PEER.port + 1 };
+    net.advance(10_000);
+    const asked = net.ping(a, token, there, latest);
+    assert.deepEqual(types(asked), [MsgType.Cookie]);
+    const c = asked[0]!;
+    assert.ok(c.type === MsgType.Cookie);
+    assert.deepEqual(c.cookie, a.r.sharedCookieFor(ID, there), "the shared cookie");
+    assert.deepEqual(types(net.ping(a, token, there, c.cookie)), [MsgType.Pong]);
   }
 });
