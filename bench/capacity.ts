@@ -122,13 +122,14 @@ async function stop(p: Proc): Promise<void> {
   await stopChild(p.child);
 }
 
-function rssKiB(pid: number): number {
+/** A process's resident set size, in KiB (`/proc/PID/status`). */
+export function rssKiB(pid: number): number {
   const s = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(/VmRSS:\s*(\d+)/.exec(s)?.[1] ?? 0);
 }
 
 /** One simulated peer. */
-interface Peer {
+export interface Peer {
   id: Uint8Array;
   room: number;
   source: number;
@@ -136,11 +137,13 @@ interface Peer {
   ping?: Uint8Array;
 }
 
-function peerId(i: number, salt: number): Uint8Array {
+/** The id of simulated peer `i` (`salt` keeps runs apart). */
+export function peerId(i: number, salt: number): Uint8Array {
   return testPeerId(`${salt}/${i}`);
 }
 
-function sourceHost(s: number): string {
+/** The loopback address of source `s` (127.1.x.y). */
+export function sourceHost(s: number): string {
   return `127.1.${(s >> 8) & 255}.${(s & 255) + 1}`;
 }
 
@@ -174,7 +177,7 @@ function signedHello(p: Peer, cookie: Uint8Array): Uint8Array {
 }
 
 /** A socket of the generator: one source address, a queue of replies a worker waits on. */
-class Source {
+export class Source {
   readonly conn: Deno.DatagramConn;
   pongs = 0;
   other = 0;
@@ -209,7 +212,15 @@ class Source {
   }
 }
 
-async function register(server: Deno.NetAddr, sources: Source[], peers: Peer[]): Promise<void> {
+/**
+ * Registers `peers` with `server` (COOKIE round trip, then the signed HELLO), each from its
+ * source; a source's peers one after the other, the sources at once.
+ */
+export async function register(
+  server: Deno.NetAddr,
+  sources: Source[],
+  peers: Peer[],
+): Promise<void> {
   const bySource = sources.map(() => [] as Peer[]);
   for (const p of peers) bySource[p.source]!.push(p);
   await Promise.all(sources.map(async (s, i) => {
@@ -217,7 +228,11 @@ async function register(server: Deno.NetAddr, sources: Source[], peers: Peer[]):
       let cookie: Uint8Array = new Uint8Array(0);
       await s.ask(server, bareHello(p), (d) => {
         const m = decodeServerMsg(d);
-        if (!m.ok || m.value.type !== MsgType.Cookie) return false;
+        // The answer echoes the HELLO's nonce (zeros), unlike a cluster's shared cookie that
+        // follows the previous peer's WELCOME (it echoes that peer's token).
+        if (!m.ok || m.value.type !== MsgType.Cookie || m.value.echo.some((b) => b !== 0)) {
+          return false;
+        }
         cookie = m.value.cookie;
         return true;
       });

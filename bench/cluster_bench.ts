@@ -22,7 +22,10 @@ function registry(cluster: boolean): Registry {
       server: systemRandom(8),
       key: systemRandom(32),
       endpoints: [{ hostname: "192.0.2.1", port: 7777 }],
+      // With a shared secret the servers share cookies: a PING also checks the member's period.
+      cookieKey: systemRandom(32),
     });
+    r.handleWallClock(0, 1_796_000_000_000);
     r.handleEngine(0, true);
   }
   return r;

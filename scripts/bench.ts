@@ -461,9 +461,17 @@ async function clusterIntro(): Promise<{ figures: Figure[]; summary: string[] } 
     return undefined;
   }
   progress("cluster: introduction latency across two servers vs one, 200 samples each");
-  return figuresAndSummary(
+  const intro = figuresAndSummary(
     await run(Deno.execPath(), ["run", "--allow-all", "bench/cluster_intro.ts", "200"]),
   );
+  progress("cluster: 3 servers x 5,000 peers vs one server with 15,000 (about 90 s)");
+  const cap = figuresAndSummary(
+    await run(Deno.execPath(), ["run", "--allow-all", "bench/cluster_capacity.ts"]),
+  );
+  return {
+    figures: [...intro.figures, ...cap.figures],
+    summary: [...intro.summary, ...cap.summary],
+  };
 }
 
 function clusterMarkdown(d: { summary: string[] }): string {
@@ -473,7 +481,10 @@ function clusterMarkdown(d: { summary: string[] }): string {
     "`bench/cluster_intro.ts` runs two `p2p serve --cluster` processes on one `nats-server` " +
     "(127.0.0.1) and, in a room of its own per sample, registers peer X with the first, then " +
     "peer Y with the first (the baseline) or the second: the time from Y's HELLO to both " +
-    "INTROs. Goal: the median across servers at most 1.2 × the baseline's + 2 ms.",
+    "INTROs. Goal: the median across servers at most 1.2 × the baseline's + 2 ms. " +
+    "`bench/cluster_capacity.ts` registers 3 × 5,000 peers (rooms of 10 spread over the " +
+    "servers) at three such servers and 15,000 at one plain server: RSS per peer and CPU per " +
+    "registration of each, and nats-server's (no goals: every server holds every member).",
     "",
     ...d.summary.map((l) => `- ${l}`),
   ].join("\n");

@@ -57,6 +57,7 @@ import {
 import { replayPair, type ReplayPeer } from "../tests/wire/pair_replay.ts";
 import {
   addressCookieRef,
+  clusterCookieKeyRef,
   clusterKeyRef,
   clusterMacRef,
   ed25519PublicRef,
@@ -84,7 +85,7 @@ import {
   xxpsk0Ref,
 } from "../tests/wire/reference.ts";
 import { type Json, toJson, VECTORS_PATH } from "../tests/wire/vector_json.ts";
-import { clusterKey } from "../lib/crypto/cluster_mac.ts";
+import { clusterCookieKey, clusterKey } from "../lib/crypto/cluster_mac.ts";
 import {
   type ClusterEnvelope,
   type ClusterMsg,
@@ -772,6 +773,28 @@ function handshakeFrameFields(which: 0 | 1, k: number): HandshakeFrame {
 const CLUSTER_SECRET = "the shared secret of the cluster vectors";
 const CLUSTER_KEY = clusterKey(utf8.encode(CLUSTER_SECRET));
 same("cluster key", CLUSTER_KEY, clusterKeyRef(utf8.encode(CLUSTER_SECRET)));
+/** A cookie of the cluster's servers (section 23): the shared master, the wall clock's period. */
+const clusterCookie = (() => {
+  const master = clusterCookieKey(utf8.encode(CLUSTER_SECRET));
+  same("cluster cookie key", master, clusterCookieKeyRef(utf8.encode(CLUSTER_SECRET)));
+  const wallMs = 1_796_000_000_000, now = 5_000;
+  const r = new Registry({}, (n) => new Uint8Array(n), MASTER);
+  r.joinCluster({
+    server: new Uint8Array(8),
+    key: null,
+    heartbeat: 1_000,
+    lease: 10_000,
+    endpoints: [],
+    keepalive: 4,
+    cookieKey: master,
+  });
+  r.handleWallClock(now, wallMs);
+  const period = Math.floor(wallMs / 60_000);
+  const text = endpointText(ALICE_AT.hostname, ALICE_AT.port);
+  const cookie = r.sharedCookieFor(ALICE, ALICE_AT, now);
+  same("cluster cookie", cookie, addressCookieRef(periodSecretRef(master, period), ALICE, text));
+  return { master, wall_ms: wallMs, period, id: ALICE, endpoint: ALICE_AT, text, cookie };
+})();
 const SERVER_A = labelled("cluster server A").slice(0, 8);
 const SERVER_B = labelled("cluster server B").slice(0, 8);
 const clusterRecord: ClusterRecord = {
@@ -854,6 +877,7 @@ const vectors = {
     section: "21. Server clusters",
     secret: CLUSTER_SECRET,
     key: CLUSTER_KEY,
+    cookie: clusterCookie,
     record_digest: recordDigest(clusterRecord),
     cases: clusterCases,
   },

@@ -375,7 +375,8 @@ export class ServerLink {
   #ping(now: number, s: Registered): void {
     if (s.awaitingSince === undefined) s.awaitingSince = now;
     const waited = now - s.awaitingSince;
-    if (waited >= this.#c.pings.giveUp && (!s.lost || this.#c.moves.movedInLoss)) {
+    const giveUp = this.#c.moves.movedInLoss ? this.#c.pings.moveGiveUp : this.#c.pings.giveUp;
+    if (waited >= giveUp && (!s.lost || this.#c.moves.movedInLoss)) {
       if (!s.lost) this.#c.events.push({ type: "server-lost" });
       s.lost = true;
       const other = this.#c.moves.lossMove(this.#c.servers);
@@ -396,6 +397,6 @@ export class ServerLink {
       }
     }
     this.#c.sendPing(now);
-    s.nextPing = this.#c.pings.retry(now, waited);
+    s.nextPing = this.#c.pings.retry(now, waited, s.awaitingSince + giveUp);
   }
 }

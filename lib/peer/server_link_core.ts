@@ -117,12 +117,17 @@ export class LinkCore {
     this.sendHello(now);
   }
 
-  /** Moves on to the next server (a fallback) or to entry `to`, with a fresh cookie and nonce. */
+  /**
+   * Moves on to the next server (a fallback) or to entry `to`, with a fresh nonce, and without
+   * the cookie unless both are servers of one cluster (which may share cookies: then the HELLO
+   * needs no COOKIE round trip; if not, it gets a COOKIE as it would without one).
+   */
   next(now: number, to?: number): void {
+    const from = this.servers.index;
     const sibling = this.servers.next(now, to);
     this.moves.stop();
     this.pings.rtt.reset();
-    this.hello.forget();
+    this.hello.forget(this.servers.clustered(from, this.servers.index));
     // The same server over another transport: the same attempt, so that a slow stream's late
     // WELCOME still counts (see ServerLink.handle).
     if (!sibling) this.hello.newNonce();

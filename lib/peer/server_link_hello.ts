@@ -83,9 +83,12 @@ export class HelloCredentials {
     this.#nonce = nonce;
   }
 
-  /** Another server (or transport): no cookie, no puzzle. */
-  forget(): void {
-    this.#cookie = new Uint8Array(COOKIE_LEN);
+  /**
+   * Another server (or transport): no puzzle, and no cookie unless `keepCookie` (a server of the
+   * same cluster, which may honour it).
+   */
+  forget(keepCookie = false): void {
+    if (!keepCookie) this.#cookie = new Uint8Array(COOKIE_LEN);
     this.#difficulty = 0;
   }
 

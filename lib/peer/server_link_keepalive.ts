@@ -9,7 +9,12 @@
  * @module
  */
 import { PingRtt } from "./server_link_parts.ts";
-import { CLUSTER_FAILOVER_AFTER, EARLY_SAMPLES, SERVER_LOST_AFTER } from "./server_link_types.ts";
+import {
+  CLUSTER_FAILOVER_AFTER,
+  CLUSTER_MOVE_GIVE_UP,
+  EARLY_SAMPLES,
+  SERVER_LOST_AFTER,
+} from "./server_link_types.ts";
 
 /**
  * The PING timing of one server link.
@@ -45,6 +50,15 @@ export class PingSchedule {
   }
 
   /**
+   * How long the lost server's other transport, tried with the same registration, may leave
+   * PINGs unanswered before the next server, in ms: {@link CLUSTER_MOVE_GIVE_UP} in a cluster
+   * (its other servers wait), else {@link giveUp}.
+   */
+  get moveGiveUp(): number {
+    return this.#cluster ? CLUSTER_MOVE_GIVE_UP : this.giveUp;
+  }
+
+  /**
    * A cluster's SERVERS: `learned` when it named other servers, `keepalive` its advice in
    * seconds (0: none; never more than the option).
    */
@@ -66,11 +80,13 @@ export class PingSchedule {
 
   /**
    * A PING went out at `now` after awaiting a PONG for `waited` ms: the next one, sooner (1 s,
-   * 2 s, 4 s …) up to the keepalive interval.
+   * 2 s, 4 s …) up to the keepalive interval; in a cluster no later than `lostAt`, when the
+   * server would count as lost (so that failover starts on time, not at the next retry).
    */
-  retry(now: number, waited: number): number {
+  retry(now: number, waited: number, lostAt = Infinity): number {
     const k = this.#keepalive;
-    return now + (waited === 0 ? Math.min(1_000, k) : Math.min(Math.max(waited, 1_000), k));
+    const next = now + (waited === 0 ? Math.min(1_000, k) : Math.min(Math.max(waited, 1_000), k));
+    return this.#cluster && lostAt > now ? Math.min(next, lostAt) : next;
   }
 
   /** Moved to the server's other transport at `now`: the next PING soon. */

@@ -157,6 +157,8 @@ export class ServerList {
   /** The boot id of the latest WELCOME; null before the first. */
   #boot: Uint8Array | null = null;
   #boots: (Uint8Array | undefined)[] = [];
+  /** Entries known as servers of one cluster (the one that sent SERVERS, and those it named). */
+  #cluster = new Set<number>();
 
   /**
    * `first`, then `fallbacks`; `groups`, one number per server, says which are the same server
@@ -177,12 +179,35 @@ export class ServerList {
    * in all; each is a server of its own.
    */
   learn(servers: readonly Endpoint[], max: number): void {
+    if (servers.length > 0) this.#cluster.add(this.#current);
     for (const ep of servers) {
-      if (this.#all.length >= max) break;
-      if (this.#all.some((known) => sameEndpoint(known, ep))) continue;
+      const known = this.indexOf(ep);
+      if (known >= 0) this.#cluster.add(known);
+      if (known >= 0 || this.#all.length >= max) continue;
+      this.#cluster.add(this.#all.length);
       this.#all.push(ep);
       if (this.#groups) this.#groups.push(Math.max(-1, ...this.#groups) + 1);
     }
+  }
+
+  /**
+   * True when entries `i` and `j` are servers of one cluster (a server that sent SERVERS and
+   * one it named, over any of their transports): a cookie of one may be valid at the other
+   * (`docs/protocol.md` 23).
+   */
+  clustered(i: number, j: number): boolean {
+    return i !== j && this.#inCluster(i) && this.#inCluster(j);
+  }
+
+  #inCluster(i: number): boolean {
+    if (this.#cluster.has(i)) return true;
+    for (const k of this.#cluster) if (this.#same(k, i)) return true;
+    return false;
+  }
+
+  /** The entry of the server in use. */
+  get index(): number {
+    return this.#current;
   }
 
   /** The server in use. */

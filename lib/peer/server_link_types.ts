@@ -18,6 +18,14 @@ export const SERVER_LOST_AFTER = 10_000;
  */
 export const CLUSTER_FAILOVER_AFTER = 3_000;
 
+/**
+ * Once a cluster told us its other servers: how long the lost server's other transport (TCP or
+ * TLS, tried first with the same registration) may leave a PING unanswered before we register
+ * with the next server, in ms. A live server answers over a stream within a few round trips; a
+ * dead one never does, and the cluster's other servers wait.
+ */
+export const CLUSTER_MOVE_GIVE_UP = 1_500;
+
 /** Most rendezvous points a link keeps (given ones and a cluster's). */
 export const MAX_LINK_SERVERS = 16;
 

@@ -8,7 +8,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { clusterKey } from "../crypto/cluster_mac.ts";
+import { clusterCookieKey, clusterKey } from "../crypto/cluster_mac.ts";
 import {
   clusterSecretFrom,
   connectEngine,
@@ -53,6 +53,9 @@ const log = getLogger(["p2p", "serve", "cluster"]);
 /** How long the engine may take to answer at start before the log says it is missing, ms. */
 const ENGINE_PATIENCE = 5_000;
 
+/** How often the wall clock is read for shared cookies' periods, ms. */
+const WALL_CLOCK_EVERY = 10_000;
+
 /**
  * Joins `registry` (running on `driver`, bound to `host`) to the cluster `o` names, or returns
  * undefined when no cluster URL is given. Throws an Error saying what is wrong with a URL,
@@ -82,7 +85,15 @@ export async function startCluster(
     lease: o.lease,
     endpoints,
     keepalive: o.keepalive,
+    cookieKey: secret && clusterCookieKey(secret),
   });
+  // Shared cookies count their periods on the wall clock: read now and every few seconds.
+  const wallClock = () => driver.step((now) => registry.handleWallClock(now, Date.now()));
+  let clock: ReturnType<typeof setInterval> | undefined;
+  if (secret) {
+    wallClock();
+    clock = setInterval(wallClock, WALL_CLOCK_EVERY);
+  }
   const view = registry.cluster!;
   log.info("Cluster: joining through {engine} as server {server}", {
     engine: redactUrl(url),
@@ -123,6 +134,7 @@ export async function startCluster(
     metrics: () => ({ stats: view.stats, rttMs: link.rtt }),
     close: () => {
       clearTimeout(unreached);
+      clearInterval(clock);
       return link.close();
     },
   };

@@ -57,7 +57,19 @@ export interface ClusterOptions {
   endpoints: Endpoint[];
   /** The keepalive interval peers are asked to keep at most, s (fast failover). */
   keepalive: number;
+  /**
+   * The cluster's cookie key (`clusterCookieKey` of the shared secret), or null/absent: this
+   * server's own cookies. With it, every server issues and accepts the same cookies (in the
+   * periods of the wall clock given to `Registry.handleWallClock`).
+   */
+  cookieKey?: Uint8Array | null;
 }
+
+/**
+ * How many heartbeat intervals without a word from a server make its members' HELLOs here
+ * failovers (their shared cookies are accepted; `docs/protocol.md` 23).
+ */
+export const SILENT_BEATS = 2.5;
 
 /** Defaults of {@link ClusterOptions}' timers. */
 export const DEFAULT_CLUSTER = { heartbeat: 1_000, lease: 10_000, keepalive: 4 };
@@ -174,6 +186,19 @@ export class Cluster implements ClusterView {
       drop: (reason) => this.#drop(reason),
       introduced: () => void this.#stats.remoteIntroductions++,
     });
+  }
+
+  /**
+   * True when a HELLO with id `num` may carry the cluster's shared cookie at `now`: the id is our
+   * member, or a member of a server not heard for {@link SILENT_BEATS} heartbeats (its peer fails
+   * over). A HELLO replayed at this server while the peer's own server runs needs our cookie.
+   */
+  sharedCookieOk(num: bigint, now: number): boolean {
+    const m = this.#p.members.get(num);
+    if (!m?.home) return m !== undefined;
+    const s = this.#remote.servers.get(m.home.hex);
+
+    return !s || now - s.lastHeard >= SILENT_BEATS * this.#o.heartbeat;
   }
 
   /** Counters. */

@@ -242,6 +242,7 @@ function stubOf(now: number, s: Server, r: ClusterRecord, room: Room, token: Uin
     lastSeen: now,
     lastResync: -Infinity,
     lastWrongToken: -Infinity,
+    cookieAt: -Infinity,
     relay: undefined,
     older: undefined,
     newer: undefined,

@@ -15,7 +15,7 @@ import { ID_LEN, MsgType } from "../wire/header.ts";
 import { COOKIE_LEN, type MsgOf, RefuseCode, TOKEN_LEN } from "../wire/server_msg.ts";
 import type { Cookies } from "./cookies.ts";
 import type { Introductions } from "./introductions.ts";
-import { idNum, type Member, nameOf, tokenIs, tokenOf } from "./member.ts";
+import { idNum, idOf, type Member, nameOf, tokenIs, tokenOf } from "./member.ts";
 import type { Members } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
@@ -73,6 +73,7 @@ export class Keepalive {
     }
     this.#members.touch(p, now);
     this.#fastPong(now, from, p, data, v.getUint32(at + PING_LEN - 4));
+    this.#refreshCookie(from, p);
     return true;
   }
 
@@ -89,7 +90,8 @@ export class Keepalive {
     const moved = !sameEndpoint(p.addr, from);
     // A new address must prove it receives there before anything moves, and the move must
     // respect the new address's limits (else moving would launder registrations).
-    if (moved && !this.#p.cookies.routable(from, m.id, m.cookie, m.token)) return;
+    // The cluster's shared cookie will do (the token is this server's: a PING is no use elsewhere).
+    if (moved && !this.#p.cookies.routable(from, m.id, m.cookie, m.token, true)) return;
     if (moved && sourceKey(from.hostname) !== sourceKey(p.addr.hostname)) {
       const refusal = this.#members.admitSource(from, p.room.hex);
       if (refusal) return out.refuse(from, m.token, refusal.code, refusal.message);
@@ -97,6 +99,19 @@ export class Keepalive {
     this.#members.touch(p, now);
     if (moved) this.#move(p, from);
     this.#pong(now, from, p, moved, m.digest);
+    this.#refreshCookie(from, p);
+  }
+
+  /**
+   * In a cluster that shares cookies: after the PONG, a COOKIE with this period's cookie when
+   * `p` has none of it yet (once a period a member), so that it can fail over to another server
+   * of the cluster without a COOKIE round trip.
+   */
+  #refreshCookie(from: Endpoint, p: Member): void {
+    const cookies = this.#p.cookies;
+    if (!cookies.shared || p.cookieAt === cookies.period) return;
+    p.cookieAt = cookies.period;
+    cookies.refresh(from, idOf(p), tokenOf(p));
   }
 
   /**

@@ -89,6 +89,11 @@ export interface Member {
   lastResync: number;
   /** When a PING from its address with a wrong token was last told to register again. */
   lastWrongToken: number;
+  /**
+   * The cookie period of the cookie it holds, as far as we know (its registration's, or the last
+   * refresh's): in a cluster that shares cookies it gets a fresh one in every period.
+   */
+  cookieAt: number;
   /** Made on its first RELAY (or oversize RELAY). */
   relay: RelayState | undefined;
   /** Neighbours in the least-recently-heard list. */

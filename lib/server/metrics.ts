@@ -53,6 +53,7 @@ export interface MetricsSnapshot {
   /** The registry's counters (`registry.stats`): relayed datagrams and bytes, drops by reason. */
   registry: Pick<RegistryStats, "relayedPackets" | "relayedBytes" | "drops"> & {
     cookies?: number;
+    cookiesRefreshed?: number;
     reachSent?: number;
     reachPassed?: number;
   };
@@ -155,6 +156,11 @@ export function renderMetrics(s: MetricsSnapshot): string {
     ]),
   );
   c("p2p_cookies_total", "COOKIE replies sent.", s.registry.cookies ?? 0);
+  c(
+    "p2p_cookies_refreshed_total",
+    "COOKIEs sent unasked to members, once a period, in a cluster that shares cookies.",
+    s.registry.cookiesRefreshed ?? 0,
+  );
   c(
     "p2p_reach_checks_total",
     "Reachability probes sent to peers offering to be supernodes.",

@@ -33,6 +33,11 @@ export interface RegistryStats {
   drops: Record<string, number>;
   /** COOKIE replies sent (first contact, server restarts, address changes, spoofing). */
   cookies: number;
+  /**
+   * COOKIEs sent unasked to members of a cluster that shares cookies, once a period, so that
+   * the cookie they would fail over with stays valid (`docs/protocol.md` 23).
+   */
+  cookiesRefreshed: number;
   /** Reachability probes (REACH) sent to peers offering to be supernodes. */
   reachSent: number;
   /** Peers that answered one (REACHED): supernodes. */
@@ -56,6 +61,7 @@ export class Outbox {
     relayedBytes: 0,
     drops: {},
     cookies: 0,
+    cookiesRefreshed: 0,
     reachSent: 0,
     reachPassed: 0,
   };

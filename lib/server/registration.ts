@@ -32,7 +32,18 @@ import {
 } from "../wire/server_msg.ts";
 import { COOKIE_ROTATION, type Cookies } from "./cookies.ts";
 import type { Introductions } from "./introductions.ts";
-import { idNum, type Member, nameOf, ownerIs, type Room, tagNum, usable, view } from "./member.ts";
+import {
+  idNum,
+  idOf,
+  type Member,
+  nameOf,
+  ownerIs,
+  type Room,
+  tagNum,
+  tokenOf,
+  usable,
+  view,
+} from "./member.ts";
 import type { KeyObject } from "node:crypto";
 import type { Members } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
@@ -61,6 +72,12 @@ export interface RegistrationParts {
   takeOver?: (stub: Member, roomHex: string, nameTag: bigint, owner: Uint8Array) =>
     | Member
     | undefined;
+  /**
+   * With a cluster that shares cookies: true when a HELLO with id `num` may carry the shared
+   * cookie at `now` (a member of ours, or one whose server went silent: a failover); otherwise
+   * it needs this server's own, so that a HELLO replayed at another server gets only a COOKIE.
+   */
+  sharedCookie?: (num: bigint, now: number) => boolean;
 }
 
 /** Most source addresses with a signature-check budget remembered. */
@@ -97,7 +114,8 @@ export class Registration {
     const { members, out } = this.#p;
     // The cookie first: a HELLO from a spoofed address costs no signature check; and one
     // address gets a bounded number of checks a second (they are the costly part).
-    if (!this.#p.cookies.routable(from, m.id, m.cookie, m.nonce)) return;
+    const shared = this.#p.sharedCookie?.(idNum(m.id), now) ?? false;
+    if (!this.#p.cookies.routable(from, m.id, m.cookie, m.nonce, shared)) return;
     // Under pressure, the puzzle (one hash to check) before any signature check.
     const difficulty = difficultyFor(members.size, this.#o.maxPeers, this.#o.pressureAt);
     if (!puzzleSolved(difficulty, m.cookie, m.id, m.nonce, m.pow) && !members.get(idNum(m.id))) {
@@ -199,7 +217,19 @@ export class Registration {
     }
     this.#p.members.touch(known, now);
     known.privateEndpoints = usable(m.privateEndpoints);
-    this.#p.introductions.welcome(known, m.nonce);
+    this.#welcome(known, m.nonce);
+  }
+
+  /**
+   * WELCOME, and in a cluster that shares cookies the shared one right after it (echoing the new
+   * token), so that the peer can fail over from its first moment without a COOKIE round trip.
+   */
+  #welcome(p: Member, nonce: Uint8Array): void {
+    this.#p.introductions.welcome(p, nonce);
+    const cookies = this.#p.cookies;
+    if (!cookies.shared) return;
+    p.cookieAt = cookies.period;
+    cookies.refresh(p.addr, idOf(p), tokenOf(p));
   }
 
   /** Makes the new member and tells it and its room: WELCOME, INTROs, ROSTER, REACH. */
@@ -223,7 +253,7 @@ export class Registration {
       addr: from,
       relayOnly: (m.flags & FLAG_RELAY_ONLY) !== 0,
     });
-    introductions.welcome(member, m.nonce);
+    this.#welcome(member, m.nonce);
     introductions.introduceAll(member, true);
     introductions.roster(member);
     this.#p.reach.check(now, member);
@@ -267,6 +297,7 @@ export class Registration {
       lastSeen: now,
       lastResync: -Infinity,
       lastWrongToken: -Infinity,
+      cookieAt: this.#p.cookies.period,
       relay: undefined,
       older: undefined,
       newer: undefined,

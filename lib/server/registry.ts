@@ -136,6 +136,20 @@ export class Registry {
     this.#relay.remote = (src, dst, payload) => c.relayOut(src, dst, payload);
     this.#introductions.remoteRepunch = (src, dst) => c.repunch(src, dst);
     this.#parts.takeOver = (stub, room, tag, owner) => c.takeOver(stub, room, tag, owner);
+    if (o.cookieKey) {
+      this.#cookies.share(o.cookieKey);
+      this.#parts.sharedCookie = (num, now) => c.sharedCookieOk(num, now);
+    }
+  }
+
+  /**
+   * The wall clock read `wallMs` (ms since the Unix epoch) at `now`: cookie periods count on it
+   * from now on, so that the servers of a cluster that shares cookies agree on them. The role
+   * calls it when it joins the cluster and every few seconds after (a stepped clock is
+   * followed; jitter under a second is ignored).
+   */
+  handleWallClock(now: number, wallMs: number): void {
+    this.#cookies.wallClock(now, wallMs);
   }
 
   /** The cluster part, when {@link joinCluster} was called. */
@@ -175,6 +189,14 @@ export class Registry {
   /** The cookie a peer with `id` must echo from `addr` at `now` (exposed for tests and tools). */
   cookieFor(id: Uint8Array, addr: Endpoint, now?: number): Uint8Array {
     return this.#cookies.cookieFor(id, addr, now);
+  }
+
+  /**
+   * The cluster's shared cookie for `id` at `addr` at `now` (this server's own outside a cluster
+   * that shares cookies; exposed for tests and tools).
+   */
+  sharedCookieFor(id: Uint8Array, addr: Endpoint, now?: number): Uint8Array {
+    return this.#cookies.sharedCookieFor(id, addr, now);
   }
 
   /** Number of registered peers. */

@@ -1,7 +1,8 @@
 /**
  * `p2p serve --cluster` end to end on loopback, with a real `nats-server` started by the test
  * on a free port (and stopped by its PID): peers registered at different servers chat; killing
- * one server moves its peers to another within 10 s and loses or duplicates nothing; stopping
+ * one server moves its peers to another within 10 s and loses or duplicates nothing, with no
+ * COOKIE round trip (the servers share cookies through their secret); stopping
  * the engine leaves each server serving its own rooms, and restarting it makes the rosters
  * converge. Skipped with the reason where `nats-server` is missing, but fails under `CI=true`
  * (`.ci/run` installs it).
@@ -193,6 +194,8 @@ Deno.test({
         const before = ["a 1", "a 2", "a 3"];
         for (const l of before) await alice.send(l);
         await waitMessages(bob, "alice", before);
+        // The servers share cookies (one secret): alice's HELLO at b needs no COOKIE first.
+        const cookies = await metric(b!, "p2p_cookies_total");
         a!.proc.kill("SIGKILL");
         const killed = Date.now();
         // alice goes on typing while her server is gone.
@@ -210,6 +213,9 @@ Deno.test({
         assert.equal(bob.eventsOf("left").length, 0, bob.describe());
         assert.equal(alice.eventsOf("left").length, 0, alice.describe());
         await waitMetric(b!, "p2p_cluster_takeovers_total", (v) => v === 1);
+        const round = await metric(b!, "p2p_cookies_total") - cookies;
+        console.log(`failover: ${round} COOKIE round trips at the new server`);
+        assert.equal(round, 0, "alice kept the cookie her first server gave her");
       } finally {
         await closeAll([alice, bob, a!, b!]);
       }

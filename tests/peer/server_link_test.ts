@@ -8,6 +8,7 @@ import { puzzleSolved } from "../../lib/crypto/puzzle.ts";
 import assert from "node:assert/strict";
 import {
   CLUSTER_FAILOVER_AFTER,
+  CLUSTER_MOVE_GIVE_UP,
   SERVER_LOST_AFTER,
   ServerLink,
   type ServerLinkEvent,
@@ -35,13 +36,22 @@ const OWNER = new Uint8Array(16).fill(0x0e);
 const RESTARTED = new Uint8Array(8).fill(0xb1);
 const ROOM = testRoom("link");
 
-function link(o: { registerTimeout?: number; keepalive?: number } = {}) {
+function link(
+  o: {
+    registerTimeout?: number;
+    keepalive?: number;
+    fallbacks?: Endpoint[];
+    serverGroups?: number[];
+  } = {},
+) {
   const sent: ServerMsg[] = [];
   const events: ServerLinkEvent[] = [];
   const random = seededRandom(7);
   const l = new ServerLink(
     {
       server: SERVER,
+      ...(o.fallbacks ? { fallbacks: o.fallbacks } : {}),
+      ...(o.serverGroups ? { serverGroups: o.serverGroups } : {}),
       id: ID,
       idKey: ID_KEY,
       roomId: ROOM.publicKey,
@@ -636,4 +646,83 @@ Deno.test("server link: a cluster's SERVERS shortens the keepalive; a lost serve
   const hello = queued.find((x) => x.data[3] === MsgType.Hello);
   assert.deepEqual(hello?.to, other, "a HELLO to the other server");
   assert.ok(t.events.some((e) => e.type === "server-lost"));
+});
+
+/** Fails `t`'s server (no PONG for `after` ms) and returns the first HELLO to `to`. */
+function failOver(t: ReturnType<typeof link>, after: number, to: Endpoint) {
+  const queued = [];
+  const end = t.now + after;
+  while (t.now < end) {
+    t.run(t.now + 500);
+    for (let x = t.l.pollTransmit(); x; x = t.l.pollTransmit()) queued.push(x);
+  }
+  const hello = queued.find((x) => x.to.port === to.port && x.data[3] === MsgType.Hello);
+  assert.ok(hello, "a HELLO to the other server");
+  const m = decodeServerMsg(hello.data);
+  assert.ok(m.ok && m.value.type === MsgType.Hello);
+  return m.value;
+}
+
+Deno.test("server link: failing over to a server of the same cluster keeps the cookie; to a fallback, not", () => {
+  const other: Endpoint = { hostname: "198.51.100.2", port: 7778 };
+  const cookie = new Uint8Array(8).fill(0x5a);
+  for (const cluster of [true, false]) {
+    const t = link(cluster ? {} : { fallbacks: [other] });
+    t.l.start(0);
+    t.run(0);
+    t.welcome();
+    if (cluster) {
+      t.l.handle(t.now, {
+        type: MsgType.Servers,
+        token: TOKEN,
+        seq: 1,
+        keepalive: 4,
+        servers: [other],
+      });
+    }
+    // The server's unasked COOKIE (echoing the token), as a cluster that shares cookies sends.
+    t.l.handle(t.now, { type: MsgType.Cookie, echo: TOKEN, cookie, difficulty: 0 });
+    const ping = t.sent.at(-1)!;
+    assert.ok(ping.type === MsgType.Ping && ping.cookie.every((b) => b === 0x5a), "PINGs carry it");
+    const hello = failOver(
+      t,
+      (cluster ? CLUSTER_FAILOVER_AFTER : SERVER_LOST_AFTER) + 30_000,
+      other,
+    );
+    if (cluster) assert.deepEqual(hello.cookie, cookie, "kept: no COOKIE round trip there");
+    else assert.ok(hello.cookie.every((b) => b === 0), "a fallback no SERVERS named: no cookie");
+  }
+});
+
+Deno.test("server link: in a cluster, a dead server's peer registers elsewhere within 3 s + 1.5 s of its first unanswered PING", () => {
+  const other: Endpoint = { hostname: "198.51.100.2", port: 7778 };
+  // The server is also known over TCP (tried first in a loss, with the same registration).
+  const t = link({ fallbacks: [{ ...SERVER, stream: 0 }], serverGroups: [0, 0] });
+  t.l.start(0);
+  t.run(0);
+  t.welcome();
+  t.l.handle(t.now, {
+    type: MsgType.Servers,
+    token: TOKEN,
+    seq: 1,
+    keepalive: 4,
+    servers: [other],
+  });
+  for (let i = 0; i < 5; i++) {
+    t.run(t.now + 1_000);
+    t.pong();
+  }
+  // Drained: from now on nothing answers.
+  const pings = t.sent.filter((m) => m.type === MsgType.Ping).length;
+  let firstPing = -1, hello = -1;
+  while (hello < 0 && t.now < 60_000) {
+    t.run(t.now + 50);
+    for (let x = t.l.pollTransmit(); x; x = t.l.pollTransmit()) {
+      if (firstPing < 0 && x.data[3] === MsgType.Ping) firstPing = t.now;
+      if (x.to.port === other.port && x.data[3] === MsgType.Hello) hello = t.now;
+    }
+  }
+  assert.ok(pings > 0 && firstPing >= 0 && hello >= 0);
+  const took = hello - firstPing;
+  assert.ok(took <= CLUSTER_FAILOVER_AFTER + CLUSTER_MOVE_GIVE_UP + 100, `${took} ms`);
 });

@@ -1,7 +1,7 @@
 /**
  * A real `nats-server` (Debian's package) for the cluster tests: started on a free TCP port of
- * 127.0.0.1, waited for until it accepts connections, stopped by its PID (and started again on
- * the same port, for an engine outage).
+ * 127.0.0.1 (or on a given address inside a NAT lab's namespace), waited for until it accepts
+ * connections, stopped by its PID (and started again on the same port, for an engine outage).
  *
  * @module
  */
@@ -15,25 +15,48 @@ export function freeTcpPort(): number {
   return port;
 }
 
+/** Where a {@link NatsServer} runs: a lab namespace and an address of it. */
+export interface NatsPlace {
+  /** The network namespace (`ip netns exec`), default none. */
+  netns?: string;
+  /** The address it listens on, default 127.0.0.1. */
+  host?: string;
+}
+
 /** A running `nats-server`. */
 export class NatsServer implements AsyncDisposable {
   readonly port: number;
+  readonly host: string;
+  #netns: string | undefined;
   #child: Deno.ChildProcess | undefined;
   #unregister: (() => void) | undefined;
 
-  constructor(port = freeTcpPort()) {
+  /** On `port` (a free one of the root namespace by default) of `place`. */
+  constructor(port = freeTcpPort(), place: NatsPlace = {}) {
     this.port = port;
+    this.host = place.host ?? "127.0.0.1";
+    this.#netns = place.netns;
   }
 
-  /** `nats://127.0.0.1:PORT`. */
+  /** The server's process id while it runs. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** `nats://HOST:PORT`. */
   get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
+    return `nats://${this.host}:${this.port}`;
   }
 
   /** Starts it and waits (at most 10 s) for its "Server is ready" line. */
   async start(): Promise<this> {
-    const child = this.#child = new Deno.Command("nats-server", {
-      args: ["-a", "127.0.0.1", "-p", String(this.port)],
+    const args = ["-a", this.host, "-p", String(this.port)];
+    // `ip netns exec` execs the server: the child's PID is the server's.
+    const [cmd, ...rest] = this.#netns
+      ? ["ip", "netns", "exec", this.#netns, "nats-server", ...args]
+      : ["nats-server", ...args];
+    const child = this.#child = new Deno.Command(cmd!, {
+      args: rest,
       stdin: "null",
       stdout: "null",
       stderr: "piped",

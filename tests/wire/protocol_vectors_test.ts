@@ -44,7 +44,7 @@ import {
   type ServerMsg,
 } from "../../lib/wire/server_msg.ts";
 import { replayPair, type ReplayPeer } from "./pair_replay.ts";
-import { clusterKey } from "../../lib/crypto/cluster_mac.ts";
+import { clusterCookieKey, clusterKey } from "../../lib/crypto/cluster_mac.ts";
 import {
   type ClusterEnvelope,
   ClusterType,
@@ -55,6 +55,7 @@ import {
 import {
   addressCookieRef,
   aeadOpen,
+  clusterCookieKeyRef,
   clusterKeyRef,
   clusterMacRef,
   ed25519PublicRef,
@@ -125,6 +126,11 @@ Deno.test("vectors: cluster messages: the key, each message's bytes and MAC, dec
   const key = clusterKey(new TextEncoder().encode(c.secret));
   assert.equal(hex(key), c.key);
   assert.equal(hex(clusterKeyRef(new TextEncoder().encode(c.secret))), c.key, "the reference");
+  const cookieKey = clusterCookieKey(new TextEncoder().encode(c.secret));
+  assert.equal(hex(cookieKey), c.cookie.master, "the shared cookie master");
+  assert.equal(hex(clusterCookieKeyRef(new TextEncoder().encode(c.secret))), c.cookie.master);
+  const secret = periodSecretRef(cookieKey, Math.floor(c.cookie.wall_ms / 60_000));
+  assert.equal(hex(addressCookieRef(secret, unhex(c.cookie.id), c.cookie.text)), c.cookie.cookie);
   const types = new Set<number>();
   for (const s of c.cases) {
     const e = fields<ClusterEnvelope>(s);

@@ -225,6 +225,15 @@ export function clusterKeyRef(secret: Uint8Array): Uint8Array {
   return hmac(prk, utf8.encode("p2p cluster mac v1"), new Uint8Array([1]));
 }
 
+/**
+ * A cluster's shared cookie master (section 23): HKDF-SHA256(secret, empty salt,
+ * "p2p cluster cookie v1", 32), written as RFC 5869's two steps.
+ */
+export function clusterCookieKeyRef(secret: Uint8Array): Uint8Array {
+  const prk = hmac(new Uint8Array(32), secret);
+  return hmac(prk, utf8.encode("p2p cluster cookie v1"), new Uint8Array([1]));
+}
+
 /** A cluster message's MAC: the first 16 bytes of HMAC-SHA256(key, the message before it). */
 export function clusterMacRef(key: Uint8Array, body: Uint8Array): Uint8Array {
   return hmac(key, body).slice(0, 16);

@@ -1,0 +1,290 @@
+/**
+ * Cluster capacity: three `p2p serve --cluster` processes on one `nats-server` with `--per-server`
+ * registered peers each (rooms of `--room`, every room spread over the three servers), against
+ * one plain `p2p serve` holding the same total, measured in the same run on 127.0.0.1. Peers are
+ * simulated as in `bench/capacity.ts` (the real registration: COOKIE round trip, signed HELLO,
+ * WELCOME, from `--sources` loopback addresses per server). Reported (one JSON object on stdout,
+ * a summary on stderr):
+ *
+ * - **The engine**: `nats-server`'s RSS growth per peer of the cluster, its CPU per registration
+ *   (every registration is one MEMBERS message to the two other servers), and its CPU while the
+ *   servers only heartbeat (keepalives never reach it).
+ * - **Each server**: its RSS growth per peer it holds itself (which includes the records of the
+ *   other servers' 2 × N members it keeps), its CPU per registration of its own (publishing and
+ *   taking the others' records included).
+ * - **One server** with all 3 × N peers: RSS growth per peer, CPU per registration, and the
+ *   wall time of the registrations against the cluster's (the three servers register at once).
+ *
+ * RSS is sampled 2 s after the last registration (the V8 heap is not collected on demand, so the
+ * figures carry a few hundred KiB of noise: prefer large N). Linux only (`/proc`). Stdout: three
+ * figures as JSON lines for `deno task bench` (a server's RSS per member it holds, the cluster's
+ * CPU per registration, the engine's RSS per peer, each against one server's) and a summary line;
+ * stderr: the whole result as JSON.
+ *
+ * ```sh
+ * deno run -A bench/cluster_capacity.ts [--per-server 5000] [--room 10] [--sources 100]
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { freeTcpPort, NatsServer } from "../tests/support/nats.ts";
+import { testRoom } from "../tests/support/hello.ts";
+import { type Peer, peerId, register, rssKiB, Source, sourceHost } from "./capacity.ts";
+import { LO, processCpuMs, sleep, startListening, stopChild } from "./support.ts";
+
+const ROOT = new URL("../", import.meta.url);
+
+/** What one run measured. */
+export interface ClusterCapacityResult {
+  /** Peers per server in the cluster (the single server holds three times as many). */
+  perServer: number;
+  /** Peers per room. */
+  room: number;
+  /** The engine: RSS idle and with every peer (KiB), growth per cluster peer (bytes). */
+  engineRssIdleKiB: number;
+  engineRssKiB: number;
+  engineRssPerPeerB: number;
+  /** The engine's CPU per registration in the cluster, µs. */
+  engineRegisterUs: number;
+  /** The engine's CPU share of one core while the servers only heartbeat, with every peer. */
+  engineIdleCore: number;
+  /** Each server: RSS growth per peer it holds itself (bytes), in server order. */
+  serverRssPerPeerB: number[];
+  /** Each server: RSS growth per member it holds (its own and the other servers'), bytes. */
+  serverRssPerHeldB: number[];
+  /** Each server: RSS with every peer, KiB. */
+  serverRssKiB: number[];
+  /** The three servers' CPU per registration, µs (all three servers' CPU over all peers). */
+  clusterRegisterUs: number;
+  /** Wall time of the cluster's registrations (three servers at once), s. */
+  clusterRegisterSeconds: number;
+  /** One server with all peers: RSS growth per peer (bytes), RSS (KiB). */
+  singleRssPerPeerB: number;
+  singleRssKiB: number;
+  /** One server: CPU per registration, µs. */
+  singleRegisterUs: number;
+  /** Wall time of the single server's registrations, s. */
+  singleRegisterSeconds: number;
+  /** Cluster (3 servers + engine) RSS growth per peer over the single server's. */
+  memoryRatio: number;
+}
+
+/** `p2p serve` with limits that never bind for `total` peers (and `extra` arguments). */
+function serverArgs(total: number, extra: string[]): string[] {
+  const big = String(total + 1000);
+  return [
+    "run",
+    "--allow-net",
+    "--allow-sys",
+    "--allow-env",
+    "--allow-read",
+    "main.ts",
+    "serve",
+    "--host",
+    LO,
+    "--port",
+    "0",
+    "--json",
+    "-q",
+    "--no-alt-port",
+    "--expire",
+    "3600",
+    "--summary",
+    "0",
+    // Twice the peers: below half the cap, so no registration puzzle.
+    "--max-peers",
+    String(2 * total + 1000),
+    "--max-per-source",
+    big,
+    "--max-rooms-per-source",
+    big,
+    "--max-per-network",
+    big,
+    "--max-rooms-per-network",
+    big,
+    "--hello-rate",
+    big,
+    ...extra,
+  ];
+}
+
+/** One sample of metric `name` from the metrics page at `port`. */
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://${LO}:${port}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(" ")[1]) : NaN;
+}
+
+/** Polls `name` at `port` every 200 ms until `ok` (at most `ms`). */
+async function waitMetric(port: number, name: string, ok: (v: number) => boolean, ms: number) {
+  const until = performance.now() + ms;
+  for (;;) {
+    const v = await metric(port, name);
+    if (ok(v)) return v;
+    if (performance.now() > until) throw new Error(`${name} stuck at ${v}`);
+    await sleep(200);
+  }
+}
+
+/** `n` peers in rooms of `room`; peer `i` belongs to server `i % servers`. */
+function makePeers(n: number, room: number, servers: number, sources: number, salt: number) {
+  const by: Peer[][] = Array.from({ length: servers }, () => []);
+  for (let i = 0; i < n; i++) {
+    const k = i % servers, local = by[k]!.length;
+    by[k]!.push({ id: peerId(i, salt), room: Math.floor(i / room), source: local % sources });
+  }
+  for (let r = 0; r * room < n; r++) testRoom(`cap-${r}`);
+  return by;
+}
+
+/** `count` sources (at most 255) of block `k`: the loopback addresses 127.1.k.1 on. */
+function sourcesOf(k: number, count: number): Source[] {
+  if (count > 255) throw new RangeError("--sources: at most 255");
+  return Array.from({ length: count }, (_, s) => new Source(sourceHost(k * 256 + s)));
+}
+
+async function closeSources(sources: Source[]): Promise<void> {
+  for (const s of sources) s.conn.close();
+  await Promise.all(sources.map((s) => s.done));
+}
+
+const cpuOf = (pids: number[]) => pids.reduce((a, p) => a + processCpuMs(p), 0);
+
+/** Runs the cluster, then the single server. */
+export async function runClusterCapacity(o: {
+  perServer: number;
+  room: number;
+  sources: number;
+}): Promise<ClusterCapacityResult> {
+  const n = o.perServer, total = 3 * n;
+  Deno.env.set("P2P_CLUSTER_SECRET", "the cluster capacity bench's secret");
+  const nats = await new NatsServer().start();
+  const natsPid = nats.pid!;
+  const ports = [freeTcpPort(), freeTcpPort(), freeTcpPort()];
+  const servers: { child: Deno.ChildProcess; addr: Deno.NetAddr }[] = [];
+  const sources: Source[][] = [];
+  let cluster: Omit<ClusterCapacityResult, `single${string}` | "memoryRatio">;
+  try {
+    for (const port of ports) {
+      servers.push(
+        await startListening(
+          serverArgs(total, ["--cluster", nats.url, "--metrics", `${LO}:${port}`]),
+          ROOT,
+          "p2p serve --cluster",
+        ),
+      );
+    }
+    for (const port of ports) await waitMetric(port, "p2p_cluster_servers", (v) => v === 2, 15_000);
+    await sleep(1_000);
+    const pids = servers.map((s) => s.child.pid);
+    const idle = pids.map(rssKiB), engineIdle = rssKiB(natsPid);
+    const by = makePeers(total, o.room, 3, o.sources, 0xc1a5);
+    for (let k = 0; k < 3; k++) sources.push(sourcesOf(k, o.sources));
+    console.error(`[cluster capacity] registering 3 × ${n} peers at three servers`);
+    const e0 = processCpuMs(natsPid), s0 = cpuOf(pids), t0 = performance.now();
+    await Promise.all(servers.map((s, k) => register(s.addr, sources[k]!, by[k]!)));
+    // Every server holds the other two servers' members.
+    for (const port of ports) {
+      await waitMetric(port, "p2p_cluster_remote_peers", (v) => v === 2 * n, 30_000);
+    }
+    const clusterRegisterSeconds = (performance.now() - t0) / 1000;
+    await sleep(300);
+    const engineRegisterUs = (processCpuMs(natsPid) - e0) * 1000 / total;
+    const clusterRegisterUs = (cpuOf(pids) - s0) * 1000 / total;
+    await sleep(2_000);
+    const rss = pids.map(rssKiB), engineRss = rssKiB(natsPid);
+    // Heartbeats only: the engine's steady cost with every peer registered.
+    const e1 = processCpuMs(natsPid), t1 = performance.now();
+    await sleep(5_000);
+    const engineIdleCore = (processCpuMs(natsPid) - e1) / (performance.now() - t1);
+    cluster = {
+      perServer: n,
+      room: o.room,
+      engineRssIdleKiB: engineIdle,
+      engineRssKiB: engineRss,
+      engineRssPerPeerB: (engineRss - engineIdle) * 1024 / total,
+      engineRegisterUs,
+      engineIdleCore,
+      serverRssPerPeerB: rss.map((r, k) => (r - idle[k]!) * 1024 / n),
+      serverRssPerHeldB: rss.map((r, k) => (r - idle[k]!) * 1024 / total),
+      serverRssKiB: rss,
+      clusterRegisterUs,
+      clusterRegisterSeconds,
+    };
+  } finally {
+    for (const s of sources) await closeSources(s);
+    await Promise.all(servers.map((s) => stopChild(s.child)));
+    await nats.stop();
+  }
+
+  console.error(`[cluster capacity] registering ${total} peers at one server`);
+  const single = await startListening(serverArgs(total, []), ROOT, "p2p serve");
+  const singleSources = [0, 1, 2].flatMap((k) => sourcesOf(k, o.sources));
+  try {
+    await sleep(1_000);
+    const pid = single.child.pid;
+    const idle = rssKiB(pid);
+    const [peers] = makePeers(total, o.room, 1, 3 * o.sources, 0x5196);
+    const c0 = processCpuMs(pid), t0 = performance.now();
+    await register(single.addr, singleSources, peers!);
+    const singleRegisterSeconds = (performance.now() - t0) / 1000;
+    await sleep(300);
+    const singleRegisterUs = (processCpuMs(pid) - c0) * 1000 / total;
+    await sleep(2_000);
+    const rss = rssKiB(pid);
+    const singleRssPerPeerB = (rss - idle) * 1024 / total;
+    const clusterGrowth = cluster.serverRssPerPeerB.reduce((a, b) => a + b, 0) * n +
+      cluster.engineRssPerPeerB * total;
+    return {
+      ...cluster,
+      singleRssPerPeerB,
+      singleRssKiB: rss,
+      singleRegisterUs,
+      singleRegisterSeconds,
+      memoryRatio: clusterGrowth / (singleRssPerPeerB * total),
+    };
+  } finally {
+    await closeSources(singleSources);
+    await stopChild(single.child);
+  }
+}
+
+if (import.meta.main) {
+  const { values: v } = parseArgs({
+    args: Deno.args,
+    options: {
+      "per-server": { type: "string", default: "5000" },
+      room: { type: "string", default: "10" },
+      sources: { type: "string", default: "100" },
+    },
+  });
+  const r = await runClusterCapacity({
+    perServer: Number(v["per-server"]),
+    room: Number(v.room),
+    sources: Number(v.sources),
+  });
+  // Figures for `deno task bench` (costs: the ratio is the baseline over the value; no goals).
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const figure = (name: string, value: number, baseline: number) =>
+    console.log(JSON.stringify({ name, value, baseline, ratio: baseline / value, goal: null }));
+  figure("cluster_server_rss_per_member", mean(r.serverRssPerHeldB), r.singleRssPerPeerB);
+  figure("cluster_register_cpu_us", r.clusterRegisterUs, r.singleRegisterUs);
+  figure("cluster_engine_rss_per_peer", r.engineRssPerPeerB, r.singleRssPerPeerB);
+  console.error(`result: ${JSON.stringify(r)}`);
+  const b = (x: number) => `${Math.round(x)} B`;
+  console.log(
+    `cluster of 3 × ${r.perServer} peers: nats-server ${b(r.engineRssPerPeerB)} RSS and ` +
+      `${r.engineRegisterUs.toFixed(1)} µs CPU per peer registered ` +
+      `(${(r.engineIdleCore * 100).toFixed(2)} % of a core while heartbeating); servers ` +
+      `${r.serverRssPerPeerB.map(b).join(", ")} RSS per own peer (` +
+      `${r.serverRssPerHeldB.map(b).join(", ")} per member held, its own and the others'), ` +
+      `${r.clusterRegisterUs.toFixed(0)} µs CPU per registration (all three), ` +
+      `${r.clusterRegisterSeconds.toFixed(1)} s to register. One server with ${3 * r.perServer}: ` +
+      `${b(r.singleRssPerPeerB)} RSS per peer, ${r.singleRegisterUs.toFixed(0)} µs per ` +
+      `registration, ${r.singleRegisterSeconds.toFixed(1)} s. Cluster memory growth ` +
+      `${r.memoryRatio.toFixed(2)} × one server's.`,
+  );
+  // The test support's emergency cleanup keeps signal listeners: leave explicitly.
+  Deno.exit(0);
+}
