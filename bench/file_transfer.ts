@@ -12,7 +12,9 @@
  *   its `done` (every chunk verified, the whole file's SHA-256 checked, renamed into place).
  *
  * Prints a table and one JSON line per figure (`name`, `value`, `baseline`, `ratio`, `goal`).
- * `deno task bench:files [-- --mb 50 --runs 3]`.
+ * `deno task bench:files [--mb 50 --runs 3]`; `--only p2p` skips the baselines, `--profile DIR`
+ * writes the sender's and the receiver's V8 CPU profiles (`sender.cpuprofile`,
+ * `receiver.cpuprofile`) into DIR for `bench/profile_summary.ts`.
  *
  * @module
  */
@@ -35,6 +37,8 @@ const { values: ARGS } = parseArgs({
     port: { type: "string" },
     bytes: { type: "string" },
     file: { type: "string" },
+    profile: { type: "string" },
+    only: { type: "string" },
   },
 });
 
@@ -282,9 +286,12 @@ async function p2pRun(file: string, size: number, dir: string): Promise<P2pResul
     const room = `files-${crypto.randomUUID().slice(0, 8)}`;
     const peer = (name: string, extra: string[]) => {
       const home = Deno.makeTempDirSync({ prefix: "p2p-bench-" });
+      const prof = ARGS.profile
+        ? ["--cpu-prof", `--cpu-prof-dir=${ARGS.profile}`, `--cpu-prof-name=${name}.cpuprofile`]
+        : [];
       const c = new Child(
-        ["run", "-A", MAIN, "join", "--server", addr, "--room", room, "--name", name, "--json"]
-          .concat(["--bind", LO, ...extra]),
+        ["run", "-A", ...prof, MAIN, "join", "--server", addr, "--room", room, "--name", name]
+          .concat(["--json", "--bind", LO, ...extra]),
         { P2P_PASSPHRASE: `bench ${room}`, XDG_CONFIG_HOME: home },
         true,
       );
@@ -360,8 +367,9 @@ async function main(): Promise<void> {
     const idle: number[] = [], busy: number[] = [];
     const cpuP2p: number[] = [], cpuUdp: number[] = [], rss: number[] = [], rss0: number[] = [];
     for (let i = 0; i < runs; i++) {
-      tcp.push(await tcpRun(file, join(dir, "tcp.bin")));
-      const u = await udpRun(size);
+      const p2pOnly = ARGS.only === "p2p";
+      tcp.push(p2pOnly ? NaN : await tcpRun(file, join(dir, "tcp.bin")));
+      const u = p2pOnly ? { rate: NaN, cpu: NaN } : await udpRun(size);
       udp.push(u.rate);
       cpuUdp.push(u.cpu);
       const r = await p2pRun(file, size, dir);

@@ -26,6 +26,8 @@ export interface BlockRef {
   chunk: number;
   offset: number;
   length: number;
+  /** The source's own name for the block's chunk (its map key), if it keeps one. */
+  key?: string;
 }
 
 /** Where a bulk sender gets its blocks. */

@@ -17,6 +17,8 @@ import type { OutgoingFile } from "./outgoing.ts";
 export const MAX_SERVING = 48;
 
 interface Serving {
+  /** Its key in the queue (`id hex:chunk`), carried by its blocks' refs. */
+  key: string;
   file: OutgoingFile;
   chunk: number;
   next: number;
@@ -42,6 +44,7 @@ export class PeerUplink implements BlockSource {
     if (this.#queue.has(key)) return true;
     if (this.#queue.size >= MAX_SERVING) return false;
     this.#queue.set(key, {
+      key,
       file,
       chunk: c,
       next: 0,
@@ -89,20 +92,21 @@ export class PeerUplink implements BlockSource {
       const offset = s.next++ * FILE_BLOCK;
       const data = payload.subarray(offset, Math.min(payload.length, offset + FILE_BLOCK));
       s.outstanding++;
-      return { ref: { id: s.file.offer.id, chunk: s.chunk, offset, length: data.length }, data };
+      const ref = { id: s.file.offer.id, chunk: s.chunk, offset, length: data.length, key: s.key };
+      return { ref, data };
     }
     return undefined;
   }
 
   blockData(ref: BlockRef): Uint8Array | undefined {
-    const s = this.#queue.get(`${toHex(ref.id)}:${ref.chunk}`);
+    const s = this.#queue.get(ref.key ?? `${toHex(ref.id)}:${ref.chunk}`);
     const payload = s?.file.payload(ref.chunk);
     if (!payload) return undefined;
     return payload.subarray(ref.offset, ref.offset + ref.length);
   }
 
   release(ref: BlockRef, acked: boolean): void {
-    const key = `${toHex(ref.id)}:${ref.chunk}`;
+    const key = ref.key ?? `${toHex(ref.id)}:${ref.chunk}`;
     const s = this.#queue.get(key);
     if (!s) return;
     s.outstanding--;
@@ -111,7 +115,7 @@ export class PeerUplink implements BlockSource {
     this.#queue.delete(key);
     s.file.unwant(s.chunk);
     if (s.acked >= s.blocks) {
-      this.#finished.push([toHex(ref.id), s.chunk, s.file.layout.length(s.chunk)]);
+      this.#finished.push([key.slice(0, key.indexOf(":")), s.chunk, s.file.layout.length(s.chunk)]);
     }
   }
 
