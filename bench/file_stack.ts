@@ -55,6 +55,7 @@ function run(size: number, seed: number): { ms: number; packets: number; heap: n
     root: tree.root,
   };
   let written = 0, done = false, heap = 0;
+  const live: number[] = [];
   const serve = (p: SimPeer) => {
     const ops: FileOp[] = [];
     for (let op = p.client.files.pollOp(); op; op = p.client.files.pollOp()) ops.push(op);
@@ -78,16 +79,25 @@ function run(size: number, seed: number): { ms: number; packets: number; heap: n
   };
   const t0 = mainCpuMs();
   a.client.fileStep(net.now, (f) => f.offer(net.now, offer, tree, f.recipients(["bob"])));
-  let rounds = 0;
+  let rounds = 0, nextGc = 0;
   while (!done) {
-    net.run(1);
+    net.run(0.1);
+    rounds++;
     log.length = 0;
     serve(a);
     serve(b);
-    if ((++rounds & 7) === 0) heap = Math.max(heap, Deno.memoryUsage().heapUsed);
+    heap = Math.max(heap, Deno.memoryUsage().heapUsed);
+    // With --v8-flags=--expose-gc: the live heap now and then (growth is retention, not garbage).
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc && written >= nextGc) {
+      nextGc += 10e6;
+      gc();
+      live.push(Math.round(Deno.memoryUsage().heapUsed / 2 ** 20));
+    }
     if (net.now > 600_000) throw new Error(`no end: ${written} of ${size} bytes written`);
   }
   const ms = mainCpuMs() - t0;
+  if (live.length > 0) console.log(`live heap after GC along the transfer, MB: ${live.join(" ")}`);
   const packets = a.client.files.core.senderOf(keyOf(a, "bob"))?.stats.packets ??
     Math.ceil(size / FILE_BLOCK);
   return { ms, packets, heap };
