@@ -5,9 +5,10 @@
  * root as soon as its last block arrives (its audit path travels with it); a corrupt chunk is
  * discarded and asked for again, alone. Memory is bounded: at most {@link WINDOW_BYTES} of
  * chunks are requested, assembling or waiting to be written at once, so a slow disk stops the
- * requests and with them the sender. The buffers chunks are assembled in are used again once
- * the disk has written them (at most a window's worth exist), so a long transfer does not
- * churn through a fresh chunk-sized buffer per chunk. Pure; time in ms.
+ * requests and with them the sender. A chunk gets a buffer when its first block comes, and the
+ * buffer is used again once the disk has written the chunk (at most a window's worth exist), so a
+ * long transfer neither holds its whole window in memory nor churns through a fresh chunk-sized
+ * buffer per chunk. Pure; time in ms.
  *
  * Call order: `wanted(now)` gives the chunks to request; `handleData` for each block; drain
  * `pollWrite()` to the disk and answer each with `handleWritten` (a write's `data` stays the
@@ -51,7 +52,8 @@ export interface ChunkWrite {
 }
 
 interface Assembly {
-  payload: Uint8Array;
+  /** The chunk's payload as it is assembled (a buffer from its first block on). */
+  payload: Uint8Array | undefined;
   have: Uint8Array;
   missing: number;
   lastActivity: number;
@@ -158,10 +160,8 @@ export class IncomingFile {
 
   #start(c: number, now: number): void {
     const blocks = this.layout.blocks(c);
-    const need = this.layout.payloadBytes(c);
-    const spare = this.#spare.pop();
     this.#assembling.set(c, {
-      payload: (spare ?? new Uint8Array(this.#largest())).subarray(0, need),
+      payload: undefined,
       have: new Uint8Array(Math.ceil(blocks / 8)),
       missing: blocks,
       lastActivity: now,
@@ -203,18 +203,21 @@ export class IncomingFile {
     const b = offset / FILE_BLOCK;
     if (a.have[b >> 3]! & (1 << (b & 7))) return "duplicate";
     a.have[b >> 3]! |= 1 << (b & 7);
-    a.payload.set(data, offset);
+    // A buffer only once blocks come: the sender serves a few chunks at a time, not the window.
+    const payload = a.payload ??= (this.#spare.pop() ?? new Uint8Array(this.#largest()))
+      .subarray(0, this.layout.payloadBytes(c));
+    payload.set(data, offset);
     a.lastActivity = now;
     if (--a.missing > 0) return "stored";
     this.#assembling.delete(c);
     const proofLen = this.layout.proofBytes(c);
-    const whole = new Uint8Array(a.payload.buffer, 0, a.payload.buffer.byteLength);
-    const chunk = a.payload.subarray(proofLen);
+    const whole = new Uint8Array(payload.buffer, 0, payload.buffer.byteLength);
+    const chunk = payload.subarray(proofLen);
     const root = rootFromPath(
       c,
       this.layout.chunks,
       leafHash(chunk),
-      a.payload.subarray(0, proofLen),
+      payload.subarray(0, proofLen),
     );
     if (!root || !bytesEqual(root, this.offer.root)) {
       this.corrupt++;
@@ -223,7 +226,7 @@ export class IncomingFile {
       return "corrupt";
     }
     this.#writing.set(c, whole);
-    this.#proofs?.set(c, a.payload.slice(0, proofLen));
+    this.#proofs?.set(c, payload.slice(0, proofLen));
     this.#writes.push({ chunk: c, position: this.layout.start(c), data: chunk });
     return "verified";
   }
