@@ -11,7 +11,7 @@ import { type FileOffer, FileStatus, type FileStatusCode } from "../wire/file_fr
 import { ChunkLayout } from "./chunks.ts";
 
 /** Chunk buffers an outgoing file keeps for its next chunks once their chunks are done with. */
-export const SPARE_PAYLOADS = 16;
+export const SPARE_PAYLOADS = 8;
 
 /** Where one receiver stands. */
 export type SendState = "offering" | "pending" | "active" | "done" | "rejected" | "failed";

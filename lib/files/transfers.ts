@@ -266,6 +266,8 @@ export class FileTransfers {
 
   /** The next piece of disk work. */
   pollOp(): FileOp | undefined {
+    // Chunks read ahead as the uplinks sent (after pollFrame) go last.
+    if (this.#out.ops.length === 0) this.#uploads.reads();
     return this.#out.ops.shift();
   }
 

@@ -1,13 +1,16 @@
 /**
  * The chunk buffers of a transfer are used again: a receiver assembles chunks in at most a
  * window's worth of buffers (one is free again once the disk wrote its chunk), a sender keeps
- * chunks in at most a few buffers more than it serves at once, and neither hands out bytes that a
- * later chunk overwrote before the disk or the datagram had them.
+ * chunks in at most a few buffers more than it serves at once and reads only a few chunks ahead of
+ * the one it sends, and neither hands out bytes that a later chunk overwrote before the disk or
+ * the datagram had them.
  */
 import assert from "node:assert/strict";
 import { IncomingFile, MAX_WINDOW_CHUNKS } from "../../lib/files/incoming.ts";
 import { leafHash, MerkleTree } from "../../lib/files/merkle.ts";
 import { OutgoingFile, SPARE_PAYLOADS } from "../../lib/files/outgoing.ts";
+import { PeerUplink, READ_AHEAD } from "../../lib/files/uplink.ts";
+import { toHex } from "../../lib/wire/codec.ts";
 import { Sha256 } from "../../lib/crypto/sha256.ts";
 import { FILE_BLOCK, type FileOffer } from "../../lib/wire/file_frame.ts";
 import { prng, randomBytesFrom } from "../support/prng.ts";
@@ -90,4 +93,39 @@ Deno.test("a sender keeps a long file's chunks in a few buffers, each payload in
     }
   }
   assert.ok(buffers.size <= 9 + SPARE_PAYLOADS, `${buffers.size} buffers for 300 chunks`);
+});
+
+Deno.test("a sender reads only a few chunks ahead of the one it sends, however many are asked", () => {
+  const { data, offer, tree } = fileOf(64 * 2 ** SHIFT);
+  const f = new OutgoingFile(offer, (c) => tree.proof(c));
+  const up = new PeerUplink("peer");
+  const serveReads = () => {
+    const read: number[] = [];
+    for (let r = f.pollRead(); r !== undefined; r = f.pollRead()) {
+      const start = f.layout.start(r);
+      assert.ok(f.handleRead(r, data.subarray(start, start + f.layout.length(r))));
+      read.push(r);
+    }
+    return read;
+  };
+  for (let c = 0; c < 40; c++) assert.ok(up.request(f, c));
+  assert.deepEqual(serveReads(), [0, 1, 2, 3, 4, 5, 6, 7].slice(0, READ_AHEAD));
+  // Chunk 0 sent in full: one more is read; its blocks acknowledged: its buffer is let go.
+  const refs = [];
+  for (let b = 0; b < f.layout.blocks(0); b++) refs.push(up.nextBlock()!.ref);
+  assert.ok(refs.every((r) => r.chunk === 0));
+  assert.deepEqual(serveReads(), [READ_AHEAD]);
+  assert.equal(f.cached, READ_AHEAD + 1);
+  for (const r of refs) up.release(r, true);
+  assert.equal(f.cached, READ_AHEAD);
+  assert.deepEqual(up.pollFinished(), [toHex(offer.id), 0, 2 ** SHIFT]);
+  // Everything asked for is still sent, in order.
+  const chunks: number[] = [];
+  for (let x = up.nextBlock(); x; x = up.nextBlock() ?? (serveReads(), up.nextBlock())) {
+    if (chunks.at(-1) !== x.ref.chunk) chunks.push(x.ref.chunk);
+    up.release(x.ref, true);
+    serveReads();
+  }
+  assert.deepEqual(chunks, Array.from({ length: 39 }, (_, i) => i + 1));
+  assert.equal(f.cached, 0);
 });
