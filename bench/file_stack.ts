@@ -27,7 +27,10 @@ const { values: ARGS } = parseArgs({
 });
 
 /** One transfer of `size` random bytes; returns ms of CPU, datagrams and the heap's peak. */
-function run(size: number, seed: number): { ms: number; packets: number; heap: number } {
+function run(
+  size: number,
+  seed: number,
+): { ms: number; packets: number; heap: number; acks: number } {
   const net = new SimNet(seed, { latency: 0.05 });
   addServer(net);
   const a = addPeer(net, "alice", { hostname: "192.0.2.10", port: 1010 });
@@ -100,7 +103,8 @@ function run(size: number, seed: number): { ms: number; packets: number; heap: n
   if (live.length > 0) console.log(`live heap after GC along the transfer, MB: ${live.join(" ")}`);
   const packets = a.client.files.core.senderOf(keyOf(a, "bob"))?.stats.packets ??
     Math.ceil(size / FILE_BLOCK);
-  return { ms, packets, heap };
+  const acks = b.client.files.core.receiverOf(keyOf(b, "alice"))?.acks ?? NaN;
+  return { ms, packets, heap, acks };
 }
 
 /** CPU time of this process's main thread, ms. */
@@ -114,14 +118,16 @@ function keyOf(p: SimPeer, name: string): string {
 }
 
 const size = Math.round(Number(ARGS.mb) * 1e6);
-const results: { ms: number; packets: number; heap: number }[] = [];
+const results: { ms: number; packets: number; heap: number; acks: number }[] = [];
 for (let i = 0; i < Number(ARGS.runs); i++) {
   const r = run(size, 11 + i);
   results.push(r);
   console.log(
     `run ${i + 1}: ${(r.ms * 1000 / r.packets).toFixed(1)} µs per datagram, ${
       (r.ms * 1000 / (size / 1e6)).toFixed(0)
-    } µs per MB, ${(size / 1e3 / r.ms).toFixed(1)} MB/s, ${r.packets} datagrams, heap ${
+    } µs per MB, ${
+      (size / 1e3 / r.ms).toFixed(1)
+    } MB/s, ${r.packets} datagrams, ${r.acks} FILE_ACKs, heap ${
       (r.heap / 2 ** 20).toFixed(0)
     } MB, rss ${(Deno.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`,
   );

@@ -107,6 +107,11 @@ export class FileTransfers {
     return true;
   }
 
+  /** The bulk receiver from `peer` (for tests and stats). */
+  receiverOf(peer: string): BulkReceiver | undefined {
+    return this.#links.get(peer)?.in;
+  }
+
   /** The bulk sender toward `peer` (for tests and stats). */
   senderOf(peer: string): BulkSender | undefined {
     return this.#links.get(peer)?.out;
