@@ -12,7 +12,11 @@
  *   its `done` (every chunk verified, the whole file's SHA-256 checked, renamed into place).
  *
  * Prints a table and one JSON line per figure (`name`, `value`, `baseline`, `ratio`, `goal`).
- * `deno task bench:files [-- --mb 50 --runs 3]`.
+ * `deno task bench:files [--mb 50 --runs 3]`; `--only p2p` skips the baselines, `--profile DIR`
+ * writes the sender's and the receiver's V8 CPU profiles (`sender.cpuprofile`,
+ * `receiver.cpuprofile`) into DIR for `bench/profile_summary.ts`, `--peer-v8-flags FLAGS` runs the
+ * two peers with `--v8-flags=FLAGS` (e.g. `--max-semi-space-size=2`). The resident set of the
+ * larger of the two is also shown at each quarter of the transfer (flat, or growing?).
  *
  * @module
  */
@@ -35,6 +39,9 @@ const { values: ARGS } = parseArgs({
     port: { type: "string" },
     bytes: { type: "string" },
     file: { type: "string" },
+    profile: { type: "string" },
+    "peer-v8-flags": { type: "string" },
+    only: { type: "string" },
   },
 });
 
@@ -262,8 +269,12 @@ async function chatLatency(sender: Child, receiver: Child, tag: string, ms: numb
 interface P2pResult {
   /** MB/s from the receiver's `offered` to its `done`. */
   rate: number;
-  /** CPU µs per MB, sender and receiver together (offered to done). */
+  /** CPU µs per MB, sender and receiver together (offered to done), and each. */
   cpu: number;
+  cpuSender: number;
+  cpuReceiver: number;
+  /** The larger resident set of the two in each quarter of the transfer, MB. */
+  quarters: number[];
   /** The larger resident set of the two during the transfer, MB. */
   rss: number;
   /** The larger resident set of the two before it, MB. */
@@ -282,9 +293,13 @@ async function p2pRun(file: string, size: number, dir: string): Promise<P2pResul
     const room = `files-${crypto.randomUUID().slice(0, 8)}`;
     const peer = (name: string, extra: string[]) => {
       const home = Deno.makeTempDirSync({ prefix: "p2p-bench-" });
+      const prof = ARGS.profile
+        ? ["--cpu-prof", `--cpu-prof-dir=${ARGS.profile}`, `--cpu-prof-name=${name}.cpuprofile`]
+        : [];
+      if (ARGS["peer-v8-flags"]) prof.push(`--v8-flags=${ARGS["peer-v8-flags"]}`);
       const c = new Child(
-        ["run", "-A", MAIN, "join", "--server", addr, "--room", room, "--name", name, "--json"]
-          .concat(["--bind", LO, ...extra]),
+        ["run", "-A", ...prof, MAIN, "join", "--server", addr, "--room", room, "--name", name]
+          .concat(["--json", "--bind", LO, ...extra]),
         { P2P_PASSPHRASE: `bench ${room}`, XDG_CONFIG_HOME: home },
         true,
       );
@@ -300,11 +315,11 @@ async function p2pRun(file: string, size: number, dir: string): Promise<P2pResul
       sender.wait(direct, 20_000, "a path"),
     ]);
     const idle = await chatLatency(sender, receiver, "idle", 1000);
-    const cpu0 = processCpuMs(sender.proc.pid) + processCpuMs(receiver.proc.pid);
-    let rss = 0;
+    const send0 = processCpuMs(sender.proc.pid), recv0 = processCpuMs(receiver.proc.pid);
+    const samples: number[] = [];
     const rssBefore = Math.max(rssMb(sender.proc.pid), rssMb(receiver.proc.pid));
     const sampling = setInterval(() => {
-      rss = Math.max(rss, rssMb(sender.proc.pid), rssMb(receiver.proc.pid));
+      samples.push(Math.max(rssMb(sender.proc.pid), rssMb(receiver.proc.pid)));
     }, 200);
     await sender.send(`/send ${file}`);
     const offered = await receiver.wait(
@@ -320,12 +335,22 @@ async function p2pRun(file: string, size: number, dir: string): Promise<P2pResul
       "the file",
     );
     clearInterval(sampling);
-    const cpu = (processCpuMs(sender.proc.pid) + processCpuMs(receiver.proc.pid) - cpu0) * 1000 /
-      (size / 1e6);
+    const perMb = (ms: number) => ms * 1000 / (size / 1e6);
+    const cpuSender = perMb(processCpuMs(sender.proc.pid) - send0);
+    const cpuReceiver = perMb(processCpuMs(receiver.proc.pid) - recv0);
+    const cpu = cpuSender + cpuReceiver;
+    const rss = Math.max(0, ...samples);
+    // The largest resident set in each quarter of the transfer.
+    const quarters = [0, 1, 2, 3].map((q) =>
+      Math.max(
+        0,
+        ...samples.slice(Math.floor(q * samples.length / 4), (q + 1) * samples.length / 4),
+      )
+    );
     if (done.state !== "done") throw new Error(`p2p transfer failed: ${done.reason}`);
     await Deno.remove(down, { recursive: true }).catch(() => {});
     const rate = size / (Number(done.at) - Number(offered.at)) / 1000;
-    return { rate, idle, busy, cpu, rss, rssBefore };
+    return { rate, idle, busy, cpu, cpuSender, cpuReceiver, rss, rssBefore, quarters };
   } finally {
     for (const p of peers) await p.close();
     await server.close();
@@ -360,8 +385,9 @@ async function main(): Promise<void> {
     const idle: number[] = [], busy: number[] = [];
     const cpuP2p: number[] = [], cpuUdp: number[] = [], rss: number[] = [], rss0: number[] = [];
     for (let i = 0; i < runs; i++) {
-      tcp.push(await tcpRun(file, join(dir, "tcp.bin")));
-      const u = await udpRun(size);
+      const p2pOnly = ARGS.only === "p2p";
+      tcp.push(p2pOnly ? NaN : await tcpRun(file, join(dir, "tcp.bin")));
+      const u = p2pOnly ? { rate: NaN, cpu: NaN } : await udpRun(size);
       udp.push(u.rate);
       cpuUdp.push(u.cpu);
       const r = await p2pRun(file, size, dir);
@@ -375,6 +401,13 @@ async function main(): Promise<void> {
         `[bench] chat latency p50/p99: idle ${r.idle.p50.toFixed(1)}/${
           r.idle.p99.toFixed(1)
         } ms, during the transfer ${r.busy.p50.toFixed(1)}/${r.busy.p99.toFixed(1)} ms`,
+      );
+      console.error(
+        `[bench] p2p CPU µs per MB: sender ${r.cpuSender.toFixed(0)}, receiver ${
+          r.cpuReceiver.toFixed(0)
+        }; largest RSS by quarter of the transfer: ${
+          r.quarters.map((q) => q.toFixed(0)).join(" / ")
+        } MB`,
       );
       console.error(
         `[bench] run ${i + 1}: p2p ${p2p.at(-1)!.toFixed(1)} MB/s, tcp ${

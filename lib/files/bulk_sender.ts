@@ -26,6 +26,8 @@ export interface BlockRef {
   chunk: number;
   offset: number;
   length: number;
+  /** The source's own name for the block's chunk (its map key), if it keeps one. */
+  key?: string;
 }
 
 /** Where a bulk sender gets its blocks. */
@@ -72,6 +74,37 @@ interface Sent {
   limited: boolean;
 }
 
+/** Packets in flight, ascending packet numbers: taking them from the front moves nothing. */
+class InFlight {
+  #a: Sent[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#a.length - this.#head;
+  }
+
+  /** The `i`th oldest. */
+  at(i: number): Sent {
+    return this.#a[this.#head + i]!;
+  }
+
+  push(s: Sent): void {
+    this.#a.push(s);
+  }
+
+  /** Takes the `n` packets from the `start`th oldest on, in order. */
+  take(start: number, n: number): Sent[] {
+    if (start > 0) return this.#a.splice(this.#head + start, n);
+    const out = this.#a.slice(this.#head, this.#head + n);
+    this.#head += n;
+    if (this.#head === this.#a.length || (this.#head >= 1024 && 2 * this.#head >= this.#a.length)) {
+      this.#a = this.#a.slice(this.#head);
+      this.#head = 0;
+    }
+    return out;
+  }
+}
+
 /** Counters of one bulk sender. */
 export interface BulkStats {
   packets: number;
@@ -90,7 +123,7 @@ export class BulkSender {
   #pacer = new Pacer();
   #nextPn = 0;
   /** Packets in flight, ascending packet numbers. */
-  #flight: Sent[] = [];
+  #flight = new InFlight();
   #bytesInFlight = 0;
   #retransmit: BlockRef[] = [];
   #largestAcked = -1;
@@ -183,9 +216,9 @@ export class BulkSender {
     for (const [hi, lo] of f.ranges) {
       const start = this.#lowerBound(lo);
       let end = start;
-      while (end < this.#flight.length && this.#flight[end]!.pn <= hi) end++;
+      while (end < this.#flight.length && this.#flight.at(end).pn <= hi) end++;
       if (end === start) continue;
-      for (const s of this.#flight.splice(start, end - start)) {
+      for (const s of this.#flight.take(start, end - start)) {
         this.#bytesInFlight -= s.size;
         this.stats.bytesAcked += s.ref.length;
         if (!newest || s.pn > newest.pn) newest = s;
@@ -235,7 +268,7 @@ export class BulkSender {
     let lo = 0, hi = this.#flight.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.#flight[mid]!.pn < pn) lo = mid + 1;
+      if (this.#flight.at(mid).pn < pn) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -264,7 +297,8 @@ export class BulkSender {
     const rtt = Math.max(this.#latestRtt, this.srtt ?? INITIAL_RTT);
     const delay = Math.max(TIME_THRESHOLD * rtt, GRANULARITY);
     let n = 0;
-    for (const s of this.#flight) {
+    for (let i = 0; i < this.#flight.length; i++) {
+      const s = this.#flight.at(i);
       if (s.pn > this.#largestAcked) break;
       if (this.#largestAcked - s.pn >= PACKET_THRESHOLD || s.sentAt + delay <= now) {
         n++;
@@ -273,7 +307,7 @@ export class BulkSender {
       this.#lossTime = s.sentAt + delay;
       break;
     }
-    if (n > 0) this.#declareLost(this.#flight.splice(0, n), now);
+    if (n > 0) this.#declareLost(this.#flight.take(0, n), now);
   }
 
   #declareLost(lost: Sent[], now: number): void {
@@ -311,12 +345,12 @@ export class BulkSender {
     if (this.#ptoCount >= 2) {
       this.cc.onPersistentCongestion(now);
       // Everything in flight is presumed lost; the oldest leads the retransmissions.
-      this.#declareLost(this.#flight.splice(0), now);
+      this.#declareLost(this.#flight.take(0, this.#flight.length), now);
       this.#lastAckElicitingAt = now;
       this.#probe = true;
       return;
     }
-    const oldest = this.#flight.shift()!;
+    const oldest = this.#flight.take(0, 1)[0]!;
     this.#bytesInFlight -= oldest.size;
     this.#retransmit.unshift(oldest.ref);
     this.#lastAckElicitingAt = now;

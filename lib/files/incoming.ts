@@ -5,10 +5,14 @@
  * root as soon as its last block arrives (its audit path travels with it); a corrupt chunk is
  * discarded and asked for again, alone. Memory is bounded: at most {@link WINDOW_BYTES} of
  * chunks are requested, assembling or waiting to be written at once, so a slow disk stops the
- * requests and with them the sender. Pure; time in ms.
+ * requests and with them the sender. A chunk gets a buffer when its first block comes, and the
+ * buffer is used again once the disk has written the chunk (at most a window's worth exist), so a
+ * long transfer neither holds its whole window in memory nor churns through a fresh chunk-sized
+ * buffer per chunk. Pure; time in ms.
  *
  * Call order: `wanted(now)` gives the chunks to request; `handleData` for each block; drain
- * `pollWrite()` to the disk and answer each with `handleWritten`; `complete` says when every
+ * `pollWrite()` to the disk and answer each with `handleWritten` (a write's `data` stays the
+ * I/O side's to read until then: its buffer is used again after); `complete` says when every
  * chunk is on disk (the whole file's SHA-256 is then checked by the I/O side).
  *
  * @module
@@ -48,7 +52,8 @@ export interface ChunkWrite {
 }
 
 interface Assembly {
-  payload: Uint8Array;
+  /** The chunk's payload as it is assembled (a buffer from its first block on). */
+  payload: Uint8Array | undefined;
   have: Uint8Array;
   missing: number;
   lastActivity: number;
@@ -62,7 +67,10 @@ export class IncomingFile {
   #verified: Uint8Array;
   #verifiedCount = 0;
   #assembling = new Map<number, Assembly>();
-  #writing = new Set<number>();
+  /** Chunks verified and waiting for the disk, with the buffer each was assembled in. */
+  #writing = new Map<number, Uint8Array>();
+  /** Assembly buffers free for the next chunks (each holds the largest payload). */
+  #spare: Uint8Array[] = [];
   #writes: ChunkWrite[] = [];
   #nextNew = 0;
   /** Bytes verified and written. */
@@ -153,7 +161,7 @@ export class IncomingFile {
   #start(c: number, now: number): void {
     const blocks = this.layout.blocks(c);
     this.#assembling.set(c, {
-      payload: new Uint8Array(this.layout.payloadBytes(c)),
+      payload: undefined,
       have: new Uint8Array(Math.ceil(blocks / 8)),
       missing: blocks,
       lastActivity: now,
@@ -168,8 +176,23 @@ export class IncomingFile {
 
   /** The disk wrote chunk `c`. */
   handleWritten(c: number): void {
-    if (!this.#writing.delete(c) || this.isVerified(c)) return;
-    this.#mark(c);
+    const buf = this.#writing.get(c);
+    if (!buf) return;
+    this.#writing.delete(c);
+    this.#reuse(buf);
+    if (!this.isVerified(c)) this.#mark(c);
+  }
+
+  /** The buffer of `payload` is free: kept for another chunk, within the window. */
+  #reuse(payload: Uint8Array): void {
+    const buf = new Uint8Array(payload.buffer, 0, payload.buffer.byteLength);
+    if (this.#spare.length >= this.#window()) return;
+    this.#spare.push(buf);
+  }
+
+  /** The largest payload a chunk of this file has (the first's: the longest audit path). */
+  #largest(): number {
+    return this.layout.proofBytes(0) + this.layout.length(0);
   }
 
   /** One block of chunk `c`'s payload at `offset` arrived at `now`. */
@@ -180,25 +203,30 @@ export class IncomingFile {
     const b = offset / FILE_BLOCK;
     if (a.have[b >> 3]! & (1 << (b & 7))) return "duplicate";
     a.have[b >> 3]! |= 1 << (b & 7);
-    a.payload.set(data, offset);
+    // A buffer only once blocks come: the sender serves a few chunks at a time, not the window.
+    const payload = a.payload ??= (this.#spare.pop() ?? new Uint8Array(this.#largest()))
+      .subarray(0, this.layout.payloadBytes(c));
+    payload.set(data, offset);
     a.lastActivity = now;
     if (--a.missing > 0) return "stored";
     this.#assembling.delete(c);
     const proofLen = this.layout.proofBytes(c);
-    const chunk = a.payload.subarray(proofLen);
+    const whole = new Uint8Array(payload.buffer, 0, payload.buffer.byteLength);
+    const chunk = payload.subarray(proofLen);
     const root = rootFromPath(
       c,
       this.layout.chunks,
       leafHash(chunk),
-      a.payload.subarray(0, proofLen),
+      payload.subarray(0, proofLen),
     );
     if (!root || !bytesEqual(root, this.offer.root)) {
       this.corrupt++;
       if (c < this.#nextNew) this.#nextNew = c;
+      this.#reuse(whole);
       return "corrupt";
     }
-    this.#writing.add(c);
-    this.#proofs?.set(c, a.payload.slice(0, proofLen));
+    this.#writing.set(c, whole);
+    this.#proofs?.set(c, payload.slice(0, proofLen));
     this.#writes.push({ chunk: c, position: this.layout.start(c), data: chunk });
     return "verified";
   }

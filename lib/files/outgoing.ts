@@ -1,13 +1,17 @@
 /**
  * The sending side of one offered file: the offer and its hash tree, the chunks in memory (each
  * chunk's payload, audit path and bytes, read once and shared by every receiver that asked for
- * it, dropped when none needs it any more), the reads owed to the disk, and each receiver's
- * state with the schedule of offer repeats. Pure; time in ms.
+ * it, dropped when none needs it any more, its buffer kept for the next chunks: at most
+ * {@link SPARE_PAYLOADS} of them), the reads owed to the disk, and each receiver's state with the
+ * schedule of offer repeats. Pure; time in ms.
  *
  * @module
  */
 import { type FileOffer, FileStatus, type FileStatusCode } from "../wire/file_frame.ts";
 import { ChunkLayout } from "./chunks.ts";
+
+/** Chunk buffers an outgoing file keeps for its next chunks once their chunks are done with. */
+export const SPARE_PAYLOADS = 8;
 
 /** Where one receiver stands. */
 export type SendState = "offering" | "pending" | "active" | "done" | "rejected" | "failed";
@@ -48,6 +52,8 @@ export class OutgoingFile {
   readonly relay: boolean;
   readonly recipients = new Map<string, Recipient>();
   #cache = new Map<number, Cached>();
+  /** Payload buffers free for the next chunks (each holds the largest payload). */
+  #spare: Uint8Array[] = [];
   #reads: number[] = [];
   /** Set when the file on disk no longer matches the offer. */
   broken = false;
@@ -143,7 +149,12 @@ export class OutgoingFile {
   /** A serving entry is done with chunk `c`. */
   unwant(c: number): void {
     const e = this.#cache.get(c);
-    if (e && --e.refs <= 0) this.#cache.delete(c);
+    if (!e || --e.refs > 0) return;
+    this.#cache.delete(c);
+    // Its blocks were all sent (each copied into its datagram): the buffer serves another chunk.
+    if (e.payload && this.#spare.length < SPARE_PAYLOADS) {
+      this.#spare.push(new Uint8Array(e.payload.buffer, 0, e.payload.buffer.byteLength));
+    }
   }
 
   /** Chunk `c`'s payload, if it is in memory. */
@@ -161,8 +172,9 @@ export class OutgoingFile {
   }
 
   /**
-   * The disk read chunk `c` (`data` null: it failed). A read of the wrong length means the
-   * file changed since it was offered: the file is broken and false comes back.
+   * The disk read chunk `c` (`data` null: it failed); `data` is copied, so it is the caller's
+   * again after the call. A read of the wrong length means the file changed since it was
+   * offered: the file is broken and false comes back.
    */
   handleRead(c: number, data: Uint8Array | null): boolean {
     if (!data || data.length !== this.layout.length(c)) {
@@ -174,7 +186,9 @@ export class OutgoingFile {
     if (!e) return true;
     const proof = this.#proofOf(c);
     if (!proof) return true;
-    const payload = new Uint8Array(proof.length + data.length);
+    const largest = this.layout.proofBytes(0) + this.layout.length(0);
+    const buf = this.#spare.pop() ?? new Uint8Array(largest);
+    const payload = buf.subarray(0, proof.length + data.length);
     payload.set(proof, 0);
     payload.set(data, proof.length);
     e.payload = payload;

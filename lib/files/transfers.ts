@@ -107,6 +107,11 @@ export class FileTransfers {
     return true;
   }
 
+  /** The bulk receiver from `peer` (for tests and stats). */
+  receiverOf(peer: string): BulkReceiver | undefined {
+    return this.#links.get(peer)?.in;
+  }
+
   /** The bulk sender toward `peer` (for tests and stats). */
   senderOf(peer: string): BulkSender | undefined {
     return this.#links.get(peer)?.out;
@@ -266,6 +271,8 @@ export class FileTransfers {
 
   /** The next piece of disk work. */
   pollOp(): FileOp | undefined {
+    // Chunks read ahead as the uplinks sent (after pollFrame) go last.
+    if (this.#out.ops.length === 0) this.#uploads.reads();
     return this.#out.ops.shift();
   }
 

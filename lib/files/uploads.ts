@@ -241,6 +241,11 @@ export class Uploads {
     this.#reads(id, f);
   }
 
+  /** The reads every file owes (its uplinks came to want more chunks as they sent). */
+  reads(): void {
+    for (const [id, f] of this.#all) this.#reads(id, f);
+  }
+
   #reads(id: string, f: OutgoingFile): void {
     for (let c = f.pollRead(); c !== undefined; c = f.pollRead()) {
       this.#out.ops.push({

@@ -69,6 +69,9 @@ export class SourceFile {
   readonly offer: Omit<FileOffer, "id">;
   readonly tree: MerkleTree;
   #file: Deno.FsFile;
+  /** The buffer reads fill (grown to a chunk's size). */
+  #buf = new Uint8Array(0);
+  #reading = false;
 
   private constructor(
     path: string,
@@ -116,11 +119,23 @@ export class SourceFile {
     }
   }
 
-  /** Reads `length` bytes at `position`; null when the file is shorter now (it changed). */
+  /**
+   * Reads `length` bytes at `position`; null when the file is shorter now (it changed). The
+   * bytes are valid until the next read (one buffer serves them all: the transfer core copies
+   * what it keeps), so a long transfer allocates nothing per chunk here.
+   */
   async read(position: number, length: number): Promise<Uint8Array | null> {
-    const buf = new Uint8Array(length);
-    const n = await readAt(this.#file, position, buf);
-    return n === length ? buf : null;
+    // A read while another is under way gets a buffer of its own.
+    const mine = !this.#reading;
+    if (mine && this.#buf.length < length) this.#buf = new Uint8Array(length);
+    const buf = mine ? this.#buf.subarray(0, length) : new Uint8Array(length);
+    if (mine) this.#reading = true;
+    try {
+      const n = await readAt(this.#file, position, buf);
+      return n === length ? buf : null;
+    } finally {
+      if (mine) this.#reading = false;
+    }
   }
 
   /** Closes the file. */

@@ -9,6 +9,7 @@
  */
 import type { Endpoint } from "../wire/address.ts";
 import { encodeInner, type InnerFrame } from "../wire/peer_frame.ts";
+import { encodeFileDataInto, FILE_DATA_HEADER, FileKind } from "../wire/file_frame.ts";
 import type { SecureLink } from "./handshake/secure_link.ts";
 import type { PathMachine } from "./path/path.ts";
 import { countDrop } from "./drops.ts";
@@ -50,7 +51,10 @@ export class RemoteOutbox {
     to?: Endpoint | null,
     via = 0,
   ): void {
-    const frame = this.#secure.seal(encodeInner(f));
+    // A block is encoded straight into its datagram (the bulk of a transfer: no copy more).
+    const frame = f.kind === FileKind.Data
+      ? this.#secure.sealWith(FILE_DATA_HEADER + f.data.length, (o) => encodeFileDataInto(f, o))
+      : this.#secure.seal(encodeInner(f));
     if (!frame) return;
     const dest = to === undefined ? path?.route() ?? null : to;
     if (dest && !this.#ctx.settings.relayOnly) {

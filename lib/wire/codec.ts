@@ -25,10 +25,16 @@ export function hasControlChars(s: string): boolean {
   return false;
 }
 
+/** Two lowercase hex digits of each byte value. */
+const HEX: readonly string[] = Array.from(
+  { length: 256 },
+  (_, b) => b.toString(16).padStart(2, "0"),
+);
+
 /** Lowercase hex of `bytes` (peer ids, transaction ids, file-name nonces). */
 export function toHex(bytes: Uint8Array): string {
   let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]!]!;
   return s;
 }
 

@@ -182,6 +182,36 @@ export function encodeFileFrame(f: FileFrame): Uint8Array {
   }
 }
 
+/**
+ * Encodes FILE_DATA `f` into `out`, which is exactly `FILE_DATA_HEADER + f.data.length` bytes
+ * (the bytes {@link encodeFileFrame} gives, written where the caller seals them); throws
+ * RangeError like it.
+ */
+export function encodeFileDataInto(
+  f: Extract<FileFrame, { kind: typeof FileKind.Data }>,
+  out: Uint8Array,
+): void {
+  if (f.data.length > FILE_BLOCK) throw new RangeError("Block is too large");
+  if (f.id.length !== FILE_ID_LEN) throw new RangeError(`Expected ${FILE_ID_LEN} bytes`);
+  if (out.length !== FILE_DATA_HEADER + f.data.length) throw new RangeError("Wrong output size");
+  checkUint(f.pn, 0xffff_ffff, "packet number");
+  checkUint(f.chunk, 0xffff_ffff, "chunk");
+  checkUint(f.offset, 0xffff_ffff, "offset");
+  out[0] = FileKind.Data;
+  out.set(f.id, 1);
+  put32(out, 1 + FILE_ID_LEN, f.pn);
+  put32(out, 5 + FILE_ID_LEN, f.chunk);
+  put32(out, 9 + FILE_ID_LEN, f.offset);
+  out.set(f.data, FILE_DATA_HEADER);
+}
+
+function put32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = (v >>> 16) & 0xff;
+  out[at + 2] = (v >>> 8) & 0xff;
+  out[at + 3] = v & 0xff;
+}
+
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Decodes a file frame (the whole inner frame, kind byte first); never throws. */

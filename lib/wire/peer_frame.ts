@@ -46,9 +46,9 @@ export interface SealedFrame {
   to: Uint8Array;
   /** Per-direction message counter, also the AEAD nonce. */
   counter: bigint;
-  /** The first {@link SEALED_HEADER_LEN} bytes, used as associated data. */
+  /** The first {@link SEALED_HEADER_LEN} bytes, used as associated data (a view). */
   header: Uint8Array;
-  /** Ciphertext with the authentication tag at the end. */
+  /** Ciphertext with the authentication tag at the end (a view). */
   body: Uint8Array;
 }
 
@@ -166,7 +166,11 @@ export function encodeSealedHeader(from: Uint8Array, to: Uint8Array, counter: bi
   return writeHeader(MsgType.Sealed).fixed(from, ID_LEN).fixed(to, ID_LEN).u64(counter).finish();
 }
 
-/** Splits a SEALED datagram into header fields and ciphertext. */
+/**
+ * Splits a SEALED datagram into header fields and ciphertext. `header` and `body` are views of
+ * `b`, not copies (the frame is opened at once, into a plaintext of its own): a caller that keeps
+ * them past the datagram's handling copies them.
+ */
 export function decodeSealed(b: Uint8Array): Decoded<SealedFrame> {
   const t = peekType(b);
   if (!t.ok) return t;
@@ -180,8 +184,8 @@ export function decodeSealed(b: Uint8Array): Decoded<SealedFrame> {
       from,
       to,
       counter,
-      header: b.slice(0, SEALED_HEADER_LEN),
-      body: b.slice(SEALED_HEADER_LEN),
+      header: b.subarray(0, SEALED_HEADER_LEN),
+      body: b.subarray(SEALED_HEADER_LEN),
     },
   };
 }

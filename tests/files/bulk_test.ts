@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { ACK_EVERY, BulkReceiver } from "../../lib/files/bulk_receiver.ts";
+import {
+  ACK_EVERY,
+  ACK_EVERY_FAST,
+  BulkReceiver,
+  FAST_SPAN,
+} from "../../lib/files/bulk_receiver.ts";
 import { BETA, Cubic, INITIAL_WINDOW, MIN_WINDOW, MSS, Pacer } from "../../lib/files/congestion.ts";
 import { decodeFileFrame, encodeFileFrame, FileKind } from "../../lib/wire/file_frame.ts";
 import { prng } from "../support/prng.ts";
@@ -38,6 +43,32 @@ Deno.test("acks: every few in-order packets, at once on a gap, else after a shor
   assert.ok(rx.pollAck(6));
   rx.handlePacket(ACK_EVERY + 5, 7);
   assert.deepEqual(rx.pollAck(7)?.kind === FileKind.Ack && rx.nextTimeout(), undefined);
+});
+
+Deno.test("acks: a fast stream is acknowledged half as often, a burst's tail soon after", () => {
+  const rx = new BulkReceiver();
+  rx.handlePacket(0, 0);
+  assert.ok(rx.pollAck(0));
+  // Packets 0.05 ms apart: no acknowledgement at ACK_EVERY, one at ACK_EVERY_FAST.
+  let pn = 1, t = 0;
+  const sent: number[] = [];
+  for (; pn <= 4 * ACK_EVERY_FAST; pn++, t += 0.05) {
+    rx.handlePacket(pn, t);
+    if (rx.pollAck(t)) sent.push(pn);
+  }
+  assert.deepEqual(sent, [1, 2, 3, 4].map((i) => i * ACK_EVERY_FAST));
+  // A burst that stops between the two thresholds is acknowledged FAST_SPAN after it began.
+  for (let i = 0; i < ACK_EVERY + 2; i++, pn++) rx.handlePacket(pn, 10 + i * 0.01);
+  assert.equal(rx.pollAck(10.5), undefined);
+  assert.equal(rx.nextTimeout(), 10 + FAST_SPAN);
+  assert.ok(rx.pollAck(10 + FAST_SPAN));
+  // A slower stream (0.5 ms apart) is acknowledged every ACK_EVERY packets, as before.
+  const slow: number[] = [];
+  for (let i = 1; i <= 2 * ACK_EVERY; i++, pn++) {
+    rx.handlePacket(pn, 20 + i / 2);
+    if (rx.pollAck(20 + i / 2)) slow.push(i);
+  }
+  assert.deepEqual(slow, [ACK_EVERY, 2 * ACK_EVERY]);
 });
 
 Deno.test("CUBIC: slow start doubles, a loss cuts to β once per round trip, growth is cubic", () => {

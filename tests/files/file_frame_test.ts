@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import {
   decodeFileFrame,
+  encodeFileDataInto,
   encodeFileFrame,
   FILE_BLOCK,
+  FILE_DATA_HEADER,
   type FileFrame,
   FileKind,
   FileStatus,
@@ -53,6 +55,32 @@ Deno.test("file frames round-trip; every truncation and extension is refused, ne
       assert.equal(decodeFileFrame(new Uint8Array([...b, 0])).ok, false);
     }
   }
+});
+
+Deno.test("FILE_DATA encoded into a caller's buffer is the codec's bytes; bounds refused", () => {
+  const rng = prng(5);
+  const rand = (n: number) => randomBytesFrom(rng, n);
+  for (const len of [0, 1, 700, FILE_BLOCK]) {
+    const f = {
+      kind: FileKind.Data,
+      id: rand(8),
+      pn: 0xfedc_ba98,
+      chunk: 0x0102_0304,
+      offset: FILE_BLOCK * 3,
+      data: rand(len),
+    } as const;
+    const out = new Uint8Array(FILE_DATA_HEADER + len);
+    encodeFileDataInto(f, out);
+    assert.deepEqual(out, encodeFileFrame(f));
+    assert.throws(() => encodeFileDataInto(f, new Uint8Array(out.length + 1)), RangeError);
+    assert.throws(() => encodeFileDataInto({ ...f, pn: 2 ** 32 }, out), RangeError);
+  }
+  const big = { kind: FileKind.Data, id: rand(8), pn: 0, chunk: 0, offset: 0 } as const;
+  const data = new Uint8Array(FILE_BLOCK + 1);
+  assert.throws(
+    () => encodeFileDataInto({ ...big, data }, new Uint8Array(FILE_DATA_HEADER + data.length)),
+    RangeError,
+  );
 });
 
 Deno.test("file frames' bounds: names, sizes, chunk sizes, counts, ranges", () => {

@@ -54,7 +54,14 @@ const MAX_SAFE_COUNTER = BigInt(Number.MAX_SAFE_INTEGER);
  * `encodeSealedHeader` writes it): the ids and type are the same for every frame to a peer.
  */
 export function withCounter(template: Uint8Array, counter: bigint): Uint8Array {
-  const h = template.slice(0, SEALED_HEADER_LEN);
+  const h = new Uint8Array(SEALED_HEADER_LEN);
+  writeCounter(h, template, counter);
+  return h;
+}
+
+/** Writes the SEALED header `template` with `counter` in its last 8 bytes into `h`. */
+function writeCounter(h: Uint8Array, template: Uint8Array, counter: bigint): void {
+  h.set(template.subarray(0, SEALED_HEADER_LEN));
   const at = SEALED_HEADER_LEN - 8;
   let hi: number, lo: number;
   if (counter <= MAX_SAFE_COUNTER) {
@@ -69,7 +76,6 @@ export function withCounter(template: Uint8Array, counter: bigint): Uint8Array {
     h[at + i] = hi & 0xff;
     h[at + 4 + i] = lo & 0xff;
   }
-  return h;
 }
 
 /** Receiving keys kept besides the current one until it is used (see `SecureLink`). */
@@ -214,20 +220,24 @@ export class SecureLink {
    * awaits confirmation); undefined before our handshake completed.
    */
   seal(inner: Uint8Array): Uint8Array | undefined {
-    const s = this.#sendConfirmed || !this.#sendPrevious ? this.#send?.session : this.#sendPrevious;
-    if (!s) return undefined;
-    const counter = s.nextCounter();
-    const header = this.#sealedHeader(counter);
-    // Sealed in place after the header: no copy of the ciphertext.
-    const frame = new Uint8Array(header.length + inner.length + SEAL_OVERHEAD);
-    frame.set(header);
-    s.sealInto(counter, header, inner, frame, header.length);
-    return frame;
+    return this.sealWith(inner.length, (into) => into.set(inner));
   }
 
-  /** The SEALED header for `counter` (the codec's, without re-encoding the ids each time). */
-  #sealedHeader(counter: bigint): Uint8Array {
-    return withCounter(this.#header, counter);
+  /**
+   * {@link seal} of the `length` bytes `write` puts into the frame itself (where they are then
+   * sealed in place): an inner frame encoded straight into its datagram, with no copy of its own.
+   */
+  sealWith(length: number, write: (into: Uint8Array) => void): Uint8Array | undefined {
+    const s = this.#sendConfirmed || !this.#sendPrevious ? this.#send?.session : this.#sendPrevious;
+    if (!s) return undefined;
+    const frame = new Uint8Array(SEALED_HEADER_LEN + length + SEAL_OVERHEAD);
+    const plain = frame.subarray(SEALED_HEADER_LEN, SEALED_HEADER_LEN + length);
+    write(plain);
+    const counter = s.nextCounter();
+    const header = frame.subarray(0, SEALED_HEADER_LEN);
+    writeCounter(header, this.#header, counter);
+    s.sealInto(counter, header, plain, frame, SEALED_HEADER_LEN);
+    return frame;
   }
 
   /**
