@@ -28,6 +28,8 @@ import { notOwnFile } from "./own_file.ts";
 
 /** Chunk size of the files we offer, as a power of two (256 KiB), unless the file is huge. */
 export const DEFAULT_CHUNK_SHIFT = 18;
+/** Downloads in place whose chunks are still passed on (group transfers); the oldest go first. */
+const MAX_FINISHED = 64;
 /** Most numbered alternatives tried for a taken name. */
 const MAX_NUMBERED = 1000;
 /** Buffer size of hashing and of reading a file back. */
@@ -177,6 +179,11 @@ export class FileStore {
   /** The directory, resolved (its own symbolic links followed once, at the start). */
   readonly dir: string;
   #partials = new Map<string, Partial>();
+  /**
+   * Downloads put in place, still read to pass their chunks on to the other receivers of a
+   * group transfer: where, and which file (device and inode) it was when it was put there.
+   */
+  #finished = new Map<string, { path: string; dev: number; ino: number | null }>();
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -320,10 +327,32 @@ export class FileStore {
    */
   async read(id: string, position: number, length: number): Promise<Uint8Array | null> {
     const p = this.#partials.get(id);
-    if (!p) return null;
+    if (!p) return await this.#readFinished(id, position, length);
     const buf = new Uint8Array(length);
     const n = await readAt(p.file, position, buf);
     return n === length ? buf : null;
+  }
+
+  /**
+   * Reads from download `id` once it is in place (another receiver asked late for a chunk),
+   * only while the file there is the one put in place (same device and inode: a link or another
+   * file put there since is never read).
+   */
+  async #readFinished(id: string, position: number, length: number): Promise<Uint8Array | null> {
+    const done = this.#finished.get(id);
+    if (!done) return null;
+    let f: Deno.FsFile | undefined;
+    try {
+      f = await Deno.open(done.path, { read: true });
+      const info = await f.stat();
+      if (info.dev !== done.dev || info.ino !== done.ino) return null;
+      const buf = new Uint8Array(length);
+      return (await readAt(f, position, buf)) === length ? buf : null;
+    } catch {
+      return null;
+    } finally {
+      f?.close();
+    }
   }
 
   /** Saves transfer `id`'s resume state (written aside, then renamed over the old one). */
@@ -380,6 +409,11 @@ export class FileStore {
       }
       await Deno.rename(part, path);
       await this.#remove(this.#hidden(p.hex, "state"));
+      const info = await Deno.lstat(path);
+      if (this.#finished.size >= MAX_FINISHED) {
+        this.#finished.delete(this.#finished.keys().next().value!);
+      }
+      this.#finished.set(id, { path, dev: info.dev, ino: info.ino });
       return { ok: true, path };
     }
     return { ok: false, reason: `too many files named like ${p.parts.join("/")}` };

@@ -154,6 +154,30 @@ Deno.test("a file of a directory lands in that tree; a link or file in the way i
   });
 });
 
+Deno.test("a download in place is still read for other receivers; never once replaced", async () => {
+  await withDir(async (dir) => {
+    const down = join(dir, "down");
+    const src = await sourceOf(dir, "x", bytesOf(3000));
+    const store = await FileStore.open(down);
+    const offer = { id: new Uint8Array(8), ...src.offer, name: "shared.bin" };
+    await store.begin("09", offer, false);
+    await store.write("09", 0, bytesOf(3000));
+    const done = await store.finish("09", offer);
+    assert.ok(done.ok);
+    // Another receiver asks late: the chunk comes from the file in place.
+    assert.deepEqual(await store.read("09", 1000, 500), bytesOf(3000).subarray(1000, 1500));
+    assert.equal(await store.read("09", 2900, 500), null, "past its end");
+    assert.equal(await store.read("10", 0, 10), null, "an unknown download");
+    // Replaced by a link to a secret: nothing of the secret is read.
+    const secret = join(dir, "secret");
+    await Deno.writeFile(secret, bytesOf(3000, 9));
+    await Deno.remove(done.path);
+    await Deno.symlink(secret, done.path);
+    assert.equal(await store.read("09", 0, 100), null);
+    src.close();
+  });
+});
+
 Deno.test("a partial file planted as a symbolic link is refused, its target untouched", async () => {
   await withDir(async (dir) => {
     const down = join(dir, "down");
