@@ -75,6 +75,8 @@ const POLICER_MATCH = 1 / 8;
 export const POLICER_HOLD = 3_000;
 /** The lowest pacing cap, bytes/ms (4 packets per delivery interval). */
 const MIN_CAP: number = 4 * MSS / DELIVERY_INTERVAL;
+/** Delivery rates remembered for setting a policer's cap back (see `#recent`). */
+const RECENT_RATES = 3;
 /** How much a policer's cap rises after each interval that used it with little loss. */
 export const POLICER_PROBE = 1 / 32;
 
@@ -101,6 +103,12 @@ export class Cubic {
   #meter = { at: -Infinity, bytes: 0, limited: true };
   /** The last interval's delivery rate (bytes/ms) and its number (0: none yet). */
   #delivery = { rate: 0, n: 0 };
+  /**
+   * The last {@link RECENT_RATES} delivery rates: a cap set back goes to their largest, so one
+   * interval in which this process was not running (a busy machine) does not pass for the
+   * policer's rate.
+   */
+  #recent: number[] = [];
   /** The delivery rate at the last congestion event, and its interval's number. */
   #atEvent = { rate: 0, n: 0 };
   /** A policer's rate (bytes/ms) the pacer keeps to, until `#capUntil`. */
@@ -209,6 +217,8 @@ export class Cubic {
       if (m.limited && m.at > -Infinity && m.bytes >= 4 * MSS) {
         const rate = m.bytes / (now - m.at);
         this.#delivery = { rate, n: this.#delivery.n + 1 };
+        this.#recent.push(rate);
+        if (this.#recent.length > RECENT_RATES) this.#recent.shift();
         if (this.#cap !== Infinity) this.#probeCap(rate);
       }
       this.#meter = { at: now, bytes: 0, limited: true };
@@ -221,7 +231,7 @@ export class Cubic {
   /** Under a cap, after an interval that delivered `rate`: probe above it, or step back. */
   #probeCap(rate: number): void {
     if (this.lossRate >= 0.75 * LOSS_TOLERANCE) {
-      this.#cap = Math.max(MIN_CAP, Math.min(this.#cap, rate));
+      this.#cap = Math.max(MIN_CAP, Math.min(this.#cap, Math.max(rate, ...this.#recent)));
     } else if (rate >= 0.9 * this.#cap) this.#cap *= 1 + POLICER_PROBE;
   }
 
@@ -235,7 +245,7 @@ export class Cubic {
     if (d.n === 0 || d.n === last.n) return; // no new measurement since
     this.#atEvent = { ...d };
     if (this.#cap !== Infinity) {
-      this.#cap = Math.max(MIN_CAP, Math.min(this.#cap, d.rate));
+      this.#cap = Math.max(MIN_CAP, Math.min(this.#cap, Math.max(d.rate, ...this.#recent)));
       return;
     }
     if (last.n === 0 || Math.abs(d.rate - last.rate) > POLICER_MATCH * last.rate) return;

@@ -75,3 +75,27 @@ Deno.test("a relay's pair rate (128 KiB/s behind a 1 MiB burst, 87 % dropped at 
   console.log(`${secs.toFixed(1)} s (the rate allows ${least.toFixed(1)}), cap ${s.cc.paceCap}`);
   assert.ok(secs < 1.5 * least, `${secs} s`);
 });
+
+Deno.test("a policed link with stalls (a busy machine: 150 ms with nothing through, every 1.5 s) stays above 70 %", () => {
+  const sim = new FileSim(11, { latency: 0.5, rate: RATE, queue: 32 * 1024, police: true });
+  const a = sim.add("a"), b = sim.add("b");
+  const data = fileOf(6, 20_000_000);
+  const id = sim.offer("a", "f.bin", data, ["b"]);
+  sim.run(1000, () => b.events.some((e) => e.state === "offered"));
+  assert.ok(b.core.accept(id, sim.now));
+  sim.pump(b);
+  const start = sim.now;
+  let stalled = 0;
+  while (!b.finished.has(id) && sim.now - start < 120_000) {
+    sim.run(sim.now + 1350, () => b.finished.has(id));
+    // Neither direction moves for 150 ms: what a descheduled sender or receiver sees.
+    for (const [x, y] of [["a", "b"], ["b", "a"]]) sim.link(x!, y!).loss = 1;
+    sim.run(sim.now + 150);
+    stalled += 150;
+    for (const [x, y] of [["a", "b"], ["b", "a"]]) sim.link(x!, y!).loss = 0;
+  }
+  assert.ok(b.finished.has(id), "the file arrives");
+  const share = data.length / (sim.now - start - stalled) / RATE;
+  console.log(`goodput ${(100 * share).toFixed(1)} % of the link's time when it was not stalled`);
+  assert.ok(share >= 0.7, `goodput ${share}`);
+});
