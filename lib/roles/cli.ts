@@ -24,6 +24,7 @@ import {
   oneOf,
   optional,
   type OptionTable,
+  type OptionValues,
   parseOptions,
   type Range,
   required,
@@ -726,6 +727,23 @@ export function parseServe(args: readonly string[]): Command {
     },
   };
   if (v.metrics) options.metrics = v.metrics;
+  serveAltAddress(v, options);
+  serveStreams(v, options);
+  if (v.host6 !== undefined && v["no-ipv6"]) {
+    fail("serve", "--host6 and --no-ipv6 contradict each other; drop one");
+  }
+  if (v.host6 !== undefined) options.ipv6 = { host: v.host6, required: true };
+  else if (!v["no-ipv6"] && v.host === "0.0.0.0") options.ipv6 = { host: "::", required: false };
+  const cluster = serveCluster(v, args);
+  if (cluster) options.cluster = cluster;
+  return { kind: "serve", options, logLevel: level(v), logFormat: v["log-format"] };
+}
+
+/** The values `p2p serve`'s option table parses to. */
+type ServeValues = OptionValues<typeof SERVE_COMMAND.options>;
+
+/** The second port and address (`--alt-port`, `--no-alt-port`, `--alt-host`) into `options`. */
+function serveAltAddress(v: ServeValues, options: ServeOptions): void {
   if (v["alt-port"] !== undefined && v["no-alt-port"]) {
     fail("serve", "--alt-port and --no-alt-port contradict each other; drop one");
   }
@@ -752,6 +770,10 @@ export function parseServe(args: readonly string[]): Command {
     }
     if (v["alt-host"] === v.host) fail("serve", "--alt-host must be another address than --host");
   }
+}
+
+/** TCP and TLS (`--tcp-port`, `--no-tcp`, `--tls-*`, `--max-tcp*`) into `options`. */
+function serveStreams(v: ServeValues, options: ServeOptions): void {
   if (!v["no-tcp"]) options.tcp = v["tcp-port"] === undefined ? {} : { port: v["tcp-port"] };
   else if (v["tcp-port"] !== undefined) {
     fail("serve", "--tcp-port and --no-tcp contradict each other; drop one");
@@ -767,11 +789,16 @@ export function parseServe(args: readonly string[]): Command {
     maxConnections: v["max-tcp"],
     maxPerSource: v["max-tcp-per-source"],
   };
-  if (v.host6 !== undefined && v["no-ipv6"]) {
-    fail("serve", "--host6 and --no-ipv6 contradict each other; drop one");
-  }
-  if (v.host6 !== undefined) options.ipv6 = { host: v.host6, required: true };
-  else if (!v["no-ipv6"] && v.host === "0.0.0.0") options.ipv6 = { host: "::", required: false };
+}
+
+/**
+ * The cluster `p2p serve` joins: any `--cluster*` option given, or a lease or keepalive other
+ * than the defaults (which then fail for want of a cluster); else undefined.
+ */
+function serveCluster(
+  v: ServeValues,
+  args: readonly string[],
+): ServeOptions["cluster"] | undefined {
   if (v.cluster !== undefined && v["cluster-file"] !== undefined) {
     fail("serve", "--cluster and --cluster-file both name the cluster; drop one");
   }
@@ -779,7 +806,7 @@ export function parseServe(args: readonly string[]): Command {
   const defaults = v["cluster-lease"] * 1000 === DEFAULT_CLUSTER.lease &&
     v["cluster-keepalive"] === DEFAULT_CLUSTER.keepalive;
   if (!defaults || clusterFlags.some((k) => args.some((a) => a.startsWith(`--${k}`)))) {
-    options.cluster = {
+    return {
       url: v.cluster,
       urlFile: v["cluster-file"],
       secretFile: v["cluster-secret-file"],
@@ -788,7 +815,7 @@ export function parseServe(args: readonly string[]): Command {
       keepalive: v["cluster-keepalive"],
     };
   }
-  return { kind: "serve", options, logLevel: level(v), logFormat: v["log-format"] };
+  return undefined;
 }
 
 /**
