@@ -72,7 +72,7 @@ export interface CapacityResult {
   memoryPerPeerB: { heapUsed: number; heapTotal: number; external: number };
   /**
    * RSS per peer once the server has settled (V8's memory reducer has given back the heap the
-   * registration burst grew: RSS stopped falling for 10 s, or 40 s passed), in bytes.
+   * registration burst grew: at least 25 s, then RSS stopped falling for 10 s; at most 45 s).
    */
   rssSettledPerPeerB: number;
   /** When it settled, in s after the first reading. */
@@ -152,9 +152,9 @@ async function memoryGauges(
 }
 
 /**
- * The server's RSS and memory gauges once RSS has not fallen for 10 s (read every 2 s, at most
- * 40 s): the heap V8 grew for a burst is given back by its memory reducer only once allocation
- * stops.
+ * The server's RSS and memory gauges once settled: read every 2 s for at least 25 s (V8's
+ * memory reducer gives back the heap grown for a burst some 8 to 15 s after allocation stops),
+ * then until RSS has not fallen for 10 s, at most 45 s in all.
  */
 async function settledRss(
   pid: number,
@@ -164,7 +164,9 @@ async function settledRss(
 > {
   const t0 = performance.now();
   let low = rssKiB(pid), lowAt = t0;
-  while (performance.now() - lowAt < 10_000 && performance.now() - t0 < 40_000) {
+  for (;;) {
+    const at = performance.now();
+    if (at - t0 >= 45_000 || (at - t0 >= 25_000 && at - lowAt >= 10_000)) break;
     await sleep(2_000);
     const r = rssKiB(pid);
     if (r < low * 0.99) [low, lowAt] = [r, performance.now()];
@@ -445,7 +447,7 @@ export async function runCapacity(o: {
     const rss = rssKiB(pid);
     const mem = await memoryGauges(metricsPort);
     // V8 keeps the heap it grew during the burst until its memory reducer runs, some seconds
-    // after allocation stops: RSS is read again once it stops falling (at most 40 s).
+    // after allocation stops: RSS is read again once it stops falling (see settledRss).
     const settled = await settledRss(pid, metricsPort);
     makePings(peers);
     for (const s of sources) s.pongs = 0;
