@@ -848,42 +848,16 @@ export function parseSend(args: readonly string[], hostName: () => string): Comm
   return cmd;
 }
 
+/** The values `p2p join`'s option table parses to. */
+type JoinValues = OptionValues<typeof JOIN_COMMAND.options>;
+
 function joinCommand(
   command: string,
-  v: NonNullable<ReturnType<typeof parseOptions<typeof JOIN_COMMAND.options>>>,
+  v: JoinValues,
   hostName: () => string,
 ): Command {
-  let name = v.name;
-  if (name === undefined) {
-    // Names are shown to others: normalised (NFKC) and limited to a documented set.
-    const checked = normalizeName(hostName());
-    if (!checked.ok) {
-      fail(
-        command,
-        `this host's name is no valid chat name (${checked.reason}); pick one with --name NAME`,
-      );
-    }
-    name = checked.name;
-  }
-  if (v.supernode && v["no-supernode"]) {
-    fail(command, "--supernode and --no-supernode contradict each other; drop one");
-  }
-  if (v.supernode && v["relay-only"]) {
-    fail(command, "--relay-only hides your address: it cannot be a supernode");
-  }
-  if (v["new-room"] && v["passphrase-file"] !== undefined) {
-    fail(command, "--new-room makes its own passphrase: drop --passphrase-file");
-  }
-  if (v["new-room"] && (v.ticket !== undefined || v["ticket-file"] !== undefined)) {
-    fail(command, "--new-room makes its own ticket: drop --ticket and --ticket-file");
-  }
-  if (v["new-room"] && v.server.length === 0) fail(command, "--new-room needs --server");
-  if (v.qr && !v["new-room"]) {
-    fail(command, "--qr shows a new room's ticket: use it with --new-room");
-  }
-  if (v.ticket !== undefined && v["ticket-file"] !== undefined) {
-    fail(command, "--ticket and --ticket-file both give a ticket; drop one");
-  }
+  const name = joinName(command, v.name, hostName);
+  checkJoinOptions(command, v);
   const [server, ...more] = v.server;
   const relayKib = v["supernode-relay-rate"];
   const members = v["supernode-max-members"];
@@ -923,6 +897,43 @@ function joinCommand(
   };
   options.logLevel = level(v);
   return { kind: "join", options, logLevel: level(v), logFormat: v["log-format"] };
+}
+
+/** `--name`, or this host's name when it is a valid chat name (else a {@link UsageError}). */
+function joinName(command: string, given: string | undefined, hostName: () => string): string {
+  if (given !== undefined) return given;
+  // Names are shown to others: normalised (NFKC) and limited to a documented set.
+  const checked = normalizeName(hostName());
+  if (!checked.ok) {
+    fail(
+      command,
+      `this host's name is no valid chat name (${checked.reason}); pick one with --name NAME`,
+    );
+  }
+  return checked.name;
+}
+
+/** Refuses `p2p join` options that contradict each other (a {@link UsageError} says which). */
+function checkJoinOptions(command: string, v: JoinValues): void {
+  if (v.supernode && v["no-supernode"]) {
+    fail(command, "--supernode and --no-supernode contradict each other; drop one");
+  }
+  if (v.supernode && v["relay-only"]) {
+    fail(command, "--relay-only hides your address: it cannot be a supernode");
+  }
+  if (v["new-room"] && v["passphrase-file"] !== undefined) {
+    fail(command, "--new-room makes its own passphrase: drop --passphrase-file");
+  }
+  if (v["new-room"] && (v.ticket !== undefined || v["ticket-file"] !== undefined)) {
+    fail(command, "--new-room makes its own ticket: drop --ticket and --ticket-file");
+  }
+  if (v["new-room"] && v.server.length === 0) fail(command, "--new-room needs --server");
+  if (v.qr && !v["new-room"]) {
+    fail(command, "--qr shows a new room's ticket: use it with --new-room");
+  }
+  if (v.ticket !== undefined && v["ticket-file"] !== undefined) {
+    fail(command, "--ticket and --ticket-file both give a ticket; drop one");
+  }
 }
 
 /** `p2p doctor`'s arguments (after `doctor`) as a command. Throws {@link UsageError}. */
