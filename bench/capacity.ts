@@ -64,6 +64,21 @@ export interface CapacityResult {
   rssKiB: number;
   /** (rss - idle) / peers, in bytes. */
   rssPerPeerB: number;
+  /**
+   * Where RSS per peer goes, from the server's `--metrics` at the same two moments: the V8 heap
+   * in use and reserved, and memory outside it (`external`: buffers), each (loaded - idle) /
+   * peers in bytes; the rest of RSS is the allocator's (native objects, freed memory kept).
+   */
+  memoryPerPeerB: { heapUsed: number; heapTotal: number; external: number };
+  /**
+   * RSS per peer once the server has settled (V8's memory reducer has given back the heap the
+   * registration burst grew: at least 25 s, then RSS stopped falling for 10 s; at most 45 s).
+   */
+  rssSettledPerPeerB: number;
+  /** When it settled, in s after the first reading. */
+  settledSeconds: number;
+  /** {@link memoryPerPeerB} at the same moment. */
+  memorySettledPerPeerB: { heapUsed: number; heapTotal: number; external: number };
   /** Server CPU per registration, in µs. */
   registerUs: number;
   /** Pure Registry CPU per registration (same two HELLOs), in µs. */
@@ -120,6 +135,52 @@ function start(args: string[], cwd: string | URL): Promise<Proc> {
 
 async function stop(p: Proc): Promise<void> {
   await stopChild(p.child);
+}
+
+/** The server's memory gauges (`p2p_heap_used_bytes` etc.) from its `/metrics`. */
+async function memoryGauges(
+  port: number,
+): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
+  const text = await (await fetch(`http://${LO}:${port}/metrics`)).text();
+  const gauge = (name: string) =>
+    Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+  return {
+    heapUsed: gauge("p2p_heap_used_bytes"),
+    heapTotal: gauge("p2p_heap_total_bytes"),
+    external: gauge("p2p_external_memory_bytes"),
+  };
+}
+
+/**
+ * The server's RSS and memory gauges once settled: read every 2 s for at least 25 s (V8's
+ * memory reducer gives back the heap grown for a burst some 8 to 15 s after allocation stops),
+ * then until RSS has not fallen for 10 s, at most 45 s in all.
+ */
+async function settledRss(
+  pid: number,
+  metricsPort: number,
+): Promise<
+  { rssKiB: number; seconds: number; heapUsed: number; heapTotal: number; external: number }
+> {
+  const t0 = performance.now();
+  let low = rssKiB(pid), lowAt = t0;
+  for (;;) {
+    const at = performance.now();
+    if (at - t0 >= 45_000 || (at - t0 >= 25_000 && at - lowAt >= 10_000)) break;
+    await sleep(2_000);
+    const r = rssKiB(pid);
+    if (r < low * 0.99) [low, lowAt] = [r, performance.now()];
+  }
+  const g = await memoryGauges(metricsPort);
+  return { rssKiB: rssKiB(pid), seconds: (performance.now() - t0) / 1000, ...g };
+}
+
+/** A free TCP port on loopback (for the server's `--metrics`). */
+function freePort(): number {
+  const l = Deno.listen({ hostname: LO, port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
 }
 
 /** A process's resident set size, in KiB (`/proc/PID/status`). */
@@ -339,6 +400,7 @@ export async function runCapacity(o: {
   root?: string | URL;
 }): Promise<CapacityResult> {
   const n = o.peers;
+  const metricsPort = freePort();
   const serverArgs = [
     "run",
     "--allow-net",
@@ -369,6 +431,8 @@ export async function runCapacity(o: {
     String(n + 1000),
     "--hello-rate",
     String(n + 1000),
+    "--metrics",
+    `${LO}:${metricsPort}`,
   ];
   const server = await start(serverArgs, o.root ?? ROOT);
   const echo = await start(
@@ -379,6 +443,8 @@ export async function runCapacity(o: {
   try {
     await sleep(1_000);
     const pid = server.child.pid;
+    // Scraped first, so the metrics endpoint's own start-up is in the idle figure.
+    const memIdle = await memoryGauges(metricsPort);
     const rssIdleKiB = rssKiB(pid);
     for (let s = 0; s < o.sources; s++) sources.push(new Source(sourceHost(s)));
     const peers: Peer[] = [];
@@ -394,6 +460,10 @@ export async function runCapacity(o: {
     const registerUs = (processCpuMs(pid) - c0) * 1000 / n;
     await sleep(2_000);
     const rss = rssKiB(pid);
+    const mem = await memoryGauges(metricsPort);
+    // V8 keeps the heap it grew during the burst until its memory reducer runs, some seconds
+    // after allocation stops: RSS is read again once it stops falling (see settledRss).
+    const settled = await settledRss(pid, metricsPort);
     makePings(peers);
     for (const s of sources) s.pongs = 0;
     console.error(`[capacity] keepalive: ${o.pingRate} PING/s, ${o.slices} slices each`);
@@ -421,6 +491,18 @@ export async function runCapacity(o: {
       rssIdleKiB,
       rssKiB: rss,
       rssPerPeerB: (rss - rssIdleKiB) * 1024 / n,
+      memoryPerPeerB: {
+        heapUsed: (mem.heapUsed - memIdle.heapUsed) / n,
+        heapTotal: (mem.heapTotal - memIdle.heapTotal) / n,
+        external: (mem.external - memIdle.external) / n,
+      },
+      rssSettledPerPeerB: (settled.rssKiB - rssIdleKiB) * 1024 / n,
+      settledSeconds: settled.seconds,
+      memorySettledPerPeerB: {
+        heapUsed: (settled.heapUsed - memIdle.heapUsed) / n,
+        heapTotal: (settled.heapTotal - memIdle.heapTotal) / n,
+        external: (settled.external - memIdle.external) / n,
+      },
       registerUs,
       registerPureUs,
       registerSeconds,

@@ -297,6 +297,13 @@ async function capacity(): Promise<{ figures: Figure[]; result: CapacityResult }
       goal: 1,
     },
     {
+      name: "capacity_rss_settled_per_peer",
+      value: r.rssSettledPerPeerB,
+      baseline: RSS_BUDGET_B,
+      ratio: RSS_BUDGET_B / r.rssSettledPerPeerB,
+      goal: 1,
+    },
+    {
       name: "capacity_keepalive_cpu",
       value: r.keepaliveUs,
       baseline: r.echoUs,
@@ -342,6 +349,9 @@ function capacityMarkdown(r: CapacityResult): string {
     `| RSS per peer | ${f(r.rssPerPeerB, 0)} B (idle ${f(r.rssIdleKiB / 1024)} MiB, ` +
     `loaded ${f(r.rssKiB / 1024)} MiB) | budget ${RSS_BUDGET_B} B | ` +
     `${f(RSS_BUDGET_B / r.rssPerPeerB, 2)} (≥ 1) |`,
+    `| RSS per peer, settled | ${f(r.rssSettledPerPeerB, 0)} B (after ` +
+    `${f(r.settledSeconds, 0)} s) | budget ${RSS_BUDGET_B} B | ` +
+    `${f(RSS_BUDGET_B / r.rssSettledPerPeerB, 2)} (≥ 1) |`,
     `| keepalive CPU per PING | ${f(r.keepaliveUs)} µs (${f(100 * r.keepaliveCore)} % of a ` +
     `core) | echo ${f(r.echoUs)} µs (${f(100 * r.echoCore)} %) | ` +
     `${f(r.echoUs / r.keepaliveUs, 2)} (≥ 0.67) |`,
@@ -349,6 +359,16 @@ function capacityMarkdown(r: CapacityResult): string {
     `| ${f((1 - r.pongLoss) / (1 - r.echoLoss), 3)} (≥ 1) |`,
     `| registration CPU per peer | ${f(r.registerUs)} µs | pure Registry ` +
     `${f(r.registerPureUs)} µs | ${f(r.registerPureUs / r.registerUs, 2)} (≥ 0.67) |`,
+    "",
+    "Where RSS per peer goes (the server's `--metrics` gauges, (loaded − idle) / peers): right " +
+    `after registering, V8 heap in use ${f(r.memoryPerPeerB.heapUsed, 0)} B (live objects and ` +
+    `garbage not yet collected), heap reserved ${f(r.memoryPerPeerB.heapTotal, 0)} B, buffers ` +
+    `${f(r.memoryPerPeerB.external, 0)} B; settled (once V8's memory reducer has run, RSS ` +
+    `stopped falling), heap in use ${f(r.memorySettledPerPeerB.heapUsed, 0)} B, reserved ` +
+    `${f(r.memorySettledPerPeerB.heapTotal, 0)} B, buffers ` +
+    `${f(r.memorySettledPerPeerB.external, 0)} B. The rest of RSS is native: the allocator's ` +
+    "arena (what the burst of datagrams and signature checks left), the key objects of " +
+    "`node:crypto` (outside the V8 heap), code paged in.",
   ].join("\n");
 }
 

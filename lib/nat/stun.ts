@@ -621,25 +621,9 @@ export class StunResponder {
     if (!this.#allow(now, sourceKey(from.hostname))) return this.#drop("stun-rate-limited");
     if (!m.cookie) this.stats.classic++;
 
-    const unknown: number[] = [];
-    let change = 0;
-    let responsePort: number | undefined;
-    let padding = 0;
-    for (const a of m.attributes) {
-      if (a.type >= 0x8000) continue;
-      if (a.type === Attr.ChangeRequest) {
-        if (a.value.length !== 4) return this.#error(m, via, from, 400, "Bad Request");
-        change = a.value[3]! & (CHANGE_IP | CHANGE_PORT);
-      } else if (a.type === Attr.ResponsePort && m.cookie) {
-        if (a.value.length !== 4) return this.#error(m, via, from, 400, "Bad Request");
-        responsePort = u16(a.value, 0);
-        if (responsePort === 0) return this.#error(m, via, from, 400, "Bad Request");
-      } else if (a.type === Attr.Padding && m.cookie) {
-        padding = a.value.length;
-      } else if (!UNDERSTOOD.has(a.type) && !unknown.includes(a.type)) {
-        unknown.push(a.type);
-      }
-    }
+    const asked = readRequest(m);
+    if (!asked) return this.#error(m, via, from, 400, "Bad Request");
+    const { change, responsePort, padding, unknown } = asked;
     const target = via ^ ((change & CHANGE_IP) ? 2 : 0) ^ ((change & CHANGE_PORT) ? 1 : 0);
     const origin = this.#sockets[target];
     if (!origin && !unknown.includes(Attr.ChangeRequest)) unknown.push(Attr.ChangeRequest);
@@ -648,6 +632,26 @@ export class StunResponder {
     }
 
     const to = responsePort === undefined ? from : { hostname: from.hostname, port: responsePort };
+    const attrs = this.#answer(m, via, from, origin);
+    if (attrs.length === 0) return this.#drop("stun-bad-source");
+    if (padding > 0) pad(attrs, padding, data.length);
+    this.stats.answered++;
+    if (target !== via) this.stats.changed++;
+    const out = encodeStun({
+      cls: StunClass.Success,
+      transactionId: m.transactionId,
+      attributes: attrs,
+      fingerprint: true,
+    });
+    return { via: target, to, data: out };
+  }
+
+  /**
+   * The attributes of a success answer to `m` from `from`, received on socket `via` and
+   * answered from `origin`: XOR-MAPPED-ADDRESS and the rest (RFC 5389), or MAPPED-ADDRESS and
+   * the rest (RFC 3489, no magic cookie); none when `from` cannot be encoded.
+   */
+  #answer(m: StunMessage, via: number, from: Endpoint, origin: Endpoint): StunAttribute[] {
     const attrs: StunAttribute[] = [];
     const add = (type: number, v: Uint8Array | null) => v && attrs.push({ type, value: v });
     // OTHER-ADDRESS / CHANGED-ADDRESS: where a change of both would come from, relative to the
@@ -671,24 +675,7 @@ export class StunResponder {
         add(Attr.ChangedAddress, encodeAddress(other));
       }
     }
-    if (attrs.length === 0) return this.#drop("stun-bad-source");
-    if (padding > 0) {
-      // Honour PADDING only while the answer stays no larger than the request.
-      let size = STUN_HEADER_LEN + 8 + 4;
-      for (const a of attrs) size += 4 + a.value.length + ((4 - (a.value.length % 4)) % 4);
-      const room = Math.floor((data.length - size) / 4) * 4;
-      const n = Math.min(padding, room);
-      if (n > 0) attrs.push({ type: Attr.Padding, value: new Uint8Array(n) });
-    }
-    this.stats.answered++;
-    if (target !== via) this.stats.changed++;
-    const out = encodeStun({
-      cls: StunClass.Success,
-      transactionId: m.transactionId,
-      attributes: attrs,
-      fingerprint: true,
-    });
-    return { via: target, to, data: out };
+    return attrs;
   }
 
   #error(
@@ -722,4 +709,49 @@ export class StunResponder {
     });
     return { via, to, data };
   }
+}
+
+/** What a Binding request asks for, read from its comprehension-required attributes. */
+interface BindingAsk {
+  /** CHANGE-REQUEST's flags (0: none). */
+  change: number;
+  /** RESPONSE-PORT (RFC 5780; only with the magic cookie). */
+  responsePort: number | undefined;
+  /** PADDING's length (only with the magic cookie). */
+  padding: number;
+  /** Comprehension-required attributes not understood (for a 420). */
+  unknown: number[];
+}
+
+/** What `m` asks for; null when an attribute it acts on is malformed (a 400). */
+function readRequest(m: StunMessage): BindingAsk | null {
+  const ask: BindingAsk = { change: 0, responsePort: undefined, padding: 0, unknown: [] };
+  for (const a of m.attributes) {
+    if (a.type >= 0x8000) continue;
+    if (a.type === Attr.ChangeRequest) {
+      if (a.value.length !== 4) return null;
+      ask.change = a.value[3]! & (CHANGE_IP | CHANGE_PORT);
+    } else if (a.type === Attr.ResponsePort && m.cookie) {
+      if (a.value.length !== 4) return null;
+      ask.responsePort = u16(a.value, 0);
+      if (ask.responsePort === 0) return null;
+    } else if (a.type === Attr.Padding && m.cookie) {
+      ask.padding = a.value.length;
+    } else if (!UNDERSTOOD.has(a.type) && !ask.unknown.includes(a.type)) {
+      ask.unknown.push(a.type);
+    }
+  }
+  return ask;
+}
+
+/**
+ * Adds PADDING of up to `padding` bytes to `attrs`, honoured only while the answer stays no
+ * larger than the request (`requestLen` bytes).
+ */
+function pad(attrs: StunAttribute[], padding: number, requestLen: number): void {
+  let size = STUN_HEADER_LEN + 8 + 4;
+  for (const a of attrs) size += 4 + a.value.length + ((4 - (a.value.length % 4)) % 4);
+  const room = Math.floor((requestLen - size) / 4) * 4;
+  const n = Math.min(padding, room);
+  if (n > 0) attrs.push({ type: Attr.Padding, value: new Uint8Array(n) });
 }

@@ -24,6 +24,7 @@ import {
   oneOf,
   optional,
   type OptionTable,
+  type OptionValues,
   parseOptions,
   type Range,
   required,
@@ -745,6 +746,23 @@ export function parseServe(args: readonly string[]): Command {
     }
     options.limits!.pressureAt = Infinity;
   } else if (v["puzzle-from"] !== undefined) options.limits!.pressureAt = v["puzzle-from"] / 100;
+  serveAltAddress(v, options);
+  serveStreams(v, options);
+  if (v.host6 !== undefined && v["no-ipv6"]) {
+    fail("serve", "--host6 and --no-ipv6 contradict each other; drop one");
+  }
+  if (v.host6 !== undefined) options.ipv6 = { host: v.host6, required: true };
+  else if (!v["no-ipv6"] && v.host === "0.0.0.0") options.ipv6 = { host: "::", required: false };
+  const cluster = serveCluster(v, args);
+  if (cluster) options.cluster = cluster;
+  return { kind: "serve", options, logLevel: level(v), logFormat: v["log-format"] };
+}
+
+/** The values `p2p serve`'s option table parses to. */
+type ServeValues = OptionValues<typeof SERVE_COMMAND.options>;
+
+/** The second port and address (`--alt-port`, `--no-alt-port`, `--alt-host`) into `options`. */
+function serveAltAddress(v: ServeValues, options: ServeOptions): void {
   if (v["alt-port"] !== undefined && v["no-alt-port"]) {
     fail("serve", "--alt-port and --no-alt-port contradict each other; drop one");
   }
@@ -771,6 +789,10 @@ export function parseServe(args: readonly string[]): Command {
     }
     if (v["alt-host"] === v.host) fail("serve", "--alt-host must be another address than --host");
   }
+}
+
+/** TCP and TLS (`--tcp-port`, `--no-tcp`, `--tls-*`, `--max-tcp*`) into `options`. */
+function serveStreams(v: ServeValues, options: ServeOptions): void {
   if (!v["no-tcp"]) options.tcp = v["tcp-port"] === undefined ? {} : { port: v["tcp-port"] };
   else if (v["tcp-port"] !== undefined) {
     fail("serve", "--tcp-port and --no-tcp contradict each other; drop one");
@@ -786,11 +808,16 @@ export function parseServe(args: readonly string[]): Command {
     maxConnections: v["max-tcp"],
     maxPerSource: v["max-tcp-per-source"],
   };
-  if (v.host6 !== undefined && v["no-ipv6"]) {
-    fail("serve", "--host6 and --no-ipv6 contradict each other; drop one");
-  }
-  if (v.host6 !== undefined) options.ipv6 = { host: v.host6, required: true };
-  else if (!v["no-ipv6"] && v.host === "0.0.0.0") options.ipv6 = { host: "::", required: false };
+}
+
+/**
+ * The cluster `p2p serve` joins: any `--cluster*` option given, or a lease or keepalive other
+ * than the defaults (which then fail for want of a cluster); else undefined.
+ */
+function serveCluster(
+  v: ServeValues,
+  args: readonly string[],
+): ServeOptions["cluster"] | undefined {
   if (v.cluster !== undefined && v["cluster-file"] !== undefined) {
     fail("serve", "--cluster and --cluster-file both name the cluster; drop one");
   }
@@ -798,7 +825,7 @@ export function parseServe(args: readonly string[]): Command {
   const defaults = v["cluster-lease"] * 1000 === DEFAULT_CLUSTER.lease &&
     v["cluster-keepalive"] === DEFAULT_CLUSTER.keepalive;
   if (!defaults || clusterFlags.some((k) => args.some((a) => a.startsWith(`--${k}`)))) {
-    options.cluster = {
+    return {
       url: v.cluster,
       urlFile: v["cluster-file"],
       secretFile: v["cluster-secret-file"],
@@ -807,7 +834,7 @@ export function parseServe(args: readonly string[]): Command {
       keepalive: v["cluster-keepalive"],
     };
   }
-  return { kind: "serve", options, logLevel: level(v), logFormat: v["log-format"] };
+  return undefined;
 }
 
 /**
@@ -840,42 +867,16 @@ export function parseSend(args: readonly string[], hostName: () => string): Comm
   return cmd;
 }
 
+/** The values `p2p join`'s option table parses to. */
+type JoinValues = OptionValues<typeof JOIN_COMMAND.options>;
+
 function joinCommand(
   command: string,
-  v: NonNullable<ReturnType<typeof parseOptions<typeof JOIN_COMMAND.options>>>,
+  v: JoinValues,
   hostName: () => string,
 ): Command {
-  let name = v.name;
-  if (name === undefined) {
-    // Names are shown to others: normalised (NFKC) and limited to a documented set.
-    const checked = normalizeName(hostName());
-    if (!checked.ok) {
-      fail(
-        command,
-        `this host's name is no valid chat name (${checked.reason}); pick one with --name NAME`,
-      );
-    }
-    name = checked.name;
-  }
-  if (v.supernode && v["no-supernode"]) {
-    fail(command, "--supernode and --no-supernode contradict each other; drop one");
-  }
-  if (v.supernode && v["relay-only"]) {
-    fail(command, "--relay-only hides your address: it cannot be a supernode");
-  }
-  if (v["new-room"] && v["passphrase-file"] !== undefined) {
-    fail(command, "--new-room makes its own passphrase: drop --passphrase-file");
-  }
-  if (v["new-room"] && (v.ticket !== undefined || v["ticket-file"] !== undefined)) {
-    fail(command, "--new-room makes its own ticket: drop --ticket and --ticket-file");
-  }
-  if (v["new-room"] && v.server.length === 0) fail(command, "--new-room needs --server");
-  if (v.qr && !v["new-room"]) {
-    fail(command, "--qr shows a new room's ticket: use it with --new-room");
-  }
-  if (v.ticket !== undefined && v["ticket-file"] !== undefined) {
-    fail(command, "--ticket and --ticket-file both give a ticket; drop one");
-  }
+  const name = joinName(command, v.name, hostName);
+  checkJoinOptions(command, v);
   const [server, ...more] = v.server;
   const relayKib = v["supernode-relay-rate"];
   const members = v["supernode-max-members"];
@@ -915,6 +916,43 @@ function joinCommand(
   };
   options.logLevel = level(v);
   return { kind: "join", options, logLevel: level(v), logFormat: v["log-format"] };
+}
+
+/** `--name`, or this host's name when it is a valid chat name (else a {@link UsageError}). */
+function joinName(command: string, given: string | undefined, hostName: () => string): string {
+  if (given !== undefined) return given;
+  // Names are shown to others: normalised (NFKC) and limited to a documented set.
+  const checked = normalizeName(hostName());
+  if (!checked.ok) {
+    fail(
+      command,
+      `this host's name is no valid chat name (${checked.reason}); pick one with --name NAME`,
+    );
+  }
+  return checked.name;
+}
+
+/** Refuses `p2p join` options that contradict each other (a {@link UsageError} says which). */
+function checkJoinOptions(command: string, v: JoinValues): void {
+  if (v.supernode && v["no-supernode"]) {
+    fail(command, "--supernode and --no-supernode contradict each other; drop one");
+  }
+  if (v.supernode && v["relay-only"]) {
+    fail(command, "--relay-only hides your address: it cannot be a supernode");
+  }
+  if (v["new-room"] && v["passphrase-file"] !== undefined) {
+    fail(command, "--new-room makes its own passphrase: drop --passphrase-file");
+  }
+  if (v["new-room"] && (v.ticket !== undefined || v["ticket-file"] !== undefined)) {
+    fail(command, "--new-room makes its own ticket: drop --ticket and --ticket-file");
+  }
+  if (v["new-room"] && v.server.length === 0) fail(command, "--new-room needs --server");
+  if (v.qr && !v["new-room"]) {
+    fail(command, "--qr shows a new room's ticket: use it with --new-room");
+  }
+  if (v.ticket !== undefined && v["ticket-file"] !== undefined) {
+    fail(command, "--ticket and --ticket-file both give a ticket; drop one");
+  }
 }
 
 /** `p2p doctor`'s arguments (after `doctor`) as a command. Throws {@link UsageError}. */

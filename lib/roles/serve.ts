@@ -12,7 +12,6 @@ import { Registry, type RegistryEvent, type RegistryOptions } from "../server/re
 import { RateLimitedLog } from "../io/log.ts";
 import { systemRandom } from "../io/random.ts";
 import { EventCounts } from "../server/metrics.ts";
-import { serveMetrics } from "../io/metrics_http.ts";
 import { type SansIo, UdpDriver } from "../io/udp.ts";
 import { looksLikeStun, StunResponder, type StunStats } from "../nat/stun.ts";
 import { type Endpoint, formatEndpoint } from "../wire/address.ts";
@@ -20,6 +19,9 @@ import type { Transmit } from "../wire/transmit.ts";
 import { StreamServer, withStreams } from "../io/tcp.ts";
 import { DEFAULT_STREAM_LIMITS } from "../core/stream_policy.ts";
 import { type ServeCluster, type ServeClusterOptions, startCluster } from "./serve_cluster.ts";
+import { announceListening, type Served, startMetrics, startSummary } from "./serve_report.ts";
+
+export { plural } from "./serve_report.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -101,82 +103,74 @@ export interface EventLine {
 /** The log line for a registry event (see {@link EventLine}). */
 export function describeEvent(e: RegistryEvent): EventLine {
   switch (e.type) {
-    case "registered":
-      return {
-        level: "info",
-        kind: e.type,
-        template: e.relayOnly
-          ? 'Peer "{name}" registered in room "{room}" from {addr} (relay only)'
-          : 'Peer "{name}" registered in room "{room}" from {addr}',
-        props: { name: e.name, room: e.room, addr: formatEndpoint(e.addr) },
-      };
+    case "registered": {
+      const relayOnly = e.relayOnly ? " (relay only)" : "";
+      return line(e.type, `Peer "{name}" registered in room "{room}" from {addr}${relayOnly}`, {
+        name: e.name,
+        room: e.room,
+        addr: formatEndpoint(e.addr),
+      });
+    }
     case "moved":
-      return {
-        level: "info",
-        kind: e.type,
-        template: 'Peer "{name}" in room "{room}" moved to {addr}',
-        props: { name: e.name, room: e.room, addr: formatEndpoint(e.addr) },
-      };
+      return line(e.type, 'Peer "{name}" in room "{room}" moved to {addr}', {
+        name: e.name,
+        room: e.room,
+        addr: formatEndpoint(e.addr),
+      });
     case "introduced":
-      // Re-introductions for background punch retries are routine: debug level.
-      return e.repunch
-        ? {
-          level: "debug",
-          kind: "introduced-again",
-          template: 'Introduced "{a}" and "{b}" in room "{room}" again',
-          props: { a: e.a, b: e.b, room: e.room },
-        }
-        : {
-          level: "info",
-          kind: e.type,
-          template: 'Introduced "{a}" and "{b}" in room "{room}"',
-          props: { a: e.a, b: e.b, room: e.room },
-        };
+      return introducedLine(e);
     case "relaying":
       // Every pair's handshake starts relayed, even pairs that go direct a round trip later:
       // one line per pair is debug detail, the summary counts what was relayed.
-      return {
-        level: "debug",
-        kind: e.type,
-        template: 'Relaying from "{from}" to "{to}" in room "{room}"',
-        props: { from: e.from, to: e.to, room: e.room },
-      };
+      return line(e.type, 'Relaying from "{from}" to "{to}" in room "{room}"', {
+        from: e.from,
+        to: e.to,
+        room: e.room,
+      }, "debug");
     case "left":
-      return {
-        level: "info",
-        kind: e.type,
-        template: 'Peer "{name}" left room "{room}" ({reason})',
-        props: { name: e.name, room: e.room, reason: e.reason },
-      };
+      return line(e.type, 'Peer "{name}" left room "{room}" ({reason})', {
+        name: e.name,
+        room: e.room,
+        reason: e.reason,
+      });
     case "refused":
       // Unknown answers a PING the registry does not know (after a restart or an expiry): the
       // normal way back, not news.
-      return {
-        level: e.code === RefuseCode.Unknown ? "debug" : "info",
-        kind: e.type,
-        template: "Refused {addr}: {why}",
-        props: { addr: formatEndpoint(e.addr), why: e.why },
-      };
+      return line(e.type, "Refused {addr}: {why}", {
+        addr: formatEndpoint(e.addr),
+        why: e.why,
+      }, e.code === RefuseCode.Unknown ? "debug" : "info");
     case "limited":
-      return {
-        level: "info",
-        kind: e.type,
-        template: 'Peer "{name}" in room "{room}" hit the {what} limit',
-        props: { name: e.name, room: e.room, what: e.what },
-      };
+      return line(e.type, 'Peer "{name}" in room "{room}" hit the {what} limit', {
+        name: e.name,
+        room: e.room,
+        what: e.what,
+      });
     case "supernode":
-      return {
-        level: "info",
-        kind: e.type,
-        template: 'Peer "{name}" in room "{room}" is reachable at {addr}: a supernode',
-        props: { name: e.name, room: e.room, addr: formatEndpoint(e.addr) },
-      };
+      return line(e.type, 'Peer "{name}" in room "{room}" is reachable at {addr}: a supernode', {
+        name: e.name,
+        room: e.room,
+        addr: formatEndpoint(e.addr),
+      });
   }
 }
 
-/** `1 peer`, `2 peers`. */
-export function plural(n: number, word: string): string {
-  return `${n} ${n === 1 ? word : `${word}s`}`;
+/** An introduction's line; re-introductions for background punch retries are routine: debug. */
+function introducedLine(e: Extract<RegistryEvent, { type: "introduced" }>): EventLine {
+  const props = { a: e.a, b: e.b, room: e.room };
+  return e.repunch
+    ? line("introduced-again", 'Introduced "{a}" and "{b}" in room "{room}" again', props, "debug")
+    : line(e.type, 'Introduced "{a}" and "{b}" in room "{room}"', props);
+}
+
+/** An {@link EventLine}. */
+function line(
+  kind: string,
+  template: string,
+  props: Record<string, unknown>,
+  level: EventLine["level"] = "info",
+): EventLine {
+  return { level, kind, template, props };
 }
 
 /** Logs a registry event through the rate limiter; returns whether the line was written. */
@@ -363,7 +357,7 @@ async function bindSockets(
   const drivers: UdpDriver[] = [];
   const roles = new Set<number>([0]);
   let skipped: string | undefined;
-  let streams: StreamServer | undefined;
+  const held: { streams?: StreamServer | undefined } = {};
   try {
     if (o.altPort !== undefined && o.altHost === undefined) {
       // One address: the second port does not depend on the primary's.
@@ -380,34 +374,7 @@ async function bindSockets(
     const registry = makeRegistry(
       new Set([...roles, ...(o.altHost !== undefined ? [1, 2, 3] : [])]),
     );
-    const primary = new PrimaryMachine(registry, stun);
-    // Datagrams to a TCP or TLS peer leave on its connection.
-    const machine = withStreams(primary, (t) => streams?.send(t));
-    const bindMain = () =>
-      UdpDriver.bind(o.host, o.port, machine, {
-        onStep,
-        ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
-      });
-    let main = bindMain();
-    drivers.unshift(main);
-    const deliver = (from: Endpoint, data: Uint8Array) => {
-      main.step((now) => primary.handleDatagram(now, from, data));
-    };
-    for (let attempt = 1;; attempt++) {
-      try {
-        streams = await listenStreams(o, main.localAddr.port, deliver);
-        break;
-      } catch (e) {
-        // With --port 0 the OS picked the UDP port, and TCP wants the same number, which a TCP
-        // socket (an outgoing connection's) may hold: let the OS pick again.
-        const taken = e instanceof Error && e.cause instanceof Deno.errors.AddrInUse;
-        if (!taken || o.port !== 0 || o.tcp?.port !== undefined || attempt >= 8) throw e;
-        drivers.shift();
-        await main.close();
-        main = bindMain();
-        drivers.unshift(main);
-      }
-    }
+    const main = await bindPrimary(o, new PrimaryMachine(registry, stun), onStep, drivers, held);
     stun.attach(0, main);
     // With --port 0 the alternate address reuses the port the primary socket got.
     const port = main.localAddr.port;
@@ -421,11 +388,52 @@ async function bindSockets(
       stun.attach(role, d);
     }
     stun.ready();
+    const streams = held.streams;
     return { drivers, stun, registry, streams, ...(skipped ? { skipped } : {}) };
   } catch (e) {
     await Promise.all(drivers.map((d) => d.close()));
-    await streams?.close();
+    await held.streams?.close();
     throw e;
+  }
+}
+
+/**
+ * Binds the primary socket (put first in `drivers`) and the TCP and TLS listeners on its port
+ * (into `held`); with `--port 0`, when TCP cannot have the port the OS gave UDP, binds again.
+ */
+async function bindPrimary(
+  o: ServeOptions,
+  primary: PrimaryMachine,
+  onStep: () => void,
+  drivers: UdpDriver[],
+  held: { streams?: StreamServer | undefined },
+): Promise<UdpDriver> {
+  // Datagrams to a TCP or TLS peer leave on its connection.
+  const machine = withStreams(primary, (t) => held.streams?.send(t));
+  const bindMain = () =>
+    UdpDriver.bind(o.host, o.port, machine, {
+      onStep,
+      ipv6: o.ipv6 && { hostname: o.ipv6.host, port: o.port, optional: !o.ipv6.required },
+    });
+  let main = bindMain();
+  drivers.unshift(main);
+  const deliver = (from: Endpoint, data: Uint8Array) => {
+    main.step((now) => primary.handleDatagram(now, from, data));
+  };
+  for (let attempt = 1;; attempt++) {
+    try {
+      held.streams = await listenStreams(o, main.localAddr.port, deliver);
+      return main;
+    } catch (e) {
+      // With --port 0 the OS picked the UDP port, and TCP wants the same number, which a TCP
+      // socket (an outgoing connection's) may hold: let the OS pick again.
+      const taken = e instanceof Error && e.cause instanceof Deno.errors.AddrInUse;
+      if (!taken || o.port !== 0 || o.tcp?.port !== undefined || attempt >= 8) throw e;
+      drivers.shift();
+      await main.close();
+      main = bindMain();
+      drivers.unshift(main);
+    }
   }
 }
 
@@ -484,135 +492,21 @@ export async function serve(o: ServeOptions): Promise<void> {
     }
     events.flush();
   });
-  const driver = drivers[0]!;
   try {
-    cluster = await startCluster(o.cluster, o.host, registry, driver);
+    cluster = await startCluster(o.cluster, o.host, registry, drivers[0]!);
   } catch (e) {
     await Promise.all(drivers.map((d) => d.close()));
     await streams?.close();
     throw e;
   }
-  const addr = formatEndpoint(driver.localAddr);
-  const local6 = driver.localAddr6;
-  const addr6 = local6 ? formatEndpoint(local6) : undefined;
-  const alt = drivers.slice(1).map((d) => formatEndpoint(d.localAddr));
-  const tcp = streams?.tcpAddr, tls = streams?.tlsAddr;
-  if (o.json) {
-    console.log(JSON.stringify({
-      event: "listening",
-      addr,
-      ...(addr6 ? { addr6 } : {}),
-      ...(alt.length ? { alt } : {}),
-      ...(tcp ? { tcp: formatEndpoint(tcp) } : {}),
-      ...(tls ? { tls: formatEndpoint(tls) } : {}),
-    }));
-  }
-  if (tcp || tls) {
-    log.info("Peers without UDP: {streams}", {
-      streams: [tcp && `TCP ${formatEndpoint(tcp)}`, tls && `TLS ${formatEndpoint(tls)}`]
-        .filter((x) => x).join(", "),
-    });
-  }
-  if (addr6) log.info("Listening on UDP {addr} and {addr6}", { addr, addr6 });
-  else log.info("Listening on UDP {addr}", { addr });
-  if (skipped) {
-    log.warning(
-      "Not serving the second port {port}: {why}; peers cannot tell whether their NAT maps per " +
-        "port and no peer becomes a supernode. Give --alt-port a free port, or --no-alt-port",
-      { port: o.altPort, why: skipped },
-    );
-  }
-  if (driver.ipv6Error) {
-    log.warning("Not serving IPv6: {why}; give --host6 an address of this box or --no-ipv6", {
-      why: driver.ipv6Error,
-    });
-  }
-  if (alt.length) {
-    log.info("STUN also on UDP {alt} ({discovery})", {
-      alt: alt.join(", "),
-      discovery: stun.responder?.behaviourDiscovery
-        ? "RFC 5780 behaviour discovery"
-        : "peers learn whether their NAT maps per port; reachability checks of peers " +
-          "without a NAT; --alt-host adds RFC 5780 behaviour discovery",
-    });
-  }
+  const served: Served = { registry, drivers, streams, stun, events, counts, cluster };
+  announceListening(served, o.json, o.altPort, skipped);
   for (const d of drivers) d.start();
-  const metrics = o.metrics
-    ? serveMetrics(o.metrics.host, o.metrics.port, () => ({
-      peers: registry.peerCount,
-      rooms: registry.roomCount,
-      registrations: counts.registrations,
-      introductions: counts.introductions,
-      registry: registry.stats,
-      driver: driver.stats,
-      stunRequests: stun.stats?.answered ?? 0,
-      ...(streams
-        ? {
-          streams: {
-            open: streams.open,
-            accepted: streams.stats.accepted,
-            dropped: streams.stats.dropped,
-          },
-        }
-        : {}),
-      memory: Deno.memoryUsage(),
-      ...(cluster ? { cluster: cluster.metrics() } : {}),
-    }))
-    : undefined;
-  if (metrics) {
-    const at = `http://${formatEndpoint(metrics.addr)}/metrics`;
-    log.info("Metrics at {at}", { at });
-    if (o.json) console.log(JSON.stringify({ event: "metrics", url: at }));
-  }
-
-  const summary = o.summaryInterval > 0
-    ? setInterval(() => {
-      const s = registry.stats;
-      const drops = Object.entries(s.drops).map(([k, v]) => `${k}=${v}`).join(" ") || "none";
-      events.flush();
-      log.info(
-        "Summary: {peers} in {rooms}; relayed {packets} datagrams ({bytes} bytes); received {received}, sent {sent}, send errors {sendErrors}; drops: {drops}",
-        {
-          peers: plural(registry.peerCount, "peer"),
-          rooms: plural(registry.roomCount, "room"),
-          packets: s.relayedPackets,
-          bytes: s.relayedBytes,
-          received: driver.stats.received,
-          sent: driver.stats.sent,
-          sendErrors: driver.stats.sendErrors,
-          drops,
-        },
-      );
-      if (streams) {
-        const t = streams.stats;
-        const tcpDrops = Object.entries(t.dropped).map(([k, v]) => `${k}=${v}`).join(" ");
-        log.info(
-          "TCP/TLS: {open} connections open, {accepted} accepted; frames in {framesIn}, out {framesOut}; drops: {drops}",
-          { ...t, open: streams.open, drops: tcpDrops || "none" },
-        );
-      }
-      const st = stun.stats;
-      const stunDrops = Object.entries(st?.drops ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
-      if (st && (st.answered || st.errors || stunDrops)) {
-        log.info(
-          "STUN: answered {answered} Binding requests ({classic} RFC 3489, {changed} from another socket), {errors} errors; drops: {drops}",
-          { ...st, drops: stunDrops || "none" },
-        );
-      }
-    }, o.summaryInterval)
-    : undefined;
-
-  const stopped = Promise.withResolvers<void>();
-  const stop = () => stopped.resolve();
-  o.signal?.addEventListener("abort", stop, { once: true });
-  if (o.signal?.aborted) stop();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, stop);
+  const metrics = startMetrics(served, o.metrics, o.json);
+  const summary = startSummary(served, o.summaryInterval);
   try {
-    await stopped.promise;
+    await stopSignal(o.signal);
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, stop);
-    o.signal?.removeEventListener("abort", stop);
     if (summary !== undefined) clearInterval(summary);
     await streams?.close();
     await Promise.all(drivers.map((d) => d.close()));
@@ -620,5 +514,21 @@ export async function serve(o: ServeOptions): Promise<void> {
     await cluster?.close();
     events.flush(true);
     log.info("Server stopped");
+  }
+}
+
+/** Resolves when `signal` aborts (or had) or SIGINT or SIGTERM arrives. */
+async function stopSignal(signal: AbortSignal | undefined): Promise<void> {
+  const stopped = Promise.withResolvers<void>();
+  const stop = () => stopped.resolve();
+  signal?.addEventListener("abort", stop, { once: true });
+  if (signal?.aborted) stop();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+  try {
+    await stopped.promise;
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, stop);
+    signal?.removeEventListener("abort", stop);
   }
 }

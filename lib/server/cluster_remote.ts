@@ -173,9 +173,8 @@ export class RemoteMembers {
     const hex = idHex(r.room);
     let room = members.room(hex);
     if (!room) {
-      const key = ed25519PublicKey(r.room);
-      if (!key) return this.#p.drop("cluster-bad-room");
-      room = { hex, short: hex.slice(0, 8), members: new Map(), key, digest: 0 };
+      if (!ed25519PublicKey(r.room)) return this.#p.drop("cluster-bad-room");
+      room = { hex, short: hex.slice(0, 8), members: new Map(), digest: 0 };
     }
     if (room.members.size >= options.maxRoomSize) return this.#p.drop("cluster-room-full");
     if (members.remoteSize >= 4 * options.maxPeers) return this.#p.drop("cluster-full");

@@ -7,7 +7,6 @@
  *
  * @module
  */
-import type { KeyObject } from "node:crypto";
 import type { TokenBucket } from "../core/limits.ts";
 import { type Endpoint, isUsableCandidate } from "../wire/address.ts";
 import { ID_LEN, MAX_PRIVATE_ENDPOINTS } from "../wire/header.ts";
@@ -24,8 +23,6 @@ export interface Room {
   short: string;
   /** Members by id number. */
   members: Map<bigint, Member>;
-  /** The verifying key (the room id is the room's Ed25519 public key). */
-  key: KeyObject;
   /** XOR of the members' id digests, kept as members come and go (a PONG's digest is O(1)). */
   digest: number;
 }

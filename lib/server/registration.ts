@@ -44,7 +44,7 @@ import {
   usable,
   view,
 } from "./member.ts";
-import type { KeyObject } from "node:crypto";
+import { RoomKeys } from "./room_keys.ts";
 import type { Members } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
 import type { Outbox } from "./outbox.ts";
@@ -102,6 +102,8 @@ export class Registration {
   #replaced = new Map<bigint, number>();
   /** Nonces that registered someone: a HELLO is good for one registration. */
   #spent = new SpentNonces();
+  /** The verifying keys of the rooms registered into lately. */
+  #roomKeys = new RoomKeys();
 
   /** Registration with the parts `p`, under the options `o`. */
   constructor(o: RegistryOptions, p: RegistrationParts) {
@@ -131,7 +133,7 @@ export class Registration {
     const roomHex = idHex(m.room), nameTag = tagNum(m.nameTag);
     const existing = members.room(roomHex);
     // Only a holder of the room key may register into the room (the id is its public key).
-    const roomKey = existing?.key ?? ed25519PublicKey(m.room);
+    const roomKey = this.#roomKeys.get(roomHex, m.room);
     const input = helloSigningInput(m);
     if (!roomKey || !ed25519Verify(roomKey, input, m.signature)) {
       out.drop("hello-bad-signature");
@@ -158,7 +160,7 @@ export class Registration {
     if (holder && !replacing) {
       return out.refuse(from, m.nonce, RefuseCode.NameTaken, "Name taken in this room");
     }
-    this.#register(now, from, m, room ?? newRoom(roomHex, roomKey), nameTag, moved || undefined);
+    this.#register(now, from, m, room ?? newRoom(roomHex), nameTag, moved || undefined);
   }
 
   /** True when `m`'s id is derived from its id key and the id key signed `input`. */
@@ -306,6 +308,6 @@ export class Registration {
 }
 
 /** A room without members yet, keyed by `key` (its id, `hex`, is the key's public key). */
-function newRoom(hex: string, key: KeyObject): Room {
-  return { hex, short: hex.slice(0, 8), members: new Map(), key, digest: 0 };
+function newRoom(hex: string): Room {
+  return { hex, short: hex.slice(0, 8), members: new Map(), digest: 0 };
 }

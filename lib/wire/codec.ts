@@ -217,12 +217,13 @@ export class Reader {
   }
   endpoint(): Endpoint {
     const family = this.u8();
+    // The address bytes are only read into a string: views, not copies.
     if (family === 4) {
-      const a = this.bytes(4);
+      const a = this.view(4);
       return { hostname: `${a[0]}.${a[1]}.${a[2]}.${a[3]}`, port: this.u16() };
     }
     if (family === 6) {
-      const a = this.bytes(16);
+      const a = this.view(16);
       return { hostname: formatIPv6(a), port: this.u16() };
     }
     throw new ShortRead(`Unknown address family ${family}`);

@@ -206,6 +206,7 @@ export type MsgOf<T extends ServerMsg["type"]> = Extract<ServerMsg, { type: T }>
 
 /** The label that starts every {@link helloSigningInput} (ASCII, then a zero byte). */
 export const HELLO_SIGNING_LABEL = "p2p hello v3";
+const HELLO_LABEL_BYTES = encoder.encode(HELLO_SIGNING_LABEL);
 
 /**
  * What a HELLO's two signatures (the room key's and the id key's) cover: `"p2p hello v3" ‖ 0x00
@@ -219,7 +220,7 @@ export function helloSigningInput(
   >,
 ): Uint8Array {
   const w = new Writer();
-  return w.bytes(encoder.encode(HELLO_SIGNING_LABEL)).u8(0).fixed(m.id, ID_LEN)
+  return w.bytes(HELLO_LABEL_BYTES).u8(0).fixed(m.id, ID_LEN)
     .fixed(m.cookie, COOKIE_LEN).fixed(m.nonce, NONCE_LEN).u8(m.flags)
     .fixed(m.room, ROOM_ID_LEN).fixed(m.nameTag, NAME_TAG_LEN).fixed(m.owner, OWNER_TAG_LEN)
     .fixed(m.idKey, ID_KEY_LEN).finish();
@@ -311,109 +312,164 @@ export function decodeServerMsg(b: Uint8Array): Decoded<ServerMsg> {
   }
 }
 
+/** Reads the body of a message of `type` (undefined: no such server message); may throw ShortRead. */
 function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
-  const id = () => r.bytes(ID_LEN), token = () => r.bytes(TOKEN_LEN);
-  switch (type) {
-    case MsgType.Hello: {
-      const m = { type: MsgType.Hello, id: id(), cookie: r.bytes(COOKIE_LEN) };
-      const nonce = r.bytes(NONCE_LEN), flags = r.u8();
-      const room = r.bytes(ROOM_ID_LEN), nameTag = r.bytes(NAME_TAG_LEN);
-      const owner = r.bytes(OWNER_TAG_LEN), idKey = r.bytes(ID_KEY_LEN);
-      const signature = r.bytes(SIGNATURE_LEN), idSignature = r.bytes(SIGNATURE_LEN);
-      const pow = r.bytes(POW_LEN);
-      const privateEndpoints = r.endpoints();
-      return {
-        ...m,
-        nonce,
-        flags,
-        room,
-        nameTag,
-        owner,
-        idKey,
-        signature,
-        idSignature,
-        pow,
-        privateEndpoints,
-      };
-    }
-    case MsgType.Welcome:
-      return {
-        type: MsgType.Welcome,
-        id: id(),
-        nonce: r.bytes(NONCE_LEN),
-        token: token(),
-        boot: r.bytes(BOOT_LEN),
-        observed: r.endpoint(),
-      };
-    case MsgType.Refused:
-      return { type: MsgType.Refused, echo: token(), code: r.u8(), message: r.str8() };
-    case MsgType.Intro: {
-      const head = {
-        type: MsgType.Intro,
-        token: token(),
-        seq: r.u32(),
-        id: id(),
-        epoch: r.bytes(EPOCH_LEN),
-      };
-      const flags = r.u8(), pub = r.endpoints();
-      if (pub.length > 1) throw new ShortRead("More than one public endpoint");
-      return { ...head, flags, publicEndpoint: pub[0] ?? null, privateEndpoints: r.endpoints() };
-    }
-    case MsgType.Left:
-      return { type: MsgType.Left, token: token(), seq: r.u32(), id: id(), reason: r.u8() };
-    case MsgType.Ping:
-      return {
-        type: MsgType.Ping,
-        id: id(),
-        token: token(),
-        cookie: r.bytes(COOKIE_LEN),
-        digest: r.u32(),
-      };
-    case MsgType.Pong:
-      return { type: MsgType.Pong, token: token(), observed: r.endpoint(), digest: r.u32() };
-    case MsgType.Roster: {
-      const tk = token(), seq = r.u32(), n = r.u16();
-      const ids: Uint8Array[] = [];
-      for (let i = 0; i < n; i++) ids.push(id());
-      return { type: MsgType.Roster, token: tk, seq, ids };
-    }
-    case MsgType.Bye:
-      return { type: MsgType.Bye, id: id(), token: token() };
-    case MsgType.Relay:
-      return { type: MsgType.Relay, from: id(), token: token(), to: id(), payload: r.rest() };
-    case MsgType.Relayed:
-      return { type: MsgType.Relayed, token: token(), from: id(), payload: r.rest() };
-    case MsgType.Repunch:
-      return { type: MsgType.Repunch, id: id(), token: token(), target: id() };
-    case MsgType.Cookie:
-      return {
-        type: MsgType.Cookie,
-        echo: token(),
-        cookie: r.bytes(COOKIE_LEN),
-        difficulty: r.u8(),
-      };
-    case MsgType.Reach:
-      return { type: MsgType.Reach, nonce: r.bytes(REACH_NONCE_LEN), mac: r.bytes(REACH_MAC_LEN) };
-    case MsgType.Reached:
-      return { type: MsgType.Reached, id: id(), token: token(), nonce: r.bytes(REACH_NONCE_LEN) };
-    case MsgType.Check:
-      return {
-        type: MsgType.Check,
-        token: token(),
-        seq: r.u32(),
-        target: r.endpoint(),
-        nonce: r.bytes(REACH_NONCE_LEN),
-        mac: r.bytes(REACH_MAC_LEN),
-      };
-    case MsgType.Servers: {
-      const head = { type: MsgType.Servers, token: token(), seq: r.u32(), keepalive: r.u16() };
-      const servers = r.endpoints();
-      if (servers.length > MAX_CLUSTER_SERVERS) throw new ShortRead("Too many servers");
-      return { ...head, servers };
-    }
-    default:
-      return undefined;
-  }
+  return (READERS as Record<number, ((r: Reader) => ServerMsg) | undefined>)[type]?.(r);
+}
+
+/** One body reader per server message type (fields in wire order; a short body throws ShortRead). */
+const READERS: { [T in ServerMsg["type"]]: (r: Reader) => MsgOf<T> } = {
+  [MsgType.Hello]: readHello,
+  [MsgType.Welcome]: (r) => ({
+    type: MsgType.Welcome,
+    id: r.bytes(ID_LEN),
+    nonce: r.bytes(NONCE_LEN),
+    token: r.bytes(TOKEN_LEN),
+    boot: r.bytes(BOOT_LEN),
+    observed: r.endpoint(),
+  }),
+  [MsgType.Refused]: (r) => ({
+    type: MsgType.Refused,
+    echo: r.bytes(TOKEN_LEN),
+    code: r.u8(),
+    message: r.str8(),
+  }),
+  [MsgType.Intro]: readIntro,
+  [MsgType.Left]: (r) => ({
+    type: MsgType.Left,
+    token: r.bytes(TOKEN_LEN),
+    seq: r.u32(),
+    id: r.bytes(ID_LEN),
+    reason: r.u8(),
+  }),
+  [MsgType.Ping]: (r) => {
+    // One copy, three views: a server reads a PING from every peer every 25 s.
+    const b = r.bytes(ID_LEN + TOKEN_LEN + COOKIE_LEN);
+    return {
+      type: MsgType.Ping,
+      id: b.subarray(0, ID_LEN),
+      token: b.subarray(ID_LEN, ID_LEN + TOKEN_LEN),
+      cookie: b.subarray(ID_LEN + TOKEN_LEN),
+      digest: r.u32(),
+    };
+  },
+  [MsgType.Pong]: (r) => ({
+    type: MsgType.Pong,
+    token: r.bytes(TOKEN_LEN),
+    observed: r.endpoint(),
+    digest: r.u32(),
+  }),
+  [MsgType.Roster]: (r) => {
+    const token = r.bytes(TOKEN_LEN), seq = r.u32(), n = r.u16();
+    const ids: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) ids.push(r.bytes(ID_LEN));
+    return { type: MsgType.Roster, token, seq, ids };
+  },
+  [MsgType.Bye]: (r) => ({ type: MsgType.Bye, id: r.bytes(ID_LEN), token: r.bytes(TOKEN_LEN) }),
+  [MsgType.Relay]: (r) => ({
+    type: MsgType.Relay,
+    from: r.bytes(ID_LEN),
+    token: r.bytes(TOKEN_LEN),
+    to: r.bytes(ID_LEN),
+    payload: r.rest(),
+  }),
+  [MsgType.Relayed]: (r) => ({
+    type: MsgType.Relayed,
+    token: r.bytes(TOKEN_LEN),
+    from: r.bytes(ID_LEN),
+    payload: r.rest(),
+  }),
+  [MsgType.Repunch]: (r) => ({
+    type: MsgType.Repunch,
+    id: r.bytes(ID_LEN),
+    token: r.bytes(TOKEN_LEN),
+    target: r.bytes(ID_LEN),
+  }),
+  [MsgType.Cookie]: (r) => ({
+    type: MsgType.Cookie,
+    echo: r.bytes(TOKEN_LEN),
+    cookie: r.bytes(COOKIE_LEN),
+    difficulty: r.u8(),
+  }),
+  [MsgType.Reach]: (r) => ({
+    type: MsgType.Reach,
+    nonce: r.bytes(REACH_NONCE_LEN),
+    mac: r.bytes(REACH_MAC_LEN),
+  }),
+  [MsgType.Reached]: (r) => ({
+    type: MsgType.Reached,
+    id: r.bytes(ID_LEN),
+    token: r.bytes(TOKEN_LEN),
+    nonce: r.bytes(REACH_NONCE_LEN),
+  }),
+  [MsgType.Check]: (r) => ({
+    type: MsgType.Check,
+    token: r.bytes(TOKEN_LEN),
+    seq: r.u32(),
+    target: r.endpoint(),
+    nonce: r.bytes(REACH_NONCE_LEN),
+    mac: r.bytes(REACH_MAC_LEN),
+  }),
+  [MsgType.Servers]: (r) => {
+    const head = { type: MsgType.Servers, token: r.bytes(TOKEN_LEN), seq: r.u32() };
+    const keepalive = r.u16(), servers = r.endpoints();
+    if (servers.length > MAX_CLUSTER_SERVERS) throw new ShortRead("Too many servers");
+    return { ...head, keepalive, servers };
+  },
+};
+
+/** Bytes of a HELLO body before its private endpoints. */
+const HELLO_FIXED_LEN = ID_LEN + COOKIE_LEN + NONCE_LEN + 1 + ROOM_ID_LEN + NAME_TAG_LEN +
+  OWNER_TAG_LEN + ID_KEY_LEN + 2 * SIGNATURE_LEN + POW_LEN;
+
+/**
+ * The body of a HELLO. Its fixed part is copied out once and the fields are views of that copy
+ * (not of the receive buffer): one backing store a HELLO rather than ten, which a registration
+ * burst feels in the allocator.
+ */
+function readHello(r: Reader): MsgOf<typeof MsgType.Hello> {
+  const b = r.bytes(HELLO_FIXED_LEN);
+  let o = 0;
+  const take = (n: number) => b.subarray(o, o += n);
+  const id = take(ID_LEN), cookie = take(COOKIE_LEN), nonce = take(NONCE_LEN);
+  const flags = b[o++]!;
+  const room = take(ROOM_ID_LEN), nameTag = take(NAME_TAG_LEN), owner = take(OWNER_TAG_LEN);
+  const idKey = take(ID_KEY_LEN), signature = take(SIGNATURE_LEN);
+  const idSignature = take(SIGNATURE_LEN), pow = take(POW_LEN);
+  const privateEndpoints = r.endpoints();
+  return {
+    type: MsgType.Hello,
+    id,
+    cookie,
+    nonce,
+    flags,
+    room,
+    nameTag,
+    owner,
+    idKey,
+    signature,
+    idSignature,
+    pow,
+    privateEndpoints,
+  };
+}
+
+/** The body of an INTRO (at most one public endpoint). */
+function readIntro(r: Reader): MsgOf<typeof MsgType.Intro> {
+  const token = r.bytes(TOKEN_LEN), seq = r.u32(), id = r.bytes(ID_LEN);
+  const epoch = r.bytes(EPOCH_LEN), flags = r.u8(), pub = r.endpoints();
+  if (pub.length > 1) throw new ShortRead("More than one public endpoint");
+  const privateEndpoints = r.endpoints();
+  return {
+    type: MsgType.Intro,
+    token,
+    seq,
+    id,
+    epoch,
+    flags,
+    publicEndpoint: pub[0] ?? null,
+    privateEndpoints,
+  };
 }
 
 /** The 32-bit FNV-1a hash of one peer id; {@link rosterDigest} XORs these. */

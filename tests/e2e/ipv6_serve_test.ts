@@ -177,7 +177,7 @@ Deno.test({
 });
 
 Deno.test("ipv6 join: offers global addresses first, then ULAs; never loopback, link-local, multicast or mapped; at most 3", async () => {
-  const { ipv6Addresses } = await import("../../lib/roles/join.ts");
+  const { ipv6Addresses } = await import("../../lib/roles/peer_socket.ts");
   const nic = (address: string, family: "IPv4" | "IPv6" = "IPv6") => ({
     family,
     name: "eth0",
