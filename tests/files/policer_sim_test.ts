@@ -78,7 +78,8 @@ Deno.test("a relay's pair rate (128 KiB/s behind a 1 MiB burst, 87 % dropped at 
 
 Deno.test("a policed link with stalls (a busy machine: 150 ms with nothing through, every 1.5 s) stays above 70 %", () => {
   const sim = new FileSim(11, { latency: 0.5, rate: RATE, queue: 32 * 1024, police: true });
-  const a = sim.add("a"), b = sim.add("b");
+  sim.add("a");
+  const b = sim.add("b");
   const data = fileOf(6, 20_000_000);
   const id = sim.offer("a", "f.bin", data, ["b"]);
   sim.run(1000, () => b.events.some((e) => e.state === "offered"));
