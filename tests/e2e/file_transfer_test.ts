@@ -10,18 +10,9 @@ import { join } from "node:path";
 import { type P2pEvent, P2pProcess, PEER_ENV } from "../support/proc.ts";
 import { LO, withRoom } from "../support/room.ts";
 import { decodeResume, IncomingFile } from "../../lib/files/incoming.ts";
+import { fileBytes } from "../support/bytes.ts";
 
 const WAIT = 60_000;
-
-function fileBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 /** Bytes the resume state in `dir` says are verified (0 without one). */
 async function savedBytes(dir: string): Promise<number> {

@@ -7,24 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { FileSim } from "../support/file_sim.ts";
+import { fileBytes } from "../support/bytes.ts";
 
 /** 20 Mbit/s in bytes per ms. */
 const RATE = 2500;
 
-function fileOf(seed: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
-
 /** Moves 10 MB from a to b; returns goodput (of the link's rate) and the sender's counters. */
 function transfer(sim: FileSim) {
   const a = sim.add("a"), b = sim.add("b");
-  const data = fileOf(3, 10_000_000);
+  const data = fileBytes(10_000_000, 3);
   const id = sim.offer("a", "f.bin", data, ["b"]);
   sim.run(1000, () => b.events.some((e) => e.state === "offered"));
   assert.ok(b.core.accept(id, sim.now));
@@ -63,7 +54,7 @@ Deno.test("a relay's pair rate (128 KiB/s behind a 1 MiB burst, 87 % dropped at 
   const rate = 128 * 1024 / 1000;
   const sim = new FileSim(9, { latency: 5, rate, queue: 1024 * 1024, police: true });
   const a = sim.add("a"), b = sim.add("b");
-  const data = fileOf(5, 2_000_000);
+  const data = fileBytes(2_000_000, 5);
   const id = sim.offer("a", "f.bin", data, ["b"]);
   sim.run(1000, () => b.events.some((e) => e.state === "offered"));
   assert.ok(b.core.accept(id, sim.now));
@@ -80,7 +71,7 @@ Deno.test("a policed link with stalls (a busy machine: 150 ms with nothing throu
   const sim = new FileSim(11, { latency: 0.5, rate: RATE, queue: 32 * 1024, police: true });
   sim.add("a");
   const b = sim.add("b");
-  const data = fileOf(6, 20_000_000);
+  const data = fileBytes(20_000_000, 6);
   const id = sim.offer("a", "f.bin", data, ["b"]);
   sim.run(1000, () => b.events.some((e) => e.state === "offered"));
   assert.ok(b.core.accept(id, sim.now));

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FileSim, offerOf } from "../support/file_sim.ts";
+import { FileSim, offerOf, type SimNode } from "../support/file_sim.ts";
 import { decodeResume } from "../../lib/files/incoming.ts";
 import { ChunkLayout } from "../../lib/files/chunks.ts";
 import { FILE_BLOCK, FileKind, FileStatus } from "../../lib/wire/file_frame.ts";
@@ -13,6 +13,26 @@ function fileOf(seed: number, size: number): Uint8Array {
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
   return !!a && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** A peer id as a 16-hex-digit key (group transfers list receivers by id). */
+const key = (i: number) => i.toString(16).padStart(16, "0");
+
+/** `from` offers `data` to `receivers` as a group transfer; each accepts. Returns the id. */
+function groupStarted(
+  sim: FileSim,
+  from: string,
+  name: string,
+  data: Uint8Array,
+  receivers: SimNode[],
+): string {
+  const id = sim.offer(from, name, data, receivers.map((r) => r.name));
+  sim.run(2000, () => receivers.every((r) => r.events.some((e) => e.state === "offered")));
+  for (const r of receivers) {
+    assert.ok(r.core.accept(id, sim.now));
+    sim.pump(r);
+  }
+  return id;
 }
 
 Deno.test("a file crosses a clean 10 Mbit/s link verified, near the link's rate", () => {
@@ -334,16 +354,10 @@ Deno.test("a path change to a longer path (direct to relay) keeps going at the n
 
 Deno.test("group transfer: four receivers fetch from each other; the sender uploads about one copy", () => {
   const sim = new FileSim(29, { latency: 10, rate: 2500, queue: 128_000 });
-  const key = (i: number) => i.toString(16).padStart(16, "0");
   const sender = sim.add(key(1));
   const receivers = [2, 3, 4, 5].map((i) => sim.add(key(i)));
   const data = fileOf(30, 3_000_000);
-  const id = sim.offer(key(1), "film.mkv", data, receivers.map((r) => r.name));
-  sim.run(2000, () => receivers.every((r) => r.events.some((e) => e.state === "offered")));
-  for (const r of receivers) {
-    assert.ok(r.core.accept(id, sim.now));
-    sim.pump(r);
-  }
+  const id = groupStarted(sim, key(1), "film.mkv", data, receivers);
   assert.ok(sim.run(300_000, () => receivers.every((r) => r.finished.has(id))));
   for (const r of receivers) assert.ok(sameBytes(r.finished.get(id), data), r.name);
   let uploaded = 0;
@@ -380,18 +394,12 @@ function uploadedBy(sim: FileSim, from: string, except?: string): number {
 Deno.test("group transfer over a slow sender uplink: receivers wait for each other, not for the sender", () => {
   // The sender's links carry 2 Mbit/s, the receivers' link 20: each receiver's half arrives
   // over seconds, so the other asks for a chunk long before its owner has it.
-  const key = (i: number) => i.toString(16).padStart(16, "0");
   const sim = new FileSim(35, { latency: 10, rate: 2500, queue: 128_000 });
   const sender = sim.add(key(1));
   const receivers = [sim.add(key(2)), sim.add(key(3))];
   for (const r of receivers) Object.assign(sim.link(key(1), r.name), { rate: 250 });
   const data = fileOf(36, 3_000_000);
-  const id = sim.offer(key(1), "slow.bin", data, receivers.map((r) => r.name));
-  sim.run(2000, () => receivers.every((r) => r.events.some((e) => e.state === "offered")));
-  for (const r of receivers) {
-    assert.ok(r.core.accept(id, sim.now));
-    sim.pump(r);
-  }
+  const id = groupStarted(sim, key(1), "slow.bin", data, receivers);
   assert.ok(sim.run(300_000, () => receivers.every((r) => r.finished.has(id))));
   for (const r of receivers) assert.ok(sameBytes(r.finished.get(id), data), r.name);
   const ratio = uploadedBy(sim, sender.name) / data.length;
@@ -402,17 +410,11 @@ Deno.test("group transfer over a slow sender uplink: receivers wait for each oth
 });
 
 Deno.test("group transfer: a receiver that vanishes mid-transfer; the others get its share from the sender", () => {
-  const key = (i: number) => i.toString(16).padStart(16, "0");
   const sim = new FileSim(37, { latency: 10, rate: 2500, queue: 128_000 });
   const receivers = [sim.add(key(2)), sim.add(key(3)), sim.add(key(4))];
   sim.add(key(1));
   const data = fileOf(38, 3_000_000);
-  const id = sim.offer(key(1), "gone.bin", data, receivers.map((r) => r.name));
-  sim.run(2000, () => receivers.every((r) => r.events.some((e) => e.state === "offered")));
-  for (const r of receivers) {
-    assert.ok(r.core.accept(id, sim.now));
-    sim.pump(r);
-  }
+  const id = groupStarted(sim, key(1), "gone.bin", data, receivers);
   sim.run(sim.now + 300);
   // The third receiver goes silent both ways (its machine slept): nothing it owns reaches r1 or r2 from it.
   for (const other of [1, 2, 3].map(key)) {
@@ -426,7 +428,6 @@ Deno.test("group transfer: a receiver that vanishes mid-transfer; the others get
 });
 
 Deno.test("group transfer: a receiver whose FILE_SWARM copies were lost gets it again on asking", () => {
-  const key = (i: number) => i.toString(16).padStart(16, "0");
   const sim = new FileSim(39, { latency: 10, rate: 2500, queue: 128_000 });
   sim.add(key(1));
   const receivers = [sim.add(key(2)), sim.add(key(3))];
@@ -437,12 +438,7 @@ Deno.test("group transfer: a receiver whose FILE_SWARM copies were lost gets it 
     return f;
   };
   const data = fileOf(40, 12_000_000);
-  const id = sim.offer(key(1), "lost.bin", data, receivers.map((r) => r.name));
-  sim.run(2000, () => receivers.every((r) => r.events.some((e) => e.state === "offered")));
-  for (const r of receivers) {
-    assert.ok(r.core.accept(id, sim.now));
-    sim.pump(r);
-  }
+  const id = groupStarted(sim, key(1), "lost.bin", data, receivers);
   assert.ok(sim.run(300_000, () => receivers.every((r) => r.finished.has(id))));
   for (const r of receivers) assert.ok(sameBytes(r.finished.get(id), data), r.name);
   assert.equal(lost, 2);

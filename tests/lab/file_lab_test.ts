@@ -16,18 +16,9 @@ import {
   startPeer,
   startServer,
 } from "../support/proc.ts";
+import { fileBytes } from "../support/bytes.ts";
 
 const WAIT = 60_000;
-
-function fileBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const done = (e: P2pEvent) => e.event === "file" && e.state === "done";

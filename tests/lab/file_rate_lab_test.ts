@@ -23,6 +23,7 @@ import {
   startPeer,
   startServer,
 } from "../support/proc.ts";
+import { fileBytes } from "../support/bytes.ts";
 
 /** The link's rate, bits per second. */
 const LINK_BPS = 20_000_000;
@@ -31,16 +32,6 @@ const BURST = 32 * 1024;
 /** The file moved in each case (about 10 s at the link's rate). */
 const SIZE = 24_000_000;
 const WAIT = 45_000;
-
-function fileBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const fileState = (state: string) => (e: P2pEvent) => e.event === "file" && e.state === state;
