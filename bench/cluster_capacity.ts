@@ -22,7 +22,7 @@
  * stderr: the whole result as JSON.
  *
  * ```sh
- * deno run -A bench/cluster_capacity.ts [--per-server 5000] [--room 10] [--sources 100]
+ * deno run -A bench/cluster_capacity.ts [--per-server 5000] [--room 10] [--sources 100] [--affinity]
  * ```
  *
  * @module
@@ -127,11 +127,21 @@ async function waitMetric(port: number, name: string, ok: (v: number) => boolean
   }
 }
 
-/** `n` peers in rooms of `room`; peer `i` belongs to server `i % servers`. */
-function makePeers(n: number, room: number, servers: number, sources: number, salt: number) {
+/**
+ * `n` peers in rooms of `room`; peer `i` belongs to server `i % servers`, or with `affinity` to
+ * server `r % servers` for its room `r` (every room on one server).
+ */
+function makePeers(
+  n: number,
+  room: number,
+  servers: number,
+  sources: number,
+  salt: number,
+  affinity = false,
+) {
   const by: Peer[][] = Array.from({ length: servers }, () => []);
   for (let i = 0; i < n; i++) {
-    const k = i % servers, local = by[k]!.length;
+    const k = (affinity ? Math.floor(i / room) : i) % servers, local = by[k]!.length;
     by[k]!.push({ id: peerId(i, salt), room: Math.floor(i / room), source: local % sources });
   }
   for (let r = 0; r * room < n; r++) testRoom(`cap-${r}`);
@@ -156,6 +166,8 @@ export async function runClusterCapacity(o: {
   perServer: number;
   room: number;
   sources: number;
+  /** Every room at one server (a room's affinity), instead of spread over the three. */
+  affinity?: boolean;
 }): Promise<ClusterCapacityResult> {
   const n = o.perServer, total = 3 * n;
   Deno.env.set("P2P_CLUSTER_SECRET", "the cluster capacity bench's secret");
@@ -179,7 +191,7 @@ export async function runClusterCapacity(o: {
     await sleep(1_000);
     const pids = servers.map((s) => s.child.pid);
     const idle = pids.map(rssKiB), engineIdle = rssKiB(natsPid);
-    const by = makePeers(total, o.room, 3, o.sources, 0xc1a5);
+    const by = makePeers(total, o.room, 3, o.sources, 0xc1a5, o.affinity);
     for (let k = 0; k < 3; k++) sources.push(sourcesOf(k, o.sources));
     console.error(`[cluster capacity] registering 3 × ${n} peers at three servers`);
     const e0 = processCpuMs(natsPid), s0 = cpuOf(pids), t0 = performance.now();
@@ -257,12 +269,14 @@ if (import.meta.main) {
       "per-server": { type: "string", default: "5000" },
       room: { type: "string", default: "10" },
       sources: { type: "string", default: "100" },
+      affinity: { type: "boolean", default: false },
     },
   });
   const r = await runClusterCapacity({
     perServer: Number(v["per-server"]),
     room: Number(v.room),
     sources: Number(v.sources),
+    affinity: v.affinity,
   });
   // Figures for `deno task bench` (costs: the ratio is the baseline over the value; no goals).
   const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;

@@ -95,8 +95,10 @@ export interface ClusterStats {
   engineUp: boolean;
   /** Other servers heard within their lease. */
   servers: number;
-  /** Members of other servers known here. */
+  /** Members of other servers known here (held in full or compact). */
   remoteMembers: number;
+  /** Members of other servers held in full (in rooms with members of ours). */
+  remoteRecords: number;
   /** INTROs sent to our members about members of other servers. */
   remoteIntroductions: number;
   /** Relayed payload bytes sent to members of other servers. */
@@ -146,6 +148,8 @@ export class Cluster implements ClusterView {
   #p: ClusterParts;
   #hex: string;
   #seq = 0;
+  /** The latest time an input carried. */
+  #now = 0;
   #local: LocalRecords;
   #remote: RemoteMembers;
   #publish: ClusterPublish[] = [];
@@ -160,6 +164,7 @@ export class Cluster implements ClusterView {
     engineUp: false,
     servers: 0,
     remoteMembers: 0,
+    remoteRecords: 0,
     remoteIntroductions: 0,
     relayBytesOut: 0,
     relayBytesIn: 0,
@@ -195,16 +200,17 @@ export class Cluster implements ClusterView {
    */
   sharedCookieOk(num: bigint, now: number): boolean {
     const m = this.#p.members.get(num);
-    if (!m?.home) return m !== undefined;
-    const s = this.#remote.servers.get(m.home.hex);
-
-    return !s || now - s.lastHeard >= SILENT_BEATS * this.#o.heartbeat;
+    if (m && !m.home) return true;
+    const s = this.#remote.homeOf(num);
+    if (!s) return m !== undefined;
+    return now - s.lastHeard >= SILENT_BEATS * this.#o.heartbeat;
   }
 
   /** Counters. */
   get stats(): ClusterStats {
     this.#stats.servers = this.#remote.servers.size;
     this.#stats.remoteMembers = this.#remote.size;
+    this.#stats.remoteRecords = this.#remote.full;
     return this.#stats;
   }
 
@@ -237,6 +243,7 @@ export class Cluster implements ClusterView {
 
   /** Heartbeats, and the members of servers whose lease ran out removed (LEFT Expired). */
   handleTimeout(now: number): void {
+    this.#now = now;
     if (this.#up && now >= this.#nextBeat) {
       this.#nextBeat = now + this.#o.heartbeat;
       this.#heartbeat();
@@ -269,7 +276,12 @@ export class Cluster implements ClusterView {
     // Called after every datagram (PINGs and RELAYs too): nothing to do is the common case.
     const c = this.#local.take();
     if (!c) return;
-    for (const p of c.added) this.#tellServers(p);
+    // Interest: rooms with members of ours hold the other servers' members of them in full.
+    for (const room of c.left) this.#remote.release(room);
+    for (const p of c.added) {
+      this.#remote.interestIn(this.#now, p.room.hex);
+      this.#tellServers(p);
+    }
     for (let i = 0; i < c.records.length; i += MAX_RECORDS) {
       const records = c.records.slice(i, i + MAX_RECORDS);
       this.#send(null, { type: ClusterType.Members, snapshot: 0, last: false, records });
@@ -281,6 +293,17 @@ export class Cluster implements ClusterView {
 
   // ------------------------------------------------------------------------------------------
   // Registry hooks
+
+  /**
+   * A signed HELLO with id `num` into room `roomHex`: the other servers' members of the room
+   * kept compact, and `num` if it is one of theirs, are held in full from now on (so the HELLO
+   * sees them: a failover takes its member over, a name is checked against theirs).
+   */
+  interest(now: number, roomHex: string, num: bigint): void {
+    this.#now = now;
+    this.#remote.materialize(now, num);
+    this.#remote.interestIn(now, roomHex);
+  }
 
   /**
    * A HELLO with the id of `stub`, a member of another server: the peer failed over to us. The
@@ -322,6 +345,7 @@ export class Cluster implements ClusterView {
 
   /** A message from the engine. Never throws on bad input. */
   handleMessage(now: number, data: Uint8Array): void {
+    this.#now = now;
     const d = decodeCluster(data, this.#o.key);
     if (!d.ok) return this.#drop(d.reason);
     const { server, seq, msg } = d.value;
