@@ -117,6 +117,8 @@ export interface ClusterStats {
   drops: Record<string, number>;
 }
 
+/** Most departures in one GONE. */
+const MAX_GONE = 4096;
 /** Most other servers remembered. */
 const MAX_SERVERS = 64;
 /** Least time between two SYNCs to one server, and between two snapshots we publish, ms. */
@@ -128,6 +130,8 @@ export interface ClusterView {
   readonly stats: ClusterStats;
   /** This server's id in hex. */
   readonly serverHex: string;
+  /** What waits for the engine (see {@link Cluster.pending}). */
+  readonly pending: "urgent" | "batch" | undefined;
   /** The next event to log, if any. */
   pollEvent(): ClusterEvent | undefined;
 }
@@ -152,7 +156,9 @@ export class Cluster implements ClusterView {
   #now = 0;
   #local: LocalRecords;
   #remote: RemoteMembers;
-  #publish: ClusterPublish[] = [];
+  #publish: { to: string | null; msg: ClusterMsg }[] = [];
+  /** Something other than member updates waits in {@link #publish}. */
+  #urgent = false;
   #events: ClusterEvent[] = [];
   #up = false;
   #nextBeat = 0;
@@ -226,7 +232,20 @@ export class Cluster implements ClusterView {
 
   /** The next message for the engine, if any. */
   pollPublish(): ClusterPublish | undefined {
-    return this.#publish.shift();
+    const p = this.#publish.shift();
+    if (!p) return void (this.#urgent = false);
+    const e: ClusterEnvelope = { server: this.#o.server, seq: ++this.#seq, msg: p.msg };
+    return { to: p.to, data: encodeCluster(e, this.#o.key) };
+  }
+
+  /**
+   * What waits for the engine: `urgent` (a relayed frame, a SYNC, a snapshot, a heartbeat: take
+   * it now), `batch` (member updates only: they may wait a moment for more to join them), or
+   * undefined (nothing).
+   */
+  get pending(): "urgent" | "batch" | undefined {
+    if (this.#publish.length === 0) return undefined;
+    return this.#urgent ? "urgent" : "batch";
   }
 
   /** The next event to log, if any. */
@@ -286,8 +305,8 @@ export class Cluster implements ClusterView {
       const records = c.records.slice(i, i + MAX_RECORDS);
       this.#send(null, { type: ClusterType.Members, snapshot: 0, last: false, records });
     }
-    for (let i = 0; i < c.gone.length; i += 4096) {
-      this.#send(null, { type: ClusterType.Gone, gone: c.gone.slice(i, i + 4096) });
+    for (let i = 0; i < c.gone.length; i += MAX_GONE) {
+      this.#send(null, { type: ClusterType.Gone, gone: c.gone.slice(i, i + MAX_GONE) });
     }
   }
 
@@ -431,10 +450,23 @@ export class Cluster implements ClusterView {
   // ------------------------------------------------------------------------------------------
   // Publishing
 
+  /**
+   * Queues `msg` for the engine; a MEMBERS update or a GONE right behind one of its kind joins it
+   * (encoded when taken: one message for a burst of registrations, in order).
+   */
   #send(to: string | null, msg: ClusterMsg): void {
     if (!this.#up) return;
-    const e: ClusterEnvelope = { server: this.#o.server, seq: ++this.#seq, msg };
-    this.#publish.push({ to, data: encodeCluster(e, this.#o.key) });
+    const last = this.#publish.at(-1)?.msg;
+    if (last?.type === ClusterType.Members && msg.type === ClusterType.Members) {
+      if (
+        last.snapshot === 0 && msg.snapshot === 0 &&
+        last.records.length + msg.records.length <= MAX_RECORDS
+      ) return void last.records.push(...msg.records);
+    } else if (last?.type === ClusterType.Gone && msg.type === ClusterType.Gone) {
+      if (last.gone.length + msg.gone.length <= MAX_GONE) return void last.gone.push(...msg.gone);
+    }
+    if (msg.type !== ClusterType.Members && msg.type !== ClusterType.Gone) this.#urgent = true;
+    this.#publish.push({ to, msg });
   }
 
   #heartbeat(): void {

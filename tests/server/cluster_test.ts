@@ -509,3 +509,49 @@ Deno.test("cluster wire: every message round-trips; truncated, mutated and rando
   }
   for (let j = 0; j < 500; j++) decodeCluster(random(random(1)[0]!), null);
 });
+
+Deno.test("cluster: a burst of registrations goes out as one MEMBERS message, a RELAY at once", () => {
+  const net = new Net(2);
+  const [a, b] = net.nodes as [Node, Node];
+  const bob = peer();
+  net.register(b, bob);
+  const peers = [peer(), peer(), peer()];
+  for (const p of peers) {
+    const cookie = a.registry.cookieFor(p.id, p.addr, net.now);
+    const hello = signedHello("room", { id: p.id, cookie, nameTag: p.tag });
+    a.registry.handleDatagram(net.now, p.addr, encodeServerMsg(hello));
+  }
+  assert.equal(a.registry.cluster!.pending, "batch", "member updates may wait");
+  const sent = [];
+  for (let p = a.registry.pollPublish(); p; p = a.registry.pollPublish()) sent.push(p);
+  assert.equal(sent.length, 1, "one message");
+  const d = decodeCluster(sent[0]!.data, null);
+  assert.ok(d.ok && d.value.msg.type === ClusterType.Members);
+  assert.equal(d.value.msg.records.length, 3);
+  for (const p of sent) b.registry.handleCluster(net.now, p.data);
+  net.pump();
+  assert.equal(b.registry.cluster!.stats.remoteMembers, 3, "B took all three");
+  // A RELAY does not wait.
+  const [alice] = peers as [Peer];
+  alice.token = net.take(a, alice, MsgType.Welcome).at(-1)!.token;
+  net.take(a, alice, MsgType.Intro);
+  const frame = encodeHandshake({
+    from: alice.id,
+    to: bob.id,
+    stage: 1,
+    attempt: 1,
+    message: new Uint8Array(48),
+  });
+  a.registry.handleDatagram(
+    net.now,
+    alice.addr,
+    encodeServerMsg({
+      type: MsgType.Relay,
+      from: alice.id,
+      token: alice.token,
+      to: bob.id,
+      payload: frame,
+    }),
+  );
+  assert.equal(a.registry.cluster!.pending, "urgent");
+});
