@@ -54,7 +54,9 @@ for (let i = 0; i < N; i += 256) {
 gc();
 gc();
 const h0 = Deno.memoryUsage().heapUsed, r0 = Deno.memoryUsage().rss;
+const t0 = performance.now();
 for (const m of msgs) r.handleCluster(1000, m);
+const usPerMember = (performance.now() - t0) * 1000 / N;
 while (r.pollPublish());
 gc();
 gc();
@@ -64,6 +66,7 @@ console.log(
     N,
     held: st.remoteMembers,
     full: st.remoteRecords,
+    usPerMember,
     heapPerMember: (Deno.memoryUsage().heapUsed - h0) / N,
     rssPerMember: (Deno.memoryUsage().rss - r0) / N,
   }),
