@@ -3,7 +3,7 @@
  * engine (`lib/io/cluster_engine.ts`): settings from options, files and environment (the URL's
  * credentials and the secret never logged), the engine's messages and its coming and going fed
  * to the registry on the driver's step, what the registry publishes carried to the engine after
- * every step, the cluster's events as log lines, its counters for the metrics.
+ * every step (member updates one timer turn later, so that a burst goes as one message), the cluster's events as log lines, its counters for the metrics.
  *
  * @module
  */

@@ -2,9 +2,10 @@
  * The registry's cluster part (`docs/protocol.md` 21): servers sharing rooms through an engine
  * (NATS). Each server publishes its members (MEMBERS updates as they register, move, become
  * supernodes; GONE as they leave) and a HEARTBEAT with a digest of them; every other server keeps
- * them as members with a `home` (introduced to its own members of the same room, listed in
- * rosters and digests, relayed to through their server, never sent to) for as long as the home
- * server's lease runs. A digest that disagrees asks for a snapshot (SYNC), so state converges
+ * them for as long as the home server's lease runs: as members with a `home` (introduced to its
+ * own members of the same room, listed in rosters and digests, relayed to through their server,
+ * never sent to) in rooms with a member of its own, compact in the others (`cluster_compact.ts`:
+ * memory and work per server grow with its own rooms, not with the cluster). A digest that disagrees asks for a snapshot (SYNC), so state converges
  * after lost messages or an engine outage. A peer whose server died registers with another one,
  * which takes its record over with the same incarnation (no new epoch, so no new handshakes).
  * Pure: the serve role carries the published bytes to the engine and back; randomness
@@ -157,6 +158,8 @@ export class Cluster implements ClusterView {
   #local: LocalRecords;
   #remote: RemoteMembers;
   #publish: { to: string | null; msg: ClusterMsg }[] = [];
+  /** Rooms a HELLO made hold their members in full in this step (released if it failed). */
+  #interested = new Set<string>();
   /** Something other than member updates waits in {@link #publish}. */
   #urgent = false;
   #events: ClusterEvent[] = [];
@@ -292,6 +295,14 @@ export class Cluster implements ClusterView {
    * here is told the cluster's other servers (after its WELCOME, which went out in the step).
    */
   flush(): void {
+    // A HELLO that registered nobody: its room's members of other servers go back to compact.
+    if (this.#interested.size > 0) {
+      for (const hex of this.#interested) {
+        const room = this.#p.members.room(hex);
+        if (room) this.#remote.release(room);
+      }
+      this.#interested.clear();
+    }
     // Called after every datagram (PINGs and RELAYs too): nothing to do is the common case.
     const c = this.#local.take();
     if (!c) return;
@@ -322,6 +333,7 @@ export class Cluster implements ClusterView {
     this.#now = now;
     this.#remote.materialize(now, num);
     this.#remote.interestIn(now, roomHex);
+    this.#interested.add(roomHex);
   }
 
   /**

@@ -2,7 +2,9 @@
  * The members of a cluster's other servers as this server keeps them (`docs/protocol.md` 21):
  * per server (its lease, endpoints, digest, sequence numbers), and as members of their rooms
  * with a `home` (introduced to our members of the room, counted in rosters and digests and
- * under their sources, never sent to). Records add, update or move them between servers (the
+ * under their sources, never sent to) while the room has a member of ours, else compact
+ * (`cluster_compact.ts`); a room that gets a member of ours (or a HELLO into it) brings its
+ * compact members in, one that loses its last lets them go back. Records add, update or move them between servers (the
  * higher move count wins, also over our own member of the same id); a snapshot's last part
  * removes what it did not list; a GONE or an ended lease removes them with a LEFT; a peer that
  * registers here takes its record over. Pure: their unguessable tokens are drawn from the

@@ -382,10 +382,20 @@ Deno.test("cluster: a server holds the others' members in full only in rooms wit
     net.take(b, dave, MsgType.Pong).at(-1)!.digest,
     rosterDigest([alice.id, carol.id]),
   );
+  // A HELLO into the room that is refused (alice's name) leaves nothing held in full.
+  const eve = peer();
+  eve.tag = alice.tag;
+  const cookie = b.registry.cookieFor(eve.id, eve.addr, net.now);
+  net.send(b, eve, signedHello("far", { id: eve.id, cookie, nameTag: eve.tag }));
+  assert.equal(net.take(b, eve, MsgType.Refused)[0]?.code, RefuseCode.NameTaken);
+  assert.equal(stats().remoteRecords, 2, "dave's room still held in full");
   // dave leaves: B keeps them compact again; a departure at A still reaches B's count.
   net.send(b, dave, { type: MsgType.Bye, id: dave.id, token: dave.token });
   assert.equal(stats().remoteRecords, 0);
   assert.equal(stats().remoteMembers, 2);
+  net.send(b, eve, signedHello("far", { id: eve.id, cookie, nameTag: eve.tag }));
+  assert.equal(net.take(b, eve, MsgType.Refused)[0]?.code, RefuseCode.NameTaken);
+  assert.equal(stats().remoteRecords, 0, "a refused HELLO leaves them compact");
   net.send(a, alice, { type: MsgType.Bye, id: alice.id, token: alice.token });
   assert.equal(stats().remoteMembers, 1);
   // Digests still agree: no snapshot asked for over a few heartbeats.
