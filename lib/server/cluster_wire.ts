@@ -215,15 +215,19 @@ function readBody(type: number, r: Reader, body: Uint8Array): ClusterMsg | undef
   }
 }
 
-/** A record read from `r`, which reads `body` (its bytes kept for {@link recordBytes}). */
+/**
+ * A record read from `r`, which reads `body` (its bytes kept for {@link recordBytes}). Its byte
+ * fields are views of `body` (a copy each is an allocation outside the heap, per record): a
+ * receiver copies what it keeps.
+ */
 export function readRecord(r: Reader, body: Uint8Array): ClusterRecord {
   const start = body.length - r.remaining;
   const rec: ClusterRecord = {
-    id: r.bytes(ID_LEN),
-    room: r.bytes(ROOM_ID_LEN),
-    nameTag: r.bytes(NAME_TAG_LEN),
-    owner: r.bytes(OWNER_TAG_LEN),
-    inc: r.bytes(EPOCH_LEN),
+    id: r.view(ID_LEN),
+    room: r.view(ROOM_ID_LEN),
+    nameTag: r.view(NAME_TAG_LEN),
+    owner: r.view(OWNER_TAG_LEN),
+    inc: r.view(EPOCH_LEN),
     flags: r.u8(),
     moves: r.u16(),
     addr: r.endpoint(),
