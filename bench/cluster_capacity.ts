@@ -9,10 +9,11 @@
  * - **The engine**: `nats-server`'s RSS growth per peer of the cluster, its CPU per registration
  *   (every registration is one MEMBERS message to the two other servers), and its CPU while the
  *   servers only heartbeat (keepalives never reach it).
- * - **Each server**: its RSS growth per peer it holds itself (which includes the records of the
- *   other servers' 2 × N members it keeps), its CPU per registration of its own (publishing and
- *   taking the others' records included).
- * - **One server** with all 3 × N peers: RSS growth per peer, CPU per registration, and the
+ * - **Each server**: its RSS (and V8 heap in use) growth per peer it holds itself (which includes
+ *   the records of the other servers' 2 × N members it keeps: in full in rooms with a member of
+ *   its own, compact in the others; `--affinity` puts every room at one server), its CPU per
+ *   registration of its own (publishing and taking the others' records included).
+ * - **One server** with all 3 × N peers: RSS (and heap) growth per peer, CPU per registration, and the
  *   wall time of the registrations against the cluster's (the three servers register at once).
  *
  * RSS is sampled 2 s after the last registration (the V8 heap is not collected on demand, so the
@@ -53,6 +54,11 @@ export interface ClusterCapacityResult {
   serverRssPerPeerB: number[];
   /** Each server: RSS growth per member it holds (its own and the other servers'), bytes. */
   serverRssPerHeldB: number[];
+  /**
+   * Each server: V8 heap growth (in use, as its metrics say: garbage not yet collected
+   * included) per peer it holds itself, bytes.
+   */
+  serverHeapPerPeerB: number[];
   /** Each server: RSS with every peer, KiB. */
   serverRssKiB: number[];
   /** The three servers' CPU per registration, µs (all three servers' CPU over all peers). */
@@ -61,6 +67,8 @@ export interface ClusterCapacityResult {
   clusterRegisterSeconds: number;
   /** One server with all peers: RSS growth per peer (bytes), RSS (KiB). */
   singleRssPerPeerB: number;
+  /** One server: V8 heap growth per peer (as {@link serverHeapPerPeerB}), bytes. */
+  singleHeapPerPeerB: number;
   singleRssKiB: number;
   /** One server: CPU per registration, µs. */
   singleRegisterUs: number;
@@ -191,6 +199,7 @@ export async function runClusterCapacity(o: {
     await sleep(1_000);
     const pids = servers.map((s) => s.child.pid);
     const idle = pids.map(rssKiB), engineIdle = rssKiB(natsPid);
+    const heapIdle = await Promise.all(ports.map((p) => metric(p, "p2p_heap_used_bytes")));
     const by = makePeers(total, o.room, 3, o.sources, 0xc1a5, o.affinity);
     for (let k = 0; k < 3; k++) sources.push(sourcesOf(k, o.sources));
     console.error(`[cluster capacity] registering 3 × ${n} peers at three servers`);
@@ -206,6 +215,7 @@ export async function runClusterCapacity(o: {
     const clusterRegisterUs = (cpuOf(pids) - s0) * 1000 / total;
     await sleep(2_000);
     const rss = pids.map(rssKiB), engineRss = rssKiB(natsPid);
+    const heap = await Promise.all(ports.map((p) => metric(p, "p2p_heap_used_bytes")));
     // Heartbeats only: the engine's steady cost with every peer registered.
     const e1 = processCpuMs(natsPid), t1 = performance.now();
     await sleep(5_000);
@@ -220,6 +230,7 @@ export async function runClusterCapacity(o: {
       engineIdleCore,
       serverRssPerPeerB: rss.map((r, k) => (r - idle[k]!) * 1024 / n),
       serverRssPerHeldB: rss.map((r, k) => (r - idle[k]!) * 1024 / total),
+      serverHeapPerPeerB: heap.map((h, k) => (h - heapIdle[k]!) / n),
       serverRssKiB: rss,
       clusterRegisterUs,
       clusterRegisterSeconds,
@@ -231,12 +242,17 @@ export async function runClusterCapacity(o: {
   }
 
   console.error(`[cluster capacity] registering ${total} peers at one server`);
-  const single = await startListening(serverArgs(total, []), ROOT, "p2p serve");
+  const singlePort = freeTcpPort();
+  const single = await startListening(
+    serverArgs(total, ["--metrics", `${LO}:${singlePort}`]),
+    ROOT,
+    "p2p serve",
+  );
   const singleSources = [0, 1, 2].flatMap((k) => sourcesOf(k, o.sources));
   try {
     await sleep(1_000);
     const pid = single.child.pid;
-    const idle = rssKiB(pid);
+    const idle = rssKiB(pid), heapIdle = await metric(singlePort, "p2p_heap_used_bytes");
     const [peers] = makePeers(total, o.room, 1, 3 * o.sources, 0x5196);
     const c0 = processCpuMs(pid), t0 = performance.now();
     await register(single.addr, singleSources, peers!);
@@ -245,12 +261,15 @@ export async function runClusterCapacity(o: {
     const singleRegisterUs = (processCpuMs(pid) - c0) * 1000 / total;
     await sleep(2_000);
     const rss = rssKiB(pid);
+    const singleHeapPerPeerB = (await metric(singlePort, "p2p_heap_used_bytes") - heapIdle) /
+      total;
     const singleRssPerPeerB = (rss - idle) * 1024 / total;
     const clusterGrowth = cluster.serverRssPerPeerB.reduce((a, b) => a + b, 0) * n +
       cluster.engineRssPerPeerB * total;
     return {
       ...cluster,
       singleRssPerPeerB,
+      singleHeapPerPeerB,
       singleRssKiB: rss,
       singleRegisterUs,
       singleRegisterSeconds,
@@ -293,9 +312,12 @@ if (import.meta.main) {
       `(${(r.engineIdleCore * 100).toFixed(2)} % of a core while heartbeating); servers ` +
       `${r.serverRssPerPeerB.map(b).join(", ")} RSS per own peer (` +
       `${r.serverRssPerHeldB.map(b).join(", ")} per member held, its own and the others'), ` +
+      `heap ${r.serverHeapPerPeerB.map(b).join(", ")} per own peer, ` +
       `${r.clusterRegisterUs.toFixed(0)} µs CPU per registration (all three), ` +
       `${r.clusterRegisterSeconds.toFixed(1)} s to register. One server with ${3 * r.perServer}: ` +
-      `${b(r.singleRssPerPeerB)} RSS per peer, ${r.singleRegisterUs.toFixed(0)} µs per ` +
+      `${b(r.singleRssPerPeerB)} RSS (heap ${b(r.singleHeapPerPeerB)}) per peer, ${
+        r.singleRegisterUs.toFixed(0)
+      } µs per ` +
       `registration, ${r.singleRegisterSeconds.toFixed(1)} s. Cluster memory growth ` +
       `${r.memoryRatio.toFixed(2)} × one server's.`,
   );
