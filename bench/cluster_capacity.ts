@@ -24,6 +24,7 @@
  *
  * ```sh
  * deno run -A bench/cluster_capacity.ts [--per-server 5000] [--room 10] [--sources 100] [--affinity]
+ * deno run -A bench/cluster_capacity.ts --receivers [--per-server 5000]   # runClusterReceivers
  * ```
  *
  * @module
@@ -281,6 +282,55 @@ export async function runClusterCapacity(o: {
   }
 }
 
+/**
+ * What the other servers' members cost a server that has none of their rooms: `n` peers (rooms
+ * of `room`) register at the first of three servers only; the other two take their records
+ * (kept compact). Their CPU per record taken (µs) and RSS growth per record (bytes), and the
+ * first server's CPU per registration (µs).
+ */
+export async function runClusterReceivers(o: { n: number; room: number; sources: number }) {
+  Deno.env.set("P2P_CLUSTER_SECRET", "the cluster capacity bench's secret");
+  const nats = await new NatsServer().start();
+  const ports = [freeTcpPort(), freeTcpPort(), freeTcpPort()];
+  const servers: { child: Deno.ChildProcess; addr: Deno.NetAddr }[] = [];
+  const sources = sourcesOf(0, o.sources);
+  try {
+    for (const port of ports) {
+      servers.push(
+        await startListening(
+          serverArgs(o.n, ["--cluster", nats.url, "--metrics", `${LO}:${port}`]),
+          ROOT,
+          "p2p serve --cluster",
+        ),
+      );
+    }
+    for (const port of ports) await waitMetric(port, "p2p_cluster_servers", (v) => v === 2, 15_000);
+    await sleep(1_000);
+    const pids = servers.map((s) => s.child.pid);
+    const idle = pids.map(rssKiB), c0 = pids.map(processCpuMs);
+    const [peers] = makePeers(o.n, o.room, 1, o.sources, 0x7ec5);
+    console.error(`[cluster receivers] registering ${o.n} peers at one of three servers`);
+    await register(servers[0]!.addr, sources, peers!);
+    for (const port of ports.slice(1)) {
+      await waitMetric(port, "p2p_cluster_remote_peers", (v) => v === o.n, 30_000);
+    }
+    await sleep(300);
+    const cpu = pids.map((p, k) => (processCpuMs(p) - c0[k]!) * 1000 / o.n);
+    await sleep(2_000);
+    const rss = pids.map((p, k) => (rssKiB(p) - idle[k]!) * 1024 / o.n);
+    return {
+      n: o.n,
+      senderRegisterUs: cpu[0]!,
+      receiverUsPerRecord: cpu.slice(1),
+      receiverRssPerRecordB: rss.slice(1),
+    };
+  } finally {
+    await closeSources(sources);
+    await Promise.all(servers.map((s) => stopChild(s.child)));
+    await nats.stop();
+  }
+}
+
 if (import.meta.main) {
   const { values: v } = parseArgs({
     args: Deno.args,
@@ -289,8 +339,14 @@ if (import.meta.main) {
       room: { type: "string", default: "10" },
       sources: { type: "string", default: "100" },
       affinity: { type: "boolean", default: false },
+      receivers: { type: "boolean", default: false },
     },
   });
+  if (v.receivers) {
+    const o = { n: Number(v["per-server"]), room: Number(v.room), sources: Number(v.sources) };
+    console.log(JSON.stringify(await runClusterReceivers(o)));
+    Deno.exit(0);
+  }
   const r = await runClusterCapacity({
     perServer: Number(v["per-server"]),
     room: Number(v.room),
