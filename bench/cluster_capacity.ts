@@ -9,10 +9,11 @@
  * - **The engine**: `nats-server`'s RSS growth per peer of the cluster, its CPU per registration
  *   (every registration is one MEMBERS message to the two other servers), and its CPU while the
  *   servers only heartbeat (keepalives never reach it).
- * - **Each server**: its RSS growth per peer it holds itself (which includes the records of the
- *   other servers' 2 × N members it keeps), its CPU per registration of its own (publishing and
- *   taking the others' records included).
- * - **One server** with all 3 × N peers: RSS growth per peer, CPU per registration, and the
+ * - **Each server**: its RSS (and V8 heap in use) growth per peer it holds itself (which includes
+ *   the records of the other servers' 2 × N members it keeps: in full in rooms with a member of
+ *   its own, compact in the others; `--affinity` puts every room at one server), its CPU per
+ *   registration of its own (publishing and taking the others' records included).
+ * - **One server** with all 3 × N peers: RSS (and heap) growth per peer, CPU per registration, and the
  *   wall time of the registrations against the cluster's (the three servers register at once).
  *
  * RSS is sampled 2 s after the last registration (the V8 heap is not collected on demand, so the
@@ -22,7 +23,8 @@
  * stderr: the whole result as JSON.
  *
  * ```sh
- * deno run -A bench/cluster_capacity.ts [--per-server 5000] [--room 10] [--sources 100]
+ * deno run -A bench/cluster_capacity.ts [--per-server 5000] [--room 10] [--sources 100] [--affinity]
+ * deno run -A bench/cluster_capacity.ts --receivers [--per-server 5000]   # runClusterReceivers
  * ```
  *
  * @module
@@ -53,6 +55,11 @@ export interface ClusterCapacityResult {
   serverRssPerPeerB: number[];
   /** Each server: RSS growth per member it holds (its own and the other servers'), bytes. */
   serverRssPerHeldB: number[];
+  /**
+   * Each server: V8 heap growth (in use, as its metrics say: garbage not yet collected
+   * included) per peer it holds itself, bytes.
+   */
+  serverHeapPerPeerB: number[];
   /** Each server: RSS with every peer, KiB. */
   serverRssKiB: number[];
   /** The three servers' CPU per registration, µs (all three servers' CPU over all peers). */
@@ -61,6 +68,8 @@ export interface ClusterCapacityResult {
   clusterRegisterSeconds: number;
   /** One server with all peers: RSS growth per peer (bytes), RSS (KiB). */
   singleRssPerPeerB: number;
+  /** One server: V8 heap growth per peer (as {@link serverHeapPerPeerB}), bytes. */
+  singleHeapPerPeerB: number;
   singleRssKiB: number;
   /** One server: CPU per registration, µs. */
   singleRegisterUs: number;
@@ -127,11 +136,21 @@ async function waitMetric(port: number, name: string, ok: (v: number) => boolean
   }
 }
 
-/** `n` peers in rooms of `room`; peer `i` belongs to server `i % servers`. */
-function makePeers(n: number, room: number, servers: number, sources: number, salt: number) {
+/**
+ * `n` peers in rooms of `room`; peer `i` belongs to server `i % servers`, or with `affinity` to
+ * server `r % servers` for its room `r` (every room on one server).
+ */
+function makePeers(
+  n: number,
+  room: number,
+  servers: number,
+  sources: number,
+  salt: number,
+  affinity = false,
+) {
   const by: Peer[][] = Array.from({ length: servers }, () => []);
   for (let i = 0; i < n; i++) {
-    const k = i % servers, local = by[k]!.length;
+    const k = (affinity ? Math.floor(i / room) : i) % servers, local = by[k]!.length;
     by[k]!.push({ id: peerId(i, salt), room: Math.floor(i / room), source: local % sources });
   }
   for (let r = 0; r * room < n; r++) testRoom(`cap-${r}`);
@@ -156,6 +175,8 @@ export async function runClusterCapacity(o: {
   perServer: number;
   room: number;
   sources: number;
+  /** Every room at one server (a room's affinity), instead of spread over the three. */
+  affinity?: boolean;
 }): Promise<ClusterCapacityResult> {
   const n = o.perServer, total = 3 * n;
   Deno.env.set("P2P_CLUSTER_SECRET", "the cluster capacity bench's secret");
@@ -179,7 +200,8 @@ export async function runClusterCapacity(o: {
     await sleep(1_000);
     const pids = servers.map((s) => s.child.pid);
     const idle = pids.map(rssKiB), engineIdle = rssKiB(natsPid);
-    const by = makePeers(total, o.room, 3, o.sources, 0xc1a5);
+    const heapIdle = await Promise.all(ports.map((p) => metric(p, "p2p_heap_used_bytes")));
+    const by = makePeers(total, o.room, 3, o.sources, 0xc1a5, o.affinity);
     for (let k = 0; k < 3; k++) sources.push(sourcesOf(k, o.sources));
     console.error(`[cluster capacity] registering 3 × ${n} peers at three servers`);
     const e0 = processCpuMs(natsPid), s0 = cpuOf(pids), t0 = performance.now();
@@ -194,6 +216,7 @@ export async function runClusterCapacity(o: {
     const clusterRegisterUs = (cpuOf(pids) - s0) * 1000 / total;
     await sleep(2_000);
     const rss = pids.map(rssKiB), engineRss = rssKiB(natsPid);
+    const heap = await Promise.all(ports.map((p) => metric(p, "p2p_heap_used_bytes")));
     // Heartbeats only: the engine's steady cost with every peer registered.
     const e1 = processCpuMs(natsPid), t1 = performance.now();
     await sleep(5_000);
@@ -208,6 +231,7 @@ export async function runClusterCapacity(o: {
       engineIdleCore,
       serverRssPerPeerB: rss.map((r, k) => (r - idle[k]!) * 1024 / n),
       serverRssPerHeldB: rss.map((r, k) => (r - idle[k]!) * 1024 / total),
+      serverHeapPerPeerB: heap.map((h, k) => (h - heapIdle[k]!) / n),
       serverRssKiB: rss,
       clusterRegisterUs,
       clusterRegisterSeconds,
@@ -219,12 +243,17 @@ export async function runClusterCapacity(o: {
   }
 
   console.error(`[cluster capacity] registering ${total} peers at one server`);
-  const single = await startListening(serverArgs(total, []), ROOT, "p2p serve");
+  const singlePort = freeTcpPort();
+  const single = await startListening(
+    serverArgs(total, ["--metrics", `${LO}:${singlePort}`]),
+    ROOT,
+    "p2p serve",
+  );
   const singleSources = [0, 1, 2].flatMap((k) => sourcesOf(k, o.sources));
   try {
     await sleep(1_000);
     const pid = single.child.pid;
-    const idle = rssKiB(pid);
+    const idle = rssKiB(pid), heapIdle = await metric(singlePort, "p2p_heap_used_bytes");
     const [peers] = makePeers(total, o.room, 1, 3 * o.sources, 0x5196);
     const c0 = processCpuMs(pid), t0 = performance.now();
     await register(single.addr, singleSources, peers!);
@@ -233,12 +262,15 @@ export async function runClusterCapacity(o: {
     const singleRegisterUs = (processCpuMs(pid) - c0) * 1000 / total;
     await sleep(2_000);
     const rss = rssKiB(pid);
+    const singleHeapPerPeerB = (await metric(singlePort, "p2p_heap_used_bytes") - heapIdle) /
+      total;
     const singleRssPerPeerB = (rss - idle) * 1024 / total;
     const clusterGrowth = cluster.serverRssPerPeerB.reduce((a, b) => a + b, 0) * n +
       cluster.engineRssPerPeerB * total;
     return {
       ...cluster,
       singleRssPerPeerB,
+      singleHeapPerPeerB,
       singleRssKiB: rss,
       singleRegisterUs,
       singleRegisterSeconds,
@@ -250,6 +282,55 @@ export async function runClusterCapacity(o: {
   }
 }
 
+/**
+ * What the other servers' members cost a server that has none of their rooms: `n` peers (rooms
+ * of `room`) register at the first of three servers only; the other two take their records
+ * (kept compact). Their CPU per record taken (µs) and RSS growth per record (bytes), and the
+ * first server's CPU per registration (µs).
+ */
+export async function runClusterReceivers(o: { n: number; room: number; sources: number }) {
+  Deno.env.set("P2P_CLUSTER_SECRET", "the cluster capacity bench's secret");
+  const nats = await new NatsServer().start();
+  const ports = [freeTcpPort(), freeTcpPort(), freeTcpPort()];
+  const servers: { child: Deno.ChildProcess; addr: Deno.NetAddr }[] = [];
+  const sources = sourcesOf(0, o.sources);
+  try {
+    for (const port of ports) {
+      servers.push(
+        await startListening(
+          serverArgs(o.n, ["--cluster", nats.url, "--metrics", `${LO}:${port}`]),
+          ROOT,
+          "p2p serve --cluster",
+        ),
+      );
+    }
+    for (const port of ports) await waitMetric(port, "p2p_cluster_servers", (v) => v === 2, 15_000);
+    await sleep(1_000);
+    const pids = servers.map((s) => s.child.pid);
+    const idle = pids.map(rssKiB), c0 = pids.map(processCpuMs);
+    const [peers] = makePeers(o.n, o.room, 1, o.sources, 0x7ec5);
+    console.error(`[cluster receivers] registering ${o.n} peers at one of three servers`);
+    await register(servers[0]!.addr, sources, peers!);
+    for (const port of ports.slice(1)) {
+      await waitMetric(port, "p2p_cluster_remote_peers", (v) => v === o.n, 30_000);
+    }
+    await sleep(300);
+    const cpu = pids.map((p, k) => (processCpuMs(p) - c0[k]!) * 1000 / o.n);
+    await sleep(2_000);
+    const rss = pids.map((p, k) => (rssKiB(p) - idle[k]!) * 1024 / o.n);
+    return {
+      n: o.n,
+      senderRegisterUs: cpu[0]!,
+      receiverUsPerRecord: cpu.slice(1),
+      receiverRssPerRecordB: rss.slice(1),
+    };
+  } finally {
+    await closeSources(sources);
+    await Promise.all(servers.map((s) => stopChild(s.child)));
+    await nats.stop();
+  }
+}
+
 if (import.meta.main) {
   const { values: v } = parseArgs({
     args: Deno.args,
@@ -257,12 +338,20 @@ if (import.meta.main) {
       "per-server": { type: "string", default: "5000" },
       room: { type: "string", default: "10" },
       sources: { type: "string", default: "100" },
+      affinity: { type: "boolean", default: false },
+      receivers: { type: "boolean", default: false },
     },
   });
+  if (v.receivers) {
+    const o = { n: Number(v["per-server"]), room: Number(v.room), sources: Number(v.sources) };
+    console.log(JSON.stringify(await runClusterReceivers(o)));
+    Deno.exit(0);
+  }
   const r = await runClusterCapacity({
     perServer: Number(v["per-server"]),
     room: Number(v.room),
     sources: Number(v.sources),
+    affinity: v.affinity,
   });
   // Figures for `deno task bench` (costs: the ratio is the baseline over the value; no goals).
   const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
@@ -279,9 +368,12 @@ if (import.meta.main) {
       `(${(r.engineIdleCore * 100).toFixed(2)} % of a core while heartbeating); servers ` +
       `${r.serverRssPerPeerB.map(b).join(", ")} RSS per own peer (` +
       `${r.serverRssPerHeldB.map(b).join(", ")} per member held, its own and the others'), ` +
+      `heap ${r.serverHeapPerPeerB.map(b).join(", ")} per own peer, ` +
       `${r.clusterRegisterUs.toFixed(0)} µs CPU per registration (all three), ` +
       `${r.clusterRegisterSeconds.toFixed(1)} s to register. One server with ${3 * r.perServer}: ` +
-      `${b(r.singleRssPerPeerB)} RSS per peer, ${r.singleRegisterUs.toFixed(0)} µs per ` +
+      `${b(r.singleRssPerPeerB)} RSS (heap ${b(r.singleHeapPerPeerB)}) per peer, ${
+        r.singleRegisterUs.toFixed(0)
+      } µs per ` +
       `registration, ${r.singleRegisterSeconds.toFixed(1)} s. Cluster memory growth ` +
       `${r.memoryRatio.toFixed(2)} × one server's.`,
   );

@@ -3,7 +3,7 @@
  * engine (`lib/io/cluster_engine.ts`): settings from options, files and environment (the URL's
  * credentials and the secret never logged), the engine's messages and its coming and going fed
  * to the registry on the driver's step, what the registry publishes carried to the engine after
- * every step, the cluster's events as log lines, its counters for the metrics.
+ * every step (member updates in a burst a few ms later, so that they go as one message), the cluster's events as log lines, its counters for the metrics.
  *
  * @module
  */
@@ -52,6 +52,14 @@ const log = getLogger(["p2p", "serve", "cluster"]);
 
 /** How long the engine may take to answer at start before the log says it is missing, ms. */
 const ENGINE_PATIENCE = 5_000;
+
+/** Member updates published within this long of the last publication wait for more, ms. */
+const BATCH_AFTER = 20;
+/**
+ * How long they wait, ms: at most this much later an introduction across servers in a burst of
+ * registrations, for fewer messages for every server to take (a third of the CPU per record).
+ */
+const BATCH_WAIT = 5;
 
 /** How often the wall clock is read for shared cookies' periods, ms. */
 const WALL_CLOCK_EVERY = 10_000;
@@ -124,15 +132,32 @@ export async function startCluster(
       engine: redactUrl(url),
     });
   }, ENGINE_PATIENCE);
+  // Member updates of a burst (another published less than BATCH_AFTER ago) wait BATCH_WAIT,
+  // so that they go out as one message (fewer for every server to take); alone, and anything
+  // else, they go at once (no delay to an introduction across servers).
+  let batch: ReturnType<typeof setTimeout> | undefined;
+  let last = -Infinity;
+  const publish = () => {
+    if (batch !== undefined) clearTimeout(batch);
+    batch = undefined;
+    last = performance.now();
+    for (let p = registry.pollPublish(); p; p = registry.pollPublish()) {
+      link.publish(p.to, p.data);
+    }
+  };
   return {
     onStep() {
-      for (let p = registry.pollPublish(); p; p = registry.pollPublish()) {
-        link.publish(p.to, p.data);
+      const pending = view.pending;
+      if (pending === "urgent") publish();
+      else if (pending === "batch" && batch === undefined) {
+        if (performance.now() - last >= BATCH_AFTER) publish();
+        else batch = setTimeout(publish, BATCH_WAIT);
       }
       for (let e = view.pollEvent(); e; e = view.pollEvent()) logClusterEvent(e);
     },
     metrics: () => ({ stats: view.stats, rttMs: link.rtt }),
     close: () => {
+      publish();
       clearTimeout(unreached);
       clearInterval(clock);
       return link.close();

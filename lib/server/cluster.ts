@@ -2,9 +2,10 @@
  * The registry's cluster part (`docs/protocol.md` 21): servers sharing rooms through an engine
  * (NATS). Each server publishes its members (MEMBERS updates as they register, move, become
  * supernodes; GONE as they leave) and a HEARTBEAT with a digest of them; every other server keeps
- * them as members with a `home` (introduced to its own members of the same room, listed in
- * rosters and digests, relayed to through their server, never sent to) for as long as the home
- * server's lease runs. A digest that disagrees asks for a snapshot (SYNC), so state converges
+ * them for as long as the home server's lease runs: as members with a `home` (introduced to its
+ * own members of the same room, listed in rosters and digests, relayed to through their server,
+ * never sent to) in rooms with a member of its own, compact in the others (`cluster_compact.ts`:
+ * memory and work per server grow with its own rooms, not with the cluster). A digest that disagrees asks for a snapshot (SYNC), so state converges
  * after lost messages or an engine outage. A peer whose server died registers with another one,
  * which takes its record over with the same incarnation (no new epoch, so no new handshakes).
  * Pure: the serve role carries the published bytes to the engine and back; randomness
@@ -95,8 +96,10 @@ export interface ClusterStats {
   engineUp: boolean;
   /** Other servers heard within their lease. */
   servers: number;
-  /** Members of other servers known here. */
+  /** Members of other servers known here (held in full or compact). */
   remoteMembers: number;
+  /** Members of other servers held in full (in rooms with members of ours). */
+  remoteRecords: number;
   /** INTROs sent to our members about members of other servers. */
   remoteIntroductions: number;
   /** Relayed payload bytes sent to members of other servers. */
@@ -115,6 +118,8 @@ export interface ClusterStats {
   drops: Record<string, number>;
 }
 
+/** Most departures in one GONE. */
+const MAX_GONE = 4096;
 /** Most other servers remembered. */
 const MAX_SERVERS = 64;
 /** Least time between two SYNCs to one server, and between two snapshots we publish, ms. */
@@ -126,6 +131,8 @@ export interface ClusterView {
   readonly stats: ClusterStats;
   /** This server's id in hex. */
   readonly serverHex: string;
+  /** What waits for the engine (see {@link Cluster.pending}). */
+  readonly pending: "urgent" | "batch" | undefined;
   /** The next event to log, if any. */
   pollEvent(): ClusterEvent | undefined;
 }
@@ -146,9 +153,15 @@ export class Cluster implements ClusterView {
   #p: ClusterParts;
   #hex: string;
   #seq = 0;
+  /** The latest time an input carried. */
+  #now = 0;
   #local: LocalRecords;
   #remote: RemoteMembers;
-  #publish: ClusterPublish[] = [];
+  #publish: { to: string | null; msg: ClusterMsg }[] = [];
+  /** Rooms a HELLO made hold their members in full in this step (released if it failed). */
+  #interested = new Set<string>();
+  /** Something other than member updates waits in {@link #publish}. */
+  #urgent = false;
   #events: ClusterEvent[] = [];
   #up = false;
   #nextBeat = 0;
@@ -160,6 +173,7 @@ export class Cluster implements ClusterView {
     engineUp: false,
     servers: 0,
     remoteMembers: 0,
+    remoteRecords: 0,
     remoteIntroductions: 0,
     relayBytesOut: 0,
     relayBytesIn: 0,
@@ -195,16 +209,17 @@ export class Cluster implements ClusterView {
    */
   sharedCookieOk(num: bigint, now: number): boolean {
     const m = this.#p.members.get(num);
-    if (!m?.home) return m !== undefined;
-    const s = this.#remote.servers.get(m.home.hex);
-
-    return !s || now - s.lastHeard >= SILENT_BEATS * this.#o.heartbeat;
+    if (m && !m.home) return true;
+    const s = this.#remote.homeOf(num);
+    if (!s) return m !== undefined;
+    return now - s.lastHeard >= SILENT_BEATS * this.#o.heartbeat;
   }
 
   /** Counters. */
   get stats(): ClusterStats {
     this.#stats.servers = this.#remote.servers.size;
     this.#stats.remoteMembers = this.#remote.size;
+    this.#stats.remoteRecords = this.#remote.full;
     return this.#stats;
   }
 
@@ -220,7 +235,20 @@ export class Cluster implements ClusterView {
 
   /** The next message for the engine, if any. */
   pollPublish(): ClusterPublish | undefined {
-    return this.#publish.shift();
+    const p = this.#publish.shift();
+    if (!p) return void (this.#urgent = false);
+    const e: ClusterEnvelope = { server: this.#o.server, seq: ++this.#seq, msg: p.msg };
+    return { to: p.to, data: encodeCluster(e, this.#o.key) };
+  }
+
+  /**
+   * What waits for the engine: `urgent` (a relayed frame, a SYNC, a snapshot, a heartbeat: take
+   * it now), `batch` (member updates only: they may wait a moment for more to join them), or
+   * undefined (nothing).
+   */
+  get pending(): "urgent" | "batch" | undefined {
+    if (this.#publish.length === 0) return undefined;
+    return this.#urgent ? "urgent" : "batch";
   }
 
   /** The next event to log, if any. */
@@ -237,6 +265,7 @@ export class Cluster implements ClusterView {
 
   /** Heartbeats, and the members of servers whose lease ran out removed (LEFT Expired). */
   handleTimeout(now: number): void {
+    this.#now = now;
     if (this.#up && now >= this.#nextBeat) {
       this.#nextBeat = now + this.#o.heartbeat;
       this.#heartbeat();
@@ -266,21 +295,46 @@ export class Cluster implements ClusterView {
    * here is told the cluster's other servers (after its WELCOME, which went out in the step).
    */
   flush(): void {
+    // A HELLO that registered nobody: its room's members of other servers go back to compact.
+    if (this.#interested.size > 0) {
+      for (const hex of this.#interested) {
+        const room = this.#p.members.room(hex);
+        if (room) this.#remote.release(room);
+      }
+      this.#interested.clear();
+    }
     // Called after every datagram (PINGs and RELAYs too): nothing to do is the common case.
     const c = this.#local.take();
     if (!c) return;
-    for (const p of c.added) this.#tellServers(p);
+    // Interest: rooms with members of ours hold the other servers' members of them in full.
+    for (const room of c.left) this.#remote.release(room);
+    for (const p of c.added) {
+      this.#remote.interestIn(this.#now, p.room.hex);
+      this.#tellServers(p);
+    }
     for (let i = 0; i < c.records.length; i += MAX_RECORDS) {
       const records = c.records.slice(i, i + MAX_RECORDS);
       this.#send(null, { type: ClusterType.Members, snapshot: 0, last: false, records });
     }
-    for (let i = 0; i < c.gone.length; i += 4096) {
-      this.#send(null, { type: ClusterType.Gone, gone: c.gone.slice(i, i + 4096) });
+    for (let i = 0; i < c.gone.length; i += MAX_GONE) {
+      this.#send(null, { type: ClusterType.Gone, gone: c.gone.slice(i, i + MAX_GONE) });
     }
   }
 
   // ------------------------------------------------------------------------------------------
   // Registry hooks
+
+  /**
+   * A signed HELLO with id `num` into room `roomHex`: the other servers' members of the room
+   * kept compact, and `num` if it is one of theirs, are held in full from now on (so the HELLO
+   * sees them: a failover takes its member over, a name is checked against theirs).
+   */
+  interest(now: number, roomHex: string, num: bigint): void {
+    this.#now = now;
+    this.#remote.materialize(now, num);
+    this.#remote.interestIn(now, roomHex);
+    this.#interested.add(roomHex);
+  }
 
   /**
    * A HELLO with the id of `stub`, a member of another server: the peer failed over to us. The
@@ -322,6 +376,7 @@ export class Cluster implements ClusterView {
 
   /** A message from the engine. Never throws on bad input. */
   handleMessage(now: number, data: Uint8Array): void {
+    this.#now = now;
     const d = decodeCluster(data, this.#o.key);
     if (!d.ok) return this.#drop(d.reason);
     const { server, seq, msg } = d.value;
@@ -407,10 +462,23 @@ export class Cluster implements ClusterView {
   // ------------------------------------------------------------------------------------------
   // Publishing
 
+  /**
+   * Queues `msg` for the engine; a MEMBERS update or a GONE right behind one of its kind joins it
+   * (encoded when taken: one message for a burst of registrations, in order).
+   */
   #send(to: string | null, msg: ClusterMsg): void {
     if (!this.#up) return;
-    const e: ClusterEnvelope = { server: this.#o.server, seq: ++this.#seq, msg };
-    this.#publish.push({ to, data: encodeCluster(e, this.#o.key) });
+    const last = this.#publish.at(-1)?.msg;
+    if (last?.type === ClusterType.Members && msg.type === ClusterType.Members) {
+      if (
+        last.snapshot === 0 && msg.snapshot === 0 &&
+        last.records.length + msg.records.length <= MAX_RECORDS
+      ) return void last.records.push(...msg.records);
+    } else if (last?.type === ClusterType.Gone && msg.type === ClusterType.Gone) {
+      if (last.gone.length + msg.gone.length <= MAX_GONE) return void last.gone.push(...msg.gone);
+    }
+    if (msg.type !== ClusterType.Members && msg.type !== ClusterType.Gone) this.#urgent = true;
+    this.#publish.push({ to, msg });
   }
 
   #heartbeat(): void {

@@ -8,7 +8,7 @@
  * @module
  */
 import { type ClusterRecord, recordDigest } from "./cluster_wire.ts";
-import { idOf, type Member, view } from "./member.ts";
+import { idOf, type Member, type Room, view } from "./member.ts";
 import type { LeaveReason, Members, MemberWatch } from "./members.ts";
 
 const CODE_OF: Record<LeaveReason, number> = { bye: 1, expired: 2, replaced: 3, evicted: 2 };
@@ -21,6 +21,8 @@ export interface LocalChanges {
   gone: { id: Uint8Array; reason: number }[];
   /** Members new here (to be told the cluster's servers). */
   added: Member[];
+  /** Rooms a member of ours left (they may have none of ours now). */
+  left: Set<Room>;
 }
 
 /** Our members' records, digest and move counts. */
@@ -31,6 +33,7 @@ export class LocalRecords implements MemberWatch {
   #digest = 0;
   #dirty = new Set<Member>();
   #gone: { id: Uint8Array; reason: number }[] = [];
+  #left = new Set<Room>();
   /** Move counts for registrations that took a remote member over, until they are added. */
   #moving = new Map<bigint, number>();
 
@@ -72,6 +75,7 @@ export class LocalRecords implements MemberWatch {
   /** A member of ours was removed (`quiet`: it registered at another server). */
   removed(p: Member, reason: LeaveReason | "quiet"): void {
     this.#dirty.delete(p);
+    this.#left.add(p.room);
     const l = this.#local.get(p.num);
     if (!l) return;
     this.#local.delete(p.num);
@@ -81,7 +85,9 @@ export class LocalRecords implements MemberWatch {
 
   /** What changed since the last call, or undefined when nothing did (the common case). */
   take(): LocalChanges | undefined {
-    if (this.#dirty.size === 0 && this.#gone.length === 0) return undefined;
+    if (this.#dirty.size === 0 && this.#gone.length === 0 && this.#left.size === 0) {
+      return undefined;
+    }
     const records: ClusterRecord[] = [], added: Member[] = [];
     for (const p of this.#dirty) {
       if (this.#members.get(p.num) !== p) continue;
@@ -97,9 +103,10 @@ export class LocalRecords implements MemberWatch {
     this.#dirty.clear();
     // A takeover whose registration was refused after all leaves nothing behind.
     this.#moving.clear();
-    const gone = this.#gone;
+    const gone = this.#gone, left = this.#left;
     this.#gone = [];
-    return { records, gone, added };
+    this.#left = new Set();
+    return { records, gone, added, left };
   }
 
   /** Every record of our members (a snapshot). */

@@ -2,7 +2,9 @@
  * The members of a cluster's other servers as this server keeps them (`docs/protocol.md` 21):
  * per server (its lease, endpoints, digest, sequence numbers), and as members of their rooms
  * with a `home` (introduced to our members of the room, counted in rosters and digests and
- * under their sources, never sent to). Records add, update or move them between servers (the
+ * under their sources, never sent to) while the room has a member of ours, else compact
+ * (`cluster_compact.ts`); a room that gets a member of ours (or a HELLO into it) brings its
+ * compact members in, one that loses its last lets them go back. Records add, update or move them between servers (the
  * higher move count wins, also over our own member of the same id); a snapshot's last part
  * removes what it did not list; a GONE or an ended lease removes them with a LEFT; a peer that
  * registers here takes its record over. Pure: their unguessable tokens are drawn from the
@@ -14,12 +16,25 @@ import { ed25519PublicKey } from "../crypto/ed25519.ts";
 import type { Endpoint } from "../wire/address.ts";
 import { idHex } from "../wire/header.ts";
 import { idDigest } from "../wire/server_msg.ts";
+import { CompactRecords } from "./cluster_compact.ts";
 import type { ClusterMsg, ClusterRecord } from "./cluster_wire.ts";
 import { recordDigest } from "./cluster_wire.ts";
 import type { Introductions } from "./introductions.ts";
 import { type ClusterHome, idNum, type Member, type Room, tagNum, usable, view } from "./member.ts";
+import { recordOf } from "./cluster_local.ts";
 import type { LeaveReason, Members } from "./members.ts";
 import type { RegistryOptions } from "./options.ts";
+
+/**
+ * A member of another server as held here: a full member `m` when its room has a member of
+ * ours, else only its record's bytes `rec` (`cluster_compact.ts`).
+ */
+export interface Held {
+  m: Member | undefined;
+  rec: string | undefined;
+  dig: number;
+  moves: number;
+}
 
 /** What we know of another server. */
 export interface Server extends ClusterHome {
@@ -28,7 +43,7 @@ export interface Server extends ClusterHome {
   lease: number;
   endpoints: Endpoint[];
   /** Its members known here, with their records' digests and move counts. */
-  members: Map<bigint, { m: Member; dig: number; moves: number }>;
+  members: Map<bigint, Held>;
   digest: number;
   lastSeq: number;
   lastRelaySeq: number;
@@ -75,14 +90,79 @@ export class RemoteMembers {
   /** The other servers by id in hex. */
   readonly servers = new Map<string, Server>();
 
+  #compact: CompactRecords;
+
   /** Other servers' members kept in `p`'s registry parts. */
   constructor(p: RemoteParts) {
     this.#p = p;
+    this.#compact = new CompactRecords(p.members);
   }
 
-  /** Members of other servers known here. */
+  /** Members of other servers known here (full and compact). */
   get size(): number {
+    return this.#p.members.remoteSize + this.#compact.size;
+  }
+
+  /** Members of other servers held in full (their rooms have members of ours). */
+  get full(): number {
     return this.#p.members.remoteSize;
+  }
+
+  /** The server whose member `num` is (held in full or compact), if any. */
+  homeOf(num: bigint): Server | undefined {
+    const m = this.#p.members.get(num);
+    if (m) return m.home ? this.servers.get(m.home.hex) : undefined;
+    for (const s of this.servers.values()) if (s.members.has(num)) return s;
+    return undefined;
+  }
+
+  /**
+   * The member `num` of another server, held in full: a compact one is made full first (a HELLO
+   * with its id may take it over). Undefined when no other server has it.
+   */
+  materialize(now: number, num: bigint): Member | undefined {
+    const m = this.#p.members.get(num);
+    if (m) return m.home ? m : undefined;
+    for (const s of this.servers.values()) {
+      const h = s.members.get(num);
+      if (h && !h.m) return this.#unpack(now, s, num, h);
+    }
+    return undefined;
+  }
+
+  /**
+   * Room `roomHex` has (or is about to have) a member of ours: the other servers' members of it
+   * kept compact are held in full (and introduced to ours).
+   */
+  interestIn(now: number, roomHex: string): void {
+    for (const [num, hex] of this.#compact.inRoom(roomHex)) {
+      const s = this.servers.get(hex), h = s?.members.get(num);
+      if (s && h && !h.m) this.#unpack(now, s, num, h);
+    }
+  }
+
+  /**
+   * A member of ours left room `room`: when none is left, the other servers' members of it are
+   * kept compact again (quietly: ours are gone).
+   */
+  release(room: Room): void {
+    if (this.#p.members.room(room.hex) !== room || hasOurs(room)) return;
+    for (const stub of [...room.members.values()]) {
+      const s = this.servers.get(stub.home!.hex), h = s?.members.get(stub.num);
+      if (!s || !h?.m) continue;
+      const r = recordOf(stub, h.moves);
+      this.#p.members.remove(stub, "quiet");
+      h.m = undefined;
+      h.rec = this.#compact.keep(s.hex, stub.num, r, room.hex);
+    }
+  }
+
+  /** Compact `h` (member `num` of `s`) held in full. */
+  #unpack(now: number, s: Server, num: bigint, h: Held): Member | undefined {
+    const r = this.#compact.forget(num, h.rec!);
+    s.members.delete(num);
+    s.digest = (s.digest ^ h.dig) >>> 0;
+    return this.#full(now, s, r, h.dig);
   }
 
   /** A MEMBERS message of server `s`: an update, or a part of a snapshot. */
@@ -95,15 +175,17 @@ export class RemoteMembers {
     if (m.snapshot !== 0 && m.last && s.snap) {
       const seen = s.snap.seen;
       s.snap = undefined;
-      for (const [num, e] of [...s.members]) if (!seen.has(num)) this.drop(e.m, "expired");
+      for (const [num, h] of [...s.members]) {
+        if (!seen.has(num)) this.#dropHeld(s, num, h, "expired");
+      }
     }
   }
 
   /** A GONE of server `s`: those of its members leave with their reasons. */
   gone(s: Server, gone: { id: Uint8Array; reason: number }[]): void {
     for (const g of gone) {
-      const stub = this.#p.members.get(idNum(g.id));
-      if (stub?.home === s) this.drop(stub, LEAVE_OF[g.reason] ?? "bye");
+      const num = idNum(g.id), h = s.members.get(num);
+      if (h) this.#dropHeld(s, num, h, LEAVE_OF[g.reason] ?? "bye");
     }
   }
 
@@ -143,9 +225,20 @@ export class RemoteMembers {
   /** A server whose lease ran out: forgotten, its members leave (Expired); how many they were. */
   forget(s: Server): number {
     const n = s.members.size;
-    for (const e of [...s.members.values()]) this.drop(e.m, "expired");
+    for (const [num, h] of [...s.members]) this.#dropHeld(s, num, h, "expired");
     this.servers.delete(s.hex);
     return n;
+  }
+
+  /** Removes member `num` of `s` held as `h`, full (with a LEFT unless `quiet`) or compact. */
+  #dropHeld(s: Server, num: bigint, h: Held, reason: LeaveReason | "quiet"): void {
+    if (h.m) {
+      if (h.m.home === s) this.drop(h.m, reason);
+      return;
+    }
+    s.members.delete(num);
+    s.digest = (s.digest ^ h.dig) >>> 0;
+    this.#compact.forget(num, h.rec!);
   }
 
   /** A record of server `s`: a member of another server added, updated or taken from another. */
@@ -163,26 +256,49 @@ export class RemoteMembers {
       if (from !== s && e && r.moves < e.moves) return this.#p.drop("cluster-stale");
       if (known.room.hex !== idHex(r.room)) this.drop(known, "expired");
       else return this.#update(s, known, r, dig);
+    } else {
+      const from = this.homeOf(num), h = from?.members.get(num);
+      if (from && h) {
+        if (from !== s && r.moves < h.moves) return this.#p.drop("cluster-stale");
+        if (from === s && h.dig === dig) return;
+        this.#dropHeld(from, num, h, "quiet");
+      }
     }
     this.#add(now, s, r, dig);
   }
 
-  /** A new member of server `s` from its record: kept, and introduced to ours in its room. */
+  /**
+   * A new member of server `s` from its record: held in full and introduced to ours when its
+   * room has members of ours, else kept compact.
+   */
   #add(now: number, s: Server, r: ClusterRecord, dig: number): void {
+    const { members, options } = this.#p;
+    const hex = idHex(r.room), room = members.room(hex);
+    if (room && hasOurs(room)) return void this.#full(now, s, r, dig);
+    if (this.size >= 4 * options.maxPeers) return this.#p.drop("cluster-full");
+    const num = idNum(r.id);
+    const rec = this.#compact.keep(s.hex, num, r, hex);
+    s.members.set(num, { m: undefined, rec, dig, moves: r.moves });
+    s.digest = (s.digest ^ dig) >>> 0;
+  }
+
+  /** Member `r` of server `s` held in full, introduced to ours in its room; undefined if refused. */
+  #full(now: number, s: Server, r: ClusterRecord, dig: number): Member | undefined {
     const { members, options } = this.#p;
     const hex = idHex(r.room);
     let room = members.room(hex);
     if (!room) {
-      if (!ed25519PublicKey(r.room)) return this.#p.drop("cluster-bad-room");
+      if (!ed25519PublicKey(r.room)) return void this.#p.drop("cluster-bad-room");
       room = { hex, short: hex.slice(0, 8), members: new Map(), digest: 0 };
     }
-    if (room.members.size >= options.maxRoomSize) return this.#p.drop("cluster-room-full");
-    if (members.remoteSize >= 4 * options.maxPeers) return this.#p.drop("cluster-full");
+    if (room.members.size >= options.maxRoomSize) return void this.#p.drop("cluster-room-full");
+    if (members.remoteSize >= 4 * options.maxPeers) return void this.#p.drop("cluster-full");
     const stub = stubOf(now, s, r, room, this.#p.random(8));
     members.add(stub);
-    s.members.set(stub.num, { m: stub, dig, moves: r.moves });
+    s.members.set(stub.num, { m: stub, rec: undefined, dig, moves: r.moves });
     s.digest = (s.digest ^ dig) >>> 0;
     this.#introduceToOurs(stub);
+    return stub;
   }
 
   /** A known member's new record (moved, supernode, another server): ours hear of it again. */
@@ -193,7 +309,7 @@ export class RemoteMembers {
       from.members.delete(stub.num);
       from.digest = (from.digest ^ e.dig) >>> 0;
     }
-    s.members.set(stub.num, { m: stub, dig, moves: r.moves });
+    s.members.set(stub.num, { m: stub, rec: undefined, dig, moves: r.moves });
     s.digest = (s.digest ^ dig) >>> 0;
     if (e?.dig === dig && from === s) return;
     stub.home = s;
@@ -214,6 +330,12 @@ export class RemoteMembers {
       this.#p.introduced();
     }
   }
+}
+
+/** True when `room` has a member of ours (not of another server). */
+function hasOurs(room: Room): boolean {
+  for (const m of room.members.values()) if (!m.home) return true;
+  return false;
 }
 
 /** A member of server `s` from its record; its token is random (nobody can speak as it here). */

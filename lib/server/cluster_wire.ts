@@ -50,6 +50,14 @@ export interface ClusterRecord {
   privateEndpoints: Endpoint[];
 }
 
+/** The bytes of decoded records (views into their messages), kept beside them. */
+const RAW = new WeakMap<ClusterRecord, Uint8Array>();
+
+/** A record's bytes: as decoded (a view into its message), or encoded now. */
+export function recordBytes(r: ClusterRecord): Uint8Array {
+  return RAW.get(r) ?? writeRecord(new Writer(), r).finish();
+}
+
 /** One cluster message's body. */
 export type ClusterMsg =
   | {
@@ -134,7 +142,7 @@ export function writeRecord(w: Writer, r: ClusterRecord): Writer {
 
 /** FNV-1a (32 bits) of a record's bytes: a HEARTBEAT's digest XORs these. */
 export function recordDigest(r: ClusterRecord): number {
-  const b = writeRecord(new Writer(), r).finish();
+  const b = recordBytes(r);
   let h = 0x811c9dc5;
   for (const x of b) h = Math.imul(h ^ x, 0x01000193) >>> 0;
   return h;
@@ -158,7 +166,7 @@ export function decodeCluster(b: Uint8Array, key: Uint8Array | null): Decoded<Cl
   const r = new Reader(body, 4);
   try {
     const type = r.u8(), server = r.bytes(SERVER_ID_LEN), seq = r.u32();
-    const msg = readBody(type, r);
+    const msg = readBody(type, r, body);
     if (!msg) return { ok: false, reason: "cluster-type" };
     r.end();
     return { ok: true, value: { server, seq, msg } };
@@ -168,7 +176,7 @@ export function decodeCluster(b: Uint8Array, key: Uint8Array | null): Decoded<Cl
   }
 }
 
-function readBody(type: number, r: Reader): ClusterMsg | undefined {
+function readBody(type: number, r: Reader, body: Uint8Array): ClusterMsg | undefined {
   switch (type) {
     case ClusterType.Heartbeat:
       return {
@@ -182,7 +190,7 @@ function readBody(type: number, r: Reader): ClusterMsg | undefined {
       const snapshot = r.u32(), last = r.u8(), n = r.u16();
       if (last > 1 || n > MAX_RECORDS) throw new ShortRead("Bad MEMBERS");
       const records: ClusterRecord[] = [];
-      for (let i = 0; i < n; i++) records.push(readRecord(r));
+      for (let i = 0; i < n; i++) records.push(readRecord(r, body));
       return { type, snapshot, last: last === 1, records };
     }
     case ClusterType.Gone: {
@@ -207,16 +215,24 @@ function readBody(type: number, r: Reader): ClusterMsg | undefined {
   }
 }
 
-function readRecord(r: Reader): ClusterRecord {
-  return {
-    id: r.bytes(ID_LEN),
-    room: r.bytes(ROOM_ID_LEN),
-    nameTag: r.bytes(NAME_TAG_LEN),
-    owner: r.bytes(OWNER_TAG_LEN),
-    inc: r.bytes(EPOCH_LEN),
+/**
+ * A record read from `r`, which reads `body` (its bytes kept for {@link recordBytes}). Its byte
+ * fields are views of `body` (a copy each is an allocation outside the heap, per record): a
+ * receiver copies what it keeps.
+ */
+export function readRecord(r: Reader, body: Uint8Array): ClusterRecord {
+  const start = body.length - r.remaining;
+  const rec: ClusterRecord = {
+    id: r.view(ID_LEN),
+    room: r.view(ROOM_ID_LEN),
+    nameTag: r.view(NAME_TAG_LEN),
+    owner: r.view(OWNER_TAG_LEN),
+    inc: r.view(EPOCH_LEN),
     flags: r.u8(),
     moves: r.u16(),
     addr: r.endpoint(),
     privateEndpoints: r.endpoints(),
   };
+  RAW.set(rec, body.subarray(start, body.length - r.remaining));
+  return rec;
 }

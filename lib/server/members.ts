@@ -209,6 +209,14 @@ export class Members {
     return true;
   }
 
+  /**
+   * Counts (`+1`) or forgets (`-1`) a member of another cluster server kept outside the members
+   * (compact: its room has none of ours), so that the per-source limits hold cluster-wide.
+   */
+  countElsewhere(addr: Endpoint, roomHex: string, d: 1 | -1): void {
+    this.#count(addr, roomHex, d);
+  }
+
   /** Counts (`+1`) or forgets (`-1`) a registration from `addr` in `roomHex`. */
   #count(addr: Endpoint, roomHex: string, d: 1 | -1): void {
     const ip = sourceKey(addr.hostname), net = networkKey(addr.hostname);

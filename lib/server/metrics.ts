@@ -229,7 +229,12 @@ function clusterMetrics(
     rttMs === null ? NaN : rttMs / 1000,
   );
   g("p2p_cluster_servers", "Other servers of the cluster heard within their lease.", st.servers);
-  g("p2p_cluster_remote_peers", "Peers of other servers in rooms known here.", st.remoteMembers);
+  g("p2p_cluster_remote_peers", "Peers of other servers known here.", st.remoteMembers);
+  g(
+    "p2p_cluster_remote_records",
+    "Peers of other servers held in full (in rooms with peers of this server).",
+    st.remoteRecords,
+  );
   c(
     "p2p_cluster_remote_introductions_total",
     "Introductions of peers of other servers sent to this server's peers.",

@@ -78,6 +78,11 @@ export interface RegistrationParts {
    * it needs this server's own, so that a HELLO replayed at another server gets only a COOKIE.
    */
   sharedCookie?: (num: bigint, now: number) => boolean;
+  /**
+   * With a cluster: a signed HELLO with id `num` into room `roomHex`: the other servers' members
+   * of the room (and `num`, if it is one of theirs) are held in full from now on.
+   */
+  interest?: (now: number, roomHex: string, num: bigint) => void;
 }
 
 /** Most source addresses with a signature-check budget remembered. */
@@ -131,7 +136,7 @@ export class Registration {
       return out.refuse(from, m.nonce, RefuseCode.Invalid, "This supernode serves only its room");
     }
     const roomHex = idHex(m.room), nameTag = tagNum(m.nameTag);
-    const existing = members.room(roomHex);
+    let existing = members.room(roomHex);
     // Only a holder of the room key may register into the room (the id is its public key).
     const roomKey = this.#roomKeys.get(roomHex, m.room);
     const input = helloSigningInput(m);
@@ -145,6 +150,9 @@ export class Registration {
       return out.refuse(from, m.nonce, RefuseCode.Invalid, "Peer id not proven; restart join");
     }
     const num = idNum(m.id);
+    // A cluster holds the other servers' members of this room in full from here on.
+    this.#p.interest?.(now, roomHex, num);
+    existing = members.room(roomHex);
     const known = members.get(num);
     // A member of another cluster server failing over to us keeps its incarnation.
     const moved = known?.home && this.#p.takeOver?.(known, roomHex, nameTag, m.owner);

@@ -136,6 +136,7 @@ export class Registry {
     this.#relay.remote = (src, dst, payload) => c.relayOut(src, dst, payload);
     this.#introductions.remoteRepunch = (src, dst) => c.repunch(src, dst);
     this.#parts.takeOver = (stub, room, tag, owner) => c.takeOver(stub, room, tag, owner);
+    this.#parts.interest = (now, room, num) => c.interest(now, room, num);
     if (o.cookieKey) {
       this.#cookies.share(o.cookieKey);
       this.#parts.sharedCookie = (num, now) => c.sharedCookieOk(num, now);

@@ -112,12 +112,12 @@ class Net {
     }
   }
 
-  /** Registers `p` at `n` (COOKIE round trip, then HELLO); its token from the WELCOME. */
-  register(n: Node, p: Peer, owner?: Uint8Array): void {
+  /** Registers `p` at `n` in `room` (COOKIE round trip, then HELLO); its token from the WELCOME. */
+  register(n: Node, p: Peer, owner?: Uint8Array, room = "room"): void {
     const cookie = n.registry.cookieFor(p.id, p.addr, this.now);
     const nonce = new Uint8Array(8);
     new DataView(nonce.buffer).setUint32(0, ++this.#nonces);
-    const hello = signedHello("room", { id: p.id, cookie, nonce, nameTag: p.tag, owner });
+    const hello = signedHello(room, { id: p.id, cookie, nonce, nameTag: p.tag, owner });
     n.registry.handleDatagram(this.now, p.addr, encodeServerMsg(hello));
     this.pump();
     const w = this.take(n, p, MsgType.Welcome).at(-1);
@@ -344,14 +344,86 @@ Deno.test("cluster: per-source limits count the other servers' members too", () 
   const alice = peer(), bob = peer();
   bob.addr = { hostname: alice.addr.hostname, port: alice.addr.port + 1 };
   net.register(a, alice);
+  // Into another room: B holds alice only compact (no member of B in her room), still counted.
+  assert.equal(b.registry.cluster!.stats.remoteRecords, 0);
   const cookie = b.registry.cookieFor(bob.id, bob.addr, net.now);
-  net.send(b, bob, signedHello("room", { id: bob.id, cookie, nameTag: bob.tag }));
+  net.send(b, bob, signedHello("elsewhere", { id: bob.id, cookie, nameTag: bob.tag }));
   const refused = net.take(b, bob, MsgType.Refused);
   assert.equal(refused.length, 1);
   assert.equal(refused[0]!.code, RefuseCode.Limit);
   // Once alice left (at A), bob may register at B.
   net.send(a, alice, { type: MsgType.Bye, id: alice.id, token: alice.token });
+  net.register(b, bob, undefined, "elsewhere");
+});
+
+Deno.test("cluster: a server holds the others' members in full only in rooms with one of its own", () => {
+  const net = new Net(3);
+  const [a, b, c] = net.nodes as [Node, Node, Node];
+  const alice = peer(), carol = peer(), dave = peer();
+  net.register(a, alice, undefined, "far");
+  net.register(c, carol, undefined, "far");
+  const stats = () => b.registry.cluster!.stats;
+  assert.equal(stats().remoteMembers, 2, "B knows both");
+  assert.equal(stats().remoteRecords, 0, "but holds neither in full");
+  // dave registers at B in the room: the whole roster at once, and both hear of him.
+  net.register(b, dave, undefined, "far");
+  const intros = net.take(b, dave, MsgType.Intro);
+  assert.ok(introOf(intros, alice) && introOf(intros, carol), "dave is introduced to both");
+  assert.equal(stats().remoteRecords, 2);
+  assert.ok(introOf(net.take(a, alice, MsgType.Intro), dave), "alice hears of dave");
+  net.send(b, dave, {
+    type: MsgType.Ping,
+    id: dave.id,
+    token: dave.token,
+    cookie: new Uint8Array(8),
+    digest: 0,
+  });
+  assert.equal(
+    net.take(b, dave, MsgType.Pong).at(-1)!.digest,
+    rosterDigest([alice.id, carol.id]),
+  );
+  // A HELLO into the room that is refused (alice's name) leaves nothing held in full.
+  const eve = peer();
+  eve.tag = alice.tag;
+  const cookie = b.registry.cookieFor(eve.id, eve.addr, net.now);
+  net.send(b, eve, signedHello("far", { id: eve.id, cookie, nameTag: eve.tag }));
+  assert.equal(net.take(b, eve, MsgType.Refused)[0]?.code, RefuseCode.NameTaken);
+  assert.equal(stats().remoteRecords, 2, "dave's room still held in full");
+  // dave leaves: B keeps them compact again; a departure at A still reaches B's count.
+  net.send(b, dave, { type: MsgType.Bye, id: dave.id, token: dave.token });
+  assert.equal(stats().remoteRecords, 0);
+  assert.equal(stats().remoteMembers, 2);
+  net.send(b, eve, signedHello("far", { id: eve.id, cookie, nameTag: eve.tag }));
+  assert.equal(net.take(b, eve, MsgType.Refused)[0]?.code, RefuseCode.NameTaken);
+  assert.equal(stats().remoteRecords, 0, "a refused HELLO leaves them compact");
+  net.send(a, alice, { type: MsgType.Bye, id: alice.id, token: alice.token });
+  assert.equal(stats().remoteMembers, 1);
+  // Digests still agree: no snapshot asked for over a few heartbeats.
+  const syncs = stats().syncs;
+  net.advance(5_000);
+  assert.equal(stats().syncs, syncs);
+});
+
+Deno.test("cluster: a failover to a server with nobody of its room keeps its epochs, gets the roster", () => {
+  const net = new Net(3);
+  const [a, b, c] = net.nodes as [Node, Node, Node];
+  const alice = peer(), bob = peer(), carol = peer();
+  net.register(a, alice, undefined, "far");
   net.register(b, bob);
+  net.register(c, carol, undefined, "far");
+  const epoch = idHex(introOf(net.take(c, carol, MsgType.Intro), alice)!.epoch);
+  assert.equal(b.registry.cluster!.stats.remoteRecords, 0, "B has nobody in alice's room");
+  a.alive = false;
+  net.advance(3_000);
+  alice.addr = { ...alice.addr };
+  net.register(b, alice, undefined, "far");
+  const toAlice = introOf(net.take(b, alice, MsgType.Intro), carol);
+  assert.ok(toAlice, "alice hears of carol at once (no round trip to the engine)");
+  assert.equal(idHex(toAlice.epoch), epoch, "the pair's epoch is unchanged");
+  assert.equal(idHex(introOf(net.take(c, carol, MsgType.Intro), alice)!.epoch), epoch);
+  net.advance(DEFAULT_CLUSTER.lease + 1_000);
+  assert.equal(net.take(c, carol, MsgType.Left).length, 0, "no LEFT when A's lease ends");
+  assert.equal(b.registry.cluster!.stats.takeovers, 1);
 });
 
 Deno.test("cluster: a peer that moves to another server while its old one runs is dropped there quietly", () => {
@@ -446,4 +518,50 @@ Deno.test("cluster wire: every message round-trips; truncated, mutated and rando
     }
   }
   for (let j = 0; j < 500; j++) decodeCluster(random(random(1)[0]!), null);
+});
+
+Deno.test("cluster: a burst of registrations goes out as one MEMBERS message, a RELAY at once", () => {
+  const net = new Net(2);
+  const [a, b] = net.nodes as [Node, Node];
+  const bob = peer();
+  net.register(b, bob);
+  const peers = [peer(), peer(), peer()];
+  for (const p of peers) {
+    const cookie = a.registry.cookieFor(p.id, p.addr, net.now);
+    const hello = signedHello("room", { id: p.id, cookie, nameTag: p.tag });
+    a.registry.handleDatagram(net.now, p.addr, encodeServerMsg(hello));
+  }
+  assert.equal(a.registry.cluster!.pending, "batch", "member updates may wait");
+  const sent = [];
+  for (let p = a.registry.pollPublish(); p; p = a.registry.pollPublish()) sent.push(p);
+  assert.equal(sent.length, 1, "one message");
+  const d = decodeCluster(sent[0]!.data, null);
+  assert.ok(d.ok && d.value.msg.type === ClusterType.Members);
+  assert.equal(d.value.msg.records.length, 3);
+  for (const p of sent) b.registry.handleCluster(net.now, p.data);
+  net.pump();
+  assert.equal(b.registry.cluster!.stats.remoteMembers, 3, "B took all three");
+  // A RELAY does not wait.
+  const [alice] = peers as [Peer];
+  alice.token = net.take(a, alice, MsgType.Welcome).at(-1)!.token;
+  net.take(a, alice, MsgType.Intro);
+  const frame = encodeHandshake({
+    from: alice.id,
+    to: bob.id,
+    stage: 1,
+    attempt: 1,
+    message: new Uint8Array(48),
+  });
+  a.registry.handleDatagram(
+    net.now,
+    alice.addr,
+    encodeServerMsg({
+      type: MsgType.Relay,
+      from: alice.id,
+      token: alice.token,
+      to: bob.id,
+      payload: frame,
+    }),
+  );
+  assert.equal(a.registry.cluster!.pending, "urgent");
 });
