@@ -144,16 +144,14 @@ Deno.test({
         peers: [{ name: "ben", extraArgs: ["--auto-accept", "--downloads", down] }],
       }, async ({ addr, passphrase, peers: [ben] }) => {
         await ben.waitFor((e) => e.event === "ready", WAIT);
-        const sender = P2pProcess.p2p(
-          ["send", path, "--to", "ben", "--server", addr, "--room", "send", "--name", "ann"]
-            .concat(["--json", "--bind", LO]),
-          {
-            configHome: true,
-            unsetEnv: PEER_ENV,
-            env: { P2P_PASSPHRASE: passphrase },
-            label: "sender",
-          },
-        );
+        /** `p2p send WHAT --to ben` as ann. */
+        const p2pSend = (what: string, label: string) =>
+          P2pProcess.p2p(
+            ["send", what, "--to", "ben", "--server", addr, "--room", "send", "--name", "ann"]
+              .concat(["--json", "--bind", LO]),
+            { configHome: true, unsetEnv: PEER_ENV, env: { P2P_PASSPHRASE: passphrase }, label },
+          );
+        const sender = p2pSend(path, "sender");
         try {
           assert.equal(await sender.wait(WAIT), 0, sender.describe());
           assert.ok(sender.eventsOf("file").some((e) => e.state === "done" && e.to === "ben"));
@@ -162,16 +160,7 @@ Deno.test({
         } finally {
           await sender.close();
         }
-        const dirSender = P2pProcess.p2p(
-          ["send", tree, "--to", "ben", "--server", addr, "--room", "send", "--name", "ann"]
-            .concat(["--json", "--bind", LO]),
-          {
-            configHome: true,
-            unsetEnv: PEER_ENV,
-            env: { P2P_PASSPHRASE: passphrase },
-            label: "dir-sender",
-          },
-        );
+        const dirSender = p2pSend(tree, "dir-sender");
         try {
           assert.equal(await dirSender.wait(WAIT), 0, dirSender.describe());
           const sent = dirSender.eventsOf("file").filter((e) => e.state === "done");
