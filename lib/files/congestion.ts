@@ -103,11 +103,7 @@ export class Cubic {
   #meter = { at: -Infinity, bytes: 0, limited: true };
   /** The last interval's delivery rate (bytes/ms) and its number (0: none yet). */
   #delivery = { rate: 0, n: 0 };
-  /**
-   * The last {@link RECENT_RATES} delivery rates: a cap set back goes to their largest, so one
-   * interval in which this process was not running (a busy machine) does not pass for the
-   * policer's rate.
-   */
+  /** The last {@link RECENT_RATES} delivery rates (see `#typicalRate`). */
   #recent: number[] = [];
   /** The delivery rate at the last congestion event, and its interval's number. */
   #atEvent = { rate: 0, n: 0 };
@@ -228,10 +224,21 @@ export class Cubic {
     if (!limited) m.limited = false;
   }
 
+  /**
+   * The delivery rate a cap goes back to: the median of the last {@link RECENT_RATES} (`rate`
+   * alone until there are that many), so neither one interval in which this process did not run
+   * nor one burst that a full token bucket let through passes for the policer's rate.
+   */
+  #typicalRate(rate: number): number {
+    const r = this.#recent;
+    if (r.length < RECENT_RATES) return rate;
+    return [...r].sort((a, b) => a - b)[r.length >> 1]!;
+  }
+
   /** Under a cap, after an interval that delivered `rate`: probe above it, or step back. */
   #probeCap(rate: number): void {
     if (this.lossRate >= 0.75 * LOSS_TOLERANCE) {
-      this.#cap = Math.max(MIN_CAP, Math.min(this.#cap, Math.max(rate, ...this.#recent)));
+      this.#cap = Math.max(MIN_CAP, Math.min(this.#cap, this.#typicalRate(rate)));
     } else if (rate >= 0.9 * this.#cap) this.#cap *= 1 + POLICER_PROBE;
   }
 
@@ -245,7 +252,7 @@ export class Cubic {
     if (d.n === 0 || d.n === last.n) return; // no new measurement since
     this.#atEvent = { ...d };
     if (this.#cap !== Infinity) {
-      this.#cap = Math.max(MIN_CAP, Math.min(this.#cap, Math.max(d.rate, ...this.#recent)));
+      this.#cap = Math.max(MIN_CAP, Math.min(this.#cap, this.#typicalRate(d.rate)));
       return;
     }
     if (last.n === 0 || Math.abs(d.rate - last.rate) > POLICER_MATCH * last.rate) return;
