@@ -42,7 +42,7 @@ interface Incoming {
   swarm?: { peers: string[]; index: number };
   /** When each chunk in the window was first asked of the receiver that owns it. */
   asked: Map<number, number>;
-  /** When a block last came from each other receiver (or we first asked it). */
+  /** When a block last came from each other receiver. */
   heard: Map<string, number>;
 }
 
@@ -298,8 +298,7 @@ export class Downloads {
     const owner = s.peers[i]!;
     let asked = e.asked.get(c);
     if (asked === undefined) e.asked.set(c, asked = now);
-    if (!e.heard.has(owner)) e.heard.set(owner, now);
-    const heard = Math.max(e.heard.get(owner)!, asked);
+    const heard = Math.max(e.heard.get(owner) ?? asked, asked);
     if (now - heard >= SWARM_SILENCE || now - asked >= SWARM_PATIENCE) return e.from;
     return owner;
   }

@@ -74,9 +74,10 @@ export class Uploads {
       for (const peer of due) {
         // The swarm first, so that a receiver that accepts at once asks the right peers, and
         // again after the offer: a receiver that lacks it asks us for everything.
-        if (swarm) this.#sendSwarm(f, swarm, peer);
+        const index = swarm?.keys.indexOf(peer) ?? -1;
+        if (index >= 0) this.#sendSwarm(f, swarm!.ids, index, peer);
         this.#out.send(peer, { kind: FileKind.Offer, ...f.offer });
-        if (swarm) this.#sendSwarm(f, swarm, peer);
+        if (index >= 0) this.#sendSwarm(f, swarm!.ids, index, peer);
       }
     }
   }
@@ -93,11 +94,8 @@ export class Uploads {
     return { keys, ids: ids as Uint8Array[] };
   }
 
-  #sendSwarm(f: OutgoingFile, swarm: { keys: string[]; ids: Uint8Array[] }, peer: string) {
-    const index = swarm.keys.indexOf(peer);
-    if (index >= 0) {
-      this.#out.send(peer, { kind: FileKind.Swarm, id: f.offer.id, index, peers: swarm.ids });
-    }
+  #sendSwarm(f: OutgoingFile, peers: Uint8Array[], index: number, peer: string): void {
+    this.#out.send(peer, { kind: FileKind.Swarm, id: f.offer.id, index, peers });
   }
 
   /**
@@ -112,7 +110,7 @@ export class Uploads {
     const index = swarm?.keys.indexOf(peer) ?? -1;
     if (!swarm || index < 0 || chunks.every((c) => c % swarm.keys.length === index)) return;
     r.swarmAt = now;
-    this.#sendSwarm(f, swarm, peer);
+    this.#sendSwarm(f, swarm.ids, index, peer);
   }
 
   /**
