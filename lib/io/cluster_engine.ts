@@ -1,5 +1,6 @@
 /**
- * The cluster's engine connection (**I/O**): a NATS client (`@nats-io/transport-node`) that
+ * The cluster's engine connection (**I/O**): a NATS client (`@nats-io/nats-core` over Deno's own
+ * sockets, `nats_transport.ts`) that
  * subscribes to the cluster's subjects (`PREFIX.all` and this server's `PREFIX.s.HEX`), hands
  * what arrives to the serve role, publishes what the registry's cluster part gives it, reports
  * when the engine goes and comes back (it reconnects for ever, every half second), and measures
@@ -9,7 +10,15 @@
  *
  * @module
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
+import { NatsConnectionImpl, setTransportFactory } from "@nats-io/nats-core/internal";
+import { DenoNatsTransport } from "./nats_transport.ts";
+
+/** A NATS connection over Deno's own sockets (`nats_transport.ts`). */
+function connect(opts: ConnectionOptions): Promise<NatsConnection> {
+  setTransportFactory({ factory: () => new DenoNatsTransport(), defaultPort: 4222 });
+  return NatsConnectionImpl.connect(opts);
+}
 
 /** What the serve role hears from the engine. */
 export interface EngineHandlers {
@@ -142,10 +151,12 @@ export function connectEngine(url: EngineUrl, serverHex: string, h: EngineHandle
     if (closed) return void c.close().catch(() => {});
     nc = c;
     for (const subject of [`${SUBJECT_PREFIX}.all`, `${SUBJECT_PREFIX}.s.${serverHex}`]) {
-      const sub = c.subscribe(subject);
-      void (async () => {
-        for await (const m of sub) h.message(m.data);
-      })().catch(() => {});
+      // A callback per message (no async iterator: a promise less per message).
+      c.subscribe(subject, {
+        callback: (err, m) => {
+          if (!err) h.message(m.data);
+        },
+      });
     }
     void (async () => {
       for await (const s of c.status()) {
