@@ -3,7 +3,7 @@
  * port-restricted router that drops all UDP (a network that blocks it), bob behind another
  * port-restricted one. ann is given the server as a plain `HOST:PORT`: her UDP gets no answer,
  * so she registers over TCP by herself, sees bob relayed over TCP (`"transport": "tcp"`) and
- * they chat both ways. Then ann's router passes UDP again: within 30 s her registration moves to
+ * they chat both ways; `p2p doctor` on her network says UDP gets no answer but TCP does. Then ann's router passes UDP again: within 30 s her registration moves to
  * UDP (and the pair, port-restricted on both sides, goes direct), while both keep talking;
  * every message arrives exactly once, in order. And the other way: a pair talking directly over
  * UDP whose one side's router starts dropping UDP: that side's registration moves to TCP (a PING
@@ -17,9 +17,10 @@
 import assert from "node:assert/strict";
 import { labTest, labToolTest, NatLab, type Router } from "../support/natlab.ts";
 import { makeSelfSignedCert } from "../support/tls_cert.ts";
+import type { DoctorReport } from "../../lib/nat/doctor_report.ts";
 import {
   type P2pEvent,
-  type P2pProcess,
+  P2pProcess,
   prepareProduct,
   startPeer,
   startServer,
@@ -106,6 +107,16 @@ Deno.test(labTest(
       await Promise.all([waitTexts(bob, "ann", 20), waitTexts(ann, "bob", 20)]);
       assert.deepEqual(textsFrom(bob, "ann"), a1);
       assert.deepEqual(textsFrom(ann, "bob"), b1);
+      // p2p doctor on ann's network: no UDP, but TCP gets through (and join does).
+      const doc = P2pProcess.p2p(
+        ["doctor", "--server", server.addr, "--json", "--timeout", "1"],
+        { netns: annHost.ns, label: "doctor@ann" },
+      );
+      peers.push(doc);
+      assert.equal(await doc.wait(30_000), 1, "exit 1: UDP does not reach the server");
+      const report = JSON.parse(doc.nonJsonLines.at(-1) ?? "null") as DoctorReport | null;
+      assert.deepEqual([report?.udp, report?.tcp], [false, true], doc.describe());
+      assert.match(report!.verdict, /TCP to its port connects: .*p2p join registers over TCP/);
 
       // Both keep talking (a line each every 250 ms) for 20 s with UDP still blocked (ann's
       // background tries over UDP are 20 s apart by then), and on across the move.
