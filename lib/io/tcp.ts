@@ -428,7 +428,8 @@ export interface DialTarget {
   hostname: string;
   /** TCP port. */
   port: number;
-  /** TLS: on, with these CA certificates (PEM) besides the system's; undefined: plain TCP. */
+  /** TLS: on, with these CA certificates (PEM) besides the public CAs (Mozilla's list, built into
+   * Deno); undefined: plain TCP. */
   tls?: { caCerts: string[] };
 }
 

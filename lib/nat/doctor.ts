@@ -59,6 +59,7 @@ import {
   probeOutcome,
 } from "./doctor_lifetime.ts";
 import { ONE_ADDRESS_WHY, oneAddressVerdict, oneAddressWords } from "./doctor_one_address.ts";
+import { noUdpVerdict } from "./doctor_tcp.ts";
 import {
   altPortOf,
   Attr,
@@ -232,6 +233,7 @@ export class Doctor {
       server: formatEndpoint(this.#o.server),
       local: this.#local ? formatEndpoint(this.#local) : null,
       udp,
+      tcp: null,
       public: this.#public ? formatEndpoint(this.#public) : null,
       rtt_ms: this.#rtt,
       rfc5780: this.#other !== null,
@@ -523,8 +525,10 @@ export function verdictOf(
   if (!r.udp) {
     return {
       relayedWith: null,
-      verdict: `no UDP reply from the server at ${r.server}: UDP may be blocked by a firewall ` +
-        `(or the server is not running); p2p needs outgoing UDP`,
+      verdict: r.tcp === null
+        ? `no UDP reply from the server at ${r.server}: UDP may be blocked by a firewall ` +
+          `(or the server is not running)`
+        : noUdpVerdict(r.server, r.tcp),
     };
   }
   let keepalive = "";
@@ -582,6 +586,7 @@ export function describeReport(r: DoctorReport): string[] {
   row("Server", r.server + (r.local ? `, asked from local ${r.local}` : ""));
   if (!r.udp) {
     row("UDP", "no reply");
+    if (r.tcp !== null) row("TCP", r.tcp ? "connects to the server's port" : "does not connect");
     row("Verdict", r.verdict);
     return lines;
   }

@@ -23,6 +23,11 @@ export interface DoctorReport {
   local: string | null;
   /** Whether the server answered at all. */
   udp: boolean;
+  /**
+   * Whether a TCP connection to the server's port opened: tried only when UDP got no answer
+   * (`p2p join` then registers over TCP by itself); null when not tried.
+   */
+  tcp: boolean | null;
   /** The public address the server saw, `IP:PORT`. */
   public: string | null;
   /** Round-trip time of the first answer, ms. */

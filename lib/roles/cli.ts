@@ -450,8 +450,10 @@ export const JOIN_COMMAND = {
     ),
     "tls-ca": optional({
       arg: "FILE",
-      help: "trust this CA certificate (PEM) for tls:// servers, besides the system's",
-      shows: "the system's CAs",
+      help: "trust this CA certificate, or a self-signed server certificate (PEM), for tls:// " +
+        "servers, besides the public CAs (Mozilla's list; DENO_TLS_CA_STORE=system,mozilla adds " +
+        "the system's)",
+      shows: "the public CAs",
       parse: fileName("tls-ca"),
     }),
     room: optional({

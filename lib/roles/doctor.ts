@@ -1,13 +1,16 @@
 /**
  * `p2p doctor`: runs the pure {@link Doctor} (`lib/nat/doctor.ts`) on UDP sockets against one
  * server and prints what it found: plain words, or with `--json` one JSON object on the last
- * line of stdout. Exit code 0 when UDP reaches the server, 1 when it does not. Sends only to
- * the server given (and, for the hairpin test, to the public address the server reports).
+ * line of stdout. Exit code 0 when UDP reaches the server, 1 when it does not (then it tries a
+ * TCP connection to the server's port and says whether `p2p join` gets through over TCP). Sends
+ * only to the server given (and, for the hairpin test, to the public address the server
+ * reports).
  *
  * @module
  */
 import { systemRandom } from "../io/random.ts";
 import { DEFAULT_TIMEOUT, describeReport, Doctor, type DoctorEvent } from "../nat/doctor.ts";
+import { withTcp } from "../nat/doctor_tcp.ts";
 import { resolveHostPort } from "../io/resolve.ts";
 import { UdpDriver } from "../io/udp.ts";
 import type { Endpoint } from "../wire/address.ts";
@@ -113,7 +116,8 @@ export async function doctor(o: DoctorCliOptions, output: DoctorOutput = CONSOLE
     await secondary?.close();
     primary = secondary = undefined;
   }
-  const report = doc.report();
+  const udpOnly = doc.report();
+  const report = udpOnly.udp ? udpOnly : withTcp(udpOnly, await tcpConnects(server, timeout));
   if (o.json) {
     output.out(JSON.stringify(report));
     if (!report.udp) output.err(`p2p doctor: ${report.verdict}`);
@@ -121,4 +125,22 @@ export async function doctor(o: DoctorCliOptions, output: DoctorOutput = CONSOLE
     for (const line of describeReport(report)) output.out(line);
   }
   return report.udp ? 0 : 1;
+}
+
+/** Whether a TCP connection to `server` opens within `timeout` ms (closed at once). */
+async function tcpConnects(server: Endpoint, timeout: number): Promise<boolean> {
+  const attempt = Deno.connect({ hostname: server.hostname, port: server.port, transport: "tcp" });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((r) => timer = setTimeout(() => r(null), timeout));
+  try {
+    const conn = await Promise.race([attempt, late]);
+    if (conn) conn.close();
+    // Too late: closed whenever it opens.
+    else attempt.then((c) => c.close(), () => {});
+    return conn !== null;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -23,6 +23,7 @@ import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts"
 import { ChatScreen } from "./chat_screen.ts";
 import { pathText, type PeerView, peerView } from "./view.ts";
 import { serverRoutes, ServerTransports } from "./transports.ts";
+import { TlsAdvice } from "./tls_advice.ts";
 import { FileSession, sendAndWait } from "./file_session.ts";
 import { JoinError, readCa, resolveServer } from "./join_error.ts";
 import { type Credentials, credentials } from "./join_entry.ts";
@@ -135,6 +136,7 @@ export async function join(o: JoinOptions): Promise<number> {
   const creds = await credentials(o);
   if (!creds) return 130;
   // Over UDP, and over TCP or TLS where UDP gets no answer (see lib/roles/transports.ts).
+  const tlsAdvice = new TlsAdvice(o.tlsCa !== undefined);
   const late = {
     deliver: (_from: Endpoint, _data: Uint8Array): void => {},
     closed: (_server: Endpoint): void => {},
@@ -143,7 +145,11 @@ export async function join(o: JoinOptions): Promise<number> {
     serverRoutes(creds.servers, o.tcp ?? false),
     (hostPort) => resolveServer(hostPort),
     (from, data) => late.deliver(from, data),
-    (why) => log.debug("Stream to the server failed: {why}", { why }),
+    (why) => {
+      log.debug("Stream to the server failed: {why}", { why });
+      const advice = tlsAdvice.heard(why);
+      if (advice) log.warning("{advice}", { advice });
+    },
     o.tlsCa === undefined ? [] : [await readCa(o.tlsCa)],
     (server) => late.closed(server),
   );

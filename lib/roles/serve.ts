@@ -18,6 +18,7 @@ import { type Endpoint, formatEndpoint } from "../wire/address.ts";
 import type { Transmit } from "../wire/transmit.ts";
 import { StreamServer, withStreams } from "../io/tcp.ts";
 import { DEFAULT_STREAM_LIMITS } from "../core/stream_policy.ts";
+import { serverCertificateProblem } from "./tls_advice.ts";
 import { type ServeCluster, type ServeClusterOptions, startCluster } from "./serve_cluster.ts";
 import { announceListening, type Served, startMetrics, startSummary } from "./serve_report.ts";
 
@@ -459,6 +460,8 @@ async function listenStreams(
       );
     }
   }
+  const problem = files && serverCertificateProblem(files.cert);
+  if (problem) log.warning("{problem}", { problem });
   return StreamServer.listen({
     hostname: o.host,
     ...(o.ipv6 ? { hostname6: o.ipv6.host } : {}),

@@ -106,7 +106,7 @@ export class ServerTransports {
    * Resolves `routes` with `resolve` (`HOST:PORT` to an endpoint) and makes their dialers:
    * frames received go to `deliver`, connection failures to `onError`, the end of an open
    * stream (to the server's endpoint) to `onClose`; `caCerts` are trusted for TLS besides the
-   * system's CAs.
+   * public CAs.
    */
   static async open(
     routes: ServerRoute[],

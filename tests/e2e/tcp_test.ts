@@ -18,7 +18,8 @@ import {
   startPeer,
   startServer,
 } from "../support/proc.ts";
-import { haveOpenssl, makeTestCert } from "../support/tls_cert.ts";
+import { makeSelfSignedCert, makeTestCert } from "../support/tls_cert.ts";
+import { toolTest } from "../support/tools.ts";
 import { decodeTicket } from "../../lib/roles/ticket.ts";
 
 const WAIT = 20_000;
@@ -124,58 +125,103 @@ Deno.test({
   },
 });
 
-const tls = await haveOpenssl();
+/** A TLS-only server on 127.0.0.1 with `cert`; the `tls://localhost:PORT` peers name. */
+async function tlsServer(cert: { certFile: string; keyFile: string }) {
+  const server = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    extraArgs: [
+      "--no-tcp",
+      "--tls-port",
+      "0",
+      "--tls-cert",
+      cert.certFile,
+      "--tls-key",
+      cert.keyFile,
+    ],
+  });
+  const listening = server.proc.eventsOf("listening")[0]!;
+  assert.equal(listening.tcp, undefined);
+  return { server, spec: `tls://localhost:${String(listening.tls).split(":")[1]}` };
+}
 
 Deno.test({
-  name: `tls: two peers over TLS with a private CA chat; without the CA no registration${
-    tls ? "" : " (SKIPPED: no openssl)"
-  }`,
-  ignore: !tls,
+  ...toolTest(
+    "openssl",
+    "openssl",
+    "tls: two peers over TLS with a private CA chat; without the CA no registration, and told why",
+    async () => {
+      await prepareProduct();
+      const cert = await makeTestCert();
+      const { server, spec } = await tlsServer(cert);
+      const peer = (name: string, ca = true) =>
+        startPeer({
+          server: spec,
+          room: "tls",
+          name,
+          relayOnly: true,
+          extraArgs: [...(ca ? ["--tls-ca", cert.caFile] : []), "--timeout", "4"],
+        });
+      const ann = peer("ann"), bob = peer("bob"), eve = peer("eve", false);
+      try {
+        await ann.waitFor(peerEvent("bob", "tcp"), WAIT);
+        await bob.waitFor(peerEvent("ann", "tcp"), WAIT);
+        await chat(ann, "ann", bob, numbered("ann over tls", 10));
+        await chat(bob, "bob", ann, numbered("bob over tls", 10));
+        // Without the CA the certificate is not trusted: no registration, a clear exit.
+        assert.equal(await eve.wait(WAIT), 1);
+        assert.match(eve.stderr, /No answer from the server/);
+        assert.match(eve.stderr, /no CA this machine trusts signed it: give --tls-ca/);
+        assert.equal(ann.eventsOf("peer").some((e) => e.name === "eve"), false);
+      } finally {
+        await Promise.all([ann.close(), bob.close(), eve.close()]);
+        await server.proc.close();
+        await Deno.remove(cert.dir, { recursive: true });
+      }
+    },
+  ),
   sanitizeResources: false,
-  async fn() {
-    await prepareProduct();
-    const cert = await makeTestCert();
-    const server = await startServer({
-      host: "127.0.0.1",
-      port: 0,
-      extraArgs: [
-        "--no-tcp",
-        "--tls-port",
-        "0",
-        "--tls-cert",
-        cert.certFile,
-        "--tls-key",
-        cert.keyFile,
-      ],
-    });
-    const listening = server.proc.eventsOf("listening")[0]!;
-    assert.equal(listening.tcp, undefined);
-    const port = String(listening.tls).split(":")[1];
-    const spec = `tls://localhost:${port}`;
-    const peer = (name: string, ca = true) =>
-      startPeer({
-        server: spec,
-        room: "tls",
-        name,
-        relayOnly: true,
-        extraArgs: [...(ca ? ["--tls-ca", cert.caFile] : []), "--timeout", "4"],
-      });
-    const ann = peer("ann"), bob = peer("bob"), eve = peer("eve", false);
-    try {
-      await ann.waitFor(peerEvent("bob", "tcp"), WAIT);
-      await bob.waitFor(peerEvent("ann", "tcp"), WAIT);
-      await chat(ann, "ann", bob, numbered("ann over tls", 10));
-      await chat(bob, "bob", ann, numbered("bob over tls", 10));
-      // Without the CA the certificate is not trusted: no registration, a clear exit.
-      assert.equal(await eve.wait(WAIT), 1);
-      assert.match(eve.stderr, /No answer from the server/);
-      assert.equal(ann.eventsOf("peer").some((e) => e.name === "eve"), false);
-    } finally {
-      await Promise.all([ann.close(), bob.close(), eve.close()]);
-      await server.proc.close();
-      await Deno.remove(cert.dir, { recursive: true });
-    }
-  },
+});
+
+Deno.test({
+  ...toolTest(
+    "openssl",
+    "openssl",
+    "tls: a self-signed server certificate that --tls-ca names; a self-signed CA certificate as the server's: refused, both sides say why",
+    async () => {
+      await prepareProduct();
+      const leaf = await makeSelfSignedCert();
+      const caCert = await makeSelfSignedCert([], { ca: true });
+      const { server, spec } = await tlsServer(leaf);
+      const bad = await tlsServer(caCert);
+      const peer = (name: string, at: string, ca: string) =>
+        startPeer({
+          server: at,
+          room: "self-signed",
+          name,
+          relayOnly: true,
+          extraArgs: ["--tls-ca", ca, "--timeout", "4"],
+        });
+      const ann = peer("ann", spec, leaf.caFile), bob = peer("bob", spec, leaf.caFile);
+      const eve = peer("eve", bad.spec, caCert.caFile);
+      try {
+        await ann.waitFor(peerEvent("bob", "tcp"), WAIT);
+        await bob.waitFor(peerEvent("ann", "tcp"), WAIT);
+        await chat(ann, "ann", bob, numbered("ann self-signed", 5));
+        await chat(bob, "bob", ann, numbered("bob self-signed", 5));
+        assert.doesNotMatch(server.proc.stderr, /CA certificate/);
+        // openssl req -x509's default (CA:TRUE): TLS refuses it even when told to trust it.
+        assert.equal(await eve.wait(WAIT), 1);
+        assert.match(eve.stderr, /it is a CA certificate .*basicConstraints=critical,CA:FALSE/);
+        assert.match(bad.server.proc.stderr, /--tls-cert is a CA certificate/);
+      } finally {
+        await Promise.all([ann.close(), bob.close(), eve.close()]);
+        await Promise.all([server.proc.close(), bad.server.proc.close()]);
+        for (const c of [leaf, caCert]) await Deno.remove(c.dir, { recursive: true });
+      }
+    },
+  ),
+  sanitizeResources: false,
 });
 
 Deno.test("tcp: a new room's ticket names a tcp:// server by HOST:PORT; a tls:// one is refused", async () => {

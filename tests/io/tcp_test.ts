@@ -13,7 +13,8 @@ import { StreamDialer, StreamServer } from "../../lib/io/tcp.ts";
 import { monotonicNow } from "../../lib/io/udp.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import { frame } from "../../lib/wire/stream_frame.ts";
-import { haveOpenssl, makeTestCert } from "../support/tls_cert.ts";
+import { makeTestCert } from "../support/tls_cert.ts";
+import { toolTest } from "../support/tools.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -198,14 +199,11 @@ Deno.test("tcp: a malformed frame (length 0) closes its connection", async () =>
   }
 });
 
-const tls = await haveOpenssl();
-
-Deno.test({
-  name: `tls: datagrams over TLS with a private CA; refused without it${
-    tls ? "" : " (SKIPPED: no openssl)"
-  }`,
-  ignore: !tls,
-  async fn() {
+Deno.test(toolTest(
+  "openssl",
+  "openssl",
+  "tls: datagrams over TLS with a private CA; refused without it",
+  async () => {
     const cert = await makeTestCert();
     const got: Got[] = [];
     const server = StreamServer.listen(
@@ -248,7 +246,7 @@ Deno.test({
       await Deno.remove(cert.dir, { recursive: true });
     }
   },
-});
+));
 
 function canBind6(): boolean {
   try {

@@ -7,7 +7,7 @@
  *   server's two ports), and the other rows end where theory says.
  * - Supernodes: alice on a public address passes the check (a REACH from the second port) and
  *   relays for bob and carol behind symmetric NATs (the server relays almost none of their
- *   bytes). In another room, fion behind a full cone passes too, checked by a REACH that alice
+ *   bytes; stopped, they keep talking through her). In another room, fion behind a full cone passes too, checked by a REACH that alice
  *   sends for the server (CHECK); peers behind address-restricted, port-restricted and symmetric
  *   NATs never become supernodes.
  * - `p2p doctor` reports the per-port half of mapping and filtering exactly, and says what one
@@ -55,7 +55,7 @@ const NOT_SERVING = (e: { event: string; kind?: unknown }) =>
   e.event === "notice" && e.kind === "not-supernode";
 
 Deno.test(labTest(
-  "one-address lab: a public peer becomes a supernode and relays for two symmetric peers; a full cone passes via a helper; other NATs never do",
+  "one-address lab: a public peer becomes a supernode and relays for two symmetric peers, also with the server stopped; a full cone passes via a helper; other NATs never do",
   async () => {
     await prepareProduct();
     await using lab = await NatLab.create();
@@ -128,6 +128,14 @@ Deno.test(labTest(
       const marked = log.filter((l) => l.includes(": a supernode"))
         .map((l) => JSON.parse(l).properties.addr).sort();
       assert.deepEqual(marked, [`${aHost.ip}:4000`, `${natted.fion.wanIp}:4000`].sort());
+
+      // The server stops: the room does not die with it; bob and carol keep talking via alice.
+      await server.proc.close();
+      const b3 = lines("b-after", 5), c3 = lines("c-after", 5);
+      await Promise.all([sendAll(bob, b3), sendAll(carol, c3)]);
+      await Promise.all([waitTexts(carol, "bob", 25), waitTexts(bob, "carol", 25)]);
+      assert.deepEqual(textsFrom(carol, "bob"), [...b, ...b3], "exactly once, in order");
+      assert.deepEqual(textsFrom(bob, "carol"), [...c, ...c3], "exactly once, in order");
       console.log(
         `one-address supernode lab: server relayed ${
           after - before

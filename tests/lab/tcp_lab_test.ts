@@ -3,22 +3,24 @@
  * port-restricted router that drops all UDP (a network that blocks it), bob behind another
  * port-restricted one. ann is given the server as a plain `HOST:PORT`: her UDP gets no answer,
  * so she registers over TCP by herself, sees bob relayed over TCP (`"transport": "tcp"`) and
- * they chat both ways. Then ann's router passes UDP again: within 30 s her registration moves to
+ * they chat both ways; `p2p doctor` on her network says UDP gets no answer but TCP does. Then ann's router passes UDP again: within 30 s her registration moves to
  * UDP (and the pair, port-restricted on both sides, goes direct), while both keep talking;
  * every message arrives exactly once, in order. And the other way: a pair talking directly over
  * UDP whose one side's router starts dropping UDP: that side's registration moves to TCP (a PING
  * on the same registration) and the pair keeps talking through the relay, nothing lost. And over
- * TLS on port 443 with a private CA (`--tls-ca`), the server also named by its UDP address: ann
- * registers over TLS while UDP is dropped and moves to UDP when it passes.
+ * TLS on port 443 with a self-signed certificate the test makes (ann trusts it with `--tls-ca`),
+ * the server also named by its UDP address: ann registers over TLS while UDP is dropped, chats,
+ * and moves to UDP within 30 s when it passes, both talking all along, nothing lost.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { labTest, labToolTest, NatLab, type Router } from "../support/natlab.ts";
-import { makeTestCert } from "../support/tls_cert.ts";
+import { makeSelfSignedCert } from "../support/tls_cert.ts";
+import type { DoctorReport } from "../../lib/nat/doctor_report.ts";
 import {
   type P2pEvent,
-  type P2pProcess,
+  P2pProcess,
   prepareProduct,
   startPeer,
   startServer,
@@ -105,6 +107,16 @@ Deno.test(labTest(
       await Promise.all([waitTexts(bob, "ann", 20), waitTexts(ann, "bob", 20)]);
       assert.deepEqual(textsFrom(bob, "ann"), a1);
       assert.deepEqual(textsFrom(ann, "bob"), b1);
+      // p2p doctor on ann's network: no UDP, but TCP gets through (and join does).
+      const doc = P2pProcess.p2p(
+        ["doctor", "--server", server.addr, "--json", "--timeout", "1"],
+        { netns: annHost.ns, label: "doctor@ann" },
+      );
+      peers.push(doc);
+      assert.equal(await doc.wait(30_000), 1, "exit 1: UDP does not reach the server");
+      const report = JSON.parse(doc.nonJsonLines.at(-1) ?? "null") as DoctorReport | null;
+      assert.deepEqual([report?.udp, report?.tcp], [false, true], doc.describe());
+      assert.match(report!.verdict, /TCP to its port connects: .*p2p join registers over TCP/);
 
       // Both keep talking (a line each every 250 ms) for 20 s with UDP still blocked (ann's
       // background tries over UDP are 20 s apart by then), and on across the move.
@@ -234,7 +246,7 @@ Deno.test(labTest(
 ));
 
 Deno.test(labToolTest(
-  "tcp lab: over TLS (port 443, a private CA) where UDP is dropped, then UDP to the same server",
+  "tcp lab: over TLS (port 443, a self-signed certificate, --tls-ca) where UDP is dropped, then UDP within 30 s, nothing lost",
   ["openssl"],
   "openssl",
   async () => {
@@ -246,7 +258,7 @@ Deno.test(labToolTest(
     const annHost = await lab.addHost(ra, "ann");
     const bobHost = await lab.addHost(rb, "bob");
     await blockUdp(lab, ra);
-    const cert = await makeTestCert([srv.ip]);
+    const cert = await makeSelfSignedCert([srv.ip]);
     const server = await startServer({
       host: srv.ip,
       port: 7777,
@@ -254,6 +266,7 @@ Deno.test(labToolTest(
       extraArgs: ["--tls-port", "443", "--tls-cert", cert.certFile, "--tls-key", cert.keyFile],
     });
     const peers: P2pProcess[] = [];
+    let talking = false, talking_: Promise<unknown> = Promise.resolve();
     try {
       // The server named twice: UDP (blocked) and TLS on 443 (one server, so UDP is what ann
       // moves back to).
@@ -287,18 +300,36 @@ Deno.test(labToolTest(
       const a1 = lines("ann tls", 10), b1 = lines("bob tls", 10);
       await Promise.all([sendAll(ann, a1), sendAll(bob, b1)]);
       await Promise.all([waitTexts(bob, "ann", 10), waitTexts(ann, "bob", 10)]);
+      // Both keep talking (a line each every 250 ms) across the move.
+      const a2: string[] = [], b2: string[] = [];
+      talking = true;
+      const stop = () => !talking;
+      talking_ = Promise.all([talk(ann, "ann", a2, stop), talk(bob, "bob", b2, stop)]);
+      await waitTexts(bob, "ann", a1.length + 8, 10_000);
       await unblockUdp(lab, ra);
+      const unblocked = performance.now();
       await ann.waitFor(
         (e) => e.event === "notice" && e.kind === "transport" && /over UDP/.test(String(e.message)),
         30_000,
         "ann: over UDP within 30 s",
       );
-      const a2 = lines("ann udp", 10), b2 = lines("bob udp", 10);
-      await Promise.all([sendAll(ann, a2), sendAll(bob, b2)]);
-      await Promise.all([waitTexts(bob, "ann", 20), waitTexts(ann, "bob", 20)]);
-      assert.deepEqual(textsFrom(bob, "ann"), [...a1, ...a2]);
-      assert.deepEqual(textsFrom(ann, "bob"), [...b1, ...b2]);
+      const movedAfter = performance.now() - unblocked;
+      await waitTexts(bob, "ann", a1.length + a2.length + 8, 20_000);
+      talking = false;
+      await talking_;
+      await Promise.all([
+        waitTexts(bob, "ann", a1.length + a2.length, 20_000),
+        waitTexts(ann, "bob", b1.length + b2.length, 20_000),
+      ]);
+      assert.deepEqual(textsFrom(bob, "ann"), [...a1, ...a2], "nothing lost or duplicated");
+      assert.deepEqual(textsFrom(ann, "bob"), [...b1, ...b2], "nothing lost or duplicated");
+      console.log(
+        `tls lab: UDP again ${Math.round(movedAfter)} ms after unblocking; ` +
+          `${a2.length} lines each way across the move`,
+      );
     } finally {
+      talking = false;
+      await talking_.catch(() => {});
       await Promise.all(peers.map((p) => p.close()));
       await server.proc.close();
       await Deno.remove(cert.dir, { recursive: true });

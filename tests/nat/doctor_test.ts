@@ -553,6 +553,7 @@ Deno.test("doctor: verdicts follow the traversal matrix (docs/nat-matrix.md)", (
     server: "203.0.113.1:3478",
     local: "0.0.0.0:5000",
     udp: true,
+    tcp: null,
     public: "198.51.100.1:5000",
     rtt_ms: 20,
     rfc5780: true,
@@ -691,9 +692,40 @@ Deno.test("doctor: nothing answers: exit 1 and a plain sentence, in-process and 
   );
   assert.equal(code, 1);
   assert.match(lines.join("\n"), /Verdict: +no UDP reply from the server at 127\.0\.0\.1:\d+/);
+  assert.match(lines.join("\n"), /TCP: +does not connect/);
   const r = await runP2p(["doctor", "--server", `127.0.0.1:${port}`, "--json", "--timeout", "0.3"]);
   assert.equal(r.code, 1);
   const last = JSON.parse(r.stdout.trim().split("\n").pop()!) as DoctorReport;
-  assert.equal(last.udp, false);
-  assert.match(r.stderr, /UDP may be blocked by a firewall/);
+  assert.deepEqual([last.udp, last.tcp], [false, false]);
+  assert.match(r.stderr, /TCP to its port does not connect either: check the address/);
+});
+
+Deno.test("doctor: UDP gets no answer but TCP connects: join gets through over TCP, relayed", {
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  // TCP listens on a port where nothing answers UDP (a network that drops UDP looks the same).
+  const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (tcp.addr as Deno.NetAddr).port;
+  const accepted = (async () => {
+    for await (const c of tcp) c.close();
+  })();
+  try {
+    const out: string[] = [];
+    const code = await doctor(
+      { server: `127.0.0.1:${port}`, json: true, timeout: 300, lifetime: null },
+      { out: (l) => out.push(l), err: () => {} },
+    );
+    assert.equal(code, 1, "UDP does not reach the server");
+    const r = JSON.parse(out.at(-1)!) as DoctorReport;
+    assert.deepEqual([r.udp, r.tcp], [false, true]);
+    assert.match(
+      r.verdict,
+      /but TCP to its port connects: .*p2p join registers over TCP by itself/,
+    );
+    assert.match(describeReport(r).join("\n"), /TCP: +connects to the server's port/);
+  } finally {
+    tcp.close();
+    await accepted.catch(() => {});
+  }
 });

@@ -3,12 +3,13 @@
  * a connection is an address of its own (its cookie is not the UDP endpoint's with the same IP
  * and port, and a RELAY or PING from that UDP endpoint is not the member's); INTROs about a
  * member over a stream, or to one, carry no public endpoint; a PING with a cookie moves the
- * member from the stream to UDP (introductions again, with its address now) and back.
+ * member from the stream to UDP (introductions again, with its address now) and back; the
+ * relay's budgets, cookies, tokens and the HELLO rate hold over a stream as over UDP.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { Registry } from "../../lib/server/registry.ts";
+import { Registry, type RegistryOptions } from "../../lib/server/registry.ts";
 import { type Endpoint, sameEndpoint } from "../../lib/wire/address.ts";
 import { MsgType } from "../../lib/wire/header.ts";
 import { encodeSealedHeader } from "../../lib/wire/peer_frame.ts";
@@ -22,8 +23,8 @@ const UDP_A: Endpoint = { hostname: "198.51.100.10", port: 40000 };
 const TCP_A: Endpoint = { hostname: "198.51.100.10", port: 40000, stream: 7 };
 const UDP_B: Endpoint = { hostname: "203.0.113.20", port: 50000 };
 
-function harness() {
-  const r = new Registry({}, seededRandom(11));
+function harness(o: Partial<RegistryOptions> = {}) {
+  const r = new Registry(o, seededRandom(11));
   const out: { to: Endpoint; m: ServerMsg }[] = [];
   const drain = () => {
     for (let t = r.pollTransmit(); t; t = r.pollTransmit()) {
@@ -126,4 +127,56 @@ Deno.test("stream member: a PING with a cookie moves it to UDP (introduced again
   h.send(tcp2, ping(c2.m.cookie));
   assert.ok(h.out.slice(mark).some((o) => o.m.type === MsgType.Pong && sameEndpoint(o.to, tcp2)));
   assert.equal(intros(h.out.slice(mark), UDP_B)[0]?.publicEndpoint, null);
+});
+
+Deno.test("stream member: relay budgets, tokens, cookies and the HELLO rate apply over TCP as over UDP", () => {
+  const h = harness({ relayRate: 1_000, pairRate: 1_000, relayBurst: 2_000, helloRate: 1 });
+  const tokA = h.register(TCP_A, 1);
+  h.register(UDP_B, 2);
+  const idA = testPeerId("stream-1"), idB = testPeerId("stream-2");
+  const sealed = encodeSealedHeader(idA, idB, 1n);
+  const payload = new Uint8Array(500);
+  payload.set(sealed);
+  const relay = (token: Uint8Array) =>
+    ({ type: MsgType.Relay, from: idA, token, to: idB, payload }) as const;
+  // A wrong token over the member's own connection: dropped, nothing relayed.
+  let mark = h.out.length;
+  h.send(TCP_A, relay(new Uint8Array(8)));
+  assert.equal(h.out.length, mark);
+  assert.equal(h.r.stats.drops["relay-bad-token"], 1);
+  // 2,000 bytes of burst at 1,000 B/s: four 500-byte payloads, then relay-limit, and the
+  // sender is told (REFUSED Limit) over its connection.
+  for (let i = 0; i < 6; i++) h.send(TCP_A, relay(tokA));
+  const relayed = h.out.slice(mark).filter((o) => o.m.type === MsgType.Relayed);
+  assert.equal(relayed.length, 4);
+  assert.ok(relayed.every((o) => sameEndpoint(o.to, UDP_B)));
+  assert.equal(h.r.stats.drops["relay-limit"], 2);
+  const refused = h.out.slice(mark).filter((o) => o.m.type === MsgType.Refused);
+  assert.equal(refused.length, 1);
+  assert.ok(sameEndpoint(refused[0]!.to, TCP_A), "told over the connection");
+  // HELLOs: one bucket of signature checks per source address, whatever the transport (burst 4
+  // at 1 a second; registering over TCP_A spent one). A HELLO without a cookie costs no check: a
+  // COOKIE comes back over the connection it came on, and is that connection's only.
+  mark = h.out.length;
+  const from = [0, 1, 2, 3].map((n) => ({ ...TCP_A, stream: 100 + n }) as Endpoint);
+  from.push(UDP_A);
+  const hellos = from.map((at, n) => {
+    const fields = {
+      id: testPeerId(`stream-${10 + n}`),
+      nameTag: new Uint8Array(8).fill(10 + n),
+      nonce: new Uint8Array(8).fill(0x50 + n),
+    };
+    h.send(at, signedHello(ROOM, fields));
+    const c = h.out.findLast((o) => o.m.type === MsgType.Cookie && sameEndpoint(o.to, at));
+    assert.ok(c && c.m.type === MsgType.Cookie, "a COOKIE back where the HELLO came from");
+    return { at, fields, cookie: c.m.cookie };
+  });
+  const welcomed = () =>
+    h.out.slice(mark).filter((o) => o.m.type === MsgType.Welcome).map((o) => o.to);
+  // Another connection's cookie is not this one's: a COOKIE again, no check, no WELCOME.
+  h.send(from[1]!, signedHello(ROOM, { ...hellos[1]!.fields, cookie: hellos[0]!.cookie }));
+  assert.equal(welcomed().length, 0);
+  for (const x of hellos) h.send(x.at, signedHello(ROOM, { ...x.fields, cookie: x.cookie }));
+  assert.deepEqual(welcomed(), from.slice(0, 3), "the three checks left in the burst");
+  assert.equal(h.r.stats.drops["hello-rate"], 2, "the fourth connection and UDP: over the rate");
 });

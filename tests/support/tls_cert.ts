@@ -1,8 +1,8 @@
 /**
  * A private CA (self-signed) and a server certificate it signed for `localhost`, 127.0.0.1 and any
- * other addresses asked for,
- * made with the `openssl` command line in a temporary directory: what TLS tests give
- * `p2p serve --tls-cert/--tls-key` and `p2p join --tls-ca`. Null when `openssl` is missing.
+ * other addresses asked for ({@link makeTestCert}), or one self-signed server certificate
+ * ({@link makeSelfSignedCert}), made with the `openssl` command line in a temporary directory:
+ * what TLS tests give `p2p serve --tls-cert/--tls-key` and `p2p join --tls-ca`.
  *
  * @module
  */
@@ -102,5 +102,50 @@ export async function makeTestCert(ips: readonly string[] = []): Promise<TestCer
     ca: await read("ca.pem"),
     cert: await read("server.pem"),
     key: await read("server.key"),
+  };
+}
+
+/**
+ * Makes one self-signed server certificate for localhost, 127.0.0.1 and `ips` (EC P-256, valid 2
+ * days), as an operator would with `openssl req -x509`: with `ca` its basic constraints say
+ * CA:TRUE (openssl's default), otherwise CA:FALSE (what TLS accepts as a server's). `caFile` is
+ * the certificate itself.
+ */
+export async function makeSelfSignedCert(
+  ips: readonly string[] = [],
+  { ca = false }: { ca?: boolean } = {},
+): Promise<TestCert> {
+  const dir = await Deno.makeTempDir({ prefix: "p2p-tls-" });
+  const san = ["DNS:localhost", "IP:127.0.0.1", ...ips.map((ip) => `IP:${ip}`)].join(",");
+  await openssl([
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    "server.key",
+    "-out",
+    "server.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    `subjectAltName=${san}`,
+    "-addext",
+    `basicConstraints=critical,CA:${ca ? "TRUE" : "FALSE"}`,
+  ], dir);
+  const cert = await Deno.readTextFile(`${dir}/server.pem`);
+  return {
+    dir,
+    caFile: `${dir}/server.pem`,
+    certFile: `${dir}/server.pem`,
+    keyFile: `${dir}/server.key`,
+    ca: cert,
+    cert,
+    key: await Deno.readTextFile(`${dir}/server.key`),
   };
 }
