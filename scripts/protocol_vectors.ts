@@ -333,6 +333,19 @@ function serverMessages(): { name: string; fields: ServerMsg }[] {
       },
     },
     {
+      name: "WELCOME (cluster)",
+      fields: {
+        type: MsgType.Welcome,
+        id: ALICE,
+        nonce: NONCE,
+        token: TOKEN_ALICE,
+        boot: BOOT,
+        observed: ALICE_AT,
+        sharedCookie: COOKIE,
+        cluster: { keepalive: 4, servers: [{ hostname: "198.51.100.2", port: 7777 }] },
+      },
+    },
+    {
       name: "REFUSED",
       fields: {
         type: MsgType.Refused,

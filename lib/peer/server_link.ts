@@ -255,6 +255,9 @@ export class ServerLink {
         // nonce never leaves us in anything but HELLOs to the server (a COOKIE must echo it too).
         if (bytesEqual(m.id, this.#c.o.id) && this.#c.hello.echoes(m.nonce, undefined)) {
           this.#welcome(now, m.token, m.boot, m.observed);
+          // A cluster server's (protocol 8): its shared cookie and where to go when it is lost.
+          if (m.sharedCookie) this.#c.hello.keep(m.sharedCookie);
+          if (m.cluster) this.#learnServers(m.cluster.servers, m.cluster.keepalive);
         }
         return true;
       case MsgType.Refused:

@@ -118,6 +118,12 @@ export class HelloCredentials {
     return this.#cookied(now, m.cookie, m.difficulty, token === undefined) ? "repeat" : "heard";
   }
 
+  /** A cluster server's WELCOME gave us its shared `cookie` (no puzzle; nothing to repeat). */
+  keep(cookie: Uint8Array): void {
+    this.#cookie = cookie;
+    this.#difficulty = 0;
+  }
+
   /**
    * A believed COOKIE gave us `cookie` and `difficulty`: true when the request should be repeated
    * with it now (a HELLO while `registering`, at most every 250 ms; a PING otherwise, at most

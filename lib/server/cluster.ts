@@ -308,10 +308,8 @@ export class Cluster implements ClusterView {
     if (!c) return;
     // Interest: rooms with members of ours hold the other servers' members of them in full.
     for (const room of c.left) this.#remote.release(room);
-    for (const p of c.added) {
-      this.#remote.interestIn(this.#now, p.room.hex);
-      this.#tellServers(p);
-    }
+    // (A member new here was told the other servers in its WELCOME.)
+    for (const p of c.added) this.#remote.interestIn(this.#now, p.room.hex);
     for (let i = 0; i < c.records.length; i += MAX_RECORDS) {
       const records = c.records.slice(i, i + MAX_RECORDS);
       this.#send(null, { type: ClusterType.Members, snapshot: 0, last: false, records });
@@ -522,7 +520,13 @@ export class Cluster implements ClusterView {
     return this.#others().map((e) => `${e.hostname}|${e.port}`).sort().join(",");
   }
 
-  /** SERVERS to our member `p`: where to go when we are lost. */
+  /** What a WELCOME tells a member: the other servers and the keepalive (none known: undefined). */
+  welcomeServers(): { keepalive: number; servers: Endpoint[] } | undefined {
+    const servers = this.#others();
+    return servers.length > 0 ? { keepalive: this.#o.keepalive, servers } : undefined;
+  }
+
+  /** SERVERS to our member `p` (the servers changed): where to go when we are lost. */
   #tellServers(p: Member): void {
     const servers = this.#others();
     if (servers.length === 0) return;

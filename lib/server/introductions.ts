@@ -38,8 +38,16 @@ export class Introductions {
     this.#boot = boot;
   }
 
-  /** The WELCOME of `p`'s registration, echoing its HELLO's `nonce`. */
-  welcome(p: Member, nonce: Uint8Array): void {
+  /**
+   * The WELCOME of `p`'s registration, echoing its HELLO's `nonce`; in a cluster with the shared
+   * cookie and the other servers.
+   */
+  welcome(
+    p: Member,
+    nonce: Uint8Array,
+    sharedCookie?: Uint8Array,
+    cluster?: { keepalive: number; servers: Endpoint[] },
+  ): void {
     this.#out.send(p.addr, {
       type: MsgType.Welcome,
       id: idOf(p),
@@ -47,6 +55,8 @@ export class Introductions {
       token: tokenOf(p),
       boot: this.#boot,
       observed: p.addr,
+      ...(sharedCookie ? { sharedCookie } : {}),
+      ...(cluster ? { cluster } : {}),
     });
   }
 

@@ -40,7 +40,6 @@ import {
   ownerIs,
   type Room,
   tagNum,
-  tokenOf,
   usable,
   view,
 } from "./member.ts";
@@ -83,6 +82,11 @@ export interface RegistrationParts {
    * of the room (and `num`, if it is one of theirs) are held in full from now on.
    */
   interest?: (now: number, roomHex: string, num: bigint) => void;
+  /**
+   * With a cluster: the other servers a new member is told in its WELCOME, and the keepalive it
+   * is asked to keep (s); undefined while no other server is known.
+   */
+  clusterServers?: () => { keepalive: number; servers: Endpoint[] } | undefined;
 }
 
 /** Most source addresses with a signature-check budget remembered. */
@@ -231,15 +235,18 @@ export class Registration {
   }
 
   /**
-   * WELCOME, and in a cluster that shares cookies the shared one right after it (echoing the new
-   * token), so that the peer can fail over from its first moment without a COOKIE round trip.
+   * WELCOME; in a cluster it carries the other servers and, when the cluster shares cookies, the
+   * shared one, so that the peer can fail over from its first moment without a COOKIE round trip
+   * (one datagram where a SERVERS and a COOKIE followed it before protocol 8).
    */
   #welcome(p: Member, nonce: Uint8Array): void {
-    this.#p.introductions.welcome(p, nonce);
     const cookies = this.#p.cookies;
-    if (!cookies.shared) return;
-    p.cookieAt = cookies.period;
-    cookies.refresh(p.addr, idOf(p), tokenOf(p));
+    let sharedCookie: Uint8Array | undefined;
+    if (cookies.shared) {
+      p.cookieAt = cookies.period;
+      sharedCookie = cookies.sharedCookieFor(idOf(p), p.addr);
+    }
+    this.#p.introductions.welcome(p, nonce, sharedCookie, this.#p.clusterServers?.());
   }
 
   /** Makes the new member and tells it and its room: WELCOME, INTROs, ROSTER, REACH. */

@@ -137,6 +137,7 @@ export class Registry {
     this.#introductions.remoteRepunch = (src, dst) => c.repunch(src, dst);
     this.#parts.takeOver = (stub, room, tag, owner) => c.takeOver(stub, room, tag, owner);
     this.#parts.interest = (now, room, num) => c.interest(now, room, num);
+    this.#parts.clusterServers = () => c.welcomeServers();
     if (o.cookieKey) {
       this.#cookies.share(o.cookieKey);
       this.#parts.sharedCookie = (num, now) => c.sharedCookieOk(num, now);

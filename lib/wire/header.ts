@@ -142,12 +142,14 @@
 import { type Decoded, toHex, Writer } from "./codec.ts";
 
 /**
- * Protocol version carried in byte 2 of every datagram (not the program's version). Version 6:
+ * Protocol version carried in byte 2 of every datagram (not the program's version). Version 8:
+ * a cluster server's WELCOME carries its shared cookie and the other servers (one datagram where
+ * a COOKIE and a SERVERS followed it). Version 6:
  * HELLO carries an owner tag (names bind to identities) and WELCOME the server's boot id
  * (peers tell a restarted server at once); version 5 brought handshakes initiated by both peers,
  * the HANDSHAKE cookie and supernodes. Versions must not talk to each other.
  */
-export const PROTOCOL_VERSION = 7;
+export const PROTOCOL_VERSION = 8;
 
 /** Largest datagram p2p sends or accepts; stays under common path MTUs. */
 export const MAX_DATAGRAM = 1200;

@@ -136,6 +136,16 @@ export type ServerMsg =
     /** The rendezvous point's boot id: another one on a later WELCOME means it restarted. */
     boot: Uint8Array;
     observed: Endpoint;
+    /**
+     * A cluster server's shared cookie (protocol 8; what a COOKIE after the WELCOME carried
+     * before): the peer fails over with it from its first moment.
+     */
+    sharedCookie?: Uint8Array;
+    /**
+     * A cluster server's other servers and the keepalive it asks for, s (what a SERVERS after the
+     * WELCOME carried before; SERVERS still tells of changes).
+     */
+    cluster?: { keepalive: number; servers: Endpoint[] };
   }
   | { type: typeof MsgType.Refused; echo: Uint8Array; code: number; message: string }
   | {
@@ -248,9 +258,19 @@ export function encodeServerMsgInto(
         .fixed(m.owner, OWNER_TAG_LEN).fixed(m.idKey, ID_KEY_LEN).fixed(m.signature, SIGNATURE_LEN)
         .fixed(m.idSignature, SIGNATURE_LEN).fixed(m.pow, POW_LEN).endpoints(m.privateEndpoints)
         .finish();
-    case MsgType.Welcome:
-      return w.fixed(m.id, ID_LEN).fixed(m.nonce, NONCE_LEN).fixed(m.token, TOKEN_LEN)
-        .fixed(m.boot, BOOT_LEN).endpoint(m.observed).finish();
+    case MsgType.Welcome: {
+      w.fixed(m.id, ID_LEN).fixed(m.nonce, NONCE_LEN).fixed(m.token, TOKEN_LEN)
+        .fixed(m.boot, BOOT_LEN).endpoint(m.observed)
+        .u8((m.sharedCookie ? WELCOME_COOKIE : 0) | (m.cluster ? WELCOME_SERVERS : 0));
+      if (m.sharedCookie) w.fixed(m.sharedCookie, COOKIE_LEN);
+      if (m.cluster) {
+        if (m.cluster.servers.length > MAX_CLUSTER_SERVERS) {
+          throw new RangeError("Too many servers");
+        }
+        w.u16(m.cluster.keepalive).endpoints(m.cluster.servers);
+      }
+      return w.finish();
+    }
     case MsgType.Refused:
       return w.fixed(m.echo, TOKEN_LEN).u8(m.code).str8(m.message).finish();
     case MsgType.Intro:
@@ -320,14 +340,7 @@ function readServerMsg(type: number, r: Reader): ServerMsg | undefined {
 /** One body reader per server message type (fields in wire order; a short body throws ShortRead). */
 const READERS: { [T in ServerMsg["type"]]: (r: Reader) => MsgOf<T> } = {
   [MsgType.Hello]: readHello,
-  [MsgType.Welcome]: (r) => ({
-    type: MsgType.Welcome,
-    id: r.bytes(ID_LEN),
-    nonce: r.bytes(NONCE_LEN),
-    token: r.bytes(TOKEN_LEN),
-    boot: r.bytes(BOOT_LEN),
-    observed: r.endpoint(),
-  }),
+  [MsgType.Welcome]: readWelcome,
   [MsgType.Refused]: (r) => ({
     type: MsgType.Refused,
     echo: r.bytes(TOKEN_LEN),
@@ -417,6 +430,29 @@ const READERS: { [T in ServerMsg["type"]]: (r: Reader) => MsgOf<T> } = {
     return { ...head, keepalive, servers };
   },
 };
+
+/** WELCOME's flags (protocol 8): a shared cookie follows; the cluster's servers follow. */
+const WELCOME_COOKIE = 1, WELCOME_SERVERS = 2;
+
+function readWelcome(r: Reader): MsgOf<typeof MsgType.Welcome> {
+  const m: MsgOf<typeof MsgType.Welcome> = {
+    type: MsgType.Welcome,
+    id: r.bytes(ID_LEN),
+    nonce: r.bytes(NONCE_LEN),
+    token: r.bytes(TOKEN_LEN),
+    boot: r.bytes(BOOT_LEN),
+    observed: r.endpoint(),
+  };
+  const flags = r.u8();
+  if ((flags & ~(WELCOME_COOKIE | WELCOME_SERVERS)) !== 0) throw new ShortRead("WELCOME flags");
+  if (flags & WELCOME_COOKIE) m.sharedCookie = r.bytes(COOKIE_LEN);
+  if (flags & WELCOME_SERVERS) {
+    const keepalive = r.u16(), servers = r.endpoints();
+    if (servers.length > MAX_CLUSTER_SERVERS) throw new ShortRead("Too many servers");
+    m.cluster = { keepalive, servers };
+  }
+  return m;
+}
 
 /** Bytes of a HELLO body before its private endpoints. */
 const HELLO_FIXED_LEN = ID_LEN + COOKIE_LEN + NONCE_LEN + 1 + ROOM_ID_LEN + NAME_TAG_LEN +

@@ -113,7 +113,7 @@ function link(
      * The WELCOME the real server would send: it echoes the nonce of our last HELLO, and carries
      * the server's boot id (`boot`: another one means the server restarted).
      */
-    welcome(boot = BOOT) {
+    welcome(boot = BOOT, extra: Partial<Extract<ServerMsg, { type: 2 }>> = {}) {
       l.handle(now, {
         type: MsgType.Welcome,
         id: ID,
@@ -121,6 +121,7 @@ function link(
         token: TOKEN,
         boot,
         observed: ME,
+        ...extra,
       });
     },
     pong() {
@@ -692,6 +693,25 @@ Deno.test("server link: failing over to a server of the same cluster keeps the c
     if (cluster) assert.deepEqual(hello.cookie, cookie, "kept: no COOKIE round trip there");
     else assert.ok(hello.cookie.every((b) => b === 0), "a fallback no SERVERS named: no cookie");
   }
+});
+
+Deno.test("server link: a cluster server's WELCOME gives the shared cookie and the other servers; nothing is asked again", () => {
+  const other: Endpoint = { hostname: "198.51.100.2", port: 7778 };
+  const cookie = new Uint8Array(8).fill(0x5b);
+  const t = link();
+  t.l.start(0);
+  t.run(0);
+  const sent = t.sent.length;
+  t.welcome(BOOT, { sharedCookie: cookie, cluster: { keepalive: 4, servers: [other] } });
+  assert.equal(t.sent.length, sent, "no PING right after the WELCOME");
+  for (let i = 0; i < 3; i++) {
+    t.run(t.now + 1_000);
+    t.pong();
+  }
+  const ping = t.sent.filter((m) => m.type === MsgType.Ping).at(-1);
+  assert.ok(ping?.type === MsgType.Ping && ping.cookie.every((b) => b === 0x5b), "PINGs carry it");
+  const hello = failOver(t, CLUSTER_FAILOVER_AFTER + 10_000, other);
+  assert.deepEqual(hello.cookie, cookie, "failing over with it: no COOKIE round trip there");
 });
 
 Deno.test("server link: in a cluster, a dead server's peer registers elsewhere within 3 s + 1.5 s of its first unanswered PING", () => {

@@ -109,35 +109,37 @@ class Net {
     return out;
   }
 
-  /** WELCOMEs the peer got, each with the COOKIE right after it, if one came. */
-  welcomes: { token: Uint8Array; cookie?: Extract<ServerMsg, { type: 13 }> }[] = [];
+  /** WELCOMEs the peer got, each with the shared cookie it carried, if any. */
+  welcomes: { token: Uint8Array; cookie?: Uint8Array }[] = [];
 
   /**
    * A HELLO of the peer with `cookie` (a new attempt's nonce) to `n`: the answer (a COOKIE, or a
-   * WELCOME, kept in {@link welcomes} with the COOKIE that came right after it, if any).
+   * WELCOME, kept in {@link welcomes} with the shared cookie it carried, if any; nothing follows
+   * it since protocol 8).
    */
   hello(n: Node, cookie?: Uint8Array, nonce = new Uint8Array(8).fill(++nonces)): ServerMsg {
     const m = signedHello("shared", { id: ID, cookie, nonce, nameTag: TAG });
     const a = this.send(n, m).filter((x) =>
       x.type === MsgType.Cookie || x.type === MsgType.Welcome
     );
-    const [w, c] = a;
+    const [w] = a;
+    assert.equal(a.length, 1, JSON.stringify(a.map((x) => x.type)));
     if (w?.type === MsgType.Welcome) {
-      assert.ok(a.length === 1 || (a.length === 2 && c?.type === MsgType.Cookie));
-      // The COOKIE after a WELCOME echoes the new token: the peer believes it.
-      if (c?.type === MsgType.Cookie) assert.deepEqual(c.echo, w.token);
-      this.welcomes.push({ token: w.token, ...(c?.type === MsgType.Cookie ? { cookie: c } : {}) });
-    } else assert.equal(a.length, 1, JSON.stringify(a.map((x) => x.type)));
+      this.welcomes.push({
+        token: w.token,
+        ...(w.sharedCookie ? { cookie: w.sharedCookie } : {}),
+      });
+    }
     return w!;
   }
 
-  /** Registers the peer at `n` (COOKIE round trip, HELLO): its token, the COOKIE after. */
+  /** Registers the peer at `n` (COOKIE round trip, HELLO): its token, the WELCOME's cookie. */
   register(n: Node): { token: Uint8Array; cookie?: Uint8Array } {
     const c = this.hello(n);
     assert.ok(c.type === MsgType.Cookie);
     assert.ok(this.hello(n, c.cookie).type === MsgType.Welcome);
     const w = this.welcomes.at(-1)!;
-    return { token: w.token, ...(w.cookie ? { cookie: w.cookie.cookie } : {}) };
+    return { token: w.token, ...(w.cookie ? { cookie: w.cookie } : {}) };
   }
 
   /** A PING of the registered peer to `n` (from `from`, with `cookie`): the answers. */
@@ -156,10 +158,10 @@ Deno.test("cluster cookies: a peer of a silent server registers at another witho
     // The servers' monotonic clocks are far apart; their wall clocks agree.
     const net = new Net([{ secret: SECRET, delta: 5_000 }, { secret: bSecret, delta: 9_876_543 }]);
     const [a, b] = net.nodes as [Node, Node];
-    // Right after the WELCOME: the cluster's cookie (echoing the token, no puzzle).
+    // In the WELCOME: the cluster's cookie (a cluster server's WELCOME is all that follows the
+    // HELLO: no COOKIE, no SERVERS after it).
     const { cookie } = net.register(a);
-    assert.ok(cookie, "a COOKIE after the WELCOME");
-    assert.equal(net.welcomes.at(-1)!.cookie!.difficulty, 0);
+    assert.ok(cookie, "the WELCOME's shared cookie");
     // a dies at once; b hears nothing of it for 3 s (three heartbeats); the peer fails over.
     a.alive = false;
     net.advance(3_000);
@@ -222,7 +224,7 @@ Deno.test("cluster cookies: members get each period's cookie unasked once; none 
     const net = new Net([{ secret, delta: 0 }]);
     const a = net.nodes[0]!;
     const { token, cookie } = net.register(a);
-    assert.equal(cookie !== undefined, secret !== undefined, "a COOKIE after the WELCOME");
+    assert.equal(cookie !== undefined, secret !== undefined, "the WELCOME's shared cookie");
     const types = (answers: ServerMsg[]) => answers.map((m) => m.type);
     const withCookie = secret ? [MsgType.Pong, MsgType.Cookie] : [MsgType.Pong];
     net.advance(1_000);
@@ -238,7 +240,7 @@ Deno.test("cluster cookies: members get each period's cookie unasked once; none 
         if (c?.type === MsgType.Cookie) latest = c.cookie;
       }
     }
-    assert.equal(a.r.stats.cookiesRefreshed, secret ? 4 : 0, "after the WELCOME, 3 periods");
+    assert.equal(a.r.stats.cookiesRefreshed, secret ? 3 : 0, "3 periods (the WELCOME had one)");
     assert.equal(a.r.stats.cookies, 1, "the registration's COOKIE only");
     if (!secret) continue;
     // Into the next period: the last cookie, now the previous period's, still does (a HELLO of

@@ -52,6 +52,8 @@ interface Peer {
   addr: Endpoint;
   tag: Uint8Array;
   token: Uint8Array;
+  /** Its last WELCOME. */
+  welcome?: Msg<typeof MsgType.Welcome>;
 }
 
 /** Registries joined through an in-memory engine, on one virtual clock. */
@@ -123,6 +125,7 @@ class Net {
     const w = this.take(n, p, MsgType.Welcome).at(-1);
     assert.ok(w, `no WELCOME at ${n.name}`);
     p.token = w.token;
+    p.welcome = w;
   }
 
   /** Sends `m` from `p` to `n`. */
@@ -182,10 +185,12 @@ Deno.test("cluster: members of one room at two servers are introduced to each ot
   });
   const pong = net.take(b, bob, MsgType.Pong).at(-1)!;
   assert.equal(pong.digest, rosterDigest([alice.id]));
-  // bob was told of the cluster's other server.
-  const servers = net.take(b, bob, MsgType.Servers).at(-1);
-  assert.deepEqual(servers?.servers, [{ hostname: "192.0.2.1", port: 7000 }]);
-  assert.equal(servers?.keepalive, DEFAULT_CLUSTER.keepalive);
+  // bob was told of the cluster's other server in his WELCOME (no SERVERS after it).
+  assert.deepEqual(bob.welcome?.cluster, {
+    keepalive: DEFAULT_CLUSTER.keepalive,
+    servers: [{ hostname: "192.0.2.1", port: 7000 }],
+  });
+  assert.deepEqual(net.take(b, bob, MsgType.Servers), []);
 });
 
 Deno.test("cluster: a RELAY crosses to the recipient's server, a REPUNCH introduces both sides", () => {

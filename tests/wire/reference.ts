@@ -479,9 +479,9 @@ function expectSame(a: Uint8Array, b: Uint8Array): void {
 // ---------------------------------------------------------------------------------------------
 // SEALED (protocol.md, "SEALED frames")
 
-/** 0x70 0x32 version (7) 0x20 ‖ from ‖ to ‖ counter u64 big-endian. */
+/** 0x70 0x32 version (8) 0x20 ‖ from ‖ to ‖ counter u64 big-endian. */
 export function sealedHeaderRef(from: Uint8Array, to: Uint8Array, counter: bigint): Uint8Array {
-  return cat(new Uint8Array([0x70, 0x32, 7, 0x20]), from, to, u64be(counter));
+  return cat(new Uint8Array([0x70, 0x32, 8, 0x20]), from, to, u64be(counter));
 }
 
 /** A whole SEALED frame: header ‖ ChaCha20-Poly1305(key, nonce(counter), header, inner). */

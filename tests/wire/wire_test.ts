@@ -1,6 +1,6 @@
 /**
  * Unit tests of the wire codecs (`lib/wire/`: address, codec, header, server_msg, peer_frame),
- * protocol version 7.
+ * protocol version 8.
  *
  * Covers round trips and exact bytes of every message, IPv4/IPv6 endpoints, SEALED and
  * HANDSHAKE peer frames and inner frames (DATA with stream and base, ACK with stream); the
@@ -407,8 +407,8 @@ Deno.test("wire: every server message type round-trips through encode/decode", (
   assert.equal(RefuseCode.Limit, 5);
 });
 
-Deno.test("wire: header is magic 'p2', version 7, type; version 1 to 6 datagrams are refused", () => {
-  assert.equal(PROTOCOL_VERSION, 7);
+Deno.test("wire: header is magic 'p2', version 8, type; version 1 to 7 datagrams are refused", () => {
+  assert.equal(PROTOCOL_VERSION, 8);
   const all = [
     ...SERVER_SAMPLES.map(encodeServerMsg),
     ...HANDSHAKE_SAMPLES.map(encodeHandshake),
@@ -416,12 +416,12 @@ Deno.test("wire: header is magic 'p2', version 7, type; version 1 to 6 datagrams
   ];
   for (const b of all) {
     const type = b[3]!;
-    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 7, type]);
+    assert.deepEqual([...b.subarray(0, 4)], [0x70, 0x32, 8, type]);
     assert.deepEqual(peekType(b), { ok: true, value: type });
     // Version 4 had one initiator per pair, no cookie in HANDSHAKE and no supernodes; version 5
     // no owner tag in HELLO and no boot id in WELCOME; version 6 no chat message envelope and no
-    // id key in HELLO.
-    for (const old of [1, 2, 3, 4, 5, 6]) {
+    // id key in HELLO; version 7 no cluster fields in WELCOME.
+    for (const old of [1, 2, 3, 4, 5, 6, 7]) {
       const o = b.slice();
       o[2] = old;
       const what = `${typeName(type)} as version ${old}`;
@@ -433,7 +433,7 @@ Deno.test("wire: header is magic 'p2', version 7, type; version 1 to 6 datagrams
     }
   }
   // Genuine version-2 datagrams (HELLO with a public key and names, PING without a token) are
-  // refused by their version byte, not misread as version 7; so are version-3 HELLOs (an
+  // refused by their version byte, not misread as version 8; so are version-3 HELLOs (an
   // unsigned 16-byte room id) and WELCOMEs (echoing the cookie).
   const v2Hello = concat(
     hdr(MsgType.Hello, 2),
@@ -676,8 +676,34 @@ Deno.test("wire: every message type has exactly the bytes of the protocol table"
         boot: bootA,
         observed: { hostname: "192.0.2.33", port: 0x1f90 },
       },
-      // id, nonce[8] (echoed), token[8], boot[8], observed endpoint.
-      concat(hdr(MsgType.Welcome), idA, nonceA, tokenA, bootA, v4(192, 0, 2, 33, 0x1f90)),
+      // id, nonce[8] (echoed), token[8], boot[8], observed endpoint, flags u8 (nothing follows).
+      concat(hdr(MsgType.Welcome), idA, nonceA, tokenA, bootA, v4(192, 0, 2, 33, 0x1f90), [0]),
+    ],
+    [
+      {
+        type: MsgType.Welcome,
+        id: idA,
+        nonce: nonceA,
+        token: tokenA,
+        boot: bootA,
+        observed: { hostname: "192.0.2.33", port: 0x1f90 },
+        sharedCookie: cookieA,
+        cluster: { keepalive: 4, servers: [epV4] },
+      },
+      // A cluster server's: flags 3, the shared cookie[8], keepalive u16, the other servers.
+      concat(
+        hdr(MsgType.Welcome),
+        idA,
+        nonceA,
+        tokenA,
+        bootA,
+        v4(192, 0, 2, 33, 0x1f90),
+        [3],
+        cookieA,
+        [0, 4],
+        [1],
+        v4(198, 51, 100, 7, 40000),
+      ),
     ],
     [
       { type: MsgType.Refused, echo: tokenB, code: RefuseCode.NameTaken, message: "é" },
@@ -898,7 +924,7 @@ Deno.test("wire: IPv6 endpoints round-trip in canonical form (::, ::1, fe80::1, 
       const b = encodeServerMsg(m);
       const famAt = 4 + ID_LEN + NONCE_LEN + TOKEN_LEN + BOOT_LEN;
       assert.equal(b[famAt], 6, `${hostname}: family byte is 6`);
-      assert.equal(b.length, famAt + 1 + 16 + 2);
+      assert.equal(b.length, famAt + 1 + 16 + 2 + 1);
       assert.deepEqual(assertOk(decodeServerMsg(b), hostname), m, hostname);
     }
   }
