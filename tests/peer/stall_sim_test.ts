@@ -279,3 +279,38 @@ function stoppableWith(net: SimNet, name: string, n: number): SimPeer & { stop: 
   net.replace(p.client, stop);
   return Object.assign(p, { stop });
 }
+
+Deno.test("lines to a peer stopped 5 min, whom the server expired and reported left, arrive once when it wakes; nothing reported dropped", () => {
+  const net = new SimNet(2116);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  const from = a.drain().length;
+  b.stop.stopped = true;
+  const sent = [1, 2, 3].map((i) => `alice: while away ${i}`);
+  for (let i = 1; i <= 3; i++) {
+    a.client.send(net.now, `while away ${i}`);
+    net.run(1_000);
+  }
+  net.run(5 * 60_000);
+  const away = a.drain().slice(from);
+  assert.ok(
+    away.some((e) => e.type === "left" && e.name === "bob"),
+    "the server reported bob left",
+  );
+  assert.deepEqual(
+    away.filter((e) => e.type === "peer" && e.name === "bob" && e.path === "relay"),
+    [],
+    "never claimed relayed meanwhile",
+  );
+  b.stop.wake(net.now);
+  net.runUntilTrue(() => a.client.outstanding === 0 && a.client.peers().length === 1, 60_000);
+  net.run(10_000);
+  assert.deepEqual(b.messages().filter((m) => m.startsWith("alice")), sent, "each line once");
+  const after = a.drain().slice(from);
+  assert.deepEqual(kinds(after, "warning"), [], "nothing reported dropped");
+  assert.equal(a.client.undelivered, 0);
+  assert.equal(a.client.outstanding, 0);
+});
