@@ -54,9 +54,18 @@ export class ChatInput {
   #self: string | null = null;
   /** Input waiting for the send queues to drain: resolved after the next step. */
   #room: (() => void) | undefined;
+  /** Lines (and `/msg` lines) that went to nobody: too long, nobody there, or queues full. */
+  #unsent = 0;
 
   constructor(o: ChatInputOptions) {
     this.#o = o;
+  }
+
+  /**
+   * How many typed lines went to nobody (a notice said why each time): the exit code says so.
+   */
+  get unsent(): number {
+    return this.#unsent;
   }
 
   /** Registered as `name`: the screen's prompt shows it. */
@@ -172,6 +181,7 @@ export class ChatInput {
     this.#o.step((now) => {
       for (const text of texts) sent.push(client.send(now, text));
     });
+    this.#unsent += sent.filter((n) => n === 0).length;
     // On the chat screen our own lines are shown like everyone's, with our name.
     if (this.#o.screen && this.#self !== null) {
       for (let i = 0; i < texts.length; i++) {
@@ -204,10 +214,12 @@ export class ChatInput {
     const { client, view, print } = this.#o;
     if (!this.#sendable) {
       print(view.notice("Not in the room yet; /msg waits for no one: try again soon"));
+      this.#unsent++;
       return;
     }
     let sent = 0;
     this.#o.step((now) => sent = client.sendPrivate(now, name, text));
+    if (sent === 0) this.#unsent++;
     if (sent > 0 && this.#o.screen && this.#self !== null) {
       print(view.event({ type: "message", from: this.#self, to: name, text, private: true }));
     }

@@ -426,8 +426,10 @@ export const JOIN_COMMAND = {
   name: "join",
   usage: "p2p join [--server HOST:PORT --room NAME] [options]",
   about: "Joins a room. Lines typed on stdin go to every other peer in the room; received lines " +
-    'print as "[name] text". Commands: /peers, /quit, /help. End of input delivers what is ' +
-    "queued, then leaves.\n\n" +
+    'print as "[name] text". Commands: /peers, /msg, /me, /nick, /trust, /send, /help, /quit ' +
+    "(/help says more). End of input delivers what is queued, then leaves: exit code 0 when " +
+    "everything was delivered, 1 when a line reached nobody (too long, nobody there) or was " +
+    "never acknowledged.\n\n" +
     "A room is entered with a ticket (servers, room and secret in one string; from " +
     "P2P_TICKET, --ticket-file, --ticket, or pasted at the prompt) or with --server, --room " +
     "and the passphrase its members share (P2P_PASSPHRASE, --passphrase-file, or typed at the " +

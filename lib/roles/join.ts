@@ -398,14 +398,21 @@ class PeerProcess {
   /**
    * The input ended: delivers what is queued before leaving, to the peers that answer (a stopped
    * one is not waited for: its goodbye would only come later); Ctrl-C stops waiting. Returns 1
-   * when something was left undelivered.
+   * when something was left undelivered, or a typed line went to nobody.
    */
   async #drain(): Promise<number> {
     const client = this.#client;
     const drained = () => client.awaiting(monotonicNow()) === 0 || this.#interrupted;
     await this.#until(drained, this.#o.drainTimeout);
     const unacknowledged = client.outstanding, forgotten = client.undelivered;
-    if (unacknowledged === 0 && forgotten === 0) return 0;
+    const unsent = this.#input.unsent;
+    if (unsent > 0) {
+      log.warning("{count} typed {lines} reached nobody (too long, or nobody to send to)", {
+        count: unsent,
+        lines: unsent === 1 ? "line" : "lines",
+      });
+    }
+    if (unacknowledged === 0 && forgotten === 0) return unsent > 0 ? 1 : 0;
     if (forgotten > 0) {
       log.warning(
         "{count} message parts to peers that left and did not come back were never delivered",
