@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startPeer, startServer, testPassphrase } from "../support/proc.ts";
 import { toolTest } from "../support/tools.ts";
+import { MAX_MESSAGE } from "../../lib/peer/fragment.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const WAIT = 20_000;
@@ -91,17 +92,60 @@ Deno.test(
       const e2 = await bob.waitFor((e) => e.event === "message" && e.text === "hello", WAIT);
       assert.equal(e2.from, "alice");
 
-      // A paste longer than a terminal's 4,095-byte line arrives whole.
-      const long = "x".repeat(10_242);
+      // Ctrl-W deletes a word, Ctrl-U the line, Ctrl-A/Ctrl-E go to its start and end, Alt-B
+      // and Ctrl-Left a word back; Up and Down walk the history. What the room gets proves it.
+      const typed = async (keys: (string | [string])[]) => {
+        for (const k of keys) {
+          await tmux("send-keys", "-t", session, ...(typeof k === "string" ? ["-l", k] : k));
+        }
+        await tmux("send-keys", "-t", session, "Enter");
+      };
+      const got = async (text: string) => {
+        const e = await bob.waitFor((e) => e.event === "message" && e.text === text, WAIT);
+        assert.equal(e.from, "alice");
+      };
+      await typed(["alpha beta gamma", ["C-w"], "delta"]);
+      await got("alpha beta delta");
+      await typed(["junk junk", ["C-u"], "clean"]);
+      await got("clean");
+      await typed(["world", ["C-a"], "hello ", ["C-e"], "!"]);
+      await got("hello world!");
+      await typed(["one three", ["M-b"], "two "]);
+      await got("one two three");
+      await typed(["red blue", ["C-Left"], "green "]);
+      await got("red green blue");
+      await typed([["Up"], ["Up"], ["Up"], ["Down"], " again"]);
+      await got("one two three again");
+      const count = (t: string) =>
+        bob.events.filter((e) => e.event === "message" && e.text === t).length;
+      assert.deepEqual(
+        ["alpha beta delta", "clean", "hello world!", "one two three", "red green blue"].map(count),
+        [1, 1, 1, 1, 1],
+        "each edited line was sent once, as edited",
+      );
+
+      // A paste as long as the message limit (16 times a terminal's 4,095-byte line) arrives
+      // whole; one character more is refused with a notice, never cut.
+      const long = "x".repeat(MAX_MESSAGE);
       const file = `${config}/paste`;
-      await Deno.writeTextFile(file, long);
-      await tmux("load-buffer", "-b", "p2p", file);
-      await tmux("paste-buffer", "-b", "p2p", "-t", session);
-      await tmux("send-keys", "-t", session, "Enter");
+      for (const text of [long, long + "y"]) {
+        await Deno.writeTextFile(file, text);
+        await tmux("load-buffer", "-b", "p2p", file);
+        await tmux("paste-buffer", "-b", "p2p", "-t", session);
+        await tmux("send-keys", "-t", session, "Enter");
+      }
       const big = await bob.waitFor((e) =>
         e.event === "message" && e.text !== "hello" &&
         e.from === "alice" && String(e.text).startsWith("x"), WAIT);
-      assert.equal(String(big.text).length, long.length, "not cut at 4,095 bytes");
+      assert.equal(String(big.text).length, long.length, "not cut below the message limit");
+      await until(
+        session,
+        (l) =>
+          l.some((x) =>
+            x.endsWith(`is ${MAX_MESSAGE + 1} bytes; the limit is ${MAX_MESSAGE}. Not sent.`)
+          ),
+        "a line past the limit is refused with a notice",
+      );
 
       // A multi-line paste: each line is a message, in order.
       await Deno.writeTextFile(file, "first pasted line\nsecond pasted line\n");
@@ -111,10 +155,10 @@ Deno.test(
       const texts = bob.events.filter((e) => e.event === "message").map((e) => e.text);
       assert.deepEqual(texts.slice(-2), ["first pasted line", "second pasted line"]);
 
-      // /quit leaves and gives the terminal back.
+      // /quit leaves and gives the terminal back; the exit code says a line was refused.
       await tmux("send-keys", "-t", session, "-l", "/quit");
       await tmux("send-keys", "-t", session, "Enter");
-      await until(session, (l) => l.some((x) => x === "EXIT=0"), "alice exits 0");
+      await until(session, (l) => l.some((x) => x === "EXIT=1"), "alice exits 1");
       await bob.waitFor((e) => e.event === "left" && e.name === "alice", WAIT);
     } finally {
       await tmux("kill-session", "-t", session).catch(() => "");
