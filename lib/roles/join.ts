@@ -107,6 +107,8 @@ export interface JoinOptions {
    * above the input, from `warning` up unless this asks for more.
    */
   logLevel?: LogLevel;
+  /** `--log-file`: logs go to this file; the chat screen then shows only warnings and up. */
+  logFile?: string;
 }
 
 const log = getLogger(["p2p", "join"]);
@@ -181,7 +183,8 @@ export async function join(o: JoinOptions): Promise<number> {
 
 /**
  * Where the peer's lines go: a person at a terminal gets the chat screen (logs shown above the
- * input, from `warning` up unless more was asked for); pipes and `--json` keep the line protocol.
+ * input, from `warning` up unless more was asked for without a log file); pipes and `--json`
+ * keep the line protocol.
  */
 function openOutput(
   o: JoinOptions,
@@ -195,7 +198,8 @@ function openOutput(
     : new OutputLines(writeStdout);
   if (screen) {
     const level = o.logLevel ?? "info";
-    redirectLogs((line) => out.line(line), level === "info" ? "warning" : level);
+    const lowest = level === "info" || o.logFile !== undefined ? "warning" : level;
+    redirectLogs((line) => out.line(line), lowest);
   }
   return { screen, out, color };
 }

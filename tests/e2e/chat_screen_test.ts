@@ -49,13 +49,17 @@ Deno.test(
       const cmd = [
         `cd ${ROOT}`,
         `P2P_PASSPHRASE='${testPassphrase(room)}' XDG_CONFIG_HOME=${config} NO_COLOR=1 ` +
-        `${Deno.execPath()} run -A main.ts join --server ${server.addr} --room ${room} --name alice`,
+        `${Deno.execPath()} run -A main.ts join --server ${server.addr} --room ${room} --name alice ` +
+        `--log-file ${config}/log`,
         "echo EXIT=$?",
         "sleep 60",
       ].join("; ");
       await tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "30", cmd);
       await until(session, (l) => l.some((x) => x.includes("bob is here")), "alice sees bob");
       await until(session, (l) => l.at(-1) === "alice>", "the prompt carries alice's name");
+      // Logs stay off the screen; --log-file has them.
+      assert.ok(!(await pane(session)).some((l) => l.includes("p2p·")), "no log line on screen");
+      assert.match(await Deno.readTextFile(`${config}/log`), /p2p·join: Bound UDP/);
 
       // Half a line typed, then bob talks: his line lands above, the input stays as typed.
       await tmux("send-keys", "-t", session, "-l", "I am typing a long sentence that is not fini");

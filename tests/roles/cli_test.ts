@@ -668,6 +668,34 @@ Deno.test("cli process: join with no server listening exits 1 promptly with a cl
   assert.doesNotMatch(r.stderr, /^\s+at /m, `no stack trace\n${show(r)}`);
 });
 
+Deno.test("cli process: --log-file takes the log lines off stderr (mode 0600); one it cannot open is named", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2p-cli-" });
+  try {
+    const file = `${dir}/p2p.log`;
+    const args = [
+      "join",
+      "--server",
+      `127.0.0.1:${freeUdpPort()}`,
+      "--room",
+      "r",
+      "--timeout",
+      "1",
+    ];
+    const r = await runP2p([...args, "--log-file", file], { env: { P2P_PASSPHRASE: "pass" } });
+    assert.equal(r.code, 1, show(r));
+    // Only the final error is left on stderr: the log lines went to the file.
+    assert.deepEqual(r.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("p2p: ")), []);
+    const logged = await Deno.readTextFile(file);
+    assert.match(logged, /INF\] p2p·join: Bound UDP/, logged);
+    assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+    const bad = await runP2p([...args, "--log-file", dir], { env: { P2P_PASSPHRASE: "pass" } });
+    assert.equal(bad.code, 1, show(bad));
+    assert.match(bad.stderr, new RegExp(`^p2p: Cannot open the log file ${dir} .*--log-file\n$`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // The room passphrase
 
