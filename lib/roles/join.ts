@@ -134,8 +134,21 @@ const REGISTER_WAIT_MAX = 5 * 60_000;
 
 /** Runs a peer until stdin ends, /quit, or a signal. Returns the process exit code. */
 export async function join(o: JoinOptions): Promise<number> {
-  const creds = await credentials(o);
-  if (!creds) return 130;
+  // The chat screen opens as soon as nothing more is asked at the terminal: the room keys are
+  // derived (0.1 s of scrypt) and the servers resolved while it is up.
+  let output: Output | null = null;
+  try {
+    const creds = await credentials(o, () => output = openOutput(o));
+    if (!creds) return 130;
+    return await runPeer(o, creds, output ?? openOutput(o));
+  } finally {
+    closeOutput(output);
+  }
+}
+
+/** Resolves the servers and runs the peer until it ends; returns the exit code. */
+async function runPeer(o: JoinOptions, creds: Credentials, output: Output): Promise<number> {
+  const { screen, out, color } = output;
   // Over UDP, and over TCP or TLS where UDP gets no answer (see lib/roles/transports.ts).
   const late = {
     deliver: (_from: Endpoint, _data: Uint8Array): void => {},
@@ -150,34 +163,47 @@ export async function join(o: JoinOptions): Promise<number> {
     (server) => late.closed(server),
   );
   const stun: Endpoint[] = [];
-  for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
-  const { screen, out, color } = openOutput(o);
   try {
-    const view = peerView({ json: o.json, color, bell: screen !== null });
-    const peer = new PeerProcess(o, view, creds, out, screen, stun, transports);
-    late.deliver = (from, data) => peer.deliver(from, data);
-    late.closed = (server) => peer.streamClosed(server);
-    const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-    const onSignal = () => peer.interrupt();
-    for (const s of signals) Deno.addSignalListener(s, onSignal);
-    try {
-      const input = o.sendFile
-        ? (async function* () {})()
-        : screen
-        ? screen.lines()
-        : readLineBatches(Deno.stdin.readable);
-      return await peer.run(input);
-    } finally {
-      for (const s of signals) Deno.removeSignalListener(s, onSignal);
-      await peer.close();
-      await transports.close();
-    }
+    for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
+  } catch (e) {
+    await transports.close();
+    throw e;
+  }
+  const view = peerView({ json: o.json, color, bell: screen !== null });
+  const peer = new PeerProcess(o, view, creds, out, screen, stun, transports);
+  late.deliver = (from, data) => peer.deliver(from, data);
+  late.closed = (server) => peer.streamClosed(server);
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const onSignal = () => peer.interrupt();
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    const input = o.sendFile
+      ? (async function* () {})()
+      : screen
+      ? screen.lines()
+      : readLineBatches(Deno.stdin.readable);
+    return await peer.run(input);
   } finally {
-    out.flush();
-    if (screen) {
-      redirectLogs(null);
-      screen.close();
-    }
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await peer.close();
+    await transports.close();
+  }
+}
+
+/** Where the peer's lines go (see {@link openOutput}). */
+interface Output {
+  screen: ChatScreen | null;
+  out: OutputLines;
+  color: boolean;
+}
+
+/** Writes what is left and gives the terminal back. */
+function closeOutput(output: Output | null): void {
+  if (!output) return;
+  output.out.flush();
+  if (output.screen) {
+    redirectLogs(null);
+    output.screen.close();
   }
 }
 
@@ -186,9 +212,7 @@ export async function join(o: JoinOptions): Promise<number> {
  * input, from `warning` up unless more was asked for without a log file); pipes and `--json`
  * keep the line protocol.
  */
-function openOutput(
-  o: JoinOptions,
-): { screen: ChatScreen | null; out: OutputLines; color: boolean } {
+function openOutput(o: JoinOptions): Output {
   const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;
   const screen = !o.json && !o.sendFile && Deno.stdin.isTerminal() && Deno.stdout.isTerminal()
     ? ChatScreen.open({ prompt: "> " })

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { decodeTicket, encodeTicket } from "../../lib/roles/ticket.ts";
+import { qrLines } from "../../lib/roles/qr.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import {
   type Command,
@@ -763,6 +764,17 @@ Deno.test("cli process: --new-room --json prints the room event with its ticket 
   });
   assert.deepEqual(Object.keys(room).sort(), ["event", "join", "passphrase", "room", "ticket"]);
   assert.equal(events[1]?.event, "registering", show(r));
+});
+
+Deno.test("cli process: --new-room --qr prints the ticket, the command and the ticket's QR code", async () => {
+  const args = ["join", "--server", `127.0.0.1:${freeUdpPort()}`, "--new-room", "--qr"];
+  const r = await runP2p([...args, "--timeout", "1"]);
+  assert.equal(r.code, 1, show(r));
+  const lines = r.stdout.split("\n");
+  const ticket = lines[1]!.trim();
+  assert.ok(decodeTicket(ticket), show(r));
+  const qr = lines.filter((l) => /^[ █▀▄]+$/.test(l) && /[█▀▄]/.test(l));
+  assert.deepEqual(qr, qrLines(ticket).filter((l) => /[█▀▄]/.test(l)), show(r));
 });
 
 Deno.test("cli process: a ticket with a typo exits 2 saying so; no ticket and no terminal exits 2", async () => {
