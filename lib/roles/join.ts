@@ -17,6 +17,7 @@ import { runHttp } from "../io/http.ts";
 import { systemRandom } from "../io/random.ts";
 import { defaultDownloadDir } from "../io/file_store.ts";
 import { Client } from "../peer/client.ts";
+import { plural } from "../peer/notices.ts";
 import type { RegistryOptions } from "../server/registry.ts";
 import type { PortMapHttp } from "../nat/portmap/mapper.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
@@ -435,21 +436,21 @@ class PeerProcess {
     const unacknowledged = client.outstanding, forgotten = client.undelivered;
     const unsent = this.#input.unsent;
     if (unsent > 0) {
-      log.warning("{count} typed {lines} reached nobody (too long, or nobody to send to)", {
-        count: unsent,
-        lines: unsent === 1 ? "line" : "lines",
+      log.warning("{lines} typed reached nobody (too long, or nobody to send to)", {
+        lines: plural(unsent, "line"),
       });
     }
     if (unacknowledged === 0 && forgotten === 0) return unsent > 0 ? 1 : 0;
     if (forgotten > 0) {
       log.warning(
-        "{count} message parts to peers that left and did not come back were never delivered",
-        { count: forgotten },
+        "{parts} to peers that left and did not come back {were} never delivered",
+        { parts: plural(forgotten, "message part"), were: forgotten === 1 ? "was" : "were" },
       );
     }
     if (unacknowledged > 0) {
-      log.warning("{count} message parts were not acknowledged before leaving", {
-        count: unacknowledged,
+      log.warning("{parts} {were} not acknowledged before leaving", {
+        parts: plural(unacknowledged, "message part"),
+        were: unacknowledged === 1 ? "was" : "were",
       });
     }
     return 1;

@@ -149,7 +149,7 @@ Deno.test({
       await a.waitFor((e) => e.event === "notice" && e.kind === "too-long", WAIT);
       await a.closeStdin();
       assert.equal(await a.wait(WAIT), 1, a.describe());
-      assert.match(a.stderr, /1 typed line reached nobody/);
+      assert.match(a.stderr, /1 line typed reached nobody/);
       await waitMessages(b, "a", ["short"]);
       // Alone now: a line nobody receives.
       await b.waitFor((e) => e.event === "left" && e.name === "a", WAIT);
