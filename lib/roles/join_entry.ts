@@ -187,13 +187,22 @@ async function announceRoom(o: EntryOptions, t: Ticket): Promise<void> {
 
 /**
  * The command that starts `p2p join` the way this process was started: the binary by its own
- * name, or Deno's task from a checkout (`npx -y deno@VERSION task join`).
+ * name, the single-file build by its file name, or Deno's task from a checkout
+ * (`npx -y deno@VERSION task join`).
  */
 function joinCommand(): string {
   const exe = Deno.execPath();
   const base = exe.slice(exe.lastIndexOf("/") + 1);
   if (base === "deno" || base === "deno.exe") {
+    // The single-file build (`deno task bundle`) runs as README says, from any directory.
+    const main = Deno.mainModule;
+    if (main.endsWith(".js")) {
+      return `deno run ${BUNDLE_FLAGS} ${main.slice(main.lastIndexOf("/") + 1)} join`;
+    }
     return `npx -y deno@${Deno.version.deno} task join`;
   }
   return `${base} join`;
 }
+
+/** How README runs the single-file build: every permission, and Deno's UDP. */
+export const BUNDLE_FLAGS = "--allow-all --unstable-net";
