@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { childEnv, P2pProcess, PEER_ENV } from "../support/proc.ts";
 import denoJson from "../../deno.json" with { type: "json" };
-import { COMPILE_FLAGS, PERMISSION_FLAGS } from "../../scripts/compile_all.ts";
+import { COMPILE_FLAGS, noDenort, PERMISSION_FLAGS } from "../../scripts/compile_all.ts";
 import { BUNDLE_FLAGS } from "../../lib/roles/join_entry.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -156,6 +156,21 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("deno task compile without a usable denort says what to do, in one line", async () => {
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "compile"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { DENORT_BIN: "/nonexistent/denort" },
+  }).output();
+  const err = new TextDecoder().decode(o.stderr).trim();
+  assert.equal(o.code, 1, err);
+  assert.equal(err, `p2p compile: ${noDenort("/nonexistent/denort")}`);
+  assert.match(err, /DENORT_BIN=\/nonexistent\/denort .*deno task bundle/);
+  assert.doesNotMatch(err, /Stack backtrace|dns error/);
 });
 
 Deno.test("the permissions are the same in deno.json's join task and the compiled binaries", () => {
