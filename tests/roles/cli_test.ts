@@ -523,6 +523,11 @@ Deno.test("cli: -v and -q pick the log level", () => {
   }
   const v = parse("serve", "--verbose");
   assert.ok(v.kind === "serve" && v.logLevel === "debug");
+  const d = parse("doctor", "--server", "h:1", "-v");
+  assert.ok(d.kind === "doctor" && d.logLevel === "debug", "doctor -v too");
+  for (const cmd of ["join", "serve", "send", "doctor"]) {
+    assert.deepEqual(parse(cmd, "--version"), { kind: "version", text: `p2p ${denoJson.version}` });
+  }
 });
 
 // ---------------------------------------------------------------------------------------------
