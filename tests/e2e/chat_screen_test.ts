@@ -71,6 +71,9 @@ Deno.test(
         "bob's line above the input, with the time",
       );
       assert.equal(shown.at(-1), "alice> I am typing a long sentence that is not fini");
+      // NO_COLOR: names and status lines carry no colour or bold (-e shows attributes).
+      const styled = await tmux("capture-pane", "-p", "-e", "-t", session);
+      assert.ok(!styled.includes("\x1b["), `NO_COLOR is honoured: ${JSON.stringify(styled)}`);
 
       // Editing: Home, a word in front; End; backspace; then Enter sends what the line says.
       await tmux("send-keys", "-t", session, "Home");
