@@ -99,8 +99,6 @@ Deno.test(
       const e2 = await bob.waitFor((e) => e.event === "message" && e.text === "hello", WAIT);
       assert.equal(e2.from, "alice");
 
-      // Ctrl-W deletes a word, Ctrl-U the line, Ctrl-A/Ctrl-E go to its start and end, Alt-B
-      // and Ctrl-Left a word back; Up and Down walk the history. What the room gets proves it.
       const typed = async (keys: (string | [string])[]) => {
         for (const k of keys) {
           await tmux("send-keys", "-t", session, ...(typeof k === "string" ? ["-l", k] : k));
@@ -111,6 +109,38 @@ Deno.test(
         const e = await bob.waitFor((e) => e.event === "message" && e.text === text, WAIT);
         assert.equal(e.from, "alice");
       };
+      // A typed line that wraps (two rows of 120 columns) stays whole when a line comes.
+      const wide = Array.from({ length: 30 }, (_, i) => `word${String(i).padStart(2, "0")}`)
+        .join(" ") + " end";
+      await tmux("send-keys", "-t", session, "-l", wide);
+      await until(session, (l) => l.at(-1)!.endsWith(" end"), "the wide line is typed");
+      await bob.send("while you type a wide line");
+      const rows = await until(
+        session,
+        (l) => l.some((x) => x.endsWith("[bob] while you type a wide line")),
+        "bob's line above the wrapped input",
+      );
+      assert.equal(rows.slice(-2).join(""), `alice> ${wide}`, "the input rows are intact");
+      assert.ok(
+        rows.at(-3)!.endsWith("[bob] while you type a wide line"),
+        "right above the input",
+      );
+      // The cursor on the first row of it (Home), another line comes: still whole, and typing
+      // goes where the cursor was.
+      await tmux("send-keys", "-t", session, "Home");
+      await bob.send("and another");
+      const again = await until(
+        session,
+        (l) => l.some((x) => x.endsWith("[bob] and another")),
+        "bob's second line above the wrapped input",
+      );
+      assert.equal(again.slice(-2).join(""), `alice> ${wide}`, "the input rows are intact");
+      await tmux("send-keys", "-t", session, "-l", "start ");
+      await tmux("send-keys", "-t", session, "Enter");
+      await got(`start ${wide}`);
+
+      // Ctrl-W deletes a word, Ctrl-U the line, Ctrl-A/Ctrl-E go to its start and end, Alt-B
+      // and Ctrl-Left a word back; Up and Down walk the history. What the room gets proves it.
       await typed(["alpha beta gamma", ["C-w"], "delta"]);
       await got("alpha beta delta");
       await typed(["junk junk", ["C-u"], "clean"]);
