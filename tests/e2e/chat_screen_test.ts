@@ -139,6 +139,19 @@ Deno.test(
       await tmux("send-keys", "-t", session, "Enter");
       await got(`start ${wide}`);
 
+      // A line of wide characters that wraps: what was typed is replaced by the chat line,
+      // with no row of it left behind.
+      const cjk = "漢字".repeat(35);
+      await tmux("send-keys", "-t", session, "-l", cjk);
+      await tmux("send-keys", "-t", session, "Enter");
+      await got(cjk);
+      const after = await until(
+        session,
+        (l) => l.some((x) => x.includes("[alice] 漢字")),
+        "the wide line shown as ours",
+      );
+      assert.ok(!after.some((x) => x.startsWith("alice> 漢字")), after.join("\n"));
+
       // Ctrl-W deletes a word, Ctrl-U the line, Ctrl-A/Ctrl-E go to its start and end, Alt-B
       // and Ctrl-Left a word back; Up and Down walk the history. What the room gets proves it.
       await typed(["alpha beta gamma", ["C-w"], "delta"]);
