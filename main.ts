@@ -90,18 +90,18 @@ async function run(argv: readonly string[]): Promise<number> {
       console.log(cmd.text);
       return 0;
     case "serve": {
-      await setupLogging({ level: cmd.logLevel, format: cmd.logFormat });
+      await setupLogging({ level: cmd.logLevel, format: cmd.logFormat, file: cmd.logFile });
       const { serve } = await import("./server.ts");
       await serve(cmd.options);
       return 0;
     }
     case "join": {
-      await setupLogging({ level: cmd.logLevel, format: cmd.logFormat });
+      await setupLogging({ level: cmd.logLevel, format: cmd.logFormat, file: cmd.logFile });
       const { join } = await import("./peer.ts");
       return await join(cmd.options);
     }
     case "doctor": {
-      await setupLogging({ level: cmd.logLevel, format: cmd.logFormat });
+      await setupLogging({ level: cmd.logLevel, format: cmd.logFormat, file: cmd.logFile });
       const { doctor } = await import("./lib/roles/doctor.ts");
       return await doctor(cmd.options);
     }

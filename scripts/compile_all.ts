@@ -43,6 +43,15 @@ export const NO_DENORT = "deno compile needs the denort runtime for the target a
   "`deno task bundle`, then `deno run --allow-all --unstable-net dist/p2p.js serve` (any " +
   "machine with Deno)";
 
+/** {@link NO_DENORT}, or when `DENORT_BIN` names a file deno compile cannot use, that. */
+export function noDenort(denortBin: string | undefined): string {
+  if (!denortBin) return NO_DENORT;
+  return `deno compile cannot use DENORT_BIN=${denortBin} (no denort binary of Deno ` +
+    `${Deno.version.deno} for this machine there). Point DENORT_BIN at one, or use the ` +
+    "single-file build instead: `deno task bundle`, then `deno run --allow-all --unstable-net " +
+    "dist/p2p.js serve` (any machine with Deno)";
+}
+
 /**
  * Compiles `main.ts` for `target` (this machine's when undefined) into `output` (default
  * `dist/p2p-<target>`); returns the output path or throws with what went wrong and what to do.
@@ -63,7 +72,9 @@ export async function compile(target?: string, output?: string): Promise<string>
   }).output();
   if (out.success) return output;
   const err = new TextDecoder().decode(out.stderr);
-  if (/denort|dl\.deno\.land|dns error|download/i.test(err)) throw new Error(NO_DENORT);
+  if (/denort|dl\.deno\.land|dns error|download/i.test(err)) {
+    throw new Error(noDenort(Deno.env.get("DENORT_BIN")));
+  }
   await Deno.stderr.write(out.stderr);
   throw new Error(`deno compile for ${target ?? "this machine"} failed (exit ${out.code})`);
 }

@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { createHmac, hkdfSync, type KeyObject, scryptSync } from "node:crypto";
+import { createHmac, hkdfSync, type KeyObject, scrypt, scryptSync } from "node:crypto";
 import { base32 } from "./base32.ts";
 import { ed25519FromSeed, ed25519Sign } from "./ed25519.ts";
 
@@ -112,15 +112,38 @@ export function canonicalSecret(passphrase: string): string {
  * passphrase is empty.
  */
 export function deriveRoomKeys(room: string, passphrase: string): RoomKeys {
+  const secret = roomSecret(passphrase);
+  const { N, r, p, maxmem, keyLength } = ROOM_KDF;
+  return roomKeysOf(
+    new Uint8Array(scryptSync(utf8.encode(secret), roomSalt(room), keyLength, { N, r, p, maxmem })),
+  );
+}
+
+/**
+ * {@link deriveRoomKeys} with scrypt off the main thread: the same keys, while the program
+ * goes on (a chat screen stays responsive). Rejects if the passphrase is empty.
+ */
+export async function deriveRoomKeysAsync(room: string, passphrase: string): Promise<RoomKeys> {
+  const secret = roomSecret(passphrase);
+  const { N, r, p, maxmem, keyLength } = ROOM_KDF;
+  const ikm = await new Promise<Uint8Array>((resolve, reject) =>
+    scrypt(utf8.encode(secret), roomSalt(room), keyLength, { N, r, p, maxmem }, (e, key) => {
+      if (e) reject(e);
+      else resolve(new Uint8Array(key));
+    })
+  );
+  return roomKeysOf(ikm);
+}
+
+/** The canonical secret of `passphrase`; throws if it is empty. */
+function roomSecret(passphrase: string): string {
   const secret = canonicalSecret(passphrase);
   if (secret.length === 0) throw new Error("The room passphrase is empty");
-  const { N, r, p, maxmem, keyLength } = ROOM_KDF;
-  const ikm = new Uint8Array(scryptSync(utf8.encode(secret), roomSalt(room), keyLength, {
-    N,
-    r,
-    p,
-    maxmem,
-  }));
+  return secret;
+}
+
+/** The room's keys from scrypt's output `ikm` (wiped after). */
+function roomKeysOf(ikm: Uint8Array): RoomKeys {
   const seed = expand(ikm, ROOM_KDF.signInfo, ROOM_KDF.keyBytes);
   try {
     const signer = ed25519FromSeed(seed);

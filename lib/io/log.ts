@@ -1,6 +1,7 @@
 /**
- * Logging setup: LogTape with one synchronous sink on stderr, so stdout stays free for chat
- * and `--json` events, and no line is lost when the process exits right after logging. Lines
+ * Logging setup: LogTape with one synchronous sink on stderr (or a log file, `--log-file`), so
+ * stdout stays free for chat and `--json` events, and no line is lost when the process exits
+ * right after logging. Lines
  * are text (coloured only when stderr is a terminal and `NO_COLOR` is unset) or, for log
  * collectors, JSON lines ({@link jsonLogFormatter}).
  *
@@ -149,6 +150,11 @@ export interface LoggingOptions {
   format?: LogFormat;
   /** Colour text lines (default {@link stderrWantsColor}); JSON lines never have colour. */
   color?: boolean;
+  /**
+   * Append lines to this file (made with mode 0600; never coloured) instead of writing them to
+   * stderr. Throws when it cannot be opened, saying which file and what to do.
+   */
+  file?: string | undefined;
 }
 
 /** The formatter {@link setupLogging} uses for `o`. */
@@ -164,7 +170,9 @@ export function formatterFor(o: LoggingOptions = {}): TextFormatter {
  */
 export async function setupLogging(o: LoggingOptions | LogLevel = {}): Promise<void> {
   const opts: LoggingOptions = typeof o === "string" ? { level: o } : o;
-  const format = formatterFor(opts);
+  const file = opts.file === undefined ? null : openLogFile(opts.file);
+  const format = formatterFor(file ? { ...opts, color: false } : opts);
+  const out = file ?? Deno.stderr;
   await configure({
     reset: true,
     sinks: {
@@ -173,12 +181,13 @@ export async function setupLogging(o: LoggingOptions | LogLevel = {}): Promise<v
           if (LOG_LEVELS.indexOf(record.level) >= LOG_LEVELS.indexOf(redirect.lowest)) {
             redirect.to(logFormatter({ color: false })(record).trimEnd());
           }
-          return;
+          // A log file still gets every line; stderr would write into the input line.
+          if (!file) return;
         }
         try {
-          Deno.stderr.writeSync(encoder.encode(format(record)));
+          out.writeSync(encoder.encode(format(record)));
         } catch {
-          // stderr closed: nothing sensible left to do with a log line.
+          // stderr closed, or the disk full: nothing sensible left to do with a log line.
         }
       },
     },
@@ -187,6 +196,19 @@ export async function setupLogging(o: LoggingOptions | LogLevel = {}): Promise<v
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
     ],
   });
+}
+
+/** Opens `path` to append log lines (a new file is made with mode 0600). */
+function openLogFile(path: string): Deno.FsFile {
+  try {
+    return Deno.openSync(path, { append: true, create: true, mode: 0o600 });
+  } catch (e) {
+    throw new Error(
+      `Cannot open the log file ${path} (${
+        e instanceof Error ? e.message : String(e)
+      }); choose another --log-file`,
+    );
+  }
 }
 
 let redirect: { to: (line: string) => void; lowest: LogLevel } | null = null;

@@ -97,7 +97,7 @@ function sentence(f: NoticeFact): string {
     case "not-responding":
       return `${f.name} is not responding (nothing acknowledged for ${f.seconds} s); ${
         plural(f.waiting, "message part")
-      } wait for it`;
+      } ${f.waiting === 1 ? "waits" : "wait"} for it`;
     case "responding":
       return `${f.name} is responding again`;
     case "missed":
@@ -116,6 +116,6 @@ function sentence(f: NoticeFact): string {
 }
 
 /** `1 frame`, `2 frames`. */
-function plural(n: number, word: string): string {
+export function plural(n: number, word: string): string {
   return `${n} ${n === 1 ? word : `${word}s`}`;
 }

@@ -13,6 +13,7 @@ import type { Client } from "../peer/client.ts";
 import type { PeerInfo } from "../peer/remote_context.ts";
 import { displayName } from "../core/names.ts";
 import { monotonicNow } from "../io/udp.ts";
+import { MAX_MESSAGE } from "../peer/fragment.ts";
 import type { ChatScreen } from "./chat_screen.ts";
 import type { FileSession } from "./file_session.ts";
 import type { KnownFingerprints } from "./known_fingerprints.ts";
@@ -54,9 +55,18 @@ export class ChatInput {
   #self: string | null = null;
   /** Input waiting for the send queues to drain: resolved after the next step. */
   #room: (() => void) | undefined;
+  /** Lines (and `/msg` lines) that went to nobody: too long, nobody there, or queues full. */
+  #unsent = 0;
 
   constructor(o: ChatInputOptions) {
     this.#o = o;
+  }
+
+  /**
+   * How many typed lines went to nobody (a notice said why each time): the exit code says so.
+   */
+  get unsent(): number {
+    return this.#unsent;
   }
 
   /** Registered as `name`: the screen's prompt shows it. */
@@ -160,29 +170,37 @@ export class ChatInput {
     });
   }
 
-  /** Sends chat lines in one driver step (before registering, they wait in #pending). */
+  /**
+   * Sends chat lines (before registering, they wait in #pending). Piped lines go in one driver
+   * step per batch (sharing DATA frames); on the chat screen each line is a step of its own, so
+   * that our line, or the notice saying why it was not sent, shows in the order typed.
+   */
   #sendAll(texts: readonly string[]): void {
     if (texts.length === 0) return;
     if (!this.#sendable) {
       this.#pending.push(...texts);
       return;
     }
+    if (!this.#o.screen) return this.#sendStep(texts);
+    for (const text of texts) this.#sendStep([text]);
+  }
+
+  /** Sends `texts` in one driver step; says which went to nobody for want of peers. */
+  #sendStep(texts: readonly string[]): void {
     const { client, view, print } = this.#o;
     const sent: number[] = [];
     this.#o.step((now) => {
       for (const text of texts) sent.push(client.send(now, text));
     });
-    // On the chat screen our own lines are shown like everyone's, with our name.
-    if (this.#o.screen && this.#self !== null) {
-      for (let i = 0; i < texts.length; i++) {
-        if (sent[i] !== 0) {
-          print(view.event({ type: "message", from: this.#self, text: texts[i]! }));
-        }
-      }
-    }
-    if (sent.includes(0) && client.peers().length === 0) {
-      for (const n of sent) {
-        if (n === 0) print(view.notice("Nobody else is in the room; not sent"));
+    const alone = client.peers().length === 0;
+    for (const [i, text] of texts.entries()) {
+      if (sent[i] === 0) {
+        this.#unsent++;
+        // A line too long has had its notice from the client.
+        if (alone && !tooLong(text)) print(view.notice("Nobody else is in the room; not sent"));
+      } else if (this.#o.screen && this.#self !== null) {
+        // On the chat screen our own lines are shown like everyone's, with our name.
+        print(view.event({ type: "message", from: this.#self, text }));
       }
     }
   }
@@ -204,10 +222,12 @@ export class ChatInput {
     const { client, view, print } = this.#o;
     if (!this.#sendable) {
       print(view.notice("Not in the room yet; /msg waits for no one: try again soon"));
+      this.#unsent++;
       return;
     }
     let sent = 0;
     this.#o.step((now) => sent = client.sendPrivate(now, name, text));
+    if (sent === 0) this.#unsent++;
     if (sent > 0 && this.#o.screen && this.#self !== null) {
       print(view.event({ type: "message", from: this.#self, to: name, text, private: true }));
     }
@@ -220,4 +240,9 @@ export class ChatInput {
     if (why !== null) return this.#o.print(this.#o.view.notice(why));
     this.registered(this.#o.client.name);
   }
+}
+
+/** True when `text` is past the message limit (the client refuses it with a notice). */
+function tooLong(text: string): boolean {
+  return text.length * 3 > MAX_MESSAGE && new TextEncoder().encode(text).length > MAX_MESSAGE;
 }

@@ -21,6 +21,7 @@ import {
   type Interface,
   moveCursor,
 } from "node:readline";
+import { displayWidth } from "./view.ts";
 
 /** Options of {@link ChatScreen.open}. */
 export interface ChatScreenOptions {
@@ -127,7 +128,7 @@ export class ChatScreen {
    */
   #eraseEcho(line: string): void {
     const cols = this.#out.columns || 80;
-    const width = [...this.#rl.getPrompt()].length + [...line].length;
+    const width = displayWidth(this.#rl.getPrompt()) + displayWidth(line);
     const rows = Math.max(1, Math.ceil(width / cols));
     moveCursor(this.#out, 0, -rows);
     cursorTo(this.#out, 0);

@@ -143,6 +143,13 @@ const LOGGING = {
     shows: "info",
     parse: oneOf("log-level", LOG_LEVELS as readonly LogLevel[]),
   }),
+  "log-file": optional({
+    arg: "FILE",
+    help: "append log lines to FILE (made with mode 0600) instead of stderr; the chat screen " +
+      "still shows warnings",
+    shows: "stderr",
+    parse: fileName("log-file"),
+  }),
   verbose: flag("debug logging on stderr", { short: "v" }),
   quiet: flag("only warnings and errors on stderr", { short: "q" }),
   help: flag("show this help", { short: "h" }),
@@ -426,8 +433,10 @@ export const JOIN_COMMAND = {
   name: "join",
   usage: "p2p join [--server HOST:PORT --room NAME] [options]",
   about: "Joins a room. Lines typed on stdin go to every other peer in the room; received lines " +
-    'print as "[name] text". Commands: /peers, /quit, /help. End of input delivers what is ' +
-    "queued, then leaves.\n\n" +
+    'print as "[name] text". Commands: /peers, /msg, /me, /nick, /trust, /send, /help, /quit ' +
+    "(/help says more). End of input delivers what is queued, then leaves: exit code 0 when " +
+    "everything was delivered, 1 when a line reached nobody (too long, nobody there) or was " +
+    "never acknowledged.\n\n" +
     "A room is entered with a ticket (servers, room and secret in one string; from " +
     "P2P_TICKET, --ticket-file, --ticket, or pasted at the prompt) or with --server, --room " +
     "and the passphrase its members share (P2P_PASSPHRASE, --passphrase-file, or typed at the " +
@@ -695,15 +704,38 @@ export type Command =
   /** Print the version. */
   | { kind: "version"; text: string }
   /** Run the server. */
-  | { kind: "serve"; options: ServeOptions; logLevel: LogLevel; logFormat: LogFormat }
+  | { kind: "serve"; options: ServeOptions } & LogChoice
   /** Join a room. */
-  | { kind: "join"; options: JoinOptions; logLevel: LogLevel; logFormat: LogFormat }
+  | { kind: "join"; options: JoinOptions } & LogChoice
   /** Diagnose the network between this machine and a server. */
-  | { kind: "doctor"; options: DoctorCliOptions; logLevel: LogLevel; logFormat: LogFormat };
+  | { kind: "doctor"; options: DoctorCliOptions } & LogChoice;
+
+/** Where log lines go, at what level, in what form (`--log-level`, `-v`, `--log-file`...). */
+export interface LogChoice {
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** `--log-file`: append to this file instead of writing to stderr. */
+  logFile?: string;
+}
 
 /** Throws a {@link UsageError} for `command`. */
 function fail(command: string, message: string): never {
   throw new UsageError(message, command);
+}
+
+/** The log options of `v` (`--log-level` wins over `-v` / `-q`). */
+function logChoice(v: {
+  "log-level": LogLevel | undefined;
+  "log-format": LogFormat;
+  "log-file": string | undefined;
+  verbose: boolean;
+  quiet: boolean;
+}): LogChoice {
+  return {
+    logLevel: level(v),
+    logFormat: v["log-format"],
+    ...(v["log-file"] !== undefined ? { logFile: v["log-file"] } : {}),
+  };
 }
 
 /** `--log-level` wins over `-v` / `-q`. */
@@ -757,7 +789,7 @@ export function parseServe(args: readonly string[]): Command {
   else if (!v["no-ipv6"] && v.host === "0.0.0.0") options.ipv6 = { host: "::", required: false };
   const cluster = serveCluster(v, args);
   if (cluster) options.cluster = cluster;
-  return { kind: "serve", options, logLevel: level(v), logFormat: v["log-format"] };
+  return { kind: "serve", options, ...logChoice(v) };
 }
 
 /** The values `p2p serve`'s option table parses to. */
@@ -917,7 +949,8 @@ function joinCommand(
     },
   };
   options.logLevel = level(v);
-  return { kind: "join", options, logLevel: level(v), logFormat: v["log-format"] };
+  if (v["log-file"] !== undefined) options.logFile = v["log-file"];
+  return { kind: "join", options, ...logChoice(v) };
 }
 
 /** `--name`, or this host's name when it is a valid chat name (else a {@link UsageError}). */
@@ -969,7 +1002,6 @@ export function parseDoctor(args: readonly string[]): Command {
       timeout: v.timeout * 1000,
       lifetime: v.lifetime === undefined ? null : v.lifetime * 1000,
     },
-    logLevel: level(v),
-    logFormat: v["log-format"],
+    ...logChoice(v),
   };
 }

@@ -17,6 +17,7 @@ import { runHttp } from "../io/http.ts";
 import { systemRandom } from "../io/random.ts";
 import { defaultDownloadDir } from "../io/file_store.ts";
 import { Client } from "../peer/client.ts";
+import { plural } from "../peer/notices.ts";
 import type { RegistryOptions } from "../server/registry.ts";
 import type { PortMapHttp } from "../nat/portmap/mapper.ts";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "../wire/address.ts";
@@ -108,6 +109,8 @@ export interface JoinOptions {
    * above the input, from `warning` up unless this asks for more.
    */
   logLevel?: LogLevel;
+  /** `--log-file`: logs go to this file; the chat screen then shows only warnings and up. */
+  logFile?: string;
 }
 
 const log = getLogger(["p2p", "join"]);
@@ -133,8 +136,21 @@ const REGISTER_WAIT_MAX = 5 * 60_000;
 
 /** Runs a peer until stdin ends, /quit, or a signal. Returns the process exit code. */
 export async function join(o: JoinOptions): Promise<number> {
-  const creds = await credentials(o);
-  if (!creds) return 130;
+  // The chat screen opens as soon as nothing more is asked at the terminal: the room keys are
+  // derived (0.1 s of scrypt) and the servers resolved while it is up.
+  let output: Output | null = null;
+  try {
+    const creds = await credentials(o, () => output = openOutput(o));
+    if (!creds) return 130;
+    return await runPeer(o, creds, output ?? openOutput(o));
+  } finally {
+    closeOutput(output);
+  }
+}
+
+/** Resolves the servers and runs the peer until it ends; returns the exit code. */
+async function runPeer(o: JoinOptions, creds: Credentials, output: Output): Promise<number> {
+  const { screen, out, color } = output;
   // Over UDP, and over TCP or TLS where UDP gets no answer (see lib/roles/transports.ts).
   const tlsAdvice = new TlsAdvice(o.tlsCa !== undefined);
   const late = {
@@ -154,44 +170,56 @@ export async function join(o: JoinOptions): Promise<number> {
     (server) => late.closed(server),
   );
   const stun: Endpoint[] = [];
-  for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
-  const { screen, out, color } = openOutput(o);
   try {
-    const view = peerView({ json: o.json, color, bell: screen !== null });
-    const peer = new PeerProcess(o, view, creds, out, screen, stun, transports);
-    late.deliver = (from, data) => peer.deliver(from, data);
-    late.closed = (server) => peer.streamClosed(server);
-    const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-    const onSignal = () => peer.interrupt();
-    for (const s of signals) Deno.addSignalListener(s, onSignal);
-    try {
-      const input = o.sendFile
-        ? (async function* () {})()
-        : screen
-        ? screen.lines()
-        : readLineBatches(Deno.stdin.readable);
-      return await peer.run(input);
-    } finally {
-      for (const s of signals) Deno.removeSignalListener(s, onSignal);
-      await peer.close();
-      await transports.close();
-    }
+    for (const spec of o.stun ?? []) stun.push(await resolveServer(spec, "STUN server"));
+  } catch (e) {
+    await transports.close();
+    throw e;
+  }
+  const view = peerView({ json: o.json, color, bell: screen !== null });
+  const peer = new PeerProcess(o, view, creds, out, screen, stun, transports);
+  late.deliver = (from, data) => peer.deliver(from, data);
+  late.closed = (server) => peer.streamClosed(server);
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const onSignal = () => peer.interrupt();
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    const input = o.sendFile
+      ? (async function* () {})()
+      : screen
+      ? screen.lines()
+      : readLineBatches(Deno.stdin.readable);
+    return await peer.run(input);
   } finally {
-    out.flush();
-    if (screen) {
-      redirectLogs(null);
-      screen.close();
-    }
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await peer.close();
+    await transports.close();
+  }
+}
+
+/** Where the peer's lines go (see {@link openOutput}). */
+interface Output {
+  screen: ChatScreen | null;
+  out: OutputLines;
+  color: boolean;
+}
+
+/** Writes what is left and gives the terminal back. */
+function closeOutput(output: Output | null): void {
+  if (!output) return;
+  output.out.flush();
+  if (output.screen) {
+    redirectLogs(null);
+    output.screen.close();
   }
 }
 
 /**
  * Where the peer's lines go: a person at a terminal gets the chat screen (logs shown above the
- * input, from `warning` up unless more was asked for); pipes and `--json` keep the line protocol.
+ * input, from `warning` up unless more was asked for without a log file); pipes and `--json`
+ * keep the line protocol.
  */
-function openOutput(
-  o: JoinOptions,
-): { screen: ChatScreen | null; out: OutputLines; color: boolean } {
+function openOutput(o: JoinOptions): Output {
   const color = !o.json && Deno.stdout.isTerminal() && !Deno.noColor;
   const screen = !o.json && !o.sendFile && Deno.stdin.isTerminal() && Deno.stdout.isTerminal()
     ? ChatScreen.open({ prompt: "> " })
@@ -201,7 +229,8 @@ function openOutput(
     : new OutputLines(writeStdout);
   if (screen) {
     const level = o.logLevel ?? "info";
-    redirectLogs((line) => out.line(line), level === "info" ? "warning" : level);
+    const lowest = level === "info" || o.logFile !== undefined ? "warning" : level;
+    redirectLogs((line) => out.line(line), lowest);
   }
   return { screen, out, color };
 }
@@ -404,23 +433,30 @@ class PeerProcess {
   /**
    * The input ended: delivers what is queued before leaving, to the peers that answer (a stopped
    * one is not waited for: its goodbye would only come later); Ctrl-C stops waiting. Returns 1
-   * when something was left undelivered.
+   * when something was left undelivered, or a typed line went to nobody.
    */
   async #drain(): Promise<number> {
     const client = this.#client;
     const drained = () => client.awaiting(monotonicNow()) === 0 || this.#interrupted;
     await this.#until(drained, this.#o.drainTimeout);
     const unacknowledged = client.outstanding, forgotten = client.undelivered;
-    if (unacknowledged === 0 && forgotten === 0) return 0;
+    const unsent = this.#input.unsent;
+    if (unsent > 0) {
+      log.warning("{lines} typed reached nobody (too long, or nobody to send to)", {
+        lines: plural(unsent, "line"),
+      });
+    }
+    if (unacknowledged === 0 && forgotten === 0) return unsent > 0 ? 1 : 0;
     if (forgotten > 0) {
       log.warning(
-        "{count} message parts to peers that left and did not come back were never delivered",
-        { count: forgotten },
+        "{parts} to peers that left and did not come back {were} never delivered",
+        { parts: plural(forgotten, "message part"), were: forgotten === 1 ? "was" : "were" },
       );
     }
     if (unacknowledged > 0) {
-      log.warning("{count} message parts were not acknowledged before leaving", {
-        count: unacknowledged,
+      log.warning("{parts} {were} not acknowledged before leaving", {
+        parts: plural(unacknowledged, "message part"),
+        were: unacknowledged === 1 ? "was" : "were",
       });
     }
     return 1;

@@ -11,14 +11,18 @@ import { getLogger } from "@logtape/logtape";
 import { Identity } from "../crypto/identity.ts";
 import { fingerprint } from "../crypto/fingerprint.ts";
 import { base32 } from "../crypto/base32.ts";
-import { canonicalRoom, deriveRoomKeys, newRoomSecret, type RoomKeys } from "../crypto/room_key.ts";
+import {
+  canonicalRoom,
+  deriveRoomKeysAsync,
+  newRoomSecret,
+  type RoomKeys,
+} from "../crypto/room_key.ts";
 import { identityPath, loadOrCreateIdentity } from "../io/identity_store.ts";
 import { KnownPeers, knownPeersPath } from "../io/known_peers.ts";
 import { PASSPHRASE_ENV, PassphraseError } from "../io/passphrase.ts";
 import { systemRandom } from "../io/random.ts";
 import { readRoomEntry, TICKET_ENV } from "./room_entry.ts";
 import { encodeTicket, type Ticket } from "./ticket.ts";
-import { qrLines } from "./qr.ts";
 import { parseServerSpec } from "./transports.ts";
 import { JoinError } from "./join_error.ts";
 
@@ -61,17 +65,18 @@ export interface Credentials {
 }
 
 /**
- * Gets the passphrase (or makes one up for `--new-room`, printing it), derives the room keys,
- * loads or creates the identity and loads the known peers. Returns null when Ctrl-C ended the
- * passphrase prompt.
+ * Gets the passphrase (or makes one up for `--new-room`, printing it), loads or creates the
+ * identity, calls `entered` (the chat screen may open: nothing else is asked of the terminal),
+ * derives the room keys off the main thread and loads the known peers. Returns null when Ctrl-C
+ * ended the passphrase prompt.
  */
-export async function credentials(o: EntryOptions): Promise<Credentials | null> {
+export async function credentials(
+  o: EntryOptions,
+  entered: () => void = () => {},
+): Promise<Credentials | null> {
   const entry = await roomEntry(o);
   if (!entry) return null;
   const { roomName, passphrase, servers } = entry;
-  const t0 = performance.now();
-  const room = deriveRoomKeys(roomName, passphrase);
-  log.debug("Derived the room keys in {ms} ms", { ms: Math.round(performance.now() - t0) });
   const path = identityPath({
     XDG_CONFIG_HOME: Deno.env.get("XDG_CONFIG_HOME"),
     HOME: Deno.env.get("HOME"),
@@ -83,6 +88,10 @@ export async function credentials(o: EntryOptions): Promise<Credentials | null> 
   const fp = fingerprint(identity.publicKey);
   if (created) log.info("Made a new identity in {path}", { path });
   log.debug("Identity {path}, fingerprint {fp}", { path, fp });
+  entered();
+  const t0 = performance.now();
+  const room = await deriveRoomKeysAsync(roomName, passphrase);
+  log.debug("Derived the room keys in {ms} ms", { ms: Math.round(performance.now() - t0) });
   // The fingerprint is shown with the ready event (human and --json).
   const known = await KnownPeers.load(knownPeersPath(path), room.id);
   return { room, servers, identity, known };
@@ -98,7 +107,7 @@ async function roomEntry(
   if (o.newRoom) {
     passphrase = newRoomSecret(systemRandom);
     roomName ??= `room-${base32(systemRandom(4)).slice(0, 6)}`;
-    announceRoom(o, { servers: ticketServers(servers), room: roomName, passphrase });
+    await announceRoom(o, { servers: ticketServers(servers), room: roomName, passphrase });
   } else {
     try {
       const got = await readRoomEntry({
@@ -157,7 +166,7 @@ function ticketServers(specs: string[]): string[] {
  * at its prompt: nothing secret in shell history or `ps`), and with `--qr` the ticket as a QR
  * code; `--json` prints one `room` event with all of it.
  */
-function announceRoom(o: EntryOptions, t: Ticket): void {
+async function announceRoom(o: EntryOptions, t: Ticket): Promise<void> {
   const ticket = encodeTicket(t);
   const run = joinCommand();
   if (o.json) {
@@ -170,18 +179,30 @@ function announceRoom(o: EntryOptions, t: Ticket): void {
   console.log(`  ${ticket}`);
   console.log(`* On another machine run: ${run}`);
   console.log("  and paste the ticket at its prompt (or put it in P2P_TICKET)");
-  if (o.qr) { for (const line of qrLines(ticket)) console.log(line); }
+  if (!o.qr) return;
+  // Loaded only for --qr: the QR library is a CommonJS package (8 ms of every start-up).
+  const { qrLines } = await import("./qr.ts");
+  for (const line of qrLines(ticket)) console.log(line);
 }
 
 /**
  * The command that starts `p2p join` the way this process was started: the binary by its own
- * name, or Deno's task from a checkout (`npx -y deno@VERSION task join`).
+ * name, the single-file build by its file name, or Deno's task from a checkout
+ * (`npx -y deno@VERSION task join`).
  */
 function joinCommand(): string {
   const exe = Deno.execPath();
   const base = exe.slice(exe.lastIndexOf("/") + 1);
   if (base === "deno" || base === "deno.exe") {
+    // The single-file build (`deno task bundle`) runs as README says, from any directory.
+    const main = Deno.mainModule;
+    if (main.endsWith(".js")) {
+      return `deno run ${BUNDLE_FLAGS} ${main.slice(main.lastIndexOf("/") + 1)} join`;
+    }
     return `npx -y deno@${Deno.version.deno} task join`;
   }
   return `${base} join`;
 }
+
+/** How README runs the single-file build: every permission, and Deno's UDP. */
+export const BUNDLE_FLAGS = "--allow-all --unstable-net";

@@ -138,6 +138,26 @@ export function pathText(
   return "connecting";
 }
 
+/**
+ * The columns `s` takes in a terminal: combining marks none, East Asian wide and fullwidth
+ * characters (CJK, Hangul, fullwidth forms, most emoji) two, everything else one. Lines up
+ * `/peers` whatever script names are written in.
+ */
+export function displayWidth(s: string): number {
+  let w = 0;
+  for (const ch of s) {
+    if (/^[\p{M}\u200d]$/u.test(ch)) continue;
+    const c = ch.codePointAt(0)!;
+    const wide = (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf && c !== 0x303f) ||
+      (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+      (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+      (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+      (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd);
+    w += wide ? 2 : 1;
+  }
+  return w;
+}
+
 /** Turns what a peer has to show into output lines (without newlines at the end). */
 export interface PeerView {
   /** Lines for a client event; none for `fatal` (the caller reports it as an error). */
@@ -329,9 +349,9 @@ export class HumanView implements PeerView {
     ]);
     const head = ["name", "fingerprint", "path", "rtt", "via"];
     const widths = head.map((h, c) =>
-      Math.max([...h].length, ...rows.map((r) => [...r[c]!].length))
+      Math.max(displayWidth(h), ...rows.map((r) => displayWidth(r[c]!)))
     );
-    const pad = (s: string, w: number) => s + " ".repeat(Math.max(0, w - [...s].length));
+    const pad = (s: string, w: number) => s + " ".repeat(Math.max(0, w - displayWidth(s)));
     const row = (cells: string[]) =>
       `    ${cells.map((c, i) => pad(c, widths[i]!)).join("  ")}`.trimEnd();
     return [

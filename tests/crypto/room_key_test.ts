@@ -23,6 +23,7 @@ import {
   canonicalRoom,
   canonicalSecret,
   deriveRoomKeys,
+  deriveRoomKeysAsync,
   nameTag,
   newRoomSecret,
   ROOM_KDF,
@@ -70,6 +71,28 @@ Deno.test("room keys: the known answer for a fixed room and passphrase", () => {
   assert.equal(hex(keys.nameKey), KNOWN.nameKey);
   assert.equal(hex(nameTag(keys, "alice")), KNOWN.aliceTag);
   assert.equal(hex(roomSign(keys, enc.encode("hello"))), KNOWN.helloSig);
+});
+
+Deno.test("room keys: the derivation off the main thread gives the same keys, and the event loop runs meanwhile", async () => {
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  try {
+    const got = await deriveRoomKeysAsync(ROOM, PASS);
+    assert.equal(hex(got.id), KNOWN.id);
+    assert.equal(hex(got.psk), KNOWN.psk);
+    assert.equal(hex(got.nameKey), KNOWN.nameKey);
+    assert.deepEqual(
+      got.signKey.export({ format: "der", type: "pkcs8" }),
+      keys.signKey.export({
+        format: "der",
+        type: "pkcs8",
+      }),
+    );
+    assert.ok(ticks > 0, "timers fired while scrypt ran");
+  } finally {
+    clearInterval(timer);
+  }
+  await assert.rejects(() => deriveRoomKeysAsync(ROOM, "  "), /passphrase is empty/);
 });
 
 Deno.test("room keys: the documented construction, rebuilt from node's scrypt and HKDF", () => {

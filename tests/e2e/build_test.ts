@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { childEnv, P2pProcess, PEER_ENV } from "../support/proc.ts";
 import denoJson from "../../deno.json" with { type: "json" };
-import { COMPILE_FLAGS, PERMISSION_FLAGS } from "../../scripts/compile_all.ts";
+import { COMPILE_FLAGS, noDenort, PERMISSION_FLAGS } from "../../scripts/compile_all.ts";
+import { BUNDLE_FLAGS } from "../../lib/roles/join_entry.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const WAIT = 15_000;
@@ -82,6 +83,22 @@ Deno.test({
       const prefix = [Deno.execPath(), "run", ...COMPILE_FLAGS, "--no-config", file];
       const v = await run([...prefix, "--version"], dir);
       assert.equal(v.out.trim(), `p2p ${denoJson.version}`);
+      // As README says, from another directory; --new-room prints the line that runs it.
+      const readme = await Deno.readTextFile(`${ROOT}/README.md`);
+      const asReadme = `deno run ${BUNDLE_FLAGS} dist/p2p.js join`;
+      assert.ok(readme.replace(/\s+/g, " ").includes(asReadme), `README says ${asReadme}`);
+      const elsewhere = await Deno.makeTempDir({ prefix: "p2p-elsewhere-" });
+      try {
+        const args = ["join", "--server", "127.0.0.1:9", "--new-room", "--json", "--timeout", "1"];
+        const made = await run(
+          [Deno.execPath(), "run", ...BUNDLE_FLAGS.split(" "), file, ...args],
+          elsewhere,
+        );
+        const room = JSON.parse(made.out.split("\n")[0]!);
+        assert.equal(room.join, `deno run ${BUNDLE_FLAGS} p2p.js join`, made.out);
+      } finally {
+        await Deno.remove(elsewhere, { recursive: true });
+      }
       // Run without --unstable-net, as people do at first: the error names the fix.
       const plain = [Deno.execPath(), "run", "--allow-all", "--no-config", file];
       const bare = await run([...plain, "serve", "--host", "127.0.0.1", "--port", "0"], dir);
@@ -139,6 +156,21 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("deno task compile without a usable denort says what to do, in one line", async () => {
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "compile"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { DENORT_BIN: "/nonexistent/denort" },
+  }).output();
+  const err = new TextDecoder().decode(o.stderr).trim();
+  assert.equal(o.code, 1, err);
+  assert.equal(err, `p2p compile: ${noDenort("/nonexistent/denort")}`);
+  assert.match(err, /DENORT_BIN=\/nonexistent\/denort .*deno task bundle/);
+  assert.doesNotMatch(err, /Stack backtrace|dns error/);
 });
 
 Deno.test("the permissions are the same in deno.json's join task and the compiled binaries", () => {

@@ -138,6 +138,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "exit codes follow what happened: a refused 70 KB line exits 1, so does a line nobody got",
+  sanitizeResources: false,
+  async fn() {
+    await withRoom({ room: "codes", peers: ["a", "b"] }, async ({ peers: [a, b] }) => {
+      await a.waitFor(isPeer("b"), WAIT);
+      await b.waitFor(isPeer("a"), WAIT);
+      await a.send("y".repeat(70_000));
+      await a.send("short");
+      await a.waitFor((e) => e.event === "notice" && e.kind === "too-long", WAIT);
+      await a.closeStdin();
+      assert.equal(await a.wait(WAIT), 1, a.describe());
+      assert.match(a.stderr, /1 line typed reached nobody/);
+      await waitMessages(b, "a", ["short"]);
+      // Alone now: a line nobody receives.
+      await b.waitFor((e) => e.event === "left" && e.name === "a", WAIT);
+      await b.send("anyone?");
+      await b.waitFor((e) => e.event === "notice" && /not sent/.test(String(e.message)), WAIT);
+      await b.closeStdin();
+      assert.equal(await b.wait(WAIT), 1, b.describe());
+    });
+  },
+});
+
+Deno.test({
   name: "human mode prints status lines and [name] text",
   sanitizeResources: false,
   async fn() {

@@ -78,6 +78,36 @@ Deno.test("a restarted server's first roster makes no peer with a working direct
   }
 });
 
+Deno.test("a server down 3 minutes, then restarted: peers with direct paths keep each other and chat on", () => {
+  const net = new SimNet(2102);
+  const server = addServer(net);
+  const peers = ["alice", "bob", "carol"].map((n, i) => addPeer(net, n, at(i + 1)));
+  const [a, b, c] = peers as [SimPeer, SimPeer, SimPeer];
+  net.runUntilTrue(() =>
+    peers.every((p) => p.client.peers().filter((i) => i.path === "direct").length === 2)
+  );
+  mark(...peers);
+  net.detach(server);
+  const sent: string[] = [];
+  for (let i = 1; i <= 6; i++) {
+    a.client.send(net.now, `during ${i}`);
+    sent.push(`alice: during ${i}`);
+    net.run(30_000);
+  }
+  const fresh = restart(net, server);
+  net.revive(fresh);
+  net.runUntilTrue(() => fresh.peerCount === 3, 60_000);
+  a.client.send(net.now, "after");
+  net.run(UNLISTED_GRACE + 5_000);
+  for (const p of [b, c]) assert.deepEqual(p.messages(), [...sent, "alice: after"]);
+  for (const p of peers) {
+    const seen = since(p);
+    assert.deepEqual(seen.filter((e) => e.type === "left" || e.type === "peer"), [], p.client.name);
+    assert.ok(seen.some((e) => e.type === "server-lost"), "the outage is told");
+    assert.equal(p.client.peers().filter((i) => i.path === "direct").length, 2);
+  }
+});
+
 Deno.test("a server restart is learned at once: everyone registers again within 2 s of the first", () => {
   const net = new SimNet(2106, { latency: 20 });
   const server = addServer(net);

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { ShownPath } from "../../lib/peer/shown_path.ts";
+import { notice } from "../../lib/peer/notices.ts";
 import {
   NOT_RESPONDING_AFTER,
   Responsiveness,
@@ -66,4 +67,11 @@ Deno.test("responsiveness: our own stop is not the peer's silence", () => {
   const q = new Responsiveness(0);
   assert.equal(q.check(NOT_RESPONDING_AFTER, 0, false), false);
   assert.equal(q.acked(NOT_RESPONDING_AFTER + 1), false);
+});
+
+Deno.test("notices: plurals agree with their counts", () => {
+  const waiting = (n: number) =>
+    notice({ kind: "not-responding", name: "bob", seconds: 60, waiting: n }).message;
+  assert.match(waiting(1), /; 1 message part waits for it$/);
+  assert.match(waiting(3), /; 3 message parts wait for it$/);
 });

@@ -149,6 +149,10 @@ Deno.test("symmetric NATs on both sides fall back to the relay after about 3 s",
   net.run(2_000);
   assert.deepEqual(b.messages(), sent);
   assert.deepEqual(a.messages(), back);
+  // /peers shows the relayed path's RTT: messages' round trip through the server (4 hops).
+  const row = a.client.peers()[0]!;
+  assert.equal(row.path, "relay");
+  assert.ok(row.rtt !== null && row.rtt >= 40 && row.rtt < 200, `rtt ${row.rtt}`);
 });
 
 Deno.test("symmetric NAT to full cone goes direct via a peer-reflexive candidate", () => {

@@ -279,3 +279,66 @@ function stoppableWith(net: SimNet, name: string, n: number): SimPeer & { stop: 
   net.replace(p.client, stop);
   return Object.assign(p, { stop });
 }
+
+Deno.test("lines to a peer stopped 5 min, whom the server expired and reported left, arrive once when it wakes; nothing reported dropped", () => {
+  const net = new SimNet(2116);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  const from = a.drain().length;
+  b.stop.stopped = true;
+  const sent = [1, 2, 3].map((i) => `alice: while away ${i}`);
+  for (let i = 1; i <= 3; i++) {
+    a.client.send(net.now, `while away ${i}`);
+    net.run(1_000);
+  }
+  net.run(5 * 60_000);
+  const away = a.drain().slice(from);
+  assert.ok(
+    away.some((e) => e.type === "left" && e.name === "bob"),
+    "the server reported bob left",
+  );
+  assert.deepEqual(
+    away.filter((e) => e.type === "peer" && e.name === "bob" && e.path === "relay"),
+    [],
+    "never claimed relayed meanwhile",
+  );
+  b.stop.wake(net.now);
+  net.runUntilTrue(() => a.client.outstanding === 0 && a.client.peers().length === 1, 60_000);
+  net.run(10_000);
+  assert.deepEqual(b.messages().filter((m) => m.startsWith("alice")), sent, "each line once");
+  const after = a.drain().slice(from);
+  assert.deepEqual(kinds(after, "warning"), [], "nothing reported dropped");
+  assert.equal(a.client.undelivered, 0);
+  assert.equal(a.client.outstanding, 0);
+});
+
+Deno.test("lines to a peer that never comes back are given up after the 10 minutes its state is kept, said once", () => {
+  const net = new SimNet(2117);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  const from = a.drain().length;
+  b.stop.stopped = true;
+  for (let i = 1; i <= 3; i++) {
+    a.client.send(net.now, `into the void ${i}`);
+    net.run(1_000);
+  }
+  net.run(9 * 60_000);
+  assert.deepEqual(kinds(a.drain().slice(from), "warning"), [], "nothing given up before");
+  net.run(3 * 60_000);
+  const warnings = a.drain().slice(from).filter((e) => e.type === "warning");
+  assert.deepEqual(warnings.map((w) => w.type === "warning" && [w.kind, w.name]), [[
+    "undelivered",
+    "bob",
+  ]]);
+  assert.match(
+    warnings[0]!.type === "warning" ? warnings[0]!.message : "",
+    /bob left and did not come back; 3 message parts to it were never delivered/,
+  );
+  assert.equal(a.client.undelivered, 3, "the exit code will say so");
+});

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { decodeTicket, encodeTicket } from "../../lib/roles/ticket.ts";
+import { qrLines } from "../../lib/roles/qr.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import {
   type Command,
@@ -522,6 +523,11 @@ Deno.test("cli: -v and -q pick the log level", () => {
   }
   const v = parse("serve", "--verbose");
   assert.ok(v.kind === "serve" && v.logLevel === "debug");
+  const d = parse("doctor", "--server", "h:1", "-v");
+  assert.ok(d.kind === "doctor" && d.logLevel === "debug", "doctor -v too");
+  for (const cmd of ["join", "serve", "send", "doctor"]) {
+    assert.deepEqual(parse(cmd, "--version"), { kind: "version", text: `p2p ${denoJson.version}` });
+  }
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -668,6 +674,34 @@ Deno.test("cli process: join with no server listening exits 1 promptly with a cl
   assert.doesNotMatch(r.stderr, /^\s+at /m, `no stack trace\n${show(r)}`);
 });
 
+Deno.test("cli process: --log-file takes the log lines off stderr (mode 0600); one it cannot open is named", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2p-cli-" });
+  try {
+    const file = `${dir}/p2p.log`;
+    const args = [
+      "join",
+      "--server",
+      `127.0.0.1:${freeUdpPort()}`,
+      "--room",
+      "r",
+      "--timeout",
+      "1",
+    ];
+    const r = await runP2p([...args, "--log-file", file], { env: { P2P_PASSPHRASE: "pass" } });
+    assert.equal(r.code, 1, show(r));
+    // Only the final error is left on stderr: the log lines went to the file.
+    assert.deepEqual(r.stderr.trimEnd().split("\n").filter((l) => !l.startsWith("p2p: ")), []);
+    const logged = await Deno.readTextFile(file);
+    assert.match(logged, /INF\] p2p·join: Bound UDP/, logged);
+    assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+    const bad = await runP2p([...args, "--log-file", dir], { env: { P2P_PASSPHRASE: "pass" } });
+    assert.equal(bad.code, 1, show(bad));
+    assert.match(bad.stderr, new RegExp(`^p2p: Cannot open the log file ${dir} .*--log-file\n$`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // The room passphrase
 
@@ -735,6 +769,17 @@ Deno.test("cli process: --new-room --json prints the room event with its ticket 
   });
   assert.deepEqual(Object.keys(room).sort(), ["event", "join", "passphrase", "room", "ticket"]);
   assert.equal(events[1]?.event, "registering", show(r));
+});
+
+Deno.test("cli process: --new-room --qr prints the ticket, the command and the ticket's QR code", async () => {
+  const args = ["join", "--server", `127.0.0.1:${freeUdpPort()}`, "--new-room", "--qr"];
+  const r = await runP2p([...args, "--timeout", "1"]);
+  assert.equal(r.code, 1, show(r));
+  const lines = r.stdout.split("\n");
+  const ticket = lines[1]!.trim();
+  assert.ok(decodeTicket(ticket), show(r));
+  const qr = lines.filter((l) => /^[ █▀▄]+$/.test(l) && /[█▀▄]/.test(l));
+  assert.deepEqual(qr, qrLines(ticket).filter((l) => /[█▀▄]/.test(l)), show(r));
 });
 
 Deno.test("cli process: a ticket with a typo exits 2 saying so; no ticket and no terminal exits 2", async () => {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { ClientEvent, PeerInfo } from "../../lib/peer/client.ts";
 import {
+  displayWidth,
   HELP_LINES,
   HumanView,
   JsonView,
@@ -359,6 +360,22 @@ Deno.test("human view: /peers lists nobody, one peer, several peers", () => {
       "    eve   qrst-uvwx-yz23-4567  relayed     42 ms   carol",
     ],
   );
+});
+
+Deno.test("human view: /peers lines up names in any script (wide CJK, combining marks)", () => {
+  assert.equal(displayWidth("bob"), 3);
+  assert.equal(displayWidth("李小龙"), 6);
+  assert.equal(displayWidth("Jose\u0301"), 4);
+  assert.equal(displayWidth("민수"), 4);
+  const lines = new HumanView().peers([
+    peerInfo({ name: "李小龙", path: "direct", addr: BOB, rtt: 5 }),
+    peerInfo({ name: "Jose\u0301", fingerprint: FP_A, rtt: 7 }),
+    peerInfo({ name: "bob", rtt: 9 }),
+  ]);
+  // Every row's fingerprint starts at the same terminal column.
+  const columns = lines.slice(2).map((l) => displayWidth(l.slice(0, l.search(/[a-z2-7]{4}-/))));
+  assert.deepEqual(columns, [columns[0], columns[0], columns[0]], lines.join("\n"));
+  assert.equal(displayWidth(lines[1]!.slice(0, lines[1]!.indexOf("fingerprint"))), columns[0]);
 });
 
 Deno.test("human view: /help lists every command", () => {
