@@ -19,6 +19,8 @@ const DOCUMENTS = [
   "docs/churn.md",
   "docs/how-it-works.md",
   "docs/security.md",
+  "docs/server.md",
+  "docs/doctor.md",
 ];
 
 /**
