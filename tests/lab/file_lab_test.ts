@@ -1,7 +1,9 @@
 /**
  * File transfer between real processes through the NAT lab's routers, every file's SHA-256
  * checked: two peers behind port-restricted NATs (hole punched: direct), two behind symmetric
- * NATs (relayed through the server, or direct if a birthday search wins).
+ * NATs (relayed through the server, or direct if a birthday search wins), and a port-restricted ↔
+ * symmetric pair that goes direct by birthday probing first (the one-address server's second
+ * port tells the symmetric side that its NAT is hard).
  *
  * @module
  */
@@ -25,7 +27,7 @@ const done = (e: P2pEvent) => e.event === "file" && e.state === "done";
 const peerShown = (name: string) => (e: P2pEvent) => e.event === "peer" && e.name === name;
 
 Deno.test(labTest(
-  "file lab: a file through port-restricted NATs (direct) and through symmetric NATs",
+  "file lab: a file through port-restricted NATs (direct), symmetric NATs, and a birthday-punched path",
   async () => {
     await prepareProduct();
     const dir = await Deno.makeTempDir({ prefix: "p2p-file-lab-" });
@@ -35,11 +37,15 @@ Deno.test(labTest(
     const r2 = await lab.addRouter({ nat: "port-restricted", name: "r2" });
     const r3 = await lab.addRouter({ nat: "symmetric", name: "r3" });
     const r4 = await lab.addRouter({ nat: "symmetric", name: "r4" });
+    const r5 = await lab.addRouter({ nat: "port-restricted", name: "r5" });
+    const r6 = await lab.addRouter({ nat: "symmetric", name: "r6" });
     const hosts = {
       ann: await lab.addHost(r1, "ann"),
       ben: await lab.addHost(r2, "ben"),
       cat: await lab.addHost(r3, "cat"),
       dan: await lab.addHost(r4, "dan"),
+      eve: await lab.addHost(r5, "eve"),
+      fay: await lab.addHost(r6, "fay"),
     };
     const server = await startServer({ host: srvHost.ip, port: 7777, netns: srvHost.ns });
     const peers: P2pProcess[] = [];
@@ -84,6 +90,24 @@ Deno.test(labTest(
       assert.equal(sha(await Deno.readFile(String(got2.path))), sha(small));
       const route = dan.eventsOf("file").find((e) => e.state === "progress")?.route ?? toDan.path;
       console.log(`symmetric ↔ symmetric: the file went ${route}`);
+
+      // Port-restricted ↔ symmetric: relayed at first, then direct by birthday probing; the file
+      // goes over the punched path.
+      const eve = join_("eve", "files-c");
+      const fay = join_("fay", "files-c", rx("fay"));
+      const direct = (name: string) => (e: P2pEvent) => peerShown(name)(e) && e.path === "direct";
+      await eve.waitFor(direct("fay"), 30_000, "eve has fay direct (birthday probing)");
+      await fay.waitFor(direct("eve"), 30_000, "fay has eve direct");
+      const mid = data.subarray(0, 2_000_000);
+      const midPath = join(dir, "mid.bin");
+      await Deno.writeFile(midPath, mid);
+      await eve.send(`/send ${midPath}`);
+      const got3 = await fay.waitFor(done, WAIT, "fay has the file");
+      assert.equal(got3.sha256, sha(mid));
+      assert.equal(sha(await Deno.readFile(String(got3.path))), sha(mid));
+      const routes = fay.eventsOf("file").filter((e) => e.state === "progress").map((e) => e.route);
+      assert.ok(routes.length > 0 && routes.every((r) => r === "direct"), JSON.stringify(routes));
+      console.log(`port-restricted ↔ symmetric: ${routes.length} progress events, all direct`);
     } finally {
       await Promise.all(peers.map((p) => p.close()));
       await server.proc.close();
