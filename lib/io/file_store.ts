@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { Sha256 } from "../crypto/sha256.ts";
 import { leafHash, MerkleTree } from "../files/merkle.ts";
 import { decodeResume } from "../files/incoming.ts";
+import { InOrderHash } from "../files/in_order_hash.ts";
 import { numberedName, safeRelativePath } from "../files/safe_name.ts";
 import { toHex } from "../wire/codec.ts";
 import { type FileOffer, MAX_CHUNKS, MIN_CHUNK_SHIFT } from "../wire/file_frame.ts";
@@ -170,6 +171,8 @@ export type Prepared =
 interface Partial {
   file: Deno.FsFile;
   hex: string;
+  /** The whole file's SHA-256 as it is written (a fresh download; a resumed one is read back). */
+  hash?: InOrderHash;
   /** The safe relative path: directories, then the file's name. */
   parts: string[];
 }
@@ -259,7 +262,13 @@ export class FileStore {
       await this.#remove(this.#hidden(hex, "state"));
       file = await Deno.open(path, { write: true, read: true, createNew: true, mode: 0o600 });
     }
-    this.#partials.set(id, { file, hex, parts: safeRelativePath(offer.name) });
+    const fresh = (await file.stat()).size === 0;
+    this.#partials.set(id, {
+      file,
+      hex,
+      parts: safeRelativePath(offer.name),
+      ...(fresh ? { hash: new InOrderHash() } : {}),
+    });
   }
 
   /**
@@ -319,6 +328,14 @@ export class FileStore {
     await p.file.seek(position, Deno.SeekMode.Start);
     let n = 0;
     while (n < data.length) n += await p.file.write(data.subarray(n));
+    const h = p.hash;
+    if (!h) return;
+    h.written(position, data);
+    // Chunks written ahead that now continue the hashed bytes: read back once, hashed in order.
+    for (let r = h.pollReadBack(); r; r = h.pollReadBack()) {
+      const buf = new Uint8Array(r.length);
+      h.readBack(r.position, await readAt(p.file, r.position, buf) === r.length ? buf : null);
+    }
   }
 
   /**
@@ -389,7 +406,9 @@ export class FileStore {
     } finally {
       p.file.close();
     }
-    if (toHex(await hashFile(part)) !== toHex(offer.sha256)) {
+    // The hash taken as the chunks were written, or (a resumed download) the file read back.
+    const sum = p.hash?.digest(offer.size) ?? await hashFile(part);
+    if (toHex(sum) !== toHex(offer.sha256)) {
       await this.#remove(part);
       await this.#remove(this.#hidden(p.hex, "state"));
       return { ok: false, reason: "sha256 mismatch" };
