@@ -33,8 +33,23 @@ export const PERMISSION_FLAGS = [
   "--allow-write",
 ];
 
-/** Flags every binary is built with: {@link PERMISSION_FLAGS} and UDP support. */
-export const COMPILE_FLAGS = [...PERMISSION_FLAGS, "--unstable-net"];
+/**
+ * V8 flags `p2p` runs with (deno.json's `join` task and the binaries; tests/e2e/build_test.ts
+ * checks): `--optimize-for-size` keeps a peer's heap small and flat during a long transfer
+ * (every datagram's `node:crypto` cipher leaves about 2 KB of garbage: with V8's defaults the
+ * young generation and the garbage promoted before the first full collection took the resident
+ * set of a 2 GB transfer's sender and receiver past 150 MB; with it both stay near 90 MB, goodput
+ * unchanged; docs/benchmarks.md, "File transfer"). V8 reads its flags only at start-up
+ * (`node:v8`'s `setFlagsFromString` changes nothing later), so they are given on the command
+ * line; `deno run main.ts` without them runs with V8's defaults (or `DENO_V8_FLAGS`).
+ */
+export const V8_FLAGS = ["--optimize-for-size"];
+
+/** {@link V8_FLAGS} as the one `--v8-flags=...` argument of `deno run` and `deno compile`. */
+export const V8_FLAG_ARG = `--v8-flags=${V8_FLAGS.join(",")}`;
+
+/** Flags every binary is built with: {@link PERMISSION_FLAGS}, UDP support and {@link V8_FLAGS}. */
+export const COMPILE_FLAGS = [...PERMISSION_FLAGS, "--unstable-net", V8_FLAG_ARG];
 
 /** What to do when `deno compile` cannot get its runtime. */
 export const NO_DENORT = "deno compile needs the denort runtime for the target and could not " +
