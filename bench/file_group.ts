@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FILE_BLOCK } from "../lib/wire/file_frame.ts";
 import { LO, sleep } from "./support.ts";
+import { V8_FLAG_ARG } from "../scripts/compile_all.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -36,8 +37,11 @@ export class Peer {
   #waiters: (() => void)[] = [];
   #done: Promise<unknown>;
 
-  /** `deno run -A [denoFlags] main.ts args` with `env`. */
-  constructor(args: string[], env: Record<string, string>, denoFlags: string[] = []) {
+  /**
+   * `deno run -A [denoFlags] main.ts args` with `env`; `denoFlags` default to the V8 flags
+   * `deno task join` and the binaries run with (`V8_FLAG_ARG`).
+   */
+  constructor(args: string[], env: Record<string, string>, denoFlags: string[] = [V8_FLAG_ARG]) {
     const proc = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", ...denoFlags, MAIN, ...args],
       env,

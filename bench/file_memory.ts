@@ -9,9 +9,10 @@
  * quarter of the transfer (flat: about equal), and the anonymous and file-backed parts at its
  * peak; then one JSON line per process (`files_memory_sender_rss_mb`, `..._receiver_...`: value
  * the largest RSS in MB, baseline the goal's 100 MB, ratio baseline ÷ value, goal 1).
- * `deno run -A bench/file_memory.ts [--mb 2000] [--timeout 600] [--v8-flags FLAGS]` (FLAGS for
- * both peers, e.g. `--max-old-space-size=48` to see whether the growth is garbage V8 has not
- * collected yet or memory held; with `--trace-gc` the last full collections are printed).
+ * The peers run with the V8 flags of `deno task join` and the binaries (`V8_FLAGS` in
+ * scripts/compile_all.ts). `deno run -A bench/file_memory.ts [--mb 2000] [--timeout 600]
+ * [--v8-flags FLAGS]`: FLAGS for both peers instead (`none`: V8's defaults), e.g.
+ * `--optimize-for-size,--trace-gc` (the last full collections are then printed).
  *
  * @module
  */
@@ -19,6 +20,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { Peer } from "./file_group.ts";
 import { LO } from "./support.ts";
+import { V8_FLAG_ARG } from "../scripts/compile_all.ts";
 
 const { values: ARGS } = parseArgs({
   args: Deno.args,
@@ -97,7 +99,8 @@ async function main(): Promise<void> {
     const peer = (name: string, extra: string[]) => {
       const home = Deno.makeTempDirSync({ dir, prefix: "home-" });
       const args = ["join", "--server", addr, "--room", room, "--name", name, "--json"];
-      const flags = ARGS["v8-flags"] ? [`--v8-flags=${ARGS["v8-flags"]}`] : [];
+      const v8 = ARGS["v8-flags"];
+      const flags = v8 === undefined ? [V8_FLAG_ARG] : v8 === "none" ? [] : [`--v8-flags=${v8}`];
       const p = new Peer([...args, "--bind", LO, ...extra], {
         P2P_PASSPHRASE: `bench ${room}`,
         XDG_CONFIG_HOME: home,

@@ -14,8 +14,9 @@
  * Prints a table and one JSON line per figure (`name`, `value`, `baseline`, `ratio`, `goal`).
  * `deno task bench:files [--mb 50 --runs 3]`; `--only p2p` skips the baselines, `--profile DIR`
  * writes the sender's and the receiver's V8 CPU profiles (`sender.cpuprofile`,
- * `receiver.cpuprofile`) into DIR for `bench/profile_summary.ts`, `--peer-v8-flags FLAGS` runs the
- * two peers with `--v8-flags=FLAGS` (e.g. `--max-semi-space-size=2`). The resident set of the
+ * `receiver.cpuprofile`) into DIR for `bench/profile_summary.ts`. The two peers run with the V8
+ * flags of `deno task join` and the binaries (`V8_FLAGS` in scripts/compile_all.ts);
+ * `--peer-v8-flags FLAGS` runs them with `--v8-flags=FLAGS` instead (`none`: V8's defaults). The resident set of the
  * larger of the two is also shown at each quarter of the transfer (flat, or growing?).
  *
  * @module
@@ -24,6 +25,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FILE_BLOCK } from "../lib/wire/file_frame.ts";
 import { bindUdp, LO, processCpuMs, receiveEach, sleep } from "./support.ts";
+import { V8_FLAG_ARG } from "../scripts/compile_all.ts";
 
 const SELF = new URL(import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -296,7 +298,9 @@ async function p2pRun(file: string, size: number, dir: string): Promise<P2pResul
       const prof = ARGS.profile
         ? ["--cpu-prof", `--cpu-prof-dir=${ARGS.profile}`, `--cpu-prof-name=${name}.cpuprofile`]
         : [];
-      if (ARGS["peer-v8-flags"]) prof.push(`--v8-flags=${ARGS["peer-v8-flags"]}`);
+      const v8 = ARGS["peer-v8-flags"];
+      if (v8 === undefined) prof.push(V8_FLAG_ARG);
+      else if (v8 !== "none") prof.push(`--v8-flags=${v8}`);
       const c = new Child(
         ["run", "-A", ...prof, MAIN, "join", "--server", addr, "--room", room, "--name", name]
           .concat(["--json", "--bind", LO, ...extra]),

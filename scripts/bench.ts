@@ -678,7 +678,15 @@ function filesMarkdown(p: { figures: Figure[]; summary: string[] }): string {
     "(`bench/file_group.ts`): one sender `/send`s 100 MB to a room of 4 receivers, which fetch " +
     "from each other too; `files_group_upload` is the file's size over the sender's uploaded " +
     "file bytes (goal: at most 1.5 copies), `files_group_time` a single transfer's time over the " +
-    "group's. Memory during a 2 GB transfer: `deno task bench:memory` (not run here: minutes).",
+    "group's. Memory during a 2 GB transfer: `deno task bench:memory` (not run here: minutes; " +
+    "peers with the V8 flags of `deno task join` and the binaries, `V8_FLAGS` in " +
+    "scripts/compile_all.ts). Measured at commit 391e798, two runs: the sender's RSS 66 MB " +
+    "before, at most 96 and 93 MB (RssAnon 52 and 48 MB, RssFile 44–45 MB: the mapped deno " +
+    "binary), mean 85 MB over the first quarter of the transfer and 93 and 88 MB over the last; " +
+    "the receiver's 66 and 65 MB before, at most 93 and 88 MB (anon 48 and 43 MB), 80 and 78 MB " +
+    "over the first quarter, 89 and 84 MB over the last. With V8's defaults (commit 89fce34): " +
+    "sender 69 -> 200 MB (anon 155 MB; 120 MB over the first quarter, 184 MB over the last), " +
+    "receiver 69 -> 166 MB (anon 122 MB; 103, 160 MB).",
     "",
     ...p.summary,
   ].join("\n");

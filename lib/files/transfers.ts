@@ -256,9 +256,9 @@ export class FileTransfers {
   pollFrame(now: number): { to: string; frame: FileFrame } | undefined {
     const c = this.#out.control.shift();
     if (c) return c;
-    for (const [peer, l] of this.#links) {
+    for (const l of this.#links.values()) {
       const ack = l.in.pollAck(now);
-      if (ack) return { to: peer, frame: ack };
+      if (ack) return { to: l.uplink.peer, frame: ack };
     }
     for (let i = 0; i < this.#rr.length; i++) {
       const peer = this.#rr.shift()!;

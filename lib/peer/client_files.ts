@@ -36,6 +36,8 @@ export class ClientFiles {
   #peers: PeerTable;
   #drops: Record<string, number>;
   #in: [RemotePeer, FileFrame][] = [];
+  /** The remotes a step sent file frames to (one set, cleared after each step). */
+  #sent = new Set<RemotePeer>();
   #now = 0;
   /** The last progress of each running transfer (`id>peer`): when, bytes, rate. */
   #rates = new Map<string, { at: number; bytes: number; rate: number }>();
@@ -54,14 +56,20 @@ export class ClientFiles {
   /** The end of a client step at `now`: frames in, then frames out; their remotes in `touched`. */
   step(now: number, touched: (r: RemotePeer) => void): void {
     this.#now = now;
-    for (const [r, f] of this.#in.splice(0)) this.core.handleFrame(r.key, f, now);
-    const sent = new Set<RemotePeer>();
+    // Run once per datagram: nothing is allocated here unless frames come in or go out.
+    const inbox = this.#in, n = inbox.length;
+    for (let i = 0; i < n; i++) this.core.handleFrame(inbox[i]![0].key, inbox[i]![1], now);
+    if (inbox.length === n) inbox.length = 0;
+    else inbox.splice(0, n);
+    const sent = this.#sent;
     for (let o = this.core.pollFrame(now); o; o = this.core.pollFrame(now)) {
       const r = this.#peers.get(o.to);
       if (!r || !r.sendFile(now, o.frame)) countDrop(this.#drops, "file-unsendable");
       else sent.add(r);
     }
+    if (sent.size === 0) return;
     for (const r of sent) touched(r);
+    sent.clear();
   }
 
   /** Timers at `now`. */

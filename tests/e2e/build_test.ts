@@ -8,7 +8,12 @@
 import assert from "node:assert/strict";
 import { childEnv, P2pProcess, PEER_ENV } from "../support/proc.ts";
 import denoJson from "../../deno.json" with { type: "json" };
-import { COMPILE_FLAGS, noDenort, PERMISSION_FLAGS } from "../../scripts/compile_all.ts";
+import {
+  COMPILE_FLAGS,
+  noDenort,
+  PERMISSION_FLAGS,
+  V8_FLAG_ARG,
+} from "../../scripts/compile_all.ts";
 import { BUNDLE_FLAGS } from "../../lib/roles/join_entry.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -173,11 +178,11 @@ Deno.test("deno task compile without a usable denort says what to do, in one lin
   assert.doesNotMatch(err, /Stack backtrace|dns error/);
 });
 
-Deno.test("the permissions are the same in deno.json's join task and the compiled binaries", () => {
+Deno.test("the permissions and V8 flags are the same in deno.json's join task and the compiled binaries", () => {
   const flags = (task: string) => task.split(/\s+/).filter((w) => w.startsWith("--"));
   const join = flags(denoJson.tasks.join);
-  assert.deepEqual(join, PERMISSION_FLAGS, denoJson.tasks.join);
-  assert.deepEqual(COMPILE_FLAGS, [...PERMISSION_FLAGS, "--unstable-net"]);
+  assert.deepEqual(join, [...PERMISSION_FLAGS, V8_FLAG_ARG], denoJson.tasks.join);
+  assert.deepEqual(COMPILE_FLAGS, [...PERMISSION_FLAGS, "--unstable-net", V8_FLAG_ARG]);
   assert.match(denoJson.tasks.compile, /scripts\/compile_all\.ts --here$/);
   assert.ok(!join.includes("--allow-all") && !join.includes("-A"));
 });

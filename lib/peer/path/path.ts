@@ -233,17 +233,19 @@ export class PathMachine {
 
   /** Earliest time {@link handleTimeout} has work. */
   nextTimeout(): number | undefined {
-    const ts: number[] = [];
-    if (this.#round) ts.push(Math.min(this.#round.nextProbe, this.#round.end));
-    if (this.#nextRound !== undefined) ts.push(this.#nextRound);
-    if (this.#state === "direct") {
-      ts.push(
-        this.#awaitingSince === undefined
-          ? this.#lastSent + this.#o.keepalive
-          : Math.min(this.#nextLiveness, this.#awaitingSince + this.#o.deadAfter),
-      );
+    // Asked after every datagram of a transfer: a running minimum, no array.
+    let t: number | undefined;
+    if (this.#round) t = Math.min(this.#round.nextProbe, this.#round.end);
+    if (this.#nextRound !== undefined) {
+      t = t === undefined ? this.#nextRound : Math.min(t, this.#nextRound);
     }
-    return ts.length ? Math.min(...ts) : undefined;
+    if (this.#state === "direct") {
+      const d = this.#awaitingSince === undefined
+        ? this.#lastSent + this.#o.keepalive
+        : Math.min(this.#nextLiveness, this.#awaitingSince + this.#o.deadAfter);
+      t = t === undefined ? d : Math.min(t, d);
+    }
+    return t;
   }
 
   /**
