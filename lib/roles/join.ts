@@ -404,7 +404,9 @@ class PeerProcess {
     const client = this.#client;
     const drained = () => client.awaiting(monotonicNow()) === 0 || this.#interrupted;
     await this.#until(drained, this.#o.drainTimeout);
-    const unacknowledged = client.outstanding, forgotten = client.undelivered;
+    // Leaving gives up what still waits for peers that left (kept, in case they came back).
+    const unacknowledged = client.outstanding;
+    const forgotten = client.undelivered + client.departedOutstanding;
     if (unacknowledged === 0 && forgotten === 0) return 0;
     if (forgotten > 0) {
       log.warning(

@@ -2,15 +2,20 @@
  * Processes that stop (SIGSTOP, a suspended laptop) and wake up with datagrams waiting in their
  * socket (issue 21), over the simulated network with virtual time: nothing given up on either
  * side, no path flipped to the relay by our own silence, ACKs from a peer the server expired
- * still clearing what waited for it.
+ * still clearing what waited for it; a peer that leaves meanwhile tells it what it missed.
  */
 import assert from "node:assert/strict";
-import { type Client, type ClientEvent, UNANSWERED_AFTER } from "../../lib/peer/client.ts";
+import {
+  type Client,
+  type ClientEvent,
+  DEPARTED_KEEP,
+  UNANSWERED_AFTER,
+} from "../../lib/peer/client.ts";
 import type { SansIo } from "../../lib/io/udp.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
 import { Registry } from "../../lib/server/registry.ts";
-import { addPeer, addServer, SimNet, type SimPeer } from "../support/sim.ts";
+import { addPeer, addServer, SERVER, SimNet, type SimPeer } from "../support/sim.ts";
 
 const at = (n: number) => ({ hostname: `192.0.2.${10 * n}`, port: 1000 * n });
 
@@ -142,6 +147,71 @@ Deno.test("a goodbye reaches a stopped peer through its socket when the server c
     [["alice", "bye"]],
     "read from the socket on waking: no ghost",
   );
+});
+
+Deno.test("a peer that leaves while another is stopped: the stopped one is told what it missed", () => {
+  const net = new SimNet(2116);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  b.stop.stopped = true;
+  for (const line of ["one", "two", "three", "four"]) {
+    a.client.send(net.now, line);
+    net.run(2_000);
+  }
+  assert.equal(a.client.outstanding, 4, "nothing acknowledged");
+  a.client.leave(net.now);
+  net.runUntilTrue(() => a.client.farewellDone, 2_000);
+  net.detach(a.client);
+  const from = b.drain().length;
+  b.stop.wake(net.now);
+  net.run(3_000);
+  const seen = b.drain().slice(from);
+  // alice's oldest line was retried into bob's socket; the others never left her queue.
+  assert.deepEqual(b.messages(), ["alice: one"]);
+  assert.deepEqual(
+    seen.flatMap((e) => e.type === "notice" && e.kind === "missed" ? [e.message] : []),
+    ["Missed lines from alice: 3 frames of theirs never arrived (they gave them up)"],
+  );
+  assert.deepEqual(
+    seen.flatMap((e) => e.type === "left" ? [[e.name, e.reason]] : []),
+    [["alice", "bye"]],
+  );
+  assert.deepEqual(Object.keys(b.client.drops).filter((k) => k.startsWith("chat")), []);
+});
+
+Deno.test("a departed peer's ACKs still count; a warning only when it is forgotten, for what it never got", () => {
+  const net = new SimNet(2117);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  b.stop.stopped = true;
+  a.client.send(net.now, "one"); // retried into bob's socket while he sleeps
+  net.run(10_000);
+  a.client.send(net.now, "two"); // waits behind it: bob answers nothing
+  const warnings = () => a.drain().flatMap((e) => e.type === "warning" ? [e.message] : []);
+  // The server expires bob; his direct path died long ago: alice departs him.
+  net.runUntilTrue(() => a.drain().some((e) => e.type === "left" && e.name === "bob"), 120_000);
+  const departedAt = net.now;
+  assert.equal(a.client.departedOutstanding, 2, "both lines wait for bob, departed");
+  // bob wakes but cannot reach the server any more: alice holds him departed all along.
+  net.block = (from, to) => from.port === at(2).port && to.port === SERVER.port;
+  b.stop.wake(net.now);
+  net.run(5_000);
+  assert.deepEqual(b.messages(), ["alice: one"]);
+  assert.equal(a.client.departedOutstanding, 1, "bob's ACK of the line he read cleared it");
+  net.runUntil(departedAt + DEPARTED_KEEP - 1_000);
+  assert.deepEqual(warnings(), [], "nothing given up while bob may come back");
+  net.runUntil(departedAt + DEPARTED_KEEP + 1_000);
+  assert.deepEqual(warnings(), [
+    "bob left and did not come back; 1 message part to it was never delivered",
+  ]);
+  assert.equal(a.client.undelivered, 1);
+  assert.equal(a.client.departedOutstanding, 0);
 });
 
 Deno.test("a peer waking from a stop judges no one unlisted by its own silence", () => {
