@@ -15,6 +15,7 @@ import type { SansIo } from "../../lib/io/udp.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
 import { Registry } from "../../lib/server/registry.ts";
+import { UNLISTED_GRACE } from "../../lib/peer/membership.ts";
 import { addPeer, addServer, SERVER, SimNet, type SimPeer } from "../support/sim.ts";
 
 const at = (n: number) => ({ hostname: `192.0.2.${10 * n}`, port: 1000 * n });
@@ -212,6 +213,40 @@ Deno.test("a departed peer's ACKs still count; a warning only when it is forgott
   ]);
   assert.equal(a.client.undelivered, 1);
   assert.equal(a.client.departedOutstanding, 0);
+});
+
+Deno.test("a peer waking from a long stop lists no one who left meanwhile for long", () => {
+  const net = new SimNet(2118);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  const c = addPeer(net, "carol", at(3));
+  net.runUntilTrue(() =>
+    [a, b, c].every((p) => p.client.peers().filter((i) => i.path === "direct").length === 2)
+  );
+  net.run(2_000);
+  b.stop.stopped = true;
+  // The server expires bob (no LEFT reaches him), carol departs him (no goodbye either), then
+  // carol leaves; the server's LEFT goes to alice alone.
+  net.run(85_000);
+  c.client.leave(net.now);
+  net.runUntilTrue(() => c.client.farewellDone, 2_000);
+  net.detach(c.client);
+  net.run(5_000);
+  const from = b.drain().length;
+  const woke = net.now;
+  b.stop.wake(net.now);
+  // bob registers again; the same run of the server no longer lists carol, and nothing reaches
+  // her: she is gone now, not after a grace.
+  net.runUntilTrue(() => !b.client.peers().some((p) => p.name === "carol"), 40_000);
+  assert.ok(net.now - woke <= 5_000, `carol listed ${net.now - woke} ms after waking`);
+  const seen = b.drain().slice(from);
+  assert.deepEqual(
+    seen.flatMap((e) => e.type === "left" ? [[e.name, e.reason]] : []),
+    [["carol", "gone"]],
+  );
+  net.run(UNLISTED_GRACE);
+  assert.deepEqual(b.client.peers().map((p) => p.name), ["alice"], "alice stays");
 });
 
 Deno.test("a peer waking from a stop judges no one unlisted by its own silence", () => {
