@@ -29,7 +29,7 @@ import type { PeerTable } from "./peer_table.ts";
 import { RemotePeer } from "./remote.ts";
 import type { Introduction, RemoteContext } from "./remote_context.ts";
 import { idHex } from "../wire/header.ts";
-import { MAX_ROOM_SIZE } from "../wire/server_msg.ts";
+import { idDigest, MAX_ROOM_SIZE } from "../wire/server_msg.ts";
 
 /**
  * How long a present peer the server does not list is still shown and sent to without a working
@@ -80,6 +80,8 @@ export class Membership {
   #wokeAt = -Infinity;
   /** The server run (boot id, hex) whose INTRO or ROSTER last listed each present peer. */
   #listedBy = new Map<string, string>();
+  /** After a stop, until a roster read after its hold: the unlisted count in our digest. */
+  #confirming = false;
 
   /** Membership kept in `peers`, whose remote peers read `ctx`. */
   constructor(peers: PeerTable, ctx: RemoteContext, drops: Drops) {
@@ -94,6 +96,21 @@ export class Membership {
    */
   get synced(): boolean {
     return this.#synced;
+  }
+
+  /**
+   * The roster digest our PINGs carry: the peers the server lists as we hold it
+   * ({@link PeerTable.digest}); after a stop, until a roster read after its hold came, the
+   * unlisted peers too, so that the server, which may have dropped them meanwhile, answers with a
+   * ROSTER that says so (see {@link roster}).
+   */
+  get digest(): number {
+    let d = this.#peers.digest;
+    if (!this.#confirming) return d;
+    for (const r of this.#peers.values()) {
+      if (r.present && this.#peers.isUnlisted(r)) d ^= idDigest(r.id);
+    }
+    return d >>> 0;
   }
 
   /** The next remote peer made or touched, whose queues the caller drains. */
@@ -200,6 +217,7 @@ export class Membership {
       else if (!this.#peers.isUnlisted(r)) this.#peers.unlist(r, now + UNLISTED_GRACE);
     }
     for (const r of dropped) this.#depart(now, r, "gone");
+    if (fresh) this.#confirming = false;
   }
 
   /**
@@ -224,6 +242,7 @@ export class Membership {
    * once they have been silent long enough), and old departures are forgotten.
    */
   handleTimeout(now: number): void {
+    if (now >= this.#wokeAt + UNLISTED_GRACE) this.#confirming = false;
     for (const r of this.#peers.unlistedDue(now)) {
       const quietUntil = r.heardAt + UNLISTED_SILENCE;
       if (r.reachable) this.#peers.unlist(r, now + UNLISTED_GRACE);
@@ -240,6 +259,7 @@ export class Membership {
    */
   stalled(now: number): void {
     this.#wokeAt = now;
+    this.#confirming = true;
     this.#peers.postponeUnlisted(now + UNLISTED_GRACE);
   }
 

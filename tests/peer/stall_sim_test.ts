@@ -15,6 +15,7 @@ import type { SansIo } from "../../lib/io/udp.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
 import { Registry } from "../../lib/server/registry.ts";
+import { MsgType } from "../../lib/wire/header.ts";
 import { UNLISTED_GRACE } from "../../lib/peer/membership.ts";
 import { addPeer, addServer, SERVER, SimNet, type SimPeer } from "../support/sim.ts";
 
@@ -247,6 +248,44 @@ Deno.test("a peer waking from a long stop lists no one who left meanwhile for lo
   );
   net.run(UNLISTED_GRACE);
   assert.deepEqual(b.client.peers().map((p) => p.name), ["alice"], "alice stays");
+});
+
+Deno.test("a roster that waited in the socket does not keep a departed peer listed for the grace", () => {
+  const net = new SimNet(2119);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  const c = addPeer(net, "carol", at(3));
+  net.runUntilTrue(() =>
+    [a, b, c].every((p) => p.client.peers().filter((i) => i.path === "direct").length === 2)
+  );
+  net.run(2_000);
+  // carol leaves; her goodbye and the server's LEFT never reach bob (his socket overflowed).
+  net.block = (from, to) => to.port === at(2).port && from.port !== at(1).port;
+  c.client.leave(net.now);
+  net.runUntilTrue(() => c.client.farewellDone, 2_000);
+  net.detach(c.client);
+  net.run(1_000);
+  net.block = () => false;
+  // bob's next PING (carol still in his digest) gets a ROSTER without her; he is stopped before
+  // reading it, and sleeps 30 s (the server keeps him).
+  net.tamper = (_from, to, data) => {
+    if (to.port === at(2).port && data[3] === MsgType.Roster) b.stop.stopped = true;
+    return data;
+  };
+  net.runUntilTrue(() => b.stop.stopped, 30_000);
+  net.tamper = (_from, _to, data) => data;
+  net.run(30_000);
+  const from = b.drain().length;
+  const woke = net.now;
+  b.stop.wake(net.now);
+  net.runUntilTrue(() => !b.client.peers().some((p) => p.name === "carol"), 40_000);
+  assert.ok(net.now - woke <= 5_000, `carol listed ${net.now - woke} ms after waking`);
+  assert.deepEqual(
+    b.drain().slice(from).flatMap((e) => e.type === "left" ? [[e.name, e.reason]] : []),
+    [["carol", "gone"]],
+  );
+  assert.deepEqual(b.client.peers().map((p) => p.name), ["alice"]);
 });
 
 Deno.test("a peer waking from a stop judges no one unlisted by its own silence", () => {
