@@ -202,6 +202,14 @@ export class Client {
   }
 
   /**
+   * Message parts waiting for departed peers still kept: not given up while they may come back,
+   * but given up if we leave now.
+   */
+  get departedOutstanding(): number {
+    return this.#peers.departedOutstanding;
+  }
+
+  /**
    * Message parts never delivered: those waiting for a departed peer when it was forgotten
    * (nothing is given up before; see `lib/peer/membership.ts`).
    */

@@ -11,6 +11,7 @@
  */
 import { compareBytes } from "../core/bytes.ts";
 import type { Endpoint } from "../wire/address.ts";
+import { toHex } from "../wire/codec.ts";
 import { idHex } from "../wire/header.ts";
 import type { HandshakeFrame, SealedFrame } from "../wire/peer_frame.ts";
 import { decodeServerMsg, type ServerMsg } from "../wire/server_msg.ts";
@@ -132,7 +133,7 @@ export class ClientInbox {
         // Only peers a supernode introduced can be relayed to through it.
         if (sup) sup.introduce(step.key);
         else sn.handleServerWord(now, step.key, step.supernodeAt);
-        members.intro(now, step.intro, sup !== undefined);
+        members.intro(now, step.intro, sup !== undefined, bootHex(link.bootId));
         return this.#drain.members();
       case "left":
         sup?.introduced.delete(step.key);
@@ -141,7 +142,7 @@ export class ClientInbox {
         if (!sup) sn.handleServerWord(now, step.key, null);
         return;
       case "roster":
-        members.roster(now, step.ids, step.inCharge, link.registered);
+        members.roster(now, step.ids, step.inCharge, link.registered, bootHex(link.bootId));
         return this.#drain.members();
       case "relayed":
         return this.#relayed(now, step.from, step.payload);
@@ -205,4 +206,9 @@ export class ClientInbox {
     this.#p.link.resync(now);
     this.#drain.link();
   }
+}
+
+/** A server run's boot id as hex, if known. */
+function bootHex(boot: Uint8Array | null): string | undefined {
+  return boot ? toHex(boot) : undefined;
 }

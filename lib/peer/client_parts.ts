@@ -43,7 +43,9 @@ export function makeParts(options: ClientOptions, drops: Record<string, number>)
   const idKey = peerIdKey(options.idSeed ?? options.random(32));
   const id = idKey.id;
   const linkOptions = linkOptionsOf(options, idKey);
-  const link = new ServerLink(linkOptions, () => peers.digest);
+  // The digest is the membership's (after a stop it asks the server to confirm who is unlisted).
+  let members: Membership | undefined;
+  const link = new ServerLink(linkOptions, () => members?.digest ?? peers.digest);
   const discovery = new Discovery({
     // Always ask the p2p server (it answers STUN on its port), plus any --stun servers.
     // (over UDP: a server reached over TCP or TLS is asked at its UDP endpoint, if we have one)
@@ -71,7 +73,7 @@ export function makeParts(options: ClientOptions, drops: Record<string, number>)
   return {
     ...parts,
     fingerprint: fingerprint(options.identity.publicKey),
-    members: new Membership(peers, remoteContextOf(options, parts), drops),
+    members: members = new Membership(peers, remoteContextOf(options, parts), drops),
   };
 }
 

@@ -11,19 +11,25 @@
  * path to it still works, becomes _unlisted_: still shown, still sent to, lines to it queued; if
  * it is introduced again it simply carries on. Only when {@link UNLISTED_GRACE} passed, no path
  * to it works (neither direct nor through a supernode that answers) and it has been silent for
- * {@link UNLISTED_SILENCE} does it depart, as `gone`.
+ * {@link UNLISTED_SILENCE} does it depart, as `gone`. The exception follows our own stop: a peer
+ * the same run of the server (its boot id) listed before, left out of a roster that answers what
+ * we sent after waking, and not heard from since, departs at once: that server dropped it (it
+ * left, or was expired) while we were stopped, and its goodbye and the server's LEFT never reached
+ * us (our socket overflowed, or the server had expired us too). What we knew of its path is as
+ * old as our stop, so only its silence since counts.
  * A peer whose handshake shows the identity of another remote (the same user back under a new
  * id) replaces it: the old one is forgotten at once, with one `left` if it was shown.
  *
  * @module
  */
+import { STALL_GRACE } from "../core/stall.ts";
 import { countDrop, type Drops } from "./drops.ts";
 import { undelivered, type Warning } from "./identity_policy.ts";
 import type { PeerTable } from "./peer_table.ts";
 import { RemotePeer } from "./remote.ts";
 import type { Introduction, RemoteContext } from "./remote_context.ts";
 import { idHex } from "../wire/header.ts";
-import { MAX_ROOM_SIZE } from "../wire/server_msg.ts";
+import { idDigest, MAX_ROOM_SIZE } from "../wire/server_msg.ts";
 
 /**
  * How long a present peer the server does not list is still shown and sent to without a working
@@ -72,6 +78,10 @@ export class Membership {
   #synced = false;
   /** When we last woke up late (the process had been stopped; see {@link stalled}). */
   #wokeAt = -Infinity;
+  /** The server run (boot id, hex) whose INTRO or ROSTER last listed each present peer. */
+  #listedBy = new Map<string, string>();
+  /** After a stop, until a roster read after its hold: the unlisted count in our digest. */
+  #confirming = false;
 
   /** Membership kept in `peers`, whose remote peers read `ctx`. */
   constructor(peers: PeerTable, ctx: RemoteContext, drops: Drops) {
@@ -86,6 +96,21 @@ export class Membership {
    */
   get synced(): boolean {
     return this.#synced;
+  }
+
+  /**
+   * The roster digest our PINGs carry: the peers the server lists as we hold it
+   * ({@link PeerTable.digest}); after a stop, until a roster read after its hold came, the
+   * unlisted peers too, so that the server, which may have dropped them meanwhile, answers with a
+   * ROSTER that says so (see {@link roster}).
+   */
+  get digest(): number {
+    let d = this.#peers.digest;
+    if (!this.#confirming) return d;
+    for (const r of this.#peers.values()) {
+      if (r.present && this.#peers.isUnlisted(r)) d ^= idDigest(r.id);
+    }
+    return d >>> 0;
   }
 
   /** The next remote peer made or touched, whose queues the caller drains. */
@@ -112,9 +137,13 @@ export class Membership {
     if (this.#gone.length > MAX_ROOM_SIZE) this.#gone.shift();
   }
 
-  /** An INTRO's introduction (never of ourselves), from our supernode when `fromSupernode`. */
-  intro(now: number, intro: Introduction, fromSupernode: boolean): void {
+  /**
+   * An INTRO's introduction (never of ourselves), from our supernode when `fromSupernode`, else
+   * from the server whose run has boot id `boot` (hex; undefined before a WELCOME told it).
+   */
+  intro(now: number, intro: Introduction, fromSupernode: boolean, boot?: string): void {
     const key = idHex(intro.id);
+    if (!fromSupernode && boot !== undefined) this.#listedBy.set(key, boot);
     const known = this.#peers.get(key);
     if (!known) {
       if (this.#peers.isRetired(key, idHex(intro.epoch))) return this.#drop("intro-retired-epoch");
@@ -159,18 +188,36 @@ export class Membership {
   }
 
   /**
-   * A ROSTER listing `ids`: the present peers it leaves out are unlisted (see the module), those
+   * A ROSTER listing `ids`, from the server run with boot id `boot` (hex): the present peers it
+   * leaves out are unlisted, or depart when that run listed them before (see the module); those
    * it lists and we held unlisted are listed again.
    */
-  roster(now: number, ids: readonly Uint8Array[], inCharge: boolean, registered: boolean): void {
+  roster(
+    now: number,
+    ids: readonly Uint8Array[],
+    inCharge: boolean,
+    registered: boolean,
+    boot?: string,
+  ): void {
     if (!inCharge) return;
     if (registered) this.#synced = true;
     const listed = new Set(ids.map(idHex));
+    // Within the grace after our last stop, and read after its hold: an answer to what we sent
+    // since waking, not a roster that waited in our socket.
+    const held = this.#wokeAt + STALL_GRACE;
+    const fresh = registered && boot !== undefined && now >= held &&
+      now < this.#wokeAt + UNLISTED_GRACE;
+    const dropped: RemotePeer[] = [];
     for (const r of this.#peers.values()) {
       if (!r.present) continue;
-      if (listed.has(r.key)) this.#peers.relist(r);
+      if (listed.has(r.key)) {
+        this.#peers.relist(r);
+        if (boot !== undefined) this.#listedBy.set(r.key, boot);
+      } else if (fresh && this.#listedBy.get(r.key) === boot && r.heardAt < held) dropped.push(r);
       else if (!this.#peers.isUnlisted(r)) this.#peers.unlist(r, now + UNLISTED_GRACE);
     }
+    for (const r of dropped) this.#depart(now, r, "gone");
+    if (fresh) this.#confirming = false;
   }
 
   /**
@@ -184,6 +231,7 @@ export class Membership {
       if (other.shown) this.#events.push({ type: "left", name: other.name, reason: "gone" });
       other.hide();
       this.#peers.drop(other);
+      this.#listedBy.delete(other.key);
       this.#left(other.key);
     }
   }
@@ -194,6 +242,7 @@ export class Membership {
    * once they have been silent long enough), and old departures are forgotten.
    */
   handleTimeout(now: number): void {
+    if (now >= this.#wokeAt + UNLISTED_GRACE) this.#confirming = false;
     for (const r of this.#peers.unlistedDue(now)) {
       const quietUntil = r.heardAt + UNLISTED_SILENCE;
       if (r.reachable) this.#peers.unlist(r, now + UNLISTED_GRACE);
@@ -210,6 +259,7 @@ export class Membership {
    */
   stalled(now: number): void {
     this.#wokeAt = now;
+    this.#confirming = true;
     this.#peers.postponeUnlisted(now + UNLISTED_GRACE);
   }
 
@@ -230,6 +280,7 @@ export class Membership {
   #depart(now: number, r: RemotePeer, reason: LeftReason): void {
     const shown = r.shown;
     if (!this.#peers.depart(now, r)) return;
+    this.#listedBy.delete(r.key);
     this.#left(r.key);
     // Only a peer shown since its last introduction leaves visibly; the others leave silently.
     if (shown) this.#events.push({ type: "left", name: r.name, reason });

@@ -232,6 +232,13 @@ export class PeerTable implements PeerDirectory {
     return n;
   }
 
+  /** Messages queued or in flight to departed peers still kept (given up if we leave now). */
+  get departedOutstanding(): number {
+    let n = 0;
+    for (const r of this.#departed.values()) n += r.outstanding;
+    return n;
+  }
+
   /** Messages queued or in flight to present peers that answer (see {@link RemotePeer.answering}). */
   awaiting(now: number): number {
     let n = 0;

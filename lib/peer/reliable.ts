@@ -24,8 +24,9 @@
  * (everything below was acknowledged, so delivered, before), and the sender ignores ACKs of any
  * stream but its own. Both halves therefore resynchronise without a handshake. On the current
  * stream a `base` beyond what the receiver delivered means the sender dropped what lies between
- * (this implementation never does, but a peer may): the receiver delivers what it buffered of
- * it, counts the rest as `missed` (its caller tells the user) and carries on from `base`.
+ * (this implementation does only when it leaves with something unacknowledged, see
+ * {@link ReliableChannel.giveUp}): the receiver delivers what it buffered of it, counts the rest
+ * as `missed` (its caller tells the user) and carries on from `base`.
  *
  * Time is a number in milliseconds supplied by the caller.
  *
@@ -179,6 +180,15 @@ export class ReliableChannel {
    */
   expedite(now: number): void {
     this.#send.expedite(now);
+  }
+
+  /**
+   * Gives up everything not acknowledged (we are leaving) and returns the DATA frame, with an
+   * empty payload, whose `base` tells the receiver how much it missed; undefined when nothing
+   * was outstanding.
+   */
+  giveUp(): OutData | undefined {
+    return this.#send.giveUp();
   }
 
   /**

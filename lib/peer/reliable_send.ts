@@ -331,6 +331,28 @@ export class ReliableSender {
   }
 
   /**
+   * Gives up everything not acknowledged (we are leaving): what is in flight and what is queued
+   * is dropped, and the DATA frame returned, with an empty payload and a `base` equal to its own
+   * sequence, tells the receiver so: it delivers what it holds below `base` and counts the rest
+   * as missed (each queued payload counts as one sequence number). Undefined when nothing was
+   * outstanding.
+   */
+  giveUp(): OutData | undefined {
+    if (this.outstanding === 0) return undefined;
+    const seq = this.#nextSeq + this.queued;
+    this.#nextSeq = seq + 1;
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#continuing = false;
+    this.#inflight.clear();
+    this.#inflightBytes = this.#inflightPayloads = 0;
+    this.#earliest = Infinity;
+    this.#waiting = false;
+    const text = new Uint8Array(0);
+    return { stream: this.#stream, base: seq, seq, first: true, more: false, text, reason: "new" };
+  }
+
+  /**
    * Applies an ACK from the peer; ACKs of another stream are ignored. Payloads still in flight
    * that were sent {@link ReliableOptions.fastThreshold} transmissions before one now
    * acknowledged are made due once older than the loss delay (fast retransmit).

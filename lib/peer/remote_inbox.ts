@@ -182,6 +182,9 @@ export class RemoteInbox {
     // A delayed ACK goes out from the remote's next step when due.
     if (got.ack) route.send(now, got.ack, from, via);
     for (const bytes of got.messages) {
+      // An empty message is no message: a leaving peer's frame that gave lines up (its `base`
+      // already told how many were missed).
+      if (bytes.length === 0) continue;
       const m = decodeChat(bytes);
       if (!m.ok) this.#drop(m.reason);
       else if (m.value.kind === ChatKind.Nick) {

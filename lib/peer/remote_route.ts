@@ -23,6 +23,8 @@ import type { RemoteChannel } from "./remote_channel.ts";
 import type { RemoteOutbox } from "./remote_outbox.ts";
 import type { Introduction, PeerInfo, RemoteContext, RemoteOutput } from "./remote_context.ts";
 
+const GOODBYE: InnerFrame = { kind: InnerKind.Goodbye };
+
 /** What a {@link RemoteRoute} reads of the rest of its remote. */
 export interface RouteParts {
   /** The client as remotes see it. */
@@ -66,6 +68,8 @@ export class RemoteRoute {
   #watch = new RelayWatch();
   /** `relay-worse` news for the client (see {@link #worse}). */
   #relayNews: RemoteOutput[] = [];
+  /** The DATA frame that gave up what the peer had not acknowledged when we left, if any. */
+  #gap: InnerFrame | undefined;
 
   /** The route of the remote made of `parts`; no path until {@link start}. */
   constructor(parts: RouteParts) {
@@ -201,13 +205,19 @@ export class RemoteRoute {
 
   /**
    * Says goodbye along the path; on the relay, a copy also goes to the direct endpoint that
-   * worked last (a peer that was stopped reads it from its socket when it runs again).
+   * worked last (a peer that was stopped reads it from its socket when it runs again). What the
+   * peer has not acknowledged is given up, and the DATA frame that says so goes first, each time,
+   * so the peer is told how much it missed (see `ReliableChannel.giveUp`).
    */
   goodbye(now: number): void {
-    this.send(now, { kind: InnerKind.Goodbye });
+    const gave = this.#p.channel.giveUp();
+    if (gave) this.#gap = { kind: InnerKind.Data, ...gave };
+    const frames: InnerFrame[] = this.#gap ? [this.#gap, GOODBYE] : [GOODBYE];
     const last = this.#news.lastDirect;
-    if (last && !this.#path?.route() && !this.#p.ctx.settings.relayOnly) {
-      this.send(now, { kind: InnerKind.Goodbye }, last.addr, last.via);
+    const copy = last && !this.#path?.route() && !this.#p.ctx.settings.relayOnly;
+    for (const f of frames) {
+      this.send(now, f);
+      if (copy) this.send(now, f, last.addr, last.via);
     }
   }
 

@@ -439,7 +439,9 @@ class PeerProcess {
     const client = this.#client;
     const drained = () => client.awaiting(monotonicNow()) === 0 || this.#interrupted;
     await this.#until(drained, this.#o.drainTimeout);
-    const unacknowledged = client.outstanding, forgotten = client.undelivered;
+    // Leaving gives up what still waits for peers that left (kept, in case they came back).
+    const unacknowledged = client.outstanding;
+    const forgotten = client.undelivered + client.departedOutstanding;
     const unsent = this.#input.unsent;
     if (unsent > 0) {
       log.warning("{lines} typed reached nobody (too long, or nobody to send to)", {

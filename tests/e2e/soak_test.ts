@@ -112,6 +112,35 @@ Deno.test("soak checks: a left about a running peer is false, about a long-suspe
   assert.equal(checkSoak(record([inst(0, 0, [[2, peer(1)], [50, left]]), quit])).left.true, 1);
 });
 
+Deno.test("soak checks: a row names the instance the client showed, not the newest of its identity", () => {
+  const at = (port: number) => `127.0.0.1:${port}`;
+  const shown = (port: number): P2pEvent => ({ ...peer(1), path: "direct", addr: at(port) });
+  const ready = (port: number): P2pEvent => ({ event: "ready", name: "p1", public: at(port) });
+  const gone: P2pEvent = { event: "left", name: "p1", reason: "gone" };
+  // p1 quits at 30 s and comes back from another port at 41 s while p0 is stopped (20–59.9 s).
+  const old = inst(1, 1, [[1, ready(1001)], [2, peer(0)]], { leaveAt: 30 * S, exitAt: 30.5 * S });
+  const back = inst(2, 1, [[41, ready(1002)], [42, peer(0)]], { startAt: 40 * S, readyAt: 41 * S });
+  const asleep = { suspended: [{ from: 20 * S, to: 59.9 * S }] };
+  // On waking p0 reads what waited: a path change of the old instance, then its departure.
+  const a = inst(
+    0,
+    0,
+    [[2, shown(1001)], [60, shown(1001)], [60.1, gone], [61, shown(1002)]],
+    asleep,
+  );
+  const r = checkSoak(record([a, old, back], []));
+  assert.deepEqual([r.left.true, r.left.false], [1, 0]);
+  // The old instance shown anew after a `left` (its handshake completed from what waited): its
+  // address names it; its `left` later is true, and the time it was listed gone is a defect.
+  const a2 = inst(0, 0, [[2, shown(1001)], [60, gone], [60, shown(1001)], [70, gone], [
+    70,
+    shown(1002),
+  ]], asleep);
+  const r2 = checkSoak(record([a2, old, back], []));
+  assert.deepEqual([r2.left.true, r2.left.false], [2, 0]);
+  assert.ok(r2.whole.longest.some((d) => d.why === "p0#0 lists p1#1, gone" && d.ms > 10 * S));
+});
+
 Deno.test("soak checks: an undelivered warning is false if the peer then shows every line", () => {
   const warn: P2pEvent = { event: "warning", kind: "undelivered", name: "p1", message: "" };
   const asleep = { suspended: [{ from: 5 * S, to: 80 * S }] };

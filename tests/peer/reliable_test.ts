@@ -1469,3 +1469,36 @@ Deno.test("reliable: a silent peer gets one retry per timeout, no more; an ACK s
   assert.ok(rest.some((d) => d.reason === "resend") || rest.every((d) => d.reason === "new"));
   assert.equal(a.queued, 0, "every line waiting went out");
 });
+
+Deno.test("reliable: giving up when leaving: the receiver gets what it holds and counts the rest missed", () => {
+  const a = new ReliableChannel({}, 3);
+  const b = new ReliableChannel();
+  const got: string[] = [];
+  const take = (d: OutData) => {
+    const r = b.onData(d, 0);
+    for (const x of r.deliver) if (x.text.length) got.push(dec.decode(x.text));
+    return r;
+  };
+  assert.equal(a.giveUp(), undefined, "nothing outstanding, nothing to give up");
+  a.push(enc.encode("one"));
+  take(a.pollData(0)[0]!);
+  a.onAck(10, b.takeAck() ?? { stream: 3, cumulative: 1, selective: 0 });
+  a.push(enc.encode("two"));
+  a.push(enc.encode("three"));
+  a.pollData(20); // both go out (one batch or two), and are lost
+  // The peer stopped answering: the oldest is retried, later lines wait in the queue.
+  a.pollData(5_000);
+  a.push(enc.encode("four"));
+  a.push(enc.encode("five"));
+  assert.equal(a.outstanding, 4);
+  const gap = a.giveUp()!;
+  assert.equal(a.outstanding, 0, "nothing waits any more");
+  assert.equal(a.nextTimeout(), undefined, "no timer left");
+  assert.equal(gap.text.length, 0, "the frame carries no payload");
+  assert.equal(gap.base, gap.seq);
+  const r = take(gap);
+  assert.equal(r.missed, gap.seq - 2, "every frame after the first, sent or queued, is missed");
+  assert.ok(r.missed >= 3);
+  assert.deepEqual(got, ["one"]);
+  assert.equal(a.giveUp(), undefined, "given up once");
+});

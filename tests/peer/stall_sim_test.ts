@@ -2,15 +2,22 @@
  * Processes that stop (SIGSTOP, a suspended laptop) and wake up with datagrams waiting in their
  * socket (issue 21), over the simulated network with virtual time: nothing given up on either
  * side, no path flipped to the relay by our own silence, ACKs from a peer the server expired
- * still clearing what waited for it.
+ * still clearing what waited for it; a peer that leaves meanwhile tells it what it missed.
  */
 import assert from "node:assert/strict";
-import { type Client, type ClientEvent, UNANSWERED_AFTER } from "../../lib/peer/client.ts";
+import {
+  type Client,
+  type ClientEvent,
+  DEPARTED_KEEP,
+  UNANSWERED_AFTER,
+} from "../../lib/peer/client.ts";
 import type { SansIo } from "../../lib/io/udp.ts";
 import type { Endpoint } from "../../lib/wire/address.ts";
 import type { Transmit } from "../../lib/wire/transmit.ts";
 import { Registry } from "../../lib/server/registry.ts";
-import { addPeer, addServer, SimNet, type SimPeer } from "../support/sim.ts";
+import { MsgType } from "../../lib/wire/header.ts";
+import { UNLISTED_GRACE } from "../../lib/peer/membership.ts";
+import { addPeer, addServer, SERVER, SimNet, type SimPeer } from "../support/sim.ts";
 
 const at = (n: number) => ({ hostname: `192.0.2.${10 * n}`, port: 1000 * n });
 
@@ -142,6 +149,143 @@ Deno.test("a goodbye reaches a stopped peer through its socket when the server c
     [["alice", "bye"]],
     "read from the socket on waking: no ghost",
   );
+});
+
+Deno.test("a peer that leaves while another is stopped: the stopped one is told what it missed", () => {
+  const net = new SimNet(2116);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  b.stop.stopped = true;
+  for (const line of ["one", "two", "three", "four"]) {
+    a.client.send(net.now, line);
+    net.run(2_000);
+  }
+  assert.equal(a.client.outstanding, 4, "nothing acknowledged");
+  a.client.leave(net.now);
+  net.runUntilTrue(() => a.client.farewellDone, 2_000);
+  net.detach(a.client);
+  const from = b.drain().length;
+  b.stop.wake(net.now);
+  net.run(3_000);
+  const seen = b.drain().slice(from);
+  // alice's oldest line was retried into bob's socket; the others never left her queue.
+  assert.deepEqual(b.messages(), ["alice: one"]);
+  assert.deepEqual(
+    seen.flatMap((e) => e.type === "notice" && e.kind === "missed" ? [e.message] : []),
+    ["Missed lines from alice: 3 frames of theirs never arrived (they gave them up)"],
+  );
+  assert.deepEqual(
+    seen.flatMap((e) => e.type === "left" ? [[e.name, e.reason]] : []),
+    [["alice", "bye"]],
+  );
+  assert.deepEqual(Object.keys(b.client.drops).filter((k) => k.startsWith("chat")), []);
+});
+
+Deno.test("a departed peer's ACKs still count; a warning only when it is forgotten, for what it never got", () => {
+  const net = new SimNet(2117);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  b.stop.stopped = true;
+  a.client.send(net.now, "one"); // retried into bob's socket while he sleeps
+  net.run(10_000);
+  a.client.send(net.now, "two"); // waits behind it: bob answers nothing
+  const warnings = () => a.drain().flatMap((e) => e.type === "warning" ? [e.message] : []);
+  // The server expires bob; his direct path died long ago: alice departs him.
+  net.runUntilTrue(() => a.drain().some((e) => e.type === "left" && e.name === "bob"), 120_000);
+  const departedAt = net.now;
+  assert.equal(a.client.departedOutstanding, 2, "both lines wait for bob, departed");
+  // bob wakes but cannot reach the server any more: alice holds him departed all along.
+  net.block = (from, to) => from.port === at(2).port && to.port === SERVER.port;
+  b.stop.wake(net.now);
+  net.run(5_000);
+  assert.deepEqual(b.messages(), ["alice: one"]);
+  assert.equal(a.client.departedOutstanding, 1, "bob's ACK of the line he read cleared it");
+  net.runUntil(departedAt + DEPARTED_KEEP - 1_000);
+  assert.deepEqual(warnings(), [], "nothing given up while bob may come back");
+  net.runUntil(departedAt + DEPARTED_KEEP + 1_000);
+  assert.deepEqual(warnings(), [
+    "bob left and did not come back; 1 message part to it was never delivered",
+  ]);
+  assert.equal(a.client.undelivered, 1);
+  assert.equal(a.client.departedOutstanding, 0);
+});
+
+Deno.test("a peer waking from a long stop lists no one who left meanwhile for long", () => {
+  const net = new SimNet(2118);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  const c = addPeer(net, "carol", at(3));
+  net.runUntilTrue(() =>
+    [a, b, c].every((p) => p.client.peers().filter((i) => i.path === "direct").length === 2)
+  );
+  net.run(2_000);
+  b.stop.stopped = true;
+  // The server expires bob (no LEFT reaches him), carol departs him (no goodbye either), then
+  // carol leaves; the server's LEFT goes to alice alone.
+  net.run(85_000);
+  c.client.leave(net.now);
+  net.runUntilTrue(() => c.client.farewellDone, 2_000);
+  net.detach(c.client);
+  net.run(5_000);
+  const from = b.drain().length;
+  const woke = net.now;
+  b.stop.wake(net.now);
+  // bob registers again; the same run of the server no longer lists carol, and nothing reaches
+  // her: she is gone now, not after a grace.
+  net.runUntilTrue(() => !b.client.peers().some((p) => p.name === "carol"), 40_000);
+  assert.ok(net.now - woke <= 5_000, `carol listed ${net.now - woke} ms after waking`);
+  const seen = b.drain().slice(from);
+  assert.deepEqual(
+    seen.flatMap((e) => e.type === "left" ? [[e.name, e.reason]] : []),
+    [["carol", "gone"]],
+  );
+  net.run(UNLISTED_GRACE);
+  assert.deepEqual(b.client.peers().map((p) => p.name), ["alice"], "alice stays");
+});
+
+Deno.test("a roster that waited in the socket does not keep a departed peer listed for the grace", () => {
+  const net = new SimNet(2119);
+  addServer(net, { expireAfter: 75_000 });
+  const a = addPeer(net, "alice", at(1));
+  const b = stoppable(net, "bob", 2);
+  const c = addPeer(net, "carol", at(3));
+  net.runUntilTrue(() =>
+    [a, b, c].every((p) => p.client.peers().filter((i) => i.path === "direct").length === 2)
+  );
+  net.run(2_000);
+  // carol leaves; her goodbye and the server's LEFT never reach bob (his socket overflowed).
+  net.block = (from, to) => to.port === at(2).port && from.port !== at(1).port;
+  c.client.leave(net.now);
+  net.runUntilTrue(() => c.client.farewellDone, 2_000);
+  net.detach(c.client);
+  net.run(1_000);
+  net.block = () => false;
+  // bob's next PING (carol still in his digest) gets a ROSTER without her; he is stopped before
+  // reading it, and sleeps 30 s (the server keeps him).
+  net.tamper = (_from, to, data) => {
+    if (to.port === at(2).port && data[3] === MsgType.Roster) b.stop.stopped = true;
+    return data;
+  };
+  net.runUntilTrue(() => b.stop.stopped, 30_000);
+  net.tamper = (_from, _to, data) => data;
+  net.run(30_000);
+  const from = b.drain().length;
+  const woke = net.now;
+  b.stop.wake(net.now);
+  net.runUntilTrue(() => !b.client.peers().some((p) => p.name === "carol"), 40_000);
+  assert.ok(net.now - woke <= 5_000, `carol listed ${net.now - woke} ms after waking`);
+  assert.deepEqual(
+    b.drain().slice(from).flatMap((e) => e.type === "left" ? [[e.name, e.reason]] : []),
+    [["carol", "gone"]],
+  );
+  assert.deepEqual(b.client.peers().map((p) => p.name), ["alice"]);
 });
 
 Deno.test("a peer waking from a stop judges no one unlisted by its own silence", () => {

@@ -20,11 +20,12 @@
  *    instance was suspended long enough for the server to expire it (suspended at least
  *    expiry − keepalive, and still or until less than {@link CheckOptions.leftLagMs} before):
  *    those are counted apart as "left while suspended". A `left` names an instance by the name
- *    it registered with and the fingerprint the observer listed under that name; a ghost (an
- *    instance that exited without its goodbye arriving) going away is a true `left`: the ghost
- *    itself shows in (4), and a returning identity's changed name in (6). A `left` about a
- *    name the observer no longer listed (a second `left` without a `peer` between) is judged
- *    by the row it last listed, and counted as *repeated*: that fails too.
+ *    it registered with and the fingerprint the observer listed under that name (and, when the
+ *    row showed a direct address, the instance registered from it: see `instanceListed`); a
+ *    ghost (an instance that exited without its goodbye arriving) going away is a true `left`:
+ *    the ghost itself shows in (4), and a returning identity's changed name in (6). A `left`
+ *    about a name the observer no longer listed (a second `left` without a `peer` between) is
+ *    judged by the row it last listed, and counted as *repeated*: that fails too.
  * 3. **undelivered**: an `undelivered` warning is false when the peer it names was running when
  *    it was raised, or displayed every line the warning's sender sent it.
  * 4. **whole**: the room is whole when every running instance lists every other running one

@@ -259,8 +259,13 @@ export function label(i: InstanceRecord): string {
 export interface Listed {
   /** The fingerprint shown with the name. */
   fingerprint: string;
-  /** When the latest `peer` event for the name arrived. */
+  /**
+   * When the `peer` event that first showed this instance arrived (a later `peer` event of the
+   * same row is a path change of the same instance: it keeps this time).
+   */
   at: number;
+  /** The direct address last shown in the row (the instance's own on loopback), if any. */
+  addr?: string;
 }
 
 /** What one instance lists: name to the row of its latest `peer` event. */
@@ -272,7 +277,16 @@ export type View = Map<string, Listed>;
  */
 export function apply(view: View, e: P2pEvent, at: number): Listed | undefined {
   if (e.event === "peer" && typeof e.name === "string" && typeof e.fingerprint === "string") {
-    view.set(e.name, { fingerprint: e.fingerprint, at });
+    const addr = typeof e.addr === "string" ? e.addr : undefined;
+    const row = view.get(e.name);
+    // The same name and fingerprint again, without a `left` between: the client says that only
+    // of the instance it already shows (another instance of the identity replaces it with a
+    // `left` first), unless the direct address says otherwise.
+    const same = row?.fingerprint === e.fingerprint &&
+      (addr === undefined || row.addr === undefined || row.addr === addr);
+    const since = same ? row!.at : at;
+    const shown = addr ?? (same ? row!.addr : undefined);
+    view.set(e.name, { fingerprint: e.fingerprint, at: since, ...(shown ? { addr: shown } : {}) });
   } else if (e.event === "left" && typeof e.name === "string") {
     const row = view.get(e.name);
     view.delete(e.name);
@@ -306,8 +320,11 @@ const READ_SKEW = 1_000;
 
 /**
  * The instance a listed name stands for: of the slot with that fingerprint, registered under
- * that name, the latest that had registered when the `peer` event came. A peer that rejoins is a
- * new instance, announced by a new `peer` event.
+ * that name, the one whose address the row shows directly (on loopback a peer's direct address
+ * is its own socket's: exact even for an instance that left long before, shown by an observer
+ * that reads what waited in its socket after a stop), else the latest that had registered when
+ * the row's first `peer` event came. A peer that rejoins is a new instance, announced by a new
+ * `peer` event.
  */
 export function instanceListed(
   rec: SoakRecord,
@@ -319,9 +336,18 @@ export function instanceListed(
   let found: InstanceRecord | undefined;
   for (const i of rec.instances) {
     if (i.slot !== slot || i.readyName !== name || i.readyAt === undefined) continue;
+    if (row.addr !== undefined && publicOf(i) === row.addr) return i;
     if (i.readyAt <= row.at + READ_SKEW) found = i;
   }
   return found;
+}
+
+/** The address an instance registered from (its `ready` event's `public`). */
+function publicOf(i: InstanceRecord): string | undefined {
+  for (const { event } of i.events) {
+    if (event.event === "ready") return typeof event.public === "string" ? event.public : undefined;
+  }
+  return undefined;
 }
 
 /** Every line (`slot:seq`) each instance displayed, by instance id. */
