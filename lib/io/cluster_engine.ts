@@ -12,7 +12,10 @@
  */
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { NatsConnectionImpl, setTransportFactory } from "@nats-io/nats-core/internal";
+import { getLogger } from "@logtape/logtape";
 import { DenoNatsTransport } from "./nats_transport.ts";
+
+const log = getLogger(["p2p", "serve", "cluster"]);
 
 /** A NATS connection over Deno's own sockets (`nats_transport.ts`). */
 function connect(opts: ConnectionOptions): Promise<NatsConnection> {
@@ -154,7 +157,15 @@ export function connectEngine(url: EngineUrl, serverHex: string, h: EngineHandle
       // A callback per message (no async iterator: a promise less per message).
       c.subscribe(subject, {
         callback: (err, m) => {
-          if (!err) h.message(m.data);
+          if (err) return;
+          // A throw here would end the client's reader (and with it the connection): log it.
+          try {
+            h.message(m.data);
+          } catch (e) {
+            log.error("Cluster: a message from the engine failed: {error}", {
+              error: (e as Error).message,
+            });
+          }
         },
       });
     }

@@ -152,6 +152,18 @@ export class SourceFile {
 }
 
 /** Fills `buf` from `position`; the bytes read (short at the end), or null when none could be. */
+/** Chunks read back for the running hash in one write, at most. */
+const READ_BACKS_PER_WRITE = 8;
+
+/** Feeds `h` up to `most` ranges it asks back, read from `f`. */
+async function readBack(f: Deno.FsFile, h: InOrderHash, most: number): Promise<void> {
+  let n = 0;
+  for (let r = h.pollReadBack(); r && n < most; r = h.pollReadBack(), n++) {
+    const buf = new Uint8Array(r.length);
+    h.readBack(r.position, await readAt(f, r.position, buf) === r.length ? buf : null);
+  }
+}
+
 async function readAt(f: Deno.FsFile, position: number, buf: Uint8Array): Promise<number | null> {
   await f.seek(position, Deno.SeekMode.Start);
   let n = 0;
@@ -331,11 +343,9 @@ export class FileStore {
     const h = p.hash;
     if (!h) return;
     h.written(position, data);
-    // Chunks written ahead that now continue the hashed bytes: read back once, hashed in order.
-    for (let r = h.pollReadBack(); r; r = h.pollReadBack()) {
-      const buf = new Uint8Array(r.length);
-      h.readBack(r.position, await readAt(p.file, r.position, buf) === r.length ? buf : null);
-    }
+    // Chunks written ahead that now continue the hashed bytes, read back and hashed in order: a
+    // few per write (the transfer waits for it), the rest by later writes or at the end.
+    await readBack(p.file, h, READ_BACKS_PER_WRITE);
   }
 
   /**
@@ -403,10 +413,13 @@ export class FileStore {
     try {
       await p.file.truncate(offer.size);
       await p.file.sync();
+      // What is still ahead of the running hash, read back now.
+      if (p.hash) await readBack(p.file, p.hash, Infinity);
     } finally {
       p.file.close();
     }
-    // The hash taken as the chunks were written, or (a resumed download) the file read back.
+    // The hash taken as the chunks were written, or (a resumed download, or one the hash could
+    // not follow) the whole file read back.
     const sum = p.hash?.digest(offer.size) ?? await hashFile(part);
     if (toHex(sum) !== toHex(offer.sha256)) {
       await this.#remove(part);

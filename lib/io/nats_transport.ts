@@ -1,10 +1,15 @@
 /**
  * The NATS client's socket (**I/O**): a `Transport` for `@nats-io/nats-core` over Deno's own TCP
- * (and TLS when the server asks for it), in place of `@nats-io/transport-node`'s Node-compatible
- * streams, which cost a cluster server about a third of its CPU per registration (a
- * `node:net` write and a `Buffer` per message). The NATS protocol itself stays the library's:
- * this module only moves bytes. Writes are queued and joined while one is in flight; reads go
- * into a fresh buffer each (the client keeps them until parsed).
+ * (and TLS when the server requires or offers it, as `@nats-io/transport-node` does), in place of
+ * transport-node's Node-compatible streams (a `node:net` write and a `Buffer` per message). The
+ * NATS protocol itself stays the library's: this module only moves bytes. Writes are queued and
+ * joined while one is in flight, at most {@link MAX_PENDING} bytes (an engine that stops reading
+ * closes the connection, and the client reconnects); reads go into a fresh buffer each (the client
+ * keeps them until parsed).
+ *
+ * A dial that fails never resolves {@link DenoNatsTransport.closed} (the client would count a
+ * disconnection per failed attempt while the engine is down), and every socket opened is closed
+ * on any failure, before or after the server's INFO.
  *
  * @module
  */
@@ -13,6 +18,12 @@ import { extractProtocolMessage, type Transport } from "@nats-io/nats-core/inter
 
 /** Bytes read at a time. */
 const READ_SIZE = 64 * 1024;
+
+/** Longest INFO line accepted, bytes. */
+const MAX_INFO = 64 * 1024;
+
+/** Most bytes queued for the engine; beyond, the connection is closed. */
+export const MAX_PENDING = 16 * 1024 * 1024;
 
 /** The INFO line a NATS server sends first: its JSON. */
 const INFO = /^INFO\s+([^\r\n]+)\r\n/i;
@@ -26,10 +37,13 @@ export class DenoNatsTransport implements Transport {
   /** Why the connection closed, when by an error. */
   closeError?: Error;
   #conn?: Deno.Conn;
+  #connected = false;
   #encrypted = false;
   #done = false;
-  #first: Uint8Array[] = [];
+  /** The INFO line, the first thing the client parses. */
+  #info?: Uint8Array;
   #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
   #writing = false;
   #closed = Promise.withResolvers<void | Error>();
 
@@ -38,24 +52,25 @@ export class DenoNatsTransport implements Transport {
     return this.#done;
   }
 
-  /** Dials `server`, reads its INFO and upgrades to TLS when it asks (or offers and we want). */
+  /** Dials `server`, reads its INFO and upgrades to TLS when it asks (or offers it). */
   async connect(server: Server, opts: ConnectionOptions): Promise<void> {
     try {
       const tcp = await Deno.connect({ hostname: server.hostname, port: server.port });
+      this.#conn = tcp;
+      if (this.#done) throw new Error("The NATS connection was closed while it was being made");
       tcp.setNoDelay(true);
-      let conn: Deno.Conn = tcp;
-      const info = await this.#readInfo(conn);
-      const wantTls = info.tls_required === true ||
-        (info.tls_available === true && opts.tls !== null && opts.tls !== undefined);
-      if (wantTls) {
-        conn = await Deno.startTls(tcp, {
-          hostname: server.tlsName || server.hostname,
-        });
+      const info = await this.#readInfo(tcp);
+      if (info.tls_required === true || (info.tls_available === true && opts.tls !== null)) {
+        const tls = await Deno.startTls(tcp, { hostname: server.tlsName || server.hostname });
+        this.#conn = tls;
+        // The handshake now, so that a refused certificate fails the dial with its reason.
+        await tls.handshake();
         this.#encrypted = true;
       }
-      if (this.#done) conn.close();
-      this.#conn = conn;
+      if (this.#done) throw new Error("The NATS connection was closed while it was being made");
+      this.#connected = true;
     } catch (e) {
+      this.#drop();
       const err = e instanceof Error ? e : new Error(String(e));
       throw err instanceof Deno.errors.ConnectionRefused
         ? new Error("connection refused", { cause: err })
@@ -63,35 +78,38 @@ export class DenoNatsTransport implements Transport {
     }
   }
 
-  /** Reads until the first protocol line (INFO), which stays to be yielded to the client. */
+  /**
+   * Reads up to the end of the first protocol line (INFO), at most {@link MAX_INFO} bytes, and
+   * keeps that line to be yielded to the client; anything the server sent after it before a TLS
+   * upgrade is dropped (it must come again over TLS), and without one it is kept.
+   */
   async #readInfo(conn: Deno.Conn): Promise<{ tls_required?: boolean; tls_available?: boolean }> {
-    let all = new Uint8Array(0);
+    const all = new Uint8Array(MAX_INFO);
+    let have = 0;
     for (;;) {
-      const buf = new Uint8Array(READ_SIZE);
-      const n = await conn.read(buf);
+      if (have === all.length) throw new Error("No INFO line from the NATS server");
+      const n = await conn.read(all.subarray(have));
       if (n === null) throw new Error("The NATS server closed the connection before its INFO");
-      this.#first.push(buf.subarray(0, n));
-      const joined = new Uint8Array(all.length + n);
-      joined.set(all);
-      joined.set(buf.subarray(0, n), all.length);
-      all = joined;
-      const line = extractProtocolMessage(all);
-      if (line === "") {
-        if (all.length > 1024 * 1024) throw new Error("No INFO from the NATS server");
-        continue;
-      }
+      have += n;
+      const line = extractProtocolMessage(all.subarray(0, have));
+      if (line === "") continue;
       const m = INFO.exec(line);
       if (!m) throw new Error("Unexpected response from the NATS server (no INFO)");
-      return JSON.parse(m[1]!);
+      const info = JSON.parse(m[1]!);
+      const end = new TextEncoder().encode(line).length;
+      const upgrade = info.tls_required === true || info.tls_available === true;
+      this.#info = all.slice(0, upgrade ? end : have);
+      return info;
     }
   }
 
-  /** What the server sends, chunk by chunk (the INFO's first). */
+  /** What the server sends, chunk by chunk (the INFO line first). */
   async *[Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
-    yield* this.#first.splice(0);
-    const conn = this.#conn;
-    if (!conn) return;
     try {
+      if (this.#info) yield this.#info;
+      this.#info = undefined;
+      const conn = this.#conn;
+      if (!conn || !this.#connected) return;
       while (!this.#done) {
         const buf = new Uint8Array(READ_SIZE);
         const n = await conn.read(buf);
@@ -100,8 +118,10 @@ export class DenoNatsTransport implements Transport {
       }
     } catch (e) {
       if (!this.#done) this.closeError = e instanceof Error ? e : new Error(String(e));
+    } finally {
+      // Also when the client stops reading (its parser threw): the socket goes with it.
+      await this.#close(this.closeError);
     }
-    await this.#close(this.closeError);
   }
 
   /** Whether the connection is TLS. */
@@ -111,7 +131,12 @@ export class DenoNatsTransport implements Transport {
 
   /** Queues `frame`; frames queued while a write is in flight go out joined. */
   send(frame: Uint8Array): void {
-    if (this.#done || !this.#conn) return;
+    if (this.#done || !this.#conn || !this.#connected) return;
+    this.#pendingBytes += frame.length;
+    if (this.#pendingBytes > MAX_PENDING) {
+      void this.#close(new Error("The NATS server stopped reading: too much waits for it"));
+      return;
+    }
     this.#pending.push(frame);
     if (!this.#writing) void this.#flush(this.#conn);
   }
@@ -128,6 +153,7 @@ export class DenoNatsTransport implements Transport {
           for (const f of frames) out.set(f, at), at += f.length;
         }
         for (let at = 0; at < out.length;) at += await conn.write(out.subarray(at));
+        this.#pendingBytes -= out.length;
       }
     } catch (e) {
       if (!this.#done) await this.#close(e instanceof Error ? e : new Error(String(e)));
@@ -146,14 +172,23 @@ export class DenoNatsTransport implements Transport {
     void this.#close(undefined);
   }
 
-  /** Resolves when the connection closes: with its error, if one closed it. */
+  /**
+   * Resolves when an established connection closes: with its error, if one closed it (never for
+   * a dial that failed).
+   */
   closed(): Promise<void | Error> {
     return this.#closed.promise;
   }
 
   /** Drops the connection at once, reporting nothing. */
   discard(): void {
+    this.#drop();
+  }
+
+  /** Marks the transport done and closes its socket, if any, reporting nothing. */
+  #drop(): void {
     this.#done = true;
+    this.#pending = [];
     try {
       this.#conn?.close();
     } catch {
@@ -163,14 +198,11 @@ export class DenoNatsTransport implements Transport {
 
   #close(err: Error | undefined): Promise<void> {
     if (this.#done) return Promise.resolve();
-    this.#done = true;
+    const connected = this.#connected;
     this.closeError = err;
-    try {
-      this.#conn?.close();
-    } catch {
-      // Already closed.
-    }
-    this.#closed.resolve(err);
+    this.#drop();
+    // Only an established connection's end is news to the client (see the module's note).
+    if (connected) this.#closed.resolve(err);
     return Promise.resolve();
   }
 }

@@ -254,10 +254,12 @@ export class ServerLink {
         // Only an answer to our own HELLO (it echoes this attempt's nonce) is believed: the
         // nonce never leaves us in anything but HELLOs to the server (a COOKIE must echo it too).
         if (bytesEqual(m.id, this.#c.o.id) && this.#c.hello.echoes(m.nonce, undefined)) {
+          const registering = this.#c.state.kind === "registering";
           this.#welcome(now, m.token, m.boot, m.observed);
-          // A cluster server's (protocol 8): its shared cookie and where to go when it is lost.
-          if (m.sharedCookie) this.#c.hello.keep(m.sharedCookie);
-          if (m.cluster) this.#learnServers(m.cluster.servers, m.cluster.keepalive);
+          // A cluster server's (protocol 8): its shared cookie and where to go when it is lost;
+          // a duplicate WELCOME only counts as an answer (a later SERVERS or COOKIE stands).
+          if (registering && m.sharedCookie) this.#c.hello.keep(m.sharedCookie);
+          if (registering && m.cluster) this.#learnServers(m.cluster.servers, m.cluster.keepalive);
         }
         return true;
       case MsgType.Refused:
