@@ -216,8 +216,8 @@ Deno.test("a departed peer's ACKs still count; a warning only when it is forgott
   assert.equal(a.client.departedOutstanding, 0);
 });
 
-Deno.test("a peer waking from a long stop lists no one who left meanwhile for long", () => {
-  const net = new SimNet(2118);
+/** alice, a stoppable bob and carol, each direct with the other two (the server expires at 75 s). */
+function threeDirect(net: SimNet) {
   addServer(net, { expireAfter: 75_000 });
   const a = addPeer(net, "alice", at(1));
   const b = stoppable(net, "bob", 2);
@@ -225,6 +225,12 @@ Deno.test("a peer waking from a long stop lists no one who left meanwhile for lo
   net.runUntilTrue(() =>
     [a, b, c].every((p) => p.client.peers().filter((i) => i.path === "direct").length === 2)
   );
+  return { a, b, c };
+}
+
+Deno.test("a peer waking from a long stop lists no one who left meanwhile for long", () => {
+  const net = new SimNet(2118);
+  const { a, b, c } = threeDirect(net);
   net.run(2_000);
   b.stop.stopped = true;
   // The server expires bob (no LEFT reaches him), carol departs him (no goodbye either), then
@@ -252,13 +258,7 @@ Deno.test("a peer waking from a long stop lists no one who left meanwhile for lo
 
 Deno.test("a roster that waited in the socket does not keep a departed peer listed for the grace", () => {
   const net = new SimNet(2119);
-  addServer(net, { expireAfter: 75_000 });
-  const a = addPeer(net, "alice", at(1));
-  const b = stoppable(net, "bob", 2);
-  const c = addPeer(net, "carol", at(3));
-  net.runUntilTrue(() =>
-    [a, b, c].every((p) => p.client.peers().filter((i) => i.path === "direct").length === 2)
-  );
+  const { a, b, c } = threeDirect(net);
   net.run(2_000);
   // carol leaves; her goodbye and the server's LEFT never reach bob (his socket overflowed).
   net.block = (from, to) => to.port === at(2).port && from.port !== at(1).port;
