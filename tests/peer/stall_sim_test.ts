@@ -230,7 +230,7 @@ function threeDirect(net: SimNet) {
 
 Deno.test("a peer waking from a long stop lists no one who left meanwhile for long", () => {
   const net = new SimNet(2118);
-  const { a, b, c } = threeDirect(net);
+  const { b, c } = threeDirect(net);
   net.run(2_000);
   b.stop.stopped = true;
   // The server expires bob (no LEFT reaches him), carol departs him (no goodbye either), then
@@ -258,7 +258,7 @@ Deno.test("a peer waking from a long stop lists no one who left meanwhile for lo
 
 Deno.test("a roster that waited in the socket does not keep a departed peer listed for the grace", () => {
   const net = new SimNet(2119);
-  const { a, b, c } = threeDirect(net);
+  const { b, c } = threeDirect(net);
   net.run(2_000);
   // carol leaves; her goodbye and the server's LEFT never reach bob (his socket overflowed).
   net.block = (from, to) => to.port === at(2).port && from.port !== at(1).port;
