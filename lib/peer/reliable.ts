@@ -158,7 +158,12 @@ export class ReliableChannel {
     return this.#recv.pollAck(now);
   }
 
-  /** The delayed ACK at once, if one is pending (e.g. before leaving). */
+  /** The ACK as of now, pending or not, once anything came (see `ReliableReceiver`). */
+  currentAck(): OutAck | undefined {
+    return this.#recv.currentAck();
+  }
+
+  /** The delayed ACK at once, if one is pending. */
   takeAck(): OutAck | undefined {
     return this.#recv.takeAck();
   }

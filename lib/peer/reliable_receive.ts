@@ -112,6 +112,15 @@ export class ReliableReceiver {
     return this.#ackSent();
   }
 
+  /**
+   * The ACK as of now, pending or not, once anything came (undefined before): what a leaving peer
+   * repeats with each GOODBYE, so that the other side learns what arrived even when an ACK was
+   * lost. Changes nothing (a pending delayed ACK stays pending).
+   */
+  currentAck(): OutAck | undefined {
+    return this.#stream === undefined ? undefined : this.#ack();
+  }
+
   /** The delayed ACK at once, if one is pending (e.g. before leaving). */
   takeAck(): OutAck | undefined {
     if (this.#ackDue === Infinity) return undefined;

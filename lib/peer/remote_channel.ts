@@ -73,6 +73,12 @@ export class RemoteChannel extends ReliableChannel {
     return ack && { frame: { kind: InnerKind.Ack, ...ack }, to: this.#ackTo, via: this.#ackVia };
   }
 
+  /** The ACK as of now, pending or not, with its way back (undefined before anything came). */
+  currentAckOut(): AckOut | undefined {
+    const ack = this.currentAck();
+    return ack && { frame: { kind: InnerKind.Ack, ...ack }, to: this.#ackTo, via: this.#ackVia };
+  }
+
   /** The delayed ACK if it is due at `now`, with its way back. */
   pollAckOut(now: number): AckOut | undefined {
     const ack = this.pollAck(now);

@@ -212,7 +212,14 @@ export class RemoteRoute {
   goodbye(now: number): void {
     const gave = this.#p.channel.giveUp();
     if (gave) this.#gap = { kind: InnerKind.Data, ...gave };
-    const frames: InnerFrame[] = this.#gap ? [this.#gap, GOODBYE] : [GOODBYE];
+    // What arrived from it, with every GOODBYE: an ACK lost on the way would otherwise leave it
+    // believing that lines we received never reached us.
+    const ack = this.#p.channel.currentAckOut()?.frame;
+    const frames: InnerFrame[] = [
+      ...(ack ? [ack] : []),
+      ...(this.#gap ? [this.#gap] : []),
+      GOODBYE,
+    ];
     const last = this.#news.lastDirect;
     const copy = last && !this.#path?.route() && !this.#p.ctx.settings.relayOnly;
     for (const f of frames) {

@@ -439,13 +439,21 @@ class PeerProcess {
     const client = this.#client;
     const drained = () => client.awaiting(monotonicNow()) === 0 || this.#interrupted;
     await this.#until(drained, this.#o.drainTimeout);
-    // Leaving gives up what still waits for peers that left (kept, in case they came back).
-    const unacknowledged = client.outstanding;
-    const forgotten = client.undelivered + client.departedOutstanding;
+    const unacknowledged = client.outstanding, forgotten = client.undelivered;
     const unsent = this.#input.unsent;
     if (unsent > 0) {
       log.warning("{lines} typed reached nobody (too long, or nobody to send to)", {
         lines: plural(unsent, "line"),
+      });
+    }
+    // Leaving gives up what still waits for peers that left (kept, in case they came back). A
+    // peer that said goodbye may well have read it (its last ACK lost on the way, say): no claim
+    // that it never arrived, and no failure for it.
+    const departed = client.departedOutstanding;
+    if (departed > 0) {
+      log.warning("{parts} to peers that left {were} not acknowledged before they left", {
+        parts: plural(departed, "message part"),
+        were: departed === 1 ? "was" : "were",
       });
     }
     if (unacknowledged === 0 && forgotten === 0) return unsent > 0 ? 1 : 0;

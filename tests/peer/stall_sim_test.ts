@@ -184,6 +184,33 @@ Deno.test("a peer that leaves while another is stopped: the stopped one is told 
   assert.deepEqual(Object.keys(b.client.drops).filter((k) => k.startsWith("chat")), []);
 });
 
+Deno.test("a peer that leaves acknowledges with its goodbye what it read: its lost ACKs leave nothing outstanding", () => {
+  const net = new SimNet(2116);
+  addServer(net);
+  const a = addPeer(net, "alice", at(1));
+  const b = addPeer(net, "bob", at(2));
+  net.runUntilTrue(() => a.lastPath("bob")?.path === "direct" && b.lastPath("alice") !== undefined);
+  net.run(2_000);
+  // bob's lines reach alice; every ACK of hers is lost on the way back.
+  let lost = true;
+  net.block = (from, to) => lost && from.port === at(1).port && to.port === at(2).port;
+  b.client.send(net.now, "one");
+  b.client.send(net.now, "two");
+  net.runUntilTrue(() => a.drain().filter((e) => e.type === "message").length === 2, 2_000);
+  net.run(50);
+  assert.equal(b.client.outstanding, 2, "bob heard no ACK");
+  lost = false;
+  a.client.leave(net.now);
+  net.runUntilTrue(() => a.client.farewellDone, 2_000);
+  net.detach(a.client);
+  net.runUntilTrue(() => b.drain().some((e) => e.type === "left" && e.name === "alice"), 2_000);
+  assert.equal(
+    b.client.outstanding + b.client.departedOutstanding,
+    0,
+    "her goodbye said what she read",
+  );
+});
+
 Deno.test("a departed peer's ACKs still count; a warning only when it is forgotten, for what it never got", () => {
   const net = new SimNet(2117);
   addServer(net, { expireAfter: 75_000 });
