@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { Peer } from "./file_group.ts";
 import { LO } from "./support.ts";
-import { V8_FLAG_ARG } from "../scripts/compile_all.ts";
+import { V8_FLAG_ARG } from "../lib/roles/v8_flags.ts";
 
 const { values: ARGS } = parseArgs({
   args: Deno.args,

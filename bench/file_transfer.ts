@@ -25,7 +25,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FILE_BLOCK } from "../lib/wire/file_frame.ts";
 import { bindUdp, LO, processCpuMs, receiveEach, sleep } from "./support.ts";
-import { V8_FLAG_ARG } from "../scripts/compile_all.ts";
+import { V8_FLAG_ARG } from "../lib/roles/v8_flags.ts";
 
 const SELF = new URL(import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
