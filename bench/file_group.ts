@@ -19,7 +19,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FILE_BLOCK } from "../lib/wire/file_frame.ts";
-import { LO, sleep } from "./support.ts";
+import { JsonChild, LO, sleep } from "./support.ts";
 import { V8_FLAG_ARG } from "../lib/roles/v8_flags.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -28,97 +28,37 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
  * A child `p2p` process (`deno run -A main.ts ARGS`): its `--json` stdout lines as objects (with
  * `at`, when read), and the sender's per-recipient log lines (`File … to …`) from its stderr.
  */
-export class Peer {
-  readonly proc: Deno.ChildProcess;
-  readonly lines: Record<string, unknown>[] = [];
-  stderr = "";
+export class Peer extends JsonChild {
   /** The last full garbage collections V8 reported (with `--v8-flags=--trace-gc`). */
-  readonly gc: string[] = [];
-  #waiters: (() => void)[] = [];
-  #done: Promise<unknown>;
+  readonly gc: string[];
+  readonly #log: { text: string };
 
   /**
    * `deno run -A [denoFlags] main.ts args` with `env`; `denoFlags` default to the V8 flags
    * `deno task join` and the binaries run with (`V8_FLAG_ARG`).
    */
   constructor(args: string[], env: Record<string, string>, denoFlags: string[] = [V8_FLAG_ARG]) {
-    const proc = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", ...denoFlags, MAIN, ...args],
+    const gc: string[] = [], log = { text: "" };
+    super(["run", "-A", ...denoFlags, MAIN, ...args], {
       env,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.proc = proc;
-    const out = (async () => {
-      let text = "";
-      for await (const chunk of proc.stdout.pipeThrough(new TextDecoderStream())) {
-        text += chunk;
-        for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
-          const line = text.slice(0, nl);
-          text = text.slice(nl + 1);
-          try {
-            this.lines.push({ ...JSON.parse(line), at: performance.now() });
-          } catch {
-            // Not JSON: V8's --trace-gc lines are kept (the last 20 full collections).
-            if (/Mark-Compact/.test(line)) this.gc.push(line.trim());
-            if (this.gc.length > 20) this.gc.shift();
-          }
-        }
-        for (const w of this.#waiters.splice(0)) w();
-      }
-    })();
-    const err = (async () => {
-      let text = "";
-      for await (const chunk of proc.stderr.pipeThrough(new TextDecoderStream())) {
-        text += chunk;
-        const lines = text.split("\n");
-        text = lines.pop()!;
-        // Keep the log lines that matter, not all the debug output.
-        for (const l of lines) if (/File \S+ to /.test(l)) this.stderr += l + "\n";
-      }
-    })();
-    this.#done = Promise.all([out, err]);
+      stdin: true,
+      // Not JSON: V8's --trace-gc lines are kept (the last 20 full collections).
+      other: (line) => {
+        if (/Mark-Compact/.test(line)) gc.push(line.trim());
+        if (gc.length > 20) gc.shift();
+      },
+      // Keep the log lines that matter, not all the debug output.
+      stderr: (line) => {
+        if (/File \S+ to /.test(line)) log.text += line + "\n";
+      },
+    });
+    this.gc = gc;
+    this.#log = log;
   }
 
-  /** The first line for which `pred` holds (waiting at most `ms`). */
-  async wait(pred: (v: Record<string, unknown>) => boolean, ms: number, what: string) {
-    const end = performance.now() + ms;
-    for (;;) {
-      const hit = this.lines.find(pred);
-      if (hit) return hit;
-      if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((r) => {
-        this.#waiters.push(r);
-        setTimeout(r, 250);
-      });
-    }
-  }
-
-  /** Writes a line to its stdin. */
-  async send(line: string): Promise<void> {
-    const w = this.proc.stdin.getWriter();
-    await w.write(new TextEncoder().encode(line + "\n"));
-    w.releaseLock();
-  }
-
-  /** Stops it (SIGTERM, then SIGKILL after 5 s) and waits. */
-  async close(): Promise<void> {
-    try {
-      this.proc.kill("SIGTERM");
-    } catch {
-      // Gone.
-    }
-    const t = setTimeout(() => {
-      try {
-        this.proc.kill("SIGKILL");
-      } catch {
-        // Gone.
-      }
-    }, 5000);
-    await this.proc.status;
-    clearTimeout(t);
-    await this.#done.catch(() => {});
+  /** The sender's per-recipient log lines (`File … to …`). */
+  get stderr(): string {
+    return this.#log.text;
   }
 }
 

@@ -24,7 +24,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { FILE_BLOCK } from "../lib/wire/file_frame.ts";
-import { bindUdp, LO, processCpuMs, receiveEach, sleep } from "./support.ts";
+import { bindUdp, JsonChild, LO, processCpuMs, receiveEach, sleep } from "./support.ts";
 import { V8_FLAG_ARG } from "../lib/roles/v8_flags.ts";
 
 const SELF = new URL(import.meta.url).pathname;
@@ -47,83 +47,8 @@ const { values: ARGS } = parseArgs({
   },
 });
 
-/** A child Deno process whose stdout lines are JSON objects. */
-class Child {
-  readonly proc: Deno.ChildProcess;
-  #lines: Record<string, unknown>[] = [];
-  #waiters: (() => void)[] = [];
-  #done: Promise<void>;
-
-  constructor(args: string[], env: Record<string, string> = {}, stdin = false) {
-    const proc = new Deno.Command(Deno.execPath(), {
-      args,
-      env,
-      stdin: stdin ? "piped" : "null",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    this.proc = proc;
-    this.#done = (async () => {
-      let text = "";
-      for await (const chunk of proc.stdout.pipeThrough(new TextDecoderStream())) {
-        text += chunk;
-        for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
-          const line = text.slice(0, nl);
-          text = text.slice(nl + 1);
-          try {
-            const v = JSON.parse(line);
-            this.#lines.push({ ...v, at: performance.now() });
-          } catch {
-            // Not JSON.
-          }
-          for (const w of this.#waiters.splice(0)) w();
-        }
-      }
-    })();
-  }
-
-  /** The first line for which `pred` holds (waiting at most `ms`). */
-  async wait(pred: (v: Record<string, unknown>) => boolean, ms: number, what: string) {
-    const end = performance.now() + ms;
-    for (;;) {
-      const hit = this.#lines.find(pred);
-      if (hit) return hit;
-      if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((r) => {
-        this.#waiters.push(r);
-        setTimeout(r, 250);
-      });
-    }
-  }
-
-  /** Writes a line to its stdin. */
-  async send(line: string): Promise<void> {
-    const w = this.proc.stdin.getWriter();
-    await w.write(new TextEncoder().encode(line + "\n"));
-    w.releaseLock();
-  }
-
-  async close(): Promise<void> {
-    try {
-      this.proc.kill("SIGTERM");
-    } catch {
-      // Gone.
-    }
-    const t = setTimeout(() => {
-      try {
-        this.proc.kill("SIGKILL");
-      } catch {
-        // Gone.
-      }
-    }, 5000);
-    await this.proc.status;
-    clearTimeout(t);
-    await this.#done.catch(() => {});
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
-// Child roles
+// JsonChild roles
 
 async function tcpReceiver(file: string): Promise<void> {
   const listener = Deno.listen({ hostname: LO, port: 0 });
@@ -195,10 +120,10 @@ async function udpSender(port: number, total: number): Promise<void> {
 
 /** MB/s of a TCP copy of `file` into `to`. */
 async function tcpRun(file: string, to: string): Promise<number> {
-  const recv = new Child(["run", "-A", SELF, "--role", "tcp-recv", "--file", to]);
+  const recv = new JsonChild(["run", "-A", SELF, "--role", "tcp-recv", "--file", to]);
   try {
     const port = Number((await recv.wait((v) => "port" in v, 15_000, "tcp receiver")).port);
-    const send = new Child([
+    const send = new JsonChild([
       "run",
       "-A",
       SELF,
@@ -219,10 +144,10 @@ async function tcpRun(file: string, to: string): Promise<number> {
 
 /** MB/s delivered of a raw UDP blast of `bytes`, and CPU µs per MB (sender and receiver). */
 async function udpRun(bytes: number): Promise<{ rate: number; cpu: number }> {
-  const recv = new Child(["run", "-A", SELF, "--role", "udp-recv"]);
+  const recv = new JsonChild(["run", "-A", SELF, "--role", "udp-recv"]);
   try {
     const port = Number((await recv.wait((v) => "port" in v, 15_000, "udp receiver")).port);
-    const send = new Child([
+    const send = new JsonChild([
       "run",
       "-A",
       SELF,
@@ -247,7 +172,7 @@ async function udpRun(bytes: number): Promise<{ rate: number; cpu: number }> {
 }
 
 /** Chat lines' latency (ms) from `sender` to `receiver`: one line every 50 ms for `ms`. */
-async function chatLatency(sender: Child, receiver: Child, tag: string, ms: number) {
+async function chatLatency(sender: JsonChild, receiver: JsonChild, tag: string, ms: number) {
   const sent = new Map<string, number>();
   const end = performance.now() + ms;
   for (let i = 0; performance.now() < end; i++) {
@@ -288,8 +213,8 @@ interface P2pResult {
 
 /** `p2p`'s `/send` of `file` between two peers, offered to done, and chat latency meanwhile. */
 async function p2pRun(file: string, size: number, dir: string): Promise<P2pResult> {
-  const server = new Child(["run", "-A", MAIN, "serve", "--host", LO, "--port", "0", "--json"]);
-  const peers: Child[] = [];
+  const server = new JsonChild(["run", "-A", MAIN, "serve", "--host", LO, "--port", "0", "--json"]);
+  const peers: JsonChild[] = [];
   try {
     const addr = String((await server.wait((v) => v.event === "listening", 15_000, "server")).addr);
     const room = `files-${crypto.randomUUID().slice(0, 8)}`;
@@ -301,11 +226,10 @@ async function p2pRun(file: string, size: number, dir: string): Promise<P2pResul
       const v8 = ARGS["peer-v8-flags"];
       if (v8 === undefined) prof.push(V8_FLAG_ARG);
       else if (v8 !== "none") prof.push(`--v8-flags=${v8}`);
-      const c = new Child(
+      const c = new JsonChild(
         ["run", "-A", ...prof, MAIN, "join", "--server", addr, "--room", room, "--name", name]
           .concat(["--json", "--bind", LO, ...extra]),
-        { P2P_PASSPHRASE: `bench ${room}`, XDG_CONFIG_HOME: home },
-        true,
+        { env: { P2P_PASSPHRASE: `bench ${room}`, XDG_CONFIG_HOME: home }, stdin: true },
       );
       peers.push(c);
       return c;

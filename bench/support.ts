@@ -138,3 +138,92 @@ export function processCpuMs(pid: number): number {
   for (const v of threadCpuMs(pid).values()) ms += v;
   return ms;
 }
+
+/** What a {@link JsonChild} is started with besides its arguments. */
+export interface JsonChildOptions {
+  /** Extra environment. */
+  env?: Record<string, string>;
+  /** Whether its stdin is a pipe ({@link JsonChild.send}); else null. */
+  stdin?: boolean;
+  /** Each stdout line that is not JSON. */
+  other?: (line: string) => void;
+  /** Each stderr line (stderr is discarded without it). */
+  stderr?: (line: string) => void;
+}
+
+/**
+ * A child Deno process (`deno ARGS`) whose stdout lines are JSON objects, kept in
+ * {@link JsonChild.lines} with `at` (when read) and waited for with {@link JsonChild.wait}.
+ */
+export class JsonChild {
+  readonly proc: Deno.ChildProcess;
+  readonly lines: Record<string, unknown>[] = [];
+  #waiters: (() => void)[] = [];
+  #done: Promise<unknown>;
+
+  /** Starts `deno args` as `o` says. */
+  constructor(args: string[], o: JsonChildOptions = {}) {
+    const proc = new Deno.Command(Deno.execPath(), {
+      args,
+      env: o.env ?? {},
+      stdin: o.stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: o.stderr ? "piped" : "null",
+    }).spawn();
+    this.proc = proc;
+    const out = eachLine(proc.stdout, (line) => {
+      try {
+        this.lines.push({ ...JSON.parse(line), at: performance.now() });
+      } catch {
+        o.other?.(line);
+      }
+    }, () => {
+      for (const w of this.#waiters.splice(0)) w();
+    });
+    this.#done = Promise.all([out, o.stderr ? eachLine(proc.stderr, o.stderr) : undefined]);
+  }
+
+  /** The first line for which `pred` holds (waiting at most `ms`). */
+  async wait(pred: (v: Record<string, unknown>) => boolean, ms: number, what: string) {
+    const end = performance.now() + ms;
+    for (;;) {
+      const hit = this.lines.find(pred);
+      if (hit) return hit;
+      if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((r) => {
+        this.#waiters.push(r);
+        setTimeout(r, 250);
+      });
+    }
+  }
+
+  /** Writes a line to its stdin. */
+  async send(line: string): Promise<void> {
+    const w = this.proc.stdin.getWriter();
+    await w.write(new TextEncoder().encode(line + "\n"));
+    w.releaseLock();
+  }
+
+  /** Stops it ({@link stopChild}) and waits for its output to end. */
+  async close(): Promise<void> {
+    await stopChild(this.proc);
+    await this.#done.catch(() => {});
+  }
+}
+
+/** Calls `line` for each line of `stream`, then `chunk` after each chunk read. */
+async function eachLine(
+  stream: ReadableStream<Uint8Array>,
+  line: (l: string) => void,
+  chunk: () => void = () => {},
+): Promise<void> {
+  let text = "";
+  for await (const c of stream.pipeThrough(new TextDecoderStream())) {
+    text += c;
+    for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
+      line(text.slice(0, nl));
+      text = text.slice(nl + 1);
+    }
+    chunk();
+  }
+}

@@ -4,8 +4,9 @@
  * transport-node's Node-compatible streams (a `node:net` write and a `Buffer` per message). The
  * NATS protocol itself stays the library's: this module only moves bytes. Writes are queued and
  * joined while one is in flight, at most {@link MAX_PENDING} bytes (an engine that stops reading
- * closes the connection, and the client reconnects); reads go into a fresh buffer each (the client
- * keeps them until parsed).
+ * closes the connection, and the client reconnects); reads go into one buffer and each is handed
+ * on as a copy of the bytes read (the client keeps what it parses, and views of a message keep
+ * only that message's read alive, not a 64 KiB buffer).
  *
  * A dial that fails never resolves {@link DenoNatsTransport.closed} (the client would count a
  * disconnection per failed attempt while the engine is down), and every socket opened is closed
@@ -110,11 +111,11 @@ export class DenoNatsTransport implements Transport {
       this.#info = undefined;
       const conn = this.#conn;
       if (!conn || !this.#connected) return;
+      const buf = new Uint8Array(READ_SIZE);
       while (!this.#done) {
-        const buf = new Uint8Array(READ_SIZE);
         const n = await conn.read(buf);
         if (n === null) break;
-        yield buf.subarray(0, n);
+        yield buf.slice(0, n);
       }
     } catch (e) {
       if (!this.#done) this.closeError = e instanceof Error ? e : new Error(String(e));

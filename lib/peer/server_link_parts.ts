@@ -157,7 +157,10 @@ export class ServerList {
   /** The boot id of the latest WELCOME; null before the first. */
   #boot: Uint8Array | null = null;
   #boots: (Uint8Array | undefined)[] = [];
-  /** Entries known as servers of one cluster (the one that sent SERVERS, and those it named). */
+  /**
+   * Entries known as servers of one cluster (the one that named them in its WELCOME or a SERVERS,
+   * and those it named).
+   */
   #cluster = new Set<number>();
 
   /**
@@ -191,8 +194,9 @@ export class ServerList {
   }
 
   /**
-   * True when entries `i` and `j` are servers of one cluster (a server that sent SERVERS and
-   * one it named, over any of their transports): a cookie of one may be valid at the other
+   * True when entries `i` and `j` are servers of one cluster (a server that named others in its
+   * WELCOME or a SERVERS, and one it named, over any of their transports): a cookie of one may be
+   * valid at the other
    * (`docs/protocol.md` 23).
    */
   clustered(i: number, j: number): boolean {
